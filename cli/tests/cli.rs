@@ -1,0 +1,115 @@
+//! The `cloudkeep` binary as a user runs it: version, help, `about`, exit codes.
+
+// Test code: a panic with a message is how a check reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+use expect_test::expect;
+
+fn cloudkeep(args: &[&str], home: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudkeep"));
+    cmd.args(args).env_remove("RUST_LOG");
+    match home {
+        Some(home) => cmd.env("CLOUDKEEP_HOME", home),
+        None => cmd.env_remove("CLOUDKEEP_HOME"),
+    };
+    cmd.output().expect("run cloudkeep")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn version_is_the_core_version() {
+    let out = cloudkeep(&["--version"], None);
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("cloudkeep {}", cloudkeep_core::VERSION)
+    );
+}
+
+#[test]
+fn help_lists_only_real_subcommands() {
+    let out = cloudkeep(&["--help"], None);
+    assert!(out.status.success());
+    expect![[r#"
+        Cloudkeep: backup to your service provider's cloud repositories
+
+        Usage: cloudkeep [OPTIONS] <COMMAND>
+
+        Commands:
+          about  Show this build's version, protocol and where Cloudkeep keeps its data and logs
+          help   Print this message or the help of the given subcommand(s)
+
+        Options:
+          -v, --verbose...  More detail on stderr (-v info, -vv debug, -vvv trace)
+          -q, --quiet...    Less on stderr (-q errors only, -qq nothing)
+          -h, --help        Print help
+          -V, --version     Print version
+    "#]]
+    .assert_eq(&stdout(&out));
+}
+
+#[test]
+fn about_json_names_the_data_and_log_folders() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path().to_str().unwrap();
+    let out = cloudkeep(&["about", "--json"], Some(home));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let about: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(about["product"], "Cloudkeep");
+    assert_eq!(about["version"], cloudkeep_core::VERSION);
+    assert_eq!(about["data_folder"], home);
+    assert_eq!(
+        about["log_folder"],
+        std::path::Path::new(home).join("logs").to_str().unwrap()
+    );
+    assert_eq!(about["protocol_versions"], serde_json::json!([1]));
+}
+
+#[test]
+fn about_table_is_readable() {
+    let out = cloudkeep(&["about"], Some("/srv/ck"));
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("Cloudkeep {}\n", cloudkeep_core::VERSION)));
+    assert!(text.contains("data folder  /srv/ck\n"), "{text}");
+    assert!(text.contains("log folder   /srv/ck/logs\n"), "{text}");
+}
+
+#[test]
+fn relative_home_fails_with_the_fix() {
+    let out = cloudkeep(&["about"], Some("not/absolute"));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CLOUDKEEP_HOME"), "{err}");
+    assert!(err.contains("absolute"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = cloudkeep(&["no-such-command"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let out = cloudkeep(&["about", "-v", "-q"], None);
+    assert_eq!(out.status.code(), Some(2), "-v and -q conflict");
+}
+
+#[test]
+fn bad_log_filter_is_explained() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+        .args(["about"])
+        .env("RUST_LOG", "cloudkeep=notalevel")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("RUST_LOG"), "{err}");
+    assert!(err.contains("RUST_LOG=info"), "{err}");
+}

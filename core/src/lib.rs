@@ -1,0 +1,29 @@
+//! Cloudkeep core: all domain logic of the product, shared by the `cloudkeep` command line,
+//! the Cloudkeep Console and (in later modules) the cloud gateway.
+//!
+//! The binaries are thin: they parse input, call into this crate and present the result.
+//! This crate never depends on a user interface (no Tauri, no terminal widgets, no argument
+//! parser); see `ARCHITECTURE.md` for the code map and the rules that keep it that way.
+//!
+//! ```
+//! use cloudkeep_core::{about::AboutInfo, paths::DataHome};
+//!
+//! let home = DataHome::at("/srv/cloudkeep")?;
+//! let about = AboutInfo::for_home(&home);
+//! assert_eq!(about.version, cloudkeep_core::VERSION);
+//! assert!(about.log_folder.ends_with("logs"));
+//! # Ok::<(), cloudkeep_core::paths::PathsError>(())
+//! ```
+
+pub mod about;
+pub mod logging;
+pub mod paths;
+
+/// The product version every binary reports (`cloudkeep --version`, the console's About panel).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Name of the product as shown to people.
+pub const PRODUCT: &str = "Cloudkeep";
+
+/// Versions of the gateway protocol this build speaks (DESIGN §5: routes live under `/v1`).
+pub const PROTOCOL_VERSIONS: &[u32] = &[1];

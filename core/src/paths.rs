@@ -1,0 +1,182 @@
+//! Where Cloudkeep keeps its local state on this computer: the data home.
+//!
+//! The data home holds the tenant's local database, caches and the `logs/` folder. It is the
+//! OS's per-user local data folder (`~/.local/share/cloudkeep` on Linux,
+//! `%LOCALAPPDATA%\Cloudkeep\data` on Windows) unless `CLOUDKEEP_HOME` names another one.
+//! The command line and the console resolve it the same way, so they share one state.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Environment variable that overrides the data home.
+pub const HOME_ENV: &str = "CLOUDKEEP_HOME";
+
+/// Errors while finding or creating the data home.
+#[derive(Debug, thiserror::Error)]
+pub enum PathsError {
+    /// The OS reports no home or data folder for this user.
+    #[error(
+        "no data folder could be found for this user; set {HOME_ENV} to a folder Cloudkeep may write to"
+    )]
+    NoUserDataFolder,
+    /// The override is relative, which would make the state depend on the working directory.
+    #[error(
+        "{HOME_ENV} is set to \"{}\", which is not an absolute path; set it to a full path such as /home/me/cloudkeep",
+        path.display()
+    )]
+    NotAbsolute {
+        /// The value that was given.
+        path: PathBuf,
+    },
+    /// A folder of the data home could not be created.
+    #[error(
+        "cannot create the Cloudkeep folder \"{}\": {source}; check its permissions and free space, or set {HOME_ENV} to another folder",
+        path.display()
+    )]
+    Create {
+        /// The folder that could not be created.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
+}
+
+/// The folder that holds this user's Cloudkeep state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataHome {
+    /// Invariant: absolute.
+    root: PathBuf,
+}
+
+impl DataHome {
+    /// Finds the data home: `CLOUDKEEP_HOME` when set and not empty, otherwise the OS's
+    /// per-user local data folder. Creates nothing; see [`DataHome::ensure`].
+    pub fn locate() -> Result<Self, PathsError> {
+        Self::locate_with(std::env::var_os(HOME_ENV))
+    }
+
+    /// [`DataHome::locate`] with the override's value passed in, so that tests never have to
+    /// change the process environment.
+    pub fn locate_with(override_value: Option<OsString>) -> Result<Self, PathsError> {
+        match override_value.filter(|v| !v.is_empty()) {
+            Some(value) => Self::at(value),
+            None => directories::ProjectDirs::from("", "", PRODUCT_DIR)
+                .map(|dirs| Self {
+                    root: dirs.data_local_dir().to_path_buf(),
+                })
+                .ok_or(PathsError::NoUserDataFolder),
+        }
+    }
+
+    /// A data home at an explicit absolute path.
+    pub fn at(root: impl Into<PathBuf>) -> Result<Self, PathsError> {
+        let root = root.into();
+        if root.is_absolute() {
+            Ok(Self { root })
+        } else {
+            Err(PathsError::NotAbsolute { path: root })
+        }
+    }
+
+    /// The data home itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder of the rotating log files.
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// Creates the data home and its `logs/` folder if they are missing. On Unix the data
+    /// home is made readable by its owner only: it will hold credentials and keys.
+    pub fn ensure(&self) -> Result<(), PathsError> {
+        for dir in [self.root.clone(), self.logs()] {
+            create_private_dir(&dir).map_err(|source| PathsError::Create { path: dir, source })?;
+        }
+        Ok(())
+    }
+}
+
+/// Folder name under the OS data folder (lower-cased by `directories` on Linux).
+const PRODUCT_DIR: &str = "Cloudkeep";
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    // The per-user local data folder on Windows is already private to its owner.
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn override_wins_over_os_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = DataHome::locate_with(Some(dir.path().as_os_str().to_owned())).unwrap();
+        assert_eq!(home.root(), dir.path());
+        assert_eq!(home.logs(), dir.path().join("logs"));
+    }
+
+    #[test]
+    fn empty_override_means_os_folder() {
+        let home = DataHome::locate_with(Some(OsString::new())).unwrap();
+        let os_default = DataHome::locate_with(None).unwrap();
+        assert_eq!(home, os_default);
+        assert!(home.root().is_absolute());
+        assert!(
+            home.root()
+                .to_string_lossy()
+                .to_lowercase()
+                .contains("cloudkeep")
+        );
+    }
+
+    #[test]
+    fn relative_override_is_refused_with_a_fix() {
+        let err = DataHome::locate_with(Some("relative/dir".into())).unwrap_err();
+        assert!(matches!(err, PathsError::NotAbsolute { .. }));
+        let message = err.to_string();
+        assert!(message.contains("CLOUDKEEP_HOME"), "{message}");
+        assert!(message.contains("full path"), "{message}");
+    }
+
+    #[test]
+    fn ensure_creates_private_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = DataHome::at(dir.path().join("state")).unwrap();
+        home.ensure().unwrap();
+        assert!(home.logs().is_dir());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(home.root()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        // Idempotent.
+        home.ensure().unwrap();
+    }
+
+    #[test]
+    fn ensure_reports_the_folder_it_could_not_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"not a folder").unwrap();
+        let home = DataHome::at(blocker.join("state")).unwrap();
+        let err = home.ensure().unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("state"), "{message}");
+        assert!(message.contains("CLOUDKEEP_HOME"), "{message}");
+    }
+}

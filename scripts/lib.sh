@@ -1,0 +1,67 @@
+# Shared by scripts/console and scripts/test: where builds and tools are cached, and how
+# missing system packages, the Rust toolchain and tauri-driver are installed.
+# Sourced, not run.
+
+CK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CK_CACHE=${CLOUDKEEP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cloudkeep}
+# One target directory outside the clone: a fresh clone (as in CI) reuses earlier builds.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CK_CACHE/target}
+CK_TOOLS=$CK_CACHE/tools
+export PATH="$CK_TOOLS/bin:$HOME/.cargo/bin:$PATH"
+
+# Packages the console needs to build and run (RECIPES.md: WebKitGTK 4.1 and its driver
+# come from one apt line so their versions match).
+CK_BUILD_PACKAGES=(libwebkit2gtk-4.1-dev build-essential pkg-config curl ca-certificates)
+CK_RUN_PACKAGES=(xvfb xauth fonts-dejavu-core)
+# Extra packages for the test suite: WebDriver for WebKitGTK, and window/screenshot tools.
+CK_TEST_PACKAGES=(webkit2gtk-driver x11-utils x11-apps netpbm)
+
+ck_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+ck_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+ck_as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else ck_die "installing system packages needs root; run as root or install sudo"
+  fi
+}
+
+# Installs whichever of the given Debian/Ubuntu packages are missing.
+ck_ensure_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || ck_die "missing packages ${missing[*]}, and this is not a Debian/Ubuntu system: install them with your package manager"
+  ck_say "installing system packages: ${missing[*]}"
+  ck_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  ck_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Makes sure cargo, rustfmt and clippy of Rust >= 1.90 are there (rustup if missing).
+ck_ensure_rust() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    ck_say "installing the Rust toolchain with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile default
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  local minor
+  minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
+  if [ "${minor:-0}" -lt 90 ]; then
+    command -v rustup >/dev/null 2>&1 || ck_die "Rust 1.90 or newer is needed (found $(rustc --version)); install it with rustup"
+    ck_say "updating Rust (found $(rustc --version), need 1.90+)"
+    rustup update stable
+  fi
+}
+
+# tauri-driver, cached outside the clone.
+ck_ensure_tauri_driver() {
+  if ! command -v tauri-driver >/dev/null 2>&1; then
+    ck_say "installing tauri-driver into $CK_TOOLS"
+    cargo install --quiet --locked --root "$CK_TOOLS" tauri-driver@2.1.0
+  fi
+}
+
+# True when a graphical session is available.
+ck_have_display() { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; }

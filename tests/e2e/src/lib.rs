@@ -1,0 +1,247 @@
+//! Harness for the console's end-to-end tests: starts `tauri-driver` (which starts
+//! `WebKitWebDriver`, which starts the real `cloudkeep-console` binary) on free loopback
+//! ports with a private `CLOUDKEEP_HOME`, connects a WebDriver client, and saves
+//! screenshots as test artifacts.
+//!
+//! Environment: `CLOUDKEEP_CONSOLE_BIN` (the console binary; default: the workspace's debug
+//! build), `TAURI_DRIVER` (default: `tauri-driver` on `PATH`), `CLOUDKEEP_ARTIFACTS`
+//! (default: `test-artifacts/` in the repository). Needs a display: run under `xvfb-run -a`.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+
+/// How long the console may take to start and answer WebDriver.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a UI element may take to appear.
+pub const UI_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The repository's top folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The console binary under test.
+pub fn console_binary() -> Result<PathBuf> {
+    let path = match std::env::var_os("CLOUDKEEP_CONSOLE_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            target.join("debug").join("cloudkeep-console")
+        }
+    };
+    if !path.is_file() {
+        bail!(
+            "console binary {} not found; build it with `cargo build -p cloudkeep-console` or set CLOUDKEEP_CONSOLE_BIN",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Folder for screenshots and logs the tests leave behind.
+pub fn artifacts_dir() -> Result<PathBuf> {
+    let dir = std::env::var_os("CLOUDKEEP_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("test-artifacts"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Fails early, with the fix, when no display is available.
+pub fn require_display() -> Result<()> {
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        bail!("no display: run the end-to-end tests under `xvfb-run -a` (scripts/test does)");
+    }
+    Ok(())
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Asks a process (or, with a negative id, a process group) to stop, as a user would.
+pub fn terminate(pid: i64) {
+    let _ = Command::new("kill")
+        .args(["-TERM", "--", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Writes PNG bytes as an artifact and checks they are a PNG.
+pub fn save_png(name: &str, png: &[u8]) -> Result<PathBuf> {
+    if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
+        bail!("screenshot {name} is not a PNG ({} bytes)", png.len());
+    }
+    let path = artifacts_dir()?.join(format!("{name}.png"));
+    std::fs::write(&path, png).with_context(|| format!("write {}", path.display()))?;
+    Ok(path)
+}
+
+/// A running console under WebDriver.
+pub struct Console {
+    /// The WebDriver session.
+    pub client: Client,
+    /// The console's private data home.
+    pub home: tempfile::TempDir,
+    driver: Child,
+}
+
+impl Console {
+    /// Starts the console and waits until its first view has rendered.
+    pub async fn launch() -> Result<Self> {
+        require_display()?;
+        let app = console_binary()?;
+        let driver_bin = std::env::var_os("TAURI_DRIVER").unwrap_or_else(|| "tauri-driver".into());
+        let home = tempfile::tempdir()?;
+        let port = free_port()?;
+        let native_port = free_port()?;
+        let log_path = artifacts_dir()?.join(format!("tauri-driver-{port}.log"));
+        let log = File::create(&log_path)?;
+        let mut driver = Command::new(&driver_bin)
+            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .env("CLOUDKEEP_HOME", home.path())
+            .env_remove("RUST_LOG")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "start {:?}; install it with `cargo install tauri-driver --locked` or set TAURI_DRIVER",
+                    driver_bin
+                )
+            })?;
+
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "tauri:options".into(),
+            json!({ "application": app.to_string_lossy() }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let client = loop {
+            if let Some(status) = driver.try_wait()? {
+                bail!("tauri-driver exited ({status}); see {}", log_path.display());
+            }
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) if started.elapsed() < START_TIMEOUT => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => {
+                    terminate(i64::from(driver.id()));
+                    bail!(
+                        "no WebDriver session after {:?}: {e}; see {}",
+                        START_TIMEOUT,
+                        log_path.display()
+                    );
+                }
+            }
+        };
+        let console = Self {
+            client,
+            home,
+            driver,
+        };
+        console
+            .client
+            .wait()
+            .at_most(START_TIMEOUT)
+            .for_element(Locator::Css("body[data-ready='true']"))
+            .await
+            .context("the console's first view never finished rendering")?;
+        Ok(console)
+    }
+
+    /// Waits for an element and returns its `textContent` (the DOM's text, before CSS
+    /// transforms such as upper-casing).
+    pub async fn text_of(&self, css: &str) -> Result<String> {
+        let el = self
+            .client
+            .wait()
+            .at_most(UI_TIMEOUT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("element {css} never appeared"))?;
+        Ok(el.prop("textContent").await?.unwrap_or_default())
+    }
+
+    /// Waits until `css` matches an element.
+    pub async fn wait_for(&self, css: &str) -> Result<()> {
+        self.client
+            .wait()
+            .at_most(UI_TIMEOUT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("element {css} never appeared"))?;
+        Ok(())
+    }
+
+    /// Calls a console command from the page, exactly as the UI's `ipc.js` does.
+    /// Returns `Ok(value)` or `Err(error value)` as the command answered.
+    pub async fn invoke(&self, command: &str, args: Value) -> Result<Result<Value, Value>> {
+        let script = r#"
+            const [command, args, done] = arguments;
+            window.__TAURI__.core.invoke(command, args)
+                .then((value) => done({ ok: value === undefined ? null : value }),
+                      (error) => done({ err: error }));
+        "#;
+        let answer = self
+            .client
+            .execute_async(script, vec![json!(command), args])
+            .await?;
+        match (answer.get("ok"), answer.get("err")) {
+            (Some(ok), _) => Ok(Ok(ok.clone())),
+            (_, Some(err)) => Ok(Err(err.clone())),
+            _ => bail!("unexpected invoke answer {answer}"),
+        }
+    }
+
+    /// Saves a screenshot of the console's page as an artifact.
+    pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        save_png(name, &png)
+    }
+
+    /// Ends the session (which closes the console) and stops tauri-driver.
+    pub async fn shutdown(mut self) -> Result<()> {
+        let client = self.client.clone();
+        client.close().await?;
+        terminate(i64::from(self.driver.id()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.driver.try_wait()?.is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: tauri-driver then stops WebKitWebDriver too.
+        if matches!(self.driver.try_wait(), Ok(None)) {
+            terminate(i64::from(self.driver.id()));
+            let _ = self.driver.wait();
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Support code shared by Cloudkeep's integration suites: where the repository is and how
+//! to walk its source files. Later suites add helpers here for starting real gateways,
+//! PostgreSQL and S3 servers.
+
+use std::path::{Path, PathBuf};
+
+/// The repository's top folder (the workspace root).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// Every file under `dir` (relative to the repository root) whose name ends with one of
+/// `extensions`, skipping build outputs and generated folders. Sorted for stable messages.
+pub fn source_files(dir: &str, extensions: &[&str]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![repo_root().join(dir)];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                if !matches!(name.as_ref(), "target" | "gen" | "node_modules")
+                    && !name.starts_with('.')
+                {
+                    stack.push(path);
+                }
+            } else if extensions
+                .iter()
+                .any(|ext| name.ends_with(&format!(".{ext}")))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `path` relative to the repository root, for messages.
+pub fn relative(path: &Path) -> String {
+    path.strip_prefix(repo_root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}

@@ -1,0 +1,124 @@
+// Console bootstrap: the mode switch, the navigation frame, section rendering, the error
+// banner and keyboard handling. Behaviour is wired through data-action attributes.
+
+import { MODES, modeById, sectionsFor } from './sections.js';
+import { startupWarnings } from './ipc.js';
+import { h, replaceChildren } from './dom.js';
+
+const state = { mode: MODES[0].id, section: null };
+
+const els = {
+  body: document.body,
+  modeSwitch: document.getElementById('mode-switch'),
+  navTitle: document.getElementById('nav-title'),
+  navList: document.getElementById('nav-list'),
+  view: document.getElementById('view'),
+  banner: document.getElementById('banner'),
+  bannerText: document.getElementById('banner-text'),
+};
+
+/** Shows an error (or any message) in the banner: what happened and what to do. */
+function showError(err) {
+  els.bannerText.textContent = (err && err.message) || String(err);
+  els.banner.dataset.kind = (err && err.kind) || 'unknown';
+  els.banner.hidden = false;
+}
+
+function clearError() {
+  els.banner.hidden = true;
+  els.bannerText.textContent = '';
+}
+
+function renderNav() {
+  const mode = modeById(state.mode);
+  els.body.dataset.mode = mode.id;
+  els.navTitle.textContent = mode.label;
+  for (const radio of els.modeSwitch.querySelectorAll('[role="radio"]')) {
+    const checked = radio.dataset.mode === mode.id;
+    radio.setAttribute('aria-checked', String(checked));
+    radio.tabIndex = checked ? 0 : -1;
+  }
+  replaceChildren(els.navList, sectionsFor(mode.id).map((section) => h('li', {},
+    h('button', {
+      type: 'button',
+      class: 'nav-item',
+      id: `nav-${section.id}`,
+      dataset: { action: 'open-section', section: section.id },
+      'aria-current': section.id === state.section ? 'page' : false,
+      text: section.label,
+    }))));
+}
+
+async function openSection(id, { focus = false } = {}) {
+  const mode = modeById(state.mode);
+  const sections = sectionsFor(mode.id);
+  const section = sections.find((s) => s.id === id) || sections[0];
+  state.section = section.id;
+  renderNav();
+  const heading = h('h1', { id: 'view-heading', tabindex: '-1', text: section.label });
+  const body = h('div', { class: 'view-body', id: `view-${section.id}`, 'aria-busy': 'true' });
+  replaceChildren(els.view,
+    h('header', { class: 'view-header' }, h('p', { class: 'view-mode', id: 'view-mode', text: mode.title }), heading),
+    body);
+  if (focus) heading.focus();
+  try {
+    await section.render(body, { mode, showError });
+  } catch (err) {
+    showError(err);
+  } finally {
+    body.removeAttribute('aria-busy');
+  }
+}
+
+function setMode(id, { focus = false } = {}) {
+  if (!MODES.some((m) => m.id === id)) return;
+  state.mode = id;
+  if (focus) document.getElementById(`mode-${id}`).focus();
+  return openSection(state.section);
+}
+
+const actions = {
+  'set-mode': (el) => setMode(el.dataset.mode),
+  'open-section': (el) => openSection(el.dataset.section, { focus: true }),
+  'dismiss-banner': () => clearError(),
+  skip: (el, event) => {
+    event.preventDefault();
+    document.getElementById('view-heading')?.focus();
+  },
+};
+
+document.addEventListener('click', (event) => {
+  const el = event.target.closest('[data-action]');
+  if (el && actions[el.dataset.action]) actions[el.dataset.action](el, event);
+});
+
+/** Arrow keys move within a group: the mode radios (selecting, as radios do) and the nav list. */
+document.addEventListener('keydown', (event) => {
+  const step = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1 }[event.key];
+  const target = event.target;
+  if (step === undefined || !(target instanceof HTMLElement)) return;
+  if (target.getAttribute('role') === 'radio' && els.modeSwitch.contains(target)) {
+    event.preventDefault();
+    const index = MODES.findIndex((m) => m.id === target.dataset.mode);
+    const next = MODES[(index + step + MODES.length) % MODES.length];
+    setMode(next.id, { focus: true });
+  } else if (target.classList.contains('nav-item') && (event.key === 'ArrowDown' || event.key === 'ArrowUp')) {
+    event.preventDefault();
+    const items = [...els.navList.querySelectorAll('.nav-item')];
+    const next = items[(items.indexOf(target) + step + items.length) % items.length];
+    next.focus();
+  }
+});
+
+async function start() {
+  await openSection(null);
+  try {
+    const warnings = await startupWarnings();
+    if (warnings.length > 0) showError({ kind: 'startup', message: warnings.join(' ') });
+  } catch (err) {
+    showError(err);
+  }
+  els.body.dataset.ready = 'true';
+}
+
+start();
