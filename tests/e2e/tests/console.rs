@@ -108,6 +108,24 @@ async fn commands_are_checked_and_logs_are_shown() -> Result<()> {
     );
     assert_eq!(c.title().await?, "Cloudkeep Console");
 
+    // The Content-Security-Policy is enforced: an injected inline script does not run.
+    let ran = c
+        .execute(
+            r#"
+            const s = document.createElement('script');
+            s.textContent = 'window.__cspBreached = true;';
+            document.body.append(s);
+            return window.__cspBreached === true;
+            "#,
+            vec![],
+        )
+        .await?;
+    assert_eq!(
+        ran,
+        json!(false),
+        "an inline script ran: the CSP is not enforced"
+    );
+
     // Keyboard: focus the About entry, arrow down to Logs, Enter opens it and focus moves
     // to the section's heading.
     let about = c.find(Locator::Id("nav-about")).await?;
