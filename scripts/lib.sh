@@ -53,6 +53,11 @@ ck_ensure_rust() {
     ck_say "updating Rust (found $(rustc --version), need 1.90+)"
     rustup update stable
   fi
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null 2>&1 || ck_die "cargo fmt and cargo clippy are needed; install rustfmt and clippy for $(rustc --version)"
+    ck_say "adding rustfmt and clippy"
+    rustup component add rustfmt clippy
+  fi
 }
 
 # tauri-driver, cached outside the clone.

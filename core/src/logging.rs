@@ -6,7 +6,7 @@
 //! rules (file names, rotation, what goes where) live here so every binary follows them.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, IsTerminal, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use tracing_appender::non_blocking::WorkerGuard;
@@ -84,17 +84,10 @@ pub struct LogOptions {
 }
 
 /// Keeps the background file writer alive; drop it last so buffered lines are flushed.
+#[derive(Debug)]
 #[must_use = "dropping the guard stops the file logger"]
 pub struct LogGuard {
     _file: Option<WorkerGuard>,
-}
-
-impl std::fmt::Debug for LogGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogGuard")
-            .field("file", &self._file.is_some())
-            .finish()
-    }
 }
 
 /// Installs the process-wide subscriber described by `options`.
@@ -115,14 +108,15 @@ pub fn init(options: &LogOptions) -> Result<LogGuard, LogError> {
     };
 
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::new();
-    let stderr_level = match (&env_value, options.stderr_level) {
-        (Some(_), level) => Some(level.unwrap_or(LevelFilter::INFO)),
-        (None, level) => level,
-    };
+    // RUST_LOG turns stderr on even for processes that are otherwise silent there.
+    let stderr_level = options
+        .stderr_level
+        .or(env_value.as_ref().map(|_| LevelFilter::INFO));
     if let Some(level) = stderr_level {
         layers.push(
             tracing_subscriber::fmt::layer()
                 .with_writer(io::stderr)
+                .with_ansi(io::stderr().is_terminal())
                 .with_target(false)
                 .with_filter(filter_for(level)?)
                 .boxed(),

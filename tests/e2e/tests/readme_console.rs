@@ -1,6 +1,7 @@
 //! README command 1, run exactly as written: it must bring up the console window.
 //! Under Xvfb the window is found by its title with `xwininfo` and the screen is saved with
-//! `xwd` + netpbm as a test artifact.
+//! `xwd` + netpbm as a test artifact. Linux only: the README's commands are for Debian/Ubuntu.
+#![cfg(target_os = "linux")]
 
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
