@@ -16,6 +16,10 @@
 //! ```
 
 pub mod about;
+pub mod blob;
+pub mod chunker;
+pub mod compress;
+pub mod crypto;
 pub mod logging;
 pub mod paths;
 
