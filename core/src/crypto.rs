@@ -825,7 +825,10 @@ mod tests {
     fn keyring_round_trips_through_json_and_holds_no_clear_key() {
         let (ring, master) = Keyring::create_encrypted("pw", fast(), "admin").unwrap();
         let json = ring.to_json();
-        assert!(json.contains(r#""encryption": "xchacha20-poly1305""#), "{json}");
+        assert!(
+            json.contains(r#""encryption": "xchacha20-poly1305""#),
+            "{json}"
+        );
         assert!(json.contains(r#""kind": "password""#), "{json}");
         assert!(!json.contains(&hex::encode(master.0.as_ref())));
         let back = Keyring::from_json(&json).unwrap();

@@ -16,11 +16,13 @@
 //! ```
 
 pub mod about;
+pub mod backend;
 pub mod blob;
 pub mod chunker;
 pub mod compress;
 pub mod crypto;
 pub mod logging;
+pub mod pack;
 pub mod paths;
 
 /// The product version every binary reports (`cloudkeep --version`, the console's About panel).

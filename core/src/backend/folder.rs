@@ -1,0 +1,259 @@
+//! A pack store in a local folder: `packs/<first two hex digits>/<id>.pack`.
+//!
+//! Writes go to `tmp/` first, are flushed to disk, renamed into place and the folder entry is
+//! flushed too, so a crash leaves either the whole pack or only a temporary file (cleaned by
+//! [`FolderStore::open`]). Readers never see a partial pack.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::{PackStore, StoreError};
+use crate::pack::PackId;
+
+const PACKS: &str = "packs";
+const TMP: &str = "tmp";
+const EXT: &str = "pack";
+
+/// Packs in a folder.
+#[derive(Debug, Clone)]
+pub struct FolderStore {
+    root: PathBuf,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl FolderStore {
+    /// Opens (creating if needed) a store in `root`, removing temporary files a crash left.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        for dir in [root.join(PACKS), root.join(TMP)] {
+            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+        let tmp = root.join(TMP);
+        for entry in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {
+            // Leftovers of an interrupted write; nothing refers to them.
+            let _ = fs::remove_file(entry.path());
+        }
+        Ok(Self { root })
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, id: &PackId) -> PathBuf {
+        let hex = id.to_hex();
+        self.root
+            .join(PACKS)
+            .join(&hex[..2])
+            .join(format!("{hex}.{EXT}"))
+    }
+
+    fn open_pack(&self, id: &PackId) -> Result<File, StoreError> {
+        let path = self.path_of(id);
+        File::open(&path).map_err(|source| {
+            if source.kind() == io::ErrorKind::NotFound {
+                StoreError::NotFound { pack: *id }
+            } else {
+                StoreError::Io { path, source }
+            }
+        })
+    }
+}
+
+/// Flushes a folder's entries (the rename) to disk. Not possible on Windows, where the rename
+/// itself is durable once the file is flushed.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+impl PackStore for FolderStore {
+    fn put_pack(&self, id: &PackId, bytes: &[u8]) -> Result<(), StoreError> {
+        let dest = self.path_of(id);
+        if dest.exists() {
+            return Ok(());
+        }
+        let dir = dest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let mut suffix = [0u8; 8];
+        crate::crypto::random_bytes(&mut suffix).map_err(|e| StoreError::Io {
+            path: self.root.join(TMP),
+            source: io::Error::other(e.to_string()),
+        })?;
+        let tmp = self
+            .root
+            .join(TMP)
+            .join(format!("{}.{}.tmp", id.to_hex(), hex::encode(suffix)));
+        let write = || -> io::Result<()> {
+            let mut file = File::create(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            drop(file);
+            fs::rename(&tmp, &dest)?;
+            sync_dir(&dir)
+        };
+        write().map_err(|source| {
+            let _ = fs::remove_file(&tmp);
+            StoreError::Io {
+                path: dest.clone(),
+                source,
+            }
+        })
+    }
+
+    fn read_range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        let mut file = self.open_pack(id)?;
+        let path = self.path_of(id);
+        let size = file.metadata().map_err(io_err(&path))?.len();
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Err(StoreError::OutOfRange {
+                pack: *id,
+                len: size,
+                offset,
+                want: len,
+            });
+        }
+        file.seek(SeekFrom::Start(offset)).map_err(io_err(&path))?;
+        let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+        file.read_exact(&mut buf).map_err(io_err(&path))?;
+        Ok(buf)
+    }
+
+    fn pack_len(&self, id: &PackId) -> Result<u64, StoreError> {
+        let file = self.open_pack(id)?;
+        file.metadata()
+            .map(|m| m.len())
+            .map_err(io_err(&self.path_of(id)))
+    }
+
+    fn list_packs(&self) -> Result<Vec<(PackId, u64)>, StoreError> {
+        let packs = self.root.join(PACKS);
+        let mut out = Vec::new();
+        for shard in fs::read_dir(&packs).map_err(io_err(&packs))? {
+            let shard = shard.map_err(io_err(&packs))?.path();
+            if !shard.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(&shard).map_err(io_err(&shard))? {
+                let entry = entry.map_err(io_err(&shard))?;
+                let name = entry.file_name();
+                let Some(id) = name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".pack"))
+                    .and_then(PackId::from_hex)
+                else {
+                    continue; // not ours
+                };
+                let len = entry.metadata().map_err(io_err(&entry.path()))?.len();
+                out.push((id, len));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn delete_pack(&self, id: &PackId) -> Result<(), StoreError> {
+        let path = self.path_of(id);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        }
+        if let Some(dir) = path.parent() {
+            sync_dir(dir).map_err(io_err(dir))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, FolderStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::open(dir.path().join("repo")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn put_read_list_delete() {
+        let (_dir, store) = store();
+        let a = b"pack a bytes".to_vec();
+        let b = vec![7u8; 5000];
+        let (ia, ib) = (PackId::of(&a), PackId::of(&b));
+        store.put_pack(&ia, &a).unwrap();
+        store.put_pack(&ib, &b).unwrap();
+        store.put_pack(&ia, &a).unwrap(); // idempotent
+        assert_eq!(store.read_range(&ia, 5, 1).unwrap(), b"a");
+        assert_eq!(store.read_range(&ib, 4990, 10).unwrap(), vec![7u8; 10]);
+        assert_eq!(store.pack_len(&ib).unwrap(), 5000);
+        let mut expected = vec![(ia, a.len() as u64), (ib, 5000)];
+        expected.sort();
+        assert_eq!(store.list_packs().unwrap(), expected);
+        store.delete_pack(&ia).unwrap();
+        store.delete_pack(&ia).unwrap();
+        assert!(matches!(
+            store.read_range(&ia, 0, 1),
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(store.list_packs().unwrap(), vec![(ib, 5000)]);
+    }
+
+    #[test]
+    fn reads_past_the_end_say_truncated() {
+        let (_dir, store) = store();
+        let a = vec![1u8; 100];
+        let id = PackId::of(&a);
+        store.put_pack(&id, &a).unwrap();
+        let err = store.read_range(&id, 90, 20).unwrap_err();
+        assert!(matches!(err, StoreError::OutOfRange { len: 100, .. }));
+        assert!(err.to_string().contains("truncated"), "{err}");
+        assert!(store.read_range(&id, u64::MAX, 2).is_err());
+    }
+
+    #[test]
+    fn crash_leftovers_are_cleaned_and_foreign_files_ignored() {
+        let (dir, store) = store();
+        let root = dir.path().join("repo");
+        fs::write(root.join(TMP).join("dead.tmp"), b"half a pack").unwrap();
+        fs::create_dir_all(root.join(PACKS).join("zz")).unwrap();
+        fs::write(root.join(PACKS).join("zz").join("notes.txt"), b"x").unwrap();
+        drop(store);
+        let store = FolderStore::open(&root).unwrap();
+        assert_eq!(fs::read_dir(root.join(TMP)).unwrap().count(), 0);
+        assert!(store.list_packs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn concurrent_puts_of_the_same_pack_are_safe() {
+        let (_dir, store) = store();
+        let bytes = vec![3u8; 1 << 20];
+        let id = PackId::of(&bytes);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| store.put_pack(&id, &bytes).unwrap());
+            }
+        });
+        assert_eq!(store.read_range(&id, 0, 1 << 20).unwrap(), bytes);
+        assert_eq!(store.list_packs().unwrap().len(), 1);
+    }
+}
