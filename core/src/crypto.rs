@@ -145,7 +145,7 @@ impl MasterKey {
 }
 
 /// A chunk or metadata blob id: keyed BLAKE3 of the plaintext.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ChunkId(pub [u8; 32]);
 
 impl ChunkId {

@@ -18,6 +18,7 @@
 pub mod about;
 pub mod backend;
 pub mod blob;
+pub mod catalog;
 pub mod chunker;
 pub mod compress;
 pub mod crypto;
