@@ -25,6 +25,7 @@ pub mod crypto;
 pub mod logging;
 pub mod pack;
 pub mod paths;
+pub mod repo;
 
 /// The product version every binary reports (`cloudkeep --version`, the console's About panel).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,4 +1,5 @@
-//! A pack store in a local folder: `packs/<first two hex digits>/<id>.pack`.
+//! A repository in a local folder: `packs/<first two hex digits>/<id>.pack`, plus `keys/`,
+//! `index/` and `points/` for the metadata objects.
 //!
 //! Writes go to `tmp/` first, are flushed to disk, renamed into place and the folder entry is
 //! flushed too, so a crash leaves either the whole pack or only a temporary file (cleaned by
@@ -8,7 +9,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::{PackStore, StoreError};
+use super::{MAX_META_LEN, MetaKind, PackStore, RepoBackend, StoreError, valid_meta_name};
 use crate::pack::PackId;
 
 const PACKS: &str = "packs";
@@ -32,7 +33,13 @@ impl FolderStore {
     /// Opens (creating if needed) a store in `root`, removing temporary files a crash left.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
-        for dir in [root.join(PACKS), root.join(TMP)] {
+        for dir in [
+            root.join(PACKS),
+            root.join(TMP),
+            root.join(MetaKind::Keyring.dir()),
+            root.join(MetaKind::Index.dir()),
+            root.join(MetaKind::Point.dir()),
+        ] {
             fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         }
         let tmp = root.join(TMP);
@@ -54,6 +61,48 @@ impl FolderStore {
             .join(PACKS)
             .join(&hex[..2])
             .join(format!("{hex}.{EXT}"))
+    }
+
+    /// Writes `bytes` to `dest` through a temporary file: flushed, renamed, folder flushed.
+    fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let dir = dest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let mut suffix = [0u8; 8];
+        crate::crypto::random_bytes(&mut suffix).map_err(|e| StoreError::Io {
+            path: self.root.join(TMP),
+            source: io::Error::other(e.to_string()),
+        })?;
+        let tmp = self
+            .root
+            .join(TMP)
+            .join(format!("{}.tmp", hex::encode(suffix)));
+        let write = || -> io::Result<()> {
+            let mut file = File::create(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            drop(file);
+            fs::rename(&tmp, dest)?;
+            sync_dir(&dir)
+        };
+        write().map_err(|source| {
+            let _ = fs::remove_file(&tmp);
+            StoreError::Io {
+                path: dest.to_path_buf(),
+                source,
+            }
+        })
+    }
+
+    fn meta_path(&self, kind: MetaKind, name: &str) -> Result<PathBuf, StoreError> {
+        if !valid_meta_name(name) {
+            return Err(StoreError::BadName {
+                name: name.to_owned(),
+            });
+        }
+        Ok(self.root.join(kind.dir()).join(name))
     }
 
     fn open_pack(&self, id: &PackId) -> Result<File, StoreError> {
@@ -184,6 +233,69 @@ impl PackStore for FolderStore {
     }
 }
 
+impl RepoBackend for FolderStore {
+    fn put_meta(&self, kind: MetaKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        if bytes.len() as u64 > MAX_META_LEN {
+            return Err(StoreError::TooLarge {
+                name: name.to_owned(),
+                len: bytes.len() as u64,
+            });
+        }
+        let path = self.meta_path(kind, name)?;
+        self.write_atomic(&path, bytes)
+    }
+
+    fn get_meta(&self, kind: MetaKind, name: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.meta_path(kind, name)?;
+        let file = File::open(&path).map_err(|source| {
+            if source.kind() == io::ErrorKind::NotFound {
+                StoreError::NotFoundMeta {
+                    kind,
+                    name: name.to_owned(),
+                }
+            } else {
+                StoreError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            }
+        })?;
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        if len > MAX_META_LEN {
+            return Err(StoreError::TooLarge {
+                name: name.to_owned(),
+                len,
+            });
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.take(MAX_META_LEN)
+            .read_to_end(&mut bytes)
+            .map_err(io_err(&path))?;
+        Ok(bytes)
+    }
+
+    fn list_meta(&self, kind: MetaKind) -> Result<Vec<String>, StoreError> {
+        let dir = self.root.join(kind.dir());
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .map_err(io_err(&dir))?
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| valid_meta_name(n))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn delete_meta(&self, kind: MetaKind, name: &str) -> Result<(), StoreError> {
+        let path = self.meta_path(kind, name)?;
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.root.join(kind.dir())).map_err(io_err(&path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StoreError::Io { path, source }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +353,35 @@ mod tests {
         let store = FolderStore::open(&root).unwrap();
         assert_eq!(fs::read_dir(root.join(TMP)).unwrap().count(), 0);
         assert!(store.list_packs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn meta_objects_are_atomic_named_and_listed() {
+        let (_dir, store) = store();
+        store.put_meta(MetaKind::Point, "p-2", b"two").unwrap();
+        store.put_meta(MetaKind::Point, "p-1", b"one").unwrap();
+        store
+            .put_meta(MetaKind::Point, "p-1", b"one again")
+            .unwrap();
+        assert_eq!(
+            store.get_meta(MetaKind::Point, "p-1").unwrap(),
+            b"one again"
+        );
+        assert_eq!(store.list_meta(MetaKind::Point).unwrap(), ["p-1", "p-2"]);
+        assert!(store.list_meta(MetaKind::Index).unwrap().is_empty());
+        assert!(matches!(
+            store.get_meta(MetaKind::Index, "p-1"),
+            Err(StoreError::NotFoundMeta { .. })
+        ));
+        for bad in ["../escape", "a/b", "", ".hidden", "UPPER"] {
+            assert!(matches!(
+                store.put_meta(MetaKind::Point, bad, b"x"),
+                Err(StoreError::BadName { .. })
+            ));
+        }
+        store.delete_meta(MetaKind::Point, "p-2").unwrap();
+        store.delete_meta(MetaKind::Point, "p-2").unwrap();
+        assert_eq!(store.list_meta(MetaKind::Point).unwrap(), ["p-1"]);
     }
 
     #[test]

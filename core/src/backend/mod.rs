@@ -37,6 +37,28 @@ pub enum StoreError {
         /// Bytes asked for.
         want: u64,
     },
+    /// No such metadata object.
+    #[error("{kind:?} object \"{name}\" is missing from the repository")]
+    NotFoundMeta {
+        /// Its kind.
+        kind: MetaKind,
+        /// Its name.
+        name: String,
+    },
+    /// A metadata name that is not allowed.
+    #[error("\"{name}\" is not a valid object name")]
+    BadName {
+        /// The name.
+        name: String,
+    },
+    /// An object larger than allowed.
+    #[error("object \"{name}\" is {len} bytes, more than the {MAX_META_LEN}-byte limit")]
+    TooLarge {
+        /// The name.
+        name: String,
+        /// Its size.
+        len: u64,
+    },
     /// The storage failed.
     #[error("storage error at \"{}\": {source}", path.display())]
     Io {
@@ -64,4 +86,55 @@ pub trait PackStore: Send + Sync {
 
     /// Removes a pack; removing a missing pack is not an error.
     fn delete_pack(&self, id: &PackId) -> Result<(), StoreError>;
+}
+
+/// The small objects of a repository besides packs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetaKind {
+    /// The keyring (one object, named `keyring`).
+    Keyring,
+    /// Index files: which pack holds which blob.
+    Index,
+    /// Restore points.
+    Point,
+}
+
+impl MetaKind {
+    /// Folder or key prefix of the kind.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Self::Keyring => "keys",
+            Self::Index => "index",
+            Self::Point => "points",
+        }
+    }
+}
+
+/// Largest metadata object accepted (a restore point lists its chunk ids: 1 TiB of 1 MiB
+/// chunks is 32 MiB of ids).
+pub const MAX_META_LEN: u64 = 256 << 20;
+
+/// A repository's whole storage: packs plus small metadata objects, each written atomically.
+pub trait RepoBackend: PackStore {
+    /// Stores an object atomically; an existing one of the same name is replaced.
+    fn put_meta(&self, kind: MetaKind, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// Reads an object (`NotFoundMeta` when missing).
+    fn get_meta(&self, kind: MetaKind, name: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Names of every object of a kind, sorted.
+    fn list_meta(&self, kind: MetaKind) -> Result<Vec<String>, StoreError>;
+
+    /// Removes an object; a missing one is not an error.
+    fn delete_meta(&self, kind: MetaKind, name: &str) -> Result<(), StoreError>;
+}
+
+/// True when `name` is safe as a metadata object name: lower-case hex, digits, `-`, `_`, `.`,
+/// 1 to 128 characters, not starting with a dot.
+pub fn valid_meta_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && !name.starts_with('.')
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
 }

@@ -1,0 +1,723 @@
+//! A repository: the keyring, the chunk index and the restore points on top of a
+//! [`RepoBackend`]. Enforces the write order of DESIGN §4 — packs, then an index file naming
+//! them, then the restore point — and refuses to commit a point that references a chunk no
+//! index knows, so no partial restore point can ever be visible.
+//!
+//! Formats (frozen, `docs/formats.md`):
+//! - index file `"CKIX" ‖ 1 ‖ seal("cloudkeep index v1", postcard(IndexFile))`, named by the
+//!   BLAKE3 of its bytes;
+//! - restore point `"CKRP" ‖ 1 ‖ postcard(PointFile)`: time and referenced chunk ids in
+//!   clear (the SP checks them), the manifest sealed and bound to the clear part; named by the
+//!   BLAKE3 of its bytes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{MetaKind, RepoBackend, StoreError};
+use crate::blob::{self, BlobError};
+use crate::catalog::{self, CatalogError, Node};
+use crate::crypto::{ChunkId, CryptoError, KdfParams, Keyring, RecoveryKey, RepoKeys};
+use crate::pack::{PackEntry, PackId};
+
+const KEYRING_NAME: &str = "keyring";
+const INDEX_MAGIC: &[u8; 4] = b"CKIX";
+const POINT_MAGIC: &[u8; 4] = b"CKRP";
+const FORMAT_VERSION: u8 = 1;
+const INDEX_AAD: &[u8] = b"cloudkeep index v1";
+const POINT_AAD: &[u8] = b"cloudkeep point v1";
+
+/// Errors of repository operations.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Keys or decryption failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// A blob failed its checks.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// A folder listing failed its checks.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A pack failed its checks.
+    #[error(transparent)]
+    Pack(#[from] crate::pack::PackError),
+    /// No repository here.
+    #[error(
+        "there is no Cloudkeep repository here (no keyring); create one with \"init\" or check the path"
+    )]
+    NotARepository,
+    /// Init on an existing repository.
+    #[error("a repository already exists here; open it instead of creating it again")]
+    AlreadyExists,
+    /// Metadata that fails its checks.
+    #[error("{what} is damaged: {reason}; run verify")]
+    Corrupt {
+        /// Which object.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A restore point references chunks that are not stored.
+    #[error(
+        "refusing to save the restore point: {count} of its chunks are not stored (first: {first}); nothing was saved and earlier restore points are intact — run the backup again"
+    )]
+    MissingChunks {
+        /// How many.
+        count: usize,
+        /// One of them.
+        first: ChunkId,
+    },
+    /// A chunk the catalog needs is in no index.
+    #[error("chunk {0} is not in the repository's index; run verify")]
+    UnknownChunk(ChunkId),
+    /// No restore point matches.
+    #[error("no restore point matches \"{0}\"; list them with \"points\"")]
+    PointNotFound(String),
+    /// More than one restore point matches a prefix.
+    #[error("\"{0}\" matches several restore points; give more characters of the id")]
+    AmbiguousPoint(String),
+}
+
+/// How to unlock a repository.
+#[derive(Debug, Clone, Copy)]
+pub enum Unlock<'a> {
+    /// With an encryption password.
+    Password(&'a str),
+    /// With a recovery key.
+    RecoveryKey(&'a RecoveryKey),
+    /// Without a secret: only for repositories created unencrypted.
+    Unencrypted,
+}
+
+/// How to create a repository.
+#[derive(Debug, Clone, Copy)]
+pub enum NewRepo<'a> {
+    /// Encrypted with a password.
+    Encrypted {
+        /// The encryption password.
+        password: &'a str,
+        /// Argon2id costs.
+        kdf: KdfParams,
+    },
+    /// Unencrypted, chosen explicitly.
+    Unencrypted,
+}
+
+/// Where a blob is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobLocation {
+    /// The pack.
+    pub pack: PackId,
+    /// Offset of the stored bytes.
+    pub offset: u64,
+    /// Stored length.
+    pub stored_len: u32,
+    /// Plaintext length.
+    pub plain_len: u32,
+}
+
+/// Every blob the repository's index files know.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkIndex {
+    map: HashMap<ChunkId, BlobLocation>,
+}
+
+impl ChunkIndex {
+    /// Where a blob is.
+    pub fn get(&self, id: &ChunkId) -> Option<&BlobLocation> {
+        self.map.get(id)
+    }
+
+    /// Whether a blob is stored.
+    pub fn contains(&self, id: &ChunkId) -> bool {
+        self.map.contains_key(id)
+    }
+
+    /// Number of blobs.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Adds the blobs of a pack.
+    pub fn add_pack(&mut self, pack: PackId, entries: &[PackEntry]) {
+        for e in entries {
+            self.map.entry(e.id).or_insert(BlobLocation {
+                pack,
+                offset: e.offset,
+                stored_len: e.stored_len,
+                plain_len: e.plain_len,
+            });
+        }
+    }
+
+    /// Every blob and its location.
+    pub fn iter(&self) -> impl Iterator<Item = (&ChunkId, &BlobLocation)> {
+        self.map.iter()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct IndexFile {
+    packs: Vec<IndexPack>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IndexPack {
+    pack: [u8; 32],
+    blobs: Vec<(ChunkId, u64, u32, u32)>,
+}
+
+/// Statistics of a restore point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PointStats {
+    /// Files in the point.
+    pub files: u64,
+    /// Folders in the point.
+    pub dirs: u64,
+    /// Bytes of file content in the point.
+    pub bytes: u64,
+    /// Files read this time (the rest were unchanged and reused).
+    pub files_read: u64,
+    /// Bytes read this time.
+    pub bytes_read: u64,
+    /// Blobs stored this time.
+    pub new_blobs: u64,
+    /// Bytes stored this time (after dedup, compression and encryption).
+    pub new_stored_bytes: u64,
+    /// Entries that could not be backed up.
+    pub warnings: u64,
+}
+
+/// The sealed part of a restore point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointManifest {
+    /// Computer the data came from.
+    pub host: String,
+    /// Backup job or policy name.
+    pub job: String,
+    /// Source paths as given.
+    pub paths: Vec<String>,
+    /// Start, nanoseconds since the epoch.
+    pub started_ns: i64,
+    /// End, nanoseconds since the epoch.
+    pub finished_ns: i64,
+    /// Statistics.
+    pub stats: PointStats,
+    /// Tree parts of the catalog's root folder.
+    pub root: Vec<ChunkId>,
+    /// The point this one was made incrementally from.
+    pub parent: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PointFile {
+    time_ns: i64,
+    chunks: Vec<ChunkId>,
+    sealed: Vec<u8>,
+}
+
+/// A restore point read from the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestorePoint {
+    /// Its id (64 hex characters).
+    pub id: String,
+    /// Its time (the backup's end), nanoseconds since the epoch.
+    pub time_ns: i64,
+    /// Every blob it references, sorted.
+    pub chunks: Vec<ChunkId>,
+    /// The manifest.
+    pub manifest: PointManifest,
+}
+
+impl RestorePoint {
+    /// The first 12 characters of the id, unique in practice.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12.min(self.id.len())]
+    }
+}
+
+/// An open repository.
+pub struct Repository {
+    backend: Arc<dyn RepoBackend>,
+    keyring: Keyring,
+    keys: RepoKeys,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("repo_id", &self.keyring.repo_id)
+            .field("encrypted", &self.keys.is_encrypted())
+            .finish()
+    }
+}
+
+impl Repository {
+    /// Creates a repository in an empty backend.
+    pub fn init(backend: Arc<dyn RepoBackend>, new: NewRepo<'_>) -> Result<Self, RepoError> {
+        match backend.get_meta(MetaKind::Keyring, KEYRING_NAME) {
+            Ok(_) => return Err(RepoError::AlreadyExists),
+            Err(StoreError::NotFoundMeta { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let (keyring, master) = match new {
+            NewRepo::Encrypted { password, kdf } => {
+                Keyring::create_encrypted(password, kdf, "initial password")?
+            }
+            NewRepo::Unencrypted => Keyring::create_unencrypted()?,
+        };
+        backend.put_meta(
+            MetaKind::Keyring,
+            KEYRING_NAME,
+            keyring.to_json().as_bytes(),
+        )?;
+        let keys = master.repo_keys(keyring.is_encrypted());
+        Ok(Self {
+            backend,
+            keyring,
+            keys,
+        })
+    }
+
+    /// Opens a repository.
+    pub fn open(backend: Arc<dyn RepoBackend>, unlock: Unlock<'_>) -> Result<Self, RepoError> {
+        let text = match backend.get_meta(MetaKind::Keyring, KEYRING_NAME) {
+            Ok(bytes) => bytes,
+            Err(StoreError::NotFoundMeta { .. }) => return Err(RepoError::NotARepository),
+            Err(e) => return Err(e.into()),
+        };
+        let text = String::from_utf8(text).map_err(|_| RepoError::Corrupt {
+            what: "the keyring".into(),
+            reason: "not UTF-8".into(),
+        })?;
+        let keyring = Keyring::from_json(&text)?;
+        let master = match unlock {
+            Unlock::Password(password) => keyring.unlock(password)?,
+            Unlock::RecoveryKey(key) => keyring.unlock_with_recovery_key(key)?,
+            Unlock::Unencrypted if keyring.is_encrypted() => {
+                return Err(CryptoError::WrongPassword.into());
+            }
+            Unlock::Unencrypted => keyring.unlock_unencrypted()?,
+        };
+        let keys = master.repo_keys(keyring.is_encrypted());
+        Ok(Self {
+            backend,
+            keyring,
+            keys,
+        })
+    }
+
+    /// The working keys.
+    pub fn keys(&self) -> &RepoKeys {
+        &self.keys
+    }
+
+    /// The keyring (for adding passwords or recovery keys).
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Saves a changed keyring (new password, recovery key, removed slot).
+    pub fn save_keyring(&mut self, keyring: Keyring) -> Result<(), RepoError> {
+        self.backend.put_meta(
+            MetaKind::Keyring,
+            KEYRING_NAME,
+            keyring.to_json().as_bytes(),
+        )?;
+        self.keyring = keyring;
+        Ok(())
+    }
+
+    /// The storage.
+    pub fn backend(&self) -> &Arc<dyn RepoBackend> {
+        &self.backend
+    }
+
+    /// Reads every index file into one chunk index.
+    pub fn load_index(&self) -> Result<ChunkIndex, RepoError> {
+        let mut index = ChunkIndex::default();
+        for name in self.backend.list_meta(MetaKind::Index)? {
+            let bytes = self.backend.get_meta(MetaKind::Index, &name)?;
+            let what = || format!("index file {name}");
+            let sealed =
+                strip_header(&bytes, INDEX_MAGIC).map_err(|reason| RepoError::Corrupt {
+                    what: what(),
+                    reason,
+                })?;
+            let plain = self
+                .keys
+                .open(INDEX_AAD, sealed)
+                .map_err(|_| RepoError::Corrupt {
+                    what: what(),
+                    reason: "it failed authentication".into(),
+                })?;
+            let file: IndexFile = postcard::from_bytes(&plain).map_err(|e| RepoError::Corrupt {
+                what: what(),
+                reason: e.to_string(),
+            })?;
+            for pack in file.packs {
+                let pack_id = PackId(pack.pack);
+                for (id, offset, stored_len, plain_len) in pack.blobs {
+                    index.map.entry(id).or_insert(BlobLocation {
+                        pack: pack_id,
+                        offset,
+                        stored_len,
+                        plain_len,
+                    });
+                }
+            }
+        }
+        Ok(index)
+    }
+
+    /// Writes one index file naming `packs` (which must already be stored).
+    pub fn write_index(&self, packs: &[(PackId, Vec<PackEntry>)]) -> Result<String, RepoError> {
+        let file = IndexFile {
+            packs: packs
+                .iter()
+                .map(|(pack, entries)| IndexPack {
+                    pack: pack.0,
+                    blobs: entries
+                        .iter()
+                        .map(|e| (e.id, e.offset, e.stored_len, e.plain_len))
+                        .collect(),
+                })
+                .collect(),
+        };
+        let plain = postcard::to_stdvec(&file).map_err(|e| RepoError::Corrupt {
+            what: "a new index file".into(),
+            reason: e.to_string(),
+        })?;
+        let mut bytes = header(INDEX_MAGIC);
+        bytes.extend_from_slice(&self.keys.seal(INDEX_AAD, &plain)?);
+        let name = blake3::hash(&bytes).to_hex().to_string();
+        self.backend.put_meta(MetaKind::Index, &name, &bytes)?;
+        Ok(name)
+    }
+
+    /// Saves a restore point, after checking that every chunk it references is in `index`.
+    /// This is the moment the point becomes visible, all at once.
+    pub fn commit_point(
+        &self,
+        index: &ChunkIndex,
+        mut chunks: Vec<ChunkId>,
+        manifest: &PointManifest,
+    ) -> Result<RestorePoint, RepoError> {
+        chunks.sort_unstable();
+        chunks.dedup();
+        let missing: Vec<&ChunkId> = chunks.iter().filter(|id| !index.contains(id)).collect();
+        if let Some(first) = missing.first() {
+            return Err(RepoError::MissingChunks {
+                count: missing.len(),
+                first: **first,
+            });
+        }
+        let time_ns = manifest.finished_ns;
+        let plain = postcard::to_stdvec(manifest).map_err(|e| RepoError::Corrupt {
+            what: "a new restore point".into(),
+            reason: e.to_string(),
+        })?;
+        let sealed = self.keys.seal(&point_aad(time_ns, &chunks), &plain)?;
+        let file = PointFile {
+            time_ns,
+            chunks,
+            sealed,
+        };
+        let mut bytes = header(POINT_MAGIC);
+        bytes.extend(postcard::to_stdvec(&file).map_err(|e| RepoError::Corrupt {
+            what: "a new restore point".into(),
+            reason: e.to_string(),
+        })?);
+        let id = blake3::hash(&bytes).to_hex().to_string();
+        self.backend.put_meta(MetaKind::Point, &id, &bytes)?;
+        Ok(RestorePoint {
+            id,
+            time_ns,
+            chunks: file.chunks,
+            manifest: manifest.clone(),
+        })
+    }
+
+    /// Reads one restore point by full id.
+    pub fn load_point(&self, id: &str) -> Result<RestorePoint, RepoError> {
+        let bytes = match self.backend.get_meta(MetaKind::Point, id) {
+            Ok(bytes) => bytes,
+            Err(StoreError::NotFoundMeta { .. }) => {
+                return Err(RepoError::PointNotFound(id.into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let what = || format!("restore point {id}");
+        let body = strip_header(&bytes, POINT_MAGIC).map_err(|reason| RepoError::Corrupt {
+            what: what(),
+            reason,
+        })?;
+        let file: PointFile = postcard::from_bytes(body).map_err(|e| RepoError::Corrupt {
+            what: what(),
+            reason: e.to_string(),
+        })?;
+        let plain = self
+            .keys
+            .open(&point_aad(file.time_ns, &file.chunks), &file.sealed)
+            .map_err(|_| RepoError::Corrupt {
+                what: what(),
+                reason: "it failed authentication".into(),
+            })?;
+        let manifest: PointManifest =
+            postcard::from_bytes(&plain).map_err(|e| RepoError::Corrupt {
+                what: what(),
+                reason: e.to_string(),
+            })?;
+        Ok(RestorePoint {
+            id: id.to_owned(),
+            time_ns: file.time_ns,
+            chunks: file.chunks,
+            manifest,
+        })
+    }
+
+    /// Every restore point, oldest first.
+    pub fn list_points(&self) -> Result<Vec<RestorePoint>, RepoError> {
+        let mut points = self
+            .backend
+            .list_meta(MetaKind::Point)?
+            .iter()
+            .map(|name| self.load_point(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        points.sort_by(|a, b| a.time_ns.cmp(&b.time_ns).then_with(|| a.id.cmp(&b.id)));
+        Ok(points)
+    }
+
+    /// Finds a restore point by id prefix (at least 4 characters) or `latest`.
+    pub fn find_point(&self, prefix: &str) -> Result<RestorePoint, RepoError> {
+        let names = self.backend.list_meta(MetaKind::Point)?;
+        if prefix == "latest" {
+            return self
+                .list_points()?
+                .pop()
+                .ok_or_else(|| RepoError::PointNotFound(prefix.into()));
+        }
+        let matches: Vec<&String> = names
+            .iter()
+            .filter(|n| prefix.len() >= 4 && n.starts_with(prefix))
+            .collect();
+        match matches.as_slice() {
+            [one] => self.load_point(one),
+            [] => Err(RepoError::PointNotFound(prefix.into())),
+            _ => Err(RepoError::AmbiguousPoint(prefix.into())),
+        }
+    }
+
+    /// Removes a restore point (its data stays until garbage collection).
+    pub fn delete_point(&self, id: &str) -> Result<(), RepoError> {
+        Ok(self.backend.delete_meta(MetaKind::Point, id)?)
+    }
+
+    /// Reads and opens one blob.
+    pub fn read_blob(&self, index: &ChunkIndex, id: &ChunkId) -> Result<Vec<u8>, RepoError> {
+        let loc = index.get(id).ok_or(RepoError::UnknownChunk(*id))?;
+        let stored = self
+            .backend
+            .read_range(&loc.pack, loc.offset, u64::from(loc.stored_len))?;
+        Ok(blob::open(&self.keys, id, &stored)?)
+    }
+
+    /// Reads a folder's entries from its tree parts.
+    pub fn load_dir(&self, index: &ChunkIndex, parts: &[ChunkId]) -> Result<Vec<Node>, RepoError> {
+        let mut nodes = Vec::new();
+        for part in parts {
+            nodes.extend(catalog::decode_part(&self.read_blob(index, part)?)?.nodes);
+        }
+        Ok(nodes)
+    }
+}
+
+fn header(magic: &[u8; 4]) -> Vec<u8> {
+    let mut bytes = magic.to_vec();
+    bytes.push(FORMAT_VERSION);
+    bytes
+}
+
+fn strip_header<'a>(bytes: &'a [u8], magic: &[u8; 4]) -> Result<&'a [u8], String> {
+    let rest = bytes
+        .strip_prefix(magic.as_slice())
+        .ok_or("it does not start with its magic number")?;
+    match rest.split_first() {
+        Some((&FORMAT_VERSION, body)) => Ok(body),
+        Some((v, _)) => Err(format!(
+            "format version {v} is not one this Cloudkeep reads; update Cloudkeep"
+        )),
+        None => Err("it is cut short".into()),
+    }
+}
+
+/// Binds the sealed manifest to the clear part of its point file.
+fn point_aad(time_ns: i64, chunks: &[ChunkId]) -> Vec<u8> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&time_ns.to_le_bytes());
+    for id in chunks {
+        hasher.update(&id.0);
+    }
+    let mut aad = POINT_AAD.to_vec();
+    aad.extend_from_slice(hasher.finalize().as_bytes());
+    aad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::folder::FolderStore;
+    use crate::compress::Compression;
+    use crate::pack::PackBuilder;
+
+    fn backend() -> (tempfile::TempDir, Arc<dyn RepoBackend>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::open(dir.path().join("repo")).unwrap();
+        (dir, Arc::new(store))
+    }
+
+    fn manifest(finished_ns: i64) -> PointManifest {
+        PointManifest {
+            host: "pc1".into(),
+            job: "docs".into(),
+            paths: vec!["/home/a".into()],
+            started_ns: finished_ns - 10,
+            finished_ns,
+            stats: PointStats::default(),
+            root: vec![],
+            parent: None,
+        }
+    }
+
+    fn store_blobs(repo: &Repository, data: &[&[u8]]) -> Vec<ChunkId> {
+        let mut builder = PackBuilder::new();
+        let mut ids = Vec::new();
+        for d in data {
+            let sealed = blob::seal(repo.keys(), Compression::Default, d).unwrap();
+            ids.push(sealed.id);
+            builder.add(&sealed);
+        }
+        let pack = builder.finish(repo.keys()).unwrap();
+        repo.backend().put_pack(&pack.id, &pack.bytes).unwrap();
+        repo.write_index(&[(pack.id, pack.entries)]).unwrap();
+        ids
+    }
+
+    #[test]
+    fn init_open_and_refuse_twice() {
+        let (_d, backend) = backend();
+        let kdf = KdfParams::minimum();
+        Repository::init(
+            backend.clone(),
+            NewRepo::Encrypted {
+                password: "pw",
+                kdf,
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            Repository::init(backend.clone(), NewRepo::Unencrypted),
+            Err(RepoError::AlreadyExists)
+        ));
+        assert!(Repository::open(backend.clone(), Unlock::Password("pw")).is_ok());
+        assert!(matches!(
+            Repository::open(backend.clone(), Unlock::Password("nope")),
+            Err(RepoError::Crypto(CryptoError::WrongPassword))
+        ));
+        assert!(Repository::open(backend, Unlock::Unencrypted).is_err());
+        let (_d2, empty) = self::backend();
+        assert!(matches!(
+            Repository::open(empty, Unlock::Password("pw")),
+            Err(RepoError::NotARepository)
+        ));
+    }
+
+    #[test]
+    fn blobs_index_and_points_round_trip() {
+        let (_d, backend) = backend();
+        let repo = Repository::init(backend.clone(), NewRepo::Unencrypted).unwrap();
+        let ids = store_blobs(&repo, &[b"alpha", b"beta"]);
+        let index = repo.load_index().unwrap();
+        assert_eq!(index.len(), 2);
+        assert_eq!(repo.read_blob(&index, &ids[1]).unwrap(), b"beta");
+
+        let p1 = repo
+            .commit_point(&index, ids.clone(), &manifest(1_000))
+            .unwrap();
+        let p2 = repo
+            .commit_point(&index, vec![ids[0]], &manifest(2_000))
+            .unwrap();
+        let again = Repository::open(backend, Unlock::Unencrypted).unwrap();
+        let points = again.list_points().unwrap();
+        assert_eq!(
+            points.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+            [p1.id.clone(), p2.id.clone()]
+        );
+        assert_eq!(points[0].manifest, manifest(1_000));
+        assert_eq!(again.find_point(&p1.id[..8]).unwrap().id, p1.id);
+        assert_eq!(again.find_point("latest").unwrap().id, p2.id);
+        assert!(matches!(
+            again.find_point("zzzzzz"),
+            Err(RepoError::PointNotFound(_))
+        ));
+        again.delete_point(&p1.id).unwrap();
+        assert_eq!(again.list_points().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_point_with_unstored_chunks_is_never_saved() {
+        let (_d, backend) = backend();
+        let repo = Repository::init(backend, NewRepo::Unencrypted).unwrap();
+        let ids = store_blobs(&repo, &[b"stored"]);
+        let index = repo.load_index().unwrap();
+        let err = repo
+            .commit_point(&index, vec![ids[0], ChunkId([9; 32])], &manifest(5))
+            .unwrap_err();
+        assert!(matches!(err, RepoError::MissingChunks { count: 1, .. }));
+        assert!(
+            err.to_string()
+                .contains("earlier restore points are intact")
+        );
+        assert!(repo.list_points().unwrap().is_empty());
+    }
+
+    #[test]
+    fn tampered_points_are_refused() {
+        let (_d, backend) = backend();
+        let kdf = KdfParams::minimum();
+        let repo = Repository::init(
+            backend.clone(),
+            NewRepo::Encrypted {
+                password: "pw",
+                kdf,
+            },
+        )
+        .unwrap();
+        let ids = store_blobs(&repo, &[b"x"]);
+        let index = repo.load_index().unwrap();
+        let point = repo.commit_point(&index, ids, &manifest(7)).unwrap();
+        let mut bytes = backend.get_meta(MetaKind::Point, &point.id).unwrap();
+        // Change the clear time: the sealed manifest no longer matches.
+        bytes[5] ^= 1;
+        backend
+            .put_meta(MetaKind::Point, &point.id, &bytes)
+            .unwrap();
+        let err = repo.load_point(&point.id).unwrap_err();
+        assert!(matches!(err, RepoError::Corrupt { .. }), "{err}");
+        backend
+            .put_meta(MetaKind::Point, &point.id, b"CKRP\x09rest")
+            .unwrap();
+        let err = repo.load_point(&point.id).unwrap_err();
+        assert!(err.to_string().contains("update Cloudkeep"), "{err}");
+    }
+}
