@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod chunker;
 pub mod compress;
 pub mod crypto;
+pub mod engine;
 pub mod logging;
 pub mod pack;
 pub mod paths;

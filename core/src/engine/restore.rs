@@ -1,0 +1,450 @@
+//! Restore: brings back a whole restore point or selected paths, to where they were or into
+//! another folder, in parallel.
+//!
+//! Each file is written to a temporary file beside its destination and renamed into place
+//! only when every chunk has been read, authenticated and written, so an existing file is
+//! never left half-overwritten and a damaged chunk never reaches the destination. Holes are
+//! restored as holes (sparse), hard links as hard links; permissions, owner (when running with
+//! the right to) and times are applied last. A file that fails is reported and the rest goes on.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::browse::{self, Resolved};
+use super::fsmeta;
+use super::{EngineError, Progress, Warning};
+use crate::catalog::{Extent, Node, NodeKind};
+use crate::repo::{ChunkIndex, Repository, RestorePoint};
+
+/// What to do when a file to restore already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Conflict {
+    /// Replace it.
+    Overwrite,
+    /// Leave it and report it as skipped.
+    #[default]
+    Skip,
+    /// Restore beside it as `name (restored).ext`.
+    KeepBoth,
+}
+
+impl std::str::FromStr for Conflict {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "overwrite" => Ok(Self::Overwrite),
+            "skip" => Ok(Self::Skip),
+            "keep-both" => Ok(Self::KeepBoth),
+            other => Err(format!(
+                "unknown conflict rule \"{other}\"; use overwrite, skip or keep-both"
+            )),
+        }
+    }
+}
+
+/// Where restored items go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Back where they were backed up from.
+    Original,
+    /// Into this folder: a whole point keeps its full paths below it; a selected item is
+    /// placed directly in it.
+    Folder(PathBuf),
+}
+
+/// What to restore and how.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Where to.
+    pub destination: Destination,
+    /// Paths inside the point (as backed up, e.g. `/home/alice/docs`); empty for everything.
+    pub paths: Vec<String>,
+    /// Existing files.
+    pub conflict: Conflict,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RestoreReport {
+    /// Files restored.
+    pub files: u64,
+    /// Folders restored.
+    pub dirs: u64,
+    /// Bytes of file content restored.
+    pub bytes: u64,
+    /// Items left alone (existing files under "skip", special files), with the reason.
+    pub skipped: Vec<Warning>,
+    /// Items that could not be restored, with the reason.
+    pub failed: Vec<Warning>,
+}
+
+struct Ctx<'a> {
+    repo: &'a Repository,
+    index: &'a ChunkIndex,
+    conflict: Conflict,
+    files: AtomicU64,
+    dirs: AtomicU64,
+    bytes: AtomicU64,
+    skipped: Mutex<Vec<Warning>>,
+    failed: Mutex<Vec<Warning>>,
+    hardlinks: Mutex<HashMap<(u64, u64), PathBuf>>,
+    started: Instant,
+    last_report: AtomicU64,
+    expected: u64,
+    progress: &'a (dyn Fn(&Progress) + Sync),
+}
+
+/// Restores from `point` as `options` say.
+pub fn restore(
+    repo: &Repository,
+    point: &RestorePoint,
+    options: &RestoreOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<RestoreReport, EngineError> {
+    let index = repo.load_index()?;
+    let ctx = Ctx {
+        repo,
+        index: &index,
+        conflict: options.conflict,
+        files: AtomicU64::new(0),
+        dirs: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        skipped: Mutex::default(),
+        failed: Mutex::default(),
+        hardlinks: Mutex::default(),
+        started: Instant::now(),
+        last_report: AtomicU64::new(0),
+        expected: point.manifest.stats.bytes,
+        progress,
+    };
+    let selections: Vec<String> = if options.paths.is_empty() {
+        vec!["/".into()]
+    } else {
+        options.paths.clone()
+    };
+    for selection in &selections {
+        let resolved = browse::resolve(repo, &index, point, selection)?;
+        let original = Path::new("/").join(selection.trim_start_matches('/'));
+        match (resolved, &options.destination) {
+            (Resolved::Root, destination) => {
+                let top = repo.load_dir(&index, &point.manifest.root)?;
+                let base = match destination {
+                    Destination::Original => root_of(&original),
+                    Destination::Folder(folder) => folder.clone(),
+                };
+                fs::create_dir_all(&base).map_err(|e| EngineError::Path {
+                    path: base.clone(),
+                    reason: format!("cannot create the destination folder: {e}"),
+                })?;
+                top.par_iter().for_each(|node| {
+                    ctx.restore_node(node, &base.join(fsmeta::name_os(&node.name)))
+                });
+            }
+            (Resolved::Node(node), Destination::Original) => {
+                if let Some(parent) = original.parent() {
+                    let _ = fs::create_dir_all(parent);
+                }
+                ctx.restore_node(&node, &original);
+            }
+            (Resolved::Node(node), Destination::Folder(folder)) => {
+                fs::create_dir_all(folder).map_err(|e| EngineError::Path {
+                    path: folder.clone(),
+                    reason: format!("cannot create the destination folder: {e}"),
+                })?;
+                ctx.restore_node(&node, &folder.join(fsmeta::name_os(&node.name)));
+            }
+        }
+    }
+    ctx.report(true);
+    Ok(RestoreReport {
+        files: ctx.files.load(Ordering::Relaxed),
+        dirs: ctx.dirs.load(Ordering::Relaxed),
+        bytes: ctx.bytes.load(Ordering::Relaxed),
+        skipped: ctx.skipped.into_inner().unwrap_or_default(),
+        failed: ctx.failed.into_inner().unwrap_or_default(),
+    })
+}
+
+/// The file-system root a path hangs from (`/` on Unix, `C:\` on Windows).
+fn root_of(path: &Path) -> PathBuf {
+    let mut root = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Prefix(_) | Component::RootDir => root.push(c.as_os_str()),
+            _ => break,
+        }
+    }
+    root
+}
+
+fn note(list: &Mutex<Vec<Warning>>, path: &Path, message: impl Into<String>) {
+    if let Ok(mut l) = list.lock() {
+        l.push(Warning {
+            path: path.to_path_buf(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Block size of the zero scan: runs of zero blocks are skipped (left as holes).
+const SPARSE_BLOCK: usize = 4096;
+
+/// Writes `data`, seeking over every all-zero 4 KiB block so that zeros cost no disk space,
+/// and writing each run of non-zero blocks with one call.
+fn write_sparse(file: &mut File, data: &[u8]) -> std::io::Result<()> {
+    let mut run_start: Option<usize> = None;
+    let mut at = 0;
+    for block in data.chunks(SPARSE_BLOCK) {
+        let zero = block.len() == SPARSE_BLOCK && crate::chunker::is_zero(block);
+        match (zero, run_start) {
+            (false, None) => run_start = Some(at),
+            (true, Some(start)) => {
+                file.write_all(&data[start..at])?;
+                run_start = None;
+            }
+            _ => {}
+        }
+        if zero {
+            file.seek(SeekFrom::Current(SPARSE_BLOCK as i64))?;
+        }
+        at += block.len();
+    }
+    if let Some(start) = run_start {
+        file.write_all(&data[start..])?;
+    }
+    Ok(())
+}
+
+impl Ctx<'_> {
+    fn fail(&self, path: &Path, message: impl Into<String>) {
+        let message = message.into();
+        tracing::warn!(path = %path.display(), "restore failed: {message}");
+        note(&self.failed, path, message);
+    }
+
+    fn report(&self, force: bool) {
+        let elapsed = self.started.elapsed().as_millis() as u64;
+        let last = self.last_report.load(Ordering::Relaxed);
+        if !force
+            && (elapsed < last + 200
+                || self
+                    .last_report
+                    .compare_exchange(last, elapsed, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err())
+        {
+            return;
+        }
+        (self.progress)(&Progress {
+            files: self.files.load(Ordering::Relaxed),
+            dirs: self.dirs.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            bytes_read: self.bytes.load(Ordering::Relaxed),
+            stored_bytes: 0,
+            elapsed_ms: elapsed,
+            expected_bytes: Some(self.expected),
+        });
+    }
+
+    fn restore_node(&self, node: &Node, dest: &Path) {
+        match node.kind {
+            NodeKind::Dir => self.restore_dir(node, dest),
+            NodeKind::File => self.restore_file(node, dest),
+            NodeKind::Symlink => self.restore_symlink(node, dest),
+            _ => note(
+                &self.skipped,
+                dest,
+                "special files (devices, pipes, sockets) are not restored",
+            ),
+        }
+    }
+
+    fn restore_dir(&self, node: &Node, dest: &Path) {
+        match fs::symlink_metadata(dest) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return self.fail(
+                    dest,
+                    "something that is not a folder is in the way; move it or restore elsewhere",
+                );
+            }
+            Err(_) => {
+                if let Err(e) = fs::create_dir_all(dest) {
+                    return self.fail(dest, format!("cannot create the folder: {e}"));
+                }
+            }
+        }
+        let children = match self.repo.load_dir(self.index, &node.subtree) {
+            Ok(c) => c,
+            Err(e) => return self.fail(dest, format!("cannot read this folder's listing: {e}")),
+        };
+        children
+            .par_iter()
+            .for_each(|child| self.restore_node(child, &dest.join(fsmeta::name_os(&child.name))));
+        self.dirs.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = fsmeta::apply(dest, NodeKind::Dir, &node.owner, &node.times) {
+            tracing::debug!(path = %dest.display(), "folder metadata: {e}");
+        }
+    }
+
+    /// Where to write given the conflict rule; `None` to skip.
+    fn target_for(&self, dest: &Path) -> Option<PathBuf> {
+        if fs::symlink_metadata(dest).is_err() {
+            return Some(dest.to_path_buf());
+        }
+        match self.conflict {
+            Conflict::Overwrite => Some(dest.to_path_buf()),
+            Conflict::Skip => {
+                note(
+                    &self.skipped,
+                    dest,
+                    "it already exists (conflict rule: skip)",
+                );
+                None
+            }
+            Conflict::KeepBoth => {
+                let stem = dest
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let ext = dest
+                    .extension()
+                    .map(|e| format!(".{}", e.to_string_lossy()))
+                    .unwrap_or_default();
+                (1..1000)
+                    .map(|n| {
+                        let suffix = if n == 1 {
+                            " (restored)".to_owned()
+                        } else {
+                            format!(" (restored {n})")
+                        };
+                        dest.with_file_name(format!("{stem}{suffix}{ext}"))
+                    })
+                    .find(|candidate| fs::symlink_metadata(candidate).is_err())
+            }
+        }
+    }
+
+    fn restore_file(&self, node: &Node, dest: &Path) {
+        let Some(target) = self.target_for(dest) else {
+            return;
+        };
+        if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+            return self.fail(
+                &target,
+                "a folder is in the way of this file; move it or restore elsewhere",
+            );
+        }
+        let link_key = (node.file_id.nlink > 1).then_some((node.file_id.dev, node.file_id.ino));
+        if let Some(key) = link_key {
+            let first = self
+                .hardlinks
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&key).cloned());
+            if let Some(first) = first {
+                let _ = fs::remove_file(&target);
+                if fs::hard_link(&first, &target).is_ok() {
+                    self.files.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        let mut suffix = [0u8; 6];
+        let _ = crate::crypto::random_bytes(&mut suffix);
+        let tmp_name = format!(
+            ".{}.ckrestore-{}",
+            fsmeta::name_os(&node.name).to_string_lossy(),
+            hex::encode(suffix)
+        );
+        let tmp = target.with_file_name(tmp_name);
+        match self.write_content(node, &tmp) {
+            Ok(()) => {}
+            Err(message) => {
+                let _ = fs::remove_file(&tmp);
+                return self.fail(dest, message);
+            }
+        }
+        if let Err(e) = fsmeta::apply(&tmp, NodeKind::File, &node.owner, &node.times) {
+            tracing::debug!(path = %dest.display(), "file metadata: {e}");
+        }
+        if let Err(e) = fs::rename(&tmp, &target) {
+            let _ = fs::remove_file(&tmp);
+            return self.fail(
+                dest,
+                format!("cannot move the restored file into place: {e}"),
+            );
+        }
+        if let Some(key) = link_key
+            && let Ok(mut m) = self.hardlinks.lock()
+        {
+            m.entry(key).or_insert(target);
+        }
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.report(false);
+    }
+
+    fn write_content(&self, node: &Node, tmp: &Path) -> Result<(), String> {
+        let mut file = File::create(tmp).map_err(|e| format!("cannot create the file: {e}"))?;
+        for extent in &node.content {
+            match *extent {
+                Extent::Data { id, len } => {
+                    let data = self
+                        .repo
+                        .read_blob(self.index, &id)
+                        .map_err(|e| format!("cannot restore its content: {e}"))?;
+                    if data.len() != len as usize {
+                        return Err(format!(
+                            "chunk {id} has {} bytes, the catalog says {len}",
+                            data.len()
+                        ));
+                    }
+                    write_sparse(&mut file, &data).map_err(|e| format!("cannot write: {e}"))?;
+                    self.bytes.fetch_add(u64::from(len), Ordering::Relaxed);
+                }
+                Extent::Hole { len } => {
+                    let offset = i64::try_from(len).map_err(|_| "a hole too large".to_owned())?;
+                    file.seek(SeekFrom::Current(offset))
+                        .map_err(|e| format!("cannot write: {e}"))?;
+                    self.bytes.fetch_add(len, Ordering::Relaxed);
+                }
+            }
+        }
+        file.set_len(node.size)
+            .map_err(|e| format!("cannot set the size: {e}"))?;
+        file.sync_all()
+            .map_err(|e| format!("cannot flush to disk: {e}"))
+    }
+
+    fn restore_symlink(&self, node: &Node, dest: &Path) {
+        let Some(target) = self.target_for(dest) else {
+            return;
+        };
+        let Some(link) = &node.link_target else {
+            return self.fail(dest, "the symlink has no target in the catalog");
+        };
+        if self.conflict == Conflict::Overwrite
+            && fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir())
+        {
+            let _ = fs::remove_file(&target);
+        }
+        #[cfg(unix)]
+        let made = std::os::unix::fs::symlink(fsmeta::name_os(link), &target);
+        #[cfg(windows)]
+        let made = std::os::windows::fs::symlink_file(fsmeta::name_os(link), &target);
+        if let Err(e) = made {
+            return self.fail(dest, format!("cannot create the symlink: {e}"));
+        }
+        let _ = fsmeta::apply(&target, NodeKind::Symlink, &node.owner, &node.times);
+        self.files.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,374 @@
+//! Backup and restore end to end on real files in a real folder repository.
+
+// Test code: a panic with a message is how a check reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![cfg(unix)]
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cloudkeep_core::backend::folder::FolderStore;
+use cloudkeep_core::compress::Compression;
+use cloudkeep_core::crypto::KdfParams;
+use cloudkeep_core::engine::backup::{BackupOptions, backup};
+use cloudkeep_core::engine::browse;
+use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
+use cloudkeep_core::repo::{NewRepo, Repository, Unlock};
+
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// A source tree with the awkward cases: nested folders, an empty folder, text, random
+/// data bigger than a chunk, a sparse file, a symlink, a hard link, odd names and modes.
+fn make_source(root: &Path) {
+    fs::create_dir_all(root.join("docs/deep/er")).unwrap();
+    fs::create_dir_all(root.join("empty")).unwrap();
+    fs::write(
+        root.join("docs/readme.txt"),
+        "hello cloudkeep\n".repeat(1000),
+    )
+    .unwrap();
+    fs::write(
+        root.join("docs/deep/er/random.bin"),
+        pseudo_random(3 << 20, 1),
+    )
+    .unwrap();
+    fs::write(root.join("docs/empty.txt"), b"").unwrap();
+    fs::write(root.join("we ird ñame.txt"), b"unicode").unwrap();
+    let sparse = fs::File::create(root.join("sparse.img")).unwrap();
+    sparse.set_len(64 << 20).unwrap();
+    drop(sparse);
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(root.join("sparse.img"))
+            .unwrap();
+        f.seek(SeekFrom::Start(10 << 20)).unwrap();
+        f.write_all(b"data in the middle").unwrap();
+    }
+    std::os::unix::fs::symlink("docs/readme.txt", root.join("link")).unwrap();
+    fs::hard_link(root.join("docs/readme.txt"), root.join("hardlink.txt")).unwrap();
+    fs::set_permissions(
+        root.join("docs/empty.txt"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    fs::set_permissions(root.join("docs/deep"), fs::Permissions::from_mode(0o750)).unwrap();
+    filetime::set_file_mtime(
+        root.join("we ird ñame.txt"),
+        filetime::FileTime::from_unix_time(1_000_000_000, 5),
+    )
+    .unwrap();
+}
+
+fn options(source: &Path, parent: Option<cloudkeep_core::repo::RestorePoint>) -> BackupOptions {
+    BackupOptions {
+        sources: vec![source.to_path_buf()],
+        excludes: vec!["*.tmp".into()],
+        one_file_system: false,
+        compression: Compression::Default,
+        host: "test-host".into(),
+        job: "engine-test".into(),
+        parent,
+    }
+}
+
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(root).unwrap().to_path_buf());
+            if fs::symlink_metadata(&p).unwrap().is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn assert_same_tree(original: &Path, restored: &Path) {
+    assert_eq!(walk(original), walk(restored));
+    for rel in walk(original) {
+        let (a, b) = (original.join(&rel), restored.join(&rel));
+        let (ma, mb) = (
+            fs::symlink_metadata(&a).unwrap(),
+            fs::symlink_metadata(&b).unwrap(),
+        );
+        assert_eq!(ma.file_type(), mb.file_type(), "{rel:?}");
+        assert_eq!(ma.mode() & 0o7777, mb.mode() & 0o7777, "mode of {rel:?}");
+        if ma.is_file() {
+            assert_eq!(
+                fs::read(&a).unwrap(),
+                fs::read(&b).unwrap(),
+                "content of {rel:?}"
+            );
+            assert_eq!(ma.mtime(), mb.mtime(), "mtime of {rel:?}");
+            assert_eq!(ma.mtime_nsec(), mb.mtime_nsec(), "mtime ns of {rel:?}");
+        }
+        if ma.file_type().is_symlink() {
+            assert_eq!(fs::read_link(&a).unwrap(), fs::read_link(&b).unwrap());
+        }
+    }
+}
+
+#[test]
+fn backup_restore_and_incremental_forever() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source");
+    make_source(&source);
+    fs::write(source.join("scratch.tmp"), b"excluded").unwrap();
+    let backend = Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap());
+    let kdf = KdfParams::minimum();
+    Repository::init(
+        backend.clone(),
+        NewRepo::Encrypted {
+            password: "s3cret",
+            kdf,
+        },
+    )
+    .unwrap();
+    let repo = Repository::open(backend.clone(), Unlock::Password("s3cret")).unwrap();
+
+    let progress_calls = std::sync::atomic::AtomicU64::new(0);
+    let first = backup(&repo, &options(&source, None), &|_| {
+        progress_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })
+    .unwrap();
+    assert!(first.warnings.is_empty(), "{:?}", first.warnings);
+    let stats = first.point.manifest.stats;
+    assert_eq!(stats.files, 6, "{stats:?}"); // readme, random, empty, weird, sparse, hardlink (the link is no file)
+    assert!(
+        stats.new_stored_bytes < 4 << 20,
+        "sparse holes and dedup keep it small: {stats:?}"
+    );
+    assert!(progress_calls.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+
+    // Browse without reading file data.
+    let index = repo.load_index().unwrap();
+    let listing = browse::list_dir(
+        &repo,
+        &index,
+        &first.point,
+        &format!("{}/docs", source.display()),
+    )
+    .unwrap();
+    let names: Vec<_> = listing
+        .iter()
+        .map(|n| n.display_name().into_owned())
+        .collect();
+    assert_eq!(names, ["deep", "empty.txt", "readme.txt"]);
+
+    // Restore everything elsewhere from a freshly opened repository.
+    let repo = Repository::open(backend.clone(), Unlock::Password("s3cret")).unwrap();
+    let target = tmp.path().join("restored");
+    let report = restore(
+        &repo,
+        &first.point,
+        &RestoreOptions {
+            destination: Destination::Folder(target.clone()),
+            paths: vec![],
+            conflict: Conflict::Skip,
+        },
+        &|_| {},
+    )
+    .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let restored = target.join(source.strip_prefix("/").unwrap());
+    fs::remove_file(source.join("scratch.tmp")).unwrap();
+    assert_same_tree(&source, &restored);
+    let (a, b) = (
+        fs::metadata(restored.join("docs/readme.txt")).unwrap(),
+        fs::metadata(restored.join("hardlink.txt")).unwrap(),
+    );
+    assert_eq!(a.ino(), b.ino(), "hard links restored as hard links");
+    let sparse = fs::metadata(restored.join("sparse.img")).unwrap();
+    assert_eq!(sparse.len(), 64 << 20);
+    assert!(
+        sparse.blocks() * 512 < 8 << 20,
+        "restored sparse: {} blocks",
+        sparse.blocks()
+    );
+
+    // Nothing changed: nothing is read and nothing new is stored.
+    let second = backup(&repo, &options(&source, Some(first.point.clone())), &|_| {}).unwrap();
+    let s2 = second.point.manifest.stats;
+    assert_eq!(s2.files_read, 0, "{s2:?}");
+    assert_eq!(s2.files, stats.files);
+    let index = repo.load_index().unwrap();
+    let subtree = |point| match browse::resolve(&repo, &index, point, &source.display().to_string())
+        .unwrap()
+    {
+        browse::Resolved::Node(node) => node.subtree,
+        browse::Resolved::Root => panic!("the source is a folder"),
+    };
+    assert_eq!(
+        subtree(&first.point),
+        subtree(&second.point),
+        "same tree, same ids: stored once"
+    );
+    // Only the source's ancestors (/, /tmp, the test folder) may have changed listings.
+    let ancestors = source.ancestors().count() as u64;
+    assert!(
+        s2.new_blobs < ancestors,
+        "only changed ancestor listings are new: {s2:?}"
+    );
+
+    // One file changed: only it is read; the point is complete on its own.
+    fs::write(source.join("we ird ñame.txt"), b"unicode, edited").unwrap();
+    let third = backup(
+        &repo,
+        &options(&source, Some(second.point.clone())),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(third.point.manifest.stats.files_read, 1);
+    let target3 = tmp.path().join("restored3");
+    restore(
+        &repo,
+        &third.point,
+        &RestoreOptions {
+            destination: Destination::Folder(target3.clone()),
+            paths: vec![format!("{}/we ird ñame.txt", source.display())],
+            conflict: Conflict::Skip,
+        },
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read(target3.join("we ird ñame.txt")).unwrap(),
+        b"unicode, edited"
+    );
+    assert_eq!(repo.list_points().unwrap().len(), 3);
+}
+
+#[test]
+fn conflicts_are_handled_as_asked_and_missing_sources_warn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("src");
+    fs::create_dir_all(&source).unwrap();
+    fs::write(source.join("a.txt"), b"from backup").unwrap();
+    let backend = Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap());
+    let repo = Repository::init(backend, NewRepo::Unencrypted).unwrap();
+    let mut opts = options(&source, None);
+    opts.sources.push(tmp.path().join("does-not-exist"));
+    let done = backup(&repo, &opts, &|_| {}).unwrap();
+    assert_eq!(done.warnings.len(), 1);
+    assert!(
+        done.warnings[0]
+            .message
+            .contains("cannot back up this source")
+    );
+
+    let restore_to = |conflict| {
+        restore(
+            &repo,
+            &done.point,
+            &RestoreOptions {
+                destination: Destination::Original,
+                paths: vec![format!("{}/a.txt", source.display())],
+                conflict,
+            },
+            &|_| {},
+        )
+        .unwrap()
+    };
+    fs::write(source.join("a.txt"), b"edited since").unwrap();
+    let skipped = restore_to(Conflict::Skip);
+    assert_eq!(skipped.skipped.len(), 1);
+    assert_eq!(fs::read(source.join("a.txt")).unwrap(), b"edited since");
+    restore_to(Conflict::KeepBoth);
+    assert_eq!(
+        fs::read(source.join("a (restored).txt")).unwrap(),
+        b"from backup"
+    );
+    assert_eq!(fs::read(source.join("a.txt")).unwrap(), b"edited since");
+    restore_to(Conflict::Overwrite);
+    assert_eq!(fs::read(source.join("a.txt")).unwrap(), b"from backup");
+    let leftovers: Vec<_> = fs::read_dir(&source)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("ckrestore"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary files left behind");
+}
+
+#[test]
+fn damaged_chunks_never_reach_the_destination() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("src");
+    fs::create_dir_all(&source).unwrap();
+    fs::write(source.join("victim.bin"), pseudo_random(2 << 20, 9)).unwrap();
+    fs::write(source.join("small.txt"), b"tiny file").unwrap();
+    let backend = Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap());
+    let kdf = KdfParams::minimum();
+    let repo = Repository::init(
+        backend.clone(),
+        NewRepo::Encrypted {
+            password: "pw",
+            kdf,
+        },
+    )
+    .unwrap();
+    let done = backup(&repo, &options(&source, None), &|_| {}).unwrap();
+
+    // Flip one byte inside victim.bin's first chunk, in its pack.
+    let index = repo.load_index().unwrap();
+    let listing =
+        browse::list_dir(&repo, &index, &done.point, &source.display().to_string()).unwrap();
+    let victim = listing.iter().find(|n| n.name == b"victim.bin").unwrap();
+    let cloudkeep_core::catalog::Extent::Data { id, .. } = victim.content[0] else {
+        panic!("data expected")
+    };
+    let loc = *index.get(&id).unwrap();
+    let pack_path = tmp
+        .path()
+        .join("repo/packs")
+        .join(&loc.pack.to_hex()[..2])
+        .join(format!("{}.pack", loc.pack.to_hex()));
+    let mut bytes = fs::read(&pack_path).unwrap();
+    bytes[loc.offset as usize + 100] ^= 0xff;
+    fs::write(&pack_path, bytes).unwrap();
+
+    let target = tmp.path().join("out");
+    let report = restore(
+        &repo,
+        &done.point,
+        &RestoreOptions {
+            destination: Destination::Folder(target.clone()),
+            paths: vec![source.display().to_string()],
+            conflict: Conflict::Skip,
+        },
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert!(
+        report.failed[0].message.contains("failed authentication"),
+        "{:?}",
+        report.failed
+    );
+    assert!(
+        !target.join("src/victim.bin").exists(),
+        "no damaged file written"
+    );
+    assert_eq!(
+        fs::read(target.join("src/small.txt")).unwrap(),
+        b"tiny file",
+        "unaffected files restore"
+    );
+}
