@@ -2,6 +2,8 @@
 //! `cloudkeep-core` and prints the result; no domain logic lives here.
 
 mod about;
+mod exit;
+mod local;
 
 use std::process::ExitCode;
 
@@ -27,6 +29,8 @@ struct Cli {
 enum Command {
     /// Show this build's version, protocol and where Cloudkeep keeps its data and logs.
     About(about::Args),
+    /// Back up to and restore from a repository in a local folder.
+    Local(local::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,17 +42,18 @@ fn main() -> ExitCode {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(exit::USAGE);
         }
     };
     let result = match cli.command {
-        Command::About(args) => about::run(&args),
+        Command::About(args) => about::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Local(args) => local::run(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit::code_for(&e))
         }
     }
 }

@@ -42,6 +42,7 @@ fn help_lists_only_real_subcommands() {
 
         Commands:
           about  Show this build's version, protocol and where Cloudkeep keeps its data and logs
+          local  Back up to and restore from a repository in a local folder
           help   Print this message or the help of the given subcommand(s)
 
         Options:

@@ -51,6 +51,9 @@ pub enum RepoError {
         "there is no Cloudkeep repository here (no keyring); create one with \"init\" or check the path"
     )]
     NotARepository,
+    /// An encrypted repository opened without a password.
+    #[error("this repository is encrypted: its encryption password is needed to open it")]
+    PasswordRequired,
     /// Init on an existing repository.
     #[error("a repository already exists here; open it instead of creating it again")]
     AlreadyExists,
@@ -305,7 +308,7 @@ impl Repository {
             Unlock::Password(password) => keyring.unlock(password)?,
             Unlock::RecoveryKey(key) => keyring.unlock_with_recovery_key(key)?,
             Unlock::Unencrypted if keyring.is_encrypted() => {
-                return Err(CryptoError::WrongPassword.into());
+                return Err(RepoError::PasswordRequired);
             }
             Unlock::Unencrypted => keyring.unlock_unencrypted()?,
         };
@@ -498,6 +501,15 @@ impl Repository {
         Ok(points)
     }
 
+    /// The newest point of a job from a computer: the base of an incremental backup.
+    pub fn latest_point(&self, job: &str, host: &str) -> Result<Option<RestorePoint>, RepoError> {
+        Ok(self
+            .list_points()?
+            .into_iter()
+            .rev()
+            .find(|p| p.manifest.job == job && p.manifest.host == host))
+    }
+
     /// Finds a restore point by id prefix (at least 4 characters) or `latest`.
     pub fn find_point(&self, prefix: &str) -> Result<RestorePoint, RepoError> {
         let names = self.backend.list_meta(MetaKind::Point)?;
@@ -634,7 +646,10 @@ mod tests {
             Repository::open(backend.clone(), Unlock::Password("nope")),
             Err(RepoError::Crypto(CryptoError::WrongPassword))
         ));
-        assert!(Repository::open(backend, Unlock::Unencrypted).is_err());
+        assert!(matches!(
+            Repository::open(backend, Unlock::Unencrypted),
+            Err(RepoError::PasswordRequired)
+        ));
         let (_d2, empty) = self::backend();
         assert!(matches!(
             Repository::open(empty, Unlock::Password("pw")),

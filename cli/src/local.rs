@@ -1,0 +1,452 @@
+//! `cloudkeep local …`: backup to and restore from a repository in a local folder (a backup
+//! target of its own, and the way to try and benchmark the engine without a gateway).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args as ClapArgs, Subcommand};
+use cloudkeep_core::backend::folder::FolderStore;
+use cloudkeep_core::catalog::NodeKind;
+use cloudkeep_core::compress::Compression;
+use cloudkeep_core::crypto::KdfParams;
+use cloudkeep_core::engine::Progress;
+use cloudkeep_core::engine::backup::{BackupOptions, backup};
+use cloudkeep_core::engine::browse;
+use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
+use cloudkeep_core::repo::{NewRepo, RepoError, Repository, Unlock};
+use serde_json::json;
+
+use crate::exit;
+
+/// `cloudkeep local`.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, ClapArgs)]
+struct RepoArgs {
+    /// The repository folder.
+    #[arg(long, short = 'r', value_name = "DIR")]
+    repo: PathBuf,
+    /// Read the encryption password from the first line of standard input.
+    #[arg(long, conflicts_with = "password_file")]
+    password_stdin: bool,
+    /// Read the encryption password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a repository in a folder.
+    Init {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Store data unencrypted (explicit: the default is encrypted).
+        #[arg(long)]
+        no_encryption: bool,
+    },
+    /// Back up files and folders into a new restore point.
+    Backup {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Files and folders to back up.
+        #[arg(required = true, value_name = "SOURCE")]
+        sources: Vec<PathBuf>,
+        /// Leave out paths matching this glob (repeatable), e.g. "*.tmp" or "**/node_modules".
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
+        /// Do not descend into other file systems (mounts) below a source.
+        #[arg(long)]
+        one_file_system: bool,
+        /// Compression: off, fast, default or max.
+        #[arg(long, default_value = "default")]
+        compression: Compression,
+        /// Job name recorded in the restore point; the latest point of the same job and
+        /// computer is the base for skipping unchanged files.
+        #[arg(long, default_value = "local")]
+        job: String,
+    },
+    /// List restore points.
+    Points {
+        #[command(flatten)]
+        repo: RepoArgs,
+    },
+    /// List a folder of a restore point without restoring anything.
+    Browse {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Restore point id (or a unique prefix of at least 4 characters, or "latest").
+        point: String,
+        /// Folder inside the point, as backed up (default: the top).
+        #[arg(default_value = "/")]
+        path: String,
+    },
+    /// Restore a whole restore point or selected paths.
+    Restore {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Restore point id (or a unique prefix, or "latest").
+        point: String,
+        /// Restore into this folder.
+        #[arg(
+            long,
+            value_name = "DIR",
+            required_unless_present = "original",
+            conflicts_with = "original"
+        )]
+        to: Option<PathBuf>,
+        /// Restore to where the items were backed up from.
+        #[arg(long)]
+        original: bool,
+        /// Restore only this path of the point (repeatable).
+        #[arg(long, value_name = "PATH")]
+        path: Vec<String>,
+        /// When a file exists: overwrite, skip or keep-both.
+        #[arg(long, default_value = "skip")]
+        conflict: Conflict,
+    },
+}
+
+impl RepoArgs {
+    fn backend(&self) -> anyhow::Result<Arc<FolderStore>> {
+        Ok(Arc::new(FolderStore::open(&self.repo).with_context(
+            || {
+                format!(
+                    "cannot use \"{}\" as a repository folder",
+                    self.repo.display()
+                )
+            },
+        )?))
+    }
+
+    fn password(&self) -> anyhow::Result<Option<String>> {
+        let line = if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
+            line
+        } else if let Some(file) = &self.password_file {
+            std::fs::read_to_string(file)
+                .with_context(|| format!("reading the password file \"{}\"", file.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        } else {
+            return Ok(None);
+        };
+        let password = line.trim_end_matches(['\r', '\n']).to_owned();
+        if password.is_empty() {
+            bail!("the encryption password is empty; give a non-empty password");
+        }
+        Ok(Some(password))
+    }
+
+    fn open(&self) -> anyhow::Result<Repository> {
+        let backend = self.backend()?;
+        let password = self.password()?;
+        let unlock = match &password {
+            Some(p) => Unlock::Password(p),
+            None => Unlock::Unencrypted,
+        };
+        Repository::open(backend, unlock).map_err(|e| match e {
+            RepoError::PasswordRequired => anyhow::Error::new(e)
+                .context("give the encryption password with --password-stdin or --password-file"),
+            e => e.into(),
+        })
+    }
+}
+
+/// Runs `cloudkeep local …`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Init {
+            repo,
+            no_encryption,
+        } => {
+            let backend = repo.backend()?;
+            let new_repo = if no_encryption {
+                NewRepo::Unencrypted
+            } else {
+                let Some(password) = repo.password()? else {
+                    bail!(
+                        "give an encryption password with --password-stdin or --password-file, or choose --no-encryption"
+                    );
+                };
+                let created = Repository::init(
+                    backend,
+                    NewRepo::Encrypted {
+                        password: &password,
+                        kdf: KdfParams::default(),
+                    },
+                )?;
+                return report_init(&repo, &created);
+            };
+            let created = Repository::init(backend, new_repo)?;
+            report_init(&repo, &created)
+        }
+        Command::Backup {
+            repo,
+            sources,
+            exclude,
+            one_file_system,
+            compression,
+            job,
+        } => {
+            let opened = repo.open()?;
+            let host = hostname();
+            let parent = opened.latest_point(&job, &host)?;
+            let options = BackupOptions {
+                sources,
+                excludes: exclude,
+                one_file_system,
+                compression,
+                host,
+                job,
+                parent,
+            };
+            let show = ProgressLine::new(repo.json);
+            let report = backup(&opened, &options, &|p| show.update(p))?;
+            show.finish();
+            let stats = report.point.manifest.stats;
+            let result = if report.warnings.is_empty() {
+                "success"
+            } else {
+                "warning"
+            };
+            if repo.json {
+                println!(
+                    "{}",
+                    json!({"event": "done", "result": result, "point": report.point.id, "stats": stats, "warnings": report.warnings})
+                );
+            } else {
+                for w in &report.warnings {
+                    eprintln!("warning: {}: {}", w.path.display(), w.message);
+                }
+                println!(
+                    "restore point {} saved ({result}): {} files, {} read, {} new, {} stored",
+                    report.point.short_id(),
+                    stats.files,
+                    human_bytes(stats.bytes_read),
+                    stats.new_blobs,
+                    human_bytes(stats.new_stored_bytes)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Points { repo } => {
+            let points = repo.open()?.list_points()?;
+            if repo.json {
+                let rows: Vec<_> = points
+                    .iter()
+                    .map(|p| json!({"id": p.id, "time": time_text(p.time_ns), "host": p.manifest.host, "job": p.manifest.job, "paths": p.manifest.paths, "stats": p.manifest.stats}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if points.is_empty() {
+                println!("no restore points yet; create one with \"cloudkeep local backup\"");
+            } else {
+                println!(
+                    "{:<12}  {:<20}  {:<12}  {:<10}  {:>8}  {:>10}",
+                    "ID", "TIME (UTC)", "HOST", "JOB", "FILES", "SIZE"
+                );
+                for p in &points {
+                    println!(
+                        "{:<12}  {:<20}  {:<12}  {:<10}  {:>8}  {:>10}",
+                        p.short_id(),
+                        time_text(p.time_ns),
+                        p.manifest.host,
+                        p.manifest.job,
+                        p.manifest.stats.files,
+                        human_bytes(p.manifest.stats.bytes)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Browse { repo, point, path } => {
+            let opened = repo.open()?;
+            let point = opened.find_point(&point)?;
+            let index = opened.load_index()?;
+            let nodes = browse::list_dir(&opened, &index, &point, &path)?;
+            if repo.json {
+                let rows: Vec<_> = nodes
+                    .iter()
+                    .map(|n| json!({"name": n.display_name(), "kind": format!("{:?}", n.kind).to_lowercase(), "size": n.size, "mtime": time_text(n.times.mtime_ns)}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for n in &nodes {
+                    let suffix = if n.kind == NodeKind::Dir { "/" } else { "" };
+                    println!(
+                        "{:>10}  {}  {}{suffix}",
+                        human_bytes(n.size),
+                        time_text(n.times.mtime_ns),
+                        n.display_name()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore {
+            repo,
+            point,
+            to,
+            original: _,
+            path,
+            conflict,
+        } => {
+            let opened = repo.open()?;
+            let point = opened.find_point(&point)?;
+            let destination = match to {
+                Some(dir) => Destination::Folder(dir),
+                None => Destination::Original,
+            };
+            let show = ProgressLine::new(repo.json);
+            let report = restore(
+                &opened,
+                &point,
+                &RestoreOptions {
+                    destination,
+                    paths: path,
+                    conflict,
+                },
+                &|p| show.update(p),
+            )?;
+            show.finish();
+            if repo.json {
+                println!("{}", json!({"event": "done", "report": report}));
+            } else {
+                for s in &report.skipped {
+                    eprintln!("skipped: {}: {}", s.path.display(), s.message);
+                }
+                for f in &report.failed {
+                    eprintln!("failed: {}: {}", f.path.display(), f.message);
+                }
+                println!(
+                    "restored {} files and {} folders ({}); {} skipped, {} failed",
+                    report.files,
+                    report.dirs,
+                    human_bytes(report.bytes),
+                    report.skipped.len(),
+                    report.failed.len()
+                );
+            }
+            Ok(if report.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(exit::FAILURE)
+            })
+        }
+    }
+}
+
+fn report_init(args: &RepoArgs, repo: &Repository) -> anyhow::Result<ExitCode> {
+    let encrypted = repo.keys().is_encrypted();
+    if args.json {
+        println!(
+            "{}",
+            json!({"repo": args.repo, "repo_id": repo.keyring().repo_id, "encrypted": encrypted})
+        );
+    } else if encrypted {
+        println!(
+            "created an encrypted repository in {}; keep the password safe: without it the data cannot be read",
+            args.repo.display()
+        );
+    } else {
+        println!(
+            "created an UNENCRYPTED repository in {}",
+            args.repo.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// This computer's name.
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn time_text(ns: i64) -> String {
+    chrono::DateTime::from_timestamp(
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000) as u32,
+    )
+    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    .unwrap_or_else(|| "?".into())
+}
+
+/// Bytes for people: 1.5 GiB.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Progress on stderr: a rewritten line on a terminal, JSON lines with `--json`.
+struct ProgressLine {
+    json: bool,
+    terminal: bool,
+}
+
+impl ProgressLine {
+    fn new(json: bool) -> Self {
+        Self {
+            json,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn update(&self, p: &Progress) {
+        if self.json {
+            println!(
+                "{}",
+                json!({"event": "progress", "progress": p, "rate": p.rate(), "eta_secs": p.eta_secs()})
+            );
+        } else if self.terminal {
+            let eta = p
+                .eta_secs()
+                .map(|s| format!(", ETA {}:{:02}", s / 60, s % 60))
+                .unwrap_or_default();
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "\r{} files, {} ({}/s){eta}\x1b[K",
+                p.files,
+                human_bytes(p.bytes),
+                human_bytes(p.rate() as u64)
+            );
+            let _ = err.flush();
+        }
+    }
+
+    fn finish(&self) {
+        if self.terminal && !self.json {
+            eprintln!();
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! `cloudkeep local …` as a user runs it: a real repository folder, real files.
+
+// Test code: a panic with a message is how a check reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn cloudkeep(args: &[&str], password: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudkeep"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(pw) = password {
+        writeln!(stdin, "{pw}").unwrap();
+    }
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn init_backup_browse_restore_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (repo, src, out) = (
+        tmp.path().join("repo"),
+        tmp.path().join("src"),
+        tmp.path().join("out"),
+    );
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("a.txt"), "alpha\n".repeat(100)).unwrap();
+    std::fs::write(src.join("sub/b.bin"), vec![7u8; 300_000]).unwrap();
+    let pw = Some("correct horse");
+
+    let text = ok(&cloudkeep(
+        &["local", "init", "-r", s(&repo), "--password-stdin"],
+        pw,
+    ));
+    assert!(text.contains("encrypted repository"), "{text}");
+    let again = cloudkeep(&["local", "init", "-r", s(&repo), "--password-stdin"], pw);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let lines = ok(&cloudkeep(
+        &[
+            "local",
+            "backup",
+            "-r",
+            s(&repo),
+            "--password-stdin",
+            "--json",
+            s(&src),
+        ],
+        pw,
+    ));
+    let done: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    assert_eq!(done["event"], "done");
+    assert_eq!(done["result"], "success");
+    assert_eq!(done["stats"]["files"], 2);
+
+    let second = ok(&cloudkeep(
+        &[
+            "local",
+            "backup",
+            "-r",
+            s(&repo),
+            "--password-stdin",
+            "--json",
+            s(&src),
+        ],
+        pw,
+    ));
+    let second: serde_json::Value = serde_json::from_str(second.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        second["stats"]["files_read"], 0,
+        "unchanged files are not read again"
+    );
+
+    let points: serde_json::Value = serde_json::from_str(&ok(&cloudkeep(
+        &[
+            "local",
+            "points",
+            "-r",
+            s(&repo),
+            "--password-stdin",
+            "--json",
+        ],
+        pw,
+    )))
+    .unwrap();
+    assert_eq!(points.as_array().unwrap().len(), 2);
+    assert_eq!(points[0]["id"], done["point"]);
+
+    let listing: serde_json::Value = serde_json::from_str(&ok(&cloudkeep(
+        &[
+            "local",
+            "browse",
+            "-r",
+            s(&repo),
+            "--password-stdin",
+            "--json",
+            "latest",
+            s(&src),
+        ],
+        pw,
+    )))
+    .unwrap();
+    let names: Vec<&str> = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a.txt", "sub"]);
+
+    let point = done["point"].as_str().unwrap();
+    let restored = ok(&cloudkeep(
+        &[
+            "local",
+            "restore",
+            "-r",
+            s(&repo),
+            "--password-stdin",
+            &point[..8],
+            "--to",
+            s(&out),
+            "--path",
+            s(&src),
+        ],
+        pw,
+    ));
+    assert!(restored.contains("restored 2 files"), "{restored}");
+    assert_eq!(
+        std::fs::read(out.join("src/a.txt")).unwrap(),
+        std::fs::read(src.join("a.txt")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(out.join("src/sub/b.bin")).unwrap(),
+        vec![7u8; 300_000]
+    );
+}
+
+#[test]
+fn wrong_or_missing_password_exits_4_with_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    ok(&cloudkeep(
+        &["local", "init", "-r", s(&repo), "--password-stdin"],
+        Some("right"),
+    ));
+    let wrong = cloudkeep(
+        &["local", "points", "-r", s(&repo), "--password-stdin"],
+        Some("wrong"),
+    );
+    assert_eq!(wrong.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("password is wrong"));
+    let missing = cloudkeep(&["local", "points", "-r", s(&repo)], None);
+    assert_eq!(missing.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("--password-stdin"), "{err}");
+    assert!(
+        !err.contains("wrong"),
+        "no password is not a wrong password: {err}"
+    );
+    let no_choice = cloudkeep(&["local", "init", "-r", s(&tmp.path().join("r2"))], None);
+    assert_eq!(no_choice.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no_choice.stderr).contains("--no-encryption"));
+}
+
+/// A file that cannot be read does not fail the backup: it ends as a warning naming it, and
+/// the restore point holds everything else. `/proc/self/mem` fails to read even for root.
+#[cfg(target_os = "linux")]
+#[test]
+fn unreadable_files_end_as_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (repo, src) = (tmp.path().join("repo"), tmp.path().join("src"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("fine.txt"), b"readable").unwrap();
+    ok(&cloudkeep(
+        &["local", "init", "-r", s(&repo), "--no-encryption"],
+        None,
+    ));
+    let out = cloudkeep(
+        &[
+            "local",
+            "backup",
+            "-r",
+            s(&repo),
+            "--json",
+            s(&src),
+            "/proc/self/mem",
+        ],
+        None,
+    );
+    let text = ok(&out);
+    let done: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(done["result"], "warning");
+    let warnings = done["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["path"], "/proc/self/mem");
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read"),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        done["stats"]["files"], 1,
+        "the readable file is in the point"
+    );
+}
