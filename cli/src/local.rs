@@ -16,6 +16,7 @@ use cloudkeep_core::engine::Progress;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
 use cloudkeep_core::engine::browse;
 use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
+use cloudkeep_core::engine::verify::verify;
 use cloudkeep_core::repo::{NewRepo, RepoError, Repository, Unlock};
 use serde_json::json;
 
@@ -89,6 +90,14 @@ enum Command {
         /// Folder inside the point, as backed up (default: the top).
         #[arg(default_value = "/")]
         path: String,
+    },
+    /// Check the repository: re-read packs and authenticate every blob; name what damage affects.
+    Verify {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Check this percentage of the packs (a random sample); 100 checks everything.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
+        sample: u8,
     },
     /// Restore a whole restore point or selected paths.
     Restore {
@@ -297,6 +306,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { repo, sample } => {
+            let report = verify(&repo.open()?, sample)?;
+            if repo.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "checked {} packs, {} blobs, {}",
+                    report.packs_checked,
+                    report.blobs_checked,
+                    human_bytes(report.bytes_checked)
+                );
+                for d in &report.damaged {
+                    println!("damaged pack {}: {}", &d.pack[..16], d.reason);
+                }
+                for a in &report.affected {
+                    println!("restore point {} is affected:", &a.point[..12]);
+                    for p in &a.paths {
+                        println!("  {p}");
+                    }
+                }
+                if report.is_healthy() {
+                    println!("no damage found");
+                } else {
+                    println!(
+                        "everything else restores intact; back up the affected files again to protect them"
+                    );
+                }
+            }
+            Ok(if report.is_healthy() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(exit::FAILURE)
+            })
         }
         Command::Restore {
             repo,

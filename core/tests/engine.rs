@@ -15,6 +15,7 @@ use cloudkeep_core::crypto::KdfParams;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
 use cloudkeep_core::engine::browse;
 use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
+use cloudkeep_core::engine::verify::verify;
 use cloudkeep_core::repo::{NewRepo, Repository, Unlock};
 
 fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
@@ -326,6 +327,13 @@ fn damaged_chunks_never_reach_the_destination() {
     .unwrap();
     let done = backup(&repo, &options(&source, None), &|_| {}).unwrap();
 
+    let healthy = verify(&repo, 100).unwrap();
+    assert!(healthy.is_healthy(), "{healthy:?}");
+    assert!(
+        healthy.blobs_checked >= 4 && healthy.packs_checked >= 1,
+        "{healthy:?}"
+    );
+
     // Flip one byte inside victim.bin's first chunk, in its pack.
     let index = repo.load_index().unwrap();
     let listing =
@@ -370,5 +378,27 @@ fn damaged_chunks_never_reach_the_destination() {
         fs::read(target.join("src/small.txt")).unwrap(),
         b"tiny file",
         "unaffected files restore"
+    );
+
+    let report = verify(&repo, 100).unwrap();
+    assert_eq!(report.damaged.len(), 1, "{report:?}");
+    assert!(
+        report.damaged[0].reason.contains("does not match its id"),
+        "{report:?}"
+    );
+    assert_eq!(report.damaged[0].bad_blobs, 1);
+    assert_eq!(report.affected.len(), 1);
+    assert_eq!(report.affected[0].point, done.point.id);
+    assert_eq!(
+        report.affected[0].paths,
+        [source.join("victim.bin").display().to_string()],
+        "exactly the damaged file is named"
+    );
+
+    fs::remove_file(&pack_path).unwrap();
+    let report = verify(&repo, 100).unwrap();
+    assert!(
+        report.damaged.iter().any(|d| d.reason.contains("missing")),
+        "{report:?}"
     );
 }

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod browse;
 pub mod fsmeta;
 pub mod restore;
+pub mod verify;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,208 @@
+//! Verify (health check): re-reads packs, checks each pack's hash and index, authenticates and
+//! decodes every blob, and names what damage affects: which restore points, which files.
+//!
+//! A sample percentage checks a random subset of packs (a quick routine check); 100 checks
+//! everything. Packs are read whole and checked in parallel.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::EngineError;
+use crate::backend::StoreError;
+use crate::blob;
+use crate::catalog::{Extent, NodeKind};
+use crate::crypto::ChunkId;
+use crate::pack::{self, PackId};
+use crate::repo::{ChunkIndex, Repository, RestorePoint};
+
+/// What verify found wrong with one pack.
+#[derive(Debug, Clone, Serialize)]
+pub struct DamagedPack {
+    /// The pack.
+    pub pack: String,
+    /// What is wrong.
+    pub reason: String,
+    /// Blobs of it that cannot be read.
+    pub bad_blobs: usize,
+}
+
+/// A restore point that damage reaches, and the paths in it that cannot be restored intact.
+#[derive(Debug, Clone, Serialize)]
+pub struct AffectedPoint {
+    /// The point.
+    pub point: String,
+    /// Files (and folders whose listing is damaged) affected; the rest of the point restores.
+    pub paths: Vec<String>,
+}
+
+/// The result of a verify run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// Packs read.
+    pub packs_checked: usize,
+    /// Blobs authenticated.
+    pub blobs_checked: usize,
+    /// Bytes read.
+    pub bytes_checked: u64,
+    /// Packs with damage.
+    pub damaged: Vec<DamagedPack>,
+    /// Points reached by the damage.
+    pub affected: Vec<AffectedPoint>,
+}
+
+impl VerifyReport {
+    /// True when nothing is wrong.
+    pub fn is_healthy(&self) -> bool {
+        self.damaged.is_empty()
+    }
+}
+
+/// Checks `sample_percent` (1–100) of the packs.
+pub fn verify(repo: &Repository, sample_percent: u8) -> Result<VerifyReport, EngineError> {
+    let index = repo.load_index()?;
+    let mut by_pack: HashMap<PackId, Vec<ChunkId>> = HashMap::new();
+    for (id, loc) in index.iter() {
+        by_pack.entry(loc.pack).or_default().push(*id);
+    }
+    let mut packs: Vec<PackId> = by_pack.keys().copied().collect();
+    packs.sort();
+    let percent = usize::from(sample_percent.clamp(1, 100));
+    if percent < 100 {
+        let mut seed = [0u8; 8];
+        crate::crypto::random_bytes(&mut seed).map_err(crate::repo::RepoError::from)?;
+        let seed = u64::from_le_bytes(seed);
+        packs.retain(|p| {
+            let h = u64::from_le_bytes([
+                p.0[0], p.0[1], p.0[2], p.0[3], p.0[4], p.0[5], p.0[6], p.0[7],
+            ]) ^ seed;
+            (h % 100) < percent as u64
+        });
+    }
+
+    let results: Vec<(usize, u64, Option<DamagedPack>, Vec<ChunkId>)> = packs
+        .par_iter()
+        .map(|pack| check_pack(repo, &index, pack, &by_pack[pack]))
+        .collect();
+
+    let mut report = VerifyReport {
+        packs_checked: results.len(),
+        ..VerifyReport::default()
+    };
+    let mut bad: HashSet<ChunkId> = HashSet::new();
+    for (blobs, bytes, damage, bad_ids) in results {
+        report.blobs_checked += blobs;
+        report.bytes_checked += bytes;
+        report.damaged.extend(damage);
+        bad.extend(bad_ids);
+    }
+    if !bad.is_empty() {
+        for point in repo.list_points()? {
+            if point.chunks.iter().any(|c| bad.contains(c)) {
+                let paths = affected_paths(repo, &index, &point, &bad);
+                report.affected.push(AffectedPoint {
+                    point: point.id.clone(),
+                    paths,
+                });
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn check_pack(
+    repo: &Repository,
+    index: &ChunkIndex,
+    pack: &PackId,
+    blobs: &[ChunkId],
+) -> (usize, u64, Option<DamagedPack>, Vec<ChunkId>) {
+    let damaged = |reason: String, bad: Vec<ChunkId>| DamagedPack {
+        pack: pack.to_hex(),
+        reason,
+        bad_blobs: bad.len(),
+    };
+    let bytes = match repo
+        .backend()
+        .pack_len(pack)
+        .and_then(|len| repo.backend().read_range(pack, 0, len))
+    {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let reason = match e {
+                StoreError::NotFound { .. } => "the pack is missing".to_owned(),
+                other => other.to_string(),
+            };
+            return (0, 0, Some(damaged(reason, blobs.to_vec())), blobs.to_vec());
+        }
+    };
+    let len = bytes.len() as u64;
+    let mut problems = Vec::new();
+    if PackId::of(&bytes) != *pack {
+        problems.push("its content does not match its id (bytes changed or cut)".to_owned());
+    }
+    if let Err(e) = pack::parse(repo.keys(), pack, &bytes) {
+        problems.push(e.to_string());
+    }
+    let mut bad = Vec::new();
+    for id in blobs {
+        let ok = index.get(id).is_some_and(|loc| {
+            let start = loc.offset as usize;
+            let end = start.saturating_add(loc.stored_len as usize);
+            bytes
+                .get(start..end)
+                .is_some_and(|stored| blob::open(repo.keys(), id, stored).is_ok())
+        });
+        if !ok {
+            bad.push(*id);
+        }
+    }
+    if !bad.is_empty() {
+        problems.push(format!(
+            "{} of its {} blobs fail authentication or decoding",
+            bad.len(),
+            blobs.len()
+        ));
+    }
+    let damage = (!problems.is_empty()).then(|| damaged(problems.join("; "), bad.clone()));
+    (blobs.len(), len, damage, bad)
+}
+
+/// Walks a point's catalog and lists what the bad blobs reach.
+fn affected_paths(
+    repo: &Repository,
+    index: &ChunkIndex,
+    point: &RestorePoint,
+    bad: &HashSet<ChunkId>,
+) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    let mut stack: Vec<(PathBuf, Vec<ChunkId>)> =
+        vec![(PathBuf::from("/"), point.manifest.root.clone())];
+    while let Some((path, parts)) = stack.pop() {
+        if parts.iter().any(|p| bad.contains(p)) {
+            out.insert(format!("{} (folder listing)", path.display()));
+            continue;
+        }
+        let Ok(nodes) = repo.load_dir(index, &parts) else {
+            out.insert(format!("{} (folder listing)", path.display()));
+            continue;
+        };
+        for node in nodes {
+            let child = path.join(super::fsmeta::name_os(&node.name));
+            match node.kind {
+                NodeKind::Dir => stack.push((child, node.subtree)),
+                NodeKind::File
+                    if node
+                        .content
+                        .iter()
+                        .any(|e| matches!(e, Extent::Data { id, .. } if bad.contains(id))) =>
+                {
+                    out.insert(child.display().to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+    out.into_iter().collect()
+}
