@@ -7,7 +7,7 @@
 
 use std::io::{self, Read};
 
-use fastcdc::v2020::{Normalization, StreamCDC};
+use fastcdc::v2020::Normalization;
 
 /// Size of a disk-image block.
 pub const DISK_BLOCK: usize = 4 << 20;
@@ -72,37 +72,117 @@ impl CdcParams {
     }
 }
 
-/// The content-defined chunks of a file, in order.
-pub struct FileChunks<R: Read> {
-    inner: StreamCDC<R>,
+/// FastCDC with its masks and seeded gear tables computed once (they cost more than cutting
+/// a small file), shared by every worker of a backup.
+#[derive(Debug, Clone)]
+pub struct Cutter {
+    params: CdcParams,
+    mask_s: u64,
+    mask_l: u64,
+    gear: Vec<u64>,
+    gear_ls: Vec<u64>,
 }
 
-impl<R: Read> FileChunks<R> {
-    /// Chunks `reader` with `params` and the repository's gear `seed`.
-    pub fn new(reader: R, params: CdcParams, seed: u64) -> Self {
+impl Cutter {
+    /// A cutter for `params` and the repository's gear `seed`.
+    pub fn new(params: CdcParams, seed: u64) -> Self {
+        let (mask_s, mask_l) = fastcdc::v2020::select_masks(params.avg, Normalization::Level1);
+        let (gear, gear_ls) = fastcdc::v2020::get_gear_with_seed(seed);
         Self {
-            inner: StreamCDC::with_level_and_seed(
-                reader,
-                params.min,
-                params.avg,
-                params.max,
-                Normalization::Level1,
-                seed,
-            ),
+            params,
+            mask_s,
+            mask_l,
+            gear: gear.into_owned(),
+            gear_ls: gear_ls.into_owned(),
         }
+    }
+
+    /// Length of the first chunk of `window`. The window must hold at least `max` bytes
+    /// unless it is the end of the data.
+    fn cut(&self, window: &[u8]) -> usize {
+        let (_, len) = fastcdc::v2020::cut_gear(
+            window,
+            self.params.min,
+            self.params.avg,
+            self.params.max,
+            self.mask_s,
+            self.mask_l,
+            self.mask_s << 1,
+            self.mask_l << 1,
+            &self.gear,
+            &self.gear_ls,
+        );
+        len.clamp(1, window.len())
+    }
+
+    /// Size of the buffer a [`ChunkStream`] wants: two maximum chunks.
+    pub fn buffer_len(&self) -> usize {
+        2 * self.params.max
     }
 }
 
-impl<R: Read> Iterator for FileChunks<R> {
-    type Item = io::Result<Vec<u8>>;
+/// The content-defined chunks of a stream, cut in a caller-provided buffer that is reused
+/// from file to file (allocating and zeroing a fresh buffer per file cost more than chunking
+/// the kernel tree's 78,000 small files).
+pub struct ChunkStream<'a, R: Read> {
+    reader: R,
+    cutter: &'a Cutter,
+    buf: &'a mut Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
-        match self.inner.next()? {
-            Ok(chunk) => Some(Ok(chunk.data)),
-            Err(fastcdc::v2020::Error::IoError(e)) => Some(Err(e)),
-            Err(fastcdc::v2020::Error::Empty) => None,
-            Err(fastcdc::v2020::Error::Other(message)) => Some(Err(io::Error::other(message))),
+impl<'a, R: Read> ChunkStream<'a, R> {
+    /// Chunks `reader`; `buf` is grown to [`Cutter::buffer_len`] once and reused.
+    pub fn new(reader: R, cutter: &'a Cutter, buf: &'a mut Vec<u8>) -> Self {
+        if buf.len() < cutter.buffer_len() {
+            buf.resize(cutter.buffer_len(), 0);
         }
+        Self {
+            reader,
+            cutter,
+            buf,
+            start: 0,
+            end: 0,
+            eof: false,
+        }
+    }
+
+    /// The next chunk, or `None` at the end.
+    pub fn next_chunk(&mut self) -> Option<io::Result<&[u8]>> {
+        let max = self.cutter.params.max;
+        if self.end - self.start < max && !self.eof {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            while self.end < self.buf.len() && !self.eof {
+                match self.reader.read(&mut self.buf[self.end..]) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => {
+                        self.end += n;
+                        if self.end >= max {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.eof = true;
+                        self.start = self.end;
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+        if self.start == self.end {
+            return None;
+        }
+        let len = self.cutter.cut(&self.buf[self.start..self.end]);
+        let chunk = &self.buf[self.start..self.start + len];
+        self.start += len;
+        Some(Ok(chunk))
     }
 }
 
@@ -196,9 +276,34 @@ mod tests {
     }
 
     fn chunks(data: &[u8], params: CdcParams, seed: u64) -> Vec<Vec<u8>> {
-        FileChunks::new(data, params, seed)
-            .collect::<io::Result<_>>()
-            .unwrap()
+        let cutter = Cutter::new(params, seed);
+        let mut buf = Vec::new();
+        let mut stream = ChunkStream::new(data, &cutter, &mut buf);
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next_chunk() {
+            out.push(chunk.unwrap().to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn a_reused_buffer_gives_the_same_chunks() {
+        let params = CdcParams::new(4096, 16384, 65536).unwrap();
+        let cutter = Cutter::new(params, 11);
+        let mut buf = Vec::new();
+        let (a, b) = (pseudo_random(300_000, 1), pseudo_random(70_000, 2));
+        let mut first = Vec::new();
+        for data in [&a, &b, &a] {
+            let mut stream = ChunkStream::new(data.as_slice(), &cutter, &mut buf);
+            let mut lens = Vec::new();
+            while let Some(chunk) = stream.next_chunk() {
+                lens.push(chunk.unwrap().len());
+            }
+            first.push(lens);
+        }
+        assert_eq!(first[0], first[2]);
+        assert_eq!(first[0].iter().sum::<usize>(), 300_000);
+        assert_eq!(first[1].iter().sum::<usize>(), 70_000);
     }
 
     #[test]
@@ -278,8 +383,11 @@ mod tests {
         let mut blocks = DiskBlocks::new(Failing);
         assert!(blocks.next().unwrap().is_err());
         assert!(blocks.next().is_none());
-        let mut files = FileChunks::new(Failing, CdcParams::FILES, 0);
-        assert!(files.next().unwrap().is_err());
+        let cutter = Cutter::new(CdcParams::FILES, 0);
+        let mut buf = Vec::new();
+        let mut files = ChunkStream::new(Failing, &cutter, &mut buf);
+        assert!(files.next_chunk().unwrap().is_err());
+        assert!(files.next_chunk().is_none());
     }
 
     proptest! {

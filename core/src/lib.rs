@@ -27,6 +27,7 @@ pub mod logging;
 pub mod pack;
 pub mod paths;
 pub mod repo;
+pub mod retention;
 
 /// The product version every binary reports (`cloudkeep --version`, the console's About panel).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -26,7 +26,7 @@ use super::fsmeta;
 use super::{EngineError, Progress, Warning};
 use crate::blob::{self, SealedBlob};
 use crate::catalog::{self, Extent, Node, NodeKind};
-use crate::chunker::{CdcParams, FileChunks, is_zero};
+use crate::chunker::{CdcParams, ChunkStream, Cutter, is_zero};
 use crate::compress::Compression;
 use crate::crypto::ChunkId;
 use crate::pack::{PackBuilder, PackEntry, PackId};
@@ -81,8 +81,14 @@ struct Counters {
 /// Why the walk stopped early: the packer (storage) failed.
 struct Fatal;
 
+thread_local! {
+    /// Each worker's chunking buffer (see [`ChunkStream`]).
+    static CHUNK_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 struct Ctx<'a> {
     repo: &'a Repository,
+    cutter: Cutter,
     index: &'a ChunkIndex,
     compression: Compression,
     excludes: GlobSet,
@@ -119,6 +125,7 @@ pub fn backup(
         let packer = s.spawn(|| run_packer(repo, rx));
         let ctx = Ctx {
             repo,
+            cutter: Cutter::new(CdcParams::FILES, repo.keys().chunker_seed()),
             index: &index,
             compression: options.compression,
             excludes,
@@ -528,7 +535,28 @@ impl Ctx<'_> {
         };
         let mut content: Vec<Extent> = Vec::new();
         let mut size = 0u64;
-        for chunk in FileChunks::new(file, CdcParams::FILES, self.repo.keys().chunker_seed()) {
+        // One chunking buffer per worker thread, reused from file to file.
+        let mut buf = CHUNK_BUFFER.with(|b| b.take());
+        let mut stream = ChunkStream::new(file, &self.cutter, &mut buf);
+        let outcome = self.chunk_file(path, &mut stream, &mut content, &mut size);
+        drop(stream);
+        CHUNK_BUFFER.with(|b| b.replace(buf));
+        if !outcome? {
+            return Ok(false);
+        }
+        self.finish_file(path, node, content, size, link_key);
+        Ok(true)
+    }
+
+    /// Chunks one file into `content`; `false` when reading failed (warned).
+    fn chunk_file<R: std::io::Read>(
+        &self,
+        path: &Path,
+        stream: &mut ChunkStream<'_, R>,
+        content: &mut Vec<Extent>,
+        size: &mut u64,
+    ) -> Result<bool, Fatal> {
+        while let Some(chunk) = stream.next_chunk() {
             let chunk = match chunk {
                 Ok(c) => c,
                 Err(e) => {
@@ -536,11 +564,11 @@ impl Ctx<'_> {
                     return Ok(false);
                 }
             };
-            size += chunk.len() as u64;
+            *size += chunk.len() as u64;
             self.counters
                 .bytes_read
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            if chunk.len() >= MIN_HOLE && is_zero(&chunk) {
+            if chunk.len() >= MIN_HOLE && is_zero(chunk) {
                 match content.last_mut() {
                     Some(Extent::Hole { len }) => *len += chunk.len() as u64,
                     _ => content.push(Extent::Hole {
@@ -548,13 +576,25 @@ impl Ctx<'_> {
                     }),
                 }
             } else {
-                let id = self.store_blob(&chunk)?;
+                let id = self.store_blob(chunk)?;
                 content.push(Extent::Data {
                     id,
                     len: chunk.len() as u32,
                 });
             }
         }
+        Ok(true)
+    }
+
+    /// Records a file read this run: change detection, counters, hard-link sharing.
+    fn finish_file(
+        &self,
+        path: &Path,
+        node: &mut Node,
+        content: Vec<Extent>,
+        size: u64,
+        link_key: Option<(u64, u64)>,
+    ) {
         self.counters.files_read.fetch_add(1, Ordering::Relaxed);
         if let Ok(after) = fs::symlink_metadata(path)
             && (after.len() != size || fsmeta::times_of(&after).mtime_ns != node.times.mtime_ns)
@@ -571,7 +611,6 @@ impl Ctx<'_> {
         {
             m.insert(key, node.content.clone());
         }
-        Ok(true)
     }
 
     fn reference(&self, content: &[Extent]) {
