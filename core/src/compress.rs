@@ -59,11 +59,26 @@ pub enum CompressError {
     },
 }
 
+thread_local! {
+    /// One zstd context per thread and level: creating a context per blob cost as much as
+    /// compressing a small file.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Compresses `data` at `level`. `None` means "store raw": compression is off, failed, or
 /// did not make the data smaller.
 pub fn compress(level: Compression, data: &[u8]) -> Option<Vec<u8>> {
     let level = level.zstd_level()?;
-    let packed = zstd::bulk::compress(data, level).ok()?;
+    let packed = COMPRESSOR
+        .with(|cell| {
+            let mut slot = cell.try_borrow_mut().ok()?;
+            if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+                *slot = Some((level, zstd::bulk::Compressor::new(level).ok()?));
+            }
+            slot.as_mut()?.1.compress(data).ok()
+        })
+        .or_else(|| zstd::bulk::compress(data, level).ok())?;
     (packed.len() < data.len()).then_some(packed)
 }
 

@@ -33,7 +33,7 @@ use crate::pack::{PackBuilder, PackEntry, PackId};
 use crate::repo::{ChunkIndex, PointManifest, PointStats, RepoError, Repository, RestorePoint};
 
 /// Blobs in flight between the workers and the packer.
-const CHANNEL_BLOBS: usize = 8;
+const CHANNEL_BLOBS: usize = 16;
 /// A zero chunk at least this long is recorded as a hole (restored sparse).
 const MIN_HOLE: usize = 4096;
 /// Progress is reported at most this often.
@@ -661,31 +661,51 @@ impl Ctx<'_> {
     }
 }
 
-/// Collects sealed blobs into packs and stores them; returns what it stored.
+/// Collects sealed blobs into packs and hands each full pack to a writer thread, so that
+/// packing (and the workers behind it) go on while a pack is written and flushed to disk.
 fn run_packer(
     repo: &Repository,
     rx: Receiver<SealedBlob>,
 ) -> Result<Vec<(PackId, Vec<PackEntry>)>, EngineError> {
-    let mut builder = PackBuilder::new();
-    let mut stored = Vec::new();
-    let flush = |builder: PackBuilder,
-                 stored: &mut Vec<(PackId, Vec<PackEntry>)>|
-     -> Result<(), EngineError> {
-        let pack = builder.finish(repo.keys()).map_err(RepoError::from)?;
-        repo.backend()
-            .put_pack(&pack.id, &pack.bytes)
-            .map_err(RepoError::from)?;
-        stored.push((pack.id, pack.entries));
-        Ok(())
-    };
-    for blob in rx {
-        builder.add(&blob);
-        if builder.is_full() {
-            flush(std::mem::take(&mut builder), &mut stored)?;
-        }
-    }
-    if !builder.is_empty() {
-        flush(builder, &mut stored)?;
-    }
-    Ok(stored)
+    std::thread::scope(|s| {
+        let (pack_tx, pack_rx) = sync_channel::<crate::pack::FinishedPack>(1);
+        let writer = s.spawn(
+            move || -> Result<Vec<(PackId, Vec<PackEntry>)>, EngineError> {
+                let mut stored = Vec::new();
+                for pack in pack_rx {
+                    repo.backend()
+                        .put_pack(&pack.id, &pack.bytes)
+                        .map_err(RepoError::from)?;
+                    stored.push((pack.id, pack.entries));
+                }
+                Ok(stored)
+            },
+        );
+        let mut builder = PackBuilder::new();
+        let packing = || -> Result<(), EngineError> {
+            for blob in rx {
+                builder.add(&blob);
+                if builder.is_full() {
+                    let pack = std::mem::take(&mut builder)
+                        .finish(repo.keys())
+                        .map_err(RepoError::from)?;
+                    if pack_tx.send(pack).is_err() {
+                        return Ok(()); // the writer failed; its error is reported below
+                    }
+                }
+            }
+            if !builder.is_empty() {
+                let pack = builder.finish(repo.keys()).map_err(RepoError::from)?;
+                let _ = pack_tx.send(pack);
+            }
+            Ok(())
+        };
+        let packed = packing();
+        drop(pack_tx);
+        let stored = writer
+            .join()
+            .map_err(|_| EngineError::Internal("the pack writer thread panicked".into()))??;
+        packed?;
+        Ok(stored)
+    })
 }
