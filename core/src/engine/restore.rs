@@ -1,9 +1,10 @@
 //! Restore: brings back a whole restore point or selected paths, to where they were or into
 //! another folder, in parallel.
 //!
-//! Each file is written to a temporary file beside its destination and renamed into place
-//! only when every chunk has been read, authenticated and written, so an existing file is
-//! never left half-overwritten and a damaged chunk never reaches the destination. Holes are
+//! Every chunk is read and authenticated before its bytes are written. A file that replaces
+//! an existing one is written to a temporary file beside it and renamed into place only when
+//! complete, so an existing file is never left half-overwritten; a new file that cannot be
+//! completed is removed again. Holes are
 //! restored as holes (sparse), hard links as hard links; permissions, owner (when running with
 //! the right to) and times are applied last. A file that fails is reported and the rest goes on.
 
@@ -359,26 +360,31 @@ impl Ctx<'_> {
                 }
             }
         }
-        let mut suffix = [0u8; 6];
-        let _ = crate::crypto::random_bytes(&mut suffix);
-        let tmp_name = format!(
-            ".{}.ckrestore-{}",
-            fsmeta::name_os(&node.name).to_string_lossy(),
-            hex::encode(suffix)
-        );
-        let tmp = target.with_file_name(tmp_name);
-        match self.write_content(node, &tmp) {
-            Ok(()) => {}
-            Err(message) => {
-                let _ = fs::remove_file(&tmp);
-                return self.fail(dest, message);
-            }
+        // Replacing an existing file goes through a temporary file and a rename, so the old
+        // file stays whole until the new one is complete; a new file is written in place
+        // (and removed again if its content cannot be restored).
+        let replacing = fs::symlink_metadata(&target).is_ok();
+        let write_to = if replacing {
+            let mut suffix = [0u8; 6];
+            let _ = crate::crypto::random_bytes(&mut suffix);
+            let tmp_name = format!(
+                ".{}.ckrestore-{}",
+                fsmeta::name_os(&node.name).to_string_lossy(),
+                hex::encode(suffix)
+            );
+            target.with_file_name(tmp_name)
+        } else {
+            target.clone()
+        };
+        if let Err(message) = self.write_content(node, &write_to) {
+            let _ = fs::remove_file(&write_to);
+            return self.fail(dest, message);
         }
-        if let Err(e) = fsmeta::apply(&tmp, NodeKind::File, &node.owner, &node.times) {
+        if let Err(e) = fsmeta::apply(&write_to, NodeKind::File, &node.owner, &node.times) {
             tracing::debug!(path = %dest.display(), "file metadata: {e}");
         }
-        if let Err(e) = fs::rename(&tmp, &target) {
-            let _ = fs::remove_file(&tmp);
+        if replacing && let Err(e) = fs::rename(&write_to, &target) {
+            let _ = fs::remove_file(&write_to);
             return self.fail(
                 dest,
                 format!("cannot move the restored file into place: {e}"),
@@ -420,9 +426,7 @@ impl Ctx<'_> {
             }
         }
         file.set_len(node.size)
-            .map_err(|e| format!("cannot set the size: {e}"))?;
-        file.sync_all()
-            .map_err(|e| format!("cannot flush to disk: {e}"))
+            .map_err(|e| format!("cannot set the size: {e}"))
     }
 
     fn restore_symlink(&self, node: &Node, dest: &Path) {
