@@ -2,9 +2,10 @@
 //!
 //! Pipeline: a parallel walk (rayon: folders and files are processed on every core) reads
 //! each changed file, chunks it (FastCDC), hashes each chunk (keyed BLAKE3), skips chunks
-//! the repository or this run already has, and compresses + encrypts the rest; sealed blobs
-//! go through a bounded channel to one packer thread that writes packs. Memory is bounded by
-//! the channel (8 blobs), one chunk per worker and one open pack.
+//! the repository or this run already has, and compresses + encrypts the rest; the workers
+//! append sealed blobs to the open pack (a short lock), and a full pack goes through a bounded
+//! queue to one writer thread. Memory is bounded: one chunk buffer per worker, the open pack,
+//! one queued pack and the one being written.
 //!
 //! Incremental forever: a file whose size, mtime, ctime and inode match the parent point
 //! reuses its chunk list without being read. Every point is complete on its own.
@@ -17,6 +18,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use crate::pack::FinishedPack;
 use std::time::Instant;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -24,7 +27,7 @@ use rayon::prelude::*;
 
 use super::fsmeta;
 use super::{EngineError, Progress, Warning};
-use crate::blob::{self, SealedBlob};
+use crate::blob;
 use crate::catalog::{self, Extent, Node, NodeKind};
 use crate::chunker::{CdcParams, ChunkStream, Cutter, is_zero};
 use crate::compress::Compression;
@@ -32,8 +35,8 @@ use crate::crypto::ChunkId;
 use crate::pack::{PackBuilder, PackEntry, PackId};
 use crate::repo::{ChunkIndex, PointManifest, PointStats, RepoError, Repository, RestorePoint};
 
-/// Blobs in flight between the workers and the packer.
-const CHANNEL_BLOBS: usize = 16;
+/// Full packs waiting for the writer (each up to 32 MiB): bounds memory.
+const QUEUED_PACKS: usize = 1;
 /// A zero chunk at least this long is recorded as a hole (restored sparse).
 const MIN_HOLE: usize = 4096;
 /// Progress is reported at most this often.
@@ -93,7 +96,10 @@ struct Ctx<'a> {
     compression: Compression,
     excludes: GlobSet,
     one_file_system: bool,
-    sender: SyncSender<SealedBlob>,
+    /// The pack being filled; workers append to it under this short lock.
+    open_pack: Mutex<PackBuilder>,
+    /// Full packs to the writer thread.
+    packs_tx: SyncSender<FinishedPack>,
     new_ids: Mutex<HashSet<ChunkId>>,
     referenced: Mutex<HashSet<ChunkId>>,
     hardlinks: Mutex<HashMap<(u64, u64), Vec<Extent>>>,
@@ -120,9 +126,9 @@ pub fn backup(
         None => None,
     };
 
-    let (tx, rx) = sync_channel::<SealedBlob>(CHANNEL_BLOBS);
+    let (packs_tx, packs_rx) = sync_channel::<FinishedPack>(QUEUED_PACKS);
     let (root, packs, ctx_parts) = std::thread::scope(|s| {
-        let packer = s.spawn(|| run_packer(repo, rx));
+        let writer = s.spawn(|| run_writer(repo, packs_rx));
         let ctx = Ctx {
             repo,
             cutter: Cutter::new(CdcParams::FILES, repo.keys().chunker_seed()),
@@ -130,7 +136,8 @@ pub fn backup(
             compression: options.compression,
             excludes,
             one_file_system: options.one_file_system,
-            sender: tx,
+            open_pack: Mutex::new(PackBuilder::new()),
+            packs_tx,
             new_ids: Mutex::default(),
             referenced: Mutex::default(),
             hardlinks: Mutex::default(),
@@ -142,9 +149,10 @@ pub fn backup(
             progress,
         };
         let walked = virtual_dir_children(&ctx, &roots, parent_root.as_deref())
-            .and_then(|nodes| ctx.store_dir(nodes));
+            .and_then(|nodes| ctx.store_dir(nodes))
+            .and_then(|root| ctx.flush_open_pack().map(|()| root));
         let Ctx {
-            sender,
+            packs_tx,
             referenced,
             warnings,
             counters,
@@ -152,10 +160,10 @@ pub fn backup(
             expected_bytes,
             ..
         } = ctx;
-        drop(sender); // lets the packer finish
-        let packs = packer
+        drop(packs_tx); // lets the writer finish
+        let packs = writer
             .join()
-            .map_err(|_| EngineError::Internal("the packer thread panicked".into()));
+            .map_err(|_| EngineError::Internal("the pack writer thread panicked".into()));
         (
             walked,
             packs,
@@ -647,8 +655,33 @@ impl Ctx<'_> {
         self.counters
             .stored_bytes
             .fetch_add(sealed.bytes.len() as u64, Ordering::Relaxed);
-        self.sender.send(sealed).map_err(|_| Fatal)?;
+        let full = {
+            let mut open = self.open_pack.lock().map_err(|_| Fatal)?;
+            open.add(&sealed);
+            open.is_full().then(|| std::mem::take(&mut *open))
+        };
+        if let Some(builder) = full {
+            self.ship(builder)?;
+        }
         Ok(id)
+    }
+
+    /// Seals a full pack's index and queues it for the writer.
+    fn ship(&self, builder: PackBuilder) -> Result<(), Fatal> {
+        let pack = builder.finish(self.repo.keys()).map_err(|e| {
+            tracing::error!("closing a pack failed: {e}");
+            Fatal
+        })?;
+        self.packs_tx.send(pack).map_err(|_| Fatal)
+    }
+
+    /// Ships the last, partly filled pack.
+    fn flush_open_pack(&self) -> Result<(), Fatal> {
+        let last = std::mem::take(&mut *self.open_pack.lock().map_err(|_| Fatal)?);
+        if last.is_empty() {
+            return Ok(());
+        }
+        self.ship(last)
     }
 
     /// Encodes a folder's entries into tree blobs and stores them; returns their ids.
@@ -661,51 +694,17 @@ impl Ctx<'_> {
     }
 }
 
-/// Collects sealed blobs into packs and hands each full pack to a writer thread, so that
-/// packing (and the workers behind it) go on while a pack is written and flushed to disk.
-fn run_packer(
+/// Writes full packs to storage, one after another, while the workers go on filling the next.
+fn run_writer(
     repo: &Repository,
-    rx: Receiver<SealedBlob>,
+    rx: Receiver<FinishedPack>,
 ) -> Result<Vec<(PackId, Vec<PackEntry>)>, EngineError> {
-    std::thread::scope(|s| {
-        let (pack_tx, pack_rx) = sync_channel::<crate::pack::FinishedPack>(1);
-        let writer = s.spawn(
-            move || -> Result<Vec<(PackId, Vec<PackEntry>)>, EngineError> {
-                let mut stored = Vec::new();
-                for pack in pack_rx {
-                    repo.backend()
-                        .put_pack(&pack.id, &pack.bytes)
-                        .map_err(RepoError::from)?;
-                    stored.push((pack.id, pack.entries));
-                }
-                Ok(stored)
-            },
-        );
-        let mut builder = PackBuilder::new();
-        let packing = || -> Result<(), EngineError> {
-            for blob in rx {
-                builder.add(&blob);
-                if builder.is_full() {
-                    let pack = std::mem::take(&mut builder)
-                        .finish(repo.keys())
-                        .map_err(RepoError::from)?;
-                    if pack_tx.send(pack).is_err() {
-                        return Ok(()); // the writer failed; its error is reported below
-                    }
-                }
-            }
-            if !builder.is_empty() {
-                let pack = builder.finish(repo.keys()).map_err(RepoError::from)?;
-                let _ = pack_tx.send(pack);
-            }
-            Ok(())
-        };
-        let packed = packing();
-        drop(pack_tx);
-        let stored = writer
-            .join()
-            .map_err(|_| EngineError::Internal("the pack writer thread panicked".into()))??;
-        packed?;
-        Ok(stored)
-    })
+    let mut stored = Vec::new();
+    for pack in rx {
+        repo.backend()
+            .put_pack(&pack.id, &pack.bytes)
+            .map_err(RepoError::from)?;
+        stored.push((pack.id, pack.entries));
+    }
+    Ok(stored)
 }
