@@ -15,6 +15,37 @@
 //! # Ok::<(), cloudkeep_core::paths::PathsError>(())
 //! ```
 
+/// Hex conversion and formatting of a 32-byte id newtype (blob ids, pack ids).
+macro_rules! hex_id {
+    ($ty:ident) => {
+        impl $ty {
+            /// Lower-case hex, 64 characters.
+            pub fn to_hex(&self) -> String {
+                hex::encode(self.0)
+            }
+
+            /// Parses 64 hex characters.
+            pub fn from_hex(text: &str) -> Option<Self> {
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(text, &mut out).ok()?;
+                Some(Self(out))
+            }
+        }
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($ty), "({})"), &self.to_hex()[..16])
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+    };
+}
+
 pub mod about;
 pub mod backend;
 pub mod blob;

@@ -137,35 +137,7 @@ impl PackStore for FolderStore {
         if dest.exists() {
             return Ok(());
         }
-        let dir = dest
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.root.clone());
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let mut suffix = [0u8; 8];
-        crate::crypto::random_bytes(&mut suffix).map_err(|e| StoreError::Io {
-            path: self.root.join(TMP),
-            source: io::Error::other(e.to_string()),
-        })?;
-        let tmp = self
-            .root
-            .join(TMP)
-            .join(format!("{}.{}.tmp", id.to_hex(), hex::encode(suffix)));
-        let write = || -> io::Result<()> {
-            let mut file = File::create(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            drop(file);
-            fs::rename(&tmp, &dest)?;
-            sync_dir(&dir)
-        };
-        write().map_err(|source| {
-            let _ = fs::remove_file(&tmp);
-            StoreError::Io {
-                path: dest.clone(),
-                source,
-            }
-        })
+        self.write_atomic(&dest, bytes)
     }
 
     fn read_range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
