@@ -15,9 +15,11 @@ use cloudkeep_core::crypto::KdfParams;
 use cloudkeep_core::engine::Progress;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
 use cloudkeep_core::engine::browse;
+use cloudkeep_core::engine::forget::{ForgetFilter, forget};
 use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
 use cloudkeep_core::engine::verify::verify;
 use cloudkeep_core::repo::{NewRepo, RepoError, Repository, Unlock};
+use cloudkeep_core::retention::RetentionPolicy;
 use serde_json::json;
 
 use crate::exit;
@@ -90,6 +92,29 @@ enum Command {
         /// Folder inside the point, as backed up (default: the top).
         #[arg(default_value = "/")]
         path: String,
+    },
+    /// Remove restore points by a retention policy, per job and computer.
+    Forget {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Keep the newest N points.
+        #[arg(long, value_name = "N")]
+        keep_last: Option<u32>,
+        /// Keep every point younger than N days.
+        #[arg(long, value_name = "N")]
+        keep_days: Option<u32>,
+        /// Also keep the newest point of each of the newest weeks, months and years.
+        #[arg(long, value_name = "weekly=W,monthly=M,yearly=Y")]
+        gfs: Option<String>,
+        /// Only this job.
+        #[arg(long)]
+        job: Option<String>,
+        /// Only this computer.
+        #[arg(long)]
+        host: Option<String>,
+        /// Show what would be removed without removing anything.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Check the repository: re-read packs and authenticate every blob; name what damage affects.
     Verify {
@@ -304,6 +329,73 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         n.display_name()
                     );
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Forget {
+            repo,
+            keep_last,
+            keep_days,
+            gfs,
+            job,
+            host,
+            dry_run,
+        } => {
+            let mut policy = RetentionPolicy {
+                keep_last,
+                keep_days,
+                ..RetentionPolicy::default()
+            };
+            if let Some(gfs) = gfs {
+                policy.set_gfs(&gfs).map_err(anyhow::Error::msg)?;
+            }
+            if policy.is_empty() {
+                bail!(
+                    "give at least one rule: --keep-last, --keep-days or --gfs (the newest point is always kept)"
+                );
+            }
+            let groups = forget(
+                &repo.open()?,
+                &policy,
+                &ForgetFilter { job, host },
+                chrono::Utc::now(),
+                dry_run,
+            )?;
+            if repo.json {
+                println!("{}", serde_json::to_string_pretty(&groups)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for g in &groups {
+                let removed = g.decisions.iter().filter(|d| d.remove()).count();
+                println!(
+                    "{} / {}: keep {}, {verb} {removed}",
+                    g.host,
+                    g.job,
+                    g.decisions.len() - removed
+                );
+                for d in &g.decisions {
+                    let why: Vec<String> = d
+                        .keep
+                        .iter()
+                        .map(|k| format!("{k:?}").to_lowercase())
+                        .collect();
+                    let label = if d.remove() {
+                        verb.to_owned()
+                    } else {
+                        format!("keep ({})", why.join(", "))
+                    };
+                    println!(
+                        "  {}  {}  {label}",
+                        &d.id[..12],
+                        d.time.format("%Y-%m-%d %H:%M:%S")
+                    );
+                }
+            }
+            if !dry_run {
+                println!(
+                    "the data of removed points stays in the repository until garbage collection removes it"
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -229,3 +229,89 @@ fn unreadable_files_end_as_a_warning() {
         "the readable file is in the point"
     );
 }
+
+#[test]
+fn forget_keeps_by_policy_per_job_and_dry_run_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (repo, src) = (tmp.path().join("repo"), tmp.path().join("src"));
+    std::fs::create_dir_all(&src).unwrap();
+    ok(&cloudkeep(
+        &["local", "init", "-r", s(&repo), "--no-encryption"],
+        None,
+    ));
+    for i in 0..4 {
+        std::fs::write(src.join("f.txt"), format!("version {i}")).unwrap();
+        ok(&cloudkeep(
+            &["local", "backup", "-r", s(&repo), "--job", "docs", s(&src)],
+            None,
+        ));
+    }
+    ok(&cloudkeep(
+        &["local", "backup", "-r", s(&repo), "--job", "other", s(&src)],
+        None,
+    ));
+    let count = || {
+        let v: serde_json::Value = serde_json::from_str(&ok(&cloudkeep(
+            &["local", "points", "-r", s(&repo), "--json"],
+            None,
+        )))
+        .unwrap();
+        v.as_array().unwrap().len()
+    };
+    assert_eq!(count(), 5);
+
+    let none = cloudkeep(&["local", "forget", "-r", s(&repo)], None);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("at least one rule"));
+
+    let dry = ok(&cloudkeep(
+        &[
+            "local",
+            "forget",
+            "-r",
+            s(&repo),
+            "--keep-last",
+            "2",
+            "--dry-run",
+        ],
+        None,
+    ));
+    assert!(dry.contains("would remove 2"), "{dry}");
+    assert_eq!(count(), 5, "a dry run removes nothing");
+
+    let done: serde_json::Value = serde_json::from_str(&ok(&cloudkeep(
+        &[
+            "local",
+            "forget",
+            "-r",
+            s(&repo),
+            "--keep-last",
+            "2",
+            "--json",
+        ],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(done.as_array().unwrap().len(), 2, "one group per job");
+    assert_eq!(count(), 3, "docs keeps 2, other keeps its only point");
+    // The newest point of "docs" still restores the newest content.
+    let out = tmp.path().join("out");
+    ok(&cloudkeep(
+        &[
+            "local",
+            "restore",
+            "-r",
+            s(&repo),
+            "latest",
+            "--to",
+            s(&out),
+            "--path",
+            s(&src),
+        ],
+        None,
+    ));
+    assert_eq!(
+        std::fs::read_to_string(out.join("src/f.txt")).unwrap(),
+        "version 3"
+    );
+}

@@ -26,6 +26,41 @@ pub struct RetentionPolicy {
     pub yearly: u32,
 }
 
+impl RetentionPolicy {
+    /// True when no rule is set (only the newest point would be kept).
+    pub fn is_empty(&self) -> bool {
+        self.keep_last.is_none()
+            && self.keep_days.is_none()
+            && self.weekly == 0
+            && self.monthly == 0
+            && self.yearly == 0
+    }
+
+    /// Sets the GFS counts from `weekly=W,monthly=M,yearly=Y` (any subset, any order).
+    pub fn set_gfs(&mut self, text: &str) -> Result<(), String> {
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part.split_once('=').ok_or_else(|| {
+                format!("\"{part}\" is not key=value; write e.g. weekly=4,monthly=12,yearly=3")
+            })?;
+            let n: u32 = value
+                .trim()
+                .parse()
+                .map_err(|_| format!("\"{value}\" is not a count in \"{part}\""))?;
+            match key.trim() {
+                "weekly" => self.weekly = n,
+                "monthly" => self.monthly = n,
+                "yearly" => self.yearly = n,
+                other => {
+                    return Err(format!(
+                        "unknown GFS period \"{other}\"; use weekly, monthly or yearly"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Why a point is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -206,6 +241,22 @@ mod tests {
         assert_eq!(kept(&d), [now]);
         assert_eq!(d[0].keep, [KeepReason::Newest]);
         assert!(decide(&RetentionPolicy::default(), &[], now).is_empty());
+    }
+
+    #[test]
+    fn gfs_text_parses_with_helpful_errors() {
+        let mut p = RetentionPolicy::default();
+        assert!(p.is_empty());
+        p.set_gfs("monthly=12, weekly=4,yearly=3").unwrap();
+        assert_eq!((p.weekly, p.monthly, p.yearly), (4, 12, 3));
+        assert!(!p.is_empty());
+        assert!(
+            p.set_gfs("daily=3")
+                .unwrap_err()
+                .contains("weekly, monthly or yearly")
+        );
+        assert!(p.set_gfs("weekly").unwrap_err().contains("key=value"));
+        assert!(p.set_gfs("weekly=x").unwrap_err().contains("not a count"));
     }
 
     proptest! {

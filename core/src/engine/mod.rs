@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod browse;
+pub mod forget;
 pub mod fsmeta;
 pub mod restore;
 pub mod verify;
