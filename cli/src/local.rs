@@ -11,7 +11,7 @@ use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_core::backend::folder::FolderStore;
 use cloudkeep_core::catalog::NodeKind;
 use cloudkeep_core::compress::Compression;
-use cloudkeep_core::crypto::KdfParams;
+use cloudkeep_core::crypto::{KdfParams, Keyring, MasterKey, RecoveryKey, SlotKind};
 use cloudkeep_core::engine::Progress;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
 use cloudkeep_core::engine::browse;
@@ -42,6 +42,9 @@ struct RepoArgs {
     /// Read the encryption password from the first line of this file.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    /// Unlock with a recovery key file instead of a password.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["password_stdin", "password_file"])]
+    recovery_key_file: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -92,6 +95,13 @@ enum Command {
         /// Folder inside the point, as backed up (default: the top).
         #[arg(default_value = "/")]
         path: String,
+    },
+    /// Manage the repository's key slots: passwords and recovery keys.
+    Key {
+        #[command(flatten)]
+        repo: RepoArgs,
+        #[command(subcommand)]
+        action: KeyAction,
     },
     /// Remove restore points by a retention policy, per job and computer.
     Forget {
@@ -150,6 +160,60 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum KeyAction {
+    /// List the key slots.
+    List,
+    /// Add another password (the current one keeps working).
+    AddPassword {
+        /// File whose first line is the new password.
+        #[arg(long, value_name = "FILE")]
+        new_password_file: PathBuf,
+        /// A name for the slot.
+        #[arg(long, default_value = "password")]
+        label: String,
+    },
+    /// Replace the password used to unlock with a new one; data is not re-encrypted.
+    ChangePassword {
+        /// File whose first line is the new password.
+        #[arg(long, value_name = "FILE")]
+        new_password_file: PathBuf,
+    },
+    /// Create a recovery key and write it to a new file readable by its owner only.
+    RecoveryKey {
+        /// Where to write the recovery key (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// A name for the slot.
+        #[arg(long, default_value = "recovery key")]
+        label: String,
+    },
+    /// Remove a key slot (never the last one).
+    Remove {
+        /// Slot id, as listed.
+        slot: String,
+    },
+}
+
+/// First line of a secret file, refusing an empty one.
+fn read_secret_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading \"{}\"", path.display()))?;
+    let line = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('\r')
+        .to_owned();
+    if line.is_empty() {
+        bail!(
+            "\"{}\" holds an empty password; put the password on its first line",
+            path.display()
+        );
+    }
+    Ok(line)
+}
+
 impl RepoArgs {
     fn backend(&self) -> anyhow::Result<Arc<FolderStore>> {
         Ok(Arc::new(FolderStore::open(&self.repo).with_context(
@@ -189,6 +253,12 @@ impl RepoArgs {
 
     fn open(&self) -> anyhow::Result<Repository> {
         let backend = self.backend()?;
+        if let Some(file) = &self.recovery_key_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading the recovery key file \"{}\"", file.display()))?;
+            let key = RecoveryKey::parse(&text)?;
+            return Ok(Repository::open(backend, Unlock::RecoveryKey(&key))?);
+        }
         let password = self.password()?;
         let unlock = match &password {
             Some(p) => Unlock::Password(p),
@@ -332,6 +402,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Key { repo, action } => key_command(&repo, action),
         Command::Forget {
             repo,
             keep_last,
@@ -484,6 +555,104 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+fn key_command(args: &RepoArgs, action: KeyAction) -> anyhow::Result<ExitCode> {
+    let mut repo = args.open()?;
+    let mut keyring = repo.keyring().clone();
+    match action {
+        KeyAction::List => {
+            if args.json {
+                let rows: Vec<_> = keyring
+                    .slots
+                    .iter()
+                    .map(|slot| json!({"id": slot.id, "label": slot.label, "created": slot.created, "kind": match slot.kind { SlotKind::Password { .. } => "password", SlotKind::Recovery => "recovery" }}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if !keyring.is_encrypted() {
+                println!("this repository is not encrypted: it has no key slots");
+            } else {
+                for slot in &keyring.slots {
+                    let kind = match slot.kind {
+                        SlotKind::Password { .. } => "password",
+                        SlotKind::Recovery => "recovery key",
+                    };
+                    println!(
+                        "{:<8}  {:<13} {}  {}",
+                        slot.id,
+                        kind,
+                        slot.created.format("%Y-%m-%d"),
+                        slot.label
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        KeyAction::AddPassword {
+            new_password_file,
+            label,
+        } => {
+            let new = read_secret_file(&new_password_file)?;
+            let master = unlock_master(args, &keyring)?;
+            let id = keyring.add_password(&master, &new, KdfParams::default(), &label)?;
+            repo.save_keyring(keyring)?;
+            println!("added password slot {id}");
+        }
+        KeyAction::ChangePassword { new_password_file } => {
+            let Some(old) = args.password()? else {
+                bail!("give the current password with --password-stdin or --password-file");
+            };
+            let new = read_secret_file(&new_password_file)?;
+            keyring.change_password(&old, &new, KdfParams::default())?;
+            repo.save_keyring(keyring)?;
+            println!("password changed; the data was not re-encrypted and other slots still work");
+        }
+        KeyAction::RecoveryKey { out, label } => {
+            let master = unlock_master(args, &keyring)?;
+            let (id, key) = keyring.add_recovery_key(&master, &label)?;
+            write_private_new(&out, format!("{}\n", key.to_text().as_str()).as_bytes())?;
+            repo.save_keyring(keyring)?;
+            println!(
+                "recovery key slot {id} written to {}; store it offline: it opens the repository without a password",
+                out.display()
+            );
+        }
+        KeyAction::Remove { slot } => {
+            keyring.remove_slot(&slot)?;
+            repo.save_keyring(keyring)?;
+            println!("removed key slot {slot}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The master key, unlocked again with the secret the user gave.
+fn unlock_master(args: &RepoArgs, keyring: &Keyring) -> anyhow::Result<MasterKey> {
+    if let Some(file) = &args.recovery_key_file {
+        let key = RecoveryKey::parse(&std::fs::read_to_string(file)?)?;
+        return Ok(keyring.unlock_with_recovery_key(&key)?);
+    }
+    let Some(password) = args.password()? else {
+        bail!("give the current password with --password-stdin or --password-file");
+    };
+    Ok(keyring.unlock(&password)?)
+}
+
+/// Creates a new file readable by its owner only; refuses to replace an existing one.
+fn write_private_new(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating \"{}\" (it must not exist yet)", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
 }
 
 fn report_init(args: &RepoArgs, repo: &Repository) -> anyhow::Result<ExitCode> {

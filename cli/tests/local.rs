@@ -315,3 +315,164 @@ fn forget_keeps_by_policy_per_job_and_dry_run_changes_nothing() {
         "version 3"
     );
 }
+
+#[test]
+fn passwords_and_recovery_keys_are_managed_without_reencrypting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (repo, src) = (tmp.path().join("repo"), tmp.path().join("src"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("x.txt"), b"keep me").unwrap();
+    let file = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, format!("{text}\n")).unwrap();
+        p
+    };
+    let (old, second, renewed) = (
+        file("old", "old-pw"),
+        file("second", "second-pw"),
+        file("renewed", "renewed-pw"),
+    );
+    ok(&cloudkeep(
+        &["local", "init", "-r", s(&repo), "--password-file", s(&old)],
+        None,
+    ));
+    ok(&cloudkeep(
+        &[
+            "local",
+            "backup",
+            "-r",
+            s(&repo),
+            "--password-file",
+            s(&old),
+            s(&src),
+        ],
+        None,
+    ));
+
+    ok(&cloudkeep(
+        &[
+            "local",
+            "key",
+            "-r",
+            s(&repo),
+            "--password-file",
+            s(&old),
+            "add-password",
+            "--new-password-file",
+            s(&second),
+        ],
+        None,
+    ));
+    let recovery = tmp.path().join("recovery.txt");
+    ok(&cloudkeep(
+        &[
+            "local",
+            "key",
+            "-r",
+            s(&repo),
+            "--password-file",
+            s(&old),
+            "recovery-key",
+            "--out",
+            s(&recovery),
+        ],
+        None,
+    ));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&recovery).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let again = cloudkeep(
+        &[
+            "local",
+            "key",
+            "-r",
+            s(&repo),
+            "--password-file",
+            s(&old),
+            "recovery-key",
+            "--out",
+            s(&recovery),
+        ],
+        None,
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "an existing recovery key file is never overwritten"
+    );
+
+    ok(&cloudkeep(
+        &[
+            "local",
+            "key",
+            "-r",
+            s(&repo),
+            "--password-file",
+            s(&old),
+            "change-password",
+            "--new-password-file",
+            s(&renewed),
+        ],
+        None,
+    ));
+    let stale = cloudkeep(
+        &[
+            "local",
+            "points",
+            "-r",
+            s(&repo),
+            "--password-file",
+            s(&old),
+        ],
+        None,
+    );
+    assert_eq!(
+        stale.status.code(),
+        Some(4),
+        "the old password no longer opens"
+    );
+
+    let slots: serde_json::Value = serde_json::from_str(&ok(&cloudkeep(
+        &[
+            "local",
+            "key",
+            "-r",
+            s(&repo),
+            "--password-file",
+            s(&renewed),
+            "--json",
+            "list",
+        ],
+        None,
+    )))
+    .unwrap();
+    let kinds: Vec<&str> = slots
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["password", "password", "recovery"]);
+
+    // Every remaining secret restores the same data: nothing was re-encrypted.
+    for (i, unlock) in [
+        vec!["--password-file", s(&renewed)],
+        vec!["--password-file", s(&second)],
+        vec!["--recovery-key-file", s(&recovery)],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = tmp.path().join(format!("out{i}"));
+        let mut args = vec!["local", "restore", "-r", s(&repo)];
+        args.extend(unlock);
+        args.extend(["latest", "--to", s(&out), "--path", s(&src)]);
+        ok(&cloudkeep(&args, None));
+        assert_eq!(std::fs::read(out.join("src/x.txt")).unwrap(), b"keep me");
+    }
+}
