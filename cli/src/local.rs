@@ -134,6 +134,24 @@ enum Command {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
         sample: u8,
     },
+    /// Find entries of a restore point by name (a glob such as "*.pdf").
+    Find {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Restore point id (or a unique prefix, or "latest").
+        point: String,
+        /// Name pattern.
+        pattern: String,
+    },
+    /// List what changed between two restore points.
+    Diff {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The older point.
+        from: String,
+        /// The newer point.
+        to: String,
+    },
     /// Restore a whole restore point or selected paths.
     Restore {
         #[command(flatten)]
@@ -403,6 +421,53 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Key { repo, action } => key_command(&repo, action),
+        Command::Find {
+            repo,
+            point,
+            pattern,
+        } => {
+            let opened = repo.open()?;
+            let point = opened.find_point(&point)?;
+            let found = browse::find(&opened, &opened.load_index()?, &point, &pattern)?;
+            if repo.json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+            } else {
+                for f in &found {
+                    println!(
+                        "{:>10}  {}  {}",
+                        human_bytes(f.size),
+                        time_text(f.mtime_ns),
+                        f.path
+                    );
+                }
+                println!("{} found", found.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { repo, from, to } => {
+            let opened = repo.open()?;
+            let (a, b) = (opened.find_point(&from)?, opened.find_point(&to)?);
+            let changes = browse::diff(&opened, &opened.load_index()?, &a, &b)?;
+            if repo.json {
+                println!("{}", serde_json::to_string_pretty(&changes)?);
+            } else {
+                for c in &changes {
+                    let mark = match c.kind {
+                        browse::ChangeKind::Added => '+',
+                        browse::ChangeKind::Removed => '-',
+                        browse::ChangeKind::Modified => 'M',
+                    };
+                    println!("{mark}  {}", c.path);
+                }
+                println!(
+                    "{} changes from {} to {}",
+                    changes.len(),
+                    a.short_id(),
+                    b.short_id()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Forget {
             repo,
             keep_last,

@@ -157,6 +157,69 @@ fn init_backup_browse_restore_round_trip() {
         std::fs::read(out.join("src/sub/b.bin")).unwrap(),
         vec![7u8; 300_000]
     );
+
+    let verified = ok(&cloudkeep(
+        &["local", "verify", "-r", s(&repo), "--password-stdin"],
+        pw,
+    ));
+    assert!(verified.contains("no damage found"), "{verified}");
+    let bad_sample = cloudkeep(&["local", "verify", "-r", s(&repo), "--sample", "0"], pw);
+    assert_eq!(
+        bad_sample.status.code(),
+        Some(2),
+        "a sample of 0 % is a usage error"
+    );
+
+    std::fs::write(src.join("new.txt"), b"added later").unwrap();
+    ok(&cloudkeep(
+        &[
+            "local",
+            "backup",
+            "-r",
+            s(&repo),
+            "--password-stdin",
+            s(&src),
+        ],
+        pw,
+    ));
+    let changes: serde_json::Value = serde_json::from_str(&ok(&cloudkeep(
+        &[
+            "local",
+            "diff",
+            "-r",
+            s(&repo),
+            "--password-stdin",
+            "--json",
+            &point[..8],
+            "latest",
+        ],
+        pw,
+    )))
+    .unwrap();
+    assert_eq!(changes[0]["kind"], "added", "{changes}");
+    assert!(
+        changes[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/src/new.txt"),
+        "{changes}"
+    );
+    let found = ok(&cloudkeep(
+        &[
+            "local",
+            "find",
+            "-r",
+            s(&repo),
+            "--password-stdin",
+            "latest",
+            "*.bin",
+        ],
+        pw,
+    ));
+    assert!(
+        found.contains("/src/sub/b.bin") && found.contains("1 found"),
+        "{found}"
+    );
 }
 
 #[test]

@@ -255,6 +255,35 @@ fn backup_restore_and_incremental_forever() {
         b"unicode, edited"
     );
     assert_eq!(repo.list_points().unwrap().len(), 3);
+
+    // Find by name and compare points, from the catalog only.
+    let index = repo.load_index().unwrap();
+    let found = browse::find(&repo, &index, &third.point, "*.txt").unwrap();
+    let names: Vec<_> = found
+        .iter()
+        .map(|f| f.path.rsplit('/').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["empty.txt", "readme.txt", "hardlink.txt", "we ird ñame.txt"]
+    );
+    let changes = browse::diff(&repo, &index, &second.point, &third.point).unwrap();
+    let changed_file = format!("{}/we ird ñame.txt", source.display());
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.path == changed_file && c.kind == browse::ChangeKind::Modified),
+        "{changes:?}"
+    );
+    assert!(
+        changes.iter().all(|c| !c.path.contains("docs")),
+        "unchanged folders are not reported: {changes:?}"
+    );
+    assert!(
+        browse::diff(&repo, &index, &third.point, &third.point)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
