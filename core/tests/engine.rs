@@ -431,3 +431,54 @@ fn damaged_chunks_never_reach_the_destination() {
         "{report:?}"
     );
 }
+
+/// `one_file_system` records a mount point inside a source but does not descend into it.
+/// Mounting needs root (CI runs as root); elsewhere the test says so and checks nothing.
+#[test]
+fn one_file_system_stops_at_mount_points() {
+    if !running_as_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("src");
+    let mount = source.join("mnt");
+    fs::create_dir_all(&mount).unwrap();
+    fs::write(source.join("local.txt"), b"on the source's file system").unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount tmpfs");
+    fs::write(mount.join("other-fs.txt"), b"on another file system").unwrap();
+    let result = std::panic::catch_unwind(|| {
+        let backend = Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap());
+        let repo = Repository::init(backend, NewRepo::Unencrypted).unwrap();
+        let index_of = |one_fs: bool| {
+            let mut opts = options(&source, None);
+            opts.one_file_system = one_fs;
+            let done = backup(&repo, &opts, &|_| {}).unwrap();
+            let index = repo.load_index().unwrap();
+            browse::list_dir(&repo, &index, &done.point, &mount.display().to_string())
+                .unwrap()
+                .len()
+        };
+        assert_eq!(index_of(true), 0, "the mount point is recorded empty");
+        assert_eq!(
+            index_of(false),
+            1,
+            "without the option the mount is backed up"
+        );
+    });
+    let _ = std::process::Command::new("umount").arg(&mount).status();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn running_as_root() -> bool {
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
