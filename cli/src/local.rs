@@ -16,6 +16,7 @@ use cloudkeep_core::engine::Progress;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
 use cloudkeep_core::engine::browse;
 use cloudkeep_core::engine::forget::{ForgetFilter, forget};
+use cloudkeep_core::engine::gc::gc;
 use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
 use cloudkeep_core::engine::verify::verify;
 use cloudkeep_core::repo::{NewRepo, RepoError, Repository, Unlock};
@@ -125,6 +126,11 @@ enum Command {
         /// Show what would be removed without removing anything.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Garbage collection: delete data no restore point references, compact sparse packs.
+    Gc {
+        #[command(flatten)]
+        repo: RepoArgs,
     },
     /// Check the repository: re-read packs and authenticate every blob; name what damage affects.
     Verify {
@@ -327,7 +333,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             job,
         } => {
             let opened = repo.open()?;
-            let host = hostname();
+            let host = cloudkeep_core::lock::hostname();
             let parent = opened.latest_point(&job, &host)?;
             let options = BackupOptions {
                 sources,
@@ -421,6 +427,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Key { repo, action } => key_command(&repo, action),
+        Command::Gc { repo } => {
+            let report = gc(&repo.open()?)?;
+            if repo.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} live and {} unreferenced blobs; {} packs deleted, {} compacted, {} left over from interrupted runs removed",
+                    report.live_blobs,
+                    report.dead_blobs,
+                    report.packs_deleted,
+                    report.packs_repacked,
+                    report.orphan_packs
+                );
+                println!(
+                    "packs: {} before, {} after",
+                    human_bytes(report.bytes_before),
+                    human_bytes(report.bytes_after)
+                );
+                if report.damaged_blobs > 0 {
+                    println!(
+                        "{} damaged blobs were left in place; run verify",
+                        report.damaged_blobs
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Find {
             repo,
             point,
@@ -739,16 +772,6 @@ fn report_init(args: &RepoArgs, repo: &Repository) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// This computer's name.
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 fn time_text(ns: i64) -> String {

@@ -684,4 +684,33 @@ fn a_killed_backup_leaves_no_partial_point_and_can_simply_run_again() {
         std::fs::read(out2.join("big/f47.bin")).unwrap(),
         pseudo_random(4 << 20, 48)
     );
+
+    // The packs the killed run left behind are not left forever: gc removes them.
+    let report: serde_json::Value = serde_json::from_str(&ok(&cloudkeep(
+        &["local", "gc", "-r", s(&repo), "--json"],
+        None,
+    )))
+    .unwrap();
+    assert!(report["orphan_packs"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(report["damaged_blobs"], 0);
+    assert!(ok(&cloudkeep(&["local", "verify", "-r", s(&repo)], None)).contains("no damage found"));
+    let out3 = tmp.path().join("out3");
+    ok(&cloudkeep(
+        &[
+            "local",
+            "restore",
+            "-r",
+            s(&repo),
+            "latest",
+            "--to",
+            s(&out3),
+            "--path",
+            s(&big),
+        ],
+        None,
+    ));
+    assert_eq!(
+        std::fs::read(out3.join("big/f00.bin")).unwrap(),
+        pseudo_random(4 << 20, 1)
+    );
 }

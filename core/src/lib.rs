@@ -54,6 +54,7 @@ pub mod chunker;
 pub mod compress;
 pub mod crypto;
 pub mod engine;
+pub mod lock;
 pub mod logging;
 pub mod pack;
 pub mod paths;

@@ -54,6 +54,12 @@ pub enum RepoError {
     /// An encrypted repository opened without a password.
     #[error("this repository is encrypted: its encryption password is needed to open it")]
     PasswordRequired,
+    /// Another process holds a conflicting lock.
+    #[error("the repository is in use ({holder}); wait for it to finish and try again")]
+    Locked {
+        /// Who holds it.
+        holder: String,
+    },
     /// Init on an existing repository.
     #[error("a repository already exists here; open it instead of creating it again")]
     AlreadyExists,

@@ -482,3 +482,114 @@ fn running_as_root() -> bool {
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
 }
+
+#[test]
+fn gc_frees_unreferenced_data_and_keeps_everything_referenced() {
+    use cloudkeep_core::backend::PackStore;
+    use cloudkeep_core::engine::gc::gc;
+    use cloudkeep_core::lock::{self, LockKind};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("src");
+    fs::create_dir_all(&source).unwrap();
+    for i in 0..6 {
+        fs::write(
+            source.join(format!("f{i}.bin")),
+            pseudo_random(4 << 20, i + 1),
+        )
+        .unwrap();
+    }
+    let backend: Arc<FolderStore> = Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap());
+    let kdf = KdfParams::minimum();
+    let repo = Repository::init(
+        backend.clone(),
+        NewRepo::Encrypted {
+            password: "pw",
+            kdf,
+        },
+    )
+    .unwrap();
+    let first = backup(&repo, &options(&source, None), &|_| {}).unwrap();
+    for i in 1..6 {
+        fs::remove_file(source.join(format!("f{i}.bin"))).unwrap();
+    }
+    let second = backup(&repo, &options(&source, Some(first.point.clone())), &|_| {}).unwrap();
+
+    // Nothing is unreferenced yet: gc keeps everything.
+    let report = gc(&repo).unwrap();
+    assert_eq!(report.dead_blobs, 0, "{report:?}");
+    assert_eq!(report.bytes_after, report.bytes_before);
+
+    // An interrupted run's pack that no index names is removed.
+    let orphan = cloudkeep_core::pack::PackBuilder::new()
+        .finish(repo.keys())
+        .unwrap();
+    backend.put_pack(&orphan.id, &orphan.bytes).unwrap();
+
+    // Held locks block gc; gc blocks backups; a dead process's lock is stale.
+    {
+        let _backup = lock::acquire(repo.backend(), LockKind::Shared).unwrap();
+        let err = gc(&repo).unwrap_err();
+        assert!(err.to_string().contains("in use"), "{err}");
+    }
+    {
+        let _gc = lock::acquire(repo.backend(), LockKind::Exclusive).unwrap();
+        assert!(backup(&repo, &options(&source, None), &|_| {}).is_err());
+    }
+    let stale = serde_json::json!({"kind": "exclusive", "host": lock::hostname(), "pid": 3_999_999, "created": "2026-01-01T00:00:00Z"});
+    use cloudkeep_core::backend::RepoBackend;
+    backend
+        .put_meta(
+            cloudkeep_core::backend::MetaKind::Lock,
+            "exclusive-dead",
+            stale.to_string().as_bytes(),
+        )
+        .unwrap();
+
+    repo.delete_point(&first.point.id).unwrap();
+    let report = gc(&repo).unwrap();
+    assert_eq!(report.orphan_packs, 1, "{report:?}");
+    assert!(
+        report.dead_blobs >= 5,
+        "five 4 MiB files (a chunk at least each) are unreferenced: {report:?}"
+    );
+    assert!(
+        report.packs_deleted + report.packs_repacked >= 1,
+        "{report:?}"
+    );
+    assert!(
+        report.bytes_after < report.bytes_before / 3,
+        "most space is freed: {report:?}"
+    );
+    assert_eq!(report.damaged_blobs, 0);
+
+    let repo = Repository::open(backend, Unlock::Password("pw")).unwrap();
+    assert!(verify(&repo, 100).unwrap().is_healthy());
+    let index = repo.load_index().unwrap();
+    assert!(
+        second.point.chunks.iter().all(|c| index.contains(c)),
+        "every referenced blob is kept"
+    );
+    let out = tmp.path().join("out");
+    restore(
+        &repo,
+        &second.point,
+        &RestoreOptions {
+            destination: Destination::Folder(out.clone()),
+            paths: vec![source.display().to_string()],
+            conflict: Conflict::Skip,
+        },
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read(out.join("src/f0.bin")).unwrap(),
+        pseudo_random(4 << 20, 1)
+    );
+    // A second run finds nothing more to do.
+    let again = gc(&repo).unwrap();
+    assert_eq!(
+        (again.dead_blobs, again.packs_deleted, again.orphan_packs),
+        (0, 0, 0)
+    );
+}

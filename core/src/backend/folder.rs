@@ -39,6 +39,7 @@ impl FolderStore {
             root.join(MetaKind::Keyring.dir()),
             root.join(MetaKind::Index.dir()),
             root.join(MetaKind::Point.dir()),
+            root.join(MetaKind::Lock.dir()),
         ] {
             fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         }

@@ -97,6 +97,8 @@ pub enum MetaKind {
     Index,
     /// Restore points.
     Point,
+    /// Locks of running backups, restores and garbage collections.
+    Lock,
 }
 
 impl MetaKind {
@@ -106,6 +108,7 @@ impl MetaKind {
             Self::Keyring => "keys",
             Self::Index => "index",
             Self::Point => "points",
+            Self::Lock => "locks",
         }
     }
 }

@@ -118,6 +118,8 @@ pub fn backup(
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<BackupReport, EngineError> {
     let started_ns = now_ns();
+    // Shared: garbage collection must not delete a pack this run deduplicates against.
+    let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
     let excludes = build_excludes(&options.excludes)?;
     let roots = plan_roots(&options.sources)?;
     let mut index = repo.load_index()?;

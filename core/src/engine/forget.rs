@@ -1,6 +1,6 @@
 //! Forget: applies a retention policy to a repository's restore points, separately for each
 //! job on each computer, and removes the points no rule keeps. The data they alone referenced
-//! stays in the repository until garbage collection removes it.
+//! stays in the repository until garbage collection ([`super::gc`]) removes it.
 
 use std::collections::BTreeMap;
 

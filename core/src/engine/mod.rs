@@ -9,6 +9,7 @@ pub mod backup;
 pub mod browse;
 pub mod forget;
 pub mod fsmeta;
+pub mod gc;
 pub mod restore;
 pub mod verify;
 

@@ -112,6 +112,8 @@ pub fn restore(
     options: &RestoreOptions,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<RestoreReport, EngineError> {
+    // Shared: garbage collection must not move packs while they are read.
+    let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
     let index = repo.load_index()?;
     let ctx = Ctx {
         repo,

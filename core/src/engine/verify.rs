@@ -62,6 +62,8 @@ impl VerifyReport {
 
 /// Checks `sample_percent` (1–100) of the packs.
 pub fn verify(repo: &Repository, sample_percent: u8) -> Result<VerifyReport, EngineError> {
+    // Shared: garbage collection must not delete packs while they are checked.
+    let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
     let index = repo.load_index()?;
     let mut by_pack: HashMap<PackId, Vec<ChunkId>> = HashMap::new();
     for (id, loc) in index.iter() {
