@@ -6,11 +6,12 @@
 //! [`FolderStore::open`]). Readers never see a partial pack.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::{MAX_META_LEN, MetaKind, PackStore, RepoBackend, StoreError, valid_meta_name};
-use crate::pack::PackId;
+use crate::pack::{MAX_PACK_LEN, PackId};
 
 const PACKS: &str = "packs";
 const TMP: &str = "tmp";
@@ -20,7 +21,16 @@ const EXT: &str = "pack";
 #[derive(Debug, Clone)]
 pub struct FolderStore {
     root: PathBuf,
+    /// Pack files kept open for reading, oldest first: a restore reads many blobs from the
+    /// same few packs, and opening a pack per blob cost more than the read.
+    readers: Arc<Mutex<OpenPacks>>,
 }
+
+/// Open packs, oldest first.
+type OpenPacks = Vec<(PackId, Arc<File>)>;
+
+/// How many packs stay open for reading.
+const OPEN_PACKS: usize = 16;
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
@@ -48,7 +58,10 @@ impl FolderStore {
             // Leftovers of an interrupted write; nothing refers to them.
             let _ = fs::remove_file(entry.path());
         }
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            readers: Arc::default(),
+        })
     }
 
     /// The folder.
@@ -106,6 +119,23 @@ impl FolderStore {
         Ok(self.root.join(kind.dir()).join(name))
     }
 
+    /// An open pack for reading, from the small cache of open packs.
+    fn reader(&self, id: &PackId) -> Result<Arc<File>, StoreError> {
+        if let Ok(readers) = self.readers.lock()
+            && let Some((_, file)) = readers.iter().find(|(p, _)| p == id)
+        {
+            return Ok(file.clone());
+        }
+        let file = Arc::new(self.open_pack(id)?);
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.push((*id, file.clone()));
+            if readers.len() > OPEN_PACKS {
+                readers.remove(0);
+            }
+        }
+        Ok(file)
+    }
+
     fn open_pack(&self, id: &PackId) -> Result<File, StoreError> {
         let path = self.path_of(id);
         File::open(&path).map_err(|source| {
@@ -116,6 +146,29 @@ impl FolderStore {
             }
         })
     }
+}
+
+/// Reads exactly `buf.len()` bytes at `offset` without moving a shared file position, so
+/// threads can read one open pack at once.
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+/// Reads exactly `buf.len()` bytes at `offset` (Windows: positioned reads, looping).
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_read(buf, offset)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Flushes a folder's entries (the rename) to disk. Not possible on Windows, where the rename
@@ -142,21 +195,25 @@ impl PackStore for FolderStore {
     }
 
     fn read_range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
-        let mut file = self.open_pack(id)?;
-        let path = self.path_of(id);
-        let size = file.metadata().map_err(io_err(&path))?.len();
-        if offset.checked_add(len).is_none_or(|end| end > size) {
-            return Err(StoreError::OutOfRange {
-                pack: *id,
-                len: size,
-                offset,
-                want: len,
-            });
+        let out_of_range = |size: u64| StoreError::OutOfRange {
+            pack: *id,
+            len: size,
+            offset,
+            want: len,
+        };
+        if len > MAX_PACK_LEN || offset.checked_add(len).is_none_or(|end| end > MAX_PACK_LEN) {
+            return Err(out_of_range(self.pack_len(id)?));
         }
-        file.seek(SeekFrom::Start(offset)).map_err(io_err(&path))?;
-        let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
-        file.read_exact(&mut buf).map_err(io_err(&path))?;
-        Ok(buf)
+        let file = self.reader(id)?;
+        let path = self.path_of(id);
+        let mut buf = vec![0u8; len as usize];
+        match read_exact_at(&file, &mut buf, offset) {
+            Ok(()) => Ok(buf),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(out_of_range(file.metadata().map_err(io_err(&path))?.len()))
+            }
+            Err(source) => Err(StoreError::Io { path, source }),
+        }
     }
 
     fn pack_len(&self, id: &PackId) -> Result<u64, StoreError> {
@@ -193,6 +250,9 @@ impl PackStore for FolderStore {
     }
 
     fn delete_pack(&self, id: &PackId) -> Result<(), StoreError> {
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.retain(|(p, _)| p != id);
+        }
         let path = self.path_of(id);
         match fs::remove_file(&path) {
             Ok(()) => {}
