@@ -11,7 +11,7 @@ use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_core::backend::folder::FolderStore;
 use cloudkeep_core::catalog::NodeKind;
 use cloudkeep_core::compress::Compression;
-use cloudkeep_core::crypto::{KdfParams, Keyring, MasterKey, RecoveryKey, SlotKind};
+use cloudkeep_core::crypto::{KdfParams, Keyring, MasterKey, RecoveryKey};
 use cloudkeep_core::engine::Progress;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
 use cloudkeep_core::engine::browse;
@@ -518,11 +518,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(gfs) = gfs {
                 policy.set_gfs(&gfs).map_err(anyhow::Error::msg)?;
             }
-            if policy.is_empty() {
-                bail!(
-                    "give at least one rule: --keep-last, --keep-days or --gfs (the newest point is always kept)"
-                );
-            }
             let groups = forget(
                 &repo.open()?,
                 &policy,
@@ -664,17 +659,14 @@ fn key_command(args: &RepoArgs, action: KeyAction) -> anyhow::Result<ExitCode> {
                 let rows: Vec<_> = keyring
                     .slots
                     .iter()
-                    .map(|slot| json!({"id": slot.id, "label": slot.label, "created": slot.created, "kind": match slot.kind { SlotKind::Password { .. } => "password", SlotKind::Recovery => "recovery" }}))
+                    .map(|slot| json!({"id": slot.id, "label": slot.label, "created": slot.created, "kind": slot.kind.name()}))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if !keyring.is_encrypted() {
                 println!("this repository is not encrypted: it has no key slots");
             } else {
                 for slot in &keyring.slots {
-                    let kind = match slot.kind {
-                        SlotKind::Password { .. } => "password",
-                        SlotKind::Recovery => "recovery key",
-                    };
+                    let kind = slot.kind.name();
                     println!(
                         "{:<8}  {:<13} {}  {}",
                         slot.id,
@@ -708,7 +700,10 @@ fn key_command(args: &RepoArgs, action: KeyAction) -> anyhow::Result<ExitCode> {
         KeyAction::RecoveryKey { out, label } => {
             let master = unlock_master(args, &keyring)?;
             let (id, key) = keyring.add_recovery_key(&master, &label)?;
-            write_private_new(&out, format!("{}\n", key.to_text().as_str()).as_bytes())?;
+            cloudkeep_core::paths::write_new_private_file(
+                &out,
+                format!("{}\n", key.to_text().as_str()).as_bytes(),
+            )?;
             repo.save_keyring(keyring)?;
             println!(
                 "recovery key slot {id} written to {}; store it offline: it opens the repository without a password",
@@ -734,23 +729,6 @@ fn unlock_master(args: &RepoArgs, keyring: &Keyring) -> anyhow::Result<MasterKey
         bail!("give the current password with --password-stdin or --password-file");
     };
     Ok(keyring.unlock(&password)?)
-}
-
-/// Creates a new file readable by its owner only; refuses to replace an existing one.
-fn write_private_new(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating \"{}\" (it must not exist yet)", path.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    Ok(())
 }
 
 fn report_init(args: &RepoArgs, repo: &Repository) -> anyhow::Result<ExitCode> {

@@ -3,6 +3,7 @@
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cloudkeep_tests::pseudo_random;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -32,6 +33,24 @@ fn ok(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Restores `path` of the latest point of the unencrypted repository `repo` into `to`.
+fn restore_latest(repo: &Path, to: &Path, path: &Path) {
+    ok(&cloudkeep(
+        &[
+            "local",
+            "restore",
+            "-r",
+            s(repo),
+            "latest",
+            "--to",
+            s(to),
+            "--path",
+            s(path),
+        ],
+        None,
+    ));
 }
 
 fn s(p: &Path) -> &str {
@@ -359,20 +378,7 @@ fn forget_keeps_by_policy_per_job_and_dry_run_changes_nothing() {
     assert_eq!(count(), 3, "docs keeps 2, other keeps its only point");
     // The newest point of "docs" still restores the newest content.
     let out = tmp.path().join("out");
-    ok(&cloudkeep(
-        &[
-            "local",
-            "restore",
-            "-r",
-            s(&repo),
-            "latest",
-            "--to",
-            s(&out),
-            "--path",
-            s(&src),
-        ],
-        None,
-    ));
+    restore_latest(&repo, &out, &src);
     assert_eq!(
         std::fs::read_to_string(out.join("src/f.txt")).unwrap(),
         "version 3"
@@ -540,18 +546,6 @@ fn passwords_and_recovery_keys_are_managed_without_reencrypting() {
     }
 }
 
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
 fn pack_count(repo: &Path) -> usize {
     std::fs::read_dir(repo.join("packs"))
         .unwrap()
@@ -625,20 +619,7 @@ fn a_killed_backup_leaves_no_partial_point_and_can_simply_run_again() {
     );
     assert!(ok(&cloudkeep(&["local", "verify", "-r", s(&repo)], None)).contains("no damage found"));
     let out = tmp.path().join("out");
-    ok(&cloudkeep(
-        &[
-            "local",
-            "restore",
-            "-r",
-            s(&repo),
-            "latest",
-            "--to",
-            s(&out),
-            "--path",
-            s(&small),
-        ],
-        None,
-    ));
+    restore_latest(&repo, &out, &small);
     assert_eq!(
         std::fs::read(out.join("small/keep.txt")).unwrap(),
         b"the earlier point"
@@ -666,20 +647,7 @@ fn a_killed_backup_leaves_no_partial_point_and_can_simply_run_again() {
         "interrupted writes are cleaned up"
     );
     let out2 = tmp.path().join("out2");
-    ok(&cloudkeep(
-        &[
-            "local",
-            "restore",
-            "-r",
-            s(&repo),
-            "latest",
-            "--to",
-            s(&out2),
-            "--path",
-            s(&big),
-        ],
-        None,
-    ));
+    restore_latest(&repo, &out2, &big);
     assert_eq!(
         std::fs::read(out2.join("big/f47.bin")).unwrap(),
         pseudo_random(4 << 20, 48)
@@ -695,20 +663,7 @@ fn a_killed_backup_leaves_no_partial_point_and_can_simply_run_again() {
     assert_eq!(report["damaged_blobs"], 0);
     assert!(ok(&cloudkeep(&["local", "verify", "-r", s(&repo)], None)).contains("no damage found"));
     let out3 = tmp.path().join("out3");
-    ok(&cloudkeep(
-        &[
-            "local",
-            "restore",
-            "-r",
-            s(&repo),
-            "latest",
-            "--to",
-            s(&out3),
-            "--path",
-            s(&big),
-        ],
-        None,
-    ));
+    restore_latest(&repo, &out3, &big);
     assert_eq!(
         std::fs::read(out3.join("big/f00.bin")).unwrap(),
         pseudo_random(4 << 20, 1)

@@ -261,19 +261,8 @@ pub fn is_zero(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cloudkeep_tests::pseudo_random;
     use proptest::prelude::*;
-
-    fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
-            .collect()
-    }
 
     fn chunks(data: &[u8], params: CdcParams, seed: u64) -> Vec<Vec<u8>> {
         let cutter = Cutter::new(params, seed);

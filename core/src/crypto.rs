@@ -405,6 +405,16 @@ pub enum SlotKind {
     Recovery,
 }
 
+impl SlotKind {
+    /// Stable short name: `password` or `recovery`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Password { .. } => "password",
+            Self::Recovery => "recovery",
+        }
+    }
+}
+
 /// One wrapped copy of the master key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeySlot {

@@ -29,6 +29,17 @@ pub enum PathsError {
         /// The value that was given.
         path: PathBuf,
     },
+    /// A new private file could not be created.
+    #[error(
+        "cannot create \"{}\": {source}; choose a path that does not exist yet, in a folder you can write to",
+        path.display()
+    )]
+    CreateFile {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
     /// A folder of the data home could not be created.
     #[error(
         "cannot create the Cloudkeep folder \"{}\": {source}; check its permissions and free space, or set {HOME_ENV} to another folder",
@@ -102,6 +113,29 @@ impl DataHome {
 /// Folder name under the OS data folder (lower-cased by `directories` on Linux).
 const PRODUCT_DIR: &str = "Cloudkeep";
 
+/// Writes `bytes` to a new file readable by its owner only (recovery keys, enrollment files),
+/// flushed to disk. Never replaces an existing file: losing an older key file is worse than
+/// asking for another name.
+pub fn write_new_private_file(path: &Path, bytes: &[u8]) -> Result<(), PathsError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let write = || -> io::Result<()> {
+        let mut file = options.open(path)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    write().map_err(|source| PathsError::CreateFile {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 #[cfg(unix)]
 fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
@@ -166,6 +200,23 @@ mod tests {
         }
         // Idempotent.
         home.ensure().unwrap();
+    }
+
+    #[test]
+    fn private_files_are_new_and_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("recovery.txt");
+        write_new_private_file(&path, b"secret").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let err = write_new_private_file(&path, b"other").unwrap_err();
+        assert!(err.to_string().contains("does not exist yet"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret", "never replaced");
     }
 
     #[test]

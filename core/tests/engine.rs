@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(unix)]
 
+use cloudkeep_tests::pseudo_random;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -17,18 +18,6 @@ use cloudkeep_core::engine::browse;
 use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
 use cloudkeep_core::engine::verify::verify;
 use cloudkeep_core::repo::{NewRepo, Repository, Unlock};
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
 
 /// A source tree with the awkward cases: nested folders, an empty folder, text, random
 /// data bigger than a chunk, a sparse file, a symlink, a hard link, odd names and modes.
@@ -72,6 +61,26 @@ fn make_source(root: &Path) {
         filetime::FileTime::from_unix_time(1_000_000_000, 5),
     )
     .unwrap();
+}
+
+/// Restores `paths` (all when empty) of `point` into `folder`, skipping existing files.
+fn restore_into(
+    repo: &Repository,
+    point: &cloudkeep_core::repo::RestorePoint,
+    folder: &Path,
+    paths: Vec<String>,
+) -> cloudkeep_core::engine::restore::RestoreReport {
+    restore(
+        repo,
+        point,
+        &RestoreOptions {
+            destination: Destination::Folder(folder.to_path_buf()),
+            paths,
+            conflict: Conflict::Skip,
+        },
+        &|_| {},
+    )
+    .unwrap()
 }
 
 fn options(source: &Path, parent: Option<cloudkeep_core::repo::RestorePoint>) -> BackupOptions {
@@ -177,17 +186,7 @@ fn backup_restore_and_incremental_forever() {
     // Restore everything elsewhere from a freshly opened repository.
     let repo = Repository::open(backend.clone(), Unlock::Password("s3cret")).unwrap();
     let target = tmp.path().join("restored");
-    let report = restore(
-        &repo,
-        &first.point,
-        &RestoreOptions {
-            destination: Destination::Folder(target.clone()),
-            paths: vec![],
-            conflict: Conflict::Skip,
-        },
-        &|_| {},
-    )
-    .unwrap();
+    let report = restore_into(&repo, &first.point, &target, vec![]);
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     let restored = target.join(source.strip_prefix("/").unwrap());
     fs::remove_file(source.join("scratch.tmp")).unwrap();
@@ -239,17 +238,12 @@ fn backup_restore_and_incremental_forever() {
     .unwrap();
     assert_eq!(third.point.manifest.stats.files_read, 1);
     let target3 = tmp.path().join("restored3");
-    restore(
+    restore_into(
         &repo,
         &third.point,
-        &RestoreOptions {
-            destination: Destination::Folder(target3.clone()),
-            paths: vec![format!("{}/we ird ñame.txt", source.display())],
-            conflict: Conflict::Skip,
-        },
-        &|_| {},
-    )
-    .unwrap();
+        &target3,
+        vec![format!("{}/we ird ñame.txt", source.display())],
+    );
     assert_eq!(
         fs::read(target3.join("we ird ñame.txt")).unwrap(),
         b"unicode, edited"
@@ -382,17 +376,12 @@ fn damaged_chunks_never_reach_the_destination() {
     fs::write(&pack_path, bytes).unwrap();
 
     let target = tmp.path().join("out");
-    let report = restore(
+    let report = restore_into(
         &repo,
         &done.point,
-        &RestoreOptions {
-            destination: Destination::Folder(target.clone()),
-            paths: vec![source.display().to_string()],
-            conflict: Conflict::Skip,
-        },
-        &|_| {},
-    )
-    .unwrap();
+        &target,
+        vec![source.display().to_string()],
+    );
     assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
     assert!(
         report.failed[0].message.contains("failed authentication"),
@@ -571,17 +560,12 @@ fn gc_frees_unreferenced_data_and_keeps_everything_referenced() {
         "every referenced blob is kept"
     );
     let out = tmp.path().join("out");
-    restore(
+    restore_into(
         &repo,
         &second.point,
-        &RestoreOptions {
-            destination: Destination::Folder(out.clone()),
-            paths: vec![source.display().to_string()],
-            conflict: Conflict::Skip,
-        },
-        &|_| {},
-    )
-    .unwrap();
+        &out,
+        vec![source.display().to_string()],
+    );
     assert_eq!(
         fs::read(out.join("src/f0.bin")).unwrap(),
         pseudo_random(4 << 20, 1)

@@ -50,3 +50,17 @@ pub fn relative(path: &Path) -> String {
         .display()
         .to_string()
 }
+
+/// Deterministic incompressible test data (xorshift): the same `seed` always gives the same
+/// bytes, so a test can recreate what it wrote without keeping it.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}

@@ -60,7 +60,10 @@ pub enum StoreError {
         len: u64,
     },
     /// The storage failed.
-    #[error("storage error at \"{}\": {source}", path.display())]
+    #[error(
+        "storage error at \"{}\": {source}; check that the repository's storage is reachable, writable and has free space",
+        path.display()
+    )]
     Io {
         /// Where.
         path: PathBuf,

@@ -42,6 +42,10 @@ pub fn forget(
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<Vec<GroupDecisions>, EngineError> {
+    // An empty policy would keep only the newest point of every job: surely a mistake.
+    if policy.is_empty() {
+        return Err(EngineError::EmptyPolicy);
+    }
     // Keyed by (host, job).
     let mut groups: BTreeMap<(String, String), Points> = BTreeMap::new();
     for point in repo.list_points()? {

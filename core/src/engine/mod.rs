@@ -41,6 +41,11 @@ pub enum EngineError {
         /// Why.
         reason: String,
     },
+    /// A retention policy without any rule.
+    #[error(
+        "give at least one rule: keep the last N points, keep N days, or GFS weekly/monthly/yearly (the newest point is always kept)"
+    )]
+    EmptyPolicy,
     /// A worker thread failed unexpectedly.
     #[error("internal error: {0}; please report it with the log file")]
     Internal(String),
