@@ -577,6 +577,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 for d in &report.damaged {
                     println!("damaged pack {}: {}", &d.pack[..16], d.reason);
                 }
+                for d in &report.damaged_points {
+                    println!("restore point {} is damaged: {}", &d.point[..12], d.reason);
+                }
                 for a in &report.affected {
                     println!("restore point {} is affected:", &a.point[..12]);
                     for p in &a.paths {

@@ -51,6 +51,7 @@ pub mod backend;
 pub mod blob;
 pub mod catalog;
 pub mod chunker;
+pub mod chunkset;
 pub mod compress;
 pub mod crypto;
 pub mod engine;

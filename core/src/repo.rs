@@ -6,11 +6,11 @@
 //! Formats (frozen, `docs/formats.md`):
 //! - index file `"CKIX" ‖ 1 ‖ seal("cloudkeep index v1", postcard(IndexFile))`, named by the
 //!   BLAKE3 of its bytes;
-//! - restore point `"CKRP" ‖ 1 ‖ postcard(PointFile)`: time and referenced chunk ids in
-//!   clear (the SP checks them), the manifest sealed and bound to the clear part; named by the
-//!   BLAKE3 of its bytes.
+//! - restore point `"CKRP" ‖ 1 ‖ postcard(PointFile)`: time and the name of its chunk set
+//!   ([`crate::chunkset`]: the referenced chunk ids, in clear so that the SP can check them) in
+//!   clear, the manifest sealed and bound to the clear part; named by the BLAKE3 of its bytes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{MetaKind, RepoBackend, StoreError};
 use crate::blob::{self, BlobError};
 use crate::catalog::{self, CatalogError, Node};
+use crate::chunkset::ChunkSetFile;
 use crate::crypto::{ChunkId, CryptoError, KdfParams, Keyring, RecoveryKey, RepoKeys};
 use crate::pack::{PackEntry, PackId};
 
@@ -231,7 +232,7 @@ pub struct PointManifest {
 #[derive(Serialize, Deserialize)]
 struct PointFile {
     time_ns: i64,
-    chunks: Vec<ChunkId>,
+    set: String,
     sealed: Vec<u8>,
 }
 
@@ -242,8 +243,8 @@ pub struct RestorePoint {
     pub id: String,
     /// Its time (the backup's end), nanoseconds since the epoch.
     pub time_ns: i64,
-    /// Every blob it references, sorted.
-    pub chunks: Vec<ChunkId>,
+    /// The chunk set listing every blob it references ([`Repository::point_chunks`]).
+    pub set: String,
     /// The manifest.
     pub manifest: PointManifest,
 }
@@ -414,13 +415,15 @@ impl Repository {
         Ok(name)
     }
 
-    /// Saves a restore point, after checking that every chunk it references is in `index`.
-    /// This is the moment the point becomes visible, all at once.
+    /// Saves a restore point, after checking that every chunk it references is in `index`:
+    /// first its chunk set (as a delta against the chain of `parent` when that is small), then
+    /// the point. Writing the point is the moment it becomes visible, all at once.
     pub fn commit_point(
         &self,
         index: &ChunkIndex,
         mut chunks: Vec<ChunkId>,
         manifest: &PointManifest,
+        parent: Option<&RestorePoint>,
     ) -> Result<RestorePoint, RepoError> {
         chunks.sort_unstable();
         chunks.dedup();
@@ -431,15 +434,16 @@ impl Repository {
                 first: **first,
             });
         }
+        let set = self.write_chunk_set(chunks, parent)?;
         let time_ns = manifest.finished_ns;
         let plain = postcard::to_stdvec(manifest).map_err(|e| RepoError::Corrupt {
             what: "a new restore point".into(),
             reason: e.to_string(),
         })?;
-        let sealed = self.keys.seal(&point_aad(time_ns, &chunks), &plain)?;
+        let sealed = self.keys.seal(&point_aad(time_ns, &set), &plain)?;
         let file = PointFile {
             time_ns,
-            chunks,
+            set,
             sealed,
         };
         let mut bytes = header(POINT_MAGIC);
@@ -452,9 +456,67 @@ impl Repository {
         Ok(RestorePoint {
             id,
             time_ns,
-            chunks: file.chunks,
+            set: file.set,
             manifest: manifest.clone(),
         })
+    }
+
+    /// Stores the chunk set of a new point: a delta against the full set of `parent`'s chain
+    /// when that is small, otherwise a full set. Returns its name.
+    fn write_chunk_set(
+        &self,
+        chunks: Vec<ChunkId>,
+        parent: Option<&RestorePoint>,
+    ) -> Result<String, RepoError> {
+        let base = match parent {
+            Some(parent) => match self.load_chunk_set(&parent.set) {
+                Ok(file) => {
+                    let name = file.base.unwrap_or_else(|| parent.set.clone());
+                    match SetReader::new(self).ids(&name) {
+                        Ok(ids) => Some((name, ids)),
+                        Err(e) => {
+                            tracing::warn!("writing a full chunk set: the parent's base: {e}");
+                            None
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("writing a full chunk set: the parent's set: {e}");
+                    None
+                }
+            },
+            None => None,
+        };
+        let file = ChunkSetFile::plan(
+            chunks,
+            base.as_ref()
+                .map(|(name, ids)| (name.as_str(), ids.as_slice())),
+        );
+        let bytes = file.encode();
+        let name = ChunkSetFile::name_of(&bytes);
+        self.backend.put_meta(MetaKind::ChunkSet, &name, &bytes)?;
+        Ok(name)
+    }
+
+    /// Reads one stored chunk set as it is stored (full or delta).
+    pub fn load_chunk_set(&self, name: &str) -> Result<ChunkSetFile, RepoError> {
+        let bytes = self.backend.get_meta(MetaKind::ChunkSet, name)?;
+        let what = || format!("chunk set {name}");
+        if ChunkSetFile::name_of(&bytes) != name {
+            return Err(RepoError::Corrupt {
+                what: what(),
+                reason: "its content does not match its name".into(),
+            });
+        }
+        ChunkSetFile::decode(&bytes).map_err(|reason| RepoError::Corrupt {
+            what: what(),
+            reason,
+        })
+    }
+
+    /// Every blob a restore point references, sorted.
+    pub fn point_chunks(&self, point: &RestorePoint) -> Result<Vec<ChunkId>, RepoError> {
+        Ok(SetReader::new(self).ids(&point.set)?.as_ref().clone())
     }
 
     /// Reads one restore point by full id.
@@ -477,7 +539,7 @@ impl Repository {
         })?;
         let plain = self
             .keys
-            .open(&point_aad(file.time_ns, &file.chunks), &file.sealed)
+            .open(&point_aad(file.time_ns, &file.set), &file.sealed)
             .map_err(|_| RepoError::Corrupt {
                 what: what(),
                 reason: "it failed authentication".into(),
@@ -490,7 +552,7 @@ impl Repository {
         Ok(RestorePoint {
             id: id.to_owned(),
             time_ns: file.time_ns,
-            chunks: file.chunks,
+            set: file.set,
             manifest,
         })
     }
@@ -579,16 +641,81 @@ fn strip_header<'a>(bytes: &'a [u8], magic: &[u8; 4]) -> Result<&'a [u8], String
     }
 }
 
-/// Binds the sealed manifest to the clear part of its point file.
-fn point_aad(time_ns: i64, chunks: &[ChunkId]) -> Vec<u8> {
+/// Binds the sealed manifest to the clear part of its point file (the set's name is the hash
+/// of the set, so the ids are bound too).
+fn point_aad(time_ns: i64, set: &str) -> Vec<u8> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(&time_ns.to_le_bytes());
-    for id in chunks {
-        hasher.update(&id.0);
-    }
+    hasher.update(set.as_bytes());
     let mut aad = POINT_AAD.to_vec();
     aad.extend_from_slice(hasher.finalize().as_bytes());
     aad
+}
+
+/// Resolves chunk sets to their ids, reading each stored set once; remembers every set it
+/// read (a point's own and its base), which garbage collection keeps.
+pub struct SetReader<'r> {
+    repo: &'r Repository,
+    resolved: HashMap<String, Arc<Vec<ChunkId>>>,
+    full: HashMap<String, Arc<Vec<ChunkId>>>,
+    used: HashSet<String>,
+}
+
+impl<'r> SetReader<'r> {
+    /// A reader with an empty cache.
+    pub fn new(repo: &'r Repository) -> Self {
+        Self {
+            repo,
+            resolved: HashMap::new(),
+            full: HashMap::new(),
+            used: HashSet::new(),
+        }
+    }
+
+    /// The ids of set `name`, sorted.
+    pub fn ids(&mut self, name: &str) -> Result<Arc<Vec<ChunkId>>, RepoError> {
+        if let Some(ids) = self.resolved.get(name) {
+            return Ok(ids.clone());
+        }
+        let file = self.repo.load_chunk_set(name)?;
+        self.used.insert(name.to_owned());
+        let ids = match &file.base {
+            None => file.added,
+            Some(base) => {
+                let base_ids = match self.full.get(base) {
+                    Some(ids) => ids.clone(),
+                    None => {
+                        let base_file = self.repo.load_chunk_set(base)?;
+                        if base_file.base.is_some() {
+                            return Err(RepoError::Corrupt {
+                                what: format!("chunk set {name}"),
+                                reason: "its base is itself a delta".into(),
+                            });
+                        }
+                        let ids = Arc::new(base_file.added);
+                        self.used.insert(base.clone());
+                        self.full.insert(base.clone(), ids.clone());
+                        ids
+                    }
+                };
+                file.apply(&base_ids).map_err(|reason| RepoError::Corrupt {
+                    what: format!("chunk set {name}"),
+                    reason,
+                })?
+            }
+        };
+        let ids = Arc::new(ids);
+        if file.base.is_none() {
+            self.full.insert(name.to_owned(), ids.clone());
+        }
+        self.resolved.insert(name.to_owned(), ids.clone());
+        Ok(ids)
+    }
+
+    /// Every set read so far.
+    pub fn used(&self) -> &HashSet<String> {
+        &self.used
+    }
 }
 
 #[cfg(test)]
@@ -673,10 +800,10 @@ mod tests {
         assert_eq!(repo.read_blob(&index, &ids[1]).unwrap(), b"beta");
 
         let p1 = repo
-            .commit_point(&index, ids.clone(), &manifest(1_000))
+            .commit_point(&index, ids.clone(), &manifest(1_000), None)
             .unwrap();
         let p2 = repo
-            .commit_point(&index, vec![ids[0]], &manifest(2_000))
+            .commit_point(&index, vec![ids[0]], &manifest(2_000), None)
             .unwrap();
         let again = Repository::open(backend, Unlock::Unencrypted).unwrap();
         let points = again.list_points().unwrap();
@@ -696,13 +823,61 @@ mod tests {
     }
 
     #[test]
+    fn consecutive_points_share_their_chunk_list() {
+        let (_d, backend) = backend();
+        let repo = Repository::init(backend.clone(), NewRepo::Unencrypted).unwrap();
+        let data: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 100]).collect();
+        let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+        let ids = store_blobs(&repo, &refs);
+        let index = repo.load_index().unwrap();
+        let first = repo
+            .commit_point(&index, ids[..18].to_vec(), &manifest(1), None)
+            .unwrap();
+        let second = repo
+            .commit_point(&index, ids[1..19].to_vec(), &manifest(2), Some(&first))
+            .unwrap();
+        let third = repo
+            .commit_point(&index, ids[2..20].to_vec(), &manifest(3), Some(&second))
+            .unwrap();
+        // The later points store small deltas against the first point's full set.
+        let stored = repo.load_chunk_set(&third.set).unwrap();
+        assert_eq!(stored.base.as_deref(), Some(first.set.as_str()));
+        assert_eq!((stored.added.len(), stored.removed.len()), (2, 2));
+        let mut want = ids[2..20].to_vec();
+        want.sort_unstable();
+        assert_eq!(repo.point_chunks(&third).unwrap(), want);
+        assert_eq!(backend.list_meta(MetaKind::ChunkSet).unwrap().len(), 3);
+
+        // A completely different point gets a full set of its own.
+        let other = repo
+            .commit_point(&index, ids[..2].to_vec(), &manifest(4), Some(&third))
+            .unwrap();
+        assert!(repo.load_chunk_set(&other.set).unwrap().base.is_none());
+
+        // Deleting the first point leaves the others complete: their base set is not its own.
+        repo.delete_point(&first.id).unwrap();
+        assert_eq!(repo.point_chunks(&second).unwrap().len(), 18);
+
+        // A set that does not match its name is refused.
+        backend
+            .put_meta(
+                MetaKind::ChunkSet,
+                &first.set,
+                &ChunkSetFile::full(vec![]).encode(),
+            )
+            .unwrap();
+        let err = repo.point_chunks(&third).unwrap_err();
+        assert!(err.to_string().contains("does not match its name"), "{err}");
+    }
+
+    #[test]
     fn a_point_with_unstored_chunks_is_never_saved() {
         let (_d, backend) = backend();
         let repo = Repository::init(backend, NewRepo::Unencrypted).unwrap();
         let ids = store_blobs(&repo, &[b"stored"]);
         let index = repo.load_index().unwrap();
         let err = repo
-            .commit_point(&index, vec![ids[0], ChunkId([9; 32])], &manifest(5))
+            .commit_point(&index, vec![ids[0], ChunkId([9; 32])], &manifest(5), None)
             .unwrap_err();
         assert!(matches!(err, RepoError::MissingChunks { count: 1, .. }));
         assert!(
@@ -726,7 +901,7 @@ mod tests {
         .unwrap();
         let ids = store_blobs(&repo, &[b"x"]);
         let index = repo.load_index().unwrap();
-        let point = repo.commit_point(&index, ids, &manifest(7)).unwrap();
+        let point = repo.commit_point(&index, ids, &manifest(7), None).unwrap();
         let mut bytes = backend.get_meta(MetaKind::Point, &point.id).unwrap();
         // Change the clear time: the sealed manifest no longer matches.
         bytes[5] ^= 1;

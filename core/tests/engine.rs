@@ -423,6 +423,58 @@ fn damaged_chunks_never_reach_the_destination() {
 
 /// `one_file_system` records a mount point inside a source but does not descend into it.
 /// Mounting needs root (CI runs as root); elsewhere the test says so and checks nothing.
+/// A point's chunk list lost, then every index file lost: verify names the point and why.
+/// Without its chunk list (which only the SP's checks and gc need) the point still restores.
+#[test]
+fn verify_names_points_whose_chunk_list_or_index_is_lost() {
+    use cloudkeep_core::backend::{MetaKind, RepoBackend};
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("src");
+    fs::create_dir_all(&source).unwrap();
+    fs::write(source.join("a.txt"), b"alpha").unwrap();
+    let backend = Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap());
+    let repo = Repository::init(backend.clone(), NewRepo::Unencrypted).unwrap();
+    let done = backup(&repo, &options(&source, None), &|_| {}).unwrap();
+    assert!(verify(&repo, 100).unwrap().is_healthy());
+
+    let set_bytes = backend
+        .get_meta(MetaKind::ChunkSet, &done.point.set)
+        .unwrap();
+    backend
+        .delete_meta(MetaKind::ChunkSet, &done.point.set)
+        .unwrap();
+    let report = verify(&repo, 100).unwrap();
+    assert!(!report.is_healthy());
+    assert_eq!(report.damaged_points.len(), 1, "{report:?}");
+    assert_eq!(report.damaged_points[0].point, done.point.id);
+    assert!(
+        report.damaged_points[0].reason.contains("missing"),
+        "{report:?}"
+    );
+    let out = tmp.path().join("out");
+    restore_into(&repo, &done.point, &out, vec![source.display().to_string()]);
+    assert_eq!(fs::read(out.join("src/a.txt")).unwrap(), b"alpha");
+    backend
+        .put_meta(MetaKind::ChunkSet, &done.point.set, &set_bytes)
+        .unwrap();
+
+    for name in backend.list_meta(MetaKind::Index).unwrap() {
+        backend.delete_meta(MetaKind::Index, &name).unwrap();
+    }
+    let report = verify(&repo, 100).unwrap();
+    assert!(
+        report.damaged_points[0].reason.contains("in no index"),
+        "{report:?}"
+    );
+    assert!(
+        report.affected[0]
+            .paths
+            .iter()
+            .any(|p| p.contains("folder listing")),
+        "{report:?}"
+    );
+}
+
 #[test]
 fn one_file_system_stops_at_mount_points() {
     if !running_as_root() {
@@ -507,6 +559,7 @@ fn gc_frees_unreferenced_data_and_keeps_everything_referenced() {
     // Nothing is unreferenced yet: gc keeps everything.
     let report = gc(&repo).unwrap();
     assert_eq!(report.dead_blobs, 0, "{report:?}");
+    assert_eq!(report.sets_deleted, 0, "{report:?}");
     assert_eq!(report.bytes_after, report.bytes_before);
 
     // An interrupted run's pack that no index names is removed.
@@ -538,6 +591,10 @@ fn gc_frees_unreferenced_data_and_keeps_everything_referenced() {
     repo.delete_point(&first.point.id).unwrap();
     let report = gc(&repo).unwrap();
     assert_eq!(report.orphan_packs, 1, "{report:?}");
+    assert_eq!(
+        report.sets_deleted, 1,
+        "the deleted point's chunk list goes: {report:?}"
+    );
     assert!(
         report.dead_blobs >= 5,
         "five 4 MiB files (a chunk at least each) are unreferenced: {report:?}"
@@ -556,7 +613,10 @@ fn gc_frees_unreferenced_data_and_keeps_everything_referenced() {
     assert!(verify(&repo, 100).unwrap().is_healthy());
     let index = repo.load_index().unwrap();
     assert!(
-        second.point.chunks.iter().all(|c| index.contains(c)),
+        repo.point_chunks(&second.point)
+            .unwrap()
+            .iter()
+            .all(|c| index.contains(c)),
         "every referenced blob is kept"
     );
     let out = tmp.path().join("out");

@@ -43,15 +43,9 @@ impl FolderStore {
     /// Opens (creating if needed) a store in `root`, removing temporary files a crash left.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
-        for dir in [
-            root.join(PACKS),
-            root.join(TMP),
-            root.join(MetaKind::Keyring.dir()),
-            root.join(MetaKind::Index.dir()),
-            root.join(MetaKind::Point.dir()),
-            root.join(MetaKind::Lock.dir()),
-        ] {
-            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let metas = MetaKind::ALL.map(|kind| root.join(kind.dir()));
+        for dir in [root.join(PACKS), root.join(TMP)].iter().chain(&metas) {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
         }
         let tmp = root.join(TMP);
         for entry in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {

@@ -100,17 +100,29 @@ pub enum MetaKind {
     Index,
     /// Restore points.
     Point,
+    /// Chunk sets: the clear chunk-id lists restore points name.
+    ChunkSet,
     /// Locks of running backups, restores and garbage collections.
     Lock,
 }
 
 impl MetaKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [
+        Self::Keyring,
+        Self::Index,
+        Self::Point,
+        Self::ChunkSet,
+        Self::Lock,
+    ];
+
     /// Folder or key prefix of the kind.
     pub fn dir(self) -> &'static str {
         match self {
             Self::Keyring => "keys",
             Self::Index => "index",
             Self::Point => "points",
+            Self::ChunkSet => "sets",
             Self::Lock => "locks",
         }
     }

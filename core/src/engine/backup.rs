@@ -211,7 +211,12 @@ pub fn backup(
         root,
         parent: options.parent.as_ref().map(|p| p.id.clone()),
     };
-    let point = repo.commit_point(&index, referenced.into_iter().collect(), &manifest)?;
+    let point = repo.commit_point(
+        &index,
+        referenced.into_iter().collect(),
+        &manifest,
+        options.parent.as_ref(),
+    )?;
     progress(&Progress {
         files: stats.files,
         dirs: stats.dirs,

@@ -1,12 +1,13 @@
 //! Garbage collection: mark and sweep, with compaction of sparse packs.
 //!
-//! Mark: the live blobs are those the restore points list (in clear, so marking reads no
-//! data). Sweep, in an order that a crash at any moment cannot hurt:
+//! Mark: the live blobs are those the restore points' chunk sets list (in clear, so marking
+//! reads no data). Sweep, in an order that a crash at any moment cannot hurt:
 //! 1. blobs still live in sparse packs (less than half live) are copied as they are stored
 //!    (sealed blobs are bound to their id, not their place) into new packs;
 //! 2. one new index file names every live blob where it now is;
 //! 3. the old index files are deleted;
-//! 4. only then are dead, repacked and orphaned packs deleted.
+//! 4. only then are dead, repacked and orphaned packs deleted;
+//! 5. chunk sets no point needs (of deleted points, or left by an interrupted commit) go.
 //!
 //! A crash before 2 leaves new packs no index names (orphans, removed by the next run); after
 //! 2, index entries that overlap but all point at existing packs; after 3, packs nothing
@@ -23,7 +24,7 @@ use crate::blob::{self, SealedBlob};
 use crate::crypto::ChunkId;
 use crate::lock::{self, LockKind};
 use crate::pack::{PackBuilder, PackEntry, PackId};
-use crate::repo::{BlobLocation, RepoError, Repository};
+use crate::repo::{BlobLocation, RepoError, Repository, SetReader};
 
 /// A pack is compacted when less than this share of its bytes is live.
 const REPACK_BELOW: f64 = 0.5;
@@ -47,17 +48,21 @@ pub struct GcReport {
     pub bytes_after: u64,
     /// Live blobs that could not be read or authenticated while repacking (left in place).
     pub damaged_blobs: usize,
+    /// Chunk sets no restore point needs any more, deleted.
+    pub sets_deleted: usize,
 }
 
 /// Collects garbage in `repo`.
 pub fn gc(repo: &Repository) -> Result<GcReport, EngineError> {
     let _lock = lock::acquire(repo.backend(), LockKind::Exclusive)?;
     let index = repo.load_index()?;
-    let live: HashSet<ChunkId> = repo
-        .list_points()?
-        .into_iter()
-        .flat_map(|p| p.chunks)
-        .collect();
+    let mut sets = SetReader::new(repo);
+    let mut live: HashSet<ChunkId> = HashSet::new();
+    for point in repo.list_points()? {
+        // A point whose chunk set cannot be read stops the collection: without its list,
+        // nothing can be known to be unused.
+        live.extend(sets.ids(&point.set)?.iter().copied());
+    }
     let on_disk: HashMap<PackId, u64> = repo
         .backend()
         .list_packs()
@@ -159,6 +164,19 @@ pub fn gc(repo: &Repository) -> Result<GcReport, EngineError> {
             report.orphan_packs += 1;
         }
         repo.backend().delete_pack(pack).map_err(RepoError::from)?;
+    }
+    // 5. Chunk sets nothing needs.
+    for name in repo
+        .backend()
+        .list_meta(MetaKind::ChunkSet)
+        .map_err(RepoError::from)?
+    {
+        if !sets.used().contains(&name) {
+            repo.backend()
+                .delete_meta(MetaKind::ChunkSet, &name)
+                .map_err(RepoError::from)?;
+            report.sets_deleted += 1;
+        }
     }
     report.bytes_after = repo
         .backend()

@@ -16,7 +16,7 @@ use crate::blob;
 use crate::catalog::{Extent, NodeKind};
 use crate::crypto::ChunkId;
 use crate::pack::{self, PackId};
-use crate::repo::{ChunkIndex, Repository, RestorePoint};
+use crate::repo::{ChunkIndex, Repository, RestorePoint, SetReader};
 
 /// What verify found wrong with one pack.
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +38,15 @@ pub struct AffectedPoint {
     pub paths: Vec<String>,
 }
 
+/// A restore point whose list of chunks cannot be read, or names chunks no index knows.
+#[derive(Debug, Clone, Serialize)]
+pub struct DamagedPoint {
+    /// The point.
+    pub point: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
 /// The result of a verify run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyReport {
@@ -51,12 +60,14 @@ pub struct VerifyReport {
     pub damaged: Vec<DamagedPack>,
     /// Points reached by the damage.
     pub affected: Vec<AffectedPoint>,
+    /// Points whose chunk list is damaged or incomplete.
+    pub damaged_points: Vec<DamagedPoint>,
 }
 
 impl VerifyReport {
     /// True when nothing is wrong.
     pub fn is_healthy(&self) -> bool {
-        self.damaged.is_empty()
+        self.damaged.is_empty() && self.damaged_points.is_empty()
     }
 }
 
@@ -100,9 +111,35 @@ pub fn verify(repo: &Repository, sample_percent: u8) -> Result<VerifyReport, Eng
         report.damaged.extend(damage);
         bad.extend(bad_ids);
     }
+    // Every point's chunk list must resolve and name only indexed chunks.
+    let mut sets = SetReader::new(repo);
+    let mut points = Vec::new();
+    for point in repo.list_points()? {
+        match sets.ids(&point.set) {
+            Ok(ids) => {
+                let unknown: Vec<ChunkId> =
+                    ids.iter().filter(|c| !index.contains(c)).copied().collect();
+                if !unknown.is_empty() {
+                    report.damaged_points.push(DamagedPoint {
+                        point: point.id.clone(),
+                        reason: format!(
+                            "{} of its chunks are in no index (an index file is missing or damaged)",
+                            unknown.len()
+                        ),
+                    });
+                    bad.extend(unknown);
+                }
+                points.push((point, ids));
+            }
+            Err(e) => report.damaged_points.push(DamagedPoint {
+                point: point.id.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
     if !bad.is_empty() {
-        for point in repo.list_points()? {
-            if point.chunks.iter().any(|c| bad.contains(c)) {
+        for (point, ids) in points {
+            if ids.iter().any(|c| bad.contains(c)) {
                 let paths = affected_paths(repo, &index, &point, &bad);
                 report.affected.push(AffectedPoint {
                     point: point.id.clone(),
