@@ -66,8 +66,12 @@ enum Command {
         #[command(flatten)]
         repo: RepoArgs,
         /// Files and folders to back up.
-        #[arg(required = true, value_name = "SOURCE")]
+        #[arg(required_unless_present = "disk", value_name = "SOURCE")]
         sources: Vec<PathBuf>,
+        /// A disk (block device such as /dev/sdb) or disk image file to back up whole, block by
+        /// block (repeatable); it restores as a raw image file.
+        #[arg(long, value_name = "DEVICE|IMAGE")]
+        disk: Vec<PathBuf>,
         /// Leave out paths matching this glob (repeatable), e.g. "*.tmp" or "**/node_modules".
         #[arg(long, value_name = "GLOB")]
         exclude: Vec<String>,
@@ -327,6 +331,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Backup {
             repo,
             sources,
+            disk,
             exclude,
             one_file_system,
             compression,
@@ -337,6 +342,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let parent = opened.latest_point(&job, &host)?;
             let options = BackupOptions {
                 sources,
+                disks: disk,
                 excludes: exclude,
                 one_file_system,
                 compression,

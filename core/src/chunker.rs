@@ -198,6 +198,16 @@ pub enum DiskBlock {
     Data(Vec<u8>),
 }
 
+impl DiskBlock {
+    /// Its length in bytes.
+    pub fn size(&self) -> usize {
+        match self {
+            Self::Zero { len } => *len,
+            Self::Data(data) => data.len(),
+        }
+    }
+}
+
 /// The fixed-size blocks of a disk image, [`DISK_BLOCK`] bytes each (the last may be short).
 pub struct DiskBlocks<R: Read> {
     reader: R,

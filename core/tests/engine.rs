@@ -86,6 +86,7 @@ fn restore_into(
 fn options(source: &Path, parent: Option<cloudkeep_core::repo::RestorePoint>) -> BackupOptions {
     BackupOptions {
         sources: vec![source.to_path_buf()],
+        disks: vec![],
         excludes: vec!["*.tmp".into()],
         one_file_system: false,
         compression: Compression::Default,
@@ -635,5 +636,81 @@ fn gc_frees_unreferenced_data_and_keeps_everything_referenced() {
     assert_eq!(
         (again.dead_blobs, again.packs_deleted, again.orphan_packs),
         (0, 0, 0)
+    );
+}
+
+/// Writes a disk image: data blocks, a long zero run, data again and a short tail.
+fn make_disk_image(path: &Path, tail_seed: u64) -> Vec<u8> {
+    const BLOCK: usize = 4 << 20;
+    let mut image = vec![0u8; 12 * BLOCK + 1000];
+    image[..2 * BLOCK].copy_from_slice(&pseudo_random(2 * BLOCK, 41));
+    image[9 * BLOCK..10 * BLOCK].copy_from_slice(&pseudo_random(BLOCK, 42));
+    let tail = image.len() - 1000;
+    image[tail..].copy_from_slice(&pseudo_random(1000, tail_seed));
+    fs::write(path, &image).unwrap();
+    image
+}
+
+#[test]
+fn disk_images_back_up_block_by_block_and_restore_sparse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmp.path().join("disks/vm.img");
+    fs::create_dir_all(disk.parent().unwrap()).unwrap();
+    let image = make_disk_image(&disk, 43);
+    let backend = Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap());
+    let repo = Repository::init(backend, NewRepo::Unencrypted).unwrap();
+    let disk_options = |parent| BackupOptions {
+        sources: vec![],
+        disks: vec![disk.clone()],
+        ..options(&disk, parent)
+    };
+
+    let first = backup(&repo, &disk_options(None), &|_| {}).unwrap();
+    assert!(first.warnings.is_empty(), "{:?}", first.warnings);
+    let stats = first.point.manifest.stats;
+    assert_eq!((stats.files, stats.bytes), (1, image.len() as u64));
+    let data = 3 * (4 << 20) + 1000;
+    assert!(
+        (data..data + (64 << 10)).contains(&stats.new_stored_bytes),
+        "three random data blocks and the tail are stored, the nine zero blocks are not: {stats:?}"
+    );
+
+    let out = tmp.path().join("out");
+    restore_into(&repo, &first.point, &out, vec![disk.display().to_string()]);
+    let restored = out.join("vm.img");
+    assert_eq!(fs::read(&restored).unwrap(), image);
+    assert!(
+        fs::metadata(&restored).unwrap().blocks() * 512 < 5 * (4 << 20),
+        "the zero blocks are restored as holes"
+    );
+
+    // One changed block: only it is stored again.
+    let changed = make_disk_image(&disk, 44);
+    let second = backup(&repo, &disk_options(Some(first.point.clone())), &|_| {}).unwrap();
+    let stats = second.point.manifest.stats;
+    assert!(
+        stats.new_stored_bytes < 64 << 10 && stats.bytes_read == image.len() as u64,
+        "the disk is read whole, but only the changed tail and folder listings are stored: {stats:?}"
+    );
+    let out2 = tmp.path().join("out2");
+    restore_into(
+        &repo,
+        &second.point,
+        &out2,
+        vec![disk.display().to_string()],
+    );
+    assert_eq!(fs::read(out2.join("vm.img")).unwrap(), changed);
+
+    // A folder named as a disk is refused with a warning, not read.
+    let wrong = BackupOptions {
+        sources: vec![],
+        disks: vec![tmp.path().join("disks")],
+        ..options(&disk, None)
+    };
+    let report = backup(&repo, &wrong, &|_| {}).unwrap();
+    assert!(
+        report.warnings[0].message.contains("not a disk"),
+        "{:?}",
+        report.warnings
     );
 }

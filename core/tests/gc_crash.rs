@@ -86,6 +86,7 @@ impl RepoBackend for Dying {
 fn options(source: &Path, parent: Option<RestorePoint>) -> BackupOptions {
     BackupOptions {
         sources: vec![source.to_path_buf()],
+        disks: vec![],
         excludes: vec![],
         one_file_system: false,
         compression: Compression::Fast,

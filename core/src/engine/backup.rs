@@ -9,6 +9,11 @@
 //!
 //! Incremental forever: a file whose size, mtime, ctime and inode match the parent point
 //! reuses its chunk list without being read. Every point is complete on its own.
+//!
+//! Disks (block devices or image files named in [`BackupOptions::disks`]) are read whole as
+//! fixed 4 MiB blocks, a batch of blocks hashed, compressed and sealed in parallel; all-zero
+//! blocks become holes. A disk is recorded as a file at its path, so it restores as a raw
+//! (sparse) image and unchanged blocks deduplicate against earlier points.
 //! After the walk: packs are flushed, one index file names them, and only then is the point
 //! committed (which checks that every referenced chunk is stored).
 
@@ -29,7 +34,7 @@ use super::fsmeta;
 use super::{EngineError, Progress, Warning};
 use crate::blob;
 use crate::catalog::{self, Extent, Node, NodeKind};
-use crate::chunker::{CdcParams, ChunkStream, Cutter, is_zero};
+use crate::chunker::{CdcParams, ChunkStream, Cutter, DiskBlock, DiskBlocks, is_zero};
 use crate::compress::Compression;
 use crate::crypto::ChunkId;
 use crate::pack::{PackBuilder, PackEntry, PackId};
@@ -47,6 +52,8 @@ const PROGRESS_EVERY_MS: u64 = 200;
 pub struct BackupOptions {
     /// Files and folders to back up (absolute, or relative to the working directory).
     pub sources: Vec<PathBuf>,
+    /// Disks and disk images to back up whole, block by block (block devices or image files).
+    pub disks: Vec<PathBuf>,
     /// Glob patterns of paths to leave out (`*.tmp`, `**/node_modules`, `/home/*/.cache`).
     pub excludes: Vec<String>,
     /// Stay on the file system of each source (do not descend into mounts).
@@ -96,6 +103,8 @@ struct Ctx<'a> {
     compression: Compression,
     excludes: GlobSet,
     one_file_system: bool,
+    /// Sources to read as disks (absolute paths).
+    disks: HashSet<PathBuf>,
     /// The pack being filled; workers append to it under this short lock.
     open_pack: Mutex<PackBuilder>,
     /// Full packs to the writer thread.
@@ -121,7 +130,18 @@ pub fn backup(
     // Shared: garbage collection must not delete a pack this run deduplicates against.
     let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
     let excludes = build_excludes(&options.excludes)?;
-    let roots = plan_roots(&options.sources)?;
+    let all_sources: Vec<PathBuf> = options
+        .sources
+        .iter()
+        .chain(&options.disks)
+        .cloned()
+        .collect();
+    let roots = plan_roots(&all_sources)?;
+    let disks = options
+        .disks
+        .iter()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+        .collect();
     let mut index = repo.load_index()?;
     let parent_root = match &options.parent {
         Some(point) => repo.load_dir(&index, &point.manifest.root).ok(),
@@ -138,6 +158,7 @@ pub fn backup(
             compression: options.compression,
             excludes,
             one_file_system: options.one_file_system,
+            disks,
             open_pack: Mutex::new(PackBuilder::new()),
             packs_tx,
             new_ids: Mutex::default(),
@@ -200,8 +221,7 @@ pub fn backup(
     let manifest = PointManifest {
         host: options.host.clone(),
         job: options.job.clone(),
-        paths: options
-            .sources
+        paths: all_sources
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
@@ -267,7 +287,7 @@ fn plan_roots(sources: &[PathBuf]) -> Result<BTreeMap<Vec<u8>, Planned>, EngineE
     if sources.is_empty() {
         return Err(EngineError::Path {
             path: PathBuf::new(),
-            reason: "no source to back up; name at least one file or folder".into(),
+            reason: "no source to back up; name at least one file, folder or disk".into(),
         });
     }
     let mut top: BTreeMap<Vec<u8>, Planned> = BTreeMap::new();
@@ -342,6 +362,14 @@ fn virtual_dir_children(
     for (name, plan) in planned {
         let prev = previous.get(name.as_slice()).copied();
         match plan {
+            Planned::Source(path) if ctx.disks.contains(path) => match fs::metadata(path) {
+                Ok(meta) => {
+                    if let Some(node) = ctx.disk_node(path, name.clone(), &meta)? {
+                        nodes.push(node);
+                    }
+                }
+                Err(e) => ctx.warn(path, format!("cannot back up this disk: {e}")),
+            },
             Planned::Source(path) => match fs::symlink_metadata(path) {
                 Ok(meta) => {
                     let dev = fsmeta::file_id_of(&meta).dev;
@@ -599,6 +627,85 @@ impl Ctx<'_> {
             }
         }
         Ok(true)
+    }
+
+    /// Reads a disk or disk image whole into a file node; `None` when it cannot be read
+    /// (warned). Blocks are processed a batch at a time, the batch in parallel.
+    fn disk_node(
+        &self,
+        path: &Path,
+        name: Vec<u8>,
+        meta: &Metadata,
+    ) -> Result<Option<Node>, Fatal> {
+        if !(meta.is_file() || fsmeta::kind_of(meta) == NodeKind::BlockDevice) {
+            self.warn(
+                path,
+                "is not a disk or an image file; back it up as a source instead".into(),
+            );
+            return Ok(None);
+        }
+        let mut node = base_node(name, meta);
+        node.kind = NodeKind::File;
+        node.rdev = 0;
+        let file = match fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.warn(path, format!("cannot open the disk: {e}"));
+                return Ok(None);
+            }
+        };
+        let batch_len = 2 * rayon::current_num_threads().max(1);
+        let mut blocks = DiskBlocks::new(file);
+        let mut content: Vec<Extent> = Vec::new();
+        let mut size = 0u64;
+        loop {
+            let batch = match blocks
+                .by_ref()
+                .take(batch_len)
+                .collect::<std::io::Result<Vec<DiskBlock>>>()
+            {
+                Ok(batch) => batch,
+                Err(e) => {
+                    self.warn(path, format!("cannot read the disk: {e}"));
+                    return Ok(None);
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            let ids: Vec<Result<Option<ChunkId>, Fatal>> = batch
+                .par_iter()
+                .map(|block| match block {
+                    DiskBlock::Data(data) => self.store_blob(data).map(Some),
+                    DiskBlock::Zero { .. } => Ok(None),
+                })
+                .collect();
+            for (block, id) in batch.iter().zip(ids) {
+                let len = block.size() as u64;
+                size += len;
+                match id? {
+                    Some(id) => content.push(Extent::Data {
+                        id,
+                        len: len as u32,
+                    }),
+                    None => match content.last_mut() {
+                        Some(Extent::Hole { len: hole }) => *hole += len,
+                        _ => content.push(Extent::Hole { len }),
+                    },
+                }
+            }
+            let batch_bytes: usize = batch.iter().map(DiskBlock::size).sum();
+            self.counters
+                .bytes_read
+                .fetch_add(batch_bytes as u64, Ordering::Relaxed);
+            self.report();
+        }
+        node.size = size;
+        node.content = content;
+        self.counters.files_read.fetch_add(1, Ordering::Relaxed);
+        self.counters.files.fetch_add(1, Ordering::Relaxed);
+        self.counters.bytes.fetch_add(size, Ordering::Relaxed);
+        Ok(Some(node))
     }
 
     /// Records a file read this run: change detection, counters, hard-link sharing.
