@@ -68,5 +68,12 @@ ck_ensure_tauri_driver() {
   fi
 }
 
+ck_ensure_cargo_fuzz() {
+  if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    ck_say "installing cargo-fuzz into $CK_TOOLS"
+    cargo install --quiet --locked --root "$CK_TOOLS" cargo-fuzz@0.13.2
+  fi
+}
+
 # True when a graphical session is available.
 ck_have_display() { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; }

@@ -358,33 +358,12 @@ impl Repository {
         let mut index = ChunkIndex::default();
         for name in self.backend.list_meta(MetaKind::Index)? {
             let bytes = self.backend.get_meta(MetaKind::Index, &name)?;
-            let what = || format!("index file {name}");
-            let sealed =
-                strip_header(&bytes, INDEX_MAGIC).map_err(|reason| RepoError::Corrupt {
-                    what: what(),
-                    reason,
-                })?;
-            let plain = self
-                .keys
-                .open(INDEX_AAD, sealed)
-                .map_err(|_| RepoError::Corrupt {
-                    what: what(),
-                    reason: "it failed authentication".into(),
-                })?;
-            let file: IndexFile = postcard::from_bytes(&plain).map_err(|e| RepoError::Corrupt {
-                what: what(),
-                reason: e.to_string(),
+            let packs = decode_index(&self.keys, &bytes).map_err(|reason| RepoError::Corrupt {
+                what: format!("index file {name}"),
+                reason,
             })?;
-            for pack in file.packs {
-                let pack_id = PackId(pack.pack);
-                for (id, offset, stored_len, plain_len) in pack.blobs {
-                    index.map.entry(id).or_insert(BlobLocation {
-                        pack: pack_id,
-                        offset,
-                        stored_len,
-                        plain_len,
-                    });
-                }
+            for (pack, entries) in packs {
+                index.add_pack(pack, &entries);
             }
         }
         Ok(index)
@@ -528,32 +507,9 @@ impl Repository {
             }
             Err(e) => return Err(e.into()),
         };
-        let what = || format!("restore point {id}");
-        let body = strip_header(&bytes, POINT_MAGIC).map_err(|reason| RepoError::Corrupt {
-            what: what(),
+        decode_point(&self.keys, id, &bytes).map_err(|reason| RepoError::Corrupt {
+            what: format!("restore point {id}"),
             reason,
-        })?;
-        let file: PointFile = postcard::from_bytes(body).map_err(|e| RepoError::Corrupt {
-            what: what(),
-            reason: e.to_string(),
-        })?;
-        let plain = self
-            .keys
-            .open(&point_aad(file.time_ns, &file.set), &file.sealed)
-            .map_err(|_| RepoError::Corrupt {
-                what: what(),
-                reason: "it failed authentication".into(),
-            })?;
-        let manifest: PointManifest =
-            postcard::from_bytes(&plain).map_err(|e| RepoError::Corrupt {
-                what: what(),
-                reason: e.to_string(),
-            })?;
-        Ok(RestorePoint {
-            id: id.to_owned(),
-            time_ns: file.time_ns,
-            set: file.set,
-            manifest,
         })
     }
 
@@ -620,6 +576,54 @@ impl Repository {
         }
         Ok(nodes)
     }
+}
+
+/// Parses and authenticates an index file: the packs it names with their blobs.
+pub fn decode_index(
+    keys: &RepoKeys,
+    bytes: &[u8],
+) -> Result<Vec<(PackId, Vec<PackEntry>)>, String> {
+    let sealed = strip_header(bytes, INDEX_MAGIC)?;
+    let plain = keys
+        .open(INDEX_AAD, sealed)
+        .map_err(|_| "it failed authentication".to_owned())?;
+    let file: IndexFile = postcard::from_bytes(&plain).map_err(|e| e.to_string())?;
+    Ok(file
+        .packs
+        .into_iter()
+        .map(|pack| {
+            let entries = pack
+                .blobs
+                .into_iter()
+                .map(|(id, offset, stored_len, plain_len)| PackEntry {
+                    id,
+                    offset,
+                    stored_len,
+                    plain_len,
+                })
+                .collect();
+            (PackId(pack.pack), entries)
+        })
+        .collect())
+}
+
+/// Parses and authenticates the point file stored as `id`.
+pub fn decode_point(keys: &RepoKeys, id: &str, bytes: &[u8]) -> Result<RestorePoint, String> {
+    let body = strip_header(bytes, POINT_MAGIC)?;
+    let file: PointFile = postcard::from_bytes(body).map_err(|e| e.to_string())?;
+    let plain = keys
+        .open(&point_aad(file.time_ns, &file.set), &file.sealed)
+        .map_err(|_| "it failed authentication".to_owned())?;
+    let manifest: PointManifest = postcard::from_bytes(&plain).map_err(|e| e.to_string())?;
+    if !crate::backend::valid_meta_name(&file.set) {
+        return Err("its chunk set name is not a valid object name".into());
+    }
+    Ok(RestorePoint {
+        id: id.to_owned(),
+        time_ns: file.time_ns,
+        set: file.set,
+        manifest,
+    })
 }
 
 fn header(magic: &[u8; 4]) -> Vec<u8> {
