@@ -714,3 +714,76 @@ fn disk_images_back_up_block_by_block_and_restore_sparse() {
         report.warnings
     );
 }
+
+/// A file appended to while the backup reads it: the backup finishes with a warning naming
+/// it, the point holds a consistent prefix of it, and the next backup catches up.
+#[test]
+fn files_changing_during_backup_end_as_warnings_and_the_next_backup_catches_up() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("src");
+    fs::create_dir_all(&source).unwrap();
+    let growing = source.join("growing.log");
+    fs::write(&growing, pseudo_random(48 << 20, 5)).unwrap();
+    fs::write(source.join("stable.txt"), b"stays the same").unwrap();
+    let backend = Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap());
+    let repo = Repository::init(backend, NewRepo::Unencrypted).unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, growing) = (stop.clone(), growing.clone());
+        std::thread::spawn(move || {
+            let mut file = fs::OpenOptions::new().append(true).open(growing).unwrap();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                file.write_all(&pseudo_random(4096, 1000 + n)).unwrap();
+                n += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let first = backup(&repo, &options(&source, None), &|_| {});
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let first = first.unwrap();
+    assert!(
+        first
+            .warnings
+            .iter()
+            .any(|w| w.path == growing && w.message.contains("changed while it was read")),
+        "{:?}",
+        first.warnings
+    );
+
+    let final_bytes = fs::read(&growing).unwrap();
+    let out = tmp.path().join("out");
+    restore_into(
+        &repo,
+        &first.point,
+        &out,
+        vec![source.display().to_string()],
+    );
+    let restored = fs::read(out.join("src/growing.log")).unwrap();
+    assert!(restored.len() >= 48 << 20);
+    assert_eq!(
+        restored,
+        final_bytes[..restored.len()],
+        "what was read is a consistent prefix"
+    );
+    assert_eq!(
+        fs::read(out.join("src/stable.txt")).unwrap(),
+        b"stays the same"
+    );
+
+    let second = backup(&repo, &options(&source, Some(first.point)), &|_| {}).unwrap();
+    assert!(second.warnings.is_empty(), "{:?}", second.warnings);
+    let out2 = tmp.path().join("out2");
+    restore_into(
+        &repo,
+        &second.point,
+        &out2,
+        vec![source.display().to_string()],
+    );
+    assert_eq!(fs::read(out2.join("src/growing.log")).unwrap(), final_bytes);
+}
