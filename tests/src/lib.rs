@@ -5,8 +5,14 @@
 use std::path::{Path, PathBuf};
 
 /// The repository's top folder (the workspace root).
+///
+/// Taken from `CARGO_MANIFEST_DIR` as cargo sets it when it runs the test (the compile-time
+/// value only as a fallback): the build cache is shared between checkouts, and a binary built
+/// in another checkout must still look at this one.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    Path::new(&manifest_dir)
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))

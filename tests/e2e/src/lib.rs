@@ -25,8 +25,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub const UI_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The repository's top folder.
+///
+/// From `CARGO_MANIFEST_DIR` as cargo sets it at run time (compile time only as a fallback),
+/// because the build cache is shared between checkouts.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    Path::new(&manifest_dir)
         .ancestors()
         .nth(2)
         .map(Path::to_path_buf)
