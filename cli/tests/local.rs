@@ -546,12 +546,29 @@ fn passwords_and_recovery_keys_are_managed_without_reencrypting() {
     }
 }
 
-fn pack_count(repo: &Path) -> usize {
-    std::fs::read_dir(repo.join("packs"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|shard| std::fs::read_dir(shard.path()).unwrap().count())
-        .sum()
+/// Runs `cloudkeep args` and kills it with SIGKILL the moment `happened` is true; fails when
+/// the command ends first (it could not be interrupted) or nothing happens in two minutes.
+fn kill_when(args: &[&str], happened: impl Fn() -> bool) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !happened() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{args:?} ended before it could be interrupted"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{args:?}: nothing happened in time"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
 }
 
 /// kill -9 in the middle of a backup: no partial restore point becomes visible, the earlier
@@ -584,28 +601,12 @@ fn a_killed_backup_leaves_no_partial_point_and_can_simply_run_again() {
         &["local", "backup", "-r", s(&repo), s(&small)],
         None,
     ));
-    let packs_before = pack_count(&repo);
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
-        .args(["local", "backup", "-r", s(&repo), "--job", "big", s(&big)])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while pack_count(&repo) == packs_before {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the backup ended before it could be interrupted"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no pack was written in time"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let before = pack_names(&repo);
+    // SIGKILL as soon as the first pack is stored.
+    kill_when(
+        &["local", "backup", "-r", s(&repo), "--job", "big", s(&big)],
+        || pack_names(&repo) != before,
+    );
 
     let points: serde_json::Value = serde_json::from_str(&ok(&cloudkeep(
         &["local", "points", "-r", s(&repo), "--json"],
@@ -719,26 +720,10 @@ fn a_killed_gc_loses_nothing_and_the_next_one_cleans_up() {
     ));
 
     let before = pack_names(&repo);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
-        .args(["local", "gc", "-r", s(&repo)])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while pack_names(&repo) == before {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "gc ended before it could be interrupted"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "gc wrote no pack in time"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    child.kill().unwrap(); // SIGKILL, as soon as the first compacted pack is stored
-    child.wait().unwrap();
+    // SIGKILL as soon as the first compacted pack is stored.
+    kill_when(&["local", "gc", "-r", s(&repo)], || {
+        pack_names(&repo) != before
+    });
 
     let points: serde_json::Value = serde_json::from_str(&ok(&cloudkeep(
         &["local", "points", "-r", s(&repo), "--json"],
