@@ -61,6 +61,7 @@ pub mod pack;
 pub mod paths;
 pub mod repo;
 pub mod retention;
+pub mod store;
 
 /// The product version every binary reports (`cloudkeep --version`, the console's About panel).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,8 +1,25 @@
-//! Support code shared by Cloudkeep's integration suites: where the repository is and how
-//! to walk its source files. Later suites add helpers here for starting real gateways,
-//! PostgreSQL and S3 servers.
+//! Support code shared by Cloudkeep's integration suites: where the repository is, how to walk
+//! its source files, deterministic test data, and real servers to test against (PostgreSQL in
+//! [`postgres`]).
 
 use std::path::{Path, PathBuf};
+
+pub mod postgres;
+
+/// A suffix unique within this machine for names tests create (process id, time, counter).
+pub fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{nanos}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
 
 /// The repository's top folder (the workspace root).
 ///

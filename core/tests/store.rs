@@ -1,0 +1,324 @@
+//! The metadata store's conformance suite, run against both engines: an SQLite file and a real
+//! PostgreSQL server (started for the test, or the one the test command runs).
+
+// Test code: a panic with a message is how a check reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use cloudkeep_core::store::accounts::Realm;
+use cloudkeep_core::store::tenants::{QuotaSpec, TenantSettings};
+use cloudkeep_core::store::{Db, DbError, Engine};
+
+async fn conformance(db: Db) {
+    // Admins.
+    assert_eq!(db.admin_count().await.unwrap(), 0);
+    let admin = db.add_admin("root-admin", "hash-1").await.unwrap();
+    assert!(matches!(
+        db.add_admin("root-admin", "hash-2").await,
+        Err(DbError::Conflict(_))
+    ));
+    let found = db.admin_by_name("root-admin").await.unwrap().unwrap();
+    assert_eq!((found.id, found.password_hash.as_str()), (admin, "hash-1"));
+    assert!(db.admin_by_name("nobody").await.unwrap().is_none());
+
+    // Sessions: by realm, expiring, deletable.
+    db.add_session("tok-a", Realm::Admin, admin, 60_000)
+        .await
+        .unwrap();
+    db.add_session("tok-old", Realm::Admin, admin, -1)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.session_subject("tok-a", Realm::Admin).await.unwrap(),
+        Some(admin)
+    );
+    assert_eq!(
+        db.session_subject("tok-a", Realm::Tenant).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.session_subject("tok-old", Realm::Admin).await.unwrap(),
+        None
+    );
+    assert_eq!(db.purge_expired_sessions().await.unwrap(), 1);
+    db.delete_session("tok-a").await.unwrap();
+    assert_eq!(
+        db.session_subject("tok-a", Realm::Admin).await.unwrap(),
+        None
+    );
+
+    // Cloud repositories.
+    let main = db.add_repo("main", "folder", "/srv/ck/main").await.unwrap();
+    db.add_repo("archive", "folder", "/srv/ck/archive")
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.add_repo("main", "folder", "/elsewhere").await,
+        Err(DbError::Conflict(_))
+    ));
+    assert_eq!(
+        db.repos()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["archive", "main"]
+    );
+    assert!(matches!(
+        db.repo_by_name("nope").await,
+        Err(DbError::NotFound(_))
+    ));
+
+    // Tenants with quotas, all or nothing.
+    let settings = TenantSettings {
+        description: "ACME Corp".into(),
+        lease_until_ms: Some(4_102_444_800_000),
+        max_tasks: 4,
+        bandwidth_bps: 10_000_000,
+        keep_deleted_days: 14,
+        ..TenantSettings::default()
+    };
+    let quota = |repo: &str, friendly: Option<&str>, bytes| QuotaSpec {
+        repo: repo.into(),
+        friendly_name: friendly.map(Into::into),
+        bytes,
+    };
+    let acme = db
+        .add_tenant(
+            None,
+            "acme",
+            "h",
+            &settings,
+            &[quota("main", Some("Cloud"), 100)],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!((acme.login.as_str(), acme.parent), ("acme", None));
+    assert_eq!(acme.settings, settings);
+    assert!(matches!(
+        db.add_tenant(None, "acme", "h", &settings, &[], false)
+            .await,
+        Err(DbError::Conflict(_))
+    ));
+    assert!(matches!(
+        db.add_tenant(None, "bad/name", "h", &settings, &[], false)
+            .await,
+        Err(DbError::Invalid(_))
+    ));
+    assert!(matches!(
+        db.add_tenant(
+            None,
+            "ghost",
+            "h",
+            &settings,
+            &[quota("nope", None, 1)],
+            false
+        )
+        .await,
+        Err(DbError::NotFound(_))
+    ));
+    assert!(
+        db.tenant_by_login("ghost").await.unwrap().is_none(),
+        "a failed create leaves nothing"
+    );
+    assert!(matches!(
+        db.add_tenant(
+            None,
+            "greedy",
+            "h",
+            &settings,
+            &[quota("main", None, -1)],
+            false
+        )
+        .await,
+        Err(DbError::Invalid(_))
+    ));
+
+    let sub = db
+        .add_tenant(
+            Some(acme.id),
+            "laptop-1",
+            "hs",
+            &TenantSettings::default(),
+            &[quota("main", None, -1)],
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(sub.login, "acme/laptop-1");
+    assert!(sub.managed);
+    let (by_login, hash) = db.tenant_by_login("acme/laptop-1").await.unwrap().unwrap();
+    assert_eq!((by_login.id, hash.as_str()), (sub.id, "hs"));
+    assert_eq!(db.tenant_by_login("acme").await.unwrap().unwrap().1, "h");
+    assert!(db.tenant_by_login("laptop-1").await.unwrap().is_none());
+    assert!(
+        db.tenant_by_login("other/laptop-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        db.tenants()
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.login.as_str())
+            .collect::<Vec<_>>(),
+        ["acme", "acme/laptop-1"]
+    );
+    assert_eq!(db.subtenants(acme.id).await.unwrap().len(), 1);
+
+    let mut changed = settings.clone();
+    changed.enabled = false;
+    changed.lease_until_ms = None;
+    db.update_tenant(acme.id, &changed).await.unwrap();
+    assert_eq!(db.tenant(acme.id).await.unwrap().settings, changed);
+    db.touch_tenant(acme.id).await.unwrap();
+    assert!(db.tenant(acme.id).await.unwrap().last_activity_ms.is_some());
+
+    db.set_quota(acme.id, &quota("archive", Some("Archive"), 50))
+        .await
+        .unwrap();
+    db.set_quota(acme.id, &quota("main", Some("Cloud"), 200))
+        .await
+        .unwrap();
+    let quotas = db.quotas_of(acme.id).await.unwrap();
+    assert_eq!(
+        quotas
+            .iter()
+            .map(|q| (
+                q.friendly_name.as_str(),
+                q.repo_name.as_str(),
+                q.quota_bytes
+            ))
+            .collect::<Vec<_>>(),
+        [("Archive", "archive", 50), ("Cloud", "main", 200)]
+    );
+    assert_eq!(quotas[1].repo_id, main.id);
+
+    // Quota reservations are atomic: 40 concurrent reservations of 10 bytes on a 200-byte
+    // quota: exactly 20 fit.
+    let cloud = quotas[1].id;
+    let attempts = (0..40).map(|_| {
+        let db = db.clone();
+        tokio::spawn(async move { db.reserve(cloud, 10).await.unwrap() })
+    });
+    let mut granted = 0;
+    for attempt in attempts {
+        granted += usize::from(attempt.await.unwrap());
+    }
+    assert_eq!(granted, 20);
+    assert_eq!(db.quotas_of(acme.id).await.unwrap()[1].used_bytes, 200);
+    db.release(cloud, 30).await.unwrap();
+    db.release(cloud, 1_000).await.unwrap();
+    assert_eq!(
+        db.quotas_of(acme.id).await.unwrap()[1].used_bytes,
+        0,
+        "never below zero"
+    );
+
+    // Deleting a tenant takes its subtenants, quotas and sessions.
+    db.add_session("tok-sub", Realm::Tenant, sub.id, 60_000)
+        .await
+        .unwrap();
+    db.delete_tenant(acme.id).await.unwrap();
+    assert!(db.tenants().await.unwrap().is_empty());
+    assert!(db.quotas_of(acme.id).await.unwrap().is_empty());
+    assert_eq!(
+        db.session_subject("tok-sub", Realm::Tenant).await.unwrap(),
+        None
+    );
+    assert!(matches!(
+        db.delete_tenant(acme.id).await,
+        Err(DbError::NotFound(_))
+    ));
+
+    // Settings, gateways, audit.
+    assert_eq!(db.maintenance().await.unwrap(), None);
+    db.set_maintenance(Some("upgrading storage until 14:00"))
+        .await
+        .unwrap();
+    db.set_maintenance(Some("upgrading storage until 15:00"))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.maintenance().await.unwrap().as_deref(),
+        Some("upgrading storage until 15:00")
+    );
+    db.set_maintenance(None).await.unwrap();
+    assert_eq!(db.maintenance().await.unwrap(), None);
+
+    db.register_gateway("gw-1", "backup.example.net:6180")
+        .await
+        .unwrap();
+    db.register_gateway("gw-2", "10.0.0.2:6180").await.unwrap();
+    db.register_gateway("gw-1", "backup.example.net:6181")
+        .await
+        .unwrap();
+    db.heartbeat("gw-2").await.unwrap();
+    let gateways = db.gateways().await.unwrap();
+    assert_eq!(
+        gateways
+            .iter()
+            .map(|g| (g.id.as_str(), g.address.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("gw-1", "backup.example.net:6181"),
+            ("gw-2", "10.0.0.2:6180")
+        ]
+    );
+
+    db.audit("root-admin", "tenant.create", "acme", "quota Cloud=100")
+        .await
+        .unwrap();
+    db.audit("root-admin", "tenant.delete", "acme", "")
+        .await
+        .unwrap();
+    let log = db.audit_log(10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["tenant.delete", "tenant.create"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let db = Db::open(&path.display().to_string()).await.unwrap();
+    assert_eq!(db.engine(), Engine::Sqlite);
+    conformance(db.clone()).await;
+    db.close().await;
+    // Reopening finds the schema in place and the data kept.
+    let again = Db::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert_eq!(again.admin_count().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_conforms() {
+    let (_server, url) = cloudkeep_tests::postgres::fresh_database();
+    let db = Db::open(&url).await.unwrap();
+    assert_eq!(db.engine(), Engine::Postgres);
+    conformance(db.clone()).await;
+    db.close().await;
+    let again = Db::open(&url).await.unwrap();
+    assert_eq!(again.admin_count().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn bad_urls_and_unreachable_servers_say_what_to_do() {
+    let err = Db::open("sqlite://").await.unwrap_err();
+    assert!(
+        err.to_string().contains("not a database Cloudkeep can use"),
+        "{err}"
+    );
+    let err = Db::open("postgres://ck:hunter2@127.0.0.1:1/postgres")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("cannot open the metadata database"), "{text}");
+    assert!(!text.contains("hunter2"), "no password in messages: {text}");
+}
