@@ -1,5 +1,7 @@
 //! Exit codes of `cloudkeep` (DESIGN §9), and which error maps to which.
 
+use cloudkeep_core::api::ErrorCode;
+use cloudkeep_core::client::ClientError;
 use cloudkeep_core::crypto::CryptoError;
 use cloudkeep_core::repo::RepoError;
 
@@ -7,12 +9,30 @@ use cloudkeep_core::repo::RepoError;
 pub const FAILURE: u8 = 1;
 /// Wrong usage (clap's own code).
 pub const USAGE: u8 = 2;
-/// Authentication failed: wrong password or recovery key.
+/// The gateway's certificate is not trusted, or changed.
+pub const CERT: u8 = 3;
+/// Authentication failed: wrong password or recovery key, or the account was refused.
 pub const AUTH: u8 = 4;
+/// Quota exceeded or lease expired.
+pub const QUOTA: u8 = 5;
 
 /// The exit code for an error that ended a command.
 pub fn code_for(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
+        if let Some(client) = cause.downcast_ref::<ClientError>() {
+            return match client {
+                ClientError::Untrusted { .. } | ClientError::CertificateChanged { .. } => CERT,
+                ClientError::Api { code, .. } => match code {
+                    ErrorCode::Unauthorized | ErrorCode::Banned | ErrorCode::AccountDisabled => {
+                        AUTH
+                    }
+                    ErrorCode::QuotaExceeded | ErrorCode::LeaseExpired => QUOTA,
+                    _ => FAILURE,
+                },
+                ClientError::NotLoggedIn => AUTH,
+                _ => FAILURE,
+            };
+        }
         let crypto = cause.downcast_ref::<CryptoError>().or_else(|| {
             match cause.downcast_ref::<RepoError>() {
                 Some(RepoError::Crypto(e)) => Some(e),

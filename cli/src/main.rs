@@ -3,7 +3,10 @@
 
 mod about;
 mod exit;
+mod gateway;
 mod local;
+mod secrets;
+mod sp;
 
 use std::process::ExitCode;
 
@@ -31,12 +34,23 @@ enum Command {
     About(about::Args),
     /// Back up to and restore from a repository in a local folder.
     Local(local::Args),
+    /// Create and run an SP cloud gateway on this machine.
+    Gateway(gateway::Args),
+    /// Administer a gateway as the service provider: tenants, quotas, repositories, certificate.
+    Sp(sp::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A running gateway is a service: its log on stderr says what it does by default.
+    let service = matches!(&cli.command, Command::Gateway(args) if gateway::is_run(args));
+    let verbose = if service && cli.quiet == 0 {
+        cli.verbose.max(1)
+    } else {
+        cli.verbose
+    };
     let _logs = match logging::init(&LogOptions {
-        stderr_level: Some(stderr_level(cli.verbose, cli.quiet)),
+        stderr_level: Some(stderr_level(verbose, cli.quiet)),
         file: None,
     }) {
         Ok(guard) => guard,
@@ -48,6 +62,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::About(args) => about::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Local(args) => local::run(args),
+        Command::Gateway(args) => gateway::run_command(args),
+        Command::Sp(args) => cloudkeep_core::paths::DataHome::locate()
+            .map_err(anyhow::Error::from)
+            .and_then(|home| sp::run_command(args, &home)),
     };
     match result {
         Ok(code) => code,

@@ -47,14 +47,17 @@ macro_rules! hex_id {
 }
 
 pub mod about;
+pub mod api;
 pub mod backend;
 pub mod blob;
 pub mod catalog;
 pub mod chunker;
 pub mod chunkset;
+pub mod client;
 pub mod compress;
 pub mod crypto;
 pub mod engine;
+pub mod gateway;
 pub mod lock;
 pub mod logging;
 pub mod pack;
@@ -62,6 +65,7 @@ pub mod paths;
 pub mod repo;
 pub mod retention;
 pub mod store;
+pub mod units;
 
 /// The product version every binary reports (`cloudkeep --version`, the console's About panel).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -70,6 +70,15 @@ impl Db {
         .transpose()
     }
 
+    /// An SP admin's name by id.
+    pub async fn admin_name(&self, id: i64) -> Result<Option<String>, DbError> {
+        let row = sqlx::query("SELECT name FROM admins WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// How many SP admins exist.
     pub async fn admin_count(&self) -> Result<i64, DbError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM admins")

@@ -1,12 +1,12 @@
 //! The audit log of SP admin actions: who did what to which object, when. Append-only.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Db, DbError, now_ms};
 
 /// One audited action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// When, ms since the epoch.
     pub time_ms: i64,

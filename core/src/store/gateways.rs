@@ -1,13 +1,13 @@
 //! The gateway list: every running gateway registers itself (id, public address) and beats a
 //! heartbeat; tenants receive the list and fail over between its entries.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Db, DbError, now_ms};
 
 /// A registered gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayEntry {
     /// Its id (chosen at `gateway init`).
     pub id: String,

@@ -1,0 +1,696 @@
+//! `cloudkeep sp …`: the service provider's administration of a gateway over its admin API —
+//! login (with the certificate trust step), cloud repositories, tenants and subtenants, usage,
+//! maintenance mode, the gateway list, the audit log and the certificate.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args as ClapArgs, Subcommand};
+use cloudkeep_core::api::{NewTenant, QuotaSpec, TenantSettings, TenantView};
+use cloudkeep_core::client::{ClientError, SpClient, SpSession, tls::probe, with_default_port};
+use cloudkeep_core::gateway::tls::normalize_fingerprint;
+use cloudkeep_core::paths::DataHome;
+use cloudkeep_core::units::{human_bytes, parse_end_of_day, parse_rate, parse_size};
+
+use crate::secrets;
+
+/// Arguments of `cloudkeep sp`.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: SpCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum SpCommand {
+    /// Log in to a gateway as SP admin; the certificate must be trusted (pinned) first.
+    Login {
+        /// The gateway, HOST or HOST:PORT (default port 6180).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        gateway: String,
+        /// SP admin name.
+        #[arg(long, value_name = "NAME")]
+        user: String,
+        /// Read the password from stdin.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Trust the certificate with this SHA-256 fingerprint (as `gateway init` printed it).
+        #[arg(long, value_name = "FINGERPRINT")]
+        trust: Option<String>,
+    },
+    /// Forget the saved SP session.
+    Logout,
+    /// Cloud repositories.
+    Repo {
+        #[command(subcommand)]
+        action: RepoAction,
+    },
+    /// Tenants and subtenants (`tenant/sub`).
+    Tenant {
+        #[command(subcommand)]
+        action: TenantAction,
+    },
+    /// Usage per tenant and cloud repository.
+    Usage {
+        /// Comma-separated values for spreadsheets.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Maintenance mode: new tenant sessions are refused with your message.
+    Maintenance {
+        #[command(subcommand)]
+        action: MaintenanceAction,
+    },
+    /// The gateways registered on this database, with their heartbeats.
+    Gateways,
+    /// The audit log of admin actions, newest first.
+    Audit,
+    /// The gateway's TLS certificate.
+    Cert {
+        #[command(subcommand)]
+        action: CertAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RepoAction {
+    /// Add a cloud repository backed by a folder on the gateway's machine.
+    Add {
+        /// Its name.
+        name: String,
+        /// Folder on the gateway's machine.
+        #[arg(long, value_name = "DIR")]
+        path: String,
+    },
+    /// List cloud repositories.
+    List,
+}
+
+/// Account settings given on the command line.
+#[derive(Debug, ClapArgs)]
+struct SettingsArgs {
+    /// Free text for your records.
+    #[arg(long)]
+    description: Option<String>,
+    /// Lease end (YYYY-MM-DD, the day included) or "none".
+    #[arg(long, value_name = "DATE")]
+    lease_until: Option<String>,
+    /// Concurrent tasks allowed (0: no limit).
+    #[arg(long, value_name = "N")]
+    max_tasks: Option<i64>,
+    /// Bandwidth limit, e.g. 100Mbit or 20MB/s (0: none).
+    #[arg(long, value_name = "RATE")]
+    throttle: Option<String>,
+    /// Insider protection: keep deleted restore points N days in the recycle bin.
+    #[arg(long, value_name = "N")]
+    keep_deleted_days: Option<i64>,
+}
+
+impl SettingsArgs {
+    fn apply(&self, settings: &mut TenantSettings) -> anyhow::Result<()> {
+        if let Some(d) = &self.description {
+            settings.description = d.clone();
+        }
+        if let Some(lease) = &self.lease_until {
+            settings.lease_until_ms = if lease.eq_ignore_ascii_case("none") {
+                None
+            } else {
+                Some(parse_end_of_day(lease).map_err(anyhow::Error::msg)?)
+            };
+        }
+        if let Some(n) = self.max_tasks {
+            settings.max_tasks = n;
+        }
+        if let Some(rate) = &self.throttle {
+            settings.bandwidth_bps = parse_rate(rate).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(days) = self.keep_deleted_days {
+            settings.keep_deleted_days = days;
+        }
+        Ok(())
+    }
+}
+
+/// `REPO=SIZE` or `REPO=SIZE:FRIENDLY NAME`.
+fn parse_quota(text: &str) -> anyhow::Result<QuotaSpec> {
+    let (repo, rest) = text.split_once('=').with_context(|| {
+        format!(
+            "\"{text}\" is not a quota; write REPO=SIZE or REPO=SIZE:NAME, e.g. main=500G:Cloud"
+        )
+    })?;
+    let (size, friendly) = match rest.split_once(':') {
+        Some((size, name)) => (size, Some(name.to_owned())),
+        None => (rest, None),
+    };
+    Ok(QuotaSpec {
+        repo: repo.trim().to_owned(),
+        friendly_name: friendly,
+        bytes: parse_size(size).map_err(anyhow::Error::msg)?,
+    })
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantAction {
+    /// Create a tenant, or a subtenant as TENANT/SUB.
+    Add {
+        /// Account name.
+        name: String,
+        /// Read the password from stdin (otherwise one is generated and printed once).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Quota on a cloud repository: REPO=SIZE[:NAME TENANTS SEE] (repeatable).
+        #[arg(long = "quota", value_name = "REPO=SIZE[:NAME]")]
+        quotas: Vec<String>,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// List tenants and subtenants with quota use, lease and state.
+    List,
+    /// Show one account.
+    Show {
+        /// Account name.
+        name: String,
+    },
+    /// Change an account's settings, quotas or password.
+    Set {
+        /// Account name.
+        name: String,
+        /// Set or add a quota: REPO=SIZE[:NAME] (repeatable).
+        #[arg(long = "quota", value_name = "REPO=SIZE[:NAME]")]
+        quotas: Vec<String>,
+        /// Read a new password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Disable an account: its logins and sessions are refused.
+    Disable {
+        /// Account name.
+        name: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Account name.
+        name: String,
+    },
+    /// Delete an account and its subtenants (and, with --with-data, everything they stored).
+    Delete {
+        /// Account name.
+        name: String,
+        /// Also delete the stored restore points and data.
+        #[arg(long, requires = "yes")]
+        with_data: bool,
+        /// Confirm deleting data.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MaintenanceAction {
+    /// Turn maintenance mode on.
+    On {
+        /// What tenants are told.
+        #[arg(long)]
+        message: String,
+    },
+    /// Turn maintenance mode off.
+    Off,
+    /// Show whether maintenance mode is on.
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+enum CertAction {
+    /// Show the certificate the gateway serves.
+    Show,
+    /// Replace it with a new self-signed certificate for these names.
+    Generate {
+        /// Host names and addresses (repeatable).
+        #[arg(long = "hostname", value_name = "HOST", required = true)]
+        hostnames: Vec<String>,
+    },
+    /// Replace it with a CA-signed PEM chain (leaf first) and key.
+    Import {
+        /// PEM certificate chain.
+        #[arg(long, value_name = "FILE")]
+        chain: PathBuf,
+        /// PEM private key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn session_client(home: &DataHome) -> anyhow::Result<SpClient> {
+    Ok(SpClient::from_session(&SpSession::load(home)?)?)
+}
+
+fn date_text(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or("-".into(), |d| d.format("%Y-%m-%d").to_string())
+}
+
+fn quota_text(bytes: i64) -> String {
+    if bytes < 0 {
+        "unlimited".into()
+    } else {
+        human_bytes(bytes as u64)
+    }
+}
+
+fn print_tenant(view: &TenantView) {
+    let t = &view.tenant;
+    println!(
+        "account:       {}{}",
+        t.login,
+        if t.managed { " (managed)" } else { "" }
+    );
+    println!(
+        "state:         {}",
+        if t.settings.enabled {
+            "enabled"
+        } else {
+            "disabled"
+        }
+    );
+    println!("description:   {}", t.settings.description);
+    println!("lease until:   {}", date_text(t.settings.lease_until_ms));
+    println!(
+        "max tasks:     {}",
+        if t.settings.max_tasks == 0 {
+            "no limit".into()
+        } else {
+            t.settings.max_tasks.to_string()
+        }
+    );
+    println!(
+        "bandwidth:     {}",
+        if t.settings.bandwidth_bps == 0 {
+            "no limit".into()
+        } else {
+            format!("{}/s", human_bytes(t.settings.bandwidth_bps as u64))
+        }
+    );
+    println!("keep deleted:  {} days", t.settings.keep_deleted_days);
+    for q in &view.quotas {
+        println!(
+            "quota:         {} on {}: {} used of {}",
+            q.friendly_name,
+            q.repo_name,
+            human_bytes(q.used_bytes.max(0) as u64),
+            quota_text(q.quota_bytes)
+        );
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Runs `cloudkeep sp …`.
+pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let json = args.json;
+    match args.command {
+        SpCommand::Login {
+            gateway,
+            user,
+            password_stdin: _,
+            trust,
+        } => {
+            let password = secrets::stdin_line("password")?;
+            let address = with_default_port(&gateway);
+            let cert = rt.block_on(probe(&address))?;
+            let saved = SpSession::load(home).ok().filter(|s| s.gateway == address);
+            let trusted = match (&trust, &saved) {
+                (Some(fp), _) => normalize_fingerprint(fp) == cert.fingerprint,
+                (None, Some(s)) => s.fingerprint == cert.fingerprint,
+                (None, None) => false,
+            };
+            if !trusted {
+                if let (None, Some(s)) = (&trust, &saved) {
+                    return Err(ClientError::CertificateChanged {
+                        address,
+                        expected: s.fingerprint.clone(),
+                        cert: Box::new(cert),
+                    }
+                    .into());
+                }
+                if trust.is_some() {
+                    bail!(
+                        "the fingerprint given with --trust does not match the certificate of {address}, which is {}; check with your gateway's administrator",
+                        cert.fingerprint
+                    );
+                }
+                return Err(ClientError::Untrusted {
+                    address,
+                    cert: Box::new(cert),
+                }
+                .into());
+            }
+            let mut client = SpClient::new(&address, &cert.fingerprint)?;
+            let session = rt.block_on(client.login(&user, &password))?;
+            SpSession {
+                gateway: address.clone(),
+                fingerprint: cert.fingerprint.clone(),
+                user: user.clone(),
+                token: session.token,
+            }
+            .save(home)?;
+            println!(
+                "logged in to {address} as {user}; certificate {} pinned",
+                cert.fingerprint
+            );
+        }
+        SpCommand::Logout => {
+            let path = home.root().join("sp-session.json");
+            match std::fs::remove_file(&path) {
+                Ok(()) => println!("logged out"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => println!("not logged in"),
+                Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+            }
+        }
+        SpCommand::Repo { action } => {
+            let client = session_client(home)?;
+            match action {
+                RepoAction::Add { name, path } => {
+                    let repo = rt.block_on(client.add_repo(&name, &path))?;
+                    if json {
+                        print_json(&repo)?;
+                    } else {
+                        println!("cloud repository {} added ({})", repo.name, repo.location);
+                    }
+                }
+                RepoAction::List => {
+                    let repos = rt.block_on(client.repos())?;
+                    if json {
+                        print_json(&repos)?;
+                    } else {
+                        println!("{:<20} {:<8} location", "name", "kind");
+                        for r in repos {
+                            println!("{:<20} {:<8} {}", r.name, r.kind, r.location);
+                        }
+                    }
+                }
+            }
+        }
+        SpCommand::Tenant { action } => {
+            let client = session_client(home)?;
+            tenant_command(&rt, &client, action, json)?;
+        }
+        SpCommand::Usage { csv } => {
+            let client = session_client(home)?;
+            let rows = rt.block_on(client.usage())?;
+            if json {
+                print_json(&rows)?;
+            } else if csv {
+                println!(
+                    "tenant,repository,name,quota_bytes,used_bytes,recycle_bin_bytes,last_activity"
+                );
+                for r in rows {
+                    println!(
+                        "{},{},{},{},{},{},{}",
+                        csv_field(&r.tenant),
+                        csv_field(&r.repo),
+                        csv_field(&r.friendly_name),
+                        r.quota_bytes,
+                        r.used_bytes,
+                        r.recycle_bytes,
+                        r.last_activity_ms
+                            .and_then(chrono::DateTime::from_timestamp_millis)
+                            .map(|d| d.to_rfc3339())
+                            .unwrap_or_default()
+                    );
+                }
+            } else {
+                println!(
+                    "{:<24} {:<16} {:>12} {:>12} {:>12}",
+                    "tenant", "repository", "quota", "used", "recycle bin"
+                );
+                for r in rows {
+                    println!(
+                        "{:<24} {:<16} {:>12} {:>12} {:>12}",
+                        r.tenant,
+                        r.friendly_name,
+                        quota_text(r.quota_bytes),
+                        human_bytes(r.used_bytes.max(0) as u64),
+                        human_bytes(r.recycle_bytes.max(0) as u64)
+                    );
+                }
+            }
+        }
+        SpCommand::Maintenance { action } => {
+            let client = session_client(home)?;
+            let state = match action {
+                MaintenanceAction::On { message } => {
+                    rt.block_on(client.set_maintenance(Some(&message)))?
+                }
+                MaintenanceAction::Off => rt.block_on(client.set_maintenance(None))?,
+                MaintenanceAction::Show => rt.block_on(client.maintenance())?,
+            };
+            if json {
+                print_json(&state)?;
+            } else {
+                match state.message {
+                    Some(m) => println!("maintenance mode is on: {m}"),
+                    None => println!("maintenance mode is off"),
+                }
+            }
+        }
+        SpCommand::Gateways => {
+            let client = session_client(home)?;
+            let gateways = rt.block_on(client.gateways())?;
+            if json {
+                print_json(&gateways)?;
+            } else {
+                let now = cloudkeep_core::store::now_ms();
+                for g in gateways {
+                    let age = (now - g.heartbeat_ms).max(0) / 1000;
+                    let state = if age < 30 { "up" } else { "no heartbeat" };
+                    println!(
+                        "{:<14} {:<32} {state} (last heartbeat {age} s ago)",
+                        g.id, g.address
+                    );
+                }
+            }
+        }
+        SpCommand::Audit => {
+            let client = session_client(home)?;
+            let log = rt.block_on(client.audit())?;
+            if json {
+                print_json(&log)?;
+            } else {
+                for e in log {
+                    let when = chrono::DateTime::from_timestamp_millis(e.time_ms)
+                        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_default();
+                    println!(
+                        "{when}  {:<12} {:<18} {} {}",
+                        e.actor, e.action, e.target, e.detail
+                    );
+                }
+            }
+        }
+        SpCommand::Cert { action } => {
+            let client = session_client(home)?;
+            let info = match action {
+                CertAction::Show => rt.block_on(client.cert())?,
+                CertAction::Generate { hostnames } => {
+                    rt.block_on(client.cert_generate(hostnames))?
+                }
+                CertAction::Import { chain, key } => {
+                    let read = |p: &PathBuf| {
+                        std::fs::read_to_string(p)
+                            .with_context(|| format!("reading {}", p.display()))
+                    };
+                    rt.block_on(client.cert_import(read(&chain)?, read(&key)?))?
+                }
+            };
+            // The admin installed it over the trusted connection: this session pins it now.
+            let mut session = SpSession::load(home)?;
+            let repinned = session.fingerprint != info.fingerprint;
+            if repinned {
+                session.fingerprint = info.fingerprint.clone();
+                session.save(home)?;
+            }
+            if json {
+                print_json(&info)?;
+            } else {
+                crate::gateway::print_cert(&info);
+                if repinned {
+                    println!(
+                        "the gateway serves it now; this login trusts it, tenants and other admins must trust the new fingerprint"
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+fn tenant_command(
+    rt: &tokio::runtime::Runtime,
+    client: &SpClient,
+    action: TenantAction,
+    json: bool,
+) -> anyhow::Result<()> {
+    let show = |view: &TenantView| -> anyhow::Result<()> {
+        if json {
+            print_json(view)
+        } else {
+            print_tenant(view);
+            Ok(())
+        }
+    };
+    match action {
+        TenantAction::Add {
+            name,
+            password_stdin,
+            quotas,
+            settings,
+        } => {
+            let (password, generated) = if password_stdin {
+                (secrets::stdin_line("password")?, false)
+            } else {
+                (secrets::generate_password()?, true)
+            };
+            let mut s = TenantSettings::default();
+            settings.apply(&mut s)?;
+            let quotas = quotas
+                .iter()
+                .map(|q| parse_quota(q))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let view = rt.block_on(client.add_tenant(&NewTenant {
+                name,
+                password: password.clone(),
+                settings: s,
+                quotas,
+            }))?;
+            show(&view)?;
+            if generated && !json {
+                println!("password:      {password}   (shown once: give it to the tenant)");
+            }
+        }
+        TenantAction::List => {
+            let tenants = rt.block_on(client.tenants())?;
+            if json {
+                return print_json(&tenants);
+            }
+            println!(
+                "{:<28} {:<9} {:<11} quotas (used of quota)",
+                "account", "state", "lease"
+            );
+            for v in tenants {
+                let quotas = v
+                    .quotas
+                    .iter()
+                    .map(|q| {
+                        format!(
+                            "{}: {} of {}",
+                            q.friendly_name,
+                            human_bytes(q.used_bytes.max(0) as u64),
+                            quota_text(q.quota_bytes)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                println!(
+                    "{:<28} {:<9} {:<11} {quotas}",
+                    v.tenant.login,
+                    if v.tenant.settings.enabled {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    },
+                    date_text(v.tenant.settings.lease_until_ms)
+                );
+            }
+        }
+        TenantAction::Show { name } => show(&rt.block_on(client.tenant(&name))?)?,
+        TenantAction::Set {
+            name,
+            quotas,
+            password_stdin,
+            settings,
+        } => {
+            let mut view = rt.block_on(client.tenant(&name))?;
+            let mut s = view.tenant.settings.clone();
+            settings.apply(&mut s)?;
+            if s != view.tenant.settings {
+                view = rt.block_on(client.set_settings(&name, &s))?;
+            }
+            for q in &quotas {
+                view = rt.block_on(client.set_quota(&name, &parse_quota(q)?))?;
+            }
+            if password_stdin {
+                rt.block_on(client.set_password(&name, &secrets::stdin_line("password")?))?;
+                if !json {
+                    println!("password changed; the account's sessions ended");
+                }
+            }
+            show(&view)?;
+        }
+        TenantAction::Disable { name } => set_enabled(rt, client, &name, false, json)?,
+        TenantAction::Enable { name } => set_enabled(rt, client, &name, true, json)?,
+        TenantAction::Delete {
+            name,
+            with_data,
+            yes: _,
+        } => {
+            rt.block_on(client.delete_tenant(&name, with_data))?;
+            println!(
+                "deleted {name}{}",
+                if with_data {
+                    " and its data"
+                } else {
+                    " (its stored data was kept)"
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+fn set_enabled(
+    rt: &tokio::runtime::Runtime,
+    client: &SpClient,
+    name: &str,
+    enabled: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let view = rt.block_on(client.tenant(name))?;
+    let mut s = view.tenant.settings.clone();
+    s.enabled = enabled;
+    let view = rt.block_on(client.set_settings(name, &s))?;
+    if json {
+        print_json(&view)
+    } else {
+        println!(
+            "{} is {}",
+            name,
+            if enabled { "enabled" } else { "disabled" }
+        );
+        Ok(())
+    }
+}

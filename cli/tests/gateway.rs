@@ -1,0 +1,493 @@
+//! `cloudkeep gateway …` and `cloudkeep sp …` as an SP runs them: a real gateway process on
+//! loopback with real TLS, administered through the real CLI, on SQLite and on PostgreSQL.
+
+// Test code: a panic with a message is how a check reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const ADMIN_PW: &str = "admin-password-1";
+
+struct Cli {
+    home: PathBuf,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(args)
+            .env("CLOUDKEEP_HOME", &self.home)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            writeln!(input, "{text}").unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?}: exit {:?}\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        self.json_with(args, None)
+    }
+
+    fn json_with(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all, stdin)).unwrap()
+    }
+
+    /// Runs a command expected to fail with `code`; returns its stderr.
+    fn fails(&self, args: &[&str], stdin: Option<&str>, code: i32) -> String {
+        let out = self.run(args, stdin);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        stderr
+    }
+}
+
+/// A running `cloudkeep gateway run`, stopped with SIGTERM when dropped.
+struct Gateway {
+    child: Child,
+    addr: String,
+    fingerprint: String,
+}
+
+impl Gateway {
+    fn start(data_dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(["gateway", "run", "--data-dir"])
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0", "--allow-root"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr = first.rsplit(' ').next().unwrap().to_owned();
+        assert!(first.contains("listening on"), "{first}");
+        let second = lines.next().unwrap().unwrap();
+        let fingerprint = second.rsplit(' ').next().unwrap().to_owned();
+        // Keep draining stdout so the gateway never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            addr,
+            fingerprint,
+        }
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
+    }
+}
+
+fn fingerprint_in(text: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.len() == 95 && w.matches(':').count() == 31)
+        .unwrap_or_else(|| panic!("no fingerprint in: {text}"))
+        .trim_end_matches([',', ';', ')'])
+        .to_owned()
+}
+
+/// A CA and a leaf for 127.0.0.1 signed by it, as PEM files.
+fn ca_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Cloudkeep Test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf_params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "gateway.test");
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let (chain, key) = (dir.join("chain.pem"), dir.join("key.pem"));
+    std::fs::write(&chain, format!("{}{}", leaf.pem(), ca_cert.pem())).unwrap();
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    (chain, key)
+}
+
+fn sp_workflow(db: Option<&str>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("gw");
+    let cli = Cli {
+        home: tmp.path().join("home"),
+    };
+    let d = data.display().to_string();
+
+    // init: config, database, admin, certificate; the fingerprint printed is the one served.
+    let mut init = vec![
+        "gateway",
+        "init",
+        "--data-dir",
+        &d,
+        "--hostname",
+        "127.0.0.1",
+        "--admin-password-stdin",
+    ];
+    if let Some(url) = db {
+        init.extend(["--db", url]);
+    }
+    let printed = fingerprint_in(&cli.ok(&init, Some(ADMIN_PW)));
+    let again = cli.fails(&init, Some(ADMIN_PW), 1);
+    assert!(again.contains("already holds a gateway"), "{again}");
+    let mut gw = Gateway::start(&data);
+    assert_eq!(gw.fingerprint, printed);
+    let addr = gw.addr.clone();
+
+    // TLS 1.3 only, HTTP/2 and HTTP/1.1, hello without login.
+    let curl = |extra: &[&str]| {
+        Command::new("curl")
+            .args([
+                "-sk",
+                "--max-time",
+                "10",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_version}",
+            ])
+            .args(extra)
+            .arg(format!("https://{addr}/v1/hello"))
+            .output()
+            .unwrap()
+    };
+    let h2 = curl(&["--http2"]);
+    let text = String::from_utf8_lossy(&h2.stdout);
+    assert!(text.ends_with("\n2"), "HTTP/2 by ALPN: {text}");
+    let hello: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(hello["product"], "Cloudkeep");
+    assert_eq!(hello["protocols"], serde_json::json!([1]));
+    assert_eq!(hello["gateways"][0]["address"], "127.0.0.1:6180");
+    assert!(String::from_utf8_lossy(&curl(&["--http1.1"]).stdout).ends_with("\n1.1"));
+    assert!(
+        !curl(&["--tlsv1.2", "--tls-max", "1.2"]).status.success(),
+        "TLS 1.2 is refused"
+    );
+
+    // Login: untrusted certificate → exit 3 with the fingerprint; wrong password → 4.
+    let login = [
+        "sp",
+        "login",
+        "--gateway",
+        &addr,
+        "--user",
+        "admin",
+        "--password-stdin",
+    ];
+    let untrusted = cli.fails(&login, Some(ADMIN_PW), 3);
+    assert!(
+        untrusted.contains(&printed) && untrusted.contains("--trust"),
+        "{untrusted}"
+    );
+    let mut trusted = login.to_vec();
+    trusted.extend(["--trust", &printed]);
+    cli.fails(&trusted, Some("wrong-password"), 4);
+    let mut wrong_fp = login.to_vec();
+    let bogus = printed.replace(&printed[..2], "00");
+    wrong_fp.extend(["--trust", &bogus]);
+    cli.fails(&wrong_fp, Some(ADMIN_PW), 1);
+    assert!(cli.ok(&trusted, Some(ADMIN_PW)).contains("pinned"));
+
+    // Repositories and tenants.
+    let repo_dir = tmp.path().join("storage/main").display().to_string();
+    cli.ok(&["sp", "repo", "add", "main", "--path", &repo_dir], None);
+    assert!(
+        cli.fails(&["sp", "repo", "add", "main", "--path", &repo_dir], None, 1)
+            .contains("already exists")
+    );
+    assert_eq!(cli.json(&["sp", "repo", "list"])[0]["name"], "main");
+    let acme = cli.json_with(
+        &[
+            "sp",
+            "tenant",
+            "add",
+            "acme",
+            "--password-stdin",
+            "--quota",
+            "main=1G:Cloud",
+            "--lease-until",
+            "2030-01-01",
+            "--max-tasks",
+            "2",
+            "--throttle",
+            "100Mbit",
+            "--keep-deleted-days",
+            "7",
+            "--description",
+            "ACME Corp",
+        ],
+        Some("tenant-password-1"),
+    );
+    assert_eq!(acme["tenant"]["login"], "acme");
+    assert_eq!(acme["tenant"]["settings"]["bandwidth_bps"], 12_500_000);
+    assert_eq!(acme["tenant"]["settings"]["max_tasks"], 2);
+    assert_eq!(acme["quotas"][0]["friendly_name"], "Cloud");
+    assert_eq!(acme["quotas"][0]["quota_bytes"], 1i64 << 30);
+    let sub = cli.json(&[
+        "sp",
+        "tenant",
+        "add",
+        "acme/laptop-1",
+        "--quota",
+        "main=unlimited",
+    ]);
+    assert_eq!(sub["tenant"]["login"], "acme/laptop-1");
+    assert!(
+        cli.fails(
+            &["sp", "tenant", "add", "acme", "--quota", "main=1G"],
+            None,
+            1
+        )
+        .contains("already exists")
+    );
+    assert!(
+        cli.fails(
+            &["sp", "tenant", "add", "zed", "--quota", "nope=1G"],
+            None,
+            1
+        )
+        .contains("does not exist")
+    );
+    let list = cli.ok(&["sp", "tenant", "list"], None);
+    assert!(
+        list.contains("acme/laptop-1") && list.contains("2030-01-01"),
+        "{list}"
+    );
+    cli.ok(
+        &[
+            "sp",
+            "tenant",
+            "set",
+            "acme",
+            "--quota",
+            "main=2G:Cloud",
+            "--max-tasks",
+            "3",
+        ],
+        None,
+    );
+    let shown = cli.json(&["sp", "tenant", "show", "acme"]);
+    assert_eq!(shown["quotas"][0]["quota_bytes"], 2i64 << 30);
+    assert_eq!(shown["tenant"]["settings"]["max_tasks"], 3);
+    assert_eq!(
+        shown["tenant"]["settings"]["description"], "ACME Corp",
+        "unchanged settings stay"
+    );
+    cli.ok(&["sp", "tenant", "disable", "acme"], None);
+    assert_eq!(
+        cli.json(&["sp", "tenant", "show", "acme"])["tenant"]["settings"]["enabled"],
+        false
+    );
+    cli.ok(&["sp", "tenant", "enable", "acme"], None);
+    let csv = cli.ok(&["sp", "usage", "--csv"], None);
+    assert!(
+        csv.starts_with("tenant,repository,name,quota_bytes"),
+        "{csv}"
+    );
+    assert!(csv.contains("acme,main,Cloud,2147483648,0,0"), "{csv}");
+    assert!(
+        cli.fails(&["sp", "tenant", "show", "nobody"], None, 1)
+            .contains("no tenant")
+    );
+
+    // Maintenance mode shows in hello.
+    cli.ok(
+        &[
+            "sp",
+            "maintenance",
+            "on",
+            "--message",
+            "storage upgrade until 14:00",
+        ],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&curl(&[]).stdout).contains("storage upgrade until 14:00"));
+    assert!(
+        cli.ok(&["sp", "maintenance", "show"], None)
+            .contains("is on")
+    );
+    cli.ok(&["sp", "maintenance", "off"], None);
+
+    // The gateway list and the audit log.
+    let gateways = cli.json(&["sp", "gateways"]);
+    assert_eq!(gateways.as_array().unwrap().len(), 1);
+    let audit = cli.ok(&["sp", "audit"], None);
+    for action in [
+        "repo.add",
+        "tenant.create",
+        "tenant.quota",
+        "tenant.disable",
+        "tenant.enable",
+        "maintenance.on",
+        "maintenance.off",
+    ] {
+        assert!(audit.contains(action), "{action} audited: {audit}");
+    }
+
+    // A new self-signed certificate is served at once, without a restart; the pinned
+    // client refuses it, naming both fingerprints, until trusted again.
+    let other_admin = Cli {
+        home: tmp.path().join("other-home"),
+    };
+    std::fs::create_dir_all(&other_admin.home).unwrap();
+    std::fs::copy(
+        cli.home.join("sp-session.json"),
+        other_admin.home.join("sp-session.json"),
+    )
+    .unwrap();
+    let generated = cli.ok(&["sp", "cert", "generate", "--hostname", "127.0.0.1"], None);
+    let new_fp = fingerprint_in(&generated);
+    assert_ne!(new_fp, printed);
+    cli.ok(&["sp", "tenant", "list"], None);
+    let changed = other_admin.fails(&["sp", "tenant", "list"], None, 3);
+    assert!(
+        changed.contains(&printed) && changed.contains(&new_fp),
+        "{changed}"
+    );
+    let mut retrust = login.to_vec();
+    retrust.extend(["--trust", &new_fp]);
+    other_admin.ok(&retrust, Some(ADMIN_PW));
+
+    // A CA-signed chain imported through the admin API.
+    let (chain, key) = ca_signed(tmp.path());
+    let imported = cli.ok(
+        &[
+            "sp",
+            "cert",
+            "import",
+            "--chain",
+            &chain.display().to_string(),
+            "--key",
+            &key.display().to_string(),
+        ],
+        None,
+    );
+    assert!(imported.contains("Cloudkeep Test CA"), "{imported}");
+    let ca_fp = fingerprint_in(&imported);
+    let probe = other_admin.fails(&login, Some(ADMIN_PW), 3);
+    assert!(
+        probe.contains(&ca_fp) && probe.contains("issued by CN=Cloudkeep Test CA"),
+        "{probe}"
+    );
+    // A key that does not match is refused, and the served certificate stays.
+    let (_, other_key) = ca_signed(&tmp.path().join("other").tap_mkdir());
+    let bad = cli.fails(
+        &[
+            "sp",
+            "cert",
+            "import",
+            "--chain",
+            &chain.display().to_string(),
+            "--key",
+            &other_key.display().to_string(),
+        ],
+        None,
+        1,
+    );
+    assert!(bad.contains("does not belong"), "{bad}");
+
+    // Deleting a tenant (with data) takes its subtenants.
+    cli.ok(
+        &["sp", "tenant", "delete", "acme", "--with-data", "--yes"],
+        None,
+    );
+    assert!(
+        cli.json(&["sp", "tenant", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Graceful stop on SIGTERM.
+    let status = gw.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+trait TapMkdir {
+    fn tap_mkdir(self) -> PathBuf;
+}
+
+impl TapMkdir for PathBuf {
+    fn tap_mkdir(self) -> PathBuf {
+        std::fs::create_dir_all(&self).unwrap();
+        self
+    }
+}
+
+#[test]
+fn an_sp_runs_a_gateway_on_sqlite() {
+    sp_workflow(None);
+}
+
+#[test]
+fn an_sp_runs_a_gateway_on_postgres() {
+    let (_server, url) = cloudkeep_tests::postgres::fresh_database();
+    sp_workflow(Some(&url));
+}
+
+#[test]
+fn the_gateway_refuses_root_unless_told_and_explains_missing_setup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        home: tmp.path().join("home"),
+    };
+    let missing = tmp.path().join("nothing").display().to_string();
+    let err = cli.fails(
+        &["gateway", "run", "--data-dir", &missing, "--allow-root"],
+        None,
+        1,
+    );
+    assert!(
+        err.contains("holds no gateway") && err.contains("gateway init"),
+        "{err}"
+    );
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    if is_root {
+        let err = cli.fails(&["gateway", "run", "--data-dir", &missing], None, 1);
+        assert!(err.contains("refuses to run as root"), "{err}");
+    }
+    let err = cli.fails(&["sp", "tenant", "list"], None, 4);
+    assert!(err.contains("sp login"), "{err}");
+}

@@ -1,0 +1,167 @@
+//! Wire types of the gateway protocol (HTTPS + JSON under `/v1`, DESIGN §5), shared by the
+//! gateway and its clients so that both sides always agree. Errors are `{code, message}` with
+//! the stable codes of [`ErrorCode`].
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::store::gateways::GatewayEntry;
+pub use crate::store::repos::CloudRepo;
+pub use crate::store::tenants::{Quota, QuotaSpec, Tenant, TenantSettings};
+
+/// Protocol versions this build speaks.
+pub const PROTOCOLS: &[u32] = &[1];
+
+/// Default gateway port.
+pub const DEFAULT_PORT: u16 = 6180;
+
+/// Stable error codes (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No valid session, or wrong credentials.
+    Unauthorized,
+    /// Too many failed logins from this address: wait.
+    Banned,
+    /// The account is disabled.
+    AccountDisabled,
+    /// The tenant's lease has expired.
+    LeaseExpired,
+    /// The write does not fit the quota.
+    QuotaExceeded,
+    /// The tenant runs as many tasks as it may.
+    TooManyTasks,
+    /// The gateway is in maintenance mode.
+    Maintenance,
+    /// No such object (or not the caller's).
+    NotFound,
+    /// The object exists, or the request conflicts with its state.
+    Conflict,
+    /// The request is malformed or out of range.
+    BadRequest,
+    /// The gateway failed; the message says what to check.
+    Internal,
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+/// `GET /v1/hello` (no login needed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Always "Cloudkeep".
+    pub product: String,
+    /// Gateway version.
+    pub version: String,
+    /// Protocol versions spoken.
+    pub protocols: Vec<u32>,
+    /// This gateway's id.
+    pub gateway_id: String,
+    /// Every registered gateway, for failover.
+    pub gateways: Vec<GatewayEntry>,
+    /// The message when maintenance mode is on.
+    pub maintenance: Option<String>,
+}
+
+/// `POST /v1/login` and `POST /v1/admin/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// Account (`tenant` or `tenant/subtenant` for tenants).
+    pub user: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A new session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// Bearer token for the `Authorization` header.
+    pub token: String,
+    /// When it expires, ms since the epoch.
+    pub expires_ms: i64,
+}
+
+/// `POST /v1/admin/repos`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRepo {
+    /// Name.
+    pub name: String,
+    /// Folder on the gateway's machine.
+    pub path: String,
+}
+
+/// `POST /v1/admin/tenants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTenant {
+    /// Account name (`tenant/sub` creates a subtenant of `tenant`).
+    pub name: String,
+    /// Initial password.
+    pub password: String,
+    /// Settings.
+    pub settings: TenantSettings,
+    /// Quotas.
+    pub quotas: Vec<QuotaSpec>,
+}
+
+/// A tenant with its quotas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantView {
+    /// The account.
+    pub tenant: Tenant,
+    /// Its quotas.
+    pub quotas: Vec<Quota>,
+}
+
+/// `POST /v1/admin/tenants/{login}/password`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPassword {
+    /// The new password.
+    pub password: String,
+}
+
+/// `PUT /v1/admin/maintenance`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceMode {
+    /// The message tenants see; `None` turns maintenance mode off.
+    pub message: Option<String>,
+}
+
+/// `POST /v1/admin/cert/generate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertGenerate {
+    /// Host names and addresses.
+    pub names: Vec<String>,
+}
+
+/// `POST /v1/admin/cert/import`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertImport {
+    /// PEM chain, leaf first.
+    pub chain: String,
+    /// PEM private key.
+    pub key: String,
+}
+
+/// One row of `GET /v1/admin/usage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRow {
+    /// Account login.
+    pub tenant: String,
+    /// Cloud repository.
+    pub repo: String,
+    /// The name the tenant sees.
+    pub friendly_name: String,
+    /// Quota in bytes (-1 unlimited).
+    pub quota_bytes: i64,
+    /// Stored bytes.
+    pub used_bytes: i64,
+    /// Recycle-bin bytes.
+    pub recycle_bytes: i64,
+    /// Last activity, ms since the epoch.
+    pub last_activity_ms: Option<i64>,
+}

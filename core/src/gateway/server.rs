@@ -1,0 +1,229 @@
+//! The gateway process: binds the listener, accepts TLS 1.3 connections (HTTP/2 or 1.1 by
+//! ALPN), serves the routes, and shuts down gracefully — on the shutdown signal it stops
+//! accepting, lets requests in flight finish (up to a deadline) and then exits. Background
+//! tasks: the heartbeat in the gateway list, certificate reload, expired-session cleanup.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use super::auth::{BanPolicy, Bans, Peer};
+use super::error::ApiError;
+use super::tls::CertStore;
+use super::{GatewayConfig, GatewayError};
+use crate::api::Hello;
+use crate::store::Db;
+use crate::store::repos::CloudRepo;
+
+/// Requests in flight get this long to finish after the shutdown signal.
+const DRAIN: Duration = Duration::from_secs(30);
+/// A TLS handshake must finish within this.
+const HANDSHAKE: Duration = Duration::from_secs(15);
+/// How often the gateway beats its heartbeat and looks for a new certificate.
+const TICK: Duration = Duration::from_secs(2);
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct GatewayState {
+    /// The metadata database.
+    pub db: Db,
+    /// This gateway's id.
+    pub id: String,
+    /// Its data folder.
+    pub data_dir: PathBuf,
+    /// The certificate being served.
+    pub certs: CertStore,
+    /// Failed logins and bans.
+    pub bans: Bans,
+}
+
+/// Where a quota's data lives in its cloud repository.
+pub fn tenant_area(repo: &CloudRepo, quota_id: i64) -> PathBuf {
+    Path::new(&repo.location).join(format!("q{quota_id}"))
+}
+
+/// How to run a gateway.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Its data folder.
+    pub data_dir: PathBuf,
+    /// Overrides the configured listen address.
+    pub listen: Option<String>,
+    /// Run even as root.
+    pub allow_root: bool,
+}
+
+/// A gateway that is up: where it listens and which certificate it serves.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The bound address (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// SHA-256 fingerprint of the certificate.
+    pub fingerprint: String,
+    /// Gateway id.
+    pub id: String,
+}
+
+fn running_as_root() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// All routes.
+pub fn router(state: Arc<GatewayState>) -> Router {
+    Router::new()
+        .route("/v1/hello", get(hello))
+        .merge(super::admin::routes())
+        .fallback(|| async {
+            ApiError::not_found("no such call; this gateway speaks protocol v1 under /v1")
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        .with_state(state)
+}
+
+async fn hello(State(state): State<Arc<GatewayState>>) -> Result<Json<Hello>, ApiError> {
+    Ok(Json(Hello {
+        product: crate::PRODUCT.into(),
+        version: crate::VERSION.into(),
+        protocols: crate::api::PROTOCOLS.to_vec(),
+        gateway_id: state.id.clone(),
+        gateways: state.db.gateways().await?,
+        maintenance: state.db.maintenance().await?,
+    }))
+}
+
+/// Runs the gateway of `options.data_dir` until `shutdown` completes; calls `started` once it
+/// listens.
+pub async fn run(
+    options: RunOptions,
+    started: impl FnOnce(&Started),
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), GatewayError> {
+    if running_as_root() && !options.allow_root {
+        return Err(GatewayError::Root);
+    }
+    let config = GatewayConfig::load(&options.data_dir)?;
+    let certs = CertStore::open(&options.data_dir)?;
+    let db = Db::open(&config.db).await?;
+    let listen = options.listen.clone().unwrap_or(config.listen.clone());
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|e| GatewayError::Other(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| GatewayError::Other(e.to_string()))?;
+    db.register_gateway(&config.id, &config.public_address)
+        .await?;
+    let state = Arc::new(GatewayState {
+        db: db.clone(),
+        id: config.id.clone(),
+        data_dir: options.data_dir.clone(),
+        certs: certs.clone(),
+        bans: Bans::new(BanPolicy::default()),
+    });
+    let tls = tokio_rustls::TlsAcceptor::from(Arc::new(certs.server_config()?));
+    let info = certs.info()?;
+    tracing::info!(%addr, id = %config.id, fingerprint = %info.fingerprint, "gateway listening");
+    started(&Started {
+        addr,
+        fingerprint: info.fingerprint,
+        id: config.id.clone(),
+    });
+
+    let ticker = tokio::spawn(background(state.clone()));
+    let app = router(state.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let tls = tls.clone();
+                let app = app.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(HANDSHAKE, tls.accept(tcp)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let service = app.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(Peer(peer));
+                        req
+                    });
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let conn = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+                        .into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(%peer, "connection ended: {e}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: no new connections; letting requests in flight finish");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(DRAIN) => tracing::warn!("requests still running after {} s were cut off", DRAIN.as_secs()),
+    }
+    ticker.abort();
+    db.close().await;
+    Ok(())
+}
+
+async fn background(state: Arc<GatewayState>) {
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::time::sleep(TICK).await;
+        ticks += 1;
+        if let Err(e) = state.db.heartbeat(&state.id).await {
+            tracing::warn!("heartbeat failed: {e}");
+        }
+        match state.certs.reload_if_changed() {
+            Ok(Some(fp)) => tracing::info!(fingerprint = %fp, "certificate reloaded"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                "the certificate files changed but cannot be used (still serving the old one): {e}"
+            ),
+        }
+        if ticks.is_multiple_of(300)
+            && let Err(e) = state.db.purge_expired_sessions().await
+        {
+            tracing::warn!("session cleanup failed: {e}");
+        }
+    }
+}
