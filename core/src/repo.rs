@@ -607,6 +607,17 @@ pub fn decode_index(
         .collect())
 }
 
+/// The clear part of a point file: its time and chunk set. What a gateway checks before it
+/// accepts a point (it has no key to open the rest).
+pub fn point_clear_part(bytes: &[u8]) -> Result<(i64, String), String> {
+    let body = strip_header(bytes, POINT_MAGIC)?;
+    let file: PointFile = postcard::from_bytes(body).map_err(|e| e.to_string())?;
+    if !crate::backend::valid_meta_name(&file.set) {
+        return Err("its chunk set name is not a valid object name".into());
+    }
+    Ok((file.time_ns, file.set))
+}
+
 /// Parses and authenticates the point file stored as `id`.
 pub fn decode_point(keys: &RepoKeys, id: &str, bytes: &[u8]) -> Result<RestorePoint, String> {
     let body = strip_header(bytes, POINT_MAGIC)?;

@@ -104,6 +104,42 @@ impl FolderStore {
         })
     }
 
+    /// A new temporary file inside the store (on the packs' file system), for a pack that
+    /// arrives as a stream; [`FolderStore::adopt_pack`] moves it into place once complete.
+    /// Left over after a crash, it is removed when the store is next opened.
+    pub fn temp_file(&self) -> Result<(PathBuf, File), StoreError> {
+        let mut suffix = [0u8; 8];
+        crate::crypto::random_bytes(&mut suffix).map_err(|e| StoreError::Io {
+            path: self.root.join(TMP),
+            source: io::Error::other(e.to_string()),
+        })?;
+        let path = self
+            .root
+            .join(TMP)
+            .join(format!("{}.upload", hex::encode(suffix)));
+        let file = File::create(&path).map_err(io_err(&path))?;
+        Ok((path, file))
+    }
+
+    /// Makes a complete, flushed temporary file (from [`FolderStore::temp_file`]) pack `id`:
+    /// renamed into place and the folder flushed, so it appears whole or not at all.
+    pub fn adopt_pack(&self, id: &PackId, tmp: &Path) -> Result<(), StoreError> {
+        let dest = self.path_of(id);
+        let dir = dest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
+        let adopt = || -> io::Result<()> {
+            fs::create_dir_all(&dir)?;
+            fs::rename(tmp, &dest)?;
+            sync_dir(&dir)
+        };
+        adopt().map_err(|source| {
+            let _ = fs::remove_file(tmp);
+            StoreError::Io { path: dest, source }
+        })
+    }
+
     fn meta_path(&self, kind: MetaKind, name: &str) -> Result<PathBuf, StoreError> {
         if !valid_meta_name(name) {
             return Err(StoreError::BadName {

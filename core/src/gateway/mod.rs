@@ -13,6 +13,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod server;
+pub mod tenant;
 pub mod tls;
 
 use std::path::{Path, PathBuf};

@@ -45,6 +45,8 @@ pub struct GatewayState {
     pub certs: CertStore,
     /// Failed logins and bans.
     pub bans: Bans,
+    /// Open storage areas.
+    pub stores: super::tenant::Stores,
 }
 
 /// Where a quota's data lives in its cloud repository.
@@ -91,6 +93,7 @@ pub fn router(state: Arc<GatewayState>) -> Router {
     Router::new()
         .route("/v1/hello", get(hello))
         .merge(super::admin::routes())
+        .merge(super::tenant::routes())
         .fallback(|| async {
             ApiError::not_found("no such call; this gateway speaks protocol v1 under /v1")
         })
@@ -137,6 +140,7 @@ pub async fn run(
         data_dir: options.data_dir.clone(),
         certs: certs.clone(),
         bans: Bans::new(BanPolicy::default()),
+        stores: super::tenant::Stores::default(),
     });
     let tls = tokio_rustls::TlsAcceptor::from(Arc::new(certs.server_config()?));
     let info = certs.info()?;

@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod data;
 pub mod gateways;
 pub mod repos;
 pub mod settings;

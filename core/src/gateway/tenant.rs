@@ -1,0 +1,976 @@
+//! The tenant API (`/v1/…` outside `/v1/admin`): login for tenants and `tenant/subtenant`
+//! accounts, the tenant's cloud repositories, subtenant management, and each quota's data:
+//! small objects (keyring, index files, chunk sets, locks), chunk presence, streamed pack
+//! upload with size, hash and quota checks, range reads, and restore points (commit checked
+//! against the stored chunks; delete into the recycle bin under insider protection).
+//!
+//! Invariant: every call is scoped by the account taken from the session, never from the
+//! request; another account's objects are `not_found`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use super::auth::{self, Peer};
+use super::error::{ApiError, from_rejection};
+use super::server::{GatewayState, tenant_area};
+use crate::api::{ErrorCode, LoginRequest, LoginResponse, Quota, Tenant, TenantSettings};
+use crate::backend::folder::FolderStore;
+use crate::backend::{MetaKind, PackStore, RepoBackend, StoreError};
+use crate::chunkset::ChunkSetFile;
+use crate::pack::PackId;
+use crate::store::accounts::Realm;
+use crate::store::now_ms;
+
+type AppState = State<Arc<GatewayState>>;
+type JsonBody<T> = Result<Json<T>, JsonRejection>;
+
+/// A tenant's view of one of its cloud repositories (`GET /v1/repos`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoInfo {
+    /// The name the SP gave it for this tenant.
+    pub name: String,
+    /// Quota in bytes; -1 unlimited.
+    pub quota_bytes: i64,
+    /// Stored bytes.
+    pub used_bytes: i64,
+    /// What is left (-1 when unlimited).
+    pub free_bytes: i64,
+    /// When the lease ends, ms since the epoch.
+    pub lease_until_ms: Option<i64>,
+}
+
+/// `POST /v1/repos/{repo}/chunks/present`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceRequest {
+    /// Chunk ids, hex (at most 10,000).
+    pub ids: Vec<String>,
+}
+
+/// The answer: one flag per id, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceResponse {
+    /// Whether each id is stored.
+    pub present: Vec<bool>,
+}
+
+/// A subtenant as its tenant manages it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSubtenant {
+    /// Its name (login `tenant/name`).
+    pub name: String,
+    /// Its password.
+    pub password: String,
+    /// Which of the tenant's repositories (by the tenant's name for it).
+    pub repo: String,
+    /// Its quota, carved from the tenant's; -1: shares the tenant's.
+    pub quota_bytes: i64,
+}
+
+/// Most ids in one presence query.
+pub const MAX_PRESENCE_BATCH: usize = 10_000;
+/// Header naming how many chunk ids precede the pack in an upload body.
+pub const CHUNKS_HEADER: &str = "x-cloudkeep-chunks";
+
+const KINDS: &[(&str, MetaKind)] = &[
+    ("keyring", MetaKind::Keyring),
+    ("index", MetaKind::Index),
+    ("sets", MetaKind::ChunkSet),
+    ("locks", MetaKind::Lock),
+];
+
+/// The tenant routes.
+pub fn routes() -> Router<Arc<GatewayState>> {
+    Router::new()
+        .route("/v1/login", post(login))
+        .route("/v1/logout", post(logout))
+        .route("/v1/repos", get(list_repos))
+        .route("/v1/subtenants", get(list_subtenants).post(add_subtenant))
+        .route(
+            "/v1/subtenants/{name}",
+            axum::routing::delete(delete_subtenant),
+        )
+        .route("/v1/repos/{repo}/objects/{kind}", get(list_objects))
+        .route(
+            "/v1/repos/{repo}/objects/{kind}/{name}",
+            get(get_object).put(put_object).delete(delete_object).layer(
+                axum::extract::DefaultBodyLimit::max(crate::backend::MAX_META_LEN as usize),
+            ),
+        )
+        .route("/v1/repos/{repo}/chunks/present", post(chunks_present))
+        .route("/v1/repos/{repo}/packs", get(list_packs))
+        .route(
+            "/v1/repos/{repo}/packs/{id}",
+            put(upload_pack)
+                .get(read_pack)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/v1/repos/{repo}/points", get(list_points))
+        .route(
+            "/v1/repos/{repo}/points/{name}",
+            get(get_point).put(commit_point).delete(delete_point),
+        )
+}
+
+/// A tenant's (or subtenant's) session, checked on every request: the account must still be
+/// enabled and its lease (its tenant's, for a subtenant) must not have expired.
+#[derive(Debug, Clone)]
+pub struct TenantSession {
+    /// The account.
+    pub tenant: Tenant,
+}
+
+fn refuse_account(tenant: &Tenant, parent: Option<&Tenant>) -> Result<(), ApiError> {
+    let now = now_ms();
+    for account in std::iter::once(tenant).chain(parent) {
+        if !account.settings.enabled {
+            return Err(ApiError::new(
+                ErrorCode::AccountDisabled,
+                format!(
+                    "the account \"{}\" is disabled; contact your service provider",
+                    account.login
+                ),
+            ));
+        }
+        if account
+            .settings
+            .lease_until_ms
+            .is_some_and(|until| until < now)
+        {
+            return Err(ApiError::new(
+                ErrorCode::LeaseExpired,
+                format!(
+                    "the lease of \"{}\" has expired; contact your service provider to extend it",
+                    account.login
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn check_account(state: &GatewayState, tenant: &Tenant) -> Result<(), ApiError> {
+    let parent = match tenant.parent {
+        Some(id) => Some(state.db.tenant(id).await?),
+        None => None,
+    };
+    refuse_account(tenant, parent.as_ref())
+}
+
+impl FromRequestParts<Arc<GatewayState>> for TenantSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<GatewayState>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = auth::bearer(parts)
+            .ok_or_else(|| ApiError::unauthorized("log in first (no session token was sent)"))?;
+        let id = state
+            .db
+            .session_subject(token, Realm::Tenant)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the session has expired; log in again"))?;
+        let tenant = state
+            .db
+            .tenant(id)
+            .await
+            .map_err(|_| ApiError::unauthorized("the account no longer exists"))?;
+        check_account(state, &tenant).await?;
+        if tenant
+            .last_activity_ms
+            .is_none_or(|t| now_ms() - t > 60_000)
+        {
+            state.db.touch_tenant(tenant.id).await?;
+        }
+        Ok(Self { tenant })
+    }
+}
+
+async fn login(
+    State(state): AppState,
+    axum::Extension(peer): axum::Extension<Peer>,
+    req: JsonBody<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let req = req.map(|Json(v)| v).map_err(from_rejection)?;
+    let ip = peer.0.ip();
+    state.bans.check(ip)?;
+    if let Some(message) = state.db.maintenance().await? {
+        return Err(ApiError::new(
+            ErrorCode::Maintenance,
+            format!("the service provider is doing maintenance: {message}"),
+        ));
+    }
+    let found = state.db.tenant_by_login(&req.user).await?;
+    let ok = match &found {
+        Some((_, hash)) => auth::password_matches(req.password, hash.clone()).await?,
+        None => false,
+    };
+    let Some((tenant, _)) = found.filter(|_| ok) else {
+        state.bans.failed(ip);
+        return Err(auth::wrong_credentials());
+    };
+    state.bans.succeeded(ip);
+    check_account(&state, &tenant).await?;
+    Ok(Json(
+        auth::open_session(&state, Realm::Tenant, tenant.id).await?,
+    ))
+}
+
+async fn logout(State(state): AppState, headers: HeaderMap) -> Result<Json<()>, ApiError> {
+    if let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        state.db.delete_session(token.trim()).await?;
+    }
+    Ok(Json(()))
+}
+
+fn lease_of(session: &TenantSession, parent: Option<&Tenant>) -> Option<i64> {
+    parent.map_or(session.tenant.settings.lease_until_ms, |p| {
+        p.settings.lease_until_ms
+    })
+}
+
+async fn list_repos(
+    State(state): AppState,
+    session: TenantSession,
+) -> Result<Json<Vec<RepoInfo>>, ApiError> {
+    let parent = match session.tenant.parent {
+        Some(id) => Some(state.db.tenant(id).await?),
+        None => None,
+    };
+    let lease = lease_of(&session, parent.as_ref());
+    let quotas = state.db.quotas_of(session.tenant.id).await?;
+    Ok(Json(
+        quotas
+            .into_iter()
+            .map(|q| RepoInfo {
+                free_bytes: if q.quota_bytes < 0 {
+                    -1
+                } else {
+                    (q.quota_bytes - q.used_bytes).max(0)
+                },
+                name: q.friendly_name,
+                quota_bytes: q.quota_bytes,
+                used_bytes: q.used_bytes,
+                lease_until_ms: lease,
+            })
+            .collect(),
+    ))
+}
+
+fn only_tenants(session: &TenantSession) -> Result<(), ApiError> {
+    if session.tenant.parent.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "only the tenant itself manages subtenants, not a subtenant",
+        ));
+    }
+    Ok(())
+}
+
+async fn list_subtenants(
+    State(state): AppState,
+    session: TenantSession,
+) -> Result<Json<Vec<crate::api::TenantView>>, ApiError> {
+    only_tenants(&session)?;
+    let mut out = Vec::new();
+    for tenant in state.db.subtenants(session.tenant.id).await? {
+        let quotas = state.db.quotas_of(tenant.id).await?;
+        out.push(crate::api::TenantView { tenant, quotas });
+    }
+    Ok(Json(out))
+}
+
+async fn add_subtenant(
+    State(state): AppState,
+    session: TenantSession,
+    req: JsonBody<NewSubtenant>,
+) -> Result<Json<crate::api::TenantView>, ApiError> {
+    only_tenants(&session)?;
+    let req = req.map(|Json(v)| v).map_err(from_rejection)?;
+    let quotas = state.db.quotas_of(session.tenant.id).await?;
+    let own = quotas
+        .iter()
+        .find(|q| q.friendly_name == req.repo)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("you have no cloud repository \"{}\"", req.repo))
+        })?;
+    if req.quota_bytes >= 0 {
+        // Carved from the tenant's own quota: what is left after its own data and the
+        // fixed quotas of its other subtenants.
+        let mut carved = 0i64;
+        for sub in state.db.subtenants(session.tenant.id).await? {
+            for q in state.db.quotas_of(sub.id).await? {
+                if q.repo_id == own.repo_id && q.quota_bytes > 0 {
+                    carved += q.quota_bytes;
+                }
+            }
+        }
+        let free = own.quota_bytes - own.used_bytes - carved;
+        if req.quota_bytes > free {
+            return Err(ApiError::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "a quota of {} does not fit: {} of \"{}\" is free after your data and your subtenants' quotas",
+                    crate::units::human_bytes(req.quota_bytes as u64),
+                    crate::units::human_bytes(free.max(0) as u64),
+                    req.repo
+                ),
+            ));
+        }
+    }
+    let hash = auth::hash_new_password(req.password).await?;
+    let spec = crate::api::QuotaSpec {
+        repo: own.repo_name.clone(),
+        friendly_name: Some(own.friendly_name.clone()),
+        bytes: req.quota_bytes,
+    };
+    let tenant = state
+        .db
+        .add_tenant(
+            Some(session.tenant.id),
+            &req.name,
+            &hash,
+            &TenantSettings::default(),
+            &[spec],
+            false,
+        )
+        .await?;
+    let quotas = state.db.quotas_of(tenant.id).await?;
+    Ok(Json(crate::api::TenantView { tenant, quotas }))
+}
+
+async fn delete_subtenant(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+) -> Result<Json<()>, ApiError> {
+    only_tenants(&session)?;
+    let login = format!("{}/{name}", session.tenant.login);
+    let (sub, _) = state
+        .db
+        .tenant_by_login(&login)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("you have no subtenant \"{name}\"")))?;
+    state.db.delete_tenant(sub.id).await?;
+    Ok(Json(()))
+}
+
+/// The session's quota named `repo` and its storage area.
+async fn area(
+    state: &GatewayState,
+    session: &TenantSession,
+    repo: &str,
+) -> Result<(Quota, Arc<FolderStore>), ApiError> {
+    let quota = state
+        .db
+        .quotas_of(session.tenant.id)
+        .await?
+        .into_iter()
+        .find(|q| q.friendly_name == repo)
+        .ok_or_else(|| ApiError::not_found(format!("you have no cloud repository \"{repo}\"")))?;
+    let store = state.store_for(&quota).await?;
+    Ok((quota, store))
+}
+
+fn kind_of(kind: &str) -> Result<MetaKind, ApiError> {
+    KINDS
+        .iter()
+        .find(|(name, _)| *name == kind)
+        .map(|(_, k)| *k)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no object kind \"{kind}\"; use keyring, index, sets or locks"
+            ))
+        })
+}
+
+fn store_err(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound { .. } | StoreError::NotFoundMeta { .. } => {
+            ApiError::not_found(e.to_string())
+        }
+        StoreError::BadName { .. }
+        | StoreError::OutOfRange { .. }
+        | StoreError::TooLarge { .. } => ApiError::bad_request(e.to_string()),
+        StoreError::Io { .. } => ApiError::internal(e),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(store_err)
+}
+
+fn quota_full(quota: &Quota) -> ApiError {
+    ApiError::new(
+        ErrorCode::QuotaExceeded,
+        format!(
+            "the cloud repository \"{}\" is full ({} of {} used); delete old restore points or ask your service provider for more space",
+            quota.friendly_name,
+            crate::units::human_bytes(quota.used_bytes.max(0) as u64),
+            crate::units::human_bytes(quota.quota_bytes.max(0) as u64)
+        ),
+    )
+}
+
+async fn list_objects(
+    State(state): AppState,
+    session: TenantSession,
+    Path((repo, kind)): Path<(String, String)>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let meta = kind_of(&kind)?;
+    let (quota, store) = area(&state, &session, &repo).await?;
+    if meta == MetaKind::Lock {
+        return blocking(move || store.list_meta(meta)).await.map(Json);
+    }
+    Ok(Json(state.db.objects(quota.id, &kind).await?))
+}
+
+async fn get_object(
+    State(state): AppState,
+    session: TenantSession,
+    Path((repo, kind, name)): Path<(String, String, String)>,
+) -> Result<Vec<u8>, ApiError> {
+    let meta = kind_of(&kind)?;
+    let (_, store) = area(&state, &session, &repo).await?;
+    blocking(move || store.get_meta(meta, &name)).await
+}
+
+/// Checks a small object before it is stored: content-addressed kinds must match their name,
+/// and every kind must parse.
+fn check_object(meta: MetaKind, name: &str, bytes: &[u8]) -> Result<(), ApiError> {
+    let bad = |reason: String| ApiError::bad_request(reason);
+    match meta {
+        MetaKind::Keyring => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| bad("the keyring is not UTF-8 JSON".into()))?;
+            crate::crypto::Keyring::from_json(text).map_err(|e| bad(e.to_string()))?;
+            if name != "keyring" {
+                return Err(bad("the keyring object is named \"keyring\"".into()));
+            }
+        }
+        MetaKind::Index | MetaKind::ChunkSet => {
+            if blake3::hash(bytes).to_hex().as_str() != name {
+                return Err(bad(format!(
+                    "the object's name must be the BLAKE3 of its bytes, not \"{name}\""
+                )));
+            }
+            if meta == MetaKind::ChunkSet {
+                ChunkSetFile::decode(bytes)
+                    .map_err(|e| bad(format!("the chunk set is not valid: {e}")))?;
+            }
+        }
+        MetaKind::Lock => {
+            if bytes.len() > 4096 {
+                return Err(bad("a lock object is at most 4 KiB".into()));
+            }
+        }
+        MetaKind::Point => return Err(bad("restore points are committed under /points".into())),
+    }
+    Ok(())
+}
+
+async fn put_object(
+    State(state): AppState,
+    session: TenantSession,
+    Path((repo, kind, name)): Path<(String, String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<()>, ApiError> {
+    let meta = kind_of(&kind)?;
+    if !crate::backend::valid_meta_name(&name) {
+        return Err(ApiError::bad_request(format!(
+            "\"{name}\" is not a valid object name"
+        )));
+    }
+    check_object(meta, &name, &body)?;
+    let (quota, store) = area(&state, &session, &repo).await?;
+    if meta == MetaKind::Lock {
+        blocking(move || store.put_meta(meta, &name, &body)).await?;
+        return Ok(Json(()));
+    }
+    let len = body.len() as i64;
+    let old = state
+        .db
+        .object_size(quota.id, &kind, &name)
+        .await?
+        .unwrap_or(0);
+    if len > old && !state.db.reserve(quota.id, len - old).await? {
+        return Err(quota_full(&quota));
+    }
+    let write_name = name.clone();
+    if let Err(e) = blocking(move || store.put_meta(meta, &write_name, &body)).await {
+        if len > old {
+            state.db.release(quota.id, len - old).await?;
+        }
+        return Err(e);
+    }
+    state.db.put_object(quota.id, &kind, &name, len).await?;
+    if old > len {
+        state.db.release(quota.id, old - len).await?;
+    }
+    Ok(Json(()))
+}
+
+async fn delete_object(
+    State(state): AppState,
+    session: TenantSession,
+    Path((repo, kind, name)): Path<(String, String, String)>,
+) -> Result<Json<()>, ApiError> {
+    let meta = kind_of(&kind)?;
+    let (quota, store) = area(&state, &session, &repo).await?;
+    match meta {
+        MetaKind::Keyring => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the keyring cannot be deleted",
+            ));
+        }
+        MetaKind::ChunkSet => {
+            // A set that a point (live or in the recycle bin) needs stays.
+            let mut points = state.db.points(quota.id, false).await?;
+            points.extend(state.db.points(quota.id, true).await?);
+            for p in points {
+                if p.set_name == name {
+                    return Err(ApiError::new(
+                        ErrorCode::Conflict,
+                        format!("chunk set {name} is used by restore point {}", p.name),
+                    ));
+                }
+                let bytes_store = store.clone();
+                let set_name = p.set_name.clone();
+                let set =
+                    blocking(move || bytes_store.get_meta(MetaKind::ChunkSet, &set_name)).await?;
+                if ChunkSetFile::decode(&set)
+                    .ok()
+                    .and_then(|s| s.base)
+                    .as_deref()
+                    == Some(name.as_str())
+                {
+                    return Err(ApiError::new(
+                        ErrorCode::Conflict,
+                        format!("chunk set {name} is the base of restore point {}", p.name),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    let del_name = name.clone();
+    blocking(move || store.delete_meta(meta, &del_name)).await?;
+    if meta != MetaKind::Lock
+        && let Some(size) = state.db.delete_object(quota.id, &kind, &name).await?
+    {
+        state.db.release(quota.id, size).await?;
+    }
+    Ok(Json(()))
+}
+
+async fn chunks_present(
+    State(state): AppState,
+    session: TenantSession,
+    Path(repo): Path<String>,
+    req: JsonBody<PresenceRequest>,
+) -> Result<Json<PresenceResponse>, ApiError> {
+    let req = req.map(|Json(v)| v).map_err(from_rejection)?;
+    if req.ids.len() > MAX_PRESENCE_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_PRESENCE_BATCH} ids per query"
+        )));
+    }
+    let (quota, _) = area(&state, &session, &repo).await?;
+    Ok(Json(PresenceResponse {
+        present: state.db.chunks_present(quota.id, &req.ids).await?,
+    }))
+}
+
+async fn list_packs(
+    State(state): AppState,
+    session: TenantSession,
+    Path(repo): Path<String>,
+) -> Result<Json<Vec<crate::store::data::PackRow>>, ApiError> {
+    let (quota, _) = area(&state, &session, &repo).await?;
+    Ok(Json(state.db.packs(quota.id).await?))
+}
+
+fn pack_id(id: &str) -> Result<PackId, ApiError> {
+    PackId::from_hex(id)
+        .ok_or_else(|| ApiError::bad_request(format!("\"{id}\" is not a pack id (64 hex digits)")))
+}
+
+/// `PUT /v1/repos/{repo}/packs/{id}`: body = the pack's chunk ids (32 bytes each, as many as
+/// the `x-cloudkeep-chunks` header says) followed by the pack. Streamed to a temporary file,
+/// checked against its declared length and its id (BLAKE3), counted against the quota before a
+/// byte is stored, and made visible only when complete.
+async fn upload_pack(
+    State(state): AppState,
+    session: TenantSession,
+    Path((repo, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<()>, ApiError> {
+    let pack = pack_id(&id)?;
+    let declared: u64 = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::bad_request("a pack upload needs a Content-Length"))?;
+    let count: u64 = headers
+        .get(CHUNKS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("a pack upload needs the {CHUNKS_HEADER} header"))
+        })?;
+    let ids_len = count
+        .checked_mul(32)
+        .filter(|&n| n < declared)
+        .ok_or_else(|| ApiError::bad_request("the chunk count does not fit the body"))?;
+    let pack_len = declared - ids_len;
+    if pack_len > crate::pack::MAX_PACK_LEN {
+        return Err(ApiError::bad_request(format!(
+            "a pack is at most {} bytes",
+            crate::pack::MAX_PACK_LEN
+        )));
+    }
+    let (quota, store) = area(&state, &session, &repo).await?;
+    if state.db.pack_exists(quota.id, &id).await? {
+        return Ok(Json(()));
+    }
+    if !state.db.reserve(quota.id, pack_len as i64).await? {
+        return Err(quota_full(&quota));
+    }
+    let stored = receive_pack(&store, &pack, body, ids_len, pack_len).await;
+    match stored {
+        Ok(chunk_ids) => {
+            if let Err(e) = state
+                .db
+                .add_pack(quota.id, &id, pack_len as i64, &chunk_ids)
+                .await
+            {
+                state.db.release(quota.id, pack_len as i64).await?;
+                return Err(e.into());
+            }
+            Ok(Json(()))
+        }
+        Err(e) => {
+            state.db.release(quota.id, pack_len as i64).await?;
+            Err(e)
+        }
+    }
+}
+
+async fn receive_pack(
+    store: &Arc<FolderStore>,
+    pack: &PackId,
+    body: Body,
+    ids_len: u64,
+    pack_len: u64,
+) -> Result<Vec<String>, ApiError> {
+    let temp_store = store.clone();
+    let (tmp, file) = blocking(move || temp_store.temp_file()).await?;
+    let result: Result<Vec<String>, ApiError> = async {
+        let mut file = tokio::fs::File::from_std(file);
+        let mut stream = body.into_data_stream();
+        let mut ids = Vec::with_capacity(ids_len as usize);
+        let mut hasher = blake3::Hasher::new();
+        let mut received: u64 = 0;
+        while let Some(frame) = stream.next().await {
+            let frame = frame.map_err(|e| ApiError::bad_request(format!("the upload was cut off: {e}")))?;
+            let mut data: &[u8] = &frame;
+            if (ids.len() as u64) < ids_len {
+                let take = ((ids_len - ids.len() as u64) as usize).min(data.len());
+                ids.extend_from_slice(&data[..take]);
+                data = &data[take..];
+            }
+            received += data.len() as u64;
+            if received > pack_len {
+                return Err(ApiError::bad_request("the upload is longer than declared"));
+            }
+            hasher.update(data);
+            file.write_all(data).await.map_err(ApiError::internal)?;
+        }
+        if received != pack_len || (ids.len() as u64) != ids_len {
+            return Err(ApiError::bad_request(format!(
+                "the upload was cut off: {received} of {pack_len} pack bytes arrived; send it again"
+            )));
+        }
+        if hasher.finalize().as_bytes() != &pack.0 {
+            return Err(ApiError::bad_request(
+                "the pack's bytes do not match its id (BLAKE3); it was damaged on the way: send it again",
+            ));
+        }
+        file.sync_all().await.map_err(ApiError::internal)?;
+        Ok(ids.chunks(32).map(hex::encode).collect())
+    }
+    .await;
+    match result {
+        Ok(ids) => {
+            let adopt_store = store.clone();
+            let pack = *pack;
+            let tmp_path = tmp.clone();
+            blocking(move || adopt_store.adopt_pack(&pack, &tmp_path)).await?;
+            Ok(ids)
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            Err(e)
+        }
+    }
+}
+
+/// Parses `Range: bytes=START-END` (one range).
+fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(value) = headers.get(header::RANGE) else {
+        return Ok(None);
+    };
+    let bad = || ApiError::bad_request("give one byte range: Range: bytes=START-END");
+    let spec = value
+        .to_str()
+        .map_err(|_| bad())?
+        .strip_prefix("bytes=")
+        .ok_or_else(bad)?;
+    let (start, end) = spec.split_once('-').ok_or_else(bad)?;
+    let start: u64 = start.parse().map_err(|_| bad())?;
+    let end: u64 = if end.is_empty() {
+        len.saturating_sub(1)
+    } else {
+        end.parse().map_err(|_| bad())?
+    };
+    if start > end || end >= len {
+        return Err(ApiError::bad_request(format!(
+            "the range {start}-{end} is outside the pack's {len} bytes"
+        )));
+    }
+    Ok(Some((start, end - start + 1)))
+}
+
+async fn read_pack(
+    State(state): AppState,
+    session: TenantSession,
+    Path((repo, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let pack = pack_id(&id)?;
+    let (quota, store) = area(&state, &session, &repo).await?;
+    if !state.db.pack_exists(quota.id, &id).await? {
+        return Err(ApiError::not_found(format!("pack {id} is not stored")));
+    }
+    let len_store = store.clone();
+    let len = blocking(move || len_store.pack_len(&pack)).await?;
+    let range = parse_range(&headers, len)?;
+    let (offset, want) = range.unwrap_or((0, len));
+    let bytes = blocking(move || store.read_range(&pack, offset, want)).await?;
+    let status = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (status, bytes).into_response();
+    if range.is_some()
+        && let Ok(value) = format!("bytes {offset}-{}/{len}", offset + want - 1).parse()
+    {
+        response.headers_mut().insert(header::CONTENT_RANGE, value);
+    }
+    Ok(response)
+}
+
+async fn list_points(
+    State(state): AppState,
+    session: TenantSession,
+    Path(repo): Path<String>,
+) -> Result<Json<Vec<crate::store::data::PointRow>>, ApiError> {
+    let (quota, _) = area(&state, &session, &repo).await?;
+    Ok(Json(state.db.points(quota.id, false).await?))
+}
+
+async fn get_point(
+    State(state): AppState,
+    session: TenantSession,
+    Path((repo, name)): Path<(String, String)>,
+) -> Result<Vec<u8>, ApiError> {
+    let (quota, store) = area(&state, &session, &repo).await?;
+    if !state
+        .db
+        .points(quota.id, false)
+        .await?
+        .iter()
+        .any(|p| p.name == name)
+    {
+        return Err(ApiError::not_found(format!(
+            "there is no restore point {name}"
+        )));
+    }
+    blocking(move || store.get_meta(MetaKind::Point, &name)).await
+}
+
+/// The ids a stored chunk set lists (resolving a delta against its base), hex.
+async fn set_ids(store: &Arc<FolderStore>, name: &str) -> Result<Vec<String>, ApiError> {
+    let load = |name: String| {
+        let store = store.clone();
+        async move {
+            let bytes = blocking(move || store.get_meta(MetaKind::ChunkSet, &name)).await?;
+            ChunkSetFile::decode(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("chunk set: {e}")))
+        }
+    };
+    let set = load(name.to_owned()).await?;
+    let ids = match &set.base {
+        None => set.added,
+        Some(base) => {
+            let base = load(base.clone()).await?;
+            if base.base.is_some() {
+                return Err(ApiError::bad_request(
+                    "a chunk set's base must be a full set",
+                ));
+            }
+            set.apply(&base.added)
+                .map_err(|e| ApiError::bad_request(format!("chunk set: {e}")))?
+        }
+    };
+    Ok(ids.iter().map(|id| id.to_hex()).collect())
+}
+
+/// `PUT /v1/repos/{repo}/points/{name}`: commits a restore point. Refused unless its chunk set
+/// is stored and every chunk it lists is in a stored pack; the point becomes visible at once,
+/// whole, or not at all.
+async fn commit_point(
+    State(state): AppState,
+    session: TenantSession,
+    Path((repo, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<()>, ApiError> {
+    if blake3::hash(&body).to_hex().as_str() != name {
+        return Err(ApiError::bad_request(
+            "a restore point's name must be the BLAKE3 of its bytes",
+        ));
+    }
+    let (time_ns, set) = crate::repo::point_clear_part(&body)
+        .map_err(|e| ApiError::bad_request(format!("the restore point is not valid: {e}")))?;
+    let (quota, store) = area(&state, &session, &repo).await?;
+    if state
+        .db
+        .object_size(quota.id, "sets", &set)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("the point's chunk set {set} is not stored; upload it first"),
+        ));
+    }
+    let ids = set_ids(&store, &set).await?;
+    let present = state.db.chunks_present(quota.id, &ids).await?;
+    let missing: Vec<&String> = ids
+        .iter()
+        .zip(&present)
+        .filter(|(_, p)| !**p)
+        .map(|(id, _)| id)
+        .collect();
+    if let Some(first) = missing.first() {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "refusing the restore point: {} of its {} chunks are not stored (first: {first}); upload them and commit again",
+                missing.len(),
+                ids.len()
+            ),
+        ));
+    }
+    let len = body.len() as i64;
+    if !state.db.reserve(quota.id, len).await? {
+        return Err(quota_full(&quota));
+    }
+    let write_name = name.clone();
+    if let Err(e) = blocking(move || store.put_meta(MetaKind::Point, &write_name, &body)).await {
+        state.db.release(quota.id, len).await?;
+        return Err(e);
+    }
+    if let Err(e) = state
+        .db
+        .add_point(quota.id, &name, time_ns, &set, len)
+        .await
+    {
+        state.db.release(quota.id, len).await?;
+        return Err(e.into());
+    }
+    Ok(Json(()))
+}
+
+async fn delete_point(
+    State(state): AppState,
+    session: TenantSession,
+    Path((repo, name)): Path<(String, String)>,
+) -> Result<Json<()>, ApiError> {
+    let (quota, store) = area(&state, &session, &repo).await?;
+    let Some(point) = state
+        .db
+        .points(quota.id, false)
+        .await?
+        .into_iter()
+        .find(|p| p.name == name)
+    else {
+        return Err(ApiError::not_found(format!(
+            "there is no restore point {name}"
+        )));
+    };
+    let keep_days = match session.tenant.parent {
+        Some(id) => state
+            .db
+            .tenant(id)
+            .await?
+            .settings
+            .keep_deleted_days
+            .max(session.tenant.settings.keep_deleted_days),
+        None => session.tenant.settings.keep_deleted_days,
+    };
+    if keep_days > 0 {
+        // Insider protection: gone for the tenant, kept by the SP for `keep_days`.
+        state.db.recycle_point(quota.id, &name).await?;
+        state.db.shift_to_recycle(quota.id, point.bytes).await?;
+    } else {
+        blocking(move || store.delete_meta(MetaKind::Point, &name)).await?;
+        state.db.purge_point(quota.id, &point.name).await?;
+        state.db.release(quota.id, point.bytes).await?;
+    }
+    Ok(Json(()))
+}
+
+/// Open folder stores per quota: opening one removes its temporary files, which must never
+/// happen under an upload in flight, so each is opened once per gateway process.
+#[derive(Debug, Default)]
+pub struct Stores(tokio::sync::Mutex<HashMap<i64, Arc<FolderStore>>>);
+
+impl GatewayState {
+    /// The storage area of a quota.
+    pub async fn store_for(&self, quota: &Quota) -> Result<Arc<FolderStore>, ApiError> {
+        let mut stores = self.stores.0.lock().await;
+        if let Some(store) = stores.get(&quota.id) {
+            return Ok(store.clone());
+        }
+        let repo = self.db.repo_by_name(&quota.repo_name).await?;
+        let path = tenant_area(&repo, quota.id);
+        let store = Arc::new(blocking(move || FolderStore::open(path)).await?);
+        stores.insert(quota.id, store.clone());
+        Ok(store)
+    }
+}

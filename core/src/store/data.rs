@@ -1,0 +1,294 @@
+//! What each quota's area holds, as the gateway tracks it in clear: packs with the chunk ids
+//! the tenant declared for them (for presence queries and the commit check), small objects
+//! (keyring, index files, chunk sets) with their sizes, and restore points (with the recycle
+//! bin: a deleted point keeps its row with `deleted_ms` until it is purged).
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Db, DbError, conflict, now_ms};
+
+/// Largest number of ids in one query (well below every engine's parameter limit).
+const BATCH: usize = 1000;
+
+/// A stored pack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackRow {
+    /// Its id (hex BLAKE3 of its bytes).
+    pub id: String,
+    /// Its length.
+    pub bytes: i64,
+}
+
+/// A stored restore point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointRow {
+    /// Its name (hex BLAKE3 of the point file).
+    pub name: String,
+    /// Its time, ns since the epoch (from the point file's clear part).
+    pub time_ns: i64,
+    /// Its chunk set.
+    pub set_name: String,
+    /// Size of the point file.
+    pub bytes: i64,
+    /// When it was stored, ms since the epoch.
+    pub created_ms: i64,
+    /// When the tenant deleted it (it is in the recycle bin), ms since the epoch.
+    pub deleted_ms: Option<i64>,
+}
+
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Db {
+    /// Records a stored pack and the chunk ids it carries (idempotent).
+    pub async fn add_pack(
+        &self,
+        quota: i64,
+        id: &str,
+        bytes: i64,
+        chunks: &[String],
+    ) -> Result<(), DbError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO packs (quota_id, id, bytes, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (quota_id, id) DO NOTHING",
+        )
+        .bind(quota)
+        .bind(id)
+        .bind(bytes)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        for batch in chunks.chunks(BATCH / 2) {
+            let values = (0..batch.len())
+                .map(|i| format!("($1, ${}, $2)", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO chunks (quota_id, id, pack) VALUES {values} ON CONFLICT (quota_id, id, pack) DO NOTHING"
+            );
+            let mut q = sqlx::query(&sql).bind(quota).bind(id);
+            for chunk in batch {
+                q = q.bind(chunk);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether a pack is stored.
+    pub async fn pack_exists(&self, quota: i64, id: &str) -> Result<bool, DbError> {
+        Ok(
+            sqlx::query("SELECT 1 FROM packs WHERE quota_id = $1 AND id = $2")
+                .bind(quota)
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// Every pack of a quota.
+    pub async fn packs(&self, quota: i64) -> Result<Vec<PackRow>, DbError> {
+        let rows = sqlx::query("SELECT id, bytes FROM packs WHERE quota_id = $1 ORDER BY id")
+            .bind(quota)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PackRow {
+                    id: r.try_get(0)?,
+                    bytes: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
+    /// For each id, whether some stored pack of the quota carries it.
+    pub async fn chunks_present(&self, quota: i64, ids: &[String]) -> Result<Vec<bool>, DbError> {
+        let mut present = std::collections::HashSet::new();
+        for batch in ids.chunks(BATCH) {
+            let sql = format!(
+                "SELECT DISTINCT id FROM chunks WHERE quota_id = $1 AND id IN ({})",
+                placeholders(2, batch.len())
+            );
+            let mut q = sqlx::query(&sql).bind(quota);
+            for id in batch {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(self.pool()).await? {
+                present.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        Ok(ids.iter().map(|id| present.contains(id)).collect())
+    }
+
+    /// Stores or replaces the record of a small object; returns the size it replaced.
+    pub async fn put_object(
+        &self,
+        quota: i64,
+        kind: &str,
+        name: &str,
+        bytes: i64,
+    ) -> Result<Option<i64>, DbError> {
+        let old = self.object_size(quota, kind, name).await?;
+        sqlx::query(
+            "INSERT INTO objects (quota_id, kind, name, bytes) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (quota_id, kind, name) DO UPDATE SET bytes = excluded.bytes",
+        )
+        .bind(quota)
+        .bind(kind)
+        .bind(name)
+        .bind(bytes)
+        .execute(self.pool())
+        .await?;
+        Ok(old)
+    }
+
+    /// The size of a small object, when it exists.
+    pub async fn object_size(
+        &self,
+        quota: i64,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<i64>, DbError> {
+        let row = sqlx::query(
+            "SELECT bytes FROM objects WHERE quota_id = $1 AND kind = $2 AND name = $3",
+        )
+        .bind(quota)
+        .bind(kind)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Names of a quota's objects of one kind, sorted.
+    pub async fn objects(&self, quota: i64, kind: &str) -> Result<Vec<String>, DbError> {
+        let rows =
+            sqlx::query("SELECT name FROM objects WHERE quota_id = $1 AND kind = $2 ORDER BY name")
+                .bind(quota)
+                .bind(kind)
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Removes the record of a small object; returns its size.
+    pub async fn delete_object(
+        &self,
+        quota: i64,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<i64>, DbError> {
+        let old = self.object_size(quota, kind, name).await?;
+        sqlx::query("DELETE FROM objects WHERE quota_id = $1 AND kind = $2 AND name = $3")
+            .bind(quota)
+            .bind(kind)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(old)
+    }
+
+    /// Records a committed restore point.
+    pub async fn add_point(
+        &self,
+        quota: i64,
+        name: &str,
+        time_ns: i64,
+        set: &str,
+        bytes: i64,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO points (quota_id, name, time_ns, set_name, bytes, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(quota)
+        .bind(name)
+        .bind(time_ns)
+        .bind(set)
+        .bind(bytes)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await
+        .map_err(conflict(format!("restore point {name}")))?;
+        Ok(())
+    }
+
+    /// A quota's restore points, oldest first: the live ones, or (with `recycled`) only those
+    /// in the recycle bin.
+    pub async fn points(&self, quota: i64, recycled: bool) -> Result<Vec<PointRow>, DbError> {
+        let sql = format!(
+            "SELECT name, time_ns, set_name, bytes, created_ms, deleted_ms FROM points WHERE quota_id = $1 AND deleted_ms IS {} NULL ORDER BY time_ns, name",
+            if recycled { "NOT" } else { "" }
+        );
+        let rows = sqlx::query(&sql).bind(quota).fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PointRow {
+                    name: r.try_get(0)?,
+                    time_ns: r.try_get(1)?,
+                    set_name: r.try_get(2)?,
+                    bytes: r.try_get(3)?,
+                    created_ms: r.try_get(4)?,
+                    deleted_ms: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Moves a live point into the recycle bin; false when there is no such live point.
+    pub async fn recycle_point(&self, quota: i64, name: &str) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE points SET deleted_ms = $1 WHERE quota_id = $2 AND name = $3 AND deleted_ms IS NULL",
+        )
+        .bind(now_ms())
+        .bind(quota)
+        .bind(name)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Brings a point back from the recycle bin.
+    pub async fn restore_point(&self, quota: i64, name: &str) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE points SET deleted_ms = NULL WHERE quota_id = $1 AND name = $2 AND deleted_ms IS NOT NULL",
+        )
+        .bind(quota)
+        .bind(name)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes a point's row for good; returns its size.
+    pub async fn purge_point(&self, quota: i64, name: &str) -> Result<Option<i64>, DbError> {
+        let row =
+            sqlx::query("DELETE FROM points WHERE quota_id = $1 AND name = $2 RETURNING bytes")
+                .bind(quota)
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Moves bytes of a quota between its used and recycle-bin counters (positive: into the
+    /// recycle bin).
+    pub async fn shift_to_recycle(&self, quota: i64, bytes: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE quotas SET used_bytes = CASE WHEN used_bytes >= $1 THEN used_bytes - $1 ELSE 0 END, \
+             recycle_bytes = CASE WHEN recycle_bytes + $1 >= 0 THEN recycle_bytes + $1 ELSE 0 END WHERE id = $2",
+        )
+        .bind(bytes)
+        .bind(quota)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

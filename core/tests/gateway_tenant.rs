@@ -1,0 +1,585 @@
+//! The tenant API of a real gateway (in-process, real TLS on loopback, SQLite): a repository
+//! made by the real engine is uploaded object by object and pack by pack, committed, read
+//! back; quotas, commit checks, insider protection, account state and tenant isolation are
+//! enforced.
+
+// Test code: a panic with a message is how a check reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use cloudkeep_core::backend::folder::FolderStore;
+use cloudkeep_core::backend::{MetaKind, PackStore, RepoBackend};
+use cloudkeep_core::compress::Compression;
+use cloudkeep_core::crypto::KdfParams;
+use cloudkeep_core::engine::backup::{BackupOptions, backup};
+use cloudkeep_core::gateway::server::{RunOptions, Started, run};
+use cloudkeep_core::gateway::{InitOptions, init};
+use cloudkeep_core::repo::{NewRepo, Repository};
+use cloudkeep_core::store::Db;
+use cloudkeep_core::store::tenants::{QuotaSpec, TenantSettings};
+use cloudkeep_tests::pseudo_random;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Gateway {
+    addr: String,
+    db: Db,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start_gateway(dir: &Path) -> Gateway {
+    let report = init(InitOptions {
+        data_dir: dir.to_path_buf(),
+        hostnames: vec!["127.0.0.1".into()],
+        db: None,
+        admin_user: "admin".into(),
+        admin_password: "admin-password".into(),
+        listen: Some("127.0.0.1:0".into()),
+    })
+    .await
+    .unwrap();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let data_dir = dir.to_path_buf();
+    let task = tokio::spawn(async move {
+        run(
+            RunOptions {
+                data_dir,
+                listen: None,
+                allow_root: true,
+            },
+            move |s| started_tx.send(s.clone()).unwrap(),
+            async move {
+                let _ = stop_rx.await;
+            },
+        )
+        .await
+        .unwrap();
+    });
+    let started = tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+        .await
+        .unwrap();
+    Gateway {
+        addr: started.addr.to_string(),
+        db: Db::open(&report.config.db).await.unwrap(),
+        stop: Some(stop_tx),
+        task,
+    }
+}
+
+/// A tenant's HTTP session on the gateway, pinned to its certificate.
+struct Tenant {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Tenant {
+    async fn login(
+        gw: &Gateway,
+        dir: &Path,
+        user: &str,
+        password: &str,
+    ) -> Result<Self, (StatusCode, Value)> {
+        let cert = cloudkeep_core::gateway::tls::CertStore::open(dir)
+            .unwrap()
+            .info()
+            .unwrap();
+        let config = cloudkeep_core::client::tls::pinned_config(&cert.fingerprint).unwrap();
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(config)
+            .build()
+            .unwrap();
+        let base = format!("https://{}", gw.addr);
+        let resp = http
+            .post(format!("{base}/v1/login"))
+            .json(&json!({"user": user, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        if !status.is_success() {
+            return Err((status, body));
+        }
+        Ok(Self {
+            http,
+            base,
+            token: body["token"].as_str().unwrap().to_owned(),
+        })
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, String)],
+    ) -> (StatusCode, Vec<u8>) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        if let Some(body) = body {
+            req = req.body(body);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status(), resp.bytes().await.unwrap().to_vec())
+    }
+
+    async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let bytes = body.map(|b| serde_json::to_vec(&b).unwrap());
+        let (status, out) = self
+            .send(
+                method,
+                path,
+                bytes,
+                &[("content-type", "application/json".into())],
+            )
+            .await;
+        (status, serde_json::from_slice(&out).unwrap_or(Value::Null))
+    }
+
+    async fn put_object(
+        &self,
+        repo: &str,
+        kind: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let (status, out) = self
+            .send(
+                reqwest::Method::PUT,
+                &format!("/v1/repos/{repo}/objects/{kind}/{name}"),
+                Some(bytes),
+                &[],
+            )
+            .await;
+        (status, serde_json::from_slice(&out).unwrap_or(Value::Null))
+    }
+
+    async fn upload_pack(
+        &self,
+        repo: &str,
+        id: &str,
+        chunks: &[[u8; 32]],
+        pack: &[u8],
+    ) -> (StatusCode, Value) {
+        let mut body: Vec<u8> = chunks.iter().flatten().copied().collect();
+        body.extend_from_slice(pack);
+        let (status, out) = self
+            .send(
+                reqwest::Method::PUT,
+                &format!("/v1/repos/{repo}/packs/{id}"),
+                Some(body),
+                &[("x-cloudkeep-chunks", chunks.len().to_string())],
+            )
+            .await;
+        (status, serde_json::from_slice(&out).unwrap_or(Value::Null))
+    }
+}
+
+/// A repository made by the engine: its objects and packs, ready to upload.
+struct LocalRepo {
+    keyring: Vec<u8>,
+    index: Vec<(String, Vec<u8>)>,
+    sets: Vec<(String, Vec<u8>)>,
+    points: Vec<(String, Vec<u8>)>,
+    packs: Vec<(String, Vec<[u8; 32]>, Vec<u8>)>,
+}
+
+fn make_local_repo(dir: &Path) -> LocalRepo {
+    let source = dir.join("src");
+    std::fs::create_dir_all(&source).unwrap();
+    for i in 0..3 {
+        std::fs::write(
+            source.join(format!("f{i}.bin")),
+            pseudo_random(700_000, i + 1),
+        )
+        .unwrap();
+    }
+    let store = Arc::new(FolderStore::open(dir.join("local-repo")).unwrap());
+    let repo = Repository::init(
+        store.clone(),
+        NewRepo::Encrypted {
+            password: "pw",
+            kdf: KdfParams::minimum(),
+        },
+    )
+    .unwrap();
+    backup(
+        &repo,
+        &BackupOptions {
+            sources: vec![source],
+            disks: vec![],
+            excludes: vec![],
+            one_file_system: false,
+            compression: Compression::Fast,
+            host: "pc".into(),
+            job: "docs".into(),
+            parent: None,
+        },
+        &|_| {},
+    )
+    .unwrap();
+    let metas = |kind| {
+        store
+            .list_meta(kind)
+            .unwrap()
+            .into_iter()
+            .map(|n| {
+                let bytes = store.get_meta(kind, &n).unwrap();
+                (n, bytes)
+            })
+            .collect::<Vec<_>>()
+    };
+    let index = repo.load_index().unwrap();
+    let mut by_pack: HashMap<String, Vec<[u8; 32]>> = HashMap::new();
+    for (id, loc) in index.iter() {
+        by_pack.entry(loc.pack.to_hex()).or_default().push(id.0);
+    }
+    let packs = store
+        .list_packs()
+        .unwrap()
+        .into_iter()
+        .map(|(id, len)| {
+            let bytes = store.read_range(&id, 0, len).unwrap();
+            (
+                id.to_hex(),
+                by_pack.remove(&id.to_hex()).unwrap_or_default(),
+                bytes,
+            )
+        })
+        .collect();
+    LocalRepo {
+        keyring: store.get_meta(MetaKind::Keyring, "keyring").unwrap(),
+        index: metas(MetaKind::Index),
+        sets: metas(MetaKind::ChunkSet),
+        points: metas(MetaKind::Point),
+        packs,
+    }
+}
+
+async fn add_tenant(
+    db: &Db,
+    name: &str,
+    password: &str,
+    quota: i64,
+    settings: TenantSettings,
+) -> i64 {
+    let hash = cloudkeep_core::crypto::hash_password(password, KdfParams::minimum()).unwrap();
+    db.add_tenant(
+        None,
+        name,
+        &hash,
+        &settings,
+        &[QuotaSpec {
+            repo: "main".into(),
+            friendly_name: Some("Cloud".into()),
+            bytes: quota,
+        }],
+        false,
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw_dir = tmp.path().join("gw");
+    let mut gw = start_gateway(&gw_dir).await;
+    gw.db
+        .add_repo(
+            "main",
+            "folder",
+            &tmp.path().join("storage").display().to_string(),
+        )
+        .await
+        .unwrap();
+    let local = make_local_repo(tmp.path());
+    let total: usize = local.packs.iter().map(|p| p.2.len()).sum();
+
+    let protected = TenantSettings {
+        keep_deleted_days: 7,
+        ..TenantSettings::default()
+    };
+    let acme = add_tenant(&gw.db, "acme", "acme-password", 64 << 20, protected).await;
+    add_tenant(
+        &gw.db,
+        "other",
+        "other-password",
+        64 << 20,
+        TenantSettings::default(),
+    )
+    .await;
+    add_tenant(
+        &gw.db,
+        "tiny",
+        "tiny-password",
+        3 << 19,
+        TenantSettings::default(),
+    )
+    .await;
+
+    // Login: wrong password, then maintenance mode, refuse with their codes.
+    let (status, body) = Tenant::login(&gw, &gw_dir, "acme", "nope")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    gw.db
+        .set_maintenance(Some("disk swap until 10:00"))
+        .await
+        .unwrap();
+    let (_, body) = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(body["code"], "maintenance");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("disk swap until 10:00")
+    );
+    gw.db.set_maintenance(None).await.unwrap();
+    let a = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
+        .await
+        .unwrap();
+    let b = Tenant::login(&gw, &gw_dir, "other", "other-password")
+        .await
+        .unwrap();
+
+    let (status, repos) = a.json(reqwest::Method::GET, "/v1/repos", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(repos[0]["name"], "Cloud");
+    assert_eq!(repos[0]["free_bytes"], 64 << 20);
+
+    // Upload everything but the last pack: the commit is refused, nothing becomes visible.
+    assert_eq!(
+        a.put_object("Cloud", "keyring", "keyring", local.keyring.clone())
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, body) = a
+        .put_object("Cloud", "keyring", "keyring", b"{not json".to_vec())
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    for (name, bytes) in local.index.iter().chain(&local.sets) {
+        let kind = if local.index.iter().any(|(n, _)| n == name) {
+            "index"
+        } else {
+            "sets"
+        };
+        assert_eq!(
+            a.put_object("Cloud", kind, name, bytes.clone()).await.0,
+            StatusCode::OK,
+            "{kind} {name}"
+        );
+    }
+    let (status, _) = a
+        .put_object("Cloud", "sets", &"0".repeat(64), local.sets[0].1.clone())
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a set must be named by its hash"
+    );
+    let (last, first_packs) = local.packs.split_last().unwrap();
+    for (id, chunks, bytes) in first_packs {
+        assert_eq!(
+            a.upload_pack("Cloud", id, chunks, bytes).await.0,
+            StatusCode::OK
+        );
+    }
+    let (point_name, point_bytes) = &local.points[0];
+    let commit = format!("/v1/repos/Cloud/points/{point_name}");
+    let (status, out) = a
+        .send(
+            reqwest::Method::PUT,
+            &commit,
+            Some(point_bytes.clone()),
+            &[],
+        )
+        .await;
+    let body: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict")),
+        "{body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("not stored"));
+    assert_eq!(
+        a.json(reqwest::Method::GET, "/v1/repos/Cloud/points", None)
+            .await
+            .1,
+        json!([])
+    );
+
+    // A damaged upload is refused and stores nothing.
+    let mut damaged = last.2.clone();
+    damaged[100] ^= 1;
+    let (status, body) = a.upload_pack("Cloud", &last.0, &last.1, &damaged).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("do not match its id")
+    );
+    let (_, present) = a
+        .json(
+            reqwest::Method::POST,
+            "/v1/repos/Cloud/chunks/present",
+            Some(json!({"ids": [hex::encode(last.1[0])]})),
+        )
+        .await;
+    assert_eq!(present["present"], json!([false]));
+
+    // The last pack, then the commit succeeds; chunk presence and range reads work.
+    assert_eq!(
+        a.upload_pack("Cloud", &last.0, &last.1, &last.2).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        a.upload_pack("Cloud", &last.0, &last.1, &last.2).await.0,
+        StatusCode::OK,
+        "again: harmless"
+    );
+    assert_eq!(
+        a.send(
+            reqwest::Method::PUT,
+            &commit,
+            Some(point_bytes.clone()),
+            &[]
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let (_, points) = a
+        .json(reqwest::Method::GET, "/v1/repos/Cloud/points", None)
+        .await;
+    assert_eq!(points[0]["name"], point_name.as_str());
+    let (_, present) = a
+        .json(
+            reqwest::Method::POST,
+            "/v1/repos/Cloud/chunks/present",
+            Some(json!({"ids": [hex::encode(last.1[0]), "ff".repeat(32)]})),
+        )
+        .await;
+    assert_eq!(present["present"], json!([true, false]));
+    let (status, range) = a
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/repos/Cloud/packs/{}", last.0),
+            None,
+            &[("range", "bytes=10-19".into())],
+        )
+        .await;
+    assert_eq!(
+        (status, range.as_slice()),
+        (StatusCode::PARTIAL_CONTENT, &last.2[10..20])
+    );
+    let (_, got) = a.send(reqwest::Method::GET, &commit, None, &[]).await;
+    assert_eq!(&got, point_bytes);
+    let used = a.json(reqwest::Method::GET, "/v1/repos", None).await.1[0]["used_bytes"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        used as usize >= total,
+        "packs count against the quota: {used}"
+    );
+
+    // Tenant isolation: the other tenant sees none of it, even by name.
+    for path in [
+        format!("/v1/repos/Cloud/packs/{}", last.0),
+        commit.clone(),
+        "/v1/repos/Cloud/objects/keyring/keyring".into(),
+    ] {
+        let (status, _) = b.send(reqwest::Method::GET, &path, None, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(
+        b.json(reqwest::Method::GET, "/v1/repos/Cloud/points", None)
+            .await
+            .1,
+        json!([])
+    );
+
+    // The quota: the tiny tenant's two concurrent uploads cannot both fit.
+    let t = Tenant::login(&gw, &gw_dir, "tiny", "tiny-password")
+        .await
+        .unwrap();
+    // Two 1 MiB uploads against a 1.5 MiB quota (the gateway sees opaque bytes: any will do).
+    let (p1, p2) = (pseudo_random(1 << 20, 77), pseudo_random(1 << 20, 78));
+    let (id1, id2) = (
+        blake3::hash(&p1).to_hex().to_string(),
+        blake3::hash(&p2).to_hex().to_string(),
+    );
+    let (r1, r2) = tokio::join!(
+        t.upload_pack("Cloud", &id1, &[[1; 32]], &p1),
+        t.upload_pack("Cloud", &id2, &[[2; 32]], &p2)
+    );
+    let codes: Vec<Option<&str>> = vec![r1.1["code"].as_str(), r2.1["code"].as_str()];
+    assert!(
+        codes.contains(&Some("quota_exceeded")) && codes.contains(&None),
+        "exactly one fits: {codes:?}"
+    );
+    let (_, tiny_repos) = t.json(reqwest::Method::GET, "/v1/repos", None).await;
+    assert_eq!(tiny_repos[0]["used_bytes"], 1 << 20);
+
+    // Insider protection: a deleted point leaves the tenant's view for the recycle bin.
+    assert_eq!(
+        a.send(reqwest::Method::DELETE, &commit, None, &[]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        a.json(reqwest::Method::GET, "/v1/repos/Cloud/points", None)
+            .await
+            .1,
+        json!([])
+    );
+    let quota = &gw.db.quotas_of(acme).await.unwrap()[0];
+    assert_eq!(gw.db.points(quota.id, true).await.unwrap().len(), 1);
+    assert!(quota.recycle_bytes > 0);
+
+    // Disabling the account or an expired lease stop the next request.
+    let mut settings = gw.db.tenant(acme).await.unwrap().settings;
+    settings.lease_until_ms = Some(1_000);
+    gw.db.update_tenant(acme, &settings).await.unwrap();
+    let (status, body) = a.json(reqwest::Method::GET, "/v1/repos", None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("lease_expired"))
+    );
+    settings.lease_until_ms = None;
+    settings.enabled = false;
+    gw.db.update_tenant(acme, &settings).await.unwrap();
+    let (_, body) = a.json(reqwest::Method::GET, "/v1/repos", None).await;
+    assert_eq!(body["code"], "account_disabled");
+
+    gw.stop.take().unwrap().send(()).unwrap();
+    gw.task.await.unwrap();
+}
