@@ -67,6 +67,11 @@ enum SpCommand {
     },
     /// The gateways registered on this database, with their heartbeats.
     Gateways,
+    /// Restore points tenants deleted under insider protection.
+    RecycleBin {
+        #[command(subcommand)]
+        action: RecycleAction,
+    },
     /// The audit log of admin actions, newest first.
     Audit,
     /// The gateway's TLS certificate.
@@ -208,6 +213,34 @@ enum TenantAction {
         /// Confirm deleting data.
         #[arg(long)]
         yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecycleAction {
+    /// List them with their purge dates.
+    List,
+    /// Give one back to its tenant.
+    Restore {
+        /// Account.
+        #[arg(long)]
+        tenant: String,
+        /// The tenant's name for the repository.
+        #[arg(long)]
+        repo: String,
+        /// Restore point id.
+        point: String,
+    },
+    /// Delete one for good.
+    Purge {
+        /// Account.
+        #[arg(long)]
+        tenant: String,
+        /// The tenant's name for the repository.
+        #[arg(long)]
+        repo: String,
+        /// Restore point id.
+        point: String,
     },
 }
 
@@ -418,17 +451,18 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 print_json(&rows)?;
             } else if csv {
                 println!(
-                    "tenant,repository,name,quota_bytes,used_bytes,recycle_bin_bytes,last_activity"
+                    "tenant,repository,name,quota_bytes,used_bytes,recycle_bin_bytes,restore_points,last_activity"
                 );
                 for r in rows {
                     println!(
-                        "{},{},{},{},{},{},{}",
+                        "{},{},{},{},{},{},{},{}",
                         csv_field(&r.tenant),
                         csv_field(&r.repo),
                         csv_field(&r.friendly_name),
                         r.quota_bytes,
                         r.used_bytes,
                         r.recycle_bytes,
+                        r.points,
                         r.last_activity_ms
                             .and_then(chrono::DateTime::from_timestamp_millis)
                             .map(|d| d.to_rfc3339())
@@ -484,6 +518,53 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                         "{:<14} {:<32} {state} (last heartbeat {age} s ago)",
                         g.id, g.address
                     );
+                }
+            }
+        }
+        SpCommand::RecycleBin { action } => {
+            let client = session_client(home)?;
+            use cloudkeep_core::gateway::recycle::RecycledRef;
+            match action {
+                RecycleAction::List => {
+                    let points = rt.block_on(client.recycle_bin())?;
+                    if json {
+                        print_json(&points)?;
+                    } else {
+                        for p in points {
+                            println!(
+                                "{:<24} {:<16} {}  deleted {}  purged after {}",
+                                p.tenant,
+                                p.repo,
+                                &p.point[..12.min(p.point.len())],
+                                date_text(Some(p.deleted_ms)),
+                                date_text(Some(p.purge_after_ms))
+                            );
+                        }
+                    }
+                }
+                RecycleAction::Restore {
+                    tenant,
+                    repo,
+                    point,
+                } => {
+                    rt.block_on(client.recycle_restore(&RecycledRef {
+                        tenant: tenant.clone(),
+                        repo,
+                        point,
+                    }))?;
+                    println!("restore point given back to {tenant}");
+                }
+                RecycleAction::Purge {
+                    tenant,
+                    repo,
+                    point,
+                } => {
+                    rt.block_on(client.recycle_purge(&RecycledRef {
+                        tenant,
+                        repo,
+                        point,
+                    }))?;
+                    println!("restore point purged");
                 }
             }
         }

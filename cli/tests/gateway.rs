@@ -318,10 +318,12 @@ fn sp_workflow(db: Option<&str>) {
     cli.ok(&["sp", "tenant", "enable", "acme"], None);
     let csv = cli.ok(&["sp", "usage", "--csv"], None);
     assert!(
-        csv.starts_with("tenant,repository,name,quota_bytes"),
+        csv.starts_with(
+            "tenant,repository,name,quota_bytes,used_bytes,recycle_bin_bytes,restore_points"
+        ),
         "{csv}"
     );
-    assert!(csv.contains("acme,main,Cloud,2147483648,0,0"), "{csv}");
+    assert!(csv.contains("acme,main,Cloud,2147483648,0,0,0"), "{csv}");
     assert!(
         cli.fails(&["sp", "tenant", "show", "nobody"], None, 1)
             .contains("no tenant")

@@ -162,6 +162,25 @@ pub struct UsageRow {
     pub used_bytes: i64,
     /// Recycle-bin bytes.
     pub recycle_bytes: i64,
+    /// Live restore points.
+    pub points: i64,
     /// Last activity, ms since the epoch.
     pub last_activity_ms: Option<i64>,
+}
+
+/// One restore point in a recycle bin (`GET /v1/admin/recycle-bin`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecycledPoint {
+    /// Account login.
+    pub tenant: String,
+    /// The tenant's name for the repository.
+    pub repo: String,
+    /// The point.
+    pub point: String,
+    /// Its time, ns since the epoch.
+    pub time_ns: i64,
+    /// When the tenant deleted it, ms since the epoch.
+    pub deleted_ms: i64,
+    /// When it will be purged automatically, ms since the epoch.
+    pub purge_after_ms: i64,
 }

@@ -565,6 +565,49 @@ async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
     assert_eq!(gw.db.points(quota.id, true).await.unwrap().len(), 1);
     assert!(quota.recycle_bytes > 0);
 
+    // The SP sees it in the recycle bin, can give it back, and purge it.
+    let cert = cloudkeep_core::gateway::tls::CertStore::open(&gw_dir)
+        .unwrap()
+        .info()
+        .unwrap();
+    let mut admin = cloudkeep_core::client::SpClient::new(&gw.addr, &cert.fingerprint).unwrap();
+    admin.login("admin", "admin-password").await.unwrap();
+    let bin = admin.recycle_bin().await.unwrap();
+    assert_eq!(bin.len(), 1);
+    assert_eq!(
+        (bin[0].tenant.as_str(), bin[0].repo.as_str()),
+        ("acme", "Cloud")
+    );
+    assert_eq!(bin[0].purge_after_ms - bin[0].deleted_ms, 7 * 86_400_000);
+    let reference = cloudkeep_core::gateway::recycle::RecycledRef {
+        tenant: "acme".into(),
+        repo: "Cloud".into(),
+        point: point_name.clone(),
+    };
+    admin.recycle_restore(&reference).await.unwrap();
+    let (_, points) = a
+        .json(reqwest::Method::GET, "/v1/repos/Cloud/points", None)
+        .await;
+    assert_eq!(points[0]["name"], point_name.as_str(), "given back");
+    assert_eq!(gw.db.quotas_of(acme).await.unwrap()[0].recycle_bytes, 0);
+    assert_eq!(
+        a.send(reqwest::Method::DELETE, &commit, None, &[]).await.0,
+        StatusCode::OK
+    );
+    admin.recycle_purge(&reference).await.unwrap();
+    assert!(admin.recycle_bin().await.unwrap().is_empty());
+    assert_eq!(gw.db.quotas_of(acme).await.unwrap()[0].recycle_bytes, 0);
+    let usage = admin.usage().await.unwrap();
+    assert!(usage.iter().any(|u| u.tenant == "acme" && u.points == 0));
+
+    // Maintenance refuses new sessions but lets running ones finish their work.
+    gw.db.set_maintenance(Some("short break")).await.unwrap();
+    assert_eq!(
+        a.json(reqwest::Method::GET, "/v1/repos", None).await.0,
+        StatusCode::OK
+    );
+    gw.db.set_maintenance(None).await.unwrap();
+
     // Disabling the account or an expired lease stop the next request.
     let mut settings = gw.db.tenant(acme).await.unwrap().settings;
     settings.lease_until_ms = Some(1_000);

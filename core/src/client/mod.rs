@@ -9,11 +9,13 @@ use std::path::PathBuf;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::api::RecycledPoint;
 use crate::api::{
     CertGenerate, CertImport, CloudRepo, ErrorBody, ErrorCode, GatewayEntry, Hello, LoginRequest,
     LoginResponse, MaintenanceMode, NewPassword, NewRepo, NewTenant, QuotaSpec, TenantSettings,
     TenantView, UsageRow,
 };
+use crate::gateway::recycle::RecycledRef;
 use crate::gateway::tls::CertInfo;
 use crate::store::audit::AuditEntry;
 
@@ -383,6 +385,31 @@ impl SpClient {
     /// The audit log, newest first.
     pub async fn audit(&self) -> Result<Vec<AuditEntry>, ClientError> {
         self.get("/v1/admin/audit").await
+    }
+
+    /// Every restore point in a recycle bin.
+    pub async fn recycle_bin(&self) -> Result<Vec<RecycledPoint>, ClientError> {
+        self.get("/v1/admin/recycle-bin").await
+    }
+
+    /// Gives a recycled point back to its tenant.
+    pub async fn recycle_restore(&self, point: &RecycledRef) -> Result<(), ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/admin/recycle-bin/restore",
+            Some(point),
+        )
+        .await
+    }
+
+    /// Purges a recycled point for good.
+    pub async fn recycle_purge(&self, point: &RecycledRef) -> Result<(), ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/admin/recycle-bin/purge",
+            Some(point),
+        )
+        .await
     }
 
     /// The certificate being served.

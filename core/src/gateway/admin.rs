@@ -349,6 +349,7 @@ async fn usage(
                 quota_bytes: q.quota_bytes,
                 used_bytes: q.used_bytes,
                 recycle_bytes: q.recycle_bytes,
+                points: state.db.point_count(q.id).await?,
                 last_activity_ms: tenant.last_activity_ms,
             });
         }

@@ -94,6 +94,7 @@ pub fn router(state: Arc<GatewayState>) -> Router {
         .route("/v1/hello", get(hello))
         .merge(super::admin::routes())
         .merge(super::tenant::routes())
+        .merge(super::recycle::routes())
         .fallback(|| async {
             ApiError::not_found("no such call; this gateway speaks protocol v1 under /v1")
         })
@@ -228,6 +229,15 @@ async fn background(state: Arc<GatewayState>) {
             && let Err(e) = state.db.purge_expired_sessions().await
         {
             tracing::warn!("session cleanup failed: {e}");
+        }
+        if ticks % 900 == 1 {
+            match super::recycle::purge_expired(&state).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!("purged {n} restore points whose insider protection ran out")
+                }
+                Err(e) => tracing::warn!("recycle-bin purge failed: {e}"),
+            }
         }
     }
 }

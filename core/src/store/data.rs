@@ -278,6 +278,53 @@ impl Db {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
+    /// Every point in a recycle bin: (quota id, point), oldest deletion first.
+    pub async fn recycle_bin(&self) -> Result<Vec<(i64, PointRow)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT quota_id, name, time_ns, set_name, bytes, created_ms, deleted_ms FROM points WHERE deleted_ms IS NOT NULL ORDER BY deleted_ms",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    PointRow {
+                        name: r.try_get(1)?,
+                        time_ns: r.try_get(2)?,
+                        set_name: r.try_get(3)?,
+                        bytes: r.try_get(4)?,
+                        created_ms: r.try_get(5)?,
+                        deleted_ms: r.try_get(6)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// How many live restore points a quota holds.
+    pub async fn point_count(&self, quota: i64) -> Result<i64, DbError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM points WHERE quota_id = $1 AND deleted_ms IS NULL")
+                .bind(quota)
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?,
+        )
+    }
+
+    /// Forgets bytes purged from a quota's recycle bin.
+    pub async fn drop_recycled(&self, quota: i64, bytes: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE quotas SET recycle_bytes = CASE WHEN recycle_bytes >= $1 THEN recycle_bytes - $1 ELSE 0 END WHERE id = $2",
+        )
+        .bind(bytes)
+        .bind(quota)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Moves bytes of a quota between its used and recycle-bin counters (positive: into the
     /// recycle bin).
     pub async fn shift_to_recycle(&self, quota: i64, bytes: i64) -> Result<(), DbError> {
