@@ -76,6 +76,7 @@ struct Tenant {
     http: reqwest::Client,
     base: String,
     token: String,
+    task: std::sync::Mutex<Option<String>>,
 }
 
 impl Tenant {
@@ -110,7 +111,23 @@ impl Tenant {
             http,
             base,
             token: body["token"].as_str().unwrap().to_owned(),
+            task: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Starts a task (writes need one); returns the gateway's answer.
+    async fn start_task(&self) -> (StatusCode, Value) {
+        let (status, body) = self
+            .json(
+                reqwest::Method::POST,
+                "/v1/tasks",
+                Some(json!({"kind": "backup"})),
+            )
+            .await;
+        if status.is_success() {
+            *self.task.lock().unwrap() = body["id"].as_str().map(str::to_owned);
+        }
+        (status, body)
     }
 
     async fn send(
@@ -124,6 +141,10 @@ impl Tenant {
             .http
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token);
+        let task = self.task.lock().unwrap().clone();
+        if let Some(task) = task {
+            req = req.header("x-cloudkeep-task", task);
+        }
         for (k, v) in headers {
             req = req.header(*k, v);
         }
@@ -372,6 +393,13 @@ async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
     assert_eq!(repos[0]["name"], "Cloud");
     assert_eq!(repos[0]["free_bytes"], 64 << 20);
 
+    // Writes belong to a task.
+    let (_, p0) = (0, &local.packs[0]);
+    let (status, body) = a.upload_pack("Cloud", &p0.0, &p0.1, &p0.2).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains("task"), "{body}");
+    assert_eq!(a.start_task().await.0, StatusCode::OK);
+
     // Upload everything but the last pack: the commit is refused, nothing becomes visible.
     assert_eq!(
         a.put_object("Cloud", "keyring", "keyring", local.keyring.clone())
@@ -532,6 +560,7 @@ async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
     let t = Tenant::login(&gw, &gw_dir, "tiny", "tiny-password")
         .await
         .unwrap();
+    assert_eq!(t.start_task().await.0, StatusCode::OK);
     // Two 1 MiB uploads against a 1.5 MiB quota (the gateway sees opaque bytes: any will do).
     let (p1, p2) = (pseudo_random(1 << 20, 77), pseudo_random(1 << 20, 78));
     let (id1, id2) = (
@@ -622,6 +651,123 @@ async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
     gw.db.update_tenant(acme, &settings).await.unwrap();
     let (_, body) = a.json(reqwest::Method::GET, "/v1/repos", None).await;
     assert_eq!(body["code"], "account_disabled");
+
+    gw.stop.take().unwrap().send(()).unwrap();
+    gw.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tasks_and_bandwidth_are_limited_per_tenant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw_dir = tmp.path().join("gw");
+    let mut gw = start_gateway(&gw_dir).await;
+    gw.db
+        .add_repo(
+            "main",
+            "folder",
+            &tmp.path().join("storage").display().to_string(),
+        )
+        .await
+        .unwrap();
+    let limit: i64 = 4 << 20;
+    let settings = TenantSettings {
+        max_tasks: 1,
+        bandwidth_bps: limit,
+        ..TenantSettings::default()
+    };
+    let acme = add_tenant(&gw.db, "acme", "acme-password", 1 << 30, settings).await;
+    let hash = cloudkeep_core::crypto::hash_password("sub-password", KdfParams::minimum()).unwrap();
+    gw.db
+        .add_tenant(
+            Some(acme),
+            "laptop",
+            &hash,
+            &TenantSettings::default(),
+            &[QuotaSpec {
+                repo: "main".into(),
+                friendly_name: Some("Cloud".into()),
+                bytes: -1,
+            }],
+            false,
+        )
+        .await
+        .unwrap();
+
+    // One task at a time for the tenant and its subtenants together.
+    let first = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
+        .await
+        .unwrap();
+    let second = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
+        .await
+        .unwrap();
+    let sub = Tenant::login(&gw, &gw_dir, "acme/laptop", "sub-password")
+        .await
+        .unwrap();
+    assert_eq!(first.start_task().await.0, StatusCode::OK);
+    let (status, body) = second.start_task().await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_tasks"))
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("retry"),
+        "{body}"
+    );
+    assert_eq!(
+        sub.start_task().await.1["code"],
+        "too_many_tasks",
+        "a subtenant's task counts for its tenant"
+    );
+    let task = first.task.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        first
+            .send(
+                reqwest::Method::DELETE,
+                &format!("/v1/tasks/{task}"),
+                None,
+                &[]
+            )
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(second.start_task().await.0, StatusCode::OK, "free again");
+
+    // Bandwidth: an 8 MiB upload and its read-back at a 4 MiB/s limit.
+    let pack = pseudo_random(8 << 20, 5);
+    let id = blake3::hash(&pack).to_hex().to_string();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        second.upload_pack("Cloud", &id, &[[3; 32]], &pack).await.0,
+        StatusCode::OK
+    );
+    let up = pack.len() as f64 / started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let (status, back) = second
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/repos/Cloud/packs/{id}"),
+            None,
+            &[],
+        )
+        .await;
+    let down = back.len() as f64 / started.elapsed().as_secs_f64();
+    assert_eq!((status, back.len()), (StatusCode::OK, pack.len()));
+    println!(
+        "bandwidth limit {:.2} MiB/s: upload {:.2} MiB/s ({:+.1} %), download {:.2} MiB/s ({:+.1} %)",
+        limit as f64 / 1048576.0,
+        up / 1048576.0,
+        (up / limit as f64 - 1.0) * 100.0,
+        down / 1048576.0,
+        (down / limit as f64 - 1.0) * 100.0
+    );
+    for rate in [up, down] {
+        let ratio = rate / limit as f64;
+        assert!(
+            (0.9..=1.1).contains(&ratio),
+            "within 10 % of the limit: {ratio:.3}"
+        );
+    }
 
     gw.stop.take().unwrap().send(()).unwrap();
     gw.task.await.unwrap();

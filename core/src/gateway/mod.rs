@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod limits;
 pub mod recycle;
 pub mod server;
 pub mod tenant;

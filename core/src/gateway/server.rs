@@ -47,6 +47,8 @@ pub struct GatewayState {
     pub bans: Bans,
     /// Open storage areas.
     pub stores: super::tenant::Stores,
+    /// Bandwidth limits.
+    pub buckets: super::limits::Buckets,
 }
 
 /// Where a quota's data lives in its cloud repository.
@@ -95,6 +97,7 @@ pub fn router(state: Arc<GatewayState>) -> Router {
         .merge(super::admin::routes())
         .merge(super::tenant::routes())
         .merge(super::recycle::routes())
+        .merge(super::limits::routes())
         .fallback(|| async {
             ApiError::not_found("no such call; this gateway speaks protocol v1 under /v1")
         })
@@ -142,6 +145,7 @@ pub async fn run(
         certs: certs.clone(),
         bans: Bans::new(BanPolicy::default()),
         stores: super::tenant::Stores::default(),
+        buckets: super::limits::Buckets::default(),
     });
     let tls = tokio_rustls::TlsAcceptor::from(Arc::new(certs.server_config()?));
     let info = certs.info()?;

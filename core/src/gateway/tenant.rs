@@ -652,14 +652,16 @@ async fn upload_pack(
             crate::pack::MAX_PACK_LEN
         )));
     }
+    super::limits::require_task(&state, &session, &headers).await?;
     let (quota, store) = area(&state, &session, &repo).await?;
     if state.db.pack_exists(quota.id, &id).await? {
         return Ok(Json(()));
     }
+    let bucket = state.bucket_for(&session.tenant).await?;
     if !state.db.reserve(quota.id, pack_len as i64).await? {
         return Err(quota_full(&quota));
     }
-    let stored = receive_pack(&store, &pack, body, ids_len, pack_len).await;
+    let stored = receive_pack(&store, &pack, body, ids_len, pack_len, bucket).await;
     match stored {
         Ok(chunk_ids) => {
             if let Err(e) = state
@@ -685,6 +687,7 @@ async fn receive_pack(
     body: Body,
     ids_len: u64,
     pack_len: u64,
+    bucket: Option<Arc<super::limits::Bucket>>,
 ) -> Result<Vec<String>, ApiError> {
     let temp_store = store.clone();
     let (tmp, file) = blocking(move || temp_store.temp_file()).await?;
@@ -695,7 +698,10 @@ async fn receive_pack(
         let mut hasher = blake3::Hasher::new();
         let mut received: u64 = 0;
         while let Some(frame) = stream.next().await {
-            let frame = frame.map_err(|e| ApiError::bad_request(format!("the upload was cut off: {e}")))?;
+                        let frame = frame.map_err(|e| ApiError::bad_request(format!("the upload was cut off: {e}")))?;
+            if let Some(bucket) = &bucket {
+                bucket.take(frame.len()).await;
+            }
             let mut data: &[u8] = &frame;
             if (ids.len() as u64) < ids_len {
                 let take = ((ids_len - ids.len() as u64) as usize).min(data.len());
@@ -785,7 +791,24 @@ async fn read_pack(
     } else {
         StatusCode::OK
     };
-    let mut response = (status, bytes).into_response();
+    let mut response = match state.bucket_for(&session.tenant).await? {
+        None => (status, bytes).into_response(),
+        Some(bucket) => {
+            // Sent in pieces, each paid for from the tenant's bucket.
+            let pieces: Vec<axum::body::Bytes> = bytes
+                .chunks(64 * 1024)
+                .map(axum::body::Bytes::copy_from_slice)
+                .collect();
+            let stream = futures_util::stream::iter(pieces).then(move |piece| {
+                let bucket = bucket.clone();
+                async move {
+                    bucket.take(piece.len()).await;
+                    Ok::<_, std::io::Error>(piece)
+                }
+            });
+            (status, Body::from_stream(stream)).into_response()
+        }
+    };
     if range.is_some()
         && let Ok(value) = format!("bytes {offset}-{}/{len}", offset + want - 1).parse()
     {
@@ -857,8 +880,10 @@ async fn commit_point(
     State(state): AppState,
     session: TenantSession,
     Path((repo, name)): Path<(String, String)>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<()>, ApiError> {
+    super::limits::require_task(&state, &session, &headers).await?;
     if blake3::hash(&body).to_hex().as_str() != name {
         return Err(ApiError::bad_request(
             "a restore point's name must be the BLAKE3 of its bytes",

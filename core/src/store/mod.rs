@@ -15,6 +15,7 @@ pub mod data;
 pub mod gateways;
 pub mod repos;
 pub mod settings;
+pub mod tasks;
 pub mod tenants;
 
 use std::str::FromStr;

@@ -1,0 +1,12 @@
+-- Running tasks (backups, restores) per account, for the max-concurrent-tasks limit. A task
+-- that stops beating its heartbeat expires. Keep in step with ../sqlite/0003_tasks.sql.
+
+CREATE TABLE tasks (
+    id TEXT PRIMARY KEY,
+    tenant_id BIGINT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    started_ms BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);
+
+CREATE INDEX tasks_by_tenant ON tasks (tenant_id);
