@@ -772,3 +772,241 @@ async fn tasks_and_bandwidth_are_limited_per_tenant() {
     gw.stop.take().unwrap().send(()).unwrap();
     gw.task.await.unwrap();
 }
+
+/// Uploads a whole local repository (objects, packs) and commits its points.
+async fn upload_all(t: &Tenant, local: &LocalRepo) {
+    assert_eq!(t.start_task().await.0, StatusCode::OK);
+    assert_eq!(
+        t.put_object("Cloud", "keyring", "keyring", local.keyring.clone())
+            .await
+            .0,
+        StatusCode::OK
+    );
+    for (name, bytes) in &local.index {
+        assert_eq!(
+            t.put_object("Cloud", "index", name, bytes.clone()).await.0,
+            StatusCode::OK
+        );
+    }
+    for (name, bytes) in &local.sets {
+        assert_eq!(
+            t.put_object("Cloud", "sets", name, bytes.clone()).await.0,
+            StatusCode::OK
+        );
+    }
+    for (id, chunks, bytes) in &local.packs {
+        assert_eq!(
+            t.upload_pack("Cloud", id, chunks, bytes).await.0,
+            StatusCode::OK
+        );
+    }
+    for (name, bytes) in &local.points {
+        let (status, out) = t
+            .send(
+                reqwest::Method::PUT,
+                &format!("/v1/repos/Cloud/points/{name}"),
+                Some(bytes.clone()),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&out));
+    }
+}
+
+/// Every route against tenant A's objects, tried by another tenant, another tenant's
+/// subtenant, A's own subtenant and a caller without a session: `not_found` or `unauthorized`,
+/// never A's data; afterwards A's data is intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_account_reaches_another_accounts_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw_dir = tmp.path().join("gw");
+    let mut gw = start_gateway(&gw_dir).await;
+    gw.db
+        .add_repo(
+            "main",
+            "folder",
+            &tmp.path().join("storage").display().to_string(),
+        )
+        .await
+        .unwrap();
+    let local = make_local_repo(tmp.path());
+    let acme = add_tenant(
+        &gw.db,
+        "acme",
+        "acme-password",
+        1 << 30,
+        TenantSettings::default(),
+    )
+    .await;
+    let other = add_tenant(
+        &gw.db,
+        "other",
+        "other-password",
+        1 << 30,
+        TenantSettings::default(),
+    )
+    .await;
+    let hash = cloudkeep_core::crypto::hash_password("sub-password", KdfParams::minimum()).unwrap();
+    for (parent, name) in [(acme, "laptop"), (other, "desk")] {
+        gw.db
+            .add_tenant(
+                Some(parent),
+                name,
+                &hash,
+                &TenantSettings::default(),
+                &[QuotaSpec {
+                    repo: "main".into(),
+                    friendly_name: Some("Cloud".into()),
+                    bytes: -1,
+                }],
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    let a = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
+        .await
+        .unwrap();
+    upload_all(&a, &local).await;
+
+    let (point, _) = &local.points[0];
+    let (index, _) = &local.index[0];
+    let (set, _) = &local.sets[0];
+    let (pack, chunks, _) = &local.packs[0];
+    let reads = [
+        (
+            reqwest::Method::GET,
+            format!("/v1/repos/Cloud/points/{point}"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/v1/repos/Cloud/points/{point}"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/v1/repos/Cloud/packs/{pack}"),
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/repos/Cloud/objects/keyring/keyring".to_owned(),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/v1/repos/Cloud/objects/index/{index}"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/v1/repos/Cloud/objects/index/{index}"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/v1/repos/Cloud/objects/sets/{set}"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/v1/repos/Cloud/objects/sets/{set}"),
+        ),
+        (reqwest::Method::GET, "/v1/repos/Archive/points".to_owned()),
+        (reqwest::Method::DELETE, "/v1/subtenants/laptop".to_owned()),
+    ];
+    let intruders = [
+        Tenant::login(&gw, &gw_dir, "other", "other-password")
+            .await
+            .unwrap(),
+        Tenant::login(&gw, &gw_dir, "other/desk", "sub-password")
+            .await
+            .unwrap(),
+        Tenant::login(&gw, &gw_dir, "acme/laptop", "sub-password")
+            .await
+            .unwrap(),
+    ];
+    let who = ["other", "other/desk", "acme/laptop"];
+    for (intruder, name) in intruders.iter().zip(who) {
+        for (method, path) in &reads {
+            let (status, body) = intruder.send(method.clone(), path, None, &[]).await;
+            let code = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["code"].as_str().map(str::to_owned));
+            assert!(
+                matches!(code.as_deref(), Some("not_found" | "unauthorized")),
+                "{name} {method} {path}: {status} {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        for list in [
+            "/v1/repos/Cloud/points",
+            "/v1/repos/Cloud/packs",
+            "/v1/repos/Cloud/objects/index",
+            "/v1/repos/Cloud/objects/sets",
+        ] {
+            let (status, body) = intruder.json(reqwest::Method::GET, list, None).await;
+            assert_eq!(
+                (status, body),
+                (StatusCode::OK, json!([])),
+                "{name} sees nothing in {list}"
+            );
+        }
+        let (_, present) = intruder
+            .json(
+                reqwest::Method::POST,
+                "/v1/repos/Cloud/chunks/present",
+                Some(json!({"ids": chunks.iter().map(hex::encode).collect::<Vec<_>>()})),
+            )
+            .await;
+        assert!(
+            present["present"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p == false),
+            "{name}: {present}"
+        );
+        let (_, subs) = intruder
+            .json(reqwest::Method::GET, "/v1/subtenants", None)
+            .await;
+        assert!(
+            subs.as_array()
+                .is_none_or(|s| s.iter().all(|t| !t["tenant"]["login"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("acme/"))),
+            "{name} sees no subtenant of acme: {subs}"
+        );
+    }
+    // Without a session: unauthorized everywhere.
+    let anonymous = Tenant {
+        http: a.http.clone(),
+        base: a.base.clone(),
+        token: "0".repeat(64),
+        task: std::sync::Mutex::new(None),
+    };
+    for (method, path) in &reads {
+        let (_, body) = anonymous.json(method.clone(), path, None).await;
+        assert_eq!(body["code"], "unauthorized", "{method} {path}");
+    }
+
+    // A's data is all still there.
+    let (status, got) = a
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/repos/Cloud/points/{point}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!((status, &got), (StatusCode::OK, &local.points[0].1));
+    let (_, subs) = a.json(reqwest::Method::GET, "/v1/subtenants", None).await;
+    assert_eq!(subs[0]["tenant"]["login"], "acme/laptop");
+    assert_eq!(
+        a.json(reqwest::Method::GET, "/v1/repos/Cloud/objects/index", None)
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        local.index.len()
+    );
+
+    gw.stop.take().unwrap().send(()).unwrap();
+    gw.task.await.unwrap();
+}

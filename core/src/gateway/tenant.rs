@@ -538,6 +538,24 @@ async fn delete_object(
 ) -> Result<Json<()>, ApiError> {
     let meta = kind_of(&kind)?;
     let (quota, store) = area(&state, &session, &repo).await?;
+    let exists = if meta == MetaKind::Lock {
+        let probe = store.clone();
+        let lock = name.clone();
+        blocking(move || probe.list_meta(MetaKind::Lock))
+            .await?
+            .contains(&lock)
+    } else {
+        state
+            .db
+            .object_size(quota.id, &kind, &name)
+            .await?
+            .is_some()
+    };
+    if !exists {
+        return Err(ApiError::not_found(format!(
+            "there is no {kind} object \"{name}\""
+        )));
+    }
     match meta {
         MetaKind::Keyring => {
             return Err(ApiError::new(
