@@ -769,8 +769,80 @@ async fn tasks_and_bandwidth_are_limited_per_tenant() {
         );
     }
 
-    gw.stop.take().unwrap().send(()).unwrap();
+    // Size limits and malformed calls get JSON errors.
+    let huge = json!({"ids": vec!["ab".repeat(32); 20_000]});
+    let (status, body) = second
+        .json(
+            reqwest::Method::POST,
+            "/v1/repos/Cloud/chunks/present",
+            Some(huge),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request")),
+        "{body}"
+    );
+    let many = json!({"ids": vec!["ab".repeat(32); 10_001]});
+    let (_, body) = second
+        .json(
+            reqwest::Method::POST,
+            "/v1/repos/Cloud/chunks/present",
+            Some(many),
+        )
+        .await;
+    assert!(
+        body["message"].as_str().unwrap().contains("10000"),
+        "{body}"
+    );
+    let (_, body) = second.json(reqwest::Method::PATCH, "/v1/repos", None).await;
+    assert_eq!(body["code"], "bad_request");
+    let (_, body) = second
+        .json(reqwest::Method::GET, "/v1/nothing-here", None)
+        .await;
+    assert_eq!(body["code"], "not_found");
+
+    // Five failed logins ban the address; sessions already open keep working.
+    for _ in 0..5 {
+        let (_, body) = Tenant::login(&gw, &gw_dir, "acme", "wrong")
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(body["code"], "unauthorized");
+    }
+    let (status, body) = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("banned"))
+    );
+    assert_eq!(
+        second.json(reqwest::Method::GET, "/v1/repos", None).await.0,
+        StatusCode::OK
+    );
+
+    // Shutdown while an upload is in flight: the gateway lets it finish, then stops.
+    let slow = pseudo_random(6 << 20, 6);
+    let slow_id = blake3::hash(&slow).to_hex().to_string();
+    let upload = {
+        let (id, body) = (slow_id.clone(), slow.clone());
+        async move { second.upload_pack("Cloud", &id, &[[4; 32]], &body).await }
+    };
+    let stop = gw.stop.take().unwrap();
+    let (result, ()) = tokio::join!(upload, async move {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        stop.send(()).unwrap();
+    });
+    assert_eq!(result.0, StatusCode::OK, "{}", result.1);
     gw.task.await.unwrap();
+    let quota = &gw.db.quotas_of(acme).await.unwrap()[0];
+    assert!(gw.db.pack_exists(quota.id, &slow_id).await.unwrap());
+    let leftovers = std::fs::read_dir(tmp.path().join(format!("storage/q{}/tmp", quota.id)))
+        .unwrap()
+        .count();
+    assert_eq!(leftovers, 0, "no partial upload left behind");
 }
 
 /// Uploads a whole local repository (objects, packs) and commits its points.

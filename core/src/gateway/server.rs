@@ -101,6 +101,9 @@ pub fn router(state: Arc<GatewayState>) -> Router {
         .fallback(|| async {
             ApiError::not_found("no such call; this gateway speaks protocol v1 under /v1")
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::bad_request("this call does not take that method")
+        })
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(state)
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -388,6 +388,13 @@ async fn area(
     Ok((quota, store))
 }
 
+fn too_large(rejection: BytesRejection) -> ApiError {
+    ApiError::bad_request(format!(
+        "the request body cannot be taken: {}",
+        rejection.body_text()
+    ))
+}
+
 fn kind_of(kind: &str) -> Result<MetaKind, ApiError> {
     KINDS
         .iter()
@@ -494,8 +501,9 @@ async fn put_object(
     State(state): AppState,
     session: TenantSession,
     Path((repo, kind, name)): Path<(String, String, String)>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Json<()>, ApiError> {
+    let body = body.map_err(too_large)?;
     let meta = kind_of(&kind)?;
     if !crate::backend::valid_meta_name(&name) {
         return Err(ApiError::bad_request(format!(
@@ -899,8 +907,9 @@ async fn commit_point(
     session: TenantSession,
     Path((repo, name)): Path<(String, String)>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Json<()>, ApiError> {
+    let body = body.map_err(too_large)?;
     super::limits::require_task(&state, &session, &headers).await?;
     if blake3::hash(&body).to_hex().as_str() != name {
         return Err(ApiError::bad_request(
