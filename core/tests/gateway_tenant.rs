@@ -1082,3 +1082,146 @@ async fn no_account_reaches_another_accounts_data() {
     gw.stop.take().unwrap().send(()).unwrap();
     gw.task.await.unwrap();
 }
+
+/// A tenant manages its subtenants within its own quota; disabled accounts cannot log in;
+/// recycled points are purged once their protection runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn subtenants_are_carved_from_the_tenant_and_the_recycle_bin_expires() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw_dir = tmp.path().join("gw");
+    let mut gw = start_gateway(&gw_dir).await;
+    gw.db
+        .add_repo(
+            "main",
+            "folder",
+            &tmp.path().join("storage").display().to_string(),
+        )
+        .await
+        .unwrap();
+    let protected = TenantSettings {
+        keep_deleted_days: 3,
+        ..TenantSettings::default()
+    };
+    let acme = add_tenant(&gw.db, "acme", "acme-password", 10 << 20, protected).await;
+    let a = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
+        .await
+        .unwrap();
+
+    let sub = |name: &str, bytes: i64| json!({"name": name, "password": "sub-password", "repo": "Cloud", "quota_bytes": bytes});
+    let (status, body) = a
+        .json(
+            reqwest::Method::POST,
+            "/v1/subtenants",
+            Some(sub("pc-1", 6 << 20)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tenant"]["login"], "acme/pc-1");
+    let (status, body) = a
+        .json(
+            reqwest::Method::POST,
+            "/v1/subtenants",
+            Some(sub("pc-2", 6 << 20)),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::INSUFFICIENT_STORAGE, Some("quota_exceeded")),
+        "only 4 MiB are left: {body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("4.0 MiB"),
+        "{body}"
+    );
+    let (status, _) = a
+        .json(
+            reqwest::Method::POST,
+            "/v1/subtenants",
+            Some(sub("pc-2", 4 << 20)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let pc1 = Tenant::login(&gw, &gw_dir, "acme/pc-1", "sub-password")
+        .await
+        .unwrap();
+    let (_, repos) = pc1.json(reqwest::Method::GET, "/v1/repos", None).await;
+    assert_eq!(repos[0]["quota_bytes"], 6 << 20);
+    let (_, body) = pc1
+        .json(
+            reqwest::Method::POST,
+            "/v1/subtenants",
+            Some(sub("nested", 1)),
+        )
+        .await;
+    assert_eq!(
+        body["code"], "unauthorized",
+        "a subtenant manages no subtenants"
+    );
+    assert_eq!(
+        a.json(reqwest::Method::DELETE, "/v1/subtenants/pc-2", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        a.json(reqwest::Method::GET, "/v1/subtenants", None)
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A disabled tenant cannot log in, and neither can its subtenants.
+    let mut settings = gw.db.tenant(acme).await.unwrap().settings;
+    settings.enabled = false;
+    gw.db.update_tenant(acme, &settings).await.unwrap();
+    for (user, pw) in [("acme", "acme-password"), ("acme/pc-1", "sub-password")] {
+        let (status, body) = Tenant::login(&gw, &gw_dir, user, pw).await.err().unwrap();
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("account_disabled")),
+            "{user}"
+        );
+    }
+    settings.enabled = true;
+    gw.db.update_tenant(acme, &settings).await.unwrap();
+
+    // A recycled point stays for its protection days, then goes.
+    let quota = gw.db.quotas_of(acme).await.unwrap().remove(0);
+    gw.db.add_point(quota.id, "p1", 1, "s1", 100).await.unwrap();
+    gw.db.reserve(quota.id, 100).await.unwrap();
+    gw.db.recycle_point(quota.id, "p1").await.unwrap();
+    gw.db.shift_to_recycle(quota.id, 100).await.unwrap();
+    let state = cloudkeep_core::gateway::server::GatewayState {
+        db: gw.db.clone(),
+        id: "test".into(),
+        data_dir: gw_dir.clone(),
+        certs: cloudkeep_core::gateway::tls::CertStore::open(&gw_dir).unwrap(),
+        bans: Default::default(),
+        stores: Default::default(),
+        buckets: Default::default(),
+    };
+    assert_eq!(
+        cloudkeep_core::gateway::recycle::purge_expired(&state)
+            .await
+            .unwrap(),
+        0,
+        "3 days of protection"
+    );
+    settings.keep_deleted_days = 0;
+    gw.db.update_tenant(acme, &settings).await.unwrap();
+    assert_eq!(
+        cloudkeep_core::gateway::recycle::purge_expired(&state)
+            .await
+            .unwrap(),
+        1,
+        "protection over"
+    );
+    assert!(gw.db.recycle_bin().await.unwrap().is_empty());
+    assert_eq!(gw.db.quotas_of(acme).await.unwrap()[0].recycle_bytes, 0);
+
+    gw.stop.take().unwrap().send(()).unwrap();
+    gw.task.await.unwrap();
+}
