@@ -167,6 +167,9 @@ enum TenantAction {
         /// Read the password from stdin (otherwise one is generated and printed once).
         #[arg(long)]
         password_stdin: bool,
+        /// Create it disabled (enable it later with "sp tenant enable").
+        #[arg(long)]
+        disabled: bool,
         /// Quota on a cloud repository: REPO=SIZE[:NAME TENANTS SEE] (repeatable).
         #[arg(long = "quota", value_name = "REPO=SIZE[:NAME]")]
         quotas: Vec<String>,
@@ -648,6 +651,7 @@ fn tenant_command(
         TenantAction::Add {
             name,
             password_stdin,
+            disabled,
             quotas,
             settings,
         } => {
@@ -658,6 +662,7 @@ fn tenant_command(
             };
             let mut s = TenantSettings::default();
             settings.apply(&mut s)?;
+            s.enabled = !disabled;
             let quotas = quotas
                 .iter()
                 .map(|q| parse_quota(q))

@@ -267,8 +267,10 @@ fn sp_workflow(db: Option<&str>) {
         "acme/laptop-1",
         "--quota",
         "main=unlimited",
+        "--disabled",
     ]);
     assert_eq!(sub["tenant"]["login"], "acme/laptop-1");
+    assert_eq!(sub["tenant"]["settings"]["enabled"], false);
     assert!(
         cli.fails(
             &["sp", "tenant", "add", "acme", "--quota", "main=1G"],

@@ -576,6 +576,13 @@ async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
         codes.contains(&Some("quota_exceeded")) && codes.contains(&None),
         "exactly one fits: {codes:?}"
     );
+    assert_eq!(
+        t.json(reqwest::Method::GET, "/v1/repos/Cloud/points", None)
+            .await
+            .1,
+        json!([]),
+        "a refused upload leaves no restore point"
+    );
     let (_, tiny_repos) = t.json(reqwest::Method::GET, "/v1/repos", None).await;
     assert_eq!(tiny_repos[0]["used_bytes"], 1 << 20);
 
@@ -1186,6 +1193,17 @@ async fn subtenants_are_carved_from_the_tenant_and_the_recycle_bin_expires() {
         );
     }
     settings.enabled = true;
+    settings.lease_until_ms = Some(1_000);
+    gw.db.update_tenant(acme, &settings).await.unwrap();
+    let (_, body) = Tenant::login(&gw, &gw_dir, "acme/pc-1", "sub-password")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        body["code"], "lease_expired",
+        "a subtenant follows its tenant's lease"
+    );
+    settings.lease_until_ms = None;
     gw.db.update_tenant(acme, &settings).await.unwrap();
 
     // A recycled point stays for its protection days, then goes.
