@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use cloudkeep_core::api::{NewTenant, QuotaSpec, TenantSettings};
 use cloudkeep_core::client::SpClient;
+use cloudkeep_tests::pseudo_random as random;
 use serde_json::{Value, json};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -33,18 +34,6 @@ fn percentile(mut times: Vec<Duration>, p: f64) -> Duration {
     times.sort();
     let i = ((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1;
     times[i]
-}
-
-fn random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
 }
 
 /// `dd` of `PACKS` × 32 MiB with direct I/O into `dir`: MB/s as dd reports it.

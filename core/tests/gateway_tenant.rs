@@ -31,6 +31,30 @@ struct Gateway {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// A fresh gateway with one folder cloud repository, "main".
+async fn gateway_with_repo() -> (tempfile::TempDir, std::path::PathBuf, Gateway) {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw_dir = tmp.path().join("gw");
+    let gw = start_gateway(&gw_dir).await;
+    gw.db
+        .add_repo(
+            "main",
+            "folder",
+            &tmp.path().join("storage").display().to_string(),
+        )
+        .await
+        .unwrap();
+    (tmp, gw_dir, gw)
+}
+
+impl Gateway {
+    /// Sends the shutdown signal and waits for the gateway to stop.
+    async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.await.unwrap();
+    }
+}
+
 async fn start_gateway(dir: &Path) -> Gateway {
     let report = init(InitOptions {
         data_dir: dir.to_path_buf(),
@@ -320,17 +344,7 @@ async fn add_tenant(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
-    let tmp = tempfile::tempdir().unwrap();
-    let gw_dir = tmp.path().join("gw");
-    let mut gw = start_gateway(&gw_dir).await;
-    gw.db
-        .add_repo(
-            "main",
-            "folder",
-            &tmp.path().join("storage").display().to_string(),
-        )
-        .await
-        .unwrap();
+    let (tmp, gw_dir, gw) = gateway_with_repo().await;
     let local = make_local_repo(tmp.path());
     let total: usize = local.packs.iter().map(|p| p.2.len()).sum();
 
@@ -659,23 +673,12 @@ async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
     let (_, body) = a.json(reqwest::Method::GET, "/v1/repos", None).await;
     assert_eq!(body["code"], "account_disabled");
 
-    gw.stop.take().unwrap().send(()).unwrap();
-    gw.task.await.unwrap();
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tasks_and_bandwidth_are_limited_per_tenant() {
-    let tmp = tempfile::tempdir().unwrap();
-    let gw_dir = tmp.path().join("gw");
-    let mut gw = start_gateway(&gw_dir).await;
-    gw.db
-        .add_repo(
-            "main",
-            "folder",
-            &tmp.path().join("storage").display().to_string(),
-        )
-        .await
-        .unwrap();
+    let (tmp, gw_dir, mut gw) = gateway_with_repo().await;
     let limit: i64 = 4 << 20;
     let settings = TenantSettings {
         max_tasks: 1,
@@ -897,17 +900,7 @@ async fn upload_all(t: &Tenant, local: &LocalRepo) {
 /// never A's data; afterwards A's data is intact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_account_reaches_another_accounts_data() {
-    let tmp = tempfile::tempdir().unwrap();
-    let gw_dir = tmp.path().join("gw");
-    let mut gw = start_gateway(&gw_dir).await;
-    gw.db
-        .add_repo(
-            "main",
-            "folder",
-            &tmp.path().join("storage").display().to_string(),
-        )
-        .await
-        .unwrap();
+    let (tmp, gw_dir, gw) = gateway_with_repo().await;
     let local = make_local_repo(tmp.path());
     let acme = add_tenant(
         &gw.db,
@@ -1086,25 +1079,14 @@ async fn no_account_reaches_another_accounts_data() {
         local.index.len()
     );
 
-    gw.stop.take().unwrap().send(()).unwrap();
-    gw.task.await.unwrap();
+    gw.stop().await;
 }
 
 /// A tenant manages its subtenants within its own quota; disabled accounts cannot log in;
 /// recycled points are purged once their protection runs out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn subtenants_are_carved_from_the_tenant_and_the_recycle_bin_expires() {
-    let tmp = tempfile::tempdir().unwrap();
-    let gw_dir = tmp.path().join("gw");
-    let mut gw = start_gateway(&gw_dir).await;
-    gw.db
-        .add_repo(
-            "main",
-            "folder",
-            &tmp.path().join("storage").display().to_string(),
-        )
-        .await
-        .unwrap();
+    let (_tmp, gw_dir, gw) = gateway_with_repo().await;
     let protected = TenantSettings {
         keep_deleted_days: 3,
         ..TenantSettings::default()
@@ -1240,6 +1222,5 @@ async fn subtenants_are_carved_from_the_tenant_and_the_recycle_bin_expires() {
     assert!(gw.db.recycle_bin().await.unwrap().is_empty());
     assert_eq!(gw.db.quotas_of(acme).await.unwrap()[0].recycle_bytes, 0);
 
-    gw.stop.take().unwrap().send(()).unwrap();
-    gw.task.await.unwrap();
+    gw.stop().await;
 }
