@@ -768,7 +768,7 @@ mod tests {
             builder.add(&sealed);
         }
         let pack = builder.finish(repo.keys()).unwrap();
-        repo.backend().put_pack(&pack.id, &pack.bytes).unwrap();
+        repo.backend().put_pack(&pack.id, &pack.bytes, &[]).unwrap();
         repo.write_index(&[(pack.id, pack.entries)]).unwrap();
         ids
     }

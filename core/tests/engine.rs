@@ -567,7 +567,7 @@ fn gc_frees_unreferenced_data_and_keeps_everything_referenced() {
     let orphan = cloudkeep_core::pack::PackBuilder::new()
         .finish(repo.keys())
         .unwrap();
-    backend.put_pack(&orphan.id, &orphan.bytes).unwrap();
+    backend.put_pack(&orphan.id, &orphan.bytes, &[]).unwrap();
 
     // Held locks block gc; gc blocks backups; a dead process's lock is stale.
     {

@@ -1224,3 +1224,115 @@ async fn subtenants_are_carved_from_the_tenant_and_the_recycle_bin_expires() {
 
     gw.stop().await;
 }
+
+/// The engine backs up into a cloud repository on the gateway, and a "fresh machine" (a new
+/// connection with only the credentials and the encryption password) restores it; the next
+/// backup stores almost nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_engine_backs_up_and_restores_through_the_gateway() {
+    use cloudkeep_core::client::remote::{RemoteStore, RemoteTarget};
+    use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
+    use cloudkeep_core::engine::verify::verify;
+    use cloudkeep_core::repo::Unlock;
+
+    let (tmp, gw_dir, gw) = gateway_with_repo().await;
+    add_tenant(
+        &gw.db,
+        "acme",
+        "acme-password",
+        1 << 30,
+        TenantSettings::default(),
+    )
+    .await;
+    let fingerprint = cloudkeep_core::gateway::tls::CertStore::open(&gw_dir)
+        .unwrap()
+        .info()
+        .unwrap()
+        .fingerprint;
+    let target = RemoteTarget {
+        address: gw.addr.clone(),
+        fingerprint,
+        user: "acme".into(),
+        password: "acme-password".into(),
+        repo: "Cloud".into(),
+    };
+    let root = tmp.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let source = root.join("src");
+        std::fs::create_dir_all(source.join("docs/deep")).unwrap();
+        for i in 0..3 {
+            std::fs::write(
+                source.join(format!("f{i}.bin")),
+                pseudo_random(1_500_000, i + 10),
+            )
+            .unwrap();
+        }
+        std::fs::write(source.join("docs/deep/notes.txt"), "ship it\n".repeat(500)).unwrap();
+        let options = |parent| BackupOptions {
+            sources: vec![source.clone()],
+            disks: vec![],
+            excludes: vec![],
+            one_file_system: false,
+            compression: Compression::Default,
+            host: "pc".into(),
+            job: "docs".into(),
+            parent,
+        };
+        {
+            let store = Arc::new(RemoteStore::connect(&target).unwrap());
+            let repo = Repository::init(
+                store,
+                NewRepo::Encrypted {
+                    password: "pw",
+                    kdf: KdfParams::minimum(),
+                },
+            )
+            .unwrap();
+            let done = backup(&repo, &options(None), &|_| {}).unwrap();
+            assert!(done.warnings.is_empty(), "{:?}", done.warnings);
+        }
+
+        // A fresh machine: only the gateway, the credentials and the password.
+        let store = Arc::new(RemoteStore::connect(&target).unwrap());
+        let repo = Repository::open(store, Unlock::Password("pw")).unwrap();
+        let point = repo.find_point("latest").unwrap();
+        let out = root.join("restored");
+        restore(
+            &repo,
+            &point,
+            &RestoreOptions {
+                destination: Destination::Folder(out.clone()),
+                paths: vec![source.display().to_string()],
+                conflict: Conflict::Skip,
+            },
+            &|_| {},
+        )
+        .unwrap();
+        for i in 0..3 {
+            assert_eq!(
+                std::fs::read(out.join(format!("src/f{i}.bin"))).unwrap(),
+                pseudo_random(1_500_000, i + 10)
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(out.join("src/docs/deep/notes.txt")).unwrap(),
+            "ship it\n".repeat(500)
+        );
+        assert!(verify(&repo, 100).unwrap().is_healthy());
+
+        let second = backup(&repo, &options(Some(point)), &|_| {}).unwrap();
+        let stats = second.point.manifest.stats;
+        assert_eq!(
+            stats.files_read, 0,
+            "unchanged files are not read again: {stats:?}"
+        );
+        assert!(
+            stats.new_stored_bytes < 64 << 10,
+            "almost nothing is sent: {stats:?}"
+        );
+        assert_eq!(repo.list_points().unwrap().len(), 2);
+    })
+    .await
+    .unwrap();
+    gw.stop().await;
+}

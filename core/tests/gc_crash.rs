@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use cloudkeep_core::backend::folder::FolderStore;
 use cloudkeep_core::backend::{MetaKind, PackStore, RepoBackend, StoreError};
 use cloudkeep_core::compress::Compression;
+use cloudkeep_core::crypto::ChunkId;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
 use cloudkeep_core::engine::gc::gc;
 use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
@@ -47,9 +48,9 @@ impl Dying {
 }
 
 impl PackStore for Dying {
-    fn put_pack(&self, id: &PackId, bytes: &[u8]) -> Result<(), StoreError> {
+    fn put_pack(&self, id: &PackId, bytes: &[u8], blobs: &[ChunkId]) -> Result<(), StoreError> {
         self.change()?;
-        self.inner.put_pack(id, bytes)
+        self.inner.put_pack(id, bytes, blobs)
     }
     fn read_range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
         self.inner.read_range(id, offset, len)
@@ -150,7 +151,7 @@ fn prepare(root: &Path) -> (Vec<RestorePoint>, Vec<(String, Vec<u8>)>) {
     let orphan = cloudkeep_core::pack::PackBuilder::new()
         .finish(repo.keys())
         .unwrap();
-    backend.put_pack(&orphan.id, &orphan.bytes).unwrap();
+    backend.put_pack(&orphan.id, &orphan.bytes, &[]).unwrap();
 
     let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(&source)
         .unwrap()

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::{MAX_META_LEN, MetaKind, PackStore, RepoBackend, StoreError, valid_meta_name};
+use crate::crypto::ChunkId;
 use crate::pack::{MAX_PACK_LEN, PackId};
 
 const PACKS: &str = "packs";
@@ -216,7 +217,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl PackStore for FolderStore {
-    fn put_pack(&self, id: &PackId, bytes: &[u8]) -> Result<(), StoreError> {
+    fn put_pack(&self, id: &PackId, bytes: &[u8], _blobs: &[ChunkId]) -> Result<(), StoreError> {
         let dest = self.path_of(id);
         if dest.exists() {
             return Ok(());
@@ -375,9 +376,9 @@ mod tests {
         let a = b"pack a bytes".to_vec();
         let b = vec![7u8; 5000];
         let (ia, ib) = (PackId::of(&a), PackId::of(&b));
-        store.put_pack(&ia, &a).unwrap();
-        store.put_pack(&ib, &b).unwrap();
-        store.put_pack(&ia, &a).unwrap(); // idempotent
+        store.put_pack(&ia, &a, &[]).unwrap();
+        store.put_pack(&ib, &b, &[]).unwrap();
+        store.put_pack(&ia, &a, &[]).unwrap(); // idempotent
         assert_eq!(store.read_range(&ia, 5, 1).unwrap(), b"a");
         assert_eq!(store.read_range(&ib, 4990, 10).unwrap(), vec![7u8; 10]);
         assert_eq!(store.pack_len(&ib).unwrap(), 5000);
@@ -398,7 +399,7 @@ mod tests {
         let (_dir, store) = store();
         let a = vec![1u8; 100];
         let id = PackId::of(&a);
-        store.put_pack(&id, &a).unwrap();
+        store.put_pack(&id, &a, &[]).unwrap();
         let err = store.read_range(&id, 90, 20).unwrap_err();
         assert!(matches!(err, StoreError::OutOfRange { len: 100, .. }));
         assert!(err.to_string().contains("truncated"), "{err}");
@@ -454,7 +455,7 @@ mod tests {
         let id = PackId::of(&bytes);
         std::thread::scope(|s| {
             for _ in 0..4 {
-                s.spawn(|| store.put_pack(&id, &bytes).unwrap());
+                s.spawn(|| store.put_pack(&id, &bytes, &[]).unwrap());
             }
         });
         assert_eq!(store.read_range(&id, 0, 1 << 20).unwrap(), bytes);

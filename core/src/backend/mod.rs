@@ -10,6 +10,7 @@ pub mod folder;
 
 use std::path::PathBuf;
 
+use crate::crypto::ChunkId;
 use crate::pack::PackId;
 
 /// Errors of pack storage.
@@ -59,6 +60,12 @@ pub enum StoreError {
         /// Its size.
         len: u64,
     },
+    /// A remote store's gateway refused the request (quota, lease, account, or a check).
+    #[error("{message}")]
+    Refused {
+        /// The gateway's message.
+        message: String,
+    },
     /// The storage failed.
     #[error(
         "storage error at \"{}\": {source}; check that the repository's storage is reachable, writable and has free space",
@@ -75,8 +82,10 @@ pub enum StoreError {
 /// Where a repository's packs are kept. Implementations are safe to call from many threads.
 pub trait PackStore: Send + Sync {
     /// Stores a pack atomically: afterwards the whole pack is there, or (after a crash) none
-    /// of it is visible. Storing an existing pack again is harmless.
-    fn put_pack(&self, id: &PackId, bytes: &[u8]) -> Result<(), StoreError>;
+    /// of it is visible. Storing an existing pack again is harmless. `blobs` are the ids of the
+    /// blobs inside (a remote store declares them to the gateway, which cannot read the
+    /// pack's sealed index; a folder ignores them).
+    fn put_pack(&self, id: &PackId, bytes: &[u8], blobs: &[ChunkId]) -> Result<(), StoreError>;
 
     /// Reads `len` bytes at `offset`.
     fn read_range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError>;

@@ -2,6 +2,7 @@
 //! and the console's SP mode); the tenant client joins it with the tenant side. Every
 //! connection is pinned to the certificate the user trusted ([`tls`]).
 
+pub mod remote;
 pub mod tls;
 
 use std::path::PathBuf;

@@ -815,8 +815,9 @@ fn run_writer(
 ) -> Result<Vec<(PackId, Vec<PackEntry>)>, EngineError> {
     let mut stored = Vec::new();
     for pack in rx {
+        let blobs: Vec<ChunkId> = pack.entries.iter().map(|e| e.id).collect();
         repo.backend()
-            .put_pack(&pack.id, &pack.bytes)
+            .put_pack(&pack.id, &pack.bytes, &blobs)
             .map_err(RepoError::from)?;
         stored.push((pack.id, pack.entries));
     }

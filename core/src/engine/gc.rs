@@ -203,7 +203,11 @@ fn entries(blobs: &[(ChunkId, BlobLocation)]) -> Vec<PackEntry> {
 fn store(repo: &Repository, builder: PackBuilder) -> Result<(PackId, Vec<PackEntry>), EngineError> {
     let pack = builder.finish(repo.keys()).map_err(RepoError::from)?;
     repo.backend()
-        .put_pack(&pack.id, &pack.bytes)
+        .put_pack(
+            &pack.id,
+            &pack.bytes,
+            &pack.entries.iter().map(|e| e.id).collect::<Vec<_>>(),
+        )
         .map_err(RepoError::from)?;
     Ok((pack.id, pack.entries))
 }

@@ -416,7 +416,7 @@ fn store_err(e: StoreError) -> ApiError {
         StoreError::BadName { .. }
         | StoreError::OutOfRange { .. }
         | StoreError::TooLarge { .. } => ApiError::bad_request(e.to_string()),
-        StoreError::Io { .. } => ApiError::internal(e),
+        StoreError::Io { .. } | StoreError::Refused { .. } => ApiError::internal(e),
     }
 }
 

@@ -1,0 +1,329 @@
+//! A cloud repository on a gateway as a [`RepoBackend`]: the engine backs up, restores,
+//! verifies and browses through it exactly as through a local folder. Packs go up with the ids
+//! of the blobs inside (the gateway cannot read the sealed pack index), points are committed
+//! (the gateway checks their chunks), reads use HTTP ranges. The store holds a task on the
+//! gateway (renewed in the background) for its writes.
+//!
+//! The engine is synchronous; the store owns a small async runtime and blocks on it. Do not
+//! call it from inside another async runtime (use `spawn_blocking`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use super::ClientError;
+use crate::backend::{MetaKind, PackStore, RepoBackend, StoreError};
+use crate::crypto::ChunkId;
+use crate::pack::PackId;
+
+/// How a remote store finds its repository.
+#[derive(Debug, Clone)]
+pub struct RemoteTarget {
+    /// Gateway `host:port`.
+    pub address: String,
+    /// Pinned certificate fingerprint.
+    pub fingerprint: String,
+    /// Account (`tenant` or `tenant/sub`).
+    pub user: String,
+    /// Its password.
+    pub password: String,
+    /// The tenant's name for the cloud repository.
+    pub repo: String,
+}
+
+/// A gateway repository as a backend.
+pub struct RemoteStore {
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    root: String,
+    base: String,
+    token: String,
+    task: String,
+    lens: Mutex<HashMap<PackId, u64>>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RemoteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteStore")
+            .field("base", &self.base)
+            .finish()
+    }
+}
+
+fn refused(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Refused {
+        message: e.to_string(),
+    }
+}
+
+impl RemoteStore {
+    /// Logs in, starts a task and returns the store.
+    pub fn connect(target: &RemoteTarget) -> Result<Self, ClientError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let address = super::with_default_port(&target.address);
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(super::tls::pinned_config(&target.fingerprint)?)
+            .http1_only()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(600))
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let root = format!("https://{address}/v1");
+        let (token, task) = rt.block_on(async {
+            let login = check(
+                http.post(format!("{root}/login"))
+                    .json(&json!({"user": target.user, "password": target.password}))
+                    .send()
+                    .await,
+                &address,
+            )
+            .await?;
+            let token = login["token"].as_str().unwrap_or_default().to_owned();
+            let task = check(
+                http.post(format!("{root}/tasks"))
+                    .bearer_auth(&token)
+                    .json(&json!({"kind": "backup"}))
+                    .send()
+                    .await,
+                &address,
+            )
+            .await?;
+            Ok::<_, ClientError>((token, task["id"].as_str().unwrap_or_default().to_owned()))
+        })?;
+        let renewer = {
+            let (http, url, token) = (
+                http.clone(),
+                format!("{root}/tasks/{task}/renew"),
+                token.clone(),
+            );
+            rt.spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    if let Err(e) = http.post(&url).bearer_auth(&token).send().await {
+                        tracing::warn!("renewing the gateway task failed: {e}");
+                    }
+                }
+            })
+        };
+        Ok(Self {
+            base: format!("{root}/repos/{}", target.repo),
+            root,
+            rt,
+            http,
+            token,
+            task,
+            lens: Mutex::default(),
+            renewer: Some(renewer),
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header(crate::gateway::limits::TASK_HEADER, &self.task)
+    }
+
+    /// Sends a request; `Ok(None)` for 404.
+    fn send(&self, req: reqwest::RequestBuilder) -> Result<Option<Vec<u8>>, StoreError> {
+        self.rt.block_on(async {
+            let resp = req.send().await.map_err(refused)?;
+            let status = resp.status();
+            let bytes = resp.bytes().await.map_err(refused)?.to_vec();
+            if status == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            if !status.is_success() {
+                let message = serde_json::from_slice::<crate::api::ErrorBody>(&bytes)
+                    .map(|b| b.message)
+                    .unwrap_or_else(|_| format!("the gateway answered HTTP {status}"));
+                return Err(StoreError::Refused { message });
+            }
+            Ok(Some(bytes))
+        })
+    }
+
+    fn meta_path(kind: MetaKind, name: &str) -> String {
+        match kind {
+            MetaKind::Point => format!("/points/{name}"),
+            MetaKind::Keyring => format!("/objects/keyring/{name}"),
+            MetaKind::Index => format!("/objects/index/{name}"),
+            MetaKind::ChunkSet => format!("/objects/sets/{name}"),
+            MetaKind::Lock => format!("/objects/locks/{name}"),
+        }
+    }
+
+    fn list_path(kind: MetaKind) -> &'static str {
+        match kind {
+            MetaKind::Point => "/points",
+            MetaKind::Keyring => "/objects/keyring",
+            MetaKind::Index => "/objects/index",
+            MetaKind::ChunkSet => "/objects/sets",
+            MetaKind::Lock => "/objects/locks",
+        }
+    }
+}
+
+async fn check(
+    resp: reqwest::Result<reqwest::Response>,
+    address: &str,
+) -> Result<serde_json::Value, ClientError> {
+    let resp = resp.map_err(|e| ClientError::Unreachable {
+        address: address.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    if !status.is_success() {
+        return Err(
+            match serde_json::from_slice::<crate::api::ErrorBody>(&bytes) {
+                Ok(body) => ClientError::Api {
+                    code: body.code,
+                    message: body.message,
+                },
+                Err(_) => ClientError::Protocol(format!("HTTP {status}")),
+            },
+        );
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+impl Drop for RemoteStore {
+    fn drop(&mut self) {
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+        }
+        let url = format!("{}/tasks/{}", self.root, self.task);
+        let req = self.http.delete(url).bearer_auth(&self.token);
+        let _ = self.rt.block_on(async { req.send().await });
+    }
+}
+
+impl PackStore for RemoteStore {
+    fn put_pack(&self, id: &PackId, bytes: &[u8], blobs: &[ChunkId]) -> Result<(), StoreError> {
+        let mut body = Vec::with_capacity(blobs.len() * 32 + bytes.len());
+        for blob in blobs {
+            body.extend_from_slice(&blob.0);
+        }
+        body.extend_from_slice(bytes);
+        let req = self
+            .request(reqwest::Method::PUT, &format!("/packs/{}", id.to_hex()))
+            .header(
+                crate::gateway::tenant::CHUNKS_HEADER,
+                blobs.len().to_string(),
+            )
+            .body(body);
+        self.send(req)?
+            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
+        if let Ok(mut lens) = self.lens.lock() {
+            lens.insert(*id, bytes.len() as u64);
+        }
+        Ok(())
+    }
+
+    fn read_range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let req = self
+            .request(reqwest::Method::GET, &format!("/packs/{}", id.to_hex()))
+            .header(
+                reqwest::header::RANGE,
+                format!("bytes={offset}-{}", offset + len - 1),
+            );
+        let bytes = self.send(req)?.ok_or(StoreError::NotFound { pack: *id })?;
+        if bytes.len() as u64 != len {
+            return Err(StoreError::OutOfRange {
+                pack: *id,
+                len: bytes.len() as u64,
+                offset,
+                want: len,
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn pack_len(&self, id: &PackId) -> Result<u64, StoreError> {
+        if let Some(len) = self.lens.lock().ok().and_then(|l| l.get(id).copied()) {
+            return Ok(len);
+        }
+        self.list_packs()?
+            .into_iter()
+            .find(|(p, _)| p == id)
+            .map(|(_, len)| len)
+            .ok_or(StoreError::NotFound { pack: *id })
+    }
+
+    fn list_packs(&self) -> Result<Vec<(PackId, u64)>, StoreError> {
+        let bytes = self
+            .send(self.request(reqwest::Method::GET, "/packs"))?
+            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
+        let rows: Vec<crate::store::data::PackRow> =
+            serde_json::from_slice(&bytes).map_err(refused)?;
+        let packs: Vec<(PackId, u64)> = rows
+            .into_iter()
+            .filter_map(|r| PackId::from_hex(&r.id).map(|id| (id, r.bytes.max(0) as u64)))
+            .collect();
+        if let Ok(mut lens) = self.lens.lock() {
+            lens.extend(packs.iter().copied());
+        }
+        Ok(packs)
+    }
+
+    fn delete_pack(&self, _id: &PackId) -> Result<(), StoreError> {
+        Err(refused(
+            "packs in a cloud repository are removed by the service provider's gateway, not by the tenant",
+        ))
+    }
+}
+
+impl RepoBackend for RemoteStore {
+    fn put_meta(&self, kind: MetaKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let req = self
+            .request(reqwest::Method::PUT, &Self::meta_path(kind, name))
+            .body(bytes.to_vec());
+        self.send(req)?
+            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
+        Ok(())
+    }
+
+    fn get_meta(&self, kind: MetaKind, name: &str) -> Result<Vec<u8>, StoreError> {
+        self.send(self.request(reqwest::Method::GET, &Self::meta_path(kind, name)))?
+            .ok_or_else(|| StoreError::NotFoundMeta {
+                kind,
+                name: name.to_owned(),
+            })
+    }
+
+    fn list_meta(&self, kind: MetaKind) -> Result<Vec<String>, StoreError> {
+        let bytes = self
+            .send(self.request(reqwest::Method::GET, Self::list_path(kind)))?
+            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
+        let mut names: Vec<String> = if kind == MetaKind::Point {
+            let rows: Vec<crate::store::data::PointRow> =
+                serde_json::from_slice(&bytes).map_err(refused)?;
+            rows.into_iter().map(|r| r.name).collect()
+        } else {
+            serde_json::from_slice(&bytes).map_err(refused)?
+        };
+        names.sort();
+        Ok(names)
+    }
+
+    fn delete_meta(&self, kind: MetaKind, name: &str) -> Result<(), StoreError> {
+        // Missing is not an error (the trait's contract).
+        self.send(self.request(reqwest::Method::DELETE, &Self::meta_path(kind, name)))?;
+        Ok(())
+    }
+}
