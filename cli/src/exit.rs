@@ -4,6 +4,7 @@ use cloudkeep_core::api::ErrorCode;
 use cloudkeep_core::client::ClientError;
 use cloudkeep_core::crypto::CryptoError;
 use cloudkeep_core::repo::RepoError;
+use cloudkeep_core::tenant::TenantError;
 
 /// Something failed.
 pub const FAILURE: u8 = 1;
@@ -16,22 +17,32 @@ pub const AUTH: u8 = 4;
 /// Quota exceeded or lease expired.
 pub const QUOTA: u8 = 5;
 
+/// The exit code for a refusal by (or trouble with) a gateway.
+fn client_code(client: &ClientError) -> u8 {
+    match client {
+        ClientError::Untrusted { .. } | ClientError::CertificateChanged { .. } => CERT,
+        ClientError::Api { code, .. } => match code {
+            ErrorCode::Unauthorized | ErrorCode::Banned | ErrorCode::AccountDisabled => AUTH,
+            ErrorCode::QuotaExceeded | ErrorCode::LeaseExpired => QUOTA,
+            _ => FAILURE,
+        },
+        ClientError::NotLoggedIn => AUTH,
+        _ => FAILURE,
+    }
+}
+
 /// The exit code for an error that ended a command.
 pub fn code_for(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
+        match cause.downcast_ref::<TenantError>() {
+            Some(TenantError::CertificateChanged { .. } | TenantError::WrongFingerprint { .. }) => {
+                return CERT;
+            }
+            Some(TenantError::Client(client)) => return client_code(client),
+            _ => {}
+        }
         if let Some(client) = cause.downcast_ref::<ClientError>() {
-            return match client {
-                ClientError::Untrusted { .. } | ClientError::CertificateChanged { .. } => CERT,
-                ClientError::Api { code, .. } => match code {
-                    ErrorCode::Unauthorized | ErrorCode::Banned | ErrorCode::AccountDisabled => {
-                        AUTH
-                    }
-                    ErrorCode::QuotaExceeded | ErrorCode::LeaseExpired => QUOTA,
-                    _ => FAILURE,
-                },
-                ClientError::NotLoggedIn => AUTH,
-                _ => FAILURE,
-            };
+            return client_code(client);
         }
         let crypto = cause.downcast_ref::<CryptoError>().or_else(|| {
             match cause.downcast_ref::<RepoError>() {

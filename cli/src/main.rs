@@ -5,6 +5,7 @@ mod about;
 mod exit;
 mod gateway;
 mod local;
+mod provider;
 mod secrets;
 mod sp;
 
@@ -38,6 +39,10 @@ enum Command {
     Gateway(gateway::Args),
     /// Administer a gateway as the service provider: tenants, quotas, repositories, certificate.
     Sp(sp::Args),
+    /// The service providers you back up to: add (with the certificate check), list, trust.
+    Provider(provider::Args),
+    /// Your cloud repositories at your service providers.
+    Repo(provider::RepoArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +71,12 @@ fn main() -> ExitCode {
         Command::Sp(args) => cloudkeep_core::paths::DataHome::locate()
             .map_err(anyhow::Error::from)
             .and_then(|home| sp::run_command(args, &home)),
+        Command::Provider(args) => cloudkeep_core::paths::DataHome::locate()
+            .map_err(anyhow::Error::from)
+            .and_then(|home| provider::run_command(args, &home)),
+        Command::Repo(args) => cloudkeep_core::paths::DataHome::locate()
+            .map_err(anyhow::Error::from)
+            .and_then(|home| provider::run_repo_command(args, &home)),
     };
     match result {
         Ok(code) => code,

@@ -495,3 +495,169 @@ fn the_gateway_refuses_root_unless_told_and_explains_missing_setup() {
     let err = cli.fails(&["sp", "tenant", "list"], None, 4);
     assert!(err.contains("sp login"), "{err}");
 }
+
+/// A tenant adds its service provider through the trust step, sees its repositories, is refused
+/// with both fingerprints after the SP replaces its certificate until it trusts the new one,
+/// and gets clear exit codes for a wrong password, an expired lease and a disabled account.
+#[test]
+fn a_tenant_adds_its_provider_with_the_trust_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("gw");
+    let sp = Cli {
+        home: tmp.path().join("sp-home"),
+    };
+    let tenant = Cli {
+        home: tmp.path().join("tenant-home"),
+    };
+    let d = data.display().to_string();
+    let fp = fingerprint_in(&sp.ok(
+        &[
+            "gateway",
+            "init",
+            "--data-dir",
+            &d,
+            "--hostname",
+            "127.0.0.1",
+            "--admin-password-stdin",
+        ],
+        Some(ADMIN_PW),
+    ));
+    let gw = Gateway::start(&data);
+    let addr = gw.addr.clone();
+    sp.ok(
+        &[
+            "sp",
+            "login",
+            "--gateway",
+            &addr,
+            "--user",
+            "admin",
+            "--password-stdin",
+            "--trust",
+            &fp,
+        ],
+        Some(ADMIN_PW),
+    );
+    let storage = tmp.path().join("storage").display().to_string();
+    sp.ok(&["sp", "repo", "add", "main", "--path", &storage], None);
+    sp.ok(
+        &[
+            "sp",
+            "tenant",
+            "add",
+            "acme",
+            "--password-stdin",
+            "--quota",
+            "main=1G:Cloud",
+            "--lease-until",
+            "2031-12-31",
+        ],
+        Some("tenant-password"),
+    );
+
+    let add = [
+        "provider",
+        "add",
+        "acme-sp",
+        "--host",
+        &addr,
+        "--user",
+        "acme",
+        "--password-stdin",
+    ];
+    let untrusted = tenant.fails(&add, Some("tenant-password"), 3);
+    assert!(
+        untrusted.contains(&fp) && untrusted.contains("issued by"),
+        "{untrusted}"
+    );
+    let mut wrong = add.to_vec();
+    let bogus = format!("00{}", &fp[2..]);
+    wrong.extend(["--trust", &bogus]);
+    assert!(
+        tenant
+            .fails(&wrong, Some("tenant-password"), 3)
+            .contains("does not match")
+    );
+    let mut right = add.to_vec();
+    right.extend(["--trust", &fp]);
+    tenant.fails(&right, Some("not-the-password"), 4);
+    let added = tenant.ok(&right, Some("tenant-password"));
+    assert!(
+        added.contains("Cloud") && added.contains("1.0 GiB") && added.contains("2031-12-31"),
+        "{added}"
+    );
+    assert!(
+        tenant
+            .fails(&right, Some("tenant-password"), 1)
+            .contains("already exists")
+    );
+    let shown = tenant.json(&["provider", "show", "acme-sp"]);
+    assert_eq!(shown["addresses"][0], addr.as_str());
+    assert_eq!(shown["fingerprint"], fp.as_str());
+    assert_eq!(shown["repos"][0]["quota_bytes"], 1i64 << 30);
+    assert!(tenant.ok(&["repo", "list"], None).contains("Cloud"));
+    let secrets = std::fs::read_to_string(tenant.home.join("secrets.json")).unwrap();
+    assert!(
+        secrets.contains("tenant-password"),
+        "the password is kept for later runs"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(tenant.home.join("secrets.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "secrets are owner-only");
+    }
+
+    // The SP replaces its certificate: every call is refused until the tenant trusts it.
+    let new_fp =
+        fingerprint_in(&sp.ok(&["sp", "cert", "generate", "--hostname", "127.0.0.1"], None));
+    let changed = tenant.fails(&["provider", "rescan", "acme-sp"], None, 3);
+    assert!(
+        changed.contains(&fp)
+            && changed.contains(&new_fp)
+            && changed.contains("cloudkeep provider trust acme-sp --fingerprint"),
+        "{changed}"
+    );
+    tenant.fails(&["repo", "list"], None, 3);
+    tenant.fails(
+        &["provider", "trust", "acme-sp", "--fingerprint", &fp],
+        None,
+        3,
+    );
+    tenant.ok(
+        &["provider", "trust", "acme-sp", "--fingerprint", &new_fp],
+        None,
+    );
+    tenant.ok(&["provider", "rescan", "acme-sp"], None);
+
+    // Lease and account state reach the tenant as clear errors and exit codes.
+    sp.ok(
+        &["sp", "tenant", "set", "acme", "--lease-until", "2020-01-01"],
+        None,
+    );
+    let expired = tenant.fails(&["provider", "rescan", "acme-sp"], None, 5);
+    assert!(expired.contains("lease"), "{expired}");
+    sp.ok(
+        &["sp", "tenant", "set", "acme", "--lease-until", "none"],
+        None,
+    );
+    sp.ok(&["sp", "tenant", "disable", "acme"], None);
+    assert!(
+        tenant
+            .fails(&["provider", "rescan", "acme-sp"], None, 4)
+            .contains("disabled")
+    );
+    sp.ok(&["sp", "tenant", "enable", "acme"], None);
+
+    tenant.ok(&["provider", "remove", "acme-sp"], None);
+    assert_eq!(tenant.json(&["provider", "list"]), serde_json::json!([]));
+    assert!(
+        !std::fs::read_to_string(tenant.home.join("secrets.json"))
+            .unwrap()
+            .contains("tenant-password")
+    );
+    drop(gw);
+}

@@ -65,6 +65,7 @@ pub mod paths;
 pub mod repo;
 pub mod retention;
 pub mod store;
+pub mod tenant;
 pub mod units;
 
 /// The product version every binary reports (`cloudkeep --version`, the console's About panel).

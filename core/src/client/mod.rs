@@ -3,6 +3,7 @@
 //! connection is pinned to the certificate the user trusted ([`tls`]).
 
 pub mod remote;
+pub mod tenant;
 pub mod tls;
 
 use std::path::PathBuf;
@@ -201,7 +202,12 @@ impl SpClient {
         }
     }
 
-    async fn call<B: Serialize, T: DeserializeOwned>(
+    /// Uses `token` for the following calls.
+    pub(crate) fn set_token(&mut self, token: String) {
+        self.token = Some(token);
+    }
+
+    pub(crate) async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -236,7 +242,7 @@ impl SpClient {
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call::<(), T>(reqwest::Method::GET, path, None).await
     }
 

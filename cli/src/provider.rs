@@ -1,0 +1,221 @@
+//! `cloudkeep provider …` and `cloudkeep repo list`: the service providers this tenant uses —
+//! added through the certificate trust step, rescanned, re-trusted after a renewal, removed —
+//! and their cloud repositories with quota, use and lease.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args as ClapArgs, Subcommand};
+use cloudkeep_core::paths::DataHome;
+use cloudkeep_core::tenant::providers::{self, NewProvider, Provider};
+use cloudkeep_core::tenant::secrets::Secrets;
+use cloudkeep_core::tenant::state::TenantState;
+use cloudkeep_core::units::human_bytes;
+
+use crate::secrets;
+
+/// Arguments of `cloudkeep provider`.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: ProviderCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProviderCommand {
+    /// Add a service provider: check and pin its certificate, log in, list its repositories.
+    Add {
+        /// Your name for it.
+        name: String,
+        /// Its gateway, HOST or HOST:PORT (default port 6180).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        host: String,
+        /// The account it gave you (`tenant` or `tenant/sub`).
+        #[arg(long, value_name = "NAME")]
+        user: String,
+        /// Read the password from stdin.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Trust the certificate with this SHA-256 fingerprint (as your provider gave it).
+        #[arg(long, value_name = "FINGERPRINT")]
+        trust: Option<String>,
+    },
+    /// List service providers.
+    List,
+    /// Show a provider and its repositories (as last scanned).
+    Show {
+        /// Its name.
+        name: String,
+    },
+    /// Log in again and refresh its gateways and repositories.
+    Rescan {
+        /// Its name.
+        name: String,
+    },
+    /// Trust the certificate it presents now (after your provider renewed it).
+    Trust {
+        /// Its name.
+        name: String,
+        /// The new certificate's SHA-256 fingerprint.
+        #[arg(long, value_name = "FINGERPRINT")]
+        fingerprint: String,
+    },
+    /// Forget a provider (the restore points stay at the provider).
+    Remove {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Arguments of `cloudkeep repo`.
+#[derive(Debug, ClapArgs)]
+pub struct RepoArgs {
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: RepoCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RepoCommand {
+    /// Every cloud repository of every provider: quota, used, free, lease end (rescanned now).
+    List,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn date(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or("-".into(), |d| d.format("%Y-%m-%d").to_string())
+}
+
+fn size(bytes: i64) -> String {
+    if bytes < 0 {
+        "unlimited".into()
+    } else {
+        human_bytes(bytes as u64)
+    }
+}
+
+fn print_repos(p: &Provider) {
+    println!(
+        "  {:<20} {:>12} {:>12} {:>12}  lease until",
+        "repository", "quota", "used", "free"
+    );
+    for r in &p.repos {
+        println!(
+            "  {:<20} {:>12} {:>12} {:>12}  {}",
+            r.name,
+            size(r.quota_bytes),
+            size(r.used_bytes),
+            size(r.free_bytes),
+            date(r.lease_until_ms)
+        );
+    }
+}
+
+fn print_provider(p: &Provider) {
+    println!("{}  {} as {}", p.name, p.addresses.join(", "), p.user);
+    println!("  certificate {}", p.fingerprint);
+    print_repos(p);
+}
+
+fn show(p: &Provider, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(p)?);
+    } else {
+        print_provider(p);
+    }
+    Ok(())
+}
+
+/// Runs `cloudkeep provider …`.
+pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let secrets = Secrets::open(home);
+    rt.block_on(async {
+        let state = TenantState::open(home).await?;
+        match args.command {
+            ProviderCommand::Add {
+                name,
+                host,
+                user,
+                password_stdin: _,
+                trust,
+            } => {
+                let password = secrets::stdin_line("password")?;
+                let p = providers::add(
+                    &state,
+                    &secrets,
+                    &NewProvider {
+                        name,
+                        host,
+                        user,
+                        password,
+                        trust,
+                    },
+                )
+                .await?;
+                show(&p, args.json)?;
+            }
+            ProviderCommand::List => {
+                let all = state.providers().await?;
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&all)?);
+                } else if all.is_empty() {
+                    println!("no service provider yet; add one with \"cloudkeep provider add NAME --host HOST --user USER --password-stdin\"");
+                } else {
+                    for p in &all {
+                        println!("{:<20} {:<32} {}", p.name, p.addresses[0], p.user);
+                    }
+                }
+            }
+            ProviderCommand::Show { name } => show(&state.provider(&name).await?, args.json)?,
+            ProviderCommand::Rescan { name } => show(&providers::rescan(&state, &secrets, &name).await?, args.json)?,
+            ProviderCommand::Trust { name, fingerprint } => {
+                let p = providers::trust(&state, &name, &fingerprint).await?;
+                if !args.json {
+                    println!("\"{name}\" now trusts certificate {}", p.fingerprint);
+                }
+                show(&providers::rescan(&state, &secrets, &name).await?, args.json)?;
+            }
+            ProviderCommand::Remove { name } => {
+                providers::remove(&state, &secrets, &name).await?;
+                println!("removed \"{name}\"; its restore points stay at the provider");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Runs `cloudkeep repo …`.
+pub fn run_repo_command(args: RepoArgs, home: &DataHome) -> anyhow::Result<ExitCode> {
+    let RepoCommand::List = args.command;
+    let rt = runtime()?;
+    let secrets = Secrets::open(home);
+    rt.block_on(async {
+        let state = TenantState::open(home).await?;
+        let mut all = Vec::new();
+        for p in state.providers().await? {
+            all.push(providers::rescan(&state, &secrets, &p.name).await?);
+        }
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&all)?);
+        } else {
+            for p in &all {
+                println!("{}", p.name);
+                print_repos(p);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

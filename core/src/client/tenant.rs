@@ -1,0 +1,75 @@
+//! The tenant's client of the gateway protocol: login, hello, repositories, subtenants. The
+//! data calls go through [`super::remote::RemoteStore`].
+
+use serde_json::json;
+
+use super::{ClientError, SpClient};
+use crate::api::{Hello, LoginResponse, TenantView};
+use crate::gateway::tenant::{NewSubtenant, RepoInfo};
+
+/// A connection to a gateway as a tenant, pinned to one certificate.
+#[derive(Debug, Clone)]
+pub struct TenantClient(SpClient);
+
+impl TenantClient {
+    /// A client for `address` accepting only the certificate `fingerprint`.
+    pub fn new(address: &str, fingerprint: &str) -> Result<Self, ClientError> {
+        Ok(Self(SpClient::new(address, fingerprint)?))
+    }
+
+    /// The gateway address.
+    pub fn address(&self) -> &str {
+        self.0.address()
+    }
+
+    /// `hello`.
+    pub async fn hello(&self) -> Result<Hello, ClientError> {
+        self.0.hello().await
+    }
+
+    /// Logs in; keeps the session in this client.
+    pub async fn login(
+        &mut self,
+        user: &str,
+        password: &str,
+    ) -> Result<LoginResponse, ClientError> {
+        let resp: LoginResponse = self
+            .0
+            .call(
+                reqwest::Method::POST,
+                "/v1/login",
+                Some(&json!({"user": user, "password": password})),
+            )
+            .await?;
+        self.0.set_token(resp.token.clone());
+        Ok(resp)
+    }
+
+    /// The account's cloud repositories.
+    pub async fn repos(&self) -> Result<Vec<RepoInfo>, ClientError> {
+        self.0.get("/v1/repos").await
+    }
+
+    /// The tenant's subtenants.
+    pub async fn subtenants(&self) -> Result<Vec<TenantView>, ClientError> {
+        self.0.get("/v1/subtenants").await
+    }
+
+    /// Creates a subtenant with a quota carved from the tenant's.
+    pub async fn add_subtenant(&self, sub: &NewSubtenant) -> Result<TenantView, ClientError> {
+        self.0
+            .call(reqwest::Method::POST, "/v1/subtenants", Some(sub))
+            .await
+    }
+
+    /// Deletes a subtenant.
+    pub async fn delete_subtenant(&self, name: &str) -> Result<(), ClientError> {
+        self.0
+            .call::<(), ()>(
+                reqwest::Method::DELETE,
+                &format!("/v1/subtenants/{name}"),
+                None,
+            )
+            .await
+    }
+}

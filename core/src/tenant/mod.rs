@@ -1,0 +1,57 @@
+//! The tenant's side: its own state (SQLite in the data folder), its secrets, and the service
+//! providers it uses. The CLI and the console both work through these functions.
+//!
+//! Parts: [`state`] (the database), [`secrets`] (passwords, never in the database or logs),
+//! [`providers`] (add with the certificate trust step, connect with failover, rescan, trust,
+//! remove).
+
+pub mod providers;
+pub mod secrets;
+pub mod state;
+
+use crate::client::ClientError;
+
+/// Errors of the tenant side.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    /// Talking to the gateway failed or was refused.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The local state.
+    #[error("the local Cloudkeep state: {0}")]
+    State(#[from] sqlx::Error),
+    /// Its schema.
+    #[error("updating the local Cloudkeep state: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Secrets or files.
+    #[error("{0}")]
+    Io(String),
+    /// No such provider.
+    #[error("there is no service provider \"{0}\"; list them with \"cloudkeep provider list\"")]
+    NoProvider(String),
+    /// A provider of that name exists.
+    #[error("a service provider \"{0}\" already exists; remove it first or choose another name")]
+    ProviderExists(String),
+    /// A pinned provider presents another certificate.
+    #[error("the certificate of \"{provider}\" ({address}) changed: expected {expected}, got {} ({}, issued by {}, valid {} to {}); if your service provider renewed it, run: cloudkeep provider trust {provider} --fingerprint {}", .cert.fingerprint, .cert.subject, .cert.issuer, .cert.not_before, .cert.not_after, .cert.fingerprint)]
+    CertificateChanged {
+        /// The provider.
+        provider: String,
+        /// The gateway.
+        address: String,
+        /// The pin.
+        expected: String,
+        /// What it presents.
+        cert: Box<crate::gateway::tls::CertInfo>,
+    },
+    /// A fingerprint given with --trust does not match.
+    #[error(
+        "the fingerprint given does not match the certificate of {address}, which is {presented}; check with your service provider"
+    )]
+    WrongFingerprint {
+        /// Where.
+        address: String,
+        /// What it presents.
+        presented: String,
+    },
+}
