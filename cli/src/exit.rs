@@ -39,6 +39,10 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
                 return CERT;
             }
             Some(TenantError::Client(client)) => return client_code(client),
+            Some(TenantError::Repo(
+                RepoError::Crypto(CryptoError::WrongPassword | CryptoError::WrongRecoveryKey)
+                | RepoError::PasswordRequired,
+            )) => return AUTH,
             _ => {}
         }
         if let Some(client) = cause.downcast_ref::<ClientError>() {

@@ -787,20 +787,20 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// Progress on stderr: a rewritten line on a terminal, JSON lines with `--json`.
-struct ProgressLine {
+pub(crate) struct ProgressLine {
     json: bool,
     terminal: bool,
 }
 
 impl ProgressLine {
-    fn new(json: bool) -> Self {
+    pub(crate) fn new(json: bool) -> Self {
         Self {
             json,
             terminal: std::io::stderr().is_terminal(),
         }
     }
 
-    fn update(&self, p: &Progress) {
+    pub(crate) fn update(&self, p: &Progress) {
         if self.json {
             println!(
                 "{}",
@@ -823,7 +823,7 @@ impl ProgressLine {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if self.terminal && !self.json {
             eprintln!();
         }

@@ -4,6 +4,7 @@
 mod about;
 mod exit;
 mod gateway;
+mod job;
 mod local;
 mod provider;
 mod secrets;
@@ -43,6 +44,12 @@ enum Command {
     Provider(provider::Args),
     /// Your cloud repositories at your service providers.
     Repo(provider::RepoArgs),
+    /// Backup jobs: create, list, show, delete, run.
+    Job(job::Args),
+    /// Restore points of a job.
+    Points(job::PointsArgs),
+    /// Restore from a restore point.
+    Restore(job::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +84,15 @@ fn main() -> ExitCode {
         Command::Repo(args) => cloudkeep_core::paths::DataHome::locate()
             .map_err(anyhow::Error::from)
             .and_then(|home| provider::run_repo_command(args, &home)),
+        Command::Job(args) => cloudkeep_core::paths::DataHome::locate()
+            .map_err(anyhow::Error::from)
+            .and_then(|home| job::run_command(args, &home)),
+        Command::Points(args) => cloudkeep_core::paths::DataHome::locate()
+            .map_err(anyhow::Error::from)
+            .and_then(|home| job::run_points(args, &home)),
+        Command::Restore(args) => cloudkeep_core::paths::DataHome::locate()
+            .map_err(anyhow::Error::from)
+            .and_then(|home| job::run_restore(args, &home)),
     };
     match result {
         Ok(code) => code,

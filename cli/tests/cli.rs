@@ -47,6 +47,9 @@ fn help_lists_only_real_subcommands() {
           sp        Administer a gateway as the service provider: tenants, quotas, repositories, certificate
           provider  The service providers you back up to: add (with the certificate check), list, trust
           repo      Your cloud repositories at your service providers
+          job       Backup jobs: create, list, show, delete, run
+          points    Restore points of a job
+          restore   Restore from a restore point
           help      Print this message or the help of the given subcommand(s)
 
         Options:

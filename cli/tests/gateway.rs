@@ -496,18 +496,13 @@ fn the_gateway_refuses_root_unless_told_and_explains_missing_setup() {
     assert!(err.contains("sp login"), "{err}");
 }
 
-/// A tenant adds its service provider through the trust step, sees its repositories, is refused
-/// with both fingerprints after the SP replaces its certificate until it trusts the new one,
-/// and gets clear exit codes for a wrong password, an expired lease and a disabled account.
-#[test]
-fn a_tenant_adds_its_provider_with_the_trust_step() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("gw");
+/// A running gateway with a folder repository "main" and a tenant "acme" (password
+/// "tenant-password", 1 GiB quota named "Cloud", lease until 2031-12-31), and the SP's CLI
+/// logged in; returns the gateway, the SP's CLI and the certificate fingerprint.
+fn gateway_with_tenant(dir: &Path) -> (Gateway, Cli, String) {
+    let data = dir.join("gw");
     let sp = Cli {
-        home: tmp.path().join("sp-home"),
-    };
-    let tenant = Cli {
-        home: tmp.path().join("tenant-home"),
+        home: dir.join("sp-home"),
     };
     let d = data.display().to_string();
     let fp = fingerprint_in(&sp.ok(
@@ -523,13 +518,12 @@ fn a_tenant_adds_its_provider_with_the_trust_step() {
         Some(ADMIN_PW),
     ));
     let gw = Gateway::start(&data);
-    let addr = gw.addr.clone();
     sp.ok(
         &[
             "sp",
             "login",
             "--gateway",
-            &addr,
+            &gw.addr,
             "--user",
             "admin",
             "--password-stdin",
@@ -538,7 +532,7 @@ fn a_tenant_adds_its_provider_with_the_trust_step() {
         ],
         Some(ADMIN_PW),
     );
-    let storage = tmp.path().join("storage").display().to_string();
+    let storage = dir.join("storage").display().to_string();
     sp.ok(&["sp", "repo", "add", "main", "--path", &storage], None);
     sp.ok(
         &[
@@ -554,6 +548,20 @@ fn a_tenant_adds_its_provider_with_the_trust_step() {
         ],
         Some("tenant-password"),
     );
+    (gw, sp, fp)
+}
+
+/// A tenant adds its service provider through the trust step, sees its repositories, is refused
+/// with both fingerprints after the SP replaces its certificate until it trusts the new one,
+/// and gets clear exit codes for a wrong password, an expired lease and a disabled account.
+#[test]
+fn a_tenant_adds_its_provider_with_the_trust_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, sp, fp) = gateway_with_tenant(tmp.path());
+    let addr = gw.addr.clone();
+    let tenant = Cli {
+        home: tmp.path().join("tenant-home"),
+    };
 
     let add = [
         "provider",
@@ -659,5 +667,166 @@ fn a_tenant_adds_its_provider_with_the_trust_step() {
             .unwrap()
             .contains("tenant-password")
     );
+    drop(gw);
+}
+
+/// A backup job to the provider's cloud repository: run, listed, restored to another folder;
+/// the next run stores almost nothing; and a fresh machine with only the provider, the
+/// credentials and the encryption password restores the same point.
+#[test]
+fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, _sp, fp) = gateway_with_tenant(tmp.path());
+    let source = tmp.path().join("data");
+    std::fs::create_dir_all(source.join("Reports 2026/Q1")).unwrap();
+    std::fs::write(
+        source.join("Reports 2026/Q1/überblick.txt"),
+        "quarterly numbers\n".repeat(1000),
+    )
+    .unwrap();
+    std::fs::write(
+        source.join("photo.raw"),
+        cloudkeep_tests::pseudo_random(3 << 20, 5),
+    )
+    .unwrap();
+    let src = source.display().to_string();
+
+    let laptop = Cli {
+        home: tmp.path().join("laptop-home"),
+    };
+    let add = [
+        "provider",
+        "add",
+        "acme-sp",
+        "--host",
+        &gw.addr,
+        "--user",
+        "acme",
+        "--password-stdin",
+        "--trust",
+        &fp,
+    ];
+    laptop.ok(&add, Some("tenant-password"));
+    let create = [
+        "job",
+        "create",
+        "docs",
+        "--provider",
+        "acme-sp",
+        "--repo",
+        "Cloud",
+        "--source",
+        &src,
+        "--keep-points",
+        "3",
+        "--schedule",
+        "daily@02:30:mon,thu",
+        "--encryption-password-stdin",
+    ];
+    assert!(
+        laptop
+            .ok(&create, Some("job-secret"))
+            .contains("keep the encryption password safe")
+    );
+    let mut wrong_repo = create.to_vec();
+    wrong_repo[2] = "docs2";
+    wrong_repo[6] = "Nope";
+    assert!(
+        laptop
+            .fails(&wrong_repo, Some("job-secret"), 1)
+            .contains("no cloud repository")
+    );
+
+    let run = laptop.ok(&["job", "run", "docs", "--json"], None);
+    let done: serde_json::Value = serde_json::from_str(run.lines().last().unwrap()).unwrap();
+    assert_eq!(done["result"], "success", "{run}");
+    assert_eq!(done["stats"]["files"], 2);
+    let first_point = done["point"].as_str().unwrap().to_owned();
+    let again: serde_json::Value = serde_json::from_str(
+        laptop
+            .ok(&["job", "run", "docs", "--json"], None)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        again["stats"]["files_read"], 0,
+        "unchanged files are not read: {again}"
+    );
+    assert!(
+        again["stats"]["new_stored_bytes"].as_u64().unwrap() < 64 << 10,
+        "{again}"
+    );
+    let points = laptop.json(&["points", "list", "--job", "docs"]);
+    assert_eq!(points.as_array().unwrap().len(), 2);
+    let shown = laptop.json(&["job", "show", "docs"]);
+    assert_eq!(shown["sessions"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["sessions"][0]["result"], "success");
+
+    let out = tmp.path().join("restored");
+    let o = out.display().to_string();
+    laptop.ok(
+        &[
+            "restore",
+            "files",
+            &first_point[..12],
+            "--job",
+            "docs",
+            "--to",
+            &o,
+            "--path",
+            &src,
+        ],
+        None,
+    );
+    let restored = out.join("data");
+    assert_eq!(
+        std::fs::read_to_string(restored.join("Reports 2026/Q1/überblick.txt")).unwrap(),
+        "quarterly numbers\n".repeat(1000)
+    );
+    assert_eq!(
+        std::fs::read(restored.join("photo.raw")).unwrap(),
+        cloudkeep_tests::pseudo_random(3 << 20, 5)
+    );
+
+    // A fresh machine: the provider, the credentials and the encryption password.
+    let fresh = Cli {
+        home: tmp.path().join("fresh-home"),
+    };
+    fresh.ok(&add, Some("tenant-password"));
+    let mut recreate = create.to_vec();
+    recreate[2] = "docs";
+    fresh.ok(&recreate, Some("job-secret"));
+    let listed = fresh.json(&["points", "list", "--job", "docs"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let out2 = tmp.path().join("fresh-restore");
+    fresh.ok(
+        &[
+            "restore",
+            "files",
+            "latest",
+            "--job",
+            "docs",
+            "--to",
+            &out2.display().to_string(),
+            "--path",
+            &src,
+        ],
+        None,
+    );
+    assert_eq!(
+        std::fs::read(out2.join("data/photo.raw")).unwrap(),
+        cloudkeep_tests::pseudo_random(3 << 20, 5)
+    );
+
+    // The wrong encryption password opens nothing.
+    let thief = Cli {
+        home: tmp.path().join("thief-home"),
+    };
+    thief.ok(&add, Some("tenant-password"));
+    thief.ok(&recreate, Some("guessed"));
+    let err = thief.fails(&["points", "list", "--job", "docs"], None, 4);
+    assert!(err.to_lowercase().contains("password"), "{err}");
     drop(gw);
 }

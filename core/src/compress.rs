@@ -30,6 +30,17 @@ impl Compression {
     }
 }
 
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Off => "off",
+            Self::Fast => "fast",
+            Self::Default => "default",
+            Self::Max => "max",
+        })
+    }
+}
+
 impl std::str::FromStr for Compression {
     type Err = String;
 

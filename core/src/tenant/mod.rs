@@ -5,6 +5,7 @@
 //! [`providers`] (add with the certificate trust step, connect with failover, rescan, trust,
 //! remove).
 
+pub mod jobs;
 pub mod providers;
 pub mod secrets;
 pub mod state;
@@ -23,6 +24,9 @@ pub enum TenantError {
     /// Its schema.
     #[error("updating the local Cloudkeep state: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The repository.
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
     /// Secrets or files.
     #[error("{0}")]
     Io(String),

@@ -1,0 +1,478 @@
+//! `cloudkeep job …`, `cloudkeep points list` and `cloudkeep restore files`: backup jobs to a
+//! provider's cloud repository (or a local folder), their runs with progress and sessions, the
+//! restore points they made, and restoring from them.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args as ClapArgs, Subcommand};
+use cloudkeep_core::compress::Compression;
+use cloudkeep_core::engine::backup::{BackupOptions, backup};
+use cloudkeep_core::engine::forget::{ForgetFilter, forget};
+use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
+use cloudkeep_core::paths::DataHome;
+use cloudkeep_core::repo::Repository;
+use cloudkeep_core::retention::RetentionPolicy;
+use cloudkeep_core::tenant::jobs::{self, Job, JobSpec, Schedule, SessionRecord, Target};
+use cloudkeep_core::tenant::secrets::Secrets;
+use cloudkeep_core::tenant::state::TenantState;
+use serde_json::json;
+
+use crate::local::{ProgressLine, human_bytes};
+use crate::secrets;
+
+/// Arguments of `cloudkeep job`.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// JSON output (JSON lines while a job runs).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: JobCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum JobCommand {
+    /// Create a backup job.
+    Create {
+        /// Its name.
+        name: String,
+        /// Target: a service provider (with --repo).
+        #[arg(long, requires = "repo", conflicts_with = "folder")]
+        provider: Option<String>,
+        /// Target: the provider's cloud repository.
+        #[arg(long)]
+        repo: Option<String>,
+        /// Target: a local folder instead of a provider.
+        #[arg(long, value_name = "DIR")]
+        folder: Option<PathBuf>,
+        /// A file or folder to back up (repeatable).
+        #[arg(long = "source", value_name = "PATH", required = true)]
+        sources: Vec<PathBuf>,
+        /// Leave out paths matching this glob (repeatable).
+        #[arg(long = "exclude", value_name = "GLOB")]
+        excludes: Vec<String>,
+        /// manual, daily@HH:MM[:mon,tue,…] or every:Nh.
+        #[arg(long, default_value = "manual")]
+        schedule: String,
+        /// Keep the newest N restore points.
+        #[arg(long, value_name = "N")]
+        keep_points: Option<u32>,
+        /// Keep every restore point younger than N days.
+        #[arg(long, value_name = "N")]
+        keep_days: Option<u32>,
+        /// Also keep weekly, monthly, yearly points: weekly=4,monthly=12,yearly=3.
+        #[arg(long, value_name = "RULES")]
+        gfs: Option<String>,
+        /// Compression: off, fast, default or max.
+        #[arg(long, default_value = "default")]
+        compression: Compression,
+        /// Read the encryption password from stdin (it cannot be recovered without it).
+        #[arg(long, required_unless_present = "no_encryption")]
+        encryption_password_stdin: bool,
+        /// Store the data unencrypted (only the provider's TLS protects it in transit).
+        #[arg(long, conflicts_with = "encryption_password_stdin")]
+        no_encryption: bool,
+    },
+    /// List jobs with their last result.
+    List,
+    /// Show a job and its recent sessions.
+    Show {
+        /// Its name.
+        name: String,
+    },
+    /// Delete a job (its restore points stay).
+    Delete {
+        /// Its name.
+        name: String,
+    },
+    /// Run a job now.
+    Run {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Arguments of `cloudkeep points`.
+#[derive(Debug, ClapArgs)]
+pub struct PointsArgs {
+    /// JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: PointsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum PointsCommand {
+    /// The restore points in a job's repository.
+    List {
+        /// The job.
+        #[arg(long)]
+        job: String,
+    },
+}
+
+/// Arguments of `cloudkeep restore`.
+#[derive(Debug, ClapArgs)]
+pub struct RestoreArgs {
+    /// JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: RestoreCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RestoreCommand {
+    /// Restore files and folders of a restore point.
+    Files {
+        /// Restore point id (a unique prefix of at least 4 characters, or "latest").
+        point: String,
+        /// The job whose repository holds it.
+        #[arg(long)]
+        job: String,
+        /// Restore into this folder (default: where they came from).
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Only this path of the point (repeatable).
+        #[arg(long)]
+        path: Vec<String>,
+        /// When a file exists: overwrite, skip or keep-both.
+        #[arg(long, default_value = "keep-both")]
+        conflict: Conflict,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Opens a job's repository (blocking; outside any runtime).
+fn open(
+    rt: &tokio::runtime::Runtime,
+    state: &TenantState,
+    secrets: &Secrets,
+    job: &Job,
+) -> anyhow::Result<Repository> {
+    let provider = match &job.spec.target {
+        Target::Provider { provider, .. } => Some(rt.block_on(state.provider(provider))?),
+        Target::Folder { .. } => None,
+    };
+    let backend = jobs::open_backend(job, provider.as_ref(), secrets)?;
+    Ok(jobs::open_repository(job, backend, secrets)?)
+}
+
+fn target_text(t: &Target) -> String {
+    match t {
+        Target::Provider { provider, repo } => format!("{repo} at {provider}"),
+        Target::Folder { path } => path.clone(),
+    }
+}
+
+/// Runs `cloudkeep job …`.
+pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let secrets = Secrets::open(home);
+    let state = rt.block_on(TenantState::open(home))?;
+    match args.command {
+        JobCommand::Create {
+            name,
+            provider,
+            repo,
+            folder,
+            sources,
+            excludes,
+            schedule,
+            keep_points,
+            keep_days,
+            gfs,
+            compression,
+            encryption_password_stdin,
+            no_encryption: _,
+        } => {
+            let target = match (provider, repo, folder) {
+                (Some(provider), Some(repo), None) => {
+                    let p = rt.block_on(state.provider(&provider))?;
+                    if !p.repos.iter().any(|r| r.name == repo) {
+                        anyhow::bail!(
+                            "\"{provider}\" has no cloud repository \"{repo}\" (it has: {}); run \"cloudkeep provider rescan {provider}\" if it was just added",
+                            p.repos
+                                .iter()
+                                .map(|r| r.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
+                    Target::Provider { provider, repo }
+                }
+                (None, None, Some(dir)) => Target::Folder {
+                    path: std::path::absolute(&dir)?.display().to_string(),
+                },
+                _ => anyhow::bail!("give a target: --provider P --repo R, or --folder DIR"),
+            };
+            let mut retention = RetentionPolicy {
+                keep_last: keep_points,
+                keep_days,
+                ..RetentionPolicy::default()
+            };
+            if let Some(gfs) = gfs {
+                retention.set_gfs(&gfs).map_err(anyhow::Error::msg)?;
+            }
+            let password = if encryption_password_stdin {
+                Some(secrets::stdin_line("encryption password")?)
+            } else {
+                None
+            };
+            let sources = sources
+                .iter()
+                .map(|s| std::path::absolute(s).map(|p| p.display().to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let spec = JobSpec {
+                sources,
+                excludes,
+                target,
+                schedule: Schedule::parse(&schedule).map_err(anyhow::Error::msg)?,
+                retention,
+                encrypted: password.is_some(),
+                compression: compression.to_string(),
+            };
+            let job = rt.block_on(state.create_job(&name, &spec))?;
+            if let Some(pw) = password {
+                secrets.set(&jobs::job_key(&name), &pw)?;
+            }
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&job)?);
+            } else {
+                println!(
+                    "job \"{name}\" created: {} → {}",
+                    job.spec.sources.join(", "),
+                    target_text(&job.spec.target)
+                );
+                if job.spec.encrypted {
+                    println!(
+                        "keep the encryption password safe: without it the restore points cannot be restored"
+                    );
+                }
+            }
+        }
+        JobCommand::List => {
+            let all = rt.block_on(state.jobs())?;
+            let sessions = rt.block_on(state.sessions(None))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                for j in &all {
+                    let last = sessions
+                        .iter()
+                        .find(|s| s.job == j.name)
+                        .map_or("never run".to_owned(), |s| s.result.clone());
+                    println!("{:<20} {:<30} {last}", j.name, target_text(&j.spec.target));
+                }
+            }
+        }
+        JobCommand::Show { name } => {
+            let job = rt.block_on(state.job(&name))?;
+            let sessions = rt.block_on(state.sessions(Some(&name)))?;
+            if args.json {
+                println!("{}", json!({"job": job, "sessions": sessions}));
+            } else {
+                println!(
+                    "{}: {} → {}",
+                    job.name,
+                    job.spec.sources.join(", "),
+                    target_text(&job.spec.target)
+                );
+                for s in sessions.iter().take(10) {
+                    println!("  {}  {:<8} {}", s.started_ms, s.result, s.message);
+                }
+            }
+        }
+        JobCommand::Delete { name } => {
+            rt.block_on(state.delete_job(&name))?;
+            secrets.remove(&jobs::job_key(&name))?;
+            println!("job \"{name}\" deleted; its restore points stay in the repository");
+        }
+        JobCommand::Run { name } => return run_job(&rt, &state, &secrets, &name, args.json),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_job(
+    rt: &tokio::runtime::Runtime,
+    state: &TenantState,
+    secrets: &Secrets,
+    name: &str,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    let job = rt.block_on(state.job(name))?;
+    let started_ms = cloudkeep_core::store::now_ms();
+    let outcome = (|| -> anyhow::Result<_> {
+        let repo = open(rt, state, secrets, &job)?;
+        let host = cloudkeep_core::lock::hostname();
+        let parent = repo.latest_point(&job.name, &host)?;
+        let options = BackupOptions {
+            sources: job.spec.sources.iter().map(PathBuf::from).collect(),
+            disks: vec![],
+            excludes: job.spec.excludes.clone(),
+            one_file_system: false,
+            compression: job.spec.compression.parse().map_err(anyhow::Error::msg)?,
+            host: host.clone(),
+            job: job.name.clone(),
+            parent,
+        };
+        let show = ProgressLine::new(json_out);
+        let report = backup(&repo, &options, &|p| show.update(p))?;
+        show.finish();
+        if !job.spec.retention.is_empty() {
+            forget(
+                &repo,
+                &job.spec.retention,
+                &ForgetFilter {
+                    job: Some(job.name.clone()),
+                    host: Some(host),
+                },
+                chrono::Utc::now(),
+                false,
+            )?;
+        }
+        Ok(report)
+    })();
+    let finished_ms = cloudkeep_core::store::now_ms();
+    let session = match &outcome {
+        Ok(report) => SessionRecord {
+            job: job.name.clone(),
+            kind: "backup".into(),
+            started_ms,
+            finished_ms,
+            result: if report.warnings.is_empty() {
+                "success"
+            } else {
+                "warning"
+            }
+            .into(),
+            point: Some(report.point.id.clone()),
+            stats: json!(report.point.manifest.stats),
+            warnings: json!(report.warnings),
+            message: String::new(),
+        },
+        Err(e) => SessionRecord {
+            job: job.name.clone(),
+            kind: "backup".into(),
+            started_ms,
+            finished_ms,
+            result: "failed".into(),
+            point: None,
+            stats: json!({}),
+            warnings: json!([]),
+            message: format!("{e:#}"),
+        },
+    };
+    rt.block_on(state.record_session(&session))?;
+    let report = outcome?;
+    let stats = report.point.manifest.stats;
+    if json_out {
+        println!(
+            "{}",
+            json!({"event": "done", "result": session.result, "point": report.point.id, "stats": stats, "warnings": report.warnings})
+        );
+    } else {
+        for w in &report.warnings {
+            eprintln!("warning: {}: {}", w.path.display(), w.message);
+        }
+        println!(
+            "{}: restore point {} — {} files, {}; {} stored",
+            session.result,
+            report.point.short_id(),
+            stats.files,
+            human_bytes(stats.bytes),
+            human_bytes(stats.new_stored_bytes)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `cloudkeep points …`.
+pub fn run_points(args: PointsArgs, home: &DataHome) -> anyhow::Result<ExitCode> {
+    let PointsCommand::List { job } = args.command;
+    let rt = runtime()?;
+    let secrets = Secrets::open(home);
+    let state = rt.block_on(TenantState::open(home))?;
+    let job = rt.block_on(state.job(&job))?;
+    let repo = open(&rt, &state, &secrets, &job)?;
+    let points = repo.list_points()?;
+    if args.json {
+        let list: Vec<_> = points
+            .iter()
+            .map(|p| json!({"id": p.id, "time_ns": p.time_ns, "host": p.manifest.host, "job": p.manifest.job, "stats": p.manifest.stats}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for p in &points {
+            let when =
+                chrono::DateTime::from_timestamp_nanos(p.time_ns).format("%Y-%m-%d %H:%M:%S");
+            println!(
+                "{}  {when}  {:<16} {:<12} {} files, {}",
+                p.short_id(),
+                p.manifest.job,
+                p.manifest.host,
+                p.manifest.stats.files,
+                human_bytes(p.manifest.stats.bytes)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `cloudkeep restore …`.
+pub fn run_restore(args: RestoreArgs, home: &DataHome) -> anyhow::Result<ExitCode> {
+    let RestoreCommand::Files {
+        point,
+        job,
+        to,
+        path,
+        conflict,
+    } = args.command;
+    let rt = runtime()?;
+    let secrets = Secrets::open(home);
+    let state = rt.block_on(TenantState::open(home))?;
+    let job = rt.block_on(state.job(&job))?;
+    let repo = open(&rt, &state, &secrets, &job)?;
+    let point = repo.find_point(&point)?;
+    let show = ProgressLine::new(args.json);
+    let report = restore(
+        &repo,
+        &point,
+        &RestoreOptions {
+            destination: to.map_or(Destination::Original, Destination::Folder),
+            paths: path,
+            conflict,
+        },
+        &|p| show.update(p),
+    )?;
+    show.finish();
+    if args.json {
+        println!("{}", json!({"event": "done", "report": report}));
+    } else {
+        for f in &report.failed {
+            eprintln!("failed: {}: {}", f.path.display(), f.message);
+        }
+        println!(
+            "restored {} files and {} folders ({}); {} skipped, {} failed",
+            report.files,
+            report.dirs,
+            human_bytes(report.bytes),
+            report.skipped.len(),
+            report.failed.len()
+        );
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::exit::FAILURE)
+    })
+}

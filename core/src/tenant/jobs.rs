@@ -1,0 +1,400 @@
+//! Backup jobs: what to back up (sources, excludes), where (a provider's cloud repository or a
+//! local folder), when (schedule), how long to keep it (retention + GFS), and how (encryption,
+//! compression). Running a job opens its repository — creating it on the first run — backs up
+//! incrementally from the job's latest point, applies retention after a successful run, and
+//! records the session. The encryption password lives in the secrets, never in the job.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::TenantError;
+use super::providers::Provider;
+use super::secrets::Secrets;
+use super::state::TenantState;
+use crate::backend::RepoBackend;
+use crate::backend::folder::FolderStore;
+use crate::client::remote::{RemoteStore, RemoteTarget};
+use crate::crypto::KdfParams;
+use crate::repo::{NewRepo, RepoError, Repository, Unlock};
+use crate::retention::RetentionPolicy;
+
+/// Where a job stores its restore points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// A cloud repository of a service provider.
+    Provider {
+        /// The provider's name.
+        provider: String,
+        /// The repository's name (as the provider shows it).
+        repo: String,
+    },
+    /// A local folder.
+    Folder {
+        /// The folder.
+        path: String,
+    },
+}
+
+/// When a job runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Schedule {
+    /// Only when started.
+    Manual,
+    /// Daily at a time (`HH:MM`, local time) on the given weekdays (all when empty).
+    Daily {
+        /// `HH:MM`.
+        at: String,
+        /// `mon` … `sun`.
+        weekdays: Vec<String>,
+    },
+    /// Every N hours.
+    EveryHours {
+        /// N.
+        hours: u32,
+    },
+}
+
+impl Schedule {
+    /// Parses `manual`, `daily@HH:MM`, `daily@HH:MM:mon,wed,fri` or `every:Nh`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "\"{text}\" is not a schedule; use manual, daily@02:30, daily@02:30:mon,thu or every:6h"
+            )
+        };
+        if text == "manual" {
+            return Ok(Self::Manual);
+        }
+        if let Some(hours) = text
+            .strip_prefix("every:")
+            .and_then(|h| h.strip_suffix('h'))
+        {
+            let hours: u32 = hours.parse().map_err(|_| bad())?;
+            return if (1..=168).contains(&hours) {
+                Ok(Self::EveryHours { hours })
+            } else {
+                Err(bad())
+            };
+        }
+        let rest = text.strip_prefix("daily@").ok_or_else(bad)?;
+        let (at, days) = match rest.match_indices(':').nth(1) {
+            Some((i, _)) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, ""),
+        };
+        chrono::NaiveTime::parse_from_str(at, "%H:%M").map_err(|_| bad())?;
+        let weekdays: Vec<String> = days
+            .split(',')
+            .filter(|d| !d.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        if weekdays.iter().any(|d| !DAYS.contains(&d.as_str())) {
+            return Err(bad());
+        }
+        Ok(Self::Daily {
+            at: at.to_owned(),
+            weekdays,
+        })
+    }
+}
+
+/// A job's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Files and folders.
+    pub sources: Vec<String>,
+    /// Globs to leave out.
+    pub excludes: Vec<String>,
+    /// Where.
+    pub target: Target,
+    /// When.
+    pub schedule: Schedule,
+    /// How long.
+    pub retention: RetentionPolicy,
+    /// Encrypted (the password is in the secrets).
+    pub encrypted: bool,
+    /// zstd level: off, fast, default, max.
+    pub compression: String,
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Its name.
+    pub name: String,
+    /// Its settings.
+    pub spec: JobSpec,
+    /// When it was created, ms since the epoch.
+    pub created_ms: i64,
+}
+
+/// One recorded run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The job.
+    pub job: String,
+    /// `backup`, `restore`, …
+    pub kind: String,
+    /// Start and end, ms since the epoch.
+    pub started_ms: i64,
+    /// End.
+    pub finished_ms: i64,
+    /// `success`, `warning`, `failed`.
+    pub result: String,
+    /// The restore point made.
+    pub point: Option<String>,
+    /// Statistics (JSON).
+    pub stats: serde_json::Value,
+    /// Per-file warnings (JSON).
+    pub warnings: serde_json::Value,
+    /// The error, for a failed run.
+    pub message: String,
+}
+
+/// The secret key of a job's encryption password.
+pub fn job_key(name: &str) -> String {
+    format!("job:{name}")
+}
+
+impl TenantState {
+    /// Stores a new job.
+    pub async fn create_job(&self, name: &str, spec: &JobSpec) -> Result<Job, TenantError> {
+        crate::store::tenants::check_account_name(name)
+            .map_err(|e| TenantError::Io(e.to_string()))?;
+        let json = serde_json::to_string(spec).map_err(|e| TenantError::Io(e.to_string()))?;
+        let now = crate::store::now_ms();
+        sqlx::query("INSERT INTO jobs (name, spec, created_ms) VALUES ($1, $2, $3)")
+            .bind(name)
+            .bind(json)
+            .bind(now)
+            .execute(self.pool())
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_unique_violation() => TenantError::Io(format!(
+                    "a job \"{name}\" already exists; choose another name"
+                )),
+                _ => TenantError::State(e),
+            })?;
+        Ok(Job {
+            name: name.to_owned(),
+            spec: spec.clone(),
+            created_ms: now,
+        })
+    }
+
+    /// A job by name.
+    pub async fn job(&self, name: &str) -> Result<Job, TenantError> {
+        let row = sqlx::query("SELECT name, spec, created_ms FROM jobs WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| {
+                TenantError::Io(format!(
+                    "there is no job \"{name}\"; list them with \"cloudkeep job list\""
+                ))
+            })?;
+        job_of(&row)
+    }
+
+    /// Every job, by name.
+    pub async fn jobs(&self) -> Result<Vec<Job>, TenantError> {
+        let rows = sqlx::query("SELECT name, spec, created_ms FROM jobs ORDER BY name")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(job_of).collect()
+    }
+
+    /// Deletes a job (its restore points stay).
+    pub async fn delete_job(&self, name: &str) -> Result<(), TenantError> {
+        self.job(name).await?;
+        sqlx::query("DELETE FROM jobs WHERE name = $1")
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records a finished run.
+    pub async fn record_session(&self, s: &SessionRecord) -> Result<(), TenantError> {
+        sqlx::query(
+            "INSERT INTO sessions (job, kind, started_ms, finished_ms, result, point, stats, warnings, message) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&s.job)
+        .bind(&s.kind)
+        .bind(s.started_ms)
+        .bind(s.finished_ms)
+        .bind(&s.result)
+        .bind(&s.point)
+        .bind(s.stats.to_string())
+        .bind(s.warnings.to_string())
+        .bind(&s.message)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The runs of a job (all jobs when `None`), newest first.
+    pub async fn sessions(&self, job: Option<&str>) -> Result<Vec<SessionRecord>, TenantError> {
+        let rows = sqlx::query(
+            "SELECT job, kind, started_ms, finished_ms, result, point, stats, warnings, message FROM sessions \
+             WHERE ($1 IS NULL OR job = $1) ORDER BY started_ms DESC, id DESC",
+        )
+        .bind(job)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SessionRecord {
+                    job: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    started_ms: r.try_get(2)?,
+                    finished_ms: r.try_get(3)?,
+                    result: r.try_get(4)?,
+                    point: r.try_get(5)?,
+                    stats: serde_json::from_str(&r.try_get::<String, _>(6)?).unwrap_or_default(),
+                    warnings: serde_json::from_str(&r.try_get::<String, _>(7)?).unwrap_or_default(),
+                    message: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn job_of(r: &sqlx::sqlite::SqliteRow) -> Result<Job, TenantError> {
+    Ok(Job {
+        name: r.try_get(0)?,
+        spec: serde_json::from_str(&r.try_get::<String, _>(1)?)
+            .map_err(|e| TenantError::Io(format!("the stored job is damaged: {e}")))?,
+        created_ms: r.try_get(2)?,
+    })
+}
+
+/// The storage of a job's target. For a provider, its gateways are tried in order. Blocking:
+/// call it outside any async runtime.
+pub fn open_backend(
+    job: &Job,
+    provider: Option<&Provider>,
+    secrets: &Secrets,
+) -> Result<Arc<dyn RepoBackend>, TenantError> {
+    match &job.spec.target {
+        Target::Folder { path } => Ok(Arc::new(
+            FolderStore::open(path).map_err(|e| TenantError::Io(e.to_string()))?,
+        )),
+        Target::Provider {
+            provider: name,
+            repo,
+        } => {
+            let provider = provider.ok_or_else(|| TenantError::NoProvider(name.clone()))?;
+            let password = secrets
+                .get(&super::secrets::provider_key(name))?
+                .ok_or_else(|| {
+                    TenantError::Io(format!(
+                        "the password of \"{name}\" is not stored; add the provider again"
+                    ))
+                })?;
+            let mut last = None;
+            for address in &provider.addresses {
+                let target = RemoteTarget {
+                    address: address.clone(),
+                    fingerprint: provider.fingerprint.clone(),
+                    user: provider.user.clone(),
+                    password: password.clone(),
+                    repo: repo.clone(),
+                };
+                match RemoteStore::connect(&target) {
+                    Ok(store) => return Ok(Arc::new(store)),
+                    Err(e @ crate::client::ClientError::Unreachable { .. }) => last = Some(e),
+                    Err(crate::client::ClientError::CertificateChanged {
+                        address,
+                        expected,
+                        cert,
+                    }) => {
+                        return Err(TenantError::CertificateChanged {
+                            provider: name.clone(),
+                            address,
+                            expected,
+                            cert,
+                        });
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(last.map_or_else(|| TenantError::NoProvider(name.clone()), Into::into))
+        }
+    }
+}
+
+/// Opens the job's repository, creating it on the first run. Blocking.
+pub fn open_repository(
+    job: &Job,
+    backend: Arc<dyn RepoBackend>,
+    secrets: &Secrets,
+) -> Result<Repository, TenantError> {
+    let password = if job.spec.encrypted {
+        Some(secrets.get(&job_key(&job.name))?.ok_or_else(|| {
+            TenantError::Io(format!(
+                "the encryption password of job \"{}\" is not stored; recreate the job",
+                job.name
+            ))
+        })?)
+    } else {
+        None
+    };
+    let unlock = match &password {
+        Some(p) => Unlock::Password(p),
+        None => Unlock::Unencrypted,
+    };
+    match Repository::open(backend.clone(), unlock) {
+        Ok(repo) => Ok(repo),
+        Err(RepoError::NotARepository) => {
+            let new = match &password {
+                Some(p) => NewRepo::Encrypted {
+                    password: p,
+                    kdf: KdfParams::default(),
+                },
+                None => NewRepo::Unencrypted,
+            };
+            Repository::init(backend, new).map_err(|e| TenantError::Io(e.to_string()))
+        }
+        Err(e) => Err(TenantError::Repo(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_parse_as_typed() {
+        assert_eq!(Schedule::parse("manual"), Ok(Schedule::Manual));
+        assert_eq!(
+            Schedule::parse("every:6h"),
+            Ok(Schedule::EveryHours { hours: 6 })
+        );
+        assert_eq!(
+            Schedule::parse("daily@02:30:mon,Thu"),
+            Ok(Schedule::Daily {
+                at: "02:30".into(),
+                weekdays: vec!["mon".into(), "thu".into()]
+            })
+        );
+        assert_eq!(
+            Schedule::parse("daily@23:05"),
+            Ok(Schedule::Daily {
+                at: "23:05".into(),
+                weekdays: vec![]
+            })
+        );
+        for bad in ["daily@25:00", "every:0h", "weekly", "daily@02:30:xyz"] {
+            assert!(
+                Schedule::parse(bad).unwrap_err().contains("not a schedule"),
+                "{bad}"
+            );
+        }
+    }
+}
