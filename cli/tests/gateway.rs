@@ -830,3 +830,115 @@ fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
     assert!(err.to_lowercase().contains("password"), "{err}");
     drop(gw);
 }
+
+fn packs_under(dir: &Path) -> usize {
+    let mut count = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "pack") {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+/// A job run killed (kill -9) once its first pack reached the gateway: no partial restore
+/// point, and the rerun completes without sending that pack's data again.
+#[cfg(unix)]
+#[test]
+fn a_killed_job_run_resumes_without_resending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, _sp, fp) = gateway_with_tenant(tmp.path());
+    let source = tmp.path().join("big");
+    std::fs::create_dir_all(&source).unwrap();
+    for i in 0..12 {
+        std::fs::write(
+            source.join(format!("f{i:02}.bin")),
+            cloudkeep_tests::pseudo_random(4 << 20, i + 50),
+        )
+        .unwrap();
+    }
+    let laptop = Cli {
+        home: tmp.path().join("laptop-home"),
+    };
+    laptop.ok(
+        &[
+            "provider",
+            "add",
+            "acme-sp",
+            "--host",
+            &gw.addr,
+            "--user",
+            "acme",
+            "--password-stdin",
+            "--trust",
+            &fp,
+        ],
+        Some("tenant-password"),
+    );
+    laptop.ok(
+        &[
+            "job",
+            "create",
+            "big",
+            "--provider",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--source",
+            &source.display().to_string(),
+            "--no-encryption",
+        ],
+        None,
+    );
+    let storage = tmp.path().join("storage");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+        .args(["job", "run", "big"])
+        .env("CLOUDKEEP_HOME", &laptop.home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while packs_under(&storage) == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be interrupted"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pack reached the gateway in time"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        laptop.json(&["points", "list", "--job", "big"]),
+        serde_json::json!([]),
+        "no partial point"
+    );
+
+    let rerun = laptop.ok(&["job", "run", "big", "--json"], None);
+    let done: serde_json::Value = serde_json::from_str(rerun.lines().last().unwrap()).unwrap();
+    assert_eq!(done["result"], "success", "{rerun}");
+    let stored = done["stats"]["new_stored_bytes"].as_u64().unwrap();
+    assert!(
+        stored < (48 << 20) - (24 << 20),
+        "the first pack's data is not sent again: {stored}"
+    );
+    assert_eq!(
+        laptop
+            .json(&["points", "list", "--job", "big"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    drop(gw);
+}

@@ -369,6 +369,54 @@ impl Repository {
         Ok(index)
     }
 
+    /// Finds packs that no index file names — left by a backup that was interrupted after
+    /// storing them — reads their own sealed indexes, names them in a new index file and adds
+    /// them to `index`, so that a rerun reuses what is already stored instead of sending it
+    /// again. Damaged or foreign packs are skipped (gc removes them). Returns how many blobs
+    /// were recovered.
+    pub fn adopt_orphan_packs(&self, index: &mut ChunkIndex) -> Result<usize, RepoError> {
+        let known: std::collections::HashSet<PackId> = index.iter().map(|(_, l)| l.pack).collect();
+        let mut adopted = Vec::new();
+        for (pack, len) in self.backend.list_packs()? {
+            if known.contains(&pack) || len < crate::pack::FOOTER_LEN as u64 {
+                continue;
+            }
+            let footer_at = len - crate::pack::FOOTER_LEN as u64;
+            let entries = self
+                .backend
+                .read_range(&pack, footer_at, crate::pack::FOOTER_LEN as u64)
+                .map_err(RepoError::from)
+                .and_then(|footer| Ok(crate::pack::index_range(&pack, len, &footer)?))
+                .and_then(|(start, index_len)| {
+                    let sealed = self
+                        .backend
+                        .read_range(&pack, start, u64::from(index_len))?;
+                    Ok(crate::pack::open_index(&self.keys, &pack, start, &sealed)?)
+                });
+            match entries {
+                Ok(entries) if !entries.is_empty() => adopted.push((pack, entries)),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    "pack {} names no index and cannot be read: {e}",
+                    pack.to_hex()
+                ),
+            }
+        }
+        if adopted.is_empty() {
+            return Ok(0);
+        }
+        self.write_index(&adopted)?;
+        let blobs = adopted.iter().map(|(_, e)| e.len()).sum();
+        for (pack, entries) in &adopted {
+            index.add_pack(*pack, entries);
+        }
+        tracing::info!(
+            "reusing {blobs} blobs of {} packs an interrupted run left",
+            adopted.len()
+        );
+        Ok(blobs)
+    }
+
     /// Writes one index file naming `packs` (which must already be stored).
     pub fn write_index(&self, packs: &[(PackId, Vec<PackEntry>)]) -> Result<String, RepoError> {
         let file = IndexFile {

@@ -143,6 +143,8 @@ pub fn backup(
         .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
         .collect();
     let mut index = repo.load_index()?;
+    // What an interrupted run stored is reused, not sent again.
+    repo.adopt_orphan_packs(&mut index)?;
     let parent_root = match &options.parent {
         Some(point) => repo.load_dir(&index, &point.manifest.root).ok(),
         None => None,
