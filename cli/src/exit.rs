@@ -1,8 +1,10 @@
 //! Exit codes of `cloudkeep` (DESIGN §9), and which error maps to which.
 
 use cloudkeep_core::api::ErrorCode;
+use cloudkeep_core::backend::StoreError;
 use cloudkeep_core::client::ClientError;
 use cloudkeep_core::crypto::CryptoError;
+use cloudkeep_core::engine::EngineError;
 use cloudkeep_core::repo::RepoError;
 use cloudkeep_core::tenant::TenantError;
 
@@ -31,9 +33,36 @@ fn client_code(client: &ClientError) -> u8 {
     }
 }
 
+/// The exit code for a storage refusal by a gateway, wherever it is wrapped.
+fn store_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    let store = match (
+        cause.downcast_ref::<EngineError>(),
+        cause.downcast_ref::<RepoError>(),
+        cause.downcast_ref::<TenantError>(),
+    ) {
+        (Some(EngineError::Repo(RepoError::Store(s))), _, _)
+        | (_, Some(RepoError::Store(s)), _)
+        | (_, _, Some(TenantError::Repo(RepoError::Store(s)))) => s,
+        _ => return None,
+    };
+    match store {
+        StoreError::Refused {
+            code: Some(code), ..
+        } => Some(match code {
+            ErrorCode::QuotaExceeded | ErrorCode::LeaseExpired => QUOTA,
+            ErrorCode::Unauthorized | ErrorCode::Banned | ErrorCode::AccountDisabled => AUTH,
+            _ => FAILURE,
+        }),
+        _ => None,
+    }
+}
+
 /// The exit code for an error that ended a command.
 pub fn code_for(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
+        if let Some(code) = store_code(cause) {
+            return code;
+        }
         match cause.downcast_ref::<TenantError>() {
             Some(TenantError::CertificateChanged { .. } | TenantError::WrongFingerprint { .. }) => {
                 return CERT;

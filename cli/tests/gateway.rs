@@ -942,3 +942,95 @@ fn a_killed_job_run_resumes_without_resending() {
     );
     drop(gw);
 }
+
+/// A run that does not fit the quota ends with exit 5 and the provider's message; no partial
+/// point appears and the earlier one still restores.
+#[test]
+fn a_full_quota_stops_the_run_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, sp, fp) = gateway_with_tenant(tmp.path());
+    let source = tmp.path().join("docs");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("small.txt"), "first version\n").unwrap();
+    let laptop = Cli {
+        home: tmp.path().join("laptop-home"),
+    };
+    laptop.ok(
+        &[
+            "provider",
+            "add",
+            "acme-sp",
+            "--host",
+            &gw.addr,
+            "--user",
+            "acme",
+            "--password-stdin",
+            "--trust",
+            &fp,
+        ],
+        Some("tenant-password"),
+    );
+    laptop.ok(
+        &[
+            "job",
+            "create",
+            "docs",
+            "--provider",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--source",
+            &source.display().to_string(),
+            "--encryption-password-stdin",
+        ],
+        Some("job-secret"),
+    );
+    laptop.ok(&["job", "run", "docs"], None);
+    sp.ok(
+        &["sp", "tenant", "set", "acme", "--quota", "main=2M:Cloud"],
+        None,
+    );
+    std::fs::write(
+        source.join("big.bin"),
+        cloudkeep_tests::pseudo_random(8 << 20, 3),
+    )
+    .unwrap();
+    let err = laptop.fails(&["job", "run", "docs"], None, 5);
+    assert!(err.contains("is full") && err.contains("Cloud"), "{err}");
+    assert_eq!(
+        laptop
+            .json(&["points", "list", "--job", "docs"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let shown = laptop.json(&["job", "show", "docs"]);
+    assert_eq!(shown["sessions"][0]["result"], "failed");
+    assert!(
+        shown["sessions"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is full")
+    );
+    let out = tmp.path().join("out");
+    laptop.ok(
+        &[
+            "restore",
+            "files",
+            "latest",
+            "--job",
+            "docs",
+            "--to",
+            &out.display().to_string(),
+            "--path",
+            &source.display().to_string(),
+        ],
+        None,
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("docs/small.txt")).unwrap(),
+        "first version\n"
+    );
+    drop(gw);
+}

@@ -63,6 +63,8 @@ pub enum StoreError {
     /// A remote store's gateway refused the request (quota, lease, account, or a check).
     #[error("{message}")]
     Refused {
+        /// The gateway's error code, when it gave one.
+        code: Option<crate::api::ErrorCode>,
         /// The gateway's message.
         message: String,
     },

@@ -56,6 +56,7 @@ impl std::fmt::Debug for RemoteStore {
 
 fn refused(e: impl std::fmt::Display) -> StoreError {
     StoreError::Refused {
+        code: None,
         message: e.to_string(),
     }
 }
@@ -142,10 +143,18 @@ impl RemoteStore {
                 return Ok(None);
             }
             if !status.is_success() {
-                let message = serde_json::from_slice::<crate::api::ErrorBody>(&bytes)
-                    .map(|b| b.message)
-                    .unwrap_or_else(|_| format!("the gateway answered HTTP {status}"));
-                return Err(StoreError::Refused { message });
+                return Err(
+                    match serde_json::from_slice::<crate::api::ErrorBody>(&bytes) {
+                        Ok(body) => StoreError::Refused {
+                            code: Some(body.code),
+                            message: body.message,
+                        },
+                        Err(_) => StoreError::Refused {
+                            code: None,
+                            message: format!("the gateway answered HTTP {status}"),
+                        },
+                    },
+                );
             }
             Ok(Some(bytes))
         })
