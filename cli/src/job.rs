@@ -10,7 +10,7 @@ use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_core::compress::Compression;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
 use cloudkeep_core::engine::forget::{ForgetFilter, forget};
-use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
+use cloudkeep_core::engine::restore::Conflict;
 use cloudkeep_core::paths::DataHome;
 use cloudkeep_core::repo::Repository;
 use cloudkeep_core::retention::RetentionPolicy;
@@ -20,7 +20,7 @@ use cloudkeep_core::tenant::state::TenantState;
 use serde_json::json;
 
 use crate::local::{ProgressLine, human_bytes};
-use crate::secrets;
+use crate::{secrets, show};
 
 /// Arguments of `cloudkeep job`.
 #[derive(Debug, ClapArgs)]
@@ -112,6 +112,59 @@ enum PointsCommand {
         #[arg(long)]
         job: String,
     },
+    /// List a folder of a restore point without restoring anything.
+    Browse {
+        /// Restore point id (a unique prefix of at least 4 characters, or "latest").
+        point: String,
+        /// Folder inside the point (default: the top).
+        #[arg(default_value = "/")]
+        path: String,
+        /// The job.
+        #[arg(long)]
+        job: String,
+    },
+    /// Find entries whose name matches a glob.
+    Find {
+        /// Restore point id or "latest".
+        point: String,
+        /// Glob on names, e.g. "*.docx".
+        pattern: String,
+        /// The job.
+        #[arg(long)]
+        job: String,
+    },
+    /// What changed between two restore points.
+    Diff {
+        /// The older point.
+        from: String,
+        /// The newer point.
+        to: String,
+        /// The job.
+        #[arg(long)]
+        job: String,
+    },
+    /// Delete a restore point (with insider protection it goes to the provider's recycle bin).
+    Delete {
+        /// Restore point id.
+        point: String,
+        /// The job.
+        #[arg(long)]
+        job: String,
+    },
+}
+
+/// Arguments of `cloudkeep verify`.
+#[derive(Debug, ClapArgs)]
+pub struct VerifyArgs {
+    /// The job whose repository to check.
+    #[arg(long)]
+    job: String,
+    /// Check this percentage of the packs (1–100).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
+    sample: u8,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `cloudkeep restore`.
@@ -396,36 +449,43 @@ fn run_job(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `cloudkeep points …`.
-pub fn run_points(args: PointsArgs, home: &DataHome) -> anyhow::Result<ExitCode> {
-    let PointsCommand::List { job } = args.command;
+/// Opens the repository of job `name` (blocking; outside any runtime).
+fn open_job(home: &DataHome, name: &str) -> anyhow::Result<Repository> {
     let rt = runtime()?;
     let secrets = Secrets::open(home);
     let state = rt.block_on(TenantState::open(home))?;
-    let job = rt.block_on(state.job(&job))?;
-    let repo = open(&rt, &state, &secrets, &job)?;
-    let points = repo.list_points()?;
-    if args.json {
-        let list: Vec<_> = points
-            .iter()
-            .map(|p| json!({"id": p.id, "time_ns": p.time_ns, "host": p.manifest.host, "job": p.manifest.job, "stats": p.manifest.stats}))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
-    } else {
-        for p in &points {
-            let when =
-                chrono::DateTime::from_timestamp_nanos(p.time_ns).format("%Y-%m-%d %H:%M:%S");
-            println!(
-                "{}  {when}  {:<16} {:<12} {} files, {}",
-                p.short_id(),
-                p.manifest.job,
-                p.manifest.host,
-                p.manifest.stats.files,
-                human_bytes(p.manifest.stats.bytes)
-            );
+    let job = rt.block_on(state.job(name))?;
+    open(&rt, &state, &secrets, &job)
+}
+
+/// Runs `cloudkeep points …`.
+pub fn run_points(args: PointsArgs, home: &DataHome) -> anyhow::Result<ExitCode> {
+    match args.command {
+        PointsCommand::List { job } => show::points(&open_job(home, &job)?, args.json),
+        PointsCommand::Browse { point, path, job } => {
+            show::browse(&open_job(home, &job)?, &point, &path, args.json)
+        }
+        PointsCommand::Find {
+            point,
+            pattern,
+            job,
+        } => show::find(&open_job(home, &job)?, &point, &pattern, args.json),
+        PointsCommand::Diff { from, to, job } => {
+            show::diff(&open_job(home, &job)?, &from, &to, args.json)
+        }
+        PointsCommand::Delete { point, job } => {
+            let repo = open_job(home, &job)?;
+            let found = repo.find_point(&point)?;
+            repo.delete_point(&found.id)?;
+            println!("restore point {} deleted", found.short_id());
+            Ok(ExitCode::SUCCESS)
         }
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `cloudkeep verify`.
+pub fn run_verify(args: VerifyArgs, home: &DataHome) -> anyhow::Result<ExitCode> {
+    show::verify(&open_job(home, &args.job)?, args.sample, args.json)
 }
 
 /// Runs `cloudkeep restore …`.
@@ -437,42 +497,12 @@ pub fn run_restore(args: RestoreArgs, home: &DataHome) -> anyhow::Result<ExitCod
         path,
         conflict,
     } = args.command;
-    let rt = runtime()?;
-    let secrets = Secrets::open(home);
-    let state = rt.block_on(TenantState::open(home))?;
-    let job = rt.block_on(state.job(&job))?;
-    let repo = open(&rt, &state, &secrets, &job)?;
-    let point = repo.find_point(&point)?;
-    let show = ProgressLine::new(args.json);
-    let report = restore(
-        &repo,
+    show::restore(
+        &open_job(home, &job)?,
         &point,
-        &RestoreOptions {
-            destination: to.map_or(Destination::Original, Destination::Folder),
-            paths: path,
-            conflict,
-        },
-        &|p| show.update(p),
-    )?;
-    show.finish();
-    if args.json {
-        println!("{}", json!({"event": "done", "report": report}));
-    } else {
-        for f in &report.failed {
-            eprintln!("failed: {}: {}", f.path.display(), f.message);
-        }
-        println!(
-            "restored {} files and {} folders ({}); {} skipped, {} failed",
-            report.files,
-            report.dirs,
-            human_bytes(report.bytes),
-            report.skipped.len(),
-            report.failed.len()
-        );
-    }
-    Ok(if report.failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(crate::exit::FAILURE)
-    })
+        to,
+        path,
+        conflict,
+        args.json,
+    )
 }

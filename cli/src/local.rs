@@ -9,21 +9,18 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_core::backend::folder::FolderStore;
-use cloudkeep_core::catalog::NodeKind;
 use cloudkeep_core::compress::Compression;
 use cloudkeep_core::crypto::{KdfParams, Keyring, MasterKey, RecoveryKey};
 use cloudkeep_core::engine::Progress;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
-use cloudkeep_core::engine::browse;
 use cloudkeep_core::engine::forget::{ForgetFilter, forget};
 use cloudkeep_core::engine::gc::gc;
-use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
-use cloudkeep_core::engine::verify::verify;
+use cloudkeep_core::engine::restore::Conflict;
 use cloudkeep_core::repo::{NewRepo, RepoError, Repository, Unlock};
 use cloudkeep_core::retention::RetentionPolicy;
 use serde_json::json;
 
-use crate::exit;
+use crate::show;
 
 /// `cloudkeep local`.
 #[derive(Debug, ClapArgs)]
@@ -379,58 +376,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Points { repo } => {
-            let points = repo.open()?.list_points()?;
-            if repo.json {
-                let rows: Vec<_> = points
-                    .iter()
-                    .map(|p| json!({"id": p.id, "time": time_text(p.time_ns), "host": p.manifest.host, "job": p.manifest.job, "paths": p.manifest.paths, "stats": p.manifest.stats}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else if points.is_empty() {
-                println!("no restore points yet; create one with \"cloudkeep local backup\"");
-            } else {
-                println!(
-                    "{:<12}  {:<20}  {:<12}  {:<10}  {:>8}  {:>10}",
-                    "ID", "TIME (UTC)", "HOST", "JOB", "FILES", "SIZE"
-                );
-                for p in &points {
-                    println!(
-                        "{:<12}  {:<20}  {:<12}  {:<10}  {:>8}  {:>10}",
-                        p.short_id(),
-                        time_text(p.time_ns),
-                        p.manifest.host,
-                        p.manifest.job,
-                        p.manifest.stats.files,
-                        human_bytes(p.manifest.stats.bytes)
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Points { repo } => show::points(&repo.open()?, repo.json),
         Command::Browse { repo, point, path } => {
-            let opened = repo.open()?;
-            let point = opened.find_point(&point)?;
-            let index = opened.load_index()?;
-            let nodes = browse::list_dir(&opened, &index, &point, &path)?;
-            if repo.json {
-                let rows: Vec<_> = nodes
-                    .iter()
-                    .map(|n| json!({"name": n.display_name(), "kind": format!("{:?}", n.kind).to_lowercase(), "size": n.size, "mtime": time_text(n.times.mtime_ns)}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                for n in &nodes {
-                    let suffix = if n.kind == NodeKind::Dir { "/" } else { "" };
-                    println!(
-                        "{:>10}  {}  {}{suffix}",
-                        human_bytes(n.size),
-                        time_text(n.times.mtime_ns),
-                        n.display_name()
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+            show::browse(&repo.open()?, &point, &path, repo.json)
         }
         Command::Key { repo, action } => key_command(&repo, action),
         Command::Gc { repo } => {
@@ -464,49 +412,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             repo,
             point,
             pattern,
-        } => {
-            let opened = repo.open()?;
-            let point = opened.find_point(&point)?;
-            let found = browse::find(&opened, &opened.load_index()?, &point, &pattern)?;
-            if repo.json {
-                println!("{}", serde_json::to_string_pretty(&found)?);
-            } else {
-                for f in &found {
-                    println!(
-                        "{:>10}  {}  {}",
-                        human_bytes(f.size),
-                        time_text(f.mtime_ns),
-                        f.path
-                    );
-                }
-                println!("{} found", found.len());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Diff { repo, from, to } => {
-            let opened = repo.open()?;
-            let (a, b) = (opened.find_point(&from)?, opened.find_point(&to)?);
-            let changes = browse::diff(&opened, &opened.load_index()?, &a, &b)?;
-            if repo.json {
-                println!("{}", serde_json::to_string_pretty(&changes)?);
-            } else {
-                for c in &changes {
-                    let mark = match c.kind {
-                        browse::ChangeKind::Added => '+',
-                        browse::ChangeKind::Removed => '-',
-                        browse::ChangeKind::Modified => 'M',
-                    };
-                    println!("{mark}  {}", c.path);
-                }
-                println!(
-                    "{} changes from {} to {}",
-                    changes.len(),
-                    a.short_id(),
-                    b.short_id()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => show::find(&repo.open()?, &point, &pattern, repo.json),
+        Command::Diff { repo, from, to } => show::diff(&repo.open()?, &from, &to, repo.json),
         Command::Forget {
             repo,
             keep_last,
@@ -569,43 +476,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { repo, sample } => {
-            let report = verify(&repo.open()?, sample)?;
-            if repo.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!(
-                    "checked {} packs, {} blobs, {}",
-                    report.packs_checked,
-                    report.blobs_checked,
-                    human_bytes(report.bytes_checked)
-                );
-                for d in &report.damaged {
-                    println!("damaged pack {}: {}", &d.pack[..16], d.reason);
-                }
-                for d in &report.damaged_points {
-                    println!("restore point {} is damaged: {}", &d.point[..12], d.reason);
-                }
-                for a in &report.affected {
-                    println!("restore point {} is affected:", &a.point[..12]);
-                    for p in &a.paths {
-                        println!("  {p}");
-                    }
-                }
-                if report.is_healthy() {
-                    println!("no damage found");
-                } else {
-                    println!(
-                        "everything else restores intact; back up the affected files again to protect them"
-                    );
-                }
-            }
-            Ok(if report.is_healthy() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(exit::FAILURE)
-            })
-        }
+        Command::Verify { repo, sample } => show::verify(&repo.open()?, sample, repo.json),
         Command::Restore {
             repo,
             point,
@@ -613,49 +484,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             original: _,
             path,
             conflict,
-        } => {
-            let opened = repo.open()?;
-            let point = opened.find_point(&point)?;
-            let destination = match to {
-                Some(dir) => Destination::Folder(dir),
-                None => Destination::Original,
-            };
-            let show = ProgressLine::new(repo.json);
-            let report = restore(
-                &opened,
-                &point,
-                &RestoreOptions {
-                    destination,
-                    paths: path,
-                    conflict,
-                },
-                &|p| show.update(p),
-            )?;
-            show.finish();
-            if repo.json {
-                println!("{}", json!({"event": "done", "report": report}));
-            } else {
-                for s in &report.skipped {
-                    eprintln!("skipped: {}: {}", s.path.display(), s.message);
-                }
-                for f in &report.failed {
-                    eprintln!("failed: {}: {}", f.path.display(), f.message);
-                }
-                println!(
-                    "restored {} files and {} folders ({}); {} skipped, {} failed",
-                    report.files,
-                    report.dirs,
-                    human_bytes(report.bytes),
-                    report.skipped.len(),
-                    report.failed.len()
-                );
-            }
-            Ok(if report.failed.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(exit::FAILURE)
-            })
-        }
+        } => show::restore(&repo.open()?, &point, to, path, conflict, repo.json),
     }
 }
 
@@ -759,15 +588,6 @@ fn report_init(args: &RepoArgs, repo: &Repository) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn time_text(ns: i64) -> String {
-    chrono::DateTime::from_timestamp(
-        ns.div_euclid(1_000_000_000),
-        ns.rem_euclid(1_000_000_000) as u32,
-    )
-    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-    .unwrap_or_else(|| "?".into())
 }
 
 /// Bytes for people: 1.5 GiB.

@@ -8,6 +8,7 @@ mod job;
 mod local;
 mod provider;
 mod secrets;
+mod show;
 mod sp;
 
 use std::process::ExitCode;
@@ -50,6 +51,8 @@ enum Command {
     Points(job::PointsArgs),
     /// Restore from a restore point.
     Restore(job::RestoreArgs),
+    /// Health check of a job's repository: re-read and authenticate its data.
+    Verify(job::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +96,9 @@ fn main() -> ExitCode {
         Command::Restore(args) => cloudkeep_core::paths::DataHome::locate()
             .map_err(anyhow::Error::from)
             .and_then(|home| job::run_restore(args, &home)),
+        Command::Verify(args) => cloudkeep_core::paths::DataHome::locate()
+            .map_err(anyhow::Error::from)
+            .and_then(|home| job::run_verify(args, &home)),
     };
     match result {
         Ok(code) => code,

@@ -50,6 +50,7 @@ fn help_lists_only_real_subcommands() {
           job       Backup jobs: create, list, show, delete, run
           points    Restore points of a job
           restore   Restore from a restore point
+          verify    Health check of a job's repository: re-read and authenticate its data
           help      Print this message or the help of the given subcommand(s)
 
         Options:

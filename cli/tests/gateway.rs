@@ -764,6 +764,34 @@ fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
     assert_eq!(shown["sessions"].as_array().unwrap().len(), 2);
     assert_eq!(shown["sessions"][0]["result"], "success");
 
+    // Browse, find, compare and check without restoring.
+    let top = laptop.ok(&["points", "browse", "latest", &src, "--job", "docs"], None);
+    assert!(
+        top.contains("Reports 2026/") && top.contains("photo.raw"),
+        "{top}"
+    );
+    let found = laptop.json(&["points", "find", "latest", "*.txt", "--job", "docs"]);
+    assert!(
+        found[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("Reports 2026/Q1/überblick.txt"),
+        "{found}"
+    );
+    let ids: Vec<String> = points
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    let same = laptop.ok(&["points", "diff", &ids[0], &ids[1], "--job", "docs"], None);
+    assert!(same.contains("0 changes"), "{same}");
+    assert!(
+        laptop
+            .ok(&["verify", "--job", "docs"], None)
+            .contains("no damage found")
+    );
+
     let out = tmp.path().join("restored");
     let o = out.display().to_string();
     laptop.ok(

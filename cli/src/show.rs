@@ -1,0 +1,225 @@
+//! What the CLI prints about a repository, the same for a local folder (`cloudkeep local …`)
+//! and a job's cloud repository (`cloudkeep points …`, `restore …`): restore points, folder
+//! listings, search results, differences, health checks and restores, as text or JSON.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cloudkeep_core::catalog::NodeKind;
+use cloudkeep_core::engine::browse;
+use cloudkeep_core::engine::restore::{
+    Conflict, Destination, RestoreOptions, restore as run_restore,
+};
+use cloudkeep_core::engine::verify::verify as run_verify;
+use cloudkeep_core::repo::Repository;
+use serde_json::json;
+
+use crate::exit;
+use crate::local::{ProgressLine, human_bytes};
+
+/// A time in ns since the epoch, for people (UTC).
+pub fn time_text(ns: i64) -> String {
+    chrono::DateTime::from_timestamp(
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000) as u32,
+    )
+    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    .unwrap_or_else(|| "?".into())
+}
+
+/// The restore points of a repository.
+pub fn points(repo: &Repository, json_out: bool) -> anyhow::Result<ExitCode> {
+    let points = repo.list_points()?;
+    if json_out {
+        let rows: Vec<_> = points
+            .iter()
+            .map(|p| json!({"id": p.id, "time": time_text(p.time_ns), "host": p.manifest.host, "job": p.manifest.job, "paths": p.manifest.paths, "stats": p.manifest.stats}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if points.is_empty() {
+        println!("no restore points yet; make one with a backup");
+    } else {
+        println!(
+            "{:<12}  {:<20}  {:<12}  {:<10}  {:>8}  {:>10}",
+            "ID", "TIME (UTC)", "HOST", "JOB", "FILES", "SIZE"
+        );
+        for p in &points {
+            println!(
+                "{:<12}  {:<20}  {:<12}  {:<10}  {:>8}  {:>10}",
+                p.short_id(),
+                time_text(p.time_ns),
+                p.manifest.host,
+                p.manifest.job,
+                p.manifest.stats.files,
+                human_bytes(p.manifest.stats.bytes)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One folder of a restore point.
+pub fn browse(
+    repo: &Repository,
+    point: &str,
+    path: &str,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    let point = repo.find_point(point)?;
+    let index = repo.load_index()?;
+    let nodes = browse::list_dir(repo, &index, &point, path)?;
+    if json_out {
+        let rows: Vec<_> = nodes
+            .iter()
+            .map(|n| json!({"name": n.display_name(), "kind": format!("{:?}", n.kind).to_lowercase(), "size": n.size, "mtime": time_text(n.times.mtime_ns)}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for n in &nodes {
+            let suffix = if n.kind == NodeKind::Dir { "/" } else { "" };
+            println!(
+                "{:>10}  {}  {}{suffix}",
+                human_bytes(n.size),
+                time_text(n.times.mtime_ns),
+                n.display_name()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Entries of a restore point whose name matches a glob.
+pub fn find(
+    repo: &Repository,
+    point: &str,
+    pattern: &str,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    let point = repo.find_point(point)?;
+    let found = browse::find(repo, &repo.load_index()?, &point, pattern)?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+    } else {
+        for f in &found {
+            println!(
+                "{:>10}  {}  {}",
+                human_bytes(f.size),
+                time_text(f.mtime_ns),
+                f.path
+            );
+        }
+        println!("{} found", found.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What changed between two restore points.
+pub fn diff(repo: &Repository, from: &str, to: &str, json_out: bool) -> anyhow::Result<ExitCode> {
+    let (a, b) = (repo.find_point(from)?, repo.find_point(to)?);
+    let changes = browse::diff(repo, &repo.load_index()?, &a, &b)?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&changes)?);
+    } else {
+        for c in &changes {
+            let mark = match c.kind {
+                browse::ChangeKind::Added => '+',
+                browse::ChangeKind::Removed => '-',
+                browse::ChangeKind::Modified => 'M',
+            };
+            println!("{mark}  {}", c.path);
+        }
+        println!(
+            "{} changes from {} to {}",
+            changes.len(),
+            a.short_id(),
+            b.short_id()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The health check.
+pub fn verify(repo: &Repository, sample: u8, json_out: bool) -> anyhow::Result<ExitCode> {
+    let report = run_verify(repo, sample)?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "checked {} packs, {} blobs, {}",
+            report.packs_checked,
+            report.blobs_checked,
+            human_bytes(report.bytes_checked)
+        );
+        for d in &report.damaged {
+            println!("damaged pack {}: {}", &d.pack[..16], d.reason);
+        }
+        for d in &report.damaged_points {
+            println!("restore point {} is damaged: {}", &d.point[..12], d.reason);
+        }
+        for a in &report.affected {
+            println!("restore point {} is affected:", &a.point[..12]);
+            for p in &a.paths {
+                println!("  {p}");
+            }
+        }
+        if report.is_healthy() {
+            println!("no damage found");
+        } else {
+            println!(
+                "everything else restores intact; back up the affected files again to protect them"
+            );
+        }
+    }
+    Ok(if report.is_healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::FAILURE)
+    })
+}
+
+/// Restores paths (all when empty) of a point to a folder or where they came from.
+pub fn restore(
+    repo: &Repository,
+    point: &str,
+    to: Option<PathBuf>,
+    paths: Vec<String>,
+    conflict: Conflict,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    let point = repo.find_point(point)?;
+    let show = ProgressLine::new(json_out);
+    let report = run_restore(
+        repo,
+        &point,
+        &RestoreOptions {
+            destination: to.map_or(Destination::Original, Destination::Folder),
+            paths,
+            conflict,
+        },
+        &|p| show.update(p),
+    )?;
+    show.finish();
+    if json_out {
+        println!("{}", json!({"event": "done", "report": report}));
+    } else {
+        for s in &report.skipped {
+            eprintln!("skipped: {}: {}", s.path.display(), s.message);
+        }
+        for f in &report.failed {
+            eprintln!("failed: {}: {}", f.path.display(), f.message);
+        }
+        println!(
+            "restored {} files and {} folders ({}); {} skipped, {} failed",
+            report.files,
+            report.dirs,
+            human_bytes(report.bytes),
+            report.skipped.len(),
+            report.failed.len()
+        );
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::FAILURE)
+    })
+}
