@@ -42,7 +42,8 @@ fn store_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     ) {
         (Some(EngineError::Repo(RepoError::Store(s))), _, _)
         | (_, Some(RepoError::Store(s)), _)
-        | (_, _, Some(TenantError::Repo(RepoError::Store(s)))) => s,
+        | (_, _, Some(TenantError::Repo(RepoError::Store(s))))
+        | (_, _, Some(TenantError::Engine(EngineError::Repo(RepoError::Store(s))))) => s,
         _ => return None,
     };
     match store {

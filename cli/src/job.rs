@@ -8,13 +8,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_core::compress::Compression;
-use cloudkeep_core::engine::backup::{BackupOptions, backup};
-use cloudkeep_core::engine::forget::{ForgetFilter, forget};
 use cloudkeep_core::engine::restore::Conflict;
 use cloudkeep_core::paths::DataHome;
 use cloudkeep_core::repo::Repository;
 use cloudkeep_core::retention::RetentionPolicy;
-use cloudkeep_core::tenant::jobs::{self, Job, JobSpec, Schedule, SessionRecord, Target};
+use cloudkeep_core::tenant::jobs::{self, JobSpec, Schedule, Target};
+use cloudkeep_core::tenant::runner;
 use cloudkeep_core::tenant::secrets::Secrets;
 use cloudkeep_core::tenant::state::TenantState;
 use serde_json::json;
@@ -205,21 +204,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Opens a job's repository (blocking; outside any runtime).
-fn open(
-    rt: &tokio::runtime::Runtime,
-    state: &TenantState,
-    secrets: &Secrets,
-    job: &Job,
-) -> anyhow::Result<Repository> {
-    let provider = match &job.spec.target {
-        Target::Provider { provider, .. } => Some(rt.block_on(state.provider(provider))?),
-        Target::Folder { .. } => None,
-    };
-    let backend = jobs::open_backend(job, provider.as_ref(), secrets)?;
-    Ok(jobs::open_repository(job, backend, secrets)?)
-}
-
 fn target_text(t: &Target) -> String {
     match t {
         Target::Provider { provider, repo } => format!("{repo} at {provider}"),
@@ -350,82 +334,18 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             secrets.remove(&jobs::job_key(&name))?;
             println!("job \"{name}\" deleted; its restore points stay in the repository");
         }
-        JobCommand::Run { name } => return run_job(&rt, &state, &secrets, &name, args.json),
+        JobCommand::Run { name } => {
+            drop(rt);
+            return run_job(&name, home, args.json);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_job(
-    rt: &tokio::runtime::Runtime,
-    state: &TenantState,
-    secrets: &Secrets,
-    name: &str,
-    json_out: bool,
-) -> anyhow::Result<ExitCode> {
-    let job = rt.block_on(state.job(name))?;
-    let started_ms = cloudkeep_core::store::now_ms();
-    let outcome = (|| -> anyhow::Result<_> {
-        let repo = open(rt, state, secrets, &job)?;
-        let host = cloudkeep_core::lock::hostname();
-        let parent = repo.latest_point(&job.name, &host)?;
-        let options = BackupOptions {
-            sources: job.spec.sources.iter().map(PathBuf::from).collect(),
-            disks: vec![],
-            excludes: job.spec.excludes.clone(),
-            one_file_system: false,
-            compression: job.spec.compression.parse().map_err(anyhow::Error::msg)?,
-            host: host.clone(),
-            job: job.name.clone(),
-            parent,
-        };
-        let show = ProgressLine::new(json_out);
-        let report = backup(&repo, &options, &|p| show.update(p))?;
-        show.finish();
-        if !job.spec.retention.is_empty() {
-            forget(
-                &repo,
-                &job.spec.retention,
-                &ForgetFilter {
-                    job: Some(job.name.clone()),
-                    host: Some(host),
-                },
-                chrono::Utc::now(),
-                false,
-            )?;
-        }
-        Ok(report)
-    })();
-    let finished_ms = cloudkeep_core::store::now_ms();
-    let session = match &outcome {
-        Ok(report) => SessionRecord {
-            job: job.name.clone(),
-            kind: "backup".into(),
-            started_ms,
-            finished_ms,
-            result: if report.warnings.is_empty() {
-                "success"
-            } else {
-                "warning"
-            }
-            .into(),
-            point: Some(report.point.id.clone()),
-            stats: json!(report.point.manifest.stats),
-            warnings: json!(report.warnings),
-            message: String::new(),
-        },
-        Err(e) => SessionRecord {
-            job: job.name.clone(),
-            kind: "backup".into(),
-            started_ms,
-            finished_ms,
-            result: "failed".into(),
-            point: None,
-            stats: json!({}),
-            warnings: json!([]),
-            message: format!("{e:#}"),
-        },
-    };
-    rt.block_on(state.record_session(&session))?;
+fn run_job(name: &str, home: &DataHome, json_out: bool) -> anyhow::Result<ExitCode> {
+    let show = ProgressLine::new(json_out);
+    let (session, outcome) = runner::run_job(home, name, &|p| show.update(p))?;
+    show.finish();
     let report = outcome?;
     let stats = report.point.manifest.stats;
     if json_out {
@@ -452,10 +372,10 @@ fn run_job(
 /// Opens the repository of job `name` (blocking; outside any runtime).
 fn open_job(home: &DataHome, name: &str) -> anyhow::Result<Repository> {
     let rt = runtime()?;
-    let secrets = Secrets::open(home);
     let state = rt.block_on(TenantState::open(home))?;
     let job = rt.block_on(state.job(name))?;
-    open(&rt, &state, &secrets, &job)
+    drop(rt);
+    Ok(runner::open_job_repository(home, &job)?)
 }
 
 /// Runs `cloudkeep points …`.

@@ -7,6 +7,7 @@
 
 pub mod jobs;
 pub mod providers;
+pub mod runner;
 pub mod secrets;
 pub mod state;
 
@@ -27,6 +28,9 @@ pub enum TenantError {
     /// The repository.
     #[error(transparent)]
     Repo(#[from] crate::repo::RepoError),
+    /// A backup, restore or maintenance run.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     /// Secrets or files.
     #[error("{0}")]
     Io(String),
