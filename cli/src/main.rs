@@ -2,6 +2,7 @@
 //! `cloudkeep-core` and prints the result; no domain logic lives here.
 
 mod about;
+mod daemon;
 mod exit;
 mod gateway;
 mod job;
@@ -53,6 +54,8 @@ enum Command {
     Restore(job::RestoreArgs),
     /// Health check of a job's repository: re-read and authenticate its data.
     Verify(job::VerifyArgs),
+    /// Run scheduled jobs when they are due (without the console).
+    Daemon(daemon::Args),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +102,9 @@ fn main() -> ExitCode {
         Command::Verify(args) => cloudkeep_core::paths::DataHome::locate()
             .map_err(anyhow::Error::from)
             .and_then(|home| job::run_verify(args, &home)),
+        Command::Daemon(args) => cloudkeep_core::paths::DataHome::locate()
+            .map_err(anyhow::Error::from)
+            .and_then(|home| daemon::run_command(args, &home)),
     };
     match result {
         Ok(code) => code,

@@ -51,6 +51,7 @@ fn help_lists_only_real_subcommands() {
           points    Restore points of a job
           restore   Restore from a restore point
           verify    Health check of a job's repository: re-read and authenticate its data
+          daemon    Run scheduled jobs when they are due (without the console)
           help      Print this message or the help of the given subcommand(s)
 
         Options:

@@ -843,3 +843,78 @@ fn a_disk_is_backed_up_whole_and_restores_as_an_image() {
         "a source or a disk is required"
     );
 }
+
+/// The scheduler: a job that was never run since its creation three days ago (the computer
+/// was off) runs once at the next pass, not once per missed run; a manual job never runs.
+#[test]
+fn the_daemon_runs_due_jobs_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, src, target) = (
+        tmp.path().join("home"),
+        tmp.path().join("src"),
+        tmp.path().join("target"),
+    );
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), b"scheduled").unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(args)
+            .env("CLOUDKEEP_HOME", &home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            writeln!(input, "{text}").unwrap();
+        }
+        drop(input);
+        ok(&child.wait_with_output().unwrap())
+    };
+    for (name, schedule) in [("hourly", "every:6h"), ("by-hand", "manual")] {
+        run(
+            &[
+                "job",
+                "create",
+                name,
+                "--folder",
+                s(&target),
+                "--source",
+                s(&src),
+                "--schedule",
+                schedule,
+                "--no-encryption",
+            ],
+            None,
+        );
+    }
+    assert_eq!(
+        run(&["daemon", "--once"], None),
+        "",
+        "nothing is due right after creation"
+    );
+
+    // Three days pass with the computer off.
+    let db = home.join("cloudkeep.db");
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1]); c.execute('UPDATE jobs SET created_ms=?', (int(time.time()*1000)-3*86400*1000,)); c.commit()",
+            s(&db),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let first = run(&["daemon", "--once"], None);
+    assert!(first.starts_with("hourly success"), "{first}");
+    assert!(!first.contains("by-hand"), "{first}");
+    assert_eq!(
+        run(&["daemon", "--once"], None),
+        "",
+        "once, not once per missed run"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&run(&["job", "show", "hourly", "--json"], None)).unwrap();
+    assert_eq!(shown["sessions"].as_array().unwrap().len(), 1);
+}

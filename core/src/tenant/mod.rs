@@ -8,6 +8,8 @@
 pub mod jobs;
 pub mod providers;
 pub mod runner;
+pub mod schedule;
+pub mod scheduler;
 pub mod secrets;
 pub mod state;
 

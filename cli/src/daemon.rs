@@ -1,0 +1,46 @@
+//! `cloudkeep daemon`: the tenant's scheduler without the console — runs scheduled jobs when
+//! they are due (missed runs once at start), until stopped.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+use cloudkeep_core::paths::DataHome;
+use cloudkeep_core::tenant::scheduler::run_due;
+
+/// Arguments of `cloudkeep daemon`.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// Run what is due now, once, and exit (for cron-like use and tests).
+    #[arg(long)]
+    once: bool,
+    /// Seconds between checks.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    interval: u64,
+}
+
+/// Runs `cloudkeep daemon`.
+pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
+    loop {
+        for session in run_due(home, chrono::Local::now())? {
+            println!(
+                "{} {}: {}{}",
+                session.job,
+                session.result,
+                session
+                    .point
+                    .as_deref()
+                    .map_or("", |p| &p[..12.min(p.len())]),
+                if session.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", session.message)
+                }
+            );
+        }
+        if args.once {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_secs(args.interval.max(1)));
+    }
+}
