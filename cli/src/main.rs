@@ -11,6 +11,7 @@ mod provider;
 mod secrets;
 mod show;
 mod sp;
+mod subtenant;
 
 use std::process::ExitCode;
 
@@ -56,6 +57,8 @@ enum Command {
     Verify(job::VerifyArgs),
     /// Run scheduled jobs when they are due (without the console).
     Daemon(daemon::Args),
+    /// Your subtenants at a provider, with quotas carved from yours.
+    Subtenant(subtenant::Args),
 }
 
 fn main() -> ExitCode {
@@ -105,6 +108,9 @@ fn main() -> ExitCode {
         Command::Daemon(args) => cloudkeep_core::paths::DataHome::locate()
             .map_err(anyhow::Error::from)
             .and_then(|home| daemon::run_command(args, &home)),
+        Command::Subtenant(args) => cloudkeep_core::paths::DataHome::locate()
+            .map_err(anyhow::Error::from)
+            .and_then(|home| subtenant::run_command(args, &home)),
     };
     match result {
         Ok(code) => code,

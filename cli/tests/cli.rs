@@ -41,18 +41,20 @@ fn help_lists_only_real_subcommands() {
         Usage: cloudkeep [OPTIONS] <COMMAND>
 
         Commands:
-          about     Show this build's version, protocol and where Cloudkeep keeps its data and logs
-          local     Back up to and restore from a repository in a local folder
-          gateway   Create and run an SP cloud gateway on this machine
-          sp        Administer a gateway as the service provider: tenants, quotas, repositories, certificate
-          provider  The service providers you back up to: add (with the certificate check), list, trust
-          repo      Your cloud repositories at your service providers
-          job       Backup jobs: create, list, show, delete, run
-          points    Restore points of a job
-          restore   Restore from a restore point
-          verify    Health check of a job's repository: re-read and authenticate its data
-          daemon    Run scheduled jobs when they are due (without the console)
-          help      Print this message or the help of the given subcommand(s)
+          about      Show this build's version, protocol and where Cloudkeep keeps its data and logs
+          local      Back up to and restore from a repository in a local folder
+          gateway    Create and run an SP cloud gateway on this machine
+          sp         Administer a gateway as the service provider: tenants, quotas, repositories,
+                     certificate
+          provider   The service providers you back up to: add (with the certificate check), list, trust
+          repo       Your cloud repositories at your service providers
+          job        Backup jobs: create, list, show, delete, run
+          points     Restore points of a job
+          restore    Restore from a restore point
+          verify     Health check of a job's repository: re-read and authenticate its data
+          daemon     Run scheduled jobs when they are due (without the console)
+          subtenant  Your subtenants at a provider, with quotas carved from yours
+          help       Print this message or the help of the given subcommand(s)
 
         Options:
           -v, --verbose...  More detail on stderr (-v info, -vv debug, -vvv trace)

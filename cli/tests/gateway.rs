@@ -619,6 +619,46 @@ fn a_tenant_adds_its_provider_with_the_trust_step() {
         assert_eq!(mode & 0o077, 0, "secrets are owner-only");
     }
 
+    // Subtenants carved from the tenant's quota.
+    let sub = tenant.json(&[
+        "subtenant",
+        "add",
+        "laptop-1",
+        "--repo",
+        "Cloud",
+        "--quota",
+        "300M",
+    ]);
+    assert_eq!(sub["tenant"]["login"], "acme/laptop-1");
+    assert_eq!(sub["quotas"][0]["quota_bytes"], 300i64 << 20);
+    let too_big = tenant.fails(&["subtenant", "set", "laptop-1", "--quota", "2G"], None, 5);
+    assert!(too_big.contains("does not fit"), "{too_big}");
+    tenant.ok(
+        &[
+            "subtenant",
+            "set",
+            "laptop-1",
+            "--quota",
+            "500M",
+            "--disable",
+        ],
+        None,
+    );
+    let listed = tenant.ok(&["subtenant", "list"], None);
+    assert!(
+        listed.contains("acme/laptop-1")
+            && listed.contains("disabled")
+            && listed.contains("500.0 MiB"),
+        "{listed}"
+    );
+    let seen_by_sp = sp.json(&["sp", "tenant", "show", "acme/laptop-1"]);
+    assert_eq!(
+        seen_by_sp["tenant"]["settings"]["enabled"], false,
+        "the SP sees the same"
+    );
+    tenant.ok(&["subtenant", "delete", "laptop-1"], None);
+    assert_eq!(tenant.json(&["subtenant", "list"]), serde_json::json!([]));
+
     // The SP replaces its certificate: every call is refused until the tenant trusts it.
     let new_fp =
         fingerprint_in(&sp.ok(&["sp", "cert", "generate", "--hostname", "127.0.0.1"], None));

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{ClientError, SpClient};
 use crate::api::{Hello, LoginResponse, TenantView};
-use crate::gateway::tenant::{NewSubtenant, RepoInfo};
+use crate::gateway::tenant::{NewSubtenant, RepoInfo, SubtenantChange};
 
 /// A connection to a gateway as a tenant, pinned to one certificate.
 #[derive(Debug, Clone)]
@@ -59,6 +59,21 @@ impl TenantClient {
     pub async fn add_subtenant(&self, sub: &NewSubtenant) -> Result<TenantView, ClientError> {
         self.0
             .call(reqwest::Method::POST, "/v1/subtenants", Some(sub))
+            .await
+    }
+
+    /// Changes a subtenant's quota, state or password.
+    pub async fn set_subtenant(
+        &self,
+        name: &str,
+        change: &SubtenantChange,
+    ) -> Result<TenantView, ClientError> {
+        self.0
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/subtenants/{name}"),
+                Some(change),
+            )
             .await
     }
 

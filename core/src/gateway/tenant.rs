@@ -77,6 +77,17 @@ pub struct NewSubtenant {
     pub quota_bytes: i64,
 }
 
+/// `PUT /v1/subtenants/{name}`: what to change.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SubtenantChange {
+    /// A new quota (carved from the tenant's; -1 shares it).
+    pub quota_bytes: Option<i64>,
+    /// Enable or disable it.
+    pub enabled: Option<bool>,
+    /// A new password.
+    pub password: Option<String>,
+}
+
 /// Most ids in one presence query.
 pub const MAX_PRESENCE_BATCH: usize = 10_000;
 /// Uploads are written in pieces of this size.
@@ -100,7 +111,7 @@ pub fn routes() -> Router<Arc<GatewayState>> {
         .route("/v1/subtenants", get(list_subtenants).post(add_subtenant))
         .route(
             "/v1/subtenants/{name}",
-            axum::routing::delete(delete_subtenant),
+            axum::routing::delete(delete_subtenant).put(set_subtenant),
         )
         .route("/v1/repos/{repo}/objects/{kind}", get(list_objects))
         .route(
@@ -314,15 +325,7 @@ async fn add_subtenant(
     if req.quota_bytes >= 0 {
         // Carved from the tenant's own quota: what is left after its own data and the
         // fixed quotas of its other subtenants.
-        let mut carved = 0i64;
-        for sub in state.db.subtenants(session.tenant.id).await? {
-            for q in state.db.quotas_of(sub.id).await? {
-                if q.repo_id == own.repo_id && q.quota_bytes > 0 {
-                    carved += q.quota_bytes;
-                }
-            }
-        }
-        let free = own.quota_bytes - own.used_bytes - carved;
+        let (_, free) = carvable(&state, session.tenant.id, own.repo_id, None).await?;
         if req.quota_bytes > free {
             return Err(ApiError::new(
                 ErrorCode::QuotaExceeded,
@@ -354,6 +357,96 @@ async fn add_subtenant(
         .await?;
     let quotas = state.db.quotas_of(tenant.id).await?;
     Ok(Json(crate::api::TenantView { tenant, quotas }))
+}
+
+/// What is left of the tenant's quota on `repo_id` after its own data and the fixed quotas of
+/// its subtenants other than `except`.
+async fn carvable(
+    state: &GatewayState,
+    tenant: i64,
+    repo_id: i64,
+    except: Option<i64>,
+) -> Result<(Quota, i64), ApiError> {
+    let own = state
+        .db
+        .quotas_of(tenant)
+        .await?
+        .into_iter()
+        .find(|q| q.repo_id == repo_id)
+        .ok_or_else(|| ApiError::not_found("that cloud repository is not yours"))?;
+    let mut carved = 0i64;
+    for other in state.db.subtenants(tenant).await? {
+        if Some(other.id) == except {
+            continue;
+        }
+        for q in state.db.quotas_of(other.id).await? {
+            if q.repo_id == repo_id && q.quota_bytes > 0 {
+                carved += q.quota_bytes;
+            }
+        }
+    }
+    let free = own.quota_bytes - own.used_bytes - carved;
+    Ok((own, free))
+}
+
+async fn set_subtenant(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+    req: JsonBody<SubtenantChange>,
+) -> Result<Json<crate::api::TenantView>, ApiError> {
+    only_tenants(&session)?;
+    let change = req.map(|Json(v)| v).map_err(from_rejection)?;
+    let login = format!("{}/{name}", session.tenant.login);
+    let (sub, _) = state
+        .db
+        .tenant_by_login(&login)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("you have no subtenant \"{name}\"")))?;
+    if let Some(bytes) = change.quota_bytes {
+        let current = state.db.quotas_of(sub.id).await?;
+        let quota = current
+            .first()
+            .ok_or_else(|| ApiError::not_found(format!("\"{name}\" has no quota")))?;
+        if bytes >= 0 {
+            let (_, free) =
+                carvable(&state, session.tenant.id, quota.repo_id, Some(sub.id)).await?;
+            if bytes > free || bytes < quota.used_bytes {
+                return Err(ApiError::new(
+                    ErrorCode::QuotaExceeded,
+                    format!(
+                        "a quota of {} does not fit: it must hold the {} \"{name}\" stores and fit the {} left of yours",
+                        crate::units::human_bytes(bytes as u64),
+                        crate::units::human_bytes(quota.used_bytes.max(0) as u64),
+                        crate::units::human_bytes(free.max(0) as u64)
+                    ),
+                ));
+            }
+        }
+        let spec = crate::api::QuotaSpec {
+            repo: quota.repo_name.clone(),
+            friendly_name: Some(quota.friendly_name.clone()),
+            bytes,
+        };
+        state.db.set_quota(sub.id, &spec).await?;
+    }
+    if let Some(enabled) = change.enabled {
+        let mut settings = sub.settings.clone();
+        settings.enabled = enabled;
+        state.db.update_tenant(sub.id, &settings).await?;
+        if !enabled {
+            state.db.delete_sessions_of(Realm::Tenant, sub.id).await?;
+        }
+    }
+    if let Some(password) = change.password {
+        let hash = auth::hash_new_password(password).await?;
+        state.db.set_tenant_password(sub.id, &hash).await?;
+        state.db.delete_sessions_of(Realm::Tenant, sub.id).await?;
+    }
+    Ok(Json(crate::api::TenantView {
+        tenant: state.db.tenant(sub.id).await?,
+        quotas: state.db.quotas_of(sub.id).await?,
+    }))
 }
 
 async fn delete_subtenant(
