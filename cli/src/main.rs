@@ -6,6 +6,7 @@ mod daemon;
 mod exit;
 mod gateway;
 mod job;
+mod lab;
 mod local;
 mod provider;
 mod secrets;
@@ -59,6 +60,8 @@ enum Command {
     Daemon(daemon::Args),
     /// Your subtenants at a provider, with quotas carved from yours.
     Subtenant(subtenant::Args),
+    /// A service provider on this computer, with a demo tenant, for trying everything.
+    Lab(lab::Args),
 }
 
 fn main() -> ExitCode {
@@ -111,6 +114,9 @@ fn main() -> ExitCode {
         Command::Subtenant(args) => cloudkeep_core::paths::DataHome::locate()
             .map_err(anyhow::Error::from)
             .and_then(|home| subtenant::run_command(args, &home)),
+        Command::Lab(args) => cloudkeep_core::paths::DataHome::locate()
+            .map_err(anyhow::Error::from)
+            .and_then(|home| lab::run_command(args, &home)),
     };
     match result {
         Ok(code) => code,

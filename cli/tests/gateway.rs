@@ -1102,3 +1102,82 @@ fn a_full_quota_stops_the_run_cleanly() {
     );
     drop(gw);
 }
+
+/// `cloudkeep lab --add-provider lab`: a working provider on this computer in one command; a
+/// job backs up to it; the lab keeps its accounts across restarts.
+#[test]
+fn the_lab_is_a_provider_in_one_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        home: tmp.path().join("home"),
+    };
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(["lab", "--add-provider", "lab"])
+            .env("CLOUDKEEP_HOME", &cli.home)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let done = line.starts_with("ready");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        (child, seen.join("\n"))
+    };
+    let (mut lab, out) = start();
+    assert!(
+        out.contains("provider \"lab\" added, certificate pinned"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cloudkeep provider add lab --host 127.0.0.1:"),
+        "{out}"
+    );
+    let source = tmp.path().join("try-me");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("hello.txt"), "hello lab\n").unwrap();
+    cli.ok(
+        &[
+            "job",
+            "create",
+            "try",
+            "--provider",
+            "lab",
+            "--repo",
+            "Lab",
+            "--source",
+            &source.display().to_string(),
+            "--no-encryption",
+        ],
+        None,
+    );
+    assert!(cli.ok(&["job", "run", "try"], None).starts_with("success"));
+    let _ = Command::new("kill")
+        .args(["-TERM", &lab.id().to_string()])
+        .status();
+    assert!(lab.wait().unwrap().success());
+
+    // Started again: same accounts, same certificate; the pinned provider still works.
+    let (mut again, out) = start();
+    assert!(out.contains("already exists"), "{out}");
+    assert_eq!(
+        cli.json(&["points", "list", "--job", "try"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &again.id().to_string()])
+        .status();
+    assert!(again.wait().unwrap().success());
+}

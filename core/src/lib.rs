@@ -58,6 +58,7 @@ pub mod compress;
 pub mod crypto;
 pub mod engine;
 pub mod gateway;
+pub mod lab;
 pub mod lock;
 pub mod logging;
 pub mod pack;
