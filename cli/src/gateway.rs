@@ -112,13 +112,6 @@ pub fn print_cert(info: &tls::CertInfo) {
     println!("fingerprint:  {} (SHA-256)", info.fingerprint);
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 /// Completes on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     #[cfg(unix)]
@@ -158,7 +151,7 @@ pub fn run_command(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 (secrets::generate_password()?, true)
             };
-            let report = runtime()?.block_on(init(InitOptions {
+            let report = crate::runtime::server()?.block_on(init(InitOptions {
                 data_dir: data_dir.clone(),
                 hostnames,
                 db,
@@ -188,7 +181,7 @@ pub fn run_command(args: Args) -> anyhow::Result<ExitCode> {
             listen,
             allow_root,
         } => {
-            runtime()?.block_on(run(
+            crate::runtime::server()?.block_on(run(
                 RunOptions {
                     data_dir,
                     listen,

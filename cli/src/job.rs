@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_core::compress::Compression;
 use cloudkeep_core::engine::restore::Conflict;
@@ -197,13 +196,6 @@ enum RestoreCommand {
     },
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 fn target_text(t: &Target) -> String {
     match t {
         Target::Provider { provider, repo } => format!("{repo} at {provider}"),
@@ -213,7 +205,7 @@ fn target_text(t: &Target) -> String {
 
 /// Runs `cloudkeep job …`.
 pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
-    let rt = runtime()?;
+    let rt = crate::runtime::small()?;
     let secrets = Secrets::open(home);
     let state = rt.block_on(TenantState::open(home))?;
     match args.command {
@@ -371,7 +363,7 @@ fn run_job(name: &str, home: &DataHome, json_out: bool) -> anyhow::Result<ExitCo
 
 /// Opens the repository of job `name` (blocking; outside any runtime).
 fn open_job(home: &DataHome, name: &str) -> anyhow::Result<Repository> {
-    let rt = runtime()?;
+    let rt = crate::runtime::small()?;
     let state = rt.block_on(TenantState::open(home))?;
     let job = rt.block_on(state.job(name))?;
     drop(rt);

@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args as ClapArgs;
 use cloudkeep_core::lab::{LabInfo, run_lab};
 use cloudkeep_core::paths::DataHome;
@@ -37,10 +36,7 @@ fn print_info(info: &LabInfo) {
 
 /// Runs `cloudkeep lab` until Ctrl-C or SIGTERM.
 pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = crate::runtime::server()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<LabInfo>();
     let home_for_adder = home.clone();
     rt.block_on(async move {

@@ -9,6 +9,7 @@ mod job;
 mod lab;
 mod local;
 mod provider;
+mod runtime;
 mod secrets;
 mod show;
 mod sp;

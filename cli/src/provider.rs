@@ -4,7 +4,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_core::paths::DataHome;
 use cloudkeep_core::tenant::providers::{self, NewProvider, Provider};
@@ -86,13 +85,6 @@ enum RepoCommand {
     List,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 fn date(ms: Option<i64>) -> String {
     ms.and_then(chrono::DateTime::from_timestamp_millis)
         .map_or("-".into(), |d| d.format("%Y-%m-%d").to_string())
@@ -140,7 +132,7 @@ fn show(p: &Provider, json: bool) -> anyhow::Result<()> {
 
 /// Runs `cloudkeep provider …`.
 pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
-    let rt = runtime()?;
+    let rt = crate::runtime::small()?;
     let secrets = Secrets::open(home);
     rt.block_on(async {
         let state = TenantState::open(home).await?;
@@ -200,7 +192,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
 /// Runs `cloudkeep repo …`.
 pub fn run_repo_command(args: RepoArgs, home: &DataHome) -> anyhow::Result<ExitCode> {
     let RepoCommand::List = args.command;
-    let rt = runtime()?;
+    let rt = crate::runtime::small()?;
     let secrets = Secrets::open(home);
     rt.block_on(async {
         let state = TenantState::open(home).await?;

@@ -282,13 +282,6 @@ enum CertAction {
     },
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 fn session_client(home: &DataHome) -> anyhow::Result<SpClient> {
     Ok(SpClient::from_session(&SpSession::load(home)?)?)
 }
@@ -358,7 +351,7 @@ fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 
 /// Runs `cloudkeep sp …`.
 pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
-    let rt = runtime()?;
+    let rt = crate::runtime::small()?;
     let json = args.json;
     match args.command {
         SpCommand::Login {

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_core::gateway::tenant::{NewSubtenant, SubtenantChange};
 use cloudkeep_core::paths::DataHome;
@@ -79,10 +79,7 @@ fn size_text(bytes: i64) -> String {
 
 /// Runs `cloudkeep subtenant …`.
 pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = crate::runtime::small()?;
     let secrets_store = Secrets::open(home);
     rt.block_on(async {
         let state = TenantState::open(home).await?;

@@ -551,6 +551,29 @@ fn gateway_with_tenant(dir: &Path) -> (Gateway, Cli, String) {
     (gw, sp, fp)
 }
 
+/// The tenant's CLI (its own data folder) with the gateway added as provider "acme-sp".
+fn tenant_with_provider(dir: &Path, gw: &Gateway, fp: &str) -> Cli {
+    let laptop = Cli {
+        home: dir.join("laptop-home"),
+    };
+    laptop.ok(
+        &[
+            "provider",
+            "add",
+            "acme-sp",
+            "--host",
+            &gw.addr,
+            "--user",
+            "acme",
+            "--password-stdin",
+            "--trust",
+            fp,
+        ],
+        Some("tenant-password"),
+    );
+    laptop
+}
+
 /// A tenant adds its service provider through the trust step, sees its repositories, is refused
 /// with both fingerprints after the SP replaces its certificate until it trusts the new one,
 /// and gets clear exit codes for a wrong password, an expired lease and a disabled account.
@@ -931,24 +954,7 @@ fn a_killed_job_run_resumes_without_resending() {
         )
         .unwrap();
     }
-    let laptop = Cli {
-        home: tmp.path().join("laptop-home"),
-    };
-    laptop.ok(
-        &[
-            "provider",
-            "add",
-            "acme-sp",
-            "--host",
-            &gw.addr,
-            "--user",
-            "acme",
-            "--password-stdin",
-            "--trust",
-            &fp,
-        ],
-        Some("tenant-password"),
-    );
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
     laptop.ok(
         &[
             "job",
@@ -1020,24 +1026,7 @@ fn a_full_quota_stops_the_run_cleanly() {
     let source = tmp.path().join("docs");
     std::fs::create_dir_all(&source).unwrap();
     std::fs::write(source.join("small.txt"), "first version\n").unwrap();
-    let laptop = Cli {
-        home: tmp.path().join("laptop-home"),
-    };
-    laptop.ok(
-        &[
-            "provider",
-            "add",
-            "acme-sp",
-            "--host",
-            &gw.addr,
-            "--user",
-            "acme",
-            "--password-stdin",
-            "--trust",
-            &fp,
-        ],
-        Some("tenant-password"),
-    );
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
     laptop.ok(
         &[
             "job",
