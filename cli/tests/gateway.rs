@@ -805,6 +805,23 @@ fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
     assert_eq!(done["result"], "success", "{run}");
     assert_eq!(done["stats"]["files"], 2);
     let first_point = done["point"].as_str().unwrap().to_owned();
+    // Folder listings are kept in a local cache; a damaged entry is noticed and fetched again.
+    let cached: Vec<std::path::PathBuf> = {
+        let mut found = Vec::new();
+        let mut stack = vec![laptop.home.join("cache")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                if entry.path().is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    found.push(entry.path());
+                }
+            }
+        }
+        found
+    };
+    assert!(!cached.is_empty(), "the run cached its folder listings");
+    std::fs::write(&cached[0], b"garbage").unwrap();
     let again: serde_json::Value = serde_json::from_str(
         laptop
             .ok(&["job", "run", "docs", "--json"], None)

@@ -50,6 +50,7 @@ pub mod about;
 pub mod api;
 pub mod backend;
 pub mod blob;
+pub mod blobcache;
 pub mod catalog;
 pub mod chunker;
 pub mod chunkset;

@@ -261,6 +261,7 @@ pub struct Repository {
     backend: Arc<dyn RepoBackend>,
     keyring: Keyring,
     keys: RepoKeys,
+    cache: Option<crate::blobcache::BlobCache>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -296,6 +297,7 @@ impl Repository {
             backend,
             keyring,
             keys,
+            cache: None,
         })
     }
 
@@ -324,6 +326,7 @@ impl Repository {
             backend,
             keyring,
             keys,
+            cache: None,
         })
     }
 
@@ -616,13 +619,50 @@ impl Repository {
         Ok(blob::open(&self.keys, id, &stored)?)
     }
 
-    /// Reads a folder's entries from its tree parts.
+    /// Keeps folder listings in a local cache (for a remote repository).
+    pub fn with_blob_cache(mut self, cache: crate::blobcache::BlobCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Reads a folder's entries from its tree parts (through the local cache, if any).
     pub fn load_dir(&self, index: &ChunkIndex, parts: &[ChunkId]) -> Result<Vec<Node>, RepoError> {
         let mut nodes = Vec::new();
         for part in parts {
-            nodes.extend(catalog::decode_part(&self.read_blob(index, part)?)?.nodes);
+            nodes.extend(catalog::decode_part(&self.read_tree_blob(index, part)?)?.nodes);
         }
         Ok(nodes)
+    }
+
+    fn read_tree_blob(&self, index: &ChunkIndex, id: &ChunkId) -> Result<Vec<u8>, RepoError> {
+        let Some(cache) = &self.cache else {
+            return self.read_blob(index, id);
+        };
+        if let Some(sealed) = cache.get(id)
+            && let Ok(plain) = blob::open(&self.keys, id, &sealed)
+        {
+            return Ok(plain);
+        }
+        let loc = index.get(id).ok_or(RepoError::UnknownChunk(*id))?;
+        let stored = self
+            .backend
+            .read_range(&loc.pack, loc.offset, u64::from(loc.stored_len))?;
+        let plain = blob::open(&self.keys, id, &stored)?;
+        cache.put(id, &stored);
+        Ok(plain)
+    }
+
+    /// Whether folder listings go to a local cache.
+    pub fn has_blob_cache(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// Puts the sealed bytes of a folder listing a backup just stored into the local cache, if
+    /// any, so that the next backup reads it from here.
+    pub fn remember_sealed(&self, id: &ChunkId, sealed: &[u8]) {
+        if let Some(cache) = &self.cache {
+            cache.put(id, sealed);
+        }
     }
 }
 

@@ -749,6 +749,16 @@ impl Ctx<'_> {
 
     /// Stores a plaintext unless the repository or this run already has it.
     fn store_blob(&self, data: &[u8]) -> Result<ChunkId, Fatal> {
+        self.store_blob_keeping(data, false).map(|(id, _)| id)
+    }
+
+    /// Stores a plaintext unless it is already there; with `keep`, also returns the sealed
+    /// bytes it stored (for the local cache of folder listings).
+    fn store_blob_keeping(
+        &self,
+        data: &[u8],
+        keep: bool,
+    ) -> Result<(ChunkId, Option<Vec<u8>>), Fatal> {
         let keys = self.repo.keys();
         let id = keys.chunk_id(data);
         if let Ok(mut r) = self.referenced.lock() {
@@ -761,7 +771,7 @@ impl Ctx<'_> {
                 .map(|mut s| s.insert(id))
                 .unwrap_or(false)
         {
-            return Ok(id);
+            return Ok((id, None));
         }
         let sealed = blob::seal_with_id(keys, self.compression, id, data).map_err(|e| {
             tracing::error!("sealing a blob failed: {e}");
@@ -771,6 +781,7 @@ impl Ctx<'_> {
         self.counters
             .stored_bytes
             .fetch_add(sealed.bytes.len() as u64, Ordering::Relaxed);
+        let kept = keep.then(|| sealed.bytes.clone());
         let full = {
             let mut open = self.open_pack.lock().map_err(|_| Fatal)?;
             open.add(&sealed);
@@ -779,7 +790,7 @@ impl Ctx<'_> {
         if let Some(builder) = full {
             self.ship(builder)?;
         }
-        Ok(id)
+        Ok((id, kept))
     }
 
     /// Seals a full pack's index and queues it for the writer.
@@ -806,7 +817,16 @@ impl Ctx<'_> {
             tracing::error!("encoding a folder failed: {e}");
             Fatal
         })?;
-        parts.iter().map(|part| self.store_blob(part)).collect()
+        parts
+            .iter()
+            .map(|part| {
+                let (id, sealed) = self.store_blob_keeping(part, self.repo.has_blob_cache())?;
+                if let Some(sealed) = sealed {
+                    self.repo.remember_sealed(&id, &sealed);
+                }
+                Ok(id)
+            })
+            .collect()
     }
 }
 

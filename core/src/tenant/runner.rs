@@ -38,7 +38,16 @@ pub fn open_job_repository(home: &DataHome, job: &Job) -> Result<Repository, Ten
     };
     drop(rt);
     let backend = jobs::open_backend(job, provider.as_ref(), &secrets)?;
-    jobs::open_repository(job, backend, &secrets)
+    let repo = jobs::open_repository(job, backend, &secrets)?;
+    Ok(match &job.spec.target {
+        // Folder listings of a remote repository are kept locally: an incremental backup or a
+        // browse then reads them without a request each.
+        Target::Provider { .. } => {
+            let dir = home.root().join("cache").join(&repo.keyring().repo_id);
+            repo.with_blob_cache(crate::blobcache::BlobCache::new(dir))
+        }
+        Target::Folder { .. } => repo,
+    })
 }
 
 /// Runs job `name` and records its session. Returns the session, and the backup's report when
