@@ -1,7 +1,7 @@
 //! `cloudkeep local …`: backup to and restore from a repository in a local folder (a backup
 //! target of its own, and the way to try and benchmark the engine without a gateway).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -252,28 +252,13 @@ impl RepoArgs {
     }
 
     fn password(&self) -> anyhow::Result<Option<String>> {
-        let line = if self.password_stdin {
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .context("reading the password from stdin")?;
-            line
-        } else if let Some(file) = &self.password_file {
-            std::fs::read_to_string(file)
-                .with_context(|| format!("reading the password file \"{}\"", file.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        } else {
-            return Ok(None);
-        };
-        let password = line.trim_end_matches(['\r', '\n']).to_owned();
-        if password.is_empty() {
-            bail!("the encryption password is empty; give a non-empty password");
+        if self.password_stdin {
+            return Ok(Some(crate::secrets::stdin_line("encryption password")?));
         }
-        Ok(Some(password))
+        self.password_file
+            .as_deref()
+            .map(read_secret_file)
+            .transpose()
     }
 
     fn open(&self) -> anyhow::Result<Repository> {

@@ -88,36 +88,16 @@ fn main() -> ExitCode {
         Command::About(args) => about::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Local(args) => local::run(args),
         Command::Gateway(args) => gateway::run_command(args),
-        Command::Sp(args) => cloudkeep_core::paths::DataHome::locate()
-            .map_err(anyhow::Error::from)
-            .and_then(|home| sp::run_command(args, &home)),
-        Command::Provider(args) => cloudkeep_core::paths::DataHome::locate()
-            .map_err(anyhow::Error::from)
-            .and_then(|home| provider::run_command(args, &home)),
-        Command::Repo(args) => cloudkeep_core::paths::DataHome::locate()
-            .map_err(anyhow::Error::from)
-            .and_then(|home| provider::run_repo_command(args, &home)),
-        Command::Job(args) => cloudkeep_core::paths::DataHome::locate()
-            .map_err(anyhow::Error::from)
-            .and_then(|home| job::run_command(args, &home)),
-        Command::Points(args) => cloudkeep_core::paths::DataHome::locate()
-            .map_err(anyhow::Error::from)
-            .and_then(|home| job::run_points(args, &home)),
-        Command::Restore(args) => cloudkeep_core::paths::DataHome::locate()
-            .map_err(anyhow::Error::from)
-            .and_then(|home| job::run_restore(args, &home)),
-        Command::Verify(args) => cloudkeep_core::paths::DataHome::locate()
-            .map_err(anyhow::Error::from)
-            .and_then(|home| job::run_verify(args, &home)),
-        Command::Daemon(args) => cloudkeep_core::paths::DataHome::locate()
-            .map_err(anyhow::Error::from)
-            .and_then(|home| daemon::run_command(args, &home)),
-        Command::Subtenant(args) => cloudkeep_core::paths::DataHome::locate()
-            .map_err(anyhow::Error::from)
-            .and_then(|home| subtenant::run_command(args, &home)),
-        Command::Lab(args) => cloudkeep_core::paths::DataHome::locate()
-            .map_err(anyhow::Error::from)
-            .and_then(|home| lab::run_command(args, &home)),
+        Command::Sp(args) => with_home(|home| sp::run_command(args, home)),
+        Command::Provider(args) => with_home(|home| provider::run_command(args, home)),
+        Command::Repo(args) => with_home(|home| provider::run_repo_command(args, home)),
+        Command::Job(args) => with_home(|home| job::run_command(args, home)),
+        Command::Points(args) => with_home(|home| job::run_points(args, home)),
+        Command::Restore(args) => with_home(|home| job::run_restore(args, home)),
+        Command::Verify(args) => with_home(|home| job::run_verify(args, home)),
+        Command::Daemon(args) => with_home(|home| daemon::run_command(args, home)),
+        Command::Subtenant(args) => with_home(|home| subtenant::run_command(args, home)),
+        Command::Lab(args) => with_home(|home| lab::run_command(args, home)),
     };
     match result {
         Ok(code) => code,
@@ -126,6 +106,13 @@ fn main() -> ExitCode {
             ExitCode::from(exit::code_for(&e))
         }
     }
+}
+
+/// Runs a command that needs the data home (`CLOUDKEEP_HOME` or the OS's data folder).
+fn with_home(
+    run: impl FnOnce(&cloudkeep_core::paths::DataHome) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    run(&cloudkeep_core::paths::DataHome::locate()?)
 }
 
 fn stderr_level(verbose: u8, quiet: u8) -> LevelFilter {

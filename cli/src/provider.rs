@@ -9,7 +9,7 @@ use cloudkeep_core::paths::DataHome;
 use cloudkeep_core::tenant::providers::{self, NewProvider, Provider};
 use cloudkeep_core::tenant::secrets::Secrets;
 use cloudkeep_core::tenant::state::TenantState;
-use cloudkeep_core::units::human_bytes;
+use cloudkeep_core::units::{date_text, size_or_unlimited};
 
 use crate::secrets;
 
@@ -85,19 +85,6 @@ enum RepoCommand {
     List,
 }
 
-fn date(ms: Option<i64>) -> String {
-    ms.and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or("-".into(), |d| d.format("%Y-%m-%d").to_string())
-}
-
-fn size(bytes: i64) -> String {
-    if bytes < 0 {
-        "unlimited".into()
-    } else {
-        human_bytes(bytes as u64)
-    }
-}
-
 fn print_repos(p: &Provider) {
     println!(
         "  {:<20} {:>12} {:>12} {:>12}  lease until",
@@ -107,10 +94,10 @@ fn print_repos(p: &Provider) {
         println!(
             "  {:<20} {:>12} {:>12} {:>12}  {}",
             r.name,
-            size(r.quota_bytes),
-            size(r.used_bytes),
-            size(r.free_bytes),
-            date(r.lease_until_ms)
+            size_or_unlimited(r.quota_bytes),
+            size_or_unlimited(r.used_bytes),
+            size_or_unlimited(r.free_bytes),
+            date_text(r.lease_until_ms)
         );
     }
 }

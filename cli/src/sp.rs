@@ -11,7 +11,9 @@ use cloudkeep_core::api::{NewTenant, QuotaSpec, TenantSettings, TenantView};
 use cloudkeep_core::client::{ClientError, SpClient, SpSession, tls::probe, with_default_port};
 use cloudkeep_core::gateway::tls::normalize_fingerprint;
 use cloudkeep_core::paths::DataHome;
-use cloudkeep_core::units::{human_bytes, parse_end_of_day, parse_rate, parse_size};
+use cloudkeep_core::units::{
+    date_text, human_bytes, parse_end_of_day, parse_rate, parse_size, size_or_unlimited,
+};
 
 use crate::secrets;
 
@@ -286,19 +288,6 @@ fn session_client(home: &DataHome) -> anyhow::Result<SpClient> {
     Ok(SpClient::from_session(&SpSession::load(home)?)?)
 }
 
-fn date_text(ms: Option<i64>) -> String {
-    ms.and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or("-".into(), |d| d.format("%Y-%m-%d").to_string())
-}
-
-fn quota_text(bytes: i64) -> String {
-    if bytes < 0 {
-        "unlimited".into()
-    } else {
-        human_bytes(bytes as u64)
-    }
-}
-
 fn print_tenant(view: &TenantView) {
     let t = &view.tenant;
     println!(
@@ -339,7 +328,7 @@ fn print_tenant(view: &TenantView) {
             q.friendly_name,
             q.repo_name,
             human_bytes(q.used_bytes.max(0) as u64),
-            quota_text(q.quota_bytes)
+            size_or_unlimited(q.quota_bytes)
         );
     }
 }
@@ -475,7 +464,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                         "{:<24} {:<16} {:>12} {:>12} {:>12}",
                         r.tenant,
                         r.friendly_name,
-                        quota_text(r.quota_bytes),
+                        size_or_unlimited(r.quota_bytes),
                         human_bytes(r.used_bytes.max(0) as u64),
                         human_bytes(r.recycle_bytes.max(0) as u64)
                     );
@@ -689,7 +678,7 @@ fn tenant_command(
                             "{}: {} of {}",
                             q.friendly_name,
                             human_bytes(q.used_bytes.max(0) as u64),
-                            quota_text(q.quota_bytes)
+                            size_or_unlimited(q.quota_bytes)
                         )
                     })
                     .collect::<Vec<_>>()

@@ -10,7 +10,7 @@ use cloudkeep_core::paths::DataHome;
 use cloudkeep_core::tenant::providers;
 use cloudkeep_core::tenant::secrets::Secrets;
 use cloudkeep_core::tenant::state::TenantState;
-use cloudkeep_core::units::{human_bytes, parse_size};
+use cloudkeep_core::units::{human_bytes, parse_size, size_or_unlimited};
 
 use crate::secrets;
 
@@ -69,14 +69,6 @@ enum SubtenantCommand {
     },
 }
 
-fn size_text(bytes: i64) -> String {
-    if bytes < 0 {
-        "unlimited".into()
-    } else {
-        human_bytes(bytes as u64)
-    }
-}
-
 /// Runs `cloudkeep subtenant …`.
 pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
     let rt = crate::runtime::small()?;
@@ -124,7 +116,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                         let quotas = v
                             .quotas
                             .iter()
-                            .map(|q| format!("{}: {} of {}", q.friendly_name, human_bytes(q.used_bytes.max(0) as u64), size_text(q.quota_bytes)))
+                            .map(|q| format!("{}: {} of {}", q.friendly_name, human_bytes(q.used_bytes.max(0) as u64), size_or_unlimited(q.quota_bytes)))
                             .collect::<Vec<_>>()
                             .join("; ");
                         println!(
@@ -154,7 +146,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&view)?);
             } else {
-                let quota = view.quotas.first().map_or("-".to_owned(), |q| size_text(q.quota_bytes));
+                let quota = view.quotas.first().map_or("-".to_owned(), |q| size_or_unlimited(q.quota_bytes));
                 println!(
                     "{}: {}, quota {quota}",
                     view.tenant.login,

@@ -101,6 +101,21 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// A quota or size that may be unlimited (negative): `unlimited` or `1.5 GiB`.
+pub fn size_or_unlimited(bytes: i64) -> String {
+    if bytes < 0 {
+        "unlimited".into()
+    } else {
+        human_bytes(bytes as u64)
+    }
+}
+
+/// A date from ms since the epoch, `YYYY-MM-DD` (UTC), or `-` when there is none.
+pub fn date_text(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or("-".into(), |d| d.format("%Y-%m-%d").to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +136,8 @@ mod tests {
         assert!(parse_end_of_day("30.06.2027").is_err());
         assert_eq!(human_bytes(1536 << 20), "1.5 GiB");
         assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(size_or_unlimited(-1), "unlimited");
+        assert_eq!(date_text(Some(1_814_399_999_999)), "2027-06-30");
+        assert_eq!(date_text(None), "-");
     }
 }
