@@ -77,6 +77,13 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+thread_local! {
+    /// One zstd decompression context per thread, for the same reason (a restore opens one
+    /// blob per small file).
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Compresses `data` at `level`. `None` means "store raw": compression is off, failed, or
 /// did not make the data smaller.
 pub fn compress(level: Compression, data: &[u8]) -> Option<Vec<u8>> {
@@ -96,10 +103,19 @@ pub fn compress(level: Compression, data: &[u8]) -> Option<Vec<u8>> {
 /// Expands zstd data that must not exceed `limit` bytes (a bound on what a damaged or
 /// hostile input can make us allocate).
 pub fn decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, CompressError> {
-    zstd::bulk::decompress(data, limit).map_err(|e| CompressError::Corrupt {
-        limit,
-        reason: e.to_string(),
-    })
+    DECOMPRESSOR
+        .with(|cell| {
+            let mut slot = cell.try_borrow_mut().ok()?;
+            if slot.is_none() {
+                *slot = Some(zstd::bulk::Decompressor::new().ok()?);
+            }
+            Some(slot.as_mut()?.decompress(data, limit))
+        })
+        .unwrap_or_else(|| zstd::bulk::decompress(data, limit))
+        .map_err(|e| CompressError::Corrupt {
+            limit,
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ pub mod client;
 pub mod compress;
 pub mod crypto;
 pub mod engine;
+pub mod fetch;
 pub mod gateway;
 pub mod lab;
 pub mod lock;

@@ -652,6 +652,89 @@ impl Repository {
         Ok(plain)
     }
 
+    /// Reads and opens many blobs with merged, parallel span reads (see [`crate::fetch`]).
+    /// Each blob has its own outcome: a damaged or missing one fails only itself.
+    pub fn read_blobs(
+        &self,
+        index: &ChunkIndex,
+        ids: &[ChunkId],
+    ) -> HashMap<ChunkId, crate::fetch::BlobResult<Vec<u8>>> {
+        crate::fetch::read_many(
+            index,
+            ids,
+            &|ranges| self.read_spans(ranges),
+            &|id, stored| blob::open(&self.keys, id, stored).map_err(|e| e.to_string()),
+        )
+    }
+
+    /// Reads the listings of many folders at once (each from its tree parts), through the
+    /// local cache when there is one; one outcome per folder, in the order given.
+    pub fn load_dirs(
+        &self,
+        index: &ChunkIndex,
+        folders: &[&[ChunkId]],
+    ) -> Vec<Result<Vec<Node>, String>> {
+        let mut plain: HashMap<ChunkId, crate::fetch::BlobResult<Vec<u8>>> = HashMap::new();
+        let mut wanted = Vec::new();
+        for part in folders.iter().flat_map(|parts| parts.iter()) {
+            if plain.contains_key(part) {
+                continue;
+            }
+            let cached = self
+                .cache
+                .as_ref()
+                .and_then(|cache| cache.get(part))
+                .and_then(|sealed| blob::open(&self.keys, part, &sealed).ok());
+            match cached {
+                Some(bytes) => {
+                    plain.insert(*part, Ok(bytes));
+                }
+                None => wanted.push(*part),
+            }
+        }
+        if !wanted.is_empty() {
+            plain.extend(crate::fetch::read_many(
+                index,
+                &wanted,
+                &|ranges| self.read_spans(ranges),
+                &|id, stored| {
+                    let bytes = blob::open(&self.keys, id, stored).map_err(|e| e.to_string())?;
+                    if let Some(cache) = &self.cache {
+                        cache.put(id, stored);
+                    }
+                    Ok(bytes)
+                },
+            ));
+        }
+        folders
+            .iter()
+            .map(|parts| {
+                let mut nodes = Vec::new();
+                for part in *parts {
+                    let bytes = plain
+                        .get(part)
+                        .ok_or_else(|| format!("chunk {part} was not read"))?
+                        .as_ref()
+                        .map_err(Clone::clone)?;
+                    nodes.extend(
+                        catalog::decode_part(bytes)
+                            .map_err(|e| e.to_string())?
+                            .nodes,
+                    );
+                }
+                Ok(nodes)
+            })
+            .collect()
+    }
+
+    fn read_spans(&self, ranges: &[(PackId, u64, u64)]) -> Vec<Result<Vec<u8>, String>> {
+        self.backend
+            .read_ranges(ranges)
+            .into_iter()
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect()
+    }
+
     /// Whether folder listings go to a local cache.
     pub fn has_blob_cache(&self) -> bool {
         self.cache.is_some()

@@ -17,7 +17,7 @@ use cloudkeep_core::crypto::KdfParams;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
 use cloudkeep_core::gateway::server::{RunOptions, Started, run};
 use cloudkeep_core::gateway::{InitOptions, init};
-use cloudkeep_core::repo::{NewRepo, Repository};
+use cloudkeep_core::repo::{NewRepo, Repository, RestorePoint};
 use cloudkeep_core::store::Db;
 use cloudkeep_core::store::tenants::{QuotaSpec, TenantSettings};
 use cloudkeep_tests::pseudo_random;
@@ -264,21 +264,30 @@ fn make_local_repo(dir: &Path) -> LocalRepo {
         },
     )
     .unwrap();
+    backup_once(&repo, &source, None);
+    snapshot(&store, &repo)
+}
+
+fn backup_once(repo: &Repository, source: &Path, parent: Option<RestorePoint>) {
     backup(
-        &repo,
+        repo,
         &BackupOptions {
-            sources: vec![source],
+            sources: vec![source.to_path_buf()],
             disks: vec![],
             excludes: vec![],
             one_file_system: false,
             compression: Compression::Fast,
             host: "pc".into(),
             job: "docs".into(),
-            parent: None,
+            parent,
         },
         &|_| {},
     )
     .unwrap();
+}
+
+/// Every object of a local repository, with the chunk ids of each pack.
+fn snapshot(store: &Arc<FolderStore>, repo: &Repository) -> LocalRepo {
     let metas = |kind| {
         store
             .list_meta(kind)
@@ -1334,5 +1343,112 @@ async fn the_engine_backs_up_and_restores_through_the_gateway() {
     })
     .await
     .unwrap();
+    gw.stop().await;
+}
+
+/// A point whose chunk set is a delta over a committed point's set is checked for the chunks
+/// the delta adds: without the new pack it is refused, with it accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delta_point_is_checked_for_the_chunks_it_adds() {
+    let (tmp, gw_dir, gw) = gateway_with_repo().await;
+    add_tenant(
+        &gw.db,
+        "acme",
+        "acme-password",
+        64 << 20,
+        TenantSettings::default(),
+    )
+    .await;
+    let source = tmp.path().join("many");
+    std::fs::create_dir_all(&source).unwrap();
+    for i in 0..100u64 {
+        std::fs::write(source.join(format!("f{i}")), pseudo_random(40_000, 100 + i)).unwrap();
+    }
+    let store = Arc::new(FolderStore::open(tmp.path().join("delta-repo")).unwrap());
+    let repo = Repository::init(
+        store.clone(),
+        NewRepo::Encrypted {
+            password: "pw",
+            kdf: KdfParams::minimum(),
+        },
+    )
+    .unwrap();
+    backup_once(&repo, &source, None);
+    let first = snapshot(&store, &repo);
+    std::fs::write(source.join("f3"), pseudo_random(40_000, 999)).unwrap();
+    let parent = repo.latest_point("docs", "pc").unwrap();
+    backup_once(&repo, &source, parent);
+    let both = snapshot(&store, &repo);
+    let new = |all: &[(String, Vec<u8>)], old: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
+        all.iter()
+            .filter(|(n, _)| !old.iter().any(|(o, _)| o == n))
+            .cloned()
+            .collect()
+    };
+    let (new_sets, new_points) = (
+        new(&both.sets, &first.sets),
+        new(&both.points, &first.points),
+    );
+    assert_eq!(new_points.len(), 1);
+    let set = cloudkeep_core::chunkset::ChunkSetFile::decode(&new_sets[0].1).unwrap();
+    assert!(set.base.is_some(), "the second set is a delta: {} sets, {} added", new_sets.len(), set.added.len());
+    let new_packs: Vec<_> = both
+        .packs
+        .iter()
+        .filter(|(id, _, _)| !first.packs.iter().any(|(o, _, _)| o == id))
+        .cloned()
+        .collect();
+    assert!(!new_packs.is_empty());
+
+    let t = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
+        .await
+        .unwrap();
+    upload_all(&t, &first).await;
+    for (name, bytes) in new(&both.index, &first.index) {
+        assert_eq!(
+            t.put_object("Cloud", "index", &name, bytes).await.0,
+            StatusCode::OK
+        );
+    }
+    for (name, bytes) in &new_sets {
+        assert_eq!(
+            t.put_object("Cloud", "sets", name, bytes.clone()).await.0,
+            StatusCode::OK
+        );
+    }
+    let commit = format!("/v1/repos/Cloud/points/{}", new_points[0].0);
+    let (status, out) = t
+        .send(
+            reqwest::Method::PUT,
+            &commit,
+            Some(new_points[0].1.clone()),
+            &[],
+        )
+        .await;
+    let body: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("not stored"),
+        "{body}"
+    );
+    for (id, chunks, bytes) in &new_packs {
+        assert_eq!(
+            t.upload_pack("Cloud", id, chunks, bytes).await.0,
+            StatusCode::OK
+        );
+    }
+    let (status, out) = t
+        .send(
+            reqwest::Method::PUT,
+            &commit,
+            Some(new_points[0].1.clone()),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&out));
+    let (_, points) = t
+        .json(reqwest::Method::GET, "/v1/repos/Cloud/points", None)
+        .await;
+    assert_eq!(points.as_array().unwrap().len(), 2);
     gw.stop().await;
 }

@@ -92,6 +92,17 @@ pub trait PackStore: Send + Sync {
     /// Reads `len` bytes at `offset`.
     fn read_range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError>;
 
+    /// Reads several ranges (pack, offset, length), one outcome each, in order. Stores
+    /// where a request has latency read them concurrently; the default reads them in
+    /// parallel threads.
+    fn read_ranges(&self, ranges: &[(PackId, u64, u64)]) -> Vec<Result<Vec<u8>, StoreError>> {
+        use rayon::prelude::*;
+        ranges
+            .par_iter()
+            .map(|(id, offset, len)| self.read_range(id, *offset, *len))
+            .collect()
+    }
+
     /// A pack's length in bytes.
     fn pack_len(&self, id: &PackId) -> Result<u64, StoreError>;
 

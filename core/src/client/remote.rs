@@ -19,6 +19,10 @@ use crate::backend::{MetaKind, PackStore, RepoBackend, StoreError};
 use crate::crypto::ChunkId;
 use crate::pack::PackId;
 
+/// Range requests one batch keeps in flight: enough to hide the round trip and keep the
+/// gateway's disk and the link busy, few enough to bound memory (spans are up to 8 MiB).
+const READS_IN_FLIGHT: usize = 4;
+
 /// How a remote store finds its repository.
 #[derive(Debug, Clone)]
 pub struct RemoteTarget {
@@ -135,29 +139,30 @@ impl RemoteStore {
 
     /// Sends a request; `Ok(None)` for 404.
     fn send(&self, req: reqwest::RequestBuilder) -> Result<Option<Vec<u8>>, StoreError> {
-        self.rt.block_on(async {
-            let resp = req.send().await.map_err(refused)?;
-            let status = resp.status();
-            let bytes = resp.bytes().await.map_err(refused)?.to_vec();
-            if status == StatusCode::NOT_FOUND {
-                return Ok(None);
-            }
-            if !status.is_success() {
-                return Err(
-                    match serde_json::from_slice::<crate::api::ErrorBody>(&bytes) {
-                        Ok(body) => StoreError::Refused {
-                            code: Some(body.code),
-                            message: body.message,
-                        },
-                        Err(_) => StoreError::Refused {
-                            code: None,
-                            message: format!("the gateway answered HTTP {status}"),
-                        },
-                    },
-                );
-            }
-            Ok(Some(bytes))
-        })
+        self.rt.block_on(send(req))
+    }
+
+    /// Reads a range of a pack.
+    async fn range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let req = self
+            .request(reqwest::Method::GET, &format!("/packs/{}", id.to_hex()))
+            .header(
+                reqwest::header::RANGE,
+                format!("bytes={offset}-{}", offset + len - 1),
+            );
+        let bytes = send(req).await?.ok_or(StoreError::NotFound { pack: *id })?;
+        if bytes.len() as u64 != len {
+            return Err(StoreError::OutOfRange {
+                pack: *id,
+                len: bytes.len() as u64,
+                offset,
+                want: len,
+            });
+        }
+        Ok(bytes)
     }
 
     fn meta_path(kind: MetaKind, name: &str) -> String {
@@ -179,6 +184,31 @@ impl RemoteStore {
             MetaKind::Lock => "/objects/locks",
         }
     }
+}
+
+/// Sends a request; `Ok(None)` for 404, the gateway's `{code, message}` as the error.
+async fn send(req: reqwest::RequestBuilder) -> Result<Option<Vec<u8>>, StoreError> {
+    let resp = req.send().await.map_err(refused)?;
+    let status = resp.status();
+    let bytes = Vec::from(resp.bytes().await.map_err(refused)?);
+    if status == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        return Err(
+            match serde_json::from_slice::<crate::api::ErrorBody>(&bytes) {
+                Ok(body) => StoreError::Refused {
+                    code: Some(body.code),
+                    message: body.message,
+                },
+                Err(_) => StoreError::Refused {
+                    code: None,
+                    message: format!("the gateway answered HTTP {status}"),
+                },
+            },
+        );
+    }
+    Ok(Some(bytes))
 }
 
 async fn check(
@@ -242,25 +272,17 @@ impl PackStore for RemoteStore {
     }
 
     fn read_range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
-        if len == 0 {
-            return Ok(Vec::new());
-        }
-        let req = self
-            .request(reqwest::Method::GET, &format!("/packs/{}", id.to_hex()))
-            .header(
-                reqwest::header::RANGE,
-                format!("bytes={offset}-{}", offset + len - 1),
-            );
-        let bytes = self.send(req)?.ok_or(StoreError::NotFound { pack: *id })?;
-        if bytes.len() as u64 != len {
-            return Err(StoreError::OutOfRange {
-                pack: *id,
-                len: bytes.len() as u64,
-                offset,
-                want: len,
-            });
-        }
-        Ok(bytes)
+        self.rt.block_on(self.range(id, offset, len))
+    }
+
+    fn read_ranges(&self, ranges: &[(PackId, u64, u64)]) -> Vec<Result<Vec<u8>, StoreError>> {
+        use futures_util::StreamExt;
+        self.rt.block_on(
+            futures_util::stream::iter(ranges)
+                .map(|(id, offset, len)| self.range(id, *offset, *len))
+                .buffered(READS_IN_FLIGHT)
+                .collect(),
+        )
     }
 
     fn pack_len(&self, id: &PackId) -> Result<u64, StoreError> {

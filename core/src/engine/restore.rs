@@ -8,12 +8,12 @@
 //! restored as holes (sparse), hard links as hard links; permissions, owner (when running with
 //! the right to) and times are applied last. A file that fails is reported and the rest goes on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, mpsc};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -23,6 +23,8 @@ use super::browse::{self, Resolved};
 use super::fsmeta;
 use super::{EngineError, Progress, Warning};
 use crate::catalog::{Extent, Node, NodeKind};
+use crate::crypto::ChunkId;
+use crate::fetch::BlobResult;
 use crate::repo::{ChunkIndex, Repository, RestorePoint};
 
 /// What to do when a file to restore already exists.
@@ -89,6 +91,9 @@ pub struct RestoreReport {
     pub failed: Vec<Warning>,
 }
 
+/// Chunks fetched for a batch, by id.
+type Blobs = HashMap<ChunkId, BlobResult<Vec<u8>>>;
+
 struct Ctx<'a> {
     repo: &'a Repository,
     index: &'a ChunkIndex,
@@ -105,7 +110,32 @@ struct Ctx<'a> {
     progress: &'a (dyn Fn(&Progress) + Sync),
 }
 
+/// File content is fetched for batches of files of about this many bytes together (one
+/// span read per pack region instead of one read per chunk); a larger file is fetched in
+/// windows of this size.
+const BATCH_BYTES: u64 = 16 << 20;
+
+/// At most this many files in one batch.
+const BATCH_FILES: usize = 1024;
+
+/// Batches restored at the same time: while one is written, the next is fetched.
+const BATCH_WORKERS: usize = 3;
+
+/// What the walker hands to the workers.
+enum Work {
+    /// Small files whose chunks are fetched together.
+    Batch(Vec<(Node, PathBuf)>),
+    /// One large file, fetched in windows.
+    Large(Box<Node>, PathBuf),
+}
+
 /// Restores from `point` as `options` say.
+///
+/// One thread walks the point's folders in order (creating them, reading the listings of a
+/// folder's subfolders together) and hands files to workers in batches; each batch's chunks
+/// are read with merged span reads ([`crate::fetch`]) and its files written in parallel.
+/// Second and later names of a hard-linked file are linked at the end, and folder times are
+/// applied last, when nothing more is written into them.
 pub fn restore(
     repo: &Repository,
     point: &RestorePoint,
@@ -135,37 +165,46 @@ pub fn restore(
     } else {
         options.paths.clone()
     };
-    for selection in &selections {
-        let resolved = browse::resolve(repo, &index, point, selection)?;
-        let original = Path::new("/").join(selection.trim_start_matches('/'));
-        match (resolved, &options.destination) {
-            (Resolved::Root, destination) => {
-                let top = repo.load_dir(&index, &point.manifest.root)?;
-                let base = match destination {
-                    Destination::Original => root_of(&original),
-                    Destination::Folder(folder) => folder.clone(),
-                };
-                fs::create_dir_all(&base).map_err(|e| EngineError::Path {
-                    path: base.clone(),
-                    reason: format!("cannot create the destination folder: {e}"),
-                })?;
-                top.par_iter().for_each(|node| {
-                    ctx.restore_node(node, &base.join(fsmeta::name_os(&node.name)))
-                });
-            }
-            (Resolved::Node(node), Destination::Original) => {
-                if let Some(parent) = original.parent() {
-                    let _ = fs::create_dir_all(parent);
+    let (sender, receiver) = mpsc::sync_channel::<Work>(BATCH_WORKERS);
+    let receiver = Mutex::new(receiver);
+    let (deferred, folders) = std::thread::scope(|scope| {
+        for _ in 0..BATCH_WORKERS {
+            scope.spawn(|| {
+                loop {
+                    let work = match receiver.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    match work {
+                        Ok(work) => ctx.run(work),
+                        Err(_) => return,
+                    }
                 }
-                ctx.restore_node(&node, &original);
-            }
-            (Resolved::Node(node), Destination::Folder(folder)) => {
-                fs::create_dir_all(folder).map_err(|e| EngineError::Path {
-                    path: folder.clone(),
-                    reason: format!("cannot create the destination folder: {e}"),
-                })?;
-                ctx.restore_node(&node, &folder.join(fsmeta::name_os(&node.name)));
-            }
+            });
+        }
+        let mut walker = Walker {
+            ctx: &ctx,
+            sender,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            links_seen: HashSet::new(),
+            deferred: Vec::new(),
+            folders: Vec::new(),
+        };
+        let walked = walker.walk_selections(point, &selections, &options.destination);
+        walker.flush();
+        // Dropping the sender lets the workers finish once the queue is empty.
+        let Walker {
+            deferred, folders, ..
+        } = walker;
+        walked.map(|()| (deferred, folders))
+    })?;
+    for (node, dest) in &deferred {
+        ctx.restore_file(node, dest, None);
+    }
+    for (node, dest) in folders.iter().rev() {
+        if let Err(e) = fsmeta::apply(dest, NodeKind::Dir, &node.owner, &node.times) {
+            tracing::debug!(path = %dest.display(), "folder metadata: {e}");
         }
     }
     ctx.report(true);
@@ -176,6 +215,160 @@ pub fn restore(
         skipped: ctx.skipped.into_inner().unwrap_or_default(),
         failed: ctx.failed.into_inner().unwrap_or_default(),
     })
+}
+
+/// The single thread that walks the point and fills batches.
+struct Walker<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    sender: mpsc::SyncSender<Work>,
+    batch: Vec<(Node, PathBuf)>,
+    batch_bytes: u64,
+    links_seen: HashSet<(u64, u64)>,
+    /// Later names of hard-linked files: linked after every batch is done.
+    deferred: Vec<(Node, PathBuf)>,
+    /// Folders restored, in walk order, for their times at the end.
+    folders: Vec<(Node, PathBuf)>,
+}
+
+impl Walker<'_, '_> {
+    fn walk_selections(
+        &mut self,
+        point: &RestorePoint,
+        selections: &[String],
+        destination: &Destination,
+    ) -> Result<(), EngineError> {
+        let (repo, index) = (self.ctx.repo, self.ctx.index);
+        for selection in selections {
+            let resolved = browse::resolve(repo, index, point, selection)?;
+            let original = Path::new("/").join(selection.trim_start_matches('/'));
+            match (resolved, destination) {
+                (Resolved::Root, destination) => {
+                    let top = repo.load_dir(index, &point.manifest.root)?;
+                    let base = match destination {
+                        Destination::Original => root_of(&original),
+                        Destination::Folder(folder) => folder.clone(),
+                    };
+                    fs::create_dir_all(&base).map_err(|e| EngineError::Path {
+                        path: base.clone(),
+                        reason: format!("cannot create the destination folder: {e}"),
+                    })?;
+                    self.walk_children(top, &base);
+                }
+                (Resolved::Node(node), Destination::Original) => {
+                    if let Some(parent) = original.parent() {
+                        let _ = fs::create_dir_all(parent);
+                    }
+                    self.walk_node(*node, original, None);
+                }
+                (Resolved::Node(node), Destination::Folder(folder)) => {
+                    fs::create_dir_all(folder).map_err(|e| EngineError::Path {
+                        path: folder.clone(),
+                        reason: format!("cannot create the destination folder: {e}"),
+                    })?;
+                    let dest = folder.join(fsmeta::name_os(&node.name));
+                    self.walk_node(*node, dest, None);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores one item; `listing` is a folder's listing when already read.
+    fn walk_node(&mut self, node: Node, dest: PathBuf, listing: Option<Result<Vec<Node>, String>>) {
+        match node.kind {
+            NodeKind::Dir => {
+                if !self.ctx.prepare_dir(&dest) {
+                    return;
+                }
+                let listing = listing.unwrap_or_else(|| {
+                    let mut one = self
+                        .ctx
+                        .repo
+                        .load_dirs(self.ctx.index, &[node.subtree.as_slice()]);
+                    one.pop().unwrap_or_else(|| Err("no listing".into()))
+                });
+                match listing {
+                    Ok(children) => self.walk_children(children, &dest),
+                    Err(e) => {
+                        return self
+                            .ctx
+                            .fail(&dest, format!("cannot read this folder's listing: {e}"));
+                    }
+                }
+                self.ctx.dirs.fetch_add(1, Ordering::Relaxed);
+                self.folders.push((node, dest));
+            }
+            NodeKind::File => self.add_file(node, dest),
+            NodeKind::Symlink => self.ctx.restore_symlink(&node, &dest),
+            _ => note(
+                &self.ctx.skipped,
+                &dest,
+                "special files (devices, pipes, sockets) are not restored",
+            ),
+        }
+    }
+
+    /// Restores a folder's entries, reading the listings of its subfolders together.
+    fn walk_children(&mut self, children: Vec<Node>, dest: &Path) {
+        let subfolders: Vec<&[ChunkId]> = children
+            .iter()
+            .filter(|c| c.kind == NodeKind::Dir)
+            .map(|c| c.subtree.as_slice())
+            .collect();
+        let mut listings = if subfolders.is_empty() {
+            Vec::new()
+        } else {
+            self.ctx.repo.load_dirs(self.ctx.index, &subfolders)
+        }
+        .into_iter();
+        for child in children {
+            let listing = if child.kind == NodeKind::Dir {
+                listings.next()
+            } else {
+                None
+            };
+            let child_dest = dest.join(fsmeta::name_os(&child.name));
+            self.walk_node(child, child_dest, listing);
+        }
+    }
+
+    fn add_file(&mut self, node: Node, dest: PathBuf) {
+        if node.file_id.nlink > 1 && !self.links_seen.insert((node.file_id.dev, node.file_id.ino)) {
+            self.deferred.push((node, dest));
+            return;
+        }
+        let data = data_bytes(&node.content);
+        if data > BATCH_BYTES {
+            self.flush();
+            let _ = self.sender.send(Work::Large(Box::new(node), dest));
+            return;
+        }
+        self.batch.push((node, dest));
+        self.batch_bytes += data;
+        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_FILES {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            self.batch_bytes = 0;
+            let _ = self
+                .sender
+                .send(Work::Batch(std::mem::take(&mut self.batch)));
+        }
+    }
+}
+
+/// Bytes of chunk data (not holes) in a file's content.
+fn data_bytes(content: &[Extent]) -> u64 {
+    content
+        .iter()
+        .map(|e| match e {
+            Extent::Data { len, .. } => u64::from(*len),
+            Extent::Hole { .. } => 0,
+        })
+        .sum()
 }
 
 /// The file-system root a path hangs from (`/` on Unix, `C:\` on Windows).
@@ -258,44 +451,44 @@ impl Ctx<'_> {
         });
     }
 
-    fn restore_node(&self, node: &Node, dest: &Path) {
-        match node.kind {
-            NodeKind::Dir => self.restore_dir(node, dest),
-            NodeKind::File => self.restore_file(node, dest),
-            NodeKind::Symlink => self.restore_symlink(node, dest),
-            _ => note(
-                &self.skipped,
-                dest,
-                "special files (devices, pipes, sockets) are not restored",
-            ),
+    fn run(&self, work: Work) {
+        match work {
+            Work::Batch(files) => {
+                let ids: Vec<ChunkId> = files
+                    .iter()
+                    .flat_map(|(node, _)| node.content.iter())
+                    .filter_map(|e| match e {
+                        Extent::Data { id, .. } => Some(*id),
+                        Extent::Hole { .. } => None,
+                    })
+                    .collect();
+                let blobs = self.repo.read_blobs(self.index, &ids);
+                files
+                    .par_iter()
+                    .for_each(|(node, dest)| self.restore_file(node, dest, Some(&blobs)));
+            }
+            Work::Large(node, dest) => self.restore_file(&node, &dest, None),
         }
     }
 
-    fn restore_dir(&self, node: &Node, dest: &Path) {
+    /// Makes sure `dest` is a folder; false (and reported) when it cannot be.
+    fn prepare_dir(&self, dest: &Path) -> bool {
         match fs::symlink_metadata(dest) {
-            Ok(meta) if meta.is_dir() => {}
+            Ok(meta) if meta.is_dir() => true,
             Ok(_) => {
-                return self.fail(
+                self.fail(
                     dest,
                     "something that is not a folder is in the way; move it or restore elsewhere",
                 );
+                false
             }
-            Err(_) => {
-                if let Err(e) = fs::create_dir_all(dest) {
-                    return self.fail(dest, format!("cannot create the folder: {e}"));
+            Err(_) => match fs::create_dir_all(dest) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.fail(dest, format!("cannot create the folder: {e}"));
+                    false
                 }
-            }
-        }
-        let children = match self.repo.load_dir(self.index, &node.subtree) {
-            Ok(c) => c,
-            Err(e) => return self.fail(dest, format!("cannot read this folder's listing: {e}")),
-        };
-        children
-            .par_iter()
-            .for_each(|child| self.restore_node(child, &dest.join(fsmeta::name_os(&child.name))));
-        self.dirs.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = fsmeta::apply(dest, NodeKind::Dir, &node.owner, &node.times) {
-            tracing::debug!(path = %dest.display(), "folder metadata: {e}");
+            },
         }
     }
 
@@ -337,7 +530,9 @@ impl Ctx<'_> {
         }
     }
 
-    fn restore_file(&self, node: &Node, dest: &Path) {
+    /// Restores one file; its chunks come from `blobs` when its batch fetched them, otherwise
+    /// they are fetched here in windows.
+    fn restore_file(&self, node: &Node, dest: &Path, blobs: Option<&Blobs>) {
         let Some(target) = self.target_for(dest) else {
             return;
         };
@@ -378,7 +573,7 @@ impl Ctx<'_> {
         } else {
             target.clone()
         };
-        if let Err(message) = self.write_content(node, &write_to) {
+        if let Err(message) = self.write_content(node, &write_to, blobs) {
             let _ = fs::remove_file(&write_to);
             return self.fail(dest, message);
         }
@@ -401,31 +596,61 @@ impl Ctx<'_> {
         self.report(false);
     }
 
-    fn write_content(&self, node: &Node, tmp: &Path) -> Result<(), String> {
+    fn write_content(&self, node: &Node, tmp: &Path, blobs: Option<&Blobs>) -> Result<(), String> {
         let mut file = File::create(tmp).map_err(|e| format!("cannot create the file: {e}"))?;
-        for extent in &node.content {
-            match *extent {
-                Extent::Data { id, len } => {
-                    let data = self
-                        .repo
-                        .read_blob(self.index, &id)
-                        .map_err(|e| format!("cannot restore its content: {e}"))?;
-                    if data.len() != len as usize {
-                        return Err(format!(
-                            "chunk {id} has {} bytes, the catalog says {len}",
-                            data.len()
-                        ));
-                    }
-                    write_sparse(&mut file, &data).map_err(|e| format!("cannot write: {e}"))?;
-                    self.bytes.fetch_add(u64::from(len), Ordering::Relaxed);
+        let mut rest: &[Extent] = &node.content;
+        while !rest.is_empty() {
+            // A window of extents whose chunk data fits one fetch.
+            let mut take = 0;
+            let mut window_bytes = 0;
+            while take < rest.len() && (take == 0 || window_bytes < BATCH_BYTES) {
+                window_bytes += data_bytes(&rest[take..=take]);
+                take += 1;
+            }
+            let (window, after) = rest.split_at(take);
+            rest = after;
+            let fetched;
+            let blobs = match blobs {
+                Some(blobs) => blobs,
+                None => {
+                    let ids: Vec<ChunkId> = window
+                        .iter()
+                        .filter_map(|e| match e {
+                            Extent::Data { id, .. } => Some(*id),
+                            Extent::Hole { .. } => None,
+                        })
+                        .collect();
+                    fetched = self.repo.read_blobs(self.index, &ids);
+                    &fetched
                 }
-                Extent::Hole { len } => {
-                    let offset = i64::try_from(len).map_err(|_| "a hole too large".to_owned())?;
-                    file.seek(SeekFrom::Current(offset))
-                        .map_err(|e| format!("cannot write: {e}"))?;
-                    self.bytes.fetch_add(len, Ordering::Relaxed);
+            };
+            for extent in window {
+                match *extent {
+                    Extent::Data { id, len } => {
+                        let data = blobs
+                            .get(&id)
+                            .ok_or_else(|| format!("chunk {id} was not fetched"))?
+                            .as_ref()
+                            .map_err(|e| format!("cannot restore its content: {e}"))?;
+                        if data.len() != len as usize {
+                            return Err(format!(
+                                "chunk {id} has {} bytes, the catalog says {len}",
+                                data.len()
+                            ));
+                        }
+                        write_sparse(&mut file, data).map_err(|e| format!("cannot write: {e}"))?;
+                        self.bytes.fetch_add(u64::from(len), Ordering::Relaxed);
+                    }
+                    Extent::Hole { len } => {
+                        let offset =
+                            i64::try_from(len).map_err(|_| "a hole too large".to_owned())?;
+                        file.seek(SeekFrom::Current(offset))
+                            .map_err(|e| format!("cannot write: {e}"))?;
+                        self.bytes.fetch_add(len, Ordering::Relaxed);
+                    }
                 }
             }
+            self.report(false);
         }
         file.set_len(node.size)
             .map_err(|e| format!("cannot set the size: {e}"))

@@ -1002,7 +1002,18 @@ async fn get_point(
 }
 
 /// The ids a stored chunk set lists (resolving a delta against its base), hex.
-async fn set_ids(store: &Arc<FolderStore>, name: &str) -> Result<Vec<String>, ApiError> {
+/// The chunk ids a point with chunk set `name` needs checked: every id of the set, or, for a
+/// delta whose full base set a committed point already names (so its chunks were checked
+/// and are kept), only the ids the delta adds.
+async fn ids_to_check(
+    state: &GatewayState,
+    quota: i64,
+    store: &Arc<FolderStore>,
+    name: &str,
+) -> Result<Vec<String>, ApiError> {
+    if state.db.set_committed(quota, name).await? {
+        return Ok(Vec::new());
+    }
     let load = |name: String| {
         let store = store.clone();
         async move {
@@ -1014,15 +1025,21 @@ async fn set_ids(store: &Arc<FolderStore>, name: &str) -> Result<Vec<String>, Ap
     let set = load(name.to_owned()).await?;
     let ids = match &set.base {
         None => set.added,
-        Some(base) => {
-            let base = load(base.clone()).await?;
+        Some(base_name) => {
+            let base = load(base_name.clone()).await?;
             if base.base.is_some() {
                 return Err(ApiError::bad_request(
                     "a chunk set's base must be a full set",
                 ));
             }
-            set.apply(&base.added)
-                .map_err(|e| ApiError::bad_request(format!("chunk set: {e}")))?
+            let all = set
+                .apply(&base.added)
+                .map_err(|e| ApiError::bad_request(format!("chunk set: {e}")))?;
+            if state.db.set_committed(quota, base_name).await? {
+                set.added
+            } else {
+                all
+            }
         }
     };
     Ok(ids.iter().map(|id| id.to_hex()).collect())
@@ -1059,7 +1076,7 @@ async fn commit_point(
             format!("the point's chunk set {set} is not stored; upload it first"),
         ));
     }
-    let ids = set_ids(&store, &set).await?;
+    let ids = ids_to_check(&state, quota.id, &store, &set).await?;
     let present = state.db.chunks_present(quota.id, &ids).await?;
     let missing: Vec<&String> = ids
         .iter()

@@ -8,8 +8,9 @@ use sqlx::Row;
 
 use super::{Db, DbError, conflict, now_ms};
 
-/// Largest number of ids in one query (well below every engine's parameter limit).
-const BATCH: usize = 1000;
+/// Largest number of ids in one query: well below every engine's parameter limit, and small
+/// because SQLite finds each numbered parameter by a linear scan (binding n costs n²).
+const BATCH: usize = 256;
 
 /// A stored pack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +80,20 @@ impl Db {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Whether a point in the quota (live or in the recycle bin) names chunk set `set`: its
+    /// chunks were all checked present when that point was committed, and stay stored while
+    /// a point names them.
+    pub async fn set_committed(&self, quota: i64, set: &str) -> Result<bool, DbError> {
+        Ok(
+            sqlx::query("SELECT 1 FROM points WHERE quota_id = $1 AND set_name = $2 LIMIT 1")
+                .bind(quota)
+                .bind(set)
+                .fetch_optional(self.pool())
+                .await?
+                .is_some(),
+        )
     }
 
     /// Whether a pack is stored.
