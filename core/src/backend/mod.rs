@@ -103,6 +103,12 @@ pub trait PackStore: Send + Sync {
             .collect()
     }
 
+    /// How many packs a backup should upload at the same time: 1 for a local disk, more where
+    /// each upload waits on a network round trip and on the far end's work.
+    fn parallel_puts(&self) -> usize {
+        1
+    }
+
     /// A pack's length in bytes.
     fn pack_len(&self, id: &PackId) -> Result<u64, StoreError>;
 

@@ -275,6 +275,10 @@ impl PackStore for RemoteStore {
         self.rt.block_on(self.range(id, offset, len))
     }
 
+    fn parallel_puts(&self) -> usize {
+        2
+    }
+
     fn read_ranges(&self, ranges: &[(PackId, u64, u64)]) -> Vec<Result<Vec<u8>, StoreError>> {
         use futures_util::StreamExt;
         self.rt.block_on(

@@ -151,8 +151,11 @@ pub fn backup(
     };
 
     let (packs_tx, packs_rx) = sync_channel::<FinishedPack>(QUEUED_PACKS);
+    let packs_rx = Mutex::new(packs_rx);
     let (root, packs, ctx_parts) = std::thread::scope(|s| {
-        let writer = s.spawn(|| run_writer(repo, packs_rx));
+        let writers: Vec<_> = (0..repo.backend().parallel_puts().max(1))
+            .map(|_| s.spawn(|| run_writer(repo, &packs_rx)))
+            .collect();
         let ctx = Ctx {
             repo,
             cutter: Cutter::new(CdcParams::FILES, repo.keys().chunker_seed()),
@@ -186,16 +189,22 @@ pub fn backup(
             ..
         } = ctx;
         drop(packs_tx); // lets the writer finish
-        let packs = writer
-            .join()
-            .map_err(|_| EngineError::Internal("the pack writer thread panicked".into()));
+        let packs = writers
+            .into_iter()
+            .map(|w| {
+                w.join().map_err(|_| {
+                    EngineError::Internal("a pack writer thread panicked".into())
+                })?
+            })
+            .collect::<Result<Vec<_>, EngineError>>()
+            .map(|all| all.into_iter().flatten().collect::<Vec<_>>());
         (
             walked,
             packs,
             (referenced, warnings, counters, started, expected_bytes),
         )
     });
-    let packs = packs??;
+    let packs = packs?;
     let (referenced, warnings, counters, started, expected_bytes) = ctx_parts;
     let root = root
         .map_err(|Fatal| EngineError::Internal("the walk stopped because storage failed".into()))?;
@@ -830,13 +839,19 @@ impl Ctx<'_> {
     }
 }
 
-/// Writes full packs to storage, one after another, while the workers go on filling the next.
+/// Writes full packs to storage while the workers go on filling the next; a store that wants
+/// several uploads at once gets several of these threads.
 fn run_writer(
     repo: &Repository,
-    rx: Receiver<FinishedPack>,
+    rx: &Mutex<Receiver<FinishedPack>>,
 ) -> Result<Vec<(PackId, Vec<PackEntry>)>, EngineError> {
     let mut stored = Vec::new();
-    for pack in rx {
+    loop {
+        let next = match rx.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => break,
+        };
+        let Ok(pack) = next else { break };
         let blobs: Vec<ChunkId> = pack.entries.iter().map(|e| e.id).collect();
         repo.backend()
             .put_pack(&pack.id, &pack.bytes, &blobs)
