@@ -11,11 +11,11 @@ export PATH="$CK_TOOLS/bin:$HOME/.cargo/bin:$PATH"
 
 # Packages the console needs to build and run (RECIPES.md: WebKitGTK 4.1 and its driver
 # come from one apt line so their versions match).
-CK_BUILD_PACKAGES=(libwebkit2gtk-4.1-dev build-essential pkg-config curl ca-certificates)
+CK_BUILD_PACKAGES=(libwebkit2gtk-4.1-dev libdbus-1-dev build-essential pkg-config curl ca-certificates)
 CK_RUN_PACKAGES=(xvfb xauth fonts-dejavu-core)
 # Extra packages for the test suite: WebDriver for WebKitGTK, window/screenshot tools, and
 # PostgreSQL 15 (the metadata store is tested against a real server).
-CK_TEST_PACKAGES=(webkit2gtk-driver x11-utils x11-apps netpbm postgresql-15)
+CK_TEST_PACKAGES=(webkit2gtk-driver x11-utils x11-apps netpbm postgresql-15 gnome-keyring dbus-daemon)
 
 ck_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 ck_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

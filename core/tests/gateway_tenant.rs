@@ -1391,7 +1391,12 @@ async fn a_delta_point_is_checked_for_the_chunks_it_adds() {
     );
     assert_eq!(new_points.len(), 1);
     let set = cloudkeep_core::chunkset::ChunkSetFile::decode(&new_sets[0].1).unwrap();
-    assert!(set.base.is_some(), "the second set is a delta: {} sets, {} added", new_sets.len(), set.added.len());
+    assert!(
+        set.base.is_some(),
+        "the second set is a delta: {} sets, {} added",
+        new_sets.len(),
+        set.added.len()
+    );
     let new_packs: Vec<_> = both
         .packs
         .iter()

@@ -192,9 +192,8 @@ pub fn backup(
         let packs = writers
             .into_iter()
             .map(|w| {
-                w.join().map_err(|_| {
-                    EngineError::Internal("a pack writer thread panicked".into())
-                })?
+                w.join()
+                    .map_err(|_| EngineError::Internal("a pack writer thread panicked".into()))?
             })
             .collect::<Result<Vec<_>, EngineError>>()
             .map(|all| all.into_iter().flatten().collect::<Vec<_>>());
