@@ -24,8 +24,13 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
     loop {
         for session in run_due(home, chrono::Local::now())? {
             println!(
-                "{} {}: {}{}",
+                "{} {}{}: {}{}",
                 session.job,
+                if session.kind == "backup" {
+                    ""
+                } else {
+                    "health check "
+                },
                 session.result,
                 session
                     .point

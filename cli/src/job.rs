@@ -15,6 +15,7 @@ use cloudkeep_core::tenant::jobs::{self, JobSpec, Schedule, Target};
 use cloudkeep_core::tenant::runner;
 use cloudkeep_core::tenant::secrets::Secrets;
 use cloudkeep_core::tenant::state::TenantState;
+use cloudkeep_core::units;
 use serde_json::json;
 
 use crate::local::{ProgressLine, human_bytes};
@@ -52,8 +53,8 @@ enum JobCommand {
         #[arg(long = "exclude", value_name = "GLOB")]
         excludes: Vec<String>,
         /// manual, daily@HH:MM[:mon,tue,…] or every:Nh.
-        #[arg(long, default_value = "manual")]
-        schedule: String,
+        #[arg(long, default_value = "manual", value_parser = Schedule::parse)]
+        schedule: Schedule,
         /// Keep the newest N restore points.
         #[arg(long, value_name = "N")]
         keep_points: Option<u32>,
@@ -72,6 +73,51 @@ enum JobCommand {
         /// Store the data unencrypted (only the provider's TLS protects it in transit).
         #[arg(long, conflicts_with = "encryption_password_stdin")]
         no_encryption: bool,
+        #[command(flatten)]
+        tries: Tries,
+    },
+    /// Change a job's sources, excludes, schedule, retention, compression, retries or health
+    /// check (its target and encryption stay: create a new job for another target).
+    Edit {
+        /// Its name.
+        name: String,
+        /// Back up these files and folders instead (repeatable).
+        #[arg(long = "source", value_name = "PATH")]
+        sources: Vec<PathBuf>,
+        /// Leave out paths matching these globs instead (repeatable).
+        #[arg(
+            long = "exclude",
+            value_name = "GLOB",
+            conflicts_with = "clear_excludes"
+        )]
+        excludes: Vec<String>,
+        /// Leave nothing out.
+        #[arg(long)]
+        clear_excludes: bool,
+        /// manual, daily@HH:MM[:mon,tue,…] or every:Nh.
+        #[arg(long, value_parser = Schedule::parse)]
+        schedule: Option<Schedule>,
+        /// Keep the newest N restore points (0: no count limit).
+        #[arg(long, value_name = "N")]
+        keep_points: Option<u32>,
+        /// Keep every restore point younger than N days (0: no age rule).
+        #[arg(long, value_name = "N")]
+        keep_days: Option<u32>,
+        /// Weekly, monthly, yearly points: weekly=4,monthly=12,yearly=3.
+        #[arg(long, value_name = "RULES")]
+        gfs: Option<String>,
+        /// Compression: off, fast, default or max.
+        #[arg(long)]
+        compression: Option<Compression>,
+        /// Tries again after a failed scheduled run this many times.
+        #[arg(long, value_name = "N")]
+        retries: Option<u32>,
+        /// Wait between tries: 30s, 10m, 1h.
+        #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+        retry_wait: Option<u64>,
+        /// When the repository health check runs: manual, daily@HH:MM[:days] or every:Nh.
+        #[arg(long, value_name = "SCHEDULE", value_parser = Schedule::parse)]
+        health_check: Option<Schedule>,
     },
     /// List jobs with their last result.
     List,
@@ -90,6 +136,21 @@ enum JobCommand {
         /// Its name.
         name: String,
     },
+}
+
+/// Retries and health check of a new job.
+#[derive(Debug, ClapArgs)]
+struct Tries {
+    /// Tries again after a failed scheduled run (network, gateway restart) this many times.
+    #[arg(long, value_name = "N", default_value_t = jobs::DEFAULT_RETRIES)]
+    retries: u32,
+    /// Wait between tries: 30s, 10m, 1h.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = units::parse_duration)]
+    retry_wait: u64,
+    /// When the repository health check (verify of 10 % of the packs) runs: manual,
+    /// daily@HH:MM[:days] or every:Nh.
+    #[arg(long, value_name = "SCHEDULE", default_value = "manual", value_parser = Schedule::parse)]
+    health_check: Schedule,
 }
 
 /// Arguments of `cloudkeep points`.
@@ -203,6 +264,63 @@ fn target_text(t: &Target) -> String {
     }
 }
 
+/// Absolute forms of the paths given.
+fn absolute_all(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    Ok(paths
+        .iter()
+        .map(|s| std::path::absolute(s).map(|p| p.display().to_string()))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A job's settings, a line each.
+fn print_job(job: &jobs::Job) {
+    let spec = &job.spec;
+    println!(
+        "{}: {} → {}",
+        job.name,
+        spec.sources.join(", "),
+        target_text(&spec.target)
+    );
+    if !spec.excludes.is_empty() {
+        println!("  excludes:     {}", spec.excludes.join(", "));
+    }
+    println!("  schedule:     {}", spec.schedule);
+    let r = &spec.retention;
+    let mut keep = Vec::new();
+    if let Some(n) = r.keep_last {
+        keep.push(format!("{n} points"));
+    }
+    if let Some(n) = r.keep_days {
+        keep.push(format!("{n} days"));
+    }
+    for (n, what) in [
+        (r.weekly, "weekly"),
+        (r.monthly, "monthly"),
+        (r.yearly, "yearly"),
+    ] {
+        if n > 0 {
+            keep.push(format!("{n} {what}"));
+        }
+    }
+    println!(
+        "  retention:    {}",
+        if keep.is_empty() {
+            "keep everything".to_owned()
+        } else {
+            keep.join(", ")
+        }
+    );
+    println!(
+        "  encryption:   {}; compression: {}",
+        if spec.encrypted { "on" } else { "off" },
+        spec.compression
+    );
+    println!(
+        "  retries:      {} (every {} s); health check: {}",
+        spec.retries, spec.retry_wait_s, spec.health_check
+    );
+}
+
 /// Runs `cloudkeep job …`.
 pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
     let rt = crate::runtime::small()?;
@@ -223,6 +341,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             compression,
             encryption_password_stdin,
             no_encryption: _,
+            tries,
         } => {
             let target = match (provider, repo, folder) {
                 (Some(provider), Some(repo), None) => {
@@ -257,18 +376,18 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             } else {
                 None
             };
-            let sources = sources
-                .iter()
-                .map(|s| std::path::absolute(s).map(|p| p.display().to_string()))
-                .collect::<Result<Vec<_>, _>>()?;
+            let sources = absolute_all(&sources)?;
             let spec = JobSpec {
                 sources,
                 excludes,
                 target,
-                schedule: Schedule::parse(&schedule).map_err(anyhow::Error::msg)?,
+                schedule,
                 retention,
                 encrypted: password.is_some(),
                 compression: compression.to_string(),
+                retries: tries.retries,
+                retry_wait_s: tries.retry_wait,
+                health_check: tries.health_check,
             };
             let job = rt.block_on(state.create_job(&name, &spec))?;
             if let Some(pw) = password {
@@ -304,18 +423,60 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        JobCommand::Edit {
+            name,
+            sources,
+            excludes,
+            clear_excludes,
+            schedule,
+            keep_points,
+            keep_days,
+            gfs,
+            compression,
+            retries,
+            retry_wait,
+            health_check,
+        } => {
+            let mut spec = rt.block_on(state.job(&name))?.spec;
+            if !sources.is_empty() {
+                spec.sources = absolute_all(&sources)?;
+            }
+            if clear_excludes {
+                spec.excludes.clear();
+            } else if !excludes.is_empty() {
+                spec.excludes = excludes;
+            }
+            spec.schedule = schedule.unwrap_or(spec.schedule);
+            if let Some(n) = keep_points {
+                spec.retention.keep_last = (n > 0).then_some(n);
+            }
+            if let Some(n) = keep_days {
+                spec.retention.keep_days = (n > 0).then_some(n);
+            }
+            if let Some(gfs) = gfs {
+                spec.retention.set_gfs(&gfs).map_err(anyhow::Error::msg)?;
+            }
+            if let Some(c) = compression {
+                spec.compression = c.to_string();
+            }
+            spec.retries = retries.unwrap_or(spec.retries);
+            spec.retry_wait_s = retry_wait.unwrap_or(spec.retry_wait_s);
+            spec.health_check = health_check.unwrap_or(spec.health_check);
+            let job = rt.block_on(state.update_job(&name, &spec))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&job)?);
+            } else {
+                println!("job \"{name}\" changed");
+                print_job(&job);
+            }
+        }
         JobCommand::Show { name } => {
             let job = rt.block_on(state.job(&name))?;
             let sessions = rt.block_on(state.sessions(Some(&name)))?;
             if args.json {
                 println!("{}", json!({"job": job, "sessions": sessions}));
             } else {
-                println!(
-                    "{}: {} → {}",
-                    job.name,
-                    job.spec.sources.join(", "),
-                    target_text(&job.spec.target)
-                );
+                print_job(&job);
                 for s in sessions.iter().take(10) {
                     println!("  {}  {:<8} {}", s.started_ms, s.result, s.message);
                 }

@@ -918,3 +918,124 @@ fn the_daemon_runs_due_jobs_once() {
         serde_json::from_str(&run(&["job", "show", "hourly", "--json"], None)).unwrap();
     assert_eq!(shown["sessions"].as_array().unwrap().len(), 1);
 }
+
+/// `job edit` changes what it says and keeps the rest; a scheduled run that fails is tried
+/// again as the job says, and the session names every try; the health check runs on its own
+/// schedule and is recorded.
+#[test]
+fn jobs_are_edited_retried_and_health_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, src, target) = (
+        tmp.path().join("home"),
+        tmp.path().join("src"),
+        tmp.path().join("target"),
+    );
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), b"checked").unwrap();
+    let blocker = tmp.path().join("not-a-folder");
+    std::fs::write(&blocker, b"a file where the repository should go").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(args)
+            .env("CLOUDKEEP_HOME", &home)
+            .env("CLOUDKEEP_SECRETS", "file")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    ok(&run(&[
+        "job",
+        "create",
+        "good",
+        "--folder",
+        s(&target),
+        "--source",
+        s(&src),
+        "--schedule",
+        "every:6h",
+        "--health-check",
+        "every:24h",
+        "--no-encryption",
+    ]));
+    let bad_target = blocker.join("repo");
+    ok(&run(&[
+        "job",
+        "create",
+        "broken",
+        "--folder",
+        s(&bad_target),
+        "--source",
+        s(&src),
+        "--schedule",
+        "every:6h",
+        "--retries",
+        "2",
+        "--retry-wait",
+        "1s",
+        "--no-encryption",
+    ]));
+
+    let edited = ok(&run(&[
+        "job",
+        "edit",
+        "good",
+        "--schedule",
+        "daily@03:00:mon,thu",
+        "--keep-points",
+        "5",
+        "--exclude",
+        "*.tmp",
+        "--retries",
+        "1",
+    ]));
+    assert!(edited.contains("daily@03:00:mon,thu"), "{edited}");
+    assert!(edited.contains("5 points"), "{edited}");
+    assert!(edited.contains("*.tmp"), "{edited}");
+    assert!(edited.contains("health check: every:24h"), "kept: {edited}");
+    let bad = run(&["job", "edit", "good", "--schedule", "hourly"]);
+    assert_eq!(bad.status.code(), Some(2), "a bad schedule is refused");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("daily@02:30"));
+    let missing = run(&["job", "edit", "nope", "--retries", "1"]);
+    assert!(!missing.status.success());
+    ok(&run(&["job", "edit", "good", "--schedule", "every:6h"]));
+
+    // Three days pass with the computer off: both jobs are due, and the health check.
+    let db = home.join("cloudkeep.db");
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1]); c.execute('UPDATE jobs SET created_ms=?', (int(time.time()*1000)-3*86400*1000,)); c.commit()",
+            s(&db),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let pass = ok(&run(&["daemon", "--once"]));
+    assert!(pass.contains("good success"), "{pass}");
+    assert!(pass.contains("good health check success"), "{pass}");
+    let broken = pass.lines().find(|l| l.starts_with("broken")).unwrap();
+    assert!(broken.starts_with("broken failed"), "{pass}");
+    assert!(
+        broken.contains("try 1 failed") && broken.contains("try 3 failed"),
+        "{broken}"
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "two waits of 1 s"
+    );
+
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&run(&["job", "show", "good", "--json"]))).unwrap();
+    let kinds: Vec<&str> = shown["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"backup") && kinds.contains(&"health-check"),
+        "{kinds:?}"
+    );
+    assert_eq!(ok(&run(&["daemon", "--once"])), "", "nothing more is due");
+}

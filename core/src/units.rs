@@ -85,6 +85,24 @@ pub fn parse_end_of_day(text: &str) -> Result<i64, String> {
     Ok(end.and_utc().timestamp_millis())
 }
 
+/// Parses a duration: `45s`, `10m`, `2h` (a plain number is seconds); returns seconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let bad = || format!("\"{text}\" is not a duration; use for example 30s, 10m or 2h");
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(factor).ok_or_else(bad)
+}
+
 /// A byte count for people: `1.5 GiB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -119,6 +137,20 @@ pub fn date_text(ms: Option<i64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("45s"), Ok(45));
+        assert_eq!(parse_duration("10m"), Ok(600));
+        assert_eq!(parse_duration("2h"), Ok(7200));
+        assert_eq!(parse_duration("90"), Ok(90));
+        assert!(
+            parse_duration("ten")
+                .unwrap_err()
+                .contains("30s, 10m or 2h")
+        );
+        assert!(parse_duration("5d").is_err());
+    }
 
     #[test]
     fn sizes_rates_and_dates_parse_as_typed() {

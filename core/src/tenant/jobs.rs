@@ -39,10 +39,11 @@ pub enum Target {
 }
 
 /// When a job runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Schedule {
     /// Only when started.
+    #[default]
     Manual,
     /// Daily at a time (`HH:MM`, local time) on the given weekdays (all when empty).
     Daily {
@@ -102,6 +103,18 @@ impl Schedule {
     }
 }
 
+impl std::fmt::Display for Schedule {
+    /// The form [`Schedule::parse`] reads.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Manual => f.write_str("manual"),
+            Self::EveryHours { hours } => write!(f, "every:{hours}h"),
+            Self::Daily { at, weekdays } if weekdays.is_empty() => write!(f, "daily@{at}"),
+            Self::Daily { at, weekdays } => write!(f, "daily@{at}:{}", weekdays.join(",")),
+        }
+    }
+}
+
 /// A job's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpec {
@@ -119,7 +132,34 @@ pub struct JobSpec {
     pub encrypted: bool,
     /// zstd level: off, fast, default, max.
     pub compression: String,
+    /// Scheduled runs that fail for a reason waiting can fix (network, gateway restart) are
+    /// tried again this many times.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Seconds between those tries.
+    #[serde(default = "default_retry_wait")]
+    pub retry_wait_s: u64,
+    /// When the repository's health check (verify of a sample of the packs) runs.
+    #[serde(default)]
+    pub health_check: Schedule,
 }
+
+/// Tries after a failed scheduled run, by default (as backup consoles commonly do).
+pub const DEFAULT_RETRIES: u32 = 3;
+
+fn default_retries() -> u32 {
+    DEFAULT_RETRIES
+}
+
+/// Seconds between tries, by default.
+pub const DEFAULT_RETRY_WAIT_S: u64 = 600;
+
+fn default_retry_wait() -> u64 {
+    DEFAULT_RETRY_WAIT_S
+}
+
+/// Percentage of packs a scheduled health check reads.
+pub const HEALTH_CHECK_SAMPLE: u8 = 10;
 
 /// A stored job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +223,27 @@ impl TenantState {
             name: name.to_owned(),
             spec: spec.clone(),
             created_ms: now,
+        })
+    }
+
+    /// Replaces a job's settings (its target and encryption stay: they name its
+    /// repository).
+    pub async fn update_job(&self, name: &str, spec: &JobSpec) -> Result<Job, TenantError> {
+        let old = self.job(name).await?;
+        if old.spec.target != spec.target || old.spec.encrypted != spec.encrypted {
+            return Err(TenantError::Io(
+                "a job's target and encryption cannot change (its restore points are there); create a new job instead".into(),
+            ));
+        }
+        let json = serde_json::to_string(spec).map_err(|e| TenantError::Io(e.to_string()))?;
+        sqlx::query("UPDATE jobs SET spec = $1 WHERE name = $2")
+            .bind(json)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(Job {
+            spec: spec.clone(),
+            ..old
         })
     }
 

@@ -5,6 +5,7 @@
 //! [`providers`] (add with the certificate trust step, connect with failover, rescan, trust,
 //! remove).
 
+pub mod failure;
 pub mod jobs;
 pub mod providers;
 pub mod runner;

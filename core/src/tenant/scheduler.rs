@@ -1,6 +1,7 @@
 //! The tenant's scheduler, run by `cloudkeep daemon` (and by the console while it is open):
 //! every pass runs each job whose schedule is due, one after another, so a job never runs
-//! twice at once; runs missed while the computer was off happen once at the next pass.
+//! twice at once (a failed run is retried as the job says); runs missed while the computer was
+//! off happen once at the next pass. A job's repository health check runs on its own schedule.
 
 use chrono::{DateTime, Local, TimeZone};
 
@@ -39,8 +40,18 @@ pub fn run_due(home: &DataHome, now: DateTime<Local>) -> Result<Vec<SessionRecor
         };
         if is_due(&job.spec.schedule, last, created, &now) {
             tracing::info!(job = %job.name, "running scheduled job");
-            let (session, _) = runner::run_job(home, &job.name, &|_| {})?;
+            let (session, _) = runner::run_job_scheduled(home, &job.name, &|_| {})?;
             ran.push(session);
+        }
+        let last_check = sessions
+            .iter()
+            .filter(|s| s.job == job.name && s.kind == "health-check")
+            .map(|s| s.started_ms)
+            .max()
+            .and_then(local);
+        if is_due(&job.spec.health_check, last_check, created, &now) {
+            tracing::info!(job = %job.name, "running the scheduled health check");
+            ran.push(runner::check_job(home, &job.name)?);
         }
     }
     Ok(ran)
