@@ -896,16 +896,7 @@ fn the_daemon_runs_due_jobs_once() {
     );
 
     // Three days pass with the computer off.
-    let db = home.join("cloudkeep.db");
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1]); c.execute('UPDATE jobs SET created_ms=?', (int(time.time()*1000)-3*86400*1000,)); c.commit()",
-            s(&db),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    jobs_created_days_ago(&home, 3);
     let first = run(&["daemon", "--once"], None);
     assert!(first.starts_with("hourly success"), "{first}");
     assert!(!first.contains("by-hand"), "{first}");
@@ -1000,16 +991,7 @@ fn jobs_are_edited_retried_and_health_checked() {
     ok(&run(&["job", "edit", "good", "--schedule", "every:6h"]));
 
     // Three days pass with the computer off: both jobs are due, and the health check.
-    let db = home.join("cloudkeep.db");
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1]); c.execute('UPDATE jobs SET created_ms=?', (int(time.time()*1000)-3*86400*1000,)); c.commit()",
-            s(&db),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    jobs_created_days_ago(&home, 3);
     let started = std::time::Instant::now();
     let pass = ok(&run(&["daemon", "--once"]));
     assert!(pass.contains("good success"), "{pass}");
@@ -1038,4 +1020,18 @@ fn jobs_are_edited_retried_and_health_checked() {
         "{kinds:?}"
     );
     assert_eq!(ok(&run(&["daemon", "--once"])), "", "nothing more is due");
+}
+
+/// Moves every job's creation `days` back, as if the computer had been off since.
+fn jobs_created_days_ago(home: &Path, days: u32) {
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1]); c.execute('UPDATE jobs SET created_ms=?', (int(time.time()*1000)-int(sys.argv[2])*86400*1000,)); c.commit()",
+            s(&home.join("cloudkeep.db")),
+            &days.to_string(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }

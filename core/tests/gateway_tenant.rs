@@ -256,16 +256,20 @@ fn make_local_repo(dir: &Path) -> LocalRepo {
         .unwrap();
     }
     let store = Arc::new(FolderStore::open(dir.join("local-repo")).unwrap());
-    let repo = Repository::init(
+    let repo = new_repo(&store);
+    backup_once(&repo, &source, None);
+    snapshot(&store, &repo)
+}
+
+fn new_repo(store: &Arc<FolderStore>) -> Repository {
+    Repository::init(
         store.clone(),
         NewRepo::Encrypted {
             password: "pw",
             kdf: KdfParams::minimum(),
         },
     )
-    .unwrap();
-    backup_once(&repo, &source, None);
-    snapshot(&store, &repo)
+    .unwrap()
 }
 
 fn backup_once(repo: &Repository, source: &Path, parent: Option<RestorePoint>) {
@@ -1365,14 +1369,7 @@ async fn a_delta_point_is_checked_for_the_chunks_it_adds() {
         std::fs::write(source.join(format!("f{i}")), pseudo_random(40_000, 100 + i)).unwrap();
     }
     let store = Arc::new(FolderStore::open(tmp.path().join("delta-repo")).unwrap());
-    let repo = Repository::init(
-        store.clone(),
-        NewRepo::Encrypted {
-            password: "pw",
-            kdf: KdfParams::minimum(),
-        },
-    )
-    .unwrap();
+    let repo = new_repo(&store);
     backup_once(&repo, &source, None);
     let first = snapshot(&store, &repo);
     std::fs::write(source.join("f3"), pseudo_random(40_000, 999)).unwrap();
