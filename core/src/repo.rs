@@ -638,9 +638,7 @@ impl Repository {
         let Some(cache) = &self.cache else {
             return self.read_blob(index, id);
         };
-        if let Some(sealed) = cache.get(id)
-            && let Ok(plain) = blob::open(&self.keys, id, &sealed)
-        {
+        if let Some(plain) = self.cached_tree_blob(id) {
             return Ok(plain);
         }
         let loc = index.get(id).ok_or(RepoError::UnknownChunk(*id))?;
@@ -680,12 +678,7 @@ impl Repository {
             if plain.contains_key(part) {
                 continue;
             }
-            let cached = self
-                .cache
-                .as_ref()
-                .and_then(|cache| cache.get(part))
-                .and_then(|sealed| blob::open(&self.keys, part, &sealed).ok());
-            match cached {
+            match self.cached_tree_blob(part) {
                 Some(bytes) => {
                     plain.insert(*part, Ok(bytes));
                 }
@@ -733,6 +726,12 @@ impl Repository {
             .into_iter()
             .map(|r| r.map_err(|e| e.to_string()))
             .collect()
+    }
+
+    /// A folder listing's plaintext from the local cache, when there and authentic.
+    fn cached_tree_blob(&self, id: &ChunkId) -> Option<Vec<u8>> {
+        let sealed = self.cache.as_ref()?.get(id)?;
+        blob::open(&self.keys, id, &sealed).ok()
     }
 
     /// Whether folder listings go to a local cache.

@@ -360,6 +360,14 @@ impl Walker<'_, '_> {
     }
 }
 
+/// The chunk ids of a file's content (not its holes).
+fn data_ids(content: &[Extent]) -> impl Iterator<Item = ChunkId> + '_ {
+    content.iter().filter_map(|e| match e {
+        Extent::Data { id, .. } => Some(*id),
+        Extent::Hole { .. } => None,
+    })
+}
+
 /// Bytes of chunk data (not holes) in a file's content.
 fn data_bytes(content: &[Extent]) -> u64 {
     content
@@ -456,11 +464,7 @@ impl Ctx<'_> {
             Work::Batch(files) => {
                 let ids: Vec<ChunkId> = files
                     .iter()
-                    .flat_map(|(node, _)| node.content.iter())
-                    .filter_map(|e| match e {
-                        Extent::Data { id, .. } => Some(*id),
-                        Extent::Hole { .. } => None,
-                    })
+                    .flat_map(|(node, _)| data_ids(&node.content))
                     .collect();
                 let blobs = self.repo.read_blobs(self.index, &ids);
                 files
@@ -613,13 +617,7 @@ impl Ctx<'_> {
             let blobs = match blobs {
                 Some(blobs) => blobs,
                 None => {
-                    let ids: Vec<ChunkId> = window
-                        .iter()
-                        .filter_map(|e| match e {
-                            Extent::Data { id, .. } => Some(*id),
-                            Extent::Hole { .. } => None,
-                        })
-                        .collect();
+                    let ids: Vec<ChunkId> = data_ids(window).collect();
                     fetched = self.repo.read_blobs(self.index, &ids);
                     &fetched
                 }
