@@ -56,6 +56,14 @@ enum GatewayCommand {
         /// Run even as root (not recommended: use a service account).
         #[arg(long)]
         allow_root: bool,
+        /// This gateway's id in the gateway list (default: the one chosen at init). Each
+        /// gateway sharing one database and storage needs its own.
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// Address tenants reach this gateway at, HOST or HOST:PORT (default: the public
+        /// address chosen at init; a HOST alone takes the port listened on).
+        #[arg(long, value_name = "ADDR")]
+        advertise: Option<String>,
     },
     /// Show or replace the gateway's certificate.
     Cert {
@@ -180,12 +188,16 @@ pub fn run_command(args: Args) -> anyhow::Result<ExitCode> {
             data_dir,
             listen,
             allow_root,
+            id,
+            advertise,
         } => {
             crate::runtime::server()?.block_on(run(
                 RunOptions {
                     data_dir,
                     listen,
                     allow_root,
+                    id,
+                    advertise,
                 },
                 |started| {
                     println!("gateway {} listening on {}", started.id, started.addr);

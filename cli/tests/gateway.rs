@@ -72,11 +72,19 @@ struct Gateway {
 }
 
 impl Gateway {
+    /// Starts a gateway on any free loopback port, registered in the gateway list under the
+    /// address it listens on.
     fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
             .args(["gateway", "run", "--data-dir"])
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0", "--allow-root"])
+            .args(["--advertise", "127.0.0.1"])
+            .args(extra)
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -194,7 +202,7 @@ fn sp_workflow(db: Option<&str>) {
     let hello: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(hello["product"], "Cloudkeep");
     assert_eq!(hello["protocols"], serde_json::json!([1]));
-    assert_eq!(hello["gateways"][0]["address"], "127.0.0.1:6180");
+    assert_eq!(hello["gateways"][0]["address"], gw.addr.as_str());
     assert!(String::from_utf8_lossy(&curl(&["--http1.1"]).stdout).ends_with("\n1.1"));
     assert!(
         !curl(&["--tlsv1.2", "--tls-max", "1.2"]).status.success(),
@@ -939,8 +947,9 @@ fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
     drop(gw);
 }
 
-fn packs_under(dir: &Path) -> usize {
-    let mut count = 0;
+/// The sizes of the pack files stored under `dir`.
+fn pack_sizes(dir: &Path) -> Vec<u64> {
+    let mut sizes = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
@@ -948,11 +957,15 @@ fn packs_under(dir: &Path) -> usize {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "pack") {
-                count += 1;
+                sizes.push(entry.metadata().map(|m| m.len()).unwrap_or(0));
             }
         }
     }
-    count
+    sizes
+}
+
+fn packs_under(dir: &Path) -> usize {
+    pack_sizes(dir).len()
 }
 
 /// A job run killed (kill -9) once its first pack reached the gateway: no partial restore
@@ -1186,4 +1199,114 @@ fn the_lab_is_a_provider_in_one_command() {
         .args(["-TERM", &again.id().to_string()])
         .status();
     assert!(again.wait().unwrap().success());
+}
+
+/// Two gateways of one SP (one database, one storage): the provider is added through the first
+/// and learns both. The first is killed (SIGKILL) in the middle of a backup; the run fails,
+/// and the rerun fails over to the second gateway and completes without sending again the
+/// packs the first one stored.
+#[cfg(unix)]
+#[test]
+fn a_killed_gateway_fails_over_and_the_rerun_does_not_resend() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut first, _sp, fp) = gateway_with_tenant(tmp.path());
+    let second = Gateway::start_with(&tmp.path().join("gw"), &["--id", "gw-2"]);
+    let laptop = tenant_with_provider(tmp.path(), &first, &fp);
+    let shown = laptop.json(&["provider", "show", "acme-sp"]);
+    let addresses: Vec<&str> = shown["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(addresses.first(), Some(&first.addr.as_str()), "{shown}");
+    assert!(
+        addresses.contains(&second.addr.as_str()),
+        "both gateways: {shown}"
+    );
+
+    let source = tmp.path().join("big");
+    std::fs::create_dir_all(&source).unwrap();
+    for i in 0..12 {
+        std::fs::write(
+            source.join(format!("f{i:02}.bin")),
+            cloudkeep_tests::pseudo_random(4 << 20, i + 70),
+        )
+        .unwrap();
+    }
+    laptop.ok(
+        &[
+            "job",
+            "create",
+            "big",
+            "--provider",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--source",
+            &source.display().to_string(),
+            "--no-encryption",
+        ],
+        None,
+    );
+    let storage = tmp.path().join("storage");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+        .args(["job", "run", "big"])
+        .env("CLOUDKEEP_HOME", &laptop.home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while packs_under(&storage) == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the gateway could be killed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pack reached the gateway in time"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run fails when its gateway dies");
+    let before: u64 = pack_sizes(&storage).iter().sum();
+    assert!(before > 0);
+
+    let rerun = laptop.ok(&["job", "run", "big", "--json"], None);
+    let done: serde_json::Value = serde_json::from_str(rerun.lines().last().unwrap()).unwrap();
+    assert_eq!(done["result"], "success", "{rerun}");
+    let stored = done["stats"]["new_stored_bytes"].as_u64().unwrap();
+    assert!(
+        stored + before <= (48 << 20) + (1 << 20),
+        "the packs stored before the kill are not sent again: {stored} bytes sent, {before} were there"
+    );
+    let points = laptop.json(&["points", "list", "--job", "big"]);
+    assert_eq!(points.as_array().unwrap().len(), 1, "{points}");
+    let out = tmp.path().join("restored");
+    laptop.ok(
+        &[
+            "restore",
+            "files",
+            "latest",
+            "--job",
+            "big",
+            "--to",
+            &out.display().to_string(),
+        ],
+        None,
+    );
+    let restored = out.join(source.strip_prefix("/").unwrap());
+    for i in 0..12 {
+        let name = format!("f{i:02}.bin");
+        assert_eq!(
+            std::fs::read(restored.join(&name)).unwrap(),
+            std::fs::read(source.join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+    drop(second);
 }

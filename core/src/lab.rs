@@ -134,6 +134,9 @@ pub async fn run_lab(
                 Some("127.0.0.1:0".into())
             },
             allow_root: true,
+            id: None,
+            // The lab may fall back to any free port: register the one bound.
+            advertise: Some("127.0.0.1".into()),
         },
         move |s: &Started| {
             started(LabInfo {

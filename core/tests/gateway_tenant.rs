@@ -75,6 +75,8 @@ async fn start_gateway(dir: &Path) -> Gateway {
                 data_dir,
                 listen: None,
                 allow_root: true,
+                id: None,
+                advertise: None,
             },
             move |s| started_tx.send(s.clone()).unwrap(),
             async move {

@@ -65,6 +65,32 @@ pub struct RunOptions {
     pub listen: Option<String>,
     /// Run even as root.
     pub allow_root: bool,
+    /// This gateway's id in the gateway list instead of the configured one: every gateway
+    /// sharing one database needs its own.
+    pub id: Option<String>,
+    /// The address tenants reach this gateway at instead of the configured one; a host
+    /// without a port takes the port actually bound.
+    pub advertise: Option<String>,
+}
+
+/// The address a gateway registers: `advertise` (with the bound port when it names none), or
+/// the configured public address.
+fn advertised(advertise: Option<&str>, configured: &str, bound: SocketAddr) -> String {
+    match advertise {
+        None => configured.to_owned(),
+        Some(a) if a.parse::<SocketAddr>().is_ok() => a.to_owned(),
+        Some(a) if a.starts_with('[') && a.ends_with(']') => format!("{a}:{}", bound.port()),
+        Some(a) if a.contains(':') && a.parse::<std::net::Ipv6Addr>().is_ok() => {
+            format!("[{a}]:{}", bound.port())
+        }
+        Some(a)
+            if a.rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok()) =>
+        {
+            a.to_owned()
+        }
+        Some(a) => format!("{a}:{}", bound.port()),
+    }
 }
 
 /// A gateway that is up: where it listens and which certificate it serves.
@@ -139,11 +165,12 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| GatewayError::Other(e.to_string()))?;
-    db.register_gateway(&config.id, &config.public_address)
-        .await?;
+    let id = options.id.clone().unwrap_or_else(|| config.id.clone());
+    let public = advertised(options.advertise.as_deref(), &config.public_address, addr);
+    db.register_gateway(&id, &public).await?;
     let state = Arc::new(GatewayState {
         db: db.clone(),
-        id: config.id.clone(),
+        id: id.clone(),
         data_dir: options.data_dir.clone(),
         certs: certs.clone(),
         bans: Bans::new(BanPolicy::default()),
@@ -152,11 +179,11 @@ pub async fn run(
     });
     let tls = tokio_rustls::TlsAcceptor::from(Arc::new(certs.server_config()?));
     let info = certs.info()?;
-    tracing::info!(%addr, id = %config.id, fingerprint = %info.fingerprint, "gateway listening");
+    tracing::info!(%addr, %id, %public, fingerprint = %info.fingerprint, "gateway listening");
     started(&Started {
         addr,
         fingerprint: info.fingerprint,
-        id: config.id.clone(),
+        id,
     });
 
     let ticker = tokio::spawn(background(state.clone()));
@@ -245,6 +272,33 @@ async fn background(state: Arc<GatewayState>) {
                 }
                 Err(e) => tracing::warn!("recycle-bin purge failed: {e}"),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advertised;
+
+    #[test]
+    fn an_advertised_host_takes_the_bound_port() {
+        let bound = "127.0.0.1:41234".parse().unwrap();
+        let cases = [
+            (None, "gw.example:6180"),
+            (Some("10.0.0.5"), "10.0.0.5:41234"),
+            (Some("10.0.0.5:443"), "10.0.0.5:443"),
+            (Some("gw2.example"), "gw2.example:41234"),
+            (Some("gw2.example:7000"), "gw2.example:7000"),
+            (Some("::1"), "[::1]:41234"),
+            (Some("[::1]"), "[::1]:41234"),
+            (Some("[::1]:9"), "[::1]:9"),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(
+                advertised(given, "gw.example:6180", bound),
+                expected,
+                "{given:?}"
+            );
         }
     }
 }
