@@ -1499,7 +1499,7 @@ fn odd_tree(root: &Path) {
     set_time(&odd.join("📁 emoji folder"), 1_234_567_890, 5);
     set_time(&odd, 1_500_000_000, 999_999_999);
     std::fs::set_permissions(
-        &odd.join("empty folder"),
+        odd.join("empty folder"),
         std::fs::Permissions::from_mode(0o700),
     )
     .unwrap();
@@ -1515,11 +1515,8 @@ fn a_generated_tree_with_odd_names_round_trips_through_the_gateway() {
     use std::io::{Seek, SeekFrom, Write};
     use std::os::unix::fs::MetadataExt;
     let tmp = tempfile::tempdir().unwrap();
-    let (_gw, _sp, fp) = {
-        let (gw, sp, fp) = gateway_with_tenant(tmp.path());
-        (gw, sp, fp)
-    };
-    let laptop = tenant_with_provider(tmp.path(), &_gw, &fp);
+    let (gw, _sp, fp) = gateway_with_tenant(tmp.path());
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
     let source = tmp.path().join("tree");
     odd_tree(&source);
     // Root reads a file whose mode forbids it; for everyone else it is the unreadable file.
