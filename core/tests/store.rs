@@ -4,6 +4,7 @@
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cloudkeep_core::crypto::ChunkId;
 use cloudkeep_core::store::accounts::Realm;
 use cloudkeep_core::store::tenants::{QuotaSpec, TenantSettings};
 use cloudkeep_core::store::{Db, DbError, Engine};
@@ -218,6 +219,32 @@ async fn conformance(db: Db) {
         "never below zero"
     );
 
+    // Packs and the chunk ids they carry: idempotent, shared chunks, presence per id.
+    let quota = db.quotas_of(acme.id).await.unwrap()[0].id;
+    let (c1, c2, c3) = (ChunkId([1; 32]), ChunkId([2; 32]), ChunkId([3; 32]));
+    let (p1, p2) = ("aa".repeat(32), "bb".repeat(32));
+    db.add_pack(quota, &p1, 100, &[c2, c1, c2]).await.unwrap();
+    db.add_pack(quota, &p1, 100, &[c1, c2]).await.unwrap();
+    db.add_pack(quota, &p2, 50, &[c2]).await.unwrap();
+    assert_eq!(
+        db.chunks_present(quota, &[c1, c2, c3]).await.unwrap(),
+        [true, true, false]
+    );
+    assert_eq!(
+        db.chunks_present(quota + 1000, &[c1]).await.unwrap(),
+        [false],
+        "presence is per quota"
+    );
+    let packs = db.packs(quota).await.unwrap();
+    assert_eq!(
+        packs
+            .iter()
+            .map(|p| (p.id.as_str(), p.bytes))
+            .collect::<Vec<_>>(),
+        [(p1.as_str(), 100), (p2.as_str(), 50)]
+    );
+    assert!(db.pack_exists(quota, &p2).await.unwrap());
+
     // Deleting a tenant takes its subtenants, quotas and sessions.
     db.add_session("tok-sub", Realm::Tenant, sub.id, 60_000)
         .await
@@ -225,6 +252,12 @@ async fn conformance(db: Db) {
     db.delete_tenant(acme.id).await.unwrap();
     assert!(db.tenants().await.unwrap().is_empty());
     assert!(db.quotas_of(acme.id).await.unwrap().is_empty());
+    assert!(db.packs(quota).await.unwrap().is_empty());
+    assert_eq!(
+        db.chunks_present(quota, &[c1, c2]).await.unwrap(),
+        [false, false],
+        "a deleted quota's chunk records go with its packs"
+    );
     assert_eq!(
         db.session_subject("tok-sub", Realm::Tenant).await.unwrap(),
         None
@@ -306,6 +339,74 @@ async fn postgres_conforms() {
     db.close().await;
     let again = Db::open(&url).await.unwrap();
     assert_eq!(again.admin_count().await.unwrap(), 1);
+}
+
+/// A database written before chunk ids were stored as bytes (migration 0004) keeps every pack
+/// and chunk record through the upgrade. `any_url` opens it without migrating.
+async fn upgrade_keeps_packs_and_chunks(url: &str, any_url: &str, engine: Engine) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(any_url).await.unwrap();
+    let mut migrator = match engine {
+        Engine::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Engine::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version <= 3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    migrator.run(&pool).await.unwrap();
+    let (p1, p2) = ("aa".repeat(32), "bb".repeat(32));
+    let (c1, c2) = ("01".repeat(32), "02".repeat(32));
+    for sql in [
+        "INSERT INTO repos (id, name, kind, location, created_ms) VALUES (1, 'main', 'folder', '/srv/main', 0)".to_owned(),
+        "INSERT INTO tenants (id, name, password_hash, created_ms) VALUES (1, 'acme', 'hash', 0)".into(),
+        "INSERT INTO quotas (id, tenant_id, repo_id, friendly_name, quota_bytes) VALUES (1, 1, 1, 'Cloud', 1000000)".into(),
+        format!("INSERT INTO packs (quota_id, id, bytes, created_ms) VALUES (1, '{p1}', 10, 1), (1, '{p2}', 20, 2)"),
+        format!("INSERT INTO chunks (quota_id, id, pack) VALUES (1, '{c1}', '{p1}'), (1, '{c2}', '{p1}'), (1, '{c2}', '{p2}')"),
+    ] {
+        sqlx::query(&sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let db = Db::open(url).await.unwrap();
+    let (c1, c2, c3) = (ChunkId([1; 32]), ChunkId([2; 32]), ChunkId([3; 32]));
+    assert_eq!(
+        db.chunks_present(1, &[c1, c2, c3]).await.unwrap(),
+        [true, true, false]
+    );
+    let packs = db.packs(1).await.unwrap();
+    assert_eq!(
+        packs
+            .iter()
+            .map(|p| (p.id.as_str(), p.bytes))
+            .collect::<Vec<_>>(),
+        [(p1.as_str(), 10), (p2.as_str(), 20)]
+    );
+    db.add_pack(1, &"cc".repeat(32), 30, &[c3]).await.unwrap();
+    assert_eq!(db.chunks_present(1, &[c3]).await.unwrap(), [true]);
+    db.delete_tenant(1).await.unwrap();
+    assert_eq!(
+        db.chunks_present(1, &[c1, c2, c3]).await.unwrap(),
+        [false, false, false]
+    );
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrades_keep_packs_and_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let url = path.display().to_string();
+    upgrade_keeps_packs_and_chunks(&url, &format!("sqlite://{url}?mode=rwc"), Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_upgrades_keep_packs_and_chunks() {
+    let (_server, url) = cloudkeep_tests::postgres::fresh_database();
+    upgrade_keeps_packs_and_chunks(&url, &url, Engine::Postgres).await;
 }
 
 #[tokio::test]

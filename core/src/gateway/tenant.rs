@@ -28,6 +28,7 @@ use crate::api::{ErrorCode, LoginRequest, LoginResponse, Quota, Tenant, TenantSe
 use crate::backend::folder::FolderStore;
 use crate::backend::{MetaKind, PackStore, RepoBackend, StoreError};
 use crate::chunkset::ChunkSetFile;
+use crate::crypto::ChunkId;
 use crate::pack::PackId;
 use crate::store::accounts::Realm;
 use crate::store::now_ms;
@@ -717,9 +718,18 @@ async fn chunks_present(
             "at most {MAX_PRESENCE_BATCH} ids per query"
         )));
     }
+    let ids = req
+        .ids
+        .iter()
+        .map(|id| {
+            ChunkId::from_hex(id).ok_or_else(|| {
+                ApiError::bad_request(format!("\"{id}\" is not a chunk id (64 hex digits)"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let (quota, _) = area(&state, &session, &repo).await?;
     Ok(Json(PresenceResponse {
-        present: state.db.chunks_present(quota.id, &req.ids).await?,
+        present: state.db.chunks_present(quota.id, &ids).await?,
     }))
 }
 
@@ -826,10 +836,10 @@ async fn receive_pack(
     ids_len: u64,
     pack_len: u64,
     bucket: Option<Arc<super::limits::Bucket>>,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<ChunkId>, ApiError> {
     let temp_store = store.clone();
     let (tmp, file) = blocking(move || temp_store.temp_file()).await?;
-    let result: Result<Vec<String>, ApiError> = async {
+    let result: Result<Vec<ChunkId>, ApiError> = async {
         // Frames are gathered into large buffers; each full buffer is hashed and written on a
         // blocking thread while the next one arrives (one hand-off per 8 MiB, not per frame).
         let mut writer: Option<Writer> = Some((file, blake3::Hasher::new()));
@@ -881,7 +891,14 @@ async fn receive_pack(
             .await
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?;
-        Ok(ids.chunks(32).map(hex::encode).collect())
+        Ok(ids
+            .chunks_exact(32)
+            .map(|id| {
+                let mut one = [0u8; 32];
+                one.copy_from_slice(id);
+                ChunkId(one)
+            })
+            .collect())
     }
     .await;
     match result {
@@ -1010,7 +1027,7 @@ async fn ids_to_check(
     quota: i64,
     store: &Arc<FolderStore>,
     name: &str,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<ChunkId>, ApiError> {
     if state.db.set_committed(quota, name).await? {
         return Ok(Vec::new());
     }
@@ -1042,7 +1059,7 @@ async fn ids_to_check(
             }
         }
     };
-    Ok(ids.iter().map(|id| id.to_hex()).collect())
+    Ok(ids)
 }
 
 /// `PUT /v1/repos/{repo}/points/{name}`: commits a restore point. Refused unless its chunk set
@@ -1078,7 +1095,7 @@ async fn commit_point(
     }
     let ids = ids_to_check(&state, quota.id, &store, &set).await?;
     let present = state.db.chunks_present(quota.id, &ids).await?;
-    let missing: Vec<&String> = ids
+    let missing: Vec<&ChunkId> = ids
         .iter()
         .zip(&present)
         .filter(|(_, p)| !**p)

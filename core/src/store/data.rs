@@ -1,5 +1,5 @@
 //! What each quota's area holds, as the gateway tracks it in clear: packs with the chunk ids
-//! the tenant declared for them (for presence queries and the commit check), small objects
+//! the tenant declared for them (32-byte keys under an integer pack key) (for presence queries and the commit check), small objects
 //! (keyring, index files, chunk sets) with their sizes, and restore points (with the recycle
 //! bin: a deleted point keeps its row with `deleted_ms` until it is purged).
 
@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Db, DbError, conflict, now_ms};
+use crate::crypto::ChunkId;
 
 /// Largest number of ids in one query: well below every engine's parameter limit, and small
 /// because SQLite finds each numbered parameter by a linear scan (binding n costs n²).
@@ -52,7 +53,7 @@ impl Db {
         quota: i64,
         id: &str,
         bytes: i64,
-        chunks: &[String],
+        chunks: &[ChunkId],
     ) -> Result<(), DbError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
@@ -64,17 +65,27 @@ impl Db {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        for batch in chunks.chunks(BATCH / 2) {
+        let pk: i64 = sqlx::query("SELECT pk FROM packs WHERE quota_id = $1 AND id = $2")
+            .bind(quota)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        // Sorted ids land in the clustered key in order: each page is visited once.
+        let mut sorted = chunks.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        for batch in sorted.chunks(BATCH / 2) {
             let values = (0..batch.len())
                 .map(|i| format!("($1, ${}, $2)", i + 3))
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
-                "INSERT INTO chunks (quota_id, id, pack) VALUES {values} ON CONFLICT (quota_id, id, pack) DO NOTHING"
+                "INSERT INTO chunk_ids (quota_id, id, pack) VALUES {values} ON CONFLICT (quota_id, id, pack) DO NOTHING"
             );
-            let mut q = sqlx::query(&sql).bind(quota).bind(id);
+            let mut q = sqlx::query(&sql).bind(quota).bind(pk);
             for chunk in batch {
-                q = q.bind(chunk);
+                q = q.bind(chunk.0.to_vec());
             }
             q.execute(&mut *tx).await?;
         }
@@ -125,22 +136,25 @@ impl Db {
     }
 
     /// For each id, whether some stored pack of the quota carries it.
-    pub async fn chunks_present(&self, quota: i64, ids: &[String]) -> Result<Vec<bool>, DbError> {
+    pub async fn chunks_present(&self, quota: i64, ids: &[ChunkId]) -> Result<Vec<bool>, DbError> {
         let mut present = std::collections::HashSet::new();
         for batch in ids.chunks(BATCH) {
             let sql = format!(
-                "SELECT DISTINCT id FROM chunks WHERE quota_id = $1 AND id IN ({})",
+                "SELECT DISTINCT id FROM chunk_ids WHERE quota_id = $1 AND id IN ({})",
                 placeholders(2, batch.len())
             );
             let mut q = sqlx::query(&sql).bind(quota);
             for id in batch {
-                q = q.bind(id);
+                q = q.bind(id.0.to_vec());
             }
             for row in q.fetch_all(self.pool()).await? {
-                present.insert(row.try_get::<String, _>(0)?);
+                present.insert(row.try_get::<Vec<u8>, _>(0)?);
             }
         }
-        Ok(ids.iter().map(|id| present.contains(id)).collect())
+        Ok(ids
+            .iter()
+            .map(|id| present.contains(id.0.as_slice()))
+            .collect())
     }
 
     /// Stores or replaces the record of a small object; returns the size it replaced.
