@@ -244,6 +244,19 @@ async fn conformance(db: Db) {
         [(p1.as_str(), 100), (p2.as_str(), 50)]
     );
     assert!(db.pack_exists(quota, &p2).await.unwrap());
+    // Many ids: several statements each way, answers in order.
+    let many: Vec<ChunkId> = (0u32..20_000)
+        .map(|i| {
+            let mut id = [7u8; 32];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            ChunkId(id)
+        })
+        .collect();
+    let even: Vec<ChunkId> = many.iter().step_by(2).copied().collect();
+    db.add_pack(quota, &"cc".repeat(32), 10, &even).await.unwrap();
+    let flags = db.chunks_present(quota, &many).await.unwrap();
+    assert_eq!(flags.len(), many.len());
+    assert!(flags.iter().enumerate().all(|(i, f)| *f == (i % 2 == 0)));
 
     // Deleting a tenant takes its subtenants, quotas and sessions.
     db.add_session("tok-sub", Realm::Tenant, sub.id, 60_000)
