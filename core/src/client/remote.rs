@@ -74,8 +74,14 @@ impl RemoteStore {
             .build()
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         let address = super::with_default_port(&target.address);
+        // Data moves over several HTTP/1.1 connections, one TLS stream each, so encryption and
+        // decryption spread over the cores. `http1_only` alone does not do it with a
+        // preconfigured TLS: the ALPN offered decides, and with "h2" offered the gateway picks
+        // HTTP/2 and every transfer shares one connection.
+        let mut tls = super::tls::pinned_config(&target.fingerprint)?;
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let http = reqwest::Client::builder()
-            .use_preconfigured_tls(super::tls::pinned_config(&target.fingerprint)?)
+            .use_preconfigured_tls(tls)
             .http1_only()
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(600))
