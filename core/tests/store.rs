@@ -253,7 +253,9 @@ async fn conformance(db: Db) {
         })
         .collect();
     let even: Vec<ChunkId> = many.iter().step_by(2).copied().collect();
-    db.add_pack(quota, &"cc".repeat(32), 10, &even).await.unwrap();
+    db.add_pack(quota, &"cc".repeat(32), 10, &even)
+        .await
+        .unwrap();
     let flags = db.chunks_present(quota, &many).await.unwrap();
     assert_eq!(flags.len(), many.len());
     assert!(flags.iter().enumerate().all(|(i, f)| *f == (i % 2 == 0)));
