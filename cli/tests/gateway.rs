@@ -45,6 +45,16 @@ impl Cli {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `restore files latest --job JOB --to TO [--path PATH]`.
+    fn restore_latest(&self, job: &str, to: &Path, path: Option<&str>) {
+        let to = to.display().to_string();
+        let mut args = vec!["restore", "files", "latest", "--job", job, "--to", &to];
+        if let Some(path) = path {
+            args.extend(["--path", path]);
+        }
+        self.ok(&args, None);
+    }
+
     fn json(&self, args: &[&str]) -> serde_json::Value {
         self.json_with(args, None)
     }
@@ -917,20 +927,7 @@ fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
     let listed = fresh.json(&["points", "list", "--job", "docs"]);
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
     let out2 = tmp.path().join("fresh-restore");
-    fresh.ok(
-        &[
-            "restore",
-            "files",
-            "latest",
-            "--job",
-            "docs",
-            "--to",
-            &out2.display().to_string(),
-            "--path",
-            &src,
-        ],
-        None,
-    );
+    fresh.restore_latest("docs", &out2, Some(&src));
     assert_eq!(
         std::fs::read(out2.join("data/photo.raw")).unwrap(),
         cloudkeep_tests::pseudo_random(3 << 20, 5)
@@ -968,23 +965,23 @@ fn packs_under(dir: &Path) -> usize {
     pack_sizes(dir).len()
 }
 
-/// A job run killed (kill -9) once its first pack reached the gateway: no partial restore
-/// point, and the rerun completes without sending that pack's data again.
-#[cfg(unix)]
-#[test]
-fn a_killed_job_run_resumes_without_resending() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (gw, _sp, fp) = gateway_with_tenant(tmp.path());
-    let source = tmp.path().join("big");
+/// Twelve 4 MiB files of pseudo-random bytes in `dir/big`.
+fn big_source(dir: &Path, seed: u64) -> PathBuf {
+    let source = dir.join("big");
     std::fs::create_dir_all(&source).unwrap();
     for i in 0..12 {
         std::fs::write(
             source.join(format!("f{i:02}.bin")),
-            cloudkeep_tests::pseudo_random(4 << 20, i + 50),
+            cloudkeep_tests::pseudo_random(4 << 20, i + seed),
         )
         .unwrap();
     }
-    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    source
+}
+
+/// Creates job "big" over `source` (no encryption) and starts `job run big`; returns once the
+/// first pack is stored under `storage`, the run still going.
+fn big_run_until_a_pack_lands(laptop: &Cli, source: &Path, storage: &Path) -> Child {
     laptop.ok(
         &[
             "job",
@@ -1000,7 +997,6 @@ fn a_killed_job_run_resumes_without_resending() {
         ],
         None,
     );
-    let storage = tmp.path().join("storage");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
         .args(["job", "run", "big"])
         .env("CLOUDKEEP_HOME", &laptop.home)
@@ -1009,7 +1005,7 @@ fn a_killed_job_run_resumes_without_resending() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while packs_under(&storage) == 0 {
+    while packs_under(storage) == 0 {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the run ended before it could be interrupted"
@@ -1020,6 +1016,20 @@ fn a_killed_job_run_resumes_without_resending() {
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+    child
+}
+
+/// A job run killed (kill -9) once its first pack reached the gateway: no partial restore
+/// point, and the rerun completes without sending that pack's data again.
+#[cfg(unix)]
+#[test]
+fn a_killed_job_run_resumes_without_resending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, _sp, fp) = gateway_with_tenant(tmp.path());
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    let source = big_source(tmp.path(), 50);
+    let storage = tmp.path().join("storage");
+    let mut child = big_run_until_a_pack_lands(&laptop, &source, &storage);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(
@@ -1225,50 +1235,9 @@ fn a_killed_gateway_fails_over_and_the_rerun_does_not_resend() {
         "both gateways: {shown}"
     );
 
-    let source = tmp.path().join("big");
-    std::fs::create_dir_all(&source).unwrap();
-    for i in 0..12 {
-        std::fs::write(
-            source.join(format!("f{i:02}.bin")),
-            cloudkeep_tests::pseudo_random(4 << 20, i + 70),
-        )
-        .unwrap();
-    }
-    laptop.ok(
-        &[
-            "job",
-            "create",
-            "big",
-            "--provider",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--source",
-            &source.display().to_string(),
-            "--no-encryption",
-        ],
-        None,
-    );
+    let source = big_source(tmp.path(), 70);
     let storage = tmp.path().join("storage");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
-        .args(["job", "run", "big"])
-        .env("CLOUDKEEP_HOME", &laptop.home)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while packs_under(&storage) == 0 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before the gateway could be killed"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no pack reached the gateway in time"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let mut child = big_run_until_a_pack_lands(&laptop, &source, &storage);
     first.child.kill().unwrap();
     first.child.wait().unwrap();
     let status = child.wait().unwrap();
@@ -1287,18 +1256,7 @@ fn a_killed_gateway_fails_over_and_the_rerun_does_not_resend() {
     let points = laptop.json(&["points", "list", "--job", "big"]);
     assert_eq!(points.as_array().unwrap().len(), 1, "{points}");
     let out = tmp.path().join("restored");
-    laptop.ok(
-        &[
-            "restore",
-            "files",
-            "latest",
-            "--job",
-            "big",
-            "--to",
-            &out.display().to_string(),
-        ],
-        None,
-    );
+    laptop.restore_latest("big", &out, None);
     let restored = out.join(source.strip_prefix("/").unwrap());
     for i in 0..12 {
         let name = format!("f{i:02}.bin");
@@ -1577,20 +1535,7 @@ fn a_generated_tree_with_odd_names_round_trips_through_the_gateway() {
 
     let missing: &[&str] = if privileged { &[] } else { &["locked.bin"] };
     let out = tmp.path().join("restored");
-    laptop.ok(
-        &[
-            "restore",
-            "files",
-            "latest",
-            "--job",
-            "tree",
-            "--to",
-            &out.display().to_string(),
-            "--path",
-            &src,
-        ],
-        None,
-    );
+    laptop.restore_latest("tree", &out, Some(&src));
     // A selected folder lands under --to by its name.
     let restored = out.join("tree");
     assert_same_tree(&source, &restored, missing);
@@ -1643,19 +1588,6 @@ fn a_generated_tree_with_odd_names_round_trips_through_the_gateway() {
     );
 
     let out2 = tmp.path().join("restored-2");
-    laptop.ok(
-        &[
-            "restore",
-            "files",
-            "latest",
-            "--job",
-            "tree",
-            "--to",
-            &out2.display().to_string(),
-            "--path",
-            &src,
-        ],
-        None,
-    );
+    laptop.restore_latest("tree", &out2, Some(&src));
     assert_same_tree(&source, &out2.join("tree"), missing);
 }
