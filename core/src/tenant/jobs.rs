@@ -204,7 +204,7 @@ impl TenantState {
     /// Stores a new job.
     pub async fn create_job(&self, name: &str, spec: &JobSpec) -> Result<Job, TenantError> {
         crate::store::tenants::check_account_name(name)
-            .map_err(|e| TenantError::Io(e.to_string()))?;
+            .map_err(|e| TenantError::Invalid(e.to_string()))?;
         let json = serde_json::to_string(spec).map_err(|e| TenantError::Io(e.to_string()))?;
         let now = crate::store::now_ms();
         sqlx::query("INSERT INTO jobs (name, spec, created_ms) VALUES ($1, $2, $3)")
@@ -214,9 +214,9 @@ impl TenantState {
             .execute(self.pool())
             .await
             .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.is_unique_violation() => TenantError::Io(format!(
-                    "a job \"{name}\" already exists; choose another name"
-                )),
+                sqlx::Error::Database(db) if db.is_unique_violation() => {
+                    TenantError::JobExists(name.to_owned())
+                }
                 _ => TenantError::State(e),
             })?;
         Ok(Job {
@@ -231,7 +231,7 @@ impl TenantState {
     pub async fn update_job(&self, name: &str, spec: &JobSpec) -> Result<Job, TenantError> {
         let old = self.job(name).await?;
         if old.spec.target != spec.target || old.spec.encrypted != spec.encrypted {
-            return Err(TenantError::Io(
+            return Err(TenantError::Invalid(
                 "a job's target and encryption cannot change (its restore points are there); create a new job instead".into(),
             ));
         }
@@ -253,11 +253,7 @@ impl TenantState {
             .bind(name)
             .fetch_optional(self.pool())
             .await?
-            .ok_or_else(|| {
-                TenantError::Io(format!(
-                    "there is no job \"{name}\"; list them with \"cloudkeep job list\""
-                ))
-            })?;
+            .ok_or_else(|| TenantError::NoJob(name.to_owned()))?;
         job_of(&row)
     }
 

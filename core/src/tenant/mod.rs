@@ -37,6 +37,15 @@ pub enum TenantError {
     /// Secrets or files.
     #[error("{0}")]
     Io(String),
+    /// A request that cannot be done as asked (the message says what to do instead).
+    #[error("{0}")]
+    Invalid(String),
+    /// No such job.
+    #[error("there is no job \"{0}\"; list them with \"cloudkeep job list\"")]
+    NoJob(String),
+    /// A job of that name exists.
+    #[error("a job \"{0}\" already exists; choose another name")]
+    JobExists(String),
     /// No such provider.
     #[error("there is no service provider \"{0}\"; list them with \"cloudkeep provider list\"")]
     NoProvider(String),
