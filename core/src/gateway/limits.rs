@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::server::GatewayState;
 use super::tenant::TenantSession;
-use crate::api::{ErrorCode, Tenant};
+use crate::api::ErrorCode;
 
 /// How long a task lives without a heartbeat.
 pub const TASK_TTL: Duration = Duration::from_secs(120);
@@ -65,26 +65,25 @@ impl Bucket {
 pub struct Buckets(tokio::sync::Mutex<HashMap<(i64, i64), Arc<Bucket>>>);
 
 impl GatewayState {
-    /// The bucket that limits `tenant`'s transfers (its own limit, else its tenant's), if any.
-    pub async fn bucket_for(&self, tenant: &Tenant) -> Result<Option<Arc<Bucket>>, ApiError> {
-        let (owner, rate) = if tenant.settings.bandwidth_bps > 0 {
-            (tenant.id, tenant.settings.bandwidth_bps)
-        } else if let Some(parent) = tenant.parent {
-            let p = self.db.tenant(parent).await?;
-            (p.id, p.settings.bandwidth_bps)
-        } else {
-            (tenant.id, 0)
+    /// The bucket that limits the session's transfers (its account's limit, else its tenant's),
+    /// if any.
+    pub async fn bucket_for(&self, session: &TenantSession) -> Option<Arc<Bucket>> {
+        let tenant = &session.tenant;
+        let (owner, rate) = match &session.parent {
+            _ if tenant.settings.bandwidth_bps > 0 => (tenant.id, tenant.settings.bandwidth_bps),
+            Some(p) => (p.id, p.settings.bandwidth_bps),
+            None => (tenant.id, 0),
         };
         if rate <= 0 {
-            return Ok(None);
+            return None;
         }
         let mut buckets = self.buckets.0.lock().await;
-        Ok(Some(
+        Some(
             buckets
                 .entry((owner, rate))
                 .or_insert_with(|| Arc::new(Bucket::new(rate as u64)))
                 .clone(),
-        ))
+        )
     }
 }
 

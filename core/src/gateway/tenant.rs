@@ -142,6 +142,8 @@ pub fn routes() -> Router<Arc<GatewayState>> {
 pub struct TenantSession {
     /// The account.
     pub tenant: Tenant,
+    /// A subtenant's tenant (its lease and bandwidth apply to the subtenant too).
+    pub parent: Option<Tenant>,
 }
 
 fn refuse_account(tenant: &Tenant, parent: Option<&Tenant>) -> Result<(), ApiError> {
@@ -190,24 +192,18 @@ impl FromRequestParts<Arc<GatewayState>> for TenantSession {
     ) -> Result<Self, Self::Rejection> {
         let token = auth::bearer(parts)
             .ok_or_else(|| ApiError::unauthorized("log in first (no session token was sent)"))?;
-        let id = state
-            .db
-            .session_subject(token, Realm::Tenant)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("the session has expired; log in again"))?;
-        let tenant = state
-            .db
-            .tenant(id)
-            .await
-            .map_err(|_| ApiError::unauthorized("the account no longer exists"))?;
-        check_account(state, &tenant).await?;
+        // One statement: this runs before every request, pack range reads included.
+        let (tenant, parent) = state.db.tenant_session(token).await?.ok_or_else(|| {
+            ApiError::unauthorized("the session has expired or its account is gone; log in again")
+        })?;
+        refuse_account(&tenant, parent.as_ref())?;
         if tenant
             .last_activity_ms
             .is_none_or(|t| now_ms() - t > 60_000)
         {
             state.db.touch_tenant(tenant.id).await?;
         }
-        Ok(Self { tenant })
+        Ok(Self { tenant, parent })
     }
 }
 
@@ -252,21 +248,16 @@ async fn logout(State(state): AppState, headers: HeaderMap) -> Result<Json<()>, 
     Ok(Json(()))
 }
 
-fn lease_of(session: &TenantSession, parent: Option<&Tenant>) -> Option<i64> {
-    parent.map_or(session.tenant.settings.lease_until_ms, |p| {
-        p.settings.lease_until_ms
-    })
-}
-
 async fn list_repos(
     State(state): AppState,
     session: TenantSession,
 ) -> Result<Json<Vec<RepoInfo>>, ApiError> {
-    let parent = match session.tenant.parent {
-        Some(id) => Some(state.db.tenant(id).await?),
-        None => None,
-    };
-    let lease = lease_of(&session, parent.as_ref());
+    let lease = session
+        .parent
+        .as_ref()
+        .unwrap_or(&session.tenant)
+        .settings
+        .lease_until_ms;
     let quotas = state.db.quotas_of(session.tenant.id).await?;
     Ok(Json(
         quotas
@@ -474,10 +465,8 @@ async fn area(
 ) -> Result<(Quota, Arc<FolderStore>), ApiError> {
     let quota = state
         .db
-        .quotas_of(session.tenant.id)
+        .quota_named(session.tenant.id, repo)
         .await?
-        .into_iter()
-        .find(|q| q.friendly_name == repo)
         .ok_or_else(|| ApiError::not_found(format!("you have no cloud repository \"{repo}\"")))?;
     let store = state.store_for(&quota).await?;
     Ok((quota, store))
@@ -751,14 +740,80 @@ fn pack_id(id: &str) -> Result<PackId, ApiError> {
 /// the `x-cloudkeep-chunks` header says) followed by the pack. Streamed to a temporary file,
 /// checked against its declared length and its id (BLAKE3), counted against the quota before a
 /// byte is stored, and made visible only when complete.
+///
+/// An answer given before the body was read (refused, or the pack is already stored) first
+/// reads the body to its end: over HTTP/1.1 a server that closes with unread bytes resets
+/// the connection, and the client would see "connection reset" instead of the reason.
 async fn upload_pack(
     State(state): AppState,
-    session: TenantSession,
+    session: Result<TenantSession, ApiError>,
     Path((repo, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<()>, ApiError> {
-    let pack = pack_id(&id)?;
+    let admitted = match session {
+        Ok(session) => admit_pack(&state, &session, &repo, &id, &headers).await,
+        Err(e) => Err(e),
+    };
+    let upload = match admitted {
+        Ok(Some(upload)) => upload,
+        Ok(None) => {
+            drain(body).await;
+            return Ok(Json(()));
+        }
+        Err(e) => {
+            drain(body).await;
+            return Err(e);
+        }
+    };
+    let PackUpload {
+        quota,
+        store,
+        pack,
+        ids_len,
+        pack_len,
+        bucket,
+    } = upload;
+    let stored = receive_pack(&store, &pack, body, ids_len, pack_len, bucket).await;
+    match stored {
+        Ok(chunk_ids) => {
+            if let Err(e) = state
+                .db
+                .add_pack(quota.id, &id, pack_len as i64, &chunk_ids)
+                .await
+            {
+                state.db.release(quota.id, pack_len as i64).await?;
+                return Err(e.into());
+            }
+            Ok(Json(()))
+        }
+        Err(e) => {
+            state.db.release(quota.id, pack_len as i64).await?;
+            Err(e)
+        }
+    }
+}
+
+/// An upload let in: its bytes are reserved in the quota.
+struct PackUpload {
+    quota: Quota,
+    store: Arc<FolderStore>,
+    pack: PackId,
+    ids_len: u64,
+    pack_len: u64,
+    bucket: Option<Arc<super::limits::Bucket>>,
+}
+
+/// The checks before a pack's bytes are read: its headers, the task, the quota. `None`: the
+/// pack is already stored.
+async fn admit_pack(
+    state: &GatewayState,
+    session: &TenantSession,
+    repo: &str,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Option<PackUpload>, ApiError> {
+    let pack = pack_id(id)?;
     let declared: u64 = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -782,34 +837,44 @@ async fn upload_pack(
             crate::pack::MAX_PACK_LEN
         )));
     }
-    super::limits::require_task(&state, &session, &headers).await?;
-    let (quota, store) = area(&state, &session, &repo).await?;
-    if state.db.pack_exists(quota.id, &id).await? {
-        return Ok(Json(()));
+    super::limits::require_task(state, session, headers).await?;
+    let (quota, store) = area(state, session, repo).await?;
+    if state.db.pack_size(quota.id, id).await?.is_some() {
+        return Ok(None);
     }
-    let bucket = state.bucket_for(&session.tenant).await?;
+    let bucket = state.bucket_for(session).await;
     if !state.db.reserve(quota.id, pack_len as i64).await? {
         return Err(quota_full(&quota));
     }
-    let stored = receive_pack(&store, &pack, body, ids_len, pack_len, bucket).await;
-    match stored {
-        Ok(chunk_ids) => {
-            if let Err(e) = state
-                .db
-                .add_pack(quota.id, &id, pack_len as i64, &chunk_ids)
-                .await
-            {
-                state.db.release(quota.id, pack_len as i64).await?;
-                return Err(e.into());
-            }
-            Ok(Json(()))
-        }
-        Err(e) => {
-            state.db.release(quota.id, pack_len as i64).await?;
-            Err(e)
-        }
-    }
+    Ok(Some(PackUpload {
+        quota,
+        store,
+        pack,
+        ids_len,
+        pack_len,
+        bucket,
+    }))
 }
+
+/// Reads and drops what is left of a request body: at most a pack's worth of ids and bytes,
+/// for at most [`DRAIN_FOR`], so a refused client cannot hold the connection.
+async fn drain(body: Body) {
+    let limit = crate::pack::MAX_PACK_LEN + (1 << 20);
+    let mut stream = body.into_data_stream();
+    let mut seen: u64 = 0;
+    let _ = tokio::time::timeout(DRAIN_FOR, async {
+        while let Some(Ok(frame)) = stream.next().await {
+            seen += frame.len() as u64;
+            if seen > limit {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// How long a refused upload's body is read before the connection is dropped.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The temporary file of an upload and the hash of what it holds so far.
 type Writer = (std::fs::File, blake3::Hasher);
@@ -950,11 +1015,9 @@ async fn read_pack(
 ) -> Result<Response, ApiError> {
     let pack = pack_id(&id)?;
     let (quota, store) = area(&state, &session, &repo).await?;
-    if !state.db.pack_exists(quota.id, &id).await? {
+    let Some(len) = state.db.pack_size(quota.id, &id).await? else {
         return Err(ApiError::not_found(format!("pack {id} is not stored")));
-    }
-    let len_store = store.clone();
-    let len = blocking(move || len_store.pack_len(&pack)).await?;
+    };
     let range = parse_range(&headers, len)?;
     let (offset, want) = range.unwrap_or((0, len));
     let bytes = blocking(move || store.read_range(&pack, offset, want)).await?;
@@ -963,7 +1026,7 @@ async fn read_pack(
     } else {
         StatusCode::OK
     };
-    let mut response = match state.bucket_for(&session.tenant).await? {
+    let mut response = match state.bucket_for(&session).await {
         None => (status, bytes).into_response(),
         Some(bucket) => {
             // Sent in pieces, each paid for from the tenant's bucket.
@@ -1148,16 +1211,11 @@ async fn delete_point(
             "there is no restore point {name}"
         )));
     };
-    let keep_days = match session.tenant.parent {
-        Some(id) => state
-            .db
-            .tenant(id)
-            .await?
-            .settings
-            .keep_deleted_days
-            .max(session.tenant.settings.keep_deleted_days),
-        None => session.tenant.settings.keep_deleted_days,
-    };
+    let keep_days = session
+        .parent
+        .as_ref()
+        .map_or(0, |p| p.settings.keep_deleted_days);
+    let keep_days = keep_days.max(session.tenant.settings.keep_deleted_days);
     if keep_days > 0 {
         // Insider protection: gone for the tenant, kept by the SP for `keep_days`.
         state.db.recycle_point(quota.id, &name).await?;

@@ -116,16 +116,17 @@ impl Db {
         )
     }
 
-    /// Whether a pack is stored.
-    pub async fn pack_exists(&self, quota: i64, id: &str) -> Result<bool, DbError> {
-        Ok(
-            sqlx::query("SELECT 1 FROM packs WHERE quota_id = $1 AND id = $2")
-                .bind(quota)
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?
-                .is_some(),
-        )
+    /// The size of a stored pack, if `quota` has one named `id`.
+    pub async fn pack_size(&self, quota: i64, id: &str) -> Result<Option<u64>, DbError> {
+        let row = sqlx::query("SELECT bytes FROM packs WHERE quota_id = $1 AND id = $2")
+            .bind(quota)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<i64, _>(0))
+            .transpose()?
+            .map(|bytes| u64::try_from(bytes).unwrap_or(0)))
     }
 
     /// Every pack of a quota.

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::accounts::token_hash;
 use super::{Db, DbError, conflict, now_ms};
 
 /// What an SP admin (or, for subtenants, the tenant) sets on an account.
@@ -117,12 +118,24 @@ const TENANT_COLUMNS: &str = "t.id, t.parent_id, t.name, p.name, t.description, 
      t.max_tasks, t.bandwidth_bps, t.keep_deleted_days, t.managed, t.created_ms, t.last_activity_ms";
 const TENANT_FROM: &str = "FROM tenants t LEFT JOIN tenants p ON p.id = t.parent_id";
 
+/// The parent's columns in the same order, for [`tenant_at`] after the account's own (a parent
+/// has no parent: its login is its name).
+const PARENT_COLUMNS: &str = "p.id, p.parent_id, p.name, NULL, p.description, p.enabled, p.lease_until_ms, \
+     p.max_tasks, p.bandwidth_bps, p.keep_deleted_days, p.managed, p.created_ms, p.last_activity_ms";
+/// How many columns [`TENANT_COLUMNS`] (and [`PARENT_COLUMNS`]) name.
+const TENANT_WIDTH: usize = 13;
+
 fn tenant_of(r: &sqlx::any::AnyRow) -> Result<Tenant, DbError> {
-    let parent_id: i64 = r.try_get(1)?;
-    let name: String = r.try_get(2)?;
-    let parent_name: Option<String> = r.try_get(3)?;
+    tenant_at(r, 0)
+}
+
+/// The account whose [`TENANT_COLUMNS`] start at column `at`.
+fn tenant_at(r: &sqlx::any::AnyRow, at: usize) -> Result<Tenant, DbError> {
+    let parent_id: i64 = r.try_get(at + 1)?;
+    let name: String = r.try_get(at + 2)?;
+    let parent_name: Option<String> = r.try_get(at + 3)?;
     Ok(Tenant {
-        id: r.try_get(0)?,
+        id: r.try_get(at)?,
         parent: (parent_id != 0).then_some(parent_id),
         login: match parent_name {
             Some(parent) => format!("{parent}/{name}"),
@@ -130,18 +143,22 @@ fn tenant_of(r: &sqlx::any::AnyRow) -> Result<Tenant, DbError> {
         },
         name,
         settings: TenantSettings {
-            description: r.try_get(4)?,
-            enabled: r.try_get::<i64, _>(5)? != 0,
-            lease_until_ms: r.try_get(6)?,
-            max_tasks: r.try_get(7)?,
-            bandwidth_bps: r.try_get(8)?,
-            keep_deleted_days: r.try_get(9)?,
+            description: r.try_get(at + 4)?,
+            enabled: r.try_get::<i64, _>(at + 5)? != 0,
+            lease_until_ms: r.try_get(at + 6)?,
+            max_tasks: r.try_get(at + 7)?,
+            bandwidth_bps: r.try_get(at + 8)?,
+            keep_deleted_days: r.try_get(at + 9)?,
         },
-        managed: r.try_get::<i64, _>(10)? != 0,
-        created_ms: r.try_get(11)?,
-        last_activity_ms: r.try_get(12)?,
+        managed: r.try_get::<i64, _>(at + 10)? != 0,
+        created_ms: r.try_get(at + 11)?,
+        last_activity_ms: r.try_get(at + 12)?,
     })
 }
+
+/// The columns [`quota_of`] reads.
+const QUOTA_SELECT: &str = "SELECT q.id, q.tenant_id, q.repo_id, r.name, q.friendly_name, q.quota_bytes, \
+     q.used_bytes, q.recycle_bytes FROM quotas q JOIN repos r ON r.id = q.repo_id";
 
 fn quota_of(r: &sqlx::any::AnyRow) -> Result<Quota, DbError> {
     Ok(Quota {
@@ -238,6 +255,30 @@ impl Db {
         .await?
         .ok_or_else(|| DbError::NotFound(format!("account {id}")))?;
         tenant_of(&row)
+    }
+
+    /// The account of a live tenant session and, for a subtenant, its tenant: one statement
+    /// per request instead of a session lookup and one per account.
+    pub async fn tenant_session(
+        &self,
+        token: &str,
+    ) -> Result<Option<(Tenant, Option<Tenant>)>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {TENANT_COLUMNS}, {PARENT_COLUMNS} FROM sessions s \
+             JOIN tenants t ON t.id = s.subject_id LEFT JOIN tenants p ON p.id = t.parent_id \
+             WHERE s.token_hash = $1 AND s.realm = 'tenant' AND s.expires_ms > $2"
+        ))
+        .bind(token_hash(token))
+        .bind(now_ms())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let tenant = tenant_of(&row)?;
+        let parent = match tenant.parent {
+            Some(_) => Some(tenant_at(&row, TENANT_WIDTH)?),
+            None => None,
+        };
+        Ok(Some((tenant, parent)))
     }
 
     /// A tenant or subtenant by login name (`tenant` or `tenant/subtenant`), with its password
@@ -360,14 +401,31 @@ impl Db {
 
     /// The quotas of an account, by friendly name.
     pub async fn quotas_of(&self, tenant: i64) -> Result<Vec<Quota>, DbError> {
-        let rows = sqlx::query(
-            "SELECT q.id, q.tenant_id, q.repo_id, r.name, q.friendly_name, q.quota_bytes, q.used_bytes, q.recycle_bytes \
-             FROM quotas q JOIN repos r ON r.id = q.repo_id WHERE q.tenant_id = $1 ORDER BY q.friendly_name",
-        )
+        let rows = sqlx::query(&format!(
+            "{QUOTA_SELECT} WHERE q.tenant_id = $1 ORDER BY q.friendly_name"
+        ))
         .bind(tenant)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(quota_of).collect()
+    }
+
+    /// The quota of `tenant` its owner calls `friendly_name`.
+    pub async fn quota_named(
+        &self,
+        tenant: i64,
+        friendly_name: &str,
+    ) -> Result<Option<Quota>, DbError> {
+        sqlx::query(&format!(
+            "{QUOTA_SELECT} WHERE q.tenant_id = $1 AND q.friendly_name = $2"
+        ))
+        .bind(tenant)
+        .bind(friendly_name)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(quota_of)
+        .transpose()
     }
 
     /// Sets the size of an existing quota, or adds a quota on another repository.
