@@ -6,6 +6,9 @@
 //! after a budget — exactly what the repository sees when the process is killed between two
 //! writes (each single write is atomic in the folder store, which its own tests show). A real
 //! `kill -9` of `cloudkeep local gc` is in `cli/tests/local.rs`.
+//!
+//! The same wrapper kills storage in the middle of a backup of many packs: the run must end
+//! with the storage's error, not wait forever for pack writers that have stopped.
 
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -273,4 +276,43 @@ fn gc_killed_at_every_step_loses_nothing_and_leaves_nothing() {
         check_after_crash(&dir, &points, &files);
         fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+#[test]
+fn a_backup_whose_storage_dies_fails_instead_of_waiting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("src");
+    fs::create_dir_all(&source).unwrap();
+    // 80 MiB of incompressible files: several packs per writer.
+    write_files(&source, "d", 80, 500);
+    let dir = tmp.path().join("repo");
+    Repository::init(
+        Arc::new(FolderStore::open(&dir).unwrap()),
+        NewRepo::Unencrypted,
+    )
+    .unwrap();
+    // Two changes: the run's lock and one pack; every later write fails.
+    let dying = Arc::new(Dying {
+        inner: FolderStore::open(&dir).unwrap(),
+        budget: 2,
+        changes: AtomicUsize::new(0),
+    });
+    let repo = Repository::open(dying, Unlock::Unencrypted).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = backup(&repo, &options(&source, None), &|_| {});
+        tx.send(result.map(|_| ()).map_err(|e| e.to_string()))
+            .unwrap();
+    });
+    let result = rx
+        .recv_timeout(std::time::Duration::from_secs(300))
+        .expect("the backup ends when its storage dies");
+    let error = result.expect_err("the backup fails");
+    assert!(error.contains("the process was killed"), "{error}");
+    let repo = Repository::open(
+        Arc::new(FolderStore::open(&dir).unwrap()),
+        Unlock::Unencrypted,
+    )
+    .unwrap();
+    assert!(repo.list_points().unwrap().is_empty(), "no partial point");
 }

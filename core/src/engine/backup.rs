@@ -2,10 +2,11 @@
 //!
 //! Pipeline: a parallel walk (rayon: folders and files are processed on every core) reads
 //! each changed file, chunks it (FastCDC), hashes each chunk (keyed BLAKE3), skips chunks
-//! the repository or this run already has, and compresses + encrypts the rest; the workers
-//! append sealed blobs to the open pack (a short lock), and a full pack goes through a bounded
-//! queue to one writer thread. Memory is bounded: one chunk buffer per worker, the open pack,
-//! one queued pack and the one being written.
+//! the repository or this run already has, and compresses + encrypts the rest; each worker
+//! gathers its sealed blobs in a run of its own (folder listings in one more), a 2 MiB run
+//! goes into the open pack whole (a short lock), and a full pack goes through a bounded queue
+//! to the writer threads. Memory is bounded: one chunk buffer and one run per worker, the open
+//! pack, one queued pack and the ones being written.
 //!
 //! Incremental forever: a file whose size, mtime, ctime and inode match the parent point
 //! reuses its chunk list without being read. Every point is complete on its own.
@@ -33,6 +34,7 @@ use rayon::prelude::*;
 use super::fsmeta;
 use super::{EngineError, Progress, Warning};
 use crate::blob;
+use crate::blob::SealedBlob;
 use crate::catalog::{self, Extent, Node, NodeKind};
 use crate::chunker::{CdcParams, ChunkStream, Cutter, DiskBlock, DiskBlocks, is_zero};
 use crate::compress::Compression;
@@ -42,6 +44,13 @@ use crate::repo::{ChunkIndex, PointManifest, PointStats, RepoError, Repository, 
 
 /// Full packs waiting for the writer (each up to 32 MiB): bounds memory.
 const QUEUED_PACKS: usize = 1;
+/// The run of folder listings: they stay together, apart from file data, so walking a restore
+/// point's folders reads few, dense ranges.
+const TREE_RUN: usize = 0;
+/// At most this many runs of file data (one per worker up to it).
+const MAX_DATA_RUNS: usize = 4;
+/// A run goes into the open pack once it holds this many bytes.
+const RUN_BYTES: usize = 2 << 20;
 /// A zero chunk at least this long is recorded as a hole (restored sparse).
 const MIN_HOLE: usize = 4096;
 /// Progress is reported at most this often.
@@ -105,7 +114,11 @@ struct Ctx<'a> {
     one_file_system: bool,
     /// Sources to read as disks (absolute paths).
     disks: HashSet<PathBuf>,
-    /// The pack being filled; workers append to it under this short lock.
+    /// Sealed blobs gathered before they go into the open pack, each under a short lock:
+    /// [`TREE_RUN`] collects folder listings, the others file data, one per worker (see
+    /// [`Ctx::data_run`]).
+    runs: Vec<Mutex<Vec<SealedBlob>>>,
+    /// The pack being filled; runs are appended to it whole under this short lock.
     open_pack: Mutex<PackBuilder>,
     /// Full packs to the writer thread.
     packs_tx: SyncSender<FinishedPack>,
@@ -151,11 +164,17 @@ pub fn backup(
     };
 
     let (packs_tx, packs_rx) = sync_channel::<FinishedPack>(QUEUED_PACKS);
-    let packs_rx = Mutex::new(packs_rx);
+    // Owned by the writers only: when every writer has stopped on a storage error the
+    // receiver is gone, and a worker shipping a pack gets an error instead of waiting forever.
+    let packs_rx = std::sync::Arc::new(Mutex::new(packs_rx));
     let (root, packs, ctx_parts) = std::thread::scope(|s| {
         let writers: Vec<_> = (0..repo.backend().parallel_puts().max(1))
-            .map(|_| s.spawn(|| run_writer(repo, &packs_rx)))
+            .map(|_| {
+                let rx = packs_rx.clone();
+                s.spawn(move || run_writer(repo, &rx))
+            })
             .collect();
+        drop(packs_rx);
         let ctx = Ctx {
             repo,
             cutter: Cutter::new(CdcParams::FILES, repo.keys().chunker_seed()),
@@ -164,6 +183,9 @@ pub fn backup(
             excludes,
             one_file_system: options.one_file_system,
             disks,
+            runs: (0..=rayon::current_num_threads().clamp(1, MAX_DATA_RUNS))
+                .map(|_| Mutex::default())
+                .collect(),
             open_pack: Mutex::new(PackBuilder::new()),
             packs_tx,
             new_ids: Mutex::default(),
@@ -755,16 +777,27 @@ impl Ctx<'_> {
         }
     }
 
-    /// Stores a plaintext unless the repository or this run already has it.
-    fn store_blob(&self, data: &[u8]) -> Result<ChunkId, Fatal> {
-        self.store_blob_keeping(data, false).map(|(id, _)| id)
+    /// The run of the calling worker's file data. Each worker gathers its own, so a pack holds
+    /// runs of one worker's files in the order it read them and a restore of neighbouring
+    /// files reads neighbouring bytes (blobs appended one by one interleaved the workers'
+    /// files, and a restore read two and a half times the bytes it needed through the gaps).
+    fn data_run(&self) -> usize {
+        let workers = self.runs.len() - 1;
+        1 + rayon::current_thread_index().unwrap_or(0) % workers
     }
 
-    /// Stores a plaintext unless it is already there; with `keep`, also returns the sealed
-    /// bytes it stored (for the local cache of folder listings).
+    /// Stores a plaintext of file data unless the repository or this run already has it.
+    fn store_blob(&self, data: &[u8]) -> Result<ChunkId, Fatal> {
+        self.store_blob_keeping(data, self.data_run(), false)
+            .map(|(id, _)| id)
+    }
+
+    /// Stores a plaintext through run `run` unless it is already there; with `keep`, also
+    /// returns the sealed bytes it stored (for the local cache of folder listings).
     fn store_blob_keeping(
         &self,
         data: &[u8],
+        run: usize,
         keep: bool,
     ) -> Result<(ChunkId, Option<Vec<u8>>), Fatal> {
         let keys = self.repo.keys();
@@ -790,15 +823,31 @@ impl Ctx<'_> {
             .stored_bytes
             .fetch_add(sealed.bytes.len() as u64, Ordering::Relaxed);
         let kept = keep.then(|| sealed.bytes.clone());
-        let full = {
-            let mut open = self.open_pack.lock().map_err(|_| Fatal)?;
-            open.add(&sealed);
-            open.is_full().then(|| std::mem::take(&mut *open))
+        let ready = {
+            let mut gathered = self.runs[run].lock().map_err(|_| Fatal)?;
+            gathered.push(sealed);
+            let bytes: usize = gathered.iter().map(|b| b.bytes.len()).sum();
+            (bytes >= RUN_BYTES).then(|| std::mem::take(&mut *gathered))
         };
-        if let Some(builder) = full {
-            self.ship(builder)?;
+        if let Some(blobs) = ready {
+            self.append_run(blobs)?;
         }
         Ok((id, kept))
+    }
+
+    /// Appends a run to the open pack, shipping each pack it fills.
+    fn append_run(&self, blobs: Vec<SealedBlob>) -> Result<(), Fatal> {
+        let mut full = Vec::new();
+        {
+            let mut open = self.open_pack.lock().map_err(|_| Fatal)?;
+            for blob in &blobs {
+                open.add(blob);
+                if open.is_full() {
+                    full.push(std::mem::take(&mut *open));
+                }
+            }
+        }
+        full.into_iter().try_for_each(|builder| self.ship(builder))
     }
 
     /// Seals a full pack's index and queues it for the writer.
@@ -810,8 +859,12 @@ impl Ctx<'_> {
         self.packs_tx.send(pack).map_err(|_| Fatal)
     }
 
-    /// Ships the last, partly filled pack.
+    /// Appends the last runs and ships the last, partly filled pack.
     fn flush_open_pack(&self) -> Result<(), Fatal> {
+        for run in &self.runs {
+            let blobs = std::mem::take(&mut *run.lock().map_err(|_| Fatal)?);
+            self.append_run(blobs)?;
+        }
         let last = std::mem::take(&mut *self.open_pack.lock().map_err(|_| Fatal)?);
         if last.is_empty() {
             return Ok(());
@@ -828,7 +881,8 @@ impl Ctx<'_> {
         parts
             .iter()
             .map(|part| {
-                let (id, sealed) = self.store_blob_keeping(part, self.repo.has_blob_cache())?;
+                let (id, sealed) =
+                    self.store_blob_keeping(part, TREE_RUN, self.repo.has_blob_cache())?;
                 if let Some(sealed) = sealed {
                     self.repo.remember_sealed(&id, &sealed);
                 }
