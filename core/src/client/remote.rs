@@ -159,14 +159,29 @@ impl RemoteStore {
                 reqwest::header::RANGE,
                 format!("bytes={offset}-{}", offset + len - 1),
             );
-        let bytes = send(req).await?.ok_or(StoreError::NotFound { pack: *id })?;
-        if bytes.len() as u64 != len {
-            return Err(StoreError::OutOfRange {
-                pack: *id,
-                len: bytes.len() as u64,
-                offset,
-                want: len,
-            });
+        let mut resp = req.send().await.map_err(refused)?;
+        if !resp.status().is_success() {
+            answer(resp).await?;
+            return Err(StoreError::NotFound { pack: *id });
+        }
+        // Straight into one buffer of the asked size: the body arrives in many TLS records, and
+        // gathering them first and copying after costs a pass over every restored byte.
+        let cut = |got: usize| StoreError::OutOfRange {
+            pack: *id,
+            len: got as u64,
+            offset,
+            want: len,
+        };
+        let want = usize::try_from(len).map_err(|_| cut(0))?;
+        let mut bytes = Vec::with_capacity(want);
+        while let Some(piece) = resp.chunk().await.map_err(refused)? {
+            if bytes.len() + piece.len() > want {
+                return Err(cut(bytes.len() + piece.len()));
+            }
+            bytes.extend_from_slice(&piece);
+        }
+        if bytes.len() != want {
+            return Err(cut(bytes.len()));
         }
         Ok(bytes)
     }
@@ -194,7 +209,11 @@ impl RemoteStore {
 
 /// Sends a request; `Ok(None)` for 404, the gateway's `{code, message}` as the error.
 async fn send(req: reqwest::RequestBuilder) -> Result<Option<Vec<u8>>, StoreError> {
-    let resp = req.send().await.map_err(refused)?;
+    answer(req.send().await.map_err(refused)?).await
+}
+
+/// A response's body; `Ok(None)` for 404, the gateway's `{code, message}` as the error.
+async fn answer(resp: reqwest::Response) -> Result<Option<Vec<u8>>, StoreError> {
     let status = resp.status();
     let bytes = Vec::from(resp.bytes().await.map_err(refused)?);
     if status == StatusCode::NOT_FOUND {

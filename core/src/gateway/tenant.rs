@@ -463,13 +463,28 @@ async fn area(
     session: &TenantSession,
     repo: &str,
 ) -> Result<(Quota, Arc<FolderStore>), ApiError> {
-    let quota = state
-        .db
-        .quota_named(session.tenant.id, repo)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("you have no cloud repository \"{repo}\"")))?;
+    let quota = state.db.quota_named(session.tenant.id, repo).await?;
+    let quota = quota.ok_or_else(|| no_repo(repo))?;
     let store = state.store_for(&quota).await?;
     Ok((quota, store))
+}
+
+/// [`area`] and the size of its pack `id` if it is stored, in one statement (pack reads and
+/// uploads run it once per request).
+async fn area_and_pack(
+    state: &GatewayState,
+    session: &TenantSession,
+    repo: &str,
+    id: &str,
+) -> Result<(Quota, Arc<FolderStore>, Option<u64>), ApiError> {
+    let found = state.db.quota_and_pack(session.tenant.id, repo, id).await?;
+    let (quota, pack) = found.ok_or_else(|| no_repo(repo))?;
+    let store = state.store_for(&quota).await?;
+    Ok((quota, store, pack))
+}
+
+fn no_repo(repo: &str) -> ApiError {
+    ApiError::not_found(format!("you have no cloud repository \"{repo}\""))
 }
 
 fn too_large(rejection: BytesRejection) -> ApiError {
@@ -838,8 +853,8 @@ async fn admit_pack(
         )));
     }
     super::limits::require_task(state, session, headers).await?;
-    let (quota, store) = area(state, session, repo).await?;
-    if state.db.pack_size(quota.id, id).await?.is_some() {
+    let (quota, store, stored) = area_and_pack(state, session, repo, id).await?;
+    if stored.is_some() {
         return Ok(None);
     }
     let bucket = state.bucket_for(session).await;
@@ -1014,8 +1029,8 @@ async fn read_pack(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let pack = pack_id(&id)?;
-    let (quota, store) = area(&state, &session, &repo).await?;
-    let Some(len) = state.db.pack_size(quota.id, &id).await? else {
+    let (_, store, stored) = area_and_pack(&state, &session, &repo, &id).await?;
+    let Some(len) = stored else {
         return Err(ApiError::not_found(format!("pack {id} is not stored")));
     };
     let range = parse_range(&headers, len)?;

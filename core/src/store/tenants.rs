@@ -156,9 +156,12 @@ fn tenant_at(r: &sqlx::any::AnyRow, at: usize) -> Result<Tenant, DbError> {
     })
 }
 
-/// The columns [`quota_of`] reads.
-const QUOTA_SELECT: &str = "SELECT q.id, q.tenant_id, q.repo_id, r.name, q.friendly_name, q.quota_bytes, \
-     q.used_bytes, q.recycle_bytes FROM quotas q JOIN repos r ON r.id = q.repo_id";
+/// The columns [`quota_of`] reads, and where from.
+const QUOTA_COLUMNS: &str = "q.id, q.tenant_id, q.repo_id, r.name, q.friendly_name, q.quota_bytes, \
+     q.used_bytes, q.recycle_bytes";
+/// How many columns [`QUOTA_COLUMNS`] names.
+const QUOTA_WIDTH: usize = 8;
+const QUOTA_FROM: &str = "FROM quotas q JOIN repos r ON r.id = q.repo_id";
 
 fn quota_of(r: &sqlx::any::AnyRow) -> Result<Quota, DbError> {
     Ok(Quota {
@@ -402,7 +405,7 @@ impl Db {
     /// The quotas of an account, by friendly name.
     pub async fn quotas_of(&self, tenant: i64) -> Result<Vec<Quota>, DbError> {
         let rows = sqlx::query(&format!(
-            "{QUOTA_SELECT} WHERE q.tenant_id = $1 ORDER BY q.friendly_name"
+            "SELECT {QUOTA_COLUMNS} {QUOTA_FROM} WHERE q.tenant_id = $1 ORDER BY q.friendly_name"
         ))
         .bind(tenant)
         .fetch_all(self.pool())
@@ -417,7 +420,7 @@ impl Db {
         friendly_name: &str,
     ) -> Result<Option<Quota>, DbError> {
         sqlx::query(&format!(
-            "{QUOTA_SELECT} WHERE q.tenant_id = $1 AND q.friendly_name = $2"
+            "SELECT {QUOTA_COLUMNS} {QUOTA_FROM} WHERE q.tenant_id = $1 AND q.friendly_name = $2"
         ))
         .bind(tenant)
         .bind(friendly_name)
@@ -426,6 +429,34 @@ impl Db {
         .as_ref()
         .map(quota_of)
         .transpose()
+    }
+
+    /// The quota of `tenant` named `friendly_name` and the size of its pack `pack`, if stored:
+    /// one statement for a pack read.
+    pub async fn quota_and_pack(
+        &self,
+        tenant: i64,
+        friendly_name: &str,
+        pack: &str,
+    ) -> Result<Option<(Quota, Option<u64>)>, DbError> {
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {QUOTA_COLUMNS}, p.bytes {QUOTA_FROM} \
+             LEFT JOIN packs p ON p.quota_id = q.id AND p.id = $3 \
+             WHERE q.tenant_id = $1 AND q.friendly_name = $2"
+        ))
+        .bind(tenant)
+        .bind(friendly_name)
+        .bind(pack)
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let bytes: Option<i64> = row.try_get(QUOTA_WIDTH)?;
+        Ok(Some((
+            quota_of(&row)?,
+            bytes.map(|b| u64::try_from(b).unwrap_or(0)),
+        )))
     }
 
     /// Sets the size of an existing quota, or adds a quota on another repository.
