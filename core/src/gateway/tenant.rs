@@ -781,15 +781,16 @@ async fn upload_pack(
             return Err(e);
         }
     };
-    let PackUpload {
-        quota,
-        store,
-        pack,
-        ids_len,
+    let (quota, pack_len) = (&upload.quota, upload.pack_len);
+    let stored = receive_pack(
+        &upload.store,
+        &upload.pack,
+        body,
+        upload.ids_len,
         pack_len,
-        bucket,
-    } = upload;
-    let stored = receive_pack(&store, &pack, body, ids_len, pack_len, bucket).await;
+        upload.bucket.clone(),
+    )
+    .await;
     match stored {
         Ok(chunk_ids) => {
             if let Err(e) = state
