@@ -105,6 +105,14 @@ thread_local! {
     static CHUNK_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
+/// Sealed blobs of one worker (or of folder listings) on their way into the open pack.
+#[derive(Default)]
+struct Run {
+    blobs: Vec<SealedBlob>,
+    /// Their stored bytes.
+    bytes: usize,
+}
+
 struct Ctx<'a> {
     repo: &'a Repository,
     cutter: Cutter,
@@ -117,7 +125,7 @@ struct Ctx<'a> {
     /// Sealed blobs gathered before they go into the open pack, each under a short lock:
     /// [`TREE_RUN`] collects folder listings, the others file data, one per worker (see
     /// [`Ctx::data_run`]).
-    runs: Vec<Mutex<Vec<SealedBlob>>>,
+    runs: Vec<Mutex<Run>>,
     /// The pack being filled; runs are appended to it whole under this short lock.
     open_pack: Mutex<PackBuilder>,
     /// Full packs to the writer thread.
@@ -825,9 +833,9 @@ impl Ctx<'_> {
         let kept = keep.then(|| sealed.bytes.clone());
         let ready = {
             let mut gathered = self.runs[run].lock().map_err(|_| Fatal)?;
-            gathered.push(sealed);
-            let bytes: usize = gathered.iter().map(|b| b.bytes.len()).sum();
-            (bytes >= RUN_BYTES).then(|| std::mem::take(&mut *gathered))
+            gathered.bytes += sealed.bytes.len();
+            gathered.blobs.push(sealed);
+            (gathered.bytes >= RUN_BYTES).then(|| std::mem::take(&mut *gathered).blobs)
         };
         if let Some(blobs) = ready {
             self.append_run(blobs)?;
@@ -862,8 +870,8 @@ impl Ctx<'_> {
     /// Appends the last runs and ships the last, partly filled pack.
     fn flush_open_pack(&self) -> Result<(), Fatal> {
         for run in &self.runs {
-            let blobs = std::mem::take(&mut *run.lock().map_err(|_| Fatal)?);
-            self.append_run(blobs)?;
+            let gathered = std::mem::take(&mut *run.lock().map_err(|_| Fatal)?);
+            self.append_run(gathered.blobs)?;
         }
         let last = std::mem::take(&mut *self.open_pack.lock().map_err(|_| Fatal)?);
         if last.is_empty() {
