@@ -10,17 +10,11 @@ use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
+#[cfg(doc)]
+use crate::backend::PackStore;
 use crate::crypto::ChunkId;
 use crate::pack::PackId;
 use crate::repo::{BlobLocation, ChunkIndex};
-
-/// Neighbouring blobs at most this far apart are read with one request (the bytes between
-/// are read and dropped): a request costs more than this many bytes on any link we serve.
-/// Measured through a gateway on loopback (the Linux tree, with an earlier trial layout of one
-/// open pack per backup worker): 256 KiB read 1.44x the needed bytes in 802 requests, 64 KiB
-/// 1.18x in 1,313, no gap 6,809; the gateway's CPU was lowest from 64 to 256 KiB. With the
-/// backup's 2 MiB runs, 128 KiB reads 1.32x the needed bytes.
-pub const MAX_GAP: u64 = 128 << 10;
 
 /// No span is longer than this, so that parallel spans keep memory bounded.
 pub const MAX_SPAN: u64 = 8 << 20;
@@ -41,9 +35,10 @@ pub struct Span {
 /// The outcome for one blob: its bytes (after the caller's decoding) or why not.
 pub type BlobResult<T> = Result<T, String>;
 
-/// Plans the spans that read `ids` (duplicates are read once). Ids the index does not know
-/// are returned separately.
-pub fn plan(index: &ChunkIndex, ids: &[ChunkId]) -> (Vec<Span>, Vec<ChunkId>) {
+/// Plans the spans that read `ids` (duplicates are read once): neighbouring blobs at most
+/// `gap` bytes apart share a span (the store's [`PackStore::merge_gap`]). Ids the index does
+/// not know are returned separately.
+pub fn plan(index: &ChunkIndex, ids: &[ChunkId], gap: u64) -> (Vec<Span>, Vec<ChunkId>) {
     let mut seen = HashSet::with_capacity(ids.len());
     let mut by_pack: HashMap<PackId, Vec<(ChunkId, BlobLocation)>> = HashMap::new();
     let mut unknown = Vec::new();
@@ -65,7 +60,7 @@ pub fn plan(index: &ChunkIndex, ids: &[ChunkId]) -> (Vec<Span>, Vec<ChunkId>) {
             if let Some(span) = current.as_mut() {
                 let span_end = span.offset + span.len;
                 if loc.offset >= span_end
-                    && loc.offset - span_end <= MAX_GAP
+                    && loc.offset - span_end <= gap
                     && end - span.offset <= MAX_SPAN
                 {
                     span.blobs
@@ -92,16 +87,17 @@ pub fn plan(index: &ChunkIndex, ids: &[ChunkId]) -> (Vec<Span>, Vec<ChunkId>) {
 /// Reads ranges of packs (pack, offset, length), one outcome each, in order.
 pub type ReadRanges<'a> = dyn Fn(&[(PackId, u64, u64)]) -> Vec<Result<Vec<u8>, String>> + Sync + 'a;
 
-/// Reads `ids` with one call of `read` for every span (the store overlaps the requests), and
-/// turns the stored bytes of each blob into a `T` with `open` (id, stored bytes), in
-/// parallel.
+/// Reads `ids` with one call of `read` for all their spans (planned with `gap`; the store
+/// overlaps or combines the requests), and turns the stored bytes of each blob into a `T`
+/// with `open` (id, stored bytes), in parallel.
 pub fn read_many<T: Send>(
     index: &ChunkIndex,
     ids: &[ChunkId],
+    gap: u64,
     read: &ReadRanges<'_>,
     open: &(dyn Fn(&ChunkId, &[u8]) -> BlobResult<T> + Sync),
 ) -> HashMap<ChunkId, BlobResult<T>> {
-    let (spans, unknown) = plan(index, ids);
+    let (spans, unknown) = plan(index, ids, gap);
     let ranges: Vec<(PackId, u64, u64)> = spans.iter().map(|s| (s.pack, s.offset, s.len)).collect();
     let read = read(&ranges);
     let mut out: HashMap<ChunkId, BlobResult<T>> = spans
@@ -143,6 +139,7 @@ pub fn read_many<T: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::MERGE_GAP;
     use crate::pack::PackEntry;
 
     fn id(n: u8) -> ChunkId {
@@ -170,10 +167,14 @@ mod tests {
         let index = index(&[
             (1, 1, 8, 100),
             (1, 2, 108, 50),
-            (1, 3, 158 + MAX_GAP + 1, 10),
+            (1, 3, 158 + MERGE_GAP + 1, 10),
             (2, 4, 8, 10),
         ]);
-        let (spans, unknown) = plan(&index, &[id(3), id(2), id(1), id(4), id(1), id(9)]);
+        let (spans, unknown) = plan(
+            &index,
+            &[id(3), id(2), id(1), id(4), id(1), id(9)],
+            MERGE_GAP,
+        );
         assert_eq!(unknown, vec![id(9)]);
         assert_eq!(spans.len(), 3);
         assert_eq!(spans[0].offset, 8);
@@ -191,7 +192,7 @@ mod tests {
             .collect();
         let index = index(&entries);
         let ids: Vec<ChunkId> = (0..20).map(id).collect();
-        let (spans, _) = plan(&index, &ids);
+        let (spans, _) = plan(&index, &ids, MERGE_GAP);
         assert!(spans.iter().all(|s| s.len <= MAX_SPAN));
         assert_eq!(spans.iter().map(|s| s.blobs.len()).sum::<usize>(), 20);
         assert_eq!(spans.len(), 3);
@@ -213,7 +214,7 @@ mod tests {
                 .collect()
         };
         let open = |_: &ChunkId, bytes: &[u8]| Ok(bytes.to_vec());
-        let got = read_many(&index, &[id(1), id(2)], &read, &open);
+        let got = read_many(&index, &[id(1), id(2)], MERGE_GAP, &read, &open);
         assert_eq!(got[&id(1)], Err("gone".to_owned()));
         assert_eq!(got[&id(2)], Ok(vec![7u8; 4]));
     }

@@ -660,6 +660,7 @@ impl Repository {
         crate::fetch::read_many(
             index,
             ids,
+            self.backend.merge_gap(),
             &|ranges| self.read_spans(ranges),
             &|id, stored| blob::open(&self.keys, id, stored).map_err(|e| e.to_string()),
         )
@@ -689,6 +690,7 @@ impl Repository {
             plain.extend(crate::fetch::read_many(
                 index,
                 &wanted,
+                self.backend.merge_gap(),
                 &|ranges| self.read_spans(ranges),
                 &|id, stored| {
                     let bytes = blob::open(&self.keys, id, stored).map_err(|e| e.to_string())?;

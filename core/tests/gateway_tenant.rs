@@ -578,6 +578,55 @@ async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
         (status, range.as_slice()),
         (StatusCode::PARTIAL_CONTENT, &last.2[10..20])
     );
+    // Several ranges of several packs in one request: their bytes end to end, in the order
+    // asked; a missing pack or a range outside its pack refuses the request, naming it.
+    let first = &local.packs[0];
+    let reads = json!({"ranges": [
+        {"pack": last.0, "offset": 10, "len": 10},
+        {"pack": first.0, "offset": 0, "len": 5},
+        {"pack": last.0, "offset": 3, "len": 4},
+    ]});
+    let (status, got) = a
+        .send(
+            reqwest::Method::POST,
+            "/v1/repos/Cloud/reads",
+            Some(serde_json::to_vec(&reads).unwrap()),
+            &[("content-type", "application/json".into())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        got,
+        [&last.2[10..20], &first.2[0..5], &last.2[3..7]].concat()
+    );
+    let missing = "ee".repeat(32);
+    for (ranges, want, says) in [
+        (
+            json!([{"pack": last.0, "offset": 0, "len": 1}, {"pack": missing, "offset": 0, "len": 1}]),
+            StatusCode::NOT_FOUND,
+            format!("pack {missing} is not stored"),
+        ),
+        (
+            json!([{"pack": last.0, "offset": last.2.len() as u64 - 2, "len": 3}]),
+            StatusCode::BAD_REQUEST,
+            "outside the pack's".to_owned(),
+        ),
+        (
+            json!([]),
+            StatusCode::BAD_REQUEST,
+            "1 to 4096 ranges".to_owned(),
+        ),
+    ] {
+        let (status, body) = a
+            .json(
+                reqwest::Method::POST,
+                "/v1/repos/Cloud/reads",
+                Some(json!({ "ranges": ranges })),
+            )
+            .await;
+        assert_eq!(status, want, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(&says), "{body}");
+    }
     let (_, got) = a.send(reqwest::Method::GET, &commit, None, &[]).await;
     assert_eq!(&got, point_bytes);
     let used = a.json(reqwest::Method::GET, "/v1/repos", None).await.1[0]["used_bytes"]
@@ -597,6 +646,18 @@ async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
         let (status, _) = b.send(reqwest::Method::GET, &path, None, &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
+    let (status, _) = b
+        .json(
+            reqwest::Method::POST,
+            "/v1/repos/Cloud/reads",
+            Some(json!({"ranges": [{"pack": last.0, "offset": 0, "len": 1}]})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another tenant's pack is not found"
+    );
     assert_eq!(
         b.json(reqwest::Method::GET, "/v1/repos/Cloud/points", None)
             .await
@@ -1343,8 +1404,24 @@ async fn the_engine_backs_up_and_restores_through_the_gateway() {
 
         // A fresh machine: only the gateway, the credentials and the password.
         let store = Arc::new(RemoteStore::connect(&target).unwrap());
-        let repo = Repository::open(store, Unlock::Password("pw")).unwrap();
+        let repo = Repository::open(store.clone(), Unlock::Password("pw")).unwrap();
         let point = repo.find_point("latest").unwrap();
+
+        // Ranges of several packs go in one request; a missing pack fails only its own range.
+        let packs = store.list_packs().unwrap();
+        let (pack, len) = packs[0];
+        let gone = cloudkeep_core::pack::PackId([9; 32]);
+        let got = store.read_ranges(&[(pack, 0, 16), (gone, 0, 16), (pack, len - 8, 8)]);
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            got[0].as_ref().unwrap(),
+            &store.read_range(&pack, 0, 16).unwrap()
+        );
+        assert!(got[1].is_err(), "{:?}", got[1]);
+        assert_eq!(
+            got[2].as_ref().unwrap(),
+            &store.read_range(&pack, len - 8, 8).unwrap()
+        );
         let out = root.join("restored");
         restore(
             &repo,

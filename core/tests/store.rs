@@ -244,6 +244,31 @@ async fn conformance(db: Db) {
         [(p1.as_str(), 100), (p2.as_str(), 50)]
     );
     assert!(db.pack_size(quota, &p2).await.unwrap().is_some());
+    // A read of several packs: the quota and the sizes of those it stores, in one statement.
+    let absent = "dd".repeat(32);
+    let (q, sizes) = db
+        .quota_and_packs(acme.id, "Archive", &[&p1, &p2, &absent])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(q.id, quota);
+    assert_eq!(
+        sizes,
+        std::collections::HashMap::from([(p1.clone(), 100), (p2.clone(), 50)])
+    );
+    let (q, none) = db
+        .quota_and_packs(acme.id, "Archive", &[&absent])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((q.id, none.len()), (quota, 0));
+    assert!(
+        db.quota_and_packs(acme.id, "Nope", &[&p1])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(db.quota_and_packs(acme.id, "Archive", &[]).await.is_err());
     // Many ids: several statements each way, answers in order.
     let many: Vec<ChunkId> = (0u32..20_000)
         .map(|i| {

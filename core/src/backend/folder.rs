@@ -183,6 +183,41 @@ impl FolderStore {
         Ok(buf)
     }
 
+    /// Reads several ranges (pack, offset, length) into one buffer, end to end, in order,
+    /// opening each run of ranges of one pack once; `total` is their summed length. Fails as
+    /// a whole when any range cannot be read (the gateway's multi-range read answers all or
+    /// nothing). Like [`Self::read_large`], the buffer is never zeroed first.
+    pub fn read_concat(
+        &self,
+        ranges: &[(PackId, u64, u64)],
+        total: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        let mut open: Option<(PackId, File)> = None;
+        for (id, offset, len) in ranges {
+            let path = self.path_of(id);
+            let mut file = match open.take() {
+                Some((pack, file)) if pack == *id => file,
+                _ => self.open_pack(id)?,
+            };
+            let start = buf.len();
+            file.seek(SeekFrom::Start(*offset))
+                .and_then(|_| Read::by_ref(&mut file).take(*len).read_to_end(&mut buf))
+                .map_err(io_err(&path))?;
+            if ((buf.len() - start) as u64) < *len {
+                return Err(StoreError::OutOfRange {
+                    pack: *id,
+                    len: self.pack_len(id)?,
+                    offset: *offset,
+                    want: *len,
+                });
+            }
+            open = Some((*id, file));
+        }
+        Ok(buf)
+    }
+
     fn open_pack(&self, id: &PackId) -> Result<File, StoreError> {
         let path = self.path_of(id);
         File::open(&path).map_err(|source| {

@@ -81,6 +81,14 @@ pub enum StoreError {
     },
 }
 
+/// Neighbouring blobs at most this far apart are read as one span by default (the bytes
+/// between are read and dropped): on a local disk one larger read costs less than two.
+/// Measured through a gateway on loopback with one range request per span (the Linux tree,
+/// the backup's 2 MiB runs): 128 KiB read 1.32x the needed bytes; 256 KiB 1.44x in 802
+/// requests, 64 KiB 1.18x in 1,313, no gap 6,809 (with an earlier layout). A store whose
+/// requests carry many ranges ([`PackStore::merge_gap`]) picks a smaller gap.
+pub const MERGE_GAP: u64 = 128 << 10;
+
 /// Where a repository's packs are kept. Implementations are safe to call from many threads.
 pub trait PackStore: Send + Sync {
     /// Stores a pack atomically: afterwards the whole pack is there, or (after a crash) none
@@ -101,6 +109,12 @@ pub trait PackStore: Send + Sync {
             .par_iter()
             .map(|(id, offset, len)| self.read_range(id, *offset, *len))
             .collect()
+    }
+
+    /// How far apart two blobs may be and still be read as one span: reading the bytes
+    /// between costs less than a separate read up to this gap.
+    fn merge_gap(&self) -> u64 {
+        MERGE_GAP
     }
 
     /// How many packs a backup should upload at the same time: 1 for a local disk, more where

@@ -17,11 +17,24 @@ use serde_json::json;
 use super::ClientError;
 use crate::backend::{MetaKind, PackStore, RepoBackend, StoreError};
 use crate::crypto::ChunkId;
+use crate::gateway::packread::{MAX_READ_RANGES, ReadRange, ReadRequest};
 use crate::pack::PackId;
+use crate::store::tenants::MAX_PACKS_PER_QUERY;
 
-/// Range requests one batch keeps in flight: enough to hide the round trip and keep the
-/// gateway's disk and the link busy, few enough to bound memory (spans are up to 8 MiB).
+/// Read requests one batch keeps in flight: enough to hide the round trip and keep the
+/// gateway's disk and the link busy, few enough to bound memory (each up to
+/// [`READ_REQUEST_BYTES`]).
 const READS_IN_FLIGHT: usize = 4;
+
+/// Spans are gathered into read requests of about this many bytes (one request per several
+/// spans): the gateway's per-request work is paid once per request, and a batch of spans
+/// (about 32 MiB in a restore) still spreads over [`READS_IN_FLIGHT`] requests.
+const READ_REQUEST_BYTES: u64 = 8 << 20;
+
+/// Blobs this far apart are still read as one span. Through a gateway every byte between
+/// them is encrypted, sent and decrypted, while another range in the same request costs
+/// only a line of its JSON and a read on the gateway's disk.
+const MERGE_GAP: u64 = 16 << 10;
 
 /// How a remote store finds its repository.
 #[derive(Debug, Clone)]
@@ -186,6 +199,84 @@ impl RemoteStore {
         Ok(bytes)
     }
 
+    /// Reads several ranges with one request (`POST …/reads`): the answer is their bytes end
+    /// to end, cut here straight into one buffer per range.
+    async fn ranges(&self, ranges: &[(PackId, u64, u64)]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let body = ReadRequest {
+            ranges: ranges
+                .iter()
+                .map(|(pack, offset, len)| ReadRange {
+                    pack: pack.to_hex(),
+                    offset: *offset,
+                    len: *len,
+                })
+                .collect(),
+        };
+        let mut resp = self
+            .request(reqwest::Method::POST, "/reads")
+            .json(&body)
+            .send()
+            .await
+            .map_err(refused)?;
+        if !resp.status().is_success() {
+            answer(resp).await?;
+            return Err(refused("the gateway does not offer multi-range reads"));
+        }
+        let short = |what: &str| {
+            refused(format!(
+                "the gateway's answer to a read of {} ranges was {what}",
+                ranges.len()
+            ))
+        };
+        let mut out: Vec<Vec<u8>> = Vec::with_capacity(ranges.len());
+        let mut wants = ranges.iter().map(|(_, _, len)| *len as usize);
+        let mut current: Option<(Vec<u8>, usize)> = None;
+        while let Some(piece) = resp.chunk().await.map_err(refused)? {
+            let mut piece = &piece[..];
+            while !piece.is_empty() {
+                let (buf, want) = match current.as_mut() {
+                    Some(open) => open,
+                    None => {
+                        let want = wants.next().ok_or_else(|| short("too long"))?;
+                        current.insert((Vec::with_capacity(want), want))
+                    }
+                };
+                let take = (*want - buf.len()).min(piece.len());
+                buf.extend_from_slice(&piece[..take]);
+                piece = &piece[take..];
+                if buf.len() == *want {
+                    out.extend(current.take().map(|(buf, _)| buf));
+                }
+            }
+        }
+        if current.is_some() || out.len() != ranges.len() {
+            return Err(short("cut short"));
+        }
+        Ok(out)
+    }
+
+    /// One request's worth of ranges: all of them, or (when the combined read fails) each
+    /// on its own, so that a failure stays with the ranges it concerns.
+    async fn read_group(&self, group: &[(PackId, u64, u64)]) -> Vec<Result<Vec<u8>, StoreError>> {
+        if let [(id, offset, len)] = group {
+            return vec![self.range(id, *offset, *len).await];
+        }
+        match self.ranges(group).await {
+            Ok(parts) => parts.into_iter().map(Ok).collect(),
+            Err(e) => {
+                tracing::debug!(
+                    "a read of {} ranges failed ({e}); reading them one by one",
+                    group.len()
+                );
+                let mut out = Vec::with_capacity(group.len());
+                for (id, offset, len) in group {
+                    out.push(self.range(id, *offset, *len).await);
+                }
+                out
+            }
+        }
+    }
+
     fn meta_path(kind: MetaKind, name: &str) -> String {
         match kind {
             MetaKind::Point => format!("/points/{name}"),
@@ -306,12 +397,17 @@ impl PackStore for RemoteStore {
 
     fn read_ranges(&self, ranges: &[(PackId, u64, u64)]) -> Vec<Result<Vec<u8>, StoreError>> {
         use futures_util::StreamExt;
-        self.rt.block_on(
-            futures_util::stream::iter(ranges)
-                .map(|(id, offset, len)| self.range(id, *offset, *len))
+        let groups: Vec<Vec<Result<Vec<u8>, StoreError>>> = self.rt.block_on(
+            futures_util::stream::iter(request_groups(ranges))
+                .map(|group| self.read_group(group))
                 .buffered(READS_IN_FLIGHT)
                 .collect(),
-        )
+        );
+        groups.into_iter().flatten().collect()
+    }
+
+    fn merge_gap(&self) -> u64 {
+        MERGE_GAP
     }
 
     fn pack_len(&self, id: &PackId) -> Result<u64, StoreError> {
@@ -346,6 +442,34 @@ impl PackStore for RemoteStore {
             "packs in a cloud repository are removed by the service provider's gateway, not by the tenant",
         ))
     }
+}
+
+/// Cuts `ranges` (in the order given) into runs that one read request each can carry: about
+/// [`READ_REQUEST_BYTES`] (a longer range goes alone), within the gateway's limits on ranges
+/// and packs per request.
+fn request_groups(ranges: &[(PackId, u64, u64)]) -> Vec<&[(PackId, u64, u64)]> {
+    let mut groups = Vec::new();
+    let (mut start, mut bytes, mut packs) = (0, 0u64, 0usize);
+    for (n, (pack, _, len)) in ranges.iter().enumerate() {
+        if n > start {
+            let new_pack = ranges[n - 1].0 != *pack;
+            if bytes + len > READ_REQUEST_BYTES
+                || n - start >= MAX_READ_RANGES
+                || (new_pack && packs >= MAX_PACKS_PER_QUERY)
+            {
+                groups.push(&ranges[start..n]);
+                (start, bytes, packs) = (n, 0, 0);
+            }
+        }
+        if n == start || ranges[n - 1].0 != *pack {
+            packs += 1;
+        }
+        bytes += len;
+    }
+    if start < ranges.len() {
+        groups.push(&ranges[start..]);
+    }
+    groups
 }
 
 impl RepoBackend for RemoteStore {

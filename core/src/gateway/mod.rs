@@ -13,6 +13,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod limits;
+pub mod packread;
 pub mod recycle;
 pub mod server;
 pub mod tenant;

@@ -1,8 +1,9 @@
 //! The tenant API (`/v1/…` outside `/v1/admin`): login for tenants and `tenant/subtenant`
 //! accounts, the tenant's cloud repositories, subtenant management, and each quota's data:
 //! small objects (keyring, index files, chunk sets, locks), chunk presence, streamed pack
-//! upload with size, hash and quota checks, range reads, and restore points (commit checked
-//! against the stored chunks; delete into the recycle bin under insider protection).
+//! upload with size, hash and quota checks, and restore points (commit checked
+//! against the stored chunks; delete into the recycle bin under insider protection). Pack
+//! reads are in [`super::packread`].
 //!
 //! Invariant: every call is scoped by the account taken from the session, never from the
 //! request; another account's objects are `not_found`.
@@ -14,8 +15,7 @@ use axum::body::Body;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::StreamExt;
@@ -26,15 +26,15 @@ use super::error::{ApiError, from_rejection};
 use super::server::{GatewayState, tenant_area};
 use crate::api::{ErrorCode, LoginRequest, LoginResponse, Quota, Tenant, TenantSettings};
 use crate::backend::folder::FolderStore;
-use crate::backend::{MetaKind, PackStore, RepoBackend, StoreError};
+use crate::backend::{MetaKind, RepoBackend, StoreError};
 use crate::chunkset::ChunkSetFile;
 use crate::crypto::ChunkId;
 use crate::pack::PackId;
 use crate::store::accounts::Realm;
 use crate::store::now_ms;
 
-type AppState = State<Arc<GatewayState>>;
-type JsonBody<T> = Result<Json<T>, JsonRejection>;
+pub(super) type AppState = State<Arc<GatewayState>>;
+pub(super) type JsonBody<T> = Result<Json<T>, JsonRejection>;
 
 /// A tenant's view of one of its cloud repositories (`GET /v1/repos`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,9 +126,10 @@ pub fn routes() -> Router<Arc<GatewayState>> {
         .route(
             "/v1/repos/{repo}/packs/{id}",
             put(upload_pack)
-                .get(read_pack)
+                .get(super::packread::read_pack)
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
+        .route("/v1/repos/{repo}/reads", post(super::packread::read_ranges))
         .route("/v1/repos/{repo}/points", get(list_points))
         .route(
             "/v1/repos/{repo}/points/{name}",
@@ -471,7 +472,7 @@ async fn area(
 
 /// [`area`] and the size of its pack `id` if it is stored, in one statement (pack reads and
 /// uploads run it once per request).
-async fn area_and_pack(
+pub(super) async fn area_and_pack(
     state: &GatewayState,
     session: &TenantSession,
     repo: &str,
@@ -483,7 +484,7 @@ async fn area_and_pack(
     Ok((quota, store, pack))
 }
 
-fn no_repo(repo: &str) -> ApiError {
+pub(super) fn no_repo(repo: &str) -> ApiError {
     ApiError::not_found(format!("you have no cloud repository \"{repo}\""))
 }
 
@@ -518,7 +519,7 @@ fn store_err(e: StoreError) -> ApiError {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -746,7 +747,7 @@ async fn list_packs(
     Ok(Json(state.db.packs(quota.id).await?))
 }
 
-fn pack_id(id: &str) -> Result<PackId, ApiError> {
+pub(super) fn pack_id(id: &str) -> Result<PackId, ApiError> {
     PackId::from_hex(id)
         .ok_or_else(|| ApiError::bad_request(format!("\"{id}\" is not a pack id (64 hex digits)")))
 }
@@ -995,77 +996,6 @@ async fn receive_pack(
             Err(e)
         }
     }
-}
-
-/// Parses `Range: bytes=START-END` (one range).
-fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ApiError> {
-    let Some(value) = headers.get(header::RANGE) else {
-        return Ok(None);
-    };
-    let bad = || ApiError::bad_request("give one byte range: Range: bytes=START-END");
-    let spec = value
-        .to_str()
-        .map_err(|_| bad())?
-        .strip_prefix("bytes=")
-        .ok_or_else(bad)?;
-    let (start, end) = spec.split_once('-').ok_or_else(bad)?;
-    let start: u64 = start.parse().map_err(|_| bad())?;
-    let end: u64 = if end.is_empty() {
-        len.saturating_sub(1)
-    } else {
-        end.parse().map_err(|_| bad())?
-    };
-    if start > end || end >= len {
-        return Err(ApiError::bad_request(format!(
-            "the range {start}-{end} is outside the pack's {len} bytes"
-        )));
-    }
-    Ok(Some((start, end - start + 1)))
-}
-
-async fn read_pack(
-    State(state): AppState,
-    session: TenantSession,
-    Path((repo, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let pack = pack_id(&id)?;
-    let (_, store, stored) = area_and_pack(&state, &session, &repo, &id).await?;
-    let Some(len) = stored else {
-        return Err(ApiError::not_found(format!("pack {id} is not stored")));
-    };
-    let range = parse_range(&headers, len)?;
-    let (offset, want) = range.unwrap_or((0, len));
-    let bytes = blocking(move || store.read_range(&pack, offset, want)).await?;
-    let status = if range.is_some() {
-        StatusCode::PARTIAL_CONTENT
-    } else {
-        StatusCode::OK
-    };
-    let mut response = match state.bucket_for(&session).await {
-        None => (status, bytes).into_response(),
-        Some(bucket) => {
-            // Sent in pieces, each paid for from the tenant's bucket.
-            let pieces: Vec<axum::body::Bytes> = bytes
-                .chunks(64 * 1024)
-                .map(axum::body::Bytes::copy_from_slice)
-                .collect();
-            let stream = futures_util::stream::iter(pieces).then(move |piece| {
-                let bucket = bucket.clone();
-                async move {
-                    bucket.take(piece.len()).await;
-                    Ok::<_, std::io::Error>(piece)
-                }
-            });
-            (status, Body::from_stream(stream)).into_response()
-        }
-    };
-    if range.is_some()
-        && let Ok(value) = format!("bytes {offset}-{}/{len}", offset + want - 1).parse()
-    {
-        response.headers_mut().insert(header::CONTENT_RANGE, value);
-    }
-    Ok(response)
 }
 
 async fn list_points(

@@ -4,6 +4,8 @@
 //! Invariant: `used_bytes` changes only through [`Db::reserve`] / [`Db::release`], single
 //! conditional updates, so concurrent uploads of one tenant can never overshoot its quota.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -161,6 +163,9 @@ const QUOTA_COLUMNS: &str = "q.id, q.tenant_id, q.repo_id, r.name, q.friendly_na
      q.used_bytes, q.recycle_bytes";
 /// How many columns [`QUOTA_COLUMNS`] names.
 const QUOTA_WIDTH: usize = 8;
+/// Most packs one [`Db::quota_and_packs`] names (each is a bound parameter).
+pub const MAX_PACKS_PER_QUERY: usize = 64;
+
 const QUOTA_FROM: &str = "FROM quotas q JOIN repos r ON r.id = q.repo_id";
 
 fn quota_of(r: &sqlx::any::AnyRow) -> Result<Quota, DbError> {
@@ -432,31 +437,60 @@ impl Db {
     }
 
     /// The quota of `tenant` named `friendly_name` and the size of its pack `pack`, if stored:
-    /// one statement for a pack read.
+    /// one statement for a pack read or upload.
     pub async fn quota_and_pack(
         &self,
         tenant: i64,
         friendly_name: &str,
         pack: &str,
     ) -> Result<Option<(Quota, Option<u64>)>, DbError> {
-        let Some(row) = sqlx::query(&format!(
-            "SELECT {QUOTA_COLUMNS}, p.bytes {QUOTA_FROM} \
-             LEFT JOIN packs p ON p.quota_id = q.id AND p.id = $3 \
+        Ok(self
+            .quota_and_packs(tenant, friendly_name, &[pack])
+            .await?
+            .map(|(quota, mut sizes)| (quota, sizes.remove(pack))))
+    }
+
+    /// The quota of `tenant` named `friendly_name` and the sizes of those of `packs` it
+    /// stores (the others are absent from the map): one statement for a read of several
+    /// packs. Give at most [`MAX_PACKS_PER_QUERY`] ids.
+    pub async fn quota_and_packs(
+        &self,
+        tenant: i64,
+        friendly_name: &str,
+        packs: &[&str],
+    ) -> Result<Option<(Quota, HashMap<String, u64>)>, DbError> {
+        if packs.is_empty() || packs.len() > MAX_PACKS_PER_QUERY {
+            return Err(DbError::Invalid(format!(
+                "a query names 1 to {MAX_PACKS_PER_QUERY} packs, not {}",
+                packs.len()
+            )));
+        }
+        let wanted = (0..packs.len())
+            .map(|n| format!("${}", n + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {QUOTA_COLUMNS}, p.id, p.bytes {QUOTA_FROM} \
+             LEFT JOIN packs p ON p.quota_id = q.id AND p.id IN ({wanted}) \
              WHERE q.tenant_id = $1 AND q.friendly_name = $2"
-        ))
-        .bind(tenant)
-        .bind(friendly_name)
-        .bind(pack)
-        .fetch_optional(self.pool())
-        .await?
-        else {
+        );
+        let mut query = sqlx::query(&sql).bind(tenant).bind(friendly_name);
+        for pack in packs {
+            query = query.bind(*pack);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let bytes: Option<i64> = row.try_get(QUOTA_WIDTH)?;
-        Ok(Some((
-            quota_of(&row)?,
-            bytes.map(|b| u64::try_from(b).unwrap_or(0)),
-        )))
+        let mut sizes = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: Option<String> = row.try_get(QUOTA_WIDTH)?;
+            let bytes: Option<i64> = row.try_get(QUOTA_WIDTH + 1)?;
+            if let (Some(id), Some(bytes)) = (id, bytes) {
+                sizes.insert(id, u64::try_from(bytes).unwrap_or(0));
+            }
+        }
+        Ok(Some((quota_of(first)?, sizes)))
     }
 
     /// Sets the size of an existing quota, or adds a quota on another repository.
