@@ -18,8 +18,9 @@ use cloudkeep_core::tenant::state::TenantState;
 use cloudkeep_core::units;
 use serde_json::json;
 
-use crate::local::{ProgressLine, human_bytes};
+use crate::progress::ProgressLine;
 use crate::{secrets, show};
+use cloudkeep_core::units::human_bytes;
 
 /// Arguments of `cloudkeep job`.
 #[derive(Debug, ClapArgs)]

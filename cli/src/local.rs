@@ -1,7 +1,6 @@
 //! `cloudkeep local …`: backup to and restore from a repository in a local folder (a backup
 //! target of its own, and the way to try and benchmark the engine without a gateway).
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,15 +10,16 @@ use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_core::backend::folder::FolderStore;
 use cloudkeep_core::compress::Compression;
 use cloudkeep_core::crypto::{KdfParams, Keyring, MasterKey, RecoveryKey};
-use cloudkeep_core::engine::Progress;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
 use cloudkeep_core::engine::forget::{ForgetFilter, forget};
 use cloudkeep_core::engine::gc::gc;
 use cloudkeep_core::engine::restore::Conflict;
 use cloudkeep_core::repo::{NewRepo, RepoError, Repository, Unlock};
 use cloudkeep_core::retention::RetentionPolicy;
+use cloudkeep_core::units::human_bytes;
 use serde_json::json;
 
+use crate::progress::ProgressLine;
 use crate::show;
 
 /// `cloudkeep local`.
@@ -573,64 +573,4 @@ fn report_init(args: &RepoArgs, repo: &Repository) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Bytes for people: 1.5 GiB.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// Progress on stderr: a rewritten line on a terminal, JSON lines with `--json`.
-pub(crate) struct ProgressLine {
-    json: bool,
-    terminal: bool,
-}
-
-impl ProgressLine {
-    pub(crate) fn new(json: bool) -> Self {
-        Self {
-            json,
-            terminal: std::io::stderr().is_terminal(),
-        }
-    }
-
-    pub(crate) fn update(&self, p: &Progress) {
-        if self.json {
-            println!(
-                "{}",
-                json!({"event": "progress", "progress": p, "rate": p.rate(), "eta_secs": p.eta_secs()})
-            );
-        } else if self.terminal {
-            let eta = p
-                .eta_secs()
-                .map(|s| format!(", ETA {}:{:02}", s / 60, s % 60))
-                .unwrap_or_default();
-            let mut err = std::io::stderr().lock();
-            let _ = write!(
-                err,
-                "\r{} files, {} ({}/s){eta}\x1b[K",
-                p.files,
-                human_bytes(p.bytes),
-                human_bytes(p.rate() as u64)
-            );
-            let _ = err.flush();
-        }
-    }
-
-    pub(crate) fn finish(&self) {
-        if self.terminal && !self.json {
-            eprintln!();
-        }
-    }
 }

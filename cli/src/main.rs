@@ -8,6 +8,7 @@ mod gateway;
 mod job;
 mod lab;
 mod local;
+mod progress;
 mod provider;
 mod runtime;
 mod secrets;

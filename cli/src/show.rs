@@ -15,7 +15,8 @@ use cloudkeep_core::repo::Repository;
 use serde_json::json;
 
 use crate::exit;
-use crate::local::{ProgressLine, human_bytes};
+use crate::progress::ProgressLine;
+use cloudkeep_core::units::human_bytes;
 
 /// A time in ns since the epoch, for people (UTC).
 pub fn time_text(ns: i64) -> String {

@@ -5,11 +5,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_core::api::{NewTenant, QuotaSpec, TenantSettings, TenantView};
-use cloudkeep_core::client::{ClientError, SpClient, SpSession, tls::probe, with_default_port};
-use cloudkeep_core::gateway::tls::normalize_fingerprint;
+use cloudkeep_core::client::{SpClient, SpSession};
 use cloudkeep_core::paths::DataHome;
 use cloudkeep_core::units::{
     date_text, human_bytes, parse_end_of_day, parse_rate, parse_size, size_or_unlimited,
@@ -350,47 +349,18 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             trust,
         } => {
             let password = secrets::stdin_line("password")?;
-            let address = with_default_port(&gateway);
-            let cert = rt.block_on(probe(&address))?;
-            let saved = SpSession::load(home).ok().filter(|s| s.gateway == address);
-            let trusted = match (&trust, &saved) {
-                (Some(fp), _) => normalize_fingerprint(fp) == cert.fingerprint,
-                (None, Some(s)) => s.fingerprint == cert.fingerprint,
-                (None, None) => false,
-            };
-            if !trusted {
-                if let (None, Some(s)) = (&trust, &saved) {
-                    return Err(ClientError::CertificateChanged {
-                        address,
-                        expected: s.fingerprint.clone(),
-                        cert: Box::new(cert),
-                    }
-                    .into());
-                }
-                if trust.is_some() {
-                    bail!(
-                        "the fingerprint given with --trust does not match the certificate of {address}, which is {}; check with your gateway's administrator",
-                        cert.fingerprint
-                    );
-                }
-                return Err(ClientError::Untrusted {
-                    address,
-                    cert: Box::new(cert),
-                }
-                .into());
-            }
-            let mut client = SpClient::new(&address, &cert.fingerprint)?;
-            let session = rt.block_on(client.login(&user, &password))?;
-            SpSession {
-                gateway: address.clone(),
-                fingerprint: cert.fingerprint.clone(),
-                user: user.clone(),
-                token: session.token,
-            }
-            .save(home)?;
+            let saved = SpSession::load(home).ok();
+            let session = rt.block_on(SpSession::log_in(
+                &gateway,
+                &user,
+                &password,
+                trust.as_deref(),
+                saved.as_ref(),
+            ))?;
+            session.save(home)?;
             println!(
-                "logged in to {address} as {user}; certificate {} pinned",
-                cert.fingerprint
+                "logged in to {} as {user}; certificate {} pinned",
+                session.gateway, session.fingerprint
             );
         }
         SpCommand::Logout => {

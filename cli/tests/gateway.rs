@@ -157,6 +157,7 @@ fn ca_signed(dir: &Path) -> (PathBuf, PathBuf) {
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
     let (chain, key) = (dir.join("chain.pem"), dir.join("key.pem"));
     std::fs::write(&chain, format!("{}{}", leaf.pem(), ca_cert.pem())).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
     std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
     (chain, key)
 }
@@ -240,7 +241,8 @@ fn sp_workflow(db: Option<&str>) {
     let mut wrong_fp = login.to_vec();
     let bogus = printed.replace(&printed[..2], "00");
     wrong_fp.extend(["--trust", &bogus]);
-    cli.fails(&wrong_fp, Some(ADMIN_PW), 1);
+    let wrong = cli.fails(&wrong_fp, Some(ADMIN_PW), 3);
+    assert!(wrong.contains("does not match"), "{wrong}");
     assert!(cli.ok(&trusted, Some(ADMIN_PW)).contains("pinned"));
 
     // Repositories and tenants.
@@ -567,6 +569,71 @@ fn gateway_with_tenant(dir: &Path) -> (Gateway, Cli, String) {
         Some("tenant-password"),
     );
     (gw, sp, fp)
+}
+
+/// A gateway whose certificate a CA signed: a tenant whose computer trusts that CA adds it
+/// without being asked (and pins it); one whose computer does not is asked as for a
+/// self-signed one, with the reason.
+#[test]
+fn a_ca_signed_gateway_is_trusted_and_pinned_without_asking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, sp, _) = gateway_with_tenant(tmp.path());
+    let (chain, key) = ca_signed(tmp.path());
+    let imported = sp.ok(
+        &[
+            "sp",
+            "cert",
+            "import",
+            "--chain",
+            &chain.display().to_string(),
+            "--key",
+            &key.display().to_string(),
+        ],
+        None,
+    );
+    let ca_fp = fingerprint_in(&imported);
+    let add = |home: &str, roots: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(["provider", "add", "acme-sp", "--host", &gw.addr])
+            .args(["--user", "acme", "--password-stdin", "--json"])
+            .env("CLOUDKEEP_HOME", tmp.path().join(home))
+            .env("SSL_CERT_FILE", roots)
+            .env_remove("SSL_CERT_DIR")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                writeln!(child.stdin.take().unwrap(), "tenant-password")?;
+                child.wait_with_output()
+            })
+            .unwrap()
+    };
+
+    // This computer's roots (the public ones) do not include the test CA: asked, with the
+    // reason.
+    let refused = add(
+        "untrusting",
+        Path::new("/etc/ssl/certs/ca-certificates.crt"),
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&ca_fp) && stderr.contains("not issued by a certificate authority"),
+        "{stderr}"
+    );
+
+    // It does: trusted and pinned at once.
+    let added = add("trusting", &tmp.path().join("ca.pem"));
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+    assert_eq!(shown["fingerprint"], ca_fp.as_str());
+    assert_eq!(shown["repos"][0]["name"], "Cloud");
 }
 
 /// The tenant's CLI (its own data folder) with the gateway added as provider "acme-sp".

@@ -1035,3 +1035,61 @@ fn jobs_created_days_ago(home: &Path, days: u32) {
         .unwrap();
     assert!(status.success());
 }
+
+/// On a terminal a restore shows a progress bar (percent, files, bytes, rate); piped, the same
+/// command writes no control characters at all. The terminal is a real pseudo-terminal made by
+/// util-linux `script`.
+#[test]
+fn progress_is_a_bar_on_a_terminal_and_silent_in_a_pipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, repo) = (tmp.path().join("src"), tmp.path().join("repo"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("big.bin"), pseudo_random(24 << 20, 5)).unwrap();
+    ok(&cloudkeep(
+        &["local", "init", "-r", s(&repo), "--no-encryption"],
+        None,
+    ));
+    ok(&cloudkeep(
+        &["local", "backup", "-r", s(&repo), s(&src)],
+        None,
+    ));
+    let restore = |to: &str| {
+        format!(
+            "{} local restore -r {} latest --to {}",
+            env!("CARGO_BIN_EXE_cloudkeep"),
+            s(&repo),
+            s(&tmp.path().join(to))
+        )
+    };
+    let out = Command::new("script")
+        .args(["-qec", &restore("tty"), "/dev/null"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("100%") && shown.contains("1 files, 24.0 MiB") && shown.contains("/s"),
+        "{shown}"
+    );
+    let piped = cloudkeep(
+        &[
+            "local",
+            "restore",
+            "-r",
+            s(&repo),
+            "latest",
+            "--to",
+            s(&tmp.path().join("pipe")),
+        ],
+        None,
+    );
+    ok(&piped);
+    let piped = [piped.stdout, piped.stderr].concat();
+    assert!(
+        !piped.contains(&b'\r') && !piped.contains(&0x1b),
+        "{}",
+        String::from_utf8_lossy(&piped)
+    );
+}

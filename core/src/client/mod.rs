@@ -35,12 +35,24 @@ pub enum ClientError {
         reason: String,
     },
     /// The certificate is not trusted yet.
-    #[error("the certificate of {address} is not trusted: {} (issued by {}, valid {} to {}), SHA-256 fingerprint {}; compare it with the one your service provider gave you and, if it matches, repeat with --trust {}", .cert.subject, .cert.issuer, .cert.not_before, .cert.not_after, .cert.fingerprint, .cert.fingerprint)]
+    #[error("the certificate of {address} is not trusted ({why}): {} (issued by {}, valid {} to {}), SHA-256 fingerprint {}; compare it with the one your service provider gave you and, if it matches, repeat with --trust {}", .cert.subject, .cert.issuer, .cert.not_before, .cert.not_after, .cert.fingerprint, .cert.fingerprint)]
     Untrusted {
         /// Where.
         address: String,
         /// What it presented.
         cert: Box<CertInfo>,
+        /// Why the system's root certificates do not vouch for it.
+        why: String,
+    },
+    /// A fingerprint given to confirm a certificate does not match it.
+    #[error(
+        "the fingerprint given does not match the certificate of {address}, which is {presented}; check with your service provider"
+    )]
+    WrongFingerprint {
+        /// Where.
+        address: String,
+        /// What it presents.
+        presented: String,
     },
     /// The certificate differs from the pinned one.
     #[error(
@@ -131,6 +143,33 @@ impl SpSession {
         serde_json::from_str(&text).map_err(|_| ClientError::NotLoggedIn)
     }
 
+    /// Logs in to a gateway as SP admin through the trust step ([`tls::check_presented`]):
+    /// `trust` is a fingerprint the admin was given; `saved` is an earlier session, whose pin
+    /// must still match when it is for the same gateway. The console and `cloudkeep sp login`
+    /// both come here. The session is returned, not saved.
+    pub async fn log_in(
+        gateway: &str,
+        user: &str,
+        password: &str,
+        trust: Option<&str>,
+        saved: Option<&SpSession>,
+    ) -> Result<Self, ClientError> {
+        let address = with_default_port(gateway);
+        let presented = tls::probe(&address).await?;
+        let pinned = saved
+            .filter(|s| s.gateway == address)
+            .map(|s| s.fingerprint.as_str());
+        let fingerprint = tls::check_presented(&address, &presented, trust, pinned)?;
+        let mut client = SpClient::new(&address, &fingerprint)?;
+        let login = client.login(user, password).await?;
+        Ok(Self {
+            gateway: address,
+            fingerprint,
+            user: user.to_owned(),
+            token: login.token,
+        })
+    }
+
     /// Saves it (owner-only).
     pub fn save(&self, home: &crate::paths::DataHome) -> Result<(), ClientError> {
         let path = Self::path(home);
@@ -187,13 +226,13 @@ impl SpClient {
 
     /// Explains a failed request: a changed certificate is named with both fingerprints.
     async fn transport_error(&self, e: reqwest::Error) -> ClientError {
-        if let Ok(cert) = tls::probe(&self.address).await
-            && cert.fingerprint != self.pin
+        if let Ok(presented) = tls::probe(&self.address).await
+            && presented.cert.fingerprint != self.pin
         {
             return ClientError::CertificateChanged {
                 address: self.address.clone(),
                 expected: self.pin.clone(),
-                cert: Box::new(cert),
+                cert: Box::new(presented.cert),
             };
         }
         ClientError::Unreachable {

@@ -35,9 +35,9 @@ fn code_kind(code: &ErrorCode) -> Option<FailureKind> {
 
 fn client_kind(client: &ClientError) -> Option<FailureKind> {
     match client {
-        ClientError::Untrusted { .. } | ClientError::CertificateChanged { .. } => {
-            Some(FailureKind::Certificate)
-        }
+        ClientError::Untrusted { .. }
+        | ClientError::CertificateChanged { .. }
+        | ClientError::WrongFingerprint { .. } => Some(FailureKind::Certificate),
         ClientError::Api { code, .. } => code_kind(code),
         ClientError::NotLoggedIn => Some(FailureKind::Auth),
         _ => None,
@@ -60,9 +60,7 @@ fn repo_kind(repo: &RepoError) -> Option<FailureKind> {
 pub fn failure_kind(cause: &(dyn std::error::Error + 'static)) -> Option<FailureKind> {
     if let Some(e) = cause.downcast_ref::<TenantError>() {
         return match e {
-            TenantError::CertificateChanged { .. } | TenantError::WrongFingerprint { .. } => {
-                Some(FailureKind::Certificate)
-            }
+            TenantError::CertificateChanged { .. } => Some(FailureKind::Certificate),
             TenantError::Client(c) => client_kind(c),
             TenantError::Repo(r) | TenantError::Engine(EngineError::Repo(r)) => repo_kind(r),
             _ => None,

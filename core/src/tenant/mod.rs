@@ -64,14 +64,4 @@ pub enum TenantError {
         /// What it presents.
         cert: Box<crate::gateway::tls::CertInfo>,
     },
-    /// A fingerprint given with --trust does not match.
-    #[error(
-        "the fingerprint given does not match the certificate of {address}, which is {presented}; check with your service provider"
-    )]
-    WrongFingerprint {
-        /// Where.
-        address: String,
-        /// What it presents.
-        presented: String,
-    },
 }

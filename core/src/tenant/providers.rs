@@ -1,7 +1,7 @@
 //! Service providers as a tenant knows them: the gateway addresses (failover order), the
 //! pinned certificate, the account, and what the last scan found. Adding one goes through the
-//! trust step (DESIGN §2): a certificate is pinned only when the tenant confirms its
-//! fingerprint; afterwards any other certificate is refused on every call, naming both
+//! trust step (DESIGN §2): a certificate is pinned when it is valid for the host under the
+//! system's root certificates or when the tenant confirms its fingerprint; afterwards any other certificate is refused on every call, naming both
 //! fingerprints and the command that trusts the new one.
 
 use serde::{Deserialize, Serialize};
@@ -11,10 +11,9 @@ use super::TenantError;
 use super::secrets::{Secrets, provider_key};
 use super::state::TenantState;
 use crate::client::tenant::TenantClient;
-use crate::client::tls::probe;
+use crate::client::tls::{check_presented, probe};
 use crate::client::{ClientError, with_default_port};
 use crate::gateway::tenant::RepoInfo;
-use crate::gateway::tls::{CertInfo, normalize_fingerprint};
 
 /// A service provider the tenant uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,9 +128,9 @@ pub async fn add(
         return Err(TenantError::ProviderExists(req.name.clone()));
     }
     let address = with_default_port(&req.host);
-    let cert = probe(&address).await?;
-    check_trust(&address, &cert, req.trust.as_deref())?;
-    let mut client = TenantClient::new(&address, &cert.fingerprint)?;
+    let presented = probe(&address).await?;
+    let pin = check_presented(&address, &presented, req.trust.as_deref(), None)?;
+    let mut client = TenantClient::new(&address, &pin)?;
     client.login(&req.user, &req.password).await?;
     let hello = client.hello().await?;
     let mut addresses = vec![address.clone()];
@@ -143,7 +142,7 @@ pub async fn add(
     let provider = Provider {
         name: req.name.clone(),
         addresses,
-        fingerprint: cert.fingerprint.clone(),
+        fingerprint: pin,
         user: req.user.clone(),
         added_ms: crate::store::now_ms(),
         repos: client.repos().await?,
@@ -152,21 +151,6 @@ pub async fn add(
     secrets.set(&provider_key(&req.name), &req.password)?;
     state.save_provider(&provider).await?;
     Ok(provider)
-}
-
-fn check_trust(address: &str, cert: &CertInfo, trust: Option<&str>) -> Result<(), TenantError> {
-    match trust {
-        Some(fp) if normalize_fingerprint(fp) == cert.fingerprint => Ok(()),
-        Some(_) => Err(TenantError::WrongFingerprint {
-            address: address.to_owned(),
-            presented: cert.fingerprint.clone(),
-        }),
-        None => Err(ClientError::Untrusted {
-            address: address.to_owned(),
-            cert: Box::new(cert.clone()),
-        }
-        .into()),
-    }
 }
 
 /// Logs in to a provider, trying its gateways in order while they do not answer. A changed
@@ -241,9 +225,9 @@ pub async fn trust(
     let mut last = None;
     for address in provider.addresses.clone() {
         match probe(&address).await {
-            Ok(cert) => {
-                check_trust(&address, &cert, Some(fingerprint))?;
-                provider.fingerprint = cert.fingerprint;
+            Ok(presented) => {
+                provider.fingerprint =
+                    check_presented(&address, &presented, Some(fingerprint), None)?;
                 state.save_provider(&provider).await?;
                 return Ok(provider);
             }
