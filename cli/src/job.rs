@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_core::compress::Compression;
-use cloudkeep_core::engine::restore::Conflict;
+use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions};
 use cloudkeep_core::paths::DataHome;
 use cloudkeep_core::repo::Repository;
 use cloudkeep_core::retention::RetentionPolicy;
@@ -126,6 +126,13 @@ enum JobCommand {
     Show {
         /// Its name.
         name: String,
+    },
+    /// Print the log of a session of a job (its latest when no number is given).
+    Log {
+        /// The job.
+        name: String,
+        /// The session's number (as `job show` lists them).
+        session: Option<i64>,
     },
     /// Delete a job (its restore points stay).
     Delete {
@@ -479,7 +486,33 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             } else {
                 print_job(&job);
                 for s in sessions.iter().take(10) {
-                    println!("  {}  {:<8} {}", s.started_ms, s.result, s.message);
+                    println!(
+                        "  #{:<5} {}  {:<12} {:<8} {}",
+                        s.id,
+                        units::date_time_text(s.started_ms),
+                        s.kind,
+                        s.result,
+                        s.message
+                    );
+                }
+            }
+        }
+        JobCommand::Log { name, session } => {
+            let sessions = rt.block_on(state.sessions(Some(&name)))?;
+            let found = match session {
+                Some(id) => sessions.into_iter().find(|s| s.id == id),
+                None => sessions.into_iter().next(),
+            };
+            let Some(found) = found else {
+                anyhow::bail!(
+                    "job \"{name}\" has no such session; \"cloudkeep job show {name}\" lists them"
+                );
+            };
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+            } else {
+                for line in &found.log {
+                    println!("{line}");
                 }
             }
         }
@@ -562,7 +595,7 @@ pub fn run_verify(args: VerifyArgs, home: &DataHome) -> anyhow::Result<ExitCode>
     show::verify(&open_job(home, &args.job)?, args.sample, args.json)
 }
 
-/// Runs `cloudkeep restore …`.
+/// Runs `cloudkeep restore …`: recorded as a session of the job.
 pub fn run_restore(args: RestoreArgs, home: &DataHome) -> anyhow::Result<ExitCode> {
     let RestoreCommand::Files {
         point,
@@ -571,12 +604,14 @@ pub fn run_restore(args: RestoreArgs, home: &DataHome) -> anyhow::Result<ExitCod
         path,
         conflict,
     } = args.command;
-    show::restore(
-        &open_job(home, &job)?,
-        &point,
-        to,
-        path,
+    let progress = ProgressLine::new(args.json);
+    let options = RestoreOptions {
+        destination: to.map_or(Destination::Original, Destination::Folder),
+        paths: path,
         conflict,
-        args.json,
-    )
+        cancel: Default::default(),
+    };
+    let (_, report) = runner::restore_job(home, &job, &point, &options, &|p| progress.update(p))?;
+    progress.finish();
+    show::restore_report(&report?, args.json)
 }

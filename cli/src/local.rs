@@ -331,6 +331,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 host,
                 job,
                 parent,
+                cancel: Default::default(),
             };
             let show = ProgressLine::new(repo.json);
             let report = backup(&opened, &options, &|p| show.update(p))?;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use cloudkeep_core::catalog::NodeKind;
 use cloudkeep_core::engine::browse;
 use cloudkeep_core::engine::restore::{
-    Conflict, Destination, RestoreOptions, restore as run_restore,
+    Conflict, Destination, RestoreOptions, RestoreReport, restore as run_restore,
 };
 use cloudkeep_core::engine::verify::verify as run_verify;
 use cloudkeep_core::repo::Repository;
@@ -196,10 +196,16 @@ pub fn restore(
             destination: to.map_or(Destination::Original, Destination::Folder),
             paths,
             conflict,
+            cancel: Default::default(),
         },
         &|p| show.update(p),
     )?;
     show.finish();
+    restore_report(&report, json_out)
+}
+
+/// Prints what a restore did (skipped and failed items on stderr); exit 1 when some failed.
+pub fn restore_report(report: &RestoreReport, json_out: bool) -> anyhow::Result<ExitCode> {
     if json_out {
         println!("{}", json!({"event": "done", "report": report}));
     } else {
@@ -209,14 +215,7 @@ pub fn restore(
         for f in &report.failed {
             eprintln!("failed: {}: {}", f.path.display(), f.message);
         }
-        println!(
-            "restored {} files and {} folders ({}); {} skipped, {} failed",
-            report.files,
-            report.dirs,
-            human_bytes(report.bytes),
-            report.skipped.len(),
-            report.failed.len()
-        );
+        println!("{}", report.summary());
     }
     Ok(if report.failed.is_empty() {
         ExitCode::SUCCESS

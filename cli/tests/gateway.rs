@@ -162,6 +162,19 @@ fn ca_signed(dir: &Path) -> (PathBuf, PathBuf) {
     (chain, key)
 }
 
+/// `sp cert import --chain CHAIN --key KEY`.
+fn cert_import<'a>(chain: &'a Path, key: &'a Path) -> [&'a str; 7] {
+    [
+        "sp",
+        "cert",
+        "import",
+        "--chain",
+        chain.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]
+}
+
 fn sp_workflow(db: Option<&str>) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("gw");
@@ -411,18 +424,7 @@ fn sp_workflow(db: Option<&str>) {
 
     // A CA-signed chain imported through the admin API.
     let (chain, key) = ca_signed(tmp.path());
-    let imported = cli.ok(
-        &[
-            "sp",
-            "cert",
-            "import",
-            "--chain",
-            &chain.display().to_string(),
-            "--key",
-            &key.display().to_string(),
-        ],
-        None,
-    );
+    let imported = cli.ok(&cert_import(&chain, &key), None);
     assert!(imported.contains("Cloudkeep Test CA"), "{imported}");
     let ca_fp = fingerprint_in(&imported);
     let probe = other_admin.fails(&login, Some(ADMIN_PW), 3);
@@ -432,19 +434,7 @@ fn sp_workflow(db: Option<&str>) {
     );
     // A key that does not match is refused, and the served certificate stays.
     let (_, other_key) = ca_signed(&tmp.path().join("other").tap_mkdir());
-    let bad = cli.fails(
-        &[
-            "sp",
-            "cert",
-            "import",
-            "--chain",
-            &chain.display().to_string(),
-            "--key",
-            &other_key.display().to_string(),
-        ],
-        None,
-        1,
-    );
+    let bad = cli.fails(&cert_import(&chain, &other_key), None, 1);
     assert!(bad.contains("does not belong"), "{bad}");
 
     // Deleting a tenant (with data) takes its subtenants.
@@ -579,19 +569,7 @@ fn a_ca_signed_gateway_is_trusted_and_pinned_without_asking() {
     let tmp = tempfile::tempdir().unwrap();
     let (gw, sp, _) = gateway_with_tenant(tmp.path());
     let (chain, key) = ca_signed(tmp.path());
-    let imported = sp.ok(
-        &[
-            "sp",
-            "cert",
-            "import",
-            "--chain",
-            &chain.display().to_string(),
-            "--key",
-            &key.display().to_string(),
-        ],
-        None,
-    );
-    let ca_fp = fingerprint_in(&imported);
+    let ca_fp = fingerprint_in(&sp.ok(&cert_import(&chain, &key), None));
     let add = |home: &str, roots: &Path| {
         Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
             .args(["provider", "add", "acme-sp", "--host", &gw.addr])
@@ -928,6 +906,17 @@ fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
     let shown = laptop.json(&["job", "show", "docs"]);
     assert_eq!(shown["sessions"].as_array().unwrap().len(), 2);
     assert_eq!(shown["sessions"][0]["result"], "success");
+    // Each session keeps its log: what it backed up from where, what it stored.
+    let log = laptop.ok(&["job", "log", "docs"], None);
+    assert!(
+        log.contains("incremental from restore point")
+            && log.contains("0 files read")
+            && log.contains("finished: success"),
+        "{log}"
+    );
+    let first_id = shown["sessions"][1]["id"].as_i64().unwrap();
+    let first_log = laptop.ok(&["job", "log", "docs", &first_id.to_string()], None);
+    assert!(first_log.contains("a full backup"), "{first_log}");
 
     // Browse, find, compare and check without restoring.
     let top = laptop.ok(&["points", "browse", "latest", &src, "--job", "docs"], None);
@@ -977,6 +966,20 @@ fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
     assert_eq!(
         std::fs::read_to_string(restored.join("Reports 2026/Q1/überblick.txt")).unwrap(),
         "quarterly numbers\n".repeat(1000)
+    );
+    // The restore is a session of the job too.
+    let shown = laptop.json(&["job", "show", "docs"]);
+    let restore_session = &shown["sessions"][0];
+    assert_eq!(restore_session["kind"], "restore", "{shown}");
+    assert_eq!(restore_session["result"], "success");
+    assert_eq!(restore_session["point"], first_point.as_str());
+    assert!(
+        restore_session["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("restored 2 files")),
+        "{restore_session}"
     );
     assert_eq!(
         std::fs::read(restored.join("photo.raw")).unwrap(),

@@ -61,6 +61,7 @@ fn main() -> Result<()> {
         host: "seed-host".into(),
         job: "seeds".into(),
         parent: None,
+        cancel: Default::default(),
     };
     let first = backup(&repo, &options, &|_| {})?.point;
     fs::write(source.join("docs/new.txt"), b"second point")?;

@@ -134,6 +134,15 @@ pub fn date_text(ms: Option<i64>) -> String {
         .map_or("-".into(), |d| d.format("%Y-%m-%d").to_string())
 }
 
+/// A moment from ms since the epoch in this computer's time zone, `YYYY-MM-DD HH:MM`.
+pub fn date_time_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or("-".into(), |d| {
+        d.with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

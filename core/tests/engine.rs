@@ -77,6 +77,7 @@ fn restore_into(
             destination: Destination::Folder(folder.to_path_buf()),
             paths,
             conflict: Conflict::Skip,
+            cancel: Default::default(),
         },
         &|_| {},
     )
@@ -93,6 +94,7 @@ fn options(source: &Path, parent: Option<cloudkeep_core::repo::RestorePoint>) ->
         host: "test-host".into(),
         job: "engine-test".into(),
         parent,
+        cancel: Default::default(),
     }
 }
 
@@ -307,6 +309,7 @@ fn conflicts_are_handled_as_asked_and_missing_sources_warn() {
                 destination: Destination::Original,
                 paths: vec![format!("{}/a.txt", source.display())],
                 conflict,
+                cancel: Default::default(),
             },
             &|_| {},
         )
@@ -786,4 +789,114 @@ fn files_changing_during_backup_end_as_warnings_and_the_next_backup_catches_up()
         vec![source.display().to_string()],
     );
     assert_eq!(fs::read(out2.join("src/growing.log")).unwrap(), final_bytes);
+}
+
+/// A run stopped through its [`Cancel`] ends with `Cancelled`: a backup leaves no restore
+/// point (the earlier ones stay, and the next run reuses what the stopped one stored), a
+/// restore stops writing files.
+#[test]
+fn a_cancelled_run_stops_and_leaves_no_partial_point() {
+    use cloudkeep_core::engine::{Cancel, EngineError};
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source");
+    fs::create_dir_all(&source).unwrap();
+    fs::write(source.join("first.txt"), b"the first point").unwrap();
+    let backend = Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap());
+    let repo = Repository::init(backend, NewRepo::Unencrypted).unwrap();
+    let first = backup(&repo, &options(&source, None), &|_| {}).unwrap();
+
+    // Stopped before it starts.
+    let stopped = Cancel::default();
+    stopped.cancel();
+    let mut opts = options(&source, Some(first.point.clone()));
+    opts.cancel = stopped;
+    assert!(matches!(
+        backup(&repo, &opts, &|_| {}),
+        Err(EngineError::Cancelled)
+    ));
+
+    // Stopped while it runs: as soon as its first pack is stored.
+    for i in 0..48 {
+        fs::write(
+            source.join(format!("big-{i:02}.bin")),
+            pseudo_random(4 << 20, 100 + i),
+        )
+        .unwrap();
+    }
+    let packs_dir = tmp.path().join("repo").join("packs");
+    let count_packs = || {
+        walk(&packs_dir)
+            .iter()
+            .filter(|p| p.components().count() == 2 && !p.to_string_lossy().contains("tmp"))
+            .count()
+    };
+    let packs_before = count_packs();
+    let mut opts = options(&source, Some(first.point.clone()));
+    let cancel = opts.cancel.clone();
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            while count_packs() == packs_before {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            cancel.cancel();
+        });
+        backup(&repo, &opts, &|_| {})
+    });
+    assert!(matches!(result, Err(EngineError::Cancelled)), "{result:?}");
+    let points = repo.list_points().unwrap();
+    assert_eq!(points.len(), 1, "only the first point: {points:?}");
+    let stored_before = count_packs() - packs_before;
+    let pack_bytes = || -> u64 {
+        walk(&packs_dir)
+            .iter()
+            .map(|p| fs::metadata(packs_dir.join(p)).unwrap())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum()
+    };
+    let stopped_bytes = pack_bytes();
+
+    // The next run finishes and does not store again what the stopped one stored.
+    opts.cancel = Cancel::default();
+    let done = backup(&repo, &opts, &|_| {}).unwrap();
+    assert_eq!(done.point.manifest.stats.files, 49);
+    let total = count_packs() - packs_before;
+    assert!(
+        stored_before >= 1 && total >= stored_before,
+        "{stored_before} packs before the stop, {total} in all"
+    );
+    // What the same backup stores into a fresh repository, against what the rerun stored.
+    let fresh = Repository::init(
+        Arc::new(FolderStore::open(tmp.path().join("fresh")).unwrap()),
+        NewRepo::Unencrypted,
+    )
+    .unwrap();
+    let full = backup(&fresh, &options(&source, None), &|_| {}).unwrap();
+    let rerun = done.point.manifest.stats.new_stored_bytes;
+    assert!(
+        rerun + stopped_bytes * 9 / 10 <= full.point.manifest.stats.new_stored_bytes,
+        "the rerun stored {rerun} bytes; the stopped run had stored {stopped_bytes}; all of it is {}",
+        full.point.manifest.stats.new_stored_bytes
+    );
+
+    // A restore stopped at once writes nothing.
+    let out = tmp.path().join("out");
+    let cancel = Cancel::default();
+    cancel.cancel();
+    let stopped = restore(
+        &repo,
+        &done.point,
+        &RestoreOptions {
+            destination: Destination::Folder(out.clone()),
+            paths: vec![],
+            conflict: Conflict::Skip,
+            cancel,
+        },
+        &|_| {},
+    );
+    assert!(
+        matches!(stopped, Err(EngineError::Cancelled)),
+        "{stopped:?}"
+    );
+    assert!(walk(&out).iter().all(|p| !p.ends_with("first.txt")));
 }

@@ -305,6 +305,7 @@ fn backup_once(repo: &Repository, source: &Path, parent: Option<RestorePoint>) {
             host: "pc".into(),
             job: "docs".into(),
             parent,
+            cancel: Default::default(),
         },
         &|_| {},
     )
@@ -1387,6 +1388,7 @@ async fn the_engine_backs_up_and_restores_through_the_gateway() {
             host: "pc".into(),
             job: "docs".into(),
             parent,
+            cancel: Default::default(),
         };
         {
             let store = Arc::new(RemoteStore::connect(&target).unwrap());
@@ -1430,6 +1432,7 @@ async fn the_engine_backs_up_and_restores_through_the_gateway() {
                 destination: Destination::Folder(out.clone()),
                 paths: vec![source.display().to_string()],
                 conflict: Conflict::Skip,
+                cancel: Default::default(),
             },
             &|_| {},
         )

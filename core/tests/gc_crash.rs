@@ -97,6 +97,7 @@ fn options(source: &Path, parent: Option<RestorePoint>) -> BackupOptions {
         host: "crash-host".into(),
         job: "crash".into(),
         parent,
+        cancel: Default::default(),
     }
 }
 
@@ -202,6 +203,7 @@ fn check_after_crash(repo_dir: &Path, points: &[RestorePoint], files: &[(String,
             destination: Destination::Folder(out.path().to_path_buf()),
             paths: vec![],
             conflict: Conflict::Overwrite,
+            cancel: Default::default(),
         },
         &|_| {},
     )

@@ -75,6 +75,8 @@ pub struct BackupOptions {
     pub job: String,
     /// Point to compare with for reuse of unchanged files (normally the job's latest).
     pub parent: Option<RestorePoint>,
+    /// Stops the run between files and chunks when cancelled.
+    pub cancel: super::Cancel,
 }
 
 /// The outcome of a backup.
@@ -97,7 +99,7 @@ struct Counters {
     stored_bytes: AtomicU64,
 }
 
-/// Why the walk stopped early: the packer (storage) failed.
+/// Why the walk stopped early: the packer (storage) failed, or the run was cancelled.
 struct Fatal;
 
 thread_local! {
@@ -139,6 +141,7 @@ struct Ctx<'a> {
     last_report: AtomicU64,
     expected_bytes: Option<u64>,
     progress: &'a (dyn Fn(&Progress) + Sync),
+    cancel: &'a super::Cancel,
 }
 
 /// Backs up `options.sources` into `repo` and commits a restore point.
@@ -205,6 +208,7 @@ pub fn backup(
             last_report: AtomicU64::new(0),
             expected_bytes: options.parent.as_ref().map(|p| p.manifest.stats.bytes),
             progress,
+            cancel: &options.cancel,
         };
         let walked = virtual_dir_children(&ctx, &roots, parent_root.as_deref())
             .and_then(|nodes| ctx.store_dir(nodes))
@@ -235,8 +239,16 @@ pub fn backup(
     });
     let packs = packs?;
     let (referenced, warnings, counters, started, expected_bytes) = ctx_parts;
-    let root = root
-        .map_err(|Fatal| EngineError::Internal("the walk stopped because storage failed".into()))?;
+    let root = root.map_err(|Fatal| {
+        if options.cancel.is_cancelled() {
+            EngineError::Cancelled
+        } else {
+            EngineError::Internal("the walk stopped because storage failed".into())
+        }
+    })?;
+    if options.cancel.is_cancelled() {
+        return Err(EngineError::Cancelled);
+    }
 
     // Packs are stored: name them in an index file, then commit the point.
     if !packs.is_empty() {
@@ -459,6 +471,9 @@ fn entry_node(
     prev: Option<&Node>,
     root_dev: u64,
 ) -> Result<Option<Node>, Fatal> {
+    if ctx.cancel.is_cancelled() {
+        return Err(Fatal);
+    }
     let mut node = base_node(name, &meta);
     match node.kind {
         NodeKind::Dir => {
@@ -808,6 +823,9 @@ impl Ctx<'_> {
         run: usize,
         keep: bool,
     ) -> Result<(ChunkId, Option<Vec<u8>>), Fatal> {
+        if self.cancel.is_cancelled() {
+            return Err(Fatal);
+        }
         let keys = self.repo.keys();
         let id = keys.chunk_id(data);
         if let Ok(mut r) = self.referenced.lock() {

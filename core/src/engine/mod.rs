@@ -13,6 +13,9 @@ pub mod gc;
 pub mod restore;
 pub mod verify;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::path::PathBuf;
 
 use crate::repo::RepoError;
@@ -46,9 +49,32 @@ pub enum EngineError {
         "give at least one rule: keep the last N points, keep N days, or GFS weekly/monthly/yearly (the newest point is always kept)"
     )]
     EmptyPolicy,
+    /// The run was stopped on request ([`Cancel`]) before it finished.
+    #[error(
+        "stopped before it finished; a backup made no restore point (what it stored is reused by the next run), a restore kept the files it had written"
+    )]
+    Cancelled,
     /// A worker thread failed unexpectedly.
     #[error("internal error: {0}; please report it with the log file")]
     Internal(String),
+}
+
+/// A request to stop a running backup or restore, shared between whoever may stop it (a
+/// console's Stop button) and the run, which checks it between files and chunks and ends with
+/// [`EngineError::Cancelled`]. The default is never cancelled.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Asks the run to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// A problem with one file or folder that did not stop the whole run.

@@ -175,6 +175,9 @@ pub struct Job {
 /// One recorded run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
+    /// Its number in the local state (0 until recorded).
+    #[serde(default)]
+    pub id: i64,
     /// The job.
     pub job: String,
     /// `backup`, `restore`, …
@@ -193,6 +196,44 @@ pub struct SessionRecord {
     pub warnings: serde_json::Value,
     /// The error, for a failed run.
     pub message: String,
+    /// What the run did, line by line (`HH:MM:SS text`).
+    #[serde(default)]
+    pub log: Vec<String>,
+}
+
+/// Most lines a session's log keeps; the rest are counted in one last line.
+pub const MAX_LOG_LINES: usize = 2_000;
+
+/// A session's log as a run writes it: time-stamped lines, at most [`MAX_LOG_LINES`].
+#[derive(Debug, Default)]
+pub struct SessionLog {
+    lines: Vec<String>,
+    dropped: usize,
+}
+
+impl SessionLog {
+    /// Adds a line, stamped with the local time (and mirrored to the tracing log).
+    pub fn line(&mut self, text: impl std::fmt::Display) {
+        let text = text.to_string();
+        tracing::info!("{text}");
+        if self.lines.len() < MAX_LOG_LINES {
+            self.lines.push(format!(
+                "{} {text}",
+                chrono::Local::now().format("%H:%M:%S")
+            ));
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// The lines, with a count of those left out.
+    pub fn into_lines(mut self) -> Vec<String> {
+        if self.dropped > 0 {
+            self.lines
+                .push(format!("… and {} more lines", self.dropped));
+        }
+        self.lines
+    }
 }
 
 /// The secret key of a job's encryption password.
@@ -275,11 +316,12 @@ impl TenantState {
         Ok(())
     }
 
-    /// Records a finished run.
-    pub async fn record_session(&self, s: &SessionRecord) -> Result<(), TenantError> {
-        sqlx::query(
-            "INSERT INTO sessions (job, kind, started_ms, finished_ms, result, point, stats, warnings, message) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    /// Records a finished run; returns its number.
+    pub async fn record_session(&self, s: &SessionRecord) -> Result<i64, TenantError> {
+        let log = serde_json::to_string(&s.log).map_err(|e| TenantError::Io(e.to_string()))?;
+        let row = sqlx::query(
+            "INSERT INTO sessions (job, kind, started_ms, finished_ms, result, point, stats, warnings, message, log) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(&s.job)
         .bind(&s.kind)
@@ -290,36 +332,57 @@ impl TenantState {
         .bind(s.stats.to_string())
         .bind(s.warnings.to_string())
         .bind(&s.message)
-        .execute(self.pool())
+        .bind(log)
+        .fetch_one(self.pool())
         .await?;
-        Ok(())
+        Ok(row.try_get(0)?)
     }
 
     /// The runs of a job (all jobs when `None`), newest first.
     pub async fn sessions(&self, job: Option<&str>) -> Result<Vec<SessionRecord>, TenantError> {
-        let rows = sqlx::query(
-            "SELECT job, kind, started_ms, finished_ms, result, point, stats, warnings, message FROM sessions \
-             WHERE ($1 IS NULL OR job = $1) ORDER BY started_ms DESC, id DESC",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE ($1 IS NULL OR job = $1) ORDER BY started_ms DESC, id DESC"
+        ))
         .bind(job)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SessionRecord {
-                    job: r.try_get(0)?,
-                    kind: r.try_get(1)?,
-                    started_ms: r.try_get(2)?,
-                    finished_ms: r.try_get(3)?,
-                    result: r.try_get(4)?,
-                    point: r.try_get(5)?,
-                    stats: serde_json::from_str(&r.try_get::<String, _>(6)?).unwrap_or_default(),
-                    warnings: serde_json::from_str(&r.try_get::<String, _>(7)?).unwrap_or_default(),
-                    message: r.try_get(8)?,
-                })
-            })
-            .collect()
+        rows.iter().map(session_of).collect()
     }
+
+    /// One recorded run by its number.
+    pub async fn session(&self, id: i64) -> Result<SessionRecord, TenantError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| TenantError::Invalid(format!("there is no session {id}")))?;
+        session_of(&row)
+    }
+}
+
+const SESSION_COLUMNS: &str =
+    "id, job, kind, started_ms, finished_ms, result, point, stats, warnings, message, log";
+
+fn session_of(r: &sqlx::sqlite::SqliteRow) -> Result<SessionRecord, TenantError> {
+    let json = |n: usize| -> Result<serde_json::Value, TenantError> {
+        Ok(serde_json::from_str(&r.try_get::<String, _>(n)?).unwrap_or_default())
+    };
+    Ok(SessionRecord {
+        id: r.try_get(0)?,
+        job: r.try_get(1)?,
+        kind: r.try_get(2)?,
+        started_ms: r.try_get(3)?,
+        finished_ms: r.try_get(4)?,
+        result: r.try_get(5)?,
+        point: r.try_get(6)?,
+        stats: json(7)?,
+        warnings: json(8)?,
+        message: r.try_get(9)?,
+        log: serde_json::from_value(json(10)?).unwrap_or_default(),
+    })
 }
 
 fn job_of(r: &sqlx::sqlite::SqliteRow) -> Result<Job, TenantError> {

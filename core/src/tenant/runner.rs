@@ -1,7 +1,8 @@
-//! Running a backup job, the same for `cloudkeep job run`, the scheduler daemon and (later) the
+//! Running a backup job, the same for `cloudkeep job run`, the scheduler daemon and the
 //! console: open the job's repository (creating it on the first run), back up incrementally
 //! from the job's latest point on this computer, apply retention after a successful run, and
-//! record the session — also when the run fails.
+//! record the session with its log — also when the run fails or is stopped. Restores from a
+//! job's point are recorded as sessions too.
 //!
 //! Blocking: call it outside any async runtime (it runs the engine and, for a provider, a
 //! remote store with its own runtime).
@@ -11,14 +12,16 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::TenantError;
-use super::jobs::{self, Job, SessionRecord, Target};
+use super::jobs::{self, Job, SessionLog, SessionRecord, Target};
 use super::secrets::Secrets;
 use super::state::TenantState;
-use crate::engine::Progress;
 use crate::engine::backup::{BackupOptions, BackupReport, backup};
 use crate::engine::forget::{ForgetFilter, forget};
+use crate::engine::restore::{Destination, RestoreOptions, RestoreReport, restore};
+use crate::engine::{Cancel, Progress};
 use crate::paths::DataHome;
 use crate::repo::Repository;
+use crate::units::human_bytes;
 
 fn runtime() -> Result<tokio::runtime::Runtime, TenantError> {
     tokio::runtime::Builder::new_current_thread()
@@ -57,7 +60,18 @@ pub fn run_job(
     name: &str,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
-    run_job_tries(home, name, progress, false)
+    run_job_tries(home, name, progress, &Cancel::default(), false)
+}
+
+/// [`run_job`] that `cancel` can stop (the console's Stop button): the session is recorded
+/// as `stopped`, no restore point is made, and the next run reuses what this one stored.
+pub fn run_job_stoppable(
+    home: &DataHome,
+    name: &str,
+    progress: &(dyn Fn(&Progress) + Sync),
+    cancel: &Cancel,
+) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
+    run_job_tries(home, name, progress, cancel, false)
 }
 
 /// Runs job `name` as its schedule does: a failure that waiting can fix (not a certificate,
@@ -68,34 +82,55 @@ pub fn run_job_scheduled(
     name: &str,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
-    run_job_tries(home, name, progress, true)
+    run_job_tries(home, name, progress, &Cancel::default(), true)
 }
 
 fn run_job_tries(
     home: &DataHome,
     name: &str,
     progress: &(dyn Fn(&Progress) + Sync),
+    cancel: &Cancel,
     retry: bool,
 ) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
     let rt = runtime()?;
     let state = rt.block_on(TenantState::open(home))?;
     let job = rt.block_on(state.job(name))?;
     let started_ms = crate::store::now_ms();
+    let mut log = SessionLog::default();
+    log.line(format!(
+        "backup of \"{}\" started on {}: {} → {}",
+        job.name,
+        crate::lock::hostname(),
+        job.spec.sources.join(", "),
+        target_text(&job.spec.target)
+    ));
     let tries = if retry { job.spec.retries + 1 } else { 1 };
     let mut failed_tries = Vec::new();
-    let mut outcome = backup_job(home, &job, progress);
+    let mut outcome = backup_job(home, &job, progress, cancel, &mut log);
     while let Err(e) = &outcome {
-        if failed_tries.len() as u32 + 1 >= tries || super::failure::kind_in_chain(e).is_some() {
+        if failed_tries.len() as u32 + 1 >= tries
+            || super::failure::kind_in_chain(e).is_some()
+            || cancel.is_cancelled()
+        {
             break;
         }
-        tracing::warn!(job = %job.name, "try {} failed: {e}; trying again in {} s", failed_tries.len() + 1, job.spec.retry_wait_s);
+        log.line(format!(
+            "try {} failed: {e}; trying again in {} s",
+            failed_tries.len() + 1,
+            job.spec.retry_wait_s
+        ));
         failed_tries.push(e.to_string());
         std::thread::sleep(std::time::Duration::from_secs(job.spec.retry_wait_s));
-        outcome = backup_job(home, &job, progress);
+        outcome = backup_job(home, &job, progress, cancel, &mut log);
     }
     let finished_ms = crate::store::now_ms();
-    let session = match &outcome {
+    let stopped = matches!(
+        &outcome,
+        Err(TenantError::Engine(crate::engine::EngineError::Cancelled))
+    );
+    let mut session = match &outcome {
         Ok(report) => SessionRecord {
+            id: 0,
             job: job.name.clone(),
             kind: "backup".into(),
             started_ms,
@@ -110,32 +145,52 @@ fn run_job_tries(
             stats: json!(report.point.manifest.stats),
             warnings: json!(report.warnings),
             message: String::new(),
+            log: Vec::new(),
         },
         Err(e) => SessionRecord {
+            id: 0,
             job: job.name.clone(),
             kind: "backup".into(),
             started_ms,
             finished_ms,
-            result: "failed".into(),
+            result: if stopped { "stopped" } else { "failed" }.into(),
             point: None,
             stats: json!({}),
             warnings: json!([]),
             message: tries_message(&failed_tries, &e.to_string()),
+            log: Vec::new(),
         },
     };
-    let session = match (&outcome, failed_tries.is_empty()) {
-        (Ok(_), false) => SessionRecord {
-            message: format!(
-                "succeeded on try {}; {}",
-                failed_tries.len() + 1,
-                tries_message(&failed_tries, "")
-            ),
-            ..session
-        },
-        _ => session,
-    };
-    rt.block_on(state.record_session(&session))?;
+    if outcome.is_ok() && !failed_tries.is_empty() {
+        session.message = format!(
+            "succeeded on try {}; {}",
+            failed_tries.len() + 1,
+            tries_message(&failed_tries, "")
+        );
+    }
+    match &outcome {
+        Err(e) if stopped => log.line(format!("stopped on request: {e}")),
+        Err(e) => log.line(format!("failed: {e}")),
+        Ok(_) => {}
+    }
+    log.line(format!(
+        "finished: {} in {:.1} s",
+        session.result,
+        (finished_ms - started_ms) as f64 / 1000.0
+    ));
+    session.log = log.into_lines();
+    session.id = rt.block_on(state.record_session(&session))?;
     Ok((session, outcome))
+}
+
+/// Where a job stores its points, for people.
+pub fn target_text(target: &Target) -> String {
+    match target {
+        Target::Provider { provider, repo } => {
+            format!("cloud repository \"{repo}\" of \"{provider}\"")
+        }
+        Target::Folder { path } => format!("folder {path}"),
+    }
 }
 
 fn tries_message(failed: &[String], last: &str) -> String {
@@ -159,10 +214,21 @@ fn backup_job(
     home: &DataHome,
     job: &Job,
     progress: &(dyn Fn(&Progress) + Sync),
+    cancel: &Cancel,
+    log: &mut SessionLog,
 ) -> Result<BackupReport, TenantError> {
     let repo = open_job_repository(home, job)?;
     let host = crate::lock::hostname();
     let parent = repo.latest_point(&job.name, &host)?;
+    match &parent {
+        Some(p) => log.line(format!(
+            "incremental from restore point {} ({} files, {}): unchanged files are not read again",
+            p.short_id(),
+            p.manifest.stats.files,
+            human_bytes(p.manifest.stats.bytes)
+        )),
+        None => log.line("no earlier restore point of this job on this computer: a full backup"),
+    }
     let options = BackupOptions {
         sources: job.spec.sources.iter().map(PathBuf::from).collect(),
         disks: vec![],
@@ -172,10 +238,25 @@ fn backup_job(
         host: host.clone(),
         job: job.name.clone(),
         parent,
+        cancel: cancel.clone(),
     };
     let report = backup(&repo, &options, progress)?;
+    let stats = &report.point.manifest.stats;
+    log.line(format!(
+        "restore point {} stored: {} files in {} folders, {}; {} files read ({}), {} new stored",
+        report.point.short_id(),
+        stats.files,
+        stats.dirs,
+        human_bytes(stats.bytes),
+        stats.files_read,
+        human_bytes(stats.bytes_read),
+        human_bytes(stats.new_stored_bytes)
+    ));
+    for w in &report.warnings {
+        log.line(format!("warning: {}: {}", w.path.display(), w.message));
+    }
     if !job.spec.retention.is_empty() {
-        forget(
+        let groups = forget(
             &repo,
             &job.spec.retention,
             &ForgetFilter {
@@ -185,9 +266,117 @@ fn backup_job(
             chrono::Utc::now(),
             false,
         )?;
+        let decisions = groups.iter().flat_map(|g| &g.decisions);
+        let removed = decisions.clone().filter(|d| d.remove()).count();
+        log.line(format!(
+            "retention: {} restore points kept, {removed} removed (their data is freed by the next compaction)",
+            decisions.count() - removed
+        ));
     }
     Ok(report)
 }
+
+/// Restores from a point of job `name` (`point`: an id prefix or `latest`) as `options` say,
+/// and records it as a `restore` session: `success`, `warning` (some items failed), `failed`
+/// or `stopped`. Blocking.
+pub fn restore_job(
+    home: &DataHome,
+    name: &str,
+    point: &str,
+    options: &RestoreOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<(SessionRecord, Result<RestoreReport, TenantError>), TenantError> {
+    let rt = runtime()?;
+    let state = rt.block_on(TenantState::open(home))?;
+    let job = rt.block_on(state.job(name))?;
+    let started_ms = crate::store::now_ms();
+    let mut log = SessionLog::default();
+    let what = if options.paths.is_empty() {
+        "everything".to_owned()
+    } else {
+        options.paths.join(", ")
+    };
+    let to = match &options.destination {
+        Destination::Original => "where it came from".to_owned(),
+        Destination::Folder(f) => f.display().to_string(),
+    };
+    log.line(format!(
+        "restore of {what} from job \"{name}\" into {to} (existing files: {})",
+        options.conflict
+    ));
+    let outcome = open_job_repository(home, &job).and_then(|repo| {
+        let found = repo.find_point(point)?;
+        log.line(format!(
+            "restore point {} of {}",
+            found.short_id(),
+            crate::units::date_time_text(found.time_ns / 1_000_000)
+        ));
+        Ok((found.id.clone(), restore(&repo, &found, options, progress)?))
+    });
+    let finished_ms = crate::store::now_ms();
+    let (result, point_id, stats, warnings, message, report) = match outcome {
+        Ok((id, report)) => {
+            log.line(report.summary());
+            for f in &report.failed {
+                log.line(format!("failed: {}: {}", f.path.display(), f.message));
+            }
+            let result = match (report.failed.is_empty(), report.files + report.dirs) {
+                (true, _) => "success",
+                (false, 0) => "failed",
+                (false, _) => "warning",
+            };
+            let warnings: Vec<_> = report.failed.iter().chain(&report.skipped).collect();
+            (
+                result,
+                Some(id),
+                json!({"files": report.files, "dirs": report.dirs, "bytes": report.bytes}),
+                json!(warnings),
+                String::new(),
+                Ok(report),
+            )
+        }
+        Err(e) => {
+            let stopped = matches!(
+                e,
+                TenantError::Engine(crate::engine::EngineError::Cancelled)
+            );
+            log.line(format!(
+                "{}: {e}",
+                if stopped { "stopped" } else { "failed" }
+            ));
+            (
+                if stopped { "stopped" } else { "failed" },
+                None,
+                json!({}),
+                json!([]),
+                e.to_string(),
+                Err(e),
+            )
+        }
+    };
+    log.line(format!(
+        "finished: {result} in {:.1} s",
+        (finished_ms - started_ms) as f64 / 1000.0
+    ));
+    let mut session = SessionRecord {
+        id: 0,
+        job: job.name.clone(),
+        kind: "restore".into(),
+        started_ms,
+        finished_ms,
+        result: result.into(),
+        point: point_id,
+        stats,
+        warnings,
+        message,
+        log: log.into_lines(),
+    };
+    session.id = rt.block_on(state.record_session(&session))?;
+    Ok((session, report))
+}
+
+const HEALTH_SAMPLE_TEXT: &str =
+    "a sample of the packs re-read and every blob in them authenticated";
 
 /// Runs the health check of job `name` (verify of a sample of its repository's packs) and
 /// records it as a `health-check` session.
@@ -215,7 +404,8 @@ pub fn check_job(home: &DataHome, name: &str) -> Result<SessionRecord, TenantErr
         ),
         Err(e) => ("failed", json!({}), e.to_string()),
     };
-    let session = SessionRecord {
+    let mut session = SessionRecord {
+        id: 0,
         job: job.name.clone(),
         kind: "health-check".into(),
         started_ms,
@@ -224,8 +414,12 @@ pub fn check_job(home: &DataHome, name: &str) -> Result<SessionRecord, TenantErr
         point: None,
         stats,
         warnings: json!([]),
+        log: vec![format!(
+            "{} health check: {HEALTH_SAMPLE_TEXT}",
+            chrono::Local::now().format("%H:%M:%S")
+        )],
         message,
     };
-    rt.block_on(state.record_session(&session))?;
+    session.id = rt.block_on(state.record_session(&session))?;
     Ok(session)
 }
