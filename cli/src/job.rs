@@ -352,20 +352,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             tries,
         } => {
             let target = match (provider, repo, folder) {
-                (Some(provider), Some(repo), None) => {
-                    let p = rt.block_on(state.provider(&provider))?;
-                    if !p.repos.iter().any(|r| r.name == repo) {
-                        anyhow::bail!(
-                            "\"{provider}\" has no cloud repository \"{repo}\" (it has: {}); run \"cloudkeep provider rescan {provider}\" if it was just added",
-                            p.repos
-                                .iter()
-                                .map(|r| r.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        );
-                    }
-                    Target::Provider { provider, repo }
-                }
+                (Some(provider), Some(repo), None) => Target::Provider { provider, repo },
                 (None, None, Some(dir)) => Target::Folder {
                     path: std::path::absolute(&dir)?.display().to_string(),
                 },
@@ -397,10 +384,13 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 retry_wait_s: tries.retry_wait,
                 health_check: tries.health_check,
             };
-            let job = rt.block_on(state.create_job(&name, &spec))?;
-            if let Some(pw) = password {
-                secrets.set(&jobs::job_key(&name), &pw)?;
-            }
+            let job = rt.block_on(jobs::create(
+                &state,
+                &secrets,
+                &name,
+                &spec,
+                password.as_deref(),
+            ))?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&job)?);
             } else {
@@ -517,8 +507,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             }
         }
         JobCommand::Delete { name } => {
-            rt.block_on(state.delete_job(&name))?;
-            secrets.remove(&jobs::job_key(&name))?;
+            rt.block_on(jobs::delete(&state, &secrets, &name))?;
             println!("job \"{name}\" deleted; its restore points stay in the repository");
         }
         JobCommand::Run { name } => {
@@ -611,7 +600,13 @@ pub fn run_restore(args: RestoreArgs, home: &DataHome) -> anyhow::Result<ExitCod
         conflict,
         cancel: Default::default(),
     };
-    let (_, report) = runner::restore_job(home, &job, &point, &options, &|p| progress.update(p))?;
+    let (_, report) = runner::restore_job(
+        home,
+        &job,
+        &point,
+        &options,
+        runner::Watch::progress(&|p| progress.update(p)),
+    )?;
     progress.finish();
     show::restore_report(&report?, args.json)
 }

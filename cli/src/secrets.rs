@@ -21,14 +21,7 @@ pub fn stdin_line(what: &str) -> anyhow::Result<String> {
     Ok(line)
 }
 
-/// A random password for accounts the CLI creates without being given one: 20 characters
-/// from an alphabet without look-alikes.
+/// A random password for accounts the CLI creates without being given one.
 pub fn generate_password() -> anyhow::Result<String> {
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut raw = [0u8; 20];
-    cloudkeep_core::crypto::random_bytes(&mut raw)?;
-    Ok(raw
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect())
+    Ok(cloudkeep_core::crypto::generate_password()?)
 }

@@ -405,25 +405,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&rows)?;
             } else if csv {
-                println!(
-                    "tenant,repository,name,quota_bytes,used_bytes,recycle_bin_bytes,restore_points,last_activity"
-                );
-                for r in rows {
-                    println!(
-                        "{},{},{},{},{},{},{},{}",
-                        csv_field(&r.tenant),
-                        csv_field(&r.repo),
-                        csv_field(&r.friendly_name),
-                        r.quota_bytes,
-                        r.used_bytes,
-                        r.recycle_bytes,
-                        r.points,
-                        r.last_activity_ms
-                            .and_then(chrono::DateTime::from_timestamp_millis)
-                            .map(|d| d.to_rfc3339())
-                            .unwrap_or_default()
-                    );
-                }
+                print!("{}", cloudkeep_core::api::usage_csv(&rows));
             } else {
                 println!(
                     "{:<24} {:<16} {:>12} {:>12} {:>12}",
@@ -575,14 +557,6 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
 }
 
 fn tenant_command(

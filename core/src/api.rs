@@ -168,6 +168,38 @@ pub struct UsageRow {
     pub last_activity_ms: Option<i64>,
 }
 
+/// The usage table as CSV (a header line, then one line per row), as `cloudkeep sp usage
+/// --csv` prints it and the console's Usage export saves it.
+pub fn usage_csv(rows: &[UsageRow]) -> String {
+    fn field(text: &str) -> String {
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text.to_owned()
+        }
+    }
+    let mut out = String::from(
+        "tenant,repository,name,quota_bytes,used_bytes,recycle_bin_bytes,restore_points,last_activity\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            field(&r.tenant),
+            field(&r.repo),
+            field(&r.friendly_name),
+            r.quota_bytes,
+            r.used_bytes,
+            r.recycle_bytes,
+            r.points,
+            r.last_activity_ms
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|d| d.to_rfc3339())
+                .unwrap_or_default()
+        ));
+    }
+    out
+}
+
 /// One restore point in a recycle bin (`GET /v1/admin/recycle-bin`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecycledPoint {

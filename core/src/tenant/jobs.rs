@@ -204,23 +204,34 @@ pub struct SessionRecord {
 /// Most lines a session's log keeps; the rest are counted in one last line.
 pub const MAX_LOG_LINES: usize = 2_000;
 
-/// A session's log as a run writes it: time-stamped lines, at most [`MAX_LOG_LINES`].
-#[derive(Debug, Default)]
-pub struct SessionLog {
+/// A session's log as a run writes it: time-stamped lines, at most [`MAX_LOG_LINES`], each
+/// also handed to an optional watcher as it is written (the console's live log).
+#[derive(Default)]
+pub struct SessionLog<'a> {
     lines: Vec<String>,
     dropped: usize,
+    watcher: Option<&'a (dyn Fn(&str) + Sync)>,
 }
 
-impl SessionLog {
+impl<'a> SessionLog<'a> {
+    /// A log whose lines also go to `watcher` as they are written.
+    pub fn watched(watcher: &'a (dyn Fn(&str) + Sync)) -> Self {
+        Self {
+            watcher: Some(watcher),
+            ..Self::default()
+        }
+    }
+
     /// Adds a line, stamped with the local time (and mirrored to the tracing log).
     pub fn line(&mut self, text: impl std::fmt::Display) {
         let text = text.to_string();
         tracing::info!("{text}");
+        let stamped = format!("{} {text}", chrono::Local::now().format("%H:%M:%S"));
+        if let Some(watcher) = self.watcher {
+            watcher(&stamped);
+        }
         if self.lines.len() < MAX_LOG_LINES {
-            self.lines.push(format!(
-                "{} {text}",
-                chrono::Local::now().format("%H:%M:%S")
-            ));
+            self.lines.push(stamped);
         } else {
             self.dropped += 1;
         }
@@ -392,6 +403,67 @@ fn job_of(r: &sqlx::sqlite::SqliteRow) -> Result<Job, TenantError> {
             .map_err(|e| TenantError::Io(format!("the stored job is damaged: {e}")))?,
         created_ms: r.try_get(2)?,
     })
+}
+
+/// Creates a job as a person asks for it (the CLI's `job create`, the console's New job
+/// wizard): the target must exist (a provider's repository as last scanned), there must be a
+/// source, and an encrypted job needs its password, which goes to the secrets — if it cannot
+/// be stored, no job is left behind.
+pub async fn create(
+    state: &TenantState,
+    secrets: &Secrets,
+    name: &str,
+    spec: &JobSpec,
+    password: Option<&str>,
+) -> Result<Job, TenantError> {
+    if spec.sources.is_empty() {
+        return Err(TenantError::Invalid(
+            "choose at least one file or folder to back up".into(),
+        ));
+    }
+    if let Some(bad) = spec
+        .sources
+        .iter()
+        .find(|s| !std::path::Path::new(s).is_absolute())
+    {
+        return Err(TenantError::Invalid(format!(
+            "\"{bad}\" is not an absolute path; give the full path of what to back up"
+        )));
+    }
+    if spec.encrypted != password.is_some_and(|p| !p.is_empty()) {
+        return Err(TenantError::Invalid(if spec.encrypted {
+            "an encrypted job needs its encryption password".into()
+        } else {
+            "a job without encryption takes no encryption password".into()
+        }));
+    }
+    if let Target::Provider { provider, repo } = &spec.target {
+        let p = state.provider(provider).await?;
+        if !p.repos.iter().any(|r| r.name == *repo) {
+            return Err(TenantError::Invalid(format!(
+                "\"{provider}\" has no cloud repository \"{repo}\" (it has: {}); rescan the provider if it was just added",
+                p.repos
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let job = state.create_job(name, spec).await?;
+    if let Some(pw) = password
+        && let Err(e) = secrets.set(&job_key(name), pw)
+    {
+        state.delete_job(name).await?;
+        return Err(e);
+    }
+    Ok(job)
+}
+
+/// Deletes a job and its stored encryption password (its restore points stay).
+pub async fn delete(state: &TenantState, secrets: &Secrets, name: &str) -> Result<(), TenantError> {
+    state.delete_job(name).await?;
+    secrets.remove(&job_key(name))
 }
 
 /// The storage of a job's target. For a provider, its gateways are tried in order. Blocking:

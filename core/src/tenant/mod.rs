@@ -5,8 +5,11 @@
 //! [`providers`] (add with the certificate trust step, connect with failover, rescan, trust,
 //! remove).
 
+pub mod catalog;
 pub mod failure;
 pub mod jobs;
+pub mod live;
+pub mod overview;
 pub mod providers;
 pub mod runner;
 pub mod schedule;

@@ -53,6 +53,25 @@ pub fn open_job_repository(home: &DataHome, job: &Job) -> Result<Repository, Ten
     })
 }
 
+/// Who follows a run as it goes: its progress and the lines of its session log.
+#[derive(Clone, Copy)]
+pub struct Watch<'a> {
+    /// Progress, every 200 ms or so.
+    pub progress: &'a (dyn Fn(&Progress) + Sync),
+    /// Each log line as it is written.
+    pub line: &'a (dyn Fn(&str) + Sync),
+}
+
+impl<'a> Watch<'a> {
+    /// Progress only.
+    pub fn progress(progress: &'a (dyn Fn(&Progress) + Sync)) -> Self {
+        Self {
+            progress,
+            line: &|_| {},
+        }
+    }
+}
+
 /// Runs job `name` once and records its session. Returns the session, and the backup's
 /// report when it succeeded (with or without warnings).
 pub fn run_job(
@@ -60,18 +79,25 @@ pub fn run_job(
     name: &str,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
-    run_job_tries(home, name, progress, &Cancel::default(), false)
+    run_job_tries(
+        home,
+        name,
+        Watch::progress(progress),
+        &Cancel::default(),
+        false,
+    )
 }
 
-/// [`run_job`] that `cancel` can stop (the console's Stop button): the session is recorded
-/// as `stopped`, no restore point is made, and the next run reuses what this one stored.
-pub fn run_job_stoppable(
+/// [`run_job`] followed by `watch` and stopped by `cancel` (the console's Stop button): a
+/// stopped run is recorded as `stopped`, makes no restore point, and the next run reuses what
+/// it stored.
+pub fn run_job_watched(
     home: &DataHome,
     name: &str,
-    progress: &(dyn Fn(&Progress) + Sync),
+    watch: Watch<'_>,
     cancel: &Cancel,
 ) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
-    run_job_tries(home, name, progress, cancel, false)
+    run_job_tries(home, name, watch, cancel, false)
 }
 
 /// Runs job `name` as its schedule does: a failure that waiting can fix (not a certificate,
@@ -80,23 +106,25 @@ pub fn run_job_stoppable(
 pub fn run_job_scheduled(
     home: &DataHome,
     name: &str,
-    progress: &(dyn Fn(&Progress) + Sync),
+    watch: Watch<'_>,
+    cancel: &Cancel,
 ) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
-    run_job_tries(home, name, progress, &Cancel::default(), true)
+    run_job_tries(home, name, watch, cancel, true)
 }
 
 fn run_job_tries(
     home: &DataHome,
     name: &str,
-    progress: &(dyn Fn(&Progress) + Sync),
+    watch: Watch<'_>,
     cancel: &Cancel,
     retry: bool,
 ) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
+    let progress = watch.progress;
     let rt = runtime()?;
     let state = rt.block_on(TenantState::open(home))?;
     let job = rt.block_on(state.job(name))?;
     let started_ms = crate::store::now_ms();
-    let mut log = SessionLog::default();
+    let mut log = SessionLog::watched(watch.line);
     log.line(format!(
         "backup of \"{}\" started on {}: {} → {}",
         job.name,
@@ -120,7 +148,7 @@ fn run_job_tries(
             job.spec.retry_wait_s
         ));
         failed_tries.push(e.to_string());
-        std::thread::sleep(std::time::Duration::from_secs(job.spec.retry_wait_s));
+        wait_unless_cancelled(job.spec.retry_wait_s, cancel);
         outcome = backup_job(home, &job, progress, cancel, &mut log);
     }
     let finished_ms = crate::store::now_ms();
@@ -183,6 +211,14 @@ fn run_job_tries(
     Ok((session, outcome))
 }
 
+/// Sleeps `seconds`, waking early when `cancel` is set.
+fn wait_unless_cancelled(seconds: u64, cancel: &Cancel) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < until && !cancel.is_cancelled() {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Where a job stores its points, for people.
 pub fn target_text(target: &Target) -> String {
     match target {
@@ -215,7 +251,7 @@ fn backup_job(
     job: &Job,
     progress: &(dyn Fn(&Progress) + Sync),
     cancel: &Cancel,
-    log: &mut SessionLog,
+    log: &mut SessionLog<'_>,
 ) -> Result<BackupReport, TenantError> {
     let repo = open_job_repository(home, job)?;
     let host = crate::lock::hostname();
@@ -284,13 +320,13 @@ pub fn restore_job(
     name: &str,
     point: &str,
     options: &RestoreOptions,
-    progress: &(dyn Fn(&Progress) + Sync),
+    watch: Watch<'_>,
 ) -> Result<(SessionRecord, Result<RestoreReport, TenantError>), TenantError> {
     let rt = runtime()?;
     let state = rt.block_on(TenantState::open(home))?;
     let job = rt.block_on(state.job(name))?;
     let started_ms = crate::store::now_ms();
-    let mut log = SessionLog::default();
+    let mut log = SessionLog::watched(watch.line);
     let what = if options.paths.is_empty() {
         "everything".to_owned()
     } else {
@@ -311,7 +347,10 @@ pub fn restore_job(
             found.short_id(),
             crate::units::date_time_text(found.time_ns / 1_000_000)
         ));
-        Ok((found.id.clone(), restore(&repo, &found, options, progress)?))
+        Ok((
+            found.id.clone(),
+            restore(&repo, &found, options, watch.progress)?,
+        ))
     });
     let finished_ms = crate::store::now_ms();
     let (result, point_id, stats, warnings, message, report) = match outcome {

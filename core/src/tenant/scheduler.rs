@@ -6,14 +6,62 @@
 use chrono::{DateTime, Local, TimeZone};
 
 use super::TenantError;
-use super::jobs::SessionRecord;
+use super::jobs::{Job, SessionRecord};
 use super::runner;
-use super::schedule::is_due;
+use super::schedule::{is_due, next_after};
 use super::state::TenantState;
 use crate::paths::DataHome;
 
 fn local(ms: i64) -> Option<DateTime<Local>> {
     Local.timestamp_millis_opt(ms).single()
+}
+
+/// What is due: a job's backup or its repository health check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Due {
+    /// The job.
+    pub job: String,
+    /// `backup` or `health-check`.
+    pub kind: String,
+}
+
+/// The last start of a `kind` session of `job` in `sessions`.
+fn last_of(sessions: &[SessionRecord], job: &str, kind: &str) -> Option<DateTime<Local>> {
+    sessions
+        .iter()
+        .filter(|s| s.job == job && s.kind == kind)
+        .map(|s| s.started_ms)
+        .max()
+        .and_then(local)
+}
+
+/// The next scheduled backup of `job` after its last one (or its creation): in the past when
+/// it is due now (a missed run); `None` for a manual job.
+pub fn next_run(job: &Job, sessions: &[SessionRecord]) -> Option<DateTime<Local>> {
+    let since = last_of(sessions, &job.name, "backup").or_else(|| local(job.created_ms))?;
+    next_after(&job.spec.schedule, &since)
+}
+
+/// The backups and health checks due at `now`, given the jobs and their sessions.
+pub fn due_at(jobs: &[Job], sessions: &[SessionRecord], now: DateTime<Local>) -> Vec<Due> {
+    let mut due = Vec::new();
+    for job in jobs {
+        let Some(created) = local(job.created_ms) else {
+            continue;
+        };
+        for (kind, schedule) in [
+            ("backup", &job.spec.schedule),
+            ("health-check", &job.spec.health_check),
+        ] {
+            if is_due(schedule, last_of(sessions, &job.name, kind), created, &now) {
+                due.push(Due {
+                    job: job.name.clone(),
+                    kind: kind.into(),
+                });
+            }
+        }
+    }
+    due
 }
 
 /// Runs every job due at `now` once; returns the sessions they recorded.
@@ -28,30 +76,19 @@ pub fn run_due(home: &DataHome, now: DateTime<Local>) -> Result<Vec<SessionRecor
     })?;
     drop(rt);
     let mut ran = Vec::new();
-    for job in jobs {
-        let last = sessions
-            .iter()
-            .filter(|s| s.job == job.name && s.kind == "backup")
-            .map(|s| s.started_ms)
-            .max()
-            .and_then(local);
-        let Some(created) = local(job.created_ms) else {
-            continue;
-        };
-        if is_due(&job.spec.schedule, last, created, &now) {
-            tracing::info!(job = %job.name, "running scheduled job");
-            let (session, _) = runner::run_job_scheduled(home, &job.name, &|_| {})?;
+    for due in due_at(&jobs, &sessions, now) {
+        if due.kind == "backup" {
+            tracing::info!(job = %due.job, "running scheduled job");
+            let (session, _) = runner::run_job_scheduled(
+                home,
+                &due.job,
+                runner::Watch::progress(&|_| {}),
+                &crate::engine::Cancel::default(),
+            )?;
             ran.push(session);
-        }
-        let last_check = sessions
-            .iter()
-            .filter(|s| s.job == job.name && s.kind == "health-check")
-            .map(|s| s.started_ms)
-            .max()
-            .and_then(local);
-        if is_due(&job.spec.health_check, last_check, created, &now) {
-            tracing::info!(job = %job.name, "running the scheduled health check");
-            ran.push(runner::check_job(home, &job.name)?);
+        } else {
+            tracing::info!(job = %due.job, "running the scheduled health check");
+            ran.push(runner::check_job(home, &due.job)?);
         }
     }
     Ok(ran)
