@@ -1,35 +1,114 @@
 // The only module that talks to the Rust side. Every command the console calls is a
 // function here, so the rest of the UI never spells a command name or an argument.
 
-/** An error from a command: `kind` is stable, `message` says what happened and what to do. */
+/** An error from a command: `kind` is stable, `message` says what happened and what to do,
+ *  `detail` carries more where the UI shows it (both certificates of a changed one). */
 export class ConsoleError extends Error {
-  constructor(kind, message) {
+  constructor(kind, message, detail) {
     super(message);
     this.name = 'ConsoleError';
     this.kind = kind;
+    this.detail = detail || null;
   }
 }
 
-async function call(command, args) {
-  const tauri = window.__TAURI__;
-  if (!tauri || !tauri.core) {
+function tauri() {
+  const t = window.__TAURI__;
+  if (!t || !t.core) {
     throw new ConsoleError('no_backend', 'The console backend is not available. Start the page from the Cloudkeep Console app.');
   }
+  return t;
+}
+
+async function call(command, args) {
+  const t = tauri();
   try {
-    return await tauri.core.invoke(command, args);
+    return await t.core.invoke(command, args);
   } catch (err) {
     if (err && typeof err === 'object' && typeof err.message === 'string') {
-      throw new ConsoleError(err.kind || 'unknown', err.message);
+      throw new ConsoleError(err.kind || 'unknown', err.message, err.detail);
     }
     throw new ConsoleError('unknown', String(err));
   }
 }
 
-/** Version, protocol versions, platform, data and log folders. */
+/** A channel whose messages go to `onEvent` (run progress, log lines, the end). */
+function channel(onEvent) {
+  const ch = new (tauri().core.Channel)();
+  ch.onmessage = onEvent;
+  return ch;
+}
+
+// App, logs, home.
 export const appInfo = () => call('app_info');
-
-/** The last `lines` lines of the console's newest log file: `{file, lines}`. */
 export const logTail = (lines) => call('log_tail', { lines });
-
-/** Problems found at startup that the user should see. */
 export const startupWarnings = () => call('startup_warnings');
+export const overview = (rescan) => call('overview', { rescan });
+
+// Service providers and the lab.
+export const providerProbe = (host) => call('provider_probe', { host });
+export const providerAdd = (p) => call('provider_add', p);
+export const providersList = () => call('providers_list');
+export const providerRescan = (name) => call('provider_rescan', { name });
+export const providerTrust = (name, fingerprint) => call('provider_trust', { name, fingerprint });
+export const providerRemove = (name) => call('provider_remove', { name });
+export const labStart = () => call('lab_start');
+
+// Jobs, runs and sessions.
+export const jobsList = () => call('jobs_list');
+export const jobGet = (name) => call('job_get', { name });
+export const jobCreate = (name, spec, password) => call('job_create', { name, spec, password });
+export const jobUpdate = (name, spec) => call('job_update', { name, spec });
+export const jobDelete = (name) => call('job_delete', { name });
+export const jobRun = (name, kind, onEvent) => call('job_run', { name, kind, onEvent: channel(onEvent) });
+export const jobWatch = (name, kind, onEvent) => call('job_watch', { name, kind, onEvent: channel(onEvent) });
+export const jobStop = (name, kind) => call('job_stop', { name, kind });
+export const runsList = () => call('runs_list');
+export const sessionsList = (job) => call('sessions_list', { job: job || null });
+export const sessionGet = (id) => call('session_get', { id });
+
+// Restore points and restores.
+export const pointsList = (job, all) => call('points_list', { job, all: !!all });
+export const pointsRefresh = (job) => call('points_refresh', { job });
+export const pointListDir = (job, point, path, offset, limit) =>
+  call('point_list_dir', { job, point, path, offset, limit });
+export const pointFind = (job, point, pattern) => call('point_find', { job, point, pattern });
+export const pointDiff = (job, from, to) => call('point_diff', { job, from, to });
+export const restoreStart = (r, onEvent) => call('restore_start', { ...r, onEvent: channel(onEvent) });
+
+// Subtenants (tenant mode).
+export const subtenantsList = (provider) => call('subtenants_list', { provider });
+export const subtenantAdd = (provider, subtenant) => call('subtenant_add', { provider, subtenant });
+export const subtenantSet = (provider, name, change) => call('subtenant_set', { provider, name, change });
+export const subtenantDelete = (provider, name) => call('subtenant_delete', { provider, name });
+
+// SP mode.
+export const spSession = () => call('sp_session');
+export const spConnect = (c) => call('sp_connect', c);
+export const spDisconnect = () => call('sp_disconnect');
+export const spTenants = () => call('sp_tenants');
+export const spTenantAdd = (tenant) => call('sp_tenant_add', { tenant });
+export const spTenantSettings = (login, settings) => call('sp_tenant_settings', { login, settings });
+export const spTenantQuota = (login, quota) => call('sp_tenant_quota', { login, quota });
+export const spTenantPassword = (login, password) => call('sp_tenant_password', { login, password });
+export const spTenantDelete = (login, withData) => call('sp_tenant_delete', { login, withData });
+export const spGeneratePassword = () => call('sp_generate_password');
+export const spRepos = () => call('sp_repos');
+export const spRepoAdd = (name, path) => call('sp_repo_add', { name, path });
+export const spGateways = () => call('sp_gateways');
+export const spCert = () => call('sp_cert');
+export const spCertGenerate = (names) => call('sp_cert_generate', { names });
+export const spCertImport = (chainPath, keyPath) => call('sp_cert_import', { chainPath, keyPath });
+export const spUsage = () => call('sp_usage');
+export const spUsageExport = (path) => call('sp_usage_export', { path });
+export const spRecycleBin = () => call('sp_recycle_bin');
+export const spRecycleRestore = (point) => call('sp_recycle_restore', { point });
+export const spRecyclePurge = (point) => call('sp_recycle_purge', { point });
+export const spMaintenance = () => call('sp_maintenance');
+export const spSetMaintenance = (message) => call('sp_set_maintenance', { message: message || null });
+
+// The desktop: native dialogs, the file manager.
+export const pickFolder = (title) => call('pick_folder', { title });
+export const pickFile = (title, extensions) => call('pick_file', { title, extensions: extensions || [] });
+export const saveFile = (title, name) => call('save_file', { title, name });
+export const openFolder = (path) => call('open_folder', { path });

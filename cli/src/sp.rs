@@ -538,12 +538,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 }
             };
             // The admin installed it over the trusted connection: this session pins it now.
-            let mut session = SpSession::load(home)?;
-            let repinned = session.fingerprint != info.fingerprint;
-            if repinned {
-                session.fingerprint = info.fingerprint.clone();
-                session.save(home)?;
-            }
+            let repinned = SpSession::pin_installed(home, &info.fingerprint)?;
             if json {
                 print_json(&info)?;
             } else {

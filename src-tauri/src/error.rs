@@ -1,9 +1,14 @@
 //! The one error type at the command boundary. Every command returns it; it serialises to
-//! `{kind, message}` so the UI can show the message and branch on a stable kind.
+//! `{kind, message}` (plus `detail` where the UI shows more, such as both certificates of a
+//! changed one) so the UI can show the message and branch on a stable kind.
 
+use cloudkeep_core::client::ClientError;
 use cloudkeep_core::logging::LogError;
 use cloudkeep_core::paths::PathsError;
+use cloudkeep_core::tenant::TenantError;
+use cloudkeep_core::tenant::failure::{FailureKind, kind_in_chain};
 use serde::Serialize;
+use serde_json::{Value, json};
 
 /// Stable error kinds the UI may branch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -15,42 +20,150 @@ pub enum ErrorKind {
     DataFolder,
     /// The log files could not be read.
     Logs,
+    /// The gateway's certificate is not trusted yet (`detail`: address, cert, why).
+    CertificateUntrusted,
+    /// A pinned gateway presents another certificate (`detail`: provider, address, expected,
+    /// cert).
+    CertificateChanged,
+    /// A fingerprint given to confirm a certificate does not match it.
+    WrongFingerprint,
+    /// Wrong password, or the account was refused.
+    Auth,
+    /// Quota full or lease ended.
+    Quota,
+    /// The gateway does not answer.
+    Unreachable,
+    /// No such provider, job, point or session.
+    NotFound,
+    /// A provider or job of that name exists.
+    Exists,
+    /// The request cannot be done as asked (the message says what to do instead).
+    Invalid,
+    /// Anything else.
+    Failed,
 }
 
 /// An error as the UI sees it: what happened and what to do, in one readable message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct CommandError {
     /// Stable kind.
     pub kind: ErrorKind,
     /// Readable message, with the next step where there is one.
     pub message: String,
+    /// More for the UI to show (certificates), when there is more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
 }
 
 impl CommandError {
+    /// An error of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
     /// A malformed or out-of-range request.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::BadRequest,
-            message: message.into(),
-        }
+        Self::new(ErrorKind::BadRequest, message)
+    }
+
+    /// A request that cannot be done as asked.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, message)
+    }
+
+    /// Something that failed for a reason of its own (a thread, a file).
+    pub fn failed(message: impl std::fmt::Display) -> Self {
+        Self::new(ErrorKind::Failed, message.to_string())
+    }
+
+    fn with_detail(mut self, detail: Value) -> Self {
+        self.detail = Some(detail);
+        self
     }
 }
 
 impl From<PathsError> for CommandError {
     fn from(e: PathsError) -> Self {
-        Self {
-            kind: ErrorKind::DataFolder,
-            message: e.to_string(),
-        }
+        Self::new(ErrorKind::DataFolder, e.to_string())
     }
 }
 
 impl From<LogError> for CommandError {
     fn from(e: LogError) -> Self {
-        Self {
-            kind: ErrorKind::Logs,
-            message: e.to_string(),
+        Self::new(ErrorKind::Logs, e.to_string())
+    }
+}
+
+/// The kind any wrapped error of a chain calls for.
+fn chain_kind(e: &(dyn std::error::Error + 'static)) -> ErrorKind {
+    match kind_in_chain(e) {
+        Some(FailureKind::Certificate) => ErrorKind::CertificateUntrusted,
+        Some(FailureKind::Auth) => ErrorKind::Auth,
+        Some(FailureKind::Quota) => ErrorKind::Quota,
+        None => ErrorKind::Failed,
+    }
+}
+
+impl From<ClientError> for CommandError {
+    fn from(e: ClientError) -> Self {
+        let message = e.to_string();
+        match e {
+            ClientError::Untrusted { address, cert, why } => {
+                Self::new(ErrorKind::CertificateUntrusted, message)
+                    .with_detail(json!({"address": address, "cert": cert, "why": why}))
+            }
+            ClientError::CertificateChanged {
+                address,
+                expected,
+                cert,
+            } => Self::new(ErrorKind::CertificateChanged, message)
+                .with_detail(json!({"address": address, "expected": expected, "cert": cert})),
+            ClientError::WrongFingerprint { address, presented } => {
+                Self::new(ErrorKind::WrongFingerprint, message)
+                    .with_detail(json!({"address": address, "presented": presented}))
+            }
+            ClientError::Unreachable { .. } => Self::new(ErrorKind::Unreachable, message),
+            ClientError::NotLoggedIn => Self::new(ErrorKind::Auth, message),
+            other => {
+                let kind = chain_kind(&other);
+                Self::new(kind, message)
+            }
+        }
+    }
+}
+
+impl From<TenantError> for CommandError {
+    fn from(e: TenantError) -> Self {
+        let message = e.to_string();
+        match e {
+            TenantError::Client(c) => c.into(),
+            TenantError::CertificateChanged {
+                provider,
+                address,
+                expected,
+                cert,
+            } => Self::new(ErrorKind::CertificateChanged, message).with_detail(json!({
+                "provider": provider,
+                "address": address,
+                "expected": expected,
+                "cert": cert
+            })),
+            TenantError::NoJob(_) | TenantError::NoProvider(_) => {
+                Self::new(ErrorKind::NotFound, message)
+            }
+            TenantError::JobExists(_) | TenantError::ProviderExists(_) => {
+                Self::new(ErrorKind::Exists, message)
+            }
+            TenantError::Invalid(_) => Self::new(ErrorKind::Invalid, message),
+            other => {
+                let kind = chain_kind(&other);
+                Self::new(kind, message)
+            }
         }
     }
 }
@@ -70,5 +183,22 @@ mod tests {
             serde_json::to_value(CommandError::bad_request("x")).unwrap()["kind"],
             "bad_request"
         );
+    }
+
+    #[test]
+    fn tenant_errors_keep_their_kind_and_certificate_detail() {
+        let e = CommandError::from(TenantError::NoJob("docs".into()));
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        let e = CommandError::from(TenantError::Client(ClientError::WrongFingerprint {
+            address: "gw:6180".into(),
+            presented: "AB".into(),
+        }));
+        assert_eq!(e.kind, ErrorKind::WrongFingerprint);
+        assert_eq!(e.detail.unwrap()["presented"], "AB");
+        let e = CommandError::from(TenantError::Client(ClientError::Api {
+            code: cloudkeep_core::api::ErrorCode::QuotaExceeded,
+            message: "full".into(),
+        }));
+        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Quota, "full"));
     }
 }

@@ -1,9 +1,11 @@
 //! Cloudkeep Console: the Tauri 2 shell over `cloudkeep-core`.
 //!
-//! Startup resolves the data home, starts the rotating file log and registers the state
-//! once; commands (in [`commands`]) are a few lines that hand the work to core. Nothing here
-//! is domain logic: if a command grows past a screen, its body belongs in core.
+//! Startup resolves the data home, starts the rotating file log, opens the tenant's local
+//! state and registers the state once; then the scheduler starts (and the lab, when this data
+//! folder has one). Commands (in [`commands`]) are a few lines that hand the work to core.
+//! Nothing here is domain logic: if a command grows past a screen, its body belongs in core.
 
+pub mod background;
 pub mod commands;
 pub mod error;
 pub mod state;
@@ -12,6 +14,8 @@ use std::process::ExitCode;
 
 use cloudkeep_core::logging::{self, LogFile, LogOptions};
 use cloudkeep_core::paths::DataHome;
+use cloudkeep_core::tenant::state::TenantState;
+use tauri::Manager;
 
 use crate::state::ConsoleState;
 
@@ -50,12 +54,93 @@ pub fn run() -> ExitCode {
         "console starting"
     );
 
+    let tenant = match tauri::async_runtime::block_on(TenantState::open(&home)) {
+        Ok(tenant) => tenant,
+        Err(e) => {
+            tracing::error!(error = %e, "the local state cannot be opened");
+            eprintln!(
+                "Cloudkeep Console cannot open its local state in {}: {e}",
+                home.root().display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+
     let result = tauri::Builder::default()
-        .manage(ConsoleState::new(home, warnings))
+        .manage(ConsoleState::new(home, tenant, warnings))
+        .setup(|app| {
+            background::start_scheduler(app.handle());
+            let handle = app.handle().clone();
+            if background::has_lab(&handle.state::<ConsoleState>()) {
+                tauri::async_runtime::spawn(async move {
+                    let state = handle.state::<ConsoleState>();
+                    if let Err(e) = background::start_lab(&state).await {
+                        tracing::warn!("the lab did not start: {e}");
+                    }
+                });
+            }
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::log_tail,
             commands::startup_warnings,
+            commands::overview,
+            commands::providers::provider_probe,
+            commands::providers::provider_add,
+            commands::providers::providers_list,
+            commands::providers::provider_rescan,
+            commands::providers::provider_trust,
+            commands::providers::provider_remove,
+            commands::providers::lab_start,
+            commands::jobs::jobs_list,
+            commands::jobs::job_get,
+            commands::jobs::job_create,
+            commands::jobs::job_update,
+            commands::jobs::job_delete,
+            commands::jobs::job_run,
+            commands::jobs::job_watch,
+            commands::jobs::job_stop,
+            commands::jobs::runs_list,
+            commands::jobs::sessions_list,
+            commands::jobs::session_get,
+            commands::points::points_list,
+            commands::points::points_refresh,
+            commands::points::point_list_dir,
+            commands::points::point_find,
+            commands::points::point_diff,
+            commands::points::restore_start,
+            commands::subtenants::subtenants_list,
+            commands::subtenants::subtenant_add,
+            commands::subtenants::subtenant_set,
+            commands::subtenants::subtenant_delete,
+            commands::sp::sp_session,
+            commands::sp::sp_connect,
+            commands::sp::sp_disconnect,
+            commands::sp::sp_tenants,
+            commands::sp::sp_tenant_add,
+            commands::sp::sp_tenant_settings,
+            commands::sp::sp_tenant_quota,
+            commands::sp::sp_tenant_password,
+            commands::sp::sp_tenant_delete,
+            commands::sp::sp_generate_password,
+            commands::sp::sp_repos,
+            commands::sp::sp_repo_add,
+            commands::sp::sp_gateways,
+            commands::sp::sp_cert,
+            commands::sp::sp_cert_generate,
+            commands::sp::sp_cert_import,
+            commands::sp::sp_usage,
+            commands::sp::sp_usage_export,
+            commands::sp::sp_recycle_bin,
+            commands::sp::sp_recycle_restore,
+            commands::sp::sp_recycle_purge,
+            commands::sp::sp_maintenance,
+            commands::sp::sp_set_maintenance,
+            commands::desktop::pick_folder,
+            commands::desktop::pick_file,
+            commands::desktop::save_file,
+            commands::desktop::open_folder,
         ])
         .run(tauri::generate_context!());
     match result {

@@ -1,25 +1,79 @@
-//! The console's state, registered once with `.manage()` at startup.
+//! The console's state, registered once with `.manage()` at startup: the data home and the
+//! tenant's local state opened once, the runs in progress, the browse cache, the lab (when
+//! this console started it) and the SP admin connection.
 
+use cloudkeep_core::client::SpClient;
+use cloudkeep_core::lab::LabInfo;
 use cloudkeep_core::paths::DataHome;
+use cloudkeep_core::tenant::catalog::Catalogs;
+use cloudkeep_core::tenant::live::Runs;
+use cloudkeep_core::tenant::secrets::Secrets;
+use cloudkeep_core::tenant::state::TenantState;
+
+use crate::error::CommandError;
 
 /// File name prefix of the console's rotating log files.
 pub const LOG_PREFIX: &str = "console";
 
 /// What every command may read.
-#[derive(Debug)]
 pub struct ConsoleState {
     /// The data home resolved at startup; created and writable.
     pub home: DataHome,
     /// Problems found at startup that the user should see (shown as a banner).
     pub startup_warnings: Vec<String>,
+    /// The tenant's local state (providers, jobs, sessions).
+    pub tenant: TenantState,
+    /// Passwords.
+    pub secrets: Secrets,
+    /// Backups, restores and health checks running in this console.
+    pub runs: Runs,
+    /// Open repositories for browsing restore points.
+    pub catalogs: Catalogs,
+    /// The lab this console runs, once started.
+    pub lab: tokio::sync::Mutex<Option<LabInfo>>,
+    /// The SP admin connection (SP mode), shared with `cloudkeep sp` through the saved session.
+    pub sp: tokio::sync::Mutex<Option<SpClient>>,
+}
+
+impl std::fmt::Debug for ConsoleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleState")
+            .field("home", &self.home)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConsoleState {
-    /// State for a resolved data home.
-    pub fn new(home: DataHome, startup_warnings: Vec<String>) -> Self {
+    /// State for a resolved data home, with its local state open.
+    pub fn new(home: DataHome, tenant: TenantState, startup_warnings: Vec<String>) -> Self {
+        let catalogs = Catalogs::default();
+        let runs = Runs::default();
+        {
+            // After a run, its job's repository is opened afresh: new points, new packs.
+            let catalogs = catalogs.clone();
+            runs.on_done(move |job, _| catalogs.forget(job));
+        }
         Self {
+            secrets: Secrets::open(&home),
             home,
             startup_warnings,
+            tenant,
+            runs,
+            catalogs,
+            lab: tokio::sync::Mutex::new(None),
+            sp: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The SP admin connection, from this console's login or the saved session.
+    pub async fn sp_client(&self) -> Result<SpClient, CommandError> {
+        let mut sp = self.sp.lock().await;
+        if let Some(client) = sp.as_ref() {
+            return Ok(client.clone());
+        }
+        let session = cloudkeep_core::client::SpSession::load(&self.home)?;
+        let client = SpClient::from_session(&session)?;
+        *sp = Some(client.clone());
+        Ok(client)
     }
 }

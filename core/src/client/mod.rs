@@ -170,6 +170,21 @@ impl SpSession {
         })
     }
 
+    /// After the admin installed a certificate over this trusted session (generated or
+    /// imported), the saved session pins it; true when the pin changed.
+    pub fn pin_installed(
+        home: &crate::paths::DataHome,
+        fingerprint: &str,
+    ) -> Result<bool, ClientError> {
+        let mut session = Self::load(home)?;
+        if session.fingerprint == fingerprint {
+            return Ok(false);
+        }
+        session.fingerprint = fingerprint.to_owned();
+        session.save(home)?;
+        Ok(true)
+    }
+
     /// Saves it (owner-only).
     pub fn save(&self, home: &crate::paths::DataHome) -> Result<(), ClientError> {
         let path = Self::path(home);

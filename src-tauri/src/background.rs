@@ -1,0 +1,89 @@
+//! What the console does on its own while it is open: the tenant's scheduler (every half
+//! minute it starts the backups and health checks that are due and not running, as
+//! `cloudkeep daemon` does), and the lab gateway once the first-run screen asked for it (or
+//! at startup, when this data folder has a lab).
+
+use std::time::Duration;
+
+use cloudkeep_core::lab::{self, LabInfo};
+use tauri::Manager;
+
+use crate::error::CommandError;
+use crate::state::ConsoleState;
+
+/// How often the scheduler looks for due jobs.
+const SCHEDULER_TICK: Duration = Duration::from_secs(30);
+
+/// How long the lab may take to listen.
+const LAB_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Starts the scheduler's thread.
+pub fn start_scheduler(app: &tauri::AppHandle) {
+    let app = app.clone();
+    let spawned = std::thread::Builder::new()
+        .name("scheduler".into())
+        .spawn(move || {
+            loop {
+                let state = app.state::<ConsoleState>();
+                let pass = tauri::async_runtime::block_on(async {
+                    let jobs = state.tenant.jobs().await?;
+                    let sessions = state.tenant.sessions(None).await?;
+                    Ok::<_, cloudkeep_core::tenant::TenantError>((jobs, sessions))
+                });
+                match pass {
+                    Ok((jobs, sessions)) => {
+                        for due in state.runs.start_due(
+                            &state.home,
+                            &jobs,
+                            &sessions,
+                            chrono::Local::now(),
+                        ) {
+                            tracing::info!(job = %due.job, kind = %due.kind, "scheduled run started");
+                        }
+                    }
+                    Err(e) => tracing::warn!("the scheduler could not read the jobs: {e}"),
+                }
+                std::thread::sleep(SCHEDULER_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("the scheduler could not start: {e}");
+    }
+}
+
+/// Whether this data folder has a lab from an earlier run.
+pub fn has_lab(state: &ConsoleState) -> bool {
+    lab::lab_dir(&state.home).join("lab.json").is_file()
+}
+
+/// Starts the lab gateway in this console unless it runs already; returns how to reach it.
+pub async fn start_lab(state: &ConsoleState) -> Result<LabInfo, CommandError> {
+    let mut running = state.lab.lock().await;
+    if let Some(info) = running.as_ref() {
+        return Ok(info.clone());
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let home = state.home.clone();
+    tauri::async_runtime::spawn(async move {
+        let served = lab::run_lab(
+            &home,
+            move |info| {
+                let _ = tx.send(info);
+            },
+            std::future::pending::<()>(),
+        )
+        .await;
+        if let Err(e) = served {
+            tracing::error!("the lab gateway stopped: {e}");
+        }
+    });
+    let info = tokio::time::timeout(LAB_START_TIMEOUT, rx)
+        .await
+        .map_err(|_| {
+            CommandError::failed("the lab gateway did not start within a minute; see Logs")
+        })?
+        .map_err(|_| CommandError::failed("the lab gateway could not start; see Logs for why"))?;
+    tracing::info!(address = %info.address, "lab gateway running");
+    *running = Some(info.clone());
+    Ok(info)
+}

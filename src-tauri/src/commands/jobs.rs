@@ -1,0 +1,161 @@
+//! Backup jobs and their runs: the list with last result and next run, create (the New job
+//! wizard), edit, delete, run now with live progress and log through a Tauri channel, stop,
+//! a health check now, and the sessions with their logs.
+
+use cloudkeep_core::tenant::jobs::{self, Job, JobSpec, SessionRecord};
+use cloudkeep_core::tenant::live::{RunEvent, RunKind, Running};
+use cloudkeep_core::tenant::overview::{JobSummary, brief, job_summaries};
+use serde::Serialize;
+use tauri::State;
+use tauri::ipc::Channel;
+
+use crate::error::CommandError;
+use crate::state::ConsoleState;
+
+/// The Jobs screen.
+#[derive(Debug, Serialize)]
+pub struct JobsView {
+    /// Every job with its last result and next run.
+    pub jobs: Vec<JobSummary>,
+    /// What runs now.
+    pub running: Vec<Running>,
+}
+
+/// Every job, and what runs now.
+#[tauri::command]
+pub async fn jobs_list(state: State<'_, ConsoleState>) -> Result<JobsView, CommandError> {
+    let jobs = state.tenant.jobs().await?;
+    let sessions = state.tenant.sessions(None).await?;
+    Ok(JobsView {
+        jobs: job_summaries(&jobs, &sessions),
+        running: state.runs.running(),
+    })
+}
+
+/// One job's settings.
+#[tauri::command]
+pub async fn job_get(state: State<'_, ConsoleState>, name: String) -> Result<Job, CommandError> {
+    Ok(state.tenant.job(&name).await?)
+}
+
+/// Creates a job (`password`: its encryption password, for an encrypted job).
+#[tauri::command]
+pub async fn job_create(
+    state: State<'_, ConsoleState>,
+    name: String,
+    spec: JobSpec,
+    password: Option<String>,
+) -> Result<Job, CommandError> {
+    Ok(jobs::create(
+        &state.tenant,
+        &state.secrets,
+        name.trim(),
+        &spec,
+        password.as_deref(),
+    )
+    .await?)
+}
+
+/// Changes a job's settings (its target and encryption stay).
+#[tauri::command]
+pub async fn job_update(
+    state: State<'_, ConsoleState>,
+    name: String,
+    spec: JobSpec,
+) -> Result<Job, CommandError> {
+    Ok(state.tenant.update_job(&name, &spec).await?)
+}
+
+/// Deletes a job and its stored password (its restore points stay).
+#[tauri::command]
+pub async fn job_delete(state: State<'_, ConsoleState>, name: String) -> Result<(), CommandError> {
+    if !state.runs.running().iter().all(|r| r.job != name) {
+        return Err(CommandError::invalid(format!(
+            "\"{name}\" is running; stop it or wait for it before deleting the job"
+        )));
+    }
+    state.catalogs.forget(&name);
+    Ok(jobs::delete(&state.tenant, &state.secrets, &name).await?)
+}
+
+fn kind_of(kind: &str) -> Result<RunKind, CommandError> {
+    match kind {
+        "backup" => Ok(RunKind::Backup),
+        "health-check" => Ok(RunKind::HealthCheck),
+        "restore" => Ok(RunKind::Restore),
+        other => Err(CommandError::bad_request(format!(
+            "no run kind \"{other}\"; use backup, health-check or restore"
+        ))),
+    }
+}
+
+/// Sends a run's events to the page's channel.
+pub(crate) fn to_channel(channel: Channel<RunEvent>) -> Box<dyn Fn(&RunEvent) + Send + Sync> {
+    Box::new(move |event| {
+        if let Err(e) = channel.send(event.clone()) {
+            tracing::debug!("a view stopped listening to a run: {e}");
+        }
+    })
+}
+
+/// Starts a backup (or health check) of `name` now; its events go to `on_event`.
+#[tauri::command]
+pub fn job_run(
+    state: State<'_, ConsoleState>,
+    name: String,
+    kind: String,
+    on_event: Channel<RunEvent>,
+) -> Result<(), CommandError> {
+    let kind = kind_of(&kind)?;
+    state.runs.start(&state.home, &name, kind)?;
+    state.runs.watch(&name, kind, to_channel(on_event));
+    Ok(())
+}
+
+/// Follows a run already going on (a view opened later); false when none runs.
+#[tauri::command]
+pub fn job_watch(
+    state: State<'_, ConsoleState>,
+    name: String,
+    kind: String,
+    on_event: Channel<RunEvent>,
+) -> Result<bool, CommandError> {
+    Ok(state
+        .runs
+        .watch(&name, kind_of(&kind)?, to_channel(on_event)))
+}
+
+/// Asks a run to stop; false when none runs.
+#[tauri::command]
+pub fn job_stop(
+    state: State<'_, ConsoleState>,
+    name: String,
+    kind: String,
+) -> Result<bool, CommandError> {
+    Ok(state.runs.stop(&name, kind_of(&kind)?))
+}
+
+/// Every run going on.
+#[tauri::command]
+pub fn runs_list(state: State<'_, ConsoleState>) -> Vec<Running> {
+    state.runs.running()
+}
+
+/// Sessions, newest first (of one job, or all), without their logs.
+#[tauri::command]
+pub async fn sessions_list(
+    state: State<'_, ConsoleState>,
+    job: Option<String>,
+) -> Result<Vec<SessionRecord>, CommandError> {
+    let all = state.tenant.sessions(job.as_deref()).await?;
+    Ok(all.iter().map(brief).collect())
+}
+
+/// One session with its log.
+#[tauri::command]
+pub async fn session_get(
+    state: State<'_, ConsoleState>,
+    id: i64,
+) -> Result<SessionRecord, CommandError> {
+    Ok(state.tenant.session(id).await?)
+}

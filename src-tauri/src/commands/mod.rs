@@ -1,0 +1,72 @@
+//! The console's commands: each a few lines that call core and return its answer or a
+//! [`CommandError`]. Every command is listed in `build.rs`, registered in `lib.rs` and granted
+//! by name in `capabilities/main-window.json` (a test checks all three). Work that blocks
+//! (the engine, a remote repository with its own runtime) runs on a blocking thread.
+//!
+//! Parts: this module (app, logs, overview), [`providers`] (service providers, the lab),
+//! [`jobs`] (jobs, runs, sessions), [`points`] (browse, find, compare, restore),
+//! [`subtenants`], [`sp`] (SP mode), [`desktop`] (native dialogs, opening a folder).
+
+pub mod desktop;
+pub mod jobs;
+pub mod points;
+pub mod providers;
+pub mod sp;
+pub mod subtenants;
+
+use cloudkeep_core::about::AboutInfo;
+use cloudkeep_core::logging::{self, LogTail};
+use cloudkeep_core::tenant::overview::{self, Overview};
+use tauri::State;
+
+use crate::error::CommandError;
+use crate::state::{ConsoleState, LOG_PREFIX};
+
+/// Most log lines one request may ask for.
+pub const MAX_LOG_LINES: u32 = 5_000;
+
+/// Runs blocking work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, CommandError> + Send + 'static,
+) -> Result<T, CommandError> {
+    tauri::async_runtime::spawn_blocking(work)
+        .await
+        .map_err(|e| CommandError::failed(format!("the console's worker failed: {e}")))?
+}
+
+/// Version, protocol and folders: the About panel.
+#[tauri::command]
+pub fn app_info(state: State<'_, ConsoleState>) -> AboutInfo {
+    AboutInfo::for_home(&state.home)
+}
+
+/// The last `lines` lines of the console's newest log file.
+#[tauri::command]
+pub fn log_tail(state: State<'_, ConsoleState>, lines: u32) -> Result<LogTail, CommandError> {
+    if lines == 0 || lines > MAX_LOG_LINES {
+        return Err(CommandError::bad_request(format!(
+            "asked for {lines} log lines; ask for 1 to {MAX_LOG_LINES}"
+        )));
+    }
+    Ok(logging::tail(
+        &state.home.logs(),
+        LOG_PREFIX,
+        lines as usize,
+    )?)
+}
+
+/// Problems found at startup, for the banner.
+#[tauri::command]
+pub fn startup_warnings(state: State<'_, ConsoleState>) -> Vec<String> {
+    state.startup_warnings.clone()
+}
+
+/// Home: latest sessions, quota use, jobs with next runs, warnings. With `rescan`, providers
+/// are asked for fresh figures first.
+#[tauri::command]
+pub async fn overview(
+    state: State<'_, ConsoleState>,
+    rescan: bool,
+) -> Result<Overview, CommandError> {
+    Ok(overview::overview(&state.tenant, &state.secrets, chrono::Local::now(), rescan).await?)
+}

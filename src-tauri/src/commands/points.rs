@@ -1,0 +1,128 @@
+//! Restore points: the list by job, the tree browser (a folder a page at a time, from the
+//! cached open repository), search by name, compare two points, and the restore wizard's
+//! run (its progress and report through a Tauri channel).
+
+use std::path::PathBuf;
+
+use cloudkeep_core::engine::browse::{Change, Found};
+use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions};
+use cloudkeep_core::tenant::catalog::{Page, PointView};
+use cloudkeep_core::tenant::live::RunEvent;
+use tauri::State;
+use tauri::ipc::Channel;
+
+use super::blocking;
+use super::jobs::to_channel;
+use crate::error::CommandError;
+use crate::state::ConsoleState;
+
+/// Most search hits one search returns.
+const MAX_HITS: usize = 2_000;
+
+/// The restore points of `job` (`all`: also those of other jobs sharing its repository).
+#[tauri::command]
+pub async fn points_list(
+    state: State<'_, ConsoleState>,
+    job: String,
+    all: bool,
+) -> Result<Vec<PointView>, CommandError> {
+    let (catalogs, home) = (state.catalogs.clone(), state.home.clone());
+    blocking(move || Ok(catalogs.points(&home, &job, all)?)).await
+}
+
+/// Reads `job`'s repository afresh next time (new points from elsewhere).
+#[tauri::command]
+pub fn points_refresh(state: State<'_, ConsoleState>, job: String) {
+    state.catalogs.forget(&job);
+}
+
+/// A page of a folder of a point.
+#[tauri::command]
+pub async fn point_list_dir(
+    state: State<'_, ConsoleState>,
+    job: String,
+    point: String,
+    path: String,
+    offset: usize,
+    limit: usize,
+) -> Result<Page, CommandError> {
+    let (catalogs, home) = (state.catalogs.clone(), state.home.clone());
+    blocking(move || Ok(catalogs.list(&home, &job, &point, &path, offset, limit)?)).await
+}
+
+/// Entries whose name matches `pattern` (a glob such as `*.pdf`; a plain word matches
+/// names containing it).
+#[tauri::command]
+pub async fn point_find(
+    state: State<'_, ConsoleState>,
+    job: String,
+    point: String,
+    pattern: String,
+) -> Result<Vec<Found>, CommandError> {
+    let pattern = pattern.trim().to_owned();
+    if pattern.is_empty() {
+        return Err(CommandError::invalid(
+            "type a name or a pattern such as *.pdf",
+        ));
+    }
+    let glob = if pattern.contains(['*', '?', '[']) {
+        pattern
+    } else {
+        format!("*{pattern}*")
+    };
+    let (catalogs, home) = (state.catalogs.clone(), state.home.clone());
+    blocking(move || Ok(catalogs.find(&home, &job, &point, &glob, MAX_HITS)?)).await
+}
+
+/// What changed from point `from` to point `to`.
+#[tauri::command]
+pub async fn point_diff(
+    state: State<'_, ConsoleState>,
+    job: String,
+    from: String,
+    to: String,
+) -> Result<Vec<Change>, CommandError> {
+    let (catalogs, home) = (state.catalogs.clone(), state.home.clone());
+    blocking(move || Ok(catalogs.diff(&home, &job, &from, &to)?)).await
+}
+
+/// Starts a restore of `paths` (everything when empty) from `point` of `job` into `to` (where
+/// they came from when absent); its progress and report go to `on_event`.
+#[tauri::command]
+pub fn restore_start(
+    state: State<'_, ConsoleState>,
+    job: String,
+    point: String,
+    paths: Vec<String>,
+    to: Option<String>,
+    conflict: String,
+    on_event: Channel<RunEvent>,
+) -> Result<(), CommandError> {
+    let conflict: Conflict = conflict.parse().map_err(CommandError::bad_request)?;
+    let destination = match to.as_deref().map(str::trim) {
+        None | Some("") => Destination::Original,
+        Some(folder) if std::path::Path::new(folder).is_absolute() => {
+            Destination::Folder(PathBuf::from(folder))
+        }
+        Some(folder) => {
+            return Err(CommandError::invalid(format!(
+                "\"{folder}\" is not a full path; choose the folder with Browse"
+            )));
+        }
+    };
+    let options = RestoreOptions {
+        destination,
+        paths,
+        conflict,
+        cancel: Default::default(),
+    };
+    state
+        .runs
+        .start_restore(&state.home, &job, &point, options)?;
+    state.runs.watch(
+        &job,
+        cloudkeep_core::tenant::live::RunKind::Restore,
+        to_channel(on_event),
+    );
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Service providers: the Add wizard's certificate step (probe), add with the trust step,
+//! rescan, trust a renewed certificate, remove; and the lab, the provider on this computer
+//! that the first-run screen offers.
+
+use cloudkeep_core::client::tls::{Presented, probe};
+use cloudkeep_core::client::with_default_port;
+use cloudkeep_core::lab::LabInfo;
+use cloudkeep_core::tenant::providers::{self, NewProvider, Provider};
+use serde::Serialize;
+use tauri::State;
+
+use crate::error::CommandError;
+use crate::state::ConsoleState;
+
+/// The name the lab gets as a provider.
+pub const LAB_PROVIDER: &str = "Lab";
+
+/// What a gateway presents, before it is trusted (the wizard's certificate step).
+#[derive(Debug, Serialize)]
+pub struct Probed {
+    /// `host:port` as it will be stored.
+    pub address: String,
+    /// The certificate and whether a CA vouches for it.
+    #[serde(flatten)]
+    pub presented: Presented,
+}
+
+/// Connects to `host` and shows its certificate.
+#[tauri::command]
+pub async fn provider_probe(host: String) -> Result<Probed, CommandError> {
+    let host = host.trim();
+    if host.is_empty() {
+        return Err(CommandError::invalid(
+            "enter the gateway's address as your service provider gave it, e.g. backup.example.com or 203.0.113.7:6180",
+        ));
+    }
+    let address = with_default_port(host);
+    let presented = probe(&address).await?;
+    Ok(Probed { address, presented })
+}
+
+/// Adds a provider: trust step (`trust`: the fingerprint confirmed in the wizard), login,
+/// repositories.
+#[tauri::command]
+pub async fn provider_add(
+    state: State<'_, ConsoleState>,
+    name: String,
+    host: String,
+    user: String,
+    password: String,
+    trust: Option<String>,
+) -> Result<Provider, CommandError> {
+    if name.trim().is_empty() || user.trim().is_empty() || password.is_empty() {
+        return Err(CommandError::invalid(
+            "give the provider a name, and the account and password your service provider gave you",
+        ));
+    }
+    let request = NewProvider {
+        name: name.trim().to_owned(),
+        host: host.trim().to_owned(),
+        user: user.trim().to_owned(),
+        password,
+        trust,
+    };
+    Ok(providers::add(&state.tenant, &state.secrets, &request).await?)
+}
+
+/// Every provider as last scanned.
+#[tauri::command]
+pub async fn providers_list(state: State<'_, ConsoleState>) -> Result<Vec<Provider>, CommandError> {
+    Ok(state.tenant.providers().await?)
+}
+
+/// Logs in again and refreshes gateways and repositories.
+#[tauri::command]
+pub async fn provider_rescan(
+    state: State<'_, ConsoleState>,
+    name: String,
+) -> Result<Provider, CommandError> {
+    Ok(providers::rescan(&state.tenant, &state.secrets, &name).await?)
+}
+
+/// Trusts the certificate a provider presents now (after a renewal), then rescans.
+#[tauri::command]
+pub async fn provider_trust(
+    state: State<'_, ConsoleState>,
+    name: String,
+    fingerprint: String,
+) -> Result<Provider, CommandError> {
+    providers::trust(&state.tenant, &name, &fingerprint).await?;
+    Ok(providers::rescan(&state.tenant, &state.secrets, &name).await?)
+}
+
+/// Forgets a provider (its restore points stay at the provider).
+#[tauri::command]
+pub async fn provider_remove(
+    state: State<'_, ConsoleState>,
+    name: String,
+) -> Result<(), CommandError> {
+    Ok(providers::remove(&state.tenant, &state.secrets, &name).await?)
+}
+
+/// The lab, running in this console, and its provider.
+#[derive(Debug, Serialize)]
+pub struct LabStarted {
+    /// Where it listens, its certificate and accounts.
+    pub lab: LabInfo,
+    /// The provider it is added as.
+    pub provider: Provider,
+}
+
+/// Starts the lab in the background (once per console) and adds it as provider "Lab",
+/// pinned.
+#[tauri::command]
+pub async fn lab_start(state: State<'_, ConsoleState>) -> Result<LabStarted, CommandError> {
+    let lab = crate::background::start_lab(&state).await?;
+    let provider = match state.tenant.provider(LAB_PROVIDER).await {
+        Ok(p) => p,
+        Err(_) => {
+            providers::add(
+                &state.tenant,
+                &state.secrets,
+                &NewProvider {
+                    name: LAB_PROVIDER.into(),
+                    host: lab.address.clone(),
+                    user: lab.accounts.tenant_user.clone(),
+                    password: lab.accounts.tenant_password.clone(),
+                    trust: Some(lab.fingerprint.clone()),
+                },
+            )
+            .await?
+        }
+    };
+    Ok(LabStarted { lab, provider })
+}

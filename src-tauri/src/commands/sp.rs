@@ -1,0 +1,288 @@
+//! SP mode: connecting to a gateway as SP admin through the same certificate trust step (the
+//! session is saved, shared with `cloudkeep sp`), and the admin API: tenants (the New tenant
+//! wizard, settings, quotas, password, delete), cloud repositories, gateways, the certificate
+//! (show, generate, import PEM files), usage (CSV export), the recycle bin and maintenance.
+
+use cloudkeep_core::api::{
+    CloudRepo, GatewayEntry, MaintenanceMode, NewTenant, RecycledPoint, TenantView, UsageRow,
+    usage_csv,
+};
+use cloudkeep_core::client::{SpClient, SpSession};
+use cloudkeep_core::gateway::recycle::RecycledRef;
+use cloudkeep_core::gateway::tls::CertInfo;
+use cloudkeep_core::store::tenants::{QuotaSpec, TenantSettings};
+use serde::Serialize;
+use tauri::State;
+
+use crate::error::CommandError;
+use crate::state::ConsoleState;
+
+/// The SP admin session as the page sees it (never the token).
+#[derive(Debug, Serialize)]
+pub struct SpConnection {
+    /// `host:port`.
+    pub gateway: String,
+    /// Admin name.
+    pub user: String,
+    /// The pinned certificate.
+    pub fingerprint: String,
+}
+
+impl From<&SpSession> for SpConnection {
+    fn from(s: &SpSession) -> Self {
+        Self {
+            gateway: s.gateway.clone(),
+            user: s.user.clone(),
+            fingerprint: s.fingerprint.clone(),
+        }
+    }
+}
+
+/// The saved SP admin session, if any.
+#[tauri::command]
+pub fn sp_session(state: State<'_, ConsoleState>) -> Option<SpConnection> {
+    SpSession::load(&state.home).ok().map(|s| (&s).into())
+}
+
+/// Logs in as SP admin (trust step as for a provider: `trust` is the fingerprint confirmed).
+#[tauri::command]
+pub async fn sp_connect(
+    state: State<'_, ConsoleState>,
+    gateway: String,
+    user: String,
+    password: String,
+    trust: Option<String>,
+) -> Result<SpConnection, CommandError> {
+    let saved = SpSession::load(&state.home).ok();
+    let session = SpSession::log_in(
+        gateway.trim(),
+        user.trim(),
+        &password,
+        trust.as_deref(),
+        saved.as_ref(),
+    )
+    .await?;
+    session.save(&state.home)?;
+    *state.sp.lock().await = Some(SpClient::from_session(&session)?);
+    Ok((&session).into())
+}
+
+/// Forgets the SP admin session.
+#[tauri::command]
+pub async fn sp_disconnect(state: State<'_, ConsoleState>) -> Result<(), CommandError> {
+    *state.sp.lock().await = None;
+    let path = state.home.root().join("sp-session.json");
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(CommandError::failed(format!(
+            "cannot remove {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Every tenant and subtenant with quotas and settings.
+#[tauri::command]
+pub async fn sp_tenants(state: State<'_, ConsoleState>) -> Result<Vec<TenantView>, CommandError> {
+    Ok(state.sp_client().await?.tenants().await?)
+}
+
+/// Creates a tenant (or `tenant/sub`).
+#[tauri::command]
+pub async fn sp_tenant_add(
+    state: State<'_, ConsoleState>,
+    tenant: NewTenant,
+) -> Result<TenantView, CommandError> {
+    Ok(state.sp_client().await?.add_tenant(&tenant).await?)
+}
+
+/// Replaces a tenant's settings (description, state, lease, tasks, bandwidth, protection).
+#[tauri::command]
+pub async fn sp_tenant_settings(
+    state: State<'_, ConsoleState>,
+    login: String,
+    settings: TenantSettings,
+) -> Result<TenantView, CommandError> {
+    Ok(state
+        .sp_client()
+        .await?
+        .set_settings(&login, &settings)
+        .await?)
+}
+
+/// Sets or adds a quota of a tenant.
+#[tauri::command]
+pub async fn sp_tenant_quota(
+    state: State<'_, ConsoleState>,
+    login: String,
+    quota: QuotaSpec,
+) -> Result<TenantView, CommandError> {
+    Ok(state.sp_client().await?.set_quota(&login, &quota).await?)
+}
+
+/// Sets a tenant's password.
+#[tauri::command]
+pub async fn sp_tenant_password(
+    state: State<'_, ConsoleState>,
+    login: String,
+    password: String,
+) -> Result<(), CommandError> {
+    Ok(state
+        .sp_client()
+        .await?
+        .set_password(&login, &password)
+        .await?)
+}
+
+/// Deletes a tenant (with its data when asked).
+#[tauri::command]
+pub async fn sp_tenant_delete(
+    state: State<'_, ConsoleState>,
+    login: String,
+    with_data: bool,
+) -> Result<(), CommandError> {
+    Ok(state
+        .sp_client()
+        .await?
+        .delete_tenant(&login, with_data)
+        .await?)
+}
+
+/// A strong random password for a new account.
+#[tauri::command]
+pub fn sp_generate_password() -> Result<String, CommandError> {
+    cloudkeep_core::crypto::generate_password().map_err(CommandError::failed)
+}
+
+/// The cloud repositories.
+#[tauri::command]
+pub async fn sp_repos(state: State<'_, ConsoleState>) -> Result<Vec<CloudRepo>, CommandError> {
+    Ok(state.sp_client().await?.repos().await?)
+}
+
+/// Adds a folder cloud repository (a folder on the gateway's machine).
+#[tauri::command]
+pub async fn sp_repo_add(
+    state: State<'_, ConsoleState>,
+    name: String,
+    path: String,
+) -> Result<CloudRepo, CommandError> {
+    Ok(state.sp_client().await?.add_repo(&name, &path).await?)
+}
+
+/// The gateways with their last heartbeat.
+#[tauri::command]
+pub async fn sp_gateways(
+    state: State<'_, ConsoleState>,
+) -> Result<Vec<GatewayEntry>, CommandError> {
+    Ok(state.sp_client().await?.gateways().await?)
+}
+
+/// The certificate the gateways serve.
+#[tauri::command]
+pub async fn sp_cert(state: State<'_, ConsoleState>) -> Result<CertInfo, CommandError> {
+    Ok(state.sp_client().await?.cert().await?)
+}
+
+/// Pins a certificate the admin just installed, in the saved session and this console.
+async fn pin_installed(state: &ConsoleState, info: &CertInfo) -> Result<(), CommandError> {
+    SpSession::pin_installed(&state.home, &info.fingerprint)?;
+    *state.sp.lock().await = None;
+    Ok(())
+}
+
+/// Generates a new self-signed certificate for `names` and serves it.
+#[tauri::command]
+pub async fn sp_cert_generate(
+    state: State<'_, ConsoleState>,
+    names: Vec<String>,
+) -> Result<CertInfo, CommandError> {
+    let info = state.sp_client().await?.cert_generate(names).await?;
+    pin_installed(&state, &info).await?;
+    Ok(info)
+}
+
+/// Imports a CA-signed chain and its key from PEM files (chosen with the file dialog).
+#[tauri::command]
+pub async fn sp_cert_import(
+    state: State<'_, ConsoleState>,
+    chain_path: String,
+    key_path: String,
+) -> Result<CertInfo, CommandError> {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .map_err(|e| CommandError::invalid(format!("cannot read {path}: {e}")))
+    };
+    let (chain, key) = (read(&chain_path)?, read(&key_path)?);
+    let info = state.sp_client().await?.cert_import(chain, key).await?;
+    pin_installed(&state, &info).await?;
+    Ok(info)
+}
+
+/// Use per tenant and repository.
+#[tauri::command]
+pub async fn sp_usage(state: State<'_, ConsoleState>) -> Result<Vec<UsageRow>, CommandError> {
+    Ok(state.sp_client().await?.usage().await?)
+}
+
+/// Writes the usage table as CSV to `path` (chosen with the save dialog); returns the rows
+/// written.
+#[tauri::command]
+pub async fn sp_usage_export(
+    state: State<'_, ConsoleState>,
+    path: String,
+) -> Result<usize, CommandError> {
+    let rows = state.sp_client().await?.usage().await?;
+    std::fs::write(&path, usage_csv(&rows))
+        .map_err(|e| CommandError::invalid(format!("cannot write {path}: {e}")))?;
+    Ok(rows.len())
+}
+
+/// The recycle bin: deleted points kept by insider protection.
+#[tauri::command]
+pub async fn sp_recycle_bin(
+    state: State<'_, ConsoleState>,
+) -> Result<Vec<RecycledPoint>, CommandError> {
+    Ok(state.sp_client().await?.recycle_bin().await?)
+}
+
+/// Gives a deleted point back to its tenant.
+#[tauri::command]
+pub async fn sp_recycle_restore(
+    state: State<'_, ConsoleState>,
+    point: RecycledRef,
+) -> Result<(), CommandError> {
+    Ok(state.sp_client().await?.recycle_restore(&point).await?)
+}
+
+/// Purges a deleted point for good.
+#[tauri::command]
+pub async fn sp_recycle_purge(
+    state: State<'_, ConsoleState>,
+    point: RecycledRef,
+) -> Result<(), CommandError> {
+    Ok(state.sp_client().await?.recycle_purge(&point).await?)
+}
+
+/// Maintenance mode.
+#[tauri::command]
+pub async fn sp_maintenance(
+    state: State<'_, ConsoleState>,
+) -> Result<MaintenanceMode, CommandError> {
+    Ok(state.sp_client().await?.maintenance().await?)
+}
+
+/// Turns maintenance on (with the message tenants see) or off (`None`).
+#[tauri::command]
+pub async fn sp_set_maintenance(
+    state: State<'_, ConsoleState>,
+    message: Option<String>,
+) -> Result<MaintenanceMode, CommandError> {
+    let message = message.filter(|m| !m.trim().is_empty());
+    Ok(state
+        .sp_client()
+        .await?
+        .set_maintenance(message.as_deref())
+        .await?)
+}
