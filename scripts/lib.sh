@@ -69,6 +69,26 @@ ck_ensure_tauri_driver() {
   fi
 }
 
+# axe-core (the accessibility checker the console's end-to-end suite injects), from npm's
+# registry, pinned by version and checked against the registry's SHA-512 integrity.
+CK_AXE_VERSION=4.14.1
+CK_AXE_SHA512=FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==
+export CLOUDKEEP_AXE=$CK_TOOLS/axe-core-$CK_AXE_VERSION/axe.min.js
+ck_ensure_axe() {
+  [ -f "$CLOUDKEEP_AXE" ] && return 0
+  ck_say "fetching axe-core $CK_AXE_VERSION from the npm registry"
+  local tmp
+  tmp=$(mktemp -d)
+  curl -fsSL "https://registry.npmjs.org/axe-core/-/axe-core-$CK_AXE_VERSION.tgz" -o "$tmp/axe.tgz" || return 1
+  if [ "$(openssl dgst -sha512 -binary "$tmp/axe.tgz" | base64 -w0)" != "$CK_AXE_SHA512" ]; then
+    echo "axe-core tarball does not match its registry integrity" >&2; rm -rf "$tmp"; return 1
+  fi
+  tar -xzf "$tmp/axe.tgz" -C "$tmp" package/axe.min.js || return 1
+  mkdir -p "$(dirname "$CLOUDKEEP_AXE")"
+  mv "$tmp/package/axe.min.js" "$CLOUDKEEP_AXE"
+  rm -rf "$tmp"
+}
+
 ck_ensure_cargo_fuzz() {
   if ! command -v cargo-fuzz >/dev/null 2>&1; then
     ck_say "installing cargo-fuzz into $CK_TOOLS"

@@ -1,11 +1,13 @@
-// Console bootstrap: the mode switch, the navigation frame, section rendering, the error
-// banner and keyboard handling. Behaviour is wired through data-action attributes.
+// Console bootstrap: the mode switch, the navigation frame, section rendering (with
+// `navigate(section, params)` for views that lead elsewhere), the error banner and keyboard
+// handling. Behaviour is wired through data-action attributes.
 
-import { MODES, modeById, sectionsFor } from './sections.js';
-import { startupWarnings } from './ipc.js';
-import { h, replaceChildren } from './dom.js';
+import { MODES, modeById, sectionsFor, modeOfSection } from './sections.js';
+import { startupWarnings, spSession } from './ipc.js';
+import { h, replaceChildren, paintBars } from './dom.js';
+import { renderSpConnect } from './views/sp-admin.js';
 
-const state = { mode: MODES[0].id, section: null };
+const state = { mode: MODES[0].id, section: null, remembered: {} };
 
 const els = {
   body: document.body,
@@ -49,11 +51,25 @@ function renderNav() {
     }))));
 }
 
-async function openSection(id, { focus = false } = {}) {
+/** Opens a section (switching mode when it belongs to the other one) with view `params`. */
+function navigate(id, params = {}) {
+  const mode = modeOfSection(id);
+  if (mode && mode !== state.mode) {
+    state.remembered[state.mode] = state.section;
+    state.mode = mode;
+  }
+  return openSection(id, { focus: true, params });
+}
+
+let renderSerial = 0;
+
+async function openSection(id, { focus = false, params = {} } = {}) {
   const mode = modeById(state.mode);
   const sections = sectionsFor(mode.id);
   const section = sections.find((s) => s.id === id) || sections[0];
   state.section = section.id;
+  const serial = ++renderSerial;
+  clearError();
   renderNav();
   const heading = h('h1', { id: 'view-heading', tabindex: '-1', text: section.label });
   const body = h('div', { class: 'view-body', id: `view-${section.id}`, 'aria-busy': 'true' });
@@ -61,10 +77,26 @@ async function openSection(id, { focus = false } = {}) {
     h('header', { class: 'view-header' }, h('p', { class: 'view-mode', id: 'view-mode', text: mode.title }), heading),
     body);
   if (focus) heading.focus();
+  const context = {
+    mode,
+    params,
+    showError,
+    clearError,
+    navigate,
+    /** Sets the view's heading (a job's name, a wizard's title). */
+    setTitle: (text) => { heading.textContent = text; },
+    /** Still the view on screen (a slow answer for a view left meanwhile is dropped). */
+    current: () => serial === renderSerial,
+  };
   try {
-    await section.render(body, { mode, showError });
+    if (section.needsSp && !(await spSession())) {
+      await renderSpConnect(body, { ...context, then: () => openSection(section.id, { focus: true, params }) });
+    } else {
+      await section.render(body, context);
+    }
+    paintBars(body);
   } catch (err) {
-    showError(err);
+    if (serial === renderSerial) showError(err);
   } finally {
     body.removeAttribute('aria-busy');
   }
@@ -72,14 +104,18 @@ async function openSection(id, { focus = false } = {}) {
 
 function setMode(id, { focus = false } = {}) {
   if (!MODES.some((m) => m.id === id)) return;
+  if (id === state.mode) return undefined;
+  state.remembered[state.mode] = state.section;
   state.mode = id;
   if (focus) document.getElementById(`mode-${id}`).focus();
-  return openSection(state.section);
+  const shared = sectionsFor(id).some((s) => s.id === state.section);
+  return openSection(shared ? state.section : state.remembered[id] || null);
 }
 
 const actions = {
   'set-mode': (el) => setMode(el.dataset.mode),
   'open-section': (el) => openSection(el.dataset.section, { focus: true }),
+  navigate: (el) => navigate(el.dataset.section, el.dataset.params ? JSON.parse(el.dataset.params) : {}),
   'dismiss-banner': () => clearError(),
   skip: (el, event) => {
     event.preventDefault();

@@ -1,8 +1,19 @@
-// The navigation frame's sections, per console mode (DESIGN §8). A section is listed only
-// once its feature is built; each later issue adds its sections here.
+// The navigation frame's sections, per console mode (DESIGN §8): which views exist, their
+// labels and where they are listed. Each view module renders one section.
 
 import { renderAbout } from './views/about.js';
 import { renderLogs } from './views/logs.js';
+import { renderHome } from './views/home.js';
+import { renderProviders } from './views/providers.js';
+import { renderJobs } from './views/jobs.js';
+import { renderPoints } from './views/points.js';
+import { renderSessions } from './views/sessions.js';
+import { renderSubtenants } from './views/subtenants.js';
+import { renderSpTenants, renderSpSubtenants } from './views/sp-tenants.js';
+import {
+  renderSpConnection, renderSpRepos, renderSpGateways, renderSpCertificate,
+  renderSpUsage, renderSpRecycleBin, renderSpMaintenance,
+} from './views/sp-admin.js';
 
 /** The console's two modes, in switch order. */
 export const MODES = [
@@ -12,9 +23,25 @@ export const MODES = [
 
 /**
  * Every section: `id` (unique), `label` (navigation text), `modes` (where it is listed),
- * `render(container, context)` (fills the view; may be async).
+ * `render(container, context)` (fills the view; may be async). SP sections other than the
+ * connection ask to connect first (`needsSp`).
  */
 export const SECTIONS = [
+  { id: 'home', label: 'Home', modes: ['tenant'], render: renderHome },
+  { id: 'providers', label: 'Service providers', modes: ['tenant'], render: renderProviders },
+  { id: 'jobs', label: 'Backup jobs', modes: ['tenant'], render: renderJobs },
+  { id: 'points', label: 'Restore points', modes: ['tenant'], render: renderPoints },
+  { id: 'sessions', label: 'Sessions', modes: ['tenant'], render: renderSessions },
+  { id: 'subtenants', label: 'Subtenants', modes: ['tenant'], render: renderSubtenants },
+  { id: 'sp-connection', label: 'Connection', modes: ['sp'], render: renderSpConnection },
+  { id: 'sp-tenants', label: 'Tenants', modes: ['sp'], render: renderSpTenants, needsSp: true },
+  { id: 'sp-subtenants', label: 'Subtenants', modes: ['sp'], render: renderSpSubtenants, needsSp: true },
+  { id: 'sp-repos', label: 'Cloud repositories', modes: ['sp'], render: renderSpRepos, needsSp: true },
+  { id: 'sp-gateways', label: 'Gateways', modes: ['sp'], render: renderSpGateways, needsSp: true },
+  { id: 'sp-certificate', label: 'Certificate', modes: ['sp'], render: renderSpCertificate, needsSp: true },
+  { id: 'sp-usage', label: 'Usage', modes: ['sp'], render: renderSpUsage, needsSp: true },
+  { id: 'sp-recycle', label: 'Recycle bin', modes: ['sp'], render: renderSpRecycleBin, needsSp: true },
+  { id: 'sp-maintenance', label: 'Maintenance', modes: ['sp'], render: renderSpMaintenance, needsSp: true },
   { id: 'about', label: 'About', modes: ['tenant', 'sp'], render: renderAbout },
   { id: 'logs', label: 'Logs', modes: ['tenant', 'sp'], render: renderLogs },
 ];
@@ -27,4 +54,10 @@ export function sectionsFor(mode) {
 /** The mode record for an id. */
 export function modeById(id) {
   return MODES.find((mode) => mode.id === id) || MODES[0];
+}
+
+/** The mode a section belongs to first. */
+export function modeOfSection(id) {
+  const section = SECTIONS.find((s) => s.id === id);
+  return section ? section.modes[0] : null;
 }

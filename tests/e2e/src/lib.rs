@@ -3,9 +3,14 @@
 //! ports with a private `CLOUDKEEP_HOME`, connects a WebDriver client, and saves
 //! screenshots as test artifacts.
 //!
+//! Also: a real gateway process ([`Gateway`], the `cloudkeep` binary), user-like helpers
+//! (click, type, wait for text) and the axe-core accessibility check of a screen.
+//!
 //! Environment: `CLOUDKEEP_CONSOLE_BIN` (the console binary; default: the workspace's debug
-//! build), `TAURI_DRIVER` (default: `tauri-driver` on `PATH`), `CLOUDKEEP_ARTIFACTS`
-//! (default: `test-artifacts/` in the repository). Needs a display: run under `xvfb-run -a`.
+//! build), `CLOUDKEEP_CLI_BIN` (the `cloudkeep` binary; default: next to the console),
+//! `TAURI_DRIVER` (default: `tauri-driver` on `PATH`), `CLOUDKEEP_AXE` (axe-core's
+//! `axe.min.js`; default: the tools cache), `CLOUDKEEP_ARTIFACTS` (default: `test-artifacts/`
+//! in the repository). Needs a display: run under `xvfb-run -a`.
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -52,6 +57,21 @@ pub fn console_binary() -> Result<PathBuf> {
     if !path.is_file() {
         bail!(
             "console binary {} not found; build it with `cargo build -p cloudkeep-console` or set CLOUDKEEP_CONSOLE_BIN",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The `cloudkeep` command-line binary (the gateway runs from it).
+pub fn cli_binary() -> Result<PathBuf> {
+    let path = match std::env::var_os("CLOUDKEEP_CLI_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => console_binary()?.with_file_name("cloudkeep"),
+    };
+    if !path.is_file() {
+        bail!(
+            "cloudkeep binary {} not found; build it with `cargo build -p cloudkeep-cli` or set CLOUDKEEP_CLI_BIN",
             path.display()
         );
     }
@@ -110,6 +130,11 @@ pub struct Console {
 impl Console {
     /// Starts the console and waits until its first view has rendered.
     pub async fn launch() -> Result<Self> {
+        Self::launch_with(&[]).await
+    }
+
+    /// Starts the console with extra environment variables.
+    pub async fn launch_with(env: &[(&str, &str)]) -> Result<Self> {
         require_display()?;
         let app = console_binary()?;
         let driver_bin = std::env::var_os("TAURI_DRIVER").unwrap_or_else(|| "tauri-driver".into());
@@ -121,6 +146,7 @@ impl Console {
         let mut driver = Command::new(&driver_bin)
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
             .env("CLOUDKEEP_HOME", home.path())
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -222,6 +248,101 @@ impl Console {
         }
     }
 
+    /// Waits for an element and clicks it.
+    pub async fn click(&self, css: &str) -> Result<()> {
+        let el = self
+            .client
+            .wait()
+            .at_most(UI_TIMEOUT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("element {css} never appeared"))?;
+        el.click().await.with_context(|| format!("click {css}"))?;
+        Ok(())
+    }
+
+    /// Waits for an input, clears it and types `text` into it, as a user would.
+    pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
+        let el = self
+            .client
+            .wait()
+            .at_most(UI_TIMEOUT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("input {css} never appeared"))?;
+        el.clear().await?;
+        el.send_keys(text)
+            .await
+            .with_context(|| format!("type into {css}"))?;
+        Ok(())
+    }
+
+    /// Waits until the text of `css` contains `needle` (within `timeout`); returns the text.
+    pub async fn wait_text(&self, css: &str, needle: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = match self.client.find(Locator::Css(css)).await {
+                Ok(el) => el.prop("textContent").await?.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            if Instant::now() > deadline {
+                bail!("{css} never contained {needle:?}; it shows {text:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Waits until the view has rendered (no section is busy) and no request is pending.
+    pub async fn settle(&self) -> Result<()> {
+        self.wait_for(".view-body:not([aria-busy])").await
+    }
+
+    /// Runs axe-core on the page as it is and fails on any serious or critical violation,
+    /// naming the rule, its help text and the elements.
+    pub async fn check_accessibility(&self, screen: &str) -> Result<()> {
+        let loaded = self
+            .client
+            .execute("return typeof window.axe === 'object';", vec![])
+            .await?;
+        if loaded != json!(true) {
+            let source = std::fs::read_to_string(axe_source()?)?;
+            self.client
+                .execute(&format!("{source}\nreturn true;"), vec![])
+                .await
+                .context("inject axe-core")?;
+        }
+        let script = r#"
+            const done = arguments[0];
+            window.axe.run(document, { resultTypes: ['violations'] }).then(
+                (r) => done(r.violations
+                    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                    .map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                                   nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }))),
+                (e) => done([{ id: 'axe-error', help: String(e), nodes: [] }]));
+        "#;
+        let found = self.client.execute_async(script, vec![]).await?;
+        let list = found.as_array().cloned().unwrap_or_default();
+        if !list.is_empty() {
+            bail!(
+                "screen {screen}: {} serious or critical accessibility violation(s): {}",
+                list.len(),
+                serde_json::to_string_pretty(&list)?
+            );
+        }
+        Ok(())
+    }
+
+    /// A screen as a user sees it: saved as a screenshot and checked with axe-core.
+    pub async fn screen(&self, name: &str) -> Result<PathBuf> {
+        self.settle().await?;
+        let path = self.screenshot(name).await?;
+        self.check_accessibility(name).await?;
+        Ok(path)
+    }
+
     /// Saves a screenshot of the console's page as an artifact.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         let png = self.client.screenshot().await?;
@@ -248,5 +369,110 @@ impl Drop for Console {
             terminate(i64::from(self.driver.id()));
             let _ = self.driver.wait();
         }
+    }
+}
+
+/// axe-core's browser build: `CLOUDKEEP_AXE` or the tools cache (`scripts/test` fetches it).
+fn axe_source() -> Result<PathBuf> {
+    let path = match std::env::var_os("CLOUDKEEP_AXE") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            let tools = PathBuf::from(home).join(".cache/cloudkeep/tools");
+            std::fs::read_dir(&tools)
+                .ok()
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path().join("axe.min.js"))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| tools.join("axe-core/axe.min.js"))
+        }
+    };
+    if !path.is_file() {
+        bail!(
+            "axe-core not found at {}; scripts/test fetches it from npm, or set CLOUDKEEP_AXE",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A real gateway: `cloudkeep gateway init` (SQLite, a self-signed certificate for
+/// 127.0.0.1, an admin) and `cloudkeep gateway run` on a free loopback port.
+pub struct Gateway {
+    /// `127.0.0.1:port` it listens on.
+    pub addr: String,
+    /// SHA-256 fingerprint of the certificate it serves.
+    pub fingerprint: String,
+    /// The SP admin's password (the admin is `admin`).
+    pub admin_password: String,
+    /// Its data folder (and a folder for cloud repositories).
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Gateway {
+    /// Initialises and starts a gateway.
+    pub fn start() -> Result<Self> {
+        use std::io::{BufRead, BufReader, Write};
+        let cli = cli_binary()?;
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("gateway");
+        let admin_password = "sp-admin-password-1".to_owned();
+        let mut init = Command::new(&cli)
+            .args(["gateway", "init", "--data-dir"])
+            .arg(&data)
+            .args(["--hostname", "127.0.0.1", "--admin-password-stdin"])
+            .env("CLOUDKEEP_HOME", dir.path().join("sp-home"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("run cloudkeep gateway init")?;
+        if let Some(mut stdin) = init.stdin.take() {
+            writeln!(stdin, "{admin_password}")?;
+        }
+        let out = init.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "gateway init failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut child = Command::new(&cli)
+            .args(["gateway", "run", "--data-dir"])
+            .arg(&data)
+            .args(["--listen", "127.0.0.1:0", "--allow-root", "--advertise", "127.0.0.1"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(File::create(artifacts_dir()?.join("gateway.log"))?)
+            .spawn()
+            .context("run cloudkeep gateway run")?;
+        let stdout = child.stdout.take().context("gateway stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().context("gateway said nothing")??;
+        if !first.contains("listening on") {
+            bail!("gateway did not start: {first}");
+        }
+        let addr = first.rsplit(' ').next().unwrap_or_default().to_owned();
+        let second = lines.next().context("gateway printed no fingerprint")??;
+        let fingerprint = second.rsplit(' ').next().unwrap_or_default().to_owned();
+        // Keep draining stdout so the gateway never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self {
+            addr,
+            fingerprint,
+            admin_password,
+            dir,
+            child,
+        })
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        terminate(i64::from(self.child.id()));
+        let _ = self.child.wait();
     }
 }

@@ -16,6 +16,9 @@ async fn about_shows_core_version_and_modes_switch() -> Result<()> {
 
     assert_eq!(c.title().await?, "Cloudkeep Console");
 
+    // A fresh console opens on its welcome screen; About is one click away.
+    console.wait_for("#welcome-add").await?;
+    console.click("#nav-about").await?;
     let shown = console.text_of("#about-version").await?;
     let reported = console.invoke("app_info", json!({})).await?;
     let reported = reported.map_err(|e| anyhow::anyhow!("app_info failed: {e}"))?;

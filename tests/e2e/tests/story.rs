@@ -1,0 +1,468 @@
+//! The console's main story, driven as a new user would against a real gateway process:
+//! SP mode connects (trust step), adds a cloud repository and creates a tenant with a quota;
+//! tenant mode adds that service provider (an untrusted certificate is refused until the
+//! fingerprint is verified and trusted), creates a job on a folder, runs it and watches the
+//! progress reach 100 %, browses the point, restores one file to another folder (byte
+//! identical), and a quota the SP lowers shows as a clear error. Every screen on the way is
+//! saved as a screenshot and checked with axe-core.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use cloudkeep_e2e::{Console, Gateway};
+use fantoccini::Locator;
+use serde_json::json;
+
+const TENANT: &str = "acme";
+const TENANT_PASSWORD: &str = "acme-password-1";
+const JOB_PASSWORD: &str = "correct horse battery staple";
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Fingerprints compare without separators or case.
+fn same_fingerprint(a: &str, b: &str) -> bool {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(char::is_ascii_hexdigit)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    !norm(a).is_empty() && norm(a) == norm(b)
+}
+
+/// Deterministic bytes that do not compress away.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn make_source(root: &Path) -> Result<std::path::PathBuf> {
+    let docs = root.join("docs");
+    std::fs::create_dir_all(docs.join("sub"))?;
+    std::fs::write(docs.join("notes.txt"), b"meeting notes\n")?;
+    std::fs::write(docs.join("sub").join("report.bin"), noise(300_000, 7))?;
+    for i in 0..20 {
+        std::fs::write(docs.join(format!("file-{i:02}.txt")), format!("file {i}\n"))?;
+    }
+    Ok(docs)
+}
+
+/// Clicks the wizard's Next (or Finish) button.
+async fn next(console: &Console, wizard: &str) -> Result<()> {
+    console.click(&format!("#{wizard}-next:not([disabled])")).await
+}
+
+async fn nav(console: &Console, section: &str) -> Result<()> {
+    console.click(&format!("#nav-{section}")).await?;
+    console
+        .wait_for(&format!("#nav-{section}[aria-current='page']"))
+        .await?;
+    console.settle().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()> {
+    let gateway = Gateway::start()?;
+    let files = tempfile::tempdir()?;
+    let source = make_source(files.path())?;
+    let restored = files.path().join("restored");
+    std::fs::create_dir_all(&restored)?;
+    let storage = gateway.dir.path().join("storage-main");
+
+    let console = Console::launch_with(&[("CLOUDKEEP_SECRETS", "file")]).await?;
+    let c = &console.client;
+
+    // First run: the welcome screen offers both ways in.
+    console.wait_for("#welcome-add").await?;
+    console.wait_for("#welcome-lab").await?;
+    console.screen("01-tenant-welcome").await?;
+
+    // ---- SP mode: connect with the trust step.
+    console.click("#mode-sp").await?;
+    console.wait_for("body[data-mode='sp']").await?;
+    console.type_into("#sp-host", &gateway.addr).await?;
+    console.screen("10-sp-connect-gateway").await?;
+    next(&console, "sp-connect").await?;
+    let shown = console.text_of("#cert-fingerprint").await?;
+    ensure!(
+        same_fingerprint(&shown, &gateway.fingerprint),
+        "the console shows the served certificate: {shown} vs {}",
+        gateway.fingerprint
+    );
+    console.screen("11-sp-connect-certificate").await?;
+    console.type_into("#fp-paste", &gateway.fingerprint).await?;
+    console.click("#fp-verify").await?;
+    console
+        .wait_text("#fp-verdict", "match", Duration::from_secs(5))
+        .await?;
+    next(&console, "sp-connect").await?;
+    console.type_into("#sp-user", "admin").await?;
+    console
+        .type_into("#sp-password", &gateway.admin_password)
+        .await?;
+    console.screen("12-sp-connect-sign-in").await?;
+    next(&console, "sp-connect").await?;
+    console.wait_for("#nav-sp-tenants[aria-current='page']").await?;
+    console.wait_for("#tenant-new").await?;
+
+    // A cloud repository on the gateway.
+    nav(&console, "sp-repos").await?;
+    console.type_into("#repo-name", "main").await?;
+    console
+        .type_into("#repo-path", &storage.display().to_string())
+        .await?;
+    console.click("#repo-add").await?;
+    console
+        .wait_text("#sp-repos-table", "main", Duration::from_secs(10))
+        .await?;
+    console.screen("13-sp-repositories").await?;
+
+    // New tenant wizard: account → limits → quotas → insider protection → summary.
+    nav(&console, "sp-tenants").await?;
+    console.screen("14-sp-tenants-empty").await?;
+    console.click("#tenant-new").await?;
+    console.type_into("#tenant-name", TENANT).await?;
+    console.type_into("#tenant-password", "short").await?;
+    next(&console, "tenant-wizard").await?;
+    console
+        .wait_text(
+            "#tenant-password-error",
+            "at least 8",
+            Duration::from_secs(5),
+        )
+        .await
+        .context("the form validates before it goes on")?;
+    console.type_into("#tenant-password", TENANT_PASSWORD).await?;
+    console
+        .type_into("#tenant-description", "Acme Corp, contract 42")
+        .await?;
+    console.screen("15-sp-new-tenant-account").await?;
+    next(&console, "tenant-wizard").await?;
+    console.wait_for("#tenant-tasks").await?;
+    console.screen("16-sp-new-tenant-limits").await?;
+    next(&console, "tenant-wizard").await?;
+    console.type_into("#tenant-quota-main", "1").await?;
+    console.screen("17-sp-new-tenant-quotas").await?;
+    next(&console, "tenant-wizard").await?;
+    console.wait_for("#tenant-keep").await?;
+    next(&console, "tenant-wizard").await?;
+    console
+        .wait_text("#summary-quotas", "main: 1.00 GiB", Duration::from_secs(5))
+        .await?;
+    console.screen("18-sp-new-tenant-summary").await?;
+    next(&console, "tenant-wizard").await?;
+    console.wait_for("#tenant-created").await?;
+    console.screen("19-sp-tenant").await?;
+
+    nav(&console, "sp-tenants").await?;
+    console
+        .wait_text("#sp-tenants-table", TENANT, Duration::from_secs(5))
+        .await?;
+    console.screen("20-sp-tenants").await?;
+    for (section, shot) in [
+        ("sp-subtenants", "21-sp-subtenants"),
+        ("sp-gateways", "22-sp-gateways"),
+        ("sp-certificate", "23-sp-certificate"),
+        ("sp-usage", "24-sp-usage"),
+        ("sp-recycle", "25-sp-recycle-bin"),
+        ("sp-maintenance", "26-sp-maintenance"),
+        ("sp-connection", "27-sp-connection"),
+    ] {
+        nav(&console, section).await?;
+        console.screen(shot).await?;
+    }
+    console
+        .wait_text("#sp-gateway", &gateway.addr, Duration::from_secs(5))
+        .await?;
+    nav(&console, "sp-gateways").await?;
+    console
+        .wait_text("#sp-gateways-table", "Success", Duration::from_secs(5))
+        .await
+        .context("the gateway reports its heartbeat")?;
+
+    // ---- Tenant mode: add the service provider.
+    console.click("#mode-tenant").await?;
+    console.wait_for("body[data-mode='tenant']").await?;
+    console.click("#welcome-add").await?;
+    console.type_into("#provider-host", &gateway.addr).await?;
+    console.screen("30-add-provider-address").await?;
+    next(&console, "add-provider").await?;
+    console.wait_for("#cert-fingerprint").await?;
+    let ca = console.text_of("#cert-ca").await?;
+    ensure!(ca.contains("Not vouched for"), "self-signed is said: {ca}");
+    // Untrusted: refused until trusted, in the wizard and by the command itself.
+    next(&console, "add-provider").await?;
+    console
+        .wait_text(".error-box", "Trust this certificate", Duration::from_secs(5))
+        .await?;
+    console.wait_for("#cert-fingerprint").await?;
+    let refused = console
+        .invoke(
+            "provider_add",
+            json!({ "name": "sneaky", "host": gateway.addr, "user": TENANT,
+                    "password": TENANT_PASSWORD, "trust": null }),
+        )
+        .await?
+        .expect_err("an untrusted certificate is refused");
+    ensure!(
+        refused["kind"] == "certificate_untrusted",
+        "refused as untrusted: {refused}"
+    );
+    console
+        .type_into("#fp-paste", "AA:BB:CC:DD:EE:FF")
+        .await?;
+    console.click("#fp-verify").await?;
+    console
+        .wait_text("#fp-verdict", "do NOT match", Duration::from_secs(5))
+        .await?;
+    console.screen("31-add-provider-certificate-mismatch").await?;
+    next(&console, "add-provider").await?;
+    console
+        .wait_text(".error-box", "does not match", Duration::from_secs(5))
+        .await?;
+    console
+        .type_into("#fp-paste", &gateway.fingerprint.to_lowercase())
+        .await?;
+    console.click("#fp-verify").await?;
+    console
+        .wait_text("#fp-verdict", "match", Duration::from_secs(5))
+        .await?;
+    let trusted = c
+        .find(Locator::Id("cert-trust"))
+        .await?
+        .prop("checked")
+        .await?;
+    ensure!(
+        trusted.as_deref() == Some("true"),
+        "verified means trusted: {trusted:?}"
+    );
+    console.screen("32-add-provider-certificate").await?;
+    next(&console, "add-provider").await?;
+    console.type_into("#provider-name", "acme-sp").await?;
+    console.type_into("#provider-user", TENANT).await?;
+    console.type_into("#provider-password", "wrong-password").await?;
+    next(&console, "add-provider").await?;
+    console
+        .wait_text(".error-box", "Sign-in refused", Duration::from_secs(10))
+        .await?;
+    console
+        .type_into("#provider-password", TENANT_PASSWORD)
+        .await?;
+    console.screen("33-add-provider-credentials").await?;
+    next(&console, "add-provider").await?;
+    console.wait_for("#provider-added").await?;
+    console
+        .wait_text(".wizard-body", "main", Duration::from_secs(5))
+        .await?;
+    console.screen("34-add-provider-repositories").await?;
+    next(&console, "add-provider").await?;
+    console.wait_for("#provider-acme-sp").await?;
+    console.screen("35-providers").await?;
+
+    // ---- New job wizard.
+    nav(&console, "jobs").await?;
+    console.screen("40-jobs-empty").await?;
+    console.click("#job-new").await?;
+    console.type_into("#job-name", "docs").await?;
+    console.screen("41-new-job-name").await?;
+    next(&console, "job-wizard").await?;
+    console
+        .type_into("#job-source-path", &source.display().to_string())
+        .await?;
+    console.click("#job-source-add").await?;
+    console
+        .wait_text(
+            "#job-sources",
+            &source.display().to_string(),
+            Duration::from_secs(5),
+        )
+        .await?;
+    console.type_into("#job-excludes", "*.tmp").await?;
+    console.screen("42-new-job-sources").await?;
+    next(&console, "job-wizard").await?;
+    console.wait_for("#job-target").await?;
+    console.screen("43-new-job-target").await?;
+    next(&console, "job-wizard").await?;
+    console.wait_for("#job-at").await?;
+    console.screen("44-new-job-schedule").await?;
+    next(&console, "job-wizard").await?;
+    console.wait_for("#job-keep-last").await?;
+    console.screen("45-new-job-retention").await?;
+    next(&console, "job-wizard").await?;
+    console.type_into("#job-password", JOB_PASSWORD).await?;
+    console.type_into("#job-password2", "something else").await?;
+    next(&console, "job-wizard").await?;
+    console
+        .wait_text("#job-password2-error", "differ", Duration::from_secs(5))
+        .await?;
+    console.type_into("#job-password2", JOB_PASSWORD).await?;
+    console.click("#job-password-ack").await?;
+    console.screen("46-new-job-encryption").await?;
+    next(&console, "job-wizard").await?;
+    console
+        .wait_text("#spec-target", "acme-sp / main", Duration::from_secs(5))
+        .await?;
+    console.screen("47-new-job-summary").await?;
+    next(&console, "job-wizard").await?;
+
+    // ---- Run it and watch the progress reach 100 %.
+    console.wait_for("#job-run").await?;
+    console.click("#job-run").await?;
+    console
+        .wait_text("#job-progress-state", "Success", RUN_TIMEOUT)
+        .await?;
+    console
+        .wait_text("#job-progress-pct", "100 %", Duration::from_secs(5))
+        .await?;
+    let now = c
+        .find(Locator::Id("job-progress-progress"))
+        .await?
+        .attr("aria-valuenow")
+        .await?;
+    ensure!(now.as_deref() == Some("100"), "bar at 100: {now:?}");
+    let log = console.text_of("#job-progress-log").await?;
+    ensure!(!log.is_empty(), "the run's log is shown live");
+    console
+        .wait_text("#job-sessions-table", "Success", Duration::from_secs(10))
+        .await?;
+    console.screen("48-job-after-run").await?;
+
+    // ---- Browse the point and restore one file into another folder.
+    console.click("#job-points").await?;
+    console.wait_for("#points-table").await?;
+    console.screen("50-restore-points").await?;
+    console.click("button[id^='point-restore-']").await?;
+    console.screen("51-restore-point").await?;
+    next(&console, "restore").await?;
+    console.wait_for("#tree li.node").await?;
+    // Open each folder down to the file, as a user would.
+    let mut prefix = String::new();
+    for part in source.join("sub").components().skip(1) {
+        prefix.push('/');
+        prefix.push_str(&part.as_os_str().to_string_lossy());
+        console
+            .click(&format!("button.twisty[data-path=\"{prefix}\"]"))
+            .await?;
+    }
+    let file = source.join("sub").join("report.bin");
+    console
+        .click(&format!(
+            "input[type='checkbox'][data-path=\"{}\"]",
+            file.display()
+        ))
+        .await?;
+    console
+        .wait_text("#restore-count", "1 item", Duration::from_secs(5))
+        .await?;
+    // Search finds it too.
+    console.type_into("#restore-find", "report").await?;
+    console.click("#restore-find-go").await?;
+    console
+        .wait_text("#restore-hits", "report.bin", Duration::from_secs(10))
+        .await?;
+    console.screen("52-restore-items").await?;
+    next(&console, "restore").await?;
+    console
+        .click("input[name='restore-dest'][value='folder']")
+        .await?;
+    console
+        .type_into("#restore-folder", &restored.display().to_string())
+        .await?;
+    console.screen("53-restore-destination").await?;
+    next(&console, "restore").await?;
+    console.wait_for("input[name='restore-conflict']").await?;
+    console.screen("54-restore-conflict").await?;
+    next(&console, "restore").await?;
+    console
+        .wait_text("#restore-result", "Restored 1 files", RUN_TIMEOUT)
+        .await?;
+    console.wait_for("#restore-open-folder").await?;
+    console.screen("55-restore-report").await?;
+    let original = std::fs::read(&file)?;
+    let copy = std::fs::read(restored.join("report.bin"))
+        .context("the file is restored into the chosen folder")?;
+    ensure!(copy == original, "the restored file is byte-identical");
+    next(&console, "restore").await?;
+
+    // Compare needs two points: run once more after a change.
+    std::fs::write(source.join("notes.txt"), b"meeting notes, revised\n")?;
+    nav(&console, "jobs").await?;
+    console.click("#job-open-docs").await?;
+    console.click("#job-run").await?;
+    console
+        .wait_text("#job-progress-state", "Success", RUN_TIMEOUT)
+        .await?;
+    console.click("#job-points").await?;
+    console.click("#compare-go").await?;
+    console
+        .wait_text("#compare-summary", "changed", Duration::from_secs(10))
+        .await?;
+    console
+        .wait_text("#compare-result", "notes.txt", Duration::from_secs(5))
+        .await?;
+    console.screen("56-restore-points-compare").await?;
+
+    // ---- Sessions, subtenants, home.
+    nav(&console, "sessions").await?;
+    console
+        .wait_text("#sessions-count", "3 of 3", Duration::from_secs(5))
+        .await?;
+    console.screen("60-sessions").await?;
+    console
+        .client
+        .find(Locator::Id("sessions-kind"))
+        .await?
+        .select_by_value("restore")
+        .await?;
+    console
+        .wait_text("#sessions-count", "1 of 3", Duration::from_secs(5))
+        .await?;
+    console.click("#sessions-table button.link").await?;
+    console.wait_for("#session-log").await?;
+    console.screen("61-session").await?;
+    nav(&console, "subtenants").await?;
+    console.screen("62-subtenants").await?;
+    nav(&console, "home").await?;
+    console
+        .wait_text("#home-sessions", "Success", Duration::from_secs(5))
+        .await?;
+    console.screen("63-home").await?;
+
+    // ---- The SP lowers the quota below what is stored: the next run fails, clearly.
+    console.click("#mode-sp").await?;
+    nav(&console, "sp-tenants").await?;
+    console.click(&format!("#tenant-open-{TENANT}")).await?;
+    console.type_into("#quota-main", "0.0001").await?;
+    console
+        .click("button[aria-label='Set the quota on main']")
+        .await?;
+    console.settle().await?;
+    console.click("#mode-tenant").await?;
+    std::fs::write(source.join("big.bin"), noise(2_000_000, 9))?;
+    nav(&console, "jobs").await?;
+    console.click("#job-open-docs").await?;
+    console.click("#job-run").await?;
+    let failed = console
+        .wait_text("#job-progress-state", "Failed", RUN_TIMEOUT)
+        .await?;
+    ensure!(
+        failed.contains("is full") && failed.contains("ask your service provider"),
+        "the quota error says what happened and what to do: {failed}"
+    );
+    console.screen("64-job-quota-exceeded").await?;
+    nav(&console, "home").await?;
+    console.wait_for("#home-notices").await?;
+    console.screen("65-home-warnings").await?;
+    for (section, shot) in [("about", "66-about"), ("logs", "67-logs")] {
+        nav(&console, section).await?;
+        console.screen(shot).await?;
+    }
+    console.shutdown().await
+}

@@ -1,0 +1,84 @@
+// Formatting for people: sizes, dates, durations, rates and ETAs. Display only; every
+// figure comes from core as it is.
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** `1.5 GiB`: binary units, as the command line prints them. */
+export function bytes(n) {
+  let value = Number(n) || 0;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${UNITS[unit]}`;
+}
+
+/** A quota: `unlimited` for 0 or less. */
+export function quota(n) {
+  return Number(n) > 0 ? bytes(n) : 'unlimited';
+}
+
+const pad = (n) => String(n).padStart(2, '0');
+
+/** `2026-12-02 14:05` in local time; `—` for none. */
+export function dateTime(ms) {
+  if (ms === null || ms === undefined || ms === 0) return '—';
+  const d = new Date(ms);
+  return `${date(ms)} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** `2026-12-02` in local time; `—` for none. */
+export function date(ms) {
+  if (ms === null || ms === undefined || ms === 0) return '—';
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** `2 h 5 min`, `40 s`. */
+export function duration(secs) {
+  const s = Math.max(0, Math.round(Number(secs) || 0));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  const hours = Math.floor(s / 3600);
+  if (hours < 48) return `${hours} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(hours / 24)} days`;
+}
+
+/** `12.3 MiB/s`. */
+export function rate(bytesPerSec) {
+  return `${bytes(Math.round(Number(bytesPerSec) || 0))}/s`;
+}
+
+/** `in 3 days`, `2 h ago`: how far `ms` is from now. */
+export function relative(ms, now = Date.now()) {
+  if (!ms) return '—';
+  const diff = ms - now;
+  const text = duration(Math.abs(diff) / 1000);
+  return diff >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** A number with thousands separators. */
+export function count(n) {
+  return Number(n || 0).toLocaleString('en-US');
+}
+
+/** Bytes from a figure in GiB typed by a person (empty or 0: none). */
+export function gibToBytes(text) {
+  const value = Number(String(text).trim() || '0');
+  return Math.round(value * 1024 * 1024 * 1024);
+}
+
+/** A date input's value (`YYYY-MM-DD`) as the end of that day in UTC, as the CLI's `--lease-until`. */
+export function endOfDayMs(text) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(text).trim());
+  if (!m) return null;
+  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), 23, 59, 59, 999);
+}
+
+/** A lease end as a date input value. */
+export function dateInput(ms) {
+  if (!ms) return '';
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+}

@@ -1,0 +1,256 @@
+// Restore points: by job and date, compare two points, and the File restore wizard
+// (restore point → items in the lazy tree with checkboxes and search → destination → on
+// conflict → progress → report with "open folder").
+
+import { jobsList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, restoreStart, pickFolder, openFolder } from '../ipc.js';
+import { h, replaceChildren, button, field, table, panel, radioGroup, selectField, emptyState, badge } from '../dom.js';
+import { wizard, runView, busy, errorBox, errorSlot, notice } from '../components.js';
+import { tree } from '../tree.js';
+import * as fmt from '../format.js';
+
+export async function renderPoints(container, ctx) {
+  const { jobs } = await jobsList();
+  if (!ctx.current()) return;
+  if (jobs.length === 0) {
+    replaceChildren(container, emptyState('No job yet, so no restore points. Create a backup job and run it.',
+      button('New job', { onClick: () => ctx.navigate('jobs', { view: 'new' }) })));
+    return;
+  }
+  const job = ctx.params.job && jobs.some((j) => j.name === ctx.params.job) ? ctx.params.job : jobs[0].name;
+  if (ctx.params.view === 'restore') {
+    await renderRestoreWizard(container, ctx, job, ctx.params.point);
+    return;
+  }
+  const pick = selectField({ label: 'Job', id: 'points-job', options: jobs.map((j) => [j.name, j.name]), value: job });
+  pick.input.addEventListener('change', () => ctx.navigate('points', { job: pick.input.value }));
+  const refresh = button('Refresh', { variant: 'secondary', id: 'points-refresh' });
+  const list = h('div', { id: 'points-list' });
+  const compare = h('div', { id: 'points-compare' });
+  replaceChildren(container, h('div', { class: 'toolbar toolbar-fields' }, pick.wrap, refresh), list, compare);
+
+  async function load() {
+    replaceChildren(list, notice('Reading the restore points…'));
+    try {
+      const points = await pointsList(job, false);
+      if (!ctx.current()) return;
+      const sorted = [...points].sort((a, b) => b.time_ms - a.time_ms);
+      replaceChildren(list, panel(`Restore points of ${job}`, table({
+        caption: `Restore points of ${job}`,
+        id: 'points-table',
+        columns: [
+          ['Date', (p) => fmt.dateTime(p.time_ms)],
+          ['Computer', (p) => p.host],
+          ['Files', (p) => fmt.count(p.files), 'num'],
+          ['Size', (p) => fmt.bytes(p.bytes), 'num'],
+          ['Warnings', (p) => (p.warnings ? badge('warning') : '—')],
+          ['Id', (p) => h('span', { class: 'mono', text: p.short_id })],
+          ['', (p) => button('Browse and restore', { variant: 'secondary', id: `point-restore-${p.short_id}`, label: `Browse and restore the point of ${fmt.dateTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'restore', job, point: p.id }) })],
+        ],
+        rows: sorted,
+        empty: 'No restore point yet: run the job once.',
+      })));
+      replaceChildren(compare, sorted.length >= 2 ? comparePanel(job, sorted) : null);
+    } catch (err) {
+      replaceChildren(list, errorBox(err));
+    }
+  }
+  refresh.addEventListener('click', () => busy(refresh, async () => { await pointsRefresh(job); await load(); }, ctx.showError));
+  await load();
+}
+
+function pointLabel(p) {
+  return `${fmt.dateTime(p.time_ms)} — ${p.host}, ${fmt.count(p.files)} files, ${fmt.bytes(p.bytes)} (${p.short_id})`;
+}
+
+function comparePanel(job, points) {
+  const options = points.map((p) => [p.id, pointLabel(p)]);
+  const from = selectField({ label: 'Older point', id: 'compare-from', options, value: points[1].id });
+  const to = selectField({ label: 'Newer point', id: 'compare-to', options, value: points[0].id });
+  const go = button('Compare', { variant: 'secondary', id: 'compare-go' });
+  const out = h('div', { id: 'compare-result' });
+  go.addEventListener('click', () => busy(go, async () => {
+    const changes = await pointDiff(job, from.input.value, to.input.value);
+    const shown = changes.slice(0, 1000);
+    const counts = { added: 0, removed: 0, modified: 0 };
+    for (const c of changes) counts[c.kind] += 1;
+    replaceChildren(out,
+      h('p', { id: 'compare-summary', text: changes.length === 0 ? 'The two points hold the same files.' : `${counts.added} added, ${counts.removed} removed, ${counts.modified} changed${changes.length > shown.length ? ` (first ${shown.length} shown)` : ''}.` }),
+      changes.length ? table({ caption: 'Changes between the two points', columns: [['Change', (c) => c.kind], ['Path', (c) => h('span', { class: 'mono', text: c.path })]], rows: shown }) : null);
+  }, (err) => replaceChildren(out, errorBox(err))));
+  return panel('Compare two restore points', h('div', { class: 'grid-2' }, from.wrap, to.wrap), h('div', { class: 'actions' }, go), out);
+}
+
+async function renderRestoreWizard(container, ctx, job, pointId) {
+  const points = (await pointsList(job, false)).sort((a, b) => b.time_ms - a.time_ms);
+  if (!ctx.current()) return;
+  ctx.setTitle(`Restore from ${job}`);
+  const data = { point: pointId || (points[0] && points[0].id), selected: new Set(), whole: false, to: null, conflict: 'keep-both', report: null, session: null, error: null };
+  const w = wizard({
+    id: 'restore',
+    title: 'Restore',
+    data,
+    onCancel: () => ctx.navigate('points', { job }),
+    onFinish: () => ctx.navigate('points', { job }),
+    steps: [
+      {
+        title: 'Restore point',
+        render(body) {
+          if (points.length === 0) {
+            body.append(emptyState('This job has no restore point yet.'));
+            return () => false;
+          }
+          const g = radioGroup({ legend: 'Restore from', name: 'restore-point', value: data.point, options: points.map((p) => [p.id, fmt.dateTime(p.time_ms), `${p.host} · ${fmt.count(p.files)} files · ${fmt.bytes(p.bytes)} · ${p.short_id}`]) });
+          body.append(g.wrap);
+          return () => {
+            const chosen = g.value();
+            if (chosen !== data.point) data.selected.clear();
+            data.point = chosen;
+            return true;
+          };
+        },
+      },
+      { title: 'Items', render: (body) => itemsStep(body, job, data) },
+      {
+        title: 'Destination',
+        render(body) {
+          const g = radioGroup({ legend: 'Restore to', name: 'restore-dest', value: data.to === null ? 'original' : 'folder', options: [['original', 'The original location', 'Where the items were when they were backed up.'], ['folder', 'Another folder', 'The items keep their names below it.']] });
+          const path = field({ label: 'Folder', id: 'restore-folder', value: data.to || '', hint: 'A full path; choose Browse to pick it.' });
+          const browse = button('Browse…', { variant: 'secondary', id: 'restore-browse' });
+          browse.addEventListener('click', async () => {
+            const picked = await pickFolder('Restore into this folder');
+            if (picked) {
+              path.input.value = picked;
+              g.inputs.find((i) => i.value === 'folder').checked = true;
+              sync();
+            }
+          });
+          const folderRow = h('div', { class: 'inline-field sub' }, path.wrap, browse);
+          const sync = () => { folderRow.hidden = g.value() !== 'folder'; };
+          g.inputs.forEach((i) => i.addEventListener('change', sync));
+          body.append(g.wrap, folderRow);
+          sync();
+          return () => {
+            if (g.value() === 'original') { data.to = null; return true; }
+            const v = path.input.value.trim();
+            if (!(v.startsWith('/') || /^[A-Za-z]:[\\/]/.test(v))) { path.setError('Choose the folder with Browse or type its full path.'); return false; }
+            data.to = v;
+            return true;
+          };
+        },
+      },
+      {
+        title: 'On conflict',
+        nextLabel: 'Start restore',
+        render(body) {
+          const g = radioGroup({
+            legend: 'When a file of the same name is already there',
+            name: 'restore-conflict',
+            value: data.conflict,
+            options: [
+              ['keep-both', 'Keep both', 'The restored file gets a new name next to the existing one.'],
+              ['skip', 'Skip', 'The existing file stays; the restored one is not written.'],
+              ['overwrite', 'Overwrite', 'The existing file is replaced by the restored one.'],
+            ],
+          });
+          const p = points.find((x) => x.id === data.point);
+          body.append(g.wrap, h('p', { class: 'hint', id: 'restore-summary', text: `Restore ${data.whole ? 'the whole restore point' : `${data.selected.size} selected item(s)`} of ${p ? fmt.dateTime(p.time_ms) : data.point} to ${data.to || 'the original location'}.` }));
+          return () => { data.conflict = g.value(); return true; };
+        },
+      },
+      {
+        title: 'Progress',
+        noBack: true,
+        hideCancel: true,
+        nextLabel: 'See the report',
+        render(body, d, wz) {
+          const view = runView({ id: 'restore-progress', title: 'Restore' });
+          body.append(view.el);
+          wz.setNextEnabled(false);
+          restoreStart({ job, point: data.point, paths: data.whole ? [] : [...data.selected], to: data.to, conflict: data.conflict }, view.handle)
+            .catch((err) => { data.error = err; body.append(errorBox(err)); wz.setNextEnabled(true); });
+          view.done.then((done) => {
+            data.report = done.restore;
+            data.session = done.session;
+            data.error = done.error ? { kind: 'failed', message: done.error } : null;
+            wz.setNextEnabled(true);
+            wz.next();
+          });
+          return undefined;
+        },
+      },
+      { title: 'Report', final: true, render: (body) => reportStep(body, data) },
+    ],
+  });
+  replaceChildren(container, w.root);
+}
+
+function itemsStep(body, job, data) {
+  const count = h('p', { class: 'hint', id: 'restore-count', role: 'status' });
+  const whole = field({ label: 'Restore the whole restore point', id: 'restore-whole', kind: 'checkbox', value: data.whole });
+  const sync = () => {
+    count.textContent = data.whole ? 'Everything in the restore point is restored.' : `${data.selected.size} item(s) selected.`;
+    browser.el.hidden = data.whole;
+    searchBox.hidden = data.whole;
+  };
+  const browser = tree({
+    load: (path, offset, limit) => pointListDir(job, data.point, path, offset, limit),
+    selected: data.selected,
+    onChange: () => sync(),
+    label: 'Items in the restore point',
+  });
+  const pattern = field({ label: 'Find by name', id: 'restore-find', hint: 'A word, or a pattern such as *.pdf.' });
+  const find = button('Search', { variant: 'secondary', id: 'restore-find-go' });
+  const hits = h('div', { id: 'restore-hits' });
+  const searchBox = h('div', { class: 'search' }, h('div', { class: 'inline-field' }, pattern.wrap, find), hits);
+  const slot = errorSlot();
+  async function search() {
+    const text = pattern.input.value.trim();
+    if (!text) { pattern.setError('Type a name or a pattern.'); return; }
+    pattern.setError(null);
+    await busy(find, async () => {
+      const found = await pointFind(job, data.point, text);
+      replaceChildren(hits, found.length === 0 ? h('p', { class: 'hint', text: `Nothing matches “${text}”.` }) : h('ul', { class: 'hits', 'aria-label': 'Search results' }, found.map((f, i) => {
+        const id = `hit-${i}`;
+        const box = h('input', { type: 'checkbox', id, checked: data.selected.has(f.path), dataset: { path: f.path } });
+        box.addEventListener('change', () => {
+          if (box.checked) data.selected.add(f.path); else data.selected.delete(f.path);
+          browser.refreshChecks();
+          sync();
+        });
+        return h('li', {}, box, h('label', { for: id, class: 'mono', text: f.path }), h('span', { class: 'node-meta', text: f.kind === 'Dir' ? 'folder' : fmt.bytes(f.size) }));
+      })));
+    }, (err) => slot.show(err));
+  }
+  find.addEventListener('click', search);
+  pattern.input.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); search(); } });
+  whole.input.addEventListener('change', () => { data.whole = whole.input.checked; sync(); });
+  body.append(whole.wrap, count, searchBox, slot.el, browser.el);
+  browser.reload();
+  sync();
+  return () => {
+    if (!data.whole && data.selected.size === 0) throw { kind: 'invalid', message: 'Tick the files or folders to restore, or tick “Restore the whole restore point”.' };
+    return true;
+  };
+}
+
+function reportStep(body, data) {
+  const r = data.report;
+  if (!r) {
+    body.append(errorBox(data.error || { kind: 'failed', message: 'The restore did not finish.' }));
+    return;
+  }
+  const folder = data.to || (data.selected.size ? parentOf([...data.selected][0]) : '/');
+  const reasons = (list) => h('ul', { class: 'reasons' }, list.map((w) => h('li', {}, h('span', { class: 'mono', text: w.path }), `: ${w.message}`)));
+  body.append(
+    h('p', { class: 'result-line', id: 'restore-result' }, badge(data.session ? data.session.result : 'success'),
+      ` Restored ${fmt.count(r.files)} files and ${fmt.count(r.dirs)} folders, ${fmt.bytes(r.bytes)}; ${r.skipped.length} skipped, ${r.failed.length} failed.`),
+    data.error ? errorBox(data.error) : null,
+    r.skipped.length ? panel('Skipped', reasons(r.skipped)) : null,
+    r.failed.length ? panel('Failed', reasons(r.failed)) : null,
+    h('div', { class: 'actions' }, button('Open folder', { variant: 'secondary', id: 'restore-open-folder', onClick: () => openFolder(folder).catch((e) => body.append(errorBox(e))) })));
+}
+
+function parentOf(path) {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}

@@ -1,0 +1,159 @@
+// Service providers: the list (addresses, pinned certificate, cloud repositories with quota
+// bars and lease), rescan, trust a changed certificate (both fingerprints shown), remove,
+// and the Add service provider wizard (address → certificate → credentials → repositories).
+
+import { providersList, providerProbe, providerAdd, providerRescan, providerTrust, providerRemove } from '../ipc.js';
+import { h, replaceChildren, button, field, facts, panel, emptyState, paintBars } from '../dom.js';
+import { wizard, certificateCard, trustControls, errorBox, confirmDialog, busy, notice } from '../components.js';
+import { repoBars } from './home.js';
+import * as fmt from '../format.js';
+
+export async function renderProviders(container, ctx) {
+  if (ctx.params.view === 'add') {
+    renderAddWizard(container, ctx);
+    return;
+  }
+  const providers = await providersList();
+  if (!ctx.current()) return;
+  const add = button('Add service provider', { id: 'provider-add', onClick: () => ctx.navigate('providers', { view: 'add' }) });
+  replaceChildren(container, h('div', { class: 'toolbar' }, add),
+    providers.length === 0
+      ? emptyState('No service provider yet. Add the one that gave you an account.')
+      : h('div', { class: 'stack' }, providers.map((p) => providerCard(p, ctx))));
+}
+
+function providerCard(p, ctx) {
+  const messages = h('div', { class: 'card-messages' });
+  const rescan = button('Rescan', { variant: 'secondary', id: `provider-rescan-${p.name}` });
+  const remove = button('Remove', { variant: 'danger', id: `provider-remove-${p.name}` });
+  rescan.addEventListener('click', () => busy(rescan, async () => {
+    replaceChildren(messages);
+    await providerRescan(p.name);
+    await ctx.navigate('providers');
+  }, (err) => showProblem(err)));
+  remove.addEventListener('click', async () => {
+    const ok = await confirmDialog({
+      title: `Remove ${p.name}?`,
+      message: 'The console forgets this provider and its stored password. Restore points stay at the provider; jobs that store there stop working until you add it again.',
+      confirmLabel: 'Remove provider',
+    });
+    if (!ok) return;
+    try {
+      await providerRemove(p.name);
+      await ctx.navigate('providers');
+    } catch (err) { showProblem(err); }
+  });
+
+  function showProblem(err) {
+    const box = errorBox(err);
+    if (err.kind === 'certificate_changed' && err.detail && err.detail.cert) {
+      const fp = err.detail.cert.fingerprint;
+      box.append(h('p', {}, 'If your service provider told you it renewed its certificate, compare the new fingerprint with the one it gave you, then trust it.'),
+        button('Trust the new certificate', {
+          id: `provider-trust-${p.name}`,
+          onClick: async (event) => {
+            const ok = await confirmDialog({
+              title: 'Trust the new certificate?',
+              message: `Only if your service provider confirmed the fingerprint ${fp}.`,
+              confirmLabel: 'Trust it',
+              danger: false,
+            });
+            if (!ok) return;
+            await busy(event.target, async () => {
+              await providerTrust(p.name, fp);
+              await ctx.navigate('providers');
+            }, (e) => replaceChildren(messages, errorBox(e)));
+          },
+        }));
+    }
+    replaceChildren(messages, box);
+  }
+
+  const card = h('article', { class: 'card provider', id: `provider-${p.name}`, 'aria-labelledby': `provider-${p.name}-name` },
+    h('div', { class: 'card-head' }, h('h2', { id: `provider-${p.name}-name`, text: p.name }), h('div', { class: 'actions' }, rescan, remove)),
+    facts([
+      ['Gateways', p.addresses.join(', ')],
+      ['Account', p.user],
+      ['Pinned certificate', h('span', { class: 'fingerprint', text: p.fingerprint })],
+      ['Last scanned', fmt.dateTime(p.scanned_ms)],
+    ]),
+    messages,
+    h('h3', { text: 'Cloud repositories' }),
+    repoBars(p.repos.map((r) => ({ ...r, provider: '', repo: r.name, name: r.name }))));
+  paintBars(card);
+  return card;
+}
+
+function renderAddWizard(container, ctx) {
+  ctx.setTitle('Add service provider');
+  const done = h('div');
+  const w = wizard({
+    id: 'add-provider',
+    title: 'Add service provider',
+    data: { host: '', probed: null, trust: null, name: '', user: '', password: '', provider: null },
+    onCancel: () => ctx.navigate('providers'),
+    onFinish: () => ctx.navigate('providers'),
+    steps: [
+      {
+        title: 'Address',
+        render(body, data) {
+          const host = field({ label: 'Gateway address', id: 'provider-host', value: data.host, required: true, hint: 'As your service provider gave it: a host name or IP address, with :port when it is not 6180.', placeholder: 'backup.example.com' });
+          body.append(host.wrap);
+          return async () => {
+            data.host = host.input.value.trim();
+            if (!data.host) { host.setError('Enter the gateway address.'); return false; }
+            data.probed = await providerProbe(data.host);
+            if (!data.name) data.name = data.host.split(':')[0];
+            return true;
+          };
+        },
+      },
+      {
+        title: 'Certificate',
+        render(body, data) {
+          const trust = trustControls(data.probed);
+          body.append(h('p', {}, `The gateway at ${data.probed.address} presents this certificate.`), certificateCard(data.probed), trust.el);
+          return async () => {
+            if (trust.mismatch()) throw { kind: 'wrong_fingerprint', message: 'The fingerprint you pasted does not match the certificate. Do not go on; ask your service provider which certificate its gateway uses.' };
+            data.trust = trust.trusted();
+            if (!data.trust) throw { kind: 'certificate_untrusted', message: 'Tick “Trust this certificate” once you have compared its fingerprint with the one your service provider gave you.' };
+            return true;
+          };
+        },
+      },
+      {
+        title: 'Credentials',
+        nextLabel: 'Sign in',
+        render(body, data) {
+          const name = field({ label: 'Name in this console', id: 'provider-name', value: data.name, required: true, hint: 'How jobs refer to this provider.' });
+          const user = field({ label: 'Account', id: 'provider-user', value: data.user, required: true, autocomplete: 'username' });
+          const password = field({ label: 'Password', id: 'provider-password', kind: 'password', required: true, autocomplete: 'current-password', hint: 'Kept in this computer’s credential store, never in a file.' });
+          body.append(name.wrap, user.wrap, password.wrap);
+          return async () => {
+            data.name = name.input.value.trim();
+            data.user = user.input.value.trim();
+            let ok = true;
+            for (const [f, msg] of [[name, 'Give the provider a name.'], [user, 'Enter your account.'], [password, 'Enter your password.']]) {
+              f.setError(f.input.value.trim() ? null : msg);
+              if (!f.input.value.trim()) ok = false;
+            }
+            if (!ok) return false;
+            data.provider = await providerAdd({ name: data.name, host: data.probed.address, user: data.user, password: password.input.value, trust: data.trust });
+            return true;
+          };
+        },
+      },
+      {
+        title: 'Cloud repositories',
+        final: true,
+        render(body, data) {
+          const p = data.provider;
+          body.append(notice(`Signed in. ${p.name} is added and its certificate pinned.`, { id: 'provider-added' }),
+            panel('Your cloud repositories', repoBars(p.repos.map((r) => ({ ...r, provider: '', repo: r.name, name: r.name })))),
+            h('div', { class: 'actions' }, button('Create a backup job', { variant: 'secondary', id: 'provider-new-job', onClick: () => ctx.navigate('jobs', { view: 'new', provider: p.name }) })));
+        },
+      },
+    ],
+  });
+  replaceChildren(container, w.root, done);
+}

@@ -1,0 +1,228 @@
+// SP mode's connection and gateway administration: connect as SP admin (address →
+// certificate trust step → credentials), the connection page (disconnect), cloud repositories,
+// gateways with heartbeats, the served certificate (view, generate, import PEM through file
+// dialogs), usage (table, CSV through a save dialog), the recycle bin and maintenance mode.
+
+import {
+  providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate,
+  spCertImport, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance,
+  spSetMaintenance, pickFile, saveFile,
+} from '../ipc.js';
+import { h, replaceChildren, button, field, facts, table, panel, badge } from '../dom.js';
+import { wizard, certificateCard, trustControls, errorSlot, busy, confirmDialog, notice } from '../components.js';
+import * as fmt from '../format.js';
+
+/** The connect wizard, shown by every SP section until an admin session exists. */
+export async function renderSpConnect(container, ctx) {
+  ctx.setTitle('Connect to a gateway');
+  const w = wizard({
+    id: 'sp-connect',
+    title: 'Connect as SP admin',
+    data: { host: '', probed: null, trust: null },
+    onCancel: () => ctx.navigate('about'),
+    steps: [
+      {
+        title: 'Gateway',
+        render(body, data) {
+          const host = field({ label: 'Gateway address', id: 'sp-host', value: data.host, required: true, hint: 'host:port of one of your gateways; the port is 6180 when left out.' });
+          body.append(h('p', { class: 'lead', text: 'Service provider mode manages tenants, quotas and gateways. Sign in with an SP admin account of the gateway.' }), host.wrap);
+          return async () => {
+            data.host = host.input.value.trim();
+            if (!data.host) { host.setError('Enter the gateway address.'); return false; }
+            data.probed = await providerProbe(data.host);
+            return true;
+          };
+        },
+      },
+      {
+        title: 'Certificate',
+        render(body, data) {
+          const trust = trustControls(data.probed);
+          body.append(certificateCard(data.probed), trust.el);
+          return () => {
+            data.trust = trust.trusted();
+            if (!data.trust) throw { kind: 'certificate_untrusted', message: 'Compare the fingerprint with the one on the gateway (cloudkeep gateway cert show), then tick “Trust this certificate”.' };
+            return true;
+          };
+        },
+      },
+      {
+        title: 'Sign in',
+        nextLabel: 'Connect',
+        render(body, data) {
+          const user = field({ label: 'Admin account', id: 'sp-user', required: true, autocomplete: 'username' });
+          const password = field({ label: 'Password', id: 'sp-password', kind: 'password', required: true, autocomplete: 'current-password' });
+          body.append(user.wrap, password.wrap);
+          return async () => {
+            let ok = true;
+            for (const [f, msg] of [[user, 'Enter the admin account.'], [password, 'Enter the password.']]) {
+              f.setError(f.input.value ? null : msg);
+              if (!f.input.value) ok = false;
+            }
+            if (!ok) return false;
+            await spConnect({ gateway: data.probed.address, user: user.input.value.trim(), password: password.input.value, trust: data.trust });
+            if (ctx.then) await ctx.then(); else await ctx.navigate('sp-tenants');
+            return true;
+          };
+        },
+      },
+    ],
+  });
+  replaceChildren(container, w.root);
+}
+
+export async function renderSpConnection(container, ctx) {
+  const session = await spSession();
+  if (!session) return renderSpConnect(container, { ...ctx, then: () => ctx.navigate('sp-tenants') });
+  const disconnect = button('Disconnect', { variant: 'secondary', id: 'sp-disconnect' });
+  disconnect.addEventListener('click', () => busy(disconnect, async () => { await spDisconnect(); await ctx.navigate('sp-connection'); }, ctx.showError));
+  replaceChildren(container,
+    facts([['Gateway', session.gateway, 'sp-gateway'], ['Signed in as', session.user, 'sp-signed-in'], ['Pinned certificate', h('span', { class: 'fingerprint', text: session.fingerprint })]]),
+    h('div', { class: 'actions' }, disconnect,
+      button('Tenants', { id: 'sp-open-tenants', onClick: () => ctx.navigate('sp-tenants') })));
+  return undefined;
+}
+
+export async function renderSpRepos(container, ctx) {
+  const repos = await spRepos();
+  if (!ctx.current()) return;
+  const slot = errorSlot();
+  const name = field({ label: 'Name', id: 'repo-name', required: true });
+  const path = field({ label: 'Storage', id: 'repo-path', required: true, hint: 'A folder on the gateway (an absolute path) or an S3 location such as s3://bucket/prefix.' });
+  const add = button('Add cloud repository', { id: 'repo-add', type: 'submit' });
+  const form = h('form', { class: 'form', novalidate: true }, name.wrap, path.wrap, h('div', { class: 'actions' }, add));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    name.setError(name.input.value.trim() ? null : 'Give the repository a name.');
+    path.setError(path.input.value.trim() ? null : 'Give where it stores data.');
+    if (!name.input.value.trim() || !path.input.value.trim()) return;
+    busy(add, async () => { await spRepoAdd(name.input.value.trim(), path.input.value.trim()); await ctx.navigate('sp-repos'); }, (e) => slot.show(e));
+  });
+  replaceChildren(container,
+    table({ caption: 'Cloud repositories', id: 'sp-repos-table', columns: [['Name', (r) => r.name], ['Kind', (r) => r.kind], ['Location', (r) => h('span', { class: 'mono', text: r.location })]], rows: repos, empty: 'No cloud repository yet.' }),
+    slot.el, panel('New cloud repository', form));
+}
+
+export async function renderSpGateways(container, ctx) {
+  const gateways = await spGateways();
+  if (!ctx.current()) return;
+  const now = Date.now();
+  replaceChildren(container, table({
+    caption: 'Gateways',
+    id: 'sp-gateways-table',
+    columns: [
+      ['Gateway', (g) => h('span', { class: 'mono', text: g.id })],
+      ['Address', (g) => g.address],
+      ['State', (g) => (now - g.heartbeat_ms < 120000 ? badge('success') : h('span', { class: 'badge badge-failed', text: 'No heartbeat' }))],
+      ['Last heartbeat', (g) => `${fmt.dateTime(g.heartbeat_ms)} (${fmt.relative(g.heartbeat_ms, now)})`],
+      ['Started', (g) => fmt.dateTime(g.started_ms)],
+    ],
+    rows: gateways,
+    empty: 'No gateway has reported yet.',
+  }), h('p', { class: 'hint', text: 'Gateways report every few seconds; one silent for two minutes is shown as without heartbeat.' }));
+}
+
+export async function renderSpCertificate(container, ctx) {
+  const cert = await spCert();
+  if (!ctx.current()) return;
+  const slot = errorSlot();
+  const result = h('div', { id: 'cert-result' });
+  const names = field({ label: 'Names for a new self-signed certificate', id: 'cert-names-input', value: cert.names.join(', '), hint: 'Host names and IP addresses, separated by commas.' });
+  const generate = button('Generate and serve', { variant: 'secondary', id: 'cert-generate' });
+  generate.addEventListener('click', async () => {
+    const ok = await confirmDialog({ title: 'Replace the certificate?', message: 'Every tenant will see a changed certificate and must trust the new fingerprint before backing up again. Tell them the new fingerprint.', confirmLabel: 'Generate', danger: true });
+    if (!ok) return;
+    await busy(generate, async () => {
+      const list = names.input.value.split(',').map((s) => s.trim()).filter(Boolean);
+      const made = await spCertGenerate(list);
+      replaceChildren(result, notice(`Serving the new certificate ${made.fingerprint}.`, { id: 'cert-generated' }));
+      await ctx.navigate('sp-certificate');
+    }, (e) => slot.show(e));
+  });
+  const chain = field({ label: 'Certificate chain (PEM)', id: 'cert-chain', hint: 'The certificate first, then its intermediates.' });
+  const key = field({ label: 'Private key (PEM)', id: 'cert-key' });
+  const browseChain = button('Browse…', { variant: 'secondary', id: 'cert-chain-browse', onClick: async () => { const p = await pickFile('Certificate chain (PEM)', ['pem', 'crt', 'cer']); if (p) chain.input.value = p; } });
+  const browseKey = button('Browse…', { variant: 'secondary', id: 'cert-key-browse', onClick: async () => { const p = await pickFile('Private key (PEM)', ['pem', 'key']); if (p) key.input.value = p; } });
+  const importBtn = button('Import and serve', { id: 'cert-import' });
+  importBtn.addEventListener('click', () => {
+    chain.setError(chain.input.value.trim() ? null : 'Choose the certificate chain file.');
+    key.setError(key.input.value.trim() ? null : 'Choose the private key file.');
+    if (!chain.input.value.trim() || !key.input.value.trim()) return;
+    busy(importBtn, async () => {
+      await spCertImport(chain.input.value.trim(), key.input.value.trim());
+      await ctx.navigate('sp-certificate');
+    }, (e) => slot.show(e));
+  });
+  replaceChildren(container,
+    panel('Served certificate', certificateCard({ cert, ca_valid: !cert.self_signed, ca_problem: cert.self_signed ? 'self-signed' : null })),
+    slot.el, result,
+    panel('Generate a self-signed certificate', names.wrap, h('div', { class: 'actions' }, generate)),
+    panel('Import a certificate from a CA', h('div', { class: 'inline-field' }, chain.wrap, browseChain), h('div', { class: 'inline-field' }, key.wrap, browseKey), h('div', { class: 'actions' }, importBtn)));
+}
+
+export async function renderSpUsage(container, ctx) {
+  const rows = await spUsage();
+  if (!ctx.current()) return;
+  const slot = errorSlot();
+  const saved = h('div', { id: 'usage-saved' });
+  const exportBtn = button('Export CSV…', { id: 'usage-export' });
+  exportBtn.addEventListener('click', () => busy(exportBtn, async () => {
+    const path = await saveFile('Save usage as CSV', `cloudkeep-usage-${fmt.date(Date.now())}.csv`);
+    if (!path) return;
+    const n = await spUsageExport(path);
+    replaceChildren(saved, notice(`Saved ${n} rows to ${path}.`));
+  }, (e) => slot.show(e)));
+  replaceChildren(container, h('div', { class: 'toolbar' }, exportBtn), slot.el, saved, table({
+    caption: 'Usage per tenant and cloud repository',
+    id: 'sp-usage-table',
+    columns: [
+      ['Tenant', (r) => r.tenant], ['Repository', (r) => r.friendly_name || r.repo], ['Quota', (r) => fmt.quota(r.quota_bytes), 'num'],
+      ['Used', (r) => fmt.bytes(r.used_bytes), 'num'], ['Recycle bin', (r) => fmt.bytes(r.recycle_bytes), 'num'],
+      ['Points', (r) => fmt.count(r.points), 'num'], ['Last activity', (r) => fmt.dateTime(r.last_activity_ms)],
+    ],
+    rows,
+    empty: 'No tenant has a quota yet.',
+  }));
+}
+
+export async function renderSpRecycleBin(container, ctx) {
+  const points = await spRecycleBin();
+  if (!ctx.current()) return;
+  const slot = errorSlot();
+  const ref = (p) => ({ tenant: p.tenant, repo: p.repo, point: p.point });
+  replaceChildren(container, h('p', { class: 'hint', text: 'Restore points deleted by a tenant stay here for the tenant’s protection days, out of the tenant’s reach: insider protection.' }), slot.el, table({
+    caption: 'Recycle bin',
+    id: 'sp-recycle-table',
+    columns: [
+      ['Tenant', (p) => p.tenant], ['Repository', (p) => p.repo], ['Point', (p) => h('span', { class: 'mono', text: p.point.slice(0, 12) })],
+      ['Taken', (p) => fmt.dateTime(Math.floor(p.time_ns / 1e6))], ['Deleted', (p) => fmt.dateTime(p.deleted_ms)], ['Purged after', (p) => fmt.dateTime(p.purge_after_ms)],
+      ['Actions', (p) => h('div', { class: 'row-actions' },
+        button('Restore', { variant: 'secondary', label: `Restore point ${p.point.slice(0, 12)} of ${p.tenant}`, onClick: (e) => busy(e.target, async () => { await spRecycleRestore(ref(p)); await ctx.navigate('sp-recycle'); }, (err) => slot.show(err)) }),
+        button('Purge', { variant: 'danger', label: `Purge point ${p.point.slice(0, 12)} of ${p.tenant}`, onClick: async (e) => {
+          const ok = await confirmDialog({ title: 'Purge this restore point?', message: `The restore point of ${p.tenant} is deleted for good; its data cannot be brought back.`, confirmLabel: 'Purge' });
+          if (ok) await busy(e.target, async () => { await spRecyclePurge(ref(p)); await ctx.navigate('sp-recycle'); }, (err) => slot.show(err));
+        } }))],
+    ],
+    rows: points,
+    empty: 'The recycle bin is empty.',
+  }));
+}
+
+export async function renderSpMaintenance(container, ctx) {
+  const mode = await spMaintenance();
+  if (!ctx.current()) return;
+  const slot = errorSlot();
+  const on = mode.message !== null && mode.message !== undefined;
+  const message = field({ label: 'Message tenants see', id: 'maintenance-message', value: on ? mode.message : 'Scheduled maintenance; backups resume within the hour.' });
+  const toggle = button(on ? 'End maintenance' : 'Start maintenance', { variant: on ? 'primary' : 'danger', id: 'maintenance-toggle' });
+  toggle.addEventListener('click', async () => {
+    if (!on) {
+      const ok = await confirmDialog({ title: 'Start maintenance mode?', message: 'Gateways refuse new backups and restores until maintenance ends; tenants see your message.', confirmLabel: 'Start maintenance' });
+      if (!ok) return;
+    }
+    await busy(toggle, async () => { await spSetMaintenance(on ? null : message.input.value.trim() || 'Maintenance'); await ctx.navigate('sp-maintenance'); }, (e) => slot.show(e));
+  });
+  replaceChildren(container,
+    h('p', { class: `state-line ${on ? 'warning' : 'all-good'}`, id: 'maintenance-state', text: on ? `Maintenance mode is on: “${mode.message}”.` : 'Gateways serve tenants normally.' }),
+    slot.el, on ? null : message.wrap, h('div', { class: 'actions' }, toggle));
+}

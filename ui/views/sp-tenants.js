@@ -1,0 +1,222 @@
+// SP mode's tenants: the list with quota use, lease and state; the New tenant wizard
+// (account and password → limits → cloud repository quotas → insider protection → summary);
+// a tenant's page (settings, quotas, password, disable, delete); and the subtenants of all
+// tenants, managed ones included.
+
+import { spTenants, spTenantAdd, spTenantSettings, spTenantQuota, spTenantPassword, spTenantDelete, spGeneratePassword, spRepos } from '../ipc.js';
+import { h, replaceChildren, button, field, facts, panel, paintBars } from '../dom.js';
+import { wizard, errorSlot, busy, confirmDialog, notice } from '../components.js';
+import { subtenantTable } from './subtenants.js';
+import * as fmt from '../format.js';
+
+export async function renderSpTenants(container, ctx) {
+  if (ctx.params.view === 'new') return renderTenantWizard(container, ctx);
+  if (ctx.params.login) return renderTenant(container, ctx, ctx.params.login);
+  const all = await spTenants();
+  if (!ctx.current()) return undefined;
+  const tenants = all.filter((v) => v.tenant.parent === null);
+  replaceChildren(container,
+    h('div', { class: 'toolbar' }, button('New tenant', { id: 'tenant-new', onClick: () => ctx.navigate('sp-tenants', { view: 'new' }) })),
+    subtenantTable(tenants, (v) => [button('Open', { variant: 'secondary', id: `tenant-open-${v.tenant.login}`, label: `Open tenant ${v.tenant.login}`, onClick: () => ctx.navigate('sp-tenants', { login: v.tenant.login }) })],
+      { caption: 'Tenants', id: 'sp-tenants-table', empty: 'No tenant yet. Choose New tenant to give a customer an account.' }));
+  paintBars(container);
+  return undefined;
+}
+
+export async function renderSpSubtenants(container, ctx) {
+  const all = await spTenants();
+  if (!ctx.current()) return;
+  const subs = all.filter((v) => v.tenant.parent !== null);
+  replaceChildren(container,
+    h('p', { class: 'hint', text: 'Subtenants are created by tenants (and by their backup policies, one managed subtenant per computer). Their quota is carved from the tenant’s.' }),
+    subtenantTable(subs, (v) => [button('Open', { variant: 'secondary', label: `Open ${v.tenant.login}`, onClick: () => ctx.navigate('sp-tenants', { login: v.tenant.login }) })],
+      { caption: 'Subtenants', id: 'sp-subtenants-table', empty: 'No tenant has created a subtenant yet.' }));
+  paintBars(container);
+}
+
+function settingsFields(s) {
+  return {
+    description: field({ label: 'Description', id: 'tenant-description', value: s.description, hint: 'For your own records: the customer, a contract number.' }),
+    lease: field({ label: 'Lease ends on', id: 'tenant-lease', kind: 'date', value: fmt.dateInput(s.lease_until_ms), hint: 'Empty: no end. After the lease ends the tenant can restore but not back up.' }),
+    tasks: field({ label: 'Most concurrent tasks', id: 'tenant-tasks', kind: 'number', min: 0, value: String(s.max_tasks), hint: '0: no limit.' }),
+    bandwidth: field({ label: 'Bandwidth limit in Mbit/s', id: 'tenant-bandwidth', kind: 'number', min: 0, step: 'any', value: String((s.bandwidth_bps * 8) / 1e6), hint: '0: no limit.' }),
+    keep: field({ label: 'Keep deleted restore points for (days)', id: 'tenant-keep', kind: 'number', min: 0, value: String(s.keep_deleted_days), hint: 'Insider protection: points the tenant deletes stay in the recycle bin this long, out of its reach. 0: deleted at once.' }),
+  };
+}
+
+/** Reads settings fields into `s`; false (errors shown) when a figure is wrong. */
+function readSettings(f, s) {
+  let ok = true;
+  const whole = (fl, label) => {
+    const n = Number(fl.input.value || '0');
+    if (!Number.isFinite(n) || n < 0 || (label !== 'any' && !Number.isInteger(n))) { fl.setError('Give a figure of 0 or more.'); ok = false; return 0; }
+    fl.setError(null);
+    return n;
+  };
+  if (f.description) s.description = f.description.input.value.trim();
+  if (f.lease) {
+    const v = f.lease.input.value.trim();
+    s.lease_until_ms = v ? fmt.endOfDayMs(v) : null;
+    if (v && s.lease_until_ms === null) { f.lease.setError('Give a date such as 2027-12-31.'); ok = false; } else f.lease.setError(null);
+  }
+  if (f.tasks) s.max_tasks = whole(f.tasks);
+  if (f.bandwidth) s.bandwidth_bps = Math.round((whole(f.bandwidth, 'any') * 1e6) / 8);
+  if (f.keep) s.keep_deleted_days = whole(f.keep);
+  return ok;
+}
+
+function settingsFacts(s) {
+  return [
+    ['Description', s.description || '—'],
+    ['Lease', s.lease_until_ms ? `until ${fmt.date(s.lease_until_ms)}` : 'no end', 'tenant-lease-fact'],
+    ['Concurrent tasks', s.max_tasks ? String(s.max_tasks) : 'no limit'],
+    ['Bandwidth', s.bandwidth_bps ? `${fmt.rate(s.bandwidth_bps)}` : 'no limit'],
+    ['Keep deleted points', `${s.keep_deleted_days} days`],
+  ];
+}
+
+async function renderTenantWizard(container, ctx) {
+  const repos = await spRepos();
+  if (!ctx.current()) return;
+  ctx.setTitle('New tenant');
+  const data = { name: '', password: '', settings: { description: '', enabled: true, lease_until_ms: null, max_tasks: 0, bandwidth_bps: 0, keep_deleted_days: 14 }, quotas: [] };
+  const w = wizard({
+    id: 'tenant-wizard',
+    title: 'New tenant',
+    data,
+    finishLabel: 'Create tenant',
+    onCancel: () => ctx.navigate('sp-tenants'),
+    async onFinish(d) {
+      await spTenantAdd({ name: d.name, password: d.password, settings: d.settings, quotas: d.quotas });
+      await ctx.navigate('sp-tenants', { login: d.name, created: true });
+    },
+    steps: [
+      {
+        title: 'Account',
+        render(body) {
+          const name = field({ label: 'Account name', id: 'tenant-name', value: data.name, required: true, hint: 'What the tenant signs in with: letters, digits, dots, dashes, underscores.' });
+          const password = field({ label: 'Password', id: 'tenant-password', value: data.password, required: true, autocomplete: 'off', hint: 'Give it to the tenant over a safe channel; only its fingerprint-checked console ever sends it back.' });
+          const generate = button('Generate', { variant: 'secondary', id: 'tenant-generate' });
+          generate.addEventListener('click', () => busy(generate, async () => { password.input.value = await spGeneratePassword(); }, (e) => w.showError(e)));
+          const f = settingsFields(data.settings);
+          body.append(name.wrap, h('div', { class: 'inline-field' }, password.wrap, generate), f.description.wrap, f.lease.wrap);
+          return () => {
+            let ok = readSettings({ description: f.description, lease: f.lease }, data.settings);
+            data.name = name.input.value.trim();
+            data.password = password.input.value;
+            if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(data.name)) { name.setError('Use 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit.'); ok = false; } else name.setError(null);
+            if (data.password.length < 8) { password.setError('Use at least 8 characters, or Generate.'); ok = false; } else password.setError(null);
+            return ok;
+          };
+        },
+      },
+      {
+        title: 'Limits',
+        render(body) {
+          const f = settingsFields(data.settings);
+          body.append(f.tasks.wrap, f.bandwidth.wrap);
+          return () => readSettings({ tasks: f.tasks, bandwidth: f.bandwidth }, data.settings);
+        },
+      },
+      {
+        title: 'Quotas',
+        render(body) {
+          const rows = repos.map((r) => {
+            const existing = data.quotas.find((q) => q.repo === r.name);
+            return { repo: r, size: field({ label: `Quota on ${r.name} in GiB`, id: `tenant-quota-${r.name}`, kind: 'number', min: 0, step: 'any', value: existing ? String(existing.bytes / 1024 ** 3) : '', hint: 'Empty: no access to this repository.' }) };
+          });
+          body.append(h('p', { text: 'How much each cloud repository may hold for this tenant.' }), rows.map((r) => r.size.wrap));
+          return () => {
+            let ok = true;
+            data.quotas = [];
+            for (const r of rows) {
+              const text = r.size.input.value.trim();
+              if (!text) { r.size.setError(null); continue; }
+              if (!(Number(text) > 0)) { r.size.setError('Give a quota above 0, or leave it empty.'); ok = false; continue; }
+              r.size.setError(null);
+              data.quotas.push({ repo: r.repo.name, friendly_name: null, bytes: fmt.gibToBytes(text) });
+            }
+            if (ok && data.quotas.length === 0) throw { kind: 'invalid', message: 'Give the tenant a quota on at least one cloud repository, or it has nowhere to back up.' };
+            return ok;
+          };
+        },
+      },
+      {
+        title: 'Insider protection',
+        render(body) {
+          const f = settingsFields(data.settings);
+          body.append(f.keep.wrap);
+          return () => readSettings({ keep: f.keep }, data.settings);
+        },
+      },
+      {
+        title: 'Summary',
+        render(body) {
+          body.append(facts([
+            ['Account', data.name, 'summary-account'],
+            ...settingsFacts(data.settings),
+            ['Quotas', data.quotas.map((q) => `${q.repo}: ${fmt.bytes(q.bytes)}`).join(', '), 'summary-quotas'],
+          ]));
+        },
+      },
+    ],
+  });
+  replaceChildren(container, w.root);
+}
+
+async function renderTenant(container, ctx, login) {
+  const all = await spTenants();
+  if (!ctx.current()) return;
+  const view = all.find((v) => v.tenant.login === login);
+  if (!view) throw { kind: 'not_found', message: `There is no tenant ${login} any more; open Tenants for the current list.` };
+  const t = view.tenant;
+  ctx.setTitle(`Tenant ${login}`);
+  const slot = errorSlot();
+  const reload = () => ctx.navigate('sp-tenants', { login });
+  const settings = structuredClone(t.settings);
+  const f = settingsFields(settings);
+  const save = button('Save settings', { id: 'tenant-save', type: 'submit' });
+  const form = h('form', { class: 'form', novalidate: true }, f.description.wrap, f.lease.wrap, h('div', { class: 'grid-3' }, f.tasks.wrap, f.bandwidth.wrap, f.keep.wrap), h('div', { class: 'actions' }, save));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (!readSettings(f, settings)) return;
+    busy(save, async () => { await spTenantSettings(login, settings); await reload(); }, (e) => slot.show(e));
+  });
+  const toggle = button(t.settings.enabled ? 'Disable tenant' : 'Enable tenant', { variant: 'secondary', id: 'tenant-toggle' });
+  toggle.addEventListener('click', async () => {
+    if (t.settings.enabled) {
+      const ok = await confirmDialog({ title: `Disable ${login}?`, message: 'The tenant can no longer sign in, back up or restore until you enable it again. Its data stays.', confirmLabel: 'Disable' });
+      if (!ok) return;
+    }
+    await busy(toggle, async () => { await spTenantSettings(login, { ...t.settings, enabled: !t.settings.enabled }); await reload(); }, (e) => slot.show(e));
+  });
+  const del = button('Delete tenant', { variant: 'danger', id: 'tenant-delete' });
+  del.addEventListener('click', async () => {
+    const withData = field({ label: 'Also delete its restore points and subtenants', id: 'dialog-with-data', kind: 'checkbox', value: true });
+    const ok = await confirmDialog({ title: `Delete ${login}?`, message: 'The account is removed; the tenant can no longer sign in.', confirmLabel: 'Delete tenant', extra: withData.wrap });
+    if (!ok) return;
+    await busy(del, async () => { await spTenantDelete(login, withData.input.checked); await ctx.navigate('sp-tenants'); }, (e) => slot.show(e));
+  });
+  const quotaRows = view.quotas.map((q) => {
+    const size = field({ label: `Quota on ${q.repo_name} in GiB`, id: `quota-${q.repo_name}`, kind: 'number', min: 0, step: 'any', value: String(q.quota_bytes / 1024 ** 3), hint: `${fmt.bytes(q.used_bytes)} used, ${fmt.bytes(q.recycle_bytes)} in the recycle bin.` });
+    const set = button('Set', { variant: 'secondary', label: `Set the quota on ${q.repo_name}` });
+    set.addEventListener('click', () => busy(set, async () => { await spTenantQuota(login, { repo: q.repo_name, friendly_name: q.friendly_name || null, bytes: fmt.gibToBytes(size.input.value) }); await reload(); }, (e) => slot.show(e)));
+    return h('div', { class: 'inline-field' }, size.wrap, set);
+  });
+  const password = field({ label: 'New password', id: 'tenant-new-password', autocomplete: 'off' });
+  const generate = button('Generate', { variant: 'secondary', onClick: async () => { password.input.value = await spGeneratePassword(); } });
+  const setPassword = button('Set password', { variant: 'secondary', id: 'tenant-set-password' });
+  setPassword.addEventListener('click', () => {
+    if (password.input.value.length < 8) { password.setError('Use at least 8 characters.'); return; }
+    password.setError(null);
+    busy(setPassword, async () => { await spTenantPassword(login, password.input.value); slot.el.replaceChildren(notice('Password changed. Give the tenant the new one.')); }, (e) => slot.show(e));
+  });
+  replaceChildren(container,
+    ctx.params.created ? notice(`Tenant ${login} created. Give it the gateway address, the certificate fingerprint and its password.`, { id: 'tenant-created' }) : null,
+    h('div', { class: 'toolbar' }, button('All tenants', { variant: 'secondary', onClick: () => ctx.navigate('sp-tenants') }), toggle, del),
+    slot.el,
+    panel('State', facts([['Account', login, 'tenant-login'], ['State', t.settings.enabled ? 'enabled' : 'disabled', 'tenant-state'], ['Created', fmt.dateTime(t.created_ms)], ['Last activity', fmt.dateTime(t.last_activity_ms)], ['Managed by a policy', t.managed ? 'yes' : 'no']])),
+    panel('Settings', form),
+    panel('Quotas', quotaRows.length ? quotaRows : h('p', { class: 'hint', text: 'No quota.' })),
+    panel('Password', h('div', { class: 'inline-field' }, password.wrap, generate, setPassword)));
+}
