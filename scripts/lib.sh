@@ -98,3 +98,28 @@ ck_ensure_cargo_fuzz() {
 
 # True when a graphical session is available.
 ck_have_display() { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; }
+
+# The benchmark tree of 1,100,000 files (1,000 folders of 1,000 small files, and "big" with
+# 100,000), made once in DIR (a marker file DIR.done says it is complete).
+ck_bench_tree() {
+  local tree=$1
+  [ -f "$tree.done" ] && return 0
+  ck_say "creating 1,100,000 files in $tree"
+  rm -rf "$tree"
+  python3 - "$tree" <<'PY'
+import os, sys
+root = sys.argv[1]
+for d in range(1000):
+    folder = os.path.join(root, f"dir{d:04}")
+    os.makedirs(folder)
+    for f in range(1000):
+        with open(os.path.join(folder, f"file{f:04}.txt"), "w") as fh:
+            fh.write(f"{d}/{f}\n")
+big = os.path.join(root, "big")
+os.makedirs(big)
+for f in range(100000):
+    with open(os.path.join(big, f"f{f:06}"), "w") as fh:
+        fh.write(str(f))
+PY
+  touch "$tree.done"
+}

@@ -7,6 +7,7 @@ const COMMANDS: &[&str] = &[
     "app_info",
     "log_tail",
     "startup_warnings",
+    "app_ready",
     "overview",
     "provider_probe",
     "provider_add",

@@ -258,9 +258,10 @@ export function runView({ id = 'run', title }) {
   const bar = h('div', { class: 'progress', role: 'progressbar', id: `${id}-progress`, 'aria-label': title, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': 0 }, fill);
   const pctText = h('span', { class: 'progress-pct', id: `${id}-pct`, text: '0 %' });
   const figures = h('p', { class: 'figures', id: `${id}-figures`, text: 'Starting…' });
-  const log = h('ol', { class: 'log run-log', id: `${id}-log`, role: 'log', 'aria-label': `${title}: log`, tabindex: '0' });
+  const log = h('ol', { class: 'run-lines', id: `${id}-log` });
+  const logFrame = h('div', { class: 'log run-log', role: 'log', 'aria-label': `${title}: log`, tabindex: '0' }, log);
   const state = h('p', { class: 'run-state', id: `${id}-state`, role: 'status', text: 'Running' });
-  const el = h('div', { class: 'run', id }, h('div', { class: 'progress-row' }, bar, pctText), figures, state, log);
+  const el = h('div', { class: 'run', id }, h('div', { class: 'progress-row' }, bar, pctText), figures, state, logFrame);
   let resolveDone;
   const done = new Promise((resolve) => { resolveDone = resolve; });
 
@@ -290,7 +291,7 @@ export function runView({ id = 'run', title }) {
     } else if (event.event === 'line') {
       log.append(h('li', { text: event.line }));
       while (log.childElementCount > 2000) log.firstElementChild.remove();
-      log.scrollTop = log.scrollHeight;
+      logFrame.scrollTop = logFrame.scrollHeight;
     } else if (event.event === 'done') {
       const s = event.session;
       if (s.result === 'success' || s.result === 'warning') setPct(100);

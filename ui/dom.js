@@ -26,7 +26,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (key === 'checked') el.checked = !!value;
     else el.setAttribute(key, value === true ? '' : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -35,7 +35,7 @@ export function h(tag, attrs = {}, ...children) {
 
 /** Replaces every child of `parent` with `children`. */
 export function replaceChildren(parent, ...children) {
-  parent.replaceChildren(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
+  parent.replaceChildren(...children.flat(Infinity).filter((c) => c !== undefined && c !== null && c !== false));
 }
 
 /** A definition list of `[term, value, id?]` rows. */

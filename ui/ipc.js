@@ -43,6 +43,7 @@ function channel(onEvent) {
 export const appInfo = () => call('app_info');
 export const logTail = (lines) => call('log_tail', { lines });
 export const startupWarnings = () => call('startup_warnings');
+export const appReady = () => call('app_ready');
 export const overview = (rescan) => call('overview', { rescan });
 
 // Service providers and the lab.

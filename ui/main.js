@@ -3,7 +3,7 @@
 // handling. Behaviour is wired through data-action attributes.
 
 import { MODES, modeById, sectionsFor, modeOfSection } from './sections.js';
-import { startupWarnings, spSession } from './ipc.js';
+import { startupWarnings, spSession, appReady } from './ipc.js';
 import { h, replaceChildren, paintBars } from './dom.js';
 import { renderSpConnect } from './views/sp-admin.js';
 
@@ -155,6 +155,7 @@ async function start() {
     showError(err);
   }
   els.body.dataset.ready = 'true';
+  appReady().then((ms) => { els.body.dataset.readyMs = String(ms); }, () => {});
 }
 
 start();

@@ -24,6 +24,7 @@ const KEEP_LOG_FILES: usize = 14;
 
 /// Starts the console and blocks until its window closes.
 pub fn run() -> ExitCode {
+    let started = std::time::Instant::now();
     let home = match DataHome::locate().and_then(|home| home.ensure().map(|()| home)) {
         Ok(home) => home,
         Err(e) => {
@@ -67,7 +68,7 @@ pub fn run() -> ExitCode {
     };
 
     let result = tauri::Builder::default()
-        .manage(ConsoleState::new(home, tenant, warnings))
+        .manage(ConsoleState::new(home, tenant, warnings, started))
         .setup(|app| {
             background::start_scheduler(app.handle());
             let handle = app.handle().clone();
@@ -85,6 +86,7 @@ pub fn run() -> ExitCode {
             commands::app_info,
             commands::log_tail,
             commands::startup_warnings,
+            commands::app_ready,
             commands::overview,
             commands::providers::provider_probe,
             commands::providers::provider_add,

@@ -33,6 +33,10 @@ pub struct ConsoleState {
     pub lab: tokio::sync::Mutex<Option<LabInfo>>,
     /// The SP admin connection (SP mode), shared with `cloudkeep sp` through the saved session.
     pub sp: tokio::sync::Mutex<Option<SpClient>>,
+    /// When the process started.
+    pub started: std::time::Instant,
+    /// How long after `started` the first screen became interactive (set once).
+    pub ready_after: std::sync::OnceLock<std::time::Duration>,
 }
 
 impl std::fmt::Debug for ConsoleState {
@@ -45,7 +49,12 @@ impl std::fmt::Debug for ConsoleState {
 
 impl ConsoleState {
     /// State for a resolved data home, with its local state open.
-    pub fn new(home: DataHome, tenant: TenantState, startup_warnings: Vec<String>) -> Self {
+    pub fn new(
+        home: DataHome,
+        tenant: TenantState,
+        startup_warnings: Vec<String>,
+        started: std::time::Instant,
+    ) -> Self {
         let catalogs = Catalogs::default();
         let runs = Runs::default();
         {
@@ -62,6 +71,8 @@ impl ConsoleState {
             catalogs,
             lab: tokio::sync::Mutex::new(None),
             sp: tokio::sync::Mutex::new(None),
+            started,
+            ready_after: std::sync::OnceLock::new(),
         }
     }
 

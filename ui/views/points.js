@@ -241,13 +241,14 @@ function reportStep(body, data) {
   }
   const folder = data.to || (data.selected.size ? parentOf([...data.selected][0]) : '/');
   const reasons = (list) => h('ul', { class: 'reasons' }, list.map((w) => h('li', {}, h('span', { class: 'mono', text: w.path }), `: ${w.message}`)));
-  body.append(
+  body.append(...[
     h('p', { class: 'result-line', id: 'restore-result' }, badge(data.session ? data.session.result : 'success'),
       ` Restored ${fmt.count(r.files)} files and ${fmt.count(r.dirs)} folders, ${fmt.bytes(r.bytes)}; ${r.skipped.length} skipped, ${r.failed.length} failed.`),
     data.error ? errorBox(data.error) : null,
     r.skipped.length ? panel('Skipped', reasons(r.skipped)) : null,
     r.failed.length ? panel('Failed', reasons(r.failed)) : null,
-    h('div', { class: 'actions' }, button('Open folder', { variant: 'secondary', id: 'restore-open-folder', onClick: () => openFolder(folder).catch((e) => body.append(errorBox(e))) })));
+    h('div', { class: 'actions' }, button('Open folder', { variant: 'secondary', id: 'restore-open-folder', onClick: () => openFolder(folder).catch((e) => body.append(errorBox(e))) })),
+  ].filter(Boolean));
 }
 
 function parentOf(path) {

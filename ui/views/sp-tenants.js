@@ -125,7 +125,7 @@ async function renderTenantWizard(container, ctx) {
             const existing = data.quotas.find((q) => q.repo === r.name);
             return { repo: r, size: field({ label: `Quota on ${r.name} in GiB`, id: `tenant-quota-${r.name}`, kind: 'number', min: 0, step: 'any', value: existing ? String(existing.bytes / 1024 ** 3) : '', hint: 'Empty: no access to this repository.' }) };
           });
-          body.append(h('p', { text: 'How much each cloud repository may hold for this tenant.' }), rows.map((r) => r.size.wrap));
+          body.append(h('p', { text: 'How much each cloud repository may hold for this tenant.' }), ...rows.map((r) => r.size.wrap));
           return () => {
             let ok = true;
             data.quotas = [];

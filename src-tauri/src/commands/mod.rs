@@ -61,6 +61,21 @@ pub fn startup_warnings(state: State<'_, ConsoleState>) -> Vec<String> {
     state.startup_warnings.clone()
 }
 
+/// The page calls this once its first screen is interactive: the time since the process
+/// started is logged (the first time only) and returned, in milliseconds.
+#[tauri::command]
+pub fn app_ready(state: State<'_, ConsoleState>) -> f64 {
+    let after = *state.ready_after.get_or_init(|| {
+        let after = state.started.elapsed();
+        tracing::info!(
+            ms = format!("{:.1}", after.as_secs_f64() * 1e3),
+            "first screen interactive"
+        );
+        after
+    });
+    after.as_secs_f64() * 1e3
+}
+
 /// Home: latest sessions, quota use, jobs with next runs, warnings. With `rescan`, providers
 /// are asked for fresh figures first.
 #[tauri::command]

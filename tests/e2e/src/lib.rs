@@ -78,6 +78,34 @@ pub fn cli_binary() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Runs the `cloudkeep` CLI with `CLOUDKEEP_HOME=home`, feeding `stdin` (a password) when
+/// given; returns its standard output, or fails with its error output.
+pub fn run_cli(home: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    use std::io::Write;
+    let mut child = Command::new(cli_binary()?)
+        .args(args)
+        .env("CLOUDKEEP_HOME", home)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("run cloudkeep {}", args.join(" ")))?;
+    if let (Some(mut pipe), Some(text)) = (child.stdin.take(), stdin) {
+        writeln!(pipe, "{text}")?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "cloudkeep {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Folder for screenshots and logs the tests leave behind.
 pub fn artifacts_dir() -> Result<PathBuf> {
     let dir = std::env::var_os("CLOUDKEEP_ARTIFACTS")
@@ -135,10 +163,15 @@ impl Console {
 
     /// Starts the console with extra environment variables.
     pub async fn launch_with(env: &[(&str, &str)]) -> Result<Self> {
+        Self::launch_in(tempfile::tempdir()?, env).await
+    }
+
+    /// Starts the console on an existing data home (prepared, say, by the `cloudkeep` CLI,
+    /// which shares it).
+    pub async fn launch_in(home: tempfile::TempDir, env: &[(&str, &str)]) -> Result<Self> {
         require_display()?;
         let app = console_binary()?;
         let driver_bin = std::env::var_os("TAURI_DRIVER").unwrap_or_else(|| "tauri-driver".into());
-        let home = tempfile::tempdir()?;
         let port = free_port()?;
         let native_port = free_port()?;
         let log_path = artifacts_dir()?.join(format!("tauri-driver-{port}.log"));
@@ -207,25 +240,46 @@ impl Console {
     /// Waits for an element and returns its `textContent` (the DOM's text, before CSS
     /// transforms such as upper-casing).
     pub async fn text_of(&self, css: &str) -> Result<String> {
-        let el = self
-            .client
-            .wait()
-            .at_most(UI_TIMEOUT)
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("element {css} never appeared"))?;
+        let el = self.find(css).await?;
         Ok(el.prop("textContent").await?.unwrap_or_default())
     }
 
     /// Waits until `css` matches an element.
     pub async fn wait_for(&self, css: &str) -> Result<()> {
-        self.client
+        self.find(css).await.map(drop)
+    }
+
+    /// Waits up to [`UI_TIMEOUT`] for an element; when it never appears, the screen is saved
+    /// as `failed-<n>.png` so the failure can be seen.
+    pub async fn find(&self, css: &str) -> Result<fantoccini::elements::Element> {
+        match self
+            .client
             .wait()
             .at_most(UI_TIMEOUT)
             .for_element(Locator::Css(css))
             .await
-            .with_context(|| format!("element {css} never appeared"))?;
-        Ok(())
+        {
+            Ok(el) => Ok(el),
+            Err(e) => {
+                let name = format!("failed-{}", std::process::id());
+                let shot = match self.client.screenshot().await {
+                    Ok(png) => save_png(&name, &png)
+                        .map(|p| format!("; the screen is in {}", p.display()))
+                        .unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                // The page's text too: what is below the fold is not on the screenshot.
+                if let Ok(Value::String(text)) = self
+                    .client
+                    .execute("return document.body.innerText;", vec![])
+                    .await
+                    && let Ok(dir) = artifacts_dir()
+                {
+                    let _ = std::fs::write(dir.join(format!("{name}.txt")), text);
+                }
+                bail!("element {css} never appeared ({e}){shot}")
+            }
+        }
     }
 
     /// Calls a console command from the page, exactly as the UI's `ipc.js` does.
@@ -250,26 +304,14 @@ impl Console {
 
     /// Waits for an element and clicks it.
     pub async fn click(&self, css: &str) -> Result<()> {
-        let el = self
-            .client
-            .wait()
-            .at_most(UI_TIMEOUT)
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("element {css} never appeared"))?;
+        let el = self.find(css).await?;
         el.click().await.with_context(|| format!("click {css}"))?;
         Ok(())
     }
 
     /// Waits for an input, clears it and types `text` into it, as a user would.
     pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
-        let el = self
-            .client
-            .wait()
-            .at_most(UI_TIMEOUT)
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("input {css} never appeared"))?;
+        let el = self.find(css).await?;
         el.clear().await?;
         el.send_keys(text)
             .await
