@@ -126,6 +126,7 @@ export function wizard({ id, title, steps, data = {}, onFinish, onCancel, finish
     data,
     get index() { return index; },
     showError: (err) => errors.show(err),
+    clearError: () => errors.clear(),
     go(i) { show(i); },
     next: () => advance(),
     setNextEnabled(on) { next.disabled = !on; },
@@ -214,7 +215,8 @@ export function sameFingerprint(a, b) {
  * and Verify it; the explicit "Trust this certificate" checkbox (not needed when a CA vouches).
  * Returns `{ el, trusted() }`: the fingerprint to pin, or null when not trusted yet.
  */
-export function trustControls(presented) {
+/** `onChange` runs when the verdict or the Trust box changes (a wizard clears its error). */
+export function trustControls(presented, { onChange } = {}) {
   const fp = presented.cert.fingerprint;
   const pasteId = 'fp-paste';
   const paste = h('input', { id: pasteId, type: 'text', spellcheck: 'false', autocomplete: 'off', class: 'mono' });
@@ -235,7 +237,9 @@ export function trustControls(presented) {
       verdict.dataset.state = 'mismatch';
       trust.checked = false;
     }
+    if (onChange) onChange();
   });
+  trust.addEventListener('change', () => onChange && onChange());
   const el = h('div', { class: 'trust-controls' },
     h('div', { class: 'field' },
       h('label', { for: pasteId, class: 'field-label', text: 'Fingerprint your service provider gave you' }),
@@ -277,7 +281,9 @@ export function runView({ id = 'run', title }) {
   function handle(event) {
     if (event.event === 'progress') {
       const p = event.progress;
-      if (p.expected_bytes) {
+      // The expected size is the last point's: a source that grew past it has no share.
+      const known = p.expected_bytes && p.bytes <= p.expected_bytes;
+      if (known) {
         bar.classList.remove('indeterminate');
         setPct((100 * p.bytes) / p.expected_bytes);
       } else {
@@ -286,8 +292,8 @@ export function runView({ id = 'run', title }) {
         bar.removeAttribute('aria-valuenow');
         pctText.textContent = '';
       }
-      const eta = event.eta_secs === null || event.eta_secs === undefined ? '—' : fmt.duration(event.eta_secs);
-      figures.textContent = `${fmt.count(p.files)} files · ${fmt.bytes(p.bytes)}${p.expected_bytes ? ` of ${fmt.bytes(p.expected_bytes)}` : ''} · ${fmt.rate(event.rate)} · ETA ${eta}`;
+      const eta = !known || event.eta_secs === null || event.eta_secs === undefined ? '—' : fmt.duration(event.eta_secs);
+      figures.textContent = `${fmt.counted(p.files, 'file')} · ${fmt.bytes(p.bytes)}${known ? ` of ${fmt.bytes(p.expected_bytes)}` : ' read'} · ${fmt.rate(event.rate)} · ETA ${eta}`;
     } else if (event.event === 'line') {
       log.append(h('li', { text: event.line }));
       while (log.childElementCount > 2000) log.firstElementChild.remove();
@@ -295,6 +301,12 @@ export function runView({ id = 'run', title }) {
     } else if (event.event === 'done') {
       const s = event.session;
       if (s.result === 'success' || s.result === 'warning') setPct(100);
+      else {
+        // Failed or stopped: the bar stops where the run did, marked as not finished.
+        bar.classList.remove('indeterminate');
+        bar.classList.add('progress-stopped');
+        if (!bar.hasAttribute('aria-valuenow')) pctText.textContent = '';
+      }
       el.dataset.result = s.result;
       replaceChildren(state, badge(s.result), ' ', event.error || s.message || 'Finished.');
       resolveDone(event);

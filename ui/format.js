@@ -63,6 +63,11 @@ export function count(n) {
   return Number(n || 0).toLocaleString('en-US');
 }
 
+/** `1 file`, `22 files`, `1,000 folders`: a count with its noun. */
+export function counted(n, one, many = `${one}s`) {
+  return `${count(n)} ${Number(n) === 1 ? one : many}`;
+}
+
 /** Bytes from a figure in GiB typed by a person (empty or 0: none). */
 export function gibToBytes(text) {
   const value = Number(String(text).trim() || '0');

@@ -33,7 +33,7 @@ export async function renderHome(container, ctx) {
         panel('Next scheduled runs', table({
           caption: 'Next scheduled runs',
           id: 'home-next-runs',
-          columns: [['Job', (j) => j.name], ['Schedule', (j) => j.schedule], ['Next run', (j) => fmt.dateTime(j.next_run_ms)]],
+          columns: [['Job', (j) => j.name], ['Schedule', (j) => j.schedule], ['Next run', (j) => fmt.dateTime(j.next_run_ms), 'when']],
           rows: v.jobs.filter((j) => j.next_run_ms),
           empty: 'No job runs on a schedule. Give a job a schedule to have it run by itself while the console is open.',
         }))),
@@ -43,9 +43,9 @@ export async function renderHome(container, ctx) {
         columns: [
           ['Job', (s) => s.job],
           ['Kind', (s) => s.kind],
-          ['Started', (s) => fmt.dateTime(s.started_ms)],
+          ['Started', (s) => fmt.dateTime(s.started_ms), 'when'],
           ['Result', (s) => badge(s.result)],
-          ['Details', (s) => s.message || (s.stats && s.stats.files !== undefined ? `${fmt.count(s.stats.files)} files, ${fmt.bytes(s.stats.bytes)}` : '')],
+          ['Details', (s) => s.message || (s.stats && s.stats.files !== undefined ? `${fmt.counted(s.stats.files, 'file')}, ${fmt.bytes(s.stats.bytes)}` : '')],
         ],
         rows: v.sessions,
         empty: 'Nothing has run yet. Open Backup jobs and choose Run now.',
@@ -60,10 +60,11 @@ export function repoBars(repos) {
   if (repos.length === 0) return emptyState('No cloud repositories yet: add a service provider.');
   return h('ul', { class: 'repo-list' }, repos.map((r) => {
     const name = r.provider ? `${r.provider} / ${r.repo}` : r.name;
-    const share = r.quota_bytes > 0 ? r.used_bytes / r.quota_bytes : 0;
+    // Core's share (capped at 1) where the overview gives it; a provider's own list has only figures.
+    const share = r.used_share ?? (r.quota_bytes > 0 ? Math.min(1, r.used_bytes / r.quota_bytes) : 0);
     return h('li', { class: 'repo' },
       h('div', { class: 'repo-head' }, h('strong', { text: name }),
-        h('span', { class: 'hint', text: r.quota_bytes > 0 ? `${Math.round(share * 100)} % used` : 'no quota limit' })),
+        h('span', { class: 'hint', text: r.quota_bytes <= 0 ? 'no quota limit' : share >= 1 ? 'full' : `${Math.round(share * 100)} % used` })),
       meter({ share, label: `${name}: quota used`, unlimited: r.quota_bytes <= 0 }),
       h('p', { class: 'repo-figures' },
         `Used ${fmt.bytes(r.used_bytes)} of ${fmt.quota(r.quota_bytes)} · free ${r.quota_bytes > 0 ? fmt.bytes(r.free_bytes) : 'unlimited'} · lease ${r.lease_until_ms ? `until ${fmt.date(r.lease_until_ms)}` : 'without end'}`));

@@ -28,7 +28,7 @@ export async function renderJobs(container, ctx) {
         ['Target', (j) => j.target],
         ['Schedule', (j) => j.schedule],
         ['Last result', (j) => (isRunning(j.name) ? badge('running') : j.last ? h('span', {}, badge(j.last.result), ` ${fmt.dateTime(j.last.started_ms)}`) : 'never run')],
-        ['Next run', (j) => fmt.dateTime(j.next_run_ms)],
+        ['Next run', (j) => fmt.dateTime(j.next_run_ms), 'when'],
       ],
       rows: jobs,
       empty: 'No backup job yet. Choose New job to protect folders of this computer.',
@@ -53,10 +53,12 @@ async function renderJob(container, ctx, name) {
   }
 
   function follow(view) {
-    replaceChildren(runSlot, panel('Running now', view.el));
+    const box = panel('Running now', view.el);
+    replaceChildren(runSlot, box);
     run.disabled = true;
     stop.disabled = false;
     view.done.then(async (done) => {
+      box.querySelector('h2').textContent = 'Last run';
       run.disabled = false;
       stop.disabled = true;
       const open = button('Open the report', { variant: 'secondary', id: 'job-open-report', onClick: () => ctx.navigate('sessions', { id: done.session.id }) });
@@ -133,7 +135,7 @@ export function sessionTable(list, ctx, id) {
       ['Session', (s) => h('button', { type: 'button', class: 'link', text: `#${s.id}`, 'aria-label': `Open session ${s.id}`, on: { click: () => ctx.navigate('sessions', { id: s.id }) } })],
       ['Job', (s) => s.job],
       ['Kind', (s) => s.kind],
-      ['Started', (s) => fmt.dateTime(s.started_ms)],
+      ['Started', (s) => fmt.dateTime(s.started_ms), 'when'],
       ['Duration', (s) => fmt.duration((s.finished_ms - s.started_ms) / 1000)],
       ['Result', (s) => badge(s.result)],
       ['Message', (s) => s.message],

@@ -38,7 +38,7 @@ export async function renderPoints(container, ctx) {
         caption: `Restore points of ${job}`,
         id: 'points-table',
         columns: [
-          ['Date', (p) => fmt.dateTime(p.time_ms)],
+          ['Date', (p) => fmt.dateTime(p.time_ms), 'when'],
           ['Computer', (p) => p.host],
           ['Files', (p) => fmt.count(p.files), 'num'],
           ['Size', (p) => fmt.bytes(p.bytes), 'num'],
@@ -59,7 +59,7 @@ export async function renderPoints(container, ctx) {
 }
 
 function pointLabel(p) {
-  return `${fmt.dateTime(p.time_ms)} — ${p.host}, ${fmt.count(p.files)} files, ${fmt.bytes(p.bytes)} (${p.short_id})`;
+  return `${fmt.dateTime(p.time_ms)} — ${p.host}, ${fmt.counted(p.files, 'file')}, ${fmt.bytes(p.bytes)} (${p.short_id})`;
 }
 
 function comparePanel(job, points) {
@@ -99,7 +99,7 @@ async function renderRestoreWizard(container, ctx, job, pointId) {
             body.append(emptyState('This job has no restore point yet.'));
             return () => false;
           }
-          const g = radioGroup({ legend: 'Restore from', name: 'restore-point', value: data.point, options: points.map((p) => [p.id, fmt.dateTime(p.time_ms), `${p.host} · ${fmt.count(p.files)} files · ${fmt.bytes(p.bytes)} · ${p.short_id}`]) });
+          const g = radioGroup({ legend: 'Restore from', name: 'restore-point', value: data.point, options: points.map((p) => [p.id, fmt.dateTime(p.time_ms), `${p.host} · ${fmt.counted(p.files, 'file')} · ${fmt.bytes(p.bytes)} · ${p.short_id}`]) });
           body.append(g.wrap);
           return () => {
             const chosen = g.value();
@@ -243,7 +243,7 @@ function reportStep(body, data) {
   const reasons = (list) => h('ul', { class: 'reasons' }, list.map((w) => h('li', {}, h('span', { class: 'mono', text: w.path }), `: ${w.message}`)));
   body.append(...[
     h('p', { class: 'result-line', id: 'restore-result' }, badge(data.session ? data.session.result : 'success'),
-      ` Restored ${fmt.count(r.files)} files and ${fmt.count(r.dirs)} folders, ${fmt.bytes(r.bytes)}; ${r.skipped.length} skipped, ${r.failed.length} failed.`),
+      ` Restored ${fmt.counted(r.files, 'file')} and ${fmt.counted(r.dirs, 'folder')}, ${fmt.bytes(r.bytes)}; ${r.skipped.length} skipped, ${r.failed.length} failed.`),
     data.error ? errorBox(data.error) : null,
     r.skipped.length ? panel('Skipped', reasons(r.skipped)) : null,
     r.failed.length ? panel('Failed', reasons(r.failed)) : null,

@@ -110,8 +110,8 @@ function renderAddWizard(container, ctx) {
       },
       {
         title: 'Certificate',
-        render(body, data) {
-          const trust = trustControls(data.probed);
+        render(body, data, wz) {
+          const trust = trustControls(data.probed, { onChange: () => wz.clearError() });
           body.append(h('p', {}, `The gateway at ${data.probed.address} presents this certificate.`), certificateCard(data.probed), trust.el);
           return async () => {
             if (trust.mismatch()) throw { kind: 'wrong_fingerprint', message: 'The fingerprint you pasted does not match the certificate. Do not go on; ask your service provider which certificate its gateway uses.' };

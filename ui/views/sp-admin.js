@@ -36,8 +36,8 @@ export async function renderSpConnect(container, ctx) {
       },
       {
         title: 'Certificate',
-        render(body, data) {
-          const trust = trustControls(data.probed);
+        render(body, data, wz) {
+          const trust = trustControls(data.probed, { onChange: () => wz.clearError() });
           body.append(certificateCard(data.probed), trust.el);
           return () => {
             data.trust = trust.trusted();
@@ -115,7 +115,7 @@ export async function renderSpGateways(container, ctx) {
       ['Address', (g) => g.address],
       ['State', (g) => (now - g.heartbeat_ms < 120000 ? badge('success') : h('span', { class: 'badge badge-failed', text: 'No heartbeat' }))],
       ['Last heartbeat', (g) => `${fmt.dateTime(g.heartbeat_ms)} (${fmt.relative(g.heartbeat_ms, now)})`],
-      ['Started', (g) => fmt.dateTime(g.started_ms)],
+      ['Started', (g) => fmt.dateTime(g.started_ms), 'when'],
     ],
     rows: gateways,
     empty: 'No gateway has reported yet.',
@@ -178,7 +178,7 @@ export async function renderSpUsage(container, ctx) {
     columns: [
       ['Tenant', (r) => r.tenant], ['Repository', (r) => r.friendly_name || r.repo], ['Quota', (r) => fmt.quota(r.quota_bytes), 'num'],
       ['Used', (r) => fmt.bytes(r.used_bytes), 'num'], ['Recycle bin', (r) => fmt.bytes(r.recycle_bytes), 'num'],
-      ['Points', (r) => fmt.count(r.points), 'num'], ['Last activity', (r) => fmt.dateTime(r.last_activity_ms)],
+      ['Points', (r) => fmt.count(r.points), 'num'], ['Last activity', (r) => fmt.dateTime(r.last_activity_ms), 'when'],
     ],
     rows,
     empty: 'No tenant has a quota yet.',
@@ -195,7 +195,7 @@ export async function renderSpRecycleBin(container, ctx) {
     id: 'sp-recycle-table',
     columns: [
       ['Tenant', (p) => p.tenant], ['Repository', (p) => p.repo], ['Point', (p) => h('span', { class: 'mono', text: p.point.slice(0, 12) })],
-      ['Taken', (p) => fmt.dateTime(Math.floor(p.time_ns / 1e6))], ['Deleted', (p) => fmt.dateTime(p.deleted_ms)], ['Purged after', (p) => fmt.dateTime(p.purge_after_ms)],
+      ['Taken', (p) => fmt.dateTime(Math.floor(p.time_ns / 1e6)), 'when'], ['Deleted', (p) => fmt.dateTime(p.deleted_ms), 'when'], ['Purged after', (p) => fmt.dateTime(p.purge_after_ms), 'when'],
       ['Actions', (p) => h('div', { class: 'row-actions' },
         button('Restore', { variant: 'secondary', label: `Restore point ${p.point.slice(0, 12)} of ${p.tenant}`, onClick: (e) => busy(e.target, async () => { await spRecycleRestore(ref(p)); await ctx.navigate('sp-recycle'); }, (err) => slot.show(err)) }),
         button('Purge', { variant: 'danger', label: `Purge point ${p.point.slice(0, 12)} of ${p.tenant}`, onClick: async (e) => {

@@ -40,7 +40,7 @@ export function subtenantTable(views, actions, { caption = 'Subtenants', id = 's
         meter({ share: q.quota_bytes > 0 ? q.used_bytes / q.quota_bytes : 0, label: `${v.tenant.login} on ${q.repo_name}`, unlimited: q.quota_bytes <= 0 }))))],
       ['Lease', (v) => (v.tenant.settings.lease_until_ms ? `until ${fmt.date(v.tenant.settings.lease_until_ms)}` : 'no end')],
       ['State', (v) => (v.tenant.settings.enabled ? badge('success') : h('span', { class: 'badge badge-stopped', text: 'Disabled' }))],
-      ['Last activity', (v) => fmt.dateTime(v.tenant.last_activity_ms)],
+      ['Last activity', (v) => fmt.dateTime(v.tenant.last_activity_ms), 'when'],
       ['Actions', (v) => h('div', { class: 'row-actions' }, actions(v))],
     ],
     rows: views,

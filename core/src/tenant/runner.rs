@@ -1,8 +1,8 @@
 //! Running a backup job, the same for `cloudkeep job run`, the scheduler daemon and the
 //! console: open the job's repository (creating it on the first run), back up incrementally
 //! from the job's latest point on this computer, apply retention after a successful run, and
-//! record the session with its log — also when the run fails or is stopped. Restores from a
-//! job's point are recorded as sessions too.
+//! record the session with its log — also when the run fails or is stopped — and refresh the
+//! provider's quota figures. Restores from a job's point are recorded as sessions too.
 //!
 //! Blocking: call it outside any async runtime (it runs the engine and, for a provider, a
 //! remote store with its own runtime).
@@ -208,6 +208,14 @@ fn run_job_tries(
     ));
     session.log = log.into_lines();
     session.id = rt.block_on(state.record_session(&session))?;
+    if let Target::Provider { provider, .. } = &job.spec.target {
+        // The run changed what is used of the quota: keep the figures Home and
+        // `provider list` show current. Best effort: the session is recorded already.
+        let secrets = Secrets::open(home);
+        if let Err(e) = rt.block_on(super::providers::rescan(&state, &secrets, provider)) {
+            tracing::warn!(provider = %provider, "quota figures not refreshed after the run: {e}");
+        }
+    }
     Ok((session, outcome))
 }
 

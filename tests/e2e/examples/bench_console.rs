@@ -53,8 +53,15 @@ fn startup() -> Result<()> {
     let mut warm = Vec::new();
     for i in 0..=WARM_STARTS {
         let (wall, inner) = one_start(home.path())?;
-        let label = if i == 0 { "first start (new data folder)" } else { "start" };
-        println!("  {label:<32} {:>8.1} ms   (in process {inner:>7.1} ms)", ms(wall));
+        let label = if i == 0 {
+            "first start (new data folder)"
+        } else {
+            "start"
+        };
+        println!(
+            "  {label:<32} {:>8.1} ms   (in process {inner:>7.1} ms)",
+            ms(wall)
+        );
         if i > 0 {
             warm.push(ms(wall));
         }
@@ -130,26 +137,74 @@ async fn listing(tree: &Path) -> Result<()> {
     let (addr, fp) = (gateway.addr.as_str(), gateway.fingerprint.as_str());
     run_cli(
         &sp_home,
-        &["sp", "login", "--gateway", addr, "--user", "admin", "--password-stdin", "--trust", fp],
+        &[
+            "sp",
+            "login",
+            "--gateway",
+            addr,
+            "--user",
+            "admin",
+            "--password-stdin",
+            "--trust",
+            fp,
+        ],
         Some(&gateway.admin_password),
     )?;
-    run_cli(&sp_home, &["sp", "repo", "add", "main", "--path", &storage.to_string_lossy()], None)?;
     run_cli(
         &sp_home,
-        &["sp", "tenant", "add", "acme", "--password-stdin", "--quota", "main=50G"],
+        &[
+            "sp",
+            "repo",
+            "add",
+            "main",
+            "--path",
+            &storage.to_string_lossy(),
+        ],
+        None,
+    )?;
+    run_cli(
+        &sp_home,
+        &[
+            "sp",
+            "tenant",
+            "add",
+            "acme",
+            "--password-stdin",
+            "--quota",
+            "main=50G",
+        ],
         Some("tenant-password-1"),
     )?;
     let home = tempfile::tempdir()?;
     run_cli(
         home.path(),
-        &["provider", "add", "sp", "--host", addr, "--user", "acme", "--password-stdin", "--trust", fp],
+        &[
+            "provider",
+            "add",
+            "sp",
+            "--host",
+            addr,
+            "--user",
+            "acme",
+            "--password-stdin",
+            "--trust",
+            fp,
+        ],
         Some("tenant-password-1"),
     )?;
     run_cli(
         home.path(),
         &[
-            "job", "create", "big", "--provider", "sp", "--repo", "main", "--source",
-            &tree.to_string_lossy(), "--encryption-password-stdin",
+            "job",
+            "create",
+            "big",
+            "--provider",
+            "sp",
+            "--repo",
+            "main",
+            "--source",
+            &tree.to_string_lossy(),
+            "--encryption-password-stdin",
         ],
         Some("job-encryption-secret"),
     )?;
@@ -164,16 +219,29 @@ async fn listing(tree: &Path) -> Result<()> {
         .invoke("points_list", json!({ "job": "big", "all": false }))
         .await?
         .map_err(|e| anyhow::anyhow!("points_list: {e}"))?;
-    let point = points[0]["id"].as_str().context("no restore point")?.to_owned();
+    let point = points[0]["id"]
+        .as_str()
+        .context("no restore point")?
+        .to_owned();
     let root = tree.to_string_lossy().into_owned();
-    println!("\nfolder listing in the console ({PAGE} entries a page, timed in the page around the command):");
+    println!(
+        "\nfolder listing in the console ({PAGE} entries a page, timed in the page around the command):"
+    );
 
     // points_list opened the repository; drop it so the first listing pays for the opening.
-    console.invoke("points_refresh", json!({ "job": "big" })).await?.ok();
+    console
+        .invoke("points_refresh", json!({ "job": "big" }))
+        .await?
+        .ok();
     let (t, total) = list(&console, &point, &root, 0).await?;
-    println!("  {:<44} {t:>8.2} ms  ({total} entries)", "first listing (open repository + index)");
+    println!(
+        "  {:<44} {t:>8.2} ms  ({total} entries)",
+        "first listing (open repository + index)"
+    );
 
-    let folders: Vec<String> = (0..FOLDERS).map(|i| format!("{root}/dir{:04}", i * 47)).collect();
+    let folders: Vec<String> = (0..FOLDERS)
+        .map(|i| format!("{root}/dir{:04}", i * 47))
+        .collect();
     for pass in ["first visit of each folder", "again (catalog cached)"] {
         let mut times = Vec::new();
         for folder in &folders {
@@ -192,10 +260,16 @@ async fn listing(tree: &Path) -> Result<()> {
     let (t, total) = list(&console, &point, &big, 0).await?;
     println!("  {:<44} {t:>8.2} ms  ({total} entries)", "big: first page");
     let (t, _) = list(&console, &point, &big, 50_000).await?;
-    println!("  {:<44} {t:>8.2} ms", "big: page at entry 50,000 (same folder)");
+    println!(
+        "  {:<44} {t:>8.2} ms",
+        "big: page at entry 50,000 (same folder)"
+    );
     list(&console, &point, &root, 0).await?;
     let (t, _) = list(&console, &point, &big, 0).await?;
-    println!("  {:<44} {t:>8.2} ms", "big: first page again (catalog cached)");
+    println!(
+        "  {:<44} {t:>8.2} ms",
+        "big: first page again (catalog cached)"
+    );
     console.shutdown().await?;
     drop(gateway);
     Ok(())
@@ -210,7 +284,8 @@ async fn list(console: &Console, point: &str, path: &str, offset: usize) -> Resu
             (page) => done({ ms: performance.now() - t0, total: page.total, n: page.entries.length }),
             (err) => done({ err }));
     "#;
-    let args = json!({ "job": "big", "point": point, "path": path, "offset": offset, "limit": PAGE });
+    let args =
+        json!({ "job": "big", "point": point, "path": path, "offset": offset, "limit": PAGE });
     let answer: Value = console.client.execute_async(script, vec![args]).await?;
     if let Some(err) = answer.get("err") {
         bail!("point_list_dir {path}: {err}");
@@ -218,7 +293,10 @@ async fn list(console: &Console, point: &str, path: &str, offset: usize) -> Resu
     if answer["n"].as_u64() == Some(0) {
         bail!("point_list_dir {path} returned no entries");
     }
-    Ok((answer["ms"].as_f64().unwrap_or(f64::NAN), answer["total"].as_u64().unwrap_or(0)))
+    Ok((
+        answer["ms"].as_f64().unwrap_or(f64::NAN),
+        answer["total"].as_u64().unwrap_or(0),
+    ))
 }
 
 fn count_files(dir: &Path) -> u64 {

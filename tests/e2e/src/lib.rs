@@ -485,7 +485,13 @@ impl Gateway {
         let mut child = Command::new(&cli)
             .args(["gateway", "run", "--data-dir"])
             .arg(&data)
-            .args(["--listen", "127.0.0.1:0", "--allow-root", "--advertise", "127.0.0.1"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--allow-root",
+                "--advertise",
+                "127.0.0.1",
+            ])
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(File::create(artifacts_dir()?.join("gateway.log"))?)

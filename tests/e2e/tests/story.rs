@@ -56,7 +56,9 @@ fn make_source(root: &Path) -> Result<std::path::PathBuf> {
 
 /// Clicks the wizard's Next (or Finish) button.
 async fn next(console: &Console, wizard: &str) -> Result<()> {
-    console.click(&format!("#{wizard}-next:not([disabled])")).await
+    console
+        .click(&format!("#{wizard}-next:not([disabled])"))
+        .await
 }
 
 async fn nav(console: &Console, section: &str) -> Result<()> {
@@ -109,7 +111,9 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         .await?;
     console.screen("12-sp-connect-sign-in").await?;
     next(&console, "sp-connect").await?;
-    console.wait_for("#nav-sp-tenants[aria-current='page']").await?;
+    console
+        .wait_for("#nav-sp-tenants[aria-current='page']")
+        .await?;
     console.wait_for("#tenant-new").await?;
 
     // A cloud repository on the gateway.
@@ -139,7 +143,9 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         )
         .await
         .context("the form validates before it goes on")?;
-    console.type_into("#tenant-password", TENANT_PASSWORD).await?;
+    console
+        .type_into("#tenant-password", TENANT_PASSWORD)
+        .await?;
     console
         .type_into("#tenant-description", "Acme Corp, contract 42")
         .await?;
@@ -200,7 +206,11 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     // Untrusted: refused until trusted, in the wizard and by the command itself.
     next(&console, "add-provider").await?;
     console
-        .wait_text(".error-box", "Trust this certificate", Duration::from_secs(5))
+        .wait_text(
+            ".error-box",
+            "Trust this certificate",
+            Duration::from_secs(5),
+        )
         .await?;
     console.wait_for("#cert-fingerprint").await?;
     let refused = console
@@ -215,14 +225,14 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         refused["kind"] == "certificate_untrusted",
         "refused as untrusted: {refused}"
     );
-    console
-        .type_into("#fp-paste", "AA:BB:CC:DD:EE:FF")
-        .await?;
+    console.type_into("#fp-paste", "AA:BB:CC:DD:EE:FF").await?;
     console.click("#fp-verify").await?;
     console
         .wait_text("#fp-verdict", "do NOT match", Duration::from_secs(5))
         .await?;
-    console.screen("31-add-provider-certificate-mismatch").await?;
+    console
+        .screen("31-add-provider-certificate-mismatch")
+        .await?;
     next(&console, "add-provider").await?;
     console
         .wait_text(".error-box", "does not match", Duration::from_secs(5))
@@ -247,7 +257,9 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     next(&console, "add-provider").await?;
     console.type_into("#provider-name", "acme-sp").await?;
     console.type_into("#provider-user", TENANT).await?;
-    console.type_into("#provider-password", "wrong-password").await?;
+    console
+        .type_into("#provider-password", "wrong-password")
+        .await?;
     next(&console, "add-provider").await?;
     console
         .wait_text(".error-box", "Sign-in refused", Duration::from_secs(10))
@@ -297,7 +309,9 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console.screen("45-new-job-retention").await?;
     next(&console, "job-wizard").await?;
     console.type_into("#job-password", JOB_PASSWORD).await?;
-    console.type_into("#job-password2", "something else").await?;
+    console
+        .type_into("#job-password2", "something else")
+        .await?;
     next(&console, "job-wizard").await?;
     console
         .wait_text("#job-password2-error", "differ", Duration::from_secs(5))
@@ -381,7 +395,7 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console.screen("54-restore-conflict").await?;
     next(&console, "restore").await?;
     console
-        .wait_text("#restore-result", "Restored 1 files", RUN_TIMEOUT)
+        .wait_text("#restore-result", "Restored 1 file ", RUN_TIMEOUT)
         .await?;
     console.wait_for("#restore-open-folder").await?;
     console.screen("55-restore-report").await?;
@@ -434,6 +448,11 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         .wait_text("#home-sessions", "Success", Duration::from_secs(5))
         .await?;
     console.screen("63-home").await?;
+    let figures = console.text_of(".repo-figures").await?;
+    ensure!(
+        figures.starts_with("Used ") && !figures.starts_with("Used 0 B"),
+        "Home shows what the runs used of the quota: {figures}"
+    );
 
     // ---- The SP lowers the quota below what is stored: the next run fails, clearly.
     console.click("#mode-sp").await?;
