@@ -254,6 +254,23 @@ export function trustControls(presented, { onChange } = {}) {
 }
 
 /**
+ * The trust step of a wizard (Add service provider, SP connect): the certificate the gateway
+ * presents, the trust controls, and a leave check that refuses a mismatched or untrusted
+ * certificate. Sets `data.trust` to the fingerprint to pin. `untrusted`: what to do when the
+ * box is not ticked.
+ */
+export function certificateStep(body, data, wz, { intro, untrusted }) {
+  const trust = trustControls(data.probed, { onChange: () => wz.clearError() });
+  body.append(...[intro ? h('p', {}, intro) : null, certificateCard(data.probed), trust.el].filter(Boolean));
+  return () => {
+    if (trust.mismatch()) throw { kind: 'wrong_fingerprint', message: 'The fingerprint you pasted does not match the certificate. Do not go on; ask your service provider which certificate its gateway uses.' };
+    data.trust = trust.trusted();
+    if (!data.trust) throw { kind: 'certificate_untrusted', message: untrusted };
+    return true;
+  };
+}
+
+/**
  * The live view of a run: a progress bar with files, bytes, rate and ETA, and its log.
  * `handle(event)` takes the run's channel events; `done` resolves with the Done event.
  */

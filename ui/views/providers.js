@@ -4,7 +4,7 @@
 
 import { providersList, providerProbe, providerAdd, providerRescan, providerTrust, providerRemove } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, panel, emptyState, paintBars } from '../dom.js';
-import { wizard, certificateCard, trustControls, errorBox, confirmDialog, busy, notice } from '../components.js';
+import { wizard, certificateStep, errorBox, confirmDialog, busy, notice } from '../components.js';
 import { repoBars } from './home.js';
 import * as fmt from '../format.js';
 
@@ -111,14 +111,10 @@ function renderAddWizard(container, ctx) {
       {
         title: 'Certificate',
         render(body, data, wz) {
-          const trust = trustControls(data.probed, { onChange: () => wz.clearError() });
-          body.append(h('p', {}, `The gateway at ${data.probed.address} presents this certificate.`), certificateCard(data.probed), trust.el);
-          return async () => {
-            if (trust.mismatch()) throw { kind: 'wrong_fingerprint', message: 'The fingerprint you pasted does not match the certificate. Do not go on; ask your service provider which certificate its gateway uses.' };
-            data.trust = trust.trusted();
-            if (!data.trust) throw { kind: 'certificate_untrusted', message: 'Tick “Trust this certificate” once you have compared its fingerprint with the one your service provider gave you.' };
-            return true;
-          };
+          return certificateStep(body, data, wz, {
+            intro: `The gateway at ${data.probed.address} presents this certificate.`,
+            untrusted: 'Tick “Trust this certificate” once you have compared its fingerprint with the one your service provider gave you.',
+          });
         },
       },
       {

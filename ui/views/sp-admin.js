@@ -9,7 +9,7 @@ import {
   spSetMaintenance, pickFile, saveFile,
 } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, panel, badge } from '../dom.js';
-import { wizard, certificateCard, trustControls, errorSlot, busy, confirmDialog, notice } from '../components.js';
+import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice } from '../components.js';
 import * as fmt from '../format.js';
 
 /** The connect wizard, shown by every SP section until an admin session exists. */
@@ -37,13 +37,9 @@ export async function renderSpConnect(container, ctx) {
       {
         title: 'Certificate',
         render(body, data, wz) {
-          const trust = trustControls(data.probed, { onChange: () => wz.clearError() });
-          body.append(certificateCard(data.probed), trust.el);
-          return () => {
-            data.trust = trust.trusted();
-            if (!data.trust) throw { kind: 'certificate_untrusted', message: 'Compare the fingerprint with the one on the gateway (cloudkeep gateway cert show), then tick “Trust this certificate”.' };
-            return true;
-          };
+          return certificateStep(body, data, wz, {
+            untrusted: 'Compare the fingerprint with the one on the gateway (cloudkeep gateway cert show), then tick “Trust this certificate”.',
+          });
         },
       },
       {

@@ -47,9 +47,9 @@ function settingsFields(s) {
 /** Reads settings fields into `s`; false (errors shown) when a figure is wrong. */
 function readSettings(f, s) {
   let ok = true;
-  const whole = (fl, label) => {
+  const figure = (fl, { fraction = false } = {}) => {
     const n = Number(fl.input.value || '0');
-    if (!Number.isFinite(n) || n < 0 || (label !== 'any' && !Number.isInteger(n))) { fl.setError('Give a figure of 0 or more.'); ok = false; return 0; }
+    if (!Number.isFinite(n) || n < 0 || (!fraction && !Number.isInteger(n))) { fl.setError(fraction ? 'Give a figure of 0 or more.' : 'Give a whole number of 0 or more.'); ok = false; return 0; }
     fl.setError(null);
     return n;
   };
@@ -59,9 +59,9 @@ function readSettings(f, s) {
     s.lease_until_ms = v ? fmt.endOfDayMs(v) : null;
     if (v && s.lease_until_ms === null) { f.lease.setError('Give a date such as 2027-12-31.'); ok = false; } else f.lease.setError(null);
   }
-  if (f.tasks) s.max_tasks = whole(f.tasks);
-  if (f.bandwidth) s.bandwidth_bps = Math.round((whole(f.bandwidth, 'any') * 1e6) / 8);
-  if (f.keep) s.keep_deleted_days = whole(f.keep);
+  if (f.tasks) s.max_tasks = figure(f.tasks);
+  if (f.bandwidth) s.bandwidth_bps = Math.round((figure(f.bandwidth, { fraction: true }) * 1e6) / 8);
+  if (f.keep) s.keep_deleted_days = figure(f.keep);
   return ok;
 }
 

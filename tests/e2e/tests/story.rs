@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use cloudkeep_core::gateway::tls::normalize_fingerprint;
 use cloudkeep_e2e::{Console, Gateway};
 use fantoccini::Locator;
 use serde_json::json;
@@ -19,15 +20,10 @@ const TENANT_PASSWORD: &str = "acme-password-1";
 const JOB_PASSWORD: &str = "correct horse battery staple";
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Fingerprints compare without separators or case.
+/// Fingerprints compare as core compares them: without separators or case.
 fn same_fingerprint(a: &str, b: &str) -> bool {
-    let norm = |s: &str| -> String {
-        s.chars()
-            .filter(char::is_ascii_hexdigit)
-            .map(|c| c.to_ascii_lowercase())
-            .collect()
-    };
-    !norm(a).is_empty() && norm(a) == norm(b)
+    let (a, b) = (normalize_fingerprint(a), normalize_fingerprint(b));
+    !a.is_empty() && a == b
 }
 
 /// Deterministic bytes that do not compress away.
