@@ -32,6 +32,7 @@ const COMMANDS: &[&str] = &[
     "point_list_dir",
     "point_find",
     "point_diff",
+    "point_delete",
     "restore_start",
     "subtenants_list",
     "subtenant_add",

@@ -129,7 +129,12 @@ export function radioGroup({ legend, name, options, value, hint }) {
  * `caption` names it for assistive technology (visually hidden unless `showCaption`).
  */
 export function table({ caption, columns, rows, id, empty }) {
-  if (rows.length === 0 && empty) return emptyState(empty);
+  if (rows.length === 0 && empty) {
+    // The empty state keeps the table's id: the same place on the page says "nothing yet".
+    const box = emptyState(empty);
+    if (id) box.id = id;
+    return box;
+  }
   return h('div', { class: 'table-wrap' }, h('table', { class: 'table', id },
     h('caption', { class: 'visually-hidden', text: caption }),
     h('thead', {}, h('tr', {}, columns.map(([head, , cls]) => h('th', { scope: 'col', class: cls, text: head })))),

@@ -75,6 +75,7 @@ export const pointListDir = (job, point, path, offset, limit) =>
   call('point_list_dir', { job, point, path, offset, limit });
 export const pointFind = (job, point, pattern) => call('point_find', { job, point, pattern });
 export const pointDiff = (job, from, to) => call('point_diff', { job, from, to });
+export const pointDelete = (job, point) => call('point_delete', { job, point });
 export const restoreStart = (r, onEvent) => call('restore_start', { ...r, onEvent: channel(onEvent) });
 
 // Subtenants (tenant mode).

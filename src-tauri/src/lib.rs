@@ -111,6 +111,7 @@ pub fn run() -> ExitCode {
             commands::points::point_list_dir,
             commands::points::point_find,
             commands::points::point_diff,
+            commands::points::point_delete,
             commands::points::restore_start,
             commands::subtenants::subtenants_list,
             commands::subtenants::subtenant_add,

@@ -2,9 +2,9 @@
 // (restore point → items in the lazy tree with checkboxes and search → destination → on
 // conflict → progress → report with "open folder").
 
-import { jobsList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, restoreStart, pickFolder, openFolder } from '../ipc.js';
+import { jobsList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointDelete, restoreStart, pickFolder, openFolder } from '../ipc.js';
 import { h, replaceChildren, button, field, table, panel, radioGroup, selectField, emptyState, badge } from '../dom.js';
-import { wizard, runView, busy, errorBox, errorSlot, notice } from '../components.js';
+import { wizard, runView, busy, errorBox, errorSlot, notice, confirmDialog } from '../components.js';
 import { tree } from '../tree.js';
 import * as fmt from '../format.js';
 
@@ -44,7 +44,9 @@ export async function renderPoints(container, ctx) {
           ['Size', (p) => fmt.bytes(p.bytes), 'num'],
           ['Warnings', (p) => (p.warnings ? badge('warning') : '—')],
           ['Id', (p) => h('span', { class: 'mono', text: p.short_id })],
-          ['', (p) => button('Browse and restore', { variant: 'secondary', id: `point-restore-${p.short_id}`, label: `Browse and restore the point of ${fmt.dateTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'restore', job, point: p.id }) })],
+          ['Actions', (p) => h('div', { class: 'row-actions' },
+            button('Browse and restore', { variant: 'secondary', id: `point-restore-${p.short_id}`, label: `Browse and restore the point of ${fmt.dateTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'restore', job, point: p.id }) }),
+            button('Delete', { variant: 'danger', id: `point-delete-${p.short_id}`, label: `Delete the point of ${fmt.dateTime(p.time_ms)}`, onClick: (e) => deletePoint(e.target, p) }))],
         ],
         rows: sorted,
         empty: 'No restore point yet: run the job once.',
@@ -53,6 +55,19 @@ export async function renderPoints(container, ctx) {
     } catch (err) {
       replaceChildren(list, errorBox(err));
     }
+  }
+  async function deletePoint(btn, p) {
+    const ok = await confirmDialog({
+      title: 'Delete this restore point?',
+      message: `The restore point of ${fmt.dateTime(p.time_ms)} (${p.short_id}) is deleted. If your provider gives you insider protection it stays in the provider's recycle bin for a while, where only the provider can bring it back; otherwise its data is gone once the repository is cleaned up.`,
+      confirmLabel: 'Delete point',
+    });
+    if (!ok) return;
+    await busy(btn, async () => {
+      await pointDelete(job, p.id);
+      await load();
+      list.prepend(notice(`Restore point ${p.short_id} deleted.`, { id: 'point-deleted' }));
+    }, ctx.showError);
   }
   refresh.addEventListener('click', () => busy(refresh, async () => { await pointsRefresh(job); await load(); }, ctx.showError));
   await load();

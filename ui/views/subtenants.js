@@ -53,7 +53,7 @@ function actionsFor(view, p, ctx, slot) {
   const name = view.tenant.name;
   const enabled = view.tenant.settings.enabled;
   const reload = () => ctx.navigate('subtenants', { provider: p.name });
-  const quota = button('Set quota', { variant: 'secondary', label: `Set the quota of ${login}`, id: `sub-quota-${name}` });
+  const quota = button('Set quota', { variant: 'secondary', label: `Set quota of ${login}`, id: `sub-quota-${name}` });
   quota.addEventListener('click', async () => {
     const size = field({ label: 'Quota in GiB', id: 'dialog-quota', kind: 'number', min: 0, step: 'any', value: String((view.quotas[0]?.quota_bytes || 0) / 1024 ** 3) });
     const ok = await confirmDialog({ title: `Quota of ${login}`, message: 'Carved from your own quota; 0 is none.', confirmLabel: 'Set quota', danger: false, extra: size.wrap });

@@ -246,6 +246,17 @@ impl Catalogs {
         Ok(hits)
     }
 
+    /// Deletes `point` of `job`'s repository (with insider protection at the provider it goes
+    /// to the provider's recycle bin) and forgets the cached listing; returns its short id.
+    pub fn delete(&self, home: &DataHome, job: &str, point: &str) -> Result<String, TenantError> {
+        let open = self.get(home, job)?;
+        let found = Self::point(&open, point)?;
+        open.repo.delete_point(&found.id)?;
+        let short = found.short_id().to_owned();
+        self.forget(job);
+        Ok(short)
+    }
+
     /// What changed from point `a` to point `b` (both of `job`'s repository).
     pub fn diff(
         &self,

@@ -74,6 +74,18 @@ pub async fn point_find(
     blocking(move || Ok(catalogs.find(&home, &job, &point, &glob, MAX_HITS)?)).await
 }
 
+/// Deletes a restore point of `job` (to the provider's recycle bin where the tenant has
+/// insider protection); returns its short id.
+#[tauri::command]
+pub async fn point_delete(
+    state: State<'_, ConsoleState>,
+    job: String,
+    point: String,
+) -> Result<String, CommandError> {
+    let (catalogs, home) = (state.catalogs.clone(), state.home.clone());
+    blocking(move || Ok(catalogs.delete(&home, &job, &point)?)).await
+}
+
 /// What changed from point `from` to point `to`.
 #[tauri::command]
 pub async fn point_diff(

@@ -240,8 +240,16 @@ impl Console {
     /// Waits for an element and returns its `textContent` (the DOM's text, before CSS
     /// transforms such as upper-casing).
     pub async fn text_of(&self, css: &str) -> Result<String> {
-        let el = self.find(css).await?;
-        Ok(el.prop("textContent").await?.unwrap_or_default())
+        let mut tries = 0;
+        loop {
+            let el = self.find(css).await?;
+            match el.prop("textContent").await {
+                Ok(text) => return Ok(text.unwrap_or_default()),
+                Err(e) if tries < 5 && is_stale(&e) => tries += 1,
+                Err(e) => return Err(e).with_context(|| format!("read {css}")),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until `css` matches an element.
@@ -303,20 +311,44 @@ impl Console {
     }
 
     /// Waits for an element and clicks it.
+    /// An element replaced by a re-render between finding and clicking it is found again.
     pub async fn click(&self, css: &str) -> Result<()> {
-        let el = self.find(css).await?;
-        el.click().await.with_context(|| format!("click {css}"))?;
-        Ok(())
+        let mut tries = 0;
+        loop {
+            let el = self.find(css).await?;
+            match el.click().await {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < 5 && is_stale(&e) => tries += 1,
+                // Not clickable where it is (below the fold, say): scroll it into view.
+                Err(_) if tries < 5 => {
+                    tries += 1;
+                    let arg = serde_json::to_value(&el)?;
+                    self.client
+                        .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+                        .await?;
+                }
+                Err(e) => return Err(e).with_context(|| format!("click {css}")),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits for an input, clears it and types `text` into it, as a user would.
     pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
-        let el = self.find(css).await?;
-        el.clear().await?;
-        el.send_keys(text)
-            .await
-            .with_context(|| format!("type into {css}"))?;
-        Ok(())
+        let mut tries = 0;
+        loop {
+            let el = self.find(css).await?;
+            let typed = match el.clear().await {
+                Ok(()) => el.send_keys(text).await,
+                Err(e) => Err(e),
+            };
+            match typed {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < 5 && is_stale(&e) => tries += 1,
+                Err(e) => return Err(e).with_context(|| format!("type into {css}")),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until the text of `css` contains `needle` (within `timeout`); returns the text.
@@ -324,7 +356,13 @@ impl Console {
         let deadline = Instant::now() + timeout;
         loop {
             let text = match self.client.find(Locator::Css(css)).await {
-                Ok(el) => el.prop("textContent").await?.unwrap_or_default(),
+                // Replaced by a re-render since it was found: read it again next time.
+                Ok(el) => el
+                    .prop("textContent")
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
                 Err(_) => String::new(),
             };
             if text.contains(needle) {
@@ -335,6 +373,44 @@ impl Console {
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
+    }
+
+    /// Clicks wizard `wizard`'s Next (or Finish) button once it is enabled.
+    pub async fn next(&self, wizard: &str) -> Result<()> {
+        self.click(&format!("#{wizard}-next:not([disabled])")).await
+    }
+
+    /// Opens a section from the sidebar and waits until it has rendered.
+    pub async fn nav(&self, section: &str) -> Result<()> {
+        self.click(&format!("#nav-{section}")).await?;
+        self.wait_for(&format!("#nav-{section}[aria-current='page']"))
+            .await?;
+        self.settle().await
+    }
+
+    /// SP mode, signed in to `gateway` as its admin through the connect wizard (the
+    /// certificate trusted after its fingerprint was verified).
+    pub async fn connect_sp(&self, gateway: &Gateway) -> Result<()> {
+        self.click("#mode-sp").await?;
+        self.wait_for("body[data-mode='sp']").await?;
+        self.type_into("#sp-host", &gateway.addr).await?;
+        self.next("sp-connect").await?;
+        self.type_into("#fp-paste", &gateway.fingerprint).await?;
+        self.click("#fp-verify").await?;
+        self.wait_text("#fp-verdict", "match", Duration::from_secs(5))
+            .await?;
+        self.next("sp-connect").await?;
+        self.type_into("#sp-user", "admin").await?;
+        self.type_into("#sp-password", &gateway.admin_password)
+            .await?;
+        self.next("sp-connect").await?;
+        self.wait_for("#nav-sp-tenants[aria-current='page']").await
+    }
+
+    /// Accepts the open confirmation dialog.
+    pub async fn confirm(&self) -> Result<()> {
+        self.click("dialog[open] #dialog-confirm").await?;
+        self.settle().await
     }
 
     /// Waits until the view has rendered (no section is busy) and no request is pending.
@@ -438,6 +514,32 @@ fn axe_source() -> Result<PathBuf> {
         );
     }
     Ok(path)
+}
+
+/// An element gone from the page since it was found (WebKitWebDriver says "not found").
+fn is_stale(e: &fantoccini::error::CmdError) -> bool {
+    let text = e.to_string();
+    text.contains("stale") || text.contains("was not found")
+}
+
+/// Fingerprints compare as core compares them: without separators or case.
+pub fn same_fingerprint(a: &str, b: &str) -> bool {
+    use cloudkeep_core::gateway::tls::normalize_fingerprint;
+    let (a, b) = (normalize_fingerprint(a), normalize_fingerprint(b));
+    !a.is_empty() && a == b
+}
+
+/// Deterministic bytes that do not compress away.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
 }
 
 /// A real gateway: `cloudkeep gateway init` (SQLite, a self-signed certificate for

@@ -10,8 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use cloudkeep_core::gateway::tls::normalize_fingerprint;
-use cloudkeep_e2e::{Console, Gateway};
+use cloudkeep_e2e::{Console, Gateway, noise, same_fingerprint};
 use fantoccini::Locator;
 use serde_json::json;
 
@@ -19,25 +18,6 @@ const TENANT: &str = "acme";
 const TENANT_PASSWORD: &str = "acme-password-1";
 const JOB_PASSWORD: &str = "correct horse battery staple";
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Fingerprints compare as core compares them: without separators or case.
-fn same_fingerprint(a: &str, b: &str) -> bool {
-    let (a, b) = (normalize_fingerprint(a), normalize_fingerprint(b));
-    !a.is_empty() && a == b
-}
-
-/// Deterministic bytes that do not compress away.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn make_source(root: &Path) -> Result<std::path::PathBuf> {
     let docs = root.join("docs");
@@ -48,21 +28,6 @@ fn make_source(root: &Path) -> Result<std::path::PathBuf> {
         std::fs::write(docs.join(format!("file-{i:02}.txt")), format!("file {i}\n"))?;
     }
     Ok(docs)
-}
-
-/// Clicks the wizard's Next (or Finish) button.
-async fn next(console: &Console, wizard: &str) -> Result<()> {
-    console
-        .click(&format!("#{wizard}-next:not([disabled])"))
-        .await
-}
-
-async fn nav(console: &Console, section: &str) -> Result<()> {
-    console.click(&format!("#nav-{section}")).await?;
-    console
-        .wait_for(&format!("#nav-{section}[aria-current='page']"))
-        .await?;
-    console.settle().await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,7 +52,7 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console.wait_for("body[data-mode='sp']").await?;
     console.type_into("#sp-host", &gateway.addr).await?;
     console.screen("10-sp-connect-gateway").await?;
-    next(&console, "sp-connect").await?;
+    console.next("sp-connect").await?;
     let shown = console.text_of("#cert-fingerprint").await?;
     ensure!(
         same_fingerprint(&shown, &gateway.fingerprint),
@@ -100,20 +65,20 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console
         .wait_text("#fp-verdict", "match", Duration::from_secs(5))
         .await?;
-    next(&console, "sp-connect").await?;
+    console.next("sp-connect").await?;
     console.type_into("#sp-user", "admin").await?;
     console
         .type_into("#sp-password", &gateway.admin_password)
         .await?;
     console.screen("12-sp-connect-sign-in").await?;
-    next(&console, "sp-connect").await?;
+    console.next("sp-connect").await?;
     console
         .wait_for("#nav-sp-tenants[aria-current='page']")
         .await?;
     console.wait_for("#tenant-new").await?;
 
     // A cloud repository on the gateway.
-    nav(&console, "sp-repos").await?;
+    console.nav("sp-repos").await?;
     console.type_into("#repo-name", "main").await?;
     console
         .type_into("#repo-path", &storage.display().to_string())
@@ -125,12 +90,12 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console.screen("13-sp-repositories").await?;
 
     // New tenant wizard: account → limits → quotas → insider protection → summary.
-    nav(&console, "sp-tenants").await?;
+    console.nav("sp-tenants").await?;
     console.screen("14-sp-tenants-empty").await?;
     console.click("#tenant-new").await?;
     console.type_into("#tenant-name", TENANT).await?;
     console.type_into("#tenant-password", "short").await?;
-    next(&console, "tenant-wizard").await?;
+    console.next("tenant-wizard").await?;
     console
         .wait_text(
             "#tenant-password-error",
@@ -146,24 +111,24 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         .type_into("#tenant-description", "Acme Corp, contract 42")
         .await?;
     console.screen("15-sp-new-tenant-account").await?;
-    next(&console, "tenant-wizard").await?;
+    console.next("tenant-wizard").await?;
     console.wait_for("#tenant-tasks").await?;
     console.screen("16-sp-new-tenant-limits").await?;
-    next(&console, "tenant-wizard").await?;
+    console.next("tenant-wizard").await?;
     console.type_into("#tenant-quota-main", "1").await?;
     console.screen("17-sp-new-tenant-quotas").await?;
-    next(&console, "tenant-wizard").await?;
+    console.next("tenant-wizard").await?;
     console.wait_for("#tenant-keep").await?;
-    next(&console, "tenant-wizard").await?;
+    console.next("tenant-wizard").await?;
     console
         .wait_text("#summary-quotas", "main: 1.00 GiB", Duration::from_secs(5))
         .await?;
     console.screen("18-sp-new-tenant-summary").await?;
-    next(&console, "tenant-wizard").await?;
+    console.next("tenant-wizard").await?;
     console.wait_for("#tenant-created").await?;
     console.screen("19-sp-tenant").await?;
 
-    nav(&console, "sp-tenants").await?;
+    console.nav("sp-tenants").await?;
     console
         .wait_text("#sp-tenants-table", TENANT, Duration::from_secs(5))
         .await?;
@@ -177,13 +142,13 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         ("sp-maintenance", "26-sp-maintenance"),
         ("sp-connection", "27-sp-connection"),
     ] {
-        nav(&console, section).await?;
+        console.nav(section).await?;
         console.screen(shot).await?;
     }
     console
         .wait_text("#sp-gateway", &gateway.addr, Duration::from_secs(5))
         .await?;
-    nav(&console, "sp-gateways").await?;
+    console.nav("sp-gateways").await?;
     console
         .wait_text("#sp-gateways-table", "Success", Duration::from_secs(5))
         .await
@@ -195,12 +160,12 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console.click("#welcome-add").await?;
     console.type_into("#provider-host", &gateway.addr).await?;
     console.screen("30-add-provider-address").await?;
-    next(&console, "add-provider").await?;
+    console.next("add-provider").await?;
     console.wait_for("#cert-fingerprint").await?;
     let ca = console.text_of("#cert-ca").await?;
     ensure!(ca.contains("Not vouched for"), "self-signed is said: {ca}");
     // Untrusted: refused until trusted, in the wizard and by the command itself.
-    next(&console, "add-provider").await?;
+    console.next("add-provider").await?;
     console
         .wait_text(
             ".error-box",
@@ -229,7 +194,7 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console
         .screen("31-add-provider-certificate-mismatch")
         .await?;
-    next(&console, "add-provider").await?;
+    console.next("add-provider").await?;
     console
         .wait_text(".error-box", "does not match", Duration::from_secs(5))
         .await?;
@@ -250,13 +215,13 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         "verified means trusted: {trusted:?}"
     );
     console.screen("32-add-provider-certificate").await?;
-    next(&console, "add-provider").await?;
+    console.next("add-provider").await?;
     console.type_into("#provider-name", "acme-sp").await?;
     console.type_into("#provider-user", TENANT).await?;
     console
         .type_into("#provider-password", "wrong-password")
         .await?;
-    next(&console, "add-provider").await?;
+    console.next("add-provider").await?;
     console
         .wait_text(".error-box", "Sign-in refused", Duration::from_secs(10))
         .await?;
@@ -264,23 +229,23 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         .type_into("#provider-password", TENANT_PASSWORD)
         .await?;
     console.screen("33-add-provider-credentials").await?;
-    next(&console, "add-provider").await?;
+    console.next("add-provider").await?;
     console.wait_for("#provider-added").await?;
     console
         .wait_text(".wizard-body", "main", Duration::from_secs(5))
         .await?;
     console.screen("34-add-provider-repositories").await?;
-    next(&console, "add-provider").await?;
+    console.next("add-provider").await?;
     console.wait_for("#provider-acme-sp").await?;
     console.screen("35-providers").await?;
 
     // ---- New job wizard.
-    nav(&console, "jobs").await?;
+    console.nav("jobs").await?;
     console.screen("40-jobs-empty").await?;
     console.click("#job-new").await?;
     console.type_into("#job-name", "docs").await?;
     console.screen("41-new-job-name").await?;
-    next(&console, "job-wizard").await?;
+    console.next("job-wizard").await?;
     console
         .type_into("#job-source-path", &source.display().to_string())
         .await?;
@@ -294,33 +259,33 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         .await?;
     console.type_into("#job-excludes", "*.tmp").await?;
     console.screen("42-new-job-sources").await?;
-    next(&console, "job-wizard").await?;
+    console.next("job-wizard").await?;
     console.wait_for("#job-target").await?;
     console.screen("43-new-job-target").await?;
-    next(&console, "job-wizard").await?;
+    console.next("job-wizard").await?;
     console.wait_for("#job-at").await?;
     console.screen("44-new-job-schedule").await?;
-    next(&console, "job-wizard").await?;
+    console.next("job-wizard").await?;
     console.wait_for("#job-keep-last").await?;
     console.screen("45-new-job-retention").await?;
-    next(&console, "job-wizard").await?;
+    console.next("job-wizard").await?;
     console.type_into("#job-password", JOB_PASSWORD).await?;
     console
         .type_into("#job-password2", "something else")
         .await?;
-    next(&console, "job-wizard").await?;
+    console.next("job-wizard").await?;
     console
         .wait_text("#job-password2-error", "differ", Duration::from_secs(5))
         .await?;
     console.type_into("#job-password2", JOB_PASSWORD).await?;
     console.click("#job-password-ack").await?;
     console.screen("46-new-job-encryption").await?;
-    next(&console, "job-wizard").await?;
+    console.next("job-wizard").await?;
     console
         .wait_text("#spec-target", "acme-sp / main", Duration::from_secs(5))
         .await?;
     console.screen("47-new-job-summary").await?;
-    next(&console, "job-wizard").await?;
+    console.next("job-wizard").await?;
 
     // ---- Run it and watch the progress reach 100 %.
     console.wait_for("#job-run").await?;
@@ -350,7 +315,7 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console.screen("50-restore-points").await?;
     console.click("button[id^='point-restore-']").await?;
     console.screen("51-restore-point").await?;
-    next(&console, "restore").await?;
+    console.next("restore").await?;
     console.wait_for("#tree li.node").await?;
     // Open each folder down to the file, as a user would.
     let mut prefix = String::new();
@@ -378,7 +343,7 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         .wait_text("#restore-hits", "report.bin", Duration::from_secs(10))
         .await?;
     console.screen("52-restore-items").await?;
-    next(&console, "restore").await?;
+    console.next("restore").await?;
     console
         .click("input[name='restore-dest'][value='folder']")
         .await?;
@@ -386,10 +351,10 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         .type_into("#restore-folder", &restored.display().to_string())
         .await?;
     console.screen("53-restore-destination").await?;
-    next(&console, "restore").await?;
+    console.next("restore").await?;
     console.wait_for("input[name='restore-conflict']").await?;
     console.screen("54-restore-conflict").await?;
-    next(&console, "restore").await?;
+    console.next("restore").await?;
     console
         .wait_text("#restore-result", "Restored 1 file ", RUN_TIMEOUT)
         .await?;
@@ -399,11 +364,11 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     let copy = std::fs::read(restored.join("report.bin"))
         .context("the file is restored into the chosen folder")?;
     ensure!(copy == original, "the restored file is byte-identical");
-    next(&console, "restore").await?;
+    console.next("restore").await?;
 
     // Compare needs two points: run once more after a change.
     std::fs::write(source.join("notes.txt"), b"meeting notes, revised\n")?;
-    nav(&console, "jobs").await?;
+    console.nav("jobs").await?;
     console.click("#job-open-docs").await?;
     console.click("#job-run").await?;
     console
@@ -420,7 +385,7 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console.screen("56-restore-points-compare").await?;
 
     // ---- Sessions, subtenants, home.
-    nav(&console, "sessions").await?;
+    console.nav("sessions").await?;
     console
         .wait_text("#sessions-count", "3 of 3", Duration::from_secs(5))
         .await?;
@@ -437,9 +402,9 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console.click("#sessions-table button.link").await?;
     console.wait_for("#session-log").await?;
     console.screen("61-session").await?;
-    nav(&console, "subtenants").await?;
+    console.nav("subtenants").await?;
     console.screen("62-subtenants").await?;
-    nav(&console, "home").await?;
+    console.nav("home").await?;
     console
         .wait_text("#home-sessions", "Success", Duration::from_secs(5))
         .await?;
@@ -452,7 +417,7 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
 
     // ---- The SP lowers the quota below what is stored: the next run fails, clearly.
     console.click("#mode-sp").await?;
-    nav(&console, "sp-tenants").await?;
+    console.nav("sp-tenants").await?;
     console.click(&format!("#tenant-open-{TENANT}")).await?;
     console.type_into("#quota-main", "0.0001").await?;
     console
@@ -461,7 +426,7 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console.settle().await?;
     console.click("#mode-tenant").await?;
     std::fs::write(source.join("big.bin"), noise(2_000_000, 9))?;
-    nav(&console, "jobs").await?;
+    console.nav("jobs").await?;
     console.click("#job-open-docs").await?;
     console.click("#job-run").await?;
     let failed = console
@@ -472,11 +437,11 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         "the quota error says what happened and what to do: {failed}"
     );
     console.screen("64-job-quota-exceeded").await?;
-    nav(&console, "home").await?;
+    console.nav("home").await?;
     console.wait_for("#home-notices").await?;
     console.screen("65-home-warnings").await?;
     for (section, shot) in [("about", "66-about"), ("logs", "67-logs")] {
-        nav(&console, section).await?;
+        console.nav(section).await?;
         console.screen(shot).await?;
     }
     console.shutdown().await

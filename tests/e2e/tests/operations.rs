@@ -1,0 +1,428 @@
+//! The console's day-to-day operations against a real gateway, beyond the main story: the
+//! SP's recycle bin (a point the tenant deletes is restored, then purged), usage export,
+//! maintenance mode, a generated and an imported certificate (the tenant sees the change
+//! and trusts it again), disabling and deleting a tenant; the tenant's subtenants (create,
+//! quota, disable), a job edited, a point deleted, a job deleted. The `cloudkeep` CLI works
+//! on the console's own data home along the way, and each shows what the other did.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use cloudkeep_core::gateway::tls;
+use cloudkeep_e2e::{Console, Gateway, noise, run_cli, same_fingerprint};
+use fantoccini::Locator;
+use serde_json::{Value, json};
+
+const TENANT: &str = "globex";
+const TENANT_PASSWORD: &str = "globex-password-1";
+const JOB_PASSWORD: &str = "a long job passphrase";
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+const WAIT: Duration = Duration::from_secs(10);
+
+fn cli(home: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    run_cli(home, args, stdin)
+}
+
+fn cli_json(home: &Path, args: &[&str]) -> Result<Value> {
+    let out = cli(home, args, None)?;
+    serde_json::from_str(&out).with_context(|| format!("JSON from cloudkeep {args:?}: {out}"))
+}
+
+/// Waits until table `table` has `n` rows in its body.
+async fn wait_rows(console: &Console, table: &str, n: usize) -> Result<()> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        console.settle().await?;
+        let found = console
+            .client
+            .find_all(Locator::Css(&format!("{table} tbody tr")))
+            .await?
+            .len();
+        if found == n {
+            return Ok(());
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "{table} has {found} rows, not {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs job `docs` from its page and waits for the end; returns the state line.
+async fn run_docs(console: &Console, expect: &str) -> Result<String> {
+    console.nav("jobs").await?;
+    console.click("#job-open-docs").await?;
+    console.click("#job-run:not([disabled])").await?;
+    console
+        .wait_text("#job-progress-state", expect, RUN_TIMEOUT)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
+    let gateway = Gateway::start()?;
+    let files = tempfile::tempdir()?;
+    let source = files.path().join("docs");
+    std::fs::create_dir_all(&source)?;
+    std::fs::write(source.join("a.txt"), b"first\n")?;
+    std::fs::write(source.join("b.bin"), noise(200_000, 3))?;
+    let storage = gateway.dir.path().join("storage-ops");
+
+    let console = Console::launch_with(&[("CLOUDKEEP_SECRETS", "file")]).await?;
+    let home = console.home.path().to_owned();
+    console.connect_sp(&gateway).await?;
+    console.nav("sp-repos").await?;
+    console.type_into("#repo-name", "main").await?;
+    console
+        .type_into("#repo-path", &storage.display().to_string())
+        .await?;
+    console.click("#repo-add").await?;
+    console
+        .wait_text("#sp-repos-table", "main", WAIT)
+        .await?;
+
+    // The CLI shares the console's SP session: a tenant it creates is in the console's list.
+    cli(
+        &home,
+        &[
+            "sp", "tenant", "add", TENANT, "--password-stdin", "--quota", "main=1GiB",
+            "--keep-deleted-days", "7", "--description", "made by the CLI",
+        ],
+        Some(TENANT_PASSWORD),
+    )?;
+    console.nav("sp-tenants").await?;
+    console
+        .wait_text("#sp-tenants-table", TENANT, WAIT)
+        .await
+        .context("a tenant the CLI created shows in the console")?;
+
+    // The tenant side through the CLI, in the console's home: provider, job, a first run.
+    cli(
+        &home,
+        &[
+            "provider", "add", "sp", "--host", &gateway.addr, "--user", TENANT,
+            "--password-stdin", "--trust", &gateway.fingerprint,
+        ],
+        Some(TENANT_PASSWORD),
+    )?;
+    let src = source.display().to_string();
+    cli(
+        &home,
+        &[
+            "job", "create", "docs", "--provider", "sp", "--repo", "main", "--source", &src,
+            "--encryption-password-stdin",
+        ],
+        Some(JOB_PASSWORD),
+    )?;
+    cli(&home, &["job", "run", "docs"], None)?;
+
+    console.click("#mode-tenant").await?;
+    console.wait_for("body[data-mode='tenant']").await?;
+    console.nav("jobs").await?;
+    console
+        .wait_text("#jobs-table", "Success", WAIT)
+        .await
+        .context("the CLI's run shows as the job's last result")?;
+
+    // ---- Edit the job: an exclude added in the wizard is what the CLI then shows.
+    console.click("#job-open-docs").await?;
+    console.click("#job-edit").await?;
+    console.wait_for("#job-wizard").await?;
+    console.screen("70-job-edit").await?;
+    for _ in 0..8 {
+        if console
+            .client
+            .find(Locator::Css("#job-excludes"))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        console.next("job-wizard").await?;
+        console.settle().await?;
+    }
+    console.type_into("#job-excludes", "*.tmp").await?;
+    // Next through the remaining steps; the last one saves and opens the job again.
+    for _ in 0..8 {
+        let last = console.text_of("#job-wizard-next").await? != "Next";
+        console.next("job-wizard").await?;
+        if last {
+            break;
+        }
+        console.settle().await?;
+    }
+    console.wait_for("#job-run").await?;
+    let shown = cli_json(&home, &["job", "show", "docs", "--json"])?;
+    ensure!(
+        shown.to_string().contains("*.tmp"),
+        "the edited exclude is the job's, as the CLI shows it: {shown}"
+    );
+
+    // ---- A second point from the console, then the older one deleted.
+    std::fs::write(source.join("c.txt"), b"second\n")?;
+    run_docs(&console, "Success").await?;
+    console.nav("points").await?;
+    console.wait_for("#points-table").await?;
+    wait_rows(&console, "#points-table", 2).await?;
+    let older = console
+        .client
+        .find_all(Locator::Css("#points-table button[id^='point-delete-']"))
+        .await?
+        .pop()
+        .context("a delete button per point")?;
+    older.click().await?;
+    console.wait_for("dialog[open]").await?;
+    console.screen("71-point-delete-confirm").await?;
+    console.confirm().await?;
+    console.wait_for("#point-deleted").await?;
+    wait_rows(&console, "#points-table", 1).await?;
+    let listed = cli_json(&home, &["points", "list", "--job", "docs", "--json"])?;
+    ensure!(
+        listed.as_array().map(Vec::len) == Some(1),
+        "the CLI sees the deletion: {listed}"
+    );
+
+    // ---- SP: the deleted point is in the recycle bin; restore it, the tenant has it again.
+    console.click("#mode-sp").await?;
+    console.nav("sp-recycle").await?;
+    console
+        .wait_text("#sp-recycle-table", TENANT, WAIT)
+        .await?;
+    console.screen("72-sp-recycle-bin-point").await?;
+    console
+        .click("#sp-recycle-table button[aria-label^='Restore point']")
+        .await?;
+    console
+        .wait_text("#sp-recycle-table", "empty", WAIT)
+        .await?;
+    let listed = cli_json(&home, &["points", "list", "--job", "docs", "--json"])?;
+    ensure!(
+        listed.as_array().map(Vec::len) == Some(2),
+        "the SP gave the point back: {listed}"
+    );
+    console.click("#mode-tenant").await?;
+    console.nav("points").await?;
+    console.click("#points-refresh").await?;
+    wait_rows(&console, "#points-table", 2)
+        .await
+        .context("the console shows the point given back")?;
+    // Deleted again, and this time purged for good.
+    let older = console
+        .client
+        .find_all(Locator::Css("#points-table button[id^='point-delete-']"))
+        .await?
+        .pop()
+        .context("a delete button per point")?;
+    older.click().await?;
+    console.confirm().await?;
+    console.wait_for("#point-deleted").await?;
+    console.click("#mode-sp").await?;
+    console.nav("sp-recycle").await?;
+    console
+        .click("#sp-recycle-table button[aria-label^='Purge point']")
+        .await?;
+    console.wait_for("dialog[open]").await?;
+    console.confirm().await?;
+    console
+        .wait_text("#sp-recycle-table", "empty", WAIT)
+        .await?;
+    let bin = cli_json(&home, &["sp", "recycle-bin", "list", "--json"])?;
+    ensure!(
+        bin.as_array().is_some_and(Vec::is_empty),
+        "purged for good: {bin}"
+    );
+
+    // ---- Usage: the table and the CSV export (the save dialog's answer given directly).
+    console.nav("sp-usage").await?;
+    console
+        .wait_text("#sp-usage-table", TENANT, WAIT)
+        .await?;
+    let csv = files.path().join("usage.csv");
+    let exported = console
+        .invoke("sp_usage_export", json!({ "path": csv.display().to_string() }))
+        .await?
+        .map_err(|e| anyhow::anyhow!("usage export failed: {e}"))?;
+    let text = std::fs::read_to_string(&csv)?;
+    ensure!(
+        exported == json!(1) && text.lines().count() == 2 && text.contains(TENANT),
+        "one row of usage exported: {exported} {text}"
+    );
+
+    // ---- Maintenance mode: the tenant's run is refused with the SP's message.
+    console.nav("sp-maintenance").await?;
+    console
+        .type_into("#maintenance-message", "Disk upgrade until noon")
+        .await?;
+    console.click("#maintenance-toggle").await?;
+    console.confirm().await?;
+    console
+        .wait_text("#maintenance-state", "Disk upgrade until noon", WAIT)
+        .await?;
+    console.screen("73-sp-maintenance-on").await?;
+    console.click("#mode-tenant").await?;
+    let refused = run_docs(&console, "Failed").await?;
+    ensure!(
+        refused.contains("maintenance") && refused.contains("Disk upgrade until noon"),
+        "the tenant sees why: {refused}"
+    );
+    console.click("#mode-sp").await?;
+    console.nav("sp-maintenance").await?;
+    console.click("#maintenance-toggle").await?;
+    console
+        .wait_text("#maintenance-state", "normally", WAIT)
+        .await?;
+
+    // ---- Certificate: generated, then imported; the tenant sees the change and trusts again.
+    console.nav("sp-certificate").await?;
+    console.click("#cert-generate").await?;
+    console.confirm().await?;
+    let generated = loop {
+        console.settle().await?;
+        let now = console.text_of("#cert-fingerprint").await?;
+        if !same_fingerprint(&now, &gateway.fingerprint) {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let pair = tls::generate_self_signed(&["127.0.0.1".to_owned()])?;
+    let imported_fp = tls::fingerprint(&tls::load(&pair)?.cert[0]);
+    let (chain_path, key_path) = (files.path().join("chain.pem"), files.path().join("key.pem"));
+    std::fs::write(&chain_path, &pair.chain)?;
+    std::fs::write(&key_path, &pair.key)?;
+    console
+        .type_into("#cert-chain", &chain_path.display().to_string())
+        .await?;
+    console
+        .type_into("#cert-key", &key_path.display().to_string())
+        .await?;
+    console.click("#cert-import").await?;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        console.settle().await?;
+        let now = console.text_of("#cert-fingerprint").await?;
+        if same_fingerprint(&now, &imported_fp) {
+            break;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the imported certificate is served: {now} (generated {generated})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    console.screen("74-sp-certificate-imported").await?;
+
+    console.click("#mode-tenant").await?;
+    console.nav("providers").await?;
+    console.click("#provider-rescan-sp").await?;
+    console.wait_for("#provider-trust-sp").await?;
+    let problem = console.text_of("#provider-sp").await?;
+    ensure!(
+        problem.contains("changed") && problem.contains(&gateway.fingerprint[..8]),
+        "both fingerprints are shown: {problem}"
+    );
+    console.screen("75-provider-certificate-changed").await?;
+    console.click("#provider-trust-sp").await?;
+    console.confirm().await?;
+    // Trusted once the card shows no problem; the CLI then uses the same pin.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let pinned = cli_json(&home, &["provider", "show", "sp", "--json"])?;
+        let pin = pinned["fingerprint"].as_str().unwrap_or_default().to_owned();
+        if same_fingerprint(&pin, &imported_fp) {
+            break;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the CLI uses the newly trusted pin {imported_fp} (was {}): {pinned}",
+            gateway.fingerprint
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    console.wait_for("#provider-sp:not(:has(.error-box))").await?;
+    run_docs(&console, "Success").await?;
+
+    // ---- Subtenants: create one with a quota carved from the tenant's, change it, disable it.
+    console.nav("subtenants").await?;
+    console.type_into("#sub-name", "laptop").await?;
+    console.click("#sub-generate").await?;
+    console.type_into("#sub-quota", "0.5").await?;
+    console.click("#sub-create").await?;
+    console
+        .wait_text("#subtenants-table", "512.0 MiB", WAIT)
+        .await?;
+    console.click("#sub-quota-laptop").await?;
+    console.type_into("#dialog-quota", "0.25").await?;
+    console.confirm().await?;
+    console
+        .wait_text("#subtenants-table", "256.0 MiB", WAIT)
+        .await?;
+    console.click("#sub-toggle-laptop").await?;
+    console
+        .wait_text("#subtenants-table", "Disabled", WAIT)
+        .await?;
+    console.screen("76-subtenants-managed").await?;
+    let subs = cli(&home, &["subtenant", "list", "--provider", "sp"], None)?;
+    ensure!(
+        subs.contains("laptop") && subs.contains("disabled"),
+        "the CLI lists the console's subtenant: {subs}"
+    );
+    console.click("#mode-sp").await?;
+    console.nav("sp-subtenants").await?;
+    console
+        .wait_text("#sp-subtenants-table", &format!("{TENANT}/laptop"), WAIT)
+        .await
+        .context("the SP sees the tenant's subtenant")?;
+
+    // ---- The SP disables the tenant: its runs are refused until enabled again.
+    console.nav("sp-tenants").await?;
+    console.click(&format!("#tenant-open-{TENANT}")).await?;
+    console.click("#tenant-toggle").await?;
+    console.confirm().await?;
+    console
+        .wait_text("#tenant-state", "disabled", WAIT)
+        .await?;
+    console.click("#mode-tenant").await?;
+    let refused = run_docs(&console, "Failed").await?;
+    ensure!(
+        refused.contains("disabled"),
+        "a disabled tenant is told so: {refused}"
+    );
+    console.click("#mode-sp").await?;
+    console.nav("sp-tenants").await?;
+    console.click(&format!("#tenant-open-{TENANT}")).await?;
+    console.click("#tenant-toggle").await?;
+    console
+        .wait_text("#tenant-state", "enabled", WAIT)
+        .await?;
+
+    // ---- The tenant deletes its job (points stay); the SP deletes the tenant with its data.
+    console.click("#mode-tenant").await?;
+    console.nav("jobs").await?;
+    console.click("#job-open-docs").await?;
+    console.click("#job-delete").await?;
+    console.confirm().await?;
+    console.wait_for("#job-new").await?;
+    ensure!(
+        console.client.find(Locator::Css("#job-open-docs")).await.is_err(),
+        "the job is gone from the list"
+    );
+    let jobs = cli(&home, &["job", "list"], None)?;
+    ensure!(!jobs.contains("docs"), "and from the CLI's: {jobs}");
+
+    console.click("#mode-sp").await?;
+    console.nav("sp-tenants").await?;
+    console.click(&format!("#tenant-open-{TENANT}")).await?;
+    console.click("#tenant-delete").await?;
+    console.wait_for("dialog[open] #dialog-with-data").await?;
+    console.screen("77-sp-tenant-delete-confirm").await?;
+    console.confirm().await?;
+    console.wait_for("#tenant-new").await?;
+    let tenants = cli_json(&home, &["sp", "tenant", "list", "--json"])?;
+    ensure!(
+        !tenants.to_string().contains(TENANT),
+        "the tenant is gone: {tenants}"
+    );
+    console.shutdown().await
+}
