@@ -135,7 +135,8 @@ export function table({ caption, columns, rows, id, empty }) {
     if (id) box.id = id;
     return box;
   }
-  return h('div', { class: 'table-wrap' }, h('table', { class: 'table', id },
+  // A wide table scrolls inside its own region (never the page), reachable by keyboard.
+  return h('div', { class: 'table-wrap', role: 'region', tabindex: 0, 'aria-label': caption }, h('table', { class: 'table', id },
     h('caption', { class: 'visually-hidden', text: caption }),
     h('thead', {}, h('tr', {}, columns.map(([head, , cls]) => h('th', { scope: 'col', class: cls, text: head })))),
     h('tbody', {}, rows.map((row) => h('tr', {}, columns.map(([, render, cls]) => {

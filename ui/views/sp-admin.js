@@ -8,7 +8,7 @@ import {
   spCertImport, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance,
   spSetMaintenance, pickFile, saveFile,
 } from '../ipc.js';
-import { h, replaceChildren, button, field, facts, table, panel, badge } from '../dom.js';
+import { h, replaceChildren, button, field, facts, table, panel } from '../dom.js';
 import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice } from '../components.js';
 import * as fmt from '../format.js';
 
@@ -109,7 +109,7 @@ export async function renderSpGateways(container, ctx) {
     columns: [
       ['Gateway', (g) => h('span', { class: 'mono', text: g.id })],
       ['Address', (g) => g.address],
-      ['State', (g) => (now - g.heartbeat_ms < 120000 ? badge('success') : h('span', { class: 'badge badge-failed', text: 'No heartbeat' }))],
+      ['State', (g) => (now - g.heartbeat_ms < 120000 ? h('span', { class: 'badge badge-success', text: 'Online' }) : h('span', { class: 'badge badge-failed', text: 'No heartbeat' }))],
       ['Last heartbeat', (g) => `${fmt.dateTime(g.heartbeat_ms)} (${fmt.relative(g.heartbeat_ms, now)})`],
       ['Started', (g) => fmt.dateTime(g.started_ms), 'when'],
     ],

@@ -3,7 +3,7 @@
 // disable or enable it, delete it.
 
 import { providersList, subtenantsList, subtenantAdd, subtenantSet, subtenantDelete, spGeneratePassword } from '../ipc.js';
-import { h, replaceChildren, button, field, table, selectField, meter, badge, panel, emptyState, paintBars } from '../dom.js';
+import { h, replaceChildren, button, field, table, selectField, meter, panel, emptyState, paintBars } from '../dom.js';
 import { errorSlot, busy, confirmDialog } from '../components.js';
 import * as fmt from '../format.js';
 
@@ -39,7 +39,7 @@ export function subtenantTable(views, actions, { caption = 'Subtenants', id = 's
         h('span', { class: 'hint', text: `${q.friendly_name || q.repo_name}: ${fmt.bytes(q.used_bytes)} of ${fmt.quota(q.quota_bytes)}` }),
         meter({ share: q.quota_bytes > 0 ? q.used_bytes / q.quota_bytes : 0, label: `${v.tenant.login} on ${q.repo_name}`, unlimited: q.quota_bytes <= 0 }))))],
       ['Lease', (v) => (v.tenant.settings.lease_until_ms ? `until ${fmt.date(v.tenant.settings.lease_until_ms)}` : 'no end')],
-      ['State', (v) => (v.tenant.settings.enabled ? badge('success') : h('span', { class: 'badge badge-stopped', text: 'Disabled' }))],
+      ['State', (v) => h('span', { class: `badge badge-${v.tenant.settings.enabled ? 'success' : 'stopped'}`, text: v.tenant.settings.enabled ? 'Enabled' : 'Disabled' })],
       ['Last activity', (v) => fmt.dateTime(v.tenant.last_activity_ms), 'when'],
       ['Actions', (v) => h('div', { class: 'row-actions' }, actions(v))],
     ],

@@ -106,6 +106,47 @@ pub fn run_cli(home: &Path, args: &[&str], stdin: Option<&str>) -> Result<String
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `cloudkeep sp login` on `home` as the gateway's admin, trusting its certificate.
+pub fn cli_sp_login(home: &Path, gateway: &Gateway) -> Result<()> {
+    run_cli(
+        home,
+        &[
+            "sp", "login", "--gateway", &gateway.addr, "--user", "admin", "--password-stdin",
+            "--trust", &gateway.fingerprint,
+        ],
+        Some(&gateway.admin_password),
+    )
+    .map(drop)
+}
+
+/// As the tenant `login` on `home`: the provider `sp` (its certificate trusted), an encrypted
+/// job `docs` on `source` into its repository `main`, and one run of it.
+pub fn cli_tenant_job(
+    home: &Path,
+    gateway: &Gateway,
+    (login, password): (&str, &str),
+    source: &Path,
+) -> Result<()> {
+    run_cli(
+        home,
+        &[
+            "provider", "add", "sp", "--host", &gateway.addr, "--user", login,
+            "--password-stdin", "--trust", &gateway.fingerprint,
+        ],
+        Some(password),
+    )?;
+    let src = source.display().to_string();
+    run_cli(
+        home,
+        &[
+            "job", "create", "docs", "--provider", "sp", "--repo", "main", "--source", &src,
+            "--encryption-password-stdin",
+        ],
+        Some("a long job passphrase"),
+    )?;
+    run_cli(home, &["job", "run", "docs"], None).map(drop)
+}
+
 /// Folder for screenshots and logs the tests leave behind.
 pub fn artifacts_dir() -> Result<PathBuf> {
     let dir = std::env::var_os("CLOUDKEEP_ARTIFACTS")

@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use cloudkeep_core::gateway::tls;
-use cloudkeep_e2e::{Console, Gateway, noise, run_cli, same_fingerprint};
+use cloudkeep_e2e::{Console, Gateway, cli_tenant_job, noise, run_cli, same_fingerprint};
 use fantoccini::Locator;
 use serde_json::{Value, json};
 
 const TENANT: &str = "globex";
 const TENANT_PASSWORD: &str = "globex-password-1";
-const JOB_PASSWORD: &str = "a long job passphrase";
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -99,24 +98,7 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
         .context("a tenant the CLI created shows in the console")?;
 
     // The tenant side through the CLI, in the console's home: provider, job, a first run.
-    cli(
-        &home,
-        &[
-            "provider", "add", "sp", "--host", &gateway.addr, "--user", TENANT,
-            "--password-stdin", "--trust", &gateway.fingerprint,
-        ],
-        Some(TENANT_PASSWORD),
-    )?;
-    let src = source.display().to_string();
-    cli(
-        &home,
-        &[
-            "job", "create", "docs", "--provider", "sp", "--repo", "main", "--source", &src,
-            "--encryption-password-stdin",
-        ],
-        Some(JOB_PASSWORD),
-    )?;
-    cli(&home, &["job", "run", "docs"], None)?;
+    cli_tenant_job(&home, &gateway, (TENANT, TENANT_PASSWORD), &source)?;
 
     console.click("#mode-tenant").await?;
     console.wait_for("body[data-mode='tenant']").await?;

@@ -150,7 +150,7 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         .await?;
     console.nav("sp-gateways").await?;
     console
-        .wait_text("#sp-gateways-table", "Success", Duration::from_secs(5))
+        .wait_text("#sp-gateways-table", "Online", Duration::from_secs(5))
         .await
         .context("the gateway reports its heartbeat")?;
 
