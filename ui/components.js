@@ -10,10 +10,15 @@ import * as fmt from './format.js';
  * `err` is a ConsoleError (or anything with a message).
  */
 export function errorBox(err, { id } = {}) {
-  const message = (err && err.message) || String(err);
-  const box = h('div', { class: 'error-box', role: 'alert', id }, h('p', { class: 'error-title', text: errorTitle(err) }), h('p', { text: message }));
   const detail = err && err.detail;
-  if (detail && detail.expected && detail.cert) {
+  const changed = detail && detail.expected && detail.cert;
+  // A changed certificate: the two fingerprints below say it better than the command-line
+  // advice in the message.
+  const message = changed
+    ? `The certificate presented now is not the one you trusted: ${detail.cert.subject}, issued by ${detail.cert.issuer}, valid until ${fmt.date(Date.parse(detail.cert.not_after))}.`
+    : (err && err.message) || String(err);
+  const box = h('div', { class: 'error-box', role: 'alert', id }, h('p', { class: 'error-title', text: errorTitle(err) }), h('p', { text: message }));
+  if (changed) {
     box.append(facts([
       ['Trusted before', detail.expected, 'cert-expected'],
       ['Presented now', detail.cert.fingerprint, 'cert-presented'],
