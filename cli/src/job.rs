@@ -267,7 +267,8 @@ enum RestoreCommand {
 
 fn target_text(t: &Target) -> String {
     match t {
-        Target::Provider { provider, repo } => format!("{repo} at {provider}"),
+        Target::Provider { provider, repo, account: None } => format!("{repo} at {provider}"),
+        Target::Provider { provider, repo, account: Some(account) } => format!("{repo} at {provider} as {account}"),
         Target::Folder { path } => path.clone(),
     }
 }
@@ -352,7 +353,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             tries,
         } => {
             let target = match (provider, repo, folder) {
-                (Some(provider), Some(repo), None) => Target::Provider { provider, repo },
+                (Some(provider), Some(repo), None) => Target::Provider { provider, repo, account: None },
                 (None, None, Some(dir)) => Target::Folder {
                     path: std::path::absolute(&dir)?.display().to_string(),
                 },
@@ -383,6 +384,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 retries: tries.retries,
                 retry_wait_s: tries.retry_wait,
                 health_check: tries.health_check,
+                agent: None,
             };
             let job = rt.block_on(jobs::create(
                 &state,

@@ -100,6 +100,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                         password: password.clone(),
                         repo,
                         quota_bytes: parse_size(&quota).map_err(anyhow::Error::msg)?,
+                        policy: None,
                     })
                     .await?;
                 if generated && !args.json {

@@ -253,6 +253,34 @@ fn open_with(aead: &XChaCha20Poly1305, aad: &[u8], sealed: &[u8]) -> Result<Vec<
         .map_err(|_| CryptoError::Inauthentic)
 }
 
+/// Seals `plaintext` under a key derived with Argon2id (`kdf`, `salt`) from `password`, for a
+/// file handed from one computer to another under a one-time code (an agent's enrollment).
+pub fn seal_with_password(
+    password: &str,
+    salt: &[u8],
+    kdf: KdfParams,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let key = kdf.derive(password.as_bytes(), salt)?;
+    seal_with(&XChaCha20Poly1305::new(&Key::from(*key)), aad, plaintext)
+}
+
+/// Opens what [`seal_with_password`] sealed; a wrong password is
+/// [`CryptoError::WrongPassword`].
+pub fn open_with_password(
+    password: &str,
+    salt: &[u8],
+    kdf: KdfParams,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let key = kdf.derive(password.as_bytes(), salt)?;
+    open_with(&XChaCha20Poly1305::new(&Key::from(*key)), aad, sealed)
+        .map(Zeroizing::new)
+        .map_err(|_| CryptoError::WrongPassword)
+}
+
 /// Argon2id cost parameters of a password slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KdfParams {

@@ -65,6 +65,7 @@ pub mod lock;
 pub mod logging;
 pub mod pack;
 pub mod paths;
+pub mod policy;
 pub mod repo;
 pub mod retention;
 pub mod store;

@@ -32,6 +32,7 @@ fn spec(source: &std::path::Path, repo: &std::path::Path) -> JobSpec {
         retries: 0,
         retry_wait_s: 1,
         health_check: Schedule::Manual,
+        agent: None,
     }
 }
 

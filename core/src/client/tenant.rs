@@ -1,11 +1,13 @@
-//! The tenant's client of the gateway protocol: login, hello, repositories, subtenants. The
-//! data calls go through [`super::remote::RemoteStore`].
+//! The tenant's client of the gateway protocol: login, hello, repositories, subtenants, backup
+//! policies and their status, and an agent's calls (its policy, heartbeat, session reports).
+//! The data calls go through [`super::remote::RemoteStore`].
 
 use serde_json::json;
 
 use super::{ClientError, SpClient};
 use crate::api::{Hello, LoginResponse, TenantView};
 use crate::gateway::tenant::{NewSubtenant, RepoInfo, SubtenantChange};
+use crate::policy::{AgentHeartbeat, AgentReport, ComputerStatus, PolicyDoc};
 
 /// A connection to a gateway as a tenant, pinned to one certificate.
 #[derive(Debug, Clone)]
@@ -85,6 +87,48 @@ impl TenantClient {
                 &format!("/v1/subtenants/{name}"),
                 None,
             )
+            .await
+    }
+
+    /// Publishes a policy (the gateway raises its revision when it changed).
+    pub async fn put_policy(&self, doc: &PolicyDoc) -> Result<PolicyDoc, ClientError> {
+        self.0
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/policies/{}", doc.id),
+                Some(doc),
+            )
+            .await
+    }
+
+    /// Forgets a published policy.
+    pub async fn delete_policy(&self, id: &str) -> Result<(), ClientError> {
+        self.0
+            .call::<(), ()>(reqwest::Method::DELETE, &format!("/v1/policies/{id}"), None)
+            .await
+    }
+
+    /// The computers of a policy with what their agents reported.
+    pub async fn policy_status(&self, id: &str) -> Result<Vec<ComputerStatus>, ClientError> {
+        self.0.get(&format!("/v1/policies/{id}/status")).await
+    }
+
+    /// An agent's policy, as its tenant last published it.
+    pub async fn agent_policy(&self) -> Result<PolicyDoc, ClientError> {
+        self.0.get("/v1/agent/policy").await
+    }
+
+    /// An agent says which revision it applies and when it runs next.
+    pub async fn agent_heartbeat(&self, beat: &AgentHeartbeat) -> Result<(), ClientError> {
+        self.0
+            .call(reqwest::Method::POST, "/v1/agent/heartbeat", Some(beat))
+            .await
+    }
+
+    /// An agent reports a session.
+    pub async fn agent_report(&self, report: &AgentReport) -> Result<(), ClientError> {
+        self.0
+            .call(reqwest::Method::POST, "/v1/agent/sessions", Some(report))
             .await
     }
 }

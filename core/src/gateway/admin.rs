@@ -15,7 +15,7 @@ use super::error::{ApiError, from_rejection};
 use super::server::GatewayState;
 use super::tls;
 use crate::api::{
-    CertGenerate, CertImport, CloudRepo, GatewayEntry, LoginRequest, LoginResponse,
+    CertGenerate, CertImport, CloudRepo, ErrorCode, GatewayEntry, LoginRequest, LoginResponse,
     MaintenanceMode, NewPassword, NewRepo, NewTenant, QuotaSpec, TenantSettings, TenantView,
     UsageRow,
 };
@@ -235,6 +235,16 @@ async fn set_password(
 ) -> Result<Json<()>, ApiError> {
     let req = body(req)?;
     let id = tenant_id(&state, &login).await?;
+    if state.db.tenant(id).await?.managed {
+        // Its agent holds the password in its enrollment: only the tenant, who can enroll
+        // the computer again, may change it.
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "\"{login}\" is the managed subtenant of a computer in its tenant's backup policy; only the tenant can change its password"
+            ),
+        ));
+    }
     let hash = auth::hash_new_password(req.password).await?;
     state.db.set_tenant_password(id, &hash).await?;
     state.db.delete_sessions_of(Realm::Tenant, id).await?;

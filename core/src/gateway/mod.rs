@@ -14,6 +14,7 @@ pub mod auth;
 pub mod error;
 pub mod limits;
 pub mod packread;
+pub mod policies;
 pub mod recycle;
 pub mod server;
 pub mod tenant;

@@ -122,6 +122,7 @@ pub fn router(state: Arc<GatewayState>) -> Router {
         .route("/v1/hello", get(hello))
         .merge(super::admin::routes())
         .merge(super::tenant::routes())
+        .merge(super::policies::routes())
         .merge(super::recycle::routes())
         .merge(super::limits::routes())
         .fallback(|| async {

@@ -76,6 +76,9 @@ pub struct NewSubtenant {
     pub repo: String,
     /// Its quota, carved from the tenant's; -1: shares the tenant's.
     pub quota_bytes: i64,
+    /// Set for a managed subtenant: the computer of a backup policy it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::Membership>,
 }
 
 /// `PUT /v1/subtenants/{name}`: what to change.
@@ -278,7 +281,7 @@ async fn list_repos(
     ))
 }
 
-fn only_tenants(session: &TenantSession) -> Result<(), ApiError> {
+pub(super) fn only_tenants(session: &TenantSession) -> Result<(), ApiError> {
     if session.tenant.parent.is_some() {
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
@@ -345,9 +348,20 @@ async fn add_subtenant(
             &hash,
             &TenantSettings::default(),
             &[spec],
-            false,
+            req.policy.is_some(),
         )
         .await?;
+    if let Some(member) = &req.policy {
+        let added = state
+            .db
+            .add_member(tenant.id, session.tenant.id, &member.policy_id, &member.computer)
+            .await;
+        if let Err(e) = added {
+            // All or nothing: no managed subtenant without its policy.
+            state.db.delete_tenant(tenant.id).await?;
+            return Err(e.into());
+        }
+    }
     let quotas = state.db.quotas_of(tenant.id).await?;
     Ok(Json(crate::api::TenantView { tenant, quotas }))
 }

@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod audit;
 pub mod data;
 pub mod gateways;
+pub mod policies;
 pub mod repos;
 pub mod settings;
 pub mod tasks;

@@ -30,6 +30,10 @@ pub enum Target {
         provider: String,
         /// The repository's name (as the provider shows it).
         repo: String,
+        /// Another account than the provider's (a managed subtenant of a backup policy, whose
+        /// password is in the secrets under [`account_key`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
     },
     /// A local folder.
     Folder {
@@ -142,6 +146,10 @@ pub struct JobSpec {
     /// When the repository's health check (verify of a sample of the packs) runs.
     #[serde(default)]
     pub health_check: Schedule,
+    /// Set when the job is a computer of a backup policy: that computer's agent runs it; the
+    /// tenant browses and restores its points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<crate::policy::Membership>,
 }
 
 /// Tries after a failed scheduled run, by default (as backup consoles commonly do).
@@ -250,6 +258,17 @@ impl<'a> SessionLog<'a> {
 /// The secret key of a job's encryption password.
 pub fn job_key(name: &str) -> String {
     format!("job:{name}")
+}
+
+/// The secret key of the key an agent opens its job's repository with (a recovery-key slot:
+/// the agent never holds the policy's password).
+pub fn agent_key(name: &str) -> String {
+    format!("agent-key:{name}")
+}
+
+/// The secret key of the password of `account` at `provider` (a managed subtenant).
+pub fn account_key(provider: &str, account: &str) -> String {
+    format!("account:{provider}:{account}")
 }
 
 impl TenantState {
@@ -437,7 +456,7 @@ pub async fn create(
             "a job without encryption takes no encryption password".into()
         }));
     }
-    if let Target::Provider { provider, repo } = &spec.target {
+    if let Target::Provider { provider, repo, .. } = &spec.target {
         let p = state.provider(provider).await?;
         if !p.repos.iter().any(|r| r.name == *repo) {
             return Err(TenantError::Invalid(format!(
@@ -480,21 +499,24 @@ pub fn open_backend(
         Target::Provider {
             provider: name,
             repo,
+            account,
         } => {
             let provider = provider.ok_or_else(|| TenantError::NoProvider(name.clone()))?;
-            let password = secrets
-                .get(&super::secrets::provider_key(name))?
-                .ok_or_else(|| {
-                    TenantError::Io(format!(
-                        "the password of \"{name}\" is not stored; add the provider again"
-                    ))
-                })?;
+            let (user, key) = match account {
+                Some(login) => (login.clone(), account_key(name, login)),
+                None => (provider.user.clone(), super::secrets::provider_key(name)),
+            };
+            let password = secrets.get(&key)?.ok_or_else(|| {
+                TenantError::Io(format!(
+                    "the password of \"{user}\" at \"{name}\" is not stored; add the provider (or the policy's computer) again"
+                ))
+            })?;
             let mut last = None;
             for address in &provider.addresses {
                 let target = RemoteTarget {
                     address: address.clone(),
                     fingerprint: provider.fingerprint.clone(),
-                    user: provider.user.clone(),
+                    user: user.clone(),
                     password: password.clone(),
                     repo: repo.clone(),
                 };
@@ -527,6 +549,17 @@ pub fn open_repository(
     backend: Arc<dyn RepoBackend>,
     secrets: &Secrets,
 ) -> Result<Repository, TenantError> {
+    if let Some(text) = secrets.get(&agent_key(&job.name))? {
+        // An agent: its own recovery-key slot opens the repository its tenant created.
+        let key = crate::crypto::RecoveryKey::parse(&text)
+            .map_err(|e| TenantError::Io(format!("the agent's stored key is damaged ({e}); enroll again")))?;
+        return match Repository::open(backend, Unlock::RecoveryKey(&key)) {
+            Err(RepoError::NotARepository) => Err(TenantError::Invalid(
+                "this computer's repository at the provider is gone; ask your administrator to add the computer to the policy again".into(),
+            )),
+            other => Ok(other?),
+        };
+    }
     let password = if job.spec.encrypted {
         Some(secrets.get(&job_key(&job.name))?.ok_or_else(|| {
             TenantError::Io(format!(

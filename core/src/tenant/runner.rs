@@ -230,9 +230,16 @@ fn wait_unless_cancelled(seconds: u64, cancel: &Cancel) {
 /// Where a job stores its points, for people.
 pub fn target_text(target: &Target) -> String {
     match target {
-        Target::Provider { provider, repo } => {
-            format!("cloud repository \"{repo}\" of \"{provider}\"")
-        }
+        Target::Provider {
+            provider,
+            repo,
+            account: None,
+        } => format!("cloud repository \"{repo}\" of \"{provider}\""),
+        Target::Provider {
+            provider,
+            repo,
+            account: Some(account),
+        } => format!("cloud repository \"{repo}\" of \"{provider}\" as {account}"),
         Target::Folder { path } => format!("folder {path}"),
     }
 }
