@@ -267,8 +267,16 @@ enum RestoreCommand {
 
 fn target_text(t: &Target) -> String {
     match t {
-        Target::Provider { provider, repo, account: None } => format!("{repo} at {provider}"),
-        Target::Provider { provider, repo, account: Some(account) } => format!("{repo} at {provider} as {account}"),
+        Target::Provider {
+            provider,
+            repo,
+            account: None,
+        } => format!("{repo} at {provider}"),
+        Target::Provider {
+            provider,
+            repo,
+            account: Some(account),
+        } => format!("{repo} at {provider} as {account}"),
         Target::Folder { path } => path.clone(),
     }
 }
@@ -353,7 +361,11 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             tries,
         } => {
             let target = match (provider, repo, folder) {
-                (Some(provider), Some(repo), None) => Target::Provider { provider, repo, account: None },
+                (Some(provider), Some(repo), None) => Target::Provider {
+                    provider,
+                    repo,
+                    account: None,
+                },
                 (None, None, Some(dir)) => Target::Folder {
                     path: std::path::absolute(&dir)?.display().to_string(),
                 },

@@ -2,12 +2,14 @@
 //! `cloudkeep-core` and prints the result; no domain logic lives here.
 
 mod about;
+mod agent;
 mod daemon;
 mod exit;
 mod gateway;
 mod job;
 mod lab;
 mod local;
+mod policy;
 mod progress;
 mod provider;
 mod runtime;
@@ -62,6 +64,10 @@ enum Command {
     Daemon(daemon::Args),
     /// Your subtenants at a provider, with quotas carved from yours.
     Subtenant(subtenant::Args),
+    /// Backup policies: one job template for many computers, each with its own subtenant.
+    Policy(policy::Args),
+    /// This computer's agent under a backup policy: enroll, run.
+    Agent(agent::Args),
     /// A service provider on this computer, with a demo tenant, for trying everything.
     Lab(lab::Args),
 }
@@ -98,6 +104,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => with_home(|home| job::run_verify(args, home)),
         Command::Daemon(args) => with_home(|home| daemon::run_command(args, home)),
         Command::Subtenant(args) => with_home(|home| subtenant::run_command(args, home)),
+        Command::Policy(args) => with_home(|home| policy::run_command(args, home)),
+        Command::Agent(args) => with_home(|home| agent::run_command(args, home)),
         Command::Lab(args) => with_home(|home| lab::run_command(args, home)),
     };
     match result {

@@ -47,6 +47,7 @@ macro_rules! hex_id {
 }
 
 pub mod about;
+pub mod agent;
 pub mod api;
 pub mod backend;
 pub mod blob;

@@ -182,9 +182,7 @@ async fn agent_policy(
         .policy(member.tenant_id, &member.policy_id)
         .await?
         .ok_or_else(|| {
-            ApiError::not_found(
-                "this computer's backup policy was deleted; ask your administrator",
-            )
+            ApiError::not_found("this computer's backup policy was deleted; ask your administrator")
         })?;
     Ok(Json(doc_of(stored)?))
 }

@@ -354,7 +354,12 @@ async fn add_subtenant(
     if let Some(member) = &req.policy {
         let added = state
             .db
-            .add_member(tenant.id, session.tenant.id, &member.policy_id, &member.computer)
+            .add_member(
+                tenant.id,
+                session.tenant.id,
+                &member.policy_id,
+                &member.computer,
+            )
             .await;
         if let Err(e) = added {
             // All or nothing: no managed subtenant without its policy.

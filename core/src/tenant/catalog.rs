@@ -92,14 +92,20 @@ pub struct Page {
 }
 
 /// A folder's entries as last listed: point id, folder, entries.
+/// Folders kept listed per open repository.
+const RECENT_FOLDERS: usize = 16;
+/// Entries kept listed per open repository (about 200 bytes each).
+const RECENT_ENTRIES: usize = 400_000;
+
 type Listed = (String, String, Arc<Vec<EntryView>>);
 
 struct Open {
     repo: Repository,
     index: ChunkIndex,
     points: Vec<RestorePoint>,
-    /// The last folder listed, for paging through a large one.
-    last: Mutex<Option<Listed>>,
+    /// The folders listed last (newest at the back), for paging through a large one and for
+    /// going back and forth between folders without decoding them again.
+    recent: Mutex<std::collections::VecDeque<Listed>>,
 }
 
 /// Open repositories by job. Cheap to clone (shared).
@@ -138,7 +144,7 @@ impl Catalogs {
             repo,
             index,
             points,
-            last: Mutex::new(None),
+            recent: Mutex::new(std::collections::VecDeque::new()),
         });
         if let Ok(mut map) = self.open.lock() {
             map.insert(job.to_owned(), open.clone());
@@ -205,9 +211,10 @@ impl Catalogs {
         let open = self.get(home, job)?;
         let found = Self::point(&open, point)?;
         let path = normalize(path);
-        let cached = open.last.lock().ok().and_then(|last| {
-            last.as_ref()
-                .filter(|(p, dir, _)| *p == found.id && *dir == path)
+        let cached = open.recent.lock().ok().and_then(|recent| {
+            recent
+                .iter()
+                .find(|(p, dir, _)| *p == found.id && *dir == path)
                 .map(|(_, _, entries)| entries.clone())
         });
         let entries = match cached {
@@ -215,8 +222,16 @@ impl Catalogs {
             None => {
                 let nodes = browse::list_dir(&open.repo, &open.index, found, &path)?;
                 let entries = Arc::new(views(&path, nodes));
-                if let Ok(mut last) = open.last.lock() {
-                    *last = Some((found.id.clone(), path.clone(), entries.clone()));
+                if let Ok(mut recent) = open.recent.lock() {
+                    recent.push_back((found.id.clone(), path.clone(), entries.clone()));
+                    // A few folders, not too many entries in all; the newest always stays.
+                    while recent.len() > 1
+                        && (recent.len() > RECENT_FOLDERS
+                            || recent.iter().map(|(_, _, e)| e.len()).sum::<usize>()
+                                > RECENT_ENTRIES)
+                    {
+                        recent.pop_front();
+                    }
                 }
                 entries
             }

@@ -551,8 +551,11 @@ pub fn open_repository(
 ) -> Result<Repository, TenantError> {
     if let Some(text) = secrets.get(&agent_key(&job.name))? {
         // An agent: its own recovery-key slot opens the repository its tenant created.
-        let key = crate::crypto::RecoveryKey::parse(&text)
-            .map_err(|e| TenantError::Io(format!("the agent's stored key is damaged ({e}); enroll again")))?;
+        let key = crate::crypto::RecoveryKey::parse(&text).map_err(|e| {
+            TenantError::Io(format!(
+                "the agent's stored key is damaged ({e}); enroll again"
+            ))
+        })?;
         return match Repository::open(backend, Unlock::RecoveryKey(&key)) {
             Err(RepoError::NotARepository) => Err(TenantError::Invalid(
                 "this computer's repository at the provider is gone; ask your administrator to add the computer to the policy again".into(),

@@ -10,6 +10,7 @@ pub mod failure;
 pub mod jobs;
 pub mod live;
 pub mod overview;
+pub mod policies;
 pub mod providers;
 pub mod runner;
 pub mod schedule;

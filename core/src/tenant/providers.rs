@@ -57,7 +57,7 @@ impl TenantState {
         rows.iter().map(provider_of).collect()
     }
 
-    async fn save_provider(&self, p: &Provider) -> Result<(), TenantError> {
+    pub(crate) async fn save_provider(&self, p: &Provider) -> Result<(), TenantError> {
         sqlx::query(
             "INSERT INTO providers (name, addresses, fingerprint, user, added_ms, repos, scanned_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (name) DO UPDATE SET addresses = excluded.addresses, fingerprint = excluded.fingerprint, \

@@ -123,6 +123,14 @@ fn run_job_tries(
     let rt = runtime()?;
     let state = rt.block_on(TenantState::open(home))?;
     let job = rt.block_on(state.job(name))?;
+    if let Some(member) = &job.spec.agent
+        && !crate::agent::is_enrolled(home)
+    {
+        return Err(TenantError::Invalid(format!(
+            "\"{name}\" is computer \"{}\" of a backup policy: its agent backs it up on its own schedule; here you browse and restore its restore points",
+            member.computer
+        )));
+    }
     let started_ms = crate::store::now_ms();
     let mut log = SessionLog::watched(watch.line);
     log.line(format!(

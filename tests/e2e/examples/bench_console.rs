@@ -246,7 +246,7 @@ async fn listing(tree: &Path) -> Result<()> {
         let mut times = Vec::new();
         for folder in &folders {
             times.push(list(&console, &point, folder, 0).await?.0);
-            // Another folder between visits, so the one-folder page cache never answers.
+            // Another folder between visits, as a person browsing goes up and down.
             list(&console, &point, &root, 0).await?;
         }
         let worst = times.iter().copied().fold(0.0, f64::max);

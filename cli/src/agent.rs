@@ -1,0 +1,152 @@
+//! `cloudkeep agent …`: a computer under a backup policy — enroll it with the file and
+//! one-time code its administrator gave, then run it as a service (or one cycle at a time).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args as ClapArgs, Subcommand};
+use cloudkeep_core::agent::{self, Cycle};
+use cloudkeep_core::engine::Cancel;
+use cloudkeep_core::paths::DataHome;
+
+use crate::secrets;
+
+/// Arguments of `cloudkeep agent`.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: AgentCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentCommand {
+    /// Enroll this computer with its enrollment file; the one-time code is read from stdin.
+    Enroll {
+        /// The file `cloudkeep policy enroll-file` wrote.
+        file: PathBuf,
+    },
+    /// Run as a service: pull the policy, back up on its schedule, report to the provider.
+    Run {
+        /// One cycle, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Back up in this cycle even if the schedule does not say so yet.
+        #[arg(long)]
+        now: bool,
+        /// Seconds between cycles.
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        interval: u64,
+    },
+    /// What this agent is enrolled as and what it applies.
+    Status,
+}
+
+fn print_cycle(cycle: &Cycle, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(cycle)?);
+        return Ok(());
+    }
+    let next = cycle
+        .next_run_ms
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or("none (manual)".to_owned(), |t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        });
+    match &cycle.ran {
+        Some(s) => println!(
+            "policy revision {}{}; backup {}{}; next run {next}",
+            cycle.revision,
+            if cycle.changed { " (changed)" } else { "" },
+            s.result,
+            if s.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", s.message)
+            }
+        ),
+        None => println!(
+            "policy revision {}{}; nothing due; next run {next}",
+            cycle.revision,
+            if cycle.changed { " (changed)" } else { "" }
+        ),
+    }
+    Ok(())
+}
+
+/// Runs `cloudkeep agent …`.
+pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
+    match args.command {
+        AgentCommand::Enroll { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let code = secrets::stdin_line("one-time code")?;
+            let state = agent::enroll(home, &text, &code)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&state)?);
+            } else {
+                println!(
+                    "enrolled as computer \"{}\" of policy \"{}\" (revision {}); start the agent with: cloudkeep agent run",
+                    state.computer, state.policy, state.revision
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AgentCommand::Run {
+            once,
+            now,
+            interval,
+        } => {
+            if once {
+                let cycle = agent::cycle(home, now)?;
+                print_cycle(&cycle, args.json)?;
+                let failed = cycle.ran.as_ref().is_some_and(|s| s.result == "failed");
+                return Ok(if failed {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                });
+            }
+            let stop = Cancel::default();
+            if now {
+                print_cycle(&agent::cycle(home, true)?, args.json)?;
+            }
+            agent::run(
+                home,
+                Duration::from_secs(interval.max(1)),
+                &stop,
+                &|outcome| match outcome {
+                    Ok(cycle) => {
+                        let _ = print_cycle(cycle, args.json);
+                    }
+                    Err(e) => eprintln!("cycle failed, trying again at the next: {e}"),
+                },
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AgentCommand::Status => {
+            let state = agent::load(home)?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "this computer is not enrolled; run \"cloudkeep agent enroll FILE\""
+                )
+            })?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&state)?);
+            } else {
+                println!(
+                    "computer \"{}\" of policy \"{}\", revision {} applied; {} report(s) waiting to be sent",
+                    state.computer,
+                    state.policy,
+                    state.revision,
+                    state.pending.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

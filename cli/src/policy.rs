@@ -1,0 +1,395 @@
+//! `cloudkeep policy …`: backup policies — one job template for many computers, each a
+//! managed subtenant at the provider with its own quota, enrolled with a sealed file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args as ClapArgs, Subcommand};
+use cloudkeep_core::paths::DataHome;
+use cloudkeep_core::policy::{PolicySpec, default_excludes, default_sources};
+use cloudkeep_core::retention::RetentionPolicy;
+use cloudkeep_core::tenant::jobs::{DEFAULT_RETRIES, DEFAULT_RETRY_WAIT_S, Schedule};
+use cloudkeep_core::tenant::policies::{self, Policy};
+use cloudkeep_core::tenant::state::TenantState;
+use cloudkeep_core::units::{human_bytes, parse_size};
+
+use crate::secrets;
+
+/// Arguments of `cloudkeep policy`.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: PolicyCommand,
+}
+
+/// What a policy backs up and keeps (for create and edit).
+#[derive(Debug, ClapArgs)]
+struct SpecArgs {
+    /// A file or folder each computer backs up; `~` is its user's home (repeatable; default ~).
+    #[arg(long = "source", value_name = "PATH")]
+    sources: Vec<String>,
+    /// Leave out paths matching this glob (repeatable; default: caches, trash, temp files).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    excludes: Vec<String>,
+    /// manual, daily@HH:MM[:mon,tue,…] or every:Nh.
+    #[arg(long, value_parser = Schedule::parse)]
+    schedule: Option<Schedule>,
+    /// Keep the newest N restore points.
+    #[arg(long, value_name = "N")]
+    keep_points: Option<u32>,
+    /// Keep every restore point younger than N days.
+    #[arg(long, value_name = "N")]
+    keep_days: Option<u32>,
+    /// Also keep weekly, monthly, yearly points: weekly=4,monthly=12,yearly=3.
+    #[arg(long, value_name = "RULES")]
+    gfs: Option<String>,
+    /// Each computer's quota (e.g. 50G), or "unlimited" to share yours.
+    #[arg(long, value_name = "SIZE")]
+    quota: Option<String>,
+    /// Compression: off, fast, default or max.
+    #[arg(long)]
+    compression: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Create a policy at a provider (its encryption password is read from stdin).
+    Create {
+        /// Its name.
+        name: String,
+        /// The provider the computers back up to.
+        #[arg(long)]
+        provider: String,
+        /// Its cloud repository the computers' quotas are carved from.
+        #[arg(long)]
+        repo: String,
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Read the policy's encryption password from stdin (it cannot be recovered without it).
+        #[arg(long, required = true)]
+        encryption_password_stdin: bool,
+    },
+    /// Change a policy: the agents apply it on their next cycle.
+    Edit {
+        /// Its name.
+        name: String,
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
+    /// Delete a policy; its computers' subtenants are disabled (or deleted with --with-data).
+    Delete {
+        /// Its name.
+        name: String,
+        /// Also delete the computers' subtenants and their restore points.
+        #[arg(long)]
+        with_data: bool,
+    },
+    /// List policies with their computers.
+    List,
+    /// Show a policy and its computers as last synced.
+    Show {
+        /// Its name.
+        name: String,
+    },
+    /// Add a computer: its managed subtenant POLICY-COMPUTER, its repository and agent key.
+    AddComputer {
+        /// The policy.
+        policy: String,
+        /// The computer's name.
+        computer: String,
+    },
+    /// Remove a computer: its subtenant is disabled (deleted with --delete).
+    RemoveComputer {
+        /// The policy.
+        policy: String,
+        /// The computer.
+        computer: String,
+        /// Delete its subtenant and restore points instead of disabling it.
+        #[arg(long)]
+        delete: bool,
+    },
+    /// Write a computer's enrollment file, sealed with a one-time code that is printed.
+    EnrollFile {
+        /// The policy.
+        policy: String,
+        /// The computer.
+        computer: String,
+        /// Where to write it (a new file, readable only by you).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Read the computers' results from the provider and show them.
+    Sync {
+        /// The policy.
+        name: String,
+    },
+    /// Show the computers' results as last synced (add --sync to read them first).
+    Status {
+        /// The policy.
+        name: String,
+        /// Read them from the provider first.
+        #[arg(long)]
+        sync: bool,
+    },
+}
+
+fn spec_of(args: SpecArgs, base: Option<PolicySpec>, repo: String) -> anyhow::Result<PolicySpec> {
+    let mut spec = base.unwrap_or_else(|| PolicySpec {
+        sources: default_sources(),
+        excludes: default_excludes(),
+        schedule: Schedule::Daily {
+            at: "12:30".into(),
+            weekdays: vec![],
+        },
+        retention: RetentionPolicy {
+            keep_last: Some(14),
+            ..RetentionPolicy::default()
+        },
+        compression: "default".into(),
+        retries: DEFAULT_RETRIES,
+        retry_wait_s: DEFAULT_RETRY_WAIT_S,
+        repo,
+        computer_quota_bytes: 50 << 30,
+    });
+    if !args.sources.is_empty() {
+        spec.sources = args.sources;
+    }
+    if !args.excludes.is_empty() {
+        spec.excludes = args.excludes;
+    }
+    if let Some(s) = args.schedule {
+        spec.schedule = s;
+    }
+    if let Some(n) = args.keep_points {
+        spec.retention.keep_last = (n > 0).then_some(n);
+    }
+    if let Some(n) = args.keep_days {
+        spec.retention.keep_days = (n > 0).then_some(n);
+    }
+    if let Some(gfs) = args.gfs {
+        spec.retention.set_gfs(&gfs).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(q) = args.quota {
+        spec.computer_quota_bytes = parse_size(&q).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(c) = args.compression {
+        spec.compression = c;
+    }
+    Ok(spec)
+}
+
+fn ago(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|| "—".into())
+}
+
+fn print_policy(p: &Policy) {
+    println!(
+        "policy \"{}\" (revision {}) at {} / {}",
+        p.name, p.revision, p.provider, p.spec.repo
+    );
+    println!("  sources   {}", p.spec.sources.join(", "));
+    if !p.spec.excludes.is_empty() {
+        println!("  excludes  {}", p.spec.excludes.join(", "));
+    }
+    println!("  schedule  {}", p.spec.schedule);
+    println!(
+        "  quota     {} per computer",
+        if p.spec.computer_quota_bytes < 0 {
+            "unlimited".to_owned()
+        } else {
+            human_bytes(p.spec.computer_quota_bytes as u64)
+        }
+    );
+    println!("  computers {}", p.computers.len());
+}
+
+fn print_status(p: &Policy) {
+    match p.synced_ms {
+        None => println!(
+            "not synced yet: information appears after synchronization (cloudkeep policy sync {})",
+            p.name
+        ),
+        Some(at) => println!("synced {}", ago(Some(at))),
+    }
+    println!(
+        "{:<16} {:<9} {:<17} {:<17} {:>10} {:>21} {:>4}  message",
+        "computer", "result", "last run", "next run", "protected", "quota use", "rev"
+    );
+    for c in &p.computers {
+        let s = p.status.iter().find(|s| s.computer == c.computer);
+        let (result, last, message) = match s.and_then(|s| s.last.as_ref()) {
+            Some(r) => (
+                r.result.as_str(),
+                ago(Some(r.finished_ms)),
+                r.message.as_str(),
+            ),
+            None => ("never", "—".to_owned(), ""),
+        };
+        let protected = s
+            .and_then(|s| s.last_success.as_ref())
+            .map_or("—".to_owned(), |r| human_bytes(r.bytes));
+        let quota = s.map_or("—".to_owned(), |s| {
+            format!(
+                "{} of {}",
+                human_bytes(s.used_bytes.max(0) as u64),
+                if s.quota_bytes < 0 {
+                    "unlimited".to_owned()
+                } else {
+                    human_bytes(s.quota_bytes as u64)
+                }
+            )
+        });
+        let state = match s {
+            Some(s) if !s.enabled => "disabled",
+            _ => result,
+        };
+        println!(
+            "{:<16} {:<9} {:<17} {:<17} {:>10} {:>21} {:>4}  {}",
+            c.computer,
+            state,
+            last,
+            ago(s.and_then(|s| s.next_run_ms)),
+            protected,
+            quota,
+            s.map_or(0, |s| s.applied_revision),
+            message
+        );
+    }
+}
+
+/// Runs `cloudkeep policy …`.
+pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
+    let json = args.json;
+    let show = |p: &Policy, status: bool| -> anyhow::Result<()> {
+        if json {
+            println!("{}", serde_json::to_string_pretty(p)?);
+        } else if status {
+            print_status(p);
+        } else {
+            print_policy(p);
+        }
+        Ok(())
+    };
+    let local = |name: &str| -> anyhow::Result<Policy> {
+        let rt = crate::runtime::small()?;
+        Ok(rt.block_on(async { TenantState::open(home).await?.policy(name).await })?)
+    };
+    match args.command {
+        PolicyCommand::Create {
+            name,
+            provider,
+            repo,
+            spec,
+            encryption_password_stdin: _,
+        } => {
+            let spec = spec_of(spec, None, repo)?;
+            let password = secrets::stdin_line("encryption password")?;
+            let p = policies::create(home, &name, &provider, spec, &password)?;
+            show(&p, false)?;
+        }
+        PolicyCommand::Edit { name, spec } => {
+            let old = local(&name)?;
+            let repo = old.spec.repo.clone();
+            let p = policies::edit(home, &name, spec_of(spec, Some(old.spec), repo)?)?;
+            show(&p, false)?;
+        }
+        PolicyCommand::Delete { name, with_data } => {
+            policies::delete(home, &name, with_data)?;
+            println!(
+                "policy \"{name}\" deleted; its computers' subtenants were {}",
+                if with_data {
+                    "deleted with their data"
+                } else {
+                    "disabled"
+                }
+            );
+        }
+        PolicyCommand::List => {
+            let rt = crate::runtime::small()?;
+            let all = rt.block_on(async { TenantState::open(home).await?.policies().await })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else if all.is_empty() {
+                println!(
+                    "no backup policy yet: cloudkeep policy create NAME --provider P --repo R --encryption-password-stdin"
+                );
+            } else {
+                for p in &all {
+                    print_policy(p);
+                }
+            }
+        }
+        PolicyCommand::Show { name } => {
+            let p = local(&name)?;
+            show(&p, false)?;
+            if !json {
+                print_status(&p);
+            }
+        }
+        PolicyCommand::AddComputer { policy, computer } => {
+            let c = policies::add_computer(home, &policy, &computer)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                println!(
+                    "computer \"{computer}\" added: subtenant {}; write its enrollment file with: cloudkeep policy enroll-file {policy} {computer} --out FILE",
+                    c.login
+                );
+            }
+        }
+        PolicyCommand::RemoveComputer {
+            policy,
+            computer,
+            delete,
+        } => {
+            policies::remove_computer(home, &policy, &computer, delete)?;
+            println!(
+                "computer \"{computer}\" {}",
+                if delete {
+                    "removed; its subtenant and restore points are deleted"
+                } else {
+                    "disabled: its agent can no longer back up; its restore points stay"
+                }
+            );
+        }
+        PolicyCommand::EnrollFile {
+            policy,
+            computer,
+            out,
+        } => {
+            let code = policies::enroll_file(home, &policy, &computer, &out)?;
+            if json {
+                println!("{}", serde_json::json!({ "file": out, "code": code }));
+            } else {
+                println!(
+                    "enrollment file written to {} (readable only by you)",
+                    out.display()
+                );
+                println!("one-time code: {code}");
+                println!(
+                    "on the computer: cloudkeep agent enroll {} (it asks for the code); give the code separately from the file",
+                    out.display()
+                );
+            }
+        }
+        PolicyCommand::Sync { name } => show(&policies::sync(home, &name)?, true)?,
+        PolicyCommand::Status { name, sync } => {
+            let p = if sync {
+                policies::sync(home, &name)?
+            } else {
+                local(&name)?
+            };
+            show(&p, true)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,378 @@
+//! Backup policies end to end with real processes on loopback: one gateway, one tenant CLI,
+//! three agents (each its own `CLOUDKEEP_HOME` and user home). The policy makes three managed
+//! subtenants; each agent backs up its own folder; `policy status` shows three successes; a
+//! changed schedule reaches the agents on their next cycle; one computer over its quota fails
+//! alone, clearly; an agent given a wrong pin refuses to connect; a subtenant sees only its own
+//! points; the tenant restores one computer's file byte for byte.
+
+// Test code: a panic with a message is how a check reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use cloudkeep_core::tenant::policies::{open_enrollment, seal_enrollment};
+use support::{Cli, gateway_with_tenant, tenant_with_provider};
+
+const POLICY_PW: &str = "policy passphrase 1";
+
+/// One agent computer: its data home and the home folder of the user it runs as.
+struct Agent {
+    home: PathBuf,
+    user: PathBuf,
+}
+
+impl Agent {
+    fn new(dir: &Path, name: &str) -> Self {
+        let agent = Self {
+            home: dir.join(format!("{name}-agent")),
+            user: dir.join(format!("{name}-user")),
+        };
+        std::fs::create_dir_all(agent.user.join("data/docs")).unwrap();
+        agent
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(args)
+            .env("CLOUDKEEP_HOME", &self.home)
+            .env("CLOUDKEEP_SECRETS", "file")
+            .env("HOME", &self.user)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            writeln!(input, "{text}").unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "agent {args:?}: exit {:?}\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn cycle(&self, now: bool) -> serde_json::Value {
+        let mut args = vec!["agent", "run", "--once", "--json"];
+        if now {
+            args.push("--now");
+        }
+        let out = self.run(&args, None);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "agent cycle printed no JSON ({e}): {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+}
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn status(tenant: &Cli) -> Vec<serde_json::Value> {
+    let p = tenant.json(&["policy", "status", "laptops", "--sync"]);
+    p["status"].as_array().cloned().unwrap()
+}
+
+fn computer<'a>(status: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    status
+        .iter()
+        .find(|s| s["computer"] == name)
+        .unwrap_or_else(|| panic!("no status of {name}: {status:?}"))
+}
+
+#[test]
+fn a_policy_protects_three_computers_through_their_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, sp, fp) = gateway_with_tenant(dir.path());
+    let tenant = tenant_with_provider(dir.path(), &gw, &fp);
+
+    // The policy: each computer's ~/data, a quota of 4 MiB each.
+    tenant.ok(
+        &[
+            "policy",
+            "create",
+            "laptops",
+            "--provider",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--source",
+            "~/data",
+            "--schedule",
+            "daily@23:59",
+            "--quota",
+            "4M",
+            "--keep-points",
+            "5",
+            "--encryption-password-stdin",
+        ],
+        Some(POLICY_PW),
+    );
+    let agents: Vec<(String, Agent)> = ["pc1", "pc2", "pc3"]
+        .iter()
+        .map(|n| (n.to_string(), Agent::new(dir.path(), n)))
+        .collect();
+    let mut codes = Vec::new();
+    for (name, agent) in &agents {
+        tenant.ok(&["policy", "add-computer", "laptops", name], None);
+        let file = dir.path().join(format!("{name}.enroll"));
+        let out = tenant.json(&[
+            "policy",
+            "enroll-file",
+            "laptops",
+            name,
+            "--out",
+            &file.display().to_string(),
+        ]);
+        let code = out["code"].as_str().unwrap().to_owned();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "the enrollment file is owner-only");
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("acme/laptops"), "the file is sealed: {text}");
+        let enrolled = agent.ok(
+            &["agent", "enroll", &file.display().to_string()],
+            Some(&code),
+        );
+        assert!(enrolled.contains("enrolled as computer"), "{enrolled}");
+        codes.push((file, code));
+        std::fs::write(
+            agent.user.join("data/docs/report.txt"),
+            format!("report of {name}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            agent.user.join("data/photo.bin"),
+            noise(300_000, name.len() as u64 + 7),
+        )
+        .unwrap();
+    }
+
+    // Three managed subtenants, visible to the SP, whose passwords only the tenant may change.
+    let accounts = sp.json(&["sp", "tenant", "list"]).to_string();
+    for n in ["pc1", "pc2", "pc3"] {
+        assert!(
+            accounts.contains(&format!("acme/laptops-{n}")),
+            "{accounts}"
+        );
+    }
+    let refused = sp.fails(
+        &[
+            "sp",
+            "tenant",
+            "set",
+            "acme/laptops-pc1",
+            "--password-stdin",
+        ],
+        Some("new-password-1"),
+        1,
+    );
+    assert!(refused.contains("only the tenant"), "{refused}");
+
+    // Each agent backs up its own folder; the tenant sees three successes after syncing.
+    let before = tenant.json(&["policy", "status", "laptops"]);
+    assert!(
+        before["synced_ms"].is_null(),
+        "nothing synced yet: {before}"
+    );
+    for (_, agent) in &agents {
+        let cycle = agent.cycle(true);
+        assert_eq!(cycle["ran"]["result"], "success", "{cycle}");
+        assert_eq!(cycle["reported"], 1, "{cycle}");
+    }
+    let s = status(&tenant);
+    for n in ["pc1", "pc2", "pc3"] {
+        let c = computer(&s, n);
+        assert_eq!(c["last"]["result"], "success", "{c}");
+        assert_eq!(c["applied_revision"], 1, "{c}");
+        assert!(
+            c["used_bytes"].as_i64().unwrap() > 300_000,
+            "quota use is shown: {c}"
+        );
+        assert!(
+            c["next_run_ms"].as_i64().is_some(),
+            "the next run is shown: {c}"
+        );
+    }
+    let table = tenant.ok(&["policy", "status", "laptops"], None);
+    assert_eq!(table.matches("success").count(), 3, "{table}");
+
+    // A changed schedule reaches every agent on its next cycle (no run is due yet).
+    tenant.ok(
+        &["policy", "edit", "laptops", "--schedule", "every:6h"],
+        None,
+    );
+    for (_, agent) in &agents {
+        let cycle = agent.cycle(false);
+        assert_eq!(cycle["changed"], true, "{cycle}");
+        assert_eq!(cycle["revision"], 2, "{cycle}");
+        assert!(
+            cycle["ran"].is_null(),
+            "nothing due right after a run: {cycle}"
+        );
+    }
+    let s = status(&tenant);
+    for n in ["pc1", "pc2", "pc3"] {
+        assert_eq!(computer(&s, n)["applied_revision"], 2);
+    }
+
+    // pc3 outgrows its quota: only pc3 fails, and says why.
+    std::fs::write(
+        agents[2].1.user.join("data/video.bin"),
+        noise(6_000_000, 99),
+    )
+    .unwrap();
+    for (name, agent) in &agents {
+        let cycle = agent.cycle(true);
+        let expected = if name == "pc3" { "failed" } else { "success" };
+        assert_eq!(cycle["ran"]["result"], expected, "{name}: {cycle}");
+    }
+    let s = status(&tenant);
+    let pc3 = computer(&s, "pc3");
+    let message = pc3["last"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("full") || message.contains("quota"),
+        "a clear error: {message}"
+    );
+    assert_eq!(
+        pc3["last_success"]["result"], "success",
+        "its last good point is still shown"
+    );
+    assert_eq!(computer(&s, "pc1")["last"]["result"], "success");
+
+    // A wrong pin: the agent refuses to connect (exit 3, certificate).
+    let (file, code) = &codes[0];
+    let mut e = open_enrollment(&std::fs::read_to_string(file).unwrap(), code).unwrap();
+    e.fingerprint = "00:".repeat(31) + "00";
+    let forged = dir.path().join("forged.enroll");
+    std::fs::write(&forged, seal_enrollment(&e, code).unwrap()).unwrap();
+    let stranger = Agent::new(dir.path(), "stranger");
+    let out = stranger.run(
+        &["agent", "enroll", &forged.display().to_string()],
+        Some(code),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(
+        !stranger.home.join("agent.json").exists(),
+        "nothing enrolled"
+    );
+
+    // A subtenant sees only its own restore points.
+    let pc1 = open_enrollment(&std::fs::read_to_string(&codes[0].0).unwrap(), &codes[0].1).unwrap();
+    let snoop = Cli {
+        home: dir.path().join("snoop"),
+    };
+    snoop.ok(
+        &[
+            "provider",
+            "add",
+            "sp",
+            "--host",
+            &gw.addr,
+            "--user",
+            &pc1.login,
+            "--password-stdin",
+            "--trust",
+            &fp,
+        ],
+        Some(&pc1.password),
+    );
+    let repos = snoop.json(&["repo", "list"]).to_string();
+    assert!(repos.contains("Cloud"), "{repos}");
+    let subs = snoop.run(&["subtenant", "list"], None);
+    assert!(
+        !subs.status.success(),
+        "a subtenant cannot list its siblings"
+    );
+
+    // The tenant restores pc2's file from its own side, byte for byte.
+    let restored = dir.path().join("restored");
+    tenant.ok(
+        &[
+            "restore",
+            "files",
+            "latest",
+            "--job",
+            "laptops-pc2",
+            "--to",
+            &restored.display().to_string(),
+        ],
+        None,
+    );
+    let found: Vec<PathBuf> = walk(&restored)
+        .into_iter()
+        .filter(|p| p.ends_with("docs/report.txt"))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(std::fs::read(&found[0]).unwrap(), b"report of pc2\n");
+    let photo = found[0]
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("photo.bin");
+    assert_eq!(std::fs::read(photo).unwrap(), noise(300_000, 10));
+    let points = tenant.json(&["points", "list", "--job", "laptops-pc2"]);
+    assert!(
+        points
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["job"] == "laptops-pc2"),
+        "the tenant sees pc2's points under its job: {points}"
+    );
+    // The tenant does not run a computer's job itself: its agent does.
+    let run = tenant.run(&["job", "run", "laptops-pc1"], None);
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("its agent"),
+        "{run:?}"
+    );
+}
+
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,216 @@
+//! Shared by the CLI's suites: the real `cloudkeep` binary on its own data home, a real
+//! gateway process on loopback, and an SP set-up with one tenant.
+
+// Test code: a panic with a message is how a check reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const ADMIN_PW: &str = "admin-password-1";
+
+pub struct Cli {
+    pub home: PathBuf,
+}
+
+impl Cli {
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(args)
+            .env("CLOUDKEEP_HOME", &self.home)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            writeln!(input, "{text}").unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?}: exit {:?}\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `restore files latest --job JOB --to TO [--path PATH]`.
+    pub fn restore_latest(&self, job: &str, to: &Path, path: Option<&str>) {
+        let to = to.display().to_string();
+        let mut args = vec!["restore", "files", "latest", "--job", job, "--to", &to];
+        if let Some(path) = path {
+            args.extend(["--path", path]);
+        }
+        self.ok(&args, None);
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        self.json_with(args, None)
+    }
+
+    pub fn json_with(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all, stdin)).unwrap()
+    }
+
+    /// Runs a command expected to fail with `code`; returns its stderr.
+    pub fn fails(&self, args: &[&str], stdin: Option<&str>, code: i32) -> String {
+        let out = self.run(args, stdin);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        stderr
+    }
+}
+
+/// A running `cloudkeep gateway run`, stopped with SIGTERM when dropped.
+pub struct Gateway {
+    pub child: Child,
+    pub addr: String,
+    pub fingerprint: String,
+}
+
+impl Gateway {
+    /// Starts a gateway on any free loopback port, registered in the gateway list under the
+    /// address it listens on.
+    pub fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(["gateway", "run", "--data-dir"])
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0", "--allow-root"])
+            .args(["--advertise", "127.0.0.1"])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr = first.rsplit(' ').next().unwrap().to_owned();
+        assert!(first.contains("listening on"), "{first}");
+        let second = lines.next().unwrap().unwrap();
+        let fingerprint = second.rsplit(' ').next().unwrap().to_owned();
+        // Keep draining stdout so the gateway never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            addr,
+            fingerprint,
+        }
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
+    }
+}
+
+pub fn fingerprint_in(text: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.len() == 95 && w.matches(':').count() == 31)
+        .unwrap_or_else(|| panic!("no fingerprint in: {text}"))
+        .trim_end_matches([',', ';', ')'])
+        .to_owned()
+}
+
+/// A CA and a leaf for 127.0.0.1 signed by it, as PEM files.
+pub fn gateway_with_tenant(dir: &Path) -> (Gateway, Cli, String) {
+    let data = dir.join("gw");
+    let sp = Cli {
+        home: dir.join("sp-home"),
+    };
+    let d = data.display().to_string();
+    let fp = fingerprint_in(&sp.ok(
+        &[
+            "gateway",
+            "init",
+            "--data-dir",
+            &d,
+            "--hostname",
+            "127.0.0.1",
+            "--admin-password-stdin",
+        ],
+        Some(ADMIN_PW),
+    ));
+    let gw = Gateway::start(&data);
+    sp.ok(
+        &[
+            "sp",
+            "login",
+            "--gateway",
+            &gw.addr,
+            "--user",
+            "admin",
+            "--password-stdin",
+            "--trust",
+            &fp,
+        ],
+        Some(ADMIN_PW),
+    );
+    let storage = dir.join("storage").display().to_string();
+    sp.ok(&["sp", "repo", "add", "main", "--path", &storage], None);
+    sp.ok(
+        &[
+            "sp",
+            "tenant",
+            "add",
+            "acme",
+            "--password-stdin",
+            "--quota",
+            "main=1G:Cloud",
+            "--lease-until",
+            "2031-12-31",
+        ],
+        Some("tenant-password"),
+    );
+    (gw, sp, fp)
+}
+
+/// A tenant computer with the provider `acme-sp` added as `acme`, its certificate trusted.
+pub fn tenant_with_provider(dir: &Path, gw: &Gateway, fp: &str) -> Cli {
+    let laptop = Cli {
+        home: dir.join("laptop-home"),
+    };
+    laptop.ok(
+        &[
+            "provider",
+            "add",
+            "acme-sp",
+            "--host",
+            &gw.addr,
+            "--user",
+            "acme",
+            "--password-stdin",
+            "--trust",
+            fp,
+        ],
+        Some("tenant-password"),
+    );
+    laptop
+}
