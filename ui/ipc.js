@@ -78,6 +78,16 @@ export const pointDiff = (job, from, to) => call('point_diff', { job, from, to }
 export const pointDelete = (job, point) => call('point_delete', { job, point });
 export const restoreStart = (r, onEvent) => call('restore_start', { ...r, onEvent: channel(onEvent) });
 
+// Backup policies (tenant mode).
+export const policiesList = () => call('policies_list');
+export const policyCreate = (name, provider, spec, password) => call('policy_create', { name, provider, spec, password });
+export const policyUpdate = (name, spec) => call('policy_update', { name, spec });
+export const policyDelete = (name, withData) => call('policy_delete', { name, withData });
+export const policyAddComputer = (policy, computer) => call('policy_add_computer', { policy, computer });
+export const policyRemoveComputer = (policy, computer, del) => call('policy_remove_computer', { policy, computer, delete: del });
+export const policyEnrollFile = (policy, computer, path) => call('policy_enroll_file', { policy, computer, path });
+export const policySync = (name) => call('policy_sync', { name });
+
 // Subtenants (tenant mode).
 export const subtenantsList = (provider) => call('subtenants_list', { provider });
 export const subtenantAdd = (provider, subtenant) => call('subtenant_add', { provider, subtenant });

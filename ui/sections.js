@@ -9,6 +9,7 @@ import { renderJobs } from './views/jobs.js';
 import { renderPoints } from './views/points.js';
 import { renderSessions } from './views/sessions.js';
 import { renderSubtenants } from './views/subtenants.js';
+import { renderPolicies } from './views/policies.js';
 import { renderSpTenants, renderSpSubtenants } from './views/sp-tenants.js';
 import {
   renderSpConnection, renderSpRepos, renderSpGateways, renderSpCertificate,
@@ -30,6 +31,7 @@ export const SECTIONS = [
   { id: 'home', label: 'Home', modes: ['tenant'], render: renderHome },
   { id: 'providers', label: 'Service providers', modes: ['tenant'], render: renderProviders },
   { id: 'jobs', label: 'Backup jobs', modes: ['tenant'], render: renderJobs },
+  { id: 'policies', label: 'Backup policies', modes: ['tenant'], render: renderPolicies },
   { id: 'points', label: 'Restore points', modes: ['tenant'], render: renderPoints },
   { id: 'sessions', label: 'Sessions', modes: ['tenant'], render: renderSessions },
   { id: 'subtenants', label: 'Subtenants', modes: ['tenant'], render: renderSubtenants },

@@ -120,7 +120,7 @@ function specFacts(name, spec) {
   ]);
 }
 
-function scheduleText(s) {
+export function scheduleText(s) {
   if (s.kind === 'daily') return `daily at ${s.at}${s.weekdays.length ? ` on ${s.weekdays.join(', ')}` : ''}`;
   if (s.kind === 'every_hours') return `every ${s.hours} hours`;
   return 'manual';
@@ -266,7 +266,7 @@ function targetStep(body, data, providers, ctx) {
   };
 }
 
-function scheduleStep(body, data) {
+export function scheduleStep(body, data) {
   const s = data.spec.schedule;
   const kind = radioGroup({
     legend: 'When does it run?',
@@ -305,7 +305,7 @@ function scheduleStep(body, data) {
   };
 }
 
-function retentionStep(body, data) {
+export function retentionStep(body, data) {
   const r = data.spec.retention;
   const num = (label, id, value, hint) => field({ label, id, kind: 'number', min: 0, max: 10000, value: value === null || value === undefined ? '' : String(value), hint });
   const last = num('Keep the last restore points', 'job-keep-last', r.keep_last, 'Empty: no count limit.');
@@ -334,8 +334,10 @@ function retentionStep(body, data) {
   };
 }
 
-function encryptionStep(body, data) {
-  const on = field({ label: 'Encrypt restore points on this computer before they leave it', id: 'job-encrypt', kind: 'checkbox', value: data.spec.encrypted });
+/** The encryption step; `always` (a backup policy): no choice, a password is required. */
+export function encryptionStep(body, data, { always = false } = {}) {
+  const on = field({ label: 'Encrypt restore points on this computer before they leave it', id: 'job-encrypt', kind: 'checkbox', value: always || data.spec.encrypted });
+  if (always) on.wrap.hidden = true;
   const pw = field({ label: 'Encryption password', id: 'job-password', kind: 'password', autocomplete: 'new-password', hint: 'At least 8 characters; a passphrase of several words is best.' });
   const again = field({ label: 'Repeat the password', id: 'job-password2', kind: 'password', autocomplete: 'new-password' });
   const ack = field({ label: 'I have stored this password somewhere safe', id: 'job-password-ack', kind: 'checkbox' });

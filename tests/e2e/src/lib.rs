@@ -81,10 +81,21 @@ pub fn cli_binary() -> Result<PathBuf> {
 /// Runs the `cloudkeep` CLI with `CLOUDKEEP_HOME=home`, feeding `stdin` (a password) when
 /// given; returns its standard output, or fails with its error output.
 pub fn run_cli(home: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    run_cli_env(home, args, stdin, &[])
+}
+
+/// [`run_cli`] with more environment variables (an agent's `HOME`, say).
+pub fn run_cli_env(
+    home: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &Path)],
+) -> Result<String> {
     use std::io::Write;
     let mut child = Command::new(cli_binary()?)
         .args(args)
         .env("CLOUDKEEP_HOME", home)
+        .envs(env.iter().copied())
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -117,6 +128,31 @@ pub fn cli_sp_login(home: &Path, gateway: &Gateway) -> Result<()> {
         Some(&gateway.admin_password),
     )
     .map(drop)
+}
+
+/// A data home as after a day's use: the SP admin signed in, a repository `main`, a tenant
+/// `login` with 2 GiB on it, and that tenant's provider `sp` and job `docs` on `source` with
+/// one restore point.
+pub fn prepared_home(
+    gateway: &Gateway,
+    (login, password): (&str, &str),
+    source: &Path,
+) -> Result<tempfile::TempDir> {
+    let home = tempfile::tempdir()?;
+    let storage = gateway.dir.path().join(format!("storage-{login}"));
+    cli_sp_login(home.path(), gateway)?;
+    run_cli(
+        home.path(),
+        &["sp", "repo", "add", "main", "--path", &storage.display().to_string()],
+        None,
+    )?;
+    run_cli(
+        home.path(),
+        &["sp", "tenant", "add", login, "--password-stdin", "--quota", "main=2GiB"],
+        Some(password),
+    )?;
+    cli_tenant_job(home.path(), gateway, (login, password), source)?;
+    Ok(home)
 }
 
 /// As the tenant `login` on `home`: the provider `sp` (its certificate trusted), an encrypted

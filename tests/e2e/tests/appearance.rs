@@ -5,10 +5,8 @@
 //! visited on a data home with a provider, a job and a restore point: each screen is saved,
 //! checked with axe-core (colour contrast included) and must not scroll sideways.
 
-use std::path::Path;
-
 use anyhow::{Result, ensure};
-use cloudkeep_e2e::{Console, Gateway, cli_sp_login, cli_tenant_job, run_cli};
+use cloudkeep_e2e::{Console, Gateway, prepared_home};
 use fantoccini::key::Key;
 use serde_json::Value;
 
@@ -22,26 +20,6 @@ const SP_SECTIONS: &[&str] = &[
     "sp-tenants", "sp-subtenants", "sp-repos", "sp-gateways", "sp-certificate", "sp-usage",
     "sp-recycle", "sp-maintenance",
 ];
-
-/// A data home as after a day's use: SP admin signed in, a repository, a tenant with a quota,
-/// and that tenant's provider and job with one restore point.
-fn prepared_home(gateway: &Gateway, source: &Path) -> Result<tempfile::TempDir> {
-    let home = tempfile::tempdir()?;
-    let storage = gateway.dir.path().join("storage-look");
-    cli_sp_login(home.path(), gateway)?;
-    run_cli(
-        home.path(),
-        &["sp", "repo", "add", "main", "--path", &storage.display().to_string()],
-        None,
-    )?;
-    run_cli(
-        home.path(),
-        &["sp", "tenant", "add", TENANT, "--password-stdin", "--quota", "main=2GiB"],
-        Some(TENANT_PASSWORD),
-    )?;
-    cli_tenant_job(home.path(), gateway, (TENANT, TENANT_PASSWORD), source)?;
-    Ok(home)
-}
 
 async fn page_figures(console: &Console) -> Result<Value> {
     Ok(console
@@ -105,7 +83,7 @@ async fn the_dark_theme_follows_the_system_and_stays_readable() -> Result<()> {
     let gateway = Gateway::start()?;
     let files = tempfile::tempdir()?;
     std::fs::write(files.path().join("notes.txt"), b"dark\n")?;
-    let home = prepared_home(&gateway, files.path())?;
+    let home = prepared_home(&gateway, (TENANT, TENANT_PASSWORD), files.path())?;
     let console = Console::launch_in(home, &[("GTK_THEME", "Adwaita:dark")]).await?;
     let figures = page_figures(&console).await?;
     ensure!(
@@ -132,7 +110,7 @@ async fn every_screen_fits_at_150_percent_scaling() -> Result<()> {
     let gateway = Gateway::start()?;
     let files = tempfile::tempdir()?;
     std::fs::write(files.path().join("notes.txt"), b"large\n")?;
-    let home = prepared_home(&gateway, files.path())?;
+    let home = prepared_home(&gateway, (TENANT, TENANT_PASSWORD), files.path())?;
     let console = Console::launch_in(home, &[("GDK_DPI_SCALE", "1.5")]).await?;
     let figures = page_figures(&console).await?;
     ensure!(

@@ -1,0 +1,120 @@
+//! Backup policies in the console against a real gateway: the New policy wizard, a computer
+//! added, its enrollment file written (the save dialog's answer given to the command the
+//! dialog feeds), the real `cloudkeep agent` enrolled with it and run on its own data home,
+//! and the computer's success shown after syncing from the provider; its restore points open
+//! from the policy like a job's.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use cloudkeep_e2e::{Console, Gateway, prepared_home, run_cli_env};
+use serde_json::json;
+
+const TENANT: &str = "umbrella";
+const TENANT_PASSWORD: &str = "umbrella-password-1";
+const WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
+    let gateway = Gateway::start()?;
+    let files = tempfile::tempdir()?;
+    std::fs::write(files.path().join("seed.txt"), b"seed\n")?;
+    let home = prepared_home(&gateway, (TENANT, TENANT_PASSWORD), files.path())?;
+    let console = Console::launch_in(home, &[]).await?;
+
+    // ---- New policy wizard.
+    console.nav("policies").await?;
+    console.screen("80-policies-empty").await?;
+    console.click("#policy-new").await?;
+    console.type_into("#policy-name", "laptops").await?;
+    console.screen("81-new-policy-name").await?;
+    console.next("policy-wizard").await?;
+    console.type_into("#policy-sources", "~/data").await?;
+    console.screen("82-new-policy-sources").await?;
+    console.next("policy-wizard").await?;
+    console.type_into("#policy-quota", "0.5").await?;
+    console.screen("83-new-policy-target").await?;
+    console.next("policy-wizard").await?;
+    console.wait_for("#job-at").await?;
+    console.next("policy-wizard").await?;
+    console.wait_for("#job-keep-last").await?;
+    console.next("policy-wizard").await?;
+    console.type_into("#job-password", "policy passphrase 1").await?;
+    console.type_into("#job-password2", "policy passphrase 1").await?;
+    console.click("#job-password-ack").await?;
+    console.screen("84-new-policy-encryption").await?;
+    console.next("policy-wizard").await?;
+    console
+        .wait_text("#summary-policy-name", "laptops", WAIT)
+        .await?;
+    console.screen("85-new-policy-summary").await?;
+    console.next("policy-wizard").await?;
+    console.wait_for("#policy-laptops").await?;
+    console
+        .wait_text("#policy-synced-laptops", "after synchronization", WAIT)
+        .await?;
+
+    // ---- A computer, and its enrollment file.
+    console
+        .type_into("#policy-computer-name-laptops", "pc1")
+        .await?;
+    console.click("#policy-computer-add-laptops").await?;
+    console
+        .wait_text("#policy-computers-laptops", "pc1", Duration::from_secs(30))
+        .await?;
+    console.screen("86-policy-computer-added").await?;
+    let enroll = files.path().join("pc1.enroll");
+    let code = console
+        .invoke(
+            "policy_enroll_file",
+            json!({ "policy": "laptops", "computer": "pc1", "path": enroll.display().to_string() }),
+        )
+        .await?
+        .map_err(|e| anyhow::anyhow!("enrollment file: {e}"))?;
+    let code = code.as_str().context("a one-time code")?.to_owned();
+    ensure!(code.len() == 23, "a readable one-time code: {code}");
+
+    // ---- The agent on "pc1": its own data home and user home.
+    let agent_home = tempfile::tempdir()?;
+    let user = tempfile::tempdir()?;
+    std::fs::create_dir_all(user.path().join("data"))?;
+    std::fs::write(user.path().join("data/thesis.txt"), b"chapter one\n")?;
+    let env = [("HOME", user.path())];
+    let enrolled = run_cli_env(
+        agent_home.path(),
+        &["agent", "enroll", &enroll.display().to_string()],
+        Some(&code),
+        &env,
+    )?;
+    ensure!(enrolled.contains("enrolled as computer \"pc1\""), "{enrolled}");
+    let ran = run_cli_env(agent_home.path(), &["agent", "run", "--once", "--now"], None, &env)?;
+    ensure!(ran.contains("backup success"), "{ran}");
+
+    // ---- After syncing, the console shows the computer's result.
+    console.click("#policy-sync-laptops").await?;
+    console
+        .wait_text("#policy-computers-laptops", "Success", WAIT)
+        .await
+        .context("the agent's success after sync")?;
+    console
+        .wait_text("#policy-synced-laptops", "Synchronized", WAIT)
+        .await?;
+    console.screen("87-policy-synced").await?;
+
+    // ---- Its restore points open like a job's.
+    console
+        .click("button[aria-label='Restore points of pc1']")
+        .await?;
+    console.wait_for("#points-table").await?;
+    let job = console.find("#points-job").await?.prop("value").await?;
+    ensure!(
+        job.as_deref() == Some("laptops-pc1"),
+        "the computer's job is chosen: {job:?}"
+    );
+    console
+        .wait_text("#points-table", "1", WAIT)
+        .await
+        .context("the agent's restore point")?;
+    console.screen("88-policy-computer-points").await?;
+    console.shutdown().await
+}

@@ -1,0 +1,232 @@
+// Backup policies (tenant mode): each policy with its computers and what their agents last
+// reported (after syncing from the provider), add a computer, write its enrollment file
+// (save dialog; the one-time code shown once), remove a computer, delete a policy; the New
+// policy wizard (name → sources → cloud repository and quota per computer → schedule →
+// retention → encryption → summary).
+
+import { policiesList, policyCreate, policyDelete, policyAddComputer, policyRemoveComputer, policyEnrollFile, policySync, providersList, saveFile } from '../ipc.js';
+import { h, replaceChildren, button, field, facts, table, badge, selectField, emptyState, meter, paintBars } from '../dom.js';
+import { wizard, confirmDialog, busy, errorSlot } from '../components.js';
+import { scheduleStep, retentionStep, encryptionStep, scheduleText } from './jobs.js';
+import * as fmt from '../format.js';
+
+export async function renderPolicies(container, ctx) {
+  if (ctx.params.view === 'new') return renderPolicyWizard(container, ctx);
+  const policies = await policiesList();
+  if (!ctx.current()) return undefined;
+  const toolbar = h('div', { class: 'toolbar' }, button('New policy', { id: 'policy-new', onClick: () => ctx.navigate('policies', { view: 'new' }) }));
+  if (policies.length === 0) {
+    replaceChildren(container, toolbar, emptyState('No backup policy yet. A policy protects many computers at once: each runs the Cloudkeep agent under its own subtenant and quota, and backs up on the policy’s schedule even when this console is closed.'));
+    return undefined;
+  }
+  replaceChildren(container, toolbar, policies.map((p) => policyCard(p, ctx)));
+  paintBars(container);
+  return undefined;
+}
+
+function quotaText(bytes) {
+  return bytes < 0 ? 'unlimited' : fmt.bytes(bytes);
+}
+
+function policyCard(p, ctx) {
+  const slot = errorSlot();
+  const reload = () => ctx.navigate('policies');
+  const sync = button('Sync from provider', { variant: 'secondary', id: `policy-sync-${p.name}` });
+  sync.addEventListener('click', () => busy(sync, async () => { await policySync(p.name); await reload(); }, (e) => slot.show(e)));
+  const del = button('Delete policy', { variant: 'danger', id: `policy-delete-${p.name}` });
+  del.addEventListener('click', async () => {
+    const withData = field({ label: 'Also delete the computers’ subtenants and their restore points', id: 'dialog-with-data', kind: 'checkbox' });
+    const ok = await confirmDialog({ title: `Delete policy ${p.name}?`, message: 'Its agents stop backing up: their subtenants are disabled, and their restore points stay unless you also delete them.', confirmLabel: 'Delete policy', extra: withData.wrap });
+    if (!ok) return;
+    await busy(del, async () => { await policyDelete(p.name, withData.input.checked); await reload(); }, (e) => slot.show(e));
+  });
+  const synced = p.synced_ms
+    ? h('p', { class: 'hint', id: `policy-synced-${p.name}`, text: `Synchronized ${fmt.dateTime(p.synced_ms)}.` })
+    : h('p', { class: 'hint', id: `policy-synced-${p.name}`, text: 'Information appears after synchronization: choose Sync from provider.' });
+  return h('article', { class: 'card', id: `policy-${p.name}`, 'aria-labelledby': `policy-${p.name}-name` },
+    h('div', { class: 'card-head' }, h('h2', { id: `policy-${p.name}-name`, text: p.name }), h('div', { class: 'actions' }, sync, del)),
+    facts([
+      ['Stores in', `${p.provider} / ${p.spec.repo}`],
+      ['Backs up', p.spec.sources.join(', ')],
+      ['Schedule', scheduleText(p.spec.schedule), `policy-schedule-${p.name}`],
+      ['Quota per computer', quotaText(p.spec.computer_quota_bytes)],
+      ['Revision', String(p.revision)],
+    ]),
+    slot.el,
+    synced,
+    computersTable(p, ctx, slot),
+    addComputerForm(p, ctx, slot));
+}
+
+function computersTable(p, ctx, slot) {
+  const rows = p.computers.map((c) => ({ c, s: p.status.find((s) => s.computer === c.computer) || null }));
+  return table({
+    caption: `Computers of ${p.name}`,
+    id: `policy-computers-${p.name}`,
+    columns: [
+      ['Computer', ({ c }) => h('span', { class: 'mono', text: c.computer })],
+      ['Last result', ({ s }) => {
+        if (s && !s.enabled) return h('span', { class: 'badge badge-stopped', text: 'Disabled' });
+        if (!s || !s.last) return h('span', { class: 'hint', text: s ? 'never ran' : 'not synced' });
+        return h('div', {}, badge(s.last.result), s.last.message ? h('p', { class: 'hint cell-message', text: s.last.message }) : null);
+      }],
+      ['Last run', ({ s }) => fmt.dateTime(s && s.last ? s.last.finished_ms : null), 'when'],
+      ['Next run', ({ s }) => fmt.dateTime(s ? s.next_run_ms : null), 'when'],
+      ['Protected', ({ s }) => (s && s.last_success ? h('span', { title: fmt.counted(s.last_success.files, 'file'), text: fmt.bytes(s.last_success.bytes) }) : '—'), 'num'],
+      ['Quota use', ({ c, s }) => (s ? h('div', { class: 'quota-cell' },
+        h('span', { class: 'hint', text: `${fmt.bytes(s.used_bytes)} of ${quotaText(s.quota_bytes)}` }),
+        meter({ share: s.quota_bytes > 0 ? s.used_bytes / s.quota_bytes : 0, label: `${c.computer} quota use`, unlimited: s.quota_bytes < 0 })) : '—')],
+      ['Actions', ({ c }) => h('div', { class: 'row-actions' },
+        button('Enrollment file', { variant: 'secondary', id: `policy-enroll-${p.name}-${c.computer}`, label: `Enrollment file for ${c.computer}`, onClick: (e) => enroll(e.target, p, c, slot) }),
+        button('Restore points', { variant: 'secondary', label: `Restore points of ${c.computer}`, onClick: () => ctx.navigate('points', { job: c.job }) }),
+        button('Remove', { variant: 'danger', label: `Remove ${c.computer}`, onClick: async (e) => {
+          const del = field({ label: 'Delete its subtenant and restore points instead of disabling it', id: 'dialog-delete-computer', kind: 'checkbox' });
+          const ok = await confirmDialog({ title: `Remove ${c.computer}?`, message: 'Its agent can no longer back up. Its subtenant is disabled and its restore points stay, unless you delete them.', confirmLabel: 'Remove computer', extra: del.wrap });
+          if (ok) await busy(e.target, async () => { await policyRemoveComputer(p.name, c.computer, del.input.checked); await ctx.navigate('policies'); }, (err) => slot.show(err));
+        } }))],
+    ],
+    rows,
+    empty: 'No computer yet: add one below, then give it its enrollment file.',
+  });
+}
+
+async function enroll(btn, p, c, slot) {
+  await busy(btn, async () => {
+    const path = await saveFile(`Enrollment file for ${c.computer}`, `${p.name}-${c.computer}.enroll`);
+    if (!path) return;
+    const code = await policyEnrollFile(p.name, c.computer, path);
+    showCode(c.computer, path, code);
+  }, (e) => slot.show(e));
+}
+
+/** The one-time code, shown once, in a dialog the admin closes. */
+export function showCode(computer, path, code) {
+  confirmDialog({
+    title: `Enrollment file for ${computer}`,
+    message: `Saved to ${path}. On the computer run "cloudkeep agent enroll ${path}" and type this one-time code. Give the code separately from the file; it is shown only now.`,
+    confirmLabel: 'Done',
+    danger: false,
+    extra: h('p', { class: 'one-time-code mono', id: 'enroll-code', text: code }),
+  });
+}
+
+function addComputerForm(p, ctx, slot) {
+  const name = field({ label: 'Computer name', id: `policy-computer-name-${p.name}`, hint: `Its subtenant becomes ${p.name}-NAME.` });
+  const add = button('Add computer', { id: `policy-computer-add-${p.name}`, type: 'submit' });
+  const form = h('form', { class: 'form inline-field', novalidate: true }, name.wrap, add);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const v = name.input.value.trim();
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v)) { name.setError('Use letters, digits, dots, dashes or underscores.'); name.input.focus(); return; }
+    name.setError(null);
+    busy(add, async () => { await policyAddComputer(p.name, v); await ctx.navigate('policies'); }, (e) => slot.show(e));
+  });
+  return form;
+}
+
+async function renderPolicyWizard(container, ctx) {
+  const providers = await providersList();
+  if (!ctx.current()) return;
+  ctx.setTitle('New backup policy');
+  const repos = providers.flatMap((p) => p.repos.map((r) => ({ provider: p.name, repo: r })));
+  const data = {
+    name: '',
+    provider: repos[0] ? repos[0].provider : null,
+    password: null,
+    spec: {
+      sources: ['~'],
+      excludes: ['**/.cache', '**/.local/share/Trash', '**/AppData/Local/Temp', '**/node_modules', '*.tmp'],
+      schedule: { kind: 'daily', at: '12:30', weekdays: [] },
+      retention: { keep_last: 14, keep_days: null, weekly: 4, monthly: 6, yearly: 1 },
+      encrypted: true,
+      compression: 'default',
+      retries: 3,
+      retry_wait_s: 600,
+      repo: repos[0] ? repos[0].repo.name : '',
+      computer_quota_bytes: 50 * 1024 ** 3,
+    },
+  };
+  const w = wizard({
+    id: 'policy-wizard',
+    title: 'New policy',
+    data,
+    finishLabel: 'Create policy',
+    onCancel: () => ctx.navigate('policies'),
+    async onFinish(d) {
+      const { encrypted, ...spec } = d.spec;
+      await policyCreate(d.name, d.provider, spec, d.password);
+      await ctx.navigate('policies');
+    },
+    steps: [
+      {
+        title: 'Name',
+        render(body) {
+          const name = field({ label: 'Policy name', id: 'policy-name', value: data.name, required: true, hint: 'Such as laptops or office-pcs. Each computer’s subtenant is named after it.' });
+          body.append(name.wrap);
+          return () => {
+            const v = name.input.value.trim();
+            if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,40}$/.test(v)) { name.setError('Use 1 to 40 letters, digits, dots, dashes or underscores, starting with a letter or digit.'); return false; }
+            data.name = v;
+            return true;
+          };
+        },
+      },
+      {
+        title: 'Sources',
+        render(body) {
+          const sources = field({ label: 'What each computer backs up (one path per line)', id: 'policy-sources', kind: 'textarea', value: data.spec.sources.join('\n'), hint: '~ is the home folder of the user the agent runs as, on Linux and Windows alike; ~/Documents is the Documents folder in it.' });
+          const excludes = field({ label: 'Exclude (one pattern per line)', id: 'policy-excludes', kind: 'textarea', value: data.spec.excludes.join('\n') });
+          body.append(sources.wrap, excludes.wrap);
+          return () => {
+            const list = sources.input.value.split('\n').map((s) => s.trim()).filter(Boolean);
+            if (list.length === 0) { sources.setError('Name at least one folder, such as ~.'); return false; }
+            sources.setError(null);
+            data.spec.sources = list;
+            data.spec.excludes = excludes.input.value.split('\n').map((s) => s.trim()).filter(Boolean);
+            return true;
+          };
+        },
+      },
+      {
+        title: 'Target',
+        render(body) {
+          if (repos.length === 0) {
+            body.append(emptyState('Add a service provider first: the computers store their restore points in one of its cloud repositories.',
+              button('Add service provider', { onClick: () => ctx.navigate('providers', { view: 'add' }) })));
+            return () => { throw { kind: 'invalid', message: 'Add a service provider before you create a policy.' }; };
+          }
+          const target = selectField({ label: 'Cloud repository', id: 'policy-target', options: repos.map((r, i) => [String(i), `${r.provider} / ${r.repo.name} — ${fmt.bytes(r.repo.free_bytes)} free`]), value: '0' });
+          const quota = field({ label: 'Quota per computer in GiB', id: 'policy-quota', kind: 'number', min: 0, step: 'any', value: String(data.spec.computer_quota_bytes / 1024 ** 3), hint: 'Carved from your quota for each computer; 0: unlimited (shares yours).' });
+          body.append(target.wrap, quota.wrap);
+          return () => {
+            const n = Number(quota.input.value);
+            if (!(n >= 0)) { quota.setError('Give a size in GiB, or 0 for unlimited.'); return false; }
+            quota.setError(null);
+            const r = repos[Number(target.input.value)];
+            data.provider = r.provider;
+            data.spec.repo = r.repo.name;
+            data.spec.computer_quota_bytes = n === 0 ? -1 : fmt.gibToBytes(quota.input.value);
+            return true;
+          };
+        },
+      },
+      { title: 'Schedule', render: (body, d) => { const next = scheduleStep(body, d); body.append(h('p', { class: 'hint', text: 'The agents run on this schedule on each computer, whether or not this console is open.' })); return next; } },
+      { title: 'Retention', render: retentionStep },
+      { title: 'Encryption', render: (body, d) => encryptionStep(body, d, { always: true }) },
+      {
+        title: 'Summary',
+        render(body, d) {
+          body.append(h('p', {}, 'Create this policy? Then add its computers and give each its enrollment file.'), facts([
+            ['Name', d.name, 'summary-policy-name'],
+            ['Backs up', d.spec.sources.join(', ')],
+            ['Stores in', `${d.provider} / ${d.spec.repo}`],
+            ['Quota per computer', quotaText(d.spec.computer_quota_bytes)],
+            ['Schedule', scheduleText(d.spec.schedule)],
+            ['Encryption', 'encrypted with the policy’s password; each agent gets its own key, never the password'],
+          ]));
+        },
+      },
+    ],
+  });
+  replaceChildren(container, w.root);
+}
