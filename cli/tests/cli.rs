@@ -54,6 +54,8 @@ fn help_lists_only_real_subcommands() {
           verify     Health check of a job's repository: re-read and authenticate its data
           daemon     Run scheduled jobs when they are due (without the console)
           subtenant  Your subtenants at a provider, with quotas carved from yours
+          policy     Backup policies: one job template for many computers, each with its own subtenant
+          agent      This computer's agent under a backup policy: enroll, run
           lab        A service provider on this computer, with a demo tenant, for trying everything
           help       Print this message or the help of the given subcommand(s)
 

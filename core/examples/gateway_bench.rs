@@ -6,8 +6,7 @@
 //!
 //! `cargo run --release -p cloudkeep-core --example gateway_bench -- CLOUDKEEP_BINARY WORK_DIR`
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cloudkeep_core::api::{NewTenant, QuotaSpec, TenantSettings};
@@ -70,44 +69,10 @@ async fn main() -> Result<()> {
     let work = std::path::PathBuf::from(work);
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
-    let data = work.join("gw");
     let storage = work.join("storage");
-    let admin_pw = "bench-admin-password";
-    let mut init = Command::new(binary)
-        .args(["gateway", "init", "--data-dir"])
-        .arg(&data)
-        .args(["--hostname", "127.0.0.1", "--admin-password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()?;
-    {
-        use std::io::Write;
-        let mut stdin = init.stdin.take().ok_or("stdin")?;
-        writeln!(stdin, "{admin_pw}")?;
-    }
-    if !init.wait()?.success() {
-        return Err("gateway init failed".into());
-    }
-    let mut gateway = Command::new(binary)
-        .args([
-            "-q",
-            "gateway",
-            "run",
-            "--allow-root",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut lines = BufReader::new(gateway.stdout.take().ok_or("stdout")?).lines();
-    let first = lines.next().ok_or("gateway printed nothing")??;
-    let addr = first.rsplit(' ').next().ok_or("address")?.to_owned();
-    let second = lines.next().ok_or("no fingerprint")??;
-    let fingerprint = second.rsplit(' ').next().ok_or("fingerprint")?.to_owned();
-    std::thread::spawn(move || for _ in lines {});
-
+    let admin_pw = cloudkeep_tests::gateway::ADMIN_PASSWORD;
+    let gw = cloudkeep_tests::gateway::GatewayProcess::start(binary.as_ref(), &work.join("gw"))?;
+    let (addr, fingerprint) = (gw.addr.clone(), gw.fingerprint.clone());
     let mut admin = SpClient::new(&addr, &fingerprint)?;
     admin.login("admin", admin_pw).await?;
     admin
@@ -151,7 +116,7 @@ async fn main() -> Result<()> {
 
     // 1. 1,000 authenticated connections held open.
     eprintln!("opening {CONNECTIONS} authenticated connections …");
-    let pid = gateway.id();
+    let pid = gw.child.id();
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Measured on a gateway that has served only logins so far, so freed upload buffers
     // cannot hide what connections cost.
@@ -269,9 +234,6 @@ async fn main() -> Result<()> {
         percentile(presence, 0.99).as_secs_f64() * 1e3
     );
     drop(clients);
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    gateway.wait()?;
+    drop(gw);
     Ok(())
 }

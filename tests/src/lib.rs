@@ -1,9 +1,10 @@
 //! Support code shared by Cloudkeep's integration suites: where the repository is, how to walk
 //! its source files, deterministic test data, and real servers to test against (PostgreSQL in
-//! [`postgres`]).
+//! [`postgres`]) and a gateway process for benchmarks ([`gateway`]).
 
 use std::path::{Path, PathBuf};
 
+pub mod gateway;
 pub mod postgres;
 
 /// A suffix unique within this machine for names tests create (process id, time, counter).

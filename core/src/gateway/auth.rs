@@ -121,7 +121,22 @@ impl Bans {
 
 /// Checks a password against a stored hash on a blocking thread (Argon2id takes tens of ms).
 pub async fn password_matches(password: String, hash: String) -> Result<bool, ApiError> {
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || crate::crypto::verify_password(&password, &hash))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Password hashing (Argon2id, 19 MiB each) runs at most one per core at a time: a hundred
+/// agents logging in at once then queue for a few hundred milliseconds instead of taking
+/// 2 GiB and every core from the requests already going on.
+async fn hashing_turn() -> Result<tokio::sync::SemaphorePermit<'static>, ApiError> {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    TURNS
+        .get_or_init(|| {
+            tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        })
+        .acquire()
         .await
         .map_err(ApiError::internal)
 }
@@ -133,6 +148,7 @@ pub async fn hash_new_password(password: String) -> Result<String, ApiError> {
             "a password needs at least 8 characters",
         ));
     }
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || {
         crate::crypto::hash_password(&password, crate::crypto::KdfParams::accounts())
     })

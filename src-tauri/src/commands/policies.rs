@@ -73,7 +73,12 @@ pub async fn policy_remove_computer(
     delete: bool,
 ) -> Result<(), CommandError> {
     let home = state.home.clone();
-    blocking(move || Ok(policies::remove_computer(&home, &policy, &computer, delete)?)).await
+    blocking(move || {
+        Ok(policies::remove_computer(
+            &home, &policy, &computer, delete,
+        )?)
+    })
+    .await
 }
 
 /// Writes a computer's enrollment file to `path` (chosen with the save dialog); returns the
