@@ -41,6 +41,7 @@ const COMMANDS: &[&str] = &[
     "policy_remove_computer",
     "policy_enroll_file",
     "policy_sync",
+    "policy_computer_sessions",
     "restore_start",
     "subtenants_list",
     "subtenant_add",

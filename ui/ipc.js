@@ -87,6 +87,7 @@ export const policyAddComputer = (policy, computer) => call('policy_add_computer
 export const policyRemoveComputer = (policy, computer, del) => call('policy_remove_computer', { policy, computer, delete: del });
 export const policyEnrollFile = (policy, computer, path) => call('policy_enroll_file', { policy, computer, path });
 export const policySync = (name) => call('policy_sync', { name });
+export const policyComputerSessions = (policy, computer) => call('policy_computer_sessions', { policy, computer });
 
 // Subtenants (tenant mode).
 export const subtenantsList = (provider) => call('subtenants_list', { provider });

@@ -126,6 +126,13 @@ enum PolicyCommand {
         /// The policy.
         name: String,
     },
+    /// The sessions a computer's agent reported, newest first.
+    Sessions {
+        /// The policy.
+        policy: String,
+        /// The computer.
+        computer: String,
+    },
     /// Show the computers' results as last synced (add --sync to read them first).
     Status {
         /// The policy.
@@ -379,6 +386,31 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                     "on the computer: cloudkeep agent enroll {} (it asks for the code); give the code separately from the file",
                     out.display()
                 );
+            }
+        }
+        PolicyCommand::Sessions { policy, computer } => {
+            let reports = policies::computer_sessions(home, &policy, &computer)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reports)?);
+            } else if reports.is_empty() {
+                println!("the agent of \"{computer}\" has reported no session yet");
+            } else {
+                println!(
+                    "{:<17} {:>7} {:<9} {:>8} {:>10} {:>4}  message",
+                    "finished", "took", "result", "files", "size", "rev"
+                );
+                for r in &reports {
+                    println!(
+                        "{:<17} {:>6.1}s {:<9} {:>8} {:>10} {:>4}  {}",
+                        ago(Some(r.finished_ms)),
+                        (r.finished_ms - r.started_ms) as f64 / 1000.0,
+                        r.result,
+                        r.files,
+                        human_bytes(r.bytes),
+                        r.revision,
+                        r.message
+                    );
+                }
             }
         }
         PolicyCommand::Sync { name } => show(&policies::sync(home, &name)?, true)?,

@@ -14,6 +14,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use cloudkeep_core::backend::{MetaKind, RepoBackend};
+use cloudkeep_core::client::remote::{RemoteStore, RemoteTarget};
 use cloudkeep_core::tenant::policies::{open_enrollment, seal_enrollment};
 use support::{Cli, gateway_with_tenant, tenant_with_provider};
 
@@ -269,6 +271,18 @@ fn a_policy_protects_three_computers_through_their_agents() {
         "its last good point is still shown"
     );
     assert_eq!(computer(&s, "pc1")["last"]["result"], "success");
+    let sessions = tenant.json(&["policy", "sessions", "laptops", "pc3"]);
+    let results: Vec<&str> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        results,
+        ["failed", "success"],
+        "pc3's sessions, newest first: {sessions}"
+    );
 
     // A wrong pin: the agent refuses to connect (exit 3, certificate).
     let (file, code) = &codes[0];
@@ -315,6 +329,30 @@ fn a_policy_protects_three_computers_through_their_agents() {
     assert!(
         !subs.status.success(),
         "a subtenant cannot list its siblings"
+    );
+    // With pc1's token the gateway lists pc1's points only, and pc2's are not found.
+    let pc2 = open_enrollment(&std::fs::read_to_string(&codes[1].0).unwrap(), &codes[1].1).unwrap();
+    let store_of = |e: &cloudkeep_core::tenant::policies::Enrollment| {
+        RemoteStore::connect(&RemoteTarget {
+            address: gw.addr.clone(),
+            fingerprint: fp.clone(),
+            user: e.login.clone(),
+            password: e.password.clone(),
+            repo: "Cloud".into(),
+        })
+        .unwrap()
+    };
+    let (as_pc1, as_pc2) = (store_of(&pc1), store_of(&pc2));
+    let pc1_points = as_pc1.list_meta(MetaKind::Point).unwrap();
+    let pc2_points = as_pc2.list_meta(MetaKind::Point).unwrap();
+    assert!(!pc1_points.is_empty() && !pc2_points.is_empty());
+    assert!(
+        pc1_points.iter().all(|p| !pc2_points.contains(p)),
+        "{pc1_points:?} / {pc2_points:?}"
+    );
+    assert!(
+        as_pc1.get_meta(MetaKind::Point, &pc2_points[0]).is_err(),
+        "pc1's token cannot read pc2's point"
     );
 
     // The tenant restores pc2's file from its own side, byte for byte.

@@ -120,6 +120,7 @@ pub fn run() -> ExitCode {
             commands::policies::policy_remove_computer,
             commands::policies::policy_enroll_file,
             commands::policies::policy_sync,
+            commands::policies::policy_computer_sessions,
             commands::points::restore_start,
             commands::subtenants::subtenants_list,
             commands::subtenants::subtenant_add,

@@ -4,14 +4,15 @@
 // policy wizard (name → sources → cloud repository and quota per computer → schedule →
 // retention → encryption → summary).
 
-import { policiesList, policyCreate, policyDelete, policyAddComputer, policyRemoveComputer, policyEnrollFile, policySync, providersList, saveFile } from '../ipc.js';
-import { h, replaceChildren, button, field, facts, table, badge, selectField, emptyState, meter, paintBars } from '../dom.js';
+import { policiesList, policyCreate, policyDelete, policyAddComputer, policyRemoveComputer, policyEnrollFile, policySync, policyComputerSessions, providersList, saveFile } from '../ipc.js';
+import { h, replaceChildren, button, field, facts, table, badge, panel, selectField, emptyState, meter, paintBars } from '../dom.js';
 import { wizard, confirmDialog, busy, errorSlot } from '../components.js';
 import { scheduleStep, retentionStep, encryptionStep, scheduleText } from './jobs.js';
 import * as fmt from '../format.js';
 
 export async function renderPolicies(container, ctx) {
   if (ctx.params.view === 'new') return renderPolicyWizard(container, ctx);
+  if (ctx.params.view === 'computer') return renderComputer(container, ctx, ctx.params.policy, ctx.params.computer);
   const policies = await policiesList();
   if (!ctx.current()) return undefined;
   const toolbar = h('div', { class: 'toolbar' }, button('New policy', { id: 'policy-new', onClick: () => ctx.navigate('policies', { view: 'new' }) }));
@@ -78,6 +79,7 @@ function computersTable(p, ctx, slot) {
         meter({ share: s.quota_bytes > 0 ? s.used_bytes / s.quota_bytes : 0, label: `${c.computer} quota use`, unlimited: s.quota_bytes < 0 })) : '—')],
       ['Actions', ({ c }) => h('div', { class: 'row-actions' },
         button('Enrollment file', { variant: 'secondary', id: `policy-enroll-${p.name}-${c.computer}`, label: `Enrollment file for ${c.computer}`, onClick: (e) => enroll(e.target, p, c, slot) }),
+        button('Sessions', { variant: 'secondary', label: `Sessions of ${c.computer}`, onClick: () => ctx.navigate('policies', { view: 'computer', policy: p.name, computer: c.computer }) }),
         button('Restore points', { variant: 'secondary', label: `Restore points of ${c.computer}`, onClick: () => ctx.navigate('points', { job: c.job }) }),
         button('Remove', { variant: 'danger', label: `Remove ${c.computer}`, onClick: async (e) => {
           const del = field({ label: 'Delete its subtenant and restore points instead of disabling it', id: 'dialog-delete-computer', kind: 'checkbox' });
@@ -88,6 +90,43 @@ function computersTable(p, ctx, slot) {
     rows,
     empty: 'No computer yet: add one below, then give it its enrollment file.',
   });
+}
+
+/** One computer: its synced status and the sessions its agent reported. */
+async function renderComputer(container, ctx, policyName, computer) {
+  const [policies, reports] = await Promise.all([policiesList(), policyComputerSessions(policyName, computer)]);
+  if (!ctx.current()) return;
+  const p = policies.find((x) => x.name === policyName);
+  const c = p && p.computers.find((x) => x.computer === computer);
+  if (!c) throw { kind: 'not_found', message: `Policy ${policyName} has no computer ${computer} any more; open Backup policies for the current list.` };
+  ctx.setTitle(`${computer} of ${policyName}`);
+  const s = p.status.find((x) => x.computer === computer);
+  replaceChildren(container,
+    h('div', { class: 'toolbar' },
+      button('All policies', { variant: 'secondary', onClick: () => ctx.navigate('policies') }),
+      button('Restore points', { id: 'computer-points', onClick: () => ctx.navigate('points', { job: c.job }) })),
+    panel('Computer', facts([
+      ['Subtenant', c.login],
+      ['Policy revision applied', s ? String(s.applied_revision) : 'not synced'],
+      ['Agent last seen', fmt.dateTime(s ? s.seen_ms : null)],
+      ['Next run', fmt.dateTime(s ? s.next_run_ms : null)],
+    ])),
+    panel('Sessions its agent reported', table({
+      caption: `Sessions of ${computer}`,
+      id: 'computer-sessions',
+      columns: [
+        ['Finished', (r) => fmt.dateTime(r.finished_ms), 'when'],
+        ['Duration', (r) => fmt.duration((r.finished_ms - r.started_ms) / 1000)],
+        ['Result', (r) => badge(r.result)],
+        ['Files', (r) => fmt.count(r.files), 'num'],
+        ['Size', (r) => fmt.bytes(r.bytes), 'num'],
+        ['Warnings', (r) => (r.warnings ? String(r.warnings) : '—'), 'num'],
+        ['Revision', (r) => String(r.revision), 'num'],
+        ['Message', (r) => r.message],
+      ],
+      rows: reports,
+      empty: 'Its agent has reported no session yet.',
+    })));
 }
 
 async function enroll(btn, p, c, slot) {

@@ -113,6 +113,17 @@ impl TenantClient {
         self.0.get(&format!("/v1/policies/{id}/status")).await
     }
 
+    /// The sessions a computer's agent reported, newest first.
+    pub async fn computer_sessions(
+        &self,
+        id: &str,
+        computer: &str,
+    ) -> Result<Vec<AgentReport>, ClientError> {
+        self.0
+            .get(&format!("/v1/policies/{id}/computers/{computer}/sessions"))
+            .await
+    }
+
     /// An agent's policy, as its tenant last published it.
     pub async fn agent_policy(&self) -> Result<PolicyDoc, ClientError> {
         self.0.get("/v1/agent/policy").await

@@ -1,5 +1,6 @@
 //! Backup policies at the gateway: a tenant publishes a policy (`PUT /v1/policies/{id}`) and
-//! reads the status of its computers (`GET /v1/policies/{id}/status`); the agent of a
+//! reads the status of its computers (`GET /v1/policies/{id}/status`) and a computer's
+//! sessions (`GET /v1/policies/{id}/computers/{computer}/sessions`); the agent of a
 //! managed subtenant pulls its policy (`GET /v1/agent/policy`), says which revision it
 //! applies (`POST /v1/agent/heartbeat`) and reports its sessions (`POST /v1/agent/sessions`).
 //!
@@ -31,6 +32,10 @@ pub fn routes() -> Router<Arc<GatewayState>> {
             get(get_policy).put(put_policy).delete(delete_policy),
         )
         .route("/v1/policies/{id}/status", get(status))
+        .route(
+            "/v1/policies/{id}/computers/{computer}/sessions",
+            get(computer_sessions),
+        )
         .route("/v1/agent/policy", get(agent_policy))
         .route("/v1/agent/heartbeat", post(heartbeat))
         .route("/v1/agent/sessions", post(report))
@@ -160,6 +165,33 @@ async fn status(
         });
     }
     Ok(Json(out))
+}
+
+/// Most reports one request returns.
+const MAX_REPORTS: i64 = 100;
+
+async fn computer_sessions(
+    State(state): AppState,
+    session: TenantSession,
+    Path((id, computer)): Path<(String, String)>,
+) -> Result<Json<Vec<AgentReport>>, ApiError> {
+    only_tenants(&session)?;
+    let member = state
+        .db
+        .members(session.tenant.id, &id)
+        .await?
+        .into_iter()
+        .find(|m| m.computer == computer)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("policy \"{id}\" has no computer \"{computer}\""))
+        })?;
+    let reports = state
+        .db
+        .agent_sessions(member.subtenant_id, MAX_REPORTS, false)
+        .await?;
+    Ok(Json(
+        reports.iter().filter_map(|r| parse_report(r)).collect(),
+    ))
 }
 
 /// The membership of the session's account: only managed subtenants have one.

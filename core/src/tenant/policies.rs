@@ -690,6 +690,29 @@ pub fn open_enrollment(text: &str, code: &str) -> Result<Enrollment, TenantError
     serde_json::from_slice(&plain).map_err(|_| not_one("damaged contents"))
 }
 
+/// The sessions `computer`'s agent reported to the provider, newest first.
+pub fn computer_sessions(
+    home: &DataHome,
+    name: &str,
+    computer: &str,
+) -> Result<Vec<crate::policy::AgentReport>, TenantError> {
+    let rt = runtime()?;
+    let state = rt.block_on(TenantState::open(home))?;
+    let secrets = Secrets::open(home);
+    let policy = rt.block_on(state.policy(name))?;
+    if !policy.computers.iter().any(|c| c.computer == computer) {
+        return Err(TenantError::Invalid(format!(
+            "\"{computer}\" is not a computer of policy \"{name}\""
+        )));
+    }
+    let (client, _) = rt.block_on(super::providers::connect(
+        &state,
+        &secrets,
+        &policy.provider,
+    ))?;
+    Ok(rt.block_on(client.computer_sessions(&policy.id, computer))?)
+}
+
 /// Reads the status of the policy's computers from the provider and keeps it.
 pub fn sync(home: &DataHome, name: &str) -> Result<Policy, TenantError> {
     let rt = runtime()?;

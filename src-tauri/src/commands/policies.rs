@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use cloudkeep_core::policy::PolicySpec;
+use cloudkeep_core::policy::{AgentReport, PolicySpec};
 use cloudkeep_core::tenant::policies::{self, Policy, PolicyComputer};
 use tauri::State;
 
@@ -92,6 +92,17 @@ pub async fn policy_enroll_file(
 ) -> Result<String, CommandError> {
     let home = state.home.clone();
     blocking(move || Ok(policies::enroll_file(&home, &policy, &computer, &path)?)).await
+}
+
+/// The sessions a computer's agent reported, newest first.
+#[tauri::command]
+pub async fn policy_computer_sessions(
+    state: State<'_, ConsoleState>,
+    policy: String,
+    computer: String,
+) -> Result<Vec<AgentReport>, CommandError> {
+    let home = state.home.clone();
+    blocking(move || Ok(policies::computer_sessions(&home, &policy, &computer)?)).await
 }
 
 /// Reads the computers' results from the provider.

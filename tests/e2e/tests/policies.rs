@@ -101,6 +101,16 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
         .await?;
     console.screen("87-policy-synced").await?;
 
+    // ---- Its sessions, as its agent reported them.
+    console
+        .click("button[aria-label='Sessions of pc1']")
+        .await?;
+    console
+        .wait_text("#computer-sessions", "Success", WAIT)
+        .await?;
+    console.screen("88-policy-computer-sessions").await?;
+    console.nav("policies").await?;
+
     // ---- Its restore points open like a job's.
     console
         .click("button[aria-label='Restore points of pc1']")
@@ -115,6 +125,6 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
         .wait_text("#points-table", "1", WAIT)
         .await
         .context("the agent's restore point")?;
-    console.screen("88-policy-computer-points").await?;
+    console.screen("89-policy-computer-points").await?;
     console.shutdown().await
 }
