@@ -4,14 +4,15 @@
 // policy wizard (name → sources → cloud repository and quota per computer → schedule →
 // retention → encryption → summary).
 
-import { policiesList, policyCreate, policyDelete, policyAddComputer, policyRemoveComputer, policyEnrollFile, policySync, policyComputerSessions, providersList, saveFile } from '../ipc.js';
+import { policiesList, policyCreate, policyUpdate, policyDelete, policyAddComputer, policyRemoveComputer, policyEnrollFile, policySync, policyComputerSessions, providersList, saveFile } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, badge, panel, selectField, emptyState, meter, paintBars } from '../dom.js';
 import { wizard, confirmDialog, busy, errorSlot } from '../components.js';
 import { scheduleStep, retentionStep, encryptionStep, scheduleText } from './jobs.js';
 import * as fmt from '../format.js';
 
 export async function renderPolicies(container, ctx) {
-  if (ctx.params.view === 'new') return renderPolicyWizard(container, ctx);
+  if (ctx.params.view === 'new') return renderPolicyWizard(container, ctx, null);
+  if (ctx.params.view === 'edit') return renderPolicyWizard(container, ctx, (await policiesList()).find((p) => p.name === ctx.params.name));
   if (ctx.params.view === 'computer') return renderComputer(container, ctx, ctx.params.policy, ctx.params.computer);
   const policies = await policiesList();
   if (!ctx.current()) return undefined;
@@ -34,6 +35,7 @@ function policyCard(p, ctx) {
   const reload = () => ctx.navigate('policies');
   const sync = button('Sync from provider', { variant: 'secondary', id: `policy-sync-${p.name}` });
   sync.addEventListener('click', () => busy(sync, async () => { await policySync(p.name); await reload(); }, (e) => slot.show(e)));
+  const edit = button('Edit', { variant: 'secondary', id: `policy-edit-${p.name}`, onClick: () => ctx.navigate('policies', { view: 'edit', name: p.name }) });
   const del = button('Delete policy', { variant: 'danger', id: `policy-delete-${p.name}` });
   del.addEventListener('click', async () => {
     const withData = field({ label: 'Also delete the computers’ subtenants and their restore points', id: 'dialog-with-data', kind: 'checkbox' });
@@ -45,7 +47,7 @@ function policyCard(p, ctx) {
     ? h('p', { class: 'hint', id: `policy-synced-${p.name}`, text: `Synchronized ${fmt.dateTime(p.synced_ms)}.` })
     : h('p', { class: 'hint', id: `policy-synced-${p.name}`, text: 'Information appears after synchronization: choose Sync from provider.' });
   return h('article', { class: 'card', id: `policy-${p.name}`, 'aria-labelledby': `policy-${p.name}-name` },
-    h('div', { class: 'card-head' }, h('h2', { id: `policy-${p.name}-name`, text: p.name }), h('div', { class: 'actions' }, sync, del)),
+    h('div', { class: 'card-head' }, h('h2', { id: `policy-${p.name}-name`, text: p.name }), h('div', { class: 'actions' }, sync, edit, del)),
     facts([
       ['Stores in', `${p.provider} / ${p.spec.repo}`],
       ['Backs up', p.spec.sources.join(', ')],
@@ -163,12 +165,15 @@ function addComputerForm(p, ctx, slot) {
   return form;
 }
 
-async function renderPolicyWizard(container, ctx) {
-  const providers = await providersList();
+/** The New policy wizard; with `existing`, it edits that policy (not its name, cloud
+ *  repository or password). */
+async function renderPolicyWizard(container, ctx, existing) {
+  const providers = existing ? [] : await providersList();
   if (!ctx.current()) return;
-  ctx.setTitle('New backup policy');
+  const editing = !!existing;
+  ctx.setTitle(editing ? `Edit policy ${existing.name}` : 'New backup policy');
   const repos = providers.flatMap((p) => p.repos.map((r) => ({ provider: p.name, repo: r })));
-  const data = {
+  const data = editing ? { name: existing.name, provider: existing.provider, password: null, spec: { ...structuredClone(existing.spec), encrypted: true } } : {
     name: '',
     provider: repos[0] ? repos[0].provider : null,
     password: null,
@@ -187,17 +192,18 @@ async function renderPolicyWizard(container, ctx) {
   };
   const w = wizard({
     id: 'policy-wizard',
-    title: 'New policy',
+    title: editing ? 'Edit policy' : 'New policy',
     data,
-    finishLabel: 'Create policy',
+    finishLabel: editing ? 'Save and publish' : 'Create policy',
     onCancel: () => ctx.navigate('policies'),
     async onFinish(d) {
       const { encrypted, ...spec } = d.spec;
-      await policyCreate(d.name, d.provider, spec, d.password);
+      if (editing) await policyUpdate(d.name, spec);
+      else await policyCreate(d.name, d.provider, spec, d.password);
       await ctx.navigate('policies');
     },
     steps: [
-      {
+      !editing && {
         title: 'Name',
         render(body) {
           const name = field({ label: 'Policy name', id: 'policy-name', value: data.name, required: true, hint: 'Such as laptops or office-pcs. Each computer’s subtenant is named after it.' });
@@ -226,7 +232,20 @@ async function renderPolicyWizard(container, ctx) {
           };
         },
       },
-      {
+      editing && {
+        title: 'Quota',
+        render(body) {
+          const quota = field({ label: 'Quota per computer in GiB', id: 'policy-quota', kind: 'number', min: 0, step: 'any', value: String(Math.max(0, data.spec.computer_quota_bytes) / 1024 ** 3), hint: 'Applies to every computer of the policy at once; 0: unlimited (shares yours).' });
+          body.append(quota.wrap);
+          return () => {
+            const n = Number(quota.input.value);
+            if (!(n >= 0)) { quota.setError('Give a size in GiB, or 0 for unlimited.'); return false; }
+            data.spec.computer_quota_bytes = n === 0 ? -1 : fmt.gibToBytes(quota.input.value);
+            return true;
+          };
+        },
+      },
+      !editing && {
         title: 'Target',
         render(body) {
           if (repos.length === 0) {
@@ -251,11 +270,11 @@ async function renderPolicyWizard(container, ctx) {
       },
       { title: 'Schedule', render: (body, d) => { const next = scheduleStep(body, d); body.append(h('p', { class: 'hint', text: 'The agents run on this schedule on each computer, whether or not this console is open.' })); return next; } },
       { title: 'Retention', render: retentionStep },
-      { title: 'Encryption', render: (body, d) => encryptionStep(body, d, { always: true }) },
+      !editing && { title: 'Encryption', render: (body, d) => encryptionStep(body, d, { always: true }) },
       {
         title: 'Summary',
         render(body, d) {
-          body.append(h('p', {}, 'Create this policy? Then add its computers and give each its enrollment file.'), facts([
+          body.append(h('p', {}, editing ? 'Publish these settings? Each agent applies them on its next cycle.' : 'Create this policy? Then add its computers and give each its enrollment file.'), facts([
             ['Name', d.name, 'summary-policy-name'],
             ['Backs up', d.spec.sources.join(', ')],
             ['Stores in', `${d.provider} / ${d.spec.repo}`],
@@ -265,7 +284,7 @@ async function renderPolicyWizard(container, ctx) {
           ]));
         },
       },
-    ],
+    ].filter(Boolean),
   });
   replaceChildren(container, w.root);
 }

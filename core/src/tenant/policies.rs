@@ -350,8 +350,9 @@ async fn publish(state: &TenantState, secrets: &Secrets, p: &Policy) -> Result<i
     Ok(doc.revision)
 }
 
-/// Replaces a policy's settings and publishes them: each agent applies them on its next cycle.
-/// Its cloud repository cannot change (the computers' repositories are there).
+/// Replaces a policy's settings and publishes them: each agent applies them on its next cycle;
+/// a new quota per computer applies to every computer's subtenant at once. Its cloud
+/// repository cannot change (the computers' repositories are there).
 pub fn edit(home: &DataHome, name: &str, spec: PolicySpec) -> Result<Policy, TenantError> {
     check_spec(&spec)?;
     let rt = runtime()?;
@@ -363,6 +364,30 @@ pub fn edit(home: &DataHome, name: &str, spec: PolicySpec) -> Result<Policy, Ten
             "the computers of \"{name}\" store in \"{}\"; create another policy for another cloud repository",
             policy.spec.repo
         )));
+    }
+    if spec.computer_quota_bytes != policy.spec.computer_quota_bytes && !policy.computers.is_empty()
+    {
+        let (client, _) = rt.block_on(super::providers::connect(
+            &state,
+            &secrets,
+            &policy.provider,
+        ))?;
+        for c in &policy.computers {
+            let sub = c.login.rsplit('/').next().unwrap_or(&c.login);
+            rt.block_on(client.set_subtenant(
+                sub,
+                &SubtenantChange {
+                    quota_bytes: Some(spec.computer_quota_bytes),
+                    ..SubtenantChange::default()
+                },
+            ))
+            .map_err(|e| {
+                TenantError::Invalid(format!(
+                    "the quota of \"{}\" cannot change to that: {e}; the policy is unchanged",
+                    c.computer
+                ))
+            })?;
+        }
     }
     policy.spec = spec;
     policy.revision = rt.block_on(publish(&state, &secrets, &policy))?;

@@ -101,6 +101,29 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
         .await?;
     console.screen("87-policy-synced").await?;
 
+    // ---- The policy edited in the console: the agent applies the new schedule next cycle.
+    console.click("#policy-edit-laptops").await?;
+    console.wait_for("#policy-sources").await?;
+    console.next("policy-wizard").await?;
+    console.wait_for("#policy-quota").await?;
+    console.next("policy-wizard").await?;
+    console.click("input[name='job-schedule'][value='every_hours']").await?;
+    console.type_into("#job-hours", "4").await?;
+    console.screen("88-edit-policy-schedule").await?;
+    for _ in 0..3 {
+        let last = console.text_of("#policy-wizard-next").await? != "Next";
+        console.next("policy-wizard").await?;
+        if last {
+            break;
+        }
+        console.settle().await?;
+    }
+    console
+        .wait_text("#policy-schedule-laptops", "every 4 hours", WAIT)
+        .await?;
+    let cycle = run_cli_env(agent_home.path(), &["agent", "run", "--once"], None, &env)?;
+    ensure!(cycle.contains("revision 2 (changed)"), "{cycle}");
+
     // ---- Its sessions, as its agent reported them.
     console
         .click("button[aria-label='Sessions of pc1']")
@@ -108,7 +131,7 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
     console
         .wait_text("#computer-sessions", "Success", WAIT)
         .await?;
-    console.screen("88-policy-computer-sessions").await?;
+    console.screen("89-policy-computer-sessions").await?;
     console.nav("policies").await?;
 
     // ---- Its restore points open like a job's.
@@ -125,6 +148,6 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
         .wait_text("#points-table", "1", WAIT)
         .await
         .context("the agent's restore point")?;
-    console.screen("89-policy-computer-points").await?;
+    console.screen("90-policy-computer-points").await?;
     console.shutdown().await
 }
