@@ -10,27 +10,30 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use cloudkeep_core::backend::{MetaKind, RepoBackend};
 use cloudkeep_core::client::remote::{RemoteStore, RemoteTarget};
 use cloudkeep_core::tenant::policies::{open_enrollment, seal_enrollment};
+use cloudkeep_tests::pseudo_random;
 use support::{Cli, gateway_with_tenant, tenant_with_provider};
 
 const POLICY_PW: &str = "policy passphrase 1";
 
 /// One agent computer: its data home and the home folder of the user it runs as.
 struct Agent {
+    cli: Cli,
     home: PathBuf,
     user: PathBuf,
 }
 
 impl Agent {
     fn new(dir: &Path, name: &str) -> Self {
+        let home = dir.join(format!("{name}-agent"));
         let agent = Self {
-            home: dir.join(format!("{name}-agent")),
+            cli: Cli { home: home.clone() },
+            home,
             user: dir.join(format!("{name}-user")),
         };
         std::fs::create_dir_all(agent.user.join("data/docs")).unwrap();
@@ -38,35 +41,21 @@ impl Agent {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
-            .args(args)
-            .env("CLOUDKEEP_HOME", &self.home)
-            .env("CLOUDKEEP_SECRETS", "file")
-            .env("HOME", &self.user)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            writeln!(input, "{text}").unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
+        let secrets = Path::new("file");
+        self.cli.run_with(
+            args,
+            stdin,
+            &[("HOME", &self.user), ("CLOUDKEEP_SECRETS", secrets)],
+        )
     }
 
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
-        assert!(
-            out.status.success(),
-            "agent {args:?}: exit {:?}\nstdout: {}\nstderr: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let secrets = Path::new("file");
+        self.cli.ok_with(
+            args,
+            stdin,
+            &[("HOME", &self.user), ("CLOUDKEEP_SECRETS", secrets)],
+        )
     }
 
     fn cycle(&self, now: bool) -> serde_json::Value {
@@ -83,18 +72,6 @@ impl Agent {
             )
         })
     }
-}
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 fn status(tenant: &Cli) -> Vec<serde_json::Value> {
@@ -175,7 +152,7 @@ fn a_policy_protects_three_computers_through_their_agents() {
         .unwrap();
         std::fs::write(
             agent.user.join("data/photo.bin"),
-            noise(300_000, name.len() as u64 + 7),
+            pseudo_random(300_000, name.len() as u64 + 7),
         )
         .unwrap();
     }
@@ -251,7 +228,7 @@ fn a_policy_protects_three_computers_through_their_agents() {
     // pc3 outgrows its quota: only pc3 fails, and says why.
     std::fs::write(
         agents[2].1.user.join("data/video.bin"),
-        noise(6_000_000, 99),
+        pseudo_random(6_000_000, 99),
     )
     .unwrap();
     for (name, agent) in &agents {
@@ -381,7 +358,7 @@ fn a_policy_protects_three_computers_through_their_agents() {
         .parent()
         .unwrap()
         .join("photo.bin");
-    assert_eq!(std::fs::read(photo).unwrap(), noise(300_000, 10));
+    assert_eq!(std::fs::read(photo).unwrap(), pseudo_random(300_000, 10));
     let points = tenant.json(&["points", "list", "--job", "laptops-pc2"]);
     assert!(
         points

@@ -16,9 +16,15 @@ pub struct Cli {
 
 impl Cli {
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_with(args, stdin, &[])
+    }
+
+    /// [`Cli::run`] with more environment variables.
+    pub fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &Path)]) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
             .args(args)
             .env("CLOUDKEEP_HOME", &self.home)
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -34,7 +40,12 @@ impl Cli {
     }
 
     pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
+        self.ok_with(args, stdin, &[])
+    }
+
+    /// [`Cli::ok`] with more environment variables.
+    pub fn ok_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &Path)]) -> String {
+        let out = self.run_with(args, stdin, env);
         assert!(
             out.status.success(),
             "{args:?}: exit {:?}\nstdout: {}\nstderr: {}",

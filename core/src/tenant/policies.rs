@@ -58,6 +58,18 @@ pub struct Policy {
     pub status: Vec<ComputerStatus>,
 }
 
+impl Policy {
+    /// Its computer `name`.
+    pub fn computer(&self, name: &str) -> Result<&PolicyComputer, TenantError> {
+        self.computers.iter().find(|c| c.computer == name).ok_or_else(|| {
+            TenantError::Invalid(format!(
+                "\"{name}\" is not a computer of policy \"{}\"; add it with: cloudkeep policy add-computer {} {name}",
+                self.name, self.name
+            ))
+        })
+    }
+}
+
 /// The enrollment file's envelope (the sealed part is an [`Enrollment`]).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct EnrollmentFile {
@@ -535,15 +547,7 @@ pub fn remove_computer(
     let state = rt.block_on(TenantState::open(home))?;
     let secrets = Secrets::open(home);
     let policy = rt.block_on(state.policy(name))?;
-    let c = policy
-        .computers
-        .iter()
-        .find(|c| c.computer == computer)
-        .ok_or_else(|| {
-            TenantError::Invalid(format!(
-                "\"{computer}\" is not a computer of policy \"{name}\""
-            ))
-        })?;
+    let c = policy.computer(computer)?;
     let (client, _) = rt.block_on(super::providers::connect(
         &state,
         &secrets,
@@ -614,15 +618,7 @@ pub fn enroll_file(
     let state = rt.block_on(TenantState::open(home))?;
     let secrets = Secrets::open(home);
     let policy = rt.block_on(state.policy(name))?;
-    let c = policy
-        .computers
-        .iter()
-        .find(|c| c.computer == computer)
-        .ok_or_else(|| {
-            TenantError::Invalid(format!(
-                "\"{computer}\" is not a computer of policy \"{name}\"; add it first (cloudkeep policy add-computer {name} {computer})"
-            ))
-        })?;
+    let c = policy.computer(computer)?;
     let provider = rt.block_on(state.provider(&policy.provider))?;
     let missing = |what: &str| {
         TenantError::Io(format!(
@@ -725,11 +721,7 @@ pub fn computer_sessions(
     let state = rt.block_on(TenantState::open(home))?;
     let secrets = Secrets::open(home);
     let policy = rt.block_on(state.policy(name))?;
-    if !policy.computers.iter().any(|c| c.computer == computer) {
-        return Err(TenantError::Invalid(format!(
-            "\"{computer}\" is not a computer of policy \"{name}\""
-        )));
-    }
+    policy.computer(computer)?;
     let (client, _) = rt.block_on(super::providers::connect(
         &state,
         &secrets,
