@@ -112,7 +112,7 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     console.click("#job-open-docs").await?;
     console.click("#job-edit").await?;
     console.wait_for("#job-wizard").await?;
-    console.screen("70-job-edit").await?;
+    console.screen("69-job-edit").await?;
     for _ in 0..8 {
         if console
             .client
@@ -140,6 +140,24 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     ensure!(
         shown.to_string().contains("*.tmp"),
         "the edited exclude is the job's, as the CLI shows it: {shown}"
+    );
+
+    // ---- Stop: a run stopped half-way makes no restore point.
+    std::fs::write(source.join("large.bin"), noise(150_000_000, 5))?;
+    console.nav("jobs").await?;
+    console.click("#job-open-docs").await?;
+    console.click("#job-run:not([disabled])").await?;
+    console.wait_for("#job-progress-figures").await?;
+    console.click("#job-stop:not([disabled])").await?;
+    let stopped = console
+        .wait_text("#job-progress-state", "Stopped", RUN_TIMEOUT)
+        .await?;
+    console.screen("70-job-stopped").await?;
+    std::fs::remove_file(source.join("large.bin"))?;
+    let listed = cli_json(&home, &["points", "list", "--job", "docs", "--json"])?;
+    ensure!(
+        listed.as_array().map(Vec::len) == Some(1),
+        "a stopped run ({stopped}) makes no point: {listed}"
     );
 
     // ---- A second point from the console, then the older one deleted.
