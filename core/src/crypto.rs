@@ -357,15 +357,62 @@ impl KdfParams {
             .map_err(|e| CryptoError::BadKdfParams {
                 reason: e.to_string(),
             })?;
+        let blocks = params.block_count();
         let argon =
             argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; KEY_LEN]);
-        argon
-            .hash_password_into(password, salt, out.as_mut())
-            .map_err(|e| CryptoError::BadKdfParams {
-                reason: e.to_string(),
-            })?;
+        let mut memory = argon_memory::take(blocks);
+        let done = argon.hash_password_into_with_memory(
+            password,
+            salt,
+            out.as_mut(),
+            &mut memory[..blocks],
+        );
+        argon_memory::give_back(memory);
+        done.map_err(|e| CryptoError::BadKdfParams {
+            reason: e.to_string(),
+        })?;
         Ok(out)
+    }
+}
+
+/// Argon2 working memory kept between hashes: a gateway verifies passwords all day, and a
+/// fresh 19 MiB allocation each time leaves every allocator arena holding its own copy (the
+/// gateway stood at 400 MiB after a hundred logins). A few buffers are kept, wiped on return.
+mod argon_memory {
+    use std::sync::Mutex;
+
+    use argon2::Block;
+    use zeroize::Zeroize;
+
+    /// Buffers kept (a gateway hashes at most one per core at a time).
+    const KEPT: usize = 4;
+    /// Largest buffer kept, in blocks of 1 KiB: account passwords (19 MiB) are; a repository
+    /// keyring's 64 MiB, needed once per unlock, is given back to the system.
+    const KEPT_BLOCKS: usize = 24 * 1024;
+
+    static POOL: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+    /// A buffer of at least `blocks` blocks.
+    pub(super) fn take(blocks: usize) -> Vec<Block> {
+        let found = POOL.lock().ok().and_then(|mut pool| {
+            let i = pool.iter().position(|b| b.len() >= blocks)?;
+            Some(pool.swap_remove(i))
+        });
+        found.unwrap_or_else(|| vec![Block::default(); blocks])
+    }
+
+    /// Wipes `memory` and keeps it for the next hash (or frees it when enough are kept).
+    pub(super) fn give_back(mut memory: Vec<Block>) {
+        memory.iter_mut().for_each(Zeroize::zeroize);
+        if memory.len() > KEPT_BLOCKS {
+            return;
+        }
+        if let Ok(mut pool) = POOL.lock()
+            && pool.len() < KEPT
+        {
+            pool.push(memory);
+        }
     }
 }
 
