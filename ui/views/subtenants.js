@@ -34,7 +34,8 @@ export function subtenantTable(views, actions, { caption = 'Subtenants', id = 's
     caption,
     id,
     columns: [
-      ['Account', (v) => h('span', { class: 'mono', text: v.tenant.login })],
+      ['Account', (v) => h('div', {}, h('span', { class: 'mono', text: v.tenant.login }),
+        v.tenant.managed ? h('p', { class: 'hint cell-message', text: 'a computer of a backup policy' }) : null)],
       ['Quota use', (v) => h('div', {}, v.quotas.map((q) => h('div', { class: 'quota-cell' },
         h('span', { class: 'hint', text: `${q.friendly_name || q.repo_name}: ${fmt.bytes(q.used_bytes)} of ${fmt.quota(q.quota_bytes)}` }),
         meter({ share: q.quota_bytes > 0 ? q.used_bytes / q.quota_bytes : 0, label: `${v.tenant.login} on ${q.repo_name}`, unlimited: q.quota_bytes <= 0 }))))],
