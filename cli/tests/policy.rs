@@ -225,6 +225,35 @@ fn a_policy_protects_three_computers_through_their_agents() {
         assert_eq!(computer(&s, n)["applied_revision"], 2);
     }
 
+    // As a service: `agent run` keeps cycling (each cycle reaches the provider) until stopped.
+    let seen = |s: &[serde_json::Value]| computer(s, "pc1")["seen_ms"].as_i64().unwrap();
+    let before = seen(&s);
+    let mut service = std::process::Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+        .args(["agent", "run", "--interval", "1"])
+        .env("CLOUDKEEP_HOME", &agents[0].1.home)
+        .env("CLOUDKEEP_SECRETS", "file")
+        .env("HOME", &agents[0].1.user)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut cycles = 0;
+    let mut last = before;
+    while cycles < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let now = seen(&status(&tenant));
+        if now > last {
+            cycles += 1;
+            last = now;
+        }
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &service.id().to_string()])
+        .status();
+    service.wait().unwrap();
+    assert_eq!(cycles, 2, "the service cycled on its own");
+
     // pc3 outgrows its quota: only pc3 fails, and says why.
     std::fs::write(
         agents[2].1.user.join("data/video.bin"),
