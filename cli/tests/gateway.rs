@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 
 use support::{ADMIN_PW, Cli, Gateway, fingerprint_in, gateway_with_tenant, tenant_with_provider};
 
+/// A CA and a leaf for 127.0.0.1 signed by it, as PEM files.
 fn ca_signed(dir: &Path) -> (PathBuf, PathBuf) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -378,10 +379,6 @@ fn the_gateway_refuses_root_unless_told_and_explains_missing_setup() {
     assert!(err.contains("sp login"), "{err}");
 }
 
-/// A running gateway with a folder repository "main" and a tenant "acme" (password
-/// "tenant-password", 1 GiB quota named "Cloud", lease until 2031-12-31), and the SP's CLI
-/// logged in; returns the gateway, the SP's CLI and the certificate fingerprint.
-
 /// A gateway whose certificate a CA signed: a tenant whose computer trusts that CA adds it
 /// without being asked (and pins it); one whose computer does not is asked as for a
 /// self-signed one, with the reason.
@@ -434,8 +431,6 @@ fn a_ca_signed_gateway_is_trusted_and_pinned_without_asking() {
     assert_eq!(shown["fingerprint"], ca_fp.as_str());
     assert_eq!(shown["repos"][0]["name"], "Cloud");
 }
-
-/// The tenant's CLI (its own data folder) with the gateway added as provider "acme-sp".
 
 /// A tenant adds its service provider through the trust step, sees its repositories, is refused
 /// with both fingerprints after the SP replaces its certificate until it trusts the new one,

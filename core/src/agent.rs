@@ -160,7 +160,7 @@ fn job_spec(doc: &PolicyDoc, agent: &AgentState, repo: &str) -> JobSpec {
             account: None,
         },
         schedule: doc.spec.schedule.clone(),
-        retention: doc.spec.retention.clone(),
+        retention: doc.spec.retention,
         encrypted: true,
         compression: doc.spec.compression.clone(),
         retries: doc.spec.retries,

@@ -150,7 +150,9 @@ pub fn fingerprint_in(text: &str) -> String {
         .to_owned()
 }
 
-/// A CA and a leaf for 127.0.0.1 signed by it, as PEM files.
+/// A running gateway with a folder repository "main" and a tenant "acme" (password
+/// "tenant-password", 1 GiB quota named "Cloud", lease until 2031-12-31), and the SP's CLI
+/// logged in; returns the gateway, the SP's CLI and the certificate fingerprint.
 pub fn gateway_with_tenant(dir: &Path) -> (Gateway, Cli, String) {
     let data = dir.join("gw");
     let sp = Cli {
@@ -203,7 +205,8 @@ pub fn gateway_with_tenant(dir: &Path) -> (Gateway, Cli, String) {
     (gw, sp, fp)
 }
 
-/// A tenant computer with the provider `acme-sp` added as `acme`, its certificate trusted.
+/// The tenant's CLI (its own data folder) with the gateway added as provider "acme-sp" (as
+/// `acme`, its certificate trusted).
 pub fn tenant_with_provider(dir: &Path, gw: &Gateway, fp: &str) -> Cli {
     let laptop = Cli {
         home: dir.join("laptop-home"),

@@ -465,7 +465,7 @@ pub fn add_computer(
                 account: Some(login.clone()),
             },
             schedule: jobs::Schedule::Manual,
-            retention: policy.spec.retention.clone(),
+            retention: policy.spec.retention,
             encrypted: true,
             compression: policy.spec.compression.clone(),
             retries: policy.spec.retries,

@@ -122,8 +122,15 @@ pub fn cli_sp_login(home: &Path, gateway: &Gateway) -> Result<()> {
     run_cli(
         home,
         &[
-            "sp", "login", "--gateway", &gateway.addr, "--user", "admin", "--password-stdin",
-            "--trust", &gateway.fingerprint,
+            "sp",
+            "login",
+            "--gateway",
+            &gateway.addr,
+            "--user",
+            "admin",
+            "--password-stdin",
+            "--trust",
+            &gateway.fingerprint,
         ],
         Some(&gateway.admin_password),
     )
@@ -143,12 +150,27 @@ pub fn prepared_home(
     cli_sp_login(home.path(), gateway)?;
     run_cli(
         home.path(),
-        &["sp", "repo", "add", "main", "--path", &storage.display().to_string()],
+        &[
+            "sp",
+            "repo",
+            "add",
+            "main",
+            "--path",
+            &storage.display().to_string(),
+        ],
         None,
     )?;
     run_cli(
         home.path(),
-        &["sp", "tenant", "add", login, "--password-stdin", "--quota", "main=2GiB"],
+        &[
+            "sp",
+            "tenant",
+            "add",
+            login,
+            "--password-stdin",
+            "--quota",
+            "main=2GiB",
+        ],
         Some(password),
     )?;
     cli_tenant_job(home.path(), gateway, (login, password), source)?;
@@ -166,8 +188,16 @@ pub fn cli_tenant_job(
     run_cli(
         home,
         &[
-            "provider", "add", "sp", "--host", &gateway.addr, "--user", login,
-            "--password-stdin", "--trust", &gateway.fingerprint,
+            "provider",
+            "add",
+            "sp",
+            "--host",
+            &gateway.addr,
+            "--user",
+            login,
+            "--password-stdin",
+            "--trust",
+            &gateway.fingerprint,
         ],
         Some(password),
     )?;
@@ -175,7 +205,15 @@ pub fn cli_tenant_job(
     run_cli(
         home,
         &[
-            "job", "create", "docs", "--provider", "sp", "--repo", "main", "--source", &src,
+            "job",
+            "create",
+            "docs",
+            "--provider",
+            "sp",
+            "--repo",
+            "main",
+            "--source",
+            &src,
             "--encryption-password-stdin",
         ],
         Some("a long job passphrase"),

@@ -14,11 +14,24 @@ const TENANT: &str = "initech";
 const TENANT_PASSWORD: &str = "initech-password-1";
 
 const TENANT_SECTIONS: &[&str] = &[
-    "home", "providers", "jobs", "points", "sessions", "subtenants", "about", "logs",
+    "home",
+    "providers",
+    "jobs",
+    "points",
+    "sessions",
+    "subtenants",
+    "about",
+    "logs",
 ];
 const SP_SECTIONS: &[&str] = &[
-    "sp-tenants", "sp-subtenants", "sp-repos", "sp-gateways", "sp-certificate", "sp-usage",
-    "sp-recycle", "sp-maintenance",
+    "sp-tenants",
+    "sp-subtenants",
+    "sp-repos",
+    "sp-gateways",
+    "sp-certificate",
+    "sp-usage",
+    "sp-recycle",
+    "sp-maintenance",
 ];
 
 async fn page_figures(console: &Console) -> Result<Value> {

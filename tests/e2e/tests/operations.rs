@@ -78,16 +78,23 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
         .type_into("#repo-path", &storage.display().to_string())
         .await?;
     console.click("#repo-add").await?;
-    console
-        .wait_text("#sp-repos-table", "main", WAIT)
-        .await?;
+    console.wait_text("#sp-repos-table", "main", WAIT).await?;
 
     // The CLI shares the console's SP session: a tenant it creates is in the console's list.
     cli(
         &home,
         &[
-            "sp", "tenant", "add", TENANT, "--password-stdin", "--quota", "main=1GiB",
-            "--keep-deleted-days", "7", "--description", "made by the CLI",
+            "sp",
+            "tenant",
+            "add",
+            TENANT,
+            "--password-stdin",
+            "--quota",
+            "main=1GiB",
+            "--keep-deleted-days",
+            "7",
+            "--description",
+            "made by the CLI",
         ],
         Some(TENANT_PASSWORD),
     )?;
@@ -187,9 +194,7 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     // ---- SP: the deleted point is in the recycle bin; restore it, the tenant has it again.
     console.click("#mode-sp").await?;
     console.nav("sp-recycle").await?;
-    console
-        .wait_text("#sp-recycle-table", TENANT, WAIT)
-        .await?;
+    console.wait_text("#sp-recycle-table", TENANT, WAIT).await?;
     console.screen("72-sp-recycle-bin-point").await?;
     console
         .click("#sp-recycle-table button[aria-label^='Restore point']")
@@ -236,12 +241,13 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
 
     // ---- Usage: the table and the CSV export (the save dialog's answer given directly).
     console.nav("sp-usage").await?;
-    console
-        .wait_text("#sp-usage-table", TENANT, WAIT)
-        .await?;
+    console.wait_text("#sp-usage-table", TENANT, WAIT).await?;
     let csv = files.path().join("usage.csv");
     let exported = console
-        .invoke("sp_usage_export", json!({ "path": csv.display().to_string() }))
+        .invoke(
+            "sp_usage_export",
+            json!({ "path": csv.display().to_string() }),
+        )
         .await?
         .map_err(|e| anyhow::anyhow!("usage export failed: {e}"))?;
     let text = std::fs::read_to_string(&csv)?;
@@ -329,7 +335,10 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let pinned = cli_json(&home, &["provider", "show", "sp", "--json"])?;
-        let pin = pinned["fingerprint"].as_str().unwrap_or_default().to_owned();
+        let pin = pinned["fingerprint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         if same_fingerprint(&pin, &imported_fp) {
             break;
         }
@@ -340,7 +349,9 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    console.wait_for("#provider-sp:not(:has(.error-box))").await?;
+    console
+        .wait_for("#provider-sp:not(:has(.error-box))")
+        .await?;
     run_docs(&console, "Success").await?;
 
     // ---- Subtenants: create one with a quota carved from the tenant's, change it, disable it.
@@ -380,9 +391,7 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     console.click(&format!("#tenant-open-{TENANT}")).await?;
     console.click("#tenant-toggle").await?;
     console.confirm().await?;
-    console
-        .wait_text("#tenant-state", "disabled", WAIT)
-        .await?;
+    console.wait_text("#tenant-state", "disabled", WAIT).await?;
     console.click("#mode-tenant").await?;
     let refused = run_docs(&console, "Failed").await?;
     ensure!(
@@ -393,9 +402,7 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     console.nav("sp-tenants").await?;
     console.click(&format!("#tenant-open-{TENANT}")).await?;
     console.click("#tenant-toggle").await?;
-    console
-        .wait_text("#tenant-state", "enabled", WAIT)
-        .await?;
+    console.wait_text("#tenant-state", "enabled", WAIT).await?;
 
     // ---- The tenant deletes its job (points stay); the SP deletes the tenant with its data.
     console.click("#mode-tenant").await?;
@@ -405,7 +412,11 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     console.confirm().await?;
     console.wait_for("#job-new").await?;
     ensure!(
-        console.client.find(Locator::Css("#job-open-docs")).await.is_err(),
+        console
+            .client
+            .find(Locator::Css("#job-open-docs"))
+            .await
+            .is_err(),
         "the job is gone from the list"
     );
     let jobs = cli(&home, &["job", "list"], None)?;

@@ -39,8 +39,12 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
     console.next("policy-wizard").await?;
     console.wait_for("#job-keep-last").await?;
     console.next("policy-wizard").await?;
-    console.type_into("#job-password", "policy passphrase 1").await?;
-    console.type_into("#job-password2", "policy passphrase 1").await?;
+    console
+        .type_into("#job-password", "policy passphrase 1")
+        .await?;
+    console
+        .type_into("#job-password2", "policy passphrase 1")
+        .await?;
     console.click("#job-password-ack").await?;
     console.screen("84-new-policy-encryption").await?;
     console.next("policy-wizard").await?;
@@ -86,8 +90,16 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
         Some(&code),
         &env,
     )?;
-    ensure!(enrolled.contains("enrolled as computer \"pc1\""), "{enrolled}");
-    let ran = run_cli_env(agent_home.path(), &["agent", "run", "--once", "--now"], None, &env)?;
+    ensure!(
+        enrolled.contains("enrolled as computer \"pc1\""),
+        "{enrolled}"
+    );
+    let ran = run_cli_env(
+        agent_home.path(),
+        &["agent", "run", "--once", "--now"],
+        None,
+        &env,
+    )?;
     ensure!(ran.contains("backup success"), "{ran}");
 
     // ---- After syncing, the console shows the computer's result.
@@ -107,7 +119,9 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
     console.next("policy-wizard").await?;
     console.wait_for("#policy-quota").await?;
     console.next("policy-wizard").await?;
-    console.click("input[name='job-schedule'][value='every_hours']").await?;
+    console
+        .click("input[name='job-schedule'][value='every_hours']")
+        .await?;
     console.type_into("#job-hours", "4").await?;
     console.screen("88-edit-policy-schedule").await?;
     for _ in 0..3 {
