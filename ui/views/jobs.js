@@ -86,9 +86,19 @@ async function renderJob(container, ctx, name) {
     } catch (err) { ctx.showError(err); }
   });
 
+  // A policy's computer: its agent backs it up; here its points are browsed and restored.
+  const agentNote = spec.agent
+    ? h('p', { class: 'hint', id: 'job-agent-note', text: `Computer ${spec.agent.computer} of a backup policy: its agent backs it up on the policy’s schedule. Browse and restore its points here; change or remove it in Backup policies.` })
+    : null;
+  if (spec.agent) {
+    run.disabled = true;
+    edit.disabled = true;
+    del.disabled = true;
+  }
   replaceChildren(container,
     h('div', { class: 'toolbar' }, run, stop, edit, del,
       button('Restore points', { variant: 'secondary', id: 'job-points', onClick: () => ctx.navigate('points', { job: name }) })),
+    agentNote,
     runSlot,
     panel('Settings', specFacts(name, spec)),
     panel('Sessions', history));

@@ -100,7 +100,11 @@ pub fn job_summaries(jobs: &[Job], sessions: &[SessionRecord]) -> Vec<JobSummary
         .map(|job| JobSummary {
             name: job.name.clone(),
             target: target_text(&job.spec.target),
-            schedule: job.spec.schedule.to_string(),
+            schedule: match &job.spec.agent {
+                // A policy's computer runs on its agent's schedule, not on this one.
+                Some(member) => format!("by the agent of {}", member.computer),
+                None => job.spec.schedule.to_string(),
+            },
             last: sessions
                 .iter()
                 .find(|s| s.job == job.name && s.kind == "backup")

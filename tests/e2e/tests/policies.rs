@@ -163,5 +163,15 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
         .await
         .context("the agent's restore point")?;
     console.screen("90-policy-computer-points").await?;
+
+    // ---- Its job is the agent's to run: the console browses it, never runs it.
+    console.nav("jobs").await?;
+    console
+        .wait_text("#jobs-table", "by the agent of pc1", WAIT)
+        .await?;
+    console.click("#job-open-laptops-pc1").await?;
+    console.wait_for("#job-agent-note").await?;
+    console.wait_for("#job-run[disabled]").await?;
+    console.screen("91-policy-computer-job").await?;
     console.shutdown().await
 }
