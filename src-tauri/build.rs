@@ -34,6 +34,7 @@ const COMMANDS: &[&str] = &[
     "point_diff",
     "point_delete",
     "policies_list",
+    "policy_template",
     "policy_create",
     "policy_update",
     "policy_delete",

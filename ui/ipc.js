@@ -80,6 +80,7 @@ export const restoreStart = (r, onEvent) => call('restore_start', { ...r, onEven
 
 // Backup policies (tenant mode).
 export const policiesList = () => call('policies_list');
+export const policyTemplate = (repo) => call('policy_template', { repo });
 export const policyCreate = (name, provider, spec, password) => call('policy_create', { name, provider, spec, password });
 export const policyUpdate = (name, spec) => call('policy_update', { name, spec });
 export const policyDelete = (name, withData) => call('policy_delete', { name, withData });

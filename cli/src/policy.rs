@@ -6,9 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_core::paths::DataHome;
-use cloudkeep_core::policy::{PolicySpec, default_excludes, default_sources};
-use cloudkeep_core::retention::RetentionPolicy;
-use cloudkeep_core::tenant::jobs::{DEFAULT_RETRIES, DEFAULT_RETRY_WAIT_S, Schedule};
+use cloudkeep_core::policy::PolicySpec;
+use cloudkeep_core::tenant::jobs::Schedule;
 use cloudkeep_core::tenant::policies::{self, Policy};
 use cloudkeep_core::tenant::state::TenantState;
 use cloudkeep_core::units::{human_bytes, parse_size};
@@ -144,23 +143,7 @@ enum PolicyCommand {
 }
 
 fn spec_of(args: SpecArgs, base: Option<PolicySpec>, repo: String) -> anyhow::Result<PolicySpec> {
-    let mut spec = base.unwrap_or_else(|| PolicySpec {
-        sources: default_sources(),
-        excludes: default_excludes(),
-        schedule: Schedule::Daily {
-            at: "12:30".into(),
-            weekdays: vec![],
-        },
-        retention: RetentionPolicy {
-            keep_last: Some(14),
-            ..RetentionPolicy::default()
-        },
-        compression: "default".into(),
-        retries: DEFAULT_RETRIES,
-        retry_wait_s: DEFAULT_RETRY_WAIT_S,
-        repo,
-        computer_quota_bytes: 50 << 30,
-    });
+    let mut spec = base.unwrap_or_else(|| PolicySpec::template(repo));
     if !args.sources.is_empty() {
         spec.sources = args.sources;
     }

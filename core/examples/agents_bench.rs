@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cloudkeep_tests::gateway::{ADMIN_PASSWORD, GatewayProcess};
+use cloudkeep_tests::gateway::{ADMIN_PASSWORD, GatewayProcess, rss_kib_of};
 use cloudkeep_tests::pseudo_random as random;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -265,13 +265,7 @@ fn main() -> Result<()> {
         let (stop, peak, pid) = (stop.clone(), peak.clone(), gw.child.id());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    && let Some(kib) = s
-                        .lines()
-                        .find(|l| l.starts_with("VmRSS:"))
-                        .and_then(|l| l.split_whitespace().nth(1))
-                        .and_then(|v| v.parse::<u64>().ok())
-                {
+                if let Ok((kib, _)) = rss_kib_of(pid) {
                     peak.fetch_max(kib, Ordering::Relaxed);
                 }
                 std::thread::sleep(Duration::from_millis(100));

@@ -21,12 +21,7 @@ const PACKS: usize = 16;
 const CONNECTIONS: usize = 1000;
 
 fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .ok_or("no VmRSS")?;
-    Ok(line.split_whitespace().nth(1).ok_or("bad VmRSS")?.parse()?)
+    Ok(cloudkeep_tests::gateway::rss_kib_of(pid)?.0)
 }
 
 fn percentile(mut times: Vec<Duration>, p: f64) -> Duration {

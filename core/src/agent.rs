@@ -22,6 +22,7 @@ use crate::tenant::TenantError;
 use crate::tenant::jobs::{self, JobSpec, SessionRecord, Target};
 use crate::tenant::policies::{Enrollment, open_enrollment};
 use crate::tenant::providers::{self, Provider};
+use crate::tenant::runtime;
 use crate::tenant::secrets::{Secrets, provider_key};
 use crate::tenant::state::TenantState;
 use crate::tenant::{runner, scheduler};
@@ -70,13 +71,6 @@ pub struct Cycle {
     pub reported: usize,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, TenantError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| TenantError::Io(e.to_string()))
-}
-
 fn state_path(home: &DataHome) -> PathBuf {
     home.root().join(STATE_FILE)
 }
@@ -106,12 +100,12 @@ pub fn is_enrolled(home: &DataHome) -> bool {
 fn save(home: &DataHome, agent: &AgentState) -> Result<(), TenantError> {
     let text = serde_json::to_vec_pretty(agent).map_err(|e| TenantError::Io(e.to_string()))?;
     let path = state_path(home);
-    let tmp = path.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    crate::paths::write_new_private_file(&tmp, &text)
-        .map_err(|e| TenantError::Io(e.to_string()))?;
-    std::fs::rename(&tmp, &path)
-        .map_err(|e| TenantError::Io(format!("cannot write {}: {e}", path.display())))
+    crate::paths::write_private_file(&path, &text).map_err(|e| {
+        TenantError::Io(format!(
+            "cannot write {}: {e}; check that the agent's data folder is writable",
+            path.display()
+        ))
+    })
 }
 
 fn not_enrolled() -> TenantError {
@@ -226,7 +220,11 @@ async fn first_contact(e: &Enrollment) -> Result<PolicyDoc, TenantError> {
         }
     }
     Err(last.map_or_else(
-        || TenantError::Invalid("the enrollment file names no gateway".into()),
+        || {
+            TenantError::Invalid(
+                "the enrollment file names no gateway; ask your administrator for a new one".into(),
+            )
+        },
         Into::into,
     ))
 }

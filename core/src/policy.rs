@@ -33,13 +33,36 @@ pub struct PolicySpec {
     pub computer_quota_bytes: i64,
 }
 
-/// The sources a policy gets when none are named: the user's home folder.
-pub fn default_sources() -> Vec<String> {
-    vec!["~".to_owned()]
+impl PolicySpec {
+    /// What a new policy starts from, for the CLI and the console's wizard alike: each user's
+    /// home without caches, trash and temporary files, daily at 12:30 (when office computers
+    /// are on), the last 14 points plus 4 weekly, 6 monthly and 1 yearly, 50 GiB per computer.
+    pub fn template(repo: String) -> Self {
+        Self {
+            sources: vec!["~".to_owned()],
+            excludes: default_excludes(),
+            schedule: Schedule::Daily {
+                at: "12:30".into(),
+                weekdays: vec![],
+            },
+            retention: RetentionPolicy {
+                keep_last: Some(14),
+                keep_days: None,
+                weekly: 4,
+                monthly: 6,
+                yearly: 1,
+            },
+            compression: "default".into(),
+            retries: crate::tenant::jobs::DEFAULT_RETRIES,
+            retry_wait_s: crate::tenant::jobs::DEFAULT_RETRY_WAIT_S,
+            repo,
+            computer_quota_bytes: 50 << 30,
+        }
+    }
 }
 
 /// Excludes a policy gets when none are named: caches and trash of common desktops.
-pub fn default_excludes() -> Vec<String> {
+fn default_excludes() -> Vec<String> {
     [
         "**/.cache",
         "**/.local/share/Trash",

@@ -113,6 +113,7 @@ pub fn run() -> ExitCode {
             commands::points::point_diff,
             commands::points::point_delete,
             commands::policies::policies_list,
+            commands::policies::policy_template,
             commands::policies::policy_create,
             commands::policies::policy_update,
             commands::policies::policy_delete,

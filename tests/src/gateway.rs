@@ -72,17 +72,22 @@ impl GatewayProcess {
 
     /// Its resident memory now and at its peak, KiB.
     pub fn rss_kib(&self) -> std::io::Result<(u64, u64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        Ok((field("VmRSS:"), field("VmHWM:")))
+        rss_kib_of(self.child.id())
     }
+}
+
+/// Resident memory of process `pid` now and at its peak (`VmRSS`, `VmHWM`), KiB.
+pub fn rss_kib_of(pid: u32) -> std::io::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((field("VmRSS:"), field("VmHWM:")))
 }
 
 impl Drop for GatewayProcess {

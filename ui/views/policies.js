@@ -4,7 +4,7 @@
 // policy wizard (name → sources → cloud repository and quota per computer → schedule →
 // retention → encryption → summary).
 
-import { policiesList, policyCreate, policyUpdate, policyDelete, policyAddComputer, policyRemoveComputer, policyEnrollFile, policySync, policyComputerSessions, providersList, saveFile } from '../ipc.js';
+import { policiesList, policyTemplate, policyCreate, policyUpdate, policyDelete, policyAddComputer, policyRemoveComputer, policyEnrollFile, policySync, policyComputerSessions, providersList, saveFile } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, badge, panel, selectField, emptyState, meter, paintBars } from '../dom.js';
 import { wizard, confirmDialog, busy, errorSlot } from '../components.js';
 import { scheduleStep, retentionStep, encryptionStep, scheduleText } from './jobs.js';
@@ -173,23 +173,10 @@ async function renderPolicyWizard(container, ctx, existing) {
   const editing = !!existing;
   ctx.setTitle(editing ? `Edit policy ${existing.name}` : 'New backup policy');
   const repos = providers.flatMap((p) => p.repos.map((r) => ({ provider: p.name, repo: r })));
-  const data = editing ? { name: existing.name, provider: existing.provider, password: null, spec: { ...structuredClone(existing.spec), encrypted: true } } : {
-    name: '',
-    provider: repos[0] ? repos[0].provider : null,
-    password: null,
-    spec: {
-      sources: ['~'],
-      excludes: ['**/.cache', '**/.local/share/Trash', '**/AppData/Local/Temp', '**/node_modules', '*.tmp'],
-      schedule: { kind: 'daily', at: '12:30', weekdays: [] },
-      retention: { keep_last: 14, keep_days: null, weekly: 4, monthly: 6, yearly: 1 },
-      encrypted: true,
-      compression: 'default',
-      retries: 3,
-      retry_wait_s: 600,
-      repo: repos[0] ? repos[0].repo.name : '',
-      computer_quota_bytes: 50 * 1024 ** 3,
-    },
-  };
+  const spec = editing ? structuredClone(existing.spec) : await policyTemplate(repos[0] ? repos[0].repo.name : '');
+  if (!ctx.current()) return;
+  // `encrypted` only drives the shared encryption step: a policy is always encrypted.
+  const data = { name: editing ? existing.name : '', provider: editing ? existing.provider : repos[0] && repos[0].provider, password: null, spec: { ...spec, encrypted: true } };
   const w = wizard({
     id: 'policy-wizard',
     title: editing ? 'Edit policy' : 'New policy',

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::TenantError;
 use super::runner::open_job_repository;
+use super::runtime;
 use super::state::TenantState;
 use crate::catalog::{Node, NodeKind};
 use crate::engine::browse;
@@ -118,13 +119,6 @@ impl std::fmt::Debug for Catalogs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Catalogs").finish_non_exhaustive()
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, TenantError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| TenantError::Io(e.to_string()))
 }
 
 impl Catalogs {

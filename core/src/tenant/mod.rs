@@ -20,6 +20,15 @@ pub mod state;
 
 use crate::client::ClientError;
 
+/// A small runtime for the async calls (state, provider) of the tenant's blocking functions:
+/// they run outside any async runtime, with their own.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, TenantError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| TenantError::Io(e.to_string()))
+}
+
 /// Errors of the tenant side.
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {

@@ -14,6 +14,7 @@ use sqlx::Row;
 
 use super::TenantError;
 use super::jobs::{self, Job, JobSpec, Target};
+use super::runtime;
 use super::secrets::Secrets;
 use super::state::TenantState;
 use crate::crypto::{KdfParams, RecoveryKey};
@@ -56,6 +57,13 @@ pub struct Policy {
     pub computers: Vec<PolicyComputer>,
     /// What the provider said at the last sync.
     pub status: Vec<ComputerStatus>,
+}
+
+impl PolicyComputer {
+    /// Its subtenant's own name (the part of its login after `tenant/`).
+    pub fn subtenant(&self) -> &str {
+        self.login.rsplit('/').next().unwrap_or(&self.login)
+    }
 }
 
 impl Policy {
@@ -124,13 +132,6 @@ pub fn policy_key(name: &str) -> String {
 /// The secret key of a computer's agent key (kept to write its enrollment file again).
 fn computer_key(policy: &str, computer: &str) -> String {
     format!("policy-agent:{policy}/{computer}")
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, TenantError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| TenantError::Io(e.to_string()))
 }
 
 fn no_policy(name: &str) -> TenantError {
@@ -317,21 +318,21 @@ pub fn create(
                 .join(", ")
         )));
     }
+    // The gateway takes 1 to 64 letters, digits or dashes: the name (shortened) and 16 hex.
     let mut raw = [0u8; 8];
     crate::crypto::random_bytes(&mut raw).map_err(|e| TenantError::Io(e.to_string()))?;
-    let id = format!(
-        "{}-{}",
-        name.to_ascii_lowercase().replace(['.', '_'], "-"),
-        hex::encode(raw)
-    );
-    let id: String = id
+    let stem: String = name
         .chars()
-        .rev()
-        .take(64)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
+        .take(47)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
+    let id = format!("{stem}-{}", hex::encode(raw));
     let mut policy = Policy {
         name: name.to_owned(),
         id,
@@ -384,10 +385,9 @@ pub fn edit(home: &DataHome, name: &str, spec: PolicySpec) -> Result<Policy, Ten
             &secrets,
             &policy.provider,
         ))?;
-        for c in &policy.computers {
-            let sub = c.login.rsplit('/').next().unwrap_or(&c.login);
+        for (done, c) in policy.computers.iter().enumerate() {
             rt.block_on(client.set_subtenant(
-                sub,
+                c.subtenant(),
                 &SubtenantChange {
                     quota_bytes: Some(spec.computer_quota_bytes),
                     ..SubtenantChange::default()
@@ -395,7 +395,7 @@ pub fn edit(home: &DataHome, name: &str, spec: PolicySpec) -> Result<Policy, Ten
             ))
             .map_err(|e| {
                 TenantError::Invalid(format!(
-                    "the quota of \"{}\" cannot change to that: {e}; the policy is unchanged",
+                    "the quota of \"{}\" cannot change to that: {e}; {done} computer(s) before it have the new quota, the policy's settings are not published: choose a quota that fits and edit again",
                     c.computer
                 ))
             })?;
@@ -553,7 +553,7 @@ pub fn remove_computer(
         &secrets,
         &policy.provider,
     ))?;
-    let sub = c.login.rsplit('/').next().unwrap_or(&c.login).to_owned();
+    let sub = c.subtenant().to_owned();
     if delete {
         rt.block_on(client.delete_subtenant(&sub))?;
         rt.block_on(state.remove_policy_computer(name, computer))?;

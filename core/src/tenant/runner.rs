@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::TenantError;
 use super::jobs::{self, Job, SessionLog, SessionRecord, Target};
+use super::runtime;
 use super::secrets::Secrets;
 use super::state::TenantState;
 use crate::engine::backup::{BackupOptions, BackupReport, backup};
@@ -22,13 +23,6 @@ use crate::engine::{Cancel, Progress};
 use crate::paths::DataHome;
 use crate::repo::Repository;
 use crate::units::human_bytes;
-
-fn runtime() -> Result<tokio::runtime::Runtime, TenantError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| TenantError::Io(e.to_string()))
-}
 
 /// Opens the repository of `job` (blocking).
 pub fn open_job_repository(home: &DataHome, job: &Job) -> Result<Repository, TenantError> {

@@ -18,6 +18,12 @@ pub async fn policies_list(state: State<'_, ConsoleState>) -> Result<Vec<Policy>
     Ok(state.tenant.policies().await?)
 }
 
+/// What the New policy wizard starts from (core's template, the CLI's defaults too).
+#[tauri::command]
+pub fn policy_template(repo: String) -> PolicySpec {
+    PolicySpec::template(repo)
+}
+
 /// Creates a policy at `provider` (published there) with its encryption password.
 #[tauri::command]
 pub async fn policy_create(
