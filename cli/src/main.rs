@@ -73,6 +73,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_output();
     let cli = Cli::parse();
     // A running gateway is a service: its log on stderr says what it does by default.
     let service = matches!(&cli.command, Command::Gateway(args) if gateway::is_run(args));
@@ -118,6 +119,26 @@ fn main() -> ExitCode {
 }
 
 /// Runs a command that needs the data home (`CLOUDKEEP_HOME` or the OS's data folder).
+/// Ends the command quietly (exit 0) when its output pipe is closed, as in
+/// `cloudkeep points list --json | head -1`: the reader has what it wanted. `println!` panics
+/// on a closed pipe (Rust ignores SIGPIPE), so the panic hook recognises that one panic and
+/// leaves every other to the default hook.
+fn quiet_on_closed_output() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 fn with_home(
     run: impl FnOnce(&cloudkeep_core::paths::DataHome) -> anyhow::Result<ExitCode>,
 ) -> anyhow::Result<ExitCode> {

@@ -128,3 +128,24 @@ fn bad_log_filter_is_explained() {
     assert!(err.contains("RUST_LOG"), "{err}");
     assert!(err.contains("RUST_LOG=info"), "{err}");
 }
+
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    // `cloudkeep about --json | head -0`: the reader is gone before anything is printed.
+    let home = tempfile::tempdir().unwrap();
+    for args in [&["about", "--json"][..], &["about"][..], &["--help"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(args)
+            .env("CLOUDKEEP_HOME", home.path())
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}

@@ -13,7 +13,7 @@
 //! creating thousands of small files cost more than the requests the cache saves.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -88,11 +88,11 @@ impl BlobCache {
         let (segment, at) = match state.writer {
             Some(w) => w,
             None => {
-                fs::create_dir_all(&self.dir)?;
+                crate::paths::create_private_dir(&self.dir)?;
                 let mut suffix = [0u8; 6];
                 let _ = crate::crypto::random_bytes(&mut suffix);
                 let name = format!("{}-{}.seg", std::process::id(), hex::encode(suffix));
-                let file = OpenOptions::new()
+                let file = crate::paths::private_file_options()
                     .create_new(true)
                     .read(true)
                     .append(true)
@@ -243,7 +243,7 @@ mod tests {
             .unwrap()
             .path();
         // A crash mid-record: a header promising more than is there.
-        let mut f = OpenOptions::new().append(true).open(&segment).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&segment).unwrap();
         f.write_all(&[3u8; 32]).unwrap();
         f.write_all(&100u32.to_le_bytes()).unwrap();
         f.write_all(b"short").unwrap();

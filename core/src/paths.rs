@@ -118,13 +118,8 @@ const PRODUCT_DIR: &str = "Cloudkeep";
 /// asking for another name.
 pub fn write_new_private_file(path: &Path, bytes: &[u8]) -> Result<(), PathsError> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
+    let mut options = private_file_options();
     options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
     let write = || -> io::Result<()> {
         let mut file = options.open(path)?;
         file.write_all(bytes)?;
@@ -145,21 +140,18 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp_name.push(".new");
     let tmp = std::path::PathBuf::from(tmp_name);
     let _ = std::fs::remove_file(&tmp);
-    let mut options = std::fs::OpenOptions::new();
+    let mut options = private_file_options();
     options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
     let mut file = options.open(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)
 }
 
+/// Creates `dir` (and missing parents) readable by its owner only; an existing folder is
+/// left as it is (see [`exposed`]).
 #[cfg(unix)]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -167,10 +159,67 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
         .create(dir)
 }
 
+/// Creates `dir` (and missing parents); on Windows per-user folders are private to their
+/// owner already, and the gateway's folders follow their parent's ACL.
 #[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    // The per-user local data folder on Windows is already private to its owner.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(dir)
+}
+
+/// Options that create a file readable and writable by its owner only (Unix mode 0600).
+pub fn private_file_options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Creates `path` empty and owner-only when it does not exist (an SQLite database before the
+/// driver opens it: its journal files take the database's permissions).
+pub fn touch_private_file(path: &Path) -> io::Result<()> {
+    match private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The Unix mode of `path` when other local users may read, write or enter it (group or
+/// other bits set); `None` when it is owner-only, missing, or on Windows.
+pub fn exposed(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Makes an existing folder owner-only (Unix mode 0700).
+pub fn make_dir_private(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1313,6 +1313,7 @@ async fn subtenants_are_carved_from_the_tenant_and_the_recycle_bin_expires() {
         bans: Default::default(),
         stores: Default::default(),
         buckets: Default::default(),
+        limits: Default::default(),
     };
     assert_eq!(
         cloudkeep_core::gateway::recycle::purge_expired(&state)

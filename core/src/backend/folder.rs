@@ -2,8 +2,16 @@
 //! `index/` and `points/` for the metadata objects.
 //!
 //! Writes go to `tmp/` first, are flushed to disk, renamed into place and the folder entry is
-//! flushed too, so a crash leaves either the whole pack or only a temporary file (cleaned by
-//! [`FolderStore::open`]). Readers never see a partial pack.
+//! flushed too, so a crash leaves either the whole pack or only a temporary file. Readers
+//! never see a partial pack.
+//!
+//! A temporary file is locked (an OS file lock, released when its writer closes it or dies)
+//! for as long as it is written. [`FolderStore::open`] removes only leftovers: temporary files
+//! that nobody holds locked and that have not changed for [`LEFTOVER_AGE`], so opening a
+//! repository (even read-only, even from another process) never breaks a write in flight.
+//!
+//! Everything is created owner-only (folders 0700, files 0600 on Unix): a repository holds a
+//! tenant's encrypted data, the gateway's holds every tenant's.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -17,6 +25,10 @@ use crate::pack::{MAX_PACK_LEN, PackId};
 const PACKS: &str = "packs";
 const TMP: &str = "tmp";
 const EXT: &str = "pack";
+
+/// A temporary file unchanged this long and locked by nobody is a crash's leftover. The age
+/// closes the moment between a writer creating its file and locking it.
+pub const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Packs in a folder.
 #[derive(Debug, Clone)]
@@ -43,22 +55,78 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
 }
 
 impl FolderStore {
-    /// Opens (creating if needed) a store in `root`, removing temporary files a crash left.
+    /// Opens (creating if needed) a store in `root`, removing the temporary files a crash left
+    /// (never one a live writer holds: see the module doc).
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
         let metas = MetaKind::ALL.map(|kind| root.join(kind.dir()));
-        for dir in [root.join(PACKS), root.join(TMP)].iter().chain(&metas) {
-            fs::create_dir_all(dir).map_err(io_err(dir))?;
+        for dir in [root.clone(), root.join(PACKS), root.join(TMP)]
+            .iter()
+            .chain(&metas)
+        {
+            crate::paths::create_private_dir(dir).map_err(io_err(dir))?;
         }
-        let tmp = root.join(TMP);
-        for entry in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {
-            // Leftovers of an interrupted write; nothing refers to them.
-            let _ = fs::remove_file(entry.path());
-        }
-        Ok(Self {
+        let store = Self {
             root,
             readers: Arc::default(),
-        })
+        };
+        store.remove_leftovers(LEFTOVER_AGE)?;
+        Ok(store)
+    }
+
+    /// Removes temporary files that no writer holds and that are older than `age`; returns
+    /// how many bytes they held.
+    pub fn remove_leftovers(&self, age: std::time::Duration) -> Result<u64, StoreError> {
+        let tmp = self.root.join(TMP);
+        let mut freed = 0;
+        for entry in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            let fresh = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_none_or(|elapsed| elapsed < age);
+            if fresh || !meta.is_file() {
+                continue;
+            }
+            let Ok(file) = File::open(&path) else { continue };
+            if file.try_lock().is_err() {
+                continue; // a live writer holds it
+            }
+            if fs::remove_file(&path).is_ok() {
+                freed += meta.len();
+            }
+        }
+        Ok(freed)
+    }
+
+    /// A new temporary file in `tmp/` ending in `suffix`, owner-only and locked by this
+    /// process until the returned file is closed.
+    fn locked_temp(&self, suffix: &str) -> Result<(PathBuf, File), StoreError> {
+        let mut random = [0u8; 8];
+        crate::crypto::random_bytes(&mut random).map_err(|e| StoreError::Io {
+            path: self.root.join(TMP),
+            source: io::Error::other(e.to_string()),
+        })?;
+        let path = self
+            .root
+            .join(TMP)
+            .join(format!("{}.{suffix}", hex::encode(random)));
+        let file = crate::paths::private_file_options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        if let Err(e) = file.try_lock() {
+            let _ = fs::remove_file(&path);
+            return Err(StoreError::Io {
+                path,
+                source: io::Error::other(e.to_string()),
+            });
+        }
+        Ok((path, file))
     }
 
     /// The folder.
@@ -80,18 +148,9 @@ impl FolderStore {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.clone());
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let mut suffix = [0u8; 8];
-        crate::crypto::random_bytes(&mut suffix).map_err(|e| StoreError::Io {
-            path: self.root.join(TMP),
-            source: io::Error::other(e.to_string()),
-        })?;
-        let tmp = self
-            .root
-            .join(TMP)
-            .join(format!("{}.tmp", hex::encode(suffix)));
+        crate::paths::create_private_dir(&dir).map_err(io_err(&dir))?;
+        let (tmp, mut file) = self.locked_temp("tmp")?;
         let write = || -> io::Result<()> {
-            let mut file = File::create(&tmp)?;
             file.write_all(bytes)?;
             file.sync_all()?;
             drop(file);
@@ -111,17 +170,7 @@ impl FolderStore {
     /// arrives as a stream; [`FolderStore::adopt_pack`] moves it into place once complete.
     /// Left over after a crash, it is removed when the store is next opened.
     pub fn temp_file(&self) -> Result<(PathBuf, File), StoreError> {
-        let mut suffix = [0u8; 8];
-        crate::crypto::random_bytes(&mut suffix).map_err(|e| StoreError::Io {
-            path: self.root.join(TMP),
-            source: io::Error::other(e.to_string()),
-        })?;
-        let path = self
-            .root
-            .join(TMP)
-            .join(format!("{}.upload", hex::encode(suffix)));
-        let file = File::create(&path).map_err(io_err(&path))?;
-        Ok((path, file))
+        self.locked_temp("upload")
     }
 
     /// Makes a complete, flushed temporary file (from [`FolderStore::temp_file`]) pack `id`:
@@ -133,7 +182,7 @@ impl FolderStore {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.clone());
         let adopt = || -> io::Result<()> {
-            fs::create_dir_all(&dir)?;
+            crate::paths::create_private_dir(&dir)?;
             fs::rename(tmp, &dest)?;
             sync_dir(&dir)
         };
@@ -495,17 +544,82 @@ mod tests {
         ));
     }
 
+    /// Makes a file look `secs` old.
+    fn age(path: &Path, secs: u64) {
+        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+        filetime::set_file_mtime(path, filetime::FileTime::from_system_time(then)).unwrap();
+    }
+
     #[test]
     fn crash_leftovers_are_cleaned_and_foreign_files_ignored() {
         let (dir, store) = store();
         let root = dir.path().join("repo");
-        fs::write(root.join(TMP).join("dead.tmp"), b"half a pack").unwrap();
+        let dead = root.join(TMP).join("dead.tmp");
+        fs::write(&dead, b"half a pack").unwrap();
+        age(&dead, LEFTOVER_AGE.as_secs() + 5);
         fs::create_dir_all(root.join(PACKS).join("zz")).unwrap();
         fs::write(root.join(PACKS).join("zz").join("notes.txt"), b"x").unwrap();
         drop(store);
         let store = FolderStore::open(&root).unwrap();
         assert_eq!(fs::read_dir(root.join(TMP)).unwrap().count(), 0);
         assert!(store.list_packs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn opening_the_store_never_removes_a_write_in_flight() {
+        // A backup streams a pack into a temporary file while another process (a read-only
+        // `local points`, a verify) opens the same repository.
+        let (dir, store) = store();
+        let root = dir.path().join("repo");
+        let (live_path, mut live) = store.temp_file().unwrap();
+        live.write_all(b"the first half of a pack").unwrap();
+        age(&live_path, LEFTOVER_AGE.as_secs() * 10); // even an old-looking one, while locked
+        let fresh = root.join(TMP).join("just-created.tmp");
+        fs::write(&fresh, b"a writer that has not locked it yet").unwrap();
+        for _ in 0..3 {
+            let other = FolderStore::open(&root).unwrap();
+            assert_eq!(other.remove_leftovers(LEFTOVER_AGE).unwrap(), 0);
+        }
+        assert!(live_path.exists() && fresh.exists());
+        live.write_all(b" and the rest").unwrap();
+        live.sync_all().unwrap();
+        drop(live);
+        let bytes = fs::read(&live_path).unwrap();
+        let id = PackId::of(&bytes);
+        store.adopt_pack(&id, &live_path).unwrap();
+        assert_eq!(store.pack_len(&id).unwrap(), bytes.len() as u64);
+        // Once its writer is gone and it has aged, a leftover goes.
+        age(&fresh, LEFTOVER_AGE.as_secs() + 1);
+        assert_eq!(
+            store.remove_leftovers(LEFTOVER_AGE).unwrap(),
+            b"a writer that has not locked it yet".len() as u64
+        );
+        assert!(!fresh.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn everything_is_created_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, store) = store();
+        let bytes = vec![9u8; 100];
+        let id = PackId::of(&bytes);
+        store.put_pack(&id, &bytes, &[]).unwrap();
+        store.put_meta(MetaKind::Index, "abc", b"index").unwrap();
+        let mut stack = vec![dir.path().join("repo")];
+        let mut seen = 0;
+        while let Some(path) = stack.pop() {
+            let meta = fs::metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.is_dir() {
+                assert_eq!(mode, 0o700, "{}", path.display());
+                stack.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                assert_eq!(mode, 0o600, "{}", path.display());
+            }
+            seen += 1;
+        }
+        assert!(seen > 8, "{seen}");
     }
 
     #[test]

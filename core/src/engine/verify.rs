@@ -75,6 +75,9 @@ impl VerifyReport {
 pub fn verify(repo: &Repository, sample_percent: u8) -> Result<VerifyReport, EngineError> {
     // Shared: garbage collection must not delete packs while they are checked.
     let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
+    // Points first, then the index: a point is written after the index files naming its
+    // chunks, so every point listed here finds them even while a backup commits more.
+    let listed = repo.list_points()?;
     let index = repo.load_index()?;
     let mut by_pack: HashMap<PackId, Vec<ChunkId>> = HashMap::new();
     for (id, loc) in index.iter() {
@@ -114,7 +117,7 @@ pub fn verify(repo: &Repository, sample_percent: u8) -> Result<VerifyReport, Eng
     // Every point's chunk list must resolve and name only indexed chunks.
     let mut sets = SetReader::new(repo);
     let mut points = Vec::new();
-    for point in repo.list_points()? {
+    for point in listed {
         match sets.ids(&point.set) {
             Ok(ids) => {
                 let unknown: Vec<ChunkId> =

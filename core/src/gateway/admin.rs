@@ -98,12 +98,19 @@ async fn add_repo(
             req.path
         )));
     }
-    std::fs::create_dir_all(path).map_err(|e| {
+    crate::paths::create_private_dir(path).map_err(|e| {
         ApiError::bad_request(format!(
             "cannot use the folder {} on the gateway's machine: {e}",
             path.display()
         ))
     })?;
+    if let Some(mode) = crate::paths::exposed(path) {
+        return Err(ApiError::bad_request(format!(
+            "the folder {} can be read by other users of the gateway's machine (mode {mode:04o}); make it owner-only with \"chmod -R go-rwx {}\" (as the gateway's user) and add it again",
+            path.display(),
+            path.display()
+        )));
+    }
     let repo = state.db.add_repo(&req.name, "folder", &req.path).await?;
     state
         .db
@@ -211,7 +218,12 @@ async fn set_quota(
 ) -> Result<Json<TenantView>, ApiError> {
     let spec = body(req)?;
     let id = tenant_id(&state, &login).await?;
-    state.db.set_quota(id, &spec).await?;
+    if state.db.tenant(id).await?.parent.is_some() {
+        // Carved from its tenant's quota, or sharing it: the tenant's figures follow.
+        state.db.set_subtenant_quota(id, &spec).await?;
+    } else {
+        state.db.set_quota(id, &spec).await?;
+    }
     state
         .db
         .audit(
@@ -271,22 +283,7 @@ async fn delete_tenant(
     if options.with_data {
         let mut accounts = vec![id];
         accounts.extend(state.db.subtenants(id).await?.into_iter().map(|t| t.id));
-        for account in accounts {
-            for quota in state.db.quotas_of(account).await? {
-                let repo = state.db.repo_by_name(&quota.repo_name).await?;
-                let area = super::server::tenant_area(&repo, quota.id);
-                match std::fs::remove_dir_all(&area) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(ApiError::internal(format!(
-                            "removing {}: {e}",
-                            area.display()
-                        )));
-                    }
-                }
-            }
-        }
+        super::tenant::remove_areas(&state, &accounts).await?;
     }
     state.db.delete_tenant(id).await?;
     state

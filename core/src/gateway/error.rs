@@ -94,6 +94,7 @@ impl From<DbError> for ApiError {
             DbError::Conflict(_) => Self::new(ErrorCode::Conflict, e.to_string()),
             DbError::NotFound(_) => Self::not_found(e.to_string()),
             DbError::Invalid(_) => Self::bad_request(e.to_string()),
+            DbError::QuotaFull(_) => Self::new(ErrorCode::QuotaExceeded, e.to_string()),
             other => Self::internal(other),
         }
     }

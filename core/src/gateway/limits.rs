@@ -111,11 +111,24 @@ pub fn routes() -> Router<Arc<GatewayState>> {
         .route("/v1/tasks/{id}", delete(end))
 }
 
+/// The kinds of task a tenant may start.
+pub const TASK_KINDS: &[&str] = &["backup", "restore", "verify", "maintenance"];
+
 async fn start(
     State(state): State<Arc<GatewayState>>,
     session: TenantSession,
-    Json(req): Json<NewTask>,
+    req: super::tenant::JsonBody<NewTask>,
 ) -> Result<Json<TaskInfo>, ApiError> {
+    let req = req
+        .map(|Json(v)| v)
+        .map_err(super::error::from_rejection)?;
+    if !TASK_KINDS.contains(&req.kind.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "a task is one of {}, not \"{}\"",
+            TASK_KINDS.join(", "),
+            req.kind.chars().take(40).collect::<String>()
+        )));
+    }
     let tenant = &session.tenant;
     let mut limits = vec![(tenant.id, tenant.login.clone(), tenant.settings.max_tasks)];
     if let Some(parent) = tenant.parent {

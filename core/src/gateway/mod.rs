@@ -52,6 +52,19 @@ pub enum GatewayError {
         /// What is wrong.
         reason: String,
     },
+    /// A folder or file of the gateway that other local users can read.
+    #[error(
+        "{} can be read by other users of this computer (mode {mode:04o}); it holds {what}: run \"chmod -R go-rwx {}\" and start the gateway again",
+        path.display(), path.display()
+    )]
+    Exposed {
+        /// The folder or file.
+        path: PathBuf,
+        /// Its Unix mode.
+        mode: u32,
+        /// What it holds, for the message.
+        what: &'static str,
+    },
     /// Running as root without being told to.
     #[error(
         "the gateway refuses to run as root: run it as a service account, or pass --allow-root if you really mean it"
@@ -82,6 +95,40 @@ pub struct GatewayConfig {
     pub hostnames: Vec<String>,
     /// Address tenants use to reach this gateway (`host:port`).
     pub public_address: String,
+    /// Bounds on connections and how long a peer may take to speak (`[connections]`).
+    #[serde(default)]
+    pub connections: ConnectionLimits,
+}
+
+/// Bounds on the connections a gateway keeps (`[connections]` in `gateway.toml`): a peer that
+/// opens many connections, or opens one and never speaks, cannot hold the gateway's memory
+/// or file descriptors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionLimits {
+    /// Connections open at once from one IP address (agents behind one NAT share one).
+    pub per_address: usize,
+    /// Connections open at once in all.
+    pub total: usize,
+    /// Seconds a TLS handshake may take.
+    pub handshake_secs: u64,
+    /// Seconds a request's headers may take to arrive, and a connection may stay idle
+    /// between requests (HTTP/1.1), or before its first request (HTTP/2).
+    pub header_secs: u64,
+    /// Seconds an upload may go without sending a byte before it is cut off.
+    pub body_idle_secs: u64,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            per_address: 256,
+            total: 10_000,
+            handshake_secs: 15,
+            header_secs: 30,
+            body_idle_secs: 60,
+        }
+    }
 }
 
 impl GatewayConfig {
@@ -112,6 +159,38 @@ impl GatewayConfig {
         crate::paths::write_private_file(&path, text.as_bytes())
             .map_err(|source| GatewayError::Io { path, source })
     }
+}
+
+/// Refuses a gateway whose data folder, SQLite database or folder repositories other local
+/// users can read: they hold password hashes, keys, sessions and every tenant's data.
+pub fn check_private(
+    data_dir: &Path,
+    db_url: &str,
+    repos: &[crate::store::repos::CloudRepo],
+) -> Result<(), GatewayError> {
+    let mut places: Vec<(PathBuf, &'static str)> = vec![(
+        data_dir.to_path_buf(),
+        "the gateway's configuration, certificate key and database",
+    )];
+    if let Some(path) = crate::store::sqlite_path(db_url) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            places.push((PathBuf::from(name), "account password hashes and sessions"));
+        }
+    }
+    for repo in repos.iter().filter(|r| r.kind == "folder") {
+        places.push((
+            PathBuf::from(&repo.location),
+            "the tenants' backups of a cloud repository",
+        ));
+    }
+    for (path, what) in places {
+        if let Some(mode) = crate::paths::exposed(&path) {
+            return Err(GatewayError::Exposed { path, mode, what });
+        }
+    }
+    Ok(())
 }
 
 /// What `gateway init` needs.
@@ -147,10 +226,12 @@ pub async fn init(options: InitOptions) -> Result<InitReport, GatewayError> {
     if GatewayConfig::path(dir).exists() {
         return Err(GatewayError::AlreadyInitialized(dir.clone()));
     }
-    std::fs::create_dir_all(dir).map_err(|source| GatewayError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    crate::paths::create_private_dir(dir)
+        .and_then(|()| crate::paths::make_dir_private(dir))
+        .map_err(|source| GatewayError::Io {
+            path: dir.clone(),
+            source,
+        })?;
     let hostnames = if options.hostnames.is_empty() {
         vec![crate::lock::hostname()]
     } else {
@@ -192,6 +273,7 @@ pub async fn init(options: InitOptions) -> Result<InitReport, GatewayError> {
         listen,
         public_address: format!("{}:{port}", hostnames[0]),
         hostnames,
+        connections: ConnectionLimits::default(),
     };
     config.save(dir)?;
     Ok(InitReport { config, cert })

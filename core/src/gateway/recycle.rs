@@ -142,8 +142,9 @@ async fn list(
 async fn restore(
     State(state): State<Arc<GatewayState>>,
     admin: AdminSession,
-    Json(r): Json<RecycledRef>,
+    r: super::tenant::JsonBody<RecycledRef>,
 ) -> Result<Json<()>, ApiError> {
+    let r = r.map(|Json(v)| v).map_err(super::error::from_rejection)?;
     let (quota, bytes) = find(&state, &r).await?;
     state.db.restore_point(quota.id, &r.point).await?;
     state.db.shift_to_recycle(quota.id, -bytes).await?;
@@ -157,8 +158,9 @@ async fn restore(
 async fn purge(
     State(state): State<Arc<GatewayState>>,
     admin: AdminSession,
-    Json(r): Json<RecycledRef>,
+    r: super::tenant::JsonBody<RecycledRef>,
 ) -> Result<Json<()>, ApiError> {
+    let r = r.map(|Json(v)| v).map_err(super::error::from_rejection)?;
     let (quota, bytes) = find(&state, &r).await?;
     purge_point(&state, &quota, &r.point, bytes).await?;
     state

@@ -2,6 +2,12 @@
 //! ALPN), serves the routes, and shuts down gracefully — on the shutdown signal it stops
 //! accepting, lets requests in flight finish (up to a deadline) and then exits. Background
 //! tasks: the heartbeat in the gateway list, certificate reload, expired-session cleanup.
+//!
+//! What a peer can hold is bounded ([`super::ConnectionLimits`]): connections per address and
+//! in all, the time a TLS handshake, a request's headers or the first request may take, and
+//! the size of headers. Every error leaves as `{code, message}` JSON, including the ones
+//! axum's extractors answer by themselves ([`json_errors`]); only a request hyper cannot
+//! parse as HTTP at all gets hyper's bare status line before the connection closes.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,8 +33,16 @@ use crate::store::repos::CloudRepo;
 
 /// Requests in flight get this long to finish after the shutdown signal.
 const DRAIN: Duration = Duration::from_secs(30);
-/// A TLS handshake must finish within this.
-const HANDSHAKE: Duration = Duration::from_secs(15);
+/// Most request header bytes (names and values) the gateway reads; larger requests get a
+/// JSON `431`. hyper's own parser allows more ([`HYPER_HEADER_BYTES`]) so that this check,
+/// not hyper's bare answer, is what a client meets.
+pub const MAX_HEADER_BYTES: usize = 64 << 10;
+/// Most headers in one request (JSON `431` beyond).
+pub const MAX_HEADERS: usize = 100;
+/// What hyper buffers for a request head before it gives up with a bare `431`.
+const HYPER_HEADER_BYTES: usize = 256 << 10;
+/// How many headers hyper parses before it gives up with a bare `431`.
+const HYPER_HEADERS: usize = 4 * MAX_HEADERS;
 /// How often the gateway beats its heartbeat and looks for a new certificate.
 const TICK: Duration = Duration::from_secs(2);
 
@@ -49,6 +63,8 @@ pub struct GatewayState {
     pub stores: super::tenant::Stores,
     /// Bandwidth limits.
     pub buckets: super::limits::Buckets,
+    /// Connection bounds and timeouts.
+    pub limits: super::ConnectionLimits,
 }
 
 /// Where a quota's data lives in its cloud repository.
@@ -132,7 +148,133 @@ pub fn router(state: Arc<GatewayState>) -> Router {
             ApiError::bad_request("this call does not take that method")
         })
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::map_request(header_limits))
         .with_state(state)
+}
+
+/// Refuses requests whose headers are too many or too large, with a JSON `431`.
+async fn header_limits(
+    request: axum::extract::Request,
+) -> Result<axum::extract::Request, axum::response::Response> {
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Err(error_response(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            crate::api::ErrorCode::BadRequest,
+            format!(
+                "the request's headers are too large ({} headers, {bytes} bytes; at most {MAX_HEADERS} headers and {MAX_HEADER_BYTES} bytes)",
+                headers.len()
+            ),
+        ));
+    }
+    Ok(request)
+}
+
+/// Turns any error response that is not already `{code, message}` JSON — those axum's
+/// extractors and routing answer by themselves, in plain text — into one, keeping its status.
+async fn json_errors(response: axum::response::Response) -> axum::response::Response {
+    use axum::http::header::CONTENT_TYPE;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 16 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("the request was refused")
+            .to_owned()
+    } else {
+        text
+    };
+    error_response(status, code_for_status(status), message)
+}
+
+/// The stable code for an HTTP status the gateway's own handlers did not choose.
+fn code_for_status(status: axum::http::StatusCode) -> crate::api::ErrorCode {
+    use crate::api::ErrorCode;
+    use axum::http::StatusCode;
+    match status {
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::CONFLICT => ErrorCode::Conflict,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Maintenance,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
+    }
+}
+
+/// A `{code, message}` response with a given status.
+fn error_response(
+    status: axum::http::StatusCode,
+    code: crate::api::ErrorCode,
+    message: String,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (status, Json(crate::api::ErrorBody { code, message })).into_response()
+}
+
+/// Connections open per address and in all: a connection counts from accept until it closes.
+#[derive(Debug, Default)]
+struct OpenConnections {
+    per_address: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One counted connection; dropping it gives its place back.
+struct ConnectionSlot {
+    open: Arc<OpenConnections>,
+    ip: std::net::IpAddr,
+}
+
+impl OpenConnections {
+    /// A place for a connection from `ip`, or `None` when its address or the gateway is at
+    /// its bound.
+    fn admit(
+        self: &Arc<Self>,
+        ip: std::net::IpAddr,
+        limits: &super::ConnectionLimits,
+    ) -> Option<ConnectionSlot> {
+        let mut map = self.per_address.lock().ok()?;
+        let total: usize = map.values().sum();
+        let mine = map.get(&ip).copied().unwrap_or(0);
+        if mine >= limits.per_address || total >= limits.total {
+            return None;
+        }
+        map.insert(ip, mine + 1);
+        Some(ConnectionSlot {
+            open: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.open.per_address.lock()
+            && let Some(n) = map.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 async fn hello(State(state): State<Arc<GatewayState>>) -> Result<Json<Hello>, ApiError> {
@@ -158,7 +300,9 @@ pub async fn run(
     }
     let config = GatewayConfig::load(&options.data_dir)?;
     let certs = CertStore::open(&options.data_dir)?;
+    super::check_private(&options.data_dir, &config.db, &[])?;
     let db = Db::open(&config.db).await?;
+    super::check_private(&options.data_dir, &config.db, &db.repos().await?)?;
     let listen = options.listen.clone().unwrap_or(config.listen.clone());
     let listener = TcpListener::bind(&listen)
         .await
@@ -177,6 +321,7 @@ pub async fn run(
         bans: Bans::new(BanPolicy::default()),
         stores: super::tenant::Stores::default(),
         buckets: super::limits::Buckets::default(),
+        limits: config.connections,
     });
     let tls = tokio_rustls::TlsAcceptor::from(Arc::new(certs.server_config()?));
     let info = certs.info()?;
@@ -190,6 +335,9 @@ pub async fn run(
     let ticker = tokio::spawn(background(state.clone()));
     let app = router(state.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = Arc::new(OpenConnections::default());
+    let limits = config.connections;
+    let mut refused: u64 = 0;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -202,33 +350,20 @@ pub async fn run(
                         continue;
                     }
                 };
+                let Some(slot) = open.admit(peer.ip(), &limits) else {
+                    refused += 1;
+                    if refused.is_power_of_two() {
+                        tracing::warn!(%peer, "connection refused: its address or the gateway has as many open as allowed ({refused} refused so far)");
+                    }
+                    continue;
+                };
                 let _ = tcp.set_nodelay(true);
                 let tls = tls.clone();
                 let app = app.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(HANDSHAKE, tls.accept(tcp)).await {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, "TLS handshake failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let service = app.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(Peer(peer));
-                        req
-                    });
-                    let builder = auto::Builder::new(TokioExecutor::new());
-                    let conn = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, "connection ended: {e}");
-                    }
+                    let _slot = slot;
+                    serve_connection(tcp, peer, tls, app, watcher, limits).await;
                 });
             }
             () = &mut shutdown => break,
@@ -243,6 +378,76 @@ pub async fn run(
     ticker.abort();
     db.close().await;
     Ok(())
+}
+
+/// Serves one accepted connection: the TLS handshake and the first request within their
+/// deadlines, then HTTP/1.1 (headers within `header_secs`, also between requests) or HTTP/2
+/// (pinged, so a dead peer is noticed) until the peer or the shutdown ends it.
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    tls: tokio_rustls::TlsAcceptor,
+    app: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+    limits: super::ConnectionLimits,
+) {
+    use hyper_util::rt::TokioTimer;
+    let handshake = Duration::from_secs(limits.handshake_secs.max(1));
+    let headers = Duration::from_secs(limits.header_secs.max(1));
+    let stream = match tokio::time::timeout(handshake, tls.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let first_request = Arc::new(tokio::sync::Notify::new());
+    let seen = first_request.clone();
+    let service = app.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(Peer(peer));
+        seen.notify_one();
+        req
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(headers)
+        .max_buf_size(HYPER_HEADER_BYTES)
+        .max_headers(HYPER_HEADERS);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_header_list_size(HYPER_HEADER_BYTES as u32);
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+        .into_owned();
+    let conn = watcher.watch(conn);
+    tokio::pin!(conn);
+    // A peer that connects and never asks anything is dropped (HTTP/1.1's header timeout
+    // covers it too; HTTP/2 has none of its own).
+    tokio::select! {
+        ended = &mut conn => {
+            if let Err(e) = ended {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+            return;
+        }
+        () = first_request.notified() => {}
+        () = tokio::time::sleep(headers) => {
+            tracing::debug!(%peer, "no request within {} s: connection closed", headers.as_secs());
+            return;
+        }
+    }
+    if let Err(e) = conn.await {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
 }
 
 async fn background(state: Arc<GatewayState>) {

@@ -267,11 +267,7 @@ async fn list_repos(
         quotas
             .into_iter()
             .map(|q| RepoInfo {
-                free_bytes: if q.quota_bytes < 0 {
-                    -1
-                } else {
-                    (q.quota_bytes - q.used_bytes).max(0)
-                },
+                free_bytes: q.free_bytes(),
                 name: q.friendly_name,
                 quota_bytes: q.quota_bytes,
                 used_bytes: q.used_bytes,
@@ -318,21 +314,9 @@ async fn add_subtenant(
         .ok_or_else(|| {
             ApiError::not_found(format!("you have no cloud repository \"{}\"", req.repo))
         })?;
-    if req.quota_bytes >= 0 {
-        // Carved from the tenant's own quota: what is left after its own data and the
-        // fixed quotas of its other subtenants.
-        let (_, free) = carvable(&state, session.tenant.id, own.repo_id, None).await?;
-        if req.quota_bytes > free {
-            return Err(ApiError::new(
-                ErrorCode::QuotaExceeded,
-                format!(
-                    "a quota of {} does not fit: {} of \"{}\" is free after your data and your subtenants' quotas",
-                    crate::units::human_bytes(req.quota_bytes as u64),
-                    crate::units::human_bytes(free.max(0) as u64),
-                    req.repo
-                ),
-            ));
-        }
+    if req.quota_bytes >= 0 && req.quota_bytes > own.free_bytes() {
+        // Checked again, atomically, when the quota is carved; this says how much is left.
+        return Err(does_not_fit(req.quota_bytes, own));
     }
     let hash = auth::hash_new_password(req.password).await?;
     let spec = crate::api::QuotaSpec {
@@ -350,7 +334,11 @@ async fn add_subtenant(
             &[spec],
             req.policy.is_some(),
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            crate::store::DbError::QuotaFull(_) => does_not_fit(req.quota_bytes, own),
+            other => other.into(),
+        })?;
     if let Some(member) = &req.policy {
         let added = state
             .db
@@ -371,34 +359,17 @@ async fn add_subtenant(
     Ok(Json(crate::api::TenantView { tenant, quotas }))
 }
 
-/// What is left of the tenant's quota on `repo_id` after its own data and the fixed quotas of
-/// its subtenants other than `except`.
-async fn carvable(
-    state: &GatewayState,
-    tenant: i64,
-    repo_id: i64,
-    except: Option<i64>,
-) -> Result<(Quota, i64), ApiError> {
-    let own = state
-        .db
-        .quotas_of(tenant)
-        .await?
-        .into_iter()
-        .find(|q| q.repo_id == repo_id)
-        .ok_or_else(|| ApiError::not_found("that cloud repository is not yours"))?;
-    let mut carved = 0i64;
-    for other in state.db.subtenants(tenant).await? {
-        if Some(other.id) == except {
-            continue;
-        }
-        for q in state.db.quotas_of(other.id).await? {
-            if q.repo_id == repo_id && q.quota_bytes > 0 {
-                carved += q.quota_bytes;
-            }
-        }
-    }
-    let free = own.quota_bytes - own.used_bytes - carved;
-    Ok((own, free))
+/// A subtenant quota that does not fit what is left of the tenant's `own`.
+fn does_not_fit(bytes: i64, own: &Quota) -> ApiError {
+    ApiError::new(
+        ErrorCode::QuotaExceeded,
+        format!(
+            "a quota of {} does not fit: {} of \"{}\" is free after your data and your subtenants' quotas",
+            crate::units::human_bytes(bytes.max(0) as u64),
+            crate::units::human_bytes(own.free_bytes().max(0) as u64),
+            own.friendly_name
+        ),
+    )
 }
 
 async fn set_subtenant(
@@ -420,27 +391,12 @@ async fn set_subtenant(
         let quota = current
             .first()
             .ok_or_else(|| ApiError::not_found(format!("\"{name}\" has no quota")))?;
-        if bytes >= 0 {
-            let (_, free) =
-                carvable(&state, session.tenant.id, quota.repo_id, Some(sub.id)).await?;
-            if bytes > free || bytes < quota.used_bytes {
-                return Err(ApiError::new(
-                    ErrorCode::QuotaExceeded,
-                    format!(
-                        "a quota of {} does not fit: it must hold the {} \"{name}\" stores and fit the {} left of yours",
-                        crate::units::human_bytes(bytes as u64),
-                        crate::units::human_bytes(quota.used_bytes.max(0) as u64),
-                        crate::units::human_bytes(free.max(0) as u64)
-                    ),
-                ));
-            }
-        }
         let spec = crate::api::QuotaSpec {
             repo: quota.repo_name.clone(),
             friendly_name: Some(quota.friendly_name.clone()),
             bytes,
         };
-        state.db.set_quota(sub.id, &spec).await?;
+        state.db.set_subtenant_quota(sub.id, &spec).await?;
     }
     if let Some(enabled) = change.enabled {
         let mut settings = sub.settings.clone();
@@ -473,8 +429,51 @@ async fn delete_subtenant(
         .tenant_by_login(&login)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("you have no subtenant \"{name}\"")))?;
+    let keep_days = session
+        .tenant
+        .settings
+        .keep_deleted_days
+        .max(sub.settings.keep_deleted_days);
+    if keep_days > 0 {
+        for quota in state.db.quotas_of(sub.id).await? {
+            let kept = state.db.points(quota.id, false).await?.len()
+                + state.db.points(quota.id, true).await?.len();
+            if kept > 0 {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "\"{name}\" holds {kept} restore points that insider protection keeps for {keep_days} days after they are deleted; disable it now, delete its restore points, and delete it once the recycle bin has purged them (or ask your service provider)"
+                    ),
+                ));
+            }
+        }
+    }
+    remove_areas(&state, &[sub.id]).await?;
     state.db.delete_tenant(sub.id).await?;
     Ok(Json(()))
+}
+
+/// Removes the stored data of every quota of `accounts` (their storage areas), before the
+/// accounts themselves are deleted.
+pub(super) async fn remove_areas(state: &GatewayState, accounts: &[i64]) -> Result<(), ApiError> {
+    for account in accounts {
+        for quota in state.db.quotas_of(*account).await? {
+            state.stores.0.lock().await.remove(&quota.id);
+            let repo = state.db.repo_by_name(&quota.repo_name).await?;
+            let area = tenant_area(&repo, quota.id);
+            match tokio::fs::remove_dir_all(&area).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(ApiError::internal(format!(
+                        "removing {}: {e}",
+                        area.display()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The session's quota named `repo` and its storage area.
@@ -806,9 +805,9 @@ async fn upload_pack(
         &upload.store,
         &upload.pack,
         body,
-        upload.ids_len,
-        pack_len,
+        (upload.ids_len, pack_len),
         upload.bucket.clone(),
+        std::time::Duration::from_secs(state.limits.body_idle_secs.max(1)),
     )
     .await;
     match stored {
@@ -930,13 +929,16 @@ fn flush(buffer: Vec<u8>, writer: &mut Option<Writer>) -> Result<WriteJob, ApiEr
     }))
 }
 
+/// Streams an upload's body (`lens`: the bytes of chunk ids, then of the pack) into a
+/// temporary file, checks it and moves it into place; a body that stops sending for `idle`
+/// is cut off.
 async fn receive_pack(
     store: &Arc<FolderStore>,
     pack: &PackId,
     body: Body,
-    ids_len: u64,
-    pack_len: u64,
+    (ids_len, pack_len): (u64, u64),
     bucket: Option<Arc<super::limits::Bucket>>,
+    idle: std::time::Duration,
 ) -> Result<Vec<ChunkId>, ApiError> {
     let temp_store = store.clone();
     let (tmp, file) = blocking(move || temp_store.temp_file()).await?;
@@ -949,7 +951,17 @@ async fn receive_pack(
         let mut stream = body.into_data_stream();
         let mut ids = Vec::with_capacity(ids_len as usize);
         let mut received: u64 = 0;
-        while let Some(frame) = stream.next().await {
+        loop {
+            let frame = match tokio::time::timeout(idle, stream.next()).await {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(ApiError::bad_request(format!(
+                        "the upload sent nothing for {} s and was cut off; send it again",
+                        idle.as_secs()
+                    )));
+                }
+            };
             let frame = frame.map_err(|e| ApiError::bad_request(format!("the upload was cut off: {e}")))?;
             if let Some(bucket) = &bucket {
                 bucket.take(frame.len()).await;

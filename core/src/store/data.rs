@@ -358,29 +358,50 @@ impl Db {
         )
     }
 
-    /// Forgets bytes purged from a quota's recycle bin.
-    pub async fn drop_recycled(&self, quota: i64, bytes: i64) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE quotas SET recycle_bytes = CASE WHEN recycle_bytes >= $1 THEN recycle_bytes - $1 ELSE 0 END WHERE id = $2",
-        )
-        .bind(bytes)
-        .bind(quota)
-        .execute(self.pool())
-        .await?;
+    /// Moves bytes of a quota between its used and recycle-bin counters (positive: into the
+    /// recycle bin); a shared subtenant's tenant quota moves with it.
+    pub async fn shift_to_recycle(&self, quota: i64, bytes: i64) -> Result<(), DbError> {
+        let mut tx = self.pool().begin().await?;
+        let mut rows = vec![quota];
+        sqlx::query("UPDATE quotas SET used_bytes = used_bytes WHERE id = $1")
+            .bind(quota)
+            .execute(&mut *tx)
+            .await?;
+        rows.extend(super::tenants::shared_parent(&mut tx, quota).await?);
+        for row in rows {
+            sqlx::query(
+                "UPDATE quotas SET used_bytes = CASE WHEN used_bytes >= $1 THEN used_bytes - $1 ELSE 0 END, \
+                 recycle_bytes = CASE WHEN recycle_bytes + $1 >= 0 THEN recycle_bytes + $1 ELSE 0 END WHERE id = $2",
+            )
+            .bind(bytes)
+            .bind(row)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Moves bytes of a quota between its used and recycle-bin counters (positive: into the
-    /// recycle bin).
-    pub async fn shift_to_recycle(&self, quota: i64, bytes: i64) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE quotas SET used_bytes = CASE WHEN used_bytes >= $1 THEN used_bytes - $1 ELSE 0 END, \
-             recycle_bytes = CASE WHEN recycle_bytes + $1 >= 0 THEN recycle_bytes + $1 ELSE 0 END WHERE id = $2",
-        )
-        .bind(bytes)
-        .bind(quota)
-        .execute(self.pool())
-        .await?;
+    /// Forgets bytes purged from a quota's recycle bin (and from a shared subtenant's
+    /// tenant's).
+    pub async fn drop_recycled(&self, quota: i64, bytes: i64) -> Result<(), DbError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE quotas SET recycle_bytes = recycle_bytes WHERE id = $1")
+            .bind(quota)
+            .execute(&mut *tx)
+            .await?;
+        let mut rows = vec![quota];
+        rows.extend(super::tenants::shared_parent(&mut tx, quota).await?);
+        for row in rows {
+            sqlx::query(
+                "UPDATE quotas SET recycle_bytes = CASE WHEN recycle_bytes >= $1 THEN recycle_bytes - $1 ELSE 0 END WHERE id = $2",
+            )
+            .bind(bytes)
+            .bind(row)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

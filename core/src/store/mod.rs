@@ -43,6 +43,14 @@ pub enum DbError {
         /// What the driver said.
         source: sqlx::Error,
     },
+    /// The SQLite file cannot be created.
+    #[error("cannot create the metadata database {}: {source}", path.display())]
+    Create {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// Bringing the schema up to date failed.
     #[error("cannot update the metadata database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -55,6 +63,9 @@ pub enum DbError {
     /// No such object.
     #[error("{0} does not exist")]
     NotFound(String),
+    /// A change that does not fit a quota.
+    #[error("{0}")]
+    QuotaFull(String),
     /// A value the database holds or is given is out of range.
     #[error("{0}")]
     Invalid(String),
@@ -100,6 +111,15 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The file of an SQLite database URL (a path or `sqlite://PATH`); `None` for PostgreSQL.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return None;
+    }
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    (!path.is_empty() && !path.contains('?')).then(|| std::path::PathBuf::from(path))
+}
+
 impl Db {
     /// Opens (creating an SQLite file if needed) and migrates the database at `url`: a path or
     /// `sqlite://PATH` for SQLite, `postgres://…` for PostgreSQL.
@@ -111,6 +131,15 @@ impl Db {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
             if path.is_empty() || path.contains('?') {
                 return Err(DbError::BadUrl(url.to_owned()));
+            }
+            // Created owner-only before the driver opens it: it holds password hashes and
+            // sessions, and SQLite gives its journal files the database's permissions.
+            let file = std::path::Path::new(path);
+            if file.parent().is_some_and(|p| p.as_os_str().is_empty() || p.is_dir()) {
+                crate::paths::touch_private_file(file).map_err(|source| DbError::Create {
+                    path: file.to_path_buf(),
+                    source,
+                })?;
             }
             (Engine::Sqlite, format!("sqlite://{path}?mode=rwc"))
         };

@@ -1,8 +1,12 @@
 //! Tenants, their subtenants and their quotas (one per cloud repository the tenant may use,
 //! with the friendly name the tenant sees). Login names: `tenant` or `tenant/subtenant`.
 //!
-//! Invariant: `used_bytes` changes only through [`Db::reserve`] / [`Db::release`], single
-//! conditional updates, so concurrent uploads of one tenant can never overshoot its quota.
+//! Invariant: `used_bytes` changes only through [`Db::reserve`] / [`Db::release`] (and the
+//! moves of [`Db::shift_to_recycle`] and the recount of the storage check), conditional
+//! updates in one transaction, so concurrent uploads of one tenant can never overshoot its
+//! quota. A subtenant that shares its tenant's quota (`quota_bytes` -1) is charged on its
+//! own row and on its tenant's; a fixed subtenant quota is carved from its tenant's
+//! (`carved_bytes`), and the tenant's own writes fit in what is left.
 
 use std::collections::HashMap;
 
@@ -83,6 +87,21 @@ pub struct Quota {
     pub used_bytes: i64,
     /// Bytes in the recycle bin (not counted against the quota).
     pub recycle_bytes: i64,
+    /// Bytes of it given to subtenants as fixed quotas (not usable by the tenant itself).
+    #[serde(default)]
+    pub carved_bytes: i64,
+}
+
+impl Quota {
+    /// Bytes still free for the account itself; -1 when unlimited (a subtenant sharing its
+    /// tenant's quota: what its tenant has left applies).
+    pub fn free_bytes(&self) -> i64 {
+        if self.quota_bytes < 0 {
+            -1
+        } else {
+            (self.quota_bytes - self.used_bytes - self.carved_bytes).max(0)
+        }
+    }
 }
 
 /// A quota to give a new tenant.
@@ -160,9 +179,9 @@ fn tenant_at(r: &sqlx::any::AnyRow, at: usize) -> Result<Tenant, DbError> {
 
 /// The columns [`quota_of`] reads, and where from.
 const QUOTA_COLUMNS: &str = "q.id, q.tenant_id, q.repo_id, r.name, q.friendly_name, q.quota_bytes, \
-     q.used_bytes, q.recycle_bytes";
+     q.used_bytes, q.recycle_bytes, q.carved_bytes";
 /// How many columns [`QUOTA_COLUMNS`] names.
-const QUOTA_WIDTH: usize = 8;
+const QUOTA_WIDTH: usize = 9;
 /// Most packs one [`Db::quota_and_packs`] names (each is a bound parameter).
 pub const MAX_PACKS_PER_QUERY: usize = 64;
 
@@ -178,7 +197,118 @@ fn quota_of(r: &sqlx::any::AnyRow) -> Result<Quota, DbError> {
         quota_bytes: r.try_get(5)?,
         used_bytes: r.try_get(6)?,
         recycle_bytes: r.try_get(7)?,
+        carved_bytes: r.try_get(8)?,
     })
+}
+
+/// The quota a shared subtenant quota (`quota_bytes` -1) is also charged on: its tenant's on
+/// the same repository. `None` for any other quota.
+const SHARED_PARENT: &str = "SELECT p.id FROM quotas s JOIN tenants t ON t.id = s.tenant_id \
+     JOIN quotas p ON p.tenant_id = t.parent_id AND p.repo_id = s.repo_id \
+     WHERE s.id = $1 AND s.quota_bytes < 0";
+
+/// Adds `bytes` to a quota row's use when they fit (`force`: whether or not they fit);
+/// false when they do not.
+async fn charge_row(
+    conn: &mut sqlx::AnyConnection,
+    quota: i64,
+    bytes: i64,
+    force: bool,
+) -> Result<bool, DbError> {
+    let sql = if force {
+        "UPDATE quotas SET used_bytes = used_bytes + $1 WHERE id = $2"
+    } else {
+        "UPDATE quotas SET used_bytes = used_bytes + $1 WHERE id = $2 \
+         AND (quota_bytes < 0 OR used_bytes + carved_bytes + $1 <= quota_bytes)"
+    };
+    let done = sqlx::query(sql)
+        .bind(bytes)
+        .bind(quota)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Takes `bytes` off a quota row's use (never below zero).
+async fn uncharge_row(
+    conn: &mut sqlx::AnyConnection,
+    quota: i64,
+    bytes: i64,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE quotas SET used_bytes = CASE WHEN used_bytes >= $1 THEN used_bytes - $1 ELSE 0 END WHERE id = $2")
+        .bind(bytes)
+        .bind(quota)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The tenant quota a shared subtenant quota is also charged on.
+pub(super) async fn shared_parent(
+    conn: &mut sqlx::AnyConnection,
+    quota: i64,
+) -> Result<Option<i64>, DbError> {
+    Ok(sqlx::query(SHARED_PARENT)
+        .bind(quota)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?)
+}
+
+/// Charges `bytes` to a quota and, for a shared subtenant quota, to its tenant's, inside the
+/// caller's transaction: false (and the caller rolls back) when they do not fit either.
+/// The own row is written first, so SQLite takes its write lock before anything is read.
+pub(super) async fn charge(
+    conn: &mut sqlx::AnyConnection,
+    quota: i64,
+    bytes: i64,
+    force: bool,
+) -> Result<bool, DbError> {
+    if !charge_row(conn, quota, bytes, force).await? {
+        return Ok(false);
+    }
+    match shared_parent(conn, quota).await? {
+        Some(parent) => charge_row(conn, parent, bytes, force).await,
+        None => Ok(true),
+    }
+}
+
+/// Gives `bytes` back to a quota and, for a shared subtenant quota, to its tenant's.
+pub(super) async fn uncharge(
+    conn: &mut sqlx::AnyConnection,
+    quota: i64,
+    bytes: i64,
+) -> Result<(), DbError> {
+    uncharge_row(conn, quota, bytes).await?;
+    if let Some(parent) = shared_parent(conn, quota).await? {
+        uncharge_row(conn, parent, bytes).await?;
+    }
+    Ok(())
+}
+
+/// Changes the fixed quota its tenant's quota has given a subtenant by `delta` bytes; a
+/// growth must fit what the tenant has left.
+async fn carve(
+    conn: &mut sqlx::AnyConnection,
+    tenant: i64,
+    repo: i64,
+    delta: i64,
+) -> Result<bool, DbError> {
+    let sql = if delta > 0 {
+        "UPDATE quotas SET carved_bytes = carved_bytes + $1 WHERE tenant_id = $2 AND repo_id = $3 \
+         AND used_bytes + carved_bytes + $1 <= quota_bytes"
+    } else {
+        "UPDATE quotas SET carved_bytes = CASE WHEN carved_bytes + $1 >= 0 THEN carved_bytes + $1 ELSE 0 END \
+         WHERE tenant_id = $2 AND repo_id = $3"
+    };
+    let done = sqlx::query(sql)
+        .bind(delta)
+        .bind(tenant)
+        .bind(repo)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1 || delta <= 0)
 }
 
 fn check_settings(s: &TenantSettings) -> Result<(), DbError> {
@@ -237,6 +367,16 @@ impl Db {
                 .await?
                 .ok_or_else(|| DbError::NotFound(format!("cloud repository \"{}\"", q.repo)))?;
             let repo_id: i64 = repo.try_get(0)?;
+            if let Some(tenant) = parent
+                && q.bytes >= 0
+                && !carve(&mut *tx, tenant, repo_id, q.bytes).await?
+            {
+                return Err(DbError::QuotaFull(format!(
+                    "a quota of {} does not fit in what is left of the tenant's quota on \"{}\"",
+                    crate::units::human_bytes(q.bytes.max(0) as u64),
+                    q.repo
+                )));
+            }
             let friendly = q.friendly_name.clone().unwrap_or_else(|| q.repo.clone());
             sqlx::query(
                 "INSERT INTO quotas (tenant_id, repo_id, friendly_name, quota_bytes) VALUES ($1, $2, $3, $4)",
@@ -386,6 +526,34 @@ impl Db {
     /// caller removes that first when asked).
     pub async fn delete_tenant(&self, id: i64) -> Result<(), DbError> {
         let mut tx = self.pool().begin().await?;
+        // A subtenant's quotas go back to its tenant: a fixed one's carve, a shared one's use.
+        let rows = sqlx::query(
+            "SELECT q.id, q.quota_bytes, q.used_bytes, q.recycle_bytes, q.repo_id, t.parent_id FROM quotas q \
+             JOIN tenants t ON t.id = q.tenant_id WHERE t.id = $1 AND t.parent_id <> 0",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            let (quota, bytes, used, recycled, repo, parent): (i64, i64, i64, i64, i64, i64) = (
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+                row.try_get(5)?,
+            );
+            if bytes >= 0 {
+                carve(&mut *tx, parent, repo, -bytes).await?;
+            } else if let Some(parent_quota) = shared_parent(&mut *tx, quota).await? {
+                uncharge_row(&mut *tx, parent_quota, used).await?;
+                sqlx::query("UPDATE quotas SET recycle_bytes = CASE WHEN recycle_bytes >= $1 THEN recycle_bytes - $1 ELSE 0 END WHERE id = $2")
+                    .bind(recycled)
+                    .bind(parent_quota)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         sqlx::query(
             "DELETE FROM sessions WHERE realm = 'tenant' AND (subject_id = $1 OR subject_id IN (SELECT id FROM tenants WHERE parent_id = $1))",
         )
@@ -519,25 +687,118 @@ impl Db {
 
     /// Reserves `bytes` of a quota for an upload: true when they fit (and are now counted),
     /// false when the quota would be exceeded (nothing changed). Atomic: concurrent callers
-    /// can never together overshoot the quota.
+    /// can never together overshoot the quota, nor a shared subtenant its tenant's.
     pub async fn reserve(&self, quota: i64, bytes: i64) -> Result<bool, DbError> {
-        let done = sqlx::query(
-            "UPDATE quotas SET used_bytes = used_bytes + $1 WHERE id = $2 AND (quota_bytes < 0 OR used_bytes + $1 <= quota_bytes)",
-        )
-        .bind(bytes)
-        .bind(quota)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.pool().begin().await?;
+        if !charge(&mut *tx, quota, bytes, false).await? {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Gives back bytes reserved or freed.
     pub async fn release(&self, quota: i64, bytes: i64) -> Result<(), DbError> {
-        sqlx::query("UPDATE quotas SET used_bytes = CASE WHEN used_bytes >= $1 THEN used_bytes - $1 ELSE 0 END WHERE id = $2")
-            .bind(bytes)
-            .bind(quota)
-            .execute(self.pool())
-            .await?;
+        let mut tx = self.pool().begin().await?;
+        uncharge(&mut *tx, quota, bytes).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets a subtenant's quota on one of its tenant's repositories: a fixed size carved from
+    /// the tenant's quota, or -1 to share it. All or nothing: `QuotaFull` when the new size
+    /// does not fit what the tenant has left or is below what the subtenant stores.
+    pub async fn set_subtenant_quota(
+        &self,
+        sub: i64,
+        spec: &QuotaSpec,
+    ) -> Result<(), DbError> {
+        if spec.bytes < -1 {
+            return Err(DbError::Invalid("a quota is a size in bytes, or -1 to share the tenant's".into()));
+        }
+        let repo = self.repo_by_name(&spec.repo).await?;
+        let mut tx = self.pool().begin().await?;
+        let parent: i64 = sqlx::query("SELECT parent_id FROM tenants WHERE id = $1")
+            .bind(sub)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| DbError::NotFound(format!("account {sub}")))?
+            .try_get(0)?;
+        if parent == 0 {
+            return Err(DbError::Invalid("only a subtenant's quota is carved from its tenant's".into()));
+        }
+        let current = sqlx::query(
+            "SELECT id, quota_bytes, used_bytes FROM quotas WHERE tenant_id = $1 AND repo_id = $2",
+        )
+        .bind(sub)
+        .bind(repo.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (old, used) = match &current {
+            Some(row) => (row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?),
+            None => (0, 0),
+        };
+        let full = |what: String| DbError::QuotaFull(what);
+        if spec.bytes >= 0 && spec.bytes < used {
+            return Err(full(format!(
+                "a quota of {} is less than the {} the subtenant stores",
+                crate::units::human_bytes(spec.bytes as u64),
+                crate::units::human_bytes(used.max(0) as u64)
+            )));
+        }
+        // Undo the old arrangement, then make the new one; every growth is checked.
+        match (old >= 0, spec.bytes >= 0) {
+            (true, true) => {
+                if !carve(&mut *tx, parent, repo.id, spec.bytes - old).await? {
+                    return Err(full(format!(
+                        "a quota of {} does not fit in what is left of the tenant's quota",
+                        crate::units::human_bytes(spec.bytes as u64)
+                    )));
+                }
+            }
+            (true, false) => {
+                carve(&mut *tx, parent, repo.id, -old).await?;
+                let parent_quota = sqlx::query("SELECT id FROM quotas WHERE tenant_id = $1 AND repo_id = $2")
+                    .bind(parent)
+                    .bind(repo.id)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                if !charge_row(&mut *tx, parent_quota, used, false).await? {
+                    return Err(full(format!(
+                        "the {} the subtenant stores do not fit in what is left of the tenant's quota",
+                        crate::units::human_bytes(used.max(0) as u64)
+                    )));
+                }
+            }
+            (false, true) => {
+                if let Some(row) = &current
+                    && let Some(parent_quota) = shared_parent(&mut *tx, row.try_get(0)?).await?
+                {
+                    uncharge_row(&mut *tx, parent_quota, used).await?;
+                }
+                if !carve(&mut *tx, parent, repo.id, spec.bytes).await? {
+                    return Err(full(format!(
+                        "a quota of {} does not fit in what is left of the tenant's quota",
+                        crate::units::human_bytes(spec.bytes as u64)
+                    )));
+                }
+            }
+            (false, false) => {}
+        }
+        let friendly = spec.friendly_name.clone().unwrap_or_else(|| spec.repo.clone());
+        sqlx::query(
+            "INSERT INTO quotas (tenant_id, repo_id, friendly_name, quota_bytes) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, repo_id) DO UPDATE SET quota_bytes = excluded.quota_bytes, friendly_name = excluded.friendly_name",
+        )
+        .bind(sub)
+        .bind(repo.id)
+        .bind(&friendly)
+        .bind(spec.bytes)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict(format!("a quota named \"{friendly}\"")))?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ impl TenantState {
     pub async fn open(home: &DataHome) -> Result<Self, TenantError> {
         home.ensure().map_err(|e| TenantError::Io(e.to_string()))?;
         let path = home.root().join("cloudkeep.db");
+        crate::paths::touch_private_file(&path).map_err(|e| TenantError::Io(e.to_string()))?;
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
