@@ -67,7 +67,7 @@ pub fn browse(
     json_out: bool,
 ) -> anyhow::Result<ExitCode> {
     let point = repo.find_point(point)?;
-    let index = repo.load_index()?;
+    let index = repo.load_readable_index()?;
     let nodes = browse::list_dir(repo, &index, &point, path)?;
     if json_out {
         let rows: Vec<_> = nodes
@@ -97,7 +97,7 @@ pub fn find(
     json_out: bool,
 ) -> anyhow::Result<ExitCode> {
     let point = repo.find_point(point)?;
-    let found = browse::find(repo, &repo.load_index()?, &point, pattern)?;
+    let found = browse::find(repo, &repo.load_readable_index()?, &point, pattern)?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&found)?);
     } else {
@@ -117,7 +117,7 @@ pub fn find(
 /// What changed between two restore points.
 pub fn diff(repo: &Repository, from: &str, to: &str, json_out: bool) -> anyhow::Result<ExitCode> {
     let (a, b) = (repo.find_point(from)?, repo.find_point(to)?);
-    let changes = browse::diff(repo, &repo.load_index()?, &a, &b)?;
+    let changes = browse::diff(repo, &repo.load_readable_index()?, &a, &b)?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&changes)?);
     } else {

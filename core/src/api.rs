@@ -38,6 +38,8 @@ pub enum ErrorCode {
     Conflict,
     /// The request is malformed or out of range.
     BadRequest,
+    /// The service provider's storage is full: nothing was stored, earlier points are intact.
+    StorageFull,
     /// The gateway failed; the message says what to check.
     Internal,
 }
@@ -215,4 +217,91 @@ pub struct RecycledPoint {
     pub deleted_ms: i64,
     /// When it will be purged automatically, ms since the epoch.
     pub purge_after_ms: i64,
+}
+
+/// What a store found when told a pack failed a check (`POST /v1/repos/{repo}/packs/{id}/check`
+/// answers `{"health": …}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PackHealth {
+    /// Its bytes match its id: the failure was elsewhere (a blob written wrong, a read cut).
+    Intact,
+    /// The storage does not have it: forgotten, its chunks count as absent.
+    Missing,
+    /// Its bytes no longer match its id: set aside, its chunks count as absent.
+    Damaged,
+}
+
+/// The answer to a pack check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackCheck {
+    /// What the gateway found.
+    pub health: PackHealth,
+}
+
+/// `POST /v1/admin/check`: what the SP's storage check does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CheckRequest {
+    /// Also re-read every pack and compare it with its id (BLAKE3), not just its presence
+    /// and length.
+    #[serde(default)]
+    pub deep: bool,
+}
+
+/// One pack the storage check found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackIssue {
+    /// Account login.
+    pub tenant: String,
+    /// The tenant's name for the repository.
+    pub repo: String,
+    /// The pack.
+    pub pack: String,
+    /// What was found and done.
+    pub what: String,
+}
+
+/// What the storage check found and did, in numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// Quotas (storage areas) checked.
+    pub quotas: usize,
+    /// Storage areas that could not be checked (their folder is missing: a storage not
+    /// mounted?), by `tenant/repo`; nothing in them was changed.
+    pub unavailable: Vec<String>,
+    /// Packs whose rows were checked against the storage.
+    pub packs_checked: usize,
+    /// Bytes re-read and hashed (deep check).
+    pub bytes_hashed: u64,
+    /// Packs the storage lost: forgotten, so the tenants' next backups send their data again.
+    pub lost: Vec<PackIssue>,
+    /// Packs whose bytes changed: marked damaged, so the tenants salvage what is intact.
+    pub damaged: Vec<PackIssue>,
+    /// Points, index files or chunk sets whose file is missing.
+    pub missing_objects: Vec<PackIssue>,
+    /// Files no table knows (a write cut by a crash), removed.
+    pub orphans_removed: usize,
+    /// Their bytes.
+    pub orphan_bytes: u64,
+    /// Bytes of temporary files of dead writes, removed.
+    pub temp_bytes_removed: u64,
+    /// Reservations of writes that died with their gateway, given back.
+    pub reservations_reclaimed: usize,
+    /// Their bytes.
+    pub reserved_bytes_returned: i64,
+    /// Quotas whose used or recycle-bin figure had drifted from what is stored, corrected.
+    pub recounted: Vec<RecountRow>,
+}
+
+/// A quota figure the storage check corrected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecountRow {
+    /// Account login.
+    pub tenant: String,
+    /// The tenant's name for the repository.
+    pub repo: String,
+    /// Used bytes before and after.
+    pub used: (i64, i64),
+    /// Recycle-bin bytes before and after.
+    pub recycle: (i64, i64),
 }

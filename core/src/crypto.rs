@@ -614,6 +614,23 @@ pub struct Keyring {
     /// Wrapped copies of the master key.
     #[serde(default)]
     pub slots: Vec<KeySlot>,
+    /// Slots removed or replaced while the SP's insider protection was on: the gateway keeps
+    /// them until the protection window ends, so a tenant (or whoever has its account's
+    /// password) can never make protected data unreadable. They still unlock; the gateway,
+    /// not the tenant, decides this list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<RetiredSlot>,
+}
+
+/// A slot kept after its removal (see [`Keyring::retired`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredSlot {
+    /// The slot as it was.
+    pub slot: KeySlot,
+    /// When it was removed.
+    pub retired: chrono::DateTime<chrono::Utc>,
+    /// When the gateway drops it.
+    pub kept_until: chrono::DateTime<chrono::Utc>,
 }
 
 impl Keyring {
@@ -655,6 +672,7 @@ impl Keyring {
             encryption,
             plain_key: None,
             slots: Vec::new(),
+            retired: Vec::new(),
         })
     }
 
@@ -678,17 +696,28 @@ impl Keyring {
 
     /// The master key, opened with an encryption password.
     pub fn unlock(&self, password: &str) -> Result<MasterKey, CryptoError> {
+        self.unlock_noting_retired(password).map(|(master, _)| master)
+    }
+
+    /// [`Keyring::unlock`], and the retired slot that opened it when no live slot did: the
+    /// keyring was changed under this password's user, who should be told (the slot goes
+    /// when its protection window ends).
+    pub fn unlock_noting_retired(
+        &self,
+        password: &str,
+    ) -> Result<(MasterKey, Option<RetiredSlot>), CryptoError> {
         if !self.is_encrypted() {
-            return self.unlock_unencrypted();
+            return Ok((self.unlock_unencrypted()?, None));
         }
-        for slot in &self.slots {
+        let retired = self.retired.iter().map(|r| (&r.slot, Some(r)));
+        for (slot, retired) in self.slots.iter().map(|s| (s, None)).chain(retired) {
             if let SlotKind::Password { kdf, salt } = &slot.kind {
                 let salt = hex::decode(salt).map_err(|_| CryptoError::BadKeyring {
                     reason: format!("slot {} has a salt that is not hex", slot.id),
                 })?;
                 let key = kdf.derive(password.as_bytes(), &salt)?;
                 if let Some(master) = self.open_slot(slot, &key)? {
-                    return Ok(master);
+                    return Ok((master, retired.cloned()));
                 }
             }
         }
@@ -704,7 +733,7 @@ impl Keyring {
             return Err(CryptoError::NotEncrypted);
         }
         let key = recovery.wrapping_key();
-        for slot in self.slots.iter().filter(|s| s.kind == SlotKind::Recovery) {
+        for slot in self.all_slots().filter(|s| s.kind == SlotKind::Recovery) {
             if let Some(master) = self.open_slot(slot, &key)? {
                 return Ok(master);
             }
@@ -835,7 +864,7 @@ impl Keyring {
                 if ring.plain_key.is_some() {
                     return Err(bad("an encrypted keyring must not hold a plain key".into()));
                 }
-                for slot in &ring.slots {
+                for slot in ring.all_slots() {
                     if let SlotKind::Password { kdf, .. } = &slot.kind {
                         kdf.validate()?;
                     }
@@ -864,10 +893,61 @@ impl Keyring {
         Ok(self.open_slot(slot, &key)?.is_some())
     }
 
+    /// The live slots, then the retired ones.
+    fn all_slots(&self) -> impl Iterator<Item = &KeySlot> {
+        self.slots.iter().chain(self.retired.iter().map(|r| &r.slot))
+    }
+
+    /// The keyring that replaces `old` when the tenant stores `self` under insider
+    /// protection of `protection_days`: the same repository and key (else an error saying
+    /// why), `old`'s retired slots still inside their window, and every slot `self` drops
+    /// or changes retired until `now` + the window. Whatever `self` says about retired slots
+    /// is ignored.
+    pub fn merged_over(
+        mut self,
+        old: &Keyring,
+        protection_days: i64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Keyring, CryptoError> {
+        if self.repo_id != old.repo_id
+            || self.encryption != old.encryption
+            || self.plain_key != old.plain_key
+        {
+            return Err(CryptoError::BadKeyring {
+                reason: "a repository's keyring may gain or lose key slots, never change the repository or its key".into(),
+            });
+        }
+        let mut retired: Vec<RetiredSlot> = old
+            .retired
+            .iter()
+            .filter(|r| r.kept_until > now)
+            .cloned()
+            .collect();
+        if protection_days > 0 {
+            let kept_until = now + chrono::Duration::days(protection_days);
+            for slot in old.slots.iter().filter(|s| !self.slots.contains(s)) {
+                retired.push(RetiredSlot {
+                    slot: slot.clone(),
+                    retired: now,
+                    kept_until,
+                });
+            }
+        }
+        self.retired = retired;
+        if self.to_json().len() > Self::MAX_JSON_LEN {
+            return Err(CryptoError::BadKeyring {
+                reason: format!(
+                    "the keyring would exceed {} bytes with the slots insider protection keeps; remove fewer slots until the protection window ends",
+                    Self::MAX_JSON_LEN
+                ),
+            });
+        }
+        Ok(self)
+    }
+
     fn next_slot_id(&self) -> String {
         let highest = self
-            .slots
-            .iter()
+            .all_slots()
             .filter_map(|s| s.id.strip_prefix("slot-")?.parse::<u32>().ok())
             .max()
             .unwrap_or(0);

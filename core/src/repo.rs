@@ -356,32 +356,105 @@ impl Repository {
         &self.backend
     }
 
-    /// Reads every index file into one chunk index.
+    /// Reads every index file into one chunk index: every blob any index file names,
+    /// wherever that is (garbage collection's view).
     pub fn load_index(&self) -> Result<ChunkIndex, RepoError> {
         let mut index = ChunkIndex::default();
+        for (pack, entries) in self.index_files()? {
+            index.add_pack(pack, &entries);
+        }
+        Ok(index)
+    }
+
+    /// The packs every index file names, with their blobs, in file order.
+    fn index_files(&self) -> Result<Vec<(PackId, Vec<PackEntry>)>, RepoError> {
+        let mut all = Vec::new();
         for name in self.backend.list_meta(MetaKind::Index)? {
             let bytes = self.backend.get_meta(MetaKind::Index, &name)?;
             let packs = decode_index(&self.keys, &bytes).map_err(|reason| RepoError::Corrupt {
                 what: format!("index file {name}"),
                 reason,
             })?;
-            for (pack, entries) in packs {
-                index.add_pack(pack, &entries);
+            all.extend(packs);
+        }
+        Ok(all)
+    }
+
+    /// The blobs a backup may count as stored: those in packs the storage lists and does
+    /// not call damaged. A pack the storage lost (or set aside) is left out, so its chunks
+    /// are sent again. Packs no index file names — left by a run that was interrupted after
+    /// storing them — are adopted on the way ([`Self::adopt_orphan_packs`]); returns the
+    /// index and how many blobs were adopted.
+    pub fn load_backup_index(&self) -> Result<(ChunkIndex, usize), RepoError> {
+        let listed = self.backend.list_packs()?;
+        let damaged: HashSet<PackId> = self.backend.damaged_packs()?.into_iter().collect();
+        let files = self.index_files()?;
+        let named: HashSet<PackId> = files.iter().map(|(p, _)| *p).collect();
+        let sound: HashSet<PackId> = listed
+            .iter()
+            .map(|(p, _)| *p)
+            .filter(|p| !damaged.contains(p))
+            .collect();
+        let mut index = ChunkIndex::default();
+        for (pack, entries) in &files {
+            if sound.contains(pack) {
+                index.add_pack(*pack, entries);
+            }
+        }
+        let orphans: Vec<(PackId, u64)> = listed
+            .into_iter()
+            .filter(|(p, _)| !named.contains(p) && !damaged.contains(p))
+            .collect();
+        let adopted = self.adopt_orphan_packs(&mut index, &orphans)?;
+        Ok((index, adopted))
+    }
+
+    /// The blobs a restore, browse or search can read: those in packs the storage lists,
+    /// sound packs first, a damaged pack only for blobs found nowhere else (each blob is
+    /// authenticated when read, so its intact ones still restore).
+    pub fn load_readable_index(&self) -> Result<ChunkIndex, RepoError> {
+        let listed: HashSet<PackId> = self.backend.list_packs()?.into_iter().map(|(p, _)| p).collect();
+        let damaged: HashSet<PackId> = self.backend.damaged_packs()?.into_iter().collect();
+        let files = self.index_files()?;
+        let mut index = ChunkIndex::default();
+        for pass_damaged in [false, true] {
+            for (pack, entries) in &files {
+                if listed.contains(pack) && damaged.contains(pack) == pass_damaged {
+                    index.add_pack(*pack, entries);
+                }
             }
         }
         Ok(index)
     }
 
-    /// Finds packs that no index file names — left by a backup that was interrupted after
-    /// storing them — reads their own sealed indexes, names them in a new index file and adds
-    /// them to `index`, so that a rerun reuses what is already stored instead of sending it
-    /// again. Damaged or foreign packs are skipped (gc removes them). Returns how many blobs
-    /// were recovered.
-    pub fn adopt_orphan_packs(&self, index: &mut ChunkIndex) -> Result<usize, RepoError> {
-        let known: std::collections::HashSet<PackId> = index.iter().map(|(_, l)| l.pack).collect();
+    /// Seals a filled pack builder and stores the pack; returns its id and entries for an
+    /// index file.
+    pub fn store_pack(
+        &self,
+        builder: crate::pack::PackBuilder,
+    ) -> Result<(PackId, Vec<PackEntry>), RepoError> {
+        let pack = builder.finish(&self.keys)?;
+        self.backend.put_pack(
+            &pack.id,
+            &pack.bytes,
+            &pack.entries.iter().map(|e| e.id).collect::<Vec<_>>(),
+        )?;
+        Ok((pack.id, pack.entries))
+    }
+
+    /// Reads the sealed indexes of `orphans` — stored packs no index file names, left by a
+    /// backup that was interrupted after storing them — names them in a new index file and
+    /// adds them to `index`, so that a rerun reuses what is already stored instead of sending
+    /// it again. Damaged or foreign packs are skipped (gc removes them). Returns how many
+    /// blobs were recovered.
+    fn adopt_orphan_packs(
+        &self,
+        index: &mut ChunkIndex,
+        orphans: &[(PackId, u64)],
+    ) -> Result<usize, RepoError> {
         let mut adopted = Vec::new();
-        for (pack, len) in self.backend.list_packs()? {
-            if known.contains(&pack) || len < crate::pack::FOOTER_LEN as u64 {
+        for &(pack, len) in orphans {
+            if len < crate::pack::FOOTER_LEN as u64 {
                 continue;
             }
             let footer_at = len - crate::pack::FOOTER_LEN as u64;

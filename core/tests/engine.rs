@@ -416,12 +416,51 @@ fn damaged_chunks_never_reach_the_destination() {
         [source.join("victim.bin").display().to_string()],
         "exactly the damaged file is named"
     );
-
-    fs::remove_file(&pack_path).unwrap();
-    let report = verify(&repo, 100).unwrap();
+    // Marked, so that it heals: the intact blobs were salvaged into a new pack, the damaged
+    // pack set aside (kept, no longer listed), and the verify says so.
+    assert_eq!(report.repaired.len(), 1, "{report:?}");
+    assert_eq!(report.repaired[0].lost, 1);
+    assert!(report.repaired[0].salvaged >= 1, "{report:?}");
+    assert!(report.damaged[0].action.contains("set aside"), "{report:?}");
+    assert!(!pack_path.exists());
     assert!(
-        report.damaged.iter().any(|d| d.reason.contains("missing")),
+        tmp.path()
+            .join("repo/damaged")
+            .join(format!("{}.pack", loc.pack.to_hex()))
+            .exists()
+    );
+    let report = verify(&repo, 100).unwrap();
+    assert!(report.damaged.is_empty(), "{report:?}");
+    assert!(
+        report.damaged_points[0].reason.contains("the next backup sends them again"),
         "{report:?}"
+    );
+    assert_eq!(
+        fs::read(target.join("src/small.txt")).unwrap(),
+        b"tiny file",
+        "salvaged files still restore"
+    );
+
+    // The next backup sends the lost chunk again (the file is unchanged, but its data is
+    // gone), and the old point heals with it.
+    let again = backup(&repo, &options(&source, Some(done.point.clone())), &|_| {}).unwrap();
+    assert!(
+        again.point.manifest.stats.new_blobs > 0,
+        "{:?}",
+        again.point.manifest.stats
+    );
+    assert!(verify(&repo, 100).unwrap().is_healthy());
+    let healed = tmp.path().join("healed");
+    let report = restore_into(
+        &repo,
+        &done.point,
+        &healed,
+        vec![source.display().to_string()],
+    );
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(
+        fs::read(healed.join("src/victim.bin")).unwrap(),
+        fs::read(source.join("victim.bin")).unwrap()
     );
 }
 
@@ -467,7 +506,7 @@ fn verify_names_points_whose_chunk_list_or_index_is_lost() {
     }
     let report = verify(&repo, 100).unwrap();
     assert!(
-        report.damaged_points[0].reason.contains("in no index"),
+        report.damaged_points[0].reason.contains("no index file names"),
         "{report:?}"
     );
     assert!(

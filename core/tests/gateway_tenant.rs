@@ -1301,7 +1301,7 @@ async fn subtenants_are_carved_from_the_tenant_and_the_recycle_bin_expires() {
 
     // A recycled point stays for its protection days, then goes.
     let quota = gw.db.quotas_of(acme).await.unwrap().remove(0);
-    gw.db.add_point(quota.id, "p1", 1, "s1", 100).await.unwrap();
+    gw.db.add_point(quota.id, "p1", 1, "s1", 100, None).await.unwrap();
     gw.db.reserve(quota.id, 100).await.unwrap();
     gw.db.recycle_point(quota.id, "p1").await.unwrap();
     gw.db.shift_to_recycle(quota.id, 100).await.unwrap();

@@ -68,6 +68,13 @@ impl PackStore for Dying {
         self.change()?;
         self.inner.delete_pack(id)
     }
+    fn set_aside(
+        &self,
+        id: &PackId,
+    ) -> Result<cloudkeep_core::backend::PackHealth, StoreError> {
+        self.change()?;
+        self.inner.set_aside(id)
+    }
 }
 
 impl RepoBackend for Dying {

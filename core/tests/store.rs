@@ -223,9 +223,9 @@ async fn conformance(db: Db) {
     let quota = db.quotas_of(acme.id).await.unwrap()[0].id;
     let (c1, c2, c3) = (ChunkId([1; 32]), ChunkId([2; 32]), ChunkId([3; 32]));
     let (p1, p2) = ("aa".repeat(32), "bb".repeat(32));
-    db.add_pack(quota, &p1, 100, &[c2, c1, c2]).await.unwrap();
-    db.add_pack(quota, &p1, 100, &[c1, c2]).await.unwrap();
-    db.add_pack(quota, &p2, 50, &[c2]).await.unwrap();
+    db.add_pack(quota, &p1, 100, &[c2, c1, c2], None).await.unwrap();
+    db.add_pack(quota, &p1, 100, &[c1, c2], None).await.unwrap();
+    db.add_pack(quota, &p2, 50, &[c2], None).await.unwrap();
     assert_eq!(
         db.chunks_present(quota, &[c1, c2, c3]).await.unwrap(),
         [true, true, false]
@@ -278,8 +278,7 @@ async fn conformance(db: Db) {
         })
         .collect();
     let even: Vec<ChunkId> = many.iter().step_by(2).copied().collect();
-    db.add_pack(quota, &"cc".repeat(32), 10, &even)
-        .await
+    db.add_pack(quota, &"cc".repeat(32), 10, &even, None).await
         .unwrap();
     let flags = db.chunks_present(quota, &many).await.unwrap();
     assert_eq!(flags.len(), many.len());
@@ -355,6 +354,123 @@ async fn conformance(db: Db) {
     );
 }
 
+/// Shared subtenant quotas charge their tenant and fixed ones are carved from it, atomically:
+/// no mix of concurrent writers by a tenant and its subtenants stores more than its quota.
+async fn quota_accounting(db: Db) {
+    db.add_repo("main", "folder", "/srv/ck/main").await.unwrap();
+    let spec = |bytes| QuotaSpec {
+        repo: "main".into(),
+        friendly_name: Some("Cloud".into()),
+        bytes,
+    };
+    let settings = TenantSettings::default();
+    let acme = db
+        .add_tenant(None, "acme", "h", &settings, &[spec(1000)], false)
+        .await
+        .unwrap();
+    let shared = db
+        .add_tenant(Some(acme.id), "shared", "h", &settings, &[spec(-1)], false)
+        .await
+        .unwrap();
+    let fixed = db
+        .add_tenant(Some(acme.id), "fixed", "h", &settings, &[spec(300)], false)
+        .await
+        .unwrap();
+    let q = |account: i64| {
+        let db = db.clone();
+        async move { db.quotas_of(account).await.unwrap().remove(0) }
+    };
+    let (tq, sq, fq) = (q(acme.id).await, q(shared.id).await, q(fixed.id).await);
+    assert_eq!((tq.carved_bytes, tq.free_bytes()), (300, 700));
+    assert!(matches!(
+        db.add_tenant(Some(acme.id), "greedy", "h", &settings, &[spec(701)], false)
+            .await,
+        Err(DbError::QuotaFull(_))
+    ));
+    assert!(db.tenant_by_login("acme/greedy").await.unwrap().is_none());
+
+    // The shared subtenant's writes are the tenant's.
+    assert!(db.reserve(sq.id, 600).await.unwrap());
+    assert_eq!((q(acme.id).await.used_bytes, q(shared.id).await.used_bytes), (600, 600));
+    assert!(!db.reserve(sq.id, 101).await.unwrap(), "700 free minus 600");
+    assert!(!db.reserve(tq.id, 101).await.unwrap(), "the carve is not the tenant's");
+    assert!(db.reserve(tq.id, 100).await.unwrap());
+    assert!(!db.reserve(sq.id, 1).await.unwrap(), "the tenant is full");
+    assert_eq!(q(shared.id).await.used_bytes, 600, "a refusal changes nothing");
+    // The fixed subtenant keeps its carve whatever the others do.
+    assert!(db.reserve(fq.id, 300).await.unwrap());
+    assert!(!db.reserve(fq.id, 1).await.unwrap());
+    db.release(sq.id, 600).await.unwrap();
+    assert_eq!((q(acme.id).await.used_bytes, q(shared.id).await.used_bytes), (100, 0));
+
+    // Many writers at once: the tenant's 600 free bytes go to exactly 60 of 100 reservations.
+    let mut writers = Vec::new();
+    for n in 0..100 {
+        let db = db.clone();
+        let quota = if n % 2 == 0 { sq.id } else { tq.id };
+        writers.push(tokio::spawn(async move { db.reserve(quota, 10).await.unwrap() }));
+    }
+    let mut granted = 0;
+    for w in writers {
+        granted += usize::from(w.await.unwrap());
+    }
+    assert_eq!(granted, 60);
+    let t = q(acme.id).await;
+    assert_eq!(t.used_bytes + t.carved_bytes, 1000);
+    let s_used = q(shared.id).await.used_bytes;
+
+    // Insider protection moves a shared subtenant's bytes on both rows.
+    db.shift_to_recycle(sq.id, 10).await.unwrap();
+    assert_eq!(q(acme.id).await.recycle_bytes, 10);
+    assert_eq!(q(shared.id).await.used_bytes, s_used - 10);
+    db.drop_recycled(sq.id, 10).await.unwrap();
+    assert_eq!(q(acme.id).await.recycle_bytes, 0);
+
+    // Changing arrangements keeps the figures: shared -> fixed gives its use back to the
+    // tenant and carves the new size; fixed -> shared the reverse; sizes must fit.
+    let s_used = q(shared.id).await.used_bytes;
+    let t_used = q(acme.id).await.used_bytes;
+    assert!(matches!(
+        db.set_subtenant_quota(shared.id, &spec(s_used - 1)).await,
+        Err(DbError::QuotaFull(_))
+    ));
+    db.set_subtenant_quota(shared.id, &spec(s_used)).await.unwrap();
+    let t = q(acme.id).await;
+    assert_eq!((t.used_bytes, t.carved_bytes), (t_used - s_used, 300 + s_used));
+    db.set_subtenant_quota(shared.id, &spec(-1)).await.unwrap();
+    let t = q(acme.id).await;
+    assert_eq!((t.used_bytes, t.carved_bytes), (t_used, 300));
+    assert!(matches!(
+        db.set_subtenant_quota(fixed.id, &spec(300 + t.free_bytes() + 1)).await,
+        Err(DbError::QuotaFull(_))
+    ));
+    db.release(tq.id, 50).await.unwrap();
+    db.set_subtenant_quota(fixed.id, &spec(350)).await.unwrap();
+    assert_eq!(q(acme.id).await.carved_bytes, 350);
+
+    // Deleting subtenants gives back their carve and their shared use.
+    db.delete_tenant(fixed.id).await.unwrap();
+    db.delete_tenant(shared.id).await.unwrap();
+    let t = q(acme.id).await;
+    assert_eq!(t.carved_bytes, 0);
+    assert_eq!(t.used_bytes, t_used - 50 - s_used);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_accounts_quotas() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("meta.db").display().to_string())
+        .await
+        .unwrap();
+    quota_accounting(db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_accounts_quotas() {
+    let (_server, url) = cloudkeep_tests::postgres::fresh_database();
+    quota_accounting(Db::open(&url).await.unwrap()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_conforms() {
     let dir = tempfile::tempdir().unwrap();
@@ -425,7 +541,7 @@ async fn upgrade_keeps_packs_and_chunks(url: &str, any_url: &str, engine: Engine
             .collect::<Vec<_>>(),
         [(p1.as_str(), 10), (p2.as_str(), 20)]
     );
-    db.add_pack(1, &"cc".repeat(32), 30, &[c3]).await.unwrap();
+    db.add_pack(1, &"cc".repeat(32), 30, &[c3], None).await.unwrap();
     assert_eq!(db.chunks_present(1, &[c3]).await.unwrap(), [true]);
     db.delete_tenant(1).await.unwrap();
     assert_eq!(

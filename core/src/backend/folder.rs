@@ -18,12 +18,16 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{MAX_META_LEN, MetaKind, PackStore, RepoBackend, StoreError, valid_meta_name};
+use super::{
+    MAX_META_LEN, MetaKind, PackHealth, PackStore, RepoBackend, StoreError, valid_meta_name,
+};
 use crate::crypto::ChunkId;
 use crate::pack::{MAX_PACK_LEN, PackId};
 
 const PACKS: &str = "packs";
 const TMP: &str = "tmp";
+/// Where packs whose bytes no longer match their id are kept, out of the listing.
+const DAMAGED: &str = "damaged";
 const EXT: &str = "pack";
 
 /// A temporary file unchanged this long and locked by nobody is a crash's leftover. The age
@@ -199,6 +203,29 @@ impl FolderStore {
             });
         }
         Ok(self.root.join(kind.dir()).join(name))
+    }
+
+    /// Re-reads pack `id` and compares it with its id (BLAKE3): `None` when it is missing.
+    pub fn pack_matches_id(&self, id: &PackId) -> Result<Option<bool>, StoreError> {
+        let path = self.path_of(id);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_reader(file).map_err(io_err(&path))?;
+        Ok(Some(hasher.finalize().as_bytes() == &id.0))
+    }
+
+    /// When pack `id`'s file last changed, if it exists.
+    pub fn pack_modified(&self, id: &PackId) -> Option<std::time::SystemTime> {
+        fs::metadata(self.path_of(id)).ok()?.modified().ok()
+    }
+
+    /// Whether a metadata object's file exists.
+    pub fn has_meta(&self, kind: MetaKind, name: &str) -> bool {
+        self.meta_path(kind, name).is_ok_and(|p| p.is_file())
     }
 
     /// An open pack for reading, from the small cache of open packs.
@@ -407,6 +434,41 @@ impl PackStore for FolderStore {
             sync_dir(dir).map_err(io_err(dir))?;
         }
         Ok(())
+    }
+
+    fn set_aside(&self, id: &PackId) -> Result<PackHealth, StoreError> {
+        let packs = self.root.join(PACKS);
+        if !packs.is_dir() {
+            return Err(StoreError::Io {
+                path: packs,
+                source: io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "the repository's packs folder is gone: is its storage mounted?",
+                ),
+            });
+        }
+        let path = self.path_of(id);
+        match self.pack_matches_id(id)? {
+            None => return Ok(PackHealth::Missing),
+            Some(true) => return Ok(PackHealth::Intact),
+            Some(false) => {}
+        }
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.retain(|(p, _)| p != id);
+        }
+        let aside = self.root.join(DAMAGED);
+        crate::paths::create_private_dir(&aside).map_err(io_err(&aside))?;
+        let dest = aside.join(format!("{}.{EXT}", id.to_hex()));
+        fs::rename(&path, &dest).map_err(io_err(&path))?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir).map_err(io_err(dir))?;
+        }
+        tracing::warn!(
+            "pack {} no longer matches its id: set aside in {}",
+            id.to_hex(),
+            dest.display()
+        );
+        Ok(PackHealth::Damaged)
     }
 }
 

@@ -131,7 +131,23 @@ pub trait PackStore: Send + Sync {
 
     /// Removes a pack; removing a missing pack is not an error.
     fn delete_pack(&self, id: &PackId) -> Result<(), StoreError>;
+
+    /// A pack failed a check (it could not be read, or its bytes or blobs are wrong): the
+    /// store looks at it itself and, when it is missing or its bytes no longer match its id,
+    /// stops listing it — keeping the bytes aside where it has them — so that its chunks
+    /// count as absent and the next backup stores them again. Says what it found; a store
+    /// that cannot see the pack's folder at all fails instead of calling it missing.
+    fn set_aside(&self, id: &PackId) -> Result<PackHealth, StoreError>;
+
+    /// Packs the store still lists and serves but whose bytes are known to have changed (the
+    /// SP's check found them): their intact blobs are to be salvaged, and none of their
+    /// chunks counts as stored.
+    fn damaged_packs(&self) -> Result<Vec<PackId>, StoreError> {
+        Ok(Vec::new())
+    }
 }
+
+pub use crate::api::PackHealth;
 
 /// The small objects of a repository besides packs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

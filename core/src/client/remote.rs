@@ -277,6 +277,14 @@ impl RemoteStore {
         }
     }
 
+    /// The gateway's rows of this repository's packs.
+    fn pack_rows(&self) -> Result<Vec<crate::store::data::PackRow>, StoreError> {
+        let bytes = self
+            .send(self.request(reqwest::Method::GET, "/packs"))?
+            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
+        serde_json::from_slice(&bytes).map_err(refused)
+    }
+
     fn meta_path(kind: MetaKind, name: &str) -> String {
         match kind {
             MetaKind::Point => format!("/points/{name}"),
@@ -422,11 +430,7 @@ impl PackStore for RemoteStore {
     }
 
     fn list_packs(&self) -> Result<Vec<(PackId, u64)>, StoreError> {
-        let bytes = self
-            .send(self.request(reqwest::Method::GET, "/packs"))?
-            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
-        let rows: Vec<crate::store::data::PackRow> =
-            serde_json::from_slice(&bytes).map_err(refused)?;
+        let rows = self.pack_rows()?;
         let packs: Vec<(PackId, u64)> = rows
             .into_iter()
             .filter_map(|r| PackId::from_hex(&r.id).map(|id| (id, r.bytes.max(0) as u64)))
@@ -441,6 +445,31 @@ impl PackStore for RemoteStore {
         Err(refused(
             "packs in a cloud repository are removed by the service provider's gateway, not by the tenant",
         ))
+    }
+
+    fn set_aside(&self, id: &PackId) -> Result<crate::api::PackHealth, StoreError> {
+        let bytes = self
+            .send(self.request(
+                reqwest::Method::POST,
+                &format!("/packs/{}/check", id.to_hex()),
+            ))?
+            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
+        let check: crate::api::PackCheck = serde_json::from_slice(&bytes).map_err(refused)?;
+        if check.health != crate::api::PackHealth::Intact
+            && let Ok(mut lens) = self.lens.lock()
+        {
+            lens.remove(id);
+        }
+        Ok(check.health)
+    }
+
+    fn damaged_packs(&self) -> Result<Vec<PackId>, StoreError> {
+        Ok(self
+            .pack_rows()?
+            .into_iter()
+            .filter(|r| r.damaged)
+            .filter_map(|r| PackId::from_hex(&r.id))
+            .collect())
     }
 }
 

@@ -166,9 +166,14 @@ pub fn backup(
         .iter()
         .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
         .collect();
-    let mut index = repo.load_index()?;
-    // What an interrupted run stored is reused, not sent again.
-    repo.adopt_orphan_packs(&mut index)?;
+    // Packs the storage set aside as damaged give up their intact blobs first, so that only
+    // what is really lost is sent again.
+    let damaged = repo.backend().damaged_packs().map_err(RepoError::from)?;
+    if !damaged.is_empty() {
+        super::repair::salvage(repo, &damaged)?;
+    }
+    // What an interrupted run stored is reused, not sent again; what the storage lost is.
+    let (mut index, _) = repo.load_backup_index()?;
     let parent_root = match &options.parent {
         Some(point) => repo.load_dir(&index, &point.manifest.root).ok(),
         None => None,

@@ -118,7 +118,7 @@ pub fn gc(repo: &Repository) -> Result<GcReport, EngineError> {
                         bytes,
                     });
                     if builder.is_full() {
-                        kept.push(store(repo, std::mem::take(&mut builder))?);
+                        kept.push(repo.store_pack(std::mem::take(&mut builder))?);
                     }
                 }
                 _ => {
@@ -135,7 +135,7 @@ pub fn gc(repo: &Repository) -> Result<GcReport, EngineError> {
         }
     }
     if !builder.is_empty() {
-        kept.push(store(repo, builder)?);
+        kept.push(repo.store_pack(builder)?);
     }
     report.packs_repacked = repacked_from.len();
 
@@ -198,16 +198,4 @@ fn entries(blobs: &[(ChunkId, BlobLocation)]) -> Vec<PackEntry> {
             plain_len: l.plain_len,
         })
         .collect()
-}
-
-fn store(repo: &Repository, builder: PackBuilder) -> Result<(PackId, Vec<PackEntry>), EngineError> {
-    let pack = builder.finish(repo.keys()).map_err(RepoError::from)?;
-    repo.backend()
-        .put_pack(
-            &pack.id,
-            &pack.bytes,
-            &pack.entries.iter().map(|e| e.id).collect::<Vec<_>>(),
-        )
-        .map_err(RepoError::from)?;
-    Ok((pack.id, pack.entries))
 }

@@ -10,6 +10,7 @@ pub mod browse;
 pub mod forget;
 pub mod fsmeta;
 pub mod gc;
+pub mod repair;
 pub mod restore;
 pub mod verify;
 

@@ -172,7 +172,7 @@ pub fn restore(
 ) -> Result<RestoreReport, EngineError> {
     // Shared: garbage collection must not move packs while they are read.
     let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
-    let index = repo.load_index()?;
+    let index = repo.load_readable_index()?;
     let ctx = Ctx {
         repo,
         index: &index,

@@ -3,6 +3,12 @@
 //!
 //! A sample percentage checks a random subset of packs (a quick routine check); 100 checks
 //! everything. Packs are read whole and checked in parallel.
+//!
+//! Damage is not only reported but marked, so that it heals: a pack that is missing or whose
+//! bytes no longer match its id has its intact blobs salvaged and is set aside by the
+//! storage ([`super::repair`]); its lost chunks then count as absent, and the next backup
+//! sends them again wherever the source still has them. The report says which points and
+//! files stay damaged until then.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
@@ -27,6 +33,8 @@ pub struct DamagedPack {
     pub reason: String,
     /// Blobs of it that cannot be read.
     pub bad_blobs: usize,
+    /// What was done about it (salvaged and set aside, or left).
+    pub action: String,
 }
 
 /// A restore point that damage reaches, and the paths in it that cannot be restored intact.
@@ -62,6 +70,8 @@ pub struct VerifyReport {
     pub affected: Vec<AffectedPoint>,
     /// Points whose chunk list is damaged or incomplete.
     pub damaged_points: Vec<DamagedPoint>,
+    /// Packs salvaged and set aside, so that the next backup sends their lost data again.
+    pub repaired: Vec<super::repair::Repaired>,
 }
 
 impl VerifyReport {
@@ -71,19 +81,39 @@ impl VerifyReport {
     }
 }
 
-/// Checks `sample_percent` (1–100) of the packs.
+/// Checks `sample_percent` (1–100) of the packs, and marks the damage it finds (see the
+/// module doc).
 pub fn verify(repo: &Repository, sample_percent: u8) -> Result<VerifyReport, EngineError> {
     // Shared: garbage collection must not delete packs while they are checked.
     let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
     // Points first, then the index: a point is written after the index files naming its
     // chunks, so every point listed here finds them even while a backup commits more.
-    let listed = repo.list_points()?;
+    let listed_points = repo.list_points()?;
     let index = repo.load_index()?;
+    let stored: HashSet<PackId> = repo
+        .backend()
+        .list_packs()
+        .map_err(crate::repo::RepoError::from)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let flagged: HashSet<PackId> = repo
+        .backend()
+        .damaged_packs()
+        .map_err(crate::repo::RepoError::from)?
+        .into_iter()
+        .collect();
     let mut by_pack: HashMap<PackId, Vec<ChunkId>> = HashMap::new();
     for (id, loc) in index.iter() {
         by_pack.entry(loc.pack).or_default().push(*id);
     }
-    let mut packs: Vec<PackId> = by_pack.keys().copied().collect();
+    // Packs an index names that the storage no longer lists were set aside (or lost) before:
+    // their effect shows in the points below, not as new damage.
+    let mut packs: Vec<PackId> = by_pack
+        .keys()
+        .copied()
+        .filter(|p| stored.contains(p))
+        .collect();
     packs.sort();
     let percent = usize::from(sample_percent.clamp(1, 100));
     if percent < 100 {
@@ -94,11 +124,11 @@ pub fn verify(repo: &Repository, sample_percent: u8) -> Result<VerifyReport, Eng
             let h = u64::from_le_bytes([
                 p.0[0], p.0[1], p.0[2], p.0[3], p.0[4], p.0[5], p.0[6], p.0[7],
             ]) ^ seed;
-            (h % 100) < percent as u64
+            (h % 100) < percent as u64 || flagged.contains(p)
         });
     }
 
-    let results: Vec<(usize, u64, Option<DamagedPack>, Vec<ChunkId>)> = packs
+    let results: Vec<PackResult> = packs
         .par_iter()
         .map(|pack| check_pack(repo, &index, pack, &by_pack[pack]))
         .collect();
@@ -108,25 +138,54 @@ pub fn verify(repo: &Repository, sample_percent: u8) -> Result<VerifyReport, Eng
         ..VerifyReport::default()
     };
     let mut bad: HashSet<ChunkId> = HashSet::new();
-    for (blobs, bytes, damage, bad_ids) in results {
-        report.blobs_checked += blobs;
-        report.bytes_checked += bytes;
-        report.damaged.extend(damage);
-        bad.extend(bad_ids);
+    let mut to_repair: Vec<PackId> = Vec::new();
+    for result in results {
+        report.blobs_checked += result.blobs;
+        report.bytes_checked += result.bytes;
+        if let Some(mut damage) = result.damage {
+            if result.gone || flagged.contains(&result.pack) {
+                to_repair.push(result.pack);
+            } else {
+                damage.action = "left in place: its bytes are what was uploaded, so these blobs were written damaged; back the files up again".into();
+                bad.extend(result.bad);
+            }
+            report.damaged.push(damage);
+        }
     }
-    // Every point's chunk list must resolve and name only indexed chunks.
+    if !to_repair.is_empty() {
+        report.repaired = super::repair::salvage(repo, &to_repair)?;
+        for done in &report.repaired {
+            if let Some(damage) = report.damaged.iter_mut().find(|d| d.pack == done.pack) {
+                damage.action = match done.health {
+                    crate::backend::PackHealth::Intact => format!(
+                        "the storage still has it intact (the read failed on the way): {} blobs copied again",
+                        done.salvaged
+                    ),
+                    _ => format!(
+                        "set aside: {} intact blobs salvaged, {} lost; the next backup sends the lost data again where the files still exist",
+                        done.salvaged, done.lost
+                    ),
+                };
+            }
+        }
+    }
+    // What restores can read now, after the repair.
+    let readable = repo.load_readable_index()?;
     let mut sets = SetReader::new(repo);
     let mut points = Vec::new();
-    for point in listed {
+    for point in listed_points {
         match sets.ids(&point.set) {
             Ok(ids) => {
-                let unknown: Vec<ChunkId> =
-                    ids.iter().filter(|c| !index.contains(c)).copied().collect();
+                let unknown: Vec<ChunkId> = ids
+                    .iter()
+                    .filter(|c| !readable.contains(c))
+                    .copied()
+                    .collect();
                 if !unknown.is_empty() {
                     report.damaged_points.push(DamagedPoint {
                         point: point.id.clone(),
                         reason: format!(
-                            "{} of its chunks are in no index (an index file is missing or damaged)",
+                            "{} of its chunks are in no stored pack that an index file names; the next backup sends them again where the files still exist, and adopts stored packs no index file names",
                             unknown.len()
                         ),
                     });
@@ -143,7 +202,7 @@ pub fn verify(repo: &Repository, sample_percent: u8) -> Result<VerifyReport, Eng
     if !bad.is_empty() {
         for (point, ids) in points {
             if ids.iter().any(|c| bad.contains(c)) {
-                let paths = affected_paths(repo, &index, &point, &bad);
+                let paths = affected_paths(repo, &readable, &point, &bad);
                 report.affected.push(AffectedPoint {
                     point: point.id.clone(),
                     paths,
@@ -154,16 +213,29 @@ pub fn verify(repo: &Repository, sample_percent: u8) -> Result<VerifyReport, Eng
     Ok(report)
 }
 
+/// What checking one pack found.
+struct PackResult {
+    pack: PackId,
+    blobs: usize,
+    bytes: u64,
+    damage: Option<DamagedPack>,
+    /// Blobs of it that cannot be read.
+    bad: Vec<ChunkId>,
+    /// It is missing or its bytes do not match its id: the storage should set it aside.
+    gone: bool,
+}
+
 fn check_pack(
     repo: &Repository,
     index: &ChunkIndex,
     pack: &PackId,
     blobs: &[ChunkId],
-) -> (usize, u64, Option<DamagedPack>, Vec<ChunkId>) {
-    let damaged = |reason: String, bad: Vec<ChunkId>| DamagedPack {
+) -> PackResult {
+    let damaged = |reason: String, bad: &[ChunkId]| DamagedPack {
         pack: pack.to_hex(),
         reason,
         bad_blobs: bad.len(),
+        action: String::new(),
     };
     let bytes = match repo
         .backend()
@@ -176,12 +248,20 @@ fn check_pack(
                 StoreError::NotFound { .. } => "the pack is missing".to_owned(),
                 other => other.to_string(),
             };
-            return (0, 0, Some(damaged(reason, blobs.to_vec())), blobs.to_vec());
+            return PackResult {
+                pack: *pack,
+                blobs: 0,
+                bytes: 0,
+                damage: Some(damaged(reason, blobs)),
+                bad: blobs.to_vec(),
+                gone: true,
+            };
         }
     };
     let len = bytes.len() as u64;
     let mut problems = Vec::new();
-    if PackId::of(&bytes) != *pack {
+    let changed = PackId::of(&bytes) != *pack;
+    if changed {
         problems.push("its content does not match its id (bytes changed or cut)".to_owned());
     }
     if let Err(e) = pack::parse(repo.keys(), pack, &bytes) {
@@ -207,8 +287,15 @@ fn check_pack(
             blobs.len()
         ));
     }
-    let damage = (!problems.is_empty()).then(|| damaged(problems.join("; "), bad.clone()));
-    (blobs.len(), len, damage, bad)
+    let damage = (!problems.is_empty()).then(|| damaged(problems.join("; "), &bad));
+    PackResult {
+        pack: *pack,
+        blobs: blobs.len(),
+        bytes: len,
+        damage,
+        bad,
+        gone: changed,
+    }
 }
 
 /// Walks a point's catalog and lists what the bad blobs reach.

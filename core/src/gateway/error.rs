@@ -51,13 +51,32 @@ impl ApiError {
         )
     }
 
+    /// The provider's storage is full.
+    pub fn storage_full() -> Self {
+        tracing::error!("the storage is full: a tenant's write was refused");
+        Self::new(
+            ErrorCode::StorageFull,
+            "the service provider's storage is full, so this could not be stored; your earlier restore points are intact. Try again later, and tell your service provider",
+        )
+    }
+
+    /// An I/O failure of the gateway's storage: a full disk says so, anything else is
+    /// internal.
+    pub fn io(e: std::io::Error) -> Self {
+        if is_full(&e) {
+            Self::storage_full()
+        } else {
+            Self::internal(e)
+        }
+    }
+
     /// The HTTP status of the code.
     pub fn status(&self) -> StatusCode {
         match self.code {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Banned => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::AccountDisabled | ErrorCode::LeaseExpired => StatusCode::FORBIDDEN,
-            ErrorCode::QuotaExceeded => StatusCode::INSUFFICIENT_STORAGE,
+            ErrorCode::QuotaExceeded | ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::TooManyTasks => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -95,6 +114,7 @@ impl From<DbError> for ApiError {
             DbError::NotFound(_) => Self::not_found(e.to_string()),
             DbError::Invalid(_) => Self::bad_request(e.to_string()),
             DbError::QuotaFull(_) => Self::new(ErrorCode::QuotaExceeded, e.to_string()),
+            other if other.is_storage_full() => Self::storage_full(),
             other => Self::internal(other),
         }
     }
@@ -106,4 +126,12 @@ pub fn from_rejection(rejection: axum::extract::rejection::JsonRejection) -> Api
         "the request body is not what this call takes: {}",
         rejection.body_text()
     ))
+}
+
+/// Whether an I/O error says the disk (or a quota of the file system) is full.
+pub fn is_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }

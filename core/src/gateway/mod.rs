@@ -11,7 +11,9 @@
 
 pub mod admin;
 pub mod auth;
+pub mod check;
 pub mod error;
+pub mod keyring;
 pub mod limits;
 pub mod packread;
 pub mod policies;

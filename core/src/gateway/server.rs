@@ -141,6 +141,7 @@ pub fn router(state: Arc<GatewayState>) -> Router {
         .merge(super::policies::routes())
         .merge(super::recycle::routes())
         .merge(super::limits::routes())
+        .merge(super::check::routes())
         .fallback(|| async {
             ApiError::not_found("no such call; this gateway speaks protocol v1 under /v1")
         })
@@ -323,6 +324,19 @@ pub async fn run(
         buckets: super::limits::Buckets::default(),
         limits: config.connections,
     });
+    // What a killed run of this gateway left half-written is given back before anything new
+    // is accepted.
+    let reclaimed = super::check::reclaim_own(&state)
+        .await
+        .map_err(|e| GatewayError::Other(format!("reconciling the database with the storage: {e}")))?;
+    if reclaimed.reservations_reclaimed > 0 || !reclaimed.recounted.is_empty() {
+        tracing::warn!(
+            "gave back {} reservations ({} bytes) of writes a previous run left unfinished; corrected the figures of {} quotas",
+            reclaimed.reservations_reclaimed,
+            reclaimed.reserved_bytes_returned,
+            reclaimed.recounted.len()
+        );
+    }
     let tls = tokio_rustls::TlsAcceptor::from(Arc::new(certs.server_config()?));
     let info = certs.info()?;
     tracing::info!(%addr, %id, %public, fingerprint = %info.fingerprint, "gateway listening");

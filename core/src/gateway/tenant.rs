@@ -31,6 +31,7 @@ use crate::chunkset::ChunkSetFile;
 use crate::crypto::ChunkId;
 use crate::pack::PackId;
 use crate::store::accounts::Realm;
+use crate::store::data::object_cap;
 use crate::store::now_ms;
 
 pub(super) type AppState = State<Arc<GatewayState>>;
@@ -533,6 +534,9 @@ fn store_err(e: StoreError) -> ApiError {
         StoreError::BadName { .. }
         | StoreError::OutOfRange { .. }
         | StoreError::TooLarge { .. } => ApiError::bad_request(e.to_string()),
+        StoreError::Io { source, .. } if super::error::is_full(&source) => {
+            ApiError::storage_full()
+        }
         StoreError::Io { .. } | StoreError::Refused { .. } => ApiError::internal(e),
     }
 }
@@ -563,11 +567,8 @@ async fn list_objects(
     session: TenantSession,
     Path((repo, kind)): Path<(String, String)>,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    let meta = kind_of(&kind)?;
-    let (quota, store) = area(&state, &session, &repo).await?;
-    if meta == MetaKind::Lock {
-        return blocking(move || store.list_meta(meta)).await.map(Json);
-    }
+    kind_of(&kind)?;
+    let (quota, _) = area(&state, &session, &repo).await?;
     Ok(Json(state.db.objects(quota.id, &kind).await?))
 }
 
@@ -619,6 +620,7 @@ async fn put_object(
     State(state): AppState,
     session: TenantSession,
     Path((repo, kind, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
     body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Json<()>, ApiError> {
     let body = body.map_err(too_large)?;
@@ -629,28 +631,56 @@ async fn put_object(
         )));
     }
     check_object(meta, &name, &body)?;
+    super::limits::require_task(&state, &session, &headers).await?;
     let (quota, store) = area(&state, &session, &repo).await?;
-    if meta == MetaKind::Lock {
-        blocking(move || store.put_meta(meta, &name, &body)).await?;
-        return Ok(Json(()));
+    let old = state.db.object_size(quota.id, &kind, &name).await?;
+    if old.is_none() && state.db.object_count(quota.id, &kind).await? >= object_cap(&kind) {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "\"{}\" already holds {} {kind} objects, the most a repository may; remove some first",
+                quota.friendly_name,
+                object_cap(&kind)
+            ),
+        ));
     }
+    let old = old.unwrap_or(0);
+    let body = if meta == MetaKind::Keyring {
+        super::keyring::accept(&state, &session, &quota, &store, &body).await?
+    } else {
+        body.to_vec()
+    };
     let len = body.len() as i64;
-    let old = state
-        .db
-        .object_size(quota.id, &kind, &name)
-        .await?
-        .unwrap_or(0);
-    if len > old && !state.db.reserve(quota.id, len - old).await? {
-        return Err(quota_full(&quota));
-    }
+    let grow = len - old;
+    let reservation = if grow > 0 {
+        let object = format!("{kind}/{name}");
+        Some(
+            state
+                .db
+                .reserve_for(quota.id, "object", &object, grow, &state.id)
+                .await?
+                .ok_or_else(|| quota_full(&quota))?,
+        )
+    } else {
+        None
+    };
     let write_name = name.clone();
     if let Err(e) = blocking(move || store.put_meta(meta, &write_name, &body)).await {
-        if len > old {
-            state.db.release(quota.id, len - old).await?;
+        if let Some(reservation) = &reservation {
+            state.db.cancel(reservation).await?;
         }
         return Err(e);
     }
-    state.db.put_object(quota.id, &kind, &name, len).await?;
+    state
+        .db
+        .put_object(
+            quota.id,
+            &kind,
+            &name,
+            len,
+            reservation.as_deref().map(|r| (r, grow)),
+        )
+        .await?;
     if old > len {
         state.db.release(quota.id, old - len).await?;
     }
@@ -661,23 +691,17 @@ async fn delete_object(
     State(state): AppState,
     session: TenantSession,
     Path((repo, kind, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
 ) -> Result<Json<()>, ApiError> {
     let meta = kind_of(&kind)?;
+    super::limits::require_task(&state, &session, &headers).await?;
     let (quota, store) = area(&state, &session, &repo).await?;
-    let exists = if meta == MetaKind::Lock {
-        let probe = store.clone();
-        let lock = name.clone();
-        blocking(move || probe.list_meta(MetaKind::Lock))
-            .await?
-            .contains(&lock)
-    } else {
-        state
-            .db
-            .object_size(quota.id, &kind, &name)
-            .await?
-            .is_some()
-    };
-    if !exists {
+    if state
+        .db
+        .object_size(quota.id, &kind, &name)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found(format!(
             "there is no {kind} object \"{name}\""
         )));
@@ -717,16 +741,34 @@ async fn delete_object(
                 }
             }
         }
+        MetaKind::Index if protection_days(&session) > 0 => {
+            // An index file tells where a point's chunks are; under insider protection a
+            // tenant adds them and never takes one away.
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "index files are kept while insider protection ({} days) is on",
+                    protection_days(&session)
+                ),
+            ));
+        }
         _ => {}
     }
     let del_name = name.clone();
     blocking(move || store.delete_meta(meta, &del_name)).await?;
-    if meta != MetaKind::Lock
-        && let Some(size) = state.db.delete_object(quota.id, &kind, &name).await?
-    {
+    if let Some(size) = state.db.delete_object(quota.id, &kind, &name).await? {
         state.db.release(quota.id, size).await?;
     }
     Ok(Json(()))
+}
+
+/// The insider protection of a session's account: its own days or its tenant's, the longer.
+pub(super) fn protection_days(session: &TenantSession) -> i64 {
+    session
+        .parent
+        .as_ref()
+        .map_or(0, |p| p.settings.keep_deleted_days)
+        .max(session.tenant.settings.keep_deleted_days)
 }
 
 async fn chunks_present(
@@ -812,18 +854,25 @@ async fn upload_pack(
     .await;
     match stored {
         Ok(chunk_ids) => {
-            if let Err(e) = state
+            let recorded = state
                 .db
-                .add_pack(quota.id, &id, pack_len as i64, &chunk_ids)
-                .await
-            {
-                state.db.release(quota.id, pack_len as i64).await?;
+                .add_pack(
+                    quota.id,
+                    &id,
+                    pack_len as i64,
+                    &chunk_ids,
+                    Some(&upload.reservation),
+                )
+                .await;
+            if let Err(e) = recorded {
+                // The file is in place but no row names it: the storage check removes it.
+                state.db.cancel(&upload.reservation).await?;
                 return Err(e.into());
             }
             Ok(Json(()))
         }
         Err(e) => {
-            state.db.release(quota.id, pack_len as i64).await?;
+            state.db.cancel(&upload.reservation).await?;
             Err(e)
         }
     }
@@ -832,6 +881,7 @@ async fn upload_pack(
 /// An upload let in: its bytes are reserved in the quota.
 struct PackUpload {
     quota: Quota,
+    reservation: String,
     store: Arc<FolderStore>,
     pack: PackId,
     ids_len: u64,
@@ -877,12 +927,25 @@ async fn admit_pack(
     if stored.is_some() {
         return Ok(None);
     }
-    let bucket = state.bucket_for(session).await;
-    if !state.db.reserve(quota.id, pack_len as i64).await? {
-        return Err(quota_full(&quota));
+    if state.db.object_count(quota.id, "packs").await? >= object_cap("packs") {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "\"{}\" already holds {} packs, the most a repository may",
+                quota.friendly_name,
+                object_cap("packs")
+            ),
+        ));
     }
+    let bucket = state.bucket_for(session).await;
+    let reservation = state
+        .db
+        .reserve_for(quota.id, "pack", id, pack_len as i64, &state.id)
+        .await?
+        .ok_or_else(|| quota_full(&quota))?;
     Ok(Some(PackUpload {
         quota,
+        reservation,
         store,
         pack,
         ids_len,
@@ -979,14 +1042,14 @@ async fn receive_pack(
             buffer.extend_from_slice(data);
             if buffer.len() >= WRITE_BUFFER {
                 if let Some(job) = pending.take() {
-                    writer = Some(job.await.map_err(ApiError::internal)?.map_err(ApiError::internal)?);
+                    writer = Some(job.await.map_err(ApiError::internal)?.map_err(ApiError::io)?);
                 }
                 let full = std::mem::replace(&mut buffer, Vec::with_capacity(WRITE_BUFFER));
                 pending = Some(flush(full, &mut writer)?);
             }
         }
         if let Some(job) = pending.take() {
-            writer = Some(job.await.map_err(ApiError::internal)?.map_err(ApiError::internal)?);
+            writer = Some(job.await.map_err(ApiError::internal)?.map_err(ApiError::io)?);
         }
         if received != pack_len || (ids.len() as u64) != ids_len {
             return Err(ApiError::bad_request(format!(
@@ -994,7 +1057,7 @@ async fn receive_pack(
             )));
         }
         let last = flush(buffer, &mut writer)?;
-        let (file, hasher) = last.await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+        let (file, hasher) = last.await.map_err(ApiError::internal)?.map_err(ApiError::io)?;
         if hasher.finalize().as_bytes() != &pack.0 {
             return Err(ApiError::bad_request(
                 "the pack's bytes do not match its id (BLAKE3); it was damaged on the way: send it again",
@@ -1003,7 +1066,7 @@ async fn receive_pack(
         tokio::task::spawn_blocking(move || file.sync_all())
             .await
             .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::io)?;
         Ok(ids
             .chunks_exact(32)
             .map(|id| {
@@ -1151,21 +1214,36 @@ async fn commit_point(
             ),
         ));
     }
-    let len = body.len() as i64;
-    if !state.db.reserve(quota.id, len).await? {
-        return Err(quota_full(&quota));
+    if state.db.points(quota.id, false).await?.iter().any(|p| p.name == name) {
+        return Ok(Json(())); // committed already (a retry)
     }
+    if state.db.object_count_points(quota.id).await? >= object_cap("points") {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "\"{}\" already holds {} restore points, the most a repository may; delete old ones first",
+                quota.friendly_name,
+                object_cap("points")
+            ),
+        ));
+    }
+    let len = body.len() as i64;
+    let reservation = state
+        .db
+        .reserve_for(quota.id, "point", &name, len, &state.id)
+        .await?
+        .ok_or_else(|| quota_full(&quota))?;
     let write_name = name.clone();
     if let Err(e) = blocking(move || store.put_meta(MetaKind::Point, &write_name, &body)).await {
-        state.db.release(quota.id, len).await?;
+        state.db.cancel(&reservation).await?;
         return Err(e);
     }
     if let Err(e) = state
         .db
-        .add_point(quota.id, &name, time_ns, &set, len)
+        .add_point(quota.id, &name, time_ns, &set, len, Some(&reservation))
         .await
     {
-        state.db.release(quota.id, len).await?;
+        state.db.cancel(&reservation).await?;
         return Err(e.into());
     }
     Ok(Json(()))
@@ -1175,7 +1253,9 @@ async fn delete_point(
     State(state): AppState,
     session: TenantSession,
     Path((repo, name)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Json<()>, ApiError> {
+    super::limits::require_task(&state, &session, &headers).await?;
     let (quota, store) = area(&state, &session, &repo).await?;
     let Some(point) = state
         .db
@@ -1188,12 +1268,7 @@ async fn delete_point(
             "there is no restore point {name}"
         )));
     };
-    let keep_days = session
-        .parent
-        .as_ref()
-        .map_or(0, |p| p.settings.keep_deleted_days);
-    let keep_days = keep_days.max(session.tenant.settings.keep_deleted_days);
-    if keep_days > 0 {
+    if protection_days(&session) > 0 {
         // Insider protection: gone for the tenant, kept by the SP for `keep_days`.
         state.db.recycle_point(quota.id, &name).await?;
         state.db.shift_to_recycle(quota.id, point.bytes).await?;

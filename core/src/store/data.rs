@@ -35,6 +35,21 @@ pub struct PackRow {
     pub id: String,
     /// Its length.
     pub bytes: i64,
+    /// The SP's check found its bytes changed: still readable (its intact blobs can be
+    /// salvaged), but its chunks no longer count as stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub damaged: bool,
+}
+
+/// Most objects of one kind a quota may hold: every kind is capped, so no tenant can fill
+/// the gateway's database or file system with tiny objects.
+pub fn object_cap(kind: &str) -> i64 {
+    match kind {
+        "keyring" => 1,
+        "locks" => 64,
+        "packs" => 1_000_000,
+        _ => 100_000, // index files, chunk sets, restore points
+    }
 }
 
 /// A stored restore point.
@@ -55,15 +70,20 @@ pub struct PointRow {
 }
 
 impl Db {
-    /// Records a stored pack and the chunk ids it carries (idempotent).
+    /// Records a stored pack and the chunk ids it carries (idempotent), ending the
+    /// reservation its upload held.
     pub async fn add_pack(
         &self,
         quota: i64,
         id: &str,
         bytes: i64,
         chunks: &[ChunkId],
+        reservation: Option<&str>,
     ) -> Result<(), DbError> {
         let mut tx = self.pool().begin().await?;
+        if let Some(reservation) = reservation {
+            super::reservations::settle(&mut tx, reservation, quota, bytes).await?;
+        }
         sqlx::query(
             "INSERT INTO packs (quota_id, id, bytes, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (quota_id, id) DO NOTHING",
         )
@@ -131,18 +151,79 @@ impl Db {
 
     /// Every pack of a quota.
     pub async fn packs(&self, quota: i64) -> Result<Vec<PackRow>, DbError> {
-        let rows = sqlx::query("SELECT id, bytes FROM packs WHERE quota_id = $1 ORDER BY id")
-            .bind(quota)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, bytes, damaged_ms FROM packs WHERE quota_id = $1 ORDER BY id",
+        )
+        .bind(quota)
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(PackRow {
                     id: r.try_get(0)?,
                     bytes: r.try_get(1)?,
+                    damaged: r.try_get::<Option<i64>, _>(2)?.is_some(),
                 })
             })
             .collect()
+    }
+
+    /// How many objects of `kind` (or packs, for `"packs"`) a quota holds.
+    pub async fn object_count(&self, quota: i64, kind: &str) -> Result<i64, DbError> {
+        let query = if kind == "packs" {
+            sqlx::query("SELECT COUNT(*) FROM packs WHERE quota_id = $1").bind(quota)
+        } else {
+            sqlx::query("SELECT COUNT(*) FROM objects WHERE quota_id = $1 AND kind = $2")
+                .bind(quota)
+                .bind(kind)
+        };
+        Ok(query.fetch_one(self.pool()).await?.try_get(0)?)
+    }
+
+    /// Forgets a pack the storage lost (or whose bytes changed and were set aside): its row,
+    /// its chunk ids (so they count as absent and the next backup sends them again), and its
+    /// bytes in the quota. Returns its size, `None` when there was no such pack.
+    pub async fn forget_pack(&self, quota: i64, id: &str) -> Result<Option<i64>, DbError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("DELETE FROM packs WHERE quota_id = $1 AND id = $2 RETURNING pk, bytes")
+            .bind(quota)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (pk, bytes): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        sqlx::query("DELETE FROM chunk_ids WHERE pack = $1")
+            .bind(pk)
+            .execute(&mut *tx)
+            .await?;
+        super::tenants::uncharge(&mut tx, quota, bytes).await?;
+        tx.commit().await?;
+        Ok(Some(bytes))
+    }
+
+    /// Marks a stored pack damaged (its bytes no longer match its id): it stays readable,
+    /// but its chunks count as absent until the tenant salvages and replaces them.
+    pub async fn mark_damaged(&self, quota: i64, id: &str) -> Result<bool, DbError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "UPDATE packs SET damaged_ms = $1 WHERE quota_id = $2 AND id = $3 AND damaged_ms IS NULL RETURNING pk",
+        )
+        .bind(now_ms())
+        .bind(quota)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM chunk_ids WHERE pack = $1")
+            .bind(row.try_get::<i64, _>(0)?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// For each id, whether some stored pack of the quota carries it.
@@ -173,15 +254,21 @@ impl Db {
         Ok(present)
     }
 
-    /// Stores or replaces the record of a small object; returns the size it replaced.
+    /// Stores or replaces the record of a small object, ending the reservation of `reserved`
+    /// bytes its write held; returns the size it replaced.
     pub async fn put_object(
         &self,
         quota: i64,
         kind: &str,
         name: &str,
         bytes: i64,
+        reservation: Option<(&str, i64)>,
     ) -> Result<Option<i64>, DbError> {
         let old = self.object_size(quota, kind, name).await?;
+        let mut tx = self.pool().begin().await?;
+        if let Some((reservation, reserved)) = reservation {
+            super::reservations::settle(&mut tx, reservation, quota, reserved).await?;
+        }
         sqlx::query(
             "INSERT INTO objects (quota_id, kind, name, bytes) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (quota_id, kind, name) DO UPDATE SET bytes = excluded.bytes",
@@ -190,8 +277,9 @@ impl Db {
         .bind(kind)
         .bind(name)
         .bind(bytes)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(old)
     }
 
@@ -241,7 +329,7 @@ impl Db {
         Ok(old)
     }
 
-    /// Records a committed restore point.
+    /// Records a committed restore point, ending the reservation its write held.
     pub async fn add_point(
         &self,
         quota: i64,
@@ -249,7 +337,12 @@ impl Db {
         time_ns: i64,
         set: &str,
         bytes: i64,
+        reservation: Option<&str>,
     ) -> Result<(), DbError> {
+        let mut tx = self.pool().begin().await?;
+        if let Some(reservation) = reservation {
+            super::reservations::settle(&mut tx, reservation, quota, bytes).await?;
+        }
         sqlx::query(
             "INSERT INTO points (quota_id, name, time_ns, set_name, bytes, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -259,9 +352,10 @@ impl Db {
         .bind(set)
         .bind(bytes)
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(conflict(format!("restore point {name}")))?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -345,6 +439,17 @@ impl Db {
                 ))
             })
             .collect()
+    }
+
+    /// How many restore points a quota holds, live and in the recycle bin.
+    pub async fn object_count_points(&self, quota: i64) -> Result<i64, DbError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM points WHERE quota_id = $1")
+                .bind(quota)
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?,
+        )
     }
 
     /// How many live restore points a quota holds.

@@ -15,6 +15,7 @@ pub mod data;
 pub mod gateways;
 pub mod policies;
 pub mod repos;
+pub mod reservations;
 pub mod settings;
 pub mod tasks;
 pub mod tenants;
@@ -69,6 +70,18 @@ pub enum DbError {
     /// A value the database holds or is given is out of range.
     #[error("{0}")]
     Invalid(String),
+}
+
+impl DbError {
+    /// Whether the database refused a write because its disk is full (SQLite's `SQLITE_FULL`,
+    /// PostgreSQL's class 53 "insufficient resources").
+    pub fn is_storage_full(&self) -> bool {
+        let Self::Query(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        let code = db.code().unwrap_or_default();
+        code == "13" || code.starts_with("53") || db.message().contains("disk is full")
+    }
 }
 
 /// Which engine a database runs on.

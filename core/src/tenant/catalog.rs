@@ -131,7 +131,7 @@ impl Catalogs {
             rt.block_on(async { TenantState::open(home).await?.job(job).await })?
         };
         let repo = open_job_repository(home, &job_record)?;
-        let index = repo.load_index()?;
+        let index = repo.load_readable_index()?;
         let mut points = repo.list_points()?;
         points.sort_by_key(|p| std::cmp::Reverse(p.time_ns));
         let open = Arc::new(Open {
