@@ -71,6 +71,7 @@ const COMMANDS: &[&str] = &[
     "sp_recycle_purge",
     "sp_maintenance",
     "sp_set_maintenance",
+    "sp_check",
     "pick_folder",
     "pick_file",
     "save_file",

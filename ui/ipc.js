@@ -120,6 +120,7 @@ export const spRecycleRestore = (point) => call('sp_recycle_restore', { point })
 export const spRecyclePurge = (point) => call('sp_recycle_purge', { point });
 export const spMaintenance = () => call('sp_maintenance');
 export const spSetMaintenance = (message) => call('sp_set_maintenance', { message: message || null });
+export const spCheck = (deep) => call('sp_check', { deep: !!deep });
 
 // The desktop: native dialogs, the file manager.
 export const pickFolder = (title) => call('pick_folder', { title });

@@ -153,6 +153,9 @@ pub fn verify(repo: &Repository, sample: u8, json_out: bool) -> anyhow::Result<E
         );
         for d in &report.damaged {
             println!("damaged pack {}: {}", &d.pack[..16], d.reason);
+            if !d.action.is_empty() {
+                println!("  {}", d.action);
+            }
         }
         for d in &report.damaged_points {
             println!("restore point {} is damaged: {}", &d.point[..12], d.reason);
@@ -167,7 +170,7 @@ pub fn verify(repo: &Repository, sample: u8, json_out: bool) -> anyhow::Result<E
             println!("no damage found");
         } else {
             println!(
-                "everything else restores intact; back up the affected files again to protect them"
+                "everything else restores intact; what is lost is marked, so the next backup sends it again where the files still exist"
             );
         }
     }

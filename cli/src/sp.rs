@@ -66,6 +66,14 @@ enum SpCommand {
         #[command(subcommand)]
         action: MaintenanceAction,
     },
+    /// Check the storage against the database and reconcile them: lost packs forgotten (the
+    /// tenants' next backups send them again), changed ones marked damaged, leftovers of
+    /// killed writes removed, their reservations given back, quota figures recounted.
+    Check {
+        /// Also re-read every pack and compare it with its id (reads the whole storage).
+        #[arg(long)]
+        deep: bool,
+    },
     /// The gateways registered on this database, with their heartbeats.
     Gateways,
     /// Restore points tenants deleted under insider protection.
@@ -441,6 +449,22 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        SpCommand::Check { deep } => {
+            let client = session_client(home)?;
+            let report = rt.block_on(client.check(deep))?;
+            if json {
+                print_json(&report)?;
+            } else {
+                print_check(&report);
+            }
+            if !report.lost.is_empty()
+                || !report.damaged.is_empty()
+                || !report.missing_objects.is_empty()
+                || !report.unavailable.is_empty()
+            {
+                return Ok(ExitCode::from(crate::exit::FAILURE));
+            }
+        }
         SpCommand::Gateways => {
             let client = session_client(home)?;
             let gateways = rt.block_on(client.gateways())?;
@@ -699,5 +723,65 @@ fn set_enabled(
             if enabled { "enabled" } else { "disabled" }
         );
         Ok(())
+    }
+}
+
+/// The storage check's report, for a person.
+fn print_check(r: &cloudkeep_core::api::CheckReport) {
+    println!(
+        "checked {} packs in {} storage areas{}",
+        r.packs_checked,
+        r.quotas,
+        if r.bytes_hashed > 0 {
+            format!(", {} re-read and hashed", human_bytes(r.bytes_hashed))
+        } else {
+            String::new()
+        }
+    );
+    for area in &r.unavailable {
+        println!("not checked: the storage of {area} is not there (is its disk mounted?)");
+    }
+    for (label, issues) in [
+        ("lost", &r.lost),
+        ("damaged", &r.damaged),
+        ("missing", &r.missing_objects),
+    ] {
+        for i in issues {
+            println!("{label}: {}/{} {}: {}", i.tenant, i.repo, &i.pack[..i.pack.len().min(16)], i.what);
+        }
+    }
+    if r.orphans_removed > 0 {
+        println!(
+            "removed {} pack files no table knew ({}), left by writes a crash cut",
+            r.orphans_removed,
+            human_bytes(r.orphan_bytes)
+        );
+    }
+    if r.temp_bytes_removed > 0 {
+        println!(
+            "removed {} of temporary files of dead writes",
+            human_bytes(r.temp_bytes_removed)
+        );
+    }
+    if r.reservations_reclaimed > 0 {
+        println!(
+            "gave back {} reservations ({}) of writes whose gateway died",
+            r.reservations_reclaimed,
+            human_bytes(r.reserved_bytes_returned.max(0) as u64)
+        );
+    }
+    for q in &r.recounted {
+        println!(
+            "corrected {}/{}: used {} -> {}, recycle bin {} -> {}",
+            q.tenant,
+            q.repo,
+            human_bytes(q.used.0.max(0) as u64),
+            human_bytes(q.used.1.max(0) as u64),
+            human_bytes(q.recycle.0.max(0) as u64),
+            human_bytes(q.recycle.1.max(0) as u64)
+        );
+    }
+    if r.lost.is_empty() && r.damaged.is_empty() && r.missing_objects.is_empty() && r.unavailable.is_empty() {
+        println!("the storage holds what the database says");
     }
 }

@@ -1,12 +1,13 @@
 // SP mode's connection and gateway administration: connect as SP admin (address →
 // certificate trust step → credentials), the connection page (disconnect), cloud repositories,
 // gateways with heartbeats, the served certificate (view, generate, import PEM through file
-// dialogs), usage (table, CSV through a save dialog), the recycle bin and maintenance mode.
+// dialogs), usage (table, CSV through a save dialog), the recycle bin, maintenance mode and the
+// storage check (the database against the storage, reconciled, with what it found and did).
 
 import {
   providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate,
   spCertImport, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance,
-  spSetMaintenance, pickFile, saveFile,
+  spSetMaintenance, spCheck, pickFile, saveFile,
 } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, panel } from '../dom.js';
 import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice } from '../components.js';
@@ -220,5 +221,51 @@ export async function renderSpMaintenance(container, ctx) {
   });
   replaceChildren(container,
     h('p', { class: `state-line ${on ? 'warning' : 'all-good'}`, id: 'maintenance-state', text: on ? `Maintenance mode is on: “${mode.message}”.` : 'Gateways serve tenants normally.' }),
-    slot.el, on ? null : message.wrap, h('div', { class: 'actions' }, toggle));
+    slot.el, on ? null : message.wrap, h('div', { class: 'actions' }, toggle),
+    storageCheckPanel());
+}
+
+/** The storage check: run it, then say what it found and what it did, in numbers. */
+function storageCheckPanel() {
+  const slot = errorSlot();
+  const result = h('div', { id: 'check-result', 'aria-live': 'polite' });
+  const deep = h('input', { type: 'checkbox', id: 'check-deep' });
+  const run = button('Check storage', { id: 'check-run', variant: 'secondary' });
+  run.addEventListener('click', () => busy(run, async () => {
+    replaceChildren(result, notice(deep.checked ? 'Re-reading every pack…' : 'Checking…'));
+    replaceChildren(result, checkReport(await spCheck(deep.checked)));
+  }, (e) => { replaceChildren(result); slot.show(e); }));
+  return panel('Storage check',
+    h('p', { class: 'hint', text: 'Compares what the database records with what the storage holds: lost packs are forgotten so that tenants’ next backups send them again, changed ones are marked damaged, leftovers of interrupted writes are removed and quota figures recounted.' }),
+    h('p', {}, h('span', { class: 'check' }, deep, h('label', { for: 'check-deep', text: 'Also re-read every pack and compare it with its id (reads the whole storage)' }))),
+    h('div', { class: 'actions' }, run), slot.el, result);
+}
+
+function checkReport(r) {
+  const problems = r.lost.length + r.damaged.length + r.missing_objects.length + r.unavailable.length;
+  const issues = [
+    ...r.unavailable.map((a) => ({ kind: 'Not checked', where: a, pack: '', what: 'its storage folder is not there (is the disk mounted?)' })),
+    ...r.lost.map((i) => ({ kind: 'Lost', where: `${i.tenant} / ${i.repo}`, pack: i.pack, what: i.what })),
+    ...r.damaged.map((i) => ({ kind: 'Damaged', where: `${i.tenant} / ${i.repo}`, pack: i.pack, what: i.what })),
+    ...r.missing_objects.map((i) => ({ kind: 'Missing', where: `${i.tenant} / ${i.repo}`, pack: i.pack, what: i.what })),
+  ];
+  return h('div', {},
+    h('p', { class: `state-line ${problems ? 'warning' : 'all-good'}`, id: 'check-state', text: problems
+      ? `${fmt.count(problems)} ${problems === 1 ? 'problem' : 'problems'} found and marked.`
+      : 'The storage holds what the database records.' }),
+    facts([
+      ['Storage areas checked', fmt.count(r.quotas)],
+      ['Packs checked', fmt.count(r.packs_checked)],
+      ['Re-read and hashed', fmt.bytes(r.bytes_hashed)],
+      ['Leftover pack files removed', `${fmt.count(r.orphans_removed)} (${fmt.bytes(r.orphan_bytes)})`],
+      ['Temporary files removed', fmt.bytes(r.temp_bytes_removed)],
+      ['Reservations of dead writes given back', `${fmt.count(r.reservations_reclaimed)} (${fmt.bytes(r.reserved_bytes_returned)})`],
+      ['Quota figures corrected', fmt.count(r.recounted.length)],
+    ]),
+    issues.length ? table({
+      caption: 'What the check found',
+      id: 'check-issues',
+      columns: [['Found', (i) => i.kind], ['Where', (i) => i.where], ['Pack or object', (i) => h('span', { class: 'mono', text: i.pack.slice(0, 16) })], ['What was done', (i) => i.what]],
+      rows: issues,
+    }) : null);
 }

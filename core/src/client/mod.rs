@@ -217,6 +217,8 @@ impl SpClient {
             .use_preconfigured_tls(config)
             .connect_timeout(std::time::Duration::from_secs(15))
             .timeout(std::time::Duration::from_secs(120))
+            // Before the gateway's own idle limit closes it (`[connections] header_secs`).
+            .pool_idle_timeout(std::time::Duration::from_secs(20))
             .build()
             .map_err(|e| ClientError::Tls(e.to_string()))?;
         Ok(Self {
@@ -267,8 +269,22 @@ impl SpClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
+        self.call_within(method, path, body, None).await
+    }
+
+    /// [`Self::call`] for work that takes longer than the usual two minutes.
+    async fn call_within<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<T, ClientError> {
         let url = format!("https://{}{path}", self.address);
         let mut req = self.http.request(method, &url);
+        if let Some(timeout) = timeout {
+            req = req.timeout(timeout);
+        }
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
@@ -429,6 +445,18 @@ impl SpClient {
             Some(&MaintenanceMode {
                 message: message.map(Into::into),
             }),
+        )
+        .await
+    }
+
+    /// The storage check: the database against the storage, reconciled (`deep` re-reads and
+    /// hashes every pack, which takes as long as reading the whole storage).
+    pub async fn check(&self, deep: bool) -> Result<crate::api::CheckReport, ClientError> {
+        self.call_within(
+            reqwest::Method::POST,
+            "/v1/admin/check",
+            Some(&crate::api::CheckRequest { deep }),
+            Some(std::time::Duration::from_secs(24 * 3600)),
         )
         .await
     }

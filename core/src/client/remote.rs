@@ -98,6 +98,8 @@ impl RemoteStore {
             .http1_only()
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(600))
+            // Before the gateway's own idle limit closes it (`[connections] header_secs`).
+            .pool_idle_timeout(Duration::from_secs(20))
             .build()
             .map_err(|e| ClientError::Tls(e.to_string()))?;
         let root = format!("https://{address}/v1");

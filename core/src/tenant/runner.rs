@@ -453,8 +453,13 @@ pub fn check_job(home: &DataHome, name: &str) -> Result<SessionRecord, TenantErr
             "failed",
             json!(report),
             format!(
-                "damage found: {} packs, {} restore points; run \"cloudkeep verify --job {name}\" for details",
+                "damage found: {} packs ({} set aside, so the next backup sends their lost data again), {} restore points affected; run \"cloudkeep verify --job {name}\" for details",
                 report.damaged.len(),
+                report
+                    .repaired
+                    .iter()
+                    .filter(|r| r.health != crate::backend::PackHealth::Intact)
+                    .count(),
                 report.damaged_points.len() + report.affected.len()
             ),
         ),

@@ -1,7 +1,8 @@
 //! SP mode: connecting to a gateway as SP admin through the same certificate trust step (the
 //! session is saved, shared with `cloudkeep sp`), and the admin API: tenants (the New tenant
 //! wizard, settings, quotas, password, delete), cloud repositories, gateways, the certificate
-//! (show, generate, import PEM files), usage (CSV export), the recycle bin and maintenance.
+//! (show, generate, import PEM files), usage (CSV export), the recycle bin, maintenance and
+//! the storage check.
 
 use cloudkeep_core::api::{
     CloudRepo, GatewayEntry, MaintenanceMode, NewTenant, RecycledPoint, TenantView, UsageRow,
@@ -285,4 +286,14 @@ pub async fn sp_set_maintenance(
         .await?
         .set_maintenance(message.as_deref())
         .await?)
+}
+
+/// The storage check: the database against the storage, reconciled (`deep` re-reads every
+/// pack).
+#[tauri::command]
+pub async fn sp_check(
+    state: State<'_, ConsoleState>,
+    deep: bool,
+) -> Result<cloudkeep_core::api::CheckReport, CommandError> {
+    Ok(state.sp_client().await?.check(deep).await?)
 }
