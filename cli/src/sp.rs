@@ -747,7 +747,13 @@ fn print_check(r: &cloudkeep_core::api::CheckReport) {
         ("missing", &r.missing_objects),
     ] {
         for i in issues {
-            println!("{label}: {}/{} {}: {}", i.tenant, i.repo, &i.pack[..i.pack.len().min(16)], i.what);
+            println!(
+                "{label}: {}/{} {}: {}",
+                i.tenant,
+                i.repo,
+                &i.pack[..i.pack.len().min(16)],
+                i.what
+            );
         }
     }
     if r.orphans_removed > 0 {
@@ -781,7 +787,11 @@ fn print_check(r: &cloudkeep_core::api::CheckReport) {
             human_bytes(q.recycle.1.max(0) as u64)
         );
     }
-    if r.lost.is_empty() && r.damaged.is_empty() && r.missing_objects.is_empty() && r.unavailable.is_empty() {
+    if r.lost.is_empty()
+        && r.damaged.is_empty()
+        && r.missing_objects.is_empty()
+        && r.unavailable.is_empty()
+    {
         println!("the storage holds what the database says");
     }
 }

@@ -243,7 +243,10 @@ mod tests {
             .unwrap()
             .path();
         // A crash mid-record: a header promising more than is there.
-        let mut f = std::fs::OpenOptions::new().append(true).open(&segment).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&segment)
+            .unwrap();
         f.write_all(&[3u8; 32]).unwrap();
         f.write_all(&100u32.to_le_bytes()).unwrap();
         f.write_all(b"short").unwrap();

@@ -696,7 +696,8 @@ impl Keyring {
 
     /// The master key, opened with an encryption password.
     pub fn unlock(&self, password: &str) -> Result<MasterKey, CryptoError> {
-        self.unlock_noting_retired(password).map(|(master, _)| master)
+        self.unlock_noting_retired(password)
+            .map(|(master, _)| master)
     }
 
     /// [`Keyring::unlock`], and the retired slot that opened it when no live slot did: the
@@ -895,7 +896,9 @@ impl Keyring {
 
     /// The live slots, then the retired ones.
     fn all_slots(&self) -> impl Iterator<Item = &KeySlot> {
-        self.slots.iter().chain(self.retired.iter().map(|r| &r.slot))
+        self.slots
+            .iter()
+            .chain(self.retired.iter().map(|r| &r.slot))
     }
 
     /// The keyring that replaces `old` when the tenant stores `self` under insider

@@ -413,7 +413,12 @@ impl Repository {
     /// sound packs first, a damaged pack only for blobs found nowhere else (each blob is
     /// authenticated when read, so its intact ones still restore).
     pub fn load_readable_index(&self) -> Result<ChunkIndex, RepoError> {
-        let listed: HashSet<PackId> = self.backend.list_packs()?.into_iter().map(|(p, _)| p).collect();
+        let listed: HashSet<PackId> = self
+            .backend
+            .list_packs()?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
         let damaged: HashSet<PackId> = self.backend.damaged_packs()?.into_iter().collect();
         let files = self.index_files()?;
         let mut index = ChunkIndex::default();

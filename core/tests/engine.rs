@@ -432,7 +432,9 @@ fn damaged_chunks_never_reach_the_destination() {
     let report = verify(&repo, 100).unwrap();
     assert!(report.damaged.is_empty(), "{report:?}");
     assert!(
-        report.damaged_points[0].reason.contains("the next backup sends them again"),
+        report.damaged_points[0]
+            .reason
+            .contains("the next backup sends them again"),
         "{report:?}"
     );
     assert_eq!(
@@ -506,7 +508,9 @@ fn verify_names_points_whose_chunk_list_or_index_is_lost() {
     }
     let report = verify(&repo, 100).unwrap();
     assert!(
-        report.damaged_points[0].reason.contains("no index file names"),
+        report.damaged_points[0]
+            .reason
+            .contains("no index file names"),
         "{report:?}"
     );
     assert!(

@@ -6,376 +6,21 @@
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
+use cloudkeep_core::backend::PackStore;
 use cloudkeep_core::backend::folder::FolderStore;
-use cloudkeep_core::backend::{MetaKind, PackStore, RepoBackend};
 use cloudkeep_core::compress::Compression;
 use cloudkeep_core::crypto::KdfParams;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
-use cloudkeep_core::gateway::server::{RunOptions, Started, run};
-use cloudkeep_core::gateway::{InitOptions, init};
-use cloudkeep_core::repo::{NewRepo, Repository, RestorePoint};
-use cloudkeep_core::store::Db;
+use cloudkeep_core::repo::{NewRepo, Repository};
 use cloudkeep_core::store::tenants::{QuotaSpec, TenantSettings};
 use cloudkeep_tests::pseudo_random;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-struct Gateway {
-    addr: String,
-    db: Db,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-/// A fresh gateway with one folder cloud repository, "main".
-async fn gateway_with_repo() -> (tempfile::TempDir, std::path::PathBuf, Gateway) {
-    let tmp = tempfile::tempdir().unwrap();
-    let gw_dir = tmp.path().join("gw");
-    let gw = start_gateway(&gw_dir).await;
-    gw.db
-        .add_repo(
-            "main",
-            "folder",
-            &tmp.path().join("storage").display().to_string(),
-        )
-        .await
-        .unwrap();
-    (tmp, gw_dir, gw)
-}
-
-impl Gateway {
-    /// Sends the shutdown signal and waits for the gateway to stop.
-    async fn stop(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.task.await.unwrap();
-    }
-}
-
-async fn start_gateway(dir: &Path) -> Gateway {
-    let report = init(InitOptions {
-        data_dir: dir.to_path_buf(),
-        hostnames: vec!["127.0.0.1".into()],
-        db: None,
-        admin_user: "admin".into(),
-        admin_password: "admin-password".into(),
-        listen: Some("127.0.0.1:0".into()),
-    })
-    .await
-    .unwrap();
-    let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let data_dir = dir.to_path_buf();
-    let task = tokio::spawn(async move {
-        run(
-            RunOptions {
-                data_dir,
-                listen: None,
-                allow_root: true,
-                id: None,
-                advertise: None,
-            },
-            move |s| started_tx.send(s.clone()).unwrap(),
-            async move {
-                let _ = stop_rx.await;
-            },
-        )
-        .await
-        .unwrap();
-    });
-    let started = tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
-        .await
-        .unwrap();
-    Gateway {
-        addr: started.addr.to_string(),
-        db: Db::open(&report.config.db).await.unwrap(),
-        stop: Some(stop_tx),
-        task,
-    }
-}
-
-/// A tenant's HTTP session on the gateway, pinned to its certificate.
-struct Tenant {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-    task: std::sync::Mutex<Option<String>>,
-}
-
-/// A client that trusts the gateway's certificate by its pin; `alpn` replaces the protocols
-/// it offers (the remote store offers only `http/1.1`).
-fn pinned_client(dir: &Path, alpn: Option<&[u8]>) -> reqwest::Client {
-    let cert = cloudkeep_core::gateway::tls::CertStore::open(dir)
-        .unwrap()
-        .info()
-        .unwrap();
-    let mut config = cloudkeep_core::client::tls::pinned_config(&cert.fingerprint).unwrap();
-    if let Some(protocol) = alpn {
-        config.alpn_protocols = vec![protocol.to_vec()];
-    }
-    reqwest::Client::builder()
-        .use_preconfigured_tls(config)
-        .build()
-        .unwrap()
-}
-
-impl Tenant {
-    /// The same session over another client.
-    fn with_client(&self, http: reqwest::Client) -> Self {
-        Self {
-            http,
-            base: self.base.clone(),
-            token: self.token.clone(),
-            task: std::sync::Mutex::new(self.task.lock().unwrap().clone()),
-        }
-    }
-
-    async fn login(
-        gw: &Gateway,
-        dir: &Path,
-        user: &str,
-        password: &str,
-    ) -> Result<Self, (StatusCode, Value)> {
-        let http = pinned_client(dir, None);
-        let base = format!("https://{}", gw.addr);
-        let resp = http
-            .post(format!("{base}/v1/login"))
-            .json(&json!({"user": user, "password": password}))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap();
-        if !status.is_success() {
-            return Err((status, body));
-        }
-        Ok(Self {
-            http,
-            base,
-            token: body["token"].as_str().unwrap().to_owned(),
-            task: std::sync::Mutex::new(None),
-        })
-    }
-
-    /// Starts a task (writes need one); returns the gateway's answer.
-    async fn start_task(&self) -> (StatusCode, Value) {
-        let (status, body) = self
-            .json(
-                reqwest::Method::POST,
-                "/v1/tasks",
-                Some(json!({"kind": "backup"})),
-            )
-            .await;
-        if status.is_success() {
-            *self.task.lock().unwrap() = body["id"].as_str().map(str::to_owned);
-        }
-        (status, body)
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-        headers: &[(&str, String)],
-    ) -> (StatusCode, Vec<u8>) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        let task = self.task.lock().unwrap().clone();
-        if let Some(task) = task {
-            req = req.header("x-cloudkeep-task", task);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, v);
-        }
-        if let Some(body) = body {
-            req = req.body(body);
-        }
-        let resp = req.send().await.unwrap();
-        (resp.status(), resp.bytes().await.unwrap().to_vec())
-    }
-
-    async fn json(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let bytes = body.map(|b| serde_json::to_vec(&b).unwrap());
-        let (status, out) = self
-            .send(
-                method,
-                path,
-                bytes,
-                &[("content-type", "application/json".into())],
-            )
-            .await;
-        (status, serde_json::from_slice(&out).unwrap_or(Value::Null))
-    }
-
-    async fn put_object(
-        &self,
-        repo: &str,
-        kind: &str,
-        name: &str,
-        bytes: Vec<u8>,
-    ) -> (StatusCode, Value) {
-        let (status, out) = self
-            .send(
-                reqwest::Method::PUT,
-                &format!("/v1/repos/{repo}/objects/{kind}/{name}"),
-                Some(bytes),
-                &[],
-            )
-            .await;
-        (status, serde_json::from_slice(&out).unwrap_or(Value::Null))
-    }
-
-    async fn upload_pack(
-        &self,
-        repo: &str,
-        id: &str,
-        chunks: &[[u8; 32]],
-        pack: &[u8],
-    ) -> (StatusCode, Value) {
-        let mut body: Vec<u8> = chunks.iter().flatten().copied().collect();
-        body.extend_from_slice(pack);
-        let (status, out) = self
-            .send(
-                reqwest::Method::PUT,
-                &format!("/v1/repos/{repo}/packs/{id}"),
-                Some(body),
-                &[("x-cloudkeep-chunks", chunks.len().to_string())],
-            )
-            .await;
-        (status, serde_json::from_slice(&out).unwrap_or(Value::Null))
-    }
-}
-
-/// A repository made by the engine: its objects and packs, ready to upload.
-struct LocalRepo {
-    keyring: Vec<u8>,
-    index: Vec<(String, Vec<u8>)>,
-    sets: Vec<(String, Vec<u8>)>,
-    points: Vec<(String, Vec<u8>)>,
-    packs: Vec<(String, Vec<[u8; 32]>, Vec<u8>)>,
-}
-
-fn make_local_repo(dir: &Path) -> LocalRepo {
-    let source = dir.join("src");
-    std::fs::create_dir_all(&source).unwrap();
-    for i in 0..3 {
-        std::fs::write(
-            source.join(format!("f{i}.bin")),
-            pseudo_random(700_000, i + 1),
-        )
-        .unwrap();
-    }
-    let store = Arc::new(FolderStore::open(dir.join("local-repo")).unwrap());
-    let repo = new_repo(&store);
-    backup_once(&repo, &source, None);
-    snapshot(&store, &repo)
-}
-
-fn new_repo(store: &Arc<FolderStore>) -> Repository {
-    Repository::init(
-        store.clone(),
-        NewRepo::Encrypted {
-            password: "pw",
-            kdf: KdfParams::minimum(),
-        },
-    )
-    .unwrap()
-}
-
-fn backup_once(repo: &Repository, source: &Path, parent: Option<RestorePoint>) {
-    backup(
-        repo,
-        &BackupOptions {
-            sources: vec![source.to_path_buf()],
-            disks: vec![],
-            excludes: vec![],
-            one_file_system: false,
-            compression: Compression::Fast,
-            host: "pc".into(),
-            job: "docs".into(),
-            parent,
-            cancel: Default::default(),
-        },
-        &|_| {},
-    )
-    .unwrap();
-}
-
-/// Every object of a local repository, with the chunk ids of each pack.
-fn snapshot(store: &Arc<FolderStore>, repo: &Repository) -> LocalRepo {
-    let metas = |kind| {
-        store
-            .list_meta(kind)
-            .unwrap()
-            .into_iter()
-            .map(|n| {
-                let bytes = store.get_meta(kind, &n).unwrap();
-                (n, bytes)
-            })
-            .collect::<Vec<_>>()
-    };
-    let index = repo.load_index().unwrap();
-    let mut by_pack: HashMap<String, Vec<[u8; 32]>> = HashMap::new();
-    for (id, loc) in index.iter() {
-        by_pack.entry(loc.pack.to_hex()).or_default().push(id.0);
-    }
-    let packs = store
-        .list_packs()
-        .unwrap()
-        .into_iter()
-        .map(|(id, len)| {
-            let bytes = store.read_range(&id, 0, len).unwrap();
-            (
-                id.to_hex(),
-                by_pack.remove(&id.to_hex()).unwrap_or_default(),
-                bytes,
-            )
-        })
-        .collect();
-    LocalRepo {
-        keyring: store.get_meta(MetaKind::Keyring, "keyring").unwrap(),
-        index: metas(MetaKind::Index),
-        sets: metas(MetaKind::ChunkSet),
-        points: metas(MetaKind::Point),
-        packs,
-    }
-}
-
-async fn add_tenant(
-    db: &Db,
-    name: &str,
-    password: &str,
-    quota: i64,
-    settings: TenantSettings,
-) -> i64 {
-    let hash = cloudkeep_core::crypto::hash_password(password, KdfParams::minimum()).unwrap();
-    db.add_tenant(
-        None,
-        name,
-        &hash,
-        &settings,
-        &[QuotaSpec {
-            repo: "main".into(),
-            friendly_name: Some("Cloud".into()),
-            bytes: quota,
-        }],
-        false,
-    )
-    .await
-    .unwrap()
-    .id
-}
+mod support;
+use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
@@ -704,7 +349,7 @@ async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
         let (status, body) = t1.upload_pack("Cloud", &big_id, &[[3; 32]], &big).await;
         assert_eq!(
             (status, body["code"].as_str()),
-            (StatusCode::INSUFFICIENT_STORAGE, Some("quota_exceeded")),
+            (StatusCode::PAYLOAD_TOO_LARGE, Some("quota_exceeded")),
             "{body}"
         );
     }
@@ -1105,6 +750,9 @@ async fn no_account_reaches_another_accounts_data() {
     ];
     let who = ["other", "other/desk", "acme/laptop"];
     for (intruder, name) in intruders.iter().zip(who) {
+        // With a task of their own, so that writes are refused for isolation, not for the
+        // missing task.
+        assert!(intruder.start_task().await.0.is_success());
         for (method, path) in &reads {
             let (status, body) = intruder.send(method.clone(), path, None, &[]).await;
             let code = serde_json::from_slice::<Value>(&body)
@@ -1226,7 +874,7 @@ async fn subtenants_are_carved_from_the_tenant_and_the_recycle_bin_expires() {
         .await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (StatusCode::INSUFFICIENT_STORAGE, Some("quota_exceeded")),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("quota_exceeded")),
         "only 4 MiB are left: {body}"
     );
     assert!(
@@ -1301,7 +949,10 @@ async fn subtenants_are_carved_from_the_tenant_and_the_recycle_bin_expires() {
 
     // A recycled point stays for its protection days, then goes.
     let quota = gw.db.quotas_of(acme).await.unwrap().remove(0);
-    gw.db.add_point(quota.id, "p1", 1, "s1", 100, None).await.unwrap();
+    gw.db
+        .add_point(quota.id, "p1", 1, "s1", 100, None)
+        .await
+        .unwrap();
     gw.db.reserve(quota.id, 100).await.unwrap();
     gw.db.recycle_point(quota.id, "p1").await.unwrap();
     gw.db.shift_to_recycle(quota.id, 100).await.unwrap();

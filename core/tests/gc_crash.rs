@@ -68,10 +68,7 @@ impl PackStore for Dying {
         self.change()?;
         self.inner.delete_pack(id)
     }
-    fn set_aside(
-        &self,
-        id: &PackId,
-    ) -> Result<cloudkeep_core::backend::PackHealth, StoreError> {
+    fn set_aside(&self, id: &PackId) -> Result<cloudkeep_core::backend::PackHealth, StoreError> {
         self.change()?;
         self.inner.set_aside(id)
     }

@@ -223,7 +223,9 @@ async fn conformance(db: Db) {
     let quota = db.quotas_of(acme.id).await.unwrap()[0].id;
     let (c1, c2, c3) = (ChunkId([1; 32]), ChunkId([2; 32]), ChunkId([3; 32]));
     let (p1, p2) = ("aa".repeat(32), "bb".repeat(32));
-    db.add_pack(quota, &p1, 100, &[c2, c1, c2], None).await.unwrap();
+    db.add_pack(quota, &p1, 100, &[c2, c1, c2], None)
+        .await
+        .unwrap();
     db.add_pack(quota, &p1, 100, &[c1, c2], None).await.unwrap();
     db.add_pack(quota, &p2, 50, &[c2], None).await.unwrap();
     assert_eq!(
@@ -278,7 +280,8 @@ async fn conformance(db: Db) {
         })
         .collect();
     let even: Vec<ChunkId> = many.iter().step_by(2).copied().collect();
-    db.add_pack(quota, &"cc".repeat(32), 10, &even, None).await
+    db.add_pack(quota, &"cc".repeat(32), 10, &even, None)
+        .await
         .unwrap();
     let flags = db.chunks_present(quota, &many).await.unwrap();
     assert_eq!(flags.len(), many.len());
@@ -391,24 +394,39 @@ async fn quota_accounting(db: Db) {
 
     // The shared subtenant's writes are the tenant's.
     assert!(db.reserve(sq.id, 600).await.unwrap());
-    assert_eq!((q(acme.id).await.used_bytes, q(shared.id).await.used_bytes), (600, 600));
+    assert_eq!(
+        (q(acme.id).await.used_bytes, q(shared.id).await.used_bytes),
+        (600, 600)
+    );
     assert!(!db.reserve(sq.id, 101).await.unwrap(), "700 free minus 600");
-    assert!(!db.reserve(tq.id, 101).await.unwrap(), "the carve is not the tenant's");
+    assert!(
+        !db.reserve(tq.id, 101).await.unwrap(),
+        "the carve is not the tenant's"
+    );
     assert!(db.reserve(tq.id, 100).await.unwrap());
     assert!(!db.reserve(sq.id, 1).await.unwrap(), "the tenant is full");
-    assert_eq!(q(shared.id).await.used_bytes, 600, "a refusal changes nothing");
+    assert_eq!(
+        q(shared.id).await.used_bytes,
+        600,
+        "a refusal changes nothing"
+    );
     // The fixed subtenant keeps its carve whatever the others do.
     assert!(db.reserve(fq.id, 300).await.unwrap());
     assert!(!db.reserve(fq.id, 1).await.unwrap());
     db.release(sq.id, 600).await.unwrap();
-    assert_eq!((q(acme.id).await.used_bytes, q(shared.id).await.used_bytes), (100, 0));
+    assert_eq!(
+        (q(acme.id).await.used_bytes, q(shared.id).await.used_bytes),
+        (100, 0)
+    );
 
     // Many writers at once: the tenant's 600 free bytes go to exactly 60 of 100 reservations.
     let mut writers = Vec::new();
     for n in 0..100 {
         let db = db.clone();
         let quota = if n % 2 == 0 { sq.id } else { tq.id };
-        writers.push(tokio::spawn(async move { db.reserve(quota, 10).await.unwrap() }));
+        writers.push(tokio::spawn(
+            async move { db.reserve(quota, 10).await.unwrap() },
+        ));
     }
     let mut granted = 0;
     for w in writers {
@@ -434,14 +452,20 @@ async fn quota_accounting(db: Db) {
         db.set_subtenant_quota(shared.id, &spec(s_used - 1)).await,
         Err(DbError::QuotaFull(_))
     ));
-    db.set_subtenant_quota(shared.id, &spec(s_used)).await.unwrap();
+    db.set_subtenant_quota(shared.id, &spec(s_used))
+        .await
+        .unwrap();
     let t = q(acme.id).await;
-    assert_eq!((t.used_bytes, t.carved_bytes), (t_used - s_used, 300 + s_used));
+    assert_eq!(
+        (t.used_bytes, t.carved_bytes),
+        (t_used - s_used, 300 + s_used)
+    );
     db.set_subtenant_quota(shared.id, &spec(-1)).await.unwrap();
     let t = q(acme.id).await;
     assert_eq!((t.used_bytes, t.carved_bytes), (t_used, 300));
     assert!(matches!(
-        db.set_subtenant_quota(fixed.id, &spec(300 + t.free_bytes() + 1)).await,
+        db.set_subtenant_quota(fixed.id, &spec(300 + t.free_bytes() + 1))
+            .await,
         Err(DbError::QuotaFull(_))
     ));
     db.release(tq.id, 50).await.unwrap();
@@ -541,7 +565,9 @@ async fn upgrade_keeps_packs_and_chunks(url: &str, any_url: &str, engine: Engine
             .collect::<Vec<_>>(),
         [(p1.as_str(), 10), (p2.as_str(), 20)]
     );
-    db.add_pack(1, &"cc".repeat(32), 30, &[c3], None).await.unwrap();
+    db.add_pack(1, &"cc".repeat(32), 30, &[c3], None)
+        .await
+        .unwrap();
     assert_eq!(db.chunks_present(1, &[c3]).await.unwrap(), [true]);
     db.delete_tenant(1).await.unwrap();
     assert_eq!(

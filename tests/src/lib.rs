@@ -88,3 +88,25 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// What a fault or abuse case tried and what held, in numbers: one line in
+/// `$CLOUDKEEP_ARTIFACTS/fault-suite/<suite>.txt` (the test command prints them all in its
+/// summary) and on stderr.
+pub fn fault_report(suite: &str, line: &str) {
+    use std::io::Write;
+    eprintln!("[{suite}] {line}");
+    let Some(dir) = std::env::var_os("CLOUDKEEP_ARTIFACTS") else {
+        return;
+    };
+    let dir = Path::new(&dir).join("fault-suite");
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{suite}.txt")))
+    {
+        let _ = writeln!(file, "{line}");
+    }
+}

@@ -94,7 +94,9 @@ impl FolderStore {
             if fresh || !meta.is_file() {
                 continue;
             }
-            let Ok(file) = File::open(&path) else { continue };
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
             if file.try_lock().is_err() {
                 continue; // a live writer holds it
             }

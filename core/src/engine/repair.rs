@@ -67,7 +67,9 @@ pub fn salvage(repo: &Repository, packs: &[PackId]) -> Result<Vec<Repaired>, Eng
             let intact = bytes.as_ref().and_then(|b| {
                 let start = usize::try_from(offset).ok()?;
                 let piece = b.get(start..start.checked_add(stored_len as usize)?)?;
-                blob::open(repo.keys(), &id, piece).ok().map(|_| piece.to_vec())
+                blob::open(repo.keys(), &id, piece)
+                    .ok()
+                    .map(|_| piece.to_vec())
             });
             match intact {
                 Some(piece) => {

@@ -217,8 +217,10 @@ async fn check_area(
         what,
     };
     let lister = store.clone();
-    let files: std::collections::HashMap<PackId, u64> =
-        blocking(move || lister.list_packs()).await?.into_iter().collect();
+    let files: std::collections::HashMap<PackId, u64> = blocking(move || lister.list_packs())
+        .await?
+        .into_iter()
+        .collect();
     let rows = state.db.packs(quota.id).await?;
     let mut known = std::collections::HashSet::new();
     for row in rows {
@@ -349,7 +351,9 @@ async fn tenant_check(
     };
     // The check re-reads the pack: paid for like a read of it.
     if let Some(bucket) = state.bucket_for(&session).await {
-        bucket.take(usize::try_from(len).unwrap_or(usize::MAX)).await;
+        bucket
+            .take(usize::try_from(len).unwrap_or(usize::MAX))
+            .await;
     }
     let checker = store.clone();
     let health = blocking(move || checker.set_aside(&pack)).await?;

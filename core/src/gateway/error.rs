@@ -76,7 +76,9 @@ impl ApiError {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Banned => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::AccountDisabled | ErrorCode::LeaseExpired => StatusCode::FORBIDDEN,
-            ErrorCode::QuotaExceeded | ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            // The tenant's write does not fit what it may store: its request, not a failure.
+            ErrorCode::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::TooManyTasks => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,

@@ -31,11 +31,13 @@ pub(super) async fn accept(
     };
     let new = parse(body).ok_or_else(|| ApiError::bad_request("the keyring is not valid"))?;
     let reader = store.clone();
-    let old = match blocking(move || match reader.get_meta(MetaKind::Keyring, "keyring") {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(StoreError::NotFoundMeta { .. }) => Ok(None),
-        Err(e) => Err(e),
-    })
+    let old = match blocking(
+        move || match reader.get_meta(MetaKind::Keyring, "keyring") {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(StoreError::NotFoundMeta { .. }) => Ok(None),
+            Err(e) => Err(e),
+        },
+    )
     .await?
     {
         Some(bytes) => Some(parse(&bytes).ok_or_else(|| {
@@ -55,7 +57,11 @@ pub(super) async fn accept(
     let merged = new
         .merged_over(&old, protection_days(session), chrono::Utc::now())
         .map_err(|e| ApiError::new(ErrorCode::Conflict, format!("keyring refused: {e}")))?;
-    let dropped = old.slots.iter().filter(|s| !merged.slots.contains(s)).count();
+    let dropped = old
+        .slots
+        .iter()
+        .filter(|s| !merged.slots.contains(s))
+        .count();
     if dropped > 0 {
         tracing::info!(
             account = %session.tenant.login,

@@ -119,9 +119,7 @@ async fn start(
     session: TenantSession,
     req: super::tenant::JsonBody<NewTask>,
 ) -> Result<Json<TaskInfo>, ApiError> {
-    let req = req
-        .map(|Json(v)| v)
-        .map_err(super::error::from_rejection)?;
+    let req = req.map(|Json(v)| v).map_err(super::error::from_rejection)?;
     if !TASK_KINDS.contains(&req.kind.as_str()) {
         return Err(ApiError::bad_request(format!(
             "a task is one of {}, not \"{}\"",

@@ -155,7 +155,8 @@ impl GatewayConfig {
         })
     }
 
-    fn save(&self, data_dir: &Path) -> Result<(), GatewayError> {
+    /// Writes the configuration of a data folder (owner-only).
+    pub fn save(&self, data_dir: &Path) -> Result<(), GatewayError> {
         let path = Self::path(data_dir);
         let text = toml::to_string(self).map_err(|e| GatewayError::Other(e.to_string()))?;
         crate::paths::write_private_file(&path, text.as_bytes())

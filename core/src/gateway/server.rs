@@ -326,9 +326,9 @@ pub async fn run(
     });
     // What a killed run of this gateway left half-written is given back before anything new
     // is accepted.
-    let reclaimed = super::check::reclaim_own(&state)
-        .await
-        .map_err(|e| GatewayError::Other(format!("reconciling the database with the storage: {e}")))?;
+    let reclaimed = super::check::reclaim_own(&state).await.map_err(|e| {
+        GatewayError::Other(format!("reconciling the database with the storage: {e}"))
+    })?;
     if reclaimed.reservations_reclaimed > 0 || !reclaimed.recounted.is_empty() {
         tracing::warn!(
             "gave back {} reservations ({} bytes) of writes a previous run left unfinished; corrected the figures of {} quotas",

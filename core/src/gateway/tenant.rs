@@ -534,9 +534,7 @@ fn store_err(e: StoreError) -> ApiError {
         StoreError::BadName { .. }
         | StoreError::OutOfRange { .. }
         | StoreError::TooLarge { .. } => ApiError::bad_request(e.to_string()),
-        StoreError::Io { source, .. } if super::error::is_full(&source) => {
-            ApiError::storage_full()
-        }
+        StoreError::Io { source, .. } if super::error::is_full(&source) => ApiError::storage_full(),
         StoreError::Io { .. } | StoreError::Refused { .. } => ApiError::internal(e),
     }
 }
@@ -1214,7 +1212,13 @@ async fn commit_point(
             ),
         ));
     }
-    if state.db.points(quota.id, false).await?.iter().any(|p| p.name == name) {
+    if state
+        .db
+        .points(quota.id, false)
+        .await?
+        .iter()
+        .any(|p| p.name == name)
+    {
         return Ok(Json(())); // committed already (a retry)
     }
     if state.db.object_count_points(quota.id).await? >= object_cap("points") {

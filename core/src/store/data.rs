@@ -151,12 +151,11 @@ impl Db {
 
     /// Every pack of a quota.
     pub async fn packs(&self, quota: i64) -> Result<Vec<PackRow>, DbError> {
-        let rows = sqlx::query(
-            "SELECT id, bytes, damaged_ms FROM packs WHERE quota_id = $1 ORDER BY id",
-        )
-        .bind(quota)
-        .fetch_all(self.pool())
-        .await?;
+        let rows =
+            sqlx::query("SELECT id, bytes, damaged_ms FROM packs WHERE quota_id = $1 ORDER BY id")
+                .bind(quota)
+                .fetch_all(self.pool())
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(PackRow {
@@ -185,11 +184,12 @@ impl Db {
     /// bytes in the quota. Returns its size, `None` when there was no such pack.
     pub async fn forget_pack(&self, quota: i64, id: &str) -> Result<Option<i64>, DbError> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query("DELETE FROM packs WHERE quota_id = $1 AND id = $2 RETURNING pk, bytes")
-            .bind(quota)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("DELETE FROM packs WHERE quota_id = $1 AND id = $2 RETURNING pk, bytes")
+                .bind(quota)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(row) = row else {
             return Ok(None);
         };

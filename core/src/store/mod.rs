@@ -148,7 +148,10 @@ impl Db {
             // Created owner-only before the driver opens it: it holds password hashes and
             // sessions, and SQLite gives its journal files the database's permissions.
             let file = std::path::Path::new(path);
-            if file.parent().is_some_and(|p| p.as_os_str().is_empty() || p.is_dir()) {
+            if file
+                .parent()
+                .is_some_and(|p| p.as_os_str().is_empty() || p.is_dir())
+            {
                 crate::paths::touch_private_file(file).map_err(|source| DbError::Create {
                     path: file.to_path_buf(),
                     source,

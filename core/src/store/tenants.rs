@@ -708,13 +708,11 @@ impl Db {
     /// Sets a subtenant's quota on one of its tenant's repositories: a fixed size carved from
     /// the tenant's quota, or -1 to share it. All or nothing: `QuotaFull` when the new size
     /// does not fit what the tenant has left or is below what the subtenant stores.
-    pub async fn set_subtenant_quota(
-        &self,
-        sub: i64,
-        spec: &QuotaSpec,
-    ) -> Result<(), DbError> {
+    pub async fn set_subtenant_quota(&self, sub: i64, spec: &QuotaSpec) -> Result<(), DbError> {
         if spec.bytes < -1 {
-            return Err(DbError::Invalid("a quota is a size in bytes, or -1 to share the tenant's".into()));
+            return Err(DbError::Invalid(
+                "a quota is a size in bytes, or -1 to share the tenant's".into(),
+            ));
         }
         let repo = self.repo_by_name(&spec.repo).await?;
         let mut tx = self.pool().begin().await?;
@@ -725,7 +723,9 @@ impl Db {
             .ok_or_else(|| DbError::NotFound(format!("account {sub}")))?
             .try_get(0)?;
         if parent == 0 {
-            return Err(DbError::Invalid("only a subtenant's quota is carved from its tenant's".into()));
+            return Err(DbError::Invalid(
+                "only a subtenant's quota is carved from its tenant's".into(),
+            ));
         }
         let current = sqlx::query(
             "SELECT id, quota_bytes, used_bytes FROM quotas WHERE tenant_id = $1 AND repo_id = $2",
@@ -758,12 +758,13 @@ impl Db {
             }
             (true, false) => {
                 carve(&mut *tx, parent, repo.id, -old).await?;
-                let parent_quota = sqlx::query("SELECT id FROM quotas WHERE tenant_id = $1 AND repo_id = $2")
-                    .bind(parent)
-                    .bind(repo.id)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get(0)?;
+                let parent_quota =
+                    sqlx::query("SELECT id FROM quotas WHERE tenant_id = $1 AND repo_id = $2")
+                        .bind(parent)
+                        .bind(repo.id)
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get(0)?;
                 if !charge_row(&mut *tx, parent_quota, used, false).await? {
                     return Err(full(format!(
                         "the {} the subtenant stores do not fit in what is left of the tenant's quota",
@@ -786,7 +787,10 @@ impl Db {
             }
             (false, false) => {}
         }
-        let friendly = spec.friendly_name.clone().unwrap_or_else(|| spec.repo.clone());
+        let friendly = spec
+            .friendly_name
+            .clone()
+            .unwrap_or_else(|| spec.repo.clone());
         sqlx::query(
             "INSERT INTO quotas (tenant_id, repo_id, friendly_name, quota_bytes) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id, repo_id) DO UPDATE SET quota_bytes = excluded.quota_bytes, friendly_name = excluded.friendly_name",
