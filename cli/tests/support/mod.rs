@@ -100,10 +100,16 @@ impl Gateway {
     }
 
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_listening(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// Starts a gateway listening on `listen` (a fixed port, to restart it where tenants
+    /// know it).
+    pub fn start_listening(data_dir: &Path, listen: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
             .args(["gateway", "run", "--data-dir"])
             .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "--allow-root"])
+            .args(["--listen", listen, "--allow-root"])
             .args(["--advertise", "127.0.0.1"])
             .args(extra)
             .env_remove("RUST_LOG")
@@ -154,6 +160,11 @@ pub fn fingerprint_in(text: &str) -> String {
 /// "tenant-password", 1 GiB quota named "Cloud", lease until 2031-12-31), and the SP's CLI
 /// logged in; returns the gateway, the SP's CLI and the certificate fingerprint.
 pub fn gateway_with_tenant(dir: &Path) -> (Gateway, Cli, String) {
+    gateway_with_tenant_on(dir, "127.0.0.1:0")
+}
+
+/// [`gateway_with_tenant`] with the gateway listening on `listen`.
+pub fn gateway_with_tenant_on(dir: &Path, listen: &str) -> (Gateway, Cli, String) {
     let data = dir.join("gw");
     let sp = Cli {
         home: dir.join("sp-home"),
@@ -171,7 +182,7 @@ pub fn gateway_with_tenant(dir: &Path) -> (Gateway, Cli, String) {
         ],
         Some(ADMIN_PW),
     ));
-    let gw = Gateway::start(&data);
+    let gw = Gateway::start_listening(&data, listen, &[]);
     sp.ok(
         &[
             "sp",

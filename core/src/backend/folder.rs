@@ -115,10 +115,12 @@ impl FolderStore {
             path: self.root.join(TMP),
             source: io::Error::other(e.to_string()),
         })?;
-        let path = self
-            .root
-            .join(TMP)
-            .join(format!("{}.{suffix}", hex::encode(random)));
+        self.locked_temp_named(&format!("{}.{suffix}", hex::encode(random)))
+    }
+
+    /// [`Self::locked_temp`] with a given file name.
+    fn locked_temp_named(&self, name: &str) -> Result<(PathBuf, File), StoreError> {
+        let path = self.root.join(TMP).join(name);
         let file = crate::paths::private_file_options()
             .read(true)
             .write(true)
@@ -173,10 +175,36 @@ impl FolderStore {
     }
 
     /// A new temporary file inside the store (on the packs' file system), for a pack that
-    /// arrives as a stream; [`FolderStore::adopt_pack`] moves it into place once complete.
-    /// Left over after a crash, it is removed when the store is next opened.
-    pub fn temp_file(&self) -> Result<(PathBuf, File), StoreError> {
-        self.locked_temp("upload")
+    /// arrives as a stream under `reservation` (a hex id); [`FolderStore::adopt_pack`] moves
+    /// it into place once complete. Left over after a crash, it is removed with its
+    /// reservation ([`FolderStore::remove_upload`]) or once it has aged.
+    pub fn upload_file(&self, reservation: &str) -> Result<(PathBuf, File), StoreError> {
+        if reservation.is_empty() || !reservation.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::BadName {
+                name: reservation.to_owned(),
+            });
+        }
+        self.locked_temp_named(&format!("{reservation}.upload"))
+    }
+
+    /// Removes what the upload of `reservation` left, unless a live writer still holds it.
+    pub fn remove_upload(&self, reservation: &str) -> Result<u64, StoreError> {
+        if !reservation.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(0);
+        }
+        let path = self.root.join(TMP).join(format!("{reservation}.upload"));
+        let Ok(file) = File::open(&path) else {
+            return Ok(0);
+        };
+        if file.try_lock().is_err() {
+            return Ok(0);
+        }
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(len),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(source) => Err(StoreError::Io { path, source }),
+        }
     }
 
     /// Makes a complete, flushed temporary file (from [`FolderStore::temp_file`]) pack `id`:
@@ -635,7 +663,7 @@ mod tests {
         // `local points`, a verify) opens the same repository.
         let (dir, store) = store();
         let root = dir.path().join("repo");
-        let (live_path, mut live) = store.temp_file().unwrap();
+        let (live_path, mut live) = store.upload_file("0a1b").unwrap();
         live.write_all(b"the first half of a pack").unwrap();
         age(&live_path, LEFTOVER_AGE.as_secs() * 10); // even an old-looking one, while locked
         let fresh = root.join(TMP).join("just-created.tmp");

@@ -171,6 +171,8 @@ async fn remove_unrecorded(
 ) -> Result<(), ApiError> {
     match r.kind.as_str() {
         "pack" => {
+            let (remover, reservation) = (store.clone(), r.id.clone());
+            blocking(move || remover.remove_upload(&reservation)).await?;
             if let Some(pack) = PackId::from_hex(&r.name)
                 && state.db.pack_size(quota.id, &r.name).await?.is_none()
             {

@@ -844,6 +844,7 @@ async fn upload_pack(
     let stored = receive_pack(
         &upload.store,
         &upload.pack,
+        &upload.reservation,
         body,
         (upload.ids_len, pack_len),
         upload.bucket.clone(),
@@ -955,8 +956,12 @@ async fn admit_pack(
 /// Reads and drops what is left of a request body: at most a pack's worth of ids and bytes,
 /// for at most [`DRAIN_FOR`], so a refused client cannot hold the connection.
 async fn drain(body: Body) {
+    drain_stream(&mut body.into_data_stream()).await;
+}
+
+/// [`drain`] of a body already partly read.
+async fn drain_stream(stream: &mut axum::body::BodyDataStream) {
     let limit = crate::pack::MAX_PACK_LEN + (1 << 20);
-    let mut stream = body.into_data_stream();
     let mut seen: u64 = 0;
     let _ = tokio::time::timeout(DRAIN_FOR, async {
         while let Some(Ok(frame)) = stream.next().await {
@@ -996,20 +1001,28 @@ fn flush(buffer: Vec<u8>, writer: &mut Option<Writer>) -> Result<WriteJob, ApiEr
 async fn receive_pack(
     store: &Arc<FolderStore>,
     pack: &PackId,
+    reservation: &str,
     body: Body,
     (ids_len, pack_len): (u64, u64),
     bucket: Option<Arc<super::limits::Bucket>>,
     idle: std::time::Duration,
 ) -> Result<Vec<ChunkId>, ApiError> {
+    let mut stream = body.into_data_stream();
     let temp_store = store.clone();
-    let (tmp, file) = blocking(move || temp_store.temp_file()).await?;
+    let name = reservation.to_owned();
+    let (tmp, file) = match blocking(move || temp_store.upload_file(&name)).await {
+        Ok(created) => created,
+        Err(e) => {
+            drain_stream(&mut stream).await;
+            return Err(e);
+        }
+    };
     let result: Result<Vec<ChunkId>, ApiError> = async {
         // Frames are gathered into large buffers; each full buffer is hashed and written on a
         // blocking thread while the next one arrives (one hand-off per 8 MiB, not per frame).
         let mut writer: Option<Writer> = Some((file, blake3::Hasher::new()));
         let mut pending: Option<WriteJob> = None;
         let mut buffer: Vec<u8> = Vec::with_capacity(WRITE_BUFFER);
-        let mut stream = body.into_data_stream();
         let mut ids = Vec::with_capacity(ids_len as usize);
         let mut received: u64 = 0;
         loop {
@@ -1085,6 +1098,12 @@ async fn receive_pack(
         }
         Err(e) => {
             let _ = tokio::fs::remove_file(&tmp).await;
+            // A failure of ours (a full disk) is answered after the rest of the body is read,
+            // so that the client sees the reason, not a reset connection; a client that
+            // stopped sending or sent too much is not waited for.
+            if e.code != ErrorCode::BadRequest {
+                drain_stream(&mut stream).await;
+            }
             Err(e)
         }
     }

@@ -243,7 +243,7 @@ impl CertStore {
             let path = path.to_path_buf();
             move |source| TlsError::Io { path, source }
         };
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        crate::paths::create_private_dir(&dir).map_err(io(&dir))?;
         let key_path = Self::key_path(&dir);
         crate::paths::write_private_file(&key_path, pair.key.as_bytes()).map_err(io(&key_path))?;
         let cert_path = dir.join("cert.pem");
