@@ -471,9 +471,7 @@ fn a_full_provider_disk_is_said_plainly_and_keeps_earlier_points() {
     laptop.ok(&["job", "run", "docs"], None);
     fault_report(
         SUITE,
-        &format!(
-            "full disk: a 40 MiB backup onto a 24 MiB provider disk failed with \"storage is full … earlier restore points are intact\"; 0 partial points, the earlier point restored byte-identical, 0 temporary files left, quota = bytes on disk; the next run fit and completed"
-        ),
+        "full disk: a 40 MiB backup onto a 24 MiB provider disk failed with \"storage is full … earlier restore points are intact\"; 0 partial points, the earlier point restored byte-identical, 0 temporary files left, quota = bytes on disk; the next run fit and completed",
     );
     drop(gw);
 }

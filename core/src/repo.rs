@@ -262,6 +262,8 @@ pub struct Repository {
     keyring: Keyring,
     keys: RepoKeys,
     cache: Option<crate::blobcache::BlobCache>,
+    /// Set when the password opened only a slot the provider keeps after its removal.
+    opened_by_retired: Option<crate::crypto::RetiredSlot>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -298,6 +300,7 @@ impl Repository {
             keyring,
             keys,
             cache: None,
+            opened_by_retired: None,
         })
     }
 
@@ -313,8 +316,13 @@ impl Repository {
             reason: "not UTF-8".into(),
         })?;
         let keyring = Keyring::from_json(&text)?;
+        let mut opened_by_retired = None;
         let master = match unlock {
-            Unlock::Password(password) => keyring.unlock(password)?,
+            Unlock::Password(password) => {
+                let (master, retired) = keyring.unlock_noting_retired(password)?;
+                opened_by_retired = retired;
+                master
+            }
             Unlock::RecoveryKey(key) => keyring.unlock_with_recovery_key(key)?,
             Unlock::Unencrypted if keyring.is_encrypted() => {
                 return Err(RepoError::PasswordRequired);
@@ -322,12 +330,27 @@ impl Repository {
             Unlock::Unencrypted => keyring.unlock_unencrypted()?,
         };
         let keys = master.repo_keys(keyring.is_encrypted());
+        if let Some(retired) = &opened_by_retired {
+            tracing::warn!(
+                "the repository's keyring was changed: this password opens only a key slot removed on {}, kept until {}",
+                retired.retired.format("%Y-%m-%d"),
+                retired.kept_until.format("%Y-%m-%d")
+            );
+        }
         Ok(Self {
             backend,
             keyring,
             keys,
             cache: None,
+            opened_by_retired,
         })
+    }
+
+    /// The removed key slot the password opened when no live slot did: someone changed the
+    /// keyring (a new password, or an attacker with the account's password), and the slot
+    /// stops working when the provider's insider protection for it ends.
+    pub fn opened_by_retired_slot(&self) -> Option<&crate::crypto::RetiredSlot> {
+        self.opened_by_retired.as_ref()
     }
 
     /// The working keys.

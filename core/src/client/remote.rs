@@ -224,37 +224,11 @@ impl RemoteStore {
             answer(resp).await?;
             return Err(refused("the gateway does not offer multi-range reads"));
         }
-        let short = |what: &str| {
-            refused(format!(
-                "the gateway's answer to a read of {} ranges was {what}",
-                ranges.len()
-            ))
-        };
-        let mut out: Vec<Vec<u8>> = Vec::with_capacity(ranges.len());
-        let mut wants = ranges.iter().map(|(_, _, len)| *len as usize);
-        let mut current: Option<(Vec<u8>, usize)> = None;
+        let mut splitter = RangeSplitter::new(ranges.iter().map(|(_, _, len)| *len));
         while let Some(piece) = resp.chunk().await.map_err(refused)? {
-            let mut piece = &piece[..];
-            while !piece.is_empty() {
-                let (buf, want) = match current.as_mut() {
-                    Some(open) => open,
-                    None => {
-                        let want = wants.next().ok_or_else(|| short("too long"))?;
-                        current.insert((Vec::with_capacity(want), want))
-                    }
-                };
-                let take = (*want - buf.len()).min(piece.len());
-                buf.extend_from_slice(&piece[..take]);
-                piece = &piece[take..];
-                if buf.len() == *want {
-                    out.extend(current.take().map(|(buf, _)| buf));
-                }
-            }
+            splitter.push(&piece)?;
         }
-        if current.is_some() || out.len() != ranges.len() {
-            return Err(short("cut short"));
-        }
-        Ok(out)
+        splitter.finish()
     }
 
     /// One request's worth of ranges: all of them, or (when the combined read fails) each
@@ -450,12 +424,14 @@ impl PackStore for RemoteStore {
     }
 
     fn set_aside(&self, id: &PackId) -> Result<crate::api::PackHealth, StoreError> {
-        let bytes = self
-            .send(self.request(
-                reqwest::Method::POST,
-                &format!("/packs/{}/check", id.to_hex()),
-            ))?
-            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
+        let Some(bytes) = self.send(self.request(
+            reqwest::Method::POST,
+            &format!("/packs/{}/check", id.to_hex()),
+        ))?
+        else {
+            // The gateway has no such pack (any more): it was lost and forgotten already.
+            return Ok(crate::api::PackHealth::Missing);
+        };
         let check: crate::api::PackCheck = serde_json::from_slice(&bytes).map_err(refused)?;
         if check.health != crate::api::PackHealth::Intact
             && let Ok(mut lens) = self.lens.lock()
@@ -472,6 +448,74 @@ impl PackStore for RemoteStore {
             .filter(|r| r.damaged)
             .filter_map(|r| PackId::from_hex(&r.id))
             .collect())
+    }
+}
+
+/// Cuts the answer to a multi-range read (the ranges' bytes end to end, arriving in pieces of
+/// any size) into one buffer per range. The gateway is a peer: an answer longer or shorter
+/// than the ranges asked for is refused, never trusted.
+pub struct RangeSplitter {
+    wants: std::vec::IntoIter<u64>,
+    count: usize,
+    current: Option<(Vec<u8>, usize)>,
+    out: Vec<Vec<u8>>,
+}
+
+impl RangeSplitter {
+    /// A splitter for ranges of these lengths, in order.
+    pub fn new(lens: impl Iterator<Item = u64>) -> Self {
+        let wants: Vec<u64> = lens.collect();
+        Self {
+            count: wants.len(),
+            wants: wants.into_iter(),
+            current: None,
+            out: Vec::new(),
+        }
+    }
+
+    fn short(&self, what: &str) -> StoreError {
+        refused(format!(
+            "the gateway's answer to a read of {} ranges was {what}",
+            self.count
+        ))
+    }
+
+    /// Takes the next piece of the answer.
+    pub fn push(&mut self, mut piece: &[u8]) -> Result<(), StoreError> {
+        while !piece.is_empty() {
+            if self.current.is_none() {
+                let want = self.wants.next().ok_or_else(|| self.short("too long"))?;
+                let want = usize::try_from(want).map_err(|_| self.short("impossible"))?;
+                // The lengths are this client's own requests (bounded by the gateway's limit
+                // per request), so each buffer is made at its size once: no copies as it fills.
+                self.current = Some((Vec::with_capacity(want), want));
+            }
+            let Some((buf, want)) = self.current.as_mut() else {
+                continue;
+            };
+            let take = (*want - buf.len()).min(piece.len());
+            buf.extend_from_slice(&piece[..take]);
+            piece = &piece[take..];
+            if buf.len() == *want {
+                self.out.extend(self.current.take().map(|(buf, _)| buf));
+            }
+        }
+        Ok(())
+    }
+
+    /// The ranges' bytes, once the answer has ended.
+    pub fn finish(mut self) -> Result<Vec<Vec<u8>>, StoreError> {
+        // Ranges of length 0 take no bytes.
+        while self.current.is_none() && self.out.len() < self.count {
+            match self.wants.next() {
+                Some(0) => self.out.push(Vec::new()),
+                _ => break,
+            }
+        }
+        if self.current.is_some() || self.out.len() != self.count {
+            return Err(self.short("cut short"));
+        }
+        Ok(self.out)
     }
 }
 

@@ -49,8 +49,9 @@ pub const MAX_READ_RANGES: usize = 4096;
 /// batch of spans fits a few requests and the gateway's memory per request stays bounded.
 pub const MAX_READ_BYTES: u64 = 16 << 20;
 
-/// Parses `Range: bytes=START-END` (one range).
-fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ApiError> {
+/// Parses `Range: bytes=START-END` (one range) of a pack of `len` bytes: `(offset, length)`,
+/// `None` without a `Range` header. Anything else is a `bad_request` naming the form.
+pub fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ApiError> {
     let Some(value) = headers.get(header::RANGE) else {
         return Ok(None);
     };

@@ -158,22 +158,30 @@ pub fn router(state: Arc<GatewayState>) -> Router {
 async fn header_limits(
     request: axum::extract::Request,
 ) -> Result<axum::extract::Request, axum::response::Response> {
-    let headers = request.headers();
+    match check_headers(request.headers()) {
+        Ok(()) => Ok(request),
+        Err(message) => Err(error_response(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            crate::api::ErrorCode::BadRequest,
+            message,
+        )),
+    }
+}
+
+/// Whether a request's headers are within [`MAX_HEADERS`] and [`MAX_HEADER_BYTES`]; the
+/// refusal's message otherwise.
+pub fn check_headers(headers: &axum::http::HeaderMap) -> Result<(), String> {
     let bytes: usize = headers
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-        return Err(error_response(
-            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            crate::api::ErrorCode::BadRequest,
-            format!(
-                "the request's headers are too large ({} headers, {bytes} bytes; at most {MAX_HEADERS} headers and {MAX_HEADER_BYTES} bytes)",
-                headers.len()
-            ),
+        return Err(format!(
+            "the request's headers are too large ({} headers, {bytes} bytes; at most {MAX_HEADERS} headers and {MAX_HEADER_BYTES} bytes)",
+            headers.len()
         ));
     }
-    Ok(request)
+    Ok(())
 }
 
 /// Turns any error response that is not already `{code, message}` JSON — those axum's

@@ -514,7 +514,8 @@ fn too_large(rejection: BytesRejection) -> ApiError {
     ))
 }
 
-fn kind_of(kind: &str) -> Result<MetaKind, ApiError> {
+/// The object kind a path names (`keyring`, `index`, `sets`, `locks`).
+pub fn kind_of(kind: &str) -> Result<MetaKind, ApiError> {
     KINDS
         .iter()
         .find(|(name, _)| *name == kind)
@@ -582,7 +583,7 @@ async fn get_object(
 
 /// Checks a small object before it is stored: content-addressed kinds must match their name,
 /// and every kind must parse.
-fn check_object(meta: MetaKind, name: &str, bytes: &[u8]) -> Result<(), ApiError> {
+pub fn check_object(meta: MetaKind, name: &str, bytes: &[u8]) -> Result<(), ApiError> {
     let bad = |reason: String| ApiError::bad_request(reason);
     match meta {
         MetaKind::Keyring => {
@@ -898,29 +899,7 @@ async fn admit_pack(
     headers: &HeaderMap,
 ) -> Result<Option<PackUpload>, ApiError> {
     let pack = pack_id(id)?;
-    let declared: u64 = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| ApiError::bad_request("a pack upload needs a Content-Length"))?;
-    let count: u64 = headers
-        .get(CHUNKS_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("a pack upload needs the {CHUNKS_HEADER} header"))
-        })?;
-    let ids_len = count
-        .checked_mul(32)
-        .filter(|&n| n < declared)
-        .ok_or_else(|| ApiError::bad_request("the chunk count does not fit the body"))?;
-    let pack_len = declared - ids_len;
-    if pack_len > crate::pack::MAX_PACK_LEN {
-        return Err(ApiError::bad_request(format!(
-            "a pack is at most {} bytes",
-            crate::pack::MAX_PACK_LEN
-        )));
-    }
+    let (ids_len, pack_len) = upload_lengths(headers)?;
     super::limits::require_task(state, session, headers).await?;
     let (quota, store, stored) = area_and_pack(state, session, repo, id).await?;
     if stored.is_some() {
@@ -951,6 +930,36 @@ async fn admit_pack(
         pack_len,
         bucket,
     }))
+}
+
+/// The lengths of a pack upload's two parts, from its headers: the chunk ids (32 bytes each,
+/// as many as `x-cloudkeep-chunks` says) and the pack (the rest of `Content-Length`, at most
+/// [`crate::pack::MAX_PACK_LEN`]).
+pub fn upload_lengths(headers: &HeaderMap) -> Result<(u64, u64), ApiError> {
+    let declared: u64 = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::bad_request("a pack upload needs a Content-Length"))?;
+    let count: u64 = headers
+        .get(CHUNKS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("a pack upload needs the {CHUNKS_HEADER} header"))
+        })?;
+    let ids_len = count
+        .checked_mul(32)
+        .filter(|&n| n < declared)
+        .ok_or_else(|| ApiError::bad_request("the chunk count does not fit the body"))?;
+    let pack_len = declared - ids_len;
+    if pack_len > crate::pack::MAX_PACK_LEN {
+        return Err(ApiError::bad_request(format!(
+            "a pack is at most {} bytes",
+            crate::pack::MAX_PACK_LEN
+        )));
+    }
+    Ok((ids_len, pack_len))
 }
 
 /// Reads and drops what is left of a request body: at most a pack's worth of ids and bytes,

@@ -369,7 +369,7 @@ impl Db {
             let repo_id: i64 = repo.try_get(0)?;
             if let Some(tenant) = parent
                 && q.bytes >= 0
-                && !carve(&mut *tx, tenant, repo_id, q.bytes).await?
+                && !carve(&mut tx, tenant, repo_id, q.bytes).await?
             {
                 return Err(DbError::QuotaFull(format!(
                     "a quota of {} does not fit in what is left of the tenant's quota on \"{}\"",
@@ -544,9 +544,9 @@ impl Db {
                 row.try_get(5)?,
             );
             if bytes >= 0 {
-                carve(&mut *tx, parent, repo, -bytes).await?;
-            } else if let Some(parent_quota) = shared_parent(&mut *tx, quota).await? {
-                uncharge_row(&mut *tx, parent_quota, used).await?;
+                carve(&mut tx, parent, repo, -bytes).await?;
+            } else if let Some(parent_quota) = shared_parent(&mut tx, quota).await? {
+                uncharge_row(&mut tx, parent_quota, used).await?;
                 sqlx::query("UPDATE quotas SET recycle_bytes = CASE WHEN recycle_bytes >= $1 THEN recycle_bytes - $1 ELSE 0 END WHERE id = $2")
                     .bind(recycled)
                     .bind(parent_quota)
@@ -690,7 +690,7 @@ impl Db {
     /// can never together overshoot the quota, nor a shared subtenant its tenant's.
     pub async fn reserve(&self, quota: i64, bytes: i64) -> Result<bool, DbError> {
         let mut tx = self.pool().begin().await?;
-        if !charge(&mut *tx, quota, bytes, false).await? {
+        if !charge(&mut tx, quota, bytes, false).await? {
             return Ok(false);
         }
         tx.commit().await?;
@@ -700,7 +700,7 @@ impl Db {
     /// Gives back bytes reserved or freed.
     pub async fn release(&self, quota: i64, bytes: i64) -> Result<(), DbError> {
         let mut tx = self.pool().begin().await?;
-        uncharge(&mut *tx, quota, bytes).await?;
+        uncharge(&mut tx, quota, bytes).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -749,7 +749,7 @@ impl Db {
         // Undo the old arrangement, then make the new one; every growth is checked.
         match (old >= 0, spec.bytes >= 0) {
             (true, true) => {
-                if !carve(&mut *tx, parent, repo.id, spec.bytes - old).await? {
+                if !carve(&mut tx, parent, repo.id, spec.bytes - old).await? {
                     return Err(full(format!(
                         "a quota of {} does not fit in what is left of the tenant's quota",
                         crate::units::human_bytes(spec.bytes as u64)
@@ -757,7 +757,7 @@ impl Db {
                 }
             }
             (true, false) => {
-                carve(&mut *tx, parent, repo.id, -old).await?;
+                carve(&mut tx, parent, repo.id, -old).await?;
                 let parent_quota =
                     sqlx::query("SELECT id FROM quotas WHERE tenant_id = $1 AND repo_id = $2")
                         .bind(parent)
@@ -765,7 +765,7 @@ impl Db {
                         .fetch_one(&mut *tx)
                         .await?
                         .try_get(0)?;
-                if !charge_row(&mut *tx, parent_quota, used, false).await? {
+                if !charge_row(&mut tx, parent_quota, used, false).await? {
                     return Err(full(format!(
                         "the {} the subtenant stores do not fit in what is left of the tenant's quota",
                         crate::units::human_bytes(used.max(0) as u64)
@@ -774,11 +774,11 @@ impl Db {
             }
             (false, true) => {
                 if let Some(row) = &current
-                    && let Some(parent_quota) = shared_parent(&mut *tx, row.try_get(0)?).await?
+                    && let Some(parent_quota) = shared_parent(&mut tx, row.try_get(0)?).await?
                 {
-                    uncharge_row(&mut *tx, parent_quota, used).await?;
+                    uncharge_row(&mut tx, parent_quota, used).await?;
                 }
-                if !carve(&mut *tx, parent, repo.id, spec.bytes).await? {
+                if !carve(&mut tx, parent, repo.id, spec.bytes).await? {
                     return Err(full(format!(
                         "a quota of {} does not fit in what is left of the tenant's quota",
                         crate::units::human_bytes(spec.bytes as u64)

@@ -271,6 +271,13 @@ fn backup_job(
     log: &mut SessionLog<'_>,
 ) -> Result<BackupReport, TenantError> {
     let repo = open_job_repository(home, job)?;
+    if let Some(retired) = repo.opened_by_retired_slot() {
+        log.line(format!(
+            "warning: the cloud repository's keyring was changed on {}: this job's encryption password opens only a key slot that was removed then and that the provider keeps until {}; if you did not change it, someone with your account's password did: change that password with your provider now",
+            retired.retired.format("%Y-%m-%d"),
+            retired.kept_until.format("%Y-%m-%d")
+        ));
+    }
     let host = crate::lock::hostname();
     let parent = repo.latest_point(&job.name, &host)?;
     match &parent {

@@ -1,0 +1,58 @@
+//! Fuzz target: every JSON request body the gateway takes (the first byte picks which), as
+//! axum's `Json` extractor would parse it. Whatever parses must serialise again, and the
+//! bodies the gateway checks further (task kinds, read ranges, subtenant names) go through
+//! those checks too.
+#![no_main]
+
+use cloudkeep_core::api;
+use cloudkeep_core::gateway::{limits, packread, recycle, tenant};
+use cloudkeep_core::{policy, store};
+use libfuzzer_sys::fuzz_target;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+fn round_trip<T: DeserializeOwned + Serialize>(body: &[u8]) -> Option<T> {
+    let value: T = serde_json::from_slice(body).ok()?;
+    let again = serde_json::to_vec(&value).expect("a parsed body serialises");
+    let _: T = serde_json::from_slice(&again).expect("and parses back");
+    Some(value)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
+    match which % 16 {
+        0 => drop(round_trip::<api::LoginRequest>(body)),
+        1 => drop(round_trip::<tenant::PresenceRequest>(body)),
+        2 => {
+            if let Some(sub) = round_trip::<tenant::NewSubtenant>(body) {
+                let _ = store::tenants::check_account_name(&sub.name);
+            }
+        }
+        3 => drop(round_trip::<tenant::SubtenantChange>(body)),
+        4 => {
+            if let Some(task) = round_trip::<limits::NewTask>(body) {
+                let _ = limits::TASK_KINDS.contains(&task.kind.as_str());
+            }
+        }
+        5 => {
+            if let Some(req) = round_trip::<packread::ReadRequest>(body) {
+                for r in &req.ranges {
+                    let _ = cloudkeep_core::pack::PackId::from_hex(&r.pack);
+                    let _ = r.offset.checked_add(r.len);
+                }
+            }
+        }
+        6 => drop(round_trip::<recycle::RecycledRef>(body)),
+        7 => drop(round_trip::<api::CheckRequest>(body)),
+        8 => drop(round_trip::<api::NewTenant>(body)),
+        9 => drop(round_trip::<api::QuotaSpec>(body)),
+        10 => drop(round_trip::<api::TenantSettings>(body)),
+        11 => drop(round_trip::<api::NewRepo>(body)),
+        12 => drop(round_trip::<api::MaintenanceMode>(body)),
+        13 => drop(round_trip::<api::CertImport>(body)),
+        14 => drop(round_trip::<policy::AgentReport>(body)),
+        _ => drop(round_trip::<policy::PolicyDoc>(body)),
+    }
+});
