@@ -299,8 +299,9 @@ fn a_gateway_killed_mid_upload_leaks_no_quota_and_leaves_no_stray_files() {
     drop(gw);
 }
 
-/// `kill -9` of a local backup at many points of its run: never a partial point, the
-/// repository verifies healthy after each, and the last run completes.
+/// `kill -9` of a local backup at many points of its run (fractions of a full run's time, each
+/// on a fresh repository): never a partial point, the repository verifies healthy, and the
+/// rerun completes and restores byte-identical.
 #[cfg(unix)]
 #[test]
 fn a_backup_killed_at_many_points_leaves_no_partial_point() {
@@ -308,55 +309,63 @@ fn a_backup_killed_at_many_points_leaves_no_partial_point() {
     let cli = Cli {
         home: tmp.path().join("home"),
     };
-    let repo = tmp.path().join("repo");
-    let r = repo.display().to_string();
-    cli.ok(&["local", "init", "-r", &r, "--no-encryption"], None);
     let source = random_files(&tmp.path().join("src"), 16, 4 << 20, 300);
     let s = source.display().to_string();
-    let delays = [0u64, 50, 150, 300, 600, 1000, 1500];
-    let mut killed = 0;
-    let mut points_seen = Vec::new();
-    for delay in delays {
+    let fresh = |name: &str| {
+        let repo = tmp.path().join(name).display().to_string();
+        cli.ok(&["local", "init", "-r", &repo, "--no-encryption"], None);
+        repo
+    };
+    let timing = fresh("timing");
+    let started = Instant::now();
+    cli.ok(&["local", "backup", "-r", &timing, &s], None);
+    let full = started.elapsed();
+    let fractions = [0.02, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95];
+    let (mut killed, mut finished_first) = (0, 0);
+    for (n, fraction) in fractions.iter().enumerate() {
+        let r = fresh(&format!("repo-{n}"));
         let mut run = spawn(&cli, &["local", "backup", "-r", &r, &s]);
-        std::thread::sleep(Duration::from_millis(delay));
+        std::thread::sleep(full.mul_f64(*fraction));
         if run.try_wait().unwrap().is_some() {
-            continue; // it finished first: nothing to kill at this point
+            finished_first += 1;
+            continue;
         }
         kill9(&mut run);
         killed += 1;
         let verify = cli.run(&["local", "verify", "-r", &r], None);
         assert!(
             verify.status.success(),
-            "after a kill at {delay} ms: {}",
+            "after a kill at {:.0} % of the run: {}",
+            fraction * 100.0,
             String::from_utf8_lossy(&verify.stdout)
         );
         let points = cli.json(&["local", "points", "-r", &r]);
-        points_seen.push(points.as_array().unwrap().len());
+        assert_eq!(points, serde_json::json!([]), "no partial point");
+        cli.ok(&["local", "backup", "-r", &r, &s], None);
+        let out = tmp.path().join(format!("out-{n}"));
+        cli.ok(
+            &[
+                "local",
+                "restore",
+                "-r",
+                &r,
+                "latest",
+                "--to",
+                &out.display().to_string(),
+            ],
+            None,
+        );
+        assert_same_files(&source, &out.join(source.strip_prefix("/").unwrap()));
     }
-    assert!(killed >= 4, "only {killed} runs could be killed");
     assert!(
-        points_seen.iter().all(|n| *n == 0),
-        "no partial point: {points_seen:?}"
+        killed >= 5,
+        "only {killed} runs could be killed ({finished_first} finished first)"
     );
-    cli.ok(&["local", "backup", "-r", &r, &s], None);
-    let out = tmp.path().join("out");
-    cli.ok(
-        &[
-            "local",
-            "restore",
-            "-r",
-            &r,
-            "latest",
-            "--to",
-            &out.display().to_string(),
-        ],
-        None,
-    );
-    assert_same_files(&source, &out.join(source.strip_prefix("/").unwrap()));
     fault_report(
         SUITE,
         &format!(
-            "backup kill -9: {killed} local backups killed between 0 and 1.5 s into the run; 0 partial points, {killed} verifies healthy; the final run completed and restored 64 MiB byte-identical"
+            "backup kill -9: {killed} local backups of 64 MiB killed at 2 % to 95 % of a full run ({:.1} s); 0 partial points, {killed} verifies healthy, {killed} reruns completed and restored byte-identical",
+            full.as_secs_f64()
         ),
     );
 }

@@ -14,9 +14,8 @@ use std::time::Duration;
 
 use cloudkeep_core::backend::{MetaKind, PackStore, RepoBackend, StoreError};
 use cloudkeep_core::client::remote::{RemoteStore, RemoteTarget};
-use cloudkeep_core::compress::Compression;
 use cloudkeep_core::crypto::{KdfParams, Keyring, MasterKey};
-use cloudkeep_core::engine::backup::{BackupOptions, backup};
+use cloudkeep_core::engine::backup::backup;
 use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
 use cloudkeep_core::repo::{NewRepo, Repository, RestorePoint, Unlock};
 use cloudkeep_core::store::tenants::{QuotaSpec, TenantSettings};
@@ -44,20 +43,6 @@ fn target(gw: &Gateway, gw_dir: &std::path::Path, user: &str, password: &str) ->
         user: user.into(),
         password: password.into(),
         repo: "Cloud".into(),
-    }
-}
-
-fn options(source: &std::path::Path, parent: Option<RestorePoint>) -> BackupOptions {
-    BackupOptions {
-        sources: vec![source.to_path_buf()],
-        disks: vec![],
-        excludes: vec![],
-        one_file_system: false,
-        compression: Compression::Fast,
-        host: "pc".into(),
-        job: "docs".into(),
-        parent,
-        cancel: Default::default(),
     }
 }
 
@@ -130,7 +115,7 @@ async fn a_subtenant_sharing_its_tenants_quota_is_charged_to_the_tenant() {
             },
         )
         .unwrap();
-        backup(&repo, &options(&source, None), &|_| {}).unwrap_err()
+        backup(&repo, &backup_options(&source, None), &|_| {}).unwrap_err()
     })
     .await
     .unwrap();
@@ -225,12 +210,12 @@ async fn a_stolen_account_password_cannot_make_protected_data_unreadable() {
             },
         )
         .unwrap();
-        let first = backup(&repo, &options(&source, None), &|_| {})
+        let first = backup(&repo, &backup_options(&source, None), &|_| {})
             .unwrap()
             .point;
         repo.delete_point(&first.id).unwrap(); // into the recycle bin
         std::fs::write(source.join("b.bin"), pseudo_random(200_000, 2)).unwrap();
-        backup(&repo, &options(&source, None), &|_| {}).unwrap();
+        backup(&repo, &backup_options(&source, None), &|_| {}).unwrap();
 
         let stored = || {
             Keyring::from_json(
@@ -433,6 +418,7 @@ enum Token {
     Tenant,
     None,
     Forged,
+    Expired,
     Admin,
 }
 
@@ -467,7 +453,7 @@ impl Probe {
 async fn hostile_requests_get_json_errors_and_never_a_5xx() {
     use reqwest::Method as M;
     let (tmp, gw_dir, gw) = gateway_with_repo().await;
-    add_tenant(
+    let acme = add_tenant(
         &gw.db,
         "acme",
         "acme-password",
@@ -475,6 +461,16 @@ async fn hostile_requests_get_json_errors_and_never_a_5xx() {
         TenantSettings::default(),
     )
     .await;
+    let expired = "e".repeat(64);
+    gw.db
+        .add_session(
+            &expired,
+            cloudkeep_core::store::accounts::Realm::Tenant,
+            acme,
+            -1,
+        )
+        .await
+        .unwrap();
     let local = make_local_repo(tmp.path());
     let t = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
         .await
@@ -559,6 +555,8 @@ async fn hostile_requests_get_json_errors_and_never_a_5xx() {
         probe(M::PATCH, "/v1/repos"),
         probe(M::GET, "/v1/repos").token(Token::None),
         probe(M::GET, "/v1/repos").token(Token::Forged),
+        probe(M::GET, "/v1/repos").token(Token::Expired),
+        probe(M::PUT, "/v1/repos/Cloud/objects/locks/shared-x").body("{}").token(Token::Expired),
         probe(M::GET, "/v1/repos").token(Token::Admin),
         probe(M::GET, "/v1/admin/tenants"),
         probe(M::GET, "/v1/admin/tenants").token(Token::Forged),
@@ -601,6 +599,7 @@ async fn hostile_requests_get_json_errors_and_never_a_5xx() {
             Token::Tenant => req.bearer_auth(&t.token),
             Token::None => req,
             Token::Forged => req.bearer_auth("f".repeat(64)),
+            Token::Expired => req.bearer_auth(&expired),
             Token::Admin => req.bearer_auth(&admin_token),
         };
         if let Some(task) = t.task.lock().unwrap().clone() {
@@ -647,6 +646,12 @@ async fn hostile_requests_get_json_errors_and_never_a_5xx() {
         }
     }
     assert!(five.is_empty(), "5xx answers: {five:#?}");
+    // Forged, expired and foreign tokens got nothing.
+    let (_, locks) = t.json(M::GET, "/v1/repos/Cloud/objects/locks", None).await;
+    assert!(
+        !locks.as_array().unwrap().contains(&json!("shared-x")),
+        "no lock written with an expired token: {locks}"
+    );
     // Still serving.
     let (status, _) = t.json(M::GET, "/v1/repos", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -701,36 +706,8 @@ async fn no_account_reaches_any_kind_of_another_accounts_objects() {
     let owner = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
         .await
         .unwrap();
-    owner.start_task().await;
-    owner
-        .put_object("Cloud", "keyring", "keyring", local.keyring.clone())
-        .await;
-    for (name, bytes) in &local.index {
-        owner
-            .put_object("Cloud", "index", name, bytes.clone())
-            .await;
-    }
-    for (name, bytes) in &local.sets {
-        owner.put_object("Cloud", "sets", name, bytes.clone()).await;
-    }
-    for (id, chunks, bytes) in &local.packs {
-        assert!(
-            owner
-                .upload_pack("Cloud", id, chunks, bytes)
-                .await
-                .0
-                .is_success()
-        );
-    }
-    let (point, point_bytes) = &local.points[0];
-    owner
-        .send(
-            M::PUT,
-            &format!("/v1/repos/Cloud/points/{point}"),
-            Some(point_bytes.clone()),
-            &[],
-        )
-        .await;
+    upload_all(&owner, &local).await;
+    let (point, _) = &local.points[0];
     owner
         .put_object("Cloud", "locks", "shared-owner", b"{}".to_vec())
         .await;
@@ -1003,7 +980,7 @@ async fn a_pack_lost_at_the_provider_heals_after_a_check() {
             },
         )
         .unwrap();
-        let first = backup(&repo, &options(&source, None), &|_| {})
+        let first = backup(&repo, &backup_options(&source, None), &|_| {})
             .unwrap()
             .point;
         // The SP's storage loses a pack behind the gateway's back.
@@ -1025,7 +1002,12 @@ async fn a_pack_lost_at_the_provider_heals_after_a_check() {
         );
         assert!(store.list_packs().unwrap().iter().all(|(p, _)| *p != pack));
         // The next backup sends the lost chunks again and the first point heals.
-        let again = backup(&repo, &options(&source, Some(first.clone())), &|_| {}).unwrap();
+        let again = backup(
+            &repo,
+            &backup_options(&source, Some(first.clone())),
+            &|_| {},
+        )
+        .unwrap();
         assert!(again.point.manifest.stats.new_blobs > 0);
         assert!(verify(&repo, 100).unwrap().is_healthy());
         let out = root.join("healed");
@@ -1039,7 +1021,7 @@ async fn a_pack_lost_at_the_provider_heals_after_a_check() {
         }
         // One more file, one more pack, for the SP's check below.
         std::fs::write(source.join("f3.bin"), pseudo_random(400_000, 4)).unwrap();
-        backup(&repo, &options(&source, Some(again.point)), &|_| {}).unwrap();
+        backup(&repo, &backup_options(&source, Some(again.point)), &|_| {}).unwrap();
         hex
     })
     .await
@@ -1082,7 +1064,7 @@ async fn a_pack_lost_at_the_provider_heals_after_a_check() {
         // exists), and verify names it.
         let source = root.join("src");
         let latest = repo.find_point("latest").unwrap();
-        let healed = backup(&repo, &options(&source, Some(latest)), &|_| {})
+        let healed = backup(&repo, &backup_options(&source, Some(latest)), &|_| {})
             .unwrap()
             .point;
         assert!(store.damaged_packs().unwrap().is_empty());

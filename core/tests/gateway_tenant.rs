@@ -612,45 +612,6 @@ async fn tasks_and_bandwidth_are_limited_per_tenant() {
 }
 
 /// Uploads a whole local repository (objects, packs) and commits its points.
-async fn upload_all(t: &Tenant, local: &LocalRepo) {
-    assert_eq!(t.start_task().await.0, StatusCode::OK);
-    assert_eq!(
-        t.put_object("Cloud", "keyring", "keyring", local.keyring.clone())
-            .await
-            .0,
-        StatusCode::OK
-    );
-    for (name, bytes) in &local.index {
-        assert_eq!(
-            t.put_object("Cloud", "index", name, bytes.clone()).await.0,
-            StatusCode::OK
-        );
-    }
-    for (name, bytes) in &local.sets {
-        assert_eq!(
-            t.put_object("Cloud", "sets", name, bytes.clone()).await.0,
-            StatusCode::OK
-        );
-    }
-    for (id, chunks, bytes) in &local.packs {
-        assert_eq!(
-            t.upload_pack("Cloud", id, chunks, bytes).await.0,
-            StatusCode::OK
-        );
-    }
-    for (name, bytes) in &local.points {
-        let (status, out) = t
-            .send(
-                reqwest::Method::PUT,
-                &format!("/v1/repos/Cloud/points/{name}"),
-                Some(bytes.clone()),
-                &[],
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&out));
-    }
-}
-
 /// Every route against tenant A's objects, tried by another tenant, another tenant's
 /// subtenant, A's own subtenant and a caller without a session: `not_found` or `unauthorized`,
 /// never A's data; afterwards A's data is intact.

@@ -287,6 +287,14 @@ pub(super) async fn uncharge(
     Ok(())
 }
 
+/// A subtenant quota of `bytes` on `repo` that the tenant's quota cannot give.
+fn does_not_fit(bytes: i64, repo: &str) -> DbError {
+    DbError::QuotaFull(format!(
+        "a quota of {} does not fit in what is left of the tenant's quota on \"{repo}\"",
+        crate::units::human_bytes(bytes.max(0) as u64)
+    ))
+}
+
 /// Changes the fixed quota its tenant's quota has given a subtenant by `delta` bytes; a
 /// growth must fit what the tenant has left.
 async fn carve(
@@ -371,11 +379,7 @@ impl Db {
                 && q.bytes >= 0
                 && !carve(&mut tx, tenant, repo_id, q.bytes).await?
             {
-                return Err(DbError::QuotaFull(format!(
-                    "a quota of {} does not fit in what is left of the tenant's quota on \"{}\"",
-                    crate::units::human_bytes(q.bytes.max(0) as u64),
-                    q.repo
-                )));
+                return Err(does_not_fit(q.bytes, &q.repo));
             }
             let friendly = q.friendly_name.clone().unwrap_or_else(|| q.repo.clone());
             sqlx::query(
@@ -750,10 +754,7 @@ impl Db {
         match (old >= 0, spec.bytes >= 0) {
             (true, true) => {
                 if !carve(&mut tx, parent, repo.id, spec.bytes - old).await? {
-                    return Err(full(format!(
-                        "a quota of {} does not fit in what is left of the tenant's quota",
-                        crate::units::human_bytes(spec.bytes as u64)
-                    )));
+                    return Err(does_not_fit(spec.bytes, &spec.repo));
                 }
             }
             (true, false) => {
@@ -779,10 +780,7 @@ impl Db {
                     uncharge_row(&mut tx, parent_quota, used).await?;
                 }
                 if !carve(&mut tx, parent, repo.id, spec.bytes).await? {
-                    return Err(full(format!(
-                        "a quota of {} does not fit in what is left of the tenant's quota",
-                        crate::units::human_bytes(spec.bytes as u64)
-                    )));
+                    return Err(does_not_fit(spec.bytes, &spec.repo));
                 }
             }
             (false, false) => {}

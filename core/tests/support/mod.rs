@@ -303,22 +303,22 @@ pub fn new_repo(store: &Arc<FolderStore>) -> Repository {
 }
 
 pub fn backup_once(repo: &Repository, source: &Path, parent: Option<RestorePoint>) {
-    backup(
-        repo,
-        &BackupOptions {
-            sources: vec![source.to_path_buf()],
-            disks: vec![],
-            excludes: vec![],
-            one_file_system: false,
-            compression: Compression::Fast,
-            host: "pc".into(),
-            job: "docs".into(),
-            parent,
-            cancel: Default::default(),
-        },
-        &|_| {},
-    )
-    .unwrap();
+    backup(repo, &backup_options(source, parent), &|_| {}).unwrap();
+}
+
+/// A backup of `source` (job "docs" on computer "pc", fast compression).
+pub fn backup_options(source: &Path, parent: Option<RestorePoint>) -> BackupOptions {
+    BackupOptions {
+        sources: vec![source.to_path_buf()],
+        disks: vec![],
+        excludes: vec![],
+        one_file_system: false,
+        compression: Compression::Fast,
+        host: "pc".into(),
+        job: "docs".into(),
+        parent,
+        cancel: Default::default(),
+    }
 }
 
 /// Every object of a local repository, with the chunk ids of each pack.
@@ -384,4 +384,44 @@ pub async fn add_tenant(
     .await
     .unwrap()
     .id
+}
+
+/// Uploads every object, pack and point of `local` as a tenant would, checking each answer.
+pub async fn upload_all(t: &Tenant, local: &LocalRepo) {
+    assert_eq!(t.start_task().await.0, StatusCode::OK);
+    assert_eq!(
+        t.put_object("Cloud", "keyring", "keyring", local.keyring.clone())
+            .await
+            .0,
+        StatusCode::OK
+    );
+    for (name, bytes) in &local.index {
+        assert_eq!(
+            t.put_object("Cloud", "index", name, bytes.clone()).await.0,
+            StatusCode::OK
+        );
+    }
+    for (name, bytes) in &local.sets {
+        assert_eq!(
+            t.put_object("Cloud", "sets", name, bytes.clone()).await.0,
+            StatusCode::OK
+        );
+    }
+    for (id, chunks, bytes) in &local.packs {
+        assert_eq!(
+            t.upload_pack("Cloud", id, chunks, bytes).await.0,
+            StatusCode::OK
+        );
+    }
+    for (name, bytes) in &local.points {
+        let (status, out) = t
+            .send(
+                reqwest::Method::PUT,
+                &format!("/v1/repos/Cloud/points/{name}"),
+                Some(bytes.clone()),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&out));
+    }
 }

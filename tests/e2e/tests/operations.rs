@@ -280,6 +280,33 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
         .wait_text("#maintenance-state", "normally", WAIT)
         .await?;
 
+    // ---- Storage check: a pack the disk lost is found and forgotten; the tenant's next run
+    // sends its data again, and a second check finds nothing.
+    let lost = files_with_extension(&storage, "pack");
+    ensure!(
+        !lost.is_empty(),
+        "packs are stored under {}",
+        storage.display()
+    );
+    std::fs::remove_file(&lost[0])?;
+    console.click("#check-run").await?;
+    console
+        .wait_text("#check-state", "1 problem found and marked", WAIT)
+        .await?;
+    let issues = console.text_of("#check-issues").await?;
+    ensure!(issues.contains("Lost"), "the lost pack is listed: {issues}");
+    console.screen("74-sp-storage-check").await?;
+    console.click("#mode-tenant").await?;
+    let healed = run_docs(&console, "Success").await?;
+    ensure!(healed.contains("Success"), "{healed}");
+    console.click("#mode-sp").await?;
+    console.nav("sp-maintenance").await?;
+    console.click("#check-deep").await?;
+    console.click("#check-run").await?;
+    console
+        .wait_text("#check-state", "holds what the database records", WAIT)
+        .await?;
+
     // ---- Certificate: generated, then imported; the tenant sees the change and trusts again.
     console.nav("sp-certificate").await?;
     console.click("#cert-generate").await?;
@@ -436,4 +463,21 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
         "the tenant is gone: {tenants}"
     );
     console.shutdown().await
+}
+
+/// Files under `dir` (recursively) ending in `.ext`.
+fn files_with_extension(dir: &std::path::Path, ext: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == ext) {
+                out.push(path);
+            }
+        }
+    }
+    out
 }
