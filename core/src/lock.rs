@@ -5,7 +5,9 @@
 //! and refuse. Two processes racing both see each other and both back off — never both go on.
 //! A lock whose process is gone (same computer, process id no longer running) is stale and is
 //! removed. Locks live in the repository's metadata (for a gateway: its database), never in
-//! conditional writes on object storage.
+//! conditional writes on object storage. At a gateway a lock also belongs to the task its
+//! process holds: when the task ends or expires, the gateway removes the lock, so a process
+//! that died on another computer does not hold the repository for ever.
 
 use std::sync::Arc;
 

@@ -368,16 +368,22 @@ async fn lock_objects_are_charged_capped_and_need_a_task() {
         .json(reqwest::Method::GET, "/v1/repos/Cloud/objects/locks", None)
         .await;
     assert_eq!(listed.as_array().unwrap().len(), 64);
-    // Too large for the quota: refused as such.
-    for n in 0..64 {
-        t.send(
-            reqwest::Method::DELETE,
-            &format!("/v1/repos/Cloud/objects/locks/shared-{n}"),
-            None,
-            &[],
-        )
+    // The process that wrote them is gone (its task ended): its locks are stale, removed, and
+    // their bytes given back, whatever computer it ran on.
+    let task = t.task.lock().unwrap().clone().unwrap();
+    t.send(
+        reqwest::Method::DELETE,
+        &format!("/v1/tasks/{task}"),
+        None,
+        &[],
+    )
+    .await;
+    assert!(t.start_task().await.0.is_success());
+    let (_, listed) = t
+        .json(reqwest::Method::GET, "/v1/repos/Cloud/objects/locks", None)
         .await;
-    }
+    assert_eq!(listed, json!([]), "locks of an ended task are stale");
+    // Too large for the quota: refused as such.
     assert_eq!(gw.db.quotas_of(acme).await.unwrap()[0].used_bytes, 0);
     let big = vec![b'y'; 4096];
     let mut charged = 0;
@@ -395,7 +401,7 @@ async fn lock_objects_are_charged_capped_and_need_a_task() {
     fault_report(
         SUITE,
         &format!(
-            "lock objects: refused without a task, 64 of 100 stored (cap), {} bytes charged exactly, refused at the quota after {} bytes",
+            "lock objects: refused without a task, 64 of 100 stored (cap), {} bytes charged exactly, all 64 removed and given back once their task ended, refused at the quota after {} bytes",
             64 * 3000,
             charged
         ),

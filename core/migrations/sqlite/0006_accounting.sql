@@ -40,3 +40,7 @@ CREATE INDEX reservations_by_gateway ON reservations (gateway_id);
 -- A pack whose stored bytes no longer match its id (found by the SP's deep check): kept and
 -- readable, so the tenant can salvage its intact blobs, but its chunks count as absent.
 ALTER TABLE packs ADD COLUMN damaged_ms INTEGER;
+
+-- The task a lock object was written under: when that task ends or expires (its process is
+-- gone, on whichever computer), the lock is stale and the gateway removes it.
+ALTER TABLE objects ADD COLUMN task_id TEXT;

@@ -566,8 +566,11 @@ async fn list_objects(
     session: TenantSession,
     Path((repo, kind)): Path<(String, String)>,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    kind_of(&kind)?;
-    let (quota, _) = area(&state, &session, &repo).await?;
+    let meta = kind_of(&kind)?;
+    let (quota, store) = area(&state, &session, &repo).await?;
+    if meta == MetaKind::Lock {
+        drop_stale_locks(&state, &quota, &store).await?;
+    }
     Ok(Json(state.db.objects(quota.id, &kind).await?))
 }
 
@@ -632,6 +635,9 @@ async fn put_object(
     check_object(meta, &name, &body)?;
     super::limits::require_task(&state, &session, &headers).await?;
     let (quota, store) = area(&state, &session, &repo).await?;
+    if meta == MetaKind::Lock {
+        drop_stale_locks(&state, &quota, &store).await?;
+    }
     let old = state.db.object_size(quota.id, &kind, &name).await?;
     if old.is_none() && state.db.object_count(quota.id, &kind).await? >= object_cap(&kind) {
         return Err(ApiError::new(
@@ -674,9 +680,12 @@ async fn put_object(
         .db
         .put_object(
             quota.id,
-            &kind,
-            &name,
+            (&kind, &name),
             len,
+            (meta == MetaKind::Lock)
+                .then(|| headers.get(super::limits::TASK_HEADER))
+                .flatten()
+                .and_then(|v| v.to_str().ok()),
             reservation.as_deref().map(|r| (r, grow)),
         )
         .await?;
@@ -759,6 +768,29 @@ async fn delete_object(
         state.db.release(quota.id, size).await?;
     }
     Ok(Json(()))
+}
+
+/// Removes lock objects whose task has ended or expired: their process is gone (killed, or
+/// on a computer that never came back), so they hold nothing any more.
+async fn drop_stale_locks(
+    state: &GatewayState,
+    quota: &Quota,
+    store: &Arc<FolderStore>,
+) -> Result<(), ApiError> {
+    for (name, bytes) in state.db.stale_locks(quota.id).await? {
+        let (remover, file) = (store.clone(), name.clone());
+        blocking(move || remover.delete_meta(MetaKind::Lock, &file)).await?;
+        if state
+            .db
+            .delete_object(quota.id, "locks", &name)
+            .await?
+            .is_some()
+        {
+            state.db.release(quota.id, bytes).await?;
+        }
+        tracing::info!(quota = quota.id, lock = %name, "removed a lock whose task is gone");
+    }
+    Ok(())
 }
 
 /// The insider protection of a session's account: its own days or its tenant's, the longer.

@@ -254,14 +254,15 @@ impl Db {
         Ok(present)
     }
 
-    /// Stores or replaces the record of a small object, ending the reservation of `reserved`
-    /// bytes its write held; returns the size it replaced.
+    /// Stores or replaces the record of a small object written under `task` (kept for locks),
+    /// ending the reservation of `reserved` bytes its write held; returns the size it
+    /// replaced.
     pub async fn put_object(
         &self,
         quota: i64,
-        kind: &str,
-        name: &str,
+        (kind, name): (&str, &str),
         bytes: i64,
+        task: Option<&str>,
         reservation: Option<(&str, i64)>,
     ) -> Result<Option<i64>, DbError> {
         let old = self.object_size(quota, kind, name).await?;
@@ -270,17 +271,33 @@ impl Db {
             super::reservations::settle(&mut tx, reservation, quota, reserved).await?;
         }
         sqlx::query(
-            "INSERT INTO objects (quota_id, kind, name, bytes) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (quota_id, kind, name) DO UPDATE SET bytes = excluded.bytes",
+            "INSERT INTO objects (quota_id, kind, name, bytes, task_id) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (quota_id, kind, name) DO UPDATE SET bytes = excluded.bytes, task_id = excluded.task_id",
         )
         .bind(quota)
         .bind(kind)
         .bind(name)
         .bind(bytes)
+        .bind(task)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(old)
+    }
+
+    /// Lock objects whose task has ended or expired (their process is gone): (name, size).
+    pub async fn stale_locks(&self, quota: i64) -> Result<Vec<(String, i64)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT name, bytes FROM objects o WHERE o.quota_id = $1 AND o.kind = 'locks' AND NOT EXISTS \
+             (SELECT 1 FROM tasks t WHERE t.id = o.task_id AND t.expires_ms > $2)",
+        )
+        .bind(quota)
+        .bind(now_ms())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// The size of a small object, when it exists.
