@@ -18,7 +18,7 @@ use cloudkeep_core::crypto::{KdfParams, Keyring, MasterKey};
 use cloudkeep_core::engine::backup::backup;
 use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
 use cloudkeep_core::repo::{NewRepo, Repository, RestorePoint, Unlock};
-use cloudkeep_core::store::tenants::{QuotaSpec, TenantSettings};
+use cloudkeep_core::store::tenants::TenantSettings;
 use cloudkeep_tests::{fault_report, pseudo_random};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -83,23 +83,7 @@ async fn a_subtenant_sharing_its_tenants_quota_is_charged_to_the_tenant() {
         TenantSettings::default(),
     )
     .await;
-    let hash = cloudkeep_core::crypto::hash_password("sub-password", KdfParams::minimum()).unwrap();
-    let spec = |bytes| QuotaSpec {
-        repo: "main".into(),
-        friendly_name: Some("Cloud".into()),
-        bytes,
-    };
-    gw.db
-        .add_tenant(
-            Some(acme),
-            "shared",
-            &hash,
-            &TenantSettings::default(),
-            &[spec(-1)],
-            false,
-        )
-        .await
-        .unwrap();
+    add_subtenant(&gw.db, acme, "shared", "sub-password", -1).await;
     let shared = target(&gw, &gw_dir, "acme/shared", "sub-password");
     let root = tmp.path().to_path_buf();
     let refused = tokio::task::spawn_blocking(move || {
@@ -692,22 +676,7 @@ async fn no_account_reaches_any_kind_of_another_accounts_objects() {
         TenantSettings::default(),
     )
     .await;
-    let hash = cloudkeep_core::crypto::hash_password("sub-password", KdfParams::minimum()).unwrap();
-    gw.db
-        .add_tenant(
-            Some(acme),
-            "laptop",
-            &hash,
-            &TenantSettings::default(),
-            &[QuotaSpec {
-                repo: "main".into(),
-                friendly_name: Some("Cloud".into()),
-                bytes: -1,
-            }],
-            false,
-        )
-        .await
-        .unwrap();
+    add_subtenant(&gw.db, acme, "laptop", "sub-password", -1).await;
     let local = make_local_repo(tmp.path());
     let owner = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
         .await

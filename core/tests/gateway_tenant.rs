@@ -14,7 +14,7 @@ use cloudkeep_core::compress::Compression;
 use cloudkeep_core::crypto::KdfParams;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
 use cloudkeep_core::repo::{NewRepo, Repository};
-use cloudkeep_core::store::tenants::{QuotaSpec, TenantSettings};
+use cloudkeep_core::store::tenants::TenantSettings;
 use cloudkeep_tests::pseudo_random;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -440,22 +440,7 @@ async fn tasks_and_bandwidth_are_limited_per_tenant() {
         ..TenantSettings::default()
     };
     let acme = add_tenant(&gw.db, "acme", "acme-password", 1 << 30, settings).await;
-    let hash = cloudkeep_core::crypto::hash_password("sub-password", KdfParams::minimum()).unwrap();
-    gw.db
-        .add_tenant(
-            Some(acme),
-            "laptop",
-            &hash,
-            &TenantSettings::default(),
-            &[QuotaSpec {
-                repo: "main".into(),
-                friendly_name: Some("Cloud".into()),
-                bytes: -1,
-            }],
-            false,
-        )
-        .await
-        .unwrap();
+    add_subtenant(&gw.db, acme, "laptop", "sub-password", -1).await;
 
     // One task at a time for the tenant and its subtenants together.
     let first = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
@@ -635,23 +620,8 @@ async fn no_account_reaches_another_accounts_data() {
         TenantSettings::default(),
     )
     .await;
-    let hash = cloudkeep_core::crypto::hash_password("sub-password", KdfParams::minimum()).unwrap();
     for (parent, name) in [(acme, "laptop"), (other, "desk")] {
-        gw.db
-            .add_tenant(
-                Some(parent),
-                name,
-                &hash,
-                &TenantSettings::default(),
-                &[QuotaSpec {
-                    repo: "main".into(),
-                    friendly_name: Some("Cloud".into()),
-                    bytes: -1,
-                }],
-                false,
-            )
-            .await
-            .unwrap();
+        add_subtenant(&gw.db, parent, name, "sub-password", -1).await;
     }
     let a = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
         .await

@@ -201,6 +201,11 @@ fn quota_of(r: &sqlx::any::AnyRow) -> Result<Quota, DbError> {
     })
 }
 
+/// Sets the size (and friendly name) of an account's quota on a repository, adding it if
+/// missing.
+const UPSERT_QUOTA: &str = "INSERT INTO quotas (tenant_id, repo_id, friendly_name, quota_bytes) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (tenant_id, repo_id) DO UPDATE SET quota_bytes = excluded.quota_bytes, friendly_name = excluded.friendly_name";
+
 /// The quota a shared subtenant quota (`quota_bytes` -1) is also charged on: its tenant's on
 /// the same repository. `None` for any other quota.
 const SHARED_PARENT: &str = "SELECT p.id FROM quotas s JOIN tenants t ON t.id = s.tenant_id \
@@ -675,17 +680,14 @@ impl Db {
         if spec.bytes < -1 {
             return Err(DbError::Invalid("a quota is a size in bytes".into()));
         }
-        sqlx::query(
-            "INSERT INTO quotas (tenant_id, repo_id, friendly_name, quota_bytes) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, repo_id) DO UPDATE SET quota_bytes = excluded.quota_bytes, friendly_name = excluded.friendly_name",
-        )
-        .bind(tenant)
-        .bind(repo.id)
-        .bind(&friendly)
-        .bind(spec.bytes)
-        .execute(self.pool())
-        .await
-        .map_err(conflict(format!("a quota named \"{friendly}\"")))?;
+        sqlx::query(UPSERT_QUOTA)
+            .bind(tenant)
+            .bind(repo.id)
+            .bind(&friendly)
+            .bind(spec.bytes)
+            .execute(self.pool())
+            .await
+            .map_err(conflict(format!("a quota named \"{friendly}\"")))?;
         Ok(())
     }
 
@@ -789,17 +791,14 @@ impl Db {
             .friendly_name
             .clone()
             .unwrap_or_else(|| spec.repo.clone());
-        sqlx::query(
-            "INSERT INTO quotas (tenant_id, repo_id, friendly_name, quota_bytes) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, repo_id) DO UPDATE SET quota_bytes = excluded.quota_bytes, friendly_name = excluded.friendly_name",
-        )
-        .bind(sub)
-        .bind(repo.id)
-        .bind(&friendly)
-        .bind(spec.bytes)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict(format!("a quota named \"{friendly}\"")))?;
+        sqlx::query(UPSERT_QUOTA)
+            .bind(sub)
+            .bind(repo.id)
+            .bind(&friendly)
+            .bind(spec.bytes)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict(format!("a quota named \"{friendly}\"")))?;
         tx.commit().await?;
         Ok(())
     }

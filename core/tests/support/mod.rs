@@ -425,3 +425,24 @@ pub async fn upload_all(t: &Tenant, local: &LocalRepo) {
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&out));
     }
 }
+
+/// Adds subtenant `name` of tenant `parent` with one quota on "main" ("Cloud"): `bytes`, or -1
+/// to share its tenant's.
+pub async fn add_subtenant(db: &Db, parent: i64, name: &str, password: &str, bytes: i64) -> i64 {
+    let hash = cloudkeep_core::crypto::hash_password(password, KdfParams::minimum()).unwrap();
+    db.add_tenant(
+        Some(parent),
+        name,
+        &hash,
+        &TenantSettings::default(),
+        &[QuotaSpec {
+            repo: "main".into(),
+            friendly_name: Some("Cloud".into()),
+            bytes,
+        }],
+        false,
+    )
+    .await
+    .unwrap()
+    .id
+}
