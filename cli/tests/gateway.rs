@@ -1063,8 +1063,24 @@ fn the_lab_is_a_provider_in_one_command() {
         .status();
     assert!(lab.wait().unwrap().success());
 
+    // A lab folder left readable by others (as an older Cloudkeep made it) is this user's
+    // own: made owner-only at the next start rather than refused.
+    #[cfg(unix)]
+    let lab_dir = {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = cli.home.join("lab");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    };
+
     // Started again: same accounts, same certificate; the pinned provider still works.
     let (mut again, out) = start();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&lab_dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
     assert!(out.contains("already exists"), "{out}");
     assert_eq!(
         cli.json(&["points", "list", "--job", "try"])

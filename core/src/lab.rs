@@ -123,6 +123,24 @@ pub async fn run_lab(
 ) -> Result<(), GatewayError> {
     let accounts = prepare(home).await?;
     let dir = lab_dir(home);
+    // The lab is this user's own: a lab made by an older Cloudkeep (folders 0755) is made
+    // owner-only here rather than refused like an SP's gateway.
+    for folder in [dir.clone(), dir.join("storage")] {
+        if folder.is_dir() && crate::paths::exposed(&folder).is_some() {
+            crate::paths::make_dir_private(&folder).map_err(|source| GatewayError::Io {
+                path: folder.clone(),
+                source,
+            })?;
+        }
+    }
+    let meta = dir.join("meta.db");
+    if let Some(mode) = crate::paths::exposed(&meta) {
+        tracing::info!("making the lab's database owner-only (it was {mode:o})");
+        crate::paths::make_file_private(&meta).map_err(|source| GatewayError::Io {
+            path: meta.clone(),
+            source,
+        })?;
+    }
     let config = GatewayConfig::load(&dir)?;
     let free = std::net::TcpListener::bind(&config.listen).is_ok();
     run(

@@ -208,6 +208,20 @@ pub fn exposed(path: &Path) -> Option<u32> {
     }
 }
 
+/// Makes an existing file owner-only (Unix mode 0600).
+pub fn make_file_private(file: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(())
+    }
+}
+
 /// Makes an existing folder owner-only (Unix mode 0700).
 pub fn make_dir_private(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
