@@ -811,19 +811,10 @@ fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
 
 /// The sizes of the pack files stored under `dir`.
 fn pack_sizes(dir: &Path) -> Vec<u64> {
-    let mut sizes = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "pack") {
-                sizes.push(entry.metadata().map(|m| m.len()).unwrap_or(0));
-            }
-        }
-    }
-    sizes
+    cloudkeep_tests::files_under(dir, &|p| p.extension().is_some_and(|e| e == "pack"))
+        .into_iter()
+        .map(|(_, len)| len)
+        .collect()
 }
 
 fn packs_under(dir: &Path) -> usize {

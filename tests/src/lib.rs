@@ -110,3 +110,20 @@ pub fn fault_report(suite: &str, line: &str) {
         let _ = writeln!(file, "{line}");
     }
 }
+
+/// Every file under `dir` (recursively) that `keep` accepts, with its length.
+pub fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if keep(&path) {
+                out.push((path, entry.metadata().map(|m| m.len()).unwrap_or(0)));
+            }
+        }
+    }
+    out
+}
