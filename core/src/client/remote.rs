@@ -168,12 +168,18 @@ impl RemoteStore {
         if len == 0 {
             return Ok(Vec::new());
         }
+        let last = offset
+            .checked_add(len - 1)
+            .filter(|_| len <= crate::pack::MAX_PACK_LEN)
+            .ok_or(StoreError::OutOfRange {
+                pack: *id,
+                len: 0,
+                offset,
+                want: len,
+            })?;
         let req = self
             .request(reqwest::Method::GET, &format!("/packs/{}", id.to_hex()))
-            .header(
-                reqwest::header::RANGE,
-                format!("bytes={offset}-{}", offset + len - 1),
-            );
+            .header(reqwest::header::RANGE, format!("bytes={offset}-{last}"));
         let mut resp = req.send().await.map_err(refused)?;
         if !resp.status().is_success() {
             answer(resp).await?;
