@@ -14,9 +14,9 @@ export function bytes(n) {
   return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${UNITS[unit]}`;
 }
 
-/** A quota: `unlimited` for 0 or less. */
+/** A quota: `unlimited` for a subtenant sharing its tenant's (-1); a quota of 0 is 0 B. */
 export function quota(n) {
-  return Number(n) > 0 ? bytes(n) : 'unlimited';
+  return Number(n) < 0 ? 'unlimited' : bytes(n);
 }
 
 const pad = (n) => String(n).padStart(2, '0');

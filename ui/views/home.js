@@ -61,13 +61,13 @@ export function repoBars(repos) {
   return h('ul', { class: 'repo-list' }, repos.map((r) => {
     const name = r.provider ? `${r.provider} / ${r.repo}` : r.name;
     // Core's share (capped at 1) where the overview gives it; a provider's own list has only figures.
-    const share = r.used_share ?? (r.quota_bytes > 0 ? Math.min(1, r.used_bytes / r.quota_bytes) : 0);
+    const share = r.used_share ?? (r.quota_bytes > 0 ? Math.min(1, r.used_bytes / r.quota_bytes) : r.quota_bytes === 0 ? 1 : 0);
     return h('li', { class: 'repo' },
       h('div', { class: 'repo-head' }, h('strong', { text: name }),
-        h('span', { class: 'hint', text: r.quota_bytes <= 0 ? 'no quota limit' : share >= 1 ? 'full' : `${Math.round(share * 100)} % used` })),
-      meter({ share, label: `${name}: quota used`, unlimited: r.quota_bytes <= 0 }),
+        h('span', { class: 'hint', text: r.quota_bytes < 0 ? 'no quota limit' : share >= 1 ? 'full' : `${Math.round(share * 100)} % used` })),
+      meter({ share, label: `${name}: quota used`, unlimited: r.quota_bytes < 0 }),
       h('p', { class: 'repo-figures' },
-        `Used ${fmt.bytes(r.used_bytes)} of ${fmt.quota(r.quota_bytes)} · free ${r.quota_bytes > 0 ? fmt.bytes(r.free_bytes) : 'unlimited'} · lease ${r.lease_until_ms ? `until ${fmt.date(r.lease_until_ms)}` : 'without end'}`));
+        `Used ${fmt.bytes(r.used_bytes)} of ${fmt.quota(r.quota_bytes)} · free ${r.quota_bytes >= 0 ? fmt.bytes(r.free_bytes) : 'unlimited'} · lease ${r.lease_until_ms ? `until ${fmt.date(r.lease_until_ms)}` : 'without end'}`));
   }));
 }
 

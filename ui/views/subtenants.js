@@ -38,7 +38,7 @@ export function subtenantTable(views, actions, { caption = 'Subtenants', id = 's
         v.tenant.managed ? h('p', { class: 'hint cell-message', text: 'a computer of a backup policy' }) : null)],
       ['Quota use', (v) => h('div', {}, v.quotas.map((q) => h('div', { class: 'quota-cell' },
         h('span', { class: 'hint', text: `${q.friendly_name || q.repo_name}: ${fmt.bytes(q.used_bytes)} of ${fmt.quota(q.quota_bytes)}` }),
-        meter({ share: q.quota_bytes > 0 ? q.used_bytes / q.quota_bytes : 0, label: `${v.tenant.login} on ${q.repo_name}`, unlimited: q.quota_bytes <= 0 }))))],
+        meter({ share: q.quota_bytes > 0 ? q.used_bytes / q.quota_bytes : q.quota_bytes === 0 ? 1 : 0, label: `${v.tenant.login} on ${q.repo_name}`, unlimited: q.quota_bytes < 0 }))))],
       ['Lease', (v) => (v.tenant.settings.lease_until_ms ? `until ${fmt.date(v.tenant.settings.lease_until_ms)}` : 'no end')],
       ['State', (v) => h('span', { class: `badge badge-${v.tenant.settings.enabled ? 'success' : 'stopped'}`, text: v.tenant.settings.enabled ? 'Enabled' : 'Disabled' })],
       ['Last activity', (v) => fmt.dateTime(v.tenant.last_activity_ms), 'when'],

@@ -125,10 +125,10 @@ fn repo_uses(provider: &Provider) -> Vec<RepoUse> {
             quota_bytes: r.quota_bytes,
             used_bytes: r.used_bytes,
             free_bytes: r.free_bytes,
-            used_share: if r.quota_bytes > 0 {
-                (r.used_bytes.max(0) as f64 / r.quota_bytes as f64).min(1.0)
-            } else {
-                0.0
+            used_share: match r.quota_bytes {
+                q if q > 0 => (r.used_bytes.max(0) as f64 / q as f64).min(1.0),
+                0 => 1.0, // nothing may be stored: full
+                _ => 0.0, // unlimited: shares its tenant's quota
             },
             lease_until_ms: r.lease_until_ms,
             scanned_ms: provider.scanned_ms,
