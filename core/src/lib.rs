@@ -64,6 +64,7 @@ pub mod gateway;
 pub mod lab;
 pub mod lock;
 pub mod logging;
+pub mod names;
 pub mod pack;
 pub mod paths;
 pub mod policy;

@@ -90,7 +90,8 @@ async fn add_repo(
     req: Body<NewRepo>,
 ) -> Result<Json<CloudRepo>, ApiError> {
     let req = body(req)?;
-    crate::store::tenants::check_account_name(&req.name)?;
+    crate::names::check("cloud repository", &req.name)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let path = std::path::Path::new(&req.path);
     if !path.is_absolute() {
         return Err(ApiError::bad_request(format!(

@@ -80,11 +80,7 @@ async fn put_policy(
             "the policy's id does not match the address",
         ));
     }
-    crate::store::tenants::check_account_name(&doc.name).map_err(|_| {
-        ApiError::bad_request(
-            "a policy name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-        )
-    })?;
+    crate::names::check("policy", &doc.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let document = serde_json::to_string(&doc.spec)
         .map_err(|e| ApiError::bad_request(format!("the policy cannot be stored: {e}")))?;
     if document.len() > MAX_DOCUMENT {

@@ -115,24 +115,9 @@ pub struct QuotaSpec {
     pub bytes: i64,
 }
 
-/// Checks an account name: 1–64 characters of letters, digits, `.`, `_`, `-`, starting with a
-/// letter or digit (no `/`: that separates tenant and subtenant).
+/// Checks an account name ([`crate::names`]; no `/`: that separates tenant and subtenant).
 pub fn check_account_name(name: &str) -> Result<(), DbError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(DbError::Invalid(format!(
-            "\"{name}\" is not a valid account name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )))
-    }
+    crate::names::check("account", name).map_err(|e| DbError::Invalid(e.to_string()))
 }
 
 const TENANT_COLUMNS: &str = "t.id, t.parent_id, t.name, p.name, t.description, t.enabled, t.lease_until_ms, \

@@ -274,8 +274,7 @@ pub fn account_key(provider: &str, account: &str) -> String {
 impl TenantState {
     /// Stores a new job.
     pub async fn create_job(&self, name: &str, spec: &JobSpec) -> Result<Job, TenantError> {
-        crate::store::tenants::check_account_name(name)
-            .map_err(|e| TenantError::Invalid(e.to_string()))?;
+        crate::names::check("job", name).map_err(|e| TenantError::Invalid(e.to_string()))?;
         let json = serde_json::to_string(spec).map_err(|e| TenantError::Io(e.to_string()))?;
         let now = crate::store::now_ms();
         sqlx::query("INSERT INTO jobs (name, spec, created_ms) VALUES ($1, $2, $3)")

@@ -257,12 +257,8 @@ impl TenantState {
     }
 }
 
-fn check_name(what: &str, name: &str) -> Result<(), TenantError> {
-    crate::store::tenants::check_account_name(name).map_err(|_| {
-        TenantError::Invalid(format!(
-            "\"{name}\" is not a valid {what} name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        ))
-    })
+fn check_name(what: &'static str, name: &str) -> Result<(), TenantError> {
+    crate::names::check(what, name).map_err(|e| TenantError::Invalid(e.to_string()))
 }
 
 fn check_spec(spec: &PolicySpec) -> Result<(), TenantError> {
