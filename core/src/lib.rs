@@ -70,6 +70,7 @@ pub mod paths;
 pub mod policy;
 pub mod repo;
 pub mod retention;
+pub mod schedule;
 pub mod store;
 pub mod tenant;
 pub mod units;

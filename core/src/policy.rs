@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::retention::RetentionPolicy;
-use crate::tenant::jobs::Schedule;
+use crate::schedule::Schedule;
 
 /// What every computer of a policy backs up, when, and how long it is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ use crate::client::remote::{RemoteStore, RemoteTarget};
 use crate::crypto::KdfParams;
 use crate::repo::{NewRepo, RepoError, Repository, Unlock};
 use crate::retention::RetentionPolicy;
+pub use crate::schedule::Schedule;
 
 /// Where a job stores its restore points.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,83 +41,6 @@ pub enum Target {
         /// The folder.
         path: String,
     },
-}
-
-/// When a job runs.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Schedule {
-    /// Only when started.
-    #[default]
-    Manual,
-    /// Daily at a time (`HH:MM`, local time) on the given weekdays (all when empty).
-    Daily {
-        /// `HH:MM`.
-        at: String,
-        /// `mon` … `sun`.
-        weekdays: Vec<String>,
-    },
-    /// Every N hours.
-    EveryHours {
-        /// N.
-        hours: u32,
-    },
-}
-
-impl Schedule {
-    /// Parses `manual`, `daily@HH:MM`, `daily@HH:MM:mon,wed,fri` or `every:Nh`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "\"{text}\" is not a schedule; use manual, daily@02:30, daily@02:30:mon,thu or every:6h"
-            )
-        };
-        if text == "manual" {
-            return Ok(Self::Manual);
-        }
-        if let Some(hours) = text
-            .strip_prefix("every:")
-            .and_then(|h| h.strip_suffix('h'))
-        {
-            let hours: u32 = hours.parse().map_err(|_| bad())?;
-            return if (1..=168).contains(&hours) {
-                Ok(Self::EveryHours { hours })
-            } else {
-                Err(bad())
-            };
-        }
-        let rest = text.strip_prefix("daily@").ok_or_else(bad)?;
-        let (at, days) = match rest.match_indices(':').nth(1) {
-            Some((i, _)) => (&rest[..i], &rest[i + 1..]),
-            None => (rest, ""),
-        };
-        chrono::NaiveTime::parse_from_str(at, "%H:%M").map_err(|_| bad())?;
-        let weekdays: Vec<String> = days
-            .split(',')
-            .filter(|d| !d.is_empty())
-            .map(str::to_ascii_lowercase)
-            .collect();
-        const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-        if weekdays.iter().any(|d| !DAYS.contains(&d.as_str())) {
-            return Err(bad());
-        }
-        Ok(Self::Daily {
-            at: at.to_owned(),
-            weekdays,
-        })
-    }
-}
-
-impl std::fmt::Display for Schedule {
-    /// The form [`Schedule::parse`] reads.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Manual => f.write_str("manual"),
-            Self::EveryHours { hours } => write!(f, "every:{hours}h"),
-            Self::Daily { at, weekdays } if weekdays.is_empty() => write!(f, "daily@{at}"),
-            Self::Daily { at, weekdays } => write!(f, "daily@{at}:{}", weekdays.join(",")),
-        }
-    }
 }
 
 /// A job's settings.

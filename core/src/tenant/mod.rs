@@ -13,7 +13,6 @@ pub mod overview;
 pub mod policies;
 pub mod providers;
 pub mod runner;
-pub mod schedule;
 pub mod scheduler;
 pub mod secrets;
 pub mod state;

@@ -8,9 +8,9 @@ use chrono::{DateTime, Local, TimeZone};
 use super::TenantError;
 use super::jobs::{Job, SessionRecord};
 use super::runner;
-use super::schedule::{is_due, next_after};
 use super::state::TenantState;
 use crate::paths::DataHome;
+use crate::schedule::{is_due, next_after};
 
 fn local(ms: i64) -> Option<DateTime<Local>> {
     Local.timestamp_millis_opt(ms).single()
