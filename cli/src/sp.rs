@@ -372,11 +372,10 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             );
         }
         SpCommand::Logout => {
-            let path = home.root().join("sp-session.json");
-            match std::fs::remove_file(&path) {
-                Ok(()) => println!("logged out"),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => println!("not logged in"),
-                Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+            if cloudkeep_core::client::SpSession::forget(home)? {
+                println!("logged out");
+            } else {
+                println!("not logged in");
             }
         }
         SpCommand::Repo { action } => {

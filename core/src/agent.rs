@@ -27,8 +27,6 @@ use crate::tenant::secrets::{Secrets, provider_key};
 use crate::tenant::state::TenantState;
 use crate::tenant::{runner, scheduler};
 
-/// The agent's state file in its data home.
-const STATE_FILE: &str = "agent.json";
 /// Most unsent reports kept.
 const MAX_PENDING: usize = 100;
 
@@ -72,7 +70,7 @@ pub struct Cycle {
 }
 
 fn state_path(home: &DataHome) -> PathBuf {
-    home.root().join(STATE_FILE)
+    home.agent_state()
 }
 
 /// The agent's state, or `None` when this data home is not an enrolled agent's.
@@ -94,7 +92,7 @@ pub fn load(home: &DataHome) -> Result<Option<AgentState>, TenantError> {
 
 /// Whether this data home is an enrolled agent's.
 pub fn is_enrolled(home: &DataHome) -> bool {
-    state_path(home).is_file()
+    home.is_agent()
 }
 
 fn save(home: &DataHome, agent: &AgentState) -> Result<(), TenantError> {

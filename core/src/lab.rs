@@ -51,7 +51,7 @@ fn random_password() -> Result<String, GatewayError> {
 
 /// The lab's data folder.
 pub fn lab_dir(home: &DataHome) -> PathBuf {
-    home.root().join("lab")
+    home.lab()
 }
 
 /// Creates the lab on first use (gateway, repository, demo tenant with 10 GiB); returns its

@@ -4,6 +4,8 @@
 //! OS's per-user local data folder (`~/.local/share/cloudkeep` on Linux,
 //! `%LOCALAPPDATA%\Cloudkeep\data` on Windows) unless `CLOUDKEEP_HOME` names another one.
 //! The command line and the console resolve it the same way, so they share one state.
+//! [`DataHome`] owns the name of every file in it (`state_db`, `secrets_file`, `agent_state`,
+//! …): nothing else spells them.
 
 use std::ffi::OsString;
 use std::io;
@@ -98,6 +100,41 @@ impl DataHome {
     /// The folder of the rotating log files.
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")
+    }
+
+    /// The local state database (providers, jobs, sessions, policies).
+    pub fn state_db(&self) -> PathBuf {
+        self.root.join("cloudkeep.db")
+    }
+
+    /// Passwords where no OS keyring answers (owner-only).
+    pub fn secrets_file(&self) -> PathBuf {
+        self.root.join("secrets.json")
+    }
+
+    /// The SP admin's saved session (`cloudkeep sp login`, the console's SP mode).
+    pub fn sp_session(&self) -> PathBuf {
+        self.root.join("sp-session.json")
+    }
+
+    /// The cache of one repository's sealed folder listings.
+    pub fn listing_cache(&self, repo_id: &str) -> PathBuf {
+        self.root.join("cache").join(repo_id)
+    }
+
+    /// The lab's gateway (its data folder, storage and accounts).
+    pub fn lab(&self) -> PathBuf {
+        self.root.join("lab")
+    }
+
+    /// An enrolled agent's state; its presence makes this data home an agent's.
+    pub fn agent_state(&self) -> PathBuf {
+        self.root.join("agent.json")
+    }
+
+    /// Whether this data home is an enrolled agent's.
+    pub fn is_agent(&self) -> bool {
+        self.agent_state().is_file()
     }
 
     /// Creates the data home and its `logs/` folder if they are missing. On Unix the data

@@ -127,7 +127,17 @@ pub struct SpSession {
 
 impl SpSession {
     fn path(home: &crate::paths::DataHome) -> PathBuf {
-        home.root().join("sp-session.json")
+        home.sp_session()
+    }
+
+    /// Forgets the saved session (logging out); true when there was one.
+    pub fn forget(home: &crate::paths::DataHome) -> Result<bool, ClientError> {
+        let path = Self::path(home);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(ClientError::Io { path, source }),
+        }
     }
 
     /// The saved session, if any.

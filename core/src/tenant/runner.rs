@@ -40,7 +40,7 @@ pub fn open_job_repository(home: &DataHome, job: &Job) -> Result<Repository, Ten
         // Folder listings of a remote repository are kept locally: an incremental backup or a
         // browse then reads them without a request each.
         Target::Provider { .. } => {
-            let dir = home.root().join("cache").join(&repo.keyring().repo_id);
+            let dir = home.listing_cache(&repo.keyring().repo_id);
             repo.with_blob_cache(crate::blobcache::BlobCache::new(dir))
         }
         Target::Folder { .. } => repo,
@@ -118,7 +118,7 @@ fn run_job_tries(
     let state = rt.block_on(TenantState::open(home))?;
     let job = rt.block_on(state.job(name))?;
     if let Some(member) = &job.spec.agent
-        && !crate::agent::is_enrolled(home)
+        && !home.is_agent()
     {
         return Err(TenantError::Invalid(format!(
             "\"{name}\" is computer \"{}\" of a backup policy: its agent backs it up on its own schedule; here you browse and restore its restore points",

@@ -51,7 +51,7 @@ impl Secrets {
     pub fn open(home: &DataHome) -> Self {
         let use_keyring = std::env::var("CLOUDKEEP_SECRETS").map_or(true, |v| v != "file");
         Self {
-            path: home.root().join("secrets.json"),
+            path: home.secrets_file(),
             scope: home.root().display().to_string(),
             use_keyring,
         }

@@ -19,7 +19,7 @@ impl TenantState {
     /// Opens (creating) `cloudkeep.db` in the data home.
     pub async fn open(home: &DataHome) -> Result<Self, TenantError> {
         home.ensure().map_err(|e| TenantError::Io(e.to_string()))?;
-        let path = home.root().join("cloudkeep.db");
+        let path = home.state_db();
         crate::paths::touch_private_file(&path).map_err(|e| TenantError::Io(e.to_string()))?;
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)

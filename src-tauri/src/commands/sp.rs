@@ -72,15 +72,8 @@ pub async fn sp_connect(
 #[tauri::command]
 pub async fn sp_disconnect(state: State<'_, ConsoleState>) -> Result<(), CommandError> {
     *state.sp.lock().await = None;
-    let path = state.home.root().join("sp-session.json");
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(CommandError::failed(format!(
-            "cannot remove {}: {e}",
-            path.display()
-        ))),
-    }
+    cloudkeep_core::client::SpSession::forget(&state.home)?;
+    Ok(())
 }
 
 /// Every tenant and subtenant with quotas and settings.
