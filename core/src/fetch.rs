@@ -13,8 +13,8 @@ use rayon::prelude::*;
 #[cfg(doc)]
 use crate::backend::PackStore;
 use crate::crypto::ChunkId;
+use crate::index::{BlobLocation, ChunkIndex};
 use crate::pack::PackId;
-use crate::repo::{BlobLocation, ChunkIndex};
 
 /// No span is longer than this, so that parallel spans keep memory bounded.
 pub const MAX_SPAN: u64 = 8 << 20;

@@ -61,6 +61,7 @@ pub mod crypto;
 pub mod engine;
 pub mod fetch;
 pub mod gateway;
+pub mod index;
 pub mod lab;
 pub mod lock;
 pub mod logging;
