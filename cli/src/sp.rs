@@ -483,7 +483,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
         }
         SpCommand::RecycleBin { action } => {
             let client = session_client(home)?;
-            use cloudkeep_core::gateway::recycle::RecycledRef;
+            use cloudkeep_core::api::RecycledRef;
             match action {
                 RecycleAction::List => {
                     let points = rt.block_on(client.recycle_bin())?;

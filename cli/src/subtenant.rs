@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_core::gateway::tenant::{NewSubtenant, SubtenantChange};
+use cloudkeep_core::api::{NewSubtenant, SubtenantChange};
 use cloudkeep_core::paths::DataHome;
 use cloudkeep_core::tenant::providers;
 use cloudkeep_core::tenant::secrets::Secrets;

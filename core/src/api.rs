@@ -305,3 +305,177 @@ pub struct RecountRow {
     /// Recycle-bin bytes before and after.
     pub recycle: (i64, i64),
 }
+
+// ---- Tenant API requests and answers (formerly beside their handlers).
+
+/// A tenant's view of one of its cloud repositories (`GET /v1/repos`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoInfo {
+    /// The name the SP gave it for this tenant.
+    pub name: String,
+    /// Quota in bytes; -1 unlimited.
+    pub quota_bytes: i64,
+    /// Stored bytes.
+    pub used_bytes: i64,
+    /// What is left (-1 when unlimited).
+    pub free_bytes: i64,
+    /// When the lease ends, ms since the epoch.
+    pub lease_until_ms: Option<i64>,
+}
+
+/// `POST /v1/repos/{repo}/chunks/present`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceRequest {
+    /// Chunk ids, hex (at most 10,000).
+    pub ids: Vec<String>,
+}
+
+/// The answer: one flag per id, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceResponse {
+    /// Whether each id is stored.
+    pub present: Vec<bool>,
+}
+
+/// A subtenant as its tenant manages it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSubtenant {
+    /// Its name (login `tenant/name`).
+    pub name: String,
+    /// Its password.
+    pub password: String,
+    /// Which of the tenant's repositories (by the tenant's name for it).
+    pub repo: String,
+    /// Its quota, carved from the tenant's; -1: shares the tenant's.
+    pub quota_bytes: i64,
+    /// Set for a managed subtenant: the computer of a backup policy it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::Membership>,
+}
+
+/// `PUT /v1/subtenants/{name}`: what to change.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SubtenantChange {
+    /// A new quota (carved from the tenant's; -1 shares it).
+    pub quota_bytes: Option<i64>,
+    /// Enable or disable it.
+    pub enabled: Option<bool>,
+    /// A new password.
+    pub password: Option<String>,
+}
+
+/// Most ids in one presence query.
+pub const MAX_PRESENCE_BATCH: usize = 10_000;
+
+/// Header naming how many chunk ids precede the pack in an upload body.
+pub const CHUNKS_HEADER: &str = "x-cloudkeep-chunks";
+
+/// Header carrying the task a write belongs to.
+pub const TASK_HEADER: &str = "x-cloudkeep-task";
+
+/// `POST /v1/tasks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// What it is: `backup`, `restore`, `verify`, `maintenance`.
+    pub kind: String,
+}
+
+/// A started task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    /// Its id, for the `x-cloudkeep-task` header and the heartbeat.
+    pub id: String,
+    /// Renew it before this (ms since the epoch).
+    pub expires_ms: i64,
+}
+
+/// The kinds of task a tenant may start.
+pub const TASK_KINDS: &[&str] = &["backup", "restore", "verify", "maintenance"];
+
+/// `POST /v1/repos/{repo}/reads`: the ranges to read, in the order their bytes are answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadRequest {
+    /// At most [`MAX_READ_RANGES`], of at most [`MAX_READ_PACKS`] packs, together at most
+    /// [`MAX_READ_BYTES`].
+    pub ranges: Vec<ReadRange>,
+}
+
+/// One range of a pack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadRange {
+    /// The pack's id (64 hex digits).
+    pub pack: String,
+    /// First byte.
+    pub offset: u64,
+    /// Length in bytes (at least 1).
+    pub len: u64,
+}
+
+/// Most ranges in one read request.
+pub const MAX_READ_RANGES: usize = 4096;
+/// Most bytes one read request answers: twice the engine's longest span, so a client's
+/// batch of spans fits a few requests and the gateway's memory per request stays bounded.
+pub const MAX_READ_BYTES: u64 = 16 << 20;
+
+/// Names one recycled point (`POST /v1/admin/recycle-bin/restore|purge`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecycledRef {
+    /// Account login.
+    pub tenant: String,
+    /// The tenant's name for the repository.
+    pub repo: String,
+    /// The point.
+    pub point: String,
+}
+
+/// What a tenant or SP admin is shown about a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertInfo {
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name (the same as the subject when self-signed).
+    pub issuer: String,
+    /// Start of validity (RFC 3339).
+    pub not_before: String,
+    /// End of validity (RFC 3339).
+    pub not_after: String,
+    /// Host names and addresses it is valid for.
+    pub names: Vec<String>,
+    /// SHA-256 of the leaf's DER, `AB:CD:…`.
+    pub fingerprint: String,
+    /// Whether it is self-signed.
+    pub self_signed: bool,
+}
+
+/// Most packs one multi-range read may name (each is a bound parameter of one query).
+pub const MAX_READ_PACKS: usize = 64;
+
+/// A stored pack, as the tenant API lists it (`GET /v1/repos/{repo}/packs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackInfo {
+    /// Its id (hex BLAKE3 of its bytes).
+    pub id: String,
+    /// Its length.
+    pub bytes: i64,
+    /// The SP's check found its bytes changed: still readable (its intact blobs can be
+    /// salvaged), but its chunks no longer count as stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub damaged: bool,
+}
+
+/// A restore point, as the tenant API lists it (`GET /v1/repos/{repo}/points`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointInfo {
+    /// Its name (hex BLAKE3 of the point file).
+    pub name: String,
+    /// Its time, ns since the epoch (from the point file's clear part).
+    pub time_ns: i64,
+    /// Its chunk set.
+    pub set_name: String,
+    /// Size of the point file.
+    pub bytes: i64,
+    /// When it was stored, ms since the epoch.
+    pub created_ms: i64,
+    /// When the tenant deleted it (it is in the recycle bin), ms since the epoch.
+    pub deleted_ms: Option<i64>,
+}

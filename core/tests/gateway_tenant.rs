@@ -383,7 +383,7 @@ async fn a_tenant_stores_and_reads_a_repository_within_its_limits() {
         ("acme", "Cloud")
     );
     assert_eq!(bin[0].purge_after_ms - bin[0].deleted_ms, 7 * 86_400_000);
-    let reference = cloudkeep_core::gateway::recycle::RecycledRef {
+    let reference = cloudkeep_core::api::RecycledRef {
         tenant: "acme".into(),
         repo: "Cloud".into(),
         point: point_name.clone(),

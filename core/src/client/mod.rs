@@ -17,8 +17,7 @@ use crate::api::{
     LoginResponse, MaintenanceMode, NewPassword, NewRepo, NewTenant, QuotaSpec, TenantSettings,
     TenantView, UsageRow,
 };
-use crate::gateway::recycle::RecycledRef;
-use crate::gateway::tls::CertInfo;
+use crate::api::{CertInfo, RecycledRef};
 use crate::store::audit::AuditEntry;
 
 /// Errors of talking to a gateway.

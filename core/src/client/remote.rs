@@ -12,14 +12,15 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::json;
 
 use super::ClientError;
+use crate::api::{
+    CHUNKS_HEADER, LoginRequest, LoginResponse, MAX_READ_PACKS, MAX_READ_RANGES, NewTask, PackInfo,
+    PointInfo, ReadRange, ReadRequest, TASK_HEADER, TaskInfo,
+};
 use crate::backend::{MetaKind, PackStore, RepoBackend, StoreError};
 use crate::crypto::ChunkId;
-use crate::gateway::packread::{MAX_READ_RANGES, ReadRange, ReadRequest};
 use crate::pack::PackId;
-use crate::store::tenants::MAX_PACKS_PER_QUERY;
 
 /// Read requests one batch keeps in flight: enough to hide the round trip and keep the
 /// gateway's disk and the link busy, few enough to bound memory (each up to
@@ -104,25 +105,29 @@ impl RemoteStore {
             .map_err(|e| ClientError::Tls(e.to_string()))?;
         let root = format!("https://{address}/v1");
         let (token, task) = rt.block_on(async {
-            let login = check(
+            let login: LoginResponse = check(
                 http.post(format!("{root}/login"))
-                    .json(&json!({"user": target.user, "password": target.password}))
+                    .json(&LoginRequest {
+                        user: target.user.clone(),
+                        password: target.password.clone(),
+                    })
                     .send()
                     .await,
                 &address,
             )
             .await?;
-            let token = login["token"].as_str().unwrap_or_default().to_owned();
-            let task = check(
+            let task: TaskInfo = check(
                 http.post(format!("{root}/tasks"))
-                    .bearer_auth(&token)
-                    .json(&json!({"kind": "backup"}))
+                    .bearer_auth(&login.token)
+                    .json(&NewTask {
+                        kind: "backup".into(),
+                    })
                     .send()
                     .await,
                 &address,
             )
             .await?;
-            Ok::<_, ClientError>((token, task["id"].as_str().unwrap_or_default().to_owned()))
+            Ok::<_, ClientError>((login.token, task.id))
         })?;
         let renewer = {
             let (http, url, token) = (
@@ -155,7 +160,7 @@ impl RemoteStore {
         self.http
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token)
-            .header(crate::gateway::limits::TASK_HEADER, &self.task)
+            .header(TASK_HEADER, &self.task)
     }
 
     /// Sends a request; `Ok(None)` for 404.
@@ -260,7 +265,7 @@ impl RemoteStore {
     }
 
     /// The gateway's rows of this repository's packs.
-    fn pack_rows(&self) -> Result<Vec<crate::store::data::PackRow>, StoreError> {
+    fn pack_rows(&self) -> Result<Vec<PackInfo>, StoreError> {
         let bytes = self
             .send(self.request(reqwest::Method::GET, "/packs"))?
             .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
@@ -317,10 +322,10 @@ async fn answer(resp: reqwest::Response) -> Result<Option<Vec<u8>>, StoreError> 
     Ok(Some(bytes))
 }
 
-async fn check(
+async fn check<T: serde::de::DeserializeOwned>(
     resp: reqwest::Result<reqwest::Response>,
     address: &str,
-) -> Result<serde_json::Value, ClientError> {
+) -> Result<T, ClientError> {
     let resp = resp.map_err(|e| ClientError::Unreachable {
         address: address.to_owned(),
         reason: e.to_string(),
@@ -364,10 +369,7 @@ impl PackStore for RemoteStore {
         body.extend_from_slice(bytes);
         let req = self
             .request(reqwest::Method::PUT, &format!("/packs/{}", id.to_hex()))
-            .header(
-                crate::gateway::tenant::CHUNKS_HEADER,
-                blobs.len().to_string(),
-            )
+            .header(CHUNKS_HEADER, blobs.len().to_string())
             .body(body);
         self.send(req)?
             .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
@@ -536,7 +538,7 @@ fn request_groups(ranges: &[(PackId, u64, u64)]) -> Vec<&[(PackId, u64, u64)]> {
             let new_pack = ranges[n - 1].0 != *pack;
             if bytes + len > READ_REQUEST_BYTES
                 || n - start >= MAX_READ_RANGES
-                || (new_pack && packs >= MAX_PACKS_PER_QUERY)
+                || (new_pack && packs >= MAX_READ_PACKS)
             {
                 groups.push(&ranges[start..n]);
                 (start, bytes, packs) = (n, 0, 0);
@@ -576,8 +578,7 @@ impl RepoBackend for RemoteStore {
             .send(self.request(reqwest::Method::GET, Self::list_path(kind)))?
             .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
         let mut names: Vec<String> = if kind == MetaKind::Point {
-            let rows: Vec<crate::store::data::PointRow> =
-                serde_json::from_slice(&bytes).map_err(refused)?;
+            let rows: Vec<PointInfo> = serde_json::from_slice(&bytes).map_err(refused)?;
             rows.into_iter().map(|r| r.name).collect()
         } else {
             serde_json::from_slice(&bytes).map_err(refused)?

@@ -2,11 +2,9 @@
 //! policies and their status, and an agent's calls (its policy, heartbeat, session reports).
 //! The data calls go through [`super::remote::RemoteStore`].
 
-use serde_json::json;
-
 use super::{ClientError, SpClient};
 use crate::api::{Hello, LoginResponse, TenantView};
-use crate::gateway::tenant::{NewSubtenant, RepoInfo, SubtenantChange};
+use crate::api::{NewSubtenant, RepoInfo, SubtenantChange};
 use crate::policy::{AgentHeartbeat, AgentReport, ComputerStatus, PolicyDoc};
 
 /// A connection to a gateway as a tenant, pinned to one certificate.
@@ -40,7 +38,10 @@ impl TenantClient {
             .call(
                 reqwest::Method::POST,
                 "/v1/login",
-                Some(&json!({"user": user, "password": password})),
+                Some(&crate::api::LoginRequest {
+                    user: user.to_owned(),
+                    password: password.to_owned(),
+                }),
             )
             .await?;
         self.0.set_token(resp.token.clone());

@@ -10,17 +10,14 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::server::GatewayState;
 use super::tenant::TenantSession;
-use crate::api::ErrorCode;
+use crate::api::{ErrorCode, NewTask, TASK_HEADER, TASK_KINDS, TaskInfo};
 
 /// How long a task lives without a heartbeat.
 pub const TASK_TTL: Duration = Duration::from_secs(120);
-/// Header carrying the task a write belongs to.
-pub const TASK_HEADER: &str = "x-cloudkeep-task";
 
 /// A token bucket: at most `rate` bytes per second on average, bursts of a tenth of a second.
 #[derive(Debug)]
@@ -87,22 +84,6 @@ impl GatewayState {
     }
 }
 
-/// `POST /v1/tasks`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewTask {
-    /// What it is: `backup`, `restore`, `verify`, `maintenance`.
-    pub kind: String,
-}
-
-/// A started task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskInfo {
-    /// Its id, for the `x-cloudkeep-task` header and the heartbeat.
-    pub id: String,
-    /// Renew it before this (ms since the epoch).
-    pub expires_ms: i64,
-}
-
 /// The task routes.
 pub fn routes() -> Router<Arc<GatewayState>> {
     Router::new()
@@ -110,9 +91,6 @@ pub fn routes() -> Router<Arc<GatewayState>> {
         .route("/v1/tasks/{id}/renew", post(renew))
         .route("/v1/tasks/{id}", delete(end))
 }
-
-/// The kinds of task a tenant may start.
-pub const TASK_KINDS: &[&str] = &["backup", "restore", "verify", "maintenance"];
 
 async fn start(
     State(state): State<Arc<GatewayState>>,

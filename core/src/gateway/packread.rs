@@ -15,39 +15,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, from_rejection};
 use super::server::GatewayState;
 use super::tenant::{AppState, JsonBody, TenantSession, area_and_pack, blocking, no_repo, pack_id};
+use crate::api::{MAX_READ_BYTES, MAX_READ_RANGES, ReadRequest};
 use crate::backend::PackStore;
 use crate::pack::PackId;
 use crate::store::tenants::MAX_PACKS_PER_QUERY;
-
-/// `POST /v1/repos/{repo}/reads`: the ranges to read, in the order their bytes are answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReadRequest {
-    /// At most [`MAX_READ_RANGES`], of at most [`MAX_PACKS_PER_QUERY`] packs, together at most
-    /// [`MAX_READ_BYTES`].
-    pub ranges: Vec<ReadRange>,
-}
-
-/// One range of a pack.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReadRange {
-    /// The pack's id (64 hex digits).
-    pub pack: String,
-    /// First byte.
-    pub offset: u64,
-    /// Length in bytes (at least 1).
-    pub len: u64,
-}
-
-/// Most ranges in one read request.
-pub const MAX_READ_RANGES: usize = 4096;
-/// Most bytes one read request answers: twice the engine's longest span, so a client's
-/// batch of spans fits a few requests and the gateway's memory per request stays bounded.
-pub const MAX_READ_BYTES: u64 = 16 << 20;
 
 /// Parses `Range: bytes=START-END` (one range) of a pack of `len` bytes: `(offset, length)`,
 /// `None` without a `Range` header. Anything else is a `bad_request` naming the form.
@@ -207,6 +182,7 @@ async fn paid_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ReadRange;
 
     fn request(ranges: &[(&str, u64, u64)]) -> ReadRequest {
         ReadRequest {

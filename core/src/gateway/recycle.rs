@@ -7,27 +7,15 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 
 use super::auth::AdminSession;
 use super::error::ApiError;
 use super::server::GatewayState;
-use crate::api::{Quota, RecycledPoint};
+use crate::api::{Quota, RecycledPoint, RecycledRef};
 use crate::backend::{MetaKind, RepoBackend};
 use crate::store::now_ms;
 
 const DAY_MS: i64 = 86_400_000;
-
-/// Names one recycled point (`POST /v1/admin/recycle-bin/restore|purge`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecycledRef {
-    /// Account login.
-    pub tenant: String,
-    /// The tenant's name for the repository.
-    pub repo: String,
-    /// The point.
-    pub point: String,
-}
 
 /// The recycle-bin routes.
 pub fn routes() -> Router<Arc<GatewayState>> {

@@ -19,12 +19,14 @@ use axum::http::{HeaderMap, header};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 
 use super::auth::{self, Peer};
 use super::error::{ApiError, from_rejection};
 use super::server::{GatewayState, tenant_area};
-use crate::api::{ErrorCode, LoginRequest, LoginResponse, Quota, Tenant, TenantSettings};
+use crate::api::{
+    CHUNKS_HEADER, ErrorCode, LoginRequest, LoginResponse, MAX_PRESENCE_BATCH, NewSubtenant,
+    PresenceRequest, PresenceResponse, Quota, RepoInfo, SubtenantChange, Tenant, TenantSettings,
+};
 use crate::backend::folder::FolderStore;
 use crate::backend::{MetaKind, RepoBackend, StoreError};
 use crate::chunkset::ChunkSetFile;
@@ -37,68 +39,8 @@ use crate::store::now_ms;
 pub(super) type AppState = State<Arc<GatewayState>>;
 pub(super) type JsonBody<T> = Result<Json<T>, JsonRejection>;
 
-/// A tenant's view of one of its cloud repositories (`GET /v1/repos`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RepoInfo {
-    /// The name the SP gave it for this tenant.
-    pub name: String,
-    /// Quota in bytes; -1 unlimited.
-    pub quota_bytes: i64,
-    /// Stored bytes.
-    pub used_bytes: i64,
-    /// What is left (-1 when unlimited).
-    pub free_bytes: i64,
-    /// When the lease ends, ms since the epoch.
-    pub lease_until_ms: Option<i64>,
-}
-
-/// `POST /v1/repos/{repo}/chunks/present`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PresenceRequest {
-    /// Chunk ids, hex (at most 10,000).
-    pub ids: Vec<String>,
-}
-
-/// The answer: one flag per id, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PresenceResponse {
-    /// Whether each id is stored.
-    pub present: Vec<bool>,
-}
-
-/// A subtenant as its tenant manages it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewSubtenant {
-    /// Its name (login `tenant/name`).
-    pub name: String,
-    /// Its password.
-    pub password: String,
-    /// Which of the tenant's repositories (by the tenant's name for it).
-    pub repo: String,
-    /// Its quota, carved from the tenant's; -1: shares the tenant's.
-    pub quota_bytes: i64,
-    /// Set for a managed subtenant: the computer of a backup policy it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<crate::policy::Membership>,
-}
-
-/// `PUT /v1/subtenants/{name}`: what to change.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct SubtenantChange {
-    /// A new quota (carved from the tenant's; -1 shares it).
-    pub quota_bytes: Option<i64>,
-    /// Enable or disable it.
-    pub enabled: Option<bool>,
-    /// A new password.
-    pub password: Option<String>,
-}
-
-/// Most ids in one presence query.
-pub const MAX_PRESENCE_BATCH: usize = 10_000;
 /// Uploads are written in pieces of this size.
 const WRITE_BUFFER: usize = 8 << 20;
-/// Header naming how many chunk ids precede the pack in an upload body.
-pub const CHUNKS_HEADER: &str = "x-cloudkeep-chunks";
 
 const KINDS: &[(&str, MetaKind)] = &[
     ("keyring", MetaKind::Keyring),
@@ -683,7 +625,7 @@ async fn put_object(
             (&kind, &name),
             len,
             (meta == MetaKind::Lock)
-                .then(|| headers.get(super::limits::TASK_HEADER))
+                .then(|| headers.get(crate::api::TASK_HEADER))
                 .flatten()
                 .and_then(|v| v.to_str().ok()),
             reservation.as_deref().map(|r| (r, grow)),
@@ -833,9 +775,10 @@ async fn list_packs(
     State(state): AppState,
     session: TenantSession,
     Path(repo): Path<String>,
-) -> Result<Json<Vec<crate::store::data::PackRow>>, ApiError> {
+) -> Result<Json<Vec<crate::api::PackInfo>>, ApiError> {
     let (quota, _) = area(&state, &session, &repo).await?;
-    Ok(Json(state.db.packs(quota.id).await?))
+    let rows = state.db.packs(quota.id).await?;
+    Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
 pub(super) fn pack_id(id: &str) -> Result<PackId, ApiError> {
@@ -1154,9 +1097,10 @@ async fn list_points(
     State(state): AppState,
     session: TenantSession,
     Path(repo): Path<String>,
-) -> Result<Json<Vec<crate::store::data::PointRow>>, ApiError> {
+) -> Result<Json<Vec<crate::api::PointInfo>>, ApiError> {
     let (quota, _) = area(&state, &session, &repo).await?;
-    Ok(Json(state.db.points(quota.id, false).await?))
+    let rows = state.db.points(quota.id, false).await?;
+    Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
 async fn get_point(

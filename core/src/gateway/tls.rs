@@ -15,7 +15,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Errors of certificate handling.
@@ -47,24 +46,7 @@ pub enum TlsError {
     },
 }
 
-/// What a tenant or SP admin is shown about a certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CertInfo {
-    /// Subject distinguished name.
-    pub subject: String,
-    /// Issuer distinguished name (the same as the subject when self-signed).
-    pub issuer: String,
-    /// Start of validity (RFC 3339).
-    pub not_before: String,
-    /// End of validity (RFC 3339).
-    pub not_after: String,
-    /// Host names and addresses it is valid for.
-    pub names: Vec<String>,
-    /// SHA-256 of the leaf's DER, `AB:CD:…`.
-    pub fingerprint: String,
-    /// Whether it is self-signed.
-    pub self_signed: bool,
-}
+pub use crate::api::CertInfo;
 
 /// SHA-256 fingerprint of a DER certificate: 32 colon-separated upper-case hex bytes.
 pub fn fingerprint(der: &[u8]) -> String {

@@ -69,6 +69,29 @@ pub struct PointRow {
     pub deleted_ms: Option<i64>,
 }
 
+impl From<PackRow> for crate::api::PackInfo {
+    fn from(r: PackRow) -> Self {
+        Self {
+            id: r.id,
+            bytes: r.bytes,
+            damaged: r.damaged,
+        }
+    }
+}
+
+impl From<PointRow> for crate::api::PointInfo {
+    fn from(r: PointRow) -> Self {
+        Self {
+            name: r.name,
+            time_ns: r.time_ns,
+            set_name: r.set_name,
+            bytes: r.bytes,
+            created_ms: r.created_ms,
+            deleted_ms: r.deleted_ms,
+        }
+    }
+}
+
 impl Db {
     /// Records a stored pack and the chunk ids it carries (idempotent), ending the
     /// reservation its upload held.

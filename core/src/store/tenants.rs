@@ -168,7 +168,7 @@ const QUOTA_COLUMNS: &str = "q.id, q.tenant_id, q.repo_id, r.name, q.friendly_na
 /// How many columns [`QUOTA_COLUMNS`] names.
 const QUOTA_WIDTH: usize = 9;
 /// Most packs one [`Db::quota_and_packs`] names (each is a bound parameter).
-pub const MAX_PACKS_PER_QUERY: usize = 64;
+pub const MAX_PACKS_PER_QUERY: usize = crate::api::MAX_READ_PACKS;
 
 const QUOTA_FROM: &str = "FROM quotas q JOIN repos r ON r.id = q.repo_id";
 

@@ -74,6 +74,6 @@ pub enum TenantError {
         /// The pin.
         expected: String,
         /// What it presents.
-        cert: Box<crate::gateway::tls::CertInfo>,
+        cert: Box<crate::api::CertInfo>,
     },
 }

@@ -10,10 +10,10 @@ use sqlx::Row;
 use super::TenantError;
 use super::secrets::{Secrets, provider_key};
 use super::state::TenantState;
+use crate::api::RepoInfo;
 use crate::client::tenant::TenantClient;
 use crate::client::tls::{check_presented, probe};
 use crate::client::{ClientError, with_default_port};
-use crate::gateway::tenant::RepoInfo;
 
 /// A service provider the tenant uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

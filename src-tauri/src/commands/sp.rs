@@ -4,13 +4,12 @@
 //! (show, generate, import PEM files), usage (CSV export), the recycle bin, maintenance and
 //! the storage check.
 
+use cloudkeep_core::api::{CertInfo, RecycledRef};
 use cloudkeep_core::api::{
     CloudRepo, GatewayEntry, MaintenanceMode, NewTenant, RecycledPoint, TenantView, UsageRow,
     usage_csv,
 };
 use cloudkeep_core::client::{SpClient, SpSession};
-use cloudkeep_core::gateway::recycle::RecycledRef;
-use cloudkeep_core::gateway::tls::CertInfo;
 use cloudkeep_core::store::tenants::{QuotaSpec, TenantSettings};
 use serde::Serialize;
 use tauri::State;

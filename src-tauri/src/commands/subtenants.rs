@@ -2,8 +2,8 @@
 //! the tenant's), change quota, disable or enable, delete.
 
 use cloudkeep_core::api::TenantView;
+use cloudkeep_core::api::{NewSubtenant, SubtenantChange};
 use cloudkeep_core::client::tenant::TenantClient;
-use cloudkeep_core::gateway::tenant::{NewSubtenant, SubtenantChange};
 use cloudkeep_core::tenant::providers;
 use tauri::State;
 
