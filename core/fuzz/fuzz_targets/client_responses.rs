@@ -5,8 +5,7 @@
 
 use cloudkeep_core::api;
 use cloudkeep_core::client::remote::RangeSplitter;
-use cloudkeep_core::gateway::{limits, tenant};
-use cloudkeep_core::{policy, store};
+use cloudkeep_core::policy;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,9 +18,9 @@ fuzz_target!(|data: &[u8]| {
         2 => drop(serde_json::from_slice::<api::LoginResponse>(body)),
         3 => drop(serde_json::from_slice::<Vec<api::PackInfo>>(body)),
         4 => drop(serde_json::from_slice::<Vec<api::PointInfo>>(body)),
-        5 => drop(serde_json::from_slice::<limits::TaskInfo>(body)),
-        6 => drop(serde_json::from_slice::<Vec<tenant::RepoInfo>>(body)),
-        7 => drop(serde_json::from_slice::<tenant::PresenceResponse>(body)),
+        5 => drop(serde_json::from_slice::<api::TaskInfo>(body)),
+        6 => drop(serde_json::from_slice::<Vec<api::RepoInfo>>(body)),
+        7 => drop(serde_json::from_slice::<api::PresenceResponse>(body)),
         8 => drop(serde_json::from_slice::<api::CheckReport>(body)),
         9 => drop(serde_json::from_slice::<api::PackCheck>(body)),
         10 => drop(serde_json::from_slice::<Vec<api::UsageRow>>(body)),

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let names = [
         header::RANGE,
         header::CONTENT_LENGTH,
-        header::HeaderName::from_static(tenant::CHUNKS_HEADER),
+        header::HeaderName::from_static(cloudkeep_core::api::CHUNKS_HEADER),
         header::AUTHORIZATION,
     ];
     for name in names {

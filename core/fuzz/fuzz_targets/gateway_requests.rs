@@ -5,8 +5,7 @@
 #![no_main]
 
 use cloudkeep_core::api;
-use cloudkeep_core::gateway::{limits, packread, recycle, tenant};
-use cloudkeep_core::{policy, store};
+use cloudkeep_core::policy;
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -24,27 +23,27 @@ fuzz_target!(|data: &[u8]| {
     };
     match which % 16 {
         0 => drop(round_trip::<api::LoginRequest>(body)),
-        1 => drop(round_trip::<tenant::PresenceRequest>(body)),
+        1 => drop(round_trip::<api::PresenceRequest>(body)),
         2 => {
-            if let Some(sub) = round_trip::<tenant::NewSubtenant>(body) {
-                let _ = store::tenants::check_account_name(&sub.name);
+            if let Some(sub) = round_trip::<api::NewSubtenant>(body) {
+                let _ = cloudkeep_core::names::check("subtenant", &sub.name);
             }
         }
-        3 => drop(round_trip::<tenant::SubtenantChange>(body)),
+        3 => drop(round_trip::<api::SubtenantChange>(body)),
         4 => {
-            if let Some(task) = round_trip::<limits::NewTask>(body) {
-                let _ = limits::TASK_KINDS.contains(&task.kind.as_str());
+            if let Some(task) = round_trip::<api::NewTask>(body) {
+                let _ = api::TASK_KINDS.contains(&task.kind.as_str());
             }
         }
         5 => {
-            if let Some(req) = round_trip::<packread::ReadRequest>(body) {
+            if let Some(req) = round_trip::<api::ReadRequest>(body) {
                 for r in &req.ranges {
                     let _ = cloudkeep_core::pack::PackId::from_hex(&r.pack);
                     let _ = r.offset.checked_add(r.len);
                 }
             }
         }
-        6 => drop(round_trip::<recycle::RecycledRef>(body)),
+        6 => drop(round_trip::<api::RecycledRef>(body)),
         7 => drop(round_trip::<api::CheckRequest>(body)),
         8 => drop(round_trip::<api::NewTenant>(body)),
         9 => drop(round_trip::<api::QuotaSpec>(body)),
