@@ -44,7 +44,11 @@ pub fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, 
         end.parse().map_err(|_| bad())?
     };
     if start > end || end >= len {
-        return Err(outside(start, end - start.min(end) + 1, len));
+        return Err(outside(
+            start,
+            end.saturating_sub(start).saturating_add(1),
+            len,
+        ));
     }
     Ok(Some((start, end - start + 1)))
 }
@@ -219,5 +223,26 @@ mod tests {
             .map(|n| (pack.as_str(), n, 1))
             .collect();
         assert!(checked_ranges(&request(&many)).is_err());
+    }
+
+    /// Found by the `gateway_headers` fuzz target: a range ending at `u64::MAX` overflowed
+    /// while the refusal was worded.
+    #[test]
+    fn ranges_at_the_edges_of_u64_are_refused_not_panicked() {
+        let len = 4096;
+        for value in [
+            "bytes=0-18446744073709551615",
+            "bytes=18446744073709551615-18446744073709551615",
+            "bytes=18446744073709551615-",
+            "bytes=5-1",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::RANGE, value.parse().unwrap());
+            let err = parse_range(&headers, len).unwrap_err();
+            assert!(err.to_string().contains("outside"), "{value}: {err}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RANGE, "bytes=4000-".parse().unwrap());
+        assert_eq!(parse_range(&headers, len).unwrap(), Some((4000, 96)));
     }
 }
