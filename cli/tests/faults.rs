@@ -108,24 +108,6 @@ fn wait_for(child: &mut Child, secs: u64, what: &str, ready: &dyn Fn() -> bool) 
     }
 }
 
-fn job_create(laptop: &Cli, name: &str, source: &Path) {
-    laptop.ok(
-        &[
-            "job",
-            "create",
-            name,
-            "--provider",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--source",
-            &source.display().to_string(),
-            "--no-encryption",
-        ],
-        None,
-    );
-}
-
 fn spawn(cli: &Cli, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
         .args(args)

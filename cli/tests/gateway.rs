@@ -10,7 +10,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use support::{ADMIN_PW, Cli, Gateway, fingerprint_in, gateway_with_tenant, tenant_with_provider};
+use support::{
+    ADMIN_PW, Cli, Gateway, fingerprint_in, gateway_with_tenant, job_create, tenant_with_provider,
+};
 
 /// A CA and a leaf for 127.0.0.1 signed by it, as PEM files.
 fn ca_signed(dir: &Path) -> (PathBuf, PathBuf) {
@@ -838,21 +840,7 @@ fn big_source(dir: &Path, seed: u64) -> PathBuf {
 /// Creates job "big" over `source` (no encryption) and starts `job run big`; returns once the
 /// first pack is stored under `storage`, the run still going.
 fn big_run_until_a_pack_lands(laptop: &Cli, source: &Path, storage: &Path) -> Child {
-    laptop.ok(
-        &[
-            "job",
-            "create",
-            "big",
-            "--provider",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--source",
-            &source.display().to_string(),
-            "--no-encryption",
-        ],
-        None,
-    );
+    job_create(laptop, "big", source);
     let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
         .args(["job", "run", "big"])
         .env("CLOUDKEEP_HOME", &laptop.home)

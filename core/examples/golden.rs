@@ -18,6 +18,8 @@ use cloudkeep_core::crypto::KdfParams;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
 use cloudkeep_core::repo::{NewRepo, Repository};
 use cloudkeep_core::tenant::policies::{Enrollment, seal_enrollment};
+// Deterministic bytes (xorshift): a regenerated copy can be checked against the manifest.
+use cloudkeep_tests::pseudo_random;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -25,19 +27,6 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 const PASSWORD: &str = "golden fixture password";
 /// The enrollment file's one-time code.
 const CODE: &str = "GOLDE-NFIXT-URECO-DE123";
-
-/// Deterministic bytes (xorshift), so the manifest can be checked against a regenerated copy.
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
 
 fn main() -> Result<()> {
     let out = std::env::args()
@@ -55,7 +44,7 @@ fn main() -> Result<()> {
     let source = work.join("src");
     fs::create_dir_all(source.join("docs/deep"))?;
     fs::write(source.join("docs/readme.txt"), "golden readme\n".repeat(50))?;
-    fs::write(source.join("docs/deep/data.bin"), bytes(100_000, 7))?;
+    fs::write(source.join("docs/deep/data.bin"), pseudo_random(100_000, 7))?;
     fs::write(source.join("empty.txt"), b"")?;
     #[cfg(unix)]
     std::os::unix::fs::symlink("docs/readme.txt", source.join("link"))?;
@@ -92,7 +81,7 @@ fn main() -> Result<()> {
         source.join("docs/readme.txt"),
         "golden readme, second\n".repeat(40),
     )?;
-    fs::write(source.join("docs/new.bin"), bytes(50_000, 9))?;
+    fs::write(source.join("docs/new.bin"), pseudo_random(50_000, 9))?;
     options.parent = Some(first);
     let second = backup(&repo, &options, &|_| {})?.point;
     points.push((second.id.clone(), files_of(&source)?));

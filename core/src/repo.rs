@@ -351,10 +351,11 @@ impl Repository {
     /// not call damaged. A pack the storage lost (or set aside) is left out, so its chunks
     /// are sent again. Packs no index file names — left by a run that was interrupted after
     /// storing them — are adopted on the way ([`Self::adopt_orphan_packs`]); returns the
-    /// index and how many blobs were adopted.
-    pub fn load_backup_index(&self) -> Result<(ChunkIndex, usize), RepoError> {
+    /// index and how many blobs were adopted. `damaged` is what the storage called damaged
+    /// (the caller asked it already, to salvage those packs first).
+    pub fn load_backup_index(&self, damaged: &[PackId]) -> Result<(ChunkIndex, usize), RepoError> {
         let listed = self.backend.list_packs()?;
-        let damaged: HashSet<PackId> = self.backend.damaged_packs()?.into_iter().collect();
+        let damaged: HashSet<PackId> = damaged.iter().copied().collect();
         let files = self.index_files()?;
         let named: HashSet<PackId> = files.iter().map(|(p, _)| *p).collect();
         let sound: HashSet<PackId> = listed

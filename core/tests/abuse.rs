@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudkeep_core::backend::{MetaKind, PackStore, RepoBackend, StoreError};
-use cloudkeep_core::client::remote::{RemoteStore, RemoteTarget};
+use cloudkeep_core::client::remote::RemoteStore;
 use cloudkeep_core::crypto::{KdfParams, Keyring, MasterKey};
 use cloudkeep_core::engine::backup::backup;
-use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
-use cloudkeep_core::repo::{NewRepo, Repository, RestorePoint, Unlock};
+use cloudkeep_core::repo::{Repository, Unlock};
 use cloudkeep_core::store::tenants::TenantSettings;
 use cloudkeep_tests::{fault_report, pseudo_random};
 use reqwest::StatusCode;
@@ -27,39 +26,6 @@ mod support;
 use support::*;
 
 const SUITE: &str = "abuse";
-
-fn fingerprint(gw_dir: &std::path::Path) -> String {
-    cloudkeep_core::gateway::tls::CertStore::open(gw_dir)
-        .unwrap()
-        .info()
-        .unwrap()
-        .fingerprint
-}
-
-fn target(gw: &Gateway, gw_dir: &std::path::Path, user: &str, password: &str) -> RemoteTarget {
-    RemoteTarget {
-        address: gw.addr.clone(),
-        fingerprint: fingerprint(gw_dir),
-        user: user.into(),
-        password: password.into(),
-        repo: "Cloud".into(),
-    }
-}
-
-fn restore_to(repo: &Repository, point: &RestorePoint, out: &std::path::Path) {
-    restore(
-        repo,
-        point,
-        &RestoreOptions {
-            destination: Destination::Folder(out.to_path_buf()),
-            paths: vec![],
-            conflict: Conflict::Overwrite,
-            cancel: Default::default(),
-        },
-        &|_| {},
-    )
-    .unwrap();
-}
 
 /// The code of a refused store call.
 fn refused_code(e: &StoreError) -> Option<cloudkeep_core::api::ErrorCode> {
@@ -84,21 +50,14 @@ async fn a_subtenant_sharing_its_tenants_quota_is_charged_to_the_tenant() {
     )
     .await;
     add_subtenant(&gw.db, acme, "shared", "sub-password", -1).await;
-    let shared = target(&gw, &gw_dir, "acme/shared", "sub-password");
+    let shared = remote_target(&gw, &gw_dir, "acme/shared", "sub-password");
     let root = tmp.path().to_path_buf();
     let refused = tokio::task::spawn_blocking(move || {
         let source = root.join("big");
         std::fs::create_dir_all(&source).unwrap();
         std::fs::write(source.join("a.bin"), pseudo_random(3 << 20, 7)).unwrap();
         let store = Arc::new(RemoteStore::connect(&shared).unwrap());
-        let repo = Repository::init(
-            store,
-            NewRepo::Encrypted {
-                password: "pw",
-                kdf: KdfParams::minimum(),
-            },
-        )
-        .unwrap();
+        let repo = encrypted_repo(store);
         backup(&repo, &backup_options(&source, None), &|_| {}).unwrap_err()
     })
     .await
@@ -179,21 +138,14 @@ async fn a_stolen_account_password_cannot_make_protected_data_unreadable() {
     };
     let acme = add_tenant(&gw.db, "acme", "acme-password", 1 << 30, protected).await;
     let quota = gw.db.quotas_of(acme).await.unwrap().remove(0);
-    let target = target(&gw, &gw_dir, "acme", "acme-password");
+    let target = remote_target(&gw, &gw_dir, "acme", "acme-password");
     let root = tmp.path().to_path_buf();
     let (first, attempts) = tokio::task::spawn_blocking(move || {
         let source = root.join("src");
         std::fs::create_dir_all(&source).unwrap();
         std::fs::write(source.join("a.bin"), pseudo_random(300_000, 1)).unwrap();
         let store = Arc::new(RemoteStore::connect(&target).unwrap());
-        let repo = Repository::init(
-            store.clone(),
-            NewRepo::Encrypted {
-                password: "pw",
-                kdf: KdfParams::minimum(),
-            },
-        )
-        .unwrap();
+        let repo = encrypted_repo(store.clone());
         let first = backup(&repo, &backup_options(&source, None), &|_| {})
             .unwrap()
             .point;
@@ -282,7 +234,7 @@ async fn a_stolen_account_password_cannot_make_protected_data_unreadable() {
 
     // The SP gives the deleted point back from the recycle bin.
     assert!(gw.db.restore_point(quota.id, &first.id).await.unwrap());
-    let target = self::target(&gw, &gw_dir, "acme", "acme-password");
+    let target = remote_target(&gw, &gw_dir, "acme", "acme-password");
     let root = tmp.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
         let store = Arc::new(RemoteStore::connect(&target).unwrap());
@@ -934,7 +886,7 @@ async fn a_pack_lost_at_the_provider_heals_after_a_check() {
     .await;
     let quota = gw.db.quotas_of(acme).await.unwrap().remove(0);
     let area = tmp.path().join("storage").join(format!("q{}", quota.id));
-    let target = target(&gw, &gw_dir, "acme", "acme-password");
+    let target = remote_target(&gw, &gw_dir, "acme", "acme-password");
     let root = tmp.path().to_path_buf();
     let lost_by_verify = tokio::task::spawn_blocking(move || {
         let source = root.join("src");
@@ -947,14 +899,7 @@ async fn a_pack_lost_at_the_provider_heals_after_a_check() {
             .unwrap();
         }
         let store = Arc::new(RemoteStore::connect(&target).unwrap());
-        let repo = Repository::init(
-            store.clone(),
-            NewRepo::Encrypted {
-                password: "pw",
-                kdf: KdfParams::minimum(),
-            },
-        )
-        .unwrap();
+        let repo = encrypted_repo(store.clone());
         let first = backup(&repo, &backup_options(&source, None), &|_| {})
             .unwrap()
             .point;
@@ -1011,23 +956,14 @@ async fn a_pack_lost_at_the_provider_heals_after_a_check() {
     let mut flipped = std::fs::read(path(&packs[1].id)).unwrap();
     flipped[100] ^= 0x55;
     std::fs::write(path(&packs[1].id), flipped).unwrap();
-    let state = cloudkeep_core::gateway::server::GatewayState {
-        db: gw.db.clone(),
-        id: "checker".into(),
-        data_dir: gw_dir.clone(),
-        certs: cloudkeep_core::gateway::tls::CertStore::open(&gw_dir).unwrap(),
-        bans: Default::default(),
-        stores: Default::default(),
-        buckets: Default::default(),
-        limits: Default::default(),
-    };
+    let state = gateway_state(&gw, &gw_dir, "checker");
     let report = cloudkeep_core::gateway::check::storage_check(&state, true)
         .await
         .unwrap();
     assert_eq!(report.lost.len(), 1, "{report:?}");
     assert_eq!(report.damaged.len(), 1, "{report:?}");
     assert!(report.bytes_hashed > 0);
-    let target = self::target(&gw, &gw_dir, "acme", "acme-password");
+    let target = remote_target(&gw, &gw_dir, "acme", "acme-password");
     let root = tmp.path().to_path_buf();
     let older_damaged = tokio::task::spawn_blocking(move || {
         let store = Arc::new(RemoteStore::connect(&target).unwrap());

@@ -13,13 +13,11 @@ use std::sync::Arc;
 use cloudkeep_core::backend::folder::FolderStore;
 use cloudkeep_core::backend::{MetaKind, PackHealth, RepoBackend, StoreError};
 use cloudkeep_core::chunkset::ChunkSetFile;
-use cloudkeep_core::client::remote::{RemoteStore, RemoteTarget};
+use cloudkeep_core::client::remote::RemoteStore;
 use cloudkeep_core::crypto::{ChunkId, KdfParams, Keyring};
 use cloudkeep_core::engine::backup::backup;
-use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
 use cloudkeep_core::engine::verify::verify;
 use cloudkeep_core::pack::PackId;
-use cloudkeep_core::repo::{NewRepo, Repository};
 use cloudkeep_core::store::tenants::TenantSettings;
 use cloudkeep_tests::pseudo_random;
 
@@ -133,14 +131,7 @@ fn round_trip(store: Arc<dyn RepoBackend>, scratch: &std::path::Path) {
     std::fs::create_dir_all(source.join("deep")).unwrap();
     std::fs::write(source.join("a.bin"), pseudo_random(1_500_000, 3)).unwrap();
     std::fs::write(source.join("deep/b.txt"), "round trip\n".repeat(300)).unwrap();
-    let repo = Repository::init(
-        store,
-        NewRepo::Encrypted {
-            password: "pw",
-            kdf: KdfParams::minimum(),
-        },
-    )
-    .unwrap();
+    let repo = encrypted_repo(store);
     let first = backup(&repo, &backup_options(&source, None), &|_| {})
         .unwrap()
         .point;
@@ -149,18 +140,7 @@ fn round_trip(store: Arc<dyn RepoBackend>, scratch: &std::path::Path) {
         .unwrap()
         .point;
     let out = scratch.join("out");
-    restore(
-        &repo,
-        &second,
-        &RestoreOptions {
-            destination: Destination::Folder(out.clone()),
-            paths: vec![],
-            conflict: Conflict::Overwrite,
-            cancel: Default::default(),
-        },
-        &|_| {},
-    )
-    .unwrap();
+    restore_to(&repo, &second, &out);
     let restored = out.join(source.strip_prefix("/").unwrap());
     for name in ["a.bin", "deep/b.txt", "c.bin"] {
         assert_eq!(
@@ -206,21 +186,9 @@ async fn a_cloud_repository_through_a_gateway_conforms() {
         TenantSettings::default(),
     )
     .await;
-    let fingerprint = cloudkeep_core::gateway::tls::CertStore::open(&gw_dir)
-        .unwrap()
-        .info()
-        .unwrap()
-        .fingerprint;
-    let target = |user: &str, password: &str| RemoteTarget {
-        address: gw.addr.clone(),
-        fingerprint: fingerprint.clone(),
-        user: user.into(),
-        password: password.into(),
-        repo: "Cloud".into(),
-    };
     let (checks, trip) = (
-        target("checks", "checks-password"),
-        target("trip", "trip-password"),
+        remote_target(&gw, &gw_dir, "checks", "checks-password"),
+        remote_target(&gw, &gw_dir, "trip", "trip-password"),
     );
     let scratch = tmp.path().to_path_buf();
     tokio::task::spawn_blocking(move || {

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use cloudkeep_core::backend::PackStore;
 use cloudkeep_core::backend::folder::FolderStore;
 use cloudkeep_core::compress::Compression;
-use cloudkeep_core::crypto::KdfParams;
 use cloudkeep_core::engine::backup::{BackupOptions, backup};
-use cloudkeep_core::repo::{NewRepo, Repository};
+use cloudkeep_core::repo::Repository;
 use cloudkeep_core::store::tenants::TenantSettings;
 use cloudkeep_tests::pseudo_random;
 use reqwest::StatusCode;
@@ -887,16 +886,7 @@ async fn subtenants_are_carved_from_the_tenant_and_the_recycle_bin_expires() {
     gw.db.reserve(quota.id, 100).await.unwrap();
     gw.db.recycle_point(quota.id, "p1").await.unwrap();
     gw.db.shift_to_recycle(quota.id, 100).await.unwrap();
-    let state = cloudkeep_core::gateway::server::GatewayState {
-        db: gw.db.clone(),
-        id: "test".into(),
-        data_dir: gw_dir.clone(),
-        certs: cloudkeep_core::gateway::tls::CertStore::open(&gw_dir).unwrap(),
-        bans: Default::default(),
-        stores: Default::default(),
-        buckets: Default::default(),
-        limits: Default::default(),
-    };
+    let state = gateway_state(&gw, &gw_dir, "test");
     assert_eq!(
         cloudkeep_core::gateway::recycle::purge_expired(&state)
             .await
@@ -924,7 +914,7 @@ async fn subtenants_are_carved_from_the_tenant_and_the_recycle_bin_expires() {
 /// backup stores almost nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_engine_backs_up_and_restores_through_the_gateway() {
-    use cloudkeep_core::client::remote::{RemoteStore, RemoteTarget};
+    use cloudkeep_core::client::remote::RemoteStore;
     use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
     use cloudkeep_core::engine::verify::verify;
     use cloudkeep_core::repo::Unlock;
@@ -938,18 +928,7 @@ async fn the_engine_backs_up_and_restores_through_the_gateway() {
         TenantSettings::default(),
     )
     .await;
-    let fingerprint = cloudkeep_core::gateway::tls::CertStore::open(&gw_dir)
-        .unwrap()
-        .info()
-        .unwrap()
-        .fingerprint;
-    let target = RemoteTarget {
-        address: gw.addr.clone(),
-        fingerprint,
-        user: "acme".into(),
-        password: "acme-password".into(),
-        repo: "Cloud".into(),
-    };
+    let target = remote_target(&gw, &gw_dir, "acme", "acme-password");
     let root = tmp.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
         let source = root.join("src");
@@ -975,14 +954,7 @@ async fn the_engine_backs_up_and_restores_through_the_gateway() {
         };
         {
             let store = Arc::new(RemoteStore::connect(&target).unwrap());
-            let repo = Repository::init(
-                store,
-                NewRepo::Encrypted {
-                    password: "pw",
-                    kdf: KdfParams::minimum(),
-                },
-            )
-            .unwrap();
+            let repo = encrypted_repo(store);
             let done = backup(&repo, &options(None), &|_| {}).unwrap();
             assert!(done.warnings.is_empty(), "{:?}", done.warnings);
         }

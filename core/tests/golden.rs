@@ -15,10 +15,12 @@ use cloudkeep_core::backend::folder::FolderStore;
 use cloudkeep_core::backend::{MetaKind, PackStore, RepoBackend};
 use cloudkeep_core::chunkset::ChunkSetFile;
 use cloudkeep_core::crypto::{Keyring, RecoveryKey};
-use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
 use cloudkeep_core::engine::verify::verify;
 use cloudkeep_core::repo::{Repository, Unlock, decode_index, decode_point, point_clear_part};
 use serde_json::Value;
+
+mod support;
+use support::restore_to;
 
 fn fixture(version: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -136,18 +138,7 @@ fn version_1_fixtures_are_still_read() {
     for (n, expected) in manifest["points"].as_array().unwrap().iter().enumerate() {
         let point = repo.find_point(expected["id"].as_str().unwrap()).unwrap();
         let out = tmp.path().join(format!("out-{n}"));
-        restore(
-            &repo,
-            &point,
-            &RestoreOptions {
-                destination: Destination::Folder(out.clone()),
-                paths: vec![],
-                conflict: Conflict::Overwrite,
-                cancel: Default::default(),
-            },
-            &|_| {},
-        )
-        .unwrap();
+        restore_to(&repo, &point, &out);
         let restored = files_of(&out.join(source.strip_prefix("/").unwrap()));
         let want: BTreeMap<String, String> =
             serde_json::from_value(expected["files"].clone()).unwrap();

@@ -239,3 +239,22 @@ pub fn tenant_with_provider(dir: &Path, gw: &Gateway, fp: &str) -> Cli {
     );
     laptop
 }
+
+/// Creates job `name` of provider "acme-sp"'s repository "Cloud" over `source`, unencrypted.
+pub fn job_create(laptop: &Cli, name: &str, source: &Path) {
+    laptop.ok(
+        &[
+            "job",
+            "create",
+            name,
+            "--provider",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--source",
+            &source.display().to_string(),
+            "--no-encryption",
+        ],
+        None,
+    );
+}

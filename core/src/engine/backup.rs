@@ -173,7 +173,7 @@ pub fn backup(
         super::repair::salvage(repo, &damaged)?;
     }
     // What an interrupted run stored is reused, not sent again; what the storage lost is.
-    let (mut index, _) = repo.load_backup_index()?;
+    let (mut index, _) = repo.load_backup_index(&damaged)?;
     let parent_root = match &options.parent {
         Some(point) => repo.load_dir(&index, &point.manifest.root).ok(),
         None => None,

@@ -582,10 +582,15 @@ async fn put_object(
     }
     let old = state.db.object_size(quota.id, &kind, &name).await?;
     if old.is_none() && state.db.object_count(quota.id, &kind).await? >= object_cap(&kind) {
+        let what_to_do = if meta == MetaKind::Lock {
+            "they go when the backups, restores and checks holding them end (or within two minutes of their process stopping): try again then"
+        } else {
+            "delete old restore points (and ask your service provider to collect what they used)"
+        };
         return Err(ApiError::new(
             ErrorCode::Conflict,
             format!(
-                "\"{}\" already holds {} {kind} objects, the most a repository may; remove some first",
+                "\"{}\" already holds {} {kind} objects, the most a repository may; {what_to_do}",
                 quota.friendly_name,
                 object_cap(&kind)
             ),
@@ -697,7 +702,7 @@ async fn delete_object(
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 format!(
-                    "index files are kept while insider protection ({} days) is on",
+                    "index files are kept while insider protection ({} days) is on: they say where protected restore points' data is; nothing needs them deleted, and your service provider's storage cleans them up",
                     protection_days(&session)
                 ),
             ));

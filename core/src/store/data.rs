@@ -4,7 +4,6 @@
 //! and restore points (with the recycle bin: a deleted point keeps its row with `deleted_ms`
 //! until it is purged).
 
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Db, DbError, conflict, now_ms};
@@ -28,8 +27,8 @@ fn packed(ids: &[ChunkId]) -> Vec<u8> {
     ids.iter().flat_map(|id| id.0).collect()
 }
 
-/// A stored pack.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored pack (its row; the wire form is [`crate::api::PackInfo`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackRow {
     /// Its id (hex BLAKE3 of its bytes).
     pub id: String,
@@ -37,7 +36,6 @@ pub struct PackRow {
     pub bytes: i64,
     /// The SP's check found its bytes changed: still readable (its intact blobs can be
     /// salvaged), but its chunks no longer count as stored.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub damaged: bool,
 }
 
@@ -52,8 +50,8 @@ pub fn object_cap(kind: &str) -> i64 {
     }
 }
 
-/// A stored restore point.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored restore point (its row; the wire form is [`crate::api::PointInfo`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PointRow {
     /// Its name (hex BLAKE3 of the point file).
     pub name: String,

@@ -292,14 +292,7 @@ pub fn make_local_repo(dir: &Path) -> LocalRepo {
 }
 
 pub fn new_repo(store: &Arc<FolderStore>) -> Repository {
-    Repository::init(
-        store.clone(),
-        NewRepo::Encrypted {
-            password: "pw",
-            kdf: KdfParams::minimum(),
-        },
-    )
-    .unwrap()
+    encrypted_repo(store.clone())
 }
 
 pub fn backup_once(repo: &Repository, source: &Path, parent: Option<RestorePoint>) {
@@ -445,4 +438,77 @@ pub async fn add_subtenant(db: &Db, parent: i64, name: &str, password: &str, byt
     .await
     .unwrap()
     .id
+}
+
+/// The fingerprint of the certificate a gateway in `gw_dir` serves.
+pub fn fingerprint(gw_dir: &Path) -> String {
+    cloudkeep_core::gateway::tls::CertStore::open(gw_dir)
+        .unwrap()
+        .info()
+        .unwrap()
+        .fingerprint
+}
+
+/// How a tenant's remote store reaches the "Cloud" repository of `user` at `gw`.
+pub fn remote_target(
+    gw: &Gateway,
+    gw_dir: &Path,
+    user: &str,
+    password: &str,
+) -> cloudkeep_core::client::remote::RemoteTarget {
+    cloudkeep_core::client::remote::RemoteTarget {
+        address: gw.addr.clone(),
+        fingerprint: fingerprint(gw_dir),
+        user: user.into(),
+        password: password.into(),
+        repo: "Cloud".into(),
+    }
+}
+
+/// A new repository in `store`, encrypted with "pw" (cheap key derivation, for tests).
+pub fn encrypted_repo(store: Arc<dyn RepoBackend>) -> Repository {
+    Repository::init(
+        store,
+        NewRepo::Encrypted {
+            password: "pw",
+            kdf: KdfParams::minimum(),
+        },
+    )
+    .unwrap()
+}
+
+/// Restores all of `point` into the folder `out` (overwriting).
+pub fn restore_to(repo: &Repository, point: &RestorePoint, out: &Path) {
+    use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions, restore};
+    restore(
+        repo,
+        point,
+        &RestoreOptions {
+            destination: Destination::Folder(out.to_path_buf()),
+            paths: vec![],
+            conflict: Conflict::Overwrite,
+            cancel: Default::default(),
+        },
+        &|_| {},
+    )
+    .unwrap();
+}
+
+/// The state of a second gateway process on `gw`'s database and data folder, for calling
+/// the gateway's own maintenance (storage check, recycle-bin purge) directly.
+pub fn gateway_state(
+    gw: &Gateway,
+    gw_dir: &Path,
+    id: &str,
+) -> cloudkeep_core::gateway::server::GatewayState {
+    cloudkeep_core::gateway::server::GatewayState {
+        db: gw.db.clone(),
+        id: id.into(),
+        data_dir: gw_dir.to_path_buf(),
+        certs: cloudkeep_core::gateway::tls::CertStore::open(gw_dir).unwrap(),
+        bans: Default::default(),
+        stores: Default::default(),
+        buckets: Default::default(),
+        limits: Default::default(),
+    }
 }
