@@ -1,7 +1,7 @@
 //! `cloudkeep about`: the same facts as the console's About panel.
 
-use cloudkeep_core::about::AboutInfo;
-use cloudkeep_core::paths::DataHome;
+use cloudkeep_model::about::AboutInfo;
+use cloudkeep_model::paths::DataHome;
 
 /// Arguments of `cloudkeep about`.
 #[derive(Debug, clap::Args)]

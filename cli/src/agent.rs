@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_core::agent::{self, Cycle};
-use cloudkeep_core::engine::Cancel;
-use cloudkeep_core::paths::DataHome;
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_repo::engine::Cancel;
+use cloudkeep_tenant::agent::{self, Cycle};
 
 use crate::secrets;
 

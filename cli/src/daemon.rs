@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args as ClapArgs;
-use cloudkeep_core::paths::DataHome;
-use cloudkeep_core::tenant::scheduler::run_due;
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_tenant::scheduler::run_due;
 
 /// Arguments of `cloudkeep daemon`.
 #[derive(Debug, ClapArgs)]

@@ -1,6 +1,6 @@
 //! Exit codes of `cloudkeep` (DESIGN §9), and which error maps to which.
 
-use cloudkeep_core::tenant::failure::{FailureKind, failure_kind};
+use cloudkeep_tenant::failure::{FailureKind, failure_kind};
 
 /// Something failed.
 pub const FAILURE: u8 = 1;

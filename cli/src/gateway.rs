@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_core::gateway::server::{RunOptions, run};
-use cloudkeep_core::gateway::tls::{self, CertStore, PemPair};
-use cloudkeep_core::gateway::{InitOptions, init};
+use cloudkeep_gateway::tls::{self, CertStore, PemPair};
+use cloudkeep_gateway::{InitOptions, init};
+use cloudkeep_gateway::{RunOptions, run};
 
 use crate::secrets;
 

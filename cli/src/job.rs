@@ -6,21 +6,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_core::compress::Compression;
-use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions};
-use cloudkeep_core::paths::DataHome;
-use cloudkeep_core::repo::Repository;
-use cloudkeep_core::retention::RetentionPolicy;
-use cloudkeep_core::tenant::jobs::{self, JobSpec, Schedule, Target};
-use cloudkeep_core::tenant::runner;
-use cloudkeep_core::tenant::secrets::Secrets;
-use cloudkeep_core::tenant::state::TenantState;
-use cloudkeep_core::units;
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_model::retention::RetentionPolicy;
+use cloudkeep_model::units;
+use cloudkeep_repo::compress::Compression;
+use cloudkeep_repo::engine::restore::{Conflict, Destination, RestoreOptions};
+use cloudkeep_repo::repo::Repository;
+use cloudkeep_tenant::jobs::{self, JobSpec, Schedule, Target};
+use cloudkeep_tenant::runner;
+use cloudkeep_tenant::secrets::Secrets;
+use cloudkeep_tenant::state::TenantState;
 use serde_json::json;
 
 use crate::progress::ProgressLine;
 use crate::{secrets, show};
-use cloudkeep_core::units::human_bytes;
+use cloudkeep_model::units::human_bytes;
 
 /// Arguments of `cloudkeep job`.
 #[derive(Debug, ClapArgs)]

@@ -5,11 +5,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args as ClapArgs;
-use cloudkeep_core::lab::{LabInfo, run_lab};
-use cloudkeep_core::paths::DataHome;
-use cloudkeep_core::tenant::providers::{self, NewProvider};
-use cloudkeep_core::tenant::secrets::Secrets;
-use cloudkeep_core::tenant::state::TenantState;
+use cloudkeep_gateway::lab::{LabInfo, run_lab};
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_tenant::providers::{self, NewProvider};
+use cloudkeep_tenant::secrets::Secrets;
+use cloudkeep_tenant::state::TenantState;
 
 /// Arguments of `cloudkeep lab`.
 #[derive(Debug, ClapArgs)]

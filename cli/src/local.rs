@@ -7,16 +7,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_core::backend::folder::FolderStore;
-use cloudkeep_core::compress::Compression;
-use cloudkeep_core::crypto::{KdfParams, Keyring, MasterKey, RecoveryKey};
-use cloudkeep_core::engine::backup::{BackupOptions, backup};
-use cloudkeep_core::engine::forget::{ForgetFilter, forget};
-use cloudkeep_core::engine::gc::gc;
-use cloudkeep_core::engine::restore::Conflict;
-use cloudkeep_core::repo::{NewRepo, RepoError, Repository, Unlock};
-use cloudkeep_core::retention::RetentionPolicy;
-use cloudkeep_core::units::human_bytes;
+use cloudkeep_model::retention::RetentionPolicy;
+use cloudkeep_model::units::human_bytes;
+use cloudkeep_repo::backend::folder::FolderStore;
+use cloudkeep_repo::compress::Compression;
+use cloudkeep_repo::crypto::{KdfParams, Keyring, MasterKey, RecoveryKey};
+use cloudkeep_repo::engine::backup::{BackupOptions, backup};
+use cloudkeep_repo::engine::forget::{ForgetFilter, forget};
+use cloudkeep_repo::engine::gc::gc;
+use cloudkeep_repo::engine::restore::Conflict;
+use cloudkeep_repo::repo::{NewRepo, RepoError, Repository, Unlock};
 use serde_json::json;
 
 use crate::progress::ProgressLine;
@@ -320,7 +320,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             job,
         } => {
             let opened = repo.open()?;
-            let host = cloudkeep_core::lock::hostname();
+            let host = cloudkeep_repo::lock::hostname();
             let parent = opened.latest_point(&job, &host)?;
             let options = BackupOptions {
                 sources,
@@ -524,7 +524,7 @@ fn key_command(args: &RepoArgs, action: KeyAction) -> anyhow::Result<ExitCode> {
         KeyAction::RecoveryKey { out, label } => {
             let master = unlock_master(args, &keyring)?;
             let (id, key) = keyring.add_recovery_key(&master, &label)?;
-            cloudkeep_core::paths::write_new_private_file(
+            cloudkeep_model::paths::write_new_private_file(
                 &out,
                 format!("{}\n", key.to_text().as_str()).as_bytes(),
             )?;

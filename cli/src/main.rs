@@ -1,5 +1,5 @@
 //! `cloudkeep`: the command line. Parses arguments, sets up logging, hands the work to
-//! `cloudkeep-core` and prints the result; no domain logic lives here.
+//! the Cloudkeep crates (`core/`) and prints the result; no domain logic lives here.
 
 mod about;
 mod agent;
@@ -21,12 +21,12 @@ mod subtenant;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser, Subcommand};
-use cloudkeep_core::logging::{self, LogOptions};
+use cloudkeep_tenant::logging::{self, LogOptions};
 use tracing::level_filters::LevelFilter;
 
 /// Cloudkeep: backup to your service provider's cloud repositories.
 #[derive(Debug, Parser)]
-#[command(name = "cloudkeep", version = cloudkeep_core::VERSION, propagate_version = true)]
+#[command(name = "cloudkeep", version = cloudkeep_model::VERSION, propagate_version = true)]
 struct Cli {
     /// More detail on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
@@ -140,9 +140,9 @@ fn quiet_on_closed_output() {
 }
 
 fn with_home(
-    run: impl FnOnce(&cloudkeep_core::paths::DataHome) -> anyhow::Result<ExitCode>,
+    run: impl FnOnce(&cloudkeep_model::paths::DataHome) -> anyhow::Result<ExitCode>,
 ) -> anyhow::Result<ExitCode> {
-    run(&cloudkeep_core::paths::DataHome::locate()?)
+    run(&cloudkeep_model::paths::DataHome::locate()?)
 }
 
 fn stderr_level(verbose: u8, quiet: u8) -> LevelFilter {

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_core::paths::DataHome;
-use cloudkeep_core::policy::PolicySpec;
-use cloudkeep_core::tenant::jobs::Schedule;
-use cloudkeep_core::tenant::policies::{self, Policy};
-use cloudkeep_core::tenant::state::TenantState;
-use cloudkeep_core::units::{human_bytes, parse_size};
+use cloudkeep_api::policy::PolicySpec;
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_model::units::{human_bytes, parse_size};
+use cloudkeep_tenant::jobs::Schedule;
+use cloudkeep_tenant::policies::{self, Policy};
+use cloudkeep_tenant::state::TenantState;
 
 use crate::secrets;
 

@@ -4,8 +4,8 @@
 
 use std::io::IsTerminal;
 
-use cloudkeep_core::engine::Progress;
-use cloudkeep_core::units::human_bytes;
+use cloudkeep_model::units::human_bytes;
+use cloudkeep_repo::engine::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 

@@ -5,11 +5,11 @@
 use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_core::paths::DataHome;
-use cloudkeep_core::tenant::providers::{self, NewProvider, Provider};
-use cloudkeep_core::tenant::secrets::Secrets;
-use cloudkeep_core::tenant::state::TenantState;
-use cloudkeep_core::units::{date_text, size_or_unlimited};
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_model::units::{date_text, size_or_unlimited};
+use cloudkeep_tenant::providers::{self, NewProvider, Provider};
+use cloudkeep_tenant::secrets::Secrets;
+use cloudkeep_tenant::state::TenantState;
 
 use crate::secrets;
 

@@ -23,5 +23,5 @@ pub fn stdin_line(what: &str) -> anyhow::Result<String> {
 
 /// A random password for accounts the CLI creates without being given one.
 pub fn generate_password() -> anyhow::Result<String> {
-    Ok(cloudkeep_core::crypto::generate_password()?)
+    Ok(cloudkeep_repo::crypto::generate_password()?)
 }

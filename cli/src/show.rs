@@ -5,18 +5,18 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cloudkeep_core::catalog::NodeKind;
-use cloudkeep_core::engine::browse;
-use cloudkeep_core::engine::restore::{
+use cloudkeep_repo::catalog::NodeKind;
+use cloudkeep_repo::engine::browse;
+use cloudkeep_repo::engine::restore::{
     Conflict, Destination, RestoreOptions, RestoreReport, restore as run_restore,
 };
-use cloudkeep_core::engine::verify::verify as run_verify;
-use cloudkeep_core::repo::Repository;
+use cloudkeep_repo::engine::verify::verify as run_verify;
+use cloudkeep_repo::repo::Repository;
 use serde_json::json;
 
 use crate::exit;
 use crate::progress::ProgressLine;
-use cloudkeep_core::units::human_bytes;
+use cloudkeep_model::units::human_bytes;
 
 /// A time in ns since the epoch, for people (UTC).
 pub fn time_text(ns: i64) -> String {

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_core::api::{NewTenant, QuotaSpec, TenantSettings, TenantView};
-use cloudkeep_core::client::{SpClient, SpSession};
-use cloudkeep_core::paths::DataHome;
-use cloudkeep_core::units::{
+use cloudkeep_api::{NewTenant, QuotaSpec, TenantSettings, TenantView};
+use cloudkeep_client::{SpClient, SpSession};
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_model::units::{
     date_text, human_bytes, parse_end_of_day, parse_rate, parse_size, size_or_unlimited,
 };
 
@@ -372,7 +372,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             );
         }
         SpCommand::Logout => {
-            if cloudkeep_core::client::SpSession::forget(home)? {
+            if cloudkeep_client::SpSession::forget(home)? {
                 println!("logged out");
             } else {
                 println!("not logged in");
@@ -412,7 +412,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&rows)?;
             } else if csv {
-                print!("{}", cloudkeep_core::api::usage_csv(&rows));
+                print!("{}", cloudkeep_api::usage_csv(&rows));
             } else {
                 println!(
                     "{:<24} {:<16} {:>12} {:>12} {:>12}",
@@ -470,7 +470,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&gateways)?;
             } else {
-                let now = cloudkeep_core::store::now_ms();
+                let now = cloudkeep_model::clock::now_ms();
                 for g in gateways {
                     let age = (now - g.heartbeat_ms).max(0) / 1000;
                     let state = if age < 30 { "up" } else { "no heartbeat" };
@@ -483,7 +483,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
         }
         SpCommand::RecycleBin { action } => {
             let client = session_client(home)?;
-            use cloudkeep_core::api::RecycledRef;
+            use cloudkeep_api::RecycledRef;
             match action {
                 RecycleAction::List => {
                     let points = rt.block_on(client.recycle_bin())?;
@@ -726,7 +726,7 @@ fn set_enabled(
 }
 
 /// The storage check's report, for a person.
-fn print_check(r: &cloudkeep_core::api::CheckReport) {
+fn print_check(r: &cloudkeep_api::CheckReport) {
     println!(
         "checked {} packs in {} storage areas{}",
         r.packs_checked,

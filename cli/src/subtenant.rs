@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_core::api::{NewSubtenant, SubtenantChange};
-use cloudkeep_core::paths::DataHome;
-use cloudkeep_core::tenant::providers;
-use cloudkeep_core::tenant::secrets::Secrets;
-use cloudkeep_core::tenant::state::TenantState;
-use cloudkeep_core::units::{human_bytes, parse_size, size_or_unlimited};
+use cloudkeep_api::{NewSubtenant, SubtenantChange};
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_model::units::{human_bytes, parse_size, size_or_unlimited};
+use cloudkeep_tenant::providers;
+use cloudkeep_tenant::secrets::Secrets;
+use cloudkeep_tenant::state::TenantState;
 
 use crate::secrets;
 

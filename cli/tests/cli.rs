@@ -27,7 +27,7 @@ fn version_is_the_core_version() {
     assert!(out.status.success());
     assert_eq!(
         stdout(&out).trim(),
-        format!("cloudkeep {}", cloudkeep_core::VERSION)
+        format!("cloudkeep {}", cloudkeep_model::VERSION)
     );
 }
 
@@ -80,7 +80,7 @@ fn about_json_names_the_data_and_log_folders() {
     );
     let about: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(about["product"], "Cloudkeep");
-    assert_eq!(about["version"], cloudkeep_core::VERSION);
+    assert_eq!(about["version"], cloudkeep_model::VERSION);
     assert_eq!(about["data_folder"], home);
     assert_eq!(
         about["log_folder"],
@@ -94,7 +94,7 @@ fn about_table_is_readable() {
     let out = cloudkeep(&["about"], Some("/srv/ck"));
     assert!(out.status.success());
     let text = stdout(&out);
-    assert!(text.starts_with(&format!("Cloudkeep {}\n", cloudkeep_core::VERSION)));
+    assert!(text.starts_with(&format!("Cloudkeep {}\n", cloudkeep_model::VERSION)));
     assert!(text.contains("data folder  /srv/ck\n"), "{text}");
     assert!(text.contains("log folder   /srv/ck/logs\n"), "{text}");
 }

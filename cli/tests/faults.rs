@@ -15,14 +15,12 @@
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use cloudkeep_tests::{fault_report, files_under, pseudo_random};
-use support::*;
 
 const SUITE: &str = "faults";
 

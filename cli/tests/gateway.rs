@@ -4,13 +4,11 @@
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use support::{
+use crate::support::{
     ADMIN_PW, Cli, Gateway, fingerprint_in, gateway_with_tenant, job_create, tenant_with_provider,
 };
 

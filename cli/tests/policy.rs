@@ -8,16 +8,14 @@
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use cloudkeep_core::backend::{MetaKind, RepoBackend};
-use cloudkeep_core::client::remote::{RemoteStore, RemoteTarget};
-use cloudkeep_core::tenant::policies::{open_enrollment, seal_enrollment};
+use crate::support::{Cli, gateway_with_tenant, tenant_with_provider};
+use cloudkeep_client::remote::{RemoteStore, RemoteTarget};
+use cloudkeep_repo::backend::{MetaKind, RepoBackend};
+use cloudkeep_tenant::policies::{open_enrollment, seal_enrollment};
 use cloudkeep_tests::pseudo_random;
-use support::{Cli, gateway_with_tenant, tenant_with_provider};
 
 const POLICY_PW: &str = "policy passphrase 1";
 
@@ -338,7 +336,7 @@ fn a_policy_protects_three_computers_through_their_agents() {
     );
     // With pc1's token the gateway lists pc1's points only, and pc2's are not found.
     let pc2 = open_enrollment(&std::fs::read_to_string(&codes[1].0).unwrap(), &codes[1].1).unwrap();
-    let store_of = |e: &cloudkeep_core::tenant::policies::Enrollment| {
+    let store_of = |e: &cloudkeep_tenant::policies::Enrollment| {
         RemoteStore::connect(&RemoteTarget {
             address: gw.addr.clone(),
             fingerprint: fp.clone(),

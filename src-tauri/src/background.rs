@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use cloudkeep_core::lab::{self, LabInfo};
+use cloudkeep_gateway::lab::{self, LabInfo};
 use tauri::Manager;
 
 use crate::error::CommandError;
@@ -28,7 +28,7 @@ pub fn start_scheduler(app: &tauri::AppHandle) {
                 let pass = tauri::async_runtime::block_on(async {
                     let jobs = state.tenant.jobs().await?;
                     let sessions = state.tenant.sessions(None).await?;
-                    Ok::<_, cloudkeep_core::tenant::TenantError>((jobs, sessions))
+                    Ok::<_, cloudkeep_tenant::TenantError>((jobs, sessions))
                 });
                 match pass {
                     Ok((jobs, sessions)) => {

@@ -2,11 +2,11 @@
 //! `{kind, message}` (plus `detail` where the UI shows more, such as both certificates of a
 //! changed one) so the UI can show the message and branch on a stable kind.
 
-use cloudkeep_core::client::ClientError;
-use cloudkeep_core::logging::LogError;
-use cloudkeep_core::paths::PathsError;
-use cloudkeep_core::tenant::TenantError;
-use cloudkeep_core::tenant::failure::{FailureKind, kind_in_chain};
+use cloudkeep_client::ClientError;
+use cloudkeep_model::paths::PathsError;
+use cloudkeep_tenant::TenantError;
+use cloudkeep_tenant::failure::{FailureKind, kind_in_chain};
+use cloudkeep_tenant::logging::LogError;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::WrongFingerprint);
         assert_eq!(e.detail.unwrap()["presented"], "AB");
         let e = CommandError::from(TenantError::Client(ClientError::Api {
-            code: cloudkeep_core::api::ErrorCode::QuotaExceeded,
+            code: cloudkeep_api::ErrorCode::QuotaExceeded,
             message: "full".into(),
         }));
         assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Quota, "full"));

@@ -1,4 +1,4 @@
-//! Cloudkeep Console: the Tauri 2 shell over `cloudkeep-core`.
+//! Cloudkeep Console: the Tauri 2 shell over the Cloudkeep crates (`core/`).
 //!
 //! Startup resolves the data home, starts the rotating file log, opens the tenant's local
 //! state and registers the state once; then the scheduler starts (and the lab, when this data
@@ -12,9 +12,9 @@ pub mod state;
 
 use std::process::ExitCode;
 
-use cloudkeep_core::logging::{self, LogFile, LogOptions};
-use cloudkeep_core::paths::DataHome;
-use cloudkeep_core::tenant::state::TenantState;
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_tenant::logging::{self, LogFile, LogOptions};
+use cloudkeep_tenant::state::TenantState;
 use tauri::Manager;
 
 use crate::state::ConsoleState;
@@ -50,7 +50,7 @@ pub fn run() -> ExitCode {
         }
     };
     tracing::info!(
-        version = cloudkeep_core::VERSION,
+        version = cloudkeep_model::VERSION,
         data_folder = %home.root().display(),
         "console starting"
     );

@@ -2,13 +2,13 @@
 //! tenant's local state opened once, the runs in progress, the browse cache, the lab (when
 //! this console started it) and the SP admin connection.
 
-use cloudkeep_core::client::SpClient;
-use cloudkeep_core::lab::LabInfo;
-use cloudkeep_core::paths::DataHome;
-use cloudkeep_core::tenant::catalog::Catalogs;
-use cloudkeep_core::tenant::live::Runs;
-use cloudkeep_core::tenant::secrets::Secrets;
-use cloudkeep_core::tenant::state::TenantState;
+use cloudkeep_client::SpClient;
+use cloudkeep_gateway::lab::LabInfo;
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_tenant::catalog::Catalogs;
+use cloudkeep_tenant::live::Runs;
+use cloudkeep_tenant::secrets::Secrets;
+use cloudkeep_tenant::state::TenantState;
 
 use crate::error::CommandError;
 
@@ -82,7 +82,7 @@ impl ConsoleState {
         if let Some(client) = sp.as_ref() {
             return Ok(client.clone());
         }
-        let session = cloudkeep_core::client::SpSession::load(&self.home)?;
+        let session = cloudkeep_client::SpSession::load(&self.home)?;
         let client = SpClient::from_session(&session)?;
         *sp = Some(client.clone());
         Ok(client)

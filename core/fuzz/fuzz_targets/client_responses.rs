@@ -3,9 +3,9 @@
 //! multi-range read cut into ranges, which must come out exactly as asked or be refused.
 #![no_main]
 
-use cloudkeep_core::api;
-use cloudkeep_core::client::remote::RangeSplitter;
-use cloudkeep_core::policy;
+use cloudkeep_api as api;
+use cloudkeep_client::remote::RangeSplitter;
+use cloudkeep_api::policy;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

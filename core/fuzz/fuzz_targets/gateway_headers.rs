@@ -4,7 +4,7 @@
 #![no_main]
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use cloudkeep_core::gateway::{packread, server, tenant};
+use cloudkeep_gateway::{packread, server, tenant};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let names = [
         header::RANGE,
         header::CONTENT_LENGTH,
-        header::HeaderName::from_static(cloudkeep_core::api::CHUNKS_HEADER),
+        header::HeaderName::from_static(cloudkeep_api::CHUNKS_HEADER),
         header::AUTHORIZATION,
     ];
     for name in names {
@@ -29,13 +29,13 @@ fuzz_target!(|data: &[u8]| {
             );
         }
     }
-    for len in [0u64, 1, 4096, cloudkeep_core::pack::MAX_PACK_LEN] {
+    for len in [0u64, 1, 4096, cloudkeep_repo::pack::MAX_PACK_LEN] {
         if let Ok(Some((offset, want))) = packread::parse_range(&headers, len) {
             assert!(want >= 1 && offset.checked_add(want).is_some_and(|end| end <= len));
         }
     }
     if let Ok((ids, pack)) = tenant::upload_lengths(&headers) {
-        assert!(ids % 32 == 0 && pack <= cloudkeep_core::pack::MAX_PACK_LEN && pack > 0);
+        assert!(ids % 32 == 0 && pack <= cloudkeep_repo::pack::MAX_PACK_LEN && pack > 0);
     }
     if server::check_headers(&headers).is_ok() {
         assert!(headers.len() <= server::MAX_HEADERS);

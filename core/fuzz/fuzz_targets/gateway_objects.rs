@@ -4,9 +4,9 @@
 //! refuse.
 #![no_main]
 
-use cloudkeep_core::backend::MetaKind;
-use cloudkeep_core::crypto::{KdfParams, Keyring};
-use cloudkeep_core::gateway::tenant;
+use cloudkeep_repo::backend::MetaKind;
+use cloudkeep_repo::crypto::{KdfParams, Keyring};
+use cloudkeep_gateway::tenant;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,8 +4,8 @@
 //! those checks too.
 #![no_main]
 
-use cloudkeep_core::api;
-use cloudkeep_core::policy;
+use cloudkeep_api as api;
+use cloudkeep_api::policy;
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         1 => drop(round_trip::<api::PresenceRequest>(body)),
         2 => {
             if let Some(sub) = round_trip::<api::NewSubtenant>(body) {
-                let _ = cloudkeep_core::names::check("subtenant", &sub.name);
+                let _ = cloudkeep_model::names::check("subtenant", &sub.name);
             }
         }
         3 => drop(round_trip::<api::SubtenantChange>(body)),
@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         5 => {
             if let Some(req) = round_trip::<api::ReadRequest>(body) {
                 for r in &req.ranges {
-                    let _ = cloudkeep_core::pack::PackId::from_hex(&r.pack);
+                    let _ = cloudkeep_repo::pack::PackId::from_hex(&r.pack);
                     let _ = r.offset.checked_add(r.len);
                 }
             }

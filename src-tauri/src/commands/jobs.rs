@@ -2,9 +2,9 @@
 //! wizard), edit, delete, run now with live progress and log through a Tauri channel, stop,
 //! a health check now, and the sessions with their logs.
 
-use cloudkeep_core::tenant::jobs::{self, Job, JobSpec, SessionRecord};
-use cloudkeep_core::tenant::live::{RunEvent, RunKind, Running};
-use cloudkeep_core::tenant::overview::{JobSummary, brief, job_summaries};
+use cloudkeep_tenant::jobs::{self, Job, JobSpec, SessionRecord};
+use cloudkeep_tenant::live::{RunEvent, RunKind, Running};
+use cloudkeep_tenant::overview::{JobSummary, brief, job_summaries};
 use serde::Serialize;
 use tauri::State;
 use tauri::ipc::Channel;

@@ -15,9 +15,9 @@ pub mod providers;
 pub mod sp;
 pub mod subtenants;
 
-use cloudkeep_core::about::AboutInfo;
-use cloudkeep_core::logging::{self, LogTail};
-use cloudkeep_core::tenant::overview::{self, Overview};
+use cloudkeep_model::about::AboutInfo;
+use cloudkeep_tenant::logging::{self, LogTail};
+use cloudkeep_tenant::overview::{self, Overview};
 use tauri::State;
 
 use crate::error::CommandError;

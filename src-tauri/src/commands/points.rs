@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use cloudkeep_core::engine::browse::{Change, Found};
-use cloudkeep_core::engine::restore::{Conflict, Destination, RestoreOptions};
-use cloudkeep_core::tenant::catalog::{Page, PointView};
-use cloudkeep_core::tenant::live::RunEvent;
+use cloudkeep_repo::engine::browse::{Change, Found};
+use cloudkeep_repo::engine::restore::{Conflict, Destination, RestoreOptions};
+use cloudkeep_tenant::catalog::{Page, PointView};
+use cloudkeep_tenant::live::RunEvent;
 use tauri::State;
 use tauri::ipc::Channel;
 
@@ -133,7 +133,7 @@ pub fn restore_start(
         .start_restore(&state.home, &job, &point, options)?;
     state.runs.watch(
         &job,
-        cloudkeep_core::tenant::live::RunKind::Restore,
+        cloudkeep_tenant::live::RunKind::Restore,
         to_channel(on_event),
     );
     Ok(())

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use cloudkeep_core::policy::{AgentReport, PolicySpec};
-use cloudkeep_core::tenant::policies::{self, Policy, PolicyComputer};
+use cloudkeep_api::policy::{AgentReport, PolicySpec};
+use cloudkeep_tenant::policies::{self, Policy, PolicyComputer};
 use tauri::State;
 
 use super::blocking;

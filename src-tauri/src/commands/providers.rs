@@ -2,10 +2,10 @@
 //! rescan, trust a renewed certificate, remove; and the lab, the provider on this computer
 //! that the first-run screen offers.
 
-use cloudkeep_core::client::tls::{Presented, probe};
-use cloudkeep_core::client::with_default_port;
-use cloudkeep_core::lab::LabInfo;
-use cloudkeep_core::tenant::providers::{self, NewProvider, Provider};
+use cloudkeep_client::tls::{Presented, probe};
+use cloudkeep_client::with_default_port;
+use cloudkeep_gateway::lab::LabInfo;
+use cloudkeep_tenant::providers::{self, NewProvider, Provider};
 use serde::Serialize;
 use tauri::State;
 

@@ -4,13 +4,13 @@
 //! (show, generate, import PEM files), usage (CSV export), the recycle bin, maintenance and
 //! the storage check.
 
-use cloudkeep_core::api::{CertInfo, RecycledRef};
-use cloudkeep_core::api::{
+use cloudkeep_api::{CertInfo, RecycledRef};
+use cloudkeep_api::{
     CloudRepo, GatewayEntry, MaintenanceMode, NewTenant, RecycledPoint, TenantView, UsageRow,
     usage_csv,
 };
-use cloudkeep_core::client::{SpClient, SpSession};
-use cloudkeep_core::store::tenants::{QuotaSpec, TenantSettings};
+use cloudkeep_api::{QuotaSpec, TenantSettings};
+use cloudkeep_client::{SpClient, SpSession};
 use serde::Serialize;
 use tauri::State;
 
@@ -71,7 +71,7 @@ pub async fn sp_connect(
 #[tauri::command]
 pub async fn sp_disconnect(state: State<'_, ConsoleState>) -> Result<(), CommandError> {
     *state.sp.lock().await = None;
-    cloudkeep_core::client::SpSession::forget(&state.home)?;
+    cloudkeep_client::SpSession::forget(&state.home)?;
     Ok(())
 }
 
@@ -145,7 +145,7 @@ pub async fn sp_tenant_delete(
 /// A strong random password for a new account.
 #[tauri::command]
 pub fn sp_generate_password() -> Result<String, CommandError> {
-    cloudkeep_core::crypto::generate_password().map_err(CommandError::failed)
+    cloudkeep_repo::crypto::generate_password().map_err(CommandError::failed)
 }
 
 /// The cloud repositories.
@@ -286,6 +286,6 @@ pub async fn sp_set_maintenance(
 pub async fn sp_check(
     state: State<'_, ConsoleState>,
     deep: bool,
-) -> Result<cloudkeep_core::api::CheckReport, CommandError> {
+) -> Result<cloudkeep_api::CheckReport, CommandError> {
     Ok(state.sp_client().await?.check(deep).await?)
 }

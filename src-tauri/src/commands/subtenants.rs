@@ -1,10 +1,10 @@
 //! The tenant's subtenants at one of its providers: list, create (with a quota carved from
 //! the tenant's), change quota, disable or enable, delete.
 
-use cloudkeep_core::api::TenantView;
-use cloudkeep_core::api::{NewSubtenant, SubtenantChange};
-use cloudkeep_core::client::tenant::TenantClient;
-use cloudkeep_core::tenant::providers;
+use cloudkeep_api::TenantView;
+use cloudkeep_api::{NewSubtenant, SubtenantChange};
+use cloudkeep_client::tenant::TenantClient;
+use cloudkeep_tenant::providers;
 use tauri::State;
 
 use crate::error::CommandError;

@@ -639,7 +639,7 @@ fn is_stale(e: &fantoccini::error::CmdError) -> bool {
 
 /// Fingerprints compare as core compares them: without separators or case.
 pub fn same_fingerprint(a: &str, b: &str) -> bool {
-    use cloudkeep_core::gateway::tls::normalize_fingerprint;
+    use cloudkeep_gateway::tls::normalize_fingerprint;
     let (a, b) = (normalize_fingerprint(a), normalize_fingerprint(b));
     !a.is_empty() && a == b
 }

@@ -6,7 +6,7 @@ use fantoccini::Locator;
 use fantoccini::key::Key;
 use serde_json::json;
 
-/// The window opens, the About panel shows the version `cloudkeep-core` reports through
+/// The window opens, the About panel shows the version `cloudkeep-model` reports through
 /// the `app_info` command, and the console switches between tenant and SP mode by mouse
 /// and by keyboard. Leaves a screenshot of each mode.
 #[tokio::test(flavor = "multi_thread")]
@@ -23,7 +23,7 @@ async fn about_shows_core_version_and_modes_switch() -> Result<()> {
     let reported = console.invoke("app_info", json!({})).await?;
     let reported = reported.map_err(|e| anyhow::anyhow!("app_info failed: {e}"))?;
     assert_eq!(shown, reported["version"].as_str().unwrap_or_default());
-    assert_eq!(shown, cloudkeep_core::VERSION);
+    assert_eq!(shown, cloudkeep_model::VERSION);
     assert_eq!(
         console.text_of("#about-data-folder").await?,
         console.home.path().display().to_string(),
@@ -64,7 +64,7 @@ async fn about_shows_core_version_and_modes_switch() -> Result<()> {
     );
     assert_eq!(
         console.text_of("#about-version").await?,
-        cloudkeep_core::VERSION
+        cloudkeep_model::VERSION
     );
     let sp_png = console.screenshot("console-sp-mode").await?;
     assert_ne!(

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use cloudkeep_core::gateway::tls;
 use cloudkeep_e2e::{Console, Gateway, cli_tenant_job, noise, run_cli, same_fingerprint};
+use cloudkeep_gateway::tls;
 use fantoccini::Locator;
 use serde_json::{Value, json};
 

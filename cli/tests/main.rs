@@ -1,0 +1,10 @@
+//! The `cloudkeep` binary's integration tests, one binary: the real CLI as users run it, against
+//! real gateway processes, a real Secret Service, and what a killed process or a full disk does.
+
+mod cli;
+mod faults;
+mod gateway;
+mod local;
+mod policy;
+mod secrets;
+mod support;

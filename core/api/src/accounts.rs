@@ -1,0 +1,146 @@
+//! The SP's accounts as they cross the wire: tenants and their settings, quotas, cloud
+//! repositories, registered gateways and the audit log. The gateway's database reads its
+//! columns into these (`store::tenants` and its neighbours own the tables); no database row
+//! type is ever serialised.
+
+use serde::{Deserialize, Serialize};
+
+/// What an SP admin (or, for subtenants, the tenant) sets on an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    /// Free text for the SP.
+    pub description: String,
+    /// Disabled accounts cannot log in; their sessions end.
+    pub enabled: bool,
+    /// After this moment (ms since the epoch) the lease has expired: logins and requests are
+    /// refused. `None`: no expiry.
+    pub lease_until_ms: Option<i64>,
+    /// Concurrent tasks allowed; 0: no limit.
+    pub max_tasks: i64,
+    /// Bytes per second over all the tenant's transfers; 0: no limit.
+    pub bandwidth_bps: i64,
+    /// Insider protection: deleted restore points stay this many days in the recycle bin.
+    pub keep_deleted_days: i64,
+}
+
+/// A tenant or subtenant account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// Row id.
+    pub id: i64,
+    /// The tenant a subtenant belongs to; `None` for a tenant.
+    pub parent: Option<i64>,
+    /// Login name: `tenant` or `tenant/subtenant`.
+    pub login: String,
+    /// Its own name (the part after `/` for a subtenant).
+    pub name: String,
+    /// Settings.
+    pub settings: TenantSettings,
+    /// Created by a backup policy.
+    pub managed: bool,
+    /// Created, ms since the epoch.
+    pub created_ms: i64,
+    /// Last request, ms since the epoch.
+    pub last_activity_ms: Option<i64>,
+}
+
+/// A quota: how much of a cloud repository a tenant may fill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    /// Row id.
+    pub id: i64,
+    /// The tenant.
+    pub tenant_id: i64,
+    /// The cloud repository.
+    pub repo_id: i64,
+    /// The cloud repository's SP-side name.
+    pub repo_name: String,
+    /// The name the tenant sees.
+    pub friendly_name: String,
+    /// Bytes allowed; -1: unlimited (a subtenant sharing its tenant's quota).
+    pub quota_bytes: i64,
+    /// Bytes stored (after dedup and compression).
+    pub used_bytes: i64,
+    /// Bytes in the recycle bin (not counted against the quota).
+    pub recycle_bytes: i64,
+    /// Bytes of it given to subtenants as fixed quotas (not usable by the tenant itself).
+    #[serde(default)]
+    pub carved_bytes: i64,
+}
+
+/// A quota to give a new tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaSpec {
+    /// Cloud repository name.
+    pub repo: String,
+    /// Name the tenant sees (default: the repository's name).
+    pub friendly_name: Option<String>,
+    /// Bytes; -1 for unlimited (subtenants only).
+    pub bytes: i64,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            description: String::new(),
+            enabled: true,
+            lease_until_ms: None,
+            max_tasks: 0,
+            bandwidth_bps: 0,
+            keep_deleted_days: 0,
+        }
+    }
+}
+
+impl Quota {
+    /// Bytes still free for the account itself; -1 when unlimited (a subtenant sharing its
+    /// tenant's quota: what its tenant has left applies).
+    pub fn free_bytes(&self) -> i64 {
+        if self.quota_bytes < 0 {
+            -1
+        } else {
+            (self.quota_bytes - self.used_bytes - self.carved_bytes).max(0)
+        }
+    }
+}
+
+/// A cloud repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudRepo {
+    /// Row id.
+    pub id: i64,
+    /// Its name (what SP admins use).
+    pub name: String,
+    /// Backing kind: `folder`.
+    pub kind: String,
+    /// Where: the folder.
+    pub location: String,
+}
+
+/// A registered gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayEntry {
+    /// Its id (chosen at `gateway init`).
+    pub id: String,
+    /// Public address tenants connect to (`host:port`).
+    pub address: String,
+    /// When it started, ms since the epoch.
+    pub started_ms: i64,
+    /// Its last heartbeat, ms since the epoch.
+    pub heartbeat_ms: i64,
+}
+
+/// One audited action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When, ms since the epoch.
+    pub time_ms: i64,
+    /// Who (admin name, or `gateway` for automatic actions).
+    pub actor: String,
+    /// What (`tenant.create`, `repo.add`, `maintenance.on`, …).
+    pub action: String,
+    /// On what (a tenant or repository name).
+    pub target: String,
+    /// Details (never secrets).
+    pub detail: String,
+}

@@ -1,0 +1,485 @@
+//! Wire types of the gateway protocol (HTTPS + JSON under `/v1`, DESIGN §5), shared by the
+//! gateway and its clients so that both sides always agree: every request and answer, header
+//! and limit. Errors are `{code, message}` with the stable codes of [`ErrorCode`].
+//!
+//! **Invariant:** this crate depends on serde, chrono and the shared model only; the gateway
+//! and the client both depend on it and never on each other.
+
+use serde::{Deserialize, Serialize};
+
+pub mod accounts;
+pub mod policy;
+
+pub use accounts::{AuditEntry, CloudRepo, GatewayEntry, Quota, QuotaSpec, Tenant, TenantSettings};
+
+/// Protocol versions this build speaks.
+pub const PROTOCOLS: &[u32] = &[1];
+
+/// Default gateway port.
+pub const DEFAULT_PORT: u16 = 6180;
+
+/// Stable error codes (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No valid session, or wrong credentials.
+    Unauthorized,
+    /// Too many failed logins from this address: wait.
+    Banned,
+    /// The account is disabled.
+    AccountDisabled,
+    /// The tenant's lease has expired.
+    LeaseExpired,
+    /// The write does not fit the quota.
+    QuotaExceeded,
+    /// The tenant runs as many tasks as it may.
+    TooManyTasks,
+    /// The gateway is in maintenance mode.
+    Maintenance,
+    /// No such object (or not the caller's).
+    NotFound,
+    /// The object exists, or the request conflicts with its state.
+    Conflict,
+    /// The request is malformed or out of range.
+    BadRequest,
+    /// The service provider's storage is full: nothing was stored, earlier points are intact.
+    StorageFull,
+    /// The gateway failed; the message says what to check.
+    Internal,
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+/// `GET /v1/hello` (no login needed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Always "Cloudkeep".
+    pub product: String,
+    /// Gateway version.
+    pub version: String,
+    /// Protocol versions spoken.
+    pub protocols: Vec<u32>,
+    /// This gateway's id.
+    pub gateway_id: String,
+    /// Every registered gateway, for failover.
+    pub gateways: Vec<GatewayEntry>,
+    /// The message when maintenance mode is on.
+    pub maintenance: Option<String>,
+}
+
+/// `POST /v1/login` and `POST /v1/admin/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// Account (`tenant` or `tenant/subtenant` for tenants).
+    pub user: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A new session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// Bearer token for the `Authorization` header.
+    pub token: String,
+    /// When it expires, ms since the epoch.
+    pub expires_ms: i64,
+}
+
+/// `POST /v1/admin/repos`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRepo {
+    /// Name.
+    pub name: String,
+    /// Folder on the gateway's machine.
+    pub path: String,
+}
+
+/// `POST /v1/admin/tenants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTenant {
+    /// Account name (`tenant/sub` creates a subtenant of `tenant`).
+    pub name: String,
+    /// Initial password.
+    pub password: String,
+    /// Settings.
+    pub settings: TenantSettings,
+    /// Quotas.
+    pub quotas: Vec<QuotaSpec>,
+}
+
+/// A tenant with its quotas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantView {
+    /// The account.
+    pub tenant: Tenant,
+    /// Its quotas.
+    pub quotas: Vec<Quota>,
+}
+
+/// `POST /v1/admin/tenants/{login}/password`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPassword {
+    /// The new password.
+    pub password: String,
+}
+
+/// `PUT /v1/admin/maintenance`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceMode {
+    /// The message tenants see; `None` turns maintenance mode off.
+    pub message: Option<String>,
+}
+
+/// `POST /v1/admin/cert/generate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertGenerate {
+    /// Host names and addresses.
+    pub names: Vec<String>,
+}
+
+/// `POST /v1/admin/cert/import`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertImport {
+    /// PEM chain, leaf first.
+    pub chain: String,
+    /// PEM private key.
+    pub key: String,
+}
+
+/// One row of `GET /v1/admin/usage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRow {
+    /// Account login.
+    pub tenant: String,
+    /// Cloud repository.
+    pub repo: String,
+    /// The name the tenant sees.
+    pub friendly_name: String,
+    /// Quota in bytes (-1 unlimited).
+    pub quota_bytes: i64,
+    /// Stored bytes.
+    pub used_bytes: i64,
+    /// Recycle-bin bytes.
+    pub recycle_bytes: i64,
+    /// Live restore points.
+    pub points: i64,
+    /// Last activity, ms since the epoch.
+    pub last_activity_ms: Option<i64>,
+}
+
+/// The usage table as CSV (a header line, then one line per row), as `cloudkeep sp usage
+/// --csv` prints it and the console's Usage export saves it.
+pub fn usage_csv(rows: &[UsageRow]) -> String {
+    fn field(text: &str) -> String {
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text.to_owned()
+        }
+    }
+    let mut out = String::from(
+        "tenant,repository,name,quota_bytes,used_bytes,recycle_bin_bytes,restore_points,last_activity\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            field(&r.tenant),
+            field(&r.repo),
+            field(&r.friendly_name),
+            r.quota_bytes,
+            r.used_bytes,
+            r.recycle_bytes,
+            r.points,
+            r.last_activity_ms
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|d| d.to_rfc3339())
+                .unwrap_or_default()
+        ));
+    }
+    out
+}
+
+/// One restore point in a recycle bin (`GET /v1/admin/recycle-bin`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecycledPoint {
+    /// Account login.
+    pub tenant: String,
+    /// The tenant's name for the repository.
+    pub repo: String,
+    /// The point.
+    pub point: String,
+    /// Its time, ns since the epoch.
+    pub time_ns: i64,
+    /// When the tenant deleted it, ms since the epoch.
+    pub deleted_ms: i64,
+    /// When it will be purged automatically, ms since the epoch.
+    pub purge_after_ms: i64,
+}
+
+/// What a store found when told a pack failed a check (`POST /v1/repos/{repo}/packs/{id}/check`
+/// answers `{"health": …}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PackHealth {
+    /// Its bytes match its id: the failure was elsewhere (a blob written wrong, a read cut).
+    Intact,
+    /// The storage does not have it: forgotten, its chunks count as absent.
+    Missing,
+    /// Its bytes no longer match its id: set aside, its chunks count as absent.
+    Damaged,
+}
+
+/// The answer to a pack check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackCheck {
+    /// What the gateway found.
+    pub health: PackHealth,
+}
+
+/// `POST /v1/admin/check`: what the SP's storage check does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CheckRequest {
+    /// Also re-read every pack and compare it with its id (BLAKE3), not just its presence
+    /// and length.
+    #[serde(default)]
+    pub deep: bool,
+}
+
+/// One pack the storage check found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackIssue {
+    /// Account login.
+    pub tenant: String,
+    /// The tenant's name for the repository.
+    pub repo: String,
+    /// The pack.
+    pub pack: String,
+    /// What was found and done.
+    pub what: String,
+}
+
+/// What the storage check found and did, in numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// Quotas (storage areas) checked.
+    pub quotas: usize,
+    /// Storage areas that could not be checked (their folder is missing: a storage not
+    /// mounted?), by `tenant/repo`; nothing in them was changed.
+    pub unavailable: Vec<String>,
+    /// Packs whose rows were checked against the storage.
+    pub packs_checked: usize,
+    /// Bytes re-read and hashed (deep check).
+    pub bytes_hashed: u64,
+    /// Packs the storage lost: forgotten, so the tenants' next backups send their data again.
+    pub lost: Vec<PackIssue>,
+    /// Packs whose bytes changed: marked damaged, so the tenants salvage what is intact.
+    pub damaged: Vec<PackIssue>,
+    /// Points, index files or chunk sets whose file is missing.
+    pub missing_objects: Vec<PackIssue>,
+    /// Files no table knows (a write cut by a crash), removed.
+    pub orphans_removed: usize,
+    /// Their bytes.
+    pub orphan_bytes: u64,
+    /// Bytes of temporary files of dead writes, removed.
+    pub temp_bytes_removed: u64,
+    /// Reservations of writes that died with their gateway, given back.
+    pub reservations_reclaimed: usize,
+    /// Their bytes.
+    pub reserved_bytes_returned: i64,
+    /// Quotas whose used or recycle-bin figure had drifted from what is stored, corrected.
+    pub recounted: Vec<RecountRow>,
+}
+
+/// A quota figure the storage check corrected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecountRow {
+    /// Account login.
+    pub tenant: String,
+    /// The tenant's name for the repository.
+    pub repo: String,
+    /// Used bytes before and after.
+    pub used: (i64, i64),
+    /// Recycle-bin bytes before and after.
+    pub recycle: (i64, i64),
+}
+
+// ---- Tenant API requests and answers (formerly beside their handlers).
+
+/// A tenant's view of one of its cloud repositories (`GET /v1/repos`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoInfo {
+    /// The name the SP gave it for this tenant.
+    pub name: String,
+    /// Quota in bytes; -1 unlimited.
+    pub quota_bytes: i64,
+    /// Stored bytes.
+    pub used_bytes: i64,
+    /// What is left (-1 when unlimited).
+    pub free_bytes: i64,
+    /// When the lease ends, ms since the epoch.
+    pub lease_until_ms: Option<i64>,
+}
+
+/// `POST /v1/repos/{repo}/chunks/present`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceRequest {
+    /// Chunk ids, hex (at most 10,000).
+    pub ids: Vec<String>,
+}
+
+/// The answer: one flag per id, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceResponse {
+    /// Whether each id is stored.
+    pub present: Vec<bool>,
+}
+
+/// A subtenant as its tenant manages it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSubtenant {
+    /// Its name (login `tenant/name`).
+    pub name: String,
+    /// Its password.
+    pub password: String,
+    /// Which of the tenant's repositories (by the tenant's name for it).
+    pub repo: String,
+    /// Its quota, carved from the tenant's; -1: shares the tenant's.
+    pub quota_bytes: i64,
+    /// Set for a managed subtenant: the computer of a backup policy it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::Membership>,
+}
+
+/// `PUT /v1/subtenants/{name}`: what to change.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SubtenantChange {
+    /// A new quota (carved from the tenant's; -1 shares it).
+    pub quota_bytes: Option<i64>,
+    /// Enable or disable it.
+    pub enabled: Option<bool>,
+    /// A new password.
+    pub password: Option<String>,
+}
+
+/// Most ids in one presence query.
+pub const MAX_PRESENCE_BATCH: usize = 10_000;
+
+/// Header naming how many chunk ids precede the pack in an upload body.
+pub const CHUNKS_HEADER: &str = "x-cloudkeep-chunks";
+
+/// Header carrying the task a write belongs to.
+pub const TASK_HEADER: &str = "x-cloudkeep-task";
+
+/// `POST /v1/tasks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// What it is: `backup`, `restore`, `verify`, `maintenance`.
+    pub kind: String,
+}
+
+/// A started task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    /// Its id, for the `x-cloudkeep-task` header and the heartbeat.
+    pub id: String,
+    /// Renew it before this (ms since the epoch).
+    pub expires_ms: i64,
+}
+
+/// The kinds of task a tenant may start.
+pub const TASK_KINDS: &[&str] = &["backup", "restore", "verify", "maintenance"];
+
+/// `POST /v1/repos/{repo}/reads`: the ranges to read, in the order their bytes are answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadRequest {
+    /// At most [`MAX_READ_RANGES`], of at most [`MAX_READ_PACKS`] packs, together at most
+    /// [`MAX_READ_BYTES`].
+    pub ranges: Vec<ReadRange>,
+}
+
+/// One range of a pack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadRange {
+    /// The pack's id (64 hex digits).
+    pub pack: String,
+    /// First byte.
+    pub offset: u64,
+    /// Length in bytes (at least 1).
+    pub len: u64,
+}
+
+/// Most ranges in one read request.
+pub const MAX_READ_RANGES: usize = 4096;
+/// Most bytes one read request answers: twice the engine's longest span, so a client's
+/// batch of spans fits a few requests and the gateway's memory per request stays bounded.
+pub const MAX_READ_BYTES: u64 = 16 << 20;
+
+/// Names one recycled point (`POST /v1/admin/recycle-bin/restore|purge`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecycledRef {
+    /// Account login.
+    pub tenant: String,
+    /// The tenant's name for the repository.
+    pub repo: String,
+    /// The point.
+    pub point: String,
+}
+
+/// What a tenant or SP admin is shown about a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertInfo {
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name (the same as the subject when self-signed).
+    pub issuer: String,
+    /// Start of validity (RFC 3339).
+    pub not_before: String,
+    /// End of validity (RFC 3339).
+    pub not_after: String,
+    /// Host names and addresses it is valid for.
+    pub names: Vec<String>,
+    /// SHA-256 of the leaf's DER, `AB:CD:…`.
+    pub fingerprint: String,
+    /// Whether it is self-signed.
+    pub self_signed: bool,
+}
+
+/// Most packs one multi-range read may name (each is a bound parameter of one query).
+pub const MAX_READ_PACKS: usize = 64;
+
+/// A stored pack, as the tenant API lists it (`GET /v1/repos/{repo}/packs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackInfo {
+    /// Its id (hex BLAKE3 of its bytes).
+    pub id: String,
+    /// Its length.
+    pub bytes: i64,
+    /// The SP's check found its bytes changed: still readable (its intact blobs can be
+    /// salvaged), but its chunks no longer count as stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub damaged: bool,
+}
+
+/// A restore point, as the tenant API lists it (`GET /v1/repos/{repo}/points`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointInfo {
+    /// Its name (hex BLAKE3 of the point file).
+    pub name: String,
+    /// Its time, ns since the epoch (from the point file's clear part).
+    pub time_ns: i64,
+    /// Its chunk set.
+    pub set_name: String,
+    /// Size of the point file.
+    pub bytes: i64,
+    /// When it was stored, ms since the epoch.
+    pub created_ms: i64,
+    /// When the tenant deleted it (it is in the recycle bin), ms since the epoch.
+    pub deleted_ms: Option<i64>,
+}

@@ -1,0 +1,156 @@
+//! Backup policies on the wire (DESIGN §7): the document a tenant publishes at its provider
+//! for the agents of its computers, the session report an agent sends back, and the status
+//! the tenant reads after syncing. Shared by the gateway, the tenant side and the agent so all
+//! three agree. No secret ever travels in these: the policy's encryption password stays with
+//! the tenant, each agent holds its own wrapped key.
+
+use serde::{Deserialize, Serialize};
+
+use cloudkeep_model::retention::RetentionPolicy;
+use cloudkeep_model::schedule::Schedule;
+
+/// What every computer of a policy backs up, when, and how long it is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySpec {
+    /// Files and folders; `~` stands for the home folder of the user the agent runs as
+    /// (`$HOME`, `%USERPROFILE%`), so one list fits Linux and Windows computers.
+    pub sources: Vec<String>,
+    /// Globs to leave out.
+    pub excludes: Vec<String>,
+    /// When the agents back up.
+    pub schedule: Schedule,
+    /// How long restore points are kept.
+    pub retention: RetentionPolicy,
+    /// zstd level: off, fast, default, max.
+    pub compression: String,
+    /// Tries after a failed scheduled run.
+    pub retries: u32,
+    /// Seconds between those tries.
+    pub retry_wait_s: u64,
+    /// The tenant's cloud repository the computers' quotas are carved from.
+    pub repo: String,
+    /// Each computer's quota in bytes; -1: unlimited (shares the tenant's).
+    pub computer_quota_bytes: i64,
+}
+
+impl PolicySpec {
+    /// What a new policy starts from, for the CLI and the console's wizard alike: each user's
+    /// home without caches, trash and temporary files, daily at 12:30 (when office computers
+    /// are on), the last 14 points plus 4 weekly, 6 monthly and 1 yearly, 50 GiB per computer.
+    pub fn template(repo: String) -> Self {
+        Self {
+            sources: vec!["~".to_owned()],
+            excludes: default_excludes(),
+            schedule: Schedule::Daily {
+                at: "12:30".into(),
+                weekdays: vec![],
+            },
+            retention: RetentionPolicy {
+                keep_last: Some(14),
+                keep_days: None,
+                weekly: 4,
+                monthly: 6,
+                yearly: 1,
+            },
+            compression: "default".into(),
+            retries: cloudkeep_model::schedule::DEFAULT_RETRIES,
+            retry_wait_s: cloudkeep_model::schedule::DEFAULT_RETRY_WAIT_S,
+            repo,
+            computer_quota_bytes: 50 << 30,
+        }
+    }
+}
+
+/// Excludes a policy gets when none are named: caches and trash of common desktops.
+fn default_excludes() -> Vec<String> {
+    [
+        "**/.cache",
+        "**/.local/share/Trash",
+        "**/AppData/Local/Temp",
+        "**/node_modules",
+        "*.tmp",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// A published policy (`PUT`/`GET /v1/policies/{id}`, `GET /v1/agent/policy`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyDoc {
+    /// Stable id (the tenant's; survives renames).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Raised by the gateway on every change, so agents and the console see which one applies.
+    pub revision: i64,
+    /// Its settings.
+    pub spec: PolicySpec,
+}
+
+/// Which policy and computer a managed subtenant is (`POST /v1/subtenants` with `policy`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The policy's id.
+    pub policy_id: String,
+    /// The computer's name.
+    pub computer: String,
+}
+
+/// A session an agent ran (`POST /v1/agent/sessions`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentReport {
+    /// Start, ms since the epoch.
+    pub started_ms: i64,
+    /// End.
+    pub finished_ms: i64,
+    /// `success`, `warning`, `failed`, `stopped`.
+    pub result: String,
+    /// The restore point made.
+    pub point: Option<String>,
+    /// Files in the point.
+    pub files: u64,
+    /// Bytes in the point.
+    pub bytes: u64,
+    /// Files that could not be read.
+    pub warnings: u64,
+    /// The error, for a failed run.
+    pub message: String,
+    /// The policy revision it ran under.
+    pub revision: i64,
+    /// The computer's host name.
+    pub host: String,
+}
+
+/// An agent's word between runs (`POST /v1/agent/heartbeat`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentHeartbeat {
+    /// The policy revision it applies now.
+    pub revision: i64,
+    /// Its next scheduled run, ms since the epoch.
+    pub next_run_ms: Option<i64>,
+}
+
+/// One computer of a policy as the gateway knows it (`GET /v1/policies/{id}/status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComputerStatus {
+    /// The computer.
+    pub computer: String,
+    /// Its managed subtenant's login (`tenant/policy-computer`).
+    pub login: String,
+    /// Whether the subtenant is enabled.
+    pub enabled: bool,
+    /// Its quota in bytes (-1 unlimited).
+    pub quota_bytes: i64,
+    /// What it stores.
+    pub used_bytes: i64,
+    /// The policy revision its agent last applied (0: never connected).
+    pub applied_revision: i64,
+    /// When its agent last connected.
+    pub seen_ms: Option<i64>,
+    /// Its next scheduled run, as its agent said.
+    pub next_run_ms: Option<i64>,
+    /// Its latest session.
+    pub last: Option<AgentReport>,
+    /// Its latest successful session.
+    pub last_success: Option<AgentReport>,
+}

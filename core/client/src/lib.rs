@@ -1,0 +1,540 @@
+//! Clients of the gateway protocol. [`SpClient`] is the SP admin's (used by `cloudkeep sp …`
+//! and the console's SP mode); the tenant client joins it with the tenant side. Every
+//! connection is pinned to the certificate the user trusted ([`tls`]); [`remote`] is the pack
+//! store a tenant's repository uses through the gateway.
+//!
+//! It speaks the types of `cloudkeep-api` and never depends on the gateway crate.
+
+pub mod remote;
+pub mod tenant;
+pub mod tls;
+
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use cloudkeep_api::AuditEntry;
+use cloudkeep_api::RecycledPoint;
+use cloudkeep_api::{
+    CertGenerate, CertImport, CloudRepo, ErrorBody, ErrorCode, GatewayEntry, Hello, LoginRequest,
+    LoginResponse, MaintenanceMode, NewPassword, NewRepo, NewTenant, QuotaSpec, TenantSettings,
+    TenantView, UsageRow,
+};
+use cloudkeep_api::{CertInfo, RecycledRef};
+
+/// Errors of talking to a gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No connection.
+    #[error(
+        "cannot reach the gateway at {address}: {reason}; check the address and port and that the gateway runs"
+    )]
+    Unreachable {
+        /// Where.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+    /// The certificate is not trusted yet.
+    #[error("the certificate of {address} is not trusted ({why}): {} (issued by {}, valid {} to {}), SHA-256 fingerprint {}; compare it with the one your service provider gave you and, if it matches, repeat with --trust {}", .cert.subject, .cert.issuer, .cert.not_before, .cert.not_after, .cert.fingerprint, .cert.fingerprint)]
+    Untrusted {
+        /// Where.
+        address: String,
+        /// What it presented.
+        cert: Box<CertInfo>,
+        /// Why the system's root certificates do not vouch for it.
+        why: String,
+    },
+    /// A fingerprint given to confirm a certificate does not match it.
+    #[error(
+        "the fingerprint given does not match the certificate of {address}, which is {presented}; check with your service provider"
+    )]
+    WrongFingerprint {
+        /// Where.
+        address: String,
+        /// What it presents.
+        presented: String,
+    },
+    /// The certificate differs from the pinned one.
+    #[error(
+        "the certificate of {address} changed: expected {expected}, got {} ({}, issued by {}, valid {} to {}); if the service provider renewed it, trust the new one with --trust {}", .cert.fingerprint, .cert.subject, .cert.issuer, .cert.not_before, .cert.not_after, .cert.fingerprint
+    )]
+    CertificateChanged {
+        /// Where.
+        address: String,
+        /// The pin.
+        expected: String,
+        /// What it presented.
+        cert: Box<CertInfo>,
+    },
+    /// A TLS problem.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The gateway refused.
+    #[error("{message}")]
+    Api {
+        /// Stable code.
+        code: ErrorCode,
+        /// Its message.
+        message: String,
+    },
+    /// An answer that is not what the protocol says.
+    #[error(
+        "the gateway's answer is not understood ({0}); check that client and gateway versions match"
+    )]
+    Protocol(String),
+    /// No saved SP session.
+    #[error(
+        "not logged in to a gateway as SP admin; run \"cloudkeep sp login --gateway HOST[:PORT] --user NAME --password-stdin\""
+    )]
+    NotLoggedIn,
+    /// Local files.
+    #[error("cannot use {}: {source}", path.display())]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+/// Adds the default port to an address given without one.
+pub fn with_default_port(address: &str) -> String {
+    let has_port = match address.rsplit_once(':') {
+        Some((host, port)) => {
+            port.parse::<u16>().is_ok() && (!host.contains(':') || host.ends_with(']'))
+        }
+        None => false,
+    };
+    if has_port {
+        address.to_owned()
+    } else {
+        format!("{address}:{}", cloudkeep_api::DEFAULT_PORT)
+    }
+}
+
+/// An SP admin's saved login: which gateway, which certificate, which session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpSession {
+    /// `host:port`.
+    pub gateway: String,
+    /// The trusted certificate's fingerprint.
+    pub fingerprint: String,
+    /// Admin name.
+    pub user: String,
+    /// Session token.
+    pub token: String,
+}
+
+impl SpSession {
+    fn path(home: &cloudkeep_model::paths::DataHome) -> PathBuf {
+        home.sp_session()
+    }
+
+    /// Forgets the saved session (logging out); true when there was one.
+    pub fn forget(home: &cloudkeep_model::paths::DataHome) -> Result<bool, ClientError> {
+        let path = Self::path(home);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(ClientError::Io { path, source }),
+        }
+    }
+
+    /// The saved session, if any.
+    pub fn load(home: &cloudkeep_model::paths::DataHome) -> Result<Self, ClientError> {
+        let path = Self::path(home);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ClientError::NotLoggedIn);
+            }
+            Err(source) => return Err(ClientError::Io { path, source }),
+        };
+        serde_json::from_str(&text).map_err(|_| ClientError::NotLoggedIn)
+    }
+
+    /// Logs in to a gateway as SP admin through the trust step ([`tls::check_presented`]):
+    /// `trust` is a fingerprint the admin was given; `saved` is an earlier session, whose pin
+    /// must still match when it is for the same gateway. The console and `cloudkeep sp login`
+    /// both come here. The session is returned, not saved.
+    pub async fn log_in(
+        gateway: &str,
+        user: &str,
+        password: &str,
+        trust: Option<&str>,
+        saved: Option<&SpSession>,
+    ) -> Result<Self, ClientError> {
+        let address = with_default_port(gateway);
+        let presented = tls::probe(&address).await?;
+        let pinned = saved
+            .filter(|s| s.gateway == address)
+            .map(|s| s.fingerprint.as_str());
+        let fingerprint = tls::check_presented(&address, &presented, trust, pinned)?;
+        let mut client = SpClient::new(&address, &fingerprint)?;
+        let login = client.login(user, password).await?;
+        Ok(Self {
+            gateway: address,
+            fingerprint,
+            user: user.to_owned(),
+            token: login.token,
+        })
+    }
+
+    /// After the admin installed a certificate over this trusted session (generated or
+    /// imported), the saved session pins it; true when the pin changed.
+    pub fn pin_installed(
+        home: &cloudkeep_model::paths::DataHome,
+        fingerprint: &str,
+    ) -> Result<bool, ClientError> {
+        let mut session = Self::load(home)?;
+        if session.fingerprint == fingerprint {
+            return Ok(false);
+        }
+        session.fingerprint = fingerprint.to_owned();
+        session.save(home)?;
+        Ok(true)
+    }
+
+    /// Saves it (owner-only).
+    pub fn save(&self, home: &cloudkeep_model::paths::DataHome) -> Result<(), ClientError> {
+        let path = Self::path(home);
+        home.ensure().map_err(|e| ClientError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let text =
+            serde_json::to_string_pretty(self).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        cloudkeep_model::paths::write_private_file(&path, text.as_bytes())
+            .map_err(|source| ClientError::Io { path, source })
+    }
+}
+
+/// A connection to a gateway, pinned to one certificate.
+#[derive(Debug, Clone)]
+pub struct SpClient {
+    http: reqwest::Client,
+    address: String,
+    pin: String,
+    token: Option<String>,
+}
+
+impl SpClient {
+    /// A client for `address` accepting only the certificate `fingerprint`.
+    pub fn new(address: &str, fingerprint: &str) -> Result<Self, ClientError> {
+        let address = with_default_port(address);
+        let config = tls::pinned_config(fingerprint)?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(config)
+            .connect_timeout(std::time::Duration::from_secs(15))
+            .timeout(std::time::Duration::from_secs(120))
+            // Before the gateway's own idle limit closes it (`[connections] header_secs`).
+            .pool_idle_timeout(std::time::Duration::from_secs(20))
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        Ok(Self {
+            http,
+            address,
+            pin: cloudkeep_certs::normalize_fingerprint(fingerprint),
+            token: None,
+        })
+    }
+
+    /// A client for a saved session.
+    pub fn from_session(session: &SpSession) -> Result<Self, ClientError> {
+        let mut client = Self::new(&session.gateway, &session.fingerprint)?;
+        client.token = Some(session.token.clone());
+        Ok(client)
+    }
+
+    /// The gateway address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Explains a failed request: a changed certificate is named with both fingerprints.
+    async fn transport_error(&self, e: reqwest::Error) -> ClientError {
+        if let Ok(presented) = tls::probe(&self.address).await
+            && presented.cert.fingerprint != self.pin
+        {
+            return ClientError::CertificateChanged {
+                address: self.address.clone(),
+                expected: self.pin.clone(),
+                cert: Box::new(presented.cert),
+            };
+        }
+        ClientError::Unreachable {
+            address: self.address.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Uses `token` for the following calls.
+    pub(crate) fn set_token(&mut self, token: String) {
+        self.token = Some(token);
+    }
+
+    pub(crate) async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        self.call_within(method, path, body, None).await
+    }
+
+    /// [`Self::call`] for work that takes longer than the usual two minutes.
+    async fn call_within<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<T, ClientError> {
+        let url = format!("https://{}{path}", self.address);
+        let mut req = self.http.request(method, &url);
+        if let Some(timeout) = timeout {
+            req = req.timeout(timeout);
+        }
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(e) => return Err(self.transport_error(e).await),
+        };
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        if !status.is_success() {
+            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(body) => ClientError::Api {
+                    code: body.code,
+                    message: body.message,
+                },
+                Err(_) => ClientError::Protocol(format!("HTTP {status}")),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call::<(), T>(reqwest::Method::GET, path, None).await
+    }
+
+    /// `hello`.
+    pub async fn hello(&self) -> Result<Hello, ClientError> {
+        self.get("/v1/hello").await
+    }
+
+    /// Logs in as SP admin; keeps the session in this client.
+    pub async fn login(
+        &mut self,
+        user: &str,
+        password: &str,
+    ) -> Result<LoginResponse, ClientError> {
+        let resp: LoginResponse = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/admin/login",
+                Some(&LoginRequest {
+                    user: user.into(),
+                    password: password.into(),
+                }),
+            )
+            .await?;
+        self.token = Some(resp.token.clone());
+        Ok(resp)
+    }
+
+    /// Cloud repositories.
+    pub async fn repos(&self) -> Result<Vec<CloudRepo>, ClientError> {
+        self.get("/v1/admin/repos").await
+    }
+
+    /// Adds a folder cloud repository.
+    pub async fn add_repo(&self, name: &str, path: &str) -> Result<CloudRepo, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/admin/repos",
+            Some(&NewRepo {
+                name: name.into(),
+                path: path.into(),
+            }),
+        )
+        .await
+    }
+
+    /// Every tenant and subtenant with quotas.
+    pub async fn tenants(&self) -> Result<Vec<TenantView>, ClientError> {
+        self.get("/v1/admin/tenants").await
+    }
+
+    /// Creates a tenant (`name`) or subtenant (`tenant/sub`).
+    pub async fn add_tenant(&self, tenant: &NewTenant) -> Result<TenantView, ClientError> {
+        self.call(reqwest::Method::POST, "/v1/admin/tenants", Some(tenant))
+            .await
+    }
+
+    fn tenant_path(login: &str, rest: &str) -> String {
+        format!("/v1/admin/tenants/{}{rest}", login.replace('/', "%2F"))
+    }
+
+    /// One tenant.
+    pub async fn tenant(&self, login: &str) -> Result<TenantView, ClientError> {
+        self.get(&Self::tenant_path(login, "")).await
+    }
+
+    /// Replaces a tenant's settings.
+    pub async fn set_settings(
+        &self,
+        login: &str,
+        settings: &TenantSettings,
+    ) -> Result<TenantView, ClientError> {
+        self.call(
+            reqwest::Method::PUT,
+            &Self::tenant_path(login, "/settings"),
+            Some(settings),
+        )
+        .await
+    }
+
+    /// Sets or adds a quota.
+    pub async fn set_quota(
+        &self,
+        login: &str,
+        quota: &QuotaSpec,
+    ) -> Result<TenantView, ClientError> {
+        self.call(
+            reqwest::Method::PUT,
+            &Self::tenant_path(login, "/quotas"),
+            Some(quota),
+        )
+        .await
+    }
+
+    /// Sets a tenant's password.
+    pub async fn set_password(&self, login: &str, password: &str) -> Result<(), ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            &Self::tenant_path(login, "/password"),
+            Some(&NewPassword {
+                password: password.into(),
+            }),
+        )
+        .await
+    }
+
+    /// Deletes a tenant, and its stored data when `with_data`.
+    pub async fn delete_tenant(&self, login: &str, with_data: bool) -> Result<(), ClientError> {
+        self.call::<(), ()>(
+            reqwest::Method::DELETE,
+            &Self::tenant_path(login, &format!("?with_data={with_data}")),
+            None,
+        )
+        .await
+    }
+
+    /// Maintenance mode.
+    pub async fn maintenance(&self) -> Result<MaintenanceMode, ClientError> {
+        self.get("/v1/admin/maintenance").await
+    }
+
+    /// Turns maintenance mode on (with a message) or off.
+    pub async fn set_maintenance(
+        &self,
+        message: Option<&str>,
+    ) -> Result<MaintenanceMode, ClientError> {
+        self.call(
+            reqwest::Method::PUT,
+            "/v1/admin/maintenance",
+            Some(&MaintenanceMode {
+                message: message.map(Into::into),
+            }),
+        )
+        .await
+    }
+
+    /// The storage check: the database against the storage, reconciled (`deep` re-reads and
+    /// hashes every pack, which takes as long as reading the whole storage).
+    pub async fn check(&self, deep: bool) -> Result<cloudkeep_api::CheckReport, ClientError> {
+        self.call_within(
+            reqwest::Method::POST,
+            "/v1/admin/check",
+            Some(&cloudkeep_api::CheckRequest { deep }),
+            Some(std::time::Duration::from_secs(24 * 3600)),
+        )
+        .await
+    }
+
+    /// The gateway list.
+    pub async fn gateways(&self) -> Result<Vec<GatewayEntry>, ClientError> {
+        self.get("/v1/admin/gateways").await
+    }
+
+    /// Usage per tenant and repository.
+    pub async fn usage(&self) -> Result<Vec<UsageRow>, ClientError> {
+        self.get("/v1/admin/usage").await
+    }
+
+    /// The audit log, newest first.
+    pub async fn audit(&self) -> Result<Vec<AuditEntry>, ClientError> {
+        self.get("/v1/admin/audit").await
+    }
+
+    /// Every restore point in a recycle bin.
+    pub async fn recycle_bin(&self) -> Result<Vec<RecycledPoint>, ClientError> {
+        self.get("/v1/admin/recycle-bin").await
+    }
+
+    /// Gives a recycled point back to its tenant.
+    pub async fn recycle_restore(&self, point: &RecycledRef) -> Result<(), ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/admin/recycle-bin/restore",
+            Some(point),
+        )
+        .await
+    }
+
+    /// Purges a recycled point for good.
+    pub async fn recycle_purge(&self, point: &RecycledRef) -> Result<(), ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/admin/recycle-bin/purge",
+            Some(point),
+        )
+        .await
+    }
+
+    /// The certificate being served.
+    pub async fn cert(&self) -> Result<CertInfo, ClientError> {
+        self.get("/v1/admin/cert").await
+    }
+
+    /// Replaces the certificate with a new self-signed one.
+    pub async fn cert_generate(&self, names: Vec<String>) -> Result<CertInfo, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/admin/cert/generate",
+            Some(&CertGenerate { names }),
+        )
+        .await
+    }
+
+    /// Replaces the certificate with a PEM chain and key.
+    pub async fn cert_import(&self, chain: String, key: String) -> Result<CertInfo, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/admin/cert/import",
+            Some(&CertImport { chain, key }),
+        )
+        .await
+    }
+}

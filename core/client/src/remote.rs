@@ -1,0 +1,595 @@
+//! A cloud repository on a gateway as a [`RepoBackend`]: the engine backs up, restores,
+//! verifies and browses through it exactly as through a local folder. Packs go up with the ids
+//! of the blobs inside (the gateway cannot read the sealed pack index), points are committed
+//! (the gateway checks their chunks), reads use HTTP ranges. The store holds a task on the
+//! gateway (renewed in the background) for its writes.
+//!
+//! The engine is synchronous; the store owns a small async runtime and blocks on it. Do not
+//! call it from inside another async runtime (use `spawn_blocking`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use super::ClientError;
+use cloudkeep_api::{
+    CHUNKS_HEADER, LoginRequest, LoginResponse, MAX_READ_PACKS, MAX_READ_RANGES, NewTask, PackInfo,
+    PointInfo, ReadRange, ReadRequest, TASK_HEADER, TaskInfo,
+};
+use cloudkeep_repo::backend::{MetaKind, PackStore, RepoBackend, StoreError};
+use cloudkeep_repo::crypto::ChunkId;
+use cloudkeep_repo::pack::PackId;
+
+/// Read requests one batch keeps in flight: enough to hide the round trip and keep the
+/// gateway's disk and the link busy, few enough to bound memory (each up to
+/// [`READ_REQUEST_BYTES`]).
+const READS_IN_FLIGHT: usize = 4;
+
+/// Spans are gathered into read requests of about this many bytes (one request per several
+/// spans): the gateway's per-request work is paid once per request, and a batch of spans
+/// (about 32 MiB in a restore) still spreads over [`READS_IN_FLIGHT`] requests.
+const READ_REQUEST_BYTES: u64 = 8 << 20;
+
+/// Blobs this far apart are still read as one span. Through a gateway every byte between
+/// them is encrypted, sent and decrypted, while another range in the same request costs
+/// only a line of its JSON and a read on the gateway's disk.
+const MERGE_GAP: u64 = 16 << 10;
+
+/// How a remote store finds its repository.
+#[derive(Debug, Clone)]
+pub struct RemoteTarget {
+    /// Gateway `host:port`.
+    pub address: String,
+    /// Pinned certificate fingerprint.
+    pub fingerprint: String,
+    /// Account (`tenant` or `tenant/sub`).
+    pub user: String,
+    /// Its password.
+    pub password: String,
+    /// The tenant's name for the cloud repository.
+    pub repo: String,
+}
+
+/// A gateway repository as a backend.
+pub struct RemoteStore {
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    root: String,
+    base: String,
+    token: String,
+    task: String,
+    lens: Mutex<HashMap<PackId, u64>>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RemoteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteStore")
+            .field("base", &self.base)
+            .finish()
+    }
+}
+
+fn refused(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Refused {
+        code: None,
+        message: e.to_string(),
+    }
+}
+
+impl RemoteStore {
+    /// Logs in, starts a task and returns the store.
+    pub fn connect(target: &RemoteTarget) -> Result<Self, ClientError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let address = super::with_default_port(&target.address);
+        // Data moves over several HTTP/1.1 connections, one TLS stream each, so encryption and
+        // decryption spread over the cores. `http1_only` alone does not do it with a
+        // preconfigured TLS: the ALPN offered decides, and with "h2" offered the gateway picks
+        // HTTP/2 and every transfer shares one connection.
+        let mut tls = super::tls::pinned_config(&target.fingerprint)?;
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .http1_only()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(600))
+            // Before the gateway's own idle limit closes it (`[connections] header_secs`).
+            .pool_idle_timeout(Duration::from_secs(20))
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let root = format!("https://{address}/v1");
+        let (token, task) = rt.block_on(async {
+            let login: LoginResponse = check(
+                http.post(format!("{root}/login"))
+                    .json(&LoginRequest {
+                        user: target.user.clone(),
+                        password: target.password.clone(),
+                    })
+                    .send()
+                    .await,
+                &address,
+            )
+            .await?;
+            let task: TaskInfo = check(
+                http.post(format!("{root}/tasks"))
+                    .bearer_auth(&login.token)
+                    .json(&NewTask {
+                        kind: "backup".into(),
+                    })
+                    .send()
+                    .await,
+                &address,
+            )
+            .await?;
+            Ok::<_, ClientError>((login.token, task.id))
+        })?;
+        let renewer = {
+            let (http, url, token) = (
+                http.clone(),
+                format!("{root}/tasks/{task}/renew"),
+                token.clone(),
+            );
+            rt.spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    if let Err(e) = http.post(&url).bearer_auth(&token).send().await {
+                        tracing::warn!("renewing the gateway task failed: {e}");
+                    }
+                }
+            })
+        };
+        Ok(Self {
+            base: format!("{root}/repos/{}", target.repo),
+            root,
+            rt,
+            http,
+            token,
+            task,
+            lens: Mutex::default(),
+            renewer: Some(renewer),
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header(TASK_HEADER, &self.task)
+    }
+
+    /// Sends a request; `Ok(None)` for 404.
+    fn send(&self, req: reqwest::RequestBuilder) -> Result<Option<Vec<u8>>, StoreError> {
+        self.rt.block_on(send(req))
+    }
+
+    /// Reads a range of a pack.
+    async fn range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let last = offset
+            .checked_add(len - 1)
+            .filter(|_| len <= cloudkeep_repo::pack::MAX_PACK_LEN)
+            .ok_or(StoreError::OutOfRange {
+                pack: *id,
+                len: 0,
+                offset,
+                want: len,
+            })?;
+        let req = self
+            .request(reqwest::Method::GET, &format!("/packs/{}", id.to_hex()))
+            .header(reqwest::header::RANGE, format!("bytes={offset}-{last}"));
+        let mut resp = req.send().await.map_err(refused)?;
+        if !resp.status().is_success() {
+            answer(resp).await?;
+            return Err(StoreError::NotFound { pack: *id });
+        }
+        // Straight into one buffer of the asked size: the body arrives in many TLS records, and
+        // gathering them first and copying after costs a pass over every restored byte.
+        let cut = |got: usize| StoreError::OutOfRange {
+            pack: *id,
+            len: got as u64,
+            offset,
+            want: len,
+        };
+        let want = usize::try_from(len).map_err(|_| cut(0))?;
+        let mut bytes = Vec::with_capacity(want);
+        while let Some(piece) = resp.chunk().await.map_err(refused)? {
+            if bytes.len() + piece.len() > want {
+                return Err(cut(bytes.len() + piece.len()));
+            }
+            bytes.extend_from_slice(&piece);
+        }
+        if bytes.len() != want {
+            return Err(cut(bytes.len()));
+        }
+        Ok(bytes)
+    }
+
+    /// Reads several ranges with one request (`POST …/reads`): the answer is their bytes end
+    /// to end, cut here straight into one buffer per range.
+    async fn ranges(&self, ranges: &[(PackId, u64, u64)]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let body = ReadRequest {
+            ranges: ranges
+                .iter()
+                .map(|(pack, offset, len)| ReadRange {
+                    pack: pack.to_hex(),
+                    offset: *offset,
+                    len: *len,
+                })
+                .collect(),
+        };
+        let mut resp = self
+            .request(reqwest::Method::POST, "/reads")
+            .json(&body)
+            .send()
+            .await
+            .map_err(refused)?;
+        if !resp.status().is_success() {
+            answer(resp).await?;
+            return Err(refused("the gateway does not offer multi-range reads"));
+        }
+        let mut splitter = RangeSplitter::new(ranges.iter().map(|(_, _, len)| *len));
+        while let Some(piece) = resp.chunk().await.map_err(refused)? {
+            splitter.push(&piece)?;
+        }
+        splitter.finish()
+    }
+
+    /// One request's worth of ranges: all of them, or (when the combined read fails) each
+    /// on its own, so that a failure stays with the ranges it concerns.
+    async fn read_group(&self, group: &[(PackId, u64, u64)]) -> Vec<Result<Vec<u8>, StoreError>> {
+        if let [(id, offset, len)] = group {
+            return vec![self.range(id, *offset, *len).await];
+        }
+        match self.ranges(group).await {
+            Ok(parts) => parts.into_iter().map(Ok).collect(),
+            Err(e) => {
+                tracing::debug!(
+                    "a read of {} ranges failed ({e}); reading them one by one",
+                    group.len()
+                );
+                let mut out = Vec::with_capacity(group.len());
+                for (id, offset, len) in group {
+                    out.push(self.range(id, *offset, *len).await);
+                }
+                out
+            }
+        }
+    }
+
+    /// The gateway's rows of this repository's packs.
+    fn pack_rows(&self) -> Result<Vec<PackInfo>, StoreError> {
+        let bytes = self
+            .send(self.request(reqwest::Method::GET, "/packs"))?
+            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
+        serde_json::from_slice(&bytes).map_err(refused)
+    }
+
+    fn meta_path(kind: MetaKind, name: &str) -> String {
+        match kind {
+            MetaKind::Point => format!("/points/{name}"),
+            MetaKind::Keyring => format!("/objects/keyring/{name}"),
+            MetaKind::Index => format!("/objects/index/{name}"),
+            MetaKind::ChunkSet => format!("/objects/sets/{name}"),
+            MetaKind::Lock => format!("/objects/locks/{name}"),
+        }
+    }
+
+    fn list_path(kind: MetaKind) -> &'static str {
+        match kind {
+            MetaKind::Point => "/points",
+            MetaKind::Keyring => "/objects/keyring",
+            MetaKind::Index => "/objects/index",
+            MetaKind::ChunkSet => "/objects/sets",
+            MetaKind::Lock => "/objects/locks",
+        }
+    }
+}
+
+/// Sends a request; `Ok(None)` for 404, the gateway's `{code, message}` as the error.
+async fn send(req: reqwest::RequestBuilder) -> Result<Option<Vec<u8>>, StoreError> {
+    answer(req.send().await.map_err(refused)?).await
+}
+
+/// A response's body; `Ok(None)` for 404, the gateway's `{code, message}` as the error.
+async fn answer(resp: reqwest::Response) -> Result<Option<Vec<u8>>, StoreError> {
+    let status = resp.status();
+    let bytes = Vec::from(resp.bytes().await.map_err(refused)?);
+    if status == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        return Err(
+            match serde_json::from_slice::<cloudkeep_api::ErrorBody>(&bytes) {
+                Ok(body) => StoreError::Refused {
+                    code: Some(body.code),
+                    message: body.message,
+                },
+                Err(_) => StoreError::Refused {
+                    code: None,
+                    message: format!("the gateway answered HTTP {status}"),
+                },
+            },
+        );
+    }
+    Ok(Some(bytes))
+}
+
+async fn check<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Result<reqwest::Response>,
+    address: &str,
+) -> Result<T, ClientError> {
+    let resp = resp.map_err(|e| ClientError::Unreachable {
+        address: address.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    if !status.is_success() {
+        return Err(
+            match serde_json::from_slice::<cloudkeep_api::ErrorBody>(&bytes) {
+                Ok(body) => ClientError::Api {
+                    code: body.code,
+                    message: body.message,
+                },
+                Err(_) => ClientError::Protocol(format!("HTTP {status}")),
+            },
+        );
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+impl Drop for RemoteStore {
+    fn drop(&mut self) {
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+        }
+        let url = format!("{}/tasks/{}", self.root, self.task);
+        let req = self.http.delete(url).bearer_auth(&self.token);
+        let _ = self.rt.block_on(async { req.send().await });
+    }
+}
+
+impl PackStore for RemoteStore {
+    fn put_pack(&self, id: &PackId, bytes: &[u8], blobs: &[ChunkId]) -> Result<(), StoreError> {
+        let mut body = Vec::with_capacity(blobs.len() * 32 + bytes.len());
+        for blob in blobs {
+            body.extend_from_slice(&blob.0);
+        }
+        body.extend_from_slice(bytes);
+        let req = self
+            .request(reqwest::Method::PUT, &format!("/packs/{}", id.to_hex()))
+            .header(CHUNKS_HEADER, blobs.len().to_string())
+            .body(body);
+        self.send(req)?
+            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
+        if let Ok(mut lens) = self.lens.lock() {
+            lens.insert(*id, bytes.len() as u64);
+        }
+        Ok(())
+    }
+
+    fn read_range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        self.rt.block_on(self.range(id, offset, len))
+    }
+
+    fn parallel_puts(&self) -> usize {
+        2
+    }
+
+    fn read_ranges(&self, ranges: &[(PackId, u64, u64)]) -> Vec<Result<Vec<u8>, StoreError>> {
+        use futures_util::StreamExt;
+        let groups: Vec<Vec<Result<Vec<u8>, StoreError>>> = self.rt.block_on(
+            futures_util::stream::iter(request_groups(ranges))
+                .map(|group| self.read_group(group))
+                .buffered(READS_IN_FLIGHT)
+                .collect(),
+        );
+        groups.into_iter().flatten().collect()
+    }
+
+    fn merge_gap(&self) -> u64 {
+        MERGE_GAP
+    }
+
+    fn pack_len(&self, id: &PackId) -> Result<u64, StoreError> {
+        if let Some(len) = self.lens.lock().ok().and_then(|l| l.get(id).copied()) {
+            return Ok(len);
+        }
+        self.list_packs()?
+            .into_iter()
+            .find(|(p, _)| p == id)
+            .map(|(_, len)| len)
+            .ok_or(StoreError::NotFound { pack: *id })
+    }
+
+    fn list_packs(&self) -> Result<Vec<(PackId, u64)>, StoreError> {
+        let rows = self.pack_rows()?;
+        let packs: Vec<(PackId, u64)> = rows
+            .into_iter()
+            .filter_map(|r| PackId::from_hex(&r.id).map(|id| (id, r.bytes.max(0) as u64)))
+            .collect();
+        if let Ok(mut lens) = self.lens.lock() {
+            lens.extend(packs.iter().copied());
+        }
+        Ok(packs)
+    }
+
+    fn delete_pack(&self, _id: &PackId) -> Result<(), StoreError> {
+        Err(refused(
+            "packs in a cloud repository are removed by the service provider's gateway, not by the tenant",
+        ))
+    }
+
+    fn set_aside(&self, id: &PackId) -> Result<cloudkeep_api::PackHealth, StoreError> {
+        let Some(bytes) = self.send(self.request(
+            reqwest::Method::POST,
+            &format!("/packs/{}/check", id.to_hex()),
+        ))?
+        else {
+            // The gateway has no such pack (any more): it was lost and forgotten already.
+            return Ok(cloudkeep_api::PackHealth::Missing);
+        };
+        let check: cloudkeep_api::PackCheck = serde_json::from_slice(&bytes).map_err(refused)?;
+        if check.health != cloudkeep_api::PackHealth::Intact
+            && let Ok(mut lens) = self.lens.lock()
+        {
+            lens.remove(id);
+        }
+        Ok(check.health)
+    }
+
+    fn damaged_packs(&self) -> Result<Vec<PackId>, StoreError> {
+        Ok(self
+            .pack_rows()?
+            .into_iter()
+            .filter(|r| r.damaged)
+            .filter_map(|r| PackId::from_hex(&r.id))
+            .collect())
+    }
+}
+
+/// Cuts the answer to a multi-range read (the ranges' bytes end to end, arriving in pieces of
+/// any size) into one buffer per range. The gateway is a peer: an answer longer or shorter
+/// than the ranges asked for is refused, never trusted.
+pub struct RangeSplitter {
+    wants: std::vec::IntoIter<u64>,
+    count: usize,
+    current: Option<(Vec<u8>, usize)>,
+    out: Vec<Vec<u8>>,
+}
+
+impl RangeSplitter {
+    /// A splitter for ranges of these lengths, in order.
+    pub fn new(lens: impl Iterator<Item = u64>) -> Self {
+        let wants: Vec<u64> = lens.collect();
+        Self {
+            count: wants.len(),
+            wants: wants.into_iter(),
+            current: None,
+            out: Vec::new(),
+        }
+    }
+
+    fn short(&self, what: &str) -> StoreError {
+        refused(format!(
+            "the gateway's answer to a read of {} ranges was {what}",
+            self.count
+        ))
+    }
+
+    /// Takes the next piece of the answer.
+    pub fn push(&mut self, mut piece: &[u8]) -> Result<(), StoreError> {
+        while !piece.is_empty() {
+            if self.current.is_none() {
+                let want = self.wants.next().ok_or_else(|| self.short("too long"))?;
+                let want = usize::try_from(want).map_err(|_| self.short("impossible"))?;
+                // The lengths are this client's own requests (bounded by the gateway's limit
+                // per request), so each buffer is made at its size once: no copies as it fills.
+                self.current = Some((Vec::with_capacity(want), want));
+            }
+            let Some((buf, want)) = self.current.as_mut() else {
+                continue;
+            };
+            let take = (*want - buf.len()).min(piece.len());
+            buf.extend_from_slice(&piece[..take]);
+            piece = &piece[take..];
+            if buf.len() == *want {
+                self.out.extend(self.current.take().map(|(buf, _)| buf));
+            }
+        }
+        Ok(())
+    }
+
+    /// The ranges' bytes, once the answer has ended.
+    pub fn finish(mut self) -> Result<Vec<Vec<u8>>, StoreError> {
+        // Ranges of length 0 take no bytes.
+        while self.current.is_none() && self.out.len() < self.count {
+            match self.wants.next() {
+                Some(0) => self.out.push(Vec::new()),
+                _ => break,
+            }
+        }
+        if self.current.is_some() || self.out.len() != self.count {
+            return Err(self.short("cut short"));
+        }
+        Ok(self.out)
+    }
+}
+
+/// Cuts `ranges` (in the order given) into runs that one read request each can carry: about
+/// [`READ_REQUEST_BYTES`] (a longer range goes alone), within the gateway's limits on ranges
+/// and packs per request.
+fn request_groups(ranges: &[(PackId, u64, u64)]) -> Vec<&[(PackId, u64, u64)]> {
+    let mut groups = Vec::new();
+    let (mut start, mut bytes, mut packs) = (0, 0u64, 0usize);
+    for (n, (pack, _, len)) in ranges.iter().enumerate() {
+        if n > start {
+            let new_pack = ranges[n - 1].0 != *pack;
+            if bytes + len > READ_REQUEST_BYTES
+                || n - start >= MAX_READ_RANGES
+                || (new_pack && packs >= MAX_READ_PACKS)
+            {
+                groups.push(&ranges[start..n]);
+                (start, bytes, packs) = (n, 0, 0);
+            }
+        }
+        if n == start || ranges[n - 1].0 != *pack {
+            packs += 1;
+        }
+        bytes += len;
+    }
+    if start < ranges.len() {
+        groups.push(&ranges[start..]);
+    }
+    groups
+}
+
+impl RepoBackend for RemoteStore {
+    fn put_meta(&self, kind: MetaKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let req = self
+            .request(reqwest::Method::PUT, &Self::meta_path(kind, name))
+            .body(bytes.to_vec());
+        self.send(req)?
+            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
+        Ok(())
+    }
+
+    fn get_meta(&self, kind: MetaKind, name: &str) -> Result<Vec<u8>, StoreError> {
+        self.send(self.request(reqwest::Method::GET, &Self::meta_path(kind, name)))?
+            .ok_or_else(|| StoreError::NotFoundMeta {
+                kind,
+                name: name.to_owned(),
+            })
+    }
+
+    fn list_meta(&self, kind: MetaKind) -> Result<Vec<String>, StoreError> {
+        let bytes = self
+            .send(self.request(reqwest::Method::GET, Self::list_path(kind)))?
+            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
+        let mut names: Vec<String> = if kind == MetaKind::Point {
+            let rows: Vec<PointInfo> = serde_json::from_slice(&bytes).map_err(refused)?;
+            rows.into_iter().map(|r| r.name).collect()
+        } else {
+            serde_json::from_slice(&bytes).map_err(refused)?
+        };
+        names.sort();
+        Ok(names)
+    }
+
+    fn delete_meta(&self, kind: MetaKind, name: &str) -> Result<(), StoreError> {
+        // Missing is not an error (the trait's contract).
+        self.send(self.request(reqwest::Method::DELETE, &Self::meta_path(kind, name)))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,424 @@
+//! The SP admin API (`/v1/admin/…`, its own realm of accounts): cloud repositories, tenants and
+//! subtenants with their settings and quotas, maintenance mode, the gateway list, usage, the
+//! audit log and the certificate. Every change is written to the audit log.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::auth::{self, AdminSession, Peer};
+use super::error::{ApiError, from_rejection};
+use super::tls;
+use crate::GatewayState;
+use crate::store::accounts::Realm;
+use cloudkeep_api::AuditEntry;
+use cloudkeep_api::{
+    CertGenerate, CertImport, CloudRepo, ErrorCode, GatewayEntry, LoginRequest, LoginResponse,
+    MaintenanceMode, NewPassword, NewRepo, NewTenant, QuotaSpec, TenantSettings, TenantView,
+    UsageRow,
+};
+
+type AppState = State<Arc<GatewayState>>;
+type Body<T> = Result<Json<T>, JsonRejection>;
+
+fn body<T>(b: Body<T>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v).map_err(from_rejection)
+}
+
+/// The admin routes.
+pub fn routes() -> Router<Arc<GatewayState>> {
+    Router::new()
+        .route("/v1/admin/login", post(login))
+        .route("/v1/admin/repos", get(list_repos).post(add_repo))
+        .route("/v1/admin/tenants", get(list_tenants).post(add_tenant))
+        .route(
+            "/v1/admin/tenants/{login}",
+            get(show_tenant).delete(delete_tenant),
+        )
+        .route("/v1/admin/tenants/{login}/settings", put(set_settings))
+        .route("/v1/admin/tenants/{login}/quotas", put(set_quota))
+        .route("/v1/admin/tenants/{login}/password", post(set_password))
+        .route(
+            "/v1/admin/maintenance",
+            get(get_maintenance).put(set_maintenance),
+        )
+        .route("/v1/admin/gateways", get(list_gateways))
+        .route("/v1/admin/usage", get(usage))
+        .route("/v1/admin/audit", get(audit_log))
+        .route("/v1/admin/cert", get(cert_show))
+        .route("/v1/admin/cert/generate", post(cert_generate))
+        .route("/v1/admin/cert/import", post(cert_import))
+}
+
+async fn login(
+    State(state): AppState,
+    axum::Extension(peer): axum::Extension<Peer>,
+    req: Body<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let req = body(req)?;
+    let ip = peer.0.ip();
+    state.bans.check(ip)?;
+    let admin = state.db.admin_by_name(&req.user).await?;
+    let ok = match &admin {
+        Some(a) => auth::password_matches(req.password, a.password_hash.clone()).await?,
+        None => false,
+    };
+    let Some(admin) = admin.filter(|_| ok) else {
+        state.bans.failed(ip);
+        return Err(auth::wrong_credentials());
+    };
+    state.bans.succeeded(ip);
+    Ok(Json(
+        auth::open_session(&state, Realm::Admin, admin.id).await?,
+    ))
+}
+
+async fn list_repos(
+    State(state): AppState,
+    _admin: AdminSession,
+) -> Result<Json<Vec<CloudRepo>>, ApiError> {
+    Ok(Json(state.db.repos().await?))
+}
+
+async fn add_repo(
+    State(state): AppState,
+    admin: AdminSession,
+    req: Body<NewRepo>,
+) -> Result<Json<CloudRepo>, ApiError> {
+    let req = body(req)?;
+    cloudkeep_model::names::check("cloud repository", &req.name)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let path = std::path::Path::new(&req.path);
+    if !path.is_absolute() {
+        return Err(ApiError::bad_request(format!(
+            "\"{}\" is not an absolute folder path on the gateway's machine",
+            req.path
+        )));
+    }
+    cloudkeep_model::paths::create_private_dir(path).map_err(|e| {
+        ApiError::bad_request(format!(
+            "cannot use the folder {} on the gateway's machine: {e}",
+            path.display()
+        ))
+    })?;
+    if let Some(mode) = cloudkeep_model::paths::exposed(path) {
+        return Err(ApiError::bad_request(format!(
+            "the folder {} can be read by other users of the gateway's machine (mode {mode:04o}); make it owner-only with \"chmod -R go-rwx {}\" (as the gateway's user) and add it again",
+            path.display(),
+            path.display()
+        )));
+    }
+    let repo = state.db.add_repo(&req.name, "folder", &req.path).await?;
+    state
+        .db
+        .audit(&admin.name, "repo.add", &req.name, &req.path)
+        .await?;
+    Ok(Json(repo))
+}
+
+async fn list_tenants(
+    State(state): AppState,
+    _admin: AdminSession,
+) -> Result<Json<Vec<TenantView>>, ApiError> {
+    let mut out = Vec::new();
+    for tenant in state.db.tenants().await? {
+        let quotas = state.db.quotas_of(tenant.id).await?;
+        out.push(TenantView { tenant, quotas });
+    }
+    Ok(Json(out))
+}
+
+async fn tenant_id(state: &GatewayState, login: &str) -> Result<i64, ApiError> {
+    state
+        .db
+        .tenant_by_login(login)
+        .await?
+        .map(|(t, _)| t.id)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "there is no tenant \"{login}\"; list them with \"sp tenant list\""
+            ))
+        })
+}
+
+async fn add_tenant(
+    State(state): AppState,
+    admin: AdminSession,
+    req: Body<NewTenant>,
+) -> Result<Json<TenantView>, ApiError> {
+    let req = body(req)?;
+    let (parent, name) = match req.name.split_once('/') {
+        Some((parent, name)) => (Some(tenant_id(&state, parent).await?), name.to_owned()),
+        None => (None, req.name.clone()),
+    };
+    let hash = auth::hash_new_password(req.password).await?;
+    let tenant = state
+        .db
+        .add_tenant(parent, &name, &hash, &req.settings, &req.quotas, false)
+        .await?;
+    let quotas = state.db.quotas_of(tenant.id).await?;
+    let detail = quotas
+        .iter()
+        .map(|q| format!("{}={}", q.friendly_name, q.quota_bytes))
+        .collect::<Vec<_>>()
+        .join(", ");
+    state
+        .db
+        .audit(&admin.name, "tenant.create", &tenant.login, &detail)
+        .await?;
+    Ok(Json(TenantView { tenant, quotas }))
+}
+
+async fn show_tenant(
+    State(state): AppState,
+    _admin: AdminSession,
+    Path(login): Path<String>,
+) -> Result<Json<TenantView>, ApiError> {
+    let id = tenant_id(&state, &login).await?;
+    Ok(Json(TenantView {
+        tenant: state.db.tenant(id).await?,
+        quotas: state.db.quotas_of(id).await?,
+    }))
+}
+
+async fn set_settings(
+    State(state): AppState,
+    admin: AdminSession,
+    Path(login): Path<String>,
+    req: Body<TenantSettings>,
+) -> Result<Json<TenantView>, ApiError> {
+    let settings = body(req)?;
+    let id = tenant_id(&state, &login).await?;
+    let before = state.db.tenant(id).await?;
+    state.db.update_tenant(id, &settings).await?;
+    if !settings.enabled {
+        // Disabled: refused at the next request, not only at the next login.
+        state.db.delete_sessions_of(Realm::Tenant, id).await?;
+    }
+    let action = match (before.settings.enabled, settings.enabled) {
+        (true, false) => "tenant.disable",
+        (false, true) => "tenant.enable",
+        _ => "tenant.edit",
+    };
+    state.db.audit(&admin.name, action, &login, "").await?;
+    Ok(Json(TenantView {
+        tenant: state.db.tenant(id).await?,
+        quotas: state.db.quotas_of(id).await?,
+    }))
+}
+
+async fn set_quota(
+    State(state): AppState,
+    admin: AdminSession,
+    Path(login): Path<String>,
+    req: Body<QuotaSpec>,
+) -> Result<Json<TenantView>, ApiError> {
+    let spec = body(req)?;
+    let id = tenant_id(&state, &login).await?;
+    if state.db.tenant(id).await?.parent.is_some() {
+        // Carved from its tenant's quota, or sharing it: the tenant's figures follow.
+        state.db.set_subtenant_quota(id, &spec).await?;
+    } else {
+        state.db.set_quota(id, &spec).await?;
+    }
+    state
+        .db
+        .audit(
+            &admin.name,
+            "tenant.quota",
+            &login,
+            &format!("{}={}", spec.repo, spec.bytes),
+        )
+        .await?;
+    Ok(Json(TenantView {
+        tenant: state.db.tenant(id).await?,
+        quotas: state.db.quotas_of(id).await?,
+    }))
+}
+
+async fn set_password(
+    State(state): AppState,
+    admin: AdminSession,
+    Path(login): Path<String>,
+    req: Body<NewPassword>,
+) -> Result<Json<()>, ApiError> {
+    let req = body(req)?;
+    let id = tenant_id(&state, &login).await?;
+    if state.db.tenant(id).await?.managed {
+        // Its agent holds the password in its enrollment: only the tenant, who can enroll
+        // the computer again, may change it.
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "\"{login}\" is the managed subtenant of a computer in its tenant's backup policy; only the tenant can change its password"
+            ),
+        ));
+    }
+    let hash = auth::hash_new_password(req.password).await?;
+    state.db.set_tenant_password(id, &hash).await?;
+    state.db.delete_sessions_of(Realm::Tenant, id).await?;
+    state
+        .db
+        .audit(&admin.name, "tenant.password", &login, "")
+        .await?;
+    Ok(Json(()))
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteOptions {
+    #[serde(default)]
+    with_data: bool,
+}
+
+async fn delete_tenant(
+    State(state): AppState,
+    admin: AdminSession,
+    Path(login): Path<String>,
+    Query(options): Query<DeleteOptions>,
+) -> Result<Json<()>, ApiError> {
+    let id = tenant_id(&state, &login).await?;
+    if options.with_data {
+        let mut accounts = vec![id];
+        accounts.extend(state.db.subtenants(id).await?.into_iter().map(|t| t.id));
+        crate::session::remove_areas(&state, &accounts).await?;
+    }
+    state.db.delete_tenant(id).await?;
+    state
+        .db
+        .audit(
+            &admin.name,
+            "tenant.delete",
+            &login,
+            if options.with_data {
+                "with data"
+            } else {
+                "data kept"
+            },
+        )
+        .await?;
+    Ok(Json(()))
+}
+
+async fn get_maintenance(
+    State(state): AppState,
+    _admin: AdminSession,
+) -> Result<Json<MaintenanceMode>, ApiError> {
+    Ok(Json(MaintenanceMode {
+        message: state.db.maintenance().await?,
+    }))
+}
+
+async fn set_maintenance(
+    State(state): AppState,
+    admin: AdminSession,
+    req: Body<MaintenanceMode>,
+) -> Result<Json<MaintenanceMode>, ApiError> {
+    let req = body(req)?;
+    let message = req.message.map(|m| m.trim().to_owned());
+    if message.as_deref() == Some("") {
+        return Err(ApiError::bad_request(
+            "give the message tenants will see while maintenance mode is on",
+        ));
+    }
+    state.db.set_maintenance(message.as_deref()).await?;
+    let (action, detail) = match &message {
+        Some(m) => ("maintenance.on", m.as_str()),
+        None => ("maintenance.off", ""),
+    };
+    state
+        .db
+        .audit(&admin.name, action, "gateway", detail)
+        .await?;
+    Ok(Json(MaintenanceMode { message }))
+}
+
+async fn list_gateways(
+    State(state): AppState,
+    _admin: AdminSession,
+) -> Result<Json<Vec<GatewayEntry>>, ApiError> {
+    Ok(Json(state.db.gateways().await?))
+}
+
+async fn usage(
+    State(state): AppState,
+    _admin: AdminSession,
+) -> Result<Json<Vec<UsageRow>>, ApiError> {
+    let mut rows = Vec::new();
+    for tenant in state.db.tenants().await? {
+        for q in state.db.quotas_of(tenant.id).await? {
+            rows.push(UsageRow {
+                tenant: tenant.login.clone(),
+                repo: q.repo_name,
+                friendly_name: q.friendly_name,
+                quota_bytes: q.quota_bytes,
+                used_bytes: q.used_bytes,
+                recycle_bytes: q.recycle_bytes,
+                points: state.db.point_count(q.id).await?,
+                last_activity_ms: tenant.last_activity_ms,
+            });
+        }
+    }
+    Ok(Json(rows))
+}
+
+async fn audit_log(
+    State(state): AppState,
+    _admin: AdminSession,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    Ok(Json(state.db.audit_log(1000).await?))
+}
+
+async fn cert_show(
+    State(state): AppState,
+    _admin: AdminSession,
+) -> Result<Json<tls::CertInfo>, ApiError> {
+    state.certs.info().map(Json).map_err(ApiError::internal)
+}
+
+async fn install_cert(
+    state: &GatewayState,
+    admin: &AdminSession,
+    action: &str,
+    pair: tls::PemPair,
+) -> Result<Json<tls::CertInfo>, ApiError> {
+    let info = tls::CertStore::install(&state.data_dir, &pair)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    state
+        .certs
+        .reload_if_changed()
+        .map_err(ApiError::internal)?;
+    state
+        .db
+        .audit(&admin.name, action, "certificate", &info.fingerprint)
+        .await?;
+    tracing::info!(fingerprint = %info.fingerprint, "serving a new certificate");
+    Ok(Json(info))
+}
+
+async fn cert_generate(
+    State(state): AppState,
+    admin: AdminSession,
+    req: Body<CertGenerate>,
+) -> Result<Json<tls::CertInfo>, ApiError> {
+    let req = body(req)?;
+    let pair =
+        tls::generate_self_signed(&req.names).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    install_cert(&state, &admin, "cert.generate", pair).await
+}
+
+async fn cert_import(
+    State(state): AppState,
+    admin: AdminSession,
+    req: Body<CertImport>,
+) -> Result<Json<tls::CertInfo>, ApiError> {
+    let req = body(req)?;
+    let pair = tls::PemPair {
+        chain: req.chain,
+        key: req.key,
+    };
+    install_cert(&state, &admin, "cert.import", pair).await
+}

@@ -1,0 +1,607 @@
+//! The metadata store's conformance suite, run against both engines: an SQLite file and a real
+//! PostgreSQL server (started for the test, or the one the test command runs).
+
+// Test code: a panic with a message is how a check reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use cloudkeep_api::{QuotaSpec, TenantSettings};
+use cloudkeep_gateway::store::accounts::Realm;
+use cloudkeep_gateway::store::{Db, DbError, Engine};
+use cloudkeep_repo::crypto::ChunkId;
+
+async fn conformance(db: Db) {
+    // Admins.
+    assert_eq!(db.admin_count().await.unwrap(), 0);
+    let admin = db.add_admin("root-admin", "hash-1").await.unwrap();
+    assert!(matches!(
+        db.add_admin("root-admin", "hash-2").await,
+        Err(DbError::Conflict(_))
+    ));
+    let found = db.admin_by_name("root-admin").await.unwrap().unwrap();
+    assert_eq!((found.id, found.password_hash.as_str()), (admin, "hash-1"));
+    assert!(db.admin_by_name("nobody").await.unwrap().is_none());
+
+    // Sessions: by realm, expiring, deletable.
+    db.add_session("tok-a", Realm::Admin, admin, 60_000)
+        .await
+        .unwrap();
+    db.add_session("tok-old", Realm::Admin, admin, -1)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.session_subject("tok-a", Realm::Admin).await.unwrap(),
+        Some(admin)
+    );
+    assert_eq!(
+        db.session_subject("tok-a", Realm::Tenant).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.session_subject("tok-old", Realm::Admin).await.unwrap(),
+        None
+    );
+    assert_eq!(db.purge_expired_sessions().await.unwrap(), 1);
+    db.delete_session("tok-a").await.unwrap();
+    assert_eq!(
+        db.session_subject("tok-a", Realm::Admin).await.unwrap(),
+        None
+    );
+
+    // Cloud repositories.
+    let main = db.add_repo("main", "folder", "/srv/ck/main").await.unwrap();
+    db.add_repo("archive", "folder", "/srv/ck/archive")
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.add_repo("main", "folder", "/elsewhere").await,
+        Err(DbError::Conflict(_))
+    ));
+    assert_eq!(
+        db.repos()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["archive", "main"]
+    );
+    assert!(matches!(
+        db.repo_by_name("nope").await,
+        Err(DbError::NotFound(_))
+    ));
+
+    // Tenants with quotas, all or nothing.
+    let settings = TenantSettings {
+        description: "ACME Corp".into(),
+        lease_until_ms: Some(4_102_444_800_000),
+        max_tasks: 4,
+        bandwidth_bps: 10_000_000,
+        keep_deleted_days: 14,
+        ..TenantSettings::default()
+    };
+    let quota = |repo: &str, friendly: Option<&str>, bytes| QuotaSpec {
+        repo: repo.into(),
+        friendly_name: friendly.map(Into::into),
+        bytes,
+    };
+    let acme = db
+        .add_tenant(
+            None,
+            "acme",
+            "h",
+            &settings,
+            &[quota("main", Some("Cloud"), 100)],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!((acme.login.as_str(), acme.parent), ("acme", None));
+    assert_eq!(acme.settings, settings);
+    assert!(matches!(
+        db.add_tenant(None, "acme", "h", &settings, &[], false)
+            .await,
+        Err(DbError::Conflict(_))
+    ));
+    assert!(matches!(
+        db.add_tenant(None, "bad/name", "h", &settings, &[], false)
+            .await,
+        Err(DbError::Invalid(_))
+    ));
+    assert!(matches!(
+        db.add_tenant(
+            None,
+            "ghost",
+            "h",
+            &settings,
+            &[quota("nope", None, 1)],
+            false
+        )
+        .await,
+        Err(DbError::NotFound(_))
+    ));
+    assert!(
+        db.tenant_by_login("ghost").await.unwrap().is_none(),
+        "a failed create leaves nothing"
+    );
+    assert!(matches!(
+        db.add_tenant(
+            None,
+            "greedy",
+            "h",
+            &settings,
+            &[quota("main", None, -1)],
+            false
+        )
+        .await,
+        Err(DbError::Invalid(_))
+    ));
+
+    let sub = db
+        .add_tenant(
+            Some(acme.id),
+            "laptop-1",
+            "hs",
+            &TenantSettings::default(),
+            &[quota("main", None, -1)],
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(sub.login, "acme/laptop-1");
+    assert!(sub.managed);
+    let (by_login, hash) = db.tenant_by_login("acme/laptop-1").await.unwrap().unwrap();
+    assert_eq!((by_login.id, hash.as_str()), (sub.id, "hs"));
+    assert_eq!(db.tenant_by_login("acme").await.unwrap().unwrap().1, "h");
+    assert!(db.tenant_by_login("laptop-1").await.unwrap().is_none());
+    assert!(
+        db.tenant_by_login("other/laptop-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        db.tenants()
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.login.as_str())
+            .collect::<Vec<_>>(),
+        ["acme", "acme/laptop-1"]
+    );
+    assert_eq!(db.subtenants(acme.id).await.unwrap().len(), 1);
+
+    let mut changed = settings.clone();
+    changed.enabled = false;
+    changed.lease_until_ms = None;
+    db.update_tenant(acme.id, &changed).await.unwrap();
+    assert_eq!(db.tenant(acme.id).await.unwrap().settings, changed);
+    db.touch_tenant(acme.id).await.unwrap();
+    assert!(db.tenant(acme.id).await.unwrap().last_activity_ms.is_some());
+
+    db.set_quota(acme.id, &quota("archive", Some("Archive"), 50))
+        .await
+        .unwrap();
+    db.set_quota(acme.id, &quota("main", Some("Cloud"), 200))
+        .await
+        .unwrap();
+    let quotas = db.quotas_of(acme.id).await.unwrap();
+    assert_eq!(
+        quotas
+            .iter()
+            .map(|q| (
+                q.friendly_name.as_str(),
+                q.repo_name.as_str(),
+                q.quota_bytes
+            ))
+            .collect::<Vec<_>>(),
+        [("Archive", "archive", 50), ("Cloud", "main", 200)]
+    );
+    assert_eq!(quotas[1].repo_id, main.id);
+
+    // Quota reservations are atomic: 40 concurrent reservations of 10 bytes on a 200-byte
+    // quota: exactly 20 fit.
+    let cloud = quotas[1].id;
+    let attempts = (0..40).map(|_| {
+        let db = db.clone();
+        tokio::spawn(async move { db.reserve(cloud, 10).await.unwrap() })
+    });
+    let mut granted = 0;
+    for attempt in attempts {
+        granted += usize::from(attempt.await.unwrap());
+    }
+    assert_eq!(granted, 20);
+    assert_eq!(db.quotas_of(acme.id).await.unwrap()[1].used_bytes, 200);
+    db.release(cloud, 30).await.unwrap();
+    db.release(cloud, 1_000).await.unwrap();
+    assert_eq!(
+        db.quotas_of(acme.id).await.unwrap()[1].used_bytes,
+        0,
+        "never below zero"
+    );
+
+    // Packs and the chunk ids they carry: idempotent, shared chunks, presence per id.
+    let quota = db.quotas_of(acme.id).await.unwrap()[0].id;
+    let (c1, c2, c3) = (ChunkId([1; 32]), ChunkId([2; 32]), ChunkId([3; 32]));
+    let (p1, p2) = ("aa".repeat(32), "bb".repeat(32));
+    db.add_pack(quota, &p1, 100, &[c2, c1, c2], None)
+        .await
+        .unwrap();
+    db.add_pack(quota, &p1, 100, &[c1, c2], None).await.unwrap();
+    db.add_pack(quota, &p2, 50, &[c2], None).await.unwrap();
+    assert_eq!(
+        db.chunks_present(quota, &[c1, c2, c3]).await.unwrap(),
+        [true, true, false]
+    );
+    assert_eq!(
+        db.chunks_present(quota + 1000, &[c1]).await.unwrap(),
+        [false],
+        "presence is per quota"
+    );
+    let packs = db.packs(quota).await.unwrap();
+    assert_eq!(
+        packs
+            .iter()
+            .map(|p| (p.id.as_str(), p.bytes))
+            .collect::<Vec<_>>(),
+        [(p1.as_str(), 100), (p2.as_str(), 50)]
+    );
+    assert!(db.pack_size(quota, &p2).await.unwrap().is_some());
+    // A read of several packs: the quota and the sizes of those it stores, in one statement.
+    let absent = "dd".repeat(32);
+    let (q, sizes) = db
+        .quota_and_packs(acme.id, "Archive", &[&p1, &p2, &absent])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(q.id, quota);
+    assert_eq!(
+        sizes,
+        std::collections::HashMap::from([(p1.clone(), 100), (p2.clone(), 50)])
+    );
+    let (q, none) = db
+        .quota_and_packs(acme.id, "Archive", &[&absent])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((q.id, none.len()), (quota, 0));
+    assert!(
+        db.quota_and_packs(acme.id, "Nope", &[&p1])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(db.quota_and_packs(acme.id, "Archive", &[]).await.is_err());
+    // Many ids: several statements each way, answers in order.
+    let many: Vec<ChunkId> = (0u32..20_000)
+        .map(|i| {
+            let mut id = [7u8; 32];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            ChunkId(id)
+        })
+        .collect();
+    let even: Vec<ChunkId> = many.iter().step_by(2).copied().collect();
+    db.add_pack(quota, &"cc".repeat(32), 10, &even, None)
+        .await
+        .unwrap();
+    let flags = db.chunks_present(quota, &many).await.unwrap();
+    assert_eq!(flags.len(), many.len());
+    assert!(flags.iter().enumerate().all(|(i, f)| *f == (i % 2 == 0)));
+
+    // Deleting a tenant takes its subtenants, quotas and sessions.
+    db.add_session("tok-sub", Realm::Tenant, sub.id, 60_000)
+        .await
+        .unwrap();
+    db.delete_tenant(acme.id).await.unwrap();
+    assert!(db.tenants().await.unwrap().is_empty());
+    assert!(db.quotas_of(acme.id).await.unwrap().is_empty());
+    assert!(db.packs(quota).await.unwrap().is_empty());
+    assert_eq!(
+        db.chunks_present(quota, &[c1, c2]).await.unwrap(),
+        [false, false],
+        "a deleted quota's chunk records go with its packs"
+    );
+    assert_eq!(
+        db.session_subject("tok-sub", Realm::Tenant).await.unwrap(),
+        None
+    );
+    assert!(matches!(
+        db.delete_tenant(acme.id).await,
+        Err(DbError::NotFound(_))
+    ));
+
+    // Settings, gateways, audit.
+    assert_eq!(db.maintenance().await.unwrap(), None);
+    db.set_maintenance(Some("upgrading storage until 14:00"))
+        .await
+        .unwrap();
+    db.set_maintenance(Some("upgrading storage until 15:00"))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.maintenance().await.unwrap().as_deref(),
+        Some("upgrading storage until 15:00")
+    );
+    db.set_maintenance(None).await.unwrap();
+    assert_eq!(db.maintenance().await.unwrap(), None);
+
+    db.register_gateway("gw-1", "backup.example.net:6180")
+        .await
+        .unwrap();
+    db.register_gateway("gw-2", "10.0.0.2:6180").await.unwrap();
+    db.register_gateway("gw-1", "backup.example.net:6181")
+        .await
+        .unwrap();
+    db.heartbeat("gw-2").await.unwrap();
+    let gateways = db.gateways().await.unwrap();
+    assert_eq!(
+        gateways
+            .iter()
+            .map(|g| (g.id.as_str(), g.address.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("gw-1", "backup.example.net:6181"),
+            ("gw-2", "10.0.0.2:6180")
+        ]
+    );
+
+    db.audit("root-admin", "tenant.create", "acme", "quota Cloud=100")
+        .await
+        .unwrap();
+    db.audit("root-admin", "tenant.delete", "acme", "")
+        .await
+        .unwrap();
+    let log = db.audit_log(10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["tenant.delete", "tenant.create"]
+    );
+}
+
+/// Shared subtenant quotas charge their tenant and fixed ones are carved from it, atomically:
+/// no mix of concurrent writers by a tenant and its subtenants stores more than its quota.
+async fn quota_accounting(db: Db) {
+    db.add_repo("main", "folder", "/srv/ck/main").await.unwrap();
+    let spec = |bytes| QuotaSpec {
+        repo: "main".into(),
+        friendly_name: Some("Cloud".into()),
+        bytes,
+    };
+    let settings = TenantSettings::default();
+    let acme = db
+        .add_tenant(None, "acme", "h", &settings, &[spec(1000)], false)
+        .await
+        .unwrap();
+    let shared = db
+        .add_tenant(Some(acme.id), "shared", "h", &settings, &[spec(-1)], false)
+        .await
+        .unwrap();
+    let fixed = db
+        .add_tenant(Some(acme.id), "fixed", "h", &settings, &[spec(300)], false)
+        .await
+        .unwrap();
+    let q = |account: i64| {
+        let db = db.clone();
+        async move { db.quotas_of(account).await.unwrap().remove(0) }
+    };
+    let (tq, sq, fq) = (q(acme.id).await, q(shared.id).await, q(fixed.id).await);
+    assert_eq!((tq.carved_bytes, tq.free_bytes()), (300, 700));
+    assert!(matches!(
+        db.add_tenant(Some(acme.id), "greedy", "h", &settings, &[spec(701)], false)
+            .await,
+        Err(DbError::QuotaFull(_))
+    ));
+    assert!(db.tenant_by_login("acme/greedy").await.unwrap().is_none());
+
+    // The shared subtenant's writes are the tenant's.
+    assert!(db.reserve(sq.id, 600).await.unwrap());
+    assert_eq!(
+        (q(acme.id).await.used_bytes, q(shared.id).await.used_bytes),
+        (600, 600)
+    );
+    assert!(!db.reserve(sq.id, 101).await.unwrap(), "700 free minus 600");
+    assert!(
+        !db.reserve(tq.id, 101).await.unwrap(),
+        "the carve is not the tenant's"
+    );
+    assert!(db.reserve(tq.id, 100).await.unwrap());
+    assert!(!db.reserve(sq.id, 1).await.unwrap(), "the tenant is full");
+    assert_eq!(
+        q(shared.id).await.used_bytes,
+        600,
+        "a refusal changes nothing"
+    );
+    // The fixed subtenant keeps its carve whatever the others do.
+    assert!(db.reserve(fq.id, 300).await.unwrap());
+    assert!(!db.reserve(fq.id, 1).await.unwrap());
+    db.release(sq.id, 600).await.unwrap();
+    assert_eq!(
+        (q(acme.id).await.used_bytes, q(shared.id).await.used_bytes),
+        (100, 0)
+    );
+
+    // Many writers at once: the tenant's 600 free bytes go to exactly 60 of 100 reservations.
+    let mut writers = Vec::new();
+    for n in 0..100 {
+        let db = db.clone();
+        let quota = if n % 2 == 0 { sq.id } else { tq.id };
+        writers.push(tokio::spawn(
+            async move { db.reserve(quota, 10).await.unwrap() },
+        ));
+    }
+    let mut granted = 0;
+    for w in writers {
+        granted += usize::from(w.await.unwrap());
+    }
+    assert_eq!(granted, 60);
+    let t = q(acme.id).await;
+    assert_eq!(t.used_bytes + t.carved_bytes, 1000);
+    let s_used = q(shared.id).await.used_bytes;
+
+    // Insider protection moves a shared subtenant's bytes on both rows.
+    db.shift_to_recycle(sq.id, 10).await.unwrap();
+    assert_eq!(q(acme.id).await.recycle_bytes, 10);
+    assert_eq!(q(shared.id).await.used_bytes, s_used - 10);
+    db.drop_recycled(sq.id, 10).await.unwrap();
+    assert_eq!(q(acme.id).await.recycle_bytes, 0);
+
+    // Changing arrangements keeps the figures: shared -> fixed gives its use back to the
+    // tenant and carves the new size; fixed -> shared the reverse; sizes must fit.
+    let s_used = q(shared.id).await.used_bytes;
+    let t_used = q(acme.id).await.used_bytes;
+    assert!(matches!(
+        db.set_subtenant_quota(shared.id, &spec(s_used - 1)).await,
+        Err(DbError::QuotaFull(_))
+    ));
+    db.set_subtenant_quota(shared.id, &spec(s_used))
+        .await
+        .unwrap();
+    let t = q(acme.id).await;
+    assert_eq!(
+        (t.used_bytes, t.carved_bytes),
+        (t_used - s_used, 300 + s_used)
+    );
+    db.set_subtenant_quota(shared.id, &spec(-1)).await.unwrap();
+    let t = q(acme.id).await;
+    assert_eq!((t.used_bytes, t.carved_bytes), (t_used, 300));
+    assert!(matches!(
+        db.set_subtenant_quota(fixed.id, &spec(300 + t.free_bytes() + 1))
+            .await,
+        Err(DbError::QuotaFull(_))
+    ));
+    db.release(tq.id, 50).await.unwrap();
+    db.set_subtenant_quota(fixed.id, &spec(350)).await.unwrap();
+    assert_eq!(q(acme.id).await.carved_bytes, 350);
+
+    // Deleting subtenants gives back their carve and their shared use.
+    db.delete_tenant(fixed.id).await.unwrap();
+    db.delete_tenant(shared.id).await.unwrap();
+    let t = q(acme.id).await;
+    assert_eq!(t.carved_bytes, 0);
+    assert_eq!(t.used_bytes, t_used - 50 - s_used);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_accounts_quotas() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("meta.db").display().to_string())
+        .await
+        .unwrap();
+    quota_accounting(db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_accounts_quotas() {
+    let (_server, url) = cloudkeep_tests::postgres::fresh_database();
+    quota_accounting(Db::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let db = Db::open(&path.display().to_string()).await.unwrap();
+    assert_eq!(db.engine(), Engine::Sqlite);
+    conformance(db.clone()).await;
+    db.close().await;
+    // Reopening finds the schema in place and the data kept.
+    let again = Db::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert_eq!(again.admin_count().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_conforms() {
+    let (_server, url) = cloudkeep_tests::postgres::fresh_database();
+    let db = Db::open(&url).await.unwrap();
+    assert_eq!(db.engine(), Engine::Postgres);
+    conformance(db.clone()).await;
+    db.close().await;
+    let again = Db::open(&url).await.unwrap();
+    assert_eq!(again.admin_count().await.unwrap(), 1);
+}
+
+/// A database written before chunk ids were stored as bytes (migration 0004) keeps every pack
+/// and chunk record through the upgrade. `any_url` opens it without migrating.
+async fn upgrade_keeps_packs_and_chunks(url: &str, any_url: &str, engine: Engine) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(any_url).await.unwrap();
+    let mut migrator = match engine {
+        Engine::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Engine::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version <= 3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    migrator.run(&pool).await.unwrap();
+    let (p1, p2) = ("aa".repeat(32), "bb".repeat(32));
+    let (c1, c2) = ("01".repeat(32), "02".repeat(32));
+    for sql in [
+        "INSERT INTO repos (id, name, kind, location, created_ms) VALUES (1, 'main', 'folder', '/srv/main', 0)".to_owned(),
+        "INSERT INTO tenants (id, name, password_hash, created_ms) VALUES (1, 'acme', 'hash', 0)".into(),
+        "INSERT INTO quotas (id, tenant_id, repo_id, friendly_name, quota_bytes) VALUES (1, 1, 1, 'Cloud', 1000000)".into(),
+        format!("INSERT INTO packs (quota_id, id, bytes, created_ms) VALUES (1, '{p1}', 10, 1), (1, '{p2}', 20, 2)"),
+        format!("INSERT INTO chunks (quota_id, id, pack) VALUES (1, '{c1}', '{p1}'), (1, '{c2}', '{p1}'), (1, '{c2}', '{p2}')"),
+    ] {
+        sqlx::query(&sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let db = Db::open(url).await.unwrap();
+    let (c1, c2, c3) = (ChunkId([1; 32]), ChunkId([2; 32]), ChunkId([3; 32]));
+    assert_eq!(
+        db.chunks_present(1, &[c1, c2, c3]).await.unwrap(),
+        [true, true, false]
+    );
+    let packs = db.packs(1).await.unwrap();
+    assert_eq!(
+        packs
+            .iter()
+            .map(|p| (p.id.as_str(), p.bytes))
+            .collect::<Vec<_>>(),
+        [(p1.as_str(), 10), (p2.as_str(), 20)]
+    );
+    db.add_pack(1, &"cc".repeat(32), 30, &[c3], None)
+        .await
+        .unwrap();
+    assert_eq!(db.chunks_present(1, &[c3]).await.unwrap(), [true]);
+    db.delete_tenant(1).await.unwrap();
+    assert_eq!(
+        db.chunks_present(1, &[c1, c2, c3]).await.unwrap(),
+        [false, false, false]
+    );
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrades_keep_packs_and_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let url = path.display().to_string();
+    upgrade_keeps_packs_and_chunks(&url, &format!("sqlite://{url}?mode=rwc"), Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_upgrades_keep_packs_and_chunks() {
+    let (_server, url) = cloudkeep_tests::postgres::fresh_database();
+    upgrade_keeps_packs_and_chunks(&url, &url, Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn bad_urls_and_unreachable_servers_say_what_to_do() {
+    let err = Db::open("sqlite://").await.unwrap_err();
+    assert!(
+        err.to_string().contains("not a database Cloudkeep can use"),
+        "{err}"
+    );
+    let err = Db::open("postgres://ck:hunter2@127.0.0.1:1/postgres")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("cannot open the metadata database"), "{text}");
+    assert!(!text.contains("hunter2"), "no password in messages: {text}");
+}

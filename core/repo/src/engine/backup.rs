@@ -1,0 +1,827 @@
+//! Backup: walks the sources, stores what is new, and commits one restore point.
+//!
+//! Pipeline: a parallel walk (rayon: folders and files are processed on every core) reads
+//! each changed file, chunks it (FastCDC), hashes each chunk (keyed BLAKE3), skips chunks
+//! the repository or this run already has, and compresses + encrypts the rest; the sealed
+//! blobs go to the repository's pack writer ([`crate::saver`]: runs per worker, packs, writer
+//! threads). Memory is bounded: one chunk buffer per worker and what the saver holds.
+//!
+//! Incremental forever: a file whose size, mtime, ctime and inode match the parent point
+//! reuses its chunk list without being read. Every point is complete on its own.
+//!
+//! Disks (block devices or image files named in [`BackupOptions::disks`]) are read whole as
+//! fixed 4 MiB blocks, a batch of blocks hashed, compressed and sealed in parallel; all-zero
+//! blocks become holes. A disk is recorded as a file at its path, so it restores as a raw
+//! (sparse) image and unchanged blocks deduplicate against earlier points.
+//! After the walk: packs are flushed, one index file names them, and only then is the point
+//! committed (which checks that every referenced chunk is stored).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, Metadata};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use rayon::prelude::*;
+
+use super::fsmeta;
+use super::{EngineError, Progress, Warning};
+use crate::blob;
+use crate::catalog::{self, Extent, Node, NodeKind};
+use crate::chunker::{CdcParams, ChunkStream, Cutter, DiskBlock, DiskBlocks, is_zero};
+use crate::compress::Compression;
+use crate::crypto::ChunkId;
+use crate::repo::{ChunkIndex, PointManifest, PointStats, RepoError, Repository, RestorePoint};
+use crate::saver::{BlobSaver, Lane, with_saver};
+
+/// A zero chunk at least this long is recorded as a hole (restored sparse).
+const MIN_HOLE: usize = 4096;
+/// Progress is reported at most this often.
+const PROGRESS_EVERY_MS: u64 = 200;
+
+/// What to back up and how.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Files and folders to back up (absolute, or relative to the working directory).
+    pub sources: Vec<PathBuf>,
+    /// Disks and disk images to back up whole, block by block (block devices or image files).
+    pub disks: Vec<PathBuf>,
+    /// Glob patterns of paths to leave out (`*.tmp`, `**/node_modules`, `/home/*/.cache`).
+    pub excludes: Vec<String>,
+    /// Stay on the file system of each source (do not descend into mounts).
+    pub one_file_system: bool,
+    /// zstd level.
+    pub compression: Compression,
+    /// Computer name recorded in the point.
+    pub host: String,
+    /// Job name recorded in the point.
+    pub job: String,
+    /// Point to compare with for reuse of unchanged files (normally the job's latest).
+    pub parent: Option<RestorePoint>,
+    /// Stops the run between files and chunks when cancelled.
+    pub cancel: super::Cancel,
+}
+
+/// The outcome of a backup.
+#[derive(Debug, Clone)]
+pub struct BackupReport {
+    /// The committed point.
+    pub point: RestorePoint,
+    /// Entries that could not be backed up, each with the reason.
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Default)]
+struct Counters {
+    files: AtomicU64,
+    dirs: AtomicU64,
+    bytes: AtomicU64,
+    files_read: AtomicU64,
+    bytes_read: AtomicU64,
+    new_blobs: AtomicU64,
+    stored_bytes: AtomicU64,
+}
+
+/// Why the walk stopped early: the packer (storage) failed, or the run was cancelled.
+struct Fatal;
+
+thread_local! {
+    /// Each worker's chunking buffer (see [`ChunkStream`]).
+    static CHUNK_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+struct Ctx<'a> {
+    repo: &'a Repository,
+    cutter: Cutter,
+    index: &'a ChunkIndex,
+    compression: Compression,
+    excludes: GlobSet,
+    one_file_system: bool,
+    /// Sources to read as disks (absolute paths).
+    disks: HashSet<PathBuf>,
+    /// The repository's pack writer: every new blob goes to it.
+    saver: &'a BlobSaver<'a>,
+    new_ids: Mutex<HashSet<ChunkId>>,
+    referenced: Mutex<HashSet<ChunkId>>,
+    hardlinks: Mutex<HashMap<(u64, u64), Vec<Extent>>>,
+    warnings: Mutex<Vec<Warning>>,
+    counters: Counters,
+    started: Instant,
+    last_report: AtomicU64,
+    expected_bytes: Option<u64>,
+    progress: &'a (dyn Fn(&Progress) + Sync),
+    cancel: &'a super::Cancel,
+}
+
+/// Backs up `options.sources` into `repo` and commits a restore point.
+pub fn backup(
+    repo: &Repository,
+    options: &BackupOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<BackupReport, EngineError> {
+    let started_ns = now_ns();
+    // Shared: garbage collection must not delete a pack this run deduplicates against.
+    let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
+    let excludes = build_excludes(&options.excludes)?;
+    let all_sources: Vec<PathBuf> = options
+        .sources
+        .iter()
+        .chain(&options.disks)
+        .cloned()
+        .collect();
+    let roots = plan_roots(&all_sources)?;
+    let disks = options
+        .disks
+        .iter()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+        .collect();
+    // Packs the storage set aside as damaged give up their intact blobs first, so that only
+    // what is really lost is sent again.
+    let damaged = repo.backend().damaged_packs().map_err(RepoError::from)?;
+    if !damaged.is_empty() {
+        super::repair::salvage(repo, &damaged)?;
+    }
+    // What an interrupted run stored is reused, not sent again; what the storage lost is.
+    let (mut index, _) = repo.load_backup_index(&damaged)?;
+    let parent_root = match &options.parent {
+        Some(point) => repo.load_dir(&index, &point.manifest.root).ok(),
+        None => None,
+    };
+
+    let (walked, packs) = with_saver(repo, |saver| {
+        let ctx = Ctx {
+            repo,
+            cutter: Cutter::new(CdcParams::FILES, repo.keys().chunker_seed()),
+            index: &index,
+            compression: options.compression,
+            excludes,
+            one_file_system: options.one_file_system,
+            disks,
+            saver,
+            new_ids: Mutex::default(),
+            referenced: Mutex::default(),
+            hardlinks: Mutex::default(),
+            warnings: Mutex::default(),
+            counters: Counters::default(),
+            started: Instant::now(),
+            last_report: AtomicU64::new(0),
+            expected_bytes: options.parent.as_ref().map(|p| p.manifest.stats.bytes),
+            progress,
+            cancel: &options.cancel,
+        };
+        let root = virtual_dir_children(&ctx, &roots, parent_root.as_deref())
+            .and_then(|nodes| ctx.store_dir(nodes))
+            .and_then(|root| ctx.flush().map(|()| root));
+        let Ctx {
+            referenced,
+            warnings,
+            counters,
+            started,
+            expected_bytes,
+            ..
+        } = ctx;
+        (
+            root,
+            (referenced, warnings, counters, started, expected_bytes),
+        )
+    });
+    let (root, ctx_parts) = walked;
+    let packs = packs?;
+    let (referenced, warnings, counters, started, expected_bytes) = ctx_parts;
+    let root = root.map_err(|Fatal| {
+        if options.cancel.is_cancelled() {
+            EngineError::Cancelled
+        } else {
+            EngineError::Internal("the walk stopped because storage failed".into())
+        }
+    })?;
+    if options.cancel.is_cancelled() {
+        return Err(EngineError::Cancelled);
+    }
+
+    // Packs are stored: name them in an index file, then commit the point.
+    if !packs.is_empty() {
+        repo.write_index(&packs)?;
+        for (pack, entries) in &packs {
+            index.add_pack(*pack, entries);
+        }
+    }
+    let referenced = referenced.into_inner().unwrap_or_default();
+    let warnings = warnings.into_inner().unwrap_or_default();
+    let c = &counters;
+    let stats = PointStats {
+        files: c.files.load(Ordering::Relaxed),
+        dirs: c.dirs.load(Ordering::Relaxed),
+        bytes: c.bytes.load(Ordering::Relaxed),
+        files_read: c.files_read.load(Ordering::Relaxed),
+        bytes_read: c.bytes_read.load(Ordering::Relaxed),
+        new_blobs: c.new_blobs.load(Ordering::Relaxed),
+        new_stored_bytes: c.stored_bytes.load(Ordering::Relaxed),
+        warnings: warnings.len() as u64,
+    };
+    let manifest = PointManifest {
+        host: options.host.clone(),
+        job: options.job.clone(),
+        paths: all_sources
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        started_ns,
+        finished_ns: now_ns(),
+        stats,
+        root,
+        parent: options.parent.as_ref().map(|p| p.id.clone()),
+    };
+    let point = repo.commit_point(
+        &index,
+        referenced.into_iter().collect(),
+        &manifest,
+        options.parent.as_ref(),
+    )?;
+    progress(&Progress {
+        files: stats.files,
+        dirs: stats.dirs,
+        bytes: stats.bytes,
+        bytes_read: stats.bytes_read,
+        stored_bytes: stats.new_stored_bytes,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        expected_bytes,
+    });
+    Ok(BackupReport { point, warnings })
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn build_excludes(patterns: &[String]) -> Result<GlobSet, EngineError> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        // A pattern without a slash matches a name anywhere, as users expect of "*.tmp".
+        let full = if pattern.contains('/') {
+            pattern.clone()
+        } else {
+            format!("**/{pattern}")
+        };
+        let glob = Glob::new(&full).map_err(|e| EngineError::BadExclude {
+            pattern: pattern.clone(),
+            reason: e.kind().to_string(),
+        })?;
+        builder.add(glob);
+    }
+    builder.build().map_err(|e| EngineError::BadExclude {
+        pattern: patterns.join(", "),
+        reason: e.to_string(),
+    })
+}
+
+/// The catalog's top levels: the ancestors of every source as folders, the sources below.
+enum Planned {
+    Source(PathBuf),
+    Dir(PathBuf, BTreeMap<Vec<u8>, Planned>),
+}
+
+fn plan_roots(sources: &[PathBuf]) -> Result<BTreeMap<Vec<u8>, Planned>, EngineError> {
+    if sources.is_empty() {
+        return Err(EngineError::Path {
+            path: PathBuf::new(),
+            reason: "no source to back up; name at least one file, folder or disk".into(),
+        });
+    }
+    let mut top: BTreeMap<Vec<u8>, Planned> = BTreeMap::new();
+    for source in sources {
+        let abs = std::path::absolute(source).map_err(|e| EngineError::Path {
+            path: source.clone(),
+            reason: e.to_string(),
+        })?;
+        let names: Vec<(Vec<u8>, PathBuf)> = {
+            let mut acc = PathBuf::new();
+            let mut out = Vec::new();
+            for component in abs.components() {
+                acc.push(component.as_os_str());
+                match component {
+                    Component::Normal(name) => out.push((fsmeta::name_bytes(name), acc.clone())),
+                    Component::Prefix(p) => {
+                        out.push((fsmeta::name_bytes(p.as_os_str()), acc.clone()))
+                    }
+                    _ => {}
+                }
+            }
+            out
+        };
+        let Some(((last, last_path), ancestors)) = names.split_last() else {
+            return Err(EngineError::Path {
+                path: abs,
+                reason: "backing up the whole file system root is not supported; name the folders to protect".into(),
+            });
+        };
+        insert_planned(&mut top, ancestors, last.clone(), last_path.clone());
+    }
+    Ok(top)
+}
+
+/// Adds a source below its ancestors; a source inside another source is already covered.
+fn insert_planned(
+    level: &mut BTreeMap<Vec<u8>, Planned>,
+    ancestors: &[(Vec<u8>, PathBuf)],
+    name: Vec<u8>,
+    path: PathBuf,
+) {
+    match ancestors.split_first() {
+        None => {
+            level.insert(name, Planned::Source(path));
+        }
+        Some(((dir_name, dir_path), rest)) => {
+            let entry = level
+                .entry(dir_name.clone())
+                .or_insert_with(|| Planned::Dir(dir_path.clone(), BTreeMap::new()));
+            if let Planned::Dir(_, children) = entry {
+                insert_planned(children, rest, name, path);
+            }
+        }
+    }
+}
+
+fn by_name(nodes: Option<&[Node]>) -> HashMap<&[u8], &Node> {
+    nodes
+        .unwrap_or_default()
+        .iter()
+        .map(|n| (n.name.as_slice(), n))
+        .collect()
+}
+
+fn virtual_dir_children(
+    ctx: &Ctx<'_>,
+    planned: &BTreeMap<Vec<u8>, Planned>,
+    previous: Option<&[Node]>,
+) -> Result<Vec<Node>, Fatal> {
+    let previous = by_name(previous);
+    let mut nodes = Vec::new();
+    for (name, plan) in planned {
+        let prev = previous.get(name.as_slice()).copied();
+        match plan {
+            Planned::Source(path) if ctx.disks.contains(path) => match fs::metadata(path) {
+                Ok(meta) => {
+                    if let Some(node) = ctx.disk_node(path, name.clone(), &meta)? {
+                        nodes.push(node);
+                    }
+                }
+                Err(e) => ctx.warn(path, format!("cannot back up this disk: {e}")),
+            },
+            Planned::Source(path) => match fs::symlink_metadata(path) {
+                Ok(meta) => {
+                    let dev = fsmeta::file_id_of(&meta).dev;
+                    if let Some(node) = entry_node(ctx, path, name.clone(), meta, prev, dev)? {
+                        nodes.push(node);
+                    }
+                }
+                Err(e) => ctx.warn(path, format!("cannot back up this source: {e}")),
+            },
+            Planned::Dir(path, children) => {
+                let prev_children = prev
+                    .filter(|p| p.kind == NodeKind::Dir)
+                    .and_then(|p| ctx.repo.load_dir(ctx.index, &p.subtree).ok());
+                let children = virtual_dir_children(ctx, children, prev_children.as_deref())?;
+                let mut node = match fs::symlink_metadata(path) {
+                    Ok(meta) => base_node(name.clone(), &meta),
+                    Err(_) => Node::new(name.clone(), NodeKind::Dir),
+                };
+                node.kind = NodeKind::Dir;
+                node.subtree = ctx.store_dir(children)?;
+                nodes.push(node);
+            }
+        }
+    }
+    Ok(nodes)
+}
+
+fn base_node(name: Vec<u8>, meta: &Metadata) -> Node {
+    let mut node = Node::new(name, fsmeta::kind_of(meta));
+    let (owner, rdev) = fsmeta::owner_of(meta);
+    node.owner = owner;
+    node.rdev = rdev;
+    node.times = fsmeta::times_of(meta);
+    // Access times change whenever a backup reads a file or lists a folder; recording them
+    // would make every folder's listing new on every run and defeat tree dedup (restic makes
+    // the same choice). Restore sets the access time to the modification time.
+    node.times.atime_ns = node.times.mtime_ns;
+    node.file_id = fsmeta::file_id_of(meta);
+    node
+}
+
+fn entry_node(
+    ctx: &Ctx<'_>,
+    path: &Path,
+    name: Vec<u8>,
+    meta: Metadata,
+    prev: Option<&Node>,
+    root_dev: u64,
+) -> Result<Option<Node>, Fatal> {
+    if ctx.cancel.is_cancelled() {
+        return Err(Fatal);
+    }
+    let mut node = base_node(name, &meta);
+    match node.kind {
+        NodeKind::Dir => {
+            ctx.counters.dirs.fetch_add(1, Ordering::Relaxed);
+            if ctx.one_file_system && node.file_id.dev != root_dev {
+                node.subtree = ctx.store_dir(Vec::new())?; // a mount point: recorded, not entered
+            } else {
+                let prev_children = prev
+                    .filter(|p| p.kind == NodeKind::Dir)
+                    .and_then(|p| ctx.repo.load_dir(ctx.index, &p.subtree).ok());
+                let children = ctx.dir_children(path, prev_children.as_deref(), root_dev)?;
+                node.subtree = ctx.store_dir(children)?;
+            }
+        }
+        NodeKind::File => {
+            if !ctx.file_content(path, &meta, prev, &mut node)? {
+                return Ok(None);
+            }
+            ctx.counters.files.fetch_add(1, Ordering::Relaxed);
+            ctx.counters.bytes.fetch_add(node.size, Ordering::Relaxed);
+            ctx.report();
+        }
+        NodeKind::Symlink => match fs::read_link(path) {
+            Ok(target) => node.link_target = Some(fsmeta::name_bytes(target.as_os_str())),
+            Err(e) => {
+                ctx.warn(path, format!("cannot read the link: {e}"));
+                return Ok(None);
+            }
+        },
+        _ => {}
+    }
+    Ok(Some(node))
+}
+
+impl Ctx<'_> {
+    fn warn(&self, path: &Path, message: String) {
+        tracing::warn!(path = %path.display(), "{message}");
+        if let Ok(mut w) = self.warnings.lock() {
+            w.push(Warning {
+                path: path.to_path_buf(),
+                message,
+            });
+        }
+    }
+
+    fn report(&self) {
+        let elapsed = self.started.elapsed().as_millis() as u64;
+        let last = self.last_report.load(Ordering::Relaxed);
+        if elapsed < last + PROGRESS_EVERY_MS
+            || self
+                .last_report
+                .compare_exchange(last, elapsed, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let c = &self.counters;
+        (self.progress)(&Progress {
+            files: c.files.load(Ordering::Relaxed),
+            dirs: c.dirs.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+            bytes_read: c.bytes_read.load(Ordering::Relaxed),
+            stored_bytes: c.stored_bytes.load(Ordering::Relaxed),
+            elapsed_ms: elapsed,
+            expected_bytes: self.expected_bytes,
+        });
+    }
+
+    fn dir_children(
+        &self,
+        path: &Path,
+        previous: Option<&[Node]>,
+        root_dev: u64,
+    ) -> Result<Vec<Node>, Fatal> {
+        let entries: Vec<(Vec<u8>, PathBuf)> = match fs::read_dir(path) {
+            Ok(iter) => iter
+                .filter_map(|entry| match entry {
+                    Ok(e) => Some((fsmeta::name_bytes(&e.file_name()), e.path())),
+                    Err(err) => {
+                        self.warn(path, format!("cannot list an entry: {err}"));
+                        None
+                    }
+                })
+                .filter(|(_, p)| !self.excludes.is_match(p))
+                .collect(),
+            Err(e) => {
+                self.warn(path, format!("cannot open the folder: {e}"));
+                return Ok(Vec::new());
+            }
+        };
+        let previous = by_name(previous);
+        let results: Vec<Result<Option<Node>, Fatal>> = entries
+            .into_par_iter()
+            .map(|(name, child)| {
+                let prev = previous.get(name.as_slice()).copied();
+                match fs::symlink_metadata(&child) {
+                    Ok(meta) => entry_node(self, &child, name, meta, prev, root_dev),
+                    Err(e) => {
+                        self.warn(&child, format!("cannot read its metadata: {e}"));
+                        Ok(None)
+                    }
+                }
+            })
+            .collect();
+        let mut nodes = Vec::with_capacity(results.len());
+        for r in results {
+            if let Some(node) = r? {
+                nodes.push(node);
+            }
+        }
+        Ok(nodes)
+    }
+
+    /// Fills a file node's content; `false` when the file could not be read (warned).
+    fn file_content(
+        &self,
+        path: &Path,
+        meta: &Metadata,
+        prev: Option<&Node>,
+        node: &mut Node,
+    ) -> Result<bool, Fatal> {
+        if let Some(prev) = prev {
+            let unchanged = prev.kind == NodeKind::File
+                && prev.size == meta.len()
+                && prev.times.mtime_ns == node.times.mtime_ns
+                && prev.times.ctime_ns == node.times.ctime_ns
+                && prev.file_id.ino == node.file_id.ino
+                && prev.content.iter().all(|e| match e {
+                    Extent::Data { id, .. } => self.index.contains(id),
+                    Extent::Hole { .. } => true,
+                });
+            if unchanged {
+                node.size = prev.size;
+                node.content = prev.content.clone();
+                self.reference(&node.content);
+                return Ok(true);
+            }
+        }
+        let link_key = (node.file_id.nlink > 1).then_some((node.file_id.dev, node.file_id.ino));
+        if let Some(key) = link_key
+            && let Some(content) = self
+                .hardlinks
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&key).cloned())
+        {
+            node.size = content.iter().map(Extent::len).sum();
+            node.content = content;
+            return Ok(true);
+        }
+        let file = match fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.warn(path, format!("cannot open the file: {e}"));
+                return Ok(false);
+            }
+        };
+        let mut content: Vec<Extent> = Vec::new();
+        let mut size = 0u64;
+        // One chunking buffer per worker thread, reused from file to file.
+        let mut buf = CHUNK_BUFFER.with(|b| b.take());
+        let mut stream = ChunkStream::new(file, &self.cutter, &mut buf);
+        let outcome = self.chunk_file(path, &mut stream, &mut content, &mut size);
+        drop(stream);
+        CHUNK_BUFFER.with(|b| b.replace(buf));
+        if !outcome? {
+            return Ok(false);
+        }
+        self.finish_file(path, node, content, size, link_key);
+        Ok(true)
+    }
+
+    /// Chunks one file into `content`; `false` when reading failed (warned).
+    fn chunk_file<R: std::io::Read>(
+        &self,
+        path: &Path,
+        stream: &mut ChunkStream<'_, R>,
+        content: &mut Vec<Extent>,
+        size: &mut u64,
+    ) -> Result<bool, Fatal> {
+        while let Some(chunk) = stream.next_chunk() {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    self.warn(path, format!("cannot read the file: {e}"));
+                    return Ok(false);
+                }
+            };
+            *size += chunk.len() as u64;
+            self.counters
+                .bytes_read
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            if chunk.len() >= MIN_HOLE && is_zero(chunk) {
+                match content.last_mut() {
+                    Some(Extent::Hole { len }) => *len += chunk.len() as u64,
+                    _ => content.push(Extent::Hole {
+                        len: chunk.len() as u64,
+                    }),
+                }
+            } else {
+                let id = self.store_blob(chunk)?;
+                content.push(Extent::Data {
+                    id,
+                    len: chunk.len() as u32,
+                });
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads a disk or disk image whole into a file node; `None` when it cannot be read
+    /// (warned). Blocks are processed a batch at a time, the batch in parallel.
+    fn disk_node(
+        &self,
+        path: &Path,
+        name: Vec<u8>,
+        meta: &Metadata,
+    ) -> Result<Option<Node>, Fatal> {
+        if !(meta.is_file() || fsmeta::kind_of(meta) == NodeKind::BlockDevice) {
+            self.warn(
+                path,
+                "is not a disk or an image file; back it up as a source instead".into(),
+            );
+            return Ok(None);
+        }
+        let mut node = base_node(name, meta);
+        node.kind = NodeKind::File;
+        node.rdev = 0;
+        let file = match fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.warn(path, format!("cannot open the disk: {e}"));
+                return Ok(None);
+            }
+        };
+        let batch_len = 2 * rayon::current_num_threads().max(1);
+        let mut blocks = DiskBlocks::new(file);
+        let mut content: Vec<Extent> = Vec::new();
+        let mut size = 0u64;
+        loop {
+            let batch = match blocks
+                .by_ref()
+                .take(batch_len)
+                .collect::<std::io::Result<Vec<DiskBlock>>>()
+            {
+                Ok(batch) => batch,
+                Err(e) => {
+                    self.warn(path, format!("cannot read the disk: {e}"));
+                    return Ok(None);
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            let ids: Vec<Result<Option<ChunkId>, Fatal>> = batch
+                .par_iter()
+                .map(|block| match block {
+                    DiskBlock::Data(data) => self.store_blob(data).map(Some),
+                    DiskBlock::Zero { .. } => Ok(None),
+                })
+                .collect();
+            for (block, id) in batch.iter().zip(ids) {
+                let len = block.size() as u64;
+                size += len;
+                match id? {
+                    Some(id) => content.push(Extent::Data {
+                        id,
+                        len: len as u32,
+                    }),
+                    None => match content.last_mut() {
+                        Some(Extent::Hole { len: hole }) => *hole += len,
+                        _ => content.push(Extent::Hole { len }),
+                    },
+                }
+            }
+            let batch_bytes: usize = batch.iter().map(DiskBlock::size).sum();
+            self.counters
+                .bytes_read
+                .fetch_add(batch_bytes as u64, Ordering::Relaxed);
+            self.report();
+        }
+        node.size = size;
+        node.content = content;
+        self.counters.files_read.fetch_add(1, Ordering::Relaxed);
+        self.counters.files.fetch_add(1, Ordering::Relaxed);
+        self.counters.bytes.fetch_add(size, Ordering::Relaxed);
+        Ok(Some(node))
+    }
+
+    /// Records a file read this run: change detection, counters, hard-link sharing.
+    fn finish_file(
+        &self,
+        path: &Path,
+        node: &mut Node,
+        content: Vec<Extent>,
+        size: u64,
+        link_key: Option<(u64, u64)>,
+    ) {
+        self.counters.files_read.fetch_add(1, Ordering::Relaxed);
+        if let Ok(after) = fs::symlink_metadata(path)
+            && (after.len() != size || fsmeta::times_of(&after).mtime_ns != node.times.mtime_ns)
+        {
+            self.warn(
+                path,
+                "the file changed while it was read; the restore point holds what was read".into(),
+            );
+        }
+        node.size = size;
+        node.content = content;
+        if let Some(key) = link_key
+            && let Ok(mut m) = self.hardlinks.lock()
+        {
+            m.insert(key, node.content.clone());
+        }
+    }
+
+    fn reference(&self, content: &[Extent]) {
+        if let Ok(mut r) = self.referenced.lock() {
+            for e in content {
+                if let Extent::Data { id, .. } = e {
+                    r.insert(*id);
+                }
+            }
+        }
+    }
+
+    /// Stores a plaintext of file data unless the repository or this run already has it.
+    fn store_blob(&self, data: &[u8]) -> Result<ChunkId, Fatal> {
+        self.store_blob_keeping(data, Lane::Data, false)
+            .map(|(id, _)| id)
+    }
+
+    /// Stores a plaintext in `lane` unless it is already there; with `keep`, also returns the
+    /// sealed bytes it stored (for the local cache of folder listings).
+    fn store_blob_keeping(
+        &self,
+        data: &[u8],
+        lane: Lane,
+        keep: bool,
+    ) -> Result<(ChunkId, Option<Vec<u8>>), Fatal> {
+        if self.cancel.is_cancelled() {
+            return Err(Fatal);
+        }
+        let keys = self.repo.keys();
+        let id = keys.chunk_id(data);
+        if let Ok(mut r) = self.referenced.lock() {
+            r.insert(id);
+        }
+        if self.index.contains(&id)
+            || !self
+                .new_ids
+                .lock()
+                .map(|mut s| s.insert(id))
+                .unwrap_or(false)
+        {
+            return Ok((id, None));
+        }
+        let sealed = blob::seal_with_id(keys, self.compression, id, data).map_err(|e| {
+            tracing::error!("sealing a blob failed: {e}");
+            Fatal
+        })?;
+        self.counters.new_blobs.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .stored_bytes
+            .fetch_add(sealed.bytes.len() as u64, Ordering::Relaxed);
+        let kept = keep.then(|| sealed.bytes.clone());
+        self.saver.save(lane, sealed).map_err(|e| {
+            tracing::error!("storing a blob failed: {e}");
+            Fatal
+        })?;
+        Ok((id, kept))
+    }
+
+    /// Hands the last runs and the last, partly filled pack to the writers.
+    fn flush(&self) -> Result<(), Fatal> {
+        self.saver.flush().map_err(|e| {
+            tracing::error!("storing the last pack failed: {e}");
+            Fatal
+        })
+    }
+
+    /// Encodes a folder's entries into tree blobs and stores them; returns their ids.
+    fn store_dir(&self, nodes: Vec<Node>) -> Result<Vec<ChunkId>, Fatal> {
+        let parts = catalog::encode_dir(nodes).map_err(|e| {
+            tracing::error!("encoding a folder failed: {e}");
+            Fatal
+        })?;
+        parts
+            .iter()
+            .map(|part| {
+                let (id, sealed) =
+                    self.store_blob_keeping(part, Lane::Tree, self.repo.has_blob_cache())?;
+                if let Some(sealed) = sealed {
+                    self.repo.remember_sealed(&id, &sealed);
+                }
+                Ok(id)
+            })
+            .collect()
+    }
+}

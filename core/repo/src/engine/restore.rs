@@ -1,0 +1,717 @@
+//! Restore: brings back a whole restore point or selected paths, to where they were or into
+//! another folder, in parallel.
+//!
+//! Every chunk is read and authenticated before its bytes are written. A file that replaces
+//! an existing one is written to a temporary file beside it and renamed into place only when
+//! complete, so an existing file is never left half-overwritten; a new file that cannot be
+//! completed is removed again. Holes are
+//! restored as holes (sparse), hard links as hard links; permissions, owner (when running with
+//! the right to) and times are applied last. A file that fails is reported and the rest goes on.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::browse::{self, Resolved};
+use super::fsmeta;
+use super::{EngineError, Progress, Warning};
+use crate::catalog::{Extent, Node, NodeKind};
+use crate::crypto::ChunkId;
+use crate::fetch::BlobResult;
+use crate::repo::{ChunkIndex, Repository, RestorePoint};
+
+/// What to do when a file to restore already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Conflict {
+    /// Replace it.
+    Overwrite,
+    /// Leave it and report it as skipped.
+    #[default]
+    Skip,
+    /// Restore beside it as `name (restored).ext`.
+    KeepBoth,
+}
+
+impl std::fmt::Display for Conflict {
+    /// The form [`Conflict::from_str`] reads.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Overwrite => "overwrite",
+            Self::Skip => "skip",
+            Self::KeepBoth => "keep-both",
+        })
+    }
+}
+
+impl std::str::FromStr for Conflict {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "overwrite" => Ok(Self::Overwrite),
+            "skip" => Ok(Self::Skip),
+            "keep-both" => Ok(Self::KeepBoth),
+            other => Err(format!(
+                "unknown conflict rule \"{other}\"; use overwrite, skip or keep-both"
+            )),
+        }
+    }
+}
+
+/// Where restored items go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Back where they were backed up from.
+    Original,
+    /// Into this folder: a whole point keeps its full paths below it; a selected item is
+    /// placed directly in it.
+    Folder(PathBuf),
+}
+
+/// What to restore and how.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Where to.
+    pub destination: Destination,
+    /// Paths inside the point (as backed up, e.g. `/home/alice/docs`); empty for everything.
+    pub paths: Vec<String>,
+    /// Existing files.
+    pub conflict: Conflict,
+    /// Stops the restore between files when cancelled (the files written so far stay).
+    pub cancel: super::Cancel,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RestoreReport {
+    /// Files restored.
+    pub files: u64,
+    /// Folders restored.
+    pub dirs: u64,
+    /// Bytes of file content restored.
+    pub bytes: u64,
+    /// Items left alone (existing files under "skip", special files), with the reason.
+    pub skipped: Vec<Warning>,
+    /// Items that could not be restored, with the reason.
+    pub failed: Vec<Warning>,
+}
+
+impl RestoreReport {
+    /// One line for people: `restored 3 files and 1 folders (1.5 MiB); 0 skipped, 0 failed`.
+    pub fn summary(&self) -> String {
+        format!(
+            "restored {} files and {} folders ({}); {} skipped, {} failed",
+            self.files,
+            self.dirs,
+            cloudkeep_model::units::human_bytes(self.bytes),
+            self.skipped.len(),
+            self.failed.len()
+        )
+    }
+}
+
+/// Chunks fetched for a batch, by id.
+type Blobs = HashMap<ChunkId, BlobResult<Vec<u8>>>;
+
+struct Ctx<'a> {
+    repo: &'a Repository,
+    index: &'a ChunkIndex,
+    conflict: Conflict,
+    files: AtomicU64,
+    dirs: AtomicU64,
+    bytes: AtomicU64,
+    skipped: Mutex<Vec<Warning>>,
+    failed: Mutex<Vec<Warning>>,
+    hardlinks: Mutex<HashMap<(u64, u64), PathBuf>>,
+    started: Instant,
+    last_report: AtomicU64,
+    expected: u64,
+    progress: &'a (dyn Fn(&Progress) + Sync),
+    cancel: &'a super::Cancel,
+}
+
+/// File content is fetched for batches of files of about this many bytes together (one
+/// span read per pack region instead of one read per chunk); a larger file is fetched in
+/// windows of this size.
+const BATCH_BYTES: u64 = 16 << 20;
+
+/// At most this many files in one batch.
+const BATCH_FILES: usize = 1024;
+
+/// Batches restored at the same time: while one is written, the next is fetched.
+const BATCH_WORKERS: usize = 3;
+
+/// What the walker hands to the workers.
+enum Work {
+    /// Small files whose chunks are fetched together.
+    Batch(Vec<(Node, PathBuf)>),
+    /// One large file, fetched in windows.
+    Large(Box<Node>, PathBuf),
+}
+
+/// Restores from `point` as `options` say.
+///
+/// One thread walks the point's folders in order (creating them, reading the listings of a
+/// folder's subfolders together) and hands files to workers in batches; each batch's chunks
+/// are read with merged span reads ([`crate::fetch`]) and its files written in parallel.
+/// Second and later names of a hard-linked file are linked at the end, and folder times are
+/// applied last, when nothing more is written into them.
+pub fn restore(
+    repo: &Repository,
+    point: &RestorePoint,
+    options: &RestoreOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<RestoreReport, EngineError> {
+    // Shared: garbage collection must not move packs while they are read.
+    let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
+    let index = repo.load_readable_index()?;
+    let ctx = Ctx {
+        repo,
+        index: &index,
+        conflict: options.conflict,
+        files: AtomicU64::new(0),
+        dirs: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        skipped: Mutex::default(),
+        failed: Mutex::default(),
+        hardlinks: Mutex::default(),
+        started: Instant::now(),
+        last_report: AtomicU64::new(0),
+        expected: point.manifest.stats.bytes,
+        progress,
+        cancel: &options.cancel,
+    };
+    let selections: Vec<String> = if options.paths.is_empty() {
+        vec!["/".into()]
+    } else {
+        options.paths.clone()
+    };
+    let (sender, receiver) = mpsc::sync_channel::<Work>(BATCH_WORKERS);
+    let receiver = Mutex::new(receiver);
+    let (deferred, folders) = std::thread::scope(|scope| {
+        for _ in 0..BATCH_WORKERS {
+            scope.spawn(|| {
+                loop {
+                    let work = match receiver.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    match work {
+                        Ok(work) => ctx.run(work),
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+        let mut walker = Walker {
+            ctx: &ctx,
+            sender,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            links_seen: HashSet::new(),
+            deferred: Vec::new(),
+            folders: Vec::new(),
+        };
+        let walked = walker.walk_selections(point, &selections, &options.destination);
+        walker.flush();
+        // Dropping the sender lets the workers finish once the queue is empty.
+        let Walker {
+            deferred, folders, ..
+        } = walker;
+        walked.map(|()| (deferred, folders))
+    })?;
+    if options.cancel.is_cancelled() {
+        return Err(EngineError::Cancelled);
+    }
+    for (node, dest) in &deferred {
+        ctx.restore_file(node, dest, None);
+    }
+    for (node, dest) in folders.iter().rev() {
+        if let Err(e) = fsmeta::apply(dest, NodeKind::Dir, &node.owner, &node.times) {
+            tracing::debug!(path = %dest.display(), "folder metadata: {e}");
+        }
+    }
+    ctx.report(true);
+    Ok(RestoreReport {
+        files: ctx.files.load(Ordering::Relaxed),
+        dirs: ctx.dirs.load(Ordering::Relaxed),
+        bytes: ctx.bytes.load(Ordering::Relaxed),
+        skipped: ctx.skipped.into_inner().unwrap_or_default(),
+        failed: ctx.failed.into_inner().unwrap_or_default(),
+    })
+}
+
+/// The single thread that walks the point and fills batches.
+struct Walker<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    sender: mpsc::SyncSender<Work>,
+    batch: Vec<(Node, PathBuf)>,
+    batch_bytes: u64,
+    links_seen: HashSet<(u64, u64)>,
+    /// Later names of hard-linked files: linked after every batch is done.
+    deferred: Vec<(Node, PathBuf)>,
+    /// Folders restored, in walk order, for their times at the end.
+    folders: Vec<(Node, PathBuf)>,
+}
+
+impl Walker<'_, '_> {
+    fn walk_selections(
+        &mut self,
+        point: &RestorePoint,
+        selections: &[String],
+        destination: &Destination,
+    ) -> Result<(), EngineError> {
+        let (repo, index) = (self.ctx.repo, self.ctx.index);
+        for selection in selections {
+            let resolved = browse::resolve(repo, index, point, selection)?;
+            let original = Path::new("/").join(selection.trim_start_matches('/'));
+            match (resolved, destination) {
+                (Resolved::Root, destination) => {
+                    let top = repo.load_dir(index, &point.manifest.root)?;
+                    let base = match destination {
+                        Destination::Original => root_of(&original),
+                        Destination::Folder(folder) => folder.clone(),
+                    };
+                    fs::create_dir_all(&base).map_err(|e| EngineError::Path {
+                        path: base.clone(),
+                        reason: format!("cannot create the destination folder: {e}"),
+                    })?;
+                    self.walk_children(top, &base);
+                }
+                (Resolved::Node(node), Destination::Original) => {
+                    if let Some(parent) = original.parent() {
+                        let _ = fs::create_dir_all(parent);
+                    }
+                    self.walk_node(*node, original, None);
+                }
+                (Resolved::Node(node), Destination::Folder(folder)) => {
+                    fs::create_dir_all(folder).map_err(|e| EngineError::Path {
+                        path: folder.clone(),
+                        reason: format!("cannot create the destination folder: {e}"),
+                    })?;
+                    let dest = folder.join(fsmeta::name_os(&node.name));
+                    self.walk_node(*node, dest, None);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores one item; `listing` is a folder's listing when already read.
+    fn walk_node(&mut self, node: Node, dest: PathBuf, listing: Option<Result<Vec<Node>, String>>) {
+        if self.ctx.cancel.is_cancelled() {
+            return;
+        }
+        match node.kind {
+            NodeKind::Dir => {
+                if !self.ctx.prepare_dir(&dest) {
+                    return;
+                }
+                let listing = listing.unwrap_or_else(|| {
+                    let mut one = self
+                        .ctx
+                        .repo
+                        .load_dirs(self.ctx.index, &[node.subtree.as_slice()]);
+                    one.pop().unwrap_or_else(|| Err("no listing".into()))
+                });
+                match listing {
+                    Ok(children) => self.walk_children(children, &dest),
+                    Err(e) => {
+                        return self
+                            .ctx
+                            .fail(&dest, format!("cannot read this folder's listing: {e}"));
+                    }
+                }
+                self.ctx.dirs.fetch_add(1, Ordering::Relaxed);
+                self.folders.push((node, dest));
+            }
+            NodeKind::File => self.add_file(node, dest),
+            NodeKind::Symlink => self.ctx.restore_symlink(&node, &dest),
+            _ => note(
+                &self.ctx.skipped,
+                &dest,
+                "special files (devices, pipes, sockets) are not restored",
+            ),
+        }
+    }
+
+    /// Restores a folder's entries, reading the listings of its subfolders together.
+    fn walk_children(&mut self, children: Vec<Node>, dest: &Path) {
+        let subfolders: Vec<&[ChunkId]> = children
+            .iter()
+            .filter(|c| c.kind == NodeKind::Dir)
+            .map(|c| c.subtree.as_slice())
+            .collect();
+        let mut listings = if subfolders.is_empty() {
+            Vec::new()
+        } else {
+            self.ctx.repo.load_dirs(self.ctx.index, &subfolders)
+        }
+        .into_iter();
+        for child in children {
+            let listing = if child.kind == NodeKind::Dir {
+                listings.next()
+            } else {
+                None
+            };
+            let child_dest = dest.join(fsmeta::name_os(&child.name));
+            self.walk_node(child, child_dest, listing);
+        }
+    }
+
+    fn add_file(&mut self, node: Node, dest: PathBuf) {
+        if node.file_id.nlink > 1 && !self.links_seen.insert((node.file_id.dev, node.file_id.ino)) {
+            self.deferred.push((node, dest));
+            return;
+        }
+        let data = data_bytes(&node.content);
+        if data > BATCH_BYTES {
+            self.flush();
+            let _ = self.sender.send(Work::Large(Box::new(node), dest));
+            return;
+        }
+        self.batch.push((node, dest));
+        self.batch_bytes += data;
+        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_FILES {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            self.batch_bytes = 0;
+            let _ = self
+                .sender
+                .send(Work::Batch(std::mem::take(&mut self.batch)));
+        }
+    }
+}
+
+/// The chunk ids of a file's content (not its holes).
+fn data_ids(content: &[Extent]) -> impl Iterator<Item = ChunkId> + '_ {
+    content.iter().filter_map(|e| match e {
+        Extent::Data { id, .. } => Some(*id),
+        Extent::Hole { .. } => None,
+    })
+}
+
+/// Bytes of chunk data (not holes) in a file's content.
+fn data_bytes(content: &[Extent]) -> u64 {
+    content
+        .iter()
+        .map(|e| match e {
+            Extent::Data { len, .. } => u64::from(*len),
+            Extent::Hole { .. } => 0,
+        })
+        .sum()
+}
+
+/// The file-system root a path hangs from (`/` on Unix, `C:\` on Windows).
+fn root_of(path: &Path) -> PathBuf {
+    let mut root = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Prefix(_) | Component::RootDir => root.push(c.as_os_str()),
+            _ => break,
+        }
+    }
+    root
+}
+
+fn note(list: &Mutex<Vec<Warning>>, path: &Path, message: impl Into<String>) {
+    if let Ok(mut l) = list.lock() {
+        l.push(Warning {
+            path: path.to_path_buf(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Block size of the zero scan: runs of zero blocks are skipped (left as holes).
+const SPARSE_BLOCK: usize = 4096;
+
+/// Writes `data`, seeking over every all-zero 4 KiB block so that zeros cost no disk space,
+/// and writing each run of non-zero blocks with one call.
+fn write_sparse(file: &mut File, data: &[u8]) -> std::io::Result<()> {
+    let mut run_start: Option<usize> = None;
+    let mut at = 0;
+    for block in data.chunks(SPARSE_BLOCK) {
+        let zero = block.len() == SPARSE_BLOCK && crate::chunker::is_zero(block);
+        match (zero, run_start) {
+            (false, None) => run_start = Some(at),
+            (true, Some(start)) => {
+                file.write_all(&data[start..at])?;
+                run_start = None;
+            }
+            _ => {}
+        }
+        if zero {
+            file.seek(SeekFrom::Current(SPARSE_BLOCK as i64))?;
+        }
+        at += block.len();
+    }
+    if let Some(start) = run_start {
+        file.write_all(&data[start..])?;
+    }
+    Ok(())
+}
+
+impl Ctx<'_> {
+    fn fail(&self, path: &Path, message: impl Into<String>) {
+        let message = message.into();
+        tracing::warn!(path = %path.display(), "restore failed: {message}");
+        note(&self.failed, path, message);
+    }
+
+    fn report(&self, force: bool) {
+        let elapsed = self.started.elapsed().as_millis() as u64;
+        let last = self.last_report.load(Ordering::Relaxed);
+        if !force
+            && (elapsed < last + 200
+                || self
+                    .last_report
+                    .compare_exchange(last, elapsed, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err())
+        {
+            return;
+        }
+        (self.progress)(&Progress {
+            files: self.files.load(Ordering::Relaxed),
+            dirs: self.dirs.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            bytes_read: self.bytes.load(Ordering::Relaxed),
+            stored_bytes: 0,
+            elapsed_ms: elapsed,
+            expected_bytes: Some(self.expected),
+        });
+    }
+
+    fn run(&self, work: Work) {
+        if self.cancel.is_cancelled() {
+            return;
+        }
+        match work {
+            Work::Batch(files) => {
+                let ids: Vec<ChunkId> = files
+                    .iter()
+                    .flat_map(|(node, _)| data_ids(&node.content))
+                    .collect();
+                let blobs = self.repo.read_blobs(self.index, &ids);
+                files
+                    .par_iter()
+                    .for_each(|(node, dest)| self.restore_file(node, dest, Some(&blobs)));
+            }
+            Work::Large(node, dest) => self.restore_file(&node, &dest, None),
+        }
+    }
+
+    /// Makes sure `dest` is a folder; false (and reported) when it cannot be.
+    fn prepare_dir(&self, dest: &Path) -> bool {
+        match fs::symlink_metadata(dest) {
+            Ok(meta) if meta.is_dir() => true,
+            Ok(_) => {
+                self.fail(
+                    dest,
+                    "something that is not a folder is in the way; move it or restore elsewhere",
+                );
+                false
+            }
+            Err(_) => match fs::create_dir_all(dest) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.fail(dest, format!("cannot create the folder: {e}"));
+                    false
+                }
+            },
+        }
+    }
+
+    /// Where to write given the conflict rule; `None` to skip.
+    fn target_for(&self, dest: &Path) -> Option<PathBuf> {
+        if fs::symlink_metadata(dest).is_err() {
+            return Some(dest.to_path_buf());
+        }
+        match self.conflict {
+            Conflict::Overwrite => Some(dest.to_path_buf()),
+            Conflict::Skip => {
+                note(
+                    &self.skipped,
+                    dest,
+                    "it already exists (conflict rule: skip)",
+                );
+                None
+            }
+            Conflict::KeepBoth => {
+                let stem = dest
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let ext = dest
+                    .extension()
+                    .map(|e| format!(".{}", e.to_string_lossy()))
+                    .unwrap_or_default();
+                (1..1000)
+                    .map(|n| {
+                        let suffix = if n == 1 {
+                            " (restored)".to_owned()
+                        } else {
+                            format!(" (restored {n})")
+                        };
+                        dest.with_file_name(format!("{stem}{suffix}{ext}"))
+                    })
+                    .find(|candidate| fs::symlink_metadata(candidate).is_err())
+            }
+        }
+    }
+
+    /// Restores one file; its chunks come from `blobs` when its batch fetched them, otherwise
+    /// they are fetched here in windows.
+    fn restore_file(&self, node: &Node, dest: &Path, blobs: Option<&Blobs>) {
+        let Some(target) = self.target_for(dest) else {
+            return;
+        };
+        if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+            return self.fail(
+                &target,
+                "a folder is in the way of this file; move it or restore elsewhere",
+            );
+        }
+        let link_key = (node.file_id.nlink > 1).then_some((node.file_id.dev, node.file_id.ino));
+        if let Some(key) = link_key {
+            let first = self
+                .hardlinks
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&key).cloned());
+            if let Some(first) = first {
+                let _ = fs::remove_file(&target);
+                if fs::hard_link(&first, &target).is_ok() {
+                    self.files.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        // Replacing an existing file goes through a temporary file and a rename, so the old
+        // file stays whole until the new one is complete; a new file is written in place
+        // (and removed again if its content cannot be restored).
+        let replacing = fs::symlink_metadata(&target).is_ok();
+        let write_to = if replacing {
+            let mut suffix = [0u8; 6];
+            let _ = crate::crypto::random_bytes(&mut suffix);
+            let tmp_name = format!(
+                ".{}.ckrestore-{}",
+                fsmeta::name_os(&node.name).to_string_lossy(),
+                hex::encode(suffix)
+            );
+            target.with_file_name(tmp_name)
+        } else {
+            target.clone()
+        };
+        if let Err(message) = self.write_content(node, &write_to, blobs) {
+            let _ = fs::remove_file(&write_to);
+            return self.fail(dest, message);
+        }
+        if let Err(e) = fsmeta::apply(&write_to, NodeKind::File, &node.owner, &node.times) {
+            tracing::debug!(path = %dest.display(), "file metadata: {e}");
+        }
+        if replacing && let Err(e) = fs::rename(&write_to, &target) {
+            let _ = fs::remove_file(&write_to);
+            return self.fail(
+                dest,
+                format!("cannot move the restored file into place: {e}"),
+            );
+        }
+        if let Some(key) = link_key
+            && let Ok(mut m) = self.hardlinks.lock()
+        {
+            m.entry(key).or_insert(target);
+        }
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.report(false);
+    }
+
+    fn write_content(&self, node: &Node, tmp: &Path, blobs: Option<&Blobs>) -> Result<(), String> {
+        let mut file = File::create(tmp).map_err(|e| format!("cannot create the file: {e}"))?;
+        let mut rest: &[Extent] = &node.content;
+        while !rest.is_empty() {
+            // A window of extents whose chunk data fits one fetch.
+            let mut take = 0;
+            let mut window_bytes = 0;
+            while take < rest.len() && (take == 0 || window_bytes < BATCH_BYTES) {
+                window_bytes += data_bytes(&rest[take..=take]);
+                take += 1;
+            }
+            let (window, after) = rest.split_at(take);
+            rest = after;
+            let fetched;
+            let blobs = match blobs {
+                Some(blobs) => blobs,
+                None => {
+                    let ids: Vec<ChunkId> = data_ids(window).collect();
+                    fetched = self.repo.read_blobs(self.index, &ids);
+                    &fetched
+                }
+            };
+            for extent in window {
+                match *extent {
+                    Extent::Data { id, len } => {
+                        let data = blobs
+                            .get(&id)
+                            .ok_or_else(|| format!("chunk {id} was not fetched"))?
+                            .as_ref()
+                            .map_err(|e| format!("cannot restore its content: {e}"))?;
+                        if data.len() != len as usize {
+                            return Err(format!(
+                                "chunk {id} has {} bytes, the catalog says {len}",
+                                data.len()
+                            ));
+                        }
+                        write_sparse(&mut file, data).map_err(|e| format!("cannot write: {e}"))?;
+                        self.bytes.fetch_add(u64::from(len), Ordering::Relaxed);
+                    }
+                    Extent::Hole { len } => {
+                        let offset =
+                            i64::try_from(len).map_err(|_| "a hole too large".to_owned())?;
+                        file.seek(SeekFrom::Current(offset))
+                            .map_err(|e| format!("cannot write: {e}"))?;
+                        self.bytes.fetch_add(len, Ordering::Relaxed);
+                    }
+                }
+            }
+            self.report(false);
+        }
+        file.set_len(node.size)
+            .map_err(|e| format!("cannot set the size: {e}"))
+    }
+
+    fn restore_symlink(&self, node: &Node, dest: &Path) {
+        let Some(target) = self.target_for(dest) else {
+            return;
+        };
+        let Some(link) = &node.link_target else {
+            return self.fail(dest, "the symlink has no target in the catalog");
+        };
+        if self.conflict == Conflict::Overwrite
+            && fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir())
+        {
+            let _ = fs::remove_file(&target);
+        }
+        #[cfg(unix)]
+        let made = std::os::unix::fs::symlink(fsmeta::name_os(link), &target);
+        #[cfg(windows)]
+        let made = std::os::windows::fs::symlink_file(fsmeta::name_os(link), &target);
+        if let Err(e) = made {
+            return self.fail(dest, format!("cannot create the symlink: {e}"));
+        }
+        let _ = fsmeta::apply(&target, NodeKind::Symlink, &node.owner, &node.times);
+        self.files.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,372 @@
+//! The agent of a computer under a backup policy (`cloudkeep agent`, DESIGN §7). Enrolling
+//! opens the enrollment file with its one-time code and keeps what is in it in the agent's
+//! own data home: the provider (exactly the pinned certificate, never trust on first use),
+//! the managed subtenant's password and the agent's repository key in the secrets, and a job
+//! built from the policy. Each cycle pulls the current policy from the provider (a change
+//! applies at once), backs up when the policy's schedule says so (with its retries and
+//! retention), reports the session to the provider (reports that could not be sent wait in
+//! the agent's state for the next cycle), and says which revision it applies and when it
+//! runs next. It needs nothing from the tenant's console.
+//!
+//! Blocking: call it outside any async runtime.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::TenantError;
+use crate::jobs::{self, JobSpec, SessionRecord, Target};
+use crate::policies::{Enrollment, open_enrollment};
+use crate::providers::{self, Provider};
+use crate::runtime;
+use crate::secrets::{Secrets, provider_key};
+use crate::state::TenantState;
+use crate::{runner, scheduler};
+use cloudkeep_api::policy::{AgentHeartbeat, AgentReport, Membership, PolicyDoc};
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_repo::engine::Cancel;
+
+/// Most unsent reports kept.
+const MAX_PENDING: usize = 100;
+
+/// What the agent knows about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentState {
+    /// The policy's id.
+    pub policy_id: String,
+    /// The policy's name.
+    pub policy: String,
+    /// This computer's name in the policy.
+    pub computer: String,
+    /// The provider's name in the agent's state (the policy's name).
+    pub provider: String,
+    /// The job its points carry.
+    pub job: String,
+    /// The policy revision applied.
+    pub revision: i64,
+    /// Enrolled, ms since the epoch.
+    pub enrolled_ms: i64,
+    /// The last cycle that reached the provider.
+    pub last_cycle_ms: Option<i64>,
+    /// Reports not yet delivered.
+    #[serde(default)]
+    pub pending: Vec<AgentReport>,
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cycle {
+    /// The revision applied now.
+    pub revision: i64,
+    /// Whether the policy changed since the last cycle.
+    pub changed: bool,
+    /// The session of the backup it ran, if one was due.
+    pub ran: Option<SessionRecord>,
+    /// The next scheduled backup, ms since the epoch.
+    pub next_run_ms: Option<i64>,
+    /// Reports delivered in this cycle (older ones included).
+    pub reported: usize,
+}
+
+fn state_path(home: &DataHome) -> PathBuf {
+    home.agent_state()
+}
+
+/// The agent's state, or `None` when this data home is not an enrolled agent's.
+pub fn load(home: &DataHome) -> Result<Option<AgentState>, TenantError> {
+    match std::fs::read_to_string(state_path(home)) {
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+            TenantError::Io(format!(
+                "the agent's state {} is damaged ({e}); enroll again",
+                state_path(home).display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TenantError::Io(format!(
+            "cannot read {}: {e}",
+            state_path(home).display()
+        ))),
+    }
+}
+
+/// Whether this data home is an enrolled agent's.
+pub fn is_enrolled(home: &DataHome) -> bool {
+    home.is_agent()
+}
+
+fn save(home: &DataHome, agent: &AgentState) -> Result<(), TenantError> {
+    let text = serde_json::to_vec_pretty(agent).map_err(|e| TenantError::Io(e.to_string()))?;
+    let path = state_path(home);
+    cloudkeep_model::paths::write_private_file(&path, &text).map_err(|e| {
+        TenantError::Io(format!(
+            "cannot write {}: {e}; check that the agent's data folder is writable",
+            path.display()
+        ))
+    })
+}
+
+fn not_enrolled() -> TenantError {
+    TenantError::Invalid(
+        "this computer is not enrolled; run \"cloudkeep agent enroll FILE\" with the file and one-time code your administrator gave you".into(),
+    )
+}
+
+/// The folder `~` stands for in a policy's sources: the home of the user the agent runs as.
+fn user_home() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
+}
+
+/// A policy source on this computer: `~` and `~/…` are the user's home.
+pub fn expand_source(source: &str, home: Option<&Path>) -> String {
+    let rest = match source.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with(['/', '\\']) => rest,
+        _ => return source.to_owned(),
+    };
+    match home {
+        Some(h) => {
+            let rest = rest.trim_start_matches(['/', '\\']);
+            if rest.is_empty() {
+                h.display().to_string()
+            } else {
+                h.join(rest).display().to_string()
+            }
+        }
+        None => source.to_owned(),
+    }
+}
+
+fn job_spec(doc: &PolicyDoc, agent: &AgentState, repo: &str) -> JobSpec {
+    let home = user_home();
+    JobSpec {
+        sources: doc
+            .spec
+            .sources
+            .iter()
+            .map(|s| expand_source(s, home.as_deref()))
+            .collect(),
+        excludes: doc.spec.excludes.clone(),
+        target: Target::Provider {
+            provider: agent.provider.clone(),
+            repo: repo.to_owned(),
+            account: None,
+        },
+        schedule: doc.spec.schedule.clone(),
+        retention: doc.spec.retention,
+        encrypted: true,
+        compression: doc.spec.compression.clone(),
+        retries: doc.spec.retries,
+        retry_wait_s: doc.spec.retry_wait_s,
+        health_check: jobs::Schedule::Manual,
+        agent: Some(Membership {
+            policy_id: agent.policy_id.clone(),
+            computer: agent.computer.clone(),
+        }),
+    }
+}
+
+/// Enrolls this data home as the agent of the computer the file names: checks the pin and
+/// the credentials against the provider, pulls the policy, and keeps all of it. Enrolling
+/// again (a new file for the same or another computer) replaces what was there.
+pub fn enroll(home: &DataHome, file_text: &str, code: &str) -> Result<AgentState, TenantError> {
+    let e: Enrollment = open_enrollment(file_text, code)?;
+    let rt = runtime()?;
+    let doc = rt.block_on(first_contact(&e))?;
+    let state = rt.block_on(TenantState::open(home))?;
+    let secrets = Secrets::open(home);
+    let agent = AgentState {
+        policy_id: e.policy_id.clone(),
+        policy: e.policy.clone(),
+        computer: e.computer.clone(),
+        provider: e.policy.clone(),
+        job: e.job.clone(),
+        revision: doc.revision,
+        enrolled_ms: cloudkeep_model::clock::now_ms(),
+        last_cycle_ms: None,
+        pending: Vec::new(),
+    };
+    rt.block_on(state.save_provider(&Provider {
+        name: agent.provider.clone(),
+        addresses: e.addresses.clone(),
+        fingerprint: e.fingerprint.clone(),
+        user: e.login.clone(),
+        added_ms: agent.enrolled_ms,
+        repos: Vec::new(),
+        scanned_ms: None,
+    }))?;
+    secrets.set(&provider_key(&agent.provider), &e.password)?;
+    secrets.set(&jobs::agent_key(&agent.job), &e.agent_key)?;
+    let spec = job_spec(&doc, &agent, &e.repo);
+    if rt.block_on(state.job(&agent.job)).is_ok() {
+        rt.block_on(state.update_job(&agent.job, &spec))?;
+    } else {
+        rt.block_on(state.create_job(&agent.job, &spec))?;
+    }
+    save(home, &agent)?;
+    Ok(agent)
+}
+
+/// Logs in with the enrollment's pin and credentials only and reads the policy.
+async fn first_contact(e: &Enrollment) -> Result<PolicyDoc, TenantError> {
+    let mut last = None;
+    for address in &e.addresses {
+        let mut client = cloudkeep_client::tenant::TenantClient::new(address, &e.fingerprint)?;
+        match client.login(&e.login, &e.password).await {
+            Ok(_) => return Ok(client.agent_policy().await?),
+            Err(err @ cloudkeep_client::ClientError::Unreachable { .. }) => last = Some(err),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(last.map_or_else(
+        || {
+            TenantError::Invalid(
+                "the enrollment file names no gateway; ask your administrator for a new one".into(),
+            )
+        },
+        Into::into,
+    ))
+}
+
+fn report_of(session: &SessionRecord, revision: i64) -> AgentReport {
+    let stat = |k: &str| {
+        session
+            .stats
+            .get(k)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    AgentReport {
+        started_ms: session.started_ms,
+        finished_ms: session.finished_ms,
+        result: session.result.clone(),
+        point: session.point.clone(),
+        files: stat("files"),
+        bytes: stat("bytes"),
+        warnings: session.warnings.as_array().map_or(0, |w| w.len() as u64),
+        message: session.message.clone(),
+        revision,
+        host: cloudkeep_repo::lock::hostname(),
+    }
+}
+
+/// One cycle: pull the policy, back up if due (or `force`), report, say when the next run is.
+pub fn cycle(home: &DataHome, force: bool) -> Result<Cycle, TenantError> {
+    let mut agent = load(home)?.ok_or_else(not_enrolled)?;
+    let rt = runtime()?;
+    let state = rt.block_on(TenantState::open(home))?;
+    let secrets = Secrets::open(home);
+    let (client, _) = rt.block_on(providers::connect(&state, &secrets, &agent.provider))?;
+    let doc = rt.block_on(client.agent_policy())?;
+    let mut job = rt.block_on(state.job(&agent.job))?;
+    let repo = match &job.spec.target {
+        Target::Provider { repo, .. } => repo.clone(),
+        Target::Folder { .. } => doc.spec.repo.clone(),
+    };
+    let spec = job_spec(&doc, &agent, &repo);
+    let changed = doc.revision != agent.revision || spec != job.spec;
+    if changed {
+        tracing::info!(
+            revision = doc.revision,
+            "policy \"{}\" changed: applying it",
+            doc.name
+        );
+        job = rt.block_on(state.update_job(&agent.job, &spec))?;
+        agent.revision = doc.revision;
+    }
+    let sessions = rt.block_on(state.sessions(Some(&agent.job)))?;
+    let due = force
+        || scheduler::due_at(std::slice::from_ref(&job), &sessions, chrono::Local::now())
+            .iter()
+            .any(|d| d.kind == "backup");
+    drop(client);
+    drop(rt);
+    let ran = if due {
+        let (session, _) = runner::run_job_scheduled(
+            home,
+            &agent.job,
+            runner::Watch::progress(&|_| {}),
+            &Cancel::default(),
+        )?;
+        agent.pending.push(report_of(&session, agent.revision));
+        let excess = agent.pending.len().saturating_sub(MAX_PENDING);
+        agent.pending.drain(..excess);
+        Some(session)
+    } else {
+        None
+    };
+    let rt = runtime()?;
+    let sessions = rt.block_on(state.sessions(Some(&agent.job)))?;
+    let next_run_ms = scheduler::next_run(&job, &sessions).map(|t| t.timestamp_millis());
+    // A backup may outlast the session token: log in again to report.
+    let (client, _) = rt.block_on(providers::connect(&state, &secrets, &agent.provider))?;
+    let mut reported = 0;
+    while let Some(report) = agent.pending.first() {
+        match rt.block_on(client.agent_report(report)) {
+            Ok(()) => {
+                agent.pending.remove(0);
+                reported += 1;
+            }
+            Err(e) => {
+                tracing::warn!("session report not delivered, kept for the next cycle: {e}");
+                break;
+            }
+        }
+    }
+    rt.block_on(client.agent_heartbeat(&AgentHeartbeat {
+        revision: agent.revision,
+        next_run_ms,
+    }))?;
+    agent.last_cycle_ms = Some(cloudkeep_model::clock::now_ms());
+    save(home, &agent)?;
+    Ok(Cycle {
+        revision: agent.revision,
+        changed,
+        ran,
+        next_run_ms,
+        reported,
+    })
+}
+
+/// Runs cycles every `interval` until `stop` is set; a failed cycle (the provider away, say)
+/// is logged and tried again at the next one. `each` sees every cycle's outcome.
+pub fn run(
+    home: &DataHome,
+    interval: Duration,
+    stop: &Cancel,
+    each: &dyn Fn(&Result<Cycle, TenantError>),
+) -> Result<(), TenantError> {
+    load(home)?.ok_or_else(not_enrolled)?;
+    while !stop.is_cancelled() {
+        let outcome = cycle(home, false);
+        if let Err(e) = &outcome {
+            tracing::warn!(
+                "agent cycle failed, trying again in {} s: {e}",
+                interval.as_secs()
+            );
+        }
+        each(&outcome);
+        let until = std::time::Instant::now() + interval;
+        while std::time::Instant::now() < until && !stop.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_stands_for_the_tilde_only() {
+        let home = Path::new("/home/ann");
+        assert_eq!(expand_source("~", Some(home)), "/home/ann");
+        assert_eq!(
+            expand_source("~/Documents", Some(home)),
+            "/home/ann/Documents"
+        );
+        assert_eq!(expand_source("/srv/data", Some(home)), "/srv/data");
+        assert_eq!(expand_source("~bob/x", Some(home)), "~bob/x");
+        assert_eq!(expand_source("~/x", None), "~/x");
+    }
+}

@@ -1,0 +1,345 @@
+//! Browsing the restore points of jobs from a long-running process (the console): each job's
+//! repository is opened once (unlocked, its index loaded, folder listings of a remote one read
+//! through the local cache) and kept, so listing a folder costs only its own tree blobs —
+//! milliseconds even in a point of a million files. Very large folders are listed a page at a
+//! time. After a job's run its entry is dropped, so new points and packs are seen.
+//!
+//! Blocking: call it outside any async runtime (a remote repository runs its own).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use super::TenantError;
+use super::runner::open_job_repository;
+use super::runtime;
+use super::state::TenantState;
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_repo::catalog::{Node, NodeKind};
+use cloudkeep_repo::engine::browse;
+use cloudkeep_repo::repo::{ChunkIndex, Repository, RestorePoint};
+
+/// Most entries one page of a folder holds.
+pub const MAX_PAGE: usize = 5_000;
+
+/// A restore point as lists show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PointView {
+    /// Its id.
+    pub id: String,
+    /// Its first 12 characters.
+    pub short_id: String,
+    /// The job that made it.
+    pub job: String,
+    /// The computer it was made on.
+    pub host: String,
+    /// When the backup ended, ms since the epoch.
+    pub time_ms: i64,
+    /// What it backed up.
+    pub paths: Vec<String>,
+    /// Files in it.
+    pub files: u64,
+    /// Bytes of file content in it.
+    pub bytes: u64,
+    /// Per-file warnings of its backup.
+    pub warnings: u64,
+}
+
+impl PointView {
+    fn of(p: &RestorePoint) -> Self {
+        Self {
+            id: p.id.clone(),
+            short_id: p.short_id().to_owned(),
+            job: p.manifest.job.clone(),
+            host: p.manifest.host.clone(),
+            time_ms: p.time_ns / 1_000_000,
+            paths: p.manifest.paths.clone(),
+            files: p.manifest.stats.files,
+            bytes: p.manifest.stats.bytes,
+            warnings: p.manifest.stats.warnings,
+        }
+    }
+}
+
+/// An entry of a folder as the tree shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryView {
+    /// Its name.
+    pub name: String,
+    /// Its full path inside the point (`/home/alice/notes.txt`).
+    pub path: String,
+    /// What it is.
+    pub kind: NodeKind,
+    /// Size in bytes (files).
+    pub size: u64,
+    /// Modification time, ms since the epoch.
+    pub mtime_ms: i64,
+    /// A symlink's target.
+    pub target: Option<String>,
+}
+
+/// One page of a folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page {
+    /// The folder.
+    pub path: String,
+    /// Entries `offset ..` of it, folders first, then by name.
+    pub entries: Vec<EntryView>,
+    /// Where this page starts.
+    pub offset: usize,
+    /// How many entries the folder has.
+    pub total: usize,
+}
+
+/// A folder's entries as last listed: point id, folder, entries.
+/// Folders kept listed per open repository.
+const RECENT_FOLDERS: usize = 16;
+/// Entries kept listed per open repository (about 200 bytes each).
+const RECENT_ENTRIES: usize = 400_000;
+
+type Listed = (String, String, Arc<Vec<EntryView>>);
+
+struct Open {
+    repo: Repository,
+    index: ChunkIndex,
+    points: Vec<RestorePoint>,
+    /// The folders listed last (newest at the back), for paging through a large one and for
+    /// going back and forth between folders without decoding them again.
+    recent: Mutex<std::collections::VecDeque<Listed>>,
+}
+
+/// Open repositories by job. Cheap to clone (shared).
+#[derive(Clone, Default)]
+pub struct Catalogs {
+    open: Arc<Mutex<HashMap<String, Arc<Open>>>>,
+}
+
+impl std::fmt::Debug for Catalogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogs").finish_non_exhaustive()
+    }
+}
+
+impl Catalogs {
+    fn get(&self, home: &DataHome, job: &str) -> Result<Arc<Open>, TenantError> {
+        if let Some(open) = self.open.lock().ok().and_then(|m| m.get(job).cloned()) {
+            return Ok(open);
+        }
+        let job_record = {
+            let rt = runtime()?;
+            rt.block_on(async { TenantState::open(home).await?.job(job).await })?
+        };
+        let repo = open_job_repository(home, &job_record)?;
+        let index = repo.load_readable_index()?;
+        let mut points = repo.list_points()?;
+        points.sort_by_key(|p| std::cmp::Reverse(p.time_ns));
+        let open = Arc::new(Open {
+            repo,
+            index,
+            points,
+            recent: Mutex::new(std::collections::VecDeque::new()),
+        });
+        if let Ok(mut map) = self.open.lock() {
+            map.insert(job.to_owned(), open.clone());
+        }
+        Ok(open)
+    }
+
+    /// Drops what is kept of `job` (after it ran, or when asked to refresh).
+    pub fn forget(&self, job: &str) {
+        let dropped = self.open.lock().ok().and_then(|mut m| m.remove(job));
+        // A remote repository ends its gateway task when dropped: do it off the caller.
+        if let Some(open) = dropped {
+            std::thread::spawn(move || drop(open));
+        }
+    }
+
+    /// The restore points of `job`'s repository, newest first (`all_jobs`: also those of
+    /// other jobs and computers sharing the repository).
+    pub fn points(
+        &self,
+        home: &DataHome,
+        job: &str,
+        all_jobs: bool,
+    ) -> Result<Vec<PointView>, TenantError> {
+        let open = self.get(home, job)?;
+        Ok(open
+            .points
+            .iter()
+            .filter(|p| all_jobs || p.manifest.job == job)
+            .map(PointView::of)
+            .collect())
+    }
+
+    fn point<'a>(open: &'a Open, point: &str) -> Result<&'a RestorePoint, TenantError> {
+        let matches: Vec<&RestorePoint> = if point == "latest" {
+            open.points.first().into_iter().collect()
+        } else {
+            open.points
+                .iter()
+                .filter(|p| p.id.starts_with(point))
+                .collect()
+        };
+        match matches.as_slice() {
+            [one] => Ok(one),
+            [] => Err(TenantError::Invalid(format!(
+                "there is no restore point \"{point}\" in this job's repository; refresh the list"
+            ))),
+            _ => Err(TenantError::Invalid(format!(
+                "\"{point}\" names more than one restore point; give more of its id"
+            ))),
+        }
+    }
+
+    /// Entries `offset .. offset + limit` of folder `path` of `point` (folders first).
+    pub fn list(
+        &self,
+        home: &DataHome,
+        job: &str,
+        point: &str,
+        path: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Page, TenantError> {
+        let open = self.get(home, job)?;
+        let found = Self::point(&open, point)?;
+        let path = normalize(path);
+        let cached = open.recent.lock().ok().and_then(|recent| {
+            recent
+                .iter()
+                .find(|(p, dir, _)| *p == found.id && *dir == path)
+                .map(|(_, _, entries)| entries.clone())
+        });
+        let entries = match cached {
+            Some(entries) => entries,
+            None => {
+                let nodes = browse::list_dir(&open.repo, &open.index, found, &path)?;
+                let entries = Arc::new(views(&path, nodes));
+                if let Ok(mut recent) = open.recent.lock() {
+                    recent.push_back((found.id.clone(), path.clone(), entries.clone()));
+                    // A few folders, not too many entries in all; the newest always stays.
+                    while recent.len() > 1
+                        && (recent.len() > RECENT_FOLDERS
+                            || recent.iter().map(|(_, _, e)| e.len()).sum::<usize>()
+                                > RECENT_ENTRIES)
+                    {
+                        recent.pop_front();
+                    }
+                }
+                entries
+            }
+        };
+        let limit = limit.clamp(1, MAX_PAGE);
+        Ok(Page {
+            entries: entries.iter().skip(offset).take(limit).cloned().collect(),
+            path,
+            offset,
+            total: entries.len(),
+        })
+    }
+
+    /// Entries of `point` whose name matches the glob `pattern`, at most `limit`.
+    pub fn find(
+        &self,
+        home: &DataHome,
+        job: &str,
+        point: &str,
+        pattern: &str,
+        limit: usize,
+    ) -> Result<Vec<browse::Found>, TenantError> {
+        let open = self.get(home, job)?;
+        let found = Self::point(&open, point)?;
+        let mut hits = browse::find(&open.repo, &open.index, found, pattern)?;
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    /// Deletes `point` of `job`'s repository (with insider protection at the provider it goes
+    /// to the provider's recycle bin) and forgets the cached listing; returns its short id.
+    pub fn delete(&self, home: &DataHome, job: &str, point: &str) -> Result<String, TenantError> {
+        let open = self.get(home, job)?;
+        let found = Self::point(&open, point)?;
+        open.repo.delete_point(&found.id)?;
+        let short = found.short_id().to_owned();
+        self.forget(job);
+        Ok(short)
+    }
+
+    /// What changed from point `a` to point `b` (both of `job`'s repository).
+    pub fn diff(
+        &self,
+        home: &DataHome,
+        job: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<Vec<browse::Change>, TenantError> {
+        let open = self.get(home, job)?;
+        let (a, b) = (Self::point(&open, a)?, Self::point(&open, b)?);
+        Ok(browse::diff(&open.repo, &open.index, a, b)?)
+    }
+}
+
+/// `/a/b` form of a path inside a point (`""` and `/` are the top).
+fn normalize(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    format!("/{}", parts.join("/"))
+}
+
+fn views(dir: &str, nodes: Vec<Node>) -> Vec<EntryView> {
+    let mut out: Vec<EntryView> = nodes
+        .into_iter()
+        .map(|n| {
+            let name = n.display_name().into_owned();
+            EntryView {
+                path: if dir == "/" {
+                    format!("/{name}")
+                } else {
+                    format!("{dir}/{name}")
+                },
+                name,
+                kind: n.kind,
+                size: n.size,
+                mtime_ms: n.times.mtime_ns / 1_000_000,
+                target: n
+                    .link_target
+                    .as_ref()
+                    .map(|t| String::from_utf8_lossy(t).into_owned()),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (a.kind != NodeKind::Dir)
+            .cmp(&(b.kind != NodeKind::Dir))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_normalize_and_folders_come_first() {
+        assert_eq!(normalize(""), "/");
+        assert_eq!(normalize("/home//alice/"), "/home/alice");
+        let nodes = vec![
+            Node::new(b"b.txt".to_vec(), NodeKind::File),
+            Node::new(b"a".to_vec(), NodeKind::Dir),
+            Node::new(b"A.txt".to_vec(), NodeKind::File),
+        ];
+        let names: Vec<(String, String)> = views("/home", nodes)
+            .into_iter()
+            .map(|e| (e.name, e.path))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("a".into(), "/home/a".into()),
+                ("A.txt".into(), "/home/A.txt".into()),
+                ("b.txt".into(), "/home/b.txt".into())
+            ]
+        );
+    }
+}

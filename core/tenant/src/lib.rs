@@ -1,0 +1,84 @@
+//! The tenant's side: its own state (SQLite in the data folder), its secrets, and the service
+//! providers it uses. The CLI and the console both work through these functions.
+//!
+//! Parts: [`state`] (the database), [`secrets`] (passwords, never in the database or logs),
+//! [`providers`] (add with the certificate trust step, connect with failover, rescan, trust,
+//! remove), [`jobs`], [`runner`], [`scheduler`], [`policies`], [`agent`] (a policy's
+//! computer), [`logging`] (the process set-up both faces share).
+//!
+//! It reaches gateways only through `cloudkeep-client`, never the gateway crate.
+
+pub mod agent;
+pub mod catalog;
+pub mod failure;
+pub mod jobs;
+pub mod live;
+pub mod logging;
+pub mod overview;
+pub mod policies;
+pub mod providers;
+pub mod runner;
+pub mod scheduler;
+pub mod secrets;
+pub mod state;
+
+use cloudkeep_client::ClientError;
+
+/// A small runtime for the async calls (state, provider) of the tenant's blocking functions:
+/// they run outside any async runtime, with their own.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, TenantError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| TenantError::Io(e.to_string()))
+}
+
+/// Errors of the tenant side.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    /// Talking to the gateway failed or was refused.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The local state.
+    #[error("the local Cloudkeep state: {0}")]
+    State(#[from] sqlx::Error),
+    /// Its schema.
+    #[error("updating the local Cloudkeep state: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The repository.
+    #[error(transparent)]
+    Repo(#[from] cloudkeep_repo::repo::RepoError),
+    /// A backup, restore or maintenance run.
+    #[error(transparent)]
+    Engine(#[from] cloudkeep_repo::engine::EngineError),
+    /// Secrets or files.
+    #[error("{0}")]
+    Io(String),
+    /// A request that cannot be done as asked (the message says what to do instead).
+    #[error("{0}")]
+    Invalid(String),
+    /// No such job.
+    #[error("there is no job \"{0}\"; list them with \"cloudkeep job list\"")]
+    NoJob(String),
+    /// A job of that name exists.
+    #[error("a job \"{0}\" already exists; choose another name")]
+    JobExists(String),
+    /// No such provider.
+    #[error("there is no service provider \"{0}\"; list them with \"cloudkeep provider list\"")]
+    NoProvider(String),
+    /// A provider of that name exists.
+    #[error("a service provider \"{0}\" already exists; remove it first or choose another name")]
+    ProviderExists(String),
+    /// A pinned provider presents another certificate.
+    #[error("the certificate of \"{provider}\" ({address}) changed: expected {expected}, got {} ({}, issued by {}, valid {} to {}); if your service provider renewed it, run: cloudkeep provider trust {provider} --fingerprint {}", .cert.fingerprint, .cert.subject, .cert.issuer, .cert.not_before, .cert.not_after, .cert.fingerprint)]
+    CertificateChanged {
+        /// The provider.
+        provider: String,
+        /// The gateway.
+        address: String,
+        /// The pin.
+        expected: String,
+        /// What it presents.
+        cert: Box<cloudkeep_api::CertInfo>,
+    },
+}

@@ -1,0 +1,374 @@
+//! Runs in progress in this process — the console's backups, restores and health checks,
+//! manual or scheduled: each on a thread of its own, at most one of a kind per job at a time,
+//! followed by any number of watchers (the console's views, through a Tauri channel), each of
+//! which first receives what happened so far; stoppable. `cloudkeep job run` runs in the
+//! foreground and does not need this.
+//!
+//! Invariant: a run's entry leaves the registry only after its session is recorded and its
+//! watchers have been told, so "running" never hides a finished run's result.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+
+use super::TenantError;
+use super::jobs::SessionRecord;
+use super::runner::{self, Watch};
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_repo::engine::restore::{RestoreOptions, RestoreReport};
+use cloudkeep_repo::engine::{Cancel, Progress};
+
+/// What a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunKind {
+    /// A backup started by hand.
+    Backup,
+    /// A backup started by the schedule (failures waiting can fix are tried again).
+    ScheduledBackup,
+    /// A repository health check.
+    HealthCheck,
+    /// A restore from one of the job's points.
+    Restore,
+}
+
+impl RunKind {
+    /// Backups of one job exclude each other whatever started them.
+    fn slot(self) -> &'static str {
+        match self {
+            Self::Backup | Self::ScheduledBackup => "backup",
+            Self::HealthCheck => "health-check",
+            Self::Restore => "restore",
+        }
+    }
+}
+
+/// What a watcher hears.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    /// The run's counters, with its rate (bytes per second) and the seconds left when known.
+    Progress {
+        /// Counters.
+        progress: Progress,
+        /// Bytes per second so far.
+        rate: f64,
+        /// Seconds left, when an expectation exists.
+        eta_secs: Option<u64>,
+    },
+    /// A line of the session's log.
+    Line {
+        /// `HH:MM:SS text`.
+        line: String,
+    },
+    /// The run ended; its session is recorded.
+    Done {
+        /// The recorded session (`result`: success, warning, failed, stopped).
+        session: Box<SessionRecord>,
+        /// A restore's report: restored, skipped and failed items with reasons.
+        restore: Option<RestoreReport>,
+        /// Why it failed, when it did.
+        error: Option<String>,
+    },
+}
+
+/// A run in progress, as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Running {
+    /// The job.
+    pub job: String,
+    /// What kind.
+    pub kind: RunKind,
+    /// The latest counters.
+    pub progress: Option<Progress>,
+    /// Whether a stop was asked for.
+    pub stopping: bool,
+}
+
+type Watcher = Box<dyn Fn(&RunEvent) + Send + Sync>;
+
+struct Live {
+    kind: RunKind,
+    cancel: Cancel,
+    progress: Option<Progress>,
+    lines: Vec<String>,
+    watchers: Vec<Watcher>,
+}
+
+type DoneHook = Arc<dyn Fn(&str, RunKind) + Send + Sync>;
+
+/// The runs of this process. Cheap to clone (shared).
+#[derive(Clone, Default)]
+pub struct Runs {
+    inner: Arc<Mutex<HashMap<(String, &'static str), Live>>>,
+    on_done: Arc<Mutex<Option<DoneHook>>>,
+}
+
+impl std::fmt::Debug for Runs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runs")
+            .field("running", &self.running().len())
+            .finish()
+    }
+}
+
+impl Runs {
+    /// Calls `hook` with the job and kind of every run that ends, after its watchers heard
+    /// (the console drops its cached view of the job's repository).
+    pub fn on_done(&self, hook: impl Fn(&str, RunKind) + Send + Sync + 'static) {
+        if let Ok(mut slot) = self.on_done.lock() {
+            *slot = Some(Arc::new(hook));
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<(String, &'static str), Live>> {
+        // A watcher that panicked must not stop every later run: the map stays usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts a backup or health check of `job` on its own thread. Refused while one of the
+    /// same kind runs.
+    pub fn start(&self, home: &DataHome, job: &str, kind: RunKind) -> Result<(), TenantError> {
+        let home = home.clone();
+        let name = job.to_owned();
+        self.spawn(job, kind, move |watch, cancel| {
+            let error = |r: Result<_, TenantError>| r.err().map(|e| e.to_string());
+            let outcome = match kind {
+                RunKind::Backup => {
+                    runner::run_job_watched(&home, &name, watch, cancel).map(|(s, r)| (s, error(r)))
+                }
+                RunKind::ScheduledBackup => runner::run_job_scheduled(&home, &name, watch, cancel)
+                    .map(|(s, r)| (s, error(r))),
+                RunKind::HealthCheck => runner::check_job(&home, &name).map(|s| {
+                    let failed = (s.result == "failed").then(|| s.message.clone());
+                    (s, failed)
+                }),
+                RunKind::Restore => Err(TenantError::Invalid(
+                    "a restore needs a point and a destination; use start_restore".into(),
+                )),
+            };
+            outcome.map(|(session, error)| (session, None, error))
+        })
+    }
+
+    /// Starts a restore from `point` of `job` on its own thread (one per job at a time).
+    pub fn start_restore(
+        &self,
+        home: &DataHome,
+        job: &str,
+        point: &str,
+        options: RestoreOptions,
+    ) -> Result<(), TenantError> {
+        let (home, name, point) = (home.clone(), job.to_owned(), point.to_owned());
+        self.spawn(job, RunKind::Restore, move |watch, cancel| {
+            let options = RestoreOptions {
+                cancel: cancel.clone(),
+                ..options
+            };
+            runner::restore_job(&home, &name, &point, &options, watch).map(|(session, result)| {
+                match result {
+                    Ok(report) => (session, Some(report), None),
+                    Err(e) => (session, None, Some(e.to_string())),
+                }
+            })
+        })
+    }
+
+    fn spawn(
+        &self,
+        job: &str,
+        kind: RunKind,
+        work: impl FnOnce(
+            Watch<'_>,
+            &Cancel,
+        )
+            -> Result<(SessionRecord, Option<RestoreReport>, Option<String>), TenantError>
+        + Send
+        + 'static,
+    ) -> Result<(), TenantError> {
+        let key = (job.to_owned(), kind.slot());
+        let cancel = Cancel::default();
+        {
+            let mut runs = self.lock();
+            if runs.contains_key(&key) {
+                return Err(TenantError::Invalid(format!(
+                    "a {} of \"{job}\" is already running; wait for it or stop it",
+                    kind.slot()
+                )));
+            }
+            runs.insert(
+                key.clone(),
+                Live {
+                    kind,
+                    cancel: cancel.clone(),
+                    progress: None,
+                    lines: Vec::new(),
+                    watchers: Vec::new(),
+                },
+            );
+        }
+        let runs = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("run {job}"))
+            .spawn(move || {
+                let on_progress = |p: &Progress| runs.progress(&key, p);
+                let on_line = |line: &str| runs.line(&key, line);
+                let watch = Watch {
+                    progress: &on_progress,
+                    line: &on_line,
+                };
+                let ended = work(watch, &cancel);
+                runs.finish(&key, ended);
+            });
+        if let Err(e) = spawned {
+            self.lock().remove(&(job.to_owned(), kind.slot()));
+            return Err(TenantError::Io(format!("cannot start the run: {e}")));
+        }
+        Ok(())
+    }
+
+    fn progress(&self, key: &(String, &'static str), p: &Progress) {
+        let event = RunEvent::Progress {
+            progress: *p,
+            rate: p.rate(),
+            eta_secs: p.eta_secs(),
+        };
+        let mut runs = self.lock();
+        if let Some(live) = runs.get_mut(key) {
+            live.progress = Some(*p);
+            for w in &live.watchers {
+                w(&event);
+            }
+        }
+    }
+
+    fn line(&self, key: &(String, &'static str), line: &str) {
+        let event = RunEvent::Line {
+            line: line.to_owned(),
+        };
+        let mut runs = self.lock();
+        if let Some(live) = runs.get_mut(key) {
+            live.lines.push(line.to_owned());
+            for w in &live.watchers {
+                w(&event);
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        key: &(String, &'static str),
+        ended: Result<(SessionRecord, Option<RestoreReport>, Option<String>), TenantError>,
+    ) {
+        let Some(live) = self.lock().remove(key) else {
+            return;
+        };
+        let event = match ended {
+            Ok((session, restore, error)) => RunEvent::Done {
+                session: Box::new(session),
+                restore,
+                error,
+            },
+            // The session could not even be recorded (the local state failed): say so.
+            Err(e) => RunEvent::Done {
+                session: Box::new(SessionRecord {
+                    id: 0,
+                    job: key.0.clone(),
+                    kind: key.1.into(),
+                    started_ms: 0,
+                    finished_ms: cloudkeep_model::clock::now_ms(),
+                    result: "failed".into(),
+                    point: None,
+                    stats: serde_json::json!({}),
+                    warnings: serde_json::json!([]),
+                    message: e.to_string(),
+                    log: live.lines.clone(),
+                }),
+                restore: None,
+                error: Some(e.to_string()),
+            },
+        };
+        for w in &live.watchers {
+            w(&event);
+        }
+        let hook = self.on_done.lock().ok().and_then(|h| h.clone());
+        if let Some(hook) = hook {
+            hook(&key.0, live.kind);
+        }
+    }
+
+    /// Follows the `kind` run of `job`: `watcher` first gets the lines and the progress so
+    /// far, then every event until `Done`. False when no such run is going on.
+    pub fn watch(&self, job: &str, kind: RunKind, watcher: Watcher) -> bool {
+        let mut runs = self.lock();
+        let Some(live) = runs.get_mut(&(job.to_owned(), kind.slot())) else {
+            return false;
+        };
+        for line in &live.lines {
+            watcher(&RunEvent::Line { line: line.clone() });
+        }
+        if let Some(p) = live.progress {
+            watcher(&RunEvent::Progress {
+                progress: p,
+                rate: p.rate(),
+                eta_secs: p.eta_secs(),
+            });
+        }
+        live.watchers.push(watcher);
+        true
+    }
+
+    /// Asks the `kind` run of `job` to stop; false when none runs.
+    pub fn stop(&self, job: &str, kind: RunKind) -> bool {
+        let runs = self.lock();
+        match runs.get(&(job.to_owned(), kind.slot())) {
+            Some(live) => {
+                live.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The runs going on now.
+    pub fn running(&self) -> Vec<Running> {
+        let runs = self.lock();
+        let mut out: Vec<Running> = runs
+            .iter()
+            .map(|((job, _), live)| Running {
+                job: job.clone(),
+                kind: live.kind,
+                progress: live.progress,
+                stopping: live.cancel.is_cancelled(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.job.cmp(&b.job));
+        out
+    }
+
+    /// Starts what the schedule says is due at `now` and is not running already; returns
+    /// what it started. The console calls this every half minute while it is open.
+    pub fn start_due(
+        &self,
+        home: &DataHome,
+        jobs: &[super::jobs::Job],
+        sessions: &[SessionRecord],
+        now: chrono::DateTime<chrono::Local>,
+    ) -> Vec<super::scheduler::Due> {
+        let mut started = Vec::new();
+        for due in super::scheduler::due_at(jobs, sessions, now) {
+            let kind = if due.kind == "backup" {
+                RunKind::ScheduledBackup
+            } else {
+                RunKind::HealthCheck
+            };
+            if self.start(home, &due.job, kind).is_ok() {
+                started.push(due);
+            }
+        }
+        started
+    }
+}

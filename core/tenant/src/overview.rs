@@ -1,0 +1,314 @@
+//! What the tenant sees first (the console's Home, `cloudkeep status`): the latest sessions,
+//! each cloud repository's quota use, every job with its last result and next run, and the
+//! warnings that need a person — a lease that ends within 14 days or has ended, a quota above
+//! 90 %, a provider whose certificate changed or that cannot be reached, a job whose last run
+//! failed.
+
+use chrono::{DateTime, Local};
+use serde::Serialize;
+
+use super::TenantError;
+use super::jobs::{Job, SessionRecord};
+use super::providers::{self, Provider};
+use super::runner::target_text;
+use super::scheduler::next_run;
+use super::secrets::Secrets;
+use super::state::TenantState;
+
+/// A lease that ends within this many days is a warning.
+pub const LEASE_WARNING_DAYS: i64 = 14;
+/// A quota used above this share is a warning.
+pub const QUOTA_WARNING_SHARE: f64 = 0.9;
+/// How long a provider may take to answer a rescan.
+pub const RESCAN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+/// How many sessions the overview lists.
+pub const RECENT_SESSIONS: usize = 10;
+
+/// One cloud repository's use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepoUse {
+    /// The provider.
+    pub provider: String,
+    /// The repository.
+    pub repo: String,
+    /// Quota in bytes; -1 unlimited.
+    pub quota_bytes: i64,
+    /// Stored bytes.
+    pub used_bytes: i64,
+    /// Free bytes; -1 unlimited.
+    pub free_bytes: i64,
+    /// Used share of the quota, 0 to 1 (0 when unlimited).
+    pub used_share: f64,
+    /// When the lease ends, ms since the epoch.
+    pub lease_until_ms: Option<i64>,
+    /// When these figures were read from the provider.
+    pub scanned_ms: Option<i64>,
+}
+
+/// A job as lists show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobSummary {
+    /// Its name.
+    pub name: String,
+    /// Where it stores its points, for people.
+    pub target: String,
+    /// Its schedule (`manual`, `daily@02:30`, `every:6h`).
+    pub schedule: String,
+    /// Its latest backup session, without the log.
+    pub last: Option<SessionRecord>,
+    /// The next scheduled backup, ms since the epoch (in the past when due now).
+    pub next_run_ms: Option<i64>,
+}
+
+/// A warning that needs a person, with what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    /// `lease`, `quota`, `certificate`, `unreachable`, `failed`.
+    pub kind: String,
+    /// What happened and what to do.
+    pub message: String,
+    /// The provider or job it is about.
+    pub subject: String,
+}
+
+/// Everything the first screen shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overview {
+    /// The latest sessions, newest first, without their logs.
+    pub sessions: Vec<SessionRecord>,
+    /// Every cloud repository of every provider.
+    pub repos: Vec<RepoUse>,
+    /// Every job.
+    pub jobs: Vec<JobSummary>,
+    /// What needs attention.
+    pub notices: Vec<Notice>,
+    /// How many providers there are (none: the first-run screen).
+    pub providers: usize,
+}
+
+/// Sessions as lists carry them: without their logs (a log is read on its own).
+pub fn brief(session: &SessionRecord) -> SessionRecord {
+    SessionRecord {
+        log: Vec::new(),
+        ..session.clone()
+    }
+}
+
+/// Every job with its last backup and next run.
+pub fn job_summaries(jobs: &[Job], sessions: &[SessionRecord]) -> Vec<JobSummary> {
+    jobs.iter()
+        .map(|job| JobSummary {
+            name: job.name.clone(),
+            target: target_text(&job.spec.target),
+            schedule: match &job.spec.agent {
+                // A policy's computer runs on its agent's schedule, not on this one.
+                Some(member) => format!("by the agent of {}", member.computer),
+                None => job.spec.schedule.to_string(),
+            },
+            last: sessions
+                .iter()
+                .find(|s| s.job == job.name && s.kind == "backup")
+                .map(brief),
+            next_run_ms: next_run(job, sessions).map(|t| t.timestamp_millis()),
+        })
+        .collect()
+}
+
+/// The use of each repository of `provider` as last scanned.
+fn repo_uses(provider: &Provider) -> Vec<RepoUse> {
+    provider
+        .repos
+        .iter()
+        .map(|r| RepoUse {
+            provider: provider.name.clone(),
+            repo: r.name.clone(),
+            quota_bytes: r.quota_bytes,
+            used_bytes: r.used_bytes,
+            free_bytes: r.free_bytes,
+            used_share: match r.quota_bytes {
+                q if q > 0 => (r.used_bytes.max(0) as f64 / q as f64).min(1.0),
+                0 => 1.0, // nothing may be stored: full
+                _ => 0.0, // unlimited: shares its tenant's quota
+            },
+            lease_until_ms: r.lease_until_ms,
+            scanned_ms: provider.scanned_ms,
+        })
+        .collect()
+}
+
+/// The warnings the figures call for at `now`.
+pub fn notices_for(repos: &[RepoUse], jobs: &[JobSummary], now: DateTime<Local>) -> Vec<Notice> {
+    let mut out = Vec::new();
+    let now_ms = now.timestamp_millis();
+    let mut leases_seen = std::collections::HashSet::new();
+    for r in repos {
+        if let Some(until) = r.lease_until_ms
+            && until - now_ms < LEASE_WARNING_DAYS * 86_400_000
+            && leases_seen.insert(&r.provider)
+        {
+            let date = cloudkeep_model::units::date_text(Some(until));
+            out.push(Notice {
+                kind: "lease".into(),
+                message: if until < now_ms {
+                    format!(
+                        "the lease at \"{}\" ended on {date}: backups are refused; ask your service provider to extend it",
+                        r.provider
+                    )
+                } else {
+                    format!(
+                        "the lease at \"{}\" ends on {date}; ask your service provider to extend it before then",
+                        r.provider
+                    )
+                },
+                subject: r.provider.clone(),
+            });
+        }
+        if r.used_share > QUOTA_WARNING_SHARE {
+            out.push(Notice {
+                kind: "quota".into(),
+                message: format!(
+                    "\"{}\" at \"{}\" is {:.0} % full ({} of {}); delete old restore points, keep fewer, or ask for more space",
+                    r.repo,
+                    r.provider,
+                    r.used_share * 100.0,
+                    cloudkeep_model::units::human_bytes(r.used_bytes.max(0) as u64),
+                    cloudkeep_model::units::human_bytes(r.quota_bytes.max(0) as u64)
+                ),
+                subject: r.provider.clone(),
+            });
+        }
+    }
+    for j in jobs {
+        if let Some(last) = &j.last
+            && last.result == "failed"
+        {
+            out.push(Notice {
+                kind: "failed".into(),
+                message: format!("the last run of \"{}\" failed: {}", j.name, last.message),
+                subject: j.name.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The overview at `now`. With `rescan`, each provider is asked for fresh figures first (a
+/// changed certificate or an unreachable gateway becomes a warning; the last figures stay).
+pub async fn overview(
+    state: &TenantState,
+    secrets: &Secrets,
+    now: DateTime<Local>,
+    rescan: bool,
+) -> Result<Overview, TenantError> {
+    let mut notices = Vec::new();
+    let mut repos = Vec::new();
+    let all = state.providers().await?;
+    for provider in &all {
+        let fresh = if rescan {
+            let asked = tokio::time::timeout(
+                RESCAN_TIMEOUT,
+                providers::rescan(state, secrets, &provider.name),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(TenantError::Io(format!(
+                    "\"{}\" did not answer within {} s; the figures shown are from the last scan",
+                    provider.name,
+                    RESCAN_TIMEOUT.as_secs()
+                )))
+            });
+            match asked {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    notices.push(provider_notice(&provider.name, &e));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        repos.extend(repo_uses(fresh.as_ref().unwrap_or(provider)));
+    }
+    let jobs = state.jobs().await?;
+    let sessions = state.sessions(None).await?;
+    let summaries = job_summaries(&jobs, &sessions);
+    notices.extend(notices_for(&repos, &summaries, now));
+    Ok(Overview {
+        sessions: sessions.iter().take(RECENT_SESSIONS).map(brief).collect(),
+        repos,
+        jobs: summaries,
+        notices,
+        providers: all.len(),
+    })
+}
+
+/// A provider that could not be rescanned, as a warning.
+fn provider_notice(name: &str, e: &TenantError) -> Notice {
+    use super::failure::{FailureKind, kind_in_chain};
+    let kind = match kind_in_chain(e) {
+        Some(FailureKind::Certificate) => "certificate",
+        Some(FailureKind::Quota) => "lease",
+        _ => "unreachable",
+    };
+    Notice {
+        kind: kind.into(),
+        message: e.to_string(),
+        subject: name.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn repo(share: f64, lease_days: Option<i64>, now: i64) -> RepoUse {
+        RepoUse {
+            provider: "acme".into(),
+            repo: "Cloud".into(),
+            quota_bytes: 1000,
+            used_bytes: (share * 1000.0) as i64,
+            free_bytes: 1000 - (share * 1000.0) as i64,
+            used_share: share,
+            lease_until_ms: lease_days.map(|d| now + d * 86_400_000),
+            scanned_ms: Some(now),
+        }
+    }
+
+    #[test]
+    fn notices_name_leases_quotas_and_failed_jobs() {
+        let now = Local.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+        let ms = now.timestamp_millis();
+        assert!(notices_for(&[repo(0.5, Some(30), ms)], &[], now).is_empty());
+        let soon = notices_for(&[repo(0.95, Some(10), ms)], &[], now);
+        let kinds: Vec<&str> = soon.iter().map(|n| n.kind.as_str()).collect();
+        assert_eq!(kinds, ["lease", "quota"]);
+        assert!(soon[0].message.contains("ends on"), "{}", soon[0].message);
+        assert!(soon[1].message.contains("95 % full"), "{}", soon[1].message);
+        let ended = notices_for(&[repo(0.1, Some(-1), ms)], &[], now);
+        assert!(ended[0].message.contains("ended"), "{:?}", ended);
+        let failed = SessionRecord {
+            id: 3,
+            job: "docs".into(),
+            kind: "backup".into(),
+            started_ms: ms,
+            finished_ms: ms,
+            result: "failed".into(),
+            point: None,
+            stats: serde_json::json!({}),
+            warnings: serde_json::json!([]),
+            message: "quota exceeded".into(),
+            log: vec![],
+        };
+        let job = JobSummary {
+            name: "docs".into(),
+            target: "folder /x".into(),
+            schedule: "manual".into(),
+            last: Some(failed),
+            next_run_ms: None,
+        };
+        let notices = notices_for(&[], &[job], now);
+        assert_eq!(notices[0].kind, "failed");
+        assert!(notices[0].message.contains("quota exceeded"));
+    }
+}

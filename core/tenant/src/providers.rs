@@ -1,0 +1,245 @@
+//! Service providers as a tenant knows them: the gateway addresses (failover order), the
+//! pinned certificate, the account, and what the last scan found. Adding one goes through the
+//! trust step (DESIGN §2): a certificate is pinned when it is valid for the host under the
+//! system's root certificates or when the tenant confirms its fingerprint; afterwards any other certificate is refused on every call, naming both
+//! fingerprints and the command that trusts the new one.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::TenantError;
+use super::secrets::{Secrets, provider_key};
+use super::state::TenantState;
+use cloudkeep_api::RepoInfo;
+use cloudkeep_client::tenant::TenantClient;
+use cloudkeep_client::tls::{check_presented, probe};
+use cloudkeep_client::{ClientError, with_default_port};
+
+/// A service provider the tenant uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provider {
+    /// The tenant's name for it.
+    pub name: String,
+    /// Gateway addresses, in the order they are tried.
+    pub addresses: Vec<String>,
+    /// The pinned certificate's SHA-256 fingerprint.
+    pub fingerprint: String,
+    /// The account (`tenant` or `tenant/sub`).
+    pub user: String,
+    /// When it was added, ms since the epoch.
+    pub added_ms: i64,
+    /// Its cloud repositories at the last scan.
+    pub repos: Vec<RepoInfo>,
+    /// When they were scanned, ms since the epoch.
+    pub scanned_ms: Option<i64>,
+}
+
+impl TenantState {
+    /// A provider by name.
+    pub async fn provider(&self, name: &str) -> Result<Provider, TenantError> {
+        let row = sqlx::query(
+            "SELECT name, addresses, fingerprint, user, added_ms, repos, scanned_ms FROM providers WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| TenantError::NoProvider(name.to_owned()))?;
+        provider_of(&row)
+    }
+
+    /// Every provider, by name.
+    pub async fn providers(&self) -> Result<Vec<Provider>, TenantError> {
+        let rows = sqlx::query(
+            "SELECT name, addresses, fingerprint, user, added_ms, repos, scanned_ms FROM providers ORDER BY name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(provider_of).collect()
+    }
+
+    pub(crate) async fn save_provider(&self, p: &Provider) -> Result<(), TenantError> {
+        sqlx::query(
+            "INSERT INTO providers (name, addresses, fingerprint, user, added_ms, repos, scanned_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (name) DO UPDATE SET addresses = excluded.addresses, fingerprint = excluded.fingerprint, \
+             user = excluded.user, repos = excluded.repos, scanned_ms = excluded.scanned_ms",
+        )
+        .bind(&p.name)
+        .bind(json(&p.addresses))
+        .bind(&p.fingerprint)
+        .bind(&p.user)
+        .bind(p.added_ms)
+        .bind(json(&p.repos))
+        .bind(p.scanned_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_provider(&self, name: &str) -> Result<(), TenantError> {
+        sqlx::query("DELETE FROM providers WHERE name = $1")
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+/// The lists stored as JSON text (serialising plain data cannot fail).
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
+fn provider_of(r: &sqlx::sqlite::SqliteRow) -> Result<Provider, TenantError> {
+    let bad =
+        |e: serde_json::Error| TenantError::Io(format!("the stored provider is damaged: {e}"));
+    Ok(Provider {
+        name: r.try_get(0)?,
+        addresses: serde_json::from_str(&r.try_get::<String, _>(1)?).map_err(bad)?,
+        fingerprint: r.try_get(2)?,
+        user: r.try_get(3)?,
+        added_ms: r.try_get(4)?,
+        repos: serde_json::from_str(&r.try_get::<String, _>(5)?).map_err(bad)?,
+        scanned_ms: r.try_get(6)?,
+    })
+}
+
+/// What `provider add` needs.
+#[derive(Debug, Clone)]
+pub struct NewProvider {
+    /// The tenant's name for it.
+    pub name: String,
+    /// `host` or `host:port`.
+    pub host: String,
+    /// Account.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// The fingerprint the SP gave, confirming the certificate.
+    pub trust: Option<String>,
+}
+
+/// Adds a provider: the trust step, a login, the gateway list and the repositories.
+pub async fn add(
+    state: &TenantState,
+    secrets: &Secrets,
+    req: &NewProvider,
+) -> Result<Provider, TenantError> {
+    if state.provider(&req.name).await.is_ok() {
+        return Err(TenantError::ProviderExists(req.name.clone()));
+    }
+    let address = with_default_port(&req.host);
+    let presented = probe(&address).await?;
+    let pin = check_presented(&address, &presented, req.trust.as_deref(), None)?;
+    let mut client = TenantClient::new(&address, &pin)?;
+    client.login(&req.user, &req.password).await?;
+    let hello = client.hello().await?;
+    let mut addresses = vec![address.clone()];
+    for g in hello.gateways {
+        if !addresses.contains(&g.address) {
+            addresses.push(g.address);
+        }
+    }
+    let provider = Provider {
+        name: req.name.clone(),
+        addresses,
+        fingerprint: pin,
+        user: req.user.clone(),
+        added_ms: cloudkeep_model::clock::now_ms(),
+        repos: client.repos().await?,
+        scanned_ms: Some(cloudkeep_model::clock::now_ms()),
+    };
+    secrets.set(&provider_key(&req.name), &req.password)?;
+    state.save_provider(&provider).await?;
+    Ok(provider)
+}
+
+/// Logs in to a provider, trying its gateways in order while they do not answer. A changed
+/// certificate is refused at once (never "failed over" to).
+pub async fn connect(
+    state: &TenantState,
+    secrets: &Secrets,
+    name: &str,
+) -> Result<(TenantClient, Provider), TenantError> {
+    let provider = state.provider(name).await?;
+    let password = secrets.get(&provider_key(name))?.ok_or_else(|| {
+        TenantError::Io(format!(
+            "the password of \"{name}\" is not stored; remove the provider and add it again"
+        ))
+    })?;
+    let mut last = None;
+    for address in &provider.addresses {
+        let mut client = TenantClient::new(address, &provider.fingerprint)?;
+        match client.login(&provider.user, &password).await {
+            Ok(_) => return Ok((client, provider)),
+            Err(e @ ClientError::Unreachable { .. }) => {
+                tracing::warn!(
+                    "gateway {address} of \"{name}\" does not answer; trying the next: {e}"
+                );
+                last = Some(e);
+            }
+            Err(ClientError::CertificateChanged {
+                address,
+                expected,
+                cert,
+            }) => {
+                return Err(TenantError::CertificateChanged {
+                    provider: name.to_owned(),
+                    address,
+                    expected,
+                    cert,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.map_or_else(|| TenantError::NoProvider(name.to_owned()), Into::into))
+}
+
+/// Logs in again and refreshes the gateway list and the repositories.
+pub async fn rescan(
+    state: &TenantState,
+    secrets: &Secrets,
+    name: &str,
+) -> Result<Provider, TenantError> {
+    let (client, mut provider) = connect(state, secrets, name).await?;
+    let hello = client.hello().await?;
+    for g in hello.gateways {
+        if !provider.addresses.contains(&g.address) {
+            provider.addresses.push(g.address);
+        }
+    }
+    provider.repos = client.repos().await?;
+    provider.scanned_ms = Some(cloudkeep_model::clock::now_ms());
+    state.save_provider(&provider).await?;
+    Ok(provider)
+}
+
+/// Trusts the certificate a provider presents now, when it has `fingerprint` (after the SP
+/// renewed or replaced it).
+pub async fn trust(
+    state: &TenantState,
+    name: &str,
+    fingerprint: &str,
+) -> Result<Provider, TenantError> {
+    let mut provider = state.provider(name).await?;
+    let mut last = None;
+    for address in provider.addresses.clone() {
+        match probe(&address).await {
+            Ok(presented) => {
+                provider.fingerprint =
+                    check_presented(&address, &presented, Some(fingerprint), None)?;
+                state.save_provider(&provider).await?;
+                return Ok(provider);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or_else(|| TenantError::NoProvider(name.to_owned()), Into::into))
+}
+
+/// Forgets a provider and its password (its restore points stay at the SP).
+pub async fn remove(state: &TenantState, secrets: &Secrets, name: &str) -> Result<(), TenantError> {
+    state.provider(name).await?;
+    state.delete_provider(name).await?;
+    secrets.remove(&provider_key(name))
+}

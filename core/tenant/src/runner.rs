@@ -1,0 +1,495 @@
+//! Running a backup job, the same for `cloudkeep job run`, the scheduler daemon and the
+//! console: open the job's repository (creating it on the first run), back up incrementally
+//! from the job's latest point on this computer, apply retention after a successful run, and
+//! record the session with its log — also when the run fails or is stopped — and refresh the
+//! provider's quota figures. Restores from a job's point are recorded as sessions too.
+//!
+//! Blocking: call it outside any async runtime (it runs the engine and, for a provider, a
+//! remote store with its own runtime).
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::TenantError;
+use super::jobs::{self, Job, SessionLog, SessionRecord, Target};
+use super::runtime;
+use super::secrets::Secrets;
+use super::state::TenantState;
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_model::units::human_bytes;
+use cloudkeep_repo::engine::backup::{BackupOptions, BackupReport, backup};
+use cloudkeep_repo::engine::forget::{ForgetFilter, forget};
+use cloudkeep_repo::engine::restore::{Destination, RestoreOptions, RestoreReport, restore};
+use cloudkeep_repo::engine::{Cancel, Progress};
+use cloudkeep_repo::repo::Repository;
+
+/// Opens the repository of `job` (blocking).
+pub fn open_job_repository(home: &DataHome, job: &Job) -> Result<Repository, TenantError> {
+    let rt = runtime()?;
+    let state = rt.block_on(TenantState::open(home))?;
+    let secrets = Secrets::open(home);
+    let provider = match &job.spec.target {
+        Target::Provider { provider, .. } => Some(rt.block_on(state.provider(provider))?),
+        Target::Folder { .. } => None,
+    };
+    drop(rt);
+    let backend = jobs::open_backend(job, provider.as_ref(), &secrets)?;
+    let repo = jobs::open_repository(job, backend, &secrets)?;
+    Ok(match &job.spec.target {
+        // Folder listings of a remote repository are kept locally: an incremental backup or a
+        // browse then reads them without a request each.
+        Target::Provider { .. } => {
+            let dir = home.listing_cache(&repo.keyring().repo_id);
+            repo.with_blob_cache(cloudkeep_repo::blobcache::BlobCache::new(dir))
+        }
+        Target::Folder { .. } => repo,
+    })
+}
+
+/// Who follows a run as it goes: its progress and the lines of its session log.
+#[derive(Clone, Copy)]
+pub struct Watch<'a> {
+    /// Progress, every 200 ms or so.
+    pub progress: &'a (dyn Fn(&Progress) + Sync),
+    /// Each log line as it is written.
+    pub line: &'a (dyn Fn(&str) + Sync),
+}
+
+impl<'a> Watch<'a> {
+    /// Progress only.
+    pub fn progress(progress: &'a (dyn Fn(&Progress) + Sync)) -> Self {
+        Self {
+            progress,
+            line: &|_| {},
+        }
+    }
+}
+
+/// Runs job `name` once and records its session. Returns the session, and the backup's
+/// report when it succeeded (with or without warnings).
+pub fn run_job(
+    home: &DataHome,
+    name: &str,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
+    run_job_tries(
+        home,
+        name,
+        Watch::progress(progress),
+        &Cancel::default(),
+        false,
+    )
+}
+
+/// [`run_job`] followed by `watch` and stopped by `cancel` (the console's Stop button): a
+/// stopped run is recorded as `stopped`, makes no restore point, and the next run reuses what
+/// it stored.
+pub fn run_job_watched(
+    home: &DataHome,
+    name: &str,
+    watch: Watch<'_>,
+    cancel: &Cancel,
+) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
+    run_job_tries(home, name, watch, cancel, false)
+}
+
+/// Runs job `name` as its schedule does: a failure that waiting can fix (not a certificate,
+/// credential or quota problem) is tried again after the job's retry wait, up to its number
+/// of retries; one session is recorded, naming the failed tries.
+pub fn run_job_scheduled(
+    home: &DataHome,
+    name: &str,
+    watch: Watch<'_>,
+    cancel: &Cancel,
+) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
+    run_job_tries(home, name, watch, cancel, true)
+}
+
+fn run_job_tries(
+    home: &DataHome,
+    name: &str,
+    watch: Watch<'_>,
+    cancel: &Cancel,
+    retry: bool,
+) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
+    let progress = watch.progress;
+    let rt = runtime()?;
+    let state = rt.block_on(TenantState::open(home))?;
+    let job = rt.block_on(state.job(name))?;
+    if let Some(member) = &job.spec.agent
+        && !home.is_agent()
+    {
+        return Err(TenantError::Invalid(format!(
+            "\"{name}\" is computer \"{}\" of a backup policy: its agent backs it up on its own schedule; here you browse and restore its restore points",
+            member.computer
+        )));
+    }
+    let started_ms = cloudkeep_model::clock::now_ms();
+    let mut log = SessionLog::watched(watch.line);
+    log.line(format!(
+        "backup of \"{}\" started on {}: {} → {}",
+        job.name,
+        cloudkeep_repo::lock::hostname(),
+        job.spec.sources.join(", "),
+        target_text(&job.spec.target)
+    ));
+    let tries = if retry { job.spec.retries + 1 } else { 1 };
+    let mut failed_tries = Vec::new();
+    let mut outcome = backup_job(home, &job, progress, cancel, &mut log);
+    while let Err(e) = &outcome {
+        if failed_tries.len() as u32 + 1 >= tries
+            || super::failure::kind_in_chain(e).is_some()
+            || cancel.is_cancelled()
+        {
+            break;
+        }
+        log.line(format!(
+            "try {} failed: {e}; trying again in {} s",
+            failed_tries.len() + 1,
+            job.spec.retry_wait_s
+        ));
+        failed_tries.push(e.to_string());
+        wait_unless_cancelled(job.spec.retry_wait_s, cancel);
+        outcome = backup_job(home, &job, progress, cancel, &mut log);
+    }
+    let finished_ms = cloudkeep_model::clock::now_ms();
+    let stopped = matches!(
+        &outcome,
+        Err(TenantError::Engine(
+            cloudkeep_repo::engine::EngineError::Cancelled
+        ))
+    );
+    let mut session = match &outcome {
+        Ok(report) => SessionRecord {
+            id: 0,
+            job: job.name.clone(),
+            kind: "backup".into(),
+            started_ms,
+            finished_ms,
+            result: if report.warnings.is_empty() {
+                "success"
+            } else {
+                "warning"
+            }
+            .into(),
+            point: Some(report.point.id.clone()),
+            stats: json!(report.point.manifest.stats),
+            warnings: json!(report.warnings),
+            message: String::new(),
+            log: Vec::new(),
+        },
+        Err(e) => SessionRecord {
+            id: 0,
+            job: job.name.clone(),
+            kind: "backup".into(),
+            started_ms,
+            finished_ms,
+            result: if stopped { "stopped" } else { "failed" }.into(),
+            point: None,
+            stats: json!({}),
+            warnings: json!([]),
+            message: tries_message(&failed_tries, &e.to_string()),
+            log: Vec::new(),
+        },
+    };
+    if outcome.is_ok() && !failed_tries.is_empty() {
+        session.message = format!(
+            "succeeded on try {}; {}",
+            failed_tries.len() + 1,
+            tries_message(&failed_tries, "")
+        );
+    }
+    match &outcome {
+        Err(e) if stopped => log.line(format!("stopped on request: {e}")),
+        Err(e) => log.line(format!("failed: {e}")),
+        Ok(_) => {}
+    }
+    log.line(format!(
+        "finished: {} in {:.1} s",
+        session.result,
+        (finished_ms - started_ms) as f64 / 1000.0
+    ));
+    session.log = log.into_lines();
+    session.id = rt.block_on(state.record_session(&session))?;
+    if let Target::Provider { provider, .. } = &job.spec.target {
+        // The run changed what is used of the quota: keep the figures Home and
+        // `provider list` show current. Best effort: the session is recorded already.
+        let secrets = Secrets::open(home);
+        if let Err(e) = rt.block_on(super::providers::rescan(&state, &secrets, provider)) {
+            tracing::warn!(provider = %provider, "quota figures not refreshed after the run: {e}");
+        }
+    }
+    Ok((session, outcome))
+}
+
+/// Sleeps `seconds`, waking early when `cancel` is set.
+fn wait_unless_cancelled(seconds: u64, cancel: &Cancel) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < until && !cancel.is_cancelled() {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Where a job stores its points, for people.
+pub fn target_text(target: &Target) -> String {
+    match target {
+        Target::Provider {
+            provider,
+            repo,
+            account: None,
+        } => format!("cloud repository \"{repo}\" of \"{provider}\""),
+        Target::Provider {
+            provider,
+            repo,
+            account: Some(account),
+        } => format!("cloud repository \"{repo}\" of \"{provider}\" as {account}"),
+        Target::Folder { path } => format!("folder {path}"),
+    }
+}
+
+fn tries_message(failed: &[String], last: &str) -> String {
+    let mut parts: Vec<String> = failed
+        .iter()
+        .enumerate()
+        .map(|(n, e)| format!("try {} failed: {e}", n + 1))
+        .collect();
+    if !last.is_empty() {
+        parts.push(if failed.is_empty() {
+            last.to_owned()
+        } else {
+            format!("try {} failed: {last}", failed.len() + 1)
+        });
+    }
+    parts.join("; ")
+}
+
+/// One backup of `job`: open its repository, back up from its latest point, apply retention.
+fn backup_job(
+    home: &DataHome,
+    job: &Job,
+    progress: &(dyn Fn(&Progress) + Sync),
+    cancel: &Cancel,
+    log: &mut SessionLog<'_>,
+) -> Result<BackupReport, TenantError> {
+    let repo = open_job_repository(home, job)?;
+    if let Some(retired) = repo.opened_by_retired_slot() {
+        log.line(format!(
+            "warning: the cloud repository's keyring was changed on {}: this job's encryption password opens only a key slot that was removed then and that the provider keeps until {}; if you did not change it, someone with your account's password did: change that password with your provider now",
+            retired.retired.format("%Y-%m-%d"),
+            retired.kept_until.format("%Y-%m-%d")
+        ));
+    }
+    let host = cloudkeep_repo::lock::hostname();
+    let parent = repo.latest_point(&job.name, &host)?;
+    match &parent {
+        Some(p) => log.line(format!(
+            "incremental from restore point {} ({} files, {}): unchanged files are not read again",
+            p.short_id(),
+            p.manifest.stats.files,
+            human_bytes(p.manifest.stats.bytes)
+        )),
+        None => log.line("no earlier restore point of this job on this computer: a full backup"),
+    }
+    let options = BackupOptions {
+        sources: job.spec.sources.iter().map(PathBuf::from).collect(),
+        disks: vec![],
+        excludes: job.spec.excludes.clone(),
+        one_file_system: false,
+        compression: job.spec.compression.parse().map_err(TenantError::Io)?,
+        host: host.clone(),
+        job: job.name.clone(),
+        parent,
+        cancel: cancel.clone(),
+    };
+    let report = backup(&repo, &options, progress)?;
+    let stats = &report.point.manifest.stats;
+    log.line(format!(
+        "restore point {} stored: {} files in {} folders, {}; {} files read ({}), {} new stored",
+        report.point.short_id(),
+        stats.files,
+        stats.dirs,
+        human_bytes(stats.bytes),
+        stats.files_read,
+        human_bytes(stats.bytes_read),
+        human_bytes(stats.new_stored_bytes)
+    ));
+    for w in &report.warnings {
+        log.line(format!("warning: {}: {}", w.path.display(), w.message));
+    }
+    if !job.spec.retention.is_empty() {
+        let groups = forget(
+            &repo,
+            &job.spec.retention,
+            &ForgetFilter {
+                job: Some(job.name.clone()),
+                host: Some(host),
+            },
+            chrono::Utc::now(),
+            false,
+        )?;
+        let decisions = groups.iter().flat_map(|g| &g.decisions);
+        let removed = decisions.clone().filter(|d| d.remove()).count();
+        log.line(format!(
+            "retention: {} restore points kept, {removed} removed (their data is freed by the next compaction)",
+            decisions.count() - removed
+        ));
+    }
+    Ok(report)
+}
+
+/// Restores from a point of job `name` (`point`: an id prefix or `latest`) as `options` say,
+/// and records it as a `restore` session: `success`, `warning` (some items failed), `failed`
+/// or `stopped`. Blocking.
+pub fn restore_job(
+    home: &DataHome,
+    name: &str,
+    point: &str,
+    options: &RestoreOptions,
+    watch: Watch<'_>,
+) -> Result<(SessionRecord, Result<RestoreReport, TenantError>), TenantError> {
+    let rt = runtime()?;
+    let state = rt.block_on(TenantState::open(home))?;
+    let job = rt.block_on(state.job(name))?;
+    let started_ms = cloudkeep_model::clock::now_ms();
+    let mut log = SessionLog::watched(watch.line);
+    let what = if options.paths.is_empty() {
+        "everything".to_owned()
+    } else {
+        options.paths.join(", ")
+    };
+    let to = match &options.destination {
+        Destination::Original => "where it came from".to_owned(),
+        Destination::Folder(f) => f.display().to_string(),
+    };
+    log.line(format!(
+        "restore of {what} from job \"{name}\" into {to} (existing files: {})",
+        options.conflict
+    ));
+    let outcome = open_job_repository(home, &job).and_then(|repo| {
+        let found = repo.find_point(point)?;
+        log.line(format!(
+            "restore point {} of {}",
+            found.short_id(),
+            cloudkeep_model::units::date_time_text(found.time_ns / 1_000_000)
+        ));
+        Ok((
+            found.id.clone(),
+            restore(&repo, &found, options, watch.progress)?,
+        ))
+    });
+    let finished_ms = cloudkeep_model::clock::now_ms();
+    let (result, point_id, stats, warnings, message, report) = match outcome {
+        Ok((id, report)) => {
+            log.line(report.summary());
+            for f in &report.failed {
+                log.line(format!("failed: {}: {}", f.path.display(), f.message));
+            }
+            let result = match (report.failed.is_empty(), report.files + report.dirs) {
+                (true, _) => "success",
+                (false, 0) => "failed",
+                (false, _) => "warning",
+            };
+            let warnings: Vec<_> = report.failed.iter().chain(&report.skipped).collect();
+            (
+                result,
+                Some(id),
+                json!({"files": report.files, "dirs": report.dirs, "bytes": report.bytes}),
+                json!(warnings),
+                String::new(),
+                Ok(report),
+            )
+        }
+        Err(e) => {
+            let stopped = matches!(
+                e,
+                TenantError::Engine(cloudkeep_repo::engine::EngineError::Cancelled)
+            );
+            log.line(format!(
+                "{}: {e}",
+                if stopped { "stopped" } else { "failed" }
+            ));
+            (
+                if stopped { "stopped" } else { "failed" },
+                None,
+                json!({}),
+                json!([]),
+                e.to_string(),
+                Err(e),
+            )
+        }
+    };
+    log.line(format!(
+        "finished: {result} in {:.1} s",
+        (finished_ms - started_ms) as f64 / 1000.0
+    ));
+    let mut session = SessionRecord {
+        id: 0,
+        job: job.name.clone(),
+        kind: "restore".into(),
+        started_ms,
+        finished_ms,
+        result: result.into(),
+        point: point_id,
+        stats,
+        warnings,
+        message,
+        log: log.into_lines(),
+    };
+    session.id = rt.block_on(state.record_session(&session))?;
+    Ok((session, report))
+}
+
+const HEALTH_SAMPLE_TEXT: &str =
+    "a sample of the packs re-read and every blob in them authenticated";
+
+/// Runs the health check of job `name` (verify of a sample of its repository's packs) and
+/// records it as a `health-check` session.
+pub fn check_job(home: &DataHome, name: &str) -> Result<SessionRecord, TenantError> {
+    let rt = runtime()?;
+    let state = rt.block_on(TenantState::open(home))?;
+    let job = rt.block_on(state.job(name))?;
+    let started_ms = cloudkeep_model::clock::now_ms();
+    let outcome = open_job_repository(home, &job).and_then(|repo| {
+        Ok(cloudkeep_repo::engine::verify::verify(
+            &repo,
+            jobs::HEALTH_CHECK_SAMPLE,
+        )?)
+    });
+    let (result, stats, message) = match &outcome {
+        Ok(report) if report.is_healthy() => ("success", json!(report), String::new()),
+        Ok(report) => (
+            "failed",
+            json!(report),
+            format!(
+                "damage found: {} packs ({} set aside, so the next backup sends their lost data again), {} restore points affected; run \"cloudkeep verify --job {name}\" for details",
+                report.damaged.len(),
+                report
+                    .repaired
+                    .iter()
+                    .filter(|r| r.health != cloudkeep_repo::backend::PackHealth::Intact)
+                    .count(),
+                report.damaged_points.len() + report.affected.len()
+            ),
+        ),
+        Err(e) => ("failed", json!({}), e.to_string()),
+    };
+    let mut session = SessionRecord {
+        id: 0,
+        job: job.name.clone(),
+        kind: "health-check".into(),
+        started_ms,
+        finished_ms: cloudkeep_model::clock::now_ms(),
+        result: result.into(),
+        point: None,
+        stats,
+        warnings: json!([]),
+        log: vec![format!(
+            "{} health check: {HEALTH_SAMPLE_TEXT}",
+            chrono::Local::now().format("%H:%M:%S")
+        )],
+        message,
+    };
+    session.id = rt.block_on(state.record_session(&session))?;
+    Ok(session)
+}

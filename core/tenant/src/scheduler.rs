@@ -1,0 +1,95 @@
+//! The tenant's scheduler, run by `cloudkeep daemon` (and by the console while it is open):
+//! every pass runs each job whose schedule is due, one after another, so a job never runs
+//! twice at once (a failed run is retried as the job says); runs missed while the computer was
+//! off happen once at the next pass. A job's repository health check runs on its own schedule.
+
+use chrono::{DateTime, Local, TimeZone};
+
+use super::TenantError;
+use super::jobs::{Job, SessionRecord};
+use super::runner;
+use super::state::TenantState;
+use cloudkeep_model::paths::DataHome;
+use cloudkeep_model::schedule::{is_due, next_after};
+
+fn local(ms: i64) -> Option<DateTime<Local>> {
+    Local.timestamp_millis_opt(ms).single()
+}
+
+/// What is due: a job's backup or its repository health check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Due {
+    /// The job.
+    pub job: String,
+    /// `backup` or `health-check`.
+    pub kind: String,
+}
+
+/// The last start of a `kind` session of `job` in `sessions`.
+fn last_of(sessions: &[SessionRecord], job: &str, kind: &str) -> Option<DateTime<Local>> {
+    sessions
+        .iter()
+        .filter(|s| s.job == job && s.kind == kind)
+        .map(|s| s.started_ms)
+        .max()
+        .and_then(local)
+}
+
+/// The next scheduled backup of `job` after its last one (or its creation): in the past when
+/// it is due now (a missed run); `None` for a manual job.
+pub fn next_run(job: &Job, sessions: &[SessionRecord]) -> Option<DateTime<Local>> {
+    let since = last_of(sessions, &job.name, "backup").or_else(|| local(job.created_ms))?;
+    next_after(&job.spec.schedule, &since)
+}
+
+/// The backups and health checks due at `now`, given the jobs and their sessions.
+pub fn due_at(jobs: &[Job], sessions: &[SessionRecord], now: DateTime<Local>) -> Vec<Due> {
+    let mut due = Vec::new();
+    for job in jobs {
+        let Some(created) = local(job.created_ms) else {
+            continue;
+        };
+        for (kind, schedule) in [
+            ("backup", &job.spec.schedule),
+            ("health-check", &job.spec.health_check),
+        ] {
+            if is_due(schedule, last_of(sessions, &job.name, kind), created, &now) {
+                due.push(Due {
+                    job: job.name.clone(),
+                    kind: kind.into(),
+                });
+            }
+        }
+    }
+    due
+}
+
+/// Runs every job due at `now` once; returns the sessions they recorded.
+pub fn run_due(home: &DataHome, now: DateTime<Local>) -> Result<Vec<SessionRecord>, TenantError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| TenantError::Io(e.to_string()))?;
+    let (jobs, sessions) = rt.block_on(async {
+        let state = TenantState::open(home).await?;
+        Ok::<_, TenantError>((state.jobs().await?, state.sessions(None).await?))
+    })?;
+    drop(rt);
+    let mut ran = Vec::new();
+    for due in due_at(&jobs, &sessions, now) {
+        if due.kind == "backup" {
+            tracing::info!(job = %due.job, "running scheduled job");
+            let (session, _) = runner::run_job_scheduled(
+                home,
+                &due.job,
+                runner::Watch::progress(&|_| {}),
+                &cloudkeep_repo::engine::Cancel::default(),
+            )?;
+            ran.push(session);
+        } else {
+            tracing::info!(job = %due.job, "running the scheduled health check");
+            ran.push(runner::check_job(home, &due.job)?);
+        }
+    }
+    Ok(ran)
+}

@@ -1,0 +1,42 @@
+//! The tenant's local state: an SQLite file in the data folder (`CLOUDKEEP_HOME` overrides
+//! where), migrated on open (`core/tenant/migrations/tenant`).
+
+use std::str::FromStr;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+use super::TenantError;
+use cloudkeep_model::paths::DataHome;
+
+/// The open state database.
+#[derive(Debug, Clone)]
+pub struct TenantState {
+    pool: SqlitePool,
+}
+
+impl TenantState {
+    /// Opens (creating) `cloudkeep.db` in the data home.
+    pub async fn open(home: &DataHome) -> Result<Self, TenantError> {
+        home.ensure().map_err(|e| TenantError::Io(e.to_string()))?;
+        let path = home.state_db();
+        cloudkeep_model::paths::touch_private_file(&path)
+            .map_err(|e| TenantError::Io(e.to_string()))?;
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/tenant").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for the table modules.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
