@@ -6,14 +6,14 @@ import { h, replaceChildren, button, facts, uid, paintBars, badge } from './dom.
 import * as fmt from './format.js';
 
 /**
- * An error as a box: the message, and for a changed certificate both fingerprints.
+ * An error as a box: the message, for a changed certificate both fingerprints, and the
+ * remedy core names as a button.
  * `err` is a ConsoleError (or anything with a message).
  */
 export function errorBox(err, { id } = {}) {
   const detail = err && err.detail;
   const changed = detail && detail.expected && detail.cert;
-  // A changed certificate: the two fingerprints below say it better than the command-line
-  // advice in the message.
+  // A changed certificate: the two fingerprints below say it better than the message.
   const message = changed
     ? `The certificate presented now is not the one you trusted: ${detail.cert.subject}, issued by ${detail.cert.issuer}, valid until ${fmt.date(Date.parse(detail.cert.not_after))}.`
     : (err && err.message) || String(err);
@@ -24,7 +24,26 @@ export function errorBox(err, { id } = {}) {
       ['Presented now', detail.cert.fingerprint, 'cert-presented'],
     ]));
   }
+  const remedy = remedyButton(err && err.remedy);
+  if (remedy) box.append(h('p', {}, remedy));
   return box;
+}
+
+/**
+ * The one thing to do about an error, as a button that goes where it is done (core names the
+ * remedy; the command line prints the same remedy as a command).
+ */
+function remedyButton(remedy) {
+  const where = {
+    trust_certificate: ['Review and trust the new certificate', 'providers'],
+    list_jobs: ['Show the backup jobs', 'jobs'],
+    list_providers: ['Show the service providers', 'providers'],
+  }[remedy && remedy.action];
+  if (!where) return null;
+  const el = button(where[0], { variant: 'secondary' });
+  el.dataset.action = 'navigate';
+  el.dataset.section = where[1];
+  return el;
 }
 
 function errorTitle(err) {

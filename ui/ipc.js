@@ -4,11 +4,12 @@
 /** An error from a command: `kind` is stable, `message` says what happened and what to do,
  *  `detail` carries more where the UI shows it (both certificates of a changed one). */
 export class ConsoleError extends Error {
-  constructor(kind, message, detail) {
+  constructor(kind, message, detail, remedy) {
     super(message);
     this.name = 'ConsoleError';
     this.kind = kind;
     this.detail = detail || null;
+    this.remedy = remedy || null;
   }
 }
 
@@ -26,7 +27,7 @@ async function call(command, args) {
     return await t.core.invoke(command, args);
   } catch (err) {
     if (err && typeof err === 'object' && typeof err.message === 'string') {
-      throw new ConsoleError(err.kind || 'unknown', err.message, err.detail);
+      throw new ConsoleError(err.kind || 'unknown', err.message, err.detail, err.remedy);
     }
     throw new ConsoleError('unknown', String(err));
   }

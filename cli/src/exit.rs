@@ -1,6 +1,7 @@
 //! Exit codes of `cloudkeep` (DESIGN §9), and which error maps to which.
 
-use cloudkeep_tenant::failure::{FailureKind, failure_kind};
+use cloudkeep_model::failure::{FailureKind, Remedy};
+use cloudkeep_tenant::failure::{kind_in_chain, remedy_in_chain};
 
 /// Something failed.
 pub const FAILURE: u8 = 1;
@@ -15,10 +16,25 @@ pub const QUOTA: u8 = 5;
 
 /// The exit code for an error that ended a command.
 pub fn code_for(error: &anyhow::Error) -> u8 {
-    match error.chain().find_map(failure_kind) {
+    let cause: &(dyn std::error::Error + 'static) = error.as_ref();
+    match kind_in_chain(cause) {
         Some(FailureKind::Certificate) => CERT,
         Some(FailureKind::Auth) => AUTH,
         Some(FailureKind::Quota) => QUOTA,
         None => FAILURE,
     }
+}
+
+/// The command that fixes an error, when there is one thing to do (the console shows the same
+/// remedy as a button).
+pub fn remedy_for(error: &anyhow::Error) -> Option<String> {
+    let cause: &(dyn std::error::Error + 'static) = error.as_ref();
+    Some(match remedy_in_chain(cause)? {
+        Remedy::TrustCertificate {
+            provider,
+            fingerprint,
+        } => format!("cloudkeep provider trust {provider} --fingerprint {fingerprint}"),
+        Remedy::ListJobs => "cloudkeep job list".into(),
+        Remedy::ListProviders => "cloudkeep provider list".into(),
+    })
 }

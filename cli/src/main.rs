@@ -113,6 +113,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if let Some(command) = exit::remedy_for(&e) {
+                eprintln!("to fix: {command}");
+            }
             ExitCode::from(exit::code_for(&e))
         }
     }

@@ -547,7 +547,7 @@ fn a_tenant_adds_its_provider_with_the_trust_step() {
     assert!(
         changed.contains(&fp)
             && changed.contains(&new_fp)
-            && changed.contains("cloudkeep provider trust acme-sp --fingerprint"),
+            && changed.contains("\nto fix: cloudkeep provider trust acme-sp --fingerprint"),
         "{changed}"
     );
     tenant.fails(&["repo", "list"], None, 3);

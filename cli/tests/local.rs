@@ -999,6 +999,11 @@ fn jobs_are_edited_retried_and_health_checked() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("daily@02:30"));
     let missing = run(&["job", "edit", "nope", "--retries", "1"]);
     assert!(!missing.status.success());
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        said.contains("there is no job \"nope\"") && said.contains("\nto fix: cloudkeep job list"),
+        "the error names the job, the remedy is a command: {said}"
+    );
     ok(&run(&["job", "edit", "good", "--schedule", "every:6h"]));
 
     // Three days pass with the computer off: both jobs are due, and the health check.

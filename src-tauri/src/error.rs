@@ -1,11 +1,13 @@
 //! The one error type at the command boundary. Every command returns it; it serialises to
 //! `{kind, message}` (plus `detail` where the UI shows more, such as both certificates of a
-//! changed one) so the UI can show the message and branch on a stable kind.
+//! changed one, and `remedy` where there is one thing to do, which the UI shows as a button)
+//! so the UI can show the message and branch on a stable kind.
 
 use cloudkeep_client::ClientError;
+use cloudkeep_model::failure::{Failure, FailureKind, Remedy};
 use cloudkeep_model::paths::PathsError;
 use cloudkeep_tenant::TenantError;
-use cloudkeep_tenant::failure::{FailureKind, kind_in_chain};
+use cloudkeep_tenant::failure::kind_in_chain;
 use cloudkeep_tenant::logging::LogError;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -54,6 +56,9 @@ pub struct CommandError {
     /// More for the UI to show (certificates), when there is more.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<Value>,
+    /// What to do about it, when there is one thing to do (a button in the UI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<Remedy>,
 }
 
 impl CommandError {
@@ -63,6 +68,7 @@ impl CommandError {
             kind,
             message: message.into(),
             detail: None,
+            remedy: None,
         }
     }
 
@@ -139,6 +145,15 @@ impl From<ClientError> for CommandError {
 
 impl From<TenantError> for CommandError {
     fn from(e: TenantError) -> Self {
+        let remedy = e.remedy();
+        let mut error = Self::from_tenant(e);
+        error.remedy = error.remedy.or(remedy);
+        error
+    }
+}
+
+impl CommandError {
+    fn from_tenant(e: TenantError) -> Self {
         let message = e.to_string();
         match e {
             TenantError::Client(c) => c.into(),
@@ -189,6 +204,12 @@ mod tests {
     fn tenant_errors_keep_their_kind_and_certificate_detail() {
         let e = CommandError::from(TenantError::NoJob("docs".into()));
         assert_eq!(e.kind, ErrorKind::NotFound);
+        assert_eq!(
+            serde_json::to_value(&e).unwrap()["remedy"],
+            serde_json::json!({"action": "list_jobs"}),
+            "the console offers the way to the jobs, not a command line"
+        );
+        assert!(!e.message.contains("cloudkeep "), "{}", e.message);
         let e = CommandError::from(TenantError::Client(ClientError::WrongFingerprint {
             address: "gw:6180".into(),
             presented: "AB".into(),
@@ -200,5 +221,34 @@ mod tests {
             message: "full".into(),
         }));
         assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Quota, "full"));
+    }
+
+    #[test]
+    fn a_changed_certificate_offers_trusting_the_new_one() {
+        let cert = cloudkeep_api::CertInfo {
+            subject: "CN=gw".into(),
+            issuer: "CN=gw".into(),
+            not_before: "2026-01-01T00:00:00+00:00".into(),
+            not_after: "2027-01-01T00:00:00+00:00".into(),
+            names: vec!["gw".into()],
+            fingerprint: "CD:EF".into(),
+            self_signed: true,
+        };
+        let e = CommandError::from(TenantError::CertificateChanged {
+            provider: "acme".into(),
+            address: "gw:6180".into(),
+            expected: "AB:CD".into(),
+            cert: Box::new(cert),
+        });
+        assert_eq!(e.kind, ErrorKind::CertificateChanged);
+        assert_eq!(
+            serde_json::to_value(&e).unwrap()["remedy"],
+            serde_json::json!({"action": "trust_certificate", "provider": "acme", "fingerprint": "CD:EF"})
+        );
+        assert!(
+            !e.message.contains("cloudkeep provider trust"),
+            "{}",
+            e.message
+        );
     }
 }

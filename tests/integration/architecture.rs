@@ -99,7 +99,15 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "core/model/src",
         &[
-            &["clock", "names", "paths", "retention", "schedule", "units"],
+            &[
+                "clock",
+                "failure",
+                "names",
+                "paths",
+                "retention",
+                "schedule",
+                "units",
+            ],
             &["about"],
         ],
     ),

@@ -48,6 +48,18 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// The kind of failure a refusal with this code is (`None`: an ordinary failure).
+    pub fn kind(self) -> Option<cloudkeep_model::failure::FailureKind> {
+        use cloudkeep_model::failure::FailureKind;
+        match self {
+            Self::Unauthorized | Self::Banned | Self::AccountDisabled => Some(FailureKind::Auth),
+            Self::QuotaExceeded | Self::LeaseExpired => Some(FailureKind::Quota),
+            _ => None,
+        }
+    }
+}
+
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -9,6 +9,7 @@ pub mod remote;
 pub mod tenant;
 pub mod tls;
 
+use cloudkeep_model::failure::{Failure, FailureKind};
 use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
@@ -97,6 +98,19 @@ pub enum ClientError {
         /// What the OS said.
         source: std::io::Error,
     },
+}
+
+impl Failure for ClientError {
+    fn kind(&self) -> Option<FailureKind> {
+        match self {
+            Self::Untrusted { .. }
+            | Self::CertificateChanged { .. }
+            | Self::WrongFingerprint { .. } => Some(FailureKind::Certificate),
+            Self::Api { code, .. } => code.kind(),
+            Self::NotLoggedIn => Some(FailureKind::Auth),
+            _ => None,
+        }
+    }
 }
 
 /// Adds the default port to an address given without one.

@@ -17,6 +17,7 @@
 
 pub mod about;
 pub mod clock;
+pub mod failure;
 pub mod names;
 pub mod paths;
 pub mod retention;

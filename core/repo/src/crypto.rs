@@ -17,6 +17,7 @@
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use cloudkeep_model::failure::{Failure, FailureKind};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -91,6 +92,15 @@ pub enum CryptoError {
     /// The operating system's random source failed.
     #[error("the system random number generator failed: {0}")]
     Random(String),
+}
+
+impl Failure for CryptoError {
+    fn kind(&self) -> Option<FailureKind> {
+        match self {
+            Self::WrongPassword | Self::WrongRecoveryKey => Some(FailureKind::Auth),
+            _ => None,
+        }
+    }
 }
 
 /// A random password for accounts made without one (a tenant the SP creates, a managed

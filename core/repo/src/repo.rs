@@ -10,6 +10,7 @@
 //!   ([`crate::chunkset`]: the referenced chunk ids, in clear so that the SP can check them) in
 //!   clear, the manifest sealed and bound to the clear part; named by the BLAKE3 of its bytes.
 
+use cloudkeep_model::failure::{Failure, FailureKind};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -94,6 +95,17 @@ pub enum RepoError {
     /// A worker thread failed unexpectedly.
     #[error("internal error: {0}; please report it with the log file")]
     Internal(String),
+}
+
+impl Failure for RepoError {
+    fn kind(&self) -> Option<FailureKind> {
+        match self {
+            Self::Store(e) => e.kind(),
+            Self::Crypto(e) => e.kind(),
+            Self::PasswordRequired => Some(FailureKind::Auth),
+            _ => None,
+        }
+    }
 }
 
 /// How to unlock a repository.

@@ -23,6 +23,7 @@ pub mod secrets;
 pub mod state;
 
 use cloudkeep_client::ClientError;
+use cloudkeep_model::failure::{Failure, FailureKind, Remedy};
 
 /// A small runtime for the async calls (state, provider) of the tenant's blocking functions:
 /// they run outside any async runtime, with their own.
@@ -58,19 +59,19 @@ pub enum TenantError {
     #[error("{0}")]
     Invalid(String),
     /// No such job.
-    #[error("there is no job \"{0}\"; list them with \"cloudkeep job list\"")]
+    #[error("there is no job \"{0}\"")]
     NoJob(String),
     /// A job of that name exists.
     #[error("a job \"{0}\" already exists; choose another name")]
     JobExists(String),
     /// No such provider.
-    #[error("there is no service provider \"{0}\"; list them with \"cloudkeep provider list\"")]
+    #[error("there is no service provider \"{0}\"")]
     NoProvider(String),
     /// A provider of that name exists.
     #[error("a service provider \"{0}\" already exists; remove it first or choose another name")]
     ProviderExists(String),
     /// A pinned provider presents another certificate.
-    #[error("the certificate of \"{provider}\" ({address}) changed: expected {expected}, got {} ({}, issued by {}, valid {} to {}); if your service provider renewed it, run: cloudkeep provider trust {provider} --fingerprint {}", .cert.fingerprint, .cert.subject, .cert.issuer, .cert.not_before, .cert.not_after, .cert.fingerprint)]
+    #[error("the certificate of \"{provider}\" ({address}) changed: expected {expected}, got {} ({}, issued by {}, valid {} to {}); if your service provider renewed it, check the new fingerprint with them and trust it", .cert.fingerprint, .cert.subject, .cert.issuer, .cert.not_before, .cert.not_after)]
     CertificateChanged {
         /// The provider.
         provider: String,
@@ -81,4 +82,28 @@ pub enum TenantError {
         /// What it presents.
         cert: Box<cloudkeep_api::CertInfo>,
     },
+}
+
+impl Failure for TenantError {
+    fn kind(&self) -> Option<FailureKind> {
+        match self {
+            Self::CertificateChanged { .. } => Some(FailureKind::Certificate),
+            Self::Client(e) => e.kind(),
+            Self::Repo(e) => e.kind(),
+            Self::Engine(e) => e.kind(),
+            _ => None,
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::CertificateChanged { provider, cert, .. } => Some(Remedy::TrustCertificate {
+                provider: provider.clone(),
+                fingerprint: cert.fingerprint.clone(),
+            }),
+            Self::NoJob(_) => Some(Remedy::ListJobs),
+            Self::NoProvider(_) => Some(Remedy::ListProviders),
+            _ => None,
+        }
+    }
 }

@@ -244,8 +244,8 @@ pub async fn overview(
 
 /// A provider that could not be rescanned, as a warning.
 fn provider_notice(name: &str, e: &TenantError) -> Notice {
-    use super::failure::{FailureKind, kind_in_chain};
-    let kind = match kind_in_chain(e) {
+    use cloudkeep_model::failure::{Failure, FailureKind};
+    let kind = match e.kind() {
         Some(FailureKind::Certificate) => "certificate",
         Some(FailureKind::Quota) => "lease",
         _ => "unreachable",

@@ -7,6 +7,7 @@
 //! Blocking: call it outside any async runtime (it runs the engine and, for a provider, a
 //! remote store with its own runtime).
 
+use cloudkeep_model::failure::Failure;
 use std::path::PathBuf;
 
 use serde_json::json;
@@ -138,10 +139,7 @@ fn run_job_tries(
     let mut failed_tries = Vec::new();
     let mut outcome = backup_job(home, &job, progress, cancel, &mut log);
     while let Err(e) = &outcome {
-        if failed_tries.len() as u32 + 1 >= tries
-            || super::failure::kind_in_chain(e).is_some()
-            || cancel.is_cancelled()
-        {
+        if failed_tries.len() as u32 + 1 >= tries || e.kind().is_some() || cancel.is_cancelled() {
             break;
         }
         log.line(format!(

@@ -8,6 +8,7 @@
 
 pub mod folder;
 
+use cloudkeep_model::failure::{Failure, FailureKind};
 use std::path::PathBuf;
 
 use crate::crypto::ChunkId;
@@ -79,6 +80,17 @@ pub enum StoreError {
         /// What the OS said.
         source: std::io::Error,
     },
+}
+
+impl Failure for StoreError {
+    fn kind(&self) -> Option<FailureKind> {
+        match self {
+            Self::Refused {
+                code: Some(code), ..
+            } => code.kind(),
+            _ => None,
+        }
+    }
 }
 
 /// Neighbouring blobs at most this far apart are read as one span by default (the bytes

@@ -14,6 +14,7 @@ pub mod repair;
 pub mod restore;
 pub mod verify;
 
+use cloudkeep_model::failure::{Failure, FailureKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -58,6 +59,15 @@ pub enum EngineError {
     /// A worker thread failed unexpectedly.
     #[error("internal error: {0}; please report it with the log file")]
     Internal(String),
+}
+
+impl Failure for EngineError {
+    fn kind(&self) -> Option<FailureKind> {
+        match self {
+            Self::Repo(e) => e.kind(),
+            _ => None,
+        }
+    }
 }
 
 /// A blob the repository's pack writer could not take (the writers' own storage error, when
