@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_api::policy::PolicySpec;
 use cloudkeep_model::paths::DataHome;
-use cloudkeep_model::units::{human_bytes, parse_size};
+use cloudkeep_model::units::{human_bytes, parse_limit};
 use cloudkeep_tenant::jobs::Schedule;
 use cloudkeep_tenant::policies::{self, Policy};
 use cloudkeep_tenant::state::TenantState;
@@ -163,7 +163,7 @@ fn spec_of(args: SpecArgs, base: Option<PolicySpec>, repo: String) -> anyhow::Re
         spec.retention.set_gfs(&gfs).map_err(anyhow::Error::msg)?;
     }
     if let Some(q) = args.quota {
-        spec.computer_quota_bytes = parse_size(&q).map_err(anyhow::Error::msg)?;
+        spec.computer_quota_bytes = parse_limit(&q).map_err(anyhow::Error::msg)?;
     }
     if let Some(c) = args.compression {
         spec.compression = c;
@@ -191,14 +191,7 @@ fn print_policy(p: &Policy) {
         println!("  excludes  {}", p.spec.excludes.join(", "));
     }
     println!("  schedule  {}", p.spec.schedule);
-    println!(
-        "  quota     {} per computer",
-        if p.spec.computer_quota_bytes < 0 {
-            "unlimited".to_owned()
-        } else {
-            human_bytes(p.spec.computer_quota_bytes as u64)
-        }
-    );
+    println!("  quota     {} per computer", p.spec.computer_quota_bytes);
     println!("  computers {}", p.computers.len());
 }
 
@@ -231,11 +224,7 @@ fn print_status(p: &Policy) {
             format!(
                 "{} of {}",
                 human_bytes(s.used_bytes.max(0) as u64),
-                if s.quota_bytes < 0 {
-                    "unlimited".to_owned()
-                } else {
-                    human_bytes(s.quota_bytes as u64)
-                }
+                s.quota_bytes
             )
         });
         let state = match s {

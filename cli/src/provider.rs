@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_model::paths::DataHome;
-use cloudkeep_model::units::{date_text, size_or_unlimited};
+use cloudkeep_model::units::{date_text, human_bytes};
 use cloudkeep_tenant::providers::{self, NewProvider, Provider};
 use cloudkeep_tenant::secrets::Secrets;
 use cloudkeep_tenant::state::TenantState;
@@ -94,9 +94,9 @@ fn print_repos(p: &Provider) {
         println!(
             "  {:<20} {:>12} {:>12} {:>12}  {}",
             r.name,
-            size_or_unlimited(r.quota_bytes),
-            size_or_unlimited(r.used_bytes),
-            size_or_unlimited(r.free_bytes),
+            r.quota_bytes,
+            human_bytes(r.used_bytes.max(0) as u64),
+            r.free_bytes.to_string(),
             date_text(r.lease_until_ms)
         );
     }

@@ -10,9 +10,7 @@ use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_api::{NewTenant, QuotaSpec, TenantSettings, TenantView};
 use cloudkeep_client::{SpClient, SpSession};
 use cloudkeep_model::paths::DataHome;
-use cloudkeep_model::units::{
-    date_text, human_bytes, parse_end_of_day, parse_rate, parse_size, size_or_unlimited,
-};
+use cloudkeep_model::units::{date_text, human_bytes, parse_end_of_day, parse_limit, parse_rate};
 
 use crate::secrets;
 
@@ -163,7 +161,7 @@ fn parse_quota(text: &str) -> anyhow::Result<QuotaSpec> {
     Ok(QuotaSpec {
         repo: repo.trim().to_owned(),
         friendly_name: friendly,
-        bytes: parse_size(size).map_err(anyhow::Error::msg)?,
+        bytes: parse_limit(size).map_err(anyhow::Error::msg)?,
     })
 }
 
@@ -335,7 +333,7 @@ fn print_tenant(view: &TenantView) {
             q.friendly_name,
             q.repo_name,
             human_bytes(q.used_bytes.max(0) as u64),
-            size_or_unlimited(q.quota_bytes)
+            q.quota_bytes
         );
     }
 }
@@ -423,7 +421,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                         "{:<24} {:<16} {:>12} {:>12} {:>12}",
                         r.tenant,
                         r.friendly_name,
-                        size_or_unlimited(r.quota_bytes),
+                        r.quota_bytes,
                         human_bytes(r.used_bytes.max(0) as u64),
                         human_bytes(r.recycle_bytes.max(0) as u64)
                     );
@@ -640,7 +638,7 @@ fn tenant_command(
                             "{}: {} of {}",
                             q.friendly_name,
                             human_bytes(q.used_bytes.max(0) as u64),
-                            size_or_unlimited(q.quota_bytes)
+                            q.quota_bytes
                         )
                     })
                     .collect::<Vec<_>>()

@@ -7,7 +7,7 @@ use anyhow::bail;
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_api::{NewSubtenant, SubtenantChange};
 use cloudkeep_model::paths::DataHome;
-use cloudkeep_model::units::{human_bytes, parse_size, size_or_unlimited};
+use cloudkeep_model::units::{human_bytes, parse_limit};
 use cloudkeep_tenant::providers;
 use cloudkeep_tenant::secrets::Secrets;
 use cloudkeep_tenant::state::TenantState;
@@ -99,7 +99,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                         name,
                         password: password.clone(),
                         repo,
-                        quota_bytes: parse_size(&quota).map_err(anyhow::Error::msg)?,
+                        quota_bytes: parse_limit(&quota).map_err(anyhow::Error::msg)?,
                         policy: None,
                     })
                     .await?;
@@ -117,7 +117,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                         let quotas = v
                             .quotas
                             .iter()
-                            .map(|q| format!("{}: {} of {}", q.friendly_name, human_bytes(q.used_bytes.max(0) as u64), size_or_unlimited(q.quota_bytes)))
+                            .map(|q| format!("{}: {} of {}", q.friendly_name, human_bytes(q.used_bytes.max(0) as u64), q.quota_bytes))
                             .collect::<Vec<_>>()
                             .join("; ");
                         println!(
@@ -131,7 +131,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             }
             SubtenantCommand::Set { name, quota, disable, enable, password_stdin } => {
                 let change = SubtenantChange {
-                    quota_bytes: quota.map(|q| parse_size(&q)).transpose().map_err(anyhow::Error::msg)?,
+                    quota_bytes: quota.map(|q| parse_limit(&q)).transpose().map_err(anyhow::Error::msg)?,
                     enabled: if disable { Some(false) } else if enable { Some(true) } else { None },
                     password: if password_stdin { Some(secrets::stdin_line("password")?) } else { None },
                 };
@@ -147,7 +147,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&view)?);
             } else {
-                let quota = view.quotas.first().map_or("-".to_owned(), |q| size_or_unlimited(q.quota_bytes));
+                let quota = view.quotas.first().map_or("-".to_owned(), |q| q.quota_bytes.to_string());
                 println!(
                     "{}: {}, quota {quota}",
                     view.tenant.login,

@@ -3,6 +3,7 @@
 //! columns into these (`store::tenants` and its neighbours own the tables); no database row
 //! type is ever serialised.
 
+use cloudkeep_model::units::Limit;
 use serde::{Deserialize, Serialize};
 
 /// What an SP admin (or, for subtenants, the tenant) sets on an account.
@@ -57,8 +58,8 @@ pub struct Quota {
     pub repo_name: String,
     /// The name the tenant sees.
     pub friendly_name: String,
-    /// Bytes allowed; -1: unlimited (a subtenant sharing its tenant's quota).
-    pub quota_bytes: i64,
+    /// Bytes allowed; unlimited: a subtenant sharing its tenant's quota.
+    pub quota_bytes: Limit,
     /// Bytes stored (after dedup and compression).
     pub used_bytes: i64,
     /// Bytes in the recycle bin (not counted against the quota).
@@ -75,8 +76,8 @@ pub struct QuotaSpec {
     pub repo: String,
     /// Name the tenant sees (default: the repository's name).
     pub friendly_name: Option<String>,
-    /// Bytes; -1 for unlimited (subtenants only).
-    pub bytes: i64,
+    /// Bytes; unlimited for subtenants only.
+    pub bytes: Limit,
 }
 
 impl Default for TenantSettings {
@@ -93,13 +94,15 @@ impl Default for TenantSettings {
 }
 
 impl Quota {
-    /// Bytes still free for the account itself; -1 when unlimited (a subtenant sharing its
-    /// tenant's quota: what its tenant has left applies).
-    pub fn free_bytes(&self) -> i64 {
-        if self.quota_bytes < 0 {
-            -1
-        } else {
-            (self.quota_bytes - self.used_bytes - self.carved_bytes).max(0)
+    /// What is still free for the account itself; unlimited for a subtenant sharing its
+    /// tenant's quota (what its tenant has left applies).
+    pub fn free(&self) -> Limit {
+        match self.quota_bytes {
+            Limit::Bytes(n) => {
+                let taken = self.used_bytes.max(0) + self.carved_bytes.max(0);
+                Limit::Bytes(n.saturating_sub(u64::try_from(taken).unwrap_or(0)))
+            }
+            Limit::Unlimited => Limit::Unlimited,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! **Invariant:** this crate depends on serde, chrono and the shared model only; the gateway
 //! and the client both depend on it and never on each other.
 
+use cloudkeep_model::units::Limit;
 use serde::{Deserialize, Serialize};
 
 pub mod accounts;
@@ -174,8 +175,8 @@ pub struct UsageRow {
     pub repo: String,
     /// The name the tenant sees.
     pub friendly_name: String,
-    /// Quota in bytes (-1 unlimited).
-    pub quota_bytes: i64,
+    /// Quota (`-1` on the wire: unlimited).
+    pub quota_bytes: Limit,
     /// Stored bytes.
     pub used_bytes: i64,
     /// Recycle-bin bytes.
@@ -205,7 +206,7 @@ pub fn usage_csv(rows: &[UsageRow]) -> String {
             field(&r.tenant),
             field(&r.repo),
             field(&r.friendly_name),
-            r.quota_bytes,
+            r.quota_bytes.stored(),
             r.used_bytes,
             r.recycle_bytes,
             r.points,
@@ -329,12 +330,12 @@ pub struct RecountRow {
 pub struct RepoInfo {
     /// The name the SP gave it for this tenant.
     pub name: String,
-    /// Quota in bytes; -1 unlimited.
-    pub quota_bytes: i64,
+    /// Quota (`-1` on the wire: unlimited).
+    pub quota_bytes: Limit,
     /// Stored bytes.
     pub used_bytes: i64,
-    /// What is left (-1 when unlimited).
-    pub free_bytes: i64,
+    /// What is left (unlimited when the quota is).
+    pub free_bytes: Limit,
     /// When the lease ends, ms since the epoch.
     pub lease_until_ms: Option<i64>,
 }
@@ -362,8 +363,8 @@ pub struct NewSubtenant {
     pub password: String,
     /// Which of the tenant's repositories (by the tenant's name for it).
     pub repo: String,
-    /// Its quota, carved from the tenant's; -1: shares the tenant's.
-    pub quota_bytes: i64,
+    /// Its quota, carved from the tenant's; unlimited: shares the tenant's.
+    pub quota_bytes: Limit,
     /// Set for a managed subtenant: the computer of a backup policy it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<crate::policy::Membership>,
@@ -372,8 +373,8 @@ pub struct NewSubtenant {
 /// `PUT /v1/subtenants/{name}`: what to change.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SubtenantChange {
-    /// A new quota (carved from the tenant's; -1 shares it).
-    pub quota_bytes: Option<i64>,
+    /// A new quota (carved from the tenant's; unlimited shares it).
+    pub quota_bytes: Option<Limit>,
     /// Enable or disable it.
     pub enabled: Option<bool>,
     /// A new password.

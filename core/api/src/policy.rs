@@ -4,6 +4,7 @@
 //! three agree. No secret ever travels in these: the policy's encryption password stays with
 //! the tenant, each agent holds its own wrapped key.
 
+use cloudkeep_model::units::Limit;
 use serde::{Deserialize, Serialize};
 
 use cloudkeep_model::retention::RetentionPolicy;
@@ -29,8 +30,8 @@ pub struct PolicySpec {
     pub retry_wait_s: u64,
     /// The tenant's cloud repository the computers' quotas are carved from.
     pub repo: String,
-    /// Each computer's quota in bytes; -1: unlimited (shares the tenant's).
-    pub computer_quota_bytes: i64,
+    /// Each computer's quota; unlimited: shares the tenant's.
+    pub computer_quota_bytes: Limit,
 }
 
 impl PolicySpec {
@@ -56,7 +57,7 @@ impl PolicySpec {
             retries: cloudkeep_model::schedule::DEFAULT_RETRIES,
             retry_wait_s: cloudkeep_model::schedule::DEFAULT_RETRY_WAIT_S,
             repo,
-            computer_quota_bytes: 50 << 30,
+            computer_quota_bytes: Limit::Bytes(50 << 30),
         }
     }
 }
@@ -139,8 +140,8 @@ pub struct ComputerStatus {
     pub login: String,
     /// Whether the subtenant is enabled.
     pub enabled: bool,
-    /// Its quota in bytes (-1 unlimited).
-    pub quota_bytes: i64,
+    /// Its quota.
+    pub quota_bytes: Limit,
     /// What it stores.
     pub used_bytes: i64,
     /// The policy revision its agent last applied (0: never connected).

@@ -81,7 +81,7 @@ async fn main() -> Result<()> {
             quotas: vec![QuotaSpec {
                 repo: "main".into(),
                 friendly_name: Some("Cloud".into()),
-                bytes: 1 << 40,
+                bytes: cloudkeep_model::units::Limit::Bytes(1 << 40),
             }],
         })
         .await?;

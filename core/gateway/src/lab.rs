@@ -99,7 +99,7 @@ pub async fn prepare(home: &DataHome) -> Result<LabAccounts, GatewayError> {
         &[QuotaSpec {
             repo: "lab".into(),
             friendly_name: Some(accounts.repo.clone()),
-            bytes: 10 << 30,
+            bytes: cloudkeep_model::units::Limit::Bytes(10 << 30),
         }],
         false,
     )

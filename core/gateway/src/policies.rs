@@ -152,7 +152,9 @@ async fn status(
             computer: member.computer,
             login: sub.login,
             enabled: sub.settings.enabled,
-            quota_bytes: quota.as_ref().map_or(-1, |q| q.quota_bytes),
+            quota_bytes: quota
+                .as_ref()
+                .map_or(cloudkeep_model::units::Limit::Unlimited, |q| q.quota_bytes),
             used_bytes: quota.as_ref().map_or(0, |q| q.used_bytes),
             applied_revision: member.applied_revision,
             seen_ms: member.seen_ms,

@@ -31,6 +31,7 @@ use cloudkeep_api::{
     CHUNKS_HEADER, ErrorCode, LoginRequest, LoginResponse, MAX_PRESENCE_BATCH, NewSubtenant,
     PresenceRequest, PresenceResponse, Quota, RepoInfo, SubtenantChange, TenantSettings,
 };
+use cloudkeep_model::units::Limit;
 use cloudkeep_repo::backend::folder::FolderStore;
 use cloudkeep_repo::backend::{MetaKind, RepoBackend};
 use cloudkeep_repo::chunkset::ChunkSetFile;
@@ -139,7 +140,7 @@ async fn list_repos(
         quotas
             .into_iter()
             .map(|q| RepoInfo {
-                free_bytes: q.free_bytes(),
+                free_bytes: q.free(),
                 name: q.friendly_name,
                 quota_bytes: q.quota_bytes,
                 used_bytes: q.used_bytes,
@@ -176,7 +177,9 @@ async fn add_subtenant(
         .ok_or_else(|| {
             ApiError::not_found(format!("you have no cloud repository \"{}\"", req.repo))
         })?;
-    if req.quota_bytes >= 0 && req.quota_bytes > own.free_bytes() {
+    if let Limit::Bytes(want) = req.quota_bytes
+        && !own.free().allows(want)
+    {
         // Checked again, atomically, when the quota is carved; this says how much is left.
         return Err(does_not_fit(req.quota_bytes, own));
     }
@@ -222,13 +225,12 @@ async fn add_subtenant(
 }
 
 /// A subtenant quota that does not fit what is left of the tenant's `own`.
-fn does_not_fit(bytes: i64, own: &Quota) -> ApiError {
+fn does_not_fit(bytes: Limit, own: &Quota) -> ApiError {
     ApiError::new(
         ErrorCode::QuotaExceeded,
         format!(
-            "a quota of {} does not fit: {} of \"{}\" is free after your data and your subtenants' quotas",
-            cloudkeep_model::units::human_bytes(bytes.max(0) as u64),
-            cloudkeep_model::units::human_bytes(own.free_bytes().max(0) as u64),
+            "a quota of {bytes} does not fit: {} of \"{}\" is free after your data and your subtenants' quotas",
+            own.free(),
             own.friendly_name
         ),
     )
@@ -342,7 +344,7 @@ fn quota_full(quota: &Quota) -> ApiError {
             "the cloud repository \"{}\" is full ({} of {} used); delete old restore points or ask your service provider for more space",
             quota.friendly_name,
             cloudkeep_model::units::human_bytes(quota.used_bytes.max(0) as u64),
-            cloudkeep_model::units::human_bytes(quota.quota_bytes.max(0) as u64)
+            quota.quota_bytes
         ),
     )
 }

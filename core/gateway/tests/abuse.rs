@@ -82,7 +82,7 @@ async fn a_subtenant_sharing_its_tenants_quota_is_charged_to_the_tenant() {
     let t = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
         .await
         .unwrap();
-    let free = tenant.free_bytes();
+    let free = tenant.free().stored();
     let (status, body) = t
         .json(
             reqwest::Method::POST,

@@ -7,6 +7,7 @@
 use cloudkeep_api::{QuotaSpec, TenantSettings};
 use cloudkeep_gateway::store::accounts::Realm;
 use cloudkeep_gateway::store::{Db, DbError, Engine};
+use cloudkeep_model::units::Limit;
 use cloudkeep_repo::crypto::ChunkId;
 
 async fn conformance(db: Db) {
@@ -79,10 +80,10 @@ async fn conformance(db: Db) {
         keep_deleted_days: 14,
         ..TenantSettings::default()
     };
-    let quota = |repo: &str, friendly: Option<&str>, bytes| QuotaSpec {
+    let quota = |repo: &str, friendly: Option<&str>, bytes: i64| QuotaSpec {
         repo: repo.into(),
         friendly_name: friendly.map(Into::into),
-        bytes,
+        bytes: Limit::from_stored(bytes),
     };
     let acme = db
         .add_tenant(
@@ -191,7 +192,7 @@ async fn conformance(db: Db) {
             .map(|q| (
                 q.friendly_name.as_str(),
                 q.repo_name.as_str(),
-                q.quota_bytes
+                q.quota_bytes.stored()
             ))
             .collect::<Vec<_>>(),
         [("Archive", "archive", 50), ("Cloud", "main", 200)]
@@ -361,10 +362,10 @@ async fn conformance(db: Db) {
 /// no mix of concurrent writers by a tenant and its subtenants stores more than its quota.
 async fn quota_accounting(db: Db) {
     db.add_repo("main", "folder", "/srv/ck/main").await.unwrap();
-    let spec = |bytes| QuotaSpec {
+    let spec = |bytes: i64| QuotaSpec {
         repo: "main".into(),
         friendly_name: Some("Cloud".into()),
-        bytes,
+        bytes: Limit::from_stored(bytes),
     };
     let settings = TenantSettings::default();
     let acme = db
@@ -384,7 +385,7 @@ async fn quota_accounting(db: Db) {
         async move { db.quotas_of(account).await.unwrap().remove(0) }
     };
     let (tq, sq, fq) = (q(acme.id).await, q(shared.id).await, q(fixed.id).await);
-    assert_eq!((tq.carved_bytes, tq.free_bytes()), (300, 700));
+    assert_eq!((tq.carved_bytes, tq.free()), (300, Limit::Bytes(700)));
     assert!(matches!(
         db.add_tenant(Some(acme.id), "greedy", "h", &settings, &[spec(701)], false)
             .await,
@@ -464,7 +465,7 @@ async fn quota_accounting(db: Db) {
     let t = q(acme.id).await;
     assert_eq!((t.used_bytes, t.carved_bytes), (t_used, 300));
     assert!(matches!(
-        db.set_subtenant_quota(fixed.id, &spec(300 + t.free_bytes() + 1))
+        db.set_subtenant_quota(fixed.id, &spec(300 + t.free().stored() + 1))
             .await,
         Err(DbError::QuotaFull(_))
     ));

@@ -370,7 +370,7 @@ pub async fn add_tenant(
         &[QuotaSpec {
             repo: "main".into(),
             friendly_name: Some("Cloud".into()),
-            bytes: quota,
+            bytes: cloudkeep_model::units::Limit::from_stored(quota),
         }],
         false,
     )
@@ -431,7 +431,7 @@ pub async fn add_subtenant(db: &Db, parent: i64, name: &str, password: &str, byt
         &[QuotaSpec {
             repo: "main".into(),
             friendly_name: Some("Cloud".into()),
-            bytes,
+            bytes: cloudkeep_model::units::Limit::from_stored(bytes),
         }],
         false,
     )

@@ -2,13 +2,85 @@
 //! `2027-06-30`), parsed in one place so that the CLI and the console accept the same text.
 //! Sizes use binary multiples (1K = 1024 bytes), as storage quotas usually do.
 
-/// Parses a size: a number with an optional unit K, M, G, T, P (optionally followed by `B`
-/// or `iB`), binary multiples; `unlimited` is -1.
-pub fn parse_size(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    if t.eq_ignore_ascii_case("unlimited") {
-        return Ok(-1);
+/// How much of something may be used: a number of bytes, or no limit of its own (a
+/// subtenant that shares its tenant's quota). Stored and sent as `-1` for unlimited, which
+/// only [`Limit::from_stored`] and [`Limit::stored`] spell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// At most this many bytes (0: nothing may be stored).
+    Bytes(u64),
+    /// No limit of its own.
+    Unlimited,
+}
+
+impl Limit {
+    /// The limit a stored or sent number means: negative is unlimited.
+    pub fn from_stored(value: i64) -> Self {
+        u64::try_from(value).map_or(Self::Unlimited, Self::Bytes)
     }
+
+    /// The number it is stored and sent as.
+    pub fn stored(self) -> i64 {
+        match self {
+            Self::Bytes(n) => i64::try_from(n).unwrap_or(i64::MAX),
+            Self::Unlimited => -1,
+        }
+    }
+
+    /// Whether there is no limit of its own.
+    pub fn is_unlimited(self) -> bool {
+        self == Self::Unlimited
+    }
+
+    /// Whether `bytes` fit within it.
+    pub fn allows(self, bytes: u64) -> bool {
+        match self {
+            Self::Bytes(n) => bytes <= n,
+            Self::Unlimited => true,
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    /// `unlimited` or `1.5 GiB`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bytes(n) => f.pad(&human_bytes(*n)),
+            Self::Unlimited => f.pad("unlimited"),
+        }
+    }
+}
+
+impl serde::Serialize for Limit {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(self.stored())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Limit {
+    /// A size in bytes, or -1 for unlimited; any other negative number is refused.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match i64::deserialize(deserializer)? {
+            n if n < -1 => Err(serde::de::Error::custom(format!(
+                "{n} is not a quota: give a size in bytes, or -1 for unlimited"
+            ))),
+            n => Ok(Self::from_stored(n)),
+        }
+    }
+}
+
+/// Parses a limit: `unlimited`, or a size — a number with an optional unit K, M, G, T, P
+/// (optionally followed by `B` or `iB`), binary multiples.
+pub fn parse_limit(text: &str) -> Result<Limit, String> {
+    if text.trim().eq_ignore_ascii_case("unlimited") {
+        return Ok(Limit::Unlimited);
+    }
+    parse_bytes(text).map(Limit::Bytes)
+}
+
+/// Parses a size (no `unlimited`).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
@@ -38,7 +110,7 @@ pub fn parse_size(text: &str) -> Result<i64, String> {
     if !(0.0..9.0e18).contains(&bytes) {
         return Err(format!("\"{text}\" is out of range"));
     }
-    Ok(bytes.round() as i64)
+    Ok(bytes.round() as u64)
 }
 
 /// Parses a rate in bytes per second: a size per second (`20MB/s`, `512K`) or bits
@@ -71,7 +143,7 @@ pub fn parse_rate(text: &str) -> Result<i64, String> {
         };
         return Ok((value * factor / 8.0).round() as i64);
     }
-    parse_size(lower)
+    parse_bytes(lower).map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// Parses a date `YYYY-MM-DD` as the end of that day (UTC), in ms since the epoch: a lease
@@ -119,15 +191,6 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A quota or size that may be unlimited (negative): `unlimited` or `1.5 GiB`.
-pub fn size_or_unlimited(bytes: i64) -> String {
-    if bytes < 0 {
-        "unlimited".into()
-    } else {
-        human_bytes(bytes as u64)
-    }
-}
-
 /// A date from ms since the epoch, `YYYY-MM-DD` (UTC), or `-` when there is none.
 pub fn date_text(ms: Option<i64>) -> String {
     ms.and_then(chrono::DateTime::from_timestamp_millis)
@@ -163,13 +226,14 @@ mod tests {
 
     #[test]
     fn sizes_rates_and_dates_parse_as_typed() {
-        assert_eq!(parse_size("500G"), Ok(500 << 30));
-        assert_eq!(parse_size("1.5TiB"), Ok(3 << 39));
-        assert_eq!(parse_size("800 MB"), Ok(800 << 20));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("unlimited"), Ok(-1));
-        assert!(parse_size("lots").unwrap_err().contains("500G"));
-        assert!(parse_size("5X").unwrap_err().contains("unknown unit"));
+        assert_eq!(parse_limit("500G"), Ok(Limit::Bytes(500 << 30)));
+        assert_eq!(parse_limit("1.5TiB"), Ok(Limit::Bytes(3 << 39)));
+        assert_eq!(parse_limit("800 MB"), Ok(Limit::Bytes(800 << 20)));
+        assert_eq!(parse_limit("4096"), Ok(Limit::Bytes(4096)));
+        assert_eq!(parse_limit("0"), Ok(Limit::Bytes(0)));
+        assert_eq!(parse_limit("Unlimited"), Ok(Limit::Unlimited));
+        assert!(parse_limit("lots").unwrap_err().contains("500G"));
+        assert!(parse_limit("5X").unwrap_err().contains("unknown unit"));
         assert_eq!(parse_rate("100Mbit"), Ok(12_500_000));
         assert_eq!(parse_rate("20MB/s"), Ok(20 << 20));
         assert_eq!(parse_rate("0"), Ok(0));
@@ -177,8 +241,36 @@ mod tests {
         assert!(parse_end_of_day("30.06.2027").is_err());
         assert_eq!(human_bytes(1536 << 20), "1.5 GiB");
         assert_eq!(human_bytes(12), "12 B");
-        assert_eq!(size_or_unlimited(-1), "unlimited");
+        assert_eq!(Limit::Unlimited.to_string(), "unlimited");
+        assert_eq!(Limit::Bytes(0).to_string(), "0 B");
         assert_eq!(date_text(Some(1_814_399_999_999)), "2027-06-30");
         assert_eq!(date_text(None), "-");
+    }
+
+    #[test]
+    fn a_limit_reads_back_as_stored() {
+        for (stored, limit) in [
+            (-1, Limit::Unlimited),
+            (0, Limit::Bytes(0)),
+            (5 << 30, Limit::Bytes(5 << 30)),
+        ] {
+            assert_eq!(Limit::from_stored(stored), limit);
+            assert_eq!(limit.stored(), stored);
+        }
+        assert_eq!(Limit::from_stored(-7), Limit::Unlimited);
+        let json = serde_json::to_string(&[Limit::Unlimited, Limit::Bytes(5)]).unwrap();
+        assert_eq!(json, "[-1,5]", "the wire keeps its numbers");
+        assert_eq!(
+            serde_json::from_str::<Vec<Limit>>(&json).unwrap(),
+            [Limit::Unlimited, Limit::Bytes(5)]
+        );
+        assert!(
+            serde_json::from_str::<Limit>("-5").is_err(),
+            "only -1 means unlimited"
+        );
+        assert!(
+            !Limit::Bytes(0).is_unlimited(),
+            "a quota of 0 is full, not unlimited"
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! failed.
 
 use chrono::{DateTime, Local};
+use cloudkeep_model::units::Limit;
 use serde::Serialize;
 
 use super::TenantError;
@@ -31,12 +32,12 @@ pub struct RepoUse {
     pub provider: String,
     /// The repository.
     pub repo: String,
-    /// Quota in bytes; -1 unlimited.
-    pub quota_bytes: i64,
+    /// Quota (`-1` when serialised: unlimited).
+    pub quota_bytes: Limit,
     /// Stored bytes.
     pub used_bytes: i64,
-    /// Free bytes; -1 unlimited.
-    pub free_bytes: i64,
+    /// Free bytes (unlimited when the quota is).
+    pub free_bytes: Limit,
     /// Used share of the quota, 0 to 1 (0 when unlimited).
     pub used_share: f64,
     /// When the lease ends, ms since the epoch.
@@ -126,9 +127,9 @@ fn repo_uses(provider: &Provider) -> Vec<RepoUse> {
             used_bytes: r.used_bytes,
             free_bytes: r.free_bytes,
             used_share: match r.quota_bytes {
-                q if q > 0 => (r.used_bytes.max(0) as f64 / q as f64).min(1.0),
-                0 => 1.0, // nothing may be stored: full
-                _ => 0.0, // unlimited: shares its tenant's quota
+                Limit::Bytes(0) => 1.0, // nothing may be stored: full
+                Limit::Bytes(q) => (r.used_bytes.max(0) as f64 / q as f64).min(1.0),
+                Limit::Unlimited => 0.0, // shares its tenant's quota
             },
             lease_until_ms: r.lease_until_ms,
             scanned_ms: provider.scanned_ms,
@@ -172,7 +173,7 @@ pub fn notices_for(repos: &[RepoUse], jobs: &[JobSummary], now: DateTime<Local>)
                     r.provider,
                     r.used_share * 100.0,
                     cloudkeep_model::units::human_bytes(r.used_bytes.max(0) as u64),
-                    cloudkeep_model::units::human_bytes(r.quota_bytes.max(0) as u64)
+                    r.quota_bytes
                 ),
                 subject: r.provider.clone(),
             });
@@ -266,9 +267,9 @@ mod tests {
         RepoUse {
             provider: "acme".into(),
             repo: "Cloud".into(),
-            quota_bytes: 1000,
+            quota_bytes: Limit::Bytes(1000),
             used_bytes: (share * 1000.0) as i64,
-            free_bytes: 1000 - (share * 1000.0) as i64,
+            free_bytes: Limit::Bytes(1000 - (share * 1000.0) as u64),
             used_share: share,
             lease_until_ms: lease_days.map(|d| now + d * 86_400_000),
             scanned_ms: Some(now),

@@ -267,7 +267,7 @@ fn check_spec(spec: &PolicySpec) -> Result<(), TenantError> {
             "name at least one file or folder the computers back up (~ is each user's home)".into(),
         ));
     }
-    if spec.computer_quota_bytes < -1 || spec.computer_quota_bytes == 0 {
+    if spec.computer_quota_bytes == cloudkeep_model::units::Limit::Bytes(0) {
         return Err(TenantError::Invalid(
             "give each computer a quota above 0, or unlimited".into(),
         ));

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 
 use cloudkeep_api::accounts::{Quota, QuotaSpec, Tenant, TenantSettings};
+use cloudkeep_model::units::Limit;
 use sqlx::Row;
 
 use super::accounts::token_hash;
@@ -80,7 +81,7 @@ fn quota_of(r: &sqlx::any::AnyRow) -> Result<Quota, DbError> {
         repo_id: r.try_get(2)?,
         repo_name: r.try_get(3)?,
         friendly_name: r.try_get(4)?,
-        quota_bytes: r.try_get(5)?,
+        quota_bytes: Limit::from_stored(r.try_get(5)?),
         used_bytes: r.try_get(6)?,
         recycle_bytes: r.try_get(7)?,
         carved_bytes: r.try_get(8)?,
@@ -179,11 +180,16 @@ pub(super) async fn uncharge(
 }
 
 /// A subtenant quota of `bytes` on `repo` that the tenant's quota cannot give.
-fn does_not_fit(bytes: i64, repo: &str) -> DbError {
+fn does_not_fit(bytes: u64, repo: &str) -> DbError {
     DbError::QuotaFull(format!(
         "a quota of {} does not fit in what is left of the tenant's quota on \"{repo}\"",
-        cloudkeep_model::units::human_bytes(bytes.max(0) as u64)
+        cloudkeep_model::units::human_bytes(bytes)
     ))
+}
+
+/// A byte count as the database's columns hold it.
+fn signed(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
 }
 
 /// Changes the fixed quota its tenant's quota has given a subtenant by `delta` bytes; a
@@ -254,7 +260,7 @@ impl Db {
         .map_err(conflict(format!("account \"{name}\"")))?;
         let id: i64 = row.try_get(0)?;
         for q in quotas {
-            if q.bytes < -1 || (q.bytes == -1 && parent.is_none()) {
+            if q.bytes.is_unlimited() && parent.is_none() {
                 return Err(DbError::Invalid(format!(
                     "the quota on \"{}\" must be a size in bytes (unlimited is only for subtenants)",
                     q.repo
@@ -267,10 +273,10 @@ impl Db {
                 .ok_or_else(|| DbError::NotFound(format!("cloud repository \"{}\"", q.repo)))?;
             let repo_id: i64 = repo.try_get(0)?;
             if let Some(tenant) = parent
-                && q.bytes >= 0
-                && !carve(&mut tx, tenant, repo_id, q.bytes).await?
+                && let Limit::Bytes(bytes) = q.bytes
+                && !carve(&mut tx, tenant, repo_id, signed(bytes)).await?
             {
-                return Err(does_not_fit(q.bytes, &q.repo));
+                return Err(does_not_fit(bytes, &q.repo));
             }
             let friendly = q.friendly_name.clone().unwrap_or_else(|| q.repo.clone());
             sqlx::query(
@@ -279,7 +285,7 @@ impl Db {
             .bind(id)
             .bind(repo_id)
             .bind(&friendly)
-            .bind(q.bytes)
+            .bind(q.bytes.stored())
             .execute(&mut *tx)
             .await
             .map_err(conflict(format!("a quota on \"{}\" or named \"{friendly}\"", q.repo)))?;
@@ -563,14 +569,11 @@ impl Db {
             .friendly_name
             .clone()
             .unwrap_or_else(|| spec.repo.clone());
-        if spec.bytes < -1 {
-            return Err(DbError::Invalid("a quota is a size in bytes".into()));
-        }
         sqlx::query(UPSERT_QUOTA)
             .bind(tenant)
             .bind(repo.id)
             .bind(&friendly)
-            .bind(spec.bytes)
+            .bind(spec.bytes.stored())
             .execute(self.pool())
             .await
             .map_err(conflict(format!("a quota named \"{friendly}\"")))?;
@@ -598,14 +601,9 @@ impl Db {
     }
 
     /// Sets a subtenant's quota on one of its tenant's repositories: a fixed size carved from
-    /// the tenant's quota, or -1 to share it. All or nothing: `QuotaFull` when the new size
-    /// does not fit what the tenant has left or is below what the subtenant stores.
+    /// the tenant's quota, or unlimited to share it. All or nothing: `QuotaFull` when the new
+    /// size does not fit what the tenant has left or is below what the subtenant stores.
     pub async fn set_subtenant_quota(&self, sub: i64, spec: &QuotaSpec) -> Result<(), DbError> {
-        if spec.bytes < -1 {
-            return Err(DbError::Invalid(
-                "a quota is a size in bytes, or -1 to share the tenant's".into(),
-            ));
-        }
         let repo = self.repo_by_name(&spec.repo).await?;
         let mut tx = self.pool().begin().await?;
         let parent: i64 = sqlx::query("SELECT parent_id FROM tenants WHERE id = $1")
@@ -627,26 +625,31 @@ impl Db {
         .fetch_optional(&mut *tx)
         .await?;
         let (old, used) = match &current {
-            Some(row) => (row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?),
-            None => (0, 0),
+            Some(row) => (
+                Limit::from_stored(row.try_get(1)?),
+                row.try_get::<i64, _>(2)?,
+            ),
+            None => (Limit::Bytes(0), 0),
         };
         let full = |what: String| DbError::QuotaFull(what);
-        if spec.bytes >= 0 && spec.bytes < used {
+        if let Limit::Bytes(bytes) = spec.bytes
+            && signed(bytes) < used
+        {
             return Err(full(format!(
                 "a quota of {} is less than the {} the subtenant stores",
-                cloudkeep_model::units::human_bytes(spec.bytes as u64),
+                cloudkeep_model::units::human_bytes(bytes),
                 cloudkeep_model::units::human_bytes(used.max(0) as u64)
             )));
         }
         // Undo the old arrangement, then make the new one; every growth is checked.
-        match (old >= 0, spec.bytes >= 0) {
-            (true, true) => {
-                if !carve(&mut tx, parent, repo.id, spec.bytes - old).await? {
-                    return Err(does_not_fit(spec.bytes, &spec.repo));
+        match (old, spec.bytes) {
+            (Limit::Bytes(old), Limit::Bytes(new)) => {
+                if !carve(&mut tx, parent, repo.id, signed(new) - signed(old)).await? {
+                    return Err(does_not_fit(new, &spec.repo));
                 }
             }
-            (true, false) => {
-                carve(&mut tx, parent, repo.id, -old).await?;
+            (Limit::Bytes(old), Limit::Unlimited) => {
+                carve(&mut tx, parent, repo.id, -signed(old)).await?;
                 let parent_quota =
                     sqlx::query("SELECT id FROM quotas WHERE tenant_id = $1 AND repo_id = $2")
                         .bind(parent)
@@ -661,17 +664,17 @@ impl Db {
                     )));
                 }
             }
-            (false, true) => {
+            (Limit::Unlimited, Limit::Bytes(new)) => {
                 if let Some(row) = &current
                     && let Some(parent_quota) = shared_parent(&mut tx, row.try_get(0)?).await?
                 {
                     uncharge_row(&mut tx, parent_quota, used).await?;
                 }
-                if !carve(&mut tx, parent, repo.id, spec.bytes).await? {
-                    return Err(does_not_fit(spec.bytes, &spec.repo));
+                if !carve(&mut tx, parent, repo.id, signed(new)).await? {
+                    return Err(does_not_fit(new, &spec.repo));
                 }
             }
-            (false, false) => {}
+            (Limit::Unlimited, Limit::Unlimited) => {}
         }
         let friendly = spec
             .friendly_name
@@ -681,7 +684,7 @@ impl Db {
             .bind(sub)
             .bind(repo.id)
             .bind(&friendly)
-            .bind(spec.bytes)
+            .bind(spec.bytes.stored())
             .execute(&mut *tx)
             .await
             .map_err(conflict(format!("a quota named \"{friendly}\"")))?;
