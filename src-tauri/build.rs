@@ -5,6 +5,7 @@
 /// Every `#[tauri::command]` the console registers; keep in step with `generate_handler!`.
 const COMMANDS: &[&str] = &[
     "app_info",
+    "input_rules",
     "log_tail",
     "startup_warnings",
     "app_ready",

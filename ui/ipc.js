@@ -42,6 +42,7 @@ function channel(onEvent) {
 
 // App, logs, home.
 export const appInfo = () => call('app_info');
+export const inputRules = () => call('input_rules');
 export const logTail = (lines) => call('log_tail', { lines });
 export const startupWarnings = () => call('startup_warnings');
 export const appReady = () => call('app_ready');

@@ -6,6 +6,7 @@ import { MODES, modeById, sectionsFor, modeOfSection } from './sections.js';
 import { startupWarnings, spSession, appReady } from './ipc.js';
 import { h, replaceChildren, paintBars } from './dom.js';
 import { renderSpConnect } from './views/sp-admin.js';
+import { loadRules } from './rules.js';
 
 const state = { mode: MODES[0].id, section: null, remembered: {} };
 
@@ -147,6 +148,11 @@ document.addEventListener('keydown', (event) => {
 });
 
 async function start() {
+  try {
+    await loadRules();
+  } catch (err) {
+    showError(err);
+  }
   await openSection(null);
   try {
     const warnings = await startupWarnings();

@@ -84,6 +84,7 @@ pub fn run() -> ExitCode {
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            commands::input_rules,
             commands::log_tail,
             commands::startup_warnings,
             commands::app_ready,

@@ -82,6 +82,49 @@ fn has_inline_handler(text: &str) -> bool {
     })
 }
 
+/// A view's imports of other views, as the module paths it names.
+fn view_imports(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("import "))
+        .filter_map(|l| l.split(" from ").nth(1))
+        .map(|from| {
+            from.trim()
+                .trim_end_matches(';')
+                .trim_matches('\'')
+                .to_owned()
+        })
+        .filter(|from| from.starts_with("./"))
+        .collect()
+}
+
+#[test]
+fn views_do_not_import_each_other_or_spell_the_input_rules() {
+    for path in source_files("ui/views", &["js"]) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            view_imports(&text),
+            Vec::<String>::new(),
+            "{} imports another view; move what they share to a module of ui/ (steps.js, lists.js, components.js)",
+            relative(&path)
+        );
+    }
+    for path in source_files("ui", &["js"]) {
+        let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
+        for rule in ["[a-za-z0-9][a-za-z0-9._-]", "length < 8", "least 8"] {
+            assert!(
+                !text.contains(rule),
+                "{} spells an input rule ({rule}); use ui/rules.js, which has them from core",
+                relative(&path)
+            );
+        }
+    }
+    // The check itself: a planted import of a view is seen.
+    assert_eq!(
+        view_imports("import { repoBars } from './home.js';\nimport * as fmt from '../format.js';"),
+        ["./home.js"]
+    );
+}
+
 #[test]
 fn only_ipc_js_calls_the_backend() {
     let ipc = repo_root().join("ui/ipc.js");

@@ -2,9 +2,10 @@
 // from core: warnings, quota bars per cloud repository, next scheduled runs, last sessions.
 
 import { overview, labStart } from '../ipc.js';
-import { h, replaceChildren, button, table, meter, badge, panel, emptyState, paintBars } from '../dom.js';
+import { h, replaceChildren, button, table, badge, panel, paintBars } from '../dom.js';
 import { errorSlot, busy, notice } from '../components.js';
 import * as fmt from '../format.js';
+import { repoBars } from '../lists.js';
 
 export async function renderHome(container, ctx) {
   const view = await overview(false);
@@ -53,22 +54,6 @@ export async function renderHome(container, ctx) {
     paintBars(body);
   }
   fill(view);
-}
-
-/** Quota use per cloud repository: a bar with used, quota, free and lease. */
-export function repoBars(repos) {
-  if (repos.length === 0) return emptyState('No cloud repositories yet: add a service provider.');
-  return h('ul', { class: 'repo-list' }, repos.map((r) => {
-    const name = r.provider ? `${r.provider} / ${r.repo}` : r.name;
-    // Core's share (capped at 1) where the overview gives it; a provider's own list has only figures.
-    const share = r.used_share ?? (r.quota_bytes > 0 ? Math.min(1, r.used_bytes / r.quota_bytes) : r.quota_bytes === 0 ? 1 : 0);
-    return h('li', { class: 'repo' },
-      h('div', { class: 'repo-head' }, h('strong', { text: name }),
-        h('span', { class: 'hint', text: r.quota_bytes < 0 ? 'no quota limit' : share >= 1 ? 'full' : `${Math.round(share * 100)} % used` })),
-      meter({ share, label: `${name}: quota used`, unlimited: r.quota_bytes < 0 }),
-      h('p', { class: 'repo-figures' },
-        `Used ${fmt.bytes(r.used_bytes)} of ${fmt.quota(r.quota_bytes)} · free ${r.quota_bytes >= 0 ? fmt.bytes(r.free_bytes) : 'unlimited'} · lease ${r.lease_until_ms ? `until ${fmt.date(r.lease_until_ms)}` : 'without end'}`));
-  }));
 }
 
 function renderWelcome(container, ctx) {

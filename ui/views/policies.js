@@ -7,8 +7,9 @@
 import { policiesList, policyTemplate, policyCreate, policyUpdate, policyDelete, policyAddComputer, policyRemoveComputer, policyEnrollFile, policySync, policyComputerSessions, providersList, saveFile } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, badge, panel, selectField, emptyState, meter, paintBars } from '../dom.js';
 import { wizard, confirmDialog, busy, errorSlot } from '../components.js';
-import { scheduleStep, retentionStep, encryptionStep, scheduleText } from './jobs.js';
 import * as fmt from '../format.js';
+import { validName, nameError } from '../rules.js';
+import { scheduleStep, retentionStep, encryptionStep, scheduleText } from '../steps.js';
 
 export async function renderPolicies(container, ctx) {
   if (ctx.params.view === 'new') return renderPolicyWizard(container, ctx, null);
@@ -158,7 +159,7 @@ function addComputerForm(p, ctx, slot) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const v = name.input.value.trim();
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v)) { name.setError('Use letters, digits, dots, dashes or underscores.'); name.input.focus(); return; }
+    if (!validName(v)) { name.setError(nameError()); name.input.focus(); return; }
     name.setError(null);
     busy(add, async () => { await policyAddComputer(p.name, v); await ctx.navigate('policies'); }, (e) => slot.show(e));
   });
@@ -197,7 +198,7 @@ async function renderPolicyWizard(container, ctx, existing) {
           body.append(name.wrap);
           return () => {
             const v = name.input.value.trim();
-            if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,40}$/.test(v)) { name.setError('Use 1 to 40 letters, digits, dots, dashes or underscores, starting with a letter or digit.'); return false; }
+            if (!validName(v)) { name.setError(nameError()); return false; }
             data.name = v;
             return true;
           };

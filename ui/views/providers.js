@@ -5,8 +5,8 @@
 import { providersList, providerProbe, providerAdd, providerRescan, providerTrust, providerRemove } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, panel, emptyState, paintBars } from '../dom.js';
 import { wizard, certificateStep, errorBox, confirmDialog, busy, notice } from '../components.js';
-import { repoBars } from './home.js';
 import * as fmt from '../format.js';
+import { repoBars } from '../lists.js';
 
 export async function renderProviders(container, ctx) {
   if (ctx.params.view === 'add') {

@@ -4,7 +4,7 @@
 import { sessionsList, sessionGet, jobsList } from '../ipc.js';
 import { h, replaceChildren, button, selectField, panel } from '../dom.js';
 import { sessionFacts } from '../components.js';
-import { sessionTable } from './jobs.js';
+import { sessionTable } from '../lists.js';
 
 export async function renderSessions(container, ctx) {
   if (ctx.params.id) return renderSession(container, ctx, ctx.params.id);

@@ -4,11 +4,7 @@
 // dialogs), usage (table, CSV through a save dialog), the recycle bin, maintenance mode and the
 // storage check (the database against the storage, reconciled, with what it found and did).
 
-import {
-  providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate,
-  spCertImport, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance,
-  spSetMaintenance, spCheck, pickFile, saveFile,
-} from '../ipc.js';
+import { providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSetMaintenance, spCheck, pickFile, saveFile } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, panel } from '../dom.js';
 import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice } from '../components.js';
 import * as fmt from '../format.js';

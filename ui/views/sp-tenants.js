@@ -6,8 +6,9 @@
 import { spTenants, spTenantAdd, spTenantSettings, spTenantQuota, spTenantPassword, spTenantDelete, spGeneratePassword, spRepos } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, panel, paintBars } from '../dom.js';
 import { wizard, errorSlot, busy, confirmDialog, notice } from '../components.js';
-import { subtenantTable } from './subtenants.js';
 import * as fmt from '../format.js';
+import { validName, nameError, validPassword, passwordError } from '../rules.js';
+import { subtenantTable } from '../lists.js';
 
 export async function renderSpTenants(container, ctx) {
   if (ctx.params.view === 'new') return renderTenantWizard(container, ctx);
@@ -104,8 +105,8 @@ async function renderTenantWizard(container, ctx) {
             let ok = readSettings({ description: f.description, lease: f.lease }, data.settings);
             data.name = name.input.value.trim();
             data.password = password.input.value;
-            if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(data.name)) { name.setError('Use 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit.'); ok = false; } else name.setError(null);
-            if (data.password.length < 8) { password.setError('Use at least 8 characters, or Generate.'); ok = false; } else password.setError(null);
+            if (!validName(data.name)) { name.setError(nameError()); ok = false; } else name.setError(null);
+            if (!validPassword(data.password)) { password.setError(`${passwordError()} Or Generate one.`); ok = false; } else password.setError(null);
             return ok;
           };
         },
@@ -207,7 +208,7 @@ async function renderTenant(container, ctx, login) {
   const generate = button('Generate', { variant: 'secondary', onClick: async () => { password.input.value = await spGeneratePassword(); } });
   const setPassword = button('Set password', { variant: 'secondary', id: 'tenant-set-password' });
   setPassword.addEventListener('click', () => {
-    if (password.input.value.length < 8) { password.setError('Use at least 8 characters.'); return; }
+    if (!validPassword(password.input.value)) { password.setError(passwordError()); return; }
     password.setError(null);
     busy(setPassword, async () => { await spTenantPassword(login, password.input.value); slot.el.replaceChildren(notice('Password changed. Give the tenant the new one.')); }, (e) => slot.show(e));
   });

@@ -3,9 +3,11 @@
 // disable or enable it, delete it.
 
 import { providersList, subtenantsList, subtenantAdd, subtenantSet, subtenantDelete, spGeneratePassword } from '../ipc.js';
-import { h, replaceChildren, button, field, table, selectField, meter, panel, emptyState, paintBars } from '../dom.js';
+import { h, replaceChildren, button, field, selectField, panel, emptyState, paintBars } from '../dom.js';
 import { errorSlot, busy, confirmDialog } from '../components.js';
 import * as fmt from '../format.js';
+import { validName, nameError, validPassword, passwordError } from '../rules.js';
+import { subtenantTable } from '../lists.js';
 
 export async function renderSubtenants(container, ctx) {
   const providers = await providersList();
@@ -26,27 +28,6 @@ export async function renderSubtenants(container, ctx) {
   if (!ctx.current()) return;
   replaceChildren(list, subtenantTable(subs, (view) => actionsFor(view, p, ctx, slot)));
   paintBars(list);
-}
-
-/** Tenants or subtenants with quota bars, state and per-row actions. */
-export function subtenantTable(views, actions, { caption = 'Subtenants', id = 'subtenants-table', empty = 'No subtenant yet.' } = {}) {
-  return table({
-    caption,
-    id,
-    columns: [
-      ['Account', (v) => h('div', {}, h('span', { class: 'mono', text: v.tenant.login }),
-        v.tenant.managed ? h('p', { class: 'hint cell-message', text: 'a computer of a backup policy' }) : null)],
-      ['Quota use', (v) => h('div', {}, v.quotas.map((q) => h('div', { class: 'quota-cell' },
-        h('span', { class: 'hint', text: `${q.friendly_name || q.repo_name}: ${fmt.bytes(q.used_bytes)} of ${fmt.quota(q.quota_bytes)}` }),
-        meter({ share: q.quota_bytes > 0 ? q.used_bytes / q.quota_bytes : q.quota_bytes === 0 ? 1 : 0, label: `${v.tenant.login} on ${q.repo_name}`, unlimited: q.quota_bytes < 0 }))))],
-      ['Lease', (v) => (v.tenant.settings.lease_until_ms ? `until ${fmt.date(v.tenant.settings.lease_until_ms)}` : 'no end')],
-      ['State', (v) => h('span', { class: `badge badge-${v.tenant.settings.enabled ? 'success' : 'stopped'}`, text: v.tenant.settings.enabled ? 'Enabled' : 'Disabled' })],
-      ['Last activity', (v) => fmt.dateTime(v.tenant.last_activity_ms), 'when'],
-      ['Actions', (v) => h('div', { class: 'row-actions' }, actions(v))],
-    ],
-    rows: views,
-    empty,
-  });
 }
 
 function actionsFor(view, p, ctx, slot) {
@@ -85,8 +66,8 @@ function createPanel(p, ctx, slot) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     let ok = true;
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name.input.value.trim())) { name.setError('Use letters, digits, dots, dashes or underscores.'); ok = false; } else name.setError(null);
-    if (password.input.value.length < 8) { password.setError('Use at least 8 characters, or Generate.'); ok = false; } else password.setError(null);
+    if (!validName(name.input.value.trim())) { name.setError(nameError()); ok = false; } else name.setError(null);
+    if (!validPassword(password.input.value)) { password.setError(`${passwordError()} Or Generate one.`); ok = false; } else password.setError(null);
     if (!(Number(quota.input.value) > 0)) { quota.setError('Give a quota above 0 GiB.'); ok = false; } else quota.setError(null);
     if (!ok) { form.querySelector('[aria-invalid="true"]').focus(); return; }
     busy(create, async () => {

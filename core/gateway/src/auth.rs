@@ -143,11 +143,7 @@ async fn hashing_turn() -> Result<tokio::sync::SemaphorePermit<'static>, ApiErro
 
 /// Hashes a new account password on a blocking thread.
 pub async fn hash_new_password(password: String) -> Result<String, ApiError> {
-    if password.chars().count() < 8 {
-        return Err(ApiError::bad_request(
-            "a password needs at least 8 characters",
-        ));
-    }
+    cloudkeep_model::names::check_password(&password).map_err(ApiError::bad_request)?;
     let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || {
         cloudkeep_repo::crypto::hash_password(

@@ -276,11 +276,8 @@ pub async fn init(options: InitOptions) -> Result<InitReport, GatewayError> {
         options.hostnames.clone()
     };
     crate::store::tenants::check_account_name(&options.admin_user)?;
-    if options.admin_password.chars().count() < 8 {
-        return Err(GatewayError::Other(
-            "the admin password must have at least 8 characters".into(),
-        ));
-    }
+    cloudkeep_model::names::check_password(&options.admin_password)
+        .map_err(|e| GatewayError::Other(format!("the admin password: {e}")))?;
     let db_url = options
         .db
         .clone()

@@ -289,11 +289,11 @@ pub fn create(
 ) -> Result<Policy, TenantError> {
     check_name("policy", name)?;
     check_spec(&spec)?;
-    if password.chars().count() < 8 {
-        return Err(TenantError::Invalid(
-            "use an encryption password of at least 8 characters; without it no computer's points can be restored".into(),
-        ));
-    }
+    cloudkeep_model::names::check_password(password).map_err(|e| {
+        TenantError::Invalid(format!(
+            "the encryption password: {e}; without it no computer's points can be restored"
+        ))
+    })?;
     let rt = runtime()?;
     let state = rt.block_on(TenantState::open(home))?;
     let secrets = Secrets::open(home);

@@ -35,6 +35,13 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| CommandError::failed(format!("the console's worker failed: {e}")))?
 }
 
+/// The rules the forms check as you type (names, password length), from the shared model so
+/// that the page never spells them again; the crates check them once more.
+#[tauri::command]
+pub fn input_rules() -> cloudkeep_model::names::InputRules {
+    cloudkeep_model::names::input_rules()
+}
+
 /// Version, protocol and folders: the About panel.
 #[tauri::command]
 pub fn app_info(state: State<'_, ConsoleState>) -> AboutInfo {

@@ -1,0 +1,61 @@
+// Lists several screens show: sessions as a table, quota bars per cloud repository, and
+// tenants or subtenants with their quota use. Views use them; no view imports another.
+
+import { h, table, badge, meter, emptyState } from './dom.js';
+import * as fmt from './format.js';
+
+/** Sessions as a table whose rows open the session. */
+export function sessionTable(list, ctx, id) {
+  return table({
+    caption: 'Sessions',
+    id,
+    columns: [
+      ['Session', (s) => h('button', { type: 'button', class: 'link', text: `#${s.id}`, 'aria-label': `Open session ${s.id}`, on: { click: () => ctx.navigate('sessions', { id: s.id }) } })],
+      ['Job', (s) => s.job],
+      ['Kind', (s) => s.kind],
+      ['Started', (s) => fmt.dateTime(s.started_ms), 'when'],
+      ['Duration', (s) => fmt.duration((s.finished_ms - s.started_ms) / 1000)],
+      ['Result', (s) => badge(s.result)],
+      ['Message', (s) => s.message],
+    ],
+    rows: list,
+    empty: 'No sessions yet.',
+  });
+}
+
+/** Quota use per cloud repository: a bar with used, quota, free and lease. */
+export function repoBars(repos) {
+  if (repos.length === 0) return emptyState('No cloud repositories yet: add a service provider.');
+  return h('ul', { class: 'repo-list' }, repos.map((r) => {
+    const name = r.provider ? `${r.provider} / ${r.repo}` : r.name;
+    // Core's share (capped at 1) where the overview gives it; a provider's own list has only figures.
+    const share = r.used_share ?? (r.quota_bytes > 0 ? Math.min(1, r.used_bytes / r.quota_bytes) : r.quota_bytes === 0 ? 1 : 0);
+    return h('li', { class: 'repo' },
+      h('div', { class: 'repo-head' }, h('strong', { text: name }),
+        h('span', { class: 'hint', text: r.quota_bytes < 0 ? 'no quota limit' : share >= 1 ? 'full' : `${Math.round(share * 100)} % used` })),
+      meter({ share, label: `${name}: quota used`, unlimited: r.quota_bytes < 0 }),
+      h('p', { class: 'repo-figures' },
+        `Used ${fmt.bytes(r.used_bytes)} of ${fmt.quota(r.quota_bytes)} · free ${r.quota_bytes >= 0 ? fmt.bytes(r.free_bytes) : 'unlimited'} · lease ${r.lease_until_ms ? `until ${fmt.date(r.lease_until_ms)}` : 'without end'}`));
+  }));
+}
+
+/** Tenants or subtenants with quota bars, state and per-row actions. */
+export function subtenantTable(views, actions, { caption = 'Subtenants', id = 'subtenants-table', empty = 'No subtenant yet.' } = {}) {
+  return table({
+    caption,
+    id,
+    columns: [
+      ['Account', (v) => h('div', {}, h('span', { class: 'mono', text: v.tenant.login }),
+        v.tenant.managed ? h('p', { class: 'hint cell-message', text: 'a computer of a backup policy' }) : null)],
+      ['Quota use', (v) => h('div', {}, v.quotas.map((q) => h('div', { class: 'quota-cell' },
+        h('span', { class: 'hint', text: `${q.friendly_name || q.repo_name}: ${fmt.bytes(q.used_bytes)} of ${fmt.quota(q.quota_bytes)}` }),
+        meter({ share: q.quota_bytes > 0 ? q.used_bytes / q.quota_bytes : q.quota_bytes === 0 ? 1 : 0, label: `${v.tenant.login} on ${q.repo_name}`, unlimited: q.quota_bytes < 0 }))))],
+      ['Lease', (v) => (v.tenant.settings.lease_until_ms ? `until ${fmt.date(v.tenant.settings.lease_until_ms)}` : 'no end')],
+      ['State', (v) => h('span', { class: `badge badge-${v.tenant.settings.enabled ? 'success' : 'stopped'}`, text: v.tenant.settings.enabled ? 'Enabled' : 'Disabled' })],
+      ['Last activity', (v) => fmt.dateTime(v.tenant.last_activity_ms), 'when'],
+      ['Actions', (v) => h('div', { class: 'row-actions' }, actions(v))],
+    ],
+    rows: views,
+    empty,
+  });
+}
