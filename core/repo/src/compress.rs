@@ -103,6 +103,14 @@ pub fn compress(level: Compression, data: &[u8]) -> Option<Vec<u8>> {
 /// Expands zstd data that must not exceed `limit` bytes (a bound on what a damaged or
 /// hostile input can make us allocate).
 pub fn decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, CompressError> {
+    // A zstd frame is never empty; zstd itself reads no bytes as no data, which would let a
+    // damaged encoding byte pass for an empty blob.
+    if data.is_empty() {
+        return Err(CompressError::Corrupt {
+            limit,
+            reason: "there is no compressed frame".into(),
+        });
+    }
     DECOMPRESSOR
         .with(|cell| {
             let mut slot = cell.try_borrow_mut().ok()?;
