@@ -338,7 +338,7 @@ fn a_policy_protects_three_computers_through_their_agents() {
     let pc2 = open_enrollment(&std::fs::read_to_string(&codes[1].0).unwrap(), &codes[1].1).unwrap();
     let store_of = |e: &cloudkeep_tenant::policies::Enrollment| {
         RemoteStore::connect(&RemoteTarget {
-            address: gw.addr.clone(),
+            addresses: vec![gw.addr.clone()],
             fingerprint: fp.clone(),
             user: e.login.clone(),
             password: e.password.clone(),

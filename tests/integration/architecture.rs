@@ -141,7 +141,10 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["lab"],
         ],
     ),
-    ("core/client/src", &[&["tls"], &["remote"], &["tenant"]]),
+    (
+        "core/client/src",
+        &[&["failover", "tls"], &["remote"], &["tenant"]],
+    ),
     (
         "core/tenant/src",
         &[

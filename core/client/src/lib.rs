@@ -5,6 +5,7 @@
 //!
 //! It speaks the types of `cloudkeep-api` and never depends on the gateway crate.
 
+pub mod failover;
 pub mod remote;
 pub mod tenant;
 pub mod tls;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use super::ClientError;
+use super::failover::first_answering;
 use cloudkeep_api::{
     CHUNKS_HEADER, LoginRequest, LoginResponse, MAX_READ_PACKS, MAX_READ_RANGES, NewTask, PackInfo,
     PointInfo, ReadRange, ReadRequest, TASK_HEADER, TaskInfo,
@@ -40,8 +41,8 @@ const MERGE_GAP: u64 = 16 << 10;
 /// How a remote store finds its repository.
 #[derive(Debug, Clone)]
 pub struct RemoteTarget {
-    /// Gateway `host:port`.
-    pub address: String,
+    /// The provider's gateways (`host:port`), in failover order.
+    pub addresses: Vec<String>,
     /// Pinned certificate fingerprint.
     pub fingerprint: String,
     /// Account (`tenant` or `tenant/sub`).
@@ -87,7 +88,6 @@ impl RemoteStore {
             .enable_all()
             .build()
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let address = super::with_default_port(&target.address);
         // Data moves over several HTTP/1.1 connections, one TLS stream each, so encryption and
         // decryption spread over the cores. `http1_only` alone does not do it with a
         // preconfigured TLS: the ALPN offered decides, and with "h2" offered the gateway picks
@@ -103,32 +103,42 @@ impl RemoteStore {
             .pool_idle_timeout(Duration::from_secs(20))
             .build()
             .map_err(|e| ClientError::Tls(e.to_string()))?;
-        let root = format!("https://{address}/v1");
-        let (token, task) = rt.block_on(async {
-            let login: LoginResponse = check(
-                http.post(format!("{root}/login"))
-                    .json(&LoginRequest {
-                        user: target.user.clone(),
-                        password: target.password.clone(),
-                    })
-                    .send()
-                    .await,
-                &address,
-            )
-            .await?;
-            let task: TaskInfo = check(
-                http.post(format!("{root}/tasks"))
-                    .bearer_auth(&login.token)
-                    .json(&NewTask {
-                        kind: "backup".into(),
-                    })
-                    .send()
-                    .await,
-                &address,
-            )
-            .await?;
-            Ok::<_, ClientError>((login.token, task.id))
-        })?;
+        let (root, token, task) = rt
+            .block_on(first_answering(&target.addresses, |address| {
+                let http = http.clone();
+                async move {
+                    let address = super::with_default_port(&address);
+                    let root = format!("https://{address}/v1");
+                    let login: LoginResponse = check(
+                        http.post(format!("{root}/login"))
+                            .json(&LoginRequest {
+                                user: target.user.clone(),
+                                password: target.password.clone(),
+                            })
+                            .send()
+                            .await,
+                        &address,
+                    )
+                    .await?;
+                    let task: TaskInfo = check(
+                        http.post(format!("{root}/tasks"))
+                            .bearer_auth(&login.token)
+                            .json(&NewTask {
+                                kind: "backup".into(),
+                            })
+                            .send()
+                            .await,
+                        &address,
+                    )
+                    .await?;
+                    Ok((root, login.token, task.id))
+                }
+            }))
+            .unwrap_or_else(|| {
+                Err(ClientError::Protocol(
+                    "no gateway address to connect to; rescan the provider".into(),
+                ))
+            })?;
         let renewer = {
             let (http, url, token) = (
                 http.clone(),

@@ -457,7 +457,7 @@ pub fn remote_target(
     password: &str,
 ) -> cloudkeep_client::remote::RemoteTarget {
     cloudkeep_client::remote::RemoteTarget {
-        address: gw.addr.clone(),
+        addresses: vec![gw.addr.clone()],
         fingerprint: fingerprint(gw_dir),
         user: user.into(),
         password: password.into(),

@@ -10,6 +10,7 @@
 //!
 //! Blocking: call it outside any async runtime.
 
+use cloudkeep_client::failover::first_answering;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -208,23 +209,18 @@ pub fn enroll(home: &DataHome, file_text: &str, code: &str) -> Result<AgentState
 
 /// Logs in with the enrollment's pin and credentials only and reads the policy.
 async fn first_contact(e: &Enrollment) -> Result<PolicyDoc, TenantError> {
-    let mut last = None;
-    for address in &e.addresses {
-        let mut client = cloudkeep_client::tenant::TenantClient::new(address, &e.fingerprint)?;
-        match client.login(&e.login, &e.password).await {
-            Ok(_) => return Ok(client.agent_policy().await?),
-            Err(err @ cloudkeep_client::ClientError::Unreachable { .. }) => last = Some(err),
-            Err(err) => return Err(err.into()),
-        }
+    let answer = first_answering(&e.addresses, |address| async move {
+        let mut client = cloudkeep_client::tenant::TenantClient::new(&address, &e.fingerprint)?;
+        client.login(&e.login, &e.password).await?;
+        client.agent_policy().await
+    })
+    .await;
+    match answer {
+        Some(doc) => Ok(doc?),
+        None => Err(TenantError::Invalid(
+            "the enrollment file names no gateway; ask your administrator for a new one".into(),
+        )),
     }
-    Err(last.map_or_else(
-        || {
-            TenantError::Invalid(
-                "the enrollment file names no gateway; ask your administrator for a new one".into(),
-            )
-        },
-        Into::into,
-    ))
 }
 
 fn report_of(session: &SessionRecord, revision: i64) -> AgentReport {

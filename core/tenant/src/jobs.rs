@@ -431,34 +431,19 @@ pub fn open_backend(
                     "the password of \"{user}\" at \"{name}\" is not stored; add the provider (or the policy's computer) again"
                 ))
             })?;
-            let mut last = None;
-            for address in &provider.addresses {
-                let target = RemoteTarget {
-                    address: address.clone(),
-                    fingerprint: provider.fingerprint.clone(),
-                    user: user.clone(),
-                    password: password.clone(),
-                    repo: repo.clone(),
-                };
-                match RemoteStore::connect(&target) {
-                    Ok(store) => return Ok(Arc::new(store)),
-                    Err(e @ cloudkeep_client::ClientError::Unreachable { .. }) => last = Some(e),
-                    Err(cloudkeep_client::ClientError::CertificateChanged {
-                        address,
-                        expected,
-                        cert,
-                    }) => {
-                        return Err(TenantError::CertificateChanged {
-                            provider: name.clone(),
-                            address,
-                            expected,
-                            cert,
-                        });
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+            if provider.addresses.is_empty() {
+                return Err(TenantError::NoProvider(name.clone()));
             }
-            Err(last.map_or_else(|| TenantError::NoProvider(name.clone()), Into::into))
+            let target = RemoteTarget {
+                addresses: provider.addresses.clone(),
+                fingerprint: provider.fingerprint.clone(),
+                user,
+                password,
+                repo: repo.clone(),
+            };
+            RemoteStore::connect(&target)
+                .map(|store| Arc::new(store) as Arc<dyn RepoBackend>)
+                .map_err(|e| TenantError::from_client(name, e))
         }
     }
 }

@@ -84,6 +84,26 @@ pub enum TenantError {
     },
 }
 
+impl TenantError {
+    /// A client error met while talking to `provider`: a changed certificate names the
+    /// provider (and both fingerprints), everything else stays as it is.
+    pub fn from_client(provider: &str, e: ClientError) -> Self {
+        match e {
+            ClientError::CertificateChanged {
+                address,
+                expected,
+                cert,
+            } => Self::CertificateChanged {
+                provider: provider.to_owned(),
+                address,
+                expected,
+                cert,
+            },
+            other => other.into(),
+        }
+    }
+}
+
 impl Failure for TenantError {
     fn kind(&self) -> Option<FailureKind> {
         match self {

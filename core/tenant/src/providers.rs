@@ -11,9 +11,10 @@ use super::TenantError;
 use super::secrets::{Secrets, provider_key};
 use super::state::TenantState;
 use cloudkeep_api::RepoInfo;
+use cloudkeep_client::failover::first_answering;
 use cloudkeep_client::tenant::TenantClient;
 use cloudkeep_client::tls::{check_presented, probe};
-use cloudkeep_client::{ClientError, with_default_port};
+use cloudkeep_client::with_default_port;
 
 /// A service provider the tenant uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,33 +167,21 @@ pub async fn connect(
             "the password of \"{name}\" is not stored; remove the provider and add it again"
         ))
     })?;
-    let mut last = None;
-    for address in &provider.addresses {
-        let mut client = TenantClient::new(address, &provider.fingerprint)?;
-        match client.login(&provider.user, &password).await {
-            Ok(_) => return Ok((client, provider)),
-            Err(e @ ClientError::Unreachable { .. }) => {
-                tracing::warn!(
-                    "gateway {address} of \"{name}\" does not answer; trying the next: {e}"
-                );
-                last = Some(e);
-            }
-            Err(ClientError::CertificateChanged {
-                address,
-                expected,
-                cert,
-            }) => {
-                return Err(TenantError::CertificateChanged {
-                    provider: name.to_owned(),
-                    address,
-                    expected,
-                    cert,
-                });
-            }
-            Err(e) => return Err(e.into()),
+    let (user, fingerprint) = (&provider.user, &provider.fingerprint);
+    let answer = first_answering(&provider.addresses, |address| {
+        let password = password.clone();
+        async move {
+            let mut client = TenantClient::new(&address, fingerprint)?;
+            client.login(user, &password).await?;
+            Ok(client)
         }
+    })
+    .await;
+    match answer {
+        Some(Ok(client)) => Ok((client, provider)),
+        Some(Err(e)) => Err(TenantError::from_client(name, e)),
+        None => Err(TenantError::NoProvider(name.to_owned())),
     }
-    Err(last.map_or_else(|| TenantError::NoProvider(name.to_owned()), Into::into))
 }
 
 /// Logs in again and refreshes the gateway list and the repositories.
@@ -222,19 +211,19 @@ pub async fn trust(
     fingerprint: &str,
 ) -> Result<Provider, TenantError> {
     let mut provider = state.provider(name).await?;
-    let mut last = None;
-    for address in provider.addresses.clone() {
-        match probe(&address).await {
-            Ok(presented) => {
-                provider.fingerprint =
-                    check_presented(&address, &presented, Some(fingerprint), None)?;
-                state.save_provider(&provider).await?;
-                return Ok(provider);
-            }
-            Err(e) => last = Some(e),
+    let answer = first_answering(&provider.addresses, |address| async move {
+        probe(&address).await.map(|presented| (address, presented))
+    })
+    .await;
+    match answer {
+        Some(Ok((address, presented))) => {
+            provider.fingerprint = check_presented(&address, &presented, Some(fingerprint), None)?;
+            state.save_provider(&provider).await?;
+            Ok(provider)
         }
+        Some(Err(e)) => Err(e.into()),
+        None => Err(TenantError::NoProvider(name.to_owned())),
     }
-    Err(last.map_or_else(|| TenantError::NoProvider(name.to_owned()), Into::into))
 }
 
 /// Forgets a provider and its password (its restore points stay at the SP).
