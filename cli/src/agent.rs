@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_model::paths::DataHome;
 use cloudkeep_repo::engine::Cancel;
+use cloudkeep_tenant::TenantContext;
 use cloudkeep_tenant::agent::{self, Cycle};
 
 use crate::secrets;
@@ -80,13 +80,14 @@ fn print_cycle(cycle: &Cycle, json: bool) -> anyhow::Result<()> {
 }
 
 /// Runs `cloudkeep agent …`.
-pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
+pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
+    let home = ctx.home();
     match args.command {
         AgentCommand::Enroll { file } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let code = secrets::stdin_line("one-time code")?;
-            let state = agent::enroll(home, &text, &code)?;
+            let state = agent::enroll(ctx, &text, &code)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&state)?);
             } else {
@@ -103,7 +104,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             interval,
         } => {
             if once {
-                let cycle = agent::cycle(home, now)?;
+                let cycle = agent::cycle(ctx, now)?;
                 print_cycle(&cycle, args.json)?;
                 let failed = cycle.ran.as_ref().is_some_and(|s| s.result == "failed");
                 return Ok(if failed {
@@ -114,10 +115,10 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             }
             let stop = Cancel::default();
             if now {
-                print_cycle(&agent::cycle(home, true)?, args.json)?;
+                print_cycle(&agent::cycle(ctx, true)?, args.json)?;
             }
             agent::run(
-                home,
+                ctx,
                 Duration::from_secs(interval.max(1)),
                 &stop,
                 &|outcome| match outcome {

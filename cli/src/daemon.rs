@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args as ClapArgs;
-use cloudkeep_model::paths::DataHome;
+use cloudkeep_tenant::TenantContext;
 use cloudkeep_tenant::scheduler::run_due;
 
 /// Arguments of `cloudkeep daemon`.
@@ -20,9 +20,9 @@ pub struct Args {
 }
 
 /// Runs `cloudkeep daemon`.
-pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
+pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
     loop {
-        for session in run_due(home, chrono::Local::now())? {
+        for session in run_due(ctx, chrono::Local::now())? {
             println!(
                 "{} {}{}: {}{}",
                 session.job,

@@ -6,16 +6,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_model::paths::DataHome;
 use cloudkeep_model::retention::RetentionPolicy;
 use cloudkeep_model::units;
 use cloudkeep_repo::compress::Compression;
 use cloudkeep_repo::engine::restore::{Conflict, Destination, RestoreOptions};
 use cloudkeep_repo::repo::Repository;
+use cloudkeep_tenant::TenantContext;
 use cloudkeep_tenant::jobs::{self, JobSpec, Schedule, Target};
 use cloudkeep_tenant::runner;
-use cloudkeep_tenant::secrets::Secrets;
-use cloudkeep_tenant::state::TenantState;
 use serde_json::json;
 
 use crate::progress::ProgressLine;
@@ -339,10 +337,8 @@ fn print_job(job: &jobs::Job) {
 }
 
 /// Runs `cloudkeep job …`.
-pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
-    let rt = crate::runtime::small()?;
-    let secrets = Secrets::open(home);
-    let state = rt.block_on(TenantState::open(home))?;
+pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
+    let (state, secrets) = (ctx.state(), ctx.secrets());
     match args.command {
         JobCommand::Create {
             name,
@@ -398,9 +394,9 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 health_check: tries.health_check,
                 agent: None,
             };
-            let job = rt.block_on(jobs::create(
-                &state,
-                &secrets,
+            let job = ctx.block_on(jobs::create(
+                state,
+                secrets,
                 &name,
                 &spec,
                 password.as_deref(),
@@ -421,8 +417,8 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             }
         }
         JobCommand::List => {
-            let all = rt.block_on(state.jobs())?;
-            let sessions = rt.block_on(state.sessions(None))?;
+            let all = ctx.block_on(state.jobs())?;
+            let sessions = ctx.block_on(state.sessions(None))?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
@@ -449,7 +445,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             retry_wait,
             health_check,
         } => {
-            let mut spec = rt.block_on(state.job(&name))?.spec;
+            let mut spec = ctx.block_on(state.job(&name))?.spec;
             if !sources.is_empty() {
                 spec.sources = absolute_all(&sources)?;
             }
@@ -474,7 +470,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             spec.retries = retries.unwrap_or(spec.retries);
             spec.retry_wait_s = retry_wait.unwrap_or(spec.retry_wait_s);
             spec.health_check = health_check.unwrap_or(spec.health_check);
-            let job = rt.block_on(state.update_job(&name, &spec))?;
+            let job = ctx.block_on(state.update_job(&name, &spec))?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&job)?);
             } else {
@@ -483,8 +479,8 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             }
         }
         JobCommand::Show { name } => {
-            let job = rt.block_on(state.job(&name))?;
-            let sessions = rt.block_on(state.sessions(Some(&name)))?;
+            let job = ctx.block_on(state.job(&name))?;
+            let sessions = ctx.block_on(state.sessions(Some(&name)))?;
             if args.json {
                 println!("{}", json!({"job": job, "sessions": sessions}));
             } else {
@@ -502,7 +498,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             }
         }
         JobCommand::Log { name, session } => {
-            let sessions = rt.block_on(state.sessions(Some(&name)))?;
+            let sessions = ctx.block_on(state.sessions(Some(&name)))?;
             let found = match session {
                 Some(id) => sessions.into_iter().find(|s| s.id == id),
                 None => sessions.into_iter().next(),
@@ -521,20 +517,19 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             }
         }
         JobCommand::Delete { name } => {
-            rt.block_on(jobs::delete(&state, &secrets, &name))?;
+            ctx.block_on(jobs::delete(state, secrets, &name))?;
             println!("job \"{name}\" deleted; its restore points stay in the repository");
         }
         JobCommand::Run { name } => {
-            drop(rt);
-            return run_job(&name, home, args.json);
+            return run_job(&name, ctx, args.json);
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_job(name: &str, home: &DataHome, json_out: bool) -> anyhow::Result<ExitCode> {
+fn run_job(name: &str, ctx: &TenantContext, json_out: bool) -> anyhow::Result<ExitCode> {
     let show = ProgressLine::new(json_out);
-    let (session, outcome) = runner::run_job(home, name, &|p| show.update(p))?;
+    let (session, outcome) = runner::run_job(ctx, name, &|p| show.update(p))?;
     show.finish();
     let report = outcome?;
     let stats = report.point.manifest.stats;
@@ -560,31 +555,28 @@ fn run_job(name: &str, home: &DataHome, json_out: bool) -> anyhow::Result<ExitCo
 }
 
 /// Opens the repository of job `name` (blocking; outside any runtime).
-fn open_job(home: &DataHome, name: &str) -> anyhow::Result<Repository> {
-    let rt = crate::runtime::small()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let job = rt.block_on(state.job(name))?;
-    drop(rt);
-    Ok(runner::open_job_repository(home, &job)?)
+fn open_job(ctx: &TenantContext, name: &str) -> anyhow::Result<Repository> {
+    let job = ctx.block_on(ctx.state().job(name))?;
+    Ok(runner::open_job_repository(ctx, &job)?)
 }
 
 /// Runs `cloudkeep points …`.
-pub fn run_points(args: PointsArgs, home: &DataHome) -> anyhow::Result<ExitCode> {
+pub fn run_points(args: PointsArgs, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
     match args.command {
-        PointsCommand::List { job } => show::points(&open_job(home, &job)?, args.json),
+        PointsCommand::List { job } => show::points(&open_job(ctx, &job)?, args.json),
         PointsCommand::Browse { point, path, job } => {
-            show::browse(&open_job(home, &job)?, &point, &path, args.json)
+            show::browse(&open_job(ctx, &job)?, &point, &path, args.json)
         }
         PointsCommand::Find {
             point,
             pattern,
             job,
-        } => show::find(&open_job(home, &job)?, &point, &pattern, args.json),
+        } => show::find(&open_job(ctx, &job)?, &point, &pattern, args.json),
         PointsCommand::Diff { from, to, job } => {
-            show::diff(&open_job(home, &job)?, &from, &to, args.json)
+            show::diff(&open_job(ctx, &job)?, &from, &to, args.json)
         }
         PointsCommand::Delete { point, job } => {
-            let repo = open_job(home, &job)?;
+            let repo = open_job(ctx, &job)?;
             let found = repo.find_point(&point)?;
             repo.delete_point(&found.id)?;
             println!("restore point {} deleted", found.short_id());
@@ -594,12 +586,12 @@ pub fn run_points(args: PointsArgs, home: &DataHome) -> anyhow::Result<ExitCode>
 }
 
 /// Runs `cloudkeep verify`.
-pub fn run_verify(args: VerifyArgs, home: &DataHome) -> anyhow::Result<ExitCode> {
-    show::verify(&open_job(home, &args.job)?, args.sample, args.json)
+pub fn run_verify(args: VerifyArgs, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
+    show::verify(&open_job(ctx, &args.job)?, args.sample, args.json)
 }
 
 /// Runs `cloudkeep restore …`: recorded as a session of the job.
-pub fn run_restore(args: RestoreArgs, home: &DataHome) -> anyhow::Result<ExitCode> {
+pub fn run_restore(args: RestoreArgs, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
     let RestoreCommand::Files {
         point,
         job,
@@ -615,7 +607,7 @@ pub fn run_restore(args: RestoreArgs, home: &DataHome) -> anyhow::Result<ExitCod
         cancel: Default::default(),
     };
     let (_, report) = runner::restore_job(
-        home,
+        ctx,
         &job,
         &point,
         &options,

@@ -6,10 +6,8 @@ use std::process::ExitCode;
 
 use clap::Args as ClapArgs;
 use cloudkeep_gateway::lab::{LabInfo, run_lab};
-use cloudkeep_model::paths::DataHome;
+use cloudkeep_tenant::TenantContext;
 use cloudkeep_tenant::providers::{self, NewProvider};
-use cloudkeep_tenant::secrets::Secrets;
-use cloudkeep_tenant::state::TenantState;
 
 /// Arguments of `cloudkeep lab`.
 #[derive(Debug, ClapArgs)]
@@ -35,10 +33,11 @@ fn print_info(info: &LabInfo) {
 }
 
 /// Runs `cloudkeep lab` until Ctrl-C or SIGTERM.
-pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
+pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
+    let home = ctx.home();
     let rt = crate::runtime::server()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<LabInfo>();
-    let home_for_adder = home.clone();
+    let adder_ctx = ctx.clone();
     rt.block_on(async move {
         let adder = async move {
             let Ok(info) = rx.await else {
@@ -46,13 +45,13 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             };
             print_info(&info);
             if let Some(name) = args.add_provider {
-                let state = TenantState::open(&home_for_adder).await?;
+                let state = adder_ctx.state();
                 if state.provider(&name).await.is_ok() {
                     println!("provider \"{name}\" already exists");
                 } else {
                     providers::add(
-                        &state,
-                        &Secrets::open(&home_for_adder),
+                        state,
+                        adder_ctx.secrets(),
                         &NewProvider {
                             name: name.clone(),
                             host: info.address.clone(),

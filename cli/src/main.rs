@@ -97,17 +97,17 @@ fn main() -> ExitCode {
         Command::Local(args) => local::run(args),
         Command::Gateway(args) => gateway::run_command(args),
         Command::Sp(args) => with_home(|home| sp::run_command(args, home)),
-        Command::Provider(args) => with_home(|home| provider::run_command(args, home)),
-        Command::Repo(args) => with_home(|home| provider::run_repo_command(args, home)),
-        Command::Job(args) => with_home(|home| job::run_command(args, home)),
-        Command::Points(args) => with_home(|home| job::run_points(args, home)),
-        Command::Restore(args) => with_home(|home| job::run_restore(args, home)),
-        Command::Verify(args) => with_home(|home| job::run_verify(args, home)),
-        Command::Daemon(args) => with_home(|home| daemon::run_command(args, home)),
-        Command::Subtenant(args) => with_home(|home| subtenant::run_command(args, home)),
-        Command::Policy(args) => with_home(|home| policy::run_command(args, home)),
-        Command::Agent(args) => with_home(|home| agent::run_command(args, home)),
-        Command::Lab(args) => with_home(|home| lab::run_command(args, home)),
+        Command::Provider(args) => with_tenant(|ctx| provider::run_command(args, ctx)),
+        Command::Repo(args) => with_tenant(|ctx| provider::run_repo_command(args, ctx)),
+        Command::Job(args) => with_tenant(|ctx| job::run_command(args, ctx)),
+        Command::Points(args) => with_tenant(|ctx| job::run_points(args, ctx)),
+        Command::Restore(args) => with_tenant(|ctx| job::run_restore(args, ctx)),
+        Command::Verify(args) => with_tenant(|ctx| job::run_verify(args, ctx)),
+        Command::Daemon(args) => with_tenant(|ctx| daemon::run_command(args, ctx)),
+        Command::Subtenant(args) => with_tenant(|ctx| subtenant::run_command(args, ctx)),
+        Command::Policy(args) => with_tenant(|ctx| policy::run_command(args, ctx)),
+        Command::Agent(args) => with_tenant(|ctx| agent::run_command(args, ctx)),
+        Command::Lab(args) => with_tenant(|ctx| lab::run_command(args, ctx)),
     };
     match result {
         Ok(code) => code,
@@ -121,7 +121,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs a command that needs the data home (`CLOUDKEEP_HOME` or the OS's data folder).
+/// Runs a command of the tenant side: its context (data home, local state, secrets) is
+/// opened once, here, and every tenant entry point the command calls uses it.
+fn with_tenant(
+    run: impl FnOnce(&cloudkeep_tenant::TenantContext) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    let home = cloudkeep_model::paths::DataHome::locate()?;
+    run(&cloudkeep_tenant::TenantContext::open(home)?)
+}
+
 /// Ends the command quietly (exit 0) when its output pipe is closed, as in
 /// `cloudkeep points list --json | head -1`: the reader has what it wanted. `println!` panics
 /// on a closed pipe (Rust ignores SIGPIPE), so the panic hook recognises that one panic and
@@ -142,6 +150,8 @@ fn quiet_on_closed_output() {
     }));
 }
 
+/// Runs a command that needs the data home (`CLOUDKEEP_HOME` or the OS's data folder) but
+/// not the tenant's state (the SP's commands).
 fn with_home(
     run: impl FnOnce(&cloudkeep_model::paths::DataHome) -> anyhow::Result<ExitCode>,
 ) -> anyhow::Result<ExitCode> {

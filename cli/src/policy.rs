@@ -6,11 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_api::policy::PolicySpec;
-use cloudkeep_model::paths::DataHome;
 use cloudkeep_model::units::{human_bytes, parse_limit};
+use cloudkeep_tenant::TenantContext;
 use cloudkeep_tenant::jobs::Schedule;
 use cloudkeep_tenant::policies::{self, Policy};
-use cloudkeep_tenant::state::TenantState;
 
 use crate::secrets;
 
@@ -246,7 +245,7 @@ fn print_status(p: &Policy) {
 }
 
 /// Runs `cloudkeep policy …`.
-pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
+pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
     let json = args.json;
     let show = |p: &Policy, status: bool| -> anyhow::Result<()> {
         if json {
@@ -258,10 +257,8 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
         }
         Ok(())
     };
-    let local = |name: &str| -> anyhow::Result<Policy> {
-        let rt = crate::runtime::small()?;
-        Ok(rt.block_on(async { TenantState::open(home).await?.policy(name).await })?)
-    };
+    let local =
+        |name: &str| -> anyhow::Result<Policy> { Ok(ctx.block_on(ctx.state().policy(name))?) };
     match args.command {
         PolicyCommand::Create {
             name,
@@ -272,17 +269,17 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
         } => {
             let spec = spec_of(spec, None, repo)?;
             let password = secrets::stdin_line("encryption password")?;
-            let p = policies::create(home, &name, &provider, spec, &password)?;
+            let p = policies::create(ctx, &name, &provider, spec, &password)?;
             show(&p, false)?;
         }
         PolicyCommand::Edit { name, spec } => {
             let old = local(&name)?;
             let repo = old.spec.repo.clone();
-            let p = policies::edit(home, &name, spec_of(spec, Some(old.spec), repo)?)?;
+            let p = policies::edit(ctx, &name, spec_of(spec, Some(old.spec), repo)?)?;
             show(&p, false)?;
         }
         PolicyCommand::Delete { name, with_data } => {
-            policies::delete(home, &name, with_data)?;
+            policies::delete(ctx, &name, with_data)?;
             println!(
                 "policy \"{name}\" deleted; its computers' subtenants were {}",
                 if with_data {
@@ -293,8 +290,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             );
         }
         PolicyCommand::List => {
-            let rt = crate::runtime::small()?;
-            let all = rt.block_on(async { TenantState::open(home).await?.policies().await })?;
+            let all = ctx.block_on(ctx.state().policies())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else if all.is_empty() {
@@ -315,7 +311,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             }
         }
         PolicyCommand::AddComputer { policy, computer } => {
-            let c = policies::add_computer(home, &policy, &computer)?;
+            let c = policies::add_computer(ctx, &policy, &computer)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&c)?);
             } else {
@@ -330,7 +326,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             computer,
             delete,
         } => {
-            policies::remove_computer(home, &policy, &computer, delete)?;
+            policies::remove_computer(ctx, &policy, &computer, delete)?;
             println!(
                 "computer \"{computer}\" {}",
                 if delete {
@@ -345,7 +341,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             computer,
             out,
         } => {
-            let code = policies::enroll_file(home, &policy, &computer, &out)?;
+            let code = policies::enroll_file(ctx, &policy, &computer, &out)?;
             if json {
                 println!("{}", serde_json::json!({ "file": out, "code": code }));
             } else {
@@ -361,7 +357,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             }
         }
         PolicyCommand::Sessions { policy, computer } => {
-            let reports = policies::computer_sessions(home, &policy, &computer)?;
+            let reports = policies::computer_sessions(ctx, &policy, &computer)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&reports)?);
             } else if reports.is_empty() {
@@ -385,10 +381,10 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        PolicyCommand::Sync { name } => show(&policies::sync(home, &name)?, true)?,
+        PolicyCommand::Sync { name } => show(&policies::sync(ctx, &name)?, true)?,
         PolicyCommand::Status { name, sync } => {
             let p = if sync {
-                policies::sync(home, &name)?
+                policies::sync(ctx, &name)?
             } else {
                 local(&name)?
             };

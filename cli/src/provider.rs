@@ -5,11 +5,9 @@
 use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_model::paths::DataHome;
 use cloudkeep_model::units::{date_text, human_bytes};
+use cloudkeep_tenant::TenantContext;
 use cloudkeep_tenant::providers::{self, NewProvider, Provider};
-use cloudkeep_tenant::secrets::Secrets;
-use cloudkeep_tenant::state::TenantState;
 
 use crate::secrets;
 
@@ -118,11 +116,9 @@ fn show(p: &Provider, json: bool) -> anyhow::Result<()> {
 }
 
 /// Runs `cloudkeep provider …`.
-pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
-    let rt = crate::runtime::small()?;
-    let secrets = Secrets::open(home);
-    rt.block_on(async {
-        let state = TenantState::open(home).await?;
+pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
+    let (state, secrets) = (ctx.state(), ctx.secrets());
+    ctx.block_on(async {
         match args.command {
             ProviderCommand::Add {
                 name,
@@ -133,8 +129,8 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             } => {
                 let password = secrets::stdin_line("password")?;
                 let p = providers::add(
-                    &state,
-                    &secrets,
+                    state,
+                    secrets,
                     &NewProvider {
                         name,
                         host,
@@ -159,16 +155,16 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 }
             }
             ProviderCommand::Show { name } => show(&state.provider(&name).await?, args.json)?,
-            ProviderCommand::Rescan { name } => show(&providers::rescan(&state, &secrets, &name).await?, args.json)?,
+            ProviderCommand::Rescan { name } => show(&providers::rescan(state, secrets, &name).await?, args.json)?,
             ProviderCommand::Trust { name, fingerprint } => {
-                let p = providers::trust(&state, &name, &fingerprint).await?;
+                let p = providers::trust(state, &name, &fingerprint).await?;
                 if !args.json {
                     println!("\"{name}\" now trusts certificate {}", p.fingerprint);
                 }
-                show(&providers::rescan(&state, &secrets, &name).await?, args.json)?;
+                show(&providers::rescan(state, secrets, &name).await?, args.json)?;
             }
             ProviderCommand::Remove { name } => {
-                providers::remove(&state, &secrets, &name).await?;
+                providers::remove(state, secrets, &name).await?;
                 println!("removed \"{name}\"; its restore points stay at the provider");
             }
         }
@@ -177,15 +173,13 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `cloudkeep repo …`.
-pub fn run_repo_command(args: RepoArgs, home: &DataHome) -> anyhow::Result<ExitCode> {
+pub fn run_repo_command(args: RepoArgs, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
     let RepoCommand::List = args.command;
-    let rt = crate::runtime::small()?;
-    let secrets = Secrets::open(home);
-    rt.block_on(async {
-        let state = TenantState::open(home).await?;
+    let (state, secrets) = (ctx.state(), ctx.secrets());
+    ctx.block_on(async {
         let mut all = Vec::new();
         for p in state.providers().await? {
-            all.push(providers::rescan(&state, &secrets, &p.name).await?);
+            all.push(providers::rescan(state, secrets, &p.name).await?);
         }
         if args.json {
             println!("{}", serde_json::to_string_pretty(&all)?);

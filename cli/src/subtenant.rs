@@ -6,11 +6,9 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_api::{NewSubtenant, SubtenantChange};
-use cloudkeep_model::paths::DataHome;
 use cloudkeep_model::units::{human_bytes, parse_limit};
+use cloudkeep_tenant::TenantContext;
 use cloudkeep_tenant::providers;
-use cloudkeep_tenant::secrets::Secrets;
-use cloudkeep_tenant::state::TenantState;
 
 use crate::secrets;
 
@@ -70,11 +68,9 @@ enum SubtenantCommand {
 }
 
 /// Runs `cloudkeep subtenant …`.
-pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
-    let rt = crate::runtime::small()?;
-    let secrets_store = Secrets::open(home);
-    rt.block_on(async {
-        let state = TenantState::open(home).await?;
+pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
+    let (state, secrets_store) = (ctx.state(), ctx.secrets());
+    ctx.block_on(async {
         let provider = match args.provider {
             Some(p) => p,
             None => {
@@ -86,7 +82,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 }
             }
         };
-        let (client, _) = providers::connect(&state, &secrets_store, &provider).await?;
+        let (client, _) = providers::connect(state, secrets_store, &provider).await?;
         let view = match args.command {
             SubtenantCommand::Add { name, repo, quota, password_stdin } => {
                 let (password, generated) = if password_stdin {

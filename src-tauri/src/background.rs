@@ -26,14 +26,14 @@ pub fn start_scheduler(app: &tauri::AppHandle) {
             loop {
                 let state = app.state::<ConsoleState>();
                 let pass = tauri::async_runtime::block_on(async {
-                    let jobs = state.tenant.jobs().await?;
-                    let sessions = state.tenant.sessions(None).await?;
+                    let jobs = state.ctx.state().jobs().await?;
+                    let sessions = state.ctx.state().sessions(None).await?;
                     Ok::<_, cloudkeep_tenant::TenantError>((jobs, sessions))
                 });
                 match pass {
                     Ok((jobs, sessions)) => {
                         for due in state.runs.start_due(
-                            &state.home,
+                            &state.ctx,
                             &jobs,
                             &sessions,
                             chrono::Local::now(),

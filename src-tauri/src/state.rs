@@ -1,13 +1,13 @@
-//! The console's state, registered once with `.manage()` at startup: the data home and the
-//! tenant's local state opened once, the runs in progress, the browse cache, the lab (when
-//! this console started it) and the SP admin connection.
+//! The console's state, registered once with `.manage()` at startup: the tenant context (data
+//! home, local state and secrets, opened once on the console's runtime), the runs in progress,
+//! the browse cache, the lab (when this console started it) and the SP admin connection.
 
 use cloudkeep_client::SpClient;
 use cloudkeep_gateway::lab::LabInfo;
 use cloudkeep_model::paths::DataHome;
+use cloudkeep_tenant::TenantContext;
 use cloudkeep_tenant::catalog::Catalogs;
 use cloudkeep_tenant::live::Runs;
-use cloudkeep_tenant::secrets::Secrets;
 use cloudkeep_tenant::state::TenantState;
 
 use crate::error::CommandError;
@@ -21,10 +21,9 @@ pub struct ConsoleState {
     pub home: DataHome,
     /// Problems found at startup that the user should see (shown as a banner).
     pub startup_warnings: Vec<String>,
-    /// The tenant's local state (providers, jobs, sessions).
-    pub tenant: TenantState,
-    /// Passwords.
-    pub secrets: Secrets,
+    /// The tenant side, opened once: local state (providers, jobs, sessions) and passwords;
+    /// every blocking entry point of the tenant crate takes it.
+    pub ctx: TenantContext,
     /// Backups, restores and health checks running in this console.
     pub runs: Runs,
     /// Open repositories for browsing restore points.
@@ -62,11 +61,15 @@ impl ConsoleState {
             let catalogs = catalogs.clone();
             runs.on_done(move |job, _| catalogs.forget(job));
         }
+        let ctx = TenantContext::on_runtime(
+            home.clone(),
+            tenant,
+            tauri::async_runtime::handle().inner().clone(),
+        );
         Self {
-            secrets: Secrets::open(&home),
             home,
             startup_warnings,
-            tenant,
+            ctx,
             runs,
             catalogs,
             lab: tokio::sync::Mutex::new(None),

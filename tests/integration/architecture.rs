@@ -149,7 +149,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
         "core/tenant/src",
         &[
             &["failure", "logging", "secrets", "state"],
-            &["providers"],
+            &["context", "providers"],
             &["jobs"],
             &["policies", "runner"],
             &["catalog", "scheduler"],

@@ -10,6 +10,7 @@
 //!
 //! Blocking: call it outside any async runtime.
 
+use super::TenantContext;
 use cloudkeep_client::failover::first_answering;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,9 +21,7 @@ use crate::TenantError;
 use crate::jobs::{self, JobSpec, SessionRecord, Target};
 use crate::policies::{Enrollment, open_enrollment};
 use crate::providers::{self, Provider};
-use crate::runtime;
-use crate::secrets::{Secrets, provider_key};
-use crate::state::TenantState;
+use crate::secrets::provider_key;
 use crate::{runner, scheduler};
 use cloudkeep_api::policy::{AgentHeartbeat, AgentReport, Membership, PolicyDoc};
 use cloudkeep_model::paths::DataHome;
@@ -169,12 +168,11 @@ fn job_spec(doc: &PolicyDoc, agent: &AgentState, repo: &str) -> JobSpec {
 /// Enrolls this data home as the agent of the computer the file names: checks the pin and
 /// the credentials against the provider, pulls the policy, and keeps all of it. Enrolling
 /// again (a new file for the same or another computer) replaces what was there.
-pub fn enroll(home: &DataHome, file_text: &str, code: &str) -> Result<AgentState, TenantError> {
+pub fn enroll(ctx: &TenantContext, file_text: &str, code: &str) -> Result<AgentState, TenantError> {
     let e: Enrollment = open_enrollment(file_text, code)?;
-    let rt = runtime()?;
-    let doc = rt.block_on(first_contact(&e))?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let secrets = Secrets::open(home);
+    let doc = ctx.block_on(first_contact(&e))?;
+    let state = ctx.state();
+    let secrets = ctx.secrets();
     let agent = AgentState {
         policy_id: e.policy_id.clone(),
         policy: e.policy.clone(),
@@ -186,7 +184,7 @@ pub fn enroll(home: &DataHome, file_text: &str, code: &str) -> Result<AgentState
         last_cycle_ms: None,
         pending: Vec::new(),
     };
-    rt.block_on(state.save_provider(&Provider {
+    ctx.block_on(state.save_provider(&Provider {
         name: agent.provider.clone(),
         addresses: e.addresses.clone(),
         fingerprint: e.fingerprint.clone(),
@@ -198,12 +196,12 @@ pub fn enroll(home: &DataHome, file_text: &str, code: &str) -> Result<AgentState
     secrets.set(&provider_key(&agent.provider), &e.password)?;
     secrets.set(&jobs::agent_key(&agent.job), &e.agent_key)?;
     let spec = job_spec(&doc, &agent, &e.repo);
-    if rt.block_on(state.job(&agent.job)).is_ok() {
-        rt.block_on(state.update_job(&agent.job, &spec))?;
+    if ctx.block_on(state.job(&agent.job)).is_ok() {
+        ctx.block_on(state.update_job(&agent.job, &spec))?;
     } else {
-        rt.block_on(state.create_job(&agent.job, &spec))?;
+        ctx.block_on(state.create_job(&agent.job, &spec))?;
     }
-    save(home, &agent)?;
+    save(ctx.home(), &agent)?;
     Ok(agent)
 }
 
@@ -246,14 +244,13 @@ fn report_of(session: &SessionRecord, revision: i64) -> AgentReport {
 }
 
 /// One cycle: pull the policy, back up if due (or `force`), report, say when the next run is.
-pub fn cycle(home: &DataHome, force: bool) -> Result<Cycle, TenantError> {
-    let mut agent = load(home)?.ok_or_else(not_enrolled)?;
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let secrets = Secrets::open(home);
-    let (client, _) = rt.block_on(providers::connect(&state, &secrets, &agent.provider))?;
-    let doc = rt.block_on(client.agent_policy())?;
-    let mut job = rt.block_on(state.job(&agent.job))?;
+pub fn cycle(ctx: &TenantContext, force: bool) -> Result<Cycle, TenantError> {
+    let mut agent = load(ctx.home())?.ok_or_else(not_enrolled)?;
+    let state = ctx.state();
+    let secrets = ctx.secrets();
+    let (client, _) = ctx.block_on(providers::connect(state, secrets, &agent.provider))?;
+    let doc = ctx.block_on(client.agent_policy())?;
+    let mut job = ctx.block_on(state.job(&agent.job))?;
     let repo = match &job.spec.target {
         Target::Provider { repo, .. } => repo.clone(),
         Target::Folder { .. } => doc.spec.repo.clone(),
@@ -266,19 +263,18 @@ pub fn cycle(home: &DataHome, force: bool) -> Result<Cycle, TenantError> {
             "policy \"{}\" changed: applying it",
             doc.name
         );
-        job = rt.block_on(state.update_job(&agent.job, &spec))?;
+        job = ctx.block_on(state.update_job(&agent.job, &spec))?;
         agent.revision = doc.revision;
     }
-    let sessions = rt.block_on(state.sessions(Some(&agent.job)))?;
+    let sessions = ctx.block_on(state.sessions(Some(&agent.job)))?;
     let due = force
         || scheduler::due_at(std::slice::from_ref(&job), &sessions, chrono::Local::now())
             .iter()
             .any(|d| d.kind == "backup");
     drop(client);
-    drop(rt);
     let ran = if due {
         let (session, _) = runner::run_job_scheduled(
-            home,
+            ctx,
             &agent.job,
             runner::Watch::progress(&|_| {}),
             &Cancel::default(),
@@ -290,14 +286,13 @@ pub fn cycle(home: &DataHome, force: bool) -> Result<Cycle, TenantError> {
     } else {
         None
     };
-    let rt = runtime()?;
-    let sessions = rt.block_on(state.sessions(Some(&agent.job)))?;
+    let sessions = ctx.block_on(state.sessions(Some(&agent.job)))?;
     let next_run_ms = scheduler::next_run(&job, &sessions).map(|t| t.timestamp_millis());
     // A backup may outlast the session token: log in again to report.
-    let (client, _) = rt.block_on(providers::connect(&state, &secrets, &agent.provider))?;
+    let (client, _) = ctx.block_on(providers::connect(state, secrets, &agent.provider))?;
     let mut reported = 0;
     while let Some(report) = agent.pending.first() {
-        match rt.block_on(client.agent_report(report)) {
+        match ctx.block_on(client.agent_report(report)) {
             Ok(()) => {
                 agent.pending.remove(0);
                 reported += 1;
@@ -308,12 +303,12 @@ pub fn cycle(home: &DataHome, force: bool) -> Result<Cycle, TenantError> {
             }
         }
     }
-    rt.block_on(client.agent_heartbeat(&AgentHeartbeat {
+    ctx.block_on(client.agent_heartbeat(&AgentHeartbeat {
         revision: agent.revision,
         next_run_ms,
     }))?;
     agent.last_cycle_ms = Some(cloudkeep_model::clock::now_ms());
-    save(home, &agent)?;
+    save(ctx.home(), &agent)?;
     Ok(Cycle {
         revision: agent.revision,
         changed,
@@ -326,14 +321,14 @@ pub fn cycle(home: &DataHome, force: bool) -> Result<Cycle, TenantError> {
 /// Runs cycles every `interval` until `stop` is set; a failed cycle (the provider away, say)
 /// is logged and tried again at the next one. `each` sees every cycle's outcome.
 pub fn run(
-    home: &DataHome,
+    ctx: &TenantContext,
     interval: Duration,
     stop: &Cancel,
     each: &dyn Fn(&Result<Cycle, TenantError>),
 ) -> Result<(), TenantError> {
-    load(home)?.ok_or_else(not_enrolled)?;
+    load(ctx.home())?.ok_or_else(not_enrolled)?;
     while !stop.is_cancelled() {
-        let outcome = cycle(home, false);
+        let outcome = cycle(ctx, false);
         if let Err(e) = &outcome {
             tracing::warn!(
                 "agent cycle failed, trying again in {} s: {e}",

@@ -11,11 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use super::TenantContext;
 use super::TenantError;
 use super::runner::open_job_repository;
-use super::runtime;
-use super::state::TenantState;
-use cloudkeep_model::paths::DataHome;
 use cloudkeep_repo::catalog::{Node, NodeKind};
 use cloudkeep_repo::engine::browse;
 use cloudkeep_repo::repo::{ChunkIndex, Repository, RestorePoint};
@@ -122,15 +120,12 @@ impl std::fmt::Debug for Catalogs {
 }
 
 impl Catalogs {
-    fn get(&self, home: &DataHome, job: &str) -> Result<Arc<Open>, TenantError> {
+    fn get(&self, ctx: &TenantContext, job: &str) -> Result<Arc<Open>, TenantError> {
         if let Some(open) = self.open.lock().ok().and_then(|m| m.get(job).cloned()) {
             return Ok(open);
         }
-        let job_record = {
-            let rt = runtime()?;
-            rt.block_on(async { TenantState::open(home).await?.job(job).await })?
-        };
-        let repo = open_job_repository(home, &job_record)?;
+        let job_record = ctx.block_on(ctx.state().job(job))?;
+        let repo = open_job_repository(ctx, &job_record)?;
         let index = repo.load_readable_index()?;
         let mut points = repo.list_points()?;
         points.sort_by_key(|p| std::cmp::Reverse(p.time_ns));
@@ -159,11 +154,11 @@ impl Catalogs {
     /// other jobs and computers sharing the repository).
     pub fn points(
         &self,
-        home: &DataHome,
+        ctx: &TenantContext,
         job: &str,
         all_jobs: bool,
     ) -> Result<Vec<PointView>, TenantError> {
-        let open = self.get(home, job)?;
+        let open = self.get(ctx, job)?;
         Ok(open
             .points
             .iter()
@@ -195,14 +190,14 @@ impl Catalogs {
     /// Entries `offset .. offset + limit` of folder `path` of `point` (folders first).
     pub fn list(
         &self,
-        home: &DataHome,
+        ctx: &TenantContext,
         job: &str,
         point: &str,
         path: &str,
         offset: usize,
         limit: usize,
     ) -> Result<Page, TenantError> {
-        let open = self.get(home, job)?;
+        let open = self.get(ctx, job)?;
         let found = Self::point(&open, point)?;
         let path = normalize(path);
         let cached = open.recent.lock().ok().and_then(|recent| {
@@ -242,13 +237,13 @@ impl Catalogs {
     /// Entries of `point` whose name matches the glob `pattern`, at most `limit`.
     pub fn find(
         &self,
-        home: &DataHome,
+        ctx: &TenantContext,
         job: &str,
         point: &str,
         pattern: &str,
         limit: usize,
     ) -> Result<Vec<browse::Found>, TenantError> {
-        let open = self.get(home, job)?;
+        let open = self.get(ctx, job)?;
         let found = Self::point(&open, point)?;
         let mut hits = browse::find(&open.repo, &open.index, found, pattern)?;
         hits.truncate(limit);
@@ -257,8 +252,13 @@ impl Catalogs {
 
     /// Deletes `point` of `job`'s repository (with insider protection at the provider it goes
     /// to the provider's recycle bin) and forgets the cached listing; returns its short id.
-    pub fn delete(&self, home: &DataHome, job: &str, point: &str) -> Result<String, TenantError> {
-        let open = self.get(home, job)?;
+    pub fn delete(
+        &self,
+        ctx: &TenantContext,
+        job: &str,
+        point: &str,
+    ) -> Result<String, TenantError> {
+        let open = self.get(ctx, job)?;
         let found = Self::point(&open, point)?;
         open.repo.delete_point(&found.id)?;
         let short = found.short_id().to_owned();
@@ -269,12 +269,12 @@ impl Catalogs {
     /// What changed from point `a` to point `b` (both of `job`'s repository).
     pub fn diff(
         &self,
-        home: &DataHome,
+        ctx: &TenantContext,
         job: &str,
         a: &str,
         b: &str,
     ) -> Result<Vec<browse::Change>, TenantError> {
-        let open = self.get(home, job)?;
+        let open = self.get(ctx, job)?;
         let (a, b) = (Self::point(&open, a)?, Self::point(&open, b)?);
         Ok(browse::diff(&open.repo, &open.index, a, b)?)
     }

@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod catalog;
+pub mod context;
 pub mod failure;
 pub mod jobs;
 pub mod live;
@@ -24,15 +25,7 @@ pub mod state;
 
 use cloudkeep_client::ClientError;
 use cloudkeep_model::failure::{Failure, FailureKind, Remedy};
-
-/// A small runtime for the async calls (state, provider) of the tenant's blocking functions:
-/// they run outside any async runtime, with their own.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, TenantError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| TenantError::Io(e.to_string()))
-}
+pub use context::TenantContext;
 
 /// Errors of the tenant side.
 #[derive(Debug, thiserror::Error)]

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
+use super::TenantContext;
 use super::TenantError;
 use super::jobs::SessionRecord;
 use super::runner::{self, Watch};
-use cloudkeep_model::paths::DataHome;
 use cloudkeep_repo::engine::restore::{RestoreOptions, RestoreReport};
 use cloudkeep_repo::engine::{Cancel, Progress};
 
@@ -131,18 +131,18 @@ impl Runs {
 
     /// Starts a backup or health check of `job` on its own thread. Refused while one of the
     /// same kind runs.
-    pub fn start(&self, home: &DataHome, job: &str, kind: RunKind) -> Result<(), TenantError> {
-        let home = home.clone();
+    pub fn start(&self, ctx: &TenantContext, job: &str, kind: RunKind) -> Result<(), TenantError> {
+        let ctx = ctx.clone();
         let name = job.to_owned();
         self.spawn(job, kind, move |watch, cancel| {
             let error = |r: Result<_, TenantError>| r.err().map(|e| e.to_string());
             let outcome = match kind {
                 RunKind::Backup => {
-                    runner::run_job_watched(&home, &name, watch, cancel).map(|(s, r)| (s, error(r)))
+                    runner::run_job_watched(&ctx, &name, watch, cancel).map(|(s, r)| (s, error(r)))
                 }
-                RunKind::ScheduledBackup => runner::run_job_scheduled(&home, &name, watch, cancel)
+                RunKind::ScheduledBackup => runner::run_job_scheduled(&ctx, &name, watch, cancel)
                     .map(|(s, r)| (s, error(r))),
-                RunKind::HealthCheck => runner::check_job(&home, &name).map(|s| {
+                RunKind::HealthCheck => runner::check_job(&ctx, &name).map(|s| {
                     let failed = (s.result == "failed").then(|| s.message.clone());
                     (s, failed)
                 }),
@@ -157,18 +157,18 @@ impl Runs {
     /// Starts a restore from `point` of `job` on its own thread (one per job at a time).
     pub fn start_restore(
         &self,
-        home: &DataHome,
+        ctx: &TenantContext,
         job: &str,
         point: &str,
         options: RestoreOptions,
     ) -> Result<(), TenantError> {
-        let (home, name, point) = (home.clone(), job.to_owned(), point.to_owned());
+        let (ctx, name, point) = (ctx.clone(), job.to_owned(), point.to_owned());
         self.spawn(job, RunKind::Restore, move |watch, cancel| {
             let options = RestoreOptions {
                 cancel: cancel.clone(),
                 ..options
             };
-            runner::restore_job(&home, &name, &point, &options, watch).map(|(session, result)| {
+            runner::restore_job(&ctx, &name, &point, &options, watch).map(|(session, result)| {
                 match result {
                     Ok(report) => (session, Some(report), None),
                     Err(e) => (session, None, Some(e.to_string())),
@@ -353,7 +353,7 @@ impl Runs {
     /// what it started. The console calls this every half minute while it is open.
     pub fn start_due(
         &self,
-        home: &DataHome,
+        ctx: &TenantContext,
         jobs: &[super::jobs::Job],
         sessions: &[SessionRecord],
         now: chrono::DateTime<chrono::Local>,
@@ -365,7 +365,7 @@ impl Runs {
             } else {
                 RunKind::HealthCheck
             };
-            if self.start(home, &due.job, kind).is_ok() {
+            if self.start(ctx, &due.job, kind).is_ok() {
                 started.push(due);
             }
         }

@@ -12,14 +12,13 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::TenantContext;
 use super::TenantError;
 use super::jobs::{self, Job, JobSpec, Target};
-use super::runtime;
 use super::secrets::Secrets;
 use super::state::TenantState;
 use cloudkeep_api::policy::{ComputerStatus, Membership, PolicyDoc, PolicySpec};
 use cloudkeep_api::{NewSubtenant, SubtenantChange};
-use cloudkeep_model::paths::DataHome;
 use cloudkeep_repo::crypto::{KdfParams, RecoveryKey};
 use cloudkeep_repo::repo::{NewRepo, Repository};
 
@@ -281,7 +280,7 @@ fn check_spec(spec: &PolicySpec) -> Result<(), TenantError> {
 /// Creates policy `name` at `provider` (publishing it there) with its encryption password,
 /// which goes to the secrets and never to the provider or the agents.
 pub fn create(
-    home: &DataHome,
+    ctx: &TenantContext,
     name: &str,
     provider: &str,
     spec: PolicySpec,
@@ -294,15 +293,14 @@ pub fn create(
             "the encryption password: {e}; without it no computer's points can be restored"
         ))
     })?;
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let secrets = Secrets::open(home);
-    if rt.block_on(state.policy(name)).is_ok() {
+    let state = ctx.state();
+    let secrets = ctx.secrets();
+    if ctx.block_on(state.policy(name)).is_ok() {
         return Err(TenantError::Invalid(format!(
             "a policy \"{name}\" already exists; choose another name"
         )));
     }
-    let p = rt.block_on(state.provider(provider))?;
+    let p = ctx.block_on(state.provider(provider))?;
     if !p.repos.iter().any(|r| r.name == spec.repo) {
         return Err(TenantError::Invalid(format!(
             "\"{provider}\" has no cloud repository \"{}\" (it has: {}); rescan the provider if it was just given one",
@@ -340,9 +338,9 @@ pub fn create(
         computers: Vec::new(),
         status: Vec::new(),
     };
-    policy.revision = rt.block_on(publish(&state, &secrets, &policy))?;
+    policy.revision = ctx.block_on(publish(state, secrets, &policy))?;
     secrets.set(&policy_key(name), password)?;
-    rt.block_on(state.save_policy(&policy))?;
+    ctx.block_on(state.save_policy(&policy))?;
     Ok(policy)
 }
 
@@ -362,12 +360,11 @@ async fn publish(state: &TenantState, secrets: &Secrets, p: &Policy) -> Result<i
 /// Replaces a policy's settings and publishes them: each agent applies them on its next cycle;
 /// a new quota per computer applies to every computer's subtenant at once. Its cloud
 /// repository cannot change (the computers' repositories are there).
-pub fn edit(home: &DataHome, name: &str, spec: PolicySpec) -> Result<Policy, TenantError> {
+pub fn edit(ctx: &TenantContext, name: &str, spec: PolicySpec) -> Result<Policy, TenantError> {
     check_spec(&spec)?;
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let secrets = Secrets::open(home);
-    let mut policy = rt.block_on(state.policy(name))?;
+    let state = ctx.state();
+    let secrets = ctx.secrets();
+    let mut policy = ctx.block_on(state.policy(name))?;
     if spec.repo != policy.spec.repo {
         return Err(TenantError::Invalid(format!(
             "the computers of \"{name}\" store in \"{}\"; create another policy for another cloud repository",
@@ -376,13 +373,10 @@ pub fn edit(home: &DataHome, name: &str, spec: PolicySpec) -> Result<Policy, Ten
     }
     if spec.computer_quota_bytes != policy.spec.computer_quota_bytes && !policy.computers.is_empty()
     {
-        let (client, _) = rt.block_on(super::providers::connect(
-            &state,
-            &secrets,
-            &policy.provider,
-        ))?;
+        let (client, _) =
+            ctx.block_on(super::providers::connect(state, secrets, &policy.provider))?;
         for (done, c) in policy.computers.iter().enumerate() {
-            rt.block_on(client.set_subtenant(
+            ctx.block_on(client.set_subtenant(
                 c.subtenant(),
                 &SubtenantChange {
                     quota_bytes: Some(spec.computer_quota_bytes),
@@ -398,8 +392,8 @@ pub fn edit(home: &DataHome, name: &str, spec: PolicySpec) -> Result<Policy, Ten
         }
     }
     policy.spec = spec;
-    policy.revision = rt.block_on(publish(&state, &secrets, &policy))?;
-    rt.block_on(state.save_policy(&policy))?;
+    policy.revision = ctx.block_on(publish(state, secrets, &policy))?;
+    ctx.block_on(state.save_policy(&policy))?;
     Ok(policy)
 }
 
@@ -407,23 +401,22 @@ pub fn edit(home: &DataHome, name: &str, spec: PolicySpec) -> Result<Policy, Ten
 /// its repository (the policy's password, plus the agent's own key slot), and the tenant's
 /// job for its points. Nothing is left behind when a step fails.
 pub fn add_computer(
-    home: &DataHome,
+    ctx: &TenantContext,
     name: &str,
     computer: &str,
 ) -> Result<PolicyComputer, TenantError> {
     check_name("computer", computer)?;
     let sub = format!("{name}-{computer}");
     check_name("subtenant", &sub)?;
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let secrets = Secrets::open(home);
-    let policy = rt.block_on(state.policy(name))?;
+    let state = ctx.state();
+    let secrets = ctx.secrets();
+    let policy = ctx.block_on(state.policy(name))?;
     if policy.computers.iter().any(|c| c.computer == computer) {
         return Err(TenantError::Invalid(format!(
             "\"{computer}\" is in policy \"{name}\" already"
         )));
     }
-    if rt.block_on(state.job(&sub)).is_ok() {
+    if ctx.block_on(state.job(&sub)).is_ok() {
         return Err(TenantError::JobExists(sub));
     }
     let password = secrets.get(&policy_key(name))?.ok_or_else(|| {
@@ -433,16 +426,13 @@ pub fn add_computer(
     })?;
     let account_password =
         cloudkeep_repo::crypto::generate_password().map_err(|e| TenantError::Io(e.to_string()))?;
-    let (client, provider) = rt.block_on(super::providers::connect(
-        &state,
-        &secrets,
-        &policy.provider,
-    ))?;
+    let (client, provider) =
+        ctx.block_on(super::providers::connect(state, secrets, &policy.provider))?;
     let membership = Membership {
         policy_id: policy.id.clone(),
         computer: computer.to_owned(),
     };
-    let view = rt.block_on(client.add_subtenant(&NewSubtenant {
+    let view = ctx.block_on(client.add_subtenant(&NewSubtenant {
         name: sub.clone(),
         password: account_password.clone(),
         repo: policy.spec.repo.clone(),
@@ -477,8 +467,8 @@ pub fn add_computer(
             &account_password,
         )?;
         secrets.set(&jobs::job_key(&sub), &password)?;
-        rt.block_on(state.create_job(&sub, &job.spec))?;
-        let agent_key = init_repository(&job, &provider, &secrets, &password, computer)?;
+        ctx.block_on(state.create_job(&sub, &job.spec))?;
+        let agent_key = init_repository(&job, &provider, secrets, &password, computer)?;
         secrets.set(&computer_key(name, computer), agent_key.to_text().as_str())?;
         let c = PolicyComputer {
             computer: computer.to_owned(),
@@ -486,12 +476,12 @@ pub fn add_computer(
             job: sub.clone(),
             added_ms: cloudkeep_model::clock::now_ms(),
         };
-        rt.block_on(state.add_policy_computer(name, &c))?;
+        ctx.block_on(state.add_policy_computer(name, &c))?;
         Ok(c)
     })();
     if made.is_err() {
-        let _ = rt.block_on(client.delete_subtenant(&sub));
-        let _ = rt.block_on(state.delete_job(&sub));
+        let _ = ctx.block_on(client.delete_subtenant(&sub));
+        let _ = ctx.block_on(state.delete_job(&sub));
         for key in [
             jobs::account_key(&policy.provider, &login),
             jobs::job_key(&sub),
@@ -534,26 +524,21 @@ fn init_repository(
 /// tenant can still browse them once it enables it again) or, with `delete`, deleted with
 /// everything it stored.
 pub fn remove_computer(
-    home: &DataHome,
+    ctx: &TenantContext,
     name: &str,
     computer: &str,
     delete: bool,
 ) -> Result<(), TenantError> {
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let secrets = Secrets::open(home);
-    let policy = rt.block_on(state.policy(name))?;
+    let state = ctx.state();
+    let secrets = ctx.secrets();
+    let policy = ctx.block_on(state.policy(name))?;
     let c = policy.computer(computer)?;
-    let (client, _) = rt.block_on(super::providers::connect(
-        &state,
-        &secrets,
-        &policy.provider,
-    ))?;
+    let (client, _) = ctx.block_on(super::providers::connect(state, secrets, &policy.provider))?;
     let sub = c.subtenant().to_owned();
     if delete {
-        rt.block_on(client.delete_subtenant(&sub))?;
-        rt.block_on(state.remove_policy_computer(name, computer))?;
-        let _ = rt.block_on(state.delete_job(&c.job));
+        ctx.block_on(client.delete_subtenant(&sub))?;
+        ctx.block_on(state.remove_policy_computer(name, computer))?;
+        let _ = ctx.block_on(state.delete_job(&c.job));
         for key in [
             jobs::account_key(&policy.provider, &c.login),
             jobs::job_key(&c.job),
@@ -562,7 +547,7 @@ pub fn remove_computer(
             secrets.remove(&key)?;
         }
     } else {
-        rt.block_on(client.set_subtenant(
+        ctx.block_on(client.set_subtenant(
             &sub,
             &SubtenantChange {
                 enabled: Some(false),
@@ -575,22 +560,15 @@ pub fn remove_computer(
 
 /// Deletes policy `name` at the provider and here; its computers are removed as
 /// [`remove_computer`] does (`delete_computers`: with their data).
-pub fn delete(home: &DataHome, name: &str, delete_computers: bool) -> Result<(), TenantError> {
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let policy = rt.block_on(state.policy(name))?;
-    drop(rt);
+pub fn delete(ctx: &TenantContext, name: &str, delete_computers: bool) -> Result<(), TenantError> {
+    let state = ctx.state();
+    let policy = ctx.block_on(state.policy(name))?;
     for c in &policy.computers {
-        remove_computer(home, name, &c.computer, delete_computers)?;
+        remove_computer(ctx, name, &c.computer, delete_computers)?;
     }
-    let rt = runtime()?;
-    let secrets = Secrets::open(home);
-    let (client, _) = rt.block_on(super::providers::connect(
-        &state,
-        &secrets,
-        &policy.provider,
-    ))?;
-    match rt.block_on(client.delete_policy(&policy.id)) {
+    let secrets = ctx.secrets();
+    let (client, _) = ctx.block_on(super::providers::connect(state, secrets, &policy.provider))?;
+    match ctx.block_on(client.delete_policy(&policy.id)) {
         Ok(())
         | Err(cloudkeep_client::ClientError::Api {
             code: cloudkeep_api::ErrorCode::NotFound,
@@ -598,24 +576,23 @@ pub fn delete(home: &DataHome, name: &str, delete_computers: bool) -> Result<(),
         }) => {}
         Err(e) => return Err(e.into()),
     }
-    rt.block_on(state.delete_policy_row(name))?;
+    ctx.block_on(state.delete_policy_row(name))?;
     secrets.remove(&policy_key(name))
 }
 
 /// Writes the enrollment file of `computer` of policy `name` to `out` (owner-only, never
 /// over an existing file), sealed with a one-time code that is returned to show the admin.
 pub fn enroll_file(
-    home: &DataHome,
+    ctx: &TenantContext,
     name: &str,
     computer: &str,
     out: &std::path::Path,
 ) -> Result<String, TenantError> {
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let secrets = Secrets::open(home);
-    let policy = rt.block_on(state.policy(name))?;
+    let state = ctx.state();
+    let secrets = ctx.secrets();
+    let policy = ctx.block_on(state.policy(name))?;
     let c = policy.computer(computer)?;
-    let provider = rt.block_on(state.provider(&policy.provider))?;
+    let provider = ctx.block_on(state.provider(&policy.provider))?;
     let missing = |what: &str| {
         TenantError::Io(format!(
             "the {what} of \"{computer}\" is not stored; remove the computer and add it again"
@@ -710,37 +687,27 @@ pub fn open_enrollment(text: &str, code: &str) -> Result<Enrollment, TenantError
 
 /// The sessions `computer`'s agent reported to the provider, newest first.
 pub fn computer_sessions(
-    home: &DataHome,
+    ctx: &TenantContext,
     name: &str,
     computer: &str,
 ) -> Result<Vec<cloudkeep_api::policy::AgentReport>, TenantError> {
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let secrets = Secrets::open(home);
-    let policy = rt.block_on(state.policy(name))?;
+    let state = ctx.state();
+    let secrets = ctx.secrets();
+    let policy = ctx.block_on(state.policy(name))?;
     policy.computer(computer)?;
-    let (client, _) = rt.block_on(super::providers::connect(
-        &state,
-        &secrets,
-        &policy.provider,
-    ))?;
-    Ok(rt.block_on(client.computer_sessions(&policy.id, computer))?)
+    let (client, _) = ctx.block_on(super::providers::connect(state, secrets, &policy.provider))?;
+    Ok(ctx.block_on(client.computer_sessions(&policy.id, computer))?)
 }
 
 /// Reads the status of the policy's computers from the provider and keeps it.
-pub fn sync(home: &DataHome, name: &str) -> Result<Policy, TenantError> {
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let secrets = Secrets::open(home);
-    let mut policy = rt.block_on(state.policy(name))?;
-    let (client, _) = rt.block_on(super::providers::connect(
-        &state,
-        &secrets,
-        &policy.provider,
-    ))?;
-    policy.status = rt.block_on(client.policy_status(&policy.id))?;
+pub fn sync(ctx: &TenantContext, name: &str) -> Result<Policy, TenantError> {
+    let state = ctx.state();
+    let secrets = ctx.secrets();
+    let mut policy = ctx.block_on(state.policy(name))?;
+    let (client, _) = ctx.block_on(super::providers::connect(state, secrets, &policy.provider))?;
+    policy.status = ctx.block_on(client.policy_status(&policy.id))?;
     policy.synced_ms = Some(cloudkeep_model::clock::now_ms());
-    rt.block_on(state.save_policy(&policy))?;
+    ctx.block_on(state.save_policy(&policy))?;
     Ok(policy)
 }
 

@@ -12,12 +12,9 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
+use super::TenantContext;
 use super::TenantError;
 use super::jobs::{self, Job, SessionLog, SessionRecord, Target};
-use super::runtime;
-use super::secrets::Secrets;
-use super::state::TenantState;
-use cloudkeep_model::paths::DataHome;
 use cloudkeep_model::units::human_bytes;
 use cloudkeep_repo::engine::backup::{BackupOptions, BackupReport, backup};
 use cloudkeep_repo::engine::forget::{ForgetFilter, forget};
@@ -26,22 +23,20 @@ use cloudkeep_repo::engine::{Cancel, Progress};
 use cloudkeep_repo::repo::Repository;
 
 /// Opens the repository of `job` (blocking).
-pub fn open_job_repository(home: &DataHome, job: &Job) -> Result<Repository, TenantError> {
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let secrets = Secrets::open(home);
+pub fn open_job_repository(ctx: &TenantContext, job: &Job) -> Result<Repository, TenantError> {
+    let state = ctx.state();
+    let secrets = ctx.secrets();
     let provider = match &job.spec.target {
-        Target::Provider { provider, .. } => Some(rt.block_on(state.provider(provider))?),
+        Target::Provider { provider, .. } => Some(ctx.block_on(state.provider(provider))?),
         Target::Folder { .. } => None,
     };
-    drop(rt);
-    let backend = jobs::open_backend(job, provider.as_ref(), &secrets)?;
-    let repo = jobs::open_repository(job, backend, &secrets)?;
+    let backend = jobs::open_backend(job, provider.as_ref(), secrets)?;
+    let repo = jobs::open_repository(job, backend, secrets)?;
     Ok(match &job.spec.target {
         // Folder listings of a remote repository are kept locally: an incremental backup or a
         // browse then reads them without a request each.
         Target::Provider { .. } => {
-            let dir = home.listing_cache(&repo.keyring().repo_id);
+            let dir = ctx.home().listing_cache(&repo.keyring().repo_id);
             repo.with_blob_cache(cloudkeep_repo::blobcache::BlobCache::new(dir))
         }
         Target::Folder { .. } => repo,
@@ -70,12 +65,12 @@ impl<'a> Watch<'a> {
 /// Runs job `name` once and records its session. Returns the session, and the backup's
 /// report when it succeeded (with or without warnings).
 pub fn run_job(
-    home: &DataHome,
+    ctx: &TenantContext,
     name: &str,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
     run_job_tries(
-        home,
+        ctx,
         name,
         Watch::progress(progress),
         &Cancel::default(),
@@ -87,39 +82,38 @@ pub fn run_job(
 /// stopped run is recorded as `stopped`, makes no restore point, and the next run reuses what
 /// it stored.
 pub fn run_job_watched(
-    home: &DataHome,
+    ctx: &TenantContext,
     name: &str,
     watch: Watch<'_>,
     cancel: &Cancel,
 ) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
-    run_job_tries(home, name, watch, cancel, false)
+    run_job_tries(ctx, name, watch, cancel, false)
 }
 
 /// Runs job `name` as its schedule does: a failure that waiting can fix (not a certificate,
 /// credential or quota problem) is tried again after the job's retry wait, up to its number
 /// of retries; one session is recorded, naming the failed tries.
 pub fn run_job_scheduled(
-    home: &DataHome,
+    ctx: &TenantContext,
     name: &str,
     watch: Watch<'_>,
     cancel: &Cancel,
 ) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
-    run_job_tries(home, name, watch, cancel, true)
+    run_job_tries(ctx, name, watch, cancel, true)
 }
 
 fn run_job_tries(
-    home: &DataHome,
+    ctx: &TenantContext,
     name: &str,
     watch: Watch<'_>,
     cancel: &Cancel,
     retry: bool,
 ) -> Result<(SessionRecord, Result<BackupReport, TenantError>), TenantError> {
     let progress = watch.progress;
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let job = rt.block_on(state.job(name))?;
+    let state = ctx.state();
+    let job = ctx.block_on(state.job(name))?;
     if let Some(member) = &job.spec.agent
-        && !home.is_agent()
+        && !ctx.home().is_agent()
     {
         return Err(TenantError::Invalid(format!(
             "\"{name}\" is computer \"{}\" of a backup policy: its agent backs it up on its own schedule; here you browse and restore its restore points",
@@ -137,7 +131,7 @@ fn run_job_tries(
     ));
     let tries = if retry { job.spec.retries + 1 } else { 1 };
     let mut failed_tries = Vec::new();
-    let mut outcome = backup_job(home, &job, progress, cancel, &mut log);
+    let mut outcome = backup_job(ctx, &job, progress, cancel, &mut log);
     while let Err(e) = &outcome {
         if failed_tries.len() as u32 + 1 >= tries || e.kind().is_some() || cancel.is_cancelled() {
             break;
@@ -149,7 +143,7 @@ fn run_job_tries(
         ));
         failed_tries.push(e.to_string());
         wait_unless_cancelled(job.spec.retry_wait_s, cancel);
-        outcome = backup_job(home, &job, progress, cancel, &mut log);
+        outcome = backup_job(ctx, &job, progress, cancel, &mut log);
     }
     let finished_ms = cloudkeep_model::clock::now_ms();
     let stopped = matches!(
@@ -209,12 +203,12 @@ fn run_job_tries(
         (finished_ms - started_ms) as f64 / 1000.0
     ));
     session.log = log.into_lines();
-    session.id = rt.block_on(state.record_session(&session))?;
+    session.id = ctx.block_on(state.record_session(&session))?;
     if let Target::Provider { provider, .. } = &job.spec.target {
         // The run changed what is used of the quota: keep the figures Home and
         // `provider list` show current. Best effort: the session is recorded already.
-        let secrets = Secrets::open(home);
-        if let Err(e) = rt.block_on(super::providers::rescan(&state, &secrets, provider)) {
+        let secrets = ctx.secrets();
+        if let Err(e) = ctx.block_on(super::providers::rescan(state, secrets, provider)) {
             tracing::warn!(provider = %provider, "quota figures not refreshed after the run: {e}");
         }
     }
@@ -264,13 +258,13 @@ fn tries_message(failed: &[String], last: &str) -> String {
 
 /// One backup of `job`: open its repository, back up from its latest point, apply retention.
 fn backup_job(
-    home: &DataHome,
+    ctx: &TenantContext,
     job: &Job,
     progress: &(dyn Fn(&Progress) + Sync),
     cancel: &Cancel,
     log: &mut SessionLog<'_>,
 ) -> Result<BackupReport, TenantError> {
-    let repo = open_job_repository(home, job)?;
+    let repo = open_job_repository(ctx, job)?;
     if let Some(retired) = repo.opened_by_retired_slot() {
         log.line(format!(
             "warning: the cloud repository's keyring was changed on {}: this job's encryption password opens only a key slot that was removed then and that the provider keeps until {}; if you did not change it, someone with your account's password did: change that password with your provider now",
@@ -340,15 +334,14 @@ fn backup_job(
 /// and records it as a `restore` session: `success`, `warning` (some items failed), `failed`
 /// or `stopped`. Blocking.
 pub fn restore_job(
-    home: &DataHome,
+    ctx: &TenantContext,
     name: &str,
     point: &str,
     options: &RestoreOptions,
     watch: Watch<'_>,
 ) -> Result<(SessionRecord, Result<RestoreReport, TenantError>), TenantError> {
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let job = rt.block_on(state.job(name))?;
+    let state = ctx.state();
+    let job = ctx.block_on(state.job(name))?;
     let started_ms = cloudkeep_model::clock::now_ms();
     let mut log = SessionLog::watched(watch.line);
     let what = if options.paths.is_empty() {
@@ -364,7 +357,7 @@ pub fn restore_job(
         "restore of {what} from job \"{name}\" into {to} (existing files: {})",
         options.conflict
     ));
-    let outcome = open_job_repository(home, &job).and_then(|repo| {
+    let outcome = open_job_repository(ctx, &job).and_then(|repo| {
         let found = repo.find_point(point)?;
         log.line(format!(
             "restore point {} of {}",
@@ -434,7 +427,7 @@ pub fn restore_job(
         message,
         log: log.into_lines(),
     };
-    session.id = rt.block_on(state.record_session(&session))?;
+    session.id = ctx.block_on(state.record_session(&session))?;
     Ok((session, report))
 }
 
@@ -443,12 +436,11 @@ const HEALTH_SAMPLE_TEXT: &str =
 
 /// Runs the health check of job `name` (verify of a sample of its repository's packs) and
 /// records it as a `health-check` session.
-pub fn check_job(home: &DataHome, name: &str) -> Result<SessionRecord, TenantError> {
-    let rt = runtime()?;
-    let state = rt.block_on(TenantState::open(home))?;
-    let job = rt.block_on(state.job(name))?;
+pub fn check_job(ctx: &TenantContext, name: &str) -> Result<SessionRecord, TenantError> {
+    let state = ctx.state();
+    let job = ctx.block_on(state.job(name))?;
     let started_ms = cloudkeep_model::clock::now_ms();
-    let outcome = open_job_repository(home, &job).and_then(|repo| {
+    let outcome = open_job_repository(ctx, &job).and_then(|repo| {
         Ok(cloudkeep_repo::engine::verify::verify(
             &repo,
             jobs::HEALTH_CHECK_SAMPLE,
@@ -488,6 +480,6 @@ pub fn check_job(home: &DataHome, name: &str) -> Result<SessionRecord, TenantErr
         )],
         message,
     };
-    session.id = rt.block_on(state.record_session(&session))?;
+    session.id = ctx.block_on(state.record_session(&session))?;
     Ok(session)
 }

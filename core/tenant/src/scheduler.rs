@@ -5,11 +5,10 @@
 
 use chrono::{DateTime, Local, TimeZone};
 
+use super::TenantContext;
 use super::TenantError;
 use super::jobs::{Job, SessionRecord};
 use super::runner;
-use super::state::TenantState;
-use cloudkeep_model::paths::DataHome;
 use cloudkeep_model::schedule::{is_due, next_after};
 
 fn local(ms: i64) -> Option<DateTime<Local>> {
@@ -65,22 +64,20 @@ pub fn due_at(jobs: &[Job], sessions: &[SessionRecord], now: DateTime<Local>) ->
 }
 
 /// Runs every job due at `now` once; returns the sessions they recorded.
-pub fn run_due(home: &DataHome, now: DateTime<Local>) -> Result<Vec<SessionRecord>, TenantError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| TenantError::Io(e.to_string()))?;
-    let (jobs, sessions) = rt.block_on(async {
-        let state = TenantState::open(home).await?;
+pub fn run_due(
+    ctx: &TenantContext,
+    now: DateTime<Local>,
+) -> Result<Vec<SessionRecord>, TenantError> {
+    let state = ctx.state();
+    let (jobs, sessions) = ctx.block_on(async {
         Ok::<_, TenantError>((state.jobs().await?, state.sessions(None).await?))
     })?;
-    drop(rt);
     let mut ran = Vec::new();
     for due in due_at(&jobs, &sessions, now) {
         if due.kind == "backup" {
             tracing::info!(job = %due.job, "running scheduled job");
             let (session, _) = runner::run_job_scheduled(
-                home,
+                ctx,
                 &due.job,
                 runner::Watch::progress(&|_| {}),
                 &cloudkeep_repo::engine::Cancel::default(),
@@ -88,7 +85,7 @@ pub fn run_due(home: &DataHome, now: DateTime<Local>) -> Result<Vec<SessionRecor
             ran.push(session);
         } else {
             tracing::info!(job = %due.job, "running the scheduled health check");
-            ran.push(runner::check_job(home, &due.job)?);
+            ran.push(runner::check_job(ctx, &due.job)?);
         }
     }
     Ok(ran)

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use cloudkeep_model::paths::DataHome;
 use cloudkeep_model::retention::RetentionPolicy;
 use cloudkeep_repo::engine::restore::{Conflict, Destination, RestoreOptions};
+use cloudkeep_tenant::TenantContext;
 use cloudkeep_tenant::catalog::Catalogs;
 use cloudkeep_tenant::jobs::{self, JobSpec, Schedule, Target};
 use cloudkeep_tenant::live::{RunEvent, RunKind, Runs};
-use cloudkeep_tenant::secrets::Secrets;
-use cloudkeep_tenant::state::TenantState;
 use cloudkeep_tests::pseudo_random;
 
 fn spec(source: &std::path::Path, repo: &std::path::Path) -> JobSpec {
@@ -90,13 +89,11 @@ fn runs_are_watched_refused_twice_stopped_and_restored() {
         )
         .unwrap();
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let state = rt.block_on(TenantState::open(&home)).unwrap();
-    let secrets = Secrets::open(&home);
+    let ctx = TenantContext::open(home.clone()).unwrap();
     let repo_dir = tmp.path().join("repo");
-    rt.block_on(jobs::create(
-        &state,
-        &secrets,
+    ctx.block_on(jobs::create(
+        ctx.state(),
+        ctx.secrets(),
         "docs",
         &spec(&source, &repo_dir),
         Some("pw"),
@@ -116,9 +113,9 @@ fn runs_are_watched_refused_twice_stopped_and_restored() {
 
     // A first run, watched to its end; a second start meanwhile is refused.
     let heard = Heard::default();
-    runs.start(&home, "docs", RunKind::Backup).unwrap();
+    runs.start(&ctx, "docs", RunKind::Backup).unwrap();
     assert!(runs.watch("docs", RunKind::Backup, heard.watcher()));
-    let again = runs.start(&home, "docs", RunKind::Backup).unwrap_err();
+    let again = runs.start(&ctx, "docs", RunKind::Backup).unwrap_err();
     assert!(again.to_string().contains("already running"), "{again}");
     assert_eq!(runs.running().len(), 1);
     let RunEvent::Done { session, error, .. } = heard.wait_done() else {
@@ -138,24 +135,17 @@ fn runs_are_watched_refused_twice_stopped_and_restored() {
     );
 
     // The browse cache sees the point.
-    let points = catalogs.points(&home, "docs", false).unwrap();
+    let points = catalogs.points(&ctx, "docs", false).unwrap();
     assert_eq!(points.len(), 1);
     let page = catalogs
-        .list(
-            &home,
-            "docs",
-            "latest",
-            &source.display().to_string(),
-            0,
-            10,
-        )
+        .list(&ctx, "docs", "latest", &source.display().to_string(), 0, 10)
         .unwrap();
     assert_eq!(page.total, 24);
     assert_eq!(page.entries.len(), 10);
     assert_eq!(page.entries[0].name, "f00.bin");
     let rest = catalogs
         .list(
-            &home,
+            &ctx,
             "docs",
             "latest",
             &source.display().to_string(),
@@ -168,21 +158,21 @@ fn runs_are_watched_refused_twice_stopped_and_restored() {
     // A run stopped at once is recorded as stopped and makes no point.
     std::fs::write(source.join("new.bin"), pseudo_random(8 << 20, 99)).unwrap();
     let heard = Heard::default();
-    runs.start(&home, "docs", RunKind::Backup).unwrap();
+    runs.start(&ctx, "docs", RunKind::Backup).unwrap();
     runs.watch("docs", RunKind::Backup, heard.watcher());
     assert!(runs.stop("docs", RunKind::Backup));
     let RunEvent::Done { session, .. } = heard.wait_done() else {
         unreachable!()
     };
     assert_eq!(session.result, "stopped", "{session:?}");
-    assert_eq!(catalogs.points(&home, "docs", false).unwrap().len(), 1);
+    assert_eq!(catalogs.points(&ctx, "docs", false).unwrap().len(), 1);
 
     // A restore of one file, with its report.
     let out = tmp.path().join("out");
     let heard = Heard::default();
     let file = source.join("f03.bin").display().to_string();
     runs.start_restore(
-        &home,
+        &ctx,
         "docs",
         "latest",
         RestoreOptions {
@@ -207,7 +197,7 @@ fn runs_are_watched_refused_twice_stopped_and_restored() {
         std::fs::read(out.join("f03.bin")).unwrap(),
         pseudo_random(4 << 20, 3)
     );
-    let all = rt.block_on(state.sessions(Some("docs"))).unwrap();
+    let all = ctx.block_on(ctx.state().sessions(Some("docs"))).unwrap();
     let kinds: Vec<(&str, &str)> = all
         .iter()
         .map(|s| (s.kind.as_str(), s.result.as_str()))

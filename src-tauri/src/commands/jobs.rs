@@ -24,8 +24,8 @@ pub struct JobsView {
 /// Every job, and what runs now.
 #[tauri::command]
 pub async fn jobs_list(state: State<'_, ConsoleState>) -> Result<JobsView, CommandError> {
-    let jobs = state.tenant.jobs().await?;
-    let sessions = state.tenant.sessions(None).await?;
+    let jobs = state.ctx.state().jobs().await?;
+    let sessions = state.ctx.state().sessions(None).await?;
     Ok(JobsView {
         jobs: job_summaries(&jobs, &sessions),
         running: state.runs.running(),
@@ -35,7 +35,7 @@ pub async fn jobs_list(state: State<'_, ConsoleState>) -> Result<JobsView, Comma
 /// One job's settings.
 #[tauri::command]
 pub async fn job_get(state: State<'_, ConsoleState>, name: String) -> Result<Job, CommandError> {
-    Ok(state.tenant.job(&name).await?)
+    Ok(state.ctx.state().job(&name).await?)
 }
 
 /// Creates a job (`password`: its encryption password, for an encrypted job).
@@ -47,8 +47,8 @@ pub async fn job_create(
     password: Option<String>,
 ) -> Result<Job, CommandError> {
     Ok(jobs::create(
-        &state.tenant,
-        &state.secrets,
+        state.ctx.state(),
+        state.ctx.secrets(),
         name.trim(),
         &spec,
         password.as_deref(),
@@ -63,7 +63,7 @@ pub async fn job_update(
     name: String,
     spec: JobSpec,
 ) -> Result<Job, CommandError> {
-    Ok(state.tenant.update_job(&name, &spec).await?)
+    Ok(state.ctx.state().update_job(&name, &spec).await?)
 }
 
 /// Deletes a job and its stored password (its restore points stay).
@@ -75,7 +75,7 @@ pub async fn job_delete(state: State<'_, ConsoleState>, name: String) -> Result<
         )));
     }
     state.catalogs.forget(&name);
-    Ok(jobs::delete(&state.tenant, &state.secrets, &name).await?)
+    Ok(jobs::delete(state.ctx.state(), state.ctx.secrets(), &name).await?)
 }
 
 fn kind_of(kind: &str) -> Result<RunKind, CommandError> {
@@ -107,7 +107,7 @@ pub fn job_run(
     on_event: Channel<RunEvent>,
 ) -> Result<(), CommandError> {
     let kind = kind_of(&kind)?;
-    state.runs.start(&state.home, &name, kind)?;
+    state.runs.start(&state.ctx, &name, kind)?;
     state.runs.watch(&name, kind, to_channel(on_event));
     Ok(())
 }
@@ -147,7 +147,7 @@ pub async fn sessions_list(
     state: State<'_, ConsoleState>,
     job: Option<String>,
 ) -> Result<Vec<SessionRecord>, CommandError> {
-    let all = state.tenant.sessions(job.as_deref()).await?;
+    let all = state.ctx.state().sessions(job.as_deref()).await?;
     Ok(all.iter().map(brief).collect())
 }
 
@@ -157,5 +157,5 @@ pub async fn session_get(
     state: State<'_, ConsoleState>,
     id: i64,
 ) -> Result<SessionRecord, CommandError> {
-    Ok(state.tenant.session(id).await?)
+    Ok(state.ctx.state().session(id).await?)
 }

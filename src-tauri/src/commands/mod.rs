@@ -91,5 +91,11 @@ pub async fn overview(
     state: State<'_, ConsoleState>,
     rescan: bool,
 ) -> Result<Overview, CommandError> {
-    Ok(overview::overview(&state.tenant, &state.secrets, chrono::Local::now(), rescan).await?)
+    Ok(overview::overview(
+        state.ctx.state(),
+        state.ctx.secrets(),
+        chrono::Local::now(),
+        rescan,
+    )
+    .await?)
 }

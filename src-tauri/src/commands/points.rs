@@ -26,8 +26,8 @@ pub async fn points_list(
     job: String,
     all: bool,
 ) -> Result<Vec<PointView>, CommandError> {
-    let (catalogs, home) = (state.catalogs.clone(), state.home.clone());
-    blocking(move || Ok(catalogs.points(&home, &job, all)?)).await
+    let (catalogs, ctx) = (state.catalogs.clone(), state.ctx.clone());
+    blocking(move || Ok(catalogs.points(&ctx, &job, all)?)).await
 }
 
 /// Reads `job`'s repository afresh next time (new points from elsewhere).
@@ -46,8 +46,8 @@ pub async fn point_list_dir(
     offset: usize,
     limit: usize,
 ) -> Result<Page, CommandError> {
-    let (catalogs, home) = (state.catalogs.clone(), state.home.clone());
-    blocking(move || Ok(catalogs.list(&home, &job, &point, &path, offset, limit)?)).await
+    let (catalogs, ctx) = (state.catalogs.clone(), state.ctx.clone());
+    blocking(move || Ok(catalogs.list(&ctx, &job, &point, &path, offset, limit)?)).await
 }
 
 /// Entries whose name matches `pattern` (a glob such as `*.pdf`; a plain word matches
@@ -70,8 +70,8 @@ pub async fn point_find(
     } else {
         format!("*{pattern}*")
     };
-    let (catalogs, home) = (state.catalogs.clone(), state.home.clone());
-    blocking(move || Ok(catalogs.find(&home, &job, &point, &glob, MAX_HITS)?)).await
+    let (catalogs, ctx) = (state.catalogs.clone(), state.ctx.clone());
+    blocking(move || Ok(catalogs.find(&ctx, &job, &point, &glob, MAX_HITS)?)).await
 }
 
 /// Deletes a restore point of `job` (to the provider's recycle bin where the tenant has
@@ -82,8 +82,8 @@ pub async fn point_delete(
     job: String,
     point: String,
 ) -> Result<String, CommandError> {
-    let (catalogs, home) = (state.catalogs.clone(), state.home.clone());
-    blocking(move || Ok(catalogs.delete(&home, &job, &point)?)).await
+    let (catalogs, ctx) = (state.catalogs.clone(), state.ctx.clone());
+    blocking(move || Ok(catalogs.delete(&ctx, &job, &point)?)).await
 }
 
 /// What changed from point `from` to point `to`.
@@ -94,8 +94,8 @@ pub async fn point_diff(
     from: String,
     to: String,
 ) -> Result<Vec<Change>, CommandError> {
-    let (catalogs, home) = (state.catalogs.clone(), state.home.clone());
-    blocking(move || Ok(catalogs.diff(&home, &job, &from, &to)?)).await
+    let (catalogs, ctx) = (state.catalogs.clone(), state.ctx.clone());
+    blocking(move || Ok(catalogs.diff(&ctx, &job, &from, &to)?)).await
 }
 
 /// Starts a restore of `paths` (everything when empty) from `point` of `job` into `to` (where
@@ -130,7 +130,7 @@ pub fn restore_start(
     };
     state
         .runs
-        .start_restore(&state.home, &job, &point, options)?;
+        .start_restore(&state.ctx, &job, &point, options)?;
     state.runs.watch(
         &job,
         cloudkeep_tenant::live::RunKind::Restore,

@@ -15,7 +15,7 @@ use crate::state::ConsoleState;
 /// Every policy with its computers and their last synced status.
 #[tauri::command]
 pub async fn policies_list(state: State<'_, ConsoleState>) -> Result<Vec<Policy>, CommandError> {
-    Ok(state.tenant.policies().await?)
+    Ok(state.ctx.state().policies().await?)
 }
 
 /// What the New policy wizard starts from (core's template, the CLI's defaults too).
@@ -33,8 +33,8 @@ pub async fn policy_create(
     spec: PolicySpec,
     password: String,
 ) -> Result<Policy, CommandError> {
-    let home = state.home.clone();
-    blocking(move || Ok(policies::create(&home, &name, &provider, spec, &password)?)).await
+    let ctx = state.ctx.clone();
+    blocking(move || Ok(policies::create(&ctx, &name, &provider, spec, &password)?)).await
 }
 
 /// Replaces a policy's settings; the agents apply them on their next cycle.
@@ -44,8 +44,8 @@ pub async fn policy_update(
     name: String,
     spec: PolicySpec,
 ) -> Result<Policy, CommandError> {
-    let home = state.home.clone();
-    blocking(move || Ok(policies::edit(&home, &name, spec)?)).await
+    let ctx = state.ctx.clone();
+    blocking(move || Ok(policies::edit(&ctx, &name, spec)?)).await
 }
 
 /// Deletes a policy; its computers' subtenants are disabled, or deleted `with_data`.
@@ -55,8 +55,8 @@ pub async fn policy_delete(
     name: String,
     with_data: bool,
 ) -> Result<(), CommandError> {
-    let home = state.home.clone();
-    blocking(move || Ok(policies::delete(&home, &name, with_data)?)).await
+    let ctx = state.ctx.clone();
+    blocking(move || Ok(policies::delete(&ctx, &name, with_data)?)).await
 }
 
 /// Adds a computer (its managed subtenant, repository and agent key).
@@ -66,8 +66,8 @@ pub async fn policy_add_computer(
     policy: String,
     computer: String,
 ) -> Result<PolicyComputer, CommandError> {
-    let home = state.home.clone();
-    blocking(move || Ok(policies::add_computer(&home, &policy, &computer)?)).await
+    let ctx = state.ctx.clone();
+    blocking(move || Ok(policies::add_computer(&ctx, &policy, &computer)?)).await
 }
 
 /// Removes a computer: its subtenant disabled, or deleted with its points.
@@ -78,13 +78,8 @@ pub async fn policy_remove_computer(
     computer: String,
     delete: bool,
 ) -> Result<(), CommandError> {
-    let home = state.home.clone();
-    blocking(move || {
-        Ok(policies::remove_computer(
-            &home, &policy, &computer, delete,
-        )?)
-    })
-    .await
+    let ctx = state.ctx.clone();
+    blocking(move || Ok(policies::remove_computer(&ctx, &policy, &computer, delete)?)).await
 }
 
 /// Writes a computer's enrollment file to `path` (chosen with the save dialog); returns the
@@ -96,8 +91,8 @@ pub async fn policy_enroll_file(
     computer: String,
     path: PathBuf,
 ) -> Result<String, CommandError> {
-    let home = state.home.clone();
-    blocking(move || Ok(policies::enroll_file(&home, &policy, &computer, &path)?)).await
+    let ctx = state.ctx.clone();
+    blocking(move || Ok(policies::enroll_file(&ctx, &policy, &computer, &path)?)).await
 }
 
 /// The sessions a computer's agent reported, newest first.
@@ -107,8 +102,8 @@ pub async fn policy_computer_sessions(
     policy: String,
     computer: String,
 ) -> Result<Vec<AgentReport>, CommandError> {
-    let home = state.home.clone();
-    blocking(move || Ok(policies::computer_sessions(&home, &policy, &computer)?)).await
+    let ctx = state.ctx.clone();
+    blocking(move || Ok(policies::computer_sessions(&ctx, &policy, &computer)?)).await
 }
 
 /// Reads the computers' results from the provider.
@@ -117,6 +112,6 @@ pub async fn policy_sync(
     state: State<'_, ConsoleState>,
     name: String,
 ) -> Result<Policy, CommandError> {
-    let home = state.home.clone();
-    blocking(move || Ok(policies::sync(&home, &name)?)).await
+    let ctx = state.ctx.clone();
+    blocking(move || Ok(policies::sync(&ctx, &name)?)).await
 }

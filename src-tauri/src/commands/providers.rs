@@ -62,13 +62,13 @@ pub async fn provider_add(
         password,
         trust,
     };
-    Ok(providers::add(&state.tenant, &state.secrets, &request).await?)
+    Ok(providers::add(state.ctx.state(), state.ctx.secrets(), &request).await?)
 }
 
 /// Every provider as last scanned.
 #[tauri::command]
 pub async fn providers_list(state: State<'_, ConsoleState>) -> Result<Vec<Provider>, CommandError> {
-    Ok(state.tenant.providers().await?)
+    Ok(state.ctx.state().providers().await?)
 }
 
 /// Logs in again and refreshes gateways and repositories.
@@ -77,7 +77,7 @@ pub async fn provider_rescan(
     state: State<'_, ConsoleState>,
     name: String,
 ) -> Result<Provider, CommandError> {
-    Ok(providers::rescan(&state.tenant, &state.secrets, &name).await?)
+    Ok(providers::rescan(state.ctx.state(), state.ctx.secrets(), &name).await?)
 }
 
 /// Trusts the certificate a provider presents now (after a renewal), then rescans.
@@ -87,8 +87,8 @@ pub async fn provider_trust(
     name: String,
     fingerprint: String,
 ) -> Result<Provider, CommandError> {
-    providers::trust(&state.tenant, &name, &fingerprint).await?;
-    Ok(providers::rescan(&state.tenant, &state.secrets, &name).await?)
+    providers::trust(state.ctx.state(), &name, &fingerprint).await?;
+    Ok(providers::rescan(state.ctx.state(), state.ctx.secrets(), &name).await?)
 }
 
 /// Forgets a provider (its restore points stay at the provider).
@@ -97,7 +97,7 @@ pub async fn provider_remove(
     state: State<'_, ConsoleState>,
     name: String,
 ) -> Result<(), CommandError> {
-    Ok(providers::remove(&state.tenant, &state.secrets, &name).await?)
+    Ok(providers::remove(state.ctx.state(), state.ctx.secrets(), &name).await?)
 }
 
 /// The lab, running in this console, and its provider.
@@ -114,12 +114,12 @@ pub struct LabStarted {
 #[tauri::command]
 pub async fn lab_start(state: State<'_, ConsoleState>) -> Result<LabStarted, CommandError> {
     let lab = crate::background::start_lab(&state).await?;
-    let provider = match state.tenant.provider(LAB_PROVIDER).await {
+    let provider = match state.ctx.state().provider(LAB_PROVIDER).await {
         Ok(p) => p,
         Err(_) => {
             providers::add(
-                &state.tenant,
-                &state.secrets,
+                state.ctx.state(),
+                state.ctx.secrets(),
                 &NewProvider {
                     name: LAB_PROVIDER.into(),
                     host: lab.address.clone(),

@@ -11,9 +11,11 @@ use crate::error::CommandError;
 use crate::state::ConsoleState;
 
 async fn connect(state: &ConsoleState, provider: &str) -> Result<TenantClient, CommandError> {
-    Ok(providers::connect(&state.tenant, &state.secrets, provider)
-        .await?
-        .0)
+    Ok(
+        providers::connect(state.ctx.state(), state.ctx.secrets(), provider)
+            .await?
+            .0,
+    )
 }
 
 /// The subtenants at `provider`.
