@@ -107,7 +107,7 @@ pub struct LoginResponse {
 
 /// `POST /v1/admin/repos`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewRepo {
+pub struct NewCloudRepo {
     /// Name.
     pub name: String,
     /// Folder on the gateway's machine.

@@ -20,8 +20,8 @@ use cloudkeep_api::AuditEntry;
 use cloudkeep_api::RecycledPoint;
 use cloudkeep_api::{
     CertGenerate, CertImport, CloudRepo, ErrorBody, ErrorCode, GatewayEntry, Hello, LoginRequest,
-    LoginResponse, MaintenanceMode, NewPassword, NewRepo, NewTenant, QuotaSpec, TenantSettings,
-    TenantView, UsageRow,
+    LoginResponse, MaintenanceMode, NewCloudRepo, NewPassword, NewTenant, QuotaSpec,
+    TenantSettings, TenantView, UsageRow,
 };
 use cloudkeep_api::{CertInfo, RecycledRef};
 
@@ -378,7 +378,7 @@ impl SpClient {
         self.call(
             reqwest::Method::POST,
             "/v1/admin/repos",
-            Some(&NewRepo {
+            Some(&NewCloudRepo {
                 name: name.into(),
                 path: path.into(),
             }),

@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
         8 => drop(round_trip::<api::NewTenant>(body)),
         9 => drop(round_trip::<api::QuotaSpec>(body)),
         10 => drop(round_trip::<api::TenantSettings>(body)),
-        11 => drop(round_trip::<api::NewRepo>(body)),
+        11 => drop(round_trip::<api::NewCloudRepo>(body)),
         12 => drop(round_trip::<api::MaintenanceMode>(body)),
         13 => drop(round_trip::<api::CertImport>(body)),
         14 => drop(round_trip::<policy::AgentReport>(body)),

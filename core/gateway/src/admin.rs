@@ -18,7 +18,7 @@ use crate::store::accounts::Realm;
 use cloudkeep_api::AuditEntry;
 use cloudkeep_api::{
     CertGenerate, CertImport, CloudRepo, ErrorCode, GatewayEntry, LoginRequest, LoginResponse,
-    MaintenanceMode, NewPassword, NewRepo, NewTenant, QuotaSpec, TenantSettings, TenantView,
+    MaintenanceMode, NewCloudRepo, NewPassword, NewTenant, QuotaSpec, TenantSettings, TenantView,
     UsageRow,
 };
 
@@ -87,7 +87,7 @@ async fn list_repos(
 async fn add_repo(
     State(state): AppState,
     admin: AdminSession,
-    req: Body<NewRepo>,
+    req: Body<NewCloudRepo>,
 ) -> Result<Json<CloudRepo>, ApiError> {
     let req = body(req)?;
     cloudkeep_model::names::check("cloud repository", &req.name)
