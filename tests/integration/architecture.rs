@@ -505,27 +505,32 @@ fn modules_name_only_lower_layers() {
     );
 }
 
+/// The files of the crate in `dir` with `text` put at the top of its file `name`.
+fn planted(dir: &str, name: &str, text: &str) -> Vec<(std::path::PathBuf, String)> {
+    let mut files = crate_files(dir);
+    let (_, code) = files
+        .iter_mut()
+        .find(|(p, _)| p == Path::new(name))
+        .unwrap_or_else(|| panic!("{dir} has no {name}"));
+    code.insert_str(0, text);
+    files
+}
+
 #[test]
 fn a_planted_forbidden_module_edge_is_caught() {
-    let mut files = crate_files("core/gateway/src");
-    let (_, session) = files
-        .iter_mut()
-        .find(|(p, _)| p == Path::new("session.rs"))
-        .unwrap();
     // A shared helper reaching up into the server that routes to it: a cycle.
-    session.insert_str(0, "use crate::server::router;\n");
+    let files = planted(
+        "core/gateway/src",
+        "session.rs",
+        "use crate::server::router;\n",
+    );
     let found = module_violations("core/gateway/src", &files);
     assert!(
         found.iter().any(|f| f.contains("session -> server")),
         "the planted edge was not caught: {found:?}"
     );
     // A doc link is not an edge.
-    let mut files = crate_files("core/repo/src");
-    let (_, crypto) = files
-        .iter_mut()
-        .find(|(p, _)| p == Path::new("crypto.rs"))
-        .unwrap();
-    crypto.insert_str(0, "//! See [`crate::engine`].\n");
+    let files = planted("core/repo/src", "crypto.rs", "//! See [`crate::engine`].\n");
     assert!(module_violations("core/repo/src", &files).is_empty());
 }
 
