@@ -76,17 +76,19 @@ fn state_path(home: &DataHome) -> PathBuf {
 /// The agent's state, or `None` when this data home is not an enrolled agent's.
 pub fn load(home: &DataHome) -> Result<Option<AgentState>, TenantError> {
     match std::fs::read_to_string(state_path(home)) {
-        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
-            TenantError::Io(format!(
-                "the agent's state {} is damaged ({e}); enroll again",
-                state_path(home).display()
-            ))
-        }),
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| TenantError::Damaged {
+                what: format!("the agent's state {}", state_path(home).display()),
+                reason: e.to_string(),
+                fix: "enroll again",
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(TenantError::Io(format!(
-            "cannot read {}: {e}",
-            state_path(home).display()
-        ))),
+        Err(source) => Err(TenantError::File {
+            action: "read",
+            path: state_path(home),
+            source,
+        }),
     }
 }
 
@@ -96,13 +98,13 @@ pub fn is_enrolled(home: &DataHome) -> bool {
 }
 
 fn save(home: &DataHome, agent: &AgentState) -> Result<(), TenantError> {
-    let text = serde_json::to_vec_pretty(agent).map_err(|e| TenantError::Io(e.to_string()))?;
+    let text = serde_json::to_vec_pretty(agent)
+        .map_err(|e| TenantError::damaged("the agent's state", e))?;
     let path = state_path(home);
-    cloudkeep_model::paths::write_private_file(&path, &text).map_err(|e| {
-        TenantError::Io(format!(
-            "cannot write {}: {e}; check that the agent's data folder is writable",
-            path.display()
-        ))
+    cloudkeep_model::paths::write_private_file(&path, &text).map_err(|source| TenantError::File {
+        action: "write",
+        path: path.clone(),
+        source,
     })
 }
 

@@ -54,7 +54,10 @@ impl TenantContext {
             .thread_name("cloudkeep-tenant")
             .enable_all()
             .build()
-            .map_err(|e| TenantError::Io(format!("cannot start the async runtime: {e}")))?;
+            .map_err(|source| TenantError::Start {
+                what: "the async runtime",
+                source,
+            })?;
         let state = runtime.block_on(TenantState::open(&home))?;
         Ok(Self::with(home, state, Driver::Own(runtime)))
     }

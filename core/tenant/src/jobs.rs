@@ -196,7 +196,7 @@ impl TenantState {
     pub async fn create_job(&self, name: &str, spec: &JobSpec) -> Result<Job, TenantError> {
         cloudkeep_model::names::check("job", name)
             .map_err(|e| TenantError::Invalid(e.to_string()))?;
-        let json = serde_json::to_string(spec).map_err(|e| TenantError::Io(e.to_string()))?;
+        let json = serde_json::to_string(spec).map_err(|e| TenantError::damaged("the job", e))?;
         let now = cloudkeep_model::clock::now_ms();
         sqlx::query("INSERT INTO jobs (name, spec, created_ms) VALUES ($1, $2, $3)")
             .bind(name)
@@ -226,7 +226,7 @@ impl TenantState {
                 "a job's target and encryption cannot change (its restore points are there); create a new job instead".into(),
             ));
         }
-        let json = serde_json::to_string(spec).map_err(|e| TenantError::Io(e.to_string()))?;
+        let json = serde_json::to_string(spec).map_err(|e| TenantError::damaged("the job", e))?;
         sqlx::query("UPDATE jobs SET spec = $1 WHERE name = $2")
             .bind(json)
             .bind(name)
@@ -268,7 +268,8 @@ impl TenantState {
 
     /// Records a finished run; returns its number.
     pub async fn record_session(&self, s: &SessionRecord) -> Result<i64, TenantError> {
-        let log = serde_json::to_string(&s.log).map_err(|e| TenantError::Io(e.to_string()))?;
+        let log = serde_json::to_string(&s.log)
+            .map_err(|e| TenantError::damaged("the session log", e))?;
         let row = sqlx::query(
             "INSERT INTO sessions (job, kind, started_ms, finished_ms, result, point, stats, warnings, message, log) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -339,7 +340,7 @@ fn job_of(r: &sqlx::sqlite::SqliteRow) -> Result<Job, TenantError> {
     Ok(Job {
         name: r.try_get(0)?,
         spec: serde_json::from_str(&r.try_get::<String, _>(1)?)
-            .map_err(|e| TenantError::Io(format!("the stored job is damaged: {e}")))?,
+            .map_err(|e| TenantError::damaged("the stored job", e))?,
         created_ms: r.try_get(2)?,
     })
 }
@@ -414,7 +415,7 @@ pub fn open_backend(
 ) -> Result<Arc<dyn RepoBackend>, TenantError> {
     match &job.spec.target {
         Target::Folder { path } => Ok(Arc::new(
-            FolderStore::open(path).map_err(|e| TenantError::Io(e.to_string()))?,
+            FolderStore::open(path).map_err(cloudkeep_repo::repo::RepoError::from)?,
         )),
         Target::Provider {
             provider: name,
@@ -426,11 +427,12 @@ pub fn open_backend(
                 Some(login) => (login.clone(), account_key(name, login)),
                 None => (provider.user.clone(), super::secrets::provider_key(name)),
             };
-            let password = secrets.get(&key)?.ok_or_else(|| {
-                TenantError::Io(format!(
-                    "the password of \"{user}\" at \"{name}\" is not stored; add the provider (or the policy's computer) again"
-                ))
-            })?;
+            let password = secrets
+                .get(&key)?
+                .ok_or_else(|| TenantError::SecretMissing {
+                    what: format!("password of \"{user}\" at \"{name}\""),
+                    fix: "add the provider (or the policy's computer) again",
+                })?;
             if provider.addresses.is_empty() {
                 return Err(TenantError::NoProvider(name.clone()));
             }
@@ -457,9 +459,11 @@ pub fn open_repository(
     if let Some(text) = secrets.get(&agent_key(&job.name))? {
         // An agent: its own recovery-key slot opens the repository its tenant created.
         let key = cloudkeep_repo::crypto::RecoveryKey::parse(&text).map_err(|e| {
-            TenantError::Io(format!(
-                "the agent's stored key is damaged ({e}); enroll again"
-            ))
+            TenantError::Damaged {
+                what: "the agent's stored key".into(),
+                reason: e.to_string(),
+                fix: "enroll again",
+            }
         })?;
         return match Repository::open(backend, Unlock::RecoveryKey(&key)) {
             Err(RepoError::NotARepository) => Err(TenantError::Invalid(
@@ -469,12 +473,14 @@ pub fn open_repository(
         };
     }
     let password = if job.spec.encrypted {
-        Some(secrets.get(&job_key(&job.name))?.ok_or_else(|| {
-            TenantError::Io(format!(
-                "the encryption password of job \"{}\" is not stored; recreate the job",
-                job.name
-            ))
-        })?)
+        Some(
+            secrets
+                .get(&job_key(&job.name))?
+                .ok_or_else(|| TenantError::SecretMissing {
+                    what: format!("encryption password of job \"{}\"", job.name),
+                    fix: "recreate the job",
+                })?,
+        )
     } else {
         None
     };
@@ -492,7 +498,7 @@ pub fn open_repository(
                 },
                 None => NewRepo::Unencrypted,
             };
-            Repository::init(backend, new).map_err(|e| TenantError::Io(e.to_string()))
+            Repository::init(backend, new).map_err(TenantError::Repo)
         }
         Err(e) => Err(TenantError::Repo(e)),
     }

@@ -45,9 +45,59 @@ pub enum TenantError {
     /// A backup, restore or maintenance run.
     #[error(transparent)]
     Engine(#[from] cloudkeep_repo::engine::EngineError),
-    /// Secrets or files.
-    #[error("{0}")]
-    Io(String),
+    /// A file of this computer's Cloudkeep folder could not be read or written.
+    #[error("cannot {action} {}: {source}; check that the folder is there and writable", path.display())]
+    File {
+        /// `read`, `write` or `create`.
+        action: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Something this computer stored (a job, policy, provider, the agent's state or key, the
+    /// secrets file) no longer reads back.
+    #[error("{what} is damaged ({reason}); {fix}")]
+    Damaged {
+        /// What.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+        /// What to do.
+        fix: &'static str,
+    },
+    /// A password or key this computer should hold is not in its secrets.
+    #[error("the {what} is not stored; {fix}")]
+    SecretMissing {
+        /// Which.
+        what: String,
+        /// What to do.
+        fix: &'static str,
+    },
+    /// Random bytes, keys or sealing failed.
+    #[error(transparent)]
+    Crypto(#[from] cloudkeep_repo::crypto::CryptoError),
+    /// The data home.
+    #[error(transparent)]
+    Home(#[from] cloudkeep_model::paths::PathsError),
+    /// A thread or the async runtime could not be started.
+    #[error("cannot start {what}: {source}; the system may be out of memory or threads")]
+    Start {
+        /// What.
+        what: &'static str,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A provider did not answer in time.
+    #[error(
+        "\"{provider}\" did not answer within {seconds} s; the figures shown are from the last scan"
+    )]
+    Slow {
+        /// The provider.
+        provider: String,
+        /// How long was waited.
+        seconds: u64,
+    },
     /// A request that cannot be done as asked (the message says what to do instead).
     #[error("{0}")]
     Invalid(String),
@@ -78,6 +128,15 @@ pub enum TenantError {
 }
 
 impl TenantError {
+    /// Something stored in the local state that does not read back (or cannot be written).
+    pub(crate) fn damaged(what: &str, e: impl std::fmt::Display) -> Self {
+        Self::Damaged {
+            what: what.to_owned(),
+            reason: e.to_string(),
+            fix: "delete it and create it again",
+        }
+    }
+
     /// A client error met while talking to `provider`: a changed certificate names the
     /// provider (and both fingerprints), everything else stays as it is.
     pub fn from_client(provider: &str, e: ClientError) -> Self {
@@ -104,6 +163,7 @@ impl Failure for TenantError {
             Self::Client(e) => e.kind(),
             Self::Repo(e) => e.kind(),
             Self::Engine(e) => e.kind(),
+            Self::Crypto(e) => e.kind(),
             _ => None,
         }
     }

@@ -225,7 +225,10 @@ impl Runs {
             });
         if let Err(e) = spawned {
             self.lock().remove(&(job.to_owned(), kind.slot()));
-            return Err(TenantError::Io(format!("cannot start the run: {e}")));
+            return Err(TenantError::Start {
+                what: "the run's thread",
+                source: e,
+            });
         }
         Ok(())
     }

@@ -212,11 +212,10 @@ pub async fn overview(
             )
             .await
             .unwrap_or_else(|_| {
-                Err(TenantError::Io(format!(
-                    "\"{}\" did not answer within {} s; the figures shown are from the last scan",
-                    provider.name,
-                    RESCAN_TIMEOUT.as_secs()
-                )))
+                Err(TenantError::Slow {
+                    provider: provider.name.clone(),
+                    seconds: RESCAN_TIMEOUT.as_secs(),
+                })
             });
             match asked {
                 Ok(p) => Some(p),

@@ -140,7 +140,7 @@ fn no_policy(name: &str) -> TenantError {
 }
 
 fn damaged(e: serde_json::Error) -> TenantError {
-    TenantError::Io(format!("the stored policy is damaged: {e}"))
+    TenantError::damaged("the stored policy", e)
 }
 
 impl TenantState {
@@ -314,7 +314,7 @@ pub fn create(
     }
     // The gateway takes 1 to 64 letters, digits or dashes: the name (shortened) and 16 hex.
     let mut raw = [0u8; 8];
-    cloudkeep_repo::crypto::random_bytes(&mut raw).map_err(|e| TenantError::Io(e.to_string()))?;
+    cloudkeep_repo::crypto::random_bytes(&mut raw)?;
     let stem: String = name
         .chars()
         .take(47)
@@ -419,13 +419,13 @@ pub fn add_computer(
     if ctx.block_on(state.job(&sub)).is_ok() {
         return Err(TenantError::JobExists(sub));
     }
-    let password = secrets.get(&policy_key(name))?.ok_or_else(|| {
-        TenantError::Io(format!(
-            "the encryption password of policy \"{name}\" is not stored; create the policy again"
-        ))
-    })?;
-    let account_password =
-        cloudkeep_repo::crypto::generate_password().map_err(|e| TenantError::Io(e.to_string()))?;
+    let password = secrets
+        .get(&policy_key(name))?
+        .ok_or_else(|| TenantError::SecretMissing {
+            what: format!("encryption password of policy \"{name}\""),
+            fix: "create the policy again",
+        })?;
+    let account_password = cloudkeep_repo::crypto::generate_password()?;
     let (client, provider) =
         ctx.block_on(super::providers::connect(state, secrets, &policy.provider))?;
     let membership = Membership {
@@ -593,10 +593,9 @@ pub fn enroll_file(
     let policy = ctx.block_on(state.policy(name))?;
     let c = policy.computer(computer)?;
     let provider = ctx.block_on(state.provider(&policy.provider))?;
-    let missing = |what: &str| {
-        TenantError::Io(format!(
-            "the {what} of \"{computer}\" is not stored; remove the computer and add it again"
-        ))
+    let missing = |what: &str| TenantError::SecretMissing {
+        what: format!("{what} of \"{computer}\""),
+        fix: "remove the computer and add it again",
     };
     let enrollment = Enrollment {
         policy_id: policy.id.clone(),
@@ -616,15 +615,13 @@ pub fn enroll_file(
     };
     let code = one_time_code()?;
     let file = seal_enrollment(&enrollment, &code)?;
-    cloudkeep_model::paths::write_new_private_file(out, file.as_bytes())
-        .map_err(|e| TenantError::Io(e.to_string()))?;
+    cloudkeep_model::paths::write_new_private_file(out, file.as_bytes())?;
     Ok(code)
 }
 
 /// A one-time code people can read out: four groups of five characters.
 fn one_time_code() -> Result<String, TenantError> {
-    let raw =
-        cloudkeep_repo::crypto::generate_password().map_err(|e| TenantError::Io(e.to_string()))?;
+    let raw = cloudkeep_repo::crypto::generate_password()?;
     let chars: Vec<char> = raw.chars().collect();
     Ok(chars
         .chunks(5)
@@ -641,7 +638,7 @@ fn normalize_code(code: &str) -> String {
 /// The enrollment file's text.
 pub fn seal_enrollment(e: &Enrollment, code: &str) -> Result<String, TenantError> {
     let mut salt = [0u8; 16];
-    cloudkeep_repo::crypto::random_bytes(&mut salt).map_err(|e| TenantError::Io(e.to_string()))?;
+    cloudkeep_repo::crypto::random_bytes(&mut salt)?;
     let kdf = KdfParams::default();
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(e).map_err(damaged)?);
     let sealed = cloudkeep_repo::crypto::seal_with_password(
@@ -650,8 +647,7 @@ pub fn seal_enrollment(e: &Enrollment, code: &str) -> Result<String, TenantError
         kdf,
         ENROLLMENT_AAD,
         &plain,
-    )
-    .map_err(|e| TenantError::Io(e.to_string()))?;
+    )?;
     let file = EnrollmentFile {
         format: ENROLLMENT_FORMAT.into(),
         version: 1,

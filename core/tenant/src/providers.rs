@@ -91,8 +91,7 @@ fn json<T: Serialize>(value: &T) -> String {
 }
 
 fn provider_of(r: &sqlx::sqlite::SqliteRow) -> Result<Provider, TenantError> {
-    let bad =
-        |e: serde_json::Error| TenantError::Io(format!("the stored provider is damaged: {e}"));
+    let bad = |e: serde_json::Error| TenantError::damaged("the stored provider", e);
     Ok(Provider {
         name: r.try_get(0)?,
         addresses: serde_json::from_str(&r.try_get::<String, _>(1)?).map_err(bad)?,
@@ -162,11 +161,12 @@ pub async fn connect(
     name: &str,
 ) -> Result<(TenantClient, Provider), TenantError> {
     let provider = state.provider(name).await?;
-    let password = secrets.get(&provider_key(name))?.ok_or_else(|| {
-        TenantError::Io(format!(
-            "the password of \"{name}\" is not stored; remove the provider and add it again"
-        ))
-    })?;
+    let password = secrets
+        .get(&provider_key(name))?
+        .ok_or_else(|| TenantError::SecretMissing {
+            what: format!("password of \"{name}\""),
+            fix: "remove the provider and add it again",
+        })?;
     let (user, fingerprint) = (&provider.user, &provider.fingerprint);
     let answer = first_answering(&provider.addresses, |address| {
         let password = password.clone();

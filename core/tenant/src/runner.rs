@@ -288,7 +288,7 @@ fn backup_job(
         disks: vec![],
         excludes: job.spec.excludes.clone(),
         one_file_system: false,
-        compression: job.spec.compression.parse().map_err(TenantError::Io)?,
+        compression: job.spec.compression.parse().map_err(TenantError::Invalid)?,
         host: host.clone(),
         job: job.name.clone(),
         parent,

@@ -69,20 +69,30 @@ impl Secrets {
 
     fn read(&self) -> Result<BTreeMap<String, String>, TenantError> {
         match std::fs::read_to_string(&self.path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| TenantError::Io(format!("{} is damaged: {e}", self.path.display()))),
+            Ok(text) => serde_json::from_str(&text).map_err(|e| TenantError::Damaged {
+                what: self.path.display().to_string(),
+                reason: e.to_string(),
+                fix: "restore it from a copy, or remove it and enter the passwords again",
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(TenantError::Io(format!(
-                "cannot read {}: {e}",
-                self.path.display()
-            ))),
+            Err(source) => Err(TenantError::File {
+                action: "read",
+                path: self.path.clone(),
+                source,
+            }),
         }
     }
 
     fn write(&self, map: &BTreeMap<String, String>) -> Result<(), TenantError> {
-        let text = serde_json::to_string_pretty(map).map_err(|e| TenantError::Io(e.to_string()))?;
-        cloudkeep_model::paths::write_private_file(&self.path, text.as_bytes())
-            .map_err(|e| TenantError::Io(format!("cannot write {}: {e}", self.path.display())))
+        let text = serde_json::to_string_pretty(map)
+            .map_err(|e| TenantError::damaged("the secrets", e))?;
+        cloudkeep_model::paths::write_private_file(&self.path, text.as_bytes()).map_err(|source| {
+            TenantError::File {
+                action: "write",
+                path: self.path.clone(),
+                source,
+            }
+        })
     }
 
     /// A secret.

@@ -18,10 +18,13 @@ pub struct TenantState {
 impl TenantState {
     /// Opens (creating) `cloudkeep.db` in the data home.
     pub async fn open(home: &DataHome) -> Result<Self, TenantError> {
-        home.ensure().map_err(|e| TenantError::Io(e.to_string()))?;
+        home.ensure()?;
         let path = home.state_db();
-        cloudkeep_model::paths::touch_private_file(&path)
-            .map_err(|e| TenantError::Io(e.to_string()))?;
+        cloudkeep_model::paths::touch_private_file(&path).map_err(|source| TenantError::File {
+            action: "create",
+            path: path.clone(),
+            source,
+        })?;
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
