@@ -14,9 +14,23 @@ export function bytes(n) {
   return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${UNITS[unit]}`;
 }
 
-/** A quota: `unlimited` for a subtenant sharing its tenant's (-1); a quota of 0 is 0 B. */
+/** How the wire spells an unlimited quota (a subtenant sharing its tenant's): core's `Limit`. */
+export const UNLIMITED = -1;
+
+/** Whether a quota has no limit of its own. The one place the console reads the `-1`. */
+export function isUnlimited(n) {
+  return Number(n) < 0;
+}
+
+/** A quota: `unlimited` for a subtenant sharing its tenant's; a quota of 0 is 0 B. */
 export function quota(n) {
-  return Number(n) < 0 ? 'unlimited' : bytes(n);
+  return isUnlimited(n) ? 'unlimited' : bytes(n);
+}
+
+/** The used share of a quota, 0 to 1: a quota of 0 is full; an unlimited one has no share. */
+export function quotaShare(used, n) {
+  if (isUnlimited(n)) return 0;
+  return Number(n) === 0 ? 1 : Math.min(1, Number(used) / Number(n));
 }
 
 const pad = (n) => String(n).padStart(2, '0');

@@ -29,13 +29,13 @@ export function repoBars(repos) {
   return h('ul', { class: 'repo-list' }, repos.map((r) => {
     const name = r.provider ? `${r.provider} / ${r.repo}` : r.name;
     // Core's share (capped at 1) where the overview gives it; a provider's own list has only figures.
-    const share = r.used_share ?? (r.quota_bytes > 0 ? Math.min(1, r.used_bytes / r.quota_bytes) : r.quota_bytes === 0 ? 1 : 0);
+    const share = r.used_share ?? fmt.quotaShare(r.used_bytes, r.quota_bytes);
     return h('li', { class: 'repo' },
       h('div', { class: 'repo-head' }, h('strong', { text: name }),
-        h('span', { class: 'hint', text: r.quota_bytes < 0 ? 'no quota limit' : share >= 1 ? 'full' : `${Math.round(share * 100)} % used` })),
-      meter({ share, label: `${name}: quota used`, unlimited: r.quota_bytes < 0 }),
+        h('span', { class: 'hint', text: fmt.isUnlimited(r.quota_bytes) ? 'no quota limit' : share >= 1 ? 'full' : `${Math.round(share * 100)} % used` })),
+      meter({ share, label: `${name}: quota used`, unlimited: fmt.isUnlimited(r.quota_bytes) }),
       h('p', { class: 'repo-figures' },
-        `Used ${fmt.bytes(r.used_bytes)} of ${fmt.quota(r.quota_bytes)} · free ${r.quota_bytes >= 0 ? fmt.bytes(r.free_bytes) : 'unlimited'} · lease ${r.lease_until_ms ? `until ${fmt.date(r.lease_until_ms)}` : 'without end'}`));
+        `Used ${fmt.bytes(r.used_bytes)} of ${fmt.quota(r.quota_bytes)} · free ${fmt.quota(r.free_bytes)} · lease ${r.lease_until_ms ? `until ${fmt.date(r.lease_until_ms)}` : 'without end'}`));
   }));
 }
 
@@ -49,7 +49,7 @@ export function subtenantTable(views, actions, { caption = 'Subtenants', id = 's
         v.tenant.managed ? h('p', { class: 'hint cell-message', text: 'a computer of a backup policy' }) : null)],
       ['Quota use', (v) => h('div', {}, v.quotas.map((q) => h('div', { class: 'quota-cell' },
         h('span', { class: 'hint', text: `${q.friendly_name || q.repo_name}: ${fmt.bytes(q.used_bytes)} of ${fmt.quota(q.quota_bytes)}` }),
-        meter({ share: q.quota_bytes > 0 ? q.used_bytes / q.quota_bytes : q.quota_bytes === 0 ? 1 : 0, label: `${v.tenant.login} on ${q.repo_name}`, unlimited: q.quota_bytes < 0 }))))],
+        meter({ share: fmt.quotaShare(q.used_bytes, q.quota_bytes), label: `${v.tenant.login} on ${q.repo_name}`, unlimited: fmt.isUnlimited(q.quota_bytes) }))))],
       ['Lease', (v) => (v.tenant.settings.lease_until_ms ? `until ${fmt.date(v.tenant.settings.lease_until_ms)}` : 'no end')],
       ['State', (v) => h('span', { class: `badge badge-${v.tenant.settings.enabled ? 'success' : 'stopped'}`, text: v.tenant.settings.enabled ? 'Enabled' : 'Disabled' })],
       ['Last activity', (v) => fmt.dateTime(v.tenant.last_activity_ms), 'when'],

@@ -118,6 +118,20 @@ fn views_do_not_import_each_other_or_spell_the_input_rules() {
             );
         }
     }
+    // An unlimited quota (`-1` on the wire) is read in one place, ui/format.js.
+    for path in source_files("ui", &["js"]) {
+        if relative(&path) == "ui/format.js" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap().replace(' ', "");
+        for reading in ["_bytes<0", "_bytes>=0", "_bytes>0", "_bytes===0", "?-1:"] {
+            assert!(
+                !text.contains(reading),
+                "{} reads an unlimited quota itself ({reading}); use fmt.isUnlimited / fmt.quotaShare",
+                relative(&path)
+            );
+        }
+    }
     // The check itself: a planted import of a view is seen.
     assert_eq!(
         view_imports("import { repoBars } from './home.js';\nimport * as fmt from '../format.js';"),

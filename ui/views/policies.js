@@ -27,10 +27,6 @@ export async function renderPolicies(container, ctx) {
   return undefined;
 }
 
-function quotaText(bytes) {
-  return bytes < 0 ? 'unlimited' : fmt.bytes(bytes);
-}
-
 function policyCard(p, ctx) {
   const slot = errorSlot();
   const reload = () => ctx.navigate('policies');
@@ -53,7 +49,7 @@ function policyCard(p, ctx) {
       ['Stores in', `${p.provider} / ${p.spec.repo}`],
       ['Backs up', p.spec.sources.join(', ')],
       ['Schedule', scheduleText(p.spec.schedule), `policy-schedule-${p.name}`],
-      ['Quota per computer', quotaText(p.spec.computer_quota_bytes)],
+      ['Quota per computer', fmt.quota(p.spec.computer_quota_bytes)],
       ['Revision', String(p.revision)],
     ]),
     slot.el,
@@ -78,8 +74,8 @@ function computersTable(p, ctx, slot) {
       ['Next run', ({ s }) => fmt.dateTime(s ? s.next_run_ms : null), 'when'],
       ['Protected', ({ s }) => (s && s.last_success ? h('span', { title: fmt.counted(s.last_success.files, 'file'), text: fmt.bytes(s.last_success.bytes) }) : '—'), 'num'],
       ['Quota use', ({ c, s }) => (s ? h('div', { class: 'quota-cell' },
-        h('span', { class: 'hint', text: `${fmt.bytes(s.used_bytes)} of ${quotaText(s.quota_bytes)}` }),
-        meter({ share: s.quota_bytes > 0 ? s.used_bytes / s.quota_bytes : 0, label: `${c.computer} quota use`, unlimited: s.quota_bytes < 0 })) : '—')],
+        h('span', { class: 'hint', text: `${fmt.bytes(s.used_bytes)} of ${fmt.quota(s.quota_bytes)}` }),
+        meter({ share: fmt.quotaShare(s.used_bytes, s.quota_bytes), label: `${c.computer} quota use`, unlimited: fmt.isUnlimited(s.quota_bytes) })) : '—')],
       ['Actions', ({ c }) => h('div', { class: 'row-actions' },
         button('Enrollment file', { variant: 'secondary', id: `policy-enroll-${p.name}-${c.computer}`, label: `Enrollment file for ${c.computer}`, onClick: (e) => enroll(e.target, p, c, slot) }),
         button('Sessions', { variant: 'secondary', label: `Sessions of ${c.computer}`, onClick: () => ctx.navigate('policies', { view: 'computer', policy: p.name, computer: c.computer }) }),
@@ -223,12 +219,12 @@ async function renderPolicyWizard(container, ctx, existing) {
       editing && {
         title: 'Quota',
         render(body) {
-          const quota = field({ label: 'Quota per computer in GiB', id: 'policy-quota', kind: 'number', min: 0, step: 'any', value: String(Math.max(0, data.spec.computer_quota_bytes) / 1024 ** 3), hint: 'Applies to every computer of the policy at once; 0: unlimited (shares yours).' });
+          const quota = field({ label: 'Quota per computer in GiB', id: 'policy-quota', kind: 'number', min: 0, step: 'any', value: String(fmt.isUnlimited(data.spec.computer_quota_bytes) ? 0 : data.spec.computer_quota_bytes / 1024 ** 3), hint: 'Applies to every computer of the policy at once; 0: unlimited (shares yours).' });
           body.append(quota.wrap);
           return () => {
             const n = Number(quota.input.value);
             if (!(n >= 0)) { quota.setError('Give a size in GiB, or 0 for unlimited.'); return false; }
-            data.spec.computer_quota_bytes = n === 0 ? -1 : fmt.gibToBytes(quota.input.value);
+            data.spec.computer_quota_bytes = n === 0 ? fmt.UNLIMITED : fmt.gibToBytes(quota.input.value);
             return true;
           };
         },
@@ -242,7 +238,7 @@ async function renderPolicyWizard(container, ctx, existing) {
             return () => { throw { kind: 'invalid', message: 'Add a service provider before you create a policy.' }; };
           }
           const target = selectField({ label: 'Cloud repository', id: 'policy-target', options: repos.map((r, i) => [String(i), `${r.provider} / ${r.repo.name} — ${fmt.bytes(r.repo.free_bytes)} free`]), value: '0' });
-          const quota = field({ label: 'Quota per computer in GiB', id: 'policy-quota', kind: 'number', min: 0, step: 'any', value: String(data.spec.computer_quota_bytes / 1024 ** 3), hint: 'Carved from your quota for each computer; 0: unlimited (shares yours).' });
+          const quota = field({ label: 'Quota per computer in GiB', id: 'policy-quota', kind: 'number', min: 0, step: 'any', value: String(fmt.isUnlimited(data.spec.computer_quota_bytes) ? 0 : data.spec.computer_quota_bytes / 1024 ** 3), hint: 'Carved from your quota for each computer; 0: unlimited (shares yours).' });
           body.append(target.wrap, quota.wrap);
           return () => {
             const n = Number(quota.input.value);
@@ -251,7 +247,7 @@ async function renderPolicyWizard(container, ctx, existing) {
             const r = repos[Number(target.input.value)];
             data.provider = r.provider;
             data.spec.repo = r.repo.name;
-            data.spec.computer_quota_bytes = n === 0 ? -1 : fmt.gibToBytes(quota.input.value);
+            data.spec.computer_quota_bytes = n === 0 ? fmt.UNLIMITED : fmt.gibToBytes(quota.input.value);
             return true;
           };
         },
@@ -266,7 +262,7 @@ async function renderPolicyWizard(container, ctx, existing) {
             ['Name', d.name, 'summary-policy-name'],
             ['Backs up', d.spec.sources.join(', ')],
             ['Stores in', `${d.provider} / ${d.spec.repo}`],
-            ['Quota per computer', quotaText(d.spec.computer_quota_bytes)],
+            ['Quota per computer', fmt.quota(d.spec.computer_quota_bytes)],
             ['Schedule', scheduleText(d.spec.schedule)],
             ['Encryption', 'encrypted with the policy’s password; each agent gets its own key, never the password'],
           ]));
