@@ -94,9 +94,16 @@ fn print_repos(p: &Provider) {
             r.name,
             r.quota_bytes,
             human_bytes(r.used_bytes.max(0) as u64),
-            r.free_bytes.to_string(),
+            r.free_bytes,
             date_text(r.lease_until_ms)
         );
+        if let Some(last) = r.restore_until_ms {
+            println!(
+                "  {:<20} the lease has ended: backups are refused, restores work until {}",
+                "",
+                date_text(Some(last))
+            );
+        }
     }
 }
 

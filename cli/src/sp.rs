@@ -59,6 +59,13 @@ enum SpCommand {
         #[arg(long)]
         csv: bool,
     },
+    /// What you set for every tenant: how many days after its lease ends a tenant may still
+    /// restore (not back up). Shows the settings when nothing is given.
+    Settings {
+        /// Days of restores after a lease ends (0: none; default 30).
+        #[arg(long, value_name = "DAYS")]
+        lease_grace_days: Option<u32>,
+    },
     /// Maintenance mode: new tenant sessions are refused with your message.
     Maintenance {
         #[command(subcommand)]
@@ -426,6 +433,25 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                         human_bytes(r.recycle_bytes.max(0) as u64)
                     );
                 }
+            }
+        }
+        SpCommand::Settings { lease_grace_days } => {
+            let client = session_client(home)?;
+            let settings = match lease_grace_days {
+                Some(days) => rt.block_on(client.set_gateway_settings(
+                    &cloudkeep_api::GatewaySettings {
+                        lease_grace_days: days,
+                    },
+                ))?,
+                None => rt.block_on(client.gateway_settings())?,
+            };
+            if json {
+                print_json(&settings)?;
+            } else {
+                println!(
+                    "after a lease ends, its tenant may restore (not back up) for {} days",
+                    settings.lease_grace_days
+                );
             }
         }
         SpCommand::Maintenance { action } => {

@@ -562,7 +562,25 @@ fn a_tenant_adds_its_provider_with_the_trust_step() {
     );
     tenant.ok(&["provider", "rescan", "acme-sp"], None);
 
-    // Lease and account state reach the tenant as clear errors and exit codes.
+    // Lease and account state reach the tenant as clear errors and exit codes. A lease that
+    // ended yesterday still lets the tenant restore (the SP's grace period), not back up.
+    assert!(
+        sp.ok(&["sp", "settings", "--lease-grace-days", "10"], None)
+            .contains("for 10 days")
+    );
+    assert_eq!(sp.json(&["sp", "settings"])["lease_grace_days"], 10);
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    sp.ok(
+        &["sp", "tenant", "set", "acme", "--lease-until", &yesterday],
+        None,
+    );
+    let listed = tenant.ok(&["repo", "list"], None);
+    assert!(
+        listed.contains("backups are refused, restores work until"),
+        "{listed}"
+    );
     sp.ok(
         &["sp", "tenant", "set", "acme", "--lease-until", "2020-01-01"],
         None,

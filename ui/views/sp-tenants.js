@@ -38,7 +38,7 @@ export async function renderSpSubtenants(container, ctx) {
 function settingsFields(s) {
   return {
     description: field({ label: 'Description', id: 'tenant-description', value: s.description, hint: 'For your own records: the customer, a contract number.' }),
-    lease: field({ label: 'Lease ends on', id: 'tenant-lease', kind: 'date', value: fmt.dateInput(s.lease_until_ms), hint: 'Empty: no end. After the lease ends the tenant can restore but not back up.' }),
+    lease: field({ label: 'Lease ends on', id: 'tenant-lease', kind: 'date', value: fmt.dateInput(s.lease_until_ms), hint: 'Empty: no end. After the lease ends the tenant can restore but not back up, for the grace period of the gateway settings (30 days unless changed); then it is refused.' }),
     tasks: field({ label: 'Most concurrent tasks', id: 'tenant-tasks', kind: 'number', min: 0, value: String(s.max_tasks), hint: '0: no limit.' }),
     bandwidth: field({ label: 'Bandwidth limit in Mbit/s', id: 'tenant-bandwidth', kind: 'number', min: 0, step: 'any', value: String((s.bandwidth_bps * 8) / 1e6), hint: '0: no limit.' }),
     keep: field({ label: 'Keep deleted restore points for (days)', id: 'tenant-keep', kind: 'number', min: 0, value: String(s.keep_deleted_days), hint: 'Insider protection: points the tenant deletes stay in the recycle bin this long, out of its reach. 0: deleted at once.' }),

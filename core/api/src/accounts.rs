@@ -147,3 +147,80 @@ pub struct AuditEntry {
     /// Details (never secrets).
     pub detail: String,
 }
+
+/// How long after a lease ends its tenant may still restore, by default (days).
+pub const DEFAULT_LEASE_GRACE_DAYS: u32 = 30;
+
+/// Where an account's lease stands at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    /// No end, or not ended yet: everything works.
+    Running,
+    /// Ended at `ended_ms`: backups are refused; restores, browsing and verify work until
+    /// `restore_until_ms`.
+    RestoreOnly {
+        /// When the lease ended.
+        ended_ms: i64,
+        /// When restores stop too.
+        restore_until_ms: i64,
+    },
+    /// Ended, and the grace period for restores is over too: the account is refused.
+    Over {
+        /// When the lease ended.
+        ended_ms: i64,
+    },
+}
+
+impl TenantSettings {
+    /// The lease at `now_ms`, with restores allowed `grace_days` after it ends.
+    pub fn lease_at(&self, now_ms: i64, grace_days: u32) -> LeaseState {
+        match self.lease_until_ms {
+            Some(ended_ms) if ended_ms < now_ms => {
+                let restore_until_ms = ended_ms.saturating_add(i64::from(grace_days) * 86_400_000);
+                if now_ms < restore_until_ms {
+                    LeaseState::RestoreOnly {
+                        ended_ms,
+                        restore_until_ms,
+                    }
+                } else {
+                    LeaseState::Over { ended_ms }
+                }
+            }
+            _ => LeaseState::Running,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_runs_then_allows_restores_then_ends() {
+        let day = 86_400_000;
+        let settings = TenantSettings {
+            lease_until_ms: Some(10 * day),
+            ..TenantSettings::default()
+        };
+        assert_eq!(settings.lease_at(9 * day, 30), LeaseState::Running);
+        assert_eq!(
+            settings.lease_at(11 * day, 30),
+            LeaseState::RestoreOnly {
+                ended_ms: 10 * day,
+                restore_until_ms: 40 * day
+            }
+        );
+        assert_eq!(
+            settings.lease_at(41 * day, 30),
+            LeaseState::Over { ended_ms: 10 * day }
+        );
+        assert_eq!(
+            settings.lease_at(11 * day, 0),
+            LeaseState::Over { ended_ms: 10 * day }
+        );
+        assert_eq!(
+            TenantSettings::default().lease_at(i64::MAX, 0),
+            LeaseState::Running
+        );
+    }
+}

@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 pub mod accounts;
 pub mod policy;
 
-pub use accounts::{AuditEntry, CloudRepo, GatewayEntry, Quota, QuotaSpec, Tenant, TenantSettings};
+pub use accounts::{
+    AuditEntry, CloudRepo, DEFAULT_LEASE_GRACE_DAYS, GatewayEntry, LeaseState, Quota, QuotaSpec,
+    Tenant, TenantSettings,
+};
 
 /// Protocol versions this build speaks.
 pub const PROTOCOLS: &[u32] = &[1];
@@ -338,6 +341,16 @@ pub struct RepoInfo {
     pub free_bytes: Limit,
     /// When the lease ends, ms since the epoch.
     pub lease_until_ms: Option<i64>,
+    /// Set once the lease has ended: backups are refused, restores work until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_until_ms: Option<i64>,
+}
+
+/// `GET/PUT /v1/admin/settings`: what the SP sets for every tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewaySettings {
+    /// Days after a lease ends during which its tenant may still restore (not back up).
+    pub lease_grace_days: u32,
 }
 
 /// `POST /v1/repos/{repo}/chunks/present`.

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use cloudkeep_api::AuditEntry;
 use cloudkeep_api::RecycledPoint;
 use cloudkeep_api::{
-    CertGenerate, CertImport, CloudRepo, ErrorBody, ErrorCode, GatewayEntry, Hello, LoginRequest,
-    LoginResponse, MaintenanceMode, NewCloudRepo, NewPassword, NewTenant, QuotaSpec,
-    TenantSettings, TenantView, UsageRow,
+    CertGenerate, CertImport, CloudRepo, ErrorBody, ErrorCode, GatewayEntry, GatewaySettings,
+    Hello, LoginRequest, LoginResponse, MaintenanceMode, NewCloudRepo, NewPassword, NewTenant,
+    QuotaSpec, TenantSettings, TenantView, UsageRow,
 };
 use cloudkeep_api::{CertInfo, RecycledRef};
 
@@ -459,6 +459,20 @@ impl SpClient {
     /// Maintenance mode.
     pub async fn maintenance(&self) -> Result<MaintenanceMode, ClientError> {
         self.get("/v1/admin/maintenance").await
+    }
+
+    /// What the SP sets for every tenant (the lease grace period).
+    pub async fn gateway_settings(&self) -> Result<GatewaySettings, ClientError> {
+        self.get("/v1/admin/settings").await
+    }
+
+    /// Changes what the SP sets for every tenant.
+    pub async fn set_gateway_settings(
+        &self,
+        settings: &GatewaySettings,
+    ) -> Result<GatewaySettings, ClientError> {
+        self.call(reqwest::Method::PUT, "/v1/admin/settings", Some(settings))
+            .await
     }
 
     /// Turns maintenance mode on (with a message) or off.

@@ -16,6 +16,7 @@ use super::tls;
 use crate::GatewayState;
 use crate::store::accounts::Realm;
 use cloudkeep_api::AuditEntry;
+use cloudkeep_api::GatewaySettings;
 use cloudkeep_api::{
     CertGenerate, CertImport, CloudRepo, ErrorCode, GatewayEntry, LoginRequest, LoginResponse,
     MaintenanceMode, NewCloudRepo, NewPassword, NewTenant, QuotaSpec, TenantSettings, TenantView,
@@ -47,6 +48,10 @@ pub fn routes() -> Router<Arc<GatewayState>> {
             get(get_maintenance).put(set_maintenance),
         )
         .route("/v1/admin/gateways", get(list_gateways))
+        .route(
+            "/v1/admin/settings",
+            get(get_settings).put(set_gateway_settings),
+        )
         .route("/v1/admin/usage", get(usage))
         .route("/v1/admin/audit", get(audit_log))
         .route("/v1/admin/cert", get(cert_show))
@@ -334,6 +339,42 @@ async fn set_maintenance(
         .audit(&admin.name, action, "gateway", detail)
         .await?;
     Ok(Json(MaintenanceMode { message }))
+}
+
+async fn get_settings(
+    State(state): AppState,
+    _admin: AdminSession,
+) -> Result<Json<GatewaySettings>, ApiError> {
+    Ok(Json(GatewaySettings {
+        lease_grace_days: state.db.lease_grace_days().await?,
+    }))
+}
+
+/// Longest grace period after a lease ends, in days (ten years).
+const MAX_LEASE_GRACE_DAYS: u32 = 3650;
+
+async fn set_gateway_settings(
+    State(state): AppState,
+    admin: AdminSession,
+    req: Body<GatewaySettings>,
+) -> Result<Json<GatewaySettings>, ApiError> {
+    let req = body(req)?;
+    if req.lease_grace_days > MAX_LEASE_GRACE_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "give a grace period of 0 to {MAX_LEASE_GRACE_DAYS} days"
+        )));
+    }
+    state.db.set_lease_grace_days(req.lease_grace_days).await?;
+    state
+        .db
+        .audit(
+            &admin.name,
+            "settings.lease_grace_days",
+            "gateway",
+            &req.lease_grace_days.to_string(),
+        )
+        .await?;
+    Ok(Json(req))
 }
 
 async fn list_gateways(

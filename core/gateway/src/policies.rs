@@ -73,6 +73,7 @@ async fn put_policy(
     req: JsonBody<PolicyDoc>,
 ) -> Result<Json<PolicyDoc>, ApiError> {
     only_tenants(&session)?;
+    session.may_write()?;
     check_id(&id)?;
     let doc = req.map(|Json(v)| v).map_err(from_rejection)?;
     if doc.id != id {
@@ -116,6 +117,7 @@ async fn delete_policy(
     Path(id): Path<String>,
 ) -> Result<Json<()>, ApiError> {
     only_tenants(&session)?;
+    session.may_write()?;
     if !state.db.delete_policy(session.tenant.id, &id).await? {
         return Err(ApiError::not_found(format!("you have no policy \"{id}\"")));
     }

@@ -18,7 +18,7 @@ use crate::auth;
 use crate::error::ApiError;
 use crate::store::now_ms;
 use crate::tenant_area;
-use cloudkeep_api::{ErrorCode, Quota, Tenant};
+use cloudkeep_api::{ErrorCode, LeaseState, Quota, Tenant};
 use cloudkeep_repo::backend::StoreError;
 use cloudkeep_repo::backend::folder::FolderStore;
 use cloudkeep_repo::pack::PackId;
@@ -28,17 +28,38 @@ pub(crate) type AppState = State<Arc<GatewayState>>;
 pub(crate) type JsonBody<T> = Result<Json<T>, JsonRejection>;
 
 /// A tenant's (or subtenant's) session, checked on every request: the account must still be
-/// enabled and its lease (its tenant's, for a subtenant) must not have expired.
+/// enabled and its lease (its tenant's, for a subtenant) running — or ended less than the SP's
+/// grace period ago, when it may restore but not back up ([`TenantSession::may_write`]).
 #[derive(Debug, Clone)]
 pub struct TenantSession {
     /// The account.
     pub tenant: Tenant,
     /// A subtenant's tenant (its lease and bandwidth apply to the subtenant too).
     pub parent: Option<Tenant>,
+    /// Set when a lease has ended: writes are refused with this, reads still work.
+    pub restore_only: Option<ApiError>,
 }
 
-fn refuse_account(tenant: &Tenant, parent: Option<&Tenant>) -> Result<(), ApiError> {
+impl TenantSession {
+    /// Refuses a write (a pack, an index, a point, a deletion, a subtenant or policy change)
+    /// once the lease has ended; lock objects and tasks stay allowed, a restore needs them.
+    pub fn may_write(&self) -> Result<(), ApiError> {
+        match &self.restore_only {
+            Some(refusal) => Err(refusal.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What an account may do now: `Ok(None)` everything, `Ok(Some(refusal))` read only (its
+/// lease ended within the grace period), `Err` nothing.
+async fn access(
+    state: &GatewayState,
+    tenant: &Tenant,
+    parent: Option<&Tenant>,
+) -> Result<Option<ApiError>, ApiError> {
     let now = now_ms();
+    let mut restore_only = None;
     for account in std::iter::once(tenant).chain(parent) {
         if !account.settings.enabled {
             return Err(ApiError::new(
@@ -49,29 +70,52 @@ fn refuse_account(tenant: &Tenant, parent: Option<&Tenant>) -> Result<(), ApiErr
                 ),
             ));
         }
-        if account
-            .settings
-            .lease_until_ms
-            .is_some_and(|until| until < now)
-        {
-            return Err(ApiError::new(
-                ErrorCode::LeaseExpired,
-                format!(
-                    "the lease of \"{}\" has expired; contact your service provider to extend it",
-                    account.login
-                ),
-            ));
+        if account.settings.lease_at(now, u32::MAX) == LeaseState::Running {
+            continue;
+        }
+        // Only an ended lease asks the database for the grace period.
+        let grace = state.db.lease_grace_days().await?;
+        match account.settings.lease_at(now, grace) {
+            LeaseState::Running => {}
+            LeaseState::RestoreOnly {
+                ended_ms,
+                restore_until_ms,
+            } => {
+                restore_only = Some(ApiError::new(
+                    ErrorCode::LeaseExpired,
+                    format!(
+                        "the lease of \"{}\" ended on {}: backups are refused, restores and browsing work until {}; contact your service provider to extend it",
+                        account.login,
+                        cloudkeep_model::units::date_time_text(ended_ms),
+                        cloudkeep_model::units::date_time_text(restore_until_ms)
+                    ),
+                ));
+            }
+            LeaseState::Over { ended_ms } => {
+                return Err(ApiError::new(
+                    ErrorCode::LeaseExpired,
+                    format!(
+                        "the lease of \"{}\" ended on {} and its time for restores is over too; contact your service provider to extend it",
+                        account.login,
+                        cloudkeep_model::units::date_time_text(ended_ms)
+                    ),
+                ));
+            }
         }
     }
-    Ok(())
+    Ok(restore_only)
 }
 
-pub(crate) async fn check_account(state: &GatewayState, tenant: &Tenant) -> Result<(), ApiError> {
+/// Whether `tenant` may log in (and with what access).
+pub(crate) async fn check_account(
+    state: &GatewayState,
+    tenant: &Tenant,
+) -> Result<Option<ApiError>, ApiError> {
     let parent = match tenant.parent {
         Some(id) => Some(state.db.tenant(id).await?),
         None => None,
     };
-    refuse_account(tenant, parent.as_ref())
+    access(state, tenant, parent.as_ref()).await
 }
 
 impl FromRequestParts<Arc<GatewayState>> for TenantSession {
@@ -87,14 +131,18 @@ impl FromRequestParts<Arc<GatewayState>> for TenantSession {
         let (tenant, parent) = state.db.tenant_session(token).await?.ok_or_else(|| {
             ApiError::unauthorized("the session has expired or its account is gone; log in again")
         })?;
-        refuse_account(&tenant, parent.as_ref())?;
+        let restore_only = access(state, &tenant, parent.as_ref()).await?;
         if tenant
             .last_activity_ms
             .is_none_or(|t| now_ms() - t > 60_000)
         {
             state.db.touch_tenant(tenant.id).await?;
         }
-        Ok(Self { tenant, parent })
+        Ok(Self {
+            tenant,
+            parent,
+            restore_only,
+        })
     }
 }
 

@@ -108,6 +108,7 @@ async fn login(
         return Err(auth::wrong_credentials());
     };
     state.bans.succeeded(ip);
+    // An ended lease still lets the tenant in to restore; its writes are refused.
     check_account(&state, &tenant).await?;
     Ok(Json(
         auth::open_session(&state, Realm::Tenant, tenant.id).await?,
@@ -135,6 +136,21 @@ async fn list_repos(
         .unwrap_or(&session.tenant)
         .settings
         .lease_until_ms;
+    let restore_until = match session.restore_only {
+        Some(_) => {
+            let (now, grace) = (crate::store::now_ms(), state.db.lease_grace_days().await?);
+            std::iter::once(&session.tenant)
+                .chain(&session.parent)
+                .filter_map(|a| match a.settings.lease_at(now, grace) {
+                    cloudkeep_api::LeaseState::RestoreOnly {
+                        restore_until_ms, ..
+                    } => Some(restore_until_ms),
+                    _ => None,
+                })
+                .min()
+        }
+        None => None,
+    };
     let quotas = state.db.quotas_of(session.tenant.id).await?;
     Ok(Json(
         quotas
@@ -145,6 +161,7 @@ async fn list_repos(
                 quota_bytes: q.quota_bytes,
                 used_bytes: q.used_bytes,
                 lease_until_ms: lease,
+                restore_until_ms: restore_until,
             })
             .collect(),
     ))
@@ -169,6 +186,7 @@ async fn add_subtenant(
     req: JsonBody<NewSubtenant>,
 ) -> Result<Json<cloudkeep_api::TenantView>, ApiError> {
     only_tenants(&session)?;
+    session.may_write()?;
     let req = req.map(|Json(v)| v).map_err(from_rejection)?;
     let quotas = state.db.quotas_of(session.tenant.id).await?;
     let own = quotas
@@ -243,6 +261,7 @@ async fn set_subtenant(
     req: JsonBody<SubtenantChange>,
 ) -> Result<Json<cloudkeep_api::TenantView>, ApiError> {
     only_tenants(&session)?;
+    session.may_write()?;
     let change = req.map(|Json(v)| v).map_err(from_rejection)?;
     let login = format!("{}/{name}", session.tenant.login);
     let (sub, _) = state
@@ -287,6 +306,7 @@ async fn delete_subtenant(
     Path(name): Path<String>,
 ) -> Result<Json<()>, ApiError> {
     only_tenants(&session)?;
+    session.may_write()?;
     let login = format!("{}/{name}", session.tenant.login);
     let (sub, _) = state
         .db
@@ -415,6 +435,10 @@ async fn put_object(
 ) -> Result<Json<()>, ApiError> {
     let body = body.map_err(too_large)?;
     let meta = kind_of(&kind)?;
+    if meta != MetaKind::Lock {
+        // A restore takes locks; everything else a backup writes is refused once a lease ends.
+        session.may_write()?;
+    }
     if !cloudkeep_repo::backend::valid_meta_name(&name) {
         return Err(ApiError::bad_request(format!(
             "\"{name}\" is not a valid object name"
@@ -495,6 +519,9 @@ async fn delete_object(
     headers: HeaderMap,
 ) -> Result<Json<()>, ApiError> {
     let meta = kind_of(&kind)?;
+    if meta != MetaKind::Lock {
+        session.may_write()?;
+    }
     super::limits::require_task(&state, &session, &headers).await?;
     let (quota, store) = area(&state, &session, &repo).await?;
     if state
@@ -639,7 +666,10 @@ async fn upload_pack(
     body: Body,
 ) -> Result<Json<()>, ApiError> {
     let admitted = match session {
-        Ok(session) => admit_pack(&state, &session, &repo, &id, &headers).await,
+        Ok(session) => match session.may_write() {
+            Ok(()) => admit_pack(&state, &session, &repo, &id, &headers).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let upload = match admitted {
@@ -1014,6 +1044,7 @@ async fn commit_point(
     headers: HeaderMap,
     body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Json<()>, ApiError> {
+    session.may_write()?;
     let body = body.map_err(too_large)?;
     super::limits::require_task(&state, &session, &headers).await?;
     if blake3::hash(&body).to_hex().as_str() != name {
@@ -1100,6 +1131,7 @@ async fn delete_point(
     Path((repo, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<()>, ApiError> {
+    session.may_write()?;
     super::limits::require_task(&state, &session, &headers).await?;
     let (quota, store) = area(&state, &session, &repo).await?;
     let Some(point) = state

@@ -1124,3 +1124,134 @@ async fn a_delta_point_is_checked_for_the_chunks_it_adds() {
     assert_eq!(points.as_array().unwrap().len(), 2);
     gw.stop().await;
 }
+
+/// An ended lease stops backups but not restores, for the grace period the SP sets; after it,
+/// the account is refused. Reads (repositories, points, packs) and the lock objects a restore
+/// takes work; packs, index files, points and deletions are refused with what still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ended_lease_allows_restores_not_backups_for_the_grace_period() {
+    let (tmp, gw_dir, gw) = gateway_with_repo().await;
+    let local = make_local_repo(tmp.path());
+    let acme = add_tenant(
+        &gw.db,
+        "acme",
+        "acme-password",
+        1 << 30,
+        TenantSettings::default(),
+    )
+    .await;
+    let t = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
+        .await
+        .unwrap();
+    upload_all(&t, &local).await;
+
+    let day = 86_400_000;
+    let ended = cloudkeep_model::clock::now_ms() - day;
+    let mut settings = gw.db.tenant(acme).await.unwrap().settings;
+    settings.lease_until_ms = Some(ended);
+    gw.db.update_tenant(acme, &settings).await.unwrap();
+
+    // A new session still opens; what a restore reads is there.
+    let t = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
+        .await
+        .unwrap();
+    let (status, repos) = t.json(reqwest::Method::GET, "/v1/repos", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        repos[0]["restore_until_ms"],
+        ended + 30 * day,
+        "the default grace: 30 days"
+    );
+    let (status, points) = t
+        .json(reqwest::Method::GET, "/v1/repos/Cloud/points", None)
+        .await;
+    assert_eq!(
+        (status, points.as_array().unwrap().len()),
+        (StatusCode::OK, local.points.len())
+    );
+    let (pack, _, bytes) = &local.packs[0];
+    let (status, read) = t
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/repos/Cloud/packs/{pack}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!((status, read.len()), (StatusCode::OK, bytes.len()));
+    assert_eq!(t.start_task().await.0, StatusCode::OK);
+    assert_eq!(
+        t.put_object("Cloud", "locks", "restore-lock", b"shared".to_vec())
+            .await
+            .0,
+        StatusCode::OK,
+        "a restore takes its lock"
+    );
+
+    // Backups and deletions are refused, saying what still works.
+    let refused = |(status, body): (StatusCode, Value), what: &str| {
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("lease_expired")),
+            "{what}: {body}"
+        );
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("backups are refused")
+                && message.contains("restores and browsing work until"),
+            "{what}: {message}"
+        );
+    };
+    refused(
+        t.put_object("Cloud", "index", &"ab".repeat(32), vec![1; 64])
+            .await,
+        "an index file",
+    );
+    refused(
+        t.upload_pack("Cloud", &"cd".repeat(32), &[], &[0; 64])
+            .await,
+        "a pack",
+    );
+    let (point, _) = &local.points[0];
+    refused(
+        t.json(
+            reqwest::Method::DELETE,
+            &format!("/v1/repos/Cloud/points/{point}"),
+            None,
+        )
+        .await,
+        "deleting a point",
+    );
+    refused(
+        t.json(
+            reqwest::Method::POST,
+            "/v1/subtenants",
+            Some(json!({"name": "late", "password": "late-password", "repo": "Cloud", "quota_bytes": 1})),
+        )
+        .await,
+        "a new subtenant",
+    );
+    assert_eq!(
+        t.json(reqwest::Method::GET, "/v1/repos/Cloud/points", None)
+            .await
+            .1,
+        points,
+        "nothing changed"
+    );
+
+    // The SP shortens the grace period to nothing: the account is refused.
+    gw.db.set_lease_grace_days(0).await.unwrap();
+    let (status, body) = t.json(reqwest::Method::GET, "/v1/repos", None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("lease_expired"))
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("time for restores is over"),
+        "{body}"
+    );
+    gw.stop().await;
+}

@@ -42,6 +42,8 @@ pub struct RepoUse {
     pub used_share: f64,
     /// When the lease ends, ms since the epoch.
     pub lease_until_ms: Option<i64>,
+    /// Once the lease has ended: until when restores still work.
+    pub restore_until_ms: Option<i64>,
     /// When these figures were read from the provider.
     pub scanned_ms: Option<i64>,
 }
@@ -132,6 +134,7 @@ fn repo_uses(provider: &Provider) -> Vec<RepoUse> {
                 Limit::Unlimited => 0.0, // shares its tenant's quota
             },
             lease_until_ms: r.lease_until_ms,
+            restore_until_ms: r.restore_until_ms,
             scanned_ms: provider.scanned_ms,
         })
         .collect()
@@ -151,8 +154,15 @@ pub fn notices_for(repos: &[RepoUse], jobs: &[JobSummary], now: DateTime<Local>)
             out.push(Notice {
                 kind: "lease".into(),
                 message: if until < now_ms {
+                    let restores = match r.restore_until_ms {
+                        Some(last) => format!(
+                            "restores work until {}",
+                            cloudkeep_model::units::date_text(Some(last))
+                        ),
+                        None => "restores too, once the service provider's grace period is over".into(),
+                    };
                     format!(
-                        "the lease at \"{}\" ended on {date}: backups are refused; ask your service provider to extend it",
+                        "the lease at \"{}\" ended on {date}: backups are refused, {restores}; ask your service provider to extend it",
                         r.provider
                     )
                 } else {
@@ -271,6 +281,9 @@ mod tests {
             free_bytes: Limit::Bytes(1000 - (share * 1000.0) as u64),
             used_share: share,
             lease_until_ms: lease_days.map(|d| now + d * 86_400_000),
+            restore_until_ms: lease_days
+                .filter(|d| *d < 0)
+                .map(|d| now + (d + 30) * 86_400_000),
             scanned_ms: Some(now),
         }
     }

@@ -1,11 +1,13 @@
 //! Gateway-wide settings shared by every gateway on the database: maintenance mode and its
-//! message, the recycle bin's automatic purge. Stored as text key/value pairs.
+//! message, the recycle bin's automatic purge, how long after a lease ends its tenant may
+//! still restore. Stored as text key/value pairs.
 
 use sqlx::Row;
 
 use super::{Db, DbError};
 
 const MAINTENANCE: &str = "maintenance_message";
+const LEASE_GRACE_DAYS: &str = "lease_grace_days";
 
 impl Db {
     /// A setting's value.
@@ -47,5 +49,20 @@ impl Db {
     /// Turns maintenance mode on (with the message tenants see) or off.
     pub async fn set_maintenance(&self, message: Option<&str>) -> Result<(), DbError> {
         self.set_setting(MAINTENANCE, message).await
+    }
+
+    /// Days after a lease ends during which its tenant may still restore.
+    pub async fn lease_grace_days(&self) -> Result<u32, DbError> {
+        Ok(self
+            .setting(LEASE_GRACE_DAYS)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cloudkeep_api::DEFAULT_LEASE_GRACE_DAYS))
+    }
+
+    /// Sets the days after a lease ends during which its tenant may still restore.
+    pub async fn set_lease_grace_days(&self, days: u32) -> Result<(), DbError> {
+        self.set_setting(LEASE_GRACE_DAYS, Some(&days.to_string()))
+            .await
     }
 }
