@@ -15,6 +15,7 @@ const COMMANDS: &[&str] = &[
     "providers_list",
     "provider_rescan",
     "provider_trust",
+    "provider_set_credentials",
     "provider_remove",
     "lab_start",
     "jobs_list",

@@ -53,6 +53,7 @@ export const providerProbe = (host) => call('provider_probe', { host });
 export const providerAdd = (p) => call('provider_add', p);
 export const providersList = () => call('providers_list');
 export const providerRescan = (name) => call('provider_rescan', { name });
+export const providerSetCredentials = (name, user, password) => call('provider_set_credentials', { name, user, password });
 export const providerTrust = (name, fingerprint) => call('provider_trust', { name, fingerprint });
 export const providerRemove = (name) => call('provider_remove', { name });
 export const labStart = () => call('lab_start');

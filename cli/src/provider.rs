@@ -40,6 +40,18 @@ enum ProviderCommand {
         #[arg(long, value_name = "FINGERPRINT")]
         trust: Option<String>,
     },
+    /// Change the account or password you reach a provider with (after your provider changed
+    /// them); checked with a login first, nothing changes when it is refused.
+    Set {
+        /// Its name.
+        name: String,
+        /// A new account name (`tenant` or `tenant/sub`); the current one when not given.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Read the new password from stdin.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// List service providers.
     List,
     /// Show a provider and its repositories (as last scanned).
@@ -147,6 +159,20 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     },
                 )
                 .await?;
+                show(&p, args.json)?;
+            }
+            ProviderCommand::Set {
+                name,
+                user,
+                password_stdin: _,
+            } => {
+                let password = secrets::stdin_line("password")?;
+                let p =
+                    providers::set_credentials(state, secrets, &name, user.as_deref(), &password)
+                        .await?;
+                if !args.json {
+                    println!("\"{name}\" is reached as {} from now on", p.user);
+                }
                 show(&p, args.json)?;
             }
             ProviderCommand::List => {

@@ -599,12 +599,37 @@ fn a_tenant_adds_its_provider_with_the_trust_step() {
     );
     sp.ok(&["sp", "tenant", "enable", "acme"], None);
 
+    // The SP changes the tenant's password: refused (exit 4) until the tenant gives the new
+    // one; a wrong one is checked with a login first and changes nothing.
+    sp.ok(
+        &["sp", "tenant", "set", "acme", "--password-stdin"],
+        Some("acme-new-password\n"),
+    );
+    tenant.fails(&["provider", "rescan", "acme-sp"], None, 4);
+    tenant.fails(
+        &["provider", "set", "acme-sp", "--password-stdin"],
+        Some("not-the-new-one\n"),
+        4,
+    );
+    tenant.fails(&["provider", "rescan", "acme-sp"], None, 4);
+    let set = tenant.ok(
+        &["provider", "set", "acme-sp", "--password-stdin"],
+        Some("acme-new-password\n"),
+    );
+    assert!(set.contains("\"acme-sp\" is reached as acme"), "{set}");
+    tenant.ok(&["provider", "rescan", "acme-sp"], None);
+
     tenant.ok(&["provider", "remove", "acme-sp"], None);
     assert_eq!(tenant.json(&["provider", "list"]), serde_json::json!([]));
     assert!(
         !std::fs::read_to_string(tenant.home.join("secrets.json"))
             .unwrap()
             .contains("tenant-password")
+    );
+    assert!(
+        !std::fs::read_to_string(tenant.home.join("secrets.json"))
+            .unwrap()
+            .contains("acme-new-password")
     );
     drop(gw);
 }

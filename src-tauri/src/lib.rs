@@ -94,6 +94,7 @@ pub fn run() -> ExitCode {
             commands::providers::providers_list,
             commands::providers::provider_rescan,
             commands::providers::provider_trust,
+            commands::providers::provider_set_credentials,
             commands::providers::provider_remove,
             commands::providers::lab_start,
             commands::jobs::jobs_list,

@@ -1,8 +1,8 @@
 // Service providers: the list (addresses, pinned certificate, cloud repositories with quota
-// bars and lease), rescan, trust a changed certificate (both fingerprints shown), remove,
-// and the Add service provider wizard (address → certificate → credentials → repositories).
+// bars and lease), rescan, trust a changed certificate (both fingerprints shown), change the
+// account or password (after the SP changed them), remove, and the Add service provider wizard (address → certificate → credentials → repositories).
 
-import { providersList, providerProbe, providerAdd, providerRescan, providerTrust, providerRemove } from '../ipc.js';
+import { providersList, providerProbe, providerAdd, providerRescan, providerSetCredentials, providerTrust, providerRemove } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, panel, emptyState, paintBars } from '../dom.js';
 import { wizard, certificateStep, errorBox, confirmDialog, busy, notice } from '../components.js';
 import * as fmt from '../format.js';
@@ -26,6 +26,14 @@ function providerCard(p, ctx) {
   const messages = h('div', { class: 'card-messages' });
   const rescan = button('Rescan', { variant: 'secondary', id: `provider-rescan-${p.name}` });
   const remove = button('Remove', { variant: 'danger', id: `provider-remove-${p.name}` });
+  const credentials = credentialsForm(p, ctx, (err) => showProblem(err));
+  const change = button('Change password', { variant: 'secondary', id: `provider-credentials-${p.name}` });
+  change.setAttribute('aria-expanded', 'false');
+  change.addEventListener('click', () => {
+    credentials.hidden = !credentials.hidden;
+    change.setAttribute('aria-expanded', String(!credentials.hidden));
+    if (!credentials.hidden) credentials.querySelector('input[type="password"]').focus();
+  });
   rescan.addEventListener('click', () => busy(rescan, async () => {
     replaceChildren(messages);
     await providerRescan(p.name);
@@ -46,6 +54,9 @@ function providerCard(p, ctx) {
 
   function showProblem(err) {
     const box = errorBox(err);
+    if (err.kind === 'auth') {
+      box.append(h('p', {}, 'If your service provider changed your password, choose Change password and give the new one.'));
+    }
     if (err.kind === 'certificate_changed' && err.detail && err.detail.cert) {
       const fp = err.detail.cert.fingerprint;
       box.append(h('p', {}, 'If your service provider told you it renewed its certificate, compare the new fingerprint with the one it gave you, then trust it.'),
@@ -70,18 +81,40 @@ function providerCard(p, ctx) {
   }
 
   const card = h('article', { class: 'card provider', id: `provider-${p.name}`, 'aria-labelledby': `provider-${p.name}-name` },
-    h('div', { class: 'card-head' }, h('h2', { id: `provider-${p.name}-name`, text: p.name }), h('div', { class: 'actions' }, rescan, remove)),
+    h('div', { class: 'card-head' }, h('h2', { id: `provider-${p.name}-name`, text: p.name }), h('div', { class: 'actions' }, rescan, change, remove)),
     facts([
       ['Gateways', p.addresses.join(', ')],
       ['Account', p.user],
       ['Pinned certificate', h('span', { class: 'fingerprint', text: p.fingerprint })],
       ['Last scanned', fmt.dateTime(p.scanned_ms)],
     ]),
+    credentials,
     messages,
     h('h3', { text: 'Cloud repositories' }),
     repoBars(p.repos.map((r) => ({ ...r, provider: '', repo: r.name, name: r.name }))));
   paintBars(card);
   return card;
+}
+
+/**
+ * The account and a new password for a provider, checked with a login before anything is
+ * stored (hidden until Change password is chosen).
+ */
+function credentialsForm(p, ctx, showProblem) {
+  const account = field({ label: 'Account', id: `provider-user-${p.name}`, value: p.user, autocomplete: 'username' });
+  const password = field({ label: 'New password', id: `provider-password-${p.name}`, kind: 'password', autocomplete: 'current-password', hint: 'The one your service provider gave you now.' });
+  const save = button('Save', { id: `provider-credentials-save-${p.name}`, type: 'submit' });
+  const form = h('form', { class: 'form', id: `provider-credentials-form-${p.name}`, novalidate: true, hidden: true }, account.wrap, password.wrap, save);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (password.input.value === '') { password.setError('Give the new password.'); password.input.focus(); return; }
+    password.setError(null);
+    busy(save, async () => {
+      await providerSetCredentials(p.name, account.input.value.trim(), password.input.value);
+      await ctx.navigate('providers');
+    }, showProblem);
+  });
+  return form;
 }
 
 function renderAddWizard(container, ctx) {

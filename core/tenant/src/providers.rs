@@ -184,6 +184,42 @@ pub async fn connect(
     }
 }
 
+/// Changes the account (`user`, or the one it has) and the password a provider is reached
+/// with — after the SP changed them — once the provider accepts them: nothing changes when
+/// the login is refused. Returns the provider with its repositories rescanned.
+pub async fn set_credentials(
+    state: &TenantState,
+    secrets: &Secrets,
+    name: &str,
+    user: Option<&str>,
+    password: &str,
+) -> Result<Provider, TenantError> {
+    let mut provider = state.provider(name).await?;
+    let user = user.unwrap_or(&provider.user).to_owned();
+    let fingerprint = provider.fingerprint.clone();
+    let answer = first_answering(&provider.addresses, |address| {
+        let (user, password, fingerprint) =
+            (user.clone(), password.to_owned(), fingerprint.clone());
+        async move {
+            let mut client = TenantClient::new(&address, &fingerprint)?;
+            client.login(&user, &password).await?;
+            Ok(client)
+        }
+    })
+    .await;
+    let client = match answer {
+        Some(Ok(client)) => client,
+        Some(Err(e)) => return Err(TenantError::from_client(name, e)),
+        None => return Err(TenantError::NoProvider(name.to_owned())),
+    };
+    provider.repos = client.repos().await?;
+    provider.scanned_ms = Some(cloudkeep_model::clock::now_ms());
+    provider.user = user;
+    secrets.set(&provider_key(name), password)?;
+    state.save_provider(&provider).await?;
+    Ok(provider)
+}
+
 /// Logs in again and refreshes the gateway list and the repositories.
 pub async fn rescan(
     state: &TenantState,

@@ -91,6 +91,26 @@ pub async fn provider_trust(
     Ok(providers::rescan(state.ctx.state(), state.ctx.secrets(), &name).await?)
 }
 
+/// Changes the account or password a provider is reached with (after the SP changed them);
+/// checked with a login first, nothing changes when it is refused.
+#[tauri::command]
+pub async fn provider_set_credentials(
+    state: State<'_, ConsoleState>,
+    name: String,
+    user: Option<String>,
+    password: String,
+) -> Result<Provider, CommandError> {
+    let user = user.filter(|u| !u.trim().is_empty());
+    Ok(providers::set_credentials(
+        state.ctx.state(),
+        state.ctx.secrets(),
+        &name,
+        user.as_deref().map(str::trim),
+        &password,
+    )
+    .await?)
+}
+
 /// Forgets a provider (its restore points stay at the provider).
 #[tauri::command]
 pub async fn provider_remove(

@@ -381,6 +381,37 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
         .await?;
     run_docs(&console, "Success").await?;
 
+    // ---- The SP changes the tenant's password: refused until the tenant gives the new one
+    // under Change password, which logs in with it before storing it.
+    cli(
+        &home,
+        &["sp", "tenant", "set", TENANT, "--password-stdin"],
+        Some("globex-password-2\n"),
+    )?;
+    console.nav("providers").await?;
+    console.click("#provider-rescan-sp").await?;
+    console
+        .wait_text("#provider-sp", "changed your password", WAIT)
+        .await?;
+    console.click("#provider-credentials-sp").await?;
+    console
+        .type_into("#provider-password-sp", "not-the-new-one")
+        .await?;
+    console.click("#provider-credentials-save-sp").await?;
+    console
+        .wait_text("#provider-sp", "Sign-in refused", WAIT)
+        .await
+        .context("a wrong password is refused and nothing is stored")?;
+    console.screen("76-provider-change-password").await?;
+    console
+        .type_into("#provider-password-sp", "globex-password-2")
+        .await?;
+    console.click("#provider-credentials-save-sp").await?;
+    console
+        .wait_for("#provider-sp:not(:has(.error-box))")
+        .await?;
+    run_docs(&console, "Success").await?;
+
     // ---- Subtenants: create one with a quota carved from the tenant's, change it, disable it.
     console.nav("subtenants").await?;
     console.type_into("#sub-name", "laptop").await?;
