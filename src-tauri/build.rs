@@ -73,6 +73,8 @@ const COMMANDS: &[&str] = &[
     "sp_recycle_purge",
     "sp_maintenance",
     "sp_set_maintenance",
+    "sp_settings",
+    "sp_set_settings",
     "sp_check",
     "pick_folder",
     "pick_file",

@@ -122,6 +122,8 @@ export const spRecycleBin = () => call('sp_recycle_bin');
 export const spRecycleRestore = (point) => call('sp_recycle_restore', { point });
 export const spRecyclePurge = (point) => call('sp_recycle_purge', { point });
 export const spMaintenance = () => call('sp_maintenance');
+export const spSettings = () => call('sp_settings');
+export const spSetSettings = (leaseGraceDays) => call('sp_set_settings', { leaseGraceDays });
 export const spSetMaintenance = (message) => call('sp_set_maintenance', { message: message || null });
 export const spCheck = (deep) => call('sp_check', { deep: !!deep });
 

@@ -152,6 +152,8 @@ pub fn run() -> ExitCode {
             commands::sp::sp_recycle_purge,
             commands::sp::sp_maintenance,
             commands::sp::sp_set_maintenance,
+            commands::sp::sp_settings,
+            commands::sp::sp_set_settings,
             commands::sp::sp_check,
             commands::desktop::pick_folder,
             commands::desktop::pick_file,

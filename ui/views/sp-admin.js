@@ -1,10 +1,11 @@
 // SP mode's connection and gateway administration: connect as SP admin (address →
 // certificate trust step → credentials), the connection page (disconnect), cloud repositories,
 // gateways with heartbeats, the served certificate (view, generate, import PEM through file
-// dialogs), usage (table, CSV through a save dialog), the recycle bin, maintenance mode and the
-// storage check (the database against the storage, reconciled, with what it found and did).
+// dialogs), usage (table, CSV through a save dialog), the recycle bin, maintenance mode, the
+// lease grace period and the storage check (the database against the storage, reconciled,
+// with what it found and did).
 
-import { providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSetMaintenance, spCheck, pickFile, saveFile } from '../ipc.js';
+import { providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, panel } from '../dom.js';
 import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice } from '../components.js';
 import * as fmt from '../format.js';
@@ -218,7 +219,26 @@ export async function renderSpMaintenance(container, ctx) {
   replaceChildren(container,
     h('p', { class: `state-line ${on ? 'warning' : 'all-good'}`, id: 'maintenance-state', text: on ? `Maintenance mode is on: “${mode.message}”.` : 'Gateways serve tenants normally.' }),
     slot.el, on ? null : message.wrap, h('div', { class: 'actions' }, toggle),
+    leasePanel(await spSettings()),
     storageCheckPanel());
+}
+
+/** How long a tenant whose lease ended may still restore (not back up). */
+function leasePanel(settings) {
+  const slot = errorSlot();
+  const days = field({ label: 'Days a tenant may still restore after its lease ends', id: 'lease-grace-days', kind: 'number', min: 0, max: 3650, value: String(settings.lease_grace_days), hint: 'During these days backups are refused and restores, browsing and verify work; then the tenant is refused. 0: refused at once.' });
+  const save = button('Save', { id: 'lease-grace-save', variant: 'secondary' });
+  const saved = h('div', { 'aria-live': 'polite' });
+  save.addEventListener('click', () => {
+    const n = Number(days.input.value);
+    if (!Number.isInteger(n) || n < 0 || n > 3650) { days.setError('Give a whole number of days from 0 to 3650.'); return; }
+    days.setError(null);
+    busy(save, async () => {
+      const now = await spSetSettings(n);
+      replaceChildren(saved, notice(`Tenants may restore for ${now.lease_grace_days} days after their lease ends.`, { id: 'lease-grace-saved' }));
+    }, (e) => slot.show(e));
+  });
+  return panel('Leases', days.wrap, h('div', { class: 'actions' }, save), slot.el, saved);
 }
 
 /** The storage check: run it, then say what it found and what it did, in numbers. */

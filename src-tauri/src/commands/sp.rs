@@ -280,6 +280,27 @@ pub async fn sp_set_maintenance(
         .await?)
 }
 
+/// What the SP sets for every tenant: the lease grace period.
+#[tauri::command]
+pub async fn sp_settings(
+    state: State<'_, ConsoleState>,
+) -> Result<cloudkeep_api::GatewaySettings, CommandError> {
+    Ok(state.sp_client().await?.gateway_settings().await?)
+}
+
+/// Sets how many days after its lease ends a tenant may still restore (not back up).
+#[tauri::command]
+pub async fn sp_set_settings(
+    state: State<'_, ConsoleState>,
+    lease_grace_days: u32,
+) -> Result<cloudkeep_api::GatewaySettings, CommandError> {
+    Ok(state
+        .sp_client()
+        .await?
+        .set_gateway_settings(&cloudkeep_api::GatewaySettings { lease_grace_days })
+        .await?)
+}
+
 /// The storage check: the database against the storage, reconciled (`deep` re-reads every
 /// pack).
 #[tauri::command]

@@ -306,6 +306,14 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     console
         .wait_text("#check-state", "holds what the database records", WAIT)
         .await?;
+    // The lease grace period, set here, is what the CLI reads.
+    console.type_into("#lease-grace-days", "10").await?;
+    console.click("#lease-grace-save").await?;
+    console
+        .wait_text("#lease-grace-saved", "for 10 days", WAIT)
+        .await?;
+    let settings = cli_json(&home, &["sp", "settings", "--json"])?;
+    ensure!(settings["lease_grace_days"] == 10, "{settings}");
 
     // ---- Certificate: generated, then imported; the tenant sees the change and trusts again.
     console.nav("sp-certificate").await?;
