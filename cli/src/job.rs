@@ -13,7 +13,7 @@ use cloudkeep_repo::engine::restore::{Conflict, Destination, RestoreOptions};
 use cloudkeep_repo::repo::Repository;
 use cloudkeep_tenant::TenantContext;
 use cloudkeep_tenant::jobs::{self, JobSpec, Schedule, Target};
-use cloudkeep_tenant::runner;
+use cloudkeep_tenant::{keys, runner};
 use serde_json::json;
 
 use crate::progress::ProgressLine;
@@ -141,6 +141,37 @@ enum JobCommand {
     Run {
         /// Its name.
         name: String,
+    },
+    /// The key slots of a job's repository (a folder or a cloud repository): list them, add
+    /// a recovery key, change the encryption password the job runs with.
+    Key {
+        /// The job.
+        name: String,
+        #[command(subcommand)]
+        action: JobKeyAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobKeyAction {
+    /// List the key slots.
+    List,
+    /// Create a recovery key and write it to a new file readable by its owner only.
+    RecoveryKey {
+        /// Where to write it (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// A name for the slot.
+        #[arg(long, default_value = "recovery key")]
+        label: String,
+    },
+    /// Change the encryption password the job runs with (read from stdin); the data is not
+    /// re-encrypted, and a cloud repository keeps the old slot, retired, while insider
+    /// protection lasts.
+    ChangePassword {
+        /// Read the new password from stdin.
+        #[arg(long, required = true)]
+        new_password_stdin: bool,
     },
 }
 
@@ -523,6 +554,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
         JobCommand::Run { name } => {
             return run_job(&name, ctx, args.json);
         }
+        JobCommand::Key { name, action } => key_command(ctx, &name, action, args.json)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -615,4 +647,46 @@ pub fn run_restore(args: RestoreArgs, ctx: &TenantContext) -> anyhow::Result<Exi
     )?;
     progress.finish();
     show::restore_report(&report?, args.json)
+}
+
+/// `cloudkeep job key …`.
+fn key_command(
+    ctx: &TenantContext,
+    name: &str,
+    action: JobKeyAction,
+    json: bool,
+) -> anyhow::Result<()> {
+    match action {
+        JobKeyAction::List => {
+            let slots = keys::slots(ctx, name)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&slots)?);
+            } else {
+                for s in &slots {
+                    println!("{:<8}  {:<9} {}  {}", s.id, s.kind, s.created, s.label);
+                }
+            }
+        }
+        JobKeyAction::RecoveryKey { out, label } => {
+            let (id, key) = keys::add_recovery_key(ctx, name, &label)?;
+            cloudkeep_model::paths::write_new_private_file(
+                &out,
+                format!("{}\n", key.to_text().as_str()).as_bytes(),
+            )?;
+            println!(
+                "recovery key slot {id} written to {}; store it offline: it opens the job's restore points without the password",
+                out.display()
+            );
+        }
+        JobKeyAction::ChangePassword {
+            new_password_stdin: _,
+        } => {
+            let new = secrets::stdin_line("new encryption password")?;
+            keys::change_password(ctx, name, &new)?;
+            println!(
+                "the encryption password of \"{name}\" changed; the data was not re-encrypted"
+            );
+        }
+    }
+    Ok(())
 }

@@ -849,6 +849,63 @@ fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
     thief.ok(&recreate, Some("guessed"));
     let err = thief.fails(&["points", "list", "--job", "docs"], None, 4);
     assert!(err.to_lowercase().contains("password"), "{err}");
+
+    // The cloud job's keys, as a local repository's: a recovery key, then a new password the
+    // job runs with; the machine that still has the old one is refused.
+    use std::os::unix::fs::PermissionsExt;
+    let key_file = tmp.path().join("docs.recovery");
+    let key_path = key_file.display().to_string();
+    assert!(
+        laptop
+            .ok(
+                &["job", "key", "docs", "recovery-key", "--out", &key_path],
+                None
+            )
+            .contains("recovery key slot")
+    );
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    laptop.fails(
+        &[
+            "job",
+            "key",
+            "docs",
+            "change-password",
+            "--new-password-stdin",
+        ],
+        Some("short\n"),
+        1,
+    );
+    laptop.ok(
+        &[
+            "job",
+            "key",
+            "docs",
+            "change-password",
+            "--new-password-stdin",
+        ],
+        Some("a-new-job-secret\n"),
+    );
+    let slots = laptop.json(&["job", "key", "docs", "list"]);
+    let kinds: Vec<&str> = slots
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["recovery", "password"], "{slots}");
+    let ran = laptop.ok(&["job", "run", "docs"], None);
+    assert!(
+        ran.contains("success"),
+        "the job runs with the new password: {ran}"
+    );
+    let listed = fresh.fails(&["points", "list", "--job", "docs"], None, 4);
+    assert!(
+        listed.to_lowercase().contains("password"),
+        "the old password opens nothing: {listed}"
+    );
     drop(gw);
 }
 

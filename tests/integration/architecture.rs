@@ -152,7 +152,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["context", "providers"],
             &["jobs"],
             &["policies", "runner"],
-            &["catalog", "scheduler"],
+            &["catalog", "keys", "scheduler"],
             &["agent", "live", "overview"],
         ],
     ),

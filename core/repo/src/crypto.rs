@@ -817,6 +817,14 @@ impl Keyring {
         Ok(())
     }
 
+    /// The id of the live password slot `password` opens, if any.
+    pub fn slot_opened_by(&self, password: &str) -> Option<String> {
+        self.slots
+            .iter()
+            .find(|slot| self.password_opens(slot, password).unwrap_or(false))
+            .map(|slot| slot.id.clone())
+    }
+
     /// Removes a slot, unless it is the last one.
     pub fn remove_slot(&mut self, id: &str) -> Result<(), CryptoError> {
         let index = self

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod context;
 pub mod failure;
 pub mod jobs;
+pub mod keys;
 pub mod live;
 pub mod logging;
 pub mod overview;
