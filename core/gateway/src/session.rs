@@ -36,8 +36,19 @@ pub struct TenantSession {
     pub tenant: Tenant,
     /// A subtenant's tenant (its lease and bandwidth apply to the subtenant too).
     pub parent: Option<Tenant>,
-    /// Set when a lease has ended: writes are refused with this, reads still work.
-    pub restore_only: Option<ApiError>,
+    /// Set when a lease has ended within the grace period: writes are refused, reads work.
+    pub restore_only: Option<RestoreOnly>,
+}
+
+/// An account whose lease ended less than the grace period ago.
+#[derive(Debug, Clone)]
+pub struct RestoreOnly {
+    /// The account whose lease ended (the subtenant's tenant, perhaps).
+    pub login: String,
+    /// When the lease ended.
+    pub ended_ms: i64,
+    /// When restores stop too.
+    pub restore_until_ms: i64,
 }
 
 impl TenantSession {
@@ -45,21 +56,30 @@ impl TenantSession {
     /// once the lease has ended; lock objects and tasks stay allowed, a restore needs them.
     pub fn may_write(&self) -> Result<(), ApiError> {
         match &self.restore_only {
-            Some(refusal) => Err(refusal.clone()),
+            Some(r) => Err(ApiError::new(
+                ErrorCode::LeaseExpired,
+                format!(
+                    "the lease of \"{}\" ended on {}: backups are refused, restores and browsing work until {}; contact your service provider to extend it",
+                    r.login,
+                    cloudkeep_model::units::date_time_text(r.ended_ms),
+                    cloudkeep_model::units::date_time_text(r.restore_until_ms)
+                ),
+            )),
             None => Ok(()),
         }
     }
 }
 
-/// What an account may do now: `Ok(None)` everything, `Ok(Some(refusal))` read only (its
-/// lease ended within the grace period), `Err` nothing.
+/// What an account may do now: `Ok(None)` everything, `Ok(Some(..))` read only (its lease,
+/// or its tenant's, ended within the grace period; the earliest end of restores wins), `Err`
+/// nothing.
 async fn access(
     state: &GatewayState,
     tenant: &Tenant,
     parent: Option<&Tenant>,
-) -> Result<Option<ApiError>, ApiError> {
+) -> Result<Option<RestoreOnly>, ApiError> {
     let now = now_ms();
-    let mut restore_only = None;
+    let mut restore_only: Option<RestoreOnly> = None;
     for account in std::iter::once(tenant).chain(parent) {
         if !account.settings.enabled {
             return Err(ApiError::new(
@@ -81,15 +101,16 @@ async fn access(
                 ended_ms,
                 restore_until_ms,
             } => {
-                restore_only = Some(ApiError::new(
-                    ErrorCode::LeaseExpired,
-                    format!(
-                        "the lease of \"{}\" ended on {}: backups are refused, restores and browsing work until {}; contact your service provider to extend it",
-                        account.login,
-                        cloudkeep_model::units::date_time_text(ended_ms),
-                        cloudkeep_model::units::date_time_text(restore_until_ms)
-                    ),
-                ));
+                if restore_only
+                    .as_ref()
+                    .is_none_or(|r| restore_until_ms < r.restore_until_ms)
+                {
+                    restore_only = Some(RestoreOnly {
+                        login: account.login.clone(),
+                        ended_ms,
+                        restore_until_ms,
+                    });
+                }
             }
             LeaseState::Over { ended_ms } => {
                 return Err(ApiError::new(
@@ -110,7 +131,7 @@ async fn access(
 pub(crate) async fn check_account(
     state: &GatewayState,
     tenant: &Tenant,
-) -> Result<Option<ApiError>, ApiError> {
+) -> Result<Option<RestoreOnly>, ApiError> {
     let parent = match tenant.parent {
         Some(id) => Some(state.db.tenant(id).await?),
         None => None,

@@ -136,21 +136,7 @@ async fn list_repos(
         .unwrap_or(&session.tenant)
         .settings
         .lease_until_ms;
-    let restore_until = match session.restore_only {
-        Some(_) => {
-            let (now, grace) = (crate::store::now_ms(), state.db.lease_grace_days().await?);
-            std::iter::once(&session.tenant)
-                .chain(&session.parent)
-                .filter_map(|a| match a.settings.lease_at(now, grace) {
-                    cloudkeep_api::LeaseState::RestoreOnly {
-                        restore_until_ms, ..
-                    } => Some(restore_until_ms),
-                    _ => None,
-                })
-                .min()
-        }
-        None => None,
-    };
+    let restore_until = session.restore_only.as_ref().map(|r| r.restore_until_ms);
     let quotas = state.db.quotas_of(session.tenant.id).await?;
     Ok(Json(
         quotas

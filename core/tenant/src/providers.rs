@@ -167,20 +167,27 @@ pub async fn connect(
             what: format!("password of \"{name}\""),
             fix: "remove the provider and add it again",
         })?;
-    let (user, fingerprint) = (&provider.user, &provider.fingerprint);
-    let answer = first_answering(&provider.addresses, |address| {
-        let password = password.clone();
-        async move {
-            let mut client = TenantClient::new(&address, fingerprint)?;
-            client.login(user, &password).await?;
-            Ok(client)
-        }
+    let client = log_in(&provider, &provider.user, &password).await?;
+    Ok((client, provider))
+}
+
+/// Logs in to `provider` as `user`, trying its gateways in order while they do not answer.
+async fn log_in(
+    provider: &Provider,
+    user: &str,
+    password: &str,
+) -> Result<TenantClient, TenantError> {
+    let fingerprint = &provider.fingerprint;
+    let answer = first_answering(&provider.addresses, |address| async move {
+        let mut client = TenantClient::new(&address, fingerprint)?;
+        client.login(user, password).await?;
+        Ok(client)
     })
     .await;
     match answer {
-        Some(Ok(client)) => Ok((client, provider)),
-        Some(Err(e)) => Err(TenantError::from_client(name, e)),
-        None => Err(TenantError::NoProvider(name.to_owned())),
+        Some(Ok(client)) => Ok(client),
+        Some(Err(e)) => Err(TenantError::from_client(&provider.name, e)),
+        None => Err(TenantError::NoProvider(provider.name.clone())),
     }
 }
 
@@ -196,22 +203,7 @@ pub async fn set_credentials(
 ) -> Result<Provider, TenantError> {
     let mut provider = state.provider(name).await?;
     let user = user.unwrap_or(&provider.user).to_owned();
-    let fingerprint = provider.fingerprint.clone();
-    let answer = first_answering(&provider.addresses, |address| {
-        let (user, password, fingerprint) =
-            (user.clone(), password.to_owned(), fingerprint.clone());
-        async move {
-            let mut client = TenantClient::new(&address, &fingerprint)?;
-            client.login(&user, &password).await?;
-            Ok(client)
-        }
-    })
-    .await;
-    let client = match answer {
-        Some(Ok(client)) => client,
-        Some(Err(e)) => return Err(TenantError::from_client(name, e)),
-        None => return Err(TenantError::NoProvider(name.to_owned())),
-    };
+    let client = log_in(&provider, &user, password).await?;
     provider.repos = client.repos().await?;
     provider.scanned_ms = Some(cloudkeep_model::clock::now_ms());
     provider.user = user;
