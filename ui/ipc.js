@@ -72,7 +72,7 @@ export const sessionsList = (job) => call('sessions_list', { job: job || null })
 export const sessionGet = (id) => call('session_get', { id });
 
 // Restore points and restores.
-export const pointsList = (job, all) => call('points_list', { job, all: !!all });
+export const pointsList = (job) => call('points_list', { job });
 export const pointsRefresh = (job) => call('points_refresh', { job });
 export const pointListDir = (job, point, path, offset, limit) =>
   call('point_list_dir', { job, point, path, offset, limit });

@@ -91,7 +91,9 @@ export function encryptionStep(body, data, { always = false } = {}) {
   const again = field({ label: 'Repeat the password', id: 'job-password2', kind: 'password', autocomplete: 'new-password' });
   const ack = field({ label: 'I have stored this password somewhere safe', id: 'job-password-ack', kind: 'checkbox' });
   const warning = h('p', { class: 'warning', id: 'job-password-warning', role: 'note', text: 'Without this password nobody can restore these restore points: not you, not your service provider, not Cloudkeep. It cannot be reset or recovered. Keep it in a password manager.' });
-  const secret = h('div', { class: 'sub' }, warning, pw.wrap, again.wrap, ack.wrap);
+  const shared = h('p', { class: 'hint', id: 'job-password-shared', text: 'Jobs on one repository share its encryption key and deduplicate against each other; each job sees and restores only its own restore points. If the repository already holds backups, this password is added as a key of its own when another job on this computer can open it; otherwise give the password those backups were made with.' });
+  shared.hidden = always;
+  const secret = h('div', { class: 'sub' }, warning, shared, pw.wrap, again.wrap, ack.wrap);
   const sync = () => { secret.hidden = !on.input.checked; };
   on.input.addEventListener('change', sync);
   body.append(on.wrap, secret);

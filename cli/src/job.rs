@@ -425,13 +425,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                 health_check: tries.health_check,
                 agent: None,
             };
-            let job = ctx.block_on(jobs::create(
-                state,
-                secrets,
-                &name,
-                &spec,
-                password.as_deref(),
-            ))?;
+            let job = keys::create_job(ctx, &name, &spec, password.as_deref())?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&job)?);
             } else {
@@ -595,21 +589,27 @@ fn open_job(ctx: &TenantContext, name: &str) -> anyhow::Result<Repository> {
 /// Runs `cloudkeep points …`.
 pub fn run_points(args: PointsArgs, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
     match args.command {
-        PointsCommand::List { job } => show::points(&open_job(ctx, &job)?, args.json),
+        PointsCommand::List { job } => show::points(&open_job(ctx, &job)?, Some(&job), args.json),
         PointsCommand::Browse { point, path, job } => {
-            show::browse(&open_job(ctx, &job)?, &point, &path, args.json)
+            show::browse(&open_job(ctx, &job)?, Some(&job), &point, &path, args.json)
         }
         PointsCommand::Find {
             point,
             pattern,
             job,
-        } => show::find(&open_job(ctx, &job)?, &point, &pattern, args.json),
+        } => show::find(
+            &open_job(ctx, &job)?,
+            Some(&job),
+            &point,
+            &pattern,
+            args.json,
+        ),
         PointsCommand::Diff { from, to, job } => {
-            show::diff(&open_job(ctx, &job)?, &from, &to, args.json)
+            show::diff(&open_job(ctx, &job)?, Some(&job), &from, &to, args.json)
         }
         PointsCommand::Delete { point, job } => {
             let repo = open_job(ctx, &job)?;
-            let found = repo.find_point(&point)?;
+            let found = repo.find_job_point(&job, &point)?;
             repo.delete_point(&found.id)?;
             println!("restore point {} deleted", found.short_id());
             Ok(ExitCode::SUCCESS)

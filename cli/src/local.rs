@@ -362,9 +362,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Points { repo } => show::points(&repo.open()?, repo.json),
+        Command::Points { repo } => show::points(&repo.open()?, None, repo.json),
         Command::Browse { repo, point, path } => {
-            show::browse(&repo.open()?, &point, &path, repo.json)
+            show::browse(&repo.open()?, None, &point, &path, repo.json)
         }
         Command::Key { repo, action } => key_command(&repo, action),
         Command::Gc { repo } => {
@@ -398,8 +398,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             repo,
             point,
             pattern,
-        } => show::find(&repo.open()?, &point, &pattern, repo.json),
-        Command::Diff { repo, from, to } => show::diff(&repo.open()?, &from, &to, repo.json),
+        } => show::find(&repo.open()?, None, &point, &pattern, repo.json),
+        Command::Diff { repo, from, to } => show::diff(&repo.open()?, None, &from, &to, repo.json),
         Command::Forget {
             repo,
             keep_last,

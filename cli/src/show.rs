@@ -11,7 +11,7 @@ use cloudkeep_repo::engine::restore::{
     Conflict, Destination, RestoreOptions, RestoreReport, restore as run_restore,
 };
 use cloudkeep_repo::engine::verify::verify as run_verify;
-use cloudkeep_repo::repo::Repository;
+use cloudkeep_repo::repo::{Repository, RestorePoint};
 use serde_json::json;
 
 use crate::exit;
@@ -28,9 +28,24 @@ pub fn time_text(ns: i64) -> String {
     .unwrap_or_else(|| "?".into())
 }
 
-/// The restore points of a repository.
-pub fn points(repo: &Repository, json_out: bool) -> anyhow::Result<ExitCode> {
-    let points = repo.list_points()?;
+/// Whose restore points a command sees: a job's own (`Some`: jobs sharing one repository
+/// never see each other's points), or all of a repository named by its folder (`None`).
+pub type Job<'a> = Option<&'a str>;
+
+/// A restore point by id prefix or `latest`, among `job`'s points.
+fn pick(repo: &Repository, job: Job<'_>, point: &str) -> anyhow::Result<RestorePoint> {
+    Ok(match job {
+        Some(job) => repo.find_job_point(job, point)?,
+        None => repo.find_point(point)?,
+    })
+}
+
+/// The restore points of a repository (of `job`'s, only its own).
+pub fn points(repo: &Repository, job: Job<'_>, json_out: bool) -> anyhow::Result<ExitCode> {
+    let mut points = repo.list_points()?;
+    if let Some(job) = job {
+        points.retain(|p| p.manifest.job == job);
+    }
     if json_out {
         let rows: Vec<_> = points
             .iter()
@@ -62,11 +77,12 @@ pub fn points(repo: &Repository, json_out: bool) -> anyhow::Result<ExitCode> {
 /// One folder of a restore point.
 pub fn browse(
     repo: &Repository,
+    job: Job<'_>,
     point: &str,
     path: &str,
     json_out: bool,
 ) -> anyhow::Result<ExitCode> {
-    let point = repo.find_point(point)?;
+    let point = pick(repo, job, point)?;
     let index = repo.load_readable_index()?;
     let nodes = browse::list_dir(repo, &index, &point, path)?;
     if json_out {
@@ -92,11 +108,12 @@ pub fn browse(
 /// Entries of a restore point whose name matches a glob.
 pub fn find(
     repo: &Repository,
+    job: Job<'_>,
     point: &str,
     pattern: &str,
     json_out: bool,
 ) -> anyhow::Result<ExitCode> {
-    let point = repo.find_point(point)?;
+    let point = pick(repo, job, point)?;
     let found = browse::find(repo, &repo.load_readable_index()?, &point, pattern)?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&found)?);
@@ -115,8 +132,14 @@ pub fn find(
 }
 
 /// What changed between two restore points.
-pub fn diff(repo: &Repository, from: &str, to: &str, json_out: bool) -> anyhow::Result<ExitCode> {
-    let (a, b) = (repo.find_point(from)?, repo.find_point(to)?);
+pub fn diff(
+    repo: &Repository,
+    job: Job<'_>,
+    from: &str,
+    to: &str,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    let (a, b) = (pick(repo, job, from)?, pick(repo, job, to)?);
     let changes = browse::diff(repo, &repo.load_readable_index()?, &a, &b)?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&changes)?);

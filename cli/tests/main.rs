@@ -7,4 +7,5 @@ mod gateway;
 mod local;
 mod policy;
 mod secrets;
+mod sharing;
 mod support;

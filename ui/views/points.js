@@ -31,7 +31,7 @@ export async function renderPoints(container, ctx) {
   async function load() {
     replaceChildren(list, notice('Reading the restore points…'));
     try {
-      const points = await pointsList(job, false);
+      const points = await pointsList(job);
       if (!ctx.current()) return;
       const sorted = [...points].sort((a, b) => b.time_ms - a.time_ms);
       replaceChildren(list, panel(`Restore points of ${job}`, table({
@@ -96,7 +96,7 @@ function comparePanel(job, points) {
 }
 
 async function renderRestoreWizard(container, ctx, job, pointId) {
-  const points = (await pointsList(job, false)).sort((a, b) => b.time_ms - a.time_ms);
+  const points = (await pointsList(job)).sort((a, b) => b.time_ms - a.time_ms);
   if (!ctx.current()) return;
   ctx.setTitle(`Restore from ${job}`);
   const data = { point: pointId || (points[0] && points[0].id), selected: new Set(), whole: false, to: null, conflict: 'keep-both', report: null, session: null, error: null };

@@ -89,6 +89,17 @@ pub enum RepoError {
     /// No restore point matches.
     #[error("no restore point matches \"{0}\"; list them with \"points\"")]
     PointNotFound(String),
+    /// A job has no restore point in this repository yet.
+    #[error("job \"{0}\" has no restore points here yet; run the job first")]
+    NoPointsOfJob(String),
+    /// A point prefix names only another job's point (jobs sharing one repository).
+    #[error("restore point \"{point}\" belongs to job \"{job}\", not to this one; name that job to use it")]
+    PointOfAnotherJob {
+        /// The prefix given.
+        point: String,
+        /// The job it belongs to.
+        job: String,
+    },
     /// More than one restore point matches a prefix.
     #[error("\"{0}\" matches several restore points; give more characters of the id")]
     AmbiguousPoint(String),
@@ -651,6 +662,34 @@ impl Repository {
         }
     }
 
+    /// Finds a restore point of job `job` by id prefix (at least 4 characters) or `latest` (its
+    /// newest): points of other jobs sharing the repository are never matched (a prefix that
+    /// names only another job's point says whose it is).
+    pub fn find_job_point(&self, job: &str, prefix: &str) -> Result<RestorePoint, RepoError> {
+        let points = self.list_points()?;
+        if prefix == "latest" {
+            return points
+                .into_iter()
+                .rev()
+                .find(|p| p.manifest.job == job)
+                .ok_or_else(|| RepoError::NoPointsOfJob(job.into()));
+        }
+        let named: Vec<RestorePoint> = points
+            .into_iter()
+            .filter(|p| prefix.len() >= 4 && p.id.starts_with(prefix))
+            .collect();
+        let (own, others): (Vec<_>, Vec<_>) = named.into_iter().partition(|p| p.manifest.job == job);
+        match (own.len(), others.first()) {
+            (1, _) => Ok(own.into_iter().next().expect("one")),
+            (0, Some(other)) => Err(RepoError::PointOfAnotherJob {
+                point: prefix.into(),
+                job: other.manifest.job.clone(),
+            }),
+            (0, None) => Err(RepoError::PointNotFound(prefix.into())),
+            _ => Err(RepoError::AmbiguousPoint(prefix.into())),
+        }
+    }
+
     /// Removes a restore point (its data stays until garbage collection).
     pub fn delete_point(&self, id: &str) -> Result<(), RepoError> {
         Ok(self.backend.delete_meta(MetaKind::Point, id)?)
@@ -1053,6 +1092,38 @@ mod tests {
         ));
         again.delete_point(&p1.id).unwrap();
         assert_eq!(again.list_points().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_job_finds_only_its_own_points() {
+        let (_d, backend) = backend();
+        let repo = Repository::init(backend, NewRepo::Unencrypted).unwrap();
+        let ids = store_blobs(&repo, &[b"alpha"]);
+        let index = repo.load_index().unwrap();
+        let a = repo
+            .commit_point(&index, ids.clone(), &manifest(1_000), None)
+            .unwrap();
+        let other = PointManifest {
+            job: "mail".into(),
+            ..manifest(2_000)
+        };
+        let b = repo.commit_point(&index, ids, &other, None).unwrap();
+        // The repository's newest point is "mail"'s; "docs"'s latest is still its own.
+        assert_eq!(repo.find_point("latest").unwrap().id, b.id);
+        assert_eq!(repo.find_job_point("docs", "latest").unwrap().id, a.id);
+        assert_eq!(repo.find_job_point("mail", "latest").unwrap().id, b.id);
+        assert!(matches!(
+            repo.find_job_point("photos", "latest"),
+            Err(RepoError::NoPointsOfJob(job)) if job == "photos"
+        ));
+        // Another job's point by id: refused, saying whose it is.
+        match repo.find_job_point("docs", &b.id[..8]) {
+            Err(e @ RepoError::PointOfAnotherJob { .. }) => {
+                assert!(e.to_string().contains("belongs to job \"mail\""), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(repo.find_job_point("docs", &a.id[..8]).unwrap().id, a.id);
     }
 
     #[test]

@@ -127,7 +127,9 @@ impl Catalogs {
         let job_record = ctx.block_on(ctx.state().job(job))?;
         let repo = open_job_repository(ctx, &job_record)?;
         let index = repo.load_readable_index()?;
+        // Jobs sharing one repository never see each other's points.
         let mut points = repo.list_points()?;
+        points.retain(|p| p.manifest.job == job);
         points.sort_by_key(|p| std::cmp::Reverse(p.time_ns));
         let open = Arc::new(Open {
             repo,
@@ -150,21 +152,11 @@ impl Catalogs {
         }
     }
 
-    /// The restore points of `job`'s repository, newest first (`all_jobs`: also those of
-    /// other jobs and computers sharing the repository).
-    pub fn points(
-        &self,
-        ctx: &TenantContext,
-        job: &str,
-        all_jobs: bool,
-    ) -> Result<Vec<PointView>, TenantError> {
+    /// The restore points of `job`, newest first (never those of other jobs sharing its
+    /// repository).
+    pub fn points(&self, ctx: &TenantContext, job: &str) -> Result<Vec<PointView>, TenantError> {
         let open = self.get(ctx, job)?;
-        Ok(open
-            .points
-            .iter()
-            .filter(|p| all_jobs || p.manifest.job == job)
-            .map(PointView::of)
-            .collect())
+        Ok(open.points.iter().map(PointView::of).collect())
     }
 
     fn point<'a>(open: &'a Open, point: &str) -> Result<&'a RestorePoint, TenantError> {
@@ -179,7 +171,7 @@ impl Catalogs {
         match matches.as_slice() {
             [one] => Ok(one),
             [] => Err(TenantError::Invalid(format!(
-                "there is no restore point \"{point}\" in this job's repository; refresh the list"
+                "this job has no restore point \"{point}\"; refresh the list"
             ))),
             _ => Err(TenantError::Invalid(format!(
                 "\"{point}\" names more than one restore point; give more of its id"

@@ -18,7 +18,7 @@ use cloudkeep_model::retention::RetentionPolicy;
 pub use cloudkeep_model::schedule::Schedule;
 use cloudkeep_repo::backend::RepoBackend;
 use cloudkeep_repo::backend::folder::FolderStore;
-use cloudkeep_repo::crypto::KdfParams;
+use cloudkeep_repo::crypto::{CryptoError, KdfParams};
 use cloudkeep_repo::repo::{NewRepo, RepoError, Repository, Unlock};
 
 /// Where a job stores its restore points.
@@ -450,11 +450,14 @@ pub fn open_backend(
     }
 }
 
-/// Opens the job's repository, creating it on the first run. Blocking.
+/// Opens the job's repository, creating it on the first run. A password the repository does
+/// not know gets a slot of its own when a sibling job (same target, `siblings`) opens it:
+/// jobs on one repository share its key. Blocking.
 pub fn open_repository(
     job: &Job,
     backend: Arc<dyn RepoBackend>,
     secrets: &Secrets,
+    siblings: &[Job],
 ) -> Result<Repository, TenantError> {
     if let Some(text) = secrets.get(&agent_key(&job.name))? {
         // An agent: its own recovery-key slot opens the repository its tenant created.
@@ -500,7 +503,82 @@ pub fn open_repository(
             };
             Repository::init(backend, new).map_err(TenantError::Repo)
         }
+        Err(RepoError::Crypto(CryptoError::WrongPassword)) => {
+            let new = password.as_deref().unwrap_or_default();
+            if !join_with_sibling(job, &backend, secrets, siblings, new)? {
+                return Err(RepoError::Crypto(CryptoError::WrongPassword).into());
+            }
+            Ok(Repository::open(backend, Unlock::Password(new))?)
+        }
+        Err(RepoError::PasswordRequired) => Err(TenantError::Invalid(format!(
+            "the repository at {} is encrypted: this job must be encrypted too, with the password of the jobs already there",
+            target_text(&job.spec.target)
+        ))),
         Err(e) => Err(TenantError::Repo(e)),
+    }
+}
+
+/// Gives `password` a slot of the repository's keyring, opened with the password of a sibling
+/// job on the same target; `false` when none opens it.
+fn join_with_sibling(
+    job: &Job,
+    backend: &Arc<dyn RepoBackend>,
+    secrets: &Secrets,
+    siblings: &[Job],
+    password: &str,
+) -> Result<bool, TenantError> {
+    for sibling in siblings_of(job, siblings) {
+        let Some(theirs) = secrets.get(&job_key(&sibling.name))? else {
+            continue;
+        };
+        let mut repo = match Repository::open(backend.clone(), Unlock::Password(&theirs)) {
+            Err(RepoError::Crypto(CryptoError::WrongPassword)) => continue,
+            other => other?,
+        };
+        let mut keyring = repo.keyring().clone();
+        let master = keyring.unlock(&theirs)?;
+        keyring.add_password(&master, password, KdfParams::default(), &format!("job {}", job.name))?;
+        repo.save_keyring(keyring)?;
+        tracing::info!(job = %job.name, sibling = %sibling.name, "the job's password got a slot of the repository it shares");
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// The other encrypted jobs on `job`'s target.
+pub fn siblings_of<'a>(job: &'a Job, jobs: &'a [Job]) -> impl Iterator<Item = &'a Job> + 'a {
+    jobs.iter()
+        .filter(|j| j.name != job.name && j.spec.target == job.spec.target && j.spec.encrypted)
+}
+
+/// Why a new job's password was refused: the repository holds points under another one.
+pub fn password_not_known(job: &Job, jobs: &[Job]) -> TenantError {
+    let names: Vec<String> = siblings_of(job, jobs).map(|j| format!("\"{}\"", j.name)).collect();
+    TenantError::Invalid(format!(
+        "the repository at {} already holds restore points under another encryption password{}: jobs on one repository share its key, so give this job that password",
+        target_text(&job.spec.target),
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(" (that of job {})", names.join(", "))
+        }
+    ))
+}
+
+/// Where a job's restore points go, for people.
+pub fn target_text(target: &Target) -> String {
+    match target {
+        Target::Provider {
+            provider,
+            repo,
+            account: None,
+        } => format!("cloud repository \"{repo}\" of \"{provider}\""),
+        Target::Provider {
+            provider,
+            repo,
+            account: Some(account),
+        } => format!("cloud repository \"{repo}\" of \"{provider}\" as {account}"),
+        Target::Folder { path } => format!("folder {path}"),
     }
 }
 

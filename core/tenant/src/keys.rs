@@ -2,17 +2,22 @@
 //! add a recovery key, change the encryption password the job runs with — what
 //! `cloudkeep local key` does for a repository named by its path, for a job named by its name.
 //!
-//! Invariant: a password change never leaves the job without a working password, even if the
+//! A new job joins the repository its target already holds (jobs on one cloud repository or
+//! folder share its key and deduplicate against each other; each sees only its own points):
+//! its password must open it, or get a slot of its own opened by a sibling job's password.
+//!
+//! Invariant: a job is never created that cannot open its repository; a password change never leaves the job without a working password, even if the
 //! process dies half-way: the new password gets a slot of its own first, then the secrets
 //! take it, and only then does the old slot go (at a provider it stays, retired and still
 //! unlocking, until the insider-protection window ends). The data is not re-encrypted.
 
 use serde::Serialize;
 
-use super::jobs::{Job, job_key};
+use super::jobs::{self, Job, JobSpec, job_key};
 use super::runner::open_job_repository;
 use super::{TenantContext, TenantError};
-use cloudkeep_repo::crypto::{KdfParams, RecoveryKey};
+use cloudkeep_repo::crypto::{CryptoError, KdfParams, RecoveryKey};
+use cloudkeep_repo::repo::RepoError;
 
 /// One key slot, as people see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -108,4 +113,44 @@ fn current_password(ctx: &TenantContext, job: &Job) -> Result<String, TenantErro
             what: format!("encryption password of job \"{}\"", job.name),
             fix: "recreate the job",
         })
+}
+
+/// Creates job `name` (see [`jobs::create`]) and makes sure it can open its repository: a
+/// new one is made now (so a second job created before the first run joins it instead of
+/// racing it); an existing one must open with the job's password — or with a sibling job's
+/// (same target), when the new password gets a slot of its own. A password or encryption
+/// that does not fit is refused and no job is left behind; storage that does not answer now
+/// is left to the first run, which says so. Blocking.
+pub fn create_job(
+    ctx: &TenantContext,
+    name: &str,
+    spec: &JobSpec,
+    password: Option<&str>,
+) -> Result<Job, TenantError> {
+    let job = ctx.block_on(jobs::create(ctx.state(), ctx.secrets(), name, spec, password))?;
+    let refusal = match open_job_repository(ctx, &job) {
+        Ok(repo) if repo.keyring().is_encrypted() != job.spec.encrypted => {
+            Some(TenantError::Invalid(format!(
+                "the repository at {} is not encrypted, so a job on it cannot be: choose another repository, or make the job unencrypted",
+                jobs::target_text(&job.spec.target)
+            )))
+        }
+        Ok(_) => None,
+        Err(TenantError::Repo(RepoError::Crypto(CryptoError::WrongPassword))) => {
+            let all = ctx.block_on(ctx.state().jobs())?;
+            Some(jobs::password_not_known(&job, &all))
+        }
+        Err(e @ (TenantError::Invalid(_) | TenantError::Repo(RepoError::Crypto(_)))) => Some(e),
+        Err(e) => {
+            tracing::warn!(job = name, "the job's repository cannot be checked now (its first run will): {e}");
+            None
+        }
+    };
+    match refusal {
+        None => Ok(job),
+        Some(e) => {
+            ctx.block_on(jobs::delete(ctx.state(), ctx.secrets(), name))?;
+            Err(e)
+        }
+    }
 }

@@ -22,6 +22,8 @@ use cloudkeep_repo::engine::restore::{Destination, RestoreOptions, RestoreReport
 use cloudkeep_repo::engine::{Cancel, Progress};
 use cloudkeep_repo::repo::Repository;
 
+pub use super::jobs::target_text;
+
 /// Opens the repository of `job` (blocking).
 pub fn open_job_repository(ctx: &TenantContext, job: &Job) -> Result<Repository, TenantError> {
     let state = ctx.state();
@@ -31,7 +33,8 @@ pub fn open_job_repository(ctx: &TenantContext, job: &Job) -> Result<Repository,
         Target::Folder { .. } => None,
     };
     let backend = jobs::open_backend(job, provider.as_ref(), secrets)?;
-    let repo = jobs::open_repository(job, backend, secrets)?;
+    let siblings = ctx.block_on(state.jobs())?;
+    let repo = jobs::open_repository(job, backend, secrets, &siblings)?;
     Ok(match &job.spec.target {
         // Folder listings of a remote repository are kept locally: an incremental backup or a
         // browse then reads them without a request each.
@@ -223,23 +226,6 @@ fn wait_unless_cancelled(seconds: u64, cancel: &Cancel) {
     }
 }
 
-/// Where a job stores its points, for people.
-pub fn target_text(target: &Target) -> String {
-    match target {
-        Target::Provider {
-            provider,
-            repo,
-            account: None,
-        } => format!("cloud repository \"{repo}\" of \"{provider}\""),
-        Target::Provider {
-            provider,
-            repo,
-            account: Some(account),
-        } => format!("cloud repository \"{repo}\" of \"{provider}\" as {account}"),
-        Target::Folder { path } => format!("folder {path}"),
-    }
-}
-
 fn tries_message(failed: &[String], last: &str) -> String {
     let mut parts: Vec<String> = failed
         .iter()
@@ -358,7 +344,7 @@ pub fn restore_job(
         options.conflict
     ));
     let outcome = open_job_repository(ctx, &job).and_then(|repo| {
-        let found = repo.find_point(point)?;
+        let found = repo.find_job_point(&job.name, point)?;
         log.line(format!(
             "restore point {} of {}",
             found.short_id(),

@@ -135,7 +135,7 @@ fn runs_are_watched_refused_twice_stopped_and_restored() {
     );
 
     // The browse cache sees the point.
-    let points = catalogs.points(&ctx, "docs", false).unwrap();
+    let points = catalogs.points(&ctx, "docs").unwrap();
     assert_eq!(points.len(), 1);
     let page = catalogs
         .list(&ctx, "docs", "latest", &source.display().to_string(), 0, 10)
@@ -165,7 +165,7 @@ fn runs_are_watched_refused_twice_stopped_and_restored() {
         unreachable!()
     };
     assert_eq!(session.result, "stopped", "{session:?}");
-    assert_eq!(catalogs.points(&ctx, "docs", false).unwrap().len(), 1);
+    assert_eq!(catalogs.points(&ctx, "docs").unwrap().len(), 1);
 
     // A restore of one file, with its report.
     let out = tmp.path().join("out");

@@ -3,12 +3,14 @@
 //! a health check now, and the sessions with their logs.
 
 use cloudkeep_tenant::jobs::{self, Job, JobSpec, SessionRecord};
+use cloudkeep_tenant::keys;
 use cloudkeep_tenant::live::{RunEvent, RunKind, Running};
 use cloudkeep_tenant::overview::{JobSummary, brief, job_summaries};
 use serde::Serialize;
 use tauri::State;
 use tauri::ipc::Channel;
 
+use super::blocking;
 use crate::error::CommandError;
 use crate::state::ConsoleState;
 
@@ -46,14 +48,8 @@ pub async fn job_create(
     spec: JobSpec,
     password: Option<String>,
 ) -> Result<Job, CommandError> {
-    Ok(jobs::create(
-        state.ctx.state(),
-        state.ctx.secrets(),
-        name.trim(),
-        &spec,
-        password.as_deref(),
-    )
-    .await?)
+    let ctx = state.ctx.clone();
+    blocking(move || Ok(keys::create_job(&ctx, name.trim(), &spec, password.as_deref())?)).await
 }
 
 /// Changes a job's settings (its target and encryption stay).

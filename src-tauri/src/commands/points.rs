@@ -19,15 +19,14 @@ use crate::state::ConsoleState;
 /// Most search hits one search returns.
 const MAX_HITS: usize = 2_000;
 
-/// The restore points of `job` (`all`: also those of other jobs sharing its repository).
+/// The restore points of `job` (never another job's, even on the same repository).
 #[tauri::command]
 pub async fn points_list(
     state: State<'_, ConsoleState>,
     job: String,
-    all: bool,
 ) -> Result<Vec<PointView>, CommandError> {
     let (catalogs, ctx) = (state.catalogs.clone(), state.ctx.clone());
-    blocking(move || Ok(catalogs.points(&ctx, &job, all)?)).await
+    blocking(move || Ok(catalogs.points(&ctx, &job)?)).await
 }
 
 /// Reads `job`'s repository afresh next time (new points from elsewhere).
