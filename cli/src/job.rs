@@ -142,6 +142,15 @@ enum JobCommand {
         /// Its name.
         name: String,
     },
+    /// Give back the space of data no restore point needs any more: packs nothing uses are
+    /// removed, the emptiest partly used ones rewritten (every job sharing the repository
+    /// gains). A job does this by itself after retention when more than 15 % is unused;
+    /// at a provider with insider protection, what goes is kept by the provider until the
+    /// protection window ends.
+    Compact {
+        /// The job.
+        name: String,
+    },
     /// The key slots of a job's repository (a folder or a cloud repository): list them, add
     /// a recovery key, change the encryption password the job runs with.
     Key {
@@ -547,6 +556,15 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
         }
         JobCommand::Run { name } => {
             return run_job(&name, ctx, args.json);
+        }
+        JobCommand::Compact { name } => {
+            let (session, outcome) = runner::compact_job(ctx, &name)?;
+            let report = outcome?;
+            if args.json {
+                println!("{}", json!({"result": session.result, "report": report}));
+            } else {
+                println!("{}", runner::compact_summary(&report));
+            }
         }
         JobCommand::Key { name, action } => key_command(ctx, &name, action, args.json)?,
     }

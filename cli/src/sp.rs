@@ -79,6 +79,10 @@ enum SpCommand {
         #[arg(long)]
         deep: bool,
     },
+    /// Reclaim space now (the gateways also do it every hour): packs no restore point (live
+    /// or in a recycle bin) needs are removed — kept until insider protection ends where it
+    /// is on —, and what tenants' compactions would free is measured (`sp usage`).
+    Reclaim,
     /// The gateways registered on this database, with their heartbeats.
     Gateways,
     /// Restore points tenants deleted under insider protection.
@@ -420,17 +424,18 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 print!("{}", cloudkeep_api::usage_csv(&rows));
             } else {
                 println!(
-                    "{:<24} {:<16} {:>12} {:>12} {:>12}",
-                    "tenant", "repository", "quota", "used", "recycle bin"
+                    "{:<24} {:<16} {:>12} {:>12} {:>12} {:>12}",
+                    "tenant", "repository", "quota", "used", "recycle bin", "reclaimable"
                 );
                 for r in rows {
                     println!(
-                        "{:<24} {:<16} {:>12} {:>12} {:>12}",
+                        "{:<24} {:<16} {:>12} {:>12} {:>12} {:>12}",
                         r.tenant,
                         r.friendly_name,
                         r.quota_bytes,
                         human_bytes(r.used_bytes.max(0) as u64),
-                        human_bytes(r.recycle_bytes.max(0) as u64)
+                        human_bytes(r.recycle_bytes.max(0) as u64),
+                        human_bytes(r.reclaimable_bytes.max(0) as u64)
                     );
                 }
             }
@@ -486,6 +491,20 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 || !report.unavailable.is_empty()
             {
                 return Ok(ExitCode::from(crate::exit::FAILURE));
+            }
+        }
+        SpCommand::Reclaim => {
+            let client = session_client(home)?;
+            let report = rt.block_on(client.space_pass())?;
+            if json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "removed {}, kept until insider protection ends {}; compactions would free {} more",
+                    human_bytes(report.removed_bytes.max(0) as u64),
+                    human_bytes(report.retired_bytes.max(0) as u64),
+                    human_bytes(report.reclaimable_bytes.max(0) as u64)
+                );
             }
         }
         SpCommand::Gateways => {

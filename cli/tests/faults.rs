@@ -16,7 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -85,17 +85,6 @@ fn used_of(sp: &Cli, tenant: &str) -> i64 {
         .unwrap()
 }
 
-/// A loopback address with a free port, to start (and restart) a gateway on.
-fn free_address() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
-fn kill9(child: &mut Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
 /// Waits until `ready` holds, or fails after `secs` (or as soon as `child` ends).
 fn wait_for(child: &mut Child, secs: u64, what: &str, ready: &dyn Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -104,18 +93,6 @@ fn wait_for(child: &mut Child, secs: u64, what: &str, ready: &dyn Fn() -> bool) 
         assert!(Instant::now() < deadline, "no {what} in {secs} s");
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-fn spawn(cli: &Cli, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
-        .args(args)
-        .env("CLOUDKEEP_HOME", &cli.home)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 fn assert_same_files(source: &Path, restored: &Path) {

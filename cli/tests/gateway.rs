@@ -227,7 +227,7 @@ fn sp_workflow(db: Option<&str>) {
     let csv = cli.ok(&["sp", "usage", "--csv"], None);
     assert!(
         csv.starts_with(
-            "tenant,repository,name,quota_bytes,used_bytes,recycle_bin_bytes,restore_points"
+            "tenant,repository,name,quota_bytes,used_bytes,recycle_bin_bytes,reclaimable_bytes,restore_points"
         ),
         "{csv}"
     );

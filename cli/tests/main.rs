@@ -8,4 +8,5 @@ mod local;
 mod policy;
 mod secrets;
 mod sharing;
+mod space;
 mod support;

@@ -8,7 +8,12 @@ use std::path::Path;
 
 use crate::support::{Cli, gateway_with_tenant, tenant_with_provider};
 
-fn create_encrypted(laptop: &Cli, name: &str, source: &Path, password: &str) -> std::process::Output {
+fn create_encrypted(
+    laptop: &Cli,
+    name: &str,
+    source: &Path,
+    password: &str,
+) -> std::process::Output {
     laptop.run(
         &[
             "job",
@@ -48,13 +53,25 @@ fn two_jobs_on_one_repository_keep_their_passwords_and_their_points_apart() {
     std::fs::write(b_src.join("b.txt"), "job B's file").unwrap();
 
     let out = create_encrypted(&laptop, "A", &a_src, "password-of-job-a");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // B has a password of its own: it joins the repository with a slot of its own.
     let out = create_encrypted(&laptop, "B", &b_src, "password-of-job-b");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let slots = laptop.json(&["job", "key", "B", "list"]);
     assert!(
-        slots.as_array().unwrap().iter().any(|s| s["label"] == "job B"),
+        slots
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["label"] == "job B"),
         "{slots}"
     );
     // Both run (B first: it does not depend on A having run).
@@ -67,7 +84,11 @@ fn two_jobs_on_one_repository_keep_their_passwords_and_their_points_apart() {
     // latest of A is A's, though B's is newer.
     let out = tmp.path().join("out-a");
     laptop.restore_latest("A", &out, None);
-    assert!(out.join(a_src.strip_prefix("/").unwrap()).join("a.txt").exists());
+    assert!(
+        out.join(a_src.strip_prefix("/").unwrap())
+            .join("a.txt")
+            .exists()
+    );
     assert!(
         !out.join(b_src.strip_prefix("/").unwrap()).exists(),
         "job B's files restored for job A"
@@ -83,15 +104,27 @@ fn two_jobs_on_one_repository_keep_their_passwords_and_their_points_apart() {
     laptop.ok(&["points", "delete", "latest", "--job", "A"], None);
     assert!(ids(&laptop, "A").is_empty());
     assert_eq!(ids(&laptop, "B"), b_points);
-    let err = laptop.fails(&["restore", "files", "latest", "--job", "A", "--to", "/tmp/x"], None, 1);
+    let err = laptop.fails(
+        &["restore", "files", "latest", "--job", "A", "--to", "/tmp/x"],
+        None,
+        1,
+    );
     assert!(err.contains("job \"A\" has no restore points"), "{err}");
 
     // A third job whose password opens nothing and whose siblings cannot help is refused up
     // front, and leaves no job behind — here: an unencrypted job on the encrypted repository.
     let err = laptop.fails(
         &[
-            "job", "create", "C", "--provider", "acme-sp", "--repo", "Cloud", "--source",
-            &a_src.display().to_string(), "--no-encryption",
+            "job",
+            "create",
+            "C",
+            "--provider",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--source",
+            &a_src.display().to_string(),
+            "--no-encryption",
         ],
         None,
         1,
@@ -114,15 +147,27 @@ fn a_job_with_a_password_the_repository_does_not_know_is_refused_at_creation() {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("f"), "x").unwrap();
     let out = create_encrypted(&first, "docs", &src, "the-first-password");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let other = Cli {
         home: tmp.path().join("other-home"),
     };
     other.ok(
         &[
-            "provider", "add", "acme-sp", "--host", &gw.addr, "--user", "acme",
-            "--password-stdin", "--trust", &fp,
+            "provider",
+            "add",
+            "acme-sp",
+            "--host",
+            &gw.addr,
+            "--user",
+            "acme",
+            "--password-stdin",
+            "--trust",
+            &fp,
         ],
         Some("tenant-password"),
     );
@@ -135,7 +180,11 @@ fn a_job_with_a_password_the_repository_does_not_know_is_refused_at_creation() {
     );
     assert_eq!(other.json(&["job", "list"]), serde_json::json!([]));
     let out = create_encrypted(&other, "docs", &src, "the-first-password");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     other.ok(&["job", "run", "docs"], None);
     drop(gw);
 }

@@ -106,7 +106,38 @@ impl Gateway {
     /// Starts a gateway listening on `listen` (a fixed port, to restart it where tenants
     /// know it).
     pub fn start_listening(data_dir: &Path, listen: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+        Self::spawn(
+            Command::new(env!("CARGO_BIN_EXE_cloudkeep")),
+            data_dir,
+            listen,
+            extra,
+        )
+    }
+
+    /// Starts a gateway whose clock runs `days` ahead (libfaketime), listening on `listen`:
+    /// windows of days end without waiting for them.
+    pub fn start_days_ahead(data_dir: &Path, listen: &str, days: u32) -> Self {
+        // The library itself (not the `faketime` wrapper, whose pid a SIGTERM would stop
+        // instead of the gateway's).
+        let lib = [
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+            "/usr/lib",
+        ]
+        .iter()
+        .map(|dir| Path::new(dir).join("faketime/libfaketimeMT.so.1"))
+        .find(|lib| lib.exists())
+        .expect("libfaketime is installed (Debian package faketime; scripts/test installs it)");
+        let mut faked = Command::new(env!("CARGO_BIN_EXE_cloudkeep"));
+        faked
+            .env("LD_PRELOAD", lib)
+            .env("FAKETIME", format!("+{days}d"))
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        Self::spawn(faked, data_dir, listen, &[])
+    }
+
+    fn spawn(mut command: Command, data_dir: &Path, listen: &str, extra: &[&str]) -> Self {
+        let mut child = command
             .args(["gateway", "run", "--data-dir"])
             .arg(data_dir)
             .args(["--listen", listen, "--allow-root"])
@@ -146,6 +177,31 @@ impl Drop for Gateway {
             self.terminate();
         }
     }
+}
+
+/// Kills a process with SIGKILL and reaps it.
+pub fn kill9(child: &mut Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Starts `cloudkeep ARGS` on `cli`'s data home without waiting for it (stderr piped).
+pub fn spawn(cli: &Cli, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+        .args(args)
+        .env("CLOUDKEEP_HOME", &cli.home)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A loopback address with a free port, to start (and restart) a gateway on.
+pub fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
 }
 
 pub fn fingerprint_in(text: &str) -> String {

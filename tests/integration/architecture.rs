@@ -135,7 +135,9 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["error"],
             &["auth"],
             &["session"],
-            &["keyring", "limits", "packread", "policies", "recycle"],
+            &[
+                "keyring", "limits", "packread", "policies", "recycle", "space",
+            ],
             &["admin", "check", "tenant"],
             &["server"],
             &["lab"],

@@ -67,6 +67,10 @@ pub struct Quota {
     /// Bytes of it given to subtenants as fixed quotas (not usable by the tenant itself).
     #[serde(default)]
     pub carved_bytes: i64,
+    /// Bytes the gateway's last space pass found held only by data no restore point (live or
+    /// in the recycle bin) references: what a compaction would give back.
+    #[serde(default)]
+    pub reclaimable_bytes: i64,
 }
 
 /// A quota to give a new tenant.

@@ -184,6 +184,9 @@ pub struct UsageRow {
     pub used_bytes: i64,
     /// Recycle-bin bytes.
     pub recycle_bytes: i64,
+    /// What a compaction would free (the last space pass's measure).
+    #[serde(default)]
+    pub reclaimable_bytes: i64,
     /// Live restore points.
     pub points: i64,
     /// Last activity, ms since the epoch.
@@ -201,17 +204,18 @@ pub fn usage_csv(rows: &[UsageRow]) -> String {
         }
     }
     let mut out = String::from(
-        "tenant,repository,name,quota_bytes,used_bytes,recycle_bin_bytes,restore_points,last_activity\n",
+        "tenant,repository,name,quota_bytes,used_bytes,recycle_bin_bytes,reclaimable_bytes,restore_points,last_activity\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{}\n",
             field(&r.tenant),
             field(&r.repo),
             field(&r.friendly_name),
             r.quota_bytes.stored(),
             r.used_bytes,
             r.recycle_bytes,
+            r.reclaimable_bytes,
             r.points,
             r.last_activity_ms
                 .and_then(chrono::DateTime::from_timestamp_millis)
@@ -344,6 +348,45 @@ pub struct RepoInfo {
     /// Set once the lease has ended: backups are refused, restores work until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_until_ms: Option<i64>,
+    /// What a compaction would free, as the gateway last measured it.
+    #[serde(default)]
+    pub reclaimable_bytes: i64,
+    /// Bytes in the recycle bin (deleted points' and compacted packs' data, kept while
+    /// insider protection lasts; not counted against the quota).
+    #[serde(default)]
+    pub recycle_bytes: i64,
+}
+
+/// `POST /v1/repos/{repo}/packs/drop`: packs a compaction has copied the live data out of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropRequest {
+    /// Pack ids, hex (at most [`MAX_DROP_PACKS`]).
+    pub packs: Vec<String>,
+}
+
+/// Most packs one drop request names.
+pub const MAX_DROP_PACKS: usize = 10_000;
+
+/// What became of the packs a compaction dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropReport {
+    /// Removed for good (no insider protection).
+    pub removed: Vec<String>,
+    /// Retired: hidden, kept by the SP until the insider-protection window ends.
+    pub retired: Vec<String>,
+    /// Kept live, each with why.
+    pub kept: Vec<(String, String)>,
+}
+
+/// What a space pass did (`POST /v1/admin/space`, and per repository for a tenant).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassReport {
+    /// Bytes of packs removed for good.
+    pub removed_bytes: i64,
+    /// Bytes of packs retired (kept until the insider-protection window ends).
+    pub retired_bytes: i64,
+    /// What a compaction would still free.
+    pub reclaimable_bytes: i64,
 }
 
 /// `GET/PUT /v1/admin/settings`: what the SP sets for every tenant.
@@ -399,6 +442,11 @@ pub const MAX_PRESENCE_BATCH: usize = 10_000;
 
 /// Header naming how many chunk ids precede the pack in an upload body.
 pub const CHUNKS_HEADER: &str = "x-cloudkeep-chunks";
+
+/// Set (to `1`) on a pack upload whose declared chunk ids are followed by their stored
+/// lengths (4 bytes each, little-endian, in the same order): the gateway then knows how many
+/// bytes each chunk takes, to measure what a compaction would free.
+pub const CHUNK_LENS_HEADER: &str = "x-cloudkeep-chunk-lens";
 
 /// Header carrying the task a write belongs to.
 pub const TASK_HEADER: &str = "x-cloudkeep-task";

@@ -512,6 +512,19 @@ impl SpClient {
         self.get("/v1/admin/usage").await
     }
 
+    /// A space pass over every account now: packs no restore point needs removed (retired
+    /// under insider protection), retired ones whose window ended removed, what a
+    /// compaction would free measured.
+    pub async fn space_pass(&self) -> Result<cloudkeep_api::PassReport, ClientError> {
+        self.call_within(
+            reqwest::Method::POST,
+            "/v1/admin/space",
+            None::<&()>,
+            Some(std::time::Duration::from_secs(24 * 3600)),
+        )
+        .await
+    }
+
     /// The audit log, newest first.
     pub async fn audit(&self) -> Result<Vec<AuditEntry>, ClientError> {
         self.get("/v1/admin/audit").await

@@ -20,7 +20,7 @@ use cloudkeep_api::{
     PointInfo, ReadRange, ReadRequest, TASK_HEADER, TaskInfo,
 };
 use cloudkeep_repo::backend::{MetaKind, PackStore, RepoBackend, StoreError};
-use cloudkeep_repo::crypto::ChunkId;
+use cloudkeep_repo::pack::PackEntry;
 use cloudkeep_repo::pack::PackId;
 
 /// Read requests one batch keeps in flight: enough to hide the round trip and keep the
@@ -371,15 +371,19 @@ impl Drop for RemoteStore {
 }
 
 impl PackStore for RemoteStore {
-    fn put_pack(&self, id: &PackId, bytes: &[u8], blobs: &[ChunkId]) -> Result<(), StoreError> {
-        let mut body = Vec::with_capacity(blobs.len() * 32 + bytes.len());
+    fn put_pack(&self, id: &PackId, bytes: &[u8], blobs: &[PackEntry]) -> Result<(), StoreError> {
+        let mut body = Vec::with_capacity(blobs.len() * 36 + bytes.len());
         for blob in blobs {
-            body.extend_from_slice(&blob.0);
+            body.extend_from_slice(&blob.id.0);
+        }
+        for blob in blobs {
+            body.extend_from_slice(&blob.stored_len.to_le_bytes());
         }
         body.extend_from_slice(bytes);
         let req = self
             .request(reqwest::Method::PUT, &format!("/packs/{}", id.to_hex()))
             .header(CHUNKS_HEADER, blobs.len().to_string())
+            .header(cloudkeep_api::CHUNK_LENS_HEADER, "1")
             .body(body);
         self.send(req)?
             .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
@@ -435,10 +439,48 @@ impl PackStore for RemoteStore {
         Ok(packs)
     }
 
-    fn delete_pack(&self, _id: &PackId) -> Result<(), StoreError> {
-        Err(refused(
-            "packs in a cloud repository are removed by the service provider's gateway, not by the tenant",
-        ))
+    fn delete_pack(&self, id: &PackId) -> Result<(), StoreError> {
+        match self
+            .drop_packs(std::slice::from_ref(id))?
+            .into_iter()
+            .next()
+        {
+            None => Ok(()),
+            Some((_, why)) => Err(refused(format!("the gateway kept pack {id}: {why}"))),
+        }
+    }
+
+    /// The gateway decides: a pack goes only when no restore point (live or in the recycle
+    /// bin) needs a chunk that no other pack has; under insider protection it is retired.
+    fn drop_packs(&self, ids: &[PackId]) -> Result<Vec<(PackId, String)>, StoreError> {
+        let mut kept = Vec::new();
+        for batch in ids.chunks(cloudkeep_api::MAX_DROP_PACKS) {
+            let req = cloudkeep_api::DropRequest {
+                packs: batch.iter().map(PackId::to_hex).collect(),
+            };
+            let bytes = self
+                .send(
+                    self.request(reqwest::Method::POST, "/packs/drop")
+                        .json(&req),
+                )?
+                .ok_or_else(|| refused("this gateway cannot reclaim space (update it)"))?;
+            let report: cloudkeep_api::DropReport =
+                serde_json::from_slice(&bytes).map_err(refused)?;
+            if let Ok(mut lens) = self.lens.lock() {
+                for id in report.removed.iter().chain(&report.retired) {
+                    if let Some(id) = PackId::from_hex(id) {
+                        lens.remove(&id);
+                    }
+                }
+            }
+            kept.extend(
+                report
+                    .kept
+                    .into_iter()
+                    .filter_map(|(id, why)| PackId::from_hex(&id).map(|id| (id, why))),
+            );
+        }
+        Ok(kept)
     }
 
     fn set_aside(&self, id: &PackId) -> Result<cloudkeep_api::PackHealth, StoreError> {
@@ -601,5 +643,18 @@ impl RepoBackend for RemoteStore {
         // Missing is not an error (the trait's contract).
         self.send(self.request(reqwest::Method::DELETE, &Self::meta_path(kind, name)))?;
         Ok(())
+    }
+
+    fn points_changed(&self) {
+        if let Err(e) = self.send(self.request(reqwest::Method::POST, "/space")) {
+            tracing::debug!("the gateway did not measure the repository's space again: {e}");
+        }
+    }
+
+    fn retained_sets(&self) -> Result<Vec<String>, StoreError> {
+        let bytes = self
+            .send(self.request(reqwest::Method::GET, "/retained-sets"))?
+            .ok_or_else(|| refused("this gateway cannot reclaim space (update it)"))?;
+        serde_json::from_slice(&bytes).map_err(refused)
     }
 }

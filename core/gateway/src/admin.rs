@@ -53,6 +53,7 @@ pub fn routes() -> Router<Arc<GatewayState>> {
             get(get_settings).put(set_gateway_settings),
         )
         .route("/v1/admin/usage", get(usage))
+        .route("/v1/admin/space", post(space_pass))
         .route("/v1/admin/audit", get(audit_log))
         .route("/v1/admin/cert", get(cert_show))
         .route("/v1/admin/cert/generate", post(cert_generate))
@@ -398,12 +399,36 @@ async fn usage(
                 quota_bytes: q.quota_bytes,
                 used_bytes: q.used_bytes,
                 recycle_bytes: q.recycle_bytes,
+                reclaimable_bytes: q.reclaimable_bytes,
                 points: state.db.point_count(q.id).await?,
                 last_activity_ms: tenant.last_activity_ms,
             });
         }
     }
     Ok(Json(rows))
+}
+
+/// `POST /v1/admin/space`: recycled points whose protection ran out purged, then a space pass
+/// over every account now (both also run by themselves).
+async fn space_pass(
+    State(state): AppState,
+    admin: AdminSession,
+) -> Result<Json<cloudkeep_api::PassReport>, ApiError> {
+    super::recycle::purge_expired(&state).await?;
+    let report = super::space::pass_all(&state).await?;
+    state
+        .db
+        .audit(
+            &admin.name,
+            "space.pass",
+            "*",
+            &format!(
+                "removed {} bytes, retired {} bytes",
+                report.removed_bytes, report.retired_bytes
+            ),
+        )
+        .await?;
+    Ok(Json(report))
 }
 
 async fn audit_log(

@@ -25,6 +25,7 @@ pub mod policies;
 pub mod recycle;
 pub mod server;
 pub mod session;
+pub mod space;
 pub mod store;
 pub mod tenant;
 pub mod tls;

@@ -79,7 +79,9 @@ async fn find(state: &GatewayState, r: &RecycledRef) -> Result<(Quota, i64), Api
         })
 }
 
-/// Removes a recycled point for good: its file, its row, its recycle-bin bytes.
+/// Removes a recycled point for good: its row and its recycle-bin bytes, then its file (a
+/// crash in between leaves a file no row names, which the storage check removes — never a
+/// listed point without its file).
 pub async fn purge_point(
     state: &GatewayState,
     quota: &Quota,
@@ -87,13 +89,13 @@ pub async fn purge_point(
     bytes: i64,
 ) -> Result<(), ApiError> {
     let store = state.store_for(quota).await?;
+    state.db.purge_point(quota.id, point).await?;
+    state.db.drop_recycled(quota.id, bytes).await?;
     let name = point.to_owned();
     tokio::task::spawn_blocking(move || store.delete_meta(MetaKind::Point, &name))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    state.db.purge_point(quota.id, point).await?;
-    state.db.drop_recycled(quota.id, bytes).await?;
     Ok(())
 }
 

@@ -113,6 +113,7 @@ pub fn router(state: Arc<GatewayState>) -> Router {
         .merge(super::tenant::routes())
         .merge(super::policies::routes())
         .merge(super::recycle::routes())
+        .merge(super::space::routes())
         .merge(super::limits::routes())
         .merge(super::check::routes())
         .fallback(|| async {
@@ -472,6 +473,17 @@ async fn background(state: Arc<GatewayState>) {
                     tracing::info!("purged {n} restore points whose insider protection ran out")
                 }
                 Err(e) => tracing::warn!("recycle-bin purge failed: {e}"),
+            }
+        }
+        if ticks % 3600 == 2 {
+            match super::space::pass_all(&state).await {
+                Ok(r) if r.removed_bytes + r.retired_bytes > 0 => tracing::info!(
+                    removed = r.removed_bytes,
+                    retired = r.retired_bytes,
+                    "space pass: packs no restore point needs were dropped"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("space pass failed: {e}"),
             }
         }
     }

@@ -28,8 +28,9 @@ use crate::session::{
 use crate::store::accounts::Realm;
 use crate::store::data::object_cap;
 use cloudkeep_api::{
-    CHUNKS_HEADER, ErrorCode, LoginRequest, LoginResponse, MAX_PRESENCE_BATCH, NewSubtenant,
-    PresenceRequest, PresenceResponse, Quota, RepoInfo, SubtenantChange, TenantSettings,
+    CHUNK_LENS_HEADER, CHUNKS_HEADER, ErrorCode, LoginRequest, LoginResponse, MAX_PRESENCE_BATCH,
+    NewSubtenant, PresenceRequest, PresenceResponse, Quota, RepoInfo, SubtenantChange,
+    TenantSettings,
 };
 use cloudkeep_model::units::Limit;
 use cloudkeep_repo::backend::folder::FolderStore;
@@ -148,6 +149,8 @@ async fn list_repos(
                 used_bytes: q.used_bytes,
                 lease_until_ms: lease,
                 restore_until_ms: restore_until,
+                reclaimable_bytes: q.reclaimable_bytes,
+                recycle_bytes: q.recycle_bytes,
             })
             .collect(),
     ))
@@ -556,23 +559,19 @@ async fn delete_object(
             }
         }
         MetaKind::Index if protection_days(&session) > 0 => {
-            // An index file tells where a point's chunks are; under insider protection a
-            // tenant adds them and never takes one away.
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!(
-                    "index files are kept while insider protection ({} days) is on: they say where protected restore points' data is; nothing needs them deleted, and your service provider's storage cleans them up",
-                    protection_days(&session)
-                ),
-            ));
+            // An index file tells where a point's chunks are; under insider protection it is
+            // only hidden (a compaction replaced it) and kept until the window ends.
+            state.db.retire_object(quota.id, &kind, &name).await?;
+            return Ok(Json(()));
         }
         _ => {}
     }
-    let del_name = name.clone();
-    blocking(move || store.delete_meta(meta, &del_name)).await?;
+    // The row goes first: a crash after it leaves a file no row names (the storage check
+    // removes it), never a listed object whose file is gone.
     if let Some(size) = state.db.delete_object(quota.id, &kind, &name).await? {
         state.db.release(quota.id, size).await?;
     }
+    blocking(move || store.delete_meta(meta, &name)).await?;
     Ok(Json(()))
 }
 
@@ -681,14 +680,15 @@ async fn upload_pack(
     )
     .await;
     match stored {
-        Ok(chunk_ids) => {
+        Ok(declared) => {
+            let (chunk_ids, lens) = declared_chunks(&declared, declared_entry(&headers) == 36);
             let recorded = state
                 .db
                 .add_pack(
                     quota.id,
                     &id,
                     pack_len as i64,
-                    &chunk_ids,
+                    (&chunk_ids, lens.as_deref()),
                     Some(&upload.reservation),
                 )
                 .await;
@@ -777,7 +777,7 @@ pub fn upload_lengths(headers: &HeaderMap) -> Result<(u64, u64), ApiError> {
             ApiError::bad_request(format!("a pack upload needs the {CHUNKS_HEADER} header"))
         })?;
     let ids_len = count
-        .checked_mul(32)
+        .checked_mul(declared_entry(headers))
         .filter(|&n| n < declared)
         .ok_or_else(|| ApiError::bad_request("the chunk count does not fit the body"))?;
     let pack_len = declared - ids_len;
@@ -788,6 +788,36 @@ pub fn upload_lengths(headers: &HeaderMap) -> Result<(u64, u64), ApiError> {
         )));
     }
     Ok((ids_len, pack_len))
+}
+
+/// Bytes per declared chunk of a pack upload: its id, and its stored length when the client
+/// sends lengths ([`CHUNK_LENS_HEADER`]).
+fn declared_entry(headers: &HeaderMap) -> u64 {
+    if headers.get(CHUNK_LENS_HEADER).is_some_and(|v| v == "1") {
+        36
+    } else {
+        32
+    }
+}
+
+/// The chunk ids of a pack upload's declared part, and their stored lengths when sent.
+fn declared_chunks(raw: &[u8], with_lens: bool) -> (Vec<ChunkId>, Option<Vec<u32>>) {
+    let count = raw.len() / if with_lens { 36 } else { 32 };
+    let ids = raw[..count * 32]
+        .chunks_exact(32)
+        .map(|id| {
+            let mut one = [0u8; 32];
+            one.copy_from_slice(id);
+            ChunkId(one)
+        })
+        .collect();
+    let lens = with_lens.then(|| {
+        raw[count * 32..]
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    });
+    (ids, lens)
 }
 
 /// Reads and drops what is left of a request body: at most a pack's worth of ids and bytes,
@@ -843,7 +873,7 @@ async fn receive_pack(
     (ids_len, pack_len): (u64, u64),
     bucket: Option<Arc<super::limits::Bucket>>,
     idle: std::time::Duration,
-) -> Result<Vec<ChunkId>, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     let mut stream = body.into_data_stream();
     let temp_store = store.clone();
     let name = reservation.to_owned();
@@ -854,7 +884,7 @@ async fn receive_pack(
             return Err(e);
         }
     };
-    let result: Result<Vec<ChunkId>, ApiError> = async {
+    let result: Result<Vec<u8>, ApiError> = async {
         // Frames are gathered into large buffers; each full buffer is hashed and written on a
         // blocking thread while the next one arrives (one hand-off per 8 MiB, not per frame).
         let mut writer: Option<Writer> = Some((file, blake3::Hasher::new()));
@@ -915,14 +945,7 @@ async fn receive_pack(
             .await
             .map_err(ApiError::internal)?
             .map_err(ApiError::io)?;
-        Ok(ids
-            .chunks_exact(32)
-            .map(|id| {
-                let mut one = [0u8; 32];
-                one.copy_from_slice(id);
-                ChunkId(one)
-            })
-            .collect())
+        Ok(ids)
     }
     .await;
     match result {
@@ -1136,9 +1159,10 @@ async fn delete_point(
         state.db.recycle_point(quota.id, &name).await?;
         state.db.shift_to_recycle(quota.id, point.bytes).await?;
     } else {
-        blocking(move || store.delete_meta(MetaKind::Point, &name)).await?;
+        // Row first, file second (see `delete_object`).
         state.db.purge_point(quota.id, &point.name).await?;
         state.db.release(quota.id, point.bytes).await?;
+        blocking(move || store.delete_meta(MetaKind::Point, &name)).await?;
     }
     Ok(Json(()))
 }

@@ -18,24 +18,23 @@ use cloudkeep_repo::chunkset::ChunkSetFile;
 use cloudkeep_repo::crypto::{ChunkId, KdfParams, Keyring};
 use cloudkeep_repo::engine::backup::backup;
 use cloudkeep_repo::engine::verify::verify;
-use cloudkeep_repo::pack::PackId;
+use cloudkeep_repo::pack::{PackEntry, PackId};
 use cloudkeep_tests::pseudo_random;
 
 use crate::support::*;
 
-/// What a store may decline by design.
-struct Capabilities {
-    /// A tenant's store cannot delete packs (the gateway's own collection does).
-    deletes_packs: bool,
-}
-
 /// The checks, on an empty store.
-fn conformance(store: Arc<dyn RepoBackend>, caps: &Capabilities) {
+fn conformance(store: Arc<dyn RepoBackend>) {
     // Packs: stored whole, idempotent, listed with their length, read exactly.
     let a = pseudo_random(300_000, 1);
     let b = pseudo_random(5_000, 2);
     let (ia, ib) = (PackId::of(&a), PackId::of(&b));
-    let blobs = [ChunkId([1; 32]), ChunkId([2; 32])];
+    let blobs = [1u8, 2].map(|n| PackEntry {
+        id: ChunkId([n; 32]),
+        offset: 0,
+        stored_len: 100,
+        plain_len: 100,
+    });
     store.put_pack(&ia, &a, &blobs).unwrap();
     store.put_pack(&ib, &b, &blobs[..1]).unwrap();
     store.put_pack(&ia, &a, &blobs).unwrap();
@@ -86,7 +85,7 @@ fn conformance(store: Arc<dyn RepoBackend>, caps: &Capabilities) {
     }
     names.sort();
     assert_eq!(store.list_meta(MetaKind::Index).unwrap(), names);
-    let set = ChunkSetFile::full(blobs.to_vec()).encode();
+    let set = ChunkSetFile::full(blobs.iter().map(|b| b.id).collect()).encode();
     let set_name = ChunkSetFile::name_of(&set);
     store.put_meta(MetaKind::ChunkSet, &set_name, &set).unwrap();
     assert_eq!(store.get_meta(MetaKind::ChunkSet, &set_name).unwrap(), set);
@@ -110,14 +109,10 @@ fn conformance(store: Arc<dyn RepoBackend>, caps: &Capabilities) {
     ));
     assert!(store.put_meta(MetaKind::Lock, "../escape", b"x").is_err());
 
-    // Deleting packs, where the store does.
-    if caps.deletes_packs {
-        store.delete_pack(&ib).unwrap();
-        store.delete_pack(&ib).unwrap();
-        assert_eq!(store.set_aside(&ib).unwrap(), PackHealth::Missing);
-    } else {
-        assert!(store.delete_pack(&ib).is_err(), "refused by design");
-    }
+    // Deleting packs (a gateway checks that no restore point needs them; none does here).
+    store.delete_pack(&ib).unwrap();
+    store.delete_pack(&ib).unwrap();
+    assert_eq!(store.set_aside(&ib).unwrap(), PackHealth::Missing);
     for name in &names {
         store.delete_meta(MetaKind::Index, name).unwrap();
     }
@@ -156,12 +151,7 @@ fn a_folder_store_conforms() {
     let tmp = tempfile::tempdir().unwrap();
     let store: Arc<dyn RepoBackend> =
         Arc::new(FolderStore::open(tmp.path().join("checks")).unwrap());
-    conformance(
-        store,
-        &Capabilities {
-            deletes_packs: true,
-        },
-    );
+    conformance(store);
     let fresh: Arc<dyn RepoBackend> = Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap());
     round_trip(fresh, tmp.path());
 }
@@ -192,12 +182,7 @@ async fn a_cloud_repository_through_a_gateway_conforms() {
     let scratch = tmp.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
         let store: Arc<dyn RepoBackend> = Arc::new(RemoteStore::connect(&checks).unwrap());
-        conformance(
-            store,
-            &Capabilities {
-                deletes_packs: false,
-            },
-        );
+        conformance(store);
         let fresh: Arc<dyn RepoBackend> = Arc::new(RemoteStore::connect(&trip).unwrap());
         round_trip(fresh, &scratch);
     })

@@ -224,11 +224,15 @@ async fn conformance(db: Db) {
     let quota = db.quotas_of(acme.id).await.unwrap()[0].id;
     let (c1, c2, c3) = (ChunkId([1; 32]), ChunkId([2; 32]), ChunkId([3; 32]));
     let (p1, p2) = ("aa".repeat(32), "bb".repeat(32));
-    db.add_pack(quota, &p1, 100, &[c2, c1, c2], None)
+    db.add_pack(quota, &p1, 100, (&[c2, c1, c2], None), None)
         .await
         .unwrap();
-    db.add_pack(quota, &p1, 100, &[c1, c2], None).await.unwrap();
-    db.add_pack(quota, &p2, 50, &[c2], None).await.unwrap();
+    db.add_pack(quota, &p1, 100, (&[c1, c2], None), None)
+        .await
+        .unwrap();
+    db.add_pack(quota, &p2, 50, (&[c2], None), None)
+        .await
+        .unwrap();
     assert_eq!(
         db.chunks_present(quota, &[c1, c2, c3]).await.unwrap(),
         [true, true, false]
@@ -281,7 +285,7 @@ async fn conformance(db: Db) {
         })
         .collect();
     let even: Vec<ChunkId> = many.iter().step_by(2).copied().collect();
-    db.add_pack(quota, &"cc".repeat(32), 10, &even, None)
+    db.add_pack(quota, &"cc".repeat(32), 10, (&even, None), None)
         .await
         .unwrap();
     let flags = db.chunks_present(quota, &many).await.unwrap();
@@ -566,7 +570,7 @@ async fn upgrade_keeps_packs_and_chunks(url: &str, any_url: &str, engine: Engine
             .collect::<Vec<_>>(),
         [(p1.as_str(), 10), (p2.as_str(), 20)]
     );
-    db.add_pack(1, &"cc".repeat(32), 30, &[c3], None)
+    db.add_pack(1, &"cc".repeat(32), 30, (&[c3], None), None)
         .await
         .unwrap();
     assert_eq!(db.chunks_present(1, &[c3]).await.unwrap(), [true]);

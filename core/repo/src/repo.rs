@@ -93,7 +93,9 @@ pub enum RepoError {
     #[error("job \"{0}\" has no restore points here yet; run the job first")]
     NoPointsOfJob(String),
     /// A point prefix names only another job's point (jobs sharing one repository).
-    #[error("restore point \"{point}\" belongs to job \"{job}\", not to this one; name that job to use it")]
+    #[error(
+        "restore point \"{point}\" belongs to job \"{job}\", not to this one; name that job to use it"
+    )]
     PointOfAnotherJob {
         /// The prefix given.
         point: String,
@@ -355,6 +357,21 @@ impl Repository {
         let mut index = ChunkIndex::default();
         for (pack, entries) in self.index_files()? {
             index.add_pack(pack, &entries);
+        }
+        Ok(index)
+    }
+
+    /// Every index entry, those of `first` packs (the packs a store lists) before the others:
+    /// a blob copied by a compaction is found where it is now, not in a pack that is gone.
+    pub fn load_index_preferring(&self, first: &HashSet<PackId>) -> Result<ChunkIndex, RepoError> {
+        let files = self.index_files()?;
+        let mut index = ChunkIndex::default();
+        for pass_listed in [true, false] {
+            for (pack, entries) in &files {
+                if first.contains(pack) == pass_listed {
+                    index.add_pack(*pack, entries);
+                }
+            }
         }
         Ok(index)
     }
@@ -678,15 +695,17 @@ impl Repository {
             .into_iter()
             .filter(|p| prefix.len() >= 4 && p.id.starts_with(prefix))
             .collect();
-        let (own, others): (Vec<_>, Vec<_>) = named.into_iter().partition(|p| p.manifest.job == job);
-        match (own.len(), others.first()) {
-            (1, _) => Ok(own.into_iter().next().expect("one")),
-            (0, Some(other)) => Err(RepoError::PointOfAnotherJob {
+        let (own, others): (Vec<_>, Vec<_>) =
+            named.into_iter().partition(|p| p.manifest.job == job);
+        let mut own = own.into_iter();
+        match (own.next(), own.next(), others.first()) {
+            (Some(one), None, _) => Ok(one),
+            (None, _, Some(other)) => Err(RepoError::PointOfAnotherJob {
                 point: prefix.into(),
                 job: other.manifest.job.clone(),
             }),
-            (0, None) => Err(RepoError::PointNotFound(prefix.into())),
-            _ => Err(RepoError::AmbiguousPoint(prefix.into())),
+            (None, _, None) => Err(RepoError::PointNotFound(prefix.into())),
+            (Some(_), Some(_), _) => Err(RepoError::AmbiguousPoint(prefix.into())),
         }
     }
 

@@ -18,7 +18,6 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use crate::blob::SealedBlob;
-use crate::crypto::ChunkId;
 use crate::pack::{FinishedPack, PackBuilder, PackEntry, PackError, PackId};
 use crate::repo::{RepoError, Repository};
 
@@ -196,8 +195,8 @@ fn run_writer(
             Err(_) => break,
         };
         let Ok(pack) = next else { break };
-        let blobs: Vec<ChunkId> = pack.entries.iter().map(|e| e.id).collect();
-        repo.backend().put_pack(&pack.id, &pack.bytes, &blobs)?;
+        repo.backend()
+            .put_pack(&pack.id, &pack.bytes, &pack.entries)?;
         stored.push((pack.id, pack.entries));
     }
     Ok(stored)

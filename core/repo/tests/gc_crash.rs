@@ -22,11 +22,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use cloudkeep_repo::backend::folder::FolderStore;
 use cloudkeep_repo::backend::{MetaKind, PackStore, RepoBackend, StoreError};
 use cloudkeep_repo::compress::Compression;
-use cloudkeep_repo::crypto::ChunkId;
 use cloudkeep_repo::engine::backup::{BackupOptions, backup};
 use cloudkeep_repo::engine::gc::gc;
 use cloudkeep_repo::engine::restore::{Conflict, Destination, RestoreOptions, restore};
 use cloudkeep_repo::engine::verify::verify;
+use cloudkeep_repo::pack::PackEntry;
 use cloudkeep_repo::pack::PackId;
 use cloudkeep_repo::repo::{NewRepo, Repository, RestorePoint, Unlock};
 use cloudkeep_tests::pseudo_random;
@@ -51,7 +51,7 @@ impl Dying {
 }
 
 impl PackStore for Dying {
-    fn put_pack(&self, id: &PackId, bytes: &[u8], blobs: &[ChunkId]) -> Result<(), StoreError> {
+    fn put_pack(&self, id: &PackId, bytes: &[u8], blobs: &[PackEntry]) -> Result<(), StoreError> {
         self.change()?;
         self.inner.put_pack(id, bytes, blobs)
     }

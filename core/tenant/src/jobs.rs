@@ -537,7 +537,12 @@ fn join_with_sibling(
         };
         let mut keyring = repo.keyring().clone();
         let master = keyring.unlock(&theirs)?;
-        keyring.add_password(&master, password, KdfParams::default(), &format!("job {}", job.name))?;
+        keyring.add_password(
+            &master,
+            password,
+            KdfParams::default(),
+            &format!("job {}", job.name),
+        )?;
         repo.save_keyring(keyring)?;
         tracing::info!(job = %job.name, sibling = %sibling.name, "the job's password got a slot of the repository it shares");
         return Ok(true);
@@ -553,7 +558,9 @@ pub fn siblings_of<'a>(job: &'a Job, jobs: &'a [Job]) -> impl Iterator<Item = &'
 
 /// Why a new job's password was refused: the repository holds points under another one.
 pub fn password_not_known(job: &Job, jobs: &[Job]) -> TenantError {
-    let names: Vec<String> = siblings_of(job, jobs).map(|j| format!("\"{}\"", j.name)).collect();
+    let names: Vec<String> = siblings_of(job, jobs)
+        .map(|j| format!("\"{}\"", j.name))
+        .collect();
     TenantError::Invalid(format!(
         "the repository at {} already holds restore points under another encryption password{}: jobs on one repository share its key, so give this job that password",
         target_text(&job.spec.target),

@@ -127,7 +127,13 @@ pub fn create_job(
     spec: &JobSpec,
     password: Option<&str>,
 ) -> Result<Job, TenantError> {
-    let job = ctx.block_on(jobs::create(ctx.state(), ctx.secrets(), name, spec, password))?;
+    let job = ctx.block_on(jobs::create(
+        ctx.state(),
+        ctx.secrets(),
+        name,
+        spec,
+        password,
+    ))?;
     let refusal = match open_job_repository(ctx, &job) {
         Ok(repo) if repo.keyring().is_encrypted() != job.spec.encrypted => {
             Some(TenantError::Invalid(format!(
@@ -142,7 +148,10 @@ pub fn create_job(
         }
         Err(e @ (TenantError::Invalid(_) | TenantError::Repo(RepoError::Crypto(_)))) => Some(e),
         Err(e) => {
-            tracing::warn!(job = name, "the job's repository cannot be checked now (its first run will): {e}");
+            tracing::warn!(
+                job = name,
+                "the job's repository cannot be checked now (its first run will): {e}"
+            );
             None
         }
     };

@@ -18,6 +18,7 @@ use super::jobs::{self, Job, SessionLog, SessionRecord, Target};
 use cloudkeep_model::units::human_bytes;
 use cloudkeep_repo::engine::backup::{BackupOptions, BackupReport, backup};
 use cloudkeep_repo::engine::forget::{ForgetFilter, forget};
+use cloudkeep_repo::engine::gc::{AUTO_COMPACT_ABOVE, GcOptions, GcReport, gc_with};
 use cloudkeep_repo::engine::restore::{Destination, RestoreOptions, RestoreReport, restore};
 use cloudkeep_repo::engine::{Cancel, Progress};
 use cloudkeep_repo::repo::Repository;
@@ -309,11 +310,119 @@ fn backup_job(
         let decisions = groups.iter().flat_map(|g| &g.decisions);
         let removed = decisions.clone().filter(|d| d.remove()).count();
         log.line(format!(
-            "retention: {} restore points kept, {removed} removed (their data is freed by the next compaction)",
+            "retention: {} restore points kept, {removed} removed",
             decisions.count() - removed
         ));
+        if removed > 0 {
+            auto_compact(&repo, log);
+        }
     }
     Ok(report)
+}
+
+/// After retention removed points: compacts the repository when more than
+/// [`AUTO_COMPACT_ABOVE`] of what it stores is no longer needed, and says what it found. A
+/// failure here fails nothing: the point is stored, and the next run tries again.
+fn auto_compact(repo: &Repository, log: &mut SessionLog<'_>) {
+    let options = GcOptions {
+        only_above: Some(AUTO_COMPACT_ABOVE),
+        ..GcOptions::default()
+    };
+    match gc_with(repo, options) {
+        Ok(r) if r.skipped => {
+            repo.backend().points_changed();
+            log.line(format!(
+                "space: {} in use, {} no longer needed ({:.0} %; compacts by itself above {:.0} %)",
+                human_bytes(r.live_bytes),
+                human_bytes(r.unused_bytes),
+                percent(r.unused_bytes, r.live_bytes + r.unused_bytes),
+                AUTO_COMPACT_ABOVE * 100.0
+            ));
+        }
+        Ok(r) => log.line(compact_summary(&r)),
+        Err(e) => log.line(format!(
+            "warning: the repository was not compacted ({e}); the next run tries again"
+        )),
+    }
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// One line on what a compaction did.
+pub fn compact_summary(r: &GcReport) -> String {
+    let mut line = format!(
+        "compacted: {} no longer needed of {}; {} packs removed, {} rewritten ({} moved); storage {} → {}",
+        human_bytes(r.unused_bytes),
+        human_bytes(r.live_bytes + r.unused_bytes),
+        r.packs_deleted + r.orphan_packs,
+        r.packs_repacked,
+        human_bytes(r.bytes_moved),
+        human_bytes(r.bytes_before),
+        human_bytes(r.bytes_after)
+    );
+    if !r.packs_kept.is_empty() {
+        line.push_str(&format!(
+            "; the provider kept {} packs ({})",
+            r.packs_kept.len(),
+            r.packs_kept[0].1
+        ));
+    }
+    line
+}
+
+/// Compacts job `name`'s repository now (every job sharing it gains), recorded as a
+/// `compact` session whose stats are the [`GcReport`]. Blocking.
+pub fn compact_job(
+    ctx: &TenantContext,
+    name: &str,
+) -> Result<(SessionRecord, Result<GcReport, TenantError>), TenantError> {
+    let state = ctx.state();
+    let job = ctx.block_on(state.job(name))?;
+    let started_ms = cloudkeep_model::clock::now_ms();
+    let mut log = SessionLog::default();
+    log.line(format!(
+        "compaction of the repository of \"{name}\" at {}",
+        target_text(&job.spec.target)
+    ));
+    let outcome =
+        open_job_repository(ctx, &job).and_then(|repo| Ok(gc_with(&repo, GcOptions::default())?));
+    let finished_ms = cloudkeep_model::clock::now_ms();
+    let (result, stats, message) = match &outcome {
+        Ok(r) => {
+            log.line(compact_summary(r));
+            ("success", json!(r), String::new())
+        }
+        Err(e) => {
+            log.line(format!("failed: {e}"));
+            ("failed", json!({}), e.to_string())
+        }
+    };
+    let mut session = SessionRecord {
+        id: 0,
+        job: job.name.clone(),
+        kind: "compact".into(),
+        started_ms,
+        finished_ms,
+        result: result.into(),
+        point: None,
+        stats,
+        warnings: json!([]),
+        message,
+        log: log.into_lines(),
+    };
+    session.id = ctx.block_on(state.record_session(&session))?;
+    if let Target::Provider { provider, .. } = &job.spec.target
+        && let Err(e) = ctx.block_on(super::providers::rescan(state, ctx.secrets(), provider))
+    {
+        tracing::warn!(provider = %provider, "quota figures not refreshed after compaction: {e}");
+    }
+    Ok((session, outcome))
 }
 
 /// Restores from a point of job `name` (`point`: an id prefix or `latest`) as `options` say,

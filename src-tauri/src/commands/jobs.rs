@@ -49,7 +49,15 @@ pub async fn job_create(
     password: Option<String>,
 ) -> Result<Job, CommandError> {
     let ctx = state.ctx.clone();
-    blocking(move || Ok(keys::create_job(&ctx, name.trim(), &spec, password.as_deref())?)).await
+    blocking(move || {
+        Ok(keys::create_job(
+            &ctx,
+            name.trim(),
+            &spec,
+            password.as_deref(),
+        )?)
+    })
+    .await
 }
 
 /// Changes a job's settings (its target and encryption stay).

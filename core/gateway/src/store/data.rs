@@ -27,6 +27,24 @@ fn packed(ids: &[ChunkId]) -> Vec<u8> {
     ids.iter().flat_map(|id| id.0).collect()
 }
 
+/// The stored lengths of `chunks` (declared in the same order), 4 bytes each little-endian,
+/// in the order of the sorted, unique ids as `chunk_ids` holds them; `None` when the two
+/// lists do not match.
+fn sorted_lens(chunks: &[ChunkId], lens: &[u32]) -> Option<Vec<u8>> {
+    if chunks.len() != lens.len() {
+        return None;
+    }
+    let mut pairs: Vec<(ChunkId, u32)> = chunks.iter().copied().zip(lens.iter().copied()).collect();
+    pairs.sort_unstable_by_key(|a| a.0);
+    pairs.dedup_by(|a, b| a.0 == b.0);
+    Some(
+        pairs
+            .iter()
+            .flat_map(|(_, len)| len.to_le_bytes())
+            .collect(),
+    )
+}
+
 /// A stored pack (its row; the wire form is [`cloudkeep_api::PackInfo`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackRow {
@@ -91,14 +109,14 @@ impl From<PointRow> for cloudkeep_api::PointInfo {
 }
 
 impl Db {
-    /// Records a stored pack and the chunk ids it carries (idempotent), ending the
-    /// reservation its upload held.
+    /// Records a stored pack and the chunk ids it carries (idempotent), with their stored
+    /// lengths when the client declared them, ending the reservation its upload held.
     pub async fn add_pack(
         &self,
         quota: i64,
         id: &str,
         bytes: i64,
-        chunks: &[ChunkId],
+        (chunks, lens): (&[ChunkId], Option<&[u32]>),
         reservation: Option<&str>,
     ) -> Result<(), DbError> {
         let mut tx = self.pool().begin().await?;
@@ -106,12 +124,13 @@ impl Db {
             super::reservations::settle(&mut tx, reservation, quota, bytes).await?;
         }
         sqlx::query(
-            "INSERT INTO packs (quota_id, id, bytes, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (quota_id, id) DO NOTHING",
+            "INSERT INTO packs (quota_id, id, bytes, created_ms, chunk_lens) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (quota_id, id) DO NOTHING",
         )
         .bind(quota)
         .bind(id)
         .bind(bytes)
         .bind(now_ms())
+        .bind(lens.and_then(|lens| sorted_lens(chunks, lens)))
         .execute(&mut *tx)
         .await?;
         let pk: i64 = sqlx::query("SELECT pk FROM packs WHERE quota_id = $1 AND id = $2")
@@ -159,11 +178,13 @@ impl Db {
 
     /// The size of a stored pack, if `quota` has one named `id`.
     pub async fn pack_size(&self, quota: i64, id: &str) -> Result<Option<u64>, DbError> {
-        let row = sqlx::query("SELECT bytes FROM packs WHERE quota_id = $1 AND id = $2")
-            .bind(quota)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT bytes FROM packs WHERE quota_id = $1 AND id = $2 AND retired_ms IS NULL",
+        )
+        .bind(quota)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row
             .map(|r| r.try_get::<i64, _>(0))
             .transpose()?
@@ -173,7 +194,7 @@ impl Db {
     /// Every pack of a quota.
     pub async fn packs(&self, quota: i64) -> Result<Vec<PackRow>, DbError> {
         let rows =
-            sqlx::query("SELECT id, bytes, damaged_ms FROM packs WHERE quota_id = $1 ORDER BY id")
+            sqlx::query("SELECT id, bytes, damaged_ms FROM packs WHERE quota_id = $1 AND retired_ms IS NULL ORDER BY id")
                 .bind(quota)
                 .fetch_all(self.pool())
                 .await?;
@@ -253,7 +274,8 @@ impl Db {
         for (n, batch) in ids.chunks(ID_BATCH).enumerate() {
             let sql = format!(
                 "{} SELECT i FROM ids WHERE NOT EXISTS \
-                 (SELECT 1 FROM chunk_ids WHERE quota_id = $1 AND id = substr($3, CAST(i * 32 + 1 AS INTEGER), 32))",
+                 (SELECT 1 FROM chunk_ids c JOIN packs p ON p.pk = c.pack \
+                  WHERE c.quota_id = $1 AND c.id = substr($3, CAST(i * 32 + 1 AS INTEGER), 32) AND p.retired_ms IS NULL)",
                 ids_cte(2)
             );
             let rows = sqlx::query(&sql)
@@ -293,7 +315,7 @@ impl Db {
         }
         sqlx::query(
             "INSERT INTO objects (quota_id, kind, name, bytes, task_id) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (quota_id, kind, name) DO UPDATE SET bytes = excluded.bytes, task_id = excluded.task_id",
+             ON CONFLICT (quota_id, kind, name) DO UPDATE SET bytes = excluded.bytes, task_id = excluded.task_id, retired_ms = NULL",
         )
         .bind(quota)
         .bind(kind)
@@ -342,7 +364,7 @@ impl Db {
     /// Names of a quota's objects of one kind, sorted.
     pub async fn objects(&self, quota: i64, kind: &str) -> Result<Vec<String>, DbError> {
         let rows =
-            sqlx::query("SELECT name FROM objects WHERE quota_id = $1 AND kind = $2 ORDER BY name")
+            sqlx::query("SELECT name FROM objects WHERE quota_id = $1 AND kind = $2 AND retired_ms IS NULL ORDER BY name")
                 .bind(quota)
                 .bind(kind)
                 .fetch_all(self.pool())

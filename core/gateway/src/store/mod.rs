@@ -17,6 +17,7 @@ pub mod policies;
 pub mod repos;
 pub mod reservations;
 pub mod settings;
+pub mod space;
 pub mod tasks;
 pub mod tenants;
 

@@ -204,12 +204,16 @@ impl Db {
         .ok_or_else(|| DbError::NotFound(format!("quota {quota}")))?;
         let stored = format!(
             "{} + {} + {} + {}",
-            sum("packs", ""),
+            sum("packs", " AND retired_ms IS NULL"),
             sum("objects", ""),
             sum("points", " AND deleted_ms IS NULL"),
             sum("reservations", "")
         );
-        let recycled = sum("points", " AND deleted_ms IS NOT NULL");
+        let recycled = format!(
+            "{} + {}",
+            sum("points", " AND deleted_ms IS NOT NULL"),
+            sum("packs", " AND retired_ms IS NOT NULL")
+        );
         // The quota itself, and the quotas of subtenants sharing it.
         let sql = format!(
             "SELECT CAST(COALESCE(SUM({stored}), 0) AS BIGINT), CAST(COALESCE(SUM({recycled}), 0) AS BIGINT) \

@@ -66,9 +66,9 @@ fn tenant_at(r: &sqlx::any::AnyRow, at: usize) -> Result<Tenant, DbError> {
 
 /// The columns [`quota_of`] reads, and where from.
 const QUOTA_COLUMNS: &str = "q.id, q.tenant_id, q.repo_id, r.name, q.friendly_name, q.quota_bytes, \
-     q.used_bytes, q.recycle_bytes, q.carved_bytes";
+     q.used_bytes, q.recycle_bytes, q.carved_bytes, q.reclaimable_bytes";
 /// How many columns [`QUOTA_COLUMNS`] names.
-const QUOTA_WIDTH: usize = 9;
+const QUOTA_WIDTH: usize = 10;
 /// Most packs one [`Db::quota_and_packs`] names (each is a bound parameter).
 pub const MAX_PACKS_PER_QUERY: usize = cloudkeep_api::MAX_READ_PACKS;
 
@@ -85,6 +85,7 @@ fn quota_of(r: &sqlx::any::AnyRow) -> Result<Quota, DbError> {
         used_bytes: r.try_get(6)?,
         recycle_bytes: r.try_get(7)?,
         carved_bytes: r.try_get(8)?,
+        reclaimable_bytes: r.try_get(9)?,
     })
 }
 
@@ -540,7 +541,7 @@ impl Db {
             .join(", ");
         let sql = format!(
             "SELECT {QUOTA_COLUMNS}, p.id, p.bytes {QUOTA_FROM} \
-             LEFT JOIN packs p ON p.quota_id = q.id AND p.id IN ({wanted}) \
+             LEFT JOIN packs p ON p.quota_id = q.id AND p.id IN ({wanted}) AND p.retired_ms IS NULL \
              WHERE q.tenant_id = $1 AND q.friendly_name = $2"
         );
         let mut query = sqlx::query(&sql).bind(tenant).bind(friendly_name);

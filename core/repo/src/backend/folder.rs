@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use super::{
     MAX_META_LEN, MetaKind, PackHealth, PackStore, RepoBackend, StoreError, valid_meta_name,
 };
-use crate::crypto::ChunkId;
+use crate::pack::PackEntry;
 use crate::pack::{MAX_PACK_LEN, PackId};
 
 const PACKS: &str = "packs";
@@ -374,7 +374,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl PackStore for FolderStore {
-    fn put_pack(&self, id: &PackId, bytes: &[u8], _blobs: &[ChunkId]) -> Result<(), StoreError> {
+    fn put_pack(&self, id: &PackId, bytes: &[u8], _blobs: &[PackEntry]) -> Result<(), StoreError> {
         let dest = self.path_of(id);
         if dest.exists() {
             return Ok(());

@@ -11,8 +11,7 @@ pub mod folder;
 use cloudkeep_model::failure::{Failure, FailureKind};
 use std::path::PathBuf;
 
-use crate::crypto::ChunkId;
-use crate::pack::PackId;
+use crate::pack::{PackEntry, PackId};
 
 /// Errors of pack storage.
 #[derive(Debug, thiserror::Error)]
@@ -104,10 +103,10 @@ pub const MERGE_GAP: u64 = 128 << 10;
 /// Where a repository's packs are kept. Implementations are safe to call from many threads.
 pub trait PackStore: Send + Sync {
     /// Stores a pack atomically: afterwards the whole pack is there, or (after a crash) none
-    /// of it is visible. Storing an existing pack again is harmless. `blobs` are the ids of the
-    /// blobs inside (a remote store declares them to the gateway, which cannot read the
-    /// pack's sealed index; a folder ignores them).
-    fn put_pack(&self, id: &PackId, bytes: &[u8], blobs: &[ChunkId]) -> Result<(), StoreError>;
+    /// of it is visible. Storing an existing pack again is harmless. `blobs` are the blobs
+    /// inside (a remote store declares their ids and stored lengths to the gateway, which
+    /// cannot read the pack's sealed index; a folder ignores them).
+    fn put_pack(&self, id: &PackId, bytes: &[u8], blobs: &[PackEntry]) -> Result<(), StoreError>;
 
     /// Reads `len` bytes at `offset`.
     fn read_range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError>;
@@ -143,6 +142,17 @@ pub trait PackStore: Send + Sync {
 
     /// Removes a pack; removing a missing pack is not an error.
     fn delete_pack(&self, id: &PackId) -> Result<(), StoreError>;
+
+    /// Removes packs a compaction has copied the live blobs out of; returns those the store
+    /// kept (a gateway keeps any that holds data a restore point needs and no other pack
+    /// has), each with why. Under insider protection "removed" means retired: kept by the
+    /// SP until the window ends, no longer listed.
+    fn drop_packs(&self, ids: &[PackId]) -> Result<Vec<(PackId, String)>, StoreError> {
+        for id in ids {
+            self.delete_pack(id)?;
+        }
+        Ok(Vec::new())
+    }
 
     /// A pack failed a check (it could not be read, or its bytes or blobs are wrong): the
     /// store looks at it itself and, when it is missing or its bytes no longer match its id,
@@ -215,6 +225,16 @@ pub trait RepoBackend: PackStore {
 
     /// Removes an object; a missing one is not an error.
     fn delete_meta(&self, kind: MetaKind, name: &str) -> Result<(), StoreError>;
+
+    /// Chunk sets of restore points the store keeps though it no longer lists them (a
+    /// gateway's recycle bin): a collection must keep their data.
+    fn retained_sets(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Restore points were removed or space reclaimed: a store that keeps its own figures
+    /// of what is reclaimable (a gateway) measures again. Best effort.
+    fn points_changed(&self) {}
 }
 
 /// True when `name` is safe as a metadata object name: lower-case hex, digits, `-`, `_`, `.`,
