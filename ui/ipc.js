@@ -65,6 +65,7 @@ export const jobCreate = (name, spec, password) => call('job_create', { name, sp
 export const jobUpdate = (name, spec) => call('job_update', { name, spec });
 export const jobDelete = (name) => call('job_delete', { name });
 export const jobRun = (name, kind, onEvent) => call('job_run', { name, kind, onEvent: channel(onEvent) });
+export const jobCompact = (name) => call('job_compact', { name });
 export const jobWatch = (name, kind, onEvent) => call('job_watch', { name, kind, onEvent: channel(onEvent) });
 export const jobStop = (name, kind) => call('job_stop', { name, kind });
 export const runsList = () => call('runs_list');
@@ -117,6 +118,7 @@ export const spCert = () => call('sp_cert');
 export const spCertGenerate = (names) => call('sp_cert_generate', { names });
 export const spCertImport = (chainPath, keyPath) => call('sp_cert_import', { chainPath, keyPath });
 export const spUsage = () => call('sp_usage');
+export const spReclaim = () => call('sp_reclaim');
 export const spUsageExport = (path) => call('sp_usage_export', { path });
 export const spRecycleBin = () => call('sp_recycle_bin');
 export const spRecycleRestore = (point) => call('sp_recycle_restore', { point });

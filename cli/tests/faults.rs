@@ -279,9 +279,14 @@ fn a_backup_killed_at_many_points_leaves_no_partial_point() {
             fraction * 100.0,
             String::from_utf8_lossy(&verify.stdout)
         );
+        // A run killed after its commit but before it exited has a whole point (the restore
+        // below checks it byte for byte); before the commit, none.
         let points = cli.json(&["local", "points", "-r", &r]);
-        assert_eq!(points, serde_json::json!([]), "no partial point");
-        cli.ok(&["local", "backup", "-r", &r, &s], None);
+        let committed = points.as_array().unwrap().len();
+        assert!(committed <= 1, "{points}");
+        if committed == 0 {
+            cli.ok(&["local", "backup", "-r", &r, &s], None);
+        }
         let out = tmp.path().join(format!("out-{n}"));
         cli.ok(
             &[

@@ -3,9 +3,9 @@
 // New job wizard (name → sources → target → schedule → retention → encryption → summary),
 // which also edits a job's sources, schedule and retention.
 
-import { jobsList, jobGet, jobCreate, jobUpdate, jobDelete, jobRun, jobWatch, jobStop, providersList, pickFolder, sessionsList } from '../ipc.js';
+import { jobsList, jobGet, jobCreate, jobUpdate, jobDelete, jobRun, jobCompact, jobWatch, jobStop, providersList, providerRescan, pickFolder, sessionsList } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, badge, panel, selectField, emptyState } from '../dom.js';
-import { wizard, runView, confirmDialog, busy, errorBox } from '../components.js';
+import { wizard, runView, confirmDialog, busy, errorBox, notice } from '../components.js';
 import * as fmt from '../format.js';
 import { validName, nameError } from '../rules.js';
 import { scheduleStep, retentionStep, encryptionStep, scheduleText } from '../steps.js';
@@ -102,11 +102,52 @@ async function renderJob(container, ctx, name) {
     agentNote,
     runSlot,
     panel('Settings', specFacts(name, spec)),
+    spec.agent ? null : await spacePanel(name, spec, ctx),
     panel('Sessions', history));
   showHistory(sessions);
   // A run already going on (started by the schedule or another view) is followed.
   const watching = runView({ id: 'job-progress', title: `Backup of ${name}` });
   if (await jobWatch(name, 'backup', watching.handle)) follow(watching);
+}
+
+/**
+ * Space of the job's repository: at a provider, what the gateway last measured (stored, no
+ * longer needed, in the recycle bin); the last compaction's figures; Compact now.
+ */
+async function spacePanel(name, spec, ctx) {
+  const slot = h('div', { id: 'job-space-result' });
+  const compact = button('Compact now', { variant: 'secondary', id: 'job-compact' });
+  compact.addEventListener('click', () => busy(compact, async () => {
+    const r = await jobCompact(name);
+    if (!ctx.current()) return;
+    replaceChildren(slot, notice(`Compacted: ${fmt.bytes(r.unused_bytes)} no longer needed of ${fmt.bytes(r.live_bytes + r.unused_bytes)}; storage ${fmt.bytes(r.bytes_before)} → ${fmt.bytes(r.bytes_after)} (${fmt.bytes(r.bytes_moved)} rewritten).`));
+    const rows = await repoFacts(spec);
+    if (rows) replaceChildren(figures, facts(rows));
+  }, (err) => replaceChildren(slot, errorBox(err))));
+  const rows = await repoFacts(spec);
+  const figures = h('div', { id: 'job-space' }, rows ? facts(rows) : h('p', { class: 'hint', text: 'A folder repository: Compact now gives back the space of restore points removed by retention or by hand.' }));
+  if (rows) {
+    // The figures above are the last scan's; the provider's own come next (when it answers).
+    providerRescan(spec.target.provider)
+      .then(async () => { const fresh = await repoFacts(spec); if (fresh && ctx.current()) replaceChildren(figures, facts(fresh)); })
+      .catch(() => {});
+  }
+  return panel('Space', figures,
+    h('p', { class: 'hint', text: 'Jobs compact their repository by themselves after retention when more than 15 % of it is no longer needed. Every job sharing the repository gains.' }),
+    h('div', { class: 'actions' }, compact), slot);
+}
+
+/** The provider's figures for the job's cloud repository, or null. */
+async function repoFacts(spec) {
+  if (spec.target.kind !== 'provider') return null;
+  const provider = (await providersList()).find((p) => p.name === spec.target.provider);
+  const repo = provider?.repos.find((r) => r.name === spec.target.repo);
+  if (!repo) return null;
+  return [
+    ['Stored', fmt.bytes(repo.used_bytes), 'space-used'],
+    ['No longer needed (a compaction frees it)', fmt.bytes(repo.reclaimable_bytes), 'space-reclaimable'],
+    ['In the provider’s recycle bin', repo.recycle_bytes ? `${fmt.bytes(repo.recycle_bytes)} (kept while insider protection lasts; not counted against the quota)` : 'nothing', 'space-recycle'],
+  ];
 }
 
 /** A job's settings as facts (the wizard's summary too). */

@@ -5,7 +5,7 @@
 // lease grace period and the storage check (the database against the storage, reconciled,
 // with what it found and did).
 
-import { providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile } from '../ipc.js';
+import { providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile, spReclaim } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, panel } from '../dom.js';
 import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice } from '../components.js';
 import * as fmt from '../format.js';
@@ -166,12 +166,20 @@ export async function renderSpUsage(container, ctx) {
     const n = await spUsageExport(path);
     replaceChildren(saved, notice(`Saved ${n} rows to ${path}.`));
   }, (e) => slot.show(e)));
-  replaceChildren(container, h('div', { class: 'toolbar' }, exportBtn), slot.el, saved, table({
+  const reclaim = button('Reclaim space now', { variant: 'secondary', id: 'usage-reclaim' });
+  reclaim.addEventListener('click', () => busy(reclaim, async () => {
+    const r = await spReclaim();
+    await ctx.navigate('sp-usage');
+    const note = `Removed ${fmt.bytes(r.removed_bytes)}; ${fmt.bytes(r.retired_bytes)} kept until insider protection ends; tenants’ compactions would free ${fmt.bytes(r.reclaimable_bytes)} more.`;
+    document.getElementById('usage-saved')?.replaceChildren(notice(note));
+  }, (e) => slot.show(e)));
+  replaceChildren(container, h('div', { class: 'toolbar' }, exportBtn, reclaim), slot.el, saved, table({
     caption: 'Usage per tenant and cloud repository',
     id: 'sp-usage-table',
     columns: [
       ['Tenant', (r) => r.tenant], ['Repository', (r) => r.friendly_name || r.repo], ['Quota', (r) => fmt.quota(r.quota_bytes), 'num'],
       ['Used', (r) => fmt.bytes(r.used_bytes), 'num'], ['Recycle bin', (r) => fmt.bytes(r.recycle_bytes), 'num'],
+      ['Reclaimable', (r) => fmt.bytes(r.reclaimable_bytes), 'num'],
       ['Points', (r) => fmt.count(r.points), 'num'], ['Last activity', (r) => fmt.dateTime(r.last_activity_ms), 'when'],
     ],
     rows,

@@ -64,6 +64,14 @@ async fn drop_request(
     let (quota, _) = area(&state, &session, &repo).await?;
     let days = crate::session::protection_days(&session);
     let report = drop_packs(&state, &quota, days, &ids).await?;
+    // What is reclaimable changed: measured again at once (the tenant's own pass is limited
+    // to one a minute).
+    if let Err(e) = pass(&state, &session.tenant, &quota).await {
+        tracing::warn!(
+            quota = quota.id,
+            "space pass after a compaction failed: {e}"
+        );
+    }
     tracing::info!(
         quota = quota.id,
         removed = report.removed.len(),

@@ -82,6 +82,27 @@ pub async fn job_delete(state: State<'_, ConsoleState>, name: String) -> Result<
     Ok(jobs::delete(state.ctx.state(), state.ctx.secrets(), &name).await?)
 }
 
+/// Compacts the repository of `name` now (recorded as a `compact` session); returns what it
+/// did. Refused while the job runs.
+#[tauri::command]
+pub async fn job_compact(
+    state: State<'_, ConsoleState>,
+    name: String,
+) -> Result<cloudkeep_repo::engine::gc::GcReport, CommandError> {
+    if !state.runs.running().iter().all(|r| r.job != name) {
+        return Err(CommandError::invalid(format!(
+            "\"{name}\" is running; compact it when the run has finished"
+        )));
+    }
+    state.catalogs.forget(&name);
+    let ctx = state.ctx.clone();
+    blocking(move || {
+        let (_, outcome) = cloudkeep_tenant::runner::compact_job(&ctx, &name)?;
+        Ok(outcome?)
+    })
+    .await
+}
+
 fn kind_of(kind: &str) -> Result<RunKind, CommandError> {
     match kind {
         "backup" => Ok(RunKind::Backup),

@@ -232,6 +232,15 @@ pub async fn sp_usage_export(
     Ok(rows.len())
 }
 
+/// Reclaims space now: expired recycle-bin points purged, packs no point needs removed (kept
+/// until insider protection ends where it is on), what compactions would free measured.
+#[tauri::command]
+pub async fn sp_reclaim(
+    state: State<'_, ConsoleState>,
+) -> Result<cloudkeep_api::PassReport, CommandError> {
+    Ok(state.sp_client().await?.space_pass().await?)
+}
+
 /// The recycle bin: deleted points kept by insider protection.
 #[tauri::command]
 pub async fn sp_recycle_bin(

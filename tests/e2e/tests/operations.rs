@@ -167,8 +167,10 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
         "a stopped run ({stopped}) makes no point: {listed}"
     );
 
-    // ---- A second point from the console, then the older one deleted.
+    // ---- A second point from the console, then the older one deleted (b.bin is only in
+    // the older one: its space comes back once the point is purged).
     std::fs::write(source.join("c.txt"), b"second\n")?;
+    std::fs::remove_file(source.join("b.bin"))?;
     run_docs(&console, "Success").await?;
     console.nav("points").await?;
     console.wait_for("#points-table").await?;
@@ -240,6 +242,41 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     );
 
     // ---- Usage: the table and the CSV export (the save dialog's answer given directly).
+    // The purged point's b.bin is reclaimable, as the SP's pass measures it.
+    console.nav("sp-usage").await?;
+    console.wait_text("#sp-usage-table", TENANT, WAIT).await?;
+    console.click("#usage-reclaim").await?;
+    console
+        .wait_text("#usage-saved", "compactions would free", WAIT)
+        .await?;
+    let usage = cli_json(&home, &["sp", "usage", "--json"])?;
+    let reclaimable = usage[0]["reclaimable_bytes"].as_i64().unwrap_or(0);
+    ensure!(
+        reclaimable >= 190_000,
+        "the purged point's data is reclaimable: {usage}"
+    );
+    let shown = console.text_of("#sp-usage-table").await?;
+    ensure!(
+        shown.contains("Reclaimable") && shown.contains(&fmt_kib(reclaimable)),
+        "the console shows it: {shown}"
+    );
+    console.screen("72b-sp-usage-reclaimable").await?;
+    // The tenant sees it on the job and compacts; the SP's figure drops with it.
+    console.click("#mode-tenant").await?;
+    console.nav("jobs").await?;
+    console.click("#job-open-docs").await?;
+    console.wait_text("#space-reclaimable", "KiB", WAIT).await?;
+    console.click("#job-compact").await?;
+    console
+        .wait_text("#job-space-result", "Compacted", RUN_TIMEOUT)
+        .await?;
+    let usage = cli_json(&home, &["sp", "usage", "--json"])?;
+    ensure!(
+        usage[0]["reclaimable_bytes"].as_i64().unwrap_or(i64::MAX) < reclaimable / 10,
+        "compacted: {usage}"
+    );
+    console.screen("72c-job-compacted").await?;
+    console.click("#mode-sp").await?;
     console.nav("sp-usage").await?;
     console.wait_text("#sp-usage-table", TENANT, WAIT).await?;
     let csv = files.path().join("usage.csv");
@@ -505,6 +542,11 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
 }
 
 /// Files under `dir` (recursively) ending in `.ext`.
+/// Bytes as the console shows KiB figures ("195.3 KiB"), to find them in a table.
+fn fmt_kib(bytes: i64) -> String {
+    format!("{:.1} KiB", bytes as f64 / 1024.0)
+}
+
 fn files_with_extension(dir: &std::path::Path, ext: &str) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
