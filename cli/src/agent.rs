@@ -43,6 +43,13 @@ enum AgentCommand {
     },
     /// What this agent is enrolled as and what it applies.
     Status,
+    /// Trust the certificate the provider presents now, when it has this fingerprint (after
+    /// an SP replaced it without announcing it; an announced or CA-signed renewal is followed
+    /// by itself).
+    Trust {
+        /// The new certificate's SHA-256 fingerprint, as the SP gave it.
+        fingerprint: String,
+    },
 }
 
 fn print_cycle(cycle: &Cycle, json: bool) -> anyhow::Result<()> {
@@ -128,6 +135,23 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     Err(e) => eprintln!("cycle failed, trying again at the next: {e}"),
                 },
             )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AgentCommand::Trust { fingerprint } => {
+            let state = agent::load(home)?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "this computer is not enrolled; run \"cloudkeep agent enroll FILE\""
+                )
+            })?;
+            let provider = ctx.block_on(cloudkeep_tenant::providers::trust(
+                ctx.state(),
+                &state.provider,
+                &fingerprint,
+            ))?;
+            println!(
+                "the provider's certificate {} is trusted; the agent's next cycle uses it",
+                provider.fingerprint
+            );
             Ok(ExitCode::SUCCESS)
         }
         AgentCommand::Status => {

@@ -289,6 +289,16 @@ enum CertAction {
         #[arg(long = "hostname", value_name = "HOST", required = true)]
         hostnames: Vec<String>,
     },
+    /// Announce the next self-signed certificate for these names, signed with the current
+    /// key: tenants and agents that connect learn it and follow the rollover by themselves.
+    /// Announce it days ahead, then `rollover`.
+    Next {
+        /// Host names and addresses (repeatable).
+        #[arg(long = "hostname", value_name = "HOST", required = true)]
+        hostnames: Vec<String>,
+    },
+    /// Serve the announced certificate now.
+    Rollover,
     /// Replace it with a CA-signed PEM chain (leaf first) and key.
     Import {
         /// PEM certificate chain.
@@ -298,6 +308,20 @@ enum CertAction {
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
     },
+}
+
+/// Warns when the served certificate ends within the warning window.
+fn warn_expiry(info: &cloudkeep_api::CertInfo) {
+    let Ok(end) = chrono::DateTime::parse_from_rfc3339(&info.not_after) else {
+        return;
+    };
+    let days = (end.timestamp_millis() - cloudkeep_model::clock::now_ms()).div_euclid(86_400_000);
+    if days < cloudkeep_tenant::overview::CERT_WARNING_DAYS {
+        eprintln!(
+            "warning: this certificate expires on {} (in {days} days): announce the next one now (`sp cert next`) or import a renewed CA-signed one",
+            end.format("%Y-%m-%d")
+        );
+    }
 }
 
 fn session_client(home: &DataHome) -> anyhow::Result<SpClient> {
@@ -591,7 +615,36 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
         SpCommand::Cert { action } => {
             let client = session_client(home)?;
             let info = match action {
-                CertAction::Show => rt.block_on(client.cert())?,
+                CertAction::Show => {
+                    let info = rt.block_on(client.cert())?;
+                    let next = rt.block_on(client.cert_next_info())?;
+                    if json {
+                        print_json(&serde_json::json!({"served": info, "next": next}))?;
+                    } else {
+                        crate::gateway::print_cert(&info);
+                        warn_expiry(&info);
+                        if let Some(next) = next {
+                            println!(
+                                "next:         {} (announced; `sp cert rollover` serves it)",
+                                next.fingerprint
+                            );
+                        }
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                CertAction::Next { hostnames } => {
+                    let next = rt.block_on(client.cert_next(hostnames))?;
+                    if json {
+                        print_json(&next)?;
+                    } else {
+                        crate::gateway::print_cert(&next);
+                        println!(
+                            "announced: tenants and agents learn it when they next connect and follow the rollover by themselves; serve it with `cloudkeep sp cert rollover` once they have (days ahead, before the served one expires)"
+                        );
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                CertAction::Rollover => rt.block_on(client.cert_rollover())?,
                 CertAction::Generate { hostnames } => {
                     rt.block_on(client.cert_generate(hostnames))?
                 }

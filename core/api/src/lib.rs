@@ -525,6 +525,24 @@ pub struct CertInfo {
     pub self_signed: bool,
 }
 
+/// `GET /v1/cert/next`: a gateway announces the certificate it will serve next, signed with
+/// the key of the one it serves now, so that clients pinning the current one accept the next
+/// without asking anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextCert {
+    /// The current certificate (DER, hex): the one whose fingerprint clients pin.
+    pub current: String,
+    /// The next certificate's fingerprint.
+    pub next_fingerprint: String,
+    /// When the next certificate's validity ends (RFC 3339).
+    pub next_not_after: String,
+    /// The TLS signature scheme of `signature` (IANA code).
+    pub scheme: u16,
+    /// The current key's signature over `cloudkeep_certs::rollover_message(next_fingerprint)`,
+    /// hex.
+    pub signature: String,
+}
+
 /// Most packs one multi-range read may name (each is a bound parameter of one query).
 pub const MAX_READ_PACKS: usize = 64;
 

@@ -24,6 +24,24 @@ pub fn fingerprint(der: &[u8]) -> String {
         .join(":")
 }
 
+/// What a gateway signs with its current key to announce its next certificate (a rollover),
+/// and what a client that pins the current one checks: the next certificate's fingerprint,
+/// bound to its purpose.
+pub fn rollover_message(next_fingerprint: &str) -> Vec<u8> {
+    let mut message = b"cloudkeep certificate rollover v1\0".to_vec();
+    message.extend_from_slice(normalize_fingerprint(next_fingerprint).as_bytes());
+    message
+}
+
+/// Days from now until a certificate's `not_after` (RFC 3339); `None` when it cannot be read.
+pub fn days_left(not_after: &str, now_ms: i64) -> Option<i64> {
+    let end = chrono::DateTime::parse_from_rfc3339(not_after).ok()?;
+    Some((end.timestamp_millis() - now_ms).div_euclid(86_400_000))
+}
+
+/// How many days before its end a certificate is warned about, on both sides.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
 /// Normalises a fingerprint as typed (any case, with or without colons or spaces) for comparison.
 pub fn normalize_fingerprint(text: &str) -> String {
     let hex: String = text

@@ -268,6 +268,11 @@ impl SpClient {
         &self.address
     }
 
+    /// The fingerprint this client pins.
+    pub fn pin(&self) -> &str {
+        &self.pin
+    }
+
     /// Explains a failed request: a changed certificate is named with both fingerprints.
     async fn transport_error(&self, e: reqwest::Error) -> ClientError {
         if let Ok(presented) = tls::probe(&self.address).await
@@ -568,6 +573,27 @@ impl SpClient {
             Some(&CertGenerate { names }),
         )
         .await
+    }
+
+    /// Generates and announces the next self-signed certificate (served after `cert_rollover`).
+    pub async fn cert_next(&self, names: Vec<String>) -> Result<CertInfo, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/admin/cert/next",
+            Some(&CertGenerate { names }),
+        )
+        .await
+    }
+
+    /// The announced next certificate, if any.
+    pub async fn cert_next_info(&self) -> Result<Option<CertInfo>, ClientError> {
+        self.get("/v1/admin/cert/next").await
+    }
+
+    /// Serves the announced certificate now.
+    pub async fn cert_rollover(&self) -> Result<CertInfo, ClientError> {
+        self.call(reqwest::Method::POST, "/v1/admin/cert/rollover", None::<&()>)
+            .await
     }
 
     /// Replaces the certificate with a PEM chain and key.

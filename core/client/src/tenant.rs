@@ -27,6 +27,19 @@ impl TenantClient {
         self.0.hello().await
     }
 
+    /// The certificate the gateway announces it will serve next, checked against the pinned
+    /// one (its fingerprint); `None` when none is announced.
+    pub async fn next_cert(&self) -> Result<Option<String>, ClientError> {
+        match self.0.get::<cloudkeep_api::NextCert>("/v1/cert/next").await {
+            Ok(next) => crate::tls::verify_announcement(&next, self.0.pin()).map(Some),
+            Err(ClientError::Api {
+                code: cloudkeep_api::ErrorCode::NotFound,
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Logs in; keeps the session in this client.
     pub async fn login(
         &mut self,

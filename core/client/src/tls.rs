@@ -226,6 +226,36 @@ pub async fn probe(address: &str) -> Result<Presented, ClientError> {
     })
 }
 
+/// Checks a gateway's announcement of its next certificate against the `pinned` fingerprint:
+/// the announcement must carry the pinned certificate itself, and its signature over the next
+/// fingerprint must verify with that certificate's key. Returns the next fingerprint.
+pub fn verify_announcement(
+    next: &cloudkeep_api::NextCert,
+    pinned: &str,
+) -> Result<String, ClientError> {
+    let bad = |why: &str| ClientError::Protocol(format!("the announced next certificate: {why}"));
+    let current = hex::decode(&next.current).map_err(|_| bad("not hex"))?;
+    if cloudkeep_certs::fingerprint(&current) != normalize_fingerprint(pinned) {
+        return Err(bad("it is not signed by the certificate this computer trusts"));
+    }
+    let signature = hex::decode(&next.signature).map_err(|_| bad("not hex"))?;
+    let message = cloudkeep_certs::rollover_message(&next.next_fingerprint);
+    let der = CertificateDer::from(current);
+    let cert = webpki::EndEntityCert::try_from(&der).map_err(|_| bad("not a certificate"))?;
+    let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+    let scheme = rustls::SignatureScheme::from(next.scheme);
+    let verified = algorithms
+        .mapping
+        .iter()
+        .filter(|(s, _)| *s == scheme)
+        .flat_map(|(_, algs)| algs.iter())
+        .any(|alg| cert.verify_signature(*alg, &message, &signature).is_ok());
+    if !verified {
+        return Err(bad("its signature does not verify"));
+    }
+    Ok(normalize_fingerprint(&next.next_fingerprint))
+}
+
 /// The trust step (DESIGN §2) for what `address` presents: a fingerprint the person was
 /// `given` must match; otherwise a `pinned` fingerprint must match; with neither, a chain
 /// valid under the system roots is trusted. Returns the fingerprint to pin.

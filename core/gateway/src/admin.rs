@@ -58,6 +58,8 @@ pub fn routes() -> Router<Arc<GatewayState>> {
         .route("/v1/admin/cert", get(cert_show))
         .route("/v1/admin/cert/generate", post(cert_generate))
         .route("/v1/admin/cert/import", post(cert_import))
+        .route("/v1/admin/cert/next", get(cert_next_show).post(cert_next))
+        .route("/v1/admin/cert/rollover", post(cert_rollover))
 }
 
 async fn login(
@@ -474,6 +476,50 @@ async fn cert_generate(
     let pair =
         tls::generate_self_signed(&req.names).map_err(|e| ApiError::bad_request(e.to_string()))?;
     install_cert(&state, &admin, "cert.generate", pair).await
+}
+
+/// `GET /v1/admin/cert/next`: the certificate announced to be served next, if any.
+async fn cert_next_show(
+    State(state): AppState,
+    _admin: AdminSession,
+) -> Result<Json<Option<tls::CertInfo>>, ApiError> {
+    Ok(Json(state.certs.next_info().map_err(ApiError::internal)?))
+}
+
+/// `POST /v1/admin/cert/next {names}`: generates the next self-signed certificate and
+/// announces it (signed with the current key); it is served after `rollover`.
+async fn cert_next(
+    State(state): AppState,
+    admin: AdminSession,
+    req: Body<CertGenerate>,
+) -> Result<Json<tls::CertInfo>, ApiError> {
+    let req = body(req)?;
+    let pair =
+        tls::generate_self_signed(&req.names).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let info = tls::CertStore::install_next(&state.data_dir, &pair)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    state
+        .db
+        .audit(&admin.name, "cert.next", "certificate", &info.fingerprint)
+        .await?;
+    Ok(Json(info))
+}
+
+/// `POST /v1/admin/cert/rollover`: serves the announced certificate now.
+async fn cert_rollover(
+    State(state): AppState,
+    admin: AdminSession,
+) -> Result<Json<tls::CertInfo>, ApiError> {
+    let info = state
+        .certs
+        .roll_over(&state.data_dir)
+        .map_err(|e| ApiError::new(ErrorCode::Conflict, e.to_string()))?;
+    state
+        .db
+        .audit(&admin.name, "cert.rollover", "certificate", &info.fingerprint)
+        .await?;
+    tracing::info!(fingerprint = %info.fingerprint, "serving the announced certificate");
+    Ok(Json(info))
 }
 
 async fn cert_import(

@@ -109,6 +109,7 @@ fn running_as_root() -> bool {
 pub fn router(state: Arc<GatewayState>) -> Router {
     Router::new()
         .route("/v1/hello", get(hello))
+        .route("/v1/cert/next", get(next_cert))
         .merge(super::admin::routes())
         .merge(super::tenant::routes())
         .merge(super::policies::routes())
@@ -269,6 +270,17 @@ async fn hello(State(state): State<Arc<GatewayState>>) -> Result<Json<Hello>, Ap
         gateways: state.db.gateways().await?,
         maintenance: state.db.maintenance().await?,
     }))
+}
+
+/// `GET /v1/cert/next`: the certificate this gateway will serve next, signed with the key of
+/// the one it serves now (404 when none is announced).
+async fn next_cert(
+    State(state): State<Arc<GatewayState>>,
+) -> Result<Json<cloudkeep_api::NextCert>, ApiError> {
+    match state.certs.announcement().map_err(ApiError::internal)? {
+        Some(next) => Ok(Json(next)),
+        None => Err(ApiError::not_found("no next certificate is announced")),
+    }
 }
 
 /// Runs the gateway of `options.data_dir` until `shutdown` completes; calls `started` once it

@@ -14,6 +14,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::SignatureScheme;
 use rustls::sign::CertifiedKey;
 
 /// Errors of certificate handling.
@@ -135,6 +136,10 @@ pub fn load(pair: &PemPair) -> Result<CertifiedKey, TlsError> {
     }
 }
 
+/// The next certificate's files, beside the current ones.
+const NEXT_CERT: &str = "next-cert.pem";
+const NEXT_KEY: &str = "next-key.pem";
+
 /// The certificate files of a gateway's data folder, and the certificate being served.
 /// Cloning shares the same current certificate.
 #[derive(Debug, Clone)]
@@ -199,10 +204,17 @@ impl CertStore {
         let modified = std::fs::metadata(&cert_path)
             .and_then(|m| m.modified())
             .ok();
-        let pair = PemPair {
+        let mut pair = PemPair {
             chain: read(cert_path)?,
             key: read(Self::key_path(dir))?,
         };
+        if matches!(load(&pair), Err(TlsError::KeyMismatch)) && dir.join(NEXT_KEY).exists() {
+            // A rollover stopped between its two renames: its key is still beside.
+            let key_path = Self::key_path(dir);
+            std::fs::rename(dir.join(NEXT_KEY), &key_path)
+                .map_err(|source| TlsError::Io { path: key_path, source })?;
+            pair.key = read(Self::key_path(dir))?;
+        }
         Ok((load(&pair)?, modified))
     }
 
@@ -229,6 +241,94 @@ impl CertStore {
             };
         }
         Ok(Some(fp))
+    }
+
+    /// Keeps `pair` as the next certificate: checked and stored beside the current one
+    /// (`next-cert.pem`, `next-key.pem` owner-only), announced to clients, not yet served.
+    pub fn install_next(data_dir: &Path, pair: &PemPair) -> Result<CertInfo, TlsError> {
+        let certified = load(pair)?;
+        let dir = data_dir.join("tls");
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| TlsError::Io { path, source }
+        };
+        let key_path = dir.join(NEXT_KEY);
+        cloudkeep_model::paths::write_private_file(&key_path, pair.key.as_bytes())
+            .map_err(io(&key_path))?;
+        let cert_path = dir.join(NEXT_CERT);
+        std::fs::write(&cert_path, pair.chain.as_bytes()).map_err(io(&cert_path))?;
+        describe(&certified.cert[0])
+    }
+
+    /// The next certificate, when one waits.
+    fn next(&self) -> Result<Option<CertifiedKey>, TlsError> {
+        let cert_path = self.dir.join(NEXT_CERT);
+        let chain = match std::fs::read_to_string(&cert_path) {
+            Ok(chain) => chain,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(TlsError::Io { path: cert_path, source }),
+        };
+        let key_path = self.dir.join(NEXT_KEY);
+        let key = std::fs::read_to_string(&key_path)
+            .map_err(|source| TlsError::Io { path: key_path, source })?;
+        load(&PemPair { chain, key }).map(Some)
+    }
+
+    /// What the next certificate is, when one waits.
+    pub fn next_info(&self) -> Result<Option<CertInfo>, TlsError> {
+        self.next()?.map(|next| describe(&next.cert[0])).transpose()
+    }
+
+    /// The announcement of the next certificate, signed with the current key; `None` when no
+    /// next certificate waits.
+    pub fn announcement(&self) -> Result<Option<cloudkeep_api::NextCert>, TlsError> {
+        let Some(next) = self.next()? else {
+            return Ok(None);
+        };
+        let next_info = describe(&next.cert[0])?;
+        let current = self.certified();
+        let schemes = [
+            SignatureScheme::ECDSA_NISTP256_SHA256,
+            SignatureScheme::ECDSA_NISTP384_SHA384,
+            SignatureScheme::ED25519,
+            SignatureScheme::RSA_PSS_SHA256,
+        ];
+        let signer = current.key.choose_scheme(&schemes).ok_or_else(|| {
+            TlsError::Generate("the current key cannot sign an announcement".into())
+        })?;
+        let message = cloudkeep_certs::rollover_message(&next_info.fingerprint);
+        let signature = signer
+            .sign(&message)
+            .map_err(|e| TlsError::Generate(e.to_string()))?;
+        Ok(Some(cloudkeep_api::NextCert {
+            current: hex::encode(current.cert[0].as_ref()),
+            next_fingerprint: next_info.fingerprint,
+            next_not_after: next_info.not_after,
+            scheme: u16::from(signer.scheme()),
+            signature: hex::encode(signature),
+        }))
+    }
+
+    /// Serves the next certificate now (it becomes the current one); refused when none waits.
+    pub fn roll_over(&self, data_dir: &Path) -> Result<CertInfo, TlsError> {
+        let dir = data_dir.join("tls");
+        if self.next()?.is_none() {
+            return Err(TlsError::Generate(
+                "no next certificate waits: announce one first (it must be announced days ahead, so that every tenant and agent has learnt it)".into(),
+            ));
+        }
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| TlsError::Io { path, source }
+        };
+        // The certificate first, then its key: a crash in between leaves `next-key.pem`, which
+        // `read` then finishes the rollover with.
+        let cert_path = dir.join("cert.pem");
+        std::fs::rename(dir.join(NEXT_CERT), &cert_path).map_err(io(&cert_path))?;
+        let key_path = Self::key_path(&dir);
+        std::fs::rename(dir.join(NEXT_KEY), &key_path).map_err(io(&key_path))?;
+        self.reload_if_changed()?;
+        self.info()
     }
 
     /// What is being served now.

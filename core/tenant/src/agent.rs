@@ -194,6 +194,7 @@ pub fn enroll(ctx: &TenantContext, file_text: &str, code: &str) -> Result<AgentS
         added_ms: agent.enrolled_ms,
         repos: Vec::new(),
         scanned_ms: None,
+        cert: Default::default(),
     }))?;
     secrets.set(&provider_key(&agent.provider), &e.password)?;
     secrets.set(&jobs::agent_key(&agent.job), &e.agent_key)?;

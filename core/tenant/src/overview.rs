@@ -237,7 +237,9 @@ pub async fn overview(
         } else {
             None
         };
-        repos.extend(repo_uses(fresh.as_ref().unwrap_or(provider)));
+        let seen = fresh.as_ref().unwrap_or(provider);
+        notices.extend(cert_notices(seen, now.timestamp_millis()));
+        repos.extend(repo_uses(seen));
     }
     let jobs = state.jobs().await?;
     let sessions = state.sessions(None).await?;
@@ -250,6 +252,50 @@ pub async fn overview(
         notices,
         providers: all.len(),
     })
+}
+
+/// Days before its end that a provider's certificate is warned about.
+pub const CERT_WARNING_DAYS: i64 = 30;
+
+/// How long Home tells of a certificate change accepted by itself.
+const CHANGE_SHOWN_MS: i64 = 7 * 86_400_000;
+
+/// A provider's certificate: about to expire, or changed lately without anyone asked.
+pub fn cert_notices(provider: &providers::Provider, now_ms: i64) -> Vec<Notice> {
+    let mut out = Vec::new();
+    if let Some(change) = &provider.cert.changed
+        && now_ms - change.ms < CHANGE_SHOWN_MS
+    {
+        out.push(Notice {
+            kind: "certificate-changed".into(),
+            message: format!("{}; accepted by itself", change.text(&provider.name)),
+            subject: provider.name.clone(),
+        });
+    }
+    let ends = provider
+        .cert
+        .not_after
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    if let Some(ends) = ends {
+        let days = (ends.timestamp_millis() - now_ms).div_euclid(86_400_000);
+        if days < CERT_WARNING_DAYS {
+            let when = ends.format("%Y-%m-%d");
+            out.push(Notice {
+                kind: "certificate".into(),
+                message: if days < 0 {
+                    format!("the certificate of \"{}\" expired on {when}: ask your provider to renew it", provider.name)
+                } else {
+                    format!(
+                        "the certificate of \"{}\" expires on {when}, in {days} days: your provider must renew it before then (a renewal it announces, or a CA-signed one, is followed by itself)",
+                        provider.name
+                    )
+                },
+                subject: provider.name.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// A provider that could not be rescanned, as a warning.

@@ -33,13 +33,56 @@ pub struct Provider {
     pub repos: Vec<RepoInfo>,
     /// When they were scanned, ms since the epoch.
     pub scanned_ms: Option<i64>,
+    /// What is known of its certificate beyond the pin.
+    #[serde(default)]
+    pub cert: CertState,
+}
+
+/// What this computer knows of a provider's certificate beyond its pin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertState {
+    /// The next certificate the provider announced, signed with the pinned one's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// When the served certificate's validity ends (RFC 3339), as last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// The last change of the pin accepted without asking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<CertChange>,
+}
+
+/// A change of a provider's certificate this computer accepted by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertChange {
+    /// When, ms since the epoch.
+    pub ms: i64,
+    /// The fingerprint pinned before.
+    pub previous: String,
+    /// The one pinned now.
+    pub now: String,
+    /// Why it was accepted: announced in advance, or a CA-signed renewal.
+    pub how: String,
+}
+
+impl CertChange {
+    /// The change, for people (a session log, Home).
+    pub fn text(&self, provider: &str) -> String {
+        format!(
+            "the certificate of \"{provider}\" changed on {} ({}): now {}, was {}",
+            cloudkeep_model::units::date_time_text(self.ms),
+            self.how,
+            self.now,
+            self.previous
+        )
+    }
 }
 
 impl TenantState {
     /// A provider by name.
     pub async fn provider(&self, name: &str) -> Result<Provider, TenantError> {
         let row = sqlx::query(
-            "SELECT name, addresses, fingerprint, user, added_ms, repos, scanned_ms FROM providers WHERE name = $1",
+            "SELECT name, addresses, fingerprint, user, added_ms, repos, scanned_ms, cert FROM providers WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(self.pool())
@@ -51,7 +94,7 @@ impl TenantState {
     /// Every provider, by name.
     pub async fn providers(&self) -> Result<Vec<Provider>, TenantError> {
         let rows = sqlx::query(
-            "SELECT name, addresses, fingerprint, user, added_ms, repos, scanned_ms FROM providers ORDER BY name",
+            "SELECT name, addresses, fingerprint, user, added_ms, repos, scanned_ms, cert FROM providers ORDER BY name",
         )
         .fetch_all(self.pool())
         .await?;
@@ -60,9 +103,9 @@ impl TenantState {
 
     pub(crate) async fn save_provider(&self, p: &Provider) -> Result<(), TenantError> {
         sqlx::query(
-            "INSERT INTO providers (name, addresses, fingerprint, user, added_ms, repos, scanned_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO providers (name, addresses, fingerprint, user, added_ms, repos, scanned_ms, cert) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (name) DO UPDATE SET addresses = excluded.addresses, fingerprint = excluded.fingerprint, \
-             user = excluded.user, repos = excluded.repos, scanned_ms = excluded.scanned_ms",
+             user = excluded.user, repos = excluded.repos, scanned_ms = excluded.scanned_ms, cert = excluded.cert",
         )
         .bind(&p.name)
         .bind(json(&p.addresses))
@@ -71,6 +114,7 @@ impl TenantState {
         .bind(p.added_ms)
         .bind(json(&p.repos))
         .bind(p.scanned_ms)
+        .bind(json(&p.cert))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -100,6 +144,7 @@ fn provider_of(r: &sqlx::sqlite::SqliteRow) -> Result<Provider, TenantError> {
         added_ms: r.try_get(4)?,
         repos: serde_json::from_str(&r.try_get::<String, _>(5)?).map_err(bad)?,
         scanned_ms: r.try_get(6)?,
+        cert: serde_json::from_str(&r.try_get::<String, _>(7)?).map_err(bad)?,
     })
 }
 
@@ -147,6 +192,10 @@ pub async fn add(
         added_ms: cloudkeep_model::clock::now_ms(),
         repos: client.repos().await?,
         scanned_ms: Some(cloudkeep_model::clock::now_ms()),
+        cert: CertState {
+            not_after: Some(presented.cert.not_after.clone()),
+            ..CertState::default()
+        },
     };
     secrets.set(&provider_key(&req.name), &req.password)?;
     state.save_provider(&provider).await?;
@@ -160,15 +209,89 @@ pub async fn connect(
     secrets: &Secrets,
     name: &str,
 ) -> Result<(TenantClient, Provider), TenantError> {
-    let provider = state.provider(name).await?;
+    let mut provider = state.provider(name).await?;
     let password = secrets
         .get(&provider_key(name))?
         .ok_or_else(|| TenantError::SecretMissing {
             what: format!("password of \"{name}\""),
             fix: "remove the provider and add it again",
         })?;
-    let client = log_in(&provider, &provider.user, &password).await?;
+    let client = match log_in(&provider, &provider.user, &password).await {
+        Err(e @ TenantError::CertificateChanged { .. }) => match follow_change(state, name).await? {
+            Some(changed) => {
+                provider = changed;
+                log_in(&provider, &provider.user, &password).await?
+            }
+            None => return Err(e),
+        },
+        other => other?,
+    };
+    learn_next(state, &mut provider, &client).await;
     Ok((client, provider))
+}
+
+/// Keeps the next certificate the provider announces (checked against the pinned one), so
+/// that its rollover is followed without asking anyone. Best effort: a gateway that
+/// announces nothing, or cannot be asked, changes nothing.
+async fn learn_next(state: &TenantState, provider: &mut Provider, client: &TenantClient) {
+    match client.next_cert().await {
+        Ok(next) if next != provider.cert.next && next.as_deref() != Some(provider.fingerprint.as_str()) => {
+            if let Some(fp) = &next {
+                tracing::info!(provider = %provider.name, next = %fp, "the provider announced its next certificate");
+            }
+            provider.cert.next = next;
+            if let Err(e) = state.save_provider(provider).await {
+                tracing::warn!(provider = %provider.name, "the announced certificate was not kept: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::debug!(provider = %provider.name, "no certificate announcement: {e}"),
+    }
+}
+
+/// After a gateway presented another certificate than the pinned one: accepts it by itself
+/// when the provider announced it in advance (signed with the pinned certificate's key) or
+/// when its chain is valid for the gateway's host name under the system's roots (a CA-signed
+/// renewal); records the change (Home and the next session log show it). `None`: not one of
+/// those — the change stays refused, with both fingerprints.
+pub async fn follow_change(
+    state: &TenantState,
+    name: &str,
+) -> Result<Option<Provider>, TenantError> {
+    let mut provider = state.provider(name).await?;
+    let answer = first_answering(&provider.addresses, |address| async move {
+        probe(&address).await.map(|presented| (address, presented))
+    })
+    .await;
+    let Some(Ok((_, presented))) = answer else {
+        return Ok(None);
+    };
+    let now = presented.cert.fingerprint.clone();
+    if now == provider.fingerprint {
+        return Ok(None);
+    }
+    let how = if provider.cert.next.as_deref() == Some(now.as_str()) {
+        "announced in advance, signed by the certificate it replaces"
+    } else if presented.ca_valid {
+        "a CA-signed renewal for the gateway's host name"
+    } else {
+        return Ok(None);
+    };
+    let change = CertChange {
+        ms: cloudkeep_model::clock::now_ms(),
+        previous: provider.fingerprint.clone(),
+        now: now.clone(),
+        how: how.into(),
+    };
+    tracing::warn!(provider = %name, "{}", change.text(name));
+    provider.fingerprint = now;
+    provider.cert = CertState {
+        next: None,
+        not_after: Some(presented.cert.not_after.clone()),
+        changed: Some(change),
+    };
+    state.save_provider(&provider).await?;
+    Ok(Some(provider))
 }
 
 /// Logs in to `provider` as `user`, trying its gateways in order while they do not answer.
@@ -227,6 +350,12 @@ pub async fn rescan(
     }
     provider.repos = client.repos().await?;
     provider.scanned_ms = Some(cloudkeep_model::clock::now_ms());
+    if let Some(address) = provider.addresses.first()
+        && let Ok(presented) = probe(address).await
+        && presented.cert.fingerprint == provider.fingerprint
+    {
+        provider.cert.not_after = Some(presented.cert.not_after);
+    }
     state.save_provider(&provider).await?;
     Ok(provider)
 }
@@ -246,6 +375,10 @@ pub async fn trust(
     match answer {
         Some(Ok((address, presented))) => {
             provider.fingerprint = check_presented(&address, &presented, Some(fingerprint), None)?;
+            provider.cert = CertState {
+                not_after: Some(presented.cert.not_after.clone()),
+                ..CertState::default()
+            };
             state.save_provider(&provider).await?;
             Ok(provider)
         }

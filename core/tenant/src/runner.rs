@@ -33,7 +33,17 @@ pub fn open_job_repository(ctx: &TenantContext, job: &Job) -> Result<Repository,
         Target::Provider { provider, .. } => Some(ctx.block_on(state.provider(provider))?),
         Target::Folder { .. } => None,
     };
-    let backend = jobs::open_backend(job, provider.as_ref(), secrets)?;
+    let backend = match jobs::open_backend(job, provider.as_ref(), secrets) {
+        // A renewed certificate the provider announced, or a CA-signed one: followed.
+        Err(e @ TenantError::CertificateChanged { .. }) => {
+            let name = provider.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+            match ctx.block_on(super::providers::follow_change(state, &name))? {
+                Some(renewed) => jobs::open_backend(job, Some(&renewed), secrets)?,
+                None => return Err(e),
+            }
+        }
+        other => other?,
+    };
     let siblings = ctx.block_on(state.jobs())?;
     let repo = jobs::open_repository(job, backend, secrets, &siblings)?;
     Ok(match &job.spec.target {
@@ -251,7 +261,14 @@ fn backup_job(
     cancel: &Cancel,
     log: &mut SessionLog<'_>,
 ) -> Result<BackupReport, TenantError> {
+    let opening = cloudkeep_model::clock::now_ms();
     let repo = open_job_repository(ctx, job)?;
+    if let Target::Provider { provider, .. } = &job.spec.target
+        && let Ok(p) = ctx.block_on(ctx.state().provider(provider))
+        && let Some(change) = p.cert.changed.filter(|c| c.ms >= opening)
+    {
+        log.line(change.text(provider));
+    }
     if let Some(retired) = repo.opened_by_retired_slot() {
         log.line(format!(
             "warning: the cloud repository's keyring was changed on {}: this job's encryption password opens only a key slot that was removed then and that the provider keeps until {}; if you did not change it, someone with your account's password did: change that password with your provider now",
