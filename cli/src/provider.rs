@@ -130,6 +130,11 @@ fn show(p: &Provider, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(p)?);
     } else {
         print_provider(p);
+        // What Home says of its certificate: a change followed by itself, an end near.
+        for notice in cloudkeep_tenant::overview::cert_notices(p, cloudkeep_model::clock::now_ms())
+        {
+            println!("note: {}", notice.message);
+        }
     }
     Ok(())
 }

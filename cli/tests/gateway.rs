@@ -32,6 +32,15 @@ fn ca_signed(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::write(&chain, format!("{}{}", leaf.pem(), ca_cert.pem())).unwrap();
     std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
     std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    // Its renewal by the same CA (a new key, a new certificate): renewed.pem, renewed-key.pem.
+    let renewed_key = rcgen::KeyPair::generate().unwrap();
+    let renewed = leaf_params.signed_by(&renewed_key, &issuer).unwrap();
+    std::fs::write(
+        dir.join("renewed.pem"),
+        format!("{}{}", renewed.pem(), ca_cert.pem()),
+    )
+    .unwrap();
+    std::fs::write(dir.join("renewed-key.pem"), renewed_key.serialize_pem()).unwrap();
     (chain, key)
 }
 
@@ -430,6 +439,34 @@ fn a_ca_signed_gateway_is_trusted_and_pinned_without_asking() {
     let shown: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
     assert_eq!(shown["fingerprint"], ca_fp.as_str());
     assert_eq!(shown["repos"][0]["name"], "Cloud");
+
+    // A routine renewal by the CA: followed by itself (the pin changes, and it says so).
+    let renewed_fp = fingerprint_in(&sp.ok(
+        &cert_import(
+            &tmp.path().join("renewed.pem"),
+            &tmp.path().join("renewed-key.pem"),
+        ),
+        None,
+    ));
+    assert_ne!(renewed_fp, ca_fp);
+    let rescan = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+        .args(["provider", "rescan", "acme-sp"])
+        .env("CLOUDKEEP_HOME", tmp.path().join("trusting"))
+        .env("SSL_CERT_FILE", tmp.path().join("ca.pem"))
+        .env_remove("SSL_CERT_DIR")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&rescan.stdout);
+    assert!(
+        rescan.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&rescan.stderr)
+    );
+    assert!(
+        out.contains(&renewed_fp) && out.contains("a CA-signed renewal"),
+        "{out}"
+    );
 }
 
 /// A tenant adds its service provider through the trust step, sees its repositories, is refused

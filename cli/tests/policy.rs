@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::{Cli, gateway_with_tenant, tenant_with_provider};
+use crate::support::{Cli, fingerprint_in, gateway_with_tenant, tenant_with_provider};
 use cloudkeep_client::remote::{RemoteStore, RemoteTarget};
 use cloudkeep_repo::backend::{MetaKind, RepoBackend};
 use cloudkeep_tenant::policies::{open_enrollment, seal_enrollment};
@@ -417,4 +417,100 @@ fn walk(root: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Certificates renew without an outage (issue 21, point 3): the SP announces the next
+/// self-signed certificate, a tenant and an agent learn it when they connect and follow the
+/// rollover with no action (the session log and `provider show` say so); a change that was
+/// not announced is still refused with both fingerprints, until trusted by hand
+/// (`agent trust` on the agent).
+#[test]
+fn an_announced_certificate_rollover_is_followed_and_an_unannounced_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, sp, fp) = gateway_with_tenant(dir.path());
+    let tenant = tenant_with_provider(dir.path(), &gw, &fp);
+    tenant.ok(
+        &[
+            "policy",
+            "create",
+            "laptops",
+            "--provider",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--source",
+            "~/data",
+            "--schedule",
+            "daily@23:59",
+            "--quota",
+            "4M",
+            "--encryption-password-stdin",
+        ],
+        Some(POLICY_PW),
+    );
+    let agent = Agent::new(dir.path(), "pc1");
+    tenant.ok(&["policy", "add-computer", "laptops", "pc1"], None);
+    let file = dir.path().join("pc1.enroll");
+    let out = tenant.json(&[
+        "policy",
+        "enroll-file",
+        "laptops",
+        "pc1",
+        "--out",
+        &file.display().to_string(),
+    ]);
+    agent.ok(
+        &["agent", "enroll", &file.display().to_string()],
+        Some(out["code"].as_str().unwrap()),
+    );
+    std::fs::write(agent.user.join("data/docs/report.txt"), "report\n").unwrap();
+    assert_eq!(agent.cycle(true)["ran"]["result"], "success");
+    let source = dir.path().join("docs");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("a.txt"), "a\n").unwrap();
+    crate::support::job_create(&tenant, "docs", &source);
+    tenant.ok(&["job", "run", "docs"], None);
+
+    // Announced; both learn it the next time they connect.
+    let next = fingerprint_in(&sp.ok(&["sp", "cert", "next", "--hostname", "127.0.0.1"], None));
+    assert_ne!(next, fp);
+    assert!(sp.ok(&["sp", "cert", "show"], None).contains(&next));
+    tenant.ok(&["provider", "rescan", "acme-sp"], None);
+    agent.cycle(false);
+    let shown = tenant.json(&["provider", "show", "acme-sp"]);
+    assert_eq!(shown["cert"]["next"], next.as_str(), "{shown}");
+
+    // The rollover: nobody does anything, both keep working, and say so.
+    sp.ok(&["sp", "cert", "rollover"], None);
+    tenant.ok(&["job", "run", "docs"], None);
+    let log = tenant.ok(&["job", "log", "docs"], None);
+    assert!(
+        log.contains("announced in advance") && log.contains(&next),
+        "the session log names the change: {log}"
+    );
+    let shown = tenant.ok(&["provider", "show", "acme-sp"], None);
+    assert!(shown.contains("announced in advance"), "{shown}");
+    std::fs::write(agent.user.join("data/docs/report.txt"), "report 2\n").unwrap();
+    let cycle = agent.cycle(true);
+    assert_eq!(cycle["ran"]["result"], "success", "{cycle}");
+
+    // Unannounced: refused with both fingerprints (exit 3), by the tenant and the agent.
+    let replaced =
+        fingerprint_in(&sp.ok(&["sp", "cert", "generate", "--hostname", "127.0.0.1"], None));
+    let err = tenant.fails(&["job", "run", "docs"], None, 3);
+    assert!(err.contains(&replaced) && err.contains(&next), "{err}");
+    let refused = agent.run(&["agent", "run", "--once", "--now", "--json"], None);
+    assert_eq!(
+        refused.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    agent.ok(&["agent", "trust", &replaced], None);
+    let cycle = agent.cycle(true);
+    assert_eq!(
+        cycle["ran"]["result"], "success",
+        "after agent trust: {cycle}"
+    );
+    drop(gw);
 }

@@ -355,6 +355,14 @@ fn insider_protection_keeps_deleted_and_compacted_data_until_the_window_ends() {
         "the compacted pack waits in the recycle bin while protection lasts: {recycled}"
     );
     let disk_during = disk_bytes(&storage);
+    // The SP's storage check (files look 16 days old to it) keeps the retired pack: it is
+    // known, not a leftover.
+    sp.ok(&["sp", "check"], None);
+    assert_eq!(
+        disk_bytes(&storage),
+        disk_during,
+        "the storage check keeps retired packs"
+    );
     let out = tmp.path().join("day3");
     laptop.restore_latest("prot", &out, None);
     assert_eq!(files_of(&out).len(), 4);

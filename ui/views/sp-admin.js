@@ -5,7 +5,7 @@
 // lease grace period and the storage check (the database against the storage, reconciled,
 // with what it found and did).
 
-import { providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile, spReclaim } from '../ipc.js';
+import { providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spCertNextInfo, spCertNext, spCertRollover, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile, spReclaim } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, panel } from '../dom.js';
 import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice } from '../components.js';
 import * as fmt from '../format.js';
@@ -117,7 +117,7 @@ export async function renderSpGateways(container, ctx) {
 }
 
 export async function renderSpCertificate(container, ctx) {
-  const cert = await spCert();
+  const [cert, next] = await Promise.all([spCert(), spCertNextInfo()]);
   if (!ctx.current()) return;
   const slot = errorSlot();
   const result = h('div', { id: 'cert-result' });
@@ -147,9 +147,36 @@ export async function renderSpCertificate(container, ctx) {
       await ctx.navigate('sp-certificate');
     }, (e) => slot.show(e));
   });
+  // A rollover: the next certificate announced now (signed with the current key), served
+  // later; tenants and agents that connect in between follow it without being told.
+  const announce = button('Announce the next certificate', { variant: 'secondary', id: 'cert-next' });
+  announce.addEventListener('click', () => busy(announce, async () => {
+    const list = names.input.value.split(',').map((s) => s.trim()).filter(Boolean);
+    await spCertNext(list);
+    await ctx.navigate('sp-certificate');
+  }, (e) => slot.show(e)));
+  const rollover = button('Serve it now', { id: 'cert-rollover' });
+  rollover.addEventListener('click', () => busy(rollover, async () => {
+    const served = await spCertRollover();
+    await ctx.navigate('sp-certificate');
+    document.getElementById('cert-result')?.replaceChildren(notice(`Serving the announced certificate ${served.fingerprint}.`, { id: 'cert-rolled-over' }));
+  }, (e) => slot.show(e)));
+  const daysLeft = Math.floor((Date.parse(cert.not_after) - Date.now()) / 86_400_000);
+  const expiry = daysLeft < 30
+    ? h('p', { class: 'warning', id: 'cert-expiry', role: 'alert', text: daysLeft < 0 ? `This certificate expired on ${fmt.date(Date.parse(cert.not_after))}. Announce and serve a new one now.` : `This certificate expires on ${fmt.date(Date.parse(cert.not_after))}, in ${daysLeft} days. Announce the next one now, or import a renewed CA-signed one.` })
+    : null;
+  const nextPanel = next
+    ? panel('Next certificate (announced)',
+      facts([['Fingerprint', next.fingerprint, 'cert-next-fingerprint'], ['Valid until', fmt.date(Date.parse(next.not_after))]]),
+      h('p', { class: 'hint', text: 'Tenants and agents learn it when they connect and follow the rollover by themselves. Serve it once they have, days before the current one ends.' }),
+      h('div', { class: 'actions' }, rollover))
+    : panel('Renew without an outage',
+      h('p', { class: 'hint', text: 'Announce the next self-signed certificate (for the names above) days ahead: it is signed with the current key, so tenants and agents accept it without asking anyone when it is served.' }),
+      h('div', { class: 'actions' }, announce));
   replaceChildren(container,
-    panel('Served certificate', certificateCard({ cert, ca_valid: !cert.self_signed, ca_problem: cert.self_signed ? 'self-signed' : null })),
+    panel('Served certificate', certificateCard({ cert, ca_valid: !cert.self_signed, ca_problem: cert.self_signed ? 'self-signed' : null }), expiry),
     slot.el, result,
+    nextPanel,
     panel('Generate a self-signed certificate', names.wrap, h('div', { class: 'actions' }, generate)),
     panel('Import a certificate from a CA', h('div', { class: 'inline-field' }, chain.wrap, browseChain), h('div', { class: 'inline-field' }, key.wrap, browseKey), h('div', { class: 'actions' }, importBtn)));
 }

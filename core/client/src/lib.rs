@@ -275,19 +275,7 @@ impl SpClient {
 
     /// Explains a failed request: a changed certificate is named with both fingerprints.
     async fn transport_error(&self, e: reqwest::Error) -> ClientError {
-        if let Ok(presented) = tls::probe(&self.address).await
-            && presented.cert.fingerprint != self.pin
-        {
-            return ClientError::CertificateChanged {
-                address: self.address.clone(),
-                expected: self.pin.clone(),
-                cert: Box::new(presented.cert),
-            };
-        }
-        ClientError::Unreachable {
-            address: self.address.clone(),
-            reason: e.to_string(),
-        }
+        tls::unreachable_or_changed(&self.address, &self.pin, e.to_string()).await
     }
 
     /// Uses `token` for the following calls.
@@ -592,8 +580,12 @@ impl SpClient {
 
     /// Serves the announced certificate now.
     pub async fn cert_rollover(&self) -> Result<CertInfo, ClientError> {
-        self.call(reqwest::Method::POST, "/v1/admin/cert/rollover", None::<&()>)
-            .await
+        self.call(
+            reqwest::Method::POST,
+            "/v1/admin/cert/rollover",
+            None::<&()>,
+        )
+        .await
     }
 
     /// Replaces the certificate with a PEM chain and key.

@@ -117,7 +117,7 @@ impl RemoteStore {
                             })
                             .send()
                             .await,
-                        &address,
+                        (&address, &target.fingerprint),
                     )
                     .await?;
                     let task: TaskInfo = check(
@@ -128,7 +128,7 @@ impl RemoteStore {
                             })
                             .send()
                             .await,
-                        &address,
+                        (&address, &target.fingerprint),
                     )
                     .await?;
                     Ok((root, login.token, task.id))
@@ -334,12 +334,14 @@ async fn answer(resp: reqwest::Response) -> Result<Option<Vec<u8>>, StoreError> 
 
 async fn check<T: serde::de::DeserializeOwned>(
     resp: reqwest::Result<reqwest::Response>,
-    address: &str,
+    (address, pin): (&str, &str),
 ) -> Result<T, ClientError> {
-    let resp = resp.map_err(|e| ClientError::Unreachable {
-        address: address.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let resp = match resp {
+        Ok(resp) => resp,
+        Err(e) => {
+            return Err(super::tls::unreachable_or_changed(address, pin, e.to_string()).await);
+        }
+    };
     let status = resp.status();
     let bytes = resp
         .bytes()

@@ -226,6 +226,24 @@ pub async fn probe(address: &str) -> Result<Presented, ClientError> {
     })
 }
 
+/// Why a request to `address` failed before any answer: a certificate other than the
+/// `pinned` one (named with both fingerprints), or the gateway is not reachable.
+pub async fn unreachable_or_changed(address: &str, pinned: &str, reason: String) -> ClientError {
+    if let Ok(presented) = probe(address).await
+        && presented.cert.fingerprint != normalize_fingerprint(pinned)
+    {
+        return ClientError::CertificateChanged {
+            address: address.to_owned(),
+            expected: normalize_fingerprint(pinned),
+            cert: Box::new(presented.cert),
+        };
+    }
+    ClientError::Unreachable {
+        address: address.to_owned(),
+        reason,
+    }
+}
+
 /// Checks a gateway's announcement of its next certificate against the `pinned` fingerprint:
 /// the announcement must carry the pinned certificate itself, and its signature over the next
 /// fingerprint must verify with that certificate's key. Returns the next fingerprint.
@@ -236,7 +254,9 @@ pub fn verify_announcement(
     let bad = |why: &str| ClientError::Protocol(format!("the announced next certificate: {why}"));
     let current = hex::decode(&next.current).map_err(|_| bad("not hex"))?;
     if cloudkeep_certs::fingerprint(&current) != normalize_fingerprint(pinned) {
-        return Err(bad("it is not signed by the certificate this computer trusts"));
+        return Err(bad(
+            "it is not signed by the certificate this computer trusts",
+        ));
     }
     let signature = hex::decode(&next.signature).map_err(|_| bad("not hex"))?;
     let message = cloudkeep_certs::rollover_message(&next.next_fingerprint);

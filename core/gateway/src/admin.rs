@@ -516,7 +516,12 @@ async fn cert_rollover(
         .map_err(|e| ApiError::new(ErrorCode::Conflict, e.to_string()))?;
     state
         .db
-        .audit(&admin.name, "cert.rollover", "certificate", &info.fingerprint)
+        .audit(
+            &admin.name,
+            "cert.rollover",
+            "certificate",
+            &info.fingerprint,
+        )
         .await?;
     tracing::info!(fingerprint = %info.fingerprint, "serving the announced certificate");
     Ok(Json(info))

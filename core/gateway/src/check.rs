@@ -229,15 +229,23 @@ async fn check_area(
         .await?
         .into_iter()
         .collect();
-    let rows = state.db.packs(quota.id).await?;
+    // Retired packs too: they are kept for insider protection, never "files no row knows".
+    let rows = state.db.packs_with_retired(quota.id).await?;
     let mut known = std::collections::HashSet::new();
-    for row in rows {
+    for (row, retired) in rows {
         report.packs_checked += 1;
         let Some(pack) = PackId::from_hex(&row.id) else {
             continue;
         };
         known.insert(pack);
         match files.get(&pack) {
+            None if retired => {
+                state.db.remove_retired_pack(quota.id, &row.id).await?;
+                report.lost.push(issue(
+                    &row.id,
+                    "missing from the storage: a pack kept for insider protection (its data had been copied by a compaction); forgotten".into(),
+                ));
+            }
             None => {
                 state.db.forget_pack(quota.id, &row.id).await?;
                 report.lost.push(issue(

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use rustls::SignatureScheme;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
-use rustls::SignatureScheme;
 use rustls::sign::CertifiedKey;
 
 /// Errors of certificate handling.
@@ -211,8 +211,10 @@ impl CertStore {
         if matches!(load(&pair), Err(TlsError::KeyMismatch)) && dir.join(NEXT_KEY).exists() {
             // A rollover stopped between its two renames: its key is still beside.
             let key_path = Self::key_path(dir);
-            std::fs::rename(dir.join(NEXT_KEY), &key_path)
-                .map_err(|source| TlsError::Io { path: key_path, source })?;
+            std::fs::rename(dir.join(NEXT_KEY), &key_path).map_err(|source| TlsError::Io {
+                path: key_path,
+                source,
+            })?;
             pair.key = read(Self::key_path(dir))?;
         }
         Ok((load(&pair)?, modified))
@@ -266,11 +268,18 @@ impl CertStore {
         let chain = match std::fs::read_to_string(&cert_path) {
             Ok(chain) => chain,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(TlsError::Io { path: cert_path, source }),
+            Err(source) => {
+                return Err(TlsError::Io {
+                    path: cert_path,
+                    source,
+                });
+            }
         };
         let key_path = self.dir.join(NEXT_KEY);
-        let key = std::fs::read_to_string(&key_path)
-            .map_err(|source| TlsError::Io { path: key_path, source })?;
+        let key = std::fs::read_to_string(&key_path).map_err(|source| TlsError::Io {
+            path: key_path,
+            source,
+        })?;
         load(&PemPair { chain, key }).map(Some)
     }
 

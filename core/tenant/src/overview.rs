@@ -335,6 +335,49 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_near_its_end_or_changed_by_itself_is_told() {
+        let now = 1_800_000_000_000;
+        let day = 86_400_000;
+        let at = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap()
+                .to_rfc3339()
+        };
+        let mut p = providers::Provider {
+            name: "acme".into(),
+            addresses: vec!["gw:1".into()],
+            fingerprint: "AA".into(),
+            user: "acme".into(),
+            added_ms: now,
+            repos: vec![],
+            scanned_ms: None,
+            cert: providers::CertState {
+                not_after: Some(at(now + 90 * day)),
+                ..Default::default()
+            },
+        };
+        assert!(cert_notices(&p, now).is_empty());
+        p.cert.not_after = Some(at(now + 29 * day + 1));
+        let soon = cert_notices(&p, now);
+        assert_eq!(soon.len(), 1);
+        assert!(soon[0].message.contains("in 29 days"), "{soon:?}");
+        p.cert.not_after = Some(at(now - day));
+        assert!(cert_notices(&p, now)[0].message.contains("expired"));
+        p.cert.not_after = None;
+        p.cert.changed = Some(providers::CertChange {
+            ms: now - day,
+            previous: "AA".into(),
+            now: "BB".into(),
+            how: "a CA-signed renewal for the gateway's host name".into(),
+        });
+        let changed = cert_notices(&p, now);
+        assert_eq!(changed[0].kind, "certificate-changed");
+        assert!(changed[0].message.contains("now BB, was AA"), "{changed:?}");
+        // After a week it is no longer news.
+        assert!(cert_notices(&p, now + 7 * day).is_empty());
+    }
+
+    #[test]
     fn notices_name_leases_quotas_and_failed_jobs() {
         let now = Local.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
         let ms = now.timestamp_millis();

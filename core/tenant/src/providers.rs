@@ -217,13 +217,15 @@ pub async fn connect(
             fix: "remove the provider and add it again",
         })?;
     let client = match log_in(&provider, &provider.user, &password).await {
-        Err(e @ TenantError::CertificateChanged { .. }) => match follow_change(state, name).await? {
-            Some(changed) => {
-                provider = changed;
-                log_in(&provider, &provider.user, &password).await?
+        Err(e @ TenantError::CertificateChanged { .. }) => {
+            match follow_change(state, name).await? {
+                Some(changed) => {
+                    provider = changed;
+                    log_in(&provider, &provider.user, &password).await?
+                }
+                None => return Err(e),
             }
-            None => return Err(e),
-        },
+        }
         other => other?,
     };
     learn_next(state, &mut provider, &client).await;
@@ -235,7 +237,10 @@ pub async fn connect(
 /// announces nothing, or cannot be asked, changes nothing.
 async fn learn_next(state: &TenantState, provider: &mut Provider, client: &TenantClient) {
     match client.next_cert().await {
-        Ok(next) if next != provider.cert.next && next.as_deref() != Some(provider.fingerprint.as_str()) => {
+        Ok(next)
+            if next != provider.cert.next
+                && next.as_deref() != Some(provider.fingerprint.as_str()) =>
+        {
             if let Some(fp) = &next {
                 tracing::info!(provider = %provider.name, next = %fp, "the provider announced its next certificate");
             }

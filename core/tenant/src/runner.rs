@@ -36,7 +36,10 @@ pub fn open_job_repository(ctx: &TenantContext, job: &Job) -> Result<Repository,
     let backend = match jobs::open_backend(job, provider.as_ref(), secrets) {
         // A renewed certificate the provider announced, or a CA-signed one: followed.
         Err(e @ TenantError::CertificateChanged { .. }) => {
-            let name = provider.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+            let name = provider
+                .as_ref()
+                .map(|p| p.name.clone())
+                .unwrap_or_default();
             match ctx.block_on(super::providers::follow_change(state, &name))? {
                 Some(renewed) => jobs::open_backend(job, Some(&renewed), secrets)?,
                 None => return Err(e),
@@ -261,11 +264,16 @@ fn backup_job(
     cancel: &Cancel,
     log: &mut SessionLog<'_>,
 ) -> Result<BackupReport, TenantError> {
-    let opening = cloudkeep_model::clock::now_ms();
+    // A certificate change accepted since the job's previous session (here, or by a rescan
+    // of the provider) is told in this session's log.
+    let previous = ctx
+        .block_on(ctx.state().sessions(Some(&job.name)))?
+        .first()
+        .map_or(0, |s| s.started_ms);
     let repo = open_job_repository(ctx, job)?;
     if let Target::Provider { provider, .. } = &job.spec.target
         && let Ok(p) = ctx.block_on(ctx.state().provider(provider))
-        && let Some(change) = p.cert.changed.filter(|c| c.ms >= opening)
+        && let Some(change) = p.cert.changed.filter(|c| c.ms >= previous)
     {
         log.line(change.text(provider));
     }

@@ -196,6 +196,32 @@ pub async fn sp_cert_generate(
     Ok(info)
 }
 
+/// The certificate announced to be served next, if any.
+#[tauri::command]
+pub async fn sp_cert_next_info(
+    state: State<'_, ConsoleState>,
+) -> Result<Option<CertInfo>, CommandError> {
+    Ok(state.sp_client().await?.cert_next_info().await?)
+}
+
+/// Generates the next self-signed certificate for `names` and announces it (signed with the
+/// current key): tenants and agents learn it and follow the rollover by themselves.
+#[tauri::command]
+pub async fn sp_cert_next(
+    state: State<'_, ConsoleState>,
+    names: Vec<String>,
+) -> Result<CertInfo, CommandError> {
+    Ok(state.sp_client().await?.cert_next(names).await?)
+}
+
+/// Serves the announced certificate now.
+#[tauri::command]
+pub async fn sp_cert_rollover(state: State<'_, ConsoleState>) -> Result<CertInfo, CommandError> {
+    let info = state.sp_client().await?.cert_rollover().await?;
+    pin_installed(&state, &info).await?;
+    Ok(info)
+}
+
 /// Imports a CA-signed chain and its key from PEM files (chosen with the file dialog).
 #[tauri::command]
 pub async fn sp_cert_import(

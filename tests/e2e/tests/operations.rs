@@ -426,6 +426,29 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
         .await?;
     run_docs(&console, "Success").await?;
 
+    // ---- A rollover announced in the console: the tenant learns the next certificate when
+    // it connects, and after the switch its next run follows it with no one asked.
+    console.click("#mode-sp").await?;
+    console.nav("sp-certificate").await?;
+    console.click("#cert-next").await?;
+    let next = console.wait_text("#cert-next-fingerprint", ":", WAIT).await?;
+    console.screen("75b-sp-certificate-next").await?;
+    cli(&home, &["provider", "rescan", "sp"], None)?;
+    let learnt = cli_json(&home, &["provider", "show", "sp", "--json"])?;
+    ensure!(
+        same_fingerprint(learnt["cert"]["next"].as_str().unwrap_or_default(), next.trim()),
+        "the tenant learnt the announced certificate {next}: {learnt}"
+    );
+    console.click("#cert-rollover").await?;
+    console.wait_for("#cert-rolled-over").await?;
+    console.click("#mode-tenant").await?;
+    run_docs(&console, "Success").await?;
+    let log = cli(&home, &["job", "log", "docs"], None)?;
+    ensure!(
+        log.contains("announced in advance") && log.contains(next.trim()),
+        "the run followed the rollover and says so: {log}"
+    );
+
     // ---- The SP changes the tenant's password: refused until the tenant gives the new one
     // under Change password, which logs in with it before storing it.
     cli(

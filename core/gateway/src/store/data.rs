@@ -191,20 +191,35 @@ impl Db {
             .map(|bytes| u64::try_from(bytes).unwrap_or(0)))
     }
 
-    /// Every pack of a quota.
+    /// Every live pack of a quota (not the retired ones, which the tenant no longer sees).
     pub async fn packs(&self, quota: i64) -> Result<Vec<PackRow>, DbError> {
-        let rows =
-            sqlx::query("SELECT id, bytes, damaged_ms FROM packs WHERE quota_id = $1 AND retired_ms IS NULL ORDER BY id")
-                .bind(quota)
-                .fetch_all(self.pool())
-                .await?;
+        Ok(self
+            .packs_with_retired(quota)
+            .await?
+            .into_iter()
+            .filter_map(|(row, retired)| (!retired).then_some(row))
+            .collect())
+    }
+
+    /// Every pack of a quota, each with whether it is retired (kept for insider protection):
+    /// what the storage must hold.
+    pub async fn packs_with_retired(&self, quota: i64) -> Result<Vec<(PackRow, bool)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, bytes, damaged_ms, retired_ms FROM packs WHERE quota_id = $1 ORDER BY id",
+        )
+        .bind(quota)
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
             .map(|r| {
-                Ok(PackRow {
-                    id: r.try_get(0)?,
-                    bytes: r.try_get(1)?,
-                    damaged: r.try_get::<Option<i64>, _>(2)?.is_some(),
-                })
+                Ok((
+                    PackRow {
+                        id: r.try_get(0)?,
+                        bytes: r.try_get(1)?,
+                        damaged: r.try_get::<Option<i64>, _>(2)?.is_some(),
+                    },
+                    r.try_get::<Option<i64>, _>(3)?.is_some(),
+                ))
             })
             .collect()
     }
