@@ -70,6 +70,8 @@ const COMMANDS: &[&str] = &[
     "sp_cert_next_info",
     "sp_cert_next",
     "sp_cert_rollover",
+    "job_restore_order",
+    "job_restore_orders",
     "sp_usage",
     "sp_reclaim",
     "sp_usage_export",

@@ -120,6 +120,8 @@ export const spCertImport = (chainPath, keyPath) => call('sp_cert_import', { cha
 export const spCertNextInfo = () => call('sp_cert_next_info');
 export const spCertNext = (names) => call('sp_cert_next', { names });
 export const spCertRollover = () => call('sp_cert_rollover');
+export const jobRestoreOrder = (job, order) => call('job_restore_order', { job, ...order });
+export const jobRestoreOrders = (job) => call('job_restore_orders', { job });
 export const spUsage = () => call('sp_usage');
 export const spReclaim = () => call('sp_reclaim');
 export const spUsageExport = (path) => call('sp_usage_export', { path });

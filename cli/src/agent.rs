@@ -43,6 +43,22 @@ enum AgentCommand {
     },
     /// What this agent is enrolled as and what it applies.
     Status,
+    /// Restore this computer's files from its own restore points (its subtenant's: never
+    /// another computer's), by default to where they came from.
+    Restore {
+        /// Restore point id (a unique prefix of at least 4 characters, or "latest").
+        #[arg(default_value = "latest")]
+        point: String,
+        /// Restore into this folder instead.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Only this path of the point (repeatable).
+        #[arg(long)]
+        path: Vec<String>,
+        /// When a file exists: overwrite, skip or keep-both.
+        #[arg(long, default_value = "keep-both")]
+        conflict: cloudkeep_repo::engine::restore::Conflict,
+    },
     /// Trust the certificate the provider presents now, when it has this fingerprint (after
     /// an SP replaced it without announcing it; an announced or CA-signed renewal is followed
     /// by itself).
@@ -82,6 +98,12 @@ fn print_cycle(cycle: &Cycle, json: bool) -> anyhow::Result<()> {
             cycle.revision,
             if cycle.changed { " (changed)" } else { "" }
         ),
+    }
+    for order in &cycle.restores {
+        println!(
+            "ordered restore {}: {} ({})",
+            order.id, order.state, order.message
+        );
     }
     Ok(())
 }
@@ -136,6 +158,19 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                 },
             )?;
             Ok(ExitCode::SUCCESS)
+        }
+        AgentCommand::Restore {
+            point,
+            to,
+            path,
+            conflict,
+        } => {
+            let state = agent::load(home)?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "this computer is not enrolled; run \"cloudkeep agent enroll FILE\""
+                )
+            })?;
+            crate::job::restore_files(ctx, &state.job, &point, (to, path, conflict), args.json)
         }
         AgentCommand::Trust { fingerprint } => {
             let state = agent::load(home)?.ok_or_else(|| {

@@ -649,22 +649,34 @@ pub fn run_restore(args: RestoreArgs, ctx: &TenantContext) -> anyhow::Result<Exi
         path,
         conflict,
     } = args.command;
-    let progress = ProgressLine::new(args.json);
+    restore_files(ctx, &job, &point, (to, path, conflict), args.json)
+}
+
+/// Restores from a point of `job` (`to`: a folder, or where the items came from), with
+/// progress, and prints the report: `restore files` and `agent restore`.
+pub fn restore_files(
+    ctx: &TenantContext,
+    job: &str,
+    point: &str,
+    (to, paths, conflict): (Option<PathBuf>, Vec<String>, Conflict),
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let progress = ProgressLine::new(json);
     let options = RestoreOptions {
         destination: to.map_or(Destination::Original, Destination::Folder),
-        paths: path,
+        paths,
         conflict,
         cancel: Default::default(),
     };
     let (_, report) = runner::restore_job(
         ctx,
-        &job,
-        &point,
+        job,
+        point,
         &options,
         runner::Watch::progress(&|p| progress.update(p)),
     )?;
     progress.finish();
-    show::restore_report(&report?, args.json)
+    show::restore_report(&report?, json)
 }
 
 /// `cloudkeep job key …`.

@@ -124,6 +124,32 @@ enum PolicyCommand {
         /// The policy.
         name: String,
     },
+    /// Restore on one of the policy's computers itself: its agent carries it out on its next
+    /// cycle, from that computer's own restore points ("where they came from" is that
+    /// computer's paths). See how far it got with `policy restores`.
+    Restore {
+        /// The policy.
+        policy: String,
+        /// The computer.
+        computer: String,
+        /// Restore point id (a unique prefix of at least 4 characters, or "latest").
+        #[arg(default_value = "latest")]
+        point: String,
+        /// A folder on that computer instead of where the items came from.
+        #[arg(long, value_name = "DIR")]
+        to: Option<String>,
+        /// Only this path of the point (repeatable).
+        #[arg(long)]
+        path: Vec<String>,
+        /// When a file exists: overwrite, skip or keep-both.
+        #[arg(long, default_value = "keep-both")]
+        conflict: String,
+    },
+    /// The restores ordered for the policy's computers: queued, running, done or failed.
+    Restores {
+        /// The policy.
+        policy: String,
+    },
     /// The sessions a computer's agent reported, newest first.
     Sessions {
         /// The policy.
@@ -382,6 +408,54 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             }
         }
         PolicyCommand::Sync { name } => show(&policies::sync(ctx, &name)?, true)?,
+        PolicyCommand::Restore {
+            policy,
+            computer,
+            point,
+            to,
+            path,
+            conflict,
+        } => {
+            let order = policies::order_restore(
+                ctx,
+                &policy,
+                &cloudkeep_api::policy::RestoreOrderRequest {
+                    computer: computer.clone(),
+                    point,
+                    paths: path,
+                    to,
+                    conflict,
+                },
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&order)?);
+            } else {
+                println!(
+                    "restore {} queued: the agent of \"{computer}\" carries it out on its next cycle; see it with \"cloudkeep policy restores {policy}\"",
+                    order.id
+                );
+            }
+        }
+        PolicyCommand::Restores { policy } => {
+            let orders = policies::restore_orders(ctx, &policy)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&orders)?);
+            } else if orders.is_empty() {
+                println!("no restore was ordered for the computers of \"{policy}\"");
+            } else {
+                for o in &orders {
+                    println!(
+                        "{:>5}  {:<16} {:<8} {:<12} {}  {}",
+                        o.id,
+                        o.computer,
+                        o.state,
+                        o.point,
+                        o.to.as_deref().unwrap_or("where it came from"),
+                        o.message
+                    );
+                }
+            }
+        }
         PolicyCommand::Status { name, sync } => {
             let p = if sync {
                 policies::sync(ctx, &name)?

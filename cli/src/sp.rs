@@ -92,6 +92,11 @@ enum SpCommand {
     },
     /// The audit log of admin actions, newest first.
     Audit,
+    /// The other SP admins: list, add, remove, set a password (every change is audited).
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// The gateway's TLS certificate.
     Cert {
         #[command(subcommand)]
@@ -234,6 +239,33 @@ enum TenantAction {
         /// Confirm deleting data.
         #[arg(long)]
         yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminAction {
+    /// Every SP admin.
+    List,
+    /// Add an SP admin (the password is read from stdin).
+    Add {
+        /// Its login name.
+        name: String,
+        /// Read the password from stdin.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Remove another SP admin (never yourself, never the last one); its sessions end.
+    Remove {
+        /// Its login name.
+        name: String,
+    },
+    /// Set an SP admin's password (read from stdin); its sessions end, yours too if it is you.
+    Password {
+        /// Its login name.
+        name: String,
+        /// Read the password from stdin.
+        #[arg(long, required = true)]
+        password_stdin: bool,
     },
 }
 
@@ -592,6 +624,39 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                         point,
                     }))?;
                     println!("restore point purged");
+                }
+            }
+        }
+        SpCommand::Admin { action } => {
+            let client = session_client(home)?;
+            match action {
+                AdminAction::List => {
+                    let admins = rt.block_on(client.admins())?;
+                    if json {
+                        print_json(&admins)?;
+                    } else {
+                        for a in admins {
+                            println!(
+                                "{:<24} added {}",
+                                a.name,
+                                cloudkeep_model::units::date_time_text(a.created_ms)
+                            );
+                        }
+                    }
+                }
+                AdminAction::Add { name, .. } => {
+                    let password = crate::secrets::stdin_line("password")?;
+                    rt.block_on(client.add_admin(&name, &password))?;
+                    println!("SP admin \"{name}\" added");
+                }
+                AdminAction::Remove { name } => {
+                    rt.block_on(client.remove_admin(&name))?;
+                    println!("SP admin \"{name}\" removed; its sessions ended");
+                }
+                AdminAction::Password { name, .. } => {
+                    let password = crate::secrets::stdin_line("password")?;
+                    rt.block_on(client.set_admin_password(&name, &password))?;
+                    println!("the password of SP admin \"{name}\" is changed; its sessions ended");
                 }
             }
         }

@@ -3,6 +3,7 @@
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 use expect_test::expect;
@@ -148,4 +149,36 @@ fn a_closed_output_pipe_ends_the_command_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
+}
+
+/// The systemd units shipped in `packaging/` (the agent's, the daemon's) start commands this
+/// binary has, with flags it takes.
+#[test]
+fn packaged_units_run_real_commands() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "service") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap_or_else(|| panic!("{} has no ExecStart", path.display()));
+        let mut words = exec.split_whitespace();
+        assert!(words.next().unwrap().ends_with("/cloudkeep"), "{exec}");
+        let mut args: Vec<&str> = words.collect();
+        args.push("--help");
+        let out = cloudkeep(&args, None);
+        assert!(
+            out.status.success(),
+            "{}: {exec}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "the agent's and the daemon's units");
 }

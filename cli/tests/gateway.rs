@@ -319,6 +319,57 @@ fn sp_workflow(db: Option<&str>) {
     let bad = cli.fails(&cert_import(&chain, &other_key), None, 1);
     assert!(bad.contains("does not belong"), "{bad}");
 
+    // Other SP admins: added, listed, their password set (their sessions end), removed —
+    // never oneself, never the last.
+    cli.ok(
+        &["sp", "admin", "add", "ops", "--password-stdin"],
+        Some("ops-password-123"),
+    );
+    let admins = cli.json(&["sp", "admin", "list"]);
+    assert_eq!(admins.as_array().unwrap().len(), 2, "{admins}");
+    let ops = Cli {
+        home: tmp.path().join("ops-home"),
+    };
+    let ops_login = [
+        "sp",
+        "login",
+        "--gateway",
+        &addr,
+        "--user",
+        "ops",
+        "--password-stdin",
+        "--trust",
+        &ca_fp,
+    ];
+    ops.ok(&ops_login, Some("ops-password-123"));
+    ops.ok(&["sp", "tenant", "list"], None);
+    let self_removal = cli.fails(&["sp", "admin", "remove", "admin"], None, 1);
+    assert!(
+        self_removal.contains("cannot remove yourself"),
+        "{self_removal}"
+    );
+    cli.ok(
+        &["sp", "admin", "password", "ops", "--password-stdin"],
+        Some("ops-password-456"),
+    );
+    ops.fails(&["sp", "tenant", "list"], None, 4);
+    ops.ok(&ops_login, Some("ops-password-456"));
+    // ops removes admin: the last one left cannot go.
+    ops.ok(&["sp", "admin", "remove", "admin"], None);
+    cli.fails(&["sp", "tenant", "list"], None, 4);
+    let last = ops.fails(&["sp", "admin", "remove", "ops"], None, 1);
+    assert!(last.contains("cannot remove yourself"), "{last}");
+    let audit = ops.ok(&["sp", "audit"], None);
+    assert!(
+        audit.contains("admin.remove") && audit.contains("admin.add"),
+        "{audit}"
+    );
+    ops.ok(
+        &["sp", "admin", "add", "admin", "--password-stdin"],
+        Some(ADMIN_PW),
+    );
+    cli.ok(&login_trusting(&addr, &ca_fp), Some(ADMIN_PW));
+
     // Deleting a tenant (with data) takes its subtenants.
     cli.ok(
         &["sp", "tenant", "delete", "acme", "--with-data", "--yes"],
@@ -334,6 +385,21 @@ fn sp_workflow(db: Option<&str>) {
     // Graceful stop on SIGTERM.
     let status = gw.terminate();
     assert!(status.success(), "{status:?}");
+}
+
+/// `sp login --gateway ADDR --user admin --password-stdin --trust FP`.
+fn login_trusting<'a>(addr: &'a str, fp: &'a str) -> [&'a str; 9] {
+    [
+        "sp",
+        "login",
+        "--gateway",
+        addr,
+        "--user",
+        "admin",
+        "--password-stdin",
+        "--trust",
+        fp,
+    ]
 }
 
 trait TapMkdir {

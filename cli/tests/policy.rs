@@ -514,3 +514,126 @@ fn an_announced_certificate_rollover_is_followed_and_an_unannounced_one_refused(
     );
     drop(gw);
 }
+
+/// A policy computer gets its own files back (issue 21, point 5): on the computer with
+/// `agent restore`, and by a restore the tenant orders, which the computer's agent carries out
+/// on its next cycle from its own points (queued → done); "where it came from" is that
+/// computer's paths.
+#[test]
+fn a_policy_computer_restores_its_own_files_by_itself_or_on_the_tenants_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _sp, fp) = gateway_with_tenant(dir.path());
+    let tenant = tenant_with_provider(dir.path(), &gw, &fp);
+    tenant.ok(
+        &[
+            "policy",
+            "create",
+            "laptops",
+            "--provider",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--source",
+            "~/data",
+            "--schedule",
+            "daily@23:59",
+            "--quota",
+            "4M",
+            "--encryption-password-stdin",
+        ],
+        Some(POLICY_PW),
+    );
+    let agents: Vec<Agent> = ["pc1", "pc2"]
+        .iter()
+        .map(|name| {
+            let agent = Agent::new(dir.path(), name);
+            tenant.ok(&["policy", "add-computer", "laptops", name], None);
+            let file = dir.path().join(format!("{name}.enroll"));
+            let out = tenant.json(&[
+                "policy",
+                "enroll-file",
+                "laptops",
+                name,
+                "--out",
+                &file.display().to_string(),
+            ]);
+            agent.ok(
+                &["agent", "enroll", &file.display().to_string()],
+                Some(out["code"].as_str().unwrap()),
+            );
+            std::fs::write(
+                agent.user.join("data/docs/report.txt"),
+                format!("report of {name}\n"),
+            )
+            .unwrap();
+            assert_eq!(agent.cycle(true)["ran"]["result"], "success");
+            agent
+        })
+        .collect();
+    let (pc1, pc2) = (&agents[0], &agents[1]);
+    let report = pc1.user.join("data/docs/report.txt");
+
+    // On the computer itself: its own latest point, back where it came from.
+    std::fs::remove_file(&report).unwrap();
+    pc1.ok(&["agent", "restore"], None);
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), "report of pc1\n");
+
+    // Ordered by the tenant: queued until pc1's agent runs its cycle, then done, on pc1 only.
+    std::fs::write(&report, "overwritten by mistake\n").unwrap();
+    let path = report.display().to_string();
+    let refused = tenant.fails(
+        &[
+            "policy",
+            "restore",
+            "laptops",
+            "pc1",
+            "--to",
+            "relative/dir",
+        ],
+        None,
+        1,
+    );
+    assert!(refused.contains("not an absolute path"), "{refused}");
+    let queued = tenant.json(&[
+        "policy",
+        "restore",
+        "laptops",
+        "pc1",
+        "latest",
+        "--path",
+        &path,
+        "--conflict",
+        "overwrite",
+    ]);
+    assert_eq!(queued["state"], "queued", "{queued}");
+    let listed = tenant.json(&["policy", "restores", "laptops"]);
+    assert_eq!(listed[0]["state"], "queued");
+    pc2.cycle(false);
+    assert_eq!(
+        tenant.json(&["policy", "restores", "laptops"])[0]["state"],
+        "queued",
+        "another computer's agent does not take it"
+    );
+    let cycle = pc1.cycle(false);
+    assert_eq!(cycle["restores"][0]["state"], "done", "{cycle}");
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), "report of pc1\n");
+    let listed = tenant.json(&["policy", "restores", "laptops"]);
+    assert_eq!(listed[0]["state"], "done", "{listed}");
+    assert!(
+        listed[0]["message"].as_str().unwrap().contains("1 file"),
+        "{listed}"
+    );
+    // A point of another computer is not in this one's repository: the order fails, saying so.
+    let pc2_point = tenant.json(&["points", "list", "--job", "laptops-pc2"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tenant.ok(
+        &["policy", "restore", "laptops", "pc1", &pc2_point[..12]],
+        None,
+    );
+    let cycle = pc1.cycle(false);
+    assert_eq!(cycle["restores"][0]["state"], "failed", "{cycle}");
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), "report of pc1\n");
+    drop(gw);
+}

@@ -149,6 +149,8 @@ pub fn run() -> ExitCode {
             commands::sp::sp_cert_next_info,
             commands::sp::sp_cert_next,
             commands::sp::sp_cert_rollover,
+            commands::points::job_restore_order,
+            commands::points::job_restore_orders,
             commands::sp::sp_usage,
             commands::sp::sp_reclaim,
             commands::sp::sp_usage_export,

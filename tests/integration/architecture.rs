@@ -135,9 +135,8 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["error"],
             &["auth"],
             &["session"],
-            &[
-                "keyring", "limits", "packread", "policies", "recycle", "space",
-            ],
+            &["keyring", "limits", "packread", "policies", "recycle"],
+            &["space"],
             &["admin", "check", "tenant"],
             &["server"],
             &["lab"],
@@ -164,7 +163,6 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["about", "daemon", "exit", "progress", "runtime", "secrets"],
             &["gateway", "show"],
             &[
-                "agent",
                 "job",
                 "lab",
                 "local",
@@ -173,6 +171,8 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
                 "sp",
                 "subtenant",
             ],
+            // The agent's restore is `restore files` of its own job.
+            &["agent"],
         ],
     ),
     (

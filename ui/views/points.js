@@ -2,7 +2,7 @@
 // (restore point → items in the lazy tree with checkboxes and search → destination → on
 // conflict → progress → report with "open folder").
 
-import { jobsList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointDelete, restoreStart, pickFolder, openFolder } from '../ipc.js';
+import { jobsList, jobGet, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointDelete, restoreStart, jobRestoreOrder, jobRestoreOrders, pickFolder, openFolder } from '../ipc.js';
 import { h, replaceChildren, button, field, table, panel, radioGroup, selectField, emptyState, badge } from '../dom.js';
 import { wizard, runView, busy, errorBox, errorSlot, notice, confirmDialog } from '../components.js';
 import { tree } from '../tree.js';
@@ -96,10 +96,13 @@ function comparePanel(job, points) {
 }
 
 async function renderRestoreWizard(container, ctx, job, pointId) {
-  const points = (await pointsList(job)).sort((a, b) => b.time_ms - a.time_ms);
+  const [points, record] = await Promise.all([pointsList(job).then((l) => l.sort((a, b) => b.time_ms - a.time_ms)), jobGet(job)]);
   if (!ctx.current()) return;
   ctx.setTitle(`Restore from ${job}`);
-  const data = { point: pointId || (points[0] && points[0].id), selected: new Set(), whole: false, to: null, conflict: 'keep-both', report: null, session: null, error: null };
+  // A policy's computer: its own paths are on that computer, so "where they came from" is a
+  // restore its agent carries out there — never this computer's same paths.
+  const computer = record.spec.agent ? record.spec.agent.computer : null;
+  const data = { point: pointId || (points[0] && points[0].id), selected: new Set(), whole: false, to: null, onComputer: !!computer, conflict: 'keep-both', report: null, session: null, error: null, order: null };
   const w = wizard({
     id: 'restore',
     title: 'Restore',
@@ -128,6 +131,7 @@ async function renderRestoreWizard(container, ctx, job, pointId) {
       {
         title: 'Destination',
         render(body) {
+          if (computer) return computerDestination(body, data, computer);
           const g = radioGroup({ legend: 'Restore to', name: 'restore-dest', value: data.to === null ? 'original' : 'folder', options: [['original', 'The original location', 'Where the items were when they were backed up.'], ['folder', 'Another folder', 'The items keep their names below it.']] });
           const path = field({ label: 'Folder', id: 'restore-folder', value: data.to || '', hint: 'A full path; choose Browse to pick it.' });
           const browse = button('Browse…', { variant: 'secondary', id: 'restore-browse' });
@@ -168,7 +172,8 @@ async function renderRestoreWizard(container, ctx, job, pointId) {
             ],
           });
           const p = points.find((x) => x.id === data.point);
-          body.append(g.wrap, h('p', { class: 'hint', id: 'restore-summary', text: `Restore ${data.whole ? 'the whole restore point' : `${data.selected.size} selected item(s)`} of ${p ? fmt.dateTime(p.time_ms) : data.point} to ${data.to || 'the original location'}.` }));
+          const where = data.onComputer ? `${data.to || 'where they came from'} on ${computer}, by its agent on its next cycle` : (data.to || 'the original location');
+          body.append(g.wrap, h('p', { class: 'hint', id: 'restore-summary', text: `Restore ${data.whole ? 'the whole restore point' : `${data.selected.size} selected item(s)`} of ${p ? fmt.dateTime(p.time_ms) : data.point} to ${where}.` }));
           return () => { data.conflict = g.value(); return true; };
         },
       },
@@ -178,6 +183,7 @@ async function renderRestoreWizard(container, ctx, job, pointId) {
         hideCancel: true,
         nextLabel: 'See the report',
         render(body, d, wz) {
+          if (data.onComputer) return orderProgress(body, data, wz, job, computer, ctx);
           const view = runView({ id: 'restore-progress', title: 'Restore' });
           body.append(view.el);
           wz.setNextEnabled(false);
@@ -248,7 +254,62 @@ function itemsStep(body, job, data) {
   };
 }
 
+/** Where a policy computer's items go: on that computer (by its agent), or here. */
+function computerDestination(body, data, computer) {
+  const value = !data.onComputer ? 'folder' : data.to ? 'computer-folder' : 'computer';
+  const g = radioGroup({ legend: 'Restore to', name: 'restore-dest', value, options: [
+    ['computer', `${computer}, where they came from`, `Its agent restores them on its next cycle, from ${computer}’s own restore points.`],
+    ['computer-folder', `A folder on ${computer}`, 'A full path on that computer; its agent restores there.'],
+    ['folder', 'A folder on this computer', 'Restored here now; the items keep their names below it.'],
+  ] });
+  const path = field({ label: 'Folder', id: 'restore-folder', value: data.to || '', hint: 'A full path.' });
+  const browse = button('Browse…', { variant: 'secondary', id: 'restore-browse' });
+  browse.addEventListener('click', async () => {
+    const picked = await pickFolder('Restore into this folder');
+    if (picked) path.input.value = picked;
+  });
+  const folderRow = h('div', { class: 'inline-field sub' }, path.wrap, browse);
+  const sync = () => { folderRow.hidden = g.value() === 'computer'; browse.hidden = g.value() !== 'folder'; };
+  g.inputs.forEach((i) => i.addEventListener('change', sync));
+  body.append(g.wrap, folderRow);
+  sync();
+  return () => {
+    data.onComputer = g.value() !== 'folder';
+    if (g.value() === 'computer') { data.to = null; return true; }
+    const v = path.input.value.trim();
+    if (!(v.startsWith('/') || /^[A-Za-z]:[\\/]/.test(v))) { path.setError('Type the full path of the folder.'); return false; }
+    data.to = v;
+    return true;
+  };
+}
+
+/** A restore ordered for a policy computer: queued, then its agent's progress, polled. */
+function orderProgress(body, data, wz, job, computer, ctx) {
+  const state = h('p', { id: 'restore-order-state', role: 'status', text: 'Ordering…' });
+  body.append(state);
+  wz.setNextEnabled(false);
+  const words = { queued: `Queued: the agent of ${computer} carries it out on its next cycle.`, running: `Running on ${computer}…`, done: `Done on ${computer}.`, failed: `Failed on ${computer}.` };
+  const show = (o) => { data.order = o; state.textContent = `${words[o.state] || o.state}${o.message ? ` ${o.message}` : ''}`; };
+  jobRestoreOrder(job, { point: data.point, paths: data.whole ? [] : [...data.selected], to: data.to, conflict: data.conflict })
+    .then(async (order) => {
+      show(order);
+      while (ctx.current() && !['done', 'failed'].includes(data.order.state)) {
+        await new Promise((r) => { setTimeout(r, 2000); });
+        const now = (await jobRestoreOrders(job)).find((o) => o.id === order.id);
+        if (now) show(now);
+      }
+      wz.setNextEnabled(true);
+    })
+    .catch((err) => { data.error = err; body.append(errorBox(err)); wz.setNextEnabled(true); });
+  return undefined;
+}
+
 function reportStep(body, data) {
+  if (data.onComputer) {
+    const o = data.order;
+    body.append(o ? h('p', { class: 'result-line', id: 'restore-result' }, badge(o.state === 'done' ? 'success' : 'failed'), ` ${o.message}`) : errorBox(data.error || { kind: 'failed', message: 'The restore was not ordered.' }));
+    return;
+  }
   const r = data.report;
   if (!r) {
     body.append(errorBox(data.error || { kind: 'failed', message: 'The restore did not finish.' }));

@@ -146,6 +146,15 @@ pub struct NewPassword {
     pub password: String,
 }
 
+/// An SP admin as `GET /v1/admin/admins` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminView {
+    /// Login name.
+    pub name: String,
+    /// When added, ms since the epoch.
+    pub created_ms: i64,
+}
+
 /// `PUT /v1/admin/maintenance`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaintenanceMode {

@@ -155,3 +155,55 @@ pub struct ComputerStatus {
     /// Its latest successful session.
     pub last_success: Option<AgentReport>,
 }
+
+/// `POST /v1/policies/{id}/restores`: a restore the tenant orders for one of the policy's
+/// computers; that computer's agent carries it out on its next cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreOrderRequest {
+    /// The computer.
+    pub computer: String,
+    /// The restore point (an id or a unique prefix of one, or `latest`).
+    pub point: String,
+    /// Paths inside the point (as backed up); empty for everything.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// A folder on that computer; `None`: where the items were backed up from.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Existing files: `overwrite`, `skip` or `keep-both`.
+    pub conflict: String,
+}
+
+/// A restore order and how far its agent got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreOrder {
+    /// Its number.
+    pub id: i64,
+    /// The computer.
+    pub computer: String,
+    /// What was asked.
+    pub point: String,
+    /// Paths inside the point; empty for everything.
+    pub paths: Vec<String>,
+    /// A folder on the computer; `None`: where the items came from.
+    pub to: Option<String>,
+    /// Existing files.
+    pub conflict: String,
+    /// `queued`, `running`, `done`, `failed`.
+    pub state: String,
+    /// What the agent said (its restore's summary, or why it failed).
+    pub message: String,
+    /// When ordered, ms since the epoch.
+    pub created_ms: i64,
+    /// When its state last changed.
+    pub updated_ms: i64,
+}
+
+/// `PUT /v1/agent/restores/{id}`: an agent's progress on an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreOrderUpdate {
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    /// Its summary, or why it failed.
+    pub message: String,
+}

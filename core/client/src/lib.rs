@@ -505,6 +505,50 @@ impl SpClient {
         self.get("/v1/admin/usage").await
     }
 
+    /// Every SP admin.
+    pub async fn admins(&self) -> Result<Vec<cloudkeep_api::AdminView>, ClientError> {
+        self.get("/v1/admin/admins").await
+    }
+
+    /// Adds an SP admin.
+    pub async fn add_admin(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> Result<cloudkeep_api::AdminView, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/admin/admins",
+            Some(&LoginRequest {
+                user: name.to_owned(),
+                password: password.to_owned(),
+            }),
+        )
+        .await
+    }
+
+    /// Removes another SP admin.
+    pub async fn remove_admin(&self, name: &str) -> Result<(), ClientError> {
+        self.call::<(), ()>(
+            reqwest::Method::DELETE,
+            &format!("/v1/admin/admins/{name}"),
+            None,
+        )
+        .await
+    }
+
+    /// Sets an SP admin's password (its sessions end).
+    pub async fn set_admin_password(&self, name: &str, password: &str) -> Result<(), ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/v1/admin/admins/{name}/password"),
+            Some(&NewPassword {
+                password: password.to_owned(),
+            }),
+        )
+        .await
+    }
+
     /// A space pass over every account now: packs no restore point needs removed (retired
     /// under insider protection), retired ones whose window ended removed, what a
     /// compaction would free measured.

@@ -156,4 +156,49 @@ impl TenantClient {
             .call(reqwest::Method::POST, "/v1/agent/sessions", Some(report))
             .await
     }
+
+    /// Orders a restore for a computer of policy `id` (its agent carries it out).
+    pub async fn order_restore(
+        &self,
+        id: &str,
+        order: &cloudkeep_api::policy::RestoreOrderRequest,
+    ) -> Result<cloudkeep_api::policy::RestoreOrder, ClientError> {
+        self.0
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/policies/{id}/restores"),
+                Some(order),
+            )
+            .await
+    }
+
+    /// The restores ordered for the computers of policy `id`, newest first.
+    pub async fn restore_orders(
+        &self,
+        id: &str,
+    ) -> Result<Vec<cloudkeep_api::policy::RestoreOrder>, ClientError> {
+        self.0.get(&format!("/v1/policies/{id}/restores")).await
+    }
+
+    /// An agent's orders still to carry out.
+    pub async fn agent_orders(
+        &self,
+    ) -> Result<Vec<cloudkeep_api::policy::RestoreOrder>, ClientError> {
+        self.0.get("/v1/agent/restores").await
+    }
+
+    /// An agent's progress on one of its orders.
+    pub async fn agent_order_update(
+        &self,
+        order: i64,
+        update: &cloudkeep_api::policy::RestoreOrderUpdate,
+    ) -> Result<(), ClientError> {
+        self.0
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/agent/restores/{order}"),
+                Some(update),
+            )
+            .await
+    }
 }

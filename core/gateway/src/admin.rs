@@ -52,6 +52,12 @@ pub fn routes() -> Router<Arc<GatewayState>> {
             "/v1/admin/settings",
             get(get_settings).put(set_gateway_settings),
         )
+        .route("/v1/admin/admins", get(list_admins).post(add_admin))
+        .route(
+            "/v1/admin/admins/{name}",
+            axum::routing::delete(remove_admin),
+        )
+        .route("/v1/admin/admins/{name}/password", post(set_admin_password))
         .route("/v1/admin/usage", get(usage))
         .route("/v1/admin/space", post(space_pass))
         .route("/v1/admin/audit", get(audit_log))
@@ -431,6 +437,98 @@ async fn space_pass(
         )
         .await?;
     Ok(Json(report))
+}
+
+/// `GET /v1/admin/admins`: every SP admin.
+async fn list_admins(
+    State(state): AppState,
+    _admin: AdminSession,
+) -> Result<Json<Vec<cloudkeep_api::AdminView>>, ApiError> {
+    Ok(Json(
+        state
+            .db
+            .admins()
+            .await?
+            .into_iter()
+            .map(|(name, created_ms)| cloudkeep_api::AdminView { name, created_ms })
+            .collect(),
+    ))
+}
+
+/// `POST /v1/admin/admins {user, password}`: another SP admin.
+async fn add_admin(
+    State(state): AppState,
+    admin: AdminSession,
+    req: Body<LoginRequest>,
+) -> Result<Json<cloudkeep_api::AdminView>, ApiError> {
+    let req = body(req)?;
+    cloudkeep_model::names::check("admin", &req.user)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let hash = auth::hash_new_password(req.password).await?;
+    state.db.add_admin(&req.user, &hash).await?;
+    state
+        .db
+        .audit(&admin.name, "admin.add", &req.user, "")
+        .await?;
+    Ok(Json(cloudkeep_api::AdminView {
+        name: req.user,
+        created_ms: crate::store::now_ms(),
+    }))
+}
+
+/// `DELETE /v1/admin/admins/{name}`: removes another SP admin (never oneself, never the last).
+async fn remove_admin(
+    State(state): AppState,
+    admin: AdminSession,
+    Path(name): Path<String>,
+) -> Result<Json<()>, ApiError> {
+    if name == admin.name {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "you cannot remove yourself; another SP admin can",
+        ));
+    }
+    match state.db.delete_admin(&name).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(ApiError::not_found(format!(
+                "there is no SP admin \"{name}\""
+            )));
+        }
+        Err(crate::store::DbError::Invalid(message)) => {
+            return Err(ApiError::new(ErrorCode::Conflict, message));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state
+        .db
+        .audit(&admin.name, "admin.remove", &name, "")
+        .await?;
+    Ok(Json(()))
+}
+
+/// `POST /v1/admin/admins/{name}/password {password}`: a new password for an SP admin (its
+/// sessions end; for oneself too).
+async fn set_admin_password(
+    State(state): AppState,
+    admin: AdminSession,
+    Path(name): Path<String>,
+    req: Body<NewPassword>,
+) -> Result<Json<()>, ApiError> {
+    let req = body(req)?;
+    let hash = auth::hash_new_password(req.password).await?;
+    let Some(target) = state.db.admin_by_name(&name).await? else {
+        return Err(ApiError::not_found(format!(
+            "there is no SP admin \"{name}\""
+        )));
+    };
+    state.db.set_admin_password(&name, &hash).await?;
+    state.db.delete_sessions_of(Realm::Admin, target.id).await?;
+    state
+        .db
+        .audit(&admin.name, "admin.password", &name, "")
+        .await?;
+    Ok(Json(()))
 }
 
 async fn audit_log(

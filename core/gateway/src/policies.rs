@@ -17,7 +17,10 @@ use super::error::{ApiError, from_rejection};
 use crate::GatewayState;
 use crate::session::{AppState, JsonBody, TenantSession, only_tenants};
 use crate::store::policies::{Member, StoredPolicy};
-use cloudkeep_api::policy::{AgentHeartbeat, AgentReport, ComputerStatus, PolicyDoc, PolicySpec};
+use cloudkeep_api::policy::{
+    AgentHeartbeat, AgentReport, ComputerStatus, PolicyDoc, PolicySpec, RestoreOrder,
+    RestoreOrderRequest, RestoreOrderUpdate,
+};
 
 /// Longest policy document accepted.
 const MAX_DOCUMENT: usize = 64 << 10;
@@ -39,6 +42,134 @@ pub fn routes() -> Router<Arc<GatewayState>> {
         .route("/v1/agent/policy", get(agent_policy))
         .route("/v1/agent/heartbeat", post(heartbeat))
         .route("/v1/agent/sessions", post(report))
+        .route(
+            "/v1/policies/{id}/restores",
+            get(list_orders).post(order_restore),
+        )
+        .route("/v1/agent/restores", get(agent_orders))
+        .route(
+            "/v1/agent/restores/{order}",
+            axum::routing::put(update_order),
+        )
+}
+
+/// `POST /v1/policies/{id}/restores`: the tenant orders a restore for one of the policy's
+/// computers; its agent carries it out on its next cycle. Restores stay allowed after a lease
+/// ended (within the grace period), as every restore does.
+async fn order_restore(
+    State(state): AppState,
+    session: TenantSession,
+    Path(id): Path<String>,
+    req: JsonBody<RestoreOrderRequest>,
+) -> Result<Json<RestoreOrder>, ApiError> {
+    only_tenants(&session)?;
+    let req = req.map(|Json(v)| v).map_err(from_rejection)?;
+    let member = member_named(&state, &session, &id, &req.computer).await?;
+    if req.point.is_empty()
+        || req.point.len() > 64
+        || !req.point.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(ApiError::bad_request(
+            "name the restore point by its id (or a prefix of it) or \"latest\"",
+        ));
+    }
+    if !["overwrite", "skip", "keep-both"].contains(&req.conflict.as_str()) {
+        return Err(ApiError::bad_request(
+            "existing files: overwrite, skip or keep-both",
+        ));
+    }
+    let too_long = |s: &String| s.len() > MAX_MESSAGE;
+    if req.paths.len() > 1_000
+        || req.paths.iter().any(too_long)
+        || req.to.as_ref().is_some_and(too_long)
+    {
+        return Err(ApiError::bad_request(
+            "at most 1,000 paths of at most 4 KiB each",
+        ));
+    }
+    let order = state
+        .db
+        .add_restore_order(
+            (member.subtenant_id, session.tenant.id),
+            &req.point,
+            &req.paths,
+            req.to.as_deref(),
+            &req.conflict,
+        )
+        .await?;
+    state
+        .db
+        .restore_orders(session.tenant.id, &id)
+        .await?
+        .into_iter()
+        .find(|o| o.id == order)
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("the order just stored is not there"))
+}
+
+/// `GET /v1/policies/{id}/restores`: the orders for the policy's computers, newest first.
+async fn list_orders(
+    State(state): AppState,
+    session: TenantSession,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<RestoreOrder>>, ApiError> {
+    only_tenants(&session)?;
+    Ok(Json(state.db.restore_orders(session.tenant.id, &id).await?))
+}
+
+/// `GET /v1/agent/restores`: the orders this computer's agent is to carry out.
+async fn agent_orders(
+    State(state): AppState,
+    session: TenantSession,
+) -> Result<Json<Vec<RestoreOrder>>, ApiError> {
+    let member = membership(&state, &session).await?;
+    Ok(Json(state.db.pending_orders(member.subtenant_id).await?))
+}
+
+/// `PUT /v1/agent/restores/{order}`: the agent's progress on one of its orders.
+async fn update_order(
+    State(state): AppState,
+    session: TenantSession,
+    Path(order): Path<i64>,
+    req: JsonBody<RestoreOrderUpdate>,
+) -> Result<Json<()>, ApiError> {
+    let member = membership(&state, &session).await?;
+    let req = req.map(|Json(v)| v).map_err(from_rejection)?;
+    if !["running", "done", "failed"].contains(&req.state.as_str())
+        || req.message.len() > MAX_MESSAGE
+    {
+        return Err(ApiError::bad_request(
+            "an order's state is running, done or failed, with a message of at most 4 KiB",
+        ));
+    }
+    if !state
+        .db
+        .update_order(member.subtenant_id, order, &req.state, &req.message)
+        .await?
+    {
+        return Err(ApiError::not_found(format!(
+            "there is no restore order {order}"
+        )));
+    }
+    Ok(Json(()))
+}
+
+/// The policy's computer `computer` of the session's tenant.
+async fn member_named(
+    state: &GatewayState,
+    session: &TenantSession,
+    id: &str,
+    computer: &str,
+) -> Result<Member, ApiError> {
+    state
+        .db
+        .members(session.tenant.id, id)
+        .await?
+        .into_iter()
+        .find(|m| m.computer == computer)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("policy \"{id}\" has no computer \"{computer}\""))
+        })
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
@@ -177,15 +308,7 @@ async fn computer_sessions(
     Path((id, computer)): Path<(String, String)>,
 ) -> Result<Json<Vec<AgentReport>>, ApiError> {
     only_tenants(&session)?;
-    let member = state
-        .db
-        .members(session.tenant.id, &id)
-        .await?
-        .into_iter()
-        .find(|m| m.computer == computer)
-        .ok_or_else(|| {
-            ApiError::not_found(format!("policy \"{id}\" has no computer \"{computer}\""))
-        })?;
+    let member = member_named(&state, &session, &id, &computer).await?;
     let reports = state
         .db
         .agent_sessions(member.subtenant_id, MAX_REPORTS, false)

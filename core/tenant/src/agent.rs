@@ -23,9 +23,12 @@ use crate::policies::{Enrollment, open_enrollment};
 use crate::providers::{self, Provider};
 use crate::secrets::provider_key;
 use crate::{runner, scheduler};
-use cloudkeep_api::policy::{AgentHeartbeat, AgentReport, Membership, PolicyDoc};
+use cloudkeep_api::policy::{
+    AgentHeartbeat, AgentReport, Membership, PolicyDoc, RestoreOrder, RestoreOrderUpdate,
+};
 use cloudkeep_model::paths::DataHome;
 use cloudkeep_repo::engine::Cancel;
+use cloudkeep_repo::engine::restore::{Conflict, Destination, RestoreOptions};
 
 /// Most unsent reports kept.
 const MAX_PENDING: usize = 100;
@@ -67,6 +70,9 @@ pub struct Cycle {
     pub next_run_ms: Option<i64>,
     /// Reports delivered in this cycle (older ones included).
     pub reported: usize,
+    /// Restores the tenant ordered that this cycle carried out (done or failed).
+    #[serde(default)]
+    pub restores: Vec<RestoreOrder>,
 }
 
 fn state_path(home: &DataHome) -> PathBuf {
@@ -196,6 +202,8 @@ pub fn enroll(ctx: &TenantContext, file_text: &str, code: &str) -> Result<AgentS
         scanned_ms: None,
         cert: Default::default(),
     }))?;
+    // Enrolling again (another file) pins what the new file says.
+    ctx.block_on(state.set_pin(&agent.provider, &e.fingerprint, &Default::default()))?;
     secrets.set(&provider_key(&agent.provider), &e.password)?;
     secrets.set(&jobs::agent_key(&agent.job), &e.agent_key)?;
     let spec = job_spec(&doc, &agent, &e.repo);
@@ -306,6 +314,8 @@ pub fn cycle(ctx: &TenantContext, force: bool) -> Result<Cycle, TenantError> {
             }
         }
     }
+    let restores = carry_out_orders(ctx, &agent)?;
+    let (client, _) = ctx.block_on(providers::connect(state, secrets, &agent.provider))?;
     ctx.block_on(client.agent_heartbeat(&AgentHeartbeat {
         revision: agent.revision,
         next_run_ms,
@@ -318,7 +328,76 @@ pub fn cycle(ctx: &TenantContext, force: bool) -> Result<Cycle, TenantError> {
         ran,
         next_run_ms,
         reported,
+        restores,
     })
+}
+
+/// Carries out the restores the tenant ordered for this computer: each is marked running,
+/// then restored from this computer's own points (its subtenant's repository: no other
+/// computer's), recorded as a session here, and marked done or failed with its summary.
+fn carry_out_orders(
+    ctx: &TenantContext,
+    agent: &AgentState,
+) -> Result<Vec<RestoreOrder>, TenantError> {
+    let (state, secrets) = (ctx.state(), ctx.secrets());
+    let (client, _) = ctx.block_on(providers::connect(state, secrets, &agent.provider))?;
+    let orders = ctx.block_on(client.agent_orders())?;
+    drop(client);
+    let mut done = Vec::new();
+    for mut order in orders {
+        let update = |state_: &str, message: String| -> Result<(), TenantError> {
+            // A restore may outlast the session token: a fresh login per update.
+            let (client, _) = ctx.block_on(providers::connect(state, secrets, &agent.provider))?;
+            ctx.block_on(client.agent_order_update(
+                order.id,
+                &RestoreOrderUpdate {
+                    state: state_.into(),
+                    message,
+                },
+            ))?;
+            Ok(())
+        };
+        update("running", String::new())?;
+        let conflict = match order.conflict.as_str() {
+            "overwrite" => Conflict::Overwrite,
+            "keep-both" => Conflict::KeepBoth,
+            _ => Conflict::Skip,
+        };
+        let options = RestoreOptions {
+            destination: order
+                .to
+                .as_ref()
+                .map_or(Destination::Original, |to| Destination::Folder(to.into())),
+            paths: order.paths.clone(),
+            conflict,
+            cancel: Cancel::default(),
+        };
+        let outcome = runner::restore_job(
+            ctx,
+            &agent.job,
+            &order.point,
+            &options,
+            runner::Watch::progress(&|_| {}),
+        );
+        let (result, message) = match outcome {
+            Ok((_, Ok(report))) => ("done", report.summary()),
+            Ok((session, Err(e))) => (
+                "failed",
+                if session.message.is_empty() {
+                    e.to_string()
+                } else {
+                    session.message
+                },
+            ),
+            Err(e) => ("failed", e.to_string()),
+        };
+        tracing::info!(order = order.id, result, "ordered restore: {message}");
+        update(result, message.clone())?;
+        order.state = result.into();
+        order.message = message;
+        done.push(order);
+    }
+    Ok(done)
 }
 
 /// Runs cycles every `interval` until `stop` is set; a failed cycle (the provider away, say)

@@ -695,6 +695,61 @@ pub fn computer_sessions(
     Ok(ctx.block_on(client.computer_sessions(&policy.id, computer))?)
 }
 
+/// Orders a restore on the policy's computer `computer` itself: its agent carries it out on
+/// its next cycle, from that computer's own restore points ("where it came from" is that
+/// computer's paths, never this one's). Returns the queued order.
+pub fn order_restore(
+    ctx: &TenantContext,
+    name: &str,
+    order: &cloudkeep_api::policy::RestoreOrderRequest,
+) -> Result<cloudkeep_api::policy::RestoreOrder, TenantError> {
+    let (state, secrets) = (ctx.state(), ctx.secrets());
+    let policy = ctx.block_on(state.policy(name))?;
+    policy.computer(&order.computer)?;
+    if let Some(to) = &order.to
+        && !(to.starts_with('/') || to.get(1..3) == Some(":\\"))
+    {
+        return Err(TenantError::Invalid(format!(
+            "\"{to}\" is not an absolute path on the computer; give the full path of the folder to restore into"
+        )));
+    }
+    let (client, _) = ctx.block_on(super::providers::connect(state, secrets, &policy.provider))?;
+    Ok(ctx.block_on(client.order_restore(&policy.id, order))?)
+}
+
+/// The policy and computer a job of a policy's computer belongs to (the tenant's view of it).
+pub fn policy_of_job(ctx: &TenantContext, job: &str) -> Result<(Policy, String), TenantError> {
+    let state = ctx.state();
+    let record = ctx.block_on(state.job(job))?;
+    let member = record.spec.agent.ok_or_else(|| {
+        TenantError::Invalid(format!(
+            "\"{job}\" is not a computer of a backup policy: restore it here"
+        ))
+    })?;
+    let policy = ctx
+        .block_on(state.policies())?
+        .into_iter()
+        .find(|p| p.id == member.policy_id)
+        .ok_or_else(|| {
+            TenantError::Invalid(format!(
+                "the policy of \"{job}\" is no longer on this computer"
+            ))
+        })?;
+    Ok((policy, member.computer))
+}
+
+/// The restores ordered for the policy's computers and how far their agents got, newest
+/// first.
+pub fn restore_orders(
+    ctx: &TenantContext,
+    name: &str,
+) -> Result<Vec<cloudkeep_api::policy::RestoreOrder>, TenantError> {
+    let (state, secrets) = (ctx.state(), ctx.secrets());
+    let policy = ctx.block_on(state.policy(name))?;
+    let (client, _) = ctx.block_on(super::providers::connect(state, secrets, &policy.provider))?;
+    Ok(ctx.block_on(client.restore_orders(&policy.id))?)
+}
+
 /// Reads the status of the policy's computers from the provider and keeps it.
 pub fn sync(ctx: &TenantContext, name: &str) -> Result<Policy, TenantError> {
     let state = ctx.state();

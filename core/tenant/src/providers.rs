@@ -104,8 +104,8 @@ impl TenantState {
     pub(crate) async fn save_provider(&self, p: &Provider) -> Result<(), TenantError> {
         sqlx::query(
             "INSERT INTO providers (name, addresses, fingerprint, user, added_ms, repos, scanned_ms, cert) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (name) DO UPDATE SET addresses = excluded.addresses, fingerprint = excluded.fingerprint, \
-             user = excluded.user, repos = excluded.repos, scanned_ms = excluded.scanned_ms, cert = excluded.cert",
+             ON CONFLICT (name) DO UPDATE SET addresses = excluded.addresses, \
+             user = excluded.user, repos = excluded.repos, scanned_ms = excluded.scanned_ms",
         )
         .bind(&p.name)
         .bind(json(&p.addresses))
@@ -118,6 +118,53 @@ impl TenantState {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Pins `fingerprint` for provider `name` and sets what is known of its certificate — the
+    /// only writes of the pin after a provider is added, so that another process saving a
+    /// provider it read earlier (a rescan) never puts an old pin back.
+    pub(crate) async fn set_pin(
+        &self,
+        name: &str,
+        fingerprint: &str,
+        cert: &CertState,
+    ) -> Result<(), TenantError> {
+        sqlx::query("UPDATE providers SET fingerprint = $1, cert = $2 WHERE name = $3")
+            .bind(fingerprint)
+            .bind(json(cert))
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Changes what is known of provider `name`'s certificate, read and written in one
+    /// transaction (a rescan's save does not touch it).
+    pub(crate) async fn update_cert(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut CertState),
+    ) -> Result<CertState, TenantError> {
+        let mut tx = self.pool().begin().await?;
+        let text: Option<String> = sqlx::query("SELECT cert FROM providers WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        let mut cert: CertState = match text {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| TenantError::damaged("the stored provider", e))?,
+            None => return Err(TenantError::NoProvider(name.to_owned())),
+        };
+        change(&mut cert);
+        sqlx::query("UPDATE providers SET cert = $1 WHERE name = $2")
+            .bind(json(&cert))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(cert)
     }
 
     async fn delete_provider(&self, name: &str) -> Result<(), TenantError> {
@@ -244,9 +291,11 @@ async fn learn_next(state: &TenantState, provider: &mut Provider, client: &Tenan
             if let Some(fp) = &next {
                 tracing::info!(provider = %provider.name, next = %fp, "the provider announced its next certificate");
             }
-            provider.cert.next = next;
-            if let Err(e) = state.save_provider(provider).await {
-                tracing::warn!(provider = %provider.name, "the announced certificate was not kept: {e}");
+            match state.update_cert(&provider.name, |c| c.next = next).await {
+                Ok(cert) => provider.cert = cert,
+                Err(e) => {
+                    tracing::warn!(provider = %provider.name, "the announced certificate was not kept: {e}");
+                }
             }
         }
         Ok(_) => {}
@@ -295,7 +344,9 @@ pub async fn follow_change(
         not_after: Some(presented.cert.not_after.clone()),
         changed: Some(change),
     };
-    state.save_provider(&provider).await?;
+    state
+        .set_pin(name, &provider.fingerprint, &provider.cert)
+        .await?;
     Ok(Some(provider))
 }
 
@@ -355,13 +406,16 @@ pub async fn rescan(
     }
     provider.repos = client.repos().await?;
     provider.scanned_ms = Some(cloudkeep_model::clock::now_ms());
+    state.save_provider(&provider).await?;
     if let Some(address) = provider.addresses.first()
         && let Ok(presented) = probe(address).await
         && presented.cert.fingerprint == provider.fingerprint
     {
-        provider.cert.not_after = Some(presented.cert.not_after);
+        let not_after = presented.cert.not_after;
+        provider.cert = state
+            .update_cert(name, |c| c.not_after = Some(not_after))
+            .await?;
     }
-    state.save_provider(&provider).await?;
     Ok(provider)
 }
 
@@ -384,7 +438,9 @@ pub async fn trust(
                 not_after: Some(presented.cert.not_after.clone()),
                 ..CertState::default()
             };
-            state.save_provider(&provider).await?;
+            state
+                .set_pin(name, &provider.fingerprint, &provider.cert)
+                .await?;
             Ok(provider)
         }
         Some(Err(e)) => Err(e.into()),

@@ -137,3 +137,51 @@ pub fn restore_start(
     );
     Ok(())
 }
+
+/// Orders a restore on the policy computer whose job `job` is: its agent carries it out on
+/// its next cycle (`to`: a folder on that computer; `None`: where the items came from there).
+#[tauri::command]
+pub async fn job_restore_order(
+    state: State<'_, ConsoleState>,
+    job: String,
+    point: String,
+    paths: Vec<String>,
+    to: Option<String>,
+    conflict: String,
+) -> Result<cloudkeep_api::policy::RestoreOrder, CommandError> {
+    let ctx = state.ctx.clone();
+    blocking(move || {
+        let (policy, computer) = cloudkeep_tenant::policies::policy_of_job(&ctx, &job)?;
+        Ok(cloudkeep_tenant::policies::order_restore(
+            &ctx,
+            &policy.name,
+            &cloudkeep_api::policy::RestoreOrderRequest {
+                computer,
+                point,
+                paths,
+                to,
+                conflict,
+            },
+        )?)
+    })
+    .await
+}
+
+/// The restores ordered for the policy computer of job `job`, newest first.
+#[tauri::command]
+pub async fn job_restore_orders(
+    state: State<'_, ConsoleState>,
+    job: String,
+) -> Result<Vec<cloudkeep_api::policy::RestoreOrder>, CommandError> {
+    let ctx = state.ctx.clone();
+    blocking(move || {
+        let (policy, computer) = cloudkeep_tenant::policies::policy_of_job(&ctx, &job)?;
+        Ok(
+            cloudkeep_tenant::policies::restore_orders(&ctx, &policy.name)?
+                .into_iter()
+                .filter(|o| o.computer == computer)
+                .collect(),
+        )
+    })
+    .await
+}

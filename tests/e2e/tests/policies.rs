@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use cloudkeep_e2e::{Console, Gateway, prepared_home, run_cli_env};
+use fantoccini::Locator;
 use serde_json::json;
 
 const TENANT: &str = "umbrella";
@@ -163,6 +164,49 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
         .await
         .context("the agent's restore point")?;
     console.screen("90-policy-computer-points").await?;
+
+    // ---- A restore on pc1 itself, ordered here: queued until pc1's agent runs its cycle,
+    // then done there (the wizard offers no "original location" on this computer).
+    std::fs::write(user.path().join("data/thesis.txt"), b"overwritten by mistake\n")?;
+    console.click("button[id^='point-restore-']").await?;
+    console.next("restore").await?;
+    console.click("#restore-whole").await?;
+    console.next("restore").await?;
+    console
+        .wait_for("input[name='restore-dest'][value='computer']:checked")
+        .await
+        .context("the computer itself is the default destination")?;
+    ensure!(
+        console
+            .client
+            .find(Locator::Css("input[name='restore-dest'][value='original']"))
+            .await
+            .is_err(),
+        "no original location on this computer for another computer's files"
+    );
+    console.screen("90b-policy-restore-destination").await?;
+    console.next("restore").await?;
+    console
+        .click("input[name='restore-conflict'][value='overwrite']")
+        .await?;
+    console.next("restore").await?;
+    console
+        .wait_text("#restore-order-state", "Queued", WAIT)
+        .await?;
+    console.screen("90c-policy-restore-queued").await?;
+    let cycle = run_cli_env(agent_home.path(), &["agent", "run", "--once"], None, &env)?;
+    ensure!(cycle.contains("ordered restore"), "{cycle}");
+    console
+        .wait_text("#restore-order-state", "Done on pc1", WAIT)
+        .await?;
+    ensure!(
+        std::fs::read(user.path().join("data/thesis.txt"))? == b"chapter one\n",
+        "the agent restored pc1's file on pc1"
+    );
+    console.screen("90d-policy-restore-done").await?;
+    console.next("restore").await?;
+    console.wait_text("#restore-result", "1 file", WAIT).await?;
+    console.next("restore").await?;
 
     // ---- Its job is the agent's to run: the console browses it, never runs it.
     console.nav("jobs").await?;

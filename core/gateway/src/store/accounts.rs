@@ -79,6 +79,70 @@ impl Db {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
+    /// Every SP admin: name and when added.
+    pub async fn admins(&self) -> Result<Vec<(String, i64)>, DbError> {
+        let rows = sqlx::query("SELECT name, created_ms FROM admins ORDER BY name")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Removes SP admin `name` and its sessions, unless it is the last one; `Ok(false)` when
+    /// there is no such admin.
+    pub async fn delete_admin(&self, name: &str) -> Result<bool, DbError> {
+        let mut tx = self.pool().begin().await?;
+        // The admins' rows are locked first, so two removals cannot leave none.
+        sqlx::query("UPDATE admins SET name = name")
+            .execute(&mut *tx)
+            .await?;
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM admins")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let row = sqlx::query("SELECT id FROM admins WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        if count <= 1 {
+            return Err(DbError::Invalid(format!(
+                "\"{name}\" is the last SP admin; add another before removing it"
+            )));
+        }
+        let id: i64 = row.try_get(0)?;
+        sqlx::query("DELETE FROM sessions WHERE realm = 'admin' AND subject_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM admins WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Sets an SP admin's password hash; false when there is no such admin.
+    pub async fn set_admin_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<bool, DbError> {
+        Ok(
+            sqlx::query("UPDATE admins SET password_hash = $1 WHERE name = $2")
+                .bind(password_hash)
+                .bind(name)
+                .execute(self.pool())
+                .await?
+                .rows_affected()
+                > 0,
+        )
+    }
+
     /// How many SP admins exist.
     pub async fn admin_count(&self) -> Result<i64, DbError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM admins")

@@ -16,6 +16,7 @@ pub mod gateways;
 pub mod policies;
 pub mod repos;
 pub mod reservations;
+pub mod restores;
 pub mod settings;
 pub mod space;
 pub mod tasks;
