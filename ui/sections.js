@@ -13,7 +13,7 @@ import { renderPolicies } from './views/policies.js';
 import { renderSpTenants, renderSpSubtenants } from './views/sp-tenants.js';
 import {
   renderSpConnection, renderSpRepos, renderSpGateways, renderSpCertificate,
-  renderSpUsage, renderSpRecycleBin, renderSpMaintenance,
+  renderSpUsage, renderSpRecycleBin, renderSpMaintenance, renderSpAdmins,
 } from './views/sp-admin.js';
 
 /** The console's two modes, in switch order. */
@@ -44,6 +44,7 @@ export const SECTIONS = [
   { id: 'sp-usage', label: 'Usage', modes: ['sp'], render: renderSpUsage, needsSp: true },
   { id: 'sp-recycle', label: 'Recycle bin', modes: ['sp'], render: renderSpRecycleBin, needsSp: true },
   { id: 'sp-maintenance', label: 'Maintenance', modes: ['sp'], render: renderSpMaintenance, needsSp: true },
+  { id: 'sp-admins', label: 'SP admins', modes: ['sp'], render: renderSpAdmins, needsSp: true },
   { id: 'about', label: 'About', modes: ['tenant', 'sp'], render: renderAbout },
   { id: 'logs', label: 'Logs', modes: ['tenant', 'sp'], render: renderLogs },
 ];

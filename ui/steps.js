@@ -21,7 +21,7 @@ export function scheduleStep(body, data) {
     name: 'job-schedule',
     value: s.kind,
     options: [['manual', 'Only when I choose Run now'], ['daily', 'Every day at a set time'], ['every_hours', 'Every few hours']],
-    hint: 'Scheduled runs happen while the console is open.',
+    hint: 'Scheduled runs happen while the console is open, or always with the Cloudkeep daemon installed (see the README).',
   });
   const at = field({ label: 'Time of day', id: 'job-at', kind: 'time', value: s.kind === 'daily' ? s.at : '22:00' });
   const days = WEEKDAYS.map(([v, text]) => {

@@ -90,28 +90,8 @@ fn a_policy_protects_three_computers_through_their_agents() {
     let (gw, sp, fp) = gateway_with_tenant(dir.path());
     let tenant = tenant_with_provider(dir.path(), &gw, &fp);
 
-    // The policy: each computer's ~/data, a quota of 4 MiB each.
-    tenant.ok(
-        &[
-            "policy",
-            "create",
-            "laptops",
-            "--provider",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--source",
-            "~/data",
-            "--schedule",
-            "daily@23:59",
-            "--quota",
-            "4M",
-            "--keep-points",
-            "5",
-            "--encryption-password-stdin",
-        ],
-        Some(POLICY_PW),
-    );
+    // The policy: each computer's ~/data, a quota of 4 MiB each, 5 points kept.
+    laptops_policy(&tenant, &["--keep-points", "5"]);
     let agents: Vec<(String, Agent)> = ["pc1", "pc2", "pc3"]
         .iter()
         .map(|n| (n.to_string(), Agent::new(dir.path(), n)))
@@ -419,6 +399,48 @@ fn walk(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Policy "laptops" of acme-sp's "Cloud": each computer's ~/data, 4 MiB each (and `more`).
+fn laptops_policy(tenant: &Cli, more: &[&str]) {
+    let mut args = vec![
+        "policy",
+        "create",
+        "laptops",
+        "--provider",
+        "acme-sp",
+        "--repo",
+        "Cloud",
+        "--source",
+        "~/data",
+        "--schedule",
+        "daily@23:59",
+        "--quota",
+        "4M",
+        "--encryption-password-stdin",
+    ];
+    args.extend_from_slice(more);
+    tenant.ok(&args, Some(POLICY_PW));
+}
+
+/// Computer `name` added to "laptops" and its agent enrolled.
+fn enrolled(dir: &Path, tenant: &Cli, name: &str) -> Agent {
+    let agent = Agent::new(dir, name);
+    tenant.ok(&["policy", "add-computer", "laptops", name], None);
+    let file = dir.join(format!("{name}.enroll"));
+    let out = tenant.json(&[
+        "policy",
+        "enroll-file",
+        "laptops",
+        name,
+        "--out",
+        &file.display().to_string(),
+    ]);
+    agent.ok(
+        &["agent", "enroll", &file.display().to_string()],
+        Some(out["code"].as_str().unwrap()),
+    );
+    agent
+}
+
 /// Certificates renew without an outage (issue 21, point 3): the SP announces the next
 /// self-signed certificate, a tenant and an agent learn it when they connect and follow the
 /// rollover with no action (the session log and `provider show` say so); a change that was
@@ -429,40 +451,8 @@ fn an_announced_certificate_rollover_is_followed_and_an_unannounced_one_refused(
     let dir = tempfile::tempdir().unwrap();
     let (gw, sp, fp) = gateway_with_tenant(dir.path());
     let tenant = tenant_with_provider(dir.path(), &gw, &fp);
-    tenant.ok(
-        &[
-            "policy",
-            "create",
-            "laptops",
-            "--provider",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--source",
-            "~/data",
-            "--schedule",
-            "daily@23:59",
-            "--quota",
-            "4M",
-            "--encryption-password-stdin",
-        ],
-        Some(POLICY_PW),
-    );
-    let agent = Agent::new(dir.path(), "pc1");
-    tenant.ok(&["policy", "add-computer", "laptops", "pc1"], None);
-    let file = dir.path().join("pc1.enroll");
-    let out = tenant.json(&[
-        "policy",
-        "enroll-file",
-        "laptops",
-        "pc1",
-        "--out",
-        &file.display().to_string(),
-    ]);
-    agent.ok(
-        &["agent", "enroll", &file.display().to_string()],
-        Some(out["code"].as_str().unwrap()),
-    );
+    laptops_policy(&tenant, &[]);
+    let agent = enrolled(dir.path(), &tenant, "pc1");
     std::fs::write(agent.user.join("data/docs/report.txt"), "report\n").unwrap();
     assert_eq!(agent.cycle(true)["ran"]["result"], "success");
     let source = dir.path().join("docs");
@@ -524,43 +514,11 @@ fn a_policy_computer_restores_its_own_files_by_itself_or_on_the_tenants_order() 
     let dir = tempfile::tempdir().unwrap();
     let (gw, _sp, fp) = gateway_with_tenant(dir.path());
     let tenant = tenant_with_provider(dir.path(), &gw, &fp);
-    tenant.ok(
-        &[
-            "policy",
-            "create",
-            "laptops",
-            "--provider",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--source",
-            "~/data",
-            "--schedule",
-            "daily@23:59",
-            "--quota",
-            "4M",
-            "--encryption-password-stdin",
-        ],
-        Some(POLICY_PW),
-    );
+    laptops_policy(&tenant, &[]);
     let agents: Vec<Agent> = ["pc1", "pc2"]
         .iter()
         .map(|name| {
-            let agent = Agent::new(dir.path(), name);
-            tenant.ok(&["policy", "add-computer", "laptops", name], None);
-            let file = dir.path().join(format!("{name}.enroll"));
-            let out = tenant.json(&[
-                "policy",
-                "enroll-file",
-                "laptops",
-                name,
-                "--out",
-                &file.display().to_string(),
-            ]);
-            agent.ok(
-                &["agent", "enroll", &file.display().to_string()],
-                Some(out["code"].as_str().unwrap()),
-            );
+            let agent = enrolled(dir.path(), &tenant, name);
             std::fs::write(
                 agent.user.join("data/docs/report.txt"),
                 format!("report of {name}\n"),

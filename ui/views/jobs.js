@@ -1,13 +1,15 @@
 // Backup jobs: the list (last result, next run, running now), a job's page (settings, run
-// now / stop with live progress and log, sessions opening their report, edit, delete) and the
-// New job wizard (name → sources → target → schedule → retention → encryption → summary),
-// which also edits a job's sources, schedule and retention.
+// now / stop with live progress and log, check now, space and Compact now, key slots with a
+// recovery key and a new password, sessions opening their report, edit, delete) and the
+// New job wizard (name → sources → target: a cloud repository or a folder → schedule →
+// retention → options: compression, retries, health check → encryption → summary), which
+// also edits everything but the target and the encryption.
 
-import { jobsList, jobGet, jobCreate, jobUpdate, jobDelete, jobRun, jobCompact, jobWatch, jobStop, providersList, providerRescan, pickFolder, sessionsList } from '../ipc.js';
+import { jobsList, jobGet, jobCreate, jobUpdate, jobDelete, jobRun, jobCompact, jobKeys, jobKeyRecovery, jobKeyPassword, jobWatch, jobStop, providersList, providerRescan, pickFolder, saveFile, sessionsList } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, badge, panel, selectField, emptyState } from '../dom.js';
 import { wizard, runView, confirmDialog, busy, errorBox, notice } from '../components.js';
 import * as fmt from '../format.js';
-import { validName, nameError } from '../rules.js';
+import { validName, nameError, validPassword, passwordError, passwordHint } from '../rules.js';
 import { scheduleStep, retentionStep, encryptionStep, scheduleText } from '../steps.js';
 import { sessionTable } from '../lists.js';
 
@@ -73,6 +75,14 @@ async function renderJob(container, ctx, name) {
     await jobRun(name, 'backup', view.handle);
     follow(view);
   }, (err) => replaceChildren(runSlot, errorBox(err))));
+  // The repository's health check: every pack re-read, every blob authenticated.
+  const check = button('Check now', { variant: 'secondary', id: 'job-check' });
+  check.addEventListener('click', () => busy(check, async () => {
+    const view = runView({ id: 'job-check-progress', title: `Health check of ${name}` });
+    await jobRun(name, 'health-check', view.handle);
+    replaceChildren(runSlot, panel('Health check', view.el));
+    view.done.then(async () => { if (ctx.current()) showHistory(await sessionsList(name)); });
+  }, (err) => replaceChildren(runSlot, errorBox(err))));
   stop.addEventListener('click', () => busy(stop, () => jobStop(name, 'backup'), ctx.showError));
   del.addEventListener('click', async () => {
     const ok = await confirmDialog({
@@ -93,16 +103,18 @@ async function renderJob(container, ctx, name) {
     : null;
   if (spec.agent) {
     run.disabled = true;
+    check.disabled = true;
     edit.disabled = true;
     del.disabled = true;
   }
   replaceChildren(container,
-    h('div', { class: 'toolbar' }, run, stop, edit, del,
+    h('div', { class: 'toolbar' }, run, stop, check, edit, del,
       button('Restore points', { variant: 'secondary', id: 'job-points', onClick: () => ctx.navigate('points', { job: name }) })),
     agentNote,
     runSlot,
     panel('Settings', specFacts(name, spec)),
     spec.agent ? null : await spacePanel(name, spec, ctx),
+    spec.agent || !spec.encrypted ? null : keysPanel(name, ctx),
     panel('Sessions', history));
   showHistory(sessions);
   // A run already going on (started by the schedule or another view) is followed.
@@ -137,6 +149,42 @@ async function spacePanel(name, spec, ctx) {
     h('div', { class: 'actions' }, compact), slot);
 }
 
+/**
+ * The job's key slots: a recovery key written to a file (kept offline, it opens the restore
+ * points without the password) and a new encryption password (the data is not re-encrypted).
+ */
+function keysPanel(name, ctx) {
+  const list = h('div', { id: 'job-keys' }, h('p', { class: 'hint', text: 'Loading the key slots…' }));
+  const slot = h('div', { id: 'job-keys-result' });
+  const show = async () => {
+    const slots = await jobKeys(name);
+    if (!ctx.current()) return;
+    replaceChildren(list, table({ caption: 'Key slots', id: 'job-keys-table', columns: [['Kind', (s) => s.kind], ['Label', (s) => s.label], ['Added', (s) => s.created]], rows: slots }));
+  };
+  show().catch((err) => replaceChildren(list, errorBox(err)));
+  const recovery = button('Save a recovery key…', { variant: 'secondary', id: 'job-key-recovery' });
+  recovery.addEventListener('click', () => busy(recovery, async () => {
+    const path = await saveFile('Save the recovery key', `${name}-recovery-key.txt`);
+    if (!path) return;
+    await jobKeyRecovery(name, path, `recovery key ${fmt.date(Date.now())}`);
+    replaceChildren(slot, notice(`Recovery key saved to ${path}. Keep it offline: it opens this job's restore points without the password.`, { id: 'job-key-saved' }));
+    await show();
+  }, (err) => replaceChildren(slot, errorBox(err))));
+  const pw = field({ label: 'New encryption password', id: 'job-new-password', kind: 'password', autocomplete: 'new-password', hint: passwordHint() });
+  const change = button('Change the password', { variant: 'secondary', id: 'job-key-password' });
+  change.addEventListener('click', () => {
+    if (!validPassword(pw.input.value)) { pw.setError(passwordError()); return; }
+    pw.setError(null);
+    busy(change, async () => {
+      await jobKeyPassword(name, pw.input.value);
+      pw.input.value = '';
+      replaceChildren(slot, notice('The encryption password changed; the old one stops working (a provider keeps its slot until insider protection ends).', { id: 'job-key-changed' }));
+      await show();
+    }, (err) => replaceChildren(slot, errorBox(err)));
+  });
+  return panel('Keys', list, h('div', { class: 'actions' }, recovery), pw.wrap, h('div', { class: 'actions' }, change), slot);
+}
+
 /** The provider's figures for the job's cloud repository, or null. */
 async function repoFacts(spec) {
   if (spec.target.kind !== 'provider') return null;
@@ -164,11 +212,13 @@ function specFacts(name, spec) {
     ['Name', name, 'spec-name'],
     ['Sources', spec.sources.join('\n'), 'spec-sources'],
     ['Excludes', spec.excludes.join(', ') || 'none'],
-    ['Target', spec.target.kind === 'provider' ? `${spec.target.provider} / ${spec.target.repo}` : spec.target.path, 'spec-target'],
+    ['Target', !spec.target ? 'not chosen' : spec.target.kind === 'provider' ? `${spec.target.provider} / ${spec.target.repo}` : `folder ${spec.target.path}`, 'spec-target'],
     ['Schedule', scheduleText(spec.schedule), 'spec-schedule'],
     ['Keep', keep, 'spec-retention'],
     ['Encryption', spec.encrypted ? 'encrypted (XChaCha20-Poly1305)' : 'not encrypted', 'spec-encryption'],
-    ['Compression', spec.compression],
+    ['Compression', spec.compression, 'spec-compression'],
+    ['Retries', `${spec.retries ?? 3} after a failed scheduled run, ${Math.round((spec.retry_wait_s ?? 600) / 60)} min apart`, 'spec-retries'],
+    ['Health check', scheduleText(spec.health_check || { kind: 'manual' }), 'spec-health-check'],
   ]);
 }
 
@@ -180,6 +230,9 @@ const DEFAULT_SPEC = {
   retention: { keep_last: 14, keep_days: null, weekly: 4, monthly: 6, yearly: 1 },
   encrypted: true,
   compression: 'default',
+  retries: 3,
+  retry_wait_s: 600,
+  health_check: { kind: 'manual' },
 };
 
 async function renderJobWizard(container, ctx, existing) {
@@ -199,6 +252,7 @@ async function renderJobWizard(container, ctx, existing) {
     !editing && { title: 'Target', render: (body, d) => targetStep(body, d, providers, ctx) },
     { title: 'Schedule', render: scheduleStep },
     { title: 'Retention', render: retentionStep },
+    { title: 'Options', render: optionsStep },
     !editing && { title: 'Encryption', render: encryptionStep },
     {
       title: 'Summary',
@@ -276,19 +330,54 @@ function sourcesStep(body, data) {
 }
 
 function targetStep(body, data, providers, ctx) {
-  if (providers.length === 0) {
-    body.append(emptyState('Add a service provider first: its cloud repositories are where the job stores restore points.',
-      button('Add service provider', { onClick: () => ctx.navigate('providers', { view: 'add' }) })));
-    return () => { throw { kind: 'invalid', message: 'Add a service provider before you create a job.' }; };
-  }
   const options = providers.flatMap((p) => p.repos.map((r) => [JSON.stringify([p.name, r.name]),
     `${p.name} / ${r.name} — ${fmt.bytes(r.free_bytes)} free of ${fmt.quota(r.quota_bytes)}`]));
-  const current = data.spec.target ? JSON.stringify([data.spec.target.provider, data.spec.target.repo]) : options[0] && options[0][0];
-  const target = selectField({ label: 'Cloud repository', id: 'job-target', options, value: current, hint: 'Restore points of this job are stored here.' });
-  body.append(target.wrap);
+  // A cloud repository of a provider, or a folder here (a second disk, a NAS share).
+  const folderChoice = JSON.stringify(['', '']);
+  options.push([folderChoice, 'A folder on this computer (a second disk, a network share)']);
+  const t = data.spec.target;
+  const current = t && t.kind === 'provider' ? JSON.stringify([t.provider, t.repo]) : t ? folderChoice : options[0][0];
+  const target = selectField({ label: 'Where restore points go', id: 'job-target', options, value: current, hint: providers.length ? 'A cloud repository of your service provider, or a folder.' : 'Add a service provider to back up to the cloud; until then, a folder.' });
+  const path = field({ label: 'Folder', id: 'job-target-folder', value: t && t.kind === 'folder' ? t.path : '', hint: 'A full path; a new folder becomes a repository.' });
+  const browse = button('Browse…', { variant: 'secondary', id: 'job-target-browse' });
+  browse.addEventListener('click', async () => { const picked = await pickFolder('Store restore points in this folder'); if (picked) path.input.value = picked; });
+  const folderRow = h('div', { class: 'inline-field sub' }, path.wrap, browse);
+  const sync = () => { folderRow.hidden = target.input.value !== folderChoice; };
+  target.input.addEventListener('change', sync);
+  body.append(target.wrap, folderRow, providers.length ? null : h('div', { class: 'actions' }, button('Add service provider', { variant: 'secondary', onClick: () => ctx.navigate('providers', { view: 'add' }) })));
+  sync();
   return () => {
+    if (target.input.value === folderChoice) {
+      const v = path.input.value.trim();
+      if (!(v.startsWith('/') || /^[A-Za-z]:[\\/]/.test(v))) { path.setError('Choose the folder with Browse or type its full path.'); return false; }
+      data.spec.target = { kind: 'folder', path: v };
+      return true;
+    }
     const [provider, repo] = JSON.parse(target.input.value);
     data.spec.target = { kind: 'provider', provider, repo };
+    return true;
+  };
+}
+
+/** Compression, retries of scheduled runs, and the repository health check's schedule. */
+function optionsStep(body, data) {
+  const s = data.spec;
+  const compression = selectField({ label: 'Compression', id: 'job-compression', value: s.compression, options: [['default', 'Default (zstd, balanced)'], ['fast', 'Fast'], ['max', 'Maximum (slower)'], ['off', 'Off (data that does not compress)']] });
+  const retries = field({ label: 'Tries again after a failed scheduled run', id: 'job-retries', kind: 'number', min: 0, max: 10, value: String(s.retries ?? 3), hint: 'A run the provider refused for a reason waiting cannot fix (certificate, password, quota) is not tried again.' });
+  const wait = field({ label: 'Minutes between tries', id: 'job-retry-wait', kind: 'number', min: 0, max: 1440, value: String(Math.round((s.retry_wait_s ?? 600) / 60)) });
+  const hc = s.health_check || { kind: 'manual' };
+  const checkValue = hc.kind === 'daily' && hc.weekdays.length === 1 ? 'weekly' : hc.kind === 'daily' ? 'daily' : 'manual';
+  const check = selectField({ label: 'Health check of the repository (re-reads and authenticates its data)', id: 'job-health-check', value: checkValue, options: [['manual', 'Only when I choose Check now'], ['weekly', 'Every Sunday at 03:00'], ['daily', 'Every day at 03:00']] });
+  body.append(compression.wrap, retries.wrap, wait.wrap, check.wrap);
+  return () => {
+    const n = Number(retries.input.value);
+    if (!Number.isInteger(n) || n < 0 || n > 10) { retries.setError('Give a whole number from 0 to 10.'); return false; }
+    const m = Number(wait.input.value);
+    if (!Number.isInteger(m) || m < 0 || m > 1440) { wait.setError('Give whole minutes from 0 to 1440.'); return false; }
+    s.compression = compression.input.value;
+    s.retries = n;
+    s.retry_wait_s = m * 60;
+    s.health_check = { manual: { kind: 'manual' }, weekly: { kind: 'daily', at: '03:00', weekdays: ['sun'] }, daily: { kind: 'daily', at: '03:00', weekdays: [] } }[check.input.value];
     return true;
   };
 }

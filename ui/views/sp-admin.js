@@ -3,12 +3,13 @@
 // gateways with heartbeats, the served certificate (view, generate, import PEM through file
 // dialogs), usage (table, CSV through a save dialog), the recycle bin, maintenance mode, the
 // lease grace period and the storage check (the database against the storage, reconciled,
-// with what it found and did).
+// with what it found and did), reclaiming space, the certificate rollover, and the SP admins.
 
-import { providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spCertNextInfo, spCertNext, spCertRollover, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile, spReclaim } from '../ipc.js';
+import { providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spCertNextInfo, spCertNext, spCertRollover, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile, spReclaim, spAdmins, spAdminAdd, spAdminRemove, spAdminPassword } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, panel } from '../dom.js';
 import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice } from '../components.js';
 import * as fmt from '../format.js';
+import { validName, nameError, validPassword, passwordError, passwordHint } from '../rules.js';
 
 /** The connect wizard, shown by every SP section until an admin session exists. */
 export async function renderSpConnect(container, ctx) {
@@ -319,4 +320,47 @@ function checkReport(r) {
       columns: [['Found', (i) => i.kind], ['Where', (i) => i.where], ['Pack or object', (i) => h('span', { class: 'mono', text: i.pack.slice(0, 16) })], ['What was done', (i) => i.what]],
       rows: issues,
     }) : null);
+}
+
+/** SP admins: the list, add one, set a password (its sessions end), remove another. */
+export async function renderSpAdmins(container, ctx) {
+  const admins = await spAdmins();
+  if (!ctx.current()) return;
+  const slot = errorSlot();
+  const me = (await spSession())?.user;
+  const name = field({ label: 'Name', id: 'admin-name', hint: 'Letters, digits, dots, dashes and underscores.' });
+  const pw = field({ label: 'Password', id: 'admin-password', kind: 'password', autocomplete: 'new-password', hint: passwordHint() });
+  const add = button('Add SP admin', { id: 'admin-add' });
+  add.addEventListener('click', () => {
+    if (!validName(name.input.value.trim())) { name.setError(nameError()); return; }
+    name.setError(null);
+    if (!validPassword(pw.input.value)) { pw.setError(passwordError()); return; }
+    pw.setError(null);
+    busy(add, async () => { await spAdminAdd(name.input.value.trim(), pw.input.value); await ctx.navigate('sp-admins'); }, (e) => slot.show(e));
+  });
+  replaceChildren(container, slot.el, table({
+    caption: 'SP admins',
+    id: 'sp-admins-table',
+    columns: [
+      ['Name', (a) => a.name], ['Added', (a) => fmt.dateTime(a.created_ms), 'when'],
+      ['', (a) => {
+        const setPw = button('Set password', { variant: 'secondary', label: `Set password of ${a.name}`, id: `admin-password-${a.name}` });
+        setPw.addEventListener('click', async () => {
+          const next = field({ label: 'New password', id: 'dialog-admin-password', kind: 'password', autocomplete: 'new-password', hint: passwordHint() });
+          const ok = await confirmDialog({ title: `New password for ${a.name}`, message: 'Its sessions end; it logs in again with this password.', confirmLabel: 'Set password', danger: false, extra: next.wrap });
+          if (!ok) return;
+          if (!validPassword(next.input.value)) { slot.show({ kind: 'invalid', message: passwordError() }); return; }
+          await busy(setPw, async () => { await spAdminPassword(a.name, next.input.value); await ctx.navigate(a.name === me ? 'sp-connection' : 'sp-admins'); }, (e) => slot.show(e));
+        });
+        const remove = a.name === me ? null : button('Remove', { variant: 'danger', label: `Remove ${a.name}`, id: `admin-remove-${a.name}` });
+        remove?.addEventListener('click', async () => {
+          const ok = await confirmDialog({ title: `Remove SP admin ${a.name}?`, message: 'Its sessions end at once. The last SP admin cannot be removed.', confirmLabel: 'Remove', danger: true });
+          if (ok) await busy(remove, async () => { await spAdminRemove(a.name); await ctx.navigate('sp-admins'); }, (e) => slot.show(e));
+        });
+        return h('span', { class: 'row-actions' }, setPw, remove);
+      }],
+    ],
+    rows: admins,
+    empty: 'No SP admin.',
+  }), panel('Add an SP admin', name.wrap, pw.wrap, h('div', { class: 'actions' }, add)));
 }

@@ -281,17 +281,20 @@ pub async fn connect(
 
 /// Keeps the next certificate the provider announces (checked against the pinned one), so
 /// that its rollover is followed without asking anyone. Best effort: a gateway that
-/// announces nothing, or cannot be asked, changes nothing.
+/// announces nothing, or cannot be asked, changes nothing — an answer "none announced" never
+/// forgets one learnt before (it may come over a connection opened just before the rollover,
+/// which would then leave this computer refusing the certificate it was told of).
 async fn learn_next(state: &TenantState, provider: &mut Provider, client: &TenantClient) {
     match client.next_cert().await {
-        Ok(next)
-            if next != provider.cert.next
-                && next.as_deref() != Some(provider.fingerprint.as_str()) =>
+        Ok(Some(next))
+            if provider.cert.next.as_deref() != Some(next.as_str())
+                && next != provider.fingerprint =>
         {
-            if let Some(fp) = &next {
-                tracing::info!(provider = %provider.name, next = %fp, "the provider announced its next certificate");
-            }
-            match state.update_cert(&provider.name, |c| c.next = next).await {
+            tracing::info!(provider = %provider.name, next = %next, "the provider announced its next certificate");
+            match state
+                .update_cert(&provider.name, |c| c.next = Some(next))
+                .await
+            {
                 Ok(cert) => provider.cert = cert,
                 Err(e) => {
                     tracing::warn!(provider = %provider.name, "the announced certificate was not kept: {e}");
@@ -306,7 +309,8 @@ async fn learn_next(state: &TenantState, provider: &mut Provider, client: &Tenan
 /// After a gateway presented another certificate than the pinned one: accepts it by itself
 /// when the provider announced it in advance (signed with the pinned certificate's key) or
 /// when its chain is valid for the gateway's host name under the system's roots (a CA-signed
-/// renewal); records the change (Home and the next session log show it). `None`: not one of
+/// renewal); records the change (Home and the next session log show it). `Some` too when the
+/// stored pin already is what the gateway presents (followed meanwhile). `None`: not one of
 /// those — the change stays refused, with both fingerprints.
 pub async fn follow_change(
     state: &TenantState,
@@ -322,7 +326,9 @@ pub async fn follow_change(
     };
     let now = presented.cert.fingerprint.clone();
     if now == provider.fingerprint {
-        return Ok(None);
+        // Followed already (by another run or a rescan of this computer since the caller
+        // read the provider): the caller tries again with this pin.
+        return Ok(Some(provider));
     }
     let how = if provider.cert.next.as_deref() == Some(now.as_str()) {
         "announced in advance, signed by the certificate it replaces"

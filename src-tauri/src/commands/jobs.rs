@@ -103,6 +103,57 @@ pub async fn job_compact(
     .await
 }
 
+/// The key slots of job `name`'s repository.
+#[tauri::command]
+pub async fn job_keys(
+    state: State<'_, ConsoleState>,
+    name: String,
+) -> Result<Vec<keys::SlotView>, CommandError> {
+    let ctx = state.ctx.clone();
+    blocking(move || Ok(keys::slots(&ctx, &name)?)).await
+}
+
+/// Adds a recovery-key slot to job `name`'s repository and writes the key to `path` (a new,
+/// owner-only file chosen with the save dialog); returns the slot's id.
+#[tauri::command]
+pub async fn job_key_recovery(
+    state: State<'_, ConsoleState>,
+    name: String,
+    path: String,
+    label: String,
+) -> Result<String, CommandError> {
+    let ctx = state.ctx.clone();
+    blocking(move || {
+        let path = std::path::PathBuf::from(&path);
+        if path.exists() {
+            return Err(CommandError::invalid(format!(
+                "{} exists already; choose a new file for the recovery key",
+                path.display()
+            )));
+        }
+        let (id, key) = keys::add_recovery_key(&ctx, &name, &label)?;
+        cloudkeep_model::paths::write_new_private_file(
+            &path,
+            format!("{}\n", key.to_text().as_str()).as_bytes(),
+        )
+        .map_err(|e| CommandError::invalid(format!("cannot write {}: {e}", path.display())))?;
+        Ok(id)
+    })
+    .await
+}
+
+/// Changes the encryption password job `name` runs with (the data is not re-encrypted).
+#[tauri::command]
+pub async fn job_key_password(
+    state: State<'_, ConsoleState>,
+    name: String,
+    password: String,
+) -> Result<(), CommandError> {
+    state.catalogs.forget(&name);
+    let ctx = state.ctx.clone();
+    blocking(move || Ok(keys::change_password(&ctx, &name, &password)?)).await
+}
+
 fn kind_of(kind: &str) -> Result<RunKind, CommandError> {
     match kind {
         "backup" => Ok(RunKind::Backup),

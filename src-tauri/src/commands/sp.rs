@@ -196,6 +196,51 @@ pub async fn sp_cert_generate(
     Ok(info)
 }
 
+/// Every SP admin.
+#[tauri::command]
+pub async fn sp_admins(
+    state: State<'_, ConsoleState>,
+) -> Result<Vec<cloudkeep_api::AdminView>, CommandError> {
+    Ok(state.sp_client().await?.admins().await?)
+}
+
+/// Adds an SP admin.
+#[tauri::command]
+pub async fn sp_admin_add(
+    state: State<'_, ConsoleState>,
+    name: String,
+    password: String,
+) -> Result<cloudkeep_api::AdminView, CommandError> {
+    Ok(state
+        .sp_client()
+        .await?
+        .add_admin(name.trim(), &password)
+        .await?)
+}
+
+/// Removes another SP admin (never oneself, never the last).
+#[tauri::command]
+pub async fn sp_admin_remove(
+    state: State<'_, ConsoleState>,
+    name: String,
+) -> Result<(), CommandError> {
+    Ok(state.sp_client().await?.remove_admin(&name).await?)
+}
+
+/// Sets an SP admin's password (its sessions end).
+#[tauri::command]
+pub async fn sp_admin_password(
+    state: State<'_, ConsoleState>,
+    name: String,
+    password: String,
+) -> Result<(), CommandError> {
+    Ok(state
+        .sp_client()
+        .await?
+        .set_admin_password(&name, &password)
+        .await?)
+}
+
 /// The certificate announced to be served next, if any.
 #[tauri::command]
 pub async fn sp_cert_next_info(

@@ -133,8 +133,18 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
         console.settle().await?;
     }
     console.type_into("#job-excludes", "*.tmp").await?;
-    // Next through the remaining steps; the last one saves and opens the job again.
+    // Next through the remaining steps (on Options: fast compression, a weekly health check);
+    // the last one saves and opens the job again.
     for _ in 0..8 {
+        if let Ok(select) = console.client.find(Locator::Css("#job-compression")).await {
+            select.select_by_value("fast").await?;
+            console
+                .find("#job-health-check")
+                .await?
+                .select_by_value("weekly")
+                .await?;
+            console.type_into("#job-retries", "5").await?;
+        }
         let last = console.text_of("#job-wizard-next").await? != "Next";
         console.next("job-wizard").await?;
         if last {
@@ -147,6 +157,13 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     ensure!(
         shown.to_string().contains("*.tmp"),
         "the edited exclude is the job's, as the CLI shows it: {shown}"
+    );
+    let spec = &shown["job"]["spec"];
+    ensure!(
+        spec["compression"] == "fast"
+            && spec["retries"] == 5
+            && spec["health_check"]["weekdays"] == json!(["sun"]),
+        "the options set in the wizard are the job's: {spec}"
     );
 
     // ---- Stop: a run stopped half-way makes no restore point.
@@ -240,6 +257,53 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
         bin.as_array().is_some_and(Vec::is_empty),
         "purged for good: {bin}"
     );
+
+    // ---- The job's health check and keys from its page, as the CLI sees them.
+    console.click("#mode-tenant").await?;
+    console.nav("jobs").await?;
+    console.click("#job-open-docs").await?;
+    console.click("#job-check").await?;
+    console
+        .wait_text("#job-check-progress-state", "Success", RUN_TIMEOUT)
+        .await?;
+    console
+        .wait_text("#job-keys-table", "password", WAIT)
+        .await?;
+    let key_file = files.path().join("docs.recovery");
+    console
+        .invoke(
+            "job_key_recovery",
+            json!({ "name": "docs", "path": key_file.display().to_string(), "label": "e2e" }),
+        )
+        .await?
+        .map_err(|e| anyhow::anyhow!("recovery key: {e}"))?;
+    ensure!(
+        std::fs::read_to_string(&key_file)?.starts_with("CKRK"),
+        "the recovery key is in its file"
+    );
+    let slots = cli(&home, &["job", "key", "docs", "list"], None)?;
+    ensure!(slots.contains("e2e"), "the CLI lists the new slot: {slots}");
+    console.screen("72a-job-check-and-keys").await?;
+
+    // ---- SP admins: added and removed in the console, as the CLI lists them.
+    console.click("#mode-sp").await?;
+    console.nav("sp-admins").await?;
+    console.type_into("#admin-name", "ops").await?;
+    console
+        .type_into("#admin-password", "ops-password-123")
+        .await?;
+    console.click("#admin-add").await?;
+    console.wait_text("#sp-admins-table", "ops", WAIT).await?;
+    let admins = cli(&home, &["sp", "admin", "list"], None)?;
+    ensure!(admins.contains("ops"), "{admins}");
+    console.screen("72d-sp-admins").await?;
+    console.click("#admin-remove-ops").await?;
+    console.confirm().await?;
+    let deadline = std::time::Instant::now() + WAIT;
+    while cli(&home, &["sp", "admin", "list"], None)?.contains("ops") {
+        ensure!(std::time::Instant::now() < deadline, "ops is removed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // ---- Usage: the table and the CSV export (the save dialog's answer given directly).
     // The purged point's b.bin is reclaimable, as the SP's pass measures it.
@@ -431,12 +495,17 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     console.click("#mode-sp").await?;
     console.nav("sp-certificate").await?;
     console.click("#cert-next").await?;
-    let next = console.wait_text("#cert-next-fingerprint", ":", WAIT).await?;
+    let next = console
+        .wait_text("#cert-next-fingerprint", ":", WAIT)
+        .await?;
     console.screen("75b-sp-certificate-next").await?;
     cli(&home, &["provider", "rescan", "sp"], None)?;
     let learnt = cli_json(&home, &["provider", "show", "sp", "--json"])?;
     ensure!(
-        same_fingerprint(learnt["cert"]["next"].as_str().unwrap_or_default(), next.trim()),
+        same_fingerprint(
+            learnt["cert"]["next"].as_str().unwrap_or_default(),
+            next.trim()
+        ),
         "the tenant learnt the announced certificate {next}: {learnt}"
     );
     console.click("#cert-rollover").await?;

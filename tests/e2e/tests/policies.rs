@@ -167,7 +167,10 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
 
     // ---- A restore on pc1 itself, ordered here: queued until pc1's agent runs its cycle,
     // then done there (the wizard offers no "original location" on this computer).
-    std::fs::write(user.path().join("data/thesis.txt"), b"overwritten by mistake\n")?;
+    std::fs::write(
+        user.path().join("data/thesis.txt"),
+        b"overwritten by mistake\n",
+    )?;
     console.click("button[id^='point-restore-']").await?;
     console.next("restore").await?;
     console.click("#restore-whole").await?;
