@@ -269,6 +269,9 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console.wait_for("#job-keep-last").await?;
     console.screen("45-new-job-retention").await?;
     console.next("job-wizard").await?;
+    console.wait_for("#job-compression").await?;
+    console.screen("45b-new-job-options").await?;
+    console.next("job-wizard").await?;
     console.type_into("#job-password", JOB_PASSWORD).await?;
     console
         .type_into("#job-password2", "something else")
