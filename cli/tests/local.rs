@@ -1109,3 +1109,46 @@ fn progress_is_a_bar_on_a_terminal_and_silent_in_a_pipe() {
         String::from_utf8_lossy(&piped)
     );
 }
+
+/// A job whose source folder is gone (deleted, a drive unplugged) fails, says so and what to
+/// do, and makes no restore point that retention could count against the good ones.
+#[test]
+fn a_job_whose_source_is_gone_fails_and_makes_no_point() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cli = crate::support::Cli {
+        home: tmp.path().join("home"),
+    };
+    let (src, target) = (tmp.path().join("usb/docs"), tmp.path().join("target"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), "a\n").unwrap();
+    cli.ok(
+        &[
+            "job",
+            "create",
+            "docs",
+            "--folder",
+            &target.display().to_string(),
+            "--source",
+            &src.display().to_string(),
+            "--keep-points",
+            "1",
+            "--no-encryption",
+        ],
+        None,
+    );
+    cli.ok(&["job", "run", "docs"], None);
+    std::fs::remove_dir_all(tmp.path().join("usb")).unwrap();
+    let err = cli.fails(&["job", "run", "docs"], None, 1);
+    assert!(
+        err.contains(&format!("{} is gone", src.display())) && err.contains("reconnect the drive"),
+        "{err}"
+    );
+    let points = cli.json(&["points", "list", "--job", "docs"]);
+    assert_eq!(
+        points.as_array().unwrap().len(),
+        1,
+        "the good point stays: {points}"
+    );
+    let shown = cli.json(&["job", "show", "docs"]);
+    assert_eq!(shown["sessions"][0]["result"], "failed", "{shown}");
+}

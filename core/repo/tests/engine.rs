@@ -335,6 +335,65 @@ fn conflicts_are_handled_as_asked_and_missing_sources_warn() {
     assert!(leftovers.is_empty(), "no temporary files left behind");
 }
 
+/// A run none of whose sources is left (a folder deleted, a drive unplugged) fails and makes
+/// no point; and retention never counts an empty point among those it keeps.
+#[test]
+fn a_run_with_no_source_left_fails_and_empty_points_never_count() {
+    use cloudkeep_model::retention::RetentionPolicy;
+    use cloudkeep_repo::engine::EngineError;
+    use cloudkeep_repo::engine::forget::{ForgetFilter, forget};
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("src");
+    fs::create_dir_all(&source).unwrap();
+    fs::write(source.join("a.txt"), b"kept").unwrap();
+    let backend = Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap());
+    let repo = Repository::init(backend, NewRepo::Unencrypted).unwrap();
+    let good = backup(&repo, &options(&source, None), &|_| {}).unwrap();
+
+    let gone = tmp.path().join("unplugged");
+    let err = backup(&repo, &options(&gone, None), &|_| {}).unwrap_err();
+    assert!(matches!(err, EngineError::SourcesGone(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("{} is gone", gone.display()))
+            && text.contains("reconnect the drive"),
+        "{text}"
+    );
+    assert_eq!(repo.list_points().unwrap().len(), 1, "no point made");
+
+    // An empty folder backs up to an empty point, twice: keep-last 1 still keeps the good one.
+    let empty = tmp.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let mut opts = options(&empty, None);
+    opts.sources = vec![empty.clone()];
+    for _ in 0..2 {
+        backup(&repo, &opts, &|_| {}).unwrap();
+    }
+    let policy = RetentionPolicy {
+        keep_last: Some(1),
+        ..RetentionPolicy::default()
+    };
+    forget(
+        &repo,
+        &policy,
+        &ForgetFilter::default(),
+        chrono::Utc::now(),
+        false,
+    )
+    .unwrap();
+    let left: Vec<String> = repo
+        .list_points()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        left,
+        [good.point.id],
+        "the empty points went, the good one stayed"
+    );
+}
+
 #[test]
 fn damaged_chunks_never_reach_the_destination() {
     let tmp = tempfile::tempdir().unwrap();

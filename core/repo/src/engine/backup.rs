@@ -131,6 +131,7 @@ pub fn backup(
         .chain(&options.disks)
         .cloned()
         .collect();
+    check_some_source_readable(&all_sources)?;
     let roots = plan_roots(&all_sources)?;
     let disks = options
         .disks
@@ -278,6 +279,32 @@ fn build_excludes(patterns: &[String]) -> Result<GlobSet, EngineError> {
         pattern: patterns.join(", "),
         reason: e.to_string(),
     })
+}
+
+/// Refuses a run none of whose sources can be read (each gone or unreadable), saying which and
+/// why; one readable source is enough (the others become warnings).
+fn check_some_source_readable(sources: &[PathBuf]) -> Result<(), EngineError> {
+    let mut gone = Vec::new();
+    for source in sources {
+        let readable = fs::metadata(source).and_then(|meta| {
+            if meta.is_dir() {
+                fs::read_dir(source).map(|_| ())
+            } else {
+                fs::File::open(source).map(|_| ())
+            }
+        });
+        match readable {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                gone.push((source.clone(), "is gone".to_owned()));
+            }
+            Err(e) => gone.push((source.clone(), format!("cannot be read ({e})"))),
+        }
+    }
+    if gone.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::SourcesGone(gone))
 }
 
 /// The catalog's top levels: the ancestors of every source as folders, the sources below.

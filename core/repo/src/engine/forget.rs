@@ -48,6 +48,8 @@ pub fn forget(
     }
     // Keyed by (host, job).
     let mut groups: BTreeMap<(String, String), Points> = BTreeMap::new();
+    // Empty points (nothing was read: a source gone) never count towards what is kept.
+    let mut empty: BTreeMap<(String, String), Vec<(String, i64)>> = BTreeMap::new();
     for point in repo.list_points()? {
         let m = &point.manifest;
         if filter.job.as_ref().is_some_and(|j| *j != m.job)
@@ -60,14 +62,41 @@ pub fn forget(
             point.time_ns.rem_euclid(1_000_000_000) as u32,
         )
         .unwrap_or_default();
-        groups
-            .entry((m.host.clone(), m.job.clone()))
-            .or_default()
-            .push((point.id.clone(), time));
+        let key = (m.host.clone(), m.job.clone());
+        if m.stats.files == 0 && m.stats.bytes == 0 {
+            empty
+                .entry(key.clone())
+                .or_default()
+                .push((point.id.clone(), point.time_ns));
+            groups.entry(key).or_default();
+        } else {
+            groups
+                .entry(key)
+                .or_default()
+                .push((point.id.clone(), time));
+        }
     }
     let mut out = Vec::new();
     for ((host, job), points) in groups {
-        let decisions = retention::decide(policy, &points, now);
+        let mut decisions = retention::decide(policy, &points, now);
+        // An empty point goes, unless it is all the group has (the newest of them stays).
+        let mut empties = empty
+            .remove(&(host.clone(), job.clone()))
+            .unwrap_or_default();
+        empties.sort_by_key(|(_, t)| std::cmp::Reverse(*t));
+        for (n, (id, time_ns)) in empties.into_iter().enumerate() {
+            let time = DateTime::from_timestamp(
+                time_ns.div_euclid(1_000_000_000),
+                time_ns.rem_euclid(1_000_000_000) as u32,
+            )
+            .unwrap_or_default();
+            let keep = if n == 0 && points.is_empty() {
+                vec![retention::KeepReason::Newest]
+            } else {
+                vec![]
+            };
+            decisions.push(retention::Decision { id, time, keep });
+        }
         if !dry_run {
             for d in decisions.iter().filter(|d| d.remove()) {
                 repo.delete_point(&d.id)?;

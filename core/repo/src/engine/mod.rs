@@ -36,6 +36,10 @@ pub enum EngineError {
         /// What is wrong and what to do.
         reason: String,
     },
+    /// Not one source can be read (gone, or not readable): no restore point is made, so an
+    /// empty one can never push out good ones.
+    #[error("nothing to back up: {}; edit the job's sources or reconnect the drive", gone_text(.0))]
+    SourcesGone(Vec<(PathBuf, String)>),
     /// An exclude pattern that does not parse.
     #[error(
         "exclude pattern \"{pattern}\" is not valid: {reason}; patterns are globs such as \"*.tmp\" or \"**/node_modules\""
@@ -59,6 +63,13 @@ pub enum EngineError {
     /// A worker thread failed unexpectedly.
     #[error("internal error: {0}; please report it with the log file")]
     Internal(String),
+}
+
+fn gone_text(gone: &[(PathBuf, String)]) -> String {
+    gone.iter()
+        .map(|(path, why)| format!("{} {why}", path.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Failure for EngineError {
