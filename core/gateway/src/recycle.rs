@@ -29,16 +29,7 @@ pub fn routes() -> Router<Arc<GatewayState>> {
 pub async fn recycled(state: &GatewayState) -> Result<Vec<(Quota, i64, RecycledPoint)>, ApiError> {
     let mut quotas = std::collections::HashMap::new();
     for tenant in state.db.tenants().await? {
-        let keep = match tenant.parent {
-            Some(parent) => state
-                .db
-                .tenant(parent)
-                .await?
-                .settings
-                .keep_deleted_days
-                .max(tenant.settings.keep_deleted_days),
-            None => tenant.settings.keep_deleted_days,
-        };
+        let keep = crate::session::account_keep_days(state, &tenant).await?;
         for q in state.db.quotas_of(tenant.id).await? {
             quotas.insert(q.id, (q, tenant.login.clone(), keep));
         }

@@ -252,13 +252,29 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(store_err)
 }
 
-/// The insider protection of a session's account: its own days or its tenant's, the longer.
-pub(crate) fn protection_days(session: &TenantSession) -> i64 {
-    session
-        .parent
-        .as_ref()
+/// The insider protection of an account: its own days or its tenant's, the longer. The one
+/// rule the recycle bin, the keyring, subtenant deletion and space reclamation all apply.
+pub(crate) fn keep_days(tenant: &Tenant, parent: Option<&Tenant>) -> i64 {
+    parent
         .map_or(0, |p| p.settings.keep_deleted_days)
-        .max(session.tenant.settings.keep_deleted_days)
+        .max(tenant.settings.keep_deleted_days)
+}
+
+/// [`keep_days`] of a session's account.
+pub(crate) fn protection_days(session: &TenantSession) -> i64 {
+    keep_days(&session.tenant, session.parent.as_ref())
+}
+
+/// [`keep_days`] of an account read from the database (its tenant looked up).
+pub(crate) async fn account_keep_days(
+    state: &GatewayState,
+    tenant: &Tenant,
+) -> Result<i64, ApiError> {
+    let parent = match tenant.parent {
+        Some(parent) => Some(state.db.tenant(parent).await?),
+        None => None,
+    };
+    Ok(keep_days(tenant, parent.as_ref()))
 }
 
 pub(crate) fn pack_id(id: &str) -> Result<PackId, ApiError> {

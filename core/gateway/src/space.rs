@@ -131,15 +131,6 @@ pub const DAY_MS: i64 = 86_400_000;
 /// packs wait for its rerun to adopt them.
 const YOUNG_MS: i64 = DAY_MS;
 
-/// The insider-protection days of an account: its own or its tenant's, the longer.
-pub async fn protection_days(state: &GatewayState, tenant: &Tenant) -> Result<i64, ApiError> {
-    let parent = match tenant.parent {
-        Some(parent) => state.db.tenant(parent).await?.settings.keep_deleted_days,
-        None => 0,
-    };
-    Ok(parent.max(tenant.settings.keep_deleted_days))
-}
-
 /// The chunk ids the points of a quota (live and in the recycle bin) need, each set read once.
 async fn referenced(
     state: &GatewayState,
@@ -262,20 +253,24 @@ pub async fn drop_packs(
         .filter(|p| p.chunks.iter().any(|c| needed.contains(c)))
         .map(|p| p.id.as_str())
         .collect();
-    let mut recycled = current_recycle(state, quota).await?;
+    // (cap, bytes in that recycle bin now): every pack just retired counts until it is
+    // given back or removed below.
+    let (limit, mut in_bin) = match recycle_cap(state, quota).await? {
+        Some((limit, recycled)) => (Some(limit), recycled),
+        None => (None, 0),
+    };
     for (id, bytes) in &retired {
         if keep.contains(id.as_str()) {
             state.db.unretire_pack(quota.id, id).await?;
+            in_bin -= bytes;
             report.kept.push((
                 id.clone(),
                 "it holds data a restore point needs that no other pack has".into(),
             ));
         } else if protection_days > 0 && holds_needed.contains(id.as_str()) {
-            if let cloudkeep_model::units::Limit::Bytes(limit) = quota.quota_bytes
-                && recycled > i64::try_from(limit).unwrap_or(i64::MAX)
-            {
+            if limit.is_some_and(|limit| in_bin > limit) {
                 state.db.unretire_pack(quota.id, id).await?;
-                recycled -= bytes;
+                in_bin -= bytes;
                 report.kept.push((
                     id.clone(),
                     "the recycle bin already holds as much as the quota; it frees up as insider protection runs out".into(),
@@ -285,20 +280,42 @@ pub async fn drop_packs(
             }
         } else {
             remove_pack(state, quota.id, &store, id).await?;
+            in_bin -= bytes;
             report.removed.push(id.clone());
         }
     }
     Ok(report)
 }
 
-async fn current_recycle(state: &GatewayState, quota: &Quota) -> Result<i64, ApiError> {
-    Ok(state
+/// What bounds a quota's recycle bin, and what it holds now: the quota itself, or for a
+/// subtenant sharing its tenant's quota, the tenant's (whose figures include the
+/// subtenant's). `None`: unbounded (an unlimited quota all the way up).
+async fn recycle_cap(state: &GatewayState, quota: &Quota) -> Result<Option<(i64, i64)>, ApiError> {
+    let bytes = |limit: u64| i64::try_from(limit).unwrap_or(i64::MAX);
+    let own = state
         .db
         .quotas_of(quota.tenant_id)
         .await?
         .into_iter()
-        .find(|q| q.id == quota.id)
-        .map_or(0, |q| q.recycle_bytes))
+        .find(|q| q.id == quota.id);
+    if let Some(q) = &own
+        && let cloudkeep_model::units::Limit::Bytes(limit) = q.quota_bytes
+    {
+        return Ok(Some((bytes(limit), q.recycle_bytes)));
+    }
+    let Some(parent) = state.db.tenant(quota.tenant_id).await?.parent else {
+        return Ok(None);
+    };
+    Ok(state
+        .db
+        .quotas_of(parent)
+        .await?
+        .into_iter()
+        .find(|q| q.repo_id == quota.repo_id)
+        .and_then(|q| match q.quota_bytes {
+            cloudkeep_model::units::Limit::Bytes(limit) => Some((bytes(limit), q.recycle_bytes)),
+            cloudkeep_model::units::Limit::Unlimited => None,
+        }))
 }
 
 /// One space pass over `quota` of `tenant`: retired packs and index files whose window is
@@ -311,7 +328,7 @@ pub async fn pass(
     quota: &Quota,
 ) -> Result<PassReport, ApiError> {
     let store = state.store_for(quota).await?;
-    let days = protection_days(state, tenant).await?;
+    let days = crate::session::account_keep_days(state, tenant).await?;
     let now = crate::store::now_ms();
     let mut report = PassReport::default();
     let packs = state.db.packs_with_chunks(quota.id).await?;

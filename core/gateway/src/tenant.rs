@@ -302,11 +302,7 @@ async fn delete_subtenant(
         .tenant_by_login(&login)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("you have no subtenant \"{name}\"")))?;
-    let keep_days = session
-        .tenant
-        .settings
-        .keep_deleted_days
-        .max(sub.settings.keep_deleted_days);
+    let keep_days = crate::session::keep_days(&sub, Some(&session.tenant));
     if keep_days > 0 {
         for quota in state.db.quotas_of(sub.id).await? {
             let kept = state.db.points(quota.id, false).await?.len()

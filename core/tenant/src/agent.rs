@@ -314,8 +314,16 @@ pub fn cycle(ctx: &TenantContext, force: bool) -> Result<Cycle, TenantError> {
             }
         }
     }
-    let restores = carry_out_orders(ctx, &agent)?;
-    let (client, _) = ctx.block_on(providers::connect(state, secrets, &agent.provider))?;
+    // Orders asked with this login; only a cycle that ran restores logs in again (they may
+    // outlast the session token): a login costs the gateway an Argon2 hash.
+    let orders = ctx.block_on(client.agent_orders())?;
+    let restores = carry_out_orders(ctx, &agent, orders)?;
+    let client = if restores.is_empty() {
+        client
+    } else {
+        ctx.block_on(providers::connect(state, secrets, &agent.provider))?
+            .0
+    };
     ctx.block_on(client.agent_heartbeat(&AgentHeartbeat {
         revision: agent.revision,
         next_run_ms,
@@ -338,11 +346,9 @@ pub fn cycle(ctx: &TenantContext, force: bool) -> Result<Cycle, TenantError> {
 fn carry_out_orders(
     ctx: &TenantContext,
     agent: &AgentState,
+    orders: Vec<RestoreOrder>,
 ) -> Result<Vec<RestoreOrder>, TenantError> {
     let (state, secrets) = (ctx.state(), ctx.secrets());
-    let (client, _) = ctx.block_on(providers::connect(state, secrets, &agent.provider))?;
-    let orders = ctx.block_on(client.agent_orders())?;
-    drop(client);
     let mut done = Vec::new();
     for mut order in orders {
         let update = |state_: &str, message: String| -> Result<(), TenantError> {
