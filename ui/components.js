@@ -106,6 +106,48 @@ export function confirmDialog({ title, message, confirmLabel = 'Delete', danger 
   });
 }
 
+/**
+ * A button that copies `text()` to the clipboard and says so beside it; where the clipboard
+ * cannot be written it selects `select` (the element showing the text) and says to press
+ * Ctrl+C. `label` names what is copied for screen readers.
+ */
+export function copyButton(text, { id, label, select, caption = 'Copy' } = {}) {
+  const status = h('span', { class: 'hint copy-status', role: 'status' });
+  const btn = button(caption, { variant: 'secondary', id, label: label ? `${caption} ${label}` : undefined });
+  btn.addEventListener('click', async () => {
+    const value = text();
+    let done = false;
+    try {
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        await navigator.clipboard.writeText(value);
+        done = true;
+      }
+    } catch { done = false; }
+    if (!done) {
+      const area = h('textarea', { class: 'visually-hidden', 'aria-hidden': 'true', readonly: true });
+      area.value = value;
+      document.body.append(area);
+      area.select();
+      try { done = document.execCommand('copy'); } catch { done = false; }
+      area.remove();
+    }
+    if (!done && select) window.getSelection().selectAllChildren(select);
+    status.textContent = done ? 'Copied.' : 'Selected: press Ctrl+C to copy.';
+  });
+  return h('span', { class: 'copy' }, btn, status);
+}
+
+/**
+ * Destructive and rarely used actions, out of the primary toolbar: a disclosure ("More
+ * actions") that opens a small area with `note` (what happens to the data) and `actions`.
+ * `label` says what they are for, for screen readers.
+ */
+export function moreActions({ id, label, note, actions }) {
+  return h('details', { class: 'more-actions', id },
+    h('summary', { class: 'button button-secondary', 'aria-label': label ? `More actions ${label}` : undefined, text: 'More' }),
+    h('div', { class: 'more-actions-body' }, note ? h('p', { class: 'hint', text: note }) : null, h('div', { class: 'row-actions' }, actions)));
+}
+
 /** Runs `work` with `btn` disabled and marked busy; errors go to `onError`. */
 export async function busy(btn, work, onError) {
   const label = btn.textContent;
@@ -212,17 +254,32 @@ export function wizard({ id, title, steps, data = {}, onFinish, onCancel, finish
   return w;
 }
 
-/** The certificate a gateway presents, for the trust step. */
-export function certificateCard(presented) {
+/**
+ * Where the fingerprint to compare with comes from, for whom: a tenant admin gets it from the
+ * service provider; the SP reads it on its own gateway.
+ */
+const FINGERPRINT_SOURCE = {
+  tenant: { given: 'the fingerprint your service provider gave you', field: 'Fingerprint your service provider gave you', ask: 'ask your service provider', owner: 'your service provider’s' },
+  sp: { given: 'the fingerprint your gateway shows (cloudkeep gateway cert show, on the gateway)', field: 'Fingerprint your gateway shows', ask: 'check which certificate the gateway serves', owner: 'your gateway’s' },
+};
+
+/**
+ * The certificate a gateway presents, for the trust step or the SP's certificate page.
+ * `audience`: `tenant` (compare with the provider's fingerprint), `sp` (the SP's own gateway),
+ * `served` (the page showing what the gateway serves: nothing to compare).
+ */
+export function certificateCard(presented, { audience = 'tenant' } = {}) {
   const cert = presented.cert;
+  const words = FINGERPRINT_SOURCE[audience];
+  const caText = `Not vouched for by a certificate authority: ${presented.ca_problem || 'self-signed'}.`;
   const status = presented.ca_valid
     ? h('p', { class: 'trust trust-ok', id: 'cert-ca', text: 'Signed by a certificate authority this computer trusts, for this address.' })
-    : h('p', { class: 'trust trust-warn', id: 'cert-ca', text: `Not vouched for by a certificate authority: ${presented.ca_problem || 'self-signed'}. Compare the fingerprint with the one your service provider gave you before you trust it.` });
+    : h('p', { class: 'trust trust-warn', id: 'cert-ca', text: words ? `${caText} Compare the fingerprint with ${words.given} before you trust it.` : `${caText} Tenants compare its fingerprint with the one you give them.` });
   return h('div', { class: 'cert' }, status, facts([
     ['Subject', cert.subject, 'cert-subject'],
     ['Issuer', cert.issuer, 'cert-issuer'],
-    ['Valid from', cert.not_before, 'cert-not-before'],
-    ['Valid until', cert.not_after, 'cert-not-after'],
+    ['Valid from', fmt.dateTime(Date.parse(cert.not_before)), 'cert-not-before'],
+    ['Valid until', fmt.dateTime(Date.parse(cert.not_after)), 'cert-not-after'],
     ['Names', cert.names.join(', ') || '—', 'cert-names'],
     ['SHA-256 fingerprint', h('span', { class: 'fingerprint', id: 'cert-fingerprint', text: cert.fingerprint }), null],
   ]));
@@ -240,8 +297,9 @@ export function sameFingerprint(a, b) {
  * Returns `{ el, trusted() }`: the fingerprint to pin, or null when not trusted yet.
  */
 /** `onChange` runs when the verdict or the Trust box changes (a wizard clears its error). */
-export function trustControls(presented, { onChange } = {}) {
+export function trustControls(presented, { onChange, audience = 'tenant' } = {}) {
   const fp = presented.cert.fingerprint;
+  const words = FINGERPRINT_SOURCE[audience];
   const pasteId = 'fp-paste';
   const paste = h('input', { id: pasteId, type: 'text', spellcheck: 'false', autocomplete: 'off', class: 'mono' });
   const verdict = h('p', { class: 'verdict', id: 'fp-verdict', role: 'status' });
@@ -250,14 +308,14 @@ export function trustControls(presented, { onChange } = {}) {
   const trust = h('input', { type: 'checkbox', id: trustId, checked: presented.ca_valid });
   verify.addEventListener('click', () => {
     if (!paste.value.trim()) {
-      verdict.textContent = 'Paste the fingerprint your service provider gave you first.';
+      verdict.textContent = `Paste ${words.given} first.`;
       verdict.dataset.state = 'none';
     } else if (sameFingerprint(paste.value, fp)) {
-      verdict.textContent = 'The fingerprints match: this is your service provider’s certificate.';
+      verdict.textContent = `The fingerprints match: this is ${words.owner} certificate.`;
       verdict.dataset.state = 'match';
       trust.checked = true;
     } else {
-      verdict.textContent = 'The fingerprints do NOT match. Do not trust this certificate; ask your service provider.';
+      verdict.textContent = `The fingerprints do NOT match. Do not trust this certificate; ${words.ask}.`;
       verdict.dataset.state = 'mismatch';
       trust.checked = false;
     }
@@ -266,7 +324,7 @@ export function trustControls(presented, { onChange } = {}) {
   trust.addEventListener('change', () => onChange && onChange());
   const el = h('div', { class: 'trust-controls' },
     h('div', { class: 'field' },
-      h('label', { for: pasteId, class: 'field-label', text: 'Fingerprint your service provider gave you' }),
+      h('label', { for: pasteId, class: 'field-label', text: words.field }),
       h('div', { class: 'inline' }, paste, verify), verdict),
     h('div', { class: 'field field-check' }, trust,
       h('label', { for: trustId, text: 'Trust this certificate' })));
@@ -283,11 +341,11 @@ export function trustControls(presented, { onChange } = {}) {
  * certificate. Sets `data.trust` to the fingerprint to pin. `untrusted`: what to do when the
  * box is not ticked.
  */
-export function certificateStep(body, data, wz, { intro, untrusted }) {
-  const trust = trustControls(data.probed, { onChange: () => wz.clearError() });
-  body.append(...[intro ? h('p', {}, intro) : null, certificateCard(data.probed), trust.el].filter(Boolean));
+export function certificateStep(body, data, wz, { intro, untrusted, audience = 'tenant' }) {
+  const trust = trustControls(data.probed, { onChange: () => wz.clearError(), audience });
+  body.append(...[intro ? h('p', {}, intro) : null, certificateCard(data.probed, { audience }), trust.el].filter(Boolean));
   return () => {
-    if (trust.mismatch()) throw { kind: 'wrong_fingerprint', message: 'The fingerprint you pasted does not match the certificate. Do not go on; ask your service provider which certificate its gateway uses.' };
+    if (trust.mismatch()) throw { kind: 'wrong_fingerprint', message: `The fingerprint you pasted does not match the certificate. Do not go on; ${FINGERPRINT_SOURCE[audience].ask}.` };
     data.trust = trust.trusted();
     if (!data.trust) throw { kind: 'certificate_untrusted', message: untrusted };
     return true;

@@ -42,6 +42,13 @@ export function dateTime(ms) {
   return `${date(ms)} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** `2026-12-02 14:05:09` in local time: a restore point's time, to tell close ones apart. */
+export function exactTime(ms) {
+  if (ms === null || ms === undefined || ms === 0) return '—';
+  const d = new Date(ms);
+  return `${dateTime(ms)}:${pad(d.getSeconds())}`;
+}
+
 /** `2026-12-02` in local time; `—` for none. */
 export function date(ms) {
   if (ms === null || ms === undefined || ms === 0) return '—';
@@ -93,6 +100,11 @@ export function endOfDayMs(text) {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(text).trim());
   if (!m) return null;
   return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), 23, 59, 59, 999);
+}
+
+/** A lease as people read it: `No end`, or `ends on 2027-12-31` (the last day, as it was set). */
+export function lease(ms) {
+  return ms ? `ends on ${dateInput(ms)}` : 'No end';
 }
 
 /** A lease end as a date input value. */

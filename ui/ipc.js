@@ -82,6 +82,7 @@ export const pointListDir = (job, point, path, offset, limit) =>
   call('point_list_dir', { job, point, path, offset, limit });
 export const pointFind = (job, point, pattern) => call('point_find', { job, point, pattern });
 export const pointDiff = (job, from, to) => call('point_diff', { job, from, to });
+export const pointChanges = (job) => call('point_changes', { job });
 export const pointDelete = (job, point) => call('point_delete', { job, point });
 export const restoreStart = (r, onEvent) => call('restore_start', { ...r, onEvent: channel(onEvent) });
 
@@ -113,6 +114,8 @@ export const spTenantSettings = (login, settings) => call('sp_tenant_settings', 
 export const spTenantQuota = (login, quota) => call('sp_tenant_quota', { login, quota });
 export const spTenantPassword = (login, password) => call('sp_tenant_password', { login, password });
 export const spTenantDelete = (login, withData) => call('sp_tenant_delete', { login, withData });
+export const spTenantHandoff = (login, password) => call('sp_tenant_handoff', { login, password: password || null });
+export const spTenantHandoffSave = (login, password, path) => call('sp_tenant_handoff_save', { login, password: password || null, path });
 export const spGeneratePassword = () => call('sp_generate_password');
 export const spRepos = () => call('sp_repos');
 export const spRepoAdd = (name, path) => call('sp_repo_add', { name, path });

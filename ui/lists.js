@@ -35,7 +35,7 @@ export function repoBars(repos) {
         h('span', { class: 'hint', text: fmt.isUnlimited(r.quota_bytes) ? 'no quota limit' : share >= 1 ? 'full' : `${Math.round(share * 100)} % used` })),
       meter({ share, label: `${name}: quota used`, unlimited: fmt.isUnlimited(r.quota_bytes) }),
       h('p', { class: 'repo-figures' },
-        `Used ${fmt.bytes(r.used_bytes)} of ${fmt.quota(r.quota_bytes)} · free ${fmt.quota(r.free_bytes)} · lease ${r.lease_until_ms ? `until ${fmt.date(r.lease_until_ms)}` : 'without end'}`));
+        `Used ${fmt.bytes(r.used_bytes)} of ${fmt.quota(r.quota_bytes)} · free ${fmt.quota(r.free_bytes)} · lease: ${fmt.lease(r.lease_until_ms)}`));
   }));
 }
 
@@ -50,7 +50,7 @@ export function subtenantTable(views, actions, { caption = 'Subtenants', id = 's
       ['Quota use', (v) => h('div', {}, v.quotas.map((q) => h('div', { class: 'quota-cell' },
         h('span', { class: 'hint', text: `${q.friendly_name || q.repo_name}: ${fmt.bytes(q.used_bytes)} of ${fmt.quota(q.quota_bytes)}` }),
         meter({ share: fmt.quotaShare(q.used_bytes, q.quota_bytes), label: `${v.tenant.login} on ${q.repo_name}`, unlimited: fmt.isUnlimited(q.quota_bytes) }))))],
-      ['Lease', (v) => (v.tenant.settings.lease_until_ms ? `until ${fmt.date(v.tenant.settings.lease_until_ms)}` : 'no end')],
+      ['Lease', (v) => fmt.lease(v.tenant.settings.lease_until_ms)],
       ['State', (v) => h('span', { class: `badge badge-${v.tenant.settings.enabled ? 'success' : 'stopped'}`, text: v.tenant.settings.enabled ? 'Enabled' : 'Disabled' })],
       ['Last activity', (v) => fmt.dateTime(v.tenant.last_activity_ms), 'when'],
       ['Actions', (v) => h('div', { class: 'row-actions' }, actions(v))],

@@ -83,7 +83,8 @@ async function openSection(id, { focus = false, params = {} } = {}) {
     params,
     showError,
     clearError,
-    navigate,
+    /** Goes elsewhere, unless the user already has: a late answer never pulls them back. */
+    navigate: (to, p) => (serial === renderSerial ? navigate(to, p) : Promise.resolve()),
     /** Sets the view's heading (a job's name, a wizard's title). */
     setTitle: (text) => { heading.textContent = text; },
     /** Still the view on screen (a slow answer for a view left meanwhile is dropped). */

@@ -1,6 +1,8 @@
 // The restore point browser: a folder tree loaded lazily, one folder and one page (of
 // PAGE entries) at a time, so a point with a million files opens as fast as one with ten.
-// Optional checkboxes select items to restore; a checked folder covers everything below it.
+// It opens where the backed-up items are (the job's sources, expanded), with the folder it
+// shows as a breadcrumb whose parts go up to any folder above. Optional checkboxes select
+// items to restore; a checked folder covers everything below it.
 
 import { h, replaceChildren, button } from './dom.js';
 import * as fmt from './format.js';
@@ -10,10 +12,14 @@ export const PAGE = 200;
 
 /**
  * `load(path, offset, limit)` returns core's Page. `selected` (a Set of paths) turns on
- * checkboxes; `onChange` runs when it changes. Returns `{ el, reload() }`.
+ * checkboxes; `onChange` runs when it changes. Returns `{ el, reload(roots), refreshChecks() }`:
+ * `reload(['/home/alice/docs'])` opens at those items (their folder as the breadcrumb, each
+ * folder among them expanded); `reload()` or `reload(['/'])` at the top.
  */
 export function tree({ load, selected, onChange, label = 'Restore point contents', onError }) {
   const root = h('ul', { class: 'tree', id: 'tree', 'aria-label': label });
+  const crumbs = h('nav', { class: 'breadcrumb', id: 'tree-path', 'aria-label': 'Folder shown' });
+  const el = h('div', { class: 'tree-view' }, crumbs, root);
 
   /** True when `path` or a folder above it is selected. */
   function covered(path) {
@@ -78,10 +84,35 @@ export function tree({ load, selected, onChange, label = 'Restore point contents
     return li;
   }
 
-  async function fill(list, path, offset) {
+  /** Fills `list` with folder `path` from `offset`; with `only`, just those entries (all pages read). */
+  async function fill(list, path, offset, only) {
     const loading = h('li', { class: 'hint', role: 'status', text: 'Loading…' });
     list.append(loading);
     try {
+      if (only) {
+        const wanted = new Set(only);
+        const found = [];
+        for (let at = 0; ;) {
+          const page = await load(path, at, PAGE);
+          found.push(...page.entries.filter((e) => wanted.has(e.path)));
+          at = page.offset + page.entries.length;
+          if (found.length === wanted.size || page.entries.length === 0 || at >= page.total) break;
+        }
+        loading.remove();
+        // Sources not found as named (moved in the point's catalog): the whole folder.
+        if (found.length === 0) {
+          showCrumbs(path, null);
+          return fill(list, path, 0);
+        }
+        const rows = found.map(row);
+        list.append(...rows);
+        // The backed-up folders open at once: their content is what the user came for.
+        for (const li of rows) {
+          const toggle = li.querySelector(':scope > .row > .twisty');
+          if (toggle) toggle.click();
+        }
+        return rows[0];
+      }
       const page = await load(path, offset, PAGE);
       loading.remove();
       if (page.total === 0) list.append(h('li', { class: 'hint', text: 'Empty folder' }));
@@ -108,14 +139,51 @@ export function tree({ load, selected, onChange, label = 'Restore point contents
     }
   }
 
+  /** The breadcrumb of folder `base`: each part a button that shows that folder whole. */
+  function showCrumbs(base, only) {
+    const parts = base.split('/').filter(Boolean);
+    const items = [h('li', {}, crumb('/', 'All files', parts.length === 0 && !only))];
+    parts.forEach((part, i) => {
+      const path = `/${parts.slice(0, i + 1).join('/')}`;
+      items.push(h('li', {}, crumb(path, part, i === parts.length - 1 && !only)));
+    });
+    replaceChildren(crumbs, h('span', { class: 'hint', text: only ? 'Backed-up items in' : 'Showing' }), h('ol', {}, items));
+  }
+
+  function crumb(path, text, current) {
+    if (current) return h('span', { class: 'mono', 'aria-current': 'location', text });
+    return button(text, { variant: 'link', label: path === '/' ? undefined : `${text}: show ${path}`, onClick: () => open(path, null) });
+  }
+
+  async function open(base, only) {
+    showCrumbs(base, only);
+    replaceChildren(root);
+    await fill(root, base, 0, only);
+  }
+
   return {
-    el: root,
-    async reload() {
-      replaceChildren(root);
-      await fill(root, '/', 0);
+    el,
+    /** Opens at `roots` (full paths inside the point): their common folder, them expanded. */
+    async reload(roots = ['/']) {
+      const clean = roots.filter((r) => r.startsWith('/') && r !== '/');
+      if (clean.length === 0) return open('/', null);
+      return open(commonFolder(clean), clean);
     },
     refreshChecks,
   };
+}
+
+/** The deepest folder every path of `paths` is below (`/` at least). */
+export function commonFolder(paths) {
+  const split = paths.map((p) => p.split('/').filter(Boolean));
+  const common = [];
+  for (let i = 0; ; i += 1) {
+    const part = split[0][i];
+    // A path's own last part is never its own folder.
+    if (part === undefined || split.some((s) => s.length <= i + 1 || s[i] !== part)) break;
+    common.push(part);
+  }
+  return `/${common.join('/')}`;
 }
 
 /** An id-safe form of a path. */

@@ -148,7 +148,7 @@ pub fn diff(
             let mark = match c.kind {
                 browse::ChangeKind::Added => '+',
                 browse::ChangeKind::Removed => '-',
-                browse::ChangeKind::Modified => 'M',
+                browse::ChangeKind::Changed => 'M',
             };
             println!("{mark}  {}", c.path);
         }
@@ -240,6 +240,9 @@ pub fn restore_report(report: &RestoreReport, json_out: bool) -> anyhow::Result<
         }
         for f in &report.failed {
             eprintln!("failed: {}: {}", f.path.display(), f.message);
+        }
+        for p in &report.placed {
+            println!("{} -> {}", p.from, p.to.display());
         }
         println!("{}", report.summary());
     }

@@ -198,6 +198,22 @@ enum TenantAction {
         quotas: Vec<String>,
         #[command(flatten)]
         settings: SettingsArgs,
+        /// Also save the connection details (with the password) to this file, readable by
+        /// you only, to hand to the tenant.
+        #[arg(long, value_name = "FILE")]
+        handoff: Option<std::path::PathBuf>,
+    },
+    /// The connection details to hand a tenant: gateway addresses, certificate fingerprint,
+    /// account (and a password just set, read from stdin).
+    Handoff {
+        /// Account name.
+        name: String,
+        /// Include this password (read from stdin; the gateway never shows one back).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Save them to this file (readable by you only) instead of printing them.
+        #[arg(long, value_name = "FILE")]
+        to: Option<std::path::PathBuf>,
     },
     /// List tenants and subtenants with quota use, lease and state.
     List,
@@ -738,6 +754,19 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes connection details to `path`, readable by its owner only.
+fn save_handoff(
+    path: &std::path::Path,
+    details: &cloudkeep_api::handoff::Handoff,
+) -> anyhow::Result<()> {
+    cloudkeep_model::paths::write_private_file(path, details.text().as_bytes()).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot write {}: {e}; choose another file with --handoff or --to",
+            path.display()
+        )
+    })
+}
+
 fn tenant_command(
     rt: &tokio::runtime::Runtime,
     client: &SpClient,
@@ -759,6 +788,7 @@ fn tenant_command(
             disabled,
             quotas,
             settings,
+            handoff,
         } => {
             let (password, generated) = if password_stdin {
                 (secrets::stdin_line("password")?, false)
@@ -778,9 +808,44 @@ fn tenant_command(
                 settings: s,
                 quotas,
             }))?;
-            show(&view)?;
-            if generated && !json {
-                println!("password:      {password}   (shown once: give it to the tenant)");
+            let details = rt.block_on(client.handoff(&view.tenant.login, Some(password)))?;
+            if let Some(path) = &handoff {
+                save_handoff(path, &details)?;
+            }
+            if json {
+                let mut out = serde_json::to_value(&view)?;
+                out["handoff"] = serde_json::to_value(&details)?;
+                return print_json(&out);
+            }
+            print_tenant(&view);
+            println!();
+            print!("{}", details.text());
+            if generated {
+                println!("(The password was generated and is shown once: give it to the tenant.)");
+            }
+            if let Some(path) = &handoff {
+                println!("saved to {} (readable by you only)", path.display());
+            }
+        }
+        TenantAction::Handoff {
+            name,
+            password_stdin,
+            to,
+        } => {
+            let password = password_stdin
+                .then(|| secrets::stdin_line("password"))
+                .transpose()?;
+            let details = rt.block_on(client.handoff(&name, password))?;
+            match &to {
+                Some(path) => {
+                    save_handoff(path, &details)?;
+                    if json {
+                        return print_json(&details);
+                    }
+                    println!("saved to {} (readable by you only)", path.display());
+                }
+                None if json => return print_json(&details),
+                None => print!("{}", details.text()),
             }
         }
         TenantAction::List => {

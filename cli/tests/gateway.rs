@@ -538,6 +538,80 @@ fn a_ca_signed_gateway_is_trusted_and_pinned_without_asking() {
 /// A tenant adds its service provider through the trust step, sees its repositories, is refused
 /// with both fingerprints after the SP replaces its certificate until it trusts the new one,
 /// and gets clear exit codes for a wrong password, an expired lease and a disabled account.
+/// A new tenant's connection details: printed once with the generated password, saved
+/// owner-only for handing over, and enough for the tenant to add its provider.
+#[test]
+fn a_new_tenants_connection_details_are_handed_over_and_work() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, sp, fp) = gateway_with_tenant(tmp.path());
+    let file = tmp.path().join("globex-handoff.txt");
+    let f = file.display().to_string();
+    let out = sp.ok(
+        &[
+            "sp",
+            "tenant",
+            "add",
+            "globex",
+            "--quota",
+            "main=1G",
+            "--handoff",
+            &f,
+        ],
+        None,
+    );
+    assert!(
+        out.contains(&format!("Gateway address: {}", gw.addr)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&fp),
+        "the fingerprint served is printed: {out}"
+    );
+    assert!(out.contains("shown once"), "{out}");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the file holds a password: owner only");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let details = cloudkeep_api::handoff::Handoff::parse(&text).expect("the file reads back");
+    assert_eq!(details.addresses, std::slice::from_ref(&gw.addr));
+    assert_eq!(details.user, "globex");
+    let password = details
+        .password
+        .clone()
+        .expect("the generated password is in the file");
+    assert!(
+        out.contains(&password),
+        "the same password was printed once"
+    );
+    // The tenant adds its provider with exactly what it was handed.
+    let tenant = Cli {
+        home: tmp.path().join("globex-home"),
+    };
+    tenant.ok(
+        &[
+            "provider",
+            "add",
+            "sp",
+            "--host",
+            &details.addresses[0],
+            "--user",
+            &details.user,
+            "--trust",
+            &details.fingerprint,
+            "--password-stdin",
+        ],
+        Some(&password),
+    );
+    // Later, the SP hands the details again: never the password, which it cannot read back.
+    let again = sp.json(&["sp", "tenant", "handoff", "globex"]);
+    assert_eq!(again["user"], "globex");
+    assert!(again.get("password").is_none(), "{again}");
+    let text = sp.ok(&["sp", "tenant", "handoff", "globex"], None);
+    assert!(text.contains("given to you separately"), "{text}");
+    let unknown = sp.fails(&["sp", "tenant", "handoff", "nobody"], None, 1);
+    assert!(unknown.contains("nobody"), "{unknown}");
+}
+
 #[test]
 fn a_tenant_adds_its_provider_with_the_trust_step() {
     let tmp = tempfile::tempdir().unwrap();

@@ -111,7 +111,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["about"],
         ],
     ),
-    ("core/api/src", &[&["accounts", "policy"]]),
+    ("core/api/src", &[&["accounts", "handoff", "policy"]]),
     (
         "core/repo/src",
         &[

@@ -7,7 +7,7 @@
 
 import { jobsList, jobGet, jobCreate, jobUpdate, jobDelete, jobRun, jobCompact, jobKeys, jobKeyRecovery, jobKeyPassword, jobWatch, jobStop, providersList, providerRescan, pickFolder, saveFile, sessionsList } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, badge, panel, selectField, emptyState } from '../dom.js';
-import { wizard, runView, confirmDialog, busy, errorBox, notice } from '../components.js';
+import { wizard, runView, confirmDialog, busy, errorBox, notice, moreActions } from '../components.js';
 import * as fmt from '../format.js';
 import { validName, nameError, validPassword, passwordError, passwordHint } from '../rules.js';
 import { scheduleStep, retentionStep, encryptionStep, scheduleText } from '../steps.js';
@@ -48,7 +48,7 @@ async function renderJob(container, ctx, name) {
   const run = button('Run now', { id: 'job-run' });
   const stop = button('Stop', { variant: 'secondary', id: 'job-stop', disabled: true });
   const edit = button('Edit', { variant: 'secondary', id: 'job-edit', onClick: () => ctx.navigate('jobs', { view: 'edit', name }) });
-  const del = button('Delete', { variant: 'danger', id: 'job-delete' });
+  const del = button('Delete this job', { variant: 'danger', id: 'job-delete' });
   const history = h('div', { id: 'job-sessions' });
 
   function showHistory(list) {
@@ -108,8 +108,9 @@ async function renderJob(container, ctx, name) {
     del.disabled = true;
   }
   replaceChildren(container,
-    h('div', { class: 'toolbar' }, run, stop, check, edit, del,
-      button('Restore points', { variant: 'secondary', id: 'job-points', onClick: () => ctx.navigate('points', { job: name }) })),
+    h('div', { class: 'toolbar' }, run, stop, check, edit,
+      button('Restore points', { variant: 'secondary', id: 'job-points', onClick: () => ctx.navigate('points', { job: name }) }),
+      spec.agent ? null : moreActions({ id: 'job-more', label: `for job ${name}`, note: 'Deleting the job removes it and its stored encryption password from this computer; its restore points stay where they are.', actions: [del] })),
     agentNote,
     runSlot,
     panel('Settings', specFacts(name, spec)),

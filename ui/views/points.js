@@ -1,10 +1,13 @@
-// Restore points: by job and date, compare two points, and the File restore wizard
-// (restore point → items in the lazy tree with checkboxes and search → destination → on
-// conflict → progress → report with "open folder").
+// Restore points: by job and exact time with what each changed, compare two points (and
+// restore an item from a change), delete under "More actions" (saying whether the provider
+// keeps it), and the File restore wizard (restore point → items in the lazy tree, opened at
+// the backed-up folders, with checkboxes and search → destination, showing where each item
+// will land → on conflict → progress → report listing where everything went, with Copy path
+// and Open folder).
 
-import { jobsList, jobGet, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointDelete, restoreStart, jobRestoreOrder, jobRestoreOrders, pickFolder, openFolder } from '../ipc.js';
+import { jobsList, jobGet, providersList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointChanges, pointDelete, restoreStart, jobRestoreOrder, jobRestoreOrders, pickFolder, openFolder } from '../ipc.js';
 import { h, replaceChildren, button, field, table, panel, radioGroup, selectField, emptyState, badge } from '../dom.js';
-import { wizard, runView, busy, errorBox, errorSlot, notice, confirmDialog } from '../components.js';
+import { wizard, runView, busy, errorBox, errorSlot, notice, confirmDialog, copyButton, moreActions } from '../components.js';
 import { tree } from '../tree.js';
 import * as fmt from '../format.js';
 
@@ -18,7 +21,7 @@ export async function renderPoints(container, ctx) {
   }
   const job = ctx.params.job && jobs.some((j) => j.name === ctx.params.job) ? ctx.params.job : jobs[0].name;
   if (ctx.params.view === 'restore') {
-    await renderRestoreWizard(container, ctx, job, ctx.params.point);
+    await renderRestoreWizard(container, ctx, job, ctx.params.point, ctx.params.paths);
     return;
   }
   const pick = selectField({ label: 'Job', id: 'points-job', options: jobs.map((j) => [j.name, j.name]), value: job });
@@ -27,6 +30,8 @@ export async function renderPoints(container, ctx) {
   const list = h('div', { id: 'points-list' });
   const compare = h('div', { id: 'points-compare' });
   replaceChildren(container, h('div', { class: 'toolbar toolbar-fields' }, pick.wrap, refresh), list, compare);
+  const [record, providers] = await Promise.all([jobGet(job), providersList().catch(() => [])]);
+  const keepNote = deletionNote(record.spec.target, providers);
 
   async function load() {
     replaceChildren(list, notice('Reading the restore points…'));
@@ -38,28 +43,43 @@ export async function renderPoints(container, ctx) {
         caption: `Restore points of ${job}`,
         id: 'points-table',
         columns: [
-          ['Date', (p) => fmt.dateTime(p.time_ms), 'when'],
-          ['Computer', (p) => p.host],
-          ['Files', (p) => fmt.count(p.files), 'num'],
-          ['Size', (p) => fmt.bytes(p.bytes), 'num'],
-          ['Warnings', (p) => (p.warnings ? badge('warning') : '—')],
-          ['Id', (p) => h('span', { class: 'mono', text: p.short_id })],
+          ['Date', (p) => h('span', {}, h('time', { datetime: new Date(p.time_ms).toISOString(), title: fmt.relative(p.time_ms), text: fmt.exactTime(p.time_ms) }), h('br'), h('span', { class: 'hint mono', title: 'The point’s id', text: p.short_id })), 'when'],
+          ['Contents', (p) => h('span', {}, h('span', { class: 'nowrap', text: `${fmt.counted(p.files, 'file')}, ${fmt.bytes(p.bytes)}` }), h('br'), h('span', { class: 'hint', text: `from ${p.host}` }), p.warnings ? h('span', {}, ' ', badge('warning')) : null)],
+          ['Changes', (p) => h('span', { class: 'changes', id: `point-changes-${p.short_id}`, dataset: { point: p.id }, text: '…' })],
           ['Actions', (p) => h('div', { class: 'row-actions' },
-            button('Browse and restore', { variant: 'secondary', id: `point-restore-${p.short_id}`, label: `Browse and restore the point of ${fmt.dateTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'restore', job, point: p.id }) }),
-            button('Delete', { variant: 'danger', id: `point-delete-${p.short_id}`, label: `Delete the point of ${fmt.dateTime(p.time_ms)}`, onClick: (e) => deletePoint(e.target, p) }))],
+            button('Browse and restore', { variant: 'secondary', id: `point-restore-${p.short_id}`, label: `Browse and restore the point of ${fmt.exactTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'restore', job, point: p.id }) }),
+            moreActions({
+              id: `point-more-${p.short_id}`,
+              label: `for the point of ${fmt.exactTime(p.time_ms)}`,
+              note: keepNote,
+              actions: [button('Delete this point', { variant: 'danger', id: `point-delete-${p.short_id}`, label: `Delete this point: the point of ${fmt.exactTime(p.time_ms)}`, onClick: (e) => deletePoint(e.target, p) })],
+            }))],
         ],
         rows: sorted,
         empty: 'No restore point yet: run the job once.',
       })));
-      replaceChildren(compare, sorted.length >= 2 ? comparePanel(job, sorted) : null);
+      replaceChildren(compare, sorted.length >= 2 ? comparePanel(job, sorted, ctx) : null);
+      showChanges();
     } catch (err) {
       replaceChildren(list, errorBox(err));
+    }
+  }
+  /** What each point changed, filled in once computed (the list does not wait for it). */
+  async function showChanges() {
+    try {
+      const all = await pointChanges(job);
+      for (const c of all) {
+        const cell = list.querySelector(`.changes[data-point="${c.id}"]`);
+        if (cell) cell.textContent = changesText(c.changes);
+      }
+    } catch {
+      for (const cell of list.querySelectorAll('.changes')) cell.textContent = '—';
     }
   }
   async function deletePoint(btn, p) {
     const ok = await confirmDialog({
       title: 'Delete this restore point?',
-      message: `The restore point of ${fmt.dateTime(p.time_ms)} (${p.short_id}) is deleted. If your provider gives you insider protection it stays in the provider's recycle bin for a while, where only the provider can bring it back; otherwise its data is gone once the repository is cleaned up.`,
+      message: `The restore point of ${fmt.exactTime(p.time_ms)} (${p.short_id}) is deleted. ${keepNote}`,
       confirmLabel: 'Delete point',
     });
     if (!ok) return;
@@ -73,36 +93,66 @@ export async function renderPoints(container, ctx) {
   await load();
 }
 
-function pointLabel(p) {
-  return `${fmt.dateTime(p.time_ms)} — ${p.host}, ${fmt.counted(p.files, 'file')}, ${fmt.bytes(p.bytes)} (${p.short_id})`;
+/** `3 added, 1 changed` (items; the kinds that happened); a job's first point has nothing to compare with. */
+function changesText(c) {
+  if (!c) return 'first point';
+  const parts = [[c.added, 'added'], [c.changed, 'changed'], [c.removed, 'removed']].filter(([n]) => n > 0);
+  return parts.length ? parts.map(([n, what]) => `${fmt.count(n)} ${what}`).join(', ') : 'nothing changed';
 }
 
-function comparePanel(job, points) {
+/** What deleting a point of a job with `target` means: whether the provider keeps it. */
+export function deletionNote(target, providers) {
+  if (!target || target.kind !== 'provider') {
+    return 'Deleting is final: a folder repository has no recycle bin, and the point’s data goes at the next compaction.';
+  }
+  const repo = providers.find((p) => p.name === target.provider)?.repos.find((r) => r.name === target.repo);
+  const days = repo ? repo.keep_deleted_days : undefined;
+  if (days === undefined || days === null) {
+    return 'If your provider gives you insider protection, a deleted point stays in its recycle bin for a while, where only the provider can bring it back; otherwise deleting is final.';
+  }
+  if (days > 0) return `Insider protection: your provider keeps a deleted point ${fmt.counted(days, 'day')} in its recycle bin, where only the provider can bring it back.`;
+  return 'Deleting is final: your provider keeps no deleted points (no insider protection).';
+}
+
+/** A point as Compare's lists name it: its exact time and id, short enough never to be cut off. */
+function pointLabel(p) {
+  return `${fmt.exactTime(p.time_ms)} · ${p.short_id}`;
+}
+
+function comparePanel(job, points, ctx) {
   const options = points.map((p) => [p.id, pointLabel(p)]);
   const from = selectField({ label: 'Older point', id: 'compare-from', options, value: points[1].id });
   const to = selectField({ label: 'Newer point', id: 'compare-to', options, value: points[0].id });
   const go = button('Compare', { variant: 'secondary', id: 'compare-go' });
   const out = h('div', { id: 'compare-result' });
   go.addEventListener('click', () => busy(go, async () => {
-    const changes = await pointDiff(job, from.input.value, to.input.value);
+    const older = from.input.value;
+    const newer = to.input.value;
+    const changes = await pointDiff(job, older, newer);
     const shown = changes.slice(0, 1000);
-    const counts = { added: 0, removed: 0, modified: 0 };
+    const counts = { added: 0, removed: 0, changed: 0 };
     for (const c of changes) counts[c.kind] += 1;
+    // A removed item is restored from the older point; anything else from the newer one.
+    const restore = (c) => {
+      const point = c.kind === 'removed' ? older : newer;
+      const which = c.kind === 'removed' ? 'older' : 'newer';
+      return button('Restore', { variant: 'secondary', label: `Restore ${c.path} from the ${which} point`, onClick: () => ctx.navigate('points', { view: 'restore', job, point, paths: [c.path] }) });
+    };
     replaceChildren(out,
-      h('p', { id: 'compare-summary', text: changes.length === 0 ? 'The two points hold the same files.' : `${counts.added} added, ${counts.removed} removed, ${counts.modified} changed${changes.length > shown.length ? ` (first ${shown.length} shown)` : ''}.` }),
-      changes.length ? table({ caption: 'Changes between the two points', columns: [['Change', (c) => c.kind], ['Path', (c) => h('span', { class: 'mono', text: c.path })]], rows: shown }) : null);
+      h('p', { id: 'compare-summary', text: changes.length === 0 ? 'The two points hold the same files.' : `${counts.added} added, ${counts.changed} changed, ${counts.removed} removed${changes.length > shown.length ? ` (first ${shown.length} shown)` : ''}.` }),
+      changes.length ? table({ caption: 'Changes between the two points', id: 'compare-table', columns: [['Change', (c) => c.kind], ['Path', (c) => h('span', { class: 'mono', text: c.path })], ['Actions', restore]], rows: shown }) : null);
   }, (err) => replaceChildren(out, errorBox(err))));
   return panel('Compare two restore points', h('div', { class: 'grid-2' }, from.wrap, to.wrap), h('div', { class: 'actions' }, go), out);
 }
 
-async function renderRestoreWizard(container, ctx, job, pointId) {
+async function renderRestoreWizard(container, ctx, job, pointId, paths) {
   const [points, record] = await Promise.all([pointsList(job).then((l) => l.sort((a, b) => b.time_ms - a.time_ms)), jobGet(job)]);
   if (!ctx.current()) return;
   ctx.setTitle(`Restore from ${job}`);
   // A policy's computer: its own paths are on that computer, so "where they came from" is a
   // restore its agent carries out there — never this computer's same paths.
   const computer = record.spec.agent ? record.spec.agent.computer : null;
-  const data = { point: pointId || (points[0] && points[0].id), selected: new Set(), whole: false, to: null, onComputer: !!computer, conflict: 'keep-both', report: null, session: null, error: null, order: null };
+  const data = { point: pointId || (points[0] && points[0].id), selected: new Set(paths || []), whole: false, to: null, onComputer: !!computer, conflict: 'keep-both', report: null, session: null, error: null, order: null };
   const w = wizard({
     id: 'restore',
     title: 'Restore',
@@ -127,13 +177,14 @@ async function renderRestoreWizard(container, ctx, job, pointId) {
           };
         },
       },
-      { title: 'Items', render: (body) => itemsStep(body, job, data) },
+      { title: 'Items', render: (body) => itemsStep(body, job, data, points.find((p) => p.id === data.point)) },
       {
         title: 'Destination',
         render(body) {
           if (computer) return computerDestination(body, data, computer);
-          const g = radioGroup({ legend: 'Restore to', name: 'restore-dest', value: data.to === null ? 'original' : 'folder', options: [['original', 'The original location', 'Where the items were when they were backed up.'], ['folder', 'Another folder', 'The items keep their names below it.']] });
+          const g = radioGroup({ legend: 'Restore to', name: 'restore-dest', value: data.to === null ? 'original' : 'folder', options: [['original', 'The original location', 'Where the items were when they were backed up.'], ['folder', 'Another folder', data.whole ? 'Everything keeps its full path below it.' : 'Each selected item goes straight into it by its own name; the folders above it are not recreated.']] });
           const path = field({ label: 'Folder', id: 'restore-folder', value: data.to || '', hint: 'A full path; choose Browse to pick it.' });
+          const preview = h('div', { id: 'restore-preview', 'aria-live': 'polite' });
           const browse = button('Browse…', { variant: 'secondary', id: 'restore-browse' });
           browse.addEventListener('click', async () => {
             const picked = await pickFolder('Restore into this folder');
@@ -144,9 +195,14 @@ async function renderRestoreWizard(container, ctx, job, pointId) {
             }
           });
           const folderRow = h('div', { class: 'inline-field sub' }, path.wrap, browse);
-          const sync = () => { folderRow.hidden = g.value() !== 'folder'; };
+          const sync = () => {
+            folderRow.hidden = g.value() !== 'folder';
+            const v = path.input.value.trim();
+            replaceChildren(preview, landingPreview(data, g.value() === 'original' ? null : v, points.find((p) => p.id === data.point)));
+          };
           g.inputs.forEach((i) => i.addEventListener('change', sync));
-          body.append(g.wrap, folderRow);
+          path.input.addEventListener('input', sync);
+          body.append(g.wrap, folderRow, preview);
           sync();
           return () => {
             if (g.value() === 'original') { data.to = null; return true; }
@@ -173,7 +229,7 @@ async function renderRestoreWizard(container, ctx, job, pointId) {
           });
           const p = points.find((x) => x.id === data.point);
           const where = data.onComputer ? `${data.to || 'where they came from'} on ${computer}, by its agent on its next cycle` : (data.to || 'the original location');
-          body.append(g.wrap, h('p', { class: 'hint', id: 'restore-summary', text: `Restore ${data.whole ? 'the whole restore point' : `${data.selected.size} selected item(s)`} of ${p ? fmt.dateTime(p.time_ms) : data.point} to ${where}.` }));
+          body.append(g.wrap, h('p', { class: 'hint', id: 'restore-summary', text: `Restore ${data.whole ? 'the whole restore point' : fmt.counted(data.selected.size, 'selected item')} of ${p ? fmt.exactTime(p.time_ms) : data.point} to ${where}.` }));
           return () => { data.conflict = g.value(); return true; };
         },
       },
@@ -205,11 +261,11 @@ async function renderRestoreWizard(container, ctx, job, pointId) {
   replaceChildren(container, w.root);
 }
 
-function itemsStep(body, job, data) {
+function itemsStep(body, job, data, point) {
   const count = h('p', { class: 'hint', id: 'restore-count', role: 'status' });
   const whole = field({ label: 'Restore the whole restore point', id: 'restore-whole', kind: 'checkbox', value: data.whole });
   const sync = () => {
-    count.textContent = data.whole ? 'Everything in the restore point is restored.' : `${data.selected.size} item(s) selected.`;
+    count.textContent = data.whole ? 'Everything in the restore point is restored.' : `${fmt.counted(data.selected.size, 'item')} selected.`;
     browser.el.hidden = data.whole;
     searchBox.hidden = data.whole;
   };
@@ -246,7 +302,8 @@ function itemsStep(body, job, data) {
   pattern.input.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); search(); } });
   whole.input.addEventListener('change', () => { data.whole = whole.input.checked; sync(); });
   body.append(whole.wrap, count, searchBox, slot.el, browser.el);
-  browser.reload();
+  // The tree opens where the backed-up items are, not at the top of the disk.
+  browser.reload(point ? point.paths : ['/']);
   sync();
   return () => {
     if (!data.whole && data.selected.size === 0) throw { kind: 'invalid', message: 'Tick the files or folders to restore, or tick “Restore the whole restore point”.' };
@@ -315,16 +372,54 @@ function reportStep(body, data) {
     body.append(errorBox(data.error || { kind: 'failed', message: 'The restore did not finish.' }));
     return;
   }
-  const folder = data.to || (data.selected.size ? parentOf([...data.selected][0]) : '/');
+  const placed = r.placed || [];
+  const first = placed[0];
+  const folder = first ? (first.folder ? first.to : parentOf(first.to)) : data.to || '/';
   const reasons = (list) => h('ul', { class: 'reasons' }, list.map((w) => h('li', {}, h('span', { class: 'mono', text: w.path }), `: ${w.message}`)));
+  const where = placed.length ? panel('Where the items are now', h('ul', { class: 'placed', id: 'restore-placed' }, placed.map((p, i) => {
+    const path = h('span', { class: 'mono', id: `restore-placed-${i}`, text: p.to });
+    return h('li', {}, h('span', { class: 'hint', text: p.from === '/' ? 'Everything, with full paths, in' : `${p.from} is now` }), path,
+      copyButton(() => p.to, { id: `restore-copy-${i}`, caption: 'Copy path', label: `of ${p.to}`, select: path }));
+  }))) : null;
   body.append(...[
     h('p', { class: 'result-line', id: 'restore-result' }, badge(data.session ? data.session.result : 'success'),
       ` Restored ${fmt.counted(r.files, 'file')} and ${fmt.counted(r.dirs, 'folder')}, ${fmt.bytes(r.bytes)}; ${r.skipped.length} skipped, ${r.failed.length} failed.`),
     data.error ? errorBox(data.error) : null,
+    where,
     r.skipped.length ? panel('Skipped', reasons(r.skipped)) : null,
     r.failed.length ? panel('Failed', reasons(r.failed)) : null,
-    h('div', { class: 'actions' }, button('Open folder', { variant: 'secondary', id: 'restore-open-folder', onClick: () => openFolder(folder).catch((e) => body.append(errorBox(e))) })),
+    h('div', { class: 'actions' }, button('Open folder', { variant: 'secondary', id: 'restore-open-folder', label: `Open folder ${folder}`, onClick: () => openFolder(folder).catch((e) => body.append(errorBox(e))) })),
   ].filter(Boolean));
+}
+
+/** Where the chosen items will land, shown before Start: `to` null is where they came from. */
+function landingPreview(data, to, point) {
+  const lines = [];
+  if (data.whole) {
+    const example = point && point.paths[0];
+    if (to === null) lines.push(['Everything', 'back where it was']);
+    else if (to) lines.push([example || 'Everything', example ? joinPath(to, example) : `${to}, with full paths`]);
+  } else {
+    for (const from of [...data.selected].slice(0, 5)) {
+      if (to === null) lines.push([from, from]);
+      else if (to) lines.push([from, joinPath(to, baseName(from))]);
+    }
+  }
+  if (lines.length === 0) return null;
+  const more = data.whole ? 0 : data.selected.size - lines.length;
+  return h('div', { class: 'preview' }, h('p', { class: 'field-label', text: 'Where the items will be' }),
+    h('ul', { class: 'placed' }, lines.map(([from, dest]) => h('li', {}, h('span', { class: 'mono', text: from }), h('span', { 'aria-hidden': 'true', text: '→' }), h('span', { class: 'visually-hidden', text: 'goes to' }), h('span', { class: 'mono', text: dest })))),
+    more > 0 ? h('p', { class: 'hint', text: `and ${fmt.counted(more, 'more item')} the same way.` }) : null);
+}
+
+function baseName(path) {
+  const parts = path.split('/').filter(Boolean);
+  return parts.length ? parts[parts.length - 1] : '';
+}
+
+function joinPath(folder, rest) {
+  const sep = folder.includes('\\') && !folder.includes('/') ? '\\' : '/';
+  return `${folder.replace(/[\\/]+$/, '')}${sep}${rest.replace(/^[\\/]+/, '')}`;
 }
 
 function parentOf(path) {

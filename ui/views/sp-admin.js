@@ -38,6 +38,7 @@ export async function renderSpConnect(container, ctx) {
         render(body, data, wz) {
           return certificateStep(body, data, wz, {
             untrusted: 'Compare the fingerprint with the one on the gateway (cloudkeep gateway cert show), then tick “Trust this certificate”.',
+            audience: 'sp',
           });
         },
       },
@@ -175,7 +176,7 @@ export async function renderSpCertificate(container, ctx) {
       h('p', { class: 'hint', text: 'Announce the next self-signed certificate (for the names above) days ahead: it is signed with the current key, so tenants and agents accept it without asking anyone when it is served.' }),
       h('div', { class: 'actions' }, announce));
   replaceChildren(container,
-    panel('Served certificate', certificateCard({ cert, ca_valid: !cert.self_signed, ca_problem: cert.self_signed ? 'self-signed' : null }), expiry),
+    panel('Served certificate', certificateCard({ cert, ca_valid: !cert.self_signed, ca_problem: cert.self_signed ? 'self-signed' : null }, { audience: 'served' }), expiry),
     slot.el, result,
     nextPanel,
     panel('Generate a self-signed certificate', names.wrap, h('div', { class: 'actions' }, generate)),

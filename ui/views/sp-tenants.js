@@ -3,9 +3,9 @@
 // a tenant's page (settings, quotas, password, disable, delete); and the subtenants of all
 // tenants, managed ones included.
 
-import { spTenants, spTenantAdd, spTenantSettings, spTenantQuota, spTenantPassword, spTenantDelete, spGeneratePassword, spRepos } from '../ipc.js';
-import { h, replaceChildren, button, field, facts, panel, paintBars } from '../dom.js';
-import { wizard, errorSlot, busy, confirmDialog, notice } from '../components.js';
+import { spTenants, spTenantAdd, spTenantSettings, spTenantQuota, spTenantPassword, spTenantDelete, spTenantHandoff, spTenantHandoffSave, spGeneratePassword, spRepos, saveFile } from '../ipc.js';
+import { h, replaceChildren, button, field, facts, panel, paintBars, radioGroup } from '../dom.js';
+import { wizard, errorSlot, errorBox, busy, confirmDialog, notice, copyButton, moreActions } from '../components.js';
 import * as fmt from '../format.js';
 import { validName, nameError, validPassword, passwordError } from '../rules.js';
 import { subtenantTable } from '../lists.js';
@@ -38,10 +38,40 @@ export async function renderSpSubtenants(container, ctx) {
 function settingsFields(s) {
   return {
     description: field({ label: 'Description', id: 'tenant-description', value: s.description, hint: 'For your own records: the customer, a contract number.' }),
-    lease: field({ label: 'Lease ends on', id: 'tenant-lease', kind: 'date', value: fmt.dateInput(s.lease_until_ms), hint: 'Empty: no end. After the lease ends the tenant can restore but not back up, for the grace period of the gateway settings (30 days unless changed); then it is refused.' }),
+    lease: leaseField(s.lease_until_ms),
     tasks: field({ label: 'Most concurrent tasks', id: 'tenant-tasks', kind: 'number', min: 0, value: String(s.max_tasks), hint: '0: no limit.' }),
     bandwidth: field({ label: 'Bandwidth limit in Mbit/s', id: 'tenant-bandwidth', kind: 'number', min: 0, step: 'any', value: String((s.bandwidth_bps * 8) / 1e6), hint: '0: no limit.' }),
     keep: field({ label: 'Keep deleted restore points for (days)', id: 'tenant-keep', kind: 'number', min: 0, value: String(s.keep_deleted_days), hint: 'Insider protection: points the tenant deletes stay in the recycle bin this long, out of its reach. 0: deleted at once.' }),
+  };
+}
+
+/**
+ * The lease: "No end" or "Ends on" a date, never an empty date box a reader could take for
+ * today. `read()` gives the end (ms, end of that day in UTC), null for no end, or undefined
+ * (the error shown) for a date that is not one.
+ */
+function leaseField(untilMs) {
+  const kind = radioGroup({
+    legend: 'Lease',
+    name: 'tenant-lease-kind',
+    value: untilMs ? 'date' : 'none',
+    hint: 'After the lease ends the tenant can restore but not back up, for the grace period of the gateway settings (30 days unless changed); then it is refused.',
+    options: [['none', 'No end', 'The tenant keeps its access until you change it.'], ['date', 'Ends on a date', 'The last day the tenant may back up.']],
+  });
+  const date = field({ label: 'Last day of the lease', id: 'tenant-lease', kind: 'date', value: fmt.dateInput(untilMs), hint: 'Year-month-day, such as 2027-12-31.' });
+  const dateRow = h('div', { class: 'sub' }, date.wrap);
+  const sync = () => { dateRow.hidden = kind.value() !== 'date'; };
+  kind.inputs.forEach((i) => i.addEventListener('change', sync));
+  sync();
+  return {
+    wrap: h('div', { class: 'lease-field' }, kind.wrap, dateRow),
+    read() {
+      if (kind.value() !== 'date') { date.setError(null); return null; }
+      const ms = fmt.endOfDayMs(date.input.value);
+      if (ms === null) { date.setError('Choose the last day of the lease, such as 2027-12-31, or choose No end.'); return undefined; }
+      date.setError(null);
+      return ms;
+    },
   };
 }
 
@@ -56,9 +86,8 @@ function readSettings(f, s) {
   };
   if (f.description) s.description = f.description.input.value.trim();
   if (f.lease) {
-    const v = f.lease.input.value.trim();
-    s.lease_until_ms = v ? fmt.endOfDayMs(v) : null;
-    if (v && s.lease_until_ms === null) { f.lease.setError('Give a date such as 2027-12-31.'); ok = false; } else f.lease.setError(null);
+    const until = f.lease.read();
+    if (until === undefined) ok = false; else s.lease_until_ms = until;
   }
   if (f.tasks) s.max_tasks = figure(f.tasks);
   if (f.bandwidth) s.bandwidth_bps = Math.round((figure(f.bandwidth, { fraction: true }) * 1e6) / 8);
@@ -69,7 +98,7 @@ function readSettings(f, s) {
 function settingsFacts(s) {
   return [
     ['Description', s.description || '—'],
-    ['Lease', s.lease_until_ms ? `until ${fmt.date(s.lease_until_ms)}` : 'no end', 'tenant-lease-fact'],
+    ['Lease', fmt.lease(s.lease_until_ms), 'tenant-lease-fact'],
     ['Concurrent tasks', s.max_tasks ? String(s.max_tasks) : 'no limit'],
     ['Bandwidth', s.bandwidth_bps ? `${fmt.rate(s.bandwidth_bps)}` : 'no limit'],
     ['Keep deleted points', `${s.keep_deleted_days} days`],
@@ -89,7 +118,9 @@ async function renderTenantWizard(container, ctx) {
     onCancel: () => ctx.navigate('sp-tenants'),
     async onFinish(d) {
       await spTenantAdd({ name: d.name, password: d.password, settings: d.settings, quotas: d.quotas });
-      await ctx.navigate('sp-tenants', { login: d.name, created: true });
+      // The password goes to the tenant's page once, for its Connection details; it is
+      // never stored and the gateway cannot show it again.
+      await ctx.navigate('sp-tenants', { login: d.name, created: true, password: d.password });
     },
     steps: [
       {
@@ -165,6 +196,42 @@ async function renderTenantWizard(container, ctx) {
   replaceChildren(container, w.root);
 }
 
+/**
+ * Connection details for the tenant: gateway addresses, the certificate fingerprint, the
+ * account and, right after it was set, the password (shown this once), with Copy all and a
+ * hand-off file saved readable by this user only.
+ */
+async function connectionPanel(login, password) {
+  const slot = errorSlot();
+  let details;
+  try {
+    details = await spTenantHandoff(login, password);
+  } catch (err) {
+    return panel('Connection details', errorBox(err));
+  }
+  const saved = h('div', { id: 'handoff-saved' });
+  const save = button('Save to a file…', { variant: 'secondary', id: 'handoff-save' });
+  save.addEventListener('click', () => busy(save, async () => {
+    const path = await saveFile('Save the connection details', `cloudkeep-${login.replace('/', '-')}.txt`);
+    if (!path) return;
+    await spTenantHandoffSave(login, password, path);
+    replaceChildren(saved, notice(`Saved to ${path}, readable by you only. Hand it over privately${password ? ': it holds the password' : ''}.`));
+  }, (e) => slot.show(e)));
+  const text = h('pre', { class: 'visually-hidden', id: 'handoff-text', 'aria-hidden': 'true', text: details.text });
+  return panel('Connection details',
+    h('p', { class: 'hint', text: 'What the tenant needs to add you as its service provider in the Cloudkeep Console or the command line.' }),
+    facts([
+      [details.addresses.length > 1 ? 'Gateway addresses' : 'Gateway address', details.addresses.join(', '), 'handoff-address'],
+      ['Certificate fingerprint (SHA-256)', h('span', { class: 'fingerprint mono', text: details.fingerprint }), 'handoff-fingerprint'],
+      ['Account', details.user, 'handoff-user'],
+      ['Password', password ? h('span', { class: 'mono', text: password }) : 'not shown: it is never stored. Set a new one below to hand it over.', 'handoff-password'],
+    ]),
+    password ? h('p', { class: 'warning', id: 'handoff-once', text: 'The password is shown this once: copy or save it now.' }) : null,
+    text,
+    h('div', { class: 'actions' }, copyButton(() => details.text, { id: 'handoff-copy', caption: 'Copy all', label: 'connection details', select: text }), save),
+    slot.el, saved);
+}
+
 async function renderTenant(container, ctx, login) {
   const all = await spTenants();
   if (!ctx.current()) return;
@@ -191,7 +258,7 @@ async function renderTenant(container, ctx, login) {
     }
     await busy(toggle, async () => { await spTenantSettings(login, { ...t.settings, enabled: !t.settings.enabled }); await reload(); }, (e) => slot.show(e));
   });
-  const del = button('Delete tenant', { variant: 'danger', id: 'tenant-delete' });
+  const del = button('Delete this tenant', { variant: 'danger', id: 'tenant-delete' });
   del.addEventListener('click', async () => {
     const withData = field({ label: 'Also delete its restore points and subtenants', id: 'dialog-with-data', kind: 'checkbox', value: true });
     const ok = await confirmDialog({ title: `Delete ${login}?`, message: 'The account is removed; the tenant can no longer sign in.', confirmLabel: 'Delete tenant', extra: withData.wrap });
@@ -210,12 +277,16 @@ async function renderTenant(container, ctx, login) {
   setPassword.addEventListener('click', () => {
     if (!validPassword(password.input.value)) { password.setError(passwordError()); return; }
     password.setError(null);
-    busy(setPassword, async () => { await spTenantPassword(login, password.input.value); slot.el.replaceChildren(notice('Password changed. Give the tenant the new one.')); }, (e) => slot.show(e));
+    const chosen = password.input.value;
+    busy(setPassword, async () => { await spTenantPassword(login, chosen); await ctx.navigate('sp-tenants', { login, password: chosen, changed: true }); }, (e) => slot.show(e));
   });
   replaceChildren(container,
-    ctx.params.created ? notice(`Tenant ${login} created. Give it the gateway address, the certificate fingerprint and its password.`, { id: 'tenant-created' }) : null,
-    h('div', { class: 'toolbar' }, button('All tenants', { variant: 'secondary', onClick: () => ctx.navigate('sp-tenants') }), toggle, del),
+    ctx.params.created ? notice(`Tenant ${login} created. Hand it the connection details below.`, { id: 'tenant-created' }) : null,
+    ctx.params.changed ? notice('Password changed. Hand the tenant the connection details below with the new one.', { id: 'tenant-password-changed' }) : null,
+    h('div', { class: 'toolbar' }, button('All tenants', { variant: 'secondary', onClick: () => ctx.navigate('sp-tenants') }), toggle,
+      moreActions({ id: 'tenant-more', label: `for tenant ${login}`, note: 'Deleting the tenant ends its access at once. With its data, everything it and its subtenants stored is removed at once, their recycle bin included: insider protection does not keep it, and it cannot be undone.', actions: [del] })),
     slot.el,
+    await connectionPanel(login, ctx.params.password),
     panel('State', facts([['Account', login, 'tenant-login'], ['State', t.settings.enabled ? 'enabled' : 'disabled', 'tenant-state'], ['Created', fmt.dateTime(t.created_ms)], ['Last activity', fmt.dateTime(t.last_activity_ms)], ['Managed by a policy', t.managed ? 'yes' : 'no']])),
     panel('Settings', form),
     panel('Quotas', quotaRows.length ? quotaRows : h('p', { class: 'hint', text: 'No quota.' })),

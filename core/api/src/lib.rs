@@ -9,6 +9,7 @@ use cloudkeep_model::units::Limit;
 use serde::{Deserialize, Serialize};
 
 pub mod accounts;
+pub mod handoff;
 pub mod policy;
 
 pub use accounts::{
@@ -364,6 +365,10 @@ pub struct RepoInfo {
     /// insider protection lasts; not counted against the quota).
     #[serde(default)]
     pub recycle_bytes: i64,
+    /// Insider protection: days a deleted restore point stays in the provider's recycle bin,
+    /// out of the tenant's reach (0: deleting is final). `None` from an older gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_deleted_days: Option<i64>,
 }
 
 /// `POST /v1/repos/{repo}/packs/drop`: packs a compaction has copied the live data out of.

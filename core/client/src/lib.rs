@@ -592,6 +592,37 @@ impl SpClient {
         .await
     }
 
+    /// What to hand tenant `login`: the addresses of the gateways that beat their heartbeat
+    /// lately (the one this client talks to when none does), the served certificate's
+    /// fingerprint, the account, and `password` when it was just set.
+    pub async fn handoff(
+        &self,
+        login: &str,
+        password: Option<String>,
+    ) -> Result<cloudkeep_api::handoff::Handoff, ClientError> {
+        let account = self.tenant(login).await?;
+        let cert = self.cert().await?;
+        let mut gateways = self.gateways().await?;
+        gateways.sort_by_key(|g| std::cmp::Reverse(g.heartbeat_ms));
+        let newest = gateways.first().map_or(0, |g| g.heartbeat_ms);
+        let mut addresses: Vec<String> = Vec::new();
+        for g in gateways {
+            // Gateways silent for ten minutes longer than the newest are gone or stopped.
+            if newest - g.heartbeat_ms <= 600_000 && !addresses.contains(&g.address) {
+                addresses.push(g.address);
+            }
+        }
+        if addresses.is_empty() {
+            addresses.push(self.address().to_owned());
+        }
+        Ok(cloudkeep_api::handoff::Handoff {
+            addresses,
+            fingerprint: cert.fingerprint,
+            user: account.tenant.login,
+            password,
+        })
+    }
+
     /// The certificate being served.
     pub async fn cert(&self) -> Result<CertInfo, ClientError> {
         self.get("/v1/admin/cert").await

@@ -138,6 +138,7 @@ async fn list_repos(
         .settings
         .lease_until_ms;
     let restore_until = session.restore_only.as_ref().map(|r| r.restore_until_ms);
+    let keep_days = crate::session::protection_days(&session);
     let quotas = state.db.quotas_of(session.tenant.id).await?;
     Ok(Json(
         quotas
@@ -151,6 +152,7 @@ async fn list_repos(
                 restore_until_ms: restore_until,
                 reclaimable_bytes: q.reclaimable_bytes,
                 recycle_bytes: q.recycle_bytes,
+                keep_deleted_days: Some(keep_days),
             })
             .collect(),
     ))

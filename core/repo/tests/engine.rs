@@ -190,6 +190,15 @@ fn backup_restore_and_incremental_forever() {
     let repo = Repository::open(backend.clone(), Unlock::Password("s3cret")).unwrap();
     let target = tmp.path().join("restored");
     let report = restore_into(&repo, &first.point, &target, vec![]);
+    assert_eq!(
+        report
+            .placed
+            .iter()
+            .map(|p| (p.from.as_str(), p.to.as_path()))
+            .collect::<Vec<_>>(),
+        [("/", target.as_path())],
+        "a whole point keeps its full paths below the folder"
+    );
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     let restored = target.join(source.strip_prefix("/").unwrap());
     fs::remove_file(source.join("scratch.tmp")).unwrap();
@@ -241,12 +250,12 @@ fn backup_restore_and_incremental_forever() {
     .unwrap();
     assert_eq!(third.point.manifest.stats.files_read, 1);
     let target3 = tmp.path().join("restored3");
-    restore_into(
-        &repo,
-        &third.point,
-        &target3,
-        vec![format!("{}/we ird ñame.txt", source.display())],
-    );
+    let selected = format!("{}/we ird ñame.txt", source.display());
+    let report = restore_into(&repo, &third.point, &target3, vec![selected.clone()]);
+    // The report says where the selected file went: straight into the folder, by its name.
+    assert_eq!(report.placed.len(), 1);
+    assert_eq!(report.placed[0].from, selected);
+    assert_eq!(report.placed[0].to, target3.join("we ird ñame.txt"));
     assert_eq!(
         fs::read(target3.join("we ird ñame.txt")).unwrap(),
         b"unicode, edited"
@@ -269,7 +278,7 @@ fn backup_restore_and_incremental_forever() {
     assert!(
         changes
             .iter()
-            .any(|c| c.path == changed_file && c.kind == browse::ChangeKind::Modified),
+            .any(|c| c.path == changed_file && c.kind == browse::ChangeKind::Changed),
         "{changes:?}"
     );
     assert!(
@@ -319,7 +328,12 @@ fn conflicts_are_handled_as_asked_and_missing_sources_warn() {
     let skipped = restore_to(Conflict::Skip);
     assert_eq!(skipped.skipped.len(), 1);
     assert_eq!(fs::read(source.join("a.txt")).unwrap(), b"edited since");
-    restore_to(Conflict::KeepBoth);
+    let both = restore_to(Conflict::KeepBoth);
+    assert_eq!(
+        both.placed[0].to,
+        source.join("a (restored).txt"),
+        "the report names the new name a kept-both file got"
+    );
     assert_eq!(
         fs::read(source.join("a (restored).txt")).unwrap(),
         b"from backup"

@@ -60,6 +60,27 @@ impl PointView {
     }
 }
 
+/// What a point changed since the point before it of the same job: items (a new or removed
+/// folder counts once) added, changed and removed. `None` for a job's first point.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PointChanges {
+    /// Items only in this point.
+    pub added: u64,
+    /// Items in both with other content or metadata.
+    pub changed: u64,
+    /// Items only in the point before.
+    pub removed: u64,
+}
+
+/// A point's id with what it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PointChangesView {
+    /// The point.
+    pub id: String,
+    /// What changed since the point before; `None` for the first point.
+    pub changes: Option<PointChanges>,
+}
+
 /// An entry of a folder as the tree shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntryView {
@@ -105,6 +126,8 @@ struct Open {
     /// The folders listed last (newest at the back), for paging through a large one and for
     /// going back and forth between folders without decoding them again.
     recent: Mutex<std::collections::VecDeque<Listed>>,
+    /// What each point changed since the one before, once computed.
+    changes: Mutex<HashMap<String, PointChanges>>,
 }
 
 /// Open repositories by job. Cheap to clone (shared).
@@ -136,6 +159,7 @@ impl Catalogs {
             index,
             points,
             recent: Mutex::new(std::collections::VecDeque::new()),
+            changes: Mutex::default(),
         });
         if let Ok(mut map) = self.open.lock() {
             map.insert(job.to_owned(), open.clone());
@@ -256,6 +280,54 @@ impl Catalogs {
         let short = found.short_id().to_owned();
         self.forget(job);
         Ok(short)
+    }
+
+    /// What each of `job`'s points changed since the point before it, newest first. Computed
+    /// from the catalogs (folders that did not change are not read) and kept while the
+    /// repository stays open.
+    pub fn changes(
+        &self,
+        ctx: &TenantContext,
+        job: &str,
+    ) -> Result<Vec<PointChangesView>, TenantError> {
+        let open = self.get(ctx, job)?;
+        let mut out = Vec::with_capacity(open.points.len());
+        for pair in open.points.windows(2) {
+            let (newer, older) = (&pair[0], &pair[1]);
+            let known = open
+                .changes
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&newer.id).copied());
+            let counts = match known {
+                Some(c) => c,
+                None => {
+                    let mut c = PointChanges::default();
+                    for change in browse::diff(&open.repo, &open.index, older, newer)? {
+                        match change.kind {
+                            browse::ChangeKind::Added => c.added += 1,
+                            browse::ChangeKind::Changed => c.changed += 1,
+                            browse::ChangeKind::Removed => c.removed += 1,
+                        }
+                    }
+                    if let Ok(mut m) = open.changes.lock() {
+                        m.insert(newer.id.clone(), c);
+                    }
+                    c
+                }
+            };
+            out.push(PointChangesView {
+                id: newer.id.clone(),
+                changes: Some(counts),
+            });
+        }
+        if let Some(first) = open.points.last() {
+            out.push(PointChangesView {
+                id: first.id.clone(),
+                changes: None,
+            });
+        }
+        Ok(out)
     }
 
     /// What changed from point `a` to point `b` (both of `job`'s repository).

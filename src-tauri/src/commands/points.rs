@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use cloudkeep_repo::engine::browse::{Change, Found};
 use cloudkeep_repo::engine::restore::{Conflict, Destination, RestoreOptions};
-use cloudkeep_tenant::catalog::{Page, PointView};
+use cloudkeep_tenant::catalog::{Page, PointChangesView, PointView};
 use cloudkeep_tenant::live::RunEvent;
 use tauri::State;
 use tauri::ipc::Channel;
@@ -83,6 +83,16 @@ pub async fn point_delete(
 ) -> Result<String, CommandError> {
     let (catalogs, ctx) = (state.catalogs.clone(), state.ctx.clone());
     blocking(move || Ok(catalogs.delete(&ctx, &job, &point)?)).await
+}
+
+/// What each point of `job` changed since the one before it, newest first.
+#[tauri::command]
+pub async fn point_changes(
+    state: State<'_, ConsoleState>,
+    job: String,
+) -> Result<Vec<PointChangesView>, CommandError> {
+    let (catalogs, ctx) = (state.catalogs.clone(), state.ctx.clone());
+    blocking(move || Ok(catalogs.changes(&ctx, &job)?)).await
 }
 
 /// What changed from point `from` to point `to`.

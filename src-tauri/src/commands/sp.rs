@@ -303,6 +303,47 @@ pub async fn sp_usage_export(
     Ok(rows.len())
 }
 
+/// The connection details to hand tenant `login` (with `password` when it was just set).
+#[tauri::command]
+pub async fn sp_tenant_handoff(
+    state: State<'_, ConsoleState>,
+    login: String,
+    password: Option<String>,
+) -> Result<HandoffView, CommandError> {
+    let handoff = state.sp_client().await?.handoff(&login, password).await?;
+    Ok(HandoffView {
+        text: handoff.text(),
+        handoff,
+    })
+}
+
+/// Saves the connection details of `login` to `path`, readable by its owner only (it may
+/// hold the password).
+#[tauri::command]
+pub async fn sp_tenant_handoff_save(
+    state: State<'_, ConsoleState>,
+    login: String,
+    password: Option<String>,
+    path: String,
+) -> Result<(), CommandError> {
+    let handoff = state.sp_client().await?.handoff(&login, password).await?;
+    cloudkeep_model::paths::write_private_file(
+        std::path::Path::new(&path),
+        handoff.text().as_bytes(),
+    )
+    .map_err(|e| CommandError::invalid(format!("cannot write {path}: {e}; choose another folder")))
+}
+
+/// Connection details with their text as printed and saved.
+#[derive(Debug, serde::Serialize)]
+pub struct HandoffView {
+    /// The details.
+    #[serde(flatten)]
+    pub handoff: cloudkeep_api::handoff::Handoff,
+    /// As one text.
+    pub text: String,
+}
+
 /// Reclaims space now: expired recycle-bin points purged, packs no point needs removed (kept
 /// until insider protection ends where it is on), what compactions would free measured.
 #[tauri::command]

@@ -405,6 +405,24 @@ impl Console {
         }
     }
 
+    /// Whether `el` takes up room on the page (inside a closed `<details>` it does not, which
+    /// the WebDriver's own "displayed" does not always know).
+    pub async fn shown(&self, el: &fantoccini::elements::Element) -> Result<bool> {
+        let arg = serde_json::to_value(el)?;
+        let answer = self
+            .client
+            .execute(
+                r#"const el = arguments[0];
+                   const r = el.getBoundingClientRect();
+                   const closed = el.closest('details:not([open])');
+                   const inSummary = closed && closed.querySelector(':scope > summary').contains(el);
+                   return r.width > 0 && r.height > 0 && (!closed || inSummary);"#,
+                vec![arg],
+            )
+            .await?;
+        Ok(answer == Value::Bool(true))
+    }
+
     /// Calls a console command from the page, exactly as the UI's `ipc.js` does.
     /// Returns `Ok(value)` or `Err(error value)` as the command answered.
     pub async fn invoke(&self, command: &str, args: Value) -> Result<Result<Value, Value>> {

@@ -49,6 +49,31 @@ async fn wait_rows(console: &Console, table: &str, n: usize) -> Result<()> {
     }
 }
 
+/// Opens "More actions" of the oldest point in the list; returns its Delete button, which
+/// was hidden until then.
+async fn open_point_delete(console: &Console) -> Result<fantoccini::elements::Element> {
+    let delete = console
+        .client
+        .find_all(Locator::Css("#points-table button[id^='point-delete-']"))
+        .await?
+        .pop()
+        .context("a delete button per point")?;
+    ensure!(
+        !console.shown(&delete).await?,
+        "Delete is not beside Browse and restore"
+    );
+    console
+        .client
+        .find_all(Locator::Css("#points-table details.more-actions > summary"))
+        .await?
+        .pop()
+        .context("More actions per point")?
+        .click()
+        .await?;
+    ensure!(console.shown(&delete).await?, "More actions shows Delete");
+    Ok(delete)
+}
+
 /// Runs job `docs` from its page and waits for the end; returns the state line.
 async fn run_docs(console: &Console, expect: &str) -> Result<String> {
     console.nav("jobs").await?;
@@ -192,12 +217,17 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     console.nav("points").await?;
     console.wait_for("#points-table").await?;
     wait_rows(&console, "#points-table", 2).await?;
-    let older = console
-        .client
-        .find_all(Locator::Css("#points-table button[id^='point-delete-']"))
-        .await?
-        .pop()
-        .context("a delete button per point")?;
+    // Deleting is out of the row's primary actions: under "More actions", which says what
+    // the provider's insider protection (7 days for this tenant) will do with the point.
+    let older = open_point_delete(&console).await?;
+    let note = console
+        .text_of("#points-table details[open] .more-actions-body")
+        .await?;
+    ensure!(
+        note.contains("keeps a deleted point 7 days"),
+        "the delete area says the provider keeps the point: {note}"
+    );
+    console.screen("70b-point-more-actions").await?;
     older.click().await?;
     console.wait_for("dialog[open]").await?;
     console.screen("71-point-delete-confirm").await?;
@@ -233,12 +263,7 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
         .await
         .context("the console shows the point given back")?;
     // Deleted again, and this time purged for good.
-    let older = console
-        .client
-        .find_all(Locator::Css("#points-table button[id^='point-delete-']"))
-        .await?
-        .pop()
-        .context("a delete button per point")?;
+    let older = open_point_delete(&console).await?;
     older.click().await?;
     console.confirm().await?;
     console.wait_for("#point-deleted").await?;
@@ -599,10 +624,43 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     console.click("#tenant-toggle").await?;
     console.wait_text("#tenant-state", "enabled", WAIT).await?;
 
+    // ---- The job's folder is gone (moved away, a drive unplugged): the run fails, says
+    // which folder and what to do, and makes no restore point.
+    console.click("#mode-tenant").await?;
+    let before = cli_json(&home, &["points", "list", "--job", "docs", "--json"])?;
+    let moved = files.path().join("docs-moved");
+    std::fs::rename(&source, &moved)?;
+    let gone = run_docs(&console, "Failed").await?;
+    std::fs::rename(&moved, &source)?;
+    ensure!(
+        gone.contains(&source.display().to_string())
+            && gone.contains("edit the job's sources or reconnect the drive"),
+        "a run with its source gone says which and what to do: {gone}"
+    );
+    console.screen("79-job-source-gone").await?;
+    let after = cli_json(&home, &["points", "list", "--job", "docs", "--json"])?;
+    ensure!(
+        after.as_array().map(Vec::len) == before.as_array().map(Vec::len),
+        "a run with nothing to back up makes no point: {before} then {after}"
+    );
+    console.nav("points").await?;
+    console.click("#points-refresh").await?;
+    console.wait_for("#points-table").await?;
+    ensure!(
+        !console.text_of("#points-table").await?.contains("0 B"),
+        "no empty point is listed"
+    );
+    console.click("#mode-sp").await?;
+
     // ---- The tenant deletes its job (points stay); the SP deletes the tenant with its data.
     console.click("#mode-tenant").await?;
     console.nav("jobs").await?;
     console.click("#job-open-docs").await?;
+    ensure!(
+        !console.shown(&console.find("#job-delete").await?).await?,
+        "Delete is not in the job's primary toolbar"
+    );
+    console.click("#job-more > summary").await?;
     console.click("#job-delete").await?;
     console.confirm().await?;
     console.wait_for("#job-new").await?;
@@ -620,6 +678,7 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     console.click("#mode-sp").await?;
     console.nav("sp-tenants").await?;
     console.click(&format!("#tenant-open-{TENANT}")).await?;
+    console.click("#tenant-more > summary").await?;
     console.click("#tenant-delete").await?;
     console.wait_for("dialog[open] #dialog-with-data").await?;
     console.screen("77-sp-tenant-delete-confirm").await?;

@@ -110,6 +110,14 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console
         .type_into("#tenant-description", "Acme Corp, contract 42")
         .await?;
+    // The lease starts as "No end", not as an empty date a reader could take for today.
+    console
+        .wait_for("input[name='tenant-lease-kind'][value='none']:checked")
+        .await?;
+    ensure!(
+        !console.shown(&console.find("#tenant-lease").await?).await?,
+        "no date box while the lease has no end"
+    );
     console.screen("15-sp-new-tenant-account").await?;
     console.next("tenant-wizard").await?;
     console.wait_for("#tenant-tasks").await?;
@@ -123,10 +131,54 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console
         .wait_text("#summary-quotas", "main: 1.00 GiB", Duration::from_secs(5))
         .await?;
+    let lease = console.text_of("#tenant-lease-fact").await?;
+    ensure!(lease == "No end", "an empty lease reads No end: {lease}");
     console.screen("18-sp-new-tenant-summary").await?;
     console.next("tenant-wizard").await?;
     console.wait_for("#tenant-created").await?;
+    // The connection details the tenant needs, with the password shown this once.
+    let address = console.text_of("#handoff-address").await?;
+    ensure!(address == gateway.addr, "the gateway address: {address}");
+    let fingerprint = console.text_of("#handoff-fingerprint").await?;
+    ensure!(
+        same_fingerprint(&fingerprint, &gateway.fingerprint),
+        "the connection card has the fingerprint the gateway serves: {fingerprint}"
+    );
+    ensure!(console.text_of("#handoff-user").await? == TENANT);
+    ensure!(console.text_of("#handoff-password").await? == TENANT_PASSWORD);
+    console
+        .wait_for("input[name='tenant-lease-kind'][value='none']:checked")
+        .await?;
+    console.click("#handoff-copy").await?;
+    console
+        .wait_text(".copy-status", ".", Duration::from_secs(5))
+        .await?;
     console.screen("19-sp-tenant").await?;
+    // The hand-off file (the Save dialog's answer given as the test's path) is the
+    // owner's only and holds what the card shows.
+    let handoff = files.path().join("acme-handoff.txt");
+    console
+        .invoke(
+            "sp_tenant_handoff_save",
+            json!({"login": TENANT, "password": TENANT_PASSWORD, "path": handoff}),
+        )
+        .await?
+        .map_err(|e| anyhow::anyhow!("saving the hand-off file: {e}"))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&handoff)?.permissions().mode();
+        ensure!(
+            mode & 0o777 == 0o600,
+            "the hand-off file is owner-only: {mode:o}"
+        );
+    }
+    let saved = std::fs::read_to_string(&handoff)?;
+    ensure!(
+        saved.contains(&gateway.addr)
+            && saved.contains(TENANT_PASSWORD)
+            && saved.contains(&fingerprint),
+        "{saved}"
+    );
 
     console.nav("sp-tenants").await?;
     console
@@ -320,15 +372,30 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console.screen("51-restore-point").await?;
     console.next("restore").await?;
     console.wait_for("#tree li.node").await?;
-    // Open each folder down to the file, as a user would.
-    let mut prefix = String::new();
-    for part in source.join("sub").components().skip(1) {
-        prefix.push('/');
-        prefix.push_str(&part.as_os_str().to_string_lossy());
-        console
-            .click(&format!("button.twisty[data-path=\"{prefix}\"]"))
-            .await?;
+    // The tree opens at the job's folder, expanded: its first level is the source itself and
+    // its content shows without a click; the full path stays visible as a breadcrumb.
+    let src = source.display().to_string();
+    let first = console.find("#tree > li.node").await?;
+    ensure!(
+        first.attr("data-path").await?.as_deref() == Some(src.as_str()),
+        "the tree's first level is the job's source {src}"
+    );
+    console
+        .wait_for(&format!("#tree li.node[data-path=\"{src}/notes.txt\"]"))
+        .await
+        .context("the source folder opens expanded")?;
+    let crumbs = console.text_of("#tree-path").await?;
+    let parent = source.parent().context("a parent")?;
+    for part in parent.components().skip(1) {
+        let part = part.as_os_str().to_string_lossy();
+        ensure!(
+            crumbs.contains(&*part),
+            "the breadcrumb shows {part}: {crumbs}"
+        );
     }
+    console
+        .click(&format!("button.twisty[data-path=\"{src}/sub\"]"))
+        .await?;
     let file = source.join("sub").join("report.bin");
     console
         .click(&format!(
@@ -353,6 +420,12 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console
         .type_into("#restore-folder", &restored.display().to_string())
         .await?;
+    // Before Start, the step shows where the file will land: straight in the folder.
+    let landing = restored.join("report.bin").display().to_string();
+    console
+        .wait_text("#restore-preview", &landing, Duration::from_secs(5))
+        .await
+        .context("the destination step shows the resulting path")?;
     console.screen("53-restore-destination").await?;
     console.next("restore").await?;
     console.wait_for("input[name='restore-conflict']").await?;
@@ -362,6 +435,16 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         .wait_text("#restore-result", "Restored 1 file ", RUN_TIMEOUT)
         .await?;
     console.wait_for("#restore-open-folder").await?;
+    // The report says where the file went, with Copy path.
+    let placed = console.text_of("#restore-placed-0").await?;
+    ensure!(
+        placed == landing,
+        "the report names the restored path: {placed}"
+    );
+    console.click("#restore-copy-0").await?;
+    console
+        .wait_text(".copy-status", ".", Duration::from_secs(5))
+        .await?;
     console.screen("55-restore-report").await?;
     let original = std::fs::read(&file)?;
     let copy = std::fs::read(restored.join("report.bin"))
@@ -369,8 +452,11 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     ensure!(copy == original, "the restored file is byte-identical");
     console.next("restore").await?;
 
-    // Compare needs two points: run once more after a change.
+    // Compare needs two points: run once more after a change (one file edited, one removed).
     std::fs::write(source.join("notes.txt"), b"meeting notes, revised\n")?;
+    let removed = source.join("file-03.txt");
+    let removed_text = std::fs::read(&removed)?;
+    std::fs::remove_file(&removed)?;
     console.nav("jobs").await?;
     console.click("#job-open-docs").await?;
     console.click("#job-run").await?;
@@ -378,6 +464,29 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         .wait_text("#job-progress-state", "Success", RUN_TIMEOUT)
         .await?;
     console.click("#job-points").await?;
+    // Each point says what it changed, and the two (seconds apart) read differently.
+    console
+        .wait_text(
+            "#points-table",
+            "1 changed, 1 removed",
+            Duration::from_secs(10),
+        )
+        .await
+        .context("a point says what changed since the one before")?;
+    console
+        .wait_text("#points-table", "first point", Duration::from_secs(5))
+        .await?;
+    let labels: Vec<String> = {
+        let mut out = Vec::new();
+        for option in c.find_all(Locator::Css("#compare-from option")).await? {
+            out.push(option.text().await?);
+        }
+        out
+    };
+    ensure!(
+        labels.len() == 2 && labels[0] != labels[1],
+        "Compare's points read differently: {labels:?}"
+    );
     console.click("#compare-go").await?;
     console
         .wait_text("#compare-summary", "changed", Duration::from_secs(10))
@@ -386,11 +495,41 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         .wait_text("#compare-result", "notes.txt", Duration::from_secs(5))
         .await?;
     console.screen("56-restore-points-compare").await?;
+    // A file the comparison shows as removed is restored from there, from the older point.
+    let gone = removed.display().to_string();
+    console
+        .click(&format!(
+            "#compare-table button[aria-label=\"Restore {gone} from the older point\"]"
+        ))
+        .await?;
+    console.wait_for("#restore").await?;
+    console.next("restore").await?;
+    console
+        .wait_text("#restore-count", "1 item", Duration::from_secs(5))
+        .await?;
+    console.next("restore").await?;
+    console
+        .wait_text("#restore-preview", &gone, Duration::from_secs(5))
+        .await?;
+    console.next("restore").await?;
+    console.next("restore").await?;
+    console
+        .wait_text("#restore-result", "Restored 1 file ", RUN_TIMEOUT)
+        .await?;
+    ensure!(
+        std::fs::read(&removed)? == removed_text,
+        "the removed file is back where it was"
+    );
+    ensure!(
+        console.text_of("#restore-placed-0").await? == gone,
+        "the report says it is back at {gone}"
+    );
+    console.next("restore").await?;
 
     // ---- Sessions, subtenants, home.
     console.nav("sessions").await?;
     console
-        .wait_text("#sessions-count", "3 of 3", Duration::from_secs(5))
+        .wait_text("#sessions-count", "4 of 4", Duration::from_secs(5))
         .await?;
     console.screen("60-sessions").await?;
     console
@@ -400,7 +539,7 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
         .select_by_value("restore")
         .await?;
     console
-        .wait_text("#sessions-count", "1 of 3", Duration::from_secs(5))
+        .wait_text("#sessions-count", "2 of 4", Duration::from_secs(5))
         .await?;
     console.click("#sessions-table button.link").await?;
     console.wait_for("#session-log").await?;

@@ -140,7 +140,7 @@ pub enum ChangeKind {
     /// Only in the older point.
     Removed,
     /// In both, with other content or metadata.
-    Modified,
+    Changed,
 }
 
 /// One difference found by [`diff`].
@@ -188,7 +188,7 @@ pub fn diff(
                 }
                 Some(n) if *o != *n => changes.push(Change {
                     path,
-                    kind: ChangeKind::Modified,
+                    kind: ChangeKind::Changed,
                 }),
                 Some(_) => {}
             }

@@ -89,9 +89,22 @@ pub struct RestoreOptions {
     pub cancel: super::Cancel,
 }
 
+/// Where one selected item went: what a person restoring needs to find it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Placed {
+    /// The item as backed up (`/` for a whole restore point).
+    pub from: String,
+    /// Where it is now (a file kept beside an existing one under "keep both": its new name).
+    pub to: PathBuf,
+    /// Whether it is a folder (else a file or a link): what "open its folder" opens.
+    pub folder: bool,
+}
+
 /// What a restore did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RestoreReport {
+    /// Where each selected item (or the whole point) was restored, in the order asked.
+    pub placed: Vec<Placed>,
     /// Files restored.
     pub files: u64,
     /// Folders restored.
@@ -131,6 +144,8 @@ struct Ctx<'a> {
     skipped: Mutex<Vec<Warning>>,
     failed: Mutex<Vec<Warning>>,
     hardlinks: Mutex<HashMap<(u64, u64), PathBuf>>,
+    /// Selected files (their planned destinations) and, once written, the name each got.
+    selected_files: Mutex<HashMap<PathBuf, PathBuf>>,
     started: Instant,
     last_report: AtomicU64,
     expected: u64,
@@ -183,6 +198,7 @@ pub fn restore(
         skipped: Mutex::default(),
         failed: Mutex::default(),
         hardlinks: Mutex::default(),
+        selected_files: Mutex::default(),
         started: Instant::now(),
         last_report: AtomicU64::new(0),
         expected: point.manifest.stats.bytes,
@@ -196,7 +212,7 @@ pub fn restore(
     };
     let (sender, receiver) = mpsc::sync_channel::<Work>(BATCH_WORKERS);
     let receiver = Mutex::new(receiver);
-    let (deferred, folders) = std::thread::scope(|scope| {
+    let (deferred, folders, mut placed) = std::thread::scope(|scope| {
         for _ in 0..BATCH_WORKERS {
             scope.spawn(|| {
                 loop {
@@ -219,14 +235,18 @@ pub fn restore(
             links_seen: HashSet::new(),
             deferred: Vec::new(),
             folders: Vec::new(),
+            placed: Vec::new(),
         };
         let walked = walker.walk_selections(point, &selections, &options.destination);
         walker.flush();
         // Dropping the sender lets the workers finish once the queue is empty.
         let Walker {
-            deferred, folders, ..
+            deferred,
+            folders,
+            placed,
+            ..
         } = walker;
-        walked.map(|()| (deferred, folders))
+        walked.map(|()| (deferred, folders, placed))
     })?;
     if options.cancel.is_cancelled() {
         return Err(EngineError::Cancelled);
@@ -240,7 +260,14 @@ pub fn restore(
         }
     }
     ctx.report(true);
+    let renamed = ctx.selected_files.into_inner().unwrap_or_default();
+    for p in &mut placed {
+        if let Some(actual) = renamed.get(&p.to) {
+            p.to.clone_from(actual);
+        }
+    }
     Ok(RestoreReport {
+        placed,
         files: ctx.files.load(Ordering::Relaxed),
         dirs: ctx.dirs.load(Ordering::Relaxed),
         bytes: ctx.bytes.load(Ordering::Relaxed),
@@ -260,6 +287,8 @@ struct Walker<'c, 'a> {
     deferred: Vec<(Node, PathBuf)>,
     /// Folders restored, in walk order, for their times at the end.
     folders: Vec<(Node, PathBuf)>,
+    /// Where each selection goes.
+    placed: Vec<Placed>,
 }
 
 impl Walker<'_, '_> {
@@ -284,12 +313,18 @@ impl Walker<'_, '_> {
                         path: base.clone(),
                         reason: format!("cannot create the destination folder: {e}"),
                     })?;
+                    self.placed.push(Placed {
+                        from: "/".into(),
+                        to: base.clone(),
+                        folder: true,
+                    });
                     self.walk_children(top, &base);
                 }
                 (Resolved::Node(node), Destination::Original) => {
                     if let Some(parent) = original.parent() {
                         let _ = fs::create_dir_all(parent);
                     }
+                    self.place(selection, &node, &original);
                     self.walk_node(*node, original, None);
                 }
                 (Resolved::Node(node), Destination::Folder(folder)) => {
@@ -298,11 +333,26 @@ impl Walker<'_, '_> {
                         reason: format!("cannot create the destination folder: {e}"),
                     })?;
                     let dest = folder.join(fsmeta::name_os(&node.name));
+                    self.place(selection, &node, &dest);
                     self.walk_node(*node, dest, None);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Notes where `selection` goes; a file's final name is learnt when it is written.
+    fn place(&mut self, selection: &str, node: &Node, dest: &Path) {
+        if node.kind == NodeKind::File
+            && let Ok(mut files) = self.ctx.selected_files.lock()
+        {
+            files.insert(dest.to_path_buf(), dest.to_path_buf());
+        }
+        self.placed.push(Placed {
+            from: format!("/{}", selection.trim_start_matches('/')),
+            to: dest.to_path_buf(),
+            folder: node.kind == NodeKind::Dir,
+        });
     }
 
     /// Restores one item; `listing` is a folder's listing when already read.
@@ -628,6 +678,12 @@ impl Ctx<'_> {
                 dest,
                 format!("cannot move the restored file into place: {e}"),
             );
+        }
+        if target != dest
+            && let Ok(mut files) = self.selected_files.lock()
+            && let Some(name) = files.get_mut(dest)
+        {
+            name.clone_from(&target);
         }
         if let Some(key) = link_key
             && let Ok(mut m) = self.hardlinks.lock()
