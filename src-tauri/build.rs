@@ -57,6 +57,7 @@ const COMMANDS: &[&str] = &[
     "subtenant_delete",
     "sp_session",
     "sp_connect",
+    "lab_sp_connect",
     "sp_disconnect",
     "sp_tenants",
     "sp_tenant_add",

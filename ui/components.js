@@ -272,7 +272,11 @@ export function certificateCard(presented, { audience = 'tenant' } = {}) {
   const cert = presented.cert;
   const words = FINGERPRINT_SOURCE[audience];
   const caText = `Not vouched for by a certificate authority: ${presented.ca_problem || 'self-signed'}.`;
-  const status = presented.ca_valid
+  // A certificate this console already pins for this very address (the lab, a provider
+  // added before) is not asked about twice.
+  const status = presented.pinned_by
+    ? h('p', { class: 'trust trust-ok', id: 'cert-known', text: `You already trust this certificate: it is pinned for ${presented.pinned_by} at this address.` })
+    : presented.ca_valid
     ? h('p', { class: 'trust trust-ok', id: 'cert-ca', text: 'Signed by a certificate authority this computer trusts, for this address.' })
     : h('p', { class: 'trust trust-warn', id: 'cert-ca', text: words ? `${caText} Compare the fingerprint with ${words.given} before you trust it.` : `${caText} Tenants compare its fingerprint with the one you give them.` });
   return h('div', { class: 'cert' }, status, facts([
@@ -305,7 +309,7 @@ export function trustControls(presented, { onChange, audience = 'tenant' } = {})
   const verdict = h('p', { class: 'verdict', id: 'fp-verdict', role: 'status' });
   const verify = button('Verify', { variant: 'secondary', id: 'fp-verify' });
   const trustId = 'cert-trust';
-  const trust = h('input', { type: 'checkbox', id: trustId, checked: presented.ca_valid });
+  const trust = h('input', { type: 'checkbox', id: trustId, checked: presented.ca_valid || !!presented.pinned_by });
   verify.addEventListener('click', () => {
     if (!paste.value.trim()) {
       verdict.textContent = `Paste ${words.given} first.`;

@@ -57,6 +57,7 @@ export const providerSetCredentials = (name, user, password) => call('provider_s
 export const providerTrust = (name, fingerprint) => call('provider_trust', { name, fingerprint });
 export const providerRemove = (name) => call('provider_remove', { name });
 export const labStart = () => call('lab_start');
+export const labSpConnect = () => call('lab_sp_connect');
 
 // Jobs, runs and sessions.
 export const jobsList = () => call('jobs_list');

@@ -13,9 +13,14 @@ pub struct Args {
 
 /// Prints the About facts.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let about = AboutInfo::for_home(&DataHome::locate()?);
+    let home = DataHome::locate()?;
+    let about = AboutInfo::for_home(&home);
+    let now = chrono::Utc::now().timestamp_millis();
+    let daemon = cloudkeep_tenant::scheduler::daemon_running(&home, now);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&about)?);
+        let mut out = serde_json::to_value(&about)?;
+        out["daemon_running"] = serde_json::Value::Bool(daemon);
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     let protocols: Vec<String> = about
@@ -28,5 +33,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     println!("platform     {} {}", about.os, about.arch);
     println!("data folder  {}", about.data_folder);
     println!("log folder   {}", about.log_folder);
+    println!(
+        "scheduler    {}",
+        if daemon {
+            "cloudkeep daemon runs the scheduled jobs"
+        } else {
+            "scheduled jobs run only while the console is open (install packaging/cloudkeep-daemon.service to run them always)"
+        }
+    );
     Ok(())
 }

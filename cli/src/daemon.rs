@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args as ClapArgs;
 use cloudkeep_tenant::TenantContext;
-use cloudkeep_tenant::scheduler::run_due;
+use cloudkeep_tenant::scheduler::{DAEMON_BEAT, daemon_beat, run_due};
 
 /// Arguments of `cloudkeep daemon`.
 #[derive(Debug, ClapArgs)]
@@ -21,6 +21,21 @@ pub struct Args {
 
 /// Runs `cloudkeep daemon`.
 pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
+    if !args.once {
+        // The heartbeat beats on its own thread, so it goes on during a long backup: the
+        // console sees the daemon runs and leaves scheduled runs to it.
+        let home = ctx.home().clone();
+        std::thread::Builder::new()
+            .name("daemon-beat".into())
+            .spawn(move || {
+                loop {
+                    if let Err(e) = daemon_beat(&home) {
+                        tracing::warn!("the daemon's heartbeat could not be written: {e}");
+                    }
+                    std::thread::sleep(DAEMON_BEAT);
+                }
+            })?;
+    }
     loop {
         for session in run_due(ctx, chrono::Local::now())? {
             println!(

@@ -1304,7 +1304,7 @@ fn the_lab_is_a_provider_in_one_command() {
             "--provider",
             "lab",
             "--repo",
-            "Lab",
+            "Lab storage",
             "--source",
             &source.display().to_string(),
             "--no-encryption",

@@ -919,6 +919,40 @@ fn the_daemon_runs_due_jobs_once() {
     let shown: serde_json::Value =
         serde_json::from_str(&run(&["job", "show", "hourly", "--json"], None)).unwrap();
     assert_eq!(shown["sessions"].as_array().unwrap().len(), 1);
+
+    // Without a daemon, `about` says scheduled jobs need the console; a running daemon
+    // beats its heartbeat (the console then leaves scheduled runs to it) and `about` says so.
+    let about = run(&["about"], None);
+    assert!(about.contains("only while the console is open"), "{about}");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+        .args(["daemon", "--interval", "3600"])
+        .env("CLOUDKEEP_HOME", &home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let beat = home.join("daemon.alive");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !beat.exists() {
+        assert!(std::time::Instant::now() < deadline, "no heartbeat");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let about = run(&["about", "--json"], None);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let about: serde_json::Value = serde_json::from_str(&about).unwrap();
+    assert_eq!(about["daemon_running"], true, "{about}");
+    // A heartbeat older than 90 s is a daemon that stopped.
+    std::fs::write(&beat, (chrono_now_ms() - 200_000).to_string()).unwrap();
+    let about = run(&["about"], None);
+    assert!(about.contains("only while the console is open"), "{about}");
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// `job edit` changes what it says and keeps the rest; a scheduled run that fails is tried

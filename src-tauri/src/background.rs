@@ -1,6 +1,7 @@
 //! What the console does on its own while it is open: the tenant's scheduler (every half
 //! minute it starts the backups and health checks that are due and not running, as
-//! `cloudkeep daemon` does), and the lab gateway once the first-run screen asked for it (or
+//! `cloudkeep daemon` does — and leaves them to the daemon while one runs for this data
+//! folder), and the lab gateway once the first-run screen asked for it (or
 //! at startup, when this data folder has a lab).
 
 use std::time::Duration;
@@ -25,6 +26,13 @@ pub fn start_scheduler(app: &tauri::AppHandle) {
         .spawn(move || {
             loop {
                 let state = app.state::<ConsoleState>();
+                // `cloudkeep daemon` runs scheduled jobs for this data folder: leave them to
+                // it, so a due job never starts twice.
+                let now = chrono::Utc::now().timestamp_millis();
+                if cloudkeep_tenant::scheduler::daemon_running(state.ctx.home(), now) {
+                    std::thread::sleep(SCHEDULER_TICK);
+                    continue;
+                }
                 let pass = tauri::async_runtime::block_on(async {
                     let jobs = state.ctx.state().jobs().await?;
                     let sessions = state.ctx.state().sessions(None).await?;

@@ -136,6 +136,7 @@ pub fn run() -> ExitCode {
             commands::subtenants::subtenant_delete,
             commands::sp::sp_session,
             commands::sp::sp_connect,
+            commands::sp::lab_sp_connect,
             commands::sp::sp_disconnect,
             commands::sp::sp_tenants,
             commands::sp::sp_tenant_add,

@@ -1,7 +1,7 @@
 // Home: the first-run welcome (add a service provider, or try the lab), then the overview
 // from core: warnings, quota bars per cloud repository, next scheduled runs, last sessions.
 
-import { overview, labStart } from '../ipc.js';
+import { overview, labStart, labSpConnect } from '../ipc.js';
 import { h, replaceChildren, button, table, badge, panel, paintBars } from '../dom.js';
 import { errorSlot, busy, notice } from '../components.js';
 import * as fmt from '../format.js';
@@ -29,6 +29,7 @@ export async function renderHome(container, ctx) {
           h('h2', { class: 'visually-hidden', text: 'Warnings' }),
           v.notices.map((n) => h('p', { class: `warning warning-${n.kind}`, text: n.message })))
         : h('p', { class: 'all-good', id: 'home-all-good', text: 'No warnings: leases, quotas, certificates and jobs are all fine.' }),
+      schedulerNote(v),
       h('div', { class: 'grid-2' },
         panel('Cloud repositories', repoBars(v.repos)),
         panel('Next scheduled runs', table({
@@ -36,7 +37,7 @@ export async function renderHome(container, ctx) {
           id: 'home-next-runs',
           columns: [['Job', (j) => j.name], ['Schedule', (j) => j.schedule], ['Next run', (j) => fmt.dateTime(j.next_run_ms), 'when']],
           rows: v.jobs.filter((j) => j.next_run_ms),
-          empty: 'No job runs on a schedule. Give a job a schedule to have it run by itself while the console is open.',
+          empty: 'No job runs on a schedule. Give a job a schedule to have it run by itself.',
         }))),
       panel('Last sessions', table({
         caption: 'Last sessions',
@@ -56,6 +57,32 @@ export async function renderHome(container, ctx) {
   fill(view);
 }
 
+/**
+ * Who runs the scheduled jobs: said on Home, not buried in a hint. Without the daemon they
+ * run only while this console is open, and the note says how to install it.
+ */
+function schedulerNote(v) {
+  if (!v.jobs.some((j) => j.next_run_ms)) return null;
+  if (v.daemon_running) return h('p', { class: 'hint', id: 'home-daemon', text: 'The Cloudkeep daemon runs the scheduled jobs, also while this console is closed.' });
+  return h('div', { class: 'warning', id: 'home-daemon' },
+    h('p', { text: 'Scheduled jobs run only while this console is open. To run them always, install the Cloudkeep daemon’s service:' }),
+    h('p', { class: 'mono', text: 'install -D -m 644 packaging/cloudkeep-daemon.service ~/.config/systemd/user/cloudkeep-daemon.service && systemctl --user enable --now cloudkeep-daemon' }),
+    h('p', { class: 'hint', text: 'On Windows, run “cloudkeep.exe daemon” at logon with the Task Scheduler.' }));
+}
+
+/** The lab's name as a provider (the console's `LAB_PROVIDER`). */
+export const LAB_PROVIDER = 'Lab';
+
+/** "Open the lab as service provider": signs in as the lab's SP admin, no password to find. */
+export function labSpButton(ctx, slot) {
+  const open = button('Open the lab as service provider', { variant: 'secondary', id: 'lab-open-sp' });
+  open.addEventListener('click', () => busy(open, async () => {
+    await labSpConnect();
+    await ctx.navigate('sp-tenants');
+  }, (err) => slot.show(err)));
+  return open;
+}
+
 function renderWelcome(container, ctx) {
   ctx.setTitle('Welcome to Cloudkeep');
   const slot = errorSlot();
@@ -68,8 +95,10 @@ function renderWelcome(container, ctx) {
     replaceChildren(result,
       notice(`The lab is running at ${started.lab.address} and is added as service provider “${started.provider.name}”, its certificate pinned.`, { id: 'lab-ready' }),
       repoBars(started.provider.repos.map((r) => ({ ...r, provider: started.provider.name, repo: r.name }))),
-      h('p', {}, 'Next: create a backup job that stores its restore points there.'),
-      button('Create a backup job', { id: 'welcome-new-job', onClick: () => ctx.navigate('jobs', { view: 'new' }) }));
+      h('p', {}, 'Next: create a backup job that stores its restore points there. To see the service provider’s side too, open the lab as its service provider: its tenants, quotas and recycle bin.'),
+      h('div', { class: 'actions' },
+        button('Create a backup job', { id: 'welcome-new-job', onClick: () => ctx.navigate('jobs', { view: 'new' }) }),
+        labSpButton(ctx, slot)));
     paintBars(result);
   }, (err) => { replaceChildren(result); slot.show(err); }));
   replaceChildren(container,

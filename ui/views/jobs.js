@@ -121,6 +121,7 @@ async function renderJob(container, ctx, name) {
   // A run already going on (started by the schedule or another view) is followed.
   const watching = runView({ id: 'job-progress', title: `Backup of ${name}` });
   if (await jobWatch(name, 'backup', watching.handle)) follow(watching);
+  else if (ctx.params.run && !spec.agent && ctx.current()) run.click();
 }
 
 /**
@@ -258,7 +259,12 @@ async function renderJobWizard(container, ctx, existing) {
     {
       title: 'Summary',
       render(body, d) {
-        body.append(h('p', {}, editing ? 'Save these settings?' : 'Create this job? You can run it right away from its page.'), specFacts(d.name, d.spec));
+        body.append(h('p', {}, editing ? 'Save these settings?' : 'Create this job?'), specFacts(d.name, d.spec));
+        if (editing) return undefined;
+        // The first restore point is what the user came for: run it at once unless told not to.
+        const runNow = field({ label: 'Run now when I finish', id: 'job-run-now', kind: 'checkbox', value: d.runNow !== false });
+        body.append(runNow.wrap);
+        return () => { d.runNow = runNow.input.checked; return true; };
       },
     },
   ].filter(Boolean);
@@ -271,7 +277,7 @@ async function renderJobWizard(container, ctx, existing) {
     async onFinish(d) {
       if (editing) await jobUpdate(d.name, d.spec);
       else await jobCreate(d.name, d.spec, d.spec.encrypted ? d.password : null);
-      await ctx.navigate('jobs', { view: 'job', name: d.name });
+      await ctx.navigate('jobs', { view: 'job', name: d.name, run: !editing && d.runNow !== false });
     },
     steps,
   });

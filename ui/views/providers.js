@@ -156,7 +156,7 @@ function renderAddWizard(container, ctx) {
         render(body, data) {
           const name = field({ label: 'Name in this console', id: 'provider-name', value: data.name, required: true, hint: 'How jobs refer to this provider.' });
           const user = field({ label: 'Account', id: 'provider-user', value: data.user, required: true, autocomplete: 'username' });
-          const password = field({ label: 'Password', id: 'provider-password', kind: 'password', required: true, autocomplete: 'current-password', hint: 'Kept in this computer’s credential store, never in a file.' });
+          const password = field({ label: 'Password', id: 'provider-password', kind: 'password', required: true, autocomplete: 'current-password', hint: 'Kept in this computer’s credential store; where it has none, in a file only you can read.' });
           body.append(name.wrap, user.wrap, password.wrap);
           return async () => {
             data.name = name.input.value.trim();

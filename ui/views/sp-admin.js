@@ -5,15 +5,19 @@
 // lease grace period and the storage check (the database against the storage, reconciled,
 // with what it found and did), reclaiming space, the certificate rollover, and the SP admins.
 
-import { providerProbe, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spCertNextInfo, spCertNext, spCertRollover, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile, spReclaim, spAdmins, spAdminAdd, spAdminRemove, spAdminPassword } from '../ipc.js';
-import { h, replaceChildren, button, field, facts, table, panel } from '../dom.js';
+import { providerProbe, providersList, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spCertNextInfo, spCertNext, spCertRollover, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile, spReclaim, spAdmins, spAdminAdd, spAdminRemove, spAdminPassword } from '../ipc.js';
+import { h, replaceChildren, button, field, facts, table, panel, meter } from '../dom.js';
 import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice } from '../components.js';
 import * as fmt from '../format.js';
+import { labSpButton, LAB_PROVIDER } from './home.js';
 import { validName, nameError, validPassword, passwordError, passwordHint } from '../rules.js';
 
 /** The connect wizard, shown by every SP section until an admin session exists. */
 export async function renderSpConnect(container, ctx) {
   ctx.setTitle('Connect to a gateway');
+  // The lab, when this console started one: its SP side opens without a password to find.
+  const hasLab = (await providersList().catch(() => [])).some((p) => p.name === LAB_PROVIDER);
+  if (!ctx.current()) return;
   const w = wizard({
     id: 'sp-connect',
     title: 'Connect as SP admin',
@@ -64,7 +68,12 @@ export async function renderSpConnect(container, ctx) {
       },
     ],
   });
-  replaceChildren(container, w.root);
+  const slot = errorSlot();
+  replaceChildren(container,
+    hasLab ? h('div', { class: 'card lab-card' },
+      h('p', { text: 'The lab runs on this computer: open it as its service provider, signed in as its SP admin.' }),
+      labSpButton({ ...ctx, navigate: async (to) => { if (ctx.then) await ctx.then(); else await ctx.navigate(to); } }, slot), slot.el) : null,
+    w.root);
 }
 
 export async function renderSpConnection(container, ctx) {
@@ -202,17 +211,60 @@ export async function renderSpUsage(container, ctx) {
     const note = `Removed ${fmt.bytes(r.removed_bytes)}; ${fmt.bytes(r.retired_bytes)} kept until insider protection ends; tenants’ compactions would free ${fmt.bytes(r.reclaimable_bytes)} more.`;
     document.getElementById('usage-saved')?.replaceChildren(notice(note));
   }, (e) => slot.show(e)));
-  replaceChildren(container, h('div', { class: 'toolbar' }, exportBtn, reclaim), slot.el, saved, table({
+  replaceChildren(container, h('div', { class: 'toolbar' }, exportBtn, reclaim), slot.el, saved, usageTotals(rows), table({
     caption: 'Usage per tenant and cloud repository',
     id: 'sp-usage-table',
     columns: [
-      ['Tenant', (r) => r.tenant], ['Repository', (r) => r.friendly_name || r.repo], ['Quota', (r) => fmt.quota(r.quota_bytes), 'num'],
-      ['Used', (r) => fmt.bytes(r.used_bytes), 'num'], ['Recycle bin', (r) => fmt.bytes(r.recycle_bytes), 'num'],
+      ['Tenant', (r) => r.tenant], ['Cloud repository', repoName], ['Quota', (r) => fmt.quota(r.quota_bytes), 'num'],
+      ['Used', (r) => usedCell(r.used_bytes, r.quota_bytes, `${r.tenant} on ${r.repo}`)], ['Recycle bin', (r) => fmt.bytes(r.recycle_bytes), 'num'],
       ['Reclaimable', (r) => fmt.bytes(r.reclaimable_bytes), 'num'],
       ['Points', (r) => fmt.count(r.points), 'num'], ['Last activity', (r) => fmt.dateTime(r.last_activity_ms), 'when'],
     ],
     rows,
     empty: 'No tenant has a quota yet.',
+  }));
+}
+
+/** A repository by the SP's name, and the name its tenants see when that differs. */
+function repoName(r) {
+  return r.friendly_name && r.friendly_name !== r.repo ? h('span', {}, r.repo, h('br'), h('span', { class: 'hint', text: `tenants see “${r.friendly_name}”` })) : r.repo;
+}
+
+/** Used bytes with a bar and the share of the quota (none for an unlimited quota). */
+function usedCell(used, quota, what) {
+  const unlimited = fmt.isUnlimited(quota);
+  const share = fmt.quotaShare(used, quota);
+  return h('div', { class: 'quota-cell' },
+    meter({ share, label: `Quota used by ${what}`, unlimited }),
+    h('span', { class: 'num', text: unlimited ? fmt.bytes(used) : `${fmt.bytes(used)} (${Math.round(share * 100)} %)` }));
+}
+
+/** Totals per cloud repository: what is stored, given out as quotas, in recycle bins. */
+function usageTotals(rows) {
+  if (rows.length === 0) return null;
+  const by = new Map();
+  for (const r of rows) {
+    const t = by.get(r.repo) || { repo: r.repo, tenants: 0, used: 0, quota: 0, recycle: 0, reclaimable: 0, points: 0 };
+    t.tenants += 1;
+    t.used += r.used_bytes;
+    if (!fmt.isUnlimited(r.quota_bytes)) t.quota += r.quota_bytes;
+    t.recycle += r.recycle_bytes;
+    t.reclaimable += r.reclaimable_bytes;
+    t.points += r.points;
+    by.set(r.repo, t);
+  }
+  const all = [...by.values()];
+  const sum = (k) => all.reduce((n, t) => n + t[k], 0);
+  return panel('Totals', table({
+    caption: 'Totals per cloud repository',
+    id: 'sp-usage-totals',
+    columns: [
+      ['Cloud repository', (t) => t.repo], ['Tenants', (t) => fmt.count(t.tenants), 'num'],
+      ['Used of the quotas given', (t) => usedCell(t.used, t.quota, `all tenants on ${t.repo}`)],
+      ['Quotas given', (t) => fmt.bytes(t.quota), 'num'], ['Recycle bin', (t) => fmt.bytes(t.recycle), 'num'],
+      ['Reclaimable', (t) => fmt.bytes(t.reclaimable), 'num'], ['Points', (t) => fmt.count(t.points), 'num'],
+    ],
+    rows: all.length > 1 ? [...all, { repo: 'All', tenants: new Set(rows.map((r) => r.tenant)).size, used: sum('used'), quota: sum('quota'), recycle: sum('recycle'), reclaimable: sum('reclaimable'), points: sum('points') }] : all,
   }));
 }
 

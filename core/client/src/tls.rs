@@ -20,6 +20,11 @@ use super::ClientError;
 use cloudkeep_api::CertInfo;
 use cloudkeep_certs::{describe, fingerprint, normalize_fingerprint};
 
+/// Whether two fingerprints name the same certificate (separators and case aside).
+pub fn same_fingerprint(a: &str, b: &str) -> bool {
+    normalize_fingerprint(a) == normalize_fingerprint(b)
+}
+
 /// What a gateway presents before it is trusted: its certificate, and whether its chain is
 /// valid for the host under the system's root certificates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -72,7 +72,7 @@ pub async fn prepare(home: &DataHome) -> Result<LabAccounts, GatewayError> {
         admin_password: random_password()?,
         tenant_user: "demo".into(),
         tenant_password: random_password()?,
-        repo: "Lab".into(),
+        repo: "Lab storage".into(),
     };
     let report = init(InitOptions {
         data_dir: dir.clone(),

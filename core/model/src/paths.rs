@@ -127,6 +127,11 @@ impl DataHome {
         self.root.join("lab")
     }
 
+    /// The time `cloudkeep daemon` last said it is running (its heartbeat, ms since the epoch).
+    pub fn daemon_heartbeat(&self) -> PathBuf {
+        self.root.join("daemon.alive")
+    }
+
     /// An enrolled agent's state; its presence makes this data home an agent's.
     pub fn agent_state(&self) -> PathBuf {
         self.root.join("agent.json")

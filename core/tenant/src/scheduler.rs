@@ -11,6 +11,31 @@ use super::jobs::{Job, SessionRecord};
 use super::runner;
 use cloudkeep_model::schedule::{is_due, next_after};
 
+/// How often a running daemon says so.
+pub const DAEMON_BEAT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// A daemon that has not said so for this long is not running.
+pub const DAEMON_GONE_MS: i64 = 90_000;
+
+/// Notes that `cloudkeep daemon` runs now (it beats every [`DAEMON_BEAT`], also during a
+/// long run); the console then leaves scheduled runs to it, so none starts twice.
+pub fn daemon_beat(home: &cloudkeep_model::paths::DataHome) -> std::io::Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    cloudkeep_model::paths::write_private_file(&home.daemon_heartbeat(), now.to_string().as_bytes())
+}
+
+/// When the daemon of this data folder last said it runs, if ever.
+pub fn daemon_seen_ms(home: &cloudkeep_model::paths::DataHome) -> Option<i64> {
+    std::fs::read_to_string(home.daemon_heartbeat())
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+}
+
+/// Whether the daemon of this data folder runs now (it beat lately, `now_ms`).
+pub fn daemon_running(home: &cloudkeep_model::paths::DataHome, now_ms: i64) -> bool {
+    daemon_seen_ms(home).is_some_and(|seen| now_ms - seen < DAEMON_GONE_MS)
+}
+
 fn local(ms: i64) -> Option<DateTime<Local>> {
     Local.timestamp_millis_opt(ms).single()
 }

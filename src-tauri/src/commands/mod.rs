@@ -90,12 +90,28 @@ pub fn app_ready(state: State<'_, ConsoleState>) -> f64 {
 pub async fn overview(
     state: State<'_, ConsoleState>,
     rescan: bool,
-) -> Result<Overview, CommandError> {
-    Ok(overview::overview(
+) -> Result<HomeView, CommandError> {
+    let overview = overview::overview(
         state.ctx.state(),
         state.ctx.secrets(),
         chrono::Local::now(),
         rescan,
     )
-    .await?)
+    .await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    Ok(HomeView {
+        overview,
+        daemon_running: cloudkeep_tenant::scheduler::daemon_running(state.ctx.home(), now),
+    })
+}
+
+/// Home's overview and who runs the scheduled jobs.
+#[derive(Debug, serde::Serialize)]
+pub struct HomeView {
+    /// Sessions, repositories, jobs, warnings.
+    #[serde(flatten)]
+    pub overview: Overview,
+    /// Whether `cloudkeep daemon` runs this data folder's scheduled jobs (else they run only
+    /// while the console is open).
+    pub daemon_running: bool,
 }

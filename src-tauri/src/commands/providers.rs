@@ -2,7 +2,7 @@
 //! rescan, trust a renewed certificate, remove; and the lab, the provider on this computer
 //! that the first-run screen offers.
 
-use cloudkeep_client::tls::{Presented, probe};
+use cloudkeep_client::tls::{Presented, probe, same_fingerprint};
 use cloudkeep_client::with_default_port;
 use cloudkeep_gateway::lab::LabInfo;
 use cloudkeep_tenant::providers::{self, NewProvider, Provider};
@@ -23,11 +23,17 @@ pub struct Probed {
     /// The certificate and whether a CA vouches for it.
     #[serde(flatten)]
     pub presented: Presented,
+    /// Where this console already trusts exactly this certificate for this address (a
+    /// provider's name, or the SP session): the trust step need not ask again.
+    pub pinned_by: Option<String>,
 }
 
-/// Connects to `host` and shows its certificate.
+/// Connects to `host` and shows its certificate, saying where this console already pins it.
 #[tauri::command]
-pub async fn provider_probe(host: String) -> Result<Probed, CommandError> {
+pub async fn provider_probe(
+    state: State<'_, ConsoleState>,
+    host: String,
+) -> Result<Probed, CommandError> {
     let host = host.trim();
     if host.is_empty() {
         return Err(CommandError::invalid(
@@ -36,7 +42,27 @@ pub async fn provider_probe(host: String) -> Result<Probed, CommandError> {
     }
     let address = with_default_port(host);
     let presented = probe(&address).await?;
-    Ok(Probed { address, presented })
+    let pinned_by = pinned_by(&state, &address, &presented.cert.fingerprint).await;
+    Ok(Probed {
+        address,
+        presented,
+        pinned_by,
+    })
+}
+
+/// Who in this console pins `fingerprint` for `address`: a provider (by name) or the SP
+/// session. Only the very same certificate at the very same address counts.
+async fn pinned_by(state: &ConsoleState, address: &str, fingerprint: &str) -> Option<String> {
+    let providers = state.ctx.state().providers().await.unwrap_or_default();
+    if let Some(p) = providers.iter().find(|p| {
+        p.addresses.iter().any(|a| a == address) && same_fingerprint(&p.fingerprint, fingerprint)
+    }) {
+        return Some(format!("service provider “{}”", p.name));
+    }
+    cloudkeep_client::SpSession::load(&state.home)
+        .ok()
+        .filter(|s| s.gateway == address && same_fingerprint(&s.fingerprint, fingerprint))
+        .map(|_| "your service provider session".to_owned())
 }
 
 /// Adds a provider: trust step (`trust`: the fingerprint confirmed in the wizard), login,

@@ -53,18 +53,46 @@ pub async fn sp_connect(
     password: String,
     trust: Option<String>,
 ) -> Result<SpConnection, CommandError> {
-    let saved = SpSession::load(&state.home).ok();
-    let session = SpSession::log_in(
+    connect(
+        &state,
         gateway.trim(),
         user.trim(),
         &password,
         trust.as_deref(),
-        saved.as_ref(),
     )
-    .await?;
+    .await
+}
+
+/// Logs in as an SP admin and keeps the session (saved, and this console's client).
+async fn connect(
+    state: &ConsoleState,
+    gateway: &str,
+    user: &str,
+    password: &str,
+    trust: Option<&str>,
+) -> Result<SpConnection, CommandError> {
+    let saved = SpSession::load(&state.home).ok();
+    let session = SpSession::log_in(gateway, user, password, trust, saved.as_ref()).await?;
     session.save(&state.home)?;
     *state.sp.lock().await = Some(SpClient::from_session(&session)?);
     Ok((&session).into())
+}
+
+/// Opens the lab as its service provider: starts it when it is not running and signs in
+/// with its SP admin account (kept owner-only in the lab's folder), its certificate pinned
+/// as the lab gave it — no password to look up, no second trust step.
+#[tauri::command]
+pub async fn lab_sp_connect(state: State<'_, ConsoleState>) -> Result<SpConnection, CommandError> {
+    let lab = crate::background::start_lab(&state).await?;
+    let accounts = &lab.accounts;
+    connect(
+        &state,
+        &lab.address,
+        &accounts.admin_user,
+        &accounts.admin_password,
+        Some(&lab.fingerprint),
+    )
+    .await
 }
 
 /// Forgets the SP admin session.

@@ -334,6 +334,21 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     // The purged point's b.bin is reclaimable, as the SP's pass measures it.
     console.nav("sp-usage").await?;
     console.wait_text("#sp-usage-table", TENANT, WAIT).await?;
+    // Bars with the share of each quota, and totals per cloud repository.
+    let totals = console.text_of("#sp-usage-totals").await?;
+    ensure!(
+        totals.contains("main") && totals.contains(" %)"),
+        "Usage totals the repository with its share used: {totals}"
+    );
+    ensure!(
+        console
+            .client
+            .find_all(Locator::Css("#sp-usage-table [role='meter']"))
+            .await?
+            .len()
+            >= 1,
+        "a bar per quota"
+    );
     console.click("#usage-reclaim").await?;
     console
         .wait_text("#usage-saved", "compactions would free", WAIT)
