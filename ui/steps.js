@@ -9,7 +9,7 @@ const WEEKDAYS = [['mon', 'Mon'], ['tue', 'Tue'], ['wed', 'Wed'], ['thu', 'Thu']
 /** A schedule as a sentence. */
 export function scheduleText(s) {
   if (s.kind === 'daily') return `daily at ${s.at}${s.weekdays.length ? ` on ${s.weekdays.join(', ')}` : ''}`;
-  if (s.kind === 'every_hours') return `every ${s.hours} hours`;
+  if (s.kind === 'every_hours') return s.hours === 1 ? 'every hour' : `every ${s.hours} hours`;
   return 'manual';
 }
 
@@ -53,16 +53,16 @@ export function scheduleStep(body, data) {
   };
 }
 
-/** The retention step: last N, N days, and GFS weekly, monthly, yearly. */
+/** The retention step: last N, N days, and one per week, month and year (GFS). */
 export function retentionStep(body, data) {
   const r = data.spec.retention;
   const num = (label, id, value, hint) => field({ label, id, kind: 'number', min: 0, max: 10000, value: value === null || value === undefined ? '' : String(value), hint });
   const last = num('Keep the last restore points', 'job-keep-last', r.keep_last, 'Empty: no count limit.');
   const days = num('Keep every restore point of the last days', 'job-keep-days', r.keep_days, 'Empty: no day limit.');
-  const weekly = num('Weekly restore points (GFS)', 'job-weekly', r.weekly);
-  const monthly = num('Monthly restore points (GFS)', 'job-monthly', r.monthly);
-  const yearly = num('Yearly restore points (GFS)', 'job-yearly', r.yearly);
-  body.append(h('p', { class: 'hint', text: 'After each backup, restore points no rule keeps are removed. Grandfather-father-son (GFS) keeps the last point of each week, month and year as well.' }),
+  const weekly = num('Also keep one point per week, for this many weeks', 'job-weekly', r.weekly);
+  const monthly = num('One per month, for this many months', 'job-monthly', r.monthly);
+  const yearly = num('One per year, for this many years', 'job-yearly', r.yearly);
+  body.append(h('p', { class: 'hint', text: 'After each backup, restore points no rule keeps are removed. Beyond the last ones, the last point of each week, month and year can be kept for longer.' }),
     h('div', { class: 'grid-2' }, last.wrap, days.wrap), h('div', { class: 'grid-3' }, weekly.wrap, monthly.wrap, yearly.wrap));
   return () => {
     let ok = true;

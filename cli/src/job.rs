@@ -339,7 +339,11 @@ fn print_job(job: &jobs::Job) {
     if !spec.excludes.is_empty() {
         println!("  excludes:     {}", spec.excludes.join(", "));
     }
-    println!("  schedule:     {}", spec.schedule);
+    println!(
+        "  schedule:     {} ({})",
+        spec.schedule.describe(),
+        spec.schedule
+    );
     let r = &spec.retention;
     let mut keep = Vec::new();
     if let Some(n) = r.keep_last {

@@ -1,7 +1,8 @@
 // Home: the first-run welcome (add a service provider, or try the lab), then the overview
 // from core: warnings, quota bars per cloud repository, next scheduled runs, last sessions.
 
-import { overview, labStart, labSpConnect } from '../ipc.js';
+import { overview, labStart } from '../ipc.js';
+import { labSpButton } from '../lab.js';
 import { h, replaceChildren, button, table, badge, panel, paintBars } from '../dom.js';
 import { errorSlot, busy, notice } from '../components.js';
 import * as fmt from '../format.js';
@@ -68,19 +69,6 @@ function schedulerNote(v) {
     h('p', { text: 'Scheduled jobs run only while this console is open. To run them always, install the Cloudkeep daemon’s service:' }),
     h('p', { class: 'mono', text: 'install -D -m 644 packaging/cloudkeep-daemon.service ~/.config/systemd/user/cloudkeep-daemon.service && systemctl --user enable --now cloudkeep-daemon' }),
     h('p', { class: 'hint', text: 'On Windows, run “cloudkeep.exe daemon” at logon with the Task Scheduler.' }));
-}
-
-/** The lab's name as a provider (the console's `LAB_PROVIDER`). */
-export const LAB_PROVIDER = 'Lab';
-
-/** "Open the lab as service provider": signs in as the lab's SP admin, no password to find. */
-export function labSpButton(ctx, slot) {
-  const open = button('Open the lab as service provider', { variant: 'secondary', id: 'lab-open-sp' });
-  open.addEventListener('click', () => busy(open, async () => {
-    await labSpConnect();
-    await ctx.navigate('sp-tenants');
-  }, (err) => slot.show(err)));
-  return open;
 }
 
 function renderWelcome(container, ctx) {

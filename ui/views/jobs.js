@@ -156,12 +156,12 @@ async function spacePanel(name, spec, ctx) {
  * points without the password) and a new encryption password (the data is not re-encrypted).
  */
 function keysPanel(name, ctx) {
-  const list = h('div', { id: 'job-keys' }, h('p', { class: 'hint', text: 'Loading the key slots…' }));
+  const list = h('div', { id: 'job-keys' }, h('p', { class: 'hint', text: 'Loading the ways to unlock…' }));
   const slot = h('div', { id: 'job-keys-result' });
   const show = async () => {
     const slots = await jobKeys(name);
     if (!ctx.current()) return;
-    replaceChildren(list, table({ caption: 'Key slots', id: 'job-keys-table', columns: [['Kind', (s) => s.kind], ['Label', (s) => s.label], ['Added', (s) => s.created]], rows: slots }));
+    replaceChildren(list, table({ caption: 'Ways to unlock the restore points', id: 'job-keys-table', columns: [['Kind', (s) => (s.kind === 'password' ? 'encryption password' : s.kind)], ['Label', (s) => s.label], ['Added', (s) => s.created]], rows: slots }));
   };
   show().catch((err) => replaceChildren(list, errorBox(err)));
   const recovery = button('Save a recovery key…', { variant: 'secondary', id: 'job-key-recovery' });
@@ -180,11 +180,11 @@ function keysPanel(name, ctx) {
     busy(change, async () => {
       await jobKeyPassword(name, pw.input.value);
       pw.input.value = '';
-      replaceChildren(slot, notice('The encryption password changed; the old one stops working (a provider keeps its slot until insider protection ends).', { id: 'job-key-changed' }));
+      replaceChildren(slot, notice('The encryption password changed; the old one stops working (a provider keeps it in its recycle bin until insider protection ends).', { id: 'job-key-changed' }));
       await show();
     }, (err) => replaceChildren(slot, errorBox(err)));
   });
-  return panel('Keys', list, h('div', { class: 'actions' }, recovery), pw.wrap, h('div', { class: 'actions' }, change), slot);
+  return panel('Password and recovery keys', h('p', { class: 'hint', text: 'Each of these unlocks this job’s restore points. A recovery key saved to a file and kept offline opens them if the password is lost.' }), list, h('div', { class: 'actions' }, recovery), pw.wrap, h('div', { class: 'actions' }, change), slot);
 }
 
 /** The provider's figures for the job's cloud repository, or null. */
@@ -195,7 +195,7 @@ async function repoFacts(spec) {
   if (!repo) return null;
   return [
     ['Stored', fmt.bytes(repo.used_bytes), 'space-used'],
-    ['No longer needed (a compaction frees it)', fmt.bytes(repo.reclaimable_bytes), 'space-reclaimable'],
+    ['No longer needed (Compact now frees it)', fmt.bytes(repo.reclaimable_bytes), 'space-reclaimable'],
     ['In the provider’s recycle bin', repo.recycle_bytes ? `${fmt.bytes(repo.recycle_bytes)} (kept while insider protection lasts; not counted against the quota)` : 'nothing', 'space-recycle'],
   ];
 }

@@ -103,7 +103,7 @@ function changesText(c) {
 /** What deleting a point of a job with `target` means: whether the provider keeps it. */
 export function deletionNote(target, providers) {
   if (!target || target.kind !== 'provider') {
-    return 'Deleting is final: a folder repository has no recycle bin, and the point’s data goes at the next compaction.';
+    return 'Deleting is final: a folder repository has no recycle bin, and the point’s space comes back when the job next compacts its repository.';
   }
   const repo = providers.find((p) => p.name === target.provider)?.repos.find((r) => r.name === target.repo);
   const days = repo ? repo.keep_deleted_days : undefined;

@@ -9,7 +9,7 @@ import { providerProbe, providersList, spSession, spConnect, spDisconnect, spRep
 import { h, replaceChildren, button, field, facts, table, panel, meter } from '../dom.js';
 import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice } from '../components.js';
 import * as fmt from '../format.js';
-import { labSpButton, LAB_PROVIDER } from './home.js';
+import { labSpButton, LAB_PROVIDER } from '../lab.js';
 import { validName, nameError, validPassword, passwordError, passwordHint } from '../rules.js';
 
 /** The connect wizard, shown by every SP section until an admin session exists. */
@@ -208,7 +208,7 @@ export async function renderSpUsage(container, ctx) {
   reclaim.addEventListener('click', () => busy(reclaim, async () => {
     const r = await spReclaim();
     await ctx.navigate('sp-usage');
-    const note = `Removed ${fmt.bytes(r.removed_bytes)}; ${fmt.bytes(r.retired_bytes)} kept until insider protection ends; tenants’ compactions would free ${fmt.bytes(r.reclaimable_bytes)} more.`;
+    const note = `Removed ${fmt.bytes(r.removed_bytes)}; ${fmt.bytes(r.retired_bytes)} kept until insider protection ends; compacting by the tenants’ jobs would free ${fmt.bytes(r.reclaimable_bytes)} more.`;
     document.getElementById('usage-saved')?.replaceChildren(notice(note));
   }, (e) => slot.show(e)));
   replaceChildren(container, h('div', { class: 'toolbar' }, exportBtn, reclaim), slot.el, saved, usageTotals(rows), table({

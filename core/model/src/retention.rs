@@ -52,7 +52,7 @@ impl RetentionPolicy {
                 "yearly" => self.yearly = n,
                 other => {
                     return Err(format!(
-                        "unknown GFS period \"{other}\"; use weekly, monthly or yearly"
+                        "unknown period \"{other}\"; use weekly, monthly or yearly"
                     ));
                 }
             }

@@ -37,6 +37,18 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// For people, as the console shows it: `daily at 22:00`, `daily at 03:00 on mon, thu`,
+    /// `every 6 hours`, `manual` (the CLI's flag form is [`std::fmt::Display`]).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Manual => "manual".into(),
+            Self::EveryHours { hours: 1 } => "every hour".into(),
+            Self::EveryHours { hours } => format!("every {hours} hours"),
+            Self::Daily { at, weekdays } if weekdays.is_empty() => format!("daily at {at}"),
+            Self::Daily { at, weekdays } => format!("daily at {at} on {}", weekdays.join(", ")),
+        }
+    }
+
     /// Parses `manual`, `daily@HH:MM`, `daily@HH:MM:mon,wed,fri` or `every:Nh`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || {
@@ -164,6 +176,19 @@ mod tests {
             next_after(&Schedule::Manual, &at("2026-11-23T03:00:00Z")),
             None
         );
+    }
+
+    #[test]
+    fn schedules_read_as_people_say_them() {
+        for (flag, said) in [
+            ("manual", "manual"),
+            ("daily@22:00", "daily at 22:00"),
+            ("daily@03:00:mon,thu", "daily at 03:00 on mon, thu"),
+            ("every:1h", "every hour"),
+            ("every:6h", "every 6 hours"),
+        ] {
+            assert_eq!(Schedule::parse(flag).unwrap().describe(), said);
+        }
     }
 
     #[test]

@@ -42,7 +42,7 @@ mod context {
 pub enum CryptoError {
     /// No password slot opens with the password given.
     #[error(
-        "the encryption password is wrong: no key slot of this repository opens with it; check the password, or unlock with a recovery key file"
+        "the encryption password is wrong: no password or recovery key of this repository opens with it; check the password, or unlock with a recovery key file"
     )]
     WrongPassword,
     /// The recovery key does not open any recovery slot.

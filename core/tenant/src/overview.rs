@@ -55,7 +55,7 @@ pub struct JobSummary {
     pub name: String,
     /// Where it stores its points, for people.
     pub target: String,
-    /// Its schedule (`manual`, `daily@02:30`, `every:6h`).
+    /// Its schedule for people (`manual`, `daily at 02:30`, `every 6 hours`).
     pub schedule: String,
     /// Its latest backup session, without the log.
     pub last: Option<SessionRecord>,
@@ -106,7 +106,7 @@ pub fn job_summaries(jobs: &[Job], sessions: &[SessionRecord]) -> Vec<JobSummary
             schedule: match &job.spec.agent {
                 // A policy's computer runs on its agent's schedule, not on this one.
                 Some(member) => format!("by the agent of {}", member.computer),
-                None => job.spec.schedule.to_string(),
+                None => job.spec.schedule.describe(),
             },
             last: sessions
                 .iter()

@@ -412,7 +412,7 @@ pub fn compact_job(
     let started_ms = cloudkeep_model::clock::now_ms();
     let mut log = SessionLog::default();
     log.line(format!(
-        "compaction of the repository of \"{name}\" at {}",
+        "compacting the repository of \"{name}\" at {}",
         target_text(&job.spec.target)
     ));
     let outcome =

@@ -351,7 +351,7 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     );
     console.click("#usage-reclaim").await?;
     console
-        .wait_text("#usage-saved", "compactions would free", WAIT)
+        .wait_text("#usage-saved", "would free", WAIT)
         .await?;
     let usage = cli_json(&home, &["sp", "usage", "--json"])?;
     let reclaimable = usage[0]["reclaimable_bytes"].as_i64().unwrap_or(0);

@@ -52,7 +52,7 @@ pub enum EngineError {
     },
     /// A retention policy without any rule.
     #[error(
-        "give at least one rule: keep the last N points, keep N days, or GFS weekly/monthly/yearly (the newest point is always kept)"
+        "give at least one rule: keep the last N points, keep N days, or one point per week, month or year (the newest point is always kept)"
     )]
     EmptyPolicy,
     /// The run was stopped on request ([`Cancel`]) before it finished.
