@@ -5,6 +5,7 @@
 //! quota, disable), a job edited, a point deleted, a job deleted. The `cloudkeep` CLI works
 //! on the console's own data home along the way, and each shows what the other did.
 
+use std::ops::Not;
 use std::path::Path;
 use std::time::Duration;
 
@@ -345,8 +346,8 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
             .client
             .find_all(Locator::Css("#sp-usage-table [role='meter']"))
             .await?
-            .len()
-            >= 1,
+            .is_empty()
+            .not(),
         "a bar per quota"
     );
     console.click("#usage-reclaim").await?;
