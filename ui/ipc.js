@@ -57,6 +57,9 @@ export const providerSetCredentials = (name, user, password) => call('provider_s
 export const providerTrust = (name, fingerprint) => call('provider_trust', { name, fingerprint });
 export const providerRemove = (name) => call('provider_remove', { name });
 export const labStart = () => call('lab_start');
+export const foundRepos = (provider) => call('found_repos', { provider });
+export const foundJobs = (provider, repo, password) => call('found_jobs', { provider, repo, password: password || null });
+export const foundAdopt = (provider, repo, job, password) => call('found_adopt', { provider, repo, job, password: password || null });
 export const labSpConnect = () => call('lab_sp_connect');
 
 // Jobs, runs and sessions.

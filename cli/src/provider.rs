@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_model::units::{date_text, human_bytes};
 use cloudkeep_tenant::TenantContext;
+use cloudkeep_tenant::found;
 use cloudkeep_tenant::providers::{self, NewProvider, Provider};
+
+use crate::show::time_text;
 
 use crate::secrets;
 
@@ -59,10 +62,27 @@ enum ProviderCommand {
         /// Its name.
         name: String,
     },
-    /// Log in again and refresh its gateways and repositories.
+    /// Log in again and refresh its gateways and repositories, saying which already hold
+    /// backups (from a computer that was lost, or another one) and how to open them.
     Rescan {
         /// Its name.
         name: String,
+    },
+    /// The backup jobs already in one of its cloud repositories (the encryption password from
+    /// stdin), and with --adopt one of them made a job of this computer to restore from.
+    Found {
+        /// Its name.
+        name: String,
+        /// The cloud repository.
+        #[arg(long, value_name = "REPO")]
+        repo: String,
+        /// Read the repository's encryption password from stdin (an encrypted one needs it).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Make this job (by the name its restore points carry) a job of this computer: same
+        /// sources, no schedule until you set one, every point kept.
+        #[arg(long, value_name = "JOB")]
+        adopt: Option<String>,
     },
     /// Trust the certificate it presents now (after your provider renewed it).
     Trust {
@@ -139,8 +159,122 @@ fn show(p: &Provider, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a rescan found in each repository: which hold backups, and how to open them.
+fn print_found(repos: &[found::FoundRepo]) {
+    for r in repos.iter().filter(|r| r.has_backups) {
+        let newest = r
+            .newest_ms
+            .map(|ms| format!(", the newest of {}", time_text(ms * 1_000_000)))
+            .unwrap_or_default();
+        let used_by = if r.jobs_here.is_empty() {
+            format!(
+                "no job of this computer uses them: list them with \"cloudkeep provider found {} --repo '{}'{}\"",
+                r.provider,
+                r.repo,
+                if r.encrypted { " --password-stdin" } else { "" }
+            )
+        } else {
+            format!("used by job {}", r.jobs_here.join(", "))
+        };
+        println!(
+            "  {} holds backups: {} restore points{newest}{}; {used_by}",
+            r.repo,
+            r.points,
+            if r.encrypted { ", encrypted" } else { "" }
+        );
+    }
+}
+
+/// `provider rescan` and `provider found`: they open repositories, which blocks.
+fn run_found(
+    command: ProviderCommand,
+    json: bool,
+    ctx: &TenantContext,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        ProviderCommand::Rescan { name } => {
+            let repos = found::repositories(ctx, &name)?;
+            let p = ctx.block_on(ctx.state().provider(&name))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"provider": p, "found": repos})
+                    )?
+                );
+            } else {
+                show(&p, false)?;
+                print_found(&repos);
+            }
+        }
+        ProviderCommand::Found {
+            name,
+            repo,
+            password_stdin,
+            adopt,
+        } => {
+            let password = password_stdin
+                .then(|| crate::secrets::stdin_line("encryption password"))
+                .transpose()?;
+            let jobs = found::jobs_in(ctx, &name, &repo, password.as_deref())?;
+            if let Some(job) = adopt {
+                let which = jobs.iter().find(|j| j.name == job).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no job \"{job}\" in \"{repo}\"; the jobs there are: {}",
+                        jobs.iter()
+                            .map(|j| j.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
+                let made = found::adopt(ctx, &name, &repo, which, &job, password.as_deref())?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&made)?);
+                } else {
+                    println!(
+                        "job \"{}\" is now a job of this computer, with its {} restore points; restore with \"cloudkeep restore files latest --job {} --to FOLDER\", back up with \"cloudkeep job run {}\" (set a schedule with \"cloudkeep job edit\")",
+                        made.name, which.points, made.name, made.name
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+            } else if jobs.is_empty() {
+                println!("\"{repo}\" holds no restore point yet");
+            } else {
+                for j in &jobs {
+                    println!(
+                        "{:<20} {} restore points, the newest of {} ({} files, {}) from {}; backed up: {}{}",
+                        j.name,
+                        j.points,
+                        time_text(j.newest_ms * 1_000_000),
+                        j.files,
+                        human_bytes(j.bytes),
+                        j.computers.join(", "),
+                        j.sources.join(", "),
+                        match &j.here {
+                            Some(local) => format!("; job \"{local}\" of this computer"),
+                            None => String::new(),
+                        }
+                    );
+                }
+            }
+        }
+        // The other commands never come here (`run_command` sends only these two).
+        _ => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs `cloudkeep provider …`.
 pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
+    if matches!(
+        args.command,
+        ProviderCommand::Rescan { .. } | ProviderCommand::Found { .. }
+    ) {
+        return run_found(args.command, args.json, ctx);
+    }
     let (state, secrets) = (ctx.state(), ctx.secrets());
     ctx.block_on(async {
         match args.command {
@@ -193,7 +327,8 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                 }
             }
             ProviderCommand::Show { name } => show(&state.provider(&name).await?, args.json)?,
-            ProviderCommand::Rescan { name } => show(&providers::rescan(state, secrets, &name).await?, args.json)?,
+            // Sent to `run_found` before the runtime is entered.
+            ProviderCommand::Rescan { .. } | ProviderCommand::Found { .. } => {}
             ProviderCommand::Trust { name, fingerprint } => {
                 let p = providers::trust(state, &name, &fingerprint).await?;
                 if !args.json {

@@ -811,6 +811,202 @@ fn a_tenant_adds_its_provider_with_the_trust_step() {
     drop(gw);
 }
 
+/// The computer with the jobs is lost: a new one adds the provider, and the rescan says the
+/// repository holds backups (no key needed for that); the password lists the jobs in it (a
+/// wrong one is refused, nothing kept); adopting one makes its points browsable and
+/// restorable here, with a retention that removes none of them.
+#[test]
+fn a_fresh_computer_finds_the_backups_already_at_the_provider_and_adopts_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, _sp, fp) = gateway_with_tenant(tmp.path());
+    let old = tenant_with_provider(tmp.path(), &gw, &fp);
+    let (docs, photos) = (tmp.path().join("docs"), tmp.path().join("photos"));
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::write(docs.join("plan.txt"), "the plan\n").unwrap();
+    std::fs::write(
+        photos.join("a.raw"),
+        cloudkeep_tests::pseudo_random(200_000, 3),
+    )
+    .unwrap();
+    for (name, src) in [("docs", &docs), ("photos", &photos)] {
+        old.ok(
+            &[
+                "job",
+                "create",
+                name,
+                "--provider",
+                "acme-sp",
+                "--repo",
+                "Cloud",
+                "--source",
+                &src.display().to_string(),
+                "--keep-points",
+                "2",
+                "--encryption-password-stdin",
+            ],
+            Some("job-secret"),
+        );
+    }
+    for i in 0..3 {
+        std::fs::write(docs.join("plan.txt"), format!("the plan, version {i}\n")).unwrap();
+        old.ok(&["job", "run", "docs"], None);
+    }
+    old.ok(&["job", "run", "photos"], None);
+    let kept = old
+        .json(&["points", "list", "--job", "docs"])
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(kept, 2, "the old computer's retention kept two");
+
+    // The new computer: only the provider and its account.
+    let fresh = Cli {
+        home: tmp.path().join("new-computer"),
+    };
+    fresh.ok(
+        &[
+            "provider",
+            "add",
+            "acme-sp",
+            "--host",
+            &gw.addr,
+            "--user",
+            "acme",
+            "--password-stdin",
+            "--trust",
+            &fp,
+        ],
+        Some("tenant-password"),
+    );
+    let rescan = fresh.ok(&["provider", "rescan", "acme-sp"], None);
+    assert!(
+        rescan.contains("Cloud holds backups: 3 restore points")
+            && rescan.contains("encrypted")
+            && rescan.contains("cloudkeep provider found acme-sp --repo 'Cloud' --password-stdin"),
+        "{rescan}"
+    );
+    let wrong = fresh.fails(
+        &[
+            "provider",
+            "found",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--password-stdin",
+        ],
+        Some("not-the-password"),
+        4,
+    );
+    assert!(wrong.contains("encryption password is wrong"), "{wrong}");
+    let jobs = fresh.json_with(
+        &[
+            "provider",
+            "found",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--password-stdin",
+        ],
+        Some("job-secret"),
+    );
+    let names: Vec<&str> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["photos", "docs"], "newest first");
+    assert_eq!(jobs[1]["points"], 2);
+    assert_eq!(jobs[1]["sources"][0], docs.display().to_string());
+
+    // Adopted: a job of this computer, manual, keeping every point; restorable at once.
+    fresh.ok(
+        &[
+            "provider",
+            "found",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--password-stdin",
+            "--adopt",
+            "docs",
+        ],
+        Some("job-secret"),
+    );
+    let shown = fresh.json(&["job", "show", "docs"]);
+    assert_eq!(
+        shown["job"]["spec"]["schedule"]["kind"], "manual",
+        "{shown}"
+    );
+    assert!(
+        shown["job"]["spec"]["retention"]["keep_last"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    assert_eq!(
+        fresh
+            .json(&["points", "list", "--job", "docs"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let out = tmp.path().join("restored");
+    fresh.ok(
+        &[
+            "restore",
+            "files",
+            "latest",
+            "--job",
+            "docs",
+            "--to",
+            &out.display().to_string(),
+        ],
+        None,
+    );
+    let restored = out.join(docs.strip_prefix("/").unwrap()).join("plan.txt");
+    assert_eq!(
+        std::fs::read(&restored).unwrap(),
+        std::fs::read(docs.join("plan.txt")).unwrap()
+    );
+    // Adopting again is refused (it is this computer's already), and a name that is not in
+    // the repository is named with the ones that are.
+    let again = fresh.fails(
+        &[
+            "provider",
+            "found",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--password-stdin",
+            "--adopt",
+            "docs",
+        ],
+        Some("job-secret"),
+        1,
+    );
+    assert!(again.contains("already stores there"), "{again}");
+    let none = fresh.fails(
+        &[
+            "provider",
+            "found",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--password-stdin",
+            "--adopt",
+            "music",
+        ],
+        Some("job-secret"),
+        1,
+    );
+    assert!(none.contains("photos"), "{none}");
+    let rescan = fresh.ok(&["provider", "rescan", "acme-sp"], None);
+    assert!(rescan.contains("used by job docs"), "{rescan}");
+}
+
 /// A backup job to the provider's cloud repository: run, listed, restored to another folder;
 /// the next run stores almost nothing; and a fresh machine with only the provider, the
 /// credentials and the encryption password restores the same point.

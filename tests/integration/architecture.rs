@@ -154,7 +154,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["jobs"],
             &["policies", "runner"],
             &["catalog", "keys", "scheduler"],
-            &["agent", "live", "overview"],
+            &["agent", "found", "live", "overview"],
         ],
     ),
     (

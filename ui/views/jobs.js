@@ -108,6 +108,7 @@ async function renderJob(container, ctx, name) {
     del.disabled = true;
   }
   replaceChildren(container,
+    ctx.params.adopted ? notice(`${name} is now a job of this computer, with the restore points already at the provider. Choose Restore points to restore; set a schedule with Edit to back up from here.`, { id: 'job-adopted' }) : null,
     h('div', { class: 'toolbar' }, run, stop, check, edit,
       button('Restore points', { variant: 'secondary', id: 'job-points', onClick: () => ctx.navigate('points', { job: name }) }),
       spec.agent ? null : moreActions({ id: 'job-more', label: `for job ${name}`, note: 'Deleting the job removes it and its stored encryption password from this computer; its restore points stay where they are.', actions: [del] })),

@@ -6,7 +6,7 @@
 
 import { policiesList, policyTemplate, policyCreate, policyUpdate, policyDelete, policyAddComputer, policyRemoveComputer, policyEnrollFile, policySync, policyComputerSessions, providersList, saveFile } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, badge, panel, selectField, emptyState, meter, paintBars } from '../dom.js';
-import { wizard, confirmDialog, busy, errorSlot } from '../components.js';
+import { wizard, confirmDialog, busy, errorSlot, moreActions } from '../components.js';
 import * as fmt from '../format.js';
 import { validName, nameError } from '../rules.js';
 import { scheduleStep, retentionStep, encryptionStep, scheduleText } from '../steps.js';
@@ -33,7 +33,7 @@ function policyCard(p, ctx) {
   const sync = button('Sync from provider', { variant: 'secondary', id: `policy-sync-${p.name}` });
   sync.addEventListener('click', () => busy(sync, async () => { await policySync(p.name); await reload(); }, (e) => slot.show(e)));
   const edit = button('Edit', { variant: 'secondary', id: `policy-edit-${p.name}`, onClick: () => ctx.navigate('policies', { view: 'edit', name: p.name }) });
-  const del = button('Delete policy', { variant: 'danger', id: `policy-delete-${p.name}` });
+  const del = button('Delete this policy', { variant: 'danger', id: `policy-delete-${p.name}` });
   del.addEventListener('click', async () => {
     const withData = field({ label: 'Also delete the computers’ subtenants and their restore points', id: 'dialog-with-data', kind: 'checkbox' });
     const ok = await confirmDialog({ title: `Delete policy ${p.name}?`, message: 'Its agents stop backing up: their subtenants are disabled, and their restore points stay unless you also delete them.', confirmLabel: 'Delete policy', extra: withData.wrap });
@@ -44,7 +44,8 @@ function policyCard(p, ctx) {
     ? h('p', { class: 'hint', id: `policy-synced-${p.name}`, text: `Synchronized ${fmt.dateTime(p.synced_ms)}.` })
     : h('p', { class: 'hint', id: `policy-synced-${p.name}`, text: 'Information appears after synchronization: choose Sync from provider.' });
   return h('article', { class: 'card', id: `policy-${p.name}`, 'aria-labelledby': `policy-${p.name}-name` },
-    h('div', { class: 'card-head' }, h('h2', { id: `policy-${p.name}-name`, text: p.name }), h('div', { class: 'actions' }, sync, edit, del)),
+    h('div', { class: 'card-head' }, h('h2', { id: `policy-${p.name}-name`, text: p.name }), h('div', { class: 'actions' }, sync, edit,
+      moreActions({ id: `policy-more-${p.name}`, label: `for policy ${p.name}`, note: 'Deleting the policy stops its agents; their subtenants are disabled and their restore points stay unless you choose to delete them too.', actions: [del] }))),
     facts([
       ['Stores in', `${p.provider} / ${p.spec.repo}`],
       ['Backs up', p.spec.sources.join(', ')],
@@ -80,11 +81,11 @@ function computersTable(p, ctx, slot) {
         button('Enrollment file', { variant: 'secondary', id: `policy-enroll-${p.name}-${c.computer}`, label: `Enrollment file for ${c.computer}`, onClick: (e) => enroll(e.target, p, c, slot) }),
         button('Sessions', { variant: 'secondary', label: `Sessions of ${c.computer}`, onClick: () => ctx.navigate('policies', { view: 'computer', policy: p.name, computer: c.computer }) }),
         button('Restore points', { variant: 'secondary', label: `Restore points of ${c.computer}`, onClick: () => ctx.navigate('points', { job: c.job }) }),
-        button('Remove', { variant: 'danger', label: `Remove ${c.computer}`, onClick: async (e) => {
+        moreActions({ id: `policy-computer-more-${c.computer}`, label: `for ${c.computer}`, note: 'Removing stops its agent; its subtenant is disabled and its restore points stay unless you delete them.', actions: [button('Remove this computer', { variant: 'danger', label: `Remove this computer: ${c.computer}`, onClick: async (e) => {
           const del = field({ label: 'Delete its subtenant and restore points instead of disabling it', id: 'dialog-delete-computer', kind: 'checkbox' });
           const ok = await confirmDialog({ title: `Remove ${c.computer}?`, message: 'Its agent can no longer back up. Its subtenant is disabled and its restore points stay, unless you delete them.', confirmLabel: 'Remove computer', extra: del.wrap });
           if (ok) await busy(e.target, async () => { await policyRemoveComputer(p.name, c.computer, del.input.checked); await ctx.navigate('policies'); }, (err) => slot.show(err));
-        } }))],
+        } })] }))],
     ],
     rows,
     empty: 'No computer yet: add one below, then give it its enrollment file.',

@@ -1,12 +1,14 @@
 // Service providers: the list (addresses, pinned certificate, cloud repositories with quota
 // bars and lease), rescan, trust a changed certificate (both fingerprints shown), change the
-// account or password (after the SP changed them), remove, and the Add service provider wizard (address → certificate → credentials → repositories).
+// account or password (after the SP changed them), remove, and the Add service provider wizard (address → certificate → credentials → repositories);
+// both offer the backups already at the provider that no job here uses (ui/found.js).
 
 import { providersList, providerProbe, providerAdd, providerRescan, providerSetCredentials, providerTrust, providerRemove } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, panel, emptyState, paintBars } from '../dom.js';
-import { wizard, certificateStep, errorBox, confirmDialog, busy, notice } from '../components.js';
+import { wizard, certificateStep, errorBox, confirmDialog, busy, notice, moreActions } from '../components.js';
 import * as fmt from '../format.js';
 import { repoBars } from '../lists.js';
+import { foundPanel } from '../found.js';
 
 export async function renderProviders(container, ctx) {
   if (ctx.params.view === 'add') {
@@ -20,12 +22,17 @@ export async function renderProviders(container, ctx) {
     providers.length === 0
       ? emptyState('No service provider yet. Add the one that gave you an account.')
       : h('div', { class: 'stack' }, providers.map((p) => providerCard(p, ctx))));
+  // Backups at a provider that no job here uses: looked up after the list shows.
+  for (const p of providers) {
+    const slot = container.querySelector(`#provider-found-${CSS.escape(p.name)}`);
+    foundPanel(p.name, ctx).then((found) => { if (slot && ctx.current()) replaceChildren(slot, found); });
+  }
 }
 
 function providerCard(p, ctx) {
   const messages = h('div', { class: 'card-messages' });
   const rescan = button('Rescan', { variant: 'secondary', id: `provider-rescan-${p.name}` });
-  const remove = button('Remove', { variant: 'danger', id: `provider-remove-${p.name}` });
+  const remove = button('Remove this provider', { variant: 'danger', id: `provider-remove-${p.name}` });
   const credentials = credentialsForm(p, ctx, (err) => showProblem(err));
   const change = button('Change password', { variant: 'secondary', id: `provider-credentials-${p.name}` });
   change.setAttribute('aria-expanded', 'false');
@@ -81,7 +88,8 @@ function providerCard(p, ctx) {
   }
 
   const card = h('article', { class: 'card provider', id: `provider-${p.name}`, 'aria-labelledby': `provider-${p.name}-name` },
-    h('div', { class: 'card-head' }, h('h2', { id: `provider-${p.name}-name`, text: p.name }), h('div', { class: 'actions' }, rescan, change, remove)),
+    h('div', { class: 'card-head' }, h('h2', { id: `provider-${p.name}-name`, text: p.name }), h('div', { class: 'actions' }, rescan, change,
+      moreActions({ id: `provider-more-${p.name}`, label: `for provider ${p.name}`, note: 'Removing forgets the provider and its stored password on this computer; the restore points stay at the provider.', actions: [remove] }))),
     facts([
       ['Gateways', p.addresses.join(', ')],
       ['Account', p.user],
@@ -91,7 +99,8 @@ function providerCard(p, ctx) {
     credentials,
     messages,
     h('h3', { text: 'Cloud repositories' }),
-    repoBars(p.repos.map((r) => ({ ...r, provider: '', repo: r.name, name: r.name }))));
+    repoBars(p.repos.map((r) => ({ ...r, provider: '', repo: r.name, name: r.name }))),
+    h('div', { id: `provider-found-${p.name}` }));
   paintBars(card);
   return card;
 }
@@ -177,9 +186,13 @@ function renderAddWizard(container, ctx) {
         final: true,
         render(body, data) {
           const p = data.provider;
+          const found = h('div', { id: 'provider-found' }, h('p', { class: 'hint', role: 'status', text: 'Looking for backups already there…' }));
           body.append(notice(`Signed in. ${p.name} is added and its certificate pinned.`, { id: 'provider-added' }),
             panel('Your cloud repositories', repoBars(p.repos.map((r) => ({ ...r, provider: '', repo: r.name, name: r.name })))),
+            found,
             h('div', { class: 'actions' }, button('Create a backup job', { variant: 'secondary', id: 'provider-new-job', onClick: () => ctx.navigate('jobs', { view: 'new', provider: p.name }) })));
+          // A lost computer's backups: offered here, right after the provider is added.
+          foundPanel(p.name, ctx).then((panelEl) => { if (ctx.current()) replaceChildren(found, panelEl); });
         },
       },
     ],

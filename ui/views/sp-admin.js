@@ -7,7 +7,7 @@
 
 import { providerProbe, providersList, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spCertNextInfo, spCertNext, spCertRollover, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile, spReclaim, spAdmins, spAdminAdd, spAdminRemove, spAdminPassword } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, panel, meter } from '../dom.js';
-import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice } from '../components.js';
+import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice, moreActions } from '../components.js';
 import * as fmt from '../format.js';
 import { labSpButton, LAB_PROVIDER } from '../lab.js';
 import { validName, nameError, validPassword, passwordError, passwordHint } from '../rules.js';
@@ -281,10 +281,10 @@ export async function renderSpRecycleBin(container, ctx) {
       ['Taken', (p) => fmt.dateTime(Math.floor(p.time_ns / 1e6)), 'when'], ['Deleted', (p) => fmt.dateTime(p.deleted_ms), 'when'], ['Purged after', (p) => fmt.dateTime(p.purge_after_ms), 'when'],
       ['Actions', (p) => h('div', { class: 'row-actions' },
         button('Restore', { variant: 'secondary', label: `Restore point ${p.point.slice(0, 12)} of ${p.tenant}`, onClick: (e) => busy(e.target, async () => { await spRecycleRestore(ref(p)); await ctx.navigate('sp-recycle'); }, (err) => slot.show(err)) }),
-        button('Purge', { variant: 'danger', label: `Purge point ${p.point.slice(0, 12)} of ${p.tenant}`, onClick: async (e) => {
+        moreActions({ id: `recycle-more-${p.point.slice(0, 12)}`, label: `for point ${p.point.slice(0, 12)} of ${p.tenant}`, note: 'Purging deletes the point for good, before its protection days end.', actions: [button('Purge', { variant: 'danger', label: `Purge point ${p.point.slice(0, 12)} of ${p.tenant}`, onClick: async (e) => {
           const ok = await confirmDialog({ title: 'Purge this restore point?', message: `The restore point of ${p.tenant} is deleted for good; its data cannot be brought back.`, confirmLabel: 'Purge' });
           if (ok) await busy(e.target, async () => { await spRecyclePurge(ref(p)); await ctx.navigate('sp-recycle'); }, (err) => slot.show(err));
-        } }))],
+        } })] }))],
     ],
     rows: points,
     empty: 'The recycle bin is empty.',
@@ -297,7 +297,7 @@ export async function renderSpMaintenance(container, ctx) {
   const slot = errorSlot();
   const on = mode.message !== null && mode.message !== undefined;
   const message = field({ label: 'Message tenants see', id: 'maintenance-message', value: on ? mode.message : 'Scheduled maintenance; backups resume within the hour.' });
-  const toggle = button(on ? 'End maintenance' : 'Start maintenance', { variant: on ? 'primary' : 'danger', id: 'maintenance-toggle' });
+  const toggle = button(on ? 'End maintenance' : 'Start maintenance', { id: 'maintenance-toggle' });
   toggle.addEventListener('click', async () => {
     if (!on) {
       const ok = await confirmDialog({ title: 'Start maintenance mode?', message: 'Gateways refuse new backups and restores until maintenance ends; tenants see your message.', confirmLabel: 'Start maintenance' });
@@ -410,7 +410,7 @@ export async function renderSpAdmins(container, ctx) {
           const ok = await confirmDialog({ title: `Remove SP admin ${a.name}?`, message: 'Its sessions end at once. The last SP admin cannot be removed.', confirmLabel: 'Remove', danger: true });
           if (ok) await busy(remove, async () => { await spAdminRemove(a.name); await ctx.navigate('sp-admins'); }, (e) => slot.show(e));
         });
-        return h('span', { class: 'row-actions' }, setPw, remove);
+        return h('span', { class: 'row-actions' }, setPw, remove ? moreActions({ id: `admin-more-${a.name}`, label: `for ${a.name}`, note: 'Removing ends its sessions at once.', actions: [remove] }) : null);
       }],
     ],
     rows: admins,

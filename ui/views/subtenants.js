@@ -4,7 +4,7 @@
 
 import { providersList, subtenantsList, subtenantAdd, subtenantSet, subtenantDelete, spGeneratePassword } from '../ipc.js';
 import { h, replaceChildren, button, field, selectField, panel, emptyState, paintBars } from '../dom.js';
-import { errorSlot, busy, confirmDialog } from '../components.js';
+import { errorSlot, busy, confirmDialog, moreActions } from '../components.js';
 import * as fmt from '../format.js';
 import { validName, nameError, validPassword, passwordError } from '../rules.js';
 import { subtenantTable } from '../lists.js';
@@ -44,13 +44,13 @@ function actionsFor(view, p, ctx, slot) {
   });
   const toggle = button(enabled ? 'Disable' : 'Enable', { variant: 'secondary', id: `sub-toggle-${name}`, label: `${enabled ? 'Disable' : 'Enable'} ${login}` });
   toggle.addEventListener('click', () => busy(toggle, async () => { await subtenantSet(p.name, name, { enabled: !enabled }); await reload(); }, (e) => slot.show(e)));
-  const del = button('Delete', { variant: 'danger', id: `sub-delete-${name}`, label: `Delete ${login}` });
+  const del = button('Delete this subtenant', { variant: 'danger', id: `sub-delete-${name}`, label: `Delete this subtenant: ${login}` });
   del.addEventListener('click', async () => {
     const ok = await confirmDialog({ title: `Delete ${login}?`, message: 'The subtenant and all its restore points are deleted at the service provider. This cannot be undone.', confirmLabel: 'Delete subtenant' });
     if (!ok) return;
     await busy(del, async () => { await subtenantDelete(p.name, name); await reload(); }, (e) => slot.show(e));
   });
-  return [quota, toggle, del];
+  return [quota, toggle, moreActions({ id: `sub-more-${name}`, label: `for ${login}`, note: 'Deleting removes the subtenant and its restore points at the service provider. While your provider’s insider protection keeps restore points it deleted, it refuses: disable the subtenant instead.', actions: [del] })];
 }
 
 function createPanel(p, ctx, slot) {

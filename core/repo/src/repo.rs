@@ -247,7 +247,45 @@ impl std::fmt::Debug for Repository {
     }
 }
 
+/// What can be read of a repository without unlocking it: that it is one, whether it is
+/// encrypted, and when its restore points were made (a point's time is outside its sealed
+/// part). What they hold, and for which job, needs the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outline {
+    /// Whether a password (or recovery key) is needed.
+    pub encrypted: bool,
+    /// Each restore point's time, nanoseconds since the epoch, oldest first.
+    pub point_times_ns: Vec<i64>,
+}
+
 impl Repository {
+    /// [`Outline`] of the repository in `backend`; `None` when it holds none.
+    pub fn outline(backend: &dyn RepoBackend) -> Result<Option<Outline>, RepoError> {
+        let text = match backend.get_meta(MetaKind::Keyring, KEYRING_NAME) {
+            Ok(bytes) => bytes,
+            Err(StoreError::NotFoundMeta { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let keyring = Keyring::from_json(&String::from_utf8_lossy(&text))?;
+        let mut point_times_ns = Vec::new();
+        for name in backend.list_meta(MetaKind::Point)? {
+            let Ok(bytes) = backend.get_meta(MetaKind::Point, &name) else {
+                continue;
+            };
+            // A point that does not parse is left out here; unlocking reports it.
+            if let Ok(body) = strip_header(&bytes, POINT_MAGIC)
+                && let Ok(file) = postcard::from_bytes::<PointFile>(body)
+            {
+                point_times_ns.push(file.time_ns);
+            }
+        }
+        point_times_ns.sort_unstable();
+        Ok(Some(Outline {
+            encrypted: keyring.is_encrypted(),
+            point_times_ns,
+        }))
+    }
+
     /// Creates a repository in an empty backend.
     pub fn init(backend: Arc<dyn RepoBackend>, new: NewRepo<'_>) -> Result<Self, RepoError> {
         match backend.get_meta(MetaKind::Keyring, KEYRING_NAME) {

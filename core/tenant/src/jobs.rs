@@ -413,7 +413,17 @@ pub fn open_backend(
     provider: Option<&Provider>,
     secrets: &Secrets,
 ) -> Result<Arc<dyn RepoBackend>, TenantError> {
-    match &job.spec.target {
+    open_target_backend(&job.spec.target, provider, secrets)
+}
+
+/// The storage behind `target` (a provider's cloud repository with the account's stored
+/// password, or a folder), with no job needed. Blocking.
+pub fn open_target_backend(
+    target: &Target,
+    provider: Option<&Provider>,
+    secrets: &Secrets,
+) -> Result<Arc<dyn RepoBackend>, TenantError> {
+    match target {
         Target::Folder { path } => Ok(Arc::new(
             FolderStore::open(path).map_err(cloudkeep_repo::repo::RepoError::from)?,
         )),

@@ -12,6 +12,7 @@ pub mod agent;
 pub mod catalog;
 pub mod context;
 pub mod failure;
+pub mod found;
 pub mod jobs;
 pub mod keys;
 pub mod live;

@@ -5,6 +5,7 @@
 use cloudkeep_client::tls::{Presented, probe, same_fingerprint};
 use cloudkeep_client::with_default_port;
 use cloudkeep_gateway::lab::LabInfo;
+use cloudkeep_tenant::found;
 use cloudkeep_tenant::providers::{self, NewProvider, Provider};
 use serde::Serialize;
 use tauri::State;
@@ -178,4 +179,57 @@ pub async fn lab_start(state: State<'_, ConsoleState>) -> Result<LabStarted, Com
         }
     };
     Ok(LabStarted { lab, provider })
+}
+
+/// What `provider`'s cloud repositories hold already (without their keys), and which jobs
+/// of this computer use them.
+#[tauri::command]
+pub async fn found_repos(
+    state: State<'_, ConsoleState>,
+    provider: String,
+) -> Result<Vec<found::FoundRepo>, CommandError> {
+    let ctx = state.ctx.clone();
+    super::blocking(move || Ok(found::repositories(&ctx, &provider)?)).await
+}
+
+/// The jobs in `repo` of `provider`, opened with `password` (none: unencrypted).
+#[tauri::command]
+pub async fn found_jobs(
+    state: State<'_, ConsoleState>,
+    provider: String,
+    repo: String,
+    password: Option<String>,
+) -> Result<Vec<found::FoundJob>, CommandError> {
+    let ctx = state.ctx.clone();
+    super::blocking(move || Ok(found::jobs_in(&ctx, &provider, &repo, password.as_deref())?)).await
+}
+
+/// Makes job `job` found in `repo` a job of this computer (its points browsable and
+/// restorable here); the password is checked and stored as a new job's would be.
+#[tauri::command]
+pub async fn found_adopt(
+    state: State<'_, ConsoleState>,
+    provider: String,
+    repo: String,
+    job: String,
+    password: Option<String>,
+) -> Result<cloudkeep_tenant::jobs::Job, CommandError> {
+    let ctx = state.ctx.clone();
+    super::blocking(move || {
+        let jobs = found::jobs_in(&ctx, &provider, &repo, password.as_deref())?;
+        let which = jobs.iter().find(|j| j.name == job).ok_or_else(|| {
+            CommandError::invalid(format!(
+                "there is no job \"{job}\" in \"{repo}\" any more; show the jobs again"
+            ))
+        })?;
+        Ok(found::adopt(
+            &ctx,
+            &provider,
+            &repo,
+            which,
+            &job,
+            password.as_deref(),
+        )?)
+    })
+    .await
 }

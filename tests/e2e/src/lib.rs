@@ -586,11 +586,33 @@ impl Console {
         Ok(())
     }
 
-    /// A screen as a user sees it: saved as a screenshot and checked with axe-core.
+    /// The console's conventions on the page as it is: a destructive button shows only
+    /// under "More actions" or in a confirmation dialog, never beside the primary ones.
+    pub async fn check_conventions(&self, screen: &str) -> Result<()> {
+        let script = r#"
+            return [...document.querySelectorAll('.button-danger')]
+                .filter((b) => b.getClientRects().length > 0
+                    && !b.closest('details.more-actions') && !b.closest('dialog'))
+                .map((b) => b.id || b.textContent);
+        "#;
+        let found = self.client.execute(script, vec![]).await?;
+        let list = found.as_array().cloned().unwrap_or_default();
+        if !list.is_empty() {
+            bail!(
+                "screen {screen}: destructive buttons beside the primary ones (put them under More actions): {}",
+                serde_json::to_string(&list)?
+            );
+        }
+        Ok(())
+    }
+
+    /// A screen as a user sees it: saved as a screenshot, checked with axe-core and against
+    /// the console's conventions.
     pub async fn screen(&self, name: &str) -> Result<PathBuf> {
         self.settle().await?;
         let path = self.screenshot(name).await?;
         self.check_accessibility(name).await?;
+        self.check_conventions(name).await?;
         Ok(path)
     }
 

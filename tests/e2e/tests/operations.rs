@@ -271,6 +271,9 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     console.click("#mode-sp").await?;
     console.nav("sp-recycle").await?;
     console
+        .click("#sp-recycle-table details.more-actions > summary")
+        .await?;
+    console
         .click("#sp-recycle-table button[aria-label^='Purge point']")
         .await?;
     console.wait_for("dialog[open]").await?;
@@ -323,6 +326,7 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     let admins = cli(&home, &["sp", "admin", "list"], None)?;
     ensure!(admins.contains("ops"), "{admins}");
     console.screen("72d-sp-admins").await?;
+    console.click("#admin-more-ops > summary").await?;
     console.click("#admin-remove-ops").await?;
     console.confirm().await?;
     let deadline = std::time::Instant::now() + WAIT;

@@ -1,0 +1,209 @@
+//! Backups already in a provider's cloud repositories, for a computer that has none of the
+//! jobs that made them (the one with the console was lost, or this is another one): what
+//! each repository holds without its key (that it holds backups, encrypted or not, how many
+//! restore points and the newest's time), then, with the encryption password, the jobs in
+//! it (their computers, sources, points, newest point) — and one of them adopted as a job of
+//! this computer, so its points can be browsed, restored and backed up to again.
+
+use cloudkeep_model::retention::RetentionPolicy;
+use cloudkeep_model::schedule::Schedule;
+use cloudkeep_repo::repo::{Repository, Unlock};
+use serde::Serialize;
+
+use super::TenantContext;
+use super::TenantError;
+use super::jobs::{self, Job, JobSpec, Target};
+
+/// One cloud repository of a provider, as seen without its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FoundRepo {
+    /// The provider.
+    pub provider: String,
+    /// The repository's name (as the provider shows it).
+    pub repo: String,
+    /// Whether it holds a Cloudkeep repository at all.
+    pub has_backups: bool,
+    /// Whether opening it needs the encryption password.
+    pub encrypted: bool,
+    /// Its restore points (of every job in it).
+    pub points: usize,
+    /// The newest one's time, ms since the epoch.
+    pub newest_ms: Option<i64>,
+    /// Jobs of this computer that store there already.
+    pub jobs_here: Vec<String>,
+}
+
+/// A job found in a repository (opened with its key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FoundJob {
+    /// The job's (or policy's) name as its points record it.
+    pub name: String,
+    /// The computers its points came from.
+    pub computers: Vec<String>,
+    /// What its newest point backed up.
+    pub sources: Vec<String>,
+    /// How many restore points it has.
+    pub points: usize,
+    /// Its newest point: time (ms), files and bytes.
+    pub newest_ms: i64,
+    /// Files in the newest point.
+    pub files: u64,
+    /// Bytes in the newest point.
+    pub bytes: u64,
+    /// `file` (a file-level backup; image-level points are told apart once they exist).
+    pub level: String,
+    /// The job of this computer with this name on this repository, if there is one.
+    pub here: Option<String>,
+}
+
+/// The cloud repositories of `provider` with what they hold, as far as can be seen without
+/// their keys. Blocking.
+pub fn repositories(ctx: &TenantContext, provider: &str) -> Result<Vec<FoundRepo>, TenantError> {
+    let state = ctx.state();
+    let p = ctx.block_on(super::providers::rescan(state, ctx.secrets(), provider))?;
+    let local = ctx.block_on(state.jobs())?;
+    let mut out = Vec::new();
+    for r in &p.repos {
+        let target = Target::Provider {
+            provider: p.name.clone(),
+            repo: r.name.clone(),
+            account: None,
+        };
+        let backend = jobs::open_target_backend(&target, Some(&p), ctx.secrets())?;
+        let outline = Repository::outline(backend.as_ref())?;
+        out.push(FoundRepo {
+            provider: p.name.clone(),
+            repo: r.name.clone(),
+            has_backups: outline.is_some(),
+            encrypted: outline.as_ref().is_some_and(|o| o.encrypted),
+            points: outline.as_ref().map_or(0, |o| o.point_times_ns.len()),
+            newest_ms: outline
+                .as_ref()
+                .and_then(|o| o.point_times_ns.last())
+                .map(|ns| ns / 1_000_000),
+            jobs_here: local
+                .iter()
+                .filter(|j| j.spec.target == target)
+                .map(|j| j.name.clone())
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// The jobs in `repo` of `provider`, opened with `password` (none for an unencrypted one).
+/// Blocking.
+pub fn jobs_in(
+    ctx: &TenantContext,
+    provider: &str,
+    repo: &str,
+    password: Option<&str>,
+) -> Result<Vec<FoundJob>, TenantError> {
+    let target = Target::Provider {
+        provider: provider.to_owned(),
+        repo: repo.to_owned(),
+        account: None,
+    };
+    let p = ctx.block_on(ctx.state().provider(provider))?;
+    let backend = jobs::open_target_backend(&target, Some(&p), ctx.secrets())?;
+    let unlock = match password {
+        Some(pw) => Unlock::Password(pw),
+        None => Unlock::Unencrypted,
+    };
+    let repository = match Repository::open(backend, unlock) {
+        Err(cloudkeep_repo::repo::RepoError::NotARepository) => {
+            return Err(TenantError::Invalid(format!(
+                "\"{repo}\" holds no backups yet; back up to it with a new job"
+            )));
+        }
+        other => other?,
+    };
+    let local = ctx.block_on(ctx.state().jobs())?;
+    let mut found: Vec<FoundJob> = Vec::new();
+    // Oldest first: the last one seen of a job is its newest.
+    for point in repository.list_points()? {
+        let m = &point.manifest;
+        let at = found.iter().position(|f| f.name == m.job);
+        let entry = match at {
+            Some(i) => &mut found[i],
+            None => {
+                found.push(FoundJob {
+                    name: m.job.clone(),
+                    computers: Vec::new(),
+                    sources: Vec::new(),
+                    points: 0,
+                    newest_ms: 0,
+                    files: 0,
+                    bytes: 0,
+                    level: "file".into(),
+                    here: local
+                        .iter()
+                        .find(|j| j.name == m.job && j.spec.target == target)
+                        .map(|j| j.name.clone()),
+                });
+                let last = found.len() - 1;
+                &mut found[last]
+            }
+        };
+        entry.points += 1;
+        if !entry.computers.contains(&m.host) {
+            entry.computers.push(m.host.clone());
+        }
+        entry.newest_ms = point.time_ns / 1_000_000;
+        entry.sources.clone_from(&m.paths);
+        entry.files = m.stats.files;
+        entry.bytes = m.stats.bytes;
+    }
+    found.sort_by_key(|f| std::cmp::Reverse(f.newest_ms));
+    Ok(found)
+}
+
+/// Makes job `found` of `repo` a job of this computer named `name`: same sources, the
+/// repository's encryption with `password` (checked: a wrong one is refused and nothing is
+/// kept), no schedule (runs only when started, until edited), and a retention that keeps at
+/// least every point already there, so adopting never removes one. Blocking.
+pub fn adopt(
+    ctx: &TenantContext,
+    provider: &str,
+    repo: &str,
+    found: &FoundJob,
+    name: &str,
+    password: Option<&str>,
+) -> Result<Job, TenantError> {
+    if let Some(existing) = &found.here {
+        return Err(TenantError::Invalid(format!(
+            "job \"{existing}\" of this computer already stores there: open it to browse and restore"
+        )));
+    }
+    if found.name != name {
+        // The points carry the job's name: a job sees only the points of its own name.
+        return Err(TenantError::Invalid(format!(
+            "the restore points are recorded as job \"{}\": adopt it under that name",
+            found.name
+        )));
+    }
+    let spec = JobSpec {
+        sources: found.sources.clone(),
+        excludes: Vec::new(),
+        target: Target::Provider {
+            provider: provider.to_owned(),
+            repo: repo.to_owned(),
+            account: None,
+        },
+        schedule: Schedule::Manual,
+        retention: RetentionPolicy {
+            keep_last: Some(u32::try_from(found.points).unwrap_or(u32::MAX).max(14)),
+            keep_days: None,
+            weekly: 4,
+            monthly: 6,
+            yearly: 1,
+        },
+        encrypted: password.is_some(),
+        compression: "default".into(),
+        retries: jobs::DEFAULT_RETRIES,
+        retry_wait_s: jobs::DEFAULT_RETRY_WAIT_S,
+        health_check: Schedule::Manual,
+        agent: None,
+    };
+    super::keys::create_job(ctx, name, &spec, password)
+}
