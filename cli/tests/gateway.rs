@@ -811,6 +811,16 @@ fn a_tenant_adds_its_provider_with_the_trust_step() {
     drop(gw);
 }
 
+/// `cloudkeep provider found` on the test's provider and repository.
+const FOUND: [&str; 6] = [
+    "provider",
+    "found",
+    "acme-sp",
+    "--repo",
+    "Cloud",
+    "--password-stdin",
+];
+
 /// The computer with the jobs is lost: a new one adds the provider, and the rescan says the
 /// repository holds backups (no key needed for that); the password lists the jobs in it (a
 /// wrong one is refused, nothing kept); adopting one makes its points browsable and
@@ -886,30 +896,9 @@ fn a_fresh_computer_finds_the_backups_already_at_the_provider_and_adopts_one() {
             && rescan.contains("cloudkeep provider found acme-sp --repo 'Cloud' --password-stdin"),
         "{rescan}"
     );
-    let wrong = fresh.fails(
-        &[
-            "provider",
-            "found",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--password-stdin",
-        ],
-        Some("not-the-password"),
-        4,
-    );
+    let wrong = fresh.fails(&FOUND, Some("not-the-password"), 4);
     assert!(wrong.contains("encryption password is wrong"), "{wrong}");
-    let jobs = fresh.json_with(
-        &[
-            "provider",
-            "found",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--password-stdin",
-        ],
-        Some("job-secret"),
-    );
+    let jobs = fresh.json_with(&FOUND, Some("job-secret"));
     let names: Vec<&str> = jobs
         .as_array()
         .unwrap()
@@ -922,16 +911,7 @@ fn a_fresh_computer_finds_the_backups_already_at_the_provider_and_adopts_one() {
 
     // Adopted: a job of this computer, manual, keeping every point; restorable at once.
     fresh.ok(
-        &[
-            "provider",
-            "found",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--password-stdin",
-            "--adopt",
-            "docs",
-        ],
+        &[FOUND.as_slice(), &["--adopt", "docs"]].concat(),
         Some("job-secret"),
     );
     let shown = fresh.json(&["job", "show", "docs"]);
@@ -974,31 +954,13 @@ fn a_fresh_computer_finds_the_backups_already_at_the_provider_and_adopts_one() {
     // Adopting again is refused (it is this computer's already), and a name that is not in
     // the repository is named with the ones that are.
     let again = fresh.fails(
-        &[
-            "provider",
-            "found",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--password-stdin",
-            "--adopt",
-            "docs",
-        ],
+        &[FOUND.as_slice(), &["--adopt", "docs"]].concat(),
         Some("job-secret"),
         1,
     );
     assert!(again.contains("already stores there"), "{again}");
     let none = fresh.fails(
-        &[
-            "provider",
-            "found",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--password-stdin",
-            "--adopt",
-            "music",
-        ],
+        &[FOUND.as_slice(), &["--adopt", "music"]].concat(),
         Some("job-secret"),
         1,
     );
