@@ -27,11 +27,12 @@ export async function foundPanel(provider, ctx) {
 }
 
 function repoBox(provider, r, ctx) {
-  const id = `${provider}-${r.repo}`.replace(/[^A-Za-z0-9_-]/g, '_');
+  const id = `${provider}-${r.account ? `${r.account}-` : ''}${r.repo}`.replace(/[^A-Za-z0-9_-]/g, '_');
+  const whose = r.account ? ` of policy computer ${r.account}` : '';
   const slot = errorSlot();
   const jobs = h('div', { id: `found-jobs-${id}` });
   const password = r.encrypted
-    ? field({ label: `Encryption password of ${r.repo}`, id: `found-password-${id}`, kind: 'password', autocomplete: 'off', hint: 'The password its jobs were created with (not your account’s password).' })
+    ? field({ label: `Encryption password of ${r.repo}${whose}`, id: `found-password-${id}`, kind: 'password', autocomplete: 'off', hint: r.account ? 'The backup policy’s encryption password.' : 'The password its jobs were created with (not your account’s password).' })
     : null;
   const open = button(r.encrypted ? 'Open with this password' : 'Show the jobs in it', { variant: 'secondary', id: `found-open-${id}` });
   const secret = () => (password ? password.input.value : null);
@@ -40,27 +41,30 @@ function repoBox(provider, r, ctx) {
     if (password) password.setError(null);
     slot.clear();
     busy(open, async () => {
-      const list = await foundJobs(provider, r.repo, secret());
-      replaceChildren(jobs, jobsTable(provider, r.repo, list, secret, ctx, slot));
+      const list = await foundJobs(provider, r.repo, r.account, secret());
+      replaceChildren(jobs, jobsTable(provider, r, list, secret, ctx, slot));
     }, (err) => slot.show(err));
   });
-  return h('section', { class: 'found-repo', 'aria-label': `Backups in ${r.repo}` },
+  return h('section', { class: 'found-repo', 'aria-label': `Backups in ${r.repo}${whose}` },
     h('p', { class: 'result-line', id: `found-repo-${id}` },
-      `${r.repo} holds ${fmt.counted(r.points, 'restore point')}${r.encrypted ? ', encrypted' : ''}${r.newest_ms ? `; the newest of ${fmt.dateTime(r.newest_ms)}` : ''}.`),
+      `${r.repo}${whose} holds ${fmt.counted(r.points, 'restore point')}${r.encrypted ? ', encrypted' : ''}${r.newest_ms ? `; the newest of ${fmt.dateTime(r.newest_ms)}` : ''}.`),
     password ? h('div', { class: 'inline-field' }, password.wrap, open) : h('div', { class: 'actions' }, open),
     slot.el, jobs);
 }
 
-function jobsTable(provider, repo, list, secret, ctx, slot) {
+function jobsTable(provider, found, list, secret, ctx, slot) {
+  const { repo, account } = found;
   if (list.length === 0) return h('p', { class: 'hint', text: `${repo} holds no restore point yet.` });
-  const note = h('p', { class: 'hint', text: 'Restore… and Adopt both make the job one of this computer (no schedule until you set one; every restore point kept), so its restore points stay one click away.' });
+  const note = h('p', { class: 'hint', text: account
+    ? 'Restore… keeps the computer’s restore points one click away here; its agent goes on backing it up.'
+    : 'Restore… and Adopt both make the job one of this computer (no schedule until you set one; every restore point kept), so its restore points stay one click away.' });
   const adopt = async (btn, j, then) => busy(btn, async () => {
-    const job = await foundAdopt(provider, repo, j.name, secret());
+    const job = await foundAdopt(provider, repo, account, j.name, secret());
     await then(job);
   }, (err) => slot.show(err));
   return h('div', {}, note, table({
     caption: `Jobs in ${repo}`,
-    id: `found-table-${provider}-${repo}`.replace(/[^A-Za-z0-9_-]/g, '_'),
+    id: `found-table-${provider}-${account ? `${account}-` : ''}${repo}`.replace(/[^A-Za-z0-9_-]/g, '_'),
     columns: [
       ['Job', (j) => j.name],
       ['Computer', (j) => j.computers.join(', ')],
@@ -70,7 +74,7 @@ function jobsTable(provider, repo, list, secret, ctx, slot) {
         ? button('Open', { variant: 'secondary', label: `Open job ${j.here}`, onClick: () => ctx.navigate('jobs', { view: 'job', name: j.here }) })
         : h('div', { class: 'row-actions' },
           button('Restore…', { id: `found-restore-${j.name}`, label: `Restore… from job ${j.name}`, onClick: (e) => adopt(e.target, j, (job) => ctx.navigate('points', { view: 'restore', job: job.name })) }),
-          button('Adopt as this computer’s job', { variant: 'secondary', id: `found-adopt-${j.name}`, label: `Adopt as this computer’s job: ${j.name}`, onClick: (e) => adopt(e.target, j, (job) => ctx.navigate('jobs', { view: 'job', name: job.name, adopted: true })) })))],
+          account ? null : button('Adopt as this computer’s job', { variant: 'secondary', id: `found-adopt-${j.name}`, label: `Adopt as this computer’s job: ${j.name}`, onClick: (e) => adopt(e.target, j, (job) => ctx.navigate('jobs', { view: 'job', name: job.name, adopted: true })) })))],
     ],
     rows: list,
   }));

@@ -58,8 +58,8 @@ export const providerTrust = (name, fingerprint) => call('provider_trust', { nam
 export const providerRemove = (name) => call('provider_remove', { name });
 export const labStart = () => call('lab_start');
 export const foundRepos = (provider) => call('found_repos', { provider });
-export const foundJobs = (provider, repo, password) => call('found_jobs', { provider, repo, password: password || null });
-export const foundAdopt = (provider, repo, job, password) => call('found_adopt', { provider, repo, job, password: password || null });
+export const foundJobs = (provider, repo, account, password) => call('found_jobs', { provider, repo, account: account || null, password: password || null });
+export const foundAdopt = (provider, repo, account, job, password) => call('found_adopt', { provider, repo, account: account || null, job, password: password || null });
 export const labSpConnect = () => call('lab_sp_connect');
 
 // Jobs, runs and sessions.

@@ -76,6 +76,10 @@ enum ProviderCommand {
         /// The cloud repository.
         #[arg(long, value_name = "REPO")]
         repo: String,
+        /// A backup policy's computer: its managed subtenant (`tenant/sub`, as rescan names
+        /// it), reached with your own login.
+        #[arg(long, value_name = "LOGIN")]
+        account: Option<String>,
         /// Read the repository's encryption password from stdin (an encrypted one needs it).
         #[arg(long)]
         password_stdin: bool,
@@ -161,14 +165,24 @@ fn show(p: &Provider, json: bool) -> anyhow::Result<()> {
 
 /// What a rescan found in each repository: which hold backups, and how to open them.
 fn print_found(repos: &[found::FoundRepo]) {
+    for r in repos {
+        if let Some(problem) = &r.problem {
+            println!("  {}: cannot look inside now: {problem}", r.repo);
+        }
+    }
     for r in repos.iter().filter(|r| r.has_backups) {
         let newest = r
             .newest_ms
             .map(|ms| format!(", the newest of {}", time_text(ms * 1_000_000)))
             .unwrap_or_default();
+        let account = r
+            .account
+            .as_ref()
+            .map(|a| format!(" --account {a}"))
+            .unwrap_or_default();
         let used_by = if r.jobs_here.is_empty() {
             format!(
-                "no job of this computer uses them: list them with \"cloudkeep provider found {} --repo '{}'{}\"",
+                "no job of this computer uses them: list them with \"cloudkeep provider found {} --repo '{}'{account}{}\"",
                 r.provider,
                 r.repo,
                 if r.encrypted { " --password-stdin" } else { "" }
@@ -176,8 +190,13 @@ fn print_found(repos: &[found::FoundRepo]) {
         } else {
             format!("used by job {}", r.jobs_here.join(", "))
         };
+        let whose = r
+            .account
+            .as_ref()
+            .map(|a| format!(" of policy computer {a}"))
+            .unwrap_or_default();
         println!(
-            "  {} holds backups: {} restore points{newest}{}; {used_by}",
+            "  {}{whose} holds backups: {} restore points{newest}{}; {used_by}",
             r.repo,
             r.points,
             if r.encrypted { ", encrypted" } else { "" }
@@ -196,12 +215,10 @@ fn run_found(
             let repos = found::repositories(ctx, &name)?;
             let p = ctx.block_on(ctx.state().provider(&name))?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"provider": p, "found": repos})
-                    )?
-                );
+                // The provider as `provider show` prints it, with what its repositories hold.
+                let mut out = serde_json::to_value(&p)?;
+                out["found"] = serde_json::to_value(&repos)?;
+                println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 show(&p, false)?;
                 print_found(&repos);
@@ -210,13 +227,15 @@ fn run_found(
         ProviderCommand::Found {
             name,
             repo,
+            account,
             password_stdin,
             adopt,
         } => {
             let password = password_stdin
                 .then(|| crate::secrets::stdin_line("encryption password"))
                 .transpose()?;
-            let jobs = found::jobs_in(ctx, &name, &repo, password.as_deref())?;
+            let account = account.as_deref();
+            let jobs = found::jobs_in(ctx, &name, &repo, account, password.as_deref())?;
             if let Some(job) = adopt {
                 let which = jobs.iter().find(|j| j.name == job).ok_or_else(|| {
                     anyhow::anyhow!(
@@ -227,7 +246,8 @@ fn run_found(
                             .join(", ")
                     )
                 })?;
-                let made = found::adopt(ctx, &name, &repo, which, &job, password.as_deref())?;
+                let made =
+                    found::adopt(ctx, &name, &repo, account, which, &job, password.as_deref())?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&made)?);
                 } else {

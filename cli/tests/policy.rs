@@ -316,19 +316,41 @@ fn a_policy_protects_three_computers_through_their_agents() {
     );
     // With pc1's token the gateway lists pc1's points only, and pc2's are not found.
     let pc2 = open_enrollment(&std::fs::read_to_string(&codes[1].0).unwrap(), &codes[1].1).unwrap();
+    let target = |user: &str, password: &str, act_as: Option<&str>| RemoteTarget {
+        addresses: vec![gw.addr.clone()],
+        fingerprint: fp.clone(),
+        user: user.into(),
+        password: password.into(),
+        repo: "Cloud".into(),
+        act_as: act_as.map(Into::into),
+    };
     let store_of = |e: &cloudkeep_tenant::policies::Enrollment| {
-        RemoteStore::connect(&RemoteTarget {
-            addresses: vec![gw.addr.clone()],
-            fingerprint: fp.clone(),
-            user: e.login.clone(),
-            password: e.password.clone(),
-            repo: "Cloud".into(),
-        })
-        .unwrap()
+        RemoteStore::connect(&target(&e.login, &e.password, None)).unwrap()
     };
     let (as_pc1, as_pc2) = (store_of(&pc1), store_of(&pc2));
     let pc1_points = as_pc1.list_meta(MetaKind::Point).unwrap();
     let pc2_points = as_pc2.list_meta(MetaKind::Point).unwrap();
+    // The tenant reaches its own subtenant's points with its own login (no subtenant
+    // password: from a computer that lost them); a subtenant acts for no one, and a name
+    // is only looked up below the tenant itself.
+    let pc1_name = pc1.login.rsplit('/').next().unwrap().to_owned();
+    let pc2_name = pc2.login.rsplit('/').next().unwrap().to_owned();
+    let as_tenant_for_pc1 =
+        RemoteStore::connect(&target("acme", "tenant-password", Some(&pc1_name))).unwrap();
+    assert_eq!(
+        as_tenant_for_pc1.list_meta(MetaKind::Point).unwrap(),
+        pc1_points
+    );
+    assert!(
+        RemoteStore::connect(&target(&pc1.login, &pc1.password, Some(&pc2_name))).is_err(),
+        "a subtenant cannot act for its sibling"
+    );
+    for bad in ["nobody", "../acme", "acme/pc1"] {
+        assert!(
+            RemoteStore::connect(&target("acme", "tenant-password", Some(bad))).is_err(),
+            "{bad}"
+        );
+    }
     assert!(!pc1_points.is_empty() && !pc2_points.is_empty());
     assert!(
         pc1_points.iter().all(|p| !pc2_points.contains(p)),
@@ -593,5 +615,72 @@ fn a_policy_computer_restores_its_own_files_by_itself_or_on_the_tenants_order() 
     let cycle = pc1.cycle(false);
     assert_eq!(cycle["restores"][0]["state"], "failed", "{cycle}");
     assert_eq!(std::fs::read_to_string(&report).unwrap(), "report of pc1\n");
+
+    // The tenant's computer is lost: a new one with only the provider finds each policy
+    // computer's backups (in its managed subtenant, reached with the tenant's own login),
+    // opens pc2's with the policy's password and restores its report here.
+    let fresh = Cli {
+        home: dir.path().join("new-console"),
+    };
+    fresh.ok(
+        &[
+            "provider",
+            "add",
+            "acme-sp",
+            "--host",
+            &gw.addr,
+            "--user",
+            "acme",
+            "--password-stdin",
+            "--trust",
+            &fp,
+        ],
+        Some("tenant-password"),
+    );
+    let rescan = fresh.ok(&["provider", "rescan", "acme-sp"], None);
+    for pc in ["pc1", "pc2"] {
+        assert!(
+            rescan.contains(&format!(
+                "of policy computer acme/laptops-{pc} holds backups"
+            )),
+            "{rescan}"
+        );
+    }
+    let found = [
+        "provider",
+        "found",
+        "acme-sp",
+        "--repo",
+        "Cloud",
+        "--account",
+        "acme/laptops-pc2",
+        "--password-stdin",
+    ];
+    let jobs = fresh.json_with(&found, Some(POLICY_PW));
+    assert_eq!(jobs[0]["name"], "laptops-pc2", "{jobs}");
+    assert_eq!(jobs[0]["points"], 1, "{jobs}");
+    fresh.ok(
+        &[found.as_slice(), &["--adopt", "laptops-pc2"]].concat(),
+        Some(POLICY_PW),
+    );
+    let out = dir.path().join("pc2-report-here");
+    fresh.ok(
+        &[
+            "restore",
+            "files",
+            "latest",
+            "--job",
+            "laptops-pc2",
+            "--to",
+            &out.display().to_string(),
+        ],
+        None,
+    );
+    let pc2_report = pc2.user.join("data/docs/report.txt");
+    let here = out.join(pc2_report.strip_prefix("/").unwrap());
+    assert_eq!(std::fs::read_to_string(here).unwrap(), "report of pc2\n");
+    // Browsed and restored here, backed up only by its agent.
+    let refused = fresh.fails(&["job", "run", "laptops-pc2"], None, 1);
+    assert!(refused.contains("its agent backs it up"), "{refused}");
     drop(gw);
 }

@@ -152,7 +152,9 @@ async function renderRestoreWizard(container, ctx, job, pointId, paths) {
   // A policy's computer: its own paths are on that computer, so "where they came from" is a
   // restore its agent carries out there — never this computer's same paths.
   const computer = record.spec.agent ? record.spec.agent.computer : null;
-  const data = { point: pointId || (points[0] && points[0].id), selected: new Set(paths || []), whole: false, to: null, onComputer: !!computer, conflict: 'keep-both', report: null, session: null, error: null, order: null };
+  // Found on a new computer, its policy is not here: no agent to order; restored here only.
+  const canOrder = !!computer && !!record.spec.agent.policy_id;
+  const data = { point: pointId || (points[0] && points[0].id), selected: new Set(paths || []), whole: false, to: null, onComputer: canOrder, conflict: 'keep-both', report: null, session: null, error: null, order: null };
   const w = wizard({
     id: 'restore',
     title: 'Restore',
@@ -181,7 +183,7 @@ async function renderRestoreWizard(container, ctx, job, pointId, paths) {
       {
         title: 'Destination',
         render(body) {
-          if (computer) return computerDestination(body, data, computer);
+          if (computer) return computerDestination(body, data, computer, canOrder);
           const g = radioGroup({ legend: 'Restore to', name: 'restore-dest', value: data.to === null ? 'original' : 'folder', options: [['original', 'The original location', 'Where the items were when they were backed up.'], ['folder', 'Another folder', data.whole ? 'Everything keeps its full path below it.' : 'Each selected item goes straight into it by its own name; the folders above it are not recreated.']] });
           const path = field({ label: 'Folder', id: 'restore-folder', value: data.to || '', hint: 'A full path; choose Browse to pick it.' });
           const preview = h('div', { id: 'restore-preview', 'aria-live': 'polite' });
@@ -312,13 +314,14 @@ function itemsStep(body, job, data, point) {
 }
 
 /** Where a policy computer's items go: on that computer (by its agent), or here. */
-function computerDestination(body, data, computer) {
+function computerDestination(body, data, computer, canOrder) {
   const value = !data.onComputer ? 'folder' : data.to ? 'computer-folder' : 'computer';
-  const g = radioGroup({ legend: 'Restore to', name: 'restore-dest', value, options: [
+  const here = ['folder', 'A folder on this computer', 'Restored here now; the items keep their names below it.'];
+  const g = radioGroup({ legend: 'Restore to', name: 'restore-dest', value, options: canOrder ? [
     ['computer', `${computer}, where they came from`, `Its agent restores them on its next cycle, from ${computer}’s own restore points.`],
     ['computer-folder', `A folder on ${computer}`, 'A full path on that computer; its agent restores there.'],
-    ['folder', 'A folder on this computer', 'Restored here now; the items keep their names below it.'],
-  ] });
+    here,
+  ] : [here], hint: canOrder ? undefined : `The backup policy of ${computer} is not on this computer, so its agent cannot be asked: restore here, into a folder.` });
   const path = field({ label: 'Folder', id: 'restore-folder', value: data.to || '', hint: 'A full path.' });
   const browse = button('Browse…', { variant: 'secondary', id: 'restore-browse' });
   browse.addEventListener('click', async () => {

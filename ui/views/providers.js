@@ -22,11 +22,6 @@ export async function renderProviders(container, ctx) {
     providers.length === 0
       ? emptyState('No service provider yet. Add the one that gave you an account.')
       : h('div', { class: 'stack' }, providers.map((p) => providerCard(p, ctx))));
-  // Backups at a provider that no job here uses: looked up after the list shows.
-  for (const p of providers) {
-    const slot = container.querySelector(`#provider-found-${CSS.escape(p.name)}`);
-    foundPanel(p.name, ctx).then((found) => { if (slot && ctx.current()) replaceChildren(slot, found); });
-  }
 }
 
 function providerCard(p, ctx) {
@@ -100,9 +95,24 @@ function providerCard(p, ctx) {
     messages,
     h('h3', { text: 'Cloud repositories' }),
     repoBars(p.repos.map((r) => ({ ...r, provider: '', repo: r.name, name: r.name }))),
-    h('div', { id: `provider-found-${p.name}` }));
+    foundSlot(p, ctx));
   paintBars(card);
   return card;
+}
+
+/**
+ * Backups at the provider that no job here uses (a lost or replaced computer's): looked for
+ * on request, since it opens every repository of the account and of its policy computers.
+ */
+function foundSlot(p, ctx) {
+  const slot = h('div', { id: `provider-found-${p.name}` });
+  const look = button('Look for backups of other computers', { variant: 'secondary', id: `provider-look-${p.name}` });
+  look.addEventListener('click', () => busy(look, async () => {
+    const found = await foundPanel(p.name, ctx);
+    if (ctx.current()) replaceChildren(slot, found || h('p', { class: 'hint', id: `provider-nothing-found-${p.name}`, text: 'Every restore point at this provider belongs to a job of this computer.' }));
+  }, (err) => replaceChildren(slot, errorBox(err))));
+  slot.append(h('div', { class: 'actions' }, look));
+  return slot;
 }
 
 /**

@@ -465,6 +465,12 @@ pub const CHUNK_LENS_HEADER: &str = "x-cloudkeep-chunk-lens";
 /// Header carrying the task a write belongs to.
 pub const TASK_HEADER: &str = "x-cloudkeep-task";
 
+/// Header with which a tenant's session acts for one of its own subtenants (its name, the
+/// part after `tenant/`): every rule of that subtenant applies, as if it had logged in. A
+/// tenant owns its subtenants (it sets their passwords and can delete them); this lets it
+/// reach their restore points without their passwords — from a computer that lost them.
+pub const ACT_AS_HEADER: &str = "x-cloudkeep-act-as";
+
 /// `POST /v1/tasks`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewTask {

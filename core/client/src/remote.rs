@@ -51,6 +51,9 @@ pub struct RemoteTarget {
     pub password: String,
     /// The tenant's name for the cloud repository.
     pub repo: String,
+    /// One of the account's own subtenants to act for (its name after `tenant/`): its
+    /// repository is reached with the tenant's login, as the subtenant.
+    pub act_as: Option<String>,
 }
 
 /// A gateway repository as a backend.
@@ -94,8 +97,15 @@ impl RemoteStore {
         // HTTP/2 and every transfer shares one connection.
         let mut tls = super::tls::pinned_config(&target.fingerprint)?;
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(sub) = &target.act_as {
+            let value = reqwest::header::HeaderValue::from_str(sub)
+                .map_err(|_| ClientError::Protocol(format!("\"{sub}\" is not a subtenant name")))?;
+            headers.insert(cloudkeep_api::ACT_AS_HEADER, value);
+        }
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            .default_headers(headers)
             .http1_only()
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(600))

@@ -152,6 +152,10 @@ impl FromRequestParts<Arc<GatewayState>> for TenantSession {
         let (tenant, parent) = state.db.tenant_session(token).await?.ok_or_else(|| {
             ApiError::unauthorized("the session has expired or its account is gone; log in again")
         })?;
+        let (tenant, parent) = match parts.headers.get(cloudkeep_api::ACT_AS_HEADER) {
+            None => (tenant, parent),
+            Some(sub) => act_as(state, tenant, parent, sub).await?,
+        };
         let restore_only = access(state, &tenant, parent.as_ref()).await?;
         if tenant
             .last_activity_ms
@@ -165,6 +169,35 @@ impl FromRequestParts<Arc<GatewayState>> for TenantSession {
             restore_only,
         })
     }
+}
+
+/// A tenant's session acting for its own subtenant `sub` ([`cloudkeep_api::ACT_AS_HEADER`]):
+/// the subtenant, with the tenant as its parent. A subtenant acts for no one, and a name is
+/// only ever looked up below the session's own tenant.
+async fn act_as(
+    state: &GatewayState,
+    tenant: Tenant,
+    parent: Option<Tenant>,
+    sub: &axum::http::HeaderValue,
+) -> Result<(Tenant, Option<Tenant>), ApiError> {
+    if parent.is_some() || tenant.parent.is_some() {
+        return Err(ApiError::unauthorized(
+            "a subtenant cannot act for another account; log in as the tenant",
+        ));
+    }
+    let name = sub
+        .to_str()
+        .ok()
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+        .ok_or_else(|| ApiError::bad_request("the subtenant to act for is not a name"))?;
+    let login = format!("{}/{name}", tenant.login);
+    let (sub, _) = state
+        .db
+        .tenant_by_login(&login)
+        .await?
+        .filter(|(t, _)| t.parent == Some(tenant.id))
+        .ok_or_else(|| ApiError::not_found(format!("there is no subtenant \"{login}\"")))?;
+    Ok((sub, Some(tenant)))
 }
 
 pub(crate) fn only_tenants(session: &TenantSession) -> Result<(), ApiError> {

@@ -462,6 +462,7 @@ pub fn remote_target(
         user: user.into(),
         password: password.into(),
         repo: "Cloud".into(),
+        act_as: None,
     }
 }
 

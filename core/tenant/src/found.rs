@@ -1,9 +1,11 @@
 //! Backups already in a provider's cloud repositories, for a computer that has none of the
 //! jobs that made them (the one with the console was lost, or this is another one): what
 //! each repository holds without its key (that it holds backups, encrypted or not, how many
-//! restore points and the newest's time), then, with the encryption password, the jobs in
-//! it (their computers, sources, points, newest point) — and one of them adopted as a job of
-//! this computer, so its points can be browsed, restored and backed up to again.
+//! restore points and the newest's time) — the tenant's own and those of its backup
+//! policies' computers (their managed subtenants, reached with the tenant's login acting for
+//! them) — then, with the encryption password, the jobs in it (their computers, sources,
+//! points, newest point), and one of them adopted as a job of this computer, so its points
+//! can be browsed and restored (and, for the tenant's own, backed up to again).
 
 use cloudkeep_model::retention::RetentionPolicy;
 use cloudkeep_model::schedule::Schedule;
@@ -21,6 +23,9 @@ pub struct FoundRepo {
     pub provider: String,
     /// The repository's name (as the provider shows it).
     pub repo: String,
+    /// A policy computer's managed subtenant (`tenant/sub`) whose repository this is; `None`
+    /// for the tenant's own.
+    pub account: Option<String>,
     /// Whether it holds a Cloudkeep repository at all.
     pub has_backups: bool,
     /// Whether opening it needs the encryption password.
@@ -31,6 +36,8 @@ pub struct FoundRepo {
     pub newest_ms: Option<i64>,
     /// Jobs of this computer that store there already.
     pub jobs_here: Vec<String>,
+    /// Why it could not be looked into now (the rest of the list still is).
+    pub problem: Option<String>,
 }
 
 /// A job found in a repository (opened with its key).
@@ -56,24 +63,43 @@ pub struct FoundJob {
     pub here: Option<String>,
 }
 
-/// The cloud repositories of `provider` with what they hold, as far as can be seen without
-/// their keys. Blocking.
+/// The cloud repositories of `provider` — the tenant's own, then its policy computers'
+/// (managed subtenants) — with what they hold, as far as can be seen without their keys.
+/// Blocking.
 pub fn repositories(ctx: &TenantContext, provider: &str) -> Result<Vec<FoundRepo>, TenantError> {
     let state = ctx.state();
     let p = ctx.block_on(super::providers::rescan(state, ctx.secrets(), provider))?;
     let local = ctx.block_on(state.jobs())?;
+    // A provider that lists no subtenants now (a subtenant's own account, a lease in its
+    // grace days) still shows the tenant's own repositories.
+    let subtenants = match ctx.block_on(super::providers::connect(state, ctx.secrets(), provider)) {
+        Ok((client, _)) => ctx.block_on(client.subtenants()).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let mut places: Vec<(String, Option<String>)> =
+        p.repos.iter().map(|r| (r.name.clone(), None)).collect();
+    for sub in subtenants.iter().filter(|v| v.tenant.managed) {
+        for q in &sub.quotas {
+            places.push((q.friendly_name.clone(), Some(sub.tenant.login.clone())));
+        }
+    }
     let mut out = Vec::new();
-    for r in &p.repos {
+    for (repo, account) in places {
         let target = Target::Provider {
             provider: p.name.clone(),
-            repo: r.name.clone(),
-            account: None,
+            repo: repo.clone(),
+            account: account.clone(),
         };
-        let backend = jobs::open_target_backend(&target, Some(&p), ctx.secrets())?;
-        let outline = Repository::outline(backend.as_ref())?;
+        let looked = jobs::open_target_backend(&target, Some(&p), ctx.secrets())
+            .and_then(|backend| Ok(Repository::outline(backend.as_ref())?));
+        let (outline, problem) = match looked {
+            Ok(outline) => (outline, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
         out.push(FoundRepo {
             provider: p.name.clone(),
-            repo: r.name.clone(),
+            repo,
+            account,
             has_backups: outline.is_some(),
             encrypted: outline.as_ref().is_some_and(|o| o.encrypted),
             points: outline.as_ref().map_or(0, |o| o.point_times_ns.len()),
@@ -86,23 +112,25 @@ pub fn repositories(ctx: &TenantContext, provider: &str) -> Result<Vec<FoundRepo
                 .filter(|j| j.spec.target == target)
                 .map(|j| j.name.clone())
                 .collect(),
+            problem,
         });
     }
     Ok(out)
 }
 
-/// The jobs in `repo` of `provider`, opened with `password` (none for an unencrypted one).
-/// Blocking.
+/// The jobs in `repo` of `provider` (of its policy computer `account`, when given), opened
+/// with `password` (none for an unencrypted one). Blocking.
 pub fn jobs_in(
     ctx: &TenantContext,
     provider: &str,
     repo: &str,
+    account: Option<&str>,
     password: Option<&str>,
 ) -> Result<Vec<FoundJob>, TenantError> {
     let target = Target::Provider {
         provider: provider.to_owned(),
         repo: repo.to_owned(),
-        account: None,
+        account: account.map(str::to_owned),
     };
     let p = ctx.block_on(ctx.state().provider(provider))?;
     let backend = jobs::open_target_backend(&target, Some(&p), ctx.secrets())?;
@@ -161,11 +189,14 @@ pub fn jobs_in(
 /// Makes job `found` of `repo` a job of this computer named `name`: same sources, the
 /// repository's encryption with `password` (checked: a wrong one is refused and nothing is
 /// kept), no schedule (runs only when started, until edited), and a retention that keeps at
-/// least every point already there, so adopting never removes one. Blocking.
+/// least every point already there, so adopting never removes one. A policy computer's
+/// (`account`) becomes that computer's entry: browsed and restored here, backed up only by
+/// its agent. Blocking.
 pub fn adopt(
     ctx: &TenantContext,
     provider: &str,
     repo: &str,
+    account: Option<&str>,
     found: &FoundJob,
     name: &str,
     password: Option<&str>,
@@ -188,7 +219,7 @@ pub fn adopt(
         target: Target::Provider {
             provider: provider.to_owned(),
             repo: repo.to_owned(),
-            account: None,
+            account: account.map(str::to_owned),
         },
         schedule: Schedule::Manual,
         retention: RetentionPolicy {
@@ -203,7 +234,15 @@ pub fn adopt(
         retries: jobs::DEFAULT_RETRIES,
         retry_wait_s: jobs::DEFAULT_RETRY_WAIT_S,
         health_check: Schedule::Manual,
-        agent: None,
+        // Its agent backs it up; the policy itself is not on this computer (its id unknown).
+        agent: account.map(|login| cloudkeep_api::policy::Membership {
+            policy_id: String::new(),
+            computer: found
+                .computers
+                .first()
+                .cloned()
+                .unwrap_or_else(|| login.rsplit('/').next().unwrap_or(login).to_owned()),
+        }),
     };
     super::keys::create_job(ctx, name, &spec, password)
 }

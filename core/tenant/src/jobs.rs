@@ -433,16 +433,28 @@ pub fn open_target_backend(
             account,
         } => {
             let provider = provider.ok_or_else(|| TenantError::NoProvider(name.clone()))?;
-            let (user, key) = match account {
+            let (mut user, key) = match account {
                 Some(login) => (login.clone(), account_key(name, login)),
                 None => (provider.user.clone(), super::secrets::provider_key(name)),
             };
-            let password = secrets
-                .get(&key)?
-                .ok_or_else(|| TenantError::SecretMissing {
-                    what: format!("password of \"{user}\" at \"{name}\""),
-                    fix: "add the provider (or the policy's computer) again",
-                })?;
+            let mut act_as = None;
+            let mut password = secrets.get(&key)?;
+            // A subtenant of the provider's own account whose password this computer does not
+            // have (a policy's computer, seen from a new computer): reached with the tenant's
+            // login, acting for it.
+            if password.is_none()
+                && let Some(sub) = account
+                    .as_deref()
+                    .and_then(|l| l.strip_prefix(&format!("{}/", provider.user)))
+            {
+                password = secrets.get(&super::secrets::provider_key(name))?;
+                act_as = Some(sub.to_owned());
+                user.clone_from(&provider.user);
+            }
+            let password = password.ok_or_else(|| TenantError::SecretMissing {
+                what: format!("password of \"{user}\" at \"{name}\""),
+                fix: "add the provider (or the policy's computer) again",
+            })?;
             if provider.addresses.is_empty() {
                 return Err(TenantError::NoProvider(name.clone()));
             }
@@ -452,6 +464,7 @@ pub fn open_target_backend(
                 user,
                 password,
                 repo: repo.clone(),
+                act_as,
             };
             RemoteStore::connect(&target)
                 .map(|store| Arc::new(store) as Arc<dyn RepoBackend>)

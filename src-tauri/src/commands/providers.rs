@@ -192,31 +192,45 @@ pub async fn found_repos(
     super::blocking(move || Ok(found::repositories(&ctx, &provider)?)).await
 }
 
-/// The jobs in `repo` of `provider`, opened with `password` (none: unencrypted).
+/// The jobs in `repo` of `provider` (of its policy computer `account`, when given), opened
+/// with `password` (none: unencrypted).
 #[tauri::command]
 pub async fn found_jobs(
     state: State<'_, ConsoleState>,
     provider: String,
     repo: String,
+    account: Option<String>,
     password: Option<String>,
 ) -> Result<Vec<found::FoundJob>, CommandError> {
     let ctx = state.ctx.clone();
-    super::blocking(move || Ok(found::jobs_in(&ctx, &provider, &repo, password.as_deref())?)).await
+    super::blocking(move || {
+        Ok(found::jobs_in(
+            &ctx,
+            &provider,
+            &repo,
+            account.as_deref(),
+            password.as_deref(),
+        )?)
+    })
+    .await
 }
 
-/// Makes job `job` found in `repo` a job of this computer (its points browsable and
-/// restorable here); the password is checked and stored as a new job's would be.
+/// Makes job `job` found in `repo` (of policy computer `account`) a job of this computer
+/// (its points browsable and restorable here); the password is checked and stored as a new
+/// job's would be.
 #[tauri::command]
 pub async fn found_adopt(
     state: State<'_, ConsoleState>,
     provider: String,
     repo: String,
+    account: Option<String>,
     job: String,
     password: Option<String>,
 ) -> Result<cloudkeep_tenant::jobs::Job, CommandError> {
     let ctx = state.ctx.clone();
     super::blocking(move || {
-        let jobs = found::jobs_in(&ctx, &provider, &repo, password.as_deref())?;
+        let account = account.as_deref();
+        let jobs = found::jobs_in(&ctx, &provider, &repo, account, password.as_deref())?;
         let which = jobs.iter().find(|j| j.name == job).ok_or_else(|| {
             CommandError::invalid(format!(
                 "there is no job \"{job}\" in \"{repo}\" any more; show the jobs again"
@@ -226,6 +240,7 @@ pub async fn found_adopt(
             &ctx,
             &provider,
             &repo,
+            account,
             which,
             &job,
             password.as_deref(),

@@ -41,6 +41,7 @@ async fn a_new_computer_restores_the_lost_ones_backups() -> Result<()> {
         Some(TENANT_PASSWORD),
     )?;
     console.nav("providers").await?;
+    console.click("#provider-look-sp").await?;
     console
         .wait_text("#found-sp", "main holds 1 restore point, encrypted", WAIT)
         .await
@@ -96,15 +97,10 @@ async fn a_new_computer_restores_the_lost_ones_backups() -> Result<()> {
 
     // Now a job of this computer: the provider's card no longer offers it.
     console.nav("providers").await?;
-    console.wait_for("#provider-sp").await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    ensure!(
-        console
-            .client
-            .find(fantoccini::Locator::Css("#found-sp"))
-            .await
-            .is_err(),
-        "adopted backups are not offered again"
-    );
+    console.click("#provider-look-sp").await?;
+    console
+        .wait_for("#provider-nothing-found-sp")
+        .await
+        .context("adopted backups are not offered again")?;
     console.shutdown().await
 }
