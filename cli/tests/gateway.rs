@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use crate::support::{
-    ADMIN_PW, Cli, Gateway, fingerprint_in, gateway_with_tenant, job_create, tenant_with_provider,
+    ADMIN_PW, Cli, Gateway, fingerprint_in, gateway_with_tenant, job_create, tenant_at,
+    tenant_with_provider,
 };
 
 /// A CA and a leaf for 127.0.0.1 signed by it, as PEM files.
@@ -871,24 +872,7 @@ fn a_fresh_computer_finds_the_backups_already_at_the_provider_and_adopts_one() {
     assert_eq!(kept, 2, "the old computer's retention kept two");
 
     // The new computer: only the provider and its account.
-    let fresh = Cli {
-        home: tmp.path().join("new-computer"),
-    };
-    fresh.ok(
-        &[
-            "provider",
-            "add",
-            "acme-sp",
-            "--host",
-            &gw.addr,
-            "--user",
-            "acme",
-            "--password-stdin",
-            "--trust",
-            &fp,
-        ],
-        Some("tenant-password"),
-    );
+    let fresh = tenant_at(tmp.path().join("new-computer"), &gw, &fp);
     let rescan = fresh.ok(&["provider", "rescan", "acme-sp"], None);
     assert!(
         rescan.contains("Cloud holds backups: 3 restore points")

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::{Cli, fingerprint_in, gateway_with_tenant, tenant_with_provider};
+use crate::support::{Cli, fingerprint_in, gateway_with_tenant, tenant_at, tenant_with_provider};
 use cloudkeep_client::remote::{RemoteStore, RemoteTarget};
 use cloudkeep_repo::backend::{MetaKind, RepoBackend};
 use cloudkeep_tenant::policies::{open_enrollment, seal_enrollment};
@@ -619,24 +619,7 @@ fn a_policy_computer_restores_its_own_files_by_itself_or_on_the_tenants_order() 
     // The tenant's computer is lost: a new one with only the provider finds each policy
     // computer's backups (in its managed subtenant, reached with the tenant's own login),
     // opens pc2's with the policy's password and restores its report here.
-    let fresh = Cli {
-        home: dir.path().join("new-console"),
-    };
-    fresh.ok(
-        &[
-            "provider",
-            "add",
-            "acme-sp",
-            "--host",
-            &gw.addr,
-            "--user",
-            "acme",
-            "--password-stdin",
-            "--trust",
-            &fp,
-        ],
-        Some("tenant-password"),
-    );
+    let fresh = tenant_at(dir.path().join("new-console"), &gw, &fp);
     let rescan = fresh.ok(&["provider", "rescan", "acme-sp"], None);
     for pc in ["pc1", "pc2"] {
         assert!(

@@ -275,9 +275,12 @@ pub fn gateway_with_tenant_on(dir: &Path, listen: &str) -> (Gateway, Cli, String
 /// The tenant's CLI (its own data folder) with the gateway added as provider "acme-sp" (as
 /// `acme`, its certificate trusted).
 pub fn tenant_with_provider(dir: &Path, gw: &Gateway, fp: &str) -> Cli {
-    let laptop = Cli {
-        home: dir.join("laptop-home"),
-    };
+    tenant_at(dir.join("laptop-home"), gw, fp)
+}
+
+/// [`tenant_with_provider`] in data home `home` (another computer of the same tenant).
+pub fn tenant_at(home: PathBuf, gw: &Gateway, fp: &str) -> Cli {
+    let laptop = Cli { home };
     laptop.ok(
         &[
             "provider",
