@@ -26,7 +26,7 @@ use tracing::level_filters::LevelFilter;
 
 /// Cloudkeep: backup to your service provider's cloud repositories.
 #[derive(Debug, Parser)]
-#[command(name = "cloudkeep", version = cloudkeep_model::VERSION, propagate_version = true)]
+#[command(name = "cloudkeep", bin_name = "cloudkeep", version = cloudkeep_model::VERSION, propagate_version = true)]
 struct Cli {
     /// More detail on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]

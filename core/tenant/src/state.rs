@@ -1,8 +1,6 @@
 //! The tenant's local state: an SQLite file in the data folder (`CLOUDKEEP_HOME` overrides
 //! where), migrated on open (`core/tenant/migrations/tenant`).
 
-use std::str::FromStr;
-
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
@@ -25,7 +23,9 @@ impl TenantState {
             path: path.clone(),
             source,
         })?;
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+        // The file itself, not a URL: a Windows path or a `%` in a folder name stays as it is.
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(std::time::Duration::from_secs(10))

@@ -123,6 +123,22 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The URL the database driver opens `file` with. The driver parses it as a URL first, so
+/// the path is percent-encoded whole: a Windows path (`C:\data\gateway.db`) or one with `?`,
+/// `#` or `%` in it reaches SQLite as it is instead of being read as a host and a port.
+fn sqlite_url(file: &std::path::Path) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.');
+    let path = file.to_string_lossy();
+    format!(
+        "sqlite:{}?mode=rwc",
+        percent_encoding::utf8_percent_encode(&path, KEEP)
+    )
+}
+
 /// The file of an SQLite database URL (a path or `sqlite://PATH`); `None` for PostgreSQL.
 pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -158,7 +174,7 @@ impl Db {
                     }
                 })?;
             }
-            (Engine::Sqlite, format!("sqlite://{path}?mode=rwc"))
+            (Engine::Sqlite, sqlite_url(file))
         };
         let connect_err = |source| DbError::Connect {
             url: redact_url(&url),
@@ -238,5 +254,23 @@ mod tests {
             "postgres://ck:***@127.0.0.1:5433/postgres"
         );
         assert_eq!(redact_url("/var/lib/ck/meta.db"), "/var/lib/ck/meta.db");
+    }
+
+    /// The driver reads back exactly the file it was given, whatever the path looks like.
+    #[test]
+    fn any_database_path_reaches_the_driver_as_it_is() {
+        use sqlx::ConnectOptions;
+        for path in [
+            "/var/lib/cloudkeep/gateway.db",
+            "C:\\ProgramData\\Cloudkeep\\gateway.db",
+            "/tmp/odd ?#% name/gateway.db",
+            "relative/gateway.db",
+        ] {
+            let url = sqlite_url(std::path::Path::new(path));
+            let any = AnyConnectOptions::from_str(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            let opened = sqlx::sqlite::SqliteConnectOptions::from_url(&any.database_url)
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(opened.get_filename(), std::path::Path::new(path), "{url}");
+        }
     }
 }

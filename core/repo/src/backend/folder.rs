@@ -220,10 +220,18 @@ impl FolderStore {
             fs::rename(tmp, &dest)?;
             sync_dir(&dir)
         };
-        adopt().map_err(|source| {
-            let _ = fs::remove_file(tmp);
-            StoreError::Io { path: dest, source }
-        })
+        match adopt() {
+            Ok(()) => Ok(()),
+            // The same pack, stored by another upload meanwhile (see `put_pack`).
+            Err(_) if dest.is_file() => {
+                let _ = fs::remove_file(tmp);
+                Ok(())
+            }
+            Err(source) => {
+                let _ = fs::remove_file(tmp);
+                Err(StoreError::Io { path: dest, source })
+            }
+        }
     }
 
     fn meta_path(&self, kind: MetaKind, name: &str) -> Result<PathBuf, StoreError> {
@@ -379,7 +387,13 @@ impl PackStore for FolderStore {
         if dest.exists() {
             return Ok(());
         }
-        self.write_atomic(&dest, bytes)
+        match self.write_atomic(&dest, bytes) {
+            // Another writer stored the same pack meanwhile: a pack's name is its content's
+            // hash, so it is this one. (Windows refuses to rename over a file another thread
+            // holds open, where POSIX replaces it.)
+            Err(_) if dest.is_file() => Ok(()),
+            other => other,
+        }
     }
 
     fn read_range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {

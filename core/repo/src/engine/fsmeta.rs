@@ -139,6 +139,58 @@ pub fn name_os(name: &[u8]) -> std::ffi::OsString {
     String::from_utf8_lossy(name).into_owned().into()
 }
 
+/// A catalog name as exactly one component of a destination path on this platform. A point
+/// made on Windows has each drive (`C:`) or share as a top-level entry; joined as it is, such
+/// a name would replace the destination on Windows (`D:\target` joined with `C:` is `C:`,
+/// the current folder of drive C). Here a drive becomes a folder named by its letter (`C`)
+/// and any other name that is not one plain component has its `:` and `\` made `_`, so a
+/// restore never leaves the folder it was given.
+pub fn dest_component(name: &[u8]) -> std::ffi::OsString {
+    let os = name_os(name);
+    let mut parts = Path::new(&os).components();
+    if let (Some(std::path::Component::Normal(one)), None) = (parts.next(), parts.next())
+        && one == os.as_os_str()
+    {
+        return os;
+    }
+    let text = String::from_utf8_lossy(name);
+    if let [letter, b':'] = name
+        && letter.is_ascii_alphabetic()
+    {
+        return char::from(*letter).to_string().into();
+    }
+    let clean: String = text
+        .trim_start_matches(['\\', '/', '?', '.'])
+        .chars()
+        .map(|c| {
+            if matches!(c, ':' | '\\' | '/') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if clean.is_empty() {
+        "_".into()
+    } else {
+        clean.into()
+    }
+}
+
+/// Where a top-level entry of a point goes when restored to where it came from: a drive or
+/// share (`C:`) is its root (`C:\`), anything else a name below `root`.
+pub fn original_top(root: &Path, name: &[u8]) -> std::path::PathBuf {
+    let os = name_os(name);
+    match Path::new(&os).components().next() {
+        Some(std::path::Component::Prefix(_)) => {
+            let mut top = std::path::PathBuf::from(&os);
+            top.push(std::path::MAIN_SEPARATOR_STR);
+            top
+        }
+        _ => root.join(dest_component(name)),
+    }
+}
+
 /// Applies mode, owner (when permitted) and times after an entry's content is in place.
 /// Returns a message for what could not be applied.
 pub fn apply(path: &Path, kind: NodeKind, owner: &Owner, times: &Times) -> Result<(), String> {
@@ -183,5 +235,41 @@ pub fn apply(path: &Path, kind: NodeKind, owner: &Owner, times: &Times) -> Resul
         Ok(())
     } else {
         Err(problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On every platform, a destination built from catalog names stays below its folder; a
+    /// Windows drive restored where it came from is its root.
+    #[test]
+    fn catalog_names_never_leave_the_destination() {
+        let base = Path::new("target-folder");
+        for name in [
+            &b"C:"[..],
+            b"\\\\server\\share",
+            b"a:b",
+            b"plain",
+            b"with space",
+        ] {
+            let joined = base.join(dest_component(name));
+            assert!(joined.starts_with(base), "{name:?} left it: {joined:?}");
+            assert_eq!(joined.components().count(), 2, "{name:?}: {joined:?}");
+        }
+        assert_eq!(dest_component(b"plain"), "plain");
+        #[cfg(windows)]
+        {
+            assert_eq!(dest_component(b"C:"), "C");
+            assert_eq!(dest_component(b"a:b"), "a_b");
+            assert_eq!(original_top(Path::new("\\"), b"C:"), Path::new("C:\\"));
+        }
+        #[cfg(unix)]
+        {
+            // `C:` and `a\b` are plain names here: kept as they are.
+            assert_eq!(dest_component(b"C:"), "C:");
+            assert_eq!(original_top(Path::new("/"), b"home"), Path::new("/home"));
+        }
     }
 }

@@ -318,7 +318,15 @@ impl Walker<'_, '_> {
                         to: base.clone(),
                         folder: true,
                     });
-                    self.walk_children(top, &base);
+                    // Where they came from, a drive of a Windows point is its root (`C:\`).
+                    let original = matches!(destination, Destination::Original);
+                    self.walk_children_with(top, |name| {
+                        if original {
+                            fsmeta::original_top(&base, name)
+                        } else {
+                            base.join(fsmeta::dest_component(name))
+                        }
+                    });
                 }
                 (Resolved::Node(node), Destination::Original) => {
                     if let Some(parent) = original.parent() {
@@ -332,7 +340,7 @@ impl Walker<'_, '_> {
                         path: folder.clone(),
                         reason: format!("cannot create the destination folder: {e}"),
                     })?;
-                    let dest = folder.join(fsmeta::name_os(&node.name));
+                    let dest = folder.join(fsmeta::dest_component(&node.name));
                     self.place(selection, &node, &dest);
                     self.walk_node(*node, dest, None);
                 }
@@ -395,6 +403,11 @@ impl Walker<'_, '_> {
 
     /// Restores a folder's entries, reading the listings of its subfolders together.
     fn walk_children(&mut self, children: Vec<Node>, dest: &Path) {
+        self.walk_children_with(children, |name| dest.join(fsmeta::dest_component(name)));
+    }
+
+    /// [`Self::walk_children`] with each entry's destination from `dest_of(name)`.
+    fn walk_children_with(&mut self, children: Vec<Node>, dest_of: impl Fn(&[u8]) -> PathBuf) {
         let subfolders: Vec<&[ChunkId]> = children
             .iter()
             .filter(|c| c.kind == NodeKind::Dir)
@@ -412,7 +425,7 @@ impl Walker<'_, '_> {
             } else {
                 None
             };
-            let child_dest = dest.join(fsmeta::name_os(&child.name));
+            let child_dest = dest_of(&child.name);
             self.walk_node(child, child_dest, listing);
         }
     }
