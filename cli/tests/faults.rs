@@ -16,7 +16,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
+#[cfg(target_os = "linux")]
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::*;

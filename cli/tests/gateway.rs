@@ -6,11 +6,10 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use crate::support::{
-    ADMIN_PW, Cli, Gateway, fingerprint_in, gateway_with_tenant, job_create, tenant_at,
-    tenant_with_provider,
+    ADMIN_PW, Cli, Gateway, fingerprint_in, gateway_with_tenant, tenant_at, tenant_with_provider,
 };
 
 /// A CA and a leaf for 127.0.0.1 signed by it, as PEM files.
@@ -543,7 +542,6 @@ fn a_ca_signed_gateway_is_trusted_and_pinned_without_asking() {
 /// owner-only for handing over, and enough for the tenant to add its provider.
 #[test]
 fn a_new_tenants_connection_details_are_handed_over_and_work() {
-    use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let (gw, sp, fp) = gateway_with_tenant(tmp.path());
     let file = tmp.path().join("globex-handoff.txt");
@@ -570,8 +568,9 @@ fn a_new_tenants_connection_details_are_handed_over_and_work() {
         "the fingerprint served is printed: {out}"
     );
     assert!(out.contains("shown once"), "{out}");
-    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600, "the file holds a password: owner only");
+    // The file holds a password: owner only.
+    #[cfg(unix)]
+    crate::support::assert_owner_only(&file);
     let text = std::fs::read_to_string(&file).unwrap();
     let details = cloudkeep_api::handoff::Handoff::parse(&text).expect("the file reads back");
     assert_eq!(details.addresses, std::slice::from_ref(&gw.addr));
@@ -1171,7 +1170,6 @@ fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
 
     // The cloud job's keys, as a local repository's: a recovery key, then a new password the
     // job runs with; the machine that still has the old one is refused.
-    use std::os::unix::fs::PermissionsExt;
     let key_file = tmp.path().join("docs.recovery");
     let key_path = key_file.display().to_string();
     assert!(
@@ -1182,10 +1180,8 @@ fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
             )
             .contains("recovery key slot")
     );
-    assert_eq!(
-        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    #[cfg(unix)]
+    crate::support::assert_owner_only(&key_file);
     laptop.fails(
         &[
             "job",
@@ -1229,6 +1225,7 @@ fn a_tenant_backs_up_through_the_gateway_and_restores_on_a_fresh_machine() {
 }
 
 /// The sizes of the pack files stored under `dir`.
+#[cfg(unix)]
 fn pack_sizes(dir: &Path) -> Vec<u64> {
     cloudkeep_tests::files_under(dir, &|p| p.extension().is_some_and(|e| e == "pack"))
         .into_iter()
@@ -1236,11 +1233,13 @@ fn pack_sizes(dir: &Path) -> Vec<u64> {
         .collect()
 }
 
+#[cfg(unix)]
 fn packs_under(dir: &Path) -> usize {
     pack_sizes(dir).len()
 }
 
 /// Twelve 4 MiB files of pseudo-random bytes in `dir/big`.
+#[cfg(unix)]
 fn big_source(dir: &Path, seed: u64) -> PathBuf {
     let source = dir.join("big");
     std::fs::create_dir_all(&source).unwrap();
@@ -1256,8 +1255,9 @@ fn big_source(dir: &Path, seed: u64) -> PathBuf {
 
 /// Creates job "big" over `source` (no encryption) and starts `job run big`; returns once the
 /// first pack is stored under `storage`, the run still going.
-fn big_run_until_a_pack_lands(laptop: &Cli, source: &Path, storage: &Path) -> Child {
-    job_create(laptop, "big", source);
+#[cfg(unix)]
+fn big_run_until_a_pack_lands(laptop: &Cli, source: &Path, storage: &Path) -> std::process::Child {
+    crate::support::job_create(laptop, "big", source);
     let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
         .args(["job", "run", "big"])
         .env("CLOUDKEEP_HOME", &laptop.home)

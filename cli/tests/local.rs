@@ -548,6 +548,7 @@ fn passwords_and_recovery_keys_are_managed_without_reencrypting() {
 
 /// Runs `cloudkeep args` and kills it with SIGKILL the moment `happened` is true; fails when
 /// the command ends first (it could not be interrupted) or nothing happens in two minutes.
+#[cfg(unix)]
 fn kill_when(args: &[&str], happened: impl Fn() -> bool) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
         .args(args)
@@ -687,6 +688,7 @@ fn a_killed_backup_leaves_no_partial_point_and_can_simply_run_again() {
     );
 }
 
+#[cfg(unix)]
 fn pack_names(repo: &Path) -> std::collections::BTreeSet<std::ffi::OsString> {
     std::fs::read_dir(repo.join("packs"))
         .unwrap()
@@ -785,8 +787,10 @@ fn a_killed_gc_loses_nothing_and_the_next_one_cleans_up() {
 }
 
 /// A loop device detached when dropped.
+#[cfg(unix)]
 struct LoopDevice(String);
 
+#[cfg(unix)]
 impl Drop for LoopDevice {
     fn drop(&mut self) {
         let _ = Command::new("losetup").args(["-d", &self.0]).status();

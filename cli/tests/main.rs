@@ -2,6 +2,8 @@
 //! real gateway processes, a real Secret Service, and what a killed process or a full disk does.
 
 mod cli;
+// Killed processes, full disks and kill -9: Unix process control throughout.
+#[cfg(unix)]
 mod faults;
 mod gateway;
 mod local;

@@ -317,3 +317,12 @@ pub fn job_create(laptop: &Cli, name: &str, source: &Path) {
         None,
     );
 }
+
+/// Asserts that `path` is readable by its owner only (mode 0600). Unix only: on Windows the
+/// same promise is kept with an ACL, checked by the Windows suite.
+#[cfg(unix)]
+pub fn assert_owner_only(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{} is owner-only", path.display());
+}
