@@ -241,6 +241,9 @@ pub fn restore_report(report: &RestoreReport, json_out: bool) -> anyhow::Result<
         for f in &report.failed {
             eprintln!("failed: {}: {}", f.path.display(), f.message);
         }
+        for r in &report.renamed {
+            eprintln!("renamed: {}: {}", r.path.display(), r.message);
+        }
         for p in &report.placed {
             println!("{} -> {}", p.from, p.to.display());
         }

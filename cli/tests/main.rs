@@ -12,3 +12,4 @@ mod secrets;
 mod sharing;
 mod space;
 mod support;
+mod wine;

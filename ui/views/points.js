@@ -391,6 +391,7 @@ function reportStep(body, data) {
     where,
     r.skipped.length ? panel('Skipped', reasons(r.skipped)) : null,
     r.failed.length ? panel('Failed', reasons(r.failed)) : null,
+    r.renamed && r.renamed.length ? panel('Restored under another name', reasons(r.renamed)) : null,
     h('div', { class: 'actions' }, button('Open folder', { variant: 'secondary', id: 'restore-open-folder', label: `Open folder ${folder}`, onClick: () => openFolder(folder).catch((e) => body.append(errorBox(e))) })),
   ].filter(Boolean));
 }

@@ -331,10 +331,13 @@ fn plan_roots(sources: &[PathBuf]) -> Result<BTreeMap<Vec<u8>, Planned>, EngineE
             let mut out = Vec::new();
             for component in abs.components() {
                 acc.push(component.as_os_str());
+                // Read through the path the OS takes as it is (Windows: verbatim).
                 match component {
-                    Component::Normal(name) => out.push((fsmeta::name_bytes(name), acc.clone())),
+                    Component::Normal(name) => {
+                        out.push((fsmeta::name_bytes(name), fsmeta::io_path(&acc)))
+                    }
                     Component::Prefix(p) => {
-                        out.push((fsmeta::name_bytes(p.as_os_str()), acc.clone()))
+                        out.push((fsmeta::name_bytes(p.as_os_str()), fsmeta::io_path(&acc)))
                     }
                     _ => {}
                 }

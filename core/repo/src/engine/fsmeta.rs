@@ -177,6 +177,57 @@ pub fn dest_component(name: &[u8]) -> std::ffi::OsString {
     }
 }
 
+/// The path to hand the operating system for `path`. On Windows an absolute path in its
+/// verbatim form (`\\?\C:\…`, `\\?\UNC\server\share\…`): names Windows would otherwise
+/// read specially — `CON`, `NUL`, a trailing dot or space — and paths beyond 260 characters
+/// are then read and written as they are. Elsewhere, `path` itself.
+pub fn io_path(path: &Path) -> std::path::PathBuf {
+    #[cfg(windows)]
+    {
+        use std::path::{Component, Prefix};
+        let mut parts = path.components();
+        let Some(Component::Prefix(prefix)) = parts.next() else {
+            return path.to_path_buf();
+        };
+        let mut out = match prefix.kind() {
+            Prefix::Disk(d) => std::path::PathBuf::from(format!(r"\\?\{}:\", char::from(d))),
+            Prefix::UNC(server, share) => std::path::PathBuf::from(format!(
+                r"\\?\UNC\{}\{}\",
+                server.to_string_lossy(),
+                share.to_string_lossy()
+            )),
+            // Already verbatim, or a device: as it is.
+            _ => return path.to_path_buf(),
+        };
+        for part in parts {
+            match part {
+                Component::Normal(name) => out.push(name),
+                Component::ParentDir => {
+                    out.pop();
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+    #[cfg(not(windows))]
+    {
+        path.to_path_buf()
+    }
+}
+
+/// `path` as people write it: [`io_path`]'s verbatim prefix taken off again.
+pub fn shown(path: &Path) -> std::path::PathBuf {
+    let text = path.to_string_lossy();
+    if let Some(rest) = text.strip_prefix(r"\\?\UNC\") {
+        return format!(r"\\{rest}").into();
+    }
+    match text.strip_prefix(r"\\?\") {
+        Some(rest) => rest.into(),
+        None => path.to_path_buf(),
+    }
+}
+
 /// Where a top-level entry of a point goes when restored to where it came from: a drive or
 /// share (`C:`) is its root (`C:\`), anything else a name below `root`.
 pub fn original_top(root: &Path, name: &[u8]) -> std::path::PathBuf {

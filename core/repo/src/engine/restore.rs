@@ -115,6 +115,9 @@ pub struct RestoreReport {
     pub skipped: Vec<Warning>,
     /// Items that could not be restored, with the reason.
     pub failed: Vec<Warning>,
+    /// Items restored under another name than their own, with the reason (names one folder
+    /// of this platform cannot hold side by side).
+    pub renamed: Vec<Warning>,
 }
 
 impl RestoreReport {
@@ -143,6 +146,7 @@ struct Ctx<'a> {
     bytes: AtomicU64,
     skipped: Mutex<Vec<Warning>>,
     failed: Mutex<Vec<Warning>>,
+    renamed: Mutex<Vec<Warning>>,
     hardlinks: Mutex<HashMap<(u64, u64), PathBuf>>,
     /// Selected files (their planned destinations) and, once written, the name each got.
     selected_files: Mutex<HashMap<PathBuf, PathBuf>>,
@@ -197,6 +201,7 @@ pub fn restore(
         bytes: AtomicU64::new(0),
         skipped: Mutex::default(),
         failed: Mutex::default(),
+        renamed: Mutex::default(),
         hardlinks: Mutex::default(),
         selected_files: Mutex::default(),
         started: Instant::now(),
@@ -265,6 +270,7 @@ pub fn restore(
         if let Some(actual) = renamed.get(&p.to) {
             p.to.clone_from(actual);
         }
+        p.to = fsmeta::shown(&p.to);
     }
     Ok(RestoreReport {
         placed,
@@ -273,6 +279,7 @@ pub fn restore(
         bytes: ctx.bytes.load(Ordering::Relaxed),
         skipped: ctx.skipped.into_inner().unwrap_or_default(),
         failed: ctx.failed.into_inner().unwrap_or_default(),
+        renamed: ctx.renamed.into_inner().unwrap_or_default(),
     })
 }
 
@@ -301,7 +308,13 @@ impl Walker<'_, '_> {
         let (repo, index) = (self.ctx.repo, self.ctx.index);
         for selection in selections {
             let resolved = browse::resolve(repo, index, point, selection)?;
-            let original = Path::new("/").join(selection.trim_start_matches('/'));
+            // Written through the path the OS takes as it is (Windows: verbatim, for `CON`,
+            // trailing dots and long paths); reported as people write it.
+            let original = fsmeta::io_path(&Path::new("/").join(selection.trim_start_matches('/')));
+            let destination = &match destination {
+                Destination::Original => Destination::Original,
+                Destination::Folder(folder) => Destination::Folder(fsmeta::io_path(folder)),
+            };
             match (resolved, destination) {
                 (Resolved::Root, destination) => {
                     let top = repo.load_dir(index, &point.manifest.root)?;
@@ -322,7 +335,7 @@ impl Walker<'_, '_> {
                     let original = matches!(destination, Destination::Original);
                     self.walk_children_with(top, |name| {
                         if original {
-                            fsmeta::original_top(&base, name)
+                            fsmeta::io_path(&fsmeta::original_top(&base, name))
                         } else {
                             base.join(fsmeta::dest_component(name))
                         }
@@ -419,13 +432,25 @@ impl Walker<'_, '_> {
             self.ctx.repo.load_dirs(self.ctx.index, &subfolders)
         }
         .into_iter();
+        let mut taken = std::collections::HashSet::new();
         for child in children {
             let listing = if child.kind == NodeKind::Dir {
                 listings.next()
             } else {
                 None
             };
-            let child_dest = dest_of(&child.name);
+            let name = unique_name(&child.name, &mut taken, CASE_INSENSITIVE);
+            let child_dest = dest_of(&name);
+            if name != child.name {
+                note(
+                    &self.ctx.renamed,
+                    &fsmeta::shown(&child_dest),
+                    format!(
+                        "restored under this name: \"{}\" and another entry of its folder differ only in case, which one folder here cannot hold",
+                        String::from_utf8_lossy(&child.name)
+                    ),
+                );
+            }
             self.walk_node(child, child_dest, listing);
         }
     }
@@ -475,6 +500,35 @@ fn data_bytes(content: &[Extent]) -> u64 {
             Extent::Hole { .. } => 0,
         })
         .sum()
+}
+
+/// Whether names that differ only in case are one name to this platform's file systems.
+const CASE_INSENSITIVE: bool = cfg!(any(windows, target_os = "macos"));
+
+/// `name`, or where this platform's file systems would take it for an entry already placed
+/// in the same folder (`Report.txt` after `report.txt` on Windows), `name (2)` and so on —
+/// chosen by the walker alone, so that parallel writers never write one file twice.
+fn unique_name(
+    name: &[u8],
+    taken: &mut std::collections::HashSet<String>,
+    case_insensitive: bool,
+) -> Vec<u8> {
+    if !case_insensitive {
+        return name.to_vec();
+    }
+    let text = String::from_utf8_lossy(name).into_owned();
+    if taken.insert(text.to_lowercase()) {
+        return name.to_vec();
+    }
+    let (stem, ext) = match text.rfind('.') {
+        Some(dot) if dot > 0 => (&text[..dot], &text[dot..]),
+        _ => (text.as_str(), ""),
+    };
+    (2..)
+        .map(|n| format!("{stem} ({n}){ext}"))
+        .find(|candidate| taken.insert(candidate.to_lowercase()))
+        .map(String::into_bytes)
+        .unwrap_or_else(|| name.to_vec())
 }
 
 /// The file-system root a path hangs from (`/` on Unix, `C:\` on Windows).
@@ -782,5 +836,34 @@ impl Ctx<'_> {
         }
         let _ = fsmeta::apply(&target, NodeKind::Symlink, &node.owner, &node.times);
         self.files.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where one folder cannot hold two names differing only in case, the walker gives the
+    /// second its own name before any writer starts; elsewhere names stay as they are.
+    #[test]
+    fn names_differing_only_in_case_get_their_own_names() {
+        let mut taken = std::collections::HashSet::new();
+        let placed: Vec<Vec<u8>> = ["report.txt", "Report.txt", "REPORT.txt", "notes", "NOTES"]
+            .iter()
+            .map(|n| unique_name(n.as_bytes(), &mut taken, true))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                &b"report.txt"[..],
+                b"Report (2).txt",
+                b"REPORT (3).txt",
+                b"notes",
+                b"NOTES (2)"
+            ]
+        );
+        let mut taken = std::collections::HashSet::new();
+        assert_eq!(unique_name(b"Report.txt", &mut taken, false), b"Report.txt");
+        assert_eq!(unique_name(b"report.txt", &mut taken, false), b"report.txt");
     }
 }
