@@ -124,3 +124,38 @@ for f in range(100000):
 PY
   touch "$tree.done"
 }
+
+# Windows, cross-built and run under Wine (RECIPES.md): Debian's own Rust (rustc-web) builds
+# the standard library for x86_64-pc-windows-gnu from rust-web-src, MinGW links it, and Wine 8
+# runs it. Its own target directory and Wine prefix, cached like the rest.
+CK_WINDOWS_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy gcc-mingw-w64-x86-64 wine wine64)
+CK_WIN_TARGET=x86_64-pc-windows-gnu
+CK_WIN_TARGET_DIR=$CK_CACHE/win-target
+export WINEPREFIX=${WINEPREFIX:-$CK_CACHE/wine}
+
+# cargo for Windows: `ck_win_cargo build -p cloudkeep-cli` and so on.
+ck_win_cargo() {
+  local command=$1
+  shift
+  env PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$CK_WIN_TARGET_DIR" \
+    CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
+    /usr/bin/cargo "$command" --locked -Zbuild-std=std,panic_abort --target "$CK_WIN_TARGET" "$@"
+}
+
+# A built Windows binary: `ck_win_exe cloudkeep` is the path of cloudkeep.exe.
+ck_win_exe() { echo "$CK_WIN_TARGET_DIR/$CK_WIN_TARGET/debug/$1.exe"; }
+
+# The Wine prefix, with the stand-in for bcryptprimitives.dll that Wine 8 lacks and every
+# recent Rust standard library imports (scripts/windows/bcryptprimitives.c).
+ck_ensure_wine_prefix() {
+  local dll=$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll
+  local src=$CK_ROOT/scripts/windows/bcryptprimitives.c
+  if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    ck_say "creating the Wine prefix $WINEPREFIX"
+    WINEDEBUG=-all wineboot -i >/dev/null 2>&1 || return 1
+  fi
+  if [ ! -f "$dll" ] || [ "$src" -nt "$dll" ]; then
+    x86_64-w64-mingw32-gcc -shared -O2 -o "$dll" "$src" \
+      "$CK_ROOT/scripts/windows/bcryptprimitives.def" -ladvapi32 || return 1
+  fi
+}
