@@ -159,3 +159,24 @@ ck_ensure_wine_prefix() {
       "$CK_ROOT/scripts/windows/bcryptprimitives.def" -ladvapi32 || return 1
   fi
 }
+
+# Keeps the build caches from filling the disk: below 20 GiB free, the incremental caches of
+# earlier builds go, then the Windows build, then the whole build cache (all rebuilt when
+# needed: slower, never a failed run).
+ck_keep_disk_space() {
+  local free
+  free=$(df -Pk "$CK_CACHE" 2>/dev/null | awk 'NR == 2 { print int($4 / 1048576) }')
+  [ "${free:-100}" -ge 20 ] && return 0
+  ck_say "only ${free} GiB free: removing incremental build caches"
+  rm -rf "$CARGO_TARGET_DIR"/*/incremental "$CK_WIN_TARGET_DIR"/*/*/incremental "$CK_WIN_TARGET_DIR"/*/incremental
+  free=$(df -Pk "$CK_CACHE" 2>/dev/null | awk 'NR == 2 { print int($4 / 1048576) }')
+  if [ "${free:-100}" -lt 20 ]; then
+    ck_say "still ${free} GiB free: removing the Windows build (rebuilt by the Windows step)"
+    rm -rf "$CK_WIN_TARGET_DIR"
+    free=$(df -Pk "$CK_CACHE" 2>/dev/null | awk 'NR == 2 { print int($4 / 1048576) }')
+  fi
+  if [ "${free:-100}" -lt 20 ]; then
+    ck_say "still ${free} GiB free: starting the build cache afresh"
+    rm -rf "$CARGO_TARGET_DIR"
+  fi
+}
