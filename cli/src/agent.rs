@@ -66,6 +66,30 @@ enum AgentCommand {
         /// The new certificate's SHA-256 fingerprint, as the SP gave it.
         fingerprint: String,
     },
+    /// The agent as a Windows service: install, uninstall, start, stop, status.
+    Service {
+        #[command(subcommand)]
+        command: crate::service::ServiceCommand,
+    },
+}
+
+impl Args {
+    /// The service command, when this is one: it runs on the data home alone (the SCM's
+    /// `run` names its own), not on a tenant context.
+    pub fn into_service(self) -> Result<(crate::service::ServiceCommand, bool), Self> {
+        match self.command {
+            AgentCommand::Service { command } => Ok((command, self.json)),
+            _ => Err(self),
+        }
+    }
+
+    /// The data folder of `agent service run` (what the SCM starts): its log goes there.
+    pub fn service_run_home(&self) -> Option<&std::path::Path> {
+        match &self.command {
+            AgentCommand::Service { command } => command.run_home(),
+            _ => None,
+        }
+    }
 }
 
 fn print_cycle(cycle: &Cycle, json: bool) -> anyhow::Result<()> {
@@ -189,6 +213,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             );
             Ok(ExitCode::SUCCESS)
         }
+        AgentCommand::Service { command } => crate::service::run(command, home, args.json),
         AgentCommand::Status => {
             let state = agent::load(home)?.ok_or_else(|| {
                 anyhow::anyhow!(

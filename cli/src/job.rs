@@ -319,11 +319,16 @@ fn target_text(t: &Target) -> String {
     }
 }
 
-/// Absolute forms of the paths given.
+/// Absolute forms of the paths given; `~` is the user's home (Windows' shells do not expand
+/// it, and a quoted `~` reaches us on Unix too).
 fn absolute_all(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    let home = cloudkeep_model::paths::user_home();
     Ok(paths
         .iter()
-        .map(|s| std::path::absolute(s).map(|p| p.display().to_string()))
+        .map(|s| {
+            let typed = cloudkeep_model::paths::expand_home(&s.to_string_lossy(), home.as_deref());
+            std::path::absolute(typed).map(|p| p.display().to_string())
+        })
         .collect::<Result<Vec<_>, _>>()?)
 }
 

@@ -14,6 +14,7 @@ mod progress;
 mod provider;
 mod runtime;
 mod secrets;
+mod service;
 mod show;
 mod sp;
 mod subtenant;
@@ -82,9 +83,20 @@ fn main() -> ExitCode {
     } else {
         cli.verbose
     };
+    // The agent as a Windows service has no console: it logs to its data folder.
+    let service_logs = match &cli.command {
+        Command::Agent(args) => args.service_run_home().map(|home| logging::LogFile {
+            dir: home.join("logs"),
+            prefix: "agent",
+            keep_files: 14,
+        }),
+        _ => None,
+    };
     let _logs = match logging::init(&LogOptions {
-        stderr_level: Some(stderr_level(verbose, cli.quiet)),
-        file: None,
+        stderr_level: service_logs
+            .is_none()
+            .then(|| stderr_level(verbose, cli.quiet)),
+        file: service_logs,
     }) {
         Ok(guard) => guard,
         Err(e) => {
@@ -106,7 +118,10 @@ fn main() -> ExitCode {
         Command::Daemon(args) => with_tenant(|ctx| daemon::run_command(args, ctx)),
         Command::Subtenant(args) => with_tenant(|ctx| subtenant::run_command(args, ctx)),
         Command::Policy(args) => with_tenant(|ctx| policy::run_command(args, ctx)),
-        Command::Agent(args) => with_tenant(|ctx| agent::run_command(args, ctx)),
+        Command::Agent(args) => match args.into_service() {
+            Ok((command, json)) => with_home(|home| service::run(command, home, json)),
+            Err(args) => with_tenant(|ctx| agent::run_command(args, ctx)),
+        },
         Command::Lab(args) => with_tenant(|ctx| lab::run_command(args, ctx)),
     };
     match result {

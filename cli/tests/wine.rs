@@ -288,3 +288,150 @@ fn cloudkeep_exe_is_the_tenant_of_a_linux_gateway() {
         "byte for byte through the gateway"
     );
 }
+
+/// A Linux path as Windows programs under Wine see it (drive Z: is /).
+fn z_path(linux: &Path) -> String {
+    format!("Z:{}", linux.display()).replace('/', "\\")
+}
+
+/// The agent as a native Windows service (issue 23, point 3): enrolled by `cloudkeep.exe`,
+/// installed with the Service Control Manager (automatic, delayed start; restart after a
+/// failure), started — the service's agent backs the computer's `~\data` up to a Linux
+/// gateway on its own — stopped and removed. Wine's SCM runs it; Wine's Event Log keeps no
+/// entries to read back (said in the output).
+#[test]
+#[ignore = "run by scripts/windows/check: needs Wine and cloudkeep.exe"]
+fn the_agent_runs_as_a_windows_service() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, _sp, fp) = gateway_with_tenant(tmp.path());
+    let tenant = crate::support::tenant_with_provider(tmp.path(), &gw, &fp);
+    // Due two minutes from now (local time, as the agent reads its schedule): the backup
+    // the service makes is its own, not one a command asked for.
+    let due = (chrono::Local::now() + chrono::Duration::minutes(2)).format("daily@%H:%M");
+    let due = due.to_string();
+    tenant.ok(
+        &[
+            "policy",
+            "create",
+            "desks",
+            "--provider",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--source",
+            "~/data",
+            "--schedule",
+            &due,
+            "--quota",
+            "4M",
+            "--encryption-password-stdin",
+        ],
+        Some("policy passphrase"),
+    );
+    tenant.ok(&["policy", "add-computer", "desks", "pc-win"], None);
+    let file = tmp.path().join("pc-win.enroll");
+    let enroll = tenant.json(&[
+        "policy",
+        "enroll-file",
+        "desks",
+        "pc-win",
+        "--out",
+        &file.display().to_string(),
+    ]);
+
+    let wine = Wine::new("agent-service");
+    let _ = std::fs::remove_dir_all(wine.linux(&wine.home));
+    // Left over from an interrupted run: a service of the same name.
+    let _ = wine.run(&["agent", "service", "uninstall"], None);
+    // `~` is the Wine user's profile folder.
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let data = wine.linux(&format!("C:\\users\\{user}\\data"));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(data.join("docs")).unwrap();
+    std::fs::write(data.join("docs/plan.txt"), "the plan\n".repeat(500)).unwrap();
+
+    let refused = wine.run(&["agent", "service", "install"], None);
+    assert!(!refused.status.success(), "not enrolled yet");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("agent enroll"),
+        "{refused:?}"
+    );
+    wine.ok(
+        &["agent", "enroll", &z_path(&file)],
+        Some(enroll["code"].as_str().unwrap()),
+    );
+    let installed = wine.ok(&["agent", "service", "install", "--interval", "5"], None);
+    assert!(installed.contains("installed"), "{installed}");
+    let status: serde_json::Value =
+        serde_json::from_str(&wine.ok(&["agent", "service", "status", "--json"], None)).unwrap();
+    // Windows starts an automatic service at the next boot; Wine's SCM starts it when it
+    // comes up itself, which may be for this very command.
+    assert!(
+        status["state"] == "stopped" || status["state"] == "running",
+        "{status}"
+    );
+    // Wine's SCM refuses a delayed start and keeps no failure actions; the install says so
+    // (Windows' SCM takes both).
+    if installed.contains("does not support a delayed automatic start") {
+        eprintln!("not checked under Wine: the delayed automatic start (its SCM refuses it)");
+        assert_eq!(status["starts"], "automatically", "{status}");
+    } else {
+        assert_eq!(status["starts"], "automatically (delayed)", "{status}");
+    }
+    if status["restarts_after_failure"] == 3 {
+        assert!(!installed.contains("does not support restarts after a failure"));
+    } else {
+        eprintln!(
+            "not checked under Wine: the restart after a failure (its SCM keeps no failure actions)"
+        );
+    }
+    assert!(
+        status["command"]
+            .as_str()
+            .unwrap()
+            .contains("agent service run --home"),
+        "{status}"
+    );
+
+    let started = wine.ok(&["agent", "service", "start"], None);
+    assert!(started.contains("running"), "{started}");
+    // The service's agent backs up on its own and reports; the tenant sees it.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    let last = loop {
+        let status = tenant.json(&["policy", "status", "desks", "--sync"]);
+        let pc = status["status"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["computer"] == "pc-win").cloned())
+            .unwrap_or_default();
+        if pc["last"]["result"] == "success" || std::time::Instant::now() > until {
+            break pc;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    };
+    assert_eq!(
+        last["last"]["result"], "success",
+        "the service backed up: {last}"
+    );
+
+    let stopped = wine.ok(&["agent", "service", "stop"], None);
+    assert!(stopped.contains("stopped"), "{stopped}");
+    let log_dir = wine.linux(&format!("{}\\logs", wine.home));
+    let logs: String = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("agent"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(logs.contains("The Cloudkeep agent started"), "{logs}");
+    assert!(logs.contains("backup success"), "{logs}");
+    eprintln!(
+        "not checked under Wine: the Event Log entries (Wine's event log prints them to its debug channel and keeps none)"
+    );
+    wine.ok(&["agent", "service", "uninstall"], None);
+    let gone = wine.run(&["agent", "service", "status"], None);
+    assert!(!gone.status.success());
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("not installed"),
+        "{gone:?}"
+    );
+}

@@ -119,11 +119,11 @@ async fn add_repo(
             path.display()
         ))
     })?;
-    if let Some(mode) = cloudkeep_model::paths::exposed(path) {
+    if let Some(exposure) = cloudkeep_model::paths::exposed(path) {
         return Err(ApiError::bad_request(format!(
-            "the folder {} can be read by other users of the gateway's machine (mode {mode:04o}); make it owner-only with \"chmod -R go-rwx {}\" (as the gateway's user) and add it again",
+            "the folder {} can be read by other users of the gateway's machine ({exposure}); make it owner-only with \"{}\" (as the gateway's user) and add it again",
             path.display(),
-            path.display()
+            exposure.fix
         )));
     }
     let repo = state.db.add_repo(&req.name, "folder", &req.path).await?;

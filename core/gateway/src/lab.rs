@@ -137,8 +137,8 @@ pub async fn run_lab(
         }
     }
     let meta = dir.join("meta.db");
-    if let Some(mode) = cloudkeep_model::paths::exposed(&meta) {
-        tracing::info!("making the lab's database owner-only (it was {mode:o})");
+    if let Some(exposure) = cloudkeep_model::paths::exposed(&meta) {
+        tracing::info!("making the lab's database owner-only ({exposure})");
         cloudkeep_model::paths::make_file_private(&meta).map_err(|source| GatewayError::Io {
             path: meta.clone(),
             source,

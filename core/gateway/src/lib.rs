@@ -92,14 +92,14 @@ pub enum GatewayError {
     },
     /// A folder or file of the gateway that other local users can read.
     #[error(
-        "{} can be read by other users of this computer (mode {mode:04o}); it holds {what}: run \"chmod -R go-rwx {}\" and start the gateway again",
-        path.display(), path.display()
+        "{} can be read by other users of this computer ({exposure}); it holds {what}: run \"{}\" and start the gateway again",
+        path.display(), exposure.fix
     )]
     Exposed {
         /// The folder or file.
         path: PathBuf,
-        /// Its Unix mode.
-        mode: u32,
+        /// What lets others in, and the fix.
+        exposure: cloudkeep_model::paths::Exposure,
         /// What it holds, for the message.
         what: &'static str,
     },
@@ -225,8 +225,12 @@ pub fn check_private(
         ));
     }
     for (path, what) in places {
-        if let Some(mode) = cloudkeep_model::paths::exposed(&path) {
-            return Err(GatewayError::Exposed { path, mode, what });
+        if let Some(exposure) = cloudkeep_model::paths::exposed(&path) {
+            return Err(GatewayError::Exposed {
+                path,
+                exposure,
+                what,
+            });
         }
     }
     Ok(())

@@ -45,7 +45,8 @@ mod tests {
 
     #[test]
     fn json_field_names_are_stable() {
-        let home = DataHome::at("/srv/ck").unwrap();
+        let root = std::env::temp_dir().join("ck");
+        let home = DataHome::at(&root).unwrap();
         let value = serde_json::to_value(AboutInfo::for_home(&home)).unwrap();
         let mut keys: Vec<_> = value.as_object().unwrap().keys().cloned().collect();
         keys.sort();
@@ -62,7 +63,7 @@ mod tests {
             ]
         );
         assert_eq!(value["version"], crate::VERSION);
-        assert_eq!(value["data_folder"], "/srv/ck");
+        assert_eq!(value["data_folder"], root.display().to_string());
         assert_eq!(value["protocol_versions"], serde_json::json!([1]));
     }
 }

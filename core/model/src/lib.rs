@@ -23,6 +23,7 @@ pub mod paths;
 pub mod retention;
 pub mod schedule;
 pub mod units;
+pub mod winacl;
 
 /// The product version every binary reports (`cloudkeep --version`, the console's About panel).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

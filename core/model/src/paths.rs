@@ -164,6 +164,7 @@ pub fn write_new_private_file(path: &Path, bytes: &[u8]) -> Result<(), PathsErro
     options.write(true).create_new(true);
     let write = || -> io::Result<()> {
         let mut file = options.open(path)?;
+        seal_new_file(path)?;
         file.write_all(bytes)?;
         file.sync_all()
     };
@@ -185,30 +186,53 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut options = private_file_options();
     options.write(true).create_new(true);
     let mut file = options.open(&tmp)?;
+    seal_new_file(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
+    drop(file);
     std::fs::rename(&tmp, path)
 }
 
+/// A file just created empty, made owner-only before anything is written to it. On Unix
+/// [`private_file_options`] did that already; on Windows its access list is replaced (the
+/// handle opened before keeps its access).
+fn seal_new_file(path: &Path) -> io::Result<()> {
+    #[cfg(windows)]
+    {
+        crate::winacl::set_owner_only(path, false)
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
 /// Creates `dir` (and missing parents) readable by its owner only; an existing folder is
-/// left as it is (see [`exposed`]).
-#[cfg(unix)]
+/// left as it is (see [`exposed`]). On Windows the new folder gets a protected access list
+/// for this user alone, which everything later created in it inherits.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir)?;
+        make_dir_private(dir)
+    }
 }
 
-/// Creates `dir` (and missing parents); on Windows per-user folders are private to their
-/// owner already, and the gateway's folders follow their parent's ACL.
-#[cfg(not(unix))]
-pub fn create_private_dir(dir: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(dir)
-}
-
-/// Options that create a file readable and writable by its owner only (Unix mode 0600).
+/// Options that create a file readable and writable by its owner only: Unix mode 0600; on
+/// Windows the file inherits the access list of its folder, owner-only when the folder was
+/// made by [`create_private_dir`] (files elsewhere go through [`write_private_file`]).
 pub fn private_file_options() -> std::fs::OpenOptions {
     #[allow(unused_mut)]
     let mut options = std::fs::OpenOptions::new();
@@ -228,59 +252,189 @@ pub fn touch_private_file(path: &Path) -> io::Result<()> {
         .create_new(true)
         .open(path)
     {
-        Ok(_) => Ok(()),
+        Ok(_) => seal_new_file(path),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
 }
 
-/// The Unix mode of `path` when other local users may read, write or enter it (group or
-/// other bits set); `None` when it is owner-only, missing, or on Windows.
-pub fn exposed(path: &Path) -> Option<u32> {
+/// How a file or folder lets other local users in, and the command that closes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    /// What lets them in: "mode 0755", or the access list entry on Windows.
+    pub what: String,
+    /// The command its owner runs to make it owner-only.
+    pub fix: String,
+}
+
+impl std::fmt::Display for Exposure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+/// How other local users may read, write or enter `path`: on Unix group or other mode bits,
+/// on Windows an access list entry for anyone but this user. `None` when it is owner-only
+/// or missing.
+pub fn exposed(path: &Path) -> Option<Exposure> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-        (mode & 0o077 != 0).then_some(mode)
+        (mode & 0o077 != 0).then(|| Exposure {
+            what: format!("mode {mode:04o}"),
+            fix: format!("chmod -R go-rwx {}", path.display()),
+        })
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        let list = crate::winacl::access_list(path).ok()?;
+        let me = crate::winacl::current_user_sid().ok()?;
+        let what = crate::winacl::others_allowed(&list, &me)?;
+        let grant = if path.is_dir() { "(OI)(CI)F" } else { "F" };
+        Some(Exposure {
+            what,
+            fix: format!(
+                "icacls \"{}\" /inheritance:r /grant:r \"%USERNAME%:{grant}\", then remove every other account icacls lists",
+                shown(path).display()
+            ),
+        })
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = path;
         None
     }
 }
 
-/// Makes an existing file owner-only (Unix mode 0600).
+/// Makes an existing file owner-only (Unix mode 0600; on Windows a protected access list
+/// for this user alone).
 pub fn make_file_private(file: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        crate::winacl::set_owner_only(file, false)
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = file;
         Ok(())
     }
 }
 
-/// Makes an existing folder owner-only (Unix mode 0700).
+/// Makes an existing folder owner-only (Unix mode 0700; on Windows a protected access list
+/// for this user alone, inherited by what is created in it).
 pub fn make_dir_private(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        crate::winacl::set_owner_only(dir, true)
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = dir;
         Ok(())
     }
 }
 
+/// The folder `~` stands for: the home of the user this process runs as (the profile
+/// folder on Windows, `C:\Users\ann`).
+pub fn user_home() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
+}
+
+/// A path as someone typed it, with `~` and `~/…` (or `~\…`) standing for `home`; the rest
+/// is joined a component at a time, so `~/Documents/Taxes` is `C:\Users\ann\Documents\Taxes`
+/// on Windows. `~bob` and everything else is left as it is, as is `~` when no home is known.
+pub fn expand_home(typed: &str, home: Option<&Path>) -> String {
+    let rest = match typed.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with(['/', '\\']) => rest,
+        _ => return typed.to_owned(),
+    };
+    let Some(home) = home else {
+        return typed.to_owned();
+    };
+    let mut path = home.to_path_buf();
+    for part in rest.split(['/', '\\']).filter(|p| !p.is_empty()) {
+        path.push(part);
+    }
+    path.display().to_string()
+}
+
+/// The path to hand the operating system for `path`. On Windows an absolute path in its
+/// verbatim form (`\\?\C:\…`, `\\?\UNC\server\share\…`): names Windows would otherwise
+/// read specially — `CON`, `NUL`, a trailing dot or space — and paths beyond 260 characters
+/// are then read and written as they are. Elsewhere, `path` itself.
+pub fn verbatim(path: &Path) -> std::path::PathBuf {
+    #[cfg(windows)]
+    {
+        use std::path::{Component, Prefix};
+        let mut parts = path.components();
+        let Some(Component::Prefix(prefix)) = parts.next() else {
+            return path.to_path_buf();
+        };
+        let mut out = match prefix.kind() {
+            Prefix::Disk(d) => std::path::PathBuf::from(format!(r"\\?\{}:\", char::from(d))),
+            Prefix::UNC(server, share) => std::path::PathBuf::from(format!(
+                r"\\?\UNC\{}\{}\",
+                server.to_string_lossy(),
+                share.to_string_lossy()
+            )),
+            // Already verbatim, or a device: as it is.
+            _ => return path.to_path_buf(),
+        };
+        for part in parts {
+            match part {
+                Component::Normal(name) => out.push(name),
+                Component::ParentDir => {
+                    out.pop();
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+    #[cfg(not(windows))]
+    {
+        path.to_path_buf()
+    }
+}
+
+/// `path` as people write it: [`verbatim`]'s verbatim prefix taken off again.
+pub fn shown(path: &Path) -> std::path::PathBuf {
+    let text = path.to_string_lossy();
+    if let Some(rest) = text.strip_prefix(r"\\?\UNC\") {
+        return format!(r"\\{rest}").into();
+    }
+    match text.strip_prefix(r"\\?\") {
+        Some(rest) => rest.into(),
+        None => path.to_path_buf(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether access lists read back as they were written: not under Wine, which keeps
+    /// them as Unix modes and reports a list made from the mode (said in the test output).
+    fn access_lists_kept() -> bool {
+        let wine = cfg!(windows) && Path::new(r"C:\windows\system32\winecfg.exe").exists();
+        if wine {
+            eprintln!(
+                "not checked under Wine: owner-only access lists read back (Wine keeps them as Unix modes)"
+            );
+        }
+        !wine
+    }
 
     #[test]
     fn override_wins_over_os_folder() {
@@ -325,6 +479,20 @@ mod tests {
             let mode = std::fs::metadata(home.root()).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700);
         }
+        if access_lists_kept() {
+            assert_eq!(exposed(home.root()), None);
+        }
+        // What is later created inside is private from its first byte, also on Windows
+        // (inherited from the folder).
+        let inside = home.root().join("cache.bin");
+        private_file_options()
+            .write(true)
+            .create_new(true)
+            .open(&inside)
+            .unwrap();
+        if access_lists_kept() {
+            assert_eq!(exposed(&inside), None);
+        }
         // Idempotent.
         home.ensure().unwrap();
     }
@@ -341,9 +509,51 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        if access_lists_kept() {
+            assert_eq!(exposed(&path), None);
+        }
         let err = write_new_private_file(&path, b"other").unwrap_err();
         assert!(err.to_string().contains("does not exist yet"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), b"secret", "never replaced");
+    }
+
+    /// A folder others can enter is named with what lets them in and the command that
+    /// closes it; made private, it is no longer reported, and a replaced private file stays
+    /// private.
+    #[test]
+    fn exposure_is_found_and_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        #[cfg(windows)]
+        crate::winacl::set_access_list(&shared, "D:P(A;OICI;FA;;;WD)").unwrap();
+        let exposure = exposed(&shared).expect("a folder everyone may enter is exposed");
+        assert!(!exposure.what.is_empty() && !exposure.fix.is_empty());
+        #[cfg(unix)]
+        assert_eq!(exposure.what, "mode 0755");
+        #[cfg(windows)]
+        assert!(
+            exposure.what.contains("Everyone"),
+            "{exposure}: {:?}",
+            crate::winacl::access_list(&shared)
+        );
+        make_dir_private(&shared).unwrap();
+        let config = shared.join("config.toml");
+        write_private_file(&config, b"one").unwrap();
+        write_private_file(&config, b"two").unwrap();
+        assert_eq!(std::fs::read(&config).unwrap(), b"two");
+        let touched = shared.join("state.db");
+        touch_private_file(&touched).unwrap();
+        if access_lists_kept() {
+            assert_eq!(exposed(&shared), None);
+            assert_eq!(exposed(&config), None);
+            assert_eq!(exposed(&touched), None);
+        }
     }
 
     #[test]

@@ -108,7 +108,9 @@ pub struct Times {
 /// Owner and permissions.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Owner {
-    /// Permission bits and file type bits as the OS reports them.
+    /// Permission bits and file type bits as the OS reports them (bits 0–15, as Unix has
+    /// them). On Windows bits 16–31 hold the file attributes kept (see
+    /// [`Owner::windows_attributes`]); Unix never sets them.
     pub mode: u32,
     /// Numeric user id.
     pub uid: u32,
@@ -118,6 +120,22 @@ pub struct Owner {
     pub user: Option<String>,
     /// Group name, when known.
     pub group: Option<String>,
+}
+
+/// Where a Windows entry's file attributes sit in [`Owner::mode`].
+const WINDOWS_ATTRIBUTE_SHIFT: u32 = 16;
+
+impl Owner {
+    /// The Windows file attributes recorded with the entry (`FILE_ATTRIBUTE_*`: read-only,
+    /// hidden, system, …); 0 for an entry backed up elsewhere.
+    pub fn windows_attributes(&self) -> u32 {
+        self.mode >> WINDOWS_ATTRIBUTE_SHIFT
+    }
+
+    /// A mode carrying Unix-style bits and Windows attributes (the low 16 bits of each).
+    pub fn with_windows_attributes(mode: u32, attributes: u32) -> u32 {
+        (mode & 0xffff) | ((attributes & 0xffff) << WINDOWS_ATTRIBUTE_SHIFT)
+    }
 }
 
 /// Identity of a file on its file system: matches unchanged files between backups and

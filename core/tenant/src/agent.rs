@@ -12,7 +12,7 @@
 
 use super::TenantContext;
 use cloudkeep_client::failover::first_answering;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,12 @@ pub struct AgentState {
     /// Reports not yet delivered.
     #[serde(default)]
     pub pending: Vec<AgentReport>,
+    /// The home folder of the user who enrolled the computer: what `~` in the policy's
+    /// sources stands for, also when the agent runs as a service under another account
+    /// (Windows' LocalSystem has a profile of its own). Absent in older state files: the
+    /// running user's home then.
+    #[serde(default)]
+    pub user_home: Option<PathBuf>,
 }
 
 /// What one cycle did.
@@ -120,38 +126,17 @@ fn not_enrolled() -> TenantError {
     )
 }
 
-/// The folder `~` stands for in a policy's sources: the home of the user the agent runs as.
-fn user_home() -> Option<PathBuf> {
-    directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
-}
-
-/// A policy source on this computer: `~` and `~/…` are the user's home.
-pub fn expand_source(source: &str, home: Option<&Path>) -> String {
-    let rest = match source.strip_prefix('~') {
-        Some(rest) if rest.is_empty() || rest.starts_with(['/', '\\']) => rest,
-        _ => return source.to_owned(),
-    };
-    match home {
-        Some(h) => {
-            let rest = rest.trim_start_matches(['/', '\\']);
-            if rest.is_empty() {
-                h.display().to_string()
-            } else {
-                h.join(rest).display().to_string()
-            }
-        }
-        None => source.to_owned(),
-    }
-}
-
 fn job_spec(doc: &PolicyDoc, agent: &AgentState, repo: &str) -> JobSpec {
-    let home = user_home();
+    let home = agent
+        .user_home
+        .clone()
+        .or_else(cloudkeep_model::paths::user_home);
     JobSpec {
         sources: doc
             .spec
             .sources
             .iter()
-            .map(|s| expand_source(s, home.as_deref()))
+            .map(|s| cloudkeep_model::paths::expand_home(s, home.as_deref()))
             .collect(),
         excludes: doc.spec.excludes.clone(),
         target: Target::Provider {
@@ -191,6 +176,7 @@ pub fn enroll(ctx: &TenantContext, file_text: &str, code: &str) -> Result<AgentS
         enrolled_ms: cloudkeep_model::clock::now_ms(),
         last_cycle_ms: None,
         pending: Vec::new(),
+        user_home: cloudkeep_model::paths::user_home(),
     };
     ctx.block_on(state.save_provider(&Provider {
         name: agent.provider.clone(),
@@ -214,6 +200,17 @@ pub fn enroll(ctx: &TenantContext, file_text: &str, code: &str) -> Result<AgentS
     }
     save(ctx.home(), &agent)?;
     Ok(agent)
+}
+
+/// Makes the agent's credentials readable by a service of this computer: a copy goes to the
+/// data folder's owner-only secrets file, since a service runs under another account
+/// (LocalSystem on Windows), whose keyring holds none of what the enrolling user stored.
+pub fn keep_secrets_for_service(ctx: &TenantContext) -> Result<(), TenantError> {
+    let agent = load(ctx.home())?.ok_or_else(not_enrolled)?;
+    for key in [provider_key(&agent.provider), jobs::agent_key(&agent.job)] {
+        ctx.secrets().keep_in_file(&key)?;
+    }
+    Ok(())
 }
 
 /// Logs in with the enrollment's pin and credentials only and reads the policy.
@@ -430,22 +427,4 @@ pub fn run(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn home_stands_for_the_tilde_only() {
-        let home = Path::new("/home/ann");
-        assert_eq!(expand_source("~", Some(home)), "/home/ann");
-        assert_eq!(
-            expand_source("~/Documents", Some(home)),
-            "/home/ann/Documents"
-        );
-        assert_eq!(expand_source("/srv/data", Some(home)), "/srv/data");
-        assert_eq!(expand_source("~bob/x", Some(home)), "~bob/x");
-        assert_eq!(expand_source("~/x", None), "~/x");
-    }
 }

@@ -124,6 +124,20 @@ impl Secrets {
         Ok(SecretPlace::File)
     }
 
+    /// Copies a secret into the file as well, wherever it is kept now (for a process of
+    /// another account, which has a keyring of its own). A secret that is not set is an
+    /// error naming it.
+    pub fn keep_in_file(&self, key: &str) -> Result<(), TenantError> {
+        let value = self.get(key)?.ok_or_else(|| {
+            TenantError::Invalid(format!(
+                "the secret \"{key}\" is not stored on this computer; enroll it again"
+            ))
+        })?;
+        let mut map = self.read()?;
+        map.insert(key.to_owned(), value);
+        self.write(&map)
+    }
+
     /// Forgets a secret (in the keyring and in the file).
     pub fn remove(&self, key: &str) -> Result<(), TenantError> {
         if let Some(entry) = self.entry(key) {

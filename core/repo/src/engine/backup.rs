@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
 
 use super::fsmeta;
@@ -260,25 +260,46 @@ fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
+/// The exclude patterns as one set. On Windows a pattern may be written with `\` (as paths
+/// are written there, `C:\Users\*\AppData\**`, `\\server\share\tmp\**`) and matches
+/// regardless of case, as Windows names do.
 fn build_excludes(patterns: &[String]) -> Result<GlobSet, EngineError> {
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
-        // A pattern without a slash matches a name anywhere, as users expect of "*.tmp".
-        let full = if pattern.contains('/') {
-            pattern.clone()
+        let written = if cfg!(windows) {
+            pattern.replace('\\', "/")
         } else {
-            format!("**/{pattern}")
+            pattern.clone()
         };
-        let glob = Glob::new(&full).map_err(|e| EngineError::BadExclude {
-            pattern: pattern.clone(),
-            reason: e.kind().to_string(),
-        })?;
+        // A pattern without a slash matches a name anywhere, as users expect of "*.tmp".
+        let full = if written.contains('/') {
+            written
+        } else {
+            format!("**/{written}")
+        };
+        let glob = globset::GlobBuilder::new(&full)
+            .case_insensitive(cfg!(windows))
+            .build()
+            .map_err(|e| EngineError::BadExclude {
+                pattern: pattern.clone(),
+                reason: e.kind().to_string(),
+            })?;
         builder.add(glob);
     }
     builder.build().map_err(|e| EngineError::BadExclude {
         pattern: patterns.join(", "),
         reason: e.to_string(),
     })
+}
+
+/// Whether `path` (as the walker reads it: verbatim on Windows) is excluded: patterns see
+/// the path as people write it.
+fn excluded(excludes: &GlobSet, path: &Path) -> bool {
+    if cfg!(windows) {
+        excludes.is_match(fsmeta::shown(path))
+    } else {
+        excludes.is_match(path)
+    }
 }
 
 /// Refuses a run none of whose sources can be read (each gone or unreadable), saying which and
@@ -538,7 +559,7 @@ impl Ctx<'_> {
                         None
                     }
                 })
-                .filter(|(_, p)| !self.excludes.is_match(p))
+                .filter(|(_, p)| !excluded(&self.excludes, p))
                 .collect(),
             Err(e) => {
                 self.warn(path, format!("cannot open the folder: {e}"));
@@ -853,5 +874,48 @@ impl Ctx<'_> {
                 Ok(id)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(patterns: &[&str]) -> GlobSet {
+        build_excludes(&patterns.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>())
+            .expect("valid patterns")
+    }
+
+    #[test]
+    fn a_name_pattern_matches_anywhere() {
+        let excludes = set(&["*.tmp"]);
+        let base = std::env::temp_dir();
+        assert!(excluded(&excludes, &base.join("a").join("b.tmp")));
+        assert!(!excluded(&excludes, &base.join("a").join("b.txt")));
+    }
+
+    /// Windows paths and patterns as people write them there: drive letters, `\`, shares,
+    /// verbatim paths from the walker, any case.
+    #[cfg(windows)]
+    #[test]
+    fn windows_patterns_match_windows_paths() {
+        let excludes = set(&[r"C:\Users\*\AppData\**", r"\\server\share\tmp\**", "*.TMP"]);
+        let cases = [
+            (r"\\?\C:\Users\ann\AppData\Local\x.db", true),
+            (r"C:\Users\ann\appdata\Roaming\y", true),
+            (r"C:\Users\ann\Documents\y", false),
+            (r"\\?\UNC\server\share\tmp\a\b", true),
+            (r"\\server\share\keep\a", false),
+            (r"\\?\D:\data\report.tmp", true),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(excluded(&excludes, Path::new(path)), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_bad_pattern_is_named() {
+        let err = build_excludes(&["[a".to_owned()]).unwrap_err();
+        assert!(err.to_string().contains("[a"), "{err}");
     }
 }

@@ -61,13 +61,23 @@ pub fn owner_of(meta: &Metadata) -> (Owner, u64) {
     )
 }
 
-/// Owner, mode and device number.
+/// Owner, mode and device number. Windows has no Unix mode: a read-only entry is 0444 and
+/// any other 0644 (folders 0555 and 0755, so that a point made on Windows restores into
+/// folders Unix can enter), and the file attributes kept ([`KEPT_ATTRIBUTES`]) ride in the
+/// mode's upper half ([`Owner::windows_attributes`]).
 #[cfg(not(unix))]
 pub fn owner_of(meta: &Metadata) -> (Owner, u64) {
-    let mode = if meta.permissions().readonly() {
-        0o444
-    } else {
-        0o644
+    let read_only = meta.permissions().readonly();
+    let mode = match (meta.is_dir(), read_only) {
+        (true, true) => 0o555,
+        (true, false) => 0o755,
+        (false, true) => 0o444,
+        (false, false) => 0o644,
+    };
+    #[cfg(windows)]
+    let mode = {
+        use std::os::windows::fs::MetadataExt;
+        Owner::with_windows_attributes(mode, meta.file_attributes() & KEPT_ATTRIBUTES)
     };
     (
         Owner {
@@ -76,6 +86,19 @@ pub fn owner_of(meta: &Metadata) -> (Owner, u64) {
         },
         0,
     )
+}
+
+/// The Windows file attributes a point keeps and a restore puts back: read-only (1), hidden
+/// (2), system (4), archive (0x20) and not content indexed (0x2000).
+pub const KEPT_ATTRIBUTES: u32 = 0x1 | 0x2 | 0x4 | 0x20 | 0x2000;
+
+/// The Windows file attributes to give a restored entry: those recorded, or for a point
+/// made elsewhere, read-only when no one could write it.
+pub fn attributes_for(owner: &Owner) -> u32 {
+    match owner.windows_attributes() {
+        0 if owner.mode != 0 && owner.mode & 0o222 == 0 => 0x1,
+        recorded => recorded & KEPT_ATTRIBUTES,
+    }
 }
 
 /// Times of an entry.
@@ -177,56 +200,7 @@ pub fn dest_component(name: &[u8]) -> std::ffi::OsString {
     }
 }
 
-/// The path to hand the operating system for `path`. On Windows an absolute path in its
-/// verbatim form (`\\?\C:\…`, `\\?\UNC\server\share\…`): names Windows would otherwise
-/// read specially — `CON`, `NUL`, a trailing dot or space — and paths beyond 260 characters
-/// are then read and written as they are. Elsewhere, `path` itself.
-pub fn io_path(path: &Path) -> std::path::PathBuf {
-    #[cfg(windows)]
-    {
-        use std::path::{Component, Prefix};
-        let mut parts = path.components();
-        let Some(Component::Prefix(prefix)) = parts.next() else {
-            return path.to_path_buf();
-        };
-        let mut out = match prefix.kind() {
-            Prefix::Disk(d) => std::path::PathBuf::from(format!(r"\\?\{}:\", char::from(d))),
-            Prefix::UNC(server, share) => std::path::PathBuf::from(format!(
-                r"\\?\UNC\{}\{}\",
-                server.to_string_lossy(),
-                share.to_string_lossy()
-            )),
-            // Already verbatim, or a device: as it is.
-            _ => return path.to_path_buf(),
-        };
-        for part in parts {
-            match part {
-                Component::Normal(name) => out.push(name),
-                Component::ParentDir => {
-                    out.pop();
-                }
-                _ => {}
-            }
-        }
-        out
-    }
-    #[cfg(not(windows))]
-    {
-        path.to_path_buf()
-    }
-}
-
-/// `path` as people write it: [`io_path`]'s verbatim prefix taken off again.
-pub fn shown(path: &Path) -> std::path::PathBuf {
-    let text = path.to_string_lossy();
-    if let Some(rest) = text.strip_prefix(r"\\?\UNC\") {
-        return format!(r"\\{rest}").into();
-    }
-    match text.strip_prefix(r"\\?\") {
-        Some(rest) => rest.into(),
-        None => path.to_path_buf(),
-    }
-}
+pub use cloudkeep_model::paths::{shown, verbatim as io_path};
 
 /// Where a top-level entry of a point goes when restored to where it came from: a drive or
 /// share (`C:`) is its root (`C:\`), anything else a name below `root`.
@@ -263,10 +237,6 @@ pub fn apply(path: &Path, kind: NodeKind, owner: &Owner, times: &Times) -> Resul
             }
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = owner;
-    }
     let to_ft = |ns: i64| {
         filetime::FileTime::from_unix_time(
             ns.div_euclid(1_000_000_000),
@@ -282,10 +252,63 @@ pub fn apply(path: &Path, kind: NodeKind, owner: &Owner, times: &Times) -> Resul
     if let Err(e) = result {
         problems.push(format!("times: {e}"));
     }
+    // Attributes last: a read-only file's times could no longer be set.
+    #[cfg(windows)]
+    if kind != NodeKind::Symlink
+        && let Err(e) = win::set_attributes(path, attributes_for(owner))
+    {
+        problems.push(format!("attributes: {e}"));
+    }
+    #[cfg(not(unix))]
+    let _ = owner;
     if problems.is_empty() {
         Ok(())
     } else {
         Err(problems.join("; "))
+    }
+}
+
+/// Makes an existing file replaceable by a rename: Windows refuses to replace a read-only
+/// file, whose attributes the restored file brings back anyway. Nothing to do elsewhere.
+pub fn prepare_replace(target: &Path) -> std::io::Result<()> {
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::MetadataExt;
+        let attributes = std::fs::symlink_metadata(target)?.file_attributes();
+        if attributes & 0x1 != 0 {
+            return win::set_attributes(target, attributes & KEPT_ATTRIBUTES & !0x1);
+        }
+    }
+    let _ = target;
+    Ok(())
+}
+
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod win {
+    //! The one Windows call std has no safe form of.
+    use std::os::windows::ffi::OsStrExt;
+    use std::path::Path;
+
+    use windows_sys::Win32::Storage::FileSystem::{FILE_ATTRIBUTE_NORMAL, SetFileAttributesW};
+
+    /// Sets the attributes of `path` (none: "normal").
+    pub fn set_attributes(path: &Path, attributes: u32) -> std::io::Result<()> {
+        let name: Vec<u16> = super::io_path(path)
+            .as_os_str()
+            .encode_wide()
+            .chain(std::iter::once(0))
+            .collect();
+        let value = if attributes == 0 {
+            FILE_ATTRIBUTE_NORMAL
+        } else {
+            attributes
+        };
+        // SAFETY: `name` is a NUL-terminated UTF-16 path that outlives the call.
+        if unsafe { SetFileAttributesW(name.as_ptr(), value) } == 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
     }
 }
 

@@ -739,7 +739,10 @@ impl Ctx<'_> {
         if let Err(e) = fsmeta::apply(&write_to, NodeKind::File, &node.owner, &node.times) {
             tracing::debug!(path = %dest.display(), "file metadata: {e}");
         }
-        if replacing && let Err(e) = fs::rename(&write_to, &target) {
+        if replacing
+            && let Err(e) =
+                fsmeta::prepare_replace(&target).and_then(|()| fs::rename(&write_to, &target))
+        {
             let _ = fs::remove_file(&write_to);
             return self.fail(
                 dest,
