@@ -1,5 +1,5 @@
 //! `cloudkeep.exe` — the CLI built for Windows — run under Wine by the Windows step of
-//! `scripts/test` (`scripts/windows/check`), which builds it and names it in
+//! `scripts/test`, which builds it and names it in
 //! `CLOUDKEEP_WINE_EXE` with its prefix in `WINEPREFIX`: a local round trip of a tree with
 //! the names Windows treats specially, and the cross-platform story, a Linux gateway on
 //! loopback with `cloudkeep.exe` as its tenant. Marked `ignore` for the Linux run (they need
@@ -27,10 +27,12 @@ impl Wine {
     fn new(home: &str) -> Self {
         let exe = std::env::var_os("CLOUDKEEP_WINE_EXE")
             .map(PathBuf::from)
-            .expect("CLOUDKEEP_WINE_EXE names cloudkeep.exe (scripts/windows/check sets it)");
+            .expect(
+                "CLOUDKEEP_WINE_EXE names cloudkeep.exe (the Windows step of scripts/test sets it)",
+            );
         let prefix = std::env::var_os("WINEPREFIX")
             .map(PathBuf::from)
-            .expect("WINEPREFIX names the Wine prefix (scripts/windows/check sets it)");
+            .expect("WINEPREFIX names the Wine prefix (the Windows step of scripts/test sets it)");
         assert!(exe.is_file(), "{} is not built", exe.display());
         Self {
             exe,
@@ -45,7 +47,12 @@ impl Wine {
         self.prefix.join("drive_c").join(rest)
     }
 
+    /// Runs `cloudkeep.exe` and waits for it. Its output goes through files, not pipes: a
+    /// command that brings the wineserver and the Service Control Manager up hands them
+    /// its descriptors, and a pipe would then never end.
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let err = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new("wine")
             .arg(&self.exe)
             .args(args)
@@ -54,16 +61,21 @@ impl Wine {
             .env("WINEDEBUG", "-all")
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(out.reopen().unwrap())
+            .stderr(err.reopen().unwrap())
             .spawn()
-            .expect("wine runs (scripts/windows/check installs it)");
+            .expect("wine runs (the Windows step of scripts/test installs it)");
         let mut input = child.stdin.take().unwrap();
         if let Some(text) = stdin {
             writeln!(input, "{text}").unwrap();
         }
         drop(input);
-        child.wait_with_output().unwrap()
+        let status = child.wait().unwrap();
+        Output {
+            status,
+            stdout: std::fs::read(out.path()).unwrap(),
+            stderr: std::fs::read(err.path()).unwrap(),
+        }
     }
 
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
@@ -127,7 +139,7 @@ fn awkward_tree(src: &Path) {
 }
 
 #[test]
-#[ignore = "run by scripts/windows/check: needs Wine and cloudkeep.exe"]
+#[ignore = "run by the Windows step of scripts/test: needs Wine and cloudkeep.exe"]
 fn a_tree_of_windows_awkward_names_round_trips_under_wine() {
     let wine = Wine::new("local");
     let _ = std::fs::remove_dir_all(wine.linux(&wine.home));
@@ -217,7 +229,7 @@ fn a_tree_of_windows_awkward_names_round_trips_under_wine() {
 }
 
 #[test]
-#[ignore = "run by scripts/windows/check: needs Wine and cloudkeep.exe"]
+#[ignore = "run by the Windows step of scripts/test: needs Wine and cloudkeep.exe"]
 fn cloudkeep_exe_is_the_tenant_of_a_linux_gateway() {
     let tmp = tempfile::tempdir().unwrap();
     let (gw, _sp, fp) = gateway_with_tenant(tmp.path());
@@ -300,7 +312,7 @@ fn z_path(linux: &Path) -> String {
 /// gateway on its own — stopped and removed. Wine's SCM runs it; Wine's Event Log keeps no
 /// entries to read back (said in the output).
 #[test]
-#[ignore = "run by scripts/windows/check: needs Wine and cloudkeep.exe"]
+#[ignore = "run by the Windows step of scripts/test: needs Wine and cloudkeep.exe"]
 fn the_agent_runs_as_a_windows_service() {
     let tmp = tempfile::tempdir().unwrap();
     let (gw, _sp, fp) = gateway_with_tenant(tmp.path());
@@ -393,6 +405,17 @@ fn the_agent_runs_as_a_windows_service() {
         "{status}"
     );
 
+    // Wine keeps its services only while a Windows program of the prefix runs (the
+    // wineserver ends them with the last one): a command prompt waiting for input is
+    // that program here, as the logged-in desktop is on Windows.
+    let mut keep_alive = Command::new("wine")
+        .arg("cmd.exe")
+        .env("WINEDEBUG", "-all")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wine runs");
     let started = wine.ok(&["agent", "service", "start"], None);
     assert!(started.contains("running"), "{started}");
     // The service's agent backs up on its own and reports; the tenant sees it.
@@ -428,6 +451,9 @@ fn the_agent_runs_as_a_windows_service() {
         "not checked under Wine: the Event Log entries (Wine's event log prints them to its debug channel and keeps none)"
     );
     wine.ok(&["agent", "service", "uninstall"], None);
+    // Its input closed, the prompt ends (as it would if this test failed earlier).
+    drop(keep_alive.stdin.take());
+    let _ = keep_alive.wait();
     let gone = wine.run(&["agent", "service", "status"], None);
     assert!(!gone.status.success());
     assert!(

@@ -3,3 +3,4 @@
 
 mod engine;
 mod gc_crash;
+mod windows;
