@@ -227,7 +227,7 @@ fn a_gateway_killed_mid_upload_leaks_no_quota_and_leaves_no_stray_files() {
     assert!(rerun.contains("\"success\""), "{rerun}");
     let out = tmp.path().join("restored");
     laptop.restore_latest("big", &out, None);
-    assert_same_files(&source, &out.join(source.strip_prefix("/").unwrap()));
+    assert_same_files(&source, &cloudkeep_tests::restored_at(&out, &source));
     assert_eq!(used_of(&sp, "acme"), stored_bytes(&area));
     let leftovers = temporary_files(&area);
     assert!(leftovers.is_empty(), "{leftovers:?}");
@@ -302,7 +302,7 @@ fn a_backup_killed_at_many_points_leaves_no_partial_point() {
             ],
             None,
         );
-        assert_same_files(&source, &out.join(source.strip_prefix("/").unwrap()));
+        assert_same_files(&source, &cloudkeep_tests::restored_at(&out, &source));
     }
     assert!(
         killed >= 5,
@@ -415,7 +415,7 @@ fn a_full_provider_disk_is_said_plainly_and_keeps_earlier_points() {
     let out = tmp.path().join("out");
     laptop.restore_latest("docs", &out, None);
     assert_eq!(
-        std::fs::read(out.join(source.strip_prefix("/").unwrap()).join("f00.bin")).unwrap(),
+        std::fs::read(cloudkeep_tests::restored_at(&out, &source).join("f00.bin")).unwrap(),
         pseudo_random(1 << 20, 1)
     );
     let area = only_area(&storage);
@@ -485,7 +485,7 @@ fn two_gateways_sharing_database_and_storage_serve_backups_at_once() {
     for (cli, job, source) in [(&a, "a", &source_a), (&b, "b", &source_b)] {
         let out = tmp.path().join(format!("out-{job}"));
         cli.restore_latest(job, &out, None);
-        assert_same_files(source, &out.join(source.strip_prefix("/").unwrap()));
+        assert_same_files(source, &cloudkeep_tests::restored_at(&out, &source));
     }
     let check = sp.json(&["sp", "check", "--deep"]);
     assert_eq!(check["lost"], serde_json::json!([]), "{check}");
@@ -582,7 +582,7 @@ fn concurrent_backups_and_gc_never_corrupt_a_repository() {
             None,
         );
         for source in [&one, &two] {
-            let restored = out.join(source.strip_prefix("/").unwrap());
+            let restored = cloudkeep_tests::restored_at(&out, &source);
             if restored.exists() {
                 assert_same_files(source, &restored);
                 whole += 1;

@@ -660,7 +660,7 @@ fn a_policy_computer_restores_its_own_files_by_itself_or_on_the_tenants_order() 
         None,
     );
     let pc2_report = pc2.user.join("data/docs/report.txt");
-    let here = out.join(pc2_report.strip_prefix("/").unwrap());
+    let here = cloudkeep_tests::restored_at(&out, &pc2_report);
     assert_eq!(std::fs::read_to_string(here).unwrap(), "report of pc2\n");
     // Browsed and restored here, backed up only by its agent.
     let refused = fresh.fails(&["job", "run", "laptops-pc2"], None, 1);

@@ -85,12 +85,12 @@ fn two_jobs_on_one_repository_keep_their_passwords_and_their_points_apart() {
     let out = tmp.path().join("out-a");
     laptop.restore_latest("A", &out, None);
     assert!(
-        out.join(a_src.strip_prefix("/").unwrap())
+        cloudkeep_tests::restored_at(&out, &a_src)
             .join("a.txt")
             .exists()
     );
     assert!(
-        !out.join(b_src.strip_prefix("/").unwrap()).exists(),
+        !cloudkeep_tests::restored_at(&out, &b_src).exists(),
         "job B's files restored for job A"
     );
     // Another job's point by id: refused, saying whose it is.

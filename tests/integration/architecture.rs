@@ -99,6 +99,8 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "core/model/src",
         &[
+            // Windows access lists, below the data home's owner-only files.
+            &["winacl"],
             &[
                 "clock",
                 "failure",
@@ -160,7 +162,9 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "cli/src",
         &[
-            &["about", "daemon", "exit", "progress", "runtime", "secrets"],
+            &[
+                "about", "daemon", "exit", "progress", "runtime", "secrets", "service",
+            ],
             &["gateway", "show"],
             &[
                 "job",

@@ -127,3 +127,19 @@ pub fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Vec<(PathBuf, u6
     }
     out
 }
+
+/// Where `source` (an absolute path) lands when a whole point is restored into `folder`: its
+/// components below `folder`, a Windows drive `C:` as the folder `C` (as the restore names it).
+pub fn restored_at(folder: &Path, source: &Path) -> PathBuf {
+    let mut out = folder.to_path_buf();
+    for part in source.components() {
+        match part {
+            std::path::Component::Prefix(p) => {
+                out.push(p.as_os_str().to_string_lossy().trim_end_matches(':'));
+            }
+            std::path::Component::Normal(name) => out.push(name),
+            _ => {}
+        }
+    }
+    out
+}

@@ -243,7 +243,7 @@ async fn a_stolen_account_password_cannot_make_protected_data_unreadable() {
         for (n, point) in points.iter().enumerate() {
             let out = root.join(format!("out-{n}"));
             restore_to(&repo, point, &out);
-            let restored = out.join(root.join("src").strip_prefix("/").unwrap());
+            let restored = cloudkeep_tests::restored_at(&out, &root.join("src"));
             assert_eq!(
                 std::fs::read(restored.join("a.bin")).unwrap(),
                 pseudo_random(300_000, 1)
@@ -931,7 +931,7 @@ async fn a_pack_lost_at_the_provider_heals_after_a_check() {
         assert!(verify(&repo, 100).unwrap().is_healthy());
         let out = root.join("healed");
         restore_to(&repo, &first, &out);
-        let restored = out.join(source.strip_prefix("/").unwrap());
+        let restored = cloudkeep_tests::restored_at(&out, &source);
         for i in 0..3 {
             assert_eq!(
                 std::fs::read(restored.join(format!("f{i}.bin"))).unwrap(),
@@ -986,7 +986,7 @@ async fn a_pack_lost_at_the_provider_heals_after_a_check() {
         );
         let out = root.join("after-check");
         restore_to(&repo, &healed, &out);
-        let restored = out.join(source.strip_prefix("/").unwrap());
+        let restored = cloudkeep_tests::restored_at(&out, &source);
         for i in 0..4 {
             assert_eq!(
                 std::fs::read(restored.join(format!("f{i}.bin"))).unwrap(),

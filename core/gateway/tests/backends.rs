@@ -135,7 +135,7 @@ fn round_trip(store: Arc<dyn RepoBackend>, scratch: &std::path::Path) {
         .point;
     let out = scratch.join("out");
     restore_to(&repo, &second, &out);
-    let restored = out.join(source.strip_prefix("/").unwrap());
+    let restored = cloudkeep_tests::restored_at(&out, &source);
     for name in ["a.bin", "deep/b.txt", "c.bin"] {
         assert_eq!(
             std::fs::read(restored.join(name)).unwrap(),

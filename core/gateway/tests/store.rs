@@ -494,6 +494,8 @@ async fn sqlite_accounts_quotas() {
     quota_accounting(db).await;
 }
 
+// PostgreSQL is started from Debian's own binaries (initdb, pg_ctl) on the Linux test host.
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_accounts_quotas() {
     let (_server, url) = cloudkeep_tests::postgres::fresh_database();
@@ -515,6 +517,8 @@ async fn sqlite_conforms() {
     assert_eq!(again.admin_count().await.unwrap(), 1);
 }
 
+// PostgreSQL is started from Debian's own binaries (initdb, pg_ctl) on the Linux test host.
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_conforms() {
     let (_server, url) = cloudkeep_tests::postgres::fresh_database();
@@ -587,9 +591,12 @@ async fn sqlite_upgrades_keep_packs_and_chunks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     let url = path.display().to_string();
-    upgrade_keeps_packs_and_chunks(&url, &format!("sqlite://{url}?mode=rwc"), Engine::Sqlite).await;
+    let any_url = cloudkeep_gateway::store::sqlite_url(&path);
+    upgrade_keeps_packs_and_chunks(&url, &any_url, Engine::Sqlite).await;
 }
 
+// PostgreSQL is started from Debian's own binaries (initdb, pg_ctl) on the Linux test host.
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_upgrades_keep_packs_and_chunks() {
     let (_server, url) = cloudkeep_tests::postgres::fresh_database();

@@ -199,7 +199,7 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
 fn seal_new_file(path: &Path) -> io::Result<()> {
     #[cfg(windows)]
     {
-        crate::winacl::set_owner_only(path, false)
+        crate::winacl::set_owner_only(&verbatim(path), false)
     }
     #[cfg(not(windows))]
     {
@@ -288,7 +288,7 @@ pub fn exposed(path: &Path) -> Option<Exposure> {
     }
     #[cfg(windows)]
     {
-        let list = crate::winacl::access_list(path).ok()?;
+        let list = crate::winacl::access_list(&verbatim(path)).ok()?;
         let me = crate::winacl::current_user_sid().ok()?;
         let what = crate::winacl::others_allowed(&list, &me)?;
         let grant = if path.is_dir() { "(OI)(CI)F" } else { "F" };
@@ -317,7 +317,7 @@ pub fn make_file_private(file: &Path) -> io::Result<()> {
     }
     #[cfg(windows)]
     {
-        crate::winacl::set_owner_only(file, false)
+        crate::winacl::set_owner_only(&verbatim(file), false)
     }
     #[cfg(not(any(unix, windows)))]
     {
@@ -336,7 +336,7 @@ pub fn make_dir_private(dir: &Path) -> io::Result<()> {
     }
     #[cfg(windows)]
     {
-        crate::winacl::set_owner_only(dir, true)
+        crate::winacl::set_owner_only(&verbatim(dir), true)
     }
     #[cfg(not(any(unix, windows)))]
     {

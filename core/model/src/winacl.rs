@@ -1,4 +1,5 @@
-//! Owner-only files and folders on Windows: the equivalent of Unix modes 0600 and 0700 is a
+//! Owner-only files and folders on Windows (paths as given: callers hand over the verbatim
+//! form for long paths): the equivalent of Unix modes 0600 and 0700 is a
 //! *protected* access list (no entries inherited from the parent) with one entry, full access
 //! for the user Cloudkeep runs as. Folders pass that entry on to everything created in them,
 //! so a file written into a private folder is private from its first byte.
@@ -69,9 +70,9 @@ mod ffi {
         SDDL_REVISION_1, SE_FILE_OBJECT, SetNamedSecurityInfoW,
     };
     use windows_sys::Win32::Security::{
-        ACL, DACL_SECURITY_INFORMATION, GetSecurityDescriptorDacl, GetTokenInformation,
-        PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, TOKEN_QUERY, TOKEN_USER,
-        TokenUser,
+        ACL, DACL_SECURITY_INFORMATION, GetSecurityDescriptorDacl, GetSecurityDescriptorOwner,
+        GetTokenInformation, OWNER_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION,
+        PSECURITY_DESCRIPTOR, PSID, TOKEN_QUERY, TOKEN_USER, TokenUser,
     };
     use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
@@ -140,7 +141,7 @@ mod ffi {
     pub fn set_owner_only(path: &Path, folder: bool) -> io::Result<()> {
         let sid = current_user_sid()?;
         let inherit = if folder { "OICI" } else { "" };
-        set_access_list(path, &format!("D:P(A;{inherit};FA;;;{sid})"))
+        set_access_list(path, &format!("O:{sid}D:P(A;{inherit};FA;;;{sid})"))
     }
 
     /// Replaces the access list of `path` with the one `sddl` describes (`D:P(…)` also stops
@@ -162,19 +163,30 @@ mod ffi {
         }
         let (mut present, mut defaulted) = (0, 0);
         let mut dacl: *mut ACL = std::ptr::null_mut();
-        // SAFETY: `sd` is the descriptor just made; `dacl` points into it.
-        let ok = unsafe { GetSecurityDescriptorDacl(sd, &mut present, &mut dacl, &mut defaulted) };
-        let result = if ok == 0 || present == 0 {
+        let mut owner: PSID = std::ptr::null_mut();
+        // SAFETY: `sd` is the descriptor just made; `dacl` and `owner` point into it.
+        let ok = unsafe {
+            GetSecurityDescriptorDacl(sd, &mut present, &mut dacl, &mut defaulted) != 0
+                && GetSecurityDescriptorOwner(sd, &mut owner, &mut defaulted) != 0
+        };
+        let result = if !ok || present == 0 {
             Err(io::Error::last_os_error())
         } else {
-            let name = wide(crate::paths::verbatim(path).as_os_str());
-            // SAFETY: `name` is NUL-terminated; `dacl` lives in `sd`, freed after the call.
+            // The owner is set with the list when the text names one ("O:…"): Wine maps an
+            // entry to the file's Unix owner bits only for the owner it is told.
+            let mut what = DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION;
+            if !owner.is_null() {
+                what |= OWNER_SECURITY_INFORMATION;
+            }
+            let name = wide(path.as_os_str());
+            // SAFETY: `name` is NUL-terminated; `dacl` and `owner` live in `sd`, freed after
+            // the call.
             let status = unsafe {
                 SetNamedSecurityInfoW(
                     name.as_ptr(),
                     SE_FILE_OBJECT,
-                    DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-                    std::ptr::null_mut(),
+                    what,
+                    owner,
                     std::ptr::null_mut(),
                     dacl,
                     std::ptr::null(),
@@ -193,7 +205,7 @@ mod ffi {
 
     /// The access list of `path` in SDDL.
     pub fn access_list(path: &Path) -> io::Result<String> {
-        let name = wide(crate::paths::verbatim(path).as_os_str());
+        let name = wide(path.as_os_str());
         let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
         // SAFETY: `name` is NUL-terminated; `sd` is written and freed below; the other
         // out-pointers are optional and not asked for.

@@ -48,7 +48,13 @@ fn files_of(root: &Path) -> BTreeMap<String, String> {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            // Written with / on every platform, as the fixture's manifest has them.
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .display()
+                .to_string()
+                .replace(std::path::MAIN_SEPARATOR, "/");
             let meta = std::fs::symlink_metadata(&path).unwrap();
             if meta.file_type().is_symlink() {
                 out.insert(
@@ -142,10 +148,25 @@ fn version_1_fixtures_are_still_read() {
             conflict: Conflict::Overwrite,
             cancel: Default::default(),
         };
-        restore(&repo, &point, &whole, &|_| {}).unwrap();
-        let restored = files_of(&out.join(source.strip_prefix("/").unwrap()));
-        let want: BTreeMap<String, String> =
+        let report = restore(&repo, &point, &whole, &|_| {}).unwrap();
+        let restored = files_of(&cloudkeep_tests::restored_at(&out, &source));
+        let mut want: BTreeMap<String, String> =
             serde_json::from_value(expected["files"].clone()).unwrap();
+        if cfg!(windows) && !restored.contains_key("link") {
+            // Windows makes symbolic links only with a privilege (or developer mode), and
+            // Wine not at verbatim paths: the restore says so; everything else is byte for
+            // byte.
+            assert!(
+                report
+                    .failed
+                    .iter()
+                    .any(|w| w.path.to_string_lossy().ends_with("link")),
+                "a link not made is reported: {:?}",
+                report.failed
+            );
+            eprintln!("not checked here: symbolic links restored (this account may not make them)");
+            want.retain(|_, v| !v.starts_with("link:"));
+        }
         assert_eq!(restored, want, "point {n}");
     }
     assert!(verify(&repo, 100).unwrap().is_healthy());

@@ -126,7 +126,7 @@ pub fn redact_url(url: &str) -> String {
 /// The URL the database driver opens `file` with. The driver parses it as a URL first, so
 /// the path is percent-encoded whole: a Windows path (`C:\data\gateway.db`) or one with `?`,
 /// `#` or `%` in it reaches SQLite as it is instead of being read as a host and a port.
-fn sqlite_url(file: &std::path::Path) -> String {
+pub fn sqlite_url(file: &std::path::Path) -> String {
     const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'/')
         .remove(b'-')
