@@ -3,7 +3,8 @@
 ; uninstaller. Built by scripts/package with Debian's makensis:
 ;   makensis -DVERSION=0.1.0 -DSTAGE=<folder with the files> -DOUTFILE=<setup.exe> cloudkeep.nsi
 ; Silent install: setup.exe /S [/D=C:\Folder] ; silent uninstall: uninstall.exe /S
-Unicode true
+; A 64-bit installer for a 64-bit program (the stub runs where the program runs).
+Target amd64-unicode
 ManifestDPIAware true
 SetCompressor /SOLID lzma
 
