@@ -485,7 +485,7 @@ fn two_gateways_sharing_database_and_storage_serve_backups_at_once() {
     for (cli, job, source) in [(&a, "a", &source_a), (&b, "b", &source_b)] {
         let out = tmp.path().join(format!("out-{job}"));
         cli.restore_latest(job, &out, None);
-        assert_same_files(source, &cloudkeep_tests::restored_at(&out, &source));
+        assert_same_files(source, &cloudkeep_tests::restored_at(&out, source));
     }
     let check = sp.json(&["sp", "check", "--deep"]);
     assert_eq!(check["lost"], serde_json::json!([]), "{check}");
@@ -582,7 +582,7 @@ fn concurrent_backups_and_gc_never_corrupt_a_repository() {
             None,
         );
         for source in [&one, &two] {
-            let restored = cloudkeep_tests::restored_at(&out, &source);
+            let restored = cloudkeep_tests::restored_at(&out, source);
             if restored.exists() {
                 assert_same_files(source, &restored);
                 whole += 1;

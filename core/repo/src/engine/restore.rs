@@ -832,8 +832,12 @@ impl Ctx<'_> {
         }
         #[cfg(unix)]
         let made = std::os::unix::fs::symlink(fsmeta::name_os(link), &target);
+        // A link made on Unix names its target with `/`, which Windows links do not follow.
         #[cfg(windows)]
-        let made = std::os::windows::fs::symlink_file(fsmeta::name_os(link), &target);
+        let made = std::os::windows::fs::symlink_file(
+            fsmeta::name_os(link).to_string_lossy().replace('/', "\\"),
+            &target,
+        );
         if let Err(e) = made {
             return self.fail(dest, format!("cannot create the symlink: {e}"));
         }
