@@ -24,6 +24,26 @@ const KEEP_LOG_FILES: usize = 14;
 
 /// Starts the console and blocks until its window closes.
 pub fn run() -> ExitCode {
+    // Answered before any window or data folder: packaging checks and support scripts ask it.
+    if let Some(arg) = std::env::args().nth(1) {
+        match arg.as_str() {
+            "--version" | "-V" => {
+                println!("cloudkeep-console {}", cloudkeep_model::VERSION);
+                return ExitCode::SUCCESS;
+            }
+            "--help" | "-h" => {
+                println!(
+                    "Cloudkeep Console {}: back up and restore with your service provider's cloud.\n\
+                     Run it without arguments to open the console. Its data folder is \
+                     CLOUDKEEP_HOME if set, else the user's data folder.\n\
+                     --version  print the version",
+                    cloudkeep_model::VERSION
+                );
+                return ExitCode::SUCCESS;
+            }
+            _ => {}
+        }
+    }
     let started = std::time::Instant::now();
     let home = match DataHome::locate().and_then(|home| home.ensure().map(|()| home)) {
         Ok(home) => home,
