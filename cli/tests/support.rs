@@ -163,10 +163,16 @@ impl Gateway {
         }
     }
 
+    /// Stops the gateway as its service manager would: SIGTERM on Unix (a graceful stop);
+    /// on Windows, where a console program without a console gets no stop event from another
+    /// process, the process is ended.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        #[cfg(unix)]
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+        #[cfg(windows)]
+        let _ = self.child.kill();
         self.child.wait().unwrap()
     }
 }

@@ -154,8 +154,8 @@ fn version_1_fixtures_are_still_read() {
             serde_json::from_value(expected["files"].clone()).unwrap();
         if cfg!(windows) && !restored.contains_key("link") {
             // Windows makes symbolic links only with a privilege (or developer mode), and
-            // Wine not at verbatim paths: the restore says so; everything else is byte for
-            // byte.
+            // Wine not at all (its CreateSymbolicLinkW says yes and makes nothing): the
+            // restore says so; everything else is byte for byte.
             assert!(
                 report
                     .failed

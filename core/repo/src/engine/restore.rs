@@ -841,6 +841,15 @@ impl Ctx<'_> {
         if let Err(e) = made {
             return self.fail(dest, format!("cannot create the symlink: {e}"));
         }
+        // Some systems report a link made that is not there (Wine's CreateSymbolicLinkW is a
+        // stub that says yes): a restore never counts what it did not place.
+        if fs::symlink_metadata(&target).is_err() {
+            return self.fail(
+                dest,
+                "the system reported the symlink made, but it is not there (symbolic links \
+                 unsupported here?)",
+            );
+        }
         let _ = fsmeta::apply(&target, NodeKind::Symlink, &node.owner, &node.times);
         self.files.fetch_add(1, Ordering::Relaxed);
     }
