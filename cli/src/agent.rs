@@ -28,6 +28,11 @@ enum AgentCommand {
     Enroll {
         /// The file `cloudkeep policy enroll-file` wrote.
         file: PathBuf,
+        /// The home folder of the user whose files the policy protects: what `~` in the
+        /// policy's sources stands for (default: yours). For enrolling from an administrator's
+        /// account on a user's behalf.
+        #[arg(long, value_name = "DIR")]
+        home: Option<PathBuf>,
     },
     /// Run as a service: pull the policy, back up on its schedule, report to the provider.
     Run {
@@ -136,11 +141,19 @@ fn print_cycle(cycle: &Cycle, json: bool) -> anyhow::Result<()> {
 pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
     let home = ctx.home();
     match args.command {
-        AgentCommand::Enroll { file } => {
+        AgentCommand::Enroll { file, home } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            if let Some(home) = &home
+                && !(home.is_absolute() && home.is_dir())
+            {
+                anyhow::bail!(
+                    "{} is not a folder; give --home the full path of the home folder of the user whose files the policy protects",
+                    home.display()
+                );
+            }
             let code = secrets::stdin_line("one-time code")?;
-            let state = agent::enroll(ctx, &text, &code)?;
+            let state = agent::enroll(ctx, &text, &code, home)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&state)?);
             } else {

@@ -158,11 +158,24 @@ fn quiet_on_closed_output() {
             .map(String::as_str)
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or_default();
-        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+        if message.starts_with("failed printing to stdout") && closed_pipe(message) {
             std::process::exit(0);
         }
         default(info);
     }));
+}
+
+/// Whether a "failed printing" panic's message ends in an OS error that is a closed pipe (EPIPE;
+/// on Windows ERROR_NO_DATA or ERROR_BROKEN_PIPE, whose text is in the system's language):
+/// told by the error's number, as `(os error N)`.
+fn closed_pipe(message: &str) -> bool {
+    message
+        .rsplit_once("(os error ")
+        .and_then(|(_, code)| code.strip_suffix(')'))
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| {
+            std::io::Error::from_raw_os_error(code).kind() == std::io::ErrorKind::BrokenPipe
+        })
 }
 
 /// Runs a command that needs the data home (`CLOUDKEEP_HOME` or the OS's data folder) but

@@ -211,7 +211,27 @@ mod scm {
         Ok(ExitCode::SUCCESS)
     }
 
+    /// The service runs its program as LocalSystem: anyone who may change the program, or add
+    /// a library beside it, could run their code as the system. Refused, with the fix.
+    fn refuse_a_program_others_may_change(exe: &std::path::Path) -> anyhow::Result<()> {
+        use cloudkeep_model::{paths, winacl};
+        let user = winacl::current_user_sid().context("cannot read this account's identity")?;
+        for path in [Some(exe), exe.parent()].into_iter().flatten() {
+            let sddl = winacl::access_list(&paths::verbatim(path))
+                .with_context(|| format!("cannot read who may change {}", path.display()))?;
+            if let Some(why) = winacl::others_may_change(&sddl, &user) {
+                anyhow::bail!(
+                    "{} cannot be the service's program: {why}, and the service runs it as LocalSystem, so whoever may change it could run their code as the system; install Cloudkeep with its installer (into Program Files) or move cloudkeep.exe into a folder only administrators may change, then install the service from there",
+                    paths::shown(path).display()
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn install(home: &DataHome, interval: u64) -> anyhow::Result<()> {
+        let executable_path = std::env::current_exe()?;
+        refuse_a_program_others_may_change(&executable_path)?;
         if !home.is_agent() {
             anyhow::bail!(
                 "this computer is not enrolled in {}; run \"cloudkeep agent enroll FILE\" first",
@@ -229,7 +249,7 @@ mod scm {
             service_type: ServiceType::OWN_PROCESS,
             start_type: ServiceStartType::AutoStart,
             error_control: ServiceErrorControl::Normal,
-            executable_path: std::env::current_exe()?,
+            executable_path,
             launch_arguments: super::launch_arguments(home, interval),
             dependencies: vec![],
             account_name: None,

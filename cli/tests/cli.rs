@@ -92,12 +92,25 @@ fn about_json_names_the_data_and_log_folders() {
 
 #[test]
 fn about_table_is_readable() {
-    let out = cloudkeep(&["about"], Some("/srv/ck"));
-    assert!(out.status.success());
+    let home = if cfg!(windows) {
+        r"C:\srv\ck"
+    } else {
+        "/srv/ck"
+    };
+    let out = cloudkeep(&["about"], Some(home));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = stdout(&out);
     assert!(text.starts_with(&format!("Cloudkeep {}\n", cloudkeep_model::VERSION)));
-    assert!(text.contains("data folder  /srv/ck\n"), "{text}");
-    assert!(text.contains("log folder   /srv/ck/logs\n"), "{text}");
+    assert!(text.contains(&format!("data folder  {home}\n")), "{text}");
+    let logs = Path::new(home).join("logs");
+    assert!(
+        text.contains(&format!("log folder   {}\n", logs.display())),
+        "{text}"
+    );
 }
 
 #[test]

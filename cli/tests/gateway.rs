@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::support::{
-    ADMIN_PW, Cli, Gateway, fingerprint_in, gateway_with_tenant, tenant_at, tenant_with_provider,
+    ADMIN_PW, Cli, Gateway, fingerprint_in, gateway_with_tenant, stop, stopped_cleanly, tenant_at,
+    tenant_with_provider,
 };
 
 /// A CA and a leaf for 127.0.0.1 signed by it, as PEM files.
@@ -85,7 +86,8 @@ fn sp_workflow(db: Option<&str>) {
     assert_eq!(gw.fingerprint, printed);
     let addr = gw.addr.clone();
 
-    // TLS 1.3 only, HTTP/2 and HTTP/1.1, hello without login.
+    // TLS 1.3 only, HTTP/2 and HTTP/1.1, hello without login: checked with curl, so where
+    // curl runs (the Linux run; the same gateway code is what runs under Wine).
     let curl = |extra: &[&str]| {
         Command::new("curl")
             .args([
@@ -102,18 +104,20 @@ fn sp_workflow(db: Option<&str>) {
             .output()
             .unwrap()
     };
-    let h2 = curl(&["--http2"]);
-    let text = String::from_utf8_lossy(&h2.stdout);
-    assert!(text.ends_with("\n2"), "HTTP/2 by ALPN: {text}");
-    let hello: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(hello["product"], "Cloudkeep");
-    assert_eq!(hello["protocols"], serde_json::json!([1]));
-    assert_eq!(hello["gateways"][0]["address"], gw.addr.as_str());
-    assert!(String::from_utf8_lossy(&curl(&["--http1.1"]).stdout).ends_with("\n1.1"));
-    assert!(
-        !curl(&["--tlsv1.2", "--tls-max", "1.2"]).status.success(),
-        "TLS 1.2 is refused"
-    );
+    if cfg!(unix) {
+        let h2 = curl(&["--http2"]);
+        let text = String::from_utf8_lossy(&h2.stdout);
+        assert!(text.ends_with("\n2"), "HTTP/2 by ALPN: {text}");
+        let hello: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(hello["product"], "Cloudkeep");
+        assert_eq!(hello["protocols"], serde_json::json!([1]));
+        assert_eq!(hello["gateways"][0]["address"], gw.addr.as_str());
+        assert!(String::from_utf8_lossy(&curl(&["--http1.1"]).stdout).ends_with("\n1.1"));
+        assert!(
+            !curl(&["--tlsv1.2", "--tls-max", "1.2"]).status.success(),
+            "TLS 1.2 is refused"
+        );
+    }
 
     // Login: untrusted certificate → exit 3 with the fingerprint; wrong password → 4.
     let login = [
@@ -257,7 +261,10 @@ fn sp_workflow(db: Option<&str>) {
         ],
         None,
     );
-    assert!(String::from_utf8_lossy(&curl(&[]).stdout).contains("storage upgrade until 14:00"));
+    if cfg!(unix) {
+        let hello = curl(&[]);
+        assert!(String::from_utf8_lossy(&hello.stdout).contains("storage upgrade until 14:00"));
+    }
     assert!(
         cli.ok(&["sp", "maintenance", "show"], None)
             .contains("is on")
@@ -384,7 +391,7 @@ fn sp_workflow(db: Option<&str>) {
 
     // Graceful stop on SIGTERM.
     let status = gw.terminate();
-    assert!(status.success(), "{status:?}");
+    assert!(stopped_cleanly(status), "{status:?}");
 }
 
 /// `sp login --gateway ADDR --user admin --password-stdin --trust FP`.
@@ -448,7 +455,7 @@ fn the_gateway_refuses_root_unless_told_and_explains_missing_setup() {
                 .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
         })
         .unwrap_or(false);
-    if is_root {
+    if cfg!(unix) && is_root {
         let err = cli.fails(&["gateway", "run", "--data-dir", &missing], None, 1);
         assert!(err.contains("refuses to run as root"), "{err}");
     }
@@ -664,10 +671,13 @@ fn a_tenant_adds_its_provider_with_the_trust_step() {
     assert_eq!(shown["fingerprint"], fp.as_str());
     assert_eq!(shown["repos"][0]["quota_bytes"], 1i64 << 30);
     assert!(tenant.ok(&["repo", "list"], None).contains("Cloud"));
-    let secrets = std::fs::read_to_string(tenant.home.join("secrets.json")).unwrap();
-    assert!(
+    // Kept for later runs: in the owner-only file where no keyring answers (this Linux
+    // test machine), in the Credential Manager on Windows (Wine has one), never in both.
+    let secrets = std::fs::read_to_string(tenant.home.join("secrets.json")).unwrap_or_default();
+    assert_eq!(
         secrets.contains("tenant-password"),
-        "the password is kept for later runs"
+        cfg!(unix),
+        "the password is kept for later runs, where the platform keeps secrets"
     );
     #[cfg(unix)]
     {
@@ -800,16 +810,8 @@ fn a_tenant_adds_its_provider_with_the_trust_step() {
 
     tenant.ok(&["provider", "remove", "acme-sp"], None);
     assert_eq!(tenant.json(&["provider", "list"]), serde_json::json!([]));
-    assert!(
-        !std::fs::read_to_string(tenant.home.join("secrets.json"))
-            .unwrap()
-            .contains("tenant-password")
-    );
-    assert!(
-        !std::fs::read_to_string(tenant.home.join("secrets.json"))
-            .unwrap()
-            .contains("acme-new-password")
-    );
+    let secrets = std::fs::read_to_string(tenant.home.join("secrets.json")).unwrap_or_default();
+    assert!(!secrets.contains("tenant-password") && !secrets.contains("acme-new-password"));
     drop(gw);
 }
 
@@ -1456,10 +1458,7 @@ fn the_lab_is_a_provider_in_one_command() {
         None,
     );
     assert!(cli.ok(&["job", "run", "try"], None).starts_with("success"));
-    let _ = Command::new("kill")
-        .args(["-TERM", &lab.id().to_string()])
-        .status();
-    assert!(lab.wait().unwrap().success());
+    assert!(stopped_cleanly(stop(&mut lab)));
 
     // A lab folder left readable by others (as an older Cloudkeep made it) is this user's
     // own: made owner-only at the next start rather than refused.
@@ -1487,10 +1486,7 @@ fn the_lab_is_a_provider_in_one_command() {
             .len(),
         1
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &again.id().to_string()])
-        .status();
-    assert!(again.wait().unwrap().success());
+    assert!(stopped_cleanly(stop(&mut again)));
 }
 
 /// Two gateways of one SP (one database, one storage): the provider is added through the first

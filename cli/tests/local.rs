@@ -3,6 +3,7 @@
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(unix)]
 use cloudkeep_tests::pseudo_random;
 use std::io::Write;
 use std::path::Path;
@@ -1078,21 +1079,31 @@ fn jobs_are_edited_retried_and_health_checked() {
 
 /// Moves every job's creation `days` back, as if the computer had been off since.
 fn jobs_created_days_ago(home: &Path, days: u32) {
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1]); c.execute('UPDATE jobs SET created_ms=?', (int(time.time()*1000)-int(sys.argv[2])*86400*1000,)); c.commit()",
-            s(&home.join("cloudkeep.db")),
-            &days.to_string(),
-        ])
-        .status()
+    use sqlx::Connection;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let created = now_ms - i64::from(days) * 86_400_000;
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(home.join("cloudkeep.db"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap();
-    assert!(status.success());
+    runtime.block_on(async {
+        let mut db = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE jobs SET created_ms = ?")
+            .bind(created)
+            .execute(&mut db)
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+    });
 }
 
 /// On a terminal a restore shows a progress bar (percent, files, bytes, rate); piped, the same
 /// command writes no control characters at all. The terminal is a real pseudo-terminal made by
 /// util-linux `script`.
+#[cfg(unix)]
 #[test]
 fn progress_is_a_bar_on_a_terminal_and_silent_in_a_pipe() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1156,7 +1167,10 @@ fn a_job_whose_source_is_gone_fails_and_makes_no_point() {
     let cli = crate::support::Cli {
         home: tmp.path().join("home"),
     };
-    let (src, target) = (tmp.path().join("usb/docs"), tmp.path().join("target"));
+    let (src, target) = (
+        tmp.path().join("usb").join("docs"),
+        tmp.path().join("target"),
+    );
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("a.txt"), "a\n").unwrap();
     cli.ok(

@@ -8,6 +8,8 @@ mod faults;
 mod gateway;
 mod local;
 mod policy;
+// A real Secret Service (gnome-keyring on D-Bus): Linux desktops.
+#[cfg(unix)]
 mod secrets;
 mod sharing;
 mod space;

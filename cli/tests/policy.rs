@@ -38,10 +38,20 @@ impl Agent {
         agent
     }
 
+    /// `args`, with the user's home folder named to `agent enroll` (Windows finds a user's
+    /// home by the account, not by an environment variable the test could set).
+    fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut args = args.to_vec();
+        if args.starts_with(&["agent", "enroll"]) {
+            args.extend(["--home", self.user.to_str().unwrap()]);
+        }
+        args
+    }
+
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let secrets = Path::new("file");
         self.cli.run_with(
-            args,
+            &self.args(args),
             stdin,
             &[("HOME", &self.user), ("CLOUDKEEP_SECRETS", secrets)],
         )
@@ -50,7 +60,7 @@ impl Agent {
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
         let secrets = Path::new("file");
         self.cli.ok_with(
-            args,
+            &self.args(args),
             stdin,
             &[("HOME", &self.user), ("CLOUDKEEP_SECRETS", secrets)],
         )
@@ -226,10 +236,7 @@ fn a_policy_protects_three_computers_through_their_agents() {
             last = now;
         }
     }
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &service.id().to_string()])
-        .status();
-    service.wait().unwrap();
+    crate::support::stop(&mut service);
     assert_eq!(cycles, 2, "the service cycled on its own");
 
     // pc3 outgrows its quota: only pc3 fails, and says why.

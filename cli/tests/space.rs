@@ -211,6 +211,7 @@ fn thirty_daily_runs_keeping_seven_stay_near_the_size_of_the_seven() {
 }
 
 /// Writes files `changed` with contents of day `tag` (the others stay as they were).
+#[cfg(unix)]
 fn write_set(source: &Path, tag: u64, changed: std::ops::Range<u64>) {
     std::fs::create_dir_all(source).unwrap();
     for i in changed {
@@ -222,6 +223,7 @@ fn write_set(source: &Path, tag: u64, changed: std::ops::Range<u64>) {
     }
 }
 
+#[cfg(unix)]
 fn sp_login(sp: &Cli, gw: &Gateway, fp: &str) {
     sp.ok(
         &[
@@ -243,6 +245,7 @@ fn sp_login(sp: &Cli, gw: &Gateway, fp: &str) {
 /// given back by the SP) until its window ends; data a compaction moved stays with the SP
 /// until the window ends too; only then does the space come back, and every kept point still
 /// restores. The gateway is restarted days ahead (libfaketime) instead of waiting.
+#[cfg(unix)]
 #[test]
 fn insider_protection_keeps_deleted_and_compacted_data_until_the_window_ends() {
     let tmp = tempfile::tempdir().unwrap();

@@ -163,17 +163,8 @@ impl Gateway {
         }
     }
 
-    /// Stops the gateway as its service manager would: SIGTERM on Unix (a graceful stop);
-    /// on Windows, where a console program without a console gets no stop event from another
-    /// process, the process is ended.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        #[cfg(unix)]
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        #[cfg(windows)]
-        let _ = self.child.kill();
-        self.child.wait().unwrap()
+        stop(&mut self.child)
     }
 }
 
@@ -183,6 +174,25 @@ impl Drop for Gateway {
             self.terminate();
         }
     }
+}
+
+/// Stops a long-running command as its service manager would: SIGTERM on Unix (a graceful
+/// stop); on Windows, where a console program without a console gets no stop event from
+/// another process, the process is ended. Reaps it.
+pub fn stop(child: &mut Child) -> std::process::ExitStatus {
+    #[cfg(unix)]
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    #[cfg(windows)]
+    let _ = child.kill();
+    child.wait().unwrap()
+}
+
+/// Whether a command [`stop`] stopped ended cleanly: exit 0 on Unix; on Windows the process
+/// was ended from outside, so there is nothing to tell.
+pub fn stopped_cleanly(status: std::process::ExitStatus) -> bool {
+    cfg!(windows) || status.success()
 }
 
 /// Kills a process with SIGKILL and reaps it.

@@ -362,6 +362,31 @@ fn the_agent_runs_as_a_windows_service() {
     std::fs::create_dir_all(data.join("docs")).unwrap();
     std::fs::write(data.join("docs/plan.txt"), "the plan\n".repeat(500)).unwrap();
 
+    // A program in a folder everyone may change is never made a LocalSystem service: whoever
+    // replaced it would run their code as the system. (Wine lists a mode 0777 as Everyone.)
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let shared = wine.linux("C:\\cktest\\shared");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::copy(&wine.exe, shared.join("cloudkeep.exe")).unwrap();
+        let planted = Wine {
+            exe: shared.join("cloudkeep.exe"),
+            prefix: wine.prefix.clone(),
+            home: wine.home.clone(),
+        };
+        let refused = planted.run(&["agent", "service", "install"], None);
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success()
+                && said.contains("cannot be the service's program")
+                && said.contains("Everyone")
+                && said.contains("Program Files"),
+            "{said}"
+        );
+        std::fs::remove_dir_all(&shared).unwrap();
+    }
     let refused = wine.run(&["agent", "service", "install"], None);
     assert!(!refused.status.success(), "not enrolled yet");
     assert!(

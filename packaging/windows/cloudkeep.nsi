@@ -39,6 +39,8 @@ Section "Cloudkeep"
   SetShellVarContext all
   SetOutPath "$INSTDIR"
   File "${STAGE}\cloudkeep-console.exe"
+  ; The WebView2 loader the console links (a MinGW build loads it from beside the program).
+  File "${STAGE}\WebView2Loader.dll"
   File "${STAGE}\cloudkeep.exe"
   File "${STAGE}\icon.ico"
   File "${STAGE}\README.txt"
@@ -68,6 +70,7 @@ Section "Uninstall"
   ; and restore points stay).
   ExecWait '"$INSTDIR\cloudkeep.exe" agent service uninstall'
   Delete "$INSTDIR\cloudkeep-console.exe"
+  Delete "$INSTDIR\WebView2Loader.dll"
   Delete "$INSTDIR\cloudkeep.exe"
   Delete "$INSTDIR\icon.ico"
   Delete "$INSTDIR\README.txt"

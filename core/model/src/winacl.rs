@@ -38,6 +38,79 @@ pub fn others_allowed(sddl: &str, user_sid: &str) -> Option<String> {
         })
 }
 
+/// Whether an SDDL access list lets anyone but `user_sid` and the system's own accounts
+/// (LocalSystem, the Administrators group, TrustedInstaller) change the file or folder: write,
+/// append, add files, delete, change its attributes, access list or owner. Entries that only
+/// pass on to what is created inside (`IO`) do not count; deny entries let nobody in. For a
+/// program a service runs as LocalSystem: anyone who may change it may run code as the system.
+pub fn others_may_change(sddl: &str, user_sid: &str) -> Option<String> {
+    let Some(at) = sddl.find("D:") else {
+        return Some("no access list (everyone may change it)".into());
+    };
+    let dacl = &sddl[at + 2..];
+    let dacl = dacl.split("S:").next().unwrap_or(dacl);
+    if dacl.starts_with("NO_ACCESS_CONTROL") {
+        return Some("a null access list (everyone may change it)".into());
+    }
+    const TRUSTED: [&str; 5] = [
+        "SY",
+        "S-1-5-18",
+        "BA",
+        "S-1-5-32-544",
+        // TrustedInstaller, which owns Windows' own programs.
+        "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464",
+    ];
+    dacl.split('(')
+        .skip(1)
+        .filter_map(|ace| ace.split(')').next())
+        .find_map(|ace| {
+            let fields: Vec<&str> = ace.split(';').collect();
+            let [kind, flags, rights, .., sid] = fields.as_slice() else {
+                return None;
+            };
+            let allows = matches!(*kind, "A" | "OA" | "XA" | "ZA");
+            let inherit_only = flags.as_bytes().chunks(2).any(|f| f == b"IO");
+            let trusted = *sid == user_sid || TRUSTED.contains(sid);
+            (allows && !inherit_only && !trusted && rights_change(rights))
+                .then(|| format!("its access list lets {} change it", who(sid)))
+        })
+}
+
+/// Whether an SDDL rights field (`FA`, `0x1200a9`, `CCDCLC…`) holds a right that changes the
+/// object.
+fn rights_change(rights: &str) -> bool {
+    // Write data / add file, append / add folder, write extended attributes, delete child,
+    // write attributes, delete, write the access list, write the owner, generic all and write.
+    const CHANGING: u32 = 0x2 | 0x4 | 0x10 | 0x40 | 0x100 | 0x1_0000 | 0x4_0000 | 0x8_0000;
+    const GENERIC: u32 = 0x1000_0000 | 0x4000_0000;
+    if let Some(hex) = rights
+        .strip_prefix("0x")
+        .or_else(|| rights.strip_prefix("0X"))
+    {
+        // Unreadable is changing: never trust what cannot be read.
+        return u32::from_str_radix(hex, 16).map_or(true, |mask| mask & (CHANGING | GENERIC) != 0);
+    }
+    rights.as_bytes().chunks(2).any(|code| {
+        matches!(
+            code,
+            b"GA"
+                | b"GW"
+                | b"FA"
+                | b"FW"
+                | b"KA"
+                | b"KW"
+                | b"DC"
+                | b"LC"
+                | b"RP"
+                | b"DT"
+                | b"CR"
+                | b"SD"
+                | b"WD"
+                | b"WO"
+        )
+    })
+}
+
 /// A reader's name for a SID or SDDL alias.
 fn who(sid: &str) -> String {
     match sid {
@@ -278,5 +351,53 @@ mod tests {
             others_allowed(&format!("D:P(A;;FA;;;{ME})S:(AU;FA;FA;;;WD)"), ME),
             None
         );
+    }
+
+    /// As Windows lists C:\Program Files\Cloudkeep: users read and run, only the system,
+    /// administrators and TrustedInstaller change.
+    const PROGRAM_FILES: &str = "O:S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464\
+        D:P(A;;FA;;;S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464)\
+        (A;CIIO;GA;;;S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464)\
+        (A;;0x1301bf;;;SY)(A;OICIIO;GA;;;SY)(A;;0x1301bf;;;BA)(A;OICIIO;GA;;;BA)\
+        (A;;0x1200a9;;;BU)(A;OICIIO;GXGR;;;BU)(A;OICIIO;GA;;;CO)\
+        (A;;0x1200a9;;;AC)(A;OICIIO;GXGR;;;AC)";
+
+    #[test]
+    fn a_program_only_the_system_and_administrators_change_is_safe_to_run_as_a_service() {
+        assert_eq!(others_may_change(PROGRAM_FILES, ME), None);
+        assert_eq!(
+            others_may_change(&format!("D:P(A;;FA;;;{ME})(A;;FR;;;WD)"), ME),
+            None
+        );
+        // Wine's list of a file with mode 0755.
+        assert_eq!(
+            others_may_change(
+                &format!("D:(A;;FA;;;SY)(A;;FA;;;{ME})(A;;0x1200a9;;;WD)"),
+                ME
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_program_others_may_change_is_named() {
+        for (sddl, who) in [
+            (
+                format!("D:(A;;FA;;;{ME})(A;ID;0x1301bf;;;AU)"),
+                "Authenticated Users",
+            ),
+            (format!("D:(A;;FA;;;{ME})(A;;0x2;;;BU)"), "Users group"),
+            (format!("D:(A;;FA;;;{ME})(A;;FRFW;;;WD)"), "Everyone"),
+            (format!("D:(A;;FA;;;{ME})(A;;CCDCLC;;;BU)"), "Users group"),
+            (
+                format!("D:(A;;FA;;;{ME})(A;;WD;;;S-1-5-21-9-9-9-1002)"),
+                "S-1-5-21-9-9-9-1002",
+            ),
+            (format!("D:(A;;FA;;;{ME})(A;;0xzz;;;BU)"), "Users group"),
+            ("O:BA".to_owned(), "no access list"),
+        ] {
+            let why = others_may_change(&sddl, ME).unwrap_or_default();
+            assert!(why.contains(who), "{sddl}: {why}");
+        }
     }
 }

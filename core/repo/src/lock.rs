@@ -63,20 +63,52 @@ impl Drop for RepoLock {
 
 /// This computer's name, as recorded in locks and restore points.
 pub fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
+    // On Windows "/etc/hostname" would be a file on the current drive anyone may create.
+    let file = if cfg!(unix) {
+        std::fs::read_to_string("/etc/hostname").ok()
+    } else {
+        None
+    };
+    file.map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("COMPUTERNAME").ok())
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// Whether process `pid` of this computer still runs: a lock of one that does not is stale.
+/// Where it cannot be told, it runs (a lock is never called stale by guesswork).
+#[cfg(target_os = "linux")]
 fn process_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        std::path::Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        true // cannot tell: never call another computer's or platform's lock stale
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn process_alive(pid: u32) -> bool {
+    use windows_sys::Win32::Foundation::{CloseHandle, ERROR_INVALID_PARAMETER, GetLastError};
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    /// The exit code of a process that has not exited.
+    const STILL_ACTIVE: u32 = 259;
+    // SAFETY: plain calls with a pid and an out-parameter on the stack; the handle is closed
+    // once, only when it was opened.
+    unsafe {
+        let handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if handle.is_null() {
+            // No such process; any other refusal (access denied: another user's) means it runs.
+            return GetLastError() != ERROR_INVALID_PARAMETER;
+        }
+        let mut code = 0u32;
+        let asked = GetExitCodeProcess(handle, &mut code);
+        CloseHandle(handle);
+        asked == 0 || code == STILL_ACTIVE
     }
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
+fn process_alive(_pid: u32) -> bool {
+    true
 }
 
 /// Takes a lock of `kind`, or refuses with who holds a conflicting one.
@@ -139,4 +171,23 @@ pub fn acquire(backend: &Arc<dyn RepoBackend>, kind: LockKind) -> Result<RepoLoc
         }
     }
     Ok(lock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_process_is_alive_and_an_ended_one_is_not() {
+        assert!(process_alive(std::process::id()));
+        // This test binary itself, asked only to list its tests: ends at once, on any platform.
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .arg("--list")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!process_alive(pid), "process {pid} has ended");
+    }
 }

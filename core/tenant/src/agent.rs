@@ -160,8 +160,14 @@ fn job_spec(doc: &PolicyDoc, agent: &AgentState, repo: &str) -> JobSpec {
 
 /// Enrolls this data home as the agent of the computer the file names: checks the pin and
 /// the credentials against the provider, pulls the policy, and keeps all of it. Enrolling
-/// again (a new file for the same or another computer) replaces what was there.
-pub fn enroll(ctx: &TenantContext, file_text: &str, code: &str) -> Result<AgentState, TenantError> {
+/// again (a new file for the same or another computer) replaces what was there. `user_home`
+/// is what `~` in the policy's sources stands for (default: the running user's home).
+pub fn enroll(
+    ctx: &TenantContext,
+    file_text: &str,
+    code: &str,
+    user_home: Option<PathBuf>,
+) -> Result<AgentState, TenantError> {
     let e: Enrollment = open_enrollment(file_text, code)?;
     let doc = ctx.block_on(first_contact(&e))?;
     let state = ctx.state();
@@ -176,7 +182,7 @@ pub fn enroll(ctx: &TenantContext, file_text: &str, code: &str) -> Result<AgentS
         enrolled_ms: cloudkeep_model::clock::now_ms(),
         last_cycle_ms: None,
         pending: Vec::new(),
-        user_home: cloudkeep_model::paths::user_home(),
+        user_home: user_home.or_else(cloudkeep_model::paths::user_home),
     };
     ctx.block_on(state.save_provider(&Provider {
         name: agent.provider.clone(),

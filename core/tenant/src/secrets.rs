@@ -118,9 +118,7 @@ impl Secrets {
                 Err(e) => keyring_failed(&e),
             }
         }
-        let mut map = self.read()?;
-        map.insert(key.to_owned(), value.to_owned());
-        self.write(&map)?;
+        self.store_in_file(key, value.to_owned())?;
         Ok(SecretPlace::File)
     }
 
@@ -133,6 +131,10 @@ impl Secrets {
                 "the secret \"{key}\" is not stored on this computer; enroll it again"
             ))
         })?;
+        self.store_in_file(key, value)
+    }
+
+    fn store_in_file(&self, key: &str, value: String) -> Result<(), TenantError> {
         let mut map = self.read()?;
         map.insert(key.to_owned(), value);
         self.write(&map)
