@@ -49,6 +49,8 @@ const CRATE_EDGES: &[(&str, &[&str])] = &[
     ("cloudkeep-cli", FACE_CRATES),
     ("cloudkeep-console", FACE_CRATES),
     ("cloudkeep-tests", &[]),
+    // The AppImage's runtime stands alone: it unpacks and starts the console, nothing more.
+    ("cloudkeep-appimage-runtime", &[]),
 ];
 
 /// What the two faces (the CLI and the console) build on.
