@@ -120,7 +120,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
         "core/repo/src",
         &[
             &["crypto"],
-            &["blobcache", "catalog", "chunker", "compress"],
+            &["blobcache", "catalog", "chunker", "compress", "image"],
             &["blob"],
             &["pack"],
             &["backend"],

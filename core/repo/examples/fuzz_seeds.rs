@@ -198,5 +198,35 @@ fn network_seeds(corpus: &Path, backend: &FolderStore) -> Result<()> {
             &with(*selector, body.as_bytes()),
         )?;
     }
-    Ok(())
+    disk_heads(corpus)
+}
+
+/// The first 64 KiB of a GPT disk and of an MBR disk with one partition each, written by the
+/// same libraries the layout reader uses.
+fn disk_heads(corpus: &Path) -> Result<()> {
+    let head = |disk: std::io::Cursor<Vec<u8>>| disk.into_inner()[..64 << 10].to_vec();
+    let mut disk = std::io::Cursor::new(vec![0u8; 2 << 20]);
+    let mut gpt = gptman::GPT::new_from(&mut disk, 512, [7; 16])?;
+    gpt[1] = gptman::GPTPartitionEntry {
+        partition_type_guid: [1; 16],
+        unique_partition_guid: [2; 16],
+        starting_lba: 2048,
+        ending_lba: 4000,
+        attribute_bits: 4,
+        partition_name: "root".into(),
+    };
+    gpt.write_into(&mut disk)?;
+    seed(corpus, "disk_layout", "gpt", &head(disk))?;
+    let mut disk = std::io::Cursor::new(vec![0u8; 2 << 20]);
+    let mut mbr = mbrman::MBR::new_from(&mut disk, 512, [1, 2, 3, 4])?;
+    mbr[1] = mbrman::MBRPartitionEntry {
+        boot: mbrman::BOOT_ACTIVE,
+        first_chs: mbrman::CHS::empty(),
+        sys: 0x83,
+        last_chs: mbrman::CHS::empty(),
+        starting_lba: 2048,
+        sectors: 2000,
+    };
+    mbr.write_into(&mut disk)?;
+    seed(corpus, "disk_layout", "mbr", &head(disk))
 }

@@ -49,6 +49,7 @@ pub mod compress;
 pub mod crypto;
 pub mod engine;
 pub mod fetch;
+pub mod image;
 pub mod index;
 pub mod lock;
 pub mod pack;

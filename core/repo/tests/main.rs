@@ -1,6 +1,7 @@
 //! The repository crate's integration tests, one binary: the engine end to end on real files, and
-//! garbage collection stopped at every step.
+//! garbage collection stopped at every step, disk layouts against the OS's own tools.
 
 mod engine;
 mod gc_crash;
+mod image_layout;
 mod windows;

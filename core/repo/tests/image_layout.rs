@@ -1,0 +1,271 @@
+//! Disk layouts and file systems read by `cloudkeep_repo::image`, checked against the tools the
+//! OS itself uses: disks partitioned by `sfdisk` (GPT; MBR with a logical partition; no table),
+//! volumes made by `mkfs.ext4`, `mkfs.vfat` and `mkntfs`, and what `sfdisk --json` and
+//! `blkid --probe` say about them. Image files only: no root, no loop device.
+
+// Test code: a panic with a message is how a check reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![cfg(target_os = "linux")]
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use cloudkeep_repo::image::{DiskLayout, FsKind, PartitionTable, read_layout};
+
+const MIB: u64 = 1 << 20;
+
+/// Runs a tool; its absence names the Debian package (scripts/test installs them).
+fn tool(program: &str, args: &[&str], stdin: Option<&str>, package: &str) -> String {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} ({e}): install the Debian package {package}"));
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A file system of `size` bytes made by its own tool, written into `disk` at `offset`.
+fn place_fs(disk: &Path, offset: u64, size: u64, kind: &str, label: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path().join("volume");
+    File::create(&volume).unwrap().set_len(size).unwrap();
+    let v = volume.to_str().unwrap();
+    match kind {
+        "ext4" => tool(
+            "mkfs.ext4",
+            &["-q", "-F", "-L", label, v],
+            None,
+            "e2fsprogs",
+        ),
+        "vfat" => tool("mkfs.vfat", &["-n", label, v], None, "dosfstools"),
+        "ntfs" => tool(
+            "mkntfs",
+            &[
+                "-q",
+                "-F",
+                "-Q",
+                "-L",
+                label,
+                "-p",
+                &(offset / 512).to_string(),
+                v,
+            ],
+            None,
+            "ntfs-3g",
+        ),
+        other => panic!("{other}"),
+    };
+    let bytes = std::fs::read(&volume).unwrap();
+    File::options()
+        .write(true)
+        .open(disk)
+        .unwrap()
+        .write_all_at(&bytes, offset)
+        .unwrap();
+}
+
+/// `blkid --probe` of the volume at `offset`: TYPE, UUID, LABEL.
+fn blkid(disk: &Path, offset: u64, size: u64) -> BTreeMap<String, String> {
+    let out = tool(
+        "blkid",
+        &[
+            "--probe",
+            "--output",
+            "export",
+            "--offset",
+            &offset.to_string(),
+            "--size",
+            &size.to_string(),
+            disk.to_str().unwrap(),
+        ],
+        None,
+        "util-linux",
+    );
+    out.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Our layout against `sfdisk --json` (places, types, GUIDs, names) and every volume's file
+/// system against `blkid`.
+fn assert_matches_the_tools(disk: &Path, layout: &DiskLayout) {
+    let json: serde_json::Value = serde_json::from_str(&tool(
+        "sfdisk",
+        &["--json", disk.to_str().unwrap()],
+        None,
+        "fdisk",
+    ))
+    .unwrap();
+    let table = &json["partitiontable"];
+    let parts = table["partitions"].as_array().unwrap();
+    // sfdisk lists the extended partition too; we list volumes only.
+    let volumes: Vec<&serde_json::Value> = parts.iter().filter(|p| p["type"] != "5").collect();
+    assert_eq!(
+        layout.partitions.len(),
+        volumes.len(),
+        "{layout:#?}\n{json:#}"
+    );
+    for (ours, theirs) in layout.partitions.iter().zip(volumes) {
+        assert_eq!(
+            ours.start,
+            theirs["start"].as_u64().unwrap() * 512,
+            "{ours:?} {theirs}"
+        );
+        assert_eq!(
+            ours.size,
+            theirs["size"].as_u64().unwrap() * 512,
+            "{ours:?} {theirs}"
+        );
+        assert_eq!(
+            ours.type_id,
+            theirs["type"].as_str().unwrap(),
+            "{ours:?} {theirs}"
+        );
+        assert_eq!(
+            ours.uuid.as_deref(),
+            theirs["uuid"].as_str(),
+            "{ours:?} {theirs}"
+        );
+        assert_eq!(
+            ours.name.as_deref(),
+            theirs["name"].as_str(),
+            "{ours:?} {theirs}"
+        );
+        assert_eq!(ours.bootable, theirs["bootable"].as_bool().unwrap_or(false));
+        let seen = blkid(disk, ours.start, ours.size);
+        let fs = ours
+            .filesystem
+            .as_ref()
+            .unwrap_or_else(|| panic!("no fs in {ours:?}: {seen:?}"));
+        assert_eq!(fs.kind.name(), seen["TYPE"], "{ours:?}");
+        assert_eq!(
+            fs.uuid.as_deref(),
+            seen.get("UUID").map(String::as_str),
+            "{ours:?}"
+        );
+        if fs.kind != FsKind::Ntfs {
+            assert_eq!(
+                fs.label.as_deref(),
+                seen.get("LABEL").map(String::as_str),
+                "{ours:?}"
+            );
+        }
+    }
+    match (&layout.table, table["label"].as_str().unwrap()) {
+        (PartitionTable::Gpt { disk_guid }, "gpt") => assert_eq!(disk_guid, &table["id"]),
+        (PartitionTable::Mbr { disk_id }, "dos") => assert_eq!(disk_id, &table["id"]),
+        (ours, theirs) => panic!("{ours:?} is not {theirs}"),
+    }
+}
+
+#[test]
+fn a_gpt_disk_with_ext4_fat_and_ntfs_reads_as_sfdisk_and_blkid_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk.img");
+    File::create(&disk).unwrap().set_len(64 * MIB).unwrap();
+    let d = disk.to_str().unwrap();
+    tool(
+        "sfdisk",
+        &["--quiet", d],
+        Some(concat!(
+            "label: gpt\n",
+            "size=16M, type=L, name=root\n",
+            "size=16M, type=U, name=efi\n",
+            "type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7, name=data\n"
+        )),
+        "fdisk",
+    );
+    let layout = read_layout(&mut File::open(&disk).unwrap()).unwrap();
+    let starts: Vec<(u64, u64)> = layout
+        .partitions
+        .iter()
+        .map(|p| (p.start, p.size))
+        .collect();
+    place_fs(&disk, starts[0].0, starts[0].1, "ext4", "root");
+    place_fs(&disk, starts[1].0, starts[1].1, "vfat", "EFI");
+    place_fs(&disk, starts[2].0, starts[2].1, "ntfs", "data");
+    let layout = read_layout(&mut File::open(&disk).unwrap()).unwrap();
+    assert_eq!(layout.size, 64 * MIB);
+    assert_eq!(layout.sector_size, 512);
+    let kinds: Vec<FsKind> = layout
+        .partitions
+        .iter()
+        .map(|p| p.filesystem.as_ref().unwrap().kind)
+        .collect();
+    assert_eq!(kinds, [FsKind::Ext4, FsKind::Vfat, FsKind::Ntfs]);
+    assert_matches_the_tools(&disk, &layout);
+}
+
+#[test]
+fn an_mbr_disk_with_a_logical_partition_reads_as_sfdisk_and_blkid_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk.img");
+    File::create(&disk).unwrap().set_len(64 * MIB).unwrap();
+    let d = disk.to_str().unwrap();
+    tool(
+        "sfdisk",
+        &["--quiet", d],
+        Some("label: dos\n,16M,83,*\n,,5\n,16M,c\n,,7\n"),
+        "fdisk",
+    );
+    let layout = read_layout(&mut File::open(&disk).unwrap()).unwrap();
+    let numbers: Vec<u32> = layout.partitions.iter().map(|p| p.number).collect();
+    assert_eq!(
+        numbers,
+        [1, 5, 6],
+        "primary 1, logical 5 and 6; the extended one is no volume"
+    );
+    let spans: Vec<(u64, u64)> = layout
+        .partitions
+        .iter()
+        .map(|p| (p.start, p.size))
+        .collect();
+    place_fs(&disk, spans[0].0, spans[0].1, "ext4", "boot");
+    place_fs(&disk, spans[1].0, spans[1].1, "vfat", "STICK");
+    place_fs(&disk, spans[2].0, spans[2].1, "ntfs", "win");
+    let layout = read_layout(&mut File::open(&disk).unwrap()).unwrap();
+    assert!(layout.partitions[0].bootable);
+    assert_matches_the_tools(&disk, &layout);
+}
+
+#[test]
+fn a_file_system_on_the_whole_disk_is_one_volume_not_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, label) in [("vfat", "WHOLE"), ("ext4", "whole"), ("ntfs", "whole")] {
+        let disk = dir.path().join(format!("{kind}.img"));
+        File::create(&disk).unwrap().set_len(32 * MIB).unwrap();
+        place_fs(&disk, 0, 32 * MIB, kind, label);
+        let layout = read_layout(&mut File::open(&disk).unwrap()).unwrap();
+        assert_eq!(
+            layout.table,
+            PartitionTable::None,
+            "{kind}: a FAT boot sector is no MBR"
+        );
+        assert_eq!(layout.partitions.len(), 1, "{kind}");
+        let fs = layout.partitions[0].filesystem.as_ref().unwrap();
+        let seen = blkid(&disk, 0, 32 * MIB);
+        assert_eq!(fs.kind.name(), seen["TYPE"]);
+        assert_eq!(fs.uuid.as_deref(), seen.get("UUID").map(String::as_str));
+    }
+}
