@@ -228,5 +228,23 @@ fn disk_heads(corpus: &Path) -> Result<()> {
         sectors: 2000,
     };
     mbr.write_into(&mut disk)?;
-    seed(corpus, "disk_layout", "mbr", &head(disk))
+    seed(corpus, "disk_layout", "mbr", &head(disk))?;
+    // A file system on the whole disk: an ext4 superblock and group descriptors of a small
+    // volume (the first 64 KiB of what mkfs.ext4 writes, reduced to the fields read).
+    let mut ext = vec![0u8; 64 << 10];
+    let sb = &mut ext[1024..2048];
+    let put = |sb: &mut [u8], at: usize, v: u32| sb[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    put(sb, 0x04, 512); // blocks
+    put(sb, 0x14, 0); // first data block
+    put(sb, 0x18, 2); // 4 KiB blocks
+    put(sb, 0x20, 32768); // blocks per group
+    put(sb, 0x28, 256); // inodes per group
+    sb[0x38..0x3A].copy_from_slice(&0xEF53u16.to_le_bytes());
+    put(sb, 0x60, 0x40); // extents: ext4
+    let gd = &mut ext[4096..4128];
+    put(gd, 0x00, 3); // block bitmap
+    put(gd, 0x04, 4); // inode bitmap
+    put(gd, 0x08, 5); // inode table
+    ext[3 * 4096] = 0xFF; // blocks 0-7 used
+    seed(corpus, "disk_layout", "ext4", &ext)
 }

@@ -269,3 +269,104 @@ fn a_file_system_on_the_whole_disk_is_one_volume_not_a_table() {
         assert_eq!(fs.uuid.as_deref(), seen.get("UUID").map(String::as_str));
     }
 }
+
+/// ext4's used blocks as `cloudkeep_repo::image::used_map` reads them are exactly the blocks
+/// e2fsprogs counts used; a copy of the volume with every other block overwritten is still a
+/// clean file system (`e2fsck -fn`) holding every file byte for byte (`debugfs rdump`).
+#[test]
+fn ext4_used_blocks_are_what_e2fsprogs_counts_and_all_a_volume_needs() {
+    use cloudkeep_repo::image::{probe, used_map};
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    for (n, len) in [(0u64, 0usize), (1, 1), (2, 4096), (3, 70_000), (4, 3 << 20)] {
+        let sub = tree.join(format!("d{}", n % 3));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(
+            sub.join(format!("f{n}")),
+            cloudkeep_tests::pseudo_random(len, n),
+        )
+        .unwrap();
+    }
+    for (blocks_size, size) in [("4096", 64 * MIB), ("1024", 24 * MIB)] {
+        let volume = dir.path().join(format!("ext4-{blocks_size}.img"));
+        File::create(&volume).unwrap().set_len(size).unwrap();
+        // Garbage where the file system will not write: a reused disk.
+        File::options()
+            .write(true)
+            .open(&volume)
+            .unwrap()
+            .write_all_at(&vec![0xA5; (size / 2) as usize], size / 2)
+            .unwrap();
+        let v = volume.to_str().unwrap();
+        tool(
+            "mkfs.ext4",
+            &[
+                "-q",
+                "-F",
+                "-b",
+                blocks_size,
+                "-d",
+                tree.to_str().unwrap(),
+                v,
+            ],
+            None,
+            "e2fsprogs",
+        );
+        let fs = probe(&mut File::open(&volume).unwrap(), 0, size).unwrap();
+        let map = used_map(&mut File::open(&volume).unwrap(), 0, size, &fs)
+            .unwrap()
+            .unwrap();
+
+        let header = tool("dumpe2fs", &["-h", v], None, "e2fsprogs");
+        let field = |name: &str| -> u64 {
+            header
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap_or_else(|| panic!("{name} in {header}"))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let block = field("Block size:");
+        let used_blocks = field("Block count:") - field("Free blocks:");
+        assert_eq!(
+            map.bytes(),
+            used_blocks * block,
+            "{blocks_size}: {:?}",
+            map.ranges
+        );
+
+        // Everything outside the map overwritten: still whole.
+        let file = File::options().write(true).open(&volume).unwrap();
+        let mut at = 0;
+        for range in map.ranges.iter().chain([&(size..size)]) {
+            if range.start > at {
+                file.write_all_at(&vec![0x5A; (range.start - at) as usize], at)
+                    .unwrap();
+            }
+            at = range.end;
+        }
+        drop(file);
+        tool("e2fsck", &["-f", "-n", v], None, "e2fsprogs");
+        let out = dir.path().join(format!("out-{blocks_size}"));
+        std::fs::create_dir(&out).unwrap();
+        tool(
+            "debugfs",
+            &["-R", &format!("rdump / {}", out.display()), v],
+            None,
+            "e2fsprogs",
+        );
+        for sub in ["d0", "d1", "d2"] {
+            for entry in std::fs::read_dir(tree.join(sub)).unwrap() {
+                let entry = entry.unwrap();
+                let copy = out.join(sub).join(entry.file_name());
+                assert_eq!(
+                    std::fs::read(entry.path()).unwrap(),
+                    std::fs::read(&copy).unwrap(),
+                    "{}",
+                    copy.display()
+                );
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Fuzz target: a disk's first and last sectors as image-level backups read them — partition
 //! tables (GPT with its backup header, MBR with logical partitions) and file-system superblocks
-//! (ext, FAT, NTFS). A disk is input its user controls; nothing in it may panic or allocate
+//! (ext, FAT, NTFS) and the allocation of each volume found (ext block bitmaps and group
+//! descriptors). A disk is input its user controls; nothing in it may panic or allocate
 //! without bound.
 #![no_main]
 
@@ -11,5 +12,12 @@ fuzz_target!(|data: &[u8]| {
     // point anywhere inside it and past it.
     let mut disk = data.to_vec();
     disk.resize(disk.len().max(2 << 20), 0);
-    let _ = cloudkeep_repo::image::read_layout(&mut std::io::Cursor::new(disk));
+    let mut disk = std::io::Cursor::new(disk);
+    if let Ok(layout) = cloudkeep_repo::image::read_layout(&mut disk) {
+        for part in &layout.partitions {
+            if let Some(fs) = &part.filesystem {
+                let _ = cloudkeep_repo::image::used_map(&mut disk, part.start, part.size, fs);
+            }
+        }
+    }
 });

@@ -135,7 +135,7 @@ fn gpt_headers_sane<D: Read + Seek>(disk: &mut D, size: u64) -> Result<bool, Lay
                 .and_then(|start| start.checked_add(count * entry_size));
             let sane = count <= MAX_GPT_ENTRIES
                 && (128..=4096).contains(&entry_size)
-                && entry_size % 8 == 0
+                && entry_size.is_multiple_of(8)
                 && array_end.is_some_and(|end| end <= size);
             if !sane {
                 return Err(LayoutError::Damaged(format!(

@@ -5,11 +5,13 @@
 //! file or a restore point's blocks alike, on any OS and without root.
 //!
 //! `layout` reads partition tables (through `gptman` and `mbrman`), `probe` reads file-system
-//! superblocks. Both only read; both treat every byte as hostile (a disk is input a user
+//! superblocks, `used` reads which blocks a file system uses. Both only read; both treat every byte as hostile (a disk is input a user
 //! controls): damaged structures are errors or "unknown", never panics.
 
 pub mod layout;
 pub mod probe;
+pub mod used;
 
 pub use layout::{DiskLayout, LayoutError, Partition, PartitionTable, read_layout};
 pub use probe::{FileSystem, FsKind, probe};
+pub use used::{UsedError, UsedMap, used_map};

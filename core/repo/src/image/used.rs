@@ -1,0 +1,266 @@
+//! Which parts of a volume its file system uses: image-level backups read and store only
+//! those (and restores leave the rest as it is). A `UsedMap` is sorted, merged byte ranges
+//! relative to the volume's start.
+//!
+//! ext2/3/4: the block bitmaps of the block groups; a group whose bitmap was never written
+//! (`BLOCK_UNINIT`) uses only the metadata placed in it — a superblock and descriptor-table
+//! backup where the group has one, and any group's bitmaps and inode table laid out there —
+//! which is exactly what e2fsprogs counts. FAT and NTFS: to come; until then their volumes are
+//! read whole (zero blocks still become holes).
+
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+
+use super::probe::{FileSystem, FsKind};
+
+/// Why the allocation of a volume cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum UsedError {
+    /// The volume could not be read.
+    #[error("cannot read the volume: {0}")]
+    Io(#[from] std::io::Error),
+    /// The file system's own structures contradict themselves or the volume.
+    #[error("the {fs} file system's allocation is damaged: {reason}")]
+    Damaged {
+        /// Which file system.
+        fs: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The used parts of a volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedMap {
+    /// Sorted, non-overlapping, non-adjacent byte ranges from the volume's start.
+    pub ranges: Vec<Range<u64>>,
+}
+
+impl UsedMap {
+    /// Bytes in use.
+    pub fn bytes(&self) -> u64 {
+        self.ranges.iter().map(|r| r.end - r.start).sum()
+    }
+
+    /// From unit numbers (blocks) in ascending order.
+    fn from_units(units: impl IntoIterator<Item = u64>, unit: u64) -> Self {
+        let mut ranges: Vec<Range<u64>> = Vec::new();
+        for n in units {
+            let (start, end) = (n * unit, (n + 1) * unit);
+            match ranges.last_mut() {
+                Some(last) if last.end == start => last.end = end,
+                _ => ranges.push(start..end),
+            }
+        }
+        Self { ranges }
+    }
+}
+
+/// The used parts of the volume at `offset` (of `size` bytes) holding `fs`; `None` where this
+/// code cannot read the file system's allocation (the volume is then read whole).
+pub fn used_map(
+    volume: &mut (impl Read + Seek),
+    offset: u64,
+    size: u64,
+    fs: &FileSystem,
+) -> Result<Option<UsedMap>, UsedError> {
+    match fs.kind {
+        FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => ext(volume, offset, size).map(Some),
+        FsKind::Vfat | FsKind::Ntfs => Ok(None),
+    }
+}
+
+fn damaged(reason: impl Into<String>) -> UsedError {
+    UsedError::Damaged {
+        fs: "ext",
+        reason: reason.into(),
+    }
+}
+
+fn read_exact_at(v: &mut (impl Read + Seek), at: u64, buf: &mut [u8]) -> Result<(), UsedError> {
+    v.seek(SeekFrom::Start(at))?;
+    v.read_exact(buf).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            damaged("a structure lies past the end of the volume")
+        } else {
+            UsedError::Io(e)
+        }
+    })
+}
+
+fn u16_at(b: &[u8], at: usize) -> u64 {
+    u64::from(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+fn u32_at(b: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
+}
+
+/// Whether ext group `g` holds a superblock backup (always with `sparse_super` off; else groups
+/// 0, 1 and powers of 3, 5 and 7).
+fn has_super(g: u64, sparse: bool) -> bool {
+    if !sparse || g <= 1 {
+        return true;
+    }
+    [3u64, 5, 7].iter().any(|&base| {
+        let mut p = base;
+        while p < g {
+            p *= base;
+        }
+        p == g
+    })
+}
+
+fn ext(v: &mut (impl Read + Seek), offset: u64, size: u64) -> Result<UsedMap, UsedError> {
+    let mut sb = [0u8; 1024];
+    read_exact_at(v, offset + 1024, &mut sb)?;
+    let block = 1024u64 << u32_at(&sb, 0x18).min(6);
+    let incompat = u32_at(&sb, 0x60);
+    let is64 = incompat & 0x80 != 0;
+    let blocks = u32_at(&sb, 0x04) | if is64 { u32_at(&sb, 0x150) << 32 } else { 0 };
+    let first_data = u32_at(&sb, 0x14);
+    let per_group = u32_at(&sb, 0x20);
+    let inodes_per_group = u32_at(&sb, 0x28);
+    let inode_size = if u32_at(&sb, 0x4C) == 0 {
+        128
+    } else {
+        u16_at(&sb, 0x58)
+    };
+    let reserved_gdt = u16_at(&sb, 0xCE);
+    let sparse = u32_at(&sb, 0x64) & 0x1 != 0;
+    let meta_bg = incompat & 0x10 != 0;
+    let desc_size = if is64 { u16_at(&sb, 0xFE) } else { 32 };
+    if blocks.checked_mul(block).is_none_or(|b| b > size) || blocks <= first_data {
+        return Err(damaged(format!(
+            "{blocks} blocks of {block} bytes do not fit the volume"
+        )));
+    }
+    // What mke2fs can make: groups of 256 to 8 × block-size blocks (a multiple of 8), an inode
+    // bitmap of one block at most, inodes of 128 bytes to a block.
+    if !(256..=8 * block).contains(&per_group)
+        || !per_group.is_multiple_of(8)
+        || !(1..=8 * block).contains(&inodes_per_group)
+        || !inode_size.is_power_of_two()
+        || !(128..=block).contains(&inode_size)
+    {
+        return Err(damaged("impossible block-group geometry"));
+    }
+    if !(32..=block).contains(&desc_size) || !desc_size.is_multiple_of(8) {
+        return Err(damaged("impossible group descriptor size"));
+    }
+    if meta_bg {
+        return Err(damaged("meta_bg layouts are not read yet"));
+    }
+    let groups = (blocks - first_data).div_ceil(per_group);
+    let gdt_blocks = (groups * desc_size).div_ceil(block);
+    let itable_blocks = (inodes_per_group * inode_size).div_ceil(block);
+    if itable_blocks > per_group {
+        return Err(damaged("an inode table larger than its group"));
+    }
+    let mut gdt =
+        vec![0u8; usize::try_from(gdt_blocks * block).map_err(|_| damaged("too many groups"))?];
+    read_exact_at(v, offset + (first_data + 1) * block, &mut gdt)?;
+
+    struct Group {
+        bitmap: u64,
+        inode_bitmap: u64,
+        inode_table: u64,
+        uninit: bool,
+    }
+    let hi = |d: &[u8], at: usize| if is64 { u32_at(d, at) << 32 } else { 0 };
+    let mut table = Vec::with_capacity(usize::try_from(groups).unwrap_or(0));
+    for g in 0..groups {
+        let d = &gdt[usize::try_from(g * desc_size).unwrap_or(0)..]
+            [..usize::try_from(desc_size).unwrap_or(32)];
+        let group = Group {
+            bitmap: u32_at(d, 0x00) | hi(d, 0x20),
+            inode_bitmap: u32_at(d, 0x04) | hi(d, 0x24),
+            inode_table: u32_at(d, 0x08) | hi(d, 0x28),
+            uninit: u16_at(d, 0x12) & 0x2 != 0,
+        };
+        if [
+            group.bitmap,
+            group.inode_bitmap,
+            group.inode_table + itable_blocks - 1,
+        ]
+        .iter()
+        .any(|&b| b >= blocks)
+        {
+            return Err(damaged(format!(
+                "group {g}'s bitmaps or inode table lie outside the volume"
+            )));
+        }
+        table.push(group);
+    }
+
+    // Blocks of uninitialised groups that hold metadata: backups, and bitmaps and inode tables.
+    let group_of = |b: u64| (b - first_data.min(b)) / per_group;
+    let mut metadata_in_uninit: Vec<u64> = Vec::new();
+    for group in &table {
+        let runs = [
+            (group.bitmap, 1),
+            (group.inode_bitmap, 1),
+            (group.inode_table, itable_blocks),
+        ];
+        for (start, len) in runs {
+            for b in start..start + len {
+                if table[usize::try_from(group_of(b)).unwrap_or(0)].uninit {
+                    metadata_in_uninit.push(b);
+                }
+            }
+        }
+    }
+    metadata_in_uninit.sort_unstable();
+
+    let mut used = Vec::new();
+    // Blocks before the first group (block 0 of a 1 KiB-block file system: the boot block).
+    used.extend(0..first_data);
+    let mut bitmap = vec![0u8; usize::try_from(block).unwrap_or(4096)];
+    for (g, group) in table.iter().enumerate() {
+        let g = g as u64;
+        let start = first_data + g * per_group;
+        let count = per_group.min(blocks - start);
+        if group.uninit {
+            let mut in_group: Vec<u64> = Vec::new();
+            if has_super(g, sparse) {
+                in_group.extend(start..start + 1 + gdt_blocks + reserved_gdt);
+            }
+            let lo = metadata_in_uninit.partition_point(|&b| b < start);
+            let hi = metadata_in_uninit.partition_point(|&b| b < start + count);
+            in_group.extend(&metadata_in_uninit[lo..hi]);
+            in_group.sort_unstable();
+            in_group.dedup();
+            used.extend(in_group.into_iter().filter(|&b| b < start + count));
+        } else {
+            read_exact_at(v, offset + group.bitmap * block, &mut bitmap)?;
+            used.extend(
+                (0..count)
+                    .filter(|&i| bitmap[usize::try_from(i / 8).unwrap_or(0)] & (1 << (i % 8)) != 0)
+                    .map(|i| start + i),
+            );
+        }
+    }
+    Ok(UsedMap::from_units(used, block))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_sit_in_groups_0_1_and_powers_of_3_5_7() {
+        let with: Vec<u64> = (0..60).filter(|&g| has_super(g, true)).collect();
+        assert_eq!(with, [0, 1, 3, 5, 7, 9, 25, 27, 49]);
+        assert!(has_super(12, false));
+    }
+
+    #[test]
+    fn units_merge_into_ranges() {
+        let map = UsedMap::from_units([0, 1, 2, 5, 6, 9], 4096);
+        assert_eq!(
+            map.ranges,
+            [0..3 * 4096, 5 * 4096..7 * 4096, 9 * 4096..10 * 4096]
+        );
+        assert_eq!(map.bytes(), 6 * 4096);
+    }
+}
