@@ -370,3 +370,108 @@ fn ext4_used_blocks_are_what_e2fsprogs_counts_and_all_a_volume_needs() {
         }
     }
 }
+
+/// FAT12, FAT16 and FAT32 (made by `mkfs.vfat`, filled by `mcopy`): the used clusters are
+/// those `fsck.fat` counts, and a copy with every other sector overwritten is still clean and
+/// gives back every file byte for byte.
+#[test]
+fn fat_used_clusters_are_what_fsck_fat_counts_and_all_a_volume_needs() {
+    use cloudkeep_repo::image::{probe, used_map};
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    for (n, len) in [(0u64, 0usize), (1, 1), (2, 4096), (3, 70_000), (4, 900_000)] {
+        let sub = tree.join(format!("d{}", n % 2));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(
+            sub.join(format!("f{n}.bin")),
+            cloudkeep_tests::pseudo_random(len, n),
+        )
+        .unwrap();
+    }
+    for (fat, size) in [("12", 4 * MIB), ("16", 32 * MIB), ("32", 64 * MIB)] {
+        let volume = dir.path().join(format!("fat{fat}.img"));
+        File::create(&volume).unwrap().set_len(size).unwrap();
+        let v = volume.to_str().unwrap();
+        tool(
+            "mkfs.vfat",
+            &["-F", fat, "-n", "DATA", v],
+            None,
+            "dosfstools",
+        );
+        for sub in ["d0", "d1"] {
+            tool(
+                "mcopy",
+                &["-i", v, "-s", tree.join(sub).to_str().unwrap(), "::/"],
+                None,
+                "mtools",
+            );
+        }
+        let fs = probe(&mut File::open(&volume).unwrap(), 0, size).unwrap();
+        assert_eq!(fs.kind, FsKind::Vfat);
+        let map = used_map(&mut File::open(&volume).unwrap(), 0, size, &fs)
+            .unwrap()
+            .unwrap();
+
+        // fsck.fat: "…: N files, USED/TOTAL clusters".
+        let said = tool("fsck.fat", &["-n", v], None, "dosfstools");
+        let counts = said
+            .split_whitespace()
+            .find(|w| w.contains('/') && w.chars().next().unwrap().is_ascii_digit())
+            .unwrap_or_else(|| panic!("{said}"));
+        let used_clusters: u64 = counts.split('/').next().unwrap().parse().unwrap();
+        let boot = std::fs::read(&volume).unwrap();
+        let bps = u64::from(u16::from_le_bytes([boot[11], boot[12]]));
+        let cluster = bps * u64::from(boot[13]);
+        // Reserved sectors, the FATs and the root folder region come before the clusters.
+        let le16 = |at: usize| u64::from(u16::from_le_bytes([boot[at], boot[at + 1]]));
+        let le32 = |at: usize| {
+            u64::from(u32::from_le_bytes([
+                boot[at],
+                boot[at + 1],
+                boot[at + 2],
+                boot[at + 3],
+            ]))
+        };
+        let fat_sectors = if le16(0x16) == 0 {
+            le32(0x24)
+        } else {
+            le16(0x16)
+        };
+        let root_sectors = (le16(0x11) * 32).div_ceil(bps);
+        let metadata = (le16(0x0E) + u64::from(boot[0x10]) * fat_sectors + root_sectors) * bps;
+        let cluster_bytes = map.bytes() - metadata;
+        assert_eq!(cluster_bytes, used_clusters * cluster, "FAT{fat}: {said}");
+
+        let file = File::options().write(true).open(&volume).unwrap();
+        let mut at = 0;
+        for range in map.ranges.iter().chain([&(size..size)]) {
+            if range.start > at {
+                file.write_all_at(&vec![0x5A; (range.start - at) as usize], at)
+                    .unwrap();
+            }
+            at = range.end;
+        }
+        drop(file);
+        tool("fsck.fat", &["-n", v], None, "dosfstools");
+        let out = dir.path().join(format!("out-{fat}"));
+        std::fs::create_dir(&out).unwrap();
+        tool(
+            "mcopy",
+            &["-i", v, "-s", "::/d0", "::/d1", out.to_str().unwrap()],
+            None,
+            "mtools",
+        );
+        for sub in ["d0", "d1"] {
+            for entry in std::fs::read_dir(tree.join(sub)).unwrap() {
+                let entry = entry.unwrap();
+                let copy = out.join(sub).join(entry.file_name());
+                assert_eq!(
+                    std::fs::read(entry.path()).unwrap(),
+                    std::fs::read(&copy).unwrap(),
+                    "FAT{fat}: {}",
+                    copy.display()
+                );
+            }
+        }
+    }
+}

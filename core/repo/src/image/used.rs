@@ -5,8 +5,9 @@
 //! ext2/3/4: the block bitmaps of the block groups; a group whose bitmap was never written
 //! (`BLOCK_UNINIT`) uses only the metadata placed in it — a superblock and descriptor-table
 //! backup where the group has one, and any group's bitmaps and inode table laid out there —
-//! which is exactly what e2fsprogs counts. FAT and NTFS: to come; until then their volumes are
-//! read whole (zero blocks still become holes).
+//! which is exactly what e2fsprogs counts. FAT12/16/32: the reserved sectors, the FATs and the
+//! root folder region, and every cluster the FAT marks allocated (bad clusters are not read).
+//! NTFS: to come; until then its volumes are read whole (zero blocks still become holes).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
@@ -42,17 +43,18 @@ impl UsedMap {
         self.ranges.iter().map(|r| r.end - r.start).sum()
     }
 
-    /// From unit numbers (blocks) in ascending order.
-    fn from_units(units: impl IntoIterator<Item = u64>, unit: u64) -> Self {
-        let mut ranges: Vec<Range<u64>> = Vec::new();
-        for n in units {
-            let (start, end) = (n * unit, (n + 1) * unit);
-            match ranges.last_mut() {
-                Some(last) if last.end == start => last.end = end,
-                _ => ranges.push(start..end),
-            }
+    /// Adds units `first..end` (blocks, sectors) of `unit` bytes, in ascending order: a run
+    /// that meets the last range extends it, so a full volume is one range, not a list of
+    /// every block.
+    fn push_units(&mut self, first: u64, end: u64, unit: u64) {
+        if end <= first {
+            return;
         }
-        Self { ranges }
+        let (start, stop) = (first * unit, end * unit);
+        match self.ranges.last_mut() {
+            Some(last) if last.end >= start => last.end = last.end.max(stop),
+            _ => self.ranges.push(start..stop),
+        }
     }
 }
 
@@ -66,7 +68,8 @@ pub fn used_map(
 ) -> Result<Option<UsedMap>, UsedError> {
     match fs.kind {
         FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => ext(volume, offset, size).map(Some),
-        FsKind::Vfat | FsKind::Ntfs => Ok(None),
+        FsKind::Vfat => fat(volume, offset, size).map(Some),
+        FsKind::Ntfs => Ok(None),
     }
 }
 
@@ -75,6 +78,99 @@ fn damaged(reason: impl Into<String>) -> UsedError {
         fs: "ext",
         reason: reason.into(),
     }
+}
+
+fn fat_damaged(reason: impl Into<String>) -> UsedError {
+    UsedError::Damaged {
+        fs: "FAT",
+        reason: reason.into(),
+    }
+}
+
+/// The largest FAT read (a FAT32 of 2 TiB in 32 KiB clusters is 256 MiB).
+const MAX_FAT_BYTES: u64 = 256 << 20;
+
+fn fat(v: &mut (impl Read + Seek), offset: u64, size: u64) -> Result<UsedMap, UsedError> {
+    let mut boot = [0u8; 512];
+    read_exact_at(v, offset, &mut boot).map_err(|_| fat_damaged("no boot sector"))?;
+    let bps = u16_at(&boot, 0x0B);
+    let spc = u64::from(boot[0x0D]);
+    let reserved = u16_at(&boot, 0x0E);
+    let fats = u64::from(boot[0x10]);
+    let root_entries = u16_at(&boot, 0x11);
+    let total = match u16_at(&boot, 0x13) {
+        0 => u32_at(&boot, 0x20),
+        n => n,
+    };
+    let fat_sectors = match u16_at(&boot, 0x16) {
+        0 => u32_at(&boot, 0x24),
+        n => n,
+    };
+    if ![512, 1024, 2048, 4096].contains(&bps)
+        || !spc.is_power_of_two()
+        || reserved == 0
+        || !(1..=4).contains(&fats)
+        || fat_sectors == 0
+    {
+        return Err(fat_damaged("impossible boot sector geometry"));
+    }
+    if total.checked_mul(bps).is_none_or(|b| b > size) {
+        return Err(fat_damaged(format!(
+            "{total} sectors do not fit the volume"
+        )));
+    }
+    let root_sectors = (root_entries * 32).div_ceil(bps);
+    let first_data = reserved + fats * fat_sectors + root_sectors;
+    if first_data >= total {
+        return Err(fat_damaged("no room for data after the FATs"));
+    }
+    let clusters = (total - first_data) / spc;
+    // The FAT type follows from the cluster count alone (Microsoft's rule).
+    let bits: u64 = if clusters < 4085 {
+        12
+    } else if clusters < 65525 {
+        16
+    } else {
+        32
+    };
+    let fat_bytes = ((clusters + 2) * bits).div_ceil(8);
+    if fat_bytes > fat_sectors * bps || fat_bytes > MAX_FAT_BYTES {
+        return Err(fat_damaged("the FAT is too small for the clusters it maps"));
+    }
+    let mut table =
+        vec![0u8; usize::try_from(fat_bytes).map_err(|_| fat_damaged("FAT too large"))?];
+    read_exact_at(v, offset + reserved * bps, &mut table)?;
+    let entry = |n: u64| -> u64 {
+        let at = usize::try_from(n * bits / 8).unwrap_or(0);
+        match bits {
+            12 => {
+                let pair = u16_at(&table, at);
+                if n.is_multiple_of(2) {
+                    pair & 0xFFF
+                } else {
+                    pair >> 4
+                }
+            }
+            16 => u16_at(&table, at),
+            _ => u32_at(&table, at) & 0x0FFF_FFFF,
+        }
+    };
+    let bad = match bits {
+        12 => 0xFF7,
+        16 => 0xFFF7,
+        _ => 0x0FFF_FFF7,
+    };
+    // In sectors: the metadata, then each used cluster's sectors.
+    let mut used = UsedMap { ranges: Vec::new() };
+    used.push_units(0, first_data, bps);
+    for n in 2..clusters + 2 {
+        let value = entry(n);
+        if value != 0 && value != bad {
+            let first = first_data + (n - 2) * spc;
+            used.push_units(first, first + spc, bps);
+        }
+    }
+    Ok(used)
 }
 
 fn read_exact_at(v: &mut (impl Read + Seek), at: u64, buf: &mut [u8]) -> Result<(), UsedError> {
@@ -212,9 +308,9 @@ fn ext(v: &mut (impl Read + Seek), offset: u64, size: u64) -> Result<UsedMap, Us
     }
     metadata_in_uninit.sort_unstable();
 
-    let mut used = Vec::new();
+    let mut used = UsedMap { ranges: Vec::new() };
     // Blocks before the first group (block 0 of a 1 KiB-block file system: the boot block).
-    used.extend(0..first_data);
+    used.push_units(0, first_data, block);
     let mut bitmap = vec![0u8; usize::try_from(block).unwrap_or(4096)];
     for (g, group) in table.iter().enumerate() {
         let g = g as u64;
@@ -230,17 +326,19 @@ fn ext(v: &mut (impl Read + Seek), offset: u64, size: u64) -> Result<UsedMap, Us
             in_group.extend(&metadata_in_uninit[lo..hi]);
             in_group.sort_unstable();
             in_group.dedup();
-            used.extend(in_group.into_iter().filter(|&b| b < start + count));
+            for b in in_group.into_iter().filter(|&b| b < start + count) {
+                used.push_units(b, b + 1, block);
+            }
         } else {
             read_exact_at(v, offset + group.bitmap * block, &mut bitmap)?;
-            used.extend(
-                (0..count)
-                    .filter(|&i| bitmap[usize::try_from(i / 8).unwrap_or(0)] & (1 << (i % 8)) != 0)
-                    .map(|i| start + i),
-            );
+            for i in 0..count {
+                if bitmap[usize::try_from(i / 8).unwrap_or(0)] & (1 << (i % 8)) != 0 {
+                    used.push_units(start + i, start + i + 1, block);
+                }
+            }
         }
     }
-    Ok(UsedMap::from_units(used, block))
+    Ok(used)
 }
 
 #[cfg(test)]
@@ -256,7 +354,10 @@ mod tests {
 
     #[test]
     fn units_merge_into_ranges() {
-        let map = UsedMap::from_units([0, 1, 2, 5, 6, 9], 4096);
+        let mut map = UsedMap { ranges: Vec::new() };
+        for (first, end) in [(0, 1), (1, 3), (5, 7), (9, 10), (9, 10)] {
+            map.push_units(first, end, 4096);
+        }
         assert_eq!(
             map.ranges,
             [0..3 * 4096, 5 * 4096..7 * 4096, 9 * 4096..10 * 4096]
