@@ -430,24 +430,7 @@ fn walk(root: &Path) -> Vec<PathBuf> {
 
 /// Policy "laptops" of acme-sp's "Cloud": each computer's ~/data, 4 MiB each (and `more`).
 fn laptops_policy(tenant: &Cli, more: &[&str]) {
-    let mut args = vec![
-        "policy",
-        "create",
-        "laptops",
-        "--provider",
-        "acme-sp",
-        "--repo",
-        "Cloud",
-        "--source",
-        "~/data",
-        "--schedule",
-        "daily@23:59",
-        "--quota",
-        "4M",
-        "--encryption-password-stdin",
-    ];
-    args.extend_from_slice(more);
-    tenant.ok(&args, Some(POLICY_PW));
+    crate::support::policy_create(tenant, "laptops", "daily@23:59", POLICY_PW, more);
 }
 
 /// Computer `name` added to "laptops" and its agent enrolled.

@@ -321,25 +321,7 @@ fn the_agent_runs_as_a_windows_service() {
     // the service makes is its own, not one a command asked for.
     let due = (chrono::Local::now() + chrono::Duration::minutes(2)).format("daily@%H:%M");
     let due = due.to_string();
-    tenant.ok(
-        &[
-            "policy",
-            "create",
-            "desks",
-            "--provider",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--source",
-            "~/data",
-            "--schedule",
-            &due,
-            "--quota",
-            "4M",
-            "--encryption-password-stdin",
-        ],
-        Some("policy passphrase"),
-    );
+    crate::support::policy_create(&tenant, "desks", &due, "policy passphrase", &[]);
     tenant.ok(&["policy", "add-computer", "desks", "pc-win"], None);
     let file = tmp.path().join("pc-win.enroll");
     let enroll = tenant.json(&[

@@ -270,6 +270,36 @@ fn a_file_system_on_the_whole_disk_is_one_volume_not_a_table() {
     }
 }
 
+/// Overwrites every byte of the volume file outside `map` (as a restore that writes only the
+/// used ranges would leave a reused disk).
+fn overwrite_outside(volume: &Path, map: &cloudkeep_repo::image::UsedMap, size: u64) {
+    let file = File::options().write(true).open(volume).unwrap();
+    let mut at = 0;
+    for range in map.ranges.iter().chain([&(size..size)]) {
+        if range.start > at {
+            file.write_all_at(&vec![0x5A; (range.start - at) as usize], at)
+                .unwrap();
+        }
+        at = range.end;
+    }
+}
+
+/// Every file of `tree`'s folders `subs` is in `out` with the same bytes.
+fn assert_same_files(tree: &Path, out: &Path, subs: &[&str], what: &str) {
+    for sub in subs {
+        for entry in std::fs::read_dir(tree.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            let copy = out.join(sub).join(entry.file_name());
+            assert_eq!(
+                std::fs::read(entry.path()).unwrap(),
+                std::fs::read(&copy).unwrap(),
+                "{what}: {}",
+                copy.display()
+            );
+        }
+    }
+}
+
 /// ext4's used blocks as `cloudkeep_repo::image::used_map` reads them are exactly the blocks
 /// e2fsprogs counts used; a copy of the volume with every other block overwritten is still a
 /// clean file system (`e2fsck -fn`) holding every file byte for byte (`debugfs rdump`).
@@ -337,16 +367,7 @@ fn ext4_used_blocks_are_what_e2fsprogs_counts_and_all_a_volume_needs() {
         );
 
         // Everything outside the map overwritten: still whole.
-        let file = File::options().write(true).open(&volume).unwrap();
-        let mut at = 0;
-        for range in map.ranges.iter().chain([&(size..size)]) {
-            if range.start > at {
-                file.write_all_at(&vec![0x5A; (range.start - at) as usize], at)
-                    .unwrap();
-            }
-            at = range.end;
-        }
-        drop(file);
+        overwrite_outside(&volume, &map, size);
         tool("e2fsck", &["-f", "-n", v], None, "e2fsprogs");
         let out = dir.path().join(format!("out-{blocks_size}"));
         std::fs::create_dir(&out).unwrap();
@@ -356,18 +377,7 @@ fn ext4_used_blocks_are_what_e2fsprogs_counts_and_all_a_volume_needs() {
             None,
             "e2fsprogs",
         );
-        for sub in ["d0", "d1", "d2"] {
-            for entry in std::fs::read_dir(tree.join(sub)).unwrap() {
-                let entry = entry.unwrap();
-                let copy = out.join(sub).join(entry.file_name());
-                assert_eq!(
-                    std::fs::read(entry.path()).unwrap(),
-                    std::fs::read(&copy).unwrap(),
-                    "{}",
-                    copy.display()
-                );
-            }
-        }
+        assert_same_files(&tree, &out, &["d0", "d1", "d2"], blocks_size);
     }
 }
 
@@ -442,16 +452,7 @@ fn fat_used_clusters_are_what_fsck_fat_counts_and_all_a_volume_needs() {
         let cluster_bytes = map.bytes() - metadata;
         assert_eq!(cluster_bytes, used_clusters * cluster, "FAT{fat}: {said}");
 
-        let file = File::options().write(true).open(&volume).unwrap();
-        let mut at = 0;
-        for range in map.ranges.iter().chain([&(size..size)]) {
-            if range.start > at {
-                file.write_all_at(&vec![0x5A; (range.start - at) as usize], at)
-                    .unwrap();
-            }
-            at = range.end;
-        }
-        drop(file);
+        overwrite_outside(&volume, &map, size);
         tool("fsck.fat", &["-n", v], None, "dosfstools");
         let out = dir.path().join(format!("out-{fat}"));
         std::fs::create_dir(&out).unwrap();
@@ -461,17 +462,6 @@ fn fat_used_clusters_are_what_fsck_fat_counts_and_all_a_volume_needs() {
             None,
             "mtools",
         );
-        for sub in ["d0", "d1"] {
-            for entry in std::fs::read_dir(tree.join(sub)).unwrap() {
-                let entry = entry.unwrap();
-                let copy = out.join(sub).join(entry.file_name());
-                assert_eq!(
-                    std::fs::read(entry.path()).unwrap(),
-                    std::fs::read(&copy).unwrap(),
-                    "FAT{fat}: {}",
-                    copy.display()
-                );
-            }
-        }
+        assert_same_files(&tree, &out, &["d0", "d1"], &format!("FAT{fat}"));
     }
 }
