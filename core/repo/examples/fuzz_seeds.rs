@@ -229,6 +229,31 @@ fn disk_heads(corpus: &Path) -> Result<()> {
     };
     mbr.write_into(&mut disk)?;
     seed(corpus, "disk_layout", "mbr", &head(disk))?;
+    // An extended partition with two logical ones: a chain of boot records to walk.
+    let mut disk = std::io::Cursor::new(vec![0u8; 2 << 20]);
+    let mut mbr = mbrman::MBR::new_from(&mut disk, 512, [5, 6, 7, 8])?;
+    mbr.align = 1;
+    let entry = |sys, starting_lba, sectors| mbrman::MBRPartitionEntry {
+        boot: mbrman::BOOT_INACTIVE,
+        first_chs: mbrman::CHS::empty(),
+        sys,
+        last_chs: mbrman::CHS::empty(),
+        starting_lba,
+        sectors,
+    };
+    mbr[1] = entry(0x05, 8, 100);
+    for (start, sectors) in [(10, 20), (40, 20)] {
+        mbr.logical_partitions.push(mbrman::LogicalPartition {
+            partition: entry(0x83, start, sectors),
+            absolute_ebr_lba: start - 1,
+            ebr_sectors: Some(sectors + 1),
+            ebr_first_chs: mbrman::CHS::empty(),
+            ebr_last_chs: Some(mbrman::CHS::empty()),
+            bootstrap_code: [0; 446],
+        });
+    }
+    mbr.write_into(&mut disk)?;
+    seed(corpus, "disk_layout", "mbr-extended", &head(disk))?;
     // A file system on the whole disk: an ext4 superblock and group descriptors of a small
     // volume (the first 64 KiB of what mkfs.ext4 writes, reduced to the fields read).
     let mut ext = vec![0u8; 64 << 10];

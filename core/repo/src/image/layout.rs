@@ -199,6 +199,7 @@ fn mbr<D: Read + Seek>(disk: &mut D, size: u64) -> Result<Option<DiskLayout>, La
     if probe(disk, 0, size).is_some() || !entries_plausible(&first) {
         return Ok(None);
     }
+    ebr_chain_sane(disk, &first, size)?;
     let table =
         mbrman::MBR::read_from(disk, 512).map_err(|e| LayoutError::Damaged(format!("MBR: {e}")))?;
     let mut partitions = Vec::new();
@@ -244,6 +245,67 @@ fn entries_plausible(sector: &[u8; 512]) -> bool {
         let start = u32::from_le_bytes([e[8], e[9], e[10], e[11]]);
         matches!(e[0], 0 | 0x80) && (e[4] == 0 || start > 0)
     }) && entries.iter().any(|e| e[4] != 0)
+}
+
+/// Most logical partitions read (Linux names at most 256 minors per disk; tools make a few).
+const MAX_LOGICAL: usize = 128;
+
+/// Walks the chain of extended boot records the way `mbrman` will, with checked arithmetic,
+/// before it does: its sums of start sectors are unchecked (a hostile chain overflows them)
+/// and a chain of millions of records would be read whole. Each record must lie inside the
+/// disk, each next one further on, at most [`MAX_LOGICAL`] of them.
+fn ebr_chain_sane<D: Read + Seek>(
+    disk: &mut D,
+    first: &[u8; 512],
+    size: u64,
+) -> Result<(), LayoutError> {
+    let entry = |sector: &[u8], i: usize| {
+        let e = &sector[446 + 16 * i..446 + 16 * (i + 1)];
+        let start = u32::from_le_bytes([e[8], e[9], e[10], e[11]]);
+        let count = u32::from_le_bytes([e[12], e[13], e[14], e[15]]);
+        (e[4], start, count)
+    };
+    let extended = (0..4)
+        .map(|i| entry(first, i))
+        .find(|(sys, _, _)| matches!(sys, 0x05 | 0x0f | 0x85 | 0xc5 | 0xd5));
+    let Some((_, ext_start, _)) = extended else {
+        return Ok(());
+    };
+    let damaged = |why: &str| LayoutError::Damaged(format!("extended partition: {why}"));
+    let mut relative = 0u32;
+    for _ in 0..MAX_LOGICAL {
+        let absolute = ext_start
+            .checked_add(relative)
+            .ok_or_else(|| damaged("a logical partition lies outside the disk"))?;
+        let offset = u64::from(absolute) * 512;
+        if offset + 512 > size {
+            return Err(damaged("a logical partition lies outside the disk"));
+        }
+        let mut ebr = [0u8; 512];
+        disk.seek(SeekFrom::Start(offset))?;
+        disk.read_exact(&mut ebr)?;
+        if ebr[510..512] != [0x55, 0xAA] {
+            // An empty extended partition need not hold a record; a later one must.
+            return if relative == 0 {
+                Ok(())
+            } else {
+                Err(damaged("a link in its chain is not a boot record"))
+            };
+        }
+        let (sys, start, _) = entry(&ebr, 0);
+        if sys != 0 && start.checked_add(absolute).is_none() {
+            return Err(damaged("a logical partition lies outside the disk"));
+        }
+        let (_, next, _) = entry(&ebr, 1);
+        if next == 0 {
+            return Ok(());
+        }
+        if next <= relative {
+            return Err(damaged("its chain of boot records runs backwards"));
+        }
+        relative = next;
+    }
+    Err(damaged("more logical partitions than any disk holds"))
 }
 
 /// A partition's byte span from its first block and block count; refused past the disk's end.
@@ -301,6 +363,36 @@ mod tests {
         entry[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
         match read_layout(&mut Cursor::new(disk)) {
             Err(LayoutError::Damaged(why)) => assert!(why.contains("outside"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_chain_of_logical_partitions_that_overflows_or_loops_is_damage_not_a_panic() {
+        let mut disk = vec![0u8; 1 << 20];
+        let put = |disk: &mut [u8], sector: usize, slot: usize, sys: u8, start: u32| {
+            let e = &mut disk[sector * 512 + 446 + 16 * slot..][..16];
+            e[4] = sys;
+            e[8..12].copy_from_slice(&start.to_le_bytes());
+            e[12..16].copy_from_slice(&10u32.to_le_bytes());
+            disk[sector * 512 + 510] = 0x55;
+            disk[sector * 512 + 511] = 0xAA;
+        };
+        // An extended partition at sector 100 whose logical partition starts 2^32 - 1
+        // sectors after its boot record: mbrman's sum would overflow.
+        put(&mut disk, 0, 0, 0x05, 100);
+        put(&mut disk, 100, 0, 0x83, u32::MAX);
+        assert!(matches!(
+            read_layout(&mut Cursor::new(disk.clone())),
+            Err(LayoutError::Damaged(_))
+        ));
+        // A chain that points back at itself.
+        put(&mut disk, 100, 0, 0x83, 1);
+        put(&mut disk, 100, 1, 0x05, 5);
+        put(&mut disk, 105, 0, 0x83, 1);
+        put(&mut disk, 105, 1, 0x05, 5);
+        match read_layout(&mut Cursor::new(disk)) {
+            Err(LayoutError::Damaged(why)) => assert!(why.contains("backwards"), "{why}"),
             other => panic!("{other:?}"),
         }
     }
