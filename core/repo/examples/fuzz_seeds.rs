@@ -271,5 +271,25 @@ fn disk_heads(corpus: &Path) -> Result<()> {
     put(gd, 0x04, 4); // inode bitmap
     put(gd, 0x08, 5); // inode table
     ext[3 * 4096] = 0xFF; // blocks 0-7 used
-    seed(corpus, "disk_layout", "ext4", &ext)
+    seed(corpus, "disk_layout", "ext4", &ext)?;
+    // A whole-disk NTFS volume of 2 MiB as mkntfs makes it (boot sector, MFT, volume bitmap),
+    // trimmed of its zero tail (the target pads to 2 MiB); skipped where mkntfs is missing.
+    let dir = tempfile::tempdir()?;
+    let volume = dir.path().join("ntfs.img");
+    fs::File::create(&volume)?.set_len(2 << 20)?;
+    let made = std::process::Command::new("mkntfs")
+        .args(["-F", "-Q", "-q", "-c", "512"])
+        .arg(&volume)
+        .status();
+    if made.is_ok_and(|s| s.success()) {
+        let mut bytes = fs::read(&volume)?;
+        // Without the backup boot sector (the last sector), the rest is zeros at the end.
+        bytes.truncate(bytes.len().saturating_sub(512));
+        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        bytes.truncate(end);
+        seed(corpus, "disk_layout", "ntfs", &bytes)?;
+    } else {
+        eprintln!("mkntfs is missing (Debian package ntfs-3g): no NTFS seed for disk_layout");
+    }
+    Ok(())
 }

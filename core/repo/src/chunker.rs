@@ -1,6 +1,6 @@
 //! Splitting data into chunks: content-defined chunking (FastCDC) for files, so an insert
-//! shifts only the chunks around it; fixed 4 MiB blocks with zero-block detection for disk
-//! images, whose data does not move and whose empty space should cost nothing.
+//! shifts only the chunks around it; and zero detection for the fixed blocks of disk images
+//! (`crate::image::blocks`), whose data does not move and whose empty space costs nothing.
 //!
 //! The FastCDC gear table is seeded per repository ([`crate::crypto::RepoKeys::chunker_seed`])
 //! so that chunk lengths, which the SP sees, reveal nothing about known files.
@@ -8,9 +8,6 @@
 use std::io::{self, Read};
 
 use fastcdc::v2020::Normalization;
-
-/// Size of a disk-image block.
-pub const DISK_BLOCK: usize = 4 << 20;
 
 /// Errors of chunking parameters.
 #[derive(Debug, thiserror::Error)]
@@ -186,79 +183,6 @@ impl<'a, R: Read> ChunkStream<'a, R> {
     }
 }
 
-/// One block of a disk image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DiskBlock {
-    /// All zero: stored as a length only.
-    Zero {
-        /// Length in bytes.
-        len: usize,
-    },
-    /// Data to store.
-    Data(Vec<u8>),
-}
-
-impl DiskBlock {
-    /// Its length in bytes.
-    pub fn size(&self) -> usize {
-        match self {
-            Self::Zero { len } => *len,
-            Self::Data(data) => data.len(),
-        }
-    }
-}
-
-/// The fixed-size blocks of a disk image, [`DISK_BLOCK`] bytes each (the last may be short).
-pub struct DiskBlocks<R: Read> {
-    reader: R,
-    done: bool,
-}
-
-impl<R: Read> DiskBlocks<R> {
-    /// Blocks of `reader`.
-    pub fn new(reader: R) -> Self {
-        Self {
-            reader,
-            done: false,
-        }
-    }
-}
-
-impl<R: Read> Iterator for DiskBlocks<R> {
-    type Item = io::Result<DiskBlock>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let mut block = vec![0u8; DISK_BLOCK];
-        let mut filled = 0;
-        while filled < DISK_BLOCK {
-            match self.reader.read(&mut block[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-            }
-        }
-        if filled < DISK_BLOCK {
-            self.done = true;
-            if filled == 0 {
-                return None;
-            }
-            block.truncate(filled);
-        }
-        Some(Ok(if is_zero(&block) {
-            DiskBlock::Zero { len: block.len() }
-        } else {
-            DiskBlock::Data(block)
-        }))
-    }
-}
-
 /// True when every byte is zero (eight bytes at a time; the compiler vectorises it).
 pub fn is_zero(data: &[u8]) -> bool {
     let mut words = data.chunks_exact(8);
@@ -356,22 +280,6 @@ mod tests {
     }
 
     #[test]
-    fn disk_blocks_detect_zero_blocks_and_keep_the_tail() {
-        let mut image = vec![0u8; DISK_BLOCK];
-        image.extend(pseudo_random(DISK_BLOCK, 9));
-        image.extend(vec![0u8; 100]);
-        image.extend([1u8; 10]);
-        let blocks: Vec<DiskBlock> = DiskBlocks::new(image.as_slice())
-            .collect::<io::Result<_>>()
-            .unwrap();
-        assert_eq!(blocks.len(), 3);
-        assert_eq!(blocks[0], DiskBlock::Zero { len: DISK_BLOCK });
-        assert!(matches!(&blocks[1], DiskBlock::Data(d) if d.len() == DISK_BLOCK));
-        assert!(matches!(&blocks[2], DiskBlock::Data(d) if d.len() == 110));
-        assert_eq!(DiskBlocks::new(&[][..]).count(), 0);
-    }
-
-    #[test]
     fn read_errors_surface_once() {
         struct Failing;
         impl Read for Failing {
@@ -379,9 +287,6 @@ mod tests {
                 Err(io::Error::other("disk gone"))
             }
         }
-        let mut blocks = DiskBlocks::new(Failing);
-        assert!(blocks.next().unwrap().is_err());
-        assert!(blocks.next().is_none());
         let cutter = Cutter::new(CdcParams::FILES, 0);
         let mut buf = Vec::new();
         let mut files = ChunkStream::new(Failing, &cutter, &mut buf);

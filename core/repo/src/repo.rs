@@ -199,6 +199,48 @@ pub struct PointManifest {
     pub root: Vec<ChunkId>,
     /// The point this one was made incrementally from.
     pub parent: Option<String>,
+    /// The disks it imaged (image-level points), each with its layout; empty for a
+    /// file-level point. Written last, so that a reader that predates it still reads the
+    /// rest, and a manifest without it (older points) reads as empty.
+    pub disks: Vec<crate::image::DiskImage>,
+}
+
+/// A manifest as written before points recorded disks.
+#[derive(Deserialize)]
+struct ManifestV1 {
+    host: String,
+    job: String,
+    paths: Vec<String>,
+    started_ns: i64,
+    finished_ns: i64,
+    stats: PointStats,
+    root: Vec<ChunkId>,
+    parent: Option<String>,
+}
+
+impl PointManifest {
+    /// Whether it is an image-level point.
+    pub fn is_image(&self) -> bool {
+        !self.disks.is_empty()
+    }
+
+    fn decode(plain: &[u8]) -> Result<Self, String> {
+        if let Ok(m) = postcard::from_bytes::<PointManifest>(plain) {
+            return Ok(m);
+        }
+        let v1: ManifestV1 = postcard::from_bytes(plain).map_err(|e| e.to_string())?;
+        Ok(Self {
+            host: v1.host,
+            job: v1.job,
+            paths: v1.paths,
+            started_ns: v1.started_ns,
+            finished_ns: v1.finished_ns,
+            stats: v1.stats,
+            root: v1.root,
+            parent: v1.parent,
+            disks: Vec::new(),
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -939,7 +981,7 @@ pub fn decode_point(keys: &RepoKeys, id: &str, bytes: &[u8]) -> Result<RestorePo
     let plain = keys
         .open(&point_aad(file.time_ns, &file.set), &file.sealed)
         .map_err(|_| "it failed authentication".to_owned())?;
-    let manifest: PointManifest = postcard::from_bytes(&plain).map_err(|e| e.to_string())?;
+    let manifest = PointManifest::decode(&plain)?;
     if !crate::backend::valid_meta_name(&file.set) {
         return Err("its chunk set name is not a valid object name".into());
     }
@@ -1070,7 +1112,50 @@ mod tests {
             stats: PointStats::default(),
             root: vec![],
             parent: None,
+            disks: vec![],
         }
+    }
+
+    #[test]
+    fn manifests_without_disks_still_read_and_old_readers_read_new_ones() {
+        #[derive(Serialize)]
+        struct OldManifest {
+            host: String,
+            job: String,
+            paths: Vec<String>,
+            started_ns: i64,
+            finished_ns: i64,
+            stats: PointStats,
+            root: Vec<ChunkId>,
+            parent: Option<String>,
+        }
+        let m = manifest(5);
+        let old = postcard::to_stdvec(&OldManifest {
+            host: m.host.clone(),
+            job: m.job.clone(),
+            paths: m.paths.clone(),
+            started_ns: m.started_ns,
+            finished_ns: m.finished_ns,
+            stats: m.stats,
+            root: m.root.clone(),
+            parent: m.parent.clone(),
+        })
+        .unwrap();
+        assert_eq!(PointManifest::decode(&old).unwrap(), m);
+        let layout = crate::image::read_layout(&mut std::io::Cursor::new(vec![0u8; 4096])).unwrap();
+        let imaged = PointManifest {
+            disks: vec![crate::image::DiskImage {
+                path: "/dev/sdb".into(),
+                layout,
+                volumes: vec![],
+            }],
+            ..manifest(6)
+        };
+        let new = postcard::to_stdvec(&imaged).unwrap();
+        assert_eq!(PointManifest::decode(&new).unwrap(), imaged);
+        // A reader that predates disks reads the rest of a new manifest.
+        let as_old: ManifestV1 = postcard::from_bytes(&new).unwrap();
+        assert_eq!(as_old.job, imaged.job);
     }
 
     fn store_blobs(repo: &Repository, data: &[&[u8]]) -> Vec<ChunkId> {

@@ -465,3 +465,63 @@ fn fat_used_clusters_are_what_fsck_fat_counts_and_all_a_volume_needs() {
         assert_same_files(&tree, &out, &["d0", "d1"], &format!("FAT{fat}"));
     }
 }
+
+/// NTFS (made by `mkntfs`, filled by `ntfscp`): the used clusters are what `ntfscluster`
+/// counts in use, and with every other byte overwritten the volume still passes `ntfsfix -n`
+/// and `ntfscat` reads every file back byte for byte.
+#[test]
+fn ntfs_used_clusters_are_what_ntfscluster_counts_and_all_a_volume_needs() {
+    use cloudkeep_repo::image::{probe, used_map};
+    let dir = tempfile::tempdir().unwrap();
+    let size = 64 * MIB;
+    let volume = dir.path().join("ntfs.img");
+    File::create(&volume).unwrap().set_len(size).unwrap();
+    let v = volume.to_str().unwrap();
+    tool("mkntfs", &["-F", "-Q", "-L", "DATA", v], None, "ntfs-3g");
+    let files: Vec<(String, Vec<u8>)> = [0usize, 1, 700, 4096, 70_000, 3_000_000]
+        .iter()
+        .enumerate()
+        .map(|(n, &len)| {
+            (
+                format!("f{n}.bin"),
+                cloudkeep_tests::pseudo_random(len, n as u64),
+            )
+        })
+        .collect();
+    for (name, data) in &files {
+        let src = dir.path().join(name);
+        std::fs::write(&src, data).unwrap();
+        tool("ntfscp", &["-f", v, src.to_str().unwrap(), name], None, "ntfs-3g");
+    }
+    let fs = probe(&mut File::open(&volume).unwrap(), 0, size).unwrap();
+    assert_eq!(fs.kind, FsKind::Ntfs);
+    let map = used_map(&mut File::open(&volume).unwrap(), 0, size, &fs)
+        .unwrap()
+        .unwrap();
+
+    // ntfscluster: "bytes per volume : N" and "bytes of free space : M".
+    let info = tool("ntfscluster", &["-f", "-i", v], None, "ntfs-3g");
+    let field = |name: &str| -> u64 {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {info}"))
+    };
+    let (volume_bytes, free) = (field("bytes per volume"), field("bytes of free space"));
+    let in_clusters: u64 = map
+        .ranges
+        .iter()
+        .map(|r| r.end.min(volume_bytes).saturating_sub(r.start))
+        .sum();
+    assert_eq!(in_clusters, volume_bytes - free, "{info}");
+    assert!(map.bytes() < size / 4, "mostly free: {map:?}");
+
+    overwrite_outside(&volume, &map, size);
+    tool("ntfsfix", &["-n", v], None, "ntfs-3g");
+    for (name, data) in &files {
+        let mut out = Command::new("ntfscat").args([v, name]).output().unwrap();
+        assert!(out.status.success(), "{name}");
+        assert_eq!(&std::mem::take(&mut out.stdout), data, "{name}");
+    }
+}

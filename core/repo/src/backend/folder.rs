@@ -382,6 +382,10 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl PackStore for FolderStore {
+    fn local_folder(&self) -> Option<&Path> {
+        Some(&self.root)
+    }
+
     fn put_pack(&self, id: &PackId, bytes: &[u8], _blobs: &[PackEntry]) -> Result<(), StoreError> {
         let dest = self.path_of(id);
         if dest.exists() {

@@ -161,6 +161,12 @@ pub trait PackStore: Send + Sync {
     /// that cannot see the pack's folder at all fails instead of calling it missing.
     fn set_aside(&self, id: &PackId) -> Result<PackHealth, StoreError>;
 
+    /// The local folder holding the packs, when there is one (a folder repository): an
+    /// image-level backup never freezes the file system it writes to.
+    fn local_folder(&self) -> Option<&std::path::Path> {
+        None
+    }
+
     /// Packs the store still lists and serves but whose bytes are known to have changed (the
     /// SP's check found them): their intact blobs are to be salvaged, and none of their
     /// chunks counts as stored.

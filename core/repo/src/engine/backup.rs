@@ -9,10 +9,13 @@
 //! Incremental forever: a file whose size, mtime, ctime and inode match the parent point
 //! reuses its chunk list without being read. Every point is complete on its own.
 //!
-//! Disks (block devices or image files named in [`BackupOptions::disks`]) are read whole as
-//! fixed 4 MiB blocks, a batch of blocks hashed, compressed and sealed in parallel; all-zero
-//! blocks become holes. A disk is recorded as a file at its path, so it restores as a raw
-//! (sparse) image and unchanged blocks deduplicate against earlier points.
+//! Disks and volumes (block devices or image files named in [`BackupOptions::disks`]) are
+//! imaged: their layout is read and recorded in the point (`image::DiskImage`), each volume
+//! is held still while read (`image::consistency`), and only the blocks its file system uses
+//! are read, as fixed 1 MiB blocks (`image::blocks`) hashed, compressed and sealed a batch at
+//! a time in parallel; free and all-zero blocks become holes. A disk's bytes are a file node
+//! at its path, so it also restores as a raw (sparse) image, and unchanged blocks deduplicate
+//! against earlier points: an incremental run stores only the blocks that changed.
 //! After the walk: packs are flushed, one index file names them, and only then is the point
 //! committed (which checks that every referenced chunk is stored).
 
@@ -30,8 +33,9 @@ use super::fsmeta;
 use super::{EngineError, Progress, Warning};
 use crate::blob;
 use crate::catalog::{self, Extent, Node, NodeKind};
-use crate::chunker::{CdcParams, ChunkStream, Cutter, DiskBlock, DiskBlocks, is_zero};
+use crate::chunker::{CdcParams, ChunkStream, Cutter, is_zero};
 use crate::compress::Compression;
+use crate::image;
 use crate::crypto::ChunkId;
 use crate::repo::{ChunkIndex, PointManifest, PointStats, RepoError, Repository, RestorePoint};
 use crate::saver::{BlobSaver, Lane, with_saver};
@@ -71,6 +75,8 @@ pub struct BackupReport {
     pub point: RestorePoint,
     /// Entries that could not be backed up, each with the reason.
     pub warnings: Vec<Warning>,
+    /// How each imaged volume was read (frozen, a snapshot, as it is), for the session log.
+    pub notes: Vec<String>,
 }
 
 #[derive(Default)]
@@ -101,6 +107,13 @@ struct Ctx<'a> {
     one_file_system: bool,
     /// Sources to read as disks (absolute paths).
     disks: HashSet<PathBuf>,
+    /// Where this run writes (a local repository, the data home, temporary files): their
+    /// file systems are never frozen.
+    busy: Vec<PathBuf>,
+    /// The disks imaged, with their layouts.
+    images: Mutex<Vec<image::DiskImage>>,
+    /// How each volume was read, for the session log.
+    notes: Mutex<Vec<String>>,
     /// The repository's pack writer: every new blob goes to it.
     saver: &'a BlobSaver<'a>,
     new_ids: Mutex<HashSet<ChunkId>>,
@@ -160,6 +173,9 @@ pub fn backup(
             excludes,
             one_file_system: options.one_file_system,
             disks,
+            busy: busy_paths(repo),
+            images: Mutex::default(),
+            notes: Mutex::default(),
             saver,
             new_ids: Mutex::default(),
             referenced: Mutex::default(),
@@ -181,16 +197,18 @@ pub fn backup(
             counters,
             started,
             expected_bytes,
+            images,
+            notes,
             ..
         } = ctx;
         (
             root,
-            (referenced, warnings, counters, started, expected_bytes),
+            (referenced, warnings, counters, started, expected_bytes, images, notes),
         )
     });
     let (root, ctx_parts) = walked;
     let packs = packs?;
-    let (referenced, warnings, counters, started, expected_bytes) = ctx_parts;
+    let (referenced, warnings, counters, started, expected_bytes, images, notes) = ctx_parts;
     let root = root.map_err(|Fatal| {
         if options.cancel.is_cancelled() {
             EngineError::Cancelled
@@ -234,6 +252,7 @@ pub fn backup(
         stats,
         root,
         parent: options.parent.as_ref().map(|p| p.id.clone()),
+        disks: images.into_inner().unwrap_or_default(),
     };
     let point = repo.commit_point(
         &index,
@@ -250,7 +269,40 @@ pub fn backup(
         elapsed_ms: started.elapsed().as_millis() as u64,
         expected_bytes,
     });
-    Ok(BackupReport { point, warnings })
+    Ok(BackupReport {
+        point,
+        warnings,
+        notes: notes.into_inner().unwrap_or_default(),
+    })
+}
+
+/// Paths a backup writes to: a local repository's folder, the data home, temporary files.
+fn busy_paths(repo: &Repository) -> Vec<PathBuf> {
+    let mut busy = vec![std::env::temp_dir()];
+    busy.extend(repo.backend().local_folder().map(Path::to_path_buf));
+    if let Ok(home) = cloudkeep_model::paths::DataHome::locate() {
+        busy.push(home.root().to_path_buf());
+    }
+    busy
+}
+
+/// Drops a block device's cached pages (`blockdev --flushbufs`), so that a disk read after
+/// one of its volumes was written through another device (a partition, a loop device over
+/// the same image) reads what is on it now. Best effort: without the right, reads may be
+/// served from a cache the kernel keeps coherent anyway for the common case.
+fn flush_device_cache(path: &Path) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = std::process::Command::new("blockdev")
+            .arg("--flushbufs")
+            .arg(path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = path;
 }
 
 fn now_ns() -> i64 {
@@ -686,15 +738,18 @@ impl Ctx<'_> {
         Ok(true)
     }
 
-    /// Reads a disk or disk image whole into a file node; `None` when it cannot be read
-    /// (warned). Blocks are processed a batch at a time, the batch in parallel.
+    /// Images a disk, a volume or a disk image file into a file node (its bytes, free blocks
+    /// and zero blocks as holes) and records its layout; `None` when it cannot be read
+    /// (warned). Each volume is held still (`image::consistency`) while its own blocks are
+    /// read; blocks are read, hashed and sealed a batch at a time, the batch in parallel.
     fn disk_node(
         &self,
         path: &Path,
         name: Vec<u8>,
         meta: &Metadata,
     ) -> Result<Option<Node>, Fatal> {
-        if !(meta.is_file() || fsmeta::kind_of(meta) == NodeKind::BlockDevice) {
+        let is_device = fsmeta::kind_of(meta) == NodeKind::BlockDevice;
+        if !(meta.is_file() || is_device) {
             self.warn(
                 path,
                 "is not a disk or an image file; back it up as a source instead".into(),
@@ -704,46 +759,163 @@ impl Ctx<'_> {
         let mut node = base_node(name, meta);
         node.kind = NodeKind::File;
         node.rdev = 0;
-        let file = match fs::File::open(path) {
+        let mut file = match fs::File::open(path) {
             Ok(f) => f,
             Err(e) => {
                 self.warn(path, format!("cannot open the disk: {e}"));
                 return Ok(None);
             }
         };
-        let batch_len = 2 * rayon::current_num_threads().max(1);
-        let mut blocks = DiskBlocks::new(file);
-        let mut content: Vec<Extent> = Vec::new();
-        let mut size = 0u64;
-        loop {
-            let batch = match blocks
-                .by_ref()
-                .take(batch_len)
-                .collect::<std::io::Result<Vec<DiskBlock>>>()
-            {
-                Ok(batch) => batch,
-                Err(e) => {
-                    self.warn(path, format!("cannot read the disk: {e}"));
-                    return Ok(None);
+        let layout = match image::read_layout(&mut file) {
+            Ok(layout) => layout,
+            Err(e) => {
+                // A damaged table: the disk is still imaged, every byte of it.
+                self.warn(path, format!("{e}; every block of the disk is read"));
+                let size = match std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)) {
+                    Ok(size) => size,
+                    Err(e) => {
+                        self.warn(path, format!("cannot read the disk: {e}"));
+                        return Ok(None);
+                    }
+                };
+                image::DiskLayout {
+                    size,
+                    sector_size: 512,
+                    table: image::PartitionTable::None,
+                    partitions: Vec::new(),
                 }
-            };
-            if batch.is_empty() {
-                break;
             }
-            let ids: Vec<Result<Option<ChunkId>, Fatal>> = batch
+        };
+        let mut content: Vec<Extent> = Vec::new();
+        let mut volumes = Vec::new();
+        for region in image::blocks::regions(&layout) {
+            let part = region.partition.map(|i| &layout.partitions[i]);
+            let hold = part.map(|_| {
+                image::consistency::hold(path, region.start, region.len, &self.busy)
+            });
+            if is_device {
+                // Cached pages of the whole disk may predate what a mounted volume wrote.
+                flush_device_cache(path);
+            }
+            let snapshot = hold.as_ref().and_then(|h| h.source.as_ref());
+            let (source, base) = match snapshot.map(fs::File::open) {
+                Some(Ok(snap)) => (snap, region.start),
+                Some(Err(e)) => {
+                    self.warn(path, format!("cannot open the snapshot: {e}; read live"));
+                    (file.try_clone().map_err(|_| Fatal)?, 0)
+                }
+                None => (file.try_clone().map_err(|_| Fatal)?, 0),
+            };
+            let used = match part.and_then(|p| p.filesystem.as_ref()) {
+                Some(fsys) => {
+                    let mut src = &source;
+                    match image::used_map(&mut src, region.start - base, region.len, fsys) {
+                        Ok(map) => map,
+                        Err(e) => {
+                            self.warn(path, format!("volume at {}: {e}; read whole", region.start));
+                            None
+                        }
+                    }
+                }
+                None => None,
+            };
+            self.image_region(path, &source, base, &region, used.as_ref(), &mut content)?;
+            if let Some(p) = part {
+                let how = hold.as_ref().map_or(String::new(), |h| h.how.clone());
+                self.note(format!(
+                    "{} volume {} ({}): {}; {}",
+                    path.display(),
+                    p.number,
+                    p.filesystem
+                        .as_ref()
+                        .map_or("unknown file system", |f| f.kind.name()),
+                    how,
+                    match &used {
+                        Some(u) => format!("{} of {} bytes in use read", u.bytes(), region.len),
+                        None => format!("all {} bytes read", region.len),
+                    }
+                ));
+                volumes.push(image::VolumeRecord {
+                    number: p.number,
+                    used: used.as_ref().map(image::UsedMap::bytes),
+                    how,
+                });
+            }
+            if let Some(hold) = hold
+                && let Err(e) = hold.release()
+            {
+                self.warn(path, e);
+            }
+        }
+        node.size = layout.size;
+        node.content = content;
+        if let Ok(mut images) = self.images.lock() {
+            images.push(image::DiskImage {
+                path: path.display().to_string(),
+                layout,
+                volumes,
+            });
+        }
+        self.counters.files_read.fetch_add(1, Ordering::Relaxed);
+        self.counters.files.fetch_add(1, Ordering::Relaxed);
+        self.counters.bytes.fetch_add(node.size, Ordering::Relaxed);
+        Ok(Some(node))
+    }
+
+    /// Reads one region of a disk (`source`'s bytes from `region.start - base`) block by
+    /// block into `content`: what is not in use and what is all zeros become holes. A block
+    /// that cannot be read is a warning and restores as zeros; the rest of the disk is still
+    /// imaged.
+    fn image_region(
+        &self,
+        path: &Path,
+        source: &fs::File,
+        base: u64,
+        region: &image::blocks::Region,
+        used: Option<&image::UsedMap>,
+        content: &mut Vec<Extent>,
+    ) -> Result<(), Fatal> {
+        let batch_len = 2 * rayon::current_num_threads().max(1);
+        let mut specs = image::blocks::blocks(region, used).peekable();
+        while specs.peek().is_some() {
+            let batch: Vec<image::blocks::BlockSpec> = specs.by_ref().take(batch_len).collect();
+            let ids: Vec<Result<(Option<ChunkId>, u64), Fatal>> = batch
                 .par_iter()
-                .map(|block| match block {
-                    DiskBlock::Data(data) => self.store_blob(data).map(Some),
-                    DiskBlock::Zero { .. } => Ok(None),
+                .map(|spec| {
+                    if spec.used.is_empty() {
+                        return Ok((None, 0));
+                    }
+                    let mut shifted = spec.clone();
+                    shifted.offset -= base;
+                    for part in &mut shifted.used {
+                        *part = part.start - base..part.end - base;
+                    }
+                    let read: u64 = spec.used.iter().map(|r| r.end - r.start).sum();
+                    let mut buf = Vec::new();
+                    if let Err(e) = image::blocks::read_block(source, &shifted, &mut buf) {
+                        self.warn(
+                            path,
+                            format!(
+                                "the block at byte {} could not be read ({e}); it restores as zeros",
+                                spec.offset
+                            ),
+                        );
+                        return Ok((None, 0));
+                    }
+                    if is_zero(&buf) {
+                        return Ok((None, read));
+                    }
+                    self.store_blob(&buf).map(|id| (Some(id), read))
                 })
                 .collect();
-            for (block, id) in batch.iter().zip(ids) {
-                let len = block.size() as u64;
-                size += len;
-                match id? {
+            for (spec, id) in batch.iter().zip(ids) {
+                let (id, read) = id?;
+                self.counters.bytes_read.fetch_add(read, Ordering::Relaxed);
+                let len = spec.len as u64;
+                match id {
                     Some(id) => content.push(Extent::Data {
                         id,
-                        len: len as u32,
+                        len: spec.len as u32,
                     }),
                     None => match content.last_mut() {
                         Some(Extent::Hole { len: hole }) => *hole += len,
@@ -751,18 +923,17 @@ impl Ctx<'_> {
                     },
                 }
             }
-            let batch_bytes: usize = batch.iter().map(DiskBlock::size).sum();
-            self.counters
-                .bytes_read
-                .fetch_add(batch_bytes as u64, Ordering::Relaxed);
             self.report();
         }
-        node.size = size;
-        node.content = content;
-        self.counters.files_read.fetch_add(1, Ordering::Relaxed);
-        self.counters.files.fetch_add(1, Ordering::Relaxed);
-        self.counters.bytes.fetch_add(size, Ordering::Relaxed);
-        Ok(Some(node))
+        Ok(())
+    }
+
+    /// A line for the session log (how each volume was read).
+    fn note(&self, line: String) {
+        tracing::info!("{line}");
+        if let Ok(mut n) = self.notes.lock() {
+            n.push(line);
+        }
     }
 
     /// Records a file read this run: change detection, counters, hard-link sharing.

@@ -22,7 +22,7 @@ pub enum LayoutError {
 
 /// The partition table of a disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum PartitionTable {
     /// A GUID partition table; its disk GUID as `sfdisk` prints it.
     Gpt {

@@ -8,10 +8,17 @@
 //! superblocks, `used` reads which blocks a file system uses. Both only read; both treat every byte as hostile (a disk is input a user
 //! controls): damaged structures are errors or "unknown", never panics.
 
+pub mod blocks;
+pub mod consistency;
+pub mod devices;
 pub mod layout;
 pub mod probe;
+pub mod record;
 pub mod used;
+pub mod window;
 
 pub use layout::{DiskLayout, LayoutError, Partition, PartitionTable, read_layout};
 pub use probe::{FileSystem, FsKind, probe};
+pub use record::{DiskImage, VolumeRecord};
 pub use used::{UsedError, UsedMap, used_map};
+pub use window::Window;

@@ -7,7 +7,8 @@
 //! backup where the group has one, and any group's bitmaps and inode table laid out there —
 //! which is exactly what e2fsprogs counts. FAT12/16/32: the reserved sectors, the FATs and the
 //! root folder region, and every cluster the FAT marks allocated (bad clusters are not read).
-//! NTFS: to come; until then its volumes are read whole (zero blocks still become holes).
+//! NTFS: the volume bitmap (`$Bitmap`, file record 6, one bit per cluster) read through the
+//! `ntfs` crate, plus the backup boot sector past the last cluster.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
@@ -69,7 +70,88 @@ pub fn used_map(
     match fs.kind {
         FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => ext(volume, offset, size).map(Some),
         FsKind::Vfat => fat(volume, offset, size).map(Some),
-        FsKind::Ntfs => Ok(None),
+        FsKind::Ntfs => ntfs(volume, offset, size).map(Some),
+    }
+}
+
+/// Bytes of the NTFS volume bitmap read at a time.
+const NTFS_BITMAP_READ: usize = 64 << 10;
+
+fn ntfs(volume: &mut (impl Read + Seek), offset: u64, size: u64) -> Result<UsedMap, UsedError> {
+    use ntfs::{KnownNtfsFileRecordNumber, Ntfs, NtfsReadSeek};
+    let bad = |e: ntfs::NtfsError| UsedError::Damaged {
+        fs: "NTFS",
+        reason: e.to_string(),
+    };
+    let mut w = super::window::Window::new(volume, offset, size);
+    let fs = Ntfs::new(&mut w).map_err(bad)?;
+    let cluster = u64::from(fs.cluster_size());
+    if cluster == 0 || fs.size() > size {
+        return Err(UsedError::Damaged {
+            fs: "NTFS",
+            reason: "the boot sector claims more than the volume holds".into(),
+        });
+    }
+    let clusters = fs.size() / cluster;
+    let file = fs
+        .file(&mut w, KnownNtfsFileRecordNumber::Bitmap as u64)
+        .map_err(bad)?;
+    let item = file
+        .data(&mut w, "")
+        .ok_or_else(|| UsedError::Damaged {
+            fs: "NTFS",
+            reason: "the volume bitmap has no data".into(),
+        })?
+        .map_err(bad)?;
+    let attribute = item.to_attribute().map_err(bad)?;
+    let mut value = attribute.value(&mut w).map_err(bad)?;
+    let mut map = UsedMap { ranges: Vec::new() };
+    let mut buf = vec![0u8; NTFS_BITMAP_READ];
+    let mut first = 0u64; // cluster of buf[0]'s first bit
+    while first < clusters {
+        let n = value.read(&mut w, &mut buf).map_err(bad)?;
+        if n == 0 {
+            break;
+        }
+        push_bits(&mut map, &buf[..n], first, clusters, cluster);
+        first += 8 * n as u64;
+    }
+    // The backup boot sector lies past the last cluster, in the volume's last sector.
+    map.push_units(clusters * cluster, size, 1);
+    Ok(map)
+}
+
+/// Adds the set bits (least significant first) of `bits`, whose first bit is unit `first`,
+/// as used units of `unit` bytes; bits at or past `end` are ignored.
+fn push_bits(map: &mut UsedMap, bits: &[u8], first: u64, end: u64, unit: u64) {
+    let mut run: Option<u64> = None;
+    for (i, &byte) in bits.iter().enumerate() {
+        let base = first + 8 * i as u64;
+        if base >= end {
+            break;
+        }
+        match (byte, run) {
+            (0xFF, Some(_)) | (0, None) => continue,
+            _ => {}
+        }
+        for bit in 0..8 {
+            let unit_no = base + bit;
+            if unit_no >= end {
+                break;
+            }
+            let set = byte & (1 << bit) != 0;
+            match (set, run) {
+                (true, None) => run = Some(unit_no),
+                (false, Some(start)) => {
+                    map.push_units(start, unit_no, unit);
+                    run = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(start) = run {
+        map.push_units(start, (first + 8 * bits.len() as u64).min(end), unit);
     }
 }
 
@@ -350,6 +432,15 @@ mod tests {
         let with: Vec<u64> = (0..60).filter(|&g| has_super(g, true)).collect();
         assert_eq!(with, [0, 1, 3, 5, 7, 9, 25, 27, 49]);
         assert!(has_super(12, false));
+    }
+
+    #[test]
+    fn bitmap_runs_become_ranges_across_reads() {
+        let mut map = UsedMap { ranges: Vec::new() };
+        // Units 0-3 and 14-15 used, then a second read continuing the run at 16-19.
+        push_bits(&mut map, &[0x0F, 0xC0], 0, 100, 10);
+        push_bits(&mut map, &[0xFF, 0x0F, 0xFF], 16, 36, 10);
+        assert_eq!(map.ranges, vec![0..40, 140..280, 320..360]);
     }
 
     #[test]
