@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
+use cloudkeep_model::mode::BackupMode;
 use cloudkeep_model::retention::RetentionPolicy;
 use cloudkeep_model::units;
 use cloudkeep_repo::compress::Compression;
+use cloudkeep_repo::engine::disk::ImageRestore;
 use cloudkeep_repo::engine::restore::{Conflict, Destination, RestoreOptions};
 use cloudkeep_repo::repo::Repository;
 use cloudkeep_tenant::TenantContext;
@@ -45,9 +47,17 @@ enum JobCommand {
         /// Target: a local folder instead of a provider.
         #[arg(long, value_name = "DIR")]
         folder: Option<PathBuf>,
-        /// A file or folder to back up (repeatable).
-        #[arg(long = "source", value_name = "PATH", required = true)]
+        /// What to protect: entire (every disk of this computer, imaged), volumes (the disks
+        /// and volumes named by --volume, imaged) or files (the --source files and folders).
+        #[arg(long, default_value = "files")]
+        mode: BackupMode,
+        /// A file or folder to back up (repeatable; file level).
+        #[arg(long = "source", value_name = "PATH", required_if_eq("mode", "files"))]
         sources: Vec<PathBuf>,
+        /// A disk, partition or LVM logical volume (/dev/sdb, /dev/sdb1, /dev/vg/root) or a
+        /// disk image file to image (repeatable; volume level).
+        #[arg(long = "volume", value_name = "DEV", required_if_eq("mode", "volumes"))]
+        volumes: Vec<PathBuf>,
         /// Leave out paths matching this glob (repeatable).
         #[arg(long = "exclude", value_name = "GLOB")]
         excludes: Vec<String>,
@@ -217,6 +227,15 @@ enum PointsCommand {
         #[arg(long)]
         job: String,
     },
+    /// A restore point's disks and volumes (image-level points): layout, file systems,
+    /// space in use and how each volume was read.
+    Show {
+        /// Restore point id (a unique prefix, or "latest").
+        point: String,
+        /// The job.
+        #[arg(long)]
+        job: String,
+    },
     /// List a folder of a restore point without restoring anything.
     Browse {
         /// Restore point id (a unique prefix of at least 4 characters, or "latest").
@@ -301,6 +320,53 @@ enum RestoreCommand {
         #[arg(long, default_value = "keep-both")]
         conflict: Conflict,
     },
+    /// Restore one volume of an image-level point onto a device or an image file.
+    Volume {
+        /// Restore point id (a unique prefix, or "latest").
+        point: String,
+        /// The job whose repository holds it.
+        #[arg(long)]
+        job: String,
+        /// The point's disk (as `points show` lists it, e.g. sda); optional when it holds one.
+        #[arg(long, default_value = "")]
+        disk: String,
+        /// The volume's number (as `points show` lists it: 1 for sda1).
+        #[arg(long)]
+        volume: u32,
+        /// The device (/dev/sdc1) or image file to write; a device must not be mounted.
+        #[arg(long, value_name = "DEV|FILE")]
+        to: PathBuf,
+        /// Overwrite without asking (the target's current contents are still printed).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Restore a whole disk of an image-level point onto a device or an image file: its
+    /// partition table and every volume; onto a larger disk the last partition is grown.
+    Disk {
+        /// Restore point id (a unique prefix, or "latest").
+        point: String,
+        /// The job whose repository holds it.
+        #[arg(long)]
+        job: String,
+        /// The point's disk (as `points show` lists it); optional when it holds one.
+        #[arg(long, default_value = "")]
+        disk: String,
+        /// The device (/dev/sdc) or image file to write; nothing on it may be mounted.
+        #[arg(long, value_name = "DEV|FILE")]
+        to: PathBuf,
+        /// Overwrite without asking (the target's current contents are still printed).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// What a job protects, as one line: its sources, its volumes, or the entire computer.
+fn what_text(spec: &JobSpec) -> String {
+    match spec.mode {
+        BackupMode::Files => spec.sources.join(", "),
+        BackupMode::Volumes => format!("volumes {}", spec.volumes.join(", ")),
+        BackupMode::Entire => "the entire computer (every disk)".into(),
+    }
 }
 
 fn target_text(t: &Target) -> String {
@@ -394,7 +460,9 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             provider,
             repo,
             folder,
+            mode,
             sources,
+            volumes,
             excludes,
             schedule,
             keep_points,
@@ -430,7 +498,10 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                 None
             };
             let sources = absolute_all(&sources)?;
+            let volumes = absolute_all(&volumes)?;
             let spec = JobSpec {
+                mode,
+                volumes,
                 sources,
                 excludes,
                 target,
@@ -449,7 +520,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             } else {
                 println!(
                     "job \"{name}\" created: {} → {}",
-                    job.spec.sources.join(", "),
+                    what_text(&job.spec),
                     target_text(&job.spec.target)
                 );
                 if job.spec.encrypted {
@@ -617,6 +688,10 @@ fn open_job(ctx: &TenantContext, name: &str) -> anyhow::Result<Repository> {
 pub fn run_points(args: PointsArgs, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
     match args.command {
         PointsCommand::List { job } => show::points(&open_job(ctx, &job)?, Some(&job), args.json),
+        PointsCommand::Show { point, job } => {
+            let repo = open_job(ctx, &job)?;
+            crate::image::print_disks(&repo.find_job_point(&job, &point)?, args.json)
+        }
         PointsCommand::Browse { point, path, job } => {
             show::browse(&open_job(ctx, &job)?, Some(&job), &point, &path, args.json)
         }
@@ -651,14 +726,49 @@ pub fn run_verify(args: VerifyArgs, ctx: &TenantContext) -> anyhow::Result<ExitC
 
 /// Runs `cloudkeep restore …`: recorded as a session of the job.
 pub fn run_restore(args: RestoreArgs, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
-    let RestoreCommand::Files {
-        point,
-        job,
-        to,
-        path,
-        conflict,
-    } = args.command;
-    restore_files(ctx, &job, &point, (to, path, conflict), args.json)
+    match args.command {
+        RestoreCommand::Files {
+            point,
+            job,
+            to,
+            path,
+            conflict,
+        } => restore_files(ctx, &job, &point, (to, path, conflict), args.json),
+        RestoreCommand::Volume {
+            point,
+            job,
+            disk,
+            volume,
+            to,
+            yes,
+        } => crate::image::restore(
+            ctx,
+            &job,
+            &point,
+            ImageRestore {
+                disk,
+                volume: Some(volume),
+            },
+            &to,
+            yes,
+            args.json,
+        ),
+        RestoreCommand::Disk {
+            point,
+            job,
+            disk,
+            to,
+            yes,
+        } => crate::image::restore(
+            ctx,
+            &job,
+            &point,
+            ImageRestore { disk, volume: None },
+            &to,
+            yes,
+            args.json,
+        ),
+    }
 }
 
 /// Restores from a point of `job` (`to`: a folder, or where the items came from), with

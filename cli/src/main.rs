@@ -6,6 +6,7 @@ mod agent;
 mod daemon;
 mod exit;
 mod gateway;
+mod image;
 mod job;
 mod lab;
 mod local;

@@ -49,7 +49,7 @@ pub fn points(repo: &Repository, job: Job<'_>, json_out: bool) -> anyhow::Result
     if json_out {
         let rows: Vec<_> = points
             .iter()
-            .map(|p| json!({"id": p.id, "time": time_text(p.time_ns), "host": p.manifest.host, "job": p.manifest.job, "paths": p.manifest.paths, "stats": p.manifest.stats}))
+            .map(|p| json!({"id": p.id, "time": time_text(p.time_ns), "host": p.manifest.host, "job": p.manifest.job, "level": if p.manifest.is_image() { "image" } else { "files" }, "paths": p.manifest.paths, "disks": p.manifest.disks, "stats": p.manifest.stats}))
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if points.is_empty() {

@@ -106,6 +106,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &[
                 "clock",
                 "failure",
+                "mode",
                 "names",
                 "paths",
                 "retention",

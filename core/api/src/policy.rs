@@ -13,6 +13,13 @@ use cloudkeep_model::schedule::Schedule;
 /// What every computer of a policy backs up, when, and how long it is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicySpec {
+    /// What each computer protects: files (the sources), chosen volumes, or the whole
+    /// computer.
+    #[serde(default)]
+    pub mode: cloudkeep_model::mode::BackupMode,
+    /// Volume level: the disks and volumes each computer images (device paths).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
     /// Files and folders; `~` stands for the home folder of the user the agent runs as
     /// (`$HOME`, `%USERPROFILE%`), so one list fits Linux and Windows computers.
     pub sources: Vec<String>,
@@ -40,6 +47,8 @@ impl PolicySpec {
     /// are on), the last 14 points plus 4 weekly, 6 monthly and 1 yearly, 50 GiB per computer.
     pub fn template(repo: String) -> Self {
         Self {
+            mode: cloudkeep_model::mode::BackupMode::Files,
+            volumes: Vec::new(),
             sources: vec!["~".to_owned()],
             excludes: default_excludes(),
             schedule: Schedule::Daily {

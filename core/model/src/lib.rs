@@ -18,6 +18,7 @@
 pub mod about;
 pub mod clock;
 pub mod failure;
+pub mod mode;
 pub mod names;
 pub mod paths;
 pub mod retention;

@@ -491,7 +491,12 @@ fn ntfs_used_clusters_are_what_ntfscluster_counts_and_all_a_volume_needs() {
     for (name, data) in &files {
         let src = dir.path().join(name);
         std::fs::write(&src, data).unwrap();
-        tool("ntfscp", &["-f", v, src.to_str().unwrap(), name], None, "ntfs-3g");
+        tool(
+            "ntfscp",
+            &["-f", v, src.to_str().unwrap(), name],
+            None,
+            "ntfs-3g",
+        );
     }
     let fs = probe(&mut File::open(&volume).unwrap(), 0, size).unwrap();
     assert_eq!(fs.kind, FsKind::Ntfs);

@@ -132,6 +132,8 @@ fn job_spec(doc: &PolicyDoc, agent: &AgentState, repo: &str) -> JobSpec {
         .clone()
         .or_else(cloudkeep_model::paths::user_home);
     JobSpec {
+        mode: doc.spec.mode,
+        volumes: doc.spec.volumes.clone(),
         sources: doc
             .spec
             .sources

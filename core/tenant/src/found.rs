@@ -57,7 +57,8 @@ pub struct FoundJob {
     pub files: u64,
     /// Bytes in the newest point.
     pub bytes: u64,
-    /// `file` (a file-level backup; image-level points are told apart once they exist).
+    /// `file` (a file-level backup) or `image` (its newest point images disks: `sources` are
+    /// the disks).
     pub level: String,
     /// The job of this computer with this name on this repository, if there is one.
     pub here: Option<String>,
@@ -178,7 +179,13 @@ pub fn jobs_in(
             entry.computers.push(m.host.clone());
         }
         entry.newest_ms = point.time_ns / 1_000_000;
-        entry.sources.clone_from(&m.paths);
+        if m.is_image() {
+            entry.sources = m.disks.iter().map(|d| d.path.clone()).collect();
+            entry.level = "image".into();
+        } else {
+            entry.sources.clone_from(&m.paths);
+            entry.level = "file".into();
+        }
         entry.files = m.stats.files;
         entry.bytes = m.stats.bytes;
     }
@@ -213,8 +220,23 @@ pub fn adopt(
             found.name
         )));
     }
+    let image = found.level == "image";
     let spec = JobSpec {
-        sources: found.sources.clone(),
+        mode: if image {
+            cloudkeep_model::mode::BackupMode::Volumes
+        } else {
+            cloudkeep_model::mode::BackupMode::Files
+        },
+        volumes: if image {
+            found.sources.clone()
+        } else {
+            Vec::new()
+        },
+        sources: if image {
+            Vec::new()
+        } else {
+            found.sources.clone()
+        },
         excludes: Vec::new(),
         target: Target::Provider {
             provider: provider.to_owned(),

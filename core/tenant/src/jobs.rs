@@ -4,6 +4,7 @@
 //! incrementally from the job's latest point, applies retention after a successful run, and
 //! records the session. The encryption password lives in the secrets, never in the job.
 
+use cloudkeep_model::mode::BackupMode;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,12 @@ pub enum Target {
 /// A job's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpec {
+    /// What it protects: files (the sources), chosen volumes, or the entire computer.
+    #[serde(default)]
+    pub mode: BackupMode,
+    /// Volume level: the disks and volumes imaged (device paths or image files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
     /// Files and folders.
     pub sources: Vec<String>,
     /// Globs to leave out.
@@ -356,14 +363,12 @@ pub async fn create(
     spec: &JobSpec,
     password: Option<&str>,
 ) -> Result<Job, TenantError> {
-    if spec.sources.is_empty() {
-        return Err(TenantError::Invalid(
-            "choose at least one file or folder to back up".into(),
-        ));
-    }
+    cloudkeep_model::mode::check(spec.mode, &spec.sources, &spec.volumes)
+        .map_err(|e| TenantError::Invalid(format!("{e}; choose what to back up")))?;
     if let Some(bad) = spec
         .sources
         .iter()
+        .chain(&spec.volumes)
         .find(|s| !std::path::Path::new(s).is_absolute())
     {
         return Err(TenantError::Invalid(format!(

@@ -443,6 +443,8 @@ pub fn add_computer(
     let job = Job {
         name: sub.clone(),
         spec: JobSpec {
+            mode: policy.spec.mode,
+            volumes: policy.spec.volumes.clone(),
             sources: policy.spec.sources.clone(),
             excludes: policy.spec.excludes.clone(),
             target: Target::Provider {

@@ -17,6 +17,7 @@ use super::TenantError;
 use super::jobs::{self, Job, SessionLog, SessionRecord, Target};
 use cloudkeep_model::units::human_bytes;
 use cloudkeep_repo::engine::backup::{BackupOptions, BackupReport, backup};
+use cloudkeep_repo::engine::disk::{ImageRestore, ImageRestoreReport, restore_image};
 use cloudkeep_repo::engine::forget::{ForgetFilter, forget};
 use cloudkeep_repo::engine::gc::{AUTO_COMPACT_ABOVE, GcOptions, GcReport, gc_with};
 use cloudkeep_repo::engine::restore::{Destination, RestoreOptions, RestoreReport, restore};
@@ -295,9 +296,25 @@ fn backup_job(
         )),
         None => log.line("no earlier restore point of this job on this computer: a full backup"),
     }
+    let disks = disks_of(&job.spec);
+    if job.spec.mode.is_image() {
+        log.line(format!(
+            "{} backup of {}",
+            job.spec.mode.label(),
+            if disks.is_empty() {
+                "no disk (none was found)".to_owned()
+            } else {
+                disks
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ));
+    }
     let options = BackupOptions {
         sources: job.spec.sources.iter().map(PathBuf::from).collect(),
-        disks: vec![],
+        disks,
         excludes: job.spec.excludes.clone(),
         one_file_system: false,
         compression: job.spec.compression.parse().map_err(TenantError::Invalid)?,
@@ -308,7 +325,17 @@ fn backup_job(
     };
     let report = backup(&repo, &options, progress)?;
     let stats = &report.point.manifest.stats;
-    log.line(format!(
+    if report.point.manifest.is_image() {
+        log.line(format!(
+            "restore point {} stored: {} disk(s), {}; {} in use read, {} new stored (unchanged blocks are not sent again)",
+            report.point.short_id(),
+            report.point.manifest.disks.len(),
+            human_bytes(stats.bytes),
+            human_bytes(stats.bytes_read),
+            human_bytes(stats.new_stored_bytes)
+        ));
+    } else {
+        log.line(format!(
         "restore point {} stored: {} files in {} folders, {}; {} files read ({}), {} new stored",
         report.point.short_id(),
         stats.files,
@@ -318,6 +345,10 @@ fn backup_job(
         human_bytes(stats.bytes_read),
         human_bytes(stats.new_stored_bytes)
     ));
+    }
+    for note in &report.notes {
+        log.line(note.clone());
+    }
     for w in &report.warnings {
         log.line(format!("warning: {}: {}", w.path.display(), w.message));
     }
@@ -343,6 +374,21 @@ fn backup_job(
         }
     }
     Ok(report)
+}
+
+/// The disks a job images: its volumes, every disk of the computer, or none (file level).
+fn disks_of(spec: &jobs::JobSpec) -> Vec<PathBuf> {
+    use cloudkeep_model::mode::BackupMode;
+    use cloudkeep_repo::image::devices::{self, DeviceKind};
+    match spec.mode {
+        BackupMode::Files => Vec::new(),
+        BackupMode::Volumes => spec.volumes.iter().map(PathBuf::from).collect(),
+        BackupMode::Entire => devices::list()
+            .into_iter()
+            .filter(|d| d.kind == DeviceKind::Disk)
+            .map(|d| d.path)
+            .collect(),
+    }
 }
 
 /// After retention removed points: compacts the repository when more than
@@ -549,6 +595,118 @@ pub fn restore_job(
     };
     session.id = ctx.block_on(state.record_session(&session))?;
     Ok((session, report))
+}
+
+/// Restores a disk or a volume of a point of job `name` onto `target` (a device or an image
+/// file), recorded as a `restore` session of the job. The face has already shown the target
+/// and had the person confirm; the engine still refuses a mounted or too small target.
+pub fn restore_image_job(
+    ctx: &TenantContext,
+    name: &str,
+    point: &str,
+    what: &ImageRestore,
+    target: &std::path::Path,
+    watch: Watch<'_>,
+) -> Result<(SessionRecord, Result<ImageRestoreReport, TenantError>), TenantError> {
+    let state = ctx.state();
+    let job = ctx.block_on(state.job(name))?;
+    let started_ms = cloudkeep_model::clock::now_ms();
+    let mut log = SessionLog::watched(watch.line);
+    let item = match what.volume {
+        Some(n) => format!("volume {n} of disk {}", shown_disk(&what.disk)),
+        None => format!("disk {}", shown_disk(&what.disk)),
+    };
+    log.line(format!(
+        "restore of {item} from job \"{name}\" onto {}",
+        target.display()
+    ));
+    let outcome = open_job_repository(ctx, &job).and_then(|repo| {
+        let found = repo.find_job_point(&job.name, point)?;
+        log.line(format!(
+            "restore point {} of {}",
+            found.short_id(),
+            cloudkeep_model::units::date_time_text(found.time_ns / 1_000_000)
+        ));
+        let report = restore_image(
+            &repo,
+            &found,
+            what,
+            target,
+            &Cancel::default(),
+            watch.progress,
+        )?;
+        Ok((found.id.clone(), report))
+    });
+    let finished_ms = cloudkeep_model::clock::now_ms();
+    let (result, point_id, stats, message, report) = match outcome {
+        Ok((id, report)) => {
+            log.line(format!(
+                "{} written onto {} ({} of data, {} of zeros)",
+                human_bytes(report.size),
+                target.display(),
+                human_bytes(report.written),
+                human_bytes(report.zeroed)
+            ));
+            for note in &report.notes {
+                log.line(note.clone());
+            }
+            let stats = json!({"bytes": report.size, "written": report.written});
+            ("success", Some(id), stats, String::new(), Ok(report))
+        }
+        Err(e) => {
+            log.line(format!("failed: {e}"));
+            ("failed", None, json!({}), e.to_string(), Err(e))
+        }
+    };
+    log.line(format!(
+        "finished: {result} in {:.1} s",
+        (finished_ms - started_ms) as f64 / 1000.0
+    ));
+    let mut session = SessionRecord {
+        id: 0,
+        job: job.name.clone(),
+        kind: "restore".into(),
+        started_ms,
+        finished_ms,
+        result: result.into(),
+        point: point_id,
+        stats,
+        warnings: json!([]),
+        message,
+        log: log.into_lines(),
+    };
+    session.id = ctx.block_on(state.record_session(&session))?;
+    Ok((session, report))
+}
+
+/// The bytes an image-level restore of `what` from a point of job `name` writes (to check a
+/// target before asking the person to confirm); refuses a file-level point, a disk or volume
+/// the point does not hold.
+pub fn image_restore_size(
+    ctx: &TenantContext,
+    name: &str,
+    point: &str,
+    what: &ImageRestore,
+) -> Result<u64, TenantError> {
+    let job = ctx.block_on(ctx.state().job(name))?;
+    let repo = open_job_repository(ctx, &job)?;
+    let found = repo.find_job_point(&job.name, point)?;
+    let disk = cloudkeep_repo::engine::disk::find_disk(&found, &what.disk)?;
+    Ok(match what.volume {
+        Some(n) => {
+            let (range, _) = cloudkeep_repo::engine::disk::volume_range(disk, n)?;
+            range.end - range.start
+        }
+        None => disk.layout.size,
+    })
+}
+
+fn shown_disk(disk: &str) -> &str {
+    if disk.is_empty() {
+        "(the only one)"
+    } else {
+        disk
+    }
 }
 
 const HEALTH_SAMPLE_TEXT: &str =

@@ -19,6 +19,8 @@ use cloudkeep_tests::pseudo_random;
 
 fn spec(source: &std::path::Path, repo: &std::path::Path) -> JobSpec {
     JobSpec {
+        mode: Default::default(),
+        volumes: vec![],
         sources: vec![source.display().to_string()],
         excludes: vec![],
         target: Target::Folder {

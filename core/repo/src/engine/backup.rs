@@ -35,8 +35,8 @@ use crate::blob;
 use crate::catalog::{self, Extent, Node, NodeKind};
 use crate::chunker::{CdcParams, ChunkStream, Cutter, is_zero};
 use crate::compress::Compression;
-use crate::image;
 use crate::crypto::ChunkId;
+use crate::image;
 use crate::repo::{ChunkIndex, PointManifest, PointStats, RepoError, Repository, RestorePoint};
 use crate::saver::{BlobSaver, Lane, with_saver};
 
@@ -203,7 +203,15 @@ pub fn backup(
         } = ctx;
         (
             root,
-            (referenced, warnings, counters, started, expected_bytes, images, notes),
+            (
+                referenced,
+                warnings,
+                counters,
+                started,
+                expected_bytes,
+                images,
+                notes,
+            ),
         )
     });
     let (root, ctx_parts) = walked;
@@ -790,9 +798,8 @@ impl Ctx<'_> {
         let mut volumes = Vec::new();
         for region in image::blocks::regions(&layout) {
             let part = region.partition.map(|i| &layout.partitions[i]);
-            let hold = part.map(|_| {
-                image::consistency::hold(path, region.start, region.len, &self.busy)
-            });
+            let hold =
+                part.map(|_| image::consistency::hold(path, region.start, region.len, &self.busy));
             if is_device {
                 // Cached pages of the whole disk may predate what a mounted volume wrote.
                 flush_device_cache(path);

@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod browse;
+pub mod disk;
 pub mod forget;
 pub mod fsmeta;
 pub mod gc;
@@ -60,6 +61,10 @@ pub enum EngineError {
         "stopped before it finished; a backup made no restore point (what it stored is reused by the next run), a restore kept the files it had written"
     )]
     Cancelled,
+    /// An image-level request that cannot be done (a file-level point, a disk or volume the
+    /// point does not hold, a target that is mounted or too small): what and what to do.
+    #[error("{0}")]
+    Image(String),
     /// A worker thread failed unexpectedly.
     #[error("internal error: {0}; please report it with the log file")]
     Internal(String),

@@ -80,7 +80,10 @@ pub struct BlockSpec {
 
 /// The blocks of `region`, reading only what `used` (relative to the region's start; `None`:
 /// everything) marks in use.
-pub fn blocks<'a>(region: &Region, used: Option<&'a UsedMap>) -> impl Iterator<Item = BlockSpec> + 'a {
+pub fn blocks<'a>(
+    region: &Region,
+    used: Option<&'a UsedMap>,
+) -> impl Iterator<Item = BlockSpec> + 'a {
     let (start, len) = (region.start, region.len);
     let ranges: &'a [Range<u64>] = used.map_or(&[], |u| u.ranges.as_slice());
     let whole = used.is_none();
@@ -199,15 +202,28 @@ mod tests {
             partition: Some(0),
         };
         let used = UsedMap {
-            ranges: vec![0..10, IMAGE_BLOCK - 5..IMAGE_BLOCK + 5, 3 * IMAGE_BLOCK..3 * IMAGE_BLOCK + 10],
+            ranges: vec![
+                0..10,
+                IMAGE_BLOCK - 5..IMAGE_BLOCK + 5,
+                3 * IMAGE_BLOCK..3 * IMAGE_BLOCK + 10,
+            ],
         };
         let specs: Vec<BlockSpec> = blocks(&region, Some(&used)).collect();
         assert_eq!(specs.len(), 4);
-        assert_eq!(specs[0].used, vec![1000..1010, 1000 + IMAGE_BLOCK - 5..1000 + IMAGE_BLOCK]);
-        assert_eq!(specs[1].used, vec![1000 + IMAGE_BLOCK..1000 + IMAGE_BLOCK + 5]);
+        assert_eq!(
+            specs[0].used,
+            vec![1000..1010, 1000 + IMAGE_BLOCK - 5..1000 + IMAGE_BLOCK]
+        );
+        assert_eq!(
+            specs[1].used,
+            vec![1000 + IMAGE_BLOCK..1000 + IMAGE_BLOCK + 5]
+        );
         assert!(specs[2].used.is_empty(), "nothing used: not read");
         assert_eq!(specs[3].len, 10);
         let whole: Vec<BlockSpec> = blocks(&region, None).collect();
-        assert_eq!(whole[3].used, vec![1000 + 3 * IMAGE_BLOCK..1010 + 3 * IMAGE_BLOCK]);
+        assert_eq!(
+            whole[3].used,
+            vec![1000 + 3 * IMAGE_BLOCK..1010 + 3 * IMAGE_BLOCK]
+        );
     }
 }

@@ -54,7 +54,10 @@ impl Hold {
     fn release_inner(&mut self) -> Result<(), String> {
         match self.release.take() {
             None => Ok(()),
-            Some(Release::Thaw { mount, mut watchdog }) => {
+            Some(Release::Thaw {
+                mount,
+                mut watchdog,
+            }) => {
                 let thawed = run("fsfreeze", &["--unfreeze".as_ref(), mount.as_os_str()]);
                 // The watchdog stands down only after the thaw; if it already thawed (time
                 // limit), the image was partly read live.
@@ -203,7 +206,9 @@ fn lvm_snapshot(lv: &str, len: u64) -> Hold {
                 lv: format!("{vg}/{name}"),
             }),
         },
-        Err(e) => Hold::live(format!("read live: no LVM snapshot of {lv} could be made: {e}")),
+        Err(e) => Hold::live(format!(
+            "read live: no LVM snapshot of {lv} could be made: {e}"
+        )),
     }
 }
 
@@ -222,7 +227,10 @@ fn remove_stale_snapshots(vg: &str) {
             .parse::<u32>()
             .is_ok_and(|p| Path::new("/proc").join(p.to_string()).exists());
         if !alive {
-            let _ = run("lvremove", &["-f".as_ref(), format!("{vg}/{name}").as_ref()]);
+            let _ = run(
+                "lvremove",
+                &["-f".as_ref(), format!("{vg}/{name}").as_ref()],
+            );
         }
     }
 }

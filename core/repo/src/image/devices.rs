@@ -154,7 +154,10 @@ mod linux {
     }
 
     fn device(name: &str, mountinfo: &str) -> Option<BlockDevice> {
-        if ["ram", "zram", "sr", "fd"].iter().any(|p| name.starts_with(p)) {
+        if ["ram", "zram", "sr", "fd"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
             return None;
         }
         let sys = Path::new("/sys/class/block").join(name);
@@ -223,7 +226,11 @@ mod linux {
                     continue;
                 }
                 let (vg, lv) = (&name[..i], &name[i + 1..]);
-                return Some(format!("{}/{}", vg.replace("--", "-"), lv.replace("--", "-")));
+                return Some(format!(
+                    "{}/{}",
+                    vg.replace("--", "-"),
+                    lv.replace("--", "-")
+                ));
             }
             i += 1;
         }
@@ -234,7 +241,10 @@ mod linux {
     #[test]
     fn dm_names_split_into_vg_and_lv() {
         assert_eq!(split_dm_name("vg--a-root").as_deref(), Some("vg-a/root"));
-        assert_eq!(split_dm_name("data-home--old").as_deref(), Some("data/home-old"));
+        assert_eq!(
+            split_dm_name("data-home--old").as_deref(),
+            Some("data/home-old")
+        );
         assert_eq!(split_dm_name("nodash"), None);
     }
 }

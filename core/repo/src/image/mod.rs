@@ -11,9 +11,11 @@
 pub mod blocks;
 pub mod consistency;
 pub mod devices;
+pub mod grow;
 pub mod layout;
 pub mod probe;
 pub mod record;
+pub mod target;
 pub mod used;
 pub mod window;
 

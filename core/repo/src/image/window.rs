@@ -50,7 +50,10 @@ impl<R: Read + Seek> Seek for Window<'_, R> {
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
         let target = target.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "seek before the volume's start")
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the volume's start",
+            )
         })?;
         self.pos = target;
         Ok(target)
