@@ -103,7 +103,11 @@ fn confirm(found: &Target, what: &str, yes: bool) -> anyhow::Result<()> {
     if found.exists {
         eprintln!(
             "{what} will overwrite {shown} ({}, {})",
-            if found.is_device { "a device" } else { "an image file" },
+            if found.is_device {
+                "a device"
+            } else {
+                "an image file"
+            },
             human_bytes(found.size)
         );
         match &found.contents {
@@ -122,9 +126,7 @@ fn confirm(found: &Target, what: &str, yes: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        anyhow::bail!(
-            "{shown} would be overwritten: confirm with --yes (nothing was written)"
-        );
+        anyhow::bail!("{shown} would be overwritten: confirm with --yes (nothing was written)");
     }
     eprint!("type {shown} to overwrite it: ");
     std::io::stderr().flush()?;

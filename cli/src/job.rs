@@ -666,14 +666,21 @@ fn run_job(name: &str, ctx: &TenantContext, json_out: bool) -> anyhow::Result<Ex
         for w in &report.warnings {
             eprintln!("warning: {}: {}", w.path.display(), w.message);
         }
+        let what = match report.point.manifest.disks.len() {
+            0 => format!("{} files", stats.files),
+            1 => "1 disk".to_owned(),
+            n => format!("{n} disks"),
+        };
         println!(
-            "{}: restore point {} — {} files, {}; {} stored",
+            "{}: restore point {} — {what}, {}; {} stored",
             session.result,
             report.point.short_id(),
-            stats.files,
             human_bytes(stats.bytes),
             human_bytes(stats.new_stored_bytes)
         );
+        for note in &report.notes {
+            println!("  {note}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

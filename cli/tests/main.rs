@@ -6,6 +6,9 @@ mod cli;
 #[cfg(unix)]
 mod faults;
 mod gateway;
+// Loop devices, mounts and fsfreeze: Linux, as root.
+#[cfg(target_os = "linux")]
+mod image;
 mod local;
 mod policy;
 // A real Secret Service (gnome-keyring on D-Bus): Linux desktops.

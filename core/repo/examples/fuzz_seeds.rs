@@ -280,6 +280,8 @@ fn disk_heads(corpus: &Path) -> Result<()> {
     let made = std::process::Command::new("mkntfs")
         .args(["-F", "-Q", "-q", "-c", "512"])
         .arg(&volume)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .status();
     if made.is_ok_and(|s| s.success()) {
         let mut bytes = fs::read(&volume)?;
