@@ -156,6 +156,7 @@ pub fn restore(
     };
     // Every refusal comes before the question: a file-level point, a volume the point does
     // not hold, a mounted or too small target.
+    cloudkeep_repo::engine::disk::check_format_target(what.format, &found)?;
     let need = runner::image_restore_size(ctx, job, point, &what)?;
     found.check(need)?;
     confirm(&found, &label, yes)?;

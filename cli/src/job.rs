@@ -354,6 +354,9 @@ enum RestoreCommand {
         /// The device (/dev/sdc) or image file to write; nothing on it may be mounted.
         #[arg(long, value_name = "DEV|FILE")]
         to: PathBuf,
+        /// The file's format: raw (also onto a device), vhd (dynamic), vhd-fixed, vhdx or vmdk.
+        #[arg(long, default_value = "raw")]
+        format: cloudkeep_repo::image::export::Format,
         /// Overwrite without asking (the target's current contents are still printed).
         #[arg(long)]
         yes: bool,
@@ -755,6 +758,7 @@ pub fn run_restore(args: RestoreArgs, ctx: &TenantContext) -> anyhow::Result<Exi
             ImageRestore {
                 disk,
                 volume: Some(volume),
+                format: cloudkeep_repo::image::export::Format::Raw,
             },
             &to,
             yes,
@@ -765,12 +769,17 @@ pub fn run_restore(args: RestoreArgs, ctx: &TenantContext) -> anyhow::Result<Exi
             job,
             disk,
             to,
+            format,
             yes,
         } => crate::image::restore(
             ctx,
             &job,
             &point,
-            ImageRestore { disk, volume: None },
+            ImageRestore {
+                disk,
+                volume: None,
+                format,
+            },
             &to,
             yes,
             args.json,

@@ -501,6 +501,69 @@ fn a_partitioned_disk_is_imaged_through_a_gateway_and_restored_whole_and_by_volu
     let l3 = Loop::attach(&larger, Some((grown[2].0, parts[2].1)));
     check(&l1.dev, &l2.dev, &l3.dev);
 
+    // Exported for hypervisors through the CLI: a VHDX and a VMDK qemu checks and finds equal
+    // to the raw disk restored above.
+    let raw = d.join("raw.img");
+    laptop.ok(
+        &[
+            "restore",
+            "disk",
+            "latest",
+            "--job",
+            "machine",
+            "--to",
+            s(&raw),
+            "--yes",
+        ],
+        None,
+    );
+    for (format, qemu) in [("vhdx", "vhdx"), ("vmdk", "vmdk"), ("vhd", "vpc")] {
+        let out = d.join(format!("disk.{format}"));
+        laptop.ok(
+            &[
+                "restore",
+                "disk",
+                "latest",
+                "--job",
+                "machine",
+                "--format",
+                format,
+                "--to",
+                s(&out),
+                "--yes",
+            ],
+            None,
+        );
+        if qemu != "vpc" {
+            assert!(tool("qemu-img", &["check", "-f", qemu, s(&out)]).contains("No errors"));
+        }
+        let same = tool(
+            "qemu-img",
+            &["compare", "-f", "raw", "-F", qemu, s(&raw), s(&out)],
+        );
+        assert!(same.contains("identical"), "{format}: {same}");
+    }
+    let refused = laptop.fails(
+        &[
+            "restore",
+            "disk",
+            "latest",
+            "--job",
+            "machine",
+            "--format",
+            "vhdx",
+            "--to",
+            s(&small.dev),
+            "--yes",
+        ],
+        None,
+        1,
+    );
+    assert!(
+        refused.contains("written to a file, not onto a device"),
+        "{refused}"
+    );
+
     // One volume alone, into an image file.
     let vol = d.join("efi.img");
     laptop.ok(

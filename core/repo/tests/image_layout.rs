@@ -19,7 +19,7 @@ use cloudkeep_repo::image::{DiskLayout, FsKind, PartitionTable, read_layout};
 const MIB: u64 = 1 << 20;
 
 /// Runs a tool; its absence names the Debian package (scripts/test installs them).
-fn tool(program: &str, args: &[&str], stdin: Option<&str>, package: &str) -> String {
+pub(crate) fn tool(program: &str, args: &[&str], stdin: Option<&str>, package: &str) -> String {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -45,7 +45,7 @@ fn tool(program: &str, args: &[&str], stdin: Option<&str>, package: &str) -> Str
 }
 
 /// A file system of `size` bytes made by its own tool, written into `disk` at `offset`.
-fn place_fs(disk: &Path, offset: u64, size: u64, kind: &str, label: &str) {
+pub(crate) fn place_fs(disk: &Path, offset: u64, size: u64, kind: &str, label: &str) {
     let dir = tempfile::tempdir().unwrap();
     let volume = dir.path().join("volume");
     File::create(&volume).unwrap().set_len(size).unwrap();

@@ -4,4 +4,5 @@
 mod engine;
 mod gc_crash;
 mod image_layout;
+mod image_points;
 mod windows;

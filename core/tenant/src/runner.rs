@@ -17,11 +17,12 @@ use super::TenantError;
 use super::jobs::{self, Job, SessionLog, SessionRecord, Target};
 use cloudkeep_model::units::human_bytes;
 use cloudkeep_repo::engine::backup::{BackupOptions, BackupReport, backup};
-use cloudkeep_repo::engine::disk::{ImageRestore, ImageRestoreReport, restore_image};
+use cloudkeep_repo::engine::disk::{ImageRestore, ImageRestoreReport, export_disk, restore_image};
 use cloudkeep_repo::engine::forget::{ForgetFilter, forget};
 use cloudkeep_repo::engine::gc::{AUTO_COMPACT_ABOVE, GcOptions, GcReport, gc_with};
 use cloudkeep_repo::engine::restore::{Destination, RestoreOptions, RestoreReport, restore};
 use cloudkeep_repo::engine::{Cancel, Progress};
+use cloudkeep_repo::image::export::Format;
 use cloudkeep_repo::repo::Repository;
 
 pub use super::jobs::target_text;
@@ -614,7 +615,7 @@ pub fn restore_image_job(
     let mut log = SessionLog::watched(watch.line);
     let item = match what.volume {
         Some(n) => format!("volume {n} of disk {}", shown_disk(&what.disk)),
-        None => format!("disk {}", shown_disk(&what.disk)),
+        None => format!("disk {} as {}", shown_disk(&what.disk), what.format),
     };
     log.line(format!(
         "restore of {item} from job \"{name}\" onto {}",
@@ -627,14 +628,25 @@ pub fn restore_image_job(
             found.short_id(),
             cloudkeep_model::units::date_time_text(found.time_ns / 1_000_000)
         ));
-        let report = restore_image(
-            &repo,
-            &found,
-            what,
-            target,
-            &Cancel::default(),
-            watch.progress,
-        )?;
+        let cancel = Cancel::default();
+        let report = match what.volume {
+            Some(_) if what.format != Format::Raw => {
+                return Err(TenantError::Invalid(
+                    "a volume is restored as it is (raw); export a whole disk as VHD, VHDX or VMDK"
+                        .into(),
+                ));
+            }
+            Some(_) => restore_image(&repo, &found, what, target, &cancel, watch.progress)?,
+            None => export_disk(
+                &repo,
+                &found,
+                &what.disk,
+                what.format,
+                target,
+                &cancel,
+                watch.progress,
+            )?,
+        };
         Ok((found.id.clone(), report))
     });
     let finished_ms = cloudkeep_model::clock::now_ms();

@@ -316,6 +316,8 @@ pub struct ImageRestore {
     pub disk: String,
     /// One volume's number, or `None` for the whole disk.
     pub volume: Option<u32>,
+    /// A whole disk's output format (a volume is written raw).
+    pub format: image::export::Format,
 }
 
 /// The outcome of an image-level restore.
@@ -485,6 +487,82 @@ fn overlaps(map: &[Range<u64>], span: Range<u64>) -> Vec<Range<u64>> {
         .map(|r| r.start.max(span.start)..r.end.min(span.end))
         .filter(|r| r.start < r.end)
         .collect()
+}
+
+/// Refuses a device as the target of a disk format other than raw (those are files).
+pub fn check_format_target(
+    format: image::export::Format,
+    target: &image::target::Target,
+) -> Result<(), EngineError> {
+    if target.is_device && format != image::export::Format::Raw {
+        return Err(image_error(format!(
+            "a {format} disk is written to a file, not onto a device; name a file such as disk.{}",
+            format.as_str().trim_end_matches("-fixed")
+        )));
+    }
+    Ok(())
+}
+
+/// Writes a whole disk of `point` to the file `to` in `format` (raw goes through
+/// [`restore_image`], which also writes devices): streamed block by block, sparse where the
+/// format allows.
+pub fn export_disk(
+    repo: &Repository,
+    point: &RestorePoint,
+    disk: &str,
+    format: image::export::Format,
+    to: &Path,
+    cancel: &Cancel,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<ImageRestoreReport, EngineError> {
+    if format == image::export::Format::Raw {
+        let what = ImageRestore {
+            disk: disk.to_owned(),
+            volume: None,
+            format,
+        };
+        return restore_image(repo, point, &what, to, cancel, progress);
+    }
+    let found_disk = find_disk(point, disk)?;
+    let found = image::target::inspect(to).map_err(|e| image_error(e.to_string()))?;
+    check_format_target(format, &found)?;
+    found.check(0).map_err(|e| image_error(e.to_string()))?;
+    let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
+    let index = repo.load_readable_index()?;
+    let node = disk_node(repo, &index, point, found_disk)?;
+    let size = found_disk.layout.size;
+    let path_error = |e: io::Error| EngineError::Path {
+        path: to.to_path_buf(),
+        reason: format!("cannot write: {e}"),
+    };
+    let out = File::create(to).map_err(path_error)?;
+    let name = to
+        .file_name()
+        .map_or_else(|| "disk".into(), |n| n.to_string_lossy().into_owned());
+    let mut writer = image::export::writer(format, out, size, &name).map_err(path_error)?;
+    let mut report = ImageRestoreReport {
+        size,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    stream(repo, &index, &node, 0..size, cancel, &mut |piece| {
+        if let Some(bytes) = &piece.data {
+            writer.write(piece.offset, bytes).map_err(path_error)?;
+            report.written += piece.len;
+        }
+        progress(&Progress {
+            files: 0,
+            dirs: 0,
+            bytes: piece.offset + piece.len,
+            bytes_read: report.written,
+            stored_bytes: 0,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            expected_bytes: Some(size),
+        });
+        Ok(())
+    })?;
+    writer.finish().map_err(path_error)?;
+    Ok(report)
 }
 
 #[cfg(test)]

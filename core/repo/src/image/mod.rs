@@ -11,6 +11,7 @@
 pub mod blocks;
 pub mod consistency;
 pub mod devices;
+pub mod export;
 pub mod grow;
 pub mod layout;
 pub mod probe;
