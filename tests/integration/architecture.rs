@@ -121,7 +121,9 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
         "core/repo/src",
         &[
             &["crypto"],
-            &["blobcache", "catalog", "chunker", "compress", "image"],
+            &["blobcache", "catalog", "chunker", "compress"],
+            // Disks and volumes, above the zero detection of the chunker.
+            &["image"],
             &["blob"],
             &["pack"],
             &["backend"],
@@ -169,6 +171,8 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
                 "about", "daemon", "exit", "progress", "runtime", "secrets", "service",
             ],
             &["gateway", "show"],
+            // The image-level commands (`points show`, `restore volume|disk`).
+            &["image"],
             &[
                 "job",
                 "lab",

@@ -173,6 +173,7 @@ pub struct ChunkId(pub [u8; 32]);
 hex_id!(ChunkId);
 
 /// The working keys of an unlocked repository.
+#[derive(Clone)]
 pub struct RepoKeys {
     id_key: Zeroizing<[u8; KEY_LEN]>,
     /// `None` for an unencrypted repository.

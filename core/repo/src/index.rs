@@ -20,10 +20,12 @@ pub struct BlobLocation {
     pub plain_len: u32,
 }
 
-/// Every blob the repository's index files know.
+/// Every blob the repository's index files know. Cloning is cheap (the map is shared until
+/// one clone adds to it): readers that outlive a borrow, such as a file-system reader over an
+/// image-level point, hold their own clone.
 #[derive(Debug, Clone, Default)]
 pub struct ChunkIndex {
-    map: HashMap<ChunkId, BlobLocation>,
+    map: std::sync::Arc<HashMap<ChunkId, BlobLocation>>,
 }
 
 impl ChunkIndex {
@@ -49,8 +51,9 @@ impl ChunkIndex {
 
     /// Adds the blobs of a pack.
     pub fn add_pack(&mut self, pack: PackId, entries: &[PackEntry]) {
+        let map = std::sync::Arc::make_mut(&mut self.map);
         for e in entries {
-            self.map.entry(e.id).or_insert(BlobLocation {
+            map.entry(e.id).or_insert(BlobLocation {
                 pack,
                 offset: e.offset,
                 stored_len: e.stored_len,

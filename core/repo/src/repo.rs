@@ -205,6 +205,25 @@ pub struct PointManifest {
     pub disks: Vec<crate::image::DiskImage>,
 }
 
+/// Reads and opens blobs on its own (see [`Repository::blob_source`]).
+#[derive(Clone)]
+pub struct BlobSource {
+    backend: Arc<dyn RepoBackend>,
+    keys: RepoKeys,
+    index: ChunkIndex,
+}
+
+impl BlobSource {
+    /// Reads and opens one blob.
+    pub fn read(&self, id: &ChunkId) -> Result<Vec<u8>, RepoError> {
+        let loc = self.index.get(id).ok_or(RepoError::UnknownChunk(*id))?;
+        let stored = self
+            .backend
+            .read_range(&loc.pack, loc.offset, u64::from(loc.stored_len))?;
+        Ok(blob::open(&self.keys, id, &stored)?)
+    }
+}
+
 /// A manifest as written before points recorded disks.
 #[derive(Deserialize)]
 struct ManifestV1 {
@@ -801,6 +820,16 @@ impl Repository {
             .backend
             .read_range(&loc.pack, loc.offset, u64::from(loc.stored_len))?;
         Ok(blob::open(&self.keys, id, &stored)?)
+    }
+
+    /// A reader of this repository's blobs through `index` that borrows nothing: what a
+    /// long-lived reader (a file system read from an image-level point) holds.
+    pub fn blob_source(&self, index: &ChunkIndex) -> BlobSource {
+        BlobSource {
+            backend: self.backend.clone(),
+            keys: self.keys.clone(),
+            index: index.clone(),
+        }
     }
 
     /// Keeps folder listings in a local cache (for a remote repository).

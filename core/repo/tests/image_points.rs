@@ -268,3 +268,157 @@ fn disks_export_as_raw_vhd_vhdx_and_vmdk_that_qemu_accepts_and_finds_equal() {
     .to_string();
     assert!(refused.contains("holds no disk \"nope\""), "{refused}");
 }
+
+/// Every regular file under `root`, relative path → content.
+fn files_under(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn files_inside_ext4_fat_and_ntfs_volumes_browse_search_and_restore_from_the_point() {
+    use cloudkeep_repo::catalog::NodeKind;
+    use cloudkeep_repo::engine::browse::{find, list_dir};
+    use cloudkeep_repo::engine::restore::{Conflict, Destination, RestoreOptions, restore};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tree = d.join("tree");
+    make_tree(&tree);
+    let disk = make_disk(d, &tree);
+    let (repo, point) = imaged(d, &disk);
+    let index = repo.load_index().unwrap();
+    let names = |path: &str| -> Vec<String> {
+        let mut n: Vec<String> = list_dir(&repo, &index, &point, path)
+            .unwrap()
+            .iter()
+            .map(|n| n.display_name().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names("/"), ["disk.img"]);
+    assert_eq!(names("/disk.img"), ["disk.img1", "disk.img2", "disk.img3"]);
+    assert_eq!(names("/disk.img/disk.img1"), ["docs", "lost+found"]);
+    assert_eq!(names("/disk.img/disk.img2"), ["docs"]);
+    assert_eq!(
+        names("/disk.img/disk.img3"),
+        ["file1.bin", "file3.bin", "file5.bin"]
+    );
+    let deep = list_dir(&repo, &index, &point, "/disk.img/disk.img1/docs/deep").unwrap();
+    let f5 = deep.iter().find(|n| n.name == b"file5.bin").unwrap();
+    assert_eq!((f5.kind, f5.size), (NodeKind::File, 3_000_000));
+    let fat = list_dir(&repo, &index, &point, "/disk.img/disk.img2/docs").unwrap();
+    let f4 = fat.iter().find(|n| n.name == b"file4.bin").unwrap();
+    let src_mtime = std::fs::metadata(tree.join("docs/file4.bin"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let src_s = src_mtime
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (f4.times.mtime_ns / 1_000_000_000 - src_s).abs() <= 2,
+        "FAT keeps modification times (2 s resolution)"
+    );
+    // Search finds a name in every volume.
+    let hits = find(&repo, &index, &point, "file5.bin").unwrap();
+    let paths: Vec<&str> = hits.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/disk.img/disk.img1/docs/deep/file5.bin",
+            "/disk.img/disk.img2/docs/deep/file5.bin",
+            "/disk.img/disk.img3/file5.bin"
+        ]
+    );
+    // A restore of a folder of each volume, into a folder, byte for byte.
+    let out = d.join("out");
+    let report = restore(
+        &repo,
+        &point,
+        &RestoreOptions {
+            destination: Destination::Folder(out.clone()),
+            paths: vec![
+                "/disk.img/disk.img1/docs".into(),
+                "/disk.img/disk.img3/file5.bin".into(),
+            ],
+            conflict: Conflict::Skip,
+            cancel: Default::default(),
+        },
+        &|_| {},
+    )
+    .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(
+        files_under(&out.join("docs")),
+        files_under(&tree.join("docs"))
+    );
+    assert_eq!(
+        std::fs::read(out.join("file5.bin")).unwrap(),
+        std::fs::read(tree.join("docs/deep/file5.bin")).unwrap()
+    );
+    let fat_out = d.join("fat-out");
+    let report = restore(
+        &repo,
+        &point,
+        &RestoreOptions {
+            destination: Destination::Folder(fat_out.clone()),
+            paths: vec!["/disk.img/disk.img2/docs".into()],
+            conflict: Conflict::Skip,
+            cancel: Default::default(),
+        },
+        &|_| {},
+    )
+    .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(
+        files_under(&fat_out.join("docs")),
+        files_under(&tree.join("docs"))
+    );
+    // Restoring to "where it came from", a disk itself, or a path the point lacks is refused.
+    for (destination, path, says) in [
+        (
+            Destination::Original,
+            "/disk.img/disk.img1/docs",
+            "into a folder",
+        ),
+        (
+            Destination::Folder(out.clone()),
+            "/disk.img",
+            "choose files or folders inside a volume",
+        ),
+        (
+            Destination::Folder(out.clone()),
+            "/disk.img/disk.img1/nope",
+            "is not in this restore point",
+        ),
+    ] {
+        let refused = restore(
+            &repo,
+            &point,
+            &RestoreOptions {
+                destination,
+                paths: vec![path.into()],
+                conflict: Conflict::Skip,
+                cancel: Default::default(),
+            },
+            &|_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(refused.contains(says), "{path}: {refused}");
+    }
+}

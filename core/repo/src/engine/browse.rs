@@ -16,6 +16,9 @@ pub fn list_dir(
     point: &RestorePoint,
     path: &str,
 ) -> Result<Vec<Node>, EngineError> {
+    if point.manifest.is_image() {
+        return super::volumes::list(repo, index, point, path);
+    }
     match resolve(repo, index, point, path)? {
         Resolved::Root => Ok(repo.load_dir(index, &point.manifest.root)?),
         Resolved::Node(node) if node.kind == NodeKind::Dir => {
@@ -109,6 +112,9 @@ pub fn find(
             reason: e.kind().to_string(),
         })?
         .compile_matcher();
+    if point.manifest.is_image() {
+        return super::volumes::find(repo, index, point, &matcher);
+    }
     let mut found = Vec::new();
     let mut stack = vec![(String::new(), point.manifest.root.clone())];
     while let Some((prefix, parts)) = stack.pop() {

@@ -219,24 +219,23 @@ pub fn stream(
 }
 
 /// A point's disk as `Read + Seek`: blocks fetched when first read, the last
-/// [`CACHE_BLOCKS`] kept. What file-system readers (allocation maps, file browsing) read.
-pub struct PointDisk<'r> {
-    repo: &'r Repository,
-    index: &'r ChunkIndex,
-    placed: Vec<Placed>,
+/// [`CACHE_BLOCKS`] kept. What file-system readers (allocation maps, file browsing) read; it
+/// borrows nothing, so a reader may keep it.
+pub struct PointDisk {
+    blobs: crate::repo::BlobSource,
+    placed: Arc<Vec<Placed>>,
     size: u64,
     pos: u64,
     cache: HashMap<ChunkId, Arc<Vec<u8>>>,
     order: VecDeque<ChunkId>,
 }
 
-impl<'r> PointDisk<'r> {
+impl PointDisk {
     /// The disk held by `node`.
-    pub fn new(repo: &'r Repository, index: &'r ChunkIndex, node: &Node) -> Self {
+    pub fn new(repo: &Repository, index: &ChunkIndex, node: &Node) -> Self {
         Self {
-            repo,
-            index,
-            placed: place(node),
+            blobs: repo.blob_source(index),
+            placed: Arc::new(place(node)),
             size: node.size,
             pos: 0,
             cache: HashMap::new(),
@@ -249,8 +248,8 @@ impl<'r> PointDisk<'r> {
             return Ok(b.clone());
         }
         let bytes = self
-            .repo
-            .read_blob(self.index, &id)
+            .blobs
+            .read(&id)
             .map_err(|e| io::Error::other(e.to_string()))?;
         let bytes = Arc::new(bytes);
         if self.order.len() >= CACHE_BLOCKS
@@ -264,7 +263,7 @@ impl<'r> PointDisk<'r> {
     }
 }
 
-impl Read for PointDisk<'_> {
+impl Read for PointDisk {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos >= self.size || buf.is_empty() {
             return Ok(0);
@@ -296,7 +295,7 @@ impl Read for PointDisk<'_> {
     }
 }
 
-impl Seek for PointDisk<'_> {
+impl Seek for PointDisk {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         let target = match pos {
             SeekFrom::Start(p) => Some(p),

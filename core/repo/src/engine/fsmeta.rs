@@ -216,6 +216,19 @@ pub fn original_top(root: &Path, name: &[u8]) -> std::path::PathBuf {
     }
 }
 
+/// Makes a symbolic link at `at` to `link` (the target as recorded). A link made on Unix
+/// names its target with `/`, which Windows links do not follow: turned into `\` there.
+pub fn make_symlink(link: &[u8], at: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(name_os(link), at)
+    }
+    #[cfg(windows)]
+    {
+        std::os::windows::fs::symlink_file(name_os(link).to_string_lossy().replace('/', "\\"), at)
+    }
+}
+
 /// Applies mode, owner (when permitted) and times after an entry's content is in place.
 /// Returns a message for what could not be applied.
 pub fn apply(path: &Path, kind: NodeKind, owner: &Owner, times: &Times) -> Result<(), String> {

@@ -14,6 +14,7 @@ pub mod gc;
 pub mod repair;
 pub mod restore;
 pub mod verify;
+pub mod volumes;
 
 use cloudkeep_model::failure::{Failure, FailureKind};
 use std::sync::Arc;

@@ -192,6 +192,18 @@ pub fn restore(
     // Shared: garbage collection must not move packs while they are read.
     let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
     let index = repo.load_readable_index()?;
+    // An image-level point: files inside its volumes (`/sda/sda1/…`), unless every selection
+    // names what its catalog holds (a disk at its own path, or everything): those restore as
+    // raw image files.
+    if point.manifest.is_image()
+        && !options.paths.is_empty()
+        && options
+            .paths
+            .iter()
+            .any(|p| browse::resolve(repo, &index, point, p).is_err())
+    {
+        return super::volumes::restore_files(repo, &index, point, options, progress);
+    }
     let ctx = Ctx {
         repo,
         index: &index,
@@ -666,26 +678,7 @@ impl Ctx<'_> {
                 );
                 None
             }
-            Conflict::KeepBoth => {
-                let stem = dest
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let ext = dest
-                    .extension()
-                    .map(|e| format!(".{}", e.to_string_lossy()))
-                    .unwrap_or_default();
-                (1..1000)
-                    .map(|n| {
-                        let suffix = if n == 1 {
-                            " (restored)".to_owned()
-                        } else {
-                            format!(" (restored {n})")
-                        };
-                        dest.with_file_name(format!("{stem}{suffix}{ext}"))
-                    })
-                    .find(|candidate| fs::symlink_metadata(candidate).is_err())
-            }
+            Conflict::KeepBoth => keep_both_name(dest),
         }
     }
 
@@ -830,15 +823,7 @@ impl Ctx<'_> {
         {
             let _ = fs::remove_file(&target);
         }
-        #[cfg(unix)]
-        let made = std::os::unix::fs::symlink(fsmeta::name_os(link), &target);
-        // A link made on Unix names its target with `/`, which Windows links do not follow.
-        #[cfg(windows)]
-        let made = std::os::windows::fs::symlink_file(
-            fsmeta::name_os(link).to_string_lossy().replace('/', "\\"),
-            &target,
-        );
-        if let Err(e) = made {
+        if let Err(e) = fsmeta::make_symlink(link, &target) {
             return self.fail(dest, format!("cannot create the symlink: {e}"));
         }
         // Some systems report a link made that is not there (Wine's CreateSymbolicLinkW is a
@@ -853,6 +838,29 @@ impl Ctx<'_> {
         let _ = fsmeta::apply(&target, NodeKind::Symlink, &node.owner, &node.times);
         self.files.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// The name a file restored beside an existing `dest` gets: `name (restored).ext`, then
+/// `name (restored 2).ext` …; `None` when a thousand are taken.
+pub(super) fn keep_both_name(dest: &Path) -> Option<PathBuf> {
+    let stem = dest
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = dest
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    (1..1000)
+        .map(|n| {
+            let suffix = if n == 1 {
+                " (restored)".to_owned()
+            } else {
+                format!(" (restored {n})")
+            };
+            dest.with_file_name(format!("{stem}{suffix}{ext}"))
+        })
+        .find(|candidate| fs::symlink_metadata(candidate).is_err())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod blocks;
 pub mod consistency;
 pub mod devices;
 pub mod export;
+pub mod files;
 pub mod grow;
 pub mod layout;
 pub mod probe;

@@ -4,17 +4,18 @@
 
 use std::io::{self, Read, Seek, SeekFrom};
 
-/// `size` bytes of `inner` from `offset`, seen as a reader of its own.
-pub struct Window<'a, R> {
-    inner: &'a mut R,
+/// `size` bytes of `inner` from `offset`, seen as a reader of its own. `R` may be a reader
+/// (owned) or `&mut` one (borrowed).
+pub struct Window<R> {
+    inner: R,
     offset: u64,
     size: u64,
     pos: u64,
 }
 
-impl<'a, R: Read + Seek> Window<'a, R> {
+impl<R: Read + Seek> Window<R> {
     /// The window `offset..offset + size` of `inner`, positioned at its start.
-    pub fn new(inner: &'a mut R, offset: u64, size: u64) -> Self {
+    pub fn new(inner: R, offset: u64, size: u64) -> Self {
         Self {
             inner,
             offset,
@@ -24,7 +25,7 @@ impl<'a, R: Read + Seek> Window<'a, R> {
     }
 }
 
-impl<R: Read + Seek> Read for Window<'_, R> {
+impl<R: Read + Seek> Read for Window<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.size.saturating_sub(self.pos);
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -42,7 +43,7 @@ impl<R: Read + Seek> Read for Window<'_, R> {
     }
 }
 
-impl<R: Read + Seek> Seek for Window<'_, R> {
+impl<R: Read + Seek> Seek for Window<R> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         let target = match pos {
             SeekFrom::Start(p) => Some(p),
