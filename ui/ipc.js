@@ -89,6 +89,9 @@ export const pointDiff = (job, from, to) => call('point_diff', { job, from, to }
 export const pointChanges = (job) => call('point_changes', { job });
 export const pointDelete = (job, point) => call('point_delete', { job, point });
 export const restoreStart = (r, onEvent) => call('restore_start', { ...r, onEvent: channel(onEvent) });
+export const computerVolumes = () => call('computer_volumes');
+export const imageTarget = (path) => call('image_target', { path });
+export const imageRestoreStart = (r, onEvent) => call('image_restore_start', { ...r, onEvent: channel(onEvent) });
 
 // Backup policies (tenant mode).
 export const policiesList = () => call('policies_list');

@@ -1,6 +1,7 @@
-//! The image-level commands: `points show` (a point's disks and volumes), `restore volume`
-//! and `restore disk` (onto a device or an image file, after the person has seen what the
-//! target holds now and confirmed by typing its path, or given `--yes`).
+//! The image-level commands: `job volumes` (this computer's disks and volumes), `points show`
+//! (a point's disks and volumes), `restore volume` and `restore disk` (onto a device or an
+//! image file, after the person has seen what the target holds now and confirmed by typing
+//! its path, or given `--yes`).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -167,6 +168,7 @@ pub fn restore(
         point,
         &what,
         &to,
+        &Default::default(),
         runner::Watch::progress(&|p| progress.update(p)),
     )?;
     progress.finish();
@@ -194,4 +196,50 @@ pub fn restore(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `job volumes`: this computer's disks and volumes, as the console's Backup mode step lists
+/// them.
+pub fn print_volumes(json_out: bool) -> anyhow::Result<()> {
+    let all = cloudkeep_repo::image::devices::inventory();
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    if all.is_empty() {
+        println!("no disk could be listed on this computer");
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<10} {:>10}  {:<14} {:>10}  MOUNTED AT",
+        "DEVICE", "KIND", "SIZE", "FILE SYSTEM", "USED"
+    );
+    for v in &all {
+        let fs = match (&v.filesystem, &v.layout, &v.device.mount_type) {
+            (Some(f), _, _) => match &f.label {
+                Some(label) => format!("{} {label}", f.kind.name()),
+                None => f.kind.name().to_owned(),
+            },
+            (None, Some(layout), _) => format!(
+                "{}, {} volumes",
+                table_text(layout),
+                layout.partitions.len()
+            ),
+            (None, None, Some(kind)) => kind.clone(),
+            (None, None, None) => "-".to_owned(),
+        };
+        println!(
+            "{:<24} {:<10} {:>10}  {:<14} {:>10}  {}",
+            v.device.path.display(),
+            format!("{:?}", v.device.kind).to_lowercase(),
+            human_bytes(v.device.size),
+            fs,
+            v.used.map_or_else(|| "-".into(), human_bytes),
+            v.device
+                .mountpoint
+                .as_ref()
+                .map_or_else(|| "-".into(), |m| m.display().to_string())
+        );
+    }
+    Ok(())
 }

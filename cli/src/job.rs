@@ -85,6 +85,9 @@ enum JobCommand {
         #[command(flatten)]
         tries: Tries,
     },
+    /// This computer's disks and volumes (what --volume takes): name, size, file system, mount
+    /// point and space in use.
+    Volumes,
     /// Change a job's sources, excludes, schedule, retention, compression, retries or health
     /// check (its target and encryption stay: create a new job for another target).
     Edit {
@@ -407,9 +410,10 @@ fn print_job(job: &jobs::Job) {
     println!(
         "{}: {} → {}",
         job.name,
-        spec.sources.join(", "),
+        what_text(spec),
         target_text(&spec.target)
     );
+    println!("  backup mode:  {}", spec.mode.label());
     if !spec.excludes.is_empty() {
         println!("  excludes:     {}", spec.excludes.join(", "));
     }
@@ -532,6 +536,9 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     );
                 }
             }
+        }
+        JobCommand::Volumes => {
+            crate::image::print_volumes(args.json)?;
         }
         JobCommand::List => {
             let all = ctx.block_on(state.jobs())?;

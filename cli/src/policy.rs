@@ -26,9 +26,17 @@ pub struct Args {
 /// What a policy backs up and keeps (for create and edit).
 #[derive(Debug, ClapArgs)]
 struct SpecArgs {
+    /// What each computer protects: entire (every disk, imaged), volumes (the --volume disks
+    /// and volumes, imaged) or files (the --source files and folders; the default).
+    #[arg(long)]
+    mode: Option<cloudkeep_model::mode::BackupMode>,
     /// A file or folder each computer backs up; `~` is its user's home (repeatable; default ~).
     #[arg(long = "source", value_name = "PATH")]
     sources: Vec<String>,
+    /// A disk, partition or logical volume each computer images (/dev/sda, /dev/vg/root;
+    /// repeatable; volume level).
+    #[arg(long = "volume", value_name = "DEV")]
+    volumes: Vec<String>,
     /// Leave out paths matching this glob (repeatable; default: caches, trash, temp files).
     #[arg(long = "exclude", value_name = "GLOB")]
     excludes: Vec<String>,
@@ -169,8 +177,20 @@ enum PolicyCommand {
 
 fn spec_of(args: SpecArgs, base: Option<PolicySpec>, repo: String) -> anyhow::Result<PolicySpec> {
     let mut spec = base.unwrap_or_else(|| PolicySpec::template(repo));
+    if let Some(mode) = args.mode {
+        spec.mode = mode;
+        if mode.is_image() {
+            // Imaging takes no files; the template's home folder goes.
+            spec.sources.clear();
+        } else {
+            spec.volumes.clear();
+        }
+    }
     if !args.sources.is_empty() {
         spec.sources = args.sources;
+    }
+    if !args.volumes.is_empty() {
+        spec.volumes = args.volumes;
     }
     if !args.excludes.is_empty() {
         spec.excludes = args.excludes;
@@ -211,7 +231,16 @@ fn print_policy(p: &Policy) {
         "policy \"{}\" (revision {}) at {} / {}",
         p.name, p.revision, p.provider, p.spec.repo
     );
-    println!("  sources   {}", p.spec.sources.join(", "));
+    println!("  mode      {}", p.spec.mode.label());
+    match p.spec.mode {
+        cloudkeep_model::mode::BackupMode::Files => {
+            println!("  sources   {}", p.spec.sources.join(", "));
+        }
+        cloudkeep_model::mode::BackupMode::Volumes => {
+            println!("  volumes   {}", p.spec.volumes.join(", "));
+        }
+        cloudkeep_model::mode::BackupMode::Entire => println!("  volumes   every disk"),
+    }
     if !p.spec.excludes.is_empty() {
         println!("  excludes  {}", p.spec.excludes.join(", "));
     }

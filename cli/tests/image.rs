@@ -319,6 +319,11 @@ fn a_partitioned_disk_is_imaged_through_a_gateway_and_restored_whole_and_by_volu
         sent >= changed && sent <= changed + 6 * MIB,
         "an incremental image sends the changed blocks only: {sent} bytes for {changed} changed"
     );
+    // Image-level points are checked like any other: every blob re-read and authenticated.
+    let verified = laptop.ok(&["verify", "--job", "machine"], None);
+    assert!(!verified.contains("damaged"), "{verified}");
+    let shown = laptop.ok(&["job", "show", "machine"], None);
+    assert!(shown.contains("volume level"), "{shown}");
     let expected = manifest(&mnt, "");
     let log_text = std::fs::read_to_string(mnt.join("writer.log")).unwrap();
     ext4.unmount();
@@ -669,4 +674,121 @@ fn an_lvm_volume_is_imaged_from_a_snapshot() {
     tool("umount", &[s(&mnt)]);
     assert_eq!(got, expected);
     tool("vgremove", &["-f", &vg]);
+}
+
+/// A policy's agents image their computers' volumes (issue 24, point 6): a volume-level policy
+/// naming a loop device, one enrolled agent's cycle backs it up, and the tenant browses the
+/// computer's image-level point and restores a file from inside its volume.
+#[test]
+fn a_policy_agent_images_its_volume_and_the_tenant_restores_a_file_from_inside() {
+    assert!(is_root(), "image-level tests need root: run scripts/test");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tree = d.join("tree");
+    make_tree(&tree);
+    // A volume without a partition table: ext4 made from the tree.
+    let image = d.join("vol.img");
+    std::fs::File::create(&image)
+        .unwrap()
+        .set_len(48 * MIB)
+        .unwrap();
+    tool(
+        "mkfs.ext4",
+        &["-q", "-F", "-L", "srv", "-d", s(&tree), s(&image)],
+    );
+    let vol = Loop::attach(&image, None);
+    let name = vol.dev.file_name().unwrap().to_str().unwrap().to_owned();
+
+    let (gw, _sp, fp) = gateway_with_tenant(d);
+    let tenant = tenant_with_provider(d, &gw, &fp);
+    tenant.ok(
+        &[
+            "policy",
+            "create",
+            "servers",
+            "--provider",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--mode",
+            "volumes",
+            "--volume",
+            s(&vol.dev),
+            "--quota",
+            "200M",
+            "--encryption-password-stdin",
+        ],
+        Some("a policy passphrase"),
+    );
+    let shown = tenant.ok(&["policy", "show", "servers"], None);
+    assert!(
+        shown.contains("volume level") && shown.contains(s(&vol.dev)),
+        "{shown}"
+    );
+    tenant.ok(&["policy", "add-computer", "servers", "srv1"], None);
+    let file = d.join("srv1.enroll");
+    let out = tenant.json(&[
+        "policy",
+        "enroll-file",
+        "servers",
+        "srv1",
+        "--out",
+        s(&file),
+    ]);
+    let agent = Cli {
+        home: d.join("srv1-agent"),
+    };
+    std::fs::create_dir_all(d.join("srv1-user")).unwrap();
+    agent.ok(
+        &[
+            "agent",
+            "enroll",
+            s(&file),
+            "--home",
+            s(&d.join("srv1-user")),
+        ],
+        Some(out["code"].as_str().unwrap()),
+    );
+    let cycle: serde_json::Value =
+        serde_json::from_str(&agent.ok(&["agent", "run", "--once", "--now", "--json"], None))
+            .unwrap();
+    assert_eq!(cycle["ran"]["result"], "success", "{cycle}");
+
+    tenant.ok(&["policy", "sync", "servers"], None);
+    let points = tenant.json(&["points", "list", "--job", "servers-srv1"]);
+    assert_eq!(points[0]["level"], "image", "{points}");
+    let listing = tenant.ok(
+        &[
+            "points",
+            "browse",
+            "latest",
+            &format!("/{name}/{name}/a"),
+            "--job",
+            "servers-srv1",
+        ],
+        None,
+    );
+    assert!(
+        listing.contains("f0.bin") && listing.contains("f6.bin"),
+        "{listing}"
+    );
+    let out_dir = d.join("restored");
+    tenant.ok(
+        &[
+            "restore",
+            "files",
+            "latest",
+            "--job",
+            "servers-srv1",
+            "--path",
+            &format!("/{name}/{name}/a/f6.bin"),
+            "--to",
+            s(&out_dir),
+        ],
+        None,
+    );
+    assert_eq!(
+        std::fs::read(out_dir.join("f6.bin")).unwrap(),
+        std::fs::read(tree.join("a/f6.bin")).unwrap()
+    );
 }

@@ -1,12 +1,13 @@
 // Backup jobs: the list (last result, next run, running now), a job's page (settings, run
 // now / stop with live progress and log, check now, space and Compact now, key slots with a
 // recovery key and a new password, sessions opening their report, edit, delete) and the
-// New job wizard (name → sources → target: a cloud repository or a folder → schedule →
+// New job wizard (name → what to back up: the backup mode — entire computer, volume level
+// with this computer's disks and volumes listed, or files and folders — → target: a cloud repository or a folder → schedule →
 // retention → options: compression, retries, health check → encryption → summary), which
 // also edits everything but the target and the encryption.
 
-import { jobsList, jobGet, jobCreate, jobUpdate, jobDelete, jobRun, jobCompact, jobKeys, jobKeyRecovery, jobKeyPassword, jobWatch, jobStop, providersList, providerRescan, pickFolder, saveFile, sessionsList } from '../ipc.js';
-import { h, replaceChildren, button, field, facts, table, badge, panel, selectField, emptyState } from '../dom.js';
+import { jobsList, jobGet, jobCreate, jobUpdate, jobDelete, jobRun, jobCompact, jobKeys, jobKeyRecovery, jobKeyPassword, jobWatch, jobStop, providersList, providerRescan, pickFolder, saveFile, sessionsList, computerVolumes } from '../ipc.js';
+import { h, replaceChildren, button, field, facts, table, badge, panel, selectField, emptyState, radioGroup } from '../dom.js';
 import { wizard, runView, confirmDialog, busy, errorBox, notice, moreActions } from '../components.js';
 import * as fmt from '../format.js';
 import { validName, nameError, validPassword, passwordError, passwordHint } from '../rules.js';
@@ -213,7 +214,10 @@ function specFacts(name, spec) {
   ].filter(Boolean).join(', ') || 'everything';
   return facts([
     ['Name', name, 'spec-name'],
-    ['Sources', spec.sources.join('\n'), 'spec-sources'],
+    ['Backup mode', MODE_LABELS[spec.mode || 'files'], 'spec-mode'],
+    (spec.mode || 'files') === 'files'
+      ? ['Sources', spec.sources.join('\n'), 'spec-sources']
+      : ['Volumes', spec.mode === 'entire' ? 'every disk of this computer' : (spec.volumes || []).join('\n'), 'spec-volumes'],
     ['Excludes', spec.excludes.join(', ') || 'none'],
     ['Target', !spec.target ? 'not chosen' : spec.target.kind === 'provider' ? `${spec.target.provider} / ${spec.target.repo}` : `folder ${spec.target.path}`, 'spec-target'],
     ['Schedule', scheduleText(spec.schedule), 'spec-schedule'],
@@ -225,7 +229,11 @@ function specFacts(name, spec) {
   ]);
 }
 
+const MODE_LABELS = { entire: 'Entire computer', volumes: 'Volume level', files: 'File level' };
+
 const DEFAULT_SPEC = {
+  mode: 'files',
+  volumes: [],
   sources: [],
   excludes: [],
   target: null,
@@ -251,7 +259,7 @@ async function renderJobWizard(container, ctx, existing) {
   }
   const steps = [
     !editing && { title: 'Name', render: nameStep },
-    { title: 'Sources', render: sourcesStep },
+    { title: 'What to back up', render: whatStep },
     !editing && { title: 'Target', render: (body, d) => targetStep(body, d, providers, ctx) },
     { title: 'Schedule', render: scheduleStep },
     { title: 'Retention', render: retentionStep },
@@ -297,6 +305,99 @@ function nameStep(body, data) {
     data.name = v;
     return true;
   };
+}
+
+/** The backup mode, then what it takes: files and folders, or the volumes to image. */
+function whatStep(body, data) {
+  data.spec.mode = data.spec.mode || 'files';
+  data.spec.volumes = data.spec.volumes || [];
+  const mode = radioGroup({
+    legend: 'Backup mode',
+    name: 'job-mode',
+    value: data.spec.mode,
+    options: [
+      ['entire', MODE_LABELS.entire, 'Every disk of this computer, block by block: its partition tables and all its volumes. Brings back the whole machine.'],
+      ['volumes', MODE_LABELS.volumes, 'Chosen disks and volumes, block by block (free space is not read). Restore a volume, a disk, single files, or export a disk for a hypervisor.'],
+      ['files', MODE_LABELS.files, 'Chosen files and folders.'],
+    ],
+  });
+  const files = h('div', { id: 'job-what-files' });
+  const volumes = h('div', { id: 'job-what-volumes' });
+  const error = h('p', { class: 'field-error', id: 'job-volumes-error', hidden: true });
+  body.append(mode.wrap, files, volumes, error);
+  const sourcesDone = sourcesStep(files, data);
+  let listed = [];
+  async function drawVolumes() {
+    const current = mode.value();
+    volumes.hidden = current === 'files';
+    files.hidden = current !== 'files';
+    if (current === 'files') return;
+    replaceChildren(volumes, h('p', { class: 'hint', text: 'Reading this computer’s disks…' }));
+    try {
+      listed = await computerVolumes();
+    } catch (e) {
+      replaceChildren(volumes, h('p', { class: 'field-error', text: e.message }));
+      return;
+    }
+    const disksOnly = current === 'entire';
+    const rows = listed.filter((v) => !disksOnly || v.kind === 'disk');
+    const pick = (v) => {
+      if (disksOnly) return h('span', { class: 'hint', text: 'included' });
+      const box = h('input', { type: 'checkbox', id: `job-volume-${v.name}`, checked: data.spec.volumes.includes(v.path), 'aria-label': `Back up ${v.path}` });
+      box.addEventListener('change', () => {
+        data.spec.volumes = data.spec.volumes.filter((x) => x !== v.path);
+        if (box.checked) data.spec.volumes.push(v.path);
+      });
+      return box;
+    };
+    replaceChildren(volumes, table({
+      caption: disksOnly ? 'The disks this computer has' : 'This computer’s disks and volumes',
+      id: 'job-volumes',
+      columns: [
+        ['', pick],
+        ['Name', (v) => h('span', { class: 'mono', text: v.path })],
+        ['Kind', (v) => ({ disk: 'disk', partition: 'partition', loop: 'disk image', lvm: 'LVM volume' }[v.kind] || v.kind)],
+        ['Size', (v) => fmt.bytes(v.size)],
+        ['File system', (v) => fsText(v)],
+        ['Mounted at', (v) => v.mountpoint || '—'],
+        ['Used', (v) => v.used != null ? fmt.bytes(v.used) : '—'],
+      ],
+      rows,
+      empty: 'No disk could be listed on this computer.',
+    }));
+  }
+  mode.inputs.forEach((i) => i.addEventListener('change', () => { data.spec.mode = mode.value(); drawVolumes(); }));
+  drawVolumes();
+  return () => {
+    data.spec.mode = mode.value();
+    error.hidden = true;
+    if (data.spec.mode === 'files') {
+      data.spec.volumes = [];
+      return sourcesDone();
+    }
+    data.spec.sources = [];
+    if (data.spec.mode === 'entire') {
+      data.spec.volumes = [];
+      return true;
+    }
+    if (data.spec.volumes.length === 0) {
+      error.textContent = 'Choose at least one disk or volume to back up.';
+      error.hidden = false;
+      return false;
+    }
+    return true;
+  };
+}
+
+/** A device's file system as the volume list shows it: probed, or a disk's partition table,
+ * or the type the mount table names. */
+function fsText(v) {
+  if (v.filesystem) return `${v.filesystem.kind}${v.filesystem.label ? ` “${v.filesystem.label}”` : ''}`;
+  if (v.layout) {
+    const kinds = v.layout.partitions.map((p) => (p.filesystem ? p.filesystem.kind : '?'));
+    return `${Object.keys(v.layout.table)[0].toUpperCase()}: ${kinds.join(', ') || 'no volumes'}`;
+  }
+  return v.mount_type || '—';
 }
 
 function sourcesStep(body, data) {

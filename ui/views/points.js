@@ -3,9 +3,12 @@
 // keeps it), and the File restore wizard (restore point → items in the lazy tree, opened at
 // the backed-up folders, with checkboxes and search → destination, showing where each item
 // will land → on conflict → progress → report listing where everything went, with Copy path
-// and Open folder).
+// and Open folder). An image-level point lists its disks and volumes; its files are browsed,
+// searched and restored in the same tree (disk → volume → files), and the Restore disk or
+// volume wizard writes a volume or a disk onto a device or an image file, or exports a disk
+// as VHDX, VHD or VMDK (the target's current contents shown, its path typed to confirm).
 
-import { jobsList, jobGet, providersList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointChanges, pointDelete, restoreStart, jobRestoreOrder, jobRestoreOrders, pickFolder, openFolder } from '../ipc.js';
+import { jobsList, jobGet, providersList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointChanges, pointDelete, restoreStart, jobRestoreOrder, jobRestoreOrders, pickFolder, openFolder, saveFile, imageTarget, imageRestoreStart } from '../ipc.js';
 import { h, replaceChildren, button, field, table, panel, radioGroup, selectField, emptyState, badge } from '../dom.js';
 import { wizard, runView, busy, errorBox, errorSlot, notice, confirmDialog, copyButton, moreActions } from '../components.js';
 import { tree } from '../tree.js';
@@ -22,6 +25,10 @@ export async function renderPoints(container, ctx) {
   const job = ctx.params.job && jobs.some((j) => j.name === ctx.params.job) ? ctx.params.job : jobs[0].name;
   if (ctx.params.view === 'restore') {
     await renderRestoreWizard(container, ctx, job, ctx.params.point, ctx.params.paths);
+    return;
+  }
+  if (ctx.params.view === 'image') {
+    await renderImageWizard(container, ctx, job, ctx.params.point);
     return;
   }
   const pick = selectField({ label: 'Job', id: 'points-job', options: jobs.map((j) => [j.name, j.name]), value: job });
@@ -44,10 +51,11 @@ export async function renderPoints(container, ctx) {
         id: 'points-table',
         columns: [
           ['Date', (p) => h('span', {}, h('time', { datetime: new Date(p.time_ms).toISOString(), title: fmt.relative(p.time_ms), text: fmt.exactTime(p.time_ms) }), h('br'), h('span', { class: 'hint mono', title: 'The point’s id', text: p.short_id })), 'when'],
-          ['Contents', (p) => h('span', {}, h('span', { class: 'nowrap', text: `${fmt.counted(p.files, 'file')}, ${fmt.bytes(p.bytes)}` }), h('br'), h('span', { class: 'hint', text: `from ${p.host}` }), p.warnings ? h('span', {}, ' ', badge('warning')) : null)],
+          ['Contents', (p) => h('span', {}, p.level === 'image' ? diskSummary(p) : h('span', { class: 'nowrap', text: `${fmt.counted(p.files, 'file')}, ${fmt.bytes(p.bytes)}` }), h('br'), h('span', { class: 'hint', text: `from ${p.host}` }), p.warnings ? h('span', {}, ' ', badge('warning')) : null)],
           ['Changes', (p) => h('span', { class: 'changes', id: `point-changes-${p.short_id}`, dataset: { point: p.id }, text: '…' })],
           ['Actions', (p) => h('div', { class: 'row-actions' },
-            button('Browse and restore', { variant: 'secondary', id: `point-restore-${p.short_id}`, label: `Browse and restore the point of ${fmt.exactTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'restore', job, point: p.id }) }),
+            button(p.level === 'image' ? 'Restore files' : 'Browse and restore', { variant: 'secondary', id: `point-restore-${p.short_id}`, label: `${p.level === 'image' ? 'Restore files' : 'Browse and restore'} the point of ${fmt.exactTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'restore', job, point: p.id }) }),
+            p.level === 'image' ? button('Restore or export a disk', { variant: 'secondary', id: `point-image-${p.short_id}`, label: `Restore or export a disk of the point of ${fmt.exactTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'image', job, point: p.id }) }) : null,
             moreActions({
               id: `point-more-${p.short_id}`,
               label: `for the point of ${fmt.exactTime(p.time_ms)}`,
@@ -91,6 +99,27 @@ export async function renderPoints(container, ctx) {
   }
   refresh.addEventListener('click', () => busy(refresh, async () => { await pointsRefresh(job); await load(); }, ctx.showError));
   await load();
+}
+
+/** An image-level point's disks, each with its volumes (name, file system, size, use). */
+function diskSummary(p) {
+  return h('ul', { class: 'disks', id: `point-disks-${p.short_id}`, 'aria-label': 'Disks and volumes' }, p.disks.map((d) => {
+    const name = d.path.split('/').filter(Boolean).pop() || d.path;
+    return h('li', {}, h('span', { class: 'nowrap' }, h('strong', { text: name }), ` ${fmt.bytes(d.layout.size)}`),
+      h('ul', { class: 'volumes' }, d.layout.partitions.map((part) => {
+        const rec = (d.volumes || []).find((v) => v.number === part.number);
+        const fsys = part.filesystem ? `${part.filesystem.kind}${part.filesystem.label ? ` “${part.filesystem.label}”` : ''}` : 'unknown';
+        const used = rec && rec.used != null ? `, ${fmt.bytes(rec.used)} used` : '';
+        return h('li', { class: 'volume', dataset: { volume: volumeName(d, part) } }, h('span', { class: 'mono', text: volumeName(d, part) }), ` ${fsys}, ${fmt.bytes(part.size)}${used}`);
+      })));
+  }));
+}
+
+/** A volume's name as the tree shows it (`sda1`, `loop0p1`; the disk itself without a table). */
+function volumeName(disk, part) {
+  const base = disk.path.split('/').filter(Boolean).pop() || disk.path;
+  if (disk.layout.table === 'none') return base;
+  return /\d$/.test(base) ? `${base}p${part.number}` : `${base}${part.number}`;
 }
 
 /** `3 added, 1 changed` (items; the kinds that happened); a job's first point has nothing to compare with. */
@@ -184,7 +213,10 @@ async function renderRestoreWizard(container, ctx, job, pointId, paths) {
         title: 'Destination',
         render(body) {
           if (computer) return computerDestination(body, data, computer, canOrder);
-          const g = radioGroup({ legend: 'Restore to', name: 'restore-dest', value: data.to === null ? 'original' : 'folder', options: [['original', 'The original location', 'Where the items were when they were backed up.'], ['folder', 'Another folder', data.whole ? 'Everything keeps its full path below it.' : 'Each selected item goes straight into it by its own name; the folders above it are not recreated.']] });
+          const imagePoint = (points.find((p) => p.id === data.point) || {}).level === 'image';
+          const destinations = [['original', 'The original location', 'Where the items were when they were backed up.'], ['folder', 'Another folder', data.whole ? 'Everything keeps its full path below it.' : 'Each selected item goes straight into it by its own name; the folders above it are not recreated.']];
+          // Files from inside a volume image have no other place here than a folder.
+          const g = radioGroup({ legend: 'Restore to', name: 'restore-dest', value: imagePoint || data.to !== null ? 'folder' : 'original', options: imagePoint ? destinations.slice(1) : destinations });
           const path = field({ label: 'Folder', id: 'restore-folder', value: data.to || '', hint: 'A full path; choose Browse to pick it.' });
           const preview = h('div', { id: 'restore-preview', 'aria-live': 'polite' });
           const browse = button('Browse…', { variant: 'secondary', id: 'restore-browse' });
@@ -266,6 +298,8 @@ async function renderRestoreWizard(container, ctx, job, pointId, paths) {
 function itemsStep(body, job, data, point) {
   const count = h('p', { class: 'hint', id: 'restore-count', role: 'status' });
   const whole = field({ label: 'Restore the whole restore point', id: 'restore-whole', kind: 'checkbox', value: data.whole });
+  // An image point's whole is its disks: restored as disks (Restore or export a disk).
+  whole.wrap.hidden = !!point && point.level === 'image';
   const sync = () => {
     count.textContent = data.whole ? 'Everything in the restore point is restored.' : `${fmt.counted(data.selected.size, 'item')} selected.`;
     browser.el.hidden = data.whole;
@@ -305,7 +339,7 @@ function itemsStep(body, job, data, point) {
   whole.input.addEventListener('change', () => { data.whole = whole.input.checked; sync(); });
   body.append(whole.wrap, count, searchBox, slot.el, browser.el);
   // The tree opens where the backed-up items are, not at the top of the disk.
-  browser.reload(point ? point.paths : ['/']);
+  browser.reload(point && point.level !== 'image' ? point.paths : ['/']);
   sync();
   return () => {
     if (!data.whole && data.selected.size === 0) throw { kind: 'invalid', message: 'Tick the files or folders to restore, or tick “Restore the whole restore point”.' };
@@ -429,4 +463,144 @@ function joinPath(folder, rest) {
 function parentOf(path) {
   const i = path.lastIndexOf('/');
   return i <= 0 ? '/' : path.slice(0, i);
+}
+
+/** The Restore disk or volume wizard: what (a disk or one volume) → where (a device or a
+ * file, and a disk's format) → the target as it is now, confirmed by typing its path →
+ * progress → report. */
+async function renderImageWizard(container, ctx, job, pointId) {
+  const points = await pointsList(job);
+  if (!ctx.current()) return;
+  const point = points.find((p) => p.id === pointId);
+  if (!point || point.level !== 'image') {
+    replaceChildren(container, emptyState('This restore point holds files, not disks: restore files from it instead.'));
+    return;
+  }
+  ctx.setTitle(`Restore a disk or volume from ${job}`);
+  const choices = point.disks.flatMap((d) => {
+    const name = d.path.split('/').filter(Boolean).pop() || d.path;
+    return [[JSON.stringify([name, null]), `The whole disk ${name}`, `${fmt.bytes(d.layout.size)}, ${d.layout.partitions.length} volumes: partition table and every volume`]]
+      .concat(d.layout.partitions.map((part) => [JSON.stringify([name, part.number]), `Volume ${volumeName(d, part)}`,
+        `${part.filesystem ? part.filesystem.kind : 'unknown file system'}${part.filesystem && part.filesystem.label ? ` “${part.filesystem.label}”` : ''}, ${fmt.bytes(part.size)}`]));
+  });
+  const data = { what: choices[0][0], format: 'raw', to: '', target: null, confirm: '', report: null, session: null, error: null };
+  const chosen = () => JSON.parse(data.what);
+  const w = wizard({
+    id: 'image-restore',
+    title: 'Restore or export a disk',
+    data,
+    onCancel: () => ctx.navigate('points', { job }),
+    onFinish: () => ctx.navigate('points', { job }),
+    steps: [
+      {
+        title: 'What',
+        render(body) {
+          const g = radioGroup({ legend: `From the point of ${fmt.exactTime(point.time_ms)}`, name: 'image-what', value: data.what, options: choices });
+          body.append(g.wrap);
+          return () => { data.what = g.value(); return true; };
+        },
+      },
+      {
+        title: 'Where',
+        render(body) {
+          const [, volume] = chosen();
+          const formats = volume === null
+            ? [['raw', 'Onto a disk, or a raw image file', 'A device such as /dev/sdc, or a .img file. Onto a larger disk the last partition grows to fill it.'],
+              ['vhdx', 'VHDX file (Hyper-V)'], ['vhd', 'VHD file, dynamic'], ['vhd-fixed', 'VHD file, fixed'], ['vmdk', 'VMDK file (VMware)']]
+            : [['raw', 'Onto a volume, or a raw image file', 'A device such as /dev/sdc1, or a .img file.']];
+          const g = radioGroup({ legend: 'Write it as', name: 'image-format', value: data.format, options: formats });
+          const path = field({ label: 'Device or file', id: 'image-to', value: data.to, hint: 'A full path. A device must not be in use; an existing file is replaced.' });
+          const browse = button('Choose file…', { variant: 'secondary', id: 'image-browse' });
+          browse.addEventListener('click', async () => {
+            const ext = g.value() === 'raw' ? 'img' : g.value().replace('-fixed', '');
+            const picked = await saveFile('Write the disk to this file', `${chosen()[0]}.${ext}`);
+            if (picked) path.input.value = picked;
+          });
+          body.append(g.wrap, h('div', { class: 'inline-field' }, path.wrap, browse));
+          return async () => {
+            const v = path.input.value.trim();
+            if (!(v.startsWith('/') || /^[A-Za-z]:[\\/]/.test(v))) { path.setError('Give the full path of the device or file.'); return false; }
+            data.format = g.value();
+            data.to = v;
+            try {
+              data.target = await imageTarget(v);
+            } catch (e) {
+              path.setError(e.message);
+              return false;
+            }
+            return true;
+          };
+        },
+      },
+      {
+        title: 'Confirm',
+        nextLabel: 'Start',
+        render(body) {
+          const t = data.target;
+          const [disk, volume] = chosen();
+          const what = volume === null ? `the disk ${disk}` : `volume ${volume} of ${disk}`;
+          const facts = [h('p', { id: 'image-summary', text: `Write ${what}${data.format === 'raw' ? '' : ` as ${data.format.toUpperCase()}`} to ${t.path}.` })];
+          if (t.mounts.length) {
+            facts.push(errorBox({ kind: 'invalid', message: `${t.path} is in use: mounted at ${t.mounts.join(', ')}. Unmount it first; nothing is written while it is in use.` }));
+          }
+          if (!t.exists) {
+            facts.push(h('p', { class: 'hint', id: 'image-target-state', text: 'A new file is created.' }));
+            body.append(...facts);
+            return () => t.mounts.length === 0;
+          }
+          const contents = t.contents
+            ? h('ul', { id: 'image-target-contents' }, [h('li', { text: `${t.contents.table === 'none' ? 'no partition table' : Object.keys(t.contents.table)[0].toUpperCase()} on ${fmt.bytes(t.size)}` })]
+              .concat(t.contents.partitions.map((part) => h('li', { class: 'mono', text: `${part.number}: ${part.filesystem ? part.filesystem.kind : 'unknown'}${part.filesystem && part.filesystem.label ? ` “${part.filesystem.label}”` : ''}, ${fmt.bytes(part.size)}` }))))
+            : h('p', { id: 'image-target-contents', class: 'hint', text: `${fmt.bytes(t.size)}; no partition table or file system this console knows.` });
+          const confirm = field({ label: `Type ${t.path} to overwrite it`, id: 'image-confirm', value: '', hint: 'Everything on it now is replaced.' });
+          facts.push(panel(`${t.is_device ? 'The device' : 'The file'} holds now`, contents), confirm.wrap);
+          body.append(...facts);
+          return () => {
+            if (t.mounts.length) return false;
+            if (confirm.input.value.trim() !== t.path) { confirm.setError(`Type ${t.path} exactly to confirm.`); return false; }
+            data.confirm = confirm.input.value.trim();
+            return true;
+          };
+        },
+      },
+      {
+        title: 'Progress',
+        noBack: true,
+        hideCancel: true,
+        nextLabel: 'See the report',
+        render(body, d, wz) {
+          const [disk, volume] = chosen();
+          const view = runView({ id: 'image-progress', title: 'Restore' });
+          body.append(view.el);
+          wz.setNextEnabled(false);
+          imageRestoreStart({ job, point: point.id, disk, volume, format: data.format, to: data.to, confirm: data.confirm }, view.handle)
+            .catch((err) => { data.error = err; body.append(errorBox(err)); wz.setNextEnabled(true); });
+          view.done.then((done) => {
+            data.report = done.restore;
+            data.session = done.session;
+            data.error = done.error ? { kind: 'failed', message: done.error } : null;
+            wz.setNextEnabled(true);
+            wz.next();
+          });
+          return undefined;
+        },
+      },
+      {
+        title: 'Report',
+        final: true,
+        render(body) {
+          const r = data.report;
+          if (!r) {
+            body.append(errorBox(data.error || { kind: 'failed', message: 'The restore did not finish.' }));
+            return;
+          }
+          const placed = r.placed[0];
+          body.append(h('p', { class: 'result-line', id: 'image-result' }, badge(data.session ? data.session.result : 'success'),
+            ` ${placed.from}: ${fmt.bytes(r.bytes)} written to `, h('span', { class: 'mono', id: 'image-result-path', text: placed.to })),
+          data.session && data.session.log ? h('pre', { class: 'log', id: 'image-log', text: data.session.log.join('\n') }) : null);
+        },
+      },
+    ],
+  });
+  replaceChildren(container, w.root);
 }

@@ -5,7 +5,7 @@
 // retention → encryption → summary).
 
 import { policiesList, policyTemplate, policyCreate, policyUpdate, policyDelete, policyAddComputer, policyRemoveComputer, policyEnrollFile, policySync, policyComputerSessions, providersList, saveFile } from '../ipc.js';
-import { h, replaceChildren, button, field, facts, table, badge, panel, selectField, emptyState, meter, paintBars } from '../dom.js';
+import { h, replaceChildren, button, field, facts, table, badge, panel, selectField, emptyState, meter, paintBars, radioGroup } from '../dom.js';
 import { wizard, confirmDialog, busy, errorSlot, moreActions } from '../components.js';
 import * as fmt from '../format.js';
 import { validName, nameError } from '../rules.js';
@@ -48,7 +48,7 @@ function policyCard(p, ctx) {
       moreActions({ id: `policy-more-${p.name}`, label: `for policy ${p.name}`, note: 'Deleting the policy stops its agents; their subtenants are disabled and their restore points stay unless you choose to delete them too.', actions: [del] }))),
     facts([
       ['Stores in', `${p.provider} / ${p.spec.repo}`],
-      ['Backs up', p.spec.sources.join(', ')],
+      ['Backs up', backsUp(p.spec)],
       ['Schedule', scheduleText(p.spec.schedule), `policy-schedule-${p.name}`],
       ['Quota per computer', fmt.quota(p.spec.computer_quota_bytes)],
       ['Revision', String(p.revision)],
@@ -202,17 +202,51 @@ async function renderPolicyWizard(container, ctx, existing) {
         },
       },
       {
-        title: 'Sources',
+        title: 'What to back up',
         render(body) {
+          // The computers are elsewhere: their disks are named by path, not picked from a list.
+          const mode = radioGroup({
+            legend: 'Backup mode',
+            name: 'policy-mode',
+            value: data.spec.mode || 'files',
+            options: [
+              ['entire', 'Entire computer', 'Every disk of each computer, block by block (Linux agents).'],
+              ['volumes', 'Volume level', 'The disks and volumes named below, on each computer, block by block (Linux agents).'],
+              ['files', 'File level', 'The files and folders named below.'],
+            ],
+          });
           const sources = field({ label: 'What each computer backs up (one path per line)', id: 'policy-sources', kind: 'textarea', value: data.spec.sources.join('\n'), hint: '~ is the home folder of the user the agent runs as, on Linux and Windows alike; ~/Documents is the Documents folder in it.' });
           const excludes = field({ label: 'Exclude (one pattern per line)', id: 'policy-excludes', kind: 'textarea', value: data.spec.excludes.join('\n') });
-          body.append(sources.wrap, excludes.wrap);
+          const volumes = field({ label: 'Disks and volumes each computer images (one device per line)', id: 'policy-volumes', kind: 'textarea', value: (data.spec.volumes || []).join('\n'), hint: 'Device paths such as /dev/sda, /dev/nvme0n1p2 or /dev/vg/root.' });
+          const sync = () => {
+            const m = mode.value();
+            sources.wrap.hidden = m !== 'files';
+            excludes.wrap.hidden = m !== 'files';
+            volumes.wrap.hidden = m !== 'volumes';
+          };
+          mode.inputs.forEach((i) => i.addEventListener('change', sync));
+          body.append(mode.wrap, sources.wrap, excludes.wrap, volumes.wrap);
+          sync();
           return () => {
-            const list = sources.input.value.split('\n').map((s) => s.trim()).filter(Boolean);
-            if (list.length === 0) { sources.setError('Name at least one folder, such as ~.'); return false; }
-            sources.setError(null);
-            data.spec.sources = list;
-            data.spec.excludes = excludes.input.value.split('\n').map((s) => s.trim()).filter(Boolean);
+            const m = mode.value();
+            data.spec.mode = m;
+            if (m === 'files') {
+              const list = sources.input.value.split('\n').map((s) => s.trim()).filter(Boolean);
+              if (list.length === 0) { sources.setError('Name at least one folder, such as ~.'); return false; }
+              sources.setError(null);
+              data.spec.sources = list;
+              data.spec.volumes = [];
+              data.spec.excludes = excludes.input.value.split('\n').map((s) => s.trim()).filter(Boolean);
+              return true;
+            }
+            data.spec.sources = [];
+            data.spec.volumes = [];
+            if (m === 'volumes') {
+              const list = volumes.input.value.split('\n').map((s) => s.trim()).filter(Boolean);
+              if (list.length === 0 || list.some((v) => !v.startsWith('/'))) { volumes.setError('Name at least one device by its full path, such as /dev/sda.'); return false; }
+              volumes.setError(null);
+              data.spec.volumes = list;
+            }
             return true;
           };
         },
@@ -261,7 +295,7 @@ async function renderPolicyWizard(container, ctx, existing) {
         render(body, d) {
           body.append(h('p', {}, editing ? 'Publish these settings? Each agent applies them on its next cycle.' : 'Create this policy? Then add its computers and give each its enrollment file.'), facts([
             ['Name', d.name, 'summary-policy-name'],
-            ['Backs up', d.spec.sources.join(', ')],
+            ['Backs up', backsUp(d.spec), 'summary-policy-what'],
             ['Stores in', `${d.provider} / ${d.spec.repo}`],
             ['Quota per computer', fmt.quota(d.spec.computer_quota_bytes)],
             ['Schedule', scheduleText(d.spec.schedule)],
@@ -272,4 +306,11 @@ async function renderPolicyWizard(container, ctx, existing) {
     ].filter(Boolean),
   });
   replaceChildren(container, w.root);
+}
+
+/** What a policy's computers back up, by its backup mode. */
+function backsUp(spec) {
+  if (spec.mode === 'entire') return 'the entire computer (every disk)';
+  if (spec.mode === 'volumes') return `volumes ${(spec.volumes || []).join(', ')}`;
+  return spec.sources.join(', ');
 }

@@ -198,7 +198,8 @@ fn network_seeds(corpus: &Path, backend: &FolderStore) -> Result<()> {
             &with(*selector, body.as_bytes()),
         )?;
     }
-    disk_heads(corpus)
+    disk_heads(corpus)?;
+    volume_seeds(corpus)
 }
 
 /// The first 64 KiB of a GPT disk and of an MBR disk with one partition each, written by the
@@ -292,6 +293,63 @@ fn disk_heads(corpus: &Path) -> Result<()> {
         seed(corpus, "disk_layout", "ntfs", &bytes)?;
     } else {
         eprintln!("mkntfs is missing (Debian package ntfs-3g): no NTFS seed for disk_layout");
+    }
+    Ok(())
+}
+
+/// Runs a tool quietly; whether it succeeded.
+fn quietly(program: &str, args: &[&str]) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Small volumes with a few files and a folder, as the OS's own tools make them (ext4 by
+/// `mkfs.ext4 -d`, FAT by `mkfs.vfat` + `mcopy`, NTFS by `mkntfs` + `ntfscp`), trimmed of
+/// their zero tails: seeds of `volume_files`. A missing tool skips its seed.
+fn volume_seeds(corpus: &Path) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let tree = dir.path().join("tree");
+    fs::create_dir_all(tree.join("sub"))?;
+    fs::write(tree.join("hello.txt"), "hello\n")?;
+    fs::write(tree.join("sub/data.bin"), vec![7u8; 5000])?;
+    let t = tree.to_str().unwrap_or_default();
+    for kind in ["ext4", "vfat", "ntfs"] {
+        let vol = dir.path().join(format!("{kind}.img"));
+        fs::File::create(&vol)?.set_len(2 << 20)?;
+        let v = vol.to_str().unwrap_or_default();
+        let made = match kind {
+            "ext4" => quietly("mkfs.ext4", &["-q", "-F", "-b", "1024", "-d", t, v]),
+            "vfat" => {
+                quietly("mkfs.vfat", &[v])
+                    && quietly(
+                        "mcopy",
+                        &[
+                            "-i",
+                            v,
+                            "-s",
+                            &format!("{t}/sub"),
+                            &format!("{t}/hello.txt"),
+                            "::/",
+                        ],
+                    )
+            }
+            _ => {
+                quietly("mkntfs", &["-F", "-Q", "-q", "-c", "512", v])
+                    && quietly("ntfscp", &["-f", v, &format!("{t}/hello.txt"), "hello.txt"])
+            }
+        };
+        if !made {
+            eprintln!("no {kind} seed for volume_files (its tools are missing)");
+            continue;
+        }
+        let mut bytes = fs::read(&vol)?;
+        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        bytes.truncate(end);
+        seed(corpus, "volume_files", kind, &bytes)?;
     }
     Ok(())
 }

@@ -42,6 +42,10 @@ pub struct PointView {
     pub bytes: u64,
     /// Per-file warnings of its backup.
     pub warnings: u64,
+    /// `files` or `image`.
+    pub level: &'static str,
+    /// An image-level point's disks, each with its layout and volumes.
+    pub disks: Vec<cloudkeep_repo::image::DiskImage>,
 }
 
 impl PointView {
@@ -56,6 +60,12 @@ impl PointView {
             files: p.manifest.stats.files,
             bytes: p.manifest.stats.bytes,
             warnings: p.manifest.stats.warnings,
+            level: if p.manifest.is_image() {
+                "image"
+            } else {
+                "files"
+            },
+            disks: p.manifest.disks.clone(),
         }
     }
 }

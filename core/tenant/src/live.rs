@@ -177,6 +177,43 @@ impl Runs {
         })
     }
 
+    /// Starts an image-level restore (a disk or volume onto a device or file, or a disk
+    /// exported to a file); its report names the target.
+    pub fn start_image_restore(
+        &self,
+        ctx: &TenantContext,
+        job: &str,
+        point: &str,
+        what: cloudkeep_repo::engine::disk::ImageRestore,
+        target: std::path::PathBuf,
+    ) -> Result<(), TenantError> {
+        let (ctx, name, point) = (ctx.clone(), job.to_owned(), point.to_owned());
+        self.spawn(job, RunKind::Restore, move |watch, cancel| {
+            runner::restore_image_job(&ctx, &name, &point, &what, &target, cancel, watch).map(
+                |(session, result)| match result {
+                    Ok(report) => {
+                        let placed = cloudkeep_repo::engine::restore::Placed {
+                            from: match what.volume {
+                                Some(n) => format!("{} volume {n}", what.disk),
+                                None => format!("{} as {}", what.disk, what.format),
+                            },
+                            to: target.clone(),
+                            folder: false,
+                        };
+                        let restore = RestoreReport {
+                            placed: vec![placed],
+                            files: 1,
+                            bytes: report.size,
+                            ..RestoreReport::default()
+                        };
+                        (session, Some(restore), None)
+                    }
+                    Err(e) => (session, None, Some(e.to_string())),
+                },
+            )
+        })
+    }
+
     fn spawn(
         &self,
         job: &str,

@@ -261,11 +261,11 @@ fn check_name(what: &'static str, name: &str) -> Result<(), TenantError> {
 }
 
 fn check_spec(spec: &PolicySpec) -> Result<(), TenantError> {
-    if spec.sources.is_empty() {
-        return Err(TenantError::Invalid(
-            "name at least one file or folder the computers back up (~ is each user's home)".into(),
-        ));
-    }
+    cloudkeep_model::mode::check(spec.mode, &spec.sources, &spec.volumes).map_err(|e| {
+        TenantError::Invalid(format!(
+            "{e} (files: ~ is each user's home; volumes: device paths such as /dev/sda)"
+        ))
+    })?;
     if spec.computer_quota_bytes == cloudkeep_model::units::Limit::Bytes(0) {
         return Err(TenantError::Invalid(
             "give each computer a quota above 0, or unlimited".into(),

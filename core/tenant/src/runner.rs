@@ -607,6 +607,7 @@ pub fn restore_image_job(
     point: &str,
     what: &ImageRestore,
     target: &std::path::Path,
+    cancel: &Cancel,
     watch: Watch<'_>,
 ) -> Result<(SessionRecord, Result<ImageRestoreReport, TenantError>), TenantError> {
     let state = ctx.state();
@@ -628,7 +629,6 @@ pub fn restore_image_job(
             found.short_id(),
             cloudkeep_model::units::date_time_text(found.time_ns / 1_000_000)
         ));
-        let cancel = Cancel::default();
         let report = match what.volume {
             Some(_) if what.format != Format::Raw => {
                 return Err(TenantError::Invalid(
@@ -636,14 +636,14 @@ pub fn restore_image_job(
                         .into(),
                 ));
             }
-            Some(_) => restore_image(&repo, &found, what, target, &cancel, watch.progress)?,
+            Some(_) => restore_image(&repo, &found, what, target, cancel, watch.progress)?,
             None => export_disk(
                 &repo,
                 &found,
                 &what.disk,
                 what.format,
                 target,
-                &cancel,
+                cancel,
                 watch.progress,
             )?,
         };

@@ -195,3 +195,72 @@ pub async fn job_restore_orders(
     })
     .await
 }
+
+/// This computer's disks and volumes (name, size, file system, mount point, space in use):
+/// the Backup mode step's list.
+#[tauri::command]
+pub async fn computer_volumes()
+-> Result<Vec<cloudkeep_repo::image::devices::VolumeInfo>, CommandError> {
+    blocking(|| Ok(cloudkeep_repo::image::devices::inventory())).await
+}
+
+/// What a restore target holds now (a device or an image file), before the person confirms.
+#[tauri::command]
+pub async fn image_target(
+    path: String,
+) -> Result<cloudkeep_repo::image::target::Target, CommandError> {
+    blocking(move || {
+        cloudkeep_repo::image::target::inspect(std::path::Path::new(path.trim()))
+            .map_err(|e| CommandError::invalid(e.to_string()))
+    })
+    .await
+}
+
+/// Starts an image-level restore: a volume (`volume`) or a whole disk of `point` onto `to` (a
+/// device or an image file), a disk in `format` (raw, vhd, vhd-fixed, vhdx, vmdk). An
+/// existing target is overwritten only when `confirm` repeats its path (the wizard's typed
+/// confirmation); progress and report go to `on_event`.
+#[tauri::command]
+#[allow(clippy::too_many_arguments)]
+pub fn image_restore_start(
+    state: State<'_, ConsoleState>,
+    job: String,
+    point: String,
+    disk: String,
+    volume: Option<u32>,
+    format: String,
+    to: String,
+    confirm: String,
+    on_event: Channel<RunEvent>,
+) -> Result<(), CommandError> {
+    let format: cloudkeep_repo::image::export::Format =
+        format.parse().map_err(CommandError::bad_request)?;
+    let target = PathBuf::from(to.trim());
+    if !target.is_absolute() {
+        return Err(CommandError::invalid(
+            "give the full path of the device or file, or choose it with Browse",
+        ));
+    }
+    let found = cloudkeep_repo::image::target::inspect(&target)
+        .map_err(|e| CommandError::invalid(e.to_string()))?;
+    if found.exists && confirm.trim() != target.to_string_lossy() {
+        return Err(CommandError::invalid(format!(
+            "{} will be overwritten: type its path to confirm",
+            target.display()
+        )));
+    }
+    let what = cloudkeep_repo::engine::disk::ImageRestore {
+        disk,
+        volume,
+        format,
+    };
+    state
+        .runs
+        .start_image_restore(&state.ctx, &job, &point, what, target)?;
+    state.runs.watch(
+        &job,
+        cloudkeep_tenant::live::RunKind::Restore,
+        to_channel(on_event),
+    );
+    Ok(())
+}

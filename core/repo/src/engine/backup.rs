@@ -882,7 +882,8 @@ impl Ctx<'_> {
         used: Option<&image::UsedMap>,
         content: &mut Vec<Extent>,
     ) -> Result<(), Fatal> {
-        let batch_len = 2 * rayon::current_num_threads().max(1);
+        // 8 blocks per thread between two waits for the whole batch: fewer idle threads.
+        let batch_len = 8 * rayon::current_num_threads().max(1);
         let mut specs = image::blocks::blocks(region, used).peekable();
         while specs.peek().is_some() {
             let batch: Vec<image::blocks::BlockSpec> = specs.by_ref().take(batch_len).collect();

@@ -437,7 +437,8 @@ pub fn restore_image(
 }
 
 /// Sorted ranges (disk offsets) where a device restore must write zeros for a hole: inside
-/// each volume, what its file system uses (all of it when unknown); outside volumes, all.
+/// each volume, what its file system uses (all of it when unknown); outside volumes, the
+/// places of the partition tables.
 fn zero_map(
     repo: &Repository,
     index: &ChunkIndex,
@@ -471,10 +472,36 @@ fn zero_map(
                     .iter()
                     .map(|r| region.start + r.start..(region.start + r.end).min(end)),
             ),
-            None => out.push(region.start..end),
+            // A volume whose file system is unknown: every hole may matter.
+            None if region.partition.is_some() => out.push(region.start..end),
+            // Outside the volumes only the partition tables' places matter (the first and the
+            // last MiB: MBR, GPT and its backup); a stale table left there would confuse the
+            // OS, old bytes elsewhere in a gap do not.
+            None => {
+                let table_areas = [
+                    0..IMAGE_BLOCK,
+                    disk.layout.size.saturating_sub(IMAGE_BLOCK)..disk.layout.size,
+                ];
+                for area in table_areas {
+                    let (s, e) = (region.start.max(area.start), end.min(area.end));
+                    if s < e {
+                        out.push(s..e);
+                    }
+                }
+            }
         }
     }
-    Ok(out)
+    out.sort_by_key(|r| r.start);
+    // Merged, so that a lookup by end finds every range (the two table areas of a small disk
+    // overlap).
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(out.len());
+    for r in out {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    Ok(merged)
 }
 
 /// The parts of sorted `map` inside `span`.

@@ -49,6 +49,8 @@ pub struct BlockDevice {
     pub lvm_name: Option<String>,
     /// Where it is mounted (the first mount of it).
     pub mountpoint: Option<PathBuf>,
+    /// The file system type the mount table names (`ext4`, `vfat`), when mounted.
+    pub mount_type: Option<String>,
 }
 
 /// Every block device worth imaging: disks, partitions, attached loop devices and logical
@@ -100,11 +102,21 @@ pub fn volumes_on(disk: &Path) -> Vec<(BlockDevice, u64)> {
 
 /// Where `dev` (`major:minor`) is mounted, from a mount table in `/proc/self/mountinfo` form.
 pub fn mountpoint_in(mountinfo: &str, dev: (u32, u32)) -> Option<PathBuf> {
+    mount_in(mountinfo, dev).map(|(point, _)| point)
+}
+
+/// Where `dev` is mounted and the file system type the table names.
+pub fn mount_in(mountinfo: &str, dev: (u32, u32)) -> Option<(PathBuf, String)> {
     let want = format!("{}:{}", dev.0, dev.1);
     mountinfo.lines().find_map(|line| {
         let mut f = line.split(' ');
         let (_, _, devno, _, point) = (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
-        (devno == want).then(|| PathBuf::from(unescape_mount(point)))
+        if devno != want {
+            return None;
+        }
+        // Optional fields end at "-"; the type follows it.
+        let kind = line.split(" - ").nth(1)?.split(' ').next()?.to_owned();
+        Some((PathBuf::from(unescape_mount(point)), kind))
     })
 }
 
@@ -201,9 +213,11 @@ mod linux {
             Some(vg_lv) => PathBuf::from("/dev").join(vg_lv),
             None => PathBuf::from("/dev").join(name),
         };
+        let mount = mount_in(mountinfo, dev);
         Some(BlockDevice {
             name: name.to_owned(),
-            mountpoint: mountpoint_in(mountinfo, dev),
+            mountpoint: mount.as_ref().map(|(p, _)| p.clone()),
+            mount_type: mount.map(|(_, t)| t),
             path,
             kind,
             size,
@@ -262,6 +276,77 @@ mod tests {
             Some(PathBuf::from("/mnt/with space"))
         );
         assert_eq!(mountpoint_in(table, (254, 0)), Some(PathBuf::from("/")));
+        assert_eq!(
+            mount_in(table, (7, 0)).map(|(_, t)| t).as_deref(),
+            Some("ext4")
+        );
         assert_eq!(mountpoint_in(table, (8, 0)), None);
+    }
+}
+
+/// A device as the Backup mode step shows it: what it is, and, where it can be read, its file
+/// system and the space in use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeInfo {
+    /// The device.
+    #[serde(flatten)]
+    pub device: BlockDevice,
+    /// Its file system, when one this code knows is on it (read from the device: needs the
+    /// right to read it).
+    pub filesystem: Option<super::probe::FileSystem>,
+    /// Bytes its file system uses (from its allocation map, or for a mounted one the OS's
+    /// count), when known.
+    pub used: Option<u64>,
+    /// A disk's partition table and volumes, when it has a table.
+    pub layout: Option<super::layout::DiskLayout>,
+}
+
+/// Every device of [`list`] with its file system and use, where readable.
+pub fn inventory() -> Vec<VolumeInfo> {
+    list()
+        .into_iter()
+        .map(|device| {
+            let mut filesystem = None;
+            let mut used = None;
+            let mut layout = None;
+            if let Ok(mut f) = fs::File::open(&device.path) {
+                filesystem = super::probe::probe(&mut f, 0, device.size);
+                if let Some(fsys) = &filesystem {
+                    used = super::used::used_map(&mut f, 0, device.size, fsys)
+                        .ok()
+                        .flatten()
+                        .map(|m| m.bytes());
+                } else {
+                    layout = super::layout::read_layout(&mut f)
+                        .ok()
+                        .filter(|l| l.table != super::layout::PartitionTable::None);
+                }
+            }
+            if used.is_none()
+                && let Some(mount) = &device.mountpoint
+            {
+                used = mounted_use(mount);
+            }
+            VolumeInfo {
+                device,
+                filesystem,
+                used,
+                layout,
+            }
+        })
+        .collect()
+}
+
+/// The bytes a mounted file system uses, as the OS counts them (`df`'s "used").
+fn mounted_use(mount: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let st = rustix::fs::statvfs(mount).ok()?;
+        Some(st.f_blocks.saturating_sub(st.f_bfree) * st.f_frsize)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = mount;
+        None
     }
 }

@@ -48,7 +48,7 @@ pub enum TargetError {
 }
 
 /// A target as found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Target {
     /// Its path.
     pub path: PathBuf,

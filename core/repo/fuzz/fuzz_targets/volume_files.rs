@@ -1,0 +1,45 @@
+//! Fuzz target: the files inside a volume as image-level points show them — the ext2/3/4,
+//! FAT and NTFS readers (`image::files`: ext4-view, fatfs, ntfs) over hostile bytes: a volume
+//! is input its user controls. Each file system found is opened, its top folder and the
+//! folders below listed, and its files read; nothing may panic or allocate without bound.
+#![no_main]
+
+use std::io::Cursor;
+
+use cloudkeep_repo::image::files::{self, EntryKind};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // The bytes as the volume's head, on a volume of 2 MiB (the rest zeros).
+    let mut volume = data.to_vec();
+    volume.resize(volume.len().max(2 << 20), 0);
+    let size = volume.len() as u64;
+    let Some(fs) = cloudkeep_repo::image::probe(&mut Cursor::new(&volume), 0, size) else {
+        return;
+    };
+    let Ok(mut reader) = files::open(fs.kind, Box::new(Cursor::new(volume))) else {
+        return;
+    };
+    let mut folders = vec![Vec::new()];
+    let mut listed = 0;
+    while let Some(dir) = folders.pop() {
+        listed += 1;
+        if listed > 64 {
+            break;
+        }
+        let Ok(entries) = reader.list(&dir) else {
+            continue;
+        };
+        for e in entries.into_iter().take(64) {
+            let mut path: Vec<Vec<u8>> = dir.clone();
+            path.push(e.name.clone());
+            match e.kind {
+                EntryKind::Dir if path.len() < 8 => folders.push(path),
+                EntryKind::File => {
+                    let _ = reader.copy(&path, &mut std::io::sink());
+                }
+                _ => {}
+            }
+        }
+    }
+});
