@@ -422,3 +422,39 @@ fn files_inside_ext4_fat_and_ntfs_volumes_browse_search_and_restore_from_the_poi
         assert!(refused.contains(says), "{path}: {refused}");
     }
 }
+
+/// A FAT directory entry whose first cluster is 1 (no such data cluster) made `fatfs`
+/// subtract past zero and panic; through `image::files` it is damage, and the volume's
+/// other files still read.
+#[test]
+fn a_damaged_fat_entry_is_damage_not_a_crash() {
+    use cloudkeep_repo::image::files::{self, FilesError};
+    use cloudkeep_repo::image::{FsKind, probe};
+    let dir = tempfile::tempdir().unwrap();
+    let v = dir.path().join("fat.img");
+    File::create(&v).unwrap().set_len(4 * MIB).unwrap();
+    tool("mkfs.vfat", &[s(&v)], None, "dosfstools");
+    for (name, body) in [("hello.txt", "hello\n"), ("other.txt", "other\n")] {
+        let src = dir.path().join(name);
+        std::fs::write(&src, body).unwrap();
+        tool("mcopy", &["-i", s(&v), s(&src), "::/"], None, "mtools");
+    }
+    let mut bytes = std::fs::read(&v).unwrap();
+    let at = bytes
+        .windows(11)
+        .position(|w| w == b"HELLO   TXT")
+        .expect("the short name entry");
+    bytes[at + 26..at + 28].copy_from_slice(&1u16.to_le_bytes());
+    let size = bytes.len() as u64;
+    let fs = probe(&mut std::io::Cursor::new(&bytes), 0, size).unwrap();
+    assert_eq!(fs.kind, FsKind::Vfat);
+    let mut reader = files::open(fs.kind, Box::new(std::io::Cursor::new(bytes.clone()))).unwrap();
+    match reader.copy(&[b"hello.txt".to_vec()], &mut std::io::sink()) {
+        Err(FilesError::Damaged { .. }) | Err(FilesError::Io(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    let mut fresh = files::open(fs.kind, Box::new(std::io::Cursor::new(bytes))).unwrap();
+    let mut out = Vec::new();
+    fresh.copy(&[b"other.txt".to_vec()], &mut out).unwrap();
+    assert_eq!(out, b"other\n");
+}

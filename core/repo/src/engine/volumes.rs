@@ -4,8 +4,8 @@
 //! its file system holds them (`image::files`, read from the point's blocks — no volume is
 //! restored and no root is needed). Paths read `/sda/sda1/home/alice/report.odt`.
 //!
-//! A file-system reader is third-party code over bytes a user controls: every call into one
-//! is also guarded against a panic, which becomes "the volume cannot be read".
+//! A file-system reader is third-party code over bytes a user controls: `image::files` guards
+//! every call into one, so a panic there is "the volume cannot be read", never a crash.
 
 use std::fs;
 use std::io::Write;
@@ -88,17 +88,12 @@ fn split<'p>(point: &'p RestorePoint, path: &str) -> Result<Split<'p>, EngineErr
     Ok(out)
 }
 
-/// Runs `f` on a reader, turning a panic inside the third-party reader into an error.
+/// Runs a call on a volume's files, naming `what` in its error.
 fn guarded<T>(
     what: &str,
     f: impl FnOnce() -> Result<T, files::FilesError>,
 ) -> Result<T, EngineError> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(result) => result.map_err(|e| image_error(format!("{what}: {e}"))),
-        Err(_) => Err(image_error(format!(
-            "{what}: the volume's file system is damaged in a way its reader cannot handle"
-        ))),
-    }
+    f().map_err(|e| image_error(format!("{what}: {e}")))
 }
 
 /// Opens the files of `volume` of `disk`.

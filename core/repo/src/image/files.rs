@@ -7,8 +7,8 @@
 //! What each keeps of metadata: ext2/3/4 — type, permissions, owner (the crate exposes no
 //! inode times: such files restore with the restore's time); FAT — modification time (the
 //! volume's local time, read as UTC); NTFS — modification time. A volume is hostile input:
-//! the readers' errors become [`FilesError::Damaged`], and callers also guard against a
-//! reader that panics (`engine::volumes`).
+//! the readers' errors become [`FilesError::Damaged`], and so does a reader's panic (every
+//! call is guarded; fuzz target `volume_files`).
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
@@ -80,13 +80,75 @@ pub trait VolumeFiles {
     fn copy(&mut self, file: &[Vec<u8>], out: &mut dyn Write) -> Result<u64, FilesError>;
 }
 
-/// Opens the files of a volume of `kind`.
+/// Opens the files of a volume of `kind`. Every call into the reader is guarded: a reader
+/// that panics on a damaged volume (`fatfs` subtracts cluster numbers unchecked) fails that
+/// call as damage, and the reader is not used again.
 pub fn open(kind: FsKind, volume: Box<dyn ReadSeek>) -> Result<Box<dyn VolumeFiles>, FilesError> {
-    Ok(match kind {
-        FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => Box::new(Ext::open(volume)?),
-        FsKind::Vfat => Box::new(Fat::open(volume)?),
-        FsKind::Ntfs => Box::new(Ntfs::open(volume)?),
+    let name = kind.name();
+    let inner: Box<dyn VolumeFiles> = guard(name, move || {
+        Ok::<Box<dyn VolumeFiles>, FilesError>(match kind {
+            FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => Box::new(Ext::open(volume)?),
+            FsKind::Vfat => Box::new(Fat::open(volume)?),
+            FsKind::Ntfs => Box::new(Ntfs::open(volume)?),
+        })
+    })?;
+    Ok(Box::new(Guarded {
+        fs: name,
+        inner: Some(inner),
+    }))
+}
+
+/// Runs `f`, turning a panic into [`FilesError::Damaged`].
+fn guard<T>(fs: &'static str, f: impl FnOnce() -> Result<T, FilesError>) -> Result<T, FilesError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(FilesError::Damaged {
+            fs,
+            reason: "its structures are damaged in a way its reader cannot handle".into(),
+        })
     })
+}
+
+/// A reader whose calls are guarded; after a panic it refuses every call.
+struct Guarded {
+    fs: &'static str,
+    inner: Option<Box<dyn VolumeFiles>>,
+}
+
+impl Guarded {
+    fn call<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn VolumeFiles) -> Result<T, FilesError>,
+    ) -> Result<T, FilesError> {
+        let fs = self.fs;
+        let Some(inner) = self.inner.as_mut() else {
+            return Err(FilesError::Damaged {
+                fs,
+                reason: "its reader stopped on damage earlier".into(),
+            });
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(inner.as_mut())));
+        match result {
+            Ok(r) => r,
+            Err(_) => {
+                // Its state may be half changed: never used again.
+                self.inner = None;
+                Err(FilesError::Damaged {
+                    fs,
+                    reason: "its structures are damaged in a way its reader cannot handle".into(),
+                })
+            }
+        }
+    }
+}
+
+impl VolumeFiles for Guarded {
+    fn list(&mut self, dir: &[Vec<u8>]) -> Result<Vec<Entry>, FilesError> {
+        self.call(|r| r.list(dir))
+    }
+
+    fn copy(&mut self, file: &[Vec<u8>], out: &mut dyn Write) -> Result<u64, FilesError> {
+        self.call(|r| r.copy(file, out))
+    }
 }
 
 fn shown(path: &[Vec<u8>]) -> String {
