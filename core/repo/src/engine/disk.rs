@@ -155,8 +155,10 @@ pub struct Piece {
     pub data: Option<Arc<Vec<u8>>>,
 }
 
-/// Streams the pieces of `node` that overlap `range`, in order, fetching data a batch at a
-/// time; `each` gets every piece (clipped to the range) and may stop the stream with an error.
+/// Streams the pieces of `node` that overlap `range`, in order; `each` gets every piece
+/// (clipped to the range) and may stop the stream with an error. Data is fetched a batch of
+/// [`BATCH_BLOCKS`] blocks at a time (merged span reads, blobs opened in parallel) on a
+/// thread of its own, the next batch while `each` writes this one: memory holds two batches.
 pub fn stream(
     repo: &Repository,
     index: &ChunkIndex,
@@ -169,53 +171,95 @@ pub fn stream(
         .into_iter()
         .filter(|p| p.offset + p.len > range.start && p.offset < range.end)
         .collect();
-    for batch in placed.chunks(BATCH_BLOCKS) {
-        if cancel.is_cancelled() {
-            return Err(EngineError::Cancelled);
-        }
-        let ids: Vec<ChunkId> = batch.iter().filter_map(|p| p.id).collect();
-        let mut fetched = repo.read_blobs(index, &ids);
-        for p in batch {
-            let data = match p.id {
-                None => None,
-                Some(id) => {
-                    let bytes = fetched
-                        .remove(&id)
-                        .unwrap_or_else(|| Err("it was not fetched".into()))
-                        .map_err(|e| {
-                            image_error(format!(
-                                "the block at byte {} cannot be read: {e}; run a health check of the repository",
-                                p.offset
-                            ))
-                        })?;
-                    if bytes.len() as u64 != p.len {
-                        return Err(image_error(format!(
-                            "the block at byte {} has the wrong length; run a health check",
-                            p.offset
-                        )));
-                    }
-                    // The same block may appear twice in one batch (identical blocks).
-                    fetched.insert(id, Ok(bytes.clone()));
-                    Some(Arc::new(bytes))
-                }
-            };
-            let start = p.offset.max(range.start);
-            let end = (p.offset + p.len).min(range.end);
-            let data = data.map(|d| {
-                if start == p.offset && end == p.offset + p.len {
-                    d
-                } else {
-                    Arc::new(d[(start - p.offset) as usize..(end - p.offset) as usize].to_vec())
-                }
-            });
-            each(Piece {
-                offset: start,
-                len: end - start,
-                data,
-            })?;
+    // Batches hold BATCH_BLOCKS blocks of data however many holes lie between them.
+    let mut batches: Vec<&[Placed]> = Vec::new();
+    let (mut from, mut data) = (0, 0);
+    for (i, p) in placed.iter().enumerate() {
+        data += usize::from(p.id.is_some());
+        if data == BATCH_BLOCKS || i + 1 == placed.len() {
+            batches.push(&placed[from..=i]);
+            (from, data) = (i + 1, 0);
         }
     }
-    Ok(())
+    let (send, receive) = std::sync::mpsc::sync_channel::<Result<Vec<Piece>, EngineError>>(1);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for batch in batches {
+                if cancel.is_cancelled() {
+                    let _ = send.send(Err(EngineError::Cancelled));
+                    return;
+                }
+                let pieces = fetch_batch(repo, index, batch, &range);
+                let failed = pieces.is_err();
+                if send.send(pieces).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        // Dropping the receiver (on an error below) ends the fetching thread.
+        for pieces in receive {
+            for piece in pieces? {
+                each(piece)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The pieces of one batch, their data fetched and checked.
+fn fetch_batch(
+    repo: &Repository,
+    index: &ChunkIndex,
+    batch: &[Placed],
+    range: &Range<u64>,
+) -> Result<Vec<Piece>, EngineError> {
+    let ids: Vec<ChunkId> = batch.iter().filter_map(|p| p.id).collect();
+    let mut fetched: HashMap<ChunkId, Arc<Vec<u8>>> = HashMap::new();
+    for (id, bytes) in repo.read_blobs(index, &ids) {
+        let bytes = bytes.map_err(|e| {
+            image_error(format!(
+                "a block cannot be read: {e}; run a health check of the repository"
+            ))
+        })?;
+        fetched.insert(id, Arc::new(bytes));
+    }
+    let mut pieces = Vec::with_capacity(batch.len());
+    for p in batch {
+        let data = match p.id {
+            None => None,
+            Some(id) => {
+                // The same block may appear twice (identical blocks): shared, not copied.
+                let bytes = fetched.get(&id).cloned().ok_or_else(|| {
+                    image_error(format!(
+                        "the block at byte {} was not fetched; run a health check",
+                        p.offset
+                    ))
+                })?;
+                if bytes.len() as u64 != p.len {
+                    return Err(image_error(format!(
+                        "the block at byte {} has the wrong length; run a health check",
+                        p.offset
+                    )));
+                }
+                Some(bytes)
+            }
+        };
+        let start = p.offset.max(range.start);
+        let end = (p.offset + p.len).min(range.end);
+        let data = data.map(|d| {
+            if start == p.offset && end == p.offset + p.len {
+                d
+            } else {
+                Arc::new(d[(start - p.offset) as usize..(end - p.offset) as usize].to_vec())
+            }
+        });
+        pieces.push(Piece {
+            offset: start,
+            len: end - start,
+            data,
+        });
+    }
+    Ok(pieces)
 }
 
 /// A point's disk as `Read + Seek`: blocks fetched when first read, the last

@@ -126,6 +126,98 @@ pub fn read_block(disk: &File, spec: &BlockSpec, buf: &mut Vec<u8>) -> io::Resul
     Ok(())
 }
 
+/// Alignment of direct reads: what every logical block size needs (512 or 4096).
+const DIRECT_ALIGN: u64 = 4096;
+
+/// Opens a block device for direct reads (`O_DIRECT`, Linux): past the page cache, whose
+/// copy of a loop device or a disk under a mounted volume may be stale and is slow to fill;
+/// reading a loop device directly here is about ten times as fast. `None` where the system
+/// or the device refuses.
+pub fn open_direct(path: &std::path::Path) -> Option<File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let flags = rustix::fs::OFlags::DIRECT.bits();
+        File::options()
+            .read(true)
+            .custom_flags(i32::try_from(flags).ok()?)
+            .open(path)
+            .ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Reads `spec` through a handle from [`open_direct`]: each used part widened to 4 KiB
+/// boundaries (direct I/O reads whole aligned sectors), read into an aligned buffer
+/// (`scratch`, kept between calls), and only the used bytes copied into `buf`.
+pub fn read_block_direct(
+    disk: &File,
+    spec: &BlockSpec,
+    buf: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> io::Result<()> {
+    buf.clear();
+    buf.resize(spec.len, 0);
+    let mut spans: Vec<Range<u64>> = Vec::new();
+    for part in &spec.used {
+        let start = part.start / DIRECT_ALIGN * DIRECT_ALIGN;
+        let end = part.end.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+        match spans.last_mut() {
+            Some(last) if start <= last.end => last.end = last.end.max(end),
+            _ => spans.push(start..end),
+        }
+    }
+    for span in spans {
+        let len = (span.end - span.start) as usize;
+        scratch.resize(len + DIRECT_ALIGN as usize, 0);
+        let at = scratch.as_ptr().align_offset(DIRECT_ALIGN as usize);
+        let window = &mut scratch[at..at + len];
+        let got = read_up_to_at(disk, window, span.start)?;
+        for part in spec
+            .used
+            .iter()
+            .filter(|p| p.start >= span.start && p.end <= span.end)
+        {
+            let (from, to) = (
+                (part.start - span.start) as usize,
+                (part.end - span.start) as usize,
+            );
+            if to > got {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the disk ended before its recorded size",
+                ));
+            }
+            let dest = (part.start - spec.offset) as usize;
+            buf[dest..dest + (to - from)].copy_from_slice(&window[from..to]);
+        }
+    }
+    Ok(())
+}
+
+/// Reads into `buf` at `offset` until it is full or the disk ends; the bytes read.
+fn read_up_to_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf[got..], offset + got as u64);
+        #[cfg(windows)]
+        let n =
+            std::os::windows::fs::FileExt::seek_read(file, &mut buf[got..], offset + got as u64);
+        match n {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
 /// Reads exactly `buf.len()` bytes at `offset` without moving a shared cursor (blocks are
 /// read in parallel from one handle).
 pub fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
@@ -221,6 +313,19 @@ mod tests {
         assert!(specs[2].used.is_empty(), "nothing used: not read");
         assert_eq!(specs[3].len, 10);
         let whole: Vec<BlockSpec> = blocks(&region, None).collect();
+        // Direct reads widen to 4 KiB but copy only what is used (here from a plain file).
+        let mut disk = tempfile::tempfile().unwrap();
+        let bytes: Vec<u8> = (0..3 * IMAGE_BLOCK + 1010)
+            .map(|i| (i % 251) as u8 + 1)
+            .collect();
+        std::io::Write::write_all(&mut disk, &bytes).unwrap();
+        let (mut buf, mut scratch) = (Vec::new(), Vec::new());
+        read_block_direct(&disk, &specs[0], &mut buf, &mut scratch).unwrap();
+        let mut plain = Vec::new();
+        read_block(&disk, &specs[0], &mut plain).unwrap();
+        assert_eq!(buf, plain);
+        assert_eq!(&buf[..10], &bytes[1000..1010]);
+        assert!(buf[10..IMAGE_BLOCK as usize - 5].iter().all(|&b| b == 0));
         assert_eq!(
             whole[3].used,
             vec![1000 + 3 * IMAGE_BLOCK..1010 + 3 * IMAGE_BLOCK]

@@ -7,6 +7,9 @@ use std::io;
 pub struct Gather {
     block: u64,
     current: Option<(u64, Vec<u8>)>,
+    /// The last block's buffer, zeroed and used again (a fresh large buffer per block costs
+    /// the kernel a page fault and a zeroing per page).
+    spare: Option<Vec<u8>>,
 }
 
 impl Gather {
@@ -14,6 +17,7 @@ impl Gather {
         Self {
             block,
             current: None,
+            spare: None,
         }
     }
 
@@ -29,9 +33,16 @@ impl Gather {
             if self.current.as_ref().is_some_and(|(i, _)| *i != index) {
                 self.flush(emit)?;
             }
-            let (_, buf) = self
-                .current
-                .get_or_insert_with(|| (index, vec![0u8; self.block as usize]));
+            if self.current.is_none() {
+                let buf = self
+                    .spare
+                    .take()
+                    .unwrap_or_else(|| vec![0u8; self.block as usize]);
+                self.current = Some((index, buf));
+            }
+            let Some((_, buf)) = self.current.as_mut() else {
+                continue;
+            };
             let within = (offset % self.block) as usize;
             let n = data.len().min(self.block as usize - within);
             buf[within..within + n].copy_from_slice(&data[..n]);
@@ -44,7 +55,12 @@ impl Gather {
     /// Hands on the block being filled, if any.
     pub fn flush(&mut self, emit: &mut dyn FnMut(u64, &[u8]) -> io::Result<()>) -> io::Result<()> {
         match self.current.take() {
-            Some((index, buf)) => emit(index, &buf),
+            Some((index, mut buf)) => {
+                let done = emit(index, &buf);
+                buf.fill(0);
+                self.spare = Some(buf);
+                done
+            }
             None => Ok(()),
         }
     }
