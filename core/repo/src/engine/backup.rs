@@ -298,24 +298,41 @@ thread_local! {
 }
 
 impl ImageSource<'_> {
-    /// Reads one block (its used parts; zeros elsewhere).
-    fn read(&self, spec: &image::blocks::BlockSpec, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    /// Reads one block (its used parts; zeros elsewhere) and hands it to `f`.
+    fn read<R>(
+        &self,
+        spec: &image::blocks::BlockSpec,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> std::io::Result<R> {
         let mut shifted = spec.clone();
         shifted.offset -= self.base;
         for part in &mut shifted.used {
             *part = part.start - self.base..part.end - self.base;
         }
+        let mut f = Some(f);
         if let Some(direct) = self.direct {
             let done = DIRECT_SCRATCH.with(|scratch| {
-                image::blocks::read_block_direct(direct, &shifted, buf, &mut scratch.borrow_mut())
+                let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                    return None;
+                };
+                Some(
+                    image::blocks::read_block_direct(direct, &shifted, &mut scratch)
+                        .map(|at| f.take().map(|f| f(&scratch[at]))),
+                )
             });
-            // A device that refuses an aligned direct read is read through the cache.
             match done {
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {}
-                other => return other,
+                Some(Ok(Some(result))) => return Ok(result),
+                // A device that refuses an aligned direct read is read through the cache.
+                Some(Err(e)) if e.kind() != std::io::ErrorKind::InvalidInput => return Err(e),
+                _ => {}
             }
         }
-        image::blocks::read_block(self.file, &shifted, buf)
+        let mut buf = Vec::new();
+        image::blocks::read_block(self.file, &shifted, &mut buf)?;
+        let f = f
+            .take()
+            .ok_or_else(|| std::io::Error::other("block read twice"))?;
+        Ok(f(&buf))
     }
 }
 
@@ -939,21 +956,26 @@ impl Ctx<'_> {
                         return Ok((None, 0));
                     }
                     let read: u64 = spec.used.iter().map(|r| r.end - r.start).sum();
-                    let mut buf = Vec::new();
-                    if let Err(e) = source.read(spec, &mut buf) {
-                        self.warn(
-                            path,
-                            format!(
-                                "the block at byte {} could not be read ({e}); it restores as zeros",
-                                spec.offset
-                            ),
-                        );
-                        return Ok((None, 0));
+                    let stored = source.read(spec, |block| {
+                        if is_zero(block) {
+                            Ok(None)
+                        } else {
+                            self.store_blob(block).map(Some)
+                        }
+                    });
+                    match stored {
+                        Ok(id) => id.map(|id| (id, read)),
+                        Err(e) => {
+                            self.warn(
+                                path,
+                                format!(
+                                    "the block at byte {} could not be read ({e}); it restores as zeros",
+                                    spec.offset
+                                ),
+                            );
+                            Ok((None, 0))
+                        }
                     }
-                    if is_zero(&buf) {
-                        return Ok((None, read));
-                    }
-                    self.store_blob(&buf).map(|id| (Some(id), read))
                 })
                 .collect();
             for (spec, id) in batch.iter().zip(ids) {

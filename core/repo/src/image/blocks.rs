@@ -151,17 +151,24 @@ pub fn open_direct(path: &std::path::Path) -> Option<File> {
     }
 }
 
-/// Reads `spec` through a handle from [`open_direct`]: each used part widened to 4 KiB
-/// boundaries (direct I/O reads whole aligned sectors), read into an aligned buffer
-/// (`scratch`, kept between calls), and only the used bytes copied into `buf`.
+/// Reads `spec` through a handle from [`open_direct`] into `scratch` (an aligned window,
+/// kept between calls) and returns where in it the block lies: each used part is read widened
+/// to 4 KiB boundaries (direct I/O reads whole aligned sectors), straight into place, and
+/// every byte of the block outside the used parts is zero. No copy: the caller hashes and
+/// seals the block where it was read.
 pub fn read_block_direct(
     disk: &File,
     spec: &BlockSpec,
-    buf: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
-) -> io::Result<()> {
-    buf.clear();
-    buf.resize(spec.len, 0);
+) -> io::Result<Range<usize>> {
+    let lo = spec.offset / DIRECT_ALIGN * DIRECT_ALIGN;
+    let hi = (spec.offset + spec.len as u64).div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+    let span_len = (hi - lo) as usize;
+    if scratch.len() < span_len + DIRECT_ALIGN as usize {
+        scratch.resize(span_len + DIRECT_ALIGN as usize, 0);
+    }
+    let base = scratch.as_ptr().align_offset(DIRECT_ALIGN as usize);
+    let window = &mut scratch[base..base + span_len];
     let mut spans: Vec<Range<u64>> = Vec::new();
     for part in &spec.used {
         let start = part.start / DIRECT_ALIGN * DIRECT_ALIGN;
@@ -171,32 +178,34 @@ pub fn read_block_direct(
             _ => spans.push(start..end),
         }
     }
-    for span in spans {
+    for span in &spans {
+        let at = (span.start - lo) as usize;
         let len = (span.end - span.start) as usize;
-        scratch.resize(len + DIRECT_ALIGN as usize, 0);
-        let at = scratch.as_ptr().align_offset(DIRECT_ALIGN as usize);
-        let window = &mut scratch[at..at + len];
-        let got = read_up_to_at(disk, window, span.start)?;
-        for part in spec
+        let got = read_up_to_at(disk, &mut window[at..at + len], span.start)?;
+        let needed = spec
             .used
             .iter()
             .filter(|p| p.start >= span.start && p.end <= span.end)
-        {
-            let (from, to) = (
-                (part.start - span.start) as usize,
-                (part.end - span.start) as usize,
-            );
-            if to > got {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the disk ended before its recorded size",
-                ));
-            }
-            let dest = (part.start - spec.offset) as usize;
-            buf[dest..dest + (to - from)].copy_from_slice(&window[from..to]);
+            .map(|p| (p.end - span.start) as usize)
+            .max()
+            .unwrap_or(0);
+        if got < needed {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the disk ended before its recorded size",
+            ));
         }
     }
-    Ok(())
+    // Zeros wherever the block is not in use (what was never read, and the widened edges).
+    let block_at = (spec.offset - lo) as usize;
+    let mut cursor = 0usize;
+    for part in &spec.used {
+        let from = (part.start - spec.offset) as usize;
+        window[block_at + cursor..block_at + from].fill(0);
+        cursor = (part.end - spec.offset) as usize;
+    }
+    window[block_at + cursor..block_at + spec.len].fill(0);
+    Ok(base + block_at..base + block_at + spec.len)
 }
 
 /// Reads into `buf` at `offset` until it is full or the disk ends; the bytes read.
@@ -319,11 +328,12 @@ mod tests {
             .map(|i| (i % 251) as u8 + 1)
             .collect();
         std::io::Write::write_all(&mut disk, &bytes).unwrap();
-        let (mut buf, mut scratch) = (Vec::new(), Vec::new());
-        read_block_direct(&disk, &specs[0], &mut buf, &mut scratch).unwrap();
+        let mut scratch = vec![0xEEu8; 3 << 20];
+        let at = read_block_direct(&disk, &specs[0], &mut scratch).unwrap();
+        let buf = &scratch[at];
         let mut plain = Vec::new();
         read_block(&disk, &specs[0], &mut plain).unwrap();
-        assert_eq!(buf, plain);
+        assert_eq!(buf, plain.as_slice());
         assert_eq!(&buf[..10], &bytes[1000..1010]);
         assert!(buf[10..IMAGE_BLOCK as usize - 5].iter().all(|&b| b == 0));
         assert_eq!(
