@@ -114,6 +114,12 @@ struct Ctx<'a> {
     images: Mutex<Vec<image::DiskImage>>,
     /// How each volume was read, for the session log.
     notes: Mutex<Vec<String>>,
+    /// Where the blocks each image held are kept for the next run (`image::known`), and the
+    /// point whose image they must come from (this run's parent).
+    known_dir: Option<PathBuf>,
+    parent_id: Option<String>,
+    /// The blocks of the images made this run, per file, saved once the point is committed.
+    new_known: Mutex<Vec<(PathBuf, Vec<(u64, u128, ChunkId)>)>>,
     /// The repository's pack writer: every new blob goes to it.
     saver: &'a BlobSaver<'a>,
     new_ids: Mutex<HashSet<ChunkId>>,
@@ -176,6 +182,11 @@ pub fn backup(
             busy: busy_paths(repo),
             images: Mutex::default(),
             notes: Mutex::default(),
+            known_dir: cloudkeep_model::paths::DataHome::locate()
+                .ok()
+                .map(|h| h.root().join("image-blocks")),
+            parent_id: options.parent.as_ref().map(|p| p.id.clone()),
+            new_known: Mutex::default(),
             saver,
             new_ids: Mutex::default(),
             referenced: Mutex::default(),
@@ -199,6 +210,7 @@ pub fn backup(
             expected_bytes,
             images,
             notes,
+            new_known,
             ..
         } = ctx;
         (
@@ -211,12 +223,14 @@ pub fn backup(
                 expected_bytes,
                 images,
                 notes,
+                new_known,
             ),
         )
     });
     let (root, ctx_parts) = walked;
     let packs = packs?;
-    let (referenced, warnings, counters, started, expected_bytes, images, notes) = ctx_parts;
+    let (referenced, warnings, counters, started, expected_bytes, images, notes, new_known) =
+        ctx_parts;
     let root = root.map_err(|Fatal| {
         if options.cancel.is_cancelled() {
             EngineError::Cancelled
@@ -268,6 +282,13 @@ pub fn backup(
         &manifest,
         options.parent.as_ref(),
     )?;
+    // The blocks each image held, for the next run to recognise (a cache: losing it costs
+    // only time).
+    for (file, blocks) in new_known.into_inner().unwrap_or_default() {
+        if let Err(e) = image::known::KnownBlocks::save(&file, repo.keys(), &point.id, &blocks) {
+            tracing::warn!("cannot keep the image's block list for the next run: {e}");
+        }
+    }
     progress(&Progress {
         files: stats.files,
         dirs: stats.dirs,
@@ -282,6 +303,12 @@ pub fn backup(
         warnings,
         notes: notes.into_inner().unwrap_or_default(),
     })
+}
+
+/// The blocks a disk's last image held, and those this run's image holds (for the next).
+struct KnownUse<'a> {
+    known: &'a image::known::KnownBlocks,
+    seen: &'a Mutex<Vec<(u64, u128, ChunkId)>>,
 }
 
 /// Where an imaged region's blocks are read from: the disk (or its snapshot, whose bytes
@@ -848,6 +875,17 @@ impl Ctx<'_> {
         };
         let mut content: Vec<Extent> = Vec::new();
         let mut volumes = Vec::new();
+        let known_file = self
+            .known_dir
+            .as_ref()
+            .map(|dir| image::known::file_for(dir, self.repo.keys(), path));
+        let known = match (&known_file, &self.parent_id) {
+            (Some(file), Some(parent)) => {
+                image::known::KnownBlocks::load(file, self.repo.keys(), parent)
+            }
+            _ => image::known::KnownBlocks::default(),
+        };
+        let seen: Mutex<Vec<(u64, u128, ChunkId)>> = Mutex::default();
         for region in image::blocks::regions(&layout) {
             let part = region.partition.map(|i| &layout.partitions[i]);
             let hold =
@@ -889,7 +927,11 @@ impl Ctx<'_> {
                 direct: direct.as_ref(),
                 base,
             };
-            self.image_region(path, &read, &region, used.as_ref(), &mut content)?;
+            let blocks = KnownUse {
+                known: &known,
+                seen: &seen,
+            };
+            self.image_region(path, &read, &region, used.as_ref(), &blocks, &mut content)?;
             if let Some(p) = part {
                 let how = hold.as_ref().map_or(String::new(), |h| h.how.clone());
                 self.note(format!(
@@ -919,6 +961,11 @@ impl Ctx<'_> {
         }
         node.size = layout.size;
         node.content = content;
+        if let (Some(file), Ok(seen), Ok(mut all)) =
+            (known_file, seen.into_inner(), self.new_known.lock())
+        {
+            all.push((file, seen));
+        }
         if let Ok(mut images) = self.images.lock() {
             images.push(image::DiskImage {
                 path: path.display().to_string(),
@@ -942,6 +989,7 @@ impl Ctx<'_> {
         source: &ImageSource<'_>,
         region: &image::blocks::Region,
         used: Option<&image::UsedMap>,
+        blocks: &KnownUse<'_>,
         content: &mut Vec<Extent>,
     ) -> Result<(), Fatal> {
         // 8 blocks per thread between two waits for the whole batch: fewer idle threads.
@@ -958,10 +1006,23 @@ impl Ctx<'_> {
                     let read: u64 = spec.used.iter().map(|r| r.end - r.start).sum();
                     let stored = source.read(spec, |block| {
                         if is_zero(block) {
-                            Ok(None)
-                        } else {
-                            self.store_blob(block).map(Some)
+                            return Ok(None);
                         }
+                        // The same block as the last image's: its id reused, not hashed again.
+                        let print = image::known::fingerprint(self.repo.keys(), block);
+                        let id = match blocks.known.get(spec.offset, print) {
+                            Some(id) if self.index.contains(&id) => {
+                                if let Ok(mut r) = self.referenced.lock() {
+                                    r.insert(id);
+                                }
+                                id
+                            }
+                            _ => self.store_blob(block)?,
+                        };
+                        if let Ok(mut seen) = blocks.seen.lock() {
+                            seen.push((spec.offset, print, id));
+                        }
+                        Ok(Some(id))
                     });
                     match stored {
                         Ok(id) => id.map(|id| (id, read)),

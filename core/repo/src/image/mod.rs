@@ -14,6 +14,7 @@ pub mod devices;
 pub mod export;
 pub mod files;
 pub mod grow;
+pub mod known;
 pub mod layout;
 pub mod probe;
 pub mod record;

@@ -28,6 +28,13 @@ impl Gather {
         mut data: &[u8],
         emit: &mut dyn FnMut(u64, &[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
+        // A whole block, aligned: handed on as it is, without a copy.
+        if self.current.is_none()
+            && offset.is_multiple_of(self.block)
+            && data.len() as u64 == self.block
+        {
+            return emit(offset / self.block, data);
+        }
         while !data.is_empty() {
             let index = offset / self.block;
             if self.current.as_ref().is_some_and(|(i, _)| *i != index) {
