@@ -289,6 +289,11 @@ fn backup_job(
     let host = cloudkeep_repo::lock::hostname();
     let parent = repo.latest_point(&job.name, &host)?;
     match &parent {
+        Some(p) if job.spec.mode.is_image() => log.line(format!(
+            "incremental from restore point {} ({}): every used block is read, only changed ones are stored",
+            p.short_id(),
+            human_bytes(p.manifest.stats.bytes)
+        )),
         Some(p) => log.line(format!(
             "incremental from restore point {} ({} files, {}): unchanged files are not read again",
             p.short_id(),

@@ -128,6 +128,8 @@ pub fn read_block(disk: &File, spec: &BlockSpec, buf: &mut Vec<u8>) -> io::Resul
 
 /// Alignment of direct reads: what every logical block size needs (512 or 4096).
 const DIRECT_ALIGN: u64 = 4096;
+/// Free gaps up to this size between used parts of a block are read over in one request.
+const DIRECT_MERGE_GAP: u64 = 256 << 10;
 
 /// Opens a block device for direct reads (`O_DIRECT`, Linux): past the page cache, whose
 /// copy of a loop device or a disk under a mounted volume may be stale and is slow to fill;
@@ -153,8 +155,9 @@ pub fn open_direct(path: &std::path::Path) -> Option<File> {
 
 /// Reads `spec` through a handle from [`open_direct`] into `scratch` (an aligned window,
 /// kept between calls) and returns where in it the block lies: each used part is read widened
-/// to 4 KiB boundaries (direct I/O reads whole aligned sectors), straight into place, and
-/// every byte of the block outside the used parts is zero. No copy: the caller hashes and
+/// to 4 KiB boundaries (direct I/O reads whole aligned sectors), parts less than 256 KiB apart
+/// in one request, straight into place; every byte of the block outside the used parts is
+/// zero. No copy: the caller hashes and
 /// seals the block where it was read.
 pub fn read_block_direct(
     disk: &File,
@@ -169,12 +172,15 @@ pub fn read_block_direct(
     }
     let base = scratch.as_ptr().align_offset(DIRECT_ALIGN as usize);
     let window = &mut scratch[base..base + span_len];
+    // Used parts close together are read in one request (the free bytes between them are
+    // zeroed below, never kept): a block of a volume full of small files is otherwise dozens
+    // of tiny reads.
     let mut spans: Vec<Range<u64>> = Vec::new();
     for part in &spec.used {
         let start = part.start / DIRECT_ALIGN * DIRECT_ALIGN;
         let end = part.end.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
         match spans.last_mut() {
-            Some(last) if start <= last.end => last.end = last.end.max(end),
+            Some(last) if start <= last.end + DIRECT_MERGE_GAP => last.end = last.end.max(end),
             _ => spans.push(start..end),
         }
     }
