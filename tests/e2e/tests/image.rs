@@ -27,11 +27,18 @@ fn tool(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
         .spawn()
         .with_context(|| format!("{program} (scripts/test installs it)"))?;
     if let Some(text) = stdin {
-        child.stdin.take().context("stdin")?.write_all(text.as_bytes())?;
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(text.as_bytes())?;
     }
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        bail!("{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -51,7 +58,11 @@ fn make_disk(dir: &Path, tree: &Path) -> Result<(PathBuf, Loop)> {
     let image = dir.join("disk.img");
     std::fs::File::create(&image)?.set_len(96 << 20)?;
     let s = image.display().to_string();
-    tool("sfdisk", &["-q", &s], Some("label: gpt\nsize=48MiB, type=L\ntype=U\n"))?;
+    tool(
+        "sfdisk",
+        &["-q", &s],
+        Some("label: gpt\nsize=48MiB, type=L\ntype=U\n"),
+    )?;
     let table: serde_json::Value = serde_json::from_str(&tool("sfdisk", &["--json", &s], None)?)?;
     let parts = table["partitiontable"]["partitions"]
         .as_array()
@@ -69,21 +80,49 @@ fn make_disk(dir: &Path, tree: &Path) -> Result<(PathBuf, Loop)> {
         std::fs::File::create(&vol)?.set_len(*size)?;
         let v = vol.display().to_string();
         if i == 0 {
-            tool("mkfs.ext4", &["-q", "-F", "-L", "root", "-d", &tree.display().to_string(), &v], None)?;
+            tool(
+                "mkfs.ext4",
+                &[
+                    "-q",
+                    "-F",
+                    "-L",
+                    "root",
+                    "-d",
+                    &tree.display().to_string(),
+                    &v,
+                ],
+                None,
+            )?;
         } else {
             tool("mkfs.vfat", &["-n", "EFI", &v], None)?;
-            tool("mcopy", &["-i", &v, "-s", &tree.join("docs").display().to_string(), "::/"], None)?;
+            tool(
+                "mcopy",
+                &[
+                    "-i",
+                    &v,
+                    "-s",
+                    &tree.join("docs").display().to_string(),
+                    "::/",
+                ],
+                None,
+            )?;
         }
         let bytes = std::fs::read(&vol)?;
         use std::os::unix::fs::FileExt;
-        std::fs::OpenOptions::new().write(true).open(&image)?.write_all_at(&bytes, *start)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&image)?
+            .write_all_at(&bytes, *start)?;
     }
-    let dev = tool("losetup", &["-f", "--show", &s], None)?.trim().to_owned();
+    let dev = tool("losetup", &["-f", "--show", &s], None)?
+        .trim()
+        .to_owned();
     Ok((image, Loop(dev)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_volume_level_job_images_a_disk_restores_a_file_from_inside_and_exports_a_vhdx() -> Result<()> {
+async fn a_volume_level_job_images_a_disk_restores_a_file_from_inside_and_exports_a_vhdx()
+-> Result<()> {
     ensure!(
         tool("id", &["-u"], None)?.trim() == "0",
         "image-level tests need root (loop devices): run scripts/test"
@@ -113,9 +152,14 @@ async fn a_volume_level_job_images_a_disk_restores_a_file_from_inside_and_export
     console.click("#job-new").await?;
     console.type_into("#job-name", "machine").await?;
     console.next("job-wizard").await?;
-    console.click("input[name='job-mode'][value='volumes']").await?;
+    console
+        .click("input[name='job-mode'][value='volumes']")
+        .await?;
     let listed = console.wait_text("#job-volumes", &disk.0, WAIT).await?;
-    ensure!(listed.contains("disk image"), "the loop device is listed as a disk image: {listed}");
+    ensure!(
+        listed.contains("disk image"),
+        "the loop device is listed as a disk image: {listed}"
+    );
     console.screen("image-01-backup-mode").await?;
     console.click(&format!("#job-volume-{dev_name}")).await?;
     console.next("job-wizard").await?;
@@ -127,11 +171,17 @@ async fn a_volume_level_job_images_a_disk_restores_a_file_from_inside_and_export
     console.next("job-wizard").await?;
     console.wait_for("#job-compression").await?;
     console.next("job-wizard").await?;
-    console.type_into("#job-password", "an image job passphrase").await?;
-    console.type_into("#job-password2", "an image job passphrase").await?;
+    console
+        .type_into("#job-password", "an image job passphrase")
+        .await?;
+    console
+        .type_into("#job-password2", "an image job passphrase")
+        .await?;
     console.click("#job-password-ack").await?;
     console.next("job-wizard").await?;
-    console.wait_text("#spec-mode", "Volume level", WAIT).await?;
+    console
+        .wait_text("#spec-mode", "Volume level", WAIT)
+        .await?;
     console.wait_text("#spec-volumes", &disk.0, WAIT).await?;
     console.next("job-wizard").await?;
     console
@@ -147,7 +197,9 @@ async fn a_volume_level_job_images_a_disk_restores_a_file_from_inside_and_export
         .wait_text("ul.disks", &format!("{dev_name}p1"), RUN_TIMEOUT)
         .await?;
     ensure!(
-        disks.contains("ext4") && disks.contains(&format!("{dev_name}p2")) && disks.contains("vfat"),
+        disks.contains("ext4")
+            && disks.contains(&format!("{dev_name}p2"))
+            && disks.contains("vfat"),
         "the point lists its volumes with their file systems: {disks}"
     );
     console.screen("image-03-points-volumes").await?;
@@ -185,9 +237,13 @@ async fn a_volume_level_job_images_a_disk_restores_a_file_from_inside_and_export
     console.click("button[id^='point-image-']").await?;
     console.wait_for("#image-restore").await?;
     console.next("image-restore").await?;
-    console.click("input[name='image-format'][value='vhdx']").await?;
+    console
+        .click("input[name='image-format'][value='vhdx']")
+        .await?;
     let vhdx = files.path().join("machine.vhdx");
-    console.type_into("#image-to", &vhdx.display().to_string()).await?;
+    console
+        .type_into("#image-to", &vhdx.display().to_string())
+        .await?;
     console.screen("image-05-export-where").await?;
     console.next("image-restore").await?;
     console.wait_text("#image-summary", "VHDX", WAIT).await?;
@@ -196,11 +252,22 @@ async fn a_volume_level_job_images_a_disk_restores_a_file_from_inside_and_export
         .wait_text("#image-result", "written to", RUN_TIMEOUT)
         .await?;
     console.screen("image-06-exported").await?;
-    let checked = tool("qemu-img", &["check", "-f", "vhdx", &vhdx.display().to_string()], None)?;
+    let checked = tool(
+        "qemu-img",
+        &["check", "-f", "vhdx", &vhdx.display().to_string()],
+        None,
+    )?;
     ensure!(checked.contains("No errors"), "qemu-img check: {checked}");
     // Its size is the disk's (qemu-img compare against the raw disk is in the CLI suite).
-    let info = tool("qemu-img", &["info", "--output=json", &vhdx.display().to_string()], None)?;
-    ensure!(info.contains(&format!("{}", 96u64 << 20)), "virtual size: {info}");
+    let info = tool(
+        "qemu-img",
+        &["info", "--output=json", &vhdx.display().to_string()],
+        None,
+    )?;
+    ensure!(
+        info.contains(&format!("{}", 96u64 << 20)),
+        "virtual size: {info}"
+    );
 
     // ---- Onto a device in use: refused before anything is written, and said so.
     console.nav("points").await?;
@@ -213,7 +280,9 @@ async fn a_volume_level_job_images_a_disk_restores_a_file_from_inside_and_export
     console.type_into("#image-to", &disk.0).await?;
     console.next("image-restore").await?;
     // The device holds the GPT disk now: its contents are shown, and typing is required.
-    console.wait_text("#image-target-contents", "GPT", WAIT).await?;
+    console
+        .wait_text("#image-target-contents", "GPT", WAIT)
+        .await?;
     console.next("image-restore").await?;
     console
         .wait_text("#image-confirm-error", "exactly to confirm", WAIT)

@@ -119,7 +119,7 @@ struct Ctx<'a> {
     known_dir: Option<PathBuf>,
     parent_id: Option<String>,
     /// The blocks of the images made this run, per file, saved once the point is committed.
-    new_known: Mutex<Vec<(PathBuf, Vec<(u64, u128, ChunkId)>)>>,
+    new_known: Mutex<Vec<(PathBuf, image::known::BlockList)>>,
     /// The repository's pack writer: every new blob goes to it.
     saver: &'a BlobSaver<'a>,
     new_ids: Mutex<HashSet<ChunkId>>,
@@ -308,7 +308,7 @@ pub fn backup(
 /// The blocks a disk's last image held, and those this run's image holds (for the next).
 struct KnownUse<'a> {
     known: &'a image::known::KnownBlocks,
-    seen: &'a Mutex<Vec<(u64, u128, ChunkId)>>,
+    seen: &'a Mutex<image::known::BlockList>,
 }
 
 /// Where an imaged region's blocks are read from: the disk (or its snapshot, whose bytes
@@ -885,7 +885,7 @@ impl Ctx<'_> {
             }
             _ => image::known::KnownBlocks::default(),
         };
-        let seen: Mutex<Vec<(u64, u128, ChunkId)>> = Mutex::default();
+        let seen: Mutex<image::known::BlockList> = Mutex::default();
         for region in image::blocks::regions(&layout) {
             let part = region.partition.map(|i| &layout.partitions[i]);
             let hold =

@@ -23,6 +23,9 @@ use crate::crypto::{ChunkId, RepoKeys};
 const MAGIC: &[u8; 4] = b"CKKB";
 const ENTRY: usize = 8 + 16 + 32;
 
+/// The blocks of an image as made: (disk offset, fingerprint, chunk id) each.
+pub type BlockList = Vec<(u64, u128, ChunkId)>;
+
 /// The blocks of one disk's previous image, by disk offset.
 #[derive(Debug, Default)]
 pub struct KnownBlocks {
