@@ -269,10 +269,9 @@ async fn a_volume_level_job_images_a_disk_restores_a_file_from_inside_and_export
         "virtual size: {info}"
     );
 
-    // ---- Onto a device in use: refused before anything is written, and said so.
-    console.nav("points").await?;
-    let select = console.find("#points-job").await?;
-    select.select_by_value("machine").await?;
+    // ---- Onto a device: its contents shown, and its path typed to confirm. The wizard's
+    // Finish returns to the job's restore points.
+    console.next("image-restore").await?;
     console.wait_for("button[id^='point-image-']").await?;
     console.click("button[id^='point-image-']").await?;
     console.wait_for("#image-restore").await?;
