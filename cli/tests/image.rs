@@ -238,6 +238,10 @@ fn a_partitioned_disk_is_imaged_through_a_gateway_and_restored_whole_and_by_volu
     );
     ext4.mount(&mnt, "mount", "rw");
     tool("cp", &["-a", &format!("{}/.", s(&tree)), s(&mnt)]);
+    // A large file left alone: the incremental does not even read it.
+    let still = pseudo_random(16 * MIB as usize, 77);
+    std::fs::write(mnt.join("still.bin"), &still).unwrap();
+    let written = std::time::Instant::now();
 
     let (_gw, _sp, fp) = gateway_with_tenant(d);
     let laptop = tenant_with_provider(d, &_gw, &fp);
@@ -277,6 +281,9 @@ fn a_partitioned_disk_is_imaged_through_a_gateway_and_restored_whole_and_by_volu
             n
         })
     };
+    // Files changed in the last 2 s before an image are read again by the next one (the
+    // kernel's times are coarse): `still.bin` is older than that.
+    std::thread::sleep(std::time::Duration::from_millis(2500).saturating_sub(written.elapsed()));
     std::thread::sleep(std::time::Duration::from_millis(300));
     laptop.ok(&["job", "run", "machine"], None);
     stop.store(true, Ordering::Relaxed);
@@ -299,7 +306,7 @@ fn a_partitioned_disk_is_imaged_through_a_gateway_and_restored_whole_and_by_volu
         .map(|v| v["used"].as_u64().unwrap())
         .sum();
     assert!(
-        used < 40 * MIB && first_stored < 40 * MIB,
+        used < 72 * MIB && first_stored < 72 * MIB,
         "free space is neither read nor stored: {used} used, {first_stored} stored"
     );
 
@@ -312,8 +319,32 @@ fn a_partitioned_disk_is_imaged_through_a_gateway_and_restored_whole_and_by_volu
         .unwrap();
     f.sync_all().unwrap();
     drop(f);
+    // A file rewritten (same size) with its old modification time put back: its change
+    // time, which no user can set, still marks it changed.
+    let sly = mnt.join("b/c/f5.bin");
+    let old_mtime = std::fs::metadata(&sly).unwrap().modified().unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&sly).unwrap();
+    f.write_all_at(&pseudo_random(1_000_000, 1234), 0).unwrap();
+    f.set_modified(old_mtime).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
     laptop.ok(&["job", "run", "machine"], None);
-    let (second, _) = latest(&laptop, "machine");
+    let (second, second_log) = latest(&laptop, "machine");
+    // The ext4 volume's unchanged files were not read: at most its metadata, the changed
+    // files and the blocks they share.
+    let ext4_line = second_log
+        .lines()
+        .find(|l| l.contains("volume 1 (ext4)"))
+        .unwrap_or_else(|| panic!("{second_log}"));
+    let numbers: Vec<u64> = ext4_line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let (in_use, read) = (numbers[numbers.len() - 3], numbers[numbers.len() - 1]);
+    assert!(
+        ext4_line.contains("held unchanged files' data") && read + 15 * MIB < in_use,
+        "an incremental reads what changed, not the unchanged 16 MiB file: {ext4_line}"
+    );
     let sent = second["stats"]["new_stored_bytes"].as_u64().unwrap();
     assert!(
         sent >= changed && sent <= changed + 6 * MIB,

@@ -294,6 +294,34 @@ fn disk_heads(corpus: &Path) -> Result<()> {
     } else {
         eprintln!("mkntfs is missing (Debian package ntfs-3g): no NTFS seed for disk_layout");
     }
+    // A whole-disk ext4 volume of 2 MiB holding files (one sparse, with an extent tree of
+    // depth 1): what change tracking reads (inode tables, extents); zero tail trimmed.
+    let tree = dir.path().join("tree");
+    fs::create_dir_all(tree.join("sub"))?;
+    fs::write(tree.join("sub/small.txt"), b"small")?;
+    let mut sparse = fs::File::create(tree.join("sparse.bin"))?;
+    for i in 0..8u8 {
+        std::io::Seek::seek(&mut sparse, std::io::SeekFrom::Start(u64::from(i) * 65536))?;
+        std::io::Write::write_all(&mut sparse, &[i + 1; 2048])?;
+    }
+    drop(sparse);
+    let volume = dir.path().join("ext4.img");
+    fs::File::create(&volume)?.set_len(2 << 20)?;
+    let made = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-N", "32", "-d"])
+        .arg(&tree)
+        .arg(&volume)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if made.is_ok_and(|s| s.success()) {
+        let mut bytes = fs::read(&volume)?;
+        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        bytes.truncate(end);
+        seed(corpus, "disk_layout", "ext4-files", &bytes)?;
+    } else {
+        eprintln!("mkfs.ext4 is missing (Debian package e2fsprogs): no ext4 files seed");
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 mod engine;
 mod gc_crash;
+mod image_changes;
 mod image_layout;
 mod image_points;
 mod windows;

@@ -1,7 +1,8 @@
 //! Fuzz target: a disk's first and last sectors as image-level backups read them — partition
 //! tables (GPT with its backup header, MBR with logical partitions) and file-system superblocks
 //! (ext, FAT, NTFS) and the allocation of each volume found (ext block bitmaps and group
-//! descriptors). A disk is input its user controls; nothing in it may panic or allocate
+//! descriptors), and an ext volume's files as change tracking reads them (inode tables, extent
+//! trees). A disk is input its user controls; nothing in it may panic or allocate
 //! without bound.
 #![no_main]
 
@@ -17,6 +18,12 @@ fuzz_target!(|data: &[u8]| {
         for part in &layout.partitions {
             if let Some(fs) = &part.filesystem {
                 let _ = cloudkeep_repo::image::used_map(&mut disk, part.start, part.size, fs);
+                if let Ok(Some(files)) =
+                    cloudkeep_repo::image::changes::scan(&mut disk, part.start, part.size, 0)
+                {
+                    let unchanged = files.unchanged(&files.stamps);
+                    let _ = unchanged.covers(&(0..part.size));
+                }
             }
         }
     }

@@ -118,8 +118,9 @@ struct Ctx<'a> {
     /// point whose image they must come from (this run's parent).
     known_dir: Option<PathBuf>,
     parent_id: Option<String>,
-    /// The blocks of the images made this run, per file, saved once the point is committed.
-    new_known: Mutex<Vec<(PathBuf, image::known::BlockList)>>,
+    /// The blocks (and ext4 volumes' file stamps) of the images made this run, per file,
+    /// saved once the point is committed.
+    new_known: Mutex<Vec<NewKnown>>,
     /// The repository's pack writer: every new blob goes to it.
     saver: &'a BlobSaver<'a>,
     new_ids: Mutex<HashSet<ChunkId>>,
@@ -284,8 +285,10 @@ pub fn backup(
     )?;
     // The blocks each image held, for the next run to recognise (a cache: losing it costs
     // only time).
-    for (file, blocks) in new_known.into_inner().unwrap_or_default() {
-        if let Err(e) = image::known::KnownBlocks::save(&file, repo.keys(), &point.id, &blocks) {
+    for (file, blocks, volumes) in new_known.into_inner().unwrap_or_default() {
+        if let Err(e) =
+            image::known::KnownBlocks::save(&file, repo.keys(), &point.id, &blocks, &volumes)
+        {
             tracing::warn!("cannot keep the image's block list for the next run: {e}");
         }
     }
@@ -305,10 +308,45 @@ pub fn backup(
     })
 }
 
-/// The blocks a disk's last image held, and those this run's image holds (for the next).
+/// What one disk's image leaves for the next run: where to keep it, its blocks, and the file
+/// stamps of its ext4 volumes.
+type NewKnown = (
+    PathBuf,
+    image::known::BlockList,
+    Vec<image::known::VolumeStamps>,
+);
+
+/// The blocks a disk's last image held, and those this run's image holds (for the next);
+/// the data of files unchanged since then, which is not read again (`image::changes`).
 struct KnownUse<'a> {
     known: &'a image::known::KnownBlocks,
     seen: &'a Mutex<image::known::BlockList>,
+    unchanged: Option<&'a image::changes::Unchanged>,
+    /// The region's start on the disk (`unchanged` counts from it).
+    start: u64,
+}
+
+impl KnownUse<'_> {
+    /// The last image's block at `spec`'s place when none of its used bytes can have
+    /// changed: the same bytes in use, all of them unchanged files' data.
+    fn unchanged(
+        &self,
+        spec: &image::blocks::BlockSpec,
+        used: u64,
+    ) -> Option<image::known::KnownBlock> {
+        let unchanged = self.unchanged?;
+        let all = spec.used.iter().all(|p| {
+            match (
+                p.start.checked_sub(self.start),
+                p.end.checked_sub(self.start),
+            ) {
+                (Some(a), Some(b)) => unchanged.covers(&(a..b)),
+                _ => false,
+            }
+        });
+        all.then(|| self.known.same_use(spec.offset, used))
+            .flatten()
+    }
 }
 
 /// Where an imaged region's blocks are read from: the disk (or its snapshot, whose bytes
@@ -886,6 +924,7 @@ impl Ctx<'_> {
             _ => image::known::KnownBlocks::default(),
         };
         let seen: Mutex<image::known::BlockList> = Mutex::default();
+        let mut stamps: Vec<image::known::VolumeStamps> = Vec::new();
         for region in image::blocks::regions(&layout) {
             let part = region.partition.map(|i| &layout.partitions[i]);
             let hold =
@@ -922,6 +961,16 @@ impl Ctx<'_> {
                 }
                 None => None,
             };
+            let files = match part.and_then(|p| p.filesystem.as_ref()) {
+                Some(fsys) if used.is_some() && hold.as_ref().is_some_and(|h| h.still) => {
+                    self.ext_files(path, &source, region.start - base, region.len, fsys)
+                }
+                _ => None,
+            };
+            let unchanged = files.as_ref().and_then(|f| {
+                let previous = known.stamps(region.start, &f.uuid)?;
+                Some(f.unchanged(previous))
+            });
             let read = ImageSource {
                 file: &source,
                 direct: direct.as_ref(),
@@ -930,8 +979,19 @@ impl Ctx<'_> {
             let blocks = KnownUse {
                 known: &known,
                 seen: &seen,
+                unchanged: unchanged.as_ref(),
+                start: region.start,
             };
+            let before = self.counters.bytes_read.load(Ordering::Relaxed);
             self.image_region(path, &read, &region, used.as_ref(), &blocks, &mut content)?;
+            let read_now = self.counters.bytes_read.load(Ordering::Relaxed) - before;
+            if let Some(files) = files {
+                stamps.push(image::known::VolumeStamps {
+                    start: region.start,
+                    uuid: files.uuid,
+                    stamps: files.stamps_to_keep,
+                });
+            }
             if let Some(p) = part {
                 let how = hold.as_ref().map_or(String::new(), |h| h.how.clone());
                 self.note(format!(
@@ -942,9 +1002,14 @@ impl Ctx<'_> {
                         .as_ref()
                         .map_or("unknown file system", |f| f.kind.name()),
                     how,
-                    match &used {
-                        Some(u) => format!("{} of {} bytes in use read", u.bytes(), region.len),
-                        None => format!("all {} bytes read", region.len),
+                    match (&used, &unchanged) {
+                        (Some(u), Some(_)) => format!(
+                            "{} of {} bytes in use, {read_now} read (the rest held unchanged files' data)",
+                            u.bytes(),
+                            region.len
+                        ),
+                        (Some(u), None) => format!("{} of {} bytes in use read", u.bytes(), region.len),
+                        (None, _) => format!("all {} bytes read", region.len),
                     }
                 ));
                 volumes.push(image::VolumeRecord {
@@ -964,7 +1029,7 @@ impl Ctx<'_> {
         if let (Some(file), Ok(seen), Ok(mut all)) =
             (known_file, seen.into_inner(), self.new_known.lock())
         {
-            all.push((file, seen));
+            all.push((file, seen, stamps));
         }
         if let Ok(mut images) = self.images.lock() {
             images.push(image::DiskImage {
@@ -1003,6 +1068,19 @@ impl Ctx<'_> {
                     if spec.used.is_empty() {
                         return Ok((None, 0));
                     }
+                    let used = image::known::used_print(&spec.used);
+                    // None of its used bytes can have changed: the last image's block, unread.
+                    if let Some(last) = blocks.unchanged(spec, used)
+                        && self.index.contains(&last.id)
+                    {
+                        if let Ok(mut r) = self.referenced.lock() {
+                            r.insert(last.id);
+                        }
+                        if let Ok(mut seen) = blocks.seen.lock() {
+                            seen.push(last);
+                        }
+                        return Ok((Some(last.id), 0));
+                    }
                     let read: u64 = spec.used.iter().map(|r| r.end - r.start).sum();
                     let stored = source.read(spec, |block| {
                         if is_zero(block) {
@@ -1020,7 +1098,12 @@ impl Ctx<'_> {
                             _ => self.store_blob(block)?,
                         };
                         if let Ok(mut seen) = blocks.seen.lock() {
-                            seen.push((spec.offset, print, id));
+                            seen.push(image::known::KnownBlock {
+                                offset: spec.offset,
+                                print,
+                                used,
+                                id,
+                            });
                         }
                         Ok(Some(id))
                     });
@@ -1057,6 +1140,35 @@ impl Ctx<'_> {
             self.report();
         }
         Ok(())
+    }
+
+    /// The files of an ext4 volume held still for reading, to skip what did not change;
+    /// `None` (and a note) when they cannot be read: the volume is then read whole.
+    fn ext_files(
+        &self,
+        path: &Path,
+        source: &fs::File,
+        offset: u64,
+        len: u64,
+        fsys: &image::FileSystem,
+    ) -> Option<image::changes::ExtFiles> {
+        if !matches!(
+            fsys.kind,
+            image::FsKind::Ext2 | image::FsKind::Ext3 | image::FsKind::Ext4
+        ) {
+            return None;
+        }
+        let mut src = source;
+        match image::changes::scan(&mut src, offset, len, now_ns()) {
+            Ok(files) => files,
+            Err(e) => {
+                self.note(format!(
+                    "{} volume at byte {offset}: its files cannot be listed ({e}); every used block is read",
+                    path.display()
+                ));
+                None
+            }
+        }
     }
 
     /// A line for the session log (how each volume was read).

@@ -29,6 +29,9 @@ pub struct Hold {
     pub how: String,
     /// Read the volume from here instead of the disk (a snapshot), from its start.
     pub source: Option<PathBuf>,
+    /// Nothing writes to what is read: the volume is unmounted, frozen (after a sync) or a
+    /// snapshot. Only then are its on-disk inodes as new as its data (`changes`).
+    pub still: bool,
     release: Option<Release>,
 }
 
@@ -42,6 +45,16 @@ impl Hold {
         Self {
             how: how.into(),
             source: None,
+            still: false,
+            release: None,
+        }
+    }
+
+    fn unmounted() -> Self {
+        Self {
+            how: "read as it is (not mounted)".into(),
+            source: None,
+            still: true,
             release: None,
         }
     }
@@ -97,7 +110,7 @@ pub fn hold(disk: &Path, offset: u64, len: u64, busy: &[PathBuf]) -> Hold {
         .find(|(d, at)| *at == offset && d.size == len)
         .map(|(d, _)| d.clone());
     let Some(dev) = found else {
-        return Hold::live("read as it is (not mounted)");
+        return Hold::unmounted();
     };
     if dev.kind == DeviceKind::Lvm
         && let Some(lv) = &dev.lvm_name
@@ -110,7 +123,7 @@ pub fn hold(disk: &Path, offset: u64, len: u64, busy: &[PathBuf]) -> Hold {
         .filter(|(d, at)| *at == offset && d.size == len)
         .find_map(|(d, _)| d.mountpoint.clone());
     match mounted {
-        None => Hold::live("read as it is (not mounted)"),
+        None => Hold::unmounted(),
         Some(mount) => freeze(&dev, &mount, busy),
     }
 }
@@ -143,6 +156,7 @@ fn freeze(dev: &BlockDevice, mount: &Path, busy: &[PathBuf]) -> Hold {
         Ok(()) => Hold {
             how: format!("frozen while read (mounted at {shown})"),
             source: None,
+            still: true,
             release: Some(Release::Thaw {
                 mount: mount.to_path_buf(),
                 watchdog,
@@ -202,6 +216,7 @@ fn lvm_snapshot(lv: &str, len: u64) -> Hold {
         Ok(()) => Hold {
             how: format!("read from an LVM snapshot of {lv}"),
             source: Some(PathBuf::from("/dev").join(vg).join(&name)),
+            still: true,
             release: Some(Release::RemoveSnapshot {
                 lv: format!("{vg}/{name}"),
             }),

@@ -9,9 +9,11 @@
 //! controls): damaged structures are errors or "unknown", never panics.
 
 pub mod blocks;
+pub mod changes;
 pub mod consistency;
 pub mod devices;
 pub mod export;
+pub mod ext;
 pub mod files;
 pub mod grow;
 pub mod known;

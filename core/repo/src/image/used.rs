@@ -10,9 +10,10 @@
 //! NTFS: the volume bitmap (`$Bitmap`, file record 6, one bit per cluster) read through the
 //! `ntfs` crate, plus the backup boot sector past the last cluster.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek};
 use std::ops::Range;
 
+use super::ext::{Geometry, Group, read_exact_at, u16_at, u32_at};
 use super::probe::{FileSystem, FsKind};
 
 /// Why the allocation of a volume cannot be read.
@@ -155,13 +156,6 @@ fn push_bits(map: &mut UsedMap, bits: &[u8], first: u64, end: u64, unit: u64) {
     }
 }
 
-fn damaged(reason: impl Into<String>) -> UsedError {
-    UsedError::Damaged {
-        fs: "ext",
-        reason: reason.into(),
-    }
-}
-
 fn fat_damaged(reason: impl Into<String>) -> UsedError {
     UsedError::Damaged {
         fs: "FAT",
@@ -255,25 +249,6 @@ fn fat(v: &mut (impl Read + Seek), offset: u64, size: u64) -> Result<UsedMap, Us
     Ok(used)
 }
 
-fn read_exact_at(v: &mut (impl Read + Seek), at: u64, buf: &mut [u8]) -> Result<(), UsedError> {
-    v.seek(SeekFrom::Start(at))?;
-    v.read_exact(buf).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            damaged("a structure lies past the end of the volume")
-        } else {
-            UsedError::Io(e)
-        }
-    })
-}
-
-fn u16_at(b: &[u8], at: usize) -> u64 {
-    u64::from(u16::from_le_bytes([b[at], b[at + 1]]))
-}
-
-fn u32_at(b: &[u8], at: usize) -> u64 {
-    u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
-}
-
 /// Whether ext group `g` holds a superblock backup (always with `sparse_super` off; else groups
 /// 0, 1 and powers of 3, 5 and 7).
 fn has_super(g: u64, sparse: bool) -> bool {
@@ -290,99 +265,25 @@ fn has_super(g: u64, sparse: bool) -> bool {
 }
 
 fn ext(v: &mut (impl Read + Seek), offset: u64, size: u64) -> Result<UsedMap, UsedError> {
-    let mut sb = [0u8; 1024];
-    read_exact_at(v, offset + 1024, &mut sb)?;
-    let block = 1024u64 << u32_at(&sb, 0x18).min(6);
-    let incompat = u32_at(&sb, 0x60);
-    let is64 = incompat & 0x80 != 0;
-    let blocks = u32_at(&sb, 0x04) | if is64 { u32_at(&sb, 0x150) << 32 } else { 0 };
-    let first_data = u32_at(&sb, 0x14);
-    let per_group = u32_at(&sb, 0x20);
-    let inodes_per_group = u32_at(&sb, 0x28);
-    let inode_size = if u32_at(&sb, 0x4C) == 0 {
-        128
-    } else {
-        u16_at(&sb, 0x58)
-    };
-    let reserved_gdt = u16_at(&sb, 0xCE);
-    let sparse = u32_at(&sb, 0x64) & 0x1 != 0;
-    let meta_bg = incompat & 0x10 != 0;
-    let desc_size = if is64 { u16_at(&sb, 0xFE) } else { 32 };
-    if blocks.checked_mul(block).is_none_or(|b| b > size) || blocks <= first_data {
-        return Err(damaged(format!(
-            "{blocks} blocks of {block} bytes do not fit the volume"
-        )));
-    }
-    // What mke2fs can make: groups of 256 to 8 × block-size blocks (a multiple of 8), an inode
-    // bitmap of one block at most, inodes of 128 bytes to a block.
-    if !(256..=8 * block).contains(&per_group)
-        || !per_group.is_multiple_of(8)
-        || !(1..=8 * block).contains(&inodes_per_group)
-        || !inode_size.is_power_of_two()
-        || !(128..=block).contains(&inode_size)
-    {
-        return Err(damaged("impossible block-group geometry"));
-    }
-    if !(32..=block).contains(&desc_size) || !desc_size.is_multiple_of(8) {
-        return Err(damaged("impossible group descriptor size"));
-    }
-    if meta_bg {
-        return Err(damaged("meta_bg layouts are not read yet"));
-    }
-    let groups = (blocks - first_data).div_ceil(per_group);
-    let gdt_blocks = (groups * desc_size).div_ceil(block);
-    let itable_blocks = (inodes_per_group * inode_size).div_ceil(block);
-    if itable_blocks > per_group {
-        return Err(damaged("an inode table larger than its group"));
-    }
-    let mut gdt =
-        vec![0u8; usize::try_from(gdt_blocks * block).map_err(|_| damaged("too many groups"))?];
-    read_exact_at(v, offset + (first_data + 1) * block, &mut gdt)?;
-
-    struct Group {
-        bitmap: u64,
-        inode_bitmap: u64,
-        inode_table: u64,
-        uninit: bool,
-    }
-    let hi = |d: &[u8], at: usize| if is64 { u32_at(d, at) << 32 } else { 0 };
-    let mut table = Vec::with_capacity(usize::try_from(groups).unwrap_or(0));
-    for g in 0..groups {
-        let d = &gdt[usize::try_from(g * desc_size).unwrap_or(0)..]
-            [..usize::try_from(desc_size).unwrap_or(32)];
-        let group = Group {
-            bitmap: u32_at(d, 0x00) | hi(d, 0x20),
-            inode_bitmap: u32_at(d, 0x04) | hi(d, 0x24),
-            inode_table: u32_at(d, 0x08) | hi(d, 0x28),
-            uninit: u16_at(d, 0x12) & 0x2 != 0,
-        };
-        if [
-            group.bitmap,
-            group.inode_bitmap,
-            group.inode_table + itable_blocks - 1,
-        ]
-        .iter()
-        .any(|&b| b >= blocks)
-        {
-            return Err(damaged(format!(
-                "group {g}'s bitmaps or inode table lie outside the volume"
-            )));
-        }
-        table.push(group);
-    }
+    let geo = Geometry::read(v, offset, size)?;
+    let (block, blocks, first_data, per_group) =
+        (geo.block, geo.blocks, geo.first_data, geo.per_group);
+    let table = &geo.groups;
 
     // Blocks of uninitialised groups that hold metadata: backups, and bitmaps and inode tables.
-    let group_of = |b: u64| (b - first_data.min(b)) / per_group;
     let mut metadata_in_uninit: Vec<u64> = Vec::new();
-    for group in &table {
+    for group in table {
         let runs = [
             (group.bitmap, 1),
             (group.inode_bitmap, 1),
-            (group.inode_table, itable_blocks),
+            (group.inode_table, geo.itable_blocks),
         ];
         for (start, len) in runs {
             for b in start..start + len {
-                if table[usize::try_from(group_of(b)).unwrap_or(0)].uninit {
+                if table
+                    .get(usize::try_from(geo.group_of(b)).unwrap_or(usize::MAX))
+                    .is_some_and(Group::block_uninit)
+                {
                     metadata_in_uninit.push(b);
                 }
             }
@@ -398,10 +299,10 @@ fn ext(v: &mut (impl Read + Seek), offset: u64, size: u64) -> Result<UsedMap, Us
         let g = g as u64;
         let start = first_data + g * per_group;
         let count = per_group.min(blocks - start);
-        if group.uninit {
+        if group.block_uninit() {
             let mut in_group: Vec<u64> = Vec::new();
-            if has_super(g, sparse) {
-                in_group.extend(start..start + 1 + gdt_blocks + reserved_gdt);
+            if has_super(g, geo.sparse) {
+                in_group.extend(start..start + 1 + geo.gdt_blocks + geo.reserved_gdt);
             }
             let lo = metadata_in_uninit.partition_point(|&b| b < start);
             let hi = metadata_in_uninit.partition_point(|&b| b < start + count);
