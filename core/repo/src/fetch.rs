@@ -100,30 +100,29 @@ pub fn read_many<T: Send>(
     let (spans, unknown) = plan(index, ids, gap);
     let ranges: Vec<(PackId, u64, u64)> = spans.iter().map(|s| (s.pack, s.offset, s.len)).collect();
     let read = read(&ranges);
-    let mut out: HashMap<ChunkId, BlobResult<T>> = spans
-        .par_iter()
-        .zip(read.par_iter())
-        .flat_map_iter(|(span, bytes)| {
-            span.blobs
-                .iter()
-                .map(|(id, at, len)| {
-                    let result = match bytes {
-                        Ok(bytes) => {
-                            let (at, end) = (*at as usize, *at as usize + *len as usize);
-                            match bytes.get(at..end) {
-                                Some(stored) => open(id, stored),
-                                None => Err(format!(
-                                    "pack {} is shorter than its index says",
-                                    span.pack.to_hex()
-                                )),
-                            }
-                        }
-                        Err(e) => Err(e.clone()),
-                    };
-                    (*id, result)
-                })
-                .collect::<Vec<_>>()
+    // Blob by blob, not span by span: one span often holds a whole batch of blobs, and
+    // opening them (decryption, decompression) is the work to spread over the cores.
+    let blobs: Vec<(&ChunkId, Result<&[u8], String>)> = spans
+        .iter()
+        .zip(&read)
+        .flat_map(|(span, bytes)| {
+            span.blobs.iter().map(move |(id, at, len)| {
+                let stored = match bytes {
+                    Ok(bytes) => {
+                        let (at, end) = (*at as usize, *at as usize + *len as usize);
+                        bytes.get(at..end).ok_or_else(|| {
+                            format!("pack {} is shorter than its index says", span.pack.to_hex())
+                        })
+                    }
+                    Err(e) => Err(e.clone()),
+                };
+                (id, stored)
+            })
         })
+        .collect();
+    let mut out: HashMap<ChunkId, BlobResult<T>> = blobs
+        .into_par_iter()
+        .map(|(id, stored)| (*id, stored.and_then(|stored| open(id, stored))))
         .collect();
     for id in unknown {
         out.insert(
