@@ -3,8 +3,11 @@
 //! NTFS filled through `ntfs-3g`), imaged through a real gateway by `job run`, 2 % of its
 //! blocks changed and imaged again (only those sent), wiped, restored (the partition table
 //! equal, every file system clean, every tree identical), restored onto a larger disk (the
-//! last partition grown), one volume restored alone, and every refusal. Runs as root (the
-//! test command runs it so): loop devices, mounts and `fsfreeze` need it.
+//! last partition grown), one volume restored alone, and every refusal; an incremental that
+//! does not read an unchanged file (ext4 change tracking) yet sees one rewritten with its old
+//! modification time. Faults: a restore or export killed mid-way, or out of space, leaves the
+//! old image file whole; a backup killed while a volume is frozen leaves it thawed. Runs as
+//! root (the test command runs it so): loop devices, mounts and `fsfreeze` need it.
 
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -821,5 +824,249 @@ fn a_policy_agent_images_its_volume_and_the_tenant_restores_a_file_from_inside()
     assert_eq!(
         std::fs::read(out_dir.join("f6.bin")).unwrap(),
         std::fs::read(tree.join("a/f6.bin")).unwrap()
+    );
+}
+
+/// A restore into an existing image file, and a VHDX export over one, killed (`kill -9`) at
+/// several points of the run: the file keeps its old bytes whole every time (the new file is
+/// written beside it and put in place when complete); the next run removes what the killed
+/// one left and replaces the file. Onto a file system too small for it, a restore fails with
+/// the reason and loses nothing either.
+#[test]
+fn an_image_restore_killed_or_out_of_space_leaves_the_old_file_whole() {
+    assert!(
+        is_root(),
+        "image-level tests need root (a tmpfs mount): run scripts/test"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tree = d.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    for i in 0..6u64 {
+        std::fs::write(
+            tree.join(format!("f{i}.bin")),
+            pseudo_random(16 * MIB as usize, 500 + i),
+        )
+        .unwrap();
+    }
+    let disk = d.join("disk.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(160 * MIB)
+        .unwrap();
+    tool("mkfs.ext4", &["-q", "-F", "-d", s(&tree), s(&disk)]);
+    let cli = Cli {
+        home: d.join("home"),
+    };
+    cli.ok(
+        &[
+            "job",
+            "create",
+            "img",
+            "--folder",
+            s(&d.join("repo")),
+            "--mode",
+            "volumes",
+            "--volume",
+            s(&disk),
+            "--no-encryption",
+        ],
+        None,
+    );
+    cli.ok(&["job", "run", "img"], None);
+    let old = pseudo_random(MIB as usize, 9);
+    let restore = |to: &Path, format: &str| -> Vec<String> {
+        [
+            "restore",
+            "disk",
+            "latest",
+            "--job",
+            "img",
+            "--format",
+            format,
+            "--to",
+            s(to),
+            "--yes",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let (mut killed, mut mid_write) = (0, 0);
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    /// A whole restore: the raw disk as a full run wrote it, a VHDX qemu accepts.
+    fn complete(file: &Path, timing: &Path, format: &str) -> bool {
+        if format == "raw" {
+            std::fs::read(file).unwrap() == std::fs::read(timing).unwrap()
+        } else {
+            tool("qemu-img", &["check", "-f", "vhdx", s(file)]).contains("No errors")
+                && tool(
+                    "qemu-img",
+                    &["compare", "-f", "vhdx", "-F", "vhdx", s(file), s(timing)],
+                )
+                .contains("identical")
+        }
+    }
+    for format in ["raw", "vhdx"] {
+        let timing = d.join(format!("timing.{format}"));
+        let started = std::time::Instant::now();
+        cli.ok(&args(&restore(&timing, format)), None);
+        let full = started.elapsed();
+        let target = d.join(format!("restored.{format}"));
+        let partial = d.join(format!(".restored.{format}.cloudkeep-partial"));
+        for fraction in [0.2, 0.4, 0.6, 0.8, 0.9] {
+            std::fs::write(&target, &old).unwrap();
+            let mut run = crate::support::spawn(&cli, &args(&restore(&target, format)));
+            std::thread::sleep(full.mul_f64(fraction));
+            if run.try_wait().unwrap().is_some() {
+                continue;
+            }
+            crate::support::kill9(&mut run);
+            killed += 1;
+            mid_write += usize::from(partial.exists());
+            // The old file whole, or (killed between the rename and the exit) the new one.
+            let now = std::fs::read(&target).unwrap();
+            assert!(
+                now == old || complete(&target, &timing, format),
+                "{format}: killed at {:.0} % of the run, the file is neither the old nor a whole new one",
+                fraction * 100.0
+            );
+        }
+        cli.ok(&args(&restore(&target, format)), None);
+        assert!(!partial.exists(), "the killed runs' partial file is gone");
+        assert!(complete(&target, &timing, format));
+        if format == "raw" {
+            tool("e2fsck", &["-fn", s(&target)]);
+        }
+    }
+    assert!(
+        killed >= 4 && mid_write >= 2,
+        "only {killed} runs could be killed, {mid_write} while writing"
+    );
+
+    // A file system with room for the old file but not the new one.
+    let small = d.join("small");
+    std::fs::create_dir(&small).unwrap();
+    tool(
+        "mount",
+        &["-t", "tmpfs", "-o", "size=48m", "tmpfs", s(&small)],
+    );
+    let target = small.join("restored.img");
+    std::fs::write(&target, &old).unwrap();
+    let out = cli.run(&args(&restore(&target, "raw")), None);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    let kept = std::fs::read(&target).unwrap() == old;
+    let leftovers = std::fs::read_dir(&small).unwrap().count();
+    tool("umount", &[s(&small)]);
+    assert!(
+        !out.status.success(),
+        "a restore larger than the file system fails"
+    );
+    assert!(said.contains("No space left"), "{said}");
+    assert!(
+        kept,
+        "the old file is whole after a restore that ran out of space"
+    );
+    assert_eq!(leftovers, 1, "no partial file is left behind");
+}
+
+/// A backup killed (`kill -9`) while it holds a mounted volume frozen: the watchdog thaws the
+/// volume at once (its pipe from the backup closes), so writers blocked on it go on.
+#[test]
+fn a_backup_killed_while_a_volume_is_frozen_leaves_it_thawed() {
+    assert!(
+        is_root(),
+        "image-level tests need root (loop devices, fsfreeze): run scripts/test"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let image = d.join("vol.img");
+    std::fs::File::create(&image)
+        .unwrap()
+        .set_len(640 * MIB)
+        .unwrap();
+    let mut vol = Loop::attach(&image, None);
+    tool("mkfs.ext4", &["-q", s(&vol.dev)]);
+    let mnt = d.join("mnt");
+    vol.mount(&mnt, "mount", "rw");
+    /// Thaws the volume whatever happens, before it is unmounted (declared after it).
+    struct Thaw(PathBuf);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            let _ = Command::new("fsfreeze")
+                .arg("-u")
+                .arg(&self.0)
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+    let _thaw = Thaw(mnt.clone());
+    // Enough data that reading it takes a while.
+    for i in 0..24u64 {
+        std::fs::write(
+            mnt.join(format!("f{i}.bin")),
+            pseudo_random(20 * MIB as usize, 900 + i),
+        )
+        .unwrap();
+    }
+    tool("sync", &[]);
+    let cli = Cli {
+        home: d.join("home"),
+    };
+    cli.ok(
+        &[
+            "job",
+            "create",
+            "vol",
+            "--folder",
+            s(&d.join("repo")),
+            "--mode",
+            "volumes",
+            "--volume",
+            s(&vol.dev),
+            "--no-encryption",
+        ],
+        None,
+    );
+    // Whether a write to the volume blocks (it is frozen): a `touch` that has not ended in
+    // 300 ms is left to end when the volume thaws.
+    let probe = |n: usize| -> Option<std::process::Child> {
+        let mut touch = Command::new("touch")
+            .arg(mnt.join(format!("probe-{n}")))
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_millis(300) {
+            if touch.try_wait().unwrap().is_some() {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Some(touch)
+    };
+    let mut run = crate::support::spawn(&cli, &["job", "run", "vol"]);
+    let mut blocked = None;
+    for n in 0..200 {
+        blocked = probe(n);
+        if blocked.is_some() || run.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    let mut touch = blocked.expect("the backup froze the mounted volume while reading it");
+    crate::support::kill9(&mut run);
+    let killed_at = std::time::Instant::now();
+    while touch.try_wait().unwrap().is_none() {
+        assert!(
+            killed_at.elapsed() < std::time::Duration::from_secs(10),
+            "the volume stayed frozen after the backup was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Thawed for good: a new write goes through at once.
+    assert!(
+        probe(10_000).is_none(),
+        "a write after the kill blocks: still frozen"
     );
 }

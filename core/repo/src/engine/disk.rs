@@ -5,7 +5,8 @@
 //!
 //! A restore writes every stored block, and zeros where the point holds a hole inside what
 //! the file system used (or outside any volume); free space is left as the target has it. An
-//! image file is created fresh (sparse: holes cost nothing). A whole disk restored onto a
+//! image file is created fresh (sparse: holes cost nothing) under a temporary name and put in
+//! place when complete (`image::partial`). A whole disk restored onto a
 //! larger one gets its partition table moved to the new end and its last partition grown.
 //! **Invariant:** nothing is written before the target has been checked (not mounted, large
 //! enough, a device that exists); the faces ask for the person's confirmation before that.
@@ -400,9 +401,12 @@ pub fn restore_image(
     let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
     let index = repo.load_readable_index()?;
     let node = disk_node(repo, &index, point, disk)?;
-    // Where zeros must be written on a device: holes inside what a file system used, and
+    // A device, or an image file a loop device is attached to, is written in place; any
+    // other image file whole or not at all (`image::partial`).
+    let in_place = found.is_device || !image::devices::volumes_on(target).is_empty();
+    // Where zeros must be written in place: holes inside what a file system used, and
     // anywhere outside a volume. Read from the point's own blocks (its bitmaps).
-    let must_zero = if found.is_device {
+    let must_zero = if in_place {
         Some(zero_map(repo, &index, &node, disk, partition)?)
     } else {
         None
@@ -411,13 +415,17 @@ pub fn restore_image(
         path: target.to_path_buf(),
         reason: format!("cannot write: {e}"),
     };
-    let mut out = if found.is_device {
-        File::options().write(true).open(target)
+    let (partial, out) = if in_place {
+        (None, File::options().write(true).open(target))
     } else {
         // A fresh image file: its holes are zeros and cost nothing.
-        File::create(target)
-    }
-    .map_err(path_error)?;
+        match image::partial::Partial::create(target) {
+            Ok((partial, file)) => (Some(partial), Ok(file)),
+            Err(e) => (None, Err(e)),
+        }
+    };
+    let mut out = out.map_err(path_error)?;
+    let dest = partial.as_ref().map_or(target, |p| p.path());
     if !found.is_device {
         // A larger image file already there stays larger (the disk grows into it).
         out.set_len(need.max(found.size)).map_err(path_error)?;
@@ -428,6 +436,7 @@ pub fn restore_image(
     };
     let started = std::time::Instant::now();
     let zeros = vec![0u8; IMAGE_BLOCK as usize];
+    let mut behind = image::partial::WriteBehind::new(&out);
     stream(repo, &index, &node, range.clone(), cancel, &mut |piece| {
         let at = piece.offset - range.start;
         match &piece.data {
@@ -435,6 +444,7 @@ pub fn restore_image(
                 out.seek(SeekFrom::Start(at)).map_err(path_error)?;
                 out.write_all(bytes).map_err(path_error)?;
                 report.written += piece.len;
+                behind.wrote(piece.len);
             }
             None => {
                 if let Some(map) = &must_zero {
@@ -448,6 +458,7 @@ pub fn restore_image(
                             left -= n as u64;
                         }
                         report.zeroed += r.end - r.start;
+                        behind.wrote(r.end - r.start);
                     }
                 }
             }
@@ -468,7 +479,7 @@ pub fn restore_image(
         let mut rw = File::options()
             .read(true)
             .write(true)
-            .open(target)
+            .open(dest)
             .map_err(path_error)?;
         if let Some(note) = image::grow::grow_last_partition(&mut rw, &disk.layout)
             .map_err(|e| image_error(format!("the disk was restored, but {e}")))?
@@ -476,6 +487,9 @@ pub fn restore_image(
             report.notes.push(note);
         }
         rw.sync_all().map_err(path_error)?;
+    }
+    if let Some(partial) = partial {
+        partial.commit().map_err(path_error)?;
     }
     Ok(report)
 }
@@ -605,10 +619,11 @@ pub fn export_disk(
         path: to.to_path_buf(),
         reason: format!("cannot write: {e}"),
     };
-    let out = File::create(to).map_err(path_error)?;
+    let (partial, out) = image::partial::Partial::create(to).map_err(path_error)?;
     let name = to
         .file_name()
         .map_or_else(|| "disk".into(), |n| n.to_string_lossy().into_owned());
+    let mut behind = image::partial::WriteBehind::new(&out);
     let mut writer = image::export::writer(format, out, size, &name).map_err(path_error)?;
     let mut report = ImageRestoreReport {
         size,
@@ -619,6 +634,7 @@ pub fn export_disk(
         if let Some(bytes) = &piece.data {
             writer.write(piece.offset, bytes).map_err(path_error)?;
             report.written += piece.len;
+            behind.wrote(piece.len);
         }
         progress(&Progress {
             files: 0,
@@ -632,6 +648,7 @@ pub fn export_disk(
         Ok(())
     })?;
     writer.finish().map_err(path_error)?;
+    partial.commit().map_err(path_error)?;
     Ok(report)
 }
 

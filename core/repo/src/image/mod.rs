@@ -18,6 +18,7 @@ pub mod files;
 pub mod grow;
 pub mod known;
 pub mod layout;
+pub mod partial;
 pub mod probe;
 pub mod record;
 pub mod target;
