@@ -512,10 +512,6 @@ pub fn restore_job(
     options: &RestoreOptions,
     watch: Watch<'_>,
 ) -> Result<(SessionRecord, Result<RestoreReport, TenantError>), TenantError> {
-    let state = ctx.state();
-    let job = ctx.block_on(state.job(name))?;
-    let started_ms = cloudkeep_model::clock::now_ms();
-    let mut log = SessionLog::watched(watch.line);
     let what = if options.paths.is_empty() {
         "everything".to_owned()
     } else {
@@ -525,25 +521,18 @@ pub fn restore_job(
         Destination::Original => "where it came from".to_owned(),
         Destination::Folder(f) => f.display().to_string(),
     };
-    log.line(format!(
+    let heading = format!(
         "restore of {what} from job \"{name}\" into {to} (existing files: {})",
         options.conflict
-    ));
-    let outcome = open_job_repository(ctx, &job).and_then(|repo| {
-        let found = repo.find_job_point(&job.name, point)?;
-        log.line(format!(
-            "restore point {} of {}",
-            found.short_id(),
-            cloudkeep_model::units::date_time_text(found.time_ns / 1_000_000)
-        ));
-        Ok((
-            found.id.clone(),
-            restore(&repo, &found, options, watch.progress)?,
-        ))
-    });
-    let finished_ms = cloudkeep_model::clock::now_ms();
-    let (result, point_id, stats, warnings, message, report) = match outcome {
-        Ok((id, report)) => {
+    );
+    restore_session(
+        ctx,
+        name,
+        point,
+        heading,
+        watch.line,
+        |repo, found| Ok(restore(repo, found, options, watch.progress)?),
+        |report, log| {
             log.line(report.summary());
             for f in &report.failed {
                 log.line(format!("failed: {}: {}", f.path.display(), f.message));
@@ -554,53 +543,13 @@ pub fn restore_job(
                 (false, _) => "warning",
             };
             let warnings: Vec<_> = report.failed.iter().chain(&report.skipped).collect();
-            (
+            Recorded {
                 result,
-                Some(id),
-                json!({"files": report.files, "dirs": report.dirs, "bytes": report.bytes}),
-                json!(warnings),
-                String::new(),
-                Ok(report),
-            )
-        }
-        Err(e) => {
-            let stopped = matches!(
-                e,
-                TenantError::Engine(cloudkeep_repo::engine::EngineError::Cancelled)
-            );
-            log.line(format!(
-                "{}: {e}",
-                if stopped { "stopped" } else { "failed" }
-            ));
-            (
-                if stopped { "stopped" } else { "failed" },
-                None,
-                json!({}),
-                json!([]),
-                e.to_string(),
-                Err(e),
-            )
-        }
-    };
-    log.line(format!(
-        "finished: {result} in {:.1} s",
-        (finished_ms - started_ms) as f64 / 1000.0
-    ));
-    let mut session = SessionRecord {
-        id: 0,
-        job: job.name.clone(),
-        kind: "restore".into(),
-        started_ms,
-        finished_ms,
-        result: result.into(),
-        point: point_id,
-        stats,
-        warnings,
-        message,
-        log: log.into_lines(),
-    };
-    session.id = ctx.block_on(state.record_session(&session))?;
-    Ok((session, report))
+                stats: json!({"files": report.files, "dirs": report.dirs, "bytes": report.bytes}),
+                warnings: json!(warnings),
+            }
+        },
+    )
 }
 
 /// Restores a disk or a volume of a point of job `name` onto `target` (a device or an image
@@ -615,48 +564,44 @@ pub fn restore_image_job(
     cancel: &Cancel,
     watch: Watch<'_>,
 ) -> Result<(SessionRecord, Result<ImageRestoreReport, TenantError>), TenantError> {
-    let state = ctx.state();
-    let job = ctx.block_on(state.job(name))?;
-    let started_ms = cloudkeep_model::clock::now_ms();
-    let mut log = SessionLog::watched(watch.line);
     let item = match what.volume {
         Some(n) => format!("volume {n} of disk {}", shown_disk(&what.disk)),
         None => format!("disk {} as {}", shown_disk(&what.disk), what.format),
     };
-    log.line(format!(
+    let heading = format!(
         "restore of {item} from job \"{name}\" onto {}",
         target.display()
-    ));
-    let outcome = open_job_repository(ctx, &job).and_then(|repo| {
-        let found = repo.find_job_point(&job.name, point)?;
-        log.line(format!(
-            "restore point {} of {}",
-            found.short_id(),
-            cloudkeep_model::units::date_time_text(found.time_ns / 1_000_000)
-        ));
-        let report = match what.volume {
-            Some(_) if what.format != Format::Raw => {
-                return Err(TenantError::Invalid(
-                    "a volume is restored as it is (raw); export a whole disk as VHD, VHDX or VMDK"
-                        .into(),
-                ));
-            }
-            Some(_) => restore_image(&repo, &found, what, target, cancel, watch.progress)?,
-            None => export_disk(
-                &repo,
-                &found,
+    );
+    restore_session(
+        ctx,
+        name,
+        point,
+        heading,
+        watch.line,
+        |repo, found| match what.volume {
+            Some(_) if what.format != Format::Raw => Err(TenantError::Invalid(
+                "a volume is restored as it is (raw); export a whole disk as VHD, VHDX or VMDK"
+                    .into(),
+            )),
+            Some(_) => Ok(restore_image(
+                repo,
+                found,
+                what,
+                target,
+                cancel,
+                watch.progress,
+            )?),
+            None => Ok(export_disk(
+                repo,
+                found,
                 &what.disk,
                 what.format,
                 target,
                 cancel,
                 watch.progress,
-            )?,
-        };
-        Ok((found.id.clone(), report))
-    });
-    let finished_ms = cloudkeep_model::clock::now_ms();
-    let (result, point_id, stats, message, report) = match outcome {
-        Ok((id, report)) => {
+            )?),
+        },
+        |report, log| {
             log.line(format!(
                 "{} written onto {} ({} of data, {} of zeros)",
                 human_bytes(report.size),
@@ -667,12 +612,73 @@ pub fn restore_image_job(
             for note in &report.notes {
                 log.line(note.clone());
             }
-            let stats = json!({"bytes": report.size, "written": report.written});
-            ("success", Some(id), stats, String::new(), Ok(report))
+            Recorded {
+                result: "success",
+                stats: json!({"bytes": report.size, "written": report.written}),
+                warnings: json!([]),
+            }
+        },
+    )
+}
+
+/// What a restore session records of a restore that ran.
+struct Recorded {
+    result: &'static str,
+    stats: serde_json::Value,
+    warnings: serde_json::Value,
+}
+
+/// Runs one restore from point `point` of job `name` (`run`: the restore itself) and records
+/// it as a `restore` session: its log opens with `heading` and the point, `record` tells what
+/// the outcome was; a failure is `failed`, a cancel `stopped`. Blocking.
+fn restore_session<R>(
+    ctx: &TenantContext,
+    name: &str,
+    point: &str,
+    heading: String,
+    line: &(dyn Fn(&str) + Sync),
+    run: impl FnOnce(&Repository, &cloudkeep_repo::repo::RestorePoint) -> Result<R, TenantError>,
+    record: impl FnOnce(&R, &mut SessionLog<'_>) -> Recorded,
+) -> Result<(SessionRecord, Result<R, TenantError>), TenantError> {
+    let state = ctx.state();
+    let job = ctx.block_on(state.job(name))?;
+    let started_ms = cloudkeep_model::clock::now_ms();
+    let mut log = SessionLog::watched(line);
+    log.line(heading);
+    let outcome = open_job_repository(ctx, &job).and_then(|repo| {
+        let found = repo.find_job_point(&job.name, point)?;
+        log.line(format!(
+            "restore point {} of {}",
+            found.short_id(),
+            cloudkeep_model::units::date_time_text(found.time_ns / 1_000_000)
+        ));
+        Ok((found.id.clone(), run(&repo, &found)?))
+    });
+    let finished_ms = cloudkeep_model::clock::now_ms();
+    let (result, point_id, recorded, message, report) = match outcome {
+        Ok((id, report)) => {
+            let recorded = record(&report, &mut log);
+            (
+                recorded.result,
+                Some(id),
+                recorded,
+                String::new(),
+                Ok(report),
+            )
         }
         Err(e) => {
-            log.line(format!("failed: {e}"));
-            ("failed", None, json!({}), e.to_string(), Err(e))
+            let stopped = matches!(
+                e,
+                TenantError::Engine(cloudkeep_repo::engine::EngineError::Cancelled)
+            );
+            let result = if stopped { "stopped" } else { "failed" };
+            log.line(format!("{result}: {e}"));
+            let recorded = Recorded {
+                result,
+                stats: json!({}),
+                warnings: json!([]),
+            };
+            (result, None, recorded, e.to_string(), Err(e))
         }
     };
     log.line(format!(
@@ -687,8 +693,8 @@ pub fn restore_image_job(
         finished_ms,
         result: result.into(),
         point: point_id,
-        stats,
-        warnings: json!([]),
+        stats: recorded.stats,
+        warnings: recorded.warnings,
         message,
         log: log.into_lines(),
     };
