@@ -278,13 +278,8 @@ fn disk_heads(corpus: &Path) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let volume = dir.path().join("ntfs.img");
     fs::File::create(&volume)?.set_len(2 << 20)?;
-    let made = std::process::Command::new("mkntfs")
-        .args(["-F", "-Q", "-q", "-c", "512"])
-        .arg(&volume)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    if made.is_ok_and(|s| s.success()) {
+    let path = volume.to_string_lossy().into_owned();
+    if quietly("mkntfs", &["-F", "-Q", "-q", "-c", "512", &path]) {
         let mut bytes = fs::read(&volume)?;
         // Without the backup boot sector (the last sector), the rest is zeros at the end.
         bytes.truncate(bytes.len().saturating_sub(512));
@@ -307,14 +302,8 @@ fn disk_heads(corpus: &Path) -> Result<()> {
     drop(sparse);
     let volume = dir.path().join("ext4.img");
     fs::File::create(&volume)?.set_len(2 << 20)?;
-    let made = std::process::Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-N", "32", "-d"])
-        .arg(&tree)
-        .arg(&volume)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    if made.is_ok_and(|s| s.success()) {
+    let (tree, path) = (tree.to_string_lossy(), volume.to_string_lossy());
+    if quietly("mkfs.ext4", &["-q", "-F", "-N", "32", "-d", &tree, &path]) {
         let mut bytes = fs::read(&volume)?;
         let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
         bytes.truncate(end);

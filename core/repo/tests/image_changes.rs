@@ -6,6 +6,8 @@
 
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// e2fsprogs and positioned file I/O: Linux.
+#![cfg(target_os = "linux")]
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;

@@ -136,6 +136,9 @@ impl WriteBehind {
         if let Some(file) = &self.file {
             let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
         }
+        // Elsewhere the final sync does it all.
+        #[cfg(not(target_os = "linux"))]
+        let _ = &self.file;
     }
 }
 
