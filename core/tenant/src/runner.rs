@@ -290,7 +290,7 @@ fn backup_job(
     let parent = repo.latest_point(&job.name, &host)?;
     match &parent {
         Some(p) if job.spec.mode.is_image() => log.line(format!(
-            "incremental from restore point {} ({}): every used block is read, only changed ones are stored",
+            "incremental from restore point {} ({}): only changed blocks are stored; on ext4 volumes held still, unchanged files are not read again",
             p.short_id(),
             human_bytes(p.manifest.stats.bytes)
         )),
