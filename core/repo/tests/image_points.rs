@@ -319,6 +319,15 @@ fn files_inside_ext4_fat_and_ntfs_volumes_browse_search_and_restore_from_the_poi
     let deep = list_dir(&repo, &index, &point, "/disk.img/disk.img1/docs/deep").unwrap();
     let f5 = deep.iter().find(|n| n.name == b"file5.bin").unwrap();
     assert_eq!((f5.kind, f5.size), (NodeKind::File, 3_000_000));
+    let src_f5 = std::fs::metadata(tree.join("docs/deep/file5.bin")).unwrap();
+    let secs = |ns: i64| ns.div_euclid(1_000_000_000);
+    let src_f5_ns = cloudkeep_repo::engine::fsmeta::times_of(&src_f5).mtime_ns;
+    // (A volume this small has 128-byte inodes: times to the second.)
+    assert_eq!(
+        secs(f5.times.mtime_ns),
+        secs(src_f5_ns),
+        "ext4 keeps modification times"
+    );
     let fat = list_dir(&repo, &index, &point, "/disk.img/disk.img2/docs").unwrap();
     let f4 = fat.iter().find(|n| n.name == b"file4.bin").unwrap();
     let src_mtime = std::fs::metadata(tree.join("docs/file4.bin"))
@@ -365,6 +374,13 @@ fn files_inside_ext4_fat_and_ntfs_volumes_browse_search_and_restore_from_the_poi
     assert_eq!(
         files_under(&out.join("docs")),
         files_under(&tree.join("docs"))
+    );
+    // Restored with their modification times.
+    let restored_f5 = std::fs::metadata(out.join("docs/deep/file5.bin")).unwrap();
+    assert_eq!(
+        secs(cloudkeep_repo::engine::fsmeta::times_of(&restored_f5).mtime_ns),
+        secs(src_f5_ns),
+        "a file restored from an ext4 volume keeps its modification time"
     );
     assert_eq!(
         std::fs::read(out.join("file5.bin")).unwrap(),

@@ -137,7 +137,7 @@ impl Geometry {
             if [
                 group.bitmap,
                 group.inode_bitmap,
-                group.inode_table + itable_blocks - 1,
+                group.inode_table.saturating_add(itable_blocks - 1),
             ]
             .iter()
             .any(|&b| b >= blocks)
@@ -203,4 +203,31 @@ pub fn u16_at(b: &[u8], at: usize) -> u64 {
 /// A little-endian u32 at `at` (the caller checked the bounds).
 pub fn u32_at(b: &[u8], at: usize) -> u64 {
     u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 64-bit file system whose descriptor puts an inode table at the end of the u64 range
+    /// (found by the `disk_layout` fuzz target): damage, not an overflow.
+    #[test]
+    fn an_inode_table_at_the_end_of_the_u64_range_is_damage() {
+        let mut v = vec![0u8; 64 << 10];
+        let put = |v: &mut [u8], at: usize, x: u32| v[at..at + 4].copy_from_slice(&x.to_le_bytes());
+        let sb = 1024;
+        put(&mut v, sb + 0x04, 16); // blocks
+        put(&mut v, sb + 0x18, 2); // 4 KiB blocks
+        put(&mut v, sb + 0x20, 32768); // blocks per group
+        put(&mut v, sb + 0x28, 128); // inodes per group
+        put(&mut v, sb + 0x4C, 1); // dynamic revision: inode size below
+        v[sb + 0x58..sb + 0x5A].copy_from_slice(&256u16.to_le_bytes());
+        put(&mut v, sb + 0x60, 0x80); // 64bit
+        v[sb + 0xFE..sb + 0x100].copy_from_slice(&64u16.to_le_bytes());
+        let gd = 4096;
+        put(&mut v, gd + 0x08, u32::MAX); // inode table, low half
+        put(&mut v, gd + 0x28, u32::MAX); // and high half
+        let err = Geometry::read(&mut std::io::Cursor::new(v), 0, 64 << 10).unwrap_err();
+        assert!(err.to_string().contains("outside the volume"), "{err}");
+    }
 }

@@ -4,9 +4,8 @@
 //! read-only crate: `ext4-view` (ext2/3/4, Google's), `fatfs` (FAT12/16/32, used read-only),
 //! `ntfs` (NTFS, the ReactOS developer's).
 //!
-//! What each keeps of metadata: ext2/3/4 — type, permissions, owner (the crate exposes no
-//! inode times: such files restore with the restore's time); FAT — modification time (the
-//! volume's local time, read as UTC); NTFS — modification time. A volume is hostile input:
+//! What each keeps of metadata: ext2/3/4 — type, permissions, owner, modification time;
+//! FAT — modification time (the volume's local time, read as UTC); NTFS — modification time. A volume is hostile input:
 //! the readers' errors become [`FilesError::Damaged`], and so does a reader's panic (every
 //! call is guarded; fuzz target `volume_files`).
 
@@ -267,7 +266,12 @@ impl VolumeFiles for Ext {
                 },
                 mode: Some(type_bits | u32::from(meta.mode())),
                 owner: Some((meta.uid(), meta.gid())),
-                mtime_ns: None,
+                mtime_ns: Some(
+                    meta.modified()
+                        .seconds()
+                        .saturating_mul(1_000_000_000)
+                        .saturating_add(i64::from(meta.modified().nanoseconds())),
+                ),
                 link,
             });
         }
