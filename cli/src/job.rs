@@ -270,6 +270,22 @@ enum PointsCommand {
         #[arg(long)]
         job: String,
     },
+    /// Publish a restore point read-only at an empty folder (FUSE, Linux), for the
+    /// computer's own tools, until Ctrl-C or `points unmount`.
+    Mount {
+        /// Restore point id (a unique prefix, or "latest").
+        point: String,
+        /// The empty folder to publish it at.
+        mountpoint: std::path::PathBuf,
+        /// The job.
+        #[arg(long)]
+        job: String,
+    },
+    /// Unpublish a restore point (also one whose `points mount` was killed).
+    Unmount {
+        /// The folder it is published at.
+        mountpoint: std::path::PathBuf,
+    },
     /// Delete a restore point (with insider protection it goes to the provider's recycle bin).
     Delete {
         /// Restore point id.
@@ -726,6 +742,12 @@ pub fn run_points(args: PointsArgs, ctx: &TenantContext) -> anyhow::Result<ExitC
         PointsCommand::Diff { from, to, job } => {
             show::diff(&open_job(ctx, &job)?, Some(&job), &from, &to, args.json)
         }
+        PointsCommand::Mount {
+            point,
+            mountpoint,
+            job,
+        } => crate::publish::mount(open_job(ctx, &job)?, &job, &point, &mountpoint),
+        PointsCommand::Unmount { mountpoint } => crate::publish::unmount(&mountpoint),
         PointsCommand::Delete { point, job } => {
             let repo = open_job(ctx, &job)?;
             let found = repo.find_job_point(&job, &point)?;

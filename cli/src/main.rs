@@ -13,6 +13,7 @@ mod local;
 mod policy;
 mod progress;
 mod provider;
+mod publish;
 mod runtime;
 mod secrets;
 mod service;

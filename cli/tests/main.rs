@@ -11,6 +11,9 @@ mod gateway;
 mod image;
 mod local;
 mod policy;
+// FUSE mounts: Linux, as root.
+#[cfg(target_os = "linux")]
+mod publish;
 // A real Secret Service (gnome-keyring on D-Bus): Linux desktops.
 #[cfg(unix)]
 mod secrets;

@@ -19,6 +19,8 @@ const CRATE_EDGES: &[(&str, &[&str])] = &[
     ("cloudkeep-api", &["cloudkeep-model"]),
     ("cloudkeep-repo", &["cloudkeep-model", "cloudkeep-api"]),
     ("cloudkeep-certs", &["cloudkeep-api"]),
+    // A published point reads through the repository alone (a FUSE face of its tree).
+    ("cloudkeep-publish", &["cloudkeep-repo"]),
     (
         "cloudkeep-gateway",
         &[
@@ -61,6 +63,7 @@ const FACE_CRATES: &[&str] = &[
     "cloudkeep-client",
     "cloudkeep-tenant",
     "cloudkeep-gateway",
+    "cloudkeep-publish",
 ];
 
 /// Crates that must never be in a layer's dependency tree (normal dependencies, at any
@@ -71,6 +74,7 @@ const NEVER_BELOW: &[(&str, &[&str])] = &[
     ("cloudkeep-api", SERVER_STACK),
     ("cloudkeep-repo", SERVER_STACK),
     ("cloudkeep-certs", SERVER_STACK),
+    ("cloudkeep-publish", SERVER_STACK),
 ];
 
 /// An async runtime, a database, HTTP and TLS.
@@ -135,6 +139,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
         ],
     ),
     ("core/certs/src", &[]),
+    ("core/publish/src", &[&["content"], &["tree"], &["fs"]]),
     (
         "core/gateway/src",
         &[
@@ -171,8 +176,9 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
                 "about", "daemon", "exit", "progress", "runtime", "secrets", "service",
             ],
             &["gateway", "show"],
-            // The image-level commands (`points show`, `restore volume|disk`).
-            &["image"],
+            // The image-level commands (`points show`, `restore volume|disk`), publishing
+            // (`points mount|unmount`).
+            &["image", "publish"],
             &[
                 "job",
                 "lab",

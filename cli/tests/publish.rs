@@ -1,0 +1,182 @@
+//! Publishing restore points (`points mount|unmount`, FUSE) through a real gateway: the
+//! computer's own tools (`find`, `stat`, `sha256sum`, `readlink`) see over the mount what was
+//! backed up — names, kinds, sizes, modes, owners, modification times, contents, link
+//! targets; writes are refused; a publication killed with `kill -9` leaves no mount behind;
+//! `points unmount` ends a live one and refuses a folder that is not a publication. Runs as
+//! root (the test command runs it so): FUSE mounts need it here.
+
+// Test code: a panic with a message is how a check reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cloudkeep_tests::pseudo_random;
+
+use crate::support::{Cli, gateway_with_tenant, job_create, kill9, spawn, tenant_with_provider};
+
+fn tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn mounted(at: &Path) -> bool {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(1) == Some(at.to_str().unwrap()) && l.contains("fuse.cloudkeep"))
+}
+
+fn wait_until(what: &str, secs: u64, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < Duration::from_secs(secs), "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What the OS's tools say of every entry under `root`: `find -printf` (type, mode, owner,
+/// size, mtime to the second, link target) and `sha256sum` of every file, by relative path.
+fn seen(root: &Path) -> BTreeMap<String, String> {
+    let listing = tool(
+        "find",
+        &[
+            root.to_str().unwrap(),
+            "-mindepth",
+            "1",
+            "-printf",
+            "%P|%y %m %u %g %s %T@ %l\\n",
+        ],
+    );
+    let mut out = BTreeMap::new();
+    for line in listing.lines() {
+        let (path, facts) = line.split_once('|').unwrap();
+        // Directory sizes are the file system's own business; times to the second.
+        let mut f: Vec<String> = facts.split(' ').map(str::to_owned).collect();
+        if f[0] == "d" {
+            f[4] = "-".into();
+        }
+        f[5] = f[5].split('.').next().unwrap().to_owned();
+        let mut fact = f.join(" ");
+        if f[0] == "f" {
+            let sum = tool("sha256sum", &[root.join(path).to_str().unwrap()]);
+            fact.push_str(&format!(" {}", sum.split(' ').next().unwrap()));
+        }
+        out.insert(path.to_owned(), fact);
+    }
+    out
+}
+
+#[test]
+fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
+    assert_eq!(
+        tool("id", &["-u"]).trim(),
+        "0",
+        "publishing tests need root (FUSE mounts): run scripts/test"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tree = d.join("tree");
+    std::fs::create_dir_all(tree.join("docs/deep")).unwrap();
+    for (i, len) in [0usize, 1, 4095, 70_000, 3_000_000, 9 << 20]
+        .iter()
+        .enumerate()
+    {
+        let at = if i % 2 == 0 { "docs" } else { "docs/deep" };
+        std::fs::write(
+            tree.join(at).join(format!("f{i}.bin")),
+            pseudo_random(*len, i as u64),
+        )
+        .unwrap();
+    }
+    std::os::unix::fs::symlink("docs/f0.bin", tree.join("link")).unwrap();
+    tool(
+        "chmod",
+        &["0640", tree.join("docs/f2.bin").to_str().unwrap()],
+    );
+    tool(
+        "chown",
+        &["1234:2345", tree.join("docs/deep/f3.bin").to_str().unwrap()],
+    );
+    tool(
+        "touch",
+        &[
+            "-d",
+            "2001-02-03 04:05:06",
+            tree.join("docs/f4.bin").to_str().unwrap(),
+        ],
+    );
+
+    let (gw, _sp, fp) = gateway_with_tenant(d);
+    let laptop: Cli = tenant_with_provider(d, &gw, &fp);
+    job_create(&laptop, "docs", &tree);
+    laptop.ok(&["job", "run", "docs"], None);
+
+    let mnt = d.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mut run = spawn(
+        &laptop,
+        &[
+            "points",
+            "mount",
+            "latest",
+            "--job",
+            "docs",
+            mnt.to_str().unwrap(),
+        ],
+    );
+    wait_until("the point is published", 30, || mounted(&mnt));
+    let inside = mnt.join(tree.strip_prefix("/").unwrap());
+    assert_eq!(
+        seen(&inside),
+        seen(&tree),
+        "find, stat and sha256sum over the mount"
+    );
+    let write = std::fs::write(inside.join("docs/new.txt"), b"x").unwrap_err();
+    assert_eq!(write.raw_os_error(), Some(30), "EROFS: {write}");
+
+    // kill -9: the mount goes with the process.
+    kill9(&mut run);
+    wait_until("a killed publication leaves no mount", 10, || {
+        !mounted(&mnt)
+    });
+    assert!(
+        std::fs::read_dir(&mnt).unwrap().next().is_none(),
+        "the folder is empty again"
+    );
+
+    // Unpublished by `points unmount`: the publishing process ends by itself.
+    let mut run = spawn(
+        &laptop,
+        &[
+            "points",
+            "mount",
+            "latest",
+            "--job",
+            "docs",
+            mnt.to_str().unwrap(),
+        ],
+    );
+    wait_until("published again", 30, || mounted(&mnt));
+    laptop.ok(&["points", "unmount", mnt.to_str().unwrap()], None);
+    wait_until("the publishing process ends", 10, || {
+        run.try_wait().unwrap().is_some()
+    });
+    assert!(run.wait().unwrap().success());
+    assert!(!mounted(&mnt));
+    // A folder that is not a publication is left alone.
+    let refused = laptop.run(&["points", "unmount", d.to_str().unwrap()], None);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is not a published restore point"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

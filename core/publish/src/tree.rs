@@ -1,0 +1,165 @@
+//! A restore point's tree as numbered entries (inodes), its folders listed only when first
+//! looked into: what a file system serving the point answers `lookup`, `getattr` and
+//! `readdir` from. A file-level point's folders are read from their tree parts; an image-level
+//! point's virtual tree (disk, volume, path) through the engine's browser. Entries are never
+//! forgotten while the point is published (a tree of a million entries holds a million small
+//! records, the catalog's own size).
+
+use std::sync::{Arc, Mutex};
+
+use cloudkeep_repo::catalog::{Node, NodeKind};
+use cloudkeep_repo::engine::browse;
+use cloudkeep_repo::repo::{ChunkIndex, Repository, RestorePoint};
+
+use crate::content::Content;
+
+/// The root entry's number (FUSE's).
+pub const ROOT: u64 = 1;
+
+/// Why a folder could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    /// No entry with that number.
+    #[error("no such entry")]
+    NoEntry,
+    /// The catalog could not be read.
+    #[error("{0}")]
+    Catalog(String),
+}
+
+/// A folder's entries: (name, number), in the catalog's order.
+pub type Children = Arc<Vec<(Vec<u8>, u64)>>;
+
+struct Item {
+    node: Node,
+    /// Its path in the point ("/home/alice"), for the image browser.
+    path: String,
+    /// Its entries, (name, number), once listed.
+    children: Option<Children>,
+    content: Option<Arc<Content>>,
+}
+
+/// A point's entries.
+pub struct Tree {
+    repo: Repository,
+    index: ChunkIndex,
+    point: RestorePoint,
+    items: Mutex<Vec<Item>>,
+}
+
+impl Tree {
+    /// The tree of `point`, nothing listed yet.
+    pub fn new(repo: Repository, index: ChunkIndex, point: RestorePoint) -> Self {
+        let mut root = Node::new(Vec::new(), NodeKind::Dir);
+        root.owner.mode = 0o040755;
+        root.times.mtime_ns = point.time_ns;
+        root.times.atime_ns = point.time_ns;
+        root.times.ctime_ns = point.time_ns;
+        let items = Mutex::new(vec![Item {
+            node: root,
+            path: "/".into(),
+            children: None,
+            content: None,
+        }]);
+        Self {
+            repo,
+            index,
+            point,
+            items,
+        }
+    }
+
+    /// The repository (for its blobs).
+    pub fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// The index the tree reads through.
+    pub fn index(&self) -> &ChunkIndex {
+        &self.index
+    }
+
+    /// Entry `ino`'s node.
+    pub fn node(&self, ino: u64) -> Result<Node, TreeError> {
+        self.with(ino, |i| i.node.clone())
+    }
+
+    fn with<T>(&self, ino: u64, f: impl FnOnce(&mut Item) -> T) -> Result<T, TreeError> {
+        let mut items = self.items.lock().map_err(|_| TreeError::NoEntry)?;
+        let at = usize::try_from(ino.checked_sub(1).ok_or(TreeError::NoEntry)?)
+            .map_err(|_| TreeError::NoEntry)?;
+        items.get_mut(at).map(f).ok_or(TreeError::NoEntry)
+    }
+
+    /// Entry `ino`'s content (files).
+    pub fn content(&self, ino: u64) -> Result<Arc<Content>, TreeError> {
+        if let Some(c) = self.with(ino, |i| i.content.clone())? {
+            return Ok(c);
+        }
+        let c = Arc::new(Content::new(&self.node(ino)?.content));
+        self.with(ino, |i| i.content = Some(c.clone()))?;
+        Ok(c)
+    }
+
+    /// The entries of folder `ino`, (name, number), listed on first use.
+    pub fn children(&self, ino: u64) -> Result<Children, TreeError> {
+        let (node, path, listed) = self.with(ino, |i| {
+            (i.node.clone(), i.path.clone(), i.children.clone())
+        })?;
+        if let Some(c) = listed {
+            return Ok(c);
+        }
+        if node.kind != NodeKind::Dir {
+            return Ok(Arc::new(Vec::new()));
+        }
+        let bad = |e: String| TreeError::Catalog(e);
+        let nodes = if self.point.manifest.is_image() {
+            browse::list_dir(&self.repo, &self.index, &self.point, &path)
+                .map_err(|e| bad(e.to_string()))?
+        } else if ino == ROOT {
+            self.repo
+                .load_dir(&self.index, &self.point.manifest.root)
+                .map_err(|e| bad(e.to_string()))?
+        } else {
+            self.repo
+                .load_dir(&self.index, &node.subtree)
+                .map_err(|e| bad(e.to_string()))?
+        };
+        let mut items = self.items.lock().map_err(|_| TreeError::NoEntry)?;
+        let at = usize::try_from(ino - 1).map_err(|_| TreeError::NoEntry)?;
+        // Listed by another reader meanwhile: that listing stands.
+        if let Some(c) = items.get(at).and_then(|i| i.children.clone()) {
+            return Ok(c);
+        }
+        let mut children = Vec::with_capacity(nodes.len());
+        for child in nodes {
+            let name = child.name.clone();
+            let child_path = if path == "/" {
+                format!("/{}", child.display_name())
+            } else {
+                format!("{path}/{}", child.display_name())
+            };
+            items.push(Item {
+                node: child,
+                path: child_path,
+                children: None,
+                content: None,
+            });
+            children.push((name, items.len() as u64));
+        }
+        let children = Arc::new(children);
+        if let Some(item) = items.get_mut(at) {
+            item.children = Some(children.clone());
+        }
+        Ok(children)
+    }
+
+    /// The entry named `name` in folder `parent`.
+    pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<Option<u64>, TreeError> {
+        Ok(self
+            .children(parent)?
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, ino)| *ino))
+    }
+}
