@@ -180,3 +180,123 @@ fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+/// An image-level point published: each disk and volume is a raw image file equal to what was
+/// imaged, which the OS's own tools read through the mount (`e2fsck`, `sha256sum`).
+#[test]
+fn an_image_level_point_publishes_its_disk_and_volumes_as_raw_images() {
+    assert_eq!(
+        tool("id", &["-u"]).trim(),
+        "0",
+        "publishing tests need root (FUSE mounts): run scripts/test"
+    );
+    const MIB: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tree = d.join("tree");
+    std::fs::create_dir_all(tree.join("docs")).unwrap();
+    std::fs::write(tree.join("docs/big.bin"), pseudo_random(5 << 20, 7)).unwrap();
+    std::fs::write(tree.join("docs/small.txt"), b"small").unwrap();
+    // A 64 MiB GPT disk with one ext4 volume from 1 MiB, made without root.
+    let disk = d.join("disk.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(64 * MIB)
+        .unwrap();
+    let mut sfdisk = Command::new("sfdisk")
+        .args(["-q", disk.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        sfdisk.stdin.as_mut().unwrap(),
+        b"label: gpt\nstart=2048, size=120832, type=L\n",
+    )
+    .unwrap();
+    assert!(sfdisk.wait().unwrap().success());
+    let volume = d.join("volume.img");
+    std::fs::File::create(&volume)
+        .unwrap()
+        .set_len(120832 * 512)
+        .unwrap();
+    tool(
+        "mkfs.ext4",
+        &[
+            "-q",
+            "-F",
+            "-d",
+            tree.to_str().unwrap(),
+            volume.to_str().unwrap(),
+        ],
+    );
+    let bytes = std::fs::read(&volume).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new().write(true).open(&disk).unwrap(),
+        &bytes,
+        MIB,
+    )
+    .unwrap();
+
+    let (gw, _sp, fp) = gateway_with_tenant(d);
+    let laptop: Cli = tenant_with_provider(d, &gw, &fp);
+    laptop.ok(
+        &[
+            "job",
+            "create",
+            "disk",
+            "--provider",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--mode",
+            "volumes",
+            "--volume",
+            disk.to_str().unwrap(),
+            "--no-encryption",
+        ],
+        None,
+    );
+    laptop.ok(&["job", "run", "disk"], None);
+    let mnt = d.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mut run = spawn(
+        &laptop,
+        &[
+            "points",
+            "mount",
+            "latest",
+            "--job",
+            "disk",
+            mnt.to_str().unwrap(),
+        ],
+    );
+    wait_until("the point is published", 30, || mounted(&mnt));
+    let sum = |p: &Path| {
+        tool("sha256sum", &[p.to_str().unwrap()])
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let raw_disk = mnt.join("disk.img.raw");
+    let raw_volume = mnt.join("disk.img/disk.img1.raw");
+    assert_eq!(sum(&raw_disk), sum(&disk), "the whole disk, byte for byte");
+    assert_eq!(sum(&raw_volume), sum(&volume), "the volume, byte for byte");
+    tool("e2fsck", &["-fn", raw_volume.to_str().unwrap()]);
+    let mode = tool("stat", &["-c", "%a %u", raw_disk.to_str().unwrap()]);
+    assert_eq!(
+        mode.trim(),
+        "400 0",
+        "a raw disk is its publisher's alone to read"
+    );
+    // The volume's files are listed beside it.
+    let listed: Vec<String> = std::fs::read_dir(mnt.join("disk.img/disk.img1/docs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    laptop.ok(&["points", "unmount", mnt.to_str().unwrap()], None);
+    wait_until("the publishing process ends", 10, || {
+        run.try_wait().unwrap().is_some()
+    });
+}

@@ -88,11 +88,13 @@ impl BlobCache {
     }
 }
 
-/// A file's extents with their offsets.
+/// A file's extents with their offsets; or a window of them (a volume of a disk).
 #[derive(Debug, Clone, Default)]
 pub struct Content {
     /// (offset, length, blob or `None` for a hole), in order.
-    pieces: Vec<(u64, u64, Option<ChunkId>)>,
+    pieces: Arc<Vec<(u64, u64, Option<ChunkId>)>>,
+    /// Where this content starts in the pieces, and its length.
+    base: u64,
     size: u64,
 }
 
@@ -100,7 +102,7 @@ impl Content {
     /// The content made of `extents`.
     pub fn new(extents: &[Extent]) -> Self {
         let mut at = 0u64;
-        let pieces = extents
+        let pieces: Vec<_> = extents
             .iter()
             .map(|e| {
                 let (len, id) = match e {
@@ -112,7 +114,21 @@ impl Content {
                 piece
             })
             .collect();
-        Self { pieces, size: at }
+        Self {
+            pieces: Arc::new(pieces),
+            base: 0,
+            size: at,
+        }
+    }
+
+    /// The `len` bytes from `start` of this content (clipped to it), sharing its pieces.
+    pub fn window(&self, start: u64, len: u64) -> Self {
+        let start = start.min(self.size);
+        Self {
+            pieces: self.pieces.clone(),
+            base: self.base + start,
+            size: len.min(self.size - start),
+        }
     }
 
     /// Its length.
@@ -126,6 +142,7 @@ impl Content {
         if offset >= end {
             return Ok(Vec::new());
         }
+        let (offset, end) = (self.base + offset, self.base + end);
         let mut out = Vec::with_capacity((end - offset) as usize);
         let first = self.pieces.partition_point(|p| p.0 + p.1 <= offset);
         for &(at, plen, id) in &self.pieces[first..] {
@@ -223,6 +240,15 @@ mod tests {
             assert_eq!(got, data[from..to], "at {offset}+{len}");
             assert!(cache.held() <= budget + largest, "{}", cache.held());
         }
+        // A window reads the same bytes, shifted.
+        let window = content.window(1 << 20, 2 << 20);
+        assert_eq!(window.size(), 2 << 20);
+        assert_eq!(
+            window.read(&cache, 5, 1000).unwrap(),
+            data[(1 << 20) + 5..(1 << 20) + 1005]
+        );
+        assert_eq!(window.read(&cache, 2 << 20, 10).unwrap(), Vec::<u8>::new());
+        assert_eq!(content.window(5 << 20, 9 << 20).size(), 1 << 20);
         // Holes read as zeros, without a blob.
         let hole = Content::new(&[Extent::Hole { len: 10 }]);
         assert_eq!(hole.read(&cache, 3, 100).unwrap(), vec![0u8; 7]);

@@ -30,7 +30,11 @@ pub struct PointFs {
 
 impl PointFs {
     /// Serves `tree`, reading blobs through a cache of `cache_bytes`.
-    pub fn new(tree: Tree, cache_bytes: usize) -> Self {
+    pub fn new(mut tree: Tree, cache_bytes: usize) -> Self {
+        tree.set_owner(
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        );
         let cache = BlobCache::new(tree.repo().blob_source(tree.index()), cache_bytes);
         Self { tree, cache }
     }

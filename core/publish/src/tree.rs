@@ -3,12 +3,13 @@
 //! `readdir` from. A file-level point's folders are read from their tree parts; an image-level
 //! point's virtual tree (disk, volume, path) through the engine's browser. Entries are never
 //! forgotten while the point is published (a tree of a million entries holds a million small
-//! records, the catalog's own size).
+//! records, the catalog's own size). An image-level point also shows each disk and each
+//! volume as a raw image file (`sda.raw`, `sda1.raw`, owner-read-only) beside their folders.
 
 use std::sync::{Arc, Mutex};
 
 use cloudkeep_repo::catalog::{Node, NodeKind};
-use cloudkeep_repo::engine::browse;
+use cloudkeep_repo::engine::{EngineError, browse, disk, volumes};
 use cloudkeep_repo::repo::{ChunkIndex, Repository, RestorePoint};
 
 use crate::content::Content;
@@ -45,6 +46,8 @@ pub struct Tree {
     index: ChunkIndex,
     point: RestorePoint,
     items: Mutex<Vec<Item>>,
+    /// Who owns the raw images (uid, gid): the person publishing.
+    owner: (u32, u32),
 }
 
 impl Tree {
@@ -66,7 +69,13 @@ impl Tree {
             index,
             point,
             items,
+            owner: (0, 0),
         }
+    }
+
+    /// Makes `uid`/`gid` the owner of the raw images (whole disks are theirs alone to read).
+    pub fn set_owner(&mut self, uid: u32, gid: u32) {
+        self.owner = (uid, gid);
     }
 
     /// The repository (for its blobs).
@@ -125,6 +134,11 @@ impl Tree {
                 .load_dir(&self.index, &node.subtree)
                 .map_err(|e| bad(e.to_string()))?
         };
+        let raw = if self.point.manifest.is_image() {
+            self.raw_images(&path).map_err(|e| bad(e.to_string()))?
+        } else {
+            Vec::new()
+        };
         let mut items = self.items.lock().map_err(|_| TreeError::NoEntry)?;
         let at = usize::try_from(ino - 1).map_err(|_| TreeError::NoEntry)?;
         // Listed by another reader meanwhile: that listing stands.
@@ -147,11 +161,57 @@ impl Tree {
             });
             children.push((name, items.len() as u64));
         }
+        for (node, content) in raw {
+            let name = node.name.clone();
+            items.push(Item {
+                path: format!("{path}/{}", node.display_name()),
+                node,
+                children: None,
+                content: Some(Arc::new(content)),
+            });
+            children.push((name, items.len() as u64));
+        }
         let children = Arc::new(children);
         if let Some(item) = items.get_mut(at) {
             item.children = Some(children.clone());
         }
         Ok(children)
+    }
+
+    /// The raw images an image-level point's folder holds beside its folders: at the top,
+    /// each disk whole (`sda.raw`); in a disk's folder, each of its volumes (`sda1.raw`).
+    fn raw_images(&self, path: &str) -> Result<Vec<(Node, Content)>, EngineError> {
+        let depth = path.split('/').filter(|c| !c.is_empty()).count();
+        if depth > 1 {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for disk in &self.point.manifest.disks {
+            if depth == 1 && path.trim_start_matches('/') != disk.name() {
+                continue;
+            }
+            let whole =
+                Content::new(&disk::disk_node(&self.repo, &self.index, &self.point, disk)?.content);
+            let raw = |name: String, content: &Content| {
+                let mut node = Node::new(format!("{name}.raw").into_bytes(), NodeKind::File);
+                node.size = content.size();
+                node.owner.mode = 0o100400;
+                (node.owner.uid, node.owner.gid) = self.owner;
+                node.times.mtime_ns = self.point.time_ns;
+                node.times.atime_ns = self.point.time_ns;
+                node.times.ctime_ns = self.point.time_ns;
+                node
+            };
+            if depth == 0 {
+                out.push((raw(disk.name().to_owned(), &whole), whole));
+                continue;
+            }
+            for p in &disk.layout.partitions {
+                let window = whole.window(p.start, p.size);
+                out.push((raw(volumes::volume_name(disk, p), &window), window));
+            }
+        }
+        Ok(out)
     }
 
     /// The entry named `name` in folder `parent`.
