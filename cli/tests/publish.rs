@@ -42,6 +42,23 @@ fn wait_until(what: &str, secs: u64, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// `points mount latest --job JOB MNT` started, once the mount is there.
+fn publish(laptop: &Cli, job: &str, mnt: &Path) -> std::process::Child {
+    let run = spawn(
+        laptop,
+        &[
+            "points",
+            "mount",
+            "latest",
+            "--job",
+            job,
+            mnt.to_str().unwrap(),
+        ],
+    );
+    wait_until("the point is published", 30, || mounted(mnt));
+    run
+}
+
 /// What the OS's tools say of every entry under `root`: `find -printf` (type, mode, owner,
 /// size, mtime to the second, link target) and `sha256sum` of every file, by relative path.
 fn seen(root: &Path) -> BTreeMap<String, String> {
@@ -121,22 +138,17 @@ fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
 
     let mnt = d.join("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    let mut run = spawn(
-        &laptop,
-        &[
-            "points",
-            "mount",
-            "latest",
-            "--job",
-            "docs",
-            mnt.to_str().unwrap(),
-        ],
-    );
-    wait_until("the point is published", 30, || mounted(&mnt));
+    let mut run = publish(&laptop, "docs", &mnt);
     let inside = mnt.join(tree.strip_prefix("/").unwrap());
+    let source = seen(&tree);
+    assert_eq!(
+        source.len(),
+        9,
+        "two folders, six files, a link: {source:?}"
+    );
     assert_eq!(
         seen(&inside),
-        seen(&tree),
+        source,
         "find, stat and sha256sum over the mount"
     );
     let write = std::fs::write(inside.join("docs/new.txt"), b"x").unwrap_err();
@@ -153,18 +165,7 @@ fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
     );
 
     // Unpublished by `points unmount`: the publishing process ends by itself.
-    let mut run = spawn(
-        &laptop,
-        &[
-            "points",
-            "mount",
-            "latest",
-            "--job",
-            "docs",
-            mnt.to_str().unwrap(),
-        ],
-    );
-    wait_until("published again", 30, || mounted(&mnt));
+    let mut run = publish(&laptop, "docs", &mnt);
     laptop.ok(&["points", "unmount", mnt.to_str().unwrap()], None);
     wait_until("the publishing process ends", 10, || {
         run.try_wait().unwrap().is_some()
@@ -259,18 +260,7 @@ fn an_image_level_point_publishes_its_disk_and_volumes_as_raw_images() {
     laptop.ok(&["job", "run", "disk"], None);
     let mnt = d.join("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    let mut run = spawn(
-        &laptop,
-        &[
-            "points",
-            "mount",
-            "latest",
-            "--job",
-            "disk",
-            mnt.to_str().unwrap(),
-        ],
-    );
-    wait_until("the point is published", 30, || mounted(&mnt));
+    let mut run = publish(&laptop, "disk", &mnt);
     let sum = |p: &Path| {
         tool("sha256sum", &[p.to_str().unwrap()])
             .split(' ')
