@@ -1,9 +1,10 @@
 //! Publishing restore points (`points mount|unmount`, FUSE) through a real gateway: the
 //! computer's own tools (`find`, `stat`, `sha256sum`, `readlink`) see over the mount what was
 //! backed up — names, kinds, sizes, modes, owners, modification times, contents, link
-//! targets; writes are refused; a publication killed with `kill -9` leaves no mount behind;
-//! `points unmount` ends a live one and refuses a folder that is not a publication. Runs as
-//! root (the test command runs it so): FUSE mounts need it here.
+//! targets; writes are refused; another local user reads nothing; a publication killed with
+//! `kill -9` leaves no mount behind; `points unmount` ends a live one and refuses a folder
+//! that is not a publication. Runs as root (the test command runs it so): FUSE mounts need
+//! it here.
 
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -150,6 +151,18 @@ fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
         seen(&inside),
         source,
         "find, stat and sha256sum over the mount"
+    );
+    // Another local user reads nothing, not even a file whose mode lets everyone read it.
+    let other = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+        .arg(inside.join("docs/deep/f1.bin"))
+        .output()
+        .unwrap();
+    assert!(
+        !other.status.success()
+            && String::from_utf8_lossy(&other.stderr).contains("Permission denied"),
+        "another user reads a published point: {}",
+        String::from_utf8_lossy(&other.stderr)
     );
     let write = std::fs::write(inside.join("docs/new.txt"), b"x").unwrap_err();
     assert_eq!(write.raw_os_error(), Some(30), "EROFS: {write}");
