@@ -66,7 +66,20 @@ pub fn mount(
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let unmounted_outside = session.guard.is_finished();
-    if let Err(e) = session.umount_and_join() {
+    if !unmounted_outside {
+        // Unmounting ends the kernel's connection, so the serving threads stop; fuser's own
+        // unmount waits for them first and, with `auto_unmount`, never returns.
+        if let Err(e) = cloudkeep_publish::fs::unpublish(mountpoint) {
+            tracing::warn!("ending the publication: {e}");
+        }
+        let started = std::time::Instant::now();
+        while !session.guard.is_finished() && started.elapsed().as_secs() < 10 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    if session.guard.is_finished()
+        && let Err(e) = session.join()
+    {
         tracing::debug!("ending the publication: {e}");
     }
     println!(

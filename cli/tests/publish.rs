@@ -2,8 +2,8 @@
 //! computer's own tools (`find`, `stat`, `sha256sum`, `readlink`) see over the mount what was
 //! backed up — names, kinds, sizes, modes, owners, modification times, contents, link
 //! targets; writes are refused; another local user reads nothing; a publication killed with
-//! `kill -9` leaves no mount behind; `points unmount` ends a live one and refuses a folder
-//! that is not a publication. Runs as root (the test command runs it so): FUSE mounts need
+//! `kill -9` leaves no mount behind; `points unmount` and SIGTERM end a live one; a folder
+//! that is not a publication is refused. Runs as root (the test command runs it so): FUSE mounts need
 //! it here.
 
 // Test code: a panic with a message is how a check reports failure.
@@ -185,6 +185,14 @@ fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
     });
     assert!(run.wait().unwrap().success());
     assert!(!mounted(&mnt));
+    // SIGTERM (as Ctrl-C): unpublished, and the process ends by itself.
+    let mut run = publish(&laptop, "docs", &mnt);
+    tool("kill", &["-TERM", &run.id().to_string()]);
+    wait_until("SIGTERM ends the publication", 15, || {
+        run.try_wait().unwrap().is_some()
+    });
+    assert!(run.wait().unwrap().success());
+    assert!(!mounted(&mnt), "no mount after SIGTERM");
     // A folder that is not a publication is left alone.
     let refused = laptop.run(&["points", "unmount", d.to_str().unwrap()], None);
     assert!(!refused.status.success());
