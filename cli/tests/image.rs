@@ -209,17 +209,10 @@ fn a_partitioned_disk_is_imaged_through_a_gateway_and_restored_whole_and_by_volu
         .unwrap()
         .set_len(256 * MIB)
         .unwrap();
-    let mut sfdisk = Command::new("sfdisk")
-        .args(["-q", s(&image)])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        sfdisk.stdin.as_mut().unwrap(),
-        b"label: gpt\nsize=128MiB, type=L\nsize=48MiB, type=uefi\ntype=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n",
-    )
-    .unwrap();
-    assert!(sfdisk.wait().unwrap().success());
+    crate::support::partition(
+        &image,
+        "label: gpt\nsize=128MiB, type=L\nsize=48MiB, type=uefi\ntype=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n",
+    );
     let parts = partitions(&image);
     let disk = Loop::attach(&image, None);
     let mut ext4 = Loop::attach(&image, Some(parts[0]));

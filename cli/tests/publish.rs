@@ -43,9 +43,35 @@ fn wait_until(what: &str, secs: u64, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// A running `points mount`, killed when dropped: a test that fails half-way leaves no
+/// publication (and, with `auto_unmount`, no mount) behind.
+struct Publication(std::process::Child);
+
+impl std::ops::Deref for Publication {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Publication {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Publication {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// `points mount latest --job JOB MNT` started, once the mount is there.
-fn publish(laptop: &Cli, job: &str, mnt: &Path) -> std::process::Child {
-    let run = spawn(
+fn publish(laptop: &Cli, job: &str, mnt: &Path) -> Publication {
+    let run = Publication(spawn(
         laptop,
         &[
             "points",
@@ -55,7 +81,7 @@ fn publish(laptop: &Cli, job: &str, mnt: &Path) -> std::process::Child {
             job,
             mnt.to_str().unwrap(),
         ],
-    );
+    ));
     wait_until("the point is published", 30, || mounted(mnt));
     run
 }
@@ -168,7 +194,7 @@ fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
     assert_eq!(write.raw_os_error(), Some(30), "EROFS: {write}");
 
     // kill -9: the mount goes with the process.
-    kill9(&mut run);
+    kill9(&mut run.0);
     wait_until("a killed publication leaves no mount", 10, || {
         !mounted(&mnt)
     });
@@ -225,17 +251,7 @@ fn an_image_level_point_publishes_its_disk_and_volumes_as_raw_images() {
         .unwrap()
         .set_len(64 * MIB)
         .unwrap();
-    let mut sfdisk = Command::new("sfdisk")
-        .args(["-q", disk.to_str().unwrap()])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        sfdisk.stdin.as_mut().unwrap(),
-        b"label: gpt\nstart=2048, size=120832, type=L\n",
-    )
-    .unwrap();
-    assert!(sfdisk.wait().unwrap().success());
+    crate::support::partition(&disk, "label: gpt\nstart=2048, size=120832, type=L\n");
     let volume = d.join("volume.img");
     std::fs::File::create(&volume)
         .unwrap()

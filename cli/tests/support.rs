@@ -380,3 +380,19 @@ pub fn assert_owner_only(path: &Path) {
     let mode = std::fs::metadata(path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "{} is owner-only", path.display());
 }
+
+/// Writes a partition table onto the disk image `disk` with `sfdisk` (its script on stdin).
+#[cfg(target_os = "linux")]
+pub fn partition(disk: &Path, script: &str) {
+    let mut sfdisk = Command::new("sfdisk")
+        .arg("-q")
+        .arg(disk)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("sfdisk (install the Debian package fdisk)");
+    std::io::Write::write_all(sfdisk.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+    assert!(
+        sfdisk.wait().unwrap().success(),
+        "sfdisk refused {script:?}"
+    );
+}

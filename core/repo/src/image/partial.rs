@@ -52,12 +52,14 @@ impl Partial {
             target: target.to_path_buf(),
             committed: false,
         };
-        match fs::metadata(target) {
-            Ok(old) => partial.take_access_of(&file, &old)?,
+        // Only a regular file's access is taken over: a symlink planted at the target lends
+        // nothing (and is replaced, never followed).
+        match fs::symlink_metadata(target) {
+            Ok(old) if old.is_file() => partial.take_access_of(&file, &old)?,
             #[cfg(windows)]
-            Err(_) => cloudkeep_model::paths::make_file_private(&partial.path)?,
+            _ => cloudkeep_model::paths::make_file_private(&partial.path)?,
             #[cfg(not(windows))]
-            Err(_) => {}
+            _ => {}
         }
         Ok((partial, file))
     }
@@ -175,6 +177,32 @@ mod tests {
         partial.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
         assert!(!partial_path(&target).exists());
+    }
+
+    /// A symlink planted where the restore writes (by another local user, say) is replaced,
+    /// never followed: the file it points at keeps its bytes.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_at_the_target_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let precious = dir.path().join("precious");
+        std::fs::write(&precious, b"keep me").unwrap();
+        std::fs::set_permissions(
+            &precious,
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
+        let target = dir.path().join("disk.img");
+        std::os::unix::fs::symlink(&precious, &target).unwrap();
+        let (partial, file) = Partial::create(&target).unwrap();
+        io::Write::write_all(&mut &file, b"restored").unwrap();
+        partial.commit().unwrap();
+        assert_eq!(std::fs::read(&precious).unwrap(), b"keep me");
+        assert!(!std::fs::symlink_metadata(&target).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"restored");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "owner-only, not the linked file's mode");
     }
 
     #[cfg(unix)]
