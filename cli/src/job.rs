@@ -280,12 +280,18 @@ enum PointsCommand {
         /// The job.
         #[arg(long)]
         job: String,
+        /// Also attach each volume read-only as a loop device and mount it over its folder,
+        /// for the OS's own file-system driver (root).
+        #[arg(long)]
+        attach: bool,
     },
     /// Unpublish a restore point (also one whose `points mount` was killed).
     Unmount {
         /// The folder it is published at.
         mountpoint: std::path::PathBuf,
     },
+    /// The restore points published on this computer: where, which, since when.
+    Published,
     /// Delete a restore point (with insider protection it goes to the provider's recycle bin).
     Delete {
         /// Restore point id.
@@ -746,8 +752,17 @@ pub fn run_points(args: PointsArgs, ctx: &TenantContext) -> anyhow::Result<ExitC
             point,
             mountpoint,
             job,
-        } => crate::publish::mount(open_job(ctx, &job)?, &job, &point, &mountpoint),
-        PointsCommand::Unmount { mountpoint } => crate::publish::unmount(&mountpoint),
+            attach,
+        } => crate::publish::mount(
+            ctx.home(),
+            open_job(ctx, &job)?,
+            &job,
+            &point,
+            &mountpoint,
+            attach,
+        ),
+        PointsCommand::Unmount { mountpoint } => crate::publish::unmount(ctx.home(), &mountpoint),
+        PointsCommand::Published => crate::publish::published(ctx.home(), args.json),
         PointsCommand::Delete { point, job } => {
             let repo = open_job(ctx, &job)?;
             let found = repo.find_job_point(&job, &point)?;

@@ -3,7 +3,9 @@
 //! backed up — names, kinds, sizes, modes, owners, modification times, contents, link
 //! targets; writes are refused; another local user reads nothing; a publication killed with
 //! `kill -9` leaves no mount behind; `points unmount` and SIGTERM end a live one; a folder
-//! that is not a publication is refused. Runs as root (the test command runs it so): FUSE mounts need
+//! that is not a publication is refused. An image-level point shows its disks and volumes as
+//! raw images and each volume's files; `--attach` mounts a volume with the kernel's driver
+//! from a read-only loop device, and nothing of it is left after `kill -9`. Runs as root (the test command runs it so): FUSE mounts need
 //! it here.
 
 // Test code: a panic with a message is how a check reports failure.
@@ -71,17 +73,21 @@ impl Drop for Publication {
 
 /// `points mount latest --job JOB MNT` started, once the mount is there.
 fn publish(laptop: &Cli, job: &str, mnt: &Path) -> Publication {
-    let run = Publication(spawn(
-        laptop,
-        &[
-            "points",
-            "mount",
-            "latest",
-            "--job",
-            job,
-            mnt.to_str().unwrap(),
-        ],
-    ));
+    publish_with(laptop, job, mnt, &[])
+}
+
+/// `points mount latest --job JOB MNT EXTRA…` started, once the mount is there.
+fn publish_with(laptop: &Cli, job: &str, mnt: &Path, extra: &[&str]) -> Publication {
+    let mut args = vec![
+        "points",
+        "mount",
+        "latest",
+        "--job",
+        job,
+        mnt.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let run = Publication(spawn(laptop, &args));
     wait_until("the point is published", 30, || mounted(mnt));
     run
 }
@@ -229,10 +235,24 @@ fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
     );
 }
 
+/// The mount-table lines (type, source, options) of what is mounted at `at`.
+fn mounts_at(at: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some(at.to_str().unwrap()))
+        .map(|l| l.split(" - ").nth(1).unwrap().to_owned())
+        .collect()
+}
+
 /// An image-level point published: each disk and volume is a raw image file equal to what was
-/// imaged, which the OS's own tools read through the mount (`e2fsck`, `sha256sum`).
+/// imaged, which the OS's own tools read through the mount (`e2fsck`, `sha256sum`); each
+/// volume's files are there as they were (names, kinds, modes, owners, times, contents, link
+/// targets), read through the user-space reader; `--attach` hands the volume to the kernel's
+/// own ext4 (a read-only loop device), and a publication killed with `kill -9` leaves neither
+/// mount nor loop device behind.
 #[test]
-fn an_image_level_point_publishes_its_disk_and_volumes_as_raw_images() {
+fn an_image_level_point_publishes_its_disks_volumes_and_their_files() {
     assert_eq!(
         tool("id", &["-u"]).trim(),
         "0",
@@ -242,11 +262,25 @@ fn an_image_level_point_publishes_its_disk_and_volumes_as_raw_images() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let tree = d.join("tree");
-    std::fs::create_dir_all(tree.join("docs")).unwrap();
+    std::fs::create_dir_all(tree.join("docs/deep/er")).unwrap();
     std::fs::write(tree.join("docs/big.bin"), pseudo_random(5 << 20, 7)).unwrap();
     std::fs::write(tree.join("docs/small.txt"), b"small").unwrap();
+    std::fs::write(tree.join("docs/deep/er/empty"), b"").unwrap();
+    std::fs::write(tree.join("docs/deep/odd.bin"), pseudo_random(12_345, 9)).unwrap();
+    std::os::unix::fs::symlink("../small.txt", tree.join("docs/deep/link")).unwrap();
+    tool(
+        "chmod",
+        &["600", tree.join("docs/small.txt").to_str().unwrap()],
+    );
+    tool(
+        "chown",
+        &[
+            "1234:5678",
+            tree.join("docs/deep/odd.bin").to_str().unwrap(),
+        ],
+    );
     // A 64 MiB GPT disk with one ext4 volume from 1 MiB, made without root.
-    let disk = d.join("disk.img");
+    let disk = d.join("pub.img");
     std::fs::File::create(&disk)
         .unwrap()
         .set_len(64 * MIB)
@@ -305,8 +339,8 @@ fn an_image_level_point_publishes_its_disk_and_volumes_as_raw_images() {
             .unwrap()
             .to_owned()
     };
-    let raw_disk = mnt.join("disk.img.raw");
-    let raw_volume = mnt.join("disk.img/disk.img1.raw");
+    let raw_disk = mnt.join("pub.img.raw");
+    let raw_volume = mnt.join("pub.img/pub.img1.raw");
     assert_eq!(sum(&raw_disk), sum(&disk), "the whole disk, byte for byte");
     assert_eq!(sum(&raw_volume), sum(&volume), "the volume, byte for byte");
     tool("e2fsck", &["-fn", raw_volume.to_str().unwrap()]);
@@ -316,14 +350,79 @@ fn an_image_level_point_publishes_its_disk_and_volumes_as_raw_images() {
         "400 0",
         "a raw disk is its publisher's alone to read"
     );
-    // The volume's files are listed beside it.
-    let listed: Vec<String> = std::fs::read_dir(mnt.join("disk.img/disk.img1/docs"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(listed.len(), 2, "{listed:?}");
+    // The volume's files, through the user-space reader: as they were.
+    let files = mnt.join("pub.img/pub.img1");
+    let mut inside = seen(&files);
+    assert!(inside.remove("lost+found").is_some(), "{inside:?}");
+    let want = seen(&tree);
+    assert_eq!(inside, want, "the volume's files as backed up");
+    assert_eq!(want.len(), 8, "{want:?}");
+    // A read in the middle of a file (not from its start) is the file's bytes there.
+    let mut middle = vec![0u8; 3 * 4096];
+    std::os::unix::fs::FileExt::read_exact_at(
+        &std::fs::File::open(files.join("docs/big.bin")).unwrap(),
+        &mut middle,
+        700 * 4096 + 5,
+    )
+    .unwrap();
+    let big = pseudo_random(5 << 20, 7);
+    assert_eq!(
+        middle,
+        &big[700 * 4096 + 5..703 * 4096 + 5],
+        "a read at an offset"
+    );
+    // Listed while it is published, with where and which point.
+    let listed = laptop.ok(&["points", "published", "--json"], None);
+    let rows: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(rows[0]["folder"], mnt.to_str().unwrap(), "{listed}");
+    assert_eq!(rows[0]["job"], "disk", "{listed}");
     laptop.ok(&["points", "unmount", mnt.to_str().unwrap()], None);
     wait_until("the publishing process ends", 10, || {
         run.try_wait().unwrap().is_some()
     });
+    assert!(
+        laptop
+            .ok(&["points", "published"], None)
+            .contains("no restore point is published")
+    );
+
+    // --attach: the kernel's own ext4 mounts the volume from a read-only loop device.
+    let mut run = publish_with(&laptop, "disk", &mnt, &["--attach"]);
+    wait_until("the volume is attached", 30, || {
+        mounts_at(&files).iter().any(|m| m.starts_with("ext4 "))
+    });
+    let line = mounts_at(&files)
+        .into_iter()
+        .find(|m| m.starts_with("ext4 "))
+        .unwrap();
+    let device = line.split(' ').nth(1).unwrap().to_owned();
+    assert!(device.starts_with("/dev/loop"), "{line}");
+    assert!(line.split(' ').nth(2).unwrap().starts_with("ro"), "{line}");
+    let loop_name = device.trim_start_matches("/dev/").to_owned();
+    let ro = std::fs::read_to_string(format!("/sys/block/{loop_name}/ro")).unwrap();
+    assert_eq!(ro.trim(), "1", "a read-only loop device");
+    let mut attached = seen(&files);
+    attached.remove("lost+found");
+    assert_eq!(attached, want, "the kernel reads the same files");
+    let listed = laptop.ok(&["points", "published", "--json"], None);
+    assert!(listed.contains(&device), "{listed}");
+    // Killed: the mount, the attached volume and its loop device all go.
+    crate::support::kill9(&mut run);
+    let backed_by_us = || {
+        std::fs::read_to_string(format!("/sys/block/{loop_name}/loop/backing_file"))
+            .is_ok_and(|b| b.contains("pub.img1.raw"))
+    };
+    wait_until("nothing is left after kill -9", 20, || {
+        !mounted(&mnt) && mounts_at(&files).is_empty() && !backed_by_us()
+    });
+    // Whatever `auto_unmount` left, `points unmount` says so and cleans up.
+    let _ = laptop.run(&["points", "unmount", mnt.to_str().unwrap()], None);
+    assert!(!backed_by_us());
+    assert!(
+        laptop
+            .ok(&["points", "published"], None)
+            .contains("no restore point is published"),
+        "a killed publication's record is dropped"
+    );
 }

@@ -19,8 +19,9 @@ const CRATE_EDGES: &[(&str, &[&str])] = &[
     ("cloudkeep-api", &["cloudkeep-model"]),
     ("cloudkeep-repo", &["cloudkeep-model", "cloudkeep-api"]),
     ("cloudkeep-certs", &["cloudkeep-api"]),
-    // A published point reads through the repository alone (a FUSE face of its tree).
-    ("cloudkeep-publish", &["cloudkeep-repo"]),
+    // A published point reads through the repository alone (a FUSE face of its tree); its
+    // records live in the data home.
+    ("cloudkeep-publish", &["cloudkeep-model", "cloudkeep-repo"]),
     (
         "cloudkeep-gateway",
         &[
@@ -139,7 +140,16 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
         ],
     ),
     ("core/certs/src", &[]),
-    ("core/publish/src", &[&["content"], &["tree"], &["fs"]]),
+    (
+        "core/publish/src",
+        &[
+            &["content", "registry"],
+            &["volumes"],
+            &["tree", "attach"],
+            &["fs"],
+            &["publication"],
+        ],
+    ),
     (
         "core/gateway/src",
         &[

@@ -122,6 +122,11 @@ impl DataHome {
         self.root.join("cache").join(repo_id)
     }
 
+    /// The records of restore points published here (`points mount`, the console's Publish).
+    pub fn publications(&self) -> PathBuf {
+        self.root.join("publications")
+    }
+
     /// The lab's gateway (its data folder, storage and accounts).
     pub fn lab(&self) -> PathBuf {
         self.root.join("lab")

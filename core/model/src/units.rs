@@ -175,6 +175,19 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     n.checked_mul(factor).ok_or_else(bad)
 }
 
+/// A length of time for people, to the largest two units: `45 s`, `3 min 20 s`, `2 h 5 min`,
+/// `3 d 4 h`.
+pub fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) if s == 0 => format!("{m} min"),
+        (0, 0, _) => format!("{m} min {s} s"),
+        (0, _, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
+    }
+}
+
 /// A byte count for people: `1.5 GiB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -222,6 +235,16 @@ mod tests {
                 .contains("30s, 10m or 2h")
         );
         assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn durations_show_their_two_largest_units() {
+        assert_eq!(human_duration(0), "0 s");
+        assert_eq!(human_duration(45), "45 s");
+        assert_eq!(human_duration(120), "2 min");
+        assert_eq!(human_duration(200), "3 min 20 s");
+        assert_eq!(human_duration(7500), "2 h 5 min");
+        assert_eq!(human_duration(3 * 86_400 + 4 * 3600 + 59), "3 d 4 h");
     }
 
     #[test]

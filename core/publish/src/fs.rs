@@ -16,8 +16,12 @@ use fuser::{
     Request,
 };
 
+use std::sync::Arc;
+
+use crate::attach;
 use crate::content::BlobCache;
-use crate::tree::Tree;
+use crate::tree::{Tree, TreeError};
+use crate::volumes::Volumes;
 
 /// How long the kernel may keep what it was told: the point never changes.
 const TTL: Duration = Duration::from_secs(3600);
@@ -25,18 +29,27 @@ const TTL: Duration = Duration::from_secs(3600);
 /// A point served over FUSE.
 pub struct PointFs {
     tree: Tree,
-    cache: BlobCache,
+    cache: Arc<BlobCache>,
 }
 
 impl PointFs {
-    /// Serves `tree`, reading blobs through a cache of `cache_bytes`.
-    pub fn new(mut tree: Tree, cache_bytes: usize) -> Self {
+    /// Serves `tree`, reading blobs through a cache of `cache_bytes` (shared by the raw
+    /// images and the volumes' file systems).
+    pub fn new(mut tree: Tree, cache_bytes: usize) -> Result<Self, TreeError> {
         tree.set_owner(
             rustix::process::geteuid().as_raw(),
             rustix::process::getegid().as_raw(),
         );
-        let cache = BlobCache::new(tree.repo().blob_source(tree.index()), cache_bytes);
-        Self { tree, cache }
+        let cache = Arc::new(BlobCache::new(
+            tree.repo().blob_source(tree.index()),
+            cache_bytes,
+        ));
+        if tree.point().manifest.is_image() {
+            let volumes =
+                Volumes::start(tree.volume_sources()?, cache.clone(), tree.point().time_ns);
+            tree.serve_volumes(volumes);
+        }
+        Ok(Self { tree, cache })
     }
 
     fn attr(&self, ino: u64, node: &Node) -> FileAttr {
@@ -152,16 +165,20 @@ impl Filesystem for PointFs {
             (Ok(n), Ok(c)) => (n, c),
             _ => return reply.error(Errno::ENOENT),
         };
-        if content.size() != node.size {
-            // Its bytes are not in the catalog (a file inside an image volume): not served
-            // as anything but what it is.
-            tracing::warn!(
-                "{} cannot be read from this publication yet",
-                node.display_name()
-            );
-            return reply.error(Errno::EIO);
-        }
-        match content.read(&self.cache, offset, size as usize) {
+        let read = match (self.tree.volume_path(ino.0), self.tree.volumes()) {
+            // A file inside a volume: read through the volume's file system.
+            (Some(path), Some(volumes)) if node.kind == NodeKind::File => {
+                volumes.read(&path, offset, size as usize)
+            }
+            (Some(_), _) => Err("not readable from this publication".to_owned()),
+            (None, _) if content.size() != node.size => {
+                Err("its size differs from its catalog entry".to_owned())
+            }
+            (None, _) => content
+                .read(&self.cache, offset, size as usize)
+                .map_err(|e| e.to_string()),
+        };
+        match read {
             Ok(bytes) => reply.data(&bytes),
             Err(e) => {
                 tracing::warn!("reading {}: {e}", node.display_name());
@@ -294,65 +311,50 @@ impl Filesystem for Shared {
     }
 }
 
+/// Whether a point is published at `folder` (a Cloudkeep mount is there, alive or left by a
+/// killed process).
+pub fn is_published(folder: &Path) -> bool {
+    attach::mounts().is_ok_and(|table| {
+        table
+            .iter()
+            .any(|m| m.at == folder.as_os_str().as_bytes() && m.fstype == "fuse.cloudkeep")
+    })
+}
+
 /// Unpublishes the point at `mountpoint`: only a Cloudkeep mount (`fuse.cloudkeep` in the
-/// mount table) is touched. Unmounted at once when its process is alive; lazily when the
-/// process was killed (the mount then answers "transport endpoint is not connected").
+/// mount table) is touched. Volumes attached below it are unmounted and detached first; the
+/// point is unmounted at once when its process is alive, lazily when the process was killed
+/// (the mount then answers "transport endpoint is not connected").
 pub fn unpublish(mountpoint: &Path) -> Result<(), String> {
     let wanted = std::fs::canonicalize(mountpoint).unwrap_or_else(|_| mountpoint.to_path_buf());
-    let table = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("cannot read the mount table: {e}"))?;
-    let ours = table.lines().any(|line| {
-        let mut fields = line.split(' ');
-        let at = fields.nth(4).map(unescape);
-        let fstype = line.split(" - ").nth(1).and_then(|r| r.split(' ').next());
-        at.as_deref() == Some(wanted.as_os_str().as_bytes()) && fstype == Some("fuse.cloudkeep")
-    });
-    if !ours {
+    if !is_published(&wanted) {
+        // A publication killed with volumes attached may have left them (its own mount gone).
+        let left = attach::detach_below(&wanted);
         return Err(format!(
-            "{} is not a published restore point (no Cloudkeep mount there); nothing was unmounted",
-            mountpoint.display()
+            "{} is not a published restore point (no Cloudkeep mount there); nothing was unmounted{}",
+            mountpoint.display(),
+            if left.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", left.join("; "))
+            }
         ));
     }
-    let run = |program: &str, args: &[&OsStr]| {
-        std::process::Command::new(program)
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
+    let problems = attach::detach_below(&wanted);
     let at = wanted.as_os_str();
-    if run("fusermount3", &[OsStr::new("-u"), at])
-        || run("fusermount3", &[OsStr::new("-u"), OsStr::new("-z"), at])
-        || run("umount", &[OsStr::new("-l"), at])
+    if attach::run("fusermount3", &[OsStr::new("-u"), at])
+        || attach::run("fusermount3", &[OsStr::new("-u"), OsStr::new("-z"), at])
+        || attach::run("umount", &[OsStr::new("-l"), at])
     {
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("unpublished, but {}", problems.join("; ")))
+        }
     } else {
         Err(format!(
             "{} could not be unmounted; close what is using it and try again",
             mountpoint.display()
         ))
     }
-}
-
-/// A mount-table path with its octal escapes (`\040` for a space) undone.
-fn unescape(field: &str) -> Vec<u8> {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && let Some(code) = bytes
-                .get(i + 1..i + 4)
-                .and_then(|d| std::str::from_utf8(d).ok())
-                .and_then(|d| u8::from_str_radix(d, 8).ok())
-        {
-            out.push(code);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
 }

@@ -13,6 +13,7 @@ use cloudkeep_repo::engine::{EngineError, browse, disk, volumes};
 use cloudkeep_repo::repo::{ChunkIndex, Repository, RestorePoint};
 
 use crate::content::Content;
+use crate::volumes::{VolumeSource, Volumes};
 
 /// The root entry's number (FUSE's).
 pub const ROOT: u64 = 1;
@@ -48,6 +49,8 @@ pub struct Tree {
     items: Mutex<Vec<Item>>,
     /// Who owns the raw images (uid, gid): the person publishing.
     owner: (u32, u32),
+    /// The volumes' files, kept open (image-level points, once served).
+    volumes: Option<Volumes>,
 }
 
 impl Tree {
@@ -70,7 +73,61 @@ impl Tree {
             point,
             items,
             owner: (0, 0),
+            volumes: None,
         }
+    }
+
+    /// The point published.
+    pub fn point(&self) -> &RestorePoint {
+        &self.point
+    }
+
+    /// Each volume of an image-level point with its bytes (none for a file-level point).
+    pub fn volume_sources(&self) -> Result<Vec<VolumeSource>, TreeError> {
+        let mut out = Vec::new();
+        for disk in &self.point.manifest.disks {
+            let whole = self
+                .disk_content(disk)
+                .map_err(|e| TreeError::Catalog(e.to_string()))?;
+            for p in &disk.layout.partitions {
+                out.push(VolumeSource {
+                    disk: disk.name().to_owned(),
+                    name: volumes::volume_name(disk, p),
+                    kind: p.filesystem.as_ref().map(|f| f.kind),
+                    content: whole.window(p.start, p.size),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lists and reads the volumes' files through `volumes` from now on.
+    pub fn serve_volumes(&mut self, volumes: Volumes) {
+        self.volumes = Some(volumes);
+    }
+
+    /// The volumes' reader, once served.
+    pub fn volumes(&self) -> Option<&Volumes> {
+        self.volumes.as_ref()
+    }
+
+    /// Entry `ino`'s path when it is inside a volume of an image-level point (its bytes are
+    /// read through the volume's file system, not the catalog).
+    pub fn volume_path(&self, ino: u64) -> Option<String> {
+        if !self.point.manifest.is_image() {
+            return None;
+        }
+        let path = self.with(ino, |i| i.path.clone()).ok()?;
+        (path.split('/').filter(|c| !c.is_empty()).count() > 2).then_some(path)
+    }
+
+    fn disk_content(
+        &self,
+        disk: &cloudkeep_repo::image::DiskImage,
+    ) -> Result<Content, EngineError> {
+        Ok(Content::new(
+            &disk::disk_node(&self.repo, &self.index, &self.point, disk)?.content,
+        ))
     }
 
     /// Makes `uid`/`gid` the owner of the raw images (whole disks are theirs alone to read).
@@ -122,7 +179,10 @@ impl Tree {
             return Ok(Arc::new(Vec::new()));
         }
         let bad = |e: String| TreeError::Catalog(e);
-        let nodes = if self.point.manifest.is_image() {
+        let depth = path.split('/').filter(|c| !c.is_empty()).count();
+        let nodes = if let (Some(v), true) = (&self.volumes, depth >= 2) {
+            v.list(&path).map_err(bad)?
+        } else if self.point.manifest.is_image() {
             browse::list_dir(&self.repo, &self.index, &self.point, &path)
                 .map_err(|e| bad(e.to_string()))?
         } else if ino == ROOT {
@@ -190,8 +250,7 @@ impl Tree {
             if depth == 1 && path.trim_start_matches('/') != disk.name() {
                 continue;
             }
-            let whole =
-                Content::new(&disk::disk_node(&self.repo, &self.index, &self.point, disk)?.content);
+            let whole = self.disk_content(disk)?;
             let raw = |name: String, content: &Content| {
                 let mut node = Node::new(format!("{name}.raw").into_bytes(), NodeKind::File);
                 node.size = content.size();

@@ -474,3 +474,48 @@ fn a_damaged_fat_entry_is_damage_not_a_crash() {
     fresh.copy(&[b"other.txt".to_vec()], &mut out).unwrap();
     assert_eq!(out, b"other\n");
 }
+
+/// A file inside an ext4, FAT or NTFS volume read at any offset (what a published point's
+/// reads ask): each read is the file's bytes there, sequential reads go on where the last
+/// ended, a read past the end is empty.
+#[test]
+fn files_inside_volumes_read_at_any_offset() {
+    use cloudkeep_repo::image::files;
+    use cloudkeep_repo::image::{FsKind, probe};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tree = d.join("tree");
+    make_tree(&tree);
+    let want = std::fs::read(tree.join("docs/deep/file5.bin")).unwrap();
+    for (kind, fs_kind, path) in [
+        ("ext4", FsKind::Ext4, "docs/deep/file5.bin"),
+        ("vfat", FsKind::Vfat, "docs/deep/file5.bin"),
+        ("ntfs", FsKind::Ntfs, "file5.bin"),
+    ] {
+        let bytes = filled_volume(kind, 24 * MIB, &tree, d);
+        let size = bytes.len() as u64;
+        let found = probe(&mut std::io::Cursor::new(&bytes), 0, size).unwrap();
+        assert_eq!(found.kind, fs_kind, "{kind}");
+        let mut reader = files::open(fs_kind, Box::new(std::io::Cursor::new(bytes))).unwrap();
+        let file: Vec<Vec<u8>> = path.split('/').map(|c| c.as_bytes().to_vec()).collect();
+        let len = want.len() as u64;
+        for (offset, n) in [
+            (0u64, 4096usize),
+            (4096, 131_072),
+            (135_168, 131_072),
+            (1_000_001, 7),
+            (len - 10, 4096),
+            (len, 10),
+            (len + 5000, 10),
+        ] {
+            let mut buf = vec![0u8; n];
+            let got = reader.read_at(&file, offset, &mut buf).unwrap();
+            let from = offset.min(len) as usize;
+            let to = (offset + n as u64).min(len) as usize;
+            assert_eq!(got, to - from, "{kind} at {offset}");
+            assert!(buf[..got] == want[from..to], "{kind} at {offset}+{n}");
+        }
+        let missing = reader.read_at(&[b"nope".to_vec()], 0, &mut [0u8; 4]);
+        assert!(missing.is_err(), "{kind}: {missing:?}");
+    }
+}

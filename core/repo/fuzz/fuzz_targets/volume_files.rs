@@ -1,8 +1,9 @@
 //! Fuzz target: the files inside a volume as image-level points show them — the ext2/3/4,
 //! FAT and NTFS readers (`image::files`: ext4-view, fatfs, ntfs) over hostile bytes: a volume
 //! is input its user controls. Each file system found is opened, its top folder and the
-//! folders below listed, and its files read; nothing may crash, hang or allocate without
-//! bound (a reader's own panic is caught by the guard every call goes through).
+//! folders below listed, and its files read whole and at offsets (as a publication reads
+//! them); nothing may crash, hang or allocate without bound (a reader's own panic is caught
+//! by the guard every call goes through).
 #![no_main]
 
 use std::io::Cursor;
@@ -43,6 +44,11 @@ fuzz_target!(|data: &[u8]| {
                 EntryKind::Dir if path.len() < 8 => folders.push(path),
                 EntryKind::File => {
                     let _ = reader.copy(&path, &mut std::io::sink());
+                    // As a published file is read: at offsets, the last past its end.
+                    let mut buf = [0u8; 4096];
+                    for offset in [0, e.size / 2, e.size.saturating_sub(1), e.size + 1] {
+                        let _ = reader.read_at(&path, offset, &mut buf);
+                    }
                 }
                 _ => {}
             }

@@ -125,7 +125,8 @@ fn dir_node(name: &str, size: u64) -> Node {
     node
 }
 
-fn entry_node(e: &Entry, point_time_ns: i64) -> Node {
+/// A volume's entry as a catalog node (times it does not keep are the point's).
+pub fn entry_node(e: &Entry, point_time_ns: i64) -> Node {
     let kind = match e.kind {
         EntryKind::File => NodeKind::File,
         EntryKind::Dir => NodeKind::Dir,

@@ -77,6 +77,30 @@ pub trait VolumeFiles {
     fn list(&mut self, dir: &[Vec<u8>]) -> Result<Vec<Entry>, FilesError>;
     /// Copies the file at `file` into `out`; its length.
     fn copy(&mut self, file: &[Vec<u8>], out: &mut dyn Write) -> Result<u64, FilesError>;
+    /// Reads the file at `file` from byte `offset` into `buf`, filling it unless the file
+    /// ends first; how many bytes were read (0 at or past the end).
+    fn read_at(
+        &mut self,
+        file: &[Vec<u8>],
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, FilesError>;
+}
+
+/// Fills `buf` from `read` until it is full or `read` reports the end.
+fn fill<E>(
+    buf: &mut [u8],
+    mut read: impl FnMut(&mut [u8]) -> Result<usize, E>,
+) -> Result<usize, E> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = read(&mut buf[done..])?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    Ok(done)
 }
 
 /// Opens the files of a volume of `kind`. Every call into the reader is guarded: a reader
@@ -148,6 +172,15 @@ impl VolumeFiles for Guarded {
     fn copy(&mut self, file: &[Vec<u8>], out: &mut dyn Write) -> Result<u64, FilesError> {
         self.call(|r| r.copy(file, out))
     }
+
+    fn read_at(
+        &mut self,
+        file: &[Vec<u8>],
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, FilesError> {
+        self.call(|r| r.read_at(file, offset, buf))
+    }
 }
 
 fn shown(path: &[Vec<u8>]) -> String {
@@ -175,8 +208,13 @@ impl ext4_view::Ext4Read for ExtSource {
     }
 }
 
+/// Files an ext volume keeps open for positioned reads (a published file read in pieces).
+const OPEN_FILES: usize = 16;
+
 struct Ext {
     fs: ext4_view::Ext4,
+    /// Recently read files, most recent last: (path, file at its position).
+    open: Vec<(Vec<u8>, ext4_view::File)>,
 }
 
 fn ext_error(e: ext4_view::Ext4Error) -> FilesError {
@@ -193,7 +231,10 @@ fn ext_error(e: ext4_view::Ext4Error) -> FilesError {
 impl Ext {
     fn open(volume: Box<dyn ReadSeek>) -> Result<Self, FilesError> {
         let fs = ext4_view::Ext4::load(Box::new(ExtSource(volume))).map_err(ext_error)?;
-        Ok(Self { fs })
+        Ok(Self {
+            fs,
+            open: Vec::new(),
+        })
     }
 
     fn path(path: &[Vec<u8>]) -> Vec<u8> {
@@ -288,6 +329,35 @@ impl VolumeFiles for Ext {
                 other => other,
             })?;
         Ok(io::copy(&mut f, out)?)
+    }
+
+    fn read_at(
+        &mut self,
+        file: &[Vec<u8>],
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, FilesError> {
+        let at = Self::path(file);
+        let mut f = match self.open.iter().position(|(p, _)| *p == at) {
+            Some(i) => self.open.remove(i).1,
+            None => self
+                .fs
+                .open(at.as_slice())
+                .map_err(|e| match ext_error(e) {
+                    FilesError::NotFound(_) => FilesError::NotFound(shown(file)),
+                    other => other,
+                })?,
+        };
+        // Sequential reads go on where the last one ended (a seek walks the file's blocks).
+        if f.position() != offset {
+            f.seek_to(offset).map_err(ext_error)?;
+        }
+        let n = fill(buf, |b| f.read_bytes(b)).map_err(ext_error)?;
+        if self.open.len() >= OPEN_FILES {
+            self.open.remove(0);
+        }
+        self.open.push((at, f));
+        Ok(n)
     }
 }
 
@@ -426,6 +496,22 @@ impl VolumeFiles for Fat {
             .open_file(&Self::dir_path(file)?)
             .map_err(|e| fat_error(e, file))?;
         Ok(io::copy(&mut f, out)?)
+    }
+
+    fn read_at(
+        &mut self,
+        file: &[Vec<u8>],
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, FilesError> {
+        let mut f = self
+            .fs
+            .root_dir()
+            .open_file(&Self::dir_path(file)?)
+            .map_err(|e| fat_error(e, file))?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| fat_error(e, file))?;
+        fill(buf, |b| f.read(b)).map_err(|e| fat_error(e, file))
     }
 }
 
@@ -566,6 +652,30 @@ impl VolumeFiles for Ntfs {
             total += n as u64;
         }
         Ok(total)
+    }
+
+    fn read_at(
+        &mut self,
+        path: &[Vec<u8>],
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, FilesError> {
+        use ntfs::NtfsReadSeek;
+        let Self { ntfs, volume } = self;
+        let file = Self::resolve(ntfs, volume, path)?;
+        let Some(item) = file.data(volume, "") else {
+            return Ok(0);
+        };
+        let item = item.map_err(ntfs_error)?;
+        let attribute = item.to_attribute().map_err(ntfs_error)?;
+        let mut value = attribute.value(volume).map_err(ntfs_error)?;
+        if offset >= value.len() {
+            return Ok(0);
+        }
+        value
+            .seek(volume, SeekFrom::Start(offset))
+            .map_err(ntfs_error)?;
+        fill(buf, |b| value.read(volume, b)).map_err(ntfs_error)
     }
 }
 
