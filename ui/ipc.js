@@ -151,6 +151,12 @@ export const spSetSettings = (leaseGraceDays) => call('sp_set_settings', { lease
 export const spSetMaintenance = (message) => call('sp_set_maintenance', { message: message || null });
 export const spCheck = (deep) => call('sp_check', { deep: !!deep });
 
+// Publishing restore points (read-only, at a folder).
+export const publishFolderHint = (job, point) => call('publish_folder_hint', { job, point });
+export const publicationsList = () => call('publications_list');
+export const pointPublish = (job, point, folder, attach) => call('point_publish', { job, point, folder, attach: !!attach });
+export const pointUnpublish = (folder) => call('point_unpublish', { folder });
+
 // The desktop: native dialogs, the file manager.
 export const pickFolder = (title) => call('pick_folder', { title });
 export const pickFile = (title, extensions) => call('pick_file', { title, extensions: extensions || [] });

@@ -199,14 +199,24 @@ pub fn run() -> ExitCode {
             commands::sp::sp_settings,
             commands::sp::sp_set_settings,
             commands::sp::sp_check,
+            commands::publish::publish_folder_hint,
+            commands::publish::publications_list,
+            commands::publish::point_publish,
+            commands::publish::point_unpublish,
             commands::desktop::pick_folder,
             commands::desktop::pick_file,
             commands::desktop::save_file,
             commands::desktop::open_folder,
         ])
-        .run(tauri::generate_context!());
+        .build(tauri::generate_context!());
     match result {
-        Ok(()) => {
+        Ok(app) => {
+            app.run(|handle, event| {
+                if let tauri::RunEvent::Exit = event {
+                    // A point this console publishes is unpublished when it closes.
+                    handle.state::<ConsoleState>().publications.stop_all();
+                }
+            });
             tracing::info!("console closed");
             ExitCode::SUCCESS
         }

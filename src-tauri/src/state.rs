@@ -1,6 +1,7 @@
 //! The console's state, registered once with `.manage()` at startup: the tenant context (data
 //! home, local state and secrets, opened once on the console's runtime), the runs in progress,
-//! the browse cache, the lab (when this console started it) and the SP admin connection.
+//! the browse cache, the lab (when this console started it), the SP admin connection and the
+//! restore points it publishes.
 
 use cloudkeep_client::SpClient;
 use cloudkeep_gateway::lab::LabInfo;
@@ -32,10 +33,58 @@ pub struct ConsoleState {
     pub lab: tokio::sync::Mutex<Option<LabInfo>>,
     /// The SP admin connection (SP mode), shared with `cloudkeep sp` through the saved session.
     pub sp: tokio::sync::Mutex<Option<SpClient>>,
+    /// Restore points this console publishes (ended when it closes).
+    pub publications: Publications,
     /// When the process started.
     pub started: std::time::Instant,
     /// How long after `started` the first screen became interactive (set once).
     pub ready_after: std::sync::OnceLock<std::time::Duration>,
+}
+
+/// The publications this console serves (Linux; none elsewhere).
+#[derive(Default)]
+pub struct Publications {
+    #[cfg(target_os = "linux")]
+    live: std::sync::Mutex<Vec<cloudkeep_publish::publication::Published>>,
+}
+
+#[cfg(target_os = "linux")]
+impl Publications {
+    /// Keeps `p` served until it is taken or the console closes.
+    pub fn keep(&self, p: cloudkeep_publish::publication::Published) {
+        if let Ok(mut live) = self.live.lock() {
+            live.push(p);
+        }
+    }
+
+    /// The publication at `folder`, when this console serves it.
+    pub fn take(
+        &self,
+        folder: &std::path::Path,
+    ) -> Option<cloudkeep_publish::publication::Published> {
+        let mut live = self.live.lock().ok()?;
+        let at = live.iter().position(|p| p.record().folder == folder)?;
+        Some(live.remove(at))
+    }
+}
+
+impl Publications {
+    /// Ends every publication this console serves (the console is closing).
+    pub fn stop_all(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            let all = self
+                .live
+                .lock()
+                .map(|mut l| std::mem::take(&mut *l))
+                .unwrap_or_default();
+            for p in all {
+                if let Err(e) = p.stop() {
+                    tracing::warn!("ending a publication: {e}");
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for ConsoleState {
@@ -74,6 +123,7 @@ impl ConsoleState {
             catalogs,
             lab: tokio::sync::Mutex::new(None),
             sp: tokio::sync::Mutex::new(None),
+            publications: Publications::default(),
             started,
             ready_after: std::sync::OnceLock::new(),
         }

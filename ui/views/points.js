@@ -7,8 +7,12 @@
 // searched and restored in the same tree (disk → volume → files), and the Restore disk or
 // volume wizard writes a volume or a disk onto a device or an image file, or exports a disk
 // as VHDX, VHD or VMDK (the target's current contents shown, its path typed to confirm).
+// Publish opens a point read-only at a folder for the computer's own tools (an image-level
+// point's disks and volumes as raw images and their files; optionally its volumes mounted by
+// the OS's own driver); the Published panel shows where each point is published, since when,
+// by which process, and unpublishes it.
 
-import { jobsList, jobGet, providersList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointChanges, pointDelete, restoreStart, jobRestoreOrder, jobRestoreOrders, pickFolder, openFolder, saveFile, imageTarget, imageRestoreStart } from '../ipc.js';
+import { jobsList, jobGet, providersList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointChanges, pointDelete, restoreStart, jobRestoreOrder, jobRestoreOrders, pickFolder, openFolder, saveFile, imageTarget, imageRestoreStart, publishFolderHint, publicationsList, pointPublish, pointUnpublish, appInfo } from '../ipc.js';
 import { h, replaceChildren, button, field, table, panel, radioGroup, selectField, emptyState, badge } from '../dom.js';
 import { wizard, runView, busy, errorBox, errorSlot, notice, confirmDialog, copyButton, moreActions } from '../components.js';
 import { tree } from '../tree.js';
@@ -31,13 +35,20 @@ export async function renderPoints(container, ctx) {
     await renderImageWizard(container, ctx, job, ctx.params.point);
     return;
   }
+  if (ctx.params.view === 'publish') {
+    await renderPublishForm(container, ctx, job, ctx.params.point);
+    return;
+  }
   const pick = selectField({ label: 'Job', id: 'points-job', options: jobs.map((j) => [j.name, j.name]), value: job });
   pick.input.addEventListener('change', () => ctx.navigate('points', { job: pick.input.value }));
   const refresh = button('Refresh', { variant: 'secondary', id: 'points-refresh' });
   const list = h('div', { id: 'points-list' });
   const compare = h('div', { id: 'points-compare' });
-  replaceChildren(container, h('div', { class: 'toolbar toolbar-fields' }, pick.wrap, refresh), list, compare);
-  const [record, providers] = await Promise.all([jobGet(job), providersList().catch(() => [])]);
+  const published = h('div', { id: 'points-published' });
+  replaceChildren(container, h('div', { class: 'toolbar toolbar-fields' }, pick.wrap, refresh), ctx.params.notice ? notice(ctx.params.notice, { id: 'points-notice' }) : null, published, list, compare);
+  const [record, providers, about] = await Promise.all([jobGet(job), providersList().catch(() => []), appInfo().catch(() => ({}))]);
+  // Publishing needs FUSE: Linux.
+  const canPublish = about.os === 'linux';
   const keepNote = deletionNote(record.spec.target, providers);
 
   async function load() {
@@ -56,6 +67,7 @@ export async function renderPoints(container, ctx) {
           ['Actions', (p) => h('div', { class: 'row-actions' },
             button(p.level === 'image' ? 'Restore files' : 'Browse and restore', { variant: 'secondary', id: `point-restore-${p.short_id}`, label: `${p.level === 'image' ? 'Restore files' : 'Browse and restore'} the point of ${fmt.exactTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'restore', job, point: p.id }) }),
             p.level === 'image' ? button('Restore or export a disk', { variant: 'secondary', id: `point-image-${p.short_id}`, label: `Restore or export a disk of the point of ${fmt.exactTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'image', job, point: p.id }) }) : null,
+            canPublish ? button('Publish', { variant: 'secondary', id: `point-publish-${p.short_id}`, label: `Publish the point of ${fmt.exactTime(p.time_ms)} read-only at a folder`, onClick: () => ctx.navigate('points', { view: 'publish', job, point: p.id }) }) : null,
             moreActions({
               id: `point-more-${p.short_id}`,
               label: `for the point of ${fmt.exactTime(p.time_ms)}`,
@@ -97,8 +109,75 @@ export async function renderPoints(container, ctx) {
       list.prepend(notice(`Restore point ${p.short_id} deleted.`, { id: 'point-deleted' }));
     }, ctx.showError);
   }
-  refresh.addEventListener('click', () => busy(refresh, async () => { await pointsRefresh(job); await load(); }, ctx.showError));
-  await load();
+  /** Every published point of this computer (this job's and others'), with Unpublish. */
+  async function loadPublished() {
+    if (!canPublish) return;
+    try {
+      const all = await publicationsList();
+      if (!ctx.current()) return;
+      replaceChildren(published, all.length === 0 ? null : panel('Published restore points', table({
+        caption: 'Published restore points',
+        id: 'publications-table',
+        columns: [
+          ['Where', (p) => h('span', {}, h('span', { class: 'mono', text: p.folder }), ' ', button('Open folder', { variant: 'secondary', label: `Open folder ${p.folder}`, onClick: () => openFolder(p.folder).catch(ctx.showError) }))],
+          ['Restore point', (p) => h('span', {}, `${p.job}: `, h('time', { datetime: new Date(p.point_time_ms).toISOString(), text: fmt.exactTime(p.point_time_ms) }), h('br'), h('span', { class: 'hint mono', text: p.short_id }))],
+          ['Published for', (p) => h('span', { class: 'publication-age', title: `since ${fmt.exactTime(p.since_ms)}`, text: fmt.duration((Date.now() - p.since_ms) / 1000) }, h('br'), h('span', { class: 'hint', text: p.here ? 'by this console (until it closes)' : `by process ${p.pid}` }))],
+          ['Volumes mounted', (p) => p.attached.length === 0 ? '—' : h('span', {}, p.attached.map((a, i) => h('span', { class: 'nowrap', title: a.at }, i ? h('br') : null, `${a.volume} on ${a.device}`)))],
+          ['Actions', (p) => button('Unpublish', { variant: 'secondary', id: `unpublish-${p.short_id}`, label: `Unpublish ${p.folder}`, onClick: (e) => unpublish(e.target, p) })],
+        ],
+        rows: all,
+      })));
+    } catch (err) {
+      replaceChildren(published, errorBox(err));
+    }
+  }
+  async function unpublish(btn, p) {
+    await busy(btn, async () => {
+      await pointUnpublish(p.folder);
+      await loadPublished();
+      published.prepend(notice(`${p.folder} unpublished.`, { id: 'point-unpublished' }));
+    }, ctx.showError);
+  }
+  refresh.addEventListener('click', () => busy(refresh, async () => { await pointsRefresh(job); await Promise.all([load(), loadPublished()]); }, ctx.showError));
+  await Promise.all([load(), loadPublished()]);
+}
+
+/** Publish a point read-only at a folder: where, and (image-level) whether to mount volumes. */
+async function renderPublishForm(container, ctx, job, pointId) {
+  const points = await pointsList(job);
+  if (!ctx.current()) return;
+  const p = points.find((x) => x.id === pointId);
+  if (!p) {
+    replaceChildren(container, emptyState('This restore point is gone.', button('Back to restore points', { onClick: () => ctx.navigate('points', { job }) })));
+    return;
+  }
+  ctx.setTitle(`Publish a restore point of ${job}`);
+  const folder = field({ label: 'Folder', id: 'publish-folder', value: await publishFolderHint(job, p.id), hint: 'An empty folder (created if missing). Its contents show the point, read-only, until you unpublish it or close the console.' });
+  const browse = button('Browse…', { variant: 'secondary', id: 'publish-browse' });
+  browse.addEventListener('click', async () => {
+    const picked = await pickFolder('Publish the restore point in this folder');
+    if (picked) folder.input.value = picked;
+  });
+  const attach = p.level === 'image'
+    ? field({ label: 'Also mount each volume with this computer’s own file-system driver', id: 'publish-attach', kind: 'checkbox', hint: 'Applications then open its files as on a disk. Needs administrator rights (loop devices).' })
+    : null;
+  const errors = errorSlot();
+  const go = button('Publish', { id: 'publish-go' });
+  const cancel = button('Cancel', { variant: 'secondary', id: 'publish-cancel', onClick: () => ctx.navigate('points', { job }) });
+  go.addEventListener('click', () => busy(go, async () => {
+    errors.clear();
+    const view = await pointPublish(job, p.id, folder.input.value, attach ? attach.input.checked : false);
+    const missed = view.not_attached.length ? ` Not mounted by this computer’s driver: ${view.not_attached.join('; ')}.` : '';
+    ctx.navigate('points', { job, notice: `Restore point ${view.short_id} published read-only at ${view.folder}.${missed}` });
+  }, (err) => errors.show(err)));
+  replaceChildren(container, panel(`Publish the restore point of ${fmt.exactTime(p.time_ms)}`,
+    h('p', { text: p.level === 'image'
+      ? 'Its disks and volumes appear as raw image files (for tools such as fsck or a virtual machine), and each volume’s files in a folder of its own. Nothing in it can be changed, and nothing is restored.'
+      : 'Its files and folders appear as they were backed up, for your own tools and applications. Nothing in it can be changed, and nothing is restored.' }),
+    h('div', { class: 'inline-field' }, folder.wrap, browse),
+    attach ? attach.wrap : null,
+    errors.el,
+    h('div', { class: 'actions' }, cancel, go)));
 }
 
 /** An image-level point's disks, each with its volumes (name, file system, size, use). */

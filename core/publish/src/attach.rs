@@ -77,7 +77,10 @@ pub fn attach(mountpoint: &Path, sources: &[VolumeSource]) -> (Vec<Attached>, Ve
             },
             Ok(o) => failed.push(NotAttached {
                 volume: source.name.clone(),
-                reason: String::from_utf8_lossy(&o.stderr).trim().to_owned(),
+                reason: String::from_utf8_lossy(&o.stderr)
+                    .trim()
+                    .trim_end_matches('.')
+                    .to_owned(),
             }),
             Err(e) => failed.push(NotAttached {
                 volume: source.name.clone(),

@@ -5,13 +5,14 @@
 //!
 //! Parts: this module (app, logs, overview), [`providers`] (service providers, the lab),
 //! [`jobs`] (jobs, runs, sessions), [`points`] (browse, find, compare, restore),
-//! [`subtenants`], [`policies`] (backup policies and their computers), [`sp`] (SP mode), [`desktop`] (native dialogs, opening a folder).
+//! [`publish`] (publish and unpublish points), [`subtenants`], [`policies`] (backup policies and their computers), [`sp`] (SP mode), [`desktop`] (native dialogs, opening a folder).
 
 pub mod desktop;
 pub mod jobs;
 pub mod points;
 pub mod policies;
 pub mod providers;
+pub mod publish;
 pub mod sp;
 pub mod subtenants;
 

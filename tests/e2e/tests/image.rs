@@ -2,8 +2,9 @@
 //! loop device over a GPT disk image with ext4 and FAT volumes): New job with Backup mode
 //! "Volume level" listing this computer's volumes, its first run, the Restore points screen
 //! showing the point's disks and volumes, a file restored from inside a volume through the
-//! usual file restore wizard, and the Restore or export a disk wizard writing a VHDX that
-//! `qemu-img check` accepts. Runs as root (loop devices), as the test command does.
+//! usual file restore wizard, the Restore or export a disk wizard writing a VHDX that
+//! `qemu-img check` accepts, and Publish (its volume mounted by the kernel, listed by the
+//! CLI too) and Unpublish. Runs as root (loop devices), as the test command does.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -287,6 +288,62 @@ async fn a_volume_level_job_images_a_disk_restores_a_file_from_inside_and_export
         .wait_text("#image-confirm-error", "exactly to confirm", WAIT)
         .await?;
     console.screen("image-07-typed-confirmation").await?;
+
+    // ---- Publish: the point opens read-only at a folder, its ext4 volume mounted by the
+    // kernel's own driver; the CLI lists the console's publication; Unpublish ends it.
+    console.click("#image-restore-cancel").await?;
+    console.wait_for("button[id^='point-publish-']").await?;
+    console.click("button[id^='point-publish-']").await?;
+    let published = files.path().join("published");
+    let published_text = published.display().to_string();
+    console
+        .type_into("#publish-folder", &published_text)
+        .await?;
+    console.click("#publish-attach").await?;
+    console.check_accessibility("publish").await?;
+    console.screen("image-08-publish").await?;
+    console.click("#publish-go").await?;
+    console
+        .wait_text("#points-notice", "published read-only", RUN_TIMEOUT)
+        .await?;
+    let row = console
+        .wait_text("#publications-table", &published_text, WAIT)
+        .await?;
+    ensure!(
+        row.contains("by this console") && row.contains(&format!("{dev_name}p1")),
+        "where, by whom, which volume mounted: {row}"
+    );
+    let volume = published.join(&dev_name).join(format!("{dev_name}p1"));
+    let kernel = std::fs::read_to_string("/proc/self/mountinfo")?
+        .lines()
+        .any(|l| {
+            l.split(' ').nth(4) == Some(&volume.display().to_string())
+                && l.contains(" - ext4 /dev/loop")
+        });
+    ensure!(kernel, "the volume is mounted by the kernel's ext4");
+    ensure!(
+        std::fs::read(volume.join("docs/deep/report.bin"))? == report,
+        "a file of the published volume is byte-identical"
+    );
+    let listed = cloudkeep_e2e::run_cli(
+        console.home.path(),
+        &["points", "published", "--json"],
+        None,
+    )?;
+    ensure!(
+        listed.contains(&published_text),
+        "the CLI lists it: {listed}"
+    );
+    console.screen("image-09-published").await?;
+    console.click("button[id^='unpublish-']").await?;
+    console
+        .wait_text("#point-unpublished", "unpublished", WAIT)
+        .await?;
+    let left = std::fs::read_to_string("/proc/self/mountinfo")?;
+    ensure!(
+        !left.contains(&published_text),
+        "nothing is mounted there any more"
+    );
     console.shutdown().await?;
     Ok(())
 }
