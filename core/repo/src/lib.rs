@@ -40,6 +40,7 @@ macro_rules! hex_id {
 }
 
 pub mod backend;
+pub mod backupfile;
 pub mod blob;
 pub mod blobcache;
 pub mod catalog;

@@ -294,6 +294,8 @@ pub struct Repository {
     backend: Arc<dyn RepoBackend>,
     keyring: Keyring,
     keys: RepoKeys,
+    /// Kept to wrap it anew (a backup file's keyring).
+    master: crate::crypto::MasterKey,
     cache: Option<crate::blobcache::BlobCache>,
     /// Set when the password opened only a slot the provider keeps after its removal.
     opened_by_retired: Option<crate::crypto::RetiredSlot>,
@@ -370,6 +372,7 @@ impl Repository {
             backend,
             keyring,
             keys,
+            master,
             cache: None,
             opened_by_retired: None,
         })
@@ -412,6 +415,7 @@ impl Repository {
             backend,
             keyring,
             keys,
+            master,
             cache: None,
             opened_by_retired,
         })
@@ -432,6 +436,39 @@ impl Repository {
     /// The keyring (for adding passwords or recovery keys).
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    /// A keyring of this repository's key for a backup file: one password slot, opened by
+    /// `password` alone (an unencrypted repository's file is unencrypted too, and takes none).
+    pub fn keyring_for_file(
+        &self,
+        password: Option<&str>,
+        kdf: crate::crypto::KdfParams,
+    ) -> Result<Keyring, RepoError> {
+        let mut ring = self.keyring.clone();
+        ring.slots.clear();
+        ring.retired.clear();
+        if ring.is_encrypted() {
+            let password = password.ok_or(RepoError::PasswordRequired)?;
+            ring.add_password(&self.master, password, kdf, "backup file")?;
+        }
+        Ok(ring)
+    }
+
+    /// Whether `ring` holds this repository's key and `password` opens it (no password: an
+    /// unencrypted keyring).
+    pub fn opens_with(&self, ring: &Keyring, password: Option<&str>) -> bool {
+        let master = match password {
+            Some(p) => ring.unlock(p),
+            None => ring.unlock_unencrypted(),
+        };
+        master.is_ok_and(|m| m == self.master)
+    }
+
+    /// Whether `other` shares this repository's key (a backup file of it, or it of one):
+    /// their blobs, ids and packs are interchangeable.
+    pub fn same_key(&self, other: &Repository) -> bool {
+        self.master == other.master && self.keyring.is_encrypted() == other.keyring.is_encrypted()
     }
 
     /// Saves a changed keyring (new password, recovery key, removed slot).
@@ -595,6 +632,16 @@ impl Repository {
 
     /// Writes one index file naming `packs` (which must already be stored).
     pub fn write_index(&self, packs: &[(PackId, Vec<PackEntry>)]) -> Result<String, RepoError> {
+        let (name, bytes) = self.encode_index(packs)?;
+        self.backend.put_meta(MetaKind::Index, &name, &bytes)?;
+        Ok(name)
+    }
+
+    /// An index file naming `packs`, sealed, with its name; not stored.
+    pub fn encode_index(
+        &self,
+        packs: &[(PackId, Vec<PackEntry>)],
+    ) -> Result<(String, Vec<u8>), RepoError> {
         let file = IndexFile {
             packs: packs
                 .iter()
@@ -614,8 +661,7 @@ impl Repository {
         let mut bytes = header(INDEX_MAGIC);
         bytes.extend_from_slice(&self.keys.seal(INDEX_AAD, &plain)?);
         let name = blake3::hash(&bytes).to_hex().to_string();
-        self.backend.put_meta(MetaKind::Index, &name, &bytes)?;
-        Ok(name)
+        Ok((name, bytes))
     }
 
     /// Saves a restore point, after checking that every chunk it references is in `index`:
@@ -638,15 +684,27 @@ impl Repository {
             });
         }
         let set = self.write_chunk_set(chunks, parent)?;
+        let (point, bytes) = self.encode_point(manifest, &set)?;
+        self.backend.put_meta(MetaKind::Point, &point.id, &bytes)?;
+        Ok(point)
+    }
+
+    /// A restore point of `manifest` naming chunk set `set`, sealed, with its bytes; not
+    /// stored. The point's time is its manifest's end.
+    pub fn encode_point(
+        &self,
+        manifest: &PointManifest,
+        set: &str,
+    ) -> Result<(RestorePoint, Vec<u8>), RepoError> {
         let time_ns = manifest.finished_ns;
         let plain = postcard::to_stdvec(manifest).map_err(|e| RepoError::Corrupt {
             what: "a new restore point".into(),
             reason: e.to_string(),
         })?;
-        let sealed = self.keys.seal(&point_aad(time_ns, &set), &plain)?;
+        let sealed = self.keys.seal(&point_aad(time_ns, set), &plain)?;
         let file = PointFile {
             time_ns,
-            set,
+            set: set.to_owned(),
             sealed,
         };
         let mut bytes = header(POINT_MAGIC);
@@ -655,13 +713,15 @@ impl Repository {
             reason: e.to_string(),
         })?);
         let id = blake3::hash(&bytes).to_hex().to_string();
-        self.backend.put_meta(MetaKind::Point, &id, &bytes)?;
-        Ok(RestorePoint {
-            id,
-            time_ns,
-            set: file.set,
-            manifest: manifest.clone(),
-        })
+        Ok((
+            RestorePoint {
+                id,
+                time_ns,
+                set: file.set,
+                manifest: manifest.clone(),
+            },
+            bytes,
+        ))
     }
 
     /// Stores the chunk set of a new point: a delta against the full set of `parent`'s chain

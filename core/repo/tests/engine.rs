@@ -21,7 +21,7 @@ use cloudkeep_repo::repo::{NewRepo, Repository, Unlock};
 
 /// A source tree with the awkward cases: nested folders, an empty folder, text, random
 /// data bigger than a chunk, a sparse file, a symlink, a hard link, odd names and modes.
-fn make_source(root: &Path) {
+pub(crate) fn make_source(root: &Path) {
     fs::create_dir_all(root.join("docs/deep/er")).unwrap();
     fs::create_dir_all(root.join("empty")).unwrap();
     fs::write(
@@ -64,7 +64,7 @@ fn make_source(root: &Path) {
 }
 
 /// Restores `paths` (all when empty) of `point` into `folder`, skipping existing files.
-fn restore_into(
+pub(crate) fn restore_into(
     repo: &Repository,
     point: &cloudkeep_repo::repo::RestorePoint,
     folder: &Path,
@@ -84,7 +84,10 @@ fn restore_into(
     .unwrap()
 }
 
-fn options(source: &Path, parent: Option<cloudkeep_repo::repo::RestorePoint>) -> BackupOptions {
+pub(crate) fn options(
+    source: &Path,
+    parent: Option<cloudkeep_repo::repo::RestorePoint>,
+) -> BackupOptions {
     BackupOptions {
         sources: vec![source.to_path_buf()],
         disks: vec![],
@@ -114,7 +117,7 @@ fn walk(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn assert_same_tree(original: &Path, restored: &Path) {
+pub(crate) fn assert_same_tree(original: &Path, restored: &Path) {
     assert_eq!(walk(original), walk(restored));
     for rel in walk(original) {
         let (a, b) = (original.join(&rel), restored.join(&rel));

@@ -6,4 +6,5 @@ mod gc_crash;
 mod image_changes;
 mod image_layout;
 mod image_points;
+mod portable;
 mod windows;

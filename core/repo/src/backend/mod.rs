@@ -3,9 +3,10 @@
 //! inside them (it sees ids and bytes only).
 //!
 //! Implementations: [`folder::FolderStore`] (a local folder: local backup targets, tests,
-//! benchmarks). The gateway issue adds the remote store behind the same trait, and the SP
+//! benchmarks), [`file::FileStore`] (a backup file, read-only). The gateway issue adds the remote store behind the same trait, and the SP
 //! side's S3 bucket.
 
+pub mod file;
 pub mod folder;
 
 use cloudkeep_model::failure::{Failure, FailureKind};
@@ -160,6 +161,11 @@ pub trait PackStore: Send + Sync {
     /// count as absent and the next backup stores them again. Says what it found; a store
     /// that cannot see the pack's folder at all fails instead of calling it missing.
     fn set_aside(&self, id: &PackId) -> Result<PackHealth, StoreError>;
+
+    /// Whether nothing may be written (a backup file): damage is reported, never repaired.
+    fn read_only(&self) -> bool {
+        false
+    }
 
     /// The local folder holding the packs, when there is one (a folder repository): an
     /// image-level backup never freezes the file system it writes to.

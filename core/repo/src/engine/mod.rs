@@ -11,6 +11,7 @@ pub mod disk;
 pub mod forget;
 pub mod fsmeta;
 pub mod gc;
+pub mod portable;
 pub mod repair;
 pub mod restore;
 pub mod verify;

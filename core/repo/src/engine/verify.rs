@@ -143,7 +143,11 @@ pub fn verify(repo: &Repository, sample_percent: u8) -> Result<VerifyReport, Eng
         report.blobs_checked += result.blobs;
         report.bytes_checked += result.bytes;
         if let Some(mut damage) = result.damage {
-            if result.gone || flagged.contains(&result.pack) {
+            if repo.backend().read_only() {
+                damage.action =
+                    "none: a backup file is never changed; use another copy of it".into();
+                bad.extend(result.bad);
+            } else if result.gone || flagged.contains(&result.pack) {
                 to_repair.push(result.pack);
             } else {
                 damage.action = "left in place: its bytes are what was uploaded, so these blobs were written damaged; back the files up again".into();
