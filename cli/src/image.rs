@@ -139,11 +139,25 @@ fn confirm(found: &Target, what: &str, yes: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `restore volume` / `restore disk` (raw): checks the target, confirms, restores.
+/// Where an image restore reads from.
+pub enum Source<'a> {
+    /// A point of a job (recorded as a session of it).
+    Job {
+        /// The tenant's side.
+        ctx: &'a TenantContext,
+        /// The job.
+        job: String,
+        /// The point (a prefix, or "latest").
+        point: String,
+    },
+    /// A backup file, opened, and its point.
+    File(Box<cloudkeep_repo::repo::Repository>, Box<RestorePoint>),
+}
+
+/// `restore volume` / `restore disk` (from a job or a backup file): checks the target,
+/// confirms, restores.
 pub fn restore(
-    ctx: &TenantContext,
-    job: &str,
-    point: &str,
+    source: &Source<'_>,
     what: ImageRestore,
     to: &Path,
     yes: bool,
@@ -158,26 +172,39 @@ pub fn restore(
     // Every refusal comes before the question: a file-level point, a volume the point does
     // not hold, a mounted or too small target.
     cloudkeep_repo::engine::disk::check_format_target(what.format, &found)?;
-    let need = runner::image_restore_size(ctx, job, point, &what)?;
+    let need = match source {
+        Source::Job { ctx, job, point } => runner::image_restore_size(ctx, job, point, &what)?,
+        Source::File(_, point) => runner::image_size(point, &what)?,
+    };
     found.check(need)?;
     confirm(&found, &label, yes)?;
     let progress = ProgressLine::new(json_out);
-    let (session, report) = runner::restore_image_job(
-        ctx,
-        job,
-        point,
-        &what,
-        &to,
-        &Default::default(),
-        runner::Watch::progress(&|p| progress.update(p)),
-    )?;
+    let watch = |p: &cloudkeep_repo::engine::Progress| progress.update(p);
+    let (session, report) = match source {
+        Source::Job { ctx, job, point } => {
+            let (session, report) = runner::restore_image_job(
+                ctx,
+                job,
+                point,
+                &what,
+                &to,
+                &Default::default(),
+                runner::Watch::progress(&watch),
+            )?;
+            (Some(session.id), report)
+        }
+        Source::File(repo, point) => (
+            None,
+            runner::write_image(repo, point, &what, &to, &Default::default(), &watch),
+        ),
+    };
     progress.finish();
     let report = report?;
     if json_out {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
-                "session": session.id,
+                "session": session,
                 "bytes": report.size,
                 "written": report.written,
                 "zeroed": report.zeroed,

@@ -292,6 +292,32 @@ enum PointsCommand {
     },
     /// The restore points published on this computer: where, which, since when.
     Published,
+    /// Export a restore point into one portable backup file: everything it needs, under a
+    /// password of your choosing (read from stdin); an interrupted export resumes.
+    Export {
+        /// Restore point id (a unique prefix, or "latest").
+        point: String,
+        /// The job.
+        #[arg(long)]
+        job: String,
+        /// The file to write (it must not exist).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// What a backup file holds (no password needed).
+    File {
+        /// The backup file.
+        file: PathBuf,
+    },
+    /// Import the restore point of a backup file into a job's repository, sending only what
+    /// it does not hold (the file's password from stdin).
+    Import {
+        /// The backup file.
+        file: PathBuf,
+        /// The job whose repository takes it.
+        #[arg(long)]
+        job: String,
+    },
     /// Delete a restore point (with insider protection it goes to the provider's recycle bin).
     Delete {
         /// Restore point id.
@@ -306,8 +332,11 @@ enum PointsCommand {
 #[derive(Debug, ClapArgs)]
 pub struct VerifyArgs {
     /// The job whose repository to check.
-    #[arg(long)]
-    job: String,
+    #[arg(long, required_unless_present = "file")]
+    job: Option<String>,
+    /// A backup file to check instead (every part and blob; its password from stdin).
+    #[arg(long, value_name = "FILE", conflicts_with = "job")]
+    file: Option<PathBuf>,
     /// Check this percentage of the packs (1–100).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
     sample: u8,
@@ -333,8 +362,12 @@ enum RestoreCommand {
         /// Restore point id (a unique prefix of at least 4 characters, or "latest").
         point: String,
         /// The job whose repository holds it.
-        #[arg(long)]
-        job: String,
+        #[arg(long, required_unless_present = "from_file")]
+        job: Option<String>,
+        /// Restore from a backup file instead (`points export`; its password from stdin):
+        /// on any computer, without any provider.
+        #[arg(long, value_name = "FILE", conflicts_with = "job")]
+        from_file: Option<PathBuf>,
         /// Restore into this folder (default: where they came from).
         #[arg(long, value_name = "DIR")]
         to: Option<PathBuf>,
@@ -350,8 +383,12 @@ enum RestoreCommand {
         /// Restore point id (a unique prefix, or "latest").
         point: String,
         /// The job whose repository holds it.
-        #[arg(long)]
-        job: String,
+        #[arg(long, required_unless_present = "from_file")]
+        job: Option<String>,
+        /// Restore from a backup file instead (`points export`; its password from stdin):
+        /// on any computer, without any provider.
+        #[arg(long, value_name = "FILE", conflicts_with = "job")]
+        from_file: Option<PathBuf>,
         /// The point's disk (as `points show` lists it, e.g. sda); optional when it holds one.
         #[arg(long, default_value = "")]
         disk: String,
@@ -371,8 +408,12 @@ enum RestoreCommand {
         /// Restore point id (a unique prefix, or "latest").
         point: String,
         /// The job whose repository holds it.
-        #[arg(long)]
-        job: String,
+        #[arg(long, required_unless_present = "from_file")]
+        job: Option<String>,
+        /// Restore from a backup file instead (`points export`; its password from stdin):
+        /// on any computer, without any provider.
+        #[arg(long, value_name = "FILE", conflicts_with = "job")]
+        from_file: Option<PathBuf>,
         /// The point's disk (as `points show` lists it); optional when it holds one.
         #[arg(long, default_value = "")]
         disk: String,
@@ -763,6 +804,13 @@ pub fn run_points(args: PointsArgs, ctx: &TenantContext) -> anyhow::Result<ExitC
         ),
         PointsCommand::Unmount { mountpoint } => crate::publish::unmount(ctx.home(), &mountpoint),
         PointsCommand::Published => crate::publish::published(ctx.home(), args.json),
+        PointsCommand::Export { point, job, to } => {
+            crate::backupfile::export(ctx, &job, &point, &to, args.json)
+        }
+        PointsCommand::File { file } => crate::backupfile::describe(&file, args.json),
+        PointsCommand::Import { file, job } => {
+            crate::backupfile::import(ctx, &file, &job, args.json)
+        }
         PointsCommand::Delete { point, job } => {
             let repo = open_job(ctx, &job)?;
             let found = repo.find_job_point(&job, &point)?;
@@ -775,7 +823,11 @@ pub fn run_points(args: PointsArgs, ctx: &TenantContext) -> anyhow::Result<ExitC
 
 /// Runs `cloudkeep verify`.
 pub fn run_verify(args: VerifyArgs, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
-    show::verify(&open_job(ctx, &args.job)?, args.sample, args.json)
+    match (&args.file, &args.job) {
+        (Some(file), _) => crate::backupfile::verify(file, args.json),
+        (None, Some(job)) => show::verify(&open_job(ctx, job)?, args.sample, args.json),
+        (None, None) => anyhow::bail!("give --job JOB or --file FILE"),
+    }
 }
 
 /// Runs `cloudkeep restore …`: recorded as a session of the job.
@@ -784,21 +836,27 @@ pub fn run_restore(args: RestoreArgs, ctx: &TenantContext) -> anyhow::Result<Exi
         RestoreCommand::Files {
             point,
             job,
+            from_file,
             to,
             path,
             conflict,
-        } => restore_files(ctx, &job, &point, (to, path, conflict), args.json),
+        } => match (from_file, job) {
+            (Some(file), _) => {
+                crate::backupfile::restore_files(&file, &point, (to, path, conflict), args.json)
+            }
+            (None, Some(job)) => restore_files(ctx, &job, &point, (to, path, conflict), args.json),
+            (None, None) => anyhow::bail!("give --job JOB or --from-file FILE"),
+        },
         RestoreCommand::Volume {
             point,
             job,
+            from_file,
             disk,
             volume,
             to,
             yes,
         } => crate::image::restore(
-            ctx,
-            &job,
-            &point,
+            &image_source(ctx, job, from_file, &point)?,
             ImageRestore {
                 disk,
                 volume: Some(volume),
@@ -811,14 +869,13 @@ pub fn run_restore(args: RestoreArgs, ctx: &TenantContext) -> anyhow::Result<Exi
         RestoreCommand::Disk {
             point,
             job,
+            from_file,
             disk,
             to,
             format,
             yes,
         } => crate::image::restore(
-            ctx,
-            &job,
-            &point,
+            &image_source(ctx, job, from_file, &point)?,
             ImageRestore {
                 disk,
                 volume: None,
@@ -829,6 +886,27 @@ pub fn run_restore(args: RestoreArgs, ctx: &TenantContext) -> anyhow::Result<Exi
             args.json,
         ),
     }
+}
+
+/// Where an image restore reads from: a job's point, or a backup file's.
+fn image_source<'a>(
+    ctx: &'a TenantContext,
+    job: Option<String>,
+    from_file: Option<PathBuf>,
+    point: &str,
+) -> anyhow::Result<crate::image::Source<'a>> {
+    Ok(match (from_file, job) {
+        (Some(file), _) => {
+            let (repo, found) = crate::backupfile::open(&file, Some(point))?;
+            crate::image::Source::File(Box::new(repo), Box::new(found))
+        }
+        (None, Some(job)) => crate::image::Source::Job {
+            ctx,
+            job,
+            point: point.to_owned(),
+        },
+        (None, None) => anyhow::bail!("give --job JOB or --from-file FILE"),
+    })
 }
 
 /// Restores from a point of `job` (`to`: a folder, or where the items came from), with

@@ -3,6 +3,7 @@
 
 mod about;
 mod agent;
+mod backupfile;
 mod daemon;
 mod exit;
 mod gateway;

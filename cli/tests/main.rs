@@ -1,6 +1,7 @@
 //! The `cloudkeep` binary's integration tests, one binary: the real CLI as users run it, against
 //! real gateway processes, a real Secret Service, and what a killed process or a full disk does.
 
+mod backupfile;
 mod cli;
 // Killed processes, full disks and kill -9: Unix process control throughout.
 #[cfg(unix)]

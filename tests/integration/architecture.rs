@@ -133,6 +133,8 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["pack"],
             &["backend"],
             &["chunkset", "index"],
+            // Backup files: the container and its read-only repository over packs.
+            &["backupfile"],
             &["fetch"],
             &["repo"],
             &["lock", "saver"],
@@ -175,7 +177,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["context", "providers"],
             &["jobs"],
             &["policies", "runner"],
-            &["catalog", "keys", "scheduler"],
+            &["catalog", "keys", "portable", "scheduler"],
             &["agent", "found", "live", "overview"],
         ],
     ),
@@ -187,8 +189,8 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             ],
             &["gateway", "show"],
             // The image-level commands (`points show`, `restore volume|disk`), publishing
-            // (`points mount|unmount`).
-            &["image", "publish"],
+            // (`points mount|unmount`), backup files (`points export|import`, `--from-file`).
+            &["image", "publish", "backupfile"],
             &[
                 "job",
                 "lab",

@@ -66,6 +66,20 @@ fn main() -> Result<()> {
     };
     let first = backup(&repo, &options, &|_| {})?.point;
     fs::write(source.join("docs/new.txt"), b"second point")?;
+    // A backup file of the first point (unencrypted, as the repository is).
+    let file = tmp.join("first.ckb");
+    cloudkeep_repo::engine::portable::export_point(
+        &repo,
+        &first,
+        &file,
+        &cloudkeep_repo::engine::portable::ExportOptions {
+            password: None,
+            kdf: KdfParams::minimum(),
+            cancel: Default::default(),
+        },
+        &|_| {},
+    )?;
+    seed(corpus, "backup_file", "first", &fs::read(&file)?)?;
     options.parent = Some(first);
     backup(&repo, &options, &|_| {})?;
 

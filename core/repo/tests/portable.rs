@@ -12,8 +12,8 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use cloudkeep_repo::backend::file::FileStore;
 use cloudkeep_repo::backend::folder::FolderStore;
+use cloudkeep_repo::backupfile::store::FileStore;
 use cloudkeep_repo::backupfile::{BackupFile, FileError, Tag, partial_path};
 use cloudkeep_repo::crypto::KdfParams;
 use cloudkeep_repo::engine::backup::backup;

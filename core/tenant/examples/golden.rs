@@ -5,7 +5,8 @@
 //! still reads them.
 //!
 //! `cargo run -p cloudkeep-tenant --example golden -- core/tenant/tests/golden/vN` (refuses an existing
-//! folder).
+//! folder); `-- --backup-file core/tenant/tests/golden/v1` added the backup file (`point.ckb`)
+//! to version 1's fixtures once, when that format came.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,10 +29,55 @@ const PASSWORD: &str = "golden fixture password";
 /// The enrollment file's one-time code.
 const CODE: &str = "GOLDE-NFIXT-URECO-DE123";
 
+/// Adds the backup file (`point.ckb`: the newest point, under the fixture's password) to an
+/// existing fixture folder, once: the format came after the rest of version 1's fixtures.
+fn backup_file(fixture: &Path) -> Result<()> {
+    let target = fixture.join("point.ckb");
+    if target.exists() {
+        return Err(format!("{} exists: it is never replaced", target.display()).into());
+    }
+    let work = std::env::temp_dir().join(format!("cloudkeep-golden-ckb-{}", std::process::id()));
+    let status = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(fixture.join("repo"))
+        .arg(&work)
+        .status()?;
+    if !status.success() {
+        return Err("cannot copy the fixture repository".into());
+    }
+    let repo = Repository::open(
+        Arc::new(FolderStore::open(&work)?),
+        cloudkeep_repo::repo::Unlock::Password(PASSWORD),
+    )?;
+    let newest = repo
+        .list_points()?
+        .pop()
+        .ok_or("the fixture repository has no point")?;
+    cloudkeep_repo::engine::portable::export_point(
+        &repo,
+        &newest,
+        &target,
+        &cloudkeep_repo::engine::portable::ExportOptions {
+            password: Some(PASSWORD),
+            kdf: KdfParams::minimum(),
+            cancel: Default::default(),
+        },
+        &|_| {},
+    )?;
+    fs::remove_dir_all(&work)?;
+    println!("wrote {}", target.display());
+    Ok(())
+}
+
 fn main() -> Result<()> {
+    if let (Some(flag), Some(dir)) = (std::env::args().nth(1), std::env::args().nth(2))
+        && flag == "--backup-file"
+    {
+        return backup_file(Path::new(&dir));
+    }
     let out = std::env::args()
         .nth(1)
-        .ok_or("usage: golden OUT_DIR (a folder that does not exist yet)")?;
+        .ok_or("usage: golden OUT_DIR (a folder that does not exist yet) | golden --backup-file FIXTURE_DIR")?;
     let out = Path::new(&out);
     if out.exists() {
         return Err(format!(

@@ -19,6 +19,7 @@ pub mod live;
 pub mod logging;
 pub mod overview;
 pub mod policies;
+pub mod portable;
 pub mod providers;
 pub mod runner;
 pub mod scheduler;
@@ -103,6 +104,9 @@ pub enum TenantError {
     /// A request that cannot be done as asked (the message says what to do instead).
     #[error("{0}")]
     Invalid(String),
+    /// A backup file that cannot be used (missing, incomplete, damaged).
+    #[error(transparent)]
+    BackupFile(#[from] cloudkeep_repo::backupfile::FileError),
     /// No such job.
     #[error("there is no job \"{0}\"")]
     NoJob(String),

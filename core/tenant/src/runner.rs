@@ -529,7 +529,7 @@ pub fn restore_job(
         ctx,
         name,
         point,
-        heading,
+        ("restore", heading),
         watch.line,
         |repo, found| Ok(restore(repo, found, options, watch.progress)?),
         |report, log| {
@@ -550,6 +550,33 @@ pub fn restore_job(
             }
         },
     )
+}
+
+/// Writes a disk or a volume of `point` of `repo` onto `target`: a volume as it is, a disk in
+/// `what.format`. Shared by job restores and restores from a backup file. Blocking.
+pub fn write_image(
+    repo: &Repository,
+    point: &cloudkeep_repo::repo::RestorePoint,
+    what: &ImageRestore,
+    target: &std::path::Path,
+    cancel: &Cancel,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<ImageRestoreReport, TenantError> {
+    match what.volume {
+        Some(_) if what.format != Format::Raw => Err(TenantError::Invalid(
+            "a volume is restored as it is (raw); export a whole disk as VHD, VHDX or VMDK".into(),
+        )),
+        Some(_) => Ok(restore_image(repo, point, what, target, cancel, progress)?),
+        None => Ok(export_disk(
+            repo,
+            point,
+            &what.disk,
+            what.format,
+            target,
+            cancel,
+            progress,
+        )?),
+    }
 }
 
 /// Restores a disk or a volume of a point of job `name` onto `target` (a device or an image
@@ -576,31 +603,9 @@ pub fn restore_image_job(
         ctx,
         name,
         point,
-        heading,
+        ("restore", heading),
         watch.line,
-        |repo, found| match what.volume {
-            Some(_) if what.format != Format::Raw => Err(TenantError::Invalid(
-                "a volume is restored as it is (raw); export a whole disk as VHD, VHDX or VMDK"
-                    .into(),
-            )),
-            Some(_) => Ok(restore_image(
-                repo,
-                found,
-                what,
-                target,
-                cancel,
-                watch.progress,
-            )?),
-            None => Ok(export_disk(
-                repo,
-                found,
-                &what.disk,
-                what.format,
-                target,
-                cancel,
-                watch.progress,
-            )?),
-        },
+        |repo, found| write_image(repo, found, what, target, cancel, watch.progress),
         |report, log| {
             log.line(format!(
                 "{} written onto {} ({} of data, {} of zeros)",
@@ -622,20 +627,20 @@ pub fn restore_image_job(
 }
 
 /// What a restore session records of a restore that ran.
-struct Recorded {
-    result: &'static str,
-    stats: serde_json::Value,
-    warnings: serde_json::Value,
+pub(crate) struct Recorded {
+    pub(crate) result: &'static str,
+    pub(crate) stats: serde_json::Value,
+    pub(crate) warnings: serde_json::Value,
 }
 
 /// Runs one restore from point `point` of job `name` (`run`: the restore itself) and records
-/// it as a `restore` session: its log opens with `heading` and the point, `record` tells what
+/// it as a session of `kind` (`restore`, `export`): its log opens with `heading` and the point, `record` tells what
 /// the outcome was; a failure is `failed`, a cancel `stopped`. Blocking.
-fn restore_session<R>(
+pub(crate) fn restore_session<R>(
     ctx: &TenantContext,
     name: &str,
     point: &str,
-    heading: String,
+    (kind, heading): (&str, String),
     line: &(dyn Fn(&str) + Sync),
     run: impl FnOnce(&Repository, &cloudkeep_repo::repo::RestorePoint) -> Result<R, TenantError>,
     record: impl FnOnce(&R, &mut SessionLog<'_>) -> Recorded,
@@ -688,7 +693,7 @@ fn restore_session<R>(
     let mut session = SessionRecord {
         id: 0,
         job: job.name.clone(),
-        kind: "restore".into(),
+        kind: kind.into(),
         started_ms,
         finished_ms,
         result: result.into(),
@@ -714,7 +719,15 @@ pub fn image_restore_size(
     let job = ctx.block_on(ctx.state().job(name))?;
     let repo = open_job_repository(ctx, &job)?;
     let found = repo.find_job_point(&job.name, point)?;
-    let disk = cloudkeep_repo::engine::disk::find_disk(&found, &what.disk)?;
+    image_size(&found, what)
+}
+
+/// Bytes `what` of `point` writes: a volume's size, or its disk's.
+pub fn image_size(
+    found: &cloudkeep_repo::repo::RestorePoint,
+    what: &ImageRestore,
+) -> Result<u64, TenantError> {
+    let disk = cloudkeep_repo::engine::disk::find_disk(found, &what.disk)?;
     Ok(match what.volume {
         Some(n) => {
             let (range, _) = cloudkeep_repo::engine::disk::volume_range(disk, n)?;

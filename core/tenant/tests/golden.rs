@@ -2,7 +2,7 @@
 //! read by this version and every later one — each frozen format on its own (pack, index,
 //! point, chunk set, tree, keyring, recovery key, enrollment file) and the repository as a
 //! whole (both restore points restore byte-identical, with the password and with the recovery
-//! key). A change that breaks an old format fails here, not at a tenant's restore.
+//! key); the backup file of the newest point restores byte-identical from itself alone. A change that breaks an old format fails here, not at a tenant's restore.
 
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -170,6 +170,34 @@ fn version_1_fixtures_are_still_read() {
         assert_eq!(restored, want, "point {n}");
     }
     assert!(verify(&repo, 100).unwrap().is_healthy());
+
+    // The backup file of the newest point, from itself alone.
+    let file = tmp.path().join("point.ckb");
+    std::fs::copy(dir.join("point.ckb"), &file).unwrap();
+    let (from_file, point) = cloudkeep_tenant::portable::open_file(&file, Some(password)).unwrap();
+    let newest = &manifest["points"][1];
+    assert_eq!(
+        cloudkeep_tenant::portable::file_info(&file)
+            .unwrap()
+            .source_point,
+        newest["id"].as_str().unwrap()
+    );
+    let out = tmp.path().join("out-file");
+    let whole = RestoreOptions {
+        destination: Destination::Folder(out.clone()),
+        paths: vec![],
+        conflict: Conflict::Overwrite,
+        cancel: Default::default(),
+    };
+    restore(&from_file, &point, &whole, &|_| {}).unwrap();
+    let restored = files_of(&cloudkeep_tests::restored_at(&out, &source));
+    let mut want: BTreeMap<String, String> =
+        serde_json::from_value(newest["files"].clone()).unwrap();
+    if !restored.contains_key("link") {
+        want.retain(|_, v| !v.starts_with("link:"));
+    }
+    assert_eq!(restored, want, "the backup file's point");
+    assert!(verify(&from_file, 100).unwrap().is_healthy());
 
     // The enrollment file, with its one-time code (dashes optional, as typed).
     let text = std::fs::read_to_string(dir.join("enrollment.json")).unwrap();

@@ -3,10 +3,9 @@
 //! inside them (it sees ids and bytes only).
 //!
 //! Implementations: [`folder::FolderStore`] (a local folder: local backup targets, tests,
-//! benchmarks), [`file::FileStore`] (a backup file, read-only). The gateway issue adds the remote store behind the same trait, and the SP
+//! benchmarks); `crate::backupfile::store::FileStore` (a backup file, read-only). The gateway issue adds the remote store behind the same trait, and the SP
 //! side's S3 bucket.
 
-pub mod file;
 pub mod folder;
 
 use cloudkeep_model::failure::{Failure, FailureKind};

@@ -525,7 +525,10 @@ pub fn file_point(file: &Repository) -> Result<RestorePoint, EngineError> {
 }
 
 /// The part a damaged pack of a backup file is (for messages); `None` when unknown.
-pub fn pack_place(store: &crate::backend::file::FileStore, pack: &str) -> Option<(usize, Part)> {
+pub fn pack_place(
+    store: &crate::backupfile::store::FileStore,
+    pack: &str,
+) -> Option<(usize, Part)> {
     let id = PackId::from_hex(pack)?;
     store.pack_part(&id).map(|(n, p)| (n, p.clone()))
 }

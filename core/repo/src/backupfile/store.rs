@@ -1,4 +1,4 @@
-//! A backup file (`backupfile`) seen as a repository, read-only: its keyring, point, chunk
+//! A backup file seen as a repository, read-only: its keyring, point, chunk
 //! set and index as the metadata objects, its packs as packs, read in place by position.
 //! Opening it with [`crate::repo::Repository::open`] and the file's password gives the whole
 //! engine — browse, restore files, volumes and disks, verify — on any machine, without any
@@ -9,8 +9,8 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::{MetaKind, PackStore, RepoBackend, StoreError};
-use crate::backupfile::{BackupFile, FileError, Part, Tag};
+use super::{BackupFile, FileError, Part, Tag};
+use crate::backend::{MetaKind, PackStore, RepoBackend, StoreError};
 use crate::pack::{PackEntry, PackId};
 
 /// Name of the keyring object (as in every repository).
@@ -155,12 +155,11 @@ impl PackStore for FileStore {
             });
         }
         let mut buf = vec![0u8; len as usize];
-        super::folder::read_exact_at(&self.handle, &mut buf, part.data_at + offset).map_err(
-            |source| StoreError::Io {
+        crate::backend::folder::read_exact_at(&self.handle, &mut buf, part.data_at + offset)
+            .map_err(|source| StoreError::Io {
                 path: self.file.path().to_path_buf(),
                 source,
-            },
-        )?;
+            })?;
         Ok(buf)
     }
 
@@ -181,7 +180,7 @@ impl PackStore for FileStore {
         Err(read_only())
     }
 
-    fn set_aside(&self, _: &PackId) -> Result<super::PackHealth, StoreError> {
+    fn set_aside(&self, _: &PackId) -> Result<crate::backend::PackHealth, StoreError> {
         Err(read_only())
     }
 

@@ -14,11 +14,14 @@
 //! Written front to back, never held whole in memory; an interrupted writer leaves
 //! `FILE.partial`, which [`Writer::resume`] continues after its last whole part. A file is a
 //! file a user hands us: every length is bounded before it is used, and nothing in it is
-//! trusted before its check (fuzz target `backup_file`).
+//! trusted before its check (fuzz target `backup_file`). [`store::FileStore`] serves a file as
+//! a read-only repository.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+pub mod store;
 
 use crate::backend::MAX_META_LEN;
 use crate::pack::MAX_PACK_LEN;
