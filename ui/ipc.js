@@ -151,6 +151,12 @@ export const spSetSettings = (leaseGraceDays) => call('sp_set_settings', { lease
 export const spSetMaintenance = (message) => call('sp_set_maintenance', { message: message || null });
 export const spCheck = (deep) => call('sp_check', { deep: !!deep });
 
+// Backup files: a point exported into one portable file; a file opened for restores.
+export const exportFileHint = (job, pointTimeMs) => call('export_file_hint', { job, pointTimeMs });
+export const pointExportStart = (r, onEvent) => call('point_export_start', { ...r, onEvent: channel(onEvent) });
+export const backupFileInfo = (path) => call('backup_file_info', { path });
+export const backupFileOpen = (path, password) => call('backup_file_open', { path, password: password || null });
+
 // Publishing restore points (read-only, at a folder).
 export const publishFolderHint = (job, point) => call('publish_folder_hint', { job, point });
 export const publicationsList = () => call('publications_list');

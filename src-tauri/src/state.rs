@@ -108,7 +108,12 @@ impl ConsoleState {
         {
             // After a run, its job's repository is opened afresh: new points, new packs.
             let catalogs = catalogs.clone();
-            runs.on_done(move |job, _| catalogs.forget(job));
+            // An opened backup file stays open for the next restore from it.
+            runs.on_done(move |job, _| {
+                if !job.starts_with(cloudkeep_tenant::catalog::FILE_KEY) {
+                    catalogs.forget(job);
+                }
+            });
         }
         let ctx = TenantContext::on_runtime(
             home.clone(),

@@ -177,7 +177,9 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["context", "providers"],
             &["jobs"],
             &["policies", "runner"],
-            &["catalog", "keys", "portable", "scheduler"],
+            // Backup files, which an opened file's catalog entry is made from.
+            &["portable"],
+            &["catalog", "keys", "scheduler"],
             &["agent", "found", "live", "overview"],
         ],
     ),

@@ -10,20 +10,33 @@
 // Publish opens a point read-only at a folder for the computer's own tools (an image-level
 // point's disks and volumes as raw images and their files; optionally its volumes mounted by
 // the OS's own driver); the Published panel shows where each point is published, since when,
-// by which process, and unpublishes it.
+// by which process, and unpublishes it. Export writes a point into one portable backup file
+// under a password of its own; Open a backup file reads one (on any computer, with no
+// provider) and restores from it through the same File restore wizard.
 
-import { jobsList, jobGet, providersList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointChanges, pointDelete, restoreStart, jobRestoreOrder, jobRestoreOrders, pickFolder, openFolder, saveFile, imageTarget, imageRestoreStart, publishFolderHint, publicationsList, pointPublish, pointUnpublish, appInfo } from '../ipc.js';
-import { h, replaceChildren, button, field, table, panel, radioGroup, selectField, emptyState, badge } from '../dom.js';
+import { jobsList, jobGet, providersList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointChanges, pointDelete, restoreStart, jobRestoreOrder, jobRestoreOrders, pickFolder, openFolder, saveFile, imageTarget, imageRestoreStart, publishFolderHint, publicationsList, pointPublish, pointUnpublish, appInfo, exportFileHint, pointExportStart, backupFileInfo, backupFileOpen, pickFile } from '../ipc.js';
+import { validPassword, passwordError, passwordHint } from '../rules.js';
+import { h, replaceChildren, button, field, table, panel, radioGroup, selectField, emptyState, badge, facts } from '../dom.js';
 import { wizard, runView, busy, errorBox, errorSlot, notice, confirmDialog, copyButton, moreActions } from '../components.js';
 import { tree } from '../tree.js';
 import * as fmt from '../format.js';
 
 export async function renderPoints(container, ctx) {
+  // A backup file needs no job: opened and restored from on any computer.
+  if (ctx.params.view === 'file') {
+    await renderOpenFile(container, ctx);
+    return;
+  }
+  if (ctx.params.view === 'restore' && String(ctx.params.job || '').startsWith(FILE_KEY)) {
+    await renderRestoreWizard(container, ctx, ctx.params.job, ctx.params.point, ctx.params.paths);
+    return;
+  }
   const { jobs } = await jobsList();
   if (!ctx.current()) return;
+  const openFile = button('Open a backup file…', { variant: 'secondary', id: 'points-open-file', onClick: () => ctx.navigate('points', { view: 'file' }) });
   if (jobs.length === 0) {
-    replaceChildren(container, emptyState('No job yet, so no restore points. Create a backup job and run it.',
-      button('New job', { onClick: () => ctx.navigate('jobs', { view: 'new' }) })));
+    replaceChildren(container, emptyState('No job yet, so no restore points. Create a backup job and run it, or restore from a backup file.',
+      h('div', { class: 'actions' }, button('New job', { onClick: () => ctx.navigate('jobs', { view: 'new' }) }), openFile)));
     return;
   }
   const job = ctx.params.job && jobs.some((j) => j.name === ctx.params.job) ? ctx.params.job : jobs[0].name;
@@ -39,13 +52,17 @@ export async function renderPoints(container, ctx) {
     await renderPublishForm(container, ctx, job, ctx.params.point);
     return;
   }
+  if (ctx.params.view === 'export') {
+    await renderExportWizard(container, ctx, job, ctx.params.point);
+    return;
+  }
   const pick = selectField({ label: 'Job', id: 'points-job', options: jobs.map((j) => [j.name, j.name]), value: job });
   pick.input.addEventListener('change', () => ctx.navigate('points', { job: pick.input.value }));
   const refresh = button('Refresh', { variant: 'secondary', id: 'points-refresh' });
   const list = h('div', { id: 'points-list' });
   const compare = h('div', { id: 'points-compare' });
   const published = h('div', { id: 'points-published' });
-  replaceChildren(container, h('div', { class: 'toolbar toolbar-fields' }, pick.wrap, refresh), ctx.params.notice ? notice(ctx.params.notice, { id: 'points-notice' }) : null, published, list, compare);
+  replaceChildren(container, h('div', { class: 'toolbar toolbar-fields' }, pick.wrap, refresh, openFile), ctx.params.notice ? notice(ctx.params.notice, { id: 'points-notice' }) : null, published, list, compare);
   const [record, providers, about] = await Promise.all([jobGet(job), providersList().catch(() => []), appInfo().catch(() => ({}))]);
   // Publishing needs FUSE: Linux.
   const canPublish = about.os === 'linux';
@@ -67,6 +84,7 @@ export async function renderPoints(container, ctx) {
           ['Actions', (p) => h('div', { class: 'row-actions' },
             button(p.level === 'image' ? 'Restore files' : 'Browse and restore', { variant: 'secondary', id: `point-restore-${p.short_id}`, label: `${p.level === 'image' ? 'Restore files' : 'Browse and restore'} the point of ${fmt.exactTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'restore', job, point: p.id }) }),
             p.level === 'image' ? button('Restore or export a disk', { variant: 'secondary', id: `point-image-${p.short_id}`, label: `Restore or export a disk of the point of ${fmt.exactTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'image', job, point: p.id }) }) : null,
+            button('Export to a file', { variant: 'secondary', id: `point-export-${p.short_id}`, label: `Export the point of ${fmt.exactTime(p.time_ms)} into a backup file`, onClick: () => ctx.navigate('points', { view: 'export', job, point: p.id }) }),
             canPublish ? button('Publish', { variant: 'secondary', id: `point-publish-${p.short_id}`, label: `Publish the point of ${fmt.exactTime(p.time_ms)} read-only at a folder`, onClick: () => ctx.navigate('points', { view: 'publish', job, point: p.id }) }) : null,
             moreActions({
               id: `point-more-${p.short_id}`,
@@ -140,6 +158,143 @@ export async function renderPoints(container, ctx) {
   }
   refresh.addEventListener('click', () => busy(refresh, async () => { await pointsRefresh(job); await Promise.all([load(), loadPublished()]); }, ctx.showError));
   await Promise.all([load(), loadPublished()]);
+}
+
+/** What an opened backup file's key starts with (a job name never holds a colon). */
+const FILE_KEY = 'file:';
+
+/** Export a point into one portable backup file: where, under which password, progress, report. */
+async function renderExportWizard(container, ctx, job, pointId) {
+  const [points, record] = await Promise.all([pointsList(job), jobGet(job)]);
+  if (!ctx.current()) return;
+  const p = points.find((x) => x.id === pointId);
+  if (!p) {
+    replaceChildren(container, emptyState('This restore point is gone.', button('Back to restore points', { onClick: () => ctx.navigate('points', { job }) })));
+    return;
+  }
+  ctx.setTitle(`Export a restore point of ${job}`);
+  const encrypted = !!record.spec.encrypted;
+  const data = { to: await exportFileHint(job, p.time_ms), password: null, done: null };
+  const steps = [
+    {
+      title: 'Backup file',
+      render(body) {
+        const to = field({ label: 'File', id: 'export-to', value: data.to, hint: 'A new file: everything this restore point needs, in one file you can keep, move or hand over. An interrupted export goes on where it stopped when started again.' });
+        const choose = button('Choose…', { variant: 'secondary', id: 'export-choose' });
+        choose.addEventListener('click', async () => {
+          const picked = await saveFile('Export the restore point to', baseName(to.input.value) || `${job}.ckb`);
+          if (picked) to.input.value = picked;
+        });
+        body.append(h('p', { text: `The restore point of ${fmt.exactTime(p.time_ms)} (${p.short_id}) of ${job}: ${p.level === 'image' ? diskText(p) : `${fmt.counted(p.files, 'file')}, ${fmt.bytes(p.bytes)}`}.` }), h('div', { class: 'inline-field' }, to.wrap, choose));
+        return () => {
+          const v = to.input.value.trim();
+          if (!(v.startsWith('/') || /^[A-Za-z]:[\\/]/.test(v))) { to.setError('Choose the file with Choose… or type its full path.'); return false; }
+          data.to = v;
+          return true;
+        };
+      },
+    },
+  ];
+  if (encrypted) {
+    steps.push({
+      title: 'Password',
+      nextLabel: 'Export',
+      render(body) {
+        const pw = field({ label: 'Password of the file', id: 'export-password', kind: 'password', autocomplete: 'new-password', hint: passwordHint() });
+        const pw2 = field({ label: 'The same password again', id: 'export-password2', kind: 'password', autocomplete: 'new-password' });
+        body.append(h('p', { text: 'The file opens with this password alone — not the job’s. Keep it with the file’s owner: without it nobody, you included, can read the file.' }), pw.wrap, pw2.wrap);
+        return () => {
+          if (!validPassword(pw.input.value)) { pw.setError(passwordError()); return false; }
+          pw.setError(null);
+          if (pw2.input.value !== pw.input.value) { pw2.setError('The two passwords differ.'); return false; }
+          data.password = pw.input.value;
+          return true;
+        };
+      },
+    });
+  }
+  steps.push({
+    title: 'Progress',
+    noBack: true,
+    hideCancel: true,
+    nextLabel: 'See the result',
+    render(body, d, wz) {
+      if (!encrypted) body.append(notice('The job is not encrypted, so neither is the file: keep it where only its owner can read it.'));
+      const view = runView({ id: 'export-progress', title: 'Export' });
+      body.append(view.el);
+      wz.setNextEnabled(false);
+      pointExportStart({ job, point: p.id, to: data.to, password: data.password }, view.handle)
+        .catch((err) => { body.append(errorBox(err)); wz.setNextEnabled(true); });
+      view.done.then((done) => { data.done = done; wz.setNextEnabled(true); wz.next(); });
+      return undefined;
+    },
+  });
+  steps.push({
+    title: 'Result',
+    final: true,
+    render(body) {
+      const done = data.done;
+      if (!done || done.error) {
+        body.append(errorBox({ kind: 'failed', message: done ? done.error : 'The export did not start.' }, { id: 'export-result' }));
+        return;
+      }
+      const st = done.session.stats || {};
+      const folder = parentOf(data.to);
+      body.append(
+        h('p', { id: 'export-result', role: 'status', text: `Exported to ${data.to} (${fmt.bytes(st.bytes || 0)}).` }),
+        h('p', { class: 'hint', text: encrypted ? 'It opens with its own password, on any computer, with Open a backup file or `cloudkeep restore files --from-file`.' : 'It opens on any computer with Open a backup file or `cloudkeep restore files --from-file`.' }),
+        h('div', { class: 'actions' }, copyButton(() => data.to, { id: 'export-copy', label: 'Copy the file’s path', caption: 'Copy path' }), button('Open folder', { variant: 'secondary', id: 'export-open-folder', label: `Open folder ${folder}`, onClick: () => openFolder(folder).catch(ctx.showError) })));
+    },
+  });
+  const w = wizard({
+    id: 'export',
+    title: 'Export to a backup file',
+    data,
+    onCancel: () => ctx.navigate('points', { job }),
+    onFinish: () => ctx.navigate('points', { job }),
+    steps,
+  });
+  replaceChildren(container, w.root);
+}
+
+/** An image-level point's disks in a few words. */
+function diskText(p) {
+  return p.disks.map((d) => `${d.path} (${fmt.bytes(d.layout.size)})`).join(', ');
+}
+
+/** Open a backup file: choose it, see what it holds, type its password, restore from it. */
+async function renderOpenFile(container, ctx) {
+  ctx.setTitle('Open a backup file');
+  const path = field({ label: 'Backup file', id: 'file-path', hint: 'A file made by Export to a file (or `cloudkeep points export`). Nothing is needed from a provider.' });
+  const browse = button('Browse…', { variant: 'secondary', id: 'file-browse' });
+  browse.addEventListener('click', async () => {
+    const picked = await pickFile('Open a backup file', ['ckb']);
+    if (picked) path.input.value = picked;
+  });
+  const read = button('Read the file', { id: 'file-read' });
+  const about = h('div', { id: 'file-about' });
+  const errors = errorSlot();
+  read.addEventListener('click', () => busy(read, async () => {
+    errors.clear();
+    replaceChildren(about);
+    const info = await backupFileInfo(path.input.value);
+    const pw = info.encrypted ? field({ label: 'Password of the file', id: 'file-password', kind: 'password', autocomplete: 'current-password', hint: 'The password chosen when it was exported (not the job’s).' }) : null;
+    const open = button('Open and restore…', { id: 'file-open' });
+    open.addEventListener('click', () => busy(open, async () => {
+      errors.clear();
+      const opened = await backupFileOpen(path.input.value, pw ? pw.input.value : null);
+      ctx.navigate('points', { view: 'restore', job: opened.key, point: opened.point.id });
+    }, (err) => errors.show(err)));
+    const what = facts([
+      ['Restore point', `${fmt.exactTime(Math.floor(info.point_time_ns / 1e6))} · ${info.source_point.slice(0, 12)}`, 'file-point'],
+      ['Job', `${info.job} on ${info.host}`, 'file-job'],
+      ['Contents', `${info.image ? 'disks and volumes (image level)' : 'files and folders'}, ${fmt.bytes(info.stored_bytes)} stored`],
+      ['Encrypted', info.encrypted ? 'yes: its password opens it' : 'no'],
+    ]);
+    replaceChildren(about, panel('What the file holds', what,
+    pw ? pw.wrap : null, h('div', { class: 'actions' }, open)));
+  }, (err) => errors.show(err)));
+  replaceChildren(container, panel('Open a backup file', h('div', { class: 'inline-field' }, path.wrap, browse), h('div', { class: 'actions' }, button('Cancel', { variant: 'secondary', id: 'file-cancel', onClick: () => ctx.navigate('points', {}) }), read), errors.el), about);
 }
 
 /** Publish a point read-only at a folder: where, and (image-level) whether to mount volumes. */
@@ -254,9 +409,12 @@ function comparePanel(job, points, ctx) {
 }
 
 async function renderRestoreWizard(container, ctx, job, pointId, paths) {
-  const [points, record] = await Promise.all([pointsList(job).then((l) => l.sort((a, b) => b.time_ms - a.time_ms)), jobGet(job)]);
+  // `job` may be an opened backup file's key: no job record, back to the screen after.
+  const fromFile = job.startsWith(FILE_KEY);
+  const [points, record] = await Promise.all([pointsList(job).then((l) => l.sort((a, b) => b.time_ms - a.time_ms)), fromFile ? { spec: {} } : jobGet(job)]);
   if (!ctx.current()) return;
-  ctx.setTitle(`Restore from ${job}`);
+  ctx.setTitle(fromFile ? `Restore from the backup file ${job.slice(FILE_KEY.length)}` : `Restore from ${job}`);
+  const back = fromFile ? {} : { job };
   // A policy's computer: its own paths are on that computer, so "where they came from" is a
   // restore its agent carries out there — never this computer's same paths.
   const computer = record.spec.agent ? record.spec.agent.computer : null;
@@ -267,8 +425,8 @@ async function renderRestoreWizard(container, ctx, job, pointId, paths) {
     id: 'restore',
     title: 'Restore',
     data,
-    onCancel: () => ctx.navigate('points', { job }),
-    onFinish: () => ctx.navigate('points', { job }),
+    onCancel: () => ctx.navigate('points', back),
+    onFinish: () => ctx.navigate('points', back),
     steps: [
       {
         title: 'Restore point',

@@ -18,6 +18,9 @@ use cloudkeep_repo::catalog::{Node, NodeKind};
 use cloudkeep_repo::engine::browse;
 use cloudkeep_repo::repo::{ChunkIndex, Repository, RestorePoint};
 
+/// What the key of an opened backup file starts with (no job name does: names have no `:`).
+pub const FILE_KEY: &str = "file:";
+
 /// Most entries one page of a folder holds.
 pub const MAX_PAGE: usize = 5_000;
 
@@ -157,6 +160,11 @@ impl Catalogs {
         if let Some(open) = self.open.lock().ok().and_then(|m| m.get(job).cloned()) {
             return Ok(open);
         }
+        if job.starts_with(FILE_KEY) {
+            return Err(TenantError::Invalid(
+                "this backup file is no longer open; open it again".into(),
+            ));
+        }
         let job_record = ctx.block_on(ctx.state().job(job))?;
         let repo = open_job_repository(ctx, &job_record)?;
         let index = repo.load_readable_index()?;
@@ -175,6 +183,48 @@ impl Catalogs {
             map.insert(job.to_owned(), open.clone());
         }
         Ok(open)
+    }
+
+    /// Opens the backup file at `path` with `password` (none for an unencrypted file) and keeps
+    /// it like a job's repository under the key it returns (`file:<path>`): the same browse,
+    /// find and restore then work on it. Its one point is returned.
+    pub fn open_file(
+        &self,
+        path: &std::path::Path,
+        password: Option<&str>,
+    ) -> Result<(String, PointView), TenantError> {
+        let (repo, point) = crate::portable::open_file(path, password)?;
+        let index = repo.load_readable_index()?;
+        let key = format!("{FILE_KEY}{}", path.display());
+        let view = PointView::of(&point);
+        let open = Arc::new(Open {
+            repo,
+            index,
+            points: vec![point],
+            recent: Mutex::new(std::collections::VecDeque::new()),
+            changes: Mutex::default(),
+        });
+        if let Ok(mut map) = self.open.lock() {
+            map.insert(key.clone(), open);
+        }
+        Ok((key, view))
+    }
+
+    /// Restores from point `point` of what `key` names (an opened backup file, or a job's
+    /// repository), without recording a session. Blocking.
+    pub fn restore(
+        &self,
+        ctx: &TenantContext,
+        key: &str,
+        point: &str,
+        options: &cloudkeep_repo::engine::restore::RestoreOptions,
+        progress: &(dyn Fn(&cloudkeep_repo::engine::Progress) + Sync),
+    ) -> Result<cloudkeep_repo::engine::restore::RestoreReport, TenantError> {
+        let open = self.get(ctx, key)?;
+        let found = Self::point(&open, point)?;
+        Ok(cloudkeep_repo::engine::restore::restore(
+            &open.repo, found, options, progress,
+        )?)
     }
 
     /// Drops what is kept of `job` (after it ran, or when asked to refresh).

@@ -29,8 +29,10 @@ pub enum RunKind {
     ScheduledBackup,
     /// A repository health check.
     HealthCheck,
-    /// A restore from one of the job's points.
+    /// A restore from one of the job's points (or from an opened backup file).
     Restore,
+    /// A point exported into a backup file.
+    Export,
 }
 
 impl RunKind {
@@ -40,6 +42,7 @@ impl RunKind {
             Self::Backup | Self::ScheduledBackup => "backup",
             Self::HealthCheck => "health-check",
             Self::Restore => "restore",
+            Self::Export => "export",
         }
     }
 }
@@ -146,8 +149,8 @@ impl Runs {
                     let failed = (s.result == "failed").then(|| s.message.clone());
                     (s, failed)
                 }),
-                RunKind::Restore => Err(TenantError::Invalid(
-                    "a restore needs a point and a destination; use start_restore".into(),
+                RunKind::Restore | RunKind::Export => Err(TenantError::Invalid(
+                    "a restore or an export needs a point and a destination; use start_restore or start_export".into(),
                 )),
             };
             outcome.map(|(session, error)| (session, None, error))
@@ -173,6 +176,89 @@ impl Runs {
                     Ok(report) => (session, Some(report), None),
                     Err(e) => (session, None, Some(e.to_string())),
                 }
+            })
+        })
+    }
+
+    /// Starts a restore from the backup file opened in `catalogs` under `key` (not a job's:
+    /// no session is recorded; the report says what was restored).
+    pub fn start_file_restore(
+        &self,
+        ctx: &TenantContext,
+        catalogs: &crate::catalog::Catalogs,
+        key: &str,
+        point: &str,
+        options: RestoreOptions,
+    ) -> Result<(), TenantError> {
+        let (ctx, catalogs, name, point) = (
+            ctx.clone(),
+            catalogs.clone(),
+            key.to_owned(),
+            point.to_owned(),
+        );
+        self.spawn(key, RunKind::Restore, move |watch, cancel| {
+            let options = RestoreOptions {
+                cancel: cancel.clone(),
+                ..options
+            };
+            let started_ms = cloudkeep_model::clock::now_ms();
+            let outcome = catalogs.restore(&ctx, &name, &point, &options, watch.progress);
+            let result = match &outcome {
+                Ok(r) if r.failed.is_empty() => "success",
+                Ok(r) if r.files + r.dirs > 0 => "warning",
+                Err(TenantError::Engine(cloudkeep_repo::engine::EngineError::Cancelled)) => {
+                    "stopped"
+                }
+                _ => "failed",
+            };
+            let session = SessionRecord {
+                id: 0,
+                job: name.clone(),
+                kind: "restore".into(),
+                started_ms,
+                finished_ms: cloudkeep_model::clock::now_ms(),
+                result: result.into(),
+                point: Some(point.clone()),
+                stats: serde_json::json!({}),
+                warnings: serde_json::json!([]),
+                message: outcome
+                    .as_ref()
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+                log: Vec::new(),
+            };
+            Ok(match outcome {
+                Ok(report) => (session, Some(report), None),
+                Err(e) => (session, None, Some(e.to_string())),
+            })
+        })
+    }
+
+    /// Starts an export of point `point` of job `job` into a new backup file at `to`
+    /// (recorded as an `export` session; the session's stats name the file and its size).
+    pub fn start_export(
+        &self,
+        ctx: &TenantContext,
+        job: &str,
+        point: &str,
+        to: std::path::PathBuf,
+        password: Option<String>,
+    ) -> Result<(), TenantError> {
+        let (ctx, name, point) = (ctx.clone(), job.to_owned(), point.to_owned());
+        self.spawn(job, RunKind::Export, move |watch, cancel| {
+            crate::portable::export_job(
+                &ctx,
+                &name,
+                &point,
+                &to,
+                password.as_deref(),
+                cancel,
+                watch,
+            )
+            .map(|(session, result)| match result {
+                Ok(_) => (session, None, None),
+                Err(e) => (session, None, Some(e.to_string())),
             })
         })
     }

@@ -57,7 +57,7 @@ pub fn open_file(
         cloudkeep_repo::repo::RepoError::Crypto(
             cloudkeep_repo::crypto::CryptoError::WrongPassword,
         ) => TenantError::Invalid(
-            "the password does not open this backup file: it is the password chosen when the file was exported, not the job's".into(),
+            "The password does not open this backup file: it is the password chosen when the file was exported, not the job's".into(),
         ),
         other => other.into(),
     })?;

@@ -5,8 +5,10 @@
 //!
 //! Parts: this module (app, logs, overview), [`providers`] (service providers, the lab),
 //! [`jobs`] (jobs, runs, sessions), [`points`] (browse, find, compare, restore),
-//! [`publish`] (publish and unpublish points), [`subtenants`], [`policies`] (backup policies and their computers), [`sp`] (SP mode), [`desktop`] (native dialogs, opening a folder).
+//! [`publish`] (publish and unpublish points), [`backupfiles`] (export a point, open a
+//! backup file), [`subtenants`], [`policies`] (backup policies and their computers), [`sp`] (SP mode), [`desktop`] (native dialogs, opening a folder).
 
+pub mod backupfiles;
 pub mod desktop;
 pub mod jobs;
 pub mod points;

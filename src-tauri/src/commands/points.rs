@@ -108,7 +108,8 @@ pub async fn point_diff(
 }
 
 /// Starts a restore of `paths` (everything when empty) from `point` of `job` into `to` (where
-/// they came from when absent); its progress and report go to `on_event`.
+/// they came from when absent); its progress and report go to `on_event`. `job` may be the
+/// key of an opened backup file.
 #[tauri::command]
 pub fn restore_start(
     state: State<'_, ConsoleState>,
@@ -137,9 +138,16 @@ pub fn restore_start(
         conflict,
         cancel: Default::default(),
     };
-    state
-        .runs
-        .start_restore(&state.ctx, &job, &point, options)?;
+    if job.starts_with(cloudkeep_tenant::catalog::FILE_KEY) {
+        // An opened backup file: no job, no session.
+        state
+            .runs
+            .start_file_restore(&state.ctx, &state.catalogs, &job, &point, options)?;
+    } else {
+        state
+            .runs
+            .start_restore(&state.ctx, &job, &point, options)?;
+    }
     state.runs.watch(
         &job,
         cloudkeep_tenant::live::RunKind::Restore,
