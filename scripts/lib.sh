@@ -16,7 +16,11 @@ CK_RUN_PACKAGES=(xvfb xauth fonts-dejavu-core)
 # Extra packages for the test suite: WebDriver for WebKitGTK, window/screenshot tools, and
 # PostgreSQL 15 (the metadata store is tested against a real server).
 # faketime: a gateway started days ahead (insider-protection windows end without waiting).
-CK_TEST_PACKAGES=(webkit2gtk-driver x11-utils x11-apps netpbm postgresql-15 gnome-keyring dbus-daemon faketime fdisk dosfstools mtools ntfs-3g qemu-utils fuse3)
+# The second line: recovery media made and booted in QEMU (the distribution's kernel, GRUB for
+# BIOS and UEFI, OVMF, BusyBox, extlinux for the test's own bootable disk).
+CK_TEST_PACKAGES=(webkit2gtk-driver x11-utils x11-apps netpbm postgresql-15 gnome-keyring dbus-daemon faketime fdisk dosfstools mtools ntfs-3g qemu-utils fuse3
+  qemu-system-x86 ovmf linux-image-amd64 busybox-static grub-common grub-pc-bin grub-efi-amd64-bin
+  xorriso extlinux syslinux-common cpio)
 
 ck_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 ck_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -104,6 +104,7 @@ const COMMANDS: &[&str] = &[
     "point_export_start",
     "backup_file_info",
     "backup_file_open",
+    "recovery_media_create",
     "publish_folder_hint",
     "publications_list",
     "point_publish",

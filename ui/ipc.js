@@ -157,6 +157,9 @@ export const pointExportStart = (r, onEvent) => call('point_export_start', { ...
 export const backupFileInfo = (path) => call('backup_file_info', { path });
 export const backupFileOpen = (path, password) => call('backup_file_open', { path, password: password || null });
 
+// Recovery media: a bootable ISO, into a file or onto a USB stick (its path typed to confirm).
+export const recoveryMediaCreate = (r) => call('recovery_media_create', { ...r });
+
 // Publishing restore points (read-only, at a folder).
 export const publishFolderHint = (job, point) => call('publish_folder_hint', { job, point });
 export const publicationsList = () => call('publications_list');

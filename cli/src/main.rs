@@ -15,6 +15,7 @@ mod policy;
 mod progress;
 mod provider;
 mod publish;
+mod recovery;
 mod runtime;
 mod secrets;
 mod service;
@@ -74,6 +75,11 @@ enum Command {
     Agent(agent::Args),
     /// A service provider on this computer, with a demo tenant, for trying everything.
     Lab(lab::Args),
+    /// Bootable recovery media: restore a dead or blank computer from your provider.
+    RecoveryMedia(recovery::MediaArgs),
+    /// Restore this whole computer from your provider, question by question (what recovery
+    /// media run when booted).
+    Recovery(recovery::RecoveryArgs),
 }
 
 fn main() -> ExitCode {
@@ -126,6 +132,8 @@ fn main() -> ExitCode {
             Err(args) => with_tenant(|ctx| agent::run_command(args, ctx)),
         },
         Command::Lab(args) => with_tenant(|ctx| lab::run_command(args, ctx)),
+        Command::RecoveryMedia(args) => with_tenant(|ctx| recovery::run_media(args, ctx)),
+        Command::Recovery(args) => with_tenant(|ctx| recovery::run(args, ctx)),
     };
     match result {
         Ok(code) => code,

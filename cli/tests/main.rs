@@ -12,6 +12,9 @@ mod gateway;
 mod image;
 mod local;
 mod policy;
+// QEMU boots of recovery media: Linux, as root.
+#[cfg(target_os = "linux")]
+mod recovery;
 // FUSE mounts: Linux, as root.
 #[cfg(target_os = "linux")]
 mod publish;

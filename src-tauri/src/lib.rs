@@ -203,6 +203,7 @@ pub fn run() -> ExitCode {
             commands::backupfiles::point_export_start,
             commands::backupfiles::backup_file_info,
             commands::backupfiles::backup_file_open,
+            commands::recovery::recovery_media_create,
             commands::publish::publish_folder_hint,
             commands::publish::publications_list,
             commands::publish::point_publish,

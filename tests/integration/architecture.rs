@@ -179,7 +179,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["policies", "runner"],
             // Backup files, which an opened file's catalog entry is made from.
             &["portable"],
-            &["catalog", "keys", "scheduler"],
+            &["catalog", "keys", "recovery", "scheduler"],
             &["agent", "found", "live", "overview"],
         ],
     ),
@@ -199,6 +199,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
                 "local",
                 "policy",
                 "provider",
+                "recovery",
                 "sp",
                 "subtenant",
             ],

@@ -12,19 +12,25 @@
 // the OS's own driver); the Published panel shows where each point is published, since when,
 // by which process, and unpublishes it. Export writes a point into one portable backup file
 // under a password of its own; Open a backup file reads one (on any computer, with no
-// provider) and restores from it through the same File restore wizard.
+// provider) and restores from it through the same File restore wizard. Recovery media… makes
+// the bootable ISO (views/recovery.js).
 
 import { jobsList, jobGet, providersList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointChanges, pointDelete, restoreStart, jobRestoreOrder, jobRestoreOrders, pickFolder, openFolder, saveFile, imageTarget, imageRestoreStart, publishFolderHint, publicationsList, pointPublish, pointUnpublish, appInfo, exportFileHint, pointExportStart, backupFileInfo, backupFileOpen, pickFile } from '../ipc.js';
 import { validPassword, passwordError, passwordHint } from '../rules.js';
 import { h, replaceChildren, button, field, table, panel, radioGroup, selectField, emptyState, badge, facts } from '../dom.js';
 import { wizard, runView, busy, errorBox, errorSlot, notice, confirmDialog, copyButton, moreActions } from '../components.js';
 import { tree } from '../tree.js';
+import { renderRecoveryMedia } from './recovery.js';
 import * as fmt from '../format.js';
 
 export async function renderPoints(container, ctx) {
   // A backup file needs no job: opened and restored from on any computer.
   if (ctx.params.view === 'file') {
     await renderOpenFile(container, ctx);
+    return;
+  }
+  if (ctx.params.view === 'media') {
+    await renderRecoveryMedia(container, ctx);
     return;
   }
   if (ctx.params.view === 'restore' && String(ctx.params.job || '').startsWith(FILE_KEY)) {
@@ -34,9 +40,10 @@ export async function renderPoints(container, ctx) {
   const { jobs } = await jobsList();
   if (!ctx.current()) return;
   const openFile = button('Open a backup file…', { variant: 'secondary', id: 'points-open-file', onClick: () => ctx.navigate('points', { view: 'file' }) });
+  const media = button('Recovery media…', { variant: 'secondary', id: 'points-media', onClick: () => ctx.navigate('points', { view: 'media' }) });
   if (jobs.length === 0) {
     replaceChildren(container, emptyState('No job yet, so no restore points. Create a backup job and run it, or restore from a backup file.',
-      h('div', { class: 'actions' }, button('New job', { onClick: () => ctx.navigate('jobs', { view: 'new' }) }), openFile)));
+      h('div', { class: 'actions' }, button('New job', { onClick: () => ctx.navigate('jobs', { view: 'new' }) }), openFile, media)));
     return;
   }
   const job = ctx.params.job && jobs.some((j) => j.name === ctx.params.job) ? ctx.params.job : jobs[0].name;
@@ -62,7 +69,7 @@ export async function renderPoints(container, ctx) {
   const list = h('div', { id: 'points-list' });
   const compare = h('div', { id: 'points-compare' });
   const published = h('div', { id: 'points-published' });
-  replaceChildren(container, h('div', { class: 'toolbar toolbar-fields' }, pick.wrap, refresh, openFile), ctx.params.notice ? notice(ctx.params.notice, { id: 'points-notice' }) : null, published, list, compare);
+  replaceChildren(container, h('div', { class: 'toolbar toolbar-fields' }, pick.wrap, refresh, openFile, media), ctx.params.notice ? notice(ctx.params.notice, { id: 'points-notice' }) : null, published, list, compare);
   const [record, providers, about] = await Promise.all([jobGet(job), providersList().catch(() => []), appInfo().catch(() => ({}))]);
   // Publishing needs FUSE: Linux.
   const canPublish = about.os === 'linux';

@@ -21,6 +21,7 @@ pub mod overview;
 pub mod policies;
 pub mod portable;
 pub mod providers;
+pub mod recovery;
 pub mod runner;
 pub mod scheduler;
 pub mod secrets;

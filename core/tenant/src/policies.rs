@@ -622,7 +622,7 @@ pub fn enroll_file(
 }
 
 /// A one-time code people can read out: four groups of five characters.
-fn one_time_code() -> Result<String, TenantError> {
+pub(crate) fn one_time_code() -> Result<String, TenantError> {
     let raw = cloudkeep_repo::crypto::generate_password()?;
     let chars: Vec<char> = raw.chars().collect();
     Ok(chars

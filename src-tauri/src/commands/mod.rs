@@ -6,7 +6,7 @@
 //! Parts: this module (app, logs, overview), [`providers`] (service providers, the lab),
 //! [`jobs`] (jobs, runs, sessions), [`points`] (browse, find, compare, restore),
 //! [`publish`] (publish and unpublish points), [`backupfiles`] (export a point, open a
-//! backup file), [`subtenants`], [`policies`] (backup policies and their computers), [`sp`] (SP mode), [`desktop`] (native dialogs, opening a folder).
+//! backup file), [`recovery`] (recovery media), [`subtenants`], [`policies`] (backup policies and their computers), [`sp`] (SP mode), [`desktop`] (native dialogs, opening a folder).
 
 pub mod backupfiles;
 pub mod desktop;
@@ -15,6 +15,7 @@ pub mod points;
 pub mod policies;
 pub mod providers;
 pub mod publish;
+pub mod recovery;
 pub mod sp;
 pub mod subtenants;
 
