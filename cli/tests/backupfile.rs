@@ -149,7 +149,7 @@ fn a_point_exported_restores_anywhere_and_imports_into_another_provider() {
     let out = d.join("from-provider2");
     elsewhere.restore_latest("carried", &out, None);
     assert_eq!(
-        files_of(&out.join(source.strip_prefix("/").unwrap())),
+        files_of(&cloudkeep_tests::restored_at(&out, &source)),
         second_tree,
         "the imported point restores from the second provider"
     );
@@ -205,7 +205,7 @@ fn a_point_exported_restores_anywhere_and_imports_into_another_provider() {
         Some(FILE_PW),
     );
     assert_eq!(
-        files_of(&back.join(source.strip_prefix("/").unwrap())),
+        files_of(&cloudkeep_tests::restored_at(&back, &source)),
         second_tree,
         "identical from the file alone"
     );
