@@ -7,6 +7,7 @@ import { renderHome } from './views/home.js';
 import { renderProviders } from './views/providers.js';
 import { renderJobs } from './views/jobs.js';
 import { renderPoints } from './views/points.js';
+import { renderRecoveryMedia } from './views/recovery.js';
 import { renderSessions } from './views/sessions.js';
 import { renderSubtenants } from './views/subtenants.js';
 import { renderPolicies } from './views/policies.js';
@@ -33,6 +34,7 @@ export const SECTIONS = [
   { id: 'jobs', label: 'Backup jobs', modes: ['tenant'], render: renderJobs },
   { id: 'policies', label: 'Backup policies', modes: ['tenant'], render: renderPolicies },
   { id: 'points', label: 'Restore points', modes: ['tenant'], render: renderPoints },
+  { id: 'recovery', label: 'Recovery media', modes: ['tenant'], render: renderRecoveryMedia },
   { id: 'sessions', label: 'Sessions', modes: ['tenant'], render: renderSessions },
   { id: 'subtenants', label: 'Subtenants', modes: ['tenant'], render: renderSubtenants },
   { id: 'sp-connection', label: 'Connection', modes: ['sp'], render: renderSpConnection },

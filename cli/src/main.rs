@@ -63,7 +63,7 @@ enum Command {
     Points(job::PointsArgs),
     /// Restore from a restore point.
     Restore(job::RestoreArgs),
-    /// Health check of a job's repository: re-read and authenticate its data.
+    /// Health check of a job's repository or a backup file: re-read and authenticate its data.
     Verify(job::VerifyArgs),
     /// Run scheduled jobs when they are due (without the console).
     Daemon(daemon::Args),

@@ -15,24 +15,6 @@ use crate::support::{Cli, gateway_with_tenant, tenant_at, tenant_with_provider};
 
 const FILE_PW: &str = "a file password of its own";
 
-/// Every file under `root` with its bytes, by relative path.
-fn files_of(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 fn encrypted_job(cli: &Cli, name: &str, source: &Path, password: &str) {
     cli.ok(
         &[
@@ -69,7 +51,7 @@ fn a_point_exported_restores_anywhere_and_imports_into_another_provider() {
         .to_owned();
     std::fs::write(source.join("notes.txt"), "second\n").unwrap();
     laptop.ok(&["job", "run", "docs"], None);
-    let second_tree = files_of(&source);
+    let second_tree = cloudkeep_tests::file_contents(&source);
 
     // Two files: the first point and the newest.
     let f1 = d.join("first.ckb");
@@ -149,7 +131,7 @@ fn a_point_exported_restores_anywhere_and_imports_into_another_provider() {
     let out = d.join("from-provider2");
     elsewhere.restore_latest("carried", &out, None);
     assert_eq!(
-        files_of(&cloudkeep_tests::restored_at(&out, &source)),
+        cloudkeep_tests::file_contents(&cloudkeep_tests::restored_at(&out, &source)),
         second_tree,
         "the imported point restores from the second provider"
     );
@@ -205,7 +187,7 @@ fn a_point_exported_restores_anywhere_and_imports_into_another_provider() {
         Some(FILE_PW),
     );
     assert_eq!(
-        files_of(&cloudkeep_tests::restored_at(&back, &source)),
+        cloudkeep_tests::file_contents(&cloudkeep_tests::restored_at(&back, &source)),
         second_tree,
         "identical from the file alone"
     );
@@ -303,24 +285,7 @@ fn an_image_level_point_comes_back_from_its_file() {
     .unwrap();
     let (gw, _sp, fp) = gateway_with_tenant(d);
     let laptop = tenant_with_provider(d, &gw, &fp);
-    laptop.ok(
-        &[
-            "job",
-            "create",
-            "machine",
-            "--provider",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--mode",
-            "volumes",
-            "--volume",
-            disk.to_str().unwrap(),
-            "--no-encryption",
-        ],
-        None,
-    );
-    laptop.ok(&["job", "run", "machine"], None);
+    crate::support::image_job(&laptop, "machine", &disk);
     let file = d.join("machine.ckb");
     laptop.ok(
         &[

@@ -42,23 +42,28 @@ fn help_lists_only_real_subcommands() {
         Usage: cloudkeep [OPTIONS] <COMMAND>
 
         Commands:
-          about      Show this build's version, protocol and where Cloudkeep keeps its data and logs
-          local      Back up to and restore from a repository in a local folder
-          gateway    Create and run an SP cloud gateway on this machine
-          sp         Administer a gateway as the service provider: tenants, quotas, repositories,
-                     certificate
-          provider   The service providers you back up to: add (with the certificate check), list, trust
-          repo       Your cloud repositories at your service providers
-          job        Backup jobs: create, list, show, delete, run
-          points     Restore points of a job
-          restore    Restore from a restore point
-          verify     Health check of a job's repository: re-read and authenticate its data
-          daemon     Run scheduled jobs when they are due (without the console)
-          subtenant  Your subtenants at a provider, with quotas carved from yours
-          policy     Backup policies: one job template for many computers, each with its own subtenant
-          agent      This computer's agent under a backup policy: enroll, run
-          lab        A service provider on this computer, with a demo tenant, for trying everything
-          help       Print this message or the help of the given subcommand(s)
+          about           Show this build's version, protocol and where Cloudkeep keeps its data and logs
+          local           Back up to and restore from a repository in a local folder
+          gateway         Create and run an SP cloud gateway on this machine
+          sp              Administer a gateway as the service provider: tenants, quotas, repositories,
+                          certificate
+          provider        The service providers you back up to: add (with the certificate check), list,
+                          trust
+          repo            Your cloud repositories at your service providers
+          job             Backup jobs: create, list, show, delete, run
+          points          Restore points of a job
+          restore         Restore from a restore point
+          verify          Health check of a job's repository or a backup file: re-read and authenticate its
+                          data
+          daemon          Run scheduled jobs when they are due (without the console)
+          subtenant       Your subtenants at a provider, with quotas carved from yours
+          policy          Backup policies: one job template for many computers, each with its own subtenant
+          agent           This computer's agent under a backup policy: enroll, run
+          lab             A service provider on this computer, with a demo tenant, for trying everything
+          recovery-media  Bootable recovery media: restore a dead or blank computer from your provider
+          recovery        Restore this whole computer from your provider, question by question (what
+                          recovery media run when booted)
+          help            Print this message or the help of the given subcommand(s)
 
         Options:
           -v, --verbose...  More detail on stderr (-v info, -vv debug, -vvv trace)

@@ -311,24 +311,7 @@ fn an_image_level_point_publishes_its_disks_volumes_and_their_files() {
 
     let (gw, _sp, fp) = gateway_with_tenant(d);
     let laptop: Cli = tenant_with_provider(d, &gw, &fp);
-    laptop.ok(
-        &[
-            "job",
-            "create",
-            "disk",
-            "--provider",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--mode",
-            "volumes",
-            "--volume",
-            disk.to_str().unwrap(),
-            "--no-encryption",
-        ],
-        None,
-    );
-    laptop.ok(&["job", "run", "disk"], None);
+    crate::support::image_job(&laptop, "disk", &disk);
     let mnt = d.join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     let mut run = publish(&laptop, "disk", &mnt);

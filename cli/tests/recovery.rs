@@ -267,24 +267,7 @@ fn a_blank_machine_boots_the_recovery_media_and_is_restored_from_the_provider() 
     // Backed up at image level through a real gateway.
     let (gw, _sp, fp) = gateway_with_tenant(d);
     let laptop = tenant_with_provider(d, &gw, &fp);
-    laptop.ok(
-        &[
-            "job",
-            "create",
-            "machine",
-            "--provider",
-            "acme-sp",
-            "--repo",
-            "Cloud",
-            "--mode",
-            "volumes",
-            "--volume",
-            disk.to_str().unwrap(),
-            "--no-encryption",
-        ],
-        None,
-    );
-    laptop.ok(&["job", "run", "machine"], None);
+    crate::support::image_job(&laptop, "machine", &disk);
 
     // The media: serial console by default, the provider's address and certificate.
     let iso = d.join("recovery.iso");

@@ -372,6 +372,29 @@ pub fn job_create(laptop: &Cli, name: &str, source: &Path) {
     );
 }
 
+/// Creates job `name` of provider "acme-sp"'s repository "Cloud" imaging `volume` (a disk, a
+/// partition or a disk image file), unencrypted, and runs it once.
+pub fn image_job(laptop: &Cli, name: &str, volume: &Path) {
+    laptop.ok(
+        &[
+            "job",
+            "create",
+            name,
+            "--provider",
+            "acme-sp",
+            "--repo",
+            "Cloud",
+            "--mode",
+            "volumes",
+            "--volume",
+            &volume.display().to_string(),
+            "--no-encryption",
+        ],
+        None,
+    );
+    laptop.ok(&["job", "run", name], None);
+}
+
 /// Asserts that `path` is readable by its owner only (mode 0600). Unix only: on Windows the
 /// same promise is kept with an ACL, checked by the Windows suite.
 #[cfg(unix)]

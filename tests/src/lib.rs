@@ -143,3 +143,19 @@ pub fn restored_at(folder: &Path, source: &Path) -> PathBuf {
     }
     out
 }
+
+/// Every regular file under `root` with its bytes, by relative path (a restore or a volume
+/// compared with its source). A file that cannot be read reads as empty, so the comparison
+/// that uses it fails.
+pub fn file_contents(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    files_under(root, &|_| true)
+        .into_iter()
+        .map(|(path, _)| {
+            let rel = path
+                .strip_prefix(root)
+                .map(|r| r.display().to_string())
+                .unwrap_or_default();
+            (rel, std::fs::read(&path).unwrap_or_default())
+        })
+        .collect()
+}

@@ -12,25 +12,20 @@
 // the OS's own driver); the Published panel shows where each point is published, since when,
 // by which process, and unpublishes it. Export writes a point into one portable backup file
 // under a password of its own; Open a backup file reads one (on any computer, with no
-// provider) and restores from it through the same File restore wizard. Recovery media… makes
-// the bootable ISO (views/recovery.js).
+// provider) and restores from it through the same File restore wizard. Recovery media… leads
+// to its own section (views/recovery.js).
 
 import { jobsList, jobGet, providersList, pointsList, pointsRefresh, pointListDir, pointFind, pointDiff, pointChanges, pointDelete, restoreStart, jobRestoreOrder, jobRestoreOrders, pickFolder, openFolder, saveFile, imageTarget, imageRestoreStart, publishFolderHint, publicationsList, pointPublish, pointUnpublish, appInfo, exportFileHint, pointExportStart, backupFileInfo, backupFileOpen, pickFile } from '../ipc.js';
 import { validPassword, passwordError, passwordHint } from '../rules.js';
 import { h, replaceChildren, button, field, table, panel, radioGroup, selectField, emptyState, badge, facts } from '../dom.js';
 import { wizard, runView, busy, errorBox, errorSlot, notice, confirmDialog, copyButton, moreActions } from '../components.js';
 import { tree } from '../tree.js';
-import { renderRecoveryMedia } from './recovery.js';
 import * as fmt from '../format.js';
 
 export async function renderPoints(container, ctx) {
   // A backup file needs no job: opened and restored from on any computer.
   if (ctx.params.view === 'file') {
     await renderOpenFile(container, ctx);
-    return;
-  }
-  if (ctx.params.view === 'media') {
-    await renderRecoveryMedia(container, ctx);
     return;
   }
   if (ctx.params.view === 'restore' && String(ctx.params.job || '').startsWith(FILE_KEY)) {
@@ -40,7 +35,7 @@ export async function renderPoints(container, ctx) {
   const { jobs } = await jobsList();
   if (!ctx.current()) return;
   const openFile = button('Open a backup file…', { variant: 'secondary', id: 'points-open-file', onClick: () => ctx.navigate('points', { view: 'file' }) });
-  const media = button('Recovery media…', { variant: 'secondary', id: 'points-media', onClick: () => ctx.navigate('points', { view: 'media' }) });
+  const media = button('Recovery media…', { variant: 'secondary', id: 'points-media', onClick: () => ctx.navigate('recovery', {}) });
   if (jobs.length === 0) {
     replaceChildren(container, emptyState('No job yet, so no restore points. Create a backup job and run it, or restore from a backup file.',
       h('div', { class: 'actions' }, button('New job', { onClick: () => ctx.navigate('jobs', { view: 'new' }) }), openFile, media)));
@@ -91,7 +86,7 @@ export async function renderPoints(container, ctx) {
           ['Actions', (p) => h('div', { class: 'row-actions' },
             button(p.level === 'image' ? 'Restore files' : 'Browse and restore', { variant: 'secondary', id: `point-restore-${p.short_id}`, label: `${p.level === 'image' ? 'Restore files' : 'Browse and restore'} the point of ${fmt.exactTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'restore', job, point: p.id }) }),
             p.level === 'image' ? button('Restore or export a disk', { variant: 'secondary', id: `point-image-${p.short_id}`, label: `Restore or export a disk of the point of ${fmt.exactTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'image', job, point: p.id }) }) : null,
-            button('Export to a file', { variant: 'secondary', id: `point-export-${p.short_id}`, label: `Export the point of ${fmt.exactTime(p.time_ms)} into a backup file`, onClick: () => ctx.navigate('points', { view: 'export', job, point: p.id }) }),
+            button('Export to a file', { variant: 'secondary', id: `point-export-${p.short_id}`, label: `Export to a file: the point of ${fmt.exactTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'export', job, point: p.id }) }),
             canPublish ? button('Publish', { variant: 'secondary', id: `point-publish-${p.short_id}`, label: `Publish the point of ${fmt.exactTime(p.time_ms)} read-only at a folder`, onClick: () => ctx.navigate('points', { view: 'publish', job, point: p.id }) }) : null,
             moreActions({
               id: `point-more-${p.short_id}`,
@@ -250,7 +245,7 @@ async function renderExportWizard(container, ctx, job, pointId) {
       body.append(
         h('p', { id: 'export-result', role: 'status', text: `Exported to ${data.to} (${fmt.bytes(st.bytes || 0)}).` }),
         h('p', { class: 'hint', text: encrypted ? 'It opens with its own password, on any computer, with Open a backup file or `cloudkeep restore files --from-file`.' : 'It opens on any computer with Open a backup file or `cloudkeep restore files --from-file`.' }),
-        h('div', { class: 'actions' }, copyButton(() => data.to, { id: 'export-copy', label: 'Copy the file’s path', caption: 'Copy path' }), button('Open folder', { variant: 'secondary', id: 'export-open-folder', label: `Open folder ${folder}`, onClick: () => openFolder(folder).catch(ctx.showError) })));
+        h('div', { class: 'actions' }, copyButton(() => data.to, { id: 'export-copy', label: `of ${data.to}`, caption: 'Copy path' }), button('Open folder', { variant: 'secondary', id: 'export-open-folder', label: `Open folder ${folder}`, onClick: () => openFolder(folder).catch(ctx.showError) })));
     },
   });
   const w = wizard({

@@ -81,7 +81,7 @@ export async function renderRecoveryMedia(container, ctx) {
       ]),
       r.code ? h('p', { class: 'hint', text: 'Write the one-time code down and keep it apart from the media: with both, anyone can sign in as you at the provider. It is not shown again.' }) : null,
       h('div', { class: 'actions' },
-        r.code ? copyButton(() => r.code, { id: 'media-code-copy', label: 'Copy the one-time code', caption: 'Copy code' }) : null,
+        r.code ? copyButton(() => r.code, { id: 'media-code-copy', label: 'of the media', caption: 'Copy code' }) : null,
         made.device ? null : button('Open folder', { variant: 'secondary', id: 'media-open-folder', label: `Open folder ${folder}`, onClick: () => openFolder(folder).catch(ctx.showError) }))));
   }, (err) => { replaceChildren(result); errors.show(err); }));
   replaceChildren(container, panel('Create recovery media',

@@ -269,24 +269,6 @@ fn disks_export_as_raw_vhd_vhdx_and_vmdk_that_qemu_accepts_and_finds_equal() {
     assert!(refused.contains("holds no disk \"nope\""), "{refused}");
 }
 
-/// Every regular file under `root`, relative path → content.
-fn files_under(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn files_inside_ext4_fat_and_ntfs_volumes_browse_search_and_restore_from_the_point() {
     use cloudkeep_repo::catalog::NodeKind;
@@ -372,8 +354,8 @@ fn files_inside_ext4_fat_and_ntfs_volumes_browse_search_and_restore_from_the_poi
     .unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(
-        files_under(&out.join("docs")),
-        files_under(&tree.join("docs"))
+        cloudkeep_tests::file_contents(&out.join("docs")),
+        cloudkeep_tests::file_contents(&tree.join("docs"))
     );
     // Restored with their modification times.
     let restored_f5 = std::fs::metadata(out.join("docs/deep/file5.bin")).unwrap();
@@ -401,8 +383,8 @@ fn files_inside_ext4_fat_and_ntfs_volumes_browse_search_and_restore_from_the_poi
     .unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(
-        files_under(&fat_out.join("docs")),
-        files_under(&tree.join("docs"))
+        cloudkeep_tests::file_contents(&fat_out.join("docs")),
+        cloudkeep_tests::file_contents(&tree.join("docs"))
     );
     // Restoring to "where it came from", a disk itself, or a path the point lacks is refused.
     for (destination, path, says) in [

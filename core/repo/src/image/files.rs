@@ -570,6 +570,26 @@ impl Ntfs {
         Ok(out)
     }
 
+    /// Runs `f` on the unnamed data stream of the file at `path`; `None` when it has none.
+    fn with_data<T>(
+        &mut self,
+        path: &[Vec<u8>],
+        f: impl FnOnce(
+            &mut ntfs::attribute_value::NtfsAttributeValue<'_, '_>,
+            &mut Box<dyn ReadSeek>,
+        ) -> Result<T, FilesError>,
+    ) -> Result<Option<T>, FilesError> {
+        let Self { ntfs, volume } = self;
+        let file = Self::resolve(ntfs, volume, path)?;
+        let Some(item) = file.data(volume, "") else {
+            return Ok(None);
+        };
+        let item = item.map_err(ntfs_error)?;
+        let attribute = item.to_attribute().map_err(ntfs_error)?;
+        let mut value = attribute.value(volume).map_err(ntfs_error)?;
+        f(&mut value, volume).map(Some)
+    }
+
     /// The file at `path`.
     fn resolve<'n>(
         ntfs: &'n ntfs::Ntfs,
@@ -633,25 +653,20 @@ impl VolumeFiles for Ntfs {
 
     fn copy(&mut self, path: &[Vec<u8>], out: &mut dyn Write) -> Result<u64, FilesError> {
         use ntfs::NtfsReadSeek;
-        let Self { ntfs, volume } = self;
-        let file = Self::resolve(ntfs, volume, path)?;
-        let Some(item) = file.data(volume, "") else {
-            return Ok(0);
-        };
-        let item = item.map_err(ntfs_error)?;
-        let attribute = item.to_attribute().map_err(ntfs_error)?;
-        let mut value = attribute.value(volume).map_err(ntfs_error)?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut total = 0u64;
-        loop {
-            let n = value.read(volume, &mut buf).map_err(ntfs_error)?;
-            if n == 0 {
-                break;
+        self.with_data(path, |value, volume| {
+            let mut buf = vec![0u8; 1 << 20];
+            let mut total = 0u64;
+            loop {
+                let n = value.read(volume, &mut buf).map_err(ntfs_error)?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buf[..n])?;
+                total += n as u64;
             }
-            out.write_all(&buf[..n])?;
-            total += n as u64;
-        }
-        Ok(total)
+            Ok(total)
+        })
+        .map(Option::unwrap_or_default)
     }
 
     fn read_at(
@@ -661,21 +676,16 @@ impl VolumeFiles for Ntfs {
         buf: &mut [u8],
     ) -> Result<usize, FilesError> {
         use ntfs::NtfsReadSeek;
-        let Self { ntfs, volume } = self;
-        let file = Self::resolve(ntfs, volume, path)?;
-        let Some(item) = file.data(volume, "") else {
-            return Ok(0);
-        };
-        let item = item.map_err(ntfs_error)?;
-        let attribute = item.to_attribute().map_err(ntfs_error)?;
-        let mut value = attribute.value(volume).map_err(ntfs_error)?;
-        if offset >= value.len() {
-            return Ok(0);
-        }
-        value
-            .seek(volume, SeekFrom::Start(offset))
-            .map_err(ntfs_error)?;
-        fill(buf, |b| value.read(volume, b)).map_err(ntfs_error)
+        self.with_data(path, |value, volume| {
+            if offset >= value.len() {
+                return Ok(0);
+            }
+            value
+                .seek(volume, SeekFrom::Start(offset))
+                .map_err(ntfs_error)?;
+            fill(buf, |b| value.read(volume, b)).map_err(ntfs_error)
+        })
+        .map(Option::unwrap_or_default)
     }
 }
 
