@@ -1,8 +1,9 @@
-// Recovery media (from the Restore points screen): a bootable ISO that brings a dead or blank
-// computer back from the provider — for which provider, whether it starts on the serial
-// console, whether it carries the provider's password (sealed under a one-time code shown once)
-// — written into a file, or onto a USB stick whose current contents are shown and whose path is
-// typed to confirm. Making it takes a minute (Linux: GRUB and BusyBox must be installed).
+// Recovery media (a section of its own, also reached from Restore points): a bootable ISO that
+// brings a dead or blank computer back from the provider — for which provider, whether it starts
+// on the serial console, whether it carries the provider's password (sealed under a one-time code
+// shown once) — written into a file, or onto a USB stick whose current contents are shown and
+// whose path is typed to confirm. Making it takes a minute (Linux: GRUB and BusyBox must be
+// installed).
 
 import { providersList, recoveryMediaCreate, saveFile, pickFile, imageTarget, openFolder } from '../ipc.js';
 import { h, replaceChildren, button, field, panel, radioGroup, selectField, facts } from '../dom.js';
