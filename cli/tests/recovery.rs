@@ -5,7 +5,8 @@
 //! through QEMU's user network, is restored from its serial console question by question,
 //! restarts from its own disk and prints the marker — and its disk equals the original byte
 //! for byte. The same ISO also boots under UEFI (OVMF) to its first question. The ISO's size
-//! and the time from power-on to the first question are printed. Runs as root (loop devices,
+//! and the time from power-on to the first question are printed. And on this computer, through
+//! a terminal: chosen volumes only, onto a typed device. Runs as root (loop devices,
 //! mounts), as the test command does.
 
 // Test code: a panic with a message is how a check reports failure.
@@ -356,6 +357,102 @@ fn a_blank_machine_boots_the_recovery_media_and_is_restored_from_the_provider() 
         "recovery media: ISO {:.1} MiB; power-on to the first question {:.1} s (QEMU, plain emulation)",
         iso_bytes as f64 / MIB as f64,
         to_prompt.as_secs_f64()
+    );
+    drop(gw);
+}
+
+/// The recovery's other way, on this computer (no media: the provider's address and
+/// fingerprint are asked for): chosen volumes only, each onto a device typed by the person
+/// (here a loop device standing for a partition), confirmed by typing its path — through a
+/// terminal, as on a console (`script` gives it one).
+#[test]
+fn the_recovery_restores_a_chosen_volume_onto_a_typed_device() {
+    assert_eq!(
+        tool("id", &["-u"]).trim(),
+        "0",
+        "recovery tests need root (loop devices): run scripts/test"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tree = d.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(
+        tree.join("data.bin"),
+        cloudkeep_tests::pseudo_random(2 << 20, 5),
+    )
+    .unwrap();
+    let disk = d.join("two.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(24 * MIB)
+        .unwrap();
+    crate::support::partition(&disk, "label: gpt\nstart=2048, size=20480, type=L\n");
+    let volume = d.join("volume.img");
+    std::fs::File::create(&volume)
+        .unwrap()
+        .set_len(20480 * 512)
+        .unwrap();
+    tool(
+        "mkfs.ext4",
+        &[
+            "-q",
+            "-F",
+            "-d",
+            tree.to_str().unwrap(),
+            volume.to_str().unwrap(),
+        ],
+    );
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new().write(true).open(&disk).unwrap(),
+        &std::fs::read(&volume).unwrap(),
+        MIB,
+    )
+    .unwrap();
+    let (gw, _sp, fp) = gateway_with_tenant(d);
+    let laptop = tenant_with_provider(d, &gw, &fp);
+    crate::support::image_job(&laptop, "machine", &disk);
+
+    // "A partition of this computer": a loop device over an empty file.
+    let target_file = d.join("target.img");
+    std::fs::File::create(&target_file)
+        .unwrap()
+        .set_len(20480 * 512)
+        .unwrap();
+    let device = tool("losetup", &["-f", "--show", target_file.to_str().unwrap()]);
+    let device = device.trim().to_owned();
+    let answers = format!(
+        "{addr}\n{fp}\nacme\ntenant-password\n\n\n2\ny\n{device}\n{device}\n",
+        addr = gw.addr
+    );
+    let home = d.join("recovery-home");
+    let command = format!(
+        "{} -q recovery run --no-restart",
+        env!("CARGO_BIN_EXE_cloudkeep")
+    );
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("CLOUDKEEP_HOME", &home)
+        .env("CLOUDKEEP_SECRETS", "file")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answers.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let _ = Command::new("losetup").args(["-d", &device]).status();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("Restore volume two.img1"), "{said}");
+    assert!(said.contains("Recovery done."), "{said}");
+    assert!(
+        std::fs::read(&target_file).unwrap() == std::fs::read(&volume).unwrap(),
+        "the chosen volume, byte for byte, onto the typed device"
     );
     drop(gw);
 }
