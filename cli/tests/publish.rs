@@ -225,14 +225,20 @@ fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
     });
     assert!(run.wait().unwrap().success());
     assert!(!mounted(&mnt), "no mount after SIGTERM");
-    // A folder that is not a publication is left alone.
+    // A folder that is not a publication is left alone, and so is what is mounted below it.
+    let other = d.join("other");
+    std::fs::create_dir(&other).unwrap();
+    tool("mount", &["-t", "tmpfs", "tmpfs", other.to_str().unwrap()]);
     let refused = laptop.run(&["points", "unmount", d.to_str().unwrap()], None);
+    let still = !mounts_at(&other).is_empty();
+    tool("umount", &[other.to_str().unwrap()]);
     assert!(!refused.status.success());
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("is not a published restore point"),
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+    assert!(still, "a mount below a folder that is not a publication stays");
 }
 
 /// The mount-table lines (type, source, options) of what is mounted at `at`.

@@ -148,8 +148,26 @@ fn mounted_device(at: &Path) -> Option<String> {
         .filter(|s| s.starts_with("/dev/loop"))
 }
 
-/// Unmounts every mount below `mountpoint` (deepest first; lazily when busy) and detaches
-/// loop devices still backed by a file below it. What could not be undone, in words.
+/// The file a loop device reads (`/sys/block/loopN/loop/backing_file`), when it is one.
+fn backing_file(device: &str) -> Option<Vec<u8>> {
+    let name = device.strip_prefix("/dev/")?;
+    let mut bytes =
+        std::fs::read(Path::new("/sys/block").join(name).join("loop/backing_file")).ok()?;
+    while bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    Some(bytes)
+}
+
+/// Whether `backing` is a raw image of the publication whose folder is `prefix` (`…/`):
+/// only what [`attach`] attached is ever undone, never another mount below the folder.
+fn ours(backing: &[u8], prefix: &[u8]) -> bool {
+    backing.starts_with(prefix) && backing.ends_with(b".raw")
+}
+
+/// Unmounts the volumes attached below the publication at `mountpoint` (mounts from a loop
+/// device over one of its raw images; deepest first, lazily when busy) and detaches loop
+/// devices still backed by one. Nothing else is touched. What could not be undone, in words.
 pub fn detach_below(mountpoint: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     let mut prefix = mountpoint.as_os_str().as_bytes().to_vec();
@@ -158,6 +176,7 @@ pub fn detach_below(mountpoint: &Path) -> Vec<String> {
         Ok(m) => m
             .into_iter()
             .filter(|m| m.at.starts_with(&prefix))
+            .filter(|m| backing_file(&m.source).is_some_and(|b| ours(&b, &prefix)))
             .collect(),
         Err(e) => return vec![format!("cannot read the mount table: {e}")],
     };
@@ -166,7 +185,7 @@ pub fn detach_below(mountpoint: &Path) -> Vec<String> {
         let at = OsStr::from_bytes(&m.at);
         if !run("umount", &[at]) && !run("umount", &[OsStr::new("-l"), at]) {
             problems.push(format!(
-                "{} could not be unmounted",
+                "{} could not be unmounted; close what is using it and unpublish again",
                 Path::new(at).display()
             ));
         }
@@ -174,18 +193,14 @@ pub fn detach_below(mountpoint: &Path) -> Vec<String> {
     // `mount -o loop` detaches its device on unmount; one attached otherwise is detached here.
     if let Ok(devices) = std::fs::read_dir("/sys/block") {
         for dev in devices.flatten() {
-            let name = dev.file_name();
-            if !name.as_bytes().starts_with(b"loop") {
-                continue;
-            }
-            let Ok(backing) = std::fs::read(dev.path().join("loop/backing_file")) else {
-                continue;
-            };
-            if backing.starts_with(&prefix) {
-                let device = Path::new("/dev").join(&name);
-                if !run("losetup", &[OsStr::new("-d"), device.as_os_str()]) {
-                    problems.push(format!("{} could not be detached", device.display()));
-                }
+            let device = Path::new("/dev").join(dev.file_name());
+            if backing_file(&device.to_string_lossy()).is_some_and(|b| ours(&b, &prefix))
+                && !run("losetup", &[OsStr::new("-d"), device.as_os_str()])
+            {
+                problems.push(format!(
+                    "{} could not be detached; detach it with losetup -d",
+                    device.display()
+                ));
             }
         }
     }
@@ -220,5 +235,13 @@ mod tests {
         );
         assert_eq!(parse_mountinfo("garbage"), None);
         assert_eq!(unescape("a\\134b\\0"), b"a\\b\\0");
+    }
+
+    #[test]
+    fn only_the_publications_own_raw_images_are_its_attachments() {
+        assert!(ours(b"/mnt/p/sda/sda1.raw", b"/mnt/p/"));
+        assert!(!ours(b"/mnt/p/sda/sda1.raw", b"/mnt/q/"));
+        assert!(!ours(b"/mnt/p/home.img", b"/mnt/p/"));
+        assert!(!ours(b"/mnt/pp/sda1.raw", b"/mnt/p/"));
     }
 }

@@ -328,16 +328,10 @@ pub fn is_published(folder: &Path) -> bool {
 pub fn unpublish(mountpoint: &Path) -> Result<(), String> {
     let wanted = std::fs::canonicalize(mountpoint).unwrap_or_else(|_| mountpoint.to_path_buf());
     if !is_published(&wanted) {
-        // A publication killed with volumes attached may have left them (its own mount gone).
-        let left = attach::detach_below(&wanted);
+        // Nothing is touched: whatever is mounted there or below is not ours to undo.
         return Err(format!(
-            "{} is not a published restore point (no Cloudkeep mount there); nothing was unmounted{}",
-            mountpoint.display(),
-            if left.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", left.join("; "))
-            }
+            "{} is not a published restore point (no Cloudkeep mount there); nothing was unmounted",
+            mountpoint.display()
         ));
     }
     let problems = attach::detach_below(&wanted);
