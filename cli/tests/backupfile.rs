@@ -249,40 +249,12 @@ fn a_point_exported_restores_anywhere_and_imports_into_another_provider() {
 #[cfg(target_os = "linux")]
 #[test]
 fn an_image_level_point_comes_back_from_its_file() {
-    const MIB: u64 = 1 << 20;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let disk = d.join("machine.img");
-    std::fs::File::create(&disk)
-        .unwrap()
-        .set_len(32 * MIB)
-        .unwrap();
-    crate::support::partition(&disk, "label: gpt\nstart=2048, size=40960, type=L\n");
-    let volume = d.join("volume.img");
-    std::fs::File::create(&volume)
-        .unwrap()
-        .set_len(40960 * 512)
-        .unwrap();
     let tree = d.join("tree");
     std::fs::create_dir_all(&tree).unwrap();
     std::fs::write(tree.join("data.bin"), pseudo_random(3 << 20, 11)).unwrap();
-    let made = std::process::Command::new("mkfs.ext4")
-        .args([
-            "-q",
-            "-F",
-            "-d",
-            tree.to_str().unwrap(),
-            volume.to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(made.success());
-    std::os::unix::fs::FileExt::write_all_at(
-        &std::fs::OpenOptions::new().write(true).open(&disk).unwrap(),
-        &std::fs::read(&volume).unwrap(),
-        MIB,
-    )
-    .unwrap();
+    let (disk, volume) = crate::support::ext4_disk(d, "machine.img", 32, 40960, &tree);
     let (gw, _sp, fp) = gateway_with_tenant(d);
     let laptop = tenant_with_provider(d, &gw, &fp);
     crate::support::image_job(&laptop, "machine", &disk);

@@ -238,7 +238,10 @@ fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-    assert!(still, "a mount below a folder that is not a publication stays");
+    assert!(
+        still,
+        "a mount below a folder that is not a publication stays"
+    );
 }
 
 /// The mount-table lines (type, source, options) of what is mounted at `at`.
@@ -264,7 +267,6 @@ fn an_image_level_point_publishes_its_disks_volumes_and_their_files() {
         "0",
         "publishing tests need root (FUSE mounts): run scripts/test"
     );
-    const MIB: u64 = 1 << 20;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let tree = d.join("tree");
@@ -286,34 +288,7 @@ fn an_image_level_point_publishes_its_disks_volumes_and_their_files() {
         ],
     );
     // A 64 MiB GPT disk with one ext4 volume from 1 MiB, made without root.
-    let disk = d.join("pub.img");
-    std::fs::File::create(&disk)
-        .unwrap()
-        .set_len(64 * MIB)
-        .unwrap();
-    crate::support::partition(&disk, "label: gpt\nstart=2048, size=120832, type=L\n");
-    let volume = d.join("volume.img");
-    std::fs::File::create(&volume)
-        .unwrap()
-        .set_len(120832 * 512)
-        .unwrap();
-    tool(
-        "mkfs.ext4",
-        &[
-            "-q",
-            "-F",
-            "-d",
-            tree.to_str().unwrap(),
-            volume.to_str().unwrap(),
-        ],
-    );
-    let bytes = std::fs::read(&volume).unwrap();
-    std::os::unix::fs::FileExt::write_all_at(
-        &std::fs::OpenOptions::new().write(true).open(&disk).unwrap(),
-        &bytes,
-        MIB,
-    )
-    .unwrap();
+    let (disk, volume) = crate::support::ext4_disk(d, "pub.img", 64, 120832, &tree);
 
     let (gw, _sp, fp) = gateway_with_tenant(d);
     let laptop: Cli = tenant_with_provider(d, &gw, &fp);

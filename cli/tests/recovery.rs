@@ -381,33 +381,7 @@ fn the_recovery_restores_a_chosen_volume_onto_a_typed_device() {
         cloudkeep_tests::pseudo_random(2 << 20, 5),
     )
     .unwrap();
-    let disk = d.join("two.img");
-    std::fs::File::create(&disk)
-        .unwrap()
-        .set_len(24 * MIB)
-        .unwrap();
-    crate::support::partition(&disk, "label: gpt\nstart=2048, size=20480, type=L\n");
-    let volume = d.join("volume.img");
-    std::fs::File::create(&volume)
-        .unwrap()
-        .set_len(20480 * 512)
-        .unwrap();
-    tool(
-        "mkfs.ext4",
-        &[
-            "-q",
-            "-F",
-            "-d",
-            tree.to_str().unwrap(),
-            volume.to_str().unwrap(),
-        ],
-    );
-    std::os::unix::fs::FileExt::write_all_at(
-        &std::fs::OpenOptions::new().write(true).open(&disk).unwrap(),
-        &std::fs::read(&volume).unwrap(),
-        MIB,
-    )
-    .unwrap();
+    let (disk, volume) = crate::support::ext4_disk(d, "two.img", 24, 20480, &tree);
     let (gw, _sp, fp) = gateway_with_tenant(d);
     let laptop = tenant_with_provider(d, &gw, &fp);
     crate::support::image_job(&laptop, "machine", &disk);

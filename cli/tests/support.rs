@@ -419,3 +419,45 @@ pub fn partition(disk: &Path, script: &str) {
         "sfdisk refused {script:?}"
     );
 }
+
+/// A GPT disk image `name` of `disk_mib` MiB in `dir` with one ext4 volume of `sectors`
+/// 512-byte sectors from 1 MiB, made from `tree` (`mkfs.ext4 -d`), without root. Returns the
+/// disk and the volume's own image (what the volume must equal byte for byte).
+#[cfg(target_os = "linux")]
+pub fn ext4_disk(
+    dir: &Path,
+    name: &str,
+    disk_mib: u64,
+    sectors: u64,
+    tree: &Path,
+) -> (PathBuf, PathBuf) {
+    const MIB: u64 = 1 << 20;
+    let disk = dir.join(name);
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(disk_mib * MIB)
+        .unwrap();
+    partition(
+        &disk,
+        &format!("label: gpt\nstart=2048, size={sectors}, type=L\n"),
+    );
+    let volume = dir.join(format!("{name}.volume"));
+    std::fs::File::create(&volume)
+        .unwrap()
+        .set_len(sectors * 512)
+        .unwrap();
+    let made = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-d"])
+        .arg(tree)
+        .arg(&volume)
+        .status()
+        .expect("mkfs.ext4 (install the Debian package e2fsprogs)");
+    assert!(made.success(), "mkfs.ext4 -d {}", tree.display());
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new().write(true).open(&disk).unwrap(),
+        &std::fs::read(&volume).unwrap(),
+        MIB,
+    )
+    .unwrap();
+    (disk, volume)
+}
