@@ -464,6 +464,12 @@ pub struct Writer {
     parts: usize,
 }
 
+/// `O_NOFOLLOW`.
+#[cfg(unix)]
+fn libc_nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
+}
+
 /// The temporary name a backup file is written under.
 pub fn partial_path(target: &Path) -> PathBuf {
     let mut name = target.as_os_str().to_owned();
@@ -486,10 +492,15 @@ impl Writer {
     /// Starts `target` afresh (any partial file of it is replaced).
     pub fn create(target: &Path) -> io::Result<Self> {
         let partial = partial_path(target);
+        // A partial file (or a link planted in its place) is removed, never written through:
+        // the new one is created exclusively.
+        match std::fs::remove_file(&partial) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut file = owner_only_options()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .open(&partial)?;
         file.write_all(&file_header())?;
         Ok(Self {
@@ -506,13 +517,22 @@ impl Writer {
     /// `None` when there is no usable partial file.
     pub fn resume(target: &Path) -> io::Result<Option<(Self, KeptParts)>> {
         let partial = partial_path(target);
-        let mut file = match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&partial)
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true);
+        #[cfg(unix)]
         {
+            // Never continued through a link: a link in its place is not ours.
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc_nofollow());
+        }
+        let mut file = match options.open(&partial) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // ELOOP: a symbolic link stands there; start afresh (create removes it).
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         let len = file.metadata()?.len();
@@ -661,6 +681,23 @@ mod tests {
                 Err(other) => panic!("flip at {at}: {other:?}"),
             }
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_as_the_partial_file_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("x.ckb");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, partial_path(&target)).unwrap();
+        assert!(
+            Writer::resume(&target).unwrap().is_none(),
+            "a link is not resumed"
+        );
+        write_sample(&target);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(BackupFile::open(&target).is_ok());
     }
 
     #[test]
