@@ -631,6 +631,16 @@ pub fn create_media(
         n.push(".partial");
         PathBuf::from(n)
     };
+    // Whatever stands at the temporary name (a leftover, a planted link) goes first.
+    match std::fs::remove_file(&partial) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(media_error(format!(
+                "cannot replace {}: {e}",
+                partial.display()
+            )));
+        }
+        _ => {}
+    }
     let out = Command::new(&grub)
         .arg("-o")
         .arg(&partial)
