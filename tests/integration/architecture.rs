@@ -155,13 +155,13 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "core/gateway/src",
         &[
-            &["store", "tls"],
+            &["storage", "store", "tls"],
             &["error"],
             &["auth"],
             &["session"],
             &["keyring", "limits", "packread", "policies", "recycle"],
             &["space"],
-            &["admin", "check", "tenant"],
+            &["admin", "check", "repos", "tenant"],
             &["server"],
             &["lab"],
         ],

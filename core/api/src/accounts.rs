@@ -118,10 +118,141 @@ pub struct CloudRepo {
     pub id: i64,
     /// Its name (what SP admins use).
     pub name: String,
-    /// Backing kind: `folder`.
+    /// Backing kind: `folder` or `s3`.
     pub kind: String,
-    /// Where: the folder.
+    /// Where: the folder, or `s3://BUCKET/PREFIX at ENDPOINT` for people.
     pub location: String,
+    /// The object store of an `s3` repository (never its credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Target>,
+    /// What operators call it (empty: its name).
+    #[serde(default)]
+    pub title: String,
+    /// Whether new tenant quotas may be placed on it (taken out of service: existing ones
+    /// keep working, no new ones).
+    #[serde(default = "in_service_default")]
+    pub in_service: bool,
+    /// Most bytes of quota it may hand out in all.
+    #[serde(default = "capacity_default")]
+    pub capacity: Limit,
+}
+
+fn in_service_default() -> bool {
+    true
+}
+
+fn capacity_default() -> Limit {
+    Limit::Unlimited
+}
+
+/// Where an object-storage cloud repository keeps its data: an S3-compatible endpoint, a
+/// bucket and a key prefix inside it. Credentials travel only in [`S3Access`], once, to the
+/// gateway, and are never sent back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Target {
+    /// The endpoint URL (`https://s3.eu-west-1.amazonaws.com`, `http://127.0.0.1:3900`).
+    pub endpoint: String,
+    /// The bucket.
+    pub bucket: String,
+    /// A key prefix inside the bucket (no leading or trailing `/`; may be empty).
+    #[serde(default)]
+    pub prefix: String,
+    /// The region the store signs requests for (`us-east-1` when it has none; Garage's is
+    /// `garage`).
+    pub region: String,
+}
+
+impl S3Target {
+    /// The location as people read it.
+    pub fn describe(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{} at {}", self.bucket, self.endpoint)
+        } else {
+            format!("s3://{}/{} at {}", self.bucket, self.prefix, self.endpoint)
+        }
+    }
+
+    /// Checks the fields, saying what is wrong: an endpoint that is an `http(s)://` URL with
+    /// a host, a bucket name as S3 allows, a prefix of plain path segments.
+    pub fn check(&self) -> Result<(), String> {
+        let rest = self
+            .endpoint
+            .strip_prefix("https://")
+            .or_else(|| self.endpoint.strip_prefix("http://"))
+            .ok_or_else(|| {
+                format!(
+                    "the endpoint \"{}\" is not an http:// or https:// URL (for example https://s3.eu-west-1.amazonaws.com)",
+                    self.endpoint
+                )
+            })?;
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() || rest.contains('/') {
+            return Err(format!(
+                "the endpoint \"{}\" must be a URL with a host and no path (the bucket is given on its own)",
+                self.endpoint
+            ));
+        }
+        let b = &self.bucket;
+        let bucket_ok = (3..=63).contains(&b.len())
+            && b.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+            && !b.starts_with(['-', '.'])
+            && !b.ends_with(['-', '.']);
+        if !bucket_ok {
+            return Err(format!(
+                "\"{b}\" is not a bucket name: 3 to 63 lowercase letters, digits, '-' and '.'"
+            ));
+        }
+        let prefix_ok = self.prefix.is_empty()
+            || self.prefix.split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+            });
+        if !prefix_ok {
+            return Err(format!(
+                "\"{}\" is not a key prefix: segments of letters, digits, '-', '_' and '.' joined by '/', without a leading or trailing '/'",
+                self.prefix
+            ));
+        }
+        if self.region.is_empty()
+            || !self
+                .region
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        {
+            return Err(format!(
+                "\"{}\" is not a region name (us-east-1, eu-west-1, garage)",
+                self.region
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An object store and the credentials a gateway uses for it: sent once, when an SP admin
+/// adds (or tests) an object-storage cloud repository. The secret never appears in `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Access {
+    /// Where.
+    pub target: S3Target,
+    /// The access key id.
+    pub access_key: String,
+    /// The secret access key.
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for S3Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Access")
+            .field("target", &self.target)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<hidden>")
+            .finish()
+    }
 }
 
 /// A registered gateway.

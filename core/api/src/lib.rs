@@ -14,7 +14,7 @@ pub mod policy;
 
 pub use accounts::{
     AuditEntry, CloudRepo, DEFAULT_LEASE_GRACE_DAYS, GatewayEntry, LeaseState, Quota, QuotaSpec,
-    Tenant, TenantSettings,
+    S3Access, S3Target, Tenant, TenantSettings,
 };
 
 /// Protocol versions this build speaks.
@@ -114,8 +114,33 @@ pub struct LoginResponse {
 pub struct NewCloudRepo {
     /// Name.
     pub name: String,
-    /// Folder on the gateway's machine.
+    /// Folder on the gateway's machine (empty for object storage).
+    #[serde(default)]
     pub path: String,
+    /// Object storage instead of a folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<accounts::S3Access>,
+}
+
+/// `POST /v1/admin/repos/test`: whether a gateway reaches an object store with these
+/// credentials, and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageProbe {
+    /// Each step tried, in order, with its outcome (`ok`, or what failed and what to do).
+    pub steps: Vec<ProbeStep>,
+    /// Whether every step worked.
+    pub ok: bool,
+    /// Whether the bucket keeps objects immutable (S3 Object Lock) — `None` when unknown.
+    pub object_lock: Option<bool>,
+}
+
+/// One step of a [`StorageProbe`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeStep {
+    /// What was tried ("write an object", "read it back", …).
+    pub what: String,
+    /// `None` when it worked; otherwise what went wrong and what to do.
+    pub error: Option<String>,
 }
 
 /// `POST /v1/admin/tenants`.

@@ -374,9 +374,37 @@ impl SpClient {
             Some(&NewCloudRepo {
                 name: name.into(),
                 path: path.into(),
+                s3: None,
             }),
         )
         .await
+    }
+
+    /// Adds an object-storage cloud repository (the gateway tests it first).
+    pub async fn add_s3_repo(
+        &self,
+        name: &str,
+        access: &cloudkeep_api::S3Access,
+    ) -> Result<CloudRepo, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/admin/repos",
+            Some(&NewCloudRepo {
+                name: name.into(),
+                path: String::new(),
+                s3: Some(access.clone()),
+            }),
+        )
+        .await
+    }
+
+    /// Whether the gateway reaches an object store with these credentials; nothing is kept.
+    pub async fn test_s3(
+        &self,
+        access: &cloudkeep_api::S3Access,
+    ) -> Result<cloudkeep_api::StorageProbe, ClientError> {
+        self.call(reqwest::Method::POST, "/v1/admin/repos/test", Some(access))
+            .await
     }
 
     /// Every tenant and subtenant with quotas.

@@ -18,9 +18,8 @@ use crate::store::accounts::Realm;
 use cloudkeep_api::AuditEntry;
 use cloudkeep_api::GatewaySettings;
 use cloudkeep_api::{
-    CertGenerate, CertImport, CloudRepo, ErrorCode, GatewayEntry, LoginRequest, LoginResponse,
-    MaintenanceMode, NewCloudRepo, NewPassword, NewTenant, QuotaSpec, TenantSettings, TenantView,
-    UsageRow,
+    CertGenerate, CertImport, ErrorCode, GatewayEntry, LoginRequest, LoginResponse,
+    MaintenanceMode, NewPassword, NewTenant, QuotaSpec, TenantSettings, TenantView, UsageRow,
 };
 
 type AppState = State<Arc<GatewayState>>;
@@ -34,7 +33,6 @@ fn body<T>(b: Body<T>) -> Result<T, ApiError> {
 pub fn routes() -> Router<Arc<GatewayState>> {
     Router::new()
         .route("/v1/admin/login", post(login))
-        .route("/v1/admin/repos", get(list_repos).post(add_repo))
         .route("/v1/admin/tenants", get(list_tenants).post(add_tenant))
         .route(
             "/v1/admin/tenants/{login}",
@@ -89,49 +87,6 @@ async fn login(
     Ok(Json(
         auth::open_session(&state, Realm::Admin, admin.id).await?,
     ))
-}
-
-async fn list_repos(
-    State(state): AppState,
-    _admin: AdminSession,
-) -> Result<Json<Vec<CloudRepo>>, ApiError> {
-    Ok(Json(state.db.repos().await?))
-}
-
-async fn add_repo(
-    State(state): AppState,
-    admin: AdminSession,
-    req: Body<NewCloudRepo>,
-) -> Result<Json<CloudRepo>, ApiError> {
-    let req = body(req)?;
-    cloudkeep_model::names::check("cloud repository", &req.name)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let path = std::path::Path::new(&req.path);
-    if !path.is_absolute() {
-        return Err(ApiError::bad_request(format!(
-            "\"{}\" is not an absolute folder path on the gateway's machine",
-            req.path
-        )));
-    }
-    cloudkeep_model::paths::create_private_dir(path).map_err(|e| {
-        ApiError::bad_request(format!(
-            "cannot use the folder {} on the gateway's machine: {e}",
-            path.display()
-        ))
-    })?;
-    if let Some(exposure) = cloudkeep_model::paths::exposed(path) {
-        return Err(ApiError::bad_request(format!(
-            "the folder {} can be read by other users of the gateway's machine ({exposure}); make it owner-only with \"{}\" (as the gateway's user) and add it again",
-            path.display(),
-            exposure.fix
-        )));
-    }
-    let repo = state.db.add_repo(&req.name, "folder", &req.path).await?;
-    state
-        .db
-        .audit(&admin.name, "repo.add", &req.name, &req.path)
-        .await?;
-    Ok(Json(repo))
 }
 
 async fn list_tenants(

@@ -29,13 +29,14 @@ use super::auth::AdminSession;
 use super::error::{ApiError, from_rejection};
 use crate::GatewayState;
 use crate::session::{AppState, JsonBody, TenantSession, area_and_pack, blocking, pack_id};
+use crate::storage::Area;
 use crate::store::now_ms;
 use crate::store::reservations::Reservation;
 use cloudkeep_api::{
     CheckReport, CheckRequest, PackCheck, PackHealth, PackIssue, Quota, RecountRow,
 };
-use cloudkeep_repo::backend::folder::{FolderStore, LEFTOVER_AGE};
-use cloudkeep_repo::backend::{MetaKind, PackStore};
+use cloudkeep_repo::backend::folder::LEFTOVER_AGE;
+use cloudkeep_repo::backend::MetaKind;
 use cloudkeep_repo::pack::PackId;
 
 /// A pack file no row knows is removed only once it is this old: an upload renames its file
@@ -168,7 +169,7 @@ async fn quota_by_id(state: &GatewayState, id: i64) -> Result<Option<Quota>, Api
 async fn remove_unrecorded(
     state: &GatewayState,
     quota: &Quota,
-    store: &Arc<FolderStore>,
+    store: &Area,
     r: &Reservation,
 ) -> Result<(), ApiError> {
     match r.kind.as_str() {
@@ -214,7 +215,7 @@ async fn check_area(
     state: &GatewayState,
     login: &str,
     quota: &Quota,
-    store: &Arc<FolderStore>,
+    store: &Area,
     deep: bool,
     report: &mut CheckReport,
 ) -> Result<(), ApiError> {
@@ -302,24 +303,34 @@ async fn check_area(
     let cleaner = store.clone();
     report.temp_bytes_removed += blocking(move || cleaner.remove_leftovers(LEFTOVER_AGE)).await?;
     // Objects a point depends on, and the points themselves.
+    let mut wanted: Vec<(MetaKind, String, String)> = Vec::new();
     for (kind, meta) in [("index", MetaKind::Index), ("sets", MetaKind::ChunkSet)] {
         for name in state.db.objects(quota.id, kind).await? {
-            if !store.has_meta(meta, &name) {
-                report
-                    .missing_objects
-                    .push(issue(&name, format!("the {kind} object's file is missing")));
-            }
+            wanted.push((meta, name, format!("the {kind} object's file is missing")));
         }
     }
     for recycled in [false, true] {
         for point in state.db.points(quota.id, recycled).await? {
-            if !store.has_meta(MetaKind::Point, &point.name) {
-                report.missing_objects.push(issue(
-                    &point.name,
-                    "the restore point's file is missing".into(),
-                ));
+            wanted.push((
+                MetaKind::Point,
+                point.name,
+                "the restore point's file is missing".into(),
+            ));
+        }
+    }
+    let looker = store.clone();
+    let missing = blocking(move || {
+        let mut missing = Vec::new();
+        for (meta, name, what) in wanted {
+            if !looker.has_meta(meta, &name)? {
+                missing.push((name, what));
             }
         }
+        Ok(missing)
+    })
+    .await?;
+    for (name, what) in missing {
+        report.missing_objects.push(issue(&name, what));
     }
     Ok(())
 }

@@ -5,14 +5,12 @@
 //! that still unlocks, until the protection window ends ([`cloudkeep_repo::crypto::Keyring::merged_over`]).
 //! The gateway reads only the keyring's clear structure; the slots stay sealed.
 
-use std::sync::Arc;
-
 use super::error::ApiError;
 use crate::GatewayState;
 use crate::session::{TenantSession, blocking, protection_days};
+use crate::storage::Area;
 use cloudkeep_api::{ErrorCode, Quota};
-use cloudkeep_repo::backend::folder::FolderStore;
-use cloudkeep_repo::backend::{MetaKind, RepoBackend, StoreError};
+use cloudkeep_repo::backend::{MetaKind, StoreError};
 use cloudkeep_repo::crypto::Keyring;
 
 /// The bytes to store for a keyring `body` the tenant sent (already checked to parse), given
@@ -21,7 +19,7 @@ pub(super) async fn accept(
     state: &GatewayState,
     session: &TenantSession,
     quota: &Quota,
-    store: &Arc<FolderStore>,
+    store: &Area,
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
     let parse = |bytes: &[u8]| {

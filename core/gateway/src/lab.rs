@@ -84,8 +84,11 @@ pub async fn prepare(home: &DataHome) -> Result<LabAccounts, GatewayError> {
     })
     .await?;
     let db = Db::open(&report.config.db).await?;
-    db.add_repo("lab", "folder", &dir.join("storage").display().to_string())
-        .await?;
+    db.add_repo(crate::store::repos::NewRepo::folder(
+        "lab",
+        &dir.join("storage").display().to_string(),
+    ))
+    .await?;
     let hash = hash_password(&accounts.tenant_password, KdfParams::accounts())
         .map_err(|e| GatewayError::Other(e.to_string()))?;
     db.add_tenant(

@@ -23,9 +23,11 @@ pub mod limits;
 pub mod packread;
 pub mod policies;
 pub mod recycle;
+pub mod repos;
 pub mod server;
 pub mod session;
 pub mod space;
+pub mod storage;
 pub mod store;
 pub mod tenant;
 pub mod tls;
@@ -58,11 +60,6 @@ pub struct GatewayState {
     pub buckets: limits::Buckets,
     /// Connection bounds and timeouts.
     pub limits: ConnectionLimits,
-}
-
-/// Where a quota's data lives in its cloud repository.
-pub fn tenant_area(repo: &cloudkeep_api::CloudRepo, quota_id: i64) -> PathBuf {
-    Path::new(&repo.location).join(format!("q{quota_id}"))
 }
 
 /// Errors of setting up or running a gateway.
@@ -136,6 +133,12 @@ pub struct GatewayConfig {
     /// Bounds on connections and how long a peer may take to speak (`[connections]`).
     #[serde(default)]
     pub connections: ConnectionLimits,
+    /// The key (64 hex digits) object-store credentials are sealed under in the database:
+    /// every gateway sharing the database needs the same one (it travels with the copied
+    /// data folder, like the certificate's key). Made at `init`, or at the first run of an
+    /// older configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_key: Option<String>,
 }
 
 /// Bounds on the connections a gateway keeps (`[connections]` in `gateway.toml`): a peer that
@@ -169,7 +172,33 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// A new secrets key, as `gateway.toml` holds it.
+fn new_secrets_key() -> Result<String, GatewayError> {
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    cloudkeep_repo::crypto::random_bytes(&mut key[..])
+        .map_err(|e| GatewayError::Other(e.to_string()))?;
+    Ok(hex::encode(*key))
+}
+
 impl GatewayConfig {
+    /// The secrets key, made (and the configuration saved) when it has none yet.
+    pub fn secrets_key(
+        &mut self,
+        data_dir: &Path,
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>, GatewayError> {
+        if self.secrets_key.is_none() {
+            self.secrets_key = Some(new_secrets_key()?);
+            self.save(data_dir)?;
+        }
+        let text = self.secrets_key.as_deref().unwrap_or_default();
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text, &mut key[..]).map_err(|_| GatewayError::Config {
+            path: Self::path(data_dir),
+            reason: "secrets_key is not 64 hex digits".to_owned(),
+        })?;
+        Ok(key)
+    }
+
     /// The config file of a data folder.
     pub fn path(data_dir: &Path) -> PathBuf {
         data_dir.join("gateway.toml")
@@ -317,6 +346,7 @@ pub async fn init(options: InitOptions) -> Result<InitReport, GatewayError> {
         public_address: format!("{}:{port}", hostnames[0]),
         hostnames,
         connections: ConnectionLimits::default(),
+        secrets_key: Some(new_secrets_key()?),
     };
     config.save(dir)?;
     Ok(InitReport { config, cert })

@@ -23,7 +23,6 @@ use crate::session::{
 };
 use crate::store::tenants::MAX_PACKS_PER_QUERY;
 use cloudkeep_api::{MAX_READ_BYTES, MAX_READ_RANGES, ReadRequest};
-use cloudkeep_repo::backend::PackStore;
 use cloudkeep_repo::pack::PackId;
 
 /// Parses `Range: bytes=START-END` (one range) of a pack of `len` bytes: `(offset, length)`,

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use crate::GatewayState;
 use crate::store::now_ms;
 use cloudkeep_api::{Quota, RecycledPoint, RecycledRef};
-use cloudkeep_repo::backend::{MetaKind, RepoBackend};
+use cloudkeep_repo::backend::MetaKind;
 
 const DAY_MS: i64 = 86_400_000;
 

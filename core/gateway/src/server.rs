@@ -111,6 +111,7 @@ pub fn router(state: Arc<GatewayState>) -> Router {
         .route("/v1/hello", get(hello))
         .route("/v1/cert/next", get(next_cert))
         .merge(super::admin::routes())
+        .merge(super::repos::routes())
         .merge(super::tenant::routes())
         .merge(super::policies::routes())
         .merge(super::recycle::routes())
@@ -293,7 +294,8 @@ pub async fn run(
     if running_as_root() && !options.allow_root {
         return Err(GatewayError::Root);
     }
-    let config = GatewayConfig::load(&options.data_dir)?;
+    let mut config = GatewayConfig::load(&options.data_dir)?;
+    let secrets_key = config.secrets_key(&options.data_dir)?;
     let certs = CertStore::open(&options.data_dir)?;
     super::check_private(&options.data_dir, &config.db, &[])?;
     let db = Db::open(&config.db).await?;
@@ -314,7 +316,7 @@ pub async fn run(
         data_dir: options.data_dir.clone(),
         certs: certs.clone(),
         bans: Bans::new(BanPolicy::default()),
-        stores: crate::session::Stores::default(),
+        stores: crate::session::Stores::new(Some(secrets_key)),
         buckets: super::limits::Buckets::default(),
         limits: config.connections,
     });

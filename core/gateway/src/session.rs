@@ -16,8 +16,9 @@ use axum::http::request::Parts;
 use crate::GatewayState;
 use crate::auth;
 use crate::error::ApiError;
+use crate::storage::s3::S3Bucket;
+use crate::storage::{Area, S3Credentials, folder_area, s3_area};
 use crate::store::now_ms;
-use crate::tenant_area;
 use cloudkeep_api::{ErrorCode, LeaseState, Quota, Tenant};
 use cloudkeep_repo::backend::StoreError;
 use cloudkeep_repo::backend::folder::FolderStore;
@@ -215,19 +216,9 @@ pub(crate) fn only_tenants(session: &TenantSession) -> Result<(), ApiError> {
 pub(crate) async fn remove_areas(state: &GatewayState, accounts: &[i64]) -> Result<(), ApiError> {
     for account in accounts {
         for quota in state.db.quotas_of(*account).await? {
-            state.stores.0.lock().await.remove(&quota.id);
-            let repo = state.db.repo_by_name(&quota.repo_name).await?;
-            let area = tenant_area(&repo, quota.id);
-            match tokio::fs::remove_dir_all(&area).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(ApiError::internal(format!(
-                        "removing {}: {e}",
-                        area.display()
-                    )));
-                }
-            }
+            let area = state.store_for(&quota).await?;
+            state.stores.forget(quota.id).await;
+            blocking(move || area.remove_all()).await?;
         }
     }
     Ok(())
@@ -238,7 +229,7 @@ pub(crate) async fn area(
     state: &GatewayState,
     session: &TenantSession,
     repo: &str,
-) -> Result<(Quota, Arc<FolderStore>), ApiError> {
+) -> Result<(Quota, Area), ApiError> {
     let quota = state.db.quota_named(session.tenant.id, repo).await?;
     let quota = quota.ok_or_else(|| no_repo(repo))?;
     let store = state.store_for(&quota).await?;
@@ -252,7 +243,7 @@ pub(crate) async fn area_and_pack(
     session: &TenantSession,
     repo: &str,
     id: &str,
-) -> Result<(Quota, Arc<FolderStore>, Option<u64>), ApiError> {
+) -> Result<(Quota, Area, Option<u64>), ApiError> {
     let found = state.db.quota_and_pack(session.tenant.id, repo, id).await?;
     let (quota, pack) = found.ok_or_else(|| no_repo(repo))?;
     let store = state.store_for(&quota).await?;
@@ -263,7 +254,7 @@ pub(crate) fn no_repo(repo: &str) -> ApiError {
     ApiError::not_found(format!("you have no cloud repository \"{repo}\""))
 }
 
-fn store_err(e: StoreError) -> ApiError {
+pub(crate) fn store_err(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound { .. } | StoreError::NotFoundMeta { .. } => {
             ApiError::not_found(e.to_string())
@@ -315,22 +306,105 @@ pub(crate) fn pack_id(id: &str) -> Result<PackId, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("\"{id}\" is not a pack id (64 hex digits)")))
 }
 
-/// Open folder stores per quota: opening one removes its temporary files, which must never
-/// happen under an upload in flight, so each is opened once per gateway process.
+/// Open storage areas per quota, and object-store clients per repository. A folder area is
+/// opened once per gateway process (opening removes its temporary files, which must never
+/// happen under an upload in flight); a bucket's client (its connection pool) serves every
+/// area of its repository.
 #[derive(Debug, Default)]
-pub struct Stores(tokio::sync::Mutex<HashMap<i64, Arc<FolderStore>>>);
+pub struct Stores {
+    areas: tokio::sync::Mutex<HashMap<i64, Area>>,
+    buckets: tokio::sync::Mutex<HashMap<String, Arc<S3Bucket>>>,
+    /// The gateways' secrets key (`gateway.toml`): opens object-store credentials.
+    secrets_key: Option<zeroize::Zeroizing<[u8; 32]>>,
+}
+
+impl Stores {
+    /// Stores that open object-store credentials with `secrets_key`.
+    pub fn new(secrets_key: Option<zeroize::Zeroizing<[u8; 32]>>) -> Self {
+        Self {
+            secrets_key,
+            ..Self::default()
+        }
+    }
+
+    /// Forgets the open area of a quota (its data was removed or moved).
+    pub async fn forget(&self, quota: i64) {
+        self.areas.lock().await.remove(&quota);
+    }
+
+    /// Seals object-store credentials for the database (hex), bound to the repository's name.
+    pub fn seal_credentials(&self, repo: &str, access: &S3Credentials) -> Result<String, ApiError> {
+        let key = self.secrets_key.as_ref().ok_or_else(no_secrets_key)?;
+        let text =
+            zeroize::Zeroizing::new(format!("{}\n{}", access.access_key, *access.secret_key));
+        cloudkeep_repo::crypto::seal_with_key(key, repo.as_bytes(), text.as_bytes())
+            .map(hex::encode)
+            .map_err(ApiError::internal)
+    }
+
+    fn open_credentials(&self, repo: &str, sealed: &str) -> Result<S3Credentials, ApiError> {
+        let key = self.secrets_key.as_ref().ok_or_else(no_secrets_key)?;
+        let wrong = || {
+            ApiError::internal(format!(
+                "the credentials of cloud repository \"{repo}\" do not open with this gateway's secrets key: copy secrets_key from the gateway.toml of the gateway that added it"
+            ))
+        };
+        let bytes = hex::decode(sealed).map_err(|_| wrong())?;
+        let text = cloudkeep_repo::crypto::open_with_key(key, repo.as_bytes(), &bytes)
+            .map_err(|_| wrong())?;
+        let text = std::str::from_utf8(&text).map_err(|_| wrong())?;
+        let (access_key, secret_key) = text.split_once('\n').ok_or_else(wrong)?;
+        Ok(S3Credentials {
+            access_key: access_key.to_owned(),
+            secret_key: zeroize::Zeroizing::new(secret_key.to_owned()),
+        })
+    }
+}
+
+fn no_secrets_key() -> ApiError {
+    ApiError::internal(
+        "this gateway has no secrets key for object-storage credentials: run it once with a gateway.toml written by this version",
+    )
+}
 
 impl GatewayState {
     /// The storage area of a quota.
-    pub async fn store_for(&self, quota: &Quota) -> Result<Arc<FolderStore>, ApiError> {
-        let mut stores = self.stores.0.lock().await;
-        if let Some(store) = stores.get(&quota.id) {
-            return Ok(store.clone());
+    pub async fn store_for(&self, quota: &Quota) -> Result<Area, ApiError> {
+        let mut areas = self.stores.areas.lock().await;
+        if let Some(area) = areas.get(&quota.id) {
+            return Ok(area.clone());
         }
         let repo = self.db.repo_by_name(&quota.repo_name).await?;
-        let path = tenant_area(&repo, quota.id);
-        let store = Arc::new(blocking(move || FolderStore::open(path)).await?);
-        stores.insert(quota.id, store.clone());
-        Ok(store)
+        let area: Area = match &repo.s3 {
+            None => {
+                let path = folder_area(&repo, quota.id);
+                Arc::new(blocking(move || FolderStore::open(path)).await?)
+            }
+            Some(target) => {
+                let bucket = self.bucket(&repo.name, target).await?;
+                Arc::new(bucket.area(s3_area(target, quota.id)))
+            }
+        };
+        areas.insert(quota.id, area.clone());
+        Ok(area)
+    }
+
+    /// The client of an object-storage repository, made once per process.
+    pub async fn bucket(
+        &self,
+        repo: &str,
+        target: &cloudkeep_api::S3Target,
+    ) -> Result<Arc<S3Bucket>, ApiError> {
+        let mut buckets = self.stores.buckets.lock().await;
+        if let Some(bucket) = buckets.get(repo) {
+            return Ok(bucket.clone());
+        }
+        let sealed = self.db.repo_secret(repo).await?.ok_or_else(|| {
+            ApiError::internal(format!("cloud repository \"{repo}\" has no credentials"))
+        })?;
+        let credentials = self.stores.open_credentials(repo, &sealed)?;
+        let bucket = Arc::new(S3Bucket::connect(target, &credentials).map_err(store_err)?);
+        buckets.insert(repo.to_owned(), bucket.clone());
+        Ok(bucket)
     }
 }

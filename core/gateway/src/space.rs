@@ -27,10 +27,10 @@ use axum::{Json, Router};
 use crate::GatewayState;
 use crate::error::ApiError;
 use crate::session::{AppState, JsonBody, TenantSession, area, blocking};
+use crate::storage::Area;
 use crate::store::space::PackChunks;
 use cloudkeep_api::{DropReport, DropRequest, MAX_DROP_PACKS, PassReport, Quota, Tenant};
-use cloudkeep_repo::backend::folder::FolderStore;
-use cloudkeep_repo::backend::{MetaKind, PackStore as _, RepoBackend as _};
+use cloudkeep_repo::backend::MetaKind;
 use cloudkeep_repo::chunkset::ChunkSetFile;
 use cloudkeep_repo::crypto::ChunkId;
 use cloudkeep_repo::pack::PackId;
@@ -135,7 +135,7 @@ const YOUNG_MS: i64 = DAY_MS;
 async fn referenced(
     state: &GatewayState,
     quota: i64,
-    store: &Arc<FolderStore>,
+    store: &Area,
 ) -> Result<HashSet<ChunkId>, ApiError> {
     let mut names: Vec<String> = state
         .db
@@ -175,7 +175,7 @@ async fn referenced(
     Ok(live)
 }
 
-async fn load_set(store: &Arc<FolderStore>, name: &str) -> Result<ChunkSetFile, ApiError> {
+async fn load_set(store: &Area, name: &str) -> Result<ChunkSetFile, ApiError> {
     let (store, file) = (store.clone(), name.to_owned());
     let bytes = blocking(move || store.get_meta(MetaKind::ChunkSet, &file)).await?;
     ChunkSetFile::decode(&bytes)
@@ -205,7 +205,7 @@ fn still_needed<'a>(packs: &'a [PackChunks], needed: &HashSet<ChunkId>) -> HashS
 async fn remove_pack(
     state: &GatewayState,
     quota: i64,
-    store: &Arc<FolderStore>,
+    store: &Area,
     id: &str,
 ) -> Result<(), ApiError> {
     let pack = crate::session::pack_id(id)?;

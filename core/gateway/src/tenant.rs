@@ -25,6 +25,7 @@ use crate::session::{
     AppState, JsonBody, TenantSession, area, area_and_pack, blocking, check_account, only_tenants,
     pack_id, protection_days, remove_areas,
 };
+use crate::storage::{Area, PackUpload as Upload};
 use crate::store::accounts::Realm;
 use crate::store::data::object_cap;
 use cloudkeep_api::{
@@ -33,8 +34,7 @@ use cloudkeep_api::{
     TenantSettings,
 };
 use cloudkeep_model::units::Limit;
-use cloudkeep_repo::backend::folder::FolderStore;
-use cloudkeep_repo::backend::{MetaKind, RepoBackend};
+use cloudkeep_repo::backend::{MetaKind, StoreError};
 use cloudkeep_repo::chunkset::ChunkSetFile;
 use cloudkeep_repo::crypto::ChunkId;
 use cloudkeep_repo::pack::PackId;
@@ -578,7 +578,7 @@ async fn delete_object(
 async fn drop_stale_locks(
     state: &GatewayState,
     quota: &Quota,
-    store: &Arc<FolderStore>,
+    store: &Area,
 ) -> Result<(), ApiError> {
     for (name, bytes) in state.db.stale_locks(quota.id).await? {
         let (remover, file) = (store.clone(), name.clone());
@@ -708,7 +708,7 @@ async fn upload_pack(
 struct PackUpload {
     quota: Quota,
     reservation: String,
-    store: Arc<FolderStore>,
+    store: Area,
     pack: PackId,
     ids_len: u64,
     pack_len: u64,
@@ -842,29 +842,38 @@ async fn drain_stream(stream: &mut axum::body::BodyDataStream) {
 /// How long a refused upload's body is read before the connection is dropped.
 const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The temporary file of an upload and the hash of what it holds so far.
-type Writer = (std::fs::File, blake3::Hasher);
+/// An upload in progress and the hash of what it holds so far.
+type Writer = (Box<dyn Upload>, blake3::Hasher);
 /// A buffer being hashed and written on a blocking thread.
-type WriteJob = tokio::task::JoinHandle<std::io::Result<Writer>>;
+type WriteJob = tokio::task::JoinHandle<Result<Writer, StoreError>>;
 
 /// Hands `buffer` to a blocking thread that hashes and writes it.
 fn flush(buffer: Vec<u8>, writer: &mut Option<Writer>) -> Result<WriteJob, ApiError> {
-    let (mut file, mut hasher) = writer
+    let (mut upload, mut hasher) = writer
         .take()
         .ok_or_else(|| ApiError::internal("the upload's writer was lost"))?;
     Ok(tokio::task::spawn_blocking(move || {
-        use std::io::Write;
         hasher.update(&buffer);
-        file.write_all(&buffer)?;
-        Ok((file, hasher))
+        if let Err(e) = upload.write(&buffer) {
+            upload.abort();
+            return Err(e);
+        }
+        Ok((upload, hasher))
     }))
 }
 
-/// Streams an upload's body (`lens`: the bytes of chunk ids, then of the pack) into a
-/// temporary file, checks it and moves it into place; a body that stops sending for `idle`
-/// is cut off.
+/// Waits for a write job.
+async fn written(job: WriteJob) -> Result<Writer, ApiError> {
+    job.await
+        .map_err(ApiError::internal)?
+        .map_err(super::session::store_err)
+}
+
+/// Streams an upload's body (`lens`: the bytes of chunk ids, then of the pack) into the
+/// storage area ([`PackUpload`]: a temporary file, or a multipart upload), checks it and
+/// makes it visible; a body that stops sending for `idle` is cut off.
 async fn receive_pack(
-    store: &Arc<FolderStore>,
+    store: &Area,
     pack: &PackId,
     reservation: &str,
     body: Body,
@@ -873,20 +882,22 @@ async fn receive_pack(
     idle: std::time::Duration,
 ) -> Result<Vec<u8>, ApiError> {
     let mut stream = body.into_data_stream();
-    let temp_store = store.clone();
+    let begin_store = store.clone();
     let name = reservation.to_owned();
-    let (tmp, file) = match blocking(move || temp_store.upload_file(&name)).await {
-        Ok(created) => created,
+    let id = *pack;
+    let upload = match blocking(move || begin_store.begin_upload(&name, &id)).await {
+        Ok(upload) => upload,
         Err(e) => {
             drain_stream(&mut stream).await;
             return Err(e);
         }
     };
-    let result: Result<Vec<u8>, ApiError> = async {
+    // The upload, while no write job holds it (for aborting on failure).
+    let mut writer: Option<Writer> = Some((upload, blake3::Hasher::new()));
+    let mut pending: Option<WriteJob> = None;
+    let result: Result<(Vec<u8>, Box<dyn Upload>), ApiError> = async {
         // Frames are gathered into large buffers; each full buffer is hashed and written on a
         // blocking thread while the next one arrives (one hand-off per 8 MiB, not per frame).
-        let mut writer: Option<Writer> = Some((file, blake3::Hasher::new()));
-        let mut pending: Option<WriteJob> = None;
         let mut buffer: Vec<u8> = Vec::with_capacity(WRITE_BUFFER);
         let mut ids = Vec::with_capacity(ids_len as usize);
         let mut received: u64 = 0;
@@ -918,14 +929,14 @@ async fn receive_pack(
             buffer.extend_from_slice(data);
             if buffer.len() >= WRITE_BUFFER {
                 if let Some(job) = pending.take() {
-                    writer = Some(job.await.map_err(ApiError::internal)?.map_err(ApiError::io)?);
+                    writer = Some(written(job).await?);
                 }
                 let full = std::mem::replace(&mut buffer, Vec::with_capacity(WRITE_BUFFER));
                 pending = Some(flush(full, &mut writer)?);
             }
         }
         if let Some(job) = pending.take() {
-            writer = Some(job.await.map_err(ApiError::internal)?.map_err(ApiError::io)?);
+            writer = Some(written(job).await?);
         }
         if received != pack_len || (ids.len() as u64) != ids_len {
             return Err(ApiError::bad_request(format!(
@@ -933,29 +944,31 @@ async fn receive_pack(
             )));
         }
         let last = flush(buffer, &mut writer)?;
-        let (file, hasher) = last.await.map_err(ApiError::internal)?.map_err(ApiError::io)?;
+        let (upload, hasher) = written(last).await?;
         if hasher.finalize().as_bytes() != &pack.0 {
+            writer = Some((upload, blake3::Hasher::new()));
             return Err(ApiError::bad_request(
                 "the pack's bytes do not match its id (BLAKE3); it was damaged on the way: send it again",
             ));
         }
-        tokio::task::spawn_blocking(move || file.sync_all())
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::io)?;
-        Ok(ids)
+        Ok((ids, upload))
     }
     .await;
     match result {
-        Ok(ids) => {
-            let adopt_store = store.clone();
-            let pack = *pack;
-            let tmp_path = tmp.clone();
-            blocking(move || adopt_store.adopt_pack(&pack, &tmp_path)).await?;
+        Ok((ids, upload)) => {
+            blocking(move || upload.finish()).await?;
             Ok(ids)
         }
         Err(e) => {
-            let _ = tokio::fs::remove_file(&tmp).await;
+            // A write job still running holds the upload: wait for it, then abort.
+            if let Some(job) = pending.take()
+                && let Ok(Ok(w)) = job.await
+            {
+                writer = Some(w);
+            }
+            if let Some((upload, _)) = writer.take() {
+                let _ = tokio::task::spawn_blocking(move || upload.abort()).await;
+            }
             // A failure of ours (a full disk) is answered after the rest of the body is read,
             // so that the client sees the reason, not a reset connection; a client that
             // stopped sending or sent too much is not waited for.
@@ -1004,7 +1017,7 @@ async fn get_point(
 async fn ids_to_check(
     state: &GatewayState,
     quota: i64,
-    store: &Arc<FolderStore>,
+    store: &Area,
     name: &str,
 ) -> Result<Vec<ChunkId>, ApiError> {
     if state.db.set_committed(quota, name).await? {

@@ -6,6 +6,7 @@
 
 use cloudkeep_api::{QuotaSpec, TenantSettings};
 use cloudkeep_gateway::store::accounts::Realm;
+use cloudkeep_gateway::store::repos::NewRepo;
 use cloudkeep_gateway::store::{Db, DbError, Engine};
 use cloudkeep_model::units::Limit;
 use cloudkeep_repo::crypto::ChunkId;
@@ -49,12 +50,12 @@ async fn conformance(db: Db) {
     );
 
     // Cloud repositories.
-    let main = db.add_repo("main", "folder", "/srv/ck/main").await.unwrap();
-    db.add_repo("archive", "folder", "/srv/ck/archive")
+    let main = db.add_repo(NewRepo::folder("main", "/srv/ck/main")).await.unwrap();
+    db.add_repo(NewRepo::folder("archive", "/srv/ck/archive"))
         .await
         .unwrap();
     assert!(matches!(
-        db.add_repo("main", "folder", "/elsewhere").await,
+        db.add_repo(NewRepo::folder("main", "/elsewhere")).await,
         Err(DbError::Conflict(_))
     ));
     assert_eq!(
@@ -365,7 +366,7 @@ async fn conformance(db: Db) {
 /// Shared subtenant quotas charge their tenant and fixed ones are carved from it, atomically:
 /// no mix of concurrent writers by a tenant and its subtenants stores more than its quota.
 async fn quota_accounting(db: Db) {
-    db.add_repo("main", "folder", "/srv/ck/main").await.unwrap();
+    db.add_repo(NewRepo::folder("main", "/srv/ck/main")).await.unwrap();
     let spec = |bytes: i64| QuotaSpec {
         repo: "main".into(),
         friendly_name: Some("Cloud".into()),

@@ -36,11 +36,10 @@ pub async fn gateway_with_repo() -> (tempfile::TempDir, std::path::PathBuf, Gate
     let gw_dir = tmp.path().join("gw");
     let gw = start_gateway(&gw_dir).await;
     gw.db
-        .add_repo(
+        .add_repo(cloudkeep_gateway::store::repos::NewRepo::folder(
             "main",
-            "folder",
             &tmp.path().join("storage").display().to_string(),
-        )
+        ))
         .await
         .unwrap();
     (tmp, gw_dir, gw)
@@ -504,7 +503,12 @@ pub fn gateway_state(gw: &Gateway, gw_dir: &Path, id: &str) -> cloudkeep_gateway
         data_dir: gw_dir.to_path_buf(),
         certs: cloudkeep_gateway::tls::CertStore::open(gw_dir).unwrap(),
         bans: Default::default(),
-        stores: Default::default(),
+        stores: cloudkeep_gateway::session::Stores::new(Some(
+            cloudkeep_gateway::GatewayConfig::load(gw_dir)
+                .unwrap()
+                .secrets_key(gw_dir)
+                .unwrap(),
+        )),
         buckets: Default::default(),
         limits: Default::default(),
     }

@@ -264,6 +264,27 @@ fn open_with(aead: &XChaCha20Poly1305, aad: &[u8], sealed: &[u8]) -> Result<Vec<
         .map_err(|_| CryptoError::Inauthentic)
 }
 
+/// Seals `plaintext` under a raw 32-byte `key` (`nonce ‖ ciphertext ‖ tag`), bound to `aad`:
+/// secrets a service keeps under a key of its own configuration (a gateway's object-store
+/// credentials in its database).
+pub fn seal_with_key(
+    key: &[u8; KEY_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    seal_with(&XChaCha20Poly1305::new(&Key::from(*key)), aad, plaintext)
+}
+
+/// Opens what [`seal_with_key`] sealed; anything else, or another key or `aad`, is
+/// [`CryptoError::Inauthentic`].
+pub fn open_with_key(
+    key: &[u8; KEY_LEN],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    open_with(&XChaCha20Poly1305::new(&Key::from(*key)), aad, sealed).map(Zeroizing::new)
+}
+
 /// Seals `plaintext` under a key derived with Argon2id (`kdf`, `salt`) from `password`, for a
 /// file handed from one computer to another under a one-time code (an agent's enrollment).
 pub fn seal_with_password(

@@ -1,0 +1,158 @@
+//! Cloud repositories in the SP admin API (`/v1/admin/repos…`): list, add (a folder on the
+//! gateway's machine, or a bucket of an S3-compatible object store, tried before it is
+//! accepted), and test an object store's connection without adding it. Every change is
+//! audited; an object store's credentials are sealed before they reach the database and are
+//! never logged, audited or sent back.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::auth::AdminSession;
+use super::error::ApiError;
+use super::session::JsonBody;
+use crate::GatewayState;
+use crate::storage::S3Credentials;
+use crate::storage::s3::S3Bucket;
+use crate::store::repos::NewRepo;
+use cloudkeep_api::{CloudRepo, NewCloudRepo, ProbeStep, S3Access, StorageProbe};
+
+type AppState = State<Arc<GatewayState>>;
+
+/// The repository routes.
+pub fn routes() -> Router<Arc<GatewayState>> {
+    Router::new()
+        .route("/v1/admin/repos", get(list_repos).post(add_repo))
+        .route("/v1/admin/repos/test", post(test_repo))
+}
+
+fn body<T>(b: JsonBody<T>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v).map_err(super::error::from_rejection)
+}
+
+async fn list_repos(
+    State(state): AppState,
+    _admin: AdminSession,
+) -> Result<Json<Vec<CloudRepo>>, ApiError> {
+    Ok(Json(state.db.repos().await?))
+}
+
+fn credentials(access: &S3Access) -> S3Credentials {
+    S3Credentials {
+        access_key: access.access_key.clone(),
+        secret_key: zeroize::Zeroizing::new(access.secret_key.clone()),
+    }
+}
+
+/// Tries an object store: each step, in order, until one fails.
+async fn probe(access: &S3Access) -> Result<StorageProbe, ApiError> {
+    access.target.check().map_err(ApiError::bad_request)?;
+    if access.access_key.is_empty() || access.secret_key.is_empty() {
+        return Err(ApiError::bad_request(
+            "give both the access key and the secret key of the object store",
+        ));
+    }
+    let (target, credentials) = (access.target.clone(), credentials(access));
+    let steps = tokio::task::spawn_blocking(move || {
+        S3Bucket::connect(&target, &credentials).map(|bucket| bucket.probe())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let steps: Vec<ProbeStep> = steps
+        .into_iter()
+        .map(|(what, outcome)| ProbeStep {
+            what,
+            error: outcome.err(),
+        })
+        .collect();
+    let ok = steps.len() >= 5 && steps.iter().all(|s| s.error.is_none());
+    Ok(StorageProbe {
+        steps,
+        ok,
+        // Object Lock is not asked for through this client; unknown.
+        object_lock: None,
+    })
+}
+
+/// `POST /v1/admin/repos/test`: whether this gateway reaches an object store with these
+/// credentials (nothing is kept).
+async fn test_repo(
+    State(_state): AppState,
+    _admin: AdminSession,
+    req: JsonBody<S3Access>,
+) -> Result<Json<StorageProbe>, ApiError> {
+    let access = body(req)?;
+    Ok(Json(probe(&access).await?))
+}
+
+async fn add_repo(
+    State(state): AppState,
+    admin: AdminSession,
+    req: JsonBody<NewCloudRepo>,
+) -> Result<Json<CloudRepo>, ApiError> {
+    let req = body(req)?;
+    cloudkeep_model::names::check("cloud repository", &req.name)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let repo = match &req.s3 {
+        Some(access) => add_s3(&state, &req.name, access).await?,
+        None => add_folder(&state, &req.name, &req.path).await?,
+    };
+    state
+        .db
+        .audit(&admin.name, "repo.add", &req.name, &repo.location)
+        .await?;
+    Ok(Json(repo))
+}
+
+async fn add_folder(state: &GatewayState, name: &str, folder: &str) -> Result<CloudRepo, ApiError> {
+    let path = std::path::Path::new(folder);
+    if !path.is_absolute() {
+        return Err(ApiError::bad_request(format!(
+            "\"{folder}\" is not an absolute folder path on the gateway's machine"
+        )));
+    }
+    cloudkeep_model::paths::create_private_dir(path).map_err(|e| {
+        ApiError::bad_request(format!(
+            "cannot use the folder {} on the gateway's machine: {e}",
+            path.display()
+        ))
+    })?;
+    if let Some(exposure) = cloudkeep_model::paths::exposed(path) {
+        return Err(ApiError::bad_request(format!(
+            "the folder {} can be read by other users of the gateway's machine ({exposure}); make it owner-only with \"{}\" (as the gateway's user) and add it again",
+            path.display(),
+            exposure.fix
+        )));
+    }
+    Ok(state.db.add_repo(NewRepo::folder(name, folder)).await?)
+}
+
+async fn add_s3(
+    state: &GatewayState,
+    name: &str,
+    access: &S3Access,
+) -> Result<CloudRepo, ApiError> {
+    let tried = probe(access).await?;
+    if let Some(step) = tried.steps.iter().find(|s| s.error.is_some()) {
+        return Err(ApiError::bad_request(format!(
+            "the object store failed the connection test at \"{}\": {}",
+            step.what,
+            step.error.as_deref().unwrap_or_default()
+        )));
+    }
+    let sealed = state.stores.seal_credentials(name, &credentials(access))?;
+    let location = access.target.describe();
+    Ok(state
+        .db
+        .add_repo(NewRepo {
+            name,
+            kind: "s3",
+            location: &location,
+            s3: Some(&access.target),
+            secret: Some(&sealed),
+        })
+        .await?)
+}

@@ -1,0 +1,720 @@
+//! A storage area under a key prefix of an S3-compatible bucket (AWS S3, Garage, Ceph RGW,
+//! MinIO, Wasabi), through `object_store`'s S3 client (reqwest with rustls and ring).
+//!
+//! Layout under the area's prefix, the folder store's: `packs/<first two hex>/<id>.pack`,
+//! one folder per object kind (`keys/`, `index/`, `points/`, `sets/`, `locks/`), `damaged/`
+//! for packs set aside, and `uploads/<reservation>`: a small marker naming a multipart upload
+//! in flight.
+//!
+//! A pack arrives as a multipart upload straight at its final key, and S3 shows nothing
+//! until the upload is completed — after the gateway has checked its length and hash — so a
+//! pack is whole or absent, as in a folder. A pack that fits in one part is one plain PUT. A
+//! gateway that dies leaves an incomplete upload the bucket bills for: its marker lets the
+//! reservation's reclaim (or the leftover sweep) abort it. Objects are single PUTs, which S3
+//! makes atomic.
+//!
+//! Every method blocks on the gateway's runtime (see the parent module's invariant); a store
+//! made outside a runtime (tests, tools) runs its own.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path as Key;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+
+use cloudkeep_api::S3Target;
+use cloudkeep_repo::backend::{
+    MAX_META_LEN, MetaKind, PackHealth, PackStore, RepoBackend, StoreError, valid_meta_name,
+};
+use cloudkeep_repo::pack::{MAX_PACK_LEN, PackEntry, PackId};
+
+use super::{AreaStore, PackUpload, S3Credentials};
+
+/// Bytes gathered before a part is sent: S3 needs at least 5 MiB in every part but the last.
+pub const PART: usize = 8 << 20;
+
+/// A marker younger than this may belong to an upload still running on some gateway (a
+/// tenant under a bandwidth limit sends a 32 MiB pack slowly): the sweep leaves it.
+pub const UPLOAD_AGE: Duration = Duration::from_secs(3600);
+
+/// Where the store's requests run.
+#[derive(Debug, Clone)]
+enum Runtime {
+    /// The gateway's.
+    Shared(tokio::runtime::Handle),
+    /// Its own (made outside any runtime).
+    Owned(Arc<tokio::runtime::Runtime>),
+}
+
+/// One bucket of one object store: the client (its connection pool), shared by every area
+/// of the repository.
+#[derive(Debug)]
+pub struct S3Bucket {
+    client: AmazonS3,
+    target: S3Target,
+    runtime: Runtime,
+}
+
+fn other(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+impl S3Bucket {
+    /// A client for `target` with `credentials`. Nothing is sent yet.
+    pub fn connect(target: &S3Target, credentials: &S3Credentials) -> Result<Self, StoreError> {
+        target.check().map_err(|reason| StoreError::Io {
+            path: target.describe().into(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, reason),
+        })?;
+        // reqwest's rustls takes the process's provider: ring, as everywhere in Cloudkeep.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let options = ClientOptions::new()
+            .with_allow_http(target.endpoint.starts_with("http://"))
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_timeout(Duration::from_secs(120))
+            .with_pool_max_idle_per_host(64);
+        let retry = RetryConfig {
+            max_retries: 5,
+            retry_timeout: Duration::from_secs(60),
+            ..RetryConfig::default()
+        };
+        let client = AmazonS3Builder::new()
+            .with_endpoint(target.endpoint.trim_end_matches('/'))
+            .with_bucket_name(&target.bucket)
+            .with_region(&target.region)
+            .with_access_key_id(&credentials.access_key)
+            .with_secret_access_key(credentials.secret_key.as_str())
+            .with_virtual_hosted_style_request(false)
+            .with_client_options(options)
+            .with_retry(retry)
+            .build()
+            .map_err(|e| StoreError::Io {
+                path: target.describe().into(),
+                source: other(e),
+            })?;
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(handle) => Runtime::Shared(handle),
+            Err(_) => Runtime::Owned(Arc::new(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .map_err(|source| StoreError::Io {
+                        path: target.describe().into(),
+                        source,
+                    })?,
+            )),
+        };
+        Ok(Self {
+            client,
+            target: target.clone(),
+            runtime,
+        })
+    }
+
+    /// The object store.
+    pub fn target(&self) -> &S3Target {
+        &self.target
+    }
+
+    /// Runs a request to its end from a blocking thread.
+    fn run<T>(&self, fut: impl Future<Output = T>) -> T {
+        let handle = match &self.runtime {
+            Runtime::Shared(handle) => handle.clone(),
+            Runtime::Owned(rt) => rt.handle().clone(),
+        };
+        match tokio::runtime::Handle::try_current() {
+            // On a worker thread of a runtime: make room for blocking first.
+            Ok(current)
+                if current.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+            {
+                tokio::task::block_in_place(|| handle.block_on(fut))
+            }
+            _ => handle.block_on(fut),
+        }
+    }
+
+    /// The area of one quota: keys under `root`.
+    pub fn area(self: &Arc<Self>, root: String) -> S3Store {
+        S3Store {
+            bucket: self.clone(),
+            root,
+        }
+    }
+
+    /// Tries the store for `gateway repo test`: lists, writes, reads back and removes a
+    /// probe object under `prefix/.cloudkeep-probe-…`; each step with its outcome.
+    pub fn probe(&self) -> Vec<(String, Result<(), String>)> {
+        let mut steps = Vec::new();
+        let mut random = [0u8; 8];
+        let _ = cloudkeep_repo::crypto::random_bytes(&mut random);
+        let name = format!("cloudkeep-probe-{}", hex::encode(random));
+        let key = if self.target.prefix.is_empty() {
+            Key::from(name)
+        } else {
+            Key::from(format!("{}/{name}", self.target.prefix))
+        };
+        let body = b"cloudkeep storage probe".to_vec();
+        let prefix = Key::from(self.target.prefix.as_str());
+        let listed = self.run(async {
+            self.client
+                .list_with_delimiter(Some(&prefix))
+                .await
+                .map(|_| ())
+        });
+        let reached = listed.is_ok();
+        steps.push((
+            "list the bucket".to_owned(),
+            listed.map_err(|e| explain(&e)),
+        ));
+        if !reached {
+            return steps;
+        }
+        let put = self.run(self.client.put(&key, PutPayload::from(body.clone())));
+        let wrote = put.is_ok();
+        steps.push((
+            "write an object".to_owned(),
+            put.map(|_| ()).map_err(|e| explain(&e)),
+        ));
+        if !wrote {
+            return steps;
+        }
+        let read = self.run(async { self.client.get(&key).await?.bytes().await });
+        steps.push((
+            "read it back".to_owned(),
+            match read {
+                Ok(bytes) if bytes.as_ref() == body.as_slice() => Ok(()),
+                Ok(_) => Err("the object read back differs from what was written".to_owned()),
+                Err(e) => Err(explain(&e)),
+            },
+        ));
+        let range = self.run(self.client.get_range(&key, 10..17));
+        steps.push((
+            "read a range".to_owned(),
+            match range {
+                Ok(bytes) if bytes.as_ref() == &body[10..17] => Ok(()),
+                Ok(_) => Err("the store does not serve byte ranges correctly".to_owned()),
+                Err(e) => Err(explain(&e)),
+            },
+        ));
+        let deleted = self.run(self.client.delete(&key));
+        steps.push(("remove it".to_owned(), deleted.map_err(|e| explain(&e))));
+        steps
+    }
+}
+
+/// What an object-store error means for an SP operator, without any credential.
+fn explain(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    let hint = if text.contains("403")
+        || text.contains("AccessDenied")
+        || text.contains("Forbidden")
+    {
+        "the store refused the credentials: check the access key, the secret and that the key may read and write the bucket"
+    } else if text.contains("NoSuchBucket") || text.contains("404") {
+        "the bucket does not exist: create it, or check its name"
+    } else if text.contains("connect") || text.contains("dns") || text.contains("timed out") {
+        "the endpoint cannot be reached from the gateway: check the URL and the network"
+    } else if text.contains("certificate") || text.contains("tls") || text.contains("TLS") {
+        "the endpoint's TLS certificate is not trusted by the gateway's machine"
+    } else {
+        "check the endpoint, region and bucket"
+    };
+    format!("{text} ({hint})")
+}
+
+/// One quota's area in a bucket.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    bucket: Arc<S3Bucket>,
+    root: String,
+}
+
+impl S3Store {
+    fn pack_key(&self, id: &PackId) -> Key {
+        let hex = id.to_hex();
+        Key::from(format!("{}/packs/{}/{hex}.pack", self.root, &hex[..2]))
+    }
+
+    fn meta_key(&self, kind: MetaKind, name: &str) -> Result<Key, StoreError> {
+        if !valid_meta_name(name) {
+            return Err(StoreError::BadName {
+                name: name.to_owned(),
+            });
+        }
+        Ok(Key::from(format!("{}/{}/{name}", self.root, kind.dir())))
+    }
+
+    fn marker_key(&self, reservation: &str) -> Key {
+        Key::from(format!("{}/uploads/{reservation}", self.root))
+    }
+
+    fn err(&self, key: &Key, e: object_store::Error) -> StoreError {
+        StoreError::Io {
+            path: format!("s3://{}/{key}", self.bucket.target.bucket).into(),
+            source: other(explain(&e)),
+        }
+    }
+
+    fn pack_err(&self, id: &PackId, e: object_store::Error) -> StoreError {
+        match e {
+            object_store::Error::NotFound { .. } => StoreError::NotFound { pack: *id },
+            e => self.err(&self.pack_key(id), e),
+        }
+    }
+
+    fn run<T>(&self, fut: impl Future<Output = T>) -> T {
+        self.bucket.run(fut)
+    }
+
+    fn client(&self) -> &AmazonS3 {
+        &self.bucket.client
+    }
+
+    /// Every key under `prefix` (inside the area) with its size and time.
+    fn list_under(&self, prefix: &str) -> Result<Vec<object_store::ObjectMeta>, StoreError> {
+        let key = Key::from(format!("{}/{prefix}", self.root));
+        self.run(async {
+            let mut out = Vec::new();
+            let mut stream = self.client().list(Some(&key));
+            while let Some(item) = stream.next().await {
+                out.push(item.map_err(|e| self.err(&key, e))?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The bytes of `range` of pack `id`, refusing a short answer.
+    fn get_exact(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        let out_of_range = |size: u64| StoreError::OutOfRange {
+            pack: *id,
+            len: size,
+            offset,
+            want: len,
+        };
+        if len > MAX_PACK_LEN || offset.checked_add(len).is_none_or(|end| end > MAX_PACK_LEN) {
+            return Err(out_of_range(self.pack_len(id)?));
+        }
+        if len == 0 {
+            self.pack_len(id)?;
+            return Ok(Vec::new());
+        }
+        let key = self.pack_key(id);
+        let range: Range<u64> = offset..offset + len;
+        match self.run(self.client().get_range(&key, range)) {
+            Ok(bytes) if bytes.len() as u64 == len => Ok(Vec::from(bytes)),
+            Ok(_) => Err(out_of_range(self.pack_len(id)?)),
+            Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound { pack: *id }),
+            Err(e) => match self.pack_len(id) {
+                Ok(size) if offset + len > size => Err(out_of_range(size)),
+                Ok(_) => Err(self.err(&key, e)),
+                Err(e) => Err(e),
+            },
+        }
+    }
+}
+
+impl PackStore for S3Store {
+    fn put_pack(&self, id: &PackId, bytes: &[u8], _blobs: &[PackEntry]) -> Result<(), StoreError> {
+        let key = self.pack_key(id);
+        self.run(self.client().put(&key, PutPayload::from(bytes.to_vec())))
+            .map(|_| ())
+            .map_err(|e| self.err(&key, e))
+    }
+
+    fn read_range(&self, id: &PackId, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        self.get_exact(id, offset, len)
+    }
+
+    fn merge_gap(&self) -> u64 {
+        // Every request to an object store costs a round trip and money: read more between.
+        512 << 10
+    }
+
+    fn parallel_puts(&self) -> usize {
+        4
+    }
+
+    fn pack_len(&self, id: &PackId) -> Result<u64, StoreError> {
+        let key = self.pack_key(id);
+        self.run(self.client().head(&key))
+            .map(|meta| meta.size)
+            .map_err(|e| self.pack_err(id, e))
+    }
+
+    fn list_packs(&self) -> Result<Vec<(PackId, u64)>, StoreError> {
+        let mut out: Vec<(PackId, u64)> = self
+            .list_under("packs")?
+            .into_iter()
+            .filter_map(|meta| {
+                let name = meta.location.filename()?;
+                let id = PackId::from_hex(name.strip_suffix(".pack")?)?;
+                Some((id, meta.size))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn delete_pack(&self, id: &PackId) -> Result<(), StoreError> {
+        let key = self.pack_key(id);
+        match self.run(self.client().delete(&key)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(&key, e)),
+        }
+    }
+
+    fn set_aside(&self, id: &PackId) -> Result<PackHealth, StoreError> {
+        match AreaStore::pack_matches_id(self, id)? {
+            None => return Ok(PackHealth::Missing),
+            Some(true) => return Ok(PackHealth::Intact),
+            Some(false) => {}
+        }
+        let key = self.pack_key(id);
+        let aside = Key::from(format!("{}/damaged/{}.pack", self.root, id.to_hex()));
+        self.run(self.client().copy(&key, &aside))
+            .map_err(|e| self.err(&aside, e))?;
+        self.delete_pack(id)?;
+        tracing::warn!(
+            "pack {} no longer matches its id: set aside as {aside}",
+            id.to_hex()
+        );
+        Ok(PackHealth::Damaged)
+    }
+}
+
+impl RepoBackend for S3Store {
+    fn put_meta(&self, kind: MetaKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        if bytes.len() as u64 > MAX_META_LEN {
+            return Err(StoreError::TooLarge {
+                name: name.to_owned(),
+                len: bytes.len() as u64,
+            });
+        }
+        let key = self.meta_key(kind, name)?;
+        self.run(self.client().put(&key, PutPayload::from(bytes.to_vec())))
+            .map(|_| ())
+            .map_err(|e| self.err(&key, e))
+    }
+
+    fn get_meta(&self, kind: MetaKind, name: &str) -> Result<Vec<u8>, StoreError> {
+        let key = self.meta_key(kind, name)?;
+        let result = self.run(async {
+            let got = self.client().get(&key).await?;
+            if got.meta.size > MAX_META_LEN {
+                return Ok(Err(got.meta.size));
+            }
+            got.bytes().await.map(Ok)
+        });
+        match result {
+            Ok(Ok(bytes)) => Ok(Vec::from(bytes)),
+            Ok(Err(len)) => Err(StoreError::TooLarge {
+                name: name.to_owned(),
+                len,
+            }),
+            Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFoundMeta {
+                kind,
+                name: name.to_owned(),
+            }),
+            Err(e) => Err(self.err(&key, e)),
+        }
+    }
+
+    fn list_meta(&self, kind: MetaKind) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> = self
+            .list_under(kind.dir())?
+            .into_iter()
+            .filter_map(|meta| meta.location.filename().map(str::to_owned))
+            .filter(|name| valid_meta_name(name))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn delete_meta(&self, kind: MetaKind, name: &str) -> Result<(), StoreError> {
+        let key = self.meta_key(kind, name)?;
+        match self.run(self.client().delete(&key)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(&key, e)),
+        }
+    }
+}
+
+/// A pack on its way into a bucket: the first part's bytes are held until there is more than
+/// one part (a small pack is then one PUT); later parts go out as they fill.
+struct S3Upload {
+    store: S3Store,
+    key: Key,
+    marker: Key,
+    multipart: Option<object_store::MultipartId>,
+    parts: Vec<PartId>,
+    buffer: Vec<u8>,
+}
+
+impl S3Upload {
+    fn send_part(&mut self) -> Result<(), StoreError> {
+        let data = std::mem::take(&mut self.buffer);
+        let store = self.store.clone();
+        let id = match &self.multipart {
+            Some(id) => id.clone(),
+            None => {
+                let id = store
+                    .run(store.client().create_multipart(&self.key))
+                    .map_err(|e| store.err(&self.key, e))?;
+                // The marker names the upload so that a crash's leftover can be aborted.
+                let marker = format!("{}\n{id}\n", self.key);
+                store
+                    .run(
+                        store
+                            .client()
+                            .put(&self.marker, PutPayload::from(marker.into_bytes())),
+                    )
+                    .map_err(|e| store.err(&self.marker, e))?;
+                self.multipart = Some(id.clone());
+                id
+            }
+        };
+        let part = store
+            .run(
+                store
+                    .client()
+                    .put_part(&self.key, &id, self.parts.len(), PutPayload::from(data)),
+            )
+            .map_err(|e| store.err(&self.key, e))?;
+        self.parts.push(part);
+        Ok(())
+    }
+}
+
+impl PackUpload for S3Upload {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= PART {
+            self.send_part()?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let Some(id) = self.multipart.clone() else {
+            let data = std::mem::take(&mut self.buffer);
+            return store
+                .run(store.client().put(&self.key, PutPayload::from(data)))
+                .map(|_| ())
+                .map_err(|e| store.err(&self.key, e));
+        };
+        if !self.buffer.is_empty() {
+            self.send_part()?;
+        }
+        let parts = std::mem::take(&mut self.parts);
+        if let Err(e) = store.run(store.client().complete_multipart(&self.key, &id, parts)) {
+            let _ = store.run(store.client().abort_multipart(&self.key, &id));
+            let _ = store.run(store.client().delete(&self.marker));
+            return Err(store.err(&self.key, e));
+        }
+        let _ = store.run(store.client().delete(&self.marker));
+        Ok(())
+    }
+
+    fn abort(self: Box<Self>) {
+        if let Some(id) = &self.multipart {
+            let store = &self.store;
+            if let Err(e) = store.run(store.client().abort_multipart(&self.key, id)) {
+                tracing::warn!("aborting the upload of {}: {}", self.key, explain(&e));
+                return; // the marker stays: the sweep tries again
+            }
+            let _ = store.run(store.client().delete(&self.marker));
+        }
+    }
+}
+
+impl S3Store {
+    /// Aborts the multipart upload a marker names and removes the marker.
+    fn abort_marked(&self, marker: &Key) -> Result<bool, StoreError> {
+        let text = match self.run(async { self.client().get(marker).await?.bytes().await }) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(self.err(marker, e)),
+        };
+        let mut lines = text.lines();
+        if let (Some(key), Some(id)) = (lines.next(), lines.next())
+            // Only a key inside this area: a marker never steers a deletion elsewhere.
+            && key.starts_with(&format!("{}/packs/", self.root))
+        {
+            let key = Key::from(key);
+            match self.run(self.client().abort_multipart(&key, &id.to_owned())) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err(&key, e)),
+            }
+        }
+        match self.run(self.client().delete(marker)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(true),
+            Err(e) => Err(self.err(marker, e)),
+        }
+    }
+}
+
+impl AreaStore for S3Store {
+    fn begin_upload(
+        &self,
+        reservation: &str,
+        id: &PackId,
+    ) -> Result<Box<dyn PackUpload>, StoreError> {
+        if reservation.is_empty() || !reservation.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::BadName {
+                name: reservation.to_owned(),
+            });
+        }
+        Ok(Box::new(S3Upload {
+            store: self.clone(),
+            key: self.pack_key(id),
+            marker: self.marker_key(reservation),
+            multipart: None,
+            parts: Vec::new(),
+            buffer: Vec::with_capacity(PART),
+        }))
+    }
+
+    fn remove_upload(&self, reservation: &str) -> Result<u64, StoreError> {
+        if reservation.is_empty() || !reservation.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(0);
+        }
+        self.abort_marked(&self.marker_key(reservation))?;
+        Ok(0)
+    }
+
+    fn remove_leftovers(&self, age: Duration) -> Result<u64, StoreError> {
+        let age = age.max(UPLOAD_AGE);
+        let now = chrono::Utc::now();
+        for meta in self.list_under("uploads")? {
+            let old = (now - meta.last_modified)
+                .to_std()
+                .is_ok_and(|elapsed| elapsed >= age);
+            if old {
+                self.abort_marked(&meta.location)?;
+            }
+        }
+        Ok(0)
+    }
+
+    fn pack_matches_id(&self, id: &PackId) -> Result<Option<bool>, StoreError> {
+        let key = self.pack_key(id);
+        let hashed = self.run(async {
+            let got = self.client().get(&key).await?;
+            let mut stream = got.into_stream();
+            let mut hasher = blake3::Hasher::new();
+            while let Some(chunk) = stream.next().await {
+                hasher.update(&chunk?);
+            }
+            Ok::<_, object_store::Error>(hasher.finalize())
+        });
+        match hashed {
+            Ok(hash) => Ok(Some(hash.as_bytes() == &id.0)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(&key, e)),
+        }
+    }
+
+    fn pack_modified(&self, id: &PackId) -> Option<std::time::SystemTime> {
+        let meta = self.run(self.client().head(&self.pack_key(id))).ok()?;
+        Some(meta.last_modified.into())
+    }
+
+    fn has_meta(&self, kind: MetaKind, name: &str) -> Result<bool, StoreError> {
+        let key = self.meta_key(kind, name)?;
+        match self.run(self.client().head(&key)) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.err(&key, e)),
+        }
+    }
+
+    fn read_concat(
+        &self,
+        ranges: &[(PackId, u64, u64)],
+        total: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        // Runs of one pack become one multi-range fetch; the runs go out together.
+        let mut runs: Vec<(PackId, Vec<Range<u64>>)> = Vec::new();
+        for (id, offset, len) in ranges {
+            if offset
+                .checked_add(*len)
+                .is_none_or(|end| end > MAX_PACK_LEN)
+            {
+                return Err(StoreError::OutOfRange {
+                    pack: *id,
+                    len: self.pack_len(id)?,
+                    offset: *offset,
+                    want: *len,
+                });
+            }
+            match runs.last_mut() {
+                Some((pack, list)) if pack == id => list.push(*offset..offset + len),
+                _ => runs.push((*id, vec![*offset..offset + len])),
+            }
+        }
+        let fetched = self.run(futures_util::future::join_all(runs.iter().map(
+            |(id, list)| async move {
+                let key = self.pack_key(id);
+                self.client().get_ranges(&key, list).await
+            },
+        )));
+        let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        for ((id, list), result) in runs.iter().zip(fetched) {
+            let parts = match result {
+                Ok(parts) => parts,
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(StoreError::NotFound { pack: *id });
+                }
+                Err(_) => {
+                    // Say which range, and whether the pack is short.
+                    for range in list {
+                        self.get_exact(id, range.start, range.end - range.start)?;
+                    }
+                    return Err(self.err(
+                        &self.pack_key(id),
+                        object_store::Error::Generic {
+                            store: "S3",
+                            source: "a multi-range read failed".into(),
+                        },
+                    ));
+                }
+            };
+            for (range, bytes) in list.iter().zip(parts) {
+                if bytes.len() as u64 != range.end - range.start {
+                    return Err(StoreError::OutOfRange {
+                        pack: *id,
+                        len: self.pack_len(id)?,
+                        offset: range.start,
+                        want: range.end - range.start,
+                    });
+                }
+                out.extend_from_slice(&bytes);
+            }
+        }
+        Ok(out)
+    }
+
+    fn remove_all(&self) -> Result<(), StoreError> {
+        let keys: Vec<Key> = self
+            .list_under("")?
+            .into_iter()
+            .map(|meta| meta.location)
+            .collect();
+        for marker in keys.iter().filter(|k| k.as_ref().contains("/uploads/")) {
+            self.abort_marked(marker)?;
+        }
+        for key in keys {
+            match self.run(self.client().delete(&key)) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err(&key, e)),
+            }
+        }
+        Ok(())
+    }
+}
