@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod garage;
 pub mod gateway;
 pub mod postgres;
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use cloudkeep_api::TenantSettings;
 use cloudkeep_client::remote::RemoteStore;
+use cloudkeep_gateway::storage::s3::S3Bucket;
 use cloudkeep_repo::backend::folder::FolderStore;
 use cloudkeep_repo::backend::{MetaKind, PackHealth, RepoBackend, StoreError};
 use cloudkeep_repo::chunkset::ChunkSetFile;
@@ -156,9 +157,40 @@ fn a_folder_store_conforms() {
     round_trip(fresh, tmp.path());
 }
 
+#[test]
+fn an_object_store_area_conforms() {
+    let garage = cloudkeep_tests::garage::Garage::start(3);
+    let access = garage_access(&garage, 1, "direct");
+    let credentials = cloudkeep_gateway::storage::S3Credentials {
+        access_key: access.access_key.clone(),
+        secret_key: access.secret_key.clone().into(),
+    };
+    let bucket = Arc::new(S3Bucket::connect(&access.target, &credentials).unwrap());
+    let probe = bucket.probe();
+    assert!(probe.iter().all(|(_, r)| r.is_ok()), "{probe:?}");
+    conformance(Arc::new(bucket.area("direct/q1".into())));
+    let tmp = tempfile::tempdir().unwrap();
+    round_trip(Arc::new(bucket.area("direct/q2".into())), tmp.path());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cloud_repository_through_a_gateway_conforms() {
     let (tmp, gw_dir, gw) = gateway_with_repo().await;
+    conforms_through(tmp, gw_dir, gw).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_object_storage_cloud_repository_through_a_gateway_conforms() {
+    let garage = tokio::task::spawn_blocking(|| cloudkeep_tests::garage::Garage::start(3))
+        .await
+        .unwrap();
+    let (tmp, gw_dir, gw) = gateway_with_s3_repo(&garage, "sp/main").await;
+    conforms_through(tmp, gw_dir, gw).await;
+    drop(garage);
+}
+
+/// The suite through a gateway whose repository "main" is whatever the caller made it.
+async fn conforms_through(tmp: tempfile::TempDir, gw_dir: std::path::PathBuf, gw: Gateway) {
     add_tenant(
         &gw.db,
         "checks",

@@ -45,6 +45,44 @@ pub async fn gateway_with_repo() -> (tempfile::TempDir, std::path::PathBuf, Gate
     (tmp, gw_dir, gw)
 }
 
+/// What a test's object-storage repository reaches: the cluster's node `node`, under `prefix`.
+pub fn garage_access(
+    garage: &cloudkeep_tests::garage::Garage,
+    node: usize,
+    prefix: &str,
+) -> cloudkeep_api::S3Access {
+    use cloudkeep_tests::garage::{ACCESS_KEY, BUCKET, REGION, SECRET_KEY};
+    cloudkeep_api::S3Access {
+        target: cloudkeep_api::S3Target {
+            endpoint: garage.endpoint(node),
+            bucket: BUCKET.into(),
+            prefix: prefix.into(),
+            region: REGION.into(),
+        },
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+    }
+}
+
+/// A fresh gateway whose cloud repository "main" is a prefix of the Garage cluster's bucket,
+/// added through the admin API (tested, credentials sealed) as an SP would.
+pub async fn gateway_with_s3_repo(
+    garage: &cloudkeep_tests::garage::Garage,
+    prefix: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, Gateway) {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw_dir = tmp.path().join("gw");
+    let gw = start_gateway(&gw_dir).await;
+    let mut admin = cloudkeep_client::SpClient::new(&gw.addr, &fingerprint(&gw_dir)).unwrap();
+    admin.login("admin", "admin-password").await.unwrap();
+    let repo = admin
+        .add_s3_repo("main", &garage_access(garage, 0, prefix))
+        .await
+        .unwrap();
+    assert_eq!(repo.kind, "s3");
+    (tmp, gw_dir, gw)
+}
+
 impl Gateway {
     /// Sends the shutdown signal and waits for the gateway to stop.
     pub async fn stop(mut self) {
