@@ -106,16 +106,82 @@ enum SpCommand {
 
 #[derive(Debug, Subcommand)]
 enum RepoAction {
-    /// Add a cloud repository backed by a folder on the gateway's machine.
+    /// Add a cloud repository: a folder on the gateway's machine (--path), or a bucket of an
+    /// S3-compatible object store (--s3, tested by the gateway before it is added).
     Add {
         /// Its name.
         name: String,
         /// Folder on the gateway's machine.
-        #[arg(long, value_name = "DIR")]
-        path: String,
+        #[arg(
+            long,
+            value_name = "DIR",
+            required_unless_present = "s3",
+            conflicts_with = "s3"
+        )]
+        path: Option<String>,
+        #[command(flatten)]
+        s3: S3Args,
+    },
+    /// Test whether the gateway reaches an object store with these credentials (nothing is
+    /// added).
+    Test {
+        #[command(flatten)]
+        s3: S3Args,
     },
     /// List cloud repositories.
     List,
+}
+
+/// An object store given on the command line; the credentials come on stdin.
+#[derive(Debug, ClapArgs)]
+struct S3Args {
+    /// The object store's endpoint URL (https://s3.eu-west-1.amazonaws.com).
+    #[arg(long, value_name = "URL")]
+    s3: Option<String>,
+    /// The bucket.
+    #[arg(long, requires = "s3")]
+    bucket: Option<String>,
+    /// A key prefix inside the bucket.
+    #[arg(long, requires = "s3", default_value = "")]
+    prefix: String,
+    /// The region requests are signed for.
+    #[arg(long, requires = "s3", default_value = "us-east-1")]
+    region: String,
+    /// Read the access key id and then the secret key from stdin, one per line (never on
+    /// the command line, where other users of the computer can see them).
+    #[arg(long, requires = "s3")]
+    access_key_stdin: bool,
+}
+
+impl S3Args {
+    /// The object store and its credentials, when `--s3` was given.
+    fn access(&self) -> anyhow::Result<Option<cloudkeep_api::S3Access>> {
+        let Some(endpoint) = &self.s3 else {
+            return Ok(None);
+        };
+        let Some(bucket) = &self.bucket else {
+            anyhow::bail!("give the bucket with --bucket NAME");
+        };
+        if !self.access_key_stdin {
+            anyhow::bail!(
+                "pass --access-key-stdin and pipe the access key id and the secret key in, one per line"
+            );
+        }
+        let target = cloudkeep_api::S3Target {
+            endpoint: endpoint.clone(),
+            bucket: bucket.clone(),
+            prefix: self.prefix.trim_matches('/').to_owned(),
+            region: self.region.clone(),
+        };
+        target.check().map_err(anyhow::Error::msg)?;
+        let access_key = secrets::stdin_line("access key id")?;
+        let secret_key = secrets::stdin_line("secret key")?;
+        Ok(Some(cloudkeep_api::S3Access {
+            target,
+            access_key,
+            secret_key,
+        }))
+    }
 }
 
 /// Account settings given on the command line.
@@ -462,12 +528,39 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
         SpCommand::Repo { action } => {
             let client = session_client(home)?;
             match action {
-                RepoAction::Add { name, path } => {
-                    let repo = rt.block_on(client.add_repo(&name, &path))?;
+                RepoAction::Add { name, path, s3 } => {
+                    let repo = match (s3.access()?, path) {
+                        (Some(access), _) => rt.block_on(client.add_s3_repo(&name, &access))?,
+                        (None, Some(path)) => rt.block_on(client.add_repo(&name, &path))?,
+                        (None, None) => anyhow::bail!("give --path DIR or --s3 URL"),
+                    };
                     if json {
                         print_json(&repo)?;
                     } else {
                         println!("cloud repository {} added ({})", repo.name, repo.location);
+                    }
+                }
+                RepoAction::Test { s3 } => {
+                    let Some(access) = s3.access()? else {
+                        anyhow::bail!("give the object store with --s3 URL --bucket NAME");
+                    };
+                    let probe = rt.block_on(client.test_s3(&access))?;
+                    if json {
+                        print_json(&probe)?;
+                    } else {
+                        for step in &probe.steps {
+                            match &step.error {
+                                None => println!("ok      {}", step.what),
+                                Some(e) => println!("FAILED  {}: {e}", step.what),
+                            }
+                        }
+                    }
+                    if let Some(step) = probe.steps.iter().find(|s| s.error.is_some()) {
+                        anyhow::bail!(
+                            "the gateway cannot use this object store: \"{}\" FAILED: {}",
+                            step.what,
+                            step.error.as_deref().unwrap_or_default()
+                        );
                     }
                 }
                 RepoAction::List => {

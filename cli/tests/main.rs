@@ -11,6 +11,7 @@ mod gateway;
 #[cfg(target_os = "linux")]
 mod image;
 mod local;
+mod objects;
 mod policy;
 // QEMU boots of recovery media: Linux, as root.
 #[cfg(target_os = "linux")]

@@ -136,16 +136,28 @@ impl Gateway {
         Self::spawn(faked, data_dir, listen, &[])
     }
 
+    /// Starts a gateway on any free loopback port that logs everything (`RUST_LOG=debug`)
+    /// into `log`, for tests that read what it wrote.
+    pub fn start_logged(data_dir: &Path, extra: &[&str], log: &Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cloudkeep"));
+        command
+            .env("RUST_LOG", "debug")
+            .env("CLOUDKEEP_HOME", log.with_extension("home"))
+            .stderr(std::fs::File::create(log).unwrap());
+        Self::spawn(command, data_dir, "127.0.0.1:0", extra)
+    }
+
     fn spawn(mut command: Command, data_dir: &Path, listen: &str, extra: &[&str]) -> Self {
+        if command.get_envs().all(|(k, _)| k != "RUST_LOG") {
+            command.env_remove("RUST_LOG").stderr(Stdio::null());
+        }
         command
             .args(["gateway", "run", "--data-dir"])
             .arg(data_dir)
             .args(["--listen", listen, "--allow-root"])
             .args(["--advertise", "127.0.0.1"])
             .args(extra)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stdout(Stdio::piped());
         let mut child = start(&mut command);
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().unwrap().unwrap();

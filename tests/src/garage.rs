@@ -149,13 +149,28 @@ impl Garage {
         self.cli(0, &["layout", "apply", "--version", "1"]);
         self.cli(
             0,
-            &["key", "import", "--yes", "-n", "cloudkeep", ACCESS_KEY, SECRET_KEY],
+            &[
+                "key",
+                "import",
+                "--yes",
+                "-n",
+                "cloudkeep",
+                ACCESS_KEY,
+                SECRET_KEY,
+            ],
         );
         self.cli(0, &["bucket", "create", BUCKET]);
         self.cli(
             0,
             &[
-                "bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", "cloudkeep",
+                "bucket",
+                "allow",
+                "--read",
+                "--write",
+                "--owner",
+                BUCKET,
+                "--key",
+                "cloudkeep",
             ],
         );
         // Every node answers S3 before the cluster is handed over.
@@ -168,7 +183,10 @@ impl Garage {
         let deadline = Instant::now() + Duration::from_secs(30);
         let addr = format!("127.0.0.1:{}", self.nodes[node].s3_port);
         while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "garage node {node} never listened on {addr}");
+            assert!(
+                Instant::now() < deadline,
+                "garage node {node} never listened on {addr}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }

@@ -35,8 +35,8 @@ use crate::store::reservations::Reservation;
 use cloudkeep_api::{
     CheckReport, CheckRequest, PackCheck, PackHealth, PackIssue, Quota, RecountRow,
 };
-use cloudkeep_repo::backend::folder::LEFTOVER_AGE;
 use cloudkeep_repo::backend::MetaKind;
+use cloudkeep_repo::backend::folder::LEFTOVER_AGE;
 use cloudkeep_repo::pack::PackId;
 
 /// A pack file no row knows is removed only once it is this old: an upload renames its file

@@ -50,7 +50,10 @@ async fn conformance(db: Db) {
     );
 
     // Cloud repositories.
-    let main = db.add_repo(NewRepo::folder("main", "/srv/ck/main")).await.unwrap();
+    let main = db
+        .add_repo(NewRepo::folder("main", "/srv/ck/main"))
+        .await
+        .unwrap();
     db.add_repo(NewRepo::folder("archive", "/srv/ck/archive"))
         .await
         .unwrap();
@@ -366,7 +369,9 @@ async fn conformance(db: Db) {
 /// Shared subtenant quotas charge their tenant and fixed ones are carved from it, atomically:
 /// no mix of concurrent writers by a tenant and its subtenants stores more than its quota.
 async fn quota_accounting(db: Db) {
-    db.add_repo(NewRepo::folder("main", "/srv/ck/main")).await.unwrap();
+    db.add_repo(NewRepo::folder("main", "/srv/ck/main"))
+        .await
+        .unwrap();
     let spec = |bytes: i64| QuotaSpec {
         repo: "main".into(),
         friendly_name: Some("Cloud".into()),

@@ -655,7 +655,7 @@ impl AreaStore for S3Store {
             }
             match runs.last_mut() {
                 Some((pack, list)) if pack == id => list.push(*offset..offset + len),
-                _ => runs.push((*id, vec![*offset..offset + len])),
+                _ => runs.push((*id, std::iter::once(*offset..offset + len).collect())),
             }
         }
         let fetched = self.run(futures_util::future::join_all(runs.iter().map(
