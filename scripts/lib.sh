@@ -94,6 +94,20 @@ ck_ensure_axe() {
   rm -rf "$tmp"
 }
 
+# Garage, the S3 store the object-storage suites run a real three-node cluster of; its build
+# takes about 20 minutes, so the binary is cached outside the clone (and its build folder, so
+# an interrupted build resumes).
+CK_GARAGE_VERSION=2.5.0
+export CLOUDKEEP_GARAGE=$CK_TOOLS/bin/garage
+ck_ensure_garage() {
+  if [ -x "$CLOUDKEEP_GARAGE" ] && "$CLOUDKEEP_GARAGE" --version 2>/dev/null | grep -q "$CK_GARAGE_VERSION"; then
+    return 0
+  fi
+  ck_say "building Garage $CK_GARAGE_VERSION into $CK_TOOLS (about 20 minutes, once)"
+  cargo install --quiet --locked --root "$CK_TOOLS" --target-dir "$CK_CACHE/garage-build" \
+    "garage@$CK_GARAGE_VERSION"
+}
+
 ck_ensure_cargo_fuzz() {
   if ! command -v cargo-fuzz >/dev/null 2>&1; then
     ck_say "installing cargo-fuzz into $CK_TOOLS"

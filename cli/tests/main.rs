@@ -11,6 +11,8 @@ mod gateway;
 #[cfg(target_os = "linux")]
 mod image;
 mod local;
+// A Garage cluster from its Linux binary, with Unix process control.
+#[cfg(unix)]
 mod objects;
 mod policy;
 // QEMU boots of recovery media: Linux, as root.

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+// Garage runs from its Linux binary on the test host.
+#[cfg(unix)]
 pub mod garage;
 pub mod gateway;
 pub mod postgres;

@@ -45,6 +45,7 @@ pub async fn gateway_with_repo() -> (tempfile::TempDir, std::path::PathBuf, Gate
     (tmp, gw_dir, gw)
 }
 
+#[cfg(unix)]
 /// What a test's object-storage repository reaches: the cluster's node `node`, under `prefix`.
 pub fn garage_access(
     garage: &cloudkeep_tests::garage::Garage,
@@ -64,6 +65,7 @@ pub fn garage_access(
     }
 }
 
+#[cfg(unix)]
 /// A fresh gateway whose cloud repository "main" is a prefix of the Garage cluster's bucket,
 /// added through the admin API (tested, credentials sealed) as an SP would.
 pub async fn gateway_with_s3_repo(
