@@ -76,6 +76,7 @@ const COMMANDS: &[&str] = &[
     "sp_generate_password",
     "sp_repos",
     "sp_repo_add",
+    "sp_repo_test",
     "sp_gateways",
     "sp_cert",
     "sp_cert_generate",

@@ -125,7 +125,8 @@ export const spTenantHandoff = (login, password) => call('sp_tenant_handoff', { 
 export const spTenantHandoffSave = (login, password, path) => call('sp_tenant_handoff_save', { login, password: password || null, path });
 export const spGeneratePassword = () => call('sp_generate_password');
 export const spRepos = () => call('sp_repos');
-export const spRepoAdd = (name, path) => call('sp_repo_add', { name, path });
+export const spRepoAdd = (name, path, s3 = null) => call('sp_repo_add', { name, path, s3 });
+export const spRepoTest = (s3) => call('sp_repo_test', { s3 });
 export const spGateways = () => call('sp_gateways');
 export const spCert = () => call('sp_cert');
 export const spCertGenerate = (names) => call('sp_cert_generate', { names });

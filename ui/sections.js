@@ -12,8 +12,9 @@ import { renderSessions } from './views/sessions.js';
 import { renderSubtenants } from './views/subtenants.js';
 import { renderPolicies } from './views/policies.js';
 import { renderSpTenants, renderSpSubtenants } from './views/sp-tenants.js';
+import { renderSpRepos } from './views/sp-repos.js';
 import {
-  renderSpConnection, renderSpRepos, renderSpGateways, renderSpCertificate,
+  renderSpConnection, renderSpGateways, renderSpCertificate,
   renderSpUsage, renderSpRecycleBin, renderSpMaintenance, renderSpAdmins,
 } from './views/sp-admin.js';
 

@@ -64,6 +64,11 @@ enum GatewayCommand {
         /// address chosen at init; a HOST alone takes the port listened on).
         #[arg(long, value_name = "ADDR")]
         advertise: Option<String>,
+        /// Serve /metrics (Prometheus) and /healthz (load balancers) over plain HTTP at
+        /// HOST:PORT — loopback or a management network (default: metrics_listen in
+        /// gateway.toml; none when unset).
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<String>,
     },
     /// Show or replace the gateway's certificate.
     Cert {
@@ -190,6 +195,7 @@ pub fn run_command(args: Args) -> anyhow::Result<ExitCode> {
             allow_root,
             id,
             advertise,
+            metrics_listen,
         } => {
             crate::runtime::server()?.block_on(run(
                 RunOptions {
@@ -198,6 +204,7 @@ pub fn run_command(args: Args) -> anyhow::Result<ExitCode> {
                     allow_root,
                     id,
                     advertise,
+                    metrics_listen,
                 },
                 |started| {
                     println!("gateway {} listening on {}", started.id, started.addr);

@@ -164,7 +164,10 @@ fn an_object_storage_repository_serves_backups_through_two_gateways_and_a_lost_n
     // Killed once the first pack is in the bucket, while the run still goes on.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while garage.data_bytes() < 8 << 20 {
-        assert!(std::time::Instant::now() < deadline, "no pack reached the bucket");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pack reached the bucket"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     garage.kill(2);

@@ -1,11 +1,10 @@
 // SP mode's connection and gateway administration: connect as SP admin (address →
-// certificate trust step → credentials), the connection page (disconnect), cloud repositories,
-// gateways with heartbeats, the served certificate (view, generate, import PEM through file
-// dialogs), usage (table, CSV through a save dialog), the recycle bin, maintenance mode, the
+// certificate trust step → credentials), the connection page (disconnect), gateways with
+// heartbeats, the served certificate (view, generate, import PEM through file dialogs), usage (table, CSV through a save dialog), the recycle bin, maintenance mode, the
 // lease grace period and the storage check (the database against the storage, reconciled,
 // with what it found and did), reclaiming space, the certificate rollover, and the SP admins.
 
-import { providerProbe, providersList, spSession, spConnect, spDisconnect, spRepos, spRepoAdd, spGateways, spCert, spCertGenerate, spCertImport, spCertNextInfo, spCertNext, spCertRollover, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile, spReclaim, spAdmins, spAdminAdd, spAdminRemove, spAdminPassword } from '../ipc.js';
+import { providerProbe, providersList, spSession, spConnect, spDisconnect, spGateways, spCert, spCertGenerate, spCertImport, spCertNextInfo, spCertNext, spCertRollover, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile, spReclaim, spAdmins, spAdminAdd, spAdminRemove, spAdminPassword } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, panel, meter } from '../dom.js';
 import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice, moreActions } from '../components.js';
 import * as fmt from '../format.js';
@@ -86,26 +85,6 @@ export async function renderSpConnection(container, ctx) {
     h('div', { class: 'actions' }, disconnect,
       button('Tenants', { id: 'sp-open-tenants', onClick: () => ctx.navigate('sp-tenants') })));
   return undefined;
-}
-
-export async function renderSpRepos(container, ctx) {
-  const repos = await spRepos();
-  if (!ctx.current()) return;
-  const slot = errorSlot();
-  const name = field({ label: 'Name', id: 'repo-name', required: true });
-  const path = field({ label: 'Storage', id: 'repo-path', required: true, hint: 'A folder on the gateway (an absolute path) or an S3 location such as s3://bucket/prefix.' });
-  const add = button('Add cloud repository', { id: 'repo-add', type: 'submit' });
-  const form = h('form', { class: 'form', novalidate: true }, name.wrap, path.wrap, h('div', { class: 'actions' }, add));
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    name.setError(name.input.value.trim() ? null : 'Give the repository a name.');
-    path.setError(path.input.value.trim() ? null : 'Give where it stores data.');
-    if (!name.input.value.trim() || !path.input.value.trim()) return;
-    busy(add, async () => { await spRepoAdd(name.input.value.trim(), path.input.value.trim()); await ctx.navigate('sp-repos'); }, (e) => slot.show(e));
-  });
-  replaceChildren(container,
-    table({ caption: 'Cloud repositories', id: 'sp-repos-table', columns: [['Name', (r) => r.name], ['Kind', (r) => r.kind], ['Location', (r) => h('span', { class: 'mono', text: r.location })]], rows: repos, empty: 'No cloud repository yet.' }),
-    slot.el, panel('New cloud repository', form));
 }
 
 export async function renderSpGateways(container, ctx) {

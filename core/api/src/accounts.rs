@@ -266,6 +266,15 @@ pub struct GatewayEntry {
     pub started_ms: i64,
     /// Its last heartbeat, ms since the epoch.
     pub heartbeat_ms: i64,
+    /// Drained for maintenance: no new sessions (running ones finish).
+    #[serde(default)]
+    pub draining: bool,
+    /// Connections it had open at its last heartbeat.
+    #[serde(default)]
+    pub connections: i64,
+    /// Requests it answered in the minute before its last heartbeat.
+    #[serde(default)]
+    pub requests_per_min: i64,
 }
 
 /// One audited action.

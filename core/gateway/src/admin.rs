@@ -73,17 +73,17 @@ async fn login(
 ) -> Result<Json<LoginResponse>, ApiError> {
     let req = body(req)?;
     let ip = peer.0.ip();
-    state.bans.check(ip)?;
+    state.bans.check(&state.db, ip).await?;
     let admin = state.db.admin_by_name(&req.user).await?;
     let ok = match &admin {
         Some(a) => auth::password_matches(req.password, a.password_hash.clone()).await?,
         None => false,
     };
     let Some(admin) = admin.filter(|_| ok) else {
-        state.bans.failed(ip);
+        state.bans.failed(&state.db, ip).await;
         return Err(auth::wrong_credentials());
     };
-    state.bans.succeeded(ip);
+    state.bans.succeeded(&state.db, ip).await;
     Ok(Json(
         auth::open_session(&state, Realm::Admin, admin.id).await?,
     ))

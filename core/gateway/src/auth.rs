@@ -3,16 +3,16 @@
 //! 60 s, banned 60 s), and the extractor that turns an `Authorization: Bearer` header into
 //! the SP admin it belongs to.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
 use crate::GatewayState;
+use crate::store::Db;
 use crate::store::accounts::Realm;
 use cloudkeep_api::{ErrorCode, LoginResponse};
 
@@ -44,77 +44,55 @@ impl Default for BanPolicy {
     }
 }
 
-/// Failed logins per address, and the bans they caused.
+/// Failed logins per address and the bans they caused, kept in the shared database so that
+/// every gateway of the SP refuses a banned address ([`crate::store::Db::login_failed`]).
 #[derive(Debug, Default)]
 pub struct Bans {
     policy: BanPolicy,
-    state: Mutex<BanState>,
-}
-
-#[derive(Debug, Default)]
-struct BanState {
-    failures: HashMap<IpAddr, VecDeque<Instant>>,
-    banned_until: HashMap<IpAddr, Instant>,
 }
 
 impl Bans {
     /// A tracker with `policy`.
     pub fn new(policy: BanPolicy) -> Self {
-        Self {
-            policy,
-            state: Mutex::default(),
-        }
+        Self { policy }
     }
 
     /// Refuses a banned address, saying for how long.
-    pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| ApiError::internal("ban table poisoned"))?;
-        let now = Instant::now();
-        match state.banned_until.get(&ip).copied() {
-            Some(until) if until > now => Err(ApiError::new(
+    pub async fn check(&self, db: &Db, ip: IpAddr) -> Result<(), ApiError> {
+        match db.banned_until(&ip.to_string()).await? {
+            Some(until) => Err(ApiError::new(
                 ErrorCode::Banned,
                 format!(
                     "too many failed logins from {ip}; try again in {} s",
-                    (until - now).as_secs() + 1
+                    (until - crate::store::now_ms()).max(0) / 1000 + 1
                 ),
             )),
-            Some(_) => {
-                state.banned_until.remove(&ip);
-                Ok(())
-            }
             None => Ok(()),
         }
     }
 
     /// Records a failed login; bans the address when it reaches the limit.
-    pub fn failed(&self, ip: IpAddr) {
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
-        let now = Instant::now();
-        let window = self.policy.window;
-        let list = state.failures.entry(ip).or_default();
-        list.push_back(now);
-        while list
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > window)
+    pub async fn failed(&self, db: &Db, ip: IpAddr) {
+        let p = &self.policy;
+        match db
+            .login_failed(
+                &ip.to_string(),
+                p.window.as_millis() as i64,
+                p.failures as i64,
+                p.ban.as_millis() as i64,
+            )
+            .await
         {
-            list.pop_front();
-        }
-        if list.len() >= self.policy.failures {
-            state.failures.remove(&ip);
-            state.banned_until.insert(ip, now + self.policy.ban);
-            tracing::warn!(%ip, "banned after repeated failed logins");
+            Ok(true) => tracing::warn!(%ip, "banned after repeated failed logins"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(%ip, "recording a failed login: {e}"),
         }
     }
 
     /// Forgets the failures of an address that logged in.
-    pub fn succeeded(&self, ip: IpAddr) {
-        if let Ok(mut state) = self.state.lock() {
-            state.failures.remove(&ip);
+    pub async fn succeeded(&self, db: &Db, ip: IpAddr) {
+        if let Err(e) = db.login_succeeded(&ip.to_string()).await {
+            tracing::warn!(%ip, "recording a login: {e}");
         }
     }
 }
@@ -239,32 +217,39 @@ impl FromRequestParts<Arc<GatewayState>> for AdminSession {
 mod tests {
     use super::*;
 
-    #[test]
-    fn five_failures_ban_an_address_and_success_forgets_them() {
+    #[tokio::test]
+    async fn five_failures_ban_an_address_and_success_forgets_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Db::open(&tmp.path().join("meta.db").display().to_string())
+            .await
+            .unwrap();
         let bans = Bans::new(BanPolicy::default());
         let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
         for _ in 0..4 {
-            bans.failed(a);
+            bans.failed(&db, a).await;
         }
-        assert!(bans.check(a).is_ok());
-        bans.succeeded(a);
+        assert!(bans.check(&db, a).await.is_ok());
+        bans.succeeded(&db, a).await;
         for _ in 0..4 {
-            bans.failed(a);
+            bans.failed(&db, a).await;
         }
-        assert!(bans.check(a).is_ok(), "success reset the count");
-        bans.failed(a);
-        let err = bans.check(a).unwrap_err();
+        assert!(bans.check(&db, a).await.is_ok(), "success reset the count");
+        bans.failed(&db, a).await;
+        let err = bans.check(&db, a).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::Banned);
         assert!(err.message.contains("try again in"), "{err}");
-        assert!(bans.check(b).is_ok(), "other addresses are not affected");
+        assert!(
+            bans.check(&db, b).await.is_ok(),
+            "other addresses are not affected"
+        );
 
         let quick = Bans::new(BanPolicy {
             failures: 1,
             window: Duration::from_secs(60),
             ban: Duration::from_millis(1),
         });
-        quick.failed(b);
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(quick.check(b).is_ok(), "bans end");
+        quick.failed(&db, b).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(quick.check(&db, b).await.is_ok(), "bans end");
     }
 }

@@ -98,14 +98,18 @@ impl std::fmt::Display for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        (
+        let code = self.code;
+        let mut response = (
             status,
             Json(ErrorBody {
-                code: self.code,
+                code,
                 message: self.message,
             }),
         )
-            .into_response()
+            .into_response();
+        // For the metrics: errors by code.
+        response.extensions_mut().insert(code);
+        response
     }
 }
 

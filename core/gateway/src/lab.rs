@@ -161,6 +161,7 @@ pub async fn run_lab(
             id: None,
             // The lab may fall back to any free port: register the one bound.
             advertise: Some("127.0.0.1".into()),
+            metrics_listen: None,
         },
         move |s: &Started| {
             started(LabInfo {

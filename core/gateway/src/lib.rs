@@ -20,6 +20,7 @@ pub mod error;
 pub mod keyring;
 pub mod lab;
 pub mod limits;
+pub mod metrics;
 pub mod packread;
 pub mod policies;
 pub mod recycle;
@@ -60,6 +61,8 @@ pub struct GatewayState {
     pub buckets: limits::Buckets,
     /// Connection bounds and timeouts.
     pub limits: ConnectionLimits,
+    /// What operators scrape.
+    pub metrics: metrics::Metrics,
 }
 
 /// Errors of setting up or running a gateway.
@@ -133,6 +136,10 @@ pub struct GatewayConfig {
     /// Bounds on connections and how long a peer may take to speak (`[connections]`).
     #[serde(default)]
     pub connections: ConnectionLimits,
+    /// Where the admin listener serves `/metrics` and `/healthz` (plain HTTP: loopback or a
+    /// management network), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
     /// The key (64 hex digits) object-store credentials are sealed under in the database:
     /// every gateway sharing the database needs the same one (it travels with the copied
     /// data folder, like the certificate's key). Made at `init`, or at the first run of an
@@ -347,6 +354,7 @@ pub async fn init(options: InitOptions) -> Result<InitReport, GatewayError> {
         hostnames,
         connections: ConnectionLimits::default(),
         secrets_key: Some(new_secrets_key()?),
+        metrics_listen: None,
     };
     config.save(dir)?;
     Ok(InitReport { config, cert })

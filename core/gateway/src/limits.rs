@@ -1,10 +1,10 @@
-//! Per-tenant limits enforced by the gateway: the bandwidth limit (a token bucket shared by
-//! all of a tenant's transfers on this gateway) and the max-concurrent-tasks limit (tasks
+//! Per-tenant limits enforced by the gateways together: the bandwidth limit (one token bucket
+//! per account in the shared database, for all of its transfers on every gateway) and the max-concurrent-tasks limit (tasks
 //! started, renewed and ended through `/v1/tasks`; writes need a live task).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -19,40 +19,67 @@ use cloudkeep_api::{ErrorCode, NewTask, TASK_HEADER, TASK_KINDS, TaskInfo};
 /// How long a task lives without a heartbeat.
 pub const TASK_TTL: Duration = Duration::from_secs(120);
 
-/// A token bucket: at most `rate` bytes per second on average, bursts of a tenth of a second.
+/// An account's bandwidth limit on this gateway: bytes are taken from the account's one
+/// bucket in the shared database ([`crate::store::Db::take_bandwidth`]) a lease at a time (a
+/// twentieth of a second's worth), so that every gateway together holds the rate; bursts of
+/// a tenth of a second.
 #[derive(Debug)]
 pub struct Bucket {
-    rate: f64,
-    burst: f64,
-    state: tokio::sync::Mutex<(f64, Instant)>,
+    db: crate::store::Db,
+    owner: i64,
+    rate: i64,
+    burst: i64,
+    lease: i64,
+    /// Tokens leased and not used yet.
+    held: tokio::sync::Mutex<i64>,
 }
 
 impl Bucket {
-    /// A bucket for `rate` bytes per second.
-    pub fn new(rate: u64) -> Self {
-        let rate = rate.max(1) as f64;
-        let burst = (rate / 10.0).max(64.0 * 1024.0);
+    /// The bucket of account `owner`, limited to `rate` bytes per second.
+    pub fn new(db: crate::store::Db, owner: i64, rate: u64) -> Self {
+        let rate = i64::try_from(rate.max(1)).unwrap_or(i64::MAX);
         Self {
+            db,
+            owner,
             rate,
-            burst,
-            state: tokio::sync::Mutex::new((burst, Instant::now())),
+            burst: (rate / 10).max(64 << 10),
+            lease: (rate / 20).max(16 << 10),
+            held: tokio::sync::Mutex::new(0),
         }
     }
 
     /// Takes `n` bytes' worth of tokens, waiting as long as the rate requires.
     pub async fn take(&self, n: usize) {
-        let wait = {
-            let mut state = self.state.lock().await;
-            let now = Instant::now();
-            let (tokens, last) = *state;
-            let refilled =
-                (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.burst);
-            let left = refilled - n as f64;
-            *state = (left, now);
-            if left < 0.0 { -left / self.rate } else { 0.0 }
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        // Held across the wait: this gateway's transfers of the account queue in turn.
+        let mut held = self.held.lock().await;
+        if *held >= n {
+            *held -= n;
+            return;
+        }
+        let want = (n - *held).max(self.lease);
+        let wait = match self
+            .db
+            .take_bandwidth(self.owner, self.rate, self.burst, want)
+            .await
+        {
+            Ok(left) => {
+                *held += want - n;
+                if left < 0 {
+                    -left as f64 / self.rate as f64
+                } else {
+                    0.0
+                }
+            }
+            Err(e) => {
+                // Without the database the limit is kept here alone, never dropped.
+                tracing::warn!("bandwidth bucket: {e}; limiting this gateway alone");
+                *held = 0;
+                n as f64 / self.rate as f64
+            }
         };
         if wait > 0.0 {
-            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            tokio::time::sleep(Duration::from_secs_f64(wait.min(60.0))).await;
         }
     }
 }
@@ -78,7 +105,7 @@ impl GatewayState {
         Some(
             buckets
                 .entry((owner, rate))
-                .or_insert_with(|| Arc::new(Bucket::new(rate as u64)))
+                .or_insert_with(|| Arc::new(Bucket::new(self.db.clone(), owner, rate as u64)))
                 .clone(),
         )
     }
@@ -188,8 +215,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_bucket_holds_the_rate() {
-        let bucket = Bucket::new(1 << 20);
-        let started = Instant::now();
+        let tmp = tempfile::tempdir().unwrap();
+        let db = crate::store::Db::open(&tmp.path().join("meta.db").display().to_string())
+            .await
+            .unwrap();
+        let bucket = Bucket::new(db, 1, 1 << 20);
+        let started = std::time::Instant::now();
         for _ in 0..16 {
             bucket.take(64 * 1024).await;
         }

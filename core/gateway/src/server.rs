@@ -60,6 +60,9 @@ pub struct RunOptions {
     /// The address tenants reach this gateway at instead of the configured one; a host
     /// without a port takes the port actually bound.
     pub advertise: Option<String>,
+    /// Where the admin listener serves `/metrics` and `/healthz` instead of the configured
+    /// `metrics_listen` (none: no admin listener).
+    pub metrics_listen: Option<String>,
 }
 
 /// The address a gateway registers: `advertise` (with the bound port when it names none), or
@@ -124,9 +127,110 @@ pub fn router(state: Arc<GatewayState>) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::bad_request("this call does not take that method")
         })
+        .route("/healthz", get(healthz))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(axum::middleware::map_request(header_limits))
+        .with_state(state)
+}
+
+/// Counts every request by its route pattern (never its path: no ids), method and status,
+/// with its latency and its error code.
+async fn observe(
+    State(state): State<Arc<GatewayState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let code = response
+        .extensions()
+        .get::<cloudkeep_api::ErrorCode>()
+        .and_then(|c| serde_json::to_value(c).ok())
+        .and_then(|v| v.as_str().map(str::to_owned));
+    state.metrics.request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+        code.as_deref(),
+    );
+    response
+}
+
+/// How a gateway is, for a load balancer and the operator's probes.
+#[derive(Debug, serde::Serialize)]
+struct Health {
+    /// `ok`, `draining` or `unavailable`.
+    status: &'static str,
+    /// This gateway.
+    gateway: String,
+    /// What is wrong, when something is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
+
+/// `GET /healthz`: 200 while the gateway takes new sessions and reaches its database; 503
+/// when it is drained for maintenance or its database does not answer (a load balancer
+/// sends new sessions elsewhere).
+async fn healthz(State(state): State<Arc<GatewayState>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (status, health, problem) = match state.db.gateway_draining(&state.id).await {
+        Ok(false) => (axum::http::StatusCode::OK, "ok", None),
+        Ok(true) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            Some("drained for maintenance: new sessions go to other gateways".to_owned()),
+        ),
+        Err(e) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            Some(format!("the database does not answer: {e}")),
+        ),
+    };
+    (
+        status,
+        Json(Health {
+            status: health,
+            gateway: state.id.clone(),
+            problem,
+        }),
+    )
+        .into_response()
+}
+
+/// `GET /metrics` on the admin listener.
+async fn metrics(State(state): State<Arc<GatewayState>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let quotas = match state.db.quota_figures().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!("metrics: reading the quotas failed: {e}");
+            Vec::new()
+        }
+    };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(&quotas),
+    )
+        .into_response()
+}
+
+/// The admin listener's routes: `/metrics` and `/healthz`, plain HTTP for the SP's own
+/// network (bind it to loopback or a management interface).
+pub fn admin_router(state: Arc<GatewayState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
         .with_state(state)
 }
 
@@ -212,7 +316,9 @@ fn error_response(
     message: String,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    (status, Json(cloudkeep_api::ErrorBody { code, message })).into_response()
+    let mut response = (status, Json(cloudkeep_api::ErrorBody { code, message })).into_response();
+    response.extensions_mut().insert(code);
+    response
 }
 
 /// Connections open per address and in all: a connection counts from accept until it closes.
@@ -319,6 +425,7 @@ pub async fn run(
         stores: crate::session::Stores::new(Some(secrets_key)),
         buckets: super::limits::Buckets::default(),
         limits: config.connections,
+        metrics: super::metrics::Metrics::new(),
     });
     // What a killed run of this gateway left half-written is given back before anything new
     // is accepted.
@@ -342,6 +449,31 @@ pub async fn run(
         id,
     });
 
+    let admin = match options
+        .metrics_listen
+        .clone()
+        .or(config.metrics_listen.clone())
+    {
+        Some(at) => {
+            let listener = TcpListener::bind(&at).await.map_err(|e| {
+                GatewayError::Other(format!("cannot listen on {at} for /metrics: {e}"))
+            })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| GatewayError::Other(e.to_string()))?;
+            tracing::info!(%bound, "admin listener: /metrics and /healthz");
+            let app = admin_router(state.clone());
+            Some((
+                bound,
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app).await {
+                        tracing::warn!("the admin listener stopped: {e}");
+                    }
+                }),
+            ))
+        }
+        None => None,
+    };
     let ticker = tokio::spawn(background(state.clone()));
     let app = router(state.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -371,8 +503,9 @@ pub async fn run(
                 let tls = tls.clone();
                 let app = app.clone();
                 let watcher = graceful.watcher();
+                let counted = Counted::new(state.clone());
                 tokio::spawn(async move {
-                    let _slot = slot;
+                    let (_slot, _counted) = (slot, counted);
                     serve_connection(tcp, peer, tls, app, watcher, limits).await;
                 });
             }
@@ -386,8 +519,27 @@ pub async fn run(
         () = tokio::time::sleep(DRAIN) => tracing::warn!("requests still running after {} s were cut off", DRAIN.as_secs()),
     }
     ticker.abort();
+    if let Some((_, task)) = admin {
+        task.abort();
+    }
     db.close().await;
     Ok(())
+}
+
+/// One open connection in the metrics, from accept until it closes.
+struct Counted(Arc<GatewayState>);
+
+impl Counted {
+    fn new(state: Arc<GatewayState>) -> Self {
+        state.metrics.connection(1);
+        Self(state)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.metrics.connection(-1);
+    }
 }
 
 /// Serves one accepted connection: the TLS handshake and the first request within their
@@ -462,10 +614,27 @@ async fn serve_connection(
 
 async fn background(state: Arc<GatewayState>) {
     let mut ticks: u64 = 0;
+    // Requests answered so far, sampled at each tick over the last minute.
+    let mut samples: std::collections::VecDeque<u64> = std::collections::VecDeque::new();
+    let per_minute = (60 / TICK.as_secs().max(1)) as usize;
     loop {
         tokio::time::sleep(TICK).await;
         ticks += 1;
-        if let Err(e) = state.db.heartbeat(&state.id).await {
+        let total = state.metrics.requests_total();
+        samples.push_back(total);
+        if samples.len() > per_minute + 1 {
+            samples.pop_front();
+        }
+        let last_minute = total - samples.front().copied().unwrap_or(total);
+        if let Err(e) = state
+            .db
+            .heartbeat(
+                &state.id,
+                state.metrics.open_connections(),
+                i64::try_from(last_minute).unwrap_or(i64::MAX),
+            )
+            .await
+        {
             tracing::warn!("heartbeat failed: {e}");
         }
         match state.certs.reload_if_changed() {

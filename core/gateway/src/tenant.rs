@@ -92,7 +92,7 @@ async fn login(
 ) -> Result<Json<LoginResponse>, ApiError> {
     let req = req.map(|Json(v)| v).map_err(from_rejection)?;
     let ip = peer.0.ip();
-    state.bans.check(ip)?;
+    state.bans.check(&state.db, ip).await?;
     if let Some(message) = state.db.maintenance().await? {
         return Err(ApiError::new(
             ErrorCode::Maintenance,
@@ -105,10 +105,10 @@ async fn login(
         None => false,
     };
     let Some((tenant, _)) = found.filter(|_| ok) else {
-        state.bans.failed(ip);
+        state.bans.failed(&state.db, ip).await;
         return Err(auth::wrong_credentials());
     };
-    state.bans.succeeded(ip);
+    state.bans.succeeded(&state.db, ip).await;
     // An ended lease still lets the tenant in to restore; its writes are refused.
     check_account(&state, &tenant).await?;
     Ok(Json(

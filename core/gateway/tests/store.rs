@@ -340,7 +340,7 @@ async fn conformance(db: Db) {
     db.register_gateway("gw-1", "backup.example.net:6181")
         .await
         .unwrap();
-    db.heartbeat("gw-2").await.unwrap();
+    db.heartbeat("gw-2", 12, 340).await.unwrap();
     let gateways = db.gateways().await.unwrap();
     assert_eq!(
         gateways
@@ -351,6 +351,59 @@ async fn conformance(db: Db) {
             ("gw-1", "backup.example.net:6181"),
             ("gw-2", "10.0.0.2:6180")
         ]
+    );
+    assert_eq!(
+        (gateways[1].connections, gateways[1].requests_per_min),
+        (12, 340)
+    );
+    // Draining is shared: set through one handle, seen by the gateway itself.
+    assert!(db.set_draining("gw-2", true).await.unwrap());
+    assert!(db.gateway_draining("gw-2").await.unwrap());
+    assert!(!db.gateway_draining("gw-1").await.unwrap());
+    assert!(
+        !db.set_draining("gw-9", true).await.unwrap(),
+        "no such gateway"
+    );
+    assert!(db.gateways().await.unwrap()[1].draining);
+    db.set_draining("gw-2", false).await.unwrap();
+    assert!(!db.gateway_draining("gw-2").await.unwrap());
+
+    // Bans are counted in the database: failures from two gateways add up.
+    for _ in 0..4 {
+        assert!(
+            !db.login_failed("10.9.9.9", 60_000, 5, 60_000)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(db.banned_until("10.9.9.9").await.unwrap().is_none());
+    assert!(
+        db.login_failed("10.9.9.9", 60_000, 5, 60_000)
+            .await
+            .unwrap()
+    );
+    assert!(db.banned_until("10.9.9.9").await.unwrap().is_some());
+    assert!(db.banned_until("10.9.9.8").await.unwrap().is_none());
+    db.login_succeeded("10.9.9.9").await.unwrap();
+    assert!(
+        db.banned_until("10.9.9.9").await.unwrap().is_some(),
+        "a login does not lift a ban in force"
+    );
+    // An old window starts again from one failure.
+    for _ in 0..4 {
+        db.login_failed("10.9.9.7", 0, 5, 60_000).await.unwrap();
+    }
+    assert!(db.banned_until("10.9.9.7").await.unwrap().is_none());
+
+    // One bucket per account: takes from anywhere draw on it; debt shows as negative.
+    let first = db.take_bandwidth(77, 1_000, 100_000, 60_000).await.unwrap();
+    assert_eq!(first, 40_000);
+    let second = db.take_bandwidth(77, 1_000, 100_000, 60_000).await.unwrap();
+    assert!((-20_000..=-10_000).contains(&second), "{second}");
+    assert_eq!(
+        db.take_bandwidth(78, 1_000, 100_000, 1).await.unwrap(),
+        99_999,
+        "another account's bucket is its own"
     );
 
     db.audit("root-admin", "tenant.create", "acme", "quota Cloud=100")

@@ -125,6 +125,7 @@ pub async fn start_gateway_with(
                 allow_root: true,
                 id: None,
                 advertise: None,
+                metrics_listen: None,
             },
             move |s| started_tx.send(s.clone()).unwrap(),
             async move {
@@ -551,5 +552,6 @@ pub fn gateway_state(gw: &Gateway, gw_dir: &Path, id: &str) -> cloudkeep_gateway
         )),
         buckets: Default::default(),
         limits: Default::default(),
+        metrics: Default::default(),
     }
 }

@@ -182,14 +182,30 @@ pub async fn sp_repos(state: State<'_, ConsoleState>) -> Result<Vec<CloudRepo>, 
     Ok(state.sp_client().await?.repos().await?)
 }
 
-/// Adds a folder cloud repository (a folder on the gateway's machine).
+/// Adds a cloud repository: a folder on the gateway's machine, or (`s3` given) a bucket of an
+/// object store, which the gateway tests before adding it.
 #[tauri::command]
 pub async fn sp_repo_add(
     state: State<'_, ConsoleState>,
     name: String,
     path: String,
+    s3: Option<cloudkeep_api::S3Access>,
 ) -> Result<CloudRepo, CommandError> {
-    Ok(state.sp_client().await?.add_repo(&name, &path).await?)
+    let client = state.sp_client().await?;
+    Ok(match s3 {
+        Some(access) => client.add_s3_repo(&name, &access).await?,
+        None => client.add_repo(&name, &path).await?,
+    })
+}
+
+/// Whether the gateway reaches an object store with these credentials (the wizard's "Test
+/// connection"); nothing is kept.
+#[tauri::command]
+pub async fn sp_repo_test(
+    state: State<'_, ConsoleState>,
+    s3: cloudkeep_api::S3Access,
+) -> Result<cloudkeep_api::StorageProbe, CommandError> {
+    Ok(state.sp_client().await?.test_s3(&s3).await?)
 }
 
 /// The gateways with their last heartbeat.

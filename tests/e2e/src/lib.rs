@@ -521,6 +521,21 @@ impl Console {
         self.settle().await
     }
 
+    /// SP mode: a folder cloud repository `name` added through the New cloud repository
+    /// wizard (storage, then the summary), shown in the table.
+    pub async fn add_folder_repo(&self, name: &str, folder: &Path) -> Result<()> {
+        self.nav("sp-repos").await?;
+        self.click("#repo-new").await?;
+        self.type_into("#repo-name", name).await?;
+        self.type_into("#repo-path", &folder.display().to_string())
+            .await?;
+        self.next("repo-wizard").await?;
+        self.next("repo-wizard").await?;
+        self.wait_text("#sp-repos-table", name, Duration::from_secs(10))
+            .await?;
+        Ok(())
+    }
+
     /// SP mode, signed in to `gateway` as its admin through the connect wizard (the
     /// certificate trusted after its fingerprint was verified).
     pub async fn connect_sp(&self, gateway: &Gateway) -> Result<()> {

@@ -98,13 +98,7 @@ async fn sp_and_tenant_operations_stay_in_step_with_the_cli() -> Result<()> {
     let console = Console::launch_with(&[("CLOUDKEEP_SECRETS", "file")]).await?;
     let home = console.home.path().to_owned();
     console.connect_sp(&gateway).await?;
-    console.nav("sp-repos").await?;
-    console.type_into("#repo-name", "main").await?;
-    console
-        .type_into("#repo-path", &storage.display().to_string())
-        .await?;
-    console.click("#repo-add").await?;
-    console.wait_text("#sp-repos-table", "main", WAIT).await?;
+    console.add_folder_repo("main", &storage).await?;
 
     // The CLI shares the console's SP session: a tenant it creates is in the console's list.
     cli(

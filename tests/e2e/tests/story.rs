@@ -78,15 +78,7 @@ async fn an_sp_creates_a_tenant_who_backs_up_and_restores_a_file() -> Result<()>
     console.wait_for("#tenant-new").await?;
 
     // A cloud repository on the gateway.
-    console.nav("sp-repos").await?;
-    console.type_into("#repo-name", "main").await?;
-    console
-        .type_into("#repo-path", &storage.display().to_string())
-        .await?;
-    console.click("#repo-add").await?;
-    console
-        .wait_text("#sp-repos-table", "main", Duration::from_secs(10))
-        .await?;
+    console.add_folder_repo("main", &storage).await?;
     console.screen("13-sp-repositories").await?;
 
     // New tenant wizard: account → limits → quotas → insider protection → summary.

@@ -214,7 +214,7 @@ fn explain(e: &object_store::Error) -> String {
         || text.contains("AccessDenied")
         || text.contains("Forbidden")
     {
-        "the store refused the credentials: check the access key, the secret and that the key may read and write the bucket"
+        "the store refused the credentials: check the access key id, the secret key and that the key may read and write the bucket"
     } else if text.contains("NoSuchBucket") || text.contains("404") {
         "the bucket does not exist: create it, or check its name"
     } else if text.contains("connect") || text.contains("dns") || text.contains("timed out") {
@@ -224,7 +224,7 @@ fn explain(e: &object_store::Error) -> String {
     } else {
         "check the endpoint, region and bucket"
     };
-    format!("{text} ({hint})")
+    format!("{hint} (the store said: {text})")
 }
 
 /// One quota's area in a bucket.

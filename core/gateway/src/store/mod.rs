@@ -18,6 +18,7 @@ pub mod repos;
 pub mod reservations;
 pub mod restores;
 pub mod settings;
+pub mod shared;
 pub mod space;
 pub mod tasks;
 pub mod tenants;

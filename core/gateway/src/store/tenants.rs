@@ -488,6 +488,20 @@ impl Db {
         rows.iter().map(quota_of).collect()
     }
 
+    /// Every quota's figures in one statement, for the metrics: (login, repository, used
+    /// bytes, quota bytes as stored).
+    pub async fn quota_figures(&self) -> Result<Vec<(String, String, i64, i64)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT t.login, r.name, q.used_bytes, q.quota_bytes FROM quotas q \
+             JOIN tenants t ON t.id = q.tenant_id JOIN repos r ON r.id = q.repo_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
     /// The quota of `tenant` its owner calls `friendly_name`.
     pub async fn quota_named(
         &self,

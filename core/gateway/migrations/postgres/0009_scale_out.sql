@@ -1,0 +1,32 @@
+-- Object-storage cloud repositories, managed repositories and stateless gateways (issue 26). Keep in step with
+-- ../sqlite/0009_scale_out.sql.
+-- s3: the object store as JSON (endpoint, bucket, prefix, region), NULL for a folder.
+-- secret: its credentials sealed (XChaCha20-Poly1305, hex) under the secrets key of the
+-- gateways' configuration; the database alone never reveals them.
+ALTER TABLE repos ADD COLUMN s3 TEXT;
+ALTER TABLE repos ADD COLUMN secret TEXT;
+-- What SP operators read instead of the name; the name stays the stable key.
+ALTER TABLE repos ADD COLUMN title TEXT NOT NULL DEFAULT '';
+-- 0: out of service (no new tenant quotas on it).
+ALTER TABLE repos ADD COLUMN in_service BIGINT NOT NULL DEFAULT 1;
+-- Most bytes of quota the repository may hand out in all, -1 for no limit.
+ALTER TABLE repos ADD COLUMN capacity BIGINT NOT NULL DEFAULT -1;
+
+-- Stateless gateways: what every gateway of an SP enforces together.
+-- Failed logins per address and the bans they caused (a fixed window from window_ms).
+CREATE TABLE bans (
+    ip TEXT PRIMARY KEY,
+    failures BIGINT NOT NULL,
+    window_ms BIGINT NOT NULL,
+    banned_until_ms BIGINT NOT NULL
+);
+-- One token bucket per limited account: tokens may go negative (transfers wait off the debt).
+CREATE TABLE bandwidth (
+    owner_id BIGINT PRIMARY KEY,
+    tokens BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+-- A gateway drained for maintenance takes no new sessions; its load, as it last reported.
+ALTER TABLE gateways ADD COLUMN draining BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE gateways ADD COLUMN connections BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE gateways ADD COLUMN requests_per_min BIGINT NOT NULL DEFAULT 0;

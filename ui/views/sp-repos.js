@@ -1,0 +1,159 @@
+// SP mode's cloud repositories: the table (kind, where, in service) and the "New cloud
+// repository" wizard — a folder on the gateway's machine, or a bucket of an S3-compatible
+// object store whose connection the gateway tests (list, write, read back, read a range,
+// remove) before it can be added. The secret key is sent once and never shown again.
+
+import { spRepos, spRepoAdd, spRepoTest } from '../ipc.js';
+import { h, replaceChildren, button, field, table, radioGroup } from '../dom.js';
+import { wizard, errorSlot, busy, notice } from '../components.js';
+import { validName, nameError } from '../rules.js';
+
+export async function renderSpRepos(container, ctx) {
+  const repos = await spRepos();
+  if (!ctx.current()) return;
+  const added = ctx.params?.added;
+  const add = button('New cloud repository', { id: 'repo-new', onClick: () => replaceChildren(container, repoWizard(ctx)) });
+  replaceChildren(container,
+    added ? notice(`Cloud repository ${added} added.`, { id: 'repo-added' }) : null,
+    table({
+      caption: 'Cloud repositories',
+      id: 'sp-repos-table',
+      columns: [
+        ['Name', (r) => r.name],
+        ['Kind', (r) => (r.kind === 's3' ? 'Object storage (S3)' : 'Folder')],
+        ['Location', (r) => h('span', { class: 'mono', text: r.location })],
+        ['New tenants', (r) => (r.in_service === false ? h('span', { class: 'badge badge-failed', text: 'Out of service' }) : h('span', { class: 'badge badge-success', text: 'Accepted' }))],
+      ],
+      rows: repos,
+      empty: 'No cloud repository yet.',
+    }),
+    h('div', { class: 'actions' }, add));
+}
+
+/** The object store and credentials the form holds. */
+function s3Access(f) {
+  return {
+    target: {
+      endpoint: f.endpoint.input.value.trim(),
+      bucket: f.bucket.input.value.trim(),
+      prefix: f.prefix.input.value.trim().replace(/^\/+|\/+$/g, ''),
+      region: f.region.input.value.trim() || 'us-east-1',
+    },
+    access_key: f.accessKey.input.value.trim(),
+    secret_key: f.secretKey.input.value,
+  };
+}
+
+/** The wizard: storage, then the connection test (object storage) or a summary (folder). */
+function repoWizard(ctx) {
+  const fields = {};
+  const w = wizard({
+    id: 'repo-wizard',
+    title: 'New cloud repository',
+    finishLabel: 'Add cloud repository',
+    data: { kind: 'folder', name: '', path: '', s3: null, tested: false },
+    onCancel: () => ctx.navigate('sp-repos'),
+    onFinish: async (data) => {
+      await spRepoAdd(data.name, data.path, data.kind === 's3' ? data.s3 : null);
+      await ctx.navigate('sp-repos', { added: data.name });
+    },
+    steps: [
+      {
+        title: 'Storage',
+        render(body, data) {
+          const name = field({ label: 'Name', id: 'repo-name', value: data.name, required: true, hint: 'What you and your tenants’ quotas call it, for example main or s3-eu.' });
+          const kind = radioGroup({
+            legend: 'Where it keeps data',
+            name: 'repo-kind',
+            value: data.kind,
+            options: [
+              ['folder', 'A folder on the gateway', 'A local or mounted disk of the gateway’s machine, made owner-only.'],
+              ['s3', 'Object storage (S3)', 'A bucket of AWS S3, Ceph RGW, Garage, MinIO, Wasabi or another S3-compatible store; every gateway reaches it.'],
+            ],
+          });
+          const path = field({ label: 'Folder on the gateway', id: 'repo-path', value: data.path, hint: 'An absolute path, for example /srv/cloudkeep/main.' });
+          Object.assign(fields, {
+            endpoint: field({ label: 'Endpoint URL', id: 'repo-endpoint', hint: 'For example https://s3.eu-west-1.amazonaws.com or http://10.0.0.5:3900.' }),
+            bucket: field({ label: 'Bucket', id: 'repo-bucket' }),
+            prefix: field({ label: 'Key prefix (optional)', id: 'repo-prefix', hint: 'Keeps Cloudkeep’s objects under a folder of the bucket.' }),
+            region: field({ label: 'Region', id: 'repo-region', value: 'us-east-1', hint: 'The region the store signs for (Garage: garage).' }),
+            accessKey: field({ label: 'Access key id', id: 'repo-access-key', autocomplete: 'off' }),
+            secretKey: field({ label: 'Secret key', id: 'repo-secret-key', kind: 'password', autocomplete: 'off', hint: 'Sent once to the gateway, kept sealed; never shown again.' }),
+          });
+          if (data.s3) {
+            fields.endpoint.input.value = data.s3.target.endpoint;
+            fields.bucket.input.value = data.s3.target.bucket;
+            fields.prefix.input.value = data.s3.target.prefix;
+            fields.region.input.value = data.s3.target.region;
+            fields.accessKey.input.value = data.s3.access_key;
+            fields.secretKey.input.value = data.s3.secret_key;
+          }
+          const s3Box = h('div', { id: 'repo-s3-fields' }, ...['endpoint', 'bucket', 'prefix', 'region', 'accessKey', 'secretKey'].map((k) => fields[k].wrap));
+          const sync = () => {
+            const s3 = kind.value() === 's3';
+            path.wrap.hidden = s3;
+            s3Box.hidden = !s3;
+          };
+          kind.inputs.forEach((i) => i.addEventListener('change', sync));
+          sync();
+          body.append(name.wrap, kind.wrap, path.wrap, s3Box);
+          return async () => {
+            data.name = name.input.value.trim();
+            data.kind = kind.value();
+            name.setError(validName(data.name) ? null : nameError());
+            if (!validName(data.name)) return false;
+            if (data.kind === 'folder') {
+              data.path = path.input.value.trim();
+              path.setError(data.path ? null : 'Give the folder on the gateway.');
+              return !!data.path;
+            }
+            data.s3 = s3Access(fields);
+            let ok = true;
+            for (const [f, v, msg] of [
+              [fields.endpoint, /^https?:\/\/[^/]+\/?$/.test(data.s3.target.endpoint), 'Give the endpoint as http:// or https:// and a host, without a path.'],
+              [fields.bucket, /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(data.s3.target.bucket), 'Give the bucket: 3 to 63 lowercase letters, digits, dots and hyphens.'],
+              [fields.accessKey, !!data.s3.access_key, 'Give the access key id.'],
+              [fields.secretKey, !!data.s3.secret_key, 'Give the secret key.'],
+            ]) {
+              f.setError(v ? null : msg);
+              if (!v) ok = false;
+            }
+            data.tested = false;
+            return ok;
+          };
+        },
+      },
+      {
+        title: 'Test connection',
+        render(body, data, wz) {
+          if (data.kind === 'folder') {
+            body.append(h('p', { class: 'lead', text: `The gateway creates ${data.path} if needed and refuses it when other users of its machine can read it.` }));
+            return null;
+          }
+          const result = h('div', { id: 'repo-test-result', role: 'status', 'aria-live': 'polite' });
+          const slot = errorSlot();
+          const again = button('Test connection', { id: 'repo-test', variant: 'secondary' });
+          const run = () => busy(again, async () => {
+            slot.clear();
+            replaceChildren(result, h('p', { class: 'hint', text: 'Testing…' }));
+            const probe = await spRepoTest(data.s3);
+            data.tested = probe.ok;
+            wz.setNextEnabled(probe.ok);
+            replaceChildren(result,
+              h('ul', { class: 'checklist', id: 'repo-test-steps' }, probe.steps.map((s) => h('li', { class: s.error ? 'failed' : 'ok' },
+                h('span', { class: `badge ${s.error ? 'badge-failed' : 'badge-success'}`, text: s.error ? 'Failed' : 'OK' }), ' ', s.what,
+                s.error ? h('p', { class: 'hint', text: s.error }) : null))),
+              h('p', { class: 'lead', id: 'repo-test-verdict', text: probe.ok ? 'The gateway can use this object store.' : 'The gateway cannot use this object store: fix what failed (Back) and test again.' }));
+          }, (e) => { slot.show(e); wz.setNextEnabled(false); });
+          again.addEventListener('click', run);
+          body.append(h('p', { class: 'lead', text: `The gateway lists ${data.s3.target.bucket}, writes a small object, reads it back whole and in part, and removes it.` }),
+            h('div', { class: 'actions' }, again), result, slot.el);
+          wz.setNextEnabled(false);
+          run();
+          return async () => data.tested;
+        },
+      },
+    ],
+  });
+  return w.root;
+}
