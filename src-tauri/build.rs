@@ -77,6 +77,7 @@ const COMMANDS: &[&str] = &[
     "sp_repos",
     "sp_repo_add",
     "sp_repo_test",
+    "sp_gateway_drain",
     "sp_gateways",
     "sp_cert",
     "sp_cert_generate",

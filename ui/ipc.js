@@ -128,6 +128,7 @@ export const spRepos = () => call('sp_repos');
 export const spRepoAdd = (name, path, s3 = null) => call('sp_repo_add', { name, path, s3 });
 export const spRepoTest = (s3) => call('sp_repo_test', { s3 });
 export const spGateways = () => call('sp_gateways');
+export const spGatewayDrain = (id, draining) => call('sp_gateway_drain', { id, draining });
 export const spCert = () => call('sp_cert');
 export const spCertGenerate = (names) => call('sp_cert_generate', { names });
 export const spCertImport = (chainPath, keyPath) => call('sp_cert_import', { chainPath, keyPath });

@@ -83,8 +83,12 @@ enum SpCommand {
     /// or in a recycle bin) needs are removed — kept until insider protection ends where it
     /// is on —, and what tenants' compactions would free is measured (`sp usage`).
     Reclaim,
-    /// The gateways registered on this database, with their heartbeats.
-    Gateways,
+    /// The gateways registered on this database, with their heartbeats and load; drain one
+    /// for maintenance or put it back in service.
+    Gateways {
+        #[command(subcommand)]
+        action: Option<GatewaysAction>,
+    },
     /// Restore points tenants deleted under insider protection.
     RecycleBin {
         #[command(subcommand)]
@@ -101,6 +105,23 @@ enum SpCommand {
     Cert {
         #[command(subcommand)]
         action: CertAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GatewaysAction {
+    /// List the gateways (the default).
+    List,
+    /// Drain a gateway for maintenance: it takes no new sessions (tenants' programs move on
+    /// to the next gateway); sessions running on it finish.
+    Drain {
+        /// The gateway's id.
+        id: String,
+    },
+    /// Put a drained gateway back in service.
+    Resume {
+        /// The gateway's id.
+        id: String,
     },
 }
 
@@ -672,19 +693,35 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        SpCommand::Gateways => {
+        SpCommand::Gateways { action } => {
             let client = session_client(home)?;
-            let gateways = rt.block_on(client.gateways())?;
+            let gateways = match action {
+                None | Some(GatewaysAction::List) => rt.block_on(client.gateways())?,
+                Some(GatewaysAction::Drain { id }) => {
+                    rt.block_on(client.drain_gateway(&id, true))?
+                }
+                Some(GatewaysAction::Resume { id }) => {
+                    rt.block_on(client.drain_gateway(&id, false))?
+                }
+            };
             if json {
                 print_json(&gateways)?;
             } else {
                 let now = cloudkeep_model::clock::now_ms();
+                println!(
+                    "{:<14} {:<28} {:<14} {:>11} {:>12}  last heartbeat",
+                    "gateway", "address", "state", "connections", "requests/min"
+                );
                 for g in gateways {
                     let age = (now - g.heartbeat_ms).max(0) / 1000;
-                    let state = if age < 30 { "up" } else { "no heartbeat" };
+                    let state = match (age < 30, g.draining) {
+                        (false, _) => "no heartbeat",
+                        (true, true) => "draining",
+                        (true, false) => "up",
+                    };
                     println!(
-                        "{:<14} {:<32} {state} (last heartbeat {age} s ago)",
-                        g.id, g.address
+                        "{:<14} {:<28} {state:<14} {:>11} {:>12}  {age} s ago",
+                        g.id, g.address, g.connections, g.requests_per_min
                     );
                 }
             }

@@ -176,6 +176,7 @@ pub fn run() -> ExitCode {
             commands::sp::sp_repos,
             commands::sp::sp_repo_add,
             commands::sp::sp_repo_test,
+            commands::sp::sp_gateway_drain,
             commands::sp::sp_gateways,
             commands::sp::sp_cert,
             commands::sp::sp_cert_generate,

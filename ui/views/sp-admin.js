@@ -4,7 +4,7 @@
 // lease grace period and the storage check (the database against the storage, reconciled,
 // with what it found and did), reclaiming space, the certificate rollover, and the SP admins.
 
-import { providerProbe, providersList, spSession, spConnect, spDisconnect, spGateways, spCert, spCertGenerate, spCertImport, spCertNextInfo, spCertNext, spCertRollover, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile, spReclaim, spAdmins, spAdminAdd, spAdminRemove, spAdminPassword } from '../ipc.js';
+import { providerProbe, providersList, spSession, spConnect, spDisconnect, spGateways, spGatewayDrain, spCert, spCertGenerate, spCertImport, spCertNextInfo, spCertNext, spCertRollover, spUsage, spUsageExport, spRecycleBin, spRecycleRestore, spRecyclePurge, spMaintenance, spSettings, spSetSettings, spSetMaintenance, spCheck, pickFile, saveFile, spReclaim, spAdmins, spAdminAdd, spAdminRemove, spAdminPassword } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, table, panel, meter } from '../dom.js';
 import { wizard, certificateCard, certificateStep, errorSlot, busy, confirmDialog, notice, moreActions } from '../components.js';
 import * as fmt from '../format.js';
@@ -91,19 +91,45 @@ export async function renderSpGateways(container, ctx) {
   const gateways = await spGateways();
   if (!ctx.current()) return;
   const now = Date.now();
-  replaceChildren(container, table({
+  const slot = errorSlot();
+  const state = (g) => {
+    if (now - g.heartbeat_ms >= 120000) return h('span', { class: 'badge badge-failed', text: 'No heartbeat' });
+    if (g.draining) return h('span', { class: 'badge badge-warning', text: 'Draining' });
+    return h('span', { class: 'badge badge-success', text: 'Online' });
+  };
+  const action = (g) => {
+    const drain = !g.draining;
+    const b = button(drain ? 'Drain' : 'Resume', {
+      variant: 'secondary',
+      id: `gateway-${drain ? 'drain' : 'resume'}-${g.id}`,
+      label: drain ? `Drain ${g.id}` : `Resume ${g.id}`,
+    });
+    b.addEventListener('click', async () => {
+      if (drain && !(await confirmDialog({
+        title: `Drain ${g.id}?`,
+        message: 'It takes no new sessions: tenants’ programs log in through another gateway. Backups and restores running on it finish. Resume it after the maintenance.',
+        confirmLabel: 'Drain',
+        danger: false,
+      }))) return;
+      busy(b, async () => { await spGatewayDrain(g.id, drain); await ctx.navigate('sp-gateways'); }, (e) => slot.show(e));
+    });
+    return b;
+  };
+  replaceChildren(container, slot.el, table({
     caption: 'Gateways',
     id: 'sp-gateways-table',
     columns: [
       ['Gateway', (g) => h('span', { class: 'mono', text: g.id })],
       ['Address', (g) => g.address],
-      ['State', (g) => (now - g.heartbeat_ms < 120000 ? h('span', { class: 'badge badge-success', text: 'Online' }) : h('span', { class: 'badge badge-failed', text: 'No heartbeat' }))],
-      ['Last heartbeat', (g) => `${fmt.dateTime(g.heartbeat_ms)} (${fmt.relative(g.heartbeat_ms, now)})`],
-      ['Started', (g) => fmt.dateTime(g.started_ms), 'when'],
+      ['State', state],
+      ['Connections', (g) => fmt.count(g.connections ?? 0), 'num'],
+      ['Requests / min', (g) => fmt.count(g.requests_per_min ?? 0), 'num'],
+      ['Last heartbeat', (g) => h('span', { title: `${fmt.dateTime(g.heartbeat_ms)}; started ${fmt.dateTime(g.started_ms)}`, text: fmt.relative(g.heartbeat_ms, now) })],
+      ['Maintenance', action],
     ],
     rows: gateways,
     empty: 'No gateway has reported yet.',
-  }), h('p', { class: 'hint', text: 'Gateways report every few seconds; one silent for two minutes is shown as without heartbeat.' }));
+  }), h('p', { class: 'hint', text: 'Gateways report every few seconds with their load; one silent for two minutes is shown as without heartbeat. A drained gateway takes no new sessions until it is resumed.' }));
 }
 
 export async function renderSpCertificate(container, ctx) {

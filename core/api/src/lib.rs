@@ -41,6 +41,9 @@ pub enum ErrorCode {
     TooManyTasks,
     /// The gateway is in maintenance mode.
     Maintenance,
+    /// This gateway is drained for maintenance: it takes no new sessions; another gateway of
+    /// the same provider does (clients move on to the next address).
+    Draining,
     /// No such object (or not the caller's).
     NotFound,
     /// The object exists, or the request conflicts with its state.
@@ -186,6 +189,14 @@ pub struct AdminView {
 pub struct MaintenanceMode {
     /// The message tenants see; `None` turns maintenance mode off.
     pub message: Option<String>,
+}
+
+/// `PUT /v1/admin/gateways/{id}/drain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainRequest {
+    /// `true`: no new sessions on this gateway (running ones finish); `false`: back in
+    /// service.
+    pub draining: bool,
 }
 
 /// `POST /v1/admin/cert/generate`.

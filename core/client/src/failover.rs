@@ -1,5 +1,6 @@
 //! The one failover loop: a provider's gateways are tried in order while they do not answer
-//! (a gateway restarting, a machine down); any answer ends the loop at once — a success, a
+//! (a gateway restarting, a machine down) or say they are drained for maintenance; any other
+//! answer ends the loop at once — a success, a
 //! refused login, and above all a changed certificate, which is never "failed over" to.
 //! Logins, certificate probes, remote stores and an agent's first contact all go through it.
 
@@ -22,6 +23,16 @@ where
         match attempt(address.clone()).await {
             Err(e @ ClientError::Unreachable { .. }) => {
                 tracing::warn!("gateway {address} does not answer; trying the next: {e}");
+                last = Some(Err(e));
+            }
+            // Drained for maintenance: another gateway takes new sessions.
+            Err(
+                e @ ClientError::Api {
+                    code: cloudkeep_api::ErrorCode::Draining,
+                    ..
+                },
+            ) => {
+                tracing::info!("gateway {address} is drained; trying the next: {e}");
                 last = Some(Err(e));
             }
             answered => return Some(answered),

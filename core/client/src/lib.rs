@@ -528,6 +528,27 @@ impl SpClient {
         self.get("/v1/admin/gateways").await
     }
 
+    /// Drains gateway `id` (no new sessions) or puts it back in service; the gateway list
+    /// after the change.
+    pub async fn drain_gateway(
+        &self,
+        id: &str,
+        draining: bool,
+    ) -> Result<Vec<GatewayEntry>, ClientError> {
+        self.call(
+            reqwest::Method::PUT,
+            &format!(
+                "/v1/admin/gateways/{}/drain",
+                id.replace('%', "%25")
+                    .replace('/', "%2F")
+                    .replace('?', "%3F")
+                    .replace('#', "%23")
+            ),
+            Some(&cloudkeep_api::DrainRequest { draining }),
+        )
+        .await
+    }
+
     /// Usage per tenant and repository.
     pub async fn usage(&self) -> Result<Vec<UsageRow>, ClientError> {
         self.get("/v1/admin/usage").await

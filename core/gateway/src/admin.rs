@@ -46,6 +46,7 @@ pub fn routes() -> Router<Arc<GatewayState>> {
             get(get_maintenance).put(set_maintenance),
         )
         .route("/v1/admin/gateways", get(list_gateways))
+        .route("/v1/admin/gateways/{id}/drain", put(drain_gateway))
         .route(
             "/v1/admin/settings",
             get(get_settings).put(set_gateway_settings),
@@ -345,6 +346,30 @@ async fn list_gateways(
     State(state): AppState,
     _admin: AdminSession,
 ) -> Result<Json<Vec<GatewayEntry>>, ApiError> {
+    Ok(Json(state.db.gateways().await?))
+}
+
+/// `PUT /v1/admin/gateways/{id}/drain`: drains a gateway for maintenance (it refuses new
+/// sessions, which clients take to the next gateway; sessions running on it finish), or puts
+/// it back in service.
+async fn drain_gateway(
+    State(state): AppState,
+    admin: AdminSession,
+    Path(id): Path<String>,
+    req: Body<cloudkeep_api::DrainRequest>,
+) -> Result<Json<Vec<GatewayEntry>>, ApiError> {
+    let req = body(req)?;
+    if !state.db.set_draining(&id, req.draining).await? {
+        return Err(ApiError::not_found(format!(
+            "there is no gateway \"{id}\" in the gateway list"
+        )));
+    }
+    let action = if req.draining {
+        "gateway.drain"
+    } else {
+        "gateway.resume"
+    };
+    state.db.audit(&admin.name, action, &id, "").await?;
     Ok(Json(state.db.gateways().await?))
 }
 

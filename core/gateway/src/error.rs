@@ -80,7 +80,7 @@ impl ApiError {
             ErrorCode::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::TooManyTasks => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Maintenance | ErrorCode::Draining => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,

@@ -165,6 +165,9 @@ async fn paid_body(
     status: StatusCode,
     bytes: Vec<u8>,
 ) -> Response {
+    state
+        .metrics
+        .sent(&session.tenant.login, bytes.len() as u64);
     match state.bucket_for(session).await {
         None => (status, bytes).into_response(),
         Some(bucket) => {

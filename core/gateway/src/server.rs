@@ -374,7 +374,12 @@ async fn hello(State(state): State<Arc<GatewayState>>) -> Result<Json<Hello>, Ap
         version: cloudkeep_model::VERSION.into(),
         protocols: cloudkeep_api::PROTOCOLS.to_vec(),
         gateway_id: state.id.clone(),
-        gateways: state.db.gateways().await?,
+        gateways: {
+            // Drained gateways last: clients try the list in order.
+            let mut gateways = state.db.gateways().await?;
+            gateways.sort_by_key(|g| g.draining);
+            gateways
+        },
         maintenance: state.db.maintenance().await?,
     }))
 }

@@ -72,6 +72,9 @@ async fn drop_request(
             "space pass after a compaction failed: {e}"
         );
     }
+    state
+        .metrics
+        .compaction(report.removed.len() + report.retired.len());
     tracing::info!(
         quota = quota.id,
         removed = report.removed.len(),
@@ -409,6 +412,9 @@ pub async fn pass_all(state: &GatewayState) -> Result<PassReport, ApiError> {
             }
         }
     }
+    state
+        .metrics
+        .space_pass(total.removed_bytes, total.retired_bytes);
     Ok(total)
 }
 

@@ -99,6 +99,15 @@ async fn login(
             format!("the service provider is doing maintenance: {message}"),
         ));
     }
+    if state.db.gateway_draining(&state.id).await? {
+        return Err(ApiError::new(
+            ErrorCode::Draining,
+            format!(
+                "gateway {} is drained for maintenance and takes no new sessions; log in through another gateway of your provider",
+                state.id
+            ),
+        ));
+    }
     let found = state.db.tenant_by_login(&req.user).await?;
     let ok = match &found {
         Some((_, hash)) => auth::password_matches(req.password, hash.clone()).await?,
@@ -474,6 +483,7 @@ async fn put_object(
         None
     };
     let write_name = name.clone();
+    state.metrics.received(&session.tenant.login, len as u64);
     if let Err(e) = blocking(move || store.put_meta(meta, &write_name, &body)).await {
         if let Some(reservation) = &reservation {
             state.db.cancel(reservation).await?;
@@ -648,6 +658,10 @@ async fn upload_pack(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<()>, ApiError> {
+    let login = session
+        .as_ref()
+        .map(|s| s.tenant.login.clone())
+        .unwrap_or_default();
     let admitted = match session {
         Ok(session) => match session.may_write() {
             Ok(()) => admit_pack(&state, &session, &repo, &id, &headers).await,
@@ -695,6 +709,7 @@ async fn upload_pack(
                 state.db.cancel(&upload.reservation).await?;
                 return Err(e.into());
             }
+            state.metrics.received(&login, pack_len + upload.ids_len);
             Ok(Json(()))
         }
         Err(e) => {

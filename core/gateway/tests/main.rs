@@ -4,6 +4,7 @@
 
 mod abuse;
 mod backends;
+mod scaleout;
 mod store;
 mod support;
 mod tenant_api;

@@ -174,6 +174,19 @@ async fn conformance(db: Db) {
         ["acme", "acme/laptop-1"]
     );
     assert_eq!(db.subtenants(acme.id).await.unwrap().len(), 1);
+    // The metrics' one-statement figures name subtenants by their login too.
+    let figures = db.quota_figures().await.unwrap();
+    assert!(
+        figures
+            .iter()
+            .any(|(login, _, _, _)| login == "acme/laptop-1"),
+        "{figures:?}"
+    );
+    assert!(
+        figures
+            .iter()
+            .any(|(login, repo, _, _)| login == "acme" && repo == "main")
+    );
 
     let mut changed = settings.clone();
     changed.enabled = false;

@@ -114,18 +114,27 @@ pub async fn start_gateway_with(
     .unwrap();
     edit(&mut report.config);
     report.config.save(dir).unwrap();
+    run_gateway(dir, None, None).await
+}
+
+/// Another gateway process of the same SP: `run` on a gateway folder made by
+/// [`start_gateway`] (its database and storage), registered as `id`, with `/metrics` and
+/// `/healthz` at `metrics_listen` when given.
+pub async fn run_gateway(dir: &Path, id: Option<&str>, metrics_listen: Option<&str>) -> Gateway {
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let data_dir = dir.to_path_buf();
+    let config = cloudkeep_gateway::GatewayConfig::load(dir).unwrap();
+    let (id, metrics_listen) = (id.map(str::to_owned), metrics_listen.map(str::to_owned));
     let task = tokio::spawn(async move {
         run(
             RunOptions {
                 data_dir,
-                listen: None,
+                listen: Some("127.0.0.1:0".into()),
                 allow_root: true,
-                id: None,
-                advertise: None,
-                metrics_listen: None,
+                id,
+                advertise: Some("127.0.0.1".into()),
+                metrics_listen,
             },
             move |s| started_tx.send(s.clone()).unwrap(),
             async move {
@@ -140,7 +149,7 @@ pub async fn start_gateway_with(
         .unwrap();
     Gateway {
         addr: started.addr.to_string(),
-        db: Db::open(&report.config.db).await.unwrap(),
+        db: Db::open(&config.db).await.unwrap(),
         stop: Some(stop_tx),
         task,
     }

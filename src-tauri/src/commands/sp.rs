@@ -208,6 +208,21 @@ pub async fn sp_repo_test(
     Ok(state.sp_client().await?.test_s3(&s3).await?)
 }
 
+/// Drains a gateway for maintenance (no new sessions; running ones finish) or puts it back
+/// in service; the gateway list after the change.
+#[tauri::command]
+pub async fn sp_gateway_drain(
+    state: State<'_, ConsoleState>,
+    id: String,
+    draining: bool,
+) -> Result<Vec<GatewayEntry>, CommandError> {
+    Ok(state
+        .sp_client()
+        .await?
+        .drain_gateway(&id, draining)
+        .await?)
+}
+
 /// The gateways with their last heartbeat.
 #[tauri::command]
 pub async fn sp_gateways(

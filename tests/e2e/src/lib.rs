@@ -729,7 +729,7 @@ pub struct Gateway {
 impl Gateway {
     /// Initialises and starts a gateway.
     pub fn start() -> Result<Self> {
-        use std::io::{BufRead, BufReader, Write};
+        use std::io::Write;
         let cli = cli_binary()?;
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("gateway");
@@ -754,9 +754,29 @@ impl Gateway {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let mut child = Command::new(&cli)
+        let (addr, fingerprint, child) = Self::run(&data, &[], "gateway.log")?;
+        Ok(Self {
+            addr,
+            fingerprint,
+            admin_password,
+            dir,
+            child,
+        })
+    }
+
+    /// Another gateway process on this one's database and storage, registered as `id`.
+    pub fn another(&self, id: &str) -> Result<OtherGateway> {
+        let data = self.dir.path().join("gateway");
+        let (addr, _, child) = Self::run(&data, &["--id", id], &format!("gateway-{id}.log"))?;
+        Ok(OtherGateway { addr, child })
+    }
+
+    /// `cloudkeep gateway run` on `data`: its address, fingerprint and process.
+    fn run(data: &Path, extra: &[&str], log: &str) -> Result<(String, String, Child)> {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(cli_binary()?)
             .args(["gateway", "run", "--data-dir"])
-            .arg(&data)
+            .arg(data)
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -764,9 +784,10 @@ impl Gateway {
                 "--advertise",
                 "127.0.0.1",
             ])
+            .args(extra)
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
-            .stderr(File::create(artifacts_dir()?.join("gateway.log"))?)
+            .stderr(File::create(artifacts_dir()?.join(log))?)
             .spawn()
             .context("run cloudkeep gateway run")?;
         let stdout = child.stdout.take().context("gateway stdout")?;
@@ -780,17 +801,25 @@ impl Gateway {
         let fingerprint = second.rsplit(' ').next().unwrap_or_default().to_owned();
         // Keep draining stdout so the gateway never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Ok(Self {
-            addr,
-            fingerprint,
-            admin_password,
-            dir,
-            child,
-        })
+        Ok((addr, fingerprint, child))
     }
 }
 
 impl Drop for Gateway {
+    fn drop(&mut self) {
+        terminate(i64::from(self.child.id()));
+        let _ = self.child.wait();
+    }
+}
+
+/// A second gateway process of the same SP ([`Gateway::another`]), stopped when dropped.
+pub struct OtherGateway {
+    /// `127.0.0.1:port` it listens on.
+    pub addr: String,
+    child: Child,
+}
+
+impl Drop for OtherGateway {
     fn drop(&mut self) {
         terminate(i64::from(self.child.id()));
         let _ = self.child.wait();

@@ -91,3 +91,45 @@ async fn an_sp_adds_object_storage_after_the_connection_test() -> Result<()> {
     drop(garage);
     Ok(())
 }
+
+/// The Gateways screen of two gateways on one database: both online with their load; one
+/// drained (after a confirmation) shows as draining, for the CLI too, and new tenant logins
+/// through it are turned away; resumed, it is online again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sp_drains_a_gateway_and_resumes_it() -> Result<()> {
+    cloudkeep_e2e::require_display()?;
+    let gateway = Gateway::start()?;
+    let other = gateway.another("gw-maint")?;
+    let console = Console::launch().await?;
+    console.connect_sp(&gateway).await?;
+    console.nav("sp-gateways").await?;
+    let table = console
+        .wait_text("#sp-gateways-table", "gw-maint", WAIT)
+        .await?;
+    ensure!(table.contains("Online"), "{table}");
+    ensure!(table.contains("Requests / min"), "{table}");
+    console.click("#gateway-drain-gw-maint").await?;
+    console.confirm().await?;
+    console
+        .wait_text("#sp-gateways-table", "Draining", WAIT)
+        .await?;
+    console.wait_for("#gateway-resume-gw-maint").await?;
+    console.check_accessibility("gateways-draining").await?;
+    console.screen("27-gateway-draining").await?;
+    let home = console.home.path().to_owned();
+    let listed: serde_json::Value =
+        serde_json::from_str(&run_cli(&home, &["sp", "gateways", "--json"], None)?)?;
+    let drained = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|g| g["id"] == "gw-maint"))
+        .cloned()
+        .unwrap_or_default();
+    ensure!(drained["draining"] == true, "{listed}");
+    ensure!(drained["address"] == other.addr.as_str(), "{listed}");
+    console.click("#gateway-resume-gw-maint").await?;
+    console.wait_for("#gateway-drain-gw-maint").await?;
+    let table = console.text_of("#sp-gateways-table").await?;
+    ensure!(!table.contains("Draining"), "{table}");
+    console.shutdown().await?;
+    Ok(())
+}

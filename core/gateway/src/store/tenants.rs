@@ -492,8 +492,11 @@ impl Db {
     /// bytes, quota bytes as stored).
     pub async fn quota_figures(&self) -> Result<Vec<(String, String, i64, i64)>, DbError> {
         let rows = sqlx::query(
-            "SELECT t.login, r.name, q.used_bytes, q.quota_bytes FROM quotas q \
-             JOIN tenants t ON t.id = q.tenant_id JOIN repos r ON r.id = q.repo_id",
+            "SELECT CASE WHEN p.name IS NULL THEN t.name ELSE p.name || '/' || t.name END, \
+               r.name, q.used_bytes, q.quota_bytes FROM quotas q \
+             JOIN tenants t ON t.id = q.tenant_id JOIN repos r ON r.id = q.repo_id \
+             LEFT JOIN tenants p ON p.id = t.parent_id \
+             ORDER BY q.id",
         )
         .fetch_all(self.pool())
         .await?;
