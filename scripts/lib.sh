@@ -18,7 +18,7 @@ CK_RUN_PACKAGES=(xvfb xauth fonts-dejavu-core)
 # faketime: a gateway started days ahead (insider-protection windows end without waiting).
 # The second line: recovery media made and booted in QEMU (the distribution's kernel, GRUB for
 # BIOS and UEFI, OVMF, BusyBox, extlinux for the test's own bootable disk).
-CK_TEST_PACKAGES=(webkit2gtk-driver x11-utils x11-apps netpbm postgresql-15 gnome-keyring dbus-daemon faketime fdisk dosfstools mtools ntfs-3g qemu-utils fuse3
+CK_TEST_PACKAGES=(webkit2gtk-driver x11-utils x11-apps netpbm postgresql-15 gnome-keyring dbus-daemon faketime fdisk dosfstools mtools ntfs-3g qemu-utils fuse3 systemd
   qemu-system-x86 ovmf linux-image-amd64 busybox-static grub-common grub-pc-bin grub-efi-amd64-bin
   xorriso extlinux syslinux-common cpio)
 

@@ -432,6 +432,93 @@ fn a_full_provider_disk_is_said_plainly_and_keeps_earlier_points() {
     drop(gw);
 }
 
+/// Bytes of every file under `dir`.
+fn bytes_under(dir: &Path) -> u64 {
+    files_under(dir, &|_| true).iter().map(|(_, len)| len).sum()
+}
+
+/// A gateway killed (`kill -9`) in the middle of a backup: the same run goes on through the
+/// provider's other gateway (the session and the task live in the shared database) and
+/// succeeds once; its point is complete, verifies and restores byte-identical, and the packs
+/// the dead gateway had stored are not sent again.
+#[test]
+fn a_backup_goes_on_through_another_gateway_when_its_gateway_is_killed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut gw, _sp, fp) = gateway_with_tenant(tmp.path());
+    let metrics_at = free_address();
+    let _second = Gateway::start_with(
+        &tmp.path().join("gw"),
+        &["--id", "gw-2", "--metrics-listen", &metrics_at],
+    );
+    // The provider knows the first gateway first, then the second (from its gateway list).
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    let source = tmp.path().join("src");
+    std::fs::create_dir_all(&source).unwrap();
+    for i in 0..10u64 {
+        // Odd, distinct seeds: `pseudo_random` makes one stream per `seed | 1`.
+        std::fs::write(
+            source.join(format!("f{i:02}.bin")),
+            pseudo_random(16 << 20, 901 + 2 * i),
+        )
+        .unwrap();
+    }
+    job_create(&laptop, "docs", &source);
+    let packs = tmp.path().join("storage");
+    let mut run = spawn(&laptop, &["job", "run", "docs"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while bytes_under(&packs) < 40 << 20 {
+        assert!(Instant::now() < deadline, "no pack reached the storage");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stored_before = bytes_under(&packs);
+    kill9(&mut gw.child);
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the backup ended before its gateway was killed"
+    );
+    assert!(
+        run.wait().unwrap().success(),
+        "the run failed with its gateway"
+    );
+
+    // One run, one point: complete, verified, restored byte-identical.
+    let points = laptop.json(&["points", "list", "--job", "docs"]);
+    assert_eq!(points.as_array().unwrap().len(), 1, "{points}");
+    let shown = laptop.json(&["job", "show", "docs"]);
+    let sessions = shown["sessions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(sessions.len(), 1, "{shown}");
+    let verified = laptop.ok(&["verify", "--job", "docs"], None);
+    assert!(verified.contains("no damage found"), "{verified}");
+    let out = tmp.path().join("out");
+    laptop.restore_latest("docs", &out, None);
+    assert_same_files(&source, &cloudkeep_tests::restored_at(&out, &source));
+
+    // What the second gateway received: what was still missing, plus at most the two
+    // uploads that were in flight — never what the first had stored.
+    let metrics = http_get(&metrics_at, "/metrics");
+    let received: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("cloudkeep_gateway_tenant_received_bytes_total{tenant=\"acme\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no bytes received by the second gateway:\n{metrics}"));
+    let stored = bytes_under(&packs);
+    let in_flight = 2 * (33 << 20);
+    assert!(
+        received <= stored - stored_before + in_flight,
+        "the second gateway received {received} bytes; {stored_before} of {stored} were stored before the kill"
+    );
+    fault_report(
+        SUITE,
+        &format!(
+            "gateway killed mid-backup: {} MiB stored through the first when it was killed; the same run went on through the second, which received {} MiB of the remaining {} MiB; 1 session, 1 point, verified, restored byte-identical",
+            stored_before >> 20,
+            received >> 20,
+            (stored - stored_before) >> 20
+        ),
+    );
+}
+
 /// Two gateways on one database and one storage, two tenants backing up at once, one
 /// through each: both complete, restore, and the storage check finds nothing wrong.
 #[test]

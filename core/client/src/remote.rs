@@ -6,9 +6,16 @@
 //!
 //! The engine is synchronous; the store owns a small async runtime and blocks on it. Do not
 //! call it from inside another async runtime (use `spawn_blocking`).
+//!
+//! A gateway that stops answering mid-run is left for the next one of the provider's list
+//! ([`Gateways`]): the session and the task live in the SP's shared database, so the same run
+//! goes on there. A request that got no answer is sent again (reads and idempotent writes);
+//! a pack upload first asks whether the pack arrived after all, so nothing stored is sent
+//! twice, and a point's commit is idempotent on the gateway, so it commits once.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -56,12 +63,56 @@ pub struct RemoteTarget {
     pub act_as: Option<String>,
 }
 
+/// How often, in all, a request with no answer is tried again (through the next gateway each
+/// time, waiting a little longer each round) before the run gives up.
+const TRIES: u32 = 8;
+
+/// The provider's gateways, and the one this store talks to now.
+#[derive(Debug)]
+pub struct Gateways {
+    /// `host:port` of each, in failover order.
+    addresses: Vec<String>,
+    /// Index of the one in use.
+    current: AtomicUsize,
+}
+
+impl Gateways {
+    fn new(addresses: Vec<String>, current: usize) -> Self {
+        Self {
+            addresses,
+            current: AtomicUsize::new(current),
+        }
+    }
+
+    /// The gateway in use.
+    fn current(&self) -> (usize, &str) {
+        let at = self.current.load(Ordering::Relaxed) % self.addresses.len().max(1);
+        (at, self.addresses.get(at).map_or("", String::as_str))
+    }
+
+    /// Leaves gateway `from` for the next (unless another request moved on already); returns
+    /// the one now in use.
+    fn fail_over(&self, from: usize) -> &str {
+        let next = (from + 1) % self.addresses.len().max(1);
+        let _ = self
+            .current
+            .compare_exchange(from, next, Ordering::Relaxed, Ordering::Relaxed);
+        self.current().1
+    }
+}
+
+/// Whether a request that failed this way got no answer (the gateway went away, the
+/// connection broke, nothing came back in time): worth sending again elsewhere.
+fn unanswered(e: &reqwest::Error) -> bool {
+    e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() || e.is_decode()
+}
+
 /// A gateway repository as a backend.
 pub struct RemoteStore {
     rt: tokio::runtime::Runtime,
     http: reqwest::Client,
-    root: String,
-    base: String,
+    gateways: Arc<Gateways>,
+    repo: String,
     token: String,
     task: String,
     lens: Mutex<HashMap<PackId, u64>>,
@@ -71,7 +122,8 @@ pub struct RemoteStore {
 impl std::fmt::Debug for RemoteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteStore")
-            .field("base", &self.base)
+            .field("gateway", &self.gateways.current().1)
+            .field("repo", &self.repo)
             .finish()
     }
 }
@@ -113,6 +165,11 @@ impl RemoteStore {
             .pool_idle_timeout(Duration::from_secs(20))
             .build()
             .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let addresses: Vec<String> = target
+            .addresses
+            .iter()
+            .map(|a| super::with_default_port(a))
+            .collect();
         let (root, token, task) = rt
             .block_on(first_answering(&target.addresses, |address| {
                 let http = http.clone();
@@ -149,15 +206,19 @@ impl RemoteStore {
                     "no gateway address to connect to; rescan the provider".into(),
                 ))
             })?;
+        let first = addresses
+            .iter()
+            .position(|a| root == format!("https://{a}/v1"))
+            .unwrap_or(0);
+        let gateways = Arc::new(Gateways::new(addresses, first));
         let renewer = {
-            let (http, url, token) = (
-                http.clone(),
-                format!("{root}/tasks/{task}/renew"),
-                token.clone(),
-            );
+            let (http, gateways, token, task) =
+                (http.clone(), gateways.clone(), token.clone(), task.clone());
             rt.spawn(async move {
                 loop {
                     tokio::time::sleep(Duration::from_secs(30)).await;
+                    // Through whichever gateway the store uses now.
+                    let url = format!("https://{}/v1/tasks/{task}/renew", gateways.current().1);
                     if let Err(e) = http.post(&url).bearer_auth(&token).send().await {
                         tracing::warn!("renewing the gateway task failed: {e}");
                     }
@@ -165,8 +226,8 @@ impl RemoteStore {
             })
         };
         Ok(Self {
-            base: format!("{root}/repos/{}", target.repo),
-            root,
+            repo: target.repo.clone(),
+            gateways,
             rt,
             http,
             token,
@@ -176,16 +237,128 @@ impl RemoteStore {
         })
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    /// The gateways this store goes through, the one in use first.
+    pub fn gateway(&self) -> String {
+        self.gateways.current().1.to_owned()
+    }
+
+    /// A request to the repository on gateway `address`.
+    fn request_to(
+        &self,
+        address: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.http
-            .request(method, format!("{}{path}", self.base))
+            .request(
+                method,
+                format!("https://{address}/v1/repos/{}{path}", self.repo),
+            )
             .bearer_auth(&self.token)
             .header(TASK_HEADER, &self.task)
     }
 
-    /// Sends a request; `Ok(None)` for 404.
-    fn send(&self, req: reqwest::RequestBuilder) -> Result<Option<Vec<u8>>, StoreError> {
-        self.rt.block_on(send(req))
+    /// Sends the request `make` builds for a gateway and reads its whole answer; when no
+    /// answer comes (the gateway went away mid-run), the same request goes to the next
+    /// gateway, up to [`TRIES`] times. `retry` is asked first, each time, whether sending it
+    /// again is still needed (`Some(bytes)`: the work was done; that is the answer).
+    async fn exchange(
+        &self,
+        make: impl Fn(&str) -> reqwest::RequestBuilder,
+        retry: Option<&(dyn Fn(&str) -> reqwest::RequestBuilder + Sync)>,
+    ) -> Result<(StatusCode, Vec<u8>), StoreError> {
+        let mut tries = 0;
+        loop {
+            let (at, address) = self.gateways.current();
+            if tries > 0
+                && let Some(check) = retry
+                && let Ok(resp) = check(address).send().await
+                && resp.status().is_success()
+            {
+                tracing::info!("gateway {address} already has what the lost request sent");
+                return Ok((StatusCode::OK, Vec::new()));
+            }
+            let outcome = match make(address).send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    resp.bytes().await.map(|b| (status, Vec::from(b)))
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(answered) => return Ok(answered),
+                Err(e) if unanswered(&e) && tries + 1 < TRIES => {
+                    tries += 1;
+                    let next = self.gateways.fail_over(at).to_owned();
+                    tracing::warn!(
+                        "gateway {address} did not answer ({e}); going on through {next} (try {tries} of {})",
+                        TRIES - 1
+                    );
+                    tokio::time::sleep(Duration::from_millis(250 * u64::from(tries))).await;
+                }
+                Err(e) => return Err(refused(e)),
+            }
+        }
+    }
+
+    /// Sends a request to the repository (`path` under it), failing over as
+    /// [`Self::exchange`] does; `Ok(None)` for 404, the gateway's `{code, message}` as the
+    /// error.
+    fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(bytes::Bytes, &'static str)>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let make = |address: &str| {
+            let req = self.request_to(address, method.clone(), path);
+            match &body {
+                Some((bytes, kind)) => req
+                    .header(reqwest::header::CONTENT_TYPE, *kind)
+                    .body(bytes.clone()),
+                None => req,
+            }
+        };
+        self.rt.block_on(async {
+            let (status, bytes) = self.exchange(make, None).await?;
+            answer(status, bytes)
+        })
+    }
+
+    /// [`Self::send`] with a JSON body.
+    fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let json = serde_json::to_vec(body).map_err(refused)?;
+        self.send(method, path, Some((json.into(), "application/json")))
+    }
+
+    /// Runs `attempt` against the gateway in use; when it got no answer, against the next
+    /// one, up to [`TRIES`] times (reads: sending them again is always safe).
+    async fn with_failover<T, Fut>(&self, attempt: impl Fn(String) -> Fut) -> Result<T, StoreError>
+    where
+        Fut: std::future::Future<Output = Result<T, Failed>>,
+    {
+        let mut tries = 0;
+        loop {
+            let (at, address) = self.gateways.current();
+            match attempt(address.to_owned()).await {
+                Ok(done) => return Ok(done),
+                Err(Failed::Store(e)) => return Err(e),
+                Err(Failed::Unanswered(e)) if tries + 1 < TRIES => {
+                    tries += 1;
+                    let next = self.gateways.fail_over(at).to_owned();
+                    tracing::warn!(
+                        "gateway {address} did not answer a read ({e}); going on through {next}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(250 * u64::from(tries))).await;
+                }
+                Err(Failed::Unanswered(e)) => return Err(refused(e)),
+            }
+        }
     }
 
     /// Reads a range of a pack.
@@ -202,34 +375,46 @@ impl RemoteStore {
                 offset,
                 want: len,
             })?;
-        let req = self
-            .request(reqwest::Method::GET, &format!("/packs/{}", id.to_hex()))
-            .header(reqwest::header::RANGE, format!("bytes={offset}-{last}"));
-        let mut resp = req.send().await.map_err(refused)?;
-        if !resp.status().is_success() {
-            answer(resp).await?;
-            return Err(StoreError::NotFound { pack: *id });
-        }
-        // Straight into one buffer of the asked size: the body arrives in many TLS records, and
-        // gathering them first and copying after costs a pass over every restored byte.
-        let cut = |got: usize| StoreError::OutOfRange {
-            pack: *id,
-            len: got as u64,
-            offset,
-            want: len,
-        };
-        let want = usize::try_from(len).map_err(|_| cut(0))?;
-        let mut bytes = Vec::with_capacity(want);
-        while let Some(piece) = resp.chunk().await.map_err(refused)? {
-            if bytes.len() + piece.len() > want {
-                return Err(cut(bytes.len() + piece.len()));
+        self.with_failover(|address| async move {
+            let req = self
+                .request_to(
+                    &address,
+                    reqwest::Method::GET,
+                    &format!("/packs/{}", id.to_hex()),
+                )
+                .header(reqwest::header::RANGE, format!("bytes={offset}-{last}"));
+            let mut resp = req.send().await.map_err(Failed::from)?;
+            if !resp.status().is_success() {
+                let status = resp.status();
+                let bytes = resp.bytes().await.map_err(Failed::from)?;
+                answer(status, Vec::from(bytes)).map_err(Failed::Store)?;
+                return Err(Failed::Store(StoreError::NotFound { pack: *id }));
             }
-            bytes.extend_from_slice(&piece);
-        }
-        if bytes.len() != want {
-            return Err(cut(bytes.len()));
-        }
-        Ok(bytes)
+            // Straight into one buffer of the asked size: the body arrives in many TLS
+            // records, and gathering them first and copying after costs a pass over every
+            // restored byte.
+            let cut = |got: usize| {
+                Failed::Store(StoreError::OutOfRange {
+                    pack: *id,
+                    len: got as u64,
+                    offset,
+                    want: len,
+                })
+            };
+            let want = usize::try_from(len).map_err(|_| cut(0))?;
+            let mut bytes = Vec::with_capacity(want);
+            while let Some(piece) = resp.chunk().await.map_err(Failed::from)? {
+                if bytes.len() + piece.len() > want {
+                    return Err(cut(bytes.len() + piece.len()));
+                }
+                bytes.extend_from_slice(&piece);
+            }
+            if bytes.len() != want {
+                return Err(cut(bytes.len()));
+            }
+            Ok(bytes)
+        })
+        .await
     }
 
     /// Reads several ranges with one request (`POST …/reads`): the answer is their bytes end
@@ -245,21 +430,29 @@ impl RemoteStore {
                 })
                 .collect(),
         };
-        let mut resp = self
-            .request(reqwest::Method::POST, "/reads")
-            .json(&body)
-            .send()
-            .await
-            .map_err(refused)?;
-        if !resp.status().is_success() {
-            answer(resp).await?;
-            return Err(refused("the gateway does not offer multi-range reads"));
-        }
-        let mut splitter = RangeSplitter::new(ranges.iter().map(|(_, _, len)| *len));
-        while let Some(piece) = resp.chunk().await.map_err(refused)? {
-            splitter.push(&piece)?;
-        }
-        splitter.finish()
+        let body = &body;
+        self.with_failover(|address| async move {
+            let mut resp = self
+                .request_to(&address, reqwest::Method::POST, "/reads")
+                .json(body)
+                .send()
+                .await
+                .map_err(Failed::from)?;
+            if !resp.status().is_success() {
+                let status = resp.status();
+                let bytes = resp.bytes().await.map_err(Failed::from)?;
+                answer(status, Vec::from(bytes)).map_err(Failed::Store)?;
+                return Err(Failed::Store(refused(
+                    "the gateway does not offer multi-range reads",
+                )));
+            }
+            let mut splitter = RangeSplitter::new(ranges.iter().map(|(_, _, len)| *len));
+            while let Some(piece) = resp.chunk().await.map_err(Failed::from)? {
+                splitter.push(&piece).map_err(Failed::Store)?;
+            }
+            splitter.finish().map_err(Failed::Store)
+        })
+        .await
     }
 
     /// One request's worth of ranges: all of them, or (when the combined read fails) each
@@ -287,7 +480,7 @@ impl RemoteStore {
     /// The gateway's rows of this repository's packs.
     fn pack_rows(&self) -> Result<Vec<PackInfo>, StoreError> {
         let bytes = self
-            .send(self.request(reqwest::Method::GET, "/packs"))?
+            .send(reqwest::Method::GET, "/packs", None)?
             .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
         serde_json::from_slice(&bytes).map_err(refused)
     }
@@ -313,15 +506,27 @@ impl RemoteStore {
     }
 }
 
-/// Sends a request; `Ok(None)` for 404, the gateway's `{code, message}` as the error.
-async fn send(req: reqwest::RequestBuilder) -> Result<Option<Vec<u8>>, StoreError> {
-    answer(req.send().await.map_err(refused)?).await
+/// How an attempt at a read failed: no answer (try the next gateway), or an answer that
+/// says no.
+enum Failed {
+    /// No answer.
+    Unanswered(reqwest::Error),
+    /// The gateway's answer, or a broken one.
+    Store(StoreError),
 }
 
-/// A response's body; `Ok(None)` for 404, the gateway's `{code, message}` as the error.
-async fn answer(resp: reqwest::Response) -> Result<Option<Vec<u8>>, StoreError> {
-    let status = resp.status();
-    let bytes = Vec::from(resp.bytes().await.map_err(refused)?);
+impl From<reqwest::Error> for Failed {
+    fn from(e: reqwest::Error) -> Self {
+        if unanswered(&e) {
+            Self::Unanswered(e)
+        } else {
+            Self::Store(refused(e))
+        }
+    }
+}
+
+/// An answer's body; `Ok(None)` for 404, the gateway's `{code, message}` as the error.
+fn answer(status: StatusCode, bytes: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
     if status == StatusCode::NOT_FOUND {
         return Ok(None);
     }
@@ -376,7 +581,11 @@ impl Drop for RemoteStore {
         if let Some(renewer) = self.renewer.take() {
             renewer.abort();
         }
-        let url = format!("{}/tasks/{}", self.root, self.task);
+        let url = format!(
+            "https://{}/v1/tasks/{}",
+            self.gateways.current().1,
+            self.task
+        );
         let req = self.http.delete(url).bearer_auth(&self.token);
         let _ = self.rt.block_on(async { req.send().await });
     }
@@ -392,12 +601,21 @@ impl PackStore for RemoteStore {
             body.extend_from_slice(&blob.stored_len.to_le_bytes());
         }
         body.extend_from_slice(bytes);
-        let req = self
-            .request(reqwest::Method::PUT, &format!("/packs/{}", id.to_hex()))
-            .header(CHUNKS_HEADER, blobs.len().to_string())
-            .header(cloudkeep_api::CHUNK_LENS_HEADER, "1")
-            .body(body);
-        self.send(req)?
+        let body = bytes::Bytes::from(body);
+        let path = format!("/packs/{}", id.to_hex());
+        let make = |address: &str| {
+            self.request_to(address, reqwest::Method::PUT, &path)
+                .header(CHUNKS_HEADER, blobs.len().to_string())
+                .header(cloudkeep_api::CHUNK_LENS_HEADER, "1")
+                .body(body.clone())
+        };
+        // Before sending it again: did the lost upload arrive after all?
+        let stored = |address: &str| {
+            self.request_to(address, reqwest::Method::GET, &path)
+                .header(reqwest::header::RANGE, "bytes=0-0")
+        };
+        let (status, answered) = self.rt.block_on(self.exchange(make, Some(&stored)))?;
+        answer(status, answered)?
             .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
         if let Ok(mut lens) = self.lens.lock() {
             lens.insert(*id, bytes.len() as u64);
@@ -471,10 +689,7 @@ impl PackStore for RemoteStore {
                 packs: batch.iter().map(PackId::to_hex).collect(),
             };
             let bytes = self
-                .send(
-                    self.request(reqwest::Method::POST, "/packs/drop")
-                        .json(&req),
-                )?
+                .send_json(reqwest::Method::POST, "/packs/drop", &req)?
                 .ok_or_else(|| refused("this gateway cannot reclaim space (update it)"))?;
             let report: cloudkeep_api::DropReport =
                 serde_json::from_slice(&bytes).map_err(refused)?;
@@ -496,10 +711,11 @@ impl PackStore for RemoteStore {
     }
 
     fn set_aside(&self, id: &PackId) -> Result<cloudkeep_api::PackHealth, StoreError> {
-        let Some(bytes) = self.send(self.request(
+        let Some(bytes) = self.send(
             reqwest::Method::POST,
             &format!("/packs/{}/check", id.to_hex()),
-        ))?
+            None,
+        )?
         else {
             // The gateway has no such pack (any more): it was lost and forgotten already.
             return Ok(cloudkeep_api::PackHealth::Missing);
@@ -621,16 +837,20 @@ fn request_groups(ranges: &[(PackId, u64, u64)]) -> Vec<&[(PackId, u64, u64)]> {
 
 impl RepoBackend for RemoteStore {
     fn put_meta(&self, kind: MetaKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let req = self
-            .request(reqwest::Method::PUT, &Self::meta_path(kind, name))
-            .body(bytes.to_vec());
-        self.send(req)?
-            .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
+        self.send(
+            reqwest::Method::PUT,
+            &Self::meta_path(kind, name),
+            Some((
+                bytes::Bytes::copy_from_slice(bytes),
+                "application/octet-stream",
+            )),
+        )?
+        .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
         Ok(())
     }
 
     fn get_meta(&self, kind: MetaKind, name: &str) -> Result<Vec<u8>, StoreError> {
-        self.send(self.request(reqwest::Method::GET, &Self::meta_path(kind, name)))?
+        self.send(reqwest::Method::GET, &Self::meta_path(kind, name), None)?
             .ok_or_else(|| StoreError::NotFoundMeta {
                 kind,
                 name: name.to_owned(),
@@ -639,7 +859,7 @@ impl RepoBackend for RemoteStore {
 
     fn list_meta(&self, kind: MetaKind) -> Result<Vec<String>, StoreError> {
         let bytes = self
-            .send(self.request(reqwest::Method::GET, Self::list_path(kind)))?
+            .send(reqwest::Method::GET, Self::list_path(kind), None)?
             .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
         let mut names: Vec<String> = if kind == MetaKind::Point {
             let rows: Vec<PointInfo> = serde_json::from_slice(&bytes).map_err(refused)?;
@@ -653,19 +873,19 @@ impl RepoBackend for RemoteStore {
 
     fn delete_meta(&self, kind: MetaKind, name: &str) -> Result<(), StoreError> {
         // Missing is not an error (the trait's contract).
-        self.send(self.request(reqwest::Method::DELETE, &Self::meta_path(kind, name)))?;
+        self.send(reqwest::Method::DELETE, &Self::meta_path(kind, name), None)?;
         Ok(())
     }
 
     fn points_changed(&self) {
-        if let Err(e) = self.send(self.request(reqwest::Method::POST, "/space")) {
+        if let Err(e) = self.send(reqwest::Method::POST, "/space", None) {
             tracing::debug!("the gateway did not measure the repository's space again: {e}");
         }
     }
 
     fn retained_sets(&self) -> Result<Vec<String>, StoreError> {
         let bytes = self
-            .send(self.request(reqwest::Method::GET, "/retained-sets"))?
+            .send(reqwest::Method::GET, "/retained-sets", None)?
             .ok_or_else(|| refused("this gateway cannot reclaim space (update it)"))?;
         serde_json::from_slice(&bytes).map_err(refused)
     }
