@@ -151,6 +151,46 @@ enum RepoAction {
     },
     /// List cloud repositories.
     List,
+    /// Change a cloud repository's title or capacity, or take it out of service (its
+    /// tenants keep working; no new quotas go on it) and back.
+    Edit {
+        /// Its name.
+        name: String,
+        /// What operators call it.
+        #[arg(long)]
+        title: Option<String>,
+        /// Most bytes of quota it hands out in all (500G, 2T) or "unlimited".
+        #[arg(long, value_name = "SIZE")]
+        capacity: Option<String>,
+        /// Take it out of service: no new quotas on it.
+        #[arg(long, conflicts_with = "in_service")]
+        out_of_service: bool,
+        /// Put it back in service.
+        #[arg(long)]
+        in_service: bool,
+    },
+    /// Remove a cloud repository (refused while any quota is on it: move them first).
+    Remove {
+        /// Its name.
+        name: String,
+    },
+    /// Move a tenant's quota, with its data, to another cloud repository while the tenant
+    /// keeps working: copy, verify, switch, release.
+    Move {
+        /// The account (`tenant` or `tenant/sub`).
+        tenant: String,
+        /// The repository its quota is on now.
+        #[arg(long)]
+        from: String,
+        /// The repository it goes to.
+        #[arg(long)]
+        to: String,
+        /// Wait until the move is done, showing its progress.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Moves of quotas between repositories, newest first, with their progress.
+    Moves,
 }
 
 /// An object store given on the command line; the credentials come on stdin.
@@ -589,9 +629,110 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                     if json {
                         print_json(&repos)?;
                     } else {
-                        println!("{:<20} {:<8} location", "name", "kind");
+                        println!(
+                            "{:<20} {:<8} {:<16} {:<12} location",
+                            "name", "kind", "new quotas", "capacity"
+                        );
                         for r in repos {
-                            println!("{:<20} {:<8} {}", r.name, r.kind, r.location);
+                            let service = if r.in_service {
+                                "accepted"
+                            } else {
+                                "out of service"
+                            };
+                            println!(
+                                "{:<20} {:<8} {service:<16} {:<12} {}",
+                                r.name,
+                                r.kind,
+                                r.capacity.to_string(),
+                                r.location
+                            );
+                        }
+                    }
+                }
+                RepoAction::Edit {
+                    name,
+                    title,
+                    capacity,
+                    out_of_service,
+                    in_service,
+                } => {
+                    let edit = cloudkeep_api::RepoEdit {
+                        title,
+                        capacity: capacity
+                            .as_deref()
+                            .map(parse_limit)
+                            .transpose()
+                            .map_err(anyhow::Error::msg)?,
+                        in_service: match (out_of_service, in_service) {
+                            (true, _) => Some(false),
+                            (_, true) => Some(true),
+                            _ => None,
+                        },
+                    };
+                    let repo = rt.block_on(client.edit_repo(&name, &edit))?;
+                    if json {
+                        print_json(&repo)?;
+                    } else {
+                        println!(
+                            "cloud repository {}: {}, capacity {}",
+                            repo.name,
+                            if repo.in_service {
+                                "in service"
+                            } else {
+                                "out of service"
+                            },
+                            repo.capacity
+                        );
+                    }
+                }
+                RepoAction::Remove { name } => {
+                    let left = rt.block_on(client.remove_repo(&name))?;
+                    if json {
+                        print_json(&left)?;
+                    } else {
+                        println!("cloud repository {name} removed");
+                    }
+                }
+                RepoAction::Move {
+                    tenant,
+                    from,
+                    to,
+                    wait,
+                } => {
+                    let mut info = rt.block_on(client.start_move(&cloudkeep_api::MoveRequest {
+                        tenant,
+                        from,
+                        to,
+                    }))?;
+                    if !json {
+                        println!(
+                            "move {} of {}'s quota from {} to {} started",
+                            info.id, info.tenant, info.from, info.to
+                        );
+                    }
+                    while wait && !matches!(info.state.as_str(), "done" | "failed") {
+                        std::thread::sleep(std::time::Duration::from_millis(500));
+                        info = rt.block_on(client.move_info(info.id))?;
+                        if !json {
+                            eprintln!("{}", move_line(&info));
+                        }
+                    }
+                    if json {
+                        print_json(&info)?;
+                    } else if wait {
+                        println!("{}", move_line(&info));
+                    }
+                    if info.state == "failed" {
+                        anyhow::bail!("the move failed: {}", info.message);
+                    }
+                }
+                RepoAction::Moves => {
+                    let moves = rt.block_on(client.moves())?;
+                    if json {
+                        print_json(&moves)?;
+                    } else {
+                        for m in &moves {
+                            println!("{}", move_line(m));
                         }
                     }
                 }
@@ -1079,6 +1220,26 @@ fn set_enabled(
         );
         Ok(())
     }
+}
+
+/// One move on one line: which, where, how far.
+fn move_line(m: &cloudkeep_api::MoveInfo) -> String {
+    let mut line = format!(
+        "move {}: {} from {} to {}: {}, {} of {} packs ({} of {})",
+        m.id,
+        m.tenant,
+        m.from,
+        m.to,
+        m.state,
+        m.packs_done,
+        m.packs_total,
+        human_bytes(m.bytes_done.max(0) as u64),
+        human_bytes(m.bytes_total.max(0) as u64)
+    );
+    if !m.message.is_empty() {
+        line.push_str(&format!(" — {}", m.message));
+    }
+    line
 }
 
 /// The storage check's report, for a person.

@@ -1490,12 +1490,13 @@ fn the_lab_is_a_provider_in_one_command() {
 }
 
 /// Two gateways of one SP (one database, one storage): the provider is added through the first
-/// and learns both. The first is killed (SIGKILL) in the middle of a backup; the run fails,
-/// and the rerun fails over to the second gateway and completes without sending again the
-/// packs the first one stored.
+/// and learns both. The first is killed (SIGKILL) in the middle of a backup; the same run
+/// goes on through the second and completes (what it sent there is measured by
+/// `faults::a_backup_goes_on_through_another_gateway_when_its_gateway_is_killed`), and a
+/// rerun finds nothing new to send.
 #[cfg(unix)]
 #[test]
-fn a_killed_gateway_fails_over_and_the_rerun_does_not_resend() {
+fn a_killed_gateway_fails_over_within_the_run() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut first, _sp, fp) = gateway_with_tenant(tmp.path());
     let second = Gateway::start_with(&tmp.path().join("gw"), &["--id", "gw-2"]);
@@ -1519,20 +1520,13 @@ fn a_killed_gateway_fails_over_and_the_rerun_does_not_resend() {
     first.child.kill().unwrap();
     first.child.wait().unwrap();
     let status = child.wait().unwrap();
-    assert!(!status.success(), "the run fails when its gateway dies");
-    let before: u64 = pack_sizes(&storage).iter().sum();
-    assert!(before > 0);
-
+    assert!(status.success(), "the run goes on through the second gateway");
     let rerun = laptop.ok(&["job", "run", "big", "--json"], None);
     let done: serde_json::Value = serde_json::from_str(rerun.lines().last().unwrap()).unwrap();
     assert_eq!(done["result"], "success", "{rerun}");
-    let stored = done["stats"]["new_stored_bytes"].as_u64().unwrap();
-    assert!(
-        stored + before <= (48 << 20) + (1 << 20),
-        "the packs stored before the kill are not sent again: {stored} bytes sent, {before} were there"
-    );
+    assert_eq!(done["stats"]["new_stored_bytes"], 0, "{rerun}");
     let points = laptop.json(&["points", "list", "--job", "big"]);
-    assert_eq!(points.as_array().unwrap().len(), 1, "{points}");
+    assert_eq!(points.as_array().unwrap().len(), 2, "{points}");
     let out = tmp.path().join("restored");
     laptop.restore_latest("big", &out, None);
     let restored = cloudkeep_tests::restored_at(&out, &source);

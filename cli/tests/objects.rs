@@ -32,6 +32,14 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     found
 }
 
+/// Bytes of every file under `dir`.
+fn folder_bytes(dir: &Path) -> u64 {
+    cloudkeep_tests::files_under(dir, &|_| true)
+        .iter()
+        .map(|(_, len)| len)
+        .sum()
+}
+
 fn s3_args<'a>(endpoint: &'a str, prefix: &'a str) -> Vec<&'a str> {
     vec![
         "--s3",
@@ -221,4 +229,147 @@ fn an_object_storage_repository_serves_backups_through_two_gateways_and_a_lost_n
         log.contains("DEBUG") || log.contains("INFO"),
         "the log is empty: {log}"
     );
+}
+
+#[test]
+fn a_quota_moves_from_a_folder_to_object_storage_while_a_backup_runs() {
+    let garage = Garage::start(3);
+    let tmp = tempfile::tempdir().unwrap();
+    // A gateway with folder repository "main" and tenant acme on it (1 GiB, "Cloud").
+    let (gw, sp, fp) = gateway_with_tenant(tmp.path());
+    let endpoint = garage.endpoint(1);
+    let good = format!("{ACCESS_KEY}\n{SECRET_KEY}\n");
+    let mut add = vec!["sp", "repo", "add", "objects"];
+    add.extend(s3_args(&endpoint, "moved"));
+    sp.ok(&add, Some(&good));
+
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    let source = tmp.path().join("src");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(
+        source.join("first.bin"),
+        cloudkeep_tests::pseudo_random(6 << 20, 11),
+    )
+    .unwrap();
+    job_create(&laptop, "docs", &source);
+    laptop.ok(&["job", "run", "docs"], None);
+
+    // A larger backup runs while the quota moves: it keeps writing into the old repository,
+    // waits out the switch, and finishes in the new one.
+    for i in 0..6u64 {
+        std::fs::write(
+            source.join(format!("more-{i}.bin")),
+            cloudkeep_tests::pseudo_random(12 << 20, 101 + 2 * i),
+        )
+        .unwrap();
+    }
+    let before = folder_bytes(&tmp.path().join("storage"));
+    let mut run = spawn(&laptop, &["job", "run", "docs"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while folder_bytes(&tmp.path().join("storage")) < before + (8 << 20) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup stored nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the backup ended before the move"
+    );
+    let moved = sp.ok(
+        &[
+            "sp", "repo", "move", "acme", "--from", "main", "--to", "objects", "--wait",
+        ],
+        None,
+    );
+    assert!(moved.contains(": done"), "{moved}");
+    assert!(
+        run.wait().unwrap().success(),
+        "the backup failed across the move"
+    );
+    std::fs::write(source.join("after.txt"), "after the move\n").unwrap();
+    laptop.ok(&["job", "run", "docs"], None);
+
+    // The quota is on the object store now; the old copy is gone; every point is whole.
+    let usage = sp.json(&["sp", "usage"]);
+    assert_eq!(usage[0]["repo"], "objects", "{usage}");
+    assert!(
+        !tmp.path().join("storage/q1").exists(),
+        "the old copy was not released"
+    );
+    let points = laptop.json(&["points", "list", "--job", "docs"]);
+    assert_eq!(points.as_array().unwrap().len(), 3, "{points}");
+    let verified = laptop.ok(&["verify", "--job", "docs"], None);
+    assert!(verified.contains("no damage found"), "{verified}");
+    let out = tmp.path().join("out");
+    laptop.restore_latest("docs", &out, None);
+    let restored = cloudkeep_tests::restored_at(&out, &source);
+    for name in ["first.bin", "more-5.bin", "after.txt"] {
+        assert_eq!(
+            std::fs::read(restored.join(name)).unwrap(),
+            std::fs::read(source.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    let moves = sp.json(&["sp", "repo", "moves"]);
+    assert_eq!(moves[0]["state"], "done", "{moves}");
+    assert_eq!(moves[0]["packs_done"], moves[0]["packs_total"], "{moves}");
+
+    // Managed: a repository with a quota on it stays; one out of service takes no new
+    // tenant; a capacity holds; an empty one goes.
+    let refused = sp.fails(&["sp", "repo", "remove", "objects"], None, 1);
+    assert!(refused.contains("move them"), "{refused}");
+    sp.ok(&["sp", "repo", "edit", "main", "--out-of-service"], None);
+    let refused = sp.fails(
+        &[
+            "sp",
+            "tenant",
+            "add",
+            "newcomer",
+            "--password-stdin",
+            "--quota",
+            "main=1G:Cloud",
+        ],
+        Some("newcomer-password"),
+        1,
+    );
+    assert!(refused.contains("out of service"), "{refused}");
+    sp.ok(
+        &[
+            "sp",
+            "repo",
+            "edit",
+            "objects",
+            "--capacity",
+            "1500M",
+            "--title",
+            "EU object store",
+        ],
+        None,
+    );
+    let refused = sp.fails(
+        &[
+            "sp",
+            "tenant",
+            "add",
+            "newcomer",
+            "--password-stdin",
+            "--quota",
+            "objects=1G:Cloud",
+        ],
+        Some("newcomer-password"),
+        5,
+    );
+    assert!(refused.contains("does not fit"), "{refused}");
+    let listed = sp.json(&["sp", "repo", "list"]);
+    let objects = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "objects")
+        .unwrap();
+    assert_eq!(objects["title"], "EU object store");
+    sp.ok(&["sp", "repo", "remove", "main"], None);
+    assert!(!sp.ok(&["sp", "repo", "list"], None).contains("main "));
 }

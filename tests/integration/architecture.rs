@@ -161,7 +161,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["session"],
             &["keyring", "limits", "packread", "policies", "recycle"],
             &["space"],
-            &["admin", "check", "repos", "tenant"],
+            &["admin", "check", "moves", "repos", "tenant"],
             &["server"],
             &["lab"],
         ],

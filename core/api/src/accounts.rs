@@ -71,6 +71,9 @@ pub struct Quota {
     /// in the recycle bin) references: what a compaction would give back.
     #[serde(default)]
     pub reclaimable_bytes: i64,
+    /// Being switched to another cloud repository right now: writes wait a few seconds.
+    #[serde(default)]
+    pub moving: bool,
 }
 
 /// A quota to give a new tenant.

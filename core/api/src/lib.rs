@@ -41,6 +41,9 @@ pub enum ErrorCode {
     TooManyTasks,
     /// The gateway is in maintenance mode.
     Maintenance,
+    /// The repository is busy for a few seconds (its quota is being switched to another
+    /// cloud repository): the same request succeeds when sent again shortly.
+    Busy,
     /// This gateway is drained for maintenance: it takes no new sessions; another gateway of
     /// the same provider does (clients move on to the next address).
     Draining,
@@ -189,6 +192,61 @@ pub struct AdminView {
 pub struct MaintenanceMode {
     /// The message tenants see; `None` turns maintenance mode off.
     pub message: Option<String>,
+}
+
+/// `PUT /v1/admin/repos/{name}`: what changes (`None`: stays).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoEdit {
+    /// What operators call it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Most bytes of quota it may hand out in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Limit>,
+    /// `false` takes it out of service (no new quotas on it); `true` puts it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_service: Option<bool>,
+}
+
+/// `POST /v1/admin/moves`: move tenant `tenant`'s quota on repository `from`, with its data,
+/// to repository `to`, online.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveRequest {
+    /// The account (`tenant` or `tenant/sub`).
+    pub tenant: String,
+    /// The repository its quota is on now.
+    pub from: String,
+    /// The repository it goes to.
+    pub to: String,
+}
+
+/// A move of a quota to another repository, and how far it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveInfo {
+    /// Its id.
+    pub id: i64,
+    /// The account.
+    pub tenant: String,
+    /// From which repository.
+    pub from: String,
+    /// To which.
+    pub to: String,
+    /// `copying`, `switching`, `releasing`, `done` or `failed`.
+    pub state: String,
+    /// Packs to copy (grows while the tenant keeps backing up).
+    pub packs_total: i64,
+    /// Packs copied and verified.
+    pub packs_done: i64,
+    /// Bytes to copy.
+    pub bytes_total: i64,
+    /// Bytes copied and verified.
+    pub bytes_done: i64,
+    /// When it started, ms since the epoch.
+    pub started_ms: i64,
+    /// Its last progress, ms since the epoch.
+    pub updated_ms: i64,
+    /// What went wrong (failed), or a note.
+    pub message: String,
 }
 
 /// `PUT /v1/admin/gateways/{id}/drain`.

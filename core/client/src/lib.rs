@@ -398,6 +398,49 @@ impl SpClient {
         .await
     }
 
+    /// Changes a cloud repository's title, capacity or service state.
+    pub async fn edit_repo(
+        &self,
+        name: &str,
+        edit: &cloudkeep_api::RepoEdit,
+    ) -> Result<CloudRepo, ClientError> {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/v1/admin/repos/{}", name.replace('/', "%2F")),
+            Some(edit),
+        )
+        .await
+    }
+
+    /// Removes a cloud repository no quota is on; the repositories left.
+    pub async fn remove_repo(&self, name: &str) -> Result<Vec<CloudRepo>, ClientError> {
+        self.call::<(), _>(
+            reqwest::Method::DELETE,
+            &format!("/v1/admin/repos/{}", name.replace('/', "%2F")),
+            None,
+        )
+        .await
+    }
+
+    /// Starts moving a tenant's quota, with its data, to another repository.
+    pub async fn start_move(
+        &self,
+        req: &cloudkeep_api::MoveRequest,
+    ) -> Result<cloudkeep_api::MoveInfo, ClientError> {
+        self.call(reqwest::Method::POST, "/v1/admin/moves", Some(req))
+            .await
+    }
+
+    /// Moves, newest first.
+    pub async fn moves(&self) -> Result<Vec<cloudkeep_api::MoveInfo>, ClientError> {
+        self.get("/v1/admin/moves").await
+    }
+
+    /// One move.
+    pub async fn move_info(&self, id: i64) -> Result<cloudkeep_api::MoveInfo, ClientError> {
+        self.get(&format!("/v1/admin/moves/{id}")).await
+    }
+
     /// Whether the gateway reaches an object store with these credentials; nothing is kept.
     pub async fn test_s3(
         &self,

@@ -67,6 +67,10 @@ pub struct RemoteTarget {
 /// time, waiting a little longer each round) before the run gives up.
 const TRIES: u32 = 8;
 
+/// How often a write the gateway answers "busy" (its repository is being switched to other
+/// storage, usually for seconds) is sent again, half a second apart: ten minutes in all.
+const BUSY_TRIES: u32 = 1200;
+
 /// The provider's gateways, and the one this store talks to now.
 #[derive(Debug)]
 pub struct Gateways {
@@ -268,6 +272,7 @@ impl RemoteStore {
         retry: Option<&(dyn Fn(&str) -> reqwest::RequestBuilder + Sync)>,
     ) -> Result<(StatusCode, Vec<u8>), StoreError> {
         let mut tries = 0;
+        let mut busy = 0;
         loop {
             let (at, address) = self.gateways.current();
             if tries > 0
@@ -286,6 +291,20 @@ impl RemoteStore {
                 Err(e) => Err(e),
             };
             match outcome {
+                // The repository is being switched to other storage: a moment's wait.
+                Ok((StatusCode::SERVICE_UNAVAILABLE, body))
+                    if busy < BUSY_TRIES
+                        && serde_json::from_slice::<cloudkeep_api::ErrorBody>(&body)
+                            .is_ok_and(|b| b.code == cloudkeep_api::ErrorCode::Busy) =>
+                {
+                    busy += 1;
+                    if busy == 1 {
+                        tracing::info!(
+                            "the provider is moving this repository to other storage; waiting to write"
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
                 Ok(answered) => return Ok(answered),
                 Err(e) if unanswered(&e) && tries + 1 < TRIES => {
                     tries += 1;

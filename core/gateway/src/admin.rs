@@ -125,6 +125,11 @@ async fn add_tenant(
         Some((parent, name)) => (Some(tenant_id(&state, parent).await?), name.to_owned()),
         None => (None, req.name.clone()),
     };
+    if parent.is_none() {
+        for spec in &req.quotas {
+            super::repos::check_placement(&state, spec, None).await?;
+        }
+    }
     let hash = auth::hash_new_password(req.password).await?;
     let tenant = state
         .db
@@ -193,6 +198,14 @@ async fn set_quota(
         // Carved from its tenant's quota, or sharing it: the tenant's figures follow.
         state.db.set_subtenant_quota(id, &spec).await?;
     } else {
+        let had = state
+            .db
+            .quotas_of(id)
+            .await?
+            .into_iter()
+            .find(|q| q.repo_name == spec.repo)
+            .map(|q| q.quota_bytes);
+        super::repos::check_placement(&state, &spec, had).await?;
         state.db.set_quota(id, &spec).await?;
     }
     state

@@ -80,7 +80,9 @@ impl ApiError {
             ErrorCode::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::TooManyTasks => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Maintenance | ErrorCode::Draining => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Maintenance | ErrorCode::Draining | ErrorCode::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
@@ -120,6 +122,7 @@ impl From<DbError> for ApiError {
             DbError::NotFound(_) => Self::not_found(e.to_string()),
             DbError::Invalid(_) => Self::bad_request(e.to_string()),
             DbError::QuotaFull(_) => Self::new(ErrorCode::QuotaExceeded, e.to_string()),
+            DbError::Busy(_) => Self::new(ErrorCode::Busy, e.to_string()),
             other if other.is_storage_full() => Self::storage_full(),
             other => Self::internal(other),
         }

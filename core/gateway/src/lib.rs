@@ -21,6 +21,7 @@ pub mod keyring;
 pub mod lab;
 pub mod limits;
 pub mod metrics;
+pub mod moves;
 pub mod packread;
 pub mod policies;
 pub mod recycle;

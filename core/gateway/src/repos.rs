@@ -1,13 +1,16 @@
 //! Cloud repositories in the SP admin API (`/v1/admin/repos…`): list, add (a folder on the
 //! gateway's machine, or a bucket of an S3-compatible object store, tried before it is
-//! accepted), and test an object store's connection without adding it. Every change is
-//! audited; an object store's credentials are sealed before they reach the database and are
-//! never logged, audited or sent back.
+//! accepted), test an object store's connection without adding it, edit (title, capacity),
+//! take out of service and back, and remove (refused while a quota is on it); and
+//! [`check_placement`], the rule every new or grown tenant quota passes (the repository in
+//! service, its capacity not exceeded). Every change is audited; an object store's
+//! credentials are sealed before they reach the database and are never logged, audited or
+//! sent back.
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::routing::{get, post};
+use axum::extract::{Path, State};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 
 use super::auth::AdminSession;
@@ -17,7 +20,10 @@ use crate::GatewayState;
 use crate::storage::S3Credentials;
 use crate::storage::s3::S3Bucket;
 use crate::store::repos::NewRepo;
-use cloudkeep_api::{CloudRepo, NewCloudRepo, ProbeStep, S3Access, StorageProbe};
+use cloudkeep_api::{
+    CloudRepo, NewCloudRepo, ProbeStep, QuotaSpec, RepoEdit, S3Access, StorageProbe,
+};
+use cloudkeep_model::units::Limit;
 
 type AppState = State<Arc<GatewayState>>;
 
@@ -26,6 +32,7 @@ pub fn routes() -> Router<Arc<GatewayState>> {
     Router::new()
         .route("/v1/admin/repos", get(list_repos).post(add_repo))
         .route("/v1/admin/repos/test", post(test_repo))
+        .route("/v1/admin/repos/{name}", put(edit_repo).delete(remove_repo))
 }
 
 fn body<T>(b: JsonBody<T>) -> Result<T, ApiError> {
@@ -155,4 +162,90 @@ async fn add_s3(
             secret: Some(&sealed),
         })
         .await?)
+}
+
+/// `PUT /v1/admin/repos/{name}`: title, capacity, in service or not.
+async fn edit_repo(
+    State(state): AppState,
+    admin: AdminSession,
+    Path(name): Path<String>,
+    req: JsonBody<RepoEdit>,
+) -> Result<Json<CloudRepo>, ApiError> {
+    let edit = body(req)?;
+    if let Some(title) = &edit.title
+        && (title.chars().count() > 100 || title.chars().any(char::is_control))
+    {
+        return Err(ApiError::bad_request(
+            "a title is at most 100 characters, without control characters",
+        ));
+    }
+    let repo = state.db.edit_repo(&name, &edit).await?;
+    let mut detail = Vec::new();
+    if let Some(title) = &edit.title {
+        detail.push(format!("title \"{title}\""));
+    }
+    if let Some(capacity) = edit.capacity {
+        detail.push(format!("capacity {capacity}"));
+    }
+    if let Some(on) = edit.in_service {
+        detail.push(if on { "in service" } else { "out of service" }.to_owned());
+    }
+    state
+        .db
+        .audit(&admin.name, "repo.edit", &name, &detail.join(", "))
+        .await?;
+    Ok(Json(repo))
+}
+
+/// `DELETE /v1/admin/repos/{name}`: refused while any quota is on it. A folder's or bucket
+/// prefix's data is left where it is (nothing of a tenant's remains once its quotas are
+/// gone).
+async fn remove_repo(
+    State(state): AppState,
+    admin: AdminSession,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<CloudRepo>>, ApiError> {
+    state.db.remove_repo(&name).await?;
+    state
+        .db
+        .audit(&admin.name, "repo.remove", &name, "")
+        .await?;
+    Ok(Json(state.db.repos().await?))
+}
+
+/// The rule for placing quota `spec` of an account that has `had` bytes on that repository
+/// now (`None`: a new quota there): a new quota only on a repository in service, and no more
+/// quota handed out in all than the repository's capacity.
+pub async fn check_placement(
+    state: &GatewayState,
+    spec: &QuotaSpec,
+    had: Option<Limit>,
+) -> Result<(), ApiError> {
+    let repo = state.db.repo_by_name(&spec.repo).await?;
+    if had.is_none() && !repo.in_service {
+        return Err(ApiError::bad_request(format!(
+            "cloud repository \"{}\" is out of service and takes no new quotas: choose another, or put it back in service",
+            repo.name
+        )));
+    }
+    if let (Limit::Bytes(capacity), Limit::Bytes(wanted)) = (repo.capacity, spec.bytes) {
+        let before = match had {
+            Some(Limit::Bytes(n)) => n,
+            _ => 0,
+        };
+        let given = state.db.repo_quota_total(repo.id).await?;
+        let after = given.saturating_sub(before).saturating_add(wanted);
+        if after > capacity {
+            return Err(ApiError::new(
+                cloudkeep_api::ErrorCode::QuotaExceeded,
+                format!(
+                    "cloud repository \"{}\" can hand out {} in all and {} is given already: this quota does not fit; raise its capacity or choose another repository",
+                    repo.name,
+                    cloudkeep_model::units::human_bytes(capacity),
+                    cloudkeep_model::units::human_bytes(given.saturating_sub(before))
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

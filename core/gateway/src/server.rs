@@ -115,6 +115,7 @@ pub fn router(state: Arc<GatewayState>) -> Router {
         .route("/v1/cert/next", get(next_cert))
         .merge(super::admin::routes())
         .merge(super::repos::routes())
+        .merge(super::moves::routes())
         .merge(super::tenant::routes())
         .merge(super::policies::routes())
         .merge(super::recycle::routes())
@@ -443,6 +444,12 @@ pub async fn run(
             reclaimed.reservations_reclaimed,
             reclaimed.reserved_bytes_returned,
             reclaimed.recounted.len()
+        );
+    }
+    let interrupted = db.fail_interrupted_moves(&id).await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            "{interrupted} moves this gateway was running when it stopped were called off; start them again"
         );
     }
     let tls = tokio_rustls::TlsAcceptor::from(Arc::new(certs.server_config()?));

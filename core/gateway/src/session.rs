@@ -312,7 +312,7 @@ pub(crate) fn pack_id(id: &str) -> Result<PackId, ApiError> {
 /// area of its repository.
 #[derive(Debug, Default)]
 pub struct Stores {
-    areas: tokio::sync::Mutex<HashMap<i64, Area>>,
+    areas: tokio::sync::Mutex<HashMap<(i64, String), Area>>,
     buckets: tokio::sync::Mutex<HashMap<String, Arc<S3Bucket>>>,
     /// The gateways' secrets key (`gateway.toml`): opens object-store credentials.
     secrets_key: Option<zeroize::Zeroizing<[u8; 32]>>,
@@ -327,9 +327,9 @@ impl Stores {
         }
     }
 
-    /// Forgets the open area of a quota (its data was removed or moved).
+    /// Forgets the open areas of a quota (its data was removed or moved).
     pub async fn forget(&self, quota: i64) {
-        self.areas.lock().await.remove(&quota);
+        self.areas.lock().await.retain(|(id, _), _| *id != quota);
     }
 
     /// Seals object-store credentials for the database (hex), bound to the repository's name.
@@ -367,26 +367,52 @@ fn no_secrets_key() -> ApiError {
     )
 }
 
+/// Refuses a write while the quota is being switched to another repository: the client
+/// sends it again a moment later, when it lands in the new one.
+pub(crate) fn writable(quota: &Quota) -> Result<(), ApiError> {
+    if quota.moving {
+        return Err(ApiError::new(
+            ErrorCode::Busy,
+            format!(
+                "\"{}\" is being moved to other storage by your service provider; this write succeeds when sent again in a few seconds",
+                quota.friendly_name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl GatewayState {
-    /// The storage area of a quota.
+    /// The storage area of a quota (on the repository it is on now: after a move, the new
+    /// one's).
     pub async fn store_for(&self, quota: &Quota) -> Result<Area, ApiError> {
+        let key = (quota.id, quota.repo_name.clone());
         let mut areas = self.stores.areas.lock().await;
-        if let Some(area) = areas.get(&quota.id) {
+        if let Some(area) = areas.get(&key) {
             return Ok(area.clone());
         }
         let repo = self.db.repo_by_name(&quota.repo_name).await?;
-        let area: Area = match &repo.s3 {
+        let area = self.open_area(&repo, quota.id).await?;
+        areas.insert(key, area.clone());
+        Ok(area)
+    }
+
+    /// Quota `quota_id`'s area in repository `repo`, opened (not kept: a move's target).
+    pub async fn open_area(
+        &self,
+        repo: &cloudkeep_api::CloudRepo,
+        quota_id: i64,
+    ) -> Result<Area, ApiError> {
+        Ok(match &repo.s3 {
             None => {
-                let path = folder_area(&repo, quota.id);
+                let path = folder_area(repo, quota_id);
                 Arc::new(blocking(move || FolderStore::open(path)).await?)
             }
             Some(target) => {
                 let bucket = self.bucket(&repo.name, target).await?;
-                Arc::new(bucket.area(s3_area(target, quota.id)))
+                Arc::new(bucket.area(s3_area(target, quota_id)))
             }
-        };
-        areas.insert(quota.id, area.clone());
-        Ok(area)
+        })
     }
 
     /// The client of an object-storage repository, made once per process.

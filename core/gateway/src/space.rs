@@ -62,6 +62,7 @@ async fn drop_request(
     let ids = pack_ids(&req.packs)?;
     crate::limits::require_task(&state, &session, &headers).await?;
     let (quota, _) = area(&state, &session, &repo).await?;
+    crate::session::writable(&quota)?;
     let days = crate::session::protection_days(&session);
     let report = drop_packs(&state, &quota, days, &ids).await?;
     // What is reclaimable changed: measured again at once (the tenant's own pass is limited

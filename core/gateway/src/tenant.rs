@@ -443,6 +443,7 @@ async fn put_object(
     check_object(meta, &name, &body)?;
     super::limits::require_task(&state, &session, &headers).await?;
     let (quota, store) = area(&state, &session, &repo).await?;
+    crate::session::writable(&quota)?;
     if meta == MetaKind::Lock {
         drop_stale_locks(&state, &quota, &store).await?;
     }
@@ -521,6 +522,7 @@ async fn delete_object(
     }
     super::limits::require_task(&state, &session, &headers).await?;
     let (quota, store) = area(&state, &session, &repo).await?;
+    crate::session::writable(&quota)?;
     if state
         .db
         .object_size(quota.id, &kind, &name)
@@ -746,6 +748,7 @@ async fn admit_pack(
     if stored.is_some() {
         return Ok(None);
     }
+    crate::session::writable(&quota)?;
     if state.db.object_count(quota.id, "packs").await? >= object_cap("packs") {
         return Err(ApiError::new(
             ErrorCode::Conflict,
@@ -1090,6 +1093,7 @@ async fn commit_point(
     let (time_ns, set) = cloudkeep_repo::repo::point_clear_part(&body)
         .map_err(|e| ApiError::bad_request(format!("the restore point is not valid: {e}")))?;
     let (quota, store) = area(&state, &session, &repo).await?;
+    crate::session::writable(&quota)?;
     if state
         .db
         .object_size(quota.id, "sets", &set)
@@ -1169,6 +1173,7 @@ async fn delete_point(
     session.may_write()?;
     super::limits::require_task(&state, &session, &headers).await?;
     let (quota, store) = area(&state, &session, &repo).await?;
+    crate::session::writable(&quota)?;
     let Some(point) = state
         .db
         .points(quota.id, false)

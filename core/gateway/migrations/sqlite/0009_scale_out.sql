@@ -30,3 +30,26 @@ CREATE TABLE bandwidth (
 ALTER TABLE gateways ADD COLUMN draining INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE gateways ADD COLUMN connections INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE gateways ADD COLUMN requests_per_min INTEGER NOT NULL DEFAULT 0;
+
+-- A quota being switched to another repository: writes are answered "busy, retry" while 1.
+ALTER TABLE quotas ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0;
+-- Moves of a tenant's quota, with its data, to another cloud repository, done online by one
+-- gateway: copying (repeated while the tenant writes), switching (writes wait), releasing
+-- (the old area removed), done or failed.
+CREATE TABLE moves (
+    id INTEGER PRIMARY KEY,
+    quota_id INTEGER NOT NULL,
+    tenant TEXT NOT NULL,
+    from_repo TEXT NOT NULL,
+    to_repo TEXT NOT NULL,
+    gateway_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    packs_total INTEGER NOT NULL DEFAULT 0,
+    packs_done INTEGER NOT NULL DEFAULT 0,
+    bytes_total INTEGER NOT NULL DEFAULT 0,
+    bytes_done INTEGER NOT NULL DEFAULT 0,
+    started_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    message TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX moves_by_quota ON moves (quota_id);

@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod audit;
 pub mod data;
 pub mod gateways;
+pub mod moves;
 pub mod policies;
 pub mod repos;
 pub mod reservations;
@@ -73,6 +74,9 @@ pub enum DbError {
     /// A value the database holds or is given is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// The quota is frozen for a moment (a move's switch): the same write succeeds soon.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl DbError {

@@ -120,3 +120,80 @@ fn repo_of(r: &sqlx::any::AnyRow) -> Result<CloudRepo, DbError> {
         capacity: Limit::from_stored(r.try_get(7)?),
     })
 }
+
+impl Db {
+    /// Changes a repository's title, capacity or service state; the repository after.
+    pub async fn edit_repo(
+        &self,
+        name: &str,
+        edit: &cloudkeep_api::RepoEdit,
+    ) -> Result<CloudRepo, DbError> {
+        let repo = self.repo_by_name(name).await?;
+        let title = edit.title.clone().unwrap_or(repo.title);
+        let capacity = edit.capacity.unwrap_or(repo.capacity);
+        let in_service = edit.in_service.unwrap_or(repo.in_service);
+        if let Limit::Bytes(cap) = capacity {
+            let given = self.repo_quota_total(repo.id).await?;
+            if given > cap {
+                return Err(DbError::Invalid(format!(
+                    "{name} already hands out {given} bytes of quota, more than a capacity of {cap}: lower quotas or move tenants first"
+                )));
+            }
+        }
+        sqlx::query("UPDATE repos SET title = $2, capacity = $3, in_service = $4 WHERE id = $1")
+            .bind(repo.id)
+            .bind(&title)
+            .bind(capacity.stored())
+            .bind(i64::from(in_service))
+            .execute(self.pool())
+            .await?;
+        self.repo_by_id(repo.id).await
+    }
+
+    /// Bytes of quota a repository hands out (tenants' own quotas; subtenants' are carved
+    /// from them).
+    pub async fn repo_quota_total(&self, repo: i64) -> Result<u64, DbError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(q.quota_bytes), 0) FROM quotas q JOIN tenants t ON t.id = q.tenant_id \
+             WHERE q.repo_id = $1 AND t.parent_id = 0 AND q.quota_bytes > 0",
+        )
+        .bind(repo)
+        .fetch_one(self.pool())
+        .await?;
+        let total: i64 = row.try_get(0)?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
+    /// How many quotas (of tenants and subtenants) are on a repository.
+    pub async fn repo_quota_count(&self, repo: i64) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM quotas WHERE repo_id = $1")
+            .bind(repo)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Removes a repository no quota is on; refused otherwise (its data stays where it is).
+    pub async fn remove_repo(&self, name: &str) -> Result<(), DbError> {
+        let repo = self.repo_by_name(name).await?;
+        let quotas = self.repo_quota_count(repo.id).await?;
+        if quotas > 0 {
+            return Err(DbError::Invalid(format!(
+                "{name} still holds the data of {quotas} quotas: move them to another repository or remove them first"
+            )));
+        }
+        // One statement: a quota added meanwhile makes it remove nothing.
+        let done = sqlx::query(
+            "DELETE FROM repos WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM quotas WHERE repo_id = $1)",
+        )
+        .bind(repo.id)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::Invalid(format!(
+                "{name} was given a quota meanwhile; it stays"
+            )));
+        }
+        Ok(())
+    }
+}

@@ -117,8 +117,12 @@ impl Db {
         if !charge(&mut tx, quota, bytes, false).await? {
             return Ok(None);
         }
-        sqlx::query(&format!(
-            "INSERT INTO reservations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        // Not while the quota is frozen for a move's switch: the freeze and this write are
+        // ordered by the quota's row, so a write either shows as in flight to the move or
+        // is refused.
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO reservations ({COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7 \
+             WHERE NOT EXISTS (SELECT 1 FROM quotas WHERE id = $2 AND frozen = 1)"
         ))
         .bind(&id)
         .bind(quota)
@@ -129,6 +133,11 @@ impl Db {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(DbError::Busy(
+                "the repository is being moved to other storage; this write succeeds when sent again in a few seconds".into(),
+            ));
+        }
         tx.commit().await?;
         Ok(Some(id))
     }

@@ -66,9 +66,9 @@ fn tenant_at(r: &sqlx::any::AnyRow, at: usize) -> Result<Tenant, DbError> {
 
 /// The columns [`quota_of`] reads, and where from.
 const QUOTA_COLUMNS: &str = "q.id, q.tenant_id, q.repo_id, r.name, q.friendly_name, q.quota_bytes, \
-     q.used_bytes, q.recycle_bytes, q.carved_bytes, q.reclaimable_bytes";
+     q.used_bytes, q.recycle_bytes, q.carved_bytes, q.reclaimable_bytes, q.frozen";
 /// How many columns [`QUOTA_COLUMNS`] names.
-const QUOTA_WIDTH: usize = 10;
+const QUOTA_WIDTH: usize = 11;
 /// Most packs one [`Db::quota_and_packs`] names (each is a bound parameter).
 pub const MAX_PACKS_PER_QUERY: usize = cloudkeep_api::MAX_READ_PACKS;
 
@@ -86,6 +86,7 @@ fn quota_of(r: &sqlx::any::AnyRow) -> Result<Quota, DbError> {
         recycle_bytes: r.try_get(7)?,
         carved_bytes: r.try_get(8)?,
         reclaimable_bytes: r.try_get(9)?,
+        moving: r.try_get::<i64, _>(10)? != 0,
     })
 }
 
