@@ -1,33 +1,137 @@
-// SP mode's cloud repositories: the table (kind, where, in service) and the "New cloud
-// repository" wizard — a folder on the gateway's machine, or a bucket of an S3-compatible
-// object store whose connection the gateway tests (list, write, read back, read a range,
-// remove) before it can be added. The secret key is sent once and never shown again.
+// SP mode's cloud repositories: the table (kind, where, capacity, in service) with edit, take
+// out of service and remove; the "New cloud repository" wizard — a folder on the gateway's
+// machine, or a bucket of an S3-compatible object store whose connection the gateway tests
+// (list, write, read back, read a range, remove) before it can be added; the secret key is
+// sent once and never shown again. Moving a tenant's quota to another repository, and the
+// moves with their progress (read again every second while one runs).
 
-import { spRepos, spRepoAdd, spRepoTest } from '../ipc.js';
-import { h, replaceChildren, button, field, table, radioGroup } from '../dom.js';
-import { wizard, errorSlot, busy, notice } from '../components.js';
+import { spRepos, spRepoAdd, spRepoTest, spRepoEdit, spRepoRemove, spMoveStart, spMoves, spUsage } from '../ipc.js';
+import { h, replaceChildren, button, field, selectField, table, radioGroup, panel, meter } from '../dom.js';
+import { wizard, errorSlot, busy, notice, confirmDialog } from '../components.js';
+import * as fmt from '../format.js';
 import { validName, nameError } from '../rules.js';
 
 export async function renderSpRepos(container, ctx) {
-  const repos = await spRepos();
+  const [repos, moves, usage] = await Promise.all([spRepos(), spMoves(), spUsage()]);
   if (!ctx.current()) return;
   const added = ctx.params?.added;
+  const slot = errorSlot();
+  const editor = h('div', { id: 'repo-editor' });
   const add = button('New cloud repository', { id: 'repo-new', onClick: () => replaceChildren(container, repoWizard(ctx)) });
+  const actions = (r) => {
+    const edit = button('Edit', { variant: 'secondary', id: `repo-edit-${r.name}`, label: `Edit ${r.name}` });
+    edit.addEventListener('click', () => replaceChildren(editor, editPanel(r, ctx, slot)));
+    const toggle = button(r.in_service ? 'Take out of service' : 'Put in service', {
+      variant: 'secondary',
+      id: `repo-${r.in_service ? 'retire' : 'resume'}-${r.name}`,
+      label: `${r.in_service ? 'Take out of service' : 'Put in service'} ${r.name}`,
+    });
+    toggle.addEventListener('click', () => busy(toggle, async () => {
+      await spRepoEdit(r.name, { in_service: !r.in_service });
+      await ctx.navigate('sp-repos');
+    }, (e) => slot.show(e)));
+    const remove = button('Remove', { variant: 'secondary', id: `repo-remove-${r.name}`, label: `Remove ${r.name}` });
+    remove.addEventListener('click', async () => {
+      if (!(await confirmDialog({ title: `Remove ${r.name}?`, message: 'Cloudkeep forgets this repository. It is refused while any tenant has a quota on it: move those first.', confirmLabel: 'Remove' }))) return;
+      busy(remove, async () => { await spRepoRemove(r.name); await ctx.navigate('sp-repos'); }, (e) => slot.show(e));
+    });
+    return h('div', { class: 'row-actions' }, edit, toggle, remove);
+  };
   replaceChildren(container,
     added ? notice(`Cloud repository ${added} added.`, { id: 'repo-added' }) : null,
+    slot.el,
     table({
       caption: 'Cloud repositories',
       id: 'sp-repos-table',
       columns: [
-        ['Name', (r) => r.name],
+        ['Name', (r) => (r.title ? h('span', {}, r.name, h('br'), h('span', { class: 'hint', text: r.title })) : r.name)],
         ['Kind', (r) => (r.kind === 's3' ? 'Object storage (S3)' : 'Folder')],
         ['Location', (r) => h('span', { class: 'mono', text: r.location })],
+        ['Capacity', (r) => (typeof r.capacity === 'number' && r.capacity >= 0 ? fmt.bytes(r.capacity) : 'Unlimited'), 'num'],
         ['New tenants', (r) => (r.in_service === false ? h('span', { class: 'badge badge-failed', text: 'Out of service' }) : h('span', { class: 'badge badge-success', text: 'Accepted' }))],
+        ['Manage', actions],
       ],
       rows: repos,
       empty: 'No cloud repository yet.',
     }),
-    h('div', { class: 'actions' }, add));
+    h('div', { class: 'actions' }, add),
+    editor,
+    movePanel(repos, usage, ctx, slot),
+    movesTable(moves));
+  // While a move runs, its progress is read again every second.
+  if (moves.some((m) => ['copying', 'switching', 'releasing'].includes(m.state))) {
+    setTimeout(() => { if (ctx.current()) ctx.navigate('sp-repos'); }, 1000);
+  }
+}
+
+/** Title and capacity of one repository. */
+function editPanel(r, ctx, slot) {
+  const title = field({ label: 'Title', id: 'repo-title', value: r.title || '', hint: 'What operators call it; the name stays.' });
+  const limited = typeof r.capacity === 'number' && r.capacity >= 0;
+  const capacity = field({ label: 'Capacity in GiB', id: 'repo-capacity', kind: 'number', min: 0, step: 'any', value: limited ? String(r.capacity / 1024 ** 3) : '', hint: 'Most quota it hands out to tenants in all. Empty: no limit.' });
+  const save = button('Save', { id: 'repo-save', type: 'submit' });
+  const form = h('form', { class: 'form', novalidate: true }, title.wrap, capacity.wrap, h('div', { class: 'actions' }, save));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = capacity.input.value.trim();
+    const bad = text !== '' && !(Number(text) >= 0);
+    capacity.setError(bad ? 'Give a capacity in GiB, or leave it empty for no limit.' : null);
+    if (bad) return;
+    const limit = text === '' ? -1 : fmt.gibToBytes(text);
+    busy(save, async () => {
+      await spRepoEdit(r.name, { title: title.input.value.trim(), capacity: limit });
+      await ctx.navigate('sp-repos');
+    }, (e) => slot.show(e));
+  });
+  return panel(`Edit ${r.name}`, form);
+}
+
+/** Moving a tenant's quota, with its data, to another repository. */
+function movePanel(repos, usage, ctx, slot) {
+  if (repos.length < 2 || usage.length === 0) return null;
+  const quota = selectField({
+    label: 'Tenant and its repository now',
+    id: 'move-quota',
+    options: usage.map((u, i) => [String(i), `${u.tenant} on ${u.repo}`]),
+  });
+  const to = selectField({ label: 'To repository', id: 'move-to', options: repos.filter((r) => r.in_service !== false).map((r) => [r.name, r.title ? `${r.name} (${r.title})` : r.name]) });
+  const go = button('Move', { id: 'move-start', type: 'submit' });
+  const form = h('form', { class: 'form', novalidate: true },
+    h('p', { class: 'hint', text: 'The data is copied and verified while the tenant keeps backing up; then writes wait a few seconds while the quota switches, and the old copy is removed.' }),
+    quota.wrap, to.wrap, h('div', { class: 'actions' }, go));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const u = usage[Number(quota.input.value)];
+    busy(go, async () => {
+      await spMoveStart({ tenant: u.tenant, from: u.repo, to: to.input.value });
+      await ctx.navigate('sp-repos');
+    }, (e) => slot.show(e));
+  });
+  return panel('Move a tenant to another repository', form);
+}
+
+/** The moves, newest first, with their progress. */
+function movesTable(moves) {
+  if (moves.length === 0) return null;
+  const state = (m) => {
+    const labels = { copying: 'Copying', switching: 'Switching', releasing: 'Releasing', done: 'Done', failed: 'Failed' };
+    const kind = m.state === 'done' ? 'badge-success' : m.state === 'failed' ? 'badge-failed' : 'badge-running';
+    return h('span', {}, h('span', { class: `badge ${kind}`, text: labels[m.state] || m.state }), m.message ? h('p', { class: 'hint', text: m.message }) : null);
+  };
+  return table({
+    caption: 'Moves',
+    id: 'sp-moves-table',
+    columns: [
+      ['Tenant', (m) => m.tenant],
+      ['From', (m) => m.from],
+      ['To', (m) => m.to],
+      ['State', state],
+      ['Progress', (m) => h('span', {}, meter({ share: m.bytes_total > 0 ? m.bytes_done / m.bytes_total : (m.state === 'done' ? 1 : 0), label: `Move of ${m.tenant}: ${fmt.bytes(m.bytes_done)} of ${fmt.bytes(m.bytes_total)}` }),
+        h('span', { class: 'hint', text: `${fmt.count(m.packs_done)} of ${fmt.count(m.packs_total)} packs, ${fmt.bytes(m.bytes_done)} of ${fmt.bytes(m.bytes_total)}` }))],
+      ['Started', (m) => fmt.dateTime(m.started_ms), 'when'],
+    ],
+    rows: moves,
+  });
 }
 
 /** The object store and credentials the form holds. */

@@ -208,6 +208,42 @@ pub async fn sp_repo_test(
     Ok(state.sp_client().await?.test_s3(&s3).await?)
 }
 
+/// Changes a cloud repository's title, capacity or service state.
+#[tauri::command]
+pub async fn sp_repo_edit(
+    state: State<'_, ConsoleState>,
+    name: String,
+    edit: cloudkeep_api::RepoEdit,
+) -> Result<CloudRepo, CommandError> {
+    Ok(state.sp_client().await?.edit_repo(&name, &edit).await?)
+}
+
+/// Removes a cloud repository no quota is on.
+#[tauri::command]
+pub async fn sp_repo_remove(
+    state: State<'_, ConsoleState>,
+    name: String,
+) -> Result<Vec<CloudRepo>, CommandError> {
+    Ok(state.sp_client().await?.remove_repo(&name).await?)
+}
+
+/// Starts moving a tenant's quota, with its data, to another cloud repository.
+#[tauri::command]
+pub async fn sp_move_start(
+    state: State<'_, ConsoleState>,
+    request: cloudkeep_api::MoveRequest,
+) -> Result<cloudkeep_api::MoveInfo, CommandError> {
+    Ok(state.sp_client().await?.start_move(&request).await?)
+}
+
+/// Moves of quotas between repositories, newest first, with their progress.
+#[tauri::command]
+pub async fn sp_moves(
+    state: State<'_, ConsoleState>,
+) -> Result<Vec<cloudkeep_api::MoveInfo>, CommandError> {
+    Ok(state.sp_client().await?.moves().await?)
+}
+
 /// Drains a gateway for maintenance (no new sessions; running ones finish) or puts it back
 /// in service; the gateway list after the change.
 #[tauri::command]

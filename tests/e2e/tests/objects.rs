@@ -133,3 +133,90 @@ async fn an_sp_drains_a_gateway_and_resumes_it() -> Result<()> {
     console.shutdown().await?;
     Ok(())
 }
+
+/// Managing repositories in the console: a tenant's quota moved, with its data, from one
+/// repository to another (progress to Done), the emptied one taken out of service, its
+/// title set, and removed; the CLI's tenant restores from where the data went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sp_moves_a_tenant_and_retires_the_old_repository() -> Result<()> {
+    cloudkeep_e2e::require_display()?;
+    let gateway = Gateway::start()?;
+    let files = tempfile::tempdir()?;
+    let source = files.path().join("docs");
+    std::fs::create_dir_all(&source)?;
+    std::fs::write(source.join("a.bin"), cloudkeep_e2e::noise(3 << 20, 5))?;
+    let home = cloudkeep_e2e::prepared_home(&gateway, ("mover", "mover-password-1"), &source)?;
+    run_cli(
+        home.path(),
+        &[
+            "sp",
+            "repo",
+            "add",
+            "archive",
+            "--path",
+            &gateway.dir.path().join("archive").display().to_string(),
+        ],
+        None,
+    )?;
+    let console = Console::launch().await?;
+    console.connect_sp(&gateway).await?;
+    console.nav("sp-repos").await?;
+    console.wait_for("#move-quota").await?;
+    console
+        .client
+        .execute(
+            "const s = document.querySelector('#move-to'); s.value = 'archive'; s.dispatchEvent(new Event('change'));",
+            vec![],
+        )
+        .await?;
+    console.click("#move-start").await?;
+    console.wait_for("#sp-moves-table").await?;
+    console.screen("28-repo-move-running").await?;
+    console
+        .wait_text("#sp-moves-table", "Done", Duration::from_secs(60))
+        .await?;
+    console.check_accessibility("repo-moves").await?;
+
+    // The emptied repository: out of service, then removed; the other gets a title.
+    console.click("#repo-retire-main").await?;
+    console
+        .wait_text("#sp-repos-table", "Out of service", WAIT)
+        .await?;
+    console.click("#repo-edit-archive").await?;
+    console.type_into("#repo-title", "Cold archive").await?;
+    console.click("#repo-save").await?;
+    console
+        .wait_text("#sp-repos-table", "Cold archive", WAIT)
+        .await?;
+    console.screen("28-repos-managed").await?;
+    console.click("#repo-remove-main").await?;
+    console.confirm().await?;
+    console.wait_for("#repo-edit-archive").await?;
+    let table = console.text_of("#sp-repos-table").await?;
+    ensure!(!table.contains("Out of service"), "{table}");
+
+    // The tenant's data is on the new repository: the CLI restores it.
+    let usage = run_cli(console.home.path(), &["sp", "usage", "--json"], None)?;
+    ensure!(usage.contains("\"archive\""), "{usage}");
+    let out = files.path().join("out");
+    run_cli(
+        home.path(),
+        &[
+            "restore",
+            "files",
+            "latest",
+            "--job",
+            "docs",
+            "--to",
+            &out.display().to_string(),
+        ],
+        Some("a long job passphrase"),
+    )?;
+    let restored = std::fs::read(cloudkeep_tests::restored_at(&out, &source).join("a.bin"))?;
+    ensure!(
+        restored == std::fs::read(source.join("a.bin"))?,
+        "restored bytes differ"
+    );
+    console.shutdown().await?;
+    Ok(())
+}
