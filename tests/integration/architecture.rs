@@ -155,13 +155,13 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "core/gateway/src",
         &[
-            &["storage", "store", "tls"],
+            &["metrics", "storage", "store", "tls"],
             &["error"],
             &["auth"],
             &["session"],
-            &["keyring", "limits", "packread", "policies", "recycle"],
+            &["keyring", "limits", "packread", "policies", "recycle", "repos"],
             &["space"],
-            &["admin", "check", "moves", "repos", "tenant"],
+            &["admin", "check", "moves", "tenant"],
             &["server"],
             &["lab"],
         ],

@@ -47,7 +47,7 @@ export async function renderSpRepos(container, ctx) {
         ['Name', (r) => (r.title ? h('span', {}, r.name, h('br'), h('span', { class: 'hint', text: r.title })) : r.name)],
         ['Kind', (r) => (r.kind === 's3' ? 'Object storage (S3)' : 'Folder')],
         ['Location', (r) => h('span', { class: 'mono', text: r.location })],
-        ['Capacity', (r) => (typeof r.capacity === 'number' && r.capacity >= 0 ? fmt.bytes(r.capacity) : 'Unlimited'), 'num'],
+        ['Capacity', (r) => (fmt.isUnlimited(r.capacity) ? 'Unlimited' : fmt.bytes(r.capacity)), 'num'],
         ['New tenants', (r) => (r.in_service === false ? h('span', { class: 'badge badge-failed', text: 'Out of service' }) : h('span', { class: 'badge badge-success', text: 'Accepted' }))],
         ['Manage', actions],
       ],
@@ -67,7 +67,7 @@ export async function renderSpRepos(container, ctx) {
 /** Title and capacity of one repository. */
 function editPanel(r, ctx, slot) {
   const title = field({ label: 'Title', id: 'repo-title', value: r.title || '', hint: 'What operators call it; the name stays.' });
-  const limited = typeof r.capacity === 'number' && r.capacity >= 0;
+  const limited = !fmt.isUnlimited(r.capacity);
   const capacity = field({ label: 'Capacity in GiB', id: 'repo-capacity', kind: 'number', min: 0, step: 'any', value: limited ? String(r.capacity / 1024 ** 3) : '', hint: 'Most quota it hands out to tenants in all. Empty: no limit.' });
   const save = button('Save', { id: 'repo-save', type: 'submit' });
   const form = h('form', { class: 'form', novalidate: true }, title.wrap, capacity.wrap, h('div', { class: 'actions' }, save));
@@ -77,7 +77,7 @@ function editPanel(r, ctx, slot) {
     const bad = text !== '' && !(Number(text) >= 0);
     capacity.setError(bad ? 'Give a capacity in GiB, or leave it empty for no limit.' : null);
     if (bad) return;
-    const limit = text === '' ? -1 : fmt.gibToBytes(text);
+    const limit = text === '' ? fmt.UNLIMITED : fmt.gibToBytes(text);
     busy(save, async () => {
       await spRepoEdit(r.name, { title: title.input.value.trim(), capacity: limit });
       await ctx.navigate('sp-repos');
@@ -177,7 +177,7 @@ function repoWizard(ctx) {
           });
           const path = field({ label: 'Folder on the gateway', id: 'repo-path', value: data.path, hint: 'An absolute path, for example /srv/cloudkeep/main.' });
           Object.assign(fields, {
-            endpoint: field({ label: 'Endpoint URL', id: 'repo-endpoint', hint: 'For example https://s3.eu-west-1.amazonaws.com or http://10.0.0.5:3900.' }),
+            endpoint: field({ label: 'Object store URL', id: 'repo-endpoint', hint: 'For example https://s3.eu-west-1.amazonaws.com or http://10.0.0.5:3900.' }),
             bucket: field({ label: 'Bucket', id: 'repo-bucket' }),
             prefix: field({ label: 'Key prefix (optional)', id: 'repo-prefix', hint: 'Keeps Cloudkeep’s objects under a folder of the bucket.' }),
             region: field({ label: 'Region', id: 'repo-region', value: 'us-east-1', hint: 'The region the store signs for (Garage: garage).' }),
@@ -214,7 +214,7 @@ function repoWizard(ctx) {
             data.s3 = s3Access(fields);
             let ok = true;
             for (const [f, v, msg] of [
-              [fields.endpoint, /^https?:\/\/[^/]+\/?$/.test(data.s3.target.endpoint), 'Give the endpoint as http:// or https:// and a host, without a path.'],
+              [fields.endpoint, /^https?:\/\/[^/]+\/?$/.test(data.s3.target.endpoint), 'Give the object store’s URL: http:// or https:// and a host, without a path.'],
               [fields.bucket, /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(data.s3.target.bucket), 'Give the bucket: 3 to 63 lowercase letters, digits, dots and hyphens.'],
               [fields.accessKey, !!data.s3.access_key, 'Give the access key id.'],
               [fields.secretKey, !!data.s3.secret_key, 'Give the secret key.'],
