@@ -1520,7 +1520,10 @@ fn a_killed_gateway_fails_over_within_the_run() {
     first.child.kill().unwrap();
     first.child.wait().unwrap();
     let status = child.wait().unwrap();
-    assert!(status.success(), "the run goes on through the second gateway");
+    assert!(
+        status.success(),
+        "the run goes on through the second gateway"
+    );
     let rerun = laptop.ok(&["job", "run", "big", "--json"], None);
     let done: serde_json::Value = serde_json::from_str(rerun.lines().last().unwrap()).unwrap();
     assert_eq!(done["result"], "success", "{rerun}");

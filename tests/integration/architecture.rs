@@ -159,7 +159,9 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["error"],
             &["auth"],
             &["session"],
-            &["keyring", "limits", "packread", "policies", "recycle", "repos"],
+            &[
+                "keyring", "limits", "packread", "policies", "recycle", "repos",
+            ],
             &["space"],
             &["admin", "check", "moves", "tenant"],
             &["server"],

@@ -1,6 +1,7 @@
 //! A real Garage cluster for tests: three nodes on 127.0.0.1 (replication factor 3,
-//! consistent mode), each its own process, metadata in SQLite, started in a temporary folder
-//! in a few seconds; one bucket and one access key made through Garage's own CLI. Nodes can
+//! consistent mode), each its own process, metadata in LMDB (Garage's default), block
+//! compression off (Cloudkeep's packs are compressed and encrypted already: what an SP
+//! should set too), started in a temporary folder in a few seconds; one bucket and one access key made through Garage's own CLI. Nodes can
 //! be killed and started again mid-test. The binary is the one the test command installs
 //! (`CLOUDKEEP_GARAGE`, else `~/.cache/cloudkeep/tools/bin/garage`).
 
@@ -89,8 +90,8 @@ impl Garage {
             std::fs::write(
                 &config,
                 format!(
-                    "metadata_dir = \"{meta}\"\ndata_dir = \"{data}\"\ndb_engine = \"sqlite\"\n\
-                     metadata_fsync = false\ndata_fsync = false\n\
+                    "metadata_dir = \"{meta}\"\ndata_dir = \"{data}\"\ndb_engine = \"lmdb\"\n\
+                     metadata_fsync = false\ndata_fsync = false\ncompression_level = \"none\"\n\
                      replication_factor = {factor}\nconsistency_mode = \"consistent\"\n\
                      rpc_bind_addr = \"127.0.0.1:{rpc}\"\nrpc_public_addr = \"127.0.0.1:{rpc}\"\n\
                      rpc_secret = \"{secret}\"\n\
