@@ -14,8 +14,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+// The gateway suite's support (it allows its own unused parts).
 #[path = "../tests/support.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::path::{Path, PathBuf};
