@@ -121,12 +121,17 @@ impl S3Bucket {
         &self.target
     }
 
-    /// Runs a request to its end from a blocking thread.
-    fn run<T>(&self, fut: impl Future<Output = T>) -> T {
-        let handle = match &self.runtime {
+    /// The runtime requests run on.
+    fn handle(&self) -> tokio::runtime::Handle {
+        match &self.runtime {
             Runtime::Shared(handle) => handle.clone(),
             Runtime::Owned(rt) => rt.handle().clone(),
-        };
+        }
+    }
+
+    /// Runs a request to its end from a blocking thread.
+    fn run<T>(&self, fut: impl Future<Output = T>) -> T {
+        let handle = self.handle();
         match tokio::runtime::Handle::try_current() {
             // On a worker thread of a runtime: make room for blocking first.
             Ok(current)
@@ -444,18 +449,49 @@ impl RepoBackend for S3Store {
     }
 }
 
+/// Parts of one pack sent at the same time: while one travels to the store, the next is sent
+/// too (the store's write of a part, three replicas in a cluster, is the slow step).
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// A part on its way.
+type PartJob = tokio::task::JoinHandle<Result<PartId, object_store::Error>>;
+
 /// A pack on its way into a bucket: the first part's bytes are held until there is more than
-/// one part (a small pack is then one PUT); later parts go out as they fill.
+/// one part (a small pack is then one PUT); later parts go out as they fill, up to
+/// [`PARTS_IN_FLIGHT`] at once.
 struct S3Upload {
     store: S3Store,
     key: Key,
     marker: Key,
     multipart: Option<object_store::MultipartId>,
     parts: Vec<PartId>,
+    in_flight: std::collections::VecDeque<PartJob>,
     buffer: Vec<u8>,
 }
 
 impl S3Upload {
+    /// Waits for the oldest part in flight.
+    fn settle_one(&mut self) -> Result<(), StoreError> {
+        let Some(job) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let store = self.store.clone();
+        let part = store
+            .run(job)
+            .map_err(|e| store.err(&self.key, object_store::Error::JoinError { source: e }))?
+            .map_err(|e| store.err(&self.key, e))?;
+        self.parts.push(part);
+        Ok(())
+    }
+
+    /// Every part in flight, settled in order.
+    fn settle_all(&mut self) -> Result<(), StoreError> {
+        while !self.in_flight.is_empty() {
+            self.settle_one()?;
+        }
+        Ok(())
+    }
+
     fn send_part(&mut self) -> Result<(), StoreError> {
         let data = std::mem::take(&mut self.buffer);
         let store = self.store.clone();
@@ -478,14 +514,17 @@ impl S3Upload {
                 id
             }
         };
-        let part = store
-            .run(
-                store
-                    .client()
-                    .put_part(&self.key, &id, self.parts.len(), PutPayload::from(data)),
-            )
-            .map_err(|e| store.err(&self.key, e))?;
-        self.parts.push(part);
+        if self.in_flight.len() >= PARTS_IN_FLIGHT {
+            self.settle_one()?;
+        }
+        let index = self.parts.len() + self.in_flight.len();
+        let (client, key) = (store.client().clone(), self.key.clone());
+        let job = store.bucket.handle().spawn(async move {
+            client
+                .put_part(&key, &id, index, PutPayload::from(data))
+                .await
+        });
+        self.in_flight.push_back(job);
         Ok(())
     }
 }
@@ -511,6 +550,11 @@ impl PackUpload for S3Upload {
         if !self.buffer.is_empty() {
             self.send_part()?;
         }
+        if let Err(e) = self.settle_all() {
+            let _ = store.run(store.client().abort_multipart(&self.key, &id));
+            let _ = store.run(store.client().delete(&self.marker));
+            return Err(e);
+        }
         let parts = std::mem::take(&mut self.parts);
         if let Err(e) = store.run(store.client().complete_multipart(&self.key, &id, parts)) {
             let _ = store.run(store.client().abort_multipart(&self.key, &id));
@@ -521,7 +565,9 @@ impl PackUpload for S3Upload {
         Ok(())
     }
 
-    fn abort(self: Box<Self>) {
+    fn abort(mut self: Box<Self>) {
+        // Parts still travelling finish (or fail) before the upload is called off.
+        let _ = self.settle_all();
         if let Some(id) = &self.multipart {
             let store = &self.store;
             if let Err(e) = store.run(store.client().abort_multipart(&self.key, id)) {
@@ -576,6 +622,7 @@ impl AreaStore for S3Store {
             marker: self.marker_key(reservation),
             multipart: None,
             parts: Vec::new(),
+            in_flight: std::collections::VecDeque::new(),
             buffer: Vec::with_capacity(PART),
         }))
     }
