@@ -1,7 +1,7 @@
 //! Fuzz target: every JSON request body the gateway takes (the first byte picks which), as
 //! axum's `Json` extractor would parse it. Whatever parses must serialise again, and the
-//! bodies the gateway checks further (task kinds, read ranges, subtenant names) go through
-//! those checks too.
+//! bodies the gateway checks further (task kinds, read ranges, subtenant names, object-store
+//! locations) go through those checks too.
 #![no_main]
 
 use cloudkeep_api as api;
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {
         return;
     };
-    match which % 16 {
+    match which % 20 {
         0 => drop(round_trip::<api::LoginRequest>(body)),
         1 => drop(round_trip::<api::PresenceRequest>(body)),
         2 => {
@@ -52,6 +52,15 @@ fuzz_target!(|data: &[u8]| {
         12 => drop(round_trip::<api::MaintenanceMode>(body)),
         13 => drop(round_trip::<api::CertImport>(body)),
         14 => drop(round_trip::<policy::AgentReport>(body)),
+        15 => {
+            if let Some(access) = round_trip::<api::S3Access>(body) {
+                let _ = access.target.check();
+                let _ = access.target.describe();
+            }
+        }
+        16 => drop(round_trip::<api::RepoEdit>(body)),
+        17 => drop(round_trip::<api::MoveRequest>(body)),
+        18 => drop(round_trip::<api::DrainRequest>(body)),
         _ => drop(round_trip::<policy::PolicyDoc>(body)),
     }
 });
