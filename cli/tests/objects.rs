@@ -59,38 +59,9 @@ fn an_object_storage_repository_serves_backups_through_two_gateways_and_a_lost_n
     let mut garage = Garage::start(3);
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("gw");
-    let sp = Cli {
-        home: tmp.path().join("sp-home"),
-    };
-    let d = data.display().to_string();
-    let fp = fingerprint_in(&sp.ok(
-        &[
-            "gateway",
-            "init",
-            "--data-dir",
-            &d,
-            "--hostname",
-            "127.0.0.1",
-            "--admin-password-stdin",
-        ],
-        Some(ADMIN_PW),
-    ));
     let log1 = tmp.path().join("gw-1.log");
-    let mut first = Gateway::start_logged(&data, &[], &log1);
-    sp.ok(
-        &[
-            "sp",
-            "login",
-            "--gateway",
-            &first.addr,
-            "--user",
-            "admin",
-            "--password-stdin",
-            "--trust",
-            &fp,
-        ],
-        Some(ADMIN_PW),
-    );
+    let (mut first, sp, fp) =
+        sp_gateway(tmp.path(), |data| Gateway::start_logged(data, &[], &log1));
     let endpoint = garage.endpoint(0);
     let good = format!("{ACCESS_KEY}\n{SECRET_KEY}\n");
 

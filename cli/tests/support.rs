@@ -303,6 +303,29 @@ pub fn gateway_with_tenant(dir: &Path) -> (Gateway, Cli, String) {
 
 /// [`gateway_with_tenant`] with the gateway listening on `listen`.
 pub fn gateway_with_tenant_on(dir: &Path, listen: &str) -> (Gateway, Cli, String) {
+    let (gw, sp, fp) = sp_gateway(dir, |data| Gateway::start_listening(data, listen, &[]));
+    let storage = dir.join("storage").display().to_string();
+    sp.ok(&["sp", "repo", "add", "main", "--path", &storage], None);
+    sp.ok(
+        &[
+            "sp",
+            "tenant",
+            "add",
+            "acme",
+            "--password-stdin",
+            "--quota",
+            "main=1G:Cloud",
+            "--lease-until",
+            "2031-12-31",
+        ],
+        Some("tenant-password"),
+    );
+    (gw, sp, fp)
+}
+
+/// A gateway initialised in `dir/gw` and started by `start`, with the SP's CLI (home
+/// `dir/sp-home`) logged in to it; no repository, no tenant yet.
+pub fn sp_gateway(dir: &Path, start: impl FnOnce(&Path) -> Gateway) -> (Gateway, Cli, String) {
     let data = dir.join("gw");
     let sp = Cli {
         home: dir.join("sp-home"),
@@ -320,7 +343,7 @@ pub fn gateway_with_tenant_on(dir: &Path, listen: &str) -> (Gateway, Cli, String
         ],
         Some(ADMIN_PW),
     ));
-    let gw = Gateway::start_listening(&data, listen, &[]);
+    let gw = start(&data);
     sp.ok(
         &[
             "sp",
@@ -334,22 +357,6 @@ pub fn gateway_with_tenant_on(dir: &Path, listen: &str) -> (Gateway, Cli, String
             &fp,
         ],
         Some(ADMIN_PW),
-    );
-    let storage = dir.join("storage").display().to_string();
-    sp.ok(&["sp", "repo", "add", "main", "--path", &storage], None);
-    sp.ok(
-        &[
-            "sp",
-            "tenant",
-            "add",
-            "acme",
-            "--password-stdin",
-            "--quota",
-            "main=1G:Cloud",
-            "--lease-until",
-            "2031-12-31",
-        ],
-        Some("tenant-password"),
     );
     (gw, sp, fp)
 }
