@@ -97,12 +97,17 @@ async fn start(
         ));
     }
     let to = state.db.repo_by_name(&req.to).await?;
-    if !to.in_service {
-        return Err(ApiError::bad_request(format!(
-            "cloud repository \"{}\" is out of service: put it back in service or choose another",
-            to.name
-        )));
-    }
+    // The same rule as a new quota there: in service, within its capacity.
+    super::repos::check_placement(
+        &state,
+        &cloudkeep_api::QuotaSpec {
+            repo: to.name.clone(),
+            friendly_name: Some(quota.friendly_name.clone()),
+            bytes: quota.quota_bytes,
+        },
+        None,
+    )
+    .await?;
     let id = state
         .db
         .start_move(quota.id, &req.tenant, (&req.from, &req.to), &state.id)

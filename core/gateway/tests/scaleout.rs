@@ -6,8 +6,6 @@
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Instant;
-
 use cloudkeep_api::TenantSettings;
 use cloudkeep_client::remote::RemoteStore;
 use cloudkeep_repo::backend::{MetaKind, PackStore, RepoBackend};
@@ -91,7 +89,7 @@ async fn three_gateways_hold_one_bandwidth_limit_together() {
     .await
     .unwrap();
     let (packs, pack_len) = (3u64, 2u64 << 20);
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let mut sends = Vec::new();
     for (n, store) in stores.into_iter().enumerate() {
         sends.push(tokio::task::spawn_blocking(move || {

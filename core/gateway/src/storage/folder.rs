@@ -94,6 +94,7 @@ impl AreaStore for FolderStore {
     }
 
     fn remove_all(&self) -> Result<(), StoreError> {
+        self.close_readers();
         let root = self.root().to_path_buf();
         match std::fs::remove_dir_all(&root) {
             Ok(()) => Ok(()),

@@ -137,6 +137,14 @@ impl FolderStore {
         Ok((path, file))
     }
 
+    /// Closes the packs kept open for reading (shared by every clone of this store): before
+    /// the folder is removed, since Windows refuses to remove a file that is open.
+    pub fn close_readers(&self) {
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.clear();
+        }
+    }
+
     /// The folder.
     pub fn root(&self) -> &Path {
         &self.root
