@@ -234,6 +234,24 @@ fn a_quota_moves_from_a_folder_to_object_storage_while_a_backup_runs() {
         )
         .unwrap();
     }
+    // A repository without room for the quota takes no move.
+    sp.ok(
+        &["sp", "repo", "edit", "objects", "--capacity", "100M"],
+        None,
+    );
+    let refused = sp.fails(
+        &[
+            "sp", "repo", "move", "acme", "--from", "main", "--to", "objects",
+        ],
+        None,
+        5,
+    );
+    assert!(refused.contains("does not fit"), "{refused}");
+    sp.ok(
+        &["sp", "repo", "edit", "objects", "--capacity", "unlimited"],
+        None,
+    );
+
     let before = folder_bytes(&tmp.path().join("storage"));
     let mut run = spawn(&laptop, &["job", "run", "docs"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
