@@ -234,6 +234,16 @@ async fn metrics_count_requests_bytes_and_quotas_and_reveal_no_secret() {
     .unwrap();
     let refused = Tenant::login(&m, &gw_dir, "metered", "wrong-password").await;
     assert!(refused.is_err());
+    // A peer inventing HTTP methods adds no series: they all count as "other".
+    let http = pinned_client(&gw_dir, None);
+    for n in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("INVENTED{n}").as_bytes()).unwrap();
+        let _ = http
+            .request(method, format!("https://{}/v1/hello", m.addr))
+            .send()
+            .await
+            .unwrap();
+    }
 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let plain = reqwest::Client::new();
@@ -268,6 +278,8 @@ async fn metrics_count_requests_bytes_and_quotas_and_reveal_no_secret() {
         .and_then(|v| v.parse().ok())
         .unwrap();
     assert!(received >= 1 << 20, "{received}");
+    assert!(!text.contains("INVENTED"), "{text}");
+    assert!(text.contains("method=\"other\""), "{text}");
     // Routes, never paths: no pack id, and no password or token.
     assert!(!text.contains(&PackId::of(&pseudo_random(1 << 20, 9)).to_hex()));
     assert!(!text.contains("metered-password") && !text.contains("wrong-password"));
