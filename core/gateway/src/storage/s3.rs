@@ -394,12 +394,7 @@ impl PackStore for S3Store {
 
 impl RepoBackend for S3Store {
     fn put_meta(&self, kind: MetaKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        if bytes.len() as u64 > MAX_META_LEN {
-            return Err(StoreError::TooLarge {
-                name: name.to_owned(),
-                len: bytes.len() as u64,
-            });
-        }
+        cloudkeep_repo::backend::check_meta_len(name, bytes.len() as u64)?;
         let key = self.meta_key(kind, name)?;
         self.run(self.client().put(&key, PutPayload::from(bytes.to_vec())))
             .map(|_| ())

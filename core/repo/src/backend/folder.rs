@@ -530,12 +530,7 @@ impl PackStore for FolderStore {
 
 impl RepoBackend for FolderStore {
     fn put_meta(&self, kind: MetaKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        if bytes.len() as u64 > MAX_META_LEN {
-            return Err(StoreError::TooLarge {
-                name: name.to_owned(),
-                len: bytes.len() as u64,
-            });
-        }
+        super::check_meta_len(name, bytes.len() as u64)?;
         let path = self.meta_path(kind, name)?;
         self.write_atomic(&path, bytes)
     }

@@ -223,6 +223,17 @@ impl MetaKind {
 /// chunks is 32 MiB of ids).
 pub const MAX_META_LEN: u64 = 256 << 20;
 
+/// Refuses an object of `len` bytes larger than [`MAX_META_LEN`] (every store's one rule).
+pub fn check_meta_len(name: &str, len: u64) -> Result<(), StoreError> {
+    if len > MAX_META_LEN {
+        return Err(StoreError::TooLarge {
+            name: name.to_owned(),
+            len,
+        });
+    }
+    Ok(())
+}
+
 /// A repository's whole storage: packs plus small metadata objects, each written atomically.
 pub trait RepoBackend: PackStore {
     /// Stores an object atomically; an existing one of the same name is replaced.
