@@ -1527,7 +1527,14 @@ fn a_killed_gateway_fails_over_within_the_run() {
     let rerun = laptop.ok(&["job", "run", "big", "--json"], None);
     let done: serde_json::Value = serde_json::from_str(rerun.lines().last().unwrap()).unwrap();
     assert_eq!(done["result"], "success", "{rerun}");
-    assert_eq!(done["stats"]["new_stored_bytes"], 0, "{rerun}");
+    // Every file of the first point was recorded and stored: nothing is read or sent again.
+    // (One small folder listing may be new: the point records the source's ancestors, and
+    // other tests running at the same time change the mtime of the shared temporary folder.)
+    assert_eq!(done["stats"]["bytes_read"], 0, "{rerun}");
+    assert!(
+        done["stats"]["new_stored_bytes"].as_u64().unwrap() < 4096,
+        "{rerun}"
+    );
     let points = laptop.json(&["points", "list", "--job", "big"]);
     assert_eq!(points.as_array().unwrap().len(), 2, "{points}");
     let out = tmp.path().join("restored");
