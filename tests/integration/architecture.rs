@@ -133,6 +133,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["pack"],
             &["backend"],
             &["chunkset", "index"],
+            &["refs"],
             // Backup files: the container and its read-only repository over packs.
             &["backupfile"],
             &["fetch"],

@@ -128,6 +128,165 @@ impl ChunkSetFile {
     }
 }
 
+/// The ids of a stored **full** set, read in place from its bytes (a full set of ten million
+/// ids is 320 MB; decoding it would hold it twice).
+#[derive(Debug, Clone, Copy)]
+pub struct IdsView<'a> {
+    raw: &'a [u8],
+}
+
+impl<'a> IdsView<'a> {
+    /// The ids of the full set `bytes` (checked: its framing, no base, nothing removed,
+    /// sorted and unique ids, nothing after its end).
+    pub fn of_full_set(bytes: &'a [u8]) -> Result<Self, String> {
+        let body = frame_body(bytes)?;
+        let (tag, rest) = body.split_first().ok_or("it is cut short")?;
+        if *tag != 0 {
+            return Err("it is a delta, not a full set".into());
+        }
+        let (count, rest) = take_varint(rest)?;
+        let len = usize::try_from(count)
+            .ok()
+            .and_then(|c| c.checked_mul(32))
+            .filter(|len| *len <= rest.len())
+            .ok_or("it is cut short")?;
+        let (raw, rest) = rest.split_at(len);
+        let (removed, rest) = take_varint(rest)?;
+        if removed != 0 {
+            return Err("a full set cannot remove ids".into());
+        }
+        if !rest.is_empty() {
+            return Err("it has bytes after its end".into());
+        }
+        let view = Self { raw };
+        if !raw
+            .chunks_exact(32)
+            .zip(raw.chunks_exact(32).skip(1))
+            .all(|(a, b)| a < b)
+        {
+            return Err("its ids are not sorted and unique".into());
+        }
+        Ok(view)
+    }
+
+    /// How many ids.
+    pub fn len(&self) -> usize {
+        self.raw.len() / 32
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// Every id, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = ChunkId> + 'a {
+        self.raw.chunks_exact(32).map(|c| {
+            let mut id = [0u8; 32];
+            id.copy_from_slice(c);
+            ChunkId(id)
+        })
+    }
+
+    /// Whether `id` is in the set.
+    pub fn contains(&self, id: &ChunkId) -> bool {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.raw[mid * 32..mid * 32 + 32].cmp(&id.0[..]) {
+                std::cmp::Ordering::Equal => return true,
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        false
+    }
+}
+
+/// The base a stored set names (`None`: it is a full set), read without decoding its ids.
+pub fn base_of(bytes: &[u8]) -> Result<Option<String>, String> {
+    let body = frame_body(bytes)?;
+    match body.split_first() {
+        Some((0, _)) => Ok(None),
+        Some((1, rest)) => {
+            let (len, rest) = take_varint(rest)?;
+            let name = usize::try_from(len)
+                .ok()
+                .and_then(|len| rest.get(..len))
+                .ok_or("it is cut short")?;
+            let name = std::str::from_utf8(name).map_err(|_| "its base is not text")?;
+            if !crate::backend::valid_meta_name(name) {
+                return Err("its base is not a valid object name".into());
+            }
+            Ok(Some(name.to_owned()))
+        }
+        _ => Err("it is cut short or damaged".into()),
+    }
+}
+
+/// Encodes a set from sorted id streams, byte for byte as [`ChunkSetFile::encode`] does
+/// (postcard: a varint count, then each id's 32 bytes), without gathering the ids first.
+/// `added_len` and `removed_len` must be the streams' lengths.
+pub fn encode_streamed(
+    base: Option<&str>,
+    added_len: usize,
+    added: impl Iterator<Item = ChunkId>,
+    removed_len: usize,
+    removed: impl Iterator<Item = ChunkId>,
+) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(16 + (added_len + removed_len) * 32);
+    bytes.extend_from_slice(MAGIC);
+    bytes.push(VERSION);
+    match base {
+        None => bytes.push(0),
+        Some(name) => {
+            bytes.push(1);
+            put_varint(&mut bytes, name.len() as u64);
+            bytes.extend_from_slice(name.as_bytes());
+        }
+    }
+    put_varint(&mut bytes, added_len as u64);
+    added.for_each(|id| bytes.extend_from_slice(&id.0));
+    put_varint(&mut bytes, removed_len as u64);
+    removed.for_each(|id| bytes.extend_from_slice(&id.0));
+    bytes
+}
+
+/// The postcard body of a stored set (after its magic number and version).
+fn frame_body(bytes: &[u8]) -> Result<&[u8], String> {
+    let rest = bytes
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or("it does not start with its magic number")?;
+    match rest.split_first() {
+        Some((&VERSION, body)) => Ok(body),
+        Some((v, _)) => Err(format!(
+            "format version {v} is not one this Cloudkeep reads; update Cloudkeep"
+        )),
+        None => Err("it is cut short".into()),
+    }
+}
+
+/// A postcard (LEB128) unsigned varint.
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a postcard unsigned varint (at most ten bytes).
+fn take_varint(bytes: &[u8]) -> Result<(u64, &[u8]), String> {
+    let mut v: u64 = 0;
+    for (i, b) in bytes.iter().enumerate().take(10) {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok((v, &bytes[i + 1..]));
+        }
+    }
+    Err("it is cut short or damaged".into())
+}
+
 fn strictly_increasing(ids: &[ChunkId]) -> bool {
     ids.windows(2).all(|w| w[0] < w[1])
 }
@@ -211,6 +370,57 @@ mod tests {
             removed: vec![id(7)],
         };
         assert!(bad_delta.apply(&[id(1), id(2)]).is_err());
+    }
+
+    #[test]
+    fn streamed_sets_are_the_same_bytes_and_read_in_place() {
+        let many: Vec<ChunkId> = (0..400u32)
+            .map(|n| {
+                let mut id = [0u8; 32];
+                id.copy_from_slice(blake3::hash(&n.to_le_bytes()).as_bytes());
+                ChunkId(id)
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let full = ChunkSetFile::full(many.clone()).encode();
+        let streamed = encode_streamed(
+            None,
+            many.len(),
+            many.iter().copied(),
+            0,
+            std::iter::empty(),
+        );
+        assert_eq!(streamed, full);
+        let view = IdsView::of_full_set(&full).unwrap();
+        assert_eq!(view.iter().collect::<Vec<_>>(), many);
+        assert!(many.iter().all(|id| view.contains(id)));
+        assert!(!view.contains(&ChunkId([0; 32])));
+        assert_eq!(base_of(&full).unwrap(), None);
+
+        let delta = ChunkSetFile {
+            base: Some("ab".repeat(32)),
+            added: many[..3].to_vec(),
+            removed: many[5..7].to_vec(),
+        };
+        let bytes = delta.encode();
+        let streamed = encode_streamed(
+            delta.base.as_deref(),
+            3,
+            many[..3].iter().copied(),
+            2,
+            many[5..7].iter().copied(),
+        );
+        assert_eq!(streamed, bytes);
+        assert_eq!(base_of(&bytes).unwrap(), delta.base);
+        assert!(IdsView::of_full_set(&bytes).is_err());
+        for cut in 0..full.len() {
+            assert!(IdsView::of_full_set(&full[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut unsorted = ChunkSetFile::full(vec![many[1], many[0]]).encode();
+        assert!(IdsView::of_full_set(&unsorted).is_err());
+        unsorted.push(0);
+        assert!(IdsView::of_full_set(&unsorted).is_err());
     }
 
     proptest! {

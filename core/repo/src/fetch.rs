@@ -47,7 +47,7 @@ pub fn plan(index: &ChunkIndex, ids: &[ChunkId], gap: u64) -> (Vec<Span>, Vec<Ch
             continue;
         }
         match index.get(id) {
-            Some(loc) => by_pack.entry(loc.pack).or_default().push((*id, *loc)),
+            Some(loc) => by_pack.entry(loc.pack).or_default().push((*id, loc)),
             None => unknown.push(*id),
         }
     }

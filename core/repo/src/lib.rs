@@ -54,5 +54,6 @@ pub mod image;
 pub mod index;
 pub mod lock;
 pub mod pack;
+pub mod refs;
 pub mod repo;
 pub mod saver;

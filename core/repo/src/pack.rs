@@ -147,6 +147,9 @@ impl PackBuilder {
             index.extend_from_slice(&e.plain_len.to_le_bytes());
         }
         let sealed = keys.seal(INDEX_AAD, &index)?;
+        // Exactly what is left: a pack of tiny blobs has a big index, and doubling the
+        // buffer for it held twice the pack in memory.
+        self.buf.reserve_exact(sealed.len() + FOOTER_LEN);
         self.buf.extend_from_slice(&sealed);
         self.buf
             .extend_from_slice(&(sealed.len() as u32).to_le_bytes());

@@ -22,6 +22,11 @@ use crate::catalog::{self, CatalogError, Node};
 use crate::chunkset::ChunkSetFile;
 use crate::crypto::{ChunkId, CryptoError, KdfParams, Keyring, RecoveryKey, RepoKeys};
 use crate::pack::{PackEntry, PackId};
+use crate::refs::RunRefs;
+
+/// Most blobs one index file names (about 25 MB of entries): writers of many blobs (a
+/// backup, a compaction) split their entries into files of this many.
+pub const INDEX_FILE_BLOBS: usize = 1 << 19;
 
 const KEYRING_NAME: &str = "keyring";
 const INDEX_MAGIC: &[u8; 4] = b"CKIX";
@@ -490,40 +495,39 @@ impl Repository {
     /// Reads every index file into one chunk index: every blob any index file names,
     /// wherever that is (garbage collection's view).
     pub fn load_index(&self) -> Result<ChunkIndex, RepoError> {
-        let mut index = ChunkIndex::default();
-        for (pack, entries) in self.index_files()? {
-            index.add_pack(pack, &entries);
-        }
-        Ok(index)
+        let mut index = ChunkIndex::builder();
+        self.each_index_file(|pack, entries| index.add_pack(pack, &entries, 0))?;
+        Ok(index.finish())
     }
 
     /// Every index entry, those of `first` packs (the packs a store lists) before the others:
     /// a blob copied by a compaction is found where it is now, not in a pack that is gone.
     pub fn load_index_preferring(&self, first: &HashSet<PackId>) -> Result<ChunkIndex, RepoError> {
-        let files = self.index_files()?;
-        let mut index = ChunkIndex::default();
-        for pass_listed in [true, false] {
-            for (pack, entries) in &files {
-                if first.contains(pack) == pass_listed {
-                    index.add_pack(*pack, entries);
-                }
-            }
-        }
-        Ok(index)
+        let mut index = ChunkIndex::builder();
+        self.each_index_file(|pack, entries| {
+            index.add_pack(pack, &entries, u8::from(!first.contains(&pack)))
+        })?;
+        Ok(index.finish())
     }
 
-    /// The packs every index file names, with their blobs, in file order.
-    fn index_files(&self) -> Result<Vec<(PackId, Vec<PackEntry>)>, RepoError> {
-        let mut all = Vec::new();
+    /// Reads the index files one at a time and hands over each pack they name with its
+    /// blobs, in file order (one file's entries in memory at a time, not all of them).
+    fn each_index_file(
+        &self,
+        mut each: impl FnMut(PackId, Vec<PackEntry>),
+    ) -> Result<(), RepoError> {
         for name in self.backend.list_meta(MetaKind::Index)? {
             let bytes = self.backend.get_meta(MetaKind::Index, &name)?;
             let packs = decode_index(&self.keys, &bytes).map_err(|reason| RepoError::Corrupt {
                 what: format!("index file {name}"),
                 reason,
             })?;
-            all.extend(packs);
+            drop(bytes);
+            for (pack, entries) in packs {
+                each(pack, entries);
+            }
         }
-        Ok(all)
+        Ok(())
     }
 
     /// The blobs a backup may count as stored: those in packs the storage lists and does
@@ -535,19 +539,20 @@ impl Repository {
     pub fn load_backup_index(&self, damaged: &[PackId]) -> Result<(ChunkIndex, usize), RepoError> {
         let listed = self.backend.list_packs()?;
         let damaged: HashSet<PackId> = damaged.iter().copied().collect();
-        let files = self.index_files()?;
-        let named: HashSet<PackId> = files.iter().map(|(p, _)| *p).collect();
         let sound: HashSet<PackId> = listed
             .iter()
             .map(|(p, _)| *p)
             .filter(|p| !damaged.contains(p))
             .collect();
-        let mut index = ChunkIndex::default();
-        for (pack, entries) in &files {
-            if sound.contains(pack) {
-                index.add_pack(*pack, entries);
+        let mut named: HashSet<PackId> = HashSet::new();
+        let mut builder = ChunkIndex::builder();
+        self.each_index_file(|pack, entries| {
+            named.insert(pack);
+            if sound.contains(&pack) {
+                builder.add_pack(pack, &entries, 0);
             }
-        }
+        })?;
+        let mut index = builder.finish();
         let orphans: Vec<(PackId, u64)> = listed
             .into_iter()
             .filter(|(p, _)| !named.contains(p) && !damaged.contains(p))
@@ -567,16 +572,13 @@ impl Repository {
             .map(|(p, _)| p)
             .collect();
         let damaged: HashSet<PackId> = self.backend.damaged_packs()?.into_iter().collect();
-        let files = self.index_files()?;
-        let mut index = ChunkIndex::default();
-        for pass_damaged in [false, true] {
-            for (pack, entries) in &files {
-                if listed.contains(pack) && damaged.contains(pack) == pass_damaged {
-                    index.add_pack(*pack, entries);
-                }
+        let mut index = ChunkIndex::builder();
+        self.each_index_file(|pack, entries| {
+            if listed.contains(&pack) {
+                index.add_pack(pack, &entries, u8::from(damaged.contains(&pack)));
             }
-        }
-        Ok(index)
+        })?;
+        Ok(index.finish())
     }
 
     /// Reads the sealed indexes of `orphans` — stored packs no index file names, left by a
@@ -637,6 +639,32 @@ impl Repository {
         Ok(name)
     }
 
+    /// Writes index files naming `packs` (which must already be stored), at most
+    /// [`INDEX_FILE_BLOBS`] blobs each; returns their names.
+    pub fn write_indexes(
+        &self,
+        packs: &[(PackId, Vec<PackEntry>)],
+    ) -> Result<Vec<String>, RepoError> {
+        let mut names = Vec::new();
+        let mut start = 0;
+        while start < packs.len() {
+            let mut blobs = 0;
+            let mut end = start;
+            while end < packs.len()
+                && (end == start || blobs + packs[end].1.len() <= INDEX_FILE_BLOBS)
+            {
+                blobs += packs[end].1.len();
+                end += 1;
+            }
+            names.push(self.write_index(&packs[start..end])?);
+            start = end;
+        }
+        if names.is_empty() {
+            names.push(self.write_index(&[])?);
+        }
+        Ok(names)
+    }
+
     /// An index file naming `packs`, sealed, with its name; not stored.
     pub fn encode_index(
         &self,
@@ -687,6 +715,72 @@ impl Repository {
         let (point, bytes) = self.encode_point(manifest, &set)?;
         self.backend.put_meta(MetaKind::Point, &point.id, &bytes)?;
         Ok(point)
+    }
+
+    /// Saves the restore point of a backup run: first its chunk set, written from what the
+    /// run referenced (`refs`: every blob of it is in the index or was stored by the run, so
+    /// nothing it names is missing) as a delta against the chain of `parent` when that is
+    /// small, then the point. Nothing lists every id in memory on the way.
+    pub fn commit_run_point(
+        &self,
+        refs: RunRefs<'_>,
+        manifest: &PointManifest,
+        parent: Option<&RestorePoint>,
+    ) -> Result<RestorePoint, RepoError> {
+        let base = parent.and_then(|p| match self.base_set_bytes(&p.set) {
+            Ok(base) => Some(base),
+            Err(e) => {
+                tracing::warn!("writing a full chunk set: the parent's set: {e}");
+                None
+            }
+        });
+        let view = base.as_ref().and_then(|(name, bytes)| {
+            match crate::chunkset::IdsView::of_full_set(bytes) {
+                Ok(view) => Some((name.as_str(), view)),
+                Err(e) => {
+                    tracing::warn!("writing a full chunk set: the parent's base: {e}");
+                    None
+                }
+            }
+        });
+        let bytes = refs.chunk_set(view);
+        drop(base);
+        let set = ChunkSetFile::name_of(&bytes);
+        self.backend.put_meta(MetaKind::ChunkSet, &set, &bytes)?;
+        drop(bytes);
+        let (point, bytes) = self.encode_point(manifest, &set)?;
+        self.backend.put_meta(MetaKind::Point, &point.id, &bytes)?;
+        Ok(point)
+    }
+
+    /// The name and stored bytes of the full set at the root of set `name`'s chain (the set
+    /// itself, or the base it is a delta of).
+    fn base_set_bytes(&self, name: &str) -> Result<(String, Vec<u8>), RepoError> {
+        let bytes = self.chunk_set_bytes(name)?;
+        let base = crate::chunkset::base_of(&bytes).map_err(|reason| RepoError::Corrupt {
+            what: format!("chunk set {name}"),
+            reason,
+        })?;
+        match base {
+            None => Ok((name.to_owned(), bytes)),
+            Some(base) => {
+                drop(bytes);
+                let bytes = self.chunk_set_bytes(&base)?;
+                Ok((base, bytes))
+            }
+        }
+    }
+
+    /// A stored chunk set's bytes, checked against its name.
+    fn chunk_set_bytes(&self, name: &str) -> Result<Vec<u8>, RepoError> {
+        let bytes = self.backend.get_meta(MetaKind::ChunkSet, name)?;
+        if ChunkSetFile::name_of(&bytes) != name {
+            return Err(RepoError::Corrupt {
+                what: format!("chunk set {name}"),
+                reason: "its content does not match its name".into(),
+            });
+        }
+        Ok(bytes)
     }
 
     /// A restore point of `manifest` naming chunk set `set`, sealed, with its bytes; not
@@ -763,16 +857,9 @@ impl Repository {
 
     /// Reads one stored chunk set as it is stored (full or delta).
     pub fn load_chunk_set(&self, name: &str) -> Result<ChunkSetFile, RepoError> {
-        let bytes = self.backend.get_meta(MetaKind::ChunkSet, name)?;
-        let what = || format!("chunk set {name}");
-        if ChunkSetFile::name_of(&bytes) != name {
-            return Err(RepoError::Corrupt {
-                what: what(),
-                reason: "its content does not match its name".into(),
-            });
-        }
+        let bytes = self.chunk_set_bytes(name)?;
         ChunkSetFile::decode(&bytes).map_err(|reason| RepoError::Corrupt {
-            what: what(),
+            what: format!("chunk set {name}"),
             reason,
         })
     }
@@ -1245,6 +1332,38 @@ mod tests {
         // A reader that predates disks reads the rest of a new manifest.
         let as_old: ManifestV1 = postcard::from_bytes(&new).unwrap();
         assert_eq!(as_old.job, imaged.job);
+    }
+
+    #[test]
+    fn many_entries_are_split_into_index_files_that_load_back_whole() {
+        let (_dir, backend) = backend();
+        let repo = Repository::init(backend.clone(), NewRepo::Unencrypted).unwrap();
+        let per_pack = INDEX_FILE_BLOBS / 2 + 1000;
+        let packs: Vec<(PackId, Vec<PackEntry>)> = (0..3u8)
+            .map(|p| {
+                let entries = (0..per_pack as u64)
+                    .map(|n| {
+                        let mut id = [0u8; 32];
+                        id[..8].copy_from_slice(&n.to_be_bytes());
+                        id[8] = p;
+                        PackEntry {
+                            id: ChunkId(*blake3::hash(&id).as_bytes()),
+                            offset: n,
+                            stored_len: 1,
+                            plain_len: 1,
+                        }
+                    })
+                    .collect();
+                (PackId([p; 32]), entries)
+            })
+            .collect();
+        let names = repo.write_indexes(&packs).unwrap();
+        assert_eq!(names.len(), 3, "two halves and a bit do not fit one file");
+        let index = repo.load_index().unwrap();
+        assert_eq!(index.len(), 3 * per_pack);
+        let (id, entry) = (packs[2].1[77].id, &packs[2].1[77]);
+        assert_eq!(index.get(&id).unwrap().pack, PackId([2; 32]));
+        assert_eq!(index.get(&id).unwrap().offset, entry.offset);
     }
 
     fn store_blobs(repo: &Repository, data: &[&[u8]]) -> Vec<ChunkId> {

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::blob::SealedBlob;
 use crate::pack::{FinishedPack, PackBuilder, PackEntry, PackError, PackId};
-use crate::repo::{RepoError, Repository};
+use crate::repo::{INDEX_FILE_BLOBS, RepoError, Repository};
 
 /// Full packs waiting for a writer (each up to 32 MiB): bounds memory.
 pub const QUEUED_PACKS: usize = 1;
@@ -144,6 +144,53 @@ pub fn with_saver<R>(
     repo: &Repository,
     produce: impl FnOnce(&BlobSaver<'_>) -> R,
 ) -> (R, Result<StoredPacks, RepoError>) {
+    saving(repo, None, produce)
+}
+
+/// [`with_saver`] that names stored packs in index files as it goes, every
+/// [`INDEX_FILE_BLOBS`] blobs (a backup run: it keeps no more entries than that in memory,
+/// and a run interrupted later keeps what it named); returns the packs no index file names
+/// yet.
+pub fn with_indexing_saver<R>(
+    repo: &Repository,
+    produce: impl FnOnce(&BlobSaver<'_>) -> R,
+) -> (R, Result<StoredPacks, RepoError>) {
+    indexing_every(repo, INDEX_FILE_BLOBS, produce)
+}
+
+/// [`with_indexing_saver`] naming packs every `blobs` blobs.
+fn indexing_every<R>(
+    repo: &Repository,
+    blobs: usize,
+    produce: impl FnOnce(&BlobSaver<'_>) -> R,
+) -> (R, Result<StoredPacks, RepoError>) {
+    let pending = Pending {
+        packs: Mutex::new((Vec::new(), 0)),
+        every: blobs,
+    };
+    let (produced, stored) = saving(repo, Some(&pending), produce);
+    let stored = stored.map(|mut rest| {
+        if let Ok((mut unnamed, _)) = pending.packs.into_inner() {
+            unnamed.append(&mut rest);
+            rest = unnamed;
+        }
+        rest
+    });
+    (produced, stored)
+}
+
+/// Packs stored but not yet named in an index file, and how many blobs they hold; named
+/// once they hold `every` blobs.
+struct Pending {
+    packs: Mutex<(StoredPacks, usize)>,
+    every: usize,
+}
+
+fn saving<R>(
+    repo: &Repository,
+    pending: Option<&Pending>,
+    produce: impl FnOnce(&BlobSaver<'_>) -> R,
+) -> (R, Result<StoredPacks, RepoError>) {
     let (packs_tx, packs_rx) = sync_channel::<FinishedPack>(QUEUED_PACKS);
     // Owned by the writers only: when every writer has stopped on a storage error the
     // receiver is gone, and a producer shipping a pack gets an error instead of waiting.
@@ -152,7 +199,7 @@ pub fn with_saver<R>(
         let writers: Vec<_> = (0..repo.backend().parallel_puts().max(1))
             .map(|_| {
                 let rx = packs_rx.clone();
-                s.spawn(move || run_writer(repo, &rx))
+                s.spawn(move || run_writer(repo, &rx, pending))
             })
             .collect();
         drop(packs_rx);
@@ -187,6 +234,7 @@ pub fn with_saver<R>(
 fn run_writer(
     repo: &Repository,
     rx: &Mutex<Receiver<FinishedPack>>,
+    pending: Option<&Pending>,
 ) -> Result<StoredPacks, RepoError> {
     let mut stored = Vec::new();
     loop {
@@ -197,7 +245,69 @@ fn run_writer(
         let Ok(pack) = next else { break };
         repo.backend()
             .put_pack(&pack.id, &pack.bytes, &pack.entries)?;
-        stored.push((pack.id, pack.entries));
+        let Some(pending) = pending else {
+            stored.push((pack.id, pack.entries));
+            continue;
+        };
+        // Only stored packs are named; a full batch is named here, outside the lock.
+        let full = {
+            let mut p = pending
+                .packs
+                .lock()
+                .map_err(|_| RepoError::Internal("a pack writer thread panicked".into()))?;
+            p.1 += pack.entries.len();
+            p.0.push((pack.id, pack.entries));
+            (p.1 >= pending.every).then(|| std::mem::take(&mut *p).0)
+        };
+        if let Some(full) = full {
+            repo.write_index(&full)?;
+        }
     }
     Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::MetaKind;
+    use crate::backend::folder::FolderStore;
+    use crate::compress::Compression;
+    use crate::repo::NewRepo;
+
+    #[test]
+    fn an_indexing_saver_names_stored_packs_as_it_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::open(dir.path().join("repo")).unwrap();
+        let repo = Repository::init(std::sync::Arc::new(store), NewRepo::Unencrypted).unwrap();
+        let indexes = || repo.backend().list_meta(MetaKind::Index).unwrap().len();
+        // Three packs of incompressible blobs; a pack is named once it holds 100 blobs.
+        let mut ids = Vec::new();
+        let (named_meanwhile, rest) = indexing_every(&repo, 100, |saver| {
+            let mut seen = Vec::new();
+            for n in 0u32..3 * 130 {
+                let mut data = vec![0u8; 256 * 1024];
+                blake3::Hasher::new()
+                    .update(&n.to_le_bytes())
+                    .finalize_xof()
+                    .fill(&mut data);
+                let sealed = crate::blob::seal(repo.keys(), Compression::Off, &data).unwrap();
+                ids.push(sealed.id);
+                saver.save(Lane::Data, sealed).unwrap();
+                seen.push(indexes());
+            }
+            saver.flush().unwrap();
+            seen
+        });
+        let rest = rest.unwrap();
+        assert!(
+            named_meanwhile.iter().any(|n| *n > 0),
+            "an index file was written while blobs were still coming"
+        );
+        let before = indexes();
+        repo.write_index(&rest).unwrap();
+        assert!(indexes() > before.max(1));
+        let index = repo.load_index().unwrap();
+        assert_eq!(index.len(), ids.len());
+        assert!(ids.iter().all(|id| index.contains(id)));
+    }
 }

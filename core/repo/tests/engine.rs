@@ -445,7 +445,7 @@ fn damaged_chunks_never_reach_the_destination() {
     let cloudkeep_repo::catalog::Extent::Data { id, .. } = victim.content[0] else {
         panic!("data expected")
     };
-    let loc = *index.get(&id).unwrap();
+    let loc = index.get(&id).unwrap();
     let pack_path = tmp
         .path()
         .join("repo/packs")

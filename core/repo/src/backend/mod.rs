@@ -219,9 +219,11 @@ impl MetaKind {
     }
 }
 
-/// Largest metadata object accepted (a restore point lists its chunk ids: 1 TiB of 1 MiB
-/// chunks is 32 MiB of ids).
-pub const MAX_META_LEN: u64 = 256 << 20;
+/// Largest metadata object accepted. The largest there is, a restore point's full chunk set,
+/// lists its chunk ids: 32 bytes per blob, so a point of ten million small files is 320 MB
+/// and this allows about 33 million blobs. (Index files are split at
+/// [`crate::repo::INDEX_FILE_BLOBS`] entries, far below it.)
+pub const MAX_META_LEN: u64 = 1 << 30;
 
 /// Refuses an object of `len` bytes larger than [`MAX_META_LEN`] (every store's one rule).
 pub fn check_meta_len(name: &str, len: u64) -> Result<(), StoreError> {

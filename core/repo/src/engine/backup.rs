@@ -37,8 +37,9 @@ use crate::chunker::{CdcParams, ChunkStream, Cutter, is_zero};
 use crate::compress::Compression;
 use crate::crypto::ChunkId;
 use crate::image;
+use crate::refs::RunRefs;
 use crate::repo::{ChunkIndex, PointManifest, PointStats, RepoError, Repository, RestorePoint};
-use crate::saver::{BlobSaver, Lane, with_saver};
+use crate::saver::{BlobSaver, Lane, with_indexing_saver};
 
 /// A zero chunk at least this long is recorded as a hole (restored sparse).
 const MIN_HOLE: usize = 4096;
@@ -123,8 +124,8 @@ struct Ctx<'a> {
     new_known: Mutex<Vec<NewKnown>>,
     /// The repository's pack writer: every new blob goes to it.
     saver: &'a BlobSaver<'a>,
-    new_ids: Mutex<HashSet<ChunkId>>,
-    referenced: Mutex<HashSet<ChunkId>>,
+    /// What the run references: blobs of the index it uses, blobs it stores.
+    refs: &'a RunRefs<'a>,
     hardlinks: Mutex<HashMap<(u64, u64), Vec<Extent>>>,
     warnings: Mutex<Vec<Warning>>,
     counters: Counters,
@@ -165,13 +166,14 @@ pub fn backup(
         super::repair::salvage(repo, &damaged)?;
     }
     // What an interrupted run stored is reused, not sent again; what the storage lost is.
-    let (mut index, _) = repo.load_backup_index(&damaged)?;
+    let (index, _) = repo.load_backup_index(&damaged)?;
     let parent_root = match &options.parent {
         Some(point) => repo.load_dir(&index, &point.manifest.root).ok(),
         None => None,
     };
 
-    let (walked, packs) = with_saver(repo, |saver| {
+    let refs = RunRefs::new(&index);
+    let (walked, packs) = with_indexing_saver(repo, |saver| {
         let ctx = Ctx {
             repo,
             cutter: Cutter::new(CdcParams::FILES, repo.keys().chunker_seed()),
@@ -189,8 +191,7 @@ pub fn backup(
             parent_id: options.parent.as_ref().map(|p| p.id.clone()),
             new_known: Mutex::default(),
             saver,
-            new_ids: Mutex::default(),
-            referenced: Mutex::default(),
+            refs: &refs,
             hardlinks: Mutex::default(),
             warnings: Mutex::default(),
             counters: Counters::default(),
@@ -204,7 +205,6 @@ pub fn backup(
             .and_then(|nodes| ctx.store_dir(nodes))
             .and_then(|root| ctx.flush().map(|()| root));
         let Ctx {
-            referenced,
             warnings,
             counters,
             started,
@@ -217,7 +217,6 @@ pub fn backup(
         (
             root,
             (
-                referenced,
                 warnings,
                 counters,
                 started,
@@ -230,8 +229,7 @@ pub fn backup(
     });
     let (root, ctx_parts) = walked;
     let packs = packs?;
-    let (referenced, warnings, counters, started, expected_bytes, images, notes, new_known) =
-        ctx_parts;
+    let (warnings, counters, started, expected_bytes, images, notes, new_known) = ctx_parts;
     let root = root.map_err(|Fatal| {
         if options.cancel.is_cancelled() {
             EngineError::Cancelled
@@ -243,14 +241,11 @@ pub fn backup(
         return Err(EngineError::Cancelled);
     }
 
-    // Packs are stored: name them in an index file, then commit the point.
+    // Packs are stored: name those no index file names yet, then commit the point.
     if !packs.is_empty() {
         repo.write_index(&packs)?;
-        for (pack, entries) in &packs {
-            index.add_pack(*pack, entries);
-        }
     }
-    let referenced = referenced.into_inner().unwrap_or_default();
+    drop(packs);
     let warnings = warnings.into_inner().unwrap_or_default();
     let c = &counters;
     let stats = PointStats {
@@ -277,12 +272,7 @@ pub fn backup(
         parent: options.parent.as_ref().map(|p| p.id.clone()),
         disks: images.into_inner().unwrap_or_default(),
     };
-    let point = repo.commit_point(
-        &index,
-        referenced.into_iter().collect(),
-        &manifest,
-        options.parent.as_ref(),
-    )?;
+    let point = repo.commit_run_point(refs, &manifest, options.parent.as_ref())?;
     // The blocks each image held, for the next run to recognise (a cache: losing it costs
     // only time).
     for (file, blocks, volumes) in new_known.into_inner().unwrap_or_default() {
@@ -1071,11 +1061,8 @@ impl Ctx<'_> {
                     let used = image::known::used_print(&spec.used);
                     // None of its used bytes can have changed: the last image's block, unread.
                     if let Some(last) = blocks.unchanged(spec, used)
-                        && self.index.contains(&last.id)
+                        && self.refs.use_stored(&last.id)
                     {
-                        if let Ok(mut r) = self.referenced.lock() {
-                            r.insert(last.id);
-                        }
                         if let Ok(mut seen) = blocks.seen.lock() {
                             seen.push(last);
                         }
@@ -1089,12 +1076,7 @@ impl Ctx<'_> {
                         // The same block as the last image's: its id reused, not hashed again.
                         let print = image::known::fingerprint(self.repo.keys(), block);
                         let id = match blocks.known.get(spec.offset, print) {
-                            Some(id) if self.index.contains(&id) => {
-                                if let Ok(mut r) = self.referenced.lock() {
-                                    r.insert(id);
-                                }
-                                id
-                            }
+                            Some(id) if self.refs.use_stored(&id) => id,
                             _ => self.store_blob(block)?,
                         };
                         if let Ok(mut seen) = blocks.seen.lock() {
@@ -1207,11 +1189,9 @@ impl Ctx<'_> {
     }
 
     fn reference(&self, content: &[Extent]) {
-        if let Ok(mut r) = self.referenced.lock() {
-            for e in content {
-                if let Extent::Data { id, .. } = e {
-                    r.insert(*id);
-                }
+        for e in content {
+            if let Extent::Data { id, .. } = e {
+                self.refs.use_stored(id);
             }
         }
     }
@@ -1235,16 +1215,7 @@ impl Ctx<'_> {
         }
         let keys = self.repo.keys();
         let id = keys.chunk_id(data);
-        if let Ok(mut r) = self.referenced.lock() {
-            r.insert(id);
-        }
-        if self.index.contains(&id)
-            || !self
-                .new_ids
-                .lock()
-                .map(|mut s| s.insert(id))
-                .unwrap_or(false)
-        {
+        if !self.refs.claim(id) {
             return Ok((id, None));
         }
         let sealed = blob::seal_with_id(keys, self.compression, id, data).map_err(|e| {

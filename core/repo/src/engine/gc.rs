@@ -130,7 +130,7 @@ pub fn gc_with(repo: &Repository, options: GcOptions) -> Result<GcReport, Engine
     let mut dead_in: HashMap<PackId, u64> = HashMap::new();
     for (id, loc) in index.iter() {
         if live.contains(id) {
-            by_pack.entry(loc.pack).or_default().push((*id, *loc));
+            by_pack.entry(loc.pack).or_default().push((*id, loc));
             report.live_blobs += 1;
             report.live_bytes += u64::from(loc.stored_len);
         } else {
@@ -223,13 +223,13 @@ pub fn gc_with(repo: &Repository, options: GcOptions) -> Result<GcReport, Engine
     copied?;
     report.packs_repacked = repacked_from.len();
 
-    // 2. One index naming every live blob where it is now; 3. the old index files go.
+    // 2. Index files naming every live blob where it is now; 3. the old index files go.
     let old_indexes = repo
         .backend()
         .list_meta(MetaKind::Index)
         .map_err(RepoError::from)?;
-    let new_index = repo.write_index(&kept)?;
-    for name in old_indexes.iter().filter(|n| **n != new_index) {
+    let new_indexes: HashSet<String> = repo.write_indexes(&kept)?.into_iter().collect();
+    for name in old_indexes.iter().filter(|n| !new_indexes.contains(*n)) {
         repo.backend()
             .delete_meta(MetaKind::Index, name)
             .map_err(RepoError::from)?;

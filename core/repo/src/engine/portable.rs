@@ -182,7 +182,7 @@ pub fn export_point(
     let mut todo: Vec<(ChunkId, crate::index::BlobLocation)> = chunks
         .iter()
         .filter(|c| !done.contains(c))
-        .filter_map(|c| index.get(c).map(|l| (*c, *l)))
+        .filter_map(|c| index.get(c).map(|l| (*c, l)))
         .collect();
     todo.sort_by_key(|a| (a.1.pack, a.1.offset));
     let started = std::time::Instant::now();
