@@ -100,7 +100,7 @@ impl Default for PackBuilder {
 impl PackBuilder {
     /// An empty pack.
     pub fn new() -> Self {
-        let mut buf = Vec::with_capacity(TARGET_PACK_LEN + (1 << 20));
+        let mut buf = Vec::with_capacity(HEADER_LEN);
         buf.extend_from_slice(HEADER_MAGIC);
         buf.extend_from_slice(&[VERSION, 0, 0, 0]);
         Self {
@@ -111,6 +111,12 @@ impl PackBuilder {
 
     /// Appends a blob.
     pub fn add(&mut self, blob: &SealedBlob) {
+        if self.entries.is_empty() {
+            // The whole pack's room at its first blob, not before: a run that stores nothing
+            // (nothing changed) holds no empty 33 MiB buffer.
+            self.buf
+                .reserve_exact((TARGET_PACK_LEN + (1 << 20)).saturating_sub(self.buf.len()));
+        }
         self.entries.push(PackEntry {
             id: blob.id,
             offset: self.buf.len() as u64,

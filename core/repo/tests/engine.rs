@@ -1019,3 +1019,41 @@ fn a_cancelled_run_stops_and_leaves_no_partial_point() {
     );
     assert!(walk(&out).iter().all(|p| !p.ends_with("first.txt")));
 }
+
+/// A folder of many subfolders (one of them holding more entries than a tree part) restores
+/// whole: the subfolders' listings are read a group at a time. An unchanged rerun stores
+/// nothing and names its chunks as a (here empty) delta of the first point's set.
+#[test]
+fn many_subfolders_restore_across_listing_groups_and_an_unchanged_rerun_writes_a_delta() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source");
+    for d in 0..150 {
+        let folder = source.join(format!("d{d:03}"));
+        fs::create_dir_all(&folder).unwrap();
+        let files = if d == 7 { 5000 } else { 2 };
+        for f in 0..files {
+            fs::write(folder.join(format!("f{f:04}")), format!("{d}/{f}")).unwrap();
+        }
+    }
+    let backend = Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap());
+    let repo = Repository::init(backend.clone(), NewRepo::Unencrypted).unwrap();
+    let first = backup(&repo, &options(&source, None), &|_| {}).unwrap();
+    let second = backup(&repo, &options(&source, Some(first.point.clone())), &|_| {}).unwrap();
+    assert_eq!(second.point.manifest.stats.new_blobs, 0);
+    let set = repo.load_chunk_set(&second.point.set).unwrap();
+    assert_eq!(set.base.as_deref(), Some(first.point.set.as_str()));
+    assert!(set.added.is_empty() && set.removed.is_empty(), "{set:?}");
+
+    let target = tmp.path().join("restored");
+    let report = restore_into(&repo, &second.point, &target, vec![]);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.files, 149 * 2 + 5000);
+    let restored = target.join(source.strip_prefix("/").unwrap());
+    for (d, f) in [(0, 1), (7, 4999), (149, 0)] {
+        assert_eq!(
+            fs::read_to_string(restored.join(format!("d{d:03}/f{f:04}"))).unwrap(),
+            format!("{d}/{f}")
+        );
+    }
+    assert_eq!(walk(&restored).len(), walk(&source).len());
+}
