@@ -16,6 +16,24 @@ use crate::chunkset::{IdsView, encode_streamed};
 use crate::crypto::ChunkId;
 use crate::index::{ChunkIndex, bucket_of, reserve_one};
 
+/// Hands memory the process freed back to the system. With glibc, small blocks freed (a
+/// run's millions of set buckets, a walk's folder listings) stay with the process until
+/// trimmed; a run about to allocate the next big buffer (the chunk set, the parent's base)
+/// trims first, so its peak is the larger of the two, not their sum.
+#[allow(unsafe_code)]
+pub fn return_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: glibc's malloc_trim takes a byte count and touches only free memory.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
 /// One bit per place, settable from many threads.
 struct Bits(Vec<AtomicU64>);
 
@@ -160,10 +178,17 @@ impl<'i> RunRefs<'i> {
                 .enumerate()
                 .filter(|(at, _)| used.get(*at))
                 .map(|(_, id)| *id);
+            // The new ids' buckets are let go as they are written, trimmed now and then.
+            let fresh = new.buckets.into_iter().enumerate().flat_map(|(i, bucket)| {
+                if i % 4096 == 4095 {
+                    return_free_memory();
+                }
+                bucket
+            });
             encode_streamed(
                 None,
                 total,
-                merge_sorted(marked, new.buckets.into_iter().flatten()),
+                merge_sorted(marked, fresh),
                 0,
                 std::iter::empty(),
             )

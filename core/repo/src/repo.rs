@@ -553,6 +553,7 @@ impl Repository {
             }
         })?;
         let mut index = builder.finish();
+        crate::refs::return_free_memory();
         let orphans: Vec<(PackId, u64)> = listed
             .into_iter()
             .filter(|(p, _)| !named.contains(p) && !damaged.contains(p))
@@ -578,7 +579,9 @@ impl Repository {
                 index.add_pack(pack, &entries, u8::from(damaged.contains(&pack)));
             }
         })?;
-        Ok(index.finish())
+        let index = index.finish();
+        crate::refs::return_free_memory();
+        Ok(index)
     }
 
     /// Reads the sealed indexes of `orphans` — stored packs no index file names, left by a
@@ -727,6 +730,7 @@ impl Repository {
         manifest: &PointManifest,
         parent: Option<&RestorePoint>,
     ) -> Result<RestorePoint, RepoError> {
+        crate::refs::return_free_memory();
         let base = parent.and_then(|p| match self.base_set_bytes(&p.set) {
             Ok(base) => Some(base),
             Err(e) => {
