@@ -284,10 +284,7 @@ impl RemoteStore {
                 return Ok((StatusCode::OK, Vec::new()));
             }
             let outcome = match make(address).send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    resp.bytes().await.map(|b| (status, Vec::from(b)))
-                }
+                Ok(resp) => read_whole(resp).await,
                 Err(e) => Err(e),
             };
             match outcome {
@@ -854,15 +851,33 @@ fn request_groups(ranges: &[(PackId, u64, u64)]) -> Vec<&[(PackId, u64, u64)]> {
     groups
 }
 
+/// An answer's status and body, read into one buffer of the announced length (collecting the
+/// body and then joining its pieces held a big object — a full chunk set of hundreds of
+/// megabytes — twice). The announced length is only a hint: at most the largest object is
+/// reserved up front, and a body of another length still reads whole.
+async fn read_whole(mut resp: reqwest::Response) -> Result<(StatusCode, Vec<u8>), reqwest::Error> {
+    let status = resp.status();
+    let hint = resp
+        .content_length()
+        .unwrap_or(0)
+        .min(cloudkeep_repo::backend::MAX_META_LEN);
+    let mut body = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    while let Some(chunk) = resp.chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body))
+}
+
 impl RepoBackend for RemoteStore {
     fn put_meta(&self, kind: MetaKind, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.put_meta_owned(kind, name, bytes.to_vec())
+    }
+
+    fn put_meta_owned(&self, kind: MetaKind, name: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         self.send(
             reqwest::Method::PUT,
             &Self::meta_path(kind, name),
-            Some((
-                bytes::Bytes::copy_from_slice(bytes),
-                "application/octet-stream",
-            )),
+            Some((bytes::Bytes::from(bytes), "application/octet-stream")),
         )?
         .ok_or_else(|| refused("the gateway does not know this cloud repository"))?;
         Ok(())

@@ -750,8 +750,8 @@ impl Repository {
         let bytes = refs.chunk_set(view);
         drop(base);
         let set = ChunkSetFile::name_of(&bytes);
-        self.backend.put_meta(MetaKind::ChunkSet, &set, &bytes)?;
-        drop(bytes);
+        self.backend
+            .put_meta_owned(MetaKind::ChunkSet, &set, bytes)?;
         let (point, bytes) = self.encode_point(manifest, &set)?;
         self.backend.put_meta(MetaKind::Point, &point.id, &bytes)?;
         Ok(point)
