@@ -685,3 +685,83 @@ fn concurrent_backups_and_gc_never_corrupt_a_repository() {
         ),
     );
 }
+
+/// A gateway killed (`kill -9`) in the middle of moving a tenant's quota to another
+/// repository: at its restart the move is marked failed and the quota unfrozen (the tenant
+/// backs up at once, into the old repository, where its data still is); the move started
+/// again completes, keeping what was copied, and every point is whole afterwards.
+#[test]
+fn a_gateway_killed_mid_move_fails_the_move_and_frees_the_quota() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = free_address();
+    let (mut gw, sp, fp) = gateway_with_tenant_on(tmp.path(), &addr);
+    let spare = tmp.path().join("spare");
+    sp.ok(
+        &[
+            "sp",
+            "repo",
+            "add",
+            "spare",
+            "--path",
+            &spare.display().to_string(),
+        ],
+        None,
+    );
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    let source = random_files(&tmp.path().join("src"), 24, 12 << 20, 301);
+    job_create(&laptop, "docs", &source);
+    laptop.ok(&["job", "run", "docs"], None);
+
+    sp.ok(
+        &[
+            "sp", "repo", "move", "acme", "--from", "main", "--to", "spare",
+        ],
+        None,
+    );
+    // Killed once the first pack is copied, the others not yet.
+    let progress = || sp.json(&["sp", "repo", "moves"])[0].clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = progress();
+    while seen["state"] != "copying" || seen["packs_done"].as_i64().unwrap_or(0) < 1 {
+        assert!(Instant::now() < deadline, "the move never started: {seen}");
+        assert_ne!(
+            seen["state"], "done",
+            "the move ended before the gateway could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+        seen = progress();
+    }
+    kill9(&mut gw.child);
+    let copied_before = seen["packs_done"].as_i64().unwrap();
+
+    let gw = Gateway::start_listening(&tmp.path().join("gw"), &addr, &[]);
+    let moves = sp.json(&["sp", "repo", "moves"]);
+    assert_eq!(moves[0]["state"], "failed", "{moves}");
+    let usage = sp.json(&["sp", "usage"]);
+    assert_eq!(usage[0]["repo"], "main", "still where its data is: {usage}");
+    std::fs::write(source.join("after.txt"), "after the failed move\n").unwrap();
+    laptop.ok(&["job", "run", "docs"], None);
+
+    let moved = sp.ok(
+        &[
+            "sp", "repo", "move", "acme", "--from", "main", "--to", "spare", "--wait",
+        ],
+        None,
+    );
+    assert!(moved.contains(": done"), "{moved}");
+    let usage = sp.json(&["sp", "usage"]);
+    assert_eq!(usage[0]["repo"], "spare", "{usage}");
+    let verified = laptop.ok(&["verify", "--job", "docs"], None);
+    assert!(verified.contains("no damage found"), "{verified}");
+    let out = tmp.path().join("out");
+    laptop.restore_latest("docs", &out, None);
+    assert_same_files(&source, &cloudkeep_tests::restored_at(&out, &source));
+    fault_report(
+        SUITE,
+        &format!(
+            "gateway killed mid-move ({copied_before} of {} packs copied): the move marked failed at restart, the quota unfrozen and backed up into, the move again done, every point verified",
+            moves[0]["packs_total"]
+        ),
+    );
+    drop(gw);
+}
