@@ -362,3 +362,76 @@ fn a_quota_moves_from_a_folder_to_object_storage_while_a_backup_runs() {
     sp.ok(&["sp", "repo", "remove", "main"], None);
     assert!(!sp.ok(&["sp", "repo", "list"], None).contains("main "));
 }
+
+/// A gateway killed (`kill -9`) while a pack goes up to the object store as a multipart
+/// upload: the upload is left unfinished in the bucket, and the gateway aborts it when it
+/// starts again (its marker names it), so no parts are paid for forever; the rerun completes
+/// and verifies.
+#[test]
+fn a_gateway_killed_mid_upload_aborts_the_multipart_upload_at_restart() {
+    let garage = Garage::start(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = free_address();
+    let (mut gw, sp, fp) = sp_gateway(tmp.path(), |data| {
+        Gateway::start_listening(data, &addr, &[])
+    });
+    let mut add = vec!["sp", "repo", "add", "objects"];
+    let endpoint = garage.endpoint(0);
+    add.extend(s3_args(&endpoint, "killed"));
+    sp.ok(&add, Some(&format!("{ACCESS_KEY}\n{SECRET_KEY}\n")));
+    sp.ok(
+        &[
+            "sp",
+            "tenant",
+            "add",
+            "acme",
+            "--password-stdin",
+            "--quota",
+            "objects=2G:Cloud",
+            "--lease-until",
+            "2031-12-31",
+        ],
+        Some("tenant-password"),
+    );
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    let source = tmp.path().join("src");
+    std::fs::create_dir_all(&source).unwrap();
+    for i in 0..8u64 {
+        std::fs::write(
+            source.join(format!("f{i}.bin")),
+            cloudkeep_tests::pseudo_random(12 << 20, 401 + 2 * i),
+        )
+        .unwrap();
+    }
+    job_create(&laptop, "docs", &source);
+    let mut run = spawn(&laptop, &["job", "run", "docs"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while garage.unfinished_multipart_uploads() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no multipart upload began"
+        );
+        assert!(run.try_wait().unwrap().is_none(), "the run ended first");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    kill9(&mut gw.child);
+    let _ = run.wait();
+    assert!(
+        garage.unfinished_multipart_uploads() >= 1,
+        "the dead writer's upload is left"
+    );
+
+    let _gw = Gateway::start_listening(&tmp.path().join("gw"), &addr, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while garage.unfinished_multipart_uploads() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restarted gateway left the dead upload unfinished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    laptop.ok(&["job", "run", "docs"], None);
+    let verified = laptop.ok(&["verify", "--job", "docs"], None);
+    assert!(verified.contains("no damage found"), "{verified}");
+    assert_eq!(garage.unfinished_multipart_uploads(), 0);
+}

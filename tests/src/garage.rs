@@ -114,6 +114,20 @@ impl Garage {
         garage
     }
 
+    /// Multipart uploads begun in the bucket and neither completed nor aborted, as the
+    /// cluster counts them (`garage bucket info` names them only when there are some).
+    pub fn unfinished_multipart_uploads(&self) -> u64 {
+        let info = self.cli(0, &["bucket", "info", BUCKET]);
+        info.lines()
+            .find(|l| l.to_lowercase().contains("multipart"))
+            .map(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.parse().ok())
+                    .unwrap_or_else(|| panic!("no count in \"{l}\": {info}"))
+            })
+            .unwrap_or(0)
+    }
+
     fn cli(&self, node: usize, args: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

@@ -106,7 +106,7 @@ pub async fn storage_check(state: &GatewayState, deep: bool) -> Result<CheckRepo
     for (login, quota) in every_quota(state).await? {
         let label = format!("{login}/{}", quota.friendly_name);
         let repo = state.db.repo_by_name(&quota.repo_name).await?;
-        if !std::path::Path::new(&repo.location).is_dir() {
+        if !reachable(&repo) {
             report.unavailable.push(label);
             continue;
         }
@@ -116,6 +116,14 @@ pub async fn storage_check(state: &GatewayState, deep: bool) -> Result<CheckRepo
     }
     recount_all(state, &mut report).await?;
     Ok(report)
+}
+
+/// Whether a repository's storage can be looked at: a folder repository whose folder is
+/// there (an unmounted disk is not created anew), an object store always (it answers for
+/// itself). The object store's quotas were once skipped here as "unavailable": its leftover
+/// sweep and the abort of a dead writer's multipart upload never ran.
+fn reachable(repo: &cloudkeep_api::accounts::CloudRepo) -> bool {
+    repo.s3.is_some() || std::path::Path::new(&repo.location).is_dir()
 }
 
 /// Every quota with its account's login.
@@ -138,7 +146,7 @@ async fn reclaim(
     for r in dead {
         if let Some(quota) = quota_by_id(state, r.quota_id).await? {
             let repo = state.db.repo_by_name(&quota.repo_name).await?;
-            if std::path::Path::new(&repo.location).is_dir() {
+            if reachable(&repo) {
                 let store = state.store_for(&quota).await?;
                 remove_unrecorded(state, &quota, &store, &r).await?;
             }
