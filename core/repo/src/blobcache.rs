@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -151,49 +151,54 @@ impl BlobCache {
         }
     }
 
-    /// Rewrites every entry into this process's segment and removes the old segments.
+    /// Rewrites every entry into this process's segment and removes the old segments, one
+    /// entry in memory at a time.
     fn merge(&self, state: &mut State, old: &[PathBuf]) {
-        let entries: Vec<(ChunkId, Vec<u8>)> = state
+        let places: Vec<(ChunkId, Arc<File>, u64, u32)> = state
             .map
             .iter()
-            .filter_map(|(id, (segment, offset, len))| {
-                let mut buf = vec![0u8; *len as usize];
-                read_exact_at(&state.segments[*segment], &mut buf, *offset).ok()?;
-                Some((*id, buf))
+            .map(|(id, (segment, offset, len))| {
+                (*id, state.segments[*segment].clone(), *offset, *len)
             })
             .collect();
         *state = State {
             loaded: true,
             ..State::default()
         };
-        for path in old {
-            let _ = fs::remove_file(path);
-        }
-        for (id, sealed) in entries {
-            if self.append(state, &id, &sealed).is_err() {
+        for (id, file, offset, len) in places {
+            let mut buf = vec![0u8; len as usize];
+            if read_exact_at(&file, &mut buf, offset).is_err() {
+                continue;
+            }
+            if self.append(state, &id, &buf).is_err() {
                 return;
             }
+        }
+        for path in old {
+            let _ = fs::remove_file(path);
         }
     }
 }
 
 /// The records of a segment: id, offset of the bytes, length; stops at a torn or bad record.
+/// Reads the headers only (a cache of a point of millions of files is hundreds of megabytes;
+/// reading it whole to find its records held all of it in memory).
 fn scan(file: &File) -> Vec<(ChunkId, u64, u32)> {
-    let mut bytes = Vec::new();
-    if (&*file).read_to_end(&mut bytes).is_err() {
+    let Ok(size) = file.metadata().map(|m| m.len()) else {
         return Vec::new();
-    }
+    };
     let mut out = Vec::new();
-    let mut at = 0usize;
-    while let Some(head) = bytes.get(at..at + 36) {
+    let mut at = 0u64;
+    let mut head = [0u8; 36];
+    while at + 36 <= size && read_exact_at(file, &mut head, at).is_ok() {
         let mut id = [0u8; 32];
         id.copy_from_slice(&head[..32]);
         let len = u32::from_le_bytes([head[32], head[33], head[34], head[35]]);
-        let end = at + 36 + len as usize;
-        if len > MAX_RECORD || end > bytes.len() {
+        let end = at + 36 + u64::from(len);
+        if len > MAX_RECORD || end > size {
             break;
         }
-        out.push((ChunkId(id), (at + 36) as u64, len));
+        out.push((ChunkId(id), at + 36, len));
         at = end;
     }
     out
