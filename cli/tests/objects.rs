@@ -93,20 +93,7 @@ fn an_object_storage_repository_serves_backups_through_two_gateways_and_a_lost_n
     let listed = sp.json(&["sp", "repo", "list"]);
     assert_eq!(listed[0]["kind"], "s3");
     assert_eq!(listed[0]["s3"]["bucket"], BUCKET);
-    sp.ok(
-        &[
-            "sp",
-            "tenant",
-            "add",
-            "acme",
-            "--password-stdin",
-            "--quota",
-            "objects=2G:Cloud",
-            "--lease-until",
-            "2031-12-31",
-        ],
-        Some("tenant-password"),
-    );
+    add_acme(&sp, "objects=2G:Cloud");
     // A second gateway on the same database and storage.
     let log2 = tmp.path().join("gw-2.log");
     let _second = Gateway::start_logged(&data, &["--id", "gw-2"], &log2);
@@ -379,20 +366,7 @@ fn a_gateway_killed_mid_upload_aborts_the_multipart_upload_at_restart() {
     let endpoint = garage.endpoint(0);
     add.extend(s3_args(&endpoint, "killed"));
     sp.ok(&add, Some(&format!("{ACCESS_KEY}\n{SECRET_KEY}\n")));
-    sp.ok(
-        &[
-            "sp",
-            "tenant",
-            "add",
-            "acme",
-            "--password-stdin",
-            "--quota",
-            "objects=2G:Cloud",
-            "--lease-until",
-            "2031-12-31",
-        ],
-        Some("tenant-password"),
-    );
+    add_acme(&sp, "objects=2G:Cloud");
     let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
     let source = tmp.path().join("src");
     std::fs::create_dir_all(&source).unwrap();

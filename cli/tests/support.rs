@@ -306,6 +306,13 @@ pub fn gateway_with_tenant_on(dir: &Path, listen: &str) -> (Gateway, Cli, String
     let (gw, sp, fp) = sp_gateway(dir, |data| Gateway::start_listening(data, listen, &[]));
     let storage = dir.join("storage").display().to_string();
     sp.ok(&["sp", "repo", "add", "main", "--path", &storage], None);
+    add_acme(&sp, "main=1G:Cloud");
+    (gw, sp, fp)
+}
+
+/// Adds tenant `acme` (password "tenant-password", lease to 2031) with `quota`
+/// (`REPO=SIZE:NAME`).
+pub fn add_acme(sp: &Cli, quota: &str) {
     sp.ok(
         &[
             "sp",
@@ -314,13 +321,12 @@ pub fn gateway_with_tenant_on(dir: &Path, listen: &str) -> (Gateway, Cli, String
             "acme",
             "--password-stdin",
             "--quota",
-            "main=1G:Cloud",
+            quota,
             "--lease-until",
             "2031-12-31",
         ],
         Some("tenant-password"),
     );
-    (gw, sp, fp)
 }
 
 /// A gateway initialised in `dir/gw` and started by `start`, with the SP's CLI (home

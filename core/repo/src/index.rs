@@ -264,14 +264,18 @@ impl IndexBuilder {
     }
 }
 
+/// A distinct, well-spread id for `n` (tests).
+#[cfg(test)]
+pub(crate) fn test_id(n: u64) -> ChunkId {
+    ChunkId(*blake3::hash(&n.to_le_bytes()).as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn id(n: u64) -> ChunkId {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(blake3::hash(&n.to_le_bytes()).as_bytes());
-        ChunkId(out)
+        test_id(n)
     }
 
     fn entry(n: u64, offset: u64) -> PackEntry {

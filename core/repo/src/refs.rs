@@ -256,9 +256,7 @@ mod tests {
     use crate::pack::{PackEntry, PackId};
 
     fn id(n: u64) -> ChunkId {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(blake3::hash(&n.to_le_bytes()).as_bytes());
-        ChunkId(out)
+        crate::index::test_id(n)
     }
 
     fn index_of(ns: impl Iterator<Item = u64>) -> ChunkIndex {
