@@ -409,3 +409,59 @@ fn a_gateway_killed_mid_upload_aborts_the_multipart_upload_at_restart() {
     assert!(verified.contains("no damage found"), "{verified}");
     assert_eq!(garage.unfinished_multipart_uploads(), 0);
 }
+
+/// An object store that refuses writes for want of room (here Garage's bucket quota, as a
+/// provider's full or capped store): the backup fails saying the provider's storage is full,
+/// not with a raw error, and the earlier point stays whole and restorable.
+#[test]
+fn a_full_object_store_is_said_as_such_and_earlier_points_stay_intact() {
+    let garage = Garage::start(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, sp, fp) = sp_gateway(tmp.path(), Gateway::start);
+    let mut add = vec!["sp", "repo", "add", "objects"];
+    let endpoint = garage.endpoint(0);
+    add.extend(s3_args(&endpoint, "full"));
+    sp.ok(&add, Some(&format!("{ACCESS_KEY}\n{SECRET_KEY}\n")));
+    add_acme(&sp, "objects=2G:Cloud");
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    let source = tmp.path().join("src");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(
+        source.join("first.bin"),
+        cloudkeep_tests::pseudo_random(4 << 20, 501),
+    )
+    .unwrap();
+    job_create(&laptop, "docs", &source);
+    laptop.ok(&["job", "run", "docs"], None);
+
+    garage.cap_bucket(8 << 20);
+    for i in 0..4u64 {
+        std::fs::write(
+            source.join(format!("more-{i}.bin")),
+            cloudkeep_tests::pseudo_random(12 << 20, 503 + 2 * i),
+        )
+        .unwrap();
+    }
+    let out = laptop.run(&["job", "run", "docs"], None);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{said}");
+    assert!(said.to_lowercase().contains("full"), "{said}");
+    let points = laptop.json(&["points", "list", "--job", "docs"]);
+    assert_eq!(
+        points.as_array().unwrap().len(),
+        1,
+        "no partial point: {points}"
+    );
+    let verified = laptop.ok(&["verify", "--job", "docs"], None);
+    assert!(verified.contains("no damage found"), "{verified}");
+    let restored = tmp.path().join("out");
+    laptop.restore_latest("docs", &restored, None);
+    assert_eq!(
+        std::fs::read(cloudkeep_tests::restored_at(&restored, &source).join("first.bin")).unwrap(),
+        std::fs::read(source.join("first.bin")).unwrap()
+    );
+}

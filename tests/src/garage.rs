@@ -128,6 +128,21 @@ impl Garage {
             .unwrap_or(0)
     }
 
+    /// Caps the bucket at `bytes` (Garage's bucket quota): writes past it are refused, as a
+    /// full store refuses them.
+    pub fn cap_bucket(&self, bytes: u64) {
+        self.cli(
+            0,
+            &[
+                "bucket",
+                "set-quotas",
+                BUCKET,
+                "--max-size",
+                &bytes.to_string(),
+            ],
+        );
+    }
+
     fn cli(&self, node: usize, args: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

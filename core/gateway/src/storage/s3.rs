@@ -213,12 +213,29 @@ impl S3Bucket {
 }
 
 /// What an object-store error means for an SP operator, without any credential.
+/// Whether a store's refusal says it has no room: a bucket quota reached (Garage: "Bucket size
+/// quota is reached", "Object quota is reached"; Ceph RGW: `QuotaExceeded`; MinIO: "Bucket quota
+/// exceeded") or full disks (`XMinioStorageFull`, HTTP 507 Insufficient Storage).
+/// (Matched on the store's own words, never on a bare number or word that a key or an SP's
+/// prefix could hold.)
+fn refused_for_room(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    [
+        "quota is reached",
+        "quotaexceeded",
+        "quota exceeded",
+        "storagefull",
+        "insufficient storage",
+    ]
+    .iter()
+    .any(|words| lower.contains(words))
+}
+
 fn explain(e: &object_store::Error) -> String {
     let text = e.to_string();
-    let hint = if text.contains("403")
-        || text.contains("AccessDenied")
-        || text.contains("Forbidden")
-    {
+    let hint = if refused_for_room(&text) {
+        "the object store refuses more data: its bucket quota is reached or its disks are full; give the bucket room, or move tenants to another repository"
+    } else if text.contains("403") || text.contains("AccessDenied") || text.contains("Forbidden") {
         "the store refused the credentials: check the access key id, the secret key and that the key may read and write the bucket"
     } else if text.contains("NoSuchBucket") || text.contains("404") {
         "the bucket does not exist: create it, or check its name"
@@ -259,9 +276,16 @@ impl S3Store {
     }
 
     fn err(&self, key: &Key, e: object_store::Error) -> StoreError {
+        let text = explain(&e);
+        let source = if refused_for_room(&e.to_string()) {
+            // Said to the tenant as the provider's storage being full (`storage_full`).
+            std::io::Error::new(std::io::ErrorKind::StorageFull, text)
+        } else {
+            other(text)
+        };
         StoreError::Io {
             path: format!("s3://{}/{key}", self.bucket.target.bucket).into(),
-            source: other(explain(&e)),
+            source,
         }
     }
 
@@ -758,5 +782,31 @@ impl AreaStore for S3Store {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_for_room_is_told_from_other_refusals() {
+        for full in [
+            "403 AccessDenied: Bucket size quota is reached, maximum total size of objects for this bucket: 8388608",
+            "Forbidden: Object quota is reached, maximum objects for this bucket: 10",
+            "<Code>QuotaExceeded</Code>",
+            "XMinioAdminBucketQuotaExceeded: Bucket quota exceeded",
+            "XMinioStorageFull: Storage backend has reached its minimum free drive threshold",
+            "Client error with status 507 Insufficient Storage",
+        ] {
+            assert!(refused_for_room(full), "{full}");
+        }
+        for not in [
+            "403 AccessDenied: The AWS Access Key Id you provided does not exist",
+            "Error performing PUT http://127.0.0.1:3900/cloudkeep/quotas/q5070/packs/50/507a.pack",
+            "NoSuchBucket",
+        ] {
+            assert!(!refused_for_room(not), "{not}");
+        }
     }
 }
