@@ -718,11 +718,13 @@ fn a_gateway_killed_mid_move_fails_the_move_and_frees_the_quota() {
         ],
         None,
     );
-    // Killed once the first pack is copied, the others not yet.
+    // Killed while it copies, as soon as that is seen (the copy itself takes well under a
+    // second here, and a loaded machine polls slowly: a move seen only once done tests
+    // nothing).
     let progress = || sp.json(&["sp", "repo", "moves"])[0].clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = progress();
-    while seen["state"] != "copying" || seen["packs_done"].as_i64().unwrap_or(0) < 1 {
+    while seen["state"] != "copying" {
         assert!(Instant::now() < deadline, "the move never started: {seen}");
         assert_ne!(
             seen["state"], "done",
