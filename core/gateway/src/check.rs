@@ -240,6 +240,14 @@ async fn check_area(
         .collect();
     // Retired packs too: they are kept for insider protection, never "files no row knows".
     let rows = state.db.packs_with_retired(quota.id).await?;
+    // Every recorded pack gone at once is a wrong mount, prefix or bucket far more often than
+    // lost data: reported, nothing forgotten (the next check, storage back, finds them).
+    if files.is_empty() && !rows.is_empty() {
+        report
+            .unavailable
+            .push(format!("{login}/{}", quota.friendly_name));
+        return Ok(());
+    }
     let mut known = std::collections::HashSet::new();
     for (row, retired) in rows {
         report.packs_checked += 1;

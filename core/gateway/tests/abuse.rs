@@ -1009,6 +1009,26 @@ async fn a_pack_lost_at_the_provider_heals_after_a_check() {
         again.lost.is_empty() && again.damaged.is_empty(),
         "{again:?}"
     );
+    // Every pack of the area gone at once (a wrong mount or prefix): reported as unavailable,
+    // nothing forgotten; the packs back, the next check finds them all.
+    let recorded = gw.db.packs(quota.id).await.unwrap().len();
+    std::fs::rename(area.join("packs"), area.join("packs-away")).unwrap();
+    std::fs::create_dir(area.join("packs")).unwrap();
+    let away = cloudkeep_gateway::check::storage_check(&state, false)
+        .await
+        .unwrap();
+    assert!(away.lost.is_empty(), "{away:?}");
+    assert_eq!(away.unavailable, ["acme/Cloud"], "{away:?}");
+    assert_eq!(gw.db.packs(quota.id).await.unwrap().len(), recorded);
+    std::fs::remove_dir(area.join("packs")).unwrap();
+    std::fs::rename(area.join("packs-away"), area.join("packs")).unwrap();
+    let back = cloudkeep_gateway::check::storage_check(&state, false)
+        .await
+        .unwrap();
+    assert!(
+        back.lost.is_empty() && back.unavailable.is_empty(),
+        "{back:?}"
+    );
     fault_report(
         SUITE,
         &format!(
