@@ -863,6 +863,11 @@ async fn read_whole(mut resp: reqwest::Response) -> Result<(StatusCode, Vec<u8>)
         .min(cloudkeep_repo::backend::MAX_META_LEN);
     let mut body = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
     while let Some(chunk) = resp.chunk().await? {
+        // No answer is larger than the largest object: a peer sending more is cut off (as a
+        // bad answer) before it fills this computer's memory.
+        if (body.len() + chunk.len()) as u64 > cloudkeep_repo::backend::MAX_META_LEN {
+            return Ok((StatusCode::BAD_GATEWAY, Vec::new()));
+        }
         body.extend_from_slice(&chunk);
     }
     Ok((status, body))
