@@ -20,7 +20,7 @@ CK_RUN_PACKAGES=(xvfb xauth fonts-dejavu-core)
 # BIOS and UEFI, OVMF, BusyBox, extlinux for the test's own bootable disk).
 CK_TEST_PACKAGES=(webkit2gtk-driver x11-utils x11-apps netpbm postgresql-15 gnome-keyring dbus-daemon faketime fdisk dosfstools mtools ntfs-3g qemu-utils fuse3 systemd
   qemu-system-x86 ovmf linux-image-amd64 busybox-static grub-common grub-pc-bin grub-efi-amd64-bin
-  xorriso extlinux syslinux-common cpio)
+  xorriso extlinux syslinux-common cpio python3-venv)
 
 ck_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 ck_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -106,6 +106,20 @@ ck_ensure_garage() {
   ck_say "building Garage $CK_GARAGE_VERSION into $CK_TOOLS (about 20 minutes, once)"
   cargo install --quiet --locked --root "$CK_TOOLS" --target-dir "$CK_CACHE/garage-build" \
     "garage@$CK_GARAGE_VERSION"
+}
+
+# Moto's S3 server (PyPI), the one S3 store packaged here that has Object Lock (Garage answers
+# "not implemented"): the immutable-repository test runs against it. In a virtual environment
+# cached outside the clone, with boto3 (its dependency), the ordinary S3 client the test uses
+# as an attacker holding the bucket's keys.
+CK_MOTO_VERSION=5.2.6
+export CLOUDKEEP_MOTO=$CK_TOOLS/moto-$CK_MOTO_VERSION
+ck_ensure_moto() {
+  [ -x "$CLOUDKEEP_MOTO/bin/moto_server" ] && return 0
+  ck_say "installing Moto $CK_MOTO_VERSION (an S3 server with object lock) into $CLOUDKEEP_MOTO"
+  rm -rf "$CLOUDKEEP_MOTO"
+  python3 -m venv "$CLOUDKEEP_MOTO" \
+    && "$CLOUDKEEP_MOTO/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$CK_MOTO_VERSION"
 }
 
 ck_ensure_cargo_fuzz() {

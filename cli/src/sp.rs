@@ -599,6 +599,9 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                         print_json(&repo)?;
                     } else {
                         println!("cloud repository {} added ({})", repo.name, repo.location);
+                        if let Some(lock) = &repo.object_lock {
+                            println!("{}", lock.describe());
+                        }
                     }
                 }
                 RepoAction::Test { s3 } => {
@@ -615,6 +618,9 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                                 Some(e) => println!("FAILED  {}: {e}", step.what),
                             }
                         }
+                        if let Some(lock) = &probe.object_lock {
+                            println!("object lock: {}", lock.describe());
+                        }
                     }
                     if let Some(step) = probe.steps.iter().find(|s| s.error.is_some()) {
                         anyhow::bail!(
@@ -630,8 +636,8 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                         print_json(&repos)?;
                     } else {
                         println!(
-                            "{:<20} {:<8} {:<16} {:<12} location",
-                            "name", "kind", "new quotas", "capacity"
+                            "{:<20} {:<8} {:<16} {:<12} {:<10} location",
+                            "name", "kind", "new quotas", "capacity", "immutable"
                         );
                         for r in repos {
                             let service = if r.in_service {
@@ -639,8 +645,14 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                             } else {
                                 "out of service"
                             };
+                            let immutable = match &r.object_lock {
+                                Some(lock) if lock.immutable() => "yes",
+                                Some(_) | None if r.kind == "folder" => "-",
+                                Some(_) => "no",
+                                None => "unknown",
+                            };
                             println!(
-                                "{:<20} {:<8} {service:<16} {:<12} {}",
+                                "{:<20} {:<8} {service:<16} {:<12} {immutable:<10} {}",
                                 r.name,
                                 r.kind,
                                 r.capacity.to_string(),

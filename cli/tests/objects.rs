@@ -75,6 +75,11 @@ fn an_object_storage_repository_serves_backups_through_two_gateways_and_a_lost_n
     let passed = sp.ok(&test, Some(&good));
     assert!(passed.contains("ok      write an object"), "{passed}");
     assert!(passed.contains("ok      read a range"), "{passed}");
+    // Garage has no object lock: said, and nothing fails for it.
+    assert!(
+        passed.contains("object lock: not immutable: the object store has no object lock"),
+        "{passed}"
+    );
     // A bucket that is not there, and an endpoint nobody answers: refused before adding.
     let mut add = vec!["sp", "repo", "add", "objects"];
     let missing_bucket: Vec<&str> = s3_args(&endpoint, "sp")
@@ -93,6 +98,7 @@ fn an_object_storage_repository_serves_backups_through_two_gateways_and_a_lost_n
     let listed = sp.json(&["sp", "repo", "list"]);
     assert_eq!(listed[0]["kind"], "s3");
     assert_eq!(listed[0]["s3"]["bucket"], BUCKET);
+    assert_eq!(listed[0]["object_lock"]["state"], "unsupported");
     add_acme(&sp, "objects=2G:Cloud");
     // A second gateway on the same database and storage.
     let log2 = tmp.path().join("gw-2.log");
@@ -464,4 +470,248 @@ fn a_full_object_store_is_said_as_such_and_earlier_points_stay_intact() {
         std::fs::read(cloudkeep_tests::restored_at(&restored, &source).join("first.bin")).unwrap(),
         std::fs::read(source.join("first.bin")).unwrap()
     );
+}
+
+/// A bucket with S3 Object Lock (Moto's server: Garage has none) makes the repository
+/// immutable: the connection test and the list say so, every pack, chunk set, index file,
+/// keyring and restore point of a new point is locked in compliance mode for at least the
+/// tenant's insider-protection window, and someone holding the bucket's own keys can delete
+/// no locked version — the delete markers they can leave are removed and the point restores
+/// byte for byte. A point the tenant deletes stays locked in the recycle bin, and five days
+/// on (a gateway started ahead) the background pass has extended every lock a window past
+/// that day. A bucket without object lock is said to be not immutable.
+#[test]
+fn a_bucket_with_object_lock_keeps_every_point_immutable_even_to_its_own_keys() {
+    use cloudkeep_tests::moto::{self, Moto};
+    let moto = Moto::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let listen = free_address();
+    let (gw, sp, fp) = sp_gateway(tmp.path(), |data| {
+        Gateway::start_listening(data, &listen, &[])
+    });
+    let endpoint = moto.endpoint();
+    let keys = format!("{}\n{}\n", moto::ACCESS_KEY, moto::SECRET_KEY);
+    let args = |bucket: &'static str| -> Vec<String> {
+        [
+            "--s3",
+            &endpoint,
+            "--bucket",
+            bucket,
+            "--prefix",
+            "sp",
+            "--region",
+            moto::REGION,
+            "--access-key-stdin",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let with = |head: &[&str], bucket| {
+        let mut all: Vec<String> = head.iter().map(|s| s.to_string()).collect();
+        all.extend(args(bucket));
+        all
+    };
+    let plain = sp.ok(
+        &as_strs(&with(&["sp", "repo", "test"], "plain")),
+        Some(&keys),
+    );
+    assert!(plain.contains("object lock: not immutable"), "{plain}");
+    // A store that asks every upload under a default retention for Content-MD5: the test
+    // fails at the write and says what to change.
+    let defaulted = sp.fails(
+        &as_strs(&with(&["sp", "repo", "test"], moto::DEFAULTED)),
+        Some(&keys),
+        1,
+    );
+    assert!(
+        defaulted.contains("\"write an object\" FAILED"),
+        "{defaulted}"
+    );
+    assert!(
+        defaulted.contains("remove the bucket's default retention"),
+        "{defaulted}"
+    );
+    let tested = sp.ok(
+        &as_strs(&with(&["sp", "repo", "test"], moto::BUCKET)),
+        Some(&keys),
+    );
+    assert!(
+        tested.contains("object lock: immutable (object lock, compliance mode)"),
+        "{tested}"
+    );
+    let added = sp.ok(
+        &as_strs(&with(&["sp", "repo", "add", "vault"], moto::BUCKET)),
+        Some(&keys),
+    );
+    assert!(added.contains("immutable"), "{added}");
+    let repos = sp.json(&["sp", "repo", "list"]);
+    let vault = repos
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "vault")
+        .unwrap();
+    assert_eq!(vault["object_lock"]["state"], "on", "{vault}");
+    assert_eq!(vault["object_lock"]["mode"], "compliance", "{vault}");
+    let listed = sp.ok(&["sp", "repo", "list"], None);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("vault") && l.contains(" yes ")),
+        "{listed}"
+    );
+
+    add_acme(&sp, "vault=2G:Cloud");
+    sp.ok(
+        &["sp", "tenant", "set", "acme", "--keep-deleted-days", "7"],
+        None,
+    );
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    let source = tmp.path().join("src");
+    std::fs::create_dir_all(&source).unwrap();
+    for i in 0..3u64 {
+        std::fs::write(
+            source.join(format!("f{i}.bin")),
+            cloudkeep_tests::pseudo_random(3 << 20, 601 + i),
+        )
+        .unwrap();
+    }
+    job_create(&laptop, "docs", &source);
+    laptop.ok(&["job", "run", "docs"], None);
+
+    // Every object the point needs, locked for at least the 7-day window.
+    let survey = "
+now = datetime.datetime.now(datetime.timezone.utc)
+out = []
+for page in s3.get_paginator('list_objects_v2').paginate(Bucket=BUCKET, Prefix='sp/q'):
+    for o in page.get('Contents', []):
+        key = o['Key']
+        if '/locks/' in key or '/uploads/' in key:
+            continue
+        h = s3.head_object(Bucket=BUCKET, Key=key)
+        until = h.get('ObjectLockRetainUntilDate')
+        out.append({'key': key, 'mode': h.get('ObjectLockMode'),
+                    'days': (until - now).total_seconds() / 86400 if until else None})
+print(json.dumps(out))
+";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let objects = loop {
+        let objects: Vec<serde_json::Value> = serde_json::from_str(&moto.boto3(survey)).unwrap();
+        let locked = |o: &serde_json::Value| {
+            o["mode"] == "COMPLIANCE" && o["days"].as_f64().is_some_and(|d| d >= 7.0)
+        };
+        if !objects.is_empty() && objects.iter().all(locked) {
+            break objects;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every object was locked for the window: {objects:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    for kind in ["/packs/", "/points/", "/sets/", "/index/", "/keys/"] {
+        assert!(
+            objects
+                .iter()
+                .any(|o| o["key"].as_str().unwrap().contains(kind)),
+            "no {kind} object among {objects:?}"
+        );
+    }
+
+    // A second point; the first deleted by the tenant: in the recycle bin, kept locked.
+    let first = laptop.json(&["points", "list", "--job", "docs"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        source.join("f3.bin"),
+        cloudkeep_tests::pseudo_random(3 << 20, 611),
+    )
+    .unwrap();
+    laptop.ok(&["job", "run", "docs"], None);
+    laptop.ok(&["points", "delete", &first[..12], "--job", "docs"], None);
+    // Five days on, the gateway's background pass extends every lock that would end inside
+    // the window: everything, the recycled point's file too, is locked 7 days past that day.
+    drop(gw);
+    let gw = Gateway::start_days_ahead(&tmp.path().join("gw"), &listen, 5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let objects = loop {
+        let objects: Vec<serde_json::Value> = serde_json::from_str(&moto.boto3(survey)).unwrap();
+        if objects
+            .iter()
+            .all(|o| o["days"].as_f64().is_some_and(|d| d >= 12.0))
+        {
+            break objects;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the locks were not extended five days on: {objects:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert!(
+        objects.iter().any(|o| o["key"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/points/{first}"))),
+        "the recycled point is still there, locked: {objects:?}"
+    );
+    drop(gw);
+    let _gw = Gateway::start_listening(&tmp.path().join("gw"), &listen, &[]);
+
+    // Someone with the bucket's own keys tries to destroy the point (the tenant's area: the
+    // connection test's probe objects, removed at once, were never locked).
+    let attack = "
+refused = deleted = 0
+gone = []
+versions = s3.list_object_versions(Bucket=BUCKET, Prefix='sp/q')
+for v in versions.get('Versions', []):
+    if '/locks/' in v['Key'] or '/uploads/' in v['Key']:
+        continue
+    try:
+        s3.delete_object(Bucket=BUCKET, Key=v['Key'], VersionId=v['VersionId'])
+        deleted += 1
+        gone.append([v['Key'], v['IsLatest']])
+    except Exception as e:
+        assert 'AccessDenied' in str(e), str(e)
+        refused += 1
+    s3.delete_object(Bucket=BUCKET, Key=v['Key'])
+print(json.dumps({'refused': refused, 'deleted': deleted, 'gone': gone}))
+";
+    let tried: serde_json::Value = serde_json::from_str(&moto.boto3(attack)).unwrap();
+    assert_eq!(
+        tried["deleted"], 0,
+        "a locked version was destroyed: {tried}"
+    );
+    assert!(
+        tried["refused"].as_u64().unwrap() >= objects.len() as u64,
+        "{tried}"
+    );
+    let hidden = moto
+        .boto3("print(len(s3.list_objects_v2(Bucket=BUCKET, Prefix='sp/').get('Contents', [])))");
+    assert_eq!(hidden.trim(), "0", "the attacker hid every object");
+    // The SP takes the delete markers away: every locked version is back.
+    moto.boto3(
+        "
+for m in s3.list_object_versions(Bucket=BUCKET, Prefix='sp/').get('DeleteMarkers', []):
+    s3.delete_object(Bucket=BUCKET, Key=m['Key'], VersionId=m['VersionId'])
+",
+    );
+    let verified = laptop.ok(&["verify", "--job", "docs"], None);
+    assert!(verified.contains("no damage found"), "{verified}");
+    let restored = tmp.path().join("out");
+    laptop.restore_latest("docs", &restored, None);
+    for i in 0..4u64 {
+        let name = format!("f{i}.bin");
+        assert_eq!(
+            std::fs::read(cloudkeep_tests::restored_at(&restored, &source).join(&name)).unwrap(),
+            std::fs::read(source.join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 #[cfg(unix)]
 pub mod garage;
 pub mod gateway;
+pub mod moto;
 pub mod postgres;
 
 /// A suffix unique within this machine for names tests create (process id, time, counter).

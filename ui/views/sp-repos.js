@@ -2,7 +2,8 @@
 // out of service and remove; the "New cloud repository" wizard — a folder on the gateway's
 // machine, or a bucket of an S3-compatible object store whose connection the gateway tests
 // (list, write, read back, read a range, remove) before it can be added; the secret key is
-// sent once and never shown again. Moving a tenant's quota to another repository, and the
+// sent once and never shown again; whether the bucket keeps points immutable (S3 Object Lock)
+// is shown in the test and in the table. Moving a tenant's quota to another repository, and the
 // moves with their progress (read again every second while one runs).
 
 import { spRepos, spRepoAdd, spRepoTest, spRepoEdit, spRepoRemove, spMoveStart, spMoves, spUsage } from '../ipc.js';
@@ -45,7 +46,7 @@ export async function renderSpRepos(container, ctx) {
       id: 'sp-repos-table',
       columns: [
         ['Name', (r) => (r.title ? h('span', {}, r.name, h('br'), h('span', { class: 'hint', text: r.title })) : r.name)],
-        ['Kind', (r) => (r.kind === 's3' ? 'Object storage (S3)' : 'Folder')],
+        ['Kind', (r) => (r.kind === 's3' ? h('span', {}, 'Object storage (S3)', h('br'), immutableCell(r)) : 'Folder')],
         ['Location', (r) => h('span', { class: 'mono', text: r.location })],
         ['Capacity', (r) => (fmt.isUnlimited(r.capacity) ? 'Unlimited' : fmt.bytes(r.capacity)), 'num'],
         ['New tenants', (r) => (r.in_service === false ? h('span', { class: 'badge badge-failed', text: 'Out of service' }) : h('span', { class: 'badge badge-success', text: 'Accepted' }))],
@@ -62,6 +63,24 @@ export async function renderSpRepos(container, ctx) {
   if (moves.some((m) => ['copying', 'switching', 'releasing'].includes(m.state))) {
     setTimeout(() => { if (ctx.current()) ctx.navigate('sp-repos'); }, 1000);
   }
+}
+
+/** What S3 Object Lock gives a repository, in words. */
+function lockText(lock) {
+  if (lock.state === 'on') {
+    const mode = lock.mode === 'governance' ? 'governance mode' : 'compliance mode';
+    const days = lock.default_days ? `, bucket default ${lock.default_days} days` : '';
+    return `Immutable: object lock (${mode}${days}) — each tenant's restore points are locked for its insider-protection window, even against the bucket's own credentials`;
+  }
+  if (lock.state === 'off') return 'Not immutable: object lock is off for this bucket (most stores turn it on only when a bucket is made)';
+  return 'Not immutable: this object store has no object lock';
+}
+
+/** Under an object store's kind: whether restore points on it are locked (WORM). */
+function immutableCell(r) {
+  if (!r.object_lock) return h('span', { class: 'hint', id: `repo-immutable-${r.name}`, text: 'Immutable: not known yet' });
+  const on = r.object_lock.state === 'on';
+  return h('span', { class: on ? 'badge badge-success' : 'hint', id: `repo-immutable-${r.name}`, title: lockText(r.object_lock), text: on ? 'Immutable' : 'Not immutable' });
 }
 
 /** Title and capacity of one repository. */
@@ -247,7 +266,8 @@ function repoWizard(ctx) {
               h('ul', { class: 'checklist', id: 'repo-test-steps' }, probe.steps.map((s) => h('li', { class: s.error ? 'failed' : 'ok' },
                 h('span', { class: `badge ${s.error ? 'badge-failed' : 'badge-success'}`, text: s.error ? 'Failed' : 'OK' }), ' ', s.what,
                 s.error ? h('p', { class: 'hint', text: s.error }) : null))),
-              h('p', { class: 'lead', id: 'repo-test-verdict', text: probe.ok ? 'The gateway can use this object store.' : 'The gateway cannot use this object store: fix what failed (Back) and test again.' }));
+              h('p', { class: 'lead', id: 'repo-test-verdict', text: probe.ok ? 'The gateway can use this object store.' : 'The gateway cannot use this object store: fix what failed (Back) and test again.' }),
+              probe.object_lock ? h('p', { class: 'hint', id: 'repo-test-lock', text: `${lockText(probe.object_lock)}.` }) : null);
           }, (e) => { slot.show(e); wz.setNextEnabled(false); });
           again.addEventListener('click', run);
           body.append(h('p', { class: 'lead', text: `The gateway lists ${data.s3.target.bucket}, writes a small object, reads it back whole and in part, and removes it.` }),

@@ -138,6 +138,81 @@ pub struct CloudRepo {
     /// Most bytes of quota it may hand out in all.
     #[serde(default = "capacity_default")]
     pub capacity: Limit,
+    /// Whether its object store keeps the data immutable (S3 Object Lock), as the gateway
+    /// last found it; `None` for a folder, or not asked yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// Whether an object store keeps a repository's objects from being changed or deleted
+/// (S3 Object Lock, WORM): what makes its restore points immutable even to someone holding
+/// the bucket's credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ObjectLock {
+    /// The store has no object lock (it answers "not implemented": Garage, for one).
+    Unsupported,
+    /// The bucket was made without object lock (most stores turn it on only when a bucket
+    /// is made).
+    Off,
+    /// On: the gateway locks every pack and object of a point for the tenant's
+    /// insider-protection window (or the bucket's default retention, the longer).
+    On {
+        /// The mode locks are set in.
+        mode: LockMode,
+        /// The bucket's default retention in days, if it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        default_days: Option<u32>,
+    },
+}
+
+/// How strong an object lock is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockMode {
+    /// Nobody, not even the bucket's owner, can shorten or remove the lock.
+    Compliance,
+    /// Users with a special permission can remove the lock.
+    Governance,
+}
+
+impl LockMode {
+    /// The word S3 uses.
+    pub fn s3_name(self) -> &'static str {
+        match self {
+            Self::Compliance => "COMPLIANCE",
+            Self::Governance => "GOVERNANCE",
+        }
+    }
+}
+
+impl ObjectLock {
+    /// Whether restore points on it are immutable.
+    pub fn immutable(&self) -> bool {
+        matches!(self, Self::On { .. })
+    }
+
+    /// For people: "immutable (object lock, compliance mode, bucket default 30 days)".
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Unsupported => "not immutable: the object store has no object lock".into(),
+            Self::Off => {
+                "not immutable: object lock is off for this bucket (turn it on when the bucket is made)".into()
+            }
+            Self::On { mode, default_days } => {
+                let mode = match mode {
+                    LockMode::Compliance => "compliance mode",
+                    LockMode::Governance => "governance mode",
+                };
+                match default_days {
+                    Some(days) => {
+                        format!("immutable (object lock, {mode}, bucket default {days} days)")
+                    }
+                    None => format!("immutable (object lock, {mode})"),
+                }
+            }
+        }
+    }
 }
 
 fn in_service_default() -> bool {

@@ -13,8 +13,8 @@ pub mod handoff;
 pub mod policy;
 
 pub use accounts::{
-    AuditEntry, CloudRepo, DEFAULT_LEASE_GRACE_DAYS, GatewayEntry, LeaseState, Quota, QuotaSpec,
-    S3Access, S3Target, Tenant, TenantSettings,
+    AuditEntry, CloudRepo, DEFAULT_LEASE_GRACE_DAYS, GatewayEntry, LeaseState, LockMode,
+    ObjectLock, Quota, QuotaSpec, S3Access, S3Target, Tenant, TenantSettings,
 };
 
 /// Protocol versions this build speaks.
@@ -136,8 +136,10 @@ pub struct StorageProbe {
     pub steps: Vec<ProbeStep>,
     /// Whether every step worked.
     pub ok: bool,
-    /// Whether the bucket keeps objects immutable (S3 Object Lock) — `None` when unknown.
-    pub object_lock: Option<bool>,
+    /// Whether the bucket keeps objects immutable (S3 Object Lock) — `None` when the
+    /// store could not be asked (an earlier step failed).
+    #[serde(default)]
+    pub object_lock: Option<accounts::ObjectLock>,
 }
 
 /// One step of a [`StorageProbe`].

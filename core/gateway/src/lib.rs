@@ -22,6 +22,7 @@ pub mod lab;
 pub mod limits;
 pub mod metrics;
 pub mod moves;
+pub mod object_lock;
 pub mod packread;
 pub mod policies;
 pub mod recycle;

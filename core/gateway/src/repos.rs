@@ -62,25 +62,45 @@ async fn probe(access: &S3Access) -> Result<StorageProbe, ApiError> {
         ));
     }
     let (target, credentials) = (access.target.clone(), credentials(access));
-    let steps = tokio::task::spawn_blocking(move || {
-        S3Bucket::connect(&target, &credentials).map(|bucket| bucket.probe())
+    let (steps, object_lock) = tokio::task::spawn_blocking(move || {
+        // Object lock first: the writes are tried as the gateway will make them there.
+        let plain = S3Bucket::connect(&target, &credentials)?;
+        let lock = plain.object_lock();
+        let bucket = match &lock {
+            Ok(lock) if lock.immutable() => S3Bucket::connect_with(&target, &credentials, true)?,
+            _ => plain,
+        };
+        let steps = bucket.probe();
+        let reached = steps.iter().all(|(_, outcome)| outcome.is_ok());
+        Ok::<_, cloudkeep_repo::backend::StoreError>((steps, reached.then_some(lock)))
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let steps: Vec<ProbeStep> = steps
+    let mut steps: Vec<ProbeStep> = steps
         .into_iter()
         .map(|(what, outcome)| ProbeStep {
             what,
             error: outcome.err(),
         })
         .collect();
+    let object_lock = match object_lock {
+        Some(Ok(lock)) => Some(lock),
+        Some(Err(e)) => {
+            // Whether data there can be made immutable must be known before it is used.
+            steps.push(ProbeStep {
+                what: "ask whether the bucket has object lock".to_owned(),
+                error: Some(e),
+            });
+            None
+        }
+        None => None,
+    };
     let ok = steps.len() >= 5 && steps.iter().all(|s| s.error.is_none());
     Ok(StorageProbe {
         steps,
         ok,
-        // Object Lock is not asked for through this client; unknown.
-        object_lock: None,
+        object_lock,
     })
 }
 
@@ -160,6 +180,7 @@ async fn add_s3(
             location: &location,
             s3: Some(&access.target),
             secret: Some(&sealed),
+            object_lock: tried.object_lock.as_ref(),
         })
         .await?)
 }

@@ -675,6 +675,13 @@ async fn background(state: Arc<GatewayState>) {
                 Err(e) => tracing::warn!("recycle-bin purge failed: {e}"),
             }
         }
+        if ticks % 600 == 3 {
+            match super::object_lock::keep_all(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("object lock: {n} packs and objects locked or extended"),
+                Err(e) => tracing::warn!("object lock pass failed: {e}"),
+            }
+        }
         if ticks % 3600 == 2 {
             match super::space::pass_all(&state).await {
                 Ok(r) if r.removed_bytes + r.retired_bytes > 0 => tracing::info!(

@@ -327,6 +327,13 @@ impl Stores {
         }
     }
 
+    /// Forgets the client of repository `repo` and its open areas (what its bucket said of
+    /// object lock changed: the next client is made to match).
+    pub async fn forget_repo(&self, repo: &str) {
+        self.buckets.lock().await.remove(repo);
+        self.areas.lock().await.retain(|(_, name), _| name != repo);
+    }
+
     /// Forgets the open areas of a quota (its data was removed or moved).
     pub async fn forget(&self, quota: i64) {
         self.areas.lock().await.retain(|(id, _), _| *id != quota);
@@ -429,7 +436,14 @@ impl GatewayState {
             ApiError::internal(format!("cloud repository \"{repo}\" has no credentials"))
         })?;
         let credentials = self.stores.open_credentials(repo, &sealed)?;
-        let bucket = Arc::new(S3Bucket::connect(target, &credentials).map_err(store_err)?);
+        let locked = self
+            .db
+            .repo_by_name(repo)
+            .await?
+            .object_lock
+            .is_some_and(|lock| lock.immutable());
+        let bucket =
+            Arc::new(S3Bucket::connect_with(target, &credentials, locked).map_err(store_err)?);
         buckets.insert(repo.to_owned(), bucket.clone());
         Ok(bucket)
     }

@@ -42,13 +42,6 @@ use cloudkeep_repo::pack::PackId;
 /// Uploads are written in pieces of this size.
 const WRITE_BUFFER: usize = 8 << 20;
 
-const KINDS: &[(&str, MetaKind)] = &[
-    ("keyring", MetaKind::Keyring),
-    ("index", MetaKind::Index),
-    ("sets", MetaKind::ChunkSet),
-    ("locks", MetaKind::Lock),
-];
-
 /// The tenant routes.
 pub fn routes() -> Router<Arc<GatewayState>> {
     Router::new()
@@ -342,15 +335,11 @@ fn too_large(rejection: BytesRejection) -> ApiError {
 
 /// The object kind a path names (`keyring`, `index`, `sets`, `locks`).
 pub fn kind_of(kind: &str) -> Result<MetaKind, ApiError> {
-    KINDS
-        .iter()
-        .find(|(name, _)| *name == kind)
-        .map(|(_, k)| *k)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no object kind \"{kind}\"; use keyring, index, sets or locks"
-            ))
-        })
+    crate::storage::meta_kind(kind).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no object kind \"{kind}\"; use keyring, index, sets or locks"
+        ))
+    })
 }
 
 fn quota_full(quota: &Quota) -> ApiError {
@@ -1161,6 +1150,7 @@ async fn commit_point(
         state.db.cancel(&reservation).await?;
         return Err(e.into());
     }
+    crate::object_lock::after_commit(state.clone(), quota, protection_days(&session));
     Ok(Json(()))
 }
 

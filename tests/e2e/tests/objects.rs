@@ -1,7 +1,9 @@
 //! The SP's object storage in the console: the New cloud repository wizard on a real Garage
 //! node — wrong credentials fail the connection test (Next stays off, the failed step says
 //! why), the fixed ones pass every step and the repository is added; the table shows its kind
-//! and location, and the CLI sees the same repository (its secret never shown).
+//! and location, and the CLI sees the same repository (its secret never shown). Garage has
+//! no object lock and is shown as not immutable; a bucket with object lock (Moto) as
+//! Immutable.
 
 use std::time::Duration;
 
@@ -67,6 +69,11 @@ async fn an_sp_adds_object_storage_after_the_connection_test() -> Result<()> {
         ensure!(steps.contains(step), "{step} missing from {steps}");
     }
     ensure!(!steps.contains("Failed"), "{steps}");
+    let lock = console.text_of("#repo-test-lock").await?;
+    ensure!(
+        lock.contains("Not immutable: this object store has no object lock"),
+        "{lock}"
+    );
     console.screen("26-repo-test-passed").await?;
     console.next("repo-wizard").await?;
     let table = console
@@ -74,6 +81,8 @@ async fn an_sp_adds_object_storage_after_the_connection_test() -> Result<()> {
         .await?;
     ensure!(table.contains("Object storage (S3)"), "{table}");
     ensure!(table.contains("s3://cloudkeep/console"), "{table}");
+    let immutable = console.text_of("#repo-immutable-objects").await?;
+    ensure!(immutable == "Not immutable", "{immutable}");
     console.screen("26-repo-added").await?;
 
     // The CLI, signed in to the same gateway, lists the same repository; no secret anywhere.
@@ -89,6 +98,53 @@ async fn an_sp_adds_object_storage_after_the_connection_test() -> Result<()> {
     );
     console.shutdown().await?;
     drop(garage);
+    Ok(())
+}
+
+/// A bucket with S3 Object Lock (Moto's server): the connection test says the repository
+/// will be immutable, and the table marks it Immutable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sp_sees_an_object_locked_bucket_as_immutable() -> Result<()> {
+    use cloudkeep_tests::moto::{self, Moto};
+    cloudkeep_e2e::require_display()?;
+    let store = tokio::task::spawn_blocking(Moto::start).await?;
+    let gateway = Gateway::start()?;
+    let console = Console::launch().await?;
+    console.connect_sp(&gateway).await?;
+    console.nav("sp-repos").await?;
+    console.click("#repo-new").await?;
+    console.type_into("#repo-name", "vault").await?;
+    console.click("input[name='repo-kind'][value='s3']").await?;
+    console
+        .type_into("#repo-endpoint", &store.endpoint())
+        .await?;
+    console.type_into("#repo-bucket", moto::BUCKET).await?;
+    console.type_into("#repo-prefix", "console").await?;
+    console.type_into("#repo-region", moto::REGION).await?;
+    console
+        .type_into("#repo-access-key", moto::ACCESS_KEY)
+        .await?;
+    console
+        .type_into("#repo-secret-key", moto::SECRET_KEY)
+        .await?;
+    console.next("repo-wizard").await?;
+    console
+        .wait_text("#repo-test-verdict", "can use this object store", WAIT)
+        .await?;
+    let lock = console.text_of("#repo-test-lock").await?;
+    ensure!(
+        lock.contains("Immutable: object lock (compliance mode)"),
+        "{lock}"
+    );
+    console.check_accessibility("repo-test-immutable").await?;
+    console.screen("26-repo-test-immutable").await?;
+    console.next("repo-wizard").await?;
+    console.wait_text("#sp-repos-table", "vault", WAIT).await?;
+    let immutable = console.text_of("#repo-immutable-vault").await?;
+    ensure!(immutable == "Immutable", "{immutable}");
+    console.screen("26-repo-immutable").await?;
+    console.shutdown().await?;
+    drop(store);
     Ok(())
 }
 

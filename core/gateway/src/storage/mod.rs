@@ -61,6 +61,41 @@ pub trait AreaStore: RepoBackend + std::fmt::Debug {
 
     /// Removes the whole area (its account is being deleted).
     fn remove_all(&self) -> Result<(), StoreError>;
+
+    /// Locks a pack or object against change and deletion, in `mode`, until `until` (S3
+    /// Object Lock; only ever extended); `Ok(false)` when it is gone, or when the store keeps
+    /// no locks (a folder: insider protection there is the gateway's alone).
+    fn lock(
+        &self,
+        what: Lockable<'_>,
+        mode: cloudkeep_api::LockMode,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let _ = (what, mode, until);
+        Ok(false)
+    }
+}
+
+/// What [`AreaStore::lock`] locks.
+#[derive(Debug, Clone, Copy)]
+pub enum Lockable<'a> {
+    /// A pack.
+    Pack(&'a PackId),
+    /// A small object (keyring, index file, chunk set, restore point).
+    Meta(MetaKind, &'a str),
+}
+
+/// The small-object kinds of the tenant API, by the names its paths and the database use.
+const KINDS: &[(&str, MetaKind)] = &[
+    ("keyring", MetaKind::Keyring),
+    ("index", MetaKind::Index),
+    ("sets", MetaKind::ChunkSet),
+    ("locks", MetaKind::Lock),
+];
+
+/// The kind an API name (`keyring`, `index`, `sets`, `locks`) stands for.
+pub fn meta_kind(name: &str) -> Option<MetaKind> {
+    KINDS.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
 }
 
 /// A shared, open storage area.

@@ -13,6 +13,12 @@
 //! reservation's reclaim (or the leftover sweep) abort it. Objects are single PUTs, which S3
 //! makes atomic.
 //!
+//! Object Lock (WORM), which `object_store` does not speak, goes through requests of our own,
+//! signed by its `AwsAuthorizer` and sent by its HTTP client: the bucket's lock configuration
+//! ([`S3Bucket::object_lock`]) and an object's retention ([`S3Store::lock_until`] through
+//! `AreaStore::lock`). The gateway's own deletes on such a bucket leave delete markers; the
+//! locked versions stay until their retention ends (the SP's lifecycle rule then expires them).
+//!
 //! Every method blocks on the gateway's runtime (see the parent module's invariant); a store
 //! made outside a runtime (tests, tools) runs its own.
 
@@ -20,19 +26,21 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{Method, StatusCode};
 use futures_util::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer, AwsCredential};
+use object_store::client::{HttpClient, HttpConnector, HttpRequestBody, ReqwestConnector};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
-use cloudkeep_api::S3Target;
+use cloudkeep_api::{LockMode, ObjectLock, S3Target};
 use cloudkeep_repo::backend::{
     MAX_META_LEN, MetaKind, PackHealth, PackStore, RepoBackend, StoreError, valid_meta_name,
 };
 use cloudkeep_repo::pack::{MAX_PACK_LEN, PackEntry, PackId};
 
-use super::{AreaStore, PackUpload, S3Credentials};
+use super::{AreaStore, Lockable, PackUpload, S3Credentials};
 
 /// Bytes gathered before a part is sent: S3 needs at least 5 MiB in every part but the last.
 pub const PART: usize = 8 << 20;
@@ -57,6 +65,119 @@ pub struct S3Bucket {
     client: AmazonS3,
     target: S3Target,
     runtime: Runtime,
+    /// For the requests `object_store` does not make (Object Lock), signed ourselves.
+    http: HttpClient,
+    credentials: S3Credentials,
+}
+
+/// What an S3 request of our own got back.
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+/// Most bytes of an answer to a request of our own (lock configuration, retention, errors:
+/// a few hundred bytes each); a longer one is cut off, never buffered whole.
+const MAX_ANSWER: usize = 64 << 10;
+
+/// The characters of a key sent as they are in a request's path (S3's URI encoding: the
+/// unreserved ones, and `/` between segments).
+const KEY_CHARS: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// `<ObjectLockConfiguration>` as S3 answers `GET ?object-lock`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct LockConfiguration {
+    object_lock_enabled: Option<String>,
+    rule: Option<LockRule>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct LockRule {
+    default_retention: Option<DefaultRetention>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct DefaultRetention {
+    mode: Option<String>,
+    days: Option<u32>,
+    years: Option<u32>,
+}
+
+/// `<Error>` as S3 answers a refused request.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct ErrorAnswer {
+    code: String,
+    message: String,
+}
+
+impl Answer {
+    /// The store's error code and message, or the HTTP status when it sent none.
+    fn error(&self) -> (String, String) {
+        let text = String::from_utf8_lossy(&self.body);
+        match quick_xml::de::from_str::<ErrorAnswer>(&text) {
+            Ok(e) if !e.code.is_empty() => (e.code, e.message),
+            _ => (self.status.as_u16().to_string(), self.status.to_string()),
+        }
+    }
+}
+
+/// Reads the lock configuration a bucket answered (`GET ?object-lock`).
+fn lock_from(answer: &Answer) -> Result<ObjectLock, String> {
+    let (code, message) = answer.error();
+    match answer.status {
+        s if s.is_success() => {
+            let text = String::from_utf8_lossy(&answer.body);
+            // A store that ignores the query answers something else (a listing): no lock.
+            if !text.contains("<ObjectLockConfiguration") {
+                return Ok(ObjectLock::Unsupported);
+            }
+            let config: LockConfiguration = quick_xml::de::from_str(&text).map_err(|e| {
+                format!("the store's object-lock configuration is not readable: {e}")
+            })?;
+            if config.object_lock_enabled.as_deref() != Some("Enabled") {
+                return Ok(ObjectLock::Off);
+            }
+            let default = config.rule.and_then(|r| r.default_retention);
+            let mode = match default.as_ref().and_then(|d| d.mode.as_deref()) {
+                Some("GOVERNANCE") => LockMode::Governance,
+                // A bucket with lock on and no default: locks are set in the strongest mode.
+                _ => LockMode::Compliance,
+            };
+            let default_days =
+                default.and_then(|d| d.days.or_else(|| d.years.map(|y| y.saturating_mul(365))));
+            Ok(ObjectLock::On { mode, default_days })
+        }
+        StatusCode::NOT_FOUND if code == "NoSuchBucket" => {
+            Err("the bucket does not exist: create it, or check its name".into())
+        }
+        StatusCode::NOT_FOUND => Ok(ObjectLock::Off), // ObjectLockConfigurationNotFoundError
+        StatusCode::NOT_IMPLEMENTED | StatusCode::METHOD_NOT_ALLOWED => Ok(ObjectLock::Unsupported),
+        StatusCode::BAD_REQUEST if code == "NotImplemented" || code == "InvalidRequest" => {
+            Ok(ObjectLock::Unsupported)
+        }
+        _ => Err(format!(
+            "the store did not say whether the bucket has object lock ({code}: {message}); the key may lack the right to read the bucket's object-lock configuration"
+        )),
+    }
+}
+
+/// The body of `PUT ?retention`.
+fn retention_body(mode: LockMode, until: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>{}</Mode><RetainUntilDate>{}</RetainUntilDate></Retention>",
+        mode.s3_name(),
+        until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
 }
 
 fn other(e: impl std::fmt::Display) -> std::io::Error {
@@ -66,6 +187,17 @@ fn other(e: impl std::fmt::Display) -> std::io::Error {
 impl S3Bucket {
     /// A client for `target` with `credentials`. Nothing is sent yet.
     pub fn connect(target: &S3Target, credentials: &S3Credentials) -> Result<Self, StoreError> {
+        Self::connect_with(target, credentials, false)
+    }
+
+    /// [`S3Bucket::connect`]; with `checksums`, every upload carries its SHA-256
+    /// (`x-amz-checksum-sha256`): what a bucket with object lock asks of uploads that its
+    /// default retention locks.
+    pub fn connect_with(
+        target: &S3Target,
+        credentials: &S3Credentials,
+        checksums: bool,
+    ) -> Result<Self, StoreError> {
         target.check().map_err(|reason| StoreError::Io {
             path: target.describe().into(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, reason),
@@ -82,7 +214,17 @@ impl S3Bucket {
             retry_timeout: Duration::from_secs(60),
             ..RetryConfig::default()
         };
-        let client = AmazonS3Builder::new()
+        let http = ReqwestConnector::default()
+            .connect(&options)
+            .map_err(|e| StoreError::Io {
+                path: target.describe().into(),
+                source: other(e),
+            })?;
+        let mut builder = AmazonS3Builder::new();
+        if checksums {
+            builder = builder.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+        }
+        let client = builder
             .with_endpoint(target.endpoint.trim_end_matches('/'))
             .with_bucket_name(&target.bucket)
             .with_region(&target.region)
@@ -113,7 +255,77 @@ impl S3Bucket {
             client,
             target: target.clone(),
             runtime,
+            http,
+            credentials: credentials.clone(),
         })
+    }
+
+    /// Sends a request of our own, signed (SigV4) with the bucket's credentials: `method` on
+    /// `key` (the bucket itself when `None`) with `query` (`object-lock`, `retention`).
+    async fn signed(
+        &self,
+        method: Method,
+        key: Option<&Key>,
+        query: &str,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> Result<Answer, String> {
+        let mut url = format!(
+            "{}/{}",
+            self.target.endpoint.trim_end_matches('/'),
+            self.target.bucket
+        );
+        if let Some(key) = key {
+            url.push('/');
+            url.extend(percent_encoding::utf8_percent_encode(
+                key.as_ref(),
+                KEY_CHARS,
+            ));
+        }
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(query);
+        }
+        let mut request = axum::http::Request::builder().method(method).uri(&url);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let mut request = request
+            .body(HttpRequestBody::from(body))
+            .map_err(|e| format!("a request to the object store could not be made: {e}"))?;
+        let credential = AwsCredential {
+            key_id: self.credentials.access_key.clone(),
+            secret_key: self.credentials.secret_key.to_string(),
+            token: None,
+        };
+        AwsAuthorizer::new(&credential, "s3", &self.target.region)
+            .try_authorize(&mut request, None)
+            .map_err(|e| format!("a request to the object store could not be signed: {e}"))?;
+        let answer = tokio::time::timeout(Duration::from_secs(120), self.http.execute(request))
+            .await
+            .map_err(|_| "the object store did not answer within two minutes".to_owned())?
+            .map_err(|e| format!("the object store cannot be reached: {e}"))?;
+        let (parts, body) = answer.into_parts();
+        let mut stream = body.bytes_stream();
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| format!("the object store's answer broke off: {e}"))?;
+            out.extend_from_slice(&chunk[..chunk.len().min(MAX_ANSWER - out.len())]);
+            if out.len() >= MAX_ANSWER {
+                break;
+            }
+        }
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: out,
+        })
+    }
+
+    /// Whether the bucket keeps objects immutable (S3 Object Lock), and how.
+    pub fn object_lock(&self) -> Result<ObjectLock, String> {
+        let answer = self.run(self.signed(Method::GET, None, "object-lock", &[], Vec::new()))?;
+        lock_from(&answer)
     }
 
     /// The object store.
@@ -210,6 +422,63 @@ impl S3Bucket {
         steps.push(("remove it".to_owned(), deleted.map_err(|e| explain(&e))));
         steps
     }
+
+    /// Locks `key` in `mode` until `until` (`PUT ?retention`); `Ok(false)` when the object
+    /// is gone. A lock is only ever extended: the store refuses to shorten one.
+    fn lock_key(
+        &self,
+        key: &Key,
+        mode: LockMode,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, String> {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        let body = retention_body(mode, until).into_bytes();
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
+        let headers = [
+            ("content-md5", md5),
+            ("content-type", "application/xml".to_owned()),
+        ];
+        let answer = self.run(self.signed(Method::PUT, Some(key), "retention", &headers, body))?;
+        if answer.status.is_success() {
+            return Ok(true);
+        }
+        let (code, message) = answer.error();
+        if answer.status == StatusCode::NOT_FOUND && code != "NoSuchBucket" {
+            return Ok(false);
+        }
+        Err(format!(
+            "the object store refused to lock {key} until {until} ({code}: {message})"
+        ))
+    }
+
+    /// The retention of `key` as the store tells it (`HEAD`): mode and end, if locked.
+    pub fn retention(
+        &self,
+        key: &Key,
+    ) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>, String> {
+        let answer = self.run(self.signed(Method::HEAD, Some(key), "", &[], Vec::new()))?;
+        if !answer.status.is_success() {
+            return Err(format!("{key}: {}", answer.status));
+        }
+        let header = |name: &str| {
+            answer
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (Some(mode), Some(until)) = (
+            header("x-amz-object-lock-mode"),
+            header("x-amz-object-lock-retain-until-date"),
+        ) else {
+            return Ok(None);
+        };
+        let until = chrono::DateTime::parse_from_rfc3339(&until).map_err(|e| {
+            format!("{key}: the store's retain-until date \"{until}\" is not a date: {e}")
+        })?;
+        Ok(Some((mode, until.with_timezone(&chrono::Utc))))
+    }
 }
 
 /// What an object-store error means for an SP operator, without any credential.
@@ -233,7 +502,11 @@ fn refused_for_room(text: &str) -> bool {
 
 fn explain(e: &object_store::Error) -> String {
     let text = e.to_string();
-    let hint = if refused_for_room(&text) {
+    let hint = if text.contains("MissingUploadObjectWithObjectLockHeaders")
+        || text.contains("Content-MD5")
+    {
+        "the bucket's default retention makes the store ask for Content-MD5 on every upload, which the gateway does not send (it sends SHA-256 checksums): remove the bucket's default retention — the gateway locks every object itself, for each tenant's insider-protection window"
+    } else if refused_for_room(&text) {
         "the object store refuses more data: its bucket quota is reached or its disks are full; give the bucket room, or move tenants to another repository"
     } else if text.contains("403") || text.contains("AccessDenied") || text.contains("Forbidden") {
         "the store refused the credentials: check the access key id, the secret key and that the key may read and write the bucket"
@@ -269,6 +542,19 @@ impl S3Store {
             });
         }
         Ok(Key::from(format!("{}/{}/{name}", self.root, kind.dir())))
+    }
+
+    /// The key of a pack or object.
+    pub fn lockable_key(&self, what: Lockable<'_>) -> Result<Key, StoreError> {
+        match what {
+            Lockable::Pack(id) => Ok(self.pack_key(id)),
+            Lockable::Meta(kind, name) => self.meta_key(kind, name),
+        }
+    }
+
+    /// The bucket the area is in.
+    pub fn bucket(&self) -> &S3Bucket {
+        &self.bucket
     }
 
     fn marker_key(&self, reservation: &str) -> Key {
@@ -766,6 +1052,21 @@ impl AreaStore for S3Store {
         Ok(out)
     }
 
+    fn lock(
+        &self,
+        what: Lockable<'_>,
+        mode: LockMode,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let key = self.lockable_key(what)?;
+        self.bucket
+            .lock_key(&key, mode, until)
+            .map_err(|text| StoreError::Io {
+                path: format!("s3://{}/{key}", self.bucket.target.bucket).into(),
+                source: other(text),
+            })
+    }
+
     fn remove_all(&self) -> Result<(), StoreError> {
         let keys: Vec<Key> = self
             .list_under("")?
@@ -788,6 +1089,96 @@ impl AreaStore for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: axum::http::HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_bucket_lock_configuration_is_read_as_the_store_says_it() {
+        let on = |mode, default_days| Ok(ObjectLock::On { mode, default_days });
+        let cases = [
+            (
+                answer(
+                    200,
+                    "<ObjectLockConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>30</Days></DefaultRetention></Rule></ObjectLockConfiguration>",
+                ),
+                on(LockMode::Governance, Some(30)),
+            ),
+            (
+                answer(
+                    200,
+                    "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Years>2</Years></DefaultRetention></Rule></ObjectLockConfiguration>",
+                ),
+                on(LockMode::Compliance, Some(730)),
+            ),
+            (
+                answer(
+                    200,
+                    "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>",
+                ),
+                on(LockMode::Compliance, None),
+            ),
+            (
+                answer(200, "<ObjectLockConfiguration></ObjectLockConfiguration>"),
+                Ok(ObjectLock::Off),
+            ),
+            (
+                answer(
+                    404,
+                    "<Error><Code>ObjectLockConfigurationNotFoundError</Code><Message>Object Lock configuration does not exist for this bucket</Message></Error>",
+                ),
+                Ok(ObjectLock::Off),
+            ),
+            (
+                answer(
+                    501,
+                    "<Error><Code>NotImplemented</Code><Message>not implemented</Message></Error>",
+                ),
+                Ok(ObjectLock::Unsupported),
+            ),
+            // A store that ignores the query and lists the bucket.
+            (
+                answer(200, "<ListBucketResult><Name>b</Name></ListBucketResult>"),
+                Ok(ObjectLock::Unsupported),
+            ),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(
+                lock_from(&given),
+                expected,
+                "{}",
+                String::from_utf8_lossy(&given.body)
+            );
+        }
+        let missing = lock_from(&answer(
+            404,
+            "<Error><Code>NoSuchBucket</Code><Message>no</Message></Error>",
+        ));
+        assert!(missing.unwrap_err().contains("does not exist"));
+        let refused = lock_from(&answer(
+            403,
+            "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+        ));
+        assert!(refused.unwrap_err().contains("AccessDenied"));
+        // Not XML at all (a proxy's page): an error, never a panic.
+        assert!(lock_from(&answer(502, "<html>bad gateway")).is_err());
+    }
+
+    #[test]
+    fn a_retention_is_asked_in_the_words_s3_uses() {
+        let until = chrono::DateTime::parse_from_rfc3339("2027-01-02T03:04:05.678Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            retention_body(LockMode::Compliance, until),
+            "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>COMPLIANCE</Mode><RetainUntilDate>2027-01-02T03:04:05.678Z</RetainUntilDate></Retention>"
+        );
+    }
 
     #[test]
     fn a_refusal_for_room_is_told_from_other_refusals() {

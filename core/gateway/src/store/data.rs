@@ -330,7 +330,7 @@ impl Db {
         }
         sqlx::query(
             "INSERT INTO objects (quota_id, kind, name, bytes, task_id) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (quota_id, kind, name) DO UPDATE SET bytes = excluded.bytes, task_id = excluded.task_id, retired_ms = NULL",
+             ON CONFLICT (quota_id, kind, name) DO UPDATE SET bytes = excluded.bytes, task_id = excluded.task_id, retired_ms = NULL, locked_until_ms = NULL",
         )
         .bind(quota)
         .bind(kind)

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod data;
 pub mod gateways;
 pub mod moves;
+pub mod object_lock;
 pub mod policies;
 pub mod repos;
 pub mod reservations;

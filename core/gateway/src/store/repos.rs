@@ -3,14 +3,14 @@
 //! gets its own area in it (`storage`). An object store's credentials are kept sealed under
 //! the gateways' secrets key ([`Db::repo_secret`]); they are never part of a [`CloudRepo`].
 
-use cloudkeep_api::S3Target;
 use cloudkeep_api::accounts::CloudRepo;
+use cloudkeep_api::{ObjectLock, S3Target};
 use cloudkeep_model::units::Limit;
 use sqlx::Row;
 
 use super::{Db, DbError, conflict, now_ms};
 
-const COLUMNS: &str = "id, name, kind, location, s3, title, in_service, capacity";
+const COLUMNS: &str = "id, name, kind, location, s3, title, in_service, capacity, object_lock";
 
 /// A repository to add.
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct NewRepo<'a> {
     pub s3: Option<&'a S3Target>,
     /// Its credentials, sealed (hex).
     pub secret: Option<&'a str>,
+    /// What its bucket said of object lock.
+    pub object_lock: Option<&'a ObjectLock>,
 }
 
 impl<'a> NewRepo<'a> {
@@ -36,6 +38,7 @@ impl<'a> NewRepo<'a> {
             location: path,
             s3: None,
             secret: None,
+            object_lock: None,
         }
     }
 }
@@ -48,8 +51,13 @@ impl Db {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| DbError::Invalid(e.to_string()))?;
+        let lock = repo
+            .object_lock
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| DbError::Invalid(e.to_string()))?;
         let row = sqlx::query(
-            "INSERT INTO repos (name, kind, location, created_ms, s3, secret) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO repos (name, kind, location, created_ms, s3, secret, object_lock) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(repo.name)
         .bind(repo.kind)
@@ -57,6 +65,7 @@ impl Db {
         .bind(now_ms())
         .bind(s3)
         .bind(repo.secret)
+        .bind(lock)
         .fetch_one(self.pool())
         .await
         .map_err(conflict(format!("cloud repository \"{}\"", repo.name)))?;
@@ -91,6 +100,17 @@ impl Db {
         repo_of(&row)
     }
 
+    /// Records what repository `name`'s bucket said of object lock.
+    pub async fn set_repo_lock(&self, name: &str, lock: &ObjectLock) -> Result<(), DbError> {
+        let text = serde_json::to_string(lock).map_err(|e| DbError::Invalid(e.to_string()))?;
+        sqlx::query("UPDATE repos SET object_lock = $1 WHERE name = $2")
+            .bind(text)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// The sealed credentials of an object-storage repository (hex), if it has any.
     pub async fn repo_secret(&self, name: &str) -> Result<Option<String>, DbError> {
         let row = sqlx::query("SELECT secret FROM repos WHERE name = $1")
@@ -109,6 +129,9 @@ fn repo_of(r: &sqlx::any::AnyRow) -> Result<CloudRepo, DbError> {
         .transpose()
         .map_err(|e| DbError::Invalid(format!("a cloud repository's object store: {e}")))?;
     let in_service: i64 = r.try_get(6)?;
+    let object_lock: Option<String> = r.try_get(8)?;
+    // An unreadable record (a later version's) reads as "not asked yet": it is asked again.
+    let object_lock = object_lock.and_then(|text| serde_json::from_str(&text).ok());
     Ok(CloudRepo {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
@@ -118,6 +141,7 @@ fn repo_of(r: &sqlx::any::AnyRow) -> Result<CloudRepo, DbError> {
         title: r.try_get(5)?,
         in_service: in_service != 0,
         capacity: Limit::from_stored(r.try_get(7)?),
+        object_lock,
     })
 }
 
