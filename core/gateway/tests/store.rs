@@ -309,6 +309,9 @@ async fn conformance(db: Db) {
     assert_eq!(flags.len(), many.len());
     assert!(flags.iter().enumerate().all(|(i, f)| *f == (i % 2 == 0)));
 
+    // Object lock bookkeeping: what is due a lock, and what was locked until when.
+    object_locks(&db, quota).await;
+
     // Deleting a tenant takes its subtenants, quotas and sessions.
     db.add_session("tok-sub", Realm::Tenant, sub.id, 60_000)
         .await
@@ -430,6 +433,119 @@ async fn conformance(db: Db) {
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["tenant.delete", "tenant.create"]
     );
+}
+
+/// The lock keeper's rows: every pack, small object (not `locks`) and restore point is due
+/// until locked; a lock ending inside the window is due again; a retired pack or recycled
+/// point is due only while insider protection keeps it; an object written again (a new
+/// version in the bucket) is due again.
+async fn object_locks(db: &Db, quota: i64) {
+    use cloudkeep_gateway::store::object_lock::LockItem;
+    let sorted = |mut items: Vec<LockItem>| {
+        items.sort_by_key(|i| format!("{i:?}"));
+        items
+    };
+    let now = cloudkeep_gateway::store::now_ms();
+    let day = 86_400_000;
+    db.put_object(quota, ("keyring", "keyring"), 10, None, None)
+        .await
+        .unwrap();
+    db.put_object(quota, ("index", "idx1"), 10, None, None)
+        .await
+        .unwrap();
+    db.put_object(quota, ("locks", "lk1"), 10, Some("task-1"), None)
+        .await
+        .unwrap();
+    db.put_object(quota, ("sets", "set1"), 10, None, None)
+        .await
+        .unwrap();
+    db.add_point(quota, "pt1", 1, "set1", 10, None)
+        .await
+        .unwrap();
+    let due = sorted(
+        db.to_lock(quota, now + 7 * day, now - 7 * day, 100)
+            .await
+            .unwrap(),
+    );
+    let packs = db.packs(quota).await.unwrap();
+    assert_eq!(due.len(), packs.len() + 4, "{due:?}");
+    assert!(due.contains(&LockItem::Object("keyring".into(), "keyring".into())));
+    assert!(due.contains(&LockItem::Point("pt1".into())));
+    assert!(
+        !due.iter()
+            .any(|i| matches!(i, LockItem::Object(k, _) if k == "locks")),
+        "lock objects come and go: never locked"
+    );
+    // A limit bounds each kind's answer.
+    assert!(
+        db.to_lock(quota, now + 7 * day, now - 7 * day, 1)
+            .await
+            .unwrap()
+            .len()
+            <= 3
+    );
+    // Locked for 10.5 days: not due within a 7-day window, due within a 14-day one.
+    db.mark_locked(quota, &due, now + 21 * day / 2)
+        .await
+        .unwrap();
+    assert!(
+        db.to_lock(quota, now + 7 * day, now - 7 * day, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        db.to_lock(quota, now + 14 * day, now - 14 * day, 100)
+            .await
+            .unwrap()
+            .len(),
+        due.len()
+    );
+    // Written again: a new version, due again.
+    db.put_object(quota, ("keyring", "keyring"), 12, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.to_lock(quota, now + 7 * day, now - 7 * day, 100)
+            .await
+            .unwrap(),
+        [LockItem::Object("keyring".into(), "keyring".into())]
+    );
+    // Retired and recycled things stay due while insider protection keeps them, not after.
+    db.mark_locked(quota, &due, now - day).await.unwrap();
+    db.retire_packs(quota, &[packs[0].id.clone()])
+        .await
+        .unwrap();
+    assert!(db.recycle_point(quota, "pt1").await.unwrap());
+    let kept = db
+        .to_lock(quota, now + 7 * day, now - 7 * day, 100)
+        .await
+        .unwrap();
+    assert!(
+        kept.contains(&LockItem::Pack(packs[0].id.clone())),
+        "{kept:?}"
+    );
+    assert!(kept.contains(&LockItem::Point("pt1".into())), "{kept:?}");
+    let later = db
+        .to_lock(quota, now + 7 * day, now + day, 100)
+        .await
+        .unwrap();
+    assert!(
+        !later.contains(&LockItem::Pack(packs[0].id.clone())),
+        "{later:?}"
+    );
+    assert!(!later.contains(&LockItem::Point("pt1".into())), "{later:?}");
+    // Repository lock state, recorded and read back.
+    let lock = cloudkeep_api::ObjectLock::On {
+        mode: cloudkeep_api::LockMode::Governance,
+        default_days: Some(30),
+    };
+    db.set_repo_lock("main", &lock).await.unwrap();
+    assert_eq!(
+        db.repo_by_name("main").await.unwrap().object_lock,
+        Some(lock)
+    );
+    assert_eq!(db.repo_by_name("archive").await.unwrap().object_lock, None);
 }
 
 /// Shared subtenant quotas charge their tenant and fixed ones are carved from it, atomically:
