@@ -226,6 +226,14 @@ impl Garage {
         format!("http://127.0.0.1:{}", self.nodes[i].s3_port)
     }
 
+    /// The process ids of the running nodes (for benchmarks that count their CPU time).
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(Child::id))
+            .collect()
+    }
+
     /// Kills node `i` (`SIGKILL`: no goodbye to its peers).
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i].child.take() {

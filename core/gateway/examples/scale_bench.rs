@@ -243,6 +243,35 @@ mod bench {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// CPU seconds (user + system) process `pid` has used, or, for `None`, this process's
+    /// children it has waited for (the CLI runs); 0 when not readable (not Linux).
+    fn cpu_seconds(pid: Option<u32>) -> f64 {
+        let path = pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+        let Ok(stat) = std::fs::read_to_string(path) else {
+            return 0.0;
+        };
+        // Fields after the command's closing parenthesis, from the state (field 3) on:
+        // utime and stime are fields 14 and 15, cutime and cstime 16 and 17.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let (first, second) = if pid.is_some() { (14, 15) } else { (16, 17) };
+        let field =
+            |n: usize| -> u64 { fields.get(n - 3).and_then(|f| f.parse().ok()).unwrap_or(0) };
+        let ticks = field(first) + field(second);
+        ticks as f64 / 100.0 // USER_HZ, 100 on Linux
+    }
+
+    /// CPU seconds of the CLI runs, the gateway and the storage processes so far.
+    fn cpu_split(gateway: u32, storage: &[u32]) -> [f64; 3] {
+        [
+            cpu_seconds(None),
+            cpu_seconds(Some(gateway)),
+            storage.iter().map(|p| cpu_seconds(Some(*p))).sum(),
+        ]
+    }
+
     fn timed(f: impl FnOnce() -> Result<String>) -> Result<f64> {
         let started = Instant::now();
         f()?;
@@ -298,6 +327,7 @@ mod bench {
         let measured = dataset.to_path_buf();
         let (work, dataset) = (work.to_path_buf(), dataset.to_path_buf());
         let (addr, fp) = (gw.addr.clone(), gw.fingerprint.clone());
+        let (gw_pid, storage_pids) = (gw.child.id(), garage.pids());
         let rows = tokio::task::spawn_blocking(move || -> Result<Vec<(String, f64, f64)>> {
             let data = dataset.display().to_string();
             let mnt = work.join("mnt");
@@ -349,7 +379,12 @@ mod bench {
                         ],
                         Some(&format!("bench-password-{round}")),
                     )?;
+                    // The storage's CPU counts on the object-storage side only (the folder
+                    // side's writes are the gateway's own).
+                    let storage: &[u32] = if name == "on-s3" { &storage_pids } else { &[] };
+                    let before = cpu_split(gw_pid, storage);
                     let backup = timed(|| cli(&binary, &home, &["job", "run", &job], None))?;
+                    let after_backup = cpu_split(gw_pid, storage);
                     // Restores go into a fresh tmpfs each, so the disk's state does not decide them.
                     let mounted = Command::new("mount")
                         .args(["-t", "tmpfs", "-o", "size=4g", "tmpfs"])
@@ -375,6 +410,21 @@ mod bench {
                             None,
                         )
                     });
+                    let after_restore = cpu_split(gw_pid, storage);
+                    let spent = |from: [f64; 3], to: [f64; 3]| {
+                        format!(
+                            "CPU s: client {:.1}, gateway {:.1}, storage {:.1}",
+                            to[0] - from[0],
+                            to[1] - from[1],
+                            to[2] - from[2]
+                        )
+                    };
+                    eprintln!(
+                        "round {}: {name}: backup {}; restore {}",
+                        round + 1,
+                        spent(before, after_backup),
+                        spent(after_backup, after_restore)
+                    );
                     let same = restore.is_ok()
                         && Command::new("diff")
                             .args(["-rq", &data])

@@ -174,6 +174,66 @@ fn an_object_store_area_conforms() {
     conformance(Arc::new(bucket.area("direct/q1".into())));
     let tmp = tempfile::tempdir().unwrap();
     round_trip(Arc::new(bucket.area("direct/q2".into())), tmp.path());
+    block_reads(&bucket);
+}
+
+/// Multi-range reads go through the bucket's cache of whole blocks: ranges across block
+/// boundaries and in the short last block read exactly, again from the cache, never past the
+/// pack's end, never another area's pack, and from many threads at once.
+#[cfg(unix)]
+fn block_reads(bucket: &Arc<S3Bucket>) {
+    use cloudkeep_gateway::storage::AreaStore;
+    use cloudkeep_gateway::storage::s3::BLOCK;
+    use cloudkeep_repo::backend::PackStore;
+    let area = bucket.area("direct/q3".into());
+    let other = bucket.area("direct/q4".into());
+    let len = 2 * BLOCK + 12_345;
+    let pack = pseudo_random(len as usize, 77);
+    let id = PackId::of(&pack);
+    area.put_pack(&id, &pack, &[]).unwrap();
+    let ranges = [
+        (id, 0, 10),
+        (id, BLOCK - 5, 10),
+        (id, 3, 2 * BLOCK),
+        (id, len - 100, 100),
+        (id, BLOCK, 0),
+    ];
+    let want: Vec<u8> = ranges
+        .iter()
+        .flat_map(|(_, o, l)| pack[*o as usize..(*o + *l) as usize].to_vec())
+        .collect();
+    let total = want.len() as u64;
+    for _ in 0..2 {
+        assert!(
+            area.read_concat(&ranges, total).unwrap() == want,
+            "read, then cached"
+        );
+    }
+    assert!(matches!(
+        area.read_concat(&[(id, len - 10, 20)], 20),
+        Err(StoreError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        area.read_concat(&[(id, len + BLOCK, 5)], 5),
+        Err(StoreError::OutOfRange { .. })
+    ));
+    assert!(
+        matches!(
+            other.read_concat(&[(id, 0, 10)], 10),
+            Err(StoreError::NotFound { .. })
+        ),
+        "another area's cached block is not this area's pack"
+    );
+    std::thread::scope(|scope| {
+        for t in 0..6u64 {
+            let (area, pack) = (&area, &pack);
+            scope.spawn(move || {
+                let offset = t * 150_000;
+                let got = area.read_concat(&[(id, offset, BLOCK)], BLOCK).unwrap();
+                assert!(got == pack[offset as usize..(offset + BLOCK) as usize]);
+            });
+        }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

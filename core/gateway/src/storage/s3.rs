@@ -49,6 +49,25 @@ pub const PART: usize = 8 << 20;
 /// tenant under a bandwidth limit sends a 32 MiB pack slowly): the sweep leaves it.
 pub const UPLOAD_AGE: Duration = Duration::from_secs(3600);
 
+/// The block of a pack the bucket's read cache holds: what Garage stores and checks as one
+/// piece (its default block size), and a size a restore's scattered ranges fall in many times.
+pub const BLOCK: u64 = 1 << 20;
+
+/// Blocks fetched in one request at most.
+const RUN_BLOCKS: u64 = 8;
+
+/// Blocks the read cache of one bucket holds (64 MiB): a restore's reads sweep its packs
+/// forwards, each block touched by several of its batches within a short while.
+const CACHED_BLOCKS: usize = 256;
+
+/// Locks that keep two requests from fetching the same blocks at once, by pack.
+const FETCH_STRIPES: usize = 64;
+
+/// Recently read blocks, by area (key prefix), pack and block number. Packs never change
+/// (their id is their hash), so a cached block is never stale; an area's key is in the key,
+/// so one tenant's reads never answer another's.
+type BlockCache = hashlink::LruCache<(String, PackId, u64), bytes::Bytes>;
+
 /// Where the store's requests run.
 #[derive(Debug, Clone)]
 enum Runtime {
@@ -68,6 +87,10 @@ pub struct S3Bucket {
     /// For the requests `object_store` does not make (Object Lock), signed ourselves.
     http: HttpClient,
     credentials: S3Credentials,
+    /// Blocks recently read for restores ([`BLOCK`]).
+    cache: std::sync::Mutex<BlockCache>,
+    /// Held while blocks of the packs that hash to it are fetched.
+    fetching: Vec<std::sync::Mutex<()>>,
 }
 
 /// What an S3 request of our own got back.
@@ -220,7 +243,11 @@ impl S3Bucket {
                 path: target.describe().into(),
                 source: other(e),
             })?;
-        let mut builder = AmazonS3Builder::new();
+        // The payload is not hashed into the signature (SHA-256 of every byte, by the gateway
+        // and again by the store): TLS (or loopback) carries it, the gateway checked each
+        // pack's BLAKE3 before sending it, and every blob is authenticated when read. On a
+        // bucket with object lock the upload still carries its SHA-256 checksum.
+        let mut builder = AmazonS3Builder::new().with_unsigned_payload(true);
         if checksums {
             builder = builder.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
         }
@@ -257,7 +284,18 @@ impl S3Bucket {
             runtime,
             http,
             credentials: credentials.clone(),
+            cache: std::sync::Mutex::new(BlockCache::new(CACHED_BLOCKS)),
+            fetching: (0..FETCH_STRIPES)
+                .map(|_| std::sync::Mutex::new(()))
+                .collect(),
         })
+    }
+
+    /// The fetch lock of pack `id` of area `root`.
+    fn stripe(&self, root: &str, id: &PackId) -> usize {
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&(root, id.0), &mut hasher);
+        (std::hash::Hasher::finish(&hasher) % FETCH_STRIPES as u64) as usize
     }
 
     /// Sends a request of our own, signed (SigV4) with the bucket's credentials: `method` on
@@ -991,8 +1029,9 @@ impl AreaStore for S3Store {
         ranges: &[(PackId, u64, u64)],
         total: u64,
     ) -> Result<Vec<u8>, StoreError> {
-        // Runs of one pack become one multi-range fetch; the runs go out together.
-        let mut runs: Vec<(PackId, Vec<Range<u64>>)> = Vec::new();
+        // Whole blocks through the bucket's cache: a restore reads a pack in many scattered
+        // ranges, several per block, and the store reads (and checks) a whole block for each.
+        let mut wanted: std::collections::BTreeSet<(PackId, u64)> = Default::default();
         for (id, offset, len) in ranges {
             if offset
                 .checked_add(*len)
@@ -1005,48 +1044,132 @@ impl AreaStore for S3Store {
                     want: *len,
                 });
             }
+            if *len > 0 {
+                wanted.extend((offset / BLOCK..=(offset + len - 1) / BLOCK).map(|b| (*id, b)));
+            }
+        }
+        let mut blocks: std::collections::HashMap<(PackId, u64), bytes::Bytes> =
+            std::collections::HashMap::with_capacity(wanted.len());
+        let mut missing: Vec<(PackId, u64)> = Vec::new();
+        {
+            let mut cache = self.bucket.cache.lock().unwrap_or_else(|e| e.into_inner());
+            for key in wanted {
+                match cache.get(&(self.root.clone(), key.0, key.1)) {
+                    Some(bytes) => {
+                        blocks.insert(key, bytes.clone());
+                    }
+                    None => missing.push(key),
+                }
+            }
+        }
+        // One fetch of a block at a time: requests that miss the same blocks together (a
+        // restore's parallel batches do) wait for the first and find them cached.
+        let mut stripes: Vec<usize> = missing
+            .iter()
+            .map(|(id, _)| self.bucket.stripe(&self.root, id))
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let _fetching: Vec<std::sync::MutexGuard<'_, ()>> = stripes
+            .iter()
+            .map(|i| {
+                self.bucket.fetching[*i]
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+            })
+            .collect();
+        if !missing.is_empty() {
+            let mut cache = self.bucket.cache.lock().unwrap_or_else(|e| e.into_inner());
+            missing.retain(|key| match cache.get(&(self.root.clone(), key.0, key.1)) {
+                Some(bytes) => {
+                    blocks.insert(*key, bytes.clone());
+                    false
+                }
+                None => true,
+            });
+        }
+        // Consecutive missing blocks of a pack are one request (up to a span's worth).
+        let mut runs: Vec<(PackId, u64, u64)> = Vec::new();
+        for (id, block) in missing {
             match runs.last_mut() {
-                Some((pack, list)) if pack == id => list.push(*offset..offset + len),
-                _ => runs.push((*id, std::iter::once(*offset..offset + len).collect())),
+                Some((pack, first, count))
+                    if *pack == id && *first + *count == block && *count < RUN_BLOCKS =>
+                {
+                    *count += 1;
+                }
+                _ => runs.push((id, block, 1)),
             }
         }
         let fetched = self.run(futures_util::future::join_all(runs.iter().map(
-            |(id, list)| async move {
+            |(id, first, count)| async move {
                 let key = self.pack_key(id);
-                self.client().get_ranges(&key, list).await
+                self.client()
+                    .get_range(&key, first * BLOCK..(first + count) * BLOCK)
+                    .await
             },
         )));
-        let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-        for ((id, list), result) in runs.iter().zip(fetched) {
-            let parts = match result {
-                Ok(parts) => parts,
-                Err(object_store::Error::NotFound { .. }) => {
-                    return Err(StoreError::NotFound { pack: *id });
-                }
-                Err(_) => {
-                    // Say which range, and whether the pack is short.
-                    for range in list {
-                        self.get_exact(id, range.start, range.end - range.start)?;
+        {
+            let mut cache = self.bucket.cache.lock().unwrap_or_else(|e| e.into_inner());
+            for ((id, first, _), result) in runs.iter().zip(fetched) {
+                let bytes = match result {
+                    Ok(bytes) => bytes,
+                    Err(object_store::Error::NotFound { .. }) => {
+                        return Err(StoreError::NotFound { pack: *id });
                     }
-                    return Err(self.err(
-                        &self.pack_key(id),
-                        object_store::Error::Generic {
-                            store: "S3",
-                            source: "a multi-range read failed".into(),
-                        },
-                    ));
+                    // Past the pack's end, or a failed read: say which, and whether it is short.
+                    Err(e) => {
+                        drop(cache);
+                        let size = self.pack_len(id)?;
+                        if let Some((_, offset, len)) =
+                            ranges.iter().find(|(p, o, l)| p == id && o + l > size)
+                        {
+                            return Err(StoreError::OutOfRange {
+                                pack: *id,
+                                len: size,
+                                offset: *offset,
+                                want: *len,
+                            });
+                        }
+                        return Err(self.err(&self.pack_key(id), e));
+                    }
+                };
+                // The store ends the last block at the pack's end: a block shorter than
+                // BLOCK is the last one.
+                let mut at = 0;
+                let mut block = *first;
+                while at < bytes.len() {
+                    let end = (at + BLOCK as usize).min(bytes.len());
+                    // A copy of its own: a slice would keep the whole answer alive as long
+                    // as any of its blocks stays cached.
+                    let piece = bytes::Bytes::copy_from_slice(&bytes[at..end]);
+                    cache.insert((self.root.clone(), *id, block), piece.clone());
+                    blocks.insert((*id, block), piece);
+                    at = end;
+                    block += 1;
                 }
-            };
-            for (range, bytes) in list.iter().zip(parts) {
-                if bytes.len() as u64 != range.end - range.start {
+            }
+        }
+        let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        for (id, offset, len) in ranges {
+            let mut at = *offset;
+            let end = offset + len;
+            while at < end {
+                let piece = blocks
+                    .get(&(*id, at / BLOCK))
+                    .map(|b| &b[..])
+                    .unwrap_or_default();
+                let from = (at % BLOCK) as usize;
+                let take = ((end - at) as usize).min(piece.len().saturating_sub(from));
+                if take == 0 {
                     return Err(StoreError::OutOfRange {
                         pack: *id,
                         len: self.pack_len(id)?,
-                        offset: range.start,
-                        want: range.end - range.start,
+                        offset: *offset,
+                        want: *len,
                     });
                 }
-                out.extend_from_slice(&bytes);
+                out.extend_from_slice(&piece[from..from + take]);
+                at += take as u64;
             }
         }
         Ok(out)
