@@ -1100,6 +1100,25 @@ impl AreaStore for S3Store {
                 _ => runs.push((id, block, 1)),
             }
         }
+        // A restore sweeps each pack forwards: a run of a large read goes on to a whole
+        // request's worth of blocks not cached yet (the store ends it at the pack's end), so
+        // the next batches find them here.
+        if total >= BLOCK {
+            let cache = self.bucket.cache.lock().unwrap_or_else(|e| e.into_inner());
+            let taken: std::collections::HashSet<(PackId, u64)> = runs
+                .iter()
+                .flat_map(|(id, first, count)| (*first..first + count).map(|b| (*id, b)))
+                .collect();
+            for (id, first, count) in &mut runs {
+                while *count < RUN_BLOCKS
+                    && (*first + *count + 1) * BLOCK <= MAX_PACK_LEN
+                    && !taken.contains(&(*id, *first + *count))
+                    && !cache.contains_key(&(self.root.clone(), *id, *first + *count))
+                {
+                    *count += 1;
+                }
+            }
+        }
         let fetched = self.run(futures_util::future::join_all(runs.iter().map(
             |(id, first, count)| async move {
                 let key = self.pack_key(id);
