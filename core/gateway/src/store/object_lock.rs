@@ -29,48 +29,33 @@ impl Db {
         kept_since_ms: i64,
         limit: i64,
     ) -> Result<Vec<LockItem>, DbError> {
-        let mut out = Vec::new();
-        let packs = sqlx::query(
+        const DUE: [&str; 3] = [
             "SELECT id FROM packs WHERE quota_id = $1 \
              AND (locked_until_ms IS NULL OR locked_until_ms < $2) \
              AND (retired_ms IS NULL OR retired_ms >= $3) ORDER BY pk LIMIT $4",
-        )
-        .bind(quota)
-        .bind(before_ms)
-        .bind(kept_since_ms)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        for row in &packs {
-            out.push(LockItem::Pack(row.try_get(0)?));
-        }
-        let objects = sqlx::query(
             "SELECT kind, name FROM objects WHERE quota_id = $1 AND kind <> 'locks' \
              AND (locked_until_ms IS NULL OR locked_until_ms < $2) \
              AND (retired_ms IS NULL OR retired_ms >= $3) ORDER BY kind, name LIMIT $4",
-        )
-        .bind(quota)
-        .bind(before_ms)
-        .bind(kept_since_ms)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        for row in &objects {
-            out.push(LockItem::Object(row.try_get(0)?, row.try_get(1)?));
-        }
-        let points = sqlx::query(
             "SELECT name FROM points WHERE quota_id = $1 \
              AND (locked_until_ms IS NULL OR locked_until_ms < $2) \
              AND (deleted_ms IS NULL OR deleted_ms >= $3) ORDER BY name LIMIT $4",
-        )
-        .bind(quota)
-        .bind(before_ms)
-        .bind(kept_since_ms)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        for row in &points {
-            out.push(LockItem::Point(row.try_get(0)?));
+        ];
+        let mut out = Vec::new();
+        for (table, sql) in DUE.iter().enumerate() {
+            let rows = sqlx::query(sql)
+                .bind(quota)
+                .bind(before_ms)
+                .bind(kept_since_ms)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+            for row in &rows {
+                out.push(match table {
+                    0 => LockItem::Pack(row.try_get(0)?),
+                    1 => LockItem::Object(row.try_get(0)?, row.try_get(1)?),
+                    _ => LockItem::Point(row.try_get(0)?),
+                });
+            }
         }
         Ok(out)
     }
