@@ -420,7 +420,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let groups = forget(
                 &repo.open()?,
                 &policy,
-                &ForgetFilter { job, host },
+                &ForgetFilter {
+                    job,
+                    host,
+                    ..ForgetFilter::default()
+                },
                 chrono::Utc::now(),
                 dry_run,
             )?;

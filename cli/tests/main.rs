@@ -25,6 +25,7 @@ mod publish;
 #[cfg(unix)]
 mod secrets;
 mod sharing;
+mod signals;
 mod space;
 mod support;
 mod wine;

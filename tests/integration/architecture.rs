@@ -125,7 +125,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "core/repo/src",
         &[
-            &["crypto"],
+            &["crypto", "signals"],
             &["blobcache", "catalog", "chunker", "compress"],
             // Disks and volumes, above the zero detection of the chunker.
             &["image"],
@@ -185,6 +185,8 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["failure", "logging", "secrets", "state"],
             &["context", "providers"],
             &["jobs"],
+            // Ransomware signals judged against a job's sessions.
+            &["anomaly"],
             &["policies", "runner"],
             // Backup files, which an opened file's catalog entry is made from.
             &["portable"],

@@ -77,6 +77,9 @@ pub enum KeepReason {
     Monthly,
     /// GFS yearly.
     Yearly,
+    /// The last clean point before a run that looked like ransomware: kept whatever the
+    /// policy says, so there is always something to go back to.
+    CleanBeforeSuspicious,
 }
 
 /// The decision for one point.

@@ -57,3 +57,4 @@ pub mod pack;
 pub mod refs;
 pub mod repo;
 pub mod saver;
+pub mod signals;

@@ -1057,3 +1057,103 @@ fn many_subfolders_restore_across_listing_groups_and_an_unchanged_rerun_writes_a
     }
     assert_eq!(walk(&restored).len(), walk(&source).len());
 }
+
+/// What a run saw change, for the ransomware check: a tree of 200 text files; a run that
+/// rewrites 30 % of them with random bytes in place and renames as many more to `.locked`
+/// with random content counts encrypted rewrites and renamed extensions and is judged
+/// suspicious against the quiet runs before it; an ordinary edit of as many files is counted
+/// as changes only and is not.
+#[test]
+fn a_run_counts_what_changed_and_an_attack_stands_out_from_an_edit() {
+    use cloudkeep_repo::signals::assess;
+    let tmp = tempfile::tempdir().unwrap();
+    let make = |root: &Path| {
+        for folder in 0..4 {
+            let dir = root.join(format!("dir{folder}"));
+            fs::create_dir_all(&dir).unwrap();
+            for i in 0..50 {
+                let text =
+                    format!("file {folder}/{i}: the quick brown fox jumps over the lazy dog\n")
+                        .repeat(60);
+                fs::write(dir.join(format!("note{i}.txt")), text).unwrap();
+            }
+        }
+    };
+    let run = |source: &Path, repo: &Repository, parent| {
+        backup(repo, &options(source, parent), &|_| {}).unwrap()
+    };
+    let setup = |name: &str| {
+        let source = tmp.path().join(name).join("src");
+        make(&source);
+        let backend = Arc::new(FolderStore::open(tmp.path().join(name).join("repo")).unwrap());
+        Repository::init(backend.clone(), NewRepo::Unencrypted).unwrap();
+        let repo = Repository::open(backend, Unlock::Unencrypted).unwrap();
+        (source, repo)
+    };
+
+    // The attack.
+    let (source, repo) = setup("attacked");
+    let first = run(&source, &repo, None);
+    assert!(
+        first.signals.is_none(),
+        "a first backup has nothing to compare with"
+    );
+    let second = run(&source, &repo, Some(first.point.clone()));
+    let quiet = second.signals.unwrap();
+    assert_eq!(quiet.parent_files, 200);
+    assert_eq!((quiet.changed, quiet.added, quiet.deleted), (0, 0, 0));
+    for folder in 0..4 {
+        let dir = source.join(format!("dir{folder}"));
+        for i in 0..15 {
+            let seed = (folder * 100 + i) as u64;
+            fs::write(dir.join(format!("note{i}.txt")), pseudo_random(3000, seed)).unwrap();
+        }
+        for i in 15..30 {
+            let old = dir.join(format!("note{i}.txt"));
+            fs::remove_file(&old).unwrap();
+            fs::write(
+                dir.join(format!("note{i}.txt.locked")),
+                pseudo_random(3000, 5000 + (folder * 100 + i) as u64),
+            )
+            .unwrap();
+        }
+    }
+    let attack = run(&source, &repo, Some(second.point.clone()))
+        .signals
+        .unwrap();
+    assert_eq!(attack.parent_files, 200);
+    assert_eq!(attack.changed, 60, "{attack:?}");
+    assert_eq!((attack.added, attack.deleted), (60, 60), "{attack:?}");
+    assert_eq!(attack.renamed_extensions, 60, "{attack:?}");
+    assert_eq!(
+        attack.encrypted_rewrites, 120,
+        "in place and renamed: {attack:?}"
+    );
+    let verdict = assess(&attack, &[quiet]);
+    assert!(verdict.suspicious, "{verdict:?}");
+
+    // An ordinary edit of as many files.
+    let (source, repo) = setup("edited");
+    let first = run(&source, &repo, None);
+    let second = run(&source, &repo, Some(first.point.clone()));
+    let quiet = second.signals.unwrap();
+    for folder in 0..4 {
+        let dir = source.join(format!("dir{folder}"));
+        for i in 0..30 {
+            let path = dir.join(format!("note{i}.txt"));
+            let mut text = fs::read_to_string(&path).unwrap();
+            text.push_str("an edited line of ordinary text\n");
+            fs::write(&path, text).unwrap();
+        }
+    }
+    let edit = run(&source, &repo, Some(second.point.clone()))
+        .signals
+        .unwrap();
+    assert_eq!(edit.changed, 120, "{edit:?}");
+    assert_eq!(
+        (edit.encrypted_rewrites, edit.renamed_extensions),
+        (0, 0),
+        "{edit:?}"
+    );
+    assert!(!assess(&edit, &[quiet]).suspicious);
+}

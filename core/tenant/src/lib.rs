@@ -9,6 +9,7 @@
 //! It reaches gateways only through `cloudkeep-client`, never the gateway crate.
 
 pub mod agent;
+pub mod anomaly;
 pub mod catalog;
 pub mod context;
 pub mod failure;

@@ -2,7 +2,7 @@
 //! each cloud repository's quota use, every job with its last result and next run, and the
 //! warnings that need a person — a lease that ends within 14 days or has ended, a quota above
 //! 90 %, a provider whose certificate changed or that cannot be reached, a job whose last run
-//! failed.
+//! failed or looked like ransomware at work.
 
 use chrono::{DateTime, Local};
 use cloudkeep_model::units::Limit;
@@ -66,7 +66,7 @@ pub struct JobSummary {
 /// A warning that needs a person, with what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notice {
-    /// `lease`, `quota`, `certificate`, `unreachable`, `failed`.
+    /// `lease`, `quota`, `certificate`, `unreachable`, `failed`, `suspicious`.
     pub kind: String,
     /// What happened and what to do.
     pub message: String,
@@ -190,6 +190,19 @@ pub fn notices_for(repos: &[RepoUse], jobs: &[JobSummary], now: DateTime<Local>)
         }
     }
     for j in jobs {
+        if let Some(last) = &j.last
+            && let Some(reasons) = super::anomaly::reasons_of(last)
+        {
+            out.push(Notice {
+                kind: "suspicious".into(),
+                message: format!(
+                    "the last run of \"{}\" looks like ransomware at work ({}): check the computer before anything else; its restore point is marked and the last clean one before it is kept",
+                    j.name,
+                    reasons.join("; ")
+                ),
+                subject: j.name.clone(),
+            });
+        }
         if let Some(last) = &j.last
             && last.result == "failed"
         {

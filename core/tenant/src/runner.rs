@@ -10,10 +10,12 @@
 use cloudkeep_model::failure::Failure;
 use std::path::PathBuf;
 
+use chrono::DateTime;
 use serde_json::json;
 
 use super::TenantContext;
 use super::TenantError;
+use super::anomaly;
 use super::jobs::{self, Job, SessionLog, SessionRecord, Target};
 use cloudkeep_model::units::human_bytes;
 use cloudkeep_repo::engine::backup::{BackupOptions, BackupReport, backup};
@@ -171,6 +173,14 @@ fn run_job_tries(
             cloudkeep_repo::engine::EngineError::Cancelled
         ))
     );
+    // The same judgement the run made before its retention (the same earlier sessions).
+    let verdict = match &outcome {
+        Ok(report) => anomaly::judge(
+            &ctx.block_on(state.sessions(Some(&job.name)))?,
+            report.signals.as_ref(),
+        ),
+        Err(_) => Default::default(),
+    };
     let mut session = match &outcome {
         Ok(report) => SessionRecord {
             id: 0,
@@ -178,16 +188,23 @@ fn run_job_tries(
             kind: "backup".into(),
             started_ms,
             finished_ms,
-            result: if report.warnings.is_empty() {
+            result: if report.warnings.is_empty() && !verdict.suspicious {
                 "success"
             } else {
                 "warning"
             }
             .into(),
             point: Some(report.point.id.clone()),
-            stats: json!(report.point.manifest.stats),
+            stats: anomaly::session_stats(report, &verdict),
             warnings: json!(report.warnings),
-            message: String::new(),
+            message: if verdict.suspicious {
+                format!(
+                    "looks like ransomware at work: {}",
+                    verdict.reasons.join("; ")
+                )
+            } else {
+                String::new()
+            },
             log: Vec::new(),
         },
         Err(e) => SessionRecord {
@@ -204,7 +221,7 @@ fn run_job_tries(
             log: Vec::new(),
         },
     };
-    if outcome.is_ok() && !failed_tries.is_empty() {
+    if outcome.is_ok() && !failed_tries.is_empty() && !verdict.suspicious {
         session.message = format!(
             "succeeded on try {}; {}",
             failed_tries.len() + 1,
@@ -268,10 +285,8 @@ fn backup_job(
 ) -> Result<BackupReport, TenantError> {
     // A certificate change accepted since the job's previous session (here, or by a rescan
     // of the provider) is told in this session's log.
-    let previous = ctx
-        .block_on(ctx.state().sessions(Some(&job.name)))?
-        .first()
-        .map_or(0, |s| s.started_ms);
+    let earlier = ctx.block_on(ctx.state().sessions(Some(&job.name)))?;
+    let previous = earlier.first().map_or(0, |s| s.started_ms);
     let repo = open_job_repository(ctx, job)?;
     if let Target::Provider { provider, .. } = &job.spec.target
         && let Ok(p) = ctx.block_on(ctx.state().provider(provider))
@@ -358,6 +373,17 @@ fn backup_job(
     for w in &report.warnings {
         log.line(format!("warning: {}: {}", w.path.display(), w.message));
     }
+    let verdict = anomaly::judge(&earlier, report.signals.as_ref());
+    let mut suspicious = anomaly::suspicious_points(&earlier);
+    if verdict.suspicious {
+        log.line(anomaly::log_line(&verdict));
+        let started = DateTime::from_timestamp(
+            report.point.time_ns.div_euclid(1_000_000_000),
+            report.point.time_ns.rem_euclid(1_000_000_000) as u32,
+        )
+        .unwrap_or_else(chrono::Utc::now);
+        suspicious.push((report.point.id.clone(), started));
+    }
     if !job.spec.retention.is_empty() {
         let groups = forget(
             &repo,
@@ -365,6 +391,7 @@ fn backup_job(
             &ForgetFilter {
                 job: Some(job.name.clone()),
                 host: Some(host),
+                suspicious,
             },
             chrono::Utc::now(),
             false,

@@ -40,6 +40,7 @@ use crate::image;
 use crate::refs::RunRefs;
 use crate::repo::{ChunkIndex, PointManifest, PointStats, RepoError, Repository, RestorePoint};
 use crate::saver::{BlobSaver, Lane, with_indexing_saver};
+use crate::signals::{self, ChangeSignals};
 
 /// A zero chunk at least this long is recorded as a hole (restored sparse).
 const MIN_HOLE: usize = 4096;
@@ -78,6 +79,9 @@ pub struct BackupReport {
     pub warnings: Vec<Warning>,
     /// How each imaged volume was read (frozen, a snapshot, as it is), for the session log.
     pub notes: Vec<String>,
+    /// What changed against the parent point, file by file (`None` without a parent): the
+    /// caller judges it against the job's history (`signals::assess`).
+    pub signals: Option<ChangeSignals>,
 }
 
 #[derive(Default)]
@@ -134,6 +138,12 @@ struct Ctx<'a> {
     expected_bytes: Option<u64>,
     progress: &'a (dyn Fn(&Progress) + Sync),
     cancel: &'a super::Cancel,
+    /// Whether the run watches for signs of ransomware (it has a parent to compare with).
+    watch: bool,
+    /// What changed against the parent, summed over the folders.
+    signals: Mutex<ChangeSignals>,
+    /// Files read this run whose content looks random, until their folder is judged.
+    random_files: Mutex<HashSet<PathBuf>>,
 }
 
 /// Backs up `options.sources` into `repo` and commits a restore point.
@@ -200,6 +210,9 @@ pub fn backup(
             expected_bytes: options.parent.as_ref().map(|p| p.manifest.stats.bytes),
             progress,
             cancel: &options.cancel,
+            watch: parent_root.is_some(),
+            signals: Mutex::default(),
+            random_files: Mutex::default(),
         };
         let root = virtual_dir_children(&ctx, &roots, parent_root.as_deref())
             .and_then(|nodes| ctx.store_dir(nodes))
@@ -212,8 +225,11 @@ pub fn backup(
             images,
             notes,
             new_known,
+            watch,
+            signals,
             ..
         } = ctx;
+        let signals = watch.then(|| signals.into_inner().unwrap_or_default());
         (
             root,
             (
@@ -223,13 +239,14 @@ pub fn backup(
                 expected_bytes,
                 images,
                 notes,
-                new_known,
+                (new_known, signals),
             ),
         )
     });
     let (root, ctx_parts) = walked;
     let packs = packs?;
-    let (warnings, counters, started, expected_bytes, images, notes, new_known) = ctx_parts;
+    let (warnings, counters, started, expected_bytes, images, notes, (new_known, signals)) =
+        ctx_parts;
     let root = root.map_err(|Fatal| {
         if options.cancel.is_cancelled() {
             EngineError::Cancelled
@@ -295,6 +312,7 @@ pub fn backup(
         point,
         warnings,
         notes: notes.into_inner().unwrap_or_default(),
+        signals,
     })
 }
 
@@ -565,6 +583,14 @@ fn insert_planned(
     }
 }
 
+/// A file name without its last extension (`a.txt.locked` → `a.txt`; `Makefile` stays).
+fn stem(name: &[u8]) -> &[u8] {
+    match name.iter().rposition(|b| *b == b'.') {
+        Some(dot) if dot > 0 => &name[..dot],
+        _ => name,
+    }
+}
+
 fn by_name(nodes: Option<&[Node]>) -> HashMap<&[u8], &Node> {
     nodes
         .unwrap_or_default()
@@ -733,6 +759,11 @@ impl Ctx<'_> {
                 return Ok(Vec::new());
             }
         };
+        let paths: HashMap<Vec<u8>, PathBuf> = if self.watch {
+            entries.iter().cloned().collect()
+        } else {
+            HashMap::new()
+        };
         let previous = by_name(previous);
         let results: Vec<Result<Option<Node>, Fatal>> = entries
             .into_par_iter()
@@ -753,7 +784,102 @@ impl Ctx<'_> {
                 nodes.push(node);
             }
         }
+        if self.watch {
+            self.judge_folder(&nodes, &previous, &paths);
+        }
         Ok(nodes)
+    }
+
+    /// Counts what changed in one folder against its parent listing (`signals`).
+    fn judge_folder(
+        &self,
+        nodes: &[Node],
+        previous: &HashMap<&[u8], &Node>,
+        paths: &HashMap<Vec<u8>, PathBuf>,
+    ) {
+        // Taken out of the run's set whether or not the folder is judged: it never grows
+        // past the folders being walked.
+        let random: HashSet<&[u8]> = {
+            let mut set = self.random_files.lock().unwrap_or_else(|e| e.into_inner());
+            nodes
+                .iter()
+                .filter(|n| paths.get(&n.name).is_some_and(|p| set.remove(p)))
+                .map(|n| n.name.as_slice())
+                .collect()
+        };
+        if previous.is_empty() {
+            return; // a new folder (or one that held nothing): nothing to compare with
+        }
+        let compressible = |node: &Node| {
+            node.content.iter().find_map(|e| match e {
+                Extent::Data { id, .. } => Some(self.index.get(id).is_some_and(|loc| {
+                    signals::was_compressible(loc.stored_len.into(), loc.plain_len.into())
+                })),
+                Extent::Hole { .. } => None,
+            }) == Some(true)
+        };
+        let mut folder = ChangeSignals {
+            parent_files: previous
+                .values()
+                .filter(|n| n.kind == NodeKind::File)
+                .count() as u64,
+            ..ChangeSignals::default()
+        };
+        let present: HashSet<&[u8]> = nodes.iter().map(|n| n.name.as_slice()).collect();
+        let mut added = Vec::new();
+        for node in nodes.iter().filter(|n| n.kind == NodeKind::File) {
+            match previous.get(node.name.as_slice()) {
+                Some(prev) if prev.kind == NodeKind::File => {
+                    if prev.content != node.content {
+                        folder.changed += 1;
+                        if random.contains(node.name.as_slice()) && compressible(prev) {
+                            folder.encrypted_rewrites += 1;
+                        }
+                    }
+                }
+                _ => {
+                    folder.added += 1;
+                    added.push(node);
+                }
+            }
+        }
+        // Files gone, found again under a name with another or an added extension.
+        let mut gone: HashMap<&[u8], &Node> = HashMap::new();
+        let mut gone_by_stem: HashMap<&[u8], Vec<&Node>> = HashMap::new();
+        for (name, prev) in previous {
+            if prev.kind == NodeKind::File && !present.contains(name) {
+                folder.deleted += 1;
+                gone.insert(name, prev);
+                gone_by_stem.entry(stem(name)).or_default().push(prev);
+            }
+        }
+        let mut matched: HashSet<&[u8]> = HashSet::new();
+        for node in added {
+            let new = node.name.as_slice();
+            let old = gone
+                .get(stem(new))
+                .copied()
+                .filter(|old| signals::renamed_extension(&old.name, new))
+                .or_else(|| {
+                    gone_by_stem.get(stem(new)).and_then(|olds| {
+                        olds.iter()
+                            .copied()
+                            .find(|old| signals::renamed_extension(&old.name, new))
+                    })
+                });
+            if let Some(old) = old
+                && matched.insert(old.name.as_slice())
+            {
+                folder.renamed_extensions += 1;
+                if random.contains(new) && compressible(old) {
+                    folder.encrypted_rewrites += 1;
+                }
+            }
+        }
+        self.signals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(&folder);
     }
 
     /// Fills a file node's content; `false` when the file could not be read (warned).
@@ -805,23 +931,32 @@ impl Ctx<'_> {
         // One chunking buffer per worker thread, reused from file to file.
         let mut buf = CHUNK_BUFFER.with(|b| b.take());
         let mut stream = ChunkStream::new(file, &self.cutter, &mut buf);
-        let outcome = self.chunk_file(path, &mut stream, &mut content, &mut size);
+        let mut random = false;
+        let outcome = self.chunk_file(path, &mut stream, &mut content, &mut size, &mut random);
         drop(stream);
         CHUNK_BUFFER.with(|b| b.replace(buf));
         if !outcome? {
             return Ok(false);
         }
+        if random {
+            self.random_files
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(path.to_path_buf());
+        }
         self.finish_file(path, node, content, size, link_key);
         Ok(true)
     }
 
-    /// Chunks one file into `content`; `false` when reading failed (warned).
+    /// Chunks one file into `content`; `false` when reading failed (warned). When the run
+    /// watches for ransomware, `random` says whether the file's first chunk looks random.
     fn chunk_file<R: std::io::Read>(
         &self,
         path: &Path,
         stream: &mut ChunkStream<'_, R>,
         content: &mut Vec<Extent>,
         size: &mut u64,
+        random: &mut bool,
     ) -> Result<bool, Fatal> {
         while let Some(chunk) = stream.next_chunk() {
             let chunk = match chunk {
@@ -831,6 +966,9 @@ impl Ctx<'_> {
                     return Ok(false);
                 }
             };
+            if self.watch && *size == 0 {
+                *random = signals::looks_random(chunk);
+            }
             *size += chunk.len() as u64;
             self.counters
                 .bytes_read

@@ -21,6 +21,10 @@ pub struct ForgetFilter {
     pub job: Option<String>,
     /// Only this computer.
     pub host: Option<String>,
+    /// Points made by runs that looked like ransomware (`signals::assess`), with when each
+    /// run started: the newest point older than each of them that is not one of them is
+    /// kept, whatever the policy says — also once the suspicious point itself is gone.
+    pub suspicious: Vec<(String, DateTime<Utc>)>,
 }
 
 /// The decisions for one job on one computer.
@@ -32,6 +36,30 @@ pub struct GroupDecisions {
     pub job: String,
     /// One decision per point, newest first.
     pub decisions: Vec<Decision>,
+}
+
+/// Keeps, for each suspicious run, the newest point older than it that is not suspicious.
+fn protect_clean_points(
+    decisions: &mut [retention::Decision],
+    suspicious: &[(String, DateTime<Utc>)],
+) {
+    let marked: std::collections::HashSet<&str> =
+        suspicious.iter().map(|(id, _)| id.as_str()).collect();
+    for (_, started) in suspicious {
+        let clean = decisions
+            .iter_mut()
+            .filter(|d| d.time < *started && !marked.contains(d.id.as_str()))
+            .max_by_key(|d| d.time);
+        if let Some(clean) = clean
+            && !clean
+                .keep
+                .contains(&retention::KeepReason::CleanBeforeSuspicious)
+        {
+            clean
+                .keep
+                .push(retention::KeepReason::CleanBeforeSuspicious);
+        }
+    }
 }
 
 /// Decides (and unless `dry_run`, removes) per job and computer.
@@ -79,6 +107,7 @@ pub fn forget(
     let mut out = Vec::new();
     for ((host, job), points) in groups {
         let mut decisions = retention::decide(policy, &points, now);
+        protect_clean_points(&mut decisions, &filter.suspicious);
         // An empty point goes, unless it is all the group has (the newest of them stays).
         let mut empties = empty
             .remove(&(host.clone(), job.clone()))
@@ -109,4 +138,58 @@ pub fn forget(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(id: &str, day: i64, kept: bool) -> retention::Decision {
+        retention::Decision {
+            id: id.into(),
+            time: DateTime::from_timestamp(day * 86_400, 0).unwrap(),
+            keep: if kept {
+                vec![retention::KeepReason::Last]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    #[test]
+    fn the_last_clean_point_before_a_suspicious_one_is_kept() {
+        let at = |day: i64| DateTime::from_timestamp(day * 86_400 + 60, 0).unwrap();
+        // Newest first, as the policy decides: keep-last 1 keeps only "d".
+        let mut decisions = vec![
+            decision("d", 4, true),
+            decision("c", 3, false),
+            decision("b", 2, false),
+            decision("a", 1, false),
+        ];
+        let suspicious = vec![("c".to_owned(), at(3)), ("d".to_owned(), at(4))];
+        protect_clean_points(&mut decisions, &suspicious);
+        let kept: Vec<&str> = decisions
+            .iter()
+            .filter(|d| !d.remove())
+            .map(|d| d.id.as_str())
+            .collect();
+        assert_eq!(kept, ["d", "b"], "b is the last clean point before c");
+        assert_eq!(
+            decisions[2].keep,
+            [retention::KeepReason::CleanBeforeSuspicious]
+        );
+        // The suspicious point gone already: its clean predecessor stays all the same.
+        let mut later = vec![
+            decision("f", 6, true),
+            decision("e", 5, false),
+            decision("b", 2, false),
+        ];
+        protect_clean_points(&mut later, &[("c".to_owned(), at(3))]);
+        assert!(!later[2].remove(), "{later:?}");
+        assert!(later[1].remove());
+        // Nothing suspicious: the policy alone decides.
+        let mut plain = vec![decision("b", 2, true), decision("a", 1, false)];
+        protect_clean_points(&mut plain, &[]);
+        assert!(plain[1].remove());
+    }
 }
