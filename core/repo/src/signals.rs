@@ -42,6 +42,10 @@ pub struct ChangeSignals {
     pub encrypted_rewrites: u64,
     /// Files gone whose name came back with another or an added extension.
     pub renamed_extensions: u64,
+    /// CPU time the check itself took, summed over the run's threads, in microseconds
+    /// (what it costs a run: `scripts/bench-signals`).
+    #[serde(default)]
+    pub check_us: u64,
 }
 
 impl ChangeSignals {
@@ -53,6 +57,7 @@ impl ChangeSignals {
         self.deleted += other.deleted;
         self.encrypted_rewrites += other.encrypted_rewrites;
         self.renamed_extensions += other.renamed_extensions;
+        self.check_us += other.check_us;
     }
 
     /// Changed, added and deleted files as a share of the parent's files.

@@ -142,8 +142,11 @@ struct Ctx<'a> {
     watch: bool,
     /// What changed against the parent, summed over the folders.
     signals: Mutex<ChangeSignals>,
-    /// Files read this run whose content looks random, until their folder is judged.
-    random_files: Mutex<HashSet<PathBuf>>,
+    /// Names of files read this run whose content looks random, by folder, until the
+    /// folder is judged.
+    random_files: Mutex<HashMap<PathBuf, HashSet<Vec<u8>>>>,
+    /// CPU time the check took, summed over threads.
+    check_ns: AtomicU64,
 }
 
 /// Backs up `options.sources` into `repo` and commits a restore point.
@@ -213,6 +216,7 @@ pub fn backup(
             watch: parent_root.is_some(),
             signals: Mutex::default(),
             random_files: Mutex::default(),
+            check_ns: AtomicU64::new(0),
         };
         let root = virtual_dir_children(&ctx, &roots, parent_root.as_deref())
             .and_then(|nodes| ctx.store_dir(nodes))
@@ -227,9 +231,13 @@ pub fn backup(
             new_known,
             watch,
             signals,
+            check_ns,
             ..
         } = ctx;
-        let signals = watch.then(|| signals.into_inner().unwrap_or_default());
+        let signals = watch.then(|| ChangeSignals {
+            check_us: check_ns.into_inner() / 1000,
+            ..signals.into_inner().unwrap_or_default()
+        });
         (
             root,
             (
@@ -759,11 +767,6 @@ impl Ctx<'_> {
                 return Ok(Vec::new());
             }
         };
-        let paths: HashMap<Vec<u8>, PathBuf> = if self.watch {
-            entries.iter().cloned().collect()
-        } else {
-            HashMap::new()
-        };
         let previous = by_name(previous);
         let results: Vec<Result<Option<Node>, Fatal>> = entries
             .into_par_iter()
@@ -785,28 +788,29 @@ impl Ctx<'_> {
             }
         }
         if self.watch {
-            self.judge_folder(&nodes, &previous, &paths);
+            let started = Instant::now();
+            self.judge_folder(path, &nodes, &previous);
+            self.check_time(started);
         }
         Ok(nodes)
     }
 
-    /// Counts what changed in one folder against its parent listing (`signals`).
-    fn judge_folder(
-        &self,
-        nodes: &[Node],
-        previous: &HashMap<&[u8], &Node>,
-        paths: &HashMap<Vec<u8>, PathBuf>,
-    ) {
-        // Taken out of the run's set whether or not the folder is judged: it never grows
+    /// Adds the time since `started` to what the ransomware check cost.
+    fn check_time(&self, started: Instant) {
+        self.check_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Counts what changed in folder `dir` against its parent listing (`signals`).
+    fn judge_folder(&self, dir: &Path, nodes: &[Node], previous: &HashMap<&[u8], &Node>) {
+        // Taken out of the run's map whether or not the folder is judged: it never grows
         // past the folders being walked.
-        let random: HashSet<&[u8]> = {
-            let mut set = self.random_files.lock().unwrap_or_else(|e| e.into_inner());
-            nodes
-                .iter()
-                .filter(|n| paths.get(&n.name).is_some_and(|p| set.remove(p)))
-                .map(|n| n.name.as_slice())
-                .collect()
-        };
+        let random: HashSet<Vec<u8>> = self
+            .random_files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(dir)
+            .unwrap_or_default();
         if previous.is_empty() {
             return; // a new folder (or one that held nothing): nothing to compare with
         }
@@ -825,14 +829,19 @@ impl Ctx<'_> {
                 .count() as u64,
             ..ChangeSignals::default()
         };
-        let present: HashSet<&[u8]> = nodes.iter().map(|n| n.name.as_slice()).collect();
         let mut added = Vec::new();
-        for node in nodes.iter().filter(|n| n.kind == NodeKind::File) {
-            match previous.get(node.name.as_slice()) {
+        let mut matched = 0;
+        for node in nodes {
+            let prev = previous.get(node.name.as_slice());
+            matched += usize::from(prev.is_some());
+            if node.kind != NodeKind::File {
+                continue;
+            }
+            match prev {
                 Some(prev) if prev.kind == NodeKind::File => {
                     if prev.content != node.content {
                         folder.changed += 1;
-                        if random.contains(node.name.as_slice()) && compressible(prev) {
+                        if random.contains(&node.name) && compressible(prev) {
                             folder.encrypted_rewrites += 1;
                         }
                     }
@@ -843,6 +852,15 @@ impl Ctx<'_> {
                 }
             }
         }
+        if matched == previous.len() {
+            // Every earlier entry is still there: nothing deleted, nothing renamed.
+            self.signals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .add(&folder);
+            return;
+        }
+        let present: HashSet<&[u8]> = nodes.iter().map(|n| n.name.as_slice()).collect();
         // Files gone, found again under a name with another or an added extension.
         let mut gone: HashMap<&[u8], &Node> = HashMap::new();
         let mut gone_by_stem: HashMap<&[u8], Vec<&Node>> = HashMap::new();
@@ -938,11 +956,13 @@ impl Ctx<'_> {
         if !outcome? {
             return Ok(false);
         }
-        if random {
+        if random && let Some(dir) = path.parent() {
             self.random_files
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(path.to_path_buf());
+                .entry(dir.to_path_buf())
+                .or_default()
+                .insert(node.name.clone());
         }
         self.finish_file(path, node, content, size, link_key);
         Ok(true)
@@ -967,7 +987,9 @@ impl Ctx<'_> {
                 }
             };
             if self.watch && *size == 0 {
+                let started = Instant::now();
                 *random = signals::looks_random(chunk);
+                self.check_time(started);
             }
             *size += chunk.len() as u64;
             self.counters
