@@ -166,7 +166,7 @@ pub fn assess(run: &ChangeSignals, history: &[ChangeSignals]) -> Assessment {
         let now = share(count, run.parent_files);
         if count >= floor && now >= min_share && now > ABOVE_HISTORY * highest(of) {
             reasons.push(format!(
-                "{what}: {count} files ({:.0} % of the files; at most {:.1} % in the job's {} earlier runs)",
+                "{count} files ({:.0} %) {what}, against at most {:.0} % in the job's {} earlier runs",
                 now * 100.0,
                 highest(of) * 100.0,
                 history.len()
@@ -178,21 +178,21 @@ pub fn assess(run: &ChangeSignals, history: &[ChangeSignals]) -> Assessment {
         MIN_FILES,
         MIN_SHARE,
         &|s| share(s.encrypted_rewrites, s.parent_files),
-        "files rewritten with random-looking (encrypted) content",
+        "rewritten with random-looking (encrypted) content",
     );
     check(
         run.renamed_extensions,
         MIN_FILES,
         MIN_SHARE,
         &|s| share(s.renamed_extensions, s.parent_files),
-        "files renamed to another extension",
+        "renamed to another extension",
     );
     check(
         run.deleted,
         MIN_DELETED,
         DELETED_SHARE,
         &|s| share(s.deleted, s.parent_files),
-        "files deleted",
+        "deleted",
     );
     let suspicious = !reasons.is_empty();
     if suspicious {
@@ -201,7 +201,7 @@ pub fn assess(run: &ChangeSignals, history: &[ChangeSignals]) -> Assessment {
             .map(ChangeSignals::change_rate)
             .fold(0.0f64, f64::max);
         reasons.push(format!(
-            "{:.0} % of the files changed, added or deleted (at most {:.0} % before)",
+            "{:.0} % of the files changed, added or deleted, against at most {:.0} % before",
             run.change_rate() * 100.0,
             usual * 100.0
         ));
@@ -340,7 +340,7 @@ mod tests {
         let verdict = assess(&wiped, &[run(1000, |s| s.deleted = 3)]);
         assert!(verdict.suspicious);
         assert!(
-            verdict.reasons[0].starts_with("files deleted: 900 files (90 %"),
+            verdict.reasons[0].starts_with("900 files (90 %) deleted"),
             "{verdict:?}"
         );
     }

@@ -196,7 +196,7 @@ pub fn notices_for(repos: &[RepoUse], jobs: &[JobSummary], now: DateTime<Local>)
             out.push(Notice {
                 kind: "suspicious".into(),
                 message: format!(
-                    "the last run of \"{}\" looks like ransomware at work ({}): check the computer before anything else; its restore point is marked and the last clean one before it is kept",
+                    "the last run of \"{}\" looks like ransomware at work: {}. Check the computer before anything else; the run's restore point is marked, and the last clean one before it is kept whatever the retention says",
                     j.name,
                     reasons.join("; ")
                 ),
