@@ -11,6 +11,17 @@ use std::path::Path;
 
 use crate::support::*;
 
+/// The ids of job "share"'s points, newest first.
+fn point_ids(laptop: &Cli) -> Vec<String> {
+    let points = laptop.json(&["points", "list", "--job", "share"]);
+    points
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn write_tree(root: &Path) {
     for folder in 0..5 {
         let dir = root.join(format!("dept{folder}"));
@@ -113,17 +124,12 @@ fn an_attack_is_marked_suspicious_and_retention_keeps_the_clean_point_before_it(
     assert!(log.contains("SUSPICIOUS"), "{log}");
 
     // Keep-last 1 kept the suspicious point and the clean one before it.
-    let points = laptop.json(&["points", "list", "--job", "share"]);
-    let ids: Vec<&str> = points
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids.len(), 2, "{points}");
+    let ids = point_ids(&laptop);
+    let points = &ids;
+    assert_eq!(ids.len(), 2, "{points:?}");
     assert!(
-        ids.contains(&clean_id.as_str()),
-        "the clean point is kept: {points}"
+        ids.contains(&clean_id),
+        "the clean point is kept: {points:?}"
     );
 
     // The clean point gives the tree back as it was.
@@ -158,13 +164,8 @@ fn an_attack_is_marked_suspicious_and_retention_keeps_the_clean_point_before_it(
             "{shown}"
         );
     }
-    let points = laptop.json(&["points", "list", "--job", "share"]);
-    let ids: Vec<&str> = points
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids.len(), 2, "the newest and the clean one: {points}");
-    assert!(ids.contains(&clean_id.as_str()), "{points}");
+    let ids = point_ids(&laptop);
+    let points = &ids;
+    assert_eq!(ids.len(), 2, "the newest and the clean one: {points:?}");
+    assert!(ids.contains(&clean_id), "{points:?}");
 }
