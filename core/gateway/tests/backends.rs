@@ -179,7 +179,7 @@ fn an_object_store_area_conforms() {
 
 /// Multi-range reads go through the bucket's cache of whole blocks: ranges across block
 /// boundaries and in the short last block read exactly, again from the cache, never past the
-/// pack's end, never another area's pack, and from many threads at once.
+/// pack's end, never another area's pack nor a removed one, and from many threads at once.
 #[cfg(unix)]
 fn block_reads(bucket: &Arc<S3Bucket>) {
     use cloudkeep_gateway::storage::AreaStore;
@@ -223,6 +223,19 @@ fn block_reads(bucket: &Arc<S3Bucket>) {
             Err(StoreError::NotFound { .. })
         ),
         "another area's cached block is not this area's pack"
+    );
+    // A removed pack is not served from the cache.
+    let gone = pseudo_random(BLOCK as usize + 10, 78);
+    let gone_id = PackId::of(&gone);
+    area.put_pack(&gone_id, &gone, &[]).unwrap();
+    assert!(area.read_concat(&[(gone_id, 0, 10)], 10).unwrap() == gone[..10]);
+    area.delete_pack(&gone_id).unwrap();
+    assert!(
+        matches!(
+            area.read_concat(&[(gone_id, 0, 10)], 10),
+            Err(StoreError::NotFound { .. })
+        ),
+        "a removed pack is read from the store, not the cache"
     );
     std::thread::scope(|scope| {
         for t in 0..6u64 {

@@ -595,6 +595,21 @@ impl S3Store {
         &self.bucket
     }
 
+    /// Drops the cached blocks of pack `id` (removed, or set aside as damaged: a pack stored
+    /// again under the id is read afresh).
+    fn forget_cached(&self, id: &PackId) {
+        let mut cache = self.bucket.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let stale: Vec<(String, PackId, u64)> = cache
+            .iter()
+            .map(|(key, _)| key)
+            .filter(|(root, pack, _)| pack == id && *root == self.root)
+            .cloned()
+            .collect();
+        for key in stale {
+            cache.remove(&key);
+        }
+    }
+
     fn marker_key(&self, reservation: &str) -> Key {
         Key::from(format!("{}/uploads/{reservation}", self.root))
     }
@@ -714,6 +729,7 @@ impl PackStore for S3Store {
     }
 
     fn delete_pack(&self, id: &PackId) -> Result<(), StoreError> {
+        self.forget_cached(id);
         let key = self.pack_key(id);
         match self.run(self.client().delete(&key)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
