@@ -94,47 +94,67 @@ pub async fn keep_quota(
             .timestamp_millis_opt(until_ms)
             .single()
             .ok_or_else(|| ApiError::internal("a lock date out of range"))?;
-        let mut batch = Vec::with_capacity(items.len());
+        let mut batch: Vec<(Option<PackId>, MetaKind, String)> = Vec::with_capacity(items.len());
         for item in &items {
             batch.push(match item {
-                LockItem::Pack(id) => (
-                    PackId::from_hex(id).map(Some).ok_or_else(|| {
+                LockItem::Pack(id) => {
+                    let pack = PackId::from_hex(id).ok_or_else(|| {
                         ApiError::internal(format!(
                             "the database holds a pack id \"{id}\" that is not one"
                         ))
-                    })?,
-                    MetaKind::Point,
-                    String::new(),
-                ),
-                LockItem::Object(kind, name) => (
-                    None,
-                    crate::storage::meta_kind(kind).ok_or_else(|| {
+                    })?;
+                    (Some(pack), MetaKind::Point, String::new())
+                }
+                LockItem::Object(kind, name) => {
+                    let kind = crate::storage::meta_kind(kind).ok_or_else(|| {
                         ApiError::internal(format!(
                             "the database holds an object kind \"{kind}\" that is not one"
                         ))
-                    })?,
-                    name.clone(),
-                ),
+                    })?;
+                    (None, kind, name.clone())
+                }
                 LockItem::Point(name) => (None, MetaKind::Point, name.clone()),
             });
         }
+        // Each object on its own: one the store refuses never keeps the rest unlocked.
         let area = store.clone();
-        let done = blocking(move || {
-            let mut done = 0u64;
-            for (pack, kind, name) in &batch {
-                let what = match pack {
-                    Some(id) => Lockable::Pack(id),
-                    None => Lockable::Meta(*kind, name),
-                };
-                if area.lock(what, mode, until)? {
-                    done += 1;
-                }
-            }
-            Ok(done)
+        let outcomes = blocking(move || {
+            Ok(batch
+                .iter()
+                .map(|(pack, kind, name)| {
+                    let what = match pack {
+                        Some(id) => Lockable::Pack(id),
+                        None => Lockable::Meta(*kind, name),
+                    };
+                    area.lock(what, mode, until)
+                })
+                .collect::<Vec<_>>())
         })
         .await?;
-        state.db.mark_locked(quota.id, &items, until_ms).await?;
-        locked += done;
+        let mut done_items = Vec::with_capacity(items.len());
+        let mut failures = Vec::new();
+        for (item, outcome) in items.iter().zip(outcomes) {
+            match outcome {
+                Ok(was_there) => {
+                    locked += u64::from(was_there);
+                    done_items.push(item.clone());
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        state
+            .db
+            .mark_locked(quota.id, &done_items, until_ms)
+            .await?;
+        if let Some(first) = failures.first() {
+            // Those are asked again in the next pass, after everything else was locked.
+            return Err(ApiError::internal(format!(
+                "{} of {} objects of quota {} could not be locked ({first}); the next pass tries them again",
+                failures.len(),
+                items.len(),
+                quota.id
+            )));
+        }
         if (items.len() as i64) < BATCH {
             return Ok(locked);
         }
@@ -180,12 +200,16 @@ pub async fn keep_all(state: &GatewayState) -> Result<u64, ApiError> {
     if locks.is_empty() {
         return Ok(0);
     }
+    // One quota the store refuses never leaves the others unlocked.
     let mut locked = 0;
     for tenant in state.db.tenants().await? {
         let keep = crate::session::account_keep_days(state, &tenant).await?;
         for quota in state.db.quotas_of(tenant.id).await? {
             if let Some(lock) = locks.get(&quota.repo_name) {
-                locked += keep_quota(state, &quota, lock, keep).await?;
+                match keep_quota(state, &quota, lock, keep).await {
+                    Ok(n) => locked += n,
+                    Err(e) => tracing::warn!(quota = quota.id, "object lock: {e}"),
+                }
             }
         }
     }

@@ -60,8 +60,9 @@ const RUN_BLOCKS: u64 = 8;
 /// forwards, each block touched by several of its batches within a short while.
 const CACHED_BLOCKS: usize = 256;
 
-/// Locks that keep two requests from fetching the same blocks at once, by pack.
-const FETCH_STRIPES: usize = 64;
+/// Locks that keep two requests from fetching the same blocks at once, by pack: enough that
+/// one request (at most 64 packs) rarely holds up another tenant's pack.
+const FETCH_STRIPES: usize = 1024;
 
 /// Recently read blocks, by area (key prefix), pack and block number. Packs never change
 /// (their id is their hash), so a cached block is never stale; an area's key is in the key,
@@ -485,8 +486,15 @@ impl S3Bucket {
         if answer.status == StatusCode::NOT_FOUND && code != "NoSuchBucket" {
             return Ok(false);
         }
+        // A store refuses to shorten a lock: one set longer already (by the SP's operator, or
+        // a bucket default) is what was asked for.
+        if let Ok(Some((_, held))) = self.retention(key)
+            && held >= until
+        {
+            return Ok(true);
+        }
         Err(format!(
-            "the object store refused to lock {key} until {until} ({code}: {message})"
+            "the object store refused to lock {key} until {until} ({code}: {message}); give the gateway's key the right to set object retention (s3:PutObjectRetention, s3:GetObjectRetention)"
         ))
     }
 
