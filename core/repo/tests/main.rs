@@ -7,4 +7,5 @@ mod image_changes;
 mod image_layout;
 mod image_points;
 mod portable;
+mod prove;
 mod windows;

@@ -12,6 +12,7 @@ pub mod forget;
 pub mod fsmeta;
 pub mod gc;
 pub mod portable;
+pub mod prove;
 pub mod repair;
 pub mod restore;
 pub mod verify;

@@ -295,6 +295,77 @@ pub fn restore(
     })
 }
 
+/// Restores chosen files, each to its own destination (its folder must exist), with the same
+/// batched fetches and writers as a whole restore: what a restore test uses to bring back
+/// its sample. Existing files are overwritten. Folders, links and special files are not
+/// expected here (a file-level sample holds regular files only).
+pub fn restore_nodes(
+    repo: &Repository,
+    index: &ChunkIndex,
+    items: Vec<(Node, PathBuf)>,
+    cancel: &super::Cancel,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> RestoreReport {
+    let expected = items.iter().map(|(n, _)| n.size).sum();
+    let ctx = Ctx {
+        repo,
+        index,
+        conflict: Conflict::Overwrite,
+        files: AtomicU64::new(0),
+        dirs: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        skipped: Mutex::default(),
+        failed: Mutex::default(),
+        renamed: Mutex::default(),
+        hardlinks: Mutex::default(),
+        selected_files: Mutex::default(),
+        started: Instant::now(),
+        last_report: AtomicU64::new(0),
+        expected,
+        progress,
+        cancel,
+    };
+    let mut batch = Vec::new();
+    let mut batch_bytes = 0;
+    let mut work = Vec::new();
+    for (node, dest) in items {
+        let data = data_bytes(&node.content);
+        if data > BATCH_BYTES {
+            work.push(Work::Large(Box::new(node), dest));
+            continue;
+        }
+        batch_bytes += data;
+        batch.push((node, dest));
+        if batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_FILES {
+            batch_bytes = 0;
+            work.push(Work::Batch(std::mem::take(&mut batch)));
+        }
+    }
+    if !batch.is_empty() {
+        work.push(Work::Batch(batch));
+    }
+    let work = Mutex::new(work);
+    std::thread::scope(|scope| {
+        for _ in 0..BATCH_WORKERS {
+            scope.spawn(|| {
+                while let Some(item) = work.lock().ok().and_then(|mut w| w.pop()) {
+                    ctx.run(item);
+                }
+            });
+        }
+    });
+    ctx.report(true);
+    RestoreReport {
+        placed: Vec::new(),
+        files: ctx.files.load(Ordering::Relaxed),
+        dirs: 0,
+        bytes: ctx.bytes.load(Ordering::Relaxed),
+        skipped: ctx.skipped.into_inner().unwrap_or_default(),
+        failed: ctx.failed.into_inner().unwrap_or_default(),
+        renamed: Vec::new(),
+    }
+}
+
 /// Most tree parts (of up to [`crate::catalog::MAX_PART_ENTRIES`] entries each) of subfolder
 /// listings read at once.
 const LISTING_PARTS: usize = 64;

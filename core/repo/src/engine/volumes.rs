@@ -97,7 +97,7 @@ fn guarded<T>(
 }
 
 /// Opens the files of `volume` of `disk`.
-fn open_volume(
+pub(super) fn open_volume(
     repo: &Repository,
     index: &ChunkIndex,
     point: &RestorePoint,
