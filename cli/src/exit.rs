@@ -13,6 +13,8 @@ pub const CERT: u8 = 3;
 pub const AUTH: u8 = 4;
 /// Quota exceeded or lease expired.
 pub const QUOTA: u8 = 5;
+/// A restore test found data that does not restore as it was backed up.
+pub const RESTORE_TEST: u8 = 6;
 
 /// The exit code for an error that ended a command.
 pub fn code_for(error: &anyhow::Error) -> u8 {

@@ -15,7 +15,7 @@ use cloudkeep_repo::engine::restore::{Conflict, Destination, RestoreOptions};
 use cloudkeep_repo::repo::Repository;
 use cloudkeep_tenant::TenantContext;
 use cloudkeep_tenant::jobs::{self, JobSpec, Schedule, Target};
-use cloudkeep_tenant::{keys, runner};
+use cloudkeep_tenant::{anomaly, keys, restoretest, runner};
 use serde_json::json;
 
 use crate::progress::ProgressLine;
@@ -130,6 +130,22 @@ enum JobCommand {
         /// When the repository health check runs: manual, daily@HH:MM[:days] or every:Nh.
         #[arg(long, value_name = "SCHEDULE", value_parser = Schedule::parse)]
         health_check: Option<Schedule>,
+        /// When the restore test runs: manual, daily@HH:MM[:days] or every:Nh.
+        #[arg(long, value_name = "SCHEDULE", value_parser = Schedule::parse)]
+        restore_test: Option<Schedule>,
+        /// Share of the files a restore test restores, in percent.
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100))]
+        restore_test_sample: Option<u8>,
+    },
+    /// Prove the newest restore point restores: restore a sample of its files into a
+    /// scratch folder and read them back against what was backed up (image-level points:
+    /// every volume's file system opened too). Exit code 6 when something does not restore.
+    RestoreTest {
+        /// Its name.
+        name: String,
+        /// Share of the files to restore, in percent (default: the job's, 1 unless set).
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100))]
+        sample: Option<u8>,
     },
     /// List jobs with their last result.
     List,
@@ -197,7 +213,7 @@ enum JobKeyAction {
     },
 }
 
-/// Retries and health check of a new job.
+/// Retries, health check and restore test of a new job.
 #[derive(Debug, ClapArgs)]
 struct Tries {
     /// Tries again after a failed scheduled run (network, gateway restart) this many times.
@@ -210,6 +226,13 @@ struct Tries {
     /// daily@HH:MM[:days] or every:Nh.
     #[arg(long, value_name = "SCHEDULE", default_value = "manual", value_parser = Schedule::parse)]
     health_check: Schedule,
+    /// When a restore test of the newest point runs (a sample restored and checked against
+    /// what was backed up): manual, daily@HH:MM[:days] or every:Nh.
+    #[arg(long, value_name = "SCHEDULE", default_value = "manual", value_parser = Schedule::parse)]
+    restore_test: Schedule,
+    /// Share of the files a restore test restores, in percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = jobs::RESTORE_TEST_SAMPLE, value_parser = clap::value_parser!(u8).range(1..=100))]
+    restore_test_sample: u8,
 }
 
 /// Arguments of `cloudkeep points`.
@@ -519,6 +542,52 @@ fn print_job(job: &jobs::Job) {
         "  retries:      {} (every {} s); health check: {}",
         spec.retries, spec.retry_wait_s, spec.health_check
     );
+    println!(
+        "  restore test: {} ({} % of the files)",
+        spec.restore_test, spec.restore_test_sample
+    );
+}
+
+/// What the job's restore tests and ransomware signals say, a line each.
+fn print_standing(name: &str, sessions: &[jobs::SessionRecord]) {
+    println!("  proven:       {}", proven_text(name, sessions));
+    if let Some(s) = sessions
+        .iter()
+        .filter(|s| s.job == name)
+        .find(|s| anomaly::reasons_of(s).is_some())
+    {
+        println!(
+            "  SUSPICIOUS:   the run of {} looked like ransomware ({}); its point {} is marked",
+            units::date_time_text(s.started_ms),
+            anomaly::reasons_of(s).unwrap_or_default().join("; "),
+            s.point.as_deref().map_or("-", |p| &p[..12.min(p.len())])
+        );
+    }
+}
+
+/// When job `name` was last proven restorable, or that its newest restore test failed.
+fn proven_text(name: &str, sessions: &[jobs::SessionRecord]) -> String {
+    match restoretest::proof_of(name, sessions) {
+        None => "never tested (cloudkeep job restore-test NAME)".into(),
+        Some(p) if p.result == "failed" => format!(
+            "RESTORE TEST FAILED {}: {}",
+            units::date_time_text(p.tested_ms),
+            p.message
+        ),
+        Some(p) => match p.proven_point_ms {
+            Some(point) => format!(
+                "point of {} proven restorable {}{}",
+                units::date_time_text(point),
+                units::date_time_text(p.proven_ms.unwrap_or(p.tested_ms)),
+                if p.result == "warning" {
+                    format!("; the newest test left files untested: {}", p.message)
+                } else {
+                    String::new()
+                }
+            ),
+            None => format!("not proven: {}", p.message),
+        },
+    }
 }
 
 /// Runs `cloudkeep job …`.
@@ -582,6 +651,8 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                 retries: tries.retries,
                 retry_wait_s: tries.retry_wait,
                 health_check: tries.health_check,
+                restore_test: tries.restore_test,
+                restore_test_sample: tries.restore_test_sample,
                 agent: None,
             };
             let job = keys::create_job(ctx, &name, &spec, password.as_deref())?;
@@ -612,9 +683,20 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                 for j in &all {
                     let last = sessions
                         .iter()
-                        .find(|s| s.job == j.name)
+                        .find(|s| s.job == j.name && s.kind == "backup")
                         .map_or("never run".to_owned(), |s| s.result.clone());
-                    println!("{:<20} {:<30} {last}", j.name, target_text(&j.spec.target));
+                    let proven = match restoretest::proof_of(&j.name, &sessions) {
+                        None => "not tested".to_owned(),
+                        Some(p) if p.result == "failed" => "RESTORE TEST FAILED".to_owned(),
+                        Some(p) => p.proven_ms.map_or("not proven".to_owned(), |ms| {
+                            format!("proven {}", units::date_time_text(ms))
+                        }),
+                    };
+                    println!(
+                        "{:<20} {:<30} {last:<8} {proven}",
+                        j.name,
+                        target_text(&j.spec.target)
+                    );
                 }
             }
         }
@@ -631,6 +713,8 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             retries,
             retry_wait,
             health_check,
+            restore_test,
+            restore_test_sample,
         } => {
             let mut spec = ctx.block_on(state.job(&name))?.spec;
             if !sources.is_empty() {
@@ -657,6 +741,8 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             spec.retries = retries.unwrap_or(spec.retries);
             spec.retry_wait_s = retry_wait.unwrap_or(spec.retry_wait_s);
             spec.health_check = health_check.unwrap_or(spec.health_check);
+            spec.restore_test = restore_test.unwrap_or(spec.restore_test);
+            spec.restore_test_sample = restore_test_sample.unwrap_or(spec.restore_test_sample);
             let job = ctx.block_on(state.update_job(&name, &spec))?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&job)?);
@@ -669,9 +755,13 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             let job = ctx.block_on(state.job(&name))?;
             let sessions = ctx.block_on(state.sessions(Some(&name)))?;
             if args.json {
-                println!("{}", json!({"job": job, "sessions": sessions}));
+                println!(
+                    "{}",
+                    json!({"job": job, "sessions": sessions, "proof": restoretest::proof_of(&name, &sessions)})
+                );
             } else {
                 print_job(&job);
+                print_standing(&name, &sessions);
                 for s in sessions.iter().take(10) {
                     println!(
                         "  #{:<5} {}  {:<12} {:<8} {}",
@@ -710,6 +800,9 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
         JobCommand::Run { name } => {
             return run_job(&name, ctx, args.json);
         }
+        JobCommand::RestoreTest { name, sample } => {
+            return restore_test(&name, sample, ctx, args.json);
+        }
         JobCommand::Compact { name } => {
             let (session, outcome) = runner::compact_job(ctx, &name)?;
             let report = outcome?;
@@ -722,6 +815,43 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
         JobCommand::Key { name, action } => key_command(ctx, &name, action, args.json)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn restore_test(
+    name: &str,
+    sample: Option<u8>,
+    ctx: &TenantContext,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    let show = ProgressLine::new(json_out);
+    let line = |l: &str| {
+        if !json_out {
+            show.println(l);
+        }
+    };
+    let (session, outcome) = restoretest::restore_test_job(
+        ctx,
+        name,
+        sample,
+        runner::Watch {
+            progress: &|p| show.update(p),
+            line: &line,
+        },
+        &cloudkeep_repo::engine::Cancel::default(),
+    )?;
+    show.finish();
+    let report = outcome?;
+    if json_out {
+        println!(
+            "{}",
+            json!({"event": "done", "result": session.result, "report": report})
+        );
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::exit::RESTORE_TEST)
+    })
 }
 
 fn run_job(name: &str, ctx: &TenantContext, json_out: bool) -> anyhow::Result<ExitCode> {

@@ -64,6 +64,14 @@ impl ProgressLine {
         bar.set_position(p.bytes);
     }
 
+    /// Prints a line above the bar (the bar redrawn below it).
+    pub(crate) fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => println!("{line}"),
+        }
+    }
+
     /// Ends the bar, leaving the terminal line free for the result.
     pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {

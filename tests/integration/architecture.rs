@@ -188,8 +188,9 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             // Ransomware signals judged against a job's sessions.
             &["anomaly"],
             &["policies", "runner"],
-            // Backup files, which an opened file's catalog entry is made from.
-            &["portable"],
+            // Backup files, which an opened file's catalog entry is made from; restore tests
+            // (a restore session of their own).
+            &["portable", "restoretest"],
             &["catalog", "keys", "recovery", "scheduler"],
             &["agent", "found", "live", "overview"],
         ],

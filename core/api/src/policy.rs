@@ -35,6 +35,12 @@ pub struct PolicySpec {
     pub retries: u32,
     /// Seconds between those tries.
     pub retry_wait_s: u64,
+    /// When each computer's agent runs a restore test of its newest point.
+    #[serde(default)]
+    pub restore_test: Schedule,
+    /// Share of the files a restore test restores, in percent (1–100).
+    #[serde(default = "default_restore_test_sample")]
+    pub restore_test_sample: u8,
     /// The tenant's cloud repository the computers' quotas are carved from.
     pub repo: String,
     /// Each computer's quota; unlimited: shares the tenant's.
@@ -65,10 +71,16 @@ impl PolicySpec {
             compression: "default".into(),
             retries: cloudkeep_model::schedule::DEFAULT_RETRIES,
             retry_wait_s: cloudkeep_model::schedule::DEFAULT_RETRY_WAIT_S,
+            restore_test: Schedule::Manual,
+            restore_test_sample: default_restore_test_sample(),
             repo,
             computer_quota_bytes: Limit::Bytes(50 << 30),
         }
     }
+}
+
+fn default_restore_test_sample() -> u8 {
+    1
 }
 
 /// Excludes a policy gets when none are named: caches and trash of common desktops.

@@ -127,6 +127,11 @@ impl DataHome {
         self.root.join("publications")
     }
 
+    /// Where restore tests restore their samples (owner-only; emptied after each test).
+    pub fn restore_tests(&self) -> PathBuf {
+        self.root.join("restore-tests")
+    }
+
     /// The lab's gateway (its data folder, storage and accounts).
     pub fn lab(&self) -> PathBuf {
         self.root.join("lab")

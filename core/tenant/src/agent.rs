@@ -153,6 +153,8 @@ fn job_spec(doc: &PolicyDoc, agent: &AgentState, repo: &str) -> JobSpec {
         retries: doc.spec.retries,
         retry_wait_s: doc.spec.retry_wait_s,
         health_check: jobs::Schedule::Manual,
+        restore_test: doc.spec.restore_test.clone(),
+        restore_test_sample: doc.spec.restore_test_sample,
         agent: Some(Membership {
             policy_id: agent.policy_id.clone(),
             computer: agent.computer.clone(),

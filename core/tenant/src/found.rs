@@ -256,6 +256,8 @@ pub fn adopt(
         retries: jobs::DEFAULT_RETRIES,
         retry_wait_s: jobs::DEFAULT_RETRY_WAIT_S,
         health_check: Schedule::Manual,
+        restore_test: Schedule::Manual,
+        restore_test_sample: jobs::RESTORE_TEST_SAMPLE,
         // Its agent backs it up; the policy itself is not on this computer (its id unknown).
         agent: account.map(|login| cloudkeep_api::policy::Membership {
             policy_id: String::new(),

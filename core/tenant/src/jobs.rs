@@ -77,6 +77,13 @@ pub struct JobSpec {
     /// When the repository's health check (verify of a sample of the packs) runs.
     #[serde(default)]
     pub health_check: Schedule,
+    /// When a restore test of the newest point runs (a sample restored into a scratch
+    /// folder and checked against what was backed up).
+    #[serde(default)]
+    pub restore_test: Schedule,
+    /// Share of the files a restore test restores, in percent (1–100).
+    #[serde(default = "default_restore_test_sample")]
+    pub restore_test_sample: u8,
     /// Set when the job is a computer of a backup policy: that computer's agent runs it; the
     /// tenant browses and restores its points.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +99,13 @@ fn default_retries() -> u32 {
 fn default_retry_wait() -> u64 {
     DEFAULT_RETRY_WAIT_S
 }
+
+fn default_restore_test_sample() -> u8 {
+    RESTORE_TEST_SAMPLE
+}
+
+/// Share of the files a restore test restores unless the job says otherwise, in percent.
+pub const RESTORE_TEST_SAMPLE: u8 = 1;
 
 /// Percentage of packs a scheduled health check reads.
 pub const HEALTH_CHECK_SAMPLE: u8 = 10;

@@ -23,6 +23,7 @@ pub mod policies;
 pub mod portable;
 pub mod providers;
 pub mod recovery;
+pub mod restoretest;
 pub mod runner;
 pub mod scheduler;
 pub mod secrets;

@@ -459,6 +459,8 @@ pub fn add_computer(
             retries: policy.spec.retries,
             retry_wait_s: policy.spec.retry_wait_s,
             health_check: jobs::Schedule::Manual,
+            restore_test: jobs::Schedule::Manual,
+            restore_test_sample: jobs::RESTORE_TEST_SAMPLE,
             agent: Some(membership),
         },
         created_ms: cloudkeep_model::clock::now_ms(),

@@ -109,6 +109,7 @@ pub fn export_job(
             ));
             Recorded {
                 result: "success",
+                message: String::new(),
                 stats: json!({"bytes": report.bytes, "blobs": report.blobs, "file": report.path}),
                 warnings: json!([]),
             }

@@ -572,6 +572,7 @@ pub fn restore_job(
             let warnings: Vec<_> = report.failed.iter().chain(&report.skipped).collect();
             Recorded {
                 result,
+                message: String::new(),
                 stats: json!({"files": report.files, "dirs": report.dirs, "bytes": report.bytes}),
                 warnings: json!(warnings),
             }
@@ -646,6 +647,7 @@ pub fn restore_image_job(
             }
             Recorded {
                 result: "success",
+                message: String::new(),
                 stats: json!({"bytes": report.size, "written": report.written}),
                 warnings: json!([]),
             }
@@ -656,6 +658,8 @@ pub fn restore_image_job(
 /// What a restore session records of a restore that ran.
 pub(crate) struct Recorded {
     pub(crate) result: &'static str,
+    /// What a person reads first about a run that did not succeed (empty: nothing).
+    pub(crate) message: String,
     pub(crate) stats: serde_json::Value,
     pub(crate) warnings: serde_json::Value,
 }
@@ -690,13 +694,8 @@ pub(crate) fn restore_session<R>(
     let (result, point_id, recorded, message, report) = match outcome {
         Ok((id, report)) => {
             let recorded = record(&report, &mut log);
-            (
-                recorded.result,
-                Some(id),
-                recorded,
-                String::new(),
-                Ok(report),
-            )
+            let message = recorded.message.clone();
+            (recorded.result, Some(id), recorded, message, Ok(report))
         }
         Err(e) => {
             let stopped = matches!(
@@ -707,6 +706,7 @@ pub(crate) fn restore_session<R>(
             log.line(format!("{result}: {e}"));
             let recorded = Recorded {
                 result,
+                message: String::new(),
                 stats: json!({}),
                 warnings: json!([]),
             };

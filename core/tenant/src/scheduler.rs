@@ -1,7 +1,8 @@
 //! The tenant's scheduler, run by `cloudkeep daemon` (and by the console while it is open):
 //! every pass runs each job whose schedule is due, one after another, so a job never runs
 //! twice at once (a failed run is retried as the job says); runs missed while the computer was
-//! off happen once at the next pass. A job's repository health check runs on its own schedule.
+//! off happen once at the next pass. A job's repository health check and its restore test run on
+//! their own schedules.
 
 use chrono::{DateTime, Local, TimeZone};
 
@@ -40,12 +41,12 @@ fn local(ms: i64) -> Option<DateTime<Local>> {
     Local.timestamp_millis_opt(ms).single()
 }
 
-/// What is due: a job's backup or its repository health check.
+/// What is due: a job's backup, its repository health check or its restore test.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Due {
     /// The job.
     pub job: String,
-    /// `backup` or `health-check`.
+    /// `backup`, `health-check` or `restore-test`.
     pub kind: String,
 }
 
@@ -66,7 +67,7 @@ pub fn next_run(job: &Job, sessions: &[SessionRecord]) -> Option<DateTime<Local>
     next_after(&job.spec.schedule, &since)
 }
 
-/// The backups and health checks due at `now`, given the jobs and their sessions.
+/// The backups, health checks and restore tests due at `now`, given the jobs and their sessions.
 pub fn due_at(jobs: &[Job], sessions: &[SessionRecord], now: DateTime<Local>) -> Vec<Due> {
     let mut due = Vec::new();
     for job in jobs {
@@ -76,6 +77,7 @@ pub fn due_at(jobs: &[Job], sessions: &[SessionRecord], now: DateTime<Local>) ->
         for (kind, schedule) in [
             ("backup", &job.spec.schedule),
             ("health-check", &job.spec.health_check),
+            ("restore-test", &job.spec.restore_test),
         ] {
             if is_due(schedule, last_of(sessions, &job.name, kind), created, &now) {
                 due.push(Due {
@@ -104,6 +106,16 @@ pub fn run_due(
             let (session, _) = runner::run_job_scheduled(
                 ctx,
                 &due.job,
+                runner::Watch::progress(&|_| {}),
+                &cloudkeep_repo::engine::Cancel::default(),
+            )?;
+            ran.push(session);
+        } else if due.kind == "restore-test" {
+            tracing::info!(job = %due.job, "running the scheduled restore test");
+            let (session, _) = super::restoretest::restore_test_job(
+                ctx,
+                &due.job,
+                None,
                 runner::Watch::progress(&|_| {}),
                 &cloudkeep_repo::engine::Cancel::default(),
             )?;

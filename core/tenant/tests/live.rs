@@ -33,6 +33,8 @@ fn spec(source: &std::path::Path, repo: &std::path::Path) -> JobSpec {
         retries: 0,
         retry_wait_s: 1,
         health_check: Schedule::Manual,
+        restore_test: Schedule::Manual,
+        restore_test_sample: 1,
         agent: None,
     }
 }

@@ -84,6 +84,8 @@ pub struct VolumeProof {
 pub struct ProveReport {
     /// The point tested.
     pub point: String,
+    /// The point's time, ms since the epoch.
+    pub point_time_ms: i64,
     /// Whether it is an image-level point.
     pub image: bool,
     /// Files in the point (file level) or in its volumes' walks (image level).
@@ -107,14 +109,23 @@ pub struct ProveReport {
     pub volumes: Vec<VolumeProof>,
     /// What could not be restored as it was backed up (empty: proven restorable).
     pub failures: Vec<Problem>,
+    /// Sampled files the test could not try (the scratch folder's disk full): not a fault of
+    /// the backup, but not proven either.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untested: Vec<Problem>,
     /// How long it took.
     pub elapsed_ms: u64,
 }
 
 impl ProveReport {
-    /// Whether every sampled file came back as it was backed up.
+    /// Whether no sampled file came back different (or not at all).
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
+    }
+
+    /// Whether every sampled file came back as it was backed up: passed, none left untested.
+    pub fn proven(&self) -> bool {
+        self.passed() && self.untested.is_empty()
     }
 
     /// One line for people.
@@ -135,6 +146,11 @@ impl ProveReport {
             }
         );
         match self.failures.first() {
+            None if !self.untested.is_empty() => format!(
+                "{} sampled files not tested ({}); {what}",
+                self.untested.len(),
+                self.untested[0].reason
+            ),
             None => format!("proven restorable: {what}"),
             Some(first) => format!(
                 "NOT restorable as backed up: {}: {}{}; {what}",
@@ -217,6 +233,7 @@ pub fn prove(
     })?;
     let mut report = ProveReport {
         point: point.id.clone(),
+        point_time_ms: point.time_ns / 1_000_000,
         image: point.manifest.is_image(),
         ..ProveReport::default()
     };
@@ -600,6 +617,13 @@ fn prove_volume(
             });
         let _ = fs::remove_file(&dest);
         match copied {
+            Err(reason) if out_of_space(&reason) => report.untested.push(Problem {
+                path: shown(&at),
+                reason: format!(
+                    "not tested: the disk of the scratch folder {} is full",
+                    options.scratch.display()
+                ),
+            }),
             Ok(n) if n == size => {
                 proof.files += 1;
                 proof.bytes += n;
@@ -617,6 +641,11 @@ fn prove_volume(
         }
     }
     Ok(())
+}
+
+/// Whether a write failed for want of space (the scratch folder's disk, not the backup).
+fn out_of_space(message: &str) -> bool {
+    message.contains("os error 28") || message.contains("os error 112")
 }
 
 /// Lets the owner read (and remove) a restored file whatever permissions it was restored with.
