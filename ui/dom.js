@@ -172,7 +172,7 @@ export function emptyState(text, action) {
 
 /** A status badge for a result: success, warning, failed, stopped, running. */
 export function badge(result) {
-  const text = { success: 'Success', warning: 'Warning', failed: 'Failed', stopped: 'Stopped', running: 'Running' }[result] || result || '—';
+  const text = { success: 'Success', warning: 'Warning', failed: 'Failed', stopped: 'Stopped', running: 'Running', suspicious: 'Suspicious', proven: 'Proven restorable' }[result] || result || '—';
   return h('span', { class: `badge badge-${result || 'none'}`, text });
 }
 

@@ -49,6 +49,17 @@ export function exactTime(ms) {
   return `${dateTime(ms)}:${pad(d.getSeconds())}`;
 }
 
+/**
+ * What a job's newest restore test says, for lists: when it was last proven restorable, that
+ * the test failed, or that it never ran.
+ */
+export function proof(p) {
+  if (!p) return 'Not tested yet';
+  if (p.result === 'failed') return `Restore test failed ${dateTime(p.tested_ms)}`;
+  if (p.proven_ms) return `Proven ${dateTime(p.proven_ms)}`;
+  return 'Not proven yet';
+}
+
 /** `2026-12-02` in local time; `—` for none. */
 export function date(ms) {
   if (ms === null || ms === undefined || ms === 0) return '—';

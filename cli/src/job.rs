@@ -228,7 +228,7 @@ struct Tries {
     health_check: Schedule,
     /// When a restore test of the newest point runs (a sample restored and checked against
     /// what was backed up): manual, daily@HH:MM[:days] or every:Nh.
-    #[arg(long, value_name = "SCHEDULE", default_value = "manual", value_parser = Schedule::parse)]
+    #[arg(long, value_name = "SCHEDULE", default_value = "daily@04:00:sun", value_parser = Schedule::parse)]
     restore_test: Schedule,
     /// Share of the files a restore test restores, in percent.
     #[arg(long, value_name = "PERCENT", default_value_t = jobs::RESTORE_TEST_SAMPLE, value_parser = clap::value_parser!(u8).range(1..=100))]
@@ -897,7 +897,15 @@ fn open_job(ctx: &TenantContext, name: &str) -> anyhow::Result<Repository> {
 /// Runs `cloudkeep points …`.
 pub fn run_points(args: PointsArgs, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
     match args.command {
-        PointsCommand::List { job } => show::points(&open_job(ctx, &job)?, Some(&job), args.json),
+        PointsCommand::List { job } => {
+            let sessions = ctx.block_on(ctx.state().sessions(Some(&job)))?;
+            show::points(
+                &open_job(ctx, &job)?,
+                Some(&job),
+                &cloudkeep_tenant::catalog::point_marks(&sessions),
+                args.json,
+            )
+        }
         PointsCommand::Show { point, job } => {
             let repo = open_job(ctx, &job)?;
             crate::image::print_disks(&repo.find_job_point(&job, &point)?, args.json)

@@ -58,6 +58,13 @@ struct SpecArgs {
     /// Compression: off, fast, default or max.
     #[arg(long)]
     compression: Option<String>,
+    /// When each computer's agent runs a restore test of its newest point: manual,
+    /// daily@HH:MM[:days] or every:Nh (default: Sundays at 04:00).
+    #[arg(long, value_name = "SCHEDULE", value_parser = Schedule::parse)]
+    restore_test: Option<Schedule>,
+    /// Share of the files a restore test restores, in percent.
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100))]
+    restore_test_sample: Option<u8>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +220,12 @@ fn spec_of(args: SpecArgs, base: Option<PolicySpec>, repo: String) -> anyhow::Re
     if let Some(c) = args.compression {
         spec.compression = c;
     }
+    if let Some(s) = args.restore_test {
+        spec.restore_test = s;
+    }
+    if let Some(n) = args.restore_test_sample {
+        spec.restore_test_sample = n;
+    }
     Ok(spec)
 }
 
@@ -245,6 +258,10 @@ fn print_policy(p: &Policy) {
         println!("  excludes  {}", p.spec.excludes.join(", "));
     }
     println!("  schedule  {}", p.spec.schedule);
+    println!(
+        "  restore test {} ({} % of the files)",
+        p.spec.restore_test, p.spec.restore_test_sample
+    );
     println!("  quota     {} per computer", p.spec.computer_quota_bytes);
     println!("  computers {}", p.computers.len());
 }

@@ -2,6 +2,9 @@
 //! and a job's cloud repository (`cloudkeep points …`, `restore …`): restore points, folder
 //! listings, search results, differences, health checks and restores, as text or JSON.
 
+use std::collections::HashMap;
+
+use cloudkeep_tenant::catalog::PointMark;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,7 +44,12 @@ fn pick(repo: &Repository, job: Job<'_>, point: &str) -> anyhow::Result<RestoreP
 }
 
 /// The restore points of a repository (of `job`'s, only its own).
-pub fn points(repo: &Repository, job: Job<'_>, json_out: bool) -> anyhow::Result<ExitCode> {
+pub fn points(
+    repo: &Repository,
+    job: Job<'_>,
+    marks: &HashMap<String, PointMark>,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
     let mut points = repo.list_points()?;
     if let Some(job) = job {
         points.retain(|p| p.manifest.job == job);
@@ -49,19 +57,29 @@ pub fn points(repo: &Repository, job: Job<'_>, json_out: bool) -> anyhow::Result
     if json_out {
         let rows: Vec<_> = points
             .iter()
-            .map(|p| json!({"id": p.id, "time": time_text(p.time_ns), "host": p.manifest.host, "job": p.manifest.job, "level": if p.manifest.is_image() { "image" } else { "files" }, "paths": p.manifest.paths, "disks": p.manifest.disks, "stats": p.manifest.stats}))
+            .map(|p| {
+                let mark = marks.get(&p.id).cloned().unwrap_or_default();
+                json!({"id": p.id, "time": time_text(p.time_ns), "host": p.manifest.host, "job": p.manifest.job, "level": if p.manifest.is_image() { "image" } else { "files" }, "paths": p.manifest.paths, "disks": p.manifest.disks, "stats": p.manifest.stats, "suspicious": mark.suspicious, "proven_ms": mark.proven_ms})
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if points.is_empty() {
         println!("no restore points yet; make one with a backup");
     } else {
         println!(
-            "{:<12}  {:<20}  {:<12}  {:<10}  {:>8}  {:>10}",
+            "{:<12}  {:<20}  {:<12}  {:<10}  {:>8}  {:>10}  MARK",
             "ID", "TIME (UTC)", "HOST", "JOB", "FILES", "SIZE"
         );
         for p in &points {
+            let mark = marks.get(&p.id).map_or(String::new(), |m| {
+                match (m.suspicious.is_empty(), m.proven_ms) {
+                    (false, _) => "SUSPICIOUS (ransomware signs)".to_owned(),
+                    (true, Some(_)) => "proven restorable".to_owned(),
+                    (true, None) => String::new(),
+                }
+            });
             println!(
-                "{:<12}  {:<20}  {:<12}  {:<10}  {:>8}  {:>10}",
+                "{:<12}  {:<20}  {:<12}  {:<10}  {:>8}  {:>10}  {mark}",
                 p.short_id(),
                 time_text(p.time_ns),
                 p.manifest.host,

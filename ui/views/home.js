@@ -40,6 +40,17 @@ export async function renderHome(container, ctx) {
           rows: v.jobs.filter((j) => j.next_run_ms),
           empty: 'No job runs on a schedule. Give a job a schedule to have it run by itself.',
         }))),
+      panel('Proven restorable', table({
+        caption: 'When each job was last proven restorable',
+        id: 'home-proven',
+        columns: [
+          ['Job', (j) => j.name],
+          ['Proven restorable', (j) => h('span', { id: `home-proof-${j.name}`, class: j.proof && j.proof.result === 'failed' ? 'proof proof-failed' : 'proof' }, fmt.proof(j.proof))],
+          ['Latest restore test', (j) => (j.proof ? h('span', {}, badge(j.proof.result), ` ${fmt.dateTime(j.proof.tested_ms)}`) : '—')],
+        ],
+        rows: v.jobs,
+        empty: 'No job yet.',
+      })),
       panel('Last sessions', table({
         caption: 'Last sessions',
         id: 'home-sessions',

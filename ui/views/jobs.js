@@ -33,6 +33,7 @@ export async function renderJobs(container, ctx) {
         ['Schedule', (j) => j.schedule],
         ['Last result', (j) => (isRunning(j.name) ? badge('running') : j.last ? h('span', {}, badge(j.last.result), ` ${fmt.dateTime(j.last.started_ms)}`) : 'never run')],
         ['Next run', (j) => fmt.dateTime(j.next_run_ms), 'when'],
+        ['Proven restorable', (j) => proofCell(j, 'job-proof')],
       ],
       rows: jobs,
       empty: 'No backup job yet. Choose New job to protect folders of this computer.',
@@ -84,6 +85,19 @@ async function renderJob(container, ctx, name) {
     replaceChildren(runSlot, panel('Health check', view.el));
     view.done.then(async () => { if (ctx.current()) showHistory(await sessionsList(name)); });
   }, (err) => replaceChildren(runSlot, errorBox(err))));
+  // The restore test: a sample of the newest point restored and checked against the backup.
+  const test = button('Test restore', { variant: 'secondary', id: 'job-restore-test' });
+  test.addEventListener('click', () => busy(test, async () => {
+    const view = runView({ id: 'job-test-progress', title: `Restore test of ${name}` });
+    await jobRun(name, 'restore-test', view.handle);
+    replaceChildren(runSlot, panel('Restore test', view.el));
+    view.done.then(async () => {
+      if (!ctx.current()) return;
+      showHistory(await sessionsList(name));
+      replaceChildren(proofSlot, proofCell(await jobSummary(name), 'job-view-proof'));
+    });
+  }, (err) => replaceChildren(runSlot, errorBox(err))));
+  const proofSlot = h('p', { class: 'proof-line' }, proofCell(await jobSummary(name), 'job-view-proof'));
   stop.addEventListener('click', () => busy(stop, () => jobStop(name, 'backup'), ctx.showError));
   del.addEventListener('click', async () => {
     const ok = await confirmDialog({
@@ -110,10 +124,11 @@ async function renderJob(container, ctx, name) {
   }
   replaceChildren(container,
     ctx.params.adopted ? notice(`${name} is now a job of this computer, with the restore points already at the provider. Choose Restore points to restore; set a schedule with Edit to back up from here.`, { id: 'job-adopted' }) : null,
-    h('div', { class: 'toolbar' }, run, stop, check, edit,
+    h('div', { class: 'toolbar' }, run, stop, check, test, edit,
       button('Restore points', { variant: 'secondary', id: 'job-points', onClick: () => ctx.navigate('points', { job: name }) }),
       spec.agent ? null : moreActions({ id: 'job-more', label: `for job ${name}`, note: 'Deleting the job removes it and its stored encryption password from this computer; its restore points stay where they are.', actions: [del] })),
     agentNote,
+    proofSlot,
     runSlot,
     panel('Settings', specFacts(name, spec)),
     spec.agent ? null : await spacePanel(name, spec, ctx),
@@ -226,6 +241,7 @@ function specFacts(name, spec) {
     ['Compression', spec.compression, 'spec-compression'],
     ['Retries', `${spec.retries ?? 3} after a failed scheduled run, ${Math.round((spec.retry_wait_s ?? 600) / 60)} min apart`, 'spec-retries'],
     ['Health check', scheduleText(spec.health_check || { kind: 'manual' }), 'spec-health-check'],
+    ['Restore test', `${scheduleText(spec.restore_test || { kind: 'manual' })}, ${spec.restore_test_sample ?? 1} % of the files`, 'spec-restore-test'],
   ]);
 }
 
@@ -244,6 +260,8 @@ const DEFAULT_SPEC = {
   retries: 3,
   retry_wait_s: 600,
   health_check: { kind: 'manual' },
+  restore_test: { kind: 'daily', at: '04:00', weekdays: ['sun'] },
+  restore_test_sample: 1,
 };
 
 async function renderJobWizard(container, ctx, existing) {
@@ -477,7 +495,11 @@ function optionsStep(body, data) {
   const hc = s.health_check || { kind: 'manual' };
   const checkValue = hc.kind === 'daily' && hc.weekdays.length === 1 ? 'weekly' : hc.kind === 'daily' ? 'daily' : 'manual';
   const check = selectField({ label: 'Health check of the repository (re-reads and authenticates its data)', id: 'job-health-check', value: checkValue, options: [['manual', 'Only when I choose Check now'], ['weekly', 'Every Sunday at 03:00'], ['daily', 'Every day at 03:00']] });
-  body.append(compression.wrap, retries.wrap, wait.wrap, check.wrap);
+  const rt = s.restore_test || { kind: 'manual' };
+  const testValue = rt.kind === 'daily' && rt.weekdays.length === 1 ? 'weekly' : rt.kind === 'daily' ? 'daily' : 'manual';
+  const restoreTest = selectField({ label: 'Restore test (restores a sample of the newest point and checks it against the backup)', id: 'job-restore-test-schedule', value: testValue, options: [['manual', 'Only when I choose Test restore'], ['weekly', 'Every Sunday at 04:00'], ['daily', 'Every day at 04:00']] });
+  const sample = field({ label: 'Share of the files a restore test restores, in percent', id: 'job-restore-test-sample', kind: 'number', min: 1, max: 100, value: String(s.restore_test_sample ?? 1) });
+  body.append(compression.wrap, retries.wrap, wait.wrap, check.wrap, restoreTest.wrap, sample.wrap);
   return () => {
     const n = Number(retries.input.value);
     if (!Number.isInteger(n) || n < 0 || n > 10) { retries.setError('Give a whole number from 0 to 10.'); return false; }
@@ -487,7 +509,25 @@ function optionsStep(body, data) {
     s.retries = n;
     s.retry_wait_s = m * 60;
     s.health_check = { manual: { kind: 'manual' }, weekly: { kind: 'daily', at: '03:00', weekdays: ['sun'] }, daily: { kind: 'daily', at: '03:00', weekdays: [] } }[check.input.value];
+    const share = Number(sample.input.value);
+    if (!Number.isInteger(share) || share < 1 || share > 100) { sample.setError('Give a whole percentage from 1 to 100.'); return false; }
+    s.restore_test = { manual: { kind: 'manual' }, weekly: { kind: 'daily', at: '04:00', weekdays: ['sun'] }, daily: { kind: 'daily', at: '04:00', weekdays: [] } }[restoreTest.input.value];
+    s.restore_test_sample = share;
     return true;
   };
 }
 
+
+/** A job's summary as the jobs list has it (its restore-test standing among the rest). */
+async function jobSummary(name) {
+  const { jobs } = await jobsList();
+  return jobs.find((j) => j.name === name);
+}
+
+/** When a job was last proven restorable, marked when its newest restore test failed. */
+function proofCell(j, prefix) {
+  const p = j && j.proof;
+  const failed = p && p.result === 'failed';
+  return h('span', { class: failed ? 'proof proof-failed' : 'proof', id: `${prefix}-${j ? j.name : ''}`, title: p && p.message ? p.message : '' },
+    failed ? badge('failed') : p && p.proven_ms ? badge('proven') : null, ' ', fmt.proof(p));
+}

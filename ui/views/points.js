@@ -81,7 +81,7 @@ export async function renderPoints(container, ctx) {
         id: 'points-table',
         columns: [
           ['Date', (p) => h('span', {}, h('time', { datetime: new Date(p.time_ms).toISOString(), title: fmt.relative(p.time_ms), text: fmt.exactTime(p.time_ms) }), h('br'), h('span', { class: 'hint mono', title: 'The point’s id', text: p.short_id })), 'when'],
-          ['Contents', (p) => h('span', {}, p.level === 'image' ? diskSummary(p) : h('span', { class: 'nowrap', text: `${fmt.counted(p.files, 'file')}, ${fmt.bytes(p.bytes)}` }), h('br'), h('span', { class: 'hint', text: `from ${p.host}` }), p.warnings ? h('span', {}, ' ', badge('warning')) : null)],
+          ['Contents', (p) => h('span', {}, p.level === 'image' ? diskSummary(p) : h('span', { class: 'nowrap', text: `${fmt.counted(p.files, 'file')}, ${fmt.bytes(p.bytes)}` }), h('br'), h('span', { class: 'hint', text: `from ${p.host}` }), p.warnings ? h('span', {}, ' ', badge('warning')) : null, pointMarks(p))],
           ['Changes', (p) => h('span', { class: 'changes', id: `point-changes-${p.short_id}`, dataset: { point: p.id }, text: '…' })],
           ['Actions', (p) => h('div', { class: 'row-actions' },
             button(p.level === 'image' ? 'Restore files' : 'Browse and restore', { variant: 'secondary', id: `point-restore-${p.short_id}`, label: `${p.level === 'image' ? 'Restore files' : 'Browse and restore'} the point of ${fmt.exactTime(p.time_ms)}`, onClick: () => ctx.navigate('points', { view: 'restore', job, point: p.id }) }),
@@ -842,4 +842,25 @@ async function renderImageWizard(container, ctx, job, pointId) {
     ],
   });
   replaceChildren(container, w.root);
+}
+
+/**
+ * A point's marks: made by a run that looked like ransomware (with why, on hover and for
+ * screen readers), or proven restorable by a restore test.
+ */
+function pointMarks(p) {
+  const marks = [];
+  if (p.suspicious && p.suspicious.length) {
+    const b = badge('suspicious');
+    b.id = `point-suspicious-${p.short_id}`;
+    b.title = `The run that made this point looked like ransomware: ${p.suspicious.join('; ')}`;
+    marks.push(h('br'), b, h('span', { class: 'visually-hidden', text: ` ${b.title}` }));
+  }
+  if (p.proven_ms) {
+    const b = badge('proven');
+    b.id = `point-proven-${p.short_id}`;
+    b.title = `A restore test proved this point restorable on ${fmt.dateTime(p.proven_ms)}`;
+    marks.push(h('br'), b);
+  }
+  return marks.length ? h('span', {}, marks) : null;
 }

@@ -11,7 +11,7 @@ export async function renderSessions(container, ctx) {
   const [all, { jobs }] = await Promise.all([sessionsList(null), jobsList()]);
   if (!ctx.current()) return undefined;
   const job = selectField({ label: 'Job', id: 'sessions-job', options: [['', 'All jobs'], ...jobs.map((j) => [j.name, j.name])], value: '' });
-  const kind = selectField({ label: 'Kind', id: 'sessions-kind', options: [['', 'All kinds'], ['backup', 'Backups'], ['restore', 'Restores'], ['health-check', 'Health checks']], value: '' });
+  const kind = selectField({ label: 'Kind', id: 'sessions-kind', options: [['', 'All kinds'], ['backup', 'Backups'], ['restore', 'Restores'], ['health-check', 'Health checks'], ['restore-test', 'Restore tests']], value: '' });
   const result = selectField({ label: 'Result', id: 'sessions-result', options: [['', 'All results'], ['success', 'Success'], ['warning', 'Warning'], ['failed', 'Failed'], ['stopped', 'Stopped']], value: '' });
   const out = h('div', { id: 'sessions-list' });
   const count = h('p', { class: 'hint', role: 'status', id: 'sessions-count' });

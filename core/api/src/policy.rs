@@ -71,7 +71,11 @@ impl PolicySpec {
             compression: "default".into(),
             retries: cloudkeep_model::schedule::DEFAULT_RETRIES,
             retry_wait_s: cloudkeep_model::schedule::DEFAULT_RETRY_WAIT_S,
-            restore_test: Schedule::Manual,
+            // Proven every Sunday morning, as a new job is.
+            restore_test: Schedule::Daily {
+                at: "04:00".into(),
+                weekdays: vec!["sun".into()],
+            },
             restore_test_sample: default_restore_test_sample(),
             repo,
             computer_quota_bytes: Limit::Bytes(50 << 30),

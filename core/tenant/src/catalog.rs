@@ -49,6 +49,37 @@ pub struct PointView {
     pub level: &'static str,
     /// An image-level point's disks, each with its layout and volumes.
     pub disks: Vec<cloudkeep_repo::image::DiskImage>,
+    /// Why the run that made it looked like ransomware (empty: an ordinary run).
+    pub suspicious: Vec<String>,
+    /// When a restore test proved it restorable, if one did.
+    pub proven_ms: Option<i64>,
+}
+
+/// What a job's sessions say about one of its points.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PointMark {
+    /// Why the run that made it looked like ransomware (empty: an ordinary run).
+    pub suspicious: Vec<String>,
+    /// When a restore test last proved it restorable.
+    pub proven_ms: Option<i64>,
+}
+
+/// The marks of a job's points, by point id, from its sessions.
+pub fn point_marks(
+    sessions: &[super::jobs::SessionRecord],
+) -> std::collections::HashMap<String, PointMark> {
+    let mut marks: std::collections::HashMap<String, PointMark> = Default::default();
+    for s in sessions {
+        let Some(point) = &s.point else { continue };
+        if let Some(reasons) = super::anomaly::reasons_of(s) {
+            marks.entry(point.clone()).or_default().suspicious = reasons;
+        }
+        if s.kind == "restore-test" && s.result == "success" {
+            let mark = marks.entry(point.clone()).or_default();
+            mark.proven_ms = mark.proven_ms.max(Some(s.finished_ms));
+        }
+    }
+    marks
 }
 
 impl PointView {
@@ -69,7 +100,17 @@ impl PointView {
                 "files"
             },
             disks: p.manifest.disks.clone(),
+            suspicious: Vec::new(),
+            proven_ms: None,
         }
+    }
+
+    fn marked(mut self, marks: &std::collections::HashMap<String, PointMark>) -> Self {
+        if let Some(mark) = marks.get(&self.id) {
+            self.suspicious.clone_from(&mark.suspicious);
+            self.proven_ms = mark.proven_ms;
+        }
+        self
     }
 }
 
@@ -240,7 +281,12 @@ impl Catalogs {
     /// repository).
     pub fn points(&self, ctx: &TenantContext, job: &str) -> Result<Vec<PointView>, TenantError> {
         let open = self.get(ctx, job)?;
-        Ok(open.points.iter().map(PointView::of).collect())
+        let marks = point_marks(&ctx.block_on(ctx.state().sessions(Some(job)))?);
+        Ok(open
+            .points
+            .iter()
+            .map(|p| PointView::of(p).marked(&marks))
+            .collect())
     }
 
     fn point<'a>(open: &'a Open, point: &str) -> Result<&'a RestorePoint, TenantError> {

@@ -29,6 +29,8 @@ pub enum RunKind {
     ScheduledBackup,
     /// A repository health check.
     HealthCheck,
+    /// A restore test of the job's newest point.
+    RestoreTest,
     /// A restore from one of the job's points (or from an opened backup file).
     Restore,
     /// A point exported into a backup file.
@@ -41,6 +43,7 @@ impl RunKind {
         match self {
             Self::Backup | Self::ScheduledBackup => "backup",
             Self::HealthCheck => "health-check",
+            Self::RestoreTest => "restore-test",
             Self::Restore => "restore",
             Self::Export => "export",
         }
@@ -149,6 +152,16 @@ impl Runs {
                     let failed = (s.result == "failed").then(|| s.message.clone());
                     (s, failed)
                 }),
+                RunKind::RestoreTest => {
+                    super::restoretest::restore_test_job(&ctx, &name, None, watch, cancel).map(
+                        |(s, r)| {
+                            let failed = r.err().map(|e| e.to_string()).or_else(|| {
+                                (s.result == "failed").then(|| s.message.clone())
+                            });
+                            (s, failed)
+                        },
+                    )
+                }
                 RunKind::Restore | RunKind::Export => Err(TenantError::Invalid(
                     "a restore or an export needs a point and a destination; use start_restore or start_export".into(),
                 )),
@@ -486,10 +499,10 @@ impl Runs {
     ) -> Vec<super::scheduler::Due> {
         let mut started = Vec::new();
         for due in super::scheduler::due_at(jobs, sessions, now) {
-            let kind = if due.kind == "backup" {
-                RunKind::ScheduledBackup
-            } else {
-                RunKind::HealthCheck
+            let kind = match due.kind.as_str() {
+                "backup" => RunKind::ScheduledBackup,
+                "restore-test" => RunKind::RestoreTest,
+                _ => RunKind::HealthCheck,
             };
             if self.start(ctx, &due.job, kind).is_ok() {
                 started.push(due);

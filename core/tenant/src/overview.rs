@@ -61,12 +61,15 @@ pub struct JobSummary {
     pub last: Option<SessionRecord>,
     /// The next scheduled backup, ms since the epoch (in the past when due now).
     pub next_run_ms: Option<i64>,
+    /// What its newest restore test says: when it was last proven restorable.
+    pub proof: Option<super::restoretest::Proof>,
 }
 
 /// A warning that needs a person, with what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notice {
-    /// `lease`, `quota`, `certificate`, `unreachable`, `failed`, `suspicious`.
+    /// `lease`, `quota`, `certificate`, `unreachable`, `failed`, `suspicious`,
+    /// `restore-test`.
     pub kind: String,
     /// What happened and what to do.
     pub message: String,
@@ -113,6 +116,7 @@ pub fn job_summaries(jobs: &[Job], sessions: &[SessionRecord]) -> Vec<JobSummary
                 .find(|s| s.job == job.name && s.kind == "backup")
                 .map(brief),
             next_run_ms: next_run(job, sessions).map(|t| t.timestamp_millis()),
+            proof: super::restoretest::proof_of(&job.name, sessions),
         })
         .collect()
 }
@@ -199,6 +203,18 @@ pub fn notices_for(repos: &[RepoUse], jobs: &[JobSummary], now: DateTime<Local>)
                     "the last run of \"{}\" looks like ransomware at work: {}. Check the computer before anything else; the run's restore point is marked, and the last clean one before it is kept whatever the retention says",
                     j.name,
                     reasons.join("; ")
+                ),
+                subject: j.name.clone(),
+            });
+        }
+        if let Some(proof) = &j.proof
+            && proof.result == "failed"
+        {
+            out.push(Notice {
+                kind: "restore-test".into(),
+                message: format!(
+                    "the restore test of \"{}\" failed: {}. Run a health check of the job to find and set aside the damage; the next backup sends again what its source still has",
+                    j.name, proof.message
                 ),
                 subject: j.name.clone(),
             });
@@ -421,9 +437,26 @@ mod tests {
             schedule: "manual".into(),
             last: Some(failed),
             next_run_ms: None,
+            proof: None,
         };
-        let notices = notices_for(&[], &[job], now);
+        let notices = notices_for(&[], std::slice::from_ref(&job), now);
         assert_eq!(notices[0].kind, "failed");
         assert!(notices[0].message.contains("quota exceeded"));
+
+        // A failed restore test warns, naming what does not restore.
+        let tested = JobSummary {
+            last: None,
+            proof: Some(crate::restoretest::Proof {
+                result: "failed".into(),
+                tested_ms: ms,
+                proven_point_ms: None,
+                proven_ms: None,
+                message: "NOT restorable as backed up: /home/a.txt: damaged".into(),
+            }),
+            ..job
+        };
+        let notices = notices_for(&[], &[tested], now);
+        assert_eq!(notices[0].kind, "restore-test");
+        assert!(notices[0].message.contains("/home/a.txt"), "{notices:?}");
     }
 }

@@ -158,9 +158,10 @@ fn kind_of(kind: &str) -> Result<RunKind, CommandError> {
     match kind {
         "backup" => Ok(RunKind::Backup),
         "health-check" => Ok(RunKind::HealthCheck),
+        "restore-test" => Ok(RunKind::RestoreTest),
         "restore" => Ok(RunKind::Restore),
         other => Err(CommandError::bad_request(format!(
-            "no run kind \"{other}\"; use backup, health-check or restore"
+            "no run kind \"{other}\"; use backup, health-check, restore-test or restore"
         ))),
     }
 }
