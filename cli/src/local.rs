@@ -362,7 +362,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Points { repo } => show::points(&repo.open()?, None, &Default::default(), repo.json),
+        Command::Points { repo } => {
+            show::points(&repo.open()?, None, &Default::default(), repo.json)
+        }
         Command::Browse { repo, point, path } => {
             show::browse(&repo.open()?, None, &point, &path, repo.json)
         }

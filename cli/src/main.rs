@@ -11,6 +11,7 @@ mod image;
 mod job;
 mod lab;
 mod local;
+mod notify;
 mod policy;
 mod progress;
 mod provider;
@@ -65,6 +66,9 @@ enum Command {
     Restore(job::RestoreArgs),
     /// Health check of a job's repository or a backup file: re-read and authenticate its data.
     Verify(job::VerifyArgs),
+    /// Where this computer sends word of failed runs, failed restore tests and suspicious
+    /// runs: email (SMTP with TLS) or a webhook.
+    Notify(notify::Args),
     /// Run scheduled jobs when they are due (without the console).
     Daemon(daemon::Args),
     /// Your subtenants at a provider, with quotas carved from yours.
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
         Command::Restore(args) => with_tenant(|ctx| job::run_restore(args, ctx)),
         Command::Verify(args) => with_tenant(|ctx| job::run_verify(args, ctx)),
         Command::Daemon(args) => with_tenant(|ctx| daemon::run_command(args, ctx)),
+        Command::Notify(args) => with_tenant(|ctx| notify::run_command(args, ctx)),
         Command::Subtenant(args) => with_tenant(|ctx| subtenant::run_command(args, ctx)),
         Command::Policy(args) => with_tenant(|ctx| policy::run_command(args, ctx)),
         Command::Agent(args) => match args.into_service() {

@@ -275,8 +275,15 @@ fn print_status(p: &Policy) {
         Some(at) => println!("synced {}", ago(Some(at))),
     }
     println!(
-        "{:<16} {:<9} {:<17} {:<17} {:>10} {:>21} {:>4}  message",
-        "computer", "result", "last run", "next run", "protected", "quota use", "rev"
+        "{:<16} {:<9} {:<17} {:<17} {:>10} {:>21} {:>4}  {:<24} message",
+        "computer",
+        "result",
+        "last run",
+        "next run",
+        "protected",
+        "quota use",
+        "rev",
+        "proven restorable"
     );
     for c in &p.computers {
         let s = p.status.iter().find(|s| s.computer == c.computer);
@@ -302,8 +309,31 @@ fn print_status(p: &Policy) {
             Some(s) if !s.enabled => "disabled",
             _ => result,
         };
+        let health = s.and_then(|s| s.health.as_ref());
+        let proven = match health {
+            Some(h) if h.test_result.as_deref() == Some("failed") => "TEST FAILED".to_owned(),
+            Some(h) if h.proven_ms.is_some() => ago(h.proven_ms),
+            _ => "never".to_owned(),
+        };
+        let suspicious = health
+            .filter(|h| {
+                h.suspicious_ms.is_some_and(|at| {
+                    at > cloudkeep_model::clock::now_ms()
+                        - cloudkeep_api::health::SUSPICIOUS_SHOWN_DAYS * 86_400_000
+                })
+            })
+            .map_or(String::new(), |h| {
+                format!(
+                    "SUSPICIOUS run {}: {}; ",
+                    ago(h.suspicious_ms),
+                    h.suspicious.join("; ")
+                )
+            });
+        let test_message = health
+            .filter(|h| h.test_result.as_deref() == Some("failed"))
+            .map_or(String::new(), |h| format!("{}; ", h.test_message));
         println!(
-            "{:<16} {:<9} {:<17} {:<17} {:>10} {:>21} {:>4}  {}",
+            "{:<16} {:<9} {:<17} {:<17} {:>10} {:>21} {:>4}  {:<24} {suspicious}{test_message}{}",
             c.computer,
             state,
             last,
@@ -311,6 +341,7 @@ fn print_status(p: &Policy) {
             protected,
             quota,
             s.map_or(0, |s| s.applied_revision),
+            proven,
             message
         );
     }

@@ -7,10 +7,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
+use cloudkeep_api::health::{JobHealth, Standing};
 use cloudkeep_api::{NewTenant, QuotaSpec, TenantSettings, TenantView};
 use cloudkeep_client::{SpClient, SpSession};
 use cloudkeep_model::paths::DataHome;
-use cloudkeep_model::units::{date_text, human_bytes, parse_end_of_day, parse_limit, parse_rate};
+use cloudkeep_model::units::{
+    date_text, date_time_text, human_bytes, parse_end_of_day, parse_limit, parse_rate,
+};
 
 use crate::secrets;
 
@@ -52,6 +55,12 @@ enum SpCommand {
     Tenant {
         #[command(subcommand)]
         action: TenantAction,
+    },
+    /// Where the gateway sends word of every tenant's failed runs, failed restore tests and
+    /// suspicious runs: email (SMTP with TLS) or a webhook.
+    Notify {
+        #[command(subcommand)]
+        action: NotifyAction,
     },
     /// Usage per tenant and cloud repository.
     Usage {
@@ -546,6 +555,62 @@ fn print_tenant(view: &TenantView) {
             q.quota_bytes
         );
     }
+    for h in &view.health {
+        println!("job:           {}: {}", h.job, health_line(h));
+    }
+}
+
+/// `sp notify …`.
+#[derive(Debug, Subcommand)]
+enum NotifyAction {
+    /// Where the gateway's notifications go.
+    Show,
+    /// Set where they go (replaces what was set; the SMTP password stays unless given).
+    Set(crate::notify::ChannelArgs),
+    /// Send a test notification to every channel.
+    Test,
+    /// Send no more notifications.
+    Clear,
+}
+
+/// A tenant's standing: its own jobs' and its subtenants' (computers') together.
+fn standing_of(login: &str, all: &[TenantView]) -> Standing {
+    let rows: Vec<JobHealth> = all
+        .iter()
+        .filter(|v| {
+            v.tenant.login == login
+                || v.tenant
+                    .login
+                    .strip_prefix(login)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .flat_map(|v| v.health.iter().cloned())
+        .collect();
+    Standing::of(&rows, cloudkeep_model::clock::now_ms())
+}
+
+/// A job's standing, one line.
+fn health_line(h: &JobHealth) -> String {
+    let mut parts = vec![match (&h.test_result, h.proven_ms) {
+        (Some(r), _) if r == "failed" => format!(
+            "restore test FAILED {}: {}",
+            date_time_text(h.tested_ms.unwrap_or_default()),
+            h.test_message
+        ),
+        (_, Some(ms)) => format!("proven restorable {}", date_time_text(ms)),
+        _ => "never proven restorable".to_owned(),
+    }];
+    if let (Some(ms), Some(r)) = (h.backup_ms, &h.backup_result) {
+        parts.push(format!("last backup {r} {}", date_time_text(ms)));
+    }
+    if let Some(ms) = h.suspicious_ms {
+        parts.push(format!(
+            "SUSPICIOUS run {}: {}",
+            date_time_text(ms),
+            h.suspicious.join("; ")
+        ));
+    }
+    parts.join("; ")
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
@@ -753,6 +818,36 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
         SpCommand::Tenant { action } => {
             let client = session_client(home)?;
             tenant_command(&rt, &client, action, json)?;
+        }
+        SpCommand::Notify { action } => {
+            let client = session_client(home)?;
+            let channels = match action {
+                NotifyAction::Show => rt.block_on(client.notify_channels())?,
+                NotifyAction::Set(args) => {
+                    rt.block_on(client.set_notify_channels(&args.channels()?))?
+                }
+                NotifyAction::Clear => rt.block_on(
+                    client.set_notify_channels(&cloudkeep_api::notify::Channels::default()),
+                )?,
+                NotifyAction::Test => {
+                    let tried: Vec<(String, Option<String>)> = rt
+                        .block_on(client.test_notify())?
+                        .into_iter()
+                        .map(|v| {
+                            (
+                                v["channel"].as_str().unwrap_or("?").to_owned(),
+                                v["error"].as_str().map(str::to_owned),
+                            )
+                        })
+                        .collect();
+                    return crate::notify::print_tried(&tried, json);
+                }
+            };
+            if json {
+                print_json(&channels)?;
+            } else {
+                crate::notify::print_channels(&channels);
+            }
         }
         SpCommand::Usage { csv } => {
             let client = session_client(home)?;
@@ -1137,10 +1232,11 @@ fn tenant_command(
                 return print_json(&tenants);
             }
             println!(
-                "{:<28} {:<9} {:<11} quotas (used of quota)",
-                "account", "state", "lease"
+                "{:<28} {:<9} {:<11} {:<34} quotas (used of quota)",
+                "account", "state", "lease", "backups (restore tests, signals)"
             );
-            for v in tenants {
+            for v in &tenants {
+                let standing = standing_of(&v.tenant.login, &tenants).text(date_time_text);
                 let quotas = v
                     .quotas
                     .iter()
@@ -1155,7 +1251,7 @@ fn tenant_command(
                     .collect::<Vec<_>>()
                     .join("; ");
                 println!(
-                    "{:<28} {:<9} {:<11} {quotas}",
+                    "{:<28} {:<9} {:<11} {standing:<34} {quotas}",
                     v.tenant.login,
                     if v.tenant.settings.enabled {
                         "enabled"

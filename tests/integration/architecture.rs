@@ -22,6 +22,8 @@ const CRATE_EDGES: &[(&str, &[&str])] = &[
     // A published point reads through the repository alone (a FUSE face of its tree); its
     // records live in the data home.
     ("cloudkeep-publish", &["cloudkeep-model", "cloudkeep-repo"]),
+    // Notifications speak the wire's event and channel types, nothing else of ours.
+    ("cloudkeep-notify", &["cloudkeep-api"]),
     (
         "cloudkeep-gateway",
         &[
@@ -29,6 +31,7 @@ const CRATE_EDGES: &[(&str, &[&str])] = &[
             "cloudkeep-api",
             "cloudkeep-repo",
             "cloudkeep-certs",
+            "cloudkeep-notify",
         ],
     ),
     (
@@ -47,6 +50,7 @@ const CRATE_EDGES: &[(&str, &[&str])] = &[
             "cloudkeep-api",
             "cloudkeep-repo",
             "cloudkeep-client",
+            "cloudkeep-notify",
         ],
     ),
     ("cloudkeep-cli", FACE_CRATES),
@@ -143,6 +147,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
         ],
     ),
     ("core/certs/src", &[]),
+    ("core/notify/src", &[]),
     (
         "core/publish/src",
         &[
@@ -163,13 +168,14 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &[
                 "keyring",
                 "limits",
+                "notify",
                 "object_lock",
                 "packread",
                 "policies",
                 "recycle",
                 "repos",
             ],
-            &["space"],
+            &["health", "space"],
             &["admin", "check", "moves", "tenant"],
             &["server"],
             &["lab"],
@@ -187,6 +193,8 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["jobs"],
             // Ransomware signals judged against a job's sessions.
             &["anomaly"],
+            // What a run tells the provider and the notification channels.
+            &["notify"],
             &["policies", "runner"],
             // Backup files, which an opened file's catalog entry is made from; restore tests
             // (a restore session of their own).

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 pub mod accounts;
 pub mod handoff;
+pub mod health;
+pub mod notify;
 pub mod policy;
 
 pub use accounts::{
@@ -171,6 +173,9 @@ pub struct TenantView {
     pub tenant: Tenant,
     /// Its quotas.
     pub quotas: Vec<Quota>,
+    /// How its jobs stand: restore tests and suspicious runs (no content).
+    #[serde(default)]
+    pub health: Vec<health::JobHealth>,
 }
 
 /// `POST /v1/admin/tenants/{login}/password`.

@@ -179,6 +179,9 @@ pub struct ComputerStatus {
     pub last: Option<AgentReport>,
     /// Its latest successful session.
     pub last_success: Option<AgentReport>,
+    /// How its job stands: its restore tests and any run that looked like ransomware.
+    #[serde(default)]
+    pub health: Option<crate::health::JobHealth>,
 }
 
 /// `POST /v1/policies/{id}/restores`: a restore the tenant orders for one of the policy's

@@ -659,6 +659,26 @@ impl SpClient {
         self.get("/v1/admin/audit").await
     }
 
+    /// The SP's notification channels (the SMTP password never comes back).
+    pub async fn notify_channels(&self) -> Result<cloudkeep_api::notify::Channels, ClientError> {
+        self.get("/v1/admin/notify").await
+    }
+
+    /// Sets the SP's notification channels.
+    pub async fn set_notify_channels(
+        &self,
+        channels: &cloudkeep_api::notify::Channels,
+    ) -> Result<cloudkeep_api::notify::Channels, ClientError> {
+        self.call(reqwest::Method::PUT, "/v1/admin/notify", Some(channels))
+            .await
+    }
+
+    /// Sends a test notification to every channel; each channel's error, if any.
+    pub async fn test_notify(&self) -> Result<Vec<serde_json::Value>, ClientError> {
+        self.call(reqwest::Method::POST, "/v1/admin/notify/test", None::<&()>)
+            .await
+    }
+
     /// Every restore point in a recycle bin.
     pub async fn recycle_bin(&self) -> Result<Vec<RecycledPoint>, ClientError> {
         self.get("/v1/admin/recycle-bin").await

@@ -157,6 +157,16 @@ impl TenantClient {
             .await
     }
 
+    /// Tells the gateway how a run of a job went (results, never content).
+    pub async fn report_run(
+        &self,
+        report: &cloudkeep_api::health::RunReport,
+    ) -> Result<(), ClientError> {
+        self.0
+            .call(reqwest::Method::POST, "/v1/health", Some(report))
+            .await
+    }
+
     /// Orders a restore for a computer of policy `id` (its agent carries it out).
     pub async fn order_restore(
         &self,

@@ -95,9 +95,17 @@ async fn list_tenants(
     _admin: AdminSession,
 ) -> Result<Json<Vec<TenantView>>, ApiError> {
     let mut out = Vec::new();
+    let mut health = state.db.all_health().await?;
     for tenant in state.db.tenants().await? {
         let quotas = state.db.quotas_of(tenant.id).await?;
-        out.push(TenantView { tenant, quotas });
+        let (own, rest): (Vec<_>, Vec<_>) =
+            health.into_iter().partition(|h| h.login == tenant.login);
+        health = rest;
+        out.push(TenantView {
+            tenant,
+            quotas,
+            health: own,
+        });
     }
     Ok(Json(out))
 }
@@ -145,7 +153,12 @@ async fn add_tenant(
         .db
         .audit(&admin.name, "tenant.create", &tenant.login, &detail)
         .await?;
-    Ok(Json(TenantView { tenant, quotas }))
+    let health = state.db.health_of(tenant.id).await?;
+    Ok(Json(TenantView {
+        tenant,
+        quotas,
+        health,
+    }))
 }
 
 async fn show_tenant(
@@ -157,6 +170,7 @@ async fn show_tenant(
     Ok(Json(TenantView {
         tenant: state.db.tenant(id).await?,
         quotas: state.db.quotas_of(id).await?,
+        health: state.db.health_of(id).await?,
     }))
 }
 
@@ -183,6 +197,7 @@ async fn set_settings(
     Ok(Json(TenantView {
         tenant: state.db.tenant(id).await?,
         quotas: state.db.quotas_of(id).await?,
+        health: state.db.health_of(id).await?,
     }))
 }
 
@@ -220,6 +235,7 @@ async fn set_quota(
     Ok(Json(TenantView {
         tenant: state.db.tenant(id).await?,
         quotas: state.db.quotas_of(id).await?,
+        health: state.db.health_of(id).await?,
     }))
 }
 

@@ -294,6 +294,8 @@ async fn status(
             next_run_ms: member.next_run_ms,
             last,
             last_success,
+            // A computer's subtenant runs one job: its agent's.
+            health: state.db.health_of(sub.id).await?.into_iter().next(),
         });
     }
     Ok(Json(out))
@@ -395,7 +397,7 @@ async fn report(
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
-fn truncate(text: &mut String, max: usize) {
+pub(crate) fn truncate(text: &mut String, max: usize) {
     if text.len() > max {
         let mut end = max;
         while !text.is_char_boundary(end) {

@@ -118,6 +118,8 @@ pub fn router(state: Arc<GatewayState>) -> Router {
         .merge(super::moves::routes())
         .merge(super::tenant::routes())
         .merge(super::policies::routes())
+        .merge(super::health::routes())
+        .merge(super::notify::routes())
         .merge(super::recycle::routes())
         .merge(super::space::routes())
         .merge(super::limits::routes())

@@ -339,6 +339,28 @@ impl Stores {
         self.areas.lock().await.retain(|(id, _), _| *id != quota);
     }
 
+    /// Seals a secret for the database (hex), bound to `label` (what it is).
+    pub fn seal_secret(&self, label: &str, secret: &str) -> Result<String, ApiError> {
+        let key = self.secrets_key.as_ref().ok_or_else(no_secrets_key)?;
+        cloudkeep_repo::crypto::seal_with_key(key, label.as_bytes(), secret.as_bytes())
+            .map(hex::encode)
+            .map_err(ApiError::internal)
+    }
+
+    /// Opens a secret [`Self::seal_secret`] sealed under `label`.
+    pub fn open_secret(&self, label: &str, sealed: &str) -> Result<String, ApiError> {
+        let key = self.secrets_key.as_ref().ok_or_else(no_secrets_key)?;
+        let wrong = || {
+            ApiError::internal(format!(
+                "the stored {label} does not open with this gateway's secrets key: set it again"
+            ))
+        };
+        let bytes = hex::decode(sealed).map_err(|_| wrong())?;
+        let text = cloudkeep_repo::crypto::open_with_key(key, label.as_bytes(), &bytes)
+            .map_err(|_| wrong())?;
+        String::from_utf8(text.to_vec()).map_err(|_| wrong())
+    }
+
     /// Seals object-store credentials for the database (hex), bound to the repository's name.
     pub fn seal_credentials(&self, repo: &str, access: &S3Credentials) -> Result<String, ApiError> {
         let key = self.secrets_key.as_ref().ok_or_else(no_secrets_key)?;

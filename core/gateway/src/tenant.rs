@@ -168,7 +168,12 @@ async fn list_subtenants(
     let mut out = Vec::new();
     for tenant in state.db.subtenants(session.tenant.id).await? {
         let quotas = state.db.quotas_of(tenant.id).await?;
-        out.push(cloudkeep_api::TenantView { tenant, quotas });
+        let health = state.db.health_of(tenant.id).await?;
+        out.push(cloudkeep_api::TenantView {
+            tenant,
+            quotas,
+            health,
+        });
     }
     Ok(Json(out))
 }
@@ -232,7 +237,12 @@ async fn add_subtenant(
         }
     }
     let quotas = state.db.quotas_of(tenant.id).await?;
-    Ok(Json(cloudkeep_api::TenantView { tenant, quotas }))
+    let health = state.db.health_of(tenant.id).await?;
+    Ok(Json(cloudkeep_api::TenantView {
+        tenant,
+        quotas,
+        health,
+    }))
 }
 
 /// A subtenant quota that does not fit what is left of the tenant's `own`.
@@ -290,6 +300,7 @@ async fn set_subtenant(
     Ok(Json(cloudkeep_api::TenantView {
         tenant: state.db.tenant(sub.id).await?,
         quotas: state.db.quotas_of(sub.id).await?,
+        health: state.db.health_of(sub.id).await?,
     }))
 }
 

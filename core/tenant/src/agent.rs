@@ -304,6 +304,21 @@ pub fn cycle(ctx: &TenantContext, force: bool) -> Result<Cycle, TenantError> {
     } else {
         None
     };
+    // The policy's restore test, when due: its result reaches the gateway like any run's.
+    let sessions = ctx.block_on(state.sessions(Some(&agent.job)))?;
+    if scheduler::due_at(std::slice::from_ref(&job), &sessions, chrono::Local::now())
+        .iter()
+        .any(|d| d.kind == "restore-test")
+    {
+        let (session, _) = super::restoretest::restore_test_job(
+            ctx,
+            &agent.job,
+            None,
+            runner::Watch::progress(&|_| {}),
+            &Cancel::default(),
+        )?;
+        tracing::info!(result = %session.result, "restore test: {}", session.message);
+    }
     let sessions = ctx.block_on(state.sessions(Some(&agent.job)))?;
     let next_run_ms = scheduler::next_run(&job, &sessions).map(|t| t.timestamp_millis());
     // A backup may outlast the session token: log in again to report.

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod keys;
 pub mod live;
 pub mod logging;
+pub mod notify;
 pub mod overview;
 pub mod policies;
 pub mod portable;

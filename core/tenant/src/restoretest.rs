@@ -54,7 +54,7 @@ pub fn restore_test_job(
     let heading = format!(
         "restore test of job \"{name}\": {percent} % of the files of its newest point (at least {DEFAULT_MIN_FILES}) restored into a scratch folder and read back against what was backed up"
     );
-    runner::restore_session(
+    let ran = runner::restore_session(
         ctx,
         name,
         "latest",
@@ -129,7 +129,9 @@ pub fn restore_test_job(
                 ),
             }
         },
-    )
+    )?;
+    super::notify::session_ended(ctx, &job, &ran.0);
+    Ok(ran)
 }
 
 /// What the newest restore test of a job says: when its point was proven restorable, or

@@ -240,6 +240,7 @@ fn run_job_tries(
     ));
     session.log = log.into_lines();
     session.id = ctx.block_on(state.record_session(&session))?;
+    super::notify::session_ended(ctx, &job, &session);
     if let Target::Provider { provider, .. } = &job.spec.target {
         // The run changed what is used of the quota: keep the figures Home and
         // `provider list` show current. Best effort: the session is recorded already.

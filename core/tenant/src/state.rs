@@ -38,6 +38,34 @@ impl TenantState {
         Ok(Self { pool })
     }
 
+    /// A setting of this computer's, if set.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, TenantError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Sets (or with `None` removes) a setting of this computer's.
+    pub async fn set_setting(&self, key: &str, value: Option<&str>) -> Result<(), TenantError> {
+        match value {
+            Some(v) => sqlx::query(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(v)
+            .execute(&self.pool)
+            .await?,
+            None => sqlx::query("DELETE FROM settings WHERE key = ?1")
+                .bind(key)
+                .execute(&self.pool)
+                .await?,
+        };
+        Ok(())
+    }
+
     /// The pool, for the table modules.
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool

@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod audit;
 pub mod data;
 pub mod gateways;
+pub mod health;
 pub mod moves;
 pub mod object_lock;
 pub mod policies;

@@ -266,17 +266,17 @@ fn prove_files(
     let mut sampler: Sampler<(String, Node)> =
         Sampler::new(options.sample_percent, options.min_files);
     let mut folders: VecDeque<(String, Vec<ChunkId>)> = VecDeque::new();
-    let mut take =
-        |path: String, node: Node, folders: &mut VecDeque<_>, report: &mut ProveReport| match node
-            .kind
-        {
-            NodeKind::File => {
-                report.files_in_point += 1;
-                sampler.offer((path, node));
-            }
-            NodeKind::Dir => folders.push_back((path, node.subtree)),
-            _ => {}
-        };
+    let mut take = |path: String,
+                    node: Node,
+                    folders: &mut VecDeque<_>,
+                    report: &mut ProveReport| match node.kind {
+        NodeKind::File => {
+            report.files_in_point += 1;
+            sampler.offer((path, node));
+        }
+        NodeKind::Dir => folders.push_back((path, node.subtree)),
+        _ => {}
+    };
     match repo.load_dir(index, &point.manifest.root) {
         Ok(top) => {
             report.folders_read += 1;
