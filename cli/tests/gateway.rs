@@ -15,33 +15,16 @@ use crate::support::{
 
 /// A CA and a leaf for 127.0.0.1 signed by it, as PEM files.
 fn ca_signed(dir: &Path) -> (PathBuf, PathBuf) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Cloudkeep Test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let mut leaf_params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    leaf_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "gateway.test");
-    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let ca = cloudkeep_tests::tls::TestCa::new();
+    let leaf = ca.leaf(&["127.0.0.1"], "gateway.test");
     let (chain, key) = (dir.join("chain.pem"), dir.join("key.pem"));
-    std::fs::write(&chain, format!("{}{}", leaf.pem(), ca_cert.pem())).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    std::fs::write(&chain, &leaf.chain).unwrap();
+    std::fs::write(dir.join("ca.pem"), &ca.pem).unwrap();
+    std::fs::write(&key, &leaf.key).unwrap();
     // Its renewal by the same CA (a new key, a new certificate): renewed.pem, renewed-key.pem.
-    let renewed_key = rcgen::KeyPair::generate().unwrap();
-    let renewed = leaf_params.signed_by(&renewed_key, &issuer).unwrap();
-    std::fs::write(
-        dir.join("renewed.pem"),
-        format!("{}{}", renewed.pem(), ca_cert.pem()),
-    )
-    .unwrap();
-    std::fs::write(dir.join("renewed-key.pem"), renewed_key.serialize_pem()).unwrap();
+    let renewed = ca.leaf(&["127.0.0.1"], "gateway.test");
+    std::fs::write(dir.join("renewed.pem"), &renewed.chain).unwrap();
+    std::fs::write(dir.join("renewed-key.pem"), &renewed.key).unwrap();
     (chain, key)
 }
 

@@ -15,6 +15,7 @@ mod local;
 #[cfg(unix)]
 mod objects;
 mod policy;
+mod prove;
 // QEMU boots of recovery media: Linux, as root.
 #[cfg(target_os = "linux")]
 mod recovery;

@@ -122,6 +122,20 @@ fn an_attack_is_marked_suspicious_and_retention_keeps_the_clean_point_before_it(
     assert!(text.contains("looks like ransomware"), "{text}");
     let log = laptop.ok(&["job", "log", "share"], None);
     assert!(log.contains("SUSPICIOUS"), "{log}");
+    // The SP's console and CLI see the mark (why, never which files).
+    let tenants = sp.ok(&["sp", "tenant", "list"], None);
+    assert!(tenants.contains("SUSPICIOUS runs (1 jobs)"), "{tenants}");
+    let acme = sp.json(&["sp", "tenant", "show", "acme"]);
+    assert!(
+        acme["health"][0]["suspicious"][0]
+            .as_str()
+            .unwrap()
+            .contains("random-looking"),
+        "{acme}"
+    );
+    // Its point is marked in the list of points.
+    let points = laptop.ok(&["points", "list", "--job", "share"], None);
+    assert!(points.contains("SUSPICIOUS"), "{points}");
 
     // Keep-last 1 kept the suspicious point and the clean one before it.
     let ids = point_ids(&laptop);

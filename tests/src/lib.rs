@@ -1,6 +1,7 @@
 //! Support code shared by Cloudkeep's integration suites: where the repository is, how to walk
 //! its source files, deterministic test data, and real servers to test against (PostgreSQL in
-//! [`postgres`]) and a gateway process for benchmarks ([`gateway`]).
+//! [`postgres`], S3 in [`moto`] and [`garage`], SMTP and a webhook in [`notify`]) and a gateway
+//! process for benchmarks ([`gateway`]).
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,9 @@ use std::path::{Path, PathBuf};
 pub mod garage;
 pub mod gateway;
 pub mod moto;
+pub mod notify;
 pub mod postgres;
+pub mod tls;
 
 /// A suffix unique within this machine for names tests create (process id, time, counter).
 pub fn unique_suffix() -> String {
