@@ -60,6 +60,19 @@ export function proof(p) {
   return 'Not proven yet';
 }
 
+/**
+ * A tenant's backups as its provider sees them (restore tests, ransomware signals of its jobs
+ * and its computers), as `sp tenant list` says it.
+ */
+export function standing(s) {
+  if (!s || s.jobs === 0) return 'Nothing reported';
+  const parts = [];
+  if (s.suspicious > 0) parts.push(`Suspicious runs (${s.suspicious} ${s.suspicious === 1 ? 'job' : 'jobs'})`);
+  if (s.failed_tests > 0) parts.push(`Restore test failed (${s.failed_tests} ${s.failed_tests === 1 ? 'job' : 'jobs'})`);
+  else parts.push(s.proven_since_ms ? `Proven restorable since ${dateTime(s.proven_since_ms)}` : 'Not all proven restorable');
+  return parts.join('; ');
+}
+
 /** `2026-12-02` in local time; `—` for none. */
 export function date(ms) {
   if (ms === null || ms === undefined || ms === 0) return '—';

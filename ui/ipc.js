@@ -96,6 +96,14 @@ export const imageRestoreStart = (r, onEvent) => call('image_restore_start', { .
 // Backup policies (tenant mode).
 export const policiesList = () => call('policies_list');
 export const policyTemplate = (repo) => call('policy_template', { repo });
+
+// Notifications: this computer's (tenant mode) and the gateway's (SP mode).
+export const notifyGet = () => call('notify_get');
+export const notifySet = (channels) => call('notify_set', { channels });
+export const notifyTest = () => call('notify_test');
+export const spNotifyGet = () => call('sp_notify_get');
+export const spNotifySet = (channels) => call('sp_notify_set', { channels });
+export const spNotifyTest = () => call('sp_notify_test');
 export const policyCreate = (name, provider, spec, password) => call('policy_create', { name, provider, spec, password });
 export const policyUpdate = (name, spec) => call('policy_update', { name, spec });
 export const policyDelete = (name, withData) => call('policy_delete', { name, withData });

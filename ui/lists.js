@@ -50,6 +50,7 @@ export function subtenantTable(views, actions, { caption = 'Subtenants', id = 's
       ['Quota use', (v) => h('div', {}, v.quotas.map((q) => h('div', { class: 'quota-cell' },
         h('span', { class: 'hint', text: `${q.friendly_name || q.repo_name}: ${fmt.bytes(q.used_bytes)} of ${fmt.quota(q.quota_bytes)}` }),
         meter({ share: fmt.quotaShare(q.used_bytes, q.quota_bytes), label: `${v.tenant.login} on ${q.repo_name}`, unlimited: fmt.isUnlimited(q.quota_bytes) }))))],
+      ['Backups', (v) => h('span', { id: `standing-${v.tenant.login}`, class: v.standing && (v.standing.suspicious || v.standing.failed_tests) ? 'standing standing-bad' : 'standing', text: fmt.standing(v.standing) })],
       ['Lease', (v) => fmt.lease(v.tenant.settings.lease_until_ms)],
       ['State', (v) => h('span', { class: `badge badge-${v.tenant.settings.enabled ? 'success' : 'stopped'}`, text: v.tenant.settings.enabled ? 'Enabled' : 'Disabled' })],
       ['Last activity', (v) => fmt.dateTime(v.tenant.last_activity_ms), 'when'],

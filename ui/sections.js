@@ -11,6 +11,7 @@ import { renderRecoveryMedia } from './views/recovery.js';
 import { renderSessions } from './views/sessions.js';
 import { renderSubtenants } from './views/subtenants.js';
 import { renderPolicies } from './views/policies.js';
+import { renderNotifications, renderSpNotifications } from './views/notifications.js';
 import { renderSpTenants, renderSpSubtenants } from './views/sp-tenants.js';
 import { renderSpRepos } from './views/sp-repos.js';
 import {
@@ -38,6 +39,7 @@ export const SECTIONS = [
   { id: 'recovery', label: 'Recovery media', modes: ['tenant'], render: renderRecoveryMedia },
   { id: 'sessions', label: 'Sessions', modes: ['tenant'], render: renderSessions },
   { id: 'subtenants', label: 'Subtenants', modes: ['tenant'], render: renderSubtenants },
+  { id: 'notifications', label: 'Notifications', modes: ['tenant'], render: renderNotifications },
   { id: 'sp-connection', label: 'Connection', modes: ['sp'], render: renderSpConnection },
   { id: 'sp-tenants', label: 'Tenants', modes: ['sp'], render: renderSpTenants, needsSp: true },
   { id: 'sp-subtenants', label: 'Subtenants', modes: ['sp'], render: renderSpSubtenants, needsSp: true },
@@ -47,6 +49,7 @@ export const SECTIONS = [
   { id: 'sp-usage', label: 'Usage', modes: ['sp'], render: renderSpUsage, needsSp: true },
   { id: 'sp-recycle', label: 'Recycle bin', modes: ['sp'], render: renderSpRecycleBin, needsSp: true },
   { id: 'sp-maintenance', label: 'Maintenance', modes: ['sp'], render: renderSpMaintenance, needsSp: true },
+  { id: 'sp-notifications', label: 'Notifications', modes: ['sp'], render: renderSpNotifications, needsSp: true },
   { id: 'sp-admins', label: 'SP admins', modes: ['sp'], render: renderSpAdmins, needsSp: true },
   { id: 'about', label: 'About', modes: ['tenant', 'sp'], render: renderAbout },
   { id: 'logs', label: 'Logs', modes: ['tenant', 'sp'], render: renderLogs },

@@ -1,7 +1,7 @@
 // Wizard steps the New job and New policy wizards share — schedule, retention, encryption —
 // and how a schedule reads. Views use them; no view imports another.
 
-import { h, field, radioGroup, uid } from './dom.js';
+import { h, field, radioGroup, selectField, uid } from './dom.js';
 import { validPassword, passwordError, passwordHint } from './rules.js';
 
 const WEEKDAYS = [['mon', 'Mon'], ['tue', 'Tue'], ['wed', 'Wed'], ['thu', 'Thu'], ['fri', 'Fri'], ['sat', 'Sat'], ['sun', 'Sun']];
@@ -107,6 +107,33 @@ export function encryptionStep(body, data, { always = false } = {}) {
     if (!ack.input.checked) { ack.setError('Confirm that you stored the password: it cannot be recovered.'); ok = false; } else ack.setError(null);
     if (!ok) return false;
     data.password = pw.input.value;
+    return true;
+  };
+}
+
+const TEST_SCHEDULES = {
+  manual: { kind: 'manual' },
+  weekly: { kind: 'daily', at: '04:00', weekdays: ['sun'] },
+  daily: { kind: 'daily', at: '04:00', weekdays: [] },
+};
+
+/**
+ * The restore test's schedule and share of the files (a job's options, a policy's own step):
+ * a sample of the newest point restored and checked against what was backed up. Appends its
+ * fields to `body`; returns the step's check, which writes them into `data.spec`.
+ */
+export function restoreTestStep(body, data) {
+  const s = data.spec;
+  const rt = s.restore_test || { kind: 'manual' };
+  const value = rt.kind === 'daily' && rt.weekdays.length === 1 ? 'weekly' : rt.kind === 'daily' ? 'daily' : 'manual';
+  const when = selectField({ label: 'Restore test (restores a sample of the newest point and checks it against the backup)', id: 'restore-test-schedule', value, options: [['manual', 'Only when asked'], ['weekly', 'Every Sunday at 04:00'], ['daily', 'Every day at 04:00']] });
+  const sample = field({ label: 'Share of the files a restore test restores, in percent', id: 'restore-test-sample', kind: 'number', min: 1, max: 100, value: String(s.restore_test_sample ?? 1), hint: 'At least 20 files are always restored, so a small backup is proven whole.' });
+  body.append(when.wrap, sample.wrap);
+  return () => {
+    const share = Number(sample.input.value);
+    if (!Number.isInteger(share) || share < 1 || share > 100) { sample.setError('Give a whole percentage from 1 to 100.'); return false; }
+    s.restore_test = TEST_SCHEDULES[when.input.value];
+    s.restore_test_sample = share;
     return true;
   };
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_api::health::{JobHealth, Standing};
+use cloudkeep_api::health::JobHealth;
 use cloudkeep_api::{NewTenant, QuotaSpec, TenantSettings, TenantView};
 use cloudkeep_client::{SpClient, SpSession};
 use cloudkeep_model::paths::DataHome;
@@ -571,22 +571,6 @@ enum NotifyAction {
     Test,
     /// Send no more notifications.
     Clear,
-}
-
-/// A tenant's standing: its own jobs' and its subtenants' (computers') together.
-fn standing_of(login: &str, all: &[TenantView]) -> Standing {
-    let rows: Vec<JobHealth> = all
-        .iter()
-        .filter(|v| {
-            v.tenant.login == login
-                || v.tenant
-                    .login
-                    .strip_prefix(login)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        })
-        .flat_map(|v| v.health.iter().cloned())
-        .collect();
-    Standing::of(&rows, cloudkeep_model::clock::now_ms())
 }
 
 /// A job's standing, one line.
@@ -1236,7 +1220,7 @@ fn tenant_command(
                 "account", "state", "lease", "backups (restore tests, signals)"
             );
             for v in &tenants {
-                let standing = standing_of(&v.tenant.login, &tenants).text(date_time_text);
+                let standing = v.standing.text(date_time_text);
                 let quotas = v
                     .quotas
                     .iter()

@@ -161,10 +161,7 @@ fn a_restore_test_proves_a_point_then_fails_on_damage_at_the_sp_and_everyone_hea
         "{shown}"
     );
     let tenants = sp.ok(&["sp", "tenant", "list"], None);
-    assert!(
-        tenants.contains("restore test FAILED (1 jobs)"),
-        "{tenants}"
-    );
+    assert!(tenants.contains("restore test FAILED (1 job)"), "{tenants}");
     // Everyone hears of it: the tenant's email and webhook, the SP's webhook.
     let mail = smtp.wait_for(&["restore test failed: docs", "victim.bin"]);
     assert!(mail.contains("ops@acme.test"), "{mail}");

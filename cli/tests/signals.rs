@@ -124,7 +124,7 @@ fn an_attack_is_marked_suspicious_and_retention_keeps_the_clean_point_before_it(
     assert!(log.contains("SUSPICIOUS"), "{log}");
     // The SP's console and CLI see the mark (why, never which files).
     let tenants = sp.ok(&["sp", "tenant", "list"], None);
-    assert!(tenants.contains("SUSPICIOUS runs (1 jobs)"), "{tenants}");
+    assert!(tenants.contains("SUSPICIOUS runs (1 job)"), "{tenants}");
     let acme = sp.json(&["sp", "tenant", "show", "acme"]);
     assert!(
         acme["health"][0]["suspicious"][0]

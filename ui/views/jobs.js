@@ -11,7 +11,7 @@ import { h, replaceChildren, button, field, facts, table, badge, panel, selectFi
 import { wizard, runView, confirmDialog, busy, errorBox, notice, moreActions } from '../components.js';
 import * as fmt from '../format.js';
 import { validName, nameError, validPassword, passwordError, passwordHint } from '../rules.js';
-import { scheduleStep, retentionStep, encryptionStep, scheduleText } from '../steps.js';
+import { scheduleStep, retentionStep, encryptionStep, scheduleText, restoreTestStep } from '../steps.js';
 import { sessionTable } from '../lists.js';
 
 export async function renderJobs(container, ctx) {
@@ -495,11 +495,8 @@ function optionsStep(body, data) {
   const hc = s.health_check || { kind: 'manual' };
   const checkValue = hc.kind === 'daily' && hc.weekdays.length === 1 ? 'weekly' : hc.kind === 'daily' ? 'daily' : 'manual';
   const check = selectField({ label: 'Health check of the repository (re-reads and authenticates its data)', id: 'job-health-check', value: checkValue, options: [['manual', 'Only when I choose Check now'], ['weekly', 'Every Sunday at 03:00'], ['daily', 'Every day at 03:00']] });
-  const rt = s.restore_test || { kind: 'manual' };
-  const testValue = rt.kind === 'daily' && rt.weekdays.length === 1 ? 'weekly' : rt.kind === 'daily' ? 'daily' : 'manual';
-  const restoreTest = selectField({ label: 'Restore test (restores a sample of the newest point and checks it against the backup)', id: 'job-restore-test-schedule', value: testValue, options: [['manual', 'Only when I choose Test restore'], ['weekly', 'Every Sunday at 04:00'], ['daily', 'Every day at 04:00']] });
-  const sample = field({ label: 'Share of the files a restore test restores, in percent', id: 'job-restore-test-sample', kind: 'number', min: 1, max: 100, value: String(s.restore_test_sample ?? 1) });
-  body.append(compression.wrap, retries.wrap, wait.wrap, check.wrap, restoreTest.wrap, sample.wrap);
+  body.append(compression.wrap, retries.wrap, wait.wrap, check.wrap);
+  const restoreTest = restoreTestStep(body, data);
   return () => {
     const n = Number(retries.input.value);
     if (!Number.isInteger(n) || n < 0 || n > 10) { retries.setError('Give a whole number from 0 to 10.'); return false; }
@@ -509,11 +506,7 @@ function optionsStep(body, data) {
     s.retries = n;
     s.retry_wait_s = m * 60;
     s.health_check = { manual: { kind: 'manual' }, weekly: { kind: 'daily', at: '03:00', weekdays: ['sun'] }, daily: { kind: 'daily', at: '03:00', weekdays: [] } }[check.input.value];
-    const share = Number(sample.input.value);
-    if (!Number.isInteger(share) || share < 1 || share > 100) { sample.setError('Give a whole percentage from 1 to 100.'); return false; }
-    s.restore_test = { manual: { kind: 'manual' }, weekly: { kind: 'daily', at: '04:00', weekdays: ['sun'] }, daily: { kind: 'daily', at: '04:00', weekdays: [] } }[restoreTest.input.value];
-    s.restore_test_sample = share;
-    return true;
+    return restoreTest();
   };
 }
 
@@ -529,5 +522,6 @@ function proofCell(j, prefix) {
   const p = j && j.proof;
   const failed = p && p.result === 'failed';
   return h('span', { class: failed ? 'proof proof-failed' : 'proof', id: `${prefix}-${j ? j.name : ''}`, title: p && p.message ? p.message : '' },
-    failed ? badge('failed') : p && p.proven_ms ? badge('proven') : null, ' ', fmt.proof(p));
+    failed ? badge('failed') : p && p.proven_ms ? badge('proven') : null, ' ',
+    p && p.proven_ms && !failed ? fmt.dateTime(p.proven_ms) : fmt.proof(p));
 }

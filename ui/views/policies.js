@@ -9,7 +9,7 @@ import { h, replaceChildren, button, field, facts, table, badge, panel, selectFi
 import { wizard, confirmDialog, busy, errorSlot, moreActions } from '../components.js';
 import * as fmt from '../format.js';
 import { validName, nameError } from '../rules.js';
-import { scheduleStep, retentionStep, encryptionStep, scheduleText } from '../steps.js';
+import { scheduleStep, retentionStep, encryptionStep, scheduleText, restoreTestStep } from '../steps.js';
 
 export async function renderPolicies(container, ctx) {
   if (ctx.params.view === 'new') return renderPolicyWizard(container, ctx, null);
@@ -73,6 +73,7 @@ function computersTable(p, ctx, slot) {
       }],
       ['Last run', ({ s }) => fmt.dateTime(s && s.last ? s.last.finished_ms : null), 'when'],
       ['Next run', ({ s }) => fmt.dateTime(s ? s.next_run_ms : null), 'when'],
+      ['Proven restorable', ({ c, s }) => computerProof(c, s)],
       ['Protected', ({ s }) => (s && s.last_success ? h('span', { title: fmt.counted(s.last_success.files, 'file'), text: fmt.bytes(s.last_success.bytes) }) : '—'), 'num'],
       ['Quota use', ({ c, s }) => (s ? h('div', { class: 'quota-cell' },
         h('span', { class: 'hint', text: `${fmt.bytes(s.used_bytes)} of ${fmt.quota(s.quota_bytes)}` }),
@@ -90,6 +91,22 @@ function computersTable(p, ctx, slot) {
     rows,
     empty: 'No computer yet: add one below, then give it its enrollment file.',
   });
+}
+
+/**
+ * When a computer's restore test last proved its backups restorable (its agent's report via
+ * the provider), a failed test, and a run that looked like ransomware.
+ */
+function computerProof(c, s) {
+  const hl = s && s.health;
+  if (!hl) return h('span', { class: 'hint', id: `computer-proof-${c.computer}`, text: 'Not tested yet' });
+  const failed = hl.test_result === 'failed';
+  const recent = hl.suspicious_ms && hl.suspicious_ms > Date.now() - 30 * 86400000;
+  return h('div', { id: `computer-proof-${c.computer}` },
+    failed ? badge('failed') : hl.proven_ms ? badge('proven') : null,
+    ' ', failed ? `Restore test failed ${fmt.dateTime(hl.tested_ms)}` : hl.proven_ms ? fmt.dateTime(hl.proven_ms) : 'Not proven yet',
+    failed && hl.test_message ? h('p', { class: 'hint cell-message', text: hl.test_message }) : null,
+    recent ? h('p', { class: 'proof-failed', text: `Suspicious run ${fmt.dateTime(hl.suspicious_ms)}: ${hl.suspicious.join('; ')}` }) : null);
 }
 
 /** One computer: its synced status and the sessions its agent reported. */
@@ -289,6 +306,7 @@ async function renderPolicyWizard(container, ctx, existing) {
       },
       { title: 'Schedule', render: (body, d) => { const next = scheduleStep(body, d); body.append(h('p', { class: 'hint', text: 'The agents run on this schedule on each computer, whether or not this console is open.' })); return next; } },
       { title: 'Retention', render: retentionStep },
+      { title: 'Restore test', render: (body, d) => { const next = restoreTestStep(body, d); body.append(h('p', { class: 'hint', text: 'Each computer’s agent restores the sample into a scratch folder and reports only the result.' })); return next; } },
       !editing && { title: 'Encryption', render: (body, d) => encryptionStep(body, d, { always: true }) },
       {
         title: 'Summary',

@@ -103,20 +103,29 @@ impl Standing {
         }
     }
 
-    /// One phrase for people: `proven since 2026-12-01 04:00`, `restore test FAILED (1 job)`.
+    /// One phrase for people: `proven since 2026-12-01 04:00`, `restore test FAILED (1 job)`
+    /// (a failed test, never "proven", until a test passes again).
     pub fn text(&self, date: impl Fn(i64) -> String) -> String {
+        let jobs = |n: usize| {
+            if n == 1 {
+                "1 job".to_owned()
+            } else {
+                format!("{n} jobs")
+            }
+        };
         let mut parts = Vec::new();
         if self.suspicious > 0 {
-            parts.push(format!("SUSPICIOUS runs ({} jobs)", self.suspicious));
+            parts.push(format!("SUSPICIOUS runs ({})", jobs(self.suspicious)));
         }
         if self.failed_tests > 0 {
-            parts.push(format!("restore test FAILED ({} jobs)", self.failed_tests));
+            parts.push(format!("restore test FAILED ({})", jobs(self.failed_tests)));
+        } else {
+            parts.push(match (self.jobs, self.proven_since_ms) {
+                (0, _) => "nothing reported".to_owned(),
+                (_, Some(ms)) => format!("proven since {}", date(ms)),
+                (_, None) => "not all proven".to_owned(),
+            });
         }
-        parts.push(match (self.jobs, self.proven_since_ms) {
-            (0, _) => "nothing reported".to_owned(),
-            (_, Some(ms)) => format!("proven since {}", date(ms)),
-            (_, None) => "not all proven".to_owned(),
-        });
         parts.join("; ")
     }
 }
@@ -159,7 +168,7 @@ mod tests {
         assert_eq!((s.failed_tests, s.suspicious), (1, 1));
         assert_eq!(
             s.text(|ms| ms.to_string()),
-            "SUSPICIOUS runs (1 jobs); restore test FAILED (1 jobs); not all proven"
+            "SUSPICIOUS runs (1 job); restore test FAILED (1 job)"
         );
         assert_eq!(
             Standing::of(&[], now).text(|ms| ms.to_string()),

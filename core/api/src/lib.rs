@@ -176,6 +176,10 @@ pub struct TenantView {
     /// How its jobs stand: restore tests and suspicious runs (no content).
     #[serde(default)]
     pub health: Vec<health::JobHealth>,
+    /// In the SP's list of tenants: its jobs' and its subtenants' (computers') standing
+    /// together.
+    #[serde(default)]
+    pub standing: health::Standing,
 }
 
 /// `POST /v1/admin/tenants/{login}/password`.

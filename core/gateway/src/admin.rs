@@ -95,16 +95,32 @@ async fn list_tenants(
     _admin: AdminSession,
 ) -> Result<Json<Vec<TenantView>>, ApiError> {
     let mut out = Vec::new();
-    let mut health = state.db.all_health().await?;
+    let health = state.db.all_health().await?;
+    let now = cloudkeep_model::clock::now_ms();
     for tenant in state.db.tenants().await? {
         let quotas = state.db.quotas_of(tenant.id).await?;
-        let (own, rest): (Vec<_>, Vec<_>) =
-            health.into_iter().partition(|h| h.login == tenant.login);
-        health = rest;
+        let own: Vec<_> = health
+            .iter()
+            .filter(|h| h.login == tenant.login)
+            .cloned()
+            .collect();
+        // A tenant stands with its subtenants (its policies' computers among them).
+        let family: Vec<_> = health
+            .iter()
+            .filter(|h| {
+                h.login == tenant.login
+                    || (tenant.parent.is_none()
+                        && h.login
+                            .strip_prefix(tenant.login.as_str())
+                            .is_some_and(|rest| rest.starts_with('/')))
+            })
+            .cloned()
+            .collect();
         out.push(TenantView {
             tenant,
             quotas,
             health: own,
+            standing: cloudkeep_api::health::Standing::of(&family, now),
         });
     }
     Ok(Json(out))
@@ -158,6 +174,7 @@ async fn add_tenant(
         tenant,
         quotas,
         health,
+        standing: Default::default(),
     }))
 }
 
@@ -171,6 +188,7 @@ async fn show_tenant(
         tenant: state.db.tenant(id).await?,
         quotas: state.db.quotas_of(id).await?,
         health: state.db.health_of(id).await?,
+        standing: Default::default(),
     }))
 }
 
@@ -198,6 +216,7 @@ async fn set_settings(
         tenant: state.db.tenant(id).await?,
         quotas: state.db.quotas_of(id).await?,
         health: state.db.health_of(id).await?,
+        standing: Default::default(),
     }))
 }
 
@@ -236,6 +255,7 @@ async fn set_quota(
         tenant: state.db.tenant(id).await?,
         quotas: state.db.quotas_of(id).await?,
         health: state.db.health_of(id).await?,
+        standing: Default::default(),
     }))
 }
 

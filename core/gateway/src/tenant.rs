@@ -173,6 +173,7 @@ async fn list_subtenants(
             tenant,
             quotas,
             health,
+            standing: Default::default(),
         });
     }
     Ok(Json(out))
@@ -242,6 +243,7 @@ async fn add_subtenant(
         tenant,
         quotas,
         health,
+        standing: Default::default(),
     }))
 }
 
@@ -301,6 +303,7 @@ async fn set_subtenant(
         tenant: state.db.tenant(sub.id).await?,
         quotas: state.db.quotas_of(sub.id).await?,
         health: state.db.health_of(sub.id).await?,
+        standing: Default::default(),
     }))
 }
 

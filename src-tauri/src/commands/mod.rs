@@ -6,11 +6,12 @@
 //! Parts: this module (app, logs, overview), [`providers`] (service providers, the lab),
 //! [`jobs`] (jobs, runs, sessions), [`points`] (browse, find, compare, restore),
 //! [`publish`] (publish and unpublish points), [`backupfiles`] (export a point, open a
-//! backup file), [`recovery`] (recovery media), [`subtenants`], [`policies`] (backup policies and their computers), [`sp`] (SP mode), [`desktop`] (native dialogs, opening a folder).
+//! backup file), [`recovery`] (recovery media), [`subtenants`], [`policies`] (backup policies and their computers), [`notify`] (notifications, both modes), [`sp`] (SP mode), [`desktop`] (native dialogs, opening a folder).
 
 pub mod backupfiles;
 pub mod desktop;
 pub mod jobs;
+pub mod notify;
 pub mod points;
 pub mod policies;
 pub mod providers;

@@ -40,6 +40,14 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
     console.next("policy-wizard").await?;
     console.wait_for("#job-keep-last").await?;
     console.next("policy-wizard").await?;
+    // Proven every Sunday by default, as a new job is.
+    let when = console
+        .find("#restore-test-schedule")
+        .await?
+        .prop("value")
+        .await?;
+    ensure!(when.as_deref() == Some("weekly"), "{when:?}");
+    console.next("policy-wizard").await?;
     console
         .type_into("#job-password", "policy passphrase 1")
         .await?;
@@ -125,7 +133,7 @@ async fn a_policy_made_in_the_console_shows_its_agents_result() -> Result<()> {
         .await?;
     console.type_into("#job-hours", "4").await?;
     console.screen("88-edit-policy-schedule").await?;
-    for _ in 0..3 {
+    for _ in 0..4 {
         let last = console.text_of("#policy-wizard-next").await? != "Next";
         console.next("policy-wizard").await?;
         if last {

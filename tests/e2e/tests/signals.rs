@@ -1,7 +1,7 @@
 //! Ransomware signals in the console: a tenant whose job's last run encrypted 30 % of a tree
 //! and renamed as many files to `.locked` sees, first thing on Home, the warning that the run
 //! looks like ransomware at work, with why (prepared through the CLI on the same data home,
-//! against a real gateway).
+//! against a real gateway), and the point that run made is marked in the list of points.
 
 use std::time::Duration;
 
@@ -49,6 +49,12 @@ async fn home_warns_of_a_run_that_looks_like_ransomware() -> Result<()> {
     );
     console.check_accessibility("home-suspicious").await?;
     console.screen("28-home-suspicious-run").await?;
+    // The run's point is marked in the list of points.
+    console.nav("points").await?;
+    console
+        .wait_for("#points-table [id^='point-suspicious-']")
+        .await?;
+    console.screen("28b-point-suspicious").await?;
     console.shutdown().await?;
     Ok(())
 }
