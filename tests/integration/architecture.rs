@@ -125,7 +125,10 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["about"],
         ],
     ),
-    ("core/api/src", &[&["accounts", "handoff", "policy"]]),
+    (
+        "core/api/src",
+        &[&["accounts", "handoff", "health"], &["notify", "policy"]],
+    ),
     (
         "core/repo/src",
         &[
@@ -209,7 +212,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &[
                 "about", "daemon", "exit", "progress", "runtime", "secrets", "service",
             ],
-            &["gateway", "show"],
+            &["gateway", "notify", "show"],
             // The image-level commands (`points show`, `restore volume|disk`), publishing
             // (`points mount|unmount`), backup files (`points export|import`, `--from-file`).
             &["image", "publish", "backupfile"],
