@@ -55,6 +55,8 @@ fn help_lists_only_real_subcommands() {
           restore         Restore from a restore point
           verify          Health check of a job's repository or a backup file: re-read and authenticate its
                           data
+          notify          Where this computer sends word of failed runs, failed restore tests and suspicious
+                          runs: email (SMTP with TLS) or a webhook
           daemon          Run scheduled jobs when they are due (without the console)
           subtenant       Your subtenants at a provider, with quotas carved from yours
           policy          Backup policies: one job template for many computers, each with its own subtenant

@@ -657,3 +657,48 @@ fn a_policy_computer_restores_its_own_files_by_itself_or_on_the_tenants_order() 
     assert!(refused.contains("its agent backs it up"), "{refused}");
     drop(gw);
 }
+
+/// A policy's restore test reaches its computers (their jobs take its schedule), a computer's
+/// test is reported to the provider under the computer's own login, and the tenant's policy
+/// status shows when each computer was last proven restorable.
+#[test]
+fn a_policy_computers_restore_test_shows_in_the_policy_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, sp, fp) = gateway_with_tenant(dir.path());
+    let tenant = tenant_with_provider(dir.path(), &gw, &fp);
+    laptops_policy(
+        &tenant,
+        &[
+            "--restore-test",
+            "daily@05:00",
+            "--restore-test-sample",
+            "5",
+        ],
+    );
+    let pc1 = enrolled(dir.path(), &tenant, "pc1");
+    std::fs::write(pc1.user.join("data/docs/plan.txt"), "the plan\n").unwrap();
+    assert_eq!(pc1.cycle(true)["ran"]["result"], "success");
+    let job = pc1.ok(&["job", "show", "laptops-pc1"], None);
+    assert!(
+        job.contains("restore test: daily@05:00 (5 % of the files)"),
+        "{job}"
+    );
+    let before = status(&tenant);
+    assert!(
+        computer(&before, "pc1")["health"]["proven_ms"].is_null(),
+        "{before:?}"
+    );
+
+    let said = pc1.ok(&["job", "restore-test", "laptops-pc1"], None);
+    assert!(said.contains("proven restorable"), "{said}");
+    let after = status(&tenant);
+    let health = &computer(&after, "pc1")["health"];
+    assert_eq!(health["test_result"], "success", "{after:?}");
+    assert_eq!(health["login"], "acme/laptops-pc1", "{after:?}");
+    let table = tenant.ok(&["policy", "status", "laptops"], None);
+    assert!(table.contains("proven restorable"), "{table}");
+    assert!(!table.contains("never "), "pc1's proof is a date: {table}");
+    // The SP sees the tenant (with its computers) proven.
+    let tenants = sp.ok(&["sp", "tenant", "list"], None);
+    assert!(tenants.contains("proven since"), "{tenants}");
+}

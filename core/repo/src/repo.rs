@@ -1100,6 +1100,19 @@ impl Repository {
         blob::open(&self.keys, id, &sealed).ok()
     }
 
+    /// This repository read without the local cache of folder listings: every listing from the
+    /// store itself, as a computer that lost everything reads it (what a restore test proves).
+    pub fn uncached(&self) -> Self {
+        Self {
+            backend: self.backend.clone(),
+            keyring: self.keyring.clone(),
+            keys: self.keys.clone(),
+            master: self.master.clone(),
+            cache: None,
+            opened_by_retired: self.opened_by_retired.clone(),
+        }
+    }
+
     /// Whether folder listings go to a local cache.
     pub fn has_blob_cache(&self) -> bool {
         self.cache.is_some()

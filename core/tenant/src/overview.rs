@@ -272,7 +272,8 @@ pub async fn overview(
     }
     let jobs = state.jobs().await?;
     let sessions = state.sessions(None).await?;
-    let summaries = job_summaries(&jobs, &sessions);
+    let mut summaries = job_summaries(&jobs, &sessions);
+    notices.extend(computers_standing(&state.policies().await?, &mut summaries));
     notices.extend(notices_for(&repos, &summaries, now));
     Ok(Overview {
         sessions: sessions.iter().take(RECENT_SESSIONS).map(brief).collect(),
@@ -281,6 +282,50 @@ pub async fn overview(
         notices,
         providers: all.len(),
     })
+}
+
+/// What the provider said of each policy computer at the last sync: its restore test (on its
+/// job's line, unless this computer tested it itself later) and a last run that looked like
+/// ransomware (a warning).
+fn computers_standing(
+    policies: &[super::policies::Policy],
+    jobs: &mut [JobSummary],
+) -> Vec<Notice> {
+    let mut out = Vec::new();
+    for policy in policies {
+        for computer in &policy.computers {
+            let Some(health) = policy
+                .status
+                .iter()
+                .find(|s| s.computer == computer.computer)
+                .and_then(|s| s.health.as_ref())
+            else {
+                continue;
+            };
+            if let Some(job) = jobs.iter_mut().find(|j| j.name == computer.job)
+                && let Some(reported) = super::restoretest::proof_from(health)
+                && job
+                    .proof
+                    .as_ref()
+                    .is_none_or(|p| p.tested_ms < reported.tested_ms)
+            {
+                job.proof = Some(reported);
+            }
+            if health.suspicious_ms.is_some() && health.suspicious_ms >= health.backup_ms {
+                out.push(Notice {
+                    kind: "suspicious".into(),
+                    message: format!(
+                        "the last run of computer \"{}\" (policy \"{}\") looks like ransomware at work: {}. Check the computer before anything else; its restore point is marked, and the last clean one before it is kept whatever the retention says",
+                        computer.computer,
+                        policy.name,
+                        health.suspicious.join("; ")
+                    ),
+                    subject: computer.job.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Days before its end that a provider's certificate is warned about.
@@ -458,5 +503,68 @@ mod tests {
         let notices = notices_for(&[], &[tested], now);
         assert_eq!(notices[0].kind, "restore-test");
         assert!(notices[0].message.contains("/home/a.txt"), "{notices:?}");
+    }
+
+    /// A policy computer's restore test and suspicious run, as the provider reported them at
+    /// the last sync, show on its job's line and as a warning.
+    #[test]
+    fn a_policy_computers_standing_reaches_home() {
+        use cloudkeep_api::health::JobHealth;
+        use cloudkeep_api::policy::{ComputerStatus, PolicySpec};
+        let policy = crate::policies::Policy {
+            name: "laptops".into(),
+            id: "p1".into(),
+            provider: "acme".into(),
+            spec: PolicySpec::template("Cloud".into()),
+            revision: 1,
+            created_ms: 0,
+            synced_ms: Some(10),
+            computers: vec![crate::policies::PolicyComputer {
+                computer: "pc1".into(),
+                login: "acme/laptops-pc1".into(),
+                job: "laptops-pc1".into(),
+                added_ms: 0,
+            }],
+            status: vec![ComputerStatus {
+                computer: "pc1".into(),
+                login: "acme/laptops-pc1".into(),
+                enabled: true,
+                quota_bytes: Limit::Unlimited,
+                used_bytes: 0,
+                applied_revision: 1,
+                seen_ms: None,
+                next_run_ms: None,
+                last: None,
+                last_success: None,
+                health: Some(JobHealth {
+                    login: "acme/laptops-pc1".into(),
+                    job: "laptops-pc1".into(),
+                    backup_ms: Some(500),
+                    backup_result: Some("warning".into()),
+                    tested_ms: Some(400),
+                    test_result: Some("success".into()),
+                    proven_ms: Some(400),
+                    suspicious_ms: Some(500),
+                    suspicious: vec!["120 files rewritten with random-looking content".into()],
+                    ..JobHealth::default()
+                }),
+            }],
+        };
+        let mut jobs = vec![JobSummary {
+            name: "laptops-pc1".into(),
+            target: "acme / Cloud".into(),
+            schedule: "by the agent of pc1".into(),
+            last: None,
+            next_run_ms: None,
+            proof: None,
+        }];
+        let notices = computers_standing(&[policy], &mut jobs);
+        assert_eq!(jobs[0].proof.as_ref().and_then(|p| p.proven_ms), Some(400));
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert_eq!(notices[0].kind, "suspicious");
+        assert!(
+            notices[0].message.contains("computer \"pc1\""),
+            "{notices:?}"
+        );
     }
 }

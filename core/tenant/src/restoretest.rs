@@ -150,6 +150,18 @@ pub struct Proof {
     pub message: String,
 }
 
+/// The restore-test standing a provider reported for a job run elsewhere (a policy's
+/// computer, tested by its agent); `None` before its first test.
+pub fn proof_from(health: &cloudkeep_api::health::JobHealth) -> Option<Proof> {
+    Some(Proof {
+        result: health.test_result.clone()?,
+        tested_ms: health.tested_ms?,
+        proven_point_ms: health.proven_point_ms,
+        proven_ms: health.proven_ms,
+        message: health.test_message.clone(),
+    })
+}
+
 /// The restore-test standing of `job` from its sessions (newest first or in any order).
 pub fn proof_of(job: &str, sessions: &[SessionRecord]) -> Option<Proof> {
     let tests = || {

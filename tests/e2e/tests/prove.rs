@@ -70,9 +70,13 @@ async fn a_job_is_proven_restorable_and_a_failed_test_warns_tenant_and_sp() -> R
     console.nav("jobs").await?;
     console.wait_text("#job-proof-docs", "Proven", WAIT).await?;
     console.nav("home").await?;
-    console.wait_text("#home-proof-docs", "Proven", WAIT).await?;
+    console
+        .wait_text("#home-proof-docs", "Proven", WAIT)
+        .await?;
     console.nav("points").await?;
-    console.wait_for("#points-table [id^='point-proven-']").await?;
+    console
+        .wait_for("#points-table [id^='point-proven-']")
+        .await?;
     console.screen("30-point-proven").await?;
 
     // ---- The SP sees the tenant's standing, never its content.
@@ -101,7 +105,9 @@ async fn a_job_is_proven_restorable_and_a_failed_test_warns_tenant_and_sp() -> R
         .wait_text("#home-notices", "the restore test of \"docs\" failed", WAIT)
         .await?;
     ensure!(warning.contains("NOT restorable"), "{warning}");
-    console.check_accessibility("home-restore-test-failed").await?;
+    console
+        .check_accessibility("home-restore-test-failed")
+        .await?;
     console.screen("31-home-restore-test-failed").await?;
     console.click("#mode-sp").await?;
     console.nav("sp-tenants").await?;

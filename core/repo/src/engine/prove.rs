@@ -94,7 +94,7 @@ pub struct ProveReport {
     pub files_sampled: u64,
     /// Files restored and found identical to what was backed up.
     pub files_proven: u64,
-    /// Folder listings read.
+    /// Folder listings read (from the store, never from a local cache).
     pub folders_read: u64,
     /// Chunks hashed again against their recorded ids.
     pub chunks_checked: u64,
@@ -102,7 +102,8 @@ pub struct ProveReport {
     pub bytes_restored: u64,
     /// Bytes read back and checked.
     pub bytes_checked: u64,
-    /// Stored bytes of the chunks read from the repository (what the test fetched).
+    /// Stored bytes of the listings and chunks read from the repository (what the test
+    /// fetched).
     pub stored_bytes_read: u64,
     /// The volumes of an image-level point.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -223,6 +224,9 @@ pub fn prove(
     options: &ProveOptions,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<ProveReport, EngineError> {
+    // Every listing from the store itself, never from this computer's cache of them: a
+    // computer that lost everything has no cache.
+    let repo = &repo.uncached();
     // Shared: garbage collection must not move packs while they are read.
     let _lock = crate::lock::acquire(repo.backend(), crate::lock::LockKind::Shared)?;
     let index = repo.load_readable_index()?;
@@ -277,6 +281,12 @@ fn prove_files(
         NodeKind::Dir => folders.push_back((path, node.subtree)),
         _ => {}
     };
+    report.stored_bytes_read += point
+        .manifest
+        .root
+        .iter()
+        .filter_map(|id| index.get(id).map(|l| u64::from(l.stored_len)))
+        .sum::<u64>();
     match repo.load_dir(index, &point.manifest.root) {
         Ok(top) => {
             report.folders_read += 1;
@@ -304,6 +314,11 @@ fn prove_files(
             group.extend(folders.pop_front());
         }
         let lists: Vec<&[ChunkId]> = group.iter().map(|(_, s)| s.as_slice()).collect();
+        report.stored_bytes_read += lists
+            .iter()
+            .flat_map(|parts| parts.iter())
+            .filter_map(|id| index.get(id).map(|l| u64::from(l.stored_len)))
+            .sum::<u64>();
         let listings = repo.load_dirs(index, &lists);
         for ((path, _), listing) in group.iter().zip(listings) {
             report.folders_read += 1;
@@ -323,14 +338,14 @@ fn prove_files(
     }
     let sample = sampler.finish();
     report.files_sampled = sample.len() as u64;
-    report.stored_bytes_read = sample
+    report.stored_bytes_read += sample
         .iter()
         .flat_map(|(_, n)| n.content.iter())
         .filter_map(|e| match e {
             Extent::Data { id, .. } => index.get(id).map(|l| u64::from(l.stored_len)),
             Extent::Hole { .. } => None,
         })
-        .sum();
+        .sum::<u64>();
     // Each file restores under a number of its own: no name of the point can collide, be
     // reserved on this OS or make a path too long.
     let items: Vec<(Node, PathBuf)> = sample
@@ -364,7 +379,7 @@ fn prove_files(
         });
     }
     let keys = repo.keys();
-    let checked: Vec<(String, Result<(u64, u64), String>)> = items
+    let checked: Vec<(String, Checked)> = items
         .par_iter()
         .zip(sample.par_iter())
         .filter(|((_, dest), _)| !failed.contains(dest))
@@ -383,9 +398,12 @@ fn prove_files(
     Ok(())
 }
 
+/// A restored file read back: its bytes and chunks when identical, else why not.
+type Checked = Result<(u64, u64), String>;
+
 /// Reads a restored file back and checks it against its catalog entry: its bytes and chunk
 /// count when it is identical.
-fn check_file(keys: &RepoKeys, node: &Node, path: &Path) -> Result<(u64, u64), String> {
+fn check_file(keys: &RepoKeys, node: &Node, path: &Path) -> Checked {
     make_readable(path);
     let file =
         fs::File::open(path).map_err(|e| format!("the restored file cannot be opened: {e}"))?;
