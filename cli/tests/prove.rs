@@ -94,12 +94,33 @@ fn a_restore_test_proves_a_point_then_fails_on_damage_at_the_sp_and_everyone_hea
         1,
     );
     assert!(refused.contains("https://"), "{refused}");
-    sp.ok(&["sp", "notify", "set", "--webhook", &sp_hook.url], None);
+    sp.ok(
+        &[
+            "sp",
+            "notify",
+            "set",
+            "--smtp-server",
+            "localhost",
+            "--smtp-port",
+            &port,
+            "--smtp-ca",
+            &ca,
+            "--from",
+            "gateway@sp.test",
+            "--to",
+            "noc@sp.test",
+            "--webhook",
+            &sp_hook.url,
+        ],
+        None,
+    );
+    let tried = sp.ok(&["sp", "notify", "test"], None);
     assert!(
-        sp.ok(&["sp", "notify", "test"], None)
-            .contains("webhook: sent")
+        tried.contains("email: sent") && tried.contains("webhook: sent"),
+        "{tried}"
     );
     sp_hook.wait_for(&["\"event\":\"test\""]);
+    smtp.wait_for(&["noc@sp.test", "service provider"]);
 
     // A tree with one file whose bytes the test finds at the SP.
     let source = tmp.path().join("docs");
@@ -163,15 +184,35 @@ fn a_restore_test_proves_a_point_then_fails_on_damage_at_the_sp_and_everyone_hea
     let tenants = sp.ok(&["sp", "tenant", "list"], None);
     assert!(tenants.contains("restore test FAILED (1 job)"), "{tenants}");
     // Everyone hears of it: the tenant's email and webhook, the SP's webhook.
-    let mail = smtp.wait_for(&["restore test failed: docs", "victim.bin"]);
-    assert!(mail.contains("ops@acme.test"), "{mail}");
+    let mail = smtp.wait_for(&[
+        "restore test failed: docs",
+        "victim.bin",
+        "To: ops@acme.test",
+    ]);
+    assert!(mail.contains("From: cloudkeep@acme.test"), "{mail}");
     let hook = tenant_hook.wait_for(&["\"event\":\"restore-test-failed\"", "victim.bin"]);
     assert!(hook.contains("\"job\":\"docs\""), "{hook}");
     let sp_said = sp_hook.wait_for(&["\"event\":\"restore-test-failed\""]);
     assert!(sp_said.contains("\"account\":\"acme\""), "{sp_said}");
-    // The SP's channels are its own: the tenant's address never reaches the SP's settings.
+    smtp.wait_for(&["To: noc@sp.test", "restore test failed: docs (acme)"]);
+    // The SP's channels are its own: the tenant's addresses never reach them.
     let sp_channels = sp.json(&["sp", "notify", "show"]);
-    assert!(sp_channels["email"].is_null(), "{sp_channels}");
+    assert_eq!(
+        sp_channels["email"]["to"][0], "noc@sp.test",
+        "{sp_channels}"
+    );
+    assert!(
+        !sp_channels.to_string().contains("ops@acme.test"),
+        "{sp_channels}"
+    );
+
+    // A failed backup is told too, by this computer and by the provider.
+    std::fs::rename(&source, tmp.path().join("docs-moved")).unwrap();
+    laptop.fails(&["job", "run", "docs"], None, 1);
+    let hook = tenant_hook.wait_for(&["\"event\":\"run-failed\"", "nothing to back up"]);
+    assert!(hook.contains("\"job\":\"docs\""), "{hook}");
+    smtp.wait_for(&["backup failed: docs", "To: ops@acme.test"]);
+    sp_hook.wait_for(&["\"event\":\"run-failed\"", "\"account\":\"acme\""]);
 }
 
 #[cfg(target_os = "linux")]

@@ -83,27 +83,14 @@ impl Smtp {
         entries
             .flatten()
             .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            // Quoted-printable's soft line breaks joined, so long lines read whole.
+            .map(|m| m.replace("=\r\n", "").replace("=\n", ""))
             .collect()
     }
 
     /// The first message containing every one of `needles`, waiting up to 30 s for it.
     pub fn wait_for(&self, needles: &[&str]) -> String {
-        let started = Instant::now();
-        loop {
-            if let Some(m) = self
-                .messages()
-                .into_iter()
-                .find(|m| needles.iter().all(|n| m.contains(n)))
-            {
-                return m;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no message with {needles:?} arrived; got {:#?}",
-                self.messages()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        first_with("message", needles, || self.messages())
     }
 }
 
@@ -166,21 +153,25 @@ impl Webhook {
 
     /// The first body containing every one of `needles`, waiting up to 30 s for it.
     pub fn wait_for(&self, needles: &[&str]) -> String {
-        let started = Instant::now();
-        loop {
-            if let Some(b) = self
-                .bodies()
-                .into_iter()
-                .find(|b| needles.iter().all(|n| b.contains(n)))
-            {
-                return b;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no webhook call with {needles:?}; got {:#?}",
-                self.bodies()
-            );
-            std::thread::sleep(Duration::from_millis(200));
+        first_with("webhook call", needles, || self.bodies())
+    }
+}
+
+/// The first of `received()` containing every one of `needles`, waiting up to 30 s for it.
+fn first_with(what: &str, needles: &[&str], received: impl Fn() -> Vec<String>) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = received()
+            .into_iter()
+            .find(|m| needles.iter().all(|n| m.contains(n)))
+        {
+            return found;
         }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no {what} with {needles:?} arrived; got {:#?}",
+            received()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

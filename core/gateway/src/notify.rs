@@ -107,7 +107,7 @@ async fn test(State(state): AppState, admin: AdminSession) -> Result<Json<Vec<Tr
         kind: "test".into(),
         source: format!("service provider (gateway {})", state.id),
         account: admin.name.clone(),
-        job: "—".into(),
+        job: "(none)".into(),
         at_ms: cloudkeep_model::clock::now_ms(),
         message: "A test of the service provider's notifications: they reach you.".into(),
     };

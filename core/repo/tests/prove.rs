@@ -175,3 +175,76 @@ fn an_image_level_point_opens_every_volume_then_a_damaged_block_fails_the_test()
         "{report:#?}"
     );
 }
+
+/// A full scratch disk is not the backup's fault: the files it could not hold are "untested",
+/// never "not restorable", nothing else is lost, and the scratch folder is emptied. Needs root
+/// for the small tmpfs (CI runs as root); elsewhere it says so and checks nothing.
+#[test]
+fn a_full_scratch_disk_leaves_files_untested_never_failed() {
+    let root = std::fs::metadata("/proc/self").map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    if !root.unwrap_or(false) {
+        eprintln!("not root: the full-scratch-disk test needs a tmpfs mount; skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("src");
+    fs::create_dir_all(&source).unwrap();
+    fs::write(
+        source.join("big.bin"),
+        cloudkeep_tests::pseudo_random(3 << 20, 3),
+    )
+    .unwrap();
+    fs::write(source.join("small.txt"), b"small").unwrap();
+    let repo = Repository::init(
+        Arc::new(FolderStore::open(tmp.path().join("repo")).unwrap()),
+        NewRepo::Encrypted {
+            password: "pw",
+            kdf: KdfParams::minimum(),
+        },
+    )
+    .unwrap();
+    let point = backup(&repo, &options(&source, None), &|_| {})
+        .unwrap()
+        .point;
+    let disk = tmp.path().join("disk");
+    fs::create_dir_all(&disk).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a 1 MiB tmpfs");
+    let scratch = disk.join("scratch");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(&repo, &point, &scratch, 100)
+    }));
+    let _ = std::process::Command::new("umount").arg(&disk).status();
+    let report = outcome.unwrap();
+    assert!(
+        report.passed(),
+        "no file is called not restorable: {report:#?}"
+    );
+    assert!(!report.proven());
+    assert!(
+        report.untested.iter().any(|u| u.path.ends_with("/big.bin")),
+        "{report:#?}"
+    );
+    assert!(
+        report.untested.iter().all(|u| u.reason.contains("is full")),
+        "{report:#?}"
+    );
+    // The small file is proven, or untested too when the big one filled the disk first.
+    assert_eq!(
+        report.files_proven + report.untested.len() as u64,
+        2,
+        "{report:#?}"
+    );
+    assert!(
+        report.summary().contains("not tested"),
+        "{}",
+        report.summary()
+    );
+}

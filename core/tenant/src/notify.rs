@@ -73,7 +73,7 @@ pub fn test(ctx: &TenantContext) -> Result<Vec<(&'static str, Option<String>)>, 
         kind: "test".into(),
         source: source(),
         account: cloudkeep_repo::lock::hostname(),
-        job: "—".into(),
+        job: "(none)".into(),
         at_ms: cloudkeep_model::clock::now_ms(),
         message: "A test of this computer's Cloudkeep notifications: they reach you.".into(),
     };

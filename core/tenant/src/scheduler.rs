@@ -127,3 +127,70 @@ pub fn run_due(
     }
     Ok(ran)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(restore_test: &str, created_ms: i64) -> Job {
+        let spec = serde_json::from_value(serde_json::json!({
+            "sources": ["/data"],
+            "excludes": [],
+            "target": {"kind": "folder", "path": "/repo"},
+            "schedule": {"kind": "manual"},
+            "retention": {"keep_last": 3, "keep_days": null, "weekly": 0, "monthly": 0, "yearly": 0},
+            "encrypted": false,
+            "compression": "default",
+            "restore_test": cloudkeep_model::schedule::Schedule::parse(restore_test).unwrap(),
+        }))
+        .unwrap();
+        Job {
+            name: "docs".into(),
+            spec,
+            created_ms,
+        }
+    }
+
+    fn session(kind: &str, started_ms: i64) -> SessionRecord {
+        SessionRecord {
+            id: 1,
+            job: "docs".into(),
+            kind: kind.into(),
+            started_ms,
+            finished_ms: started_ms,
+            result: "success".into(),
+            point: None,
+            stats: serde_json::json!({}),
+            warnings: serde_json::json!([]),
+            message: String::new(),
+            log: Vec::new(),
+        }
+    }
+
+    /// A job's restore test runs on its own schedule, once when missed, not again until due.
+    #[test]
+    fn a_restore_test_is_due_on_its_own_schedule() {
+        let now = Local::now();
+        let hour = 3_600_000;
+        let created = now.timestamp_millis() - 3 * hour;
+        let jobs = [job("every:1h", created)];
+        let due = due_at(&jobs, &[], now);
+        assert_eq!(
+            due,
+            [Due {
+                job: "docs".into(),
+                kind: "restore-test".into()
+            }],
+            "a manual backup is never due; the missed test once"
+        );
+        let tested = [session("restore-test", now.timestamp_millis() - hour / 2)];
+        assert!(
+            due_at(&jobs, &tested, now).is_empty(),
+            "tested half an hour ago"
+        );
+        // Backups and health checks do not count as tests.
+        let other = [session("backup", now.timestamp_millis() - hour / 2)];
+        assert_eq!(due_at(&jobs, &other, now).len(), 1);
+        assert!(due_at(&[job("manual", created)], &[], now).is_empty());
+    }
+}

@@ -256,6 +256,12 @@ fn join(parent: &str, name: &[u8]) -> String {
     format!("{parent}/{}", String::from_utf8_lossy(name))
 }
 
+/// Stored bytes of the blobs `ids` (what reading them fetches).
+fn stored<'i>(index: &ChunkIndex, ids: impl Iterator<Item = &'i ChunkId>) -> u64 {
+    ids.filter_map(|id| index.get(id).map(|l| u64::from(l.stored_len)))
+        .sum()
+}
+
 /// Most tree parts of folder listings read at once.
 const LISTING_PARTS: usize = 64;
 
@@ -281,12 +287,7 @@ fn prove_files(
         NodeKind::Dir => folders.push_back((path, node.subtree)),
         _ => {}
     };
-    report.stored_bytes_read += point
-        .manifest
-        .root
-        .iter()
-        .filter_map(|id| index.get(id).map(|l| u64::from(l.stored_len)))
-        .sum::<u64>();
+    report.stored_bytes_read += stored(index, point.manifest.root.iter());
     match repo.load_dir(index, &point.manifest.root) {
         Ok(top) => {
             report.folders_read += 1;
@@ -314,11 +315,7 @@ fn prove_files(
             group.extend(folders.pop_front());
         }
         let lists: Vec<&[ChunkId]> = group.iter().map(|(_, s)| s.as_slice()).collect();
-        report.stored_bytes_read += lists
-            .iter()
-            .flat_map(|parts| parts.iter())
-            .filter_map(|id| index.get(id).map(|l| u64::from(l.stored_len)))
-            .sum::<u64>();
+        report.stored_bytes_read += stored(index, lists.iter().flat_map(|parts| parts.iter()));
         let listings = repo.load_dirs(index, &lists);
         for ((path, _), listing) in group.iter().zip(listings) {
             report.folders_read += 1;
@@ -338,14 +335,16 @@ fn prove_files(
     }
     let sample = sampler.finish();
     report.files_sampled = sample.len() as u64;
-    report.stored_bytes_read += sample
-        .iter()
-        .flat_map(|(_, n)| n.content.iter())
-        .filter_map(|e| match e {
-            Extent::Data { id, .. } => index.get(id).map(|l| u64::from(l.stored_len)),
-            Extent::Hole { .. } => None,
-        })
-        .sum::<u64>();
+    report.stored_bytes_read += stored(
+        index,
+        sample
+            .iter()
+            .flat_map(|(_, n)| n.content.iter())
+            .filter_map(|e| match e {
+                Extent::Data { id, .. } => Some(id),
+                Extent::Hole { .. } => None,
+            }),
+    );
     // Each file restores under a number of its own: no name of the point can collide, be
     // reserved on this OS or make a path too long.
     let items: Vec<(Node, PathBuf)> = sample
@@ -371,12 +370,20 @@ fn prove_files(
     let mut failed = std::collections::HashSet::new();
     for w in &restored.failed {
         failed.insert(w.path.clone());
-        report.failures.push(Problem {
-            path: where_from
-                .get(&w.path)
-                .map_or_else(|| w.path.display().to_string(), |p| (*p).to_owned()),
-            reason: w.message.clone(),
-        });
+        let path = where_from
+            .get(&w.path)
+            .map_or_else(|| w.path.display().to_string(), |p| (*p).to_owned());
+        if out_of_space(&w.message) {
+            report.untested.push(Problem {
+                path,
+                reason: scratch_full(&options.scratch),
+            });
+        } else {
+            report.failures.push(Problem {
+                path,
+                reason: w.message.clone(),
+            });
+        }
     }
     let keys = repo.keys();
     let checked: Vec<(String, Checked)> = items
@@ -423,7 +430,7 @@ fn check_file(keys: &RepoKeys, node: &Node, path: &Path) -> Checked {
                 })?;
                 if keys.chunk_id(&buf) != id {
                     return Err(format!(
-                        "bytes {offset}–{} restored differ from what was backed up",
+                        "bytes {offset} to {} restored differ from what was backed up",
                         offset + u64::from(len)
                     ));
                 }
@@ -541,10 +548,7 @@ fn prove_disk_chunks(
             return Err(EngineError::Cancelled);
         }
         let ids: Vec<ChunkId> = group.iter().map(|(_, id, _)| *id).collect();
-        report.stored_bytes_read += ids
-            .iter()
-            .filter_map(|id| index.get(id).map(|l| u64::from(l.stored_len)))
-            .sum::<u64>();
+        report.stored_bytes_read += stored(index, ids.iter());
         let blobs = repo.read_blobs(index, &ids);
         for (offset, id, len) in group {
             let verdict = match blobs.get(id) {
@@ -637,10 +641,7 @@ fn prove_volume(
         match copied {
             Err(reason) if out_of_space(&reason) => report.untested.push(Problem {
                 path: shown(&at),
-                reason: format!(
-                    "not tested: the disk of the scratch folder {} is full",
-                    options.scratch.display()
-                ),
+                reason: scratch_full(&options.scratch),
             }),
             Ok(n) if n == size => {
                 proof.files += 1;
@@ -659,6 +660,14 @@ fn prove_volume(
         }
     }
     Ok(())
+}
+
+/// Why a file was not tested when the scratch disk is full.
+fn scratch_full(scratch: &Path) -> String {
+    format!(
+        "not tested: the disk of the scratch folder {} is full",
+        scratch.display()
+    )
 }
 
 /// Whether a write failed for want of space (the scratch folder's disk, not the backup).

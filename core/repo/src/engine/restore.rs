@@ -204,24 +204,13 @@ pub fn restore(
     {
         return super::volumes::restore_files(repo, &index, point, options, progress);
     }
-    let ctx = Ctx {
-        repo,
-        index: &index,
-        conflict: options.conflict,
-        files: AtomicU64::new(0),
-        dirs: AtomicU64::new(0),
-        bytes: AtomicU64::new(0),
-        skipped: Mutex::default(),
-        failed: Mutex::default(),
-        renamed: Mutex::default(),
-        hardlinks: Mutex::default(),
-        selected_files: Mutex::default(),
-        started: Instant::now(),
-        last_report: AtomicU64::new(0),
-        expected: point.manifest.stats.bytes,
+    let ctx = Ctx::new(
+        (repo, &index),
+        options.conflict,
+        point.manifest.stats.bytes,
         progress,
-        cancel: &options.cancel,
-    };
+        &options.cancel,
+    );
     let selections: Vec<String> = if options.paths.is_empty() {
         vec!["/".into()]
     } else {
@@ -307,24 +296,13 @@ pub fn restore_nodes(
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> RestoreReport {
     let expected = items.iter().map(|(n, _)| n.size).sum();
-    let ctx = Ctx {
-        repo,
-        index,
-        conflict: Conflict::Overwrite,
-        files: AtomicU64::new(0),
-        dirs: AtomicU64::new(0),
-        bytes: AtomicU64::new(0),
-        skipped: Mutex::default(),
-        failed: Mutex::default(),
-        renamed: Mutex::default(),
-        hardlinks: Mutex::default(),
-        selected_files: Mutex::default(),
-        started: Instant::now(),
-        last_report: AtomicU64::new(0),
+    let ctx = Ctx::new(
+        (repo, index),
+        Conflict::Overwrite,
         expected,
         progress,
         cancel,
-    };
+    );
     let mut batch = Vec::new();
     let mut batch_bytes = 0;
     let mut work = Vec::new();
@@ -683,7 +661,35 @@ fn write_sparse(file: &mut File, data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A restore's shared state: nothing done yet, `expected` bytes to come.
+    fn new(
+        (repo, index): (&'a Repository, &'a ChunkIndex),
+        conflict: Conflict,
+        expected: u64,
+        progress: &'a (dyn Fn(&Progress) + Sync),
+        cancel: &'a super::Cancel,
+    ) -> Self {
+        Self {
+            repo,
+            index,
+            conflict,
+            files: AtomicU64::new(0),
+            dirs: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            skipped: Mutex::default(),
+            failed: Mutex::default(),
+            renamed: Mutex::default(),
+            hardlinks: Mutex::default(),
+            selected_files: Mutex::default(),
+            started: Instant::now(),
+            last_report: AtomicU64::new(0),
+            expected,
+            progress,
+            cancel,
+        }
+    }
+
     fn fail(&self, path: &Path, message: impl Into<String>) {
         let message = message.into();
         tracing::warn!(path = %path.display(), "restore failed: {message}");
