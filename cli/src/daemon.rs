@@ -41,10 +41,10 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             println!(
                 "{} {}{}: {}{}",
                 session.job,
-                if session.kind == "backup" {
-                    ""
-                } else {
-                    "health check "
+                match session.kind.as_str() {
+                    "backup" => "",
+                    "restore-test" => "restore test ",
+                    _ => "health check ",
                 },
                 session.result,
                 session

@@ -900,6 +900,8 @@ fn the_daemon_runs_due_jobs_once() {
                 s(&src),
                 "--schedule",
                 schedule,
+                "--restore-test",
+                "manual",
                 "--no-encryption",
             ],
             None,
@@ -924,6 +926,18 @@ fn the_daemon_runs_due_jobs_once() {
     let shown: serde_json::Value =
         serde_json::from_str(&run(&["job", "show", "hourly", "--json"], None)).unwrap();
     assert_eq!(shown["sessions"].as_array().unwrap().len(), 1);
+    // A restore test on a schedule of its own: missed while the computer was off, it runs
+    // once at the next pass, on the point the job now has; not again until due.
+    run(
+        &["job", "edit", "hourly", "--restore-test", "every:6h"],
+        None,
+    );
+    let tested = run(&["daemon", "--once"], None);
+    assert!(
+        tested.starts_with("hourly restore test success"),
+        "{tested}"
+    );
+    assert_eq!(run(&["daemon", "--once"], None), "", "tested once");
 
     // Without a daemon, `about` says scheduled jobs need the console; a running daemon
     // beats its heartbeat (the console then leaves scheduled runs to it) and `about` says so.
@@ -996,6 +1010,8 @@ fn jobs_are_edited_retried_and_health_checked() {
         "every:6h",
         "--health-check",
         "every:24h",
+        "--restore-test",
+        "manual",
         "--no-encryption",
     ]));
     let bad_target = blocker.join("repo");

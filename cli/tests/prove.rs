@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+#[cfg(unix)]
 use cloudkeep_tests::notify::{Smtp, Webhook};
 
 use crate::support::*;
@@ -51,6 +52,9 @@ fn damage_at_sp(storage: &Path, needle: &[u8]) {
     );
 }
 
+// The SMTP server is Debian's aiosmtpd, a Linux program (the Windows build of this suite runs
+// under Wine): the restore test itself is also checked everywhere, below.
+#[cfg(unix)]
 #[test]
 fn a_restore_test_proves_a_point_then_fails_on_damage_at_the_sp_and_everyone_hears_of_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -249,4 +253,62 @@ fn an_image_level_point_is_proven_with_every_volume_opened() {
         "{test}"
     );
     assert_eq!(test["stats"]["volumes"][0]["opened"], true, "{test}");
+}
+
+/// The restore test on every platform (Windows too, under Wine): a job to a local folder is
+/// proven restorable — read-only files and names this platform finds awkward among the sample
+/// — then one stored blob is damaged and the next test exits with code 6 naming the file.
+#[test]
+fn a_local_restore_test_proves_then_names_the_damaged_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let laptop = Cli {
+        home: tmp.path().join("home"),
+    };
+    let source = tmp.path().join("papers");
+    std::fs::create_dir_all(source.join("deep/er")).unwrap();
+    for i in 0..12 {
+        std::fs::write(
+            source.join(format!("letter {i}.txt")),
+            format!("letter {i}\n").repeat(50),
+        )
+        .unwrap();
+    }
+    let readonly = source.join("deep/signed.txt");
+    std::fs::write(&readonly, "signed and sealed\n").unwrap();
+    let mut perms = std::fs::metadata(&readonly).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&readonly, perms).unwrap();
+    let victim = cloudkeep_tests::pseudo_random(512 << 10, 31);
+    std::fs::write(source.join("deep/er/scan.bin"), &victim).unwrap();
+    let repo = tmp.path().join("repo");
+    laptop.ok(
+        &[
+            "job",
+            "create",
+            "papers",
+            "--folder",
+            &repo.display().to_string(),
+            "--source",
+            &source.display().to_string(),
+            "--no-encryption",
+        ],
+        None,
+    );
+    laptop.ok(&["job", "run", "papers"], None);
+    let said = laptop.ok(&["job", "restore-test", "papers"], None);
+    assert!(
+        said.contains("proven restorable: 14 of 14 sampled files"),
+        "{said}"
+    );
+    let scratch = laptop.home.join("restore-tests");
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "the scratch folder is emptied, read-only files and all"
+    );
+    damage_at_sp(&repo, &victim[1000..1064]);
+    let out = laptop.run(&["job", "restore-test", "papers"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(6), "{text}");
+    assert!(text.contains("scan.bin"), "{text}");
 }

@@ -66,7 +66,7 @@ async fn report(
             "this account already reports {MAX_JOBS} jobs; the gateway keeps no more"
         )));
     }
-    crate::notify::run_reported(&state, &session.tenant.login, &report).await;
+    crate::notify::run_reported(&state, (session.tenant.id, &session.tenant.login), &report).await;
     Ok(Json(()))
 }
 

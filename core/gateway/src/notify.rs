@@ -122,8 +122,16 @@ async fn test(State(state): AppState, admin: AdminSession) -> Result<Json<Vec<Tr
     ))
 }
 
-/// Sends what `login`'s report calls for to the SP's channels, in the background.
-pub async fn run_reported(state: &Arc<GatewayState>, login: &str, report: &RunReport) {
+/// Most notifications the SP's channels get about one account in an hour.
+pub const PER_ACCOUNT_HOUR: i64 = 10;
+
+/// Sends what `login`'s report calls for to the SP's channels, in the background; at most
+/// [`PER_ACCOUNT_HOUR`] per account and hour (the rest stay in the account's standing).
+pub async fn run_reported(
+    state: &Arc<GatewayState>,
+    (tenant, login): (i64, &str),
+    report: &RunReport,
+) {
     let Some(event) = Event::for_run(
         &format!("service provider (gateway {})", state.id),
         login,
@@ -139,6 +147,25 @@ pub async fn run_reported(state: &Arc<GatewayState>, login: &str, report: &RunRe
             return;
         }
     };
+    let now = cloudkeep_model::clock::now_ms();
+    match state
+        .db
+        .may_notify(tenant, &report.job, now, PER_ACCOUNT_HOUR)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(
+                account = login,
+                "notification not sent: {PER_ACCOUNT_HOUR} about this account in the last hour already"
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::warn!("notification cap cannot be read: {e}");
+            return;
+        }
+    }
     tokio::spawn(async move {
         cloudkeep_notify::send(&channels, &event).await;
     });

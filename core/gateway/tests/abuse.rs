@@ -1038,3 +1038,139 @@ async fn a_pack_lost_at_the_provider_heals_after_a_check() {
     );
     gw.stop().await;
 }
+
+/// Run reports (`POST /v1/health`) cannot be turned against the SP: a tenant reporting
+/// failures in a loop reaches the SP's notification channels at most 10 times an hour, keeps
+/// at most 500 jobs' rows, has its text cut, a far-future time pulled back, and nonsense
+/// refused; another account's standing is never touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_reports_cannot_flood_the_sps_notifications_or_database() {
+    let (_tmp, gw_dir, gw) = gateway_with_repo().await;
+    add_tenant(
+        &gw.db,
+        "acme",
+        "acme-password",
+        1 << 30,
+        TenantSettings::default(),
+    )
+    .await;
+    let other = add_tenant(
+        &gw.db,
+        "other",
+        "other-password",
+        1 << 30,
+        TenantSettings::default(),
+    )
+    .await;
+    let hook = cloudkeep_tests::notify::Webhook::start();
+    let http = pinned_client(&gw_dir, None);
+    let admin: Value = http
+        .post(format!("https://{}/v1/admin/login", gw.addr))
+        .json(&json!({"user": "admin", "password": "admin-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let set = http
+        .put(format!("https://{}/v1/admin/notify", gw.addr))
+        .bearer_auth(admin["token"].as_str().unwrap())
+        .json(&json!({"webhook": {"url": hook.url}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success(), "{:?}", set.text().await);
+    let t = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
+        .await
+        .unwrap();
+    let report = |job: String, extra: Value| {
+        let mut body = json!({"job": job, "kind": "backup", "result": "failed",
+            "finished_ms": cloudkeep_model::clock::now_ms(), "message": "disk gone"});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        body
+    };
+    for i in 0..30 {
+        let (status, body) = t
+            .json(
+                reqwest::Method::POST,
+                "/v1/health",
+                Some(report(format!("job{i}"), json!({}))),
+            )
+            .await;
+        assert!(status.is_success(), "{status} {body}");
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let sent = hook.bodies().len();
+    assert_eq!(sent, 10, "at most 10 an hour per account reach the SP");
+
+    // Text cut, a far-future time pulled back, nonsense refused.
+    let (status, _) = t
+        .json(
+            reqwest::Method::POST,
+            "/v1/health",
+            Some(report(
+                "job0".into(),
+                json!({"message": "x".repeat(5000), "suspicious": vec!["y".repeat(900); 40],
+                       "finished_ms": i64::MAX / 2}),
+            )),
+        )
+        .await;
+    assert!(status.is_success());
+    let (_, rows) = t.json(reqwest::Method::GET, "/v1/health", None).await;
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["job"] == "job0")
+        .unwrap();
+    assert_eq!(row["suspicious"].as_array().unwrap().len(), 10, "{row}");
+    assert!(row["suspicious"][0].as_str().unwrap().len() <= 300);
+    assert!(
+        row["backup_ms"].as_i64().unwrap() <= cloudkeep_model::clock::now_ms() + 86_400_000,
+        "{row}"
+    );
+    for bad in [
+        report("job0".into(), json!({"result": "splendid"})),
+        report("job0".into(), json!({"kind": "exfiltrate"})),
+        report("".into(), json!({})),
+        report("j".repeat(300), json!({})),
+    ] {
+        let (status, _) = t.json(reqwest::Method::POST, "/v1/health", Some(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    // At most 500 jobs an account.
+    for i in 30..500 {
+        let (status, _) = t
+            .json(
+                reqwest::Method::POST,
+                "/v1/health",
+                Some(report(format!("job{i}"), json!({}))),
+            )
+            .await;
+        assert!(status.is_success(), "job{i}");
+    }
+    let (status, body) = t
+        .json(
+            reqwest::Method::POST,
+            "/v1/health",
+            Some(report("one-too-many".into(), json!({}))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        gw.db.health_of(other).await.unwrap().is_empty(),
+        "another account is untouched"
+    );
+    assert_eq!(
+        hook.bodies().len(),
+        sent,
+        "no more notifications within the hour"
+    );
+    fault_report(
+        SUITE,
+        "run reports: 530 failures reported by one tenant reached the SP's channels 10 times; 500 jobs kept at most; text cut, far-future times pulled back, unknown kinds and results refused",
+    );
+}

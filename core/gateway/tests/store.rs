@@ -312,6 +312,10 @@ async fn conformance(db: Db) {
     // Object lock bookkeeping: what is due a lock, and what was locked until when.
     object_locks(&db, quota).await;
 
+    // Job standing: marks only move forward, a proof stays until a newer one, the cap on
+    // notifications to the SP holds per account and hour.
+    job_health(&db, acme.id, sub.id).await;
+
     // Deleting a tenant takes its subtenants, quotas and sessions.
     db.add_session("tok-sub", Realm::Tenant, sub.id, 60_000)
         .await
@@ -432,6 +436,96 @@ async fn conformance(db: Db) {
     assert_eq!(
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["tenant.delete", "tenant.create"]
+    );
+}
+
+async fn job_health(db: &Db, tenant: i64, sub: i64) {
+    use cloudkeep_api::health::RunReport;
+    let report = |kind: &str, result: &str, at: i64| RunReport {
+        job: "docs".into(),
+        kind: kind.into(),
+        result: result.into(),
+        finished_ms: at,
+        point_time_ms: Some(at - 5),
+        suspicious: Vec::new(),
+        message: String::new(),
+    };
+    assert!(
+        db.report_run(tenant, &report("backup", "success", 100))
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.report_run(tenant, &report("restore-test", "success", 200))
+            .await
+            .unwrap()
+    );
+    // An older report arriving late changes nothing; a failed test keeps the last proof.
+    assert!(
+        db.report_run(tenant, &report("restore-test", "failed", 150))
+            .await
+            .unwrap()
+    );
+    let rows = db.health_of(tenant).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            rows[0].tested_ms,
+            rows[0].test_result.as_deref(),
+            rows[0].proven_ms
+        ),
+        (Some(200), Some("success"), Some(200))
+    );
+    assert!(
+        db.report_run(tenant, &report("restore-test", "failed", 300))
+            .await
+            .unwrap()
+    );
+    let mut suspicious = report("backup", "warning", 400);
+    suspicious.suspicious = vec!["40 files renamed".into()];
+    assert!(db.report_run(tenant, &suspicious).await.unwrap());
+    let row = db.health_of(tenant).await.unwrap().remove(0);
+    assert_eq!(
+        (
+            row.test_result.as_deref(),
+            row.proven_ms,
+            row.proven_point_ms
+        ),
+        (Some("failed"), Some(200), Some(195))
+    );
+    assert_eq!((row.suspicious_ms, row.backup_ms), (Some(400), Some(400)));
+    assert_eq!(row.suspicious, ["40 files renamed"]);
+    assert_eq!(row.login, "acme");
+    // Subtenants' rows are theirs, under their login.
+    assert!(
+        db.report_run(sub, &report("backup", "failed", 100))
+            .await
+            .unwrap()
+    );
+    assert_eq!(db.health_of(sub).await.unwrap()[0].login, "acme/laptop-1");
+    assert_eq!(db.all_health().await.unwrap().len(), 2);
+    // Two notifications an hour for this account: the third is refused, another account's is
+    // not.
+    assert!(db.may_notify(tenant, "docs", 1_000_000, 2).await.unwrap());
+    assert!(
+        db.report_run(
+            tenant,
+            &RunReport {
+                job: "mail".into(),
+                ..report("backup", "failed", 500)
+            }
+        )
+        .await
+        .unwrap()
+    );
+    assert!(db.may_notify(tenant, "mail", 1_000_001, 2).await.unwrap());
+    assert!(!db.may_notify(tenant, "mail", 1_000_002, 2).await.unwrap());
+    assert!(db.may_notify(sub, "docs", 1_000_002, 2).await.unwrap());
+    assert!(
+        db.may_notify(tenant, "docs", 1_000_000 + 3_600_001, 2)
+            .await
+            .unwrap(),
+        "an hour later"
     );
 }
 

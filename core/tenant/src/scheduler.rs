@@ -74,11 +74,18 @@ pub fn due_at(jobs: &[Job], sessions: &[SessionRecord], now: DateTime<Local>) ->
         let Some(created) = local(job.created_ms) else {
             continue;
         };
+        // A restore test needs a point to test: a job that never made one is not tested.
+        let has_point = sessions
+            .iter()
+            .any(|s| s.job == job.name && s.kind == "backup" && s.point.is_some());
         for (kind, schedule) in [
             ("backup", &job.spec.schedule),
             ("health-check", &job.spec.health_check),
             ("restore-test", &job.spec.restore_test),
         ] {
+            if kind == "restore-test" && !has_point {
+                continue;
+            }
             if is_due(schedule, last_of(sessions, &job.name, kind), created, &now) {
                 due.push(Due {
                     job: job.name.clone(),
@@ -167,14 +174,18 @@ mod tests {
         }
     }
 
-    /// A job's restore test runs on its own schedule, once when missed, not again until due.
+    /// A job's restore test runs on its own schedule once the job has a point, once when
+    /// missed, not again until due.
     #[test]
     fn a_restore_test_is_due_on_its_own_schedule() {
         let now = Local::now();
         let hour = 3_600_000;
         let created = now.timestamp_millis() - 3 * hour;
         let jobs = [job("every:1h", created)];
-        let due = due_at(&jobs, &[], now);
+        assert!(due_at(&jobs, &[], now).is_empty(), "no point to test yet");
+        let mut backed_up = session("backup", now.timestamp_millis() - 2 * hour);
+        backed_up.point = Some("ab".repeat(32));
+        let due = due_at(&jobs, std::slice::from_ref(&backed_up), now);
         assert_eq!(
             due,
             [Due {
@@ -183,14 +194,20 @@ mod tests {
             }],
             "a manual backup is never due; the missed test once"
         );
-        let tested = [session("restore-test", now.timestamp_millis() - hour / 2)];
+        let tested = [
+            backed_up.clone(),
+            session("restore-test", now.timestamp_millis() - hour / 2),
+        ];
         assert!(
             due_at(&jobs, &tested, now).is_empty(),
             "tested half an hour ago"
         );
-        // Backups and health checks do not count as tests.
-        let other = [session("backup", now.timestamp_millis() - hour / 2)];
+        // Health checks do not count as tests.
+        let other = [
+            backed_up.clone(),
+            session("health-check", now.timestamp_millis() - hour / 2),
+        ];
         assert_eq!(due_at(&jobs, &other, now).len(), 1);
-        assert!(due_at(&[job("manual", created)], &[], now).is_empty());
+        assert!(due_at(&[job("manual", created)], &[backed_up], now).is_empty());
     }
 }

@@ -20,6 +20,7 @@ const TENANT_SECTIONS: &[&str] = &[
     "points",
     "sessions",
     "subtenants",
+    "notifications",
     "about",
     "logs",
 ];
@@ -32,6 +33,7 @@ const SP_SECTIONS: &[&str] = &[
     "sp-usage",
     "sp-recycle",
     "sp-maintenance",
+    "sp-notifications",
 ];
 
 async fn page_figures(console: &Console) -> Result<Value> {

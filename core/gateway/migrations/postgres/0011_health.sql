@@ -13,5 +13,7 @@ CREATE TABLE job_health (
     proven_point_ms BIGINT,
     suspicious_ms BIGINT,
     suspicious TEXT NOT NULL DEFAULT '[]',
+    -- When the SP's channels were last told of this job (a cap per account and hour).
+    notified_ms BIGINT,
     PRIMARY KEY (tenant_id, job)
 );

@@ -13,5 +13,7 @@ CREATE TABLE job_health (
     proven_point_ms INTEGER,
     suspicious_ms INTEGER,
     suspicious TEXT NOT NULL DEFAULT '[]',
+    -- When the SP's channels were last told of this job (a cap per account and hour).
+    notified_ms INTEGER,
     PRIMARY KEY (tenant_id, job)
 );

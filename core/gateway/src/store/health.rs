@@ -97,6 +97,30 @@ impl Db {
         Ok(true)
     }
 
+    /// Whether the SP's channels may be told of `job` of `tenant` now (`now_ms`), and notes it
+    /// when they may: at most `per_hour` notifications per account and hour, so a tenant
+    /// reporting failures in a loop cannot flood the SP's mailbox. One statement.
+    pub async fn may_notify(
+        &self,
+        tenant: i64,
+        job: &str,
+        now_ms: i64,
+        per_hour: i64,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE job_health SET notified_ms = $3 WHERE tenant_id = $1 AND job = $2 \
+             AND (SELECT COUNT(*) FROM job_health WHERE tenant_id = $1 AND notified_ms > $4) < $5",
+        )
+        .bind(tenant)
+        .bind(job)
+        .bind(now_ms)
+        .bind(now_ms - 3_600_000)
+        .bind(per_hour)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// The rows of `tenant` alone.
     pub async fn health_of(&self, tenant: i64) -> Result<Vec<JobHealth>, DbError> {
         self.health_where("h.tenant_id = $1", tenant).await
