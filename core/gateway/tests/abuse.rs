@@ -426,19 +426,7 @@ async fn hostile_requests_get_json_errors_and_never_a_5xx() {
             .0
             .is_success()
     );
-    let admin_token = {
-        let http = pinned_client(&gw_dir, None);
-        let resp: Value = http
-            .post(format!("https://{}/v1/admin/login", gw.addr))
-            .json(&json!({"user": "admin", "password": "admin-password"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        resp["token"].as_str().unwrap().to_owned()
-    };
+    let admin_token = admin_token(&gw, &gw_dir).await;
     let long = "a".repeat(5000);
     let huge_json = format!("{{\"ids\": [\"{}\"]}}", "0".repeat(2 << 20));
     let bad_ids = [
@@ -1064,18 +1052,9 @@ async fn run_reports_cannot_flood_the_sps_notifications_or_database() {
     .await;
     let hook = cloudkeep_tests::notify::Webhook::start();
     let http = pinned_client(&gw_dir, None);
-    let admin: Value = http
-        .post(format!("https://{}/v1/admin/login", gw.addr))
-        .json(&json!({"user": "admin", "password": "admin-password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let set = http
         .put(format!("https://{}/v1/admin/notify", gw.addr))
-        .bearer_auth(admin["token"].as_str().unwrap())
+        .bearer_auth(admin_token(&gw, &gw_dir).await)
         .json(&json!({"webhook": {"url": hook.url}}))
         .send()
         .await

@@ -564,3 +564,17 @@ pub fn gateway_state(gw: &Gateway, gw_dir: &Path, id: &str) -> cloudkeep_gateway
         metrics: Default::default(),
     }
 }
+
+/// The token of the gateway's SP admin (`admin`), logged in over the pinned client.
+pub async fn admin_token(gw: &Gateway, dir: &Path) -> String {
+    let resp: Value = pinned_client(dir, None)
+        .post(format!("https://{}/v1/admin/login", gw.addr))
+        .json(&json!({"user": "admin", "password": "admin-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    resp["token"].as_str().unwrap().to_owned()
+}
