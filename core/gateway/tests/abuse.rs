@@ -1127,14 +1127,14 @@ async fn run_reports_cannot_flood_the_sps_notifications_or_database() {
     }
     // At most 500 jobs an account.
     for i in 30..500 {
-        let (status, _) = t
+        let (status, body) = t
             .json(
                 reqwest::Method::POST,
                 "/v1/health",
                 Some(report(format!("job{i}"), json!({}))),
             )
             .await;
-        assert!(status.is_success(), "job{i}");
+        assert!(status.is_success(), "job{i}: {status} {body}");
     }
     let (status, body) = t
         .json(

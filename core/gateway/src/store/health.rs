@@ -20,29 +20,31 @@ pub type Kept = bool;
 
 impl Db {
     /// Applies `report` (already checked and trimmed) to `tenant`'s row of its job.
+    ///
+    /// One statement at a time, each its own transaction, the first a write: a transaction
+    /// that read before it wrote could not be retried when another connection wrote in
+    /// between (SQLite's WAL answers such an upgrade with an immediate "busy"). Each update
+    /// only ever moves its mark forward, so their order does not matter.
     pub async fn report_run(&self, tenant: i64, report: &RunReport) -> Result<Kept, DbError> {
-        let mut tx = self.pool().begin().await?;
-        let known: i64 =
+        sqlx::query(
+            "INSERT INTO job_health (tenant_id, job) SELECT $1, $2 \
+             WHERE (SELECT COUNT(*) FROM job_health WHERE tenant_id = $1) < $3 \
+             ON CONFLICT (tenant_id, job) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(&report.job)
+        .bind(MAX_JOBS)
+        .execute(self.pool())
+        .await?;
+        let kept: i64 =
             sqlx::query("SELECT COUNT(*) FROM job_health WHERE tenant_id = $1 AND job = $2")
                 .bind(tenant)
                 .bind(&report.job)
-                .fetch_one(&mut *tx)
+                .fetch_one(self.pool())
                 .await?
                 .try_get(0)?;
-        if known == 0 {
-            let rows: i64 = sqlx::query("SELECT COUNT(*) FROM job_health WHERE tenant_id = $1")
-                .bind(tenant)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            if rows >= MAX_JOBS {
-                return Ok(false);
-            }
-            sqlx::query("INSERT INTO job_health (tenant_id, job) VALUES ($1, $2)")
-                .bind(tenant)
-                .bind(&report.job)
-                .execute(&mut *tx)
-                .await?;
+        if kept == 0 {
+            return Ok(false);
         }
         let at = report.finished_ms;
         if report.kind == "restore-test" {
@@ -55,7 +57,7 @@ impl Db {
             .bind(at)
             .bind(&report.result)
             .bind(&report.message)
-            .execute(&mut *tx)
+            .execute(self.pool())
             .await?;
             if report.result == "success" {
                 sqlx::query(
@@ -66,7 +68,7 @@ impl Db {
                 .bind(&report.job)
                 .bind(at)
                 .bind(report.point_time_ms)
-                .execute(&mut *tx)
+                .execute(self.pool())
                 .await?;
             }
         } else {
@@ -78,7 +80,7 @@ impl Db {
             .bind(&report.job)
             .bind(at)
             .bind(&report.result)
-            .execute(&mut *tx)
+            .execute(self.pool())
             .await?;
             if !report.suspicious.is_empty() {
                 sqlx::query(
@@ -89,11 +91,10 @@ impl Db {
                 .bind(&report.job)
                 .bind(at)
                 .bind(serde_json::to_string(&report.suspicious).unwrap_or_else(|_| "[]".into()))
-                .execute(&mut *tx)
+                .execute(self.pool())
                 .await?;
             }
         }
-        tx.commit().await?;
         Ok(true)
     }
 
