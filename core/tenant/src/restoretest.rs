@@ -40,11 +40,9 @@ pub fn restore_test_job(
             root.display()
         ))
     })?;
-    let scratch = root.join(format!(
-        "run-{}-{}",
-        cloudkeep_model::clock::now_ms(),
-        std::process::id()
-    ));
+    let now = cloudkeep_model::clock::now_ms();
+    clear_leftovers(&root, now);
+    let scratch = root.join(format!("run-{now}-{}", std::process::id()));
     let options = ProveOptions {
         sample_percent: percent,
         min_files: DEFAULT_MIN_FILES,
@@ -134,6 +132,33 @@ pub fn restore_test_job(
     Ok(ran)
 }
 
+/// A test's scratch folder older than this was left by a test that was killed: removed.
+const LEFTOVER_MS: i64 = 24 * 3_600_000;
+
+/// Removes the scratch folders of tests killed before they could empty them (their name
+/// says when they started), so a killed test's plaintext and disk use do not stay for good.
+/// Folders of tests still running are younger and stay.
+fn clear_leftovers(root: &std::path::Path, now_ms: i64) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let started = name
+            .strip_prefix("run-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|ms| ms.parse::<i64>().ok());
+        if started.is_some_and(|ms| now_ms - ms > LEFTOVER_MS) {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => tracing::info!(folder = %name, "removed what a killed restore test left"),
+                Err(e) => {
+                    tracing::warn!(folder = %name, "a killed restore test's scratch folder stays: {e}")
+                }
+            }
+        }
+    }
+}
+
 /// What the newest restore test of a job says: when its point was proven restorable, or
 /// that the test failed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -188,4 +213,29 @@ fn point_time_ms(session: &SessionRecord) -> Option<i64> {
         .stats
         .get("point_time_ms")
         .and_then(serde_json::Value::as_i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A killed test's scratch folder (a day old) goes at the next test; a running test's,
+    /// and anything not a test's, stays.
+    #[test]
+    fn a_killed_tests_scratch_folder_is_removed_by_the_next() {
+        let root = tempfile::tempdir().unwrap();
+        let now = 10 * LEFTOVER_MS;
+        let killed = root
+            .path()
+            .join(format!("run-{}-42", now - LEFTOVER_MS - 1));
+        let running = root.path().join(format!("run-{}-43", now - 60_000));
+        let other = root.path().join("notes");
+        for dir in [&killed, &running, &other] {
+            std::fs::create_dir_all(dir.join("deep")).unwrap();
+            std::fs::write(dir.join("deep/000001.restored"), b"plaintext").unwrap();
+        }
+        clear_leftovers(root.path(), now);
+        assert!(!killed.exists());
+        assert!(running.exists() && other.exists());
+    }
 }
