@@ -15,7 +15,7 @@ fn cloudkeep(args: &[&str], home: Option<&str>) -> Output {
         Some(home) => cmd.env("CLOUDKEEP_HOME", home),
         None => cmd.env_remove("CLOUDKEEP_HOME"),
     };
-    cmd.output().expect("run cloudkeep")
+    crate::support::output(&mut cmd)
 }
 
 fn stdout(out: &Output) -> String {
@@ -139,11 +139,11 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn bad_log_filter_is_explained() {
-    let out = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
-        .args(["about"])
-        .env("RUST_LOG", "cloudkeep=notalevel")
-        .output()
-        .unwrap();
+    let out = crate::support::output(
+        Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(["about"])
+            .env("RUST_LOG", "cloudkeep=notalevel"),
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("RUST_LOG"), "{err}");

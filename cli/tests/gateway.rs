@@ -507,14 +507,14 @@ fn a_ca_signed_gateway_is_trusted_and_pinned_without_asking() {
         None,
     ));
     assert_ne!(renewed_fp, ca_fp);
-    let rescan = Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
-        .args(["provider", "rescan", "acme-sp"])
-        .env("CLOUDKEEP_HOME", tmp.path().join("trusting"))
-        .env("SSL_CERT_FILE", tmp.path().join("ca.pem"))
-        .env_remove("SSL_CERT_DIR")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+    let rescan = crate::support::output(
+        Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(["provider", "rescan", "acme-sp"])
+            .env("CLOUDKEEP_HOME", tmp.path().join("trusting"))
+            .env("SSL_CERT_FILE", tmp.path().join("ca.pem"))
+            .env_remove("SSL_CERT_DIR")
+            .env_remove("RUST_LOG"),
+    );
     let out = String::from_utf8_lossy(&rescan.stdout);
     assert!(
         rescan.status.success(),

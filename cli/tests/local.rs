@@ -990,13 +990,12 @@ fn jobs_are_edited_retried_and_health_checked() {
     let blocker = tmp.path().join("not-a-folder");
     std::fs::write(&blocker, b"a file where the repository should go").unwrap();
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
-            .args(args)
-            .env("CLOUDKEEP_HOME", &home)
-            .env("CLOUDKEEP_SECRETS", "file")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        crate::support::output(
+            Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+                .args(args)
+                .env("CLOUDKEEP_HOME", &home)
+                .env("CLOUDKEEP_SECRETS", "file"),
+        )
     };
     ok(&run(&[
         "job",

@@ -264,6 +264,17 @@ pub fn start(command: &mut Command) -> Child {
     }
 }
 
+/// Runs a command to its end with [`start`]'s retry, its output captured (stdin closed).
+pub fn output(command: &mut Command) -> Output {
+    let child = start(
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    child.wait_with_output().unwrap()
+}
+
 /// `GET path` over plain HTTP/1.1 (a gateway's admin listener): the body.
 pub fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};

@@ -190,7 +190,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src");
         std::fs::create_dir(&src).unwrap();
-        let data = bytes(6 << 20);
+        // More than two chunks of the largest size, so at least three whatever the
+        // repository's (random) chunker seed cuts.
+        const SIZE: u64 = 17 << 20;
+        let data = bytes(SIZE as usize);
         std::fs::write(src.join("f.bin"), &data).unwrap();
         let store = StdArc::new(FolderStore::open(dir.path().join("repo")).unwrap());
         let repo = Repository::init(store, NewRepo::Unencrypted).unwrap();
@@ -230,9 +233,9 @@ mod tests {
             (0u64, 1usize),
             (4095, 8193),
             (1 << 20, 3 << 20),
-            ((6 << 20) - 10, 100),
-            (6 << 20, 10),
-            (7 << 20, 10),
+            (SIZE - 10, 100),
+            (SIZE, 10),
+            (SIZE + (1 << 20), 10),
         ] {
             let got = content.read(&cache, offset, len).unwrap();
             let from = (offset as usize).min(data.len());
@@ -248,7 +251,7 @@ mod tests {
             data[(1 << 20) + 5..(1 << 20) + 1005]
         );
         assert_eq!(window.read(&cache, 2 << 20, 10).unwrap(), Vec::<u8>::new());
-        assert_eq!(content.window(5 << 20, 9 << 20).size(), 1 << 20);
+        assert_eq!(content.window(SIZE - (1 << 20), 9 << 20).size(), 1 << 20);
         // Holes read as zeros, without a blob.
         let hole = Content::new(&[Extent::Hole { len: 10 }]);
         assert_eq!(hole.read(&cache, 3, 100).unwrap(), vec![0u8; 7]);
