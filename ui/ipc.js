@@ -132,6 +132,15 @@ export const spTenantDelete = (login, withData) => call('sp_tenant_delete', { lo
 export const spTenantHandoff = (login, password) => call('sp_tenant_handoff', { login, password: password || null });
 export const spTenantHandoffSave = (login, password, path) => call('sp_tenant_handoff_save', { login, password: password || null, path });
 export const spGeneratePassword = () => call('sp_generate_password');
+// Cloud replication (SP mode): cloud hosts and hardware plans.
+export const spHosts = () => call('sp_hosts');
+export const spHostAdd = (name) => call('sp_host_add', { name });
+export const spHostDetailsSave = (details, path) => call('sp_host_details_save', { details, path });
+export const spHostRemove = (name) => call('sp_host_remove', { name });
+export const spPlans = () => call('sp_plans');
+export const spPlanAdd = (plan) => call('sp_plan_add', { plan });
+export const spPlanRemove = (name) => call('sp_plan_remove', { name });
+export const spPlanSubscription = (plan, tenant, subscribe) => call('sp_plan_subscription', { plan, tenant, subscribe });
 export const spRepos = () => call('sp_repos');
 export const spRepoAdd = (name, path, s3 = null) => call('sp_repo_add', { name, path, s3 });
 export const spRepoTest = (s3) => call('sp_repo_test', { s3 });

@@ -14,6 +14,7 @@ import { renderPolicies } from './views/policies.js';
 import { renderNotifications, renderSpNotifications } from './views/notifications.js';
 import { renderSpTenants, renderSpSubtenants } from './views/sp-tenants.js';
 import { renderSpRepos } from './views/sp-repos.js';
+import { renderSpPlans } from './views/sp-plans.js';
 import {
   renderSpConnection, renderSpGateways, renderSpCertificate,
   renderSpUsage, renderSpRecycleBin, renderSpMaintenance, renderSpAdmins,
@@ -44,6 +45,7 @@ export const SECTIONS = [
   { id: 'sp-tenants', label: 'Tenants', modes: ['sp'], render: renderSpTenants, needsSp: true },
   { id: 'sp-subtenants', label: 'Subtenants', modes: ['sp'], render: renderSpSubtenants, needsSp: true },
   { id: 'sp-repos', label: 'Cloud repositories', modes: ['sp'], render: renderSpRepos, needsSp: true },
+  { id: 'sp-plans', label: 'Hardware plans', modes: ['sp'], render: renderSpPlans, needsSp: true },
   { id: 'sp-gateways', label: 'Gateways', modes: ['sp'], render: renderSpGateways, needsSp: true },
   { id: 'sp-certificate', label: 'Certificate', modes: ['sp'], render: renderSpCertificate, needsSp: true },
   { id: 'sp-usage', label: 'Usage', modes: ['sp'], render: renderSpUsage, needsSp: true },

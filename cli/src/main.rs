@@ -7,16 +7,19 @@ mod backupfile;
 mod daemon;
 mod exit;
 mod gateway;
+mod host;
 mod image;
 mod job;
 mod lab;
 mod local;
 mod notify;
+mod plans;
 mod policy;
 mod progress;
 mod provider;
 mod publish;
 mod recovery;
+mod replica;
 mod runtime;
 mod secrets;
 mod service;
@@ -79,6 +82,11 @@ enum Command {
     Agent(agent::Args),
     /// A service provider on this computer, with a demo tenant, for trying everything.
     Lab(lab::Args),
+    /// Cloud replication at your provider: your hardware plans.
+    Replica(replica::Args),
+    /// Run this machine as a cloud host of a service provider (Linux with QEMU/KVM): it
+    /// runs tenants' replicas.
+    Host(host::Args),
     /// Bootable recovery media: restore a dead or blank computer from your provider.
     RecoveryMedia(recovery::MediaArgs),
     /// Restore this whole computer from your provider, question by question (what recovery
@@ -122,6 +130,8 @@ fn main() -> ExitCode {
         Command::Local(args) => local::run(args),
         Command::Gateway(args) => gateway::run_command(args),
         Command::Sp(args) => with_home(|home| sp::run_command(args, home)),
+        Command::Host(args) => with_home(|home| host::run_command(args, home)),
+        Command::Replica(args) => with_tenant(|ctx| replica::run_command(args, ctx)),
         Command::Provider(args) => with_tenant(|ctx| provider::run_command(args, ctx)),
         Command::Repo(args) => with_tenant(|ctx| provider::run_repo_command(args, ctx)),
         Command::Job(args) => with_tenant(|ctx| job::run_command(args, ctx)),

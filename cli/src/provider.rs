@@ -385,3 +385,21 @@ pub fn run_repo_command(args: RepoArgs, ctx: &TenantContext) -> anyhow::Result<E
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// The provider a command names with `--provider`, or the only one there is.
+pub async fn named_or_only(
+    state: &cloudkeep_tenant::state::TenantState,
+    given: Option<String>,
+) -> anyhow::Result<String> {
+    if let Some(name) = given {
+        return Ok(name);
+    }
+    let all = state.providers().await?;
+    match all.as_slice() {
+        [one] => Ok(one.name.clone()),
+        [] => anyhow::bail!(
+            "add a service provider first: cloudkeep provider add NAME --host HOST --user USER --password-stdin"
+        ),
+        _ => anyhow::bail!("you use several providers; name one with --provider"),
+    }
+}

@@ -1,6 +1,7 @@
 //! `cloudkeep sp …`: the service provider's administration of a gateway over its admin API —
 //! login (with the certificate trust step), cloud repositories, tenants and subtenants, usage,
-//! maintenance mode, the gateway list, the audit log and the certificate.
+//! maintenance mode, the gateway list, the audit log, the certificate, and (through
+//! `plans`) cloud hosts and hardware plans.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -114,6 +115,17 @@ enum SpCommand {
     Cert {
         #[command(subcommand)]
         action: CertAction,
+    },
+    /// Cloud hosts: the machines (Linux with QEMU/KVM) that run tenants' replicas.
+    Host {
+        #[command(subcommand)]
+        action: crate::plans::HostAction,
+    },
+    /// Hardware plans: the compute (CPUs, memory, storage, networks) tenants' replicas may
+    /// use on a cloud host, and which tenants have each.
+    Plan {
+        #[command(subcommand)]
+        action: crate::plans::PlanAction,
     },
 }
 
@@ -798,6 +810,12 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+        }
+        SpCommand::Host { action } => {
+            crate::plans::host_command(&rt, &session_client(home)?, action, json)?;
+        }
+        SpCommand::Plan { action } => {
+            crate::plans::plan_command(&rt, &session_client(home)?, action, json)?;
         }
         SpCommand::Tenant { action } => {
             let client = session_client(home)?;

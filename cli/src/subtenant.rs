@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
 use clap::{Args as ClapArgs, Subcommand};
 use cloudkeep_api::{NewSubtenant, SubtenantChange};
 use cloudkeep_model::units::{human_bytes, parse_limit};
@@ -71,20 +70,15 @@ enum SubtenantCommand {
 pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
     let (state, secrets_store) = (ctx.state(), ctx.secrets());
     ctx.block_on(async {
-        let provider = match args.provider {
-            Some(p) => p,
-            None => {
-                let all = state.providers().await?;
-                match all.as_slice() {
-                    [one] => one.name.clone(),
-                    [] => bail!("add a service provider first: cloudkeep provider add NAME --host HOST --user USER --password-stdin"),
-                    _ => bail!("you use several providers; name one with --provider"),
-                }
-            }
-        };
+        let provider = crate::provider::named_or_only(state, args.provider).await?;
         let (client, _) = providers::connect(state, secrets_store, &provider).await?;
         let view = match args.command {
-            SubtenantCommand::Add { name, repo, quota, password_stdin } => {
+            SubtenantCommand::Add {
+                name,
+                repo,
+                quota,
+                password_stdin,
+            } => {
                 let (password, generated) = if password_stdin {
                     (secrets::stdin_line("password")?, false)
                 } else {
@@ -113,23 +107,53 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                         let quotas = v
                             .quotas
                             .iter()
-                            .map(|q| format!("{}: {} of {}", q.friendly_name, human_bytes(q.used_bytes.max(0) as u64), q.quota_bytes))
+                            .map(|q| {
+                                format!(
+                                    "{}: {} of {}",
+                                    q.friendly_name,
+                                    human_bytes(q.used_bytes.max(0) as u64),
+                                    q.quota_bytes
+                                )
+                            })
                             .collect::<Vec<_>>()
                             .join("; ");
                         println!(
                             "{:<28} {:<9} {quotas}",
                             v.tenant.login,
-                            if v.tenant.settings.enabled { "enabled" } else { "disabled" }
+                            if v.tenant.settings.enabled {
+                                "enabled"
+                            } else {
+                                "disabled"
+                            }
                         );
                     }
                 }
                 None
             }
-            SubtenantCommand::Set { name, quota, disable, enable, password_stdin } => {
+            SubtenantCommand::Set {
+                name,
+                quota,
+                disable,
+                enable,
+                password_stdin,
+            } => {
                 let change = SubtenantChange {
-                    quota_bytes: quota.map(|q| parse_limit(&q)).transpose().map_err(anyhow::Error::msg)?,
-                    enabled: if disable { Some(false) } else if enable { Some(true) } else { None },
-                    password: if password_stdin { Some(secrets::stdin_line("password")?) } else { None },
+                    quota_bytes: quota
+                        .map(|q| parse_limit(&q))
+                        .transpose()
+                        .map_err(anyhow::Error::msg)?,
+                    enabled: if disable {
+                        Some(false)
+                    } else if enable {
+                        Some(true)
+                    } else {
+                        None
+                    },
+                    password: if password_stdin {
+                        Some(secrets::stdin_line("password")?)
+                    } else {
+                        None
+                    },
                 };
                 Some(client.set_subtenant(&name, &change).await?)
             }
@@ -143,11 +167,18 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&view)?);
             } else {
-                let quota = view.quotas.first().map_or("-".to_owned(), |q| q.quota_bytes.to_string());
+                let quota = view
+                    .quotas
+                    .first()
+                    .map_or("-".to_owned(), |q| q.quota_bytes.to_string());
                 println!(
                     "{}: {}, quota {quota}",
                     view.tenant.login,
-                    if view.tenant.settings.enabled { "enabled" } else { "disabled" }
+                    if view.tenant.settings.enabled {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    }
                 );
             }
         }

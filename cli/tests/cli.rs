@@ -62,6 +62,9 @@ fn help_lists_only_real_subcommands() {
           policy          Backup policies: one job template for many computers, each with its own subtenant
           agent           This computer's agent under a backup policy: enroll, run
           lab             A service provider on this computer, with a demo tenant, for trying everything
+          replica         Cloud replication at your provider: your hardware plans
+          host            Run this machine as a cloud host of a service provider (Linux with QEMU/KVM): it
+                          runs tenants' replicas
           recovery-media  Bootable recovery media: restore a dead or blank computer from your provider
           recovery        Restore this whole computer from your provider, question by question (what
                           recovery media run when booted)

@@ -16,6 +16,7 @@ mod local;
 mod objects;
 mod policy;
 mod prove;
+mod replication;
 // QEMU boots of recovery media: Linux, as root.
 #[cfg(target_os = "linux")]
 mod recovery;

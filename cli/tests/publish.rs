@@ -377,7 +377,7 @@ fn an_image_level_point_publishes_its_disks_volumes_and_their_files() {
         std::fs::read_to_string(format!("/sys/block/{loop_name}/loop/backing_file"))
             .is_ok_and(|b| b.contains("pub.img1.raw"))
     };
-    wait_until("nothing is left after kill -9", 20, || {
+    wait_until("nothing is left after kill -9", 60, || {
         !mounted(&mnt) && mounts_at(&files).is_empty() && !backed_by_us()
     });
     // Whatever `auto_unmount` left, `points unmount` says so and cleans up.

@@ -53,6 +53,11 @@ const CRATE_EDGES: &[(&str, &[&str])] = &[
             "cloudkeep-notify",
         ],
     ),
+    // A cloud host reports to the gateways as their client; replicas need no repository.
+    (
+        "cloudkeep-host",
+        &["cloudkeep-model", "cloudkeep-api", "cloudkeep-client"],
+    ),
     ("cloudkeep-cli", FACE_CRATES),
     ("cloudkeep-console", FACE_CRATES),
     ("cloudkeep-tests", &[]),
@@ -69,6 +74,7 @@ const FACE_CRATES: &[&str] = &[
     "cloudkeep-tenant",
     "cloudkeep-gateway",
     "cloudkeep-publish",
+    "cloudkeep-host",
 ];
 
 /// Crates that must never be in a layer's dependency tree (normal dependencies, at any
@@ -127,7 +133,10 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     ),
     (
         "core/api/src",
-        &[&["accounts", "handoff", "health"], &["notify", "policy"]],
+        &[
+            &["accounts", "handoff", "health", "replication"],
+            &["notify", "policy"],
+        ],
     ),
     (
         "core/repo/src",
@@ -151,6 +160,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     ),
     ("core/certs/src", &[]),
     ("core/notify/src", &[]),
+    ("core/host/src", &[&["config"], &["facts"], &["run"]]),
     (
         "core/publish/src",
         &[
@@ -178,7 +188,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
                 "recycle",
                 "repos",
             ],
-            &["health", "space"],
+            &["health", "replication", "space"],
             &["admin", "check", "moves", "tenant"],
             &["server"],
             &["lab"],
@@ -186,7 +196,12 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     ),
     (
         "core/client/src",
-        &[&["failover", "tls"], &["remote"], &["tenant"]],
+        &[
+            &["failover", "tls"],
+            &["remote"],
+            &["tenant"],
+            &["replication"],
+        ],
     ),
     (
         "core/tenant/src",
@@ -212,22 +227,24 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &[
                 "about", "daemon", "exit", "progress", "runtime", "secrets", "service",
             ],
-            &["gateway", "notify", "show"],
+            &["gateway", "notify", "plans", "show"],
             // The image-level commands (`points show`, `restore volume|disk`), publishing
-            // (`points mount|unmount`), backup files (`points export|import`, `--from-file`).
-            &["image", "publish", "backupfile"],
+            // (`points mount|unmount`), backup files (`points export|import`, `--from-file`);
+            // the cloud host (stopped like a gateway).
+            &["image", "publish", "backupfile", "host"],
+            // Which provider a command means, for the commands above it.
+            &["provider"],
             &[
                 "job",
                 "lab",
                 "local",
                 "policy",
-                "provider",
                 "recovery",
                 "sp",
                 "subtenant",
             ],
             // The agent's restore is `restore files` of its own job.
-            &["agent"],
+            &["agent", "replica"],
         ],
     ),
     (

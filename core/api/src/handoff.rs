@@ -29,16 +29,7 @@ impl Handoff {
     /// The details as a text to print, copy or save: one `Name: value` line each, then how to
     /// use them.
     pub fn text(&self) -> String {
-        let mut out = String::from("Cloudkeep: connection details for your service provider\n\n");
-        for address in &self.addresses {
-            out.push_str(&format!("{GATEWAY}: {address}\n"));
-        }
-        out.push_str(&format!("{FINGERPRINT}: {}\n", self.fingerprint));
-        out.push_str(&format!("{USER}: {}\n", self.user));
-        match &self.password {
-            Some(p) => out.push_str(&format!("{PASSWORD}: {p}\n")),
-            None => out.push_str(&format!("{PASSWORD}: (given to you separately)\n")),
-        }
+        let mut out = self.lines("Cloudkeep: connection details for your service provider");
         let first = self.addresses.first().map_or("", String::as_str);
         out.push_str(&format!(
             "\nIn the Cloudkeep Console: Service providers, Add service provider; enter the \
@@ -49,6 +40,36 @@ impl Handoff {
              Keep this file private: it holds the password.\n",
             self.user, self.fingerprint
         ));
+        out
+    }
+
+    /// The details of a cloud host (its account is the host's name), with how the host uses
+    /// them. [`Handoff::parse`] reads them back.
+    pub fn host_text(&self) -> String {
+        let mut out = self.lines(&format!(
+            "Cloudkeep: connection details for cloud host {}",
+            self.user
+        ));
+        out.push_str(
+            "\nOn the host (Linux with QEMU, and KVM where the hardware has it), as the account \
+             that will run the replicas:\n  cloudkeep host run --connect THIS-FILE --pool \
+             main=/srv/cloudkeep/replicas\n\
+             Keep this file private: it holds the host's password. Delete it once the host runs.\n",
+        );
+        out
+    }
+
+    fn lines(&self, title: &str) -> String {
+        let mut out = format!("{title}\n\n");
+        for address in &self.addresses {
+            out.push_str(&format!("{GATEWAY}: {address}\n"));
+        }
+        out.push_str(&format!("{FINGERPRINT}: {}\n", self.fingerprint));
+        out.push_str(&format!("{USER}: {}\n", self.user));
+        match &self.password {
+            Some(p) => out.push_str(&format!("{PASSWORD}: {p}\n")),
+            None => out.push_str(&format!("{PASSWORD}: (given to you separately)\n")),
+        }
         out
     }
 
@@ -92,6 +113,8 @@ mod tests {
             password: Some("s3cret: with colon".into()),
         };
         assert_eq!(Handoff::parse(&h.text()), Some(h.clone()));
+        assert_eq!(Handoff::parse(&h.host_text()), Some(h.clone()));
+        assert!(h.host_text().contains("cloud host acme"));
         let without = Handoff {
             password: None,
             ..h

@@ -13,6 +13,7 @@ pub mod handoff;
 pub mod health;
 pub mod notify;
 pub mod policy;
+pub mod replication;
 
 pub use accounts::{
     AuditEntry, CloudRepo, DEFAULT_LEASE_GRACE_DAYS, GatewayEntry, LeaseState, LockMode,

@@ -7,6 +7,7 @@
 
 pub mod failover;
 pub mod remote;
+pub mod replication;
 pub mod tenant;
 pub mod tls;
 
@@ -704,16 +705,35 @@ impl SpClient {
         .await
     }
 
-    /// What to hand tenant `login`: the addresses of the gateways that beat their heartbeat
-    /// lately (the one this client talks to when none does), the served certificate's
-    /// fingerprint, the account, and `password` when it was just set.
+    /// What to hand tenant `login`: the gateways' addresses ([`Self::live_addresses`]), the
+    /// served certificate's fingerprint, the account, and `password` when it was just set.
     pub async fn handoff(
         &self,
         login: &str,
         password: Option<String>,
     ) -> Result<cloudkeep_api::handoff::Handoff, ClientError> {
         let account = self.tenant(login).await?;
+        self.handoff_for(account.tenant.login, password).await
+    }
+
+    /// The connection details of account `user` (a tenant or a cloud host).
+    pub(crate) async fn handoff_for(
+        &self,
+        user: String,
+        password: Option<String>,
+    ) -> Result<cloudkeep_api::handoff::Handoff, ClientError> {
         let cert = self.cert().await?;
+        Ok(cloudkeep_api::handoff::Handoff {
+            addresses: self.live_addresses().await?,
+            fingerprint: cert.fingerprint,
+            user,
+            password,
+        })
+    }
+
+    /// The addresses of the gateways that beat their heartbeat lately (the one this client
+    /// talks to when none does).
+    async fn live_addresses(&self) -> Result<Vec<String>, ClientError> {
         let mut gateways = self.gateways().await?;
         gateways.sort_by_key(|g| std::cmp::Reverse(g.heartbeat_ms));
         let newest = gateways.first().map_or(0, |g| g.heartbeat_ms);
@@ -727,12 +747,7 @@ impl SpClient {
         if addresses.is_empty() {
             addresses.push(self.address().to_owned());
         }
-        Ok(cloudkeep_api::handoff::Handoff {
-            addresses,
-            fingerprint: cert.fingerprint,
-            user: account.tenant.login,
-            password,
-        })
+        Ok(addresses)
     }
 
     /// The certificate being served.

@@ -22,6 +22,11 @@ impl TenantClient {
         self.0.address()
     }
 
+    /// The connection underneath, for the calls other modules add.
+    pub(crate) fn sp(&self) -> &SpClient {
+        &self.0
+    }
+
     /// `hello`.
     pub async fn hello(&self) -> Result<Hello, ClientError> {
         self.0.hello().await

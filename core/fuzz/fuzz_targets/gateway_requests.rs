@@ -1,7 +1,7 @@
 //! Fuzz target: every JSON request body the gateway takes (the first byte picks which), as
 //! axum's `Json` extractor would parse it. Whatever parses must serialise again, and the
 //! bodies the gateway checks further (task kinds, read ranges, subtenant names, object-store
-//! locations) go through those checks too.
+//! locations, a host's report, a hardware plan) go through those checks too.
 #![no_main]
 
 use cloudkeep_api as api;
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {
         return;
     };
-    match which % 20 {
+    match which % 23 {
         0 => drop(round_trip::<api::LoginRequest>(body)),
         1 => drop(round_trip::<api::PresenceRequest>(body)),
         2 => {
@@ -61,6 +61,33 @@ fuzz_target!(|data: &[u8]| {
         16 => drop(round_trip::<api::RepoEdit>(body)),
         17 => drop(round_trip::<api::MoveRequest>(body)),
         18 => drop(round_trip::<api::DrainRequest>(body)),
+        19 => drop(round_trip::<api::replication::NewHost>(body)),
+        20 => {
+            // A host's heartbeat: every field of a hostile host's report.
+            if let Some(facts) = round_trip::<api::replication::HostFacts>(body) {
+                let _ = facts.warning();
+                for pool in &facts.pools {
+                    let _ = cloudkeep_model::names::check("storage pool", &pool.name);
+                }
+            }
+        }
+        21 => {
+            // A plan is checked alone and against a host, with no overflow or panic.
+            if let Some(plan) = round_trip::<api::replication::PlanSpec>(body) {
+                let _ = plan.check();
+                let used = api::replication::PlanUse::default();
+                let _ = used.admits(
+                    &plan,
+                    api::replication::ReplicaNeeds {
+                        cpu: plan.cpu,
+                        memory: plan.memory,
+                    },
+                );
+                for s in &plan.storage {
+                    let _ = used.admits_storage(&plan, &s.pool, s.bytes);
+                }
+            }
+        }
         _ => drop(round_trip::<policy::PolicyDoc>(body)),
     }
 });

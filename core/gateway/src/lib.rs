@@ -28,6 +28,7 @@ pub mod object_lock;
 pub mod packread;
 pub mod policies;
 pub mod recycle;
+pub mod replication;
 pub mod repos;
 pub mod server;
 pub mod session;

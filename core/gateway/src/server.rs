@@ -119,6 +119,7 @@ pub fn router(state: Arc<GatewayState>) -> Router {
         .merge(super::tenant::routes())
         .merge(super::policies::routes())
         .merge(super::health::routes())
+        .merge(super::replication::routes())
         .merge(super::notify::routes())
         .merge(super::recycle::routes())
         .merge(super::space::routes())

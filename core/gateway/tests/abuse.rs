@@ -1158,3 +1158,140 @@ async fn run_reports_cannot_flood_the_sps_notifications_or_database() {
         "run reports: 530 failures reported by one tenant reached the SP's channels 10 times; 500 jobs kept at most; text cut, far-future times pulled back, unknown kinds and results refused",
     );
 }
+
+/// A cloud host's session opens only the host's own calls, no session of another realm opens
+/// them, and what a hostile host reports is refused or trimmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cloud_host_reaches_only_its_own_calls_and_its_reports_are_bounded() {
+    let (_tmp, gw_dir, gw) = gateway_with_repo().await;
+    add_tenant(
+        &gw.db,
+        "acme",
+        "acme-password",
+        1 << 30,
+        TenantSettings::default(),
+    )
+    .await;
+    let http = pinned_client(&gw_dir, None);
+    let base = format!("https://{}", gw.addr);
+    let admin = admin_token(&gw, &gw_dir).await;
+    let added: Value = http
+        .post(format!("{base}/v1/admin/hosts"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "kvm1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let password = added["password"].as_str().unwrap().to_owned();
+    assert!(password.len() >= 32, "a strong password is made");
+    let login = |path: &'static str, password: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            http.post(format!("{base}{path}"))
+                .json(&json!({"user": "kvm1", "password": password}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // The host's password opens no tenant or admin session.
+    assert_eq!(login("/v1/login", password.clone()).await.status(), 401);
+    assert_eq!(
+        login("/v1/admin/login", password.clone()).await.status(),
+        401
+    );
+    let host: Value = login("/v1/host/login", password.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let host = host["token"].as_str().unwrap().to_owned();
+    let tenant = Tenant::login(&gw, &gw_dir, "acme", "acme-password")
+        .await
+        .unwrap();
+    let facts = |pools: Value| {
+        json!({"hostname": "h".repeat(5000), "os": "linux", "version": "0", "cpus": 4,
+            "memory": 8u64 << 30, "kvm": true, "qemu": "7.2", "pools": pools, "networks": 8})
+    };
+    let call = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+        let mut req = http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send()
+    };
+    // Each realm's token opens only its own calls.
+    let good =
+        facts(json!([{"name": "main", "path": "/srv", "total": 1u64 << 40, "free": 1u64 << 39}]));
+    for (method, path, token) in [
+        (
+            reqwest::Method::PUT,
+            "/v1/host/facts",
+            tenant.token.as_str(),
+        ),
+        (reqwest::Method::PUT, "/v1/host/facts", admin.as_str()),
+        (reqwest::Method::GET, "/v1/repos", host.as_str()),
+        (reqwest::Method::GET, "/v1/replication/plans", host.as_str()),
+        (reqwest::Method::GET, "/v1/admin/plans", host.as_str()),
+        (
+            reqwest::Method::GET,
+            "/v1/admin/hosts",
+            tenant.token.as_str(),
+        ),
+    ] {
+        let resp = call(method.clone(), path, token, Some(good.clone()))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401, "{method} {path}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["code"], "unauthorized", "{path}: {body}");
+    }
+    // A hostile host: too many pools, a pool name that is a path, nonsense: refused with a
+    // JSON error; long text is cut.
+    let many: Vec<Value> = (0..65)
+        .map(|i| json!({"name": format!("p{i}"), "path": "/", "total": 1, "free": 1}))
+        .collect();
+    for bad in [
+        facts(json!(many)),
+        facts(json!([{"name": "../etc", "path": "/", "total": 1, "free": 1}])),
+        json!({"cpus": -1}),
+    ] {
+        let resp = call(reqwest::Method::PUT, "/v1/host/facts", &host, Some(bad))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+    }
+    let resp = call(reqwest::Method::PUT, "/v1/host/facts", &host, Some(good))
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let hosts: Value = call(reqwest::Method::GET, "/v1/admin/hosts", &admin, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        hosts[0]["facts"]["hostname"].as_str().unwrap().len(),
+        200,
+        "text is cut"
+    );
+    // Wrong host passwords count towards the address's ban (the host's own login above reset
+    // the count): the fifth bans it.
+    for _ in 0..5 {
+        assert_eq!(
+            login("/v1/host/login", "wrong-password".into())
+                .await
+                .status(),
+            401
+        );
+    }
+    let banned = login("/v1/host/login", password).await;
+    assert_eq!(banned.status(), 429, "banned after repeated failures");
+}

@@ -316,6 +316,10 @@ async fn conformance(db: Db) {
     // notifications to the SP holds per account and hour.
     job_health(&db, acme.id, sub.id).await;
 
+    // Cloud replication: hosts, plans on them, the tenants that have each; what is in use is
+    // never removed.
+    replication(&db).await;
+
     // Deleting a tenant takes its subtenants, quotas and sessions.
     db.add_session("tok-sub", Realm::Tenant, sub.id, 60_000)
         .await
@@ -436,6 +440,125 @@ async fn conformance(db: Db) {
     assert_eq!(
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["tenant.delete", "tenant.create"]
+    );
+}
+
+async fn replication(db: &Db) {
+    use cloudkeep_api::replication::{HostFacts, PlanSpec, PlanStorage, StoragePool};
+    let host = db.add_host("kvm1", "host-hash").await.unwrap();
+    assert_eq!((host.seen_ms, host.facts.as_ref()), (None, None));
+    assert!(matches!(
+        db.add_host("kvm1", "h").await,
+        Err(DbError::Conflict(_))
+    ));
+    let (id, hash) = db.host_login("kvm1").await.unwrap().unwrap();
+    assert_eq!(hash, "host-hash");
+    assert!(db.host_login("nobody").await.unwrap().is_none());
+    let facts = HostFacts {
+        hostname: "kvm1.example".into(),
+        os: "linux 6.1".into(),
+        version: "0.1.0".into(),
+        cpus: 16,
+        memory: 64 << 30,
+        kvm: true,
+        qemu: Some("7.2.15".into()),
+        pools: vec![StoragePool {
+            name: "main".into(),
+            path: "/srv/replicas".into(),
+            total: 2 << 40,
+            free: 1 << 40,
+        }],
+        networks: 64,
+    };
+    db.set_host_facts(id, &facts).await.unwrap();
+    let seen = db.host("kvm1").await.unwrap();
+    assert_eq!(seen.facts.as_ref(), Some(&facts));
+    assert!(seen.seen_ms.is_some());
+
+    // A host's session is of its own realm.
+    db.add_session("tok-host", Realm::Host, id, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.session_subject("tok-host", Realm::Host).await.unwrap(),
+        Some(id)
+    );
+    assert_eq!(
+        db.session_subject("tok-host", Realm::Tenant).await.unwrap(),
+        None
+    );
+
+    let plan = PlanSpec {
+        name: "silver".into(),
+        host: "kvm1".into(),
+        cpu: 4,
+        memory: 8 << 30,
+        storage: vec![PlanStorage {
+            pool: "main".into(),
+            bytes: 500 << 30,
+        }],
+        networks: 2,
+        internet: true,
+    };
+    let view = db.add_plan(&plan).await.unwrap();
+    assert_eq!(
+        view.plan, plan,
+        "every field reads back, sizes beyond 32 bits too"
+    );
+    assert!(matches!(
+        db.add_plan(&plan).await,
+        Err(DbError::Conflict(_))
+    ));
+    let mut elsewhere = plan.clone();
+    elsewhere.name = "gold".into();
+    elsewhere.host = "nowhere".into();
+    assert!(matches!(
+        db.add_plan(&elsewhere).await,
+        Err(DbError::NotFound(_))
+    ));
+    assert_eq!(db.host("kvm1").await.unwrap().plans, ["silver"]);
+
+    // Subscriptions: tenants only, twice is once, a plan in use stays, a host with plans too.
+    let sub_sub = db.subscribe("silver", "acme/laptop-1").await;
+    assert!(
+        matches!(&sub_sub, Err(DbError::Invalid(m)) if m.contains("not subtenants")),
+        "{sub_sub:?}"
+    );
+    assert!(matches!(
+        db.subscribe("silver", "ghost").await,
+        Err(DbError::NotFound(_))
+    ));
+    db.subscribe("silver", "acme").await.unwrap();
+    let view = db.subscribe("silver", "acme").await.unwrap();
+    assert_eq!(view.tenants, ["acme"]);
+    let acme = db.tenant_by_login("acme").await.unwrap().unwrap().0;
+    assert_eq!(db.plans_of(acme.id).await.unwrap().len(), 1);
+    assert!(matches!(
+        db.remove_plan("silver").await,
+        Err(DbError::Invalid(_))
+    ));
+    assert!(matches!(
+        db.remove_host("kvm1").await,
+        Err(DbError::Invalid(_))
+    ));
+    assert!(
+        db.plan("silver").await.is_ok(),
+        "a refused removal removes nothing"
+    );
+    db.unsubscribe("silver", "acme").await.unwrap();
+    assert!(matches!(
+        db.unsubscribe("silver", "acme").await,
+        Err(DbError::NotFound(_))
+    ));
+    assert!(db.plans_of(acme.id).await.unwrap().is_empty());
+    db.remove_plan("silver").await.unwrap();
+    assert!(db.plans().await.unwrap().is_empty());
+    db.remove_host("kvm1").await.unwrap();
+    assert!(db.hosts().await.unwrap().is_empty());
+    assert_eq!(
+        db.session_subject("tok-host", Realm::Host).await.unwrap(),
+        None,
+        "a removed host's sessions end"
     );
 }
 

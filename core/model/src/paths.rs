@@ -137,6 +137,11 @@ impl DataHome {
         self.root.join("lab")
     }
 
+    /// A cloud host's folder (`cloudkeep host run`): its connection details and settings.
+    pub fn cloud_host(&self) -> PathBuf {
+        self.root.join("host")
+    }
+
     /// The time `cloudkeep daemon` last said it is running (its heartbeat, ms since the epoch).
     pub fn daemon_heartbeat(&self) -> PathBuf {
         self.root.join("daemon.alive")

@@ -17,6 +17,7 @@ pub mod policies;
 pub mod providers;
 pub mod publish;
 pub mod recovery;
+pub mod replication;
 pub mod sp;
 pub mod subtenants;
 

@@ -1,4 +1,4 @@
-//! SP admin accounts and the login sessions of both realms (admins, tenants). Session tokens
+//! SP admin accounts and the login sessions of every realm (admins, tenants, cloud hosts). Session tokens
 //! are random; only their BLAKE3 hash is stored, so a copy of the database opens no session.
 
 use sqlx::Row;
@@ -12,6 +12,8 @@ pub enum Realm {
     Admin,
     /// Tenants and subtenants.
     Tenant,
+    /// Cloud hosts (replication).
+    Host,
 }
 
 impl Realm {
@@ -19,6 +21,7 @@ impl Realm {
         match self {
             Self::Admin => "admin",
             Self::Tenant => "tenant",
+            Self::Host => "host",
         }
     }
 }

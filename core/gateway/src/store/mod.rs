@@ -17,6 +17,7 @@ pub mod health;
 pub mod moves;
 pub mod object_lock;
 pub mod policies;
+pub mod replication;
 pub mod repos;
 pub mod reservations;
 pub mod restores;

@@ -1,0 +1,424 @@
+//! Cloud replication on the wire: the SP's **cloud hosts** (what each reports of itself:
+//! CPUs, memory, KVM, QEMU, storage pools, networks), the **hardware plans** it sells on them
+//! (CPU, memory, storage per pool, networks, internet access) and which tenants each plan is
+//! given to, and what a tenant sees of its plans with their use.
+//!
+//! The one rule of limits lives here so every side applies it the same way:
+//! [`PlanSpec::fits_host`] (a plan a host could never run is refused when it is made) and
+//! [`PlanUse::admits`] (a replica starts only when it fits what the plan has left).
+
+use serde::{Deserialize, Serialize};
+
+/// The fewest bytes of memory a plan or replica may have (a guest needs some to boot).
+pub const MIN_MEMORY: u64 = 64 << 20;
+/// The most virtual CPUs one plan may hand out.
+pub const MAX_CPUS: u32 = 256;
+/// The most isolated networks one plan may hand out.
+pub const MAX_NETWORKS: u32 = 16;
+
+/// A storage pool of a cloud host: a folder where replicas' disks live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoragePool {
+    /// Its name, as plans name it (`HOST/POOL`).
+    pub name: String,
+    /// The folder on the host.
+    pub path: String,
+    /// Bytes of the file system it is on.
+    pub total: u64,
+    /// Bytes free there.
+    pub free: u64,
+}
+
+/// What a cloud host reports of itself at every heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFacts {
+    /// The machine's own name.
+    pub hostname: String,
+    /// Operating system and kernel.
+    pub os: String,
+    /// Cloudkeep's version on the host.
+    pub version: String,
+    /// Logical CPUs.
+    pub cpus: u32,
+    /// Bytes of memory.
+    pub memory: u64,
+    /// Whether `/dev/kvm` opens: replicas run at native speed; otherwise they run emulated
+    /// (slowly), which is said wherever the host is shown.
+    pub kvm: bool,
+    /// QEMU's version, when `qemu-system-x86_64` is installed (replicas need it).
+    pub qemu: Option<String>,
+    /// Its storage pools.
+    pub pools: Vec<StoragePool>,
+    /// How many isolated tenant networks it makes at most.
+    pub networks: u32,
+}
+
+impl HostFacts {
+    /// What a person should know before selling plans on this host, if anything.
+    pub fn warning(&self) -> Option<String> {
+        match (&self.qemu, self.kvm) {
+            (None, _) => Some(
+                "QEMU is not installed on the host (qemu-system-x86_64): replicas cannot start there"
+                    .to_owned(),
+            ),
+            (Some(_), false) => Some(
+                "KVM is not available on the host (/dev/kvm): replicas run emulated, many times slower"
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// A pool by name.
+    pub fn pool(&self, name: &str) -> Option<&StoragePool> {
+        self.pools.iter().find(|p| p.name == name)
+    }
+}
+
+/// A cloud host as the SP sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostView {
+    /// The host's name (its login at the gateway).
+    pub name: String,
+    /// When it was added.
+    pub created_ms: i64,
+    /// Its last heartbeat, if it ever reported.
+    pub seen_ms: Option<i64>,
+    /// What it reported last.
+    pub facts: Option<HostFacts>,
+    /// The plans on it.
+    pub plans: Vec<String>,
+}
+
+impl HostView {
+    /// A host that beat its heartbeat within the last two minutes.
+    pub fn is_up(&self, now_ms: i64) -> bool {
+        self.seen_ms.is_some_and(|seen| now_ms - seen < 120_000)
+    }
+}
+
+/// `POST /v1/admin/hosts`: a cloud host to add.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewHost {
+    /// Its name.
+    pub name: String,
+}
+
+/// The answer to adding a host: the host and the password it logs in with (shown once:
+/// the gateway keeps only its hash).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddedHost {
+    /// The host.
+    pub host: HostView,
+    /// Its password.
+    pub password: String,
+}
+
+/// Bytes of one storage pool a plan hands out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanStorage {
+    /// The pool on the plan's host.
+    pub pool: String,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// A hardware plan: the compute a tenant's replicas may use on one cloud host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSpec {
+    /// Its name.
+    pub name: String,
+    /// The cloud host its replicas run on.
+    pub host: String,
+    /// Virtual CPUs, in all running replicas together.
+    pub cpu: u32,
+    /// Bytes of memory, in all running replicas together.
+    pub memory: u64,
+    /// Storage for the replicas' disks and their replica points, per pool of the host.
+    pub storage: Vec<PlanStorage>,
+    /// Isolated networks.
+    pub networks: u32,
+    /// Whether replicas may reach the internet (through the host's address).
+    pub internet: bool,
+}
+
+impl PlanSpec {
+    /// The plan on its own: in range, one entry per pool.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_CPUS).contains(&self.cpu) {
+            return Err(format!("a plan has 1 to {MAX_CPUS} CPUs, not {}", self.cpu));
+        }
+        if self.memory < MIN_MEMORY {
+            return Err(format!(
+                "a plan needs at least {} MiB of memory",
+                MIN_MEMORY >> 20
+            ));
+        }
+        if !(1..=MAX_NETWORKS).contains(&self.networks) {
+            return Err(format!(
+                "a plan has 1 to {MAX_NETWORKS} networks, not {}",
+                self.networks
+            ));
+        }
+        if self.storage.is_empty() {
+            return Err("give the plan storage on its host: --storage HOST:SIZE".to_owned());
+        }
+        for (i, s) in self.storage.iter().enumerate() {
+            if s.bytes == 0 {
+                return Err(format!("the storage on pool {} is 0 bytes", s.pool));
+            }
+            if self.storage[..i].iter().any(|t| t.pool == s.pool) {
+                return Err(format!(
+                    "pool {} is given twice; give each pool once",
+                    s.pool
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a host with `facts` could ever run what the plan sells: its CPUs, memory,
+    /// pools and networks. CPUs and memory are not reserved on the host (replicas run only
+    /// at failover), so several plans may share them; one plan alone must fit.
+    pub fn fits_host(&self, facts: &HostFacts) -> Result<(), String> {
+        let host = &self.host;
+        if self.cpu > facts.cpus {
+            return Err(format!(
+                "{host} has {} CPUs; a plan of {} could never run there",
+                facts.cpus, self.cpu
+            ));
+        }
+        if self.memory > facts.memory {
+            return Err(format!(
+                "{host} has {} MiB of memory; a plan of {} MiB could never run there",
+                facts.memory >> 20,
+                self.memory >> 20
+            ));
+        }
+        if self.networks > facts.networks {
+            return Err(format!(
+                "{host} makes at most {} networks; the plan asks for {}",
+                facts.networks, self.networks
+            ));
+        }
+        for s in &self.storage {
+            let Some(pool) = facts.pool(&s.pool) else {
+                let pools: Vec<&str> = facts.pools.iter().map(|p| p.name.as_str()).collect();
+                return Err(format!(
+                    "{host} has no storage pool \"{}\" (it has: {})",
+                    s.pool,
+                    if pools.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        pools.join(", ")
+                    }
+                ));
+            };
+            if s.bytes > pool.total {
+                return Err(format!(
+                    "pool {host}/{} holds {} GiB in all; the plan asks for {} GiB of it",
+                    s.pool,
+                    pool.total >> 30,
+                    s.bytes >> 30
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes the plan hands out on `pool`.
+    pub fn storage_on(&self, pool: &str) -> u64 {
+        self.storage
+            .iter()
+            .filter(|s| s.pool == pool)
+            .map(|s| s.bytes)
+            .sum()
+    }
+}
+
+/// A plan as the SP lists it: the plan and the tenants it is given to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanView {
+    /// The plan.
+    pub plan: PlanSpec,
+    /// When it was made.
+    pub created_ms: i64,
+    /// The tenants subscribed to it.
+    pub tenants: Vec<String>,
+}
+
+/// What a tenant's replicas use of one plan now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanUse {
+    /// Virtual CPUs of the running replicas.
+    pub cpu: u32,
+    /// Memory of the running replicas.
+    pub memory: u64,
+    /// Bytes the replicas' disks and replica points take, per pool.
+    pub storage: Vec<PlanStorage>,
+    /// Networks made.
+    pub networks: u32,
+    /// Replicas running.
+    pub running: u32,
+}
+
+/// What a replica about to start needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaNeeds {
+    /// Virtual CPUs.
+    pub cpu: u32,
+    /// Bytes of memory.
+    pub memory: u64,
+}
+
+impl PlanUse {
+    /// Whether a replica needing `needs` may start now: what runs plus it within the plan.
+    /// The message says what is short and by how much.
+    pub fn admits(&self, plan: &PlanSpec, needs: ReplicaNeeds) -> Result<(), String> {
+        let cpu = self.cpu.saturating_add(needs.cpu);
+        if cpu > plan.cpu {
+            return Err(format!(
+                "plan {} has {} CPUs and running replicas use {}; this one needs {} more: stop a replica or ask for a larger plan",
+                plan.name, plan.cpu, self.cpu, needs.cpu
+            ));
+        }
+        let memory = self.memory.saturating_add(needs.memory);
+        if memory > plan.memory {
+            return Err(format!(
+                "plan {} has {} MiB of memory and running replicas use {} MiB; this one needs {} MiB more: stop a replica or ask for a larger plan",
+                plan.name,
+                plan.memory >> 20,
+                self.memory >> 20,
+                needs.memory >> 20
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `more` bytes may be written to `pool` within the plan.
+    pub fn admits_storage(&self, plan: &PlanSpec, pool: &str, more: u64) -> Result<(), String> {
+        let used = self
+            .storage
+            .iter()
+            .filter(|s| s.pool == pool)
+            .map(|s| s.bytes)
+            .sum::<u64>();
+        let allowed = plan.storage_on(pool);
+        if used.saturating_add(more) > allowed {
+            return Err(format!(
+                "plan {} has {} MiB on pool {pool} and replicas take {} MiB; {} MiB more do not fit: remove replica points or ask for more storage",
+                plan.name,
+                allowed >> 20,
+                used >> 20,
+                more.div_ceil(1 << 20)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `GET /v1/replication/plans`: a plan a tenant is subscribed to, with what it uses of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantPlan {
+    /// The plan.
+    pub plan: PlanSpec,
+    /// Its use now.
+    pub used: PlanUse,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> PlanSpec {
+        PlanSpec {
+            name: "small".into(),
+            host: "kvm1".into(),
+            cpu: 4,
+            memory: 4 << 30,
+            storage: vec![PlanStorage {
+                pool: "main".into(),
+                bytes: 100 << 30,
+            }],
+            networks: 2,
+            internet: false,
+        }
+    }
+
+    fn facts() -> HostFacts {
+        HostFacts {
+            hostname: "kvm1".into(),
+            os: "Linux".into(),
+            version: "0".into(),
+            cpus: 8,
+            memory: 16 << 30,
+            kvm: true,
+            qemu: Some("8.2".into()),
+            pools: vec![StoragePool {
+                name: "main".into(),
+                path: "/srv/replicas".into(),
+                total: 500 << 30,
+                free: 400 << 30,
+            }],
+            networks: 64,
+        }
+    }
+
+    #[test]
+    fn a_plan_is_checked_alone_and_against_its_host() {
+        assert_eq!(plan().check(), Ok(()));
+        assert_eq!(plan().fits_host(&facts()), Ok(()));
+        let mut p = plan();
+        p.cpu = 0;
+        assert!(p.check().unwrap_err().contains("1 to 256 CPUs"));
+        let mut p = plan();
+        p.storage.push(p.storage[0].clone());
+        assert!(p.check().unwrap_err().contains("given twice"));
+        let mut p = plan();
+        p.memory = 32 << 30;
+        assert!(p.fits_host(&facts()).unwrap_err().contains("16384 MiB"));
+        let mut p = plan();
+        p.storage[0].pool = "fast".into();
+        assert!(
+            p.fits_host(&facts())
+                .unwrap_err()
+                .contains("no storage pool \"fast\" (it has: main)")
+        );
+        let mut p = plan();
+        p.storage[0].bytes = 600 << 30;
+        assert!(p.fits_host(&facts()).unwrap_err().contains("500 GiB"));
+    }
+
+    #[test]
+    fn a_replica_starts_only_within_what_the_plan_has_left() {
+        let p = plan();
+        let mut used = PlanUse::default();
+        let vm = ReplicaNeeds {
+            cpu: 2,
+            memory: 2 << 30,
+        };
+        assert_eq!(used.admits(&p, vm), Ok(()));
+        used.cpu = 2;
+        used.memory = 2 << 30;
+        assert_eq!(used.admits(&p, vm), Ok(()), "exactly the plan");
+        used.cpu = 3;
+        let err = used.admits(&p, vm).unwrap_err();
+        assert!(err.contains("4 CPUs") && err.contains("use 3"), "{err}");
+        used.cpu = 0;
+        used.memory = 3 << 30;
+        let err = used.admits(&p, vm).unwrap_err();
+        assert!(err.contains("4096 MiB"), "{err}");
+        let huge = ReplicaNeeds {
+            cpu: u32::MAX,
+            memory: u64::MAX,
+        };
+        assert!(PlanUse::default().admits(&p, huge).is_err(), "no overflow");
+        used.storage = vec![PlanStorage {
+            pool: "main".into(),
+            bytes: 99 << 30,
+        }];
+        assert_eq!(used.admits_storage(&p, "main", 1 << 30), Ok(()));
+        assert!(used.admits_storage(&p, "main", (1 << 30) + 1).is_err());
+        assert!(used.admits_storage(&p, "other", 1).is_err(), "no such pool");
+    }
+}

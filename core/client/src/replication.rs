@@ -1,0 +1,152 @@
+//! Cloud replication's calls: the SP admin's cloud hosts and hardware plans, a tenant's plans,
+//! and [`HostClient`], a cloud host's own connection (login with failover over the
+//! provider's gateways, then its heartbeat carrying what it has).
+
+use super::tenant::TenantClient;
+use super::{ClientError, SpClient};
+use cloudkeep_api::handoff::Handoff;
+use cloudkeep_api::replication::{
+    AddedHost, HostFacts, HostView, NewHost, PlanSpec, PlanView, TenantPlan,
+};
+use cloudkeep_api::{LoginRequest, LoginResponse};
+
+/// A name as one segment of a URL path.
+fn segment(name: &str) -> String {
+    name.replace('%', "%25").replace('/', "%2F")
+}
+
+impl SpClient {
+    /// The cloud hosts.
+    pub async fn hosts(&self) -> Result<Vec<HostView>, ClientError> {
+        self.get("/v1/admin/hosts").await
+    }
+
+    /// Adds cloud host `name`: the host and its connection details, password included (the
+    /// gateway keeps only its hash: hand them over now).
+    pub async fn add_host(&self, name: &str) -> Result<(HostView, Handoff), ClientError> {
+        let added: AddedHost = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/admin/hosts",
+                Some(&NewHost { name: name.into() }),
+            )
+            .await?;
+        let handoff = self
+            .handoff_for(added.host.name.clone(), Some(added.password))
+            .await?;
+        Ok((added.host, handoff))
+    }
+
+    /// Removes a cloud host no plan is on; the hosts left.
+    pub async fn remove_host(&self, name: &str) -> Result<Vec<HostView>, ClientError> {
+        self.call::<(), _>(
+            reqwest::Method::DELETE,
+            &format!("/v1/admin/hosts/{}", segment(name)),
+            None,
+        )
+        .await
+    }
+
+    /// The hardware plans with their tenants.
+    pub async fn plans(&self) -> Result<Vec<PlanView>, ClientError> {
+        self.get("/v1/admin/plans").await
+    }
+
+    /// Makes a hardware plan (checked against what its host reported).
+    pub async fn add_plan(&self, plan: &PlanSpec) -> Result<PlanView, ClientError> {
+        self.call(reqwest::Method::POST, "/v1/admin/plans", Some(plan))
+            .await
+    }
+
+    /// Removes a hardware plan no tenant has; the plans left.
+    pub async fn remove_plan(&self, name: &str) -> Result<Vec<PlanView>, ClientError> {
+        self.call::<(), _>(
+            reqwest::Method::DELETE,
+            &format!("/v1/admin/plans/{}", segment(name)),
+            None,
+        )
+        .await
+    }
+
+    /// Gives tenant `login` hardware plan `plan` (`subscribe`), or takes it away.
+    pub async fn set_subscription(
+        &self,
+        plan: &str,
+        login: &str,
+        subscribe: bool,
+    ) -> Result<PlanView, ClientError> {
+        let method = if subscribe {
+            reqwest::Method::PUT
+        } else {
+            reqwest::Method::DELETE
+        };
+        self.call::<(), _>(
+            method,
+            &format!(
+                "/v1/admin/plans/{}/tenants/{}",
+                segment(plan),
+                segment(login)
+            ),
+            None,
+        )
+        .await
+    }
+}
+
+impl TenantClient {
+    /// The hardware plans the tenant has at this provider, with their use.
+    pub async fn replication_plans(&self) -> Result<Vec<TenantPlan>, ClientError> {
+        self.sp().get("/v1/replication/plans").await
+    }
+}
+
+/// A cloud host's connection to its gateways.
+#[derive(Debug, Clone)]
+pub struct HostClient {
+    client: SpClient,
+}
+
+impl HostClient {
+    /// Logs in as the host `details` name, trying the provider's gateways in order.
+    pub async fn log_in(details: &Handoff) -> Result<Self, ClientError> {
+        let Some(password) = &details.password else {
+            return Err(ClientError::Protocol(
+                "the host's connection details have no password; add the host again to get new ones"
+                    .into(),
+            ));
+        };
+        let attempt = |address: String| async move {
+            let mut client = SpClient::new(&address, &details.fingerprint)?;
+            let resp: LoginResponse = client
+                .call(
+                    reqwest::Method::POST,
+                    "/v1/host/login",
+                    Some(&LoginRequest {
+                        user: details.user.clone(),
+                        password: password.clone(),
+                    }),
+                )
+                .await?;
+            client.set_token(resp.token);
+            Ok(Self { client })
+        };
+        match super::failover::first_answering(&details.addresses, attempt).await {
+            Some(answer) => answer,
+            None => Err(ClientError::Protocol(
+                "the host's connection details name no gateway".into(),
+            )),
+        }
+    }
+
+    /// The gateway this host talks to.
+    pub fn address(&self) -> &str {
+        self.client.address()
+    }
+
+    /// The heartbeat: what the host has now.
+    pub async fn report(&self, facts: &HostFacts) -> Result<(), ClientError> {
+        self.client
+            .call(reqwest::Method::PUT, "/v1/host/facts", Some(facts))
+            .await
+    }
+}
