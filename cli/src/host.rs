@@ -46,6 +46,11 @@ enum HostCommand {
 
 /// Runs `cloudkeep host …`.
 pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
+    if !cfg!(target_os = "linux") {
+        anyhow::bail!(
+            "a cloud host runs replicas with QEMU/KVM on Linux; run `cloudkeep host` on the SP's Linux machines"
+        );
+    }
     let dir = home.cloud_host();
     let mut config = HostConfig::load(&dir)?;
     match args.command {

@@ -16,6 +16,8 @@ mod local;
 mod objects;
 mod policy;
 mod prove;
+// A cloud host is a Linux machine (QEMU/KVM).
+#[cfg(target_os = "linux")]
 mod replication;
 // QEMU boots of recovery media: Linux, as root.
 #[cfg(target_os = "linux")]

@@ -25,12 +25,10 @@ export async function renderSpPlans(container, ctx) {
     planAdded ? notice(`Hardware plan ${planAdded} made. Give it to tenants on their page (Tenants).`, { id: 'plan-added' }) : null,
     slot.el,
     h('p', { class: 'lead', text: 'Cloud hosts run your tenants’ replicas; hardware plans say what each tenant’s replicas may use on a host. A plan no replica could run on its host is refused when it is made.' }),
-    hostsTable(hosts, ctx, slot),
-    h('div', { class: 'actions' }, addHost),
     added ? await hostDetailsPanel(added) : null,
-    plansTable(plans, ctx, slot),
-    h('div', { class: 'actions' }, addPlan),
-    hosts.every((x) => !x.facts) ? h('p', { class: 'hint', id: 'plan-needs-host', text: 'A hardware plan needs a cloud host that has reported: add one and start it with its connection details.' }) : null);
+    panel('Cloud hosts', hostsTable(hosts, ctx, slot), h('div', { class: 'actions' }, addHost)),
+    panel('Hardware plans', plansTable(plans, ctx, slot), h('div', { class: 'actions' }, addPlan),
+      hosts.every((x) => !x.facts) ? h('p', { class: 'hint', id: 'plan-needs-host', text: 'A hardware plan needs a cloud host that has reported: add one and start it with its connection details.' }) : null));
 }
 
 /** A host's state in words: up, silent for a while, or never reported. */

@@ -4,7 +4,7 @@
 // tenants, managed ones included.
 
 import { spTenants, spTenantAdd, spTenantSettings, spTenantQuota, spTenantPassword, spTenantDelete, spTenantHandoff, spTenantHandoffSave, spGeneratePassword, spRepos, saveFile, spPlans, spPlanSubscription } from '../ipc.js';
-import { h, replaceChildren, button, field, facts, panel, paintBars, radioGroup, selectField } from '../dom.js';
+import { h, replaceChildren, button, field, facts, panel, paintBars, radioGroup, selectField, table } from '../dom.js';
 import { wizard, errorSlot, errorBox, busy, confirmDialog, notice, copyButton, moreActions } from '../components.js';
 import * as fmt from '../format.js';
 import { validName, nameError, validPassword, passwordError } from '../rules.js';
@@ -302,24 +302,30 @@ async function replicationPanel(login, reload, slot) {
   const plans = await spPlans();
   const has = plans.filter((v) => v.tenants.includes(login));
   const others = plans.filter((v) => !v.tenants.includes(login));
-  const summary = (p) => `${fmt.counted(p.cpu, 'CPU')}, ${fmt.bytes(p.memory)}, ${p.storage.map((s) => `${fmt.bytes(s.bytes)} on ${s.pool}`).join(', ')}, ${fmt.counted(p.networks, 'network')} on ${p.host}`;
-  const rows = has.map((v) => {
-    const take = button('Take away', { variant: 'secondary', id: `plan-unsubscribe-${v.plan.name}`, label: `Take hardware plan ${v.plan.name} from ${login}` });
-    take.addEventListener('click', async () => {
+  const summary = (p) => `${fmt.counted(p.cpu, 'CPU')}, ${fmt.bytes(p.memory)}, ${p.storage.map((s) => `${fmt.bytes(s.bytes)} on ${s.pool}`).join(', ')}, ${fmt.counted(p.networks, 'network')}`;
+  const take = (v) => {
+    const btn = button('Take away', { variant: 'secondary', id: `plan-unsubscribe-${v.plan.name}`, label: `Take away hardware plan ${v.plan.name} from ${login}` });
+    btn.addEventListener('click', async () => {
       if (!(await confirmDialog({ title: `Take hardware plan ${v.plan.name} from ${login}?`, message: 'The tenant can no longer replicate onto it.', confirmLabel: 'Take away', danger: false }))) return;
-      busy(take, async () => { await spPlanSubscription(v.plan.name, login, false); await reload(); }, (e) => slot.show(e));
+      busy(btn, async () => { await spPlanSubscription(v.plan.name, login, false); await reload(); }, (e) => slot.show(e));
     });
-    return h('li', { class: 'inline-field' }, h('span', { text: `${v.plan.name}: ${summary(v.plan)}` }), take);
-  });
+    return btn;
+  };
   let give = null;
   if (others.length) {
-    const choice = selectField({ label: 'Hardware plan', id: 'plan-subscribe-choice', options: others.map((v) => [v.plan.name, `${v.plan.name} (${summary(v.plan)})`]) });
+    const choice = selectField({ label: 'Hardware plan', id: 'plan-subscribe-choice', options: others.map((v) => [v.plan.name, `${v.plan.name} (${summary(v.plan)} on ${v.plan.host})`]) });
     const go = button('Give plan', { variant: 'secondary', id: 'plan-subscribe' });
     go.addEventListener('click', () => busy(go, async () => { await spPlanSubscription(choice.input.value, login, true); await reload(); }, (e) => slot.show(e)));
     give = h('div', { class: 'inline-field' }, choice.wrap, go);
   }
   return panel('Replication resources',
     h('p', { class: 'hint', text: 'The hardware plans this tenant’s replicas may use on your cloud hosts.' }),
-    has.length ? h('ul', { class: 'plain-list', id: 'tenant-plans' }, rows) : h('p', { class: 'hint', id: 'tenant-plans', text: plans.length ? 'No hardware plan yet.' : 'No hardware plan yet: make one under Hardware plans.' }),
+    has.length
+      ? h('div', { id: 'tenant-plans' }, table({
+        caption: `Hardware plans of ${login}`,
+        columns: [['Hardware plan', (v) => v.plan.name], ['Cloud host', (v) => v.plan.host], ['What it has', (v) => summary(v.plan)], ['Manage', take]],
+        rows: has,
+      }))
+      : h('p', { class: 'hint', id: 'tenant-plans', text: plans.length ? 'No hardware plan yet.' : 'No hardware plan yet: make one under Hardware plans.' }),
     give);
 }

@@ -93,6 +93,7 @@ fn pool(config: &PoolConfig) -> StoragePool {
 }
 
 /// The size and free bytes of the file system `path` is on.
+#[cfg(unix)]
 fn space(path: &Path) -> Option<(u64, u64)> {
     let st = rustix::fs::statvfs(path).ok()?;
     let block = st.f_frsize;
@@ -100,6 +101,12 @@ fn space(path: &Path) -> Option<(u64, u64)> {
         st.f_blocks.checked_mul(block)?,
         st.f_bavail.checked_mul(block)?,
     ))
+}
+
+/// A cloud host is a Linux machine; elsewhere no pool has a size.
+#[cfg(not(unix))]
+fn space(_path: &Path) -> Option<(u64, u64)> {
+    None
 }
 
 #[cfg(test)]

@@ -443,6 +443,17 @@ impl Console {
         }
     }
 
+    /// Waits for an element and scrolls it into the middle of the window (for a screenshot of
+    /// what lies below the fold).
+    pub async fn scroll_to(&self, css: &str) -> Result<()> {
+        let el = self.find(css).await?;
+        let arg = serde_json::to_value(&el)?;
+        self.client
+            .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+            .await?;
+        Ok(())
+    }
+
     /// Waits for an element and clicks it.
     /// An element replaced by a re-render between finding and clicking it is found again.
     pub async fn click(&self, css: &str) -> Result<()> {

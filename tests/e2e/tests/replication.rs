@@ -80,7 +80,7 @@ async fn an_sp_adds_a_cloud_host_makes_a_hardware_plan_and_gives_it_to_a_tenant(
     console.type_into("#plan-storage-main", "1").await?;
     console.next("plan-wizard").await?;
     console
-        .wait_text("#plan-summary-storage", "1 GiB on main", WAIT)
+        .wait_text("#plan-summary-storage", "1.00 GiB on main", WAIT)
         .await?;
     console.screen("36-hardware-plan-summary").await?;
     console.next("plan-wizard").await?;
@@ -96,8 +96,9 @@ async fn an_sp_adds_a_cloud_host_makes_a_hardware_plan_and_gives_it_to_a_tenant(
         .await?;
     console.click("#plan-subscribe").await?;
     console
-        .wait_text("#tenant-plans", "small: 1 CPU", WAIT)
+        .wait_text("#tenant-plans", "1 CPU, 512.0 MiB", WAIT)
         .await?;
+    console.scroll_to("#tenant-plans").await?;
     console.screen("38-tenant-replication-resources").await?;
     let seen = run_cli(&tenant_home, &["replica", "plans", "--json"], None)?;
     ensure!(
