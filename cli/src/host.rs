@@ -36,6 +36,12 @@ enum HostCommand {
         /// How many isolated tenant networks this host makes at most (kept; default 64).
         #[arg(long, value_name = "N")]
         networks: Option<u32>,
+        /// Where to listen for the gateways' replica data (kept; default 0.0.0.0:6181).
+        #[arg(long, value_name = "ADDRESS:PORT")]
+        listen: Option<String>,
+        /// The address the gateways reach this host at, when not the one it listens on.
+        #[arg(long, value_name = "HOST:PORT")]
+        advertise: Option<String>,
         /// Report once and stop.
         #[arg(long)]
         once: bool,
@@ -58,8 +64,17 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             connect,
             pool,
             networks,
+            listen,
+            advertise,
             once,
         } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            if advertise.is_some() {
+                config.advertise = advertise;
+            }
+            config.ensure_relay_key()?;
             if let Some(file) = connect {
                 config.connection = Some(read_connection(&file)?);
             }
@@ -92,12 +107,7 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
                     print_facts(&facts);
                 }
             } else {
-                rt.block_on(cloudkeep_host::run::serve(
-                    &config,
-                    cloudkeep_host::run::BEAT,
-                    crate::gateway::shutdown_signal(),
-                ))
-                .map_err(typed)?;
+                serve(&rt, &config, &dir, args.json)?;
             }
         }
         HostCommand::Show => {
@@ -122,6 +132,53 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Listens for the gateways and reports until stopped.
+#[cfg(unix)]
+fn serve(
+    rt: &tokio::runtime::Runtime,
+    config: &HostConfig,
+    dir: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let relay_key = config.relay_key.clone().unwrap_or_default();
+    let listening = rt
+        .block_on(cloudkeep_host::server::bind(
+            dir,
+            config,
+            &relay_key,
+            &config.listen,
+        ))
+        .map_err(typed)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"listening": listening.addr.to_string(), "fingerprint": listening.fingerprint})
+        );
+    } else {
+        println!(
+            "cloud host listening on {} for its gateways (certificate {})",
+            listening.addr, listening.fingerprint
+        );
+    }
+    rt.block_on(cloudkeep_host::run::serve(
+        config,
+        listening,
+        cloudkeep_host::run::BEAT,
+        crate::gateway::shutdown_signal(),
+    ))
+    .map_err(typed)
+}
+
+#[cfg(not(unix))]
+fn serve(
+    _rt: &tokio::runtime::Runtime,
+    _config: &HostConfig,
+    _dir: &std::path::Path,
+    _json: bool,
+) -> anyhow::Result<()> {
+    anyhow::bail!("a cloud host runs on Linux")
 }
 
 fn print_facts(facts: &cloudkeep_api::replication::HostFacts) {

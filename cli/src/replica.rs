@@ -1,12 +1,17 @@
-//! `cloudkeep replica …`: cloud replication as a tenant sees it — the hardware plans its
-//! provider gave it, with what its replicas use of each.
+//! `cloudkeep replica …`: cloud replication as a tenant drives it — the hardware plans its
+//! provider gave it, replicas made on them from this computer's disks (QEMU/KVM disk images or
+//! devices), cycles that send the blocks changed since the last, each replica's points, and
+//! the key the provider may hold (revoked or given back).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
-use cloudkeep_model::units::human_bytes;
+use cloudkeep_model::units::{Limit, date_time_text, human_bytes, parse_limit};
 use cloudkeep_tenant::TenantContext;
 use cloudkeep_tenant::providers;
+use cloudkeep_tenant::replicas::{self, NewReplicaJob};
 
 /// Arguments of `cloudkeep replica`.
 #[derive(Debug, ClapArgs)]
@@ -25,57 +30,304 @@ pub struct Args {
 enum ReplicaCommand {
     /// The hardware plans your provider gave you, with what your replicas use of each.
     Plans,
+    /// Make a replica of a machine on one of your hardware plans: its disks (QEMU/KVM disk
+    /// images or devices) are sent in cycles; only changed blocks travel after the first.
+    Create {
+        /// Its name (the machine's, usually).
+        name: String,
+        /// The hardware plan.
+        #[arg(long)]
+        plan: String,
+        /// The plan's storage pool (needed when it has several).
+        #[arg(long)]
+        pool: Option<String>,
+        /// A disk, NAME=PATH or PATH (named disk0, disk1, …); repeat for more.
+        #[arg(long = "disk", value_name = "[NAME=]PATH", required = true)]
+        disks: Vec<String>,
+        /// Virtual CPUs it starts with.
+        #[arg(long, default_value_t = 1)]
+        cpu: u32,
+        /// Memory it starts with (2G, 512M).
+        #[arg(long, default_value = "1G")]
+        memory: String,
+        /// Replica points kept.
+        #[arg(long, default_value_t = 7)]
+        keep: u32,
+        /// Keep its key on this computer only: the provider cannot start it on your behalf.
+        #[arg(long)]
+        no_escrow: bool,
+    },
+    /// Run one cycle now: the blocks changed since the last cycle become a new replica point.
+    Run {
+        /// The replica.
+        name: String,
+    },
+    /// Your replicas here, with their last cycle.
+    List,
+    /// A replica's points and size at the provider.
+    Show {
+        /// The replica.
+        name: String,
+    },
+    /// Remove a replica: its disks and points at the provider are removed.
+    Delete {
+        /// The replica.
+        name: String,
+    },
+    /// Take the replica's key back from your provider: it can no longer start the replica
+    /// for you (you still can, and replication goes on).
+    RevokeKey {
+        /// The replica.
+        name: String,
+    },
+    /// Give your provider the replica's key again.
+    EscrowKey {
+        /// The replica.
+        name: String,
+    },
+}
+
+/// `NAME=PATH`, or `PATH` named `disk<i>`.
+fn disk(text: &str, i: usize) -> (String, PathBuf) {
+    match text.split_once('=') {
+        Some((name, path)) if !name.contains('/') => (name.to_owned(), PathBuf::from(path)),
+        _ => (format!("disk{i}"), PathBuf::from(text)),
+    }
 }
 
 /// Runs `cloudkeep replica …`.
 pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> {
     let (state, secrets_store) = (ctx.state(), ctx.secrets());
-    ctx.block_on(async {
-        let provider = crate::provider::named_or_only(state, args.provider).await?;
-        let (client, _) = providers::connect(state, secrets_store, &provider).await?;
-        match args.command {
-            ReplicaCommand::Plans => {
-                let plans = client.replication_plans().await?;
-                if args.json {
-                    println!("{}", serde_json::to_string_pretty(&plans)?);
-                    return Ok(ExitCode::SUCCESS);
-                }
-                if plans.is_empty() {
-                    println!(
-                        "{provider} has given you no hardware plan: ask them for one to replicate your computers there"
-                    );
-                }
-                for p in &plans {
-                    let (plan, used) = (&p.plan, &p.used);
-                    println!("hardware plan {} at {provider}", plan.name);
-                    println!("  CPUs:     {} of {} in use", used.cpu, plan.cpu);
-                    println!(
-                        "  memory:   {} of {} in use",
-                        human_bytes(used.memory),
-                        human_bytes(plan.memory)
-                    );
-                    for s in &plan.storage {
-                        let taken: u64 = used
-                            .storage
-                            .iter()
-                            .filter(|u| u.pool == s.pool)
-                            .map(|u| u.bytes)
-                            .sum();
-                        println!(
-                            "  storage:  {} of {} in use ({})",
-                            human_bytes(taken),
-                            human_bytes(s.bytes),
-                            s.pool
-                        );
-                    }
-                    println!("  networks: {} of {}", used.networks, plan.networks);
-                    println!(
-                        "  internet: {}",
-                        if plan.internet { "allowed" } else { "none" }
-                    );
-                }
-                Ok(ExitCode::SUCCESS)
+    let provider = args.provider.clone();
+    let find = |name: &str| ctx.block_on(replicas::find(state, provider.as_deref(), name));
+    let escrow = matches!(args.command, ReplicaCommand::EscrowKey { .. });
+    match args.command {
+        ReplicaCommand::Plans => {
+            let plans = ctx.block_on(async {
+                let provider = crate::provider::named_or_only(state, args.provider).await?;
+                let (client, _) = providers::connect(state, secrets_store, &provider).await?;
+                anyhow::Ok((provider, client.replication_plans().await?))
+            })?;
+            let (provider, plans) = plans;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&plans)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if plans.is_empty() {
+                println!(
+                    "{provider} has given you no hardware plan: ask them for one to replicate your computers there"
+                );
+            }
+            for p in &plans {
+                print_plan(&provider, p);
             }
         }
-    })
+        ReplicaCommand::Create {
+            name,
+            plan,
+            pool,
+            disks,
+            cpu,
+            memory,
+            keep,
+            no_escrow,
+        } => {
+            let provider = ctx.block_on(crate::provider::named_or_only(state, args.provider))?;
+            let memory = match parse_limit(&memory).map_err(anyhow::Error::msg)? {
+                Limit::Bytes(n) => n,
+                Limit::Unlimited => anyhow::bail!("give the replica's memory as a size, e.g. 2G"),
+            };
+            let view = replicas::create(
+                ctx,
+                NewReplicaJob {
+                    provider: provider.clone(),
+                    name,
+                    plan,
+                    pool,
+                    disks: disks.iter().enumerate().map(|(i, d)| disk(d, i)).collect(),
+                    cpu,
+                    memory,
+                    keep,
+                    escrow: !no_escrow,
+                },
+            )?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                println!(
+                    "replica {} made on hardware plan {} at {provider} (host {}, {} of disks); run its first cycle with: cloudkeep replica run {}",
+                    view.spec.name,
+                    view.spec.plan,
+                    view.host,
+                    human_bytes(view.spec.size()),
+                    view.spec.name
+                );
+                if !view.key_escrowed {
+                    println!(
+                        "its key stays on this computer only: keep a copy of this computer's secrets, or the replica cannot be started"
+                    );
+                }
+            }
+        }
+        ReplicaCommand::Run { name } => {
+            let job = find(&name)?;
+            // With --json only the result is printed: the cycle's figures are in it.
+            let bar = crate::progress::ProgressLine::new(false);
+            let started = std::time::Instant::now();
+            let show = |done: u64, total: u64| {
+                if !args.json {
+                    bar.update(&cloudkeep_repo::engine::Progress {
+                        bytes: done,
+                        bytes_read: done,
+                        elapsed_ms: started.elapsed().as_millis() as u64,
+                        expected_bytes: Some(total),
+                        ..Default::default()
+                    });
+                }
+            };
+            let report = replicas::run_cycle(ctx, &job, &show).with_context(|| {
+                format!("replica {name}: the cycle failed; earlier replica points are intact")
+            })?;
+            bar.finish();
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "replica point {} of {name}: {} changed blocks, {} sent; {} at the provider",
+                    report.point.id,
+                    report.blocks,
+                    human_bytes(report.point.bytes),
+                    human_bytes(report.stored)
+                );
+            }
+        }
+        ReplicaCommand::List => {
+            let all = ctx.block_on(replicas::list(state))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<16} {:<12} {:<12} {:>10}  last cycle",
+                "replica", "provider", "plan", "disks"
+            );
+            for r in &all {
+                let last = match (&r.last_result, r.last_ms) {
+                    (Some(result), Some(at)) => {
+                        format!("{result} {} ({})", date_time_text(at), r.last_message)
+                    }
+                    _ => "never".to_owned(),
+                };
+                println!(
+                    "{:<16} {:<12} {:<12} {:>10}  {last}",
+                    r.spec.name,
+                    r.provider,
+                    r.spec.plan,
+                    human_bytes(r.spec.size())
+                );
+            }
+        }
+        ReplicaCommand::Show { name } => {
+            let job = find(&name)?;
+            let view = replicas::status(ctx, &job)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "replica {} at {} on hardware plan {} (host {}, pool {})",
+                view.spec.name, job.provider, view.spec.plan, view.host, view.spec.pool
+            );
+            for (d, path) in view.spec.disks.iter().zip(&job.sources) {
+                println!(
+                    "  disk {}: {} from {}",
+                    d.name,
+                    human_bytes(d.size),
+                    path.display()
+                );
+            }
+            println!(
+                "  {} CPUs, {} memory; keeps {} replica points; {} at the provider",
+                view.spec.cpu,
+                human_bytes(view.spec.memory),
+                view.spec.keep,
+                human_bytes(view.stored)
+            );
+            println!(
+                "  key: {}",
+                if view.key_escrowed {
+                    "held by the provider too (it may start the replica for you)"
+                } else {
+                    "on this computer only"
+                }
+            );
+            if view.points.is_empty() {
+                println!(
+                    "  no replica point yet: cloudkeep replica run {}",
+                    view.spec.name
+                );
+            }
+            for p in view.points.iter().rev() {
+                println!(
+                    "  point {:>4}  {}  {} sent",
+                    p.id,
+                    date_time_text(p.time_ms),
+                    human_bytes(p.bytes)
+                );
+            }
+        }
+        ReplicaCommand::Delete { name } => {
+            let job = find(&name)?;
+            replicas::delete(ctx, &job)?;
+            println!(
+                "replica {name} removed, with its disks and points at {}",
+                job.provider
+            );
+        }
+        ReplicaCommand::RevokeKey { name } | ReplicaCommand::EscrowKey { name } => {
+            let job = find(&name)?;
+            let view = replicas::set_escrow(ctx, &job, escrow)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else if view.key_escrowed {
+                println!("{} holds the key of replica {name} again", job.provider);
+            } else {
+                println!(
+                    "{} no longer holds the key of replica {name}: only you can start it",
+                    job.provider
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_plan(provider: &str, p: &cloudkeep_api::replication::TenantPlan) {
+    let (plan, used) = (&p.plan, &p.used);
+    println!("hardware plan {} at {provider}", plan.name);
+    println!("  CPUs:     {} of {} in use", used.cpu, plan.cpu);
+    println!(
+        "  memory:   {} of {} in use",
+        human_bytes(used.memory),
+        human_bytes(plan.memory)
+    );
+    for s in &plan.storage {
+        let taken: u64 = used
+            .storage
+            .iter()
+            .filter(|u| u.pool == s.pool)
+            .map(|u| u.bytes)
+            .sum();
+        println!(
+            "  storage:  {} of {} in use ({})",
+            human_bytes(taken),
+            human_bytes(s.bytes),
+            s.pool
+        );
+    }
+    println!("  networks: {} of {}", used.networks, plan.networks);
+    println!(
+        "  internet: {}",
+        if plan.internet { "allowed" } else { "none" }
+    );
 }

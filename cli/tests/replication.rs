@@ -3,7 +3,11 @@
 //! run` on the host reports what the machine has (its real CPUs, memory, pool); the SP makes
 //! a hardware plan within what the host has (a plan the host could never run is refused,
 //! saying why), gives it to a tenant, and the tenant sees it; what is in use is never removed;
-//! and a host's login opens nothing else.
+//! and a host's login opens nothing else. Then a tenant replicates a disk to the running host:
+//! the first cycle sends its blocks of data, the next only those that changed; the host keeps
+//! them encrypted (checked by decrypting the chain with QEMU's own tools and by looking for
+//! the data in the clear), keeps the points asked for, and removes everything with the
+//! replica.
 
 // Test code: a panic with a message is how a check reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -305,4 +309,269 @@ fn a_host_login_opens_no_tenant_or_admin_call_and_bad_details_are_explained() {
     assert!(err.contains("absolute path"), "{err}");
     let err = host.fails(&["host", "run", "--pool", &pool, "--once"], None, 1);
     assert!(err.contains("not connected to a gateway yet"), "{err}");
+}
+
+/// A running `cloudkeep host run`, stopped when dropped.
+struct HostProcess(std::process::Child);
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The key of the tenant's replica, from its secrets file.
+fn replica_key(laptop: &Cli, provider: &str, name: &str) -> String {
+    let text = std::fs::read_to_string(laptop.home.join("secrets.json")).unwrap();
+    let map: serde_json::Value = serde_json::from_str(&text).unwrap();
+    map[format!("replica-key:{provider}:{name}")]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The replica's disk as the host keeps it, decrypted with `key` through QEMU's own tools:
+/// the chain of point `upto` (the newest when `None`).
+fn replica_disk(dir: &std::path::Path, disk: &str, key: &str, out: &std::path::Path) -> Vec<u8> {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let mut opts = serde_json::Value::Null;
+    let mut layers = vec![dir.join(format!("{disk}.base.qcow2"))];
+    for p in manifest["points"].as_array().unwrap() {
+        layers.push(dir.join(format!("{disk}.p{}.qcow2", p["id"])));
+    }
+    for layer in &layers {
+        opts = serde_json::json!({
+            "driver": "qcow2",
+            "encrypt": {"format": "luks", "key-secret": "key"},
+            "file": {"driver": "file", "filename": layer.display().to_string()},
+            "backing": opts,
+        });
+    }
+    let mut child = std::process::Command::new("qemu-img")
+        .args(["convert", "--object", "secret,id=key,file=/dev/stdin"])
+        .arg(format!("json:{opts}"))
+        .args(["-O", "raw"])
+        .arg(out)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(key.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn a_disk_is_replicated_to_the_host_encrypted_and_only_changed_blocks_travel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, sp, fp) = gateway_with_tenant(tmp.path());
+    let details = tmp.path().join("kvm1.txt");
+    let d = details.display().to_string();
+    sp.ok(&["sp", "host", "add", "kvm1", "--to", &d], None);
+    let host = Cli {
+        home: tmp.path().join("host-home"),
+    };
+    let pool = tmp.path().join("pool");
+    let p = format!("main={}", pool.display());
+    let _running = HostProcess(spawn(
+        &host,
+        &[
+            "host",
+            "run",
+            "--connect",
+            &d,
+            "--pool",
+            &p,
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    ));
+    let started = std::time::Instant::now();
+    while sp.json(&["sp", "host", "list"])[0]["seen_ms"].is_null() {
+        assert!(started.elapsed().as_secs() < 60, "the host never reported");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    sp.ok(
+        &[
+            "sp",
+            "plan",
+            "add",
+            "small",
+            "--cpu",
+            "2",
+            "--memory",
+            "1G",
+            "--storage",
+            "kvm1:100M",
+        ],
+        None,
+    );
+    sp.ok(&["sp", "plan", "subscribe", "small", "acme"], None);
+
+    // A 64 MiB disk: 24 blocks of data, the rest empty.
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    let file = [("CLOUDKEEP_SECRETS", std::path::Path::new("file"))];
+    let image = tmp.path().join("web.img");
+    let mut disk = vec![0u8; 64 << 20];
+    for b in 0..24 {
+        let at = (b * 2) << 20;
+        disk[at..at + (1 << 20)]
+            .copy_from_slice(&cloudkeep_tests::pseudo_random(1 << 20, b as u64));
+    }
+    std::fs::write(&image, &disk).unwrap();
+    let img = format!("sda={}", image.display());
+    // A replica whose disks could never fit the plan, or that could never start, is refused.
+    let big = tmp.path().join("big.img");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(200 << 20)
+        .unwrap();
+    let err = laptop.run_with(
+        &[
+            "replica",
+            "create",
+            "big",
+            "--plan",
+            "small",
+            "--disk",
+            &big.display().to_string(),
+        ],
+        None,
+        &file,
+    );
+    assert_eq!(
+        err.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    let err = laptop.run_with(
+        &[
+            "replica", "create", "fat", "--plan", "small", "--disk", &img, "--cpu", "3",
+        ],
+        None,
+        &file,
+    );
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("plan small has 2 CPUs"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+
+    let made = laptop.ok_with(
+        &[
+            "replica", "create", "web", "--plan", "small", "--disk", &img, "--memory", "256M",
+            "--keep", "2", "--json",
+        ],
+        None,
+        &file,
+    );
+    let made: serde_json::Value = serde_json::from_str(&made).unwrap();
+    assert_eq!(made["host"], "kvm1");
+    assert_eq!(made["key_escrowed"], true);
+    let dir = pool.join("replicas").join("acme").join("web");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o700,
+            "the replica's folder is the host's alone"
+        );
+    }
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        assert_owner_only(&e.path());
+    }
+
+    // First cycle: the 24 blocks of data travel, the empty ones do not.
+    let first: serde_json::Value =
+        serde_json::from_str(&laptop.ok_with(&["replica", "run", "web", "--json"], None, &file))
+            .unwrap();
+    assert_eq!(first["blocks"], 24);
+    assert_eq!(first["point"]["bytes"], 24u64 << 20);
+    let key = replica_key(&laptop, "acme-sp", "web");
+    let out = tmp.path().join("check.raw");
+    assert!(
+        replica_disk(&dir, "sda", &key, &out) == disk,
+        "the replica is the disk"
+    );
+
+    // Encrypted at rest: no block of the disk is in the host's files in the clear.
+    let needle = &disk[2 << 20..(2 << 20) + 64];
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let bytes = std::fs::read(e.path()).unwrap();
+        assert!(
+            !bytes.windows(64).any(|w| w == needle),
+            "{} holds the disk's data in the clear",
+            e.path().display()
+        );
+    }
+
+    // Change two blocks (one rewritten, one emptied): only they travel.
+    disk[5 << 20..(5 << 20) + 100].copy_from_slice(&[7u8; 100]);
+    disk[10 << 20..11 << 20].fill(0);
+    std::fs::write(&image, &disk).unwrap();
+    let second: serde_json::Value =
+        serde_json::from_str(&laptop.ok_with(&["replica", "run", "web", "--json"], None, &file))
+            .unwrap();
+    assert_eq!(second["blocks"], 2, "{second}");
+    assert_eq!(
+        second["point"]["bytes"],
+        1u64 << 20,
+        "a block emptied sends no data"
+    );
+    assert!(replica_disk(&dir, "sda", &key, &out) == disk);
+
+    // Nothing changed: a point with nothing sent.
+    let third: serde_json::Value =
+        serde_json::from_str(&laptop.ok_with(&["replica", "run", "web", "--json"], None, &file))
+            .unwrap();
+    assert_eq!(third["blocks"], 0);
+    // Two points kept: the oldest was merged into the base, the disk is still whole.
+    let shown: serde_json::Value =
+        serde_json::from_str(&laptop.ok_with(&["replica", "show", "web", "--json"], None, &file))
+            .unwrap();
+    let ids: Vec<u64> = shown["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [2, 3]);
+    assert!(replica_disk(&dir, "sda", &key, &out) == disk);
+    assert!(!dir.join("sda.p1.qcow2").exists());
+    let plans = laptop.json(&["replica", "plans"]);
+    assert!(plans[0]["used"]["storage"][0]["bytes"].as_u64().unwrap() > 24 << 20);
+
+    // A disk that grew is refused; the points stay.
+    let grown = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&image)
+        .unwrap();
+    grown.set_len((64 << 20) + 4096).unwrap();
+    let err = laptop.run_with(&["replica", "run", "web"], None, &file);
+    assert_eq!(err.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&err.stderr).contains("make a new replica"));
+    grown.set_len(64 << 20).unwrap();
+    let listed = laptop.ok_with(&["replica", "list"], None, &file);
+    assert!(listed.contains("failed"), "{listed}");
+
+    // The key: revoked, given back.
+    let revoked = laptop.ok_with(&["replica", "revoke-key", "web"], None, &file);
+    assert!(revoked.contains("only you can start it"), "{revoked}");
+    let shown = laptop.ok_with(&["replica", "show", "web"], None, &file);
+    assert!(shown.contains("on this computer only"), "{shown}");
+    laptop.ok_with(&["replica", "escrow-key", "web"], None, &file);
+
+    // Removed: its disks at the host go too, and the plan can be taken away.
+    laptop.ok_with(&["replica", "delete", "web"], None, &file);
+    assert!(!dir.exists());
+    sp.ok(&["sp", "plan", "unsubscribe", "small", "acme"], None);
 }

@@ -56,7 +56,12 @@ const CRATE_EDGES: &[(&str, &[&str])] = &[
     // A cloud host reports to the gateways as their client; replicas need no repository.
     (
         "cloudkeep-host",
-        &["cloudkeep-model", "cloudkeep-api", "cloudkeep-client"],
+        &[
+            "cloudkeep-model",
+            "cloudkeep-api",
+            "cloudkeep-certs",
+            "cloudkeep-client",
+        ],
     ),
     ("cloudkeep-cli", FACE_CRATES),
     ("cloudkeep-console", FACE_CRATES),
@@ -160,7 +165,16 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     ),
     ("core/certs/src", &[]),
     ("core/notify/src", &[]),
-    ("core/host/src", &[&["config"], &["facts"], &["run"]]),
+    (
+        "core/host/src",
+        &[
+            &["config", "nbd"],
+            &["chain", "facts"],
+            &["store"],
+            &["server"],
+            &["run"],
+        ],
+    ),
     (
         "core/publish/src",
         &[
@@ -176,7 +190,8 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
         &[
             &["metrics", "storage", "store", "tls"],
             &["error"],
-            &["auth"],
+            // How the gateway reaches its cloud hosts (their pinned certificates).
+            &["auth", "hostlink"],
             &["session"],
             &[
                 "keyring",
@@ -208,7 +223,8 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
         &[
             &["failure", "logging", "secrets", "state"],
             &["context", "providers"],
-            &["jobs"],
+            // Replicas need a provider, nothing of jobs.
+            &["jobs", "replicas"],
             // Ransomware signals judged against a job's sessions.
             &["anomaly"],
             // What a run tells the provider and the notification channels.

@@ -58,6 +58,9 @@ pub enum ErrorCode {
     BadRequest,
     /// The service provider's storage is full: nothing was stored, earlier points are intact.
     StorageFull,
+    /// The cloud host that keeps a replica does not answer (or answered what the gateway
+    /// cannot use): nothing changed; the SP must start it.
+    HostUnavailable,
     /// The gateway failed; the message says what to check.
     Internal,
 }

@@ -326,6 +326,224 @@ pub struct TenantPlan {
     pub used: PlanUse,
 }
 
+/// A disk of a replica: its name (`sda`, `disk0`) and size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaDisk {
+    /// Its name.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// `POST /v1/replicas`: a replica to make on one of the tenant's plans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaSpec {
+    /// Its name (the machine's, usually).
+    pub name: String,
+    /// The hardware plan it uses.
+    pub plan: String,
+    /// The storage pool of the plan's host its disks live in.
+    pub pool: String,
+    /// Its disks.
+    pub disks: Vec<ReplicaDisk>,
+    /// Virtual CPUs it starts with.
+    pub cpu: u32,
+    /// Memory it starts with.
+    pub memory: u64,
+    /// Replica points kept.
+    pub keep: u32,
+}
+
+/// The most replica points one replica keeps.
+pub const MAX_KEEP: u32 = 64;
+/// The most disks one replica has.
+pub const MAX_DISKS: usize = 16;
+
+impl ReplicaSpec {
+    /// The replica on its own: in range.
+    pub fn check(&self) -> Result<(), String> {
+        if self.disks.is_empty() || self.disks.len() > MAX_DISKS {
+            return Err(format!("a replica has 1 to {MAX_DISKS} disks"));
+        }
+        for (i, d) in self.disks.iter().enumerate() {
+            if d.size == 0 || d.size % 512 != 0 {
+                return Err(format!(
+                    "disk {} is {} bytes; a disk is a whole number of 512-byte sectors",
+                    d.name, d.size
+                ));
+            }
+            if self.disks[..i].iter().any(|e| e.name == d.name) {
+                return Err(format!("disk {} is named twice", d.name));
+            }
+        }
+        if !(1..=MAX_KEEP).contains(&self.keep) {
+            return Err(format!("a replica keeps 1 to {MAX_KEEP} replica points"));
+        }
+        if self.cpu == 0 || self.memory < MIN_MEMORY {
+            return Err(format!(
+                "a replica needs at least 1 CPU and {} MiB of memory",
+                MIN_MEMORY >> 20
+            ));
+        }
+        Ok(())
+    }
+
+    /// Bytes of all its disks.
+    pub fn size(&self) -> u64 {
+        self.disks
+            .iter()
+            .map(|d| d.size)
+            .fold(0, u64::saturating_add)
+    }
+}
+
+/// `POST /v1/replicas`: the replica, its key (64 hex digits: the tenant makes and keeps it),
+/// and whether the SP may hold the key too (to start the replica on the tenant's behalf).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewReplica {
+    /// The replica.
+    pub spec: ReplicaSpec,
+    /// Its key.
+    pub key: String,
+    /// Whether the SP holds the key too.
+    pub escrow: bool,
+}
+
+/// `PUT /v1/replicas/{name}/escrow`: the key handed to the SP again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escrow {
+    /// The replica's key.
+    pub key: String,
+}
+
+/// The header a cycle's replica key travels in.
+pub const KEY_HEADER: &str = "x-cloudkeep-replica-key";
+
+/// Whether `key` is a replica key: 64 hex digits.
+pub fn is_key(key: &str) -> bool {
+    key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A replica point: the replica's disks as of one cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaPoint {
+    /// Its number (rising).
+    pub id: u64,
+    /// When its cycle ended.
+    pub time_ms: i64,
+    /// Bytes its cycle sent.
+    pub bytes: u64,
+}
+
+/// A replica as the tenant and the SP see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaView {
+    /// What it is.
+    pub spec: ReplicaSpec,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// The plan's host.
+    pub host: String,
+    /// Its replica points, oldest first.
+    pub points: Vec<ReplicaPoint>,
+    /// Bytes its disks and points take on the host.
+    pub stored: u64,
+    /// Whether the SP holds its key (and may start it on the tenant's behalf).
+    pub key_escrowed: bool,
+}
+
+/// What one replication cycle did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleReport {
+    /// The replica point it made.
+    pub point: ReplicaPoint,
+    /// Blocks written (changed since the last cycle).
+    pub blocks: u64,
+    /// Bytes the replica takes on the host now.
+    pub stored: u64,
+}
+
+/// How a cloud host is reached by the gateways for replica data: its HTTPS address, its
+/// certificate's fingerprint and the key gateways present to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostEndpoint {
+    /// `host:port`.
+    pub address: String,
+    /// SHA-256 fingerprint of its certificate.
+    pub fingerprint: String,
+    /// The bearer key gateways present (sealed before the database keeps it).
+    pub key: String,
+}
+
+/// The block stream of one replication cycle: a magic, then frames, then an end frame. Each
+/// frame is a kind (data, zeros, end), a disk index, an offset and a length, then for data the
+/// bytes. Every frame is checked against the replica's disks before it is written.
+pub mod frames {
+    /// The stream's first bytes.
+    pub const MAGIC: &[u8; 8] = b"CKREPL01";
+    /// Bytes of a frame's head.
+    pub const HEAD: usize = 15;
+    /// The most bytes one frame carries.
+    pub const MAX_LEN: u32 = 4 << 20;
+
+    /// What a frame says.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Frame {
+        /// `len` bytes follow, for disk `disk` at `offset`.
+        Data {
+            /// Disk index.
+            disk: u16,
+            /// Where.
+            offset: u64,
+            /// How many bytes follow.
+            len: u32,
+        },
+        /// `len` bytes of disk `disk` at `offset` are zeros now.
+        Zero {
+            /// Disk index.
+            disk: u16,
+            /// Where.
+            offset: u64,
+            /// How many.
+            len: u32,
+        },
+        /// The cycle is complete.
+        End,
+    }
+
+    impl Frame {
+        /// The head as sent.
+        pub fn encode(&self) -> [u8; HEAD] {
+            let mut out = [0u8; HEAD];
+            let (kind, disk, offset, len) = match *self {
+                Self::End => (0u8, 0u16, 0u64, 0u32),
+                Self::Data { disk, offset, len } => (1, disk, offset, len),
+                Self::Zero { disk, offset, len } => (2, disk, offset, len),
+            };
+            out[0] = kind;
+            out[1..3].copy_from_slice(&disk.to_be_bytes());
+            out[3..11].copy_from_slice(&offset.to_be_bytes());
+            out[11..15].copy_from_slice(&len.to_be_bytes());
+            out
+        }
+
+        /// A head read back; `None` for a kind or length no sender makes.
+        pub fn decode(head: &[u8; HEAD]) -> Option<Self> {
+            let disk = u16::from_be_bytes([head[1], head[2]]);
+            let mut offset = [0u8; 8];
+            offset.copy_from_slice(&head[3..11]);
+            let offset = u64::from_be_bytes(offset);
+            let len = u32::from_be_bytes([head[11], head[12], head[13], head[14]]);
+            match head[0] {
+                0 if disk == 0 && offset == 0 && len == 0 => Some(Self::End),
+                1 if (1..=MAX_LEN).contains(&len) => Some(Self::Data { disk, offset, len }),
+                2 if (1..=MAX_LEN).contains(&len) => Some(Self::Zero { disk, offset, len }),
+                _ => None,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,6 +605,39 @@ mod tests {
         let mut p = plan();
         p.storage[0].bytes = 600 << 30;
         assert!(p.fits_host(&facts()).unwrap_err().contains("500 GiB"));
+    }
+
+    #[test]
+    fn frames_read_back_and_nonsense_is_refused() {
+        use frames::Frame;
+        for f in [
+            Frame::End,
+            Frame::Data {
+                disk: 3,
+                offset: u64::MAX - 5,
+                len: frames::MAX_LEN,
+            },
+            Frame::Zero {
+                disk: 0,
+                offset: 1 << 20,
+                len: 1 << 20,
+            },
+        ] {
+            assert_eq!(Frame::decode(&f.encode()), Some(f));
+        }
+        let mut head = Frame::Data {
+            disk: 0,
+            offset: 0,
+            len: 1,
+        }
+        .encode();
+        head[0] = 9;
+        assert_eq!(Frame::decode(&head), None, "unknown kind");
+        head[0] = 1;
+        head[11..15].copy_from_slice(&(frames::MAX_LEN + 1).to_be_bytes());
+        assert_eq!(Frame::decode(&head), None, "too long");
+        head[11..15].copy_from_slice(&0u32.to_be_bytes());
+        assert_eq!(Frame::decode(&head), None, "empty");
     }
 
     #[test]

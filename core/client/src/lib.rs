@@ -312,6 +312,14 @@ impl SpClient {
         if let Some(body) = body {
             req = req.json(body);
         }
+        self.finish(req).await
+    }
+
+    /// Sends `req` and reads its answer: the JSON of a success, the gateway's error otherwise.
+    async fn finish<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
         let resp = match req.send().await {
             Ok(resp) => resp,
             Err(e) => return Err(self.transport_error(e).await),
@@ -331,6 +339,30 @@ impl SpClient {
             });
         }
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// A request whose body is streamed as it is made (`headers` added), for work that may take
+    /// hours (`timeout`, a day when `None`).
+    pub(crate) async fn send_raw<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: reqwest::Body,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<T, ClientError> {
+        let url = format!("https://{}{path}", self.address);
+        let mut req = self
+            .http
+            .request(method, &url)
+            .timeout(timeout.unwrap_or(std::time::Duration::from_secs(24 * 3600)));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.finish(req.body(body)).await
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

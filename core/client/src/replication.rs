@@ -6,7 +6,8 @@ use super::tenant::TenantClient;
 use super::{ClientError, SpClient};
 use cloudkeep_api::handoff::Handoff;
 use cloudkeep_api::replication::{
-    AddedHost, HostFacts, HostView, NewHost, PlanSpec, PlanView, TenantPlan,
+    AddedHost, CycleReport, Escrow, HostFacts, HostView, KEY_HEADER, NewHost, NewReplica, PlanSpec,
+    PlanView, ReplicaView, TenantPlan,
 };
 use cloudkeep_api::{LoginRequest, LoginResponse};
 
@@ -98,6 +99,87 @@ impl TenantClient {
     pub async fn replication_plans(&self) -> Result<Vec<TenantPlan>, ClientError> {
         self.sp().get("/v1/replication/plans").await
     }
+
+    /// The tenant's replicas at this provider.
+    pub async fn replicas(&self) -> Result<Vec<ReplicaView>, ClientError> {
+        self.sp().get("/v1/replicas").await
+    }
+
+    /// One replica.
+    pub async fn replica(&self, name: &str) -> Result<ReplicaView, ClientError> {
+        self.sp()
+            .get(&format!("/v1/replicas/{}", segment(name)))
+            .await
+    }
+
+    /// Makes a replica (its encrypted disks on the plan's host).
+    pub async fn add_replica(&self, replica: &NewReplica) -> Result<ReplicaView, ClientError> {
+        self.sp()
+            .call(reqwest::Method::POST, "/v1/replicas", Some(replica))
+            .await
+    }
+
+    /// Removes a replica and its disks at the host; the replicas left.
+    pub async fn remove_replica(&self, name: &str) -> Result<Vec<ReplicaView>, ClientError> {
+        self.sp()
+            .call::<(), _>(
+                reqwest::Method::DELETE,
+                &format!("/v1/replicas/{}", segment(name)),
+                None,
+            )
+            .await
+    }
+
+    /// Lets the SP hold the replica's key again (`Some`), or revokes it (`None`).
+    pub async fn set_escrow(
+        &self,
+        name: &str,
+        key: Option<&str>,
+    ) -> Result<ReplicaView, ClientError> {
+        let path = format!("/v1/replicas/{}/escrow", segment(name));
+        match key {
+            Some(key) => {
+                self.sp()
+                    .call(
+                        reqwest::Method::PUT,
+                        &path,
+                        Some(&Escrow {
+                            key: key.to_owned(),
+                        }),
+                    )
+                    .await
+            }
+            None => {
+                self.sp()
+                    .call::<(), _>(reqwest::Method::DELETE, &path, None)
+                    .await
+            }
+        }
+    }
+
+    /// Sends one cycle's block stream (`blocks`, made as the disks are read) with the
+    /// replica's key; the replica point the host made. No two-minute limit: a first cycle sends
+    /// whole disks.
+    pub async fn replica_cycle<S>(
+        &self,
+        name: &str,
+        key: &str,
+        blocks: S,
+    ) -> Result<CycleReport, ClientError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+    {
+        let body = reqwest::Body::wrap_stream(blocks);
+        self.sp()
+            .send_raw(
+                reqwest::Method::PUT,
+                &format!("/v1/replicas/{}/cycle", segment(name)),
+                &[(KEY_HEADER, key)],
+                body,
+                None,
+            )
+            .await
+    }
 }
 
 /// A cloud host's connection to its gateways.
@@ -141,6 +223,17 @@ impl HostClient {
     /// The gateway this host talks to.
     pub fn address(&self) -> &str {
         self.client.address()
+    }
+
+    /// Tells the gateways where this host listens for them (its address, certificate and
+    /// relay key).
+    pub async fn set_endpoint(
+        &self,
+        endpoint: &cloudkeep_api::replication::HostEndpoint,
+    ) -> Result<(), ClientError> {
+        self.client
+            .call(reqwest::Method::PUT, "/v1/host/endpoint", Some(endpoint))
+            .await
     }
 
     /// The heartbeat: what the host has now.

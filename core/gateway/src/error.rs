@@ -80,9 +80,10 @@ impl ApiError {
             ErrorCode::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::TooManyTasks => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Maintenance | ErrorCode::Draining | ErrorCode::Busy => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorCode::Maintenance
+            | ErrorCode::Draining
+            | ErrorCode::Busy
+            | ErrorCode::HostUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod check;
 pub mod error;
 pub mod health;
+pub mod hostlink;
 pub mod keyring;
 pub mod lab;
 pub mod limits;

@@ -1,7 +1,11 @@
 //! Cloud replication at the gateway: the SP's cloud hosts and hardware plans in the admin API
-//! (`/v1/admin/hosts…`, `/v1/admin/plans…`), the hosts' own API (`/v1/host/login`, and
-//! `/v1/host/facts`, the heartbeat that carries what a host has), and the plans a tenant
-//! sees (`/v1/replication/plans`).
+//! (`/v1/admin/hosts…`, `/v1/admin/plans…`, `/v1/admin/replicas`), the hosts' own API
+//! (`/v1/host/login`, `/v1/host/facts` — the heartbeat that carries what a host has — and
+//! `/v1/host/endpoint`, where the host listens for replica data), the plans a tenant sees
+//! (`/v1/replication/plans`), and the tenant's replicas (`/v1/replicas…`): made on a plan it
+//! has within what the plan has, each cycle's changed blocks relayed as they arrive to the
+//! plan's host (throttled like backups, bounded by the plan's storage), removed, and the key
+//! the SP holds given back or revoked.
 //!
 //! A host is an account of its own realm: its password is made here, returned once and kept
 //! only as a hash; a failed host login counts towards the address's ban like any other. A
@@ -21,8 +25,11 @@ use super::policies::truncate;
 use super::session::{JsonBody, TenantSession};
 use crate::GatewayState;
 use crate::store::accounts::Realm;
+use crate::store::replication::ReplicaRow;
+use cloudkeep_api::ErrorCode;
 use cloudkeep_api::replication::{
-    AddedHost, HostFacts, HostView, NewHost, PlanSpec, PlanUse, PlanView, TenantPlan,
+    AddedHost, CycleReport, Escrow, HostEndpoint, HostFacts, HostView, NewHost, NewReplica,
+    PlanSpec, PlanStorage, PlanUse, PlanView, ReplicaView, TenantPlan,
 };
 use cloudkeep_api::{LoginRequest, LoginResponse};
 
@@ -45,6 +52,18 @@ pub fn routes() -> Router<Arc<GatewayState>> {
         .route("/v1/host/login", post(host_login))
         .route("/v1/host/facts", put(host_facts))
         .route("/v1/replication/plans", get(tenant_plans))
+        .route("/v1/host/endpoint", put(host_endpoint))
+        .route("/v1/replicas", get(list_replicas).post(add_replica))
+        .route(
+            "/v1/replicas/{name}",
+            get(get_replica).delete(remove_replica),
+        )
+        .route(
+            "/v1/replicas/{name}/cycle",
+            put(cycle).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/v1/replicas/{name}/escrow", put(escrow).delete(revoke))
+        .route("/v1/admin/replicas", get(admin_replicas))
 }
 
 fn body<T>(b: JsonBody<T>) -> Result<T, ApiError> {
@@ -266,13 +285,324 @@ async fn tenant_plans(
 ) -> Result<Json<Vec<TenantPlan>>, ApiError> {
     let tenant = session.parent.as_ref().unwrap_or(&session.tenant);
     let plans = state.db.plans_of(tenant.id).await?;
+    let replicas = state.db.replicas(Some(tenant.id)).await?;
     Ok(Json(
         plans
             .into_iter()
             .map(|view| TenantPlan {
+                used: plan_use(&view.plan, &replicas),
                 plan: view.plan,
-                used: PlanUse::default(),
             })
             .collect(),
     ))
+}
+
+/// What `replicas` use of `plan`: the bytes they take per pool (none runs yet: replicas start
+/// with failover).
+fn plan_use(plan: &PlanSpec, replicas: &[ReplicaRow]) -> PlanUse {
+    let mut used = PlanUse::default();
+    for r in replicas.iter().filter(|r| r.plan.name == plan.name) {
+        let pool = &r.view.spec.pool;
+        match used.storage.iter_mut().find(|s| &s.pool == pool) {
+            Some(s) => s.bytes = s.bytes.saturating_add(r.view.stored),
+            None => used.storage.push(PlanStorage {
+                pool: pool.clone(),
+                bytes: r.view.stored,
+            }),
+        }
+    }
+    used
+}
+
+/// `PUT /v1/host/endpoint`: where the host listens for its gateways; its relay key is sealed
+/// before the database keeps it.
+async fn host_endpoint(
+    State(state): AppState,
+    host: HostSession,
+    req: JsonBody<HostEndpoint>,
+) -> Result<Json<()>, ApiError> {
+    let mut endpoint = body(req)?;
+    if endpoint.address.len() > 300 || endpoint.fingerprint.len() > 200 {
+        return Err(ApiError::bad_request(
+            "an endpoint's address or fingerprint is too long",
+        ));
+    }
+    if !cloudkeep_api::replication::is_key(&endpoint.key) {
+        return Err(ApiError::bad_request(
+            "a host's relay key is 64 hexadecimal digits",
+        ));
+    }
+    endpoint.key = state.stores.seal_secret(RELAY_LABEL, &endpoint.key)?;
+    state.db.set_host_endpoint(host.id, &endpoint).await?;
+    Ok(Json(()))
+}
+
+/// What a host's relay key is sealed as.
+const RELAY_LABEL: &str = "cloudkeep host relay key";
+/// What a replica key the SP holds is sealed as.
+const REPLICA_LABEL: &str = "cloudkeep replica key";
+
+/// The tenant a session acts for in replication: tenants only (a subtenant's replicas would be
+/// its tenant's plan's).
+fn replica_owner(session: &TenantSession) -> Result<i64, ApiError> {
+    if session.parent.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "replicas belong to tenants: sign in as the tenant to manage them",
+        ));
+    }
+    Ok(session.tenant.id)
+}
+
+/// The link to the host that keeps `row`.
+async fn link(state: &GatewayState, host: &str) -> Result<crate::hostlink::HostLink, ApiError> {
+    let endpoint = state.db.host_endpoint(host).await?.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::HostUnavailable,
+            format!("cloud host {host} has not said where it listens yet: the SP must start it (cloudkeep host run)"),
+        )
+    })?;
+    let key = state.stores.open_secret(RELAY_LABEL, &endpoint.key)?;
+    crate::hostlink::HostLink::new(host, &endpoint, key)
+}
+
+fn replica_path(row: &ReplicaRow) -> String {
+    format!("/v1/replicas/{}/{}", row.view.tenant, row.view.spec.name)
+}
+
+async fn list_replicas(
+    State(state): AppState,
+    session: TenantSession,
+) -> Result<Json<Vec<ReplicaView>>, ApiError> {
+    let owner = replica_owner(&session)?;
+    let rows = state.db.replicas(Some(owner)).await?;
+    Ok(Json(rows.into_iter().map(|r| r.view).collect()))
+}
+
+async fn get_replica(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+) -> Result<Json<ReplicaView>, ApiError> {
+    let owner = replica_owner(&session)?;
+    Ok(Json(state.db.replica(owner, &name).await?.view))
+}
+
+async fn admin_replicas(
+    State(state): AppState,
+    _admin: AdminSession,
+) -> Result<Json<Vec<ReplicaView>>, ApiError> {
+    let rows = state.db.replicas(None).await?;
+    Ok(Json(rows.into_iter().map(|r| r.view).collect()))
+}
+
+/// `POST /v1/replicas`: a replica on a plan the tenant has, refused when it could never start
+/// or its disks could never fit; its encrypted base made on the plan's host.
+async fn add_replica(
+    State(state): AppState,
+    session: TenantSession,
+    req: JsonBody<NewReplica>,
+) -> Result<Json<ReplicaView>, ApiError> {
+    let owner = replica_owner(&session)?;
+    session.may_write()?;
+    let req = body(req)?;
+    let spec = &req.spec;
+    cloudkeep_model::names::check("replica", &spec.name)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    for d in &spec.disks {
+        cloudkeep_model::names::check("disk", &d.name)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    spec.check().map_err(ApiError::bad_request)?;
+    if !cloudkeep_api::replication::is_key(&req.key) {
+        return Err(ApiError::bad_request(
+            "a replica key is 64 hexadecimal digits",
+        ));
+    }
+    let plan = state
+        .db
+        .plans_of(owner)
+        .await?
+        .into_iter()
+        .find(|p| p.plan.name == spec.plan)
+        .ok_or_else(|| ApiError::not_found(format!("you have no hardware plan \"{}\"", spec.plan)))?
+        .plan;
+    let allowed = plan.storage_on(&spec.pool);
+    if allowed == 0 {
+        return Err(ApiError::bad_request(format!(
+            "hardware plan {} has no storage on pool {}",
+            plan.name, spec.pool
+        )));
+    }
+    let taken = state
+        .db
+        .plan_stored(owner, &plan.name, &spec.pool, 0)
+        .await?;
+    if spec.size() > allowed.saturating_sub(taken) {
+        return Err(ApiError::new(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "the replica's disks hold {} MiB; hardware plan {} has {} MiB on pool {} and your replicas take {} MiB of it",
+                spec.size() >> 20,
+                plan.name,
+                allowed >> 20,
+                spec.pool,
+                taken >> 20
+            ),
+        ));
+    }
+    PlanUse::default()
+        .admits(
+            &plan,
+            cloudkeep_api::replication::ReplicaNeeds {
+                cpu: spec.cpu,
+                memory: spec.memory,
+            },
+        )
+        .map_err(ApiError::bad_request)?;
+    let sealed = if req.escrow {
+        Some(state.stores.seal_secret(REPLICA_LABEL, &req.key)?)
+    } else {
+        None
+    };
+    let row = state.db.add_replica(owner, spec, sealed.as_deref()).await?;
+    let made = async {
+        let host = link(&state, &plan.host).await?;
+        host.send::<()>(
+            host.request(reqwest::Method::POST, &replica_path(&row))
+                .header(cloudkeep_api::replication::KEY_HEADER, &req.key)
+                .json(&serde_json::json!({"pool": spec.pool, "disks": spec.disks})),
+        )
+        .await
+    }
+    .await;
+    if let Err(e) = made {
+        state.db.remove_replica(row.id).await?;
+        return Err(e);
+    }
+    Ok(Json(row.view))
+}
+
+/// `PUT /v1/replicas/{name}/cycle`: the cycle's block stream, relayed to the host as it
+/// arrives; the new replica point recorded when the host made it.
+async fn cycle(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<CycleReport>, ApiError> {
+    let owner = replica_owner(&session)?;
+    session.may_write()?;
+    let row = state.db.replica(owner, &name).await?;
+    let key = headers
+        .get(cloudkeep_api::replication::KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| cloudkeep_api::replication::is_key(k))
+        .ok_or_else(|| ApiError::bad_request("send the replica's key with the cycle"))?
+        .to_owned();
+    let spec = &row.view.spec;
+    let taken = state
+        .db
+        .plan_stored(owner, &row.plan.name, &spec.pool, 0)
+        .await?;
+    let left = row.plan.storage_on(&spec.pool).saturating_sub(taken);
+    if left == 0 {
+        return Err(ApiError::new(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "your replicas fill hardware plan {}'s storage on pool {}: remove a replica or ask for more",
+                row.plan.name, spec.pool
+            ),
+        ));
+    }
+    let host = link(&state, &row.plan.host).await?;
+    let bucket = state.bucket_for(&session).await;
+    let stream = futures_util::StreamExt::then(body.into_data_stream(), move |chunk| {
+        let bucket = bucket.clone();
+        async move {
+            if let (Ok(bytes), Some(bucket)) = (&chunk, &bucket) {
+                bucket.take(bytes.len()).await;
+            }
+            chunk
+        }
+    });
+    let report: CycleReport = host
+        .send(
+            host.request(
+                reqwest::Method::PUT,
+                &format!(
+                    "{}/cycle?pool={}&limit={left}&keep={}",
+                    replica_path(&row),
+                    spec.pool,
+                    spec.keep
+                ),
+            )
+            .header(cloudkeep_api::replication::KEY_HEADER, &key)
+            .body(reqwest::Body::wrap_stream(stream)),
+        )
+        .await?;
+    let mut points = row.view.points.clone();
+    points.push(report.point.clone());
+    let keep = spec.keep.max(1) as usize;
+    if points.len() > keep {
+        points.drain(..points.len() - keep);
+    }
+    state
+        .db
+        .record_replica(row.id, &points, report.stored)
+        .await?;
+    Ok(Json(report))
+}
+
+/// `DELETE /v1/replicas/{name}`: the replica's disks removed from its host, then its record.
+async fn remove_replica(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<ReplicaView>>, ApiError> {
+    let owner = replica_owner(&session)?;
+    let row = state.db.replica(owner, &name).await?;
+    let host = link(&state, &row.plan.host).await?;
+    host.send::<()>(host.request(
+        reqwest::Method::DELETE,
+        &format!("{}?pool={}", replica_path(&row), row.view.spec.pool),
+    ))
+    .await?;
+    state.db.remove_replica(row.id).await?;
+    let rows = state.db.replicas(Some(owner)).await?;
+    Ok(Json(rows.into_iter().map(|r| r.view).collect()))
+}
+
+/// `PUT /v1/replicas/{name}/escrow {key}`: the SP may hold the key again.
+async fn escrow(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+    req: JsonBody<Escrow>,
+) -> Result<Json<ReplicaView>, ApiError> {
+    let owner = replica_owner(&session)?;
+    let req = body(req)?;
+    if !cloudkeep_api::replication::is_key(&req.key) {
+        return Err(ApiError::bad_request(
+            "a replica key is 64 hexadecimal digits",
+        ));
+    }
+    let row = state.db.replica(owner, &name).await?;
+    let sealed = state.stores.seal_secret(REPLICA_LABEL, &req.key)?;
+    state.db.set_replica_key(row.id, Some(&sealed)).await?;
+    Ok(Json(state.db.replica(owner, &name).await?.view))
+}
+
+/// `DELETE /v1/replicas/{name}/escrow`: the SP forgets the key; only the tenant can then
+/// start the replica.
+async fn revoke(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+) -> Result<Json<ReplicaView>, ApiError> {
+    let owner = replica_owner(&session)?;
+    let row = state.db.replica(owner, &name).await?;
+    state.db.set_replica_key(row.id, None).await?;
+    Ok(Json(state.db.replica(owner, &name).await?.view))
 }

@@ -55,6 +55,22 @@ pub struct HostConfig {
     pub pools: Vec<PoolConfig>,
     /// Isolated networks it makes at most.
     pub networks: u32,
+    /// Where it listens for its gateways (`0.0.0.0:6181` unless told).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The address gateways reach it at, when not the one it listens on (a NAT, a name).
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// The key its gateways present to it (64 hex digits), made on first use.
+    #[serde(default)]
+    pub relay_key: Option<String>,
+}
+
+/// The port a cloud host listens on for its gateways.
+pub const DEFAULT_PORT: u16 = 6181;
+
+fn default_listen() -> String {
+    format!("0.0.0.0:{DEFAULT_PORT}")
 }
 
 impl Default for HostConfig {
@@ -63,6 +79,9 @@ impl Default for HostConfig {
             connection: None,
             pools: Vec::new(),
             networks: DEFAULT_NETWORKS,
+            listen: default_listen(),
+            advertise: None,
+            relay_key: None,
         }
     }
 }
@@ -109,6 +128,19 @@ impl HostConfig {
                 source,
             }
         })
+    }
+
+    /// The relay key, made (32 random bytes) when there is none yet.
+    pub fn ensure_relay_key(&mut self) -> Result<String, HostError> {
+        if let Some(key) = &self.relay_key {
+            return Ok(key.clone());
+        }
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw)
+            .map_err(|e| HostError::Invalid(format!("no randomness from the OS: {e}")))?;
+        let key = hex::encode(raw);
+        self.relay_key = Some(key.clone());
+        Ok(key)
     }
 
     /// Adds or replaces pools by name; each folder is created (owner-only) if missing.

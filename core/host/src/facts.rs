@@ -125,12 +125,12 @@ mod tests {
     fn a_pool_reports_its_file_system() {
         let dir = tempfile::tempdir().unwrap();
         let config = HostConfig {
-            connection: None,
             pools: vec![PoolConfig {
                 name: "main".into(),
                 path: dir.path().to_path_buf(),
             }],
             networks: 8,
+            ..HostConfig::default()
         };
         let facts = gather(&config);
         assert_eq!(facts.pools.len(), 1);

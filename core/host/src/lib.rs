@@ -4,14 +4,24 @@
 //! has (CPUs, memory, KVM, QEMU, storage pools, networks) at every heartbeat, so plans are
 //! sold only on what it really has.
 //!
-//! Module layers: `facts`, `config` → `run`.
+//! Module layers: `config`, `nbd` → `facts`, `chain` → `store` → `server` → `run`.
+//! The replica side (`nbd`, `chain`, `store`, `server`) is Unix-only: a cloud host is a Linux
+//! machine with QEMU.
 //!
 //! **Invariant:** the host's password and settings live in an owner-only file of its data
 //! folder, never on a command line or in a log.
 
+#[cfg(unix)]
+pub mod chain;
 pub mod config;
 pub mod facts;
+#[cfg(unix)]
+pub mod nbd;
 pub mod run;
+#[cfg(unix)]
+pub mod server;
+#[cfg(unix)]
+pub mod store;
 
 /// Errors of the cloud host.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +44,15 @@ pub enum HostError {
         "this host is not connected to a gateway yet: run `cloudkeep host run --connect FILE` with the connection details `cloudkeep sp host add` wrote"
     )]
     NotConnected,
+    /// QEMU's tools failed (or are missing).
+    #[error("QEMU could not {0}")]
+    Qemu(String),
+    /// No such replica.
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// The plan's storage or the host's disk is full.
+    #[error("{0}")]
+    Full(String),
     /// A gateway refused or did not answer.
     #[error(transparent)]
     Client(#[from] cloudkeep_client::ClientError),

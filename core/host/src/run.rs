@@ -2,10 +2,12 @@
 //! report what the host has, once (`--once`) or every interval until stopped. A gateway that
 //! does not answer is tried again at the next beat; an expired session is opened again.
 
+#[cfg(unix)]
 use std::future::Future;
 use std::time::Duration;
 
 use cloudkeep_api::replication::HostFacts;
+#[cfg(unix)]
 use cloudkeep_client::ClientError;
 use cloudkeep_client::replication::HostClient;
 
@@ -36,28 +38,49 @@ pub async fn report_once(config: &HostConfig) -> Result<(String, HostFacts), Hos
     Ok((client.address().to_owned(), facts))
 }
 
-/// Reports every `beat` until `stop` completes. Failures are logged and tried again at the
-/// next beat; a refused login (the host removed, its password changed) ends the run.
+/// Serves the gateways on `listening` and reports every `beat` (with where it listens) until
+/// `stop` completes. Failures are logged and tried again at the next beat; a refused login (the
+/// host removed, its password changed) ends the run.
+#[cfg(unix)]
 pub async fn serve(
     config: &HostConfig,
+    listening: crate::server::Listening,
     beat: Duration,
     stop: impl Future<Output = ()>,
 ) -> Result<(), HostError> {
     let details = config.connection.as_ref().ok_or(HostError::NotConnected)?;
+    let endpoint = cloudkeep_api::replication::HostEndpoint {
+        address: config
+            .advertise
+            .clone()
+            .unwrap_or_else(|| listening.addr.to_string()),
+        fingerprint: listening.fingerprint.clone(),
+        key: config
+            .relay_key
+            .clone()
+            .ok_or_else(|| HostError::Invalid("the host has no relay key yet".into()))?,
+    };
+    let server = tokio::spawn(listening.serve());
+    let _stop_server = AbortOnDrop(server);
     tokio::pin!(stop);
     let mut client: Option<HostClient> = None;
     loop {
         let facts = facts(config).await;
         if client.is_none() {
             match HostClient::log_in(details).await {
-                Ok(c) => {
-                    tracing::info!(
-                        "logged in to gateway {} as host {}",
-                        c.address(),
-                        details.user
-                    );
-                    client = Some(c);
-                }
+                Ok(c) => match c.set_endpoint(&endpoint).await {
+                    Ok(()) => {
+                        tracing::info!(
+                            "logged in to gateway {} as host {}",
+                            c.address(),
+                            details.user
+                        );
+                        client = Some(c);
+                    }
+                    Err(e) => {
+                        tracing::warn!("telling {} where this host listens: {e}", c.address());
+                    }
+                },
                 Err(e @ ClientError::Api { .. }) if refused(&e) => return Err(e.into()),
                 Err(e) => tracing::warn!("no gateway answers; trying again: {e}"),
             }
@@ -78,7 +101,19 @@ pub async fn serve(
     }
 }
 
+/// Stops the listener when the run ends.
+#[cfg(unix)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+#[cfg(unix)]
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A login the gateway refused for good: wrong name or password.
+#[cfg(unix)]
 fn refused(e: &ClientError) -> bool {
     matches!(
         e,

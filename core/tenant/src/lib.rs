@@ -24,6 +24,7 @@ pub mod policies;
 pub mod portable;
 pub mod providers;
 pub mod recovery;
+pub mod replicas;
 pub mod restoretest;
 pub mod runner;
 pub mod scheduler;

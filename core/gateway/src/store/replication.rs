@@ -2,11 +2,19 @@
 //! reported last and when), hardware plans (one host each; CPUs, memory, networks, internet,
 //! storage per pool) and the tenants subscribed to each plan.
 //!
-//! **Invariants:** a host with plans on it is never removed, nor a plan a tenant has (one
-//! conditional statement each, so a subscription made meanwhile keeps it); only tenants, never
-//! subtenants, are subscribed.
+//! Also each host's endpoint (where gateways reach it for replica data, its relay key sealed)
+//! and the tenants' replicas (what each is, its points as the host reported them, the bytes
+//! it takes, its key when the tenant lets the SP hold it — sealed).
+//!
+//! **Invariants:** a host with plans on it is never removed, nor a plan a tenant has, nor a
+//! plan taken from a tenant whose replicas use it (one conditional statement each, so a
+//! subscription or replica made meanwhile keeps it); only tenants, never subtenants, are
+//! subscribed; a replica is made only on a plan its tenant has.
 
-use cloudkeep_api::replication::{HostFacts, HostView, PlanSpec, PlanStorage, PlanView};
+use cloudkeep_api::replication::{
+    HostEndpoint, HostFacts, HostView, PlanSpec, PlanStorage, PlanView, ReplicaPoint, ReplicaSpec,
+    ReplicaView,
+};
 use sqlx::Row;
 
 use super::{Db, DbError, conflict, now_ms};
@@ -267,11 +275,27 @@ impl Db {
     pub async fn unsubscribe(&self, plan: &str, login: &str) -> Result<PlanView, DbError> {
         let tenant = self.top_tenant_id(login).await?;
         let plan_id = self.plan_id(plan).await?;
-        let done = sqlx::query("DELETE FROM plan_tenants WHERE plan_id = $1 AND tenant_id = $2")
-            .bind(plan_id)
-            .bind(tenant)
-            .execute(self.pool())
-            .await?;
+        let replicas: i64 =
+            sqlx::query("SELECT COUNT(*) FROM replicas WHERE plan_id = $1 AND tenant_id = $2")
+                .bind(plan_id)
+                .bind(tenant)
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?;
+        if replicas > 0 {
+            return Err(DbError::Invalid(format!(
+                "{login} has {replicas} replicas on hardware plan {plan}; they must be removed first"
+            )));
+        }
+        // One statement decides: a replica made meanwhile keeps the subscription.
+        let done = sqlx::query(
+            "DELETE FROM plan_tenants WHERE plan_id = $1 AND tenant_id = $2 AND NOT EXISTS \
+             (SELECT 1 FROM replicas r WHERE r.plan_id = $1 AND r.tenant_id = $2)",
+        )
+        .bind(plan_id)
+        .bind(tenant)
+        .execute(self.pool())
+        .await?;
         if done.rows_affected() == 0 {
             return Err(DbError::NotFound(format!(
                 "tenant {login}'s hardware plan \"{plan}\""
@@ -319,6 +343,211 @@ impl Db {
             .await?
             .ok_or_else(|| DbError::NotFound(format!("tenant \"{login}\"")))?;
         Ok(row.try_get(0)?)
+    }
+}
+
+/// A replica as the database keeps it.
+#[derive(Debug, Clone)]
+pub struct ReplicaRow {
+    /// Row id.
+    pub id: i64,
+    /// The tenant's row id.
+    pub tenant_id: i64,
+    /// The replica as the faces see it.
+    pub view: ReplicaView,
+    /// Its plan.
+    pub plan: PlanSpec,
+    /// Its key, sealed, while the tenant lets the SP hold it.
+    pub key_sealed: Option<String>,
+}
+
+const REPLICA_COLUMNS: &str =
+    "r.id, r.tenant_id, t.name, r.spec, r.points, r.stored, r.key_sealed, p.name";
+const REPLICA_FROM: &str =
+    "FROM replicas r JOIN tenants t ON t.id = r.tenant_id JOIN plans p ON p.id = r.plan_id";
+
+impl Db {
+    /// Records where host `id` listens for its gateways (`endpoint.key` sealed by the caller).
+    pub async fn set_host_endpoint(&self, id: i64, endpoint: &HostEndpoint) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE hosts SET endpoint_address = $1, endpoint_fingerprint = $2, endpoint_key = $3 WHERE id = $4",
+        )
+        .bind(&endpoint.address)
+        .bind(&endpoint.fingerprint)
+        .bind(&endpoint.key)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Where host `name` listens (its key sealed), once it said.
+    pub async fn host_endpoint(&self, name: &str) -> Result<Option<HostEndpoint>, DbError> {
+        let row = sqlx::query(
+            "SELECT endpoint_address, endpoint_fingerprint, endpoint_key FROM hosts WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| DbError::NotFound(format!("cloud host \"{name}\"")))?;
+        let (address, fingerprint, key): (Option<String>, Option<String>, Option<String>) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        Ok(match (address, fingerprint, key) {
+            (Some(address), Some(fingerprint), Some(key)) => Some(HostEndpoint {
+                address,
+                fingerprint,
+                key,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Adds tenant `tenant_id`'s replica on plan `spec.plan`, which it must have.
+    pub async fn add_replica(
+        &self,
+        tenant_id: i64,
+        spec: &ReplicaSpec,
+        key_sealed: Option<&str>,
+    ) -> Result<ReplicaRow, DbError> {
+        let text = serde_json::to_string(spec).map_err(|e| DbError::Invalid(e.to_string()))?;
+        // One statement: the plan must be the tenant's at the moment the row is made.
+        let done = sqlx::query(
+            "INSERT INTO replicas (tenant_id, name, plan_id, spec, key_sealed, created_ms) \
+             SELECT $1, $2, p.id, $3, $4, $5 FROM plans p JOIN plan_tenants pt ON pt.plan_id = p.id \
+             WHERE p.name = $6 AND pt.tenant_id = $1",
+        )
+        .bind(tenant_id)
+        .bind(&spec.name)
+        .bind(text)
+        .bind(key_sealed)
+        .bind(now_ms())
+        .bind(&spec.plan)
+        .execute(self.pool())
+        .await
+        .map_err(conflict(format!("replica \"{}\"", spec.name)))?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound(format!(
+                "your hardware plan \"{}\"",
+                spec.plan
+            )));
+        }
+        self.replica(tenant_id, &spec.name).await
+    }
+
+    /// A tenant's replica by name.
+    pub async fn replica(&self, tenant_id: i64, name: &str) -> Result<ReplicaRow, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {REPLICA_COLUMNS} {REPLICA_FROM} WHERE r.tenant_id = $1 AND r.name = $2"
+        ))
+        .bind(tenant_id)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| DbError::NotFound(format!("replica \"{name}\"")))?;
+        self.replica_of(&row).await
+    }
+
+    /// Every replica of a tenant (`Some`), or of every tenant, by tenant and name.
+    pub async fn replicas(&self, tenant_id: Option<i64>) -> Result<Vec<ReplicaRow>, DbError> {
+        let rows =
+            match tenant_id {
+                Some(id) => sqlx::query(&format!(
+                    "SELECT {REPLICA_COLUMNS} {REPLICA_FROM} WHERE r.tenant_id = $1 ORDER BY r.name"
+                ))
+                .bind(id)
+                .fetch_all(self.pool())
+                .await?,
+                None => {
+                    sqlx::query(&format!(
+                        "SELECT {REPLICA_COLUMNS} {REPLICA_FROM} ORDER BY t.name, r.name"
+                    ))
+                    .fetch_all(self.pool())
+                    .await?
+                }
+            };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(self.replica_of(row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn replica_of(&self, row: &sqlx::any::AnyRow) -> Result<ReplicaRow, DbError> {
+        let spec: String = row.try_get(3)?;
+        let spec: ReplicaSpec = serde_json::from_str(&spec)
+            .map_err(|e| DbError::Invalid(format!("a replica's record: {e}")))?;
+        let points: String = row.try_get(4)?;
+        let points: Vec<ReplicaPoint> = serde_json::from_str(&points).unwrap_or_default();
+        let key_sealed: Option<String> = row.try_get(6)?;
+        let plan_name: String = row.try_get(7)?;
+        let plan = self.plan(&plan_name).await?.plan;
+        Ok(ReplicaRow {
+            id: row.try_get(0)?,
+            tenant_id: row.try_get(1)?,
+            view: ReplicaView {
+                tenant: row.try_get(2)?,
+                host: plan.host.clone(),
+                spec,
+                points,
+                stored: unsigned(row.try_get(5)?)?,
+                key_escrowed: key_sealed.is_some(),
+            },
+            plan,
+            key_sealed,
+        })
+    }
+
+    /// Records a replica's points and size after a cycle.
+    pub async fn record_replica(
+        &self,
+        id: i64,
+        points: &[ReplicaPoint],
+        stored: u64,
+    ) -> Result<(), DbError> {
+        let text = serde_json::to_string(points).map_err(|e| DbError::Invalid(e.to_string()))?;
+        sqlx::query("UPDATE replicas SET points = $1, stored = $2 WHERE id = $3")
+            .bind(text)
+            .bind(self::stored(stored)?)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets (or with `None` forgets) the sealed key the SP holds for replica `id`.
+    pub async fn set_replica_key(&self, id: i64, sealed: Option<&str>) -> Result<(), DbError> {
+        sqlx::query("UPDATE replicas SET key_sealed = $1 WHERE id = $2")
+            .bind(sealed)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Removes replica `id`'s record.
+    pub async fn remove_replica(&self, id: i64) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM replicas WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Bytes the tenant's replicas on plan `plan` take on pool `pool`, but replica `but`.
+    pub async fn plan_stored(
+        &self,
+        tenant_id: i64,
+        plan: &str,
+        pool: &str,
+        but: i64,
+    ) -> Result<u64, DbError> {
+        let mut total = 0u64;
+        for r in self.replicas(Some(tenant_id)).await? {
+            if r.id != but && r.view.spec.plan == plan && r.view.spec.pool == pool {
+                total = total.saturating_add(r.view.stored);
+            }
+        }
+        Ok(total)
     }
 }
 

@@ -1,0 +1,510 @@
+//! Replicas this computer sends to its providers' cloud hosts: made on a hardware plan (the
+//! key made here, kept in the secrets, handed to the provider only when the tenant lets it hold
+//! it), then cycles — each disk read in 1 MiB blocks, each block's keyed fingerprint compared
+//! with the last cycle's, and only blocks that changed sent (blocks that became empty as a
+//! short "zeros" frame), streamed to the gateway as they are read.
+//!
+//! **Invariants:** the fingerprints are saved only after the host made the replica point, so
+//! a cycle that fails sends the same changes again next time; a disk whose size changed is
+//! refused, never cut or padded.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use cloudkeep_api::replication::frames::{self, Frame};
+use cloudkeep_api::replication::{CycleReport, NewReplica, ReplicaDisk, ReplicaSpec, ReplicaView};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::TenantError;
+use crate::context::TenantContext;
+use crate::providers;
+
+/// The block size changes are tracked in.
+pub const BLOCK: usize = 1 << 20;
+
+/// A replica as this computer keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaJob {
+    /// The provider it is at.
+    pub provider: String,
+    /// The replica as made there.
+    pub spec: ReplicaSpec,
+    /// Where each disk is read on this computer, in the spec's order.
+    pub sources: Vec<PathBuf>,
+    /// When the last cycle ended.
+    pub last_ms: Option<i64>,
+    /// `success` or `failed`.
+    pub last_result: Option<String>,
+    /// What the last cycle said.
+    pub last_message: String,
+}
+
+/// A replica to make.
+#[derive(Debug, Clone)]
+pub struct NewReplicaJob {
+    /// The provider.
+    pub provider: String,
+    /// Its name.
+    pub name: String,
+    /// The hardware plan.
+    pub plan: String,
+    /// The plan's pool (its only one when `None`).
+    pub pool: Option<String>,
+    /// Each disk: its name and where it is read.
+    pub disks: Vec<(String, PathBuf)>,
+    /// Virtual CPUs it starts with.
+    pub cpu: u32,
+    /// Memory it starts with.
+    pub memory: u64,
+    /// Replica points kept.
+    pub keep: u32,
+    /// Whether the provider may hold the key.
+    pub escrow: bool,
+}
+
+fn key_name(provider: &str, name: &str) -> String {
+    format!("replica-key:{provider}:{name}")
+}
+
+fn file_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> TenantError {
+    let path = path.to_path_buf();
+    move |source| TenantError::File {
+        action,
+        path,
+        source,
+    }
+}
+
+/// The size of a disk image or device.
+fn disk_size(path: &Path) -> Result<u64, TenantError> {
+    use std::io::Seek;
+    let mut f = std::fs::File::open(path).map_err(file_err("read", path))?;
+    f.seek(std::io::SeekFrom::End(0))
+        .map_err(file_err("read", path))
+}
+
+/// Makes a replica at its provider and keeps it here.
+pub fn create(ctx: &TenantContext, job: NewReplicaJob) -> Result<ReplicaView, TenantError> {
+    let mut disks = Vec::with_capacity(job.disks.len());
+    for (name, path) in &job.disks {
+        disks.push(ReplicaDisk {
+            name: name.clone(),
+            size: disk_size(path)?,
+        });
+    }
+    let mut raw = [0u8; 32];
+    cloudkeep_repo::crypto::random_bytes(&mut raw)?;
+    let key = zeroize::Zeroizing::new(hex::encode(raw));
+    ctx.block_on(async {
+        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        let plans = client.replication_plans().await?;
+        let plan = plans
+            .iter()
+            .find(|p| p.plan.name == job.plan)
+            .ok_or_else(|| {
+                TenantError::Invalid(format!(
+                    "{} has given you no hardware plan \"{}\" (cloudkeep replica plans)",
+                    job.provider, job.plan
+                ))
+            })?;
+        let pool = match (&job.pool, plan.plan.storage.as_slice()) {
+            (Some(pool), _) => pool.clone(),
+            (None, [one]) => one.pool.clone(),
+            (None, _) => {
+                return Err(TenantError::Invalid(format!(
+                    "hardware plan {} has storage on several pools; name one",
+                    job.plan
+                )));
+            }
+        };
+        let spec = ReplicaSpec {
+            name: job.name.clone(),
+            plan: job.plan.clone(),
+            pool,
+            disks,
+            cpu: job.cpu,
+            memory: job.memory,
+            keep: job.keep,
+        };
+        spec.check().map_err(TenantError::Invalid)?;
+        ctx.secrets()
+            .set(&key_name(&job.provider, &job.name), &key)?;
+        let made = client
+            .add_replica(&NewReplica {
+                spec: spec.clone(),
+                key: key.to_string(),
+                escrow: job.escrow,
+            })
+            .await;
+        let view = match made {
+            Ok(view) => view,
+            Err(e) => {
+                let _ = ctx.secrets().remove(&key_name(&job.provider, &job.name));
+                return Err(e.into());
+            }
+        };
+        let sources: Vec<String> = job
+            .disks
+            .iter()
+            .map(|(_, p)| p.display().to_string())
+            .collect();
+        sqlx::query(
+            "INSERT INTO replicas (provider, name, spec, sources) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (provider, name) DO UPDATE SET spec = excluded.spec, sources = excluded.sources",
+        )
+        .bind(&job.provider)
+        .bind(&job.name)
+        .bind(json(&spec)?)
+        .bind(json(&sources)?)
+        .execute(ctx.state().pool())
+        .await?;
+        Ok(view)
+    })
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, TenantError> {
+    serde_json::to_string(value).map_err(|e| TenantError::Invalid(e.to_string()))
+}
+
+/// Every replica this computer sends.
+pub async fn list(state: &crate::state::TenantState) -> Result<Vec<ReplicaJob>, TenantError> {
+    let rows = sqlx::query(
+        "SELECT provider, name, spec, sources, last_ms, last_result, last_message FROM replicas ORDER BY provider, name",
+    )
+    .fetch_all(state.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let name: String = r.try_get(1)?;
+            let damaged = |reason: String| TenantError::Damaged {
+                what: format!("replica {name}"),
+                reason,
+                fix: "remove it (cloudkeep replica delete) and make it again",
+            };
+            let spec: String = r.try_get(2)?;
+            let sources: String = r.try_get(3)?;
+            let sources: Vec<String> =
+                serde_json::from_str(&sources).map_err(|e| damaged(e.to_string()))?;
+            Ok(ReplicaJob {
+                provider: r.try_get(0)?,
+                spec: serde_json::from_str(&spec).map_err(|e| damaged(e.to_string()))?,
+                sources: sources.into_iter().map(PathBuf::from).collect(),
+                last_ms: r.try_get(4)?,
+                last_result: r.try_get(5)?,
+                last_message: r.try_get(6)?,
+            })
+        })
+        .collect()
+}
+
+/// The replica `name` (at `provider`, or the only one of that name).
+pub async fn find(
+    state: &crate::state::TenantState,
+    provider: Option<&str>,
+    name: &str,
+) -> Result<ReplicaJob, TenantError> {
+    let found: Vec<ReplicaJob> = list(state)
+        .await?
+        .into_iter()
+        .filter(|r| r.spec.name == name && provider.is_none_or(|p| p == r.provider))
+        .collect();
+    match found.len() {
+        1 => Ok(found
+            .into_iter()
+            .next()
+            .ok_or_else(|| TenantError::NoJob(name.into()))?),
+        0 => Err(TenantError::Invalid(format!(
+            "there is no replica \"{name}\" on this computer (cloudkeep replica list)"
+        ))),
+        _ => Err(TenantError::Invalid(format!(
+            "replicas named \"{name}\" are at several providers; name one with --provider"
+        ))),
+    }
+}
+
+/// The fingerprints of every block of each disk as the host last has them (a zero block's is
+/// all zeros).
+#[derive(Debug, Default)]
+struct Fingerprints(Vec<Vec<[u8; 16]>>);
+
+const STATE_MAGIC: &[u8; 8] = b"CKRFP001";
+
+impl Fingerprints {
+    fn path(ctx: &TenantContext, job: &ReplicaJob) -> PathBuf {
+        ctx.home()
+            .root()
+            .join("replicas")
+            .join(format!("{}--{}.blocks", job.provider, job.spec.name))
+    }
+
+    /// The saved fingerprints; none (every block to send but zeros) when missing or damaged.
+    fn load(path: &Path, disks: &[ReplicaDisk]) -> Self {
+        let fresh = || {
+            Self(
+                disks
+                    .iter()
+                    .map(|d| vec![[0u8; 16]; blocks(d.size)])
+                    .collect(),
+            )
+        };
+        let Ok(bytes) = std::fs::read(path) else {
+            return fresh();
+        };
+        let Some(mut rest) = bytes.strip_prefix(STATE_MAGIC.as_slice()) else {
+            return fresh();
+        };
+        let mut out = Vec::with_capacity(disks.len());
+        for d in disks {
+            let want = blocks(d.size);
+            if rest.len() < want * 16 {
+                return fresh();
+            }
+            let (these, more) = rest.split_at(want * 16);
+            out.push(
+                these
+                    .chunks_exact(16)
+                    .map(|c| {
+                        let mut f = [0u8; 16];
+                        f.copy_from_slice(c);
+                        f
+                    })
+                    .collect(),
+            );
+            rest = more;
+        }
+        if rest.is_empty() { Self(out) } else { fresh() }
+    }
+
+    fn save(&self, path: &Path) -> Result<(), TenantError> {
+        if let Some(dir) = path.parent() {
+            cloudkeep_model::paths::create_private_dir(dir).map_err(file_err("create", dir))?;
+        }
+        let mut bytes = STATE_MAGIC.to_vec();
+        for disk in &self.0 {
+            for f in disk {
+                bytes.extend_from_slice(f);
+            }
+        }
+        cloudkeep_model::paths::write_private_file(path, &bytes).map_err(file_err("write", path))
+    }
+}
+
+fn blocks(size: u64) -> usize {
+    size.div_ceil(BLOCK as u64) as usize
+}
+
+/// What the reading side of a cycle found: blocks read, blocks sent, bytes sent.
+#[derive(Debug, Default, Clone, Copy)]
+struct Scan {
+    sent: u64,
+}
+
+/// Reads every disk, sends the changed blocks into `tx` as frames; the new fingerprints.
+fn scan(
+    job: &ReplicaJob,
+    key: &[u8; 32],
+    old: &Fingerprints,
+    tx: &tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    progress: &dyn Fn(u64, u64),
+) -> Result<(Fingerprints, Scan), TenantError> {
+    let total = job.spec.size();
+    let mut done = 0u64;
+    let mut scan = Scan::default();
+    let send = |chunk: Vec<u8>| {
+        tx.blocking_send(Ok(bytes::Bytes::from(chunk)))
+            .map_err(|_| {
+                TenantError::Invalid("the provider stopped taking the cycle's blocks".into())
+            })
+    };
+    send(frames::MAGIC.to_vec())?;
+    let mut new = Fingerprints::default();
+    let mut buf = vec![0u8; BLOCK];
+    for (i, (disk, path)) in job.spec.disks.iter().zip(&job.sources).enumerate() {
+        let size = disk_size(path)?;
+        if size != disk.size {
+            return Err(TenantError::Invalid(format!(
+                "disk {} ({}) is {size} bytes now; the replica was made with {}: make a new replica for it",
+                disk.name,
+                path.display(),
+                disk.size
+            )));
+        }
+        let mut f = std::fs::File::open(path).map_err(file_err("read", path))?;
+        let mut prints = Vec::with_capacity(blocks(size));
+        let index = u16::try_from(i).map_err(|_| TenantError::Invalid("too many disks".into()))?;
+        for b in 0..blocks(size) {
+            let offset = (b * BLOCK) as u64;
+            let len = (size - offset).min(BLOCK as u64) as usize;
+            f.read_exact(&mut buf[..len])
+                .map_err(file_err("read", path))?;
+            let block = &buf[..len];
+            let print = if block.iter().all(|&x| x == 0) {
+                [0u8; 16]
+            } else {
+                let mut p = [0u8; 16];
+                p.copy_from_slice(&blake3::keyed_hash(key, block).as_bytes()[..16]);
+                p
+            };
+            let before = old
+                .0
+                .get(i)
+                .and_then(|d| d.get(b))
+                .copied()
+                .unwrap_or([0; 16]);
+            if print != before {
+                let len32 = len as u32;
+                if print == [0u8; 16] {
+                    send(
+                        Frame::Zero {
+                            disk: index,
+                            offset,
+                            len: len32,
+                        }
+                        .encode()
+                        .to_vec(),
+                    )?;
+                } else {
+                    let mut chunk = Vec::with_capacity(frames::HEAD + len);
+                    chunk.extend_from_slice(
+                        &Frame::Data {
+                            disk: index,
+                            offset,
+                            len: len32,
+                        }
+                        .encode(),
+                    );
+                    chunk.extend_from_slice(block);
+                    send(chunk)?;
+                    scan.sent += len as u64;
+                }
+            }
+            prints.push(print);
+            done += len as u64;
+            progress(done, total);
+        }
+        new.0.push(prints);
+    }
+    send(Frame::End.encode().to_vec())?;
+    Ok((new, scan))
+}
+
+/// Runs one cycle of `job`: its changed blocks sent, the replica point made at the host, the
+/// fingerprints kept, the result recorded.
+pub fn run_cycle(
+    ctx: &TenantContext,
+    job: &ReplicaJob,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<CycleReport, TenantError> {
+    let key_hex = ctx
+        .secrets()
+        .get(&key_name(&job.provider, &job.spec.name))?
+        .ok_or_else(|| TenantError::SecretMissing {
+            what: format!("key of replica {}", job.spec.name),
+            fix: "remove the replica (cloudkeep replica delete) and make it again",
+        })?;
+    let key_hex = zeroize::Zeroizing::new(key_hex);
+    let hash_key = blake3::derive_key("cloudkeep replica block fingerprints", key_hex.as_bytes());
+    let state_path = Fingerprints::path(ctx, job);
+    let old = Fingerprints::load(&state_path, &job.spec.disks);
+    let outcome = std::thread::scope(|scope| {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let reader = scope.spawn(|| {
+            let tx = tx;
+            scan(job, &hash_key, &old, &tx, progress)
+        });
+        let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let sent = ctx.block_on(async {
+            let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+            client
+                .replica_cycle(&job.spec.name, &key_hex, stream)
+                .await
+                .map_err(TenantError::from)
+        });
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(TenantError::Invalid("reading the disks failed".into())));
+        match (read, sent) {
+            // What the reader ran into explains a refused stream best.
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok((prints, _)), Ok(report)) => Ok((prints, report)),
+        }
+    });
+    let (result, message) = match &outcome {
+        Ok((_, report)) => (
+            "success",
+            format!(
+                "replica point {}: {} blocks, {} bytes sent",
+                report.point.id, report.blocks, report.point.bytes
+            ),
+        ),
+        Err(e) => ("failed", e.to_string()),
+    };
+    ctx.block_on(async {
+        sqlx::query(
+            "UPDATE replicas SET last_ms = ?1, last_result = ?2, last_message = ?3 WHERE provider = ?4 AND name = ?5",
+        )
+        .bind(cloudkeep_model::clock::now_ms())
+        .bind(result)
+        .bind(&message)
+        .bind(&job.provider)
+        .bind(&job.spec.name)
+        .execute(ctx.state().pool())
+        .await
+    })?;
+    let (prints, report) = outcome?;
+    prints.save(&state_path)?;
+    Ok(report)
+}
+
+/// The replica as the provider sees it now (its points, its size at the host).
+pub fn status(ctx: &TenantContext, job: &ReplicaJob) -> Result<ReplicaView, TenantError> {
+    ctx.block_on(async {
+        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        Ok(client.replica(&job.spec.name).await?)
+    })
+}
+
+/// Removes the replica at its provider (its disks at the host too), then here.
+pub fn delete(ctx: &TenantContext, job: &ReplicaJob) -> Result<(), TenantError> {
+    ctx.block_on(async {
+        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        client.remove_replica(&job.spec.name).await?;
+        sqlx::query("DELETE FROM replicas WHERE provider = ?1 AND name = ?2")
+            .bind(&job.provider)
+            .bind(&job.spec.name)
+            .execute(ctx.state().pool())
+            .await?;
+        Ok::<_, TenantError>(())
+    })?;
+    let _ = std::fs::remove_file(Fingerprints::path(ctx, job));
+    ctx.secrets()
+        .remove(&key_name(&job.provider, &job.spec.name))
+}
+
+/// Lets the provider hold the replica's key again (`true`), or revokes it (`false`).
+pub fn set_escrow(
+    ctx: &TenantContext,
+    job: &ReplicaJob,
+    escrow: bool,
+) -> Result<ReplicaView, TenantError> {
+    let key = if escrow {
+        Some(zeroize::Zeroizing::new(
+            ctx.secrets()
+                .get(&key_name(&job.provider, &job.spec.name))?
+                .ok_or_else(|| TenantError::SecretMissing {
+                    what: format!("key of replica {}", job.spec.name),
+                    fix: "remove the replica and make it again",
+                })?,
+        ))
+    } else {
+        None
+    };
+    ctx.block_on(async {
+        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        Ok(client
+            .set_escrow(&job.spec.name, key.as_ref().map(|k| k.as_str()))
+            .await?)
+    })
+}
