@@ -42,6 +42,10 @@ enum HostCommand {
         /// The address the gateways reach this host at, when not the one it listens on.
         #[arg(long, value_name = "HOST:PORT")]
         advertise: Option<String>,
+        /// QEMU's accelerator for replicas (kept; default kvm:tcg — KVM where it works; tcg:
+        /// plain emulation, for machines whose KVM guests hang).
+        #[arg(long, value_name = "ACCEL")]
+        accel: Option<String>,
         /// Report once and stop.
         #[arg(long)]
         once: bool,
@@ -66,8 +70,15 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
             networks,
             listen,
             advertise,
+            accel,
             once,
         } => {
+            if let Some(accel) = accel {
+                if !["kvm", "tcg", "kvm:tcg"].contains(&accel.as_str()) {
+                    anyhow::bail!("--accel is kvm, tcg or kvm:tcg, not {accel}");
+                }
+                config.accel = Some(accel);
+            }
             if let Some(listen) = listen {
                 config.listen = listen;
             }

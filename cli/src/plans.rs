@@ -80,6 +80,124 @@ pub enum PlanAction {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ReplicaAction {
+    /// Every tenant's replicas: plan, host, size, points, whether you hold the key, what runs.
+    List,
+    /// Start a tenant's replica on its behalf (with the key it lets you hold): a test failover
+    /// (--test) or a failover.
+    Failover {
+        /// The tenant.
+        tenant: String,
+        /// The replica.
+        name: String,
+        /// A test failover.
+        #[arg(long)]
+        test: bool,
+        /// The replica point (the newest unless given).
+        #[arg(long, value_name = "ID")]
+        point: Option<u64>,
+        /// A public address rule PUBLIC:REPLICA; repeat for more.
+        #[arg(long = "port", value_name = "PUBLIC:REPLICA")]
+        ports: Vec<String>,
+    },
+}
+
+/// Runs `sp replica …`.
+pub fn replica_command(
+    rt: &tokio::runtime::Runtime,
+    client: &SpClient,
+    action: ReplicaAction,
+    json: bool,
+) -> anyhow::Result<()> {
+    match action {
+        ReplicaAction::List => {
+            let all = rt.block_on(client.replicas())?;
+            if json {
+                return print_json(&all);
+            }
+            println!(
+                "{:<14} {:<16} {:<12} {:<12} {:>10} {:>7} {:<9} state",
+                "tenant", "replica", "plan", "host", "stored", "points", "key"
+            );
+            for r in &all {
+                println!(
+                    "{:<14} {:<16} {:<12} {:<12} {:>10} {:>7} {:<9} {}",
+                    r.tenant,
+                    r.spec.name,
+                    r.spec.plan,
+                    r.host,
+                    human_bytes(r.stored),
+                    r.points.len(),
+                    if r.key_escrowed { "held" } else { "revoked" },
+                    r.state.as_ref().map_or("stopped", |s| s.mode.as_str())
+                );
+            }
+        }
+        ReplicaAction::Failover {
+            tenant,
+            name,
+            test,
+            point,
+            ports,
+        } => {
+            let req = cloudkeep_api::replication::FailoverRequest {
+                point,
+                test,
+                ports: ports
+                    .iter()
+                    .map(|p| port_rule(p))
+                    .collect::<anyhow::Result<_>>()?,
+            };
+            let view = rt.block_on(client.replica_failover(&tenant, &name, &req))?;
+            if json {
+                return print_json(&view);
+            }
+            print_state(&view);
+        }
+    }
+    Ok(())
+}
+
+/// `PUBLIC:REPLICA` ports.
+pub(crate) fn port_rule(text: &str) -> anyhow::Result<cloudkeep_api::replication::PortRule> {
+    let parsed = text
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)));
+    let (port, to) = parsed.with_context(|| {
+        format!("\"{text}\" is not a port rule; write PUBLIC:REPLICA, e.g. 8080:80")
+    })?;
+    Ok(cloudkeep_api::replication::PortRule {
+        address: "0.0.0.0".into(),
+        port,
+        to,
+    })
+}
+
+/// Prints how a replica runs now.
+pub(crate) fn print_state(view: &cloudkeep_api::replication::ReplicaView) {
+    match &view.state {
+        None => println!("replica {} does not run", view.spec.name),
+        Some(s) => {
+            println!(
+                "replica {} runs at {} ({}) from replica point {} since {}",
+                view.spec.name,
+                view.host,
+                match s.mode.as_str() {
+                    "test" => "test failover: isolated, replication goes on",
+                    "permanent" => "permanent failover",
+                    _ => "failover: replication waits",
+                },
+                s.running.point,
+                cloudkeep_model::units::date_time_text(s.running.since_ms)
+            );
+            for p in &s.running.spec.ports {
+                println!("  public port {} → replica port {}", p.port, p.to);
+            }
+        }
+    }
+}
+
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

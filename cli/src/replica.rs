@@ -74,6 +74,39 @@ enum ReplicaCommand {
         /// The replica.
         name: String,
     },
+    /// Start the replica at your provider from a replica point: a test failover (--test:
+    /// isolated network, replication goes on, thrown away with `undo`) or a failover
+    /// (replication waits until `undo`, or `permanent`).
+    Failover {
+        /// The replica.
+        name: String,
+        /// A test failover.
+        #[arg(long)]
+        test: bool,
+        /// The replica point (the newest unless given).
+        #[arg(long, value_name = "ID")]
+        point: Option<u64>,
+        /// A public address rule: a port of your provider's address forwarded to a port of the
+        /// replica, PUBLIC:REPLICA (8080:80); repeat for more.
+        #[arg(long = "port", value_name = "PUBLIC:REPLICA")]
+        ports: Vec<String>,
+    },
+    /// End a test failover, or undo a failover: the replica stops, what it wrote is thrown
+    /// away, replication goes on.
+    Undo {
+        /// The replica.
+        name: String,
+    },
+    /// Make a failover permanent: the replica is the machine now; replication of it ends.
+    Permanent {
+        /// The replica.
+        name: String,
+    },
+    /// The end of a running replica's console (what it printed on its serial port).
+    Console {
+        /// The replica.
+        name: String,
+    },
     /// Take the replica's key back from your provider: it can no longer start the replica
     /// for you (you still can, and replication goes on).
     RevokeKey {
@@ -101,6 +134,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
     let provider = args.provider.clone();
     let find = |name: &str| ctx.block_on(replicas::find(state, provider.as_deref(), name));
     let escrow = matches!(args.command, ReplicaCommand::EscrowKey { .. });
+    let make_permanent = matches!(args.command, ReplicaCommand::Permanent { .. });
     match args.command {
         ReplicaCommand::Plans => {
             let plans = ctx.block_on(async {
@@ -261,6 +295,9 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     "on this computer only"
                 }
             );
+            if view.state.is_some() {
+                crate::plans::print_state(&view);
+            }
             if view.points.is_empty() {
                 println!(
                     "  no replica point yet: cloudkeep replica run {}",
@@ -275,6 +312,48 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     human_bytes(p.bytes)
                 );
             }
+        }
+        ReplicaCommand::Failover {
+            name,
+            test,
+            point,
+            ports,
+        } => {
+            let job = find(&name)?;
+            let req = cloudkeep_api::replication::FailoverRequest {
+                point,
+                test,
+                ports: ports
+                    .iter()
+                    .map(|p| crate::plans::port_rule(p))
+                    .collect::<anyhow::Result<_>>()?,
+            };
+            let view = replicas::failover(ctx, &job, &req)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                crate::plans::print_state(&view);
+                println!(
+                    "its console: cloudkeep replica console {name}; end it: cloudkeep replica undo {name}"
+                );
+            }
+        }
+        ReplicaCommand::Undo { name } | ReplicaCommand::Permanent { name } => {
+            let job = find(&name)?;
+            let view = replicas::end_failover(ctx, &job, make_permanent)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else if make_permanent {
+                println!("replica {name} is the machine now; its replication has ended");
+            } else {
+                println!(
+                    "replica {name} stopped; what it wrote is thrown away and replication goes on"
+                );
+            }
+        }
+        ReplicaCommand::Console { name } => {
+            let job = find(&name)?;
+            print!("{}", replicas::console(ctx, &job)?);
         }
         ReplicaCommand::Delete { name } => {
             let job = find(&name)?;

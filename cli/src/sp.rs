@@ -127,6 +127,11 @@ enum SpCommand {
         #[command(subcommand)]
         action: crate::plans::PlanAction,
     },
+    /// Tenants' replicas on your cloud hosts; start one on a tenant's behalf.
+    Replica {
+        #[command(subcommand)]
+        action: crate::plans::ReplicaAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -816,6 +821,9 @@ pub fn run_command(args: Args, home: &DataHome) -> anyhow::Result<ExitCode> {
         }
         SpCommand::Plan { action } => {
             crate::plans::plan_command(&rt, &session_client(home)?, action, json)?;
+        }
+        SpCommand::Replica { action } => {
+            crate::plans::replica_command(&rt, &session_client(home)?, action, json)?;
         }
         SpCommand::Tenant { action } => {
             let client = session_client(home)?;

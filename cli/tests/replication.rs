@@ -575,3 +575,170 @@ fn a_disk_is_replicated_to_the_host_encrypted_and_only_changed_blocks_travel() {
     assert!(!dir.exists());
     sp.ok(&["sp", "plan", "unsubscribe", "small", "acme"], None);
 }
+
+/// Starts the SP's cloud host "kvm1" (plain emulation: KVM guests hang on some test machines)
+/// with a pool, and waits until it reported; the host process and its pool.
+fn running_host(tmp: &std::path::Path, sp: &Cli) -> (HostProcess, std::path::PathBuf) {
+    let details = tmp.join("kvm1.txt");
+    let d = details.display().to_string();
+    sp.ok(&["sp", "host", "add", "kvm1", "--to", &d], None);
+    let host = Cli {
+        home: tmp.join("host-home"),
+    };
+    let pool = tmp.join("pool");
+    let p = format!("main={}", pool.display());
+    let running = HostProcess(spawn(
+        &host,
+        &[
+            "host",
+            "run",
+            "--connect",
+            &d,
+            "--pool",
+            &p,
+            "--listen",
+            "127.0.0.1:0",
+            "--accel",
+            "tcg",
+        ],
+    ));
+    let started = std::time::Instant::now();
+    while sp.json(&["sp", "host", "list"])[0]["seen_ms"].is_null() {
+        assert!(started.elapsed().as_secs() < 60, "the host never reported");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    (running, pool)
+}
+
+/// Waits until the replica's console shows `needle`.
+fn wait_console(laptop: &Cli, name: &str, needle: &str, env: &[(&str, &std::path::Path)]) {
+    let started = std::time::Instant::now();
+    loop {
+        let console = laptop.ok_with(&["replica", "console", name], None, env);
+        if console.contains(needle) {
+            return;
+        }
+        assert!(
+            started.elapsed().as_secs() < 180,
+            "the replica never printed {needle}: {console}"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn a_replica_boots_at_the_host_within_its_plan_and_a_public_port_reaches_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, sp, fp) = gateway_with_tenant(tmp.path());
+    let (_host, pool) = running_host(tmp.path(), &sp);
+    sp.ok(
+        &[
+            "sp",
+            "plan",
+            "add",
+            "small",
+            "--cpu",
+            "2",
+            "--memory",
+            "384M",
+            "--storage",
+            "kvm1:400M",
+        ],
+        None,
+    );
+    sp.ok(&["sp", "plan", "subscribe", "small", "acme"], None);
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    let file = [("CLOUDKEEP_SECRETS", std::path::Path::new("file"))];
+
+    // The test machine: it prints its marker on its serial console and serves it over HTTP.
+    let image = tmp.path().join("web.img");
+    cloudkeep_tests::bootdisk::build(&image, "marker-of-web-1");
+    let img = format!("sda={}", image.display());
+    for name in ["web", "db"] {
+        laptop.ok_with(
+            &[
+                "replica", "create", name, "--plan", "small", "--disk", &img, "--memory", "256M",
+            ],
+            None,
+            &file,
+        );
+    }
+    laptop.ok_with(&["replica", "run", "web"], None, &file);
+
+    // Test failover: the replica boots at the host, its marker shows, a public port reaches
+    // its web server from the host's loopback.
+    let port = free_address().rsplit_once(':').unwrap().1.to_owned();
+    let rule = format!("{port}:80");
+    let started = std::time::Instant::now();
+    let out = laptop.ok_with(
+        &["replica", "failover", "web", "--test", "--port", &rule],
+        None,
+        &file,
+    );
+    assert!(out.contains("test failover"), "{out}");
+    wait_console(
+        &laptop,
+        "web",
+        "CLOUDKEEP-TEST-MACHINE marker-of-web-1",
+        &file,
+    );
+    eprintln!(
+        "failover to the first marker: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let page = http_get(&format!("127.0.0.1:{port}"), "/");
+    assert!(page.contains("marker-of-web-1"), "{page}");
+
+    // Replication goes on during a test failover.
+    laptop.ok_with(&["replica", "run", "web"], None, &file);
+    // A second replica does not fit what the plan has left while the first runs.
+    laptop.ok_with(&["replica", "run", "db"], None, &file);
+    let refused = laptop.run_with(&["replica", "failover", "db", "--test"], None, &file);
+    assert_eq!(refused.status.code(), Some(5));
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("plan small has 384 MiB of memory and running replicas use 256 MiB"),
+        "{why}"
+    );
+    let listed = sp.ok(&["sp", "replica", "list"], None);
+    assert!(
+        listed.contains("web") && listed.contains("test"),
+        "{listed}"
+    );
+
+    // Ended: the machine stops, what it wrote goes, the port closes.
+    laptop.ok_with(&["replica", "undo", "web"], None, &file);
+    let dir = pool.join("replicas").join("acme").join("web");
+    assert!(!dir.join("run.json").exists() && !dir.join("sda.run.qcow2").exists());
+    assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
+
+    // A failover pauses replication until it is undone.
+    laptop.ok_with(&["replica", "failover", "web"], None, &file);
+    let paused = laptop.run_with(&["replica", "run", "web"], None, &file);
+    assert!(
+        String::from_utf8_lossy(&paused.stderr).contains("replication waits"),
+        "{:?} {} {}",
+        paused.status,
+        String::from_utf8_lossy(&paused.stdout),
+        String::from_utf8_lossy(&paused.stderr)
+    );
+    laptop.ok_with(&["replica", "undo", "web"], None, &file);
+    laptop.ok_with(&["replica", "run", "web"], None, &file);
+
+    // The SP starts it on the tenant's behalf with the key it holds — not once revoked.
+    let started = sp.ok(
+        &["sp", "replica", "failover", "acme", "web", "--test"],
+        None,
+    );
+    assert!(started.contains("test failover"), "{started}");
+    laptop.ok_with(&["replica", "undo", "web"], None, &file);
+    laptop.ok_with(&["replica", "revoke-key", "web"], None, &file);
+    let err = sp.fails(
+        &["sp", "replica", "failover", "acme", "web", "--test"],
+        None,
+        1,
+    );
+    assert!(err.contains("revoked the key"), "{err}");
+    let audit = sp.ok(&["sp", "audit"], None);
+    assert!(audit.contains("replica.test_failover"), "{audit}");
+}

@@ -171,6 +171,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["config", "nbd"],
             &["chain", "facts"],
             &["store"],
+            &["machine"],
             &["server"],
             &["run"],
         ],

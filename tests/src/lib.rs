@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 // Garage runs from its Linux binary on the test host.
 #[cfg(unix)]
+pub mod bootdisk;
 pub mod garage;
 pub mod gateway;
 pub mod moto;

@@ -416,6 +416,60 @@ pub struct Escrow {
     pub key: String,
 }
 
+/// A public address rule: a port of the host's address forwarded to a port of the replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRule {
+    /// The host's address it listens on (`0.0.0.0`: every address).
+    pub address: String,
+    /// The host's port.
+    pub port: u16,
+    /// The replica's port.
+    pub to: u16,
+}
+
+/// `POST /v1/replicas/{name}/failover`: start the replica from a point (the newest when
+/// `None`); a test failover is isolated and thrown away after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverRequest {
+    /// The replica point.
+    pub point: Option<u64>,
+    /// A test failover.
+    pub test: bool,
+    /// Public address rules.
+    pub ports: Vec<PortRule>,
+}
+
+/// How the gateway asks a host to start a replica: the request with the replica's CPUs and
+/// memory and whether its plan gives internet access.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartSpec {
+    /// The replica point (the newest when `None`).
+    pub point: Option<u64>,
+    /// A test failover: isolated network, thrown away after.
+    pub test: bool,
+    /// Virtual CPUs.
+    pub cpu: u32,
+    /// Bytes of memory.
+    pub memory: u64,
+    /// Whether it may reach the internet.
+    pub internet: bool,
+    /// Public address rules.
+    pub ports: Vec<PortRule>,
+}
+
+/// A replica running at its host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Running {
+    /// How it was started.
+    pub spec: StartSpec,
+    /// The point it was started from.
+    pub point: u64,
+    /// The QEMU process on the host.
+    pub pid: u32,
+    /// When.
+    pub since_ms: i64,
+}
+
 /// The header a cycle's replica key travels in.
 pub const KEY_HEADER: &str = "x-cloudkeep-replica-key";
 
@@ -450,6 +504,19 @@ pub struct ReplicaView {
     pub stored: u64,
     /// Whether the SP holds its key (and may start it on the tenant's behalf).
     pub key_escrowed: bool,
+    /// What runs of it at failover, when something does.
+    #[serde(default)]
+    pub state: Option<FailoverState>,
+}
+
+/// A replica that runs at its host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverState {
+    /// `test` (isolated, replication goes on), `failover` (replication paused until failback
+    /// or undo) or `permanent` (the replica is the machine now; replication has ended).
+    pub mode: String,
+    /// How it runs.
+    pub running: Running,
 }
 
 /// What one replication cycle did.

@@ -1,4 +1,5 @@
-//! Cloud replication's calls: the SP admin's cloud hosts and hardware plans, a tenant's plans,
+//! Cloud replication's calls: the SP admin's cloud hosts, hardware plans and every tenant's
+//! replicas (started on a tenant's behalf), a tenant's plans and replicas (cycles, failover),
 //! and [`HostClient`], a cloud host's own connection (login with failover over the
 //! provider's gateways, then its heartbeat carrying what it has).
 
@@ -6,8 +7,8 @@ use super::tenant::TenantClient;
 use super::{ClientError, SpClient};
 use cloudkeep_api::handoff::Handoff;
 use cloudkeep_api::replication::{
-    AddedHost, CycleReport, Escrow, HostFacts, HostView, KEY_HEADER, NewHost, NewReplica, PlanSpec,
-    PlanView, ReplicaView, TenantPlan,
+    AddedHost, CycleReport, Escrow, FailoverRequest, HostFacts, HostView, KEY_HEADER, NewHost,
+    NewReplica, PlanSpec, PlanView, ReplicaView, TenantPlan,
 };
 use cloudkeep_api::{LoginRequest, LoginResponse};
 
@@ -65,6 +66,30 @@ impl SpClient {
             reqwest::Method::DELETE,
             &format!("/v1/admin/plans/{}", segment(name)),
             None,
+        )
+        .await
+    }
+
+    /// Every tenant's replicas.
+    pub async fn replicas(&self) -> Result<Vec<ReplicaView>, ClientError> {
+        self.get("/v1/admin/replicas").await
+    }
+
+    /// Starts tenant `tenant`'s replica on its behalf, with the key it lets the SP hold.
+    pub async fn replica_failover(
+        &self,
+        tenant: &str,
+        name: &str,
+        req: &FailoverRequest,
+    ) -> Result<ReplicaView, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!(
+                "/v1/admin/replicas/{}/{}/failover",
+                segment(tenant),
+                segment(name)
+            ),
+            Some(req),
         )
         .await
     }
@@ -155,6 +180,48 @@ impl TenantClient {
                     .await
             }
         }
+    }
+
+    /// Starts the replica from a point with its key (a test failover or a failover).
+    pub async fn replica_failover(
+        &self,
+        name: &str,
+        key: &str,
+        req: &FailoverRequest,
+    ) -> Result<ReplicaView, ClientError> {
+        let body = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.sp()
+            .send_raw(
+                reqwest::Method::POST,
+                &format!("/v1/replicas/{}/failover", segment(name)),
+                &[(KEY_HEADER, key), ("content-type", "application/json")],
+                reqwest::Body::from(body),
+                Some(std::time::Duration::from_secs(300)),
+            )
+            .await
+    }
+
+    /// Ends a test failover or undoes a failover (`permanent`: makes a failover permanent).
+    pub async fn replica_end(
+        &self,
+        name: &str,
+        permanent: bool,
+    ) -> Result<ReplicaView, ClientError> {
+        let what = if permanent { "permanent" } else { "undo" };
+        self.sp()
+            .call::<(), _>(
+                reqwest::Method::POST,
+                &format!("/v1/replicas/{}/{what}", segment(name)),
+                None,
+            )
+            .await
+    }
+
+    /// The running replica's serial console (its end) and how it runs.
+    pub async fn replica_console(&self, name: &str) -> Result<serde_json::Value, ClientError> {
+        self.sp()
+            .get(&format!("/v1/replicas/{}/console", segment(name)))
+            .await
     }
 
     /// Sends one cycle's block stream (`blocks`, made as the disks are read) with the

@@ -64,6 +64,14 @@ pub fn routes() -> Router<Arc<GatewayState>> {
         )
         .route("/v1/replicas/{name}/escrow", put(escrow).delete(revoke))
         .route("/v1/admin/replicas", get(admin_replicas))
+        .route("/v1/replicas/{name}/failover", post(failover))
+        .route("/v1/replicas/{name}/undo", post(undo))
+        .route("/v1/replicas/{name}/permanent", post(permanent))
+        .route("/v1/replicas/{name}/console", get(console))
+        .route(
+            "/v1/admin/replicas/{tenant}/{name}/failover",
+            post(admin_failover),
+        )
 }
 
 fn body<T>(b: JsonBody<T>) -> Result<T, ApiError> {
@@ -297,11 +305,16 @@ async fn tenant_plans(
     ))
 }
 
-/// What `replicas` use of `plan`: the bytes they take per pool (none runs yet: replicas start
-/// with failover).
+/// What `replicas` use of `plan`: the bytes they take per pool, and the CPUs and memory of
+/// those that run.
 fn plan_use(plan: &PlanSpec, replicas: &[ReplicaRow]) -> PlanUse {
     let mut used = PlanUse::default();
     for r in replicas.iter().filter(|r| r.plan.name == plan.name) {
+        if let Some(state) = &r.view.state {
+            used.cpu = used.cpu.saturating_add(state.running.spec.cpu);
+            used.memory = used.memory.saturating_add(state.running.spec.memory);
+            used.running += 1;
+        }
         let pool = &r.view.spec.pool;
         match used.storage.iter_mut().find(|s| &s.pool == pool) {
             Some(s) => s.bytes = s.bytes.saturating_add(r.view.stored),
@@ -501,6 +514,17 @@ async fn cycle(
         .filter(|k| cloudkeep_api::replication::is_key(k))
         .ok_or_else(|| ApiError::bad_request("send the replica's key with the cycle"))?
         .to_owned();
+    if let Some(failed) = &row.view.state
+        && failed.mode != "test"
+    {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "replica {name} is failed over ({}): replication waits until the failover is undone",
+                failed.mode
+            ),
+        ));
+    }
     let spec = &row.view.spec;
     let taken = state
         .db
@@ -553,6 +577,242 @@ async fn cycle(
         .record_replica(row.id, &points, report.stored)
         .await?;
     Ok(Json(report))
+}
+
+/// The lowest host port a tenant's public address rule may take (the ones below are the
+/// host's own services').
+const FIRST_PUBLIC_PORT: u16 = 1024;
+
+/// Starts `row` at its host with `key`: the plan's CPUs and memory checked against what its
+/// other replicas use, the ports against the rules of every replica that runs.
+async fn start_replica(
+    state: &GatewayState,
+    row: &ReplicaRow,
+    req: &cloudkeep_api::replication::FailoverRequest,
+    key: &str,
+) -> Result<ReplicaView, ApiError> {
+    use cloudkeep_api::replication::{FailoverState, ReplicaNeeds, StartSpec};
+    if let Some(running) = &row.view.state {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "replica {} already runs ({}); undo that first",
+                row.view.spec.name, running.mode
+            ),
+        ));
+    }
+    let spec = &row.view.spec;
+    let siblings = state.db.replicas(Some(row.tenant_id)).await?;
+    plan_use(&row.plan, &siblings)
+        .admits(
+            &row.plan,
+            ReplicaNeeds {
+                cpu: spec.cpu,
+                memory: spec.memory,
+            },
+        )
+        .map_err(|e| ApiError::new(ErrorCode::QuotaExceeded, e))?;
+    let taken: Vec<u16> = state
+        .db
+        .replicas(None)
+        .await?
+        .iter()
+        .filter_map(|r| r.view.state.as_ref())
+        .flat_map(|s| s.running.spec.ports.iter().map(|p| p.port))
+        .collect();
+    if req.ports.len() > 16 {
+        return Err(ApiError::bad_request(
+            "a replica has at most 16 public address rules",
+        ));
+    }
+    for rule in &req.ports {
+        if rule.port < FIRST_PUBLIC_PORT || rule.to == 0 {
+            return Err(ApiError::bad_request(format!(
+                "public port {} is not one a replica may take: give {FIRST_PUBLIC_PORT} to 65535",
+                rule.port
+            )));
+        }
+        if taken.contains(&rule.port) {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "public port {} is taken by another running replica",
+                    rule.port
+                ),
+            ));
+        }
+    }
+    let start = StartSpec {
+        point: req.point,
+        test: req.test,
+        cpu: spec.cpu,
+        memory: spec.memory,
+        internet: row.plan.internet,
+        ports: req
+            .ports
+            .iter()
+            .map(|p| cloudkeep_api::replication::PortRule {
+                // The SP's address: every address of the host.
+                address: "0.0.0.0".into(),
+                port: p.port,
+                to: p.to,
+            })
+            .collect(),
+    };
+    let host = link(state, &row.plan.host).await?;
+    let running: cloudkeep_api::replication::Running = host
+        .send(
+            host.request(
+                reqwest::Method::POST,
+                &format!("{}/start?pool={}", replica_path(row), spec.pool),
+            )
+            .header(cloudkeep_api::replication::KEY_HEADER, key)
+            .json(&start),
+        )
+        .await?;
+    let mode = if req.test { "test" } else { "failover" };
+    state
+        .db
+        .set_replica_state(
+            row.id,
+            Some(&FailoverState {
+                mode: mode.into(),
+                running,
+            }),
+        )
+        .await?;
+    Ok(state.db.replica(row.tenant_id, &spec.name).await?.view)
+}
+
+/// `POST /v1/replicas/{name}/failover`: the replica started from a point with the tenant's key.
+async fn failover(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    req: JsonBody<cloudkeep_api::replication::FailoverRequest>,
+) -> Result<Json<ReplicaView>, ApiError> {
+    let owner = replica_owner(&session)?;
+    let req = body(req)?;
+    let row = state.db.replica(owner, &name).await?;
+    let key = headers
+        .get(cloudkeep_api::replication::KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| cloudkeep_api::replication::is_key(k))
+        .ok_or_else(|| ApiError::bad_request("send the replica's key to start it"))?
+        .to_owned();
+    Ok(Json(start_replica(&state, &row, &req, &key).await?))
+}
+
+/// `POST /v1/admin/replicas/{tenant}/{name}/failover`: the SP starts a tenant's replica on its
+/// behalf with the key the tenant let it hold.
+async fn admin_failover(
+    State(state): AppState,
+    admin: AdminSession,
+    Path((tenant, name)): Path<(String, String)>,
+    req: JsonBody<cloudkeep_api::replication::FailoverRequest>,
+) -> Result<Json<ReplicaView>, ApiError> {
+    let req = body(req)?;
+    let (account, _) = state
+        .db
+        .tenant_by_login(&tenant)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("tenant {tenant}")))?;
+    let row = state.db.replica(account.id, &name).await?;
+    let sealed = row.key_sealed.clone().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Conflict,
+            format!("{tenant} revoked the key of replica {name}: only the tenant can start it"),
+        )
+    })?;
+    let key = zeroize::Zeroizing::new(state.stores.open_secret(REPLICA_LABEL, &sealed)?);
+    let view = start_replica(&state, &row, &req, &key).await?;
+    state
+        .db
+        .audit(
+            &admin.name,
+            if req.test {
+                "replica.test_failover"
+            } else {
+                "replica.failover"
+            },
+            &tenant,
+            &name,
+        )
+        .await?;
+    Ok(Json(view))
+}
+
+/// `POST /v1/replicas/{name}/undo`: a test failover ended, or a failover undone: the machine
+/// stopped, what it wrote thrown away, replication goes on.
+async fn undo(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+) -> Result<Json<ReplicaView>, ApiError> {
+    let owner = replica_owner(&session)?;
+    let row = state.db.replica(owner, &name).await?;
+    match row.view.state.as_ref().map(|s| s.mode.as_str()) {
+        None => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("replica {name} does not run"),
+            ));
+        }
+        Some("permanent") => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("replica {name} was failed over permanently: it is the machine now"),
+            ));
+        }
+        Some(_) => {}
+    }
+    let host = link(&state, &row.plan.host).await?;
+    host.send::<Option<cloudkeep_api::replication::Running>>(host.request(
+        reqwest::Method::POST,
+        &format!("{}/stop?pool={}", replica_path(&row), row.view.spec.pool),
+    ))
+    .await?;
+    state.db.set_replica_state(row.id, None).await?;
+    Ok(Json(state.db.replica(owner, &name).await?.view))
+}
+
+/// `POST /v1/replicas/{name}/permanent`: a failover made permanent — the replica is the
+/// machine now; replication of it has ended.
+async fn permanent(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+) -> Result<Json<ReplicaView>, ApiError> {
+    let owner = replica_owner(&session)?;
+    let row = state.db.replica(owner, &name).await?;
+    let Some(mut current) = row.view.state.clone().filter(|s| s.mode == "failover") else {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("replica {name} is not failed over (a test failover cannot be made permanent)"),
+        ));
+    };
+    current.mode = "permanent".into();
+    state.db.set_replica_state(row.id, Some(&current)).await?;
+    Ok(Json(state.db.replica(owner, &name).await?.view))
+}
+
+/// `GET /v1/replicas/{name}/console`: the end of the running replica's serial console.
+async fn console(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let owner = replica_owner(&session)?;
+    let row = state.db.replica(owner, &name).await?;
+    let host = link(&state, &row.plan.host).await?;
+    let answer: serde_json::Value = host
+        .send(host.request(
+            reqwest::Method::GET,
+            &format!("{}/console?pool={}", replica_path(&row), row.view.spec.pool),
+        ))
+        .await?;
+    Ok(Json(answer))
 }
 
 /// `DELETE /v1/replicas/{name}`: the replica's disks removed from its host, then its record.

@@ -46,6 +46,11 @@ impl Key {
     fn text(&self) -> &str {
         &self.0
     }
+
+    /// The key as QEMU takes it (for the replica's own process).
+    pub(crate) fn hex(&self) -> &str {
+        &self.0
+    }
 }
 
 fn qemu_failed(what: &str, detail: impl std::fmt::Display) -> HostError {

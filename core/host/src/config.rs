@@ -64,6 +64,9 @@ pub struct HostConfig {
     /// The key its gateways present to it (64 hex digits), made on first use.
     #[serde(default)]
     pub relay_key: Option<String>,
+    /// QEMU's accelerator for replicas (`kvm:tcg` unless told: `tcg` where KVM guests hang).
+    #[serde(default)]
+    pub accel: Option<String>,
 }
 
 /// The port a cloud host listens on for its gateways.
@@ -82,6 +85,7 @@ impl Default for HostConfig {
             listen: default_listen(),
             advertise: None,
             relay_key: None,
+            accel: None,
         }
     }
 }

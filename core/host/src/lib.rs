@@ -4,8 +4,8 @@
 //! has (CPUs, memory, KVM, QEMU, storage pools, networks) at every heartbeat, so plans are
 //! sold only on what it really has.
 //!
-//! Module layers: `config`, `nbd` → `facts`, `chain` → `store` → `server` → `run`.
-//! The replica side (`nbd`, `chain`, `store`, `server`) is Unix-only: a cloud host is a Linux
+//! Module layers: `config`, `nbd` → `facts`, `chain` → `store` → `machine` → `server` → `run`.
+//! The replica side (`nbd`, `chain`, `store`, `machine`, `server`) is Unix-only: a cloud host is a Linux
 //! machine with QEMU.
 //!
 //! **Invariant:** the host's password and settings live in an owner-only file of its data
@@ -15,6 +15,8 @@
 pub mod chain;
 pub mod config;
 pub mod facts;
+#[cfg(unix)]
+pub mod machine;
 #[cfg(unix)]
 pub mod nbd;
 pub mod run;

@@ -29,6 +29,7 @@ use serde::Deserialize;
 use crate::HostError;
 use crate::chain::Key;
 use crate::config::HostConfig;
+use crate::machine::{self, Running, StartSpec};
 use crate::store::ReplicaDir;
 
 /// The header a replica's key travels in (gateway to host, over TLS).
@@ -175,9 +176,12 @@ async fn remove(
             "a cycle of this replica is running; remove it after".into(),
         ));
     }
-    tokio::task::spawn_blocking(move || dir.remove())
-        .await
-        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    tokio::task::spawn_blocking(move || {
+        machine::stop(&dir)?;
+        dir.remove()
+    })
+    .await
+    .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok(Json(()))
 }
 
@@ -266,10 +270,64 @@ async fn cycle(
     Ok(Json(report))
 }
 
+/// `POST …/start`: the replica started from a point (the key in its header).
+async fn start(
+    State(host): Shared,
+    UrlPath((tenant, name)): UrlPath<(String, String)>,
+    Query(at): Query<Where>,
+    headers: HeaderMap,
+    Json(spec): Json<StartSpec>,
+) -> Result<Json<Running>, Refused> {
+    host.check(&headers)?;
+    let key = key_of(&headers)?;
+    let dir = host.replica(&at.pool, &tenant, &name)?;
+    let accel = machine::accelerator(host.config.accel.as_deref());
+    let running = tokio::task::spawn_blocking(move || machine::start(&dir, &spec, &key, &accel))
+        .await
+        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(Json(running))
+}
+
+/// `POST …/stop`: what runs stopped, what it wrote removed.
+async fn stop(
+    State(host): Shared,
+    UrlPath((tenant, name)): UrlPath<(String, String)>,
+    Query(at): Query<Where>,
+    headers: HeaderMap,
+) -> Result<Json<Option<Running>>, Refused> {
+    host.check(&headers)?;
+    let dir = host.replica(&at.pool, &tenant, &name)?;
+    let stopped = tokio::task::spawn_blocking(move || machine::stop(&dir))
+        .await
+        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(Json(stopped))
+}
+
+/// `GET …/console`: the end of the running machine's serial console.
+async fn console(
+    State(host): Shared,
+    UrlPath((tenant, name)): UrlPath<(String, String)>,
+    Query(at): Query<Where>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, Refused> {
+    host.check(&headers)?;
+    let dir = host.replica(&at.pool, &tenant, &name)?;
+    Ok(Json(serde_json::json!({
+        "running": machine::running(&dir)?,
+        "console": machine::console(&dir, 16 << 10),
+    })))
+}
+
 fn routes(host: Arc<Host>) -> Router {
     Router::new()
         .route("/v1/replicas/{tenant}/{name}", post(create).delete(remove))
         .route("/v1/replicas/{tenant}/{name}/cycle", put(cycle))
+        .route("/v1/replicas/{tenant}/{name}/start", post(start))
+        .route("/v1/replicas/{tenant}/{name}/stop", post(stop))
+        .route(
+            "/v1/replicas/{tenant}/{name}/console",
+            axum::routing::get(console),
+        )
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(host)
 }

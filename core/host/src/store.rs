@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::HostError;
 use crate::chain::{self, Export, Key};
 
+/// The file that says a machine of the replica runs (`machine`).
+pub const RUN_FILE: &str = "run.json";
+
 /// What a replica's folder holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -147,20 +150,31 @@ impl ReplicaDir {
             .sum()
     }
 
-    /// Removes files the manifest does not name (layers of a cycle that was cut).
+    /// Removes layers the manifest does not name (those of a cycle that was cut, a point
+    /// whose merge was cut before its file went).
     fn remove_leftovers(&self, manifest: &Manifest) {
-        let mut keep: Vec<PathBuf> = vec![self.manifest_path()];
+        let mut keep: Vec<PathBuf> = Vec::new();
         for d in &manifest.disks {
             keep.extend(self.chain(manifest, &d.name, None));
         }
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for e in entries.flatten() {
                 let path = e.path();
-                if !keep.contains(&path) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let layer = name.ends_with(".partial")
+                    || (name.ends_with(".qcow2")
+                        && !name.ends_with(".run.qcow2")
+                        && !name.ends_with(".base.qcow2"));
+                if layer && !keep.contains(&path) {
                     let _ = std::fs::remove_file(&path);
                 }
             }
         }
+    }
+
+    /// Whether a machine of this replica may run (its chain must not change under it).
+    pub fn runs(&self) -> bool {
+        self.dir.join(RUN_FILE).exists()
     }
 
     /// Writes one cycle's block stream as a new replica point, keeps at most `keep` points,
@@ -200,7 +214,10 @@ impl ReplicaDir {
         manifest.points.push(point.clone());
         manifest.next = id + 1;
         self.write_manifest(&manifest)?;
-        self.prune(&mut manifest, keep, key)?;
+        // Merged later: a running machine reads these layers.
+        if !self.runs() {
+            self.prune(&mut manifest, keep, key)?;
+        }
         Ok(CycleReport {
             point,
             blocks,

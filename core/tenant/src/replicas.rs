@@ -396,14 +396,7 @@ pub fn run_cycle(
     job: &ReplicaJob,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<CycleReport, TenantError> {
-    let key_hex = ctx
-        .secrets()
-        .get(&key_name(&job.provider, &job.spec.name))?
-        .ok_or_else(|| TenantError::SecretMissing {
-            what: format!("key of replica {}", job.spec.name),
-            fix: "remove the replica (cloudkeep replica delete) and make it again",
-        })?;
-    let key_hex = zeroize::Zeroizing::new(key_hex);
+    let key_hex = key_of(ctx, job)?;
     let hash_key = blake3::derive_key("cloudkeep replica block fingerprints", key_hex.as_bytes());
     let state_path = Fingerprints::path(ctx, job);
     let old = Fingerprints::load(&state_path, &job.spec.disks);
@@ -458,6 +451,55 @@ pub fn run_cycle(
     Ok(report)
 }
 
+fn key_of(
+    ctx: &TenantContext,
+    job: &ReplicaJob,
+) -> Result<zeroize::Zeroizing<String>, TenantError> {
+    Ok(zeroize::Zeroizing::new(
+        ctx.secrets()
+            .get(&key_name(&job.provider, &job.spec.name))?
+            .ok_or_else(|| TenantError::SecretMissing {
+                what: format!("key of replica {}", job.spec.name),
+                fix: "remove the replica (cloudkeep replica delete) and make it again",
+            })?,
+    ))
+}
+
+/// Starts the replica at its host from a point: a test failover (isolated, thrown away after)
+/// or a failover (replication paused).
+pub fn failover(
+    ctx: &TenantContext,
+    job: &ReplicaJob,
+    req: &cloudkeep_api::replication::FailoverRequest,
+) -> Result<ReplicaView, TenantError> {
+    let key = key_of(ctx, job)?;
+    ctx.block_on(async {
+        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        Ok(client.replica_failover(&job.spec.name, &key, req).await?)
+    })
+}
+
+/// Ends a test failover or undoes a failover (`permanent`: makes a failover permanent).
+pub fn end_failover(
+    ctx: &TenantContext,
+    job: &ReplicaJob,
+    permanent: bool,
+) -> Result<ReplicaView, TenantError> {
+    ctx.block_on(async {
+        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        Ok(client.replica_end(&job.spec.name, permanent).await?)
+    })
+}
+
+/// The end of the running replica's serial console.
+pub fn console(ctx: &TenantContext, job: &ReplicaJob) -> Result<String, TenantError> {
+    ctx.block_on(async {
+        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        let answer = client.replica_console(&job.spec.name).await?;
+        Ok(answer["console"].as_str().unwrap_or_default().to_owned())
+    })
+}
+
 /// The replica as the provider sees it now (its points, its size at the host).
 pub fn status(ctx: &TenantContext, job: &ReplicaJob) -> Result<ReplicaView, TenantError> {
     ctx.block_on(async {
@@ -490,14 +532,7 @@ pub fn set_escrow(
     escrow: bool,
 ) -> Result<ReplicaView, TenantError> {
     let key = if escrow {
-        Some(zeroize::Zeroizing::new(
-            ctx.secrets()
-                .get(&key_name(&job.provider, &job.spec.name))?
-                .ok_or_else(|| TenantError::SecretMissing {
-                    what: format!("key of replica {}", job.spec.name),
-                    fix: "remove the replica and make it again",
-                })?,
-        ))
+        Some(key_of(ctx, job)?)
     } else {
         None
     };

@@ -54,6 +54,8 @@ CREATE TABLE replicas (
     points TEXT NOT NULL DEFAULT '[]',
     stored INTEGER NOT NULL DEFAULT 0,
     key_sealed TEXT,
+    -- What runs of it at failover (FailoverState as JSON), NULL when nothing does.
+    running TEXT,
     created_ms INTEGER NOT NULL,
     UNIQUE (tenant_id, name)
 );

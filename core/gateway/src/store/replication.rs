@@ -362,7 +362,7 @@ pub struct ReplicaRow {
 }
 
 const REPLICA_COLUMNS: &str =
-    "r.id, r.tenant_id, t.name, r.spec, r.points, r.stored, r.key_sealed, p.name";
+    "r.id, r.tenant_id, t.name, r.spec, r.points, r.stored, r.key_sealed, p.name, r.running";
 const REPLICA_FROM: &str =
     "FROM replicas r JOIN tenants t ON t.id = r.tenant_id JOIN plans p ON p.id = r.plan_id";
 
@@ -481,6 +481,13 @@ impl Db {
         let key_sealed: Option<String> = row.try_get(6)?;
         let plan_name: String = row.try_get(7)?;
         let plan = self.plan(&plan_name).await?.plan;
+        let running: Option<String> = row.try_get(8)?;
+        // A record a later version wrote that this one cannot read counts as running with
+        // nothing known: never as stopped.
+        let state = running
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| DbError::Invalid(format!("a replica's failover state: {e}")))?;
         Ok(ReplicaRow {
             id: row.try_get(0)?,
             tenant_id: row.try_get(1)?,
@@ -491,6 +498,7 @@ impl Db {
                 points,
                 stored: unsigned(row.try_get(5)?)?,
                 key_escrowed: key_sealed.is_some(),
+                state,
             },
             plan,
             key_sealed,
@@ -518,6 +526,24 @@ impl Db {
     pub async fn set_replica_key(&self, id: i64, sealed: Option<&str>) -> Result<(), DbError> {
         sqlx::query("UPDATE replicas SET key_sealed = $1 WHERE id = $2")
             .bind(sealed)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records what runs of replica `id` (`None`: nothing).
+    pub async fn set_replica_state(
+        &self,
+        id: i64,
+        state: Option<&cloudkeep_api::replication::FailoverState>,
+    ) -> Result<(), DbError> {
+        let text = state
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| DbError::Invalid(e.to_string()))?;
+        sqlx::query("UPDATE replicas SET running = $1 WHERE id = $2")
+            .bind(text)
             .bind(id)
             .execute(self.pool())
             .await?;

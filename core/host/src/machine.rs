@@ -1,0 +1,215 @@
+//! Replicas started at failover: QEMU boots a replica point without restoring it — a new
+//! encrypted layer (`DISK.run.qcow2`) on top of the point's chain takes what the running
+//! machine writes, so the point itself never changes. The machine's serial console goes to
+//! `console.log`; its network is QEMU's user network, isolated (`restrict=on`) unless the plan
+//! gives internet access, with each public address rule a port of the host forwarded to the
+//! machine.
+//!
+//! A test failover and an undone failover end by removing the run layers; what the machine
+//! wrote is gone and the points are as they were. While a machine runs, its replica's points
+//! are not merged (its chain must not change under it).
+//!
+//! **Invariant:** `run.json` in the replica's folder exists exactly while a machine of it may
+//! run; it names the QEMU process, so a restarted host can still stop it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::HostError;
+use crate::chain::{self, Key};
+use crate::store::ReplicaDir;
+
+pub use cloudkeep_api::replication::{PortRule, Running, StartSpec};
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> HostError {
+    let path = path.to_path_buf();
+    move |source| HostError::File { what, path, source }
+}
+
+fn run_file(dir: &ReplicaDir) -> PathBuf {
+    dir.path().join(crate::store::RUN_FILE)
+}
+
+fn run_layer(dir: &ReplicaDir, disk: &str) -> PathBuf {
+    dir.path().join(format!("{disk}.run.qcow2"))
+}
+
+/// What runs of this replica, if anything.
+pub fn running(dir: &ReplicaDir) -> Result<Option<Running>, HostError> {
+    let path = run_file(dir);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| HostError::Invalid(format!("{} is damaged: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("read", &path)(e)),
+    }
+}
+
+/// The QEMU accelerator: `kvm:tcg` (KVM when it works, plain emulation otherwise) unless the
+/// host is told otherwise.
+pub fn accelerator(configured: Option<&str>) -> String {
+    configured.unwrap_or("kvm:tcg").to_owned()
+}
+
+/// Starts the replica: run layers over the point, then QEMU. Refused while one runs.
+pub fn start(
+    dir: &ReplicaDir,
+    spec: &StartSpec,
+    key: &Key,
+    accel: &str,
+) -> Result<Running, HostError> {
+    if let Some(r) = running(dir)? {
+        return Err(HostError::Invalid(format!(
+            "the replica already runs (since point {}); stop it first",
+            r.point
+        )));
+    }
+    let manifest = dir
+        .manifest()?
+        .ok_or_else(|| HostError::NotFound(format!("replica {}", dir.path().display())))?;
+    let point = match spec.point {
+        Some(id) if manifest.points.iter().any(|p| p.id == id) => id,
+        Some(id) => {
+            return Err(HostError::NotFound(format!("replica point {id}")));
+        }
+        None => manifest.points.last().map(|p| p.id).ok_or_else(|| {
+            HostError::Invalid("the replica has no replica point yet: run a cycle first".into())
+        })?,
+    };
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-accel", accel])
+        .args(["-m", &format!("{}M", (spec.memory >> 20).max(64))])
+        .args(["-smp", &spec.cpu.max(1).to_string()])
+        .args([
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-nodefaults",
+            "-vga",
+            "none",
+        ])
+        .args(["-object", "secret,id=key,file=/dev/stdin"])
+        .arg("-serial")
+        .arg(format!("file:{}", dir.path().join("console.log").display()));
+    for (i, disk) in manifest.disks.iter().enumerate() {
+        let mut layers = dir.chain(&manifest, &disk.name, Some(point));
+        let run = run_layer(dir, &disk.name);
+        let _ = std::fs::remove_file(&run);
+        chain::create_layer(&run, disk.size, layers.last().map(PathBuf::as_path), key)?;
+        layers.push(run);
+        let node = format!("disk{i}");
+        cmd.arg("-blockdev")
+            .arg(chain::chain_options(&layers, &node).to_string())
+            .arg("-device")
+            .arg(format!(
+                "ide-hd,drive={node},bus=ide.{},unit={}{}",
+                i / 2,
+                i % 2,
+                if i == 0 { ",bootindex=0" } else { "" }
+            ));
+    }
+    let mut nic = String::from("user,model=e1000");
+    if spec.test || !spec.internet {
+        nic.push_str(",restrict=on");
+    }
+    for rule in &spec.ports {
+        nic.push_str(&format!(
+            ",hostfwd=tcp:{}:{}-:{}",
+            rule.address, rule.port, rule.to
+        ));
+    }
+    cmd.arg("-nic").arg(nic);
+    let log = dir.path().join("qemu.log");
+    let log_file = std::fs::File::create(&log).map_err(io_err("create", &log))?;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| {
+            HostError::Qemu(format!(
+                "start the replica: {e} (is qemu-system-x86 installed?)"
+            ))
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(key_text(key).as_bytes())
+            .map_err(|e| HostError::Qemu(format!("hand the key to the replica: {e}")))?;
+    }
+    // A QEMU that refuses its options ends at once: say why, leave nothing behind.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    if let Ok(Some(status)) = child.try_wait() {
+        let why = std::fs::read_to_string(&log).unwrap_or_default();
+        for disk in &manifest.disks {
+            let _ = std::fs::remove_file(run_layer(dir, &disk.name));
+        }
+        return Err(HostError::Qemu(format!(
+            "start the replica ({status}): {}",
+            why.trim()
+        )));
+    }
+    let running = Running {
+        spec: spec.clone(),
+        point,
+        pid: child.id(),
+        since_ms: cloudkeep_model::clock::now_ms(),
+    };
+    let bytes = serde_json::to_vec_pretty(&running)
+        .map_err(|e| HostError::Invalid(format!("run.json: {e}")))?;
+    let path = run_file(dir);
+    cloudkeep_model::paths::write_private_file(&path, &bytes).map_err(io_err("write", &path))?;
+    // Reap the process when it ends so it leaves no zombie; its pid stays in run.json.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    Ok(running)
+}
+
+fn key_text(key: &Key) -> String {
+    key.hex().to_owned()
+}
+
+/// Stops what runs of the replica and removes its run layers (what the machine wrote).
+pub fn stop(dir: &ReplicaDir) -> Result<Option<Running>, HostError> {
+    let Some(r) = running(dir)? else {
+        return Ok(None);
+    };
+    kill(r.pid);
+    let manifest = dir.manifest()?.unwrap_or(crate::store::Manifest {
+        disks: Vec::new(),
+        points: Vec::new(),
+        next: 1,
+    });
+    for disk in &manifest.disks {
+        let _ = std::fs::remove_file(run_layer(dir, &disk.name));
+    }
+    let path = run_file(dir);
+    std::fs::remove_file(&path).map_err(io_err("remove", &path))?;
+    Ok(Some(r))
+}
+
+/// Ends QEMU process `pid` (and waits for it to go, up to ten seconds).
+fn kill(pid: u32) {
+    let Ok(pid) = i32::try_from(pid) else { return };
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return;
+    };
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    for _ in 0..100 {
+        if rustix::process::test_kill_process(pid).is_err() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+}
+
+/// The last `max` bytes of the machine's serial console.
+pub fn console(dir: &ReplicaDir, max: usize) -> String {
+    let text = std::fs::read(dir.path().join("console.log")).unwrap_or_default();
+    let from = text.len().saturating_sub(max);
+    String::from_utf8_lossy(&text[from..]).into_owned()
+}

@@ -1,0 +1,120 @@
+//! A small bootable test machine's disk, for replication and failover tests: the
+//! distribution's kernel, static BusyBox and the e1000 network driver in an initramfs whose
+//! `/init` prints a marker on the serial console and serves it over HTTP on port 80
+//! (10.0.2.15, QEMU's user network), made into a hybrid image by `grub-mkrescue` — an ISO
+//! that boots from a hard disk as well (BIOS). The same tools the recovery media test uses.
+
+// Test support: a panic with a message is how a set-up failure reports itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The newest kernel in `/boot` and its version.
+fn kernel() -> (PathBuf, String) {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .expect("/boot")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("vmlinuz-"))
+        })
+        .collect();
+    found.sort();
+    let path = found
+        .pop()
+        .expect("a kernel in /boot (scripts/test installs linux-image-amd64)");
+    let version = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("vmlinuz-"))
+        .unwrap()
+        .to_owned();
+    (path, version)
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The `/init` of the test machine: `marker` on the serial console once its web server runs.
+fn init(marker: &str) -> String {
+    format!(
+        r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+insmod /lib/e1000.ko 2>/dev/null
+sleep 1
+ip link set lo up
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+mkdir -p /www
+echo "{marker}" > /www/index.html
+httpd -p 80 -h /www
+echo "CLOUDKEEP-TEST-MACHINE {marker}" > /dev/ttyS0
+while true; do sleep 3600; done
+"#
+    )
+}
+
+/// Builds the disk image at `out` (a whole number of MiB); its machine prints and serves
+/// `marker`.
+pub fn build(out: &Path, marker: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let (vmlinuz, version) = kernel();
+    let root = work.path().join("initrd");
+    for dir in ["bin", "lib", "proc", "sys", "dev", "www"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("busybox-static");
+    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    let module = Path::new("/lib/modules")
+        .join(&version)
+        .join("kernel/drivers/net/ethernet/intel/e1000/e1000.ko");
+    std::fs::copy(&module, root.join("lib/e1000.ko"))
+        .unwrap_or_else(|e| panic!("{}: {e}", module.display()));
+    std::fs::write(root.join("init"), init(marker)).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    let iso = work.path().join("iso");
+    std::fs::create_dir_all(iso.join("boot/grub")).unwrap();
+    std::fs::copy(&vmlinuz, iso.join("boot/vmlinuz")).unwrap();
+    let initrd = iso.join("boot/initrd.gz");
+    run(Command::new("sh").arg("-c").arg(format!(
+        "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
+        root.display(),
+        initrd.display()
+    )));
+    std::fs::write(
+        iso.join("boot/grub/grub.cfg"),
+        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=0\nmenuentry test {\n  linux /boot/vmlinuz console=ttyS0,115200 quiet\n  initrd /boot/initrd.gz\n}\n",
+    )
+    .unwrap();
+    run(Command::new("grub-mkrescue")
+        .arg("-o")
+        .arg(out)
+        .arg(&iso)
+        .arg("--")
+        .args(["-volid", "CKTEST"]));
+    // A disk is a whole number of MiB here (replicas track 1 MiB blocks).
+    let len = std::fs::metadata(out).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(out).unwrap();
+    f.set_len(len.div_ceil(1 << 20) * (1 << 20)).unwrap();
+}
