@@ -141,6 +141,10 @@ export const spPlans = () => call('sp_plans');
 export const spPlanAdd = (plan) => call('sp_plan_add', { plan });
 export const spPlanRemove = (name) => call('sp_plan_remove', { name });
 export const spPlanSubscription = (plan, tenant, subscribe) => call('sp_plan_subscription', { plan, tenant, subscribe });
+// Cloud replication (tenant mode): plans, replicas and what is done to them.
+export const replicationOverview = () => call('replication_overview');
+export const replicaCreate = (replica) => call('replica_create', { replica });
+export const replicaAct = (provider, name, action) => call('replica_act', { provider, name, action });
 export const spRepos = () => call('sp_repos');
 export const spRepoAdd = (name, path, s3 = null) => call('sp_repo_add', { name, path, s3 });
 export const spRepoTest = (s3) => call('sp_repo_test', { s3 });

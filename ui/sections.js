@@ -11,6 +11,7 @@ import { renderRecoveryMedia } from './views/recovery.js';
 import { renderSessions } from './views/sessions.js';
 import { renderSubtenants } from './views/subtenants.js';
 import { renderPolicies } from './views/policies.js';
+import { renderReplication } from './views/replication.js';
 import { renderNotifications, renderSpNotifications } from './views/notifications.js';
 import { renderSpTenants, renderSpSubtenants } from './views/sp-tenants.js';
 import { renderSpRepos } from './views/sp-repos.js';
@@ -38,6 +39,7 @@ export const SECTIONS = [
   { id: 'policies', label: 'Backup policies', modes: ['tenant'], render: renderPolicies },
   { id: 'points', label: 'Restore points', modes: ['tenant'], render: renderPoints },
   { id: 'recovery', label: 'Recovery media', modes: ['tenant'], render: renderRecoveryMedia },
+  { id: 'replication', label: 'Replication', modes: ['tenant'], render: renderReplication },
   { id: 'sessions', label: 'Sessions', modes: ['tenant'], render: renderSessions },
   { id: 'subtenants', label: 'Subtenants', modes: ['tenant'], render: renderSubtenants },
   { id: 'notifications', label: 'Notifications', modes: ['tenant'], render: renderNotifications },

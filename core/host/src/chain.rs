@@ -57,6 +57,13 @@ fn qemu_failed(what: &str, detail: impl std::fmt::Display) -> HostError {
     HostError::Qemu(format!("{what}: {detail}"))
 }
 
+/// A copy of `cmd` (its program and arguments) to run again.
+fn clone_command(cmd: &Command) -> Command {
+    let mut again = Command::new(cmd.get_program());
+    again.args(cmd.get_args());
+    again
+}
+
 /// Runs a QEMU tool with the key on its standard input.
 fn run_with_key(mut cmd: Command, key: &Key, what: &str) -> Result<String, HostError> {
     let mut child = cmd
@@ -99,7 +106,21 @@ pub fn create_layer(
         cmd.arg("-u").arg("-b").arg(backing).args(["-F", "qcow2"]);
     }
     cmd.arg(path).arg(size.to_string());
-    run_with_key(cmd, key, "make a replica layer")?;
+    // QEMU times its key derivation on the CPU clock; on a busy machine a round can measure
+    // nothing and it gives up ("Unable to get accurate CPU usage"): that is tried again.
+    let mut tries = 0;
+    loop {
+        match run_with_key(clone_command(&cmd), key, "make a replica layer") {
+            Err(HostError::Qemu(e)) if tries < 4 && e.contains("accurate CPU usage") => {
+                tries += 1;
+                let _ = std::fs::remove_file(path);
+            }
+            done => {
+                done?;
+                break;
+            }
+        }
+    }
     // QEMU makes files as the umask says: a replica's layers are its owner's alone.
     cloudkeep_model::paths::make_file_private(path)
         .map_err(|e| qemu_failed("make a replica layer owner-only", e))

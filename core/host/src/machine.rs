@@ -207,9 +207,47 @@ fn kill(pid: u32) {
     let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
 }
 
-/// The last `max` bytes of the machine's serial console.
+/// The last `max` bytes of the machine's serial console, as text: terminal control sequences
+/// (a boot loader's screen painting) and other control characters taken out.
 pub fn console(dir: &ReplicaDir, max: usize) -> String {
     let text = std::fs::read(dir.path().join("console.log")).unwrap_or_default();
     let from = text.len().saturating_sub(max);
-    String::from_utf8_lossy(&text[from..]).into_owned()
+    plain(&String::from_utf8_lossy(&text[from..]))
+}
+
+/// `text` without ANSI escape sequences and control characters (but new lines and tabs).
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI: ESC [ parameters… final byte (@ to ~); other escapes: one more char.
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for f in chars.by_ref() {
+                        if ('@'..='~').contains(&f) {
+                            break;
+                        }
+                    }
+                } else {
+                    chars.next();
+                }
+            }
+            '\n' | '\t' => out.push(c),
+            '\r' => {}
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_console_reads_as_plain_text() {
+        let raw = "\u{1b}[H\u{1b}[J\u{1b}[1;1H  Booting `test'\r\n\u{1b}(Bmarker\u{7}\n";
+        assert_eq!(super::plain(raw), "  Booting `test'\nmarker\n");
+    }
 }

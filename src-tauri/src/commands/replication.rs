@@ -1,6 +1,8 @@
 //! Cloud replication in SP mode: cloud hosts (added with their connection details shown
 //! once and saved owner-only, listed with what each reported, removed) and hardware plans
-//! (made, listed with their tenants, given to tenants and taken back, removed).
+//! (made, listed with their tenants, given to tenants and taken back, removed); in tenant
+//! mode: the plans at each provider and the replicas this computer sends (made, cycles,
+//! failover and its end, console, the key, removal).
 
 use cloudkeep_api::handoff::Handoff;
 use cloudkeep_api::replication::{HostView, PlanSpec, PlanView};
@@ -97,4 +99,172 @@ pub async fn sp_plan_subscription(
         .await?
         .set_subscription(&plan, &tenant, subscribe)
         .await?)
+}
+
+/// A hardware plan at one of the tenant's providers.
+#[derive(Debug, Serialize)]
+pub struct ProviderPlan {
+    /// The provider.
+    pub provider: String,
+    /// The plan with its use.
+    pub plan: cloudkeep_api::replication::TenantPlan,
+}
+
+/// Tenant mode's Replication section: the plans at every provider (a provider out of reach
+/// is named, not fatal) and the replicas this computer sends.
+#[derive(Debug, Serialize)]
+pub struct ReplicationOverview {
+    /// Plans, by provider.
+    pub plans: Vec<ProviderPlan>,
+    /// Providers that could not be asked, with why.
+    pub unreachable: Vec<(String, String)>,
+    /// The replicas.
+    pub replicas: Vec<cloudkeep_tenant::replicas::ReplicaJob>,
+}
+
+/// The Replication section's figures.
+#[tauri::command]
+pub async fn replication_overview(
+    state: State<'_, ConsoleState>,
+) -> Result<ReplicationOverview, CommandError> {
+    let tenant = state.ctx.state();
+    let mut overview = ReplicationOverview {
+        plans: Vec::new(),
+        unreachable: Vec::new(),
+        replicas: cloudkeep_tenant::replicas::list(tenant).await?,
+    };
+    for p in tenant.providers().await? {
+        let asked = async {
+            let (client, _) =
+                cloudkeep_tenant::providers::connect(tenant, state.ctx.secrets(), &p.name).await?;
+            Ok::<_, cloudkeep_tenant::TenantError>(client.replication_plans().await?)
+        }
+        .await;
+        match asked {
+            Ok(plans) => overview.plans.extend(plans.into_iter().map(|plan| ProviderPlan {
+                provider: p.name.clone(),
+                plan,
+            })),
+            Err(e) => overview.unreachable.push((p.name.clone(), e.to_string())),
+        }
+    }
+    Ok(overview)
+}
+
+/// A replica to make, as the wizard gives it.
+#[derive(Debug, serde::Deserialize)]
+pub struct ReplicaInput {
+    provider: String,
+    name: String,
+    plan: String,
+    pool: Option<String>,
+    disks: Vec<(String, String)>,
+    cpu: u32,
+    memory: u64,
+    keep: u32,
+    escrow: bool,
+}
+
+/// Makes a replica at its provider.
+#[tauri::command]
+pub async fn replica_create(
+    state: State<'_, ConsoleState>,
+    replica: ReplicaInput,
+) -> Result<cloudkeep_api::replication::ReplicaView, CommandError> {
+    let ctx = state.ctx.clone();
+    super::blocking(move || {
+        Ok(cloudkeep_tenant::replicas::create(
+            &ctx,
+            cloudkeep_tenant::replicas::NewReplicaJob {
+                provider: replica.provider,
+                name: replica.name,
+                plan: replica.plan,
+                pool: replica.pool,
+                disks: replica
+                    .disks
+                    .into_iter()
+                    .map(|(name, path)| (name, std::path::PathBuf::from(path)))
+                    .collect(),
+                cpu: replica.cpu,
+                memory: replica.memory,
+                keep: replica.keep,
+                escrow: replica.escrow,
+            },
+        )?)
+    })
+    .await
+}
+
+/// What the Replication section does to one replica.
+#[derive(Debug, serde::Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ReplicaAction {
+    /// One cycle now.
+    Run,
+    /// Its points and state at the provider.
+    Status,
+    /// A test failover or a failover.
+    Failover {
+        /// A test failover.
+        test: bool,
+        /// The point.
+        point: Option<u64>,
+        /// Public address rules.
+        ports: Vec<cloudkeep_api::replication::PortRule>,
+    },
+    /// End a test failover, undo a failover, or make it permanent.
+    End {
+        /// Make it permanent.
+        permanent: bool,
+    },
+    /// Its serial console.
+    Console,
+    /// Give the provider the key (`true`) or revoke it.
+    Escrow {
+        /// Give or revoke.
+        escrow: bool,
+    },
+    /// Remove it.
+    Delete,
+}
+
+/// Does `action` to replica `name` at `provider`; what it answers.
+#[tauri::command]
+pub async fn replica_act(
+    state: State<'_, ConsoleState>,
+    provider: String,
+    name: String,
+    action: ReplicaAction,
+) -> Result<serde_json::Value, CommandError> {
+    use cloudkeep_tenant::replicas as r;
+    let ctx = state.ctx.clone();
+    super::blocking(move || {
+        let job = ctx.block_on(r::find(ctx.state(), Some(&provider), &name))?;
+        let json = |v: Result<serde_json::Value, serde_json::Error>| {
+            v.map_err(|e| CommandError::failed(e.to_string()))
+        };
+        match action {
+            ReplicaAction::Run => json(serde_json::to_value(r::run_cycle(&ctx, &job, &|_, _| {})?)),
+            ReplicaAction::Status => json(serde_json::to_value(r::status(&ctx, &job)?)),
+            ReplicaAction::Failover { test, point, ports } => json(serde_json::to_value(
+                r::failover(
+                    &ctx,
+                    &job,
+                    &cloudkeep_api::replication::FailoverRequest { point, test, ports },
+                )?,
+            )),
+            ReplicaAction::End { permanent } => {
+                json(serde_json::to_value(r::end_failover(&ctx, &job, permanent)?))
+            }
+            ReplicaAction::Console => Ok(serde_json::Value::String(r::console(&ctx, &job)?)),
+            ReplicaAction::Escrow { escrow } => {
+                json(serde_json::to_value(r::set_escrow(&ctx, &job, escrow)?))
+            }
+            ReplicaAction::Delete => {
+                r::delete(&ctx, &job)?;
+                Ok(serde_json::Value::Null)
+            }
+        }
+    })
+    .await
 }

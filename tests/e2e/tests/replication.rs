@@ -2,7 +2,10 @@
 //! connection details once; with them `cloudkeep host run` reports what the host has, and the
 //! Hardware plans section shows it up with its CPUs and pool; the "New hardware plan" wizard
 //! refuses a plan the host could never run, then makes one; the tenant's page gives it the
-//! plan (its Replication resources), and the tenant's command line sees it.
+//! plan (its Replication resources), and the tenant's command line sees it. Then, in tenant
+//! mode, a replica of a small bootable machine is made with the New replica wizard, its first
+//! cycle run, and a test failover started from its page: the machine boots at the host, its
+//! console shows its marker, a public port reaches its web server, and the test is ended.
 
 use std::time::Duration;
 
@@ -110,6 +113,135 @@ async fn an_sp_adds_a_cloud_host_makes_a_hardware_plan_and_gives_it_to_a_tenant(
         list.contains("initech"),
         "the command line shows the same: {list}"
     );
+    console.shutdown().await?;
+    Ok(())
+}
+
+/// A running `cloudkeep host run`, stopped when dropped.
+struct HostProcess(std::process::Child);
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_replicates_a_machine_and_test_fails_it_over_from_the_console() -> Result<()> {
+    cloudkeep_e2e::require_display()?;
+    let gateway = Gateway::start()?;
+    let files = tempfile::tempdir()?;
+    std::fs::write(files.path().join("memo.txt"), "approved\n")?;
+    let home = prepared_home(&gateway, ("initech", "initech-password-1"), files.path())?;
+    let sp = home.path().to_path_buf();
+
+    // The SP's cloud host (plain emulation: KVM guests hang on some test machines) and a plan.
+    let host = tempfile::tempdir()?;
+    let details = host.path().join("kvm1.txt");
+    run_cli(
+        &sp,
+        &["sp", "host", "add", "kvm1", "--to", &details.display().to_string()],
+        None,
+    )?;
+    let _host = HostProcess(
+        std::process::Command::new(cloudkeep_e2e::cli_binary()?)
+            .args(["host", "run", "--connect"])
+            .arg(&details)
+            .arg("--pool")
+            .arg(format!("main={}", host.path().join("pool").display()))
+            .args(["--listen", "127.0.0.1:0", "--accel", "tcg"])
+            .env("CLOUDKEEP_HOME", host.path().join("home"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !run_cli(&sp, &["sp", "host", "list", "--json"], None)?.contains("\"seen_ms\": 1") {
+        ensure!(std::time::Instant::now() < deadline, "the host never reported");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    run_cli(
+        &sp,
+        &[
+            "sp", "plan", "add", "standard", "--cpu", "2", "--memory", "2G", "--storage",
+            "kvm1:1G",
+        ],
+        None,
+    )?;
+    run_cli(&sp, &["sp", "plan", "subscribe", "standard", "initech"], None)?;
+    let image = host.path().join("web.img");
+    cloudkeep_tests::bootdisk::build(&image, "marker-from-the-console");
+
+    let console = Console::launch_in(home, &[]).await?;
+    console.nav("replication").await?;
+    console
+        .wait_text("#replication-plans", "standard", WAIT)
+        .await?;
+    console.click("#replica-new").await?;
+    console.type_into("#replica-name-field", "web").await?;
+    console
+        .type_into("#replica-disk", &image.display().to_string())
+        .await?;
+    console.next("replica-wizard").await?;
+    console.type_into("#replica-memory", "0.25").await?;
+    console.next("replica-wizard").await?;
+    console
+        .wait_text("#replica-summary-name", "web", WAIT)
+        .await?;
+    console.screen("39-new-replica").await?;
+    console.next("replica-wizard").await?;
+    console.wait_for("#replica-created").await?;
+    console.click("#replica-run-web").await?;
+    console
+        .wait_text("#replicas-table", "replica point 1", Duration::from_secs(120))
+        .await?;
+    console.screen("40-replicas").await?;
+
+    // Test failover from the replica's page: it boots at the host, its console shows the
+    // marker, and the public port reaches its web server.
+    console.click("#replica-open-web").await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port()
+        .to_string();
+    console.type_into("#replica-public-port", &port).await?;
+    console.click("#replica-test-failover").await?;
+    console
+        .wait_text("#replica-state", "Test failover", WAIT)
+        .await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        console.click("#replica-console-refresh").await?;
+        console.settle().await?;
+        let text = console.text_of("#replica-console").await?;
+        if text.contains("CLOUDKEEP-TEST-MACHINE marker-from-the-console") {
+            break;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the replica never printed its marker: {text}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    console.screen("41-test-failover").await?;
+    let page = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{port}"))?;
+        write!(s, "GET / HTTP/1.0\r\n\r\n")?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        text
+    };
+    ensure!(page.contains("marker-from-the-console"), "{page}");
+    console.click("#replica-undo").await?;
+    console.confirm().await?;
+    console
+        .wait_text("#replica-state", "Not running", WAIT)
+        .await
+        .context("the test failover ended")?;
+    let seen = run_cli(&sp, &["replica", "list"], None)?;
+    ensure!(seen.contains("web"), "the command line sees the console's replica: {seen}");
     console.shutdown().await?;
     Ok(())
 }

@@ -1,0 +1,11 @@
+//! Writes the small bootable test machine's disk (`cloudkeep_tests::bootdisk`) for the
+//! replication benchmark: `cargo run -p cloudkeep-tests --example bootdisk -- OUT MARKER`.
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(out), Some(marker)) = (args.next(), args.next()) else {
+        eprintln!("usage: bootdisk OUT MARKER");
+        std::process::exit(2);
+    };
+    cloudkeep_tests::bootdisk::build(std::path::Path::new(&out), &marker);
+}

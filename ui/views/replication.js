@@ -1,0 +1,231 @@
+// Tenant mode's Replication section: the hardware plans each provider gave (with what the
+// replicas use of them), the replicas this computer sends (last cycle, Run cycle), a replica's
+// page (its replica points, whether it runs, Test failover with a public port, Undo, its
+// console, the key the provider holds), and the New replica wizard (provider and plan, the
+// machine's disks, CPUs and memory, replica points kept, who holds the key).
+
+import { replicationOverview, replicaCreate, replicaAct, pickFile } from '../ipc.js';
+import { h, replaceChildren, button, field, selectField, table, panel, facts } from '../dom.js';
+import { wizard, errorSlot, busy, notice, confirmDialog, moreActions } from '../components.js';
+import * as fmt from '../format.js';
+import { validName, nameError } from '../rules.js';
+
+const GIB = 1024 ** 3;
+
+export async function renderReplication(container, ctx) {
+  if (ctx.params?.replica) return renderReplica(container, ctx, ctx.params.provider, ctx.params.replica);
+  const overview = await replicationOverview();
+  if (!ctx.current()) return;
+  const slot = errorSlot();
+  const lastCycle = (r) => {
+    if (!r.last_ms) return 'Never';
+    const kind = r.last_result === 'success' ? 'badge-success' : 'badge-failed';
+    return h('span', {}, h('span', { class: `badge ${kind}`, text: r.last_result === 'success' ? 'Success' : 'Failed' }), ' ', fmt.dateTime(r.last_ms),
+      h('br'), h('span', { class: 'hint', text: r.last_message }));
+  };
+  const actions = (r) => {
+    const open = button('Open', { variant: 'secondary', id: `replica-open-${r.spec.name}`, label: `Open replica ${r.spec.name}`, onClick: () => ctx.navigate('replication', { provider: r.provider, replica: r.spec.name }) });
+    const run = button('Run cycle', { variant: 'secondary', id: `replica-run-${r.spec.name}`, label: `Run cycle of replica ${r.spec.name}` });
+    run.addEventListener('click', () => busy(run, async () => {
+      await replicaAct(r.provider, r.spec.name, { action: 'run' });
+      await ctx.navigate('replication');
+    }, (e) => slot.show(e)));
+    return h('div', { class: 'row-actions' }, open, run);
+  };
+  const add = button('New replica', { id: 'replica-new', disabled: overview.plans.length === 0, onClick: () => replaceChildren(container, replicaWizard(overview, ctx)) });
+  replaceChildren(container,
+    ctx.params?.created ? notice(`Replica ${ctx.params.created} made. Run its first cycle: its disks are sent to your provider.`, { id: 'replica-created' }) : null,
+    slot.el,
+    h('p', { class: 'lead', text: 'A replica is a copy of one of your machines at your service provider, kept up to date in cycles (only the blocks that changed travel), that can be started there when your site is lost.' }),
+    ...overview.unreachable.map(([p, why]) => h('p', { class: 'warning', text: `${p} could not be asked for its hardware plans: ${why}` })),
+    panel('Hardware plans', table({
+      caption: 'Your hardware plans',
+      id: 'replication-plans',
+      columns: [
+        ['Hardware plan', (p) => p.plan.plan.name],
+        ['Service provider', (p) => p.provider],
+        ['CPUs', (p) => `${fmt.count(p.plan.used.cpu)} of ${fmt.count(p.plan.plan.cpu)} in use`],
+        ['Memory', (p) => `${fmt.bytes(p.plan.used.memory)} of ${fmt.bytes(p.plan.plan.memory)} in use`],
+        ['Storage', (p) => p.plan.plan.storage.map((s) => `${fmt.bytes((p.plan.used.storage.find((u) => u.pool === s.pool) || { bytes: 0 }).bytes)} of ${fmt.bytes(s.bytes)} in use`).join(', ')],
+      ],
+      rows: overview.plans,
+      empty: 'Your service providers have given you no hardware plan yet: ask them for one to replicate your machines.',
+    })),
+    panel('Replicas', table({
+      caption: 'Replicas',
+      id: 'replicas-table',
+      columns: [
+        ['Replica', (r) => r.spec.name],
+        ['Service provider', (r) => r.provider],
+        ['Hardware plan', (r) => r.spec.plan],
+        ['Disks', (r) => fmt.bytes(r.spec.disks.reduce((n, d) => n + d.size, 0))],
+        ['Last cycle', lastCycle],
+        ['Manage', actions],
+      ],
+      rows: overview.replicas,
+      empty: 'No replica yet.',
+    }), h('div', { class: 'actions' }, add)));
+}
+
+/** How a running replica runs, in words. */
+function stateText(s) {
+  if (!s) return 'Not running';
+  const how = { test: 'Test failover: isolated, replication goes on', failover: 'Failed over: replication waits', permanent: 'Failed over permanently' }[s.mode] || s.mode;
+  return `${how} — from replica point ${s.running.point}, since ${fmt.dateTime(s.running.since_ms)}`;
+}
+
+async function renderReplica(container, ctx, provider, name) {
+  ctx.setTitle(`Replica ${name}`);
+  const view = await replicaAct(provider, name, { action: 'status' });
+  if (!ctx.current()) return;
+  const slot = errorSlot();
+  const reload = () => ctx.navigate('replication', { provider, replica: name });
+  const act = (btn, action, after = reload) => busy(btn, async () => { await replicaAct(provider, name, action); await after(); }, (e) => slot.show(e));
+  const controls = [];
+  const consoleBox = h('pre', { class: 'mono console-output', id: 'replica-console', tabindex: '0', 'aria-label': `Console of replica ${name}` });
+  if (view.state) {
+    const undo = button(view.state.mode === 'test' ? 'End test failover' : 'Undo failover', { id: 'replica-undo' });
+    undo.addEventListener('click', async () => {
+      if (!(await confirmDialog({ title: `Stop replica ${name}?`, message: 'The replica stops at your provider; what it wrote while it ran is thrown away. Its replica points stay.', confirmLabel: 'Stop', danger: false }))) return;
+      act(undo, { action: 'end', permanent: false });
+    });
+    const refresh = button('Refresh console', { variant: 'secondary', id: 'replica-console-refresh' });
+    const show = async () => replaceChildren(consoleBox, await replicaAct(provider, name, { action: 'console' }) || 'Nothing printed yet.');
+    refresh.addEventListener('click', () => busy(refresh, show, (e) => slot.show(e)));
+    controls.push(undo, refresh);
+    show().catch((e) => slot.show(e));
+  } else {
+    const port = field({ label: 'Public port (optional)', id: 'replica-public-port', kind: 'number', min: 1024, max: 65535, hint: 'A port of your provider’s address forwarded to port 80 of the replica, to reach its web server.' });
+    const test = button('Test failover', { id: 'replica-test-failover', disabled: view.points.length === 0 });
+    test.addEventListener('click', () => {
+      const p = port.input.value.trim();
+      const bad = p !== '' && !(Number(p) >= 1024 && Number(p) <= 65535);
+      port.setError(bad ? 'Give a port from 1024 to 65535, or leave it empty.' : null);
+      if (bad) return;
+      act(test, { action: 'failover', test: true, point: null, ports: p ? [{ address: '0.0.0.0', port: Number(p), to: 80 }] : [] });
+    });
+    const run = button('Run cycle', { variant: 'secondary', id: 'replica-run' });
+    run.addEventListener('click', () => act(run, { action: 'run' }));
+    controls.push(h('div', { class: 'inline-field' }, port.wrap), test, run);
+  }
+  const revoke = button(view.key_escrowed ? 'Take the key back' : 'Give the key to the provider', { variant: 'secondary', id: 'replica-key' });
+  revoke.addEventListener('click', () => act(revoke, { action: 'escrow', escrow: !view.key_escrowed }));
+  const del = button('Remove replica', { variant: 'danger', id: 'replica-delete' });
+  del.addEventListener('click', async () => {
+    if (!(await confirmDialog({ title: `Remove replica ${name}?`, message: 'Its disks and replica points at your provider are removed at once; the machine here is not touched.', confirmLabel: 'Remove replica' }))) return;
+    act(del, { action: 'delete' }, () => ctx.navigate('replication'));
+  });
+  replaceChildren(container,
+    h('div', { class: 'toolbar' }, button('All replicas', { variant: 'secondary', onClick: () => ctx.navigate('replication') }),
+      moreActions({ id: 'replica-more', label: `for replica ${name}`, note: 'Removing a replica removes its disks and points at your provider at once.', actions: [del] })),
+    slot.el,
+    panel('Replica', facts([
+      ['Replica', name, 'replica-name'],
+      ['Service provider', `${provider}, cloud host ${view.host}`],
+      ['Hardware plan', `${view.spec.plan} (pool ${view.spec.pool})`],
+      ['Disks', view.spec.disks.map((d) => `${d.name}: ${fmt.bytes(d.size)}`).join(', ')],
+      ['Starts with', `${fmt.counted(view.spec.cpu, 'CPU')}, ${fmt.bytes(view.spec.memory)}`],
+      ['At the provider', fmt.bytes(view.stored)],
+      ['Key', view.key_escrowed ? 'Held by your provider too: it may start the replica for you' : 'On this computer only: only you can start the replica', 'replica-key-state'],
+      ['State', stateText(view.state), 'replica-state'],
+    ]), h('div', { class: 'actions' }, ...controls, revoke)),
+    view.state ? panel('Console', h('p', { class: 'hint', text: 'What the replica printed on its serial port, the newest last.' }), consoleBox) : null,
+    panel('Replica points', table({
+      caption: `Replica points of ${name}`,
+      id: 'replica-points',
+      columns: [
+        ['Replica point', (p) => String(p.id)],
+        ['Made', (p) => fmt.exactTime(p.time_ms), 'when'],
+        ['Sent', (p) => fmt.bytes(p.bytes), 'num'],
+      ],
+      rows: [...view.points].reverse(),
+      empty: 'No replica point yet: run a cycle.',
+    })));
+}
+
+/** New replica: provider and plan, the machine's disks, then how it starts. */
+function replicaWizard(overview, ctx) {
+  const w = wizard({
+    id: 'replica-wizard',
+    title: 'New replica',
+    finishLabel: 'Make replica',
+    data: { choice: '0', name: '', disks: [], cpu: 1, memoryGib: 1, keep: 7, escrow: true },
+    onCancel: () => ctx.navigate('replication'),
+    onFinish: async (data) => {
+      const chosen = overview.plans[Number(data.choice)];
+      await replicaCreate({
+        provider: chosen.provider,
+        name: data.name,
+        plan: chosen.plan.plan.name,
+        pool: null,
+        disks: data.disks.map((p, i) => [`disk${i}`, p]),
+        cpu: data.cpu,
+        memory: Math.round(data.memoryGib * GIB),
+        keep: data.keep,
+        escrow: data.escrow,
+      });
+      await ctx.navigate('replication', { created: data.name });
+    },
+    steps: [
+      {
+        title: 'Machine',
+        render(body, data) {
+          const name = field({ label: 'Name', id: 'replica-name-field', value: data.name, required: true, hint: 'The machine’s, usually: web, db-1.' });
+          const plan = selectField({ label: 'Hardware plan', id: 'replica-plan', value: data.choice, options: overview.plans.map((p, i) => [String(i), `${p.plan.plan.name} at ${p.provider}`]) });
+          const disk = field({ label: 'Disk image or device', id: 'replica-disk', value: data.disks[0] || '', hint: 'A QEMU/KVM machine’s raw disk image, or a disk device (/dev/sdb). Replicate a stopped machine’s disk, or a copy.' });
+          const browse = button('Choose…', { variant: 'secondary', onClick: async () => { const p = await pickFile('Choose the machine’s disk image', []); if (p) disk.input.value = p; } });
+          body.append(name.wrap, plan.wrap, h('div', { class: 'inline-field' }, disk.wrap, browse));
+          return async () => {
+            data.name = name.input.value.trim();
+            data.choice = plan.input.value;
+            data.disks = [disk.input.value.trim()].filter(Boolean);
+            name.setError(validName(data.name) ? null : nameError());
+            disk.setError(data.disks.length ? null : 'Give the machine’s disk.');
+            return validName(data.name) && data.disks.length > 0;
+          };
+        },
+      },
+      {
+        title: 'Start-up',
+        render(body, data) {
+          const chosen = overview.plans[Number(data.choice)].plan.plan;
+          const cpu = field({ label: 'CPUs', id: 'replica-cpu', kind: 'number', min: 1, step: 1, value: String(data.cpu), hint: `The plan has ${fmt.counted(chosen.cpu, 'CPU')} for all your running replicas.` });
+          const memory = field({ label: 'Memory in GiB', id: 'replica-memory', kind: 'number', min: 0.0625, step: 'any', value: String(data.memoryGib), hint: `The plan has ${fmt.bytes(chosen.memory)}.` });
+          const keep = field({ label: 'Replica points kept', id: 'replica-keep', kind: 'number', min: 1, max: 64, step: 1, value: String(data.keep) });
+          const escrow = field({ label: 'Let the provider hold the key, so it can start the replica for you', id: 'replica-escrow', kind: 'checkbox', value: data.escrow });
+          body.append(h('div', { class: 'grid-3' }, cpu.wrap, memory.wrap, keep.wrap), escrow.wrap,
+            h('p', { class: 'hint', text: 'The replica’s disks are encrypted at your provider with a key made on this computer. Take it back any time: then only you can start the replica.' }));
+          return async () => {
+            data.cpu = Number(cpu.input.value);
+            data.memoryGib = Number(memory.input.value);
+            data.keep = Number(keep.input.value);
+            data.escrow = escrow.input.checked;
+            const cpuBad = !(Number.isInteger(data.cpu) && data.cpu >= 1 && data.cpu <= chosen.cpu);
+            const memBad = !(data.memoryGib >= 0.0625 && data.memoryGib * GIB <= chosen.memory);
+            const keepBad = !(Number.isInteger(data.keep) && data.keep >= 1 && data.keep <= 64);
+            cpu.setError(cpuBad ? `Give 1 to ${chosen.cpu} CPUs: the plan has ${fmt.counted(chosen.cpu, 'CPU')}.` : null);
+            memory.setError(memBad ? `Give at least 0.0625 GiB and at most the plan’s ${fmt.bytes(chosen.memory)}.` : null);
+            keep.setError(keepBad ? 'Keep 1 to 64 replica points.' : null);
+            return !cpuBad && !memBad && !keepBad;
+          };
+        },
+      },
+      {
+        title: 'Summary',
+        render(body, data) {
+          const chosen = overview.plans[Number(data.choice)];
+          body.append(facts([
+            ['Replica', data.name, 'replica-summary-name'],
+            ['Hardware plan', `${chosen.plan.plan.name} at ${chosen.provider}`],
+            ['Disk', data.disks.join(', '), 'replica-summary-disk'],
+            ['Starts with', `${fmt.counted(data.cpu, 'CPU')}, ${fmt.bytes(Math.round(data.memoryGib * GIB))}`],
+            ['Replica points kept', fmt.count(data.keep)],
+            ['Key', data.escrow ? 'Held by the provider too' : 'On this computer only'],
+          ]));
+          return null;
+        },
+      },
+    ],
+  });
+  return w.root;
+}
