@@ -1,13 +1,15 @@
 //! Support code shared by Cloudkeep's integration suites: where the repository is, how to walk
 //! its source files, deterministic test data, and real servers to test against (PostgreSQL in
-//! [`postgres`], S3 in [`moto`] and [`garage`], SMTP and a webhook in [`notify`]) and a gateway
-//! process for benchmarks ([`gateway`]).
+//! [`postgres`], S3 in [`moto`] and [`garage`], SMTP and a webhook in [`notify`]), a gateway
+//! process for benchmarks ([`gateway`]) and a small bootable machine's disk ([`bootdisk`]).
 
 use std::path::{Path, PathBuf};
 
-// Garage runs from its Linux binary on the test host.
+// A test machine's disk from the host's kernel and BusyBox (Linux).
 #[cfg(unix)]
 pub mod bootdisk;
+// Garage runs from its Linux binary on the test host.
+#[cfg(unix)]
 pub mod garage;
 pub mod gateway;
 pub mod moto;

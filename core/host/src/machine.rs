@@ -222,7 +222,8 @@ fn plain(text: &str) -> String {
     while let Some(c) = chars.next() {
         match c {
             '\u{1b}' => {
-                // CSI: ESC [ parameters… final byte (@ to ~); other escapes: one more char.
+                // CSI: ESC [ parameters… final byte (@ to ~); other escapes: one more char (two for
+                // a character set).
                 if chars.peek() == Some(&'[') {
                     chars.next();
                     for f in chars.by_ref() {
@@ -230,7 +231,8 @@ fn plain(text: &str) -> String {
                             break;
                         }
                     }
-                } else {
+                } else if matches!(chars.next(), Some('(' | ')' | '*' | '+')) {
+                    // A character set chosen: ESC ( B.
                     chars.next();
                 }
             }

@@ -141,10 +141,12 @@ pub async fn replication_overview(
         }
         .await;
         match asked {
-            Ok(plans) => overview.plans.extend(plans.into_iter().map(|plan| ProviderPlan {
-                provider: p.name.clone(),
-                plan,
-            })),
+            Ok(plans) => overview
+                .plans
+                .extend(plans.into_iter().map(|plan| ProviderPlan {
+                    provider: p.name.clone(),
+                    plan,
+                })),
             Err(e) => overview.unreachable.push((p.name.clone(), e.to_string())),
         }
     }
@@ -246,16 +248,16 @@ pub async fn replica_act(
         match action {
             ReplicaAction::Run => json(serde_json::to_value(r::run_cycle(&ctx, &job, &|_, _| {})?)),
             ReplicaAction::Status => json(serde_json::to_value(r::status(&ctx, &job)?)),
-            ReplicaAction::Failover { test, point, ports } => json(serde_json::to_value(
-                r::failover(
+            ReplicaAction::Failover { test, point, ports } => {
+                json(serde_json::to_value(r::failover(
                     &ctx,
                     &job,
                     &cloudkeep_api::replication::FailoverRequest { point, test, ports },
-                )?,
-            )),
-            ReplicaAction::End { permanent } => {
-                json(serde_json::to_value(r::end_failover(&ctx, &job, permanent)?))
+                )?))
             }
+            ReplicaAction::End { permanent } => json(serde_json::to_value(r::end_failover(
+                &ctx, &job, permanent,
+            )?)),
             ReplicaAction::Console => Ok(serde_json::Value::String(r::console(&ctx, &job)?)),
             ReplicaAction::Escrow { escrow } => {
                 json(serde_json::to_value(r::set_escrow(&ctx, &job, escrow)?))

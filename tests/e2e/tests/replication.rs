@@ -141,7 +141,14 @@ async fn a_tenant_replicates_a_machine_and_test_fails_it_over_from_the_console()
     let details = host.path().join("kvm1.txt");
     run_cli(
         &sp,
-        &["sp", "host", "add", "kvm1", "--to", &details.display().to_string()],
+        &[
+            "sp",
+            "host",
+            "add",
+            "kvm1",
+            "--to",
+            &details.display().to_string(),
+        ],
         None,
     )?;
     let _host = HostProcess(
@@ -158,18 +165,33 @@ async fn a_tenant_replicates_a_machine_and_test_fails_it_over_from_the_console()
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !run_cli(&sp, &["sp", "host", "list", "--json"], None)?.contains("\"seen_ms\": 1") {
-        ensure!(std::time::Instant::now() < deadline, "the host never reported");
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the host never reported"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     run_cli(
         &sp,
         &[
-            "sp", "plan", "add", "standard", "--cpu", "2", "--memory", "2G", "--storage",
+            "sp",
+            "plan",
+            "add",
+            "standard",
+            "--cpu",
+            "2",
+            "--memory",
+            "2G",
+            "--storage",
             "kvm1:1G",
         ],
         None,
     )?;
-    run_cli(&sp, &["sp", "plan", "subscribe", "standard", "initech"], None)?;
+    run_cli(
+        &sp,
+        &["sp", "plan", "subscribe", "standard", "initech"],
+        None,
+    )?;
     let image = host.path().join("web.img");
     cloudkeep_tests::bootdisk::build(&image, "marker-from-the-console");
 
@@ -194,7 +216,11 @@ async fn a_tenant_replicates_a_machine_and_test_fails_it_over_from_the_console()
     console.wait_for("#replica-created").await?;
     console.click("#replica-run-web").await?;
     console
-        .wait_text("#replicas-table", "replica point 1", Duration::from_secs(120))
+        .wait_text(
+            "#replicas-table",
+            "replica point 1",
+            Duration::from_secs(120),
+        )
         .await?;
     console.screen("40-replicas").await?;
 
@@ -241,7 +267,10 @@ async fn a_tenant_replicates_a_machine_and_test_fails_it_over_from_the_console()
         .await
         .context("the test failover ended")?;
     let seen = run_cli(&sp, &["replica", "list"], None)?;
-    ensure!(seen.contains("web"), "the command line sees the console's replica: {seen}");
+    ensure!(
+        seen.contains("web"),
+        "the command line sees the console's replica: {seen}"
+    );
     console.shutdown().await?;
     Ok(())
 }
