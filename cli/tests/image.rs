@@ -273,6 +273,9 @@ fn a_partitioned_disk_is_imaged_through_a_gateway_and_restored_whole_and_by_volu
                     .unwrap();
                 std::io::Write::write_all(&mut f, format!("line {n}\n").as_bytes()).unwrap();
                 n += 1;
+                // A steady writer, not a flood: on a slow, busy machine an unpaced loop
+                // filled megabytes and blurred what the image should store.
+                std::thread::sleep(std::time::Duration::from_micros(500));
             }
             n
         })

@@ -372,32 +372,7 @@ fn replica_disk(dir: &std::path::Path, disk: &str, key: &str, out: &std::path::P
 fn a_disk_is_replicated_to_the_host_encrypted_and_only_changed_blocks_travel() {
     let tmp = tempfile::tempdir().unwrap();
     let (gw, sp, fp) = gateway_with_tenant(tmp.path());
-    let details = tmp.path().join("kvm1.txt");
-    let d = details.display().to_string();
-    sp.ok(&["sp", "host", "add", "kvm1", "--to", &d], None);
-    let host = Cli {
-        home: tmp.path().join("host-home"),
-    };
-    let pool = tmp.path().join("pool");
-    let p = format!("main={}", pool.display());
-    let _running = HostProcess(spawn(
-        &host,
-        &[
-            "host",
-            "run",
-            "--connect",
-            &d,
-            "--pool",
-            &p,
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    ));
-    let started = std::time::Instant::now();
-    while sp.json(&["sp", "host", "list"])[0]["seen_ms"].is_null() {
-        assert!(started.elapsed().as_secs() < 60, "the host never reported");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let (_running, pool) = running_host(tmp.path(), &sp);
     sp.ok(
         &[
             "sp",
@@ -741,4 +716,15 @@ fn a_replica_boots_at_the_host_within_its_plan_and_a_public_port_reaches_it() {
     assert!(err.contains("revoked the key"), "{err}");
     let audit = sp.ok(&["sp", "audit"], None);
     assert!(audit.contains("replica.test_failover"), "{audit}");
+
+    // A tenant with replicas is deleted only with its data, and its replicas go from the host.
+    let err = sp.fails(&["sp", "tenant", "delete", "acme"], None, 1);
+    assert!(err.contains("replicas on your cloud hosts"), "{err}");
+    assert!(dir.exists());
+    sp.ok(
+        &["sp", "tenant", "delete", "acme", "--with-data", "--yes"],
+        None,
+    );
+    assert!(!pool.join("replicas").join("acme").join("web").exists());
+    assert!(!pool.join("replicas").join("acme").join("db").exists());
 }

@@ -300,6 +300,22 @@ async fn delete_tenant(
     Query(options): Query<DeleteOptions>,
 ) -> Result<Json<()>, ApiError> {
     let id = tenant_id(&state, &login).await?;
+    // Its replicas live on cloud hosts, outside every storage area: removed there first, or
+    // the deletion waits (their records would go and leave their disks behind).
+    let replicas = state.db.replicas(Some(id)).await?;
+    if !replicas.is_empty() && !options.with_data {
+        return Err(ApiError::new(
+            cloudkeep_api::ErrorCode::Conflict,
+            format!(
+                "{login} has {} replicas on your cloud hosts: delete it with its data (they are removed from the hosts too), or have the tenant remove them first",
+                replicas.len()
+            ),
+        ));
+    }
+    for replica in &replicas {
+        super::replication::remove_at_host(&state, replica).await?;
+        state.db.remove_replica(replica.id).await?;
+    }
     if options.with_data {
         let mut accounts = vec![id];
         accounts.extend(state.db.subtenants(id).await?.into_iter().map(|t| t.id));

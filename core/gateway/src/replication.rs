@@ -508,12 +508,7 @@ async fn cycle(
     let owner = replica_owner(&session)?;
     session.may_write()?;
     let row = state.db.replica(owner, &name).await?;
-    let key = headers
-        .get(cloudkeep_api::replication::KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| cloudkeep_api::replication::is_key(k))
-        .ok_or_else(|| ApiError::bad_request("send the replica's key with the cycle"))?
-        .to_owned();
+    let key = key_header(&headers, "with the cycle")?;
     if let Some(failed) = &row.view.state
         && failed.mode != "test"
     {
@@ -695,12 +690,7 @@ async fn failover(
     let owner = replica_owner(&session)?;
     let req = body(req)?;
     let row = state.db.replica(owner, &name).await?;
-    let key = headers
-        .get(cloudkeep_api::replication::KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| cloudkeep_api::replication::is_key(k))
-        .ok_or_else(|| ApiError::bad_request("send the replica's key to start it"))?
-        .to_owned();
+    let key = key_header(&headers, "to start it")?;
     Ok(Json(start_replica(&state, &row, &req, &key).await?))
 }
 
@@ -815,6 +805,26 @@ async fn console(
     Ok(Json(answer))
 }
 
+/// Stops and removes `row`'s disks at its host (its record stays: the caller removes it).
+pub(crate) async fn remove_at_host(state: &GatewayState, row: &ReplicaRow) -> Result<(), ApiError> {
+    let host = link(state, &row.plan.host).await?;
+    host.send::<()>(host.request(
+        reqwest::Method::DELETE,
+        &format!("{}?pool={}", replica_path(row), row.view.spec.pool),
+    ))
+    .await
+}
+
+/// The replica key a request carries (`x-cloudkeep-replica-key`), checked.
+fn key_header(headers: &axum::http::HeaderMap, what: &str) -> Result<String, ApiError> {
+    headers
+        .get(cloudkeep_api::replication::KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| cloudkeep_api::replication::is_key(k))
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::bad_request(format!("send the replica's key {what}")))
+}
+
 /// `DELETE /v1/replicas/{name}`: the replica's disks removed from its host, then its record.
 async fn remove_replica(
     State(state): AppState,
@@ -823,12 +833,7 @@ async fn remove_replica(
 ) -> Result<Json<Vec<ReplicaView>>, ApiError> {
     let owner = replica_owner(&session)?;
     let row = state.db.replica(owner, &name).await?;
-    let host = link(&state, &row.plan.host).await?;
-    host.send::<()>(host.request(
-        reqwest::Method::DELETE,
-        &format!("{}?pool={}", replica_path(&row), row.view.spec.pool),
-    ))
-    .await?;
+    remove_at_host(&state, &row).await?;
     state.db.remove_replica(row.id).await?;
     let rows = state.db.replicas(Some(owner)).await?;
     Ok(Json(rows.into_iter().map(|r| r.view).collect()))
