@@ -663,6 +663,10 @@ fn a_replica_boots_at_the_host_within_its_plan_and_a_public_port_reaches_it() {
     );
     let page = http_get(&format!("127.0.0.1:{port}"), "/");
     assert!(page.contains("marker-of-web-1"), "{page}");
+    let dir = pool.join("replicas").join("acme").join("web");
+    for file in ["console.log", "qemu.log", "run.json", "sda.run.qcow2"] {
+        assert_owner_only(&dir.join(file));
+    }
 
     // Replication goes on during a test failover.
     laptop.ok_with(&["replica", "run", "web"], None, &file);
@@ -683,7 +687,6 @@ fn a_replica_boots_at_the_host_within_its_plan_and_a_public_port_reaches_it() {
 
     // Ended: the machine stops, what it wrote goes, the port closes.
     laptop.ok_with(&["replica", "undo", "web"], None, &file);
-    let dir = pool.join("replicas").join("acme").join("web");
     assert!(!dir.join("run.json").exists() && !dir.join("sda.run.qcow2").exists());
     assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
 

@@ -122,8 +122,18 @@ pub fn start(
         ));
     }
     cmd.arg("-nic").arg(nic);
+    // What the machine prints, and QEMU's own messages, are the tenant's: owner-only (QEMU
+    // keeps the mode of a file that exists).
+    let console = dir.path().join("console.log");
+    let _ = std::fs::remove_file(&console);
+    cloudkeep_model::paths::touch_private_file(&console).map_err(io_err("create", &console))?;
     let log = dir.path().join("qemu.log");
-    let log_file = std::fs::File::create(&log).map_err(io_err("create", &log))?;
+    let log_file = cloudkeep_model::paths::private_file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&log)
+        .map_err(io_err("create", &log))?;
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -321,14 +321,17 @@ async fn console(
 fn routes(host: Arc<Host>) -> Router {
     Router::new()
         .route("/v1/replicas/{tenant}/{name}", post(create).delete(remove))
-        .route("/v1/replicas/{tenant}/{name}/cycle", put(cycle))
+        .route(
+            "/v1/replicas/{tenant}/{name}/cycle",
+            put(cycle).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/v1/replicas/{tenant}/{name}/start", post(start))
         .route("/v1/replicas/{tenant}/{name}/stop", post(stop))
         .route(
             "/v1/replicas/{tenant}/{name}/console",
             axum::routing::get(console),
         )
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(host)
 }
 

@@ -263,7 +263,7 @@ impl ReplicaDir {
             let nbd = export.connect()?;
             exports.push((export, nbd));
         }
-        let (mut blocks, mut bytes) = (0u64, 0u64);
+        let (mut blocks, mut bytes, mut written) = (0u64, 0u64, 0u64);
         let mut data = vec![0u8; frames::MAX_LEN as usize];
         let zeros = vec![0u8; frames::MAX_LEN as usize];
         loop {
@@ -299,15 +299,17 @@ impl ReplicaDir {
             let at = |e: std::io::Error| {
                 HostError::Qemu(format!("write disk {} at {offset}: {e}", d.name))
             };
+            // Zeros take room in a layer as data does: both count against what is left.
+            written += len as u64;
+            if written > limit {
+                return Err(HostError::Full(format!(
+                    "the cycle writes more than the {limit} bytes the plan's storage has left"
+                )));
+            }
             if zero {
                 nbd.write_at(offset, &zeros[..len]).map_err(at)?;
             } else {
                 bytes += len as u64;
-                if bytes > limit {
-                    return Err(HostError::Full(format!(
-                        "the cycle sends more than the {limit} bytes the plan's storage has left"
-                    )));
-                }
                 stream.read_exact(&mut data[..len]).map_err(cut)?;
                 nbd.write_at(offset, &data[..len]).map_err(at)?;
             }
@@ -362,5 +364,117 @@ fn allocated(m: &std::fs::Metadata) -> u64 {
     #[cfg(not(unix))]
     {
         m.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(f: Frame, data: &[u8]) -> Vec<u8> {
+        let mut out = f.encode().to_vec();
+        out.extend_from_slice(data);
+        out
+    }
+
+    /// Hostile and cut block streams with QEMU's real tools: each refused, no point made,
+    /// nothing left behind, the earlier point intact.
+    #[test]
+    fn a_bad_cut_or_oversized_stream_makes_no_point_and_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = Key::from_hex(&"ab".repeat(32)).unwrap();
+        let dir = ReplicaDir::new(tmp.path(), "acme", "web").unwrap();
+        let disks = [ReplicaDisk {
+            name: "sda".into(),
+            size: 4 << 20,
+        }];
+        dir.create(&disks, &key).unwrap();
+        let block = vec![7u8; 1 << 20];
+        let good = [
+            frames::MAGIC.to_vec(),
+            frame(
+                Frame::Data {
+                    disk: 0,
+                    offset: 0,
+                    len: 1 << 20,
+                },
+                &block,
+            ),
+            frame(Frame::End, &[]),
+        ]
+        .concat();
+        let first = dir
+            .apply_cycle(&key, &mut good.as_slice(), 8 << 20, 3, 1)
+            .unwrap();
+        assert_eq!((first.point.id, first.blocks), (1, 1));
+        let files = |d: &ReplicaDir| {
+            let mut names: Vec<String> = std::fs::read_dir(d.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let before = files(&dir);
+        let zeros = |n: u64| {
+            let mut s = frames::MAGIC.to_vec();
+            for i in 0..n {
+                s.extend(frame(
+                    Frame::Zero {
+                        disk: 0,
+                        offset: (i % 4) << 20,
+                        len: 1 << 20,
+                    },
+                    &[],
+                ));
+            }
+            s.extend(frame(Frame::End, &[]));
+            s
+        };
+        let past_end = [
+            frames::MAGIC.to_vec(),
+            frame(
+                Frame::Data {
+                    disk: 0,
+                    offset: 4 << 20,
+                    len: 1,
+                },
+                &[1],
+            ),
+        ]
+        .concat();
+        let other_disk = [
+            frames::MAGIC.to_vec(),
+            frame(
+                Frame::Zero {
+                    disk: 3,
+                    offset: 0,
+                    len: 1,
+                },
+                &[],
+            ),
+        ]
+        .concat();
+        let cut = good[..good.len() / 2].to_vec();
+        for (what, stream) in [
+            ("zeros beyond the plan's storage", zeros(9)),
+            ("a write past the disk's end", past_end),
+            ("a disk the replica lacks", other_disk),
+            ("a stream cut half-way", cut),
+            ("not a block stream", b"GET / HTTP/1.1\r\n\r\n".to_vec()),
+        ] {
+            let refused = dir.apply_cycle(&key, &mut stream.as_slice(), 8 << 20, 3, 2);
+            assert!(refused.is_err(), "{what} was taken");
+            assert_eq!(files(&dir), before, "{what} left something behind");
+            assert_eq!(dir.manifest().unwrap().unwrap().points.len(), 1, "{what}");
+        }
+        // The first point still reads as written.
+        let out = tmp.path().join("out.raw");
+        let manifest = dir.manifest().unwrap().unwrap();
+        chain::to_raw(&dir.chain(&manifest, "sda", None), &out, &key).unwrap();
+        let disk = std::fs::read(&out).unwrap();
+        assert_eq!(&disk[..1 << 20], block.as_slice());
+        assert!(disk[1 << 20..].iter().all(|&b| b == 0));
     }
 }
