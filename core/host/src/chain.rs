@@ -111,7 +111,7 @@ pub fn create_layer(
     let mut tries = 0;
     loop {
         match run_with_key(clone_command(&cmd), key, "make a replica layer") {
-            Err(HostError::Qemu(e)) if tries < 4 && e.contains("accurate CPU usage") => {
+            Err(HostError::Qemu(e)) if tries < 20 && e.contains("accurate CPU usage") => {
                 tries += 1;
                 let _ = std::fs::remove_file(path);
             }

@@ -294,6 +294,9 @@ fn blocks(size: u64) -> usize {
     size.div_ceil(BLOCK as u64) as usize
 }
 
+/// Why the reading side of a cycle stopped when the request ended first.
+const STOPPED_TAKING: &str = "the provider stopped taking the cycle's blocks";
+
 /// What the reading side of a cycle found: blocks read, blocks sent, bytes sent.
 #[derive(Debug, Default, Clone, Copy)]
 struct Scan {
@@ -313,9 +316,7 @@ fn scan(
     let mut scan = Scan::default();
     let send = |chunk: Vec<u8>| {
         tx.blocking_send(Ok(bytes::Bytes::from(chunk)))
-            .map_err(|_| {
-                TenantError::Invalid("the provider stopped taking the cycle's blocks".into())
-            })
+            .map_err(|_| TenantError::Invalid(STOPPED_TAKING.into()))
     };
     send(frames::MAGIC.to_vec())?;
     let mut new = Fingerprints::default();
@@ -418,7 +419,10 @@ pub fn run_cycle(
             .join()
             .unwrap_or_else(|_| Err(TenantError::Invalid("reading the disks failed".into())));
         match (read, sent) {
-            // What the reader ran into explains a refused stream best.
+            // The provider refused or broke off: its answer says why (the reader only saw
+            // its blocks no longer taken).
+            (Err(TenantError::Invalid(m)), Err(e)) if m == STOPPED_TAKING => Err(e),
+            // A disk that could not be read explains a refused stream best.
             (Err(e), _) => Err(e),
             (Ok(_), Err(e)) => Err(e),
             (Ok((prints, _)), Ok(report)) => Ok((prints, report)),
