@@ -4,7 +4,8 @@
 //! removed. Only a gateway holding the host's relay key gets in; a replica's key comes with
 //! each request and is never kept on disk.
 //!
-//! **Invariant:** one cycle per replica at a time; a second is refused, never interleaved.
+//! **Invariant:** one cycle, start or stop per replica at a time; another is refused, never
+//! interleaved.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -207,8 +208,27 @@ impl Read for BodyReader {
     }
 }
 
-/// Removes a replica from the busy set when its cycle ends, however it ends.
+/// A replica's turn: one cycle, start or stop at a time (a start must not meet a cycle's
+/// merge of the layers it boots from); the replica leaves the busy set when the turn ends,
+/// however it ends.
 struct Turn(Arc<Host>, PathBuf);
+
+impl Turn {
+    fn take(host: &Arc<Host>, dir: &ReplicaDir) -> Result<Self, Refused> {
+        let fresh = host
+            .busy
+            .lock()
+            .map(|mut b| b.insert(dir.path().to_path_buf()))
+            .unwrap_or(false);
+        if !fresh {
+            return Err(Refused(
+                StatusCode::CONFLICT,
+                "a cycle, start or stop of this replica is running; try again when it ends".into(),
+            ));
+        }
+        Ok(Self(host.clone(), dir.path().to_path_buf()))
+    }
+}
 
 impl Drop for Turn {
     fn drop(&mut self) {
@@ -228,18 +248,7 @@ async fn cycle(
     host.check(&headers)?;
     let key = key_of(&headers)?;
     let dir = host.replica(&at.pool, &tenant, &name)?;
-    let fresh = host
-        .busy
-        .lock()
-        .map(|mut b| b.insert(dir.path().to_path_buf()))
-        .unwrap_or(false);
-    if !fresh {
-        return Err(Refused(
-            StatusCode::CONFLICT,
-            "a cycle of this replica is already running".into(),
-        ));
-    }
-    let turn = Turn(host.clone(), dir.path().to_path_buf());
+    let turn = Turn::take(&host, &dir)?;
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let mut stream = body.into_data_stream();
     tokio::spawn(async move {
@@ -282,9 +291,13 @@ async fn start(
     let key = key_of(&headers)?;
     let dir = host.replica(&at.pool, &tenant, &name)?;
     let accel = machine::accelerator(host.config.accel.as_deref());
-    let running = tokio::task::spawn_blocking(move || machine::start(&dir, &spec, &key, &accel))
-        .await
-        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let turn = Turn::take(&host, &dir)?;
+    let running = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        machine::start(&dir, &spec, &key, &accel)
+    })
+    .await
+    .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok(Json(running))
 }
 
@@ -297,9 +310,13 @@ async fn stop(
 ) -> Result<Json<Option<Running>>, Refused> {
     host.check(&headers)?;
     let dir = host.replica(&at.pool, &tenant, &name)?;
-    let stopped = tokio::task::spawn_blocking(move || machine::stop(&dir))
-        .await
-        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let turn = Turn::take(&host, &dir)?;
+    let stopped = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        machine::stop(&dir)
+    })
+    .await
+    .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok(Json(stopped))
 }
 
