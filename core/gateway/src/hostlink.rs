@@ -108,8 +108,16 @@ impl HostLink {
         })
     }
 
-    /// A request to `path` with the relay key.
+    /// A request to `path` with the relay key, answered within five minutes (making layers,
+    /// starting or stopping a machine).
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.stream_request(method, path)
+            .timeout(std::time::Duration::from_secs(300))
+    }
+
+    /// A request whose body streams for as long as the tenant sends it (a cycle): no overall
+    /// deadline; the tenant's side ends it.
+    pub fn stream_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.key)

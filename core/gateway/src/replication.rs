@@ -548,7 +548,7 @@ async fn cycle(
     });
     let report: CycleReport = host
         .send(
-            host.request(
+            host.stream_request(
                 reqwest::Method::PUT,
                 &format!(
                     "{}/cycle?pool={}&limit={left}&keep={}",

@@ -220,9 +220,18 @@ fn kill(pid: u32) {
 /// The last `max` bytes of the machine's serial console, as text: terminal control sequences
 /// (a boot loader's screen painting) and other control characters taken out.
 pub fn console(dir: &ReplicaDir, max: usize) -> String {
-    let text = std::fs::read(dir.path().join("console.log")).unwrap_or_default();
-    let from = text.len().saturating_sub(max);
-    plain(&String::from_utf8_lossy(&text[from..]))
+    use std::io::{Read, Seek, SeekFrom};
+    // Only the end is read: a machine may print without end.
+    let mut text = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(dir.path().join("console.log")) {
+        let len = f.seek(SeekFrom::End(0)).unwrap_or(0);
+        if f.seek(SeekFrom::Start(len.saturating_sub(max as u64)))
+            .is_ok()
+        {
+            let _ = f.take(max as u64).read_to_end(&mut text);
+        }
+    }
+    plain(&String::from_utf8_lossy(&text))
 }
 
 /// `text` without ANSI escape sequences and control characters (but new lines and tabs).

@@ -63,6 +63,16 @@ pub struct NewReplicaJob {
     pub escrow: bool,
 }
 
+/// A connection to `provider` as this tenant.
+async fn client_of(
+    ctx: &TenantContext,
+    provider: &str,
+) -> Result<cloudkeep_client::tenant::TenantClient, TenantError> {
+    Ok(providers::connect(ctx.state(), ctx.secrets(), provider)
+        .await?
+        .0)
+}
+
 fn key_name(provider: &str, name: &str) -> String {
     format!("replica-key:{provider}:{name}")
 }
@@ -97,7 +107,7 @@ pub fn create(ctx: &TenantContext, job: NewReplicaJob) -> Result<ReplicaView, Te
     cloudkeep_repo::crypto::random_bytes(&mut raw)?;
     let key = zeroize::Zeroizing::new(hex::encode(raw));
     ctx.block_on(async {
-        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        let client = client_of(ctx, &job.provider).await?;
         let plans = client.replication_plans().await?;
         let plan = plans
             .iter()
@@ -409,7 +419,7 @@ pub fn run_cycle(
         });
         let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
         let sent = ctx.block_on(async {
-            let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+            let client = client_of(ctx, &job.provider).await?;
             client
                 .replica_cycle(&job.spec.name, &key_hex, stream)
                 .await
@@ -478,7 +488,7 @@ pub fn failover(
 ) -> Result<ReplicaView, TenantError> {
     let key = key_of(ctx, job)?;
     ctx.block_on(async {
-        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        let client = client_of(ctx, &job.provider).await?;
         Ok(client.replica_failover(&job.spec.name, &key, req).await?)
     })
 }
@@ -490,7 +500,7 @@ pub fn end_failover(
     permanent: bool,
 ) -> Result<ReplicaView, TenantError> {
     ctx.block_on(async {
-        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        let client = client_of(ctx, &job.provider).await?;
         Ok(client.replica_end(&job.spec.name, permanent).await?)
     })
 }
@@ -498,7 +508,7 @@ pub fn end_failover(
 /// The end of the running replica's serial console.
 pub fn console(ctx: &TenantContext, job: &ReplicaJob) -> Result<String, TenantError> {
     ctx.block_on(async {
-        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        let client = client_of(ctx, &job.provider).await?;
         let answer = client.replica_console(&job.spec.name).await?;
         Ok(answer["console"].as_str().unwrap_or_default().to_owned())
     })
@@ -507,7 +517,7 @@ pub fn console(ctx: &TenantContext, job: &ReplicaJob) -> Result<String, TenantEr
 /// The replica as the provider sees it now (its points, its size at the host).
 pub fn status(ctx: &TenantContext, job: &ReplicaJob) -> Result<ReplicaView, TenantError> {
     ctx.block_on(async {
-        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        let client = client_of(ctx, &job.provider).await?;
         Ok(client.replica(&job.spec.name).await?)
     })
 }
@@ -515,7 +525,7 @@ pub fn status(ctx: &TenantContext, job: &ReplicaJob) -> Result<ReplicaView, Tena
 /// Removes the replica at its provider (its disks at the host too), then here.
 pub fn delete(ctx: &TenantContext, job: &ReplicaJob) -> Result<(), TenantError> {
     ctx.block_on(async {
-        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        let client = client_of(ctx, &job.provider).await?;
         client.remove_replica(&job.spec.name).await?;
         sqlx::query("DELETE FROM replicas WHERE provider = ?1 AND name = ?2")
             .bind(&job.provider)
@@ -541,7 +551,7 @@ pub fn set_escrow(
         None
     };
     ctx.block_on(async {
-        let (client, _) = providers::connect(ctx.state(), ctx.secrets(), &job.provider).await?;
+        let client = client_of(ctx, &job.provider).await?;
         Ok(client
             .set_escrow(&job.spec.name, key.as_ref().map(|k| k.as_str()))
             .await?)
