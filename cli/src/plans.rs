@@ -178,6 +178,13 @@ pub(crate) fn port_rule(text: &str) -> anyhow::Result<cloudkeep_api::replication
 pub(crate) fn print_state(view: &cloudkeep_api::replication::ReplicaView) {
     match &view.state {
         None => println!("replica {} does not run", view.spec.name),
+        Some(s) if s.mode == "failback" => println!(
+            "replica {} is being failed back: its machine at {} stopped, what it wrote is replica point {}; finish with cloudkeep replica failback {}",
+            view.spec.name,
+            view.host,
+            view.points.last().map_or(0, |p| p.id),
+            view.spec.name
+        ),
         Some(s) => {
             println!(
                 "replica {} runs at {} ({}) from replica point {} since {}",

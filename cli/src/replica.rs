@@ -97,6 +97,18 @@ enum ReplicaCommand {
         /// The replica.
         name: String,
     },
+    /// Fail a replica back: its machine at the provider stops, what it wrote there becomes
+    /// the newest replica point, and the blocks that differ are written onto the replica's
+    /// own disks here (or new ones, --onto), which replication then goes on from. Keep the
+    /// disks unused while it runs; run it again if it is cut off.
+    Failback {
+        /// The replica.
+        name: String,
+        /// Write onto this disk image or device instead, one per disk in order (a new file is
+        /// made at the disk's size): a new machine.
+        #[arg(long = "onto", value_name = "PATH")]
+        onto: Vec<PathBuf>,
+    },
     /// Make a failover permanent: the replica is the machine now; replication of it ends.
     Permanent {
         /// The replica.
@@ -348,6 +360,44 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             } else {
                 println!(
                     "replica {name} stopped; what it wrote is thrown away and replication goes on"
+                );
+            }
+        }
+        ReplicaCommand::Failback { name, onto } => {
+            let job = find(&name)?;
+            let bar = crate::progress::ProgressLine::new(false);
+            let started = std::time::Instant::now();
+            let show = |done: u64, total: u64| {
+                if !args.json {
+                    bar.update(&cloudkeep_repo::engine::Progress {
+                        bytes: done,
+                        bytes_read: done,
+                        elapsed_ms: started.elapsed().as_millis() as u64,
+                        expected_bytes: Some(total),
+                        ..Default::default()
+                    });
+                }
+            };
+            let report = replicas::failback(ctx, &job, &onto, &show).with_context(|| {
+                format!(
+                    "replica {name}: the failback did not finish; run it again (only what is missing comes)"
+                )
+            })?;
+            bar.finish();
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let onto: Vec<String> = report
+                    .disks
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                println!(
+                    "replica {name} failed back onto {}: {} blocks written, {} received; replication goes on from replica point {}",
+                    onto.join(", "),
+                    report.blocks,
+                    human_bytes(report.bytes),
+                    report.point
                 );
             }
         }

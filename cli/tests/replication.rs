@@ -731,3 +731,148 @@ fn a_replica_boots_at_the_host_within_its_plan_and_a_public_port_reaches_it() {
     assert!(!pool.join("replicas").join("acme").join("web").exists());
     assert!(!pool.join("replicas").join("acme").join("db").exists());
 }
+
+#[test]
+fn a_failed_over_machine_is_failed_back_with_what_it_wrote_and_replication_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, sp, fp) = gateway_with_tenant(tmp.path());
+    let (_host, pool) = running_host(tmp.path(), &sp);
+    sp.ok(
+        &[
+            "sp",
+            "plan",
+            "add",
+            "small",
+            "--cpu",
+            "1",
+            "--memory",
+            "256M",
+            "--storage",
+            "kvm1:400M",
+        ],
+        None,
+    );
+    sp.ok(&["sp", "plan", "subscribe", "small", "acme"], None);
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    let file = [("CLOUDKEEP_SECRETS", std::path::Path::new("file"))];
+    let image = tmp.path().join("app.img");
+    cloudkeep_tests::bootdisk::build(&image, "marker-of-app");
+    let img = format!("sda={}", image.display());
+    laptop.ok_with(
+        &[
+            "replica", "create", "app", "--plan", "small", "--disk", &img, "--memory", "256M",
+        ],
+        None,
+        &file,
+    );
+    laptop.ok_with(&["replica", "run", "app"], None, &file);
+
+    // Nothing to fail back yet; a test failover is never failed back.
+    let err = laptop.run_with(&["replica", "failback", "app"], None, &file);
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("not failed over"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    laptop.ok_with(&["replica", "failover", "app", "--test"], None, &file);
+    let err = laptop.run_with(&["replica", "failback", "app"], None, &file);
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("test failover"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    laptop.ok_with(&["replica", "undo", "app"], None, &file);
+
+    // Failover; the machine at the provider changes its disk.
+    let port = free_address().rsplit_once(':').unwrap().1.to_owned();
+    let rule = format!("{port}:80");
+    laptop.ok_with(
+        &["replica", "failover", "app", "--port", &rule],
+        None,
+        &file,
+    );
+    wait_console(
+        &laptop,
+        "app",
+        "CLOUDKEEP-TEST-MACHINE marker-of-app",
+        &file,
+    );
+    let written = http_get(
+        &format!("127.0.0.1:{port}"),
+        "/cgi-bin/write?changed-at-the-provider",
+    );
+    assert!(
+        written.contains("written changed-at-the-provider"),
+        "{written}"
+    );
+    let at = cloudkeep_tests::bootdisk::DATA_OFFSET as usize;
+    let text_at = |path: &std::path::Path| {
+        let disk = std::fs::read(path).unwrap();
+        String::from_utf8_lossy(&disk[at..at + 64])
+            .trim_end_matches('\0')
+            .to_owned()
+    };
+    assert_eq!(text_at(&image), "", "the machine here is not touched");
+    let before = std::fs::read(&image).unwrap();
+
+    // Failback: the machine there stops, its change comes back here, and only the blocks
+    // that differ travel.
+    let out = laptop.ok_with(&["replica", "failback", "app", "--json"], None, &file);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(text_at(&image), "changed-at-the-provider\n");
+    let blocks = report["blocks"].as_u64().unwrap();
+    assert!((1..=4).contains(&blocks), "{report}");
+    let after = std::fs::read(&image).unwrap();
+    let changed = before
+        .chunks(1 << 20)
+        .zip(after.chunks(1 << 20))
+        .filter(|(a, b)| a != b)
+        .count() as u64;
+    assert_eq!(
+        changed, blocks,
+        "exactly the blocks that differ were written"
+    );
+    let dir = pool.join("replicas").join("acme").join("app");
+    assert!(!dir.join("run.json").exists() && !dir.join("sda.run.qcow2").exists());
+    assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
+    let shown: serde_json::Value =
+        serde_json::from_str(&laptop.ok_with(&["replica", "show", "app", "--json"], None, &file))
+            .unwrap();
+    assert!(shown["state"].is_null(), "{shown}");
+    assert_eq!(shown["points"].as_array().unwrap().len(), 2, "{shown}");
+    // The host's newest point is what the machine wrote.
+    let key = replica_key(&laptop, "acme-sp", "app");
+    let check = tmp.path().join("check.raw");
+    assert!(replica_disk(&dir, "sda", &key, &check) == after);
+
+    // Replication goes on from there: nothing to send.
+    let next: serde_json::Value =
+        serde_json::from_str(&laptop.ok_with(&["replica", "run", "app", "--json"], None, &file))
+            .unwrap();
+    assert_eq!(next["blocks"], 0, "{next}");
+
+    // Again, onto a new machine: the whole disk comes to a new image, and replication reads
+    // that one afterwards. The point booted holds the change.
+    laptop.ok_with(&["replica", "failover", "app"], None, &file);
+    wait_console(
+        &laptop,
+        "app",
+        "CLOUDKEEP-TEST-DATA changed-at-the-provider",
+        &file,
+    );
+    let fresh = tmp.path().join("new-machine.img");
+    let f = fresh.display().to_string();
+    let out = laptop.ok_with(&["replica", "failback", "app", "--onto", &f], None, &file);
+    assert!(out.contains("failed back onto"), "{out}");
+    assert!(std::fs::read(&fresh).unwrap() == after);
+    std::fs::write(&image, b"the old machine is gone").unwrap();
+    let next: serde_json::Value =
+        serde_json::from_str(&laptop.ok_with(&["replica", "run", "app", "--json"], None, &file))
+            .unwrap();
+    assert_eq!(
+        next["blocks"], 0,
+        "replication reads the new machine: {next}"
+    );
+    let listed = laptop.ok_with(&["replica", "list", "--json"], None, &file);
+    assert!(listed.contains("new-machine.img"), "{listed}");
+}

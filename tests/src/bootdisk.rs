@@ -1,8 +1,12 @@
 //! A small bootable test machine's disk, for replication and failover tests: the
-//! distribution's kernel, static BusyBox and the e1000 network driver in an initramfs whose
-//! `/init` prints a marker on the serial console and serves it over HTTP on port 80
-//! (10.0.2.15, QEMU's user network), made into a hybrid image by `grub-mkrescue` — an ISO
-//! that boots from a hard disk as well (BIOS). The same tools the recovery media test uses.
+//! distribution's kernel, static BusyBox, the e1000 network driver and the IDE disk drivers in
+//! an initramfs whose `/init` prints a marker on the serial console and serves it over HTTP on
+//! port 80 (10.0.2.15, QEMU's user network), made into a hybrid image by `grub-mkrescue` — an
+//! ISO that boots from a hard disk as well (BIOS). The same tools the recovery media test uses.
+//!
+//! The machine writes to its own disk: `GET /cgi-bin/write?TEXT` puts `TEXT` at
+//! [`DATA_OFFSET`] (synced), and every boot prints what is there as `CLOUDKEEP-TEST-DATA TEXT`
+//! — a change made while a replica runs, seen again where it is brought back.
 
 // Test support: a panic with a message is how a set-up failure reports itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -44,8 +48,37 @@ fn run(cmd: &mut Command) {
     );
 }
 
+/// Where on its disk the test machine keeps the text it is given (past the boot image).
+pub const DATA_OFFSET: u64 = 48 << 20;
+
+/// The disk's size: a whole number of MiB past [`DATA_OFFSET`].
+pub const SIZE: u64 = 64 << 20;
+
+/// Kernel modules the machine loads, in order: the network card, then the IDE disk and what
+/// the SCSI disk driver needs.
+const MODULES: &[&str] = &[
+    "e1000",
+    "scsi_common",
+    "scsi_mod",
+    "libata",
+    "ata_piix",
+    "crct10dif_common",
+    "crct10dif_generic",
+    "crc-t10dif",
+    "crc64",
+    "crc64_rocksoft_generic",
+    "crc64-rocksoft",
+    "t10-pi",
+    "sd_mod",
+];
+
 /// The `/init` of the test machine: `marker` on the serial console once its web server runs.
 fn init(marker: &str) -> String {
+    let sector = DATA_OFFSET / 512;
+    let modules: Vec<String> = MODULES
+        .iter()
+        .map(|m| format!("insmod /lib/{m}.ko 2>/dev/null"))
+        .collect();
     format!(
         r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -53,17 +86,27 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-insmod /lib/e1000.ko 2>/dev/null
-sleep 1
+{modules}
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/sda ] && break; sleep 1; done
 ip link set lo up
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
-mkdir -p /www
+DATA=$(dd if=/dev/sda bs=512 skip={sector} count=1 2>/dev/null | tr -d '\000' | head -n 1)
+echo "CLOUDKEEP-TEST-DATA $DATA" > /dev/ttyS0
+mkdir -p /www/cgi-bin
 echo "{marker}" > /www/index.html
+cat > /www/cgi-bin/write <<'CGI'
+#!/bin/sh
+{{ printf '%s\n' "$QUERY_STRING"; head -c 512 /dev/zero; }} | head -c 512 | dd of=/dev/sda bs=512 seek={sector} conv=notrunc 2>/dev/null
+sync
+printf 'Content-Type: text/plain\r\n\r\nwritten %s\n' "$QUERY_STRING"
+CGI
+chmod 755 /www/cgi-bin/write
 httpd -p 80 -h /www
 echo "CLOUDKEEP-TEST-MACHINE {marker}" > /dev/ttyS0
 while true; do sleep 3600; done
-"#
+"#,
+        modules = modules.join("\n")
     )
 }
 
@@ -82,11 +125,15 @@ pub fn build(out: &Path, marker: &str) {
         .find(|p| p.exists())
         .expect("busybox-static");
     std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
-    let module = Path::new("/lib/modules")
-        .join(&version)
-        .join("kernel/drivers/net/ethernet/intel/e1000/e1000.ko");
-    std::fs::copy(&module, root.join("lib/e1000.ko"))
-        .unwrap_or_else(|e| panic!("{}: {e}", module.display()));
+    for m in MODULES {
+        let found = Command::new("modinfo")
+            .args(["-k", &version, "-n", m])
+            .output()
+            .unwrap_or_else(|e| panic!("modinfo: {e} (kmod)"));
+        let module = PathBuf::from(String::from_utf8_lossy(&found.stdout).trim());
+        std::fs::copy(&module, root.join("lib").join(format!("{m}.ko")))
+            .unwrap_or_else(|e| panic!("module {m} ({}): {e}", module.display()));
+    }
     std::fs::write(root.join("init"), init(marker)).unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
@@ -113,8 +160,13 @@ pub fn build(out: &Path, marker: &str) {
         .arg(&iso)
         .arg("--")
         .args(["-volid", "CKTEST"]));
-    // A disk is a whole number of MiB here (replicas track 1 MiB blocks).
+    // The disk: the boot image, then room for the machine's text ([`SIZE`], a whole number
+    // of MiB: replicas track 1 MiB blocks).
     let len = std::fs::metadata(out).unwrap().len();
+    assert!(
+        len <= DATA_OFFSET,
+        "the boot image ({len} bytes) reaches the data"
+    );
     let f = std::fs::OpenOptions::new().write(true).open(out).unwrap();
-    f.set_len(len.div_ceil(1 << 20) * (1 << 20)).unwrap();
+    f.set_len(SIZE).unwrap();
 }

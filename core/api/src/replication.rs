@@ -611,6 +611,93 @@ pub mod frames {
     }
 }
 
+/// What a failback's answer carries in its head: the replica's points once the machine's
+/// writes became the newest, and what it takes on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailbackHead {
+    /// The points kept, oldest first; the last holds what the machine wrote at failover.
+    pub points: Vec<ReplicaPoint>,
+    /// Bytes the replica takes on the host.
+    pub stored: u64,
+}
+
+/// The header [`FailbackHead`] travels in (JSON).
+pub const FAILBACK_HEADER: &str = "x-cloudkeep-failback";
+
+/// Block fingerprints, as both ends of replication compute them: each disk in 1 MiB blocks,
+/// a block's fingerprint the first 16 bytes of its BLAKE3 hash keyed by the replica's key (a
+/// block of zeros: all zeros). A cycle compares them with the last cycle's; a failback sends
+/// the tenant's so the host sends back only the blocks that differ.
+pub mod prints {
+    /// The block size changes are tracked in.
+    pub const BLOCK: usize = 1 << 20;
+    /// The first bytes of a list of fingerprints.
+    pub const MAGIC: &[u8; 8] = b"CKRFP001";
+
+    /// One block's fingerprint.
+    pub type Print = [u8; 16];
+
+    /// The hashing key of a replica whose key is `key_hex`.
+    pub fn key(key_hex: &str) -> [u8; 32] {
+        blake3::derive_key("cloudkeep replica block fingerprints", key_hex.as_bytes())
+    }
+
+    /// The fingerprint of `block`.
+    pub fn of(key: &[u8; 32], block: &[u8]) -> Print {
+        let mut p = [0u8; 16];
+        if block.iter().any(|&b| b != 0) {
+            p.copy_from_slice(&blake3::keyed_hash(key, block).as_bytes()[..16]);
+        }
+        p
+    }
+
+    /// Blocks of a disk of `size` bytes.
+    pub fn blocks(size: u64) -> usize {
+        size.div_ceil(BLOCK as u64) as usize
+    }
+
+    /// Each disk's fingerprints as one list (what a failback sends, what a tenant keeps).
+    pub fn encode(disks: &[Vec<Print>]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        for d in disks {
+            for p in d {
+                out.extend_from_slice(p);
+            }
+        }
+        out
+    }
+
+    /// A list read back for disks of `sizes`; `None` when it is not one for them.
+    pub fn decode(bytes: &[u8], sizes: &[u64]) -> Option<Vec<Vec<Print>>> {
+        let mut rest = bytes.strip_prefix(MAGIC.as_slice())?;
+        let mut out = Vec::with_capacity(sizes.len());
+        for &size in sizes {
+            let want = blocks(size).checked_mul(16)?;
+            if rest.len() < want {
+                return None;
+            }
+            let (these, more) = rest.split_at(want);
+            out.push(
+                these
+                    .chunks_exact(16)
+                    .map(|c| {
+                        let mut p = [0u8; 16];
+                        p.copy_from_slice(c);
+                        p
+                    })
+                    .collect(),
+            );
+            rest = more;
+        }
+        rest.is_empty().then_some(out)
+    }
+
+    /// Bytes of the list for disks of `sizes`.
+    pub fn encoded_len(sizes: &[u64]) -> usize {
+        MAGIC.len() + sizes.iter().map(|&s| blocks(s) * 16).sum::<usize>()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -672,6 +759,22 @@ mod tests {
         let mut p = plan();
         p.storage[0].bytes = 600 << 30;
         assert!(p.fits_host(&facts()).unwrap_err().contains("500 GiB"));
+    }
+
+    #[test]
+    fn fingerprint_lists_read_back_and_others_are_refused() {
+        let key = prints::key(&"ab".repeat(32));
+        let a = prints::of(&key, &[1u8; 10]);
+        assert_ne!(a, [0u8; 16]);
+        assert_eq!(prints::of(&key, &[0u8; 10]), [0u8; 16]);
+        let disks = vec![vec![a, [0u8; 16]], vec![a]];
+        let bytes = prints::encode(&disks);
+        let sizes = [(1 << 20) + 1, 5];
+        assert_eq!(bytes.len(), prints::encoded_len(&sizes));
+        assert_eq!(prints::decode(&bytes, &sizes), Some(disks));
+        assert_eq!(prints::decode(&bytes, &[1 << 20, 5]), None);
+        assert_eq!(prints::decode(&bytes[..bytes.len() - 1], &sizes), None);
+        assert_eq!(prints::decode(b"nonsense", &sizes), None);
     }
 
     #[test]

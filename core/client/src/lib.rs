@@ -320,16 +320,27 @@ impl SpClient {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
+        let bytes = self
+            .answer(req)
+            .await?
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// Sends `req`: a success's answer (its body not read yet), the gateway's error otherwise.
+    async fn answer(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
         let resp = match req.send().await {
             Ok(resp) => resp,
             Err(e) => return Err(self.transport_error(e).await),
         };
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
         if !status.is_success() {
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
             return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(body) => ClientError::Api {
                     code: body.code,
@@ -338,7 +349,7 @@ impl SpClient {
                 Err(_) => ClientError::Protocol(format!("HTTP {status}")),
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+        Ok(resp)
     }
 
     /// A request whose body is streamed as it is made (`headers` added), for work that may take
@@ -351,6 +362,30 @@ impl SpClient {
         body: reqwest::Body,
         timeout: Option<std::time::Duration>,
     ) -> Result<T, ClientError> {
+        let req = self.raw_request(method, path, headers, body, timeout);
+        self.finish(req).await
+    }
+
+    /// [`Self::send_raw`] whose answer is streamed too: the response, its body not read yet.
+    pub(crate) async fn send_streaming(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: reqwest::Body,
+    ) -> Result<reqwest::Response, ClientError> {
+        let req = self.raw_request(method, path, headers, body, None);
+        self.answer(req).await
+    }
+
+    fn raw_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: reqwest::Body,
+        timeout: Option<std::time::Duration>,
+    ) -> reqwest::RequestBuilder {
         let url = format!("https://{}{path}", self.address);
         let mut req = self
             .http
@@ -362,7 +397,7 @@ impl SpClient {
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        self.finish(req.body(body)).await
+        req.body(body)
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

@@ -7,8 +7,8 @@ use super::tenant::TenantClient;
 use super::{ClientError, SpClient};
 use cloudkeep_api::handoff::Handoff;
 use cloudkeep_api::replication::{
-    AddedHost, CycleReport, Escrow, FailoverRequest, HostFacts, HostView, KEY_HEADER, NewHost,
-    NewReplica, PlanSpec, PlanView, ReplicaView, TenantPlan,
+    AddedHost, CycleReport, Escrow, FAILBACK_HEADER, FailbackHead, FailoverRequest, HostFacts,
+    HostView, KEY_HEADER, NewHost, NewReplica, PlanSpec, PlanView, ReplicaView, TenantPlan,
 };
 use cloudkeep_api::{LoginRequest, LoginResponse};
 
@@ -217,6 +217,48 @@ impl TenantClient {
             .await
     }
 
+    /// Fails the replica back: `fingerprints` (of the disks it goes back onto) sent; the
+    /// replica's points now, and the blocks that differ as a frame stream, read as it comes.
+    pub async fn replica_failback(
+        &self,
+        name: &str,
+        key: &str,
+        fingerprints: Vec<u8>,
+    ) -> Result<(FailbackHead, FailbackStream), ClientError> {
+        let resp = self
+            .sp()
+            .send_streaming(
+                reqwest::Method::POST,
+                &format!("/v1/replicas/{}/failback", segment(name)),
+                &[(KEY_HEADER, key)],
+                reqwest::Body::from(fingerprints),
+            )
+            .await?;
+        let head: FailbackHead = resp
+            .headers()
+            .get(FAILBACK_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| serde_json::from_str(v).ok())
+            .ok_or_else(|| {
+                ClientError::Protocol("the provider's failback answer has no head".into())
+            })?;
+        let stream = futures_util::StreamExt::map(resp.bytes_stream(), |chunk| {
+            chunk.map_err(|e| ClientError::Protocol(format!("the failback was cut off: {e}")))
+        });
+        Ok((head, Box::pin(stream)))
+    }
+
+    /// Says every block of the failback is written: replication resumes.
+    pub async fn replica_failback_done(&self, name: &str) -> Result<ReplicaView, ClientError> {
+        self.sp()
+            .call::<(), _>(
+                reqwest::Method::POST,
+                &format!("/v1/replicas/{}/failback/done", segment(name)),
+                None,
+            )
+            .await
+    }
+
     /// The running replica's serial console (its end) and how it runs.
     pub async fn replica_console(&self, name: &str) -> Result<serde_json::Value, ClientError> {
         self.sp()
@@ -248,6 +290,10 @@ impl TenantClient {
             .await
     }
 }
+
+/// A failback's blocks as they arrive.
+pub type FailbackStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, ClientError>> + Send>>;
 
 /// A cloud host's connection to its gateways.
 #[derive(Debug, Clone)]

@@ -128,6 +128,30 @@ impl HostLink {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<T, ApiError> {
+        let resp = self.answer(req).await?;
+        let bytes = resp.bytes().await.map_err(|e| {
+            ApiError::new(
+                ErrorCode::HostUnavailable,
+                format!("cloud host {} broke off its answer: {e}", self.host),
+            )
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                ErrorCode::HostUnavailable,
+                format!(
+                    "cloud host {} answered what this gateway cannot read: {e}",
+                    self.host
+                ),
+            )
+        })
+    }
+
+    /// Sends `req`; its answer when it is a success (its body not read yet), the host's
+    /// refusal with its message otherwise.
+    pub async fn answer(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ApiError> {
         let resp = req.send().await.map_err(|e| {
             ApiError::new(
                 ErrorCode::HostUnavailable,
@@ -138,13 +162,8 @@ impl HostLink {
             )
         })?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| {
-            ApiError::new(
-                ErrorCode::HostUnavailable,
-                format!("cloud host {} broke off its answer: {e}", self.host),
-            )
-        })?;
         if !status.is_success() {
+            let bytes = resp.bytes().await.unwrap_or_default();
             let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             let message = body["message"]
                 .as_str()
@@ -162,14 +181,6 @@ impl HostLink {
                 format!("cloud host {}: {message}", self.host),
             ));
         }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::new(
-                ErrorCode::HostUnavailable,
-                format!(
-                    "cloud host {} answered what this gateway cannot read: {e}",
-                    self.host
-                ),
-            )
-        })
+        Ok(resp)
     }
 }

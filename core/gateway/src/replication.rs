@@ -67,6 +67,11 @@ pub fn routes() -> Router<Arc<GatewayState>> {
         .route("/v1/replicas/{name}/failover", post(failover))
         .route("/v1/replicas/{name}/undo", post(undo))
         .route("/v1/replicas/{name}/permanent", post(permanent))
+        .route(
+            "/v1/replicas/{name}/failback",
+            post(failback).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/v1/replicas/{name}/failback/done", post(failback_done))
         .route("/v1/replicas/{name}/console", get(console))
         .route(
             "/v1/admin/replicas/{tenant}/{name}/failover",
@@ -514,10 +519,17 @@ async fn cycle(
     {
         return Err(ApiError::new(
             ErrorCode::Conflict,
-            format!(
-                "replica {name} is failed over ({}): replication waits until the failover is undone",
-                failed.mode
-            ),
+            match failed.mode.as_str() {
+                "failback" => format!(
+                    "replica {name} is being failed back: replication resumes once it ends (cloudkeep replica failback {name})"
+                ),
+                "permanent" => format!(
+                    "replica {name} was failed over permanently: it is the machine now, replication has ended"
+                ),
+                _ => format!(
+                    "replica {name} is failed over: replication waits until it is failed back or undone"
+                ),
+            },
         ));
     }
     let spec = &row.view.spec;
@@ -755,6 +767,14 @@ async fn undo(
                 format!("replica {name} was failed over permanently: it is the machine now"),
             ));
         }
+        Some("failback") => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "replica {name} is being failed back: what its machine wrote is its newest point now; finish with cloudkeep replica failback {name}"
+                ),
+            ));
+        }
         Some(_) => {}
     }
     let host = link(&state, &row.plan.host).await?;
@@ -763,6 +783,124 @@ async fn undo(
         &format!("{}/stop?pool={}", replica_path(&row), row.view.spec.pool),
     ))
     .await?;
+    state.db.set_replica_state(row.id, None).await?;
+    Ok(Json(state.db.replica(owner, &name).await?.view))
+}
+
+/// `POST /v1/replicas/{name}/failback`: the failed-over machine halted at its host and what
+/// it wrote made the newest point; the answer streams (throttled like a restore) the blocks
+/// that differ from the tenant's fingerprints (the request body). The replica stays in
+/// `failback` — no cycle, no undo — until the tenant says every block is written.
+async fn failback(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<axum::response::Response, ApiError> {
+    use cloudkeep_api::replication::{FAILBACK_HEADER, FailbackHead, prints};
+    let owner = replica_owner(&session)?;
+    session.may_write()?;
+    let row = state.db.replica(owner, &name).await?;
+    let key = key_header(&headers, "to fail it back")?;
+    let Some(mut current) = row
+        .view
+        .state
+        .clone()
+        .filter(|s| s.mode == "failover" || s.mode == "failback")
+    else {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            match row.view.state.as_ref().map(|s| s.mode.as_str()) {
+                None => format!("replica {name} is not failed over: there is nothing to fail back"),
+                Some("test") => format!(
+                    "replica {name} runs as a test failover: end it (its writes are thrown away)"
+                ),
+                Some(_) => format!(
+                    "replica {name} was failed over permanently: it is the machine now; make a new replica of it to bring it home"
+                ),
+            },
+        ));
+    };
+    let sizes: Vec<u64> = row.view.spec.disks.iter().map(|d| d.size).collect();
+    let want = prints::encoded_len(&sizes);
+    let fingerprints = axum::body::to_bytes(body, want + 1)
+        .await
+        .map_err(|_| ApiError::bad_request("the failback's fingerprints are too long"))?;
+    if fingerprints.len() != want {
+        return Err(ApiError::bad_request(
+            "the failback's fingerprints are not those of this replica's disks",
+        ));
+    }
+    let host = link(&state, &row.plan.host).await?;
+    let resp = host
+        .answer(
+            host.stream_request(
+                reqwest::Method::POST,
+                &format!(
+                    "{}/failback?pool={}&keep={}",
+                    replica_path(&row),
+                    row.view.spec.pool,
+                    row.view.spec.keep
+                ),
+            )
+            .header(cloudkeep_api::replication::KEY_HEADER, &key)
+            .body(fingerprints),
+        )
+        .await?;
+    let head_text = resp
+        .headers()
+        .get(FAILBACK_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let head: FailbackHead = serde_json::from_str(&head_text).map_err(|e| {
+        ApiError::new(
+            ErrorCode::HostUnavailable,
+            format!(
+                "cloud host {} answered a failback this gateway cannot read: {e}",
+                row.plan.host
+            ),
+        )
+    })?;
+    state
+        .db
+        .record_replica(row.id, &head.points, head.stored)
+        .await?;
+    current.mode = "failback".into();
+    state.db.set_replica_state(row.id, Some(&current)).await?;
+    let bucket = state.bucket_for(&session).await;
+    let stream = futures_util::StreamExt::then(resp.bytes_stream(), move |chunk| {
+        let bucket = bucket.clone();
+        async move {
+            if let (Ok(bytes), Some(bucket)) = (&chunk, &bucket) {
+                bucket.take(bytes.len()).await;
+            }
+            chunk
+        }
+    });
+    axum::response::Response::builder()
+        .header(FAILBACK_HEADER, head_text)
+        .header(axum::http::header::CONTENT_TYPE, "application/octet-stream")
+        .body(axum::body::Body::from_stream(stream))
+        .map_err(ApiError::internal)
+}
+
+/// `POST /v1/replicas/{name}/failback/done`: the tenant wrote every block back; replication
+/// resumes from the point the failback made.
+async fn failback_done(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+) -> Result<Json<ReplicaView>, ApiError> {
+    let owner = replica_owner(&session)?;
+    let row = state.db.replica(owner, &name).await?;
+    if row.view.state.as_ref().map(|s| s.mode.as_str()) != Some("failback") {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("replica {name} is not being failed back"),
+        ));
+    }
     state.db.set_replica_state(row.id, None).await?;
     Ok(Json(state.db.replica(owner, &name).await?.view))
 }

@@ -4,7 +4,8 @@
 //! has (CPUs, memory, KVM, QEMU, storage pools, networks) at every heartbeat, so plans are
 //! sold only on what it really has.
 //!
-//! Module layers: `config`, `nbd` → `facts`, `chain` → `store` → `machine` → `server` → `run`.
+//! Module layers: `config`, `nbd` → `facts`, `chain` → `store` → `machine` → `failback` → `server` →
+//! `run`.
 //! The replica side (`nbd`, `chain`, `store`, `machine`, `server`) is Unix-only: a cloud host is a Linux
 //! machine with QEMU.
 //!
@@ -15,6 +16,8 @@
 pub mod chain;
 pub mod config;
 pub mod facts;
+#[cfg(unix)]
+pub mod failback;
 #[cfg(unix)]
 pub mod machine;
 #[cfg(unix)]

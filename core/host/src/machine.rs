@@ -182,12 +182,32 @@ fn key_text(key: &Key) -> String {
     key.hex().to_owned()
 }
 
+/// Ends the replica's QEMU (it writes out what it holds) but keeps what the machine wrote:
+/// its run layers and `run.json` stay, for a failback to take.
+pub fn halt(dir: &ReplicaDir) -> Result<Option<Running>, HostError> {
+    let r = running(dir)?;
+    if let Some(r) = &r {
+        kill(r.pid);
+    }
+    Ok(r)
+}
+
+/// The run layer of `disk`: what the running machine wrote over its point.
+pub fn run_layer_of(dir: &ReplicaDir, disk: &str) -> PathBuf {
+    run_layer(dir, disk)
+}
+
 /// Stops what runs of the replica and removes its run layers (what the machine wrote).
 pub fn stop(dir: &ReplicaDir) -> Result<Option<Running>, HostError> {
-    let Some(r) = running(dir)? else {
+    let Some(r) = halt(dir)? else {
         return Ok(None);
     };
-    kill(r.pid);
+    forget(dir)?;
+    Ok(Some(r))
+}
+
+/// Removes the run layers, then `run.json`: nothing of a machine is left.
+pub fn forget(dir: &ReplicaDir) -> Result<(), HostError> {
     let manifest = dir.manifest()?.unwrap_or(crate::store::Manifest {
         disks: Vec::new(),
         points: Vec::new(),
@@ -197,12 +217,22 @@ pub fn stop(dir: &ReplicaDir) -> Result<Option<Running>, HostError> {
         let _ = std::fs::remove_file(run_layer(dir, &disk.name));
     }
     let path = run_file(dir);
-    std::fs::remove_file(&path).map_err(io_err("remove", &path))?;
-    Ok(Some(r))
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("remove", &path)(e)),
+    }
 }
 
-/// Ends QEMU process `pid` (and waits for it to go, up to ten seconds).
+/// Ends QEMU process `pid` (and waits for it to go, up to ten seconds). A pid that is not a
+/// QEMU's any more (the machine ended, the host restarted and the number went to another
+/// process) is left alone.
 fn kill(pid: u32) {
+    let is_qemu =
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"qemu-system"));
+    if !is_qemu {
+        return;
+    }
     let Ok(pid) = i32::try_from(pid) else { return };
     let Some(pid) = rustix::process::Pid::from_raw(pid) else {
         return;

@@ -320,6 +320,60 @@ async fn stop(
     Ok(Json(stopped))
 }
 
+/// `POST …/failback`: the machine halted and its writes made the newest point; the answer
+/// streams the blocks that differ from the tenant's fingerprints (the request body), its head
+/// the points as they are now.
+async fn failback(
+    State(host): Shared,
+    UrlPath((tenant, name)): UrlPath<(String, String)>,
+    Query(at): Query<Where>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Response, Refused> {
+    use cloudkeep_api::replication::{FAILBACK_HEADER, FailbackHead, prints};
+    host.check(&headers)?;
+    let key = key_of(&headers)?;
+    let dir = host.replica(&at.pool, &tenant, &name)?;
+    let manifest = dir
+        .manifest()?
+        .ok_or_else(|| Refused(StatusCode::NOT_FOUND, format!("replica {tenant}/{name}")))?;
+    let sizes: Vec<u64> = manifest.disks.iter().map(|d| d.size).collect();
+    let theirs = prints::decode(&body, &sizes).ok_or_else(|| {
+        Refused(
+            StatusCode::BAD_REQUEST,
+            "the failback's fingerprints are not those of this replica's disks".into(),
+        )
+    })?;
+    let turn = Turn::take(&host, &dir)?;
+    let (dir2, key2) = (dir.clone(), key.clone());
+    let manifest = tokio::task::spawn_blocking(move || {
+        crate::failback::take_over(&dir2, at.keep, &key2, cloudkeep_model::clock::now_ms())
+    })
+    .await
+    .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let head = serde_json::to_string(&FailbackHead {
+        points: manifest.points.clone(),
+        stored: dir.stored(),
+    })
+    .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
+    tokio::task::spawn_blocking(move || {
+        // The replica's turn is held until every block is sent: no cycle meets the failback.
+        let _turn = turn;
+        let mut send = |chunk: Vec<u8>| tx.blocking_send(Ok(bytes::Bytes::from(chunk))).is_ok();
+        if let Err(e) = crate::failback::differences(&dir, &manifest, &key, &theirs, &mut send) {
+            tracing::warn!(replica = %dir.path().display(), "failback stopped: {e}");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Response::builder()
+        .header(FAILBACK_HEADER, head)
+        .header(axum::http::header::CONTENT_TYPE, "application/octet-stream")
+        .body(Body::from_stream(stream))
+        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
 /// `GET …/console`: the end of the running machine's serial console.
 async fn console(
     State(host): Shared,
@@ -344,6 +398,11 @@ fn routes(host: Arc<Host>) -> Router {
         )
         .route("/v1/replicas/{tenant}/{name}/start", post(start))
         .route("/v1/replicas/{tenant}/{name}/stop", post(stop))
+        .route(
+            "/v1/replicas/{tenant}/{name}/failback",
+            // A fingerprint list: 16 bytes per MiB of the disks (64 MiB for 4 TiB).
+            post(failback).layer(axum::extract::DefaultBodyLimit::max(64 << 20)),
+        )
         .route(
             "/v1/replicas/{tenant}/{name}/console",
             axum::routing::get(console),

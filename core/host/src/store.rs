@@ -344,6 +344,55 @@ impl ReplicaDir {
         Ok(())
     }
 
+    /// Makes what a failed-over machine wrote the newest replica point: each disk's run layer
+    /// (`layers`, over point `from`) becomes the new point's by a hard link, and points after
+    /// `from` are dropped (the machine's history went on from `from`). The manifest is
+    /// written only once every link is made; the caller then removes the run layers' names.
+    pub fn adopt(
+        &self,
+        from: u64,
+        layers: &[(String, PathBuf)],
+        now_ms: i64,
+    ) -> Result<ReplicaPoint, HostError> {
+        let mut manifest = self
+            .manifest()?
+            .ok_or_else(|| HostError::NotFound(format!("replica {}", self.dir.display())))?;
+        if !manifest.points.iter().any(|p| p.id == from) {
+            return Err(HostError::Invalid(format!(
+                "replica point {from} the machine started from is gone"
+            )));
+        }
+        let id = manifest.next;
+        for (disk, run) in layers {
+            let to = self.layer(disk, id);
+            let _ = std::fs::remove_file(&to);
+            std::fs::hard_link(run, &to).map_err(io_err("link", run))?;
+        }
+        manifest.points.retain(|p| p.id <= from);
+        let point = ReplicaPoint {
+            id,
+            time_ms: now_ms,
+            bytes: 0,
+        };
+        manifest.points.push(point.clone());
+        manifest.next = id + 1;
+        self.write_manifest(&manifest)?;
+        Ok(point)
+    }
+
+    /// Removes what the manifest does not name and, when no machine runs, merges points
+    /// beyond `keep`.
+    pub fn settle(&self, keep: u32, key: &Key) -> Result<Manifest, HostError> {
+        let mut manifest = self
+            .manifest()?
+            .ok_or_else(|| HostError::NotFound(format!("replica {}", self.dir.display())))?;
+        self.remove_leftovers(&manifest);
+        if !self.runs() {
+            self.prune(&mut manifest, keep, key)?;
+        }
+        Ok(manifest)
+    }
+
     /// Removes the replica and everything in its folder.
     pub fn remove(&self) -> Result<(), HostError> {
         match std::fs::remove_dir_all(&self.dir) {

@@ -12,6 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use cloudkeep_api::replication::frames::{self, Frame};
+use cloudkeep_api::replication::prints;
 use cloudkeep_api::replication::{CycleReport, NewReplica, ReplicaDisk, ReplicaSpec, ReplicaView};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -21,7 +22,7 @@ use crate::context::TenantContext;
 use crate::providers;
 
 /// The block size changes are tracked in.
-pub const BLOCK: usize = 1 << 20;
+pub const BLOCK: usize = prints::BLOCK;
 
 /// A replica as this computer keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,9 +237,7 @@ pub async fn find(
 /// The fingerprints of every block of each disk as the host last has them (a zero block's is
 /// all zeros).
 #[derive(Debug, Default)]
-struct Fingerprints(Vec<Vec<[u8; 16]>>);
-
-const STATE_MAGIC: &[u8; 8] = b"CKRFP001";
+struct Fingerprints(Vec<Vec<prints::Print>>);
 
 impl Fingerprints {
     fn path(ctx: &TenantContext, job: &ReplicaJob) -> PathBuf {
@@ -248,60 +247,36 @@ impl Fingerprints {
             .join(format!("{}--{}.blocks", job.provider, job.spec.name))
     }
 
+    /// Every block zeros: what a new replica's host has.
+    fn zeros(disks: &[ReplicaDisk]) -> Self {
+        Self(
+            disks
+                .iter()
+                .map(|d| vec![[0u8; 16]; prints::blocks(d.size)])
+                .collect(),
+        )
+    }
+
     /// The saved fingerprints; none (every block to send but zeros) when missing or damaged.
     fn load(path: &Path, disks: &[ReplicaDisk]) -> Self {
-        let fresh = || {
-            Self(
-                disks
-                    .iter()
-                    .map(|d| vec![[0u8; 16]; blocks(d.size)])
-                    .collect(),
-            )
-        };
-        let Ok(bytes) = std::fs::read(path) else {
-            return fresh();
-        };
-        let Some(mut rest) = bytes.strip_prefix(STATE_MAGIC.as_slice()) else {
-            return fresh();
-        };
-        let mut out = Vec::with_capacity(disks.len());
-        for d in disks {
-            let want = blocks(d.size);
-            if rest.len() < want * 16 {
-                return fresh();
-            }
-            let (these, more) = rest.split_at(want * 16);
-            out.push(
-                these
-                    .chunks_exact(16)
-                    .map(|c| {
-                        let mut f = [0u8; 16];
-                        f.copy_from_slice(c);
-                        f
-                    })
-                    .collect(),
-            );
-            rest = more;
-        }
-        if rest.is_empty() { Self(out) } else { fresh() }
+        let sizes: Vec<u64> = disks.iter().map(|d| d.size).collect();
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| prints::decode(&bytes, &sizes))
+            .map_or_else(|| Self::zeros(disks), Self)
     }
 
     fn save(&self, path: &Path) -> Result<(), TenantError> {
         if let Some(dir) = path.parent() {
             cloudkeep_model::paths::create_private_dir(dir).map_err(file_err("create", dir))?;
         }
-        let mut bytes = STATE_MAGIC.to_vec();
-        for disk in &self.0 {
-            for f in disk {
-                bytes.extend_from_slice(f);
-            }
-        }
-        cloudkeep_model::paths::write_private_file(path, &bytes).map_err(file_err("write", path))
+        cloudkeep_model::paths::write_private_file(path, &prints::encode(&self.0))
+            .map_err(file_err("write", path))
     }
 }
 
 fn blocks(size: u64) -> usize {
-    size.div_ceil(BLOCK as u64) as usize
+    prints::blocks(size)
 }
 
 /// Why the reading side of a cycle stopped when the request ended first.
@@ -350,13 +325,7 @@ fn scan(
             f.read_exact(&mut buf[..len])
                 .map_err(file_err("read", path))?;
             let block = &buf[..len];
-            let print = if block.iter().all(|&x| x == 0) {
-                [0u8; 16]
-            } else {
-                let mut p = [0u8; 16];
-                p.copy_from_slice(&blake3::keyed_hash(key, block).as_bytes()[..16]);
-                p
-            };
+            let print = prints::of(key, block);
             let before = old
                 .0
                 .get(i)
@@ -408,7 +377,7 @@ pub fn run_cycle(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<CycleReport, TenantError> {
     let key_hex = key_of(ctx, job)?;
-    let hash_key = blake3::derive_key("cloudkeep replica block fingerprints", key_hex.as_bytes());
+    let hash_key = prints::key(&key_hex);
     let state_path = Fingerprints::path(ctx, job);
     let old = Fingerprints::load(&state_path, &job.spec.disks);
     let outcome = std::thread::scope(|scope| {
@@ -490,6 +459,239 @@ pub fn failover(
     ctx.block_on(async {
         let client = client_of(ctx, &job.provider).await?;
         Ok(client.replica_failover(&job.spec.name, &key, req).await?)
+    })
+}
+
+/// What a failback did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailbackReport {
+    /// Blocks written onto the disks.
+    pub blocks: u64,
+    /// Bytes of data received (blocks that became zeros travel as a short frame).
+    pub bytes: u64,
+    /// Where each disk went.
+    pub disks: Vec<PathBuf>,
+    /// The replica point replication resumes from (what the machine wrote at failover).
+    pub point: u64,
+}
+
+/// Opens (or makes, at the disk's size) each disk a failback writes onto.
+fn failback_targets(job: &ReplicaJob, onto: &[PathBuf]) -> Result<Vec<std::fs::File>, TenantError> {
+    let mut files = Vec::with_capacity(onto.len());
+    for (disk, path) in job.spec.disks.iter().zip(onto) {
+        let exists = std::fs::metadata(path).is_ok();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(!exists)
+            .truncate(false)
+            .open(path)
+            .map_err(file_err("open", path))?;
+        if !exists {
+            f.set_len(disk.size).map_err(file_err("size", path))?;
+        }
+        let size = disk_size(path)?;
+        if size != disk.size {
+            return Err(TenantError::Invalid(format!(
+                "{} is {size} bytes; disk {} of replica {} is {}: give a disk of exactly that size, or a new file's name (it is made at that size)",
+                path.display(),
+                disk.name,
+                job.spec.name,
+                disk.size
+            )));
+        }
+        files.push(f);
+    }
+    Ok(files)
+}
+
+/// The fingerprints of what `files` hold now.
+fn fingerprints_of(
+    job: &ReplicaJob,
+    files: &mut [std::fs::File],
+    key: &[u8; 32],
+    progress: &dyn Fn(u64, u64),
+) -> Result<Fingerprints, TenantError> {
+    let total = job.spec.size();
+    let (mut done, mut buf) = (0u64, vec![0u8; BLOCK]);
+    let mut out = Fingerprints::default();
+    for ((disk, f), path) in job.spec.disks.iter().zip(files).zip(&job.sources) {
+        let mut list = Vec::with_capacity(blocks(disk.size));
+        for b in 0..blocks(disk.size) {
+            let len = (disk.size - (b * BLOCK) as u64).min(BLOCK as u64) as usize;
+            f.read_exact(&mut buf[..len])
+                .map_err(file_err("read", path))?;
+            list.push(prints::of(key, &buf[..len]));
+            done += len as u64;
+            progress(done, total);
+        }
+        out.0.push(list);
+    }
+    Ok(out)
+}
+
+/// Writes a failback's frame stream (`chunks` as they arrive) onto `files`, keeping `prints`
+/// true to what they hold; `(blocks, bytes)` written once its end frame came.
+async fn apply_failback<S>(
+    job: &ReplicaJob,
+    files: &mut [std::fs::File],
+    prints_now: &mut Fingerprints,
+    key: &[u8; 32],
+    mut chunks: S,
+) -> Result<(u64, u64), TenantError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, cloudkeep_client::ClientError>> + Unpin,
+{
+    use futures_util::StreamExt;
+    use std::io::{Seek, SeekFrom, Write};
+    let cut = || {
+        TenantError::Invalid(
+            "the failback was cut off: run it again (what was written stays; the rest comes then)"
+                .into(),
+        )
+    };
+    let bad = |what: &str| TenantError::Invalid(format!("the provider's failback stream {what}"));
+    let mut buf: Vec<u8> = Vec::new();
+    let mut started = false;
+    let (mut blocks_done, mut bytes) = (0u64, 0u64);
+    let zeros = vec![0u8; BLOCK];
+    loop {
+        // Take every whole frame the buffer holds.
+        let mut used = 0;
+        if !started && buf.len() >= frames::MAGIC.len() {
+            if &buf[..frames::MAGIC.len()] != frames::MAGIC {
+                return Err(bad("is not a block stream"));
+            }
+            started = true;
+            used = frames::MAGIC.len();
+        }
+        while started && buf.len() - used >= frames::HEAD {
+            let mut head = [0u8; frames::HEAD];
+            head.copy_from_slice(&buf[used..used + frames::HEAD]);
+            let frame = Frame::decode(&head).ok_or_else(|| bad("has a malformed frame"))?;
+            let (disk, offset, len, zero) = match frame {
+                Frame::End => {
+                    for f in files.iter() {
+                        f.sync_all()
+                            .map_err(|e| TenantError::Invalid(format!("write a disk out: {e}")))?;
+                    }
+                    return Ok((blocks_done, bytes));
+                }
+                Frame::Data { disk, offset, len } => (disk, offset, len as usize, false),
+                Frame::Zero { disk, offset, len } => (disk, offset, len as usize, true),
+            };
+            let need = frames::HEAD + if zero { 0 } else { len };
+            if buf.len() - used < need {
+                break;
+            }
+            let d = usize::from(disk);
+            let (Some(spec), Some(f)) = (job.spec.disks.get(d), files.get(d)) else {
+                return Err(bad("names a disk the replica lacks"));
+            };
+            // A whole block, where blocks start: what the host sends, and what keeps the
+            // fingerprints true.
+            let whole = offset % BLOCK as u64 == 0
+                && offset < spec.size
+                && len as u64 == (spec.size - offset).min(BLOCK as u64);
+            if !whole {
+                return Err(bad("has a frame that is not one whole block"));
+            }
+            let data = if zero {
+                &zeros[..len]
+            } else {
+                &buf[used + frames::HEAD..used + need]
+            };
+            let path = job.sources.get(d).cloned().unwrap_or_default();
+            let mut f = f;
+            f.seek(SeekFrom::Start(offset))
+                .and_then(|_| f.write_all(data))
+                .map_err(file_err("write", &path))?;
+            let slot = prints_now
+                .0
+                .get_mut(d)
+                .and_then(|l| l.get_mut((offset / BLOCK as u64) as usize))
+                .ok_or_else(|| bad("names a block the disk lacks"))?;
+            *slot = prints::of(key, data);
+            blocks_done += 1;
+            if !zero {
+                bytes += len as u64;
+            }
+            used += need;
+        }
+        buf.drain(..used);
+        match chunks.next().await {
+            Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+            Some(Err(_)) | None => return Err(cut()),
+        }
+    }
+}
+
+/// Fails a replica back: its machine at the provider halted, what it wrote there made the
+/// newest point, and the blocks that differ written onto this computer's disks — the
+/// replica's own (`onto` empty) or new ones (an image file is made at the disk's size), which
+/// replication then reads from. The disks must not be in use while it runs. A failback cut
+/// off is run again: only what is still missing comes.
+pub fn failback(
+    ctx: &TenantContext,
+    job: &ReplicaJob,
+    onto: &[PathBuf],
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<FailbackReport, TenantError> {
+    if !onto.is_empty() && onto.len() != job.spec.disks.len() {
+        return Err(TenantError::Invalid(format!(
+            "replica {} has {} disks: give a place for each, or none to write onto its own",
+            job.spec.name,
+            job.spec.disks.len()
+        )));
+    }
+    let onto: Vec<PathBuf> = if onto.is_empty() {
+        job.sources.clone()
+    } else {
+        onto.to_vec()
+    };
+    let target = ReplicaJob {
+        sources: onto.clone(),
+        ..job.clone()
+    };
+    let key_hex = key_of(ctx, job)?;
+    let hash_key = prints::key(&key_hex);
+    let mut files = failback_targets(&target, &onto)?;
+    let mut now = fingerprints_of(&target, &mut files, &hash_key, progress)?;
+    let (blocks_done, bytes, point) = ctx.block_on(async {
+        let client = client_of(ctx, &job.provider).await?;
+        let (head, stream) = client
+            .replica_failback(&job.spec.name, &key_hex, prints::encode(&now.0))
+            .await?;
+        let point = head.points.last().map_or(0, |p| p.id);
+        let (b, n) = apply_failback(&target, &mut files, &mut now, &hash_key, stream).await?;
+        Ok::<_, TenantError>((b, n, point))
+    })?;
+    // What the disks hold is what the host's newest point holds: the next cycle starts there.
+    now.save(&Fingerprints::path(ctx, job))?;
+    let sources: Vec<String> = onto.iter().map(|p| p.display().to_string()).collect();
+    let message = format!(
+        "failed back from replica point {point}: {blocks_done} blocks, {bytes} bytes received"
+    );
+    ctx.block_on(async {
+        sqlx::query(
+            "UPDATE replicas SET sources = ?1, last_ms = ?2, last_result = 'success', last_message = ?3 WHERE provider = ?4 AND name = ?5",
+        )
+        .bind(json(&sources)?)
+        .bind(cloudkeep_model::clock::now_ms())
+        .bind(&message)
+        .bind(&job.provider)
+        .bind(&job.spec.name)
+        .execute(ctx.state().pool())
+        .await?;
+        let client = client_of(ctx, &job.provider).await?;
+        client.replica_failback_done(&job.spec.name).await?;
+        Ok::<_, TenantError>(())
+    })?;
+    Ok(FailbackReport {
+        blocks: blocks_done,
+        bytes,
+        disks: onto,
+        point,
     })
 }
 
