@@ -6,6 +6,7 @@ mod agent;
 mod backupfile;
 mod daemon;
 mod exit;
+mod failover_plan;
 mod gateway;
 mod host;
 mod image;
@@ -84,6 +85,8 @@ enum Command {
     Lab(lab::Args),
     /// Cloud replication at your provider: your hardware plans.
     Replica(replica::Args),
+    /// The order your replicas start in at failover, each waiting for the last to answer.
+    FailoverPlan(failover_plan::Args),
     /// Run this machine as a cloud host of a service provider (Linux with QEMU/KVM): it
     /// runs tenants' replicas.
     Host(host::Args),
@@ -132,6 +135,7 @@ fn main() -> ExitCode {
         Command::Sp(args) => with_home(|home| sp::run_command(args, home)),
         Command::Host(args) => with_home(|home| host::run_command(args, home)),
         Command::Replica(args) => with_tenant(|ctx| replica::run_command(args, ctx)),
+        Command::FailoverPlan(args) => with_tenant(|ctx| failover_plan::run_command(args, ctx)),
         Command::Provider(args) => with_tenant(|ctx| provider::run_command(args, ctx)),
         Command::Repo(args) => with_tenant(|ctx| provider::run_repo_command(args, ctx)),
         Command::Job(args) => with_tenant(|ctx| job::run_command(args, ctx)),

@@ -148,6 +148,7 @@ pub fn replica_command(
                     .iter()
                     .map(|p| port_rule(p))
                     .collect::<anyhow::Result<_>>()?,
+                probes: Vec::new(),
             };
             let view = rt.block_on(client.replica_failover(&tenant, &name, &req))?;
             if json {

@@ -339,6 +339,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     .iter()
                     .map(|p| crate::plans::port_rule(p))
                     .collect::<anyhow::Result<_>>()?,
+                probes: Vec::new(),
             };
             let view = replicas::failover(ctx, &job, &req)?;
             if args.json {

@@ -876,3 +876,166 @@ fn a_failed_over_machine_is_failed_back_with_what_it_wrote_and_replication_goes_
     let listed = laptop.ok_with(&["replica", "list", "--json"], None, &file);
     assert!(listed.contains("new-machine.img"), "{listed}");
 }
+
+#[test]
+fn a_failover_plan_starts_replicas_in_order_each_waiting_for_the_last_to_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, sp, fp) = gateway_with_tenant(tmp.path());
+    let (_host, _pool) = running_host(tmp.path(), &sp);
+    sp.ok(
+        &[
+            "sp",
+            "plan",
+            "add",
+            "site",
+            "--cpu",
+            "2",
+            "--memory",
+            "384M",
+            "--storage",
+            "kvm1:400M",
+        ],
+        None,
+    );
+    sp.ok(&["sp", "plan", "subscribe", "site", "acme"], None);
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    let file = [("CLOUDKEEP_SECRETS", std::path::Path::new("file"))];
+    for name in ["db", "web"] {
+        let image = tmp.path().join(format!("{name}.img"));
+        cloudkeep_tests::bootdisk::build(&image, &format!("{name}-ready"));
+        let img = format!("sda={}", image.display());
+        laptop.ok_with(
+            &[
+                "replica", "create", name, "--plan", "site", "--disk", &img, "--memory", "192M",
+            ],
+            None,
+            &file,
+        );
+        laptop.ok_with(&["replica", "run", name], None, &file);
+    }
+
+    // Plans are checked: replicas it names exist, each once, waits make sense.
+    let err = laptop.run_with(
+        &["failover-plan", "create", "bad", "--step", "nosuch"],
+        None,
+        &file,
+    );
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("no replica \"nosuch\""),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    for (steps, why) in [
+        (["db", "db"], "in the plan twice"),
+        (["db@port:x", "web"], "is not a port"),
+        (["db@disk:1", "web"], "port:N or marker:TEXT"),
+    ] {
+        let err = laptop.run_with(
+            &[
+                "failover-plan",
+                "create",
+                "bad",
+                "--step",
+                steps[0],
+                "--step",
+                steps[1],
+            ],
+            None,
+            &file,
+        );
+        assert!(
+            String::from_utf8_lossy(&err.stderr).contains(why),
+            "{why}: {}",
+            String::from_utf8_lossy(&err.stderr)
+        );
+    }
+
+    // The database first, waited for by its console marker; then the web server, waited for
+    // by its port 80, reached through a public port.
+    let port = free_address().rsplit_once(':').unwrap().1.to_owned();
+    let rule = format!("web={port}:80");
+    laptop.ok_with(
+        &[
+            "failover-plan",
+            "create",
+            "site",
+            "--step",
+            "db@marker:CLOUDKEEP-TEST-MACHINE db-ready",
+            "--step",
+            "web@port:80",
+            "--port",
+            &rule,
+            "--timeout",
+            "4m",
+        ],
+        None,
+        &file,
+    );
+    let out = laptop.ok_with(&["failover-plan", "run", "site", "--test"], None, &file);
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle} not in: {out}"))
+    };
+    assert!(at("step 1: starting replica db") < at("step 1: replica db answered"));
+    assert!(
+        at("step 1: replica db answered") < at("step 2: starting replica web"),
+        "web starts only once db answered: {out}"
+    );
+    assert!(at("step 2: replica web answered") > 0);
+    let console = laptop.ok_with(&["replica", "console", "db"], None, &file);
+    assert!(console.contains("db-ready"), "{console}");
+    let page = http_get(&format!("127.0.0.1:{port}"), "/");
+    assert!(page.contains("web-ready"), "{page}");
+    let shown = laptop.ok_with(&["failover-plan", "show", "site"], None, &file);
+    assert!(shown.contains("every replica answered"), "{shown}");
+
+    // Undone in reverse order.
+    let out = laptop.ok_with(&["failover-plan", "undo", "site"], None, &file);
+    assert!(out.contains("web, db"), "{out}");
+    for name in ["db", "web"] {
+        let shown: serde_json::Value = serde_json::from_str(&laptop.ok_with(
+            &["replica", "show", name, "--json"],
+            None,
+            &file,
+        ))
+        .unwrap();
+        assert!(shown["state"].is_null(), "{shown}");
+    }
+
+    // A step that never answers stops the plan there, saying which and why; later steps do
+    // not start.
+    laptop.ok_with(
+        &[
+            "failover-plan",
+            "create",
+            "broken",
+            "--step",
+            "db@port:22",
+            "--step",
+            "web",
+            "--timeout",
+            "20s",
+        ],
+        None,
+        &file,
+    );
+    let failed = laptop.run_with(&["failover-plan", "run", "broken", "--test"], None, &file);
+    assert!(!failed.status.success());
+    let why = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        why.contains("step 1: replica db started but did not answer in 20 s"),
+        "{why}"
+    );
+    let web: serde_json::Value =
+        serde_json::from_str(&laptop.ok_with(&["replica", "show", "web", "--json"], None, &file))
+            .unwrap();
+    assert!(web["state"].is_null(), "web never started: {web}");
+    let out = laptop.ok_with(&["failover-plan", "undo", "broken"], None, &file);
+    assert!(out.contains("db"), "{out}");
+    laptop.ok_with(&["failover-plan", "delete", "broken"], None, &file);
+    let listed = laptop.ok_with(&["failover-plan", "list"], None, &file);
+    assert!(
+        listed.contains("db → web") && !listed.contains("broken"),
+        "{listed}"
+    );
+}

@@ -99,7 +99,10 @@ const SERVER_STACK: &[&str] = &[
 ];
 
 /// The API crate's whole list of direct dependencies: serde, chrono and the shared model.
-const API_DEPENDENCIES: &[&str] = &["chrono", "cloudkeep-model", "serde"];
+///
+/// BLAKE3 too: replication's block fingerprints are part of the protocol (the tenant and the
+/// cloud host each compute them and must agree), so the wire crate defines them.
+const API_DEPENDENCIES: &[&str] = &["blake3", "chrono", "cloudkeep-model", "serde"];
 
 /// What no domain crate depends on: user-interface and binary-only crates.
 const UI_ONLY: &[&str] = &[
@@ -172,6 +175,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["chain", "facts"],
             &["store"],
             &["machine"],
+            &["failback"],
             &["server"],
             &["run"],
         ],
@@ -226,6 +230,8 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["context", "providers"],
             // Replicas need a provider, nothing of jobs.
             &["jobs", "replicas"],
+            // Failover plans start replicas in order.
+            &["failover_plans"],
             // Ransomware signals judged against a job's sessions.
             &["anomaly"],
             // What a run tells the provider and the notification channels.
@@ -262,6 +268,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             ],
             // The agent's restore is `restore files` of its own job.
             &["agent", "replica"],
+            &["failover_plan"],
         ],
     ),
     (
@@ -403,7 +410,7 @@ fn crate_violations(graph: &Graph) -> Vec<String> {
             for (dep, kind) in deps {
                 if kind == "normal" && !API_DEPENDENCIES.contains(&dep.as_str()) {
                     found.push(format!(
-                        "cloudkeep-api -> {dep}: the wire types depend on serde, chrono and the model only"
+                        "cloudkeep-api -> {dep}: the wire types depend on serde, chrono, BLAKE3 and the model only"
                     ));
                 }
             }

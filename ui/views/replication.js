@@ -70,7 +70,7 @@ export async function renderReplication(container, ctx) {
 /** How a running replica runs, in words. */
 function stateText(s) {
   if (!s) return 'Not running';
-  const how = { test: 'Test failover: isolated, replication goes on', failover: 'Failed over: replication waits', permanent: 'Failed over permanently' }[s.mode] || s.mode;
+  const how = { test: 'Test failover: isolated, replication goes on', failover: 'Failed over: replication waits', permanent: 'Failed over permanently', failback: 'Being failed back: its machine at the provider stopped; fail back again to finish' }[s.mode] || s.mode;
   return `${how} — from replica point ${s.running.point}, since ${fmt.dateTime(s.running.since_ms)}`;
 }
 
@@ -83,17 +83,21 @@ async function renderReplica(container, ctx, provider, name) {
   const act = (btn, action, after = reload) => busy(btn, async () => { await replicaAct(provider, name, action); await after(); }, (e) => slot.show(e));
   const controls = [];
   const consoleBox = h('pre', { class: 'mono console-output', id: 'replica-console', tabindex: '0', 'aria-label': `Console of replica ${name}` });
+  let failbackPanel = null;
   if (view.state) {
-    const undo = button(view.state.mode === 'test' ? 'End test failover' : 'Undo failover', { id: 'replica-undo' });
-    undo.addEventListener('click', async () => {
-      if (!(await confirmDialog({ title: `Stop replica ${name}?`, message: 'The replica stops at your provider; what it wrote while it ran is thrown away. Its replica points stay.', confirmLabel: 'Stop', danger: false }))) return;
-      act(undo, { action: 'end', permanent: false });
-    });
-    const refresh = button('Refresh console', { variant: 'secondary', id: 'replica-console-refresh' });
-    const show = async () => replaceChildren(consoleBox, await replicaAct(provider, name, { action: 'console' }) || 'Nothing printed yet.');
-    refresh.addEventListener('click', () => busy(refresh, show, (e) => slot.show(e)));
-    controls.push(undo, refresh);
-    show().catch((e) => slot.show(e));
+    if (view.state.mode !== 'failback') {
+      const undo = button(view.state.mode === 'test' ? 'End test failover' : 'Undo failover', { id: 'replica-undo' });
+      undo.addEventListener('click', async () => {
+        if (!(await confirmDialog({ title: `Stop replica ${name}?`, message: 'The replica stops at your provider; what it wrote while it ran is thrown away. Its replica points stay.', confirmLabel: 'Stop', danger: false }))) return;
+        act(undo, { action: 'end', permanent: false });
+      });
+      const refresh = button('Refresh console', { variant: 'secondary', id: 'replica-console-refresh' });
+      const show = async () => replaceChildren(consoleBox, await replicaAct(provider, name, { action: 'console' }) || 'Nothing printed yet.');
+      refresh.addEventListener('click', () => busy(refresh, show, (e) => slot.show(e)));
+      controls.push(undo, refresh);
+      show().catch((e) => slot.show(e));
+    }
+    if (view.state.mode === 'failover' || view.state.mode === 'failback') failbackPanel = failbackForm(view, provider, name, slot, ctx);
   } else {
     const port = field({ label: 'Public port (optional)', id: 'replica-public-port', kind: 'number', min: 1024, max: 65535, hint: 'A port of your provider’s address forwarded to port 80 of the replica, to reach its web server.' });
     const test = button('Test failover', { id: 'replica-test-failover', disabled: view.points.length === 0 });
@@ -116,6 +120,7 @@ async function renderReplica(container, ctx, provider, name) {
     act(del, { action: 'delete' }, () => ctx.navigate('replication'));
   });
   replaceChildren(container,
+    ctx.params?.failedBack ? notice(`Replica ${name} failed back: ${ctx.params.failedBack}`, { id: 'replica-failed-back' }) : null,
     h('div', { class: 'toolbar' }, button('All replicas', { variant: 'secondary', onClick: () => ctx.navigate('replication') }),
       moreActions({ id: 'replica-more', label: `for replica ${name}`, note: 'Removing a replica removes its disks and points at your provider at once.', actions: [del] })),
     slot.el,
@@ -129,7 +134,8 @@ async function renderReplica(container, ctx, provider, name) {
       ['Key', view.key_escrowed ? 'Held by your provider too: it may start the replica for you' : 'On this computer only: only you can start the replica', 'replica-key-state'],
       ['State', stateText(view.state), 'replica-state'],
     ]), h('div', { class: 'actions' }, ...controls, revoke)),
-    view.state ? panel('Console', h('p', { class: 'hint', text: 'What the replica printed on its serial port, the newest last.' }), consoleBox) : null,
+    failbackPanel,
+    view.state && view.state.mode !== 'failback' ? panel('Console', h('p', { class: 'hint', text: 'What the replica printed on its serial port, the newest last.' }), consoleBox) : null,
     panel('Replica points', table({
       caption: `Replica points of ${name}`,
       id: 'replica-points',
@@ -141,6 +147,29 @@ async function renderReplica(container, ctx, provider, name) {
       rows: [...view.points].reverse(),
       empty: 'No replica point yet: run a cycle.',
     })));
+}
+
+/** Fail back: where each disk goes (this computer's disk, or a new image or device). */
+function failbackForm(view, provider, name, slot, ctx) {
+  const fields = view.spec.disks.map((d, i) => field({
+    label: `Disk ${d.name} (${fmt.bytes(d.size)}) onto`,
+    id: `replica-failback-onto-${i}`,
+    value: (view.sources || [])[i] || '',
+    hint: 'The machine’s own disk here, or a new image file (made at the disk’s size) or device for a new machine.',
+  }));
+  const go = button('Fail back', { id: 'replica-failback' });
+  go.addEventListener('click', async () => {
+    const onto = fields.map((f) => f.input.value.trim());
+    fields.forEach((f, i) => f.setError(onto[i] ? null : 'Give where this disk goes.'));
+    if (onto.some((p) => !p)) return;
+    if (!(await confirmDialog({ title: `Fail back replica ${name}?`, message: `The replica stops at your provider; what it wrote there becomes its newest replica point and the blocks that differ are written onto ${onto.join(', ')}. Keep those disks unused until it ends; replication then goes on from them.`, confirmLabel: 'Fail back', danger: false }))) return;
+    busy(go, async () => {
+      const report = await replicaAct(provider, name, { action: 'failback', onto });
+      await ctx.navigate('replication', { provider, replica: name, failedBack: `${fmt.count(report.blocks)} blocks (${fmt.bytes(report.bytes)}) written onto ${report.disks.join(', ')}; replication goes on from replica point ${report.point}.` });
+    }, (e) => slot.show(e));
+  });
+  return panel('Fail back', h('p', { class: 'hint', text: 'Bring the replica home: what it changed at your provider comes back onto this computer’s disk, or onto a new machine’s. Only the blocks that differ travel.' }),
+    ...fields.map((f) => f.wrap), h('div', { class: 'actions' }, go));
 }
 
 /** New replica: provider and plan, the machine's disks, then how it starts. */

@@ -437,6 +437,21 @@ pub struct FailoverRequest {
     pub test: bool,
     /// Public address rules.
     pub ports: Vec<PortRule>,
+    /// Ports of the replica to watch (a failover plan waits until one answers).
+    #[serde(default)]
+    pub probes: Vec<u16>,
+}
+
+/// The most ports one replica may have watched.
+pub const MAX_PROBES: usize = 8;
+
+/// Whether a port of a running replica answers (`GET /v1/replicas/{name}/probe?port=N`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeAnswer {
+    /// It took a connection and kept it open (or spoke first).
+    pub answers: bool,
+    /// What was found, in words.
+    pub detail: String,
 }
 
 /// How the gateway asks a host to start a replica: the request with the replica's CPUs and
@@ -455,6 +470,9 @@ pub struct StartSpec {
     pub internet: bool,
     /// Public address rules.
     pub ports: Vec<PortRule>,
+    /// Ports of the replica the host watches for a failover plan.
+    #[serde(default)]
+    pub probes: Vec<u16>,
 }
 
 /// A replica running at its host.
@@ -468,6 +486,9 @@ pub struct Running {
     pub pid: u32,
     /// When.
     pub since_ms: i64,
+    /// The watched ports: each a port of the host's loopback forwarded to the replica's.
+    #[serde(default)]
+    pub probes: Vec<PortRule>,
 }
 
 /// The header a cycle's replica key travels in.

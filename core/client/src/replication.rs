@@ -259,6 +259,17 @@ impl TenantClient {
             .await
     }
 
+    /// Whether watched port `port` of the running replica answers.
+    pub async fn replica_probe(
+        &self,
+        name: &str,
+        port: u16,
+    ) -> Result<cloudkeep_api::replication::ProbeAnswer, ClientError> {
+        self.sp()
+            .get(&format!("/v1/replicas/{}/probe?port={port}", segment(name)))
+            .await
+    }
+
     /// The running replica's serial console (its end) and how it runs.
     pub async fn replica_console(&self, name: &str) -> Result<serde_json::Value, ClientError> {
         self.sp()

@@ -73,6 +73,7 @@ pub fn routes() -> Router<Arc<GatewayState>> {
         )
         .route("/v1/replicas/{name}/failback/done", post(failback_done))
         .route("/v1/replicas/{name}/console", get(console))
+        .route("/v1/replicas/{name}/probe", get(probe))
         .route(
             "/v1/admin/replicas/{tenant}/{name}/failover",
             post(admin_failover),
@@ -632,6 +633,12 @@ async fn start_replica(
             "a replica has at most 16 public address rules",
         ));
     }
+    if req.probes.len() > cloudkeep_api::replication::MAX_PROBES || req.probes.contains(&0) {
+        return Err(ApiError::bad_request(format!(
+            "a replica has at most {} watched ports, each 1 to 65535",
+            cloudkeep_api::replication::MAX_PROBES
+        )));
+    }
     for rule in &req.ports {
         if rule.port < FIRST_PUBLIC_PORT || rule.to == 0 {
             return Err(ApiError::bad_request(format!(
@@ -655,6 +662,7 @@ async fn start_replica(
         cpu: spec.cpu,
         memory: spec.memory,
         internet: row.plan.internet,
+        probes: req.probes.clone(),
         ports: req
             .ports
             .iter()
@@ -938,6 +946,37 @@ async fn console(
         .send(host.request(
             reqwest::Method::GET,
             &format!("{}/console?pool={}", replica_path(&row), row.view.spec.pool),
+        ))
+        .await?;
+    Ok(Json(answer))
+}
+
+/// `?port=N`.
+#[derive(Debug, serde::Deserialize)]
+struct PortQuery {
+    port: u16,
+}
+
+/// `GET /v1/replicas/{name}/probe?port=N`: whether a watched port of the running replica
+/// answers (a failover plan waits on it).
+async fn probe(
+    State(state): AppState,
+    session: TenantSession,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<PortQuery>,
+) -> Result<Json<cloudkeep_api::replication::ProbeAnswer>, ApiError> {
+    let owner = replica_owner(&session)?;
+    let row = state.db.replica(owner, &name).await?;
+    let host = link(&state, &row.plan.host).await?;
+    let answer = host
+        .send(host.request(
+            reqwest::Method::GET,
+            &format!(
+                "{}/probe?pool={}&port={}",
+                replica_path(&row),
+                row.view.spec.pool,
+                q.port
+            ),
         ))
         .await?;
     Ok(Json(answer))

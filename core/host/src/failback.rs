@@ -121,3 +121,105 @@ pub fn differences(
     }
     Ok((blocks, bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain;
+    use cloudkeep_api::replication::{ReplicaDisk, Running, StartSpec};
+
+    /// With QEMU's real tools: a failed-over machine's writes (a run layer over point 1)
+    /// become point 2, asked again it is left as it is, and only the block that differs from
+    /// the tenant's fingerprints is sent back.
+    #[test]
+    fn a_machines_writes_become_the_newest_point_and_only_differences_go_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = Key::from_hex(&"cd".repeat(32)).unwrap();
+        let dir = ReplicaDir::new(tmp.path(), "acme", "app").unwrap();
+        let disks = [ReplicaDisk {
+            name: "sda".into(),
+            size: 3 << 20,
+        }];
+        dir.create(&disks, &key).unwrap();
+        let mut stream = frames::MAGIC.to_vec();
+        stream.extend_from_slice(
+            &Frame::Data {
+                disk: 0,
+                offset: 0,
+                len: 1 << 20,
+            }
+            .encode(),
+        );
+        stream.extend(vec![7u8; 1 << 20]);
+        stream.extend_from_slice(&Frame::End.encode());
+        dir.apply_cycle(&key, &mut stream.as_slice(), 8 << 20, 3, 1)
+            .unwrap();
+        // The machine ran from point 1 and wrote block 1.
+        let manifest = dir.manifest().unwrap().unwrap();
+        let mut layers = dir.chain(&manifest, "sda", Some(1));
+        let run = machine::run_layer_of(&dir, "sda");
+        chain::create_layer(&run, 3 << 20, layers.last().map(PathBuf::as_path), &key).unwrap();
+        layers.push(run.clone());
+        {
+            let export = Export::start(&layers, true, &key).unwrap();
+            let mut nbd = export.connect().unwrap();
+            nbd.write_at(1 << 20, &vec![9u8; 1 << 20]).unwrap();
+            nbd.flush().unwrap();
+        }
+        let running = Running {
+            spec: StartSpec {
+                point: Some(1),
+                test: false,
+                cpu: 1,
+                memory: 64 << 20,
+                internet: false,
+                ports: Vec::new(),
+                probes: Vec::new(),
+            },
+            point: 1,
+            // No such process: nothing is signalled.
+            pid: u32::MAX,
+            since_ms: 1,
+            probes: Vec::new(),
+        };
+        cloudkeep_model::paths::write_private_file(
+            &dir.path().join(crate::store::RUN_FILE),
+            &serde_json::to_vec(&running).unwrap(),
+        )
+        .unwrap();
+
+        let after = take_over(&dir, 3, &key, 2).unwrap();
+        let ids: Vec<u64> = after.points.iter().map(|p| p.id).collect();
+        assert_eq!(ids, [1, 2]);
+        assert!(!run.exists() && !dir.runs());
+        assert_eq!(take_over(&dir, 3, &key, 3).unwrap(), after, "asked again");
+
+        // The tenant still has point 1's disk: only block 1 differs.
+        let hash = prints::key(key.hex());
+        let theirs = vec![vec![
+            prints::of(&hash, &[7u8; 1 << 20]),
+            [0u8; 16],
+            [0u8; 16],
+        ]];
+        let mut sent: Vec<u8> = Vec::new();
+        let (blocks, bytes) = differences(&dir, &after, &key, &theirs, &mut |c| {
+            sent.extend(c);
+            true
+        })
+        .unwrap();
+        assert_eq!((blocks, bytes), (1, 1 << 20));
+        let mut head = [0u8; frames::HEAD];
+        head.copy_from_slice(&sent[8..8 + frames::HEAD]);
+        assert_eq!(
+            Frame::decode(&head),
+            Some(Frame::Data {
+                disk: 0,
+                offset: 1 << 20,
+                len: 1 << 20
+            })
+        );
+        assert!(sent[8 + frames::HEAD..][..1 << 20].iter().all(|&b| b == 9));
+        // A tenant that stopped taking ends it.
+        assert!(differences(&dir, &after, &key, &[], &mut |_| false).is_err());
+    }
+}

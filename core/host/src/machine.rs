@@ -92,6 +92,12 @@ pub fn start(
             "none",
         ])
         .args(["-object", "secret,id=key,file=/dev/stdin"])
+        // Its monitor, for the host alone (the replica's folder is owner-only).
+        .arg("-qmp")
+        .arg(format!(
+            "unix:{},server=on,wait=off",
+            dir.path().join(QMP_SOCKET).display()
+        ))
         .arg("-serial")
         .arg(format!("file:{}", dir.path().join("console.log").display()));
     for (i, disk) in manifest.disks.iter().enumerate() {
@@ -120,6 +126,24 @@ pub fn start(
             ",hostfwd=tcp:{}:{}-:{}",
             rule.address, rule.port, rule.to
         ));
+    }
+    // Watched ports: each reached through a free port of the host's loopback.
+    let mut probes = Vec::with_capacity(spec.probes.len());
+    for &to in spec
+        .probes
+        .iter()
+        .take(cloudkeep_api::replication::MAX_PROBES)
+    {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| HostError::Qemu(format!("find a loopback port to watch port {to}: {e}")))?
+            .port();
+        nic.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-:{to}"));
+        probes.push(PortRule {
+            address: "127.0.0.1".into(),
+            port,
+            to,
+        });
     }
     cmd.arg("-nic").arg(nic);
     // What the machine prints, and QEMU's own messages, are the tenant's: owner-only (QEMU
@@ -166,6 +190,7 @@ pub fn start(
         point,
         pid: child.id(),
         since_ms: cloudkeep_model::clock::now_ms(),
+        probes,
     };
     let bytes = serde_json::to_vec_pretty(&running)
         .map_err(|e| HostError::Invalid(format!("run.json: {e}")))?;
@@ -216,6 +241,7 @@ pub fn forget(dir: &ReplicaDir) -> Result<(), HostError> {
     for disk in &manifest.disks {
         let _ = std::fs::remove_file(run_layer(dir, &disk.name));
     }
+    let _ = std::fs::remove_file(dir.path().join(QMP_SOCKET));
     let path = run_file(dir);
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(()),
@@ -245,6 +271,118 @@ fn kill(pid: u32) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+}
+
+/// The machine's QMP socket in the replica's folder.
+const QMP_SOCKET: &str = "qmp.sock";
+
+/// Asks the machine's monitor `command` (a human monitor command); its answer.
+fn monitor(dir: &ReplicaDir, command: &str) -> Result<String, HostError> {
+    use std::io::{BufRead, BufReader, Write};
+    let failed = |e: std::io::Error| HostError::Qemu(format!("ask the replica's monitor: {e}"));
+    let socket =
+        std::os::unix::net::UnixStream::connect(dir.path().join(QMP_SOCKET)).map_err(failed)?;
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .map_err(failed)?;
+    let mut reader = BufReader::new(socket.try_clone().map_err(failed)?);
+    let mut writer = socket;
+    let mut line = String::new();
+    // The greeting, then capabilities, then the command; events may come between.
+    reader.read_line(&mut line).map_err(failed)?;
+    let mut ask = |json: serde_json::Value| -> Result<serde_json::Value, HostError> {
+        writer
+            .write_all(format!("{json}\n").as_bytes())
+            .map_err(failed)?;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).map_err(failed)? == 0 {
+                return Err(HostError::Qemu("the replica's monitor closed".into()));
+            }
+            let answer: serde_json::Value = serde_json::from_str(&line)
+                .map_err(|e| HostError::Qemu(format!("the replica's monitor: {e}")))?;
+            if answer.get("event").is_none() {
+                return Ok(answer);
+            }
+        }
+    };
+    ask(serde_json::json!({"execute": "qmp_capabilities"}))?;
+    let answer = ask(serde_json::json!({
+        "execute": "human-monitor-command",
+        "arguments": {"command-line": command},
+    }))?;
+    Ok(answer["return"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The states of the user network's connections from host port `port` to machine port `to`
+/// (`info usernet`: `TCP[STATE] FD SRC-ADDR SRC-PORT DST-ADDR DST-PORT …`).
+fn connection_states(usernet: &str, port: u16, to: u16) -> Vec<String> {
+    usernet
+        .lines()
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let state = cols.first()?.strip_prefix("TCP[")?.strip_suffix(']')?;
+            (cols.get(3)? == &port.to_string() && cols.get(5)? == &to.to_string())
+                .then(|| state.to_owned())
+        })
+        .filter(|s| s != "HOST_FORWARD")
+        .collect()
+}
+
+/// Whether port `to` of the running machine answers. QEMU's user network takes every
+/// connection to a forwarded port at once and only then connects to the machine, so its
+/// monitor is asked how that second connection stands: established (the machine took it), or
+/// gone (the machine refused).
+pub fn probe(
+    dir: &ReplicaDir,
+    to: u16,
+) -> Result<cloudkeep_api::replication::ProbeAnswer, HostError> {
+    use cloudkeep_api::replication::ProbeAnswer;
+    use std::io::Read;
+    let answer = |answers: bool, detail: String| Ok(ProbeAnswer { answers, detail });
+    let Some(r) = running(dir)? else {
+        return answer(false, "the replica does not run".into());
+    };
+    let Some(rule) = r.probes.iter().find(|p| p.to == to) else {
+        return Err(HostError::Invalid(format!(
+            "port {to} of the replica is not watched: start it with a wait for that port"
+        )));
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], rule.port));
+    let wait = std::time::Duration::from_secs(2);
+    let mut stream = match std::net::TcpStream::connect_timeout(&addr, wait) {
+        Ok(s) => s,
+        Err(e) => return answer(false, format!("no connection: {e}")),
+    };
+    let _ = stream.set_nonblocking(true);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let mut byte = [0u8; 1];
+        match stream.read(&mut byte) {
+            Ok(0) => return answer(false, format!("port {to} refused the connection")),
+            Ok(_) => return answer(true, format!("port {to} answered")),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return answer(false, format!("port {to}: {e}")),
+        }
+        let last = connection_states(&monitor(dir, "info usernet")?, rule.port, to);
+        if last.iter().any(|s| s != "SYN_SENT" && s != "CLOSED") {
+            return answer(true, format!("port {to} took the connection"));
+        }
+        if std::time::Instant::now() >= deadline {
+            return answer(
+                false,
+                format!(
+                    "port {to} does not answer yet ({})",
+                    if last.is_empty() {
+                        "no connection".to_owned()
+                    } else {
+                        last.join(", ").to_lowercase()
+                    }
+                ),
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
 
 /// The last `max` bytes of the machine's serial console, as text: terminal control sequences
@@ -296,6 +434,14 @@ fn plain(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_user_networks_connections_are_read_from_its_table() {
+        let table = "Hub -1 (#net068):\n  Protocol[State]    FD  Source Address  Port   Dest. Address  Port RecvQ SendQ\n  TCP[SYN_SENT]      17       127.0.0.1 18082       10.0.2.15    22     0     0\n  TCP[ESTABLISHED]   18       127.0.0.1 18081       10.0.2.15    80     0     0\n  TCP[HOST_FORWARD]  12       127.0.0.1 18081       10.0.2.15    80     0     0\n";
+        assert_eq!(super::connection_states(table, 18081, 80), ["ESTABLISHED"]);
+        assert_eq!(super::connection_states(table, 18082, 22), ["SYN_SENT"]);
+        assert!(super::connection_states(table, 18082, 80).is_empty());
+    }
+
     #[test]
     fn a_console_reads_as_plain_text() {
         let raw = "\u{1b}[H\u{1b}[J\u{1b}[1;1H  Booting `test'\r\n\u{1b}(Bmarker\u{7}\n";

@@ -374,6 +374,28 @@ async fn failback(
         .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
+/// `GET …/probe?port=N`: whether a watched port of the running machine answers.
+async fn probe(
+    State(host): Shared,
+    UrlPath((tenant, name)): UrlPath<(String, String)>,
+    Query(at): Query<Where>,
+    Query(port): Query<PortQuery>,
+    headers: HeaderMap,
+) -> Result<Json<cloudkeep_api::replication::ProbeAnswer>, Refused> {
+    host.check(&headers)?;
+    let dir = host.replica(&at.pool, &tenant, &name)?;
+    let answer = tokio::task::spawn_blocking(move || machine::probe(&dir, port.port))
+        .await
+        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(Json(answer))
+}
+
+/// `?port=N`.
+#[derive(Debug, Deserialize)]
+struct PortQuery {
+    port: u16,
+}
+
 /// `GET …/console`: the end of the running machine's serial console.
 async fn console(
     State(host): Shared,
@@ -406,6 +428,10 @@ fn routes(host: Arc<Host>) -> Router {
         .route(
             "/v1/replicas/{tenant}/{name}/console",
             axum::routing::get(console),
+        )
+        .route(
+            "/v1/replicas/{tenant}/{name}/probe",
+            axum::routing::get(probe),
         )
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(host)

@@ -12,6 +12,7 @@ pub mod agent;
 pub mod anomaly;
 pub mod catalog;
 pub mod context;
+pub mod failover_plans;
 pub mod failure;
 pub mod found;
 pub mod jobs;

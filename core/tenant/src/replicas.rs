@@ -707,6 +707,18 @@ pub fn end_failover(
     })
 }
 
+/// Whether watched port `port` of the running replica answers.
+pub fn probe(
+    ctx: &TenantContext,
+    job: &ReplicaJob,
+    port: u16,
+) -> Result<cloudkeep_api::replication::ProbeAnswer, TenantError> {
+    ctx.block_on(async {
+        let client = client_of(ctx, &job.provider).await?;
+        Ok(client.replica_probe(&job.spec.name, port).await?)
+    })
+}
+
 /// The end of the running replica's serial console.
 pub fn console(ctx: &TenantContext, job: &ReplicaJob) -> Result<String, TenantError> {
     ctx.block_on(async {

@@ -221,6 +221,11 @@ pub enum ReplicaAction {
     },
     /// Its serial console.
     Console,
+    /// Fail it back onto its own disks (`onto` empty) or new ones.
+    Failback {
+        /// Where each disk goes.
+        onto: Vec<String>,
+    },
     /// Give the provider the key (`true`) or revoke it.
     Escrow {
         /// Give or revoke.
@@ -247,12 +252,32 @@ pub async fn replica_act(
         };
         match action {
             ReplicaAction::Run => json(serde_json::to_value(r::run_cycle(&ctx, &job, &|_, _| {})?)),
-            ReplicaAction::Status => json(serde_json::to_value(r::status(&ctx, &job)?)),
+            ReplicaAction::Status => {
+                // The provider's view, with where this computer reads the disks.
+                let mut view = json(serde_json::to_value(r::status(&ctx, &job)?))?;
+                view["sources"] = json(serde_json::to_value(&job.sources))?;
+                Ok(view)
+            }
+            ReplicaAction::Failback { onto } => {
+                let onto: Vec<std::path::PathBuf> =
+                    onto.iter().map(std::path::PathBuf::from).collect();
+                json(serde_json::to_value(r::failback(
+                    &ctx,
+                    &job,
+                    &onto,
+                    &|_, _| {},
+                )?))
+            }
             ReplicaAction::Failover { test, point, ports } => {
                 json(serde_json::to_value(r::failover(
                     &ctx,
                     &job,
-                    &cloudkeep_api::replication::FailoverRequest { point, test, ports },
+                    &cloudkeep_api::replication::FailoverRequest {
+                        point,
+                        test,
+                        ports,
+                        probes: Vec::new(),
+                    },
                 )?))
             }
             ReplicaAction::End { permanent } => json(serde_json::to_value(r::end_failover(
