@@ -145,6 +145,8 @@ export const spPlanSubscription = (plan, tenant, subscribe) => call('sp_plan_sub
 export const replicationOverview = () => call('replication_overview');
 export const replicaCreate = (replica) => call('replica_create', { replica });
 export const replicaAct = (provider, name, action) => call('replica_act', { provider, name, action });
+export const failoverPlanSave = (plan) => call('failover_plan_save', { plan });
+export const failoverPlanAct = (name, action) => call('failover_plan_act', { name, action });
 export const spRepos = () => call('sp_repos');
 export const spRepoAdd = (name, path, s3 = null) => call('sp_repo_add', { name, path, s3 });
 export const spRepoTest = (s3) => call('sp_repo_test', { s3 });

@@ -1,12 +1,13 @@
 //! `cloudkeep daemon`: the tenant's scheduler without the console — runs scheduled jobs when
-//! they are due (missed runs once at start), until stopped.
+//! they are due (missed runs once at start), and replicas' cycles on their schedules, until
+//! stopped.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args as ClapArgs;
 use cloudkeep_tenant::TenantContext;
-use cloudkeep_tenant::scheduler::{DAEMON_BEAT, daemon_beat, run_due};
+use cloudkeep_tenant::scheduler::{DAEMON_BEAT, daemon_beat, run_due, run_due_replicas};
 
 /// Arguments of `cloudkeep daemon`.
 #[derive(Debug, ClapArgs)]
@@ -57,6 +58,15 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     format!(" ({})", session.message)
                 }
             );
+        }
+        for (replica, outcome) in run_due_replicas(ctx, chrono::Utc::now().timestamp_millis())? {
+            match outcome {
+                Ok(report) => println!(
+                    "replica {replica}: point {}, {} changed blocks",
+                    report.point.id, report.blocks
+                ),
+                Err(e) => println!("replica {replica}: cycle failed ({e})"),
+            }
         }
         if args.once {
             return Ok(ExitCode::SUCCESS);

@@ -56,6 +56,27 @@ enum ReplicaCommand {
         /// Keep its key on this computer only: the provider cannot start it on your behalf.
         #[arg(long)]
         no_escrow: bool,
+        /// Run a cycle this often while `cloudkeep daemon` or the console runs (15m, 1h);
+        /// only when asked otherwise.
+        #[arg(long, value_name = "DURATION")]
+        every: Option<String>,
+    },
+    /// When cycles run on their own: every DURATION (--every 15m), or only when asked
+    /// (--manual).
+    Schedule {
+        /// The replica.
+        name: String,
+        /// How often (15m, 1h).
+        #[arg(
+            long,
+            value_name = "DURATION",
+            conflicts_with = "manual",
+            required_unless_present = "manual"
+        )]
+        every: Option<String>,
+        /// Only when asked.
+        #[arg(long)]
+        manual: bool,
     },
     /// Run one cycle now: the blocks changed since the last cycle become a new replica point.
     Run {
@@ -132,6 +153,23 @@ enum ReplicaCommand {
     },
 }
 
+/// `15m`, `1h` as whole minutes (rounded up).
+fn every_minutes(text: &str) -> anyhow::Result<u32> {
+    let secs = cloudkeep_model::units::parse_duration(text).map_err(anyhow::Error::msg)?;
+    u32::try_from(secs.div_ceil(60)).map_err(|_| anyhow::anyhow!("{text} is too long"))
+}
+
+/// When a replica's cycles run, in words.
+fn schedule_text(every: Option<u32>) -> String {
+    match every {
+        None => "when asked".into(),
+        Some(m) => format!(
+            "every {}",
+            cloudkeep_model::units::human_duration(u64::from(m) * 60)
+        ),
+    }
+}
+
 /// `NAME=PATH`, or `PATH` named `disk<i>`.
 fn disk(text: &str, i: usize) -> (String, PathBuf) {
     match text.split_once('=') {
@@ -177,6 +215,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             memory,
             keep,
             no_escrow,
+            every,
         } => {
             let provider = ctx.block_on(crate::provider::named_or_only(state, args.provider))?;
             let memory = match parse_limit(&memory).map_err(anyhow::Error::msg)? {
@@ -195,6 +234,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     memory,
                     keep,
                     escrow: !no_escrow,
+                    every_minutes: every.as_deref().map(every_minutes).transpose()?,
                 },
             )?;
             if args.json {
@@ -254,8 +294,8 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
-                "{:<16} {:<12} {:<12} {:>10}  last cycle",
-                "replica", "provider", "plan", "disks"
+                "{:<16} {:<12} {:<12} {:>10}  {:<16} last cycle",
+                "replica", "provider", "plan", "disks", "cycles"
             );
             for r in &all {
                 let last = match (&r.last_result, r.last_ms) {
@@ -265,11 +305,12 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     _ => "never".to_owned(),
                 };
                 println!(
-                    "{:<16} {:<12} {:<12} {:>10}  {last}",
+                    "{:<16} {:<12} {:<12} {:>10}  {:<16} {last}",
                     r.spec.name,
                     r.provider,
                     r.spec.plan,
-                    human_bytes(r.spec.size())
+                    human_bytes(r.spec.size()),
+                    schedule_text(r.every_minutes)
                 );
             }
         }
@@ -401,6 +442,23 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     report.point
                 );
             }
+        }
+        ReplicaCommand::Schedule {
+            name,
+            every,
+            manual,
+        } => {
+            let job = find(&name)?;
+            let every = if manual {
+                None
+            } else {
+                every.as_deref().map(every_minutes).transpose()?
+            };
+            ctx.block_on(replicas::set_schedule(state, &job, every))?;
+            println!(
+                "cycles of replica {name} run {} (while cloudkeep daemon or the console runs)",
+                schedule_text(every)
+            );
         }
         ReplicaCommand::Console { name } => {
             let job = find(&name)?;

@@ -548,6 +548,37 @@ fn a_disk_is_replicated_to_the_host_encrypted_and_only_changed_blocks_travel() {
     // Removed: its disks at the host go too, and the plan can be taken away.
     laptop.ok_with(&["replica", "delete", "web"], None, &file);
     assert!(!dir.exists());
+
+    // A schedule: the daemon runs a cycle when one is due (a replica never sent: at once),
+    // and not again before its time; taken off, cycles run only when asked.
+    laptop.ok_with(
+        &[
+            "replica", "create", "web2", "--plan", "small", "--disk", &img, "--memory", "256M",
+            "--every", "15m",
+        ],
+        None,
+        &file,
+    );
+    let listed = laptop.ok_with(&["replica", "list"], None, &file);
+    assert!(listed.contains("every 15 min"), "{listed}");
+    let ran = laptop.ok_with(&["daemon", "--once"], None, &file);
+    assert!(ran.contains("replica web2: point 1"), "{ran}");
+    let again = laptop.ok_with(&["daemon", "--once"], None, &file);
+    assert!(!again.contains("replica web2"), "not due yet: {again}");
+    let err = laptop.run_with(
+        &["replica", "schedule", "web2", "--every", "0s"],
+        None,
+        &file,
+    );
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("every 1 minute to 7 days"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    let out = laptop.ok_with(&["replica", "schedule", "web2", "--manual"], None, &file);
+    assert!(out.contains("run when asked"), "{out}");
+    laptop.ok_with(&["replica", "delete", "web2"], None, &file);
+
     sp.ok(&["sp", "plan", "unsubscribe", "small", "acme"], None);
 }
 

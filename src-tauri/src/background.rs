@@ -1,7 +1,7 @@
 //! What the console does on its own while it is open: the tenant's scheduler (every half
 //! minute it starts the backups and health checks that are due and not running, as
 //! `cloudkeep daemon` does — and leaves them to the daemon while one runs for this data
-//! folder), and the lab gateway once the first-run screen asked for it (or
+//! folder), replicas' scheduled cycles on a thread of their own, and the lab gateway once the first-run screen asked for it (or
 //! at startup, when this data folder has a lab).
 
 use std::time::Duration;
@@ -56,6 +56,35 @@ pub fn start_scheduler(app: &tauri::AppHandle) {
         });
     if let Err(e) = spawned {
         tracing::error!("the scheduler could not start: {e}");
+    }
+}
+
+/// Starts the replication thread: replicas' scheduled cycles, one after another, on a thread
+/// of their own (a first cycle may take long; backups do not wait for it) — left to
+/// `cloudkeep daemon` while one runs for this data folder.
+pub fn start_replication(app: &tauri::AppHandle) {
+    let app = app.clone();
+    let spawned = std::thread::Builder::new()
+        .name("replication".into())
+        .spawn(move || {
+            loop {
+                let state = app.state::<ConsoleState>();
+                let now = chrono::Utc::now().timestamp_millis();
+                if !cloudkeep_tenant::scheduler::daemon_running(state.ctx.home(), now) {
+                    match cloudkeep_tenant::scheduler::run_due_replicas(&state.ctx, now) {
+                        Ok(ran) => {
+                            for (replica, outcome) in ran {
+                                tracing::info!(%replica, ok = outcome.is_ok(), "scheduled replication cycle");
+                            }
+                        }
+                        Err(e) => tracing::warn!("the replicas could not be read: {e}"),
+                    }
+                }
+                std::thread::sleep(SCHEDULER_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("the replication thread could not start: {e}");
     }
 }
 

@@ -91,6 +91,7 @@ pub fn run() -> ExitCode {
         .manage(ConsoleState::new(home, tenant, warnings, started))
         .setup(|app| {
             background::start_scheduler(app.handle());
+            background::start_replication(app.handle());
             let handle = app.handle().clone();
             if background::has_lab(&handle.state::<ConsoleState>()) {
                 tauri::async_runtime::spawn(async move {
@@ -183,6 +184,8 @@ pub fn run() -> ExitCode {
             commands::replication::replication_overview,
             commands::replication::replica_create,
             commands::replication::replica_act,
+            commands::replication::failover_plan_save,
+            commands::replication::failover_plan_act,
             commands::sp::sp_generate_password,
             commands::sp::sp_repos,
             commands::sp::sp_repo_add,

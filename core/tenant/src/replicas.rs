@@ -39,6 +39,23 @@ pub struct ReplicaJob {
     pub last_result: Option<String>,
     /// What the last cycle said.
     pub last_message: String,
+    /// A cycle every this many minutes while the daemon (or the console) runs; only when
+    /// asked when `None`.
+    #[serde(default)]
+    pub every_minutes: Option<u32>,
+}
+
+/// The shortest and longest time between scheduled cycles, in minutes.
+pub const EVERY_MINUTES: std::ops::RangeInclusive<u32> = 1..=7 * 24 * 60;
+
+impl ReplicaJob {
+    /// Whether a scheduled cycle is due at `now_ms`.
+    pub fn is_due(&self, now_ms: i64) -> bool {
+        self.every_minutes.is_some_and(|every| {
+            self.last_ms
+                .is_none_or(|last| now_ms - last >= i64::from(every) * 60_000)
+        })
+    }
 }
 
 /// A replica to make.
@@ -62,6 +79,34 @@ pub struct NewReplicaJob {
     pub keep: u32,
     /// Whether the provider may hold the key.
     pub escrow: bool,
+    /// A cycle every this many minutes (`None`: only when asked).
+    pub every_minutes: Option<u32>,
+}
+
+fn check_every(every: Option<u32>) -> Result<(), TenantError> {
+    match every {
+        Some(m) if !EVERY_MINUTES.contains(&m) => Err(TenantError::Invalid(format!(
+            "run cycles every 1 minute to {} days",
+            EVERY_MINUTES.end() / (24 * 60)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Runs cycles of `job` every `every` minutes from now on (`None`: only when asked).
+pub async fn set_schedule(
+    state: &crate::state::TenantState,
+    job: &ReplicaJob,
+    every: Option<u32>,
+) -> Result<(), TenantError> {
+    check_every(every)?;
+    sqlx::query("UPDATE replicas SET every_minutes = ?1 WHERE provider = ?2 AND name = ?3")
+        .bind(every.map(i64::from))
+        .bind(&job.provider)
+        .bind(&job.spec.name)
+        .execute(state.pool())
+        .await?;
+    Ok(())
 }
 
 /// A connection to `provider` as this tenant.
@@ -97,6 +142,7 @@ fn disk_size(path: &Path) -> Result<u64, TenantError> {
 
 /// Makes a replica at its provider and keeps it here.
 pub fn create(ctx: &TenantContext, job: NewReplicaJob) -> Result<ReplicaView, TenantError> {
+    check_every(job.every_minutes)?;
     let mut disks = Vec::with_capacity(job.disks.len());
     for (name, path) in &job.disks {
         disks.push(ReplicaDisk {
@@ -161,13 +207,14 @@ pub fn create(ctx: &TenantContext, job: NewReplicaJob) -> Result<ReplicaView, Te
             .map(|(_, p)| p.display().to_string())
             .collect();
         sqlx::query(
-            "INSERT INTO replicas (provider, name, spec, sources) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (provider, name) DO UPDATE SET spec = excluded.spec, sources = excluded.sources",
+            "INSERT INTO replicas (provider, name, spec, sources, every_minutes) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (provider, name) DO UPDATE SET spec = excluded.spec, sources = excluded.sources, every_minutes = excluded.every_minutes",
         )
         .bind(&job.provider)
         .bind(&job.name)
         .bind(json(&spec)?)
         .bind(json(&sources)?)
+        .bind(job.every_minutes.map(i64::from))
         .execute(ctx.state().pool())
         .await?;
         Ok(view)
@@ -181,7 +228,7 @@ fn json<T: Serialize>(value: &T) -> Result<String, TenantError> {
 /// Every replica this computer sends.
 pub async fn list(state: &crate::state::TenantState) -> Result<Vec<ReplicaJob>, TenantError> {
     let rows = sqlx::query(
-        "SELECT provider, name, spec, sources, last_ms, last_result, last_message FROM replicas ORDER BY provider, name",
+        "SELECT provider, name, spec, sources, last_ms, last_result, last_message, every_minutes FROM replicas ORDER BY provider, name",
     )
     .fetch_all(state.pool())
     .await?;
@@ -204,6 +251,9 @@ pub async fn list(state: &crate::state::TenantState) -> Result<Vec<ReplicaJob>, 
                 last_ms: r.try_get(4)?,
                 last_result: r.try_get(5)?,
                 last_message: r.try_get(6)?,
+                every_minutes: r
+                    .try_get::<Option<i64>, _>(7)?
+                    .and_then(|m| u32::try_from(m).ok()),
             })
         })
         .collect()
@@ -411,8 +461,10 @@ pub fn run_cycle(
         Ok((_, report)) => (
             "success",
             format!(
-                "replica point {}: {} blocks, {} bytes sent",
-                report.point.id, report.blocks, report.point.bytes
+                "replica point {}: {} blocks, {} sent",
+                report.point.id,
+                report.blocks,
+                cloudkeep_model::units::human_bytes(report.point.bytes)
             ),
         ),
         Err(e) => ("failed", e.to_string()),
@@ -670,7 +722,8 @@ pub fn failback(
     now.save(&Fingerprints::path(ctx, job))?;
     let sources: Vec<String> = onto.iter().map(|p| p.display().to_string()).collect();
     let message = format!(
-        "failed back from replica point {point}: {blocks_done} blocks, {bytes} bytes received"
+        "failed back from replica point {point}: {blocks_done} blocks, {} received",
+        cloudkeep_model::units::human_bytes(bytes)
     );
     ctx.block_on(async {
         sqlx::query(

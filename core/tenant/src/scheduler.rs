@@ -2,7 +2,7 @@
 //! every pass runs each job whose schedule is due, one after another, so a job never runs
 //! twice at once (a failed run is retried as the job says); runs missed while the computer was
 //! off happen once at the next pass. A job's repository health check and its restore test run on
-//! their own schedules.
+//! their own schedules; replicas' cycles on theirs (every N minutes).
 
 use chrono::{DateTime, Local, TimeZone};
 
@@ -10,6 +10,7 @@ use super::TenantContext;
 use super::TenantError;
 use super::jobs::{Job, SessionRecord};
 use super::runner;
+use cloudkeep_api::replication::CycleReport;
 use cloudkeep_model::schedule::{is_due, next_after};
 
 /// How often a running daemon says so.
@@ -131,6 +132,29 @@ pub fn run_due(
             tracing::info!(job = %due.job, "running the scheduled health check");
             ran.push(runner::check_job(ctx, &due.job)?);
         }
+    }
+    Ok(ran)
+}
+
+/// A replica's name and how its scheduled cycle went.
+pub type ReplicaRun = (String, Result<CycleReport, TenantError>);
+
+/// Runs a cycle of every replica whose schedule is due at `now_ms`, one after another; each
+/// replica's name and how its cycle went (a failed one is recorded and tried again at its
+/// next time).
+pub fn run_due_replicas(
+    ctx: &TenantContext,
+    now_ms: i64,
+) -> Result<Vec<ReplicaRun>, TenantError> {
+    let all = ctx.block_on(super::replicas::list(ctx.state()))?;
+    let mut ran = Vec::new();
+    for job in all.iter().filter(|j| j.is_due(now_ms)) {
+        tracing::info!(replica = %job.spec.name, "running the scheduled replication cycle");
+        let outcome = super::replicas::run_cycle(ctx, job, &|_, _| {});
+        if let Err(e) = &outcome {
+            tracing::warn!(replica = %job.spec.name, "scheduled replication cycle failed: {e}");
+        }
+        ran.push((job.spec.name.clone(), outcome));
     }
     Ok(ran)
 }

@@ -1,8 +1,9 @@
 //! Cloud replication in SP mode: cloud hosts (added with their connection details shown
 //! once and saved owner-only, listed with what each reported, removed) and hardware plans
 //! (made, listed with their tenants, given to tenants and taken back, removed); in tenant
-//! mode: the plans at each provider and the replicas this computer sends (made, cycles,
-//! failover and its end, console, the key, removal).
+//! mode: the plans at each provider and the replicas this computer sends (made, cycles and
+//! their schedule, failover and its end, failback, console, the key, removal), and failover
+//! plans (made, run as a test or for real, undone, removed).
 
 use cloudkeep_api::handoff::Handoff;
 use cloudkeep_api::replication::{HostView, PlanSpec, PlanView};
@@ -120,6 +121,8 @@ pub struct ReplicationOverview {
     pub unreachable: Vec<(String, String)>,
     /// The replicas.
     pub replicas: Vec<cloudkeep_tenant::replicas::ReplicaJob>,
+    /// The failover plans.
+    pub failover_plans: Vec<cloudkeep_tenant::failover_plans::FailoverPlan>,
 }
 
 /// The Replication section's figures.
@@ -132,6 +135,7 @@ pub async fn replication_overview(
         plans: Vec::new(),
         unreachable: Vec::new(),
         replicas: cloudkeep_tenant::replicas::list(tenant).await?,
+        failover_plans: cloudkeep_tenant::failover_plans::list(tenant).await?,
     };
     for p in tenant.providers().await? {
         let asked = async {
@@ -165,6 +169,8 @@ pub struct ReplicaInput {
     memory: u64,
     keep: u32,
     escrow: bool,
+    #[serde(default)]
+    every_minutes: Option<u32>,
 }
 
 /// Makes a replica at its provider.
@@ -191,6 +197,7 @@ pub async fn replica_create(
                 memory: replica.memory,
                 keep: replica.keep,
                 escrow: replica.escrow,
+                every_minutes: replica.every_minutes,
             },
         )?)
     })
@@ -233,6 +240,11 @@ pub enum ReplicaAction {
     },
     /// Remove it.
     Delete,
+    /// Cycles every N minutes (`None`: only when asked).
+    Schedule {
+        /// Minutes between cycles.
+        every_minutes: Option<u32>,
+    },
 }
 
 /// Does `action` to replica `name` at `provider`; what it answers.
@@ -253,9 +265,10 @@ pub async fn replica_act(
         match action {
             ReplicaAction::Run => json(serde_json::to_value(r::run_cycle(&ctx, &job, &|_, _| {})?)),
             ReplicaAction::Status => {
-                // The provider's view, with where this computer reads the disks.
+                // The provider's view, with where this computer reads the disks and when.
                 let mut view = json(serde_json::to_value(r::status(&ctx, &job)?))?;
                 view["sources"] = json(serde_json::to_value(&job.sources))?;
+                view["every_minutes"] = json(serde_json::to_value(job.every_minutes))?;
                 Ok(view)
             }
             ReplicaAction::Failback { onto } => {
@@ -287,11 +300,66 @@ pub async fn replica_act(
             ReplicaAction::Escrow { escrow } => {
                 json(serde_json::to_value(r::set_escrow(&ctx, &job, escrow)?))
             }
+            ReplicaAction::Schedule { every_minutes } => {
+                ctx.block_on(r::set_schedule(ctx.state(), &job, every_minutes))?;
+                Ok(serde_json::Value::Null)
+            }
             ReplicaAction::Delete => {
                 r::delete(&ctx, &job)?;
                 Ok(serde_json::Value::Null)
             }
         }
+    })
+    .await
+}
+
+/// Makes or replaces a failover plan.
+#[tauri::command]
+pub async fn failover_plan_save(
+    state: State<'_, ConsoleState>,
+    plan: cloudkeep_tenant::failover_plans::FailoverPlan,
+) -> Result<(), CommandError> {
+    let ctx = state.ctx.clone();
+    super::blocking(move || Ok(cloudkeep_tenant::failover_plans::save(&ctx, &plan)?)).await
+}
+
+/// What is done to a failover plan.
+#[derive(Debug, serde::Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum FailoverPlanAction {
+    /// Run it: a test or a failover.
+    Run {
+        /// A test.
+        test: bool,
+    },
+    /// Stop its replicas that run, in reverse order.
+    Undo,
+    /// Remove it.
+    Delete,
+}
+
+/// Does `action` to failover plan `name`; what it answers (a run: each step's seconds).
+#[tauri::command]
+pub async fn failover_plan_act(
+    state: State<'_, ConsoleState>,
+    name: String,
+    action: FailoverPlanAction,
+) -> Result<serde_json::Value, CommandError> {
+    use cloudkeep_tenant::failover_plans as fp;
+    let ctx = state.ctx.clone();
+    super::blocking(move || {
+        let plan = ctx.block_on(fp::find(ctx.state(), &name))?;
+        let answer = match action {
+            FailoverPlanAction::Run { test } => {
+                serde_json::to_value(fp::run(&ctx, &plan, test, &|_| {})?)
+            }
+            FailoverPlanAction::Undo => serde_json::to_value(fp::undo(&ctx, &plan)?),
+            FailoverPlanAction::Delete => {
+                ctx.block_on(fp::delete(ctx.state(), &name))?;
+                Ok(serde_json::Value::Null)
+            }
+        };
+        answer.map_err(|e| CommandError::failed(e.to_string()))
     })
     .await
 }

@@ -5,7 +5,10 @@
 //! plan (its Replication resources), and the tenant's command line sees it. Then, in tenant
 //! mode, a replica of a small bootable machine is made with the New replica wizard, its first
 //! cycle run, and a test failover started from its page: the machine boots at the host, its
-//! console shows its marker, a public port reaches its web server, and the test is ended.
+//! console shows its marker, a public port reaches its web server, and the test is ended; its
+//! cycles are scheduled; a failover plan is made by its wizard, run as a test (waiting for the
+//! machine's marker) and undone; and a real failover, in which the machine changes its disk,
+//! is failed back onto the machine's own disk from the replica's page.
 
 use std::time::Duration;
 
@@ -270,6 +273,110 @@ async fn a_tenant_replicates_a_machine_and_test_fails_it_over_from_the_console()
     ensure!(
         seen.contains("web"),
         "the command line sees the console's replica: {seen}"
+    );
+
+    // A schedule: a cycle every 15 minutes, seen by the command line too.
+    console.type_into("#replica-every", "15").await?;
+    console.click("#replica-every-save").await?;
+    console
+        .wait_text("#replica-schedule", "Every 15 minutes", WAIT)
+        .await?;
+    let seen = run_cli(&sp, &["replica", "list"], None)?;
+    ensure!(seen.contains("every 15 min"), "{seen}");
+
+    // A failover plan made by its wizard, run as a test (the step waits for the machine's
+    // marker on its console), then undone.
+    console.nav("replication").await?;
+    console.click("#failover-plan-new").await?;
+    console.type_into("#failover-plan-name", "office").await?;
+    console.type_into("#failover-plan-timeout", "5").await?;
+    console.next("failover-plan-wizard").await?;
+    console
+        .find("#failover-step-wait-0")
+        .await?
+        .select_by_value("marker")
+        .await?;
+    console
+        .type_into(
+            "#failover-step-value-0",
+            "CLOUDKEEP-TEST-MACHINE marker-from-the-console",
+        )
+        .await?;
+    console.next("failover-plan-wizard").await?;
+    console
+        .wait_text("#failover-plan-summary-order", "1. web", WAIT)
+        .await?;
+    console.screen("42-new-failover-plan").await?;
+    console.next("failover-plan-wizard").await?;
+    console.wait_text("#failover-plans", "office", WAIT).await?;
+    console.click("#failover-plan-run-test-office").await?;
+    console
+        .wait_text(
+            "#failover-plan-result",
+            "web answered after",
+            Duration::from_secs(240),
+        )
+        .await
+        .context("the failover plan's test run")?;
+    console.screen("43-failover-plan-ran").await?;
+    let seen = run_cli(&sp, &["failover-plan", "show", "office"], None)?;
+    ensure!(seen.contains("every replica answered"), "{seen}");
+    console.click("#failover-plan-undo-office").await?;
+    console.confirm().await?;
+    console
+        .wait_text("#failover-plan-result", "Stopped: web", WAIT)
+        .await?;
+
+    // Failover for real, the machine changes its disk there, and Fail back brings the change
+    // home onto the machine's own disk.
+    console.click("#replica-open-web").await?;
+    console.type_into("#replica-public-port", &port).await?;
+    console.click("#replica-failover").await?;
+    console.confirm().await?;
+    console
+        .wait_text("#replica-state", "Failed over", WAIT)
+        .await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let written = loop {
+        let answer = (|| -> std::io::Result<String> {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{port}"))?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            write!(s, "GET /cgi-bin/write?home-again HTTP/1.0\r\n\r\n")?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        })();
+        match answer {
+            Ok(text) if text.contains("written home-again") => break text,
+            _ => {}
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the failed-over machine never took the write: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    ensure!(written.contains("home-again"), "{written}");
+    console.wait_for("#replica-failback").await?;
+    console.screen("44-fail-back").await?;
+    console.click("#replica-failback").await?;
+    console.confirm().await?;
+    console
+        .wait_text(
+            "#replica-failed-back",
+            "written onto",
+            Duration::from_secs(120),
+        )
+        .await?;
+    console
+        .wait_text("#replica-state", "Not running", WAIT)
+        .await?;
+    let disk = std::fs::read(&image)?;
+    let at = cloudkeep_tests::bootdisk::DATA_OFFSET as usize;
+    ensure!(
+        disk[at..].starts_with(b"home-again\n"),
+        "the machine's change came home"
     );
     console.shutdown().await?;
     Ok(())
