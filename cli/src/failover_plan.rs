@@ -39,6 +39,10 @@ enum PlanCommand {
         /// How long each step may take to answer (90s, 10m).
         #[arg(long, default_value = "10m")]
         timeout: String,
+        /// Every replica joins your network N (extended to your site by `cloudkeep nea run`)
+        /// instead of the provider's NAT.
+        #[arg(long, value_name = "N")]
+        network: Option<u8>,
     },
     /// Your failover plans.
     List,
@@ -130,6 +134,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             steps,
             ports,
             timeout,
+            network,
         } => {
             let mut plan = FailoverPlan {
                 name,
@@ -147,6 +152,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     replica,
                     wait,
                     ports: Vec::new(),
+                    network,
                 });
             }
             for text in &ports {

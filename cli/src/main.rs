@@ -13,6 +13,7 @@ mod image;
 mod job;
 mod lab;
 mod local;
+mod nea;
 mod notify;
 mod plans;
 mod policy;
@@ -87,6 +88,9 @@ enum Command {
     Replica(replica::Args),
     /// The order your replicas start in at failover, each waiting for the last to answer.
     FailoverPlan(failover_plan::Args),
+    /// This computer as a network extension appliance: your site's network joined to your
+    /// network at the provider, so failed-over replicas keep their addresses.
+    Nea(nea::Args),
     /// Run this machine as a cloud host of a service provider (Linux with QEMU/KVM): it
     /// runs tenants' replicas.
     Host(host::Args),
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
         Command::Host(args) => with_home(|home| host::run_command(args, home)),
         Command::Replica(args) => with_tenant(|ctx| replica::run_command(args, ctx)),
         Command::FailoverPlan(args) => with_tenant(|ctx| failover_plan::run_command(args, ctx)),
+        Command::Nea(args) => with_tenant(|ctx| nea::run_command(args, ctx)),
         Command::Provider(args) => with_tenant(|ctx| provider::run_command(args, ctx)),
         Command::Repo(args) => with_tenant(|ctx| provider::run_repo_command(args, ctx)),
         Command::Job(args) => with_tenant(|ctx| job::run_command(args, ctx)),

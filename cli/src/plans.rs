@@ -100,6 +100,9 @@ pub enum ReplicaAction {
         /// A public address rule PUBLIC:REPLICA; repeat for more.
         #[arg(long = "port", value_name = "PUBLIC:REPLICA")]
         ports: Vec<String>,
+        /// Join the tenant's network N (extended to its site) instead of the NAT.
+        #[arg(long, value_name = "N")]
+        network: Option<u8>,
     },
 }
 
@@ -140,6 +143,7 @@ pub fn replica_command(
             test,
             point,
             ports,
+            network,
         } => {
             let req = cloudkeep_api::replication::FailoverRequest {
                 point,
@@ -149,6 +153,7 @@ pub fn replica_command(
                     .map(|p| port_rule(p))
                     .collect::<anyhow::Result<_>>()?,
                 probes: Vec::new(),
+                network,
             };
             let view = rt.block_on(client.replica_failover(&tenant, &name, &req))?;
             if json {

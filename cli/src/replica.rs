@@ -111,6 +111,11 @@ enum ReplicaCommand {
         /// replica, PUBLIC:REPLICA (8080:80); repeat for more.
         #[arg(long = "port", value_name = "PUBLIC:REPLICA")]
         ports: Vec<String>,
+        /// Join your network N at the provider instead of its NAT: the one your network
+        /// extension appliance (`cloudkeep nea run`) extends to your site, so the replica keeps
+        /// its address there.
+        #[arg(long, value_name = "N")]
+        network: Option<u8>,
     },
     /// End a test failover, or undo a failover: the replica stops, what it wrote is thrown
     /// away, replication goes on.
@@ -371,6 +376,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             test,
             point,
             ports,
+            network,
         } => {
             let job = find(&name)?;
             let req = cloudkeep_api::replication::FailoverRequest {
@@ -381,6 +387,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     .map(|p| crate::plans::port_rule(p))
                     .collect::<anyhow::Result<_>>()?,
                 probes: Vec::new(),
+                network,
             };
             let view = replicas::failover(ctx, &job, &req)?;
             if args.json {

@@ -64,6 +64,8 @@ fn help_lists_only_real_subcommands() {
           lab             A service provider on this computer, with a demo tenant, for trying everything
           replica         Cloud replication at your provider: your hardware plans
           failover-plan   The order your replicas start in at failover, each waiting for the last to answer
+          nea             This computer as a network extension appliance: your site's network joined to your
+                          network at the provider, so failed-over replicas keep their addresses
           host            Run this machine as a cloud host of a service provider (Linux with QEMU/KVM): it
                           runs tenants' replicas
           recovery-media  Bootable recovery media: restore a dead or blank computer from your provider

@@ -1070,3 +1070,246 @@ fn a_failover_plan_starts_replicas_in_order_each_waiting_for_the_last_to_answer(
         "{listed}"
     );
 }
+
+/// A network namespace standing for the tenant's site: a bridge at 10.0.2.20/24 (a machine
+/// still at the site); removed with everything in it when dropped.
+struct Site(String);
+
+impl Site {
+    fn new() -> Self {
+        let name = format!("ck-site-{}", std::process::id());
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(std::process::Stdio::null())
+            .status();
+        let site = Self(name);
+        site.ip(&["netns", "add", &site.0]);
+        for args in [
+            &["link", "add", "br0", "type", "bridge"][..],
+            &["addr", "add", "10.0.2.20/24", "dev", "br0"],
+            &["link", "set", "br0", "up"],
+            &["link", "set", "lo", "up"],
+        ] {
+            let mut all = vec!["-n", site.0.as_str()];
+            all.extend_from_slice(args);
+            site.ip(&all);
+        }
+        site
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `GET http://ADDRESS/` from the site (curl), if it answers within 3 s.
+    fn get(&self, address: &str) -> Option<String> {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.0, "curl", "-s", "-m", "3"])
+            .arg(format!("http://{address}/"))
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn a_replica_on_the_tenants_network_keeps_its_address_at_the_site_through_the_appliance() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: network namespaces and TAP interfaces need root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, sp, fp) = gateway_with_tenant(tmp.path());
+    let (_host, _pool) = running_host(tmp.path(), &sp);
+    sp.ok(
+        &[
+            "sp",
+            "plan",
+            "add",
+            "site",
+            "--cpu",
+            "1",
+            "--memory",
+            "256M",
+            "--storage",
+            "kvm1:400M",
+            "--networks",
+            "1",
+        ],
+        None,
+    );
+    sp.ok(&["sp", "plan", "subscribe", "site", "acme"], None);
+    let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
+    let file = [("CLOUDKEEP_SECRETS", std::path::Path::new("file"))];
+    let image = tmp.path().join("web.img");
+    cloudkeep_tests::bootdisk::build(&image, "web-at-the-site");
+    let img = format!("sda={}", image.display());
+    laptop.ok_with(
+        &[
+            "replica", "create", "web", "--plan", "site", "--disk", &img, "--memory", "192M",
+        ],
+        None,
+        &file,
+    );
+    laptop.ok_with(&["replica", "run", "web"], None, &file);
+
+    // What the plan does not have is refused: a network past its count, for the replica and
+    // for the appliance, and public ports on the tenant's own network.
+    let err = laptop.run_with(
+        &["replica", "failover", "web", "--network", "1"],
+        None,
+        &file,
+    );
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("has 1 networks: give network 0 to 0"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    let err = laptop.run_with(
+        &[
+            "replica",
+            "failover",
+            "web",
+            "--network",
+            "0",
+            "--port",
+            "2000:80",
+        ],
+        None,
+        &file,
+    );
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("public address rules"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    let iface = format!("ckn{}", std::process::id() % 100_000);
+    let err = laptop.run_with(
+        &[
+            "nea",
+            "run",
+            "--plan",
+            "site",
+            "--network",
+            "4",
+            "--interface",
+            &iface,
+        ],
+        None,
+        &file,
+    );
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("give network 0 to 0"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+
+    // The site, and the appliance bridged into it.
+    let site = Site::new();
+    let log = std::fs::File::create(tmp.path().join("nea.log")).unwrap();
+    let _nea = HostProcess(start(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+            .args(["nea", "run", "--plan", "site", "--interface", &iface])
+            .env("CLOUDKEEP_HOME", &laptop.home)
+            .env("CLOUDKEEP_SECRETS", "file")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log),
+    ));
+    let started = std::time::Instant::now();
+    while !std::process::Command::new("ip")
+        .args(["link", "show", &iface])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the appliance made no interface"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    site.ip(&["link", "set", &iface, "netns", &site.0]);
+    site.ip(&["-n", &site.0, "link", "set", &iface, "master", "br0"]);
+    site.ip(&["-n", &site.0, "link", "set", &iface, "up"]);
+
+    // Failover onto the tenant's network: the site reaches the replica at the machine's own
+    // address (10.0.2.15), through the appliance, the gateway and the host.
+    laptop.ok_with(
+        &["replica", "failover", "web", "--network", "0"],
+        None,
+        &file,
+    );
+    wait_console(
+        &laptop,
+        "web",
+        "CLOUDKEEP-TEST-MACHINE web-at-the-site",
+        &file,
+    );
+    let started = std::time::Instant::now();
+    let page = loop {
+        if let Some(page) = site.get("10.0.2.15") {
+            break page;
+        }
+        if started.elapsed().as_secs() >= 120 {
+            let links = std::process::Command::new("ip")
+                .args(["-n", &site.0, "-s", "link"])
+                .output()
+                .unwrap();
+            let neigh = std::process::Command::new("ip")
+                .args(["-n", &site.0, "neigh"])
+                .output()
+                .unwrap();
+            panic!(
+                "the site never reached the replica; the appliance said: {}\n{}\n{}",
+                std::fs::read_to_string(tmp.path().join("nea.log")).unwrap_or_default(),
+                String::from_utf8_lossy(&links.stdout),
+                String::from_utf8_lossy(&neigh.stdout),
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    };
+    assert!(page.contains("web-at-the-site"), "{page}");
+    let said = std::fs::read_to_string(tmp.path().join("nea.log")).unwrap();
+    assert!(
+        said.contains("joined network 0 of hardware plan site"),
+        "{said}"
+    );
+    laptop.ok_with(&["replica", "undo", "web"], None, &file);
+
+    // A test failover on the same network is a copy the site never reaches.
+    laptop.ok_with(
+        &["replica", "failover", "web", "--test", "--network", "0"],
+        None,
+        &file,
+    );
+    wait_console(
+        &laptop,
+        "web",
+        "CLOUDKEEP-TEST-MACHINE web-at-the-site",
+        &file,
+    );
+    for _ in 0..3 {
+        assert_eq!(site.get("10.0.2.15"), None, "the test copy is isolated");
+    }
+    laptop.ok_with(&["replica", "undo", "web"], None, &file);
+}

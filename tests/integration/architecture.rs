@@ -171,7 +171,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "core/host/src",
         &[
-            &["config", "nbd"],
+            &["config", "nbd", "network"],
             &["chain", "facts"],
             &["store"],
             &["machine"],
@@ -230,8 +230,9 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             &["context", "providers"],
             // Replicas need a provider, nothing of jobs.
             &["jobs", "replicas"],
-            // Failover plans start replicas in order.
-            &["failover_plans"],
+            // Failover plans start replicas in order; the network extension appliance joins a
+            // plan's network.
+            &["failover_plans", "nea"],
             // Ransomware signals judged against a job's sessions.
             &["anomaly"],
             // What a run tells the provider and the notification channels.
@@ -268,7 +269,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             ],
             // The agent's restore is `restore files` of its own job.
             &["agent", "replica"],
-            &["failover_plan"],
+            &["failover_plan", "nea"],
         ],
     ),
     (

@@ -440,7 +440,20 @@ pub struct FailoverRequest {
     /// Ports of the replica to watch (a failover plan waits until one answers).
     #[serde(default)]
     pub probes: Vec<u16>,
+    /// The tenant's network (0, 1, …) its network card joins — the one a network extension
+    /// appliance extends to the tenant's site — instead of the provider's NAT with public
+    /// address rules. A test failover's is a copy no appliance reaches.
+    #[serde(default)]
+    pub network: Option<u8>,
 }
+
+/// The `Upgrade` protocol of a network extension's layer-2 tunnel (an HTTP/1.1 upgrade on the
+/// gateway's TLS port, then the gateway's on to the host). After it, each Ethernet frame
+/// travels as its length (4 bytes, big-endian) and its bytes.
+pub const L2_UPGRADE: &str = "cloudkeep-l2";
+
+/// The longest Ethernet frame a tenant network carries (a jumbo frame).
+pub const MAX_FRAME: usize = 9216;
 
 /// The most ports one replica may have watched.
 pub const MAX_PROBES: usize = 8;
@@ -473,6 +486,9 @@ pub struct StartSpec {
     /// Ports of the replica the host watches for a failover plan.
     #[serde(default)]
     pub probes: Vec<u16>,
+    /// The tenant network it joins instead of the provider's NAT.
+    #[serde(default)]
+    pub network: Option<u8>,
 }
 
 /// A replica running at its host.

@@ -336,7 +336,8 @@ impl SpClient {
             Err(e) => return Err(self.transport_error(e).await),
         };
         let status = resp.status();
-        if !status.is_success() {
+        // A tunnel opened (an upgrade) is an answer too.
+        if !status.is_success() && status != reqwest::StatusCode::SWITCHING_PROTOCOLS {
             let bytes = resp
                 .bytes()
                 .await
@@ -398,6 +399,40 @@ impl SpClient {
             req = req.header(*name, *value);
         }
         req.body(body)
+    }
+
+    /// Opens `path` as a tunnel of `protocol` (an HTTP/1.1 upgrade on a connection of its
+    /// own, the same certificate pinned): a byte stream both ways, for as long as it lasts.
+    pub(crate) async fn upgrade(
+        &self,
+        path: &str,
+        protocol: &str,
+    ) -> Result<reqwest::Upgraded, ClientError> {
+        let mut config = tls::pinned_config(&self.pin)?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(config)
+            .http1_only()
+            .connect_timeout(std::time::Duration::from_secs(15))
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let mut req = http
+            .get(format!("https://{}{path}", self.address))
+            .header(reqwest::header::CONNECTION, "upgrade")
+            .header(reqwest::header::UPGRADE, protocol);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = self.answer(req).await?;
+        if resp.status() != reqwest::StatusCode::SWITCHING_PROTOCOLS {
+            return Err(ClientError::Protocol(format!(
+                "the gateway did not open the tunnel (HTTP {})",
+                resp.status()
+            )));
+        }
+        resp.upgrade()
+            .await
+            .map_err(|e| ClientError::Protocol(format!("the tunnel did not open: {e}")))
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

@@ -259,6 +259,22 @@ impl TenantClient {
             .await
     }
 
+    /// Joins the tenant's network `network` of hardware plan `plan` at layer 2: the tunnel a
+    /// network extension appliance carries Ethernet frames in (each its 4-byte big-endian
+    /// length, then its bytes).
+    pub async fn join_network(
+        &self,
+        plan: &str,
+        network: u8,
+    ) -> Result<reqwest::Upgraded, ClientError> {
+        self.sp()
+            .upgrade(
+                &format!("/v1/networks/{}/{network}/join", segment(plan)),
+                cloudkeep_api::replication::L2_UPGRADE,
+            )
+            .await
+    }
+
     /// Whether watched port `port` of the running replica answers.
     pub async fn replica_probe(
         &self,

@@ -162,7 +162,8 @@ impl HostLink {
             )
         })?;
         let status = resp.status();
-        if !status.is_success() {
+        // A tunnel opened (an upgrade) is an answer too.
+        if !status.is_success() && status != reqwest::StatusCode::SWITCHING_PROTOCOLS {
             let bytes = resp.bytes().await.unwrap_or_default();
             let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             let message = body["message"]

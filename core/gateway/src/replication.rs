@@ -74,6 +74,7 @@ pub fn routes() -> Router<Arc<GatewayState>> {
         .route("/v1/replicas/{name}/failback/done", post(failback_done))
         .route("/v1/replicas/{name}/console", get(console))
         .route("/v1/replicas/{name}/probe", get(probe))
+        .route("/v1/networks/{plan}/{network}/join", get(join_network))
         .route(
             "/v1/admin/replicas/{tenant}/{name}/failover",
             post(admin_failover),
@@ -633,6 +634,21 @@ async fn start_replica(
             "a replica has at most 16 public address rules",
         ));
     }
+    if let Some(n) = req.network {
+        if u32::from(n) >= row.plan.networks {
+            return Err(ApiError::bad_request(format!(
+                "hardware plan {} has {} networks: give network 0 to {}",
+                row.plan.name,
+                row.plan.networks,
+                row.plan.networks.saturating_sub(1)
+            )));
+        }
+        if !req.ports.is_empty() || !req.probes.is_empty() {
+            return Err(ApiError::bad_request(
+                "a replica on your own network is reached there (through your network extension appliance): public address rules and watched ports are for the provider's NAT",
+            ));
+        }
+    }
     if req.probes.len() > cloudkeep_api::replication::MAX_PROBES || req.probes.contains(&0) {
         return Err(ApiError::bad_request(format!(
             "a replica has at most {} watched ports, each 1 to 65535",
@@ -663,6 +679,7 @@ async fn start_replica(
         memory: spec.memory,
         internet: row.plan.internet,
         probes: req.probes.clone(),
+        network: req.network,
         ports: req
             .ports
             .iter()
@@ -980,6 +997,120 @@ async fn probe(
         ))
         .await?;
     Ok(Json(answer))
+}
+
+/// `GET /v1/networks/{plan}/{network}/join`: a network extension appliance's layer-2 tunnel
+/// (an HTTP/1.1 upgrade) to the tenant's network `network` of a hardware plan it has, relayed
+/// to the plan's host over the gateway's pinned link. Frames pass through as they are; the
+/// tenant's bandwidth limit applies to what it sends.
+async fn join_network(
+    State(state): AppState,
+    session: TenantSession,
+    Path((plan, network)): Path<(String, u8)>,
+    req: axum::extract::Request,
+) -> Result<axum::response::Response, ApiError> {
+    use cloudkeep_api::replication::L2_UPGRADE;
+    let owner = replica_owner(&session)?;
+    session.may_write()?;
+    let asked = req
+        .headers()
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok());
+    if asked != Some(L2_UPGRADE) {
+        return Err(ApiError::bad_request(format!(
+            "a network is joined with Upgrade: {L2_UPGRADE} (cloudkeep nea run)"
+        )));
+    }
+    let view = state
+        .db
+        .plans_of(owner)
+        .await?
+        .into_iter()
+        .find(|p| p.plan.name == plan)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "hardware plan {plan} is not one your provider gave you (cloudkeep replica plans)"
+            ))
+        })?;
+    if u32::from(network) >= view.plan.networks {
+        return Err(ApiError::bad_request(format!(
+            "hardware plan {plan} has {} networks: give network 0 to {}",
+            view.plan.networks,
+            view.plan.networks.saturating_sub(1)
+        )));
+    }
+    let host = link(&state, &view.plan.host).await?;
+    let resp = host
+        .answer(
+            host.stream_request(
+                reqwest::Method::GET,
+                &format!("/v1/networks/{}/{network}/join", session.tenant.login),
+            )
+            .header(reqwest::header::CONNECTION, "upgrade")
+            .header(reqwest::header::UPGRADE, L2_UPGRADE),
+        )
+        .await?;
+    if resp.status() != reqwest::StatusCode::SWITCHING_PROTOCOLS {
+        return Err(ApiError::new(
+            ErrorCode::HostUnavailable,
+            format!(
+                "cloud host {} did not open the network ({})",
+                view.plan.host,
+                resp.status()
+            ),
+        ));
+    }
+    let to_host = resp.upgrade().await.map_err(|e| {
+        ApiError::new(
+            ErrorCode::HostUnavailable,
+            format!(
+                "cloud host {} did not open the network: {e}",
+                view.plan.host
+            ),
+        )
+    })?;
+    let from_tenant = hyper::upgrade::on(req);
+    let bucket = state.bucket_for(&session).await;
+    tokio::spawn(async move {
+        let Ok(upgraded) = from_tenant.await else {
+            return;
+        };
+        let tenant = hyper_util::rt::TokioIo::new(upgraded);
+        let (mut tenant_read, mut tenant_write) = tokio::io::split(tenant);
+        let (mut host_read, mut host_write) = tokio::io::split(to_host);
+        let up = async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                let n = match tenant_read.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if let Some(bucket) = &bucket {
+                    bucket.take(n).await;
+                }
+                if host_write.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+            let _ = host_write.shutdown().await;
+        };
+        let down = async {
+            let _ = tokio::io::copy(&mut host_read, &mut tenant_write).await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut tenant_write).await;
+        };
+        // Either side ending ends the tunnel.
+        tokio::select! {
+            () = up => {}
+            () = down => {}
+        }
+    });
+    axum::response::Response::builder()
+        .status(axum::http::StatusCode::SWITCHING_PROTOCOLS)
+        .header(axum::http::header::CONNECTION, "upgrade")
+        .header(axum::http::header::UPGRADE, L2_UPGRADE)
+        .body(axum::body::Body::empty())
+        .map_err(ApiError::internal)
 }
 
 /// Stops and removes `row`'s disks at its host (its record stays: the caller removes it).

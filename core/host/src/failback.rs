@@ -175,6 +175,7 @@ mod tests {
                 internet: false,
                 ports: Vec::new(),
                 probes: Vec::new(),
+                network: None,
             },
             point: 1,
             // No such process: nothing is signalled.

@@ -22,6 +22,8 @@ pub mod failback;
 pub mod machine;
 #[cfg(unix)]
 pub mod nbd;
+#[cfg(unix)]
+pub mod network;
 pub mod run;
 #[cfg(unix)]
 pub mod server;

@@ -53,12 +53,24 @@ pub fn accelerator(configured: Option<&str>) -> String {
     configured.unwrap_or("kvm:tcg").to_owned()
 }
 
-/// Starts the replica: run layers over the point, then QEMU. Refused while one runs.
+/// A network card on one of the tenant's networks (`network`): the network's socket and the
+/// card's MAC address.
+#[derive(Debug, Clone)]
+pub struct NetworkCard {
+    /// The tenant network's Unix socket.
+    pub socket: PathBuf,
+    /// The card's MAC address.
+    pub mac: String,
+}
+
+/// Starts the replica: run layers over the point, then QEMU — its network card on `card`
+/// (a tenant network) when given, QEMU's user network otherwise. Refused while one runs.
 pub fn start(
     dir: &ReplicaDir,
     spec: &StartSpec,
     key: &Key,
     accel: &str,
+    card: Option<&NetworkCard>,
 ) -> Result<Running, HostError> {
     if let Some(r) = running(dir)? {
         return Err(HostError::Invalid(format!(
@@ -117,6 +129,20 @@ pub fn start(
                 if i == 0 { ",bootindex=0" } else { "" }
             ));
     }
+    if let Some(card) = card {
+        if !spec.ports.is_empty() || !spec.probes.is_empty() {
+            return Err(HostError::Invalid(
+                "a replica on a tenant network has no public address rules or watched ports".into(),
+            ));
+        }
+        cmd.arg("-netdev")
+            .arg(format!(
+                "stream,id=net0,server=off,addr.type=unix,addr.path={}",
+                card.socket.display()
+            ))
+            .arg("-device")
+            .arg(format!("e1000,netdev=net0,mac={}", card.mac));
+    }
     let mut nic = String::from("user,model=e1000");
     if spec.test || !spec.internet {
         nic.push_str(",restrict=on");
@@ -145,7 +171,9 @@ pub fn start(
             to,
         });
     }
-    cmd.arg("-nic").arg(nic);
+    if card.is_none() {
+        cmd.arg("-nic").arg(nic);
+    }
     // What the machine prints, and QEMU's own messages, are the tenant's: owner-only (QEMU
     // keeps the mode of a file that exists).
     let console = dir.path().join("console.log");

@@ -42,6 +42,7 @@ struct Host {
     config: HostConfig,
     relay_key: String,
     busy: Mutex<HashSet<PathBuf>>,
+    switches: Arc<crate::network::Switches>,
 }
 
 /// An error as the gateway reads it: a status and `{code, message}`.
@@ -292,9 +293,16 @@ async fn start(
     let dir = host.replica(&at.pool, &tenant, &name)?;
     let accel = machine::accelerator(host.config.accel.as_deref());
     let turn = Turn::take(&host, &dir)?;
+    let card = match spec.network {
+        Some(n) => Some(machine::NetworkCard {
+            socket: host.switches.socket_for(&tenant, n, spec.test).await?,
+            mac: crate::network::mac_of(&tenant, &name),
+        }),
+        None => None,
+    };
     let running = tokio::task::spawn_blocking(move || {
         let _turn = turn;
-        machine::start(&dir, &spec, &key, &accel)
+        machine::start(&dir, &spec, &key, &accel, card.as_ref())
     })
     .await
     .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
@@ -396,6 +404,50 @@ struct PortQuery {
     port: u16,
 }
 
+/// `GET /v1/networks/{tenant}/{n}/join`: an HTTP/1.1 upgrade to a layer-2 tunnel on the
+/// tenant's network `n` (an appliance's, relayed by a gateway).
+async fn join(
+    State(host): Shared,
+    UrlPath((tenant, network)): UrlPath<(String, u8)>,
+    req: axum::extract::Request,
+) -> Result<Response, Refused> {
+    use cloudkeep_api::replication::L2_UPGRADE;
+    host.check(req.headers())?;
+    let asked = req
+        .headers()
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok());
+    if asked != Some(L2_UPGRADE) {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            format!("a tenant network is joined with Upgrade: {L2_UPGRADE}"),
+        ));
+    }
+    cloudkeep_model::names::check("tenant", &tenant)
+        .map_err(|e| Refused(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let upgrade = hyper::upgrade::on(req);
+    let switches = host.switches.clone();
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(upgraded) => {
+                if let Err(e) = switches
+                    .join(&tenant, network, TokioIo::new(upgraded))
+                    .await
+                {
+                    tracing::debug!("a network tunnel ended: {e}");
+                }
+            }
+            Err(e) => tracing::debug!("a network tunnel was not opened: {e}"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(axum::http::header::CONNECTION, "upgrade")
+        .header(axum::http::header::UPGRADE, L2_UPGRADE)
+        .body(Body::empty())
+        .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
 /// `GET …/console`: the end of the running machine's serial console.
 async fn console(
     State(host): Shared,
@@ -432,6 +484,10 @@ fn routes(host: Arc<Host>) -> Router {
         .route(
             "/v1/replicas/{tenant}/{name}/probe",
             axum::routing::get(probe),
+        )
+        .route(
+            "/v1/networks/{tenant}/{network}/join",
+            axum::routing::get(join),
         )
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(host)
@@ -517,6 +573,7 @@ pub async fn bind(
         config: config.clone(),
         relay_key: relay_key.to_owned(),
         busy: Mutex::new(HashSet::new()),
+        switches: Arc::new(crate::network::Switches::new(&dir.join("net"))),
     });
     Ok(Listening {
         addr,
@@ -546,7 +603,10 @@ impl Listening {
                 };
                 let builder = auto::Builder::new(TokioExecutor::new());
                 if let Err(e) = builder
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+                    .serve_connection_with_upgrades(
+                        TokioIo::new(stream),
+                        TowerToHyperService::new(app),
+                    )
                     .await
                 {
                     tracing::debug!(%peer, "connection ended: {e}");

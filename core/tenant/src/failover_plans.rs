@@ -60,6 +60,9 @@ pub struct Step {
     /// Public address rules it starts with.
     #[serde(default)]
     pub ports: Vec<PortRule>,
+    /// The tenant network it joins instead of the provider's NAT.
+    #[serde(default)]
+    pub network: Option<u8>,
 }
 
 /// A failover plan.
@@ -285,6 +288,7 @@ pub fn run(
                     test,
                     ports: step.ports.clone(),
                     probes,
+                    network: step.network,
                 },
             )
             .map_err(|e| {

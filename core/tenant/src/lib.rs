@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod keys;
 pub mod live;
 pub mod logging;
+pub mod nea;
 pub mod notify;
 pub mod overview;
 pub mod policies;

@@ -142,10 +142,7 @@ pub type ReplicaRun = (String, Result<CycleReport, TenantError>);
 /// Runs a cycle of every replica whose schedule is due at `now_ms`, one after another; each
 /// replica's name and how its cycle went (a failed one is recorded and tried again at its
 /// next time).
-pub fn run_due_replicas(
-    ctx: &TenantContext,
-    now_ms: i64,
-) -> Result<Vec<ReplicaRun>, TenantError> {
+pub fn run_due_replicas(ctx: &TenantContext, now_ms: i64) -> Result<Vec<ReplicaRun>, TenantError> {
     let all = ctx.block_on(super::replicas::list(ctx.state()))?;
     let mut ran = Vec::new();
     for job in all.iter().filter(|j| j.is_due(now_ms)) {

@@ -220,6 +220,9 @@ pub enum ReplicaAction {
         point: Option<u64>,
         /// Public address rules.
         ports: Vec<cloudkeep_api::replication::PortRule>,
+        /// The tenant network it joins instead (extended to the site by an appliance).
+        #[serde(default)]
+        network: Option<u8>,
     },
     /// End a test failover, undo a failover, or make it permanent.
     End {
@@ -281,18 +284,22 @@ pub async fn replica_act(
                     &|_, _| {},
                 )?))
             }
-            ReplicaAction::Failover { test, point, ports } => {
-                json(serde_json::to_value(r::failover(
-                    &ctx,
-                    &job,
-                    &cloudkeep_api::replication::FailoverRequest {
-                        point,
-                        test,
-                        ports,
-                        probes: Vec::new(),
-                    },
-                )?))
-            }
+            ReplicaAction::Failover {
+                test,
+                point,
+                ports,
+                network,
+            } => json(serde_json::to_value(r::failover(
+                &ctx,
+                &job,
+                &cloudkeep_api::replication::FailoverRequest {
+                    point,
+                    test,
+                    ports,
+                    probes: Vec::new(),
+                    network,
+                },
+            )?)),
             ReplicaAction::End { permanent } => json(serde_json::to_value(r::end_failover(
                 &ctx, &job, permanent,
             )?)),
