@@ -215,7 +215,8 @@ function failoverPlanWizard(overview, ctx) {
 function stateText(s) {
   if (!s) return 'Not running';
   const how = { test: 'Test failover: isolated, replication goes on', failover: 'Failed over: replication waits', permanent: 'Failed over permanently', failback: 'Being failed back: its machine at the provider stopped; fail back again to finish' }[s.mode] || s.mode;
-  return `${how} — from replica point ${s.running.point}, since ${fmt.dateTime(s.running.since_ms)}`;
+  const where = s.running.spec.network != null ? `, on your network ${s.running.spec.network}` : '';
+  return `${how} — from replica point ${s.running.point}${where}, since ${fmt.dateTime(s.running.since_ms)}`;
 }
 
 async function renderReplica(container, ctx, provider, name) {
@@ -244,7 +245,11 @@ async function renderReplica(container, ctx, provider, name) {
     if (view.state.mode === 'failover' || view.state.mode === 'failback') failbackPanel = failbackForm(view, provider, name, slot, ctx);
   } else {
     const port = field({ label: 'Public port (optional)', id: 'replica-public-port', kind: 'number', min: 1024, max: 65535, hint: 'A port of your provider’s address forwarded to port 80 of the replica, to reach its web server.' });
+    const networks = Array.from({ length: view.networks || 0 }, (_, n) => [String(n), `Your network ${n} (extended to your site; the replica keeps its address)`]);
+    const network = selectField({ label: 'Network', id: 'replica-network', value: 'nat', options: [['nat', 'Your provider’s NAT (reached through public ports)'], ...networks], hint: networks.length ? 'Your network is joined to your site by a network extension appliance (cloudkeep nea run). A test failover gets an isolated copy of it.' : 'Your hardware plan has no network of your own.' });
+    network.input.addEventListener('change', () => { port.wrap.hidden = network.input.value !== 'nat'; });
     const rules = () => {
+      if (network.input.value !== 'nat') return [];
       const p = port.input.value.trim();
       const bad = p !== '' && !(Number(p) >= 1024 && Number(p) <= 65535);
       port.setError(bad ? 'Give a port from 1024 to 65535, or leave it empty.' : null);
@@ -253,18 +258,19 @@ async function renderReplica(container, ctx, provider, name) {
     const test = button('Test failover', { id: 'replica-test-failover', disabled: view.points.length === 0 });
     test.addEventListener('click', () => {
       const ports = rules();
-      if (ports) act(test, { action: 'failover', test: true, point: null, ports });
+      if (ports) act(test, { action: 'failover', test: true, point: null, ports, network: chosenNetwork() });
     });
     const real = button('Fail over', { variant: 'secondary', id: 'replica-failover', disabled: view.points.length === 0 });
     real.addEventListener('click', async () => {
       const ports = rules();
       if (!ports) return;
       if (!(await confirmDialog({ title: `Fail over replica ${name}?`, message: 'The replica starts at your provider from its newest point as your machine now; its replication waits until you fail it back (what it writes comes home) or undo.', confirmLabel: 'Fail over', danger: false }))) return;
-      act(real, { action: 'failover', test: false, point: null, ports });
+      act(real, { action: 'failover', test: false, point: null, ports, network: chosenNetwork() });
     });
     const run = button('Run cycle', { variant: 'secondary', id: 'replica-run' });
     run.addEventListener('click', () => act(run, { action: 'run' }));
-    controls.push(h('div', { class: 'inline-field' }, port.wrap), test, real, run);
+    const chosenNetwork = () => (network.input.value === 'nat' ? null : Number(network.input.value));
+    controls.push(h('div', { class: 'grid-2' }, network.wrap, port.wrap), test, real, run);
   }
   const every = field({ label: 'Run a cycle every (minutes)', id: 'replica-every', kind: 'number', min: 1, max: 10080, step: 1, value: view.every_minutes ? String(view.every_minutes) : '', hint: 'Empty: only when you ask. Cycles run while the console or cloudkeep daemon runs.' });
   const saveEvery = button('Save schedule', { variant: 'secondary', id: 'replica-every-save' });

@@ -544,6 +544,9 @@ pub struct ReplicaView {
     /// What runs of it at failover, when something does.
     #[serde(default)]
     pub state: Option<FailoverState>,
+    /// The tenant networks its plan has (a failover may join one instead of the NAT).
+    #[serde(default)]
+    pub networks: u32,
 }
 
 /// A replica that runs at its host.

@@ -494,6 +494,7 @@ impl Db {
             view: ReplicaView {
                 tenant: row.try_get(2)?,
                 host: plan.host.clone(),
+                networks: plan.networks,
                 spec,
                 points,
                 stored: unsigned(row.try_get(5)?)?,
