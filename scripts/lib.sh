@@ -20,7 +20,7 @@ CK_RUN_PACKAGES=(xvfb xauth fonts-dejavu-core)
 # BIOS and UEFI, OVMF, BusyBox, extlinux for the test's own bootable disk).
 CK_TEST_PACKAGES=(webkit2gtk-driver x11-utils x11-apps netpbm postgresql-15 gnome-keyring dbus-daemon faketime fdisk dosfstools mtools ntfs-3g qemu-utils fuse3 systemd
   qemu-system-x86 ovmf linux-image-amd64 kmod busybox-static grub-common grub-pc-bin grub-efi-amd64-bin
-  xorriso extlinux syslinux-common cpio python3-venv python3-aiosmtpd iproute2 curl)
+  xorriso extlinux syslinux-common cpio python3-venv python3-aiosmtpd iproute2 curl iputils-ping)
 
 ck_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 ck_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -158,6 +158,26 @@ enum ReplicaCommand {
     },
 }
 
+/// Shows `done` of `total` bytes of the disks read (nothing with `--json`: the result has the
+/// figures).
+fn disk_progress(
+    bar: &crate::progress::ProgressLine,
+    json: bool,
+    started: std::time::Instant,
+    done: u64,
+    total: u64,
+) {
+    if !json {
+        bar.update(&cloudkeep_repo::engine::Progress {
+            bytes: done,
+            bytes_read: done,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            expected_bytes: Some(total),
+            ..Default::default()
+        });
+    }
+}
+
 /// `15m`, `1h` as whole minutes (rounded up).
 fn every_minutes(text: &str) -> anyhow::Result<u32> {
     let secs = cloudkeep_model::units::parse_duration(text).map_err(anyhow::Error::msg)?;
@@ -265,17 +285,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             // With --json only the result is printed: the cycle's figures are in it.
             let bar = crate::progress::ProgressLine::new(false);
             let started = std::time::Instant::now();
-            let show = |done: u64, total: u64| {
-                if !args.json {
-                    bar.update(&cloudkeep_repo::engine::Progress {
-                        bytes: done,
-                        bytes_read: done,
-                        elapsed_ms: started.elapsed().as_millis() as u64,
-                        expected_bytes: Some(total),
-                        ..Default::default()
-                    });
-                }
-            };
+            let show = |done: u64, total: u64| disk_progress(&bar, args.json, started, done, total);
             let report = replicas::run_cycle(ctx, &job, &show).with_context(|| {
                 format!("replica {name}: the cycle failed; earlier replica points are intact")
             })?;
@@ -416,17 +426,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             let job = find(&name)?;
             let bar = crate::progress::ProgressLine::new(false);
             let started = std::time::Instant::now();
-            let show = |done: u64, total: u64| {
-                if !args.json {
-                    bar.update(&cloudkeep_repo::engine::Progress {
-                        bytes: done,
-                        bytes_read: done,
-                        elapsed_ms: started.elapsed().as_millis() as u64,
-                        expected_bytes: Some(total),
-                        ..Default::default()
-                    });
-                }
-            };
+            let show = |done: u64, total: u64| disk_progress(&bar, args.json, started, done, total);
             let report = replicas::failback(ctx, &job, &onto, &show).with_context(|| {
                 format!(
                     "replica {name}: the failback did not finish; run it again (only what is missing comes)"

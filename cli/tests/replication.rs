@@ -763,40 +763,49 @@ fn a_replica_boots_at_the_host_within_its_plan_and_a_public_port_reaches_it() {
     assert!(!pool.join("replicas").join("acme").join("db").exists());
 }
 
+/// The SP's hardware plan `name` (`args`: the rest of `sp plan add`), given to acme.
+fn plan_for_acme(sp: &Cli, name: &str, args: &[&str]) {
+    let mut all = vec!["sp", "plan", "add", name];
+    all.extend_from_slice(args);
+    sp.ok(&all, None);
+    sp.ok(&["sp", "plan", "subscribe", name, "acme"], None);
+}
+
+/// Replica `name` of a new test machine printing `marker` (its disk in `dir`), made on `plan`
+/// with `memory`, its first cycle run; the machine's disk.
+fn test_machine_replica(
+    laptop: &Cli,
+    dir: &std::path::Path,
+    plan: &str,
+    name: &str,
+    marker: &str,
+    memory: &str,
+) -> std::path::PathBuf {
+    let file = [("CLOUDKEEP_SECRETS", std::path::Path::new("file"))];
+    let image = dir.join(format!("{name}.img"));
+    cloudkeep_tests::bootdisk::build(&image, marker);
+    let img = format!("sda={}", image.display());
+    laptop.ok_with(
+        &[
+            "replica", "create", name, "--plan", plan, "--disk", &img, "--memory", memory,
+        ],
+        None,
+        &file,
+    );
+    laptop.ok_with(&["replica", "run", name], None, &file);
+    image
+}
+
 #[test]
 fn a_failed_over_machine_is_failed_back_with_what_it_wrote_and_replication_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let (gw, sp, fp) = gateway_with_tenant(tmp.path());
     let (_host, pool) = running_host(tmp.path(), &sp);
-    sp.ok(
-        &[
-            "sp",
-            "plan",
-            "add",
-            "small",
-            "--cpu",
-            "1",
-            "--memory",
-            "256M",
-            "--storage",
-            "kvm1:400M",
-        ],
-        None,
-    );
-    sp.ok(&["sp", "plan", "subscribe", "small", "acme"], None);
+    let plan = ["--cpu", "1", "--memory", "256M", "--storage", "kvm1:400M"];
+    plan_for_acme(&sp, "small", &plan);
     let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
     let file = [("CLOUDKEEP_SECRETS", std::path::Path::new("file"))];
-    let image = tmp.path().join("app.img");
-    cloudkeep_tests::bootdisk::build(&image, "marker-of-app");
-    let img = format!("sda={}", image.display());
-    laptop.ok_with(
-        &[
-            "replica", "create", "app", "--plan", "small", "--disk", &img, "--memory", "256M",
-        ],
-        None,
-        &file,
-    );
-    laptop.ok_with(&["replica", "run", "app"], None, &file);
+    let image = test_machine_replica(&laptop, tmp.path(), "small", "app", "marker-of-app", "256M");
 
     // Nothing to fail back yet; a test failover is never failed back.
     let err = laptop.run_with(&["replica", "failback", "app"], None, &file);
@@ -913,36 +922,13 @@ fn a_failover_plan_starts_replicas_in_order_each_waiting_for_the_last_to_answer(
     let tmp = tempfile::tempdir().unwrap();
     let (gw, sp, fp) = gateway_with_tenant(tmp.path());
     let (_host, _pool) = running_host(tmp.path(), &sp);
-    sp.ok(
-        &[
-            "sp",
-            "plan",
-            "add",
-            "site",
-            "--cpu",
-            "2",
-            "--memory",
-            "384M",
-            "--storage",
-            "kvm1:400M",
-        ],
-        None,
-    );
-    sp.ok(&["sp", "plan", "subscribe", "site", "acme"], None);
+    let plan = ["--cpu", "2", "--memory", "384M", "--storage", "kvm1:400M"];
+    plan_for_acme(&sp, "site", &plan);
     let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
     let file = [("CLOUDKEEP_SECRETS", std::path::Path::new("file"))];
     for name in ["db", "web"] {
-        let image = tmp.path().join(format!("{name}.img"));
-        cloudkeep_tests::bootdisk::build(&image, &format!("{name}-ready"));
-        let img = format!("sda={}", image.display());
-        laptop.ok_with(
-            &[
-                "replica", "create", name, "--plan", "site", "--disk", &img, "--memory", "192M",
-            ],
-            None,
-            &file,
-        );
-        laptop.ok_with(&["replica", "run", name], None, &file);
+        let marker = format!("{name}-ready");
+        test_machine_replica(&laptop, tmp.path(), "site", name, &marker, "192M");
     }
 
     // Plans are checked: replicas it names exist, each once, waits make sense.
@@ -1071,13 +1057,13 @@ fn a_failover_plan_starts_replicas_in_order_each_waiting_for_the_last_to_answer(
     );
 }
 
-/// A network namespace standing for the tenant's site: a bridge at 10.0.2.20/24 (a machine
-/// still at the site); removed with everything in it when dropped.
+/// A network namespace standing for one of the tenant's sites: a bridge with `address`/24 (a
+/// machine still at the site); removed with everything in it when dropped.
 struct Site(String);
 
 impl Site {
-    fn new() -> Self {
-        let name = format!("ck-site-{}", std::process::id());
+    fn new(tag: &str, address: &str) -> Self {
+        let name = format!("ck-{tag}-{}", std::process::id());
         let _ = std::process::Command::new("ip")
             .args(["netns", "del", &name])
             .stderr(std::process::Stdio::null())
@@ -1086,7 +1072,7 @@ impl Site {
         site.ip(&["netns", "add", &site.0]);
         for args in [
             &["link", "add", "br0", "type", "bridge"][..],
-            &["addr", "add", "10.0.2.20/24", "dev", "br0"],
+            &["addr", "add", &format!("{address}/24"), "dev", "br0"],
             &["link", "set", "br0", "up"],
             &["link", "set", "lo", "up"],
         ] {
@@ -1107,6 +1093,51 @@ impl Site {
             "ip {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// A network extension appliance of `laptop` on the plan's network 0, its interface
+    /// `iface` bridged into this site; it writes to `log`.
+    fn appliance(&self, laptop: &Cli, iface: &str, log: &std::path::Path) -> HostProcess {
+        let log = std::fs::File::create(log).unwrap();
+        let nea = HostProcess(start(
+            std::process::Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+                .args(["nea", "run", "--plan", "site", "--interface", iface])
+                .env("CLOUDKEEP_HOME", &laptop.home)
+                .env("CLOUDKEEP_SECRETS", "file")
+                .stdin(std::process::Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log),
+        ));
+        let started = std::time::Instant::now();
+        while !std::process::Command::new("ip")
+            .args(["link", "show", iface])
+            .output()
+            .unwrap()
+            .status
+            .success()
+        {
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "the appliance made no interface"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        self.ip(&["link", "set", iface, "netns", &self.0]);
+        self.ip(&["-n", &self.0, "link", "set", iface, "master", "br0"]);
+        self.ip(&["-n", &self.0, "link", "set", iface, "up"]);
+        nea
+    }
+
+    /// Whether `address` answers a ping from the site within 2 s.
+    fn ping(&self, address: &str) -> bool {
+        std::process::Command::new("ip")
+            .args([
+                "netns", "exec", &self.0, "ping", "-c", "1", "-W", "2", address,
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
     }
 
     /// `GET http://ADDRESS/` from the site (curl), if it answers within 3 s.
@@ -1139,37 +1170,27 @@ fn a_replica_on_the_tenants_network_keeps_its_address_at_the_site_through_the_ap
     let tmp = tempfile::tempdir().unwrap();
     let (gw, sp, fp) = gateway_with_tenant(tmp.path());
     let (_host, _pool) = running_host(tmp.path(), &sp);
-    sp.ok(
-        &[
-            "sp",
-            "plan",
-            "add",
-            "site",
-            "--cpu",
-            "1",
-            "--memory",
-            "256M",
-            "--storage",
-            "kvm1:400M",
-            "--networks",
-            "1",
-        ],
-        None,
-    );
-    sp.ok(&["sp", "plan", "subscribe", "site", "acme"], None);
+    let plan = [
+        "--cpu",
+        "1",
+        "--memory",
+        "256M",
+        "--storage",
+        "kvm1:400M",
+        "--networks",
+        "1",
+    ];
+    plan_for_acme(&sp, "site", &plan);
     let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
     let file = [("CLOUDKEEP_SECRETS", std::path::Path::new("file"))];
-    let image = tmp.path().join("web.img");
-    cloudkeep_tests::bootdisk::build(&image, "web-at-the-site");
-    let img = format!("sda={}", image.display());
-    laptop.ok_with(
-        &[
-            "replica", "create", "web", "--plan", "site", "--disk", &img, "--memory", "192M",
-        ],
-        None,
-        &file,
+    test_machine_replica(
+        &laptop,
+        tmp.path(),
+        "site",
+        "web",
+        "web-at-the-site",
+        "192M",
     );
-    laptop.ok_with(&["replica", "run", "web"], None, &file);
 
     // What the plan does not have is refused: a network past its count, for the replica and
     // for the appliance, and public ports on the tenant's own network.
@@ -1223,34 +1244,22 @@ fn a_replica_on_the_tenants_network_keeps_its_address_at_the_site_through_the_ap
     );
 
     // The site, and the appliance bridged into it.
-    let site = Site::new();
-    let log = std::fs::File::create(tmp.path().join("nea.log")).unwrap();
-    let _nea = HostProcess(start(
-        std::process::Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
-            .args(["nea", "run", "--plan", "site", "--interface", &iface])
-            .env("CLOUDKEEP_HOME", &laptop.home)
-            .env("CLOUDKEEP_SECRETS", "file")
-            .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log),
-    ));
+    let site = Site::new("site", "10.0.2.20");
+    let _nea = site.appliance(&laptop, &iface, &tmp.path().join("nea.log"));
+    // A second site with its own appliance: the two reach each other through the provider's
+    // network.
+    let branch = Site::new("branch", "10.0.2.21");
+    let iface2 = format!("ckb{}", std::process::id() % 100_000);
+    let _nea2 = branch.appliance(&laptop, &iface2, &tmp.path().join("nea2.log"));
     let started = std::time::Instant::now();
-    while !std::process::Command::new("ip")
-        .args(["link", "show", &iface])
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
+    while !site.ping("10.0.2.21") {
         assert!(
-            started.elapsed().as_secs() < 30,
-            "the appliance made no interface"
+            started.elapsed().as_secs() < 60,
+            "the two sites never reached each other: {} / {}",
+            std::fs::read_to_string(tmp.path().join("nea.log")).unwrap_or_default(),
+            std::fs::read_to_string(tmp.path().join("nea2.log")).unwrap_or_default()
         );
-        std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    site.ip(&["link", "set", &iface, "netns", &site.0]);
-    site.ip(&["-n", &site.0, "link", "set", &iface, "master", "br0"]);
-    site.ip(&["-n", &site.0, "link", "set", &iface, "up"]);
 
     // Failover onto the tenant's network: the site reaches the replica at the machine's own
     // address (10.0.2.15), through the appliance, the gateway and the host.

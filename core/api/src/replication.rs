@@ -618,6 +618,19 @@ pub mod frames {
         End,
     }
 
+    /// Block `block` of disk `disk` at `offset` as its frame, ready to send: a data frame
+    /// with the bytes, or — when `zero` — a short zeros frame.
+    pub fn block(disk: u16, offset: u64, block: &[u8], zero: bool) -> Vec<u8> {
+        let len = block.len() as u32;
+        if zero {
+            return Frame::Zero { disk, offset, len }.encode().to_vec();
+        }
+        let mut out = Vec::with_capacity(HEAD + block.len());
+        out.extend_from_slice(&Frame::Data { disk, offset, len }.encode());
+        out.extend_from_slice(block);
+        out
+    }
+
     impl Frame {
         /// The head as sent.
         pub fn encode(&self) -> [u8; HEAD] {

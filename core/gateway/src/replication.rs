@@ -635,14 +635,7 @@ async fn start_replica(
         ));
     }
     if let Some(n) = req.network {
-        if u32::from(n) >= row.plan.networks {
-            return Err(ApiError::bad_request(format!(
-                "hardware plan {} has {} networks: give network 0 to {}",
-                row.plan.name,
-                row.plan.networks,
-                row.plan.networks.saturating_sub(1)
-            )));
-        }
+        plan_network(&row.plan, n)?;
         if !req.ports.is_empty() || !req.probes.is_empty() {
             return Err(ApiError::bad_request(
                 "a replica on your own network is reached there (through your network extension appliance): public address rules and watched ports are for the provider's NAT",
@@ -999,6 +992,19 @@ async fn probe(
     Ok(Json(answer))
 }
 
+/// Refuses network `n` when `plan` has not that many.
+fn plan_network(plan: &PlanSpec, n: u8) -> Result<(), ApiError> {
+    if u32::from(n) >= plan.networks {
+        return Err(ApiError::bad_request(format!(
+            "hardware plan {} has {} networks: give network 0 to {}",
+            plan.name,
+            plan.networks,
+            plan.networks.saturating_sub(1)
+        )));
+    }
+    Ok(())
+}
+
 /// `GET /v1/networks/{plan}/{network}/join`: a network extension appliance's layer-2 tunnel
 /// (an HTTP/1.1 upgrade) to the tenant's network `network` of a hardware plan it has, relayed
 /// to the plan's host over the gateway's pinned link. Frames pass through as they are; the
@@ -1032,13 +1038,7 @@ async fn join_network(
                 "hardware plan {plan} is not one your provider gave you (cloudkeep replica plans)"
             ))
         })?;
-    if u32::from(network) >= view.plan.networks {
-        return Err(ApiError::bad_request(format!(
-            "hardware plan {plan} has {} networks: give network 0 to {}",
-            view.plan.networks,
-            view.plan.networks.saturating_sub(1)
-        )));
-    }
+    plan_network(&view.plan, network)?;
     let host = link(&state, &view.plan.host).await?;
     let resp = host
         .answer(

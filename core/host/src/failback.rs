@@ -87,29 +87,11 @@ pub fn differences(
             if theirs.get(i).and_then(|d| d.get(b)) == Some(&ours) {
                 continue;
             }
-            let len32 = len as u32;
-            let chunk = if ours == [0u8; 16] {
-                Frame::Zero {
-                    disk: index,
-                    offset,
-                    len: len32,
-                }
-                .encode()
-                .to_vec()
-            } else {
-                let mut chunk = Vec::with_capacity(frames::HEAD + len);
-                chunk.extend_from_slice(
-                    &Frame::Data {
-                        disk: index,
-                        offset,
-                        len: len32,
-                    }
-                    .encode(),
-                );
-                chunk.extend_from_slice(&buf[..len]);
+            let zero = ours == [0u8; 16];
+            if !zero {
                 bytes += len as u64;
-                chunk
-            };
+            }
+            let chunk = frames::block(index, offset, &buf[..len], zero);
             if !send(chunk) {
                 return Err(gone());
             }

@@ -111,9 +111,22 @@ where
     let (id, mut rx) = segment.add();
     let (mut reader, mut writer) = tokio::io::split(stream);
     let sending = tokio::spawn(async move {
+        // Each frame with its length in one write (one TLS record on a tunnel), and every
+        // frame already waiting in the same one.
+        let mut out = Vec::with_capacity(64 << 10);
         while let Some(frame) = rx.recv().await {
-            let len = (frame.len() as u32).to_be_bytes();
-            if writer.write_all(&len).await.is_err() || writer.write_all(&frame).await.is_err() {
+            out.clear();
+            let mut next = Some(frame);
+            while let Some(frame) = next {
+                out.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+                out.extend_from_slice(&frame);
+                next = if out.len() < 60 << 10 {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            if writer.write_all(&out).await.is_err() {
                 break;
             }
         }

@@ -60,20 +60,18 @@ where
 {
     let (mut from_provider, mut to_provider) = tokio::io::split(tunnel);
     let up = async {
-        let mut buf = vec![0u8; MAX_FRAME + 4096];
+        // The length and the frame in one write: one TLS record per frame.
+        let mut buf = vec![0u8; 4 + MAX_FRAME + 4096];
         loop {
-            let n = match tap.recv(&mut buf).await {
+            let n = match tap.recv(&mut buf[4..]).await {
                 Ok(n) => n,
                 Err(e) => return format!("the interface: {e}"),
             };
             if n > MAX_FRAME {
                 continue;
             }
-            let len = (n as u32).to_be_bytes();
-            if let Err(e) = to_provider.write_all(&len).await {
-                return format!("the tunnel: {e}");
-            }
-            if let Err(e) = to_provider.write_all(&buf[..n]).await {
+            buf[..4].copy_from_slice(&(n as u32).to_be_bytes());
+            if let Err(e) = to_provider.write_all(&buf[..4 + n]).await {
                 return format!("the tunnel: {e}");
             }
         }

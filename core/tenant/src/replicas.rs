@@ -383,29 +383,9 @@ fn scan(
                 .copied()
                 .unwrap_or([0; 16]);
             if print != before {
-                let len32 = len as u32;
-                if print == [0u8; 16] {
-                    send(
-                        Frame::Zero {
-                            disk: index,
-                            offset,
-                            len: len32,
-                        }
-                        .encode()
-                        .to_vec(),
-                    )?;
-                } else {
-                    let mut chunk = Vec::with_capacity(frames::HEAD + len);
-                    chunk.extend_from_slice(
-                        &Frame::Data {
-                            disk: index,
-                            offset,
-                            len: len32,
-                        }
-                        .encode(),
-                    );
-                    chunk.extend_from_slice(block);
-                    send(chunk)?;
+                let zero = print == [0u8; 16];
+                send(frames::block(index, offset, block, zero))?;
+                if !zero {
                     scan.sent += len as u64;
                 }
             }
