@@ -41,7 +41,8 @@ enum ReplicaCommand {
         /// The plan's storage pool (needed when it has several).
         #[arg(long)]
         pool: Option<String>,
-        /// A disk, NAME=PATH or PATH (named disk0, disk1, …); repeat for more.
+        /// A disk, NAME=PATH or PATH (named disk0, disk1, …): a raw or qcow2 image, or a
+        /// device; repeat for more.
         #[arg(long = "disk", value_name = "[NAME=]PATH", required = true)]
         disks: Vec<String>,
         /// Virtual CPUs it starts with.

@@ -549,11 +549,23 @@ fn a_disk_is_replicated_to_the_host_encrypted_and_only_changed_blocks_travel() {
     laptop.ok_with(&["replica", "delete", "web"], None, &file);
     assert!(!dir.exists());
 
-    // A schedule: the daemon runs a cycle when one is due (a replica never sent: at once),
-    // and not again before its time; taken off, cycles run only when asked.
+    // A QEMU/KVM machine's qcow2 image, replicated on a schedule: the daemon runs a cycle
+    // when one is due (a replica never sent: at once), and not again before its time; taken
+    // off, cycles run only when asked. The replica is the image's disk (its virtual size, its
+    // contents).
+    let qcow2 = tmp.path().join("web.qcow2");
+    let made = std::process::Command::new("qemu-img")
+        .args(["convert", "-O", "qcow2"])
+        .arg(&image)
+        .arg(&qcow2)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    assert!(std::fs::metadata(&qcow2).unwrap().len() < disk.len() as u64);
+    let q = format!("sda={}", qcow2.display());
     laptop.ok_with(
         &[
-            "replica", "create", "web2", "--plan", "small", "--disk", &img, "--memory", "256M",
+            "replica", "create", "web2", "--plan", "small", "--disk", &q, "--memory", "256M",
             "--every", "15m",
         ],
         None,
@@ -563,6 +575,28 @@ fn a_disk_is_replicated_to_the_host_encrypted_and_only_changed_blocks_travel() {
     assert!(listed.contains("every 15 min"), "{listed}");
     let ran = laptop.ok_with(&["daemon", "--once"], None, &file);
     assert!(ran.contains("replica web2: point 1"), "{ran}");
+    let web2 = pool.join("replicas").join("acme").join("web2");
+    let key2 = replica_key(&laptop, "acme-sp", "web2");
+    assert!(
+        replica_disk(&web2, "sda", &key2, &tmp.path().join("check2.raw")) == disk,
+        "the replica of the qcow2 image is its disk"
+    );
+    let err = laptop.run_with(
+        &[
+            "replica",
+            "failback",
+            "web2",
+            "--onto",
+            &qcow2.display().to_string(),
+        ],
+        None,
+        &file,
+    );
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("is a qcow2 image"),
+        "failback writes raw disks: {}",
+        String::from_utf8_lossy(&err.stderr)
+    );
     let again = laptop.ok_with(&["daemon", "--once"], None, &file);
     assert!(!again.contains("replica web2"), "not due yet: {again}");
     let err = laptop.run_with(

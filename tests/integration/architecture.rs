@@ -171,7 +171,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "core/host/src",
         &[
-            &["config", "nbd", "network"],
+            &["config", "network"],
             &["chain", "facts"],
             &["store"],
             &["machine"],
@@ -217,7 +217,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "core/client/src",
         &[
-            &["failover", "tls"],
+            &["failover", "nbd", "tls"],
             &["remote"],
             &["tenant"],
             &["replication"],
@@ -226,7 +226,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "core/tenant/src",
         &[
-            &["failure", "logging", "secrets", "state"],
+            &["failure", "logging", "secrets", "sources", "state"],
             &["context", "providers"],
             // Replicas need a provider, nothing of jobs.
             &["jobs", "replicas"],

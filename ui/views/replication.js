@@ -374,7 +374,7 @@ function replicaWizard(overview, ctx) {
         render(body, data) {
           const name = field({ label: 'Name', id: 'replica-name-field', value: data.name, required: true, hint: 'The machine’s, usually: web, db-1.' });
           const plan = selectField({ label: 'Hardware plan', id: 'replica-plan', value: data.choice, options: overview.plans.map((p, i) => [String(i), `${p.plan.plan.name} at ${p.provider}`]) });
-          const disk = field({ label: 'Disk image or device', id: 'replica-disk', value: data.disks[0] || '', hint: 'A QEMU/KVM machine’s raw disk image, or a disk device (/dev/sdb). Replicate a stopped machine’s disk, or a copy.' });
+          const disk = field({ label: 'Disk image or device', id: 'replica-disk', value: data.disks[0] || '', hint: 'A QEMU/KVM machine’s disk image (raw or qcow2), or a disk device (/dev/sdb). A stopped machine’s disk replicates consistently; a running one’s as a crash would leave it.' });
           const browse = button('Choose…', { variant: 'secondary', onClick: async () => { const p = await pickFile('Choose the machine’s disk image', []); if (p) disk.input.value = p; } });
           body.append(name.wrap, plan.wrap, h('div', { class: 'inline-field' }, disk.wrap, browse));
           return async () => {

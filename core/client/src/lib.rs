@@ -6,6 +6,8 @@
 //! It speaks the types of `cloudkeep-api` and never depends on the gateway crate.
 
 pub mod failover;
+#[cfg(unix)]
+pub mod nbd;
 pub mod remote;
 pub mod replication;
 pub mod tenant;

@@ -16,7 +16,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::HostError;
-use crate::nbd::Nbd;
+use cloudkeep_client::nbd::Nbd;
 
 /// The cluster size of replica layers: one change-tracking block.
 pub const CLUSTER: u64 = 1 << 20;

@@ -4,9 +4,9 @@
 //! has (CPUs, memory, KVM, QEMU, storage pools, networks) at every heartbeat, so plans are
 //! sold only on what it really has.
 //!
-//! Module layers: `config`, `nbd` → `facts`, `chain` → `store` → `machine` → `failback` → `server` →
+//! Module layers: `config`, `network` → `facts`, `chain` → `store` → `machine` → `failback` → `server` →
 //! `run`.
-//! The replica side (`nbd`, `chain`, `store`, `machine`, `server`) is Unix-only: a cloud host is a Linux
+//! The replica side (`network`, `chain`, `store`, `machine`, `failback`, `server`) is Unix-only: a cloud host is a Linux
 //! machine with QEMU.
 //!
 //! **Invariant:** the host's password and settings live in an owner-only file of its data
@@ -20,8 +20,6 @@ pub mod facts;
 pub mod failback;
 #[cfg(unix)]
 pub mod machine;
-#[cfg(unix)]
-pub mod nbd;
 #[cfg(unix)]
 pub mod network;
 pub mod run;

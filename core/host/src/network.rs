@@ -8,7 +8,8 @@
 //! **Invariants:** a network carries only its own tenant's frames (its socket and tunnel are
 //! reached only through the tenant's own replica start and session); a test failover's copy is
 //! never joined by an appliance; a port that sends nonsense (a frame too short or too long) is
-//! dropped, and a slow one loses frames rather than stalling the others.
+//! dropped, a slow one loses frames rather than stalling the others, and a network has at most
+//! 64 ports (a tenant opening tunnels without end is turned away).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ use crate::HostError;
 
 /// The most MAC addresses a network remembers (more: it forgets them all and learns again).
 const MAX_MACS: usize = 4096;
+
+/// The most ports (replicas and appliances) one network has; more are turned away.
+const MAX_PORTS: usize = 64;
 
 /// Frames waiting for a port before more are dropped.
 const PORT_QUEUE: usize = 256;
@@ -43,13 +47,16 @@ struct Segment {
 }
 
 impl Segment {
-    fn add(&self) -> (u64, mpsc::Receiver<Bytes>) {
+    /// A new port; `None` when the network has all it may.
+    fn add(&self) -> Option<(u64, mpsc::Receiver<Bytes>)> {
+        let mut ports = self.ports.lock().ok()?;
+        if ports.len() >= MAX_PORTS {
+            return None;
+        }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(PORT_QUEUE);
-        if let Ok(mut ports) = self.ports.lock() {
-            ports.insert(id, tx);
-        }
-        (id, rx)
+        ports.insert(id, tx);
+        Some((id, rx))
     }
 
     fn remove(&self, id: u64) {
@@ -108,7 +115,10 @@ async fn serve_port<S>(segment: Arc<Segment>, stream: S)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (id, mut rx) = segment.add();
+    let Some((id, mut rx)) = segment.add() else {
+        tracing::warn!("a tenant network has {MAX_PORTS} ports: another was turned away");
+        return;
+    };
     let (mut reader, mut writer) = tokio::io::split(stream);
     let sending = tokio::spawn(async move {
         // Each frame with its length in one write (one TLS record on a tunnel), and every
@@ -316,6 +326,20 @@ mod tests {
         send(&mut b, &answer).await;
         assert_eq!(recv(&mut a).await.as_deref(), Some(answer.as_slice()));
         assert_eq!(recv(&mut c).await, None);
+
+        // A network has at most MAX_PORTS ports: one more is turned away.
+        let mut more = Vec::new();
+        for _ in 0..MAX_PORTS - 3 {
+            more.push(tokio::net::UnixStream::connect(&sock).await.unwrap());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut extra = tokio::net::UnixStream::connect(&sock).await.unwrap();
+        let mut byte = [0u8; 1];
+        let turned = tokio::time::timeout(std::time::Duration::from_secs(2), extra.read(&mut byte))
+            .await
+            .unwrap();
+        assert!(matches!(turned, Ok(0) | Err(_)), "{turned:?}");
+        drop(more);
 
         // A frame too long: the port is dropped, the others go on.
         a.write_all(&((MAX_FRAME + 1) as u32).to_be_bytes())

@@ -31,6 +31,7 @@ pub mod restoretest;
 pub mod runner;
 pub mod scheduler;
 pub mod secrets;
+pub mod sources;
 pub mod state;
 
 use cloudkeep_client::ClientError;

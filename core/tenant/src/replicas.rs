@@ -133,11 +133,9 @@ fn file_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
 }
 
 /// The size of a disk image or device.
+/// The size of a disk image (a qcow2 image's virtual size) or device.
 fn disk_size(path: &Path) -> Result<u64, TenantError> {
-    use std::io::Seek;
-    let mut f = std::fs::File::open(path).map_err(file_err("read", path))?;
-    f.seek(std::io::SeekFrom::End(0))
-        .map_err(file_err("read", path))
+    Ok(crate::sources::Source::open(path)?.size())
 }
 
 /// Makes a replica at its provider and keeps it here.
@@ -357,7 +355,8 @@ fn scan(
     let mut new = Fingerprints::default();
     let mut buf = vec![0u8; BLOCK];
     for (i, (disk, path)) in job.spec.disks.iter().zip(&job.sources).enumerate() {
-        let size = disk_size(path)?;
+        let mut f = crate::sources::Source::open(path)?;
+        let size = f.size();
         if size != disk.size {
             return Err(TenantError::Invalid(format!(
                 "disk {} ({}) is {size} bytes now; the replica was made with {}: make a new replica for it",
@@ -366,13 +365,12 @@ fn scan(
                 disk.size
             )));
         }
-        let mut f = std::fs::File::open(path).map_err(file_err("read", path))?;
         let mut prints = Vec::with_capacity(blocks(size));
         let index = u16::try_from(i).map_err(|_| TenantError::Invalid("too many disks".into()))?;
         for b in 0..blocks(size) {
             let offset = (b * BLOCK) as u64;
             let len = (size - offset).min(BLOCK as u64) as usize;
-            f.read_exact(&mut buf[..len])
+            f.read_at(offset, &mut buf[..len])
                 .map_err(file_err("read", path))?;
             let block = &buf[..len];
             let print = prints::of(key, block);
@@ -512,7 +510,15 @@ fn failback_targets(job: &ReplicaJob, onto: &[PathBuf]) -> Result<Vec<std::fs::F
     let mut files = Vec::with_capacity(onto.len());
     for (disk, path) in job.spec.disks.iter().zip(onto) {
         let exists = std::fs::metadata(path).is_ok();
-        let f = std::fs::OpenOptions::new()
+        if exists && crate::sources::is_qcow2(path)? {
+            return Err(TenantError::Invalid(format!(
+                "{} is a qcow2 image: failback writes raw disks — give --onto a new raw image or a device (qemu-img convert makes qcow2 of it after)",
+                path.display()
+            )));
+        }
+        // A new machine's disk holds all it had: made owner-only (one that exists keeps its
+        // own permissions).
+        let f = cloudkeep_model::paths::private_file_options()
             .read(true)
             .write(true)
             .create(!exists)

@@ -1,6 +1,7 @@
 //! A small NBD client (the network block device protocol, "fixed newstyle" handshake) over a
-//! Unix socket: how the host reads and writes a replica's disk through QEMU's own storage
-//! daemon (`chain::Export`), which does the qcow2 layers and their encryption.
+//! Unix socket: how Cloudkeep reads and writes disks through QEMU's own storage daemon, which
+//! does the formats — the cloud host a replica's encrypted qcow2 chain, the tenant a machine's
+//! qcow2 image.
 //!
 //! Requests are sent one at a time and each reply is read before the next request; every
 //! length and offset from the server is checked before it is used.
