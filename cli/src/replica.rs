@@ -43,14 +43,23 @@ enum ReplicaCommand {
         pool: Option<String>,
         /// A disk, NAME=PATH or PATH (named disk0, disk1, …): a raw or qcow2 image, or a
         /// device; repeat for more.
-        #[arg(long = "disk", value_name = "[NAME=]PATH", required = true)]
+        #[arg(
+            long = "disk",
+            value_name = "[NAME=]PATH",
+            required_unless_present = "libvirt",
+            conflicts_with = "libvirt"
+        )]
         disks: Vec<String>,
-        /// Virtual CPUs it starts with.
-        #[arg(long, default_value_t = 1)]
-        cpu: u32,
-        /// Memory it starts with (2G, 512M).
-        #[arg(long, default_value = "1G")]
-        memory: String,
+        /// A libvirt domain (its name, or its XML definition's file): its disks, CPUs, memory
+        /// and network card's MAC address make the replica.
+        #[arg(long, value_name = "DOMAIN")]
+        libvirt: Option<String>,
+        /// Virtual CPUs it starts with (1, or the domain's).
+        #[arg(long)]
+        cpu: Option<u32>,
+        /// Memory it starts with (2G, 512M; 1G, or the domain's).
+        #[arg(long)]
+        memory: Option<String>,
         /// Replica points kept.
         #[arg(long, default_value_t = 7)]
         keep: u32,
@@ -237,6 +246,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             plan,
             pool,
             disks,
+            libvirt,
             cpu,
             memory,
             keep,
@@ -244,9 +254,23 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             every,
         } => {
             let provider = ctx.block_on(crate::provider::named_or_only(state, args.provider))?;
-            let memory = match parse_limit(&memory).map_err(anyhow::Error::msg)? {
-                Limit::Bytes(n) => n,
-                Limit::Unlimited => anyhow::bail!("give the replica's memory as a size, e.g. 2G"),
+            let domain = libvirt
+                .as_deref()
+                .map(cloudkeep_tenant::libvirt::read)
+                .transpose()?;
+            let memory = match memory {
+                Some(text) => match parse_limit(&text).map_err(anyhow::Error::msg)? {
+                    Limit::Bytes(n) => n,
+                    Limit::Unlimited => {
+                        anyhow::bail!("give the replica's memory as a size, e.g. 2G")
+                    }
+                },
+                None => domain.as_ref().map_or(1 << 30, |d| d.memory),
+            };
+            let cpu = cpu.unwrap_or(domain.as_ref().map_or(1, |d| d.cpu));
+            let disks: Vec<(String, PathBuf)> = match &domain {
+                Some(d) => d.disks.clone(),
+                None => disks.iter().enumerate().map(|(i, d)| disk(d, i)).collect(),
             };
             let view = replicas::create(
                 ctx,
@@ -255,12 +279,13 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     name,
                     plan,
                     pool,
-                    disks: disks.iter().enumerate().map(|(i, d)| disk(d, i)).collect(),
+                    disks,
                     cpu,
                     memory,
                     keep,
                     escrow: !no_escrow,
                     every_minutes: every.as_deref().map(every_minutes).transpose()?,
+                    mac: domain.as_ref().and_then(|d| d.mac.clone()),
                 },
             )?;
             if args.json {

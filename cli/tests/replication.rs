@@ -1217,14 +1217,57 @@ fn a_replica_on_the_tenants_network_keeps_its_address_at_the_site_through_the_ap
     plan_for_acme(&sp, "site", &plan);
     let laptop = tenant_with_provider(tmp.path(), &gw, &fp);
     let file = [("CLOUDKEEP_SECRETS", std::path::Path::new("file"))];
-    test_machine_replica(
-        &laptop,
-        tmp.path(),
-        "site",
-        "web",
-        "web-at-the-site",
-        "192M",
+    // The machine is a libvirt domain: its definition gives the replica its disk, CPUs,
+    // memory and MAC address.
+    let image = tmp.path().join("web.img");
+    cloudkeep_tests::bootdisk::build(&image, "web-at-the-site");
+    let domain = tmp.path().join("web.xml");
+    std::fs::write(
+        &domain,
+        format!(
+            "<domain type='kvm'><name>web</name><memory unit='MiB'>192</memory><vcpu>1</vcpu>\
+             <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/>\
+             <source file='{}'/><target dev='vda' bus='virtio'/></disk>\
+             <interface type='network'><mac address='52:54:00:12:34:56'/></interface>\
+             </devices></domain>",
+            image.display()
+        ),
+    )
+    .unwrap();
+    let d = domain.display().to_string();
+    laptop.ok_with(
+        &[
+            "replica",
+            "create",
+            "web",
+            "--plan",
+            "site",
+            "--libvirt",
+            &d,
+        ],
+        None,
+        &file,
     );
+    let made: serde_json::Value =
+        serde_json::from_str(&laptop.ok_with(&["replica", "show", "web", "--json"], None, &file))
+            .unwrap();
+    let spec = &made["spec"];
+    assert_eq!(
+        (
+            &spec["cpu"],
+            &spec["memory"],
+            &spec["disks"][0]["name"],
+            &spec["mac"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(192u64 << 20),
+            &serde_json::json!("vda"),
+            &serde_json::json!("52:54:00:12:34:56")
+        ),
+        "{made}"
+    );
+    laptop.ok_with(&["replica", "run", "web"], None, &file);
 
     // What the plan does not have is refused: a network past its count, for the replica and
     // for the appliance, and public ports on the tenant's own network.
@@ -1332,6 +1375,16 @@ fn a_replica_on_the_tenants_network_keeps_its_address_at_the_site_through_the_ap
         std::thread::sleep(std::time::Duration::from_secs(1));
     };
     assert!(page.contains("web-at-the-site"), "{page}");
+    // The machine kept its MAC address: the site's neighbour table has it.
+    let neigh = std::process::Command::new("ip")
+        .args(["-n", &site.0, "neigh", "show", "10.0.2.15"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&neigh.stdout).contains("52:54:00:12:34:56"),
+        "{}",
+        String::from_utf8_lossy(&neigh.stdout)
+    );
     let said = std::fs::read_to_string(tmp.path().join("nea.log")).unwrap();
     assert!(
         said.contains("joined network 0 of hardware plan site"),

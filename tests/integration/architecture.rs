@@ -226,7 +226,9 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "core/tenant/src",
         &[
-            &["failure", "logging", "secrets", "sources", "state"],
+            &[
+                "failure", "libvirt", "logging", "secrets", "sources", "state",
+            ],
             &["context", "providers"],
             // Replicas need a provider, nothing of jobs.
             &["jobs", "replicas"],

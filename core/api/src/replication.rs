@@ -352,6 +352,22 @@ pub struct ReplicaSpec {
     pub memory: u64,
     /// Replica points kept.
     pub keep: u32,
+    /// The MAC address of its network card on a tenant network (the machine's own, so its
+    /// neighbours know it); one made from its names when `None`.
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
+/// Whether `mac` is a unicast MAC address written `xx:xx:xx:xx:xx:xx` (lower-case hex).
+pub fn is_mac(mac: &str) -> bool {
+    let parts: Vec<&str> = mac.split(':').collect();
+    parts.len() == 6
+        && parts.iter().all(|p| {
+            p.len() == 2
+                && p.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+        && u8::from_str_radix(parts[0], 16).is_ok_and(|b| b & 1 == 0)
 }
 
 /// The most replica points one replica keeps.
@@ -378,6 +394,13 @@ impl ReplicaSpec {
         }
         if !(1..=MAX_KEEP).contains(&self.keep) {
             return Err(format!("a replica keeps 1 to {MAX_KEEP} replica points"));
+        }
+        if let Some(mac) = &self.mac
+            && !is_mac(mac)
+        {
+            return Err(format!(
+                "\"{mac}\" is not a unicast MAC address (xx:xx:xx:xx:xx:xx, the first byte even)"
+            ));
         }
         if self.cpu == 0 || self.memory < MIN_MEMORY {
             return Err(format!(
@@ -489,6 +512,9 @@ pub struct StartSpec {
     /// The tenant network it joins instead of the provider's NAT.
     #[serde(default)]
     pub network: Option<u8>,
+    /// Its network card's MAC address there (the machine's own).
+    #[serde(default)]
+    pub mac: Option<String>,
 }
 
 /// A replica running at its host.
@@ -812,6 +838,21 @@ mod tests {
         let mut p = plan();
         p.storage[0].bytes = 600 << 30;
         assert!(p.fits_host(&facts()).unwrap_err().contains("500 GiB"));
+    }
+
+    #[test]
+    fn only_unicast_mac_addresses_are_taken() {
+        assert!(is_mac("52:54:00:ab:cd:ef"));
+        for bad in [
+            "52:54:00:AB:CD:EF",
+            "53:54:00:ab:cd:ef",
+            "52:54:00:ab:cd",
+            "52:54:00:ab:cd:ef,id=x",
+            "52-54-00-ab-cd-ef",
+            "",
+        ] {
+            assert!(!is_mac(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -673,6 +673,7 @@ async fn start_replica(
         internet: row.plan.internet,
         probes: req.probes.clone(),
         network: req.network,
+        mac: spec.mac.clone(),
         ports: req
             .ports
             .iter()

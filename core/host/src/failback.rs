@@ -158,6 +158,7 @@ mod tests {
                 ports: Vec::new(),
                 probes: Vec::new(),
                 network: None,
+                mac: None,
             },
             point: 1,
             // No such process: nothing is signalled.

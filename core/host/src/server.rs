@@ -294,10 +294,23 @@ async fn start(
     let accel = machine::accelerator(host.config.accel.as_deref());
     let turn = Turn::take(&host, &dir)?;
     let card = match spec.network {
-        Some(n) => Some(machine::NetworkCard {
-            socket: host.switches.socket_for(&tenant, n, spec.test).await?,
-            mac: crate::network::mac_of(&tenant, &name),
-        }),
+        Some(n) => {
+            // A MAC goes onto QEMU's command line: only a well-formed one.
+            let mac = match &spec.mac {
+                Some(mac) if cloudkeep_api::replication::is_mac(mac) => mac.clone(),
+                Some(mac) => {
+                    return Err(Refused(
+                        StatusCode::BAD_REQUEST,
+                        format!("\"{mac}\" is not a unicast MAC address"),
+                    ));
+                }
+                None => crate::network::mac_of(&tenant, &name),
+            };
+            Some(machine::NetworkCard {
+                socket: host.switches.socket_for(&tenant, n, spec.test).await?,
+                mac,
+            })
+        }
         None => None,
     };
     let running = tokio::task::spawn_blocking(move || {

@@ -17,6 +17,7 @@ pub mod failure;
 pub mod found;
 pub mod jobs;
 pub mod keys;
+pub mod libvirt;
 pub mod live;
 pub mod logging;
 pub mod nea;

@@ -81,6 +81,8 @@ pub struct NewReplicaJob {
     pub escrow: bool,
     /// A cycle every this many minutes (`None`: only when asked).
     pub every_minutes: Option<u32>,
+    /// Its network card's MAC address on a tenant network (a libvirt domain's own).
+    pub mac: Option<String>,
 }
 
 fn check_every(every: Option<u32>) -> Result<(), TenantError> {
@@ -181,6 +183,7 @@ pub fn create(ctx: &TenantContext, job: NewReplicaJob) -> Result<ReplicaView, Te
             cpu: job.cpu,
             memory: job.memory,
             keep: job.keep,
+            mac: job.mac.clone(),
         };
         spec.check().map_err(TenantError::Invalid)?;
         ctx.secrets()

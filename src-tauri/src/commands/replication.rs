@@ -198,6 +198,7 @@ pub async fn replica_create(
                 keep: replica.keep,
                 escrow: replica.escrow,
                 every_minutes: replica.every_minutes,
+                mac: None,
             },
         )?)
     })
