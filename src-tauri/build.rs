@@ -84,6 +84,8 @@ const COMMANDS: &[&str] = &[
     "replication_overview",
     "replica_create",
     "replica_act",
+    "sp_replicas",
+    "sp_replica_failover",
     "failover_plan_save",
     "failover_plan_act",
     "sp_generate_password",

@@ -141,6 +141,8 @@ export const spPlans = () => call('sp_plans');
 export const spPlanAdd = (plan) => call('sp_plan_add', { plan });
 export const spPlanRemove = (name) => call('sp_plan_remove', { name });
 export const spPlanSubscription = (plan, tenant, subscribe) => call('sp_plan_subscription', { plan, tenant, subscribe });
+export const spReplicas = () => call('sp_replicas');
+export const spReplicaFailover = (tenant, name, test) => call('sp_replica_failover', { tenant, name, test });
 // Cloud replication (tenant mode): plans, replicas and what is done to them.
 export const replicationOverview = () => call('replication_overview');
 export const replicaCreate = (replica) => call('replica_create', { replica });

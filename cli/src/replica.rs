@@ -46,10 +46,15 @@ enum ReplicaCommand {
         #[arg(
             long = "disk",
             value_name = "[NAME=]PATH",
-            required_unless_present = "libvirt",
-            conflicts_with = "libvirt"
+            required_unless_present_any = ["libvirt", "from_job"],
+            conflicts_with_all = ["libvirt", "from_job"]
         )]
         disks: Vec<String>,
+        /// This computer under an image-level backup job (its own, or its policy's): the
+        /// disks the job images — its volumes, or every disk of the computer — are the
+        /// replica's.
+        #[arg(long, value_name = "JOB", conflicts_with = "libvirt")]
+        from_job: Option<String>,
         /// A libvirt domain (its name, or its XML definition's file): its disks, CPUs, memory
         /// and network card's MAC address make the replica.
         #[arg(long, value_name = "DOMAIN")]
@@ -246,6 +251,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             plan,
             pool,
             disks,
+            from_job,
             libvirt,
             cpu,
             memory,
@@ -268,9 +274,28 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                 None => domain.as_ref().map_or(1 << 30, |d| d.memory),
             };
             let cpu = cpu.unwrap_or(domain.as_ref().map_or(1, |d| d.cpu));
-            let disks: Vec<(String, PathBuf)> = match &domain {
-                Some(d) => d.disks.clone(),
-                None => disks.iter().enumerate().map(|(i, d)| disk(d, i)).collect(),
+            let disks: Vec<(String, PathBuf)> = match (&domain, &from_job) {
+                (Some(d), _) => d.disks.clone(),
+                (None, Some(job)) => {
+                    let jobs = ctx.block_on(state.jobs())?;
+                    let found = jobs.iter().find(|j| &j.name == job).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "there is no backup job \"{job}\" on this computer (cloudkeep job list)"
+                        )
+                    })?;
+                    let paths = cloudkeep_tenant::runner::disks_of(&found.spec);
+                    if paths.is_empty() {
+                        anyhow::bail!(
+                            "job {job} backs up files, not disks: replicate a job that images volumes or the entire computer"
+                        );
+                    }
+                    paths
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, p)| (format!("disk{i}"), p))
+                        .collect()
+                }
+                (None, None) => disks.iter().enumerate().map(|(i, d)| disk(d, i)).collect(),
             };
             let view = replicas::create(
                 ctx,

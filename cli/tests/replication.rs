@@ -613,6 +613,53 @@ fn a_disk_is_replicated_to_the_host_encrypted_and_only_changed_blocks_travel() {
     assert!(out.contains("run when asked"), "{out}");
     laptop.ok_with(&["replica", "delete", "web2"], None, &file);
 
+    // A computer under an image-level job: the replica's disks are those the job images.
+    image_job(&laptop, "machine", &image);
+    let err = laptop.run_with(
+        &[
+            "replica",
+            "create",
+            "web3",
+            "--plan",
+            "small",
+            "--from-job",
+            "nosuch",
+        ],
+        None,
+        &file,
+    );
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("no backup job \"nosuch\""),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    laptop.ok_with(
+        &[
+            "replica",
+            "create",
+            "web3",
+            "--plan",
+            "small",
+            "--from-job",
+            "machine",
+            "--memory",
+            "256M",
+        ],
+        None,
+        &file,
+    );
+    let first: serde_json::Value =
+        serde_json::from_str(&laptop.ok_with(&["replica", "run", "web3", "--json"], None, &file))
+            .unwrap();
+    assert!(first["blocks"].as_u64().unwrap() > 0, "{first}");
+    let web3 = pool.join("replicas").join("acme").join("web3");
+    let key3 = replica_key(&laptop, "acme-sp", "web3");
+    assert!(
+        replica_disk(&web3, "disk0", &key3, &tmp.path().join("check3.raw")) == disk,
+        "the replica is the job's disk"
+    );
+    laptop.ok_with(&["replica", "delete", "web3"], None, &file);
+
     sp.ok(&["sp", "plan", "unsubscribe", "small", "acme"], None);
 }
 

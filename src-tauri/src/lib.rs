@@ -178,6 +178,8 @@ pub fn run() -> ExitCode {
             commands::replication::sp_host_details_save,
             commands::replication::sp_host_remove,
             commands::replication::sp_plans,
+            commands::replication::sp_replicas,
+            commands::replication::sp_replica_failover,
             commands::replication::sp_plan_add,
             commands::replication::sp_plan_remove,
             commands::replication::sp_plan_subscription,

@@ -3,7 +3,7 @@
 // a tenant's page (settings, quotas, password, disable, delete); and the subtenants of all
 // tenants, managed ones included.
 
-import { spTenants, spTenantAdd, spTenantSettings, spTenantQuota, spTenantPassword, spTenantDelete, spTenantHandoff, spTenantHandoffSave, spGeneratePassword, spRepos, saveFile, spPlans, spPlanSubscription } from '../ipc.js';
+import { spTenants, spTenantAdd, spTenantSettings, spTenantQuota, spTenantPassword, spTenantDelete, spTenantHandoff, spTenantHandoffSave, spGeneratePassword, spRepos, saveFile, spPlans, spPlanSubscription, spReplicas, spReplicaFailover } from '../ipc.js';
 import { h, replaceChildren, button, field, facts, panel, paintBars, radioGroup, selectField, table } from '../dom.js';
 import { wizard, errorSlot, errorBox, busy, confirmDialog, notice, copyButton, moreActions } from '../components.js';
 import * as fmt from '../format.js';
@@ -318,8 +318,24 @@ async function replicationPanel(login, reload, slot) {
     go.addEventListener('click', () => busy(go, async () => { await spPlanSubscription(choice.input.value, login, true); await reload(); }, (e) => slot.show(e)));
     give = h('div', { class: 'inline-field' }, choice.wrap, go);
   }
+  const replicas = (await spReplicas()).filter((r) => r.tenant === login);
+  const start = (r) => {
+    if (r.state) return h('span', { class: 'hint', text: 'Runs' });
+    if (!r.key_escrowed) return h('span', { class: 'hint', text: 'Only the tenant can start it: it took its key back' });
+    if (r.points.length === 0) return h('span', { class: 'hint', text: 'No replica point yet' });
+    const go = (label, id, test) => {
+      const b = button(label, { variant: 'secondary', id: `sp-replica-${id}-${r.spec.name}`, label: `${label}: replica ${r.spec.name} of ${login}` });
+      b.addEventListener('click', async () => {
+        if (!test && !(await confirmDialog({ title: `Fail over ${login}’s replica ${r.spec.name}?`, message: 'It starts on your cloud host from its newest point as the tenant’s machine, with the key the tenant lets you hold; its replication waits until the tenant fails it back or undoes it. The audit log records it.', confirmLabel: 'Fail over', danger: false }))) return;
+        busy(b, async () => { await spReplicaFailover(login, r.spec.name, test); await reload(); }, (e) => slot.show(e));
+      });
+      return b;
+    };
+    return h('div', { class: 'row-actions' }, go('Test failover', 'test', true), go('Fail over', 'failover', false));
+  };
+  const stateOf = (r) => (r.state ? `${{ test: 'Test failover', failover: 'Failed over', permanent: 'Failed over permanently', failback: 'Being failed back' }[r.state.mode] || r.state.mode}, from point ${r.state.running.point}` : 'Not running');
   return panel('Replication resources',
-    h('p', { class: 'hint', text: 'The hardware plans this tenant’s replicas may use on your cloud hosts.' }),
+    h('p', { class: 'hint', text: 'The hardware plans this tenant’s replicas may use on your cloud hosts, and its replicas.' }),
     has.length
       ? h('div', { id: 'tenant-plans' }, table({
         caption: `Hardware plans of ${login}`,
@@ -327,5 +343,19 @@ async function replicationPanel(login, reload, slot) {
         rows: has,
       }))
       : h('p', { class: 'hint', id: 'tenant-plans', text: plans.length ? 'No hardware plan yet.' : 'No hardware plan yet: make one under Hardware plans.' }),
-    give);
+    give,
+    table({
+      caption: `Replicas of ${login}`,
+      id: 'tenant-replicas',
+      columns: [
+        ['Replica', (r) => r.spec.name],
+        ['Hardware plan', (r) => `${r.spec.plan} (host ${r.host})`],
+        ['On the host', (r) => fmt.bytes(r.stored)],
+        ['Replica points', (r) => fmt.count(r.points.length)],
+        ['State', stateOf],
+        ['Start on its behalf', start],
+      ],
+      rows: replicas,
+      empty: 'No replica yet.',
+    }));
 }

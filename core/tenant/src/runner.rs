@@ -411,7 +411,8 @@ fn backup_job(
 }
 
 /// The disks a job images: its volumes, every disk of the computer, or none (file level).
-fn disks_of(spec: &jobs::JobSpec) -> Vec<PathBuf> {
+/// A replica of the computer is made of the same disks (`replica create --from-job`).
+pub fn disks_of(spec: &jobs::JobSpec) -> Vec<PathBuf> {
     use cloudkeep_model::mode::BackupMode;
     use cloudkeep_repo::image::devices::{self, DeviceKind};
     match spec.mode {

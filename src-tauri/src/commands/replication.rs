@@ -63,6 +63,37 @@ pub async fn sp_host_remove(
     Ok(state.sp_client().await?.remove_host(&name).await?)
 }
 
+/// Every tenant's replicas (SP mode).
+#[tauri::command]
+pub async fn sp_replicas(
+    state: State<'_, ConsoleState>,
+) -> Result<Vec<cloudkeep_api::replication::ReplicaView>, CommandError> {
+    Ok(state.sp_client().await?.replicas().await?)
+}
+
+/// Starts a tenant's replica on its behalf with the key it lets the SP hold: a test failover
+/// or a failover, from its newest point, on the provider's NAT.
+#[tauri::command]
+pub async fn sp_replica_failover(
+    state: State<'_, ConsoleState>,
+    tenant: String,
+    name: String,
+    test: bool,
+) -> Result<cloudkeep_api::replication::ReplicaView, CommandError> {
+    let req = cloudkeep_api::replication::FailoverRequest {
+        point: None,
+        test,
+        ports: Vec::new(),
+        probes: Vec::new(),
+        network: None,
+    };
+    Ok(state
+        .sp_client()
+        .await?
+        .replica_failover(&tenant, &name, &req)
+        .await?)
+}
+
 /// The hardware plans with their tenants.
 #[tauri::command]
 pub async fn sp_plans(state: State<'_, ConsoleState>) -> Result<Vec<PlanView>, CommandError> {

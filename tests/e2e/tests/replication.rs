@@ -8,7 +8,8 @@
 //! console shows its marker, a public port reaches its web server, and the test is ended; its
 //! cycles are scheduled; a failover plan is made by its wizard, run as a test (waiting for the
 //! machine's marker) and undone; and a real failover, in which the machine changes its disk,
-//! is failed back onto the machine's own disk from the replica's page.
+//! is failed back onto the machine's own disk from the replica's page; in SP mode the tenant's
+//! page lists the replica and starts it on the tenant's behalf.
 
 use std::time::Duration;
 
@@ -378,6 +379,21 @@ async fn a_tenant_replicates_a_machine_and_test_fails_it_over_from_the_console()
         disk[at..].starts_with(b"home-again\n"),
         "the machine's change came home"
     );
+
+    // SP mode: the tenant's page lists its replica and starts it on the tenant's behalf with
+    // the key it holds; the audit log has it, and the tenant ends it.
+    console.click("#mode-sp").await?;
+    console.nav("sp-tenants").await?;
+    console.click("#tenant-open-initech").await?;
+    console.wait_text("#tenant-replicas", "web", WAIT).await?;
+    console.click("#sp-replica-test-web").await?;
+    console
+        .wait_text("#tenant-replicas", "Test failover, from point", WAIT)
+        .await?;
+    console.screen("45-sp-tenant-replicas").await?;
+    let audit = run_cli(&sp, &["sp", "audit"], None)?;
+    ensure!(audit.contains("replica.test_failover"), "{audit}");
+    run_cli(&sp, &["replica", "undo", "web"], None)?;
     console.shutdown().await?;
     Ok(())
 }
