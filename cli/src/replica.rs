@@ -260,10 +260,15 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             every,
         } => {
             let provider = ctx.block_on(crate::provider::named_or_only(state, args.provider))?;
-            let domain = libvirt
-                .as_deref()
-                .map(cloudkeep_tenant::libvirt::read)
-                .transpose()?;
+            use cloudkeep_tenant::machines::{self, MachineSource};
+            let source = match (libvirt, from_job) {
+                (Some(domain), _) => MachineSource::Libvirt { domain },
+                (None, Some(job)) => MachineSource::Job { job },
+                (None, None) => MachineSource::Disks {
+                    disks: disks.iter().enumerate().map(|(i, d)| disk(d, i)).collect(),
+                },
+            };
+            let machine = ctx.block_on(machines::resolve(state, &source))?;
             let memory = match memory {
                 Some(text) => match parse_limit(&text).map_err(anyhow::Error::msg)? {
                     Limit::Bytes(n) => n,
@@ -271,32 +276,9 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                         anyhow::bail!("give the replica's memory as a size, e.g. 2G")
                     }
                 },
-                None => domain.as_ref().map_or(1 << 30, |d| d.memory),
+                None => machine.memory.unwrap_or(1 << 30),
             };
-            let cpu = cpu.unwrap_or(domain.as_ref().map_or(1, |d| d.cpu));
-            let disks: Vec<(String, PathBuf)> = match (&domain, &from_job) {
-                (Some(d), _) => d.disks.clone(),
-                (None, Some(job)) => {
-                    let jobs = ctx.block_on(state.jobs())?;
-                    let found = jobs.iter().find(|j| &j.name == job).ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "there is no backup job \"{job}\" on this computer (cloudkeep job list)"
-                        )
-                    })?;
-                    let paths = cloudkeep_tenant::runner::disks_of(&found.spec);
-                    if paths.is_empty() {
-                        anyhow::bail!(
-                            "job {job} backs up files, not disks: replicate a job that images volumes or the entire computer"
-                        );
-                    }
-                    paths
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, p)| (format!("disk{i}"), p))
-                        .collect()
-                }
-                (None, None) => disks.iter().enumerate().map(|(i, d)| disk(d, i)).collect(),
-            };
+            let cpu = cpu.or(machine.cpu).unwrap_or(1);
             let view = replicas::create(
                 ctx,
                 NewReplicaJob {
@@ -304,13 +286,13 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                     name,
                     plan,
                     pool,
-                    disks,
+                    disks: machine.disks,
                     cpu,
                     memory,
                     keep,
                     escrow: !no_escrow,
                     every_minutes: every.as_deref().map(every_minutes).transpose()?,
-                    mac: domain.as_ref().and_then(|d| d.mac.clone()),
+                    mac: machine.mac,
                 },
             )?;
             if args.json {

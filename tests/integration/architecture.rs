@@ -243,7 +243,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
             // Backup files, which an opened file's catalog entry is made from; restore tests
             // (a restore session of their own).
             &["portable", "restoretest"],
-            &["catalog", "keys", "recovery", "scheduler"],
+            &["catalog", "keys", "machines", "recovery", "scheduler"],
             &["agent", "found", "live", "overview"],
         ],
     ),

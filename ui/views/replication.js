@@ -7,7 +7,7 @@
 // test or for real, undone).
 
 import { replicationOverview, replicaCreate, replicaAct, failoverPlanSave, failoverPlanAct, pickFile } from '../ipc.js';
-import { h, replaceChildren, button, field, selectField, table, panel, facts } from '../dom.js';
+import { h, replaceChildren, button, field, selectField, radioGroup, table, panel, facts } from '../dom.js';
 import { wizard, errorSlot, busy, notice, confirmDialog, moreActions } from '../components.js';
 import * as fmt from '../format.js';
 import { validName, nameError } from '../rules.js';
@@ -350,7 +350,7 @@ function replicaWizard(overview, ctx) {
     id: 'replica-wizard',
     title: 'New replica',
     finishLabel: 'Make replica',
-    data: { choice: '0', name: '', disks: [], cpu: 1, memoryGib: 1, keep: 7, escrow: true, every: '' },
+    data: { choice: '0', name: '', kind: 'disk', disks: [], domain: '', job: '', cpu: 1, memoryGib: 1, keep: 7, escrow: true, every: '' },
     onCancel: () => ctx.navigate('replication'),
     onFinish: async (data) => {
       const chosen = overview.plans[Number(data.choice)];
@@ -359,7 +359,8 @@ function replicaWizard(overview, ctx) {
         name: data.name,
         plan: chosen.plan.plan.name,
         pool: null,
-        disks: data.disks.map((p, i) => [`disk${i}`, p]),
+        disks: data.kind === 'disk' ? data.disks.map((p, i) => [`disk${i}`, p]) : [],
+        source: data.kind === 'libvirt' ? { kind: 'libvirt', domain: data.domain } : data.kind === 'job' ? { kind: 'job', job: data.job } : null,
         cpu: data.cpu,
         memory: Math.round(data.memoryGib * GIB),
         keep: data.keep,
@@ -374,16 +375,39 @@ function replicaWizard(overview, ctx) {
         render(body, data) {
           const name = field({ label: 'Name', id: 'replica-name-field', value: data.name, required: true, hint: 'The machine’s, usually: web, db-1.' });
           const plan = selectField({ label: 'Hardware plan', id: 'replica-plan', value: data.choice, options: overview.plans.map((p, i) => [String(i), `${p.plan.plan.name} at ${p.provider}`]) });
-          const disk = field({ label: 'Disk image or device', id: 'replica-disk', value: data.disks[0] || '', hint: 'A QEMU/KVM machine’s disk image (raw or qcow2), or a disk device (/dev/sdb). A stopped machine’s disk replicates consistently; a running one’s as a crash would leave it.' });
+          const kind = radioGroup({ legend: 'What it replicates', name: 'replica-kind', value: data.kind, options: [
+            ['disk', 'A disk image or device', 'A QEMU/KVM machine’s disk image (raw or qcow2), or a disk device.'],
+            ['libvirt', 'A libvirt domain', 'Its disks, CPUs, memory and network card’s MAC address make the replica.'],
+            ['job', 'This computer, under one of its image-level backup jobs', 'The disks the job images become the replica’s.'],
+          ] });
+          const disk = field({ label: 'Disk image or device', id: 'replica-disk', value: data.disks[0] || '', hint: 'A stopped machine’s disk replicates consistently; a running one’s as a crash would leave it.' });
           const browse = button('Choose…', { variant: 'secondary', onClick: async () => { const p = await pickFile('Choose the machine’s disk image', []); if (p) disk.input.value = p; } });
-          body.append(name.wrap, plan.wrap, h('div', { class: 'inline-field' }, disk.wrap, browse));
+          const diskRow = h('div', { class: 'inline-field' }, disk.wrap, browse);
+          const domain = field({ label: 'libvirt domain', id: 'replica-libvirt', value: data.domain, hint: 'Its name (asked of virsh), or its XML definition’s file.' });
+          const jobs = overview.image_jobs || [];
+          const job = selectField({ label: 'Image-level backup job', id: 'replica-job', value: data.job || jobs[0], options: jobs.length ? jobs.map((j) => [j, j]) : [['', 'No image-level job on this computer']] });
+          const show = () => {
+            const k = kind.value();
+            diskRow.hidden = k !== 'disk';
+            domain.wrap.hidden = k !== 'libvirt';
+            job.wrap.hidden = k !== 'job';
+          };
+          kind.inputs.forEach((i) => i.addEventListener('change', show));
+          show();
+          body.append(name.wrap, plan.wrap, kind.wrap, diskRow, domain.wrap, job.wrap);
           return async () => {
             data.name = name.input.value.trim();
             data.choice = plan.input.value;
+            data.kind = kind.value();
             data.disks = [disk.input.value.trim()].filter(Boolean);
+            data.domain = domain.input.value.trim();
+            data.job = job.input.value;
             name.setError(validName(data.name) ? null : nameError());
-            disk.setError(data.disks.length ? null : 'Give the machine’s disk.');
-            return validName(data.name) && data.disks.length > 0;
+            const missing = { disk: data.disks.length === 0, libvirt: data.domain === '', job: data.job === '' }[data.kind];
+            disk.setError(data.kind === 'disk' && missing ? 'Give the machine’s disk.' : null);
+            domain.setError(data.kind === 'libvirt' && missing ? 'Give the domain’s name or its XML file.' : null);
+            if (data.kind === 'job' && missing) w.showError('This computer has no image-level backup job: make one under Backup jobs, or choose a disk.');
+            return validName(data.name) && !missing;
           };
         },
       },
@@ -425,7 +449,7 @@ function replicaWizard(overview, ctx) {
           body.append(facts([
             ['Replica', data.name, 'replica-summary-name'],
             ['Hardware plan', `${chosen.plan.plan.name} at ${chosen.provider}`],
-            ['Disk', data.disks.join(', '), 'replica-summary-disk'],
+            ['Machine', { disk: `Disk ${data.disks.join(', ')}`, libvirt: `libvirt domain ${data.domain}`, job: `This computer’s disks under job ${data.job}` }[data.kind], 'replica-summary-disk'],
             ['Starts with', `${fmt.counted(data.cpu, 'CPU')}, ${fmt.bytes(Math.round(data.memoryGib * GIB))}`],
             ['Replica points kept', fmt.count(data.keep)],
             ['Cycles', scheduleText(data.every === '' ? null : Number(data.every))],

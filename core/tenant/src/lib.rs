@@ -20,6 +20,7 @@ pub mod keys;
 pub mod libvirt;
 pub mod live;
 pub mod logging;
+pub mod machines;
 pub mod nea;
 pub mod notify;
 pub mod overview;

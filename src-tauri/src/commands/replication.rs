@@ -154,6 +154,8 @@ pub struct ReplicationOverview {
     pub replicas: Vec<cloudkeep_tenant::replicas::ReplicaJob>,
     /// The failover plans.
     pub failover_plans: Vec<cloudkeep_tenant::failover_plans::FailoverPlan>,
+    /// This computer's image-level backup jobs (a replica may be made of their disks).
+    pub image_jobs: Vec<String>,
 }
 
 /// The Replication section's figures.
@@ -167,6 +169,13 @@ pub async fn replication_overview(
         unreachable: Vec::new(),
         replicas: cloudkeep_tenant::replicas::list(tenant).await?,
         failover_plans: cloudkeep_tenant::failover_plans::list(tenant).await?,
+        image_jobs: tenant
+            .jobs()
+            .await?
+            .into_iter()
+            .filter(|j| j.spec.mode != cloudkeep_model::mode::BackupMode::Files)
+            .map(|j| j.name)
+            .collect(),
     };
     for p in tenant.providers().await? {
         let asked = async {
@@ -202,6 +211,10 @@ pub struct ReplicaInput {
     escrow: bool,
     #[serde(default)]
     every_minutes: Option<u32>,
+    /// A libvirt domain (its name or XML file) or an image-level job the machine is instead
+    /// of `disks`.
+    #[serde(default)]
+    source: Option<cloudkeep_tenant::machines::MachineSource>,
 }
 
 /// Makes a replica at its provider.
@@ -212,6 +225,15 @@ pub async fn replica_create(
 ) -> Result<cloudkeep_api::replication::ReplicaView, CommandError> {
     let ctx = state.ctx.clone();
     super::blocking(move || {
+        use cloudkeep_tenant::machines::{self, MachineSource};
+        let source = replica.source.unwrap_or(MachineSource::Disks {
+            disks: replica
+                .disks
+                .into_iter()
+                .map(|(name, path)| (name, std::path::PathBuf::from(path)))
+                .collect(),
+        });
+        let machine = ctx.block_on(machines::resolve(ctx.state(), &source))?;
         Ok(cloudkeep_tenant::replicas::create(
             &ctx,
             cloudkeep_tenant::replicas::NewReplicaJob {
@@ -219,17 +241,13 @@ pub async fn replica_create(
                 name: replica.name,
                 plan: replica.plan,
                 pool: replica.pool,
-                disks: replica
-                    .disks
-                    .into_iter()
-                    .map(|(name, path)| (name, std::path::PathBuf::from(path)))
-                    .collect(),
+                disks: machine.disks,
                 cpu: replica.cpu,
                 memory: replica.memory,
                 keep: replica.keep,
                 escrow: replica.escrow,
                 every_minutes: replica.every_minutes,
-                mac: None,
+                mac: machine.mac,
             },
         )?)
     })

@@ -380,6 +380,42 @@ async fn a_tenant_replicates_a_machine_and_test_fails_it_over_from_the_console()
         "the machine's change came home"
     );
 
+    // A second machine, a libvirt domain, made by the wizard: its definition gives the
+    // replica its disk and MAC address.
+    let domain = host.path().join("db.xml");
+    std::fs::write(
+        &domain,
+        format!(
+            "<domain type='kvm'><name>db</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>\
+             <devices><disk type='file' device='disk'><source file='{}'/>\
+             <target dev='vda' bus='virtio'/></disk><interface type='network'>\
+             <mac address='52:54:00:00:00:db'/></interface></devices></domain>",
+            image.display()
+        ),
+    )?;
+    console.nav("replication").await?;
+    console.click("#replica-new").await?;
+    console.type_into("#replica-name-field", "db").await?;
+    console
+        .click("input[name='replica-kind'][value='libvirt']")
+        .await?;
+    console
+        .type_into("#replica-libvirt", &domain.display().to_string())
+        .await?;
+    console.next("replica-wizard").await?;
+    console.type_into("#replica-memory", "0.25").await?;
+    console.next("replica-wizard").await?;
+    console
+        .wait_text("#replica-summary-disk", "libvirt domain", WAIT)
+        .await?;
+    console.next("replica-wizard").await?;
+    console.wait_for("#replica-created").await?;
+    let shown = run_cli(&sp, &["replica", "show", "db", "--json"], None)?;
+    ensure!(
+        shown.contains("52:54:00:00:00:db") && shown.contains("\"vda\""),
+        "the domain made the replica: {shown}"
+    );
+
     // SP mode: the tenant's page lists its replica and starts it on the tenant's behalf with
     // the key it holds; the audit log has it, and the tenant ends it.
     console.click("#mode-sp").await?;
