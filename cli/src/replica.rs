@@ -150,6 +150,24 @@ enum ReplicaCommand {
         #[arg(long = "onto", value_name = "PATH")]
         onto: Vec<PathBuf>,
     },
+    /// Write the replica's key to a file (owner-only) to keep somewhere safe: a bare machine
+    /// booted from recovery media adopts the replica with it to fail it back.
+    ExportKey {
+        /// The replica.
+        name: String,
+        /// The file.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Take a replica onto this computer (a bare machine booted from recovery media, a new
+    /// computer) with its key, then fail it back onto this computer's disks (--onto).
+    Adopt {
+        /// The replica.
+        name: String,
+        /// The key's file, as export-key wrote it.
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+    },
     /// Make a failover permanent: the replica is the machine now; replication of it ends.
     Permanent {
         /// The replica.
@@ -499,6 +517,34 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
                 "cycles of replica {name} run {} (while cloudkeep daemon or the console runs)",
                 schedule_text(every)
             );
+        }
+        ReplicaCommand::ExportKey { name, to } => {
+            let job = find(&name)?;
+            let key = replicas::export_key(ctx, &job)?;
+            cloudkeep_model::paths::write_private_file(
+                &to,
+                format!("{}\n", key.as_str()).as_bytes(),
+            )
+            .with_context(|| format!("cannot write {}", to.display()))?;
+            println!(
+                "the key of replica {name} is in {} (owner-only): keep it where a lost site does not take it",
+                to.display()
+            );
+        }
+        ReplicaCommand::Adopt { name, key_file } => {
+            let provider =
+                ctx.block_on(crate::provider::named_or_only(state, args.provider.clone()))?;
+            let key = std::fs::read_to_string(&key_file)
+                .with_context(|| format!("cannot read {}", key_file.display()))?;
+            let view = replicas::adopt(ctx, &provider, &name, &key)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                println!(
+                    "replica {name} is on this computer now; fail it back onto its disks: cloudkeep replica failback {name} --onto DISK ({} disks)",
+                    view.spec.disks.len()
+                );
+            }
         }
         ReplicaCommand::Console { name } => {
             let job = find(&name)?;

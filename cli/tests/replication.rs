@@ -996,6 +996,49 @@ fn a_failed_over_machine_is_failed_back_with_what_it_wrote_and_replication_goes_
     );
     let listed = laptop.ok_with(&["replica", "list", "--json"], None, &file);
     assert!(listed.contains("new-machine.img"), "{listed}");
+
+    // The site is lost: a bare machine booted from recovery media adopts the replica with
+    // its key (exported beforehand, owner-only) and fails it back onto its own disk.
+    let keyfile = tmp.path().join("app.key");
+    let k = keyfile.display().to_string();
+    laptop.ok_with(&["replica", "export-key", "app", "--to", &k], None, &file);
+    assert_owner_only(&keyfile);
+    laptop.ok_with(&["replica", "failover", "app"], None, &file);
+    let rescue = tenant_at(tmp.path().join("rescue-home"), &gw, &fp);
+    let bad = tmp.path().join("bad.key");
+    std::fs::write(&bad, "not a key").unwrap();
+    let b = bad.display().to_string();
+    let err = rescue.run_with(&["replica", "adopt", "app", "--key-file", &b], None, &file);
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("not a replica key"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    rescue.ok_with(&["replica", "adopt", "app", "--key-file", &k], None, &file);
+    let err = rescue.run_with(&["replica", "run", "app"], None, &file);
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("no disks on this computer yet"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    let bare = tmp.path().join("bare-machine.img");
+    let bare_text = bare.display().to_string();
+    rescue.ok_with(
+        &["replica", "failback", "app", "--onto", &bare_text],
+        None,
+        &file,
+    );
+    assert!(
+        std::fs::read(&bare).unwrap() == after,
+        "the bare machine has the disk"
+    );
+    let next: serde_json::Value =
+        serde_json::from_str(&rescue.ok_with(&["replica", "run", "app", "--json"], None, &file))
+            .unwrap();
+    assert_eq!(
+        next["blocks"], 0,
+        "replication goes on from the bare machine: {next}"
+    );
 }
 
 #[test]

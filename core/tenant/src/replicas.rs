@@ -407,6 +407,12 @@ pub fn run_cycle(
     job: &ReplicaJob,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<CycleReport, TenantError> {
+    if job.sources.len() != job.spec.disks.len() {
+        return Err(TenantError::Invalid(format!(
+            "replica {} has no disks on this computer yet: fail it back onto this computer's disks first (cloudkeep replica failback {} --onto DISK…)",
+            job.spec.name, job.spec.name
+        )));
+    }
     let key_hex = key_of(ctx, job)?;
     let hash_key = prints::key(&key_hex);
     let state_path = Fingerprints::path(ctx, job);
@@ -685,6 +691,13 @@ pub fn failback(
             job.spec.disks.len()
         )));
     }
+    if onto.is_empty() && job.sources.len() != job.spec.disks.len() {
+        return Err(TenantError::Invalid(format!(
+            "replica {} has no disks on this computer yet: give --onto for each of its {} disks",
+            job.spec.name,
+            job.spec.disks.len()
+        )));
+    }
     let onto: Vec<PathBuf> = if onto.is_empty() {
         job.sources.clone()
     } else {
@@ -793,6 +806,56 @@ pub fn delete(ctx: &TenantContext, job: &ReplicaJob) -> Result<(), TenantError> 
     let _ = std::fs::remove_file(Fingerprints::path(ctx, job));
     ctx.secrets()
         .remove(&key_name(&job.provider, &job.spec.name))
+}
+
+/// The replica's key (64 hex digits), to keep somewhere safe: a bare machine booted from
+/// recovery media adopts the replica with it ([`adopt`]) to fail it back.
+pub fn export_key(
+    ctx: &TenantContext,
+    job: &ReplicaJob,
+) -> Result<zeroize::Zeroizing<String>, TenantError> {
+    key_of(ctx, job)
+}
+
+/// Adopts replica `name` at `provider` on this computer — a bare machine booted from recovery
+/// media, or a new computer — with its key (`key_hex`, from [`export_key`]): its record from
+/// the provider, its key in this computer's secrets, no disks to read yet (a failback onto
+/// this computer's disks gives them, and replication goes on from there).
+pub fn adopt(
+    ctx: &TenantContext,
+    provider: &str,
+    name: &str,
+    key_hex: &str,
+) -> Result<ReplicaView, TenantError> {
+    let key_hex = key_hex.trim();
+    if !cloudkeep_api::replication::is_key(key_hex) {
+        return Err(TenantError::Invalid(
+            "that is not a replica key (64 hex digits, as cloudkeep replica export-key wrote it)"
+                .into(),
+        ));
+    }
+    ctx.block_on(async {
+        let here = list(ctx.state()).await?;
+        if here
+            .iter()
+            .any(|r| r.provider == provider && r.spec.name == name)
+        {
+            return Err(TenantError::Invalid(format!(
+                "replica {name} is on this computer already"
+            )));
+        }
+        let client = client_of(ctx, provider).await?;
+        let view = client.replica(name).await?;
+        ctx.secrets().set(&key_name(provider, name), key_hex)?;
+        sqlx::query("INSERT INTO replicas (provider, name, spec, sources) VALUES (?1, ?2, ?3, ?4)")
+            .bind(provider)
+            .bind(name)
+            .bind(json(&view.spec)?)
+            .bind(json(&Vec::<String>::new())?)
+            .execute(ctx.state().pool())
+            .await?;
+        Ok(view)
+    })
 }
 
 /// Lets the provider hold the replica's key again (`true`), or revokes it (`false`).
