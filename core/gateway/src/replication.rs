@@ -550,16 +550,7 @@ async fn cycle(
         ));
     }
     let host = link(&state, &row.plan.host).await?;
-    let bucket = state.bucket_for(&session).await;
-    let stream = futures_util::StreamExt::then(body.into_data_stream(), move |chunk| {
-        let bucket = bucket.clone();
-        async move {
-            if let (Ok(bytes), Some(bucket)) = (&chunk, &bucket) {
-                bucket.take(bytes.len()).await;
-            }
-            chunk
-        }
-    });
+    let stream = throttled(body.into_data_stream(), state.bucket_for(&session).await);
     let report: CycleReport = host
         .send(
             host.stream_request(
@@ -586,6 +577,25 @@ async fn cycle(
         .record_replica(row.id, &points, report.stored)
         .await?;
     Ok(Json(report))
+}
+
+/// `stream`'s chunks, each taken from the tenant's bandwidth `bucket` first (when it has one).
+fn throttled<S, E>(
+    stream: S,
+    bucket: Option<Arc<crate::limits::Bucket>>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, E>>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>>,
+{
+    futures_util::StreamExt::then(stream, move |chunk| {
+        let bucket = bucket.clone();
+        async move {
+            if let (Ok(bytes), Some(bucket)) = (&chunk, &bucket) {
+                bucket.take(bytes.len()).await;
+            }
+            chunk
+        }
+    })
 }
 
 /// The lowest host port a tenant's public address rule may take (the ones below are the
@@ -888,16 +898,7 @@ async fn failback(
         .await?;
     current.mode = "failback".into();
     state.db.set_replica_state(row.id, Some(&current)).await?;
-    let bucket = state.bucket_for(&session).await;
-    let stream = futures_util::StreamExt::then(resp.bytes_stream(), move |chunk| {
-        let bucket = bucket.clone();
-        async move {
-            if let (Ok(bytes), Some(bucket)) = (&chunk, &bucket) {
-                bucket.take(bytes.len()).await;
-            }
-            chunk
-        }
-    });
+    let stream = throttled(resp.bytes_stream(), state.bucket_for(&session).await);
     axum::response::Response::builder()
         .header(FAILBACK_HEADER, head_text)
         .header(axum::http::header::CONTENT_TYPE, "application/octet-stream")

@@ -20,6 +20,7 @@ use sqlx::Row;
 use crate::TenantError;
 use crate::context::TenantContext;
 use crate::providers;
+use crate::sources::file_err;
 
 /// The block size changes are tracked in.
 pub const BLOCK: usize = prints::BLOCK;
@@ -125,16 +126,6 @@ fn key_name(provider: &str, name: &str) -> String {
     format!("replica-key:{provider}:{name}")
 }
 
-fn file_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> TenantError {
-    let path = path.to_path_buf();
-    move |source| TenantError::File {
-        action,
-        path,
-        source,
-    }
-}
-
-/// The size of a disk image or device.
 /// The size of a disk image (a qcow2 image's virtual size) or device.
 fn disk_size(path: &Path) -> Result<u64, TenantError> {
     Ok(crate::sources::Source::open(path)?.size())

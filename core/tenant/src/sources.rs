@@ -12,7 +12,11 @@ use crate::TenantError;
 /// The first bytes of a qcow2 image.
 const QCOW2_MAGIC: &[u8; 4] = b"QFI\xfb";
 
-fn file_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> TenantError {
+/// Maps an I/O error on `path` to the tenant's error, saying what was being done.
+pub(crate) fn file_err(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> TenantError {
     let path = path.to_path_buf();
     move |source| TenantError::File {
         action,
