@@ -26,16 +26,17 @@ pub fn take_over(
     key: &Key,
     now_ms: i64,
 ) -> Result<Manifest, HostError> {
+    let manifest = dir
+        .manifest()?
+        .ok_or_else(|| HostError::NotFound(format!("replica {}", dir.path().display())))?;
+    // A test failover is refused while it runs on: nothing is stopped for a request that is
+    // not right.
+    if machine::running(dir)?.is_some_and(|r| r.spec.test) {
+        return Err(HostError::Invalid(
+            "a test failover is not failed back: end it (undo), its writes are thrown away".into(),
+        ));
+    }
     if let Some(running) = machine::halt(dir)? {
-        if running.spec.test {
-            return Err(HostError::Invalid(
-                "a test failover is not failed back: end it (undo), its writes are thrown away"
-                    .into(),
-            ));
-        }
-        let manifest = dir
-            .manifest()?
-            .ok_or_else(|| HostError::NotFound(format!("replica {}", dir.path().display())))?;
         let layers: Vec<(String, PathBuf)> = manifest
             .disks
             .iter()
@@ -168,6 +169,20 @@ mod tests {
         };
         cloudkeep_model::paths::write_private_file(
             &dir.path().join(crate::store::RUN_FILE),
+            &serde_json::to_vec(&running).unwrap(),
+        )
+        .unwrap();
+
+        // A test failover is refused, and left running as it was.
+        let mut test = running.clone();
+        test.spec.test = true;
+        let run_file = dir.path().join(crate::store::RUN_FILE);
+        cloudkeep_model::paths::write_private_file(&run_file, &serde_json::to_vec(&test).unwrap())
+            .unwrap();
+        assert!(take_over(&dir, 3, &key, 2).is_err());
+        assert!(run.exists() && dir.runs());
+        cloudkeep_model::paths::write_private_file(
+            &run_file,
             &serde_json::to_vec(&running).unwrap(),
         )
         .unwrap();
