@@ -1004,6 +1004,26 @@ fn a_failed_over_machine_is_failed_back_with_what_it_wrote_and_replication_goes_
     laptop.ok_with(&["replica", "export-key", "app", "--to", &k], None, &file);
     assert_owner_only(&keyfile);
     laptop.ok_with(&["replica", "failover", "app"], None, &file);
+    // A wrong key (well-formed) fails the failback, and from then on only a failback ends it:
+    // an undo would mix what the host took with the disks here.
+    let wrong = tmp.path().join("wrong.key");
+    std::fs::write(&wrong, "ab".repeat(32)).unwrap();
+    let w = wrong.display().to_string();
+    let mistaken = tenant_at(tmp.path().join("mistaken-home"), &gw, &fp);
+    mistaken.ok_with(&["replica", "adopt", "app", "--key-file", &w], None, &file);
+    let scratch = tmp.path().join("scratch.img").display().to_string();
+    let err = mistaken.run_with(
+        &["replica", "failback", "app", "--onto", &scratch],
+        None,
+        &file,
+    );
+    assert!(!err.status.success(), "a wrong key fails the failback");
+    let err = laptop.run_with(&["replica", "undo", "app"], None, &file);
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("being failed back"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
     let rescue = tenant_at(tmp.path().join("rescue-home"), &gw, &fp);
     let bad = tmp.path().join("bad.key");
     std::fs::write(&bad, "not a key").unwrap();

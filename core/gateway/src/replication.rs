@@ -862,6 +862,11 @@ async fn failback(
         ));
     }
     let host = link(&state, &row.plan.host).await?;
+    // Marked before the host is asked: the host may take the machine's writes into a point
+    // and still fail (a wrong key), and from then on an undo would mix them with the tenant's
+    // disks. Only a failback finishes it.
+    current.mode = "failback".into();
+    state.db.set_replica_state(row.id, Some(&current)).await?;
     let resp = host
         .answer(
             host.stream_request(
@@ -896,8 +901,6 @@ async fn failback(
         .db
         .record_replica(row.id, &head.points, head.stored)
         .await?;
-    current.mode = "failback".into();
-    state.db.set_replica_state(row.id, Some(&current)).await?;
     let stream = throttled(resp.bytes_stream(), state.bucket_for(&session).await);
     axum::response::Response::builder()
         .header(FAILBACK_HEADER, head_text)
