@@ -125,29 +125,6 @@ pub fn print_cert(info: &tls::CertInfo) {
     println!("fingerprint:  {} (SHA-256)", info.fingerprint);
 }
 
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Runs `cloudkeep gateway …`.
 pub fn run_command(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
@@ -197,7 +174,12 @@ pub fn run_command(args: Args) -> anyhow::Result<ExitCode> {
             advertise,
             metrics_listen,
         } => {
-            crate::runtime::server()?.block_on(run(
+            let rt = crate::runtime::server()?;
+            let shutdown = {
+                let _in = rt.enter();
+                crate::shutdown::Shutdown::install()
+            };
+            rt.block_on(run(
                 RunOptions {
                     data_dir,
                     listen,
@@ -211,7 +193,7 @@ pub fn run_command(args: Args) -> anyhow::Result<ExitCode> {
                     println!("certificate fingerprint: {}", started.fingerprint);
                     let _ = std::io::stdout().flush();
                 },
-                shutdown_signal(),
+                shutdown.recv(),
             ))?;
             println!("gateway stopped");
             Ok(ExitCode::SUCCESS)

@@ -162,6 +162,10 @@ fn serve(
             &config.listen,
         ))
         .map_err(typed)?;
+    let shutdown = {
+        let _in = rt.enter();
+        crate::shutdown::Shutdown::install()
+    };
     if json {
         println!(
             "{}",
@@ -177,7 +181,7 @@ fn serve(
         config,
         listening,
         cloudkeep_host::run::BEAT,
-        crate::gateway::shutdown_signal(),
+        shutdown.recv(),
     ))
     .map_err(typed)
 }

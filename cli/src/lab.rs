@@ -38,6 +38,10 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
     let rt = crate::runtime::server()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<LabInfo>();
     let adder_ctx = ctx.clone();
+    let shutdown = {
+        let _in = rt.enter();
+        crate::shutdown::Shutdown::install()
+    };
     rt.block_on(async move {
         let adder = async move {
             let Ok(info) = rx.await else {
@@ -73,7 +77,7 @@ pub fn run_command(args: Args, ctx: &TenantContext) -> anyhow::Result<ExitCode> 
             move |info| {
                 let _ = tx.send(info);
             },
-            crate::gateway::shutdown_signal(),
+            shutdown.recv(),
         );
         let (served, added) = tokio::join!(gateway, adder);
         added?;

@@ -26,6 +26,7 @@ mod runtime;
 mod secrets;
 mod service;
 mod show;
+mod shutdown;
 mod sp;
 mod subtenant;
 

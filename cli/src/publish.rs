@@ -31,6 +31,13 @@ pub fn mount(
         folder: mountpoint,
         attach,
     };
+    // The stop signals are listened for before the point is published: a SIGTERM sent as soon
+    // as the mount is there unpublishes it instead of killing this process.
+    let signals = crate::runtime::small()?;
+    let shutdown = {
+        let _in = signals.enter();
+        crate::shutdown::Shutdown::install()
+    };
     let (published, not_attached) =
         publication::start(repo, &request, Registry::at(home.publications()))?;
     let record = published.record().clone();
@@ -55,13 +62,8 @@ pub fn mount(
     {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                rt.block_on(crate::gateway::shutdown_signal());
-                stop.store(true, Ordering::SeqCst);
-            }
+            signals.block_on(shutdown.recv());
+            stop.store(true, Ordering::SeqCst);
         });
     }
     while !stop.load(Ordering::SeqCst) && !published.is_finished() {

@@ -199,15 +199,65 @@ fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
     let write = std::fs::write(inside.join("docs/new.txt"), b"x").unwrap_err();
     assert_eq!(write.raw_os_error(), Some(30), "EROFS: {write}");
 
-    // kill -9: the mount goes with the process.
+    // kill -9: the mount goes with the process (the publication's watchdog, or fusermount3's
+    // `auto_unmount` helper, takes it away once the kernel lets go of it).
     kill9(&mut run.0);
     wait_until("a killed publication leaves no mount", 10, || {
         !mounted(&mnt)
     });
     assert!(
+        laptop
+            .ok(&["points", "published"], None)
+            .contains("no restore point is published"),
+        "a killed publication is not listed"
+    );
+    assert!(
         std::fs::read_dir(&mnt).unwrap().next().is_none(),
         "the folder is empty again"
     );
+    // Killed with its helpers (the watchdog and fusermount3's): the dead mount ("transport
+    // endpoint is not connected") is taken away by the next look, and the folder is published
+    // again.
+    let mut run = publish(&laptop, "docs", &mnt);
+    let helpers = tool("pgrep", &["-P", &run.id().to_string()]);
+    assert_eq!(
+        helpers.lines().count(),
+        2,
+        "the watchdog and fusermount3: {helpers}"
+    );
+    for helper in helpers.lines() {
+        tool("kill", &["-9", helper.trim()]);
+    }
+    kill9(&mut run.0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(mounted(&mnt), "with its helper killed, the mount stays");
+    assert_eq!(
+        std::fs::read_dir(&mnt).unwrap_err().raw_os_error(),
+        Some(107),
+        "ENOTCONN"
+    );
+    let run = Publication(spawn(
+        &laptop,
+        &[
+            "points",
+            "mount",
+            "latest",
+            "--job",
+            "docs",
+            mnt.to_str().unwrap(),
+        ],
+    ));
+    wait_until("published again over the dead mount", 30, || {
+        std::fs::read_dir(&mnt).is_ok_and(|mut d| d.next().is_some())
+    });
+    assert_eq!(seen(&inside), source, "published again over the dead mount");
+    drop(run);
+    wait_until("the next publication's kill leaves no mount", 10, || {
+        laptop
+            .ok(&["points", "published"], None)
+            .contains("no restore point is published")
+            && !mounted(&mnt)
+    });
 
     // Unpublished by `points unmount`: the publishing process ends by itself.
     let mut run = publish(&laptop, "docs", &mnt);

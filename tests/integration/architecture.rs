@@ -183,7 +183,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
     (
         "core/publish/src",
         &[
-            &["content", "registry"],
+            &["content", "registry", "watchdog"],
             &["volumes"],
             &["tree", "attach"],
             &["fs"],
@@ -251,7 +251,7 @@ const MODULE_LAYERS: &[(&str, &[&[&str]])] = &[
         "cli/src",
         &[
             &[
-                "about", "daemon", "exit", "progress", "runtime", "secrets", "service",
+                "about", "daemon", "exit", "progress", "runtime", "secrets", "service", "shutdown",
             ],
             &["gateway", "notify", "plans", "show"],
             // The image-level commands (`points show`, `restore volume|disk`), publishing

@@ -6,7 +6,8 @@
 //! thread of their own; `attach` hands volumes to the OS's own drivers (loop devices);
 //! `registry` records what is published where (shared by the CLI and the console); `fs` is
 //! the FUSE face (Linux; WinFsp would be the Windows face of the same tree and content, not
-//! built yet); `publication` runs one publication start to end.
+//! built yet); `publication` runs one publication start to end; `watchdog` takes a killed
+//! publication's dead mount away.
 
 #[cfg(target_os = "linux")]
 pub mod attach;
@@ -18,3 +19,5 @@ pub mod publication;
 pub mod registry;
 pub mod tree;
 pub mod volumes;
+#[cfg(target_os = "linux")]
+pub mod watchdog;

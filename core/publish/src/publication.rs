@@ -13,6 +13,7 @@ use crate::attach::{self, NotAttached};
 use crate::fs::{self, PointFs};
 use crate::registry::{AttachedVolume, Publication, Registry};
 use crate::tree::Tree;
+use crate::watchdog::Watchdog;
 
 /// Blobs a publication keeps opened (bytes).
 pub const CACHE_BYTES: usize = 64 << 20;
@@ -51,6 +52,7 @@ pub enum PublishError {
 /// A point being published.
 pub struct Published {
     session: Option<fuser::BackgroundSession>,
+    watchdog: Option<Watchdog>,
     record: Publication,
     registry: Registry,
     _lock: RepoLock,
@@ -64,6 +66,8 @@ pub fn start(
     registry: Registry,
 ) -> Result<(Published, Vec<NotAttached>), PublishError> {
     let typed = std::path::absolute(request.folder).unwrap_or_else(|_| request.folder.into());
+    // A killed publication's mount left at the folder is taken away first.
+    list(&registry);
     if fs::is_published(&typed) {
         return Err(PublishError::Folder(format!(
             "a restore point is already published at {0}; unpublish it first (cloudkeep points unmount {0})",
@@ -123,6 +127,7 @@ pub fn start(
         })?;
     let mut published = Published {
         session: Some(session),
+        watchdog: Watchdog::start(&folder),
         record,
         registry,
         _lock: lock,
@@ -187,6 +192,8 @@ impl Published {
         {
             tracing::debug!("ending the publication: {e}");
         }
+        // Unmounted: the watchdog finds nothing of ours left and ends.
+        self.watchdog.take();
         result
     }
 }
@@ -202,7 +209,38 @@ impl Drop for Published {
     }
 }
 
-/// The publications of a data home whose mounts are still there.
+/// The publications of a data home whose mounts are still there and still served. A mount
+/// whose process is gone (killed, crashed) and that `auto_unmount` did not take away —
+/// fusermount3's helper reads the mount table once and can miss it while other mounts change,
+/// or was killed with its process — is unpublished here (lazily: it only answers "transport
+/// endpoint is not connected") and its record dropped, so the folder can be published again.
 pub fn list(registry: &Registry) -> Vec<Publication> {
-    registry.list(fs::is_published)
+    registry.list(|p| {
+        if !fs::is_published(&p.folder) {
+            return false;
+        }
+        if serving(p.pid) {
+            return true;
+        }
+        match fs::unpublish(&p.folder) {
+            Ok(()) => false,
+            Err(e) => {
+                tracing::warn!("a killed publication at {} stays: {e}", p.folder.display());
+                true
+            }
+        }
+    })
+}
+
+/// Whether process `pid` is still running (not gone, not a zombie). A process of another
+/// user, or one this cannot read, counts as running: a live publication is never undone.
+fn serving(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().chars().next()),
+            Some(Some('Z' | 'X'))
+        ),
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+    }
 }

@@ -110,12 +110,12 @@ impl Registry {
         out
     }
 
-    /// The publications whose mount is still there (`is_published` answers for a folder);
-    /// records of the others are dropped.
-    pub fn list(&self, is_published: impl Fn(&Path) -> bool) -> Vec<Publication> {
+    /// The publications still published (`is_live` answers for a record); records of the
+    /// others are dropped.
+    pub fn list(&self, is_live: impl Fn(&Publication) -> bool) -> Vec<Publication> {
         let mut live = Vec::new();
         for p in self.read_all() {
-            if is_published(&p.folder) {
+            if is_live(&p) {
                 live.push(p);
             } else {
                 self.forget(&p);
@@ -168,7 +168,7 @@ mod tests {
             assert_eq!(f.metadata().unwrap().permissions().mode() & 0o077, 0);
         }
         // A folder no longer published loses its record.
-        assert_eq!(reg.list(|f| f == Path::new("/mnt/a")).len(), 1);
+        assert_eq!(reg.list(|p| p.folder == Path::new("/mnt/a")).len(), 1);
         assert_eq!(reg.list(|_| true).len(), 1);
         reg.forget_folder(Path::new("/mnt/a"));
         assert!(reg.list(|_| true).is_empty());
