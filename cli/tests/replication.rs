@@ -312,12 +312,18 @@ fn a_host_login_opens_no_tenant_or_admin_call_and_bad_details_are_explained() {
 }
 
 /// A running `cloudkeep host run`, stopped when dropped.
-struct HostProcess(std::process::Child);
+/// A running `cloudkeep host run` (or `nea run`), its log in a file: stopped when dropped,
+/// its log printed when a test failed.
+struct HostProcess(std::process::Child, std::path::PathBuf);
 
 impl Drop for HostProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            eprintln!("--- {} ---\n{log}--- end ---", self.1.display());
+        }
     }
 }
 
@@ -674,21 +680,30 @@ fn running_host(tmp: &std::path::Path, sp: &Cli) -> (HostProcess, std::path::Pat
     };
     let pool = tmp.join("pool");
     let p = format!("main={}", pool.display());
-    let running = HostProcess(spawn(
-        &host,
-        &[
-            "host",
-            "run",
-            "--connect",
-            &d,
-            "--pool",
-            &p,
-            "--listen",
-            "127.0.0.1:0",
-            "--accel",
-            "tcg",
-        ],
-    ));
+    let log = tmp.join("host.log");
+    let running = HostProcess(
+        crate::support::start(
+            std::process::Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+                .args([
+                    "host",
+                    "run",
+                    "--connect",
+                    &d,
+                    "--pool",
+                    &p,
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--accel",
+                    "tcg",
+                ])
+                .env("CLOUDKEEP_HOME", &host.home)
+                .env_remove("RUST_LOG")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap()),
+        ),
+        log,
+    );
     let started = std::time::Instant::now();
     while sp.json(&["sp", "host", "list"])[0]["seen_ms"].is_null() {
         assert!(started.elapsed().as_secs() < 60, "the host never reported");
@@ -1241,17 +1256,20 @@ impl Site {
 
     /// A network extension appliance of `laptop` on the plan's network 0, its interface
     /// `iface` bridged into this site; it writes to `log`.
-    fn appliance(&self, laptop: &Cli, iface: &str, log: &std::path::Path) -> HostProcess {
-        let log = std::fs::File::create(log).unwrap();
-        let nea = HostProcess(start(
-            std::process::Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
-                .args(["nea", "run", "--plan", "site", "--interface", iface])
-                .env("CLOUDKEEP_HOME", &laptop.home)
-                .env("CLOUDKEEP_SECRETS", "file")
-                .stdin(std::process::Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log),
-        ));
+    fn appliance(&self, laptop: &Cli, iface: &str, log_at: &std::path::Path) -> HostProcess {
+        let log = std::fs::File::create(log_at).unwrap();
+        let nea = HostProcess(
+            start(
+                std::process::Command::new(env!("CARGO_BIN_EXE_cloudkeep"))
+                    .args(["nea", "run", "--plan", "site", "--interface", iface])
+                    .env("CLOUDKEEP_HOME", &laptop.home)
+                    .env("CLOUDKEEP_SECRETS", "file")
+                    .stdin(std::process::Stdio::null())
+                    .stdout(log.try_clone().unwrap())
+                    .stderr(log),
+            ),
+            log_at.to_path_buf(),
+        );
         let started = std::time::Instant::now();
         while !std::process::Command::new("ip")
             .args(["link", "show", iface])

@@ -37,6 +37,40 @@ fn bad(what: impl Into<String>) -> io::Error {
 }
 
 impl Nbd {
+    /// Connects to export `name` of the block server `child` is starting at `socket`, as soon
+    /// as it serves it. The socket appears before the export does (qemu-storage-daemon binds
+    /// its NBD server, then adds the export, and a connection in between is closed at once),
+    /// so a failed connection is tried again while the server runs, for up to `wait`. The
+    /// error says why: the server's own words when it exited (a wrong key, a missing file).
+    pub fn connect_when_served(
+        child: &mut std::process::Child,
+        socket: &Path,
+        name: &str,
+        wait: std::time::Duration,
+    ) -> Result<Self, String> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut last = String::from("its socket never appeared");
+        loop {
+            if socket.exists() {
+                match Self::connect(socket, name) {
+                    Ok(nbd) => return Ok(nbd),
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut stderr) = child.stderr.take() {
+                    let _ = stderr.read_to_string(&mut err);
+                }
+                return Err(format!("{status}: {}", err.trim()));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("no answer in {} s ({last})", wait.as_secs()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Connects to export `name` on the server at `socket`.
     pub fn connect(socket: &Path, name: &str) -> io::Result<Self> {
         let mut stream = UnixStream::connect(socket)?;

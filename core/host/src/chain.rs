@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -190,26 +190,16 @@ impl Export {
             _dir: dir,
             socket,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if export.socket.exists() {
-                return Ok(export);
-            }
-            if let Ok(Some(status)) = export.child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut stderr) = export.child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
-                }
-                return Err(qemu_failed(
-                    "serve the replica disk",
-                    format!("{status}: {}", err.trim()),
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(qemu_failed("serve the replica disk", "no answer in 60 s"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // Served once a connection to the export succeeds (dropped here; the export's Drop
+        // stops the server when this fails).
+        Nbd::connect_when_served(
+            &mut export.child,
+            &export.socket,
+            "disk",
+            Duration::from_secs(60),
+        )
+        .map_err(|e| qemu_failed("serve the replica disk", e))?;
+        Ok(export)
     }
 
     /// A connection to the served disk.

@@ -582,11 +582,10 @@ where
 {
     use futures_util::StreamExt;
     use std::io::{Seek, SeekFrom, Write};
-    let cut = || {
-        TenantError::Invalid(
-            "the failback was cut off: run it again (what was written stays; the rest comes then)"
-                .into(),
-        )
+    let cut = |why: String| {
+        TenantError::Invalid(format!(
+            "the failback was cut off ({why}): run it again (what was written stays; the rest comes then)"
+        ))
     };
     let bad = |what: &str| TenantError::Invalid(format!("the provider's failback stream {what}"));
     let mut buf: Vec<u8> = Vec::new();
@@ -659,7 +658,8 @@ where
         buf.drain(..used);
         match chunks.next().await {
             Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
-            Some(Err(_)) | None => return Err(cut()),
+            Some(Err(e)) => return Err(cut(e.to_string())),
+            None => return Err(cut("the stream ended before its last frame".into())),
         }
     }
 }

@@ -100,25 +100,12 @@ fn serve_qcow2(path: &Path) -> Result<Qcow2, TenantError> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| failed(format!("{e} (install QEMU: qemu-system-common)")))?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !socket.exists() {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut stderr) = child.stderr.take() {
-                let _ = stderr.read_to_string(&mut err);
-            }
-            return Err(failed(format!("{status}: {}", err.trim())));
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(failed(
-                "QEMU's storage daemon did not answer in 30 s".into(),
-            ));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    match cloudkeep_client::nbd::Nbd::connect(&socket, "disk") {
+    match cloudkeep_client::nbd::Nbd::connect_when_served(
+        &mut child,
+        &socket,
+        "disk",
+        std::time::Duration::from_secs(30),
+    ) {
         Ok(nbd) => Ok(Qcow2 {
             child,
             _dir: dir,
@@ -127,7 +114,7 @@ fn serve_qcow2(path: &Path) -> Result<Qcow2, TenantError> {
         Err(e) => {
             let _ = child.kill();
             let _ = child.wait();
-            Err(failed(e.to_string()))
+            Err(failed(e))
         }
     }
 }
