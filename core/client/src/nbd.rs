@@ -38,10 +38,10 @@ fn bad(what: impl Into<String>) -> io::Error {
 
 impl Nbd {
     /// Connects to export `name` of the block server `child` is starting at `socket`, as soon
-    /// as it serves it. The socket appears before the export does (qemu-storage-daemon binds
-    /// its NBD server, then adds the export, and a connection in between is closed at once),
-    /// so a failed connection is tried again while the server runs, for up to `wait`. The
-    /// error says why: the server's own words when it exited (a wrong key, a missing file).
+    /// as it serves it: the server counts as ready when a connection to the export succeeds,
+    /// not when its socket appears, and a failed connection is tried again while the server
+    /// runs, for up to `wait`. The error says why: the server's own words when it exited (a
+    /// wrong key, a missing file).
     pub fn connect_when_served(
         child: &mut std::process::Child,
         socket: &Path,
