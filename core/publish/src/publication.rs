@@ -210,10 +210,10 @@ impl Drop for Published {
 }
 
 /// The publications of a data home whose mounts are still there and still served. A mount
-/// whose process is gone (killed, crashed) and that `auto_unmount` did not take away —
-/// fusermount3's helper reads the mount table once and can miss it while other mounts change,
-/// or was killed with its process — is unpublished here (lazily: it only answers "transport
-/// endpoint is not connected") and its record dropped, so the folder can be published again.
+/// whose process is gone (killed, crashed) and that neither the watchdog nor fusermount3's
+/// `auto_unmount` helper took away (killed with the process, or the helper probed too early)
+/// is unpublished here (lazily: it only answers "transport endpoint is not connected") and
+/// its record dropped, so the folder can be published again.
 pub fn list(registry: &Registry) -> Vec<Publication> {
     registry.list(|p| {
         if !fs::is_published(&p.folder) {
