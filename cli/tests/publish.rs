@@ -215,27 +215,30 @@ fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
         std::fs::read_dir(&mnt).unwrap().next().is_none(),
         "the folder is empty again"
     );
-    // Killed with its helpers (the watchdog and fusermount3's): the dead mount ("transport
-    // endpoint is not connected") is taken away by the next look, and the folder is published
-    // again.
-    let mut run = publish(&laptop, "docs", &mnt);
-    let helpers = tool("pgrep", &["-P", &run.id().to_string()]);
-    assert_eq!(
-        helpers.lines().count(),
-        2,
-        "the watchdog and fusermount3: {helpers}"
-    );
-    for helper in helpers.lines() {
-        tool("kill", &["-9", helper.trim()]);
-    }
-    kill9(&mut run.0);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(mounted(&mnt), "with its helper killed, the mount stays");
-    assert_eq!(
-        std::fs::read_dir(&mnt).unwrap_err().raw_os_error(),
-        Some(107),
-        "ENOTCONN"
-    );
+    // Killed with its helpers (the watchdog and fusermount3's): the mount stays, dead
+    // ("transport endpoint is not connected"), until the next look. `points mount` takes it
+    // away and publishes at the folder again; `points published` takes it away and lists
+    // nothing.
+    let kill_with_helpers = |mut run: Publication| {
+        let helpers = tool("pgrep", &["-P", &run.id().to_string()]);
+        assert_eq!(
+            helpers.lines().count(),
+            2,
+            "the watchdog and fusermount3: {helpers}"
+        );
+        for helper in helpers.lines() {
+            tool("kill", &["-9", helper.trim()]);
+        }
+        kill9(&mut run.0);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(mounted(&mnt), "with its helpers killed, the mount stays");
+        assert_eq!(
+            std::fs::read_dir(&mnt).unwrap_err().raw_os_error(),
+            Some(107),
+            "ENOTCONN"
+        );
+    };
+    kill_with_helpers(publish(&laptop, "docs", &mnt));
     let run = Publication(spawn(
         &laptop,
         &[
@@ -251,13 +254,14 @@ fn a_file_level_point_published_through_a_gateway_reads_as_the_source() {
         std::fs::read_dir(&mnt).is_ok_and(|mut d| d.next().is_some())
     });
     assert_eq!(seen(&inside), source, "published again over the dead mount");
-    drop(run);
-    wait_until("the next publication's kill leaves no mount", 10, || {
+    kill_with_helpers(run);
+    assert!(
         laptop
             .ok(&["points", "published"], None)
-            .contains("no restore point is published")
-            && !mounted(&mnt)
-    });
+            .contains("no restore point is published"),
+        "a dead publication is not listed"
+    );
+    assert!(!mounted(&mnt), "listing took the dead mount away");
 
     // Unpublished by `points unmount`: the publishing process ends by itself.
     let mut run = publish(&laptop, "docs", &mnt);
